@@ -1,0 +1,209 @@
+//! The `DebugBundle` API (`velerodebug.io/v1alpha1`): types only, no I/O.
+//!
+//! A DebugBundle names exactly one Velero Backup or Restore; the operator collects everything
+//! relevant to it into a tar.gz in the BackupStorageLocation's object store and records where.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+pub const GROUP: &str = "velerodebug.io";
+/// Finalizer that makes deleting a DebugBundle delete its archive first.
+pub const FINALIZER: &str = "velerodebug.io/archive-cleanup";
+/// At most this many warnings are kept in status; the archive's manifest has them all.
+pub const MAX_STATUS_WARNINGS: usize = 50;
+pub const DEFAULT_MAX_LOG_BYTES_PER_CONTAINER: i64 = 16 * 1024 * 1024;
+pub const DEFAULT_URL_TTL: &str = "24h";
+
+/// What to collect for one Velero Backup or Restore.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "velerodebug.io",
+    version = "v1alpha1",
+    kind = "DebugBundle",
+    namespaced,
+    status = "DebugBundleStatus",
+    shortname = "vdb",
+    category = "velero",
+    derive = "PartialEq",
+    derive = "Default",
+    printcolumn(name = "Target", type_ = "string", json_path = ".status.target"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Size", type_ = "integer", json_path = ".status.archive.sizeBytes"),
+    printcolumn(
+        name = "URL Expires",
+        type_ = "date",
+        json_path = ".status.downloadURLExpiresAt"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(
+    validation = Rule::new("has(self.backup) != has(self.restore)")
+        .message("exactly one of spec.backup or spec.restore must be set")
+        .reason(Reason::FieldValueInvalid),
+    validation = Rule::new("self == oldSelf").message("spec is immutable; create a new DebugBundle")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DebugBundleSpec {
+    /// Name of the Velero Backup to collect for (in this namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("size(self) > 0 && size(self) <= 253").message("backup must be a valid name"))]
+    pub backup: Option<String>,
+    /// Name of the Velero Restore to collect for (in this namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("size(self) > 0 && size(self) <= 253").message("restore must be a valid name"))]
+    pub restore: Option<String>,
+    /// Collect logs written at or after this time. Default: the target's start minus a margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
+    /// Upper bound of each container log kept in the bundle (the newest bytes are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024))]
+    pub max_log_bytes_per_container: Option<i64>,
+    /// Also collect the log of the previous instance of restarted containers. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_logs: Option<bool>,
+    /// Which node-agent pods' logs to collect. Default Involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_agent_logs: Option<NodeAgentLogs>,
+    /// Collect events of the collected objects and Warning events of the covered namespaces.
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<bool>,
+    /// BackupStorageLocation to upload to. Default: the one holding the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_location: Option<String>,
+    /// How long the presigned download URL stays valid, as a duration ("24h"); at most 168h.
+    #[serde(default, rename = "urlTTL", skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('168h')")
+        .message("urlTTL must be a duration between 1m and 168h (7d)"))]
+    #[schemars(length(max = 32))]
+    pub url_ttl: Option<String>,
+}
+
+/// Which node-agent pods' logs a bundle holds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+pub enum NodeAgentLogs {
+    /// Only the pods on nodes named by the target's PodVolumeBackups/Restores and
+    /// DataUploads/Downloads.
+    #[default]
+    Involved,
+    All,
+    None,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+pub enum Phase {
+    #[default]
+    Pending,
+    Collecting,
+    Uploading,
+    Completed,
+    Failed,
+}
+
+impl Phase {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Phase::Completed | Phase::Failed)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DebugBundleStatus {
+    /// `restore/<name>` or `backup/<name>`, for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveStatus>,
+    #[serde(default, rename = "downloadURL", skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+    #[serde(default, rename = "downloadURLExpiresAt", skip_serializing_if = "Option::is_none")]
+    pub download_url_expires_at: Option<Time>,
+    /// What could not be collected and why (at most MAX_STATUS_WARNINGS; all are in the
+    /// archive's manifest.json).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub items_done: u32,
+    pub items_total: u32,
+}
+
+/// Where the archive was written.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchiveStatus {
+    pub storage_location: String,
+    pub bucket: String,
+    pub key: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub file_count: u32,
+}
+
+/// Machine-readable condition reasons, so automation can branch on them.
+pub mod reasons {
+    pub const TARGET_NOT_FOUND: &str = "TargetNotFound";
+    pub const STORAGE_LOCATION_NOT_FOUND: &str = "StorageLocationNotFound";
+    pub const STORAGE_LOCATION_READ_ONLY: &str = "StorageLocationReadOnly";
+    pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
+    pub const UPLOAD_FAILED: &str = "UploadFailed";
+    pub const COLLECTED: &str = "Collected";
+}
+
+/// The CRD as YAML, as `crdgen` writes it to `deploy/`.
+pub fn crd_yaml() -> String {
+    serde_yaml::to_string(&DebugBundle::crd()).expect("the CRD always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_crd_matches_rust_types() {
+        let on_disk = include_str!("../../deploy/crd.yaml");
+        assert_eq!(
+            on_disk,
+            crd_yaml(),
+            "deploy/crd.yaml drifted from the Rust types: run `make crd`"
+        );
+    }
+
+    #[test]
+    fn crd_has_the_cel_rules_the_api_server_enforces() {
+        let yaml = crd_yaml();
+        assert!(yaml.contains("has(self.backup) != has(self.restore)"));
+        assert!(yaml.contains("self == oldSelf"));
+        assert!(yaml.contains("duration('168h')"));
+    }
+
+    #[test]
+    fn spec_round_trips_with_camel_case_names() {
+        let spec: DebugBundleSpec = serde_yaml::from_str(
+            "restore: r1\nmaxLogBytesPerContainer: 2048\nnodeAgentLogs: All\nurlTTL: 1h\n",
+        )
+        .unwrap();
+        assert_eq!(spec.restore.as_deref(), Some("r1"));
+        assert_eq!(spec.max_log_bytes_per_container, Some(2048));
+        assert_eq!(spec.node_agent_logs, Some(NodeAgentLogs::All));
+        assert_eq!(spec.url_ttl.as_deref(), Some("1h"));
+    }
+}

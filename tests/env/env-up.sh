@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Starts the local test environment, every server on 127.0.0.1:
+#   kwokctl binary cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok) with
+#   three fake nodes; namespace velero with Velero's real CRDs; an S3 server (s3s-fs) with a
+#   bucket; Secret cloud-credentials and BSL default; the real Velero server with the AWS plugin;
+#   Deployment velero and DaemonSet node-agent as kwok pods whose logs the API serves (the velero
+#   pod's log is the real server's log).
+# A second run reuses a running environment. State: $VDO_ENV_DIR (env.json describes it).
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+CLUSTER_NAME="${VDO_CLUSTER_NAME:-vdo}"
+NAMESPACE=velero
+BUCKET=velero
+PREFIX=cluster-a
+REGION=minio
+
+bin() { echo "$(tool_dir "$1" "$2")/bin/$3"; }
+ETCD=$(bin etcd "$ETCD_VERSION" etcd)
+KUBE_DIR=$(tool_dir kubernetes "$KUBERNETES_VERSION")/bin
+KWOK=$(bin kwok "$KWOK_VERSION" kwok)
+KWOKCTL=$(bin kwok "$KWOK_VERSION" kwokctl)
+VELERO=$(bin velero "$VELERO_VERSION" velero)
+AWS_PLUGIN=$(bin velero_aws_plugin "$VELERO_AWS_PLUGIN_VERSION" velero-plugin-for-aws)
+S3S_FS=$(bin s3s_fs "$S3S_FS_VERSION" s3s-fs)
+for b in "$ETCD" "$KUBE_DIR/kube-apiserver" "$KWOK" "$KWOKCTL" "$VELERO" "$AWS_PLUGIN" "$S3S_FS"; do
+  [[ -x "$b" ]] || die "missing $b: run 'make tools' first"
+done
+
+export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
+ENV_JSON="$VDO_ENV_DIR/env.json"
+export KWOK_WORKDIR="$VDO_ENV_DIR/kwok"
+
+# Prints the pid file's pid if that process is alive.
+alive_pid() { local p; p=$(cat "$1" 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p"; }
+
+print_env() {
+  log "environment ready: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["s3"]["endpoint"])' "$ENV_JSON") (S3)"
+  echo "export KUBECONFIG=$KUBECONFIG"
+  echo "export VDO_ENV_FILE=$ENV_JSON"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("export VDO_S3_ENDPOINT=" + d["s3"]["endpoint"])' "$ENV_JSON"
+}
+
+if [[ -f "$ENV_JSON" ]] && alive_pid "$VDO_ENV_DIR/pids/s3.pid" >/dev/null &&
+  alive_pid "$VDO_ENV_DIR/pids/velero.pid" >/dev/null &&
+  kubectl get --raw=/readyz >/dev/null 2>&1; then
+  log "env-up: reusing the running environment in $VDO_ENV_DIR"
+  print_env
+  exit 0
+fi
+if [[ -f "$ENV_JSON" ]]; then
+  log "env-up: a previous environment is only partly running; stopping it first"
+  "$ENV_DIR/env-down.sh"
+fi
+
+mkdir -p "$VDO_ENV_DIR"/{pids,logs,plugins,s3,podlogs}
+start_all=$(date +%s)
+
+# A free loopback port, or the one asked for if it is free; a busy one is reported by number.
+free_port() { # [wanted]
+  python3 - "${1:-0}" <<'PY'
+import socket, sys
+want = int(sys.argv[1])
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", want))
+except OSError as e:
+    sys.exit(f"port {want} on 127.0.0.1 is busy: {e}")
+print(s.getsockname()[1])
+PY
+}
+
+wait_for() { # description timeout-seconds command...
+  local what=$1 timeout=$2 i
+  shift 2
+  for ((i = 0; i < timeout; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  die "timed out after ${timeout}s waiting for $what"
+}
+
+# Starts a command in its own process group (so env-down can stop it and its children at once)
+# and records the group's pid.
+start_group() { # name logfile command...
+  local name=$1 logf=$2
+  shift 2
+  setsid "$@" >>"$logf" 2>&1 </dev/null &
+  echo $! >"$VDO_ENV_DIR/pids/$name.pid"
+}
+
+# --- cluster ---------------------------------------------------------------------------------
+log "env-up: starting the kwok cluster '$CLUSTER_NAME' (binary runtime)"
+t=$(date +%s)
+"$KWOKCTL" create cluster --name "$CLUSTER_NAME" --runtime binary \
+  --kubeconfig "$KUBECONFIG" \
+  --etcd-binary "$ETCD" \
+  --kube-apiserver-binary "$KUBE_DIR/kube-apiserver" \
+  --kube-controller-manager-binary "$KUBE_DIR/kube-controller-manager" \
+  --kube-scheduler-binary "$KUBE_DIR/kube-scheduler" \
+  --kwok-controller-binary "$KWOK" \
+  --enable-crds=Logs,ClusterLogs \
+  --wait 120s >"$VDO_ENV_DIR/logs/kwokctl-create.log" 2>&1 ||
+  { tail -n 30 "$VDO_ENV_DIR/logs/kwokctl-create.log" >&2; die "kwokctl create cluster failed; log: $VDO_ENV_DIR/logs/kwokctl-create.log"; }
+kubectl config use-context "kwok-$CLUSTER_NAME" >/dev/null
+log "env-up: cluster up in $(($(date +%s) - t))s ($(kubectl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'))"
+
+for i in 0 1 2; do
+  cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-$i
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels:
+    kubernetes.io/hostname: node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+---
+EOF
+done | kubectl apply -f - >/dev/null
+wait_for "3 nodes Ready" 60 kubectl wait --for=condition=Ready node --all --timeout=1s
+
+# --- Velero CRDs and namespace ---------------------------------------------------------------
+kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+"$VELERO" install --crds-only --dry-run -o yaml | kubectl apply -f - >/dev/null
+kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+log "env-up: Velero CRDs installed ($(kubectl get crd -o name | grep -c velero.io) kinds)"
+
+# --- S3 ----------------------------------------------------------------------------------------
+S3_PORT=$(free_port "${VDO_S3_PORT:-0}") || die "cannot listen for S3"
+ACCESS_KEY="vdo-access-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+SECRET_KEY="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+mkdir -p "$VDO_ENV_DIR/s3/$BUCKET"
+start_group s3 "$VDO_ENV_DIR/logs/s3.log" "$S3S_FS" --host 127.0.0.1 --port "$S3_PORT" \
+  --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" "$VDO_ENV_DIR/s3"
+S3_URL="http://127.0.0.1:$S3_PORT"
+# The same server under a second address: presigned URLs are made for publicUrl.
+S3_PUBLIC_URL="http://localhost:$S3_PORT"
+wait_for "S3 on $S3_URL" 30 curl -s -o /dev/null "$S3_URL/"
+log "env-up: S3 (s3s-fs) on $S3_URL, bucket $BUCKET"
+
+CREDS_FILE="$VDO_ENV_DIR/cloud-credentials"
+printf '[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n' "$ACCESS_KEY" "$SECRET_KEY" >"$CREDS_FILE"
+chmod 600 "$CREDS_FILE"
+kubectl -n "$NAMESPACE" create secret generic cloud-credentials --from-file=cloud="$CREDS_FILE" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata: {name: default, namespace: $NAMESPACE}
+spec:
+  provider: aws
+  default: true
+  objectStorage: {bucket: $BUCKET, prefix: $PREFIX}
+  config:
+    region: $REGION
+    s3ForcePathStyle: "true"
+    s3Url: $S3_URL
+    publicUrl: $S3_PUBLIC_URL
+    checksumAlgorithm: ""
+EOF
+
+# --- Velero server -----------------------------------------------------------------------------
+ln -sf "$AWS_PLUGIN" "$VDO_ENV_DIR/plugins/velero-plugin-for-aws"
+METRICS_PORT=$(free_port) PROFILER_PORT=$(free_port)
+VELERO_LOG="$VDO_ENV_DIR/podlogs/velero.log"
+: >"$VELERO_LOG"
+start_group velero "$VDO_ENV_DIR/logs/velero-server.log" env AWS_SHARED_CREDENTIALS_FILE="$CREDS_FILE" \
+  bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "'"$VDO_ENV_DIR/logs/velero-server.log"'" | python3 "'"$ENV_DIR/cri-log.py"'" "'"$VELERO_LOG"'" stdout' _ \
+  "$VELERO" server --kubeconfig "$KUBECONFIG" --namespace "$NAMESPACE" \
+  --plugin-dir "$VDO_ENV_DIR/plugins" --uploader-type kopia \
+  --metrics-address "127.0.0.1:$METRICS_PORT" --profiler-address "127.0.0.1:$PROFILER_PORT" \
+  --log-level info
+log "env-up: Velero server started (log: $VELERO_LOG); waiting for BSL default to be Available"
+wait_for "BSL default Available" 120 bash -c \
+  "[[ \$(kubectl -n $NAMESPACE get bsl default -o jsonpath='{.status.phase}') == Available ]]"
+
+# --- Velero workloads as kwok pods ------------------------------------------------------------
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: velero
+  namespace: $NAMESPACE
+  labels: {component: velero}
+spec:
+  replicas: 1
+  selector: {matchLabels: {deploy: velero}}
+  template:
+    metadata:
+      labels: {component: velero, deploy: velero}
+    spec:
+      initContainers:
+      - name: velero-plugin-for-aws
+        image: velero/velero-plugin-for-aws:$VELERO_AWS_PLUGIN_VERSION
+      containers:
+      - name: velero
+        image: velero/velero:$VELERO_VERSION
+        command: [/velero]
+        args: [server, --uploader-type=kopia]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: node-agent
+  namespace: $NAMESPACE
+  labels: {component: velero}
+spec:
+  selector: {matchLabels: {name: node-agent}}
+  template:
+    metadata:
+      labels: {component: velero, name: node-agent, role: node-agent}
+    spec:
+      containers:
+      - name: node-agent
+        image: velero/velero:$VELERO_VERSION
+        command: [/velero]
+        args: [node-agent, server]
+EOF
+wait_for "velero and node-agent pods Running" 120 bash -c \
+  "[[ \$(kubectl -n $NAMESPACE get pods -o jsonpath='{range .items[*]}{.status.phase}{\"\\n\"}{end}' | grep -c Running) -ge 4 ]]"
+
+# Each pod's log is a file on this machine; kwok serves it through the API as the kubelet would.
+cri_line() { printf '%s stdout F %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$1"; }
+logs_objects=""
+first_agent=1
+for pod in $(kubectl -n "$NAMESPACE" get pods -l name=node-agent -o jsonpath='{.items[*].metadata.name}'); do
+  node=$(kubectl -n "$NAMESPACE" get pod "$pod" -o jsonpath='{.spec.nodeName}')
+  f="$VDO_ENV_DIR/podlogs/$pod.log"
+  {
+    cri_line "time=\"$(date -u +%FT%TZ)\" level=info msg=\"Starting node-agent server $VELERO_VERSION\" logSource=\"pkg/cmd/cli/nodeagent/server.go:1\" node=$node"
+    cri_line "time=\"$(date -u +%FT%TZ)\" level=info msg=\"node-agent server started\" node=$node"
+  } >"$f"
+  previous=""
+  if ((first_agent)); then
+    # This container "restarted": its previous instance's log is served for previous=true.
+    pf="$VDO_ENV_DIR/podlogs/$pod.previous.log"
+    {
+      cri_line "time=\"$(date -u +%FT%TZ)\" level=info msg=\"Starting node-agent server $VELERO_VERSION\" node=$node"
+      cri_line "time=\"$(date -u +%FT%TZ)\" level=error msg=\"previous instance: data path failed, exiting\" node=$node"
+    } >"$pf"
+    previous="previousLogsFile: $pf"
+    first_agent=0
+  fi
+  logs_objects+="apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Logs
+metadata: {name: $pod, namespace: $NAMESPACE}
+spec:
+  logs:
+  - containers: [node-agent]
+    logsFile: $f
+    $previous
+---
+"
+done
+velero_pod=$(kubectl -n "$NAMESPACE" get pods -l deploy=velero -o jsonpath='{.items[0].metadata.name}')
+logs_objects+="apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Logs
+metadata: {name: $velero_pod, namespace: $NAMESPACE}
+spec:
+  logs:
+  - containers: [velero]
+    logsFile: $VELERO_LOG
+"
+echo "$logs_objects" | kubectl apply -f - >/dev/null
+
+# --- describe the environment for tests and the demo -------------------------------------------
+python3 - "$ENV_JSON" <<PY
+import json, sys
+json.dump({
+    "kubeconfig": "$KUBECONFIG",
+    "context": "kwok-$CLUSTER_NAME",
+    "namespace": "$NAMESPACE",
+    "velero": {"cli": "$VELERO", "log": "$VELERO_LOG", "metrics": "http://127.0.0.1:$METRICS_PORT/metrics"},
+    "s3": {"endpoint": "$S3_URL", "publicEndpoint": "$S3_PUBLIC_URL", "region": "$REGION",
+           "bucket": "$BUCKET", "prefix": "$PREFIX",
+           "accessKey": "$ACCESS_KEY", "secretKey": "$SECRET_KEY", "credentialsFile": "$CREDS_FILE",
+           "dataDir": "$VDO_ENV_DIR/s3"},
+    "podLogsDir": "$VDO_ENV_DIR/podlogs",
+}, open(sys.argv[1], "w"), indent=2)
+PY
+log "env-up: environment up in $(($(date +%s) - start_all))s"
+print_env

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Builds every component of the local test environment from source, at the versions pinned in
+# versions.env, into $VDO_CACHE/tools/<component>-<version>/bin. Idempotent: a component whose
+# stamp exists is skipped, so only the first run (or a version bump) pays.
+#
+# Usage: tools.sh [component ...]   (default: all)
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+mkdir -p "$TOOLS_DIR/logs"
+export GOMODCACHE="$VDO_CACHE/go/mod"
+export GOCACHE="$VDO_CACHE/go/build"
+export GOFLAGS="-mod=mod -buildvcs=false"
+export CGO_ENABLED=0
+export GOBIN=""
+
+# Writes a wrapper module in $1 that requires $2@$3 and carries over the dependency's replace
+# directives that point at other published modules. Replaces to local paths (Kubernetes'
+# staging tree) are mapped to the published module at $4, when given.
+wrapper_module() { # dir module version [staging-version]
+  local dir=$1 mod=$2 ver=$3 staging=${4:-}
+  rm -rf "$dir" && mkdir -p "$dir"
+  (
+    cd "$dir"
+    go mod init vdo-tools/wrapper >/dev/null 2>&1
+    local gomod
+    gomod=$(go mod download -json "$mod@$ver" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+    go mod edit -json "$gomod" | STAGING="$staging" python3 -c '
+import json, os, sys
+staging = os.environ["STAGING"]
+for r in json.load(sys.stdin).get("Replace") or []:
+    old, new = r["Old"], r["New"]
+    if new.get("Version"):
+        print("-replace=%s=%s@%s" % (old["Path"], new["Path"], new["Version"]))
+    elif staging and new["Path"].startswith("./staging/"):
+        print("-replace=%s=%s@%s" % (old["Path"], old["Path"], staging))
+' | xargs -r go mod edit
+    go mod edit -require="$mod@$ver"
+  )
+}
+
+build_etcd() { # out
+  local w="$VDO_CACHE/wrappers/etcd-$ETCD_VERSION"
+  wrapper_module "$w" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+  (cd "$w" && go get go.etcd.io/etcd/server/v3@"$ETCD_VERSION" &&
+    go build -trimpath -ldflags "-s -w" -o "$1/bin/etcd" go.etcd.io/etcd/server/v3)
+}
+
+build_kubernetes() { # out
+  local w="$VDO_CACHE/wrappers/kubernetes-$KUBERNETES_VERSION"
+  local staging="v0.${KUBERNETES_VERSION#v1.}"
+  local cmds=(kube-apiserver kube-controller-manager kube-scheduler)
+  wrapper_module "$w" k8s.io/kubernetes "$KUBERNETES_VERSION" "$staging"
+  local major minor
+  major=$(echo "${KUBERNETES_VERSION#v}" | cut -d. -f1)
+  minor=$(echo "${KUBERNETES_VERSION#v}" | cut -d. -f2)
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+  ld+=" -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor"
+  ld+=" -X k8s.io/component-base/version.gitTreeState=clean"
+  (
+    cd "$w"
+    local c
+    for c in "${cmds[@]}"; do go get "k8s.io/kubernetes/cmd/$c@$KUBERNETES_VERSION"; done
+    for c in "${cmds[@]}"; do
+      log "  kubernetes: building $c"
+      go build -trimpath -ldflags "$ld" -o "$1/bin/$c" "k8s.io/kubernetes/cmd/$c"
+    done
+  )
+}
+
+build_kwok() { # out
+  local ld="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+  GOBIN="$1/bin" go install -trimpath -ldflags "$ld" \
+    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
+}
+
+build_velero() { # out
+  local w="$VDO_CACHE/wrappers/velero-$VELERO_VERSION"
+  wrapper_module "$w" github.com/vmware-tanzu/velero "$VELERO_VERSION"
+  local ld="-s -w -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$VELERO_VERSION"
+  (cd "$w" && go get "github.com/vmware-tanzu/velero/cmd/velero@$VELERO_VERSION" &&
+    go build -trimpath -ldflags "$ld" -o "$1/bin/velero" github.com/vmware-tanzu/velero/cmd/velero)
+}
+
+build_velero_aws_plugin() { # out
+  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+    "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws@$VELERO_AWS_PLUGIN_VERSION"
+}
+
+build_s3s_fs() { # out
+  CARGO_TARGET_DIR="$VDO_CACHE/cargo-target/s3s-fs" \
+    cargo install --quiet --locked --root "$1" --features binary "s3s-fs@$S3S_FS_VERSION"
+}
+
+build_helm() { # out
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  GOBIN="$1/bin" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+# component -> version variable, in build order (what the environment needs first comes first)
+COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs helm)
+version_of() {
+  case $1 in
+    etcd) echo "$ETCD_VERSION" ;;
+    kubernetes) echo "$KUBERNETES_VERSION" ;;
+    kwok) echo "$KWOK_VERSION" ;;
+    velero) echo "$VELERO_VERSION" ;;
+    velero_aws_plugin) echo "$VELERO_AWS_PLUGIN_VERSION" ;;
+    s3s_fs) echo "$S3S_FS_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
+    *) die "unknown component $1 (known: ${COMPONENTS[*]})" ;;
+  esac
+}
+
+build_component() {
+  local c=$1 v out logf start
+  v=$(version_of "$c")
+  out=$(tool_dir "$c" "$v")
+  if [[ -f "$out/.built" ]]; then
+    log "tools: $c $v cached ($out)"
+    return 0
+  fi
+  logf="$TOOLS_DIR/logs/$c-$v.log"
+  log "tools: building $c $v (log: $logf)"
+  start=$(date +%s)
+  rm -rf "$out" && mkdir -p "$out/bin"
+  if ! "build_$c" "$out" >"$logf" 2>&1; then
+    tail -n 20 "$logf" >&2
+    die "tools: building $c $v failed; full log: $logf"
+  fi
+  touch "$out/.built"
+  log "tools: built $c $v in $(($(date +%s) - start))s"
+}
+
+total_start=$(date +%s)
+for c in "${@:-${COMPONENTS[@]}}"; do
+  build_component "$c"
+done
+log "tools: all requested components ready in $(($(date +%s) - total_start))s ($TOOLS_DIR)"
