@@ -1,1 +1,131 @@
+//! Shared helpers of the end-to-end tests: the environment that `tests/env/env-up.sh` describes
+//! in `env.json`, clients for it, and per-test isolation (own namespace, unique names).
 
+use std::{path::PathBuf, sync::atomic::AtomicU32, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api, Client,
+    api::{DeleteParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use serde::Deserialize;
+
+/// The running environment, as env-up.sh wrote it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Env {
+    pub kubeconfig: PathBuf,
+    pub namespace: String,
+    pub velero: VeleroEnv,
+    pub s3: S3Env,
+    #[serde(rename = "podLogsDir")]
+    pub pod_logs_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VeleroEnv {
+    pub cli: PathBuf,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Env {
+    pub endpoint: String,
+    pub public_endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl Env {
+    /// Reads `$VDO_ENV_FILE`. Fails loudly: an e2e test without its environment must not pass.
+    pub fn load() -> Result<Env> {
+        let path = std::env::var("VDO_ENV_FILE")
+            .context("VDO_ENV_FILE is not set: run the e2e tests with `make e2e` (or `make env-up` and export what it prints)")?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {path}"))
+    }
+
+    pub async fn client(&self) -> Result<Client> {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        Ok(Client::try_from(config)?)
+    }
+
+    /// An S3 client for `endpoint` (the BSL's s3Url or its publicUrl) with the BSL's credentials.
+    pub fn s3_client(&self, endpoint: &str) -> aws_sdk_s3::Client {
+        let credentials = aws_credential_types::Credentials::new(
+            &self.s3.access_key,
+            &self.s3.secret_key,
+            None,
+            None,
+            "vdo-e2e",
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .endpoint_url(endpoint)
+            .region(aws_sdk_s3::config::Region::new(self.s3.region.clone()))
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+/// A name no other test (nor an earlier run) uses: `<prefix>-<pid>-<counter>-<nanos>`.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{n}-{:x}", std::process::id(), nanos % 0xffff)
+}
+
+/// Creates a namespace of the test's own; delete it with [`delete_namespace`].
+pub async fn create_namespace(client: &Client, prefix: &str) -> Result<String> {
+    let name = unique_name(prefix);
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": {"velerodebug.io/e2e": "true"}}
+    }))?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await?;
+    Ok(name)
+}
+
+pub async fn delete_namespace(client: &Client, name: &str) {
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(name, &DeleteParams::default())
+        .await;
+}
+
+/// Polls `check` once a second until it returns `Some`, or fails after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_err = None;
+    loop {
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            match last_err {
+                Some(e) => bail!("timed out after {timeout:?} waiting for {what}; last error: {e:#}"),
+                None => bail!("timed out after {timeout:?} waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

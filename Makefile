@@ -1,0 +1,35 @@
+# velero-debug-operator: the two commands a new machine needs are `make demo` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+ENV := tests/env
+# KEEP_ENV=1 leaves the environment running after `make test` / `make e2e`.
+KEEP_ENV ?= 0
+
+.PHONY: tools env-up env-down crd lint unit e2e test demo
+
+tools: ## build every component of the local environment (cached outside the repo)
+	bash $(ENV)/tools.sh
+
+env-up: tools ## start the local environment (reuses a running one)
+	bash $(ENV)/env-up.sh
+
+env-down: ## stop everything env-up started
+	bash $(ENV)/env-down.sh
+
+crd: ## regenerate deploy/crd.yaml from the Rust types
+	cargo run -q -p velero-debug-crd --bin crdgen > deploy/crd.yaml
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit: ## tests that need no server
+	cargo test --workspace --exclude velero-debug-e2e
+
+e2e: tools ## end-to-end tests on the real environment (started when none is up)
+	KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
+
+test: lint unit e2e
+
+demo: tools
+	bash $(ENV)/demo.sh

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests against the local environment: starts it when none is running and
+# stops it afterwards unless KEEP_ENV=1 or it was already running.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+started=0
+if [[ ! -f "$VDO_ENV_DIR/env.json" ]]; then
+  started=1
+fi
+# env-up reuses a running environment and repairs a half-running one.
+"$ENV_DIR/env-up.sh" >/dev/null
+stop_env() {
+  if [[ $started == 1 && "${KEEP_ENV:-0}" != 1 ]]; then "$ENV_DIR/env-down.sh"; fi
+}
+trap stop_env EXIT
+
+export VDO_ENV_FILE="$VDO_ENV_DIR/env.json"
+export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
+cd "$REPO_ROOT"
+log "e2e: running the end-to-end tests"
+cargo test -p velero-debug-e2e -- --test-threads="${E2E_THREADS:-4}"

@@ -1,0 +1,235 @@
+//! Smoke tests proving the local environment is real: a real API server, Velero's CRDs, a real
+//! Velero server writing to a real S3 server, and pod logs served through the API.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, ensure};
+use aws_sdk_s3::presigning::PresigningConfig;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::{
+    Api, ResourceExt,
+    api::{DynamicObject, ListParams, LogParams, PostParams},
+    core::{ApiResource, GroupVersionKind},
+    discovery::Discovery,
+};
+use velero_debug_e2e::{Env, create_namespace, delete_namespace, eventually, unique_name};
+
+fn velero_resource(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", "v1", kind))
+}
+
+#[tokio::test]
+async fn api_server_is_at_least_1_33() -> Result<()> {
+    let env = Env::load()?;
+    let info = env.client().await?.apiserver_version().await?;
+    let minor: u32 = info.minor.trim_end_matches('+').parse()?;
+    ensure!(
+        info.major == "1" && minor >= 33,
+        "API server is {}",
+        info.git_version
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn velero_crds_are_served() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let discovery = Discovery::new(client.clone())
+        .filter(&["velero.io"])
+        .run()
+        .await?;
+    let kinds: Vec<String> = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .map(|(ar, _)| ar.kind)
+        .collect();
+    for kind in [
+        "Backup",
+        "Restore",
+        "BackupStorageLocation",
+        "VolumeSnapshotLocation",
+        "PodVolumeBackup",
+        "PodVolumeRestore",
+        "ServerStatusRequest",
+        "DownloadRequest",
+    ] {
+        ensure!(kinds.iter().any(|k| k == kind), "{kind} not served: {kinds:?}");
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &env.namespace, &velero_resource(kind));
+        api.list(&ListParams::default().limit(1))
+            .await
+            .with_context(|| format!("listing {kind}"))?;
+    }
+    // Data movers live in velero.io/v2alpha1.
+    for kind in ["DataUpload", "DataDownload"] {
+        ensure!(kinds.iter().any(|k| k == kind), "{kind} not served");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn bsl_default_is_reported_available_by_velero() -> Result<()> {
+    let env = Env::load()?;
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        env.client().await?,
+        &env.namespace,
+        &velero_resource("BackupStorageLocation"),
+    );
+    eventually("BSL default Available", Duration::from_secs(60), || async {
+        let bsl = api.get("default").await?;
+        Ok((bsl.data["status"]["phase"] == "Available").then_some(()))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn velero_backup_create_uploads_its_log_to_the_bucket() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let ns = create_namespace(&client, "smoke-backup").await?;
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "settings"}, "data": {"greeting": "hello"}
+    }))?;
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &cm)
+        .await?;
+
+    let backup = unique_name("smoke");
+    let out = tokio::process::Command::new(&env.velero.cli)
+        .args(["backup", "create", &backup, "--include-namespaces", &ns])
+        .args(["--wait", "--namespace", &env.namespace, "--kubeconfig"])
+        .arg(&env.kubeconfig)
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "velero backup create failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let backups: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Backup"));
+    let phase = backups.get(&backup).await?.data["status"]["phase"].clone();
+    ensure!(phase == "Completed", "backup phase {phase}");
+
+    let key = format!("{}/backups/{backup}/{backup}-logs.gz", env.s3.prefix);
+    env.s3_client(&env.s3.endpoint)
+        .head_object()
+        .bucket(&env.s3.bucket)
+        .key(&key)
+        .send()
+        .await
+        .with_context(|| format!("{key} is not in the bucket"))?;
+    delete_namespace(&client, &ns).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn pod_logs_are_served_through_the_api_including_previous() -> Result<()> {
+    let env = Env::load()?;
+    let pods: Api<Pod> = Api::namespaced(env.client().await?, &env.namespace);
+
+    let velero = pods
+        .list(&ListParams::default().labels("component=velero,deploy=velero"))
+        .await?;
+    let velero = velero.items.first().context("no velero pod")?;
+    let params = LogParams {
+        container: Some("velero".into()),
+        ..LogParams::default()
+    };
+    let log = pods.logs(&velero.name_any(), &params).await?;
+    // The real server's own log: it names its version and the BSL it validated.
+    ensure!(
+        log.contains("level=info") && log.contains("backup-location"),
+        "velero pod log is not the server's: {}",
+        &log[..log.len().min(500)]
+    );
+
+    let agents = pods
+        .list(&ListParams::default().labels("role=node-agent"))
+        .await?;
+    ensure!(agents.items.len() == 3, "expected one node-agent per node");
+    let mut previous_logs = 0;
+    for agent in &agents.items {
+        let current = pods
+            .logs(&agent.name_any(), &LogParams::default())
+            .await?;
+        ensure!(current.contains("node-agent server started"), "{current}");
+        let previous = LogParams {
+            previous: true,
+            ..LogParams::default()
+        };
+        if let Ok(log) = pods.logs(&agent.name_any(), &previous).await {
+            ensure!(log.contains("previous instance"), "{log}");
+            previous_logs += 1;
+        }
+    }
+    ensure!(
+        previous_logs == 1,
+        "one restarted node-agent expected, got {previous_logs}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn presigned_urls_work_and_tampered_or_expired_ones_are_refused() -> Result<()> {
+    let env = Env::load()?;
+    let key = format!("smoke/{}", unique_name("presign"));
+    let body = b"presigned content".to_vec();
+    env.s3_client(&env.s3.endpoint)
+        .put_object()
+        .bucket(&env.s3.bucket)
+        .key(&key)
+        .body(body.clone().into())
+        .send()
+        .await?;
+
+    // Presigned through the second address, as a BSL publicUrl does.
+    let public = env.s3_client(&env.s3.public_endpoint);
+    let presign = |config: PresigningConfig| {
+        let public = public.clone();
+        let (bucket, key) = (env.s3.bucket.clone(), key.clone());
+        async move {
+            let req = public
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(config)
+                .await?;
+            anyhow::Ok(req.uri().to_string())
+        }
+    };
+    let url = presign(PresigningConfig::expires_in(Duration::from_secs(300))?).await?;
+    ensure!(url.starts_with(&env.s3.public_endpoint), "{url}");
+    let http = reqwest::Client::new();
+    let resp = http.get(&url).send().await?;
+    ensure!(resp.status() == 200, "presigned GET: {}", resp.status());
+    ensure!(resp.bytes().await?.as_ref() == body.as_slice());
+
+    let tampered = tamper_signature(&url)?;
+    let status = http.get(&tampered).send().await?.status();
+    ensure!(status == 403, "tampered URL gave {status}");
+
+    let expired_config = PresigningConfig::builder()
+        .start_time(SystemTime::now() - Duration::from_secs(3600))
+        .expires_in(Duration::from_secs(60))
+        .build()?;
+    let expired = presign(expired_config).await?;
+    let status = http.get(&expired).send().await?.status();
+    ensure!(status == 403, "expired URL gave {status}");
+    Ok(())
+}
+
+/// Flips one hex digit of the X-Amz-Signature query value.
+fn tamper_signature(url: &str) -> Result<String> {
+    let at = url
+        .find("X-Amz-Signature=")
+        .context("no signature in URL")?
+        + "X-Amz-Signature=".len();
+    let mut out = url.to_string();
+    let flipped = if &url[at..at + 1] == "0" { "1" } else { "0" };
+    out.replace_range(at..at + 1, flipped);
+    Ok(out)
+}
