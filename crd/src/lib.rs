@@ -56,7 +56,7 @@ pub struct DebugBundleSpec {
     /// Collect logs written at or after this time. Default: the target's start minus a margin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<Time>,
-    /// Upper bound of each container log kept in the bundle (the newest bytes are kept).
+    /// Upper bound of each container log kept in the bundle (read from the window's start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1024))]
     pub max_log_bytes_per_container: Option<i64>,
@@ -132,6 +132,10 @@ pub struct DebugBundleStatus {
     pub download_url: Option<String>,
     #[serde(default, rename = "downloadURLExpiresAt", skip_serializing_if = "Option::is_none")]
     pub download_url_expires_at: Option<Time>,
+    /// Failed attempts so far of a bundle whose failures may pass (object store unreachable);
+    /// at the operator's limit the bundle is Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
     /// What could not be collected and why (at most MAX_STATUS_WARNINGS; all are in the
     /// archive's manifest.json).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -158,6 +162,9 @@ pub struct ArchiveStatus {
     pub file_count: u32,
 }
 
+/// The one condition type: True once the bundle can be downloaded.
+pub const CONDITION_READY: &str = "Ready";
+
 /// Machine-readable condition reasons, so automation can branch on them.
 pub mod reasons {
     pub const TARGET_NOT_FOUND: &str = "TargetNotFound";
@@ -165,7 +172,14 @@ pub mod reasons {
     pub const STORAGE_LOCATION_READ_ONLY: &str = "StorageLocationReadOnly";
     pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
     pub const UPLOAD_FAILED: &str = "UploadFailed";
-    pub const COLLECTED: &str = "Collected";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const UNSUPPORTED_STORAGE_LOCATION: &str = "UnsupportedStorageLocation";
+    pub const STORAGE_UNREACHABLE: &str = "StorageUnreachable";
+    pub const WAITING_FOR_TARGET: &str = "WaitingForTarget";
+    pub const COLLECTING: &str = "Collecting";
+    pub const UPLOADING: &str = "Uploading";
+    pub const COMPLETED: &str = "Completed";
+    pub const ARCHIVE_FAILED: &str = "ArchiveFailed";
 }
 
 /// The CRD as YAML, as `crdgen` writes it to `deploy/`.

@@ -1,1 +1,64 @@
-fn main(){}
+//! The operator process: flags, logging, and the controller.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::Parser;
+use velero_debug_operator::{collect::Limits, controller};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Collects Velero debug bundles into the object store")]
+struct Args {
+    /// Namespace of Velero (where DebugBundles live). Empty: every namespace.
+    #[arg(long, env = "VELERO_NAMESPACE", default_value = "velero")]
+    namespace: String,
+    /// Folder where archives are built before upload (size it for the largest bundle).
+    #[arg(long, env = "SPOOL_DIR", default_value_os_t = std::env::temp_dir())]
+    spool_dir: PathBuf,
+    /// Bundles collected at the same time.
+    #[arg(long, env = "MAX_CONCURRENT_BUNDLES", default_value_t = 4)]
+    max_concurrent_bundles: u16,
+    /// Seconds a DebugBundle waits for a target that does not exist yet.
+    #[arg(long, env = "TARGET_WAIT_SECONDS", default_value_t = 120)]
+    target_wait_seconds: u64,
+    /// Attempts for failures that may pass (object store unreachable) before Failed.
+    #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: u32,
+    /// Timeout of one API request, in seconds.
+    #[arg(long, env = "API_TIMEOUT_SECONDS", default_value_t = 30)]
+    api_timeout_seconds: u64,
+    /// Timeout of reading one container log, in seconds.
+    #[arg(long, env = "LOG_TIMEOUT_SECONDS", default_value_t = 120)]
+    log_timeout_seconds: u64,
+    /// Log as JSON (for clusters) instead of text.
+    #[arg(long, env = "LOG_JSON", default_value_t = false)]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,kube=warn".into());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+    if args.log_json {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
+    let client = kube::Client::try_default().await?;
+    let config = controller::Config {
+        spool_dir: args.spool_dir,
+        concurrency: args.max_concurrent_bundles,
+        target_wait: Duration::from_secs(args.target_wait_seconds),
+        max_attempts: args.max_attempts,
+        limits: Limits {
+            api_timeout: Duration::from_secs(args.api_timeout_seconds),
+            log_timeout: Duration::from_secs(args.log_timeout_seconds),
+            ..Limits::default()
+        },
+    };
+    let namespace = Some(args.namespace).filter(|n| !n.is_empty());
+    tracing::info!(?namespace, version = controller::OPERATOR_VERSION, "starting");
+    controller::run(client, namespace, config).await;
+    Ok(())
+}

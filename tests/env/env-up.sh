@@ -155,6 +155,8 @@ metadata: {name: default, namespace: $NAMESPACE}
 spec:
   provider: aws
   default: true
+  # Validated often, so a test sees quickly whether an upload made it Unavailable.
+  validationFrequency: 10s
   objectStorage: {bucket: $BUCKET, prefix: $PREFIX}
   config:
     region: $REGION
@@ -283,5 +285,6 @@ json.dump({
     "podLogsDir": "$VDO_ENV_DIR/podlogs",
 }, open(sys.argv[1], "w"), indent=2)
 PY
+"$ENV_DIR/operator-up.sh"
 log "env-up: environment up in $(($(date +%s) - start_all))s"
 print_env

@@ -14,6 +14,8 @@ stop_env() {
 }
 trap stop_env EXIT
 
+# The operator under test is always the working tree's.
+"$ENV_DIR/operator-up.sh"
 export VDO_ENV_FILE="$VDO_ENV_DIR/env.json"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 cd "$REPO_ROOT"

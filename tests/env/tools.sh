@@ -76,6 +76,8 @@ build_kwok() { # out
 build_velero() { # out
   local w="$VDO_CACHE/wrappers/velero-$VELERO_VERSION"
   wrapper_module "$w" github.com/vmware-tanzu/velero "$VELERO_VERSION"
+  local r
+  for r in $VELERO_EXTRA_REPLACES; do (cd "$w" && go mod edit -replace="$r"); done
   local ld="-s -w -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$VELERO_VERSION"
   (cd "$w" && go get "github.com/vmware-tanzu/velero/cmd/velero@$VELERO_VERSION" &&
     go build -trimpath -ldflags "$ld" -o "$1/bin/velero" github.com/vmware-tanzu/velero/cmd/velero)

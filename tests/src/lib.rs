@@ -129,3 +129,42 @@ where
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// Runs the real Velero CLI against the environment; fails with its output when it fails.
+pub async fn velero(env: &Env, args: &[&str]) -> Result<String> {
+    let out = tokio::process::Command::new(&env.velero.cli)
+        .args(args)
+        .args(["--namespace", &env.namespace, "--kubeconfig"])
+        .arg(&env.kubeconfig)
+        .output()
+        .await?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        bail!("velero {}: {text}", args.join(" "));
+    }
+    Ok(text)
+}
+
+/// Every file of a tar.gz, by path.
+pub fn untar(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut files = std::collections::BTreeMap::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.display().to_string();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content)?;
+        files.insert(path, content);
+    }
+    Ok(files)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,151 @@
+//! Events: those about any collected object or pod, and the Warning events of the namespaces
+//! the target covered, within the window; also as one sorted timeline.
+
+use k8s_openapi::api::core::v1::Event;
+use kube::{Api, api::ListParams};
+
+use super::{CollectError, Collector, TargetObjects};
+
+/// The namespaces a Backup or Restore covered; `None` means all of them.
+pub fn covered_namespaces(target: &serde_json::Value) -> Option<Vec<String>> {
+    let spec = &target["spec"];
+    let included: Vec<String> = spec["includedNamespaces"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if included.is_empty() || included.iter().any(|n| n == "*") {
+        return None;
+    }
+    let mut out = included;
+    // A restore may put namespaces under new names.
+    if let Some(mapping) = spec["namespaceMapping"].as_object() {
+        out.extend(mapping.values().filter_map(|v| v.as_str().map(str::to_string)));
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+fn event_time(e: &Event) -> Option<jiff::Timestamp> {
+    e.last_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// One line of the timeline, sortable by its leading timestamp.
+pub fn timeline_line(e: &Event) -> String {
+    let time = event_time(e).map(|t| t.to_string()).unwrap_or_default();
+    let obj = &e.involved_object;
+    format!(
+        "{time} {:<7} {}/{}/{} {}: {}",
+        e.type_.as_deref().unwrap_or(""),
+        obj.namespace.as_deref().unwrap_or("-"),
+        obj.kind.as_deref().unwrap_or(""),
+        obj.name.as_deref().unwrap_or(""),
+        e.reason.as_deref().unwrap_or(""),
+        e.message.as_deref().unwrap_or("").replace('\n', " "),
+    )
+}
+
+pub async fn all(c: &mut Collector<'_>, objects: &TargetObjects) -> Result<(), CollectError> {
+    let since = c.plan.since;
+    let in_window = |e: &Event| event_time(e).is_none_or(|t| t >= since);
+    let mut timeline: Vec<String> = Vec::new();
+
+    let own: Api<Event> = c.namespaced();
+    if let Some(events) = c
+        .list_all(&own, ListParams::default(), "events of Velero's namespace")
+        .await
+    {
+        let related: Vec<Event> = events
+            .into_iter()
+            .filter(|e| {
+                e.involved_object
+                    .uid
+                    .as_ref()
+                    .is_some_and(|u| c.collected_uids.contains(u))
+            })
+            .filter(in_window)
+            .collect();
+        timeline.extend(related.iter().map(timeline_line));
+        c.add_object("events/related.yaml", &related)?;
+    }
+
+    let warnings = ListParams::default().fields("type=Warning");
+    let namespaces = covered_namespaces(&objects.target.data);
+    let scopes: Vec<(String, Api<Event>)> = match namespaces {
+        Some(list) => list
+            .into_iter()
+            .map(|ns| (ns.clone(), Api::namespaced(c.client.clone(), &ns)))
+            .collect(),
+        None => vec![("all-namespaces".into(), Api::all(c.client.clone()))],
+    };
+    for (scope, api) in scopes {
+        let what = format!("Warning events of {scope}");
+        if let Some(events) = c.list_all(&api, warnings.clone(), &what).await {
+            let events: Vec<Event> = events.into_iter().filter(in_window).collect();
+            timeline.extend(events.iter().map(timeline_line));
+            c.add_object(&format!("events/warnings-{scope}.yaml"), &events)?;
+        }
+    }
+
+    timeline.sort();
+    timeline.dedup();
+    let text: String = timeline
+        .iter()
+        .map(|l| c.redactor.redact_line(l).into_owned() + "\n")
+        .collect();
+    c.add_text("events/timeline.txt", &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_covers_included_and_mapped_namespaces() {
+        let restore = serde_json::json!({"spec": {
+            "includedNamespaces": ["shop", "db"],
+            "namespaceMapping": {"shop": "shop-copy"}
+        }});
+        assert_eq!(
+            covered_namespaces(&restore).unwrap(),
+            ["db", "shop", "shop-copy"]
+        );
+    }
+
+    #[test]
+    fn wildcard_or_nothing_means_every_namespace() {
+        assert_eq!(covered_namespaces(&serde_json::json!({"spec": {}})), None);
+        assert_eq!(
+            covered_namespaces(&serde_json::json!({"spec": {"includedNamespaces": ["*"]}})),
+            None
+        );
+    }
+
+    #[test]
+    fn timeline_lines_sort_by_time() {
+        let event = |t: &str, reason: &str| -> Event {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "e"},
+                "involvedObject": {"kind": "Pod", "name": "p", "namespace": "ns"},
+                "type": "Warning", "reason": reason, "message": "m",
+                "lastTimestamp": t
+            }))
+            .unwrap()
+        };
+        let mut lines = vec![
+            timeline_line(&event("2026-11-20T10:05:00Z", "Later")),
+            timeline_line(&event("2026-11-20T10:01:00Z", "Earlier")),
+        ];
+        lines.sort();
+        assert!(lines[0].contains("Earlier") && lines[0].contains("ns/Pod/p"));
+    }
+}

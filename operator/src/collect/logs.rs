@@ -1,0 +1,220 @@
+//! Container logs: the Velero server (its plugins run as its children, so their logs are in
+//! it), the node-agent pods per policy, and the target's data-path pods. Current and previous
+//! instances, within the window and the size limit, redacted line by line into spool files.
+
+use std::path::PathBuf;
+
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::Pod;
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, LogParams},
+};
+use tokio::io::AsyncWriteExt;
+use velero_debug_crd::NodeAgentLogs;
+
+use super::{CollectError, Collector};
+use crate::{redact::Redactor, velero};
+
+/// One container log to read.
+struct LogJob {
+    pod: String,
+    container: String,
+    previous: bool,
+    bundle_path: String,
+    spool: PathBuf,
+}
+
+enum LogOutcome {
+    Written,
+    /// No previous instance: normal for a container that never restarted.
+    NoPrevious,
+    Partial(String),
+    Failed(String),
+}
+
+pub async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
+    let pods_api: Api<Pod> = c.namespaced();
+    let mut pods: Vec<(String, Pod)> = Vec::new();
+
+    if let Some(server) = c
+        .list_all(
+            &pods_api,
+            ListParams::default().labels(velero::SERVER_POD_SELECTOR),
+            "Velero server pods",
+        )
+        .await
+    {
+        if server.is_empty() {
+            c.warn("no Velero server pod (label deploy=velero) found");
+        }
+        pods.extend(server.into_iter().map(|p| ("velero".to_string(), p)));
+    }
+
+    if c.plan.node_agent_logs != NodeAgentLogs::None
+        && let Some(agents) = c
+            .list_all(
+                &pods_api,
+                ListParams::default().labels(velero::NODE_AGENT_POD_SELECTOR),
+                "node-agent pods",
+            )
+            .await
+    {
+        for pod in agents {
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+            let involved = node.as_ref().is_some_and(|n| c.involved_nodes.contains(n));
+            if c.plan.node_agent_logs == NodeAgentLogs::All || involved {
+                pods.push(("node-agent".to_string(), pod));
+            }
+        }
+    }
+
+    for label in velero::DATA_PATH_POD_LABELS {
+        let Some(items) = c
+            .list_all(
+                &pods_api,
+                ListParams::default().labels(label),
+                "data-path pods",
+            )
+            .await
+        else {
+            continue;
+        };
+        for pod in items {
+            let serves = pod.labels().get(label).cloned().unwrap_or_default();
+            if c.operation_names.contains(&serves) {
+                pods.push(("data-path".to_string(), pod));
+            }
+        }
+    }
+
+    for (_, pod) in &pods {
+        c.add_object(&format!("pods/{}.yaml", pod.name_any()), pod)?;
+    }
+
+    let mut jobs = Vec::new();
+    for (group, pod) in &pods {
+        let name = pod.name_any();
+        let spec = pod.spec.clone().unwrap_or_default();
+        let containers = spec
+            .init_containers
+            .unwrap_or_default()
+            .into_iter()
+            .chain(spec.containers)
+            .map(|c| c.name);
+        for container in containers {
+            let mut instances = vec![false];
+            if c.plan.previous_logs {
+                instances.push(true);
+            }
+            for previous in instances {
+                let suffix = if previous { ".previous" } else { "" };
+                let bundle_path = format!("logs/{group}/{name}/{container}{suffix}.log");
+                let spool = c.spool_path(&bundle_path);
+                jobs.push(LogJob {
+                    pod: name.clone(),
+                    container: container.clone(),
+                    previous,
+                    bundle_path,
+                    spool,
+                });
+            }
+        }
+    }
+
+    let params = LogParamsBase {
+        since: c.plan.since,
+        max_bytes: c.plan.max_log_bytes,
+        timeout: c.limits.log_timeout,
+    };
+    let redactor = c.redactor;
+    let api = &pods_api;
+    let results: Vec<(LogJob, LogOutcome)> = stream::iter(jobs)
+        .map(|job| async move {
+            let outcome = read_log(api, &job, &params, redactor).await;
+            (job, outcome)
+        })
+        .buffer_unordered(c.limits.log_concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut results = results;
+    results.sort_by(|a, b| a.0.bundle_path.cmp(&b.0.bundle_path));
+    for (job, outcome) in results {
+        match outcome {
+            LogOutcome::Written => c.add_spooled(&job.bundle_path, &job.spool)?,
+            LogOutcome::NoPrevious => {
+                let _ = std::fs::remove_file(&job.spool);
+            }
+            LogOutcome::Partial(why) => {
+                c.warn(format!("log {}: {why}; kept what was read", job.bundle_path));
+                c.add_spooled(&job.bundle_path, &job.spool)?;
+            }
+            LogOutcome::Failed(why) => {
+                let _ = std::fs::remove_file(&job.spool);
+                c.warn(format!("log {} could not be read: {why}", job.bundle_path));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct LogParamsBase {
+    since: jiff::Timestamp,
+    max_bytes: i64,
+    timeout: std::time::Duration,
+}
+
+async fn read_log(
+    api: &Api<Pod>,
+    job: &LogJob,
+    base: &LogParamsBase,
+    redactor: &Redactor,
+) -> LogOutcome {
+    let params = LogParams {
+        container: Some(job.container.clone()),
+        previous: job.previous,
+        since_time: Some(base.since),
+        // The server cuts the log, so a huge one is never transferred whole.
+        limit_bytes: Some(base.max_bytes),
+        ..LogParams::default()
+    };
+    let copy = async {
+        let reader = match api.log_stream(&job.pod, &params).await {
+            Ok(r) => r,
+            Err(e) => return Err(e.to_string()),
+        };
+        let file = tokio::fs::File::create(&job.spool)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = tokio::io::BufWriter::new(file);
+        let mut lines = reader.lines();
+        while let Some(line) = lines.try_next().await.map_err(|e| e.to_string())? {
+            let line = redactor.redact_line(&line);
+            out.write_all(line.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            out.write_all(b"\n").await.map_err(|e| e.to_string())?;
+        }
+        out.flush().await.map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    match tokio::time::timeout(base.timeout, copy).await {
+        Ok(Ok(())) => LogOutcome::Written,
+        Ok(Err(e)) if job.previous => {
+            // Asking for the previous log of a container that never restarted is refused with
+            // 400 by the kubelet; that is not a problem worth a warning.
+            let _ = e;
+            LogOutcome::NoPrevious
+        }
+        Ok(Err(e)) => LogOutcome::Failed(e),
+        Err(_) => {
+            if std::fs::metadata(&job.spool).is_ok_and(|m| m.len() > 0) {
+                LogOutcome::Partial(format!("timed out after {}s", base.timeout.as_secs()))
+            } else {
+                LogOutcome::Failed(format!("timed out after {}s", base.timeout.as_secs()))
+            }
+        }
+    }
+}

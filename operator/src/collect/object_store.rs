@@ -1,0 +1,115 @@
+//! Velero's own files for the target, read straight from the object store and decompressed.
+//! A missing file is a warning: logs and results exist only once an operation has finished.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, BufWriter, Read, Write},
+    path::Path,
+};
+
+use flate2::read::MultiGzDecoder;
+
+use super::{CollectError, Collector};
+use crate::{redact::Redactor, storage::StorageError, velero::stored_artifacts};
+
+/// Results files are small; anything bigger is not parsed for the summary.
+const MAX_RESULTS_BYTES: u64 = 16 * 1024 * 1024;
+
+pub async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
+    for artifact in stored_artifacts(&c.plan.target) {
+        let key = c.location.key(&artifact.key);
+        let raw = c.spool_path(&artifact.bundle_path);
+        match c.store.download(&key, &raw).await {
+            Ok(_) => {}
+            Err(StorageError::NotFound { .. }) => {
+                let _ = std::fs::remove_file(&raw);
+                c.warn(format!(
+                    "{key} is not in the object store (Velero uploads it only when the operation finishes)"
+                ));
+                continue;
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&raw);
+                c.warn(format!("{key} could not be read: {e}"));
+                continue;
+            }
+        }
+        let text = c.spool_path(&artifact.bundle_path);
+        let redactor = c.redactor;
+        let decoded = tokio::task::block_in_place(|| {
+            decode_and_redact(&raw, &text, artifact.gzipped, redactor)
+        });
+        let _ = std::fs::remove_file(&raw);
+        if let Err(e) = decoded {
+            let _ = std::fs::remove_file(&text);
+            c.warn(format!("{key} could not be decompressed: {e}"));
+            continue;
+        }
+        if artifact.bundle_path.ends_with("results.json")
+            && std::fs::metadata(&text).is_ok_and(|m| m.len() <= MAX_RESULTS_BYTES)
+            && let Ok(results) = std::fs::read(&text)
+        {
+            match serde_json::from_slice(&results) {
+                Ok(v) => c.summary.set_results(&v),
+                Err(e) => c.warn(format!("{key} is not valid JSON: {e}")),
+            }
+        }
+        c.add_spooled(&artifact.bundle_path, &text)?;
+    }
+    Ok(())
+}
+
+/// Decompresses (when gzipped) and redacts line by line, streaming from file to file.
+fn decode_and_redact(
+    from: &Path,
+    to: &Path,
+    gzipped: bool,
+    redactor: &Redactor,
+) -> std::io::Result<()> {
+    let file = File::open(from)?;
+    let reader: Box<dyn Read> = if gzipped {
+        Box::new(MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let mut out = BufWriter::with_capacity(256 * 1024, File::create(to)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let (body, newline) = match text.strip_suffix('\n') {
+            Some(b) => (b, true),
+            None => (text.as_ref(), false),
+        };
+        out.write_all(redactor.redact_line(body).as_bytes())?;
+        if newline {
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+
+    #[test]
+    fn gzipped_artifacts_are_decoded_and_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("in.gz");
+        let mut enc = GzEncoder::new(File::create(&gz).unwrap(), Compression::fast());
+        enc.write_all(b"level=info msg=ok\npassword=hunter2\nlast line").unwrap();
+        enc.finish().unwrap();
+        let out = dir.path().join("out");
+        decode_and_redact(&gz, &out, true, &Redactor::new()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "level=info msg=ok\npassword=***REDACTED***\nlast line"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! Kubernetes objects: the target, its operation objects, and the state of the Velero install.
+
+use std::time::Duration;
+
+use k8s_openapi::api::{
+    apps::v1::{DaemonSet, Deployment},
+    core::v1::Node,
+};
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, ListParams, PostParams},
+    core::DynamicObject,
+};
+
+use super::{CollectError, Collector, TargetObjects};
+use crate::velero::{self, operation_node};
+
+pub async fn target(c: &mut Collector<'_>, objects: &TargetObjects) -> Result<(), CollectError> {
+    let kind = c.plan.target.kind().to_lowercase();
+    c.add_object(&format!("resources/{kind}.yaml"), &objects.target)?;
+    c.summary.set_target(&objects.target);
+    if let Some(backup) = &objects.backup {
+        c.add_object("resources/backup.yaml", backup)?;
+    } else if let velero::Target::Restore(_) = &c.plan.target {
+        let backup = objects.target.data["spec"]["backupName"]
+            .as_str()
+            .unwrap_or("<none>");
+        c.warn(format!(
+            "the restore's backup {backup} does not exist any more; its YAML is not in the bundle"
+        ));
+    }
+    Ok(())
+}
+
+/// PodVolumeBackups/Restores and DataUploads/Downloads of the target, found by the name label
+/// and the uid label (Velero shortens long names in labels).
+pub async fn operations(
+    c: &mut Collector<'_>,
+    objects: &TargetObjects,
+) -> Result<(), CollectError> {
+    let uid = objects.target.uid().unwrap_or_default();
+    for kind in c.plan.target.operation_kinds() {
+        let api = c.dynamic_api(kind);
+        let mut found: Vec<DynamicObject> = Vec::new();
+        for selector in c.plan.target.operation_selectors(&uid) {
+            let what = format!("{kind} ({selector})");
+            let Some(items) = c
+                .list_all(&api, ListParams::default().labels(&selector), &what)
+                .await
+            else {
+                continue;
+            };
+            for item in items {
+                if !found.iter().any(|f| f.uid() == item.uid()) {
+                    found.push(item);
+                }
+            }
+        }
+        found.sort_by_key(|o| o.name_any());
+        for mut obj in found {
+            // List items come without apiVersion/kind; the bundle's YAML should have them.
+            obj.types = Some(kube::core::TypeMeta {
+                api_version: velero::resource(kind).api_version,
+                kind: kind.to_string(),
+            });
+            if let Some(node) = operation_node(&obj) {
+                c.involved_nodes.insert(node);
+            }
+            c.operation_names.insert(obj.name_any());
+            c.summary.count_operation(kind, &obj);
+            let path = format!("resources/{}/{}.yaml", kind.to_lowercase(), obj.name_any());
+            c.add_object(&path, &obj)?;
+        }
+    }
+    Ok(())
+}
+
+/// Storage locations, the Velero workloads, the involved nodes and the server's version.
+pub async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectError> {
+    for kind in ["BackupStorageLocation", "VolumeSnapshotLocation"] {
+        let api = c.dynamic_api(kind);
+        if let Some(items) = c.list_all(&api, ListParams::default(), kind).await {
+            for obj in items {
+                let path = format!("resources/{}/{}.yaml", kind.to_lowercase(), obj.name_any());
+                c.add_object(&path, &obj)?;
+            }
+        }
+    }
+    let deployments: Api<Deployment> = c.namespaced();
+    match c.timed(deployments.get_opt("velero")).await {
+        Ok(Some(d)) => c.add_object("resources/deployment-velero.yaml", &d)?,
+        Ok(None) => c.warn("Deployment velero not found"),
+        Err(e) => c.warn(format!("Deployment velero: {e}")),
+    }
+    let daemonsets: Api<DaemonSet> = c.namespaced();
+    match c.timed(daemonsets.get_opt("node-agent")).await {
+        Ok(Some(d)) => c.add_object("resources/daemonset-node-agent.yaml", &d)?,
+        Ok(None) => c.warn("DaemonSet node-agent not found (no file-system backup or data mover)"),
+        Err(e) => c.warn(format!("DaemonSet node-agent: {e}")),
+    }
+    let nodes: Api<Node> = Api::all(c.client.clone());
+    for name in c.involved_nodes.clone() {
+        match c.timed(nodes.get_opt(&name)).await {
+            Ok(Some(n)) => c.add_object(&format!("resources/node/{name}.yaml"), &n)?,
+            Ok(None) => c.warn(format!("node {name} (named by an operation) no longer exists")),
+            Err(e) => c.warn(format!("node {name}: {e}")),
+        }
+    }
+    server_version(c).await
+}
+
+/// Asks the server itself, as `velero version` does, with a ServerStatusRequest; falls back to
+/// the image tag of the Deployment when the server does not answer in time.
+async fn server_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
+    let api = c.dynamic_api("ServerStatusRequest");
+    let mut request = DynamicObject::new("", &velero::resource("ServerStatusRequest"))
+        .within(&c.namespace)
+        .data(serde_json::json!({"spec": {}}));
+    request.metadata.name = None;
+    request.metadata.generate_name = Some("velero-debug-".into());
+    request.metadata.labels = Some(
+        [("app.kubernetes.io/managed-by".to_string(), "velero-debug-operator".to_string())].into(),
+    );
+    let created = match c.timed(api.create(&PostParams::default(), &request)).await {
+        Ok(r) => r,
+        Err(e) => {
+            c.warn(format!("ServerStatusRequest could not be created: {e}"));
+            return image_version(c).await;
+        }
+    };
+    let name = created.name_any();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut answer = None;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(Some(r)) = c.timed(api.get_opt(&name)).await
+            && r.data["status"]["phase"] == "Processed"
+        {
+            answer = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = c.timed(api.delete(&name, &DeleteParams::default())).await;
+    match answer {
+        Some(r) => {
+            let status = &r.data["status"];
+            c.summary.server_version = status["serverVersion"].as_str().map(str::to_string);
+            let text = serde_yaml::to_string(status).unwrap_or_default();
+            c.add_text("velero/server-status.yaml", &text)
+        }
+        None => {
+            c.warn("the Velero server did not answer a ServerStatusRequest within 20s");
+            image_version(c).await
+        }
+    }
+}
+
+async fn image_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
+    let deployments: Api<Deployment> = c.namespaced();
+    if let Ok(Some(d)) = c.timed(deployments.get_opt("velero")).await {
+        let image = d
+            .spec
+            .and_then(|s| s.template.spec)
+            .and_then(|s| s.containers.into_iter().find(|c| c.name == "velero"))
+            .and_then(|c| c.image);
+        if let Some(image) = image {
+            let version = image.rsplit_once(':').map(|(_, tag)| tag.to_string());
+            c.summary.server_version = version.clone();
+            c.add_text(
+                "velero/server-status.yaml",
+                &format!(
+                    "source: image tag of Deployment velero\nimage: {image}\nserverVersion: {}\n",
+                    version.unwrap_or_default()
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! velero-debug-operator: collects everything relevant to a Velero Backup or Restore into a
+//! tar.gz in the BackupStorageLocation's object store.
+
+pub mod archive;
+pub mod collect;
+pub mod controller;
+pub mod fetch;
+pub mod plan;
+pub mod redact;
+pub mod status;
+pub mod storage;
+pub mod summary;
+pub mod velero;

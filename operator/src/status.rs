@@ -1,0 +1,220 @@
+//! The status step: pure builders of the status a DebugBundle moves through, so every
+//! transition is unit-tested without a server; controller.rs only patches what they return.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use velero_debug_crd::{
+    ArchiveStatus, CONDITION_READY, DebugBundle, DebugBundleStatus, MAX_STATUS_WARNINGS, Phase,
+    Progress, reasons,
+};
+
+fn ready(status: bool, reason: &str, message: &str, generation: i64, now: Timestamp) -> Condition {
+    Condition {
+        type_: CONDITION_READY.into(),
+        status: if status { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: message.chars().take(1024).collect(),
+        observed_generation: Some(generation),
+        last_transition_time: Time(now),
+    }
+}
+
+/// Replaces the Ready condition, keeping its transition time when only the message changes.
+fn with_condition(mut status: DebugBundleStatus, new: Condition) -> DebugBundleStatus {
+    if let Some(old) = status.conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        let unchanged = old.status == new.status && old.reason == new.reason;
+        let transition = old.last_transition_time.clone();
+        *old = new;
+        if unchanged {
+            old.last_transition_time = transition;
+        }
+    } else {
+        status.conditions.push(new);
+    }
+    status
+}
+
+fn base(bundle: &DebugBundle, target: &str) -> (DebugBundleStatus, i64) {
+    let mut status = bundle.status.clone().unwrap_or_default();
+    status.target = Some(target.to_string());
+    let generation = bundle.metadata.generation.unwrap_or(0);
+    status.observed_generation = Some(generation);
+    (status, generation)
+}
+
+pub fn waiting_for_target(bundle: &DebugBundle, target: &str, now: Timestamp) -> DebugBundleStatus {
+    let (mut status, generation) = base(bundle, target);
+    status.phase = Some(Phase::Pending);
+    let msg = format!("{target} does not exist (yet); waiting for it");
+    with_condition(status, ready(false, reasons::WAITING_FOR_TARGET, &msg, generation, now))
+}
+
+pub fn collecting(
+    bundle: &DebugBundle,
+    target: &str,
+    total_steps: u32,
+    now: Timestamp,
+) -> DebugBundleStatus {
+    let (mut status, generation) = base(bundle, target);
+    status.phase = Some(Phase::Collecting);
+    status.start_time = Some(Time(now));
+    status.completion_time = None;
+    status.progress = Some(Progress {
+        items_done: 0,
+        items_total: total_steps,
+    });
+    let msg = format!("collecting for {target}");
+    with_condition(status, ready(false, reasons::COLLECTING, &msg, generation, now))
+}
+
+pub fn uploading(bundle: &DebugBundle, target: &str, key: &str, now: Timestamp) -> DebugBundleStatus {
+    let (mut status, generation) = base(bundle, target);
+    status.phase = Some(Phase::Uploading);
+    if let Some(p) = status.progress.as_mut() {
+        p.items_done = p.items_total;
+    }
+    let msg = format!("uploading {key}");
+    with_condition(status, ready(false, reasons::UPLOADING, &msg, generation, now))
+}
+
+pub struct Completed<'a> {
+    pub archive: ArchiveStatus,
+    pub url: String,
+    pub url_expires_at: Timestamp,
+    pub warnings: &'a [String],
+}
+
+pub fn completed(
+    bundle: &DebugBundle,
+    target: &str,
+    done: Completed<'_>,
+    now: Timestamp,
+) -> DebugBundleStatus {
+    let (mut status, generation) = base(bundle, target);
+    status.phase = Some(Phase::Completed);
+    status.completion_time = Some(Time(now));
+    status.download_url = Some(done.url);
+    status.download_url_expires_at = Some(Time(done.url_expires_at));
+    status.warnings = bounded_warnings(done.warnings);
+    status.attempts = None;
+    let msg = format!(
+        "bundle of {} files ({} bytes) at s3://{}/{}{}",
+        done.archive.file_count,
+        done.archive.size_bytes,
+        done.archive.bucket,
+        done.archive.key,
+        if done.warnings.is_empty() {
+            String::new()
+        } else {
+            format!("; {} item(s) could not be collected", done.warnings.len())
+        }
+    );
+    status.archive = Some(done.archive);
+    with_condition(status, ready(true, reasons::COMPLETED, &msg, generation, now))
+}
+
+pub fn failed(
+    bundle: &DebugBundle,
+    target: &str,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) -> DebugBundleStatus {
+    let (mut status, generation) = base(bundle, target);
+    status.phase = Some(Phase::Failed);
+    status.completion_time = Some(Time(now));
+    with_condition(status, ready(false, reason, message, generation, now))
+}
+
+/// A failure that may pass: the phase stays, the attempt is counted.
+pub fn retrying(
+    bundle: &DebugBundle,
+    target: &str,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) -> DebugBundleStatus {
+    let (mut status, generation) = base(bundle, target);
+    status.attempts = Some(status.attempts.unwrap_or(0) + 1);
+    let msg = format!("attempt {} failed: {message}", status.attempts.unwrap_or(1));
+    with_condition(status, ready(false, reason, &msg, generation, now))
+}
+
+/// Status keeps the first warnings and says how many more the manifest has.
+pub fn bounded_warnings(warnings: &[String]) -> Vec<String> {
+    if warnings.len() <= MAX_STATUS_WARNINGS {
+        return warnings.to_vec();
+    }
+    let mut out: Vec<String> = warnings[..MAX_STATUS_WARNINGS - 1].to_vec();
+    out.push(format!(
+        "... and {} more in manifest.json",
+        warnings.len() - (MAX_STATUS_WARNINGS - 1)
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle() -> DebugBundle {
+        serde_yaml::from_str(
+            "apiVersion: velerodebug.io/v1alpha1\nkind: DebugBundle\nmetadata: {name: b, namespace: velero, generation: 1}\nspec: {restore: r1}\n",
+        )
+        .unwrap()
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn failure_records_reason_phase_and_generation() {
+        let s = failed(
+            &bundle(),
+            "restore/r1",
+            reasons::TARGET_NOT_FOUND,
+            "restore r1 not found",
+            t("2026-11-22T10:00:00Z"),
+        );
+        assert_eq!(s.phase, Some(Phase::Failed));
+        assert_eq!(s.observed_generation, Some(1));
+        let c = &s.conditions[0];
+        assert_eq!((c.type_.as_str(), c.status.as_str()), ("Ready", "False"));
+        assert_eq!(c.reason, "TargetNotFound");
+    }
+
+    #[test]
+    fn transition_time_is_kept_while_the_reason_stays() {
+        let mut b = bundle();
+        b.status = Some(waiting_for_target(&b, "restore/r1", t("2026-11-22T10:00:00Z")));
+        let again = waiting_for_target(&b, "restore/r1", t("2026-11-22T10:00:30Z"));
+        assert_eq!(
+            again.conditions[0].last_transition_time.0,
+            t("2026-11-22T10:00:00Z")
+        );
+        let collecting = collecting(&b, "restore/r1", 7, t("2026-11-22T10:01:00Z"));
+        assert_eq!(
+            collecting.conditions[0].last_transition_time.0,
+            t("2026-11-22T10:01:00Z")
+        );
+        assert_eq!(collecting.conditions.len(), 1);
+    }
+
+    #[test]
+    fn retries_are_counted() {
+        let mut b = bundle();
+        b.status = Some(retrying(&b, "restore/r1", "StorageUnreachable", "refused", t("2026-11-22T10:00:00Z")));
+        let s = retrying(&b, "restore/r1", "StorageUnreachable", "refused", t("2026-11-22T10:00:10Z"));
+        assert_eq!(s.attempts, Some(2));
+        assert!(s.conditions[0].message.starts_with("attempt 2 failed"));
+    }
+
+    #[test]
+    fn warnings_in_status_are_bounded() {
+        let many: Vec<String> = (0..80).map(|i| format!("w{i}")).collect();
+        let kept = bounded_warnings(&many);
+        assert_eq!(kept.len(), MAX_STATUS_WARNINGS);
+        assert_eq!(kept.last().unwrap(), "... and 31 more in manifest.json");
+    }
+}

@@ -1,0 +1,359 @@
+//! The object store behind a BackupStorageLocation (provider aws: AWS S3 or an S3-compatible
+//! server), configured the way Velero's AWS plugin reads the same BSL.
+
+use std::{path::Path, time::Duration};
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_sdk_s3::{
+    Client,
+    config::{Region, RequestChecksumCalculation, timeout::TimeoutConfig},
+    error::{ProvideErrorMetadata, SdkError},
+    presigning::PresigningConfig,
+    primitives::ByteStream,
+    types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption},
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::plan::StorageLocation;
+
+/// S3 requires parts of at least 5 MiB (but the last); 8 MiB keeps memory bounded.
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("the object store refused the credentials of {location}: {message}")]
+    CredentialsInvalid { location: String, message: String },
+    #[error("the object store of {location} cannot be reached: {message}")]
+    Unreachable { location: String, message: String },
+    #[error("{location}: object {key} does not exist")]
+    NotFound { location: String, key: String },
+    #[error("{location}: {operation} failed: {message}")]
+    Failed {
+        location: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("spool file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StorageError {
+    /// Retrying may help (the server may come back); a refused credential will not.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Unreachable { .. } | StorageError::Io(_))
+    }
+}
+
+/// Where the credentials of a BSL come from.
+#[derive(Clone)]
+pub enum Credentials {
+    /// An AWS shared-credentials file (the content of the BSL's credential Secret key).
+    SharedFile {
+        contents: String,
+        profile: Option<String>,
+    },
+    /// IRSA, workload identity, instance profiles: the default AWS credential chain.
+    DefaultChain,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::SharedFile { profile, .. } => f
+                .debug_struct("SharedFile")
+                .field("profile", profile)
+                .finish_non_exhaustive(),
+            Credentials::DefaultChain => f.write_str("DefaultChain"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ObjectStore {
+    client: Client,
+    /// Signs URLs for `publicUrl` when the BSL has one, else the same endpoint.
+    presign_client: Client,
+    location: StorageLocation,
+}
+
+async fn credentials_provider(creds: &Credentials) -> SharedCredentialsProvider {
+    match creds {
+        Credentials::SharedFile { contents, profile } => {
+            let files = EnvConfigFiles::builder()
+                .with_contents(EnvConfigFileKind::Credentials, contents.clone())
+                .build();
+            let mut builder =
+                aws_config::profile::ProfileFileCredentialsProvider::builder().profile_files(files);
+            if let Some(p) = profile {
+                builder = builder.profile_name(p);
+            }
+            SharedCredentialsProvider::new(builder.build())
+        }
+        Credentials::DefaultChain => SharedCredentialsProvider::new(
+            aws_config::default_provider::credentials::default_provider().await,
+        ),
+    }
+}
+
+impl ObjectStore {
+    pub async fn connect(location: &StorageLocation, creds: &Credentials) -> Self {
+        let provider = credentials_provider(creds).await;
+        let region = location.config("region").unwrap_or("us-east-1").to_string();
+        let build = |endpoint: Option<&str>| {
+            let mut b = aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .region(Region::new(region.clone()))
+                .credentials_provider(provider.clone())
+                .force_path_style(location.flag("s3ForcePathStyle"))
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(10))
+                        .operation_attempt_timeout(Duration::from_secs(120))
+                        .build(),
+                );
+            if let Some(e) = endpoint {
+                b = b.endpoint_url(e);
+            }
+            // Velero's convention: checksumAlgorithm "" turns checksums off, which many
+            // S3-compatible servers need; unset keeps the SDK default.
+            if location.config.get("checksumAlgorithm").map(String::as_str) == Some("") {
+                b = b.request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+            }
+            Client::from_conf(b.build())
+        };
+        let endpoint = location.config("s3Url");
+        ObjectStore {
+            client: build(endpoint),
+            presign_client: build(location.config("publicUrl").or(endpoint)),
+            location: location.clone(),
+        }
+    }
+
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        err: SdkError<E, R>,
+    ) -> StorageError {
+        let location = self.location.name.clone();
+        match &err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                StorageError::Unreachable {
+                    location,
+                    message: format!("{operation}: {}", error_chain(&err)),
+                }
+            }
+            SdkError::ServiceError(service) => {
+                let e = service.err();
+                let code = e.code().unwrap_or_default();
+                let message = format!("{code}: {}", e.message().unwrap_or_default());
+                match code {
+                    "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied"
+                    | "InvalidToken" | "ExpiredToken" => {
+                        StorageError::CredentialsInvalid { location, message }
+                    }
+                    "NoSuchKey" | "NotFound" => StorageError::NotFound {
+                        location,
+                        key: key.to_string(),
+                    },
+                    _ if service.raw().status().as_u16() == 403 => {
+                        StorageError::CredentialsInvalid { location, message }
+                    }
+                    _ if service.raw().status().as_u16() == 404 => StorageError::NotFound {
+                        location,
+                        key: key.to_string(),
+                    },
+                    _ if service.raw().status().is_server_error() => {
+                        StorageError::Unreachable { location, message }
+                    }
+                    _ => StorageError::Failed {
+                        location,
+                        operation,
+                        message,
+                    },
+                }
+            }
+            _ => StorageError::Failed {
+                location,
+                operation,
+                message: error_chain(&err),
+            },
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.location.bucket
+    }
+
+    /// Streams an object to a local file; returns its size.
+    pub async fn download(&self, key: &str, to: &Path) -> Result<u64, StorageError> {
+        let resp = self
+            .client
+            .get_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("GetObject", key, e))?;
+        let mut body = resp.body.into_async_read();
+        let mut file = tokio::fs::File::create(to).await?;
+        let n = tokio::io::copy(&mut body, &mut file).await?;
+        file.flush().await?;
+        Ok(n)
+    }
+
+    /// Uploads a file with a multipart upload, one part in memory at a time; aborts the upload
+    /// on failure so no unfinished upload is left in the bucket.
+    pub async fn upload_file(&self, key: &str, from: &Path) -> Result<(), StorageError> {
+        let mut create = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .content_type("application/gzip");
+        if let Some(kms) = self.location.config("kmsKeyId") {
+            create = create
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(kms);
+        } else if let Some(sse) = self.location.config("serverSideEncryption") {
+            create = create.server_side_encryption(ServerSideEncryption::from(sse));
+        }
+        let upload = create
+            .send()
+            .await
+            .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        match self.upload_parts(key, &upload_id, from).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.location.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(&self, key: &str, upload_id: &str, from: &Path) -> Result<(), StorageError> {
+        let mut file = tokio::fs::File::open(from).await?;
+        let mut parts = Vec::new();
+        let mut number = 1;
+        loop {
+            let mut buf = Vec::with_capacity(PART_SIZE);
+            let n = (&mut file)
+                .take(PART_SIZE as u64)
+                .read_to_end(&mut buf)
+                .await?;
+            if n == 0 && number > 1 {
+                break;
+            }
+            let part = self
+                .client
+                .upload_part()
+                .bucket(&self.location.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(buf))
+                .send()
+                .await
+                .map_err(|e| self.error("UploadPart", key, e))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(part.e_tag().map(str::to_string))
+                    .build(),
+            );
+            number += 1;
+            if n < PART_SIZE {
+                break;
+            }
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.error("CompleteMultipartUpload", key, e))?;
+        Ok(())
+    }
+
+    /// A GET URL valid for `ttl`, through the BSL's publicUrl when it has one.
+    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
+        let config = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Failed {
+            location: self.location.name.clone(),
+            operation: "Presign",
+            message: e.to_string(),
+        })?;
+        let req = self
+            .presign_client
+            .get_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| self.error("Presign", key, e))?;
+        Ok(req.uri().to_string())
+    }
+
+    /// Deletes an object; one that is already gone is fine.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match self.error("DeleteObject", key, e) {
+                StorageError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match self.error("HeadObject", key, e) {
+                StorageError::NotFound { .. } => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// The error and its sources on one line: the SDK's top-level message alone ("dispatch
+/// failure") does not say why.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

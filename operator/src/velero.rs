@@ -1,0 +1,267 @@
+//! What the operator knows about Velero: its resource types, the labels that link objects to a
+//! Backup or Restore, and where Velero keeps a target's files in the object store.
+//! Pure: no I/O. See shared/velero-facts.md for the sources of these facts.
+
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+
+pub const GROUP: &str = "velero.io";
+
+pub fn resource(kind: &str) -> ApiResource {
+    let version = match kind {
+        "DataUpload" | "DataDownload" => "v2alpha1",
+        _ => "v1",
+    };
+    ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, version, kind))
+}
+
+pub const BACKUP_NAME_LABEL: &str = "velero.io/backup-name";
+pub const BACKUP_UID_LABEL: &str = "velero.io/backup-uid";
+pub const RESTORE_NAME_LABEL: &str = "velero.io/restore-name";
+pub const RESTORE_UID_LABEL: &str = "velero.io/restore-uid";
+/// Pods of the Velero server Deployment.
+pub const SERVER_POD_SELECTOR: &str = "deploy=velero";
+/// Pods of the node-agent DaemonSet.
+pub const NODE_AGENT_POD_SELECTOR: &str = "role=node-agent";
+/// Labels of data-path pods, each naming the operation object the pod serves.
+pub const DATA_PATH_POD_LABELS: [&str; 4] = [
+    "velero.io/pod-volume-backup",
+    "velero.io/pod-volume-restore",
+    "velero.io/data-upload",
+    "velero.io/data-download",
+];
+
+/// The top-level folders Velero accepts under a BSL prefix; anything else makes the BSL
+/// Unavailable, so everything the operator writes sits under `plugins/`.
+pub const ALLOWED_TOP_LEVEL_DIRS: [&str; 6] =
+    ["backups", "restores", "restic", "metadata", "plugins", "kopia"];
+
+/// Which Velero operation a bundle is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Backup(String),
+    Restore(String),
+}
+
+impl Target {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Backup(_) => "Backup",
+            Target::Restore(_) => "Restore",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Backup(n) | Target::Restore(n) => n,
+        }
+    }
+
+    /// `restore/<name>` or `backup/<name>`.
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.kind().to_lowercase(), self.name())
+    }
+
+    /// Label selectors that find the target's operation objects: the uid label, and the name
+    /// label when the name is short enough for Velero to have used it unchanged (longer names
+    /// are cut and hashed, so only the uid finds those).
+    pub fn operation_selectors(&self, uid: &str) -> Vec<String> {
+        let (name_label, uid_label) = match self {
+            Target::Backup(_) => (BACKUP_NAME_LABEL, BACKUP_UID_LABEL),
+            Target::Restore(_) => (RESTORE_NAME_LABEL, RESTORE_UID_LABEL),
+        };
+        let mut selectors = vec![format!("{uid_label}={uid}")];
+        if self.name().len() <= 63 {
+            selectors.push(format!("{name_label}={}", self.name()));
+        }
+        selectors
+    }
+
+    /// Kinds of the operation objects a target owns.
+    pub fn operation_kinds(&self) -> [&'static str; 2] {
+        match self {
+            Target::Backup(_) => ["PodVolumeBackup", "DataUpload"],
+            Target::Restore(_) => ["PodVolumeRestore", "DataDownload"],
+        }
+    }
+}
+
+/// A file Velero writes to the object store for a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredArtifact {
+    /// Key relative to the BSL prefix.
+    pub key: String,
+    /// Where it goes in the bundle (decompressed).
+    pub bundle_path: String,
+    pub gzipped: bool,
+}
+
+/// Velero's own files for a target, relative to the BSL prefix.
+pub fn stored_artifacts(target: &Target) -> Vec<StoredArtifact> {
+    let n = target.name();
+    let gz = |key: String, path: String| StoredArtifact {
+        key,
+        bundle_path: path,
+        gzipped: true,
+    };
+    match target {
+        Target::Backup(_) => {
+            let d = format!("backups/{n}");
+            let mut v = vec![
+                StoredArtifact {
+                    key: format!("{d}/velero-backup.json"),
+                    bundle_path: "object-store/velero-backup.json".into(),
+                    gzipped: false,
+                },
+                gz(format!("{d}/{n}-logs.gz"), "object-store/backup.log".into()),
+            ];
+            for suffix in [
+                "results",
+                "podvolumebackups.json",
+                "volumesnapshots.json",
+                "itemoperations.json",
+                "resource-list.json",
+                "volumeinfo.json",
+                "csi-volumesnapshots.json",
+                "csi-volumesnapshotcontents.json",
+                "csi-volumesnapshotclasses.json",
+            ] {
+                let file = if suffix == "results" {
+                    "results.json".to_string()
+                } else {
+                    suffix.to_string()
+                };
+                v.push(gz(
+                    format!("{d}/{n}-{suffix}.gz"),
+                    format!("object-store/{file}"),
+                ));
+            }
+            v
+        }
+        Target::Restore(_) => {
+            let d = format!("restores/{n}");
+            vec![
+                gz(
+                    format!("{d}/restore-{n}-logs.gz"),
+                    "object-store/restore.log".into(),
+                ),
+                gz(
+                    format!("{d}/restore-{n}-results.gz"),
+                    "object-store/results.json".into(),
+                ),
+                gz(
+                    format!("{d}/restore-{n}-resource-list.json.gz"),
+                    "object-store/resource-list.json".into(),
+                ),
+                gz(
+                    format!("{d}/restore-{n}-itemoperations.json.gz"),
+                    "object-store/itemoperations.json".into(),
+                ),
+                gz(
+                    format!("{d}/{n}-volumeinfo.json.gz"),
+                    "object-store/volumeinfo.json".into(),
+                ),
+            ]
+        }
+    }
+}
+
+/// Joins a BSL prefix and a relative key the way Velero does (no leading or doubled slash).
+pub fn prefixed_key(prefix: Option<&str>, key: &str) -> String {
+    match prefix.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+        Some(p) => format!("{p}/{key}"),
+        None => key.to_string(),
+    }
+}
+
+/// The nodes a target's operation objects ran on: PodVolumeBackup `spec.node`, the others'
+/// `status.node`.
+pub fn operation_node(obj: &DynamicObject) -> Option<String> {
+    let kind = obj.types.as_ref().map(|t| t.kind.as_str()).unwrap_or("");
+    let node = if kind == "PodVolumeBackup" {
+        obj.data["spec"]["node"].as_str()
+    } else {
+        obj.data["status"]["node"]
+            .as_str()
+            .or_else(|| obj.data["status"]["acceptedByNode"].as_str())
+    };
+    node.filter(|n| !n.is_empty()).map(str::to_string)
+}
+
+/// A Velero phase is final: the operation is over and its files are uploaded.
+pub fn is_final_phase(phase: &str) -> bool {
+    matches!(
+        phase,
+        "Completed" | "PartiallyFailed" | "Failed" | "FailedValidation"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_artifacts_follow_velero_naming() {
+        let keys: Vec<String> = stored_artifacts(&Target::Restore("r1".into()))
+            .into_iter()
+            .map(|a| a.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "restores/r1/restore-r1-logs.gz",
+                "restores/r1/restore-r1-results.gz",
+                "restores/r1/restore-r1-resource-list.json.gz",
+                "restores/r1/restore-r1-itemoperations.json.gz",
+                "restores/r1/r1-volumeinfo.json.gz",
+            ]
+        );
+    }
+
+    #[test]
+    fn backup_artifacts_include_log_and_metadata() {
+        let arts = stored_artifacts(&Target::Backup("b1".into()));
+        assert!(
+            arts.iter()
+                .any(|a| a.key == "backups/b1/b1-logs.gz" && a.bundle_path.ends_with("backup.log"))
+        );
+        assert!(
+            arts.iter()
+                .any(|a| a.key == "backups/b1/velero-backup.json" && !a.gzipped)
+        );
+        assert!(arts.iter().all(|a| a.key.starts_with("backups/b1/")));
+    }
+
+    #[test]
+    fn prefixes_join_without_stray_slashes() {
+        assert_eq!(prefixed_key(Some("/a/b/"), "plugins/x"), "a/b/plugins/x");
+        assert_eq!(prefixed_key(Some(""), "plugins/x"), "plugins/x");
+        assert_eq!(prefixed_key(None, "plugins/x"), "plugins/x");
+    }
+
+    #[test]
+    fn long_names_fall_back_to_the_uid_label() {
+        let long = Target::Restore("r".repeat(70));
+        assert_eq!(long.operation_selectors("u-1"), ["velero.io/restore-uid=u-1"]);
+        let short = Target::Backup("b".into());
+        assert_eq!(
+            short.operation_selectors("u-2"),
+            ["velero.io/backup-uid=u-2", "velero.io/backup-name=b"]
+        );
+    }
+
+    #[test]
+    fn operation_node_reads_the_right_field_per_kind() {
+        let pvb: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "velero.io/v1", "kind": "PodVolumeBackup",
+            "metadata": {"name": "p"}, "spec": {"node": "node-1"}
+        }))
+        .unwrap();
+        let pvr: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "velero.io/v1", "kind": "PodVolumeRestore",
+            "metadata": {"name": "p"}, "status": {"node": "node-2"}
+        }))
+        .unwrap();
+        assert_eq!(operation_node(&pvb).as_deref(), Some("node-1"));
+        assert_eq!(operation_node(&pvr).as_deref(), Some("node-2"));
+    }
+}

@@ -1,0 +1,568 @@
+//! DebugBundles end to end: real backups and restores made by the real Velero server, bundles
+//! collected by the operator built from the working tree, downloaded with plain HTTP.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams},
+    core::{ApiResource, GroupVersionKind},
+};
+use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_e2e::{
+    Env, create_namespace, delete_namespace, eventually, sha256_hex, unique_name, untar, velero,
+};
+
+fn velero_resource(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", "v1", kind))
+}
+
+/// A namespace with a ConfigMap, backed up by the real Velero server.
+async fn real_backup(env: &Env, client: &Client) -> Result<(String, String)> {
+    let ns = create_namespace(client, "bundle-src").await?;
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "settings"}, "data": {"greeting": "hello"}
+    }))?;
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &cm)
+        .await?;
+    let backup = unique_name("bk");
+    velero(
+        env,
+        &["backup", "create", &backup, "--include-namespaces", &ns, "--wait"],
+    )
+    .await?;
+    Ok((ns, backup))
+}
+
+async fn apply_bundle(env: &Env, client: &Client, spec: serde_json::Value) -> Result<String> {
+    let name = unique_name("vdb");
+    let bundle: DebugBundle = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
+        "metadata": {"name": name, "namespace": env.namespace},
+        "spec": spec,
+    }))?;
+    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+        .create(&PostParams::default(), &bundle)
+        .await?;
+    Ok(name)
+}
+
+async fn wait_finished(env: &Env, client: &Client, name: &str, timeout: Duration) -> Result<DebugBundle> {
+    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    eventually(&format!("DebugBundle {name} to finish"), timeout, || async {
+        let b = api.get(name).await?;
+        let done = b
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(|p| p.is_finished());
+        Ok(done.then_some(b))
+    })
+    .await
+}
+
+fn condition_reason(b: &DebugBundle) -> String {
+    b.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| format!("{}: {}", c.reason, c.message))
+        .unwrap_or_default()
+}
+
+/// Downloads the bundle through its presigned URL with plain HTTP and checks the sha256.
+async fn download(b: &DebugBundle) -> Result<BTreeMap<String, Vec<u8>>> {
+    let status = b.status.as_ref().context("no status")?;
+    ensure!(
+        status.phase == Some(Phase::Completed),
+        "bundle not Completed: {}",
+        condition_reason(b)
+    );
+    let url = status.download_url.as_ref().context("no URL")?;
+    let resp = reqwest::get(url).await?;
+    ensure!(resp.status() == 200, "GET {url}: {}", resp.status());
+    let bytes = resp.bytes().await?;
+    let archive = status.archive.as_ref().context("no archive status")?;
+    ensure!(sha256_hex(&bytes) == archive.sha256, "sha256 differs");
+    ensure!(bytes.len() as i64 == archive.size_bytes, "size differs");
+    let files = untar(&bytes)?;
+    ensure!(files.len() as u32 == archive.file_count, "file count differs");
+    // Strip the bundle's root folder.
+    Ok(files
+        .into_iter()
+        .map(|(k, v)| (k.split_once('/').map(|(_, p)| p.to_string()).unwrap_or(k), v))
+        .collect())
+}
+
+fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<String> {
+    let bytes = files
+        .get(path)
+        .with_context(|| format!("{path} not in bundle: {:?}", files.keys().collect::<Vec<_>>()))?;
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// The node-agent pod that has a previous (restarted) container log, and its node.
+async fn restarted_node_agent(env: &Env, client: &Client) -> Result<(String, String)> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
+    let agents = pods.list(&ListParams::default().labels("role=node-agent")).await?;
+    for pod in agents.items {
+        let previous = LogParams {
+            previous: true,
+            ..LogParams::default()
+        };
+        if pods.logs(&pod.name_any(), &previous).await.is_ok() {
+            let node = pod.spec.and_then(|s| s.node_name).context("unscheduled")?;
+            return Ok((pod.metadata.name.unwrap_or_default(), node));
+        }
+    }
+    bail!("no node-agent with a previous log")
+}
+
+/// A PodVolumeBackup/Restore made by hand, labelled to its target as Velero labels them.
+async fn operation_object(
+    env: &Env,
+    client: &Client,
+    kind: &str,
+    labels: serde_json::Value,
+    spec: serde_json::Value,
+    status: serde_json::Value,
+) -> Result<String> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource(kind));
+    let name = unique_name(&kind.to_lowercase());
+    let mut obj = DynamicObject::new(&name, &velero_resource(kind))
+        .within(&env.namespace)
+        .data(serde_json::json!({"spec": spec}));
+    obj.metadata.labels = serde_json::from_value(labels)?;
+    api.create(&PostParams::default(), &obj).await?;
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": status})))
+        .await?;
+    Ok(name)
+}
+
+#[tokio::test]
+async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (ns, backup) = real_backup(&env, &client).await?;
+    let backups: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Backup"));
+    let backup_uid = backups.get(&backup).await?.uid().unwrap();
+    let (agent_pod, node) = restarted_node_agent(&env, &client).await?;
+    let pvb = operation_object(
+        &env,
+        &client,
+        "PodVolumeBackup",
+        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
+        serde_json::json!({
+            "node": node, "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
+            "pod": {"kind": "Pod", "namespace": ns, "name": "app"}, "volume": "data", "tags": {}
+        }),
+        serde_json::json!({"phase": "Failed", "message": "data path failed"}),
+    )
+    .await?;
+
+    let name = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
+    let files = download(&bundle).await?;
+
+    for path in [
+        "resources/backup.yaml",
+        "object-store/backup.log",
+        "object-store/velero-backup.json",
+        "object-store/resource-list.json",
+        "resources/backupstoragelocation/default.yaml",
+        "resources/deployment-velero.yaml",
+        "resources/daemonset-node-agent.yaml",
+        "velero/server-status.yaml",
+        "events/timeline.txt",
+        "summary.md",
+        "manifest.json",
+    ] {
+        ensure!(files.contains_key(path), "{path} missing: {:?}", files.keys());
+    }
+    let pvb_yaml = text(&files, &format!("resources/podvolumebackup/{pvb}.yaml"))?;
+    ensure!(pvb_yaml.contains("data path failed"));
+    ensure!(files.contains_key(&format!("resources/node/{node}.yaml")));
+    ensure!(text(&files, "object-store/backup.log")?.contains(&backup));
+
+    // Only the involved node's node-agent, with the previous log of its restarted container.
+    let agent_logs: Vec<&String> = files
+        .keys()
+        .filter(|k| k.starts_with("logs/node-agent/") && k.ends_with(".log"))
+        .collect();
+    ensure!(
+        agent_logs
+            == [
+                &format!("logs/node-agent/{agent_pod}/node-agent.log"),
+                &format!("logs/node-agent/{agent_pod}/node-agent.previous.log"),
+            ],
+        "node-agent logs: {agent_logs:?}"
+    );
+    ensure!(
+        text(&files, &format!("logs/node-agent/{agent_pod}/node-agent.previous.log"))?
+            .contains("previous instance")
+    );
+    let server_logs: Vec<&String> = files
+        .keys()
+        .filter(|k| k.starts_with("logs/velero/") && k.ends_with("/velero.log"))
+        .collect();
+    ensure!(server_logs.len() == 1, "server logs: {server_logs:?}");
+    ensure!(text(&files, server_logs[0])?.contains(&backup), "server log lacks the backup");
+
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"])?;
+    ensure!(manifest["target"]["name"] == backup.as_str());
+    ensure!(manifest["files"].as_array().unwrap().len() + 1 == files.len());
+    let summary = text(&files, "summary.md")?;
+    ensure!(summary.contains(&format!("# Backup {backup}")));
+    ensure!(summary.contains("PodVolumeBackup: Failed: 1"), "{summary}");
+
+    // Velero still accepts the BSL after our upload: validated again, and Available.
+    let archive = bundle.status.as_ref().unwrap().archive.clone().unwrap();
+    let bsls: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("BackupStorageLocation"),
+    );
+    let uploaded_at = bundle.status.as_ref().unwrap().completion_time.clone().unwrap().0;
+    eventually("BSL default re-validated after the upload", Duration::from_secs(90), || async {
+        let bsl = bsls.get("default").await?;
+        let validated: Option<jiff::Timestamp> = bsl.data["status"]["lastValidationTime"]
+            .as_str()
+            .and_then(|t| t.parse().ok());
+        if validated.is_some_and(|t| t > uploaded_at) {
+            ensure!(
+                bsl.data["status"]["phase"] == "Available",
+                "BSL became {} after the upload: {}",
+                bsl.data["status"]["phase"],
+                bsl.data["status"]["message"]
+            );
+            return Ok(Some(()));
+        }
+        Ok(None)
+    })
+    .await?;
+
+    // Deleting the DebugBundle deletes the archive.
+    let s3 = env.s3_client(&env.s3.endpoint);
+    s3.head_object().bucket(&archive.bucket).key(&archive.key).send().await?;
+    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+        .delete(&name, &DeleteParams::default())
+        .await?;
+    eventually("archive deleted", Duration::from_secs(60), || async {
+        let gone = s3
+            .head_object()
+            .bucket(&archive.bucket)
+            .key(&archive.key)
+            .send()
+            .await
+            .is_err();
+        Ok(gone.then_some(()))
+    })
+    .await?;
+    delete_namespace(&client, &ns).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (ns, backup) = real_backup(&env, &client).await?;
+    let restore = unique_name("rs");
+    let target_ns = format!("{ns}-copy");
+    velero(
+        &env,
+        &[
+            "restore", "create", &restore, "--from-backup", &backup,
+            "--namespace-mappings", &format!("{ns}:{target_ns}"), "--wait",
+        ],
+    )
+    .await?;
+    let restores: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"));
+    let restore_uid = restores.get(&restore).await?.uid().unwrap();
+    let pvr = operation_object(
+        &env,
+        &client,
+        "PodVolumeRestore",
+        serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
+        serde_json::json!({
+            "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
+            "pod": {"kind": "Pod", "namespace": target_ns, "name": "app"}, "volume": "data", "snapshotID": "s1"
+        }),
+        serde_json::json!({"phase": "InProgress", "node": "node-2"}),
+    )
+    .await?;
+
+    let name = apply_bundle(&env, &client, serde_json::json!({"restore": restore})).await?;
+    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
+    let files = download(&bundle).await?;
+    for path in [
+        "resources/restore.yaml",
+        "resources/backup.yaml",
+        "object-store/restore.log",
+        "object-store/results.json",
+        &format!("resources/podvolumerestore/{pvr}.yaml"),
+        "resources/node/node-2.yaml",
+    ] {
+        ensure!(files.contains_key(path), "{path} missing: {:?}", files.keys());
+    }
+    let results: serde_json::Value = serde_json::from_slice(&files["object-store/results.json"])?;
+    ensure!(results.get("errors").is_some() || results.get("warnings").is_some(), "{results}");
+    ensure!(
+        files.keys().any(|k| k.starts_with("logs/node-agent/")),
+        "the involved node's node-agent log is missing"
+    );
+    delete_namespace(&client, &ns).await;
+    delete_namespace(&client, &target_ns).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    for spec in [
+        serde_json::json!({"backup": "b", "restore": "r"}),
+        serde_json::json!({}),
+    ] {
+        let err = apply_bundle(&env, &client, spec.clone())
+            .await
+            .err()
+            .with_context(|| format!("{spec} was accepted"))?;
+        ensure!(
+            format!("{err:#}").contains("exactly one of spec.backup or spec.restore"),
+            "{err:#}"
+        );
+    }
+    // And the spec cannot change once made.
+    let name = apply_bundle(&env, &client, serde_json::json!({"backup": "whatever"})).await?;
+    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let patch = serde_json::json!({"spec": {"backup": "another"}});
+    let err = api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .err()
+        .context("spec change accepted")?;
+    ensure!(err.to_string().contains("spec is immutable"), "{err}");
+    api.delete(&name, &DeleteParams::default()).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_target_fails_with_target_not_found_after_waiting() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let name = apply_bundle(&env, &client, serde_json::json!({"restore": unique_name("nope")})).await?;
+    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    // First it waits (the target may be applied together with the bundle)...
+    eventually("bundle waiting for its target", Duration::from_secs(30), || async {
+        let b = api.get(&name).await?;
+        Ok(condition_reason(&b).starts_with("WaitingForTarget").then_some(()))
+    })
+    .await?;
+    // ...then gives up with a reason automation can read.
+    let b = wait_finished(&env, &client, &name, Duration::from_secs(90)).await?;
+    ensure!(b.status.as_ref().unwrap().phase == Some(Phase::Failed));
+    ensure!(condition_reason(&b).starts_with("TargetNotFound"), "{}", condition_reason(&b));
+    api.delete(&name, &DeleteParams::default()).await?;
+    Ok(())
+}
+
+/// A BSL of the test's own over the environment's bucket, changed by `patch`.
+async fn storage_location(env: &Env, client: &Client, patch: serde_json::Value) -> Result<String> {
+    let name = unique_name("bsl");
+    let mut spec = serde_json::json!({
+        "provider": "aws",
+        "objectStorage": {"bucket": env.s3.bucket, "prefix": format!("{name}-prefix")},
+        "config": {"region": env.s3.region, "s3ForcePathStyle": "true", "s3Url": env.s3.endpoint, "checksumAlgorithm": ""},
+    });
+    merge(&mut spec, patch);
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("BackupStorageLocation"),
+    );
+    let obj = DynamicObject::new(&name, &velero_resource("BackupStorageLocation"))
+        .within(&env.namespace)
+        .data(serde_json::json!({"spec": spec}));
+    api.create(&PostParams::default(), &obj).await?;
+    Ok(name)
+}
+
+fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
+    match (a, b) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}
+
+async fn expect_failure(env: &Env, client: &Client, backup: &str, bsl: &str, reason: &str) -> Result<()> {
+    let name = apply_bundle(env, client, serde_json::json!({"backup": backup, "storageLocation": bsl})).await?;
+    let b = wait_finished(env, client, &name, Duration::from_secs(150)).await?;
+    ensure!(b.status.as_ref().unwrap().phase == Some(Phase::Failed), "{bsl}: not Failed");
+    let got = condition_reason(&b);
+    ensure!(got.starts_with(reason), "{bsl}: expected {reason}, got {got}");
+    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+        .delete(&name, &DeleteParams::default())
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (ns, backup) = real_backup(&env, &client).await?;
+
+    let read_only = storage_location(&env, &client, serde_json::json!({"accessMode": "ReadOnly"})).await?;
+    expect_failure(&env, &client, &backup, &read_only, "StorageLocationReadOnly").await?;
+
+    let secret_name = unique_name("bad-creds");
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": secret_name},
+        "stringData": {"cloud": "[default]\naws_access_key_id=wrong\naws_secret_access_key=wrong\n"}
+    }))?;
+    Api::<Secret>::namespaced(client.clone(), &env.namespace)
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let wrong_creds = storage_location(
+        &env,
+        &client,
+        serde_json::json!({"credential": {"name": secret_name, "key": "cloud"}}),
+    )
+    .await?;
+    expect_failure(&env, &client, &backup, &wrong_creds, "CredentialsInvalid").await?;
+
+    // Nothing listens there: the object store is down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let down = storage_location(
+        &env,
+        &client,
+        serde_json::json!({"config": {"s3Url": format!("http://127.0.0.1:{closed}")}}),
+    )
+    .await?;
+    expect_failure(&env, &client, &backup, &down, "StorageUnreachable").await?;
+    delete_namespace(&client, &ns).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (ns, backup) = real_backup(&env, &client).await?;
+    let backups: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Backup"));
+    let backup_uid = backups.get(&backup).await?.uid().unwrap();
+    let pvb = operation_object(
+        &env,
+        &client,
+        "PodVolumeBackup",
+        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
+        serde_json::json!({
+            "node": "node-0", "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
+            "pod": {"kind": "Pod", "namespace": ns, "name": "app"}, "volume": "data", "tags": {}
+        }),
+        serde_json::json!({"phase": "InProgress"}),
+    )
+    .await?;
+
+    // Secrets of every kind, in a data-path pod's env and in its log.
+    let seeds = [
+        "AKIAZZZZSEEDED000001",
+        "seededSecretAccessKey0123456789abcdefABCD",
+        "seeded-hunter2",
+        "seeded.bearer.token0123456789",
+        "seededurlpass",
+        "seededsignature0123456789abcdef",
+        "seededenvvalue42",
+    ];
+    let log_lines = [
+        format!("aws_access_key_id={} aws_secret_access_key={}", seeds[0], seeds[1]),
+        format!("connecting with password={}", seeds[2]),
+        format!("Authorization: Bearer {}", seeds[3]),
+        format!("repo url https://kopia:{}@repo.example.com/x", seeds[4]),
+        format!(
+            "GET https://s3.example.com/b/k?X-Amz-Credential=AKIAZZZZSEEDED000001%2F20261122&X-Amz-Signature={}",
+            seeds[5]
+        ),
+    ];
+    let log_path = env.pod_logs_dir.join(format!("{pvb}.log"));
+    let now = jiff::Timestamp::now();
+    let content: String = log_lines
+        .iter()
+        .map(|l| format!("{now} stdout F {l}\n"))
+        .collect();
+    std::fs::write(&log_path, content)?;
+    let pod_name = unique_name("datapath");
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pod_name, "labels": {"velero.io/pod-volume-backup": pvb}},
+        "spec": {"nodeName": "node-0", "containers": [{
+            "name": "data-mover", "image": "velero/velero",
+            "env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": seeds[6]}, {"name": "LOG_LEVEL", "value": "info"}]
+        }]}
+    }))?;
+    Api::<Pod>::namespaced(client.clone(), &env.namespace)
+        .create(&PostParams::default(), &pod)
+        .await?;
+    let logs_api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("kwok.x-k8s.io", "v1alpha1", "Logs")),
+    );
+    let logs_obj = DynamicObject::new(&pod_name, &logs_api_resource())
+        .within(&env.namespace)
+        .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": log_path}]}}));
+    logs_api.create(&PostParams::default(), &logs_obj).await?;
+    // A Secret in Velero's namespace: never collected.
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": unique_name("seeded")},
+        "stringData": {"value": "seeded-secret-object-value"}
+    }))?;
+    Api::<Secret>::namespaced(client.clone(), &env.namespace)
+        .create(&PostParams::default(), &secret)
+        .await?;
+    // The data-path log is served before the bundle is made.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
+    eventually("data-path pod log served", Duration::from_secs(60), || async {
+        Ok(pods
+            .logs(&pod_name, &LogParams::default())
+            .await
+            .ok()
+            .filter(|l| l.contains("password="))
+            .map(|_| ()))
+    })
+    .await?;
+
+    let name = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
+    let files = download(&bundle).await?;
+    let datapath_log = text(&files, &format!("logs/data-path/{pod_name}/data-mover.log"))?;
+    ensure!(datapath_log.contains("password=***REDACTED***"), "{datapath_log}");
+    let pod_yaml = text(&files, &format!("pods/{pod_name}.yaml"))?;
+    ensure!(pod_yaml.contains("LOG_LEVEL"), "{pod_yaml}");
+    let mut all_seeds: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
+    all_seeds.push("seeded-secret-object-value".into());
+    all_seeds.push(env.s3.secret_key.clone());
+    for (path, content) in &files {
+        let content = String::from_utf8_lossy(content);
+        for seed in &all_seeds {
+            ensure!(!content.contains(seed.as_str()), "{seed} leaked into {path}");
+        }
+        ensure!(!path.contains("secret/"), "a Secret was collected: {path}");
+    }
+    delete_namespace(&client, &ns).await;
+    Ok(())
+}
+
+fn logs_api_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("kwok.x-k8s.io", "v1alpha1", "Logs"))
+}
