@@ -285,6 +285,7 @@ json.dump({
     "podLogsDir": "$VDO_ENV_DIR/podlogs",
 }, open(sys.argv[1], "w"), indent=2)
 PY
-"$ENV_DIR/operator-up.sh"
+# VDO_OPERATOR=0 leaves the operator out (to run it by hand, e.g. under a debugger).
+if [[ "${VDO_OPERATOR:-1}" == 1 ]]; then "$ENV_DIR/operator-up.sh"; fi
 log "env-up: environment up in $(($(date +%s) - start_all))s"
 print_env

@@ -44,6 +44,8 @@ pub struct S3Env {
 impl Env {
     /// Reads `$VDO_ENV_FILE`. Fails loudly: an e2e test without its environment must not pass.
     pub fn load() -> Result<Env> {
+        // reqwest brings ring and the S3 SDK aws-lc-rs; rustls needs one chosen.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let path = std::env::var("VDO_ENV_FILE")
             .context("VDO_ENV_FILE is not set: run the e2e tests with `make e2e` (or `make env-up` and export what it prints)")?;
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;

@@ -45,6 +45,17 @@ pub async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
             c.warn(format!("{key} could not be decompressed: {e}"));
             continue;
         }
+        if artifact.bundle_path.ends_with(".log") {
+            // The operation's own log: its error lines go into summary.md.
+            let summary = &mut c.summary;
+            tokio::task::block_in_place(|| {
+                if let Ok(f) = File::open(&text) {
+                    for line in BufReader::new(f).lines().map_while(Result::ok) {
+                        summary.offer_log_line(&line);
+                    }
+                }
+            });
+        }
         if artifact.bundle_path.ends_with("results.json")
             && std::fs::metadata(&text).is_ok_and(|m| m.len() <= MAX_RESULTS_BYTES)
             && let Ok(results) = std::fs::read(&text)
