@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_LOG_BYTES_PER_CONTAINER: i64 = 16 * 1024 * 1024;
 pub const DEFAULT_URL_TTL: &str = "24h";
 
 /// What to collect for one Velero Backup or Restore.
+// The printcolumn(...) groups repeat `type_ = ...`, which clippy mistakes for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "velerodebug.io",
@@ -29,13 +31,21 @@ pub const DEFAULT_URL_TTL: &str = "24h";
     derive = "Default",
     printcolumn(name = "Target", type_ = "string", json_path = ".status.target"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Size", type_ = "integer", json_path = ".status.archive.sizeBytes"),
+    printcolumn(
+        name = "Size",
+        type_ = "integer",
+        json_path = ".status.archive.sizeBytes"
+    ),
     printcolumn(
         name = "URL Expires",
         type_ = "date",
         json_path = ".status.downloadURLExpiresAt"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
     validation = Rule::new("has(self.backup) != has(self.restore)")
@@ -82,7 +92,9 @@ pub struct DebugBundleSpec {
 }
 
 /// Which node-agent pods' logs a bundle holds.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
 pub enum NodeAgentLogs {
     /// Only the pods on nodes named by the target's PodVolumeBackups/Restores and
     /// DataUploads/Downloads.
@@ -92,7 +104,9 @@ pub enum NodeAgentLogs {
     None,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
 pub enum Phase {
     #[default]
     Pending,
@@ -128,9 +142,17 @@ pub struct DebugBundleStatus {
     pub progress: Option<Progress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<ArchiveStatus>,
-    #[serde(default, rename = "downloadURL", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "downloadURL",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub download_url: Option<String>,
-    #[serde(default, rename = "downloadURLExpiresAt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "downloadURLExpiresAt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub download_url_expires_at: Option<Time>,
     /// Failed attempts so far of a bundle whose failures may pass (object store unreachable);
     /// at the operator's limit the bundle is Failed.

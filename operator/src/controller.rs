@@ -115,16 +115,30 @@ pub fn error_policy(bundle: Arc<DebugBundle>, error: &Error, _ctx: Arc<Context>)
     Action::requeue(Duration::from_secs(10))
 }
 
-async fn patch_status(ctx: &Context, bundle: &DebugBundle, status: DebugBundleStatus) -> Result<(), Error> {
+async fn patch_status(
+    ctx: &Context,
+    bundle: &DebugBundle,
+    status: DebugBundleStatus,
+) -> Result<(), Error> {
     let api: Api<DebugBundle> =
         Api::namespaced(ctx.client.clone(), &bundle.namespace().unwrap_or_default());
     let patch = serde_json::json!({"status": status});
-    api.patch_status(&bundle.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Merge(&patch))
-        .await?;
+    api.patch_status(
+        &bundle.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     Ok(())
 }
 
-async fn publish(ctx: &Context, bundle: &DebugBundle, type_: EventType, reason: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    bundle: &DebugBundle,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     let event = Event {
         type_,
         reason: reason.into(),
@@ -146,8 +160,20 @@ async fn fail(
     message: String,
 ) -> Result<Action, Error> {
     tracing::info!(bundle = %bundle.name_any(), reason, %message, "bundle failed");
-    patch_status(ctx, bundle, status::failed(bundle, target, reason, &message, Timestamp::now())).await?;
-    publish(ctx, bundle, EventType::Warning, "Failed", format!("{reason}: {message}")).await;
+    patch_status(
+        ctx,
+        bundle,
+        status::failed(bundle, target, reason, &message, Timestamp::now()),
+    )
+    .await?;
+    publish(
+        ctx,
+        bundle,
+        EventType::Warning,
+        "Failed",
+        format!("{reason}: {message}"),
+    )
+    .await;
     Ok(Action::await_change())
 }
 
@@ -165,7 +191,12 @@ async fn retry_or_fail(
         return fail(ctx, bundle, target, reason, message).await;
     }
     let message = error.to_string();
-    patch_status(ctx, bundle, status::retrying(bundle, target, reason, &message, Timestamp::now())).await?;
+    patch_status(
+        ctx,
+        bundle,
+        status::retrying(bundle, target, reason, &message, Timestamp::now()),
+    )
+    .await?;
     Err(error)
 }
 
@@ -199,7 +230,12 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
             .map(|t| Timestamp::now().duration_since(t.0).unsigned_abs())
             .unwrap_or_default();
         if age < ctx.config.target_wait {
-            patch_status(ctx, bundle, status::waiting_for_target(bundle, &shown, Timestamp::now())).await?;
+            patch_status(
+                ctx,
+                bundle,
+                status::waiting_for_target(bundle, &shown, Timestamp::now()),
+            )
+            .await?;
             return Ok(Action::requeue(Duration::from_secs(5)));
         }
         let message = format!(
@@ -226,31 +262,71 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     ) {
         Ok(n) => n,
         Err(e) => {
-            return fail(ctx, bundle, &shown, reasons::STORAGE_LOCATION_NOT_FOUND, e.to_string()).await;
+            return fail(
+                ctx,
+                bundle,
+                &shown,
+                reasons::STORAGE_LOCATION_NOT_FOUND,
+                e.to_string(),
+            )
+            .await;
         }
     };
     let Some(bsl) = fetch::storage_location(&ctx.client, &ns, &bsl_name).await? else {
         let message = format!("BackupStorageLocation {bsl_name} does not exist in namespace {ns}");
-        return fail(ctx, bundle, &shown, reasons::STORAGE_LOCATION_NOT_FOUND, message).await;
+        return fail(
+            ctx,
+            bundle,
+            &shown,
+            reasons::STORAGE_LOCATION_NOT_FOUND,
+            message,
+        )
+        .await;
     };
     let location = match plan::storage_location(&bsl).and_then(plan::writable) {
         Ok(l) => l,
         Err(e @ PlanError::ReadOnly(_)) => {
-            return fail(ctx, bundle, &shown, reasons::STORAGE_LOCATION_READ_ONLY, e.to_string()).await;
+            return fail(
+                ctx,
+                bundle,
+                &shown,
+                reasons::STORAGE_LOCATION_READ_ONLY,
+                e.to_string(),
+            )
+            .await;
         }
         Err(e) => {
-            return fail(ctx, bundle, &shown, reasons::UNSUPPORTED_STORAGE_LOCATION, e.to_string()).await;
+            return fail(
+                ctx,
+                bundle,
+                &shown,
+                reasons::UNSUPPORTED_STORAGE_LOCATION,
+                e.to_string(),
+            )
+            .await;
         }
     };
     let credentials = match fetch::credentials(&ctx.client, &ns, &location).await {
         Ok(c) => c,
         Err(e @ FetchError::CredentialMissing { .. }) => {
-            return fail(ctx, bundle, &shown, reasons::CREDENTIALS_INVALID, e.to_string()).await;
+            return fail(
+                ctx,
+                bundle,
+                &shown,
+                reasons::CREDENTIALS_INVALID,
+                e.to_string(),
+            )
+            .await;
         }
         Err(e) => return Err(e.into()),
     };
     let store = ObjectStore::connect(&location, &credentials).await;
-    let key = plan::archive_key(&location, &ns, &bundle.name_any(), &bundle.uid().unwrap_or_default());
+    let key = plan::archive_key(
+        &location,
+        &ns,
+        &bundle.name_any(),
+        &bundle.uid().unwrap_or_default(),
+    );
 
     // Preflight: a refused credential or an unreachable store is known before collecting.
     if let Err(e) = store.exists(&key).await {
@@ -264,8 +340,20 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
 
     // collect
     let total = collect::STEPS.len() as u32;
-    patch_status(ctx, bundle, status::collecting(bundle, &shown, total, Timestamp::now())).await?;
-    publish(ctx, bundle, EventType::Normal, "Started", format!("collecting for {shown} into {bsl_name}")).await;
+    patch_status(
+        ctx,
+        bundle,
+        status::collecting(bundle, &shown, total, Timestamp::now()),
+    )
+    .await?;
+    publish(
+        ctx,
+        bundle,
+        EventType::Normal,
+        "Started",
+        format!("collecting for {shown} into {bsl_name}"),
+    )
+    .await;
     let spool = tempfile::Builder::new()
         .prefix("velero-debug-")
         .tempdir_in(&ctx.config.spool_dir)?;
@@ -288,7 +376,8 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     let mut done_steps = Vec::new();
     let collected = collect::run(&mut collector, &objects, |n| done_steps.push(n)).await;
     if let Some(last) = done_steps.last() {
-        let patch = serde_json::json!({"status": {"progress": {"itemsDone": last, "itemsTotal": total}}});
+        let patch =
+            serde_json::json!({"status": {"progress": {"itemsDone": last, "itemsTotal": total}}});
         let _ = progress_api
             .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await;
@@ -302,7 +391,12 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     };
 
     // upload
-    patch_status(ctx, bundle, status::uploading(bundle, &shown, &key, Timestamp::now())).await?;
+    patch_status(
+        ctx,
+        bundle,
+        status::uploading(bundle, &shown, &key, Timestamp::now()),
+    )
+    .await?;
     if let Err(e) = store.upload_file(&key, &finished.archive.path).await {
         let reason = reason_of(&e);
         return if e.is_transient() {
@@ -356,7 +450,8 @@ struct FinishedBundle {
 /// Adds manifest.json and summary.md, then closes the archive.
 fn finish_archive(mut c: Collector<'_>) -> std::io::Result<FinishedBundle> {
     let summary_md = c.summary.render(&c.warnings);
-    c.archive.append_bytes("summary.md", summary_md.as_bytes())?;
+    c.archive
+        .append_bytes("summary.md", summary_md.as_bytes())?;
     let files = c.archive.files().to_vec();
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -385,7 +480,8 @@ async fn cleanup(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     };
     let ns = bundle.namespace().unwrap_or_default();
-    let Some(bsl) = fetch::storage_location(&ctx.client, &ns, &archive.storage_location).await? else {
+    let Some(bsl) = fetch::storage_location(&ctx.client, &ns, &archive.storage_location).await?
+    else {
         tracing::info!(bundle = %bundle.name_any(), "storage location gone; nothing to delete");
         return Ok(Action::await_change());
     };

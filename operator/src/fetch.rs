@@ -24,7 +24,9 @@ pub enum FetchError {
     },
     #[error("listing {what}: {message}")]
     List { what: String, message: String },
-    #[error("Secret {secret} named by BackupStorageLocation {location} does not exist or lacks key {key}")]
+    #[error(
+        "Secret {secret} named by BackupStorageLocation {location} does not exist or lacks key {key}"
+    )]
     CredentialMissing {
         location: String,
         secret: String,

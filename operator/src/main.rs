@@ -58,7 +58,11 @@ async fn main() -> anyhow::Result<()> {
         },
     };
     let namespace = Some(args.namespace).filter(|n| !n.is_empty());
-    tracing::info!(?namespace, version = controller::OPERATOR_VERSION, "starting");
+    tracing::info!(
+        ?namespace,
+        version = controller::OPERATOR_VERSION,
+        "starting"
+    );
     controller::run(client, namespace, config).await;
     Ok(())
 }

@@ -23,7 +23,9 @@ pub enum PlanError {
     InvalidUrlTtl(String),
     #[error("BackupStorageLocation {0} has no objectStorage.bucket")]
     NoBucket(String),
-    #[error("BackupStorageLocation {name} uses provider {provider:?}; only aws (S3-compatible) is supported")]
+    #[error(
+        "BackupStorageLocation {name} uses provider {provider:?}; only aws (S3-compatible) is supported"
+    )]
     UnsupportedProvider { name: String, provider: String },
     #[error("BackupStorageLocation {0} is ReadOnly; the bundle cannot be written to it")]
     ReadOnly(String),
@@ -262,10 +264,7 @@ spec:
         assert!(loc.flag("s3ForcePathStyle"));
         assert_eq!(loc.config("checksumAlgorithm"), None, "empty means unset");
         assert_eq!(loc.config("s3Url"), Some("http://127.0.0.1:9000"));
-        assert_eq!(
-            loc.credential,
-            Some(("bsl-creds".into(), "cloud".into()))
-        );
+        assert_eq!(loc.credential, Some(("bsl-creds".into(), "cloud".into())));
         assert!(!loc.read_only);
     }
 
@@ -301,8 +300,12 @@ spec:
             restore: Some("r1".into()),
             ..Default::default()
         };
-        let restore = obj("apiVersion: velero.io/v1\nkind: Restore\nmetadata: {name: r1}\nspec: {backupName: b1}\n");
-        let backup = obj("apiVersion: velero.io/v1\nkind: Backup\nmetadata: {name: b1}\nspec: {storageLocation: secondary}\n");
+        let restore = obj(
+            "apiVersion: velero.io/v1\nkind: Restore\nmetadata: {name: r1}\nspec: {backupName: b1}\n",
+        );
+        let backup = obj(
+            "apiVersion: velero.io/v1\nkind: Backup\nmetadata: {name: b1}\nspec: {storageLocation: secondary}\n",
+        );
         let t = target(&spec).unwrap();
         assert_eq!(
             storage_location_name(&spec, &t, &restore, Some(&backup), Some("default")).unwrap(),
@@ -321,7 +324,9 @@ spec:
             backup: Some("b1".into()),
             ..Default::default()
         };
-        let backup = obj("apiVersion: velero.io/v1\nkind: Backup\nmetadata: {name: b1}\nstatus: {startTimestamp: \"2026-11-20T10:00:00Z\"}\n");
+        let backup = obj(
+            "apiVersion: velero.io/v1\nkind: Backup\nmetadata: {name: b1}\nstatus: {startTimestamp: \"2026-11-20T10:00:00Z\"}\n",
+        );
         let plan = collect_plan(&spec, &backup).unwrap();
         assert_eq!(plan.since.to_string(), "2026-11-20T09:50:00Z");
         assert_eq!(plan.url_ttl, Duration::from_secs(24 * 3600));

@@ -46,7 +46,10 @@ pub fn waiting_for_target(bundle: &DebugBundle, target: &str, now: Timestamp) ->
     let (mut status, generation) = base(bundle, target);
     status.phase = Some(Phase::Pending);
     let msg = format!("{target} does not exist (yet); waiting for it");
-    with_condition(status, ready(false, reasons::WAITING_FOR_TARGET, &msg, generation, now))
+    with_condition(
+        status,
+        ready(false, reasons::WAITING_FOR_TARGET, &msg, generation, now),
+    )
 }
 
 pub fn collecting(
@@ -64,17 +67,28 @@ pub fn collecting(
         items_total: total_steps,
     });
     let msg = format!("collecting for {target}");
-    with_condition(status, ready(false, reasons::COLLECTING, &msg, generation, now))
+    with_condition(
+        status,
+        ready(false, reasons::COLLECTING, &msg, generation, now),
+    )
 }
 
-pub fn uploading(bundle: &DebugBundle, target: &str, key: &str, now: Timestamp) -> DebugBundleStatus {
+pub fn uploading(
+    bundle: &DebugBundle,
+    target: &str,
+    key: &str,
+    now: Timestamp,
+) -> DebugBundleStatus {
     let (mut status, generation) = base(bundle, target);
     status.phase = Some(Phase::Uploading);
     if let Some(p) = status.progress.as_mut() {
         p.items_done = p.items_total;
     }
     let msg = format!("uploading {key}");
-    with_condition(status, ready(false, reasons::UPLOADING, &msg, generation, now))
+    with_condition(
+        status,
+        ready(false, reasons::UPLOADING, &msg, generation, now),
+    )
 }
 
 pub struct Completed<'a> {
@@ -110,7 +124,10 @@ pub fn completed(
         }
     );
     status.archive = Some(done.archive);
-    with_condition(status, ready(true, reasons::COMPLETED, &msg, generation, now))
+    with_condition(
+        status,
+        ready(true, reasons::COMPLETED, &msg, generation, now),
+    )
 }
 
 pub fn failed(
@@ -187,7 +204,11 @@ mod tests {
     #[test]
     fn transition_time_is_kept_while_the_reason_stays() {
         let mut b = bundle();
-        b.status = Some(waiting_for_target(&b, "restore/r1", t("2026-11-22T10:00:00Z")));
+        b.status = Some(waiting_for_target(
+            &b,
+            "restore/r1",
+            t("2026-11-22T10:00:00Z"),
+        ));
         let again = waiting_for_target(&b, "restore/r1", t("2026-11-22T10:00:30Z"));
         assert_eq!(
             again.conditions[0].last_transition_time.0,
@@ -204,8 +225,20 @@ mod tests {
     #[test]
     fn retries_are_counted() {
         let mut b = bundle();
-        b.status = Some(retrying(&b, "restore/r1", "StorageUnreachable", "refused", t("2026-11-22T10:00:00Z")));
-        let s = retrying(&b, "restore/r1", "StorageUnreachable", "refused", t("2026-11-22T10:00:10Z"));
+        b.status = Some(retrying(
+            &b,
+            "restore/r1",
+            "StorageUnreachable",
+            "refused",
+            t("2026-11-22T10:00:00Z"),
+        ));
+        let s = retrying(
+            &b,
+            "restore/r1",
+            "StorageUnreachable",
+            "refused",
+            t("2026-11-22T10:00:10Z"),
+        );
         assert_eq!(s.attempts, Some(2));
         assert!(s.conditions[0].message.starts_with("attempt 2 failed"));
     }

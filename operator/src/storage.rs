@@ -7,7 +7,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_s3::{
     Client,
-    config::{Region, RequestChecksumCalculation, timeout::TimeoutConfig},
+    config::{Region, RequestChecksumCalculation, http::HttpResponse, timeout::TimeoutConfig},
     error::{ProvideErrorMetadata, SdkError},
     presigning::PresigningConfig,
     primitives::ByteStream,
@@ -130,29 +130,28 @@ impl ObjectStore {
         }
     }
 
-    fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
         &self,
         operation: &'static str,
         key: &str,
-        err: SdkError<E, R>,
+        err: SdkError<E, HttpResponse>,
     ) -> StorageError {
         let location = self.location.name.clone();
         match &err {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                StorageError::Unreachable {
-                    location,
-                    message: format!("{operation}: {}", error_chain(&err)),
-                }
-            }
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StorageError::Unreachable {
+                location,
+                message: format!("{operation}: {}", error_chain(&err)),
+            },
             SdkError::ServiceError(service) => {
                 let e = service.err();
                 let code = e.code().unwrap_or_default();
                 let message = format!("{code}: {}", e.message().unwrap_or_default());
                 match code {
-                    "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied"
-                    | "InvalidToken" | "ExpiredToken" => {
-                        StorageError::CredentialsInvalid { location, message }
-                    }
+                    "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "AccessDenied"
+                    | "InvalidToken"
+                    | "ExpiredToken" => StorageError::CredentialsInvalid { location, message },
                     "NoSuchKey" | "NotFound" => StorageError::NotFound {
                         location,
                         key: key.to_string(),
@@ -240,7 +239,12 @@ impl ObjectStore {
         }
     }
 
-    async fn upload_parts(&self, key: &str, upload_id: &str, from: &Path) -> Result<(), StorageError> {
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        from: &Path,
+    ) -> Result<(), StorageError> {
         let mut file = tokio::fs::File::open(from).await?;
         let mut parts = Vec::new();
         let mut number = 1;

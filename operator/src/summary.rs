@@ -31,7 +31,11 @@ pub struct Summary {
 
 impl Summary {
     pub fn set_target(&mut self, obj: &DynamicObject) {
-        self.kind = obj.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+        self.kind = obj
+            .types
+            .as_ref()
+            .map(|t| t.kind.clone())
+            .unwrap_or_default();
         self.name = obj.name_any();
         self.uid = obj.uid().unwrap_or_default();
         let status = &obj.data["status"];
@@ -114,7 +118,10 @@ impl Summary {
             md += &format!("- {severity} ({scope}): {msg}\n");
         }
         if self.results.len() > MAX_QUOTED {
-            md += &format!("- ... {} more in object-store/results.json\n", self.results.len() - MAX_QUOTED);
+            md += &format!(
+                "- ... {} more in object-store/results.json\n",
+                self.results.len() - MAX_QUOTED
+            );
         }
         md += "\n## Error lines of the operation's log\n\n";
         if self.error_lines.is_empty() {

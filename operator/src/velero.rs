@@ -32,8 +32,9 @@ pub const DATA_PATH_POD_LABELS: [&str; 4] = [
 
 /// The top-level folders Velero accepts under a BSL prefix; anything else makes the BSL
 /// Unavailable, so everything the operator writes sits under `plugins/`.
-pub const ALLOWED_TOP_LEVEL_DIRS: [&str; 6] =
-    ["backups", "restores", "restic", "metadata", "plugins", "kopia"];
+pub const ALLOWED_TOP_LEVEL_DIRS: [&str; 6] = [
+    "backups", "restores", "restic", "metadata", "plugins", "kopia",
+];
 
 /// Which Velero operation a bundle is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,7 +168,10 @@ pub fn stored_artifacts(target: &Target) -> Vec<StoredArtifact> {
 
 /// Joins a BSL prefix and a relative key the way Velero does (no leading or doubled slash).
 pub fn prefixed_key(prefix: Option<&str>, key: &str) -> String {
-    match prefix.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+    match prefix
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+    {
         Some(p) => format!("{p}/{key}"),
         None => key.to_string(),
     }
@@ -241,7 +245,10 @@ mod tests {
     #[test]
     fn long_names_fall_back_to_the_uid_label() {
         let long = Target::Restore("r".repeat(70));
-        assert_eq!(long.operation_selectors("u-1"), ["velero.io/restore-uid=u-1"]);
+        assert_eq!(
+            long.operation_selectors("u-1"),
+            ["velero.io/restore-uid=u-1"]
+        );
         let short = Target::Backup("b".into());
         assert_eq!(
             short.operation_selectors("u-2"),

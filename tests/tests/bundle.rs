@@ -31,7 +31,14 @@ async fn real_backup(env: &Env, client: &Client) -> Result<(String, String)> {
     let backup = unique_name("bk");
     velero(
         env,
-        &["backup", "create", &backup, "--include-namespaces", &ns, "--wait"],
+        &[
+            "backup",
+            "create",
+            &backup,
+            "--include-namespaces",
+            &ns,
+            "--wait",
+        ],
     )
     .await?;
     Ok((ns, backup))
@@ -50,17 +57,26 @@ async fn apply_bundle(env: &Env, client: &Client, spec: serde_json::Value) -> Re
     Ok(name)
 }
 
-async fn wait_finished(env: &Env, client: &Client, name: &str, timeout: Duration) -> Result<DebugBundle> {
+async fn wait_finished(
+    env: &Env,
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+) -> Result<DebugBundle> {
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
-    eventually(&format!("DebugBundle {name} to finish"), timeout, || async {
-        let b = api.get(name).await?;
-        let done = b
-            .status
-            .as_ref()
-            .and_then(|s| s.phase)
-            .is_some_and(|p| p.is_finished());
-        Ok(done.then_some(b))
-    })
+    eventually(
+        &format!("DebugBundle {name} to finish"),
+        timeout,
+        || async {
+            let b = api.get(name).await?;
+            let done = b
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(|p| p.is_finished());
+            Ok(done.then_some(b))
+        },
+    )
     .await
 }
 
@@ -88,25 +104,38 @@ async fn download(b: &DebugBundle) -> Result<BTreeMap<String, Vec<u8>>> {
     ensure!(sha256_hex(&bytes) == archive.sha256, "sha256 differs");
     ensure!(bytes.len() as i64 == archive.size_bytes, "size differs");
     let files = untar(&bytes)?;
-    ensure!(files.len() as u32 == archive.file_count, "file count differs");
+    ensure!(
+        files.len() as u32 == archive.file_count,
+        "file count differs"
+    );
     // Strip the bundle's root folder.
     Ok(files
         .into_iter()
-        .map(|(k, v)| (k.split_once('/').map(|(_, p)| p.to_string()).unwrap_or(k), v))
+        .map(|(k, v)| {
+            (
+                k.split_once('/').map(|(_, p)| p.to_string()).unwrap_or(k),
+                v,
+            )
+        })
         .collect())
 }
 
 fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<String> {
-    let bytes = files
-        .get(path)
-        .with_context(|| format!("{path} not in bundle: {:?}", files.keys().collect::<Vec<_>>()))?;
+    let bytes = files.get(path).with_context(|| {
+        format!(
+            "{path} not in bundle: {:?}",
+            files.keys().collect::<Vec<_>>()
+        )
+    })?;
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// The node-agent pod that has a previous (restarted) container log, and its node.
 async fn restarted_node_agent(env: &Env, client: &Client) -> Result<(String, String)> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
-    let agents = pods.list(&ListParams::default().labels("role=node-agent")).await?;
+    let agents = pods
+        .list(&ListParams::default().labels("role=node-agent"))
+        .await?;
     for pod in agents.items {
         let previous = LogParams {
             previous: true,
@@ -137,8 +166,12 @@ async fn operation_object(
         .data(serde_json::json!({"spec": spec}));
     obj.metadata.labels = serde_json::from_value(labels)?;
     api.create(&PostParams::default(), &obj).await?;
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": status})))
-        .await?;
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"status": status})),
+    )
+    .await?;
     Ok(name)
 }
 
@@ -181,7 +214,11 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
         "summary.md",
         "manifest.json",
     ] {
-        ensure!(files.contains_key(path), "{path} missing: {:?}", files.keys());
+        ensure!(
+            files.contains_key(path),
+            "{path} missing: {:?}",
+            files.keys()
+        );
     }
     let pvb_yaml = text(&files, &format!("resources/podvolumebackup/{pvb}.yaml"))?;
     ensure!(pvb_yaml.contains("data path failed"));
@@ -202,15 +239,21 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
         "node-agent logs: {agent_logs:?}"
     );
     ensure!(
-        text(&files, &format!("logs/node-agent/{agent_pod}/node-agent.previous.log"))?
-            .contains("previous instance")
+        text(
+            &files,
+            &format!("logs/node-agent/{agent_pod}/node-agent.previous.log")
+        )?
+        .contains("previous instance")
     );
     let server_logs: Vec<&String> = files
         .keys()
         .filter(|k| k.starts_with("logs/velero/") && k.ends_with("/velero.log"))
         .collect();
     ensure!(server_logs.len() == 1, "server logs: {server_logs:?}");
-    ensure!(text(&files, server_logs[0])?.contains(&backup), "server log lacks the backup");
+    ensure!(
+        text(&files, server_logs[0])?.contains(&backup),
+        "server log lacks the backup"
+    );
 
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"])?;
     ensure!(manifest["target"]["name"] == backup.as_str());
@@ -226,28 +269,43 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
         &env.namespace,
         &velero_resource("BackupStorageLocation"),
     );
-    let uploaded_at = bundle.status.as_ref().unwrap().completion_time.clone().unwrap().0;
-    eventually("BSL default re-validated after the upload", Duration::from_secs(90), || async {
-        let bsl = bsls.get("default").await?;
-        let validated: Option<jiff::Timestamp> = bsl.data["status"]["lastValidationTime"]
-            .as_str()
-            .and_then(|t| t.parse().ok());
-        if validated.is_some_and(|t| t > uploaded_at) {
-            ensure!(
-                bsl.data["status"]["phase"] == "Available",
-                "BSL became {} after the upload: {}",
-                bsl.data["status"]["phase"],
-                bsl.data["status"]["message"]
-            );
-            return Ok(Some(()));
-        }
-        Ok(None)
-    })
+    let uploaded_at = bundle
+        .status
+        .as_ref()
+        .unwrap()
+        .completion_time
+        .clone()
+        .unwrap()
+        .0;
+    eventually(
+        "BSL default re-validated after the upload",
+        Duration::from_secs(90),
+        || async {
+            let bsl = bsls.get("default").await?;
+            let validated: Option<jiff::Timestamp> = bsl.data["status"]["lastValidationTime"]
+                .as_str()
+                .and_then(|t| t.parse().ok());
+            if validated.is_some_and(|t| t > uploaded_at) {
+                ensure!(
+                    bsl.data["status"]["phase"] == "Available",
+                    "BSL became {} after the upload: {}",
+                    bsl.data["status"]["phase"],
+                    bsl.data["status"]["message"]
+                );
+                return Ok(Some(()));
+            }
+            Ok(None)
+        },
+    )
     .await?;
 
     // Deleting the DebugBundle deletes the archive.
     let s3 = env.s3_client(&env.s3.endpoint);
-    s3.head_object().bucket(&archive.bucket).key(&archive.key).send().await?;
+    s3.head_object()
+        .bucket(&archive.bucket)
+        .key(&archive.key)
+        .send()
+        .await?;
     Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
         .delete(&name, &DeleteParams::default())
         .await?;
@@ -276,8 +334,14 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
     velero(
         &env,
         &[
-            "restore", "create", &restore, "--from-backup", &backup,
-            "--namespace-mappings", &format!("{ns}:{target_ns}"), "--wait",
+            "restore",
+            "create",
+            &restore,
+            "--from-backup",
+            &backup,
+            "--namespace-mappings",
+            &format!("{ns}:{target_ns}"),
+            "--wait",
         ],
     )
     .await?;
@@ -308,10 +372,17 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
         &format!("resources/podvolumerestore/{pvr}.yaml"),
         "resources/node/node-2.yaml",
     ] {
-        ensure!(files.contains_key(path), "{path} missing: {:?}", files.keys());
+        ensure!(
+            files.contains_key(path),
+            "{path} missing: {:?}",
+            files.keys()
+        );
     }
     let results: serde_json::Value = serde_json::from_slice(&files["object-store/results.json"])?;
-    ensure!(results.get("errors").is_some() || results.get("warnings").is_some(), "{results}");
+    ensure!(
+        results.get("errors").is_some() || results.get("warnings").is_some(),
+        "{results}"
+    );
     ensure!(
         files.keys().any(|k| k.starts_with("logs/node-agent/")),
         "the involved node's node-agent log is missing"
@@ -356,18 +427,33 @@ async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
 async fn a_missing_target_fails_with_target_not_found_after_waiting() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let name = apply_bundle(&env, &client, serde_json::json!({"restore": unique_name("nope")})).await?;
+    let name = apply_bundle(
+        &env,
+        &client,
+        serde_json::json!({"restore": unique_name("nope")}),
+    )
+    .await?;
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     // First it waits (the target may be applied together with the bundle)...
-    eventually("bundle waiting for its target", Duration::from_secs(30), || async {
-        let b = api.get(&name).await?;
-        Ok(condition_reason(&b).starts_with("WaitingForTarget").then_some(()))
-    })
+    eventually(
+        "bundle waiting for its target",
+        Duration::from_secs(30),
+        || async {
+            let b = api.get(&name).await?;
+            Ok(condition_reason(&b)
+                .starts_with("WaitingForTarget")
+                .then_some(()))
+        },
+    )
     .await?;
     // ...then gives up with a reason automation can read.
     let b = wait_finished(&env, &client, &name, Duration::from_secs(90)).await?;
     ensure!(b.status.as_ref().unwrap().phase == Some(Phase::Failed));
-    ensure!(condition_reason(&b).starts_with("TargetNotFound"), "{}", condition_reason(&b));
+    ensure!(
+        condition_reason(&b).starts_with("TargetNotFound"),
+        "{}",
+        condition_reason(&b)
+    );
     api.delete(&name, &DeleteParams::default()).await?;
     Ok(())
 }
@@ -404,12 +490,29 @@ fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
     }
 }
 
-async fn expect_failure(env: &Env, client: &Client, backup: &str, bsl: &str, reason: &str) -> Result<()> {
-    let name = apply_bundle(env, client, serde_json::json!({"backup": backup, "storageLocation": bsl})).await?;
+async fn expect_failure(
+    env: &Env,
+    client: &Client,
+    backup: &str,
+    bsl: &str,
+    reason: &str,
+) -> Result<()> {
+    let name = apply_bundle(
+        env,
+        client,
+        serde_json::json!({"backup": backup, "storageLocation": bsl}),
+    )
+    .await?;
     let b = wait_finished(env, client, &name, Duration::from_secs(150)).await?;
-    ensure!(b.status.as_ref().unwrap().phase == Some(Phase::Failed), "{bsl}: not Failed");
+    ensure!(
+        b.status.as_ref().unwrap().phase == Some(Phase::Failed),
+        "{bsl}: not Failed"
+    );
     let got = condition_reason(&b);
-    ensure!(got.starts_with(reason), "{bsl}: expected {reason}, got {got}");
+    ensure!(
+        got.starts_with(reason),
+        "{bsl}: expected {reason}, got {got}"
+    );
     Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
         .delete(&name, &DeleteParams::default())
         .await?;
@@ -422,8 +525,16 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
     let client = env.client().await?;
     let (ns, backup) = real_backup(&env, &client).await?;
 
-    let read_only = storage_location(&env, &client, serde_json::json!({"accessMode": "ReadOnly"})).await?;
-    expect_failure(&env, &client, &backup, &read_only, "StorageLocationReadOnly").await?;
+    let read_only =
+        storage_location(&env, &client, serde_json::json!({"accessMode": "ReadOnly"})).await?;
+    expect_failure(
+        &env,
+        &client,
+        &backup,
+        &read_only,
+        "StorageLocationReadOnly",
+    )
+    .await?;
 
     let secret_name = unique_name("bad-creds");
     let secret: Secret = serde_json::from_value(serde_json::json!({
@@ -442,7 +553,9 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
     expect_failure(&env, &client, &backup, &wrong_creds, "CredentialsInvalid").await?;
 
     // Nothing listens there: the object store is down.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let down = storage_location(
         &env,
         &client,
@@ -486,7 +599,10 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
         "seededenvvalue42",
     ];
     let log_lines = [
-        format!("aws_access_key_id={} aws_secret_access_key={}", seeds[0], seeds[1]),
+        format!(
+            "aws_access_key_id={} aws_secret_access_key={}",
+            seeds[0], seeds[1]
+        ),
         format!("connecting with password={}", seeds[2]),
         format!("Authorization: Bearer {}", seeds[3]),
         format!("repo url https://kopia:{}@repo.example.com/x", seeds[4]),
@@ -532,21 +648,28 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
         .await?;
     // The data-path log is served before the bundle is made.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
-    eventually("data-path pod log served", Duration::from_secs(60), || async {
-        Ok(pods
-            .logs(&pod_name, &LogParams::default())
-            .await
-            .ok()
-            .filter(|l| l.contains("password="))
-            .map(|_| ()))
-    })
+    eventually(
+        "data-path pod log served",
+        Duration::from_secs(60),
+        || async {
+            Ok(pods
+                .logs(&pod_name, &LogParams::default())
+                .await
+                .ok()
+                .filter(|l| l.contains("password="))
+                .map(|_| ()))
+        },
+    )
     .await?;
 
     let name = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
     let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
     let files = download(&bundle).await?;
     let datapath_log = text(&files, &format!("logs/data-path/{pod_name}/data-mover.log"))?;
-    ensure!(datapath_log.contains("password=***REDACTED***"), "{datapath_log}");
+    ensure!(
+        datapath_log.contains("password=***REDACTED***"),
+        "{datapath_log}"
+    );
     let pod_yaml = text(&files, &format!("pods/{pod_name}.yaml"))?;
     ensure!(pod_yaml.contains("LOG_LEVEL"), "{pod_yaml}");
     let mut all_seeds: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
@@ -555,7 +678,10 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
     for (path, content) in &files {
         let content = String::from_utf8_lossy(content);
         for seed in &all_seeds {
-            ensure!(!content.contains(seed.as_str()), "{seed} leaked into {path}");
+            ensure!(
+                !content.contains(seed.as_str()),
+                "{seed} leaked into {path}"
+            );
         }
         ensure!(!path.contains("secret/"), "a Secret was collected: {path}");
     }

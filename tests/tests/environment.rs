@@ -58,7 +58,10 @@ async fn velero_crds_are_served() -> Result<()> {
         "ServerStatusRequest",
         "DownloadRequest",
     ] {
-        ensure!(kinds.iter().any(|k| k == kind), "{kind} not served: {kinds:?}");
+        ensure!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} not served: {kinds:?}"
+        );
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), &env.namespace, &velero_resource(kind));
         api.list(&ListParams::default().limit(1))
@@ -157,9 +160,7 @@ async fn pod_logs_are_served_through_the_api_including_previous() -> Result<()> 
     ensure!(agents.items.len() == 3, "expected one node-agent per node");
     let mut previous_logs = 0;
     for agent in &agents.items {
-        let current = pods
-            .logs(&agent.name_any(), &LogParams::default())
-            .await?;
+        let current = pods.logs(&agent.name_any(), &LogParams::default()).await?;
         ensure!(current.contains("node-agent server started"), "{current}");
         let previous = LogParams {
             previous: true,

@@ -23,7 +23,11 @@ pub fn covered_namespaces(target: &serde_json::Value) -> Option<Vec<String>> {
     let mut out = included;
     // A restore may put namespaces under new names.
     if let Some(mapping) = spec["namespaceMapping"].as_object() {
-        out.extend(mapping.values().filter_map(|v| v.as_str().map(str::to_string)));
+        out.extend(
+            mapping
+                .values()
+                .filter_map(|v| v.as_str().map(str::to_string)),
+        );
     }
     out.sort();
     out.dedup();
@@ -141,7 +145,7 @@ mod tests {
             }))
             .unwrap()
         };
-        let mut lines = vec![
+        let mut lines = [
             timeline_line(&event("2026-11-20T10:05:00Z", "Later")),
             timeline_line(&event("2026-11-20T10:01:00Z", "Earlier")),
         ];

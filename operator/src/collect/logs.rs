@@ -147,7 +147,10 @@ pub async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
                 let _ = std::fs::remove_file(&job.spool);
             }
             LogOutcome::Partial(why) => {
-                c.warn(format!("log {}: {why}; kept what was read", job.bundle_path));
+                c.warn(format!(
+                    "log {}: {why}; kept what was read",
+                    job.bundle_path
+                ));
                 c.add_spooled(&job.bundle_path, &job.spool)?;
             }
             LogOutcome::Failed(why) => {

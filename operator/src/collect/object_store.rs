@@ -114,7 +114,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gz = dir.path().join("in.gz");
         let mut enc = GzEncoder::new(File::create(&gz).unwrap(), Compression::fast());
-        enc.write_all(b"level=info msg=ok\npassword=hunter2\nlast line").unwrap();
+        enc.write_all(b"level=info msg=ok\npassword=hunter2\nlast line")
+            .unwrap();
         enc.finish().unwrap();
         let out = dir.path().join("out");
         decode_and_redact(&gz, &out, true, &Redactor::new()).unwrap();

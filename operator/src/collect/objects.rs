@@ -102,7 +102,9 @@ pub async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectError> {
     for name in c.involved_nodes.clone() {
         match c.timed(nodes.get_opt(&name)).await {
             Ok(Some(n)) => c.add_object(&format!("resources/node/{name}.yaml"), &n)?,
-            Ok(None) => c.warn(format!("node {name} (named by an operation) no longer exists")),
+            Ok(None) => c.warn(format!(
+                "node {name} (named by an operation) no longer exists"
+            )),
             Err(e) => c.warn(format!("node {name}: {e}")),
         }
     }
@@ -119,7 +121,11 @@ async fn server_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
     request.metadata.name = None;
     request.metadata.generate_name = Some("velero-debug-".into());
     request.metadata.labels = Some(
-        [("app.kubernetes.io/managed-by".to_string(), "velero-debug-operator".to_string())].into(),
+        [(
+            "app.kubernetes.io/managed-by".to_string(),
+            "velero-debug-operator".to_string(),
+        )]
+        .into(),
     );
     let created = match c.timed(api.create(&PostParams::default(), &request)).await {
         Ok(r) => r,
