@@ -122,11 +122,16 @@ async fn patch_status(
 ) -> Result<(), Error> {
     let api: Api<DebugBundle> =
         Api::namespaced(ctx.client.clone(), &bundle.namespace().unwrap_or_default());
-    let patch = serde_json::json!({"status": status});
+    // Server-side apply of the whole status: fields this status leaves out are removed.
+    let patch = serde_json::json!({
+        "apiVersion": "velerodebug.io/v1alpha1",
+        "kind": "DebugBundle",
+        "status": status,
+    });
     api.patch_status(
         &bundle.name_any(),
         &PatchParams::apply(MANAGER).force(),
-        &Patch::Merge(&patch),
+        &Patch::Apply(&patch),
     )
     .await?;
     Ok(())
@@ -371,17 +376,26 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         archive,
         spool.path().to_path_buf(),
     );
+    // Progress goes to status while collection runs, from a task of its own, so a slow API
+    // server never slows collection down.
+    let (progress_tx, mut progress_rx) = tokio::sync::watch::channel(0usize);
     let progress_api: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &ns);
     let name = bundle.name_any();
-    let mut done_steps = Vec::new();
-    let collected = collect::run(&mut collector, &objects, |n| done_steps.push(n)).await;
-    if let Some(last) = done_steps.last() {
-        let patch =
-            serde_json::json!({"status": {"progress": {"itemsDone": last, "itemsTotal": total}}});
-        let _ = progress_api
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await;
-    }
+    let progress_task = tokio::spawn(async move {
+        while progress_rx.changed().await.is_ok() {
+            let done = *progress_rx.borrow_and_update();
+            let patch = serde_json::json!({"status": {"progress": {"itemsDone": done, "itemsTotal": total}}});
+            let _ = progress_api
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await;
+        }
+    });
+    let collected = collect::run(&mut collector, &objects, |n| {
+        let _ = progress_tx.send(n);
+    })
+    .await;
+    drop(progress_tx);
+    let _ = progress_task.await;
     if let Err(e) = collected {
         return fail(ctx, bundle, &shown, reasons::ARCHIVE_FAILED, e.to_string()).await;
     }
