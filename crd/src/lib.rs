@@ -36,9 +36,10 @@ pub const DEFAULT_URL_TTL: &str = "24h";
         type_ = "integer",
         json_path = ".status.archive.sizeBytes"
     ),
+    // A string, not a date: kubectl shows dates as ages and a future one as <invalid>.
     printcolumn(
         name = "URL Expires",
-        type_ = "date",
+        type_ = "string",
         json_path = ".status.downloadURLExpiresAt"
     ),
     printcolumn(

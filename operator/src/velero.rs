@@ -94,12 +94,16 @@ pub struct StoredArtifact {
     /// Where it goes in the bundle (decompressed).
     pub bundle_path: String,
     pub gzipped: bool,
+    /// Velero writes it only when there is something to record (CSI snapshots, item
+    /// operations), so its absence is normal and not a warning.
+    pub optional: bool,
 }
 
 /// Velero's own files for a target, relative to the BSL prefix.
 pub fn stored_artifacts(target: &Target) -> Vec<StoredArtifact> {
     let n = target.name();
     let gz = |key: String, path: String| StoredArtifact {
+        optional: is_optional(&path),
         key,
         bundle_path: path,
         gzipped: true,
@@ -112,6 +116,7 @@ pub fn stored_artifacts(target: &Target) -> Vec<StoredArtifact> {
                     key: format!("{d}/velero-backup.json"),
                     bundle_path: "object-store/velero-backup.json".into(),
                     gzipped: false,
+                    optional: false,
                 },
                 gz(format!("{d}/{n}-logs.gz"), "object-store/backup.log".into()),
             ];
@@ -164,6 +169,15 @@ pub fn stored_artifacts(target: &Target) -> Vec<StoredArtifact> {
             ]
         }
     }
+}
+
+fn is_optional(bundle_path: &str) -> bool {
+    let file = bundle_path.rsplit('/').next().unwrap_or_default();
+    file.starts_with("csi-")
+        || matches!(
+            file,
+            "volumesnapshots.json" | "itemoperations.json" | "volumeinfo.json"
+        )
 }
 
 /// Joins a BSL prefix and a relative key the way Velero does (no leading or doubled slash).

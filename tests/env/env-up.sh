@@ -260,6 +260,9 @@ spec:
 "
 done
 velero_pod=$(kubectl -n "$NAMESPACE" get pods -l deploy=velero -o jsonpath='{.items[0].metadata.name}')
+# The plugin init container only copies its binary and exits, as in a real install.
+PLUGIN_INIT_LOG="$VDO_ENV_DIR/podlogs/velero-plugin-for-aws.log"
+cri_line "copied velero-plugin-for-aws to /target" >"$PLUGIN_INIT_LOG"
 logs_objects+="apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Logs
 metadata: {name: $velero_pod, namespace: $NAMESPACE}
@@ -267,6 +270,8 @@ spec:
   logs:
   - containers: [velero]
     logsFile: $VELERO_LOG
+  - containers: [velero-plugin-for-aws]
+    logsFile: $PLUGIN_INIT_LOG
 "
 echo "$logs_objects" | kubectl apply -f - >/dev/null
 

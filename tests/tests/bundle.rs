@@ -255,6 +255,17 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
         .filter(|k| k.starts_with("logs/velero/") && k.ends_with("/velero.log"))
         .collect();
     ensure!(server_logs.len() == 1, "server logs: {server_logs:?}");
+    // Init containers too (the AWS plugin's), and no log that could not be read.
+    ensure!(
+        files
+            .keys()
+            .any(|k| k.ends_with("/velero-plugin-for-aws.log"))
+    );
+    let warnings = &bundle.status.as_ref().unwrap().warnings;
+    ensure!(
+        !warnings.iter().any(|w| w.contains("could not be read")),
+        "{warnings:?}"
+    );
     ensure!(
         text(&files, server_logs[0])?.contains(&backup),
         "server log lacks the backup"
@@ -569,6 +580,14 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
     )
     .await?;
     expect_failure(&env, &client, &backup, &down, "StorageUnreachable").await?;
+    let bsls: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("BackupStorageLocation"),
+    );
+    for bsl in [read_only, wrong_creds, down] {
+        bsls.delete(&bsl, &DeleteParams::default()).await?;
+    }
     delete_namespace(&client, &ns).await;
     Ok(())
 }

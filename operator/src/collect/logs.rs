@@ -186,7 +186,7 @@ async fn read_log(
     let copy = async {
         let reader = match api.log_stream(&job.pod, &params).await {
             Ok(r) => r,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(super::kube_message(&e)),
         };
         let file = tokio::fs::File::create(&job.spool)
             .await

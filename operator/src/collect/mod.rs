@@ -225,12 +225,20 @@ impl<'a> Collector<'a> {
     ) -> Result<T, String> {
         match tokio::time::timeout(self.limits.api_timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(kube_message(&e)),
             Err(_) => Err(format!(
                 "timed out after {}s",
                 self.limits.api_timeout.as_secs()
             )),
         }
+    }
+}
+
+/// A kube error as one short line: the API server's own message, not the debug dump.
+pub fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} (HTTP {})", status.message, status.code),
+        other => other.to_string(),
     }
 }
 
@@ -248,7 +256,7 @@ where
     loop {
         let page = match tokio::time::timeout(limits.api_timeout, api.list(&lp)).await {
             Ok(Ok(page)) => page,
-            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Err(e)) => return Err(kube_message(&e)),
             Err(_) => return Err(format!("timed out after {}s", limits.api_timeout.as_secs())),
         };
         items.extend(page.items);

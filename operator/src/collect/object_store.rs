@@ -21,6 +21,10 @@ pub async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
         let raw = c.spool_path(&artifact.bundle_path);
         match c.store.download(&key, &raw).await {
             Ok(_) => {}
+            Err(StorageError::NotFound { .. }) if artifact.optional => {
+                let _ = std::fs::remove_file(&raw);
+                continue;
+            }
             Err(StorageError::NotFound { .. }) => {
                 let _ = std::fs::remove_file(&raw);
                 c.warn(format!(
