@@ -5,7 +5,7 @@ ENV := tests/env
 # KEEP_ENV=1 leaves the environment running after `make test` / `make e2e`.
 KEEP_ENV ?= 0
 
-.PHONY: tools env-up env-down crd lint unit e2e test demo
+.PHONY: tools env-up env-down crd lint unit e2e test demo bench
 
 tools: ## build every component of the local environment (cached outside the repo)
 	bash $(ENV)/tools.sh
@@ -33,3 +33,6 @@ test: lint unit e2e
 
 demo: tools
 	bash $(ENV)/demo.sh
+
+bench: tools ## benchmarks on the local environment (figures go to BENCHMARKS.md)
+	bash $(ENV)/bench.sh

@@ -3,7 +3,14 @@
 //! archive. Permanent failures end in status Failed and wait for a change; transient ones are
 //! retried with backoff up to a limit.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -62,13 +69,15 @@ impl Default for Config {
 /// Shared by every reconcile: one client, one event recorder.
 pub struct Context {
     pub client: Client,
+    /// API requests made by this process (see main.rs); a bundle records its share.
+    pub api_requests: Arc<AtomicU64>,
     pub recorder: Recorder,
     pub config: Config,
     pub redactor: Redactor,
 }
 
 impl Context {
-    pub fn new(client: Client, config: Config) -> Self {
+    pub fn new(client: Client, config: Config, api_requests: Arc<AtomicU64>) -> Self {
         let reporter = Reporter {
             controller: MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -76,6 +85,7 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            api_requests,
             config,
             redactor: Redactor::new(),
         }
@@ -390,6 +400,7 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
                 .await;
         }
     });
+    let requests_before = ctx.api_requests.load(Ordering::Relaxed);
     let collected = collect::run(&mut collector, &objects, |n| {
         let _ = progress_tx.send(n);
     })
@@ -399,7 +410,9 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     if let Err(e) = collected {
         return fail(ctx, bundle, &shown, reasons::ARCHIVE_FAILED, e.to_string()).await;
     }
-    let finished = match finish_archive(collector) {
+    // Approximate when bundles run at once: the counter is per process.
+    let api_requests = ctx.api_requests.load(Ordering::Relaxed) - requests_before;
+    let finished = match finish_archive(collector, api_requests) {
         Ok(f) => f,
         Err(e) => return fail(ctx, bundle, &shown, reasons::ARCHIVE_FAILED, e.to_string()).await,
     };
@@ -462,7 +475,7 @@ struct FinishedBundle {
 }
 
 /// Adds manifest.json and summary.md, then closes the archive.
-fn finish_archive(mut c: Collector<'_>) -> std::io::Result<FinishedBundle> {
+fn finish_archive(mut c: Collector<'_>, api_requests: u64) -> std::io::Result<FinishedBundle> {
     let summary_md = c.summary.render(&c.warnings);
     c.archive
         .append_bytes("summary.md", summary_md.as_bytes())?;
@@ -480,6 +493,7 @@ fn finish_archive(mut c: Collector<'_>) -> std::io::Result<FinishedBundle> {
         files: &files,
         warnings: &c.warnings,
         timings_ms: &c.timings,
+        api_requests,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     c.archive.append_bytes("manifest.json", &json)?;
@@ -520,13 +534,18 @@ async fn cleanup(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
 }
 
 /// Runs the controller until SIGTERM/SIGINT.
-pub async fn run(client: Client, namespace: Option<String>, config: Config) {
+pub async fn run(
+    client: Client,
+    namespace: Option<String>,
+    config: Config,
+    api_requests: Arc<AtomicU64>,
+) {
     let api: Api<DebugBundle> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let concurrency = config.concurrency;
-    let ctx = Arc::new(Context::new(client, config));
+    let ctx = Arc::new(Context::new(client, config, api_requests));
     Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(controller::Config::default().concurrency(concurrency))
         .shutdown_on_signal()

@@ -1,6 +1,13 @@
 //! The operator process: flags, logging, and the controller.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use clap::Parser;
 use velero_debug_operator::{collect::Limits, controller};
@@ -47,7 +54,16 @@ async fn main() -> anyhow::Result<()> {
     } else {
         fmt.init();
     }
-    let client = kube::Client::try_default().await?;
+    let requests = Arc::new(AtomicU64::new(0));
+    let counter = requests.clone();
+    // Every API request is counted, so each bundle's manifest says how many it cost.
+    let count = tower::util::MapRequestLayer::new(move |req| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        req
+    });
+    let client = kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
+        .with_layer(&count)
+        .build();
     let config = controller::Config {
         spool_dir: args.spool_dir,
         concurrency: args.max_concurrent_bundles,
@@ -65,6 +81,6 @@ async fn main() -> anyhow::Result<()> {
         version = controller::OPERATOR_VERSION,
         "starting"
     );
-    controller::run(client, namespace, config).await;
+    controller::run(client, namespace, config, requests).await;
     Ok(())
 }

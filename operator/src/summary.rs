@@ -156,6 +156,8 @@ pub struct Manifest<'a> {
     pub warnings: &'a [String],
     /// Milliseconds per collect step.
     pub timings_ms: &'a BTreeMap<String, u64>,
+    /// API requests the collection made (of the whole process while it ran).
+    pub api_requests: u64,
 }
 
 #[derive(Debug, Serialize)]

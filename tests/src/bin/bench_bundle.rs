@@ -1,0 +1,347 @@
+//! `make bench`: how a bundle over a large amount of logs behaves, on the local environment,
+//! with the release-built operator whose pid is given.
+//!
+//! 1. Throughput and memory: data-path pods whose logs total `--total-mib` MiB are bundled;
+//!    reported: wall time from apply to Completed, the operator's peak RSS (VmHWM), and the
+//!    time of `gzip -6` over the same log bytes on this machine.
+//! 2. API requests: bundles of a backup with few and with many PodVolumeBackups; the manifest's
+//!    `apiRequests` should not grow with the number of objects.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, ensure};
+use clap::Parser;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DynamicObject, PostParams},
+    core::{ApiResource, GroupVersionKind},
+};
+use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_e2e::{Env, create_namespace, eventually, unique_name, untar, velero};
+
+#[derive(clap::Parser)]
+struct Args {
+    /// MiB of logs in all data-path pods together.
+    #[arg(long, default_value_t = 1100)]
+    total_mib: u64,
+    #[arg(long, default_value_t = 8)]
+    pods: u64,
+    /// The operator process whose peak RSS is read.
+    #[arg(long)]
+    operator_pid: u32,
+    /// Where the log files are written (kwok reads them from there).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+}
+
+fn velero_resource(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", "v1", kind))
+}
+
+fn logs_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kwok.x-k8s.io", "v1alpha1", "Logs"),
+        "logs",
+    )
+}
+
+/// A cheap deterministic generator, so every run compresses the same bytes.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+/// Writes `bytes` of Velero-like log lines twice: in CRI format for kwok to serve, and as
+/// plain content (what the operator receives) for the gzip baseline.
+fn write_logs(cri: &Path, plain: &Path, bytes: u64, seed: u64) -> Result<()> {
+    let mut rng = Lcg(seed);
+    let mut cri_out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(cri)?);
+    let mut plain_out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(plain)?);
+    let levels = ["info", "info", "info", "debug", "warning", "error"];
+    let messages = [
+        "Processing item",
+        "Backed up 1 items out of an estimated total of 240",
+        "Executing post hooks",
+        "Got volume dir",
+        "PodVolumeBackup progress updated",
+        "data path failed: context deadline exceeded",
+        "Found associated CRD to add to backup",
+    ];
+    let mut written = 0u64;
+    let mut second = 0u64;
+    while written < bytes {
+        let r = rng.next();
+        second += r % 3;
+        let line = format!(
+            "time=\"2026-11-22T{:02}:{:02}:{:02}Z\" level={} msg=\"{}\" backup=velero/nightly-{} logSource=\"pkg/backup/item_backupper.go:{}\" name=pod-{:x} namespace=ns-{} progress={}/{} resource=pods",
+            (second / 3600) % 24,
+            (second / 60) % 60,
+            second % 60,
+            levels[(r % 6) as usize],
+            messages[((r >> 8) % 7) as usize],
+            (r >> 12) % 30,
+            (r >> 16) % 900,
+            r.wrapping_mul(2654435761) & 0xffff_ffff,
+            (r >> 20) % 64,
+            (r >> 24) % 100_000,
+            100_000
+        );
+        writeln!(cri_out, "2026-11-22T10:00:00.000000000Z stdout F {line}")?;
+        writeln!(plain_out, "{line}")?;
+        written += line.len() as u64 + 1;
+    }
+    cri_out.flush()?;
+    plain_out.flush()?;
+    Ok(())
+}
+
+fn peak_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("bad VmHWM")?
+        .parse()?)
+}
+
+async fn backup_of_empty_namespace(env: &Env, client: &Client) -> Result<(String, String)> {
+    let ns = create_namespace(client, "bench").await?;
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "c"}}))?;
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &cm)
+        .await?;
+    let backup = unique_name("bench");
+    velero(
+        env,
+        &[
+            "backup",
+            "create",
+            &backup,
+            "--include-namespaces",
+            &ns,
+            "--wait",
+        ],
+    )
+    .await?;
+    let uid = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("Backup"),
+    )
+    .get(&backup)
+    .await?
+    .uid()
+    .unwrap_or_default();
+    Ok((backup, uid))
+}
+
+async fn pvb(env: &Env, client: &Client, backup: &str, uid: &str) -> Result<String> {
+    let name = unique_name("bench-pvb");
+    let mut obj = DynamicObject::new(&name, &velero_resource("PodVolumeBackup"))
+        .within(&env.namespace)
+        .data(serde_json::json!({
+            "spec": {"node": "node-0", "backupStorageLocation": "default", "repoIdentifier": "",
+                     "uploaderType": "kopia", "volume": "data", "tags": {},
+                     "pod": {"kind": "Pod", "namespace": "default", "name": "app"}},
+            "status": {"phase": "Completed"}
+        }));
+    obj.metadata.labels = Some(
+        [
+            ("velero.io/backup-name".to_string(), backup.to_string()),
+            ("velero.io/backup-uid".to_string(), uid.to_string()),
+        ]
+        .into(),
+    );
+    Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("PodVolumeBackup"),
+    )
+    .create(&PostParams::default(), &obj)
+    .await?;
+    Ok(name)
+}
+
+/// Applies a bundle and waits for Completed; returns it and the wall time.
+async fn bundle(
+    env: &Env,
+    client: &Client,
+    spec: serde_json::Value,
+) -> Result<(DebugBundle, Duration)> {
+    let name = unique_name("bench-vdb");
+    let obj: DebugBundle = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
+        "metadata": {"name": name, "namespace": env.namespace}, "spec": spec
+    }))?;
+    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let start = Instant::now();
+    api.create(&PostParams::default(), &obj).await?;
+    let done = eventually("bench bundle", Duration::from_secs(1800), || async {
+        let b = api.get(&name).await?;
+        let phase = b.status.as_ref().and_then(|s| s.phase);
+        ensure!(
+            phase != Some(Phase::Failed),
+            "bundle failed: {:?}",
+            b.status
+        );
+        Ok((phase == Some(Phase::Completed)).then_some(b))
+    })
+    .await?;
+    Ok((done, start.elapsed()))
+}
+
+async fn manifest(b: &DebugBundle) -> Result<serde_json::Value> {
+    let url = b
+        .status
+        .as_ref()
+        .and_then(|s| s.download_url.clone())
+        .context("no URL")?;
+    let bytes = reqwest::get(&url).await?.bytes().await?;
+    let files = untar(&bytes)?;
+    let (_, m) = files
+        .iter()
+        .find(|(k, _)| k.ends_with("/manifest.json"))
+        .context("no manifest")?;
+    Ok(serde_json::from_slice(m)?)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let Args {
+        total_mib,
+        pods,
+        operator_pid,
+        work_dir,
+    } = Args::parse();
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let work = work_dir.unwrap_or_else(|| env.pod_logs_dir.clone());
+
+    // --- 1. throughput and memory -------------------------------------------------------------
+    let (backup, uid) = backup_of_empty_namespace(&env, &client).await?;
+    let per_pod = total_mib * 1024 * 1024 / pods;
+    let mut plain_files = Vec::new();
+    eprintln!("bench: writing {total_mib} MiB of logs for {pods} data-path pods");
+    for i in 0..pods {
+        let pvb_name = pvb(&env, &client, &backup, &uid).await?;
+        let pod_name = unique_name("bench-datapath");
+        let cri = work.join(format!("{pod_name}.log"));
+        let plain = work.join(format!("{pod_name}.plain"));
+        write_logs(&cri, &plain, per_pod, i + 1)?;
+        plain_files.push(plain);
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": pod_name, "labels": {"velero.io/pod-volume-backup": pvb_name}},
+            "spec": {"nodeName": "node-0", "containers": [{"name": "data-mover", "image": "velero/velero"}]}
+        }))?;
+        Api::<Pod>::namespaced(client.clone(), &env.namespace)
+            .create(&PostParams::default(), &pod)
+            .await?;
+        let logs = DynamicObject::new(&pod_name, &logs_resource())
+            .within(&env.namespace)
+            .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": cri}]}}));
+        Api::<DynamicObject>::namespaced_with(client.clone(), &env.namespace, &logs_resource())
+            .create(&PostParams::default(), &logs)
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await; // kwok picks up the Logs objects
+    let rss_before = peak_rss_kib(operator_pid)?;
+    eprintln!("bench: bundling (operator peak RSS so far {rss_before} KiB)");
+    let (big, elapsed) = bundle(
+        &env,
+        &client,
+        serde_json::json!({"backup": backup, "maxLogBytesPerContainer": per_pod * 2, "events": false}),
+    )
+    .await?;
+    let rss_after = peak_rss_kib(operator_pid)?;
+    let archive = big
+        .status
+        .as_ref()
+        .and_then(|s| s.archive.clone())
+        .context("no archive")?;
+    let m = manifest(&big).await?;
+    let log_bytes: u64 = m["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("logs/data-path/"))
+        })
+        .map(|f| f["size"].as_u64().unwrap_or(0))
+        .sum();
+
+    eprintln!("bench: gzip -6 over the same bytes");
+    let gzip_start = Instant::now();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cat {} | gzip -6 > /dev/null",
+            plain_files
+                .iter()
+                .map(|p| format!("'{}'", p.display()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+        .status()?;
+    ensure!(status.success(), "gzip failed");
+    let gzip = gzip_start.elapsed();
+    for p in &plain_files {
+        let _ = std::fs::remove_file(p);
+    }
+
+    // --- 2. API requests against the number of objects ------------------------------------------
+    let mut requests = Vec::new();
+    for count in [10usize, 200] {
+        let (b, u) = backup_of_empty_namespace(&env, &client).await?;
+        for _ in 0..count {
+            pvb(&env, &client, &b, &u).await?;
+        }
+        let (done, _) = bundle(&env, &client, serde_json::json!({"backup": b})).await?;
+        let m = manifest(&done).await?;
+        let files = m["files"].as_array().map(|f| f.len()).unwrap_or(0);
+        requests.push((count, m["apiRequests"].as_u64().unwrap_or(0), files));
+    }
+
+    let secs = elapsed.as_secs_f64();
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| data-path logs bundled | {} MiB in {pods} containers |",
+        log_bytes / (1024 * 1024)
+    );
+    println!(
+        "| archive size | {} MiB |",
+        archive.size_bytes / (1024 * 1024)
+    );
+    println!("| bundle wall time (apply to Completed) | {secs:.1} s |");
+    println!(
+        "| `gzip -6` over the same bytes | {:.1} s |",
+        gzip.as_secs_f64()
+    );
+    println!("| ratio bundle / gzip | {:.2} |", secs / gzip.as_secs_f64());
+    println!(
+        "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
+        rss_before / 1024,
+        rss_after / 1024
+    );
+    for (count, req, files) in &requests {
+        println!("| API requests, backup with {count} PodVolumeBackups | {req} ({files} files) |");
+    }
+    Ok(())
+}
