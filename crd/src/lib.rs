@@ -158,7 +158,7 @@ pub struct DebugBundleStatus {
     /// Failed attempts so far of a bundle whose failures may pass (object store unreachable);
     /// at the operator's limit the bundle is Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<u32>,
+    pub attempts: Option<i32>,
     /// What could not be collected and why (at most MAX_STATUS_WARNINGS; all are in the
     /// archive's manifest.json).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -169,8 +169,8 @@ pub struct DebugBundleStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
-    pub items_done: u32,
-    pub items_total: u32,
+    pub items_done: i32,
+    pub items_total: i32,
 }
 
 /// Where the archive was written.
@@ -182,7 +182,7 @@ pub struct ArchiveStatus {
     pub key: String,
     pub size_bytes: i64,
     pub sha256: String,
-    pub file_count: u32,
+    pub file_count: i32,
 }
 
 /// The one condition type: True once the bundle can be downloaded.

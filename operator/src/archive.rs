@@ -44,7 +44,7 @@ pub struct FinishedArchive {
     pub path: PathBuf,
     pub size: u64,
     pub sha256: String,
-    pub file_count: u32,
+    pub file_count: i32,
 }
 
 pub struct ArchiveWriter {
@@ -114,7 +114,7 @@ impl ArchiveWriter {
     }
 
     pub fn finish(self) -> io::Result<FinishedArchive> {
-        let file_count = self.files.len() as u32;
+        let file_count = self.files.len() as i32;
         let gz = self.builder.into_inner()?;
         let mut hashing = gz.finish()?;
         hashing.flush()?;

@@ -40,6 +40,8 @@ use crate::{
 
 pub const OPERATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
 const MANAGER: &str = "velero-debug-operator";
+/// Progress is written by a task of its own, under its own field manager.
+const PROGRESS_MANAGER: &str = "velero-debug-operator-progress";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -50,7 +52,7 @@ pub struct Config {
     /// How long a missing target is waited for (a bundle applied with its restore).
     pub target_wait: Duration,
     /// Attempts of a bundle whose failure may pass (object store unreachable).
-    pub max_attempts: u32,
+    pub max_attempts: i32,
     pub limits: Limits,
 }
 
@@ -129,7 +131,7 @@ async fn patch_status(
     ctx: &Context,
     bundle: &DebugBundle,
     status: DebugBundleStatus,
-) -> Result<(), Error> {
+) -> Result<DebugBundleStatus, Error> {
     let api: Api<DebugBundle> =
         Api::namespaced(ctx.client.clone(), &bundle.namespace().unwrap_or_default());
     // Server-side apply of the whole status: fields this status leaves out are removed.
@@ -144,7 +146,7 @@ async fn patch_status(
         &Patch::Apply(&patch),
     )
     .await?;
-    Ok(())
+    Ok(status)
 }
 
 async fn publish(
@@ -224,6 +226,8 @@ fn reason_of(error: &StorageError) -> &'static str {
 }
 
 async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
+    // Each status builds on the last one written, not on the object as the watch delivered it.
+    let mut bundle = bundle.clone();
     let st = bundle.status.clone().unwrap_or_default();
     let generation = bundle.metadata.generation;
     if st.phase.is_some_and(|p| p.is_finished()) && st.observed_generation == generation {
@@ -234,7 +238,7 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     // fetch the target
     let target = match plan::target(&bundle.spec) {
         Ok(t) => t,
-        Err(e) => return fail(ctx, bundle, "", reasons::INVALID_SPEC, e.to_string()).await,
+        Err(e) => return fail(ctx, &bundle, "", reasons::INVALID_SPEC, e.to_string()).await,
     };
     let shown = target.display();
     let Some(objects) = fetch::target(&ctx.client, &ns, &target).await? else {
@@ -247,8 +251,8 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         if age < ctx.config.target_wait {
             patch_status(
                 ctx,
-                bundle,
-                status::waiting_for_target(bundle, &shown, Timestamp::now()),
+                &bundle,
+                status::waiting_for_target(&bundle, &shown, Timestamp::now()),
             )
             .await?;
             return Ok(Action::requeue(Duration::from_secs(5)));
@@ -259,13 +263,13 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
             target.name(),
             ctx.config.target_wait.as_secs()
         );
-        return fail(ctx, bundle, &shown, reasons::TARGET_NOT_FOUND, message).await;
+        return fail(ctx, &bundle, &shown, reasons::TARGET_NOT_FOUND, message).await;
     };
 
     // plan
     let collect_plan = match plan::collect_plan(&bundle.spec, &objects.target) {
         Ok(p) => p,
-        Err(e) => return fail(ctx, bundle, &shown, reasons::INVALID_SPEC, e.to_string()).await,
+        Err(e) => return fail(ctx, &bundle, &shown, reasons::INVALID_SPEC, e.to_string()).await,
     };
     let default_bsl = fetch::default_storage_location(&ctx.client, &ns, &ctx.config.limits).await?;
     let bsl_name = match plan::storage_location_name(
@@ -279,7 +283,7 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         Err(e) => {
             return fail(
                 ctx,
-                bundle,
+                &bundle,
                 &shown,
                 reasons::STORAGE_LOCATION_NOT_FOUND,
                 e.to_string(),
@@ -291,7 +295,7 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         let message = format!("BackupStorageLocation {bsl_name} does not exist in namespace {ns}");
         return fail(
             ctx,
-            bundle,
+            &bundle,
             &shown,
             reasons::STORAGE_LOCATION_NOT_FOUND,
             message,
@@ -303,7 +307,7 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         Err(e @ PlanError::ReadOnly(_)) => {
             return fail(
                 ctx,
-                bundle,
+                &bundle,
                 &shown,
                 reasons::STORAGE_LOCATION_READ_ONLY,
                 e.to_string(),
@@ -313,7 +317,7 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         Err(e) => {
             return fail(
                 ctx,
-                bundle,
+                &bundle,
                 &shown,
                 reasons::UNSUPPORTED_STORAGE_LOCATION,
                 e.to_string(),
@@ -326,7 +330,7 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         Err(e @ FetchError::CredentialMissing { .. }) => {
             return fail(
                 ctx,
-                bundle,
+                &bundle,
                 &shown,
                 reasons::CREDENTIALS_INVALID,
                 e.to_string(),
@@ -347,23 +351,25 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     if let Err(e) = store.exists(&key).await {
         let reason = reason_of(&e);
         return if e.is_transient() {
-            retry_or_fail(ctx, bundle, &shown, reason, e.into()).await
+            retry_or_fail(ctx, &bundle, &shown, reason, e.into()).await
         } else {
-            fail(ctx, bundle, &shown, reason, e.to_string()).await
+            fail(ctx, &bundle, &shown, reason, e.to_string()).await
         };
     }
 
     // collect
-    let total = collect::STEPS.len() as u32;
-    patch_status(
-        ctx,
-        bundle,
-        status::collecting(bundle, &shown, total, Timestamp::now()),
-    )
-    .await?;
+    let total = collect::STEPS.len() as i32;
+    bundle.status = Some(
+        patch_status(
+            ctx,
+            &bundle,
+            status::collecting(&bundle, &shown, total, Timestamp::now()),
+        )
+        .await?,
+    );
     publish(
         ctx,
-        bundle,
+        &bundle,
         EventType::Normal,
         "Started",
         format!("collecting for {shown} into {bsl_name}"),
@@ -394,9 +400,13 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     let progress_task = tokio::spawn(async move {
         while progress_rx.changed().await.is_ok() {
             let done = *progress_rx.borrow_and_update();
-            let patch = serde_json::json!({"status": {"progress": {"itemsDone": done, "itemsTotal": total}}});
+            let patch = serde_json::json!({
+                "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
+                "status": {"progress": {"itemsDone": done, "itemsTotal": total}}
+            });
+            let params = PatchParams::apply(PROGRESS_MANAGER).force();
             let _ = progress_api
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch_status(&name, &params, &Patch::Apply(&patch))
                 .await;
         }
     });
@@ -408,33 +418,35 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     drop(progress_tx);
     let _ = progress_task.await;
     if let Err(e) = collected {
-        return fail(ctx, bundle, &shown, reasons::ARCHIVE_FAILED, e.to_string()).await;
+        return fail(ctx, &bundle, &shown, reasons::ARCHIVE_FAILED, e.to_string()).await;
     }
     // Approximate when bundles run at once: the counter is per process.
     let api_requests = ctx.api_requests.load(Ordering::Relaxed) - requests_before;
     let finished = match finish_archive(collector, api_requests) {
         Ok(f) => f,
-        Err(e) => return fail(ctx, bundle, &shown, reasons::ARCHIVE_FAILED, e.to_string()).await,
+        Err(e) => return fail(ctx, &bundle, &shown, reasons::ARCHIVE_FAILED, e.to_string()).await,
     };
 
     // upload
-    patch_status(
-        ctx,
-        bundle,
-        status::uploading(bundle, &shown, &key, Timestamp::now()),
-    )
-    .await?;
+    bundle.status = Some(
+        patch_status(
+            ctx,
+            &bundle,
+            status::uploading(&bundle, &shown, &key, Timestamp::now()),
+        )
+        .await?,
+    );
     if let Err(e) = store.upload_file(&key, &finished.archive.path).await {
         let reason = reason_of(&e);
         return if e.is_transient() {
-            retry_or_fail(ctx, bundle, &shown, reasons::UPLOAD_FAILED, e.into()).await
+            retry_or_fail(ctx, &bundle, &shown, reasons::UPLOAD_FAILED, e.into()).await
         } else {
-            fail(ctx, bundle, &shown, reason, e.to_string()).await
+            fail(ctx, &bundle, &shown, reason, e.to_string()).await
         };
     }
     let url = match store.presign_get(&key, collect_plan.url_ttl).await {
         Ok(u) => u,
-        Err(e) => return fail(ctx, bundle, &shown, reasons::UPLOAD_FAILED, e.to_string()).await,
+        Err(e) => return fail(ctx, &bundle, &shown, reasons::UPLOAD_FAILED, e.to_string()).await,
     };
     let now = Timestamp::now();
     let expires = now + jiff::SignedDuration::try_from(collect_plan.url_ttl).unwrap_or_default();
@@ -452,10 +464,10 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         url_expires_at: expires,
         warnings: &finished.warnings,
     };
-    patch_status(ctx, bundle, status::completed(bundle, &shown, done, now)).await?;
+    patch_status(ctx, &bundle, status::completed(&bundle, &shown, done, now)).await?;
     publish(
         ctx,
-        bundle,
+        &bundle,
         EventType::Normal,
         "Completed",
         format!(

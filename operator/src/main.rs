@@ -29,7 +29,7 @@ struct Args {
     target_wait_seconds: u64,
     /// Attempts for failures that may pass (object store unreachable) before Failed.
     #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 5)]
-    max_attempts: u32,
+    max_attempts: i32,
     /// Timeout of one API request, in seconds.
     #[arg(long, env = "API_TIMEOUT_SECONDS", default_value_t = 30)]
     api_timeout_seconds: u64,
@@ -45,7 +45,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,kube=warn".into());
+        .unwrap_or_else(|_| "info,kube=warn,aws_config=warn".into());
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));

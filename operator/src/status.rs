@@ -55,7 +55,7 @@ pub fn waiting_for_target(bundle: &DebugBundle, target: &str, now: Timestamp) ->
 pub fn collecting(
     bundle: &DebugBundle,
     target: &str,
-    total_steps: u32,
+    total_steps: i32,
     now: Timestamp,
 ) -> DebugBundleStatus {
     let (mut status, generation) = base(bundle, target);

@@ -10,7 +10,8 @@ kubectl apply -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
 kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeout=60s >/dev/null
 
 log "bench: building the release operator and the bench"
-(cd "$REPO_ROOT" && cargo build -q --release -p velero-debug-operator -p velero-debug-e2e --bin bench_bundle)
+(cd "$REPO_ROOT" && cargo build -q --release -p velero-debug-operator &&
+  cargo build -q --release -p velero-debug-e2e --bin bench_bundle)
 
 # A fresh operator process, so its peak RSS belongs to this bench alone.
 pidfile="$VDO_ENV_DIR/pids/operator.pid"
@@ -23,6 +24,7 @@ setsid env RUST_LOG=info "$REPO_ROOT/target/release/velero-debug-operator" --nam
   --spool-dir "$VDO_ENV_DIR/spool" >>"$VDO_ENV_DIR/logs/operator-bench.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
 sleep 2
+kill -0 "$(cat "$pidfile")" 2>/dev/null || die "the operator did not start; see $VDO_ENV_DIR/logs/operator-bench.log"
 
 log "bench: running (this takes a few minutes)"
 "$REPO_ROOT/target/release/bench_bundle" --operator-pid "$(cat "$pidfile")" "$@"

@@ -105,7 +105,7 @@ async fn download(b: &DebugBundle) -> Result<BTreeMap<String, Vec<u8>>> {
     ensure!(bytes.len() as i64 == archive.size_bytes, "size differs");
     let files = untar(&bytes)?;
     ensure!(
-        files.len() as u32 == archive.file_count,
+        files.len() as i32 == archive.file_count,
         "file count differs"
     );
     // Strip the bundle's root folder.
@@ -273,6 +273,22 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
 
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"])?;
     ensure!(manifest["target"]["name"] == backup.as_str());
+    // Collected once: one Started and one Completed event, no retry of the whole pipeline.
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(client.clone(), &env.namespace);
+    let about = ListParams::default().fields(&format!("involvedObject.name={name}"));
+    let reasons: Vec<String> = events
+        .list(&about)
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    ensure!(
+        reasons.iter().filter(|r| *r == "Started").count() == 1
+            && reasons.iter().filter(|r| *r == "Completed").count() == 1,
+        "events: {reasons:?}"
+    );
     ensure!(manifest["files"].as_array().unwrap().len() + 1 == files.len());
     let summary = text(&files, "summary.md")?;
     ensure!(summary.contains(&format!("# Backup {backup}")));
