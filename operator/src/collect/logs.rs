@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use futures::{AsyncBufReadExt, StreamExt, TryStreamExt, stream};
+use futures::{AsyncBufReadExt, StreamExt, stream};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, ResourceExt,
@@ -15,6 +15,8 @@ use velero_debug_crd::NodeAgentLogs;
 
 use super::{CollectError, Collector};
 use crate::{redact::Redactor, velero};
+
+const SPOOL_BUFFER: usize = 1024 * 1024;
 
 /// One container log to read.
 struct LogJob {
@@ -178,7 +180,9 @@ async fn read_log(
     let params = LogParams {
         container: Some(job.container.clone()),
         previous: job.previous,
-        since_time: Some(base.since),
+        // A previous instance died before now, often before the window opened; its last
+        // lines are the crash, so the window does not apply to it.
+        since_time: (!job.previous).then_some(base.since),
         // The server cuts the log, so a huge one is never transferred whole.
         limit_bytes: Some(base.max_bytes),
         ..LogParams::default()
@@ -191,11 +195,24 @@ async fn read_log(
         let file = tokio::fs::File::create(&job.spool)
             .await
             .map_err(|e| e.to_string())?;
-        let mut out = tokio::io::BufWriter::new(file);
-        let mut lines = reader.lines();
-        while let Some(line) = lines.try_next().await.map_err(|e| e.to_string())? {
-            let line = redactor.redact_line(&line);
-            out.write_all(line.as_bytes())
+        // A large buffer: each flush of a tokio file is a trip to the blocking pool.
+        let mut out = tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, file);
+        let mut reader = std::pin::pin!(reader);
+        // One line buffer reused for the whole log: no allocation per line.
+        let mut line = Vec::with_capacity(8 * 1024);
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .await
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = String::from_utf8_lossy(body);
+            let redacted = redactor.redact_line(&text);
+            out.write_all(redacted.as_bytes())
                 .await
                 .map_err(|e| e.to_string())?;
             out.write_all(b"\n").await.map_err(|e| e.to_string())?;
