@@ -136,12 +136,16 @@ where
 
 /// Runs the real Velero CLI against the environment; fails with its output when it fails.
 pub async fn velero(env: &Env, args: &[&str]) -> Result<String> {
-    let out = tokio::process::Command::new(&env.velero.cli)
+    let run = tokio::process::Command::new(&env.velero.cli)
         .args(args)
         .args(["--namespace", &env.namespace, "--kubeconfig"])
         .arg(&env.kubeconfig)
-        .output()
-        .await?;
+        .kill_on_drop(true)
+        .output();
+    // A stuck server must fail the test, not hang the suite.
+    let out = tokio::time::timeout(Duration::from_secs(300), run)
+        .await
+        .with_context(|| format!("velero {} did not finish in 300s", args.join(" ")))??;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -442,6 +442,19 @@ async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
             "{err:#}"
         );
     }
+    // A URL may live at most 7 days.
+    let err = apply_bundle(
+        &env,
+        &client,
+        serde_json::json!({"backup": "b", "urlTTL": "200h"}),
+    )
+    .await
+    .err()
+    .context("urlTTL 200h accepted")?;
+    ensure!(
+        format!("{err:#}").contains("urlTTL must be a duration"),
+        "{err:#}"
+    );
     // And the spec cannot change once made.
     let name = apply_bundle(&env, &client, serde_json::json!({"backup": "whatever"})).await?;
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
