@@ -1,6 +1,8 @@
 //! Shared helpers of the end-to-end tests: the environment that `tests/env/env-up.sh` describes
 //! in `env.json`, clients for it, and per-test isolation (own namespace, unique names).
 
+pub mod fixtures;
+
 use std::{path::PathBuf, sync::atomic::AtomicU32, time::Duration};
 
 use anyhow::{Context, Result, bail};

@@ -4,81 +4,20 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context, Result, bail, ensure};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams},
-    core::{ApiResource, GroupVersionKind},
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, create_namespace, delete_namespace, eventually, sha256_hex, unique_name, untar, velero,
+    Env, delete_namespace, eventually,
+    fixtures::{
+        apply_bundle, kwok_logs_resource, operation_object, real_backup, velero_resource,
+        wait_finished,
+    },
+    sha256_hex, unique_name, untar, velero,
 };
-
-fn velero_resource(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", "v1", kind))
-}
-
-/// A namespace with a ConfigMap, backed up by the real Velero server.
-async fn real_backup(env: &Env, client: &Client) -> Result<(String, String)> {
-    let ns = create_namespace(client, "bundle-src").await?;
-    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "settings"}, "data": {"greeting": "hello"}
-    }))?;
-    Api::<ConfigMap>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &cm)
-        .await?;
-    let backup = unique_name("bk");
-    velero(
-        env,
-        &[
-            "backup",
-            "create",
-            &backup,
-            "--include-namespaces",
-            &ns,
-            "--wait",
-        ],
-    )
-    .await?;
-    Ok((ns, backup))
-}
-
-async fn apply_bundle(env: &Env, client: &Client, spec: serde_json::Value) -> Result<String> {
-    let name = unique_name("vdb");
-    let bundle: DebugBundle = serde_json::from_value(serde_json::json!({
-        "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
-        "metadata": {"name": name, "namespace": env.namespace},
-        "spec": spec,
-    }))?;
-    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
-        .create(&PostParams::default(), &bundle)
-        .await?;
-    Ok(name)
-}
-
-async fn wait_finished(
-    env: &Env,
-    client: &Client,
-    name: &str,
-    timeout: Duration,
-) -> Result<DebugBundle> {
-    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
-    eventually(
-        &format!("DebugBundle {name} to finish"),
-        timeout,
-        || async {
-            let b = api.get(name).await?;
-            let done = b
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .is_some_and(|p| p.is_finished());
-            Ok(done.then_some(b))
-        },
-    )
-    .await
-}
 
 fn condition_reason(b: &DebugBundle) -> String {
     b.status
@@ -149,45 +88,11 @@ async fn restarted_node_agent(env: &Env, client: &Client) -> Result<(String, Str
     bail!("no node-agent with a previous log")
 }
 
-/// A PodVolumeBackup/Restore made by hand, labelled to its target as Velero labels them.
-async fn operation_object(
-    env: &Env,
-    client: &Client,
-    kind: &str,
-    labels: serde_json::Value,
-    spec: serde_json::Value,
-    status: serde_json::Value,
-) -> Result<String> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource(kind));
-    let name = unique_name(&kind.to_lowercase());
-    let mut obj = DynamicObject::new(&name, &velero_resource(kind))
-        .within(&env.namespace)
-        .data(serde_json::json!({"spec": spec, "status": status.clone()}));
-    obj.metadata.labels = serde_json::from_value(labels)?;
-    api.create(&PostParams::default(), &obj).await?;
-    // Velero's CRDs have no status subresource today (status is kept from the create); should
-    // a later version add one, set it through it.
-    let patch = serde_json::json!({"status": status});
-    match api
-        .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(name)
-}
-
 #[tokio::test]
 async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup) = real_backup(&env, &client).await?;
-    let backups: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Backup"));
-    let backup_uid = backups.get(&backup).await?.uid().unwrap();
+    let (ns, backup, backup_uid) = real_backup(&env, &client, "bundle-src").await?;
     let (agent_pod, node) = restarted_node_agent(&env, &client).await?;
     let pvb = operation_object(
         &env,
@@ -360,7 +265,7 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
 async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup) = real_backup(&env, &client).await?;
+    let (ns, backup, _) = real_backup(&env, &client, "bundle-src").await?;
     let restore = unique_name("rs");
     let target_ns = format!("{ns}-copy");
     velero(
@@ -569,7 +474,7 @@ async fn expect_failure(
 async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup) = real_backup(&env, &client).await?;
+    let (ns, backup, _) = real_backup(&env, &client, "bundle-src").await?;
 
     let read_only =
         storage_location(&env, &client, serde_json::json!({"accessMode": "ReadOnly"})).await?;
@@ -625,10 +530,7 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
 async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup) = real_backup(&env, &client).await?;
-    let backups: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Backup"));
-    let backup_uid = backups.get(&backup).await?.uid().unwrap();
+    let (ns, backup, backup_uid) = real_backup(&env, &client, "bundle-src").await?;
     let pvb = operation_object(
         &env,
         &client,
@@ -684,8 +586,8 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
         .create(&PostParams::default(), &pod)
         .await?;
     let logs_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &logs_api_resource());
-    let logs_obj = DynamicObject::new(&pod_name, &logs_api_resource())
+        Api::namespaced_with(client.clone(), &env.namespace, &kwok_logs_resource());
+    let logs_obj = DynamicObject::new(&pod_name, &kwok_logs_resource())
         .within(&env.namespace)
         .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": log_path}]}}));
     logs_api.create(&PostParams::default(), &logs_obj).await?;
@@ -738,12 +640,4 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
     }
     delete_namespace(&client, &ns).await;
     Ok(())
-}
-
-fn logs_api_resource() -> ApiResource {
-    // kwok's log-serving rules; "Logs" is already plural.
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kwok.x-k8s.io", "v1alpha1", "Logs"),
-        "logs",
-    )
 }

@@ -5,18 +5,17 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, ensure};
 use aws_sdk_s3::presigning::PresigningConfig;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, ResourceExt,
-    api::{DynamicObject, ListParams, LogParams, PostParams},
-    core::{ApiResource, GroupVersionKind},
+    api::{DynamicObject, ListParams, LogParams},
     discovery::Discovery,
 };
-use velero_debug_e2e::{Env, create_namespace, delete_namespace, eventually, unique_name};
-
-fn velero_resource(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", "v1", kind))
-}
+use velero_debug_e2e::{
+    Env, delete_namespace, eventually,
+    fixtures::{real_backup, velero_resource},
+    unique_name,
+};
 
 #[tokio::test]
 async fn api_server_is_at_least_1_33() -> Result<()> {
@@ -94,28 +93,8 @@ async fn bsl_default_is_reported_available_by_velero() -> Result<()> {
 async fn velero_backup_create_uploads_its_log_to_the_bucket() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let ns = create_namespace(&client, "smoke-backup").await?;
-    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "settings"}, "data": {"greeting": "hello"}
-    }))?;
-    Api::<ConfigMap>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &cm)
-        .await?;
-
-    let backup = unique_name("smoke");
-    let out = tokio::process::Command::new(&env.velero.cli)
-        .args(["backup", "create", &backup, "--include-namespaces", &ns])
-        .args(["--wait", "--namespace", &env.namespace, "--kubeconfig"])
-        .arg(&env.kubeconfig)
-        .output()
-        .await?;
-    ensure!(
-        out.status.success(),
-        "velero backup create failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-
+    // `velero backup create --wait` through the real CLI.
+    let (ns, backup, _) = real_backup(&env, &client, "smoke-backup").await?;
     let backups: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Backup"));
     let phase = backups.get(&backup).await?.data["status"]["phase"].clone();

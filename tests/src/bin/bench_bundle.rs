@@ -16,14 +16,17 @@ use std::{
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
-    Api, Client, ResourceExt,
+    Api, Client,
     api::{DynamicObject, PostParams},
-    core::{ApiResource, GroupVersionKind},
 };
 use velero_debug_crd::{DebugBundle, Phase};
-use velero_debug_e2e::{Env, create_namespace, eventually, unique_name, untar, velero};
+use velero_debug_e2e::{
+    Env, eventually,
+    fixtures::{kwok_logs_resource, operation_object, real_backup},
+    unique_name, untar,
+};
 
 #[derive(clap::Parser)]
 struct Args {
@@ -38,17 +41,6 @@ struct Args {
     /// Where the log files are written (kwok reads them from there).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-}
-
-fn velero_resource(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", "v1", kind))
-}
-
-fn logs_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kwok.x-k8s.io", "v1alpha1", "Logs"),
-        "logs",
-    )
 }
 
 /// A cheap deterministic generator, so every run compresses the same bytes.
@@ -132,62 +124,19 @@ fn peak_rss_kib(pid: u32) -> Result<u64> {
         .parse()?)
 }
 
-async fn backup_of_empty_namespace(env: &Env, client: &Client) -> Result<(String, String)> {
-    let ns = create_namespace(client, "bench").await?;
-    let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "c"}}))?;
-    Api::<ConfigMap>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &cm)
-        .await?;
-    let backup = unique_name("bench");
-    velero(
-        env,
-        &[
-            "backup",
-            "create",
-            &backup,
-            "--include-namespaces",
-            &ns,
-            "--wait",
-        ],
-    )
-    .await?;
-    let uid = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &env.namespace,
-        &velero_resource("Backup"),
-    )
-    .get(&backup)
-    .await?
-    .uid()
-    .unwrap_or_default();
-    Ok((backup, uid))
-}
-
+/// A PodVolumeBackup of `backup` on node-0.
 async fn pvb(env: &Env, client: &Client, backup: &str, uid: &str) -> Result<String> {
-    let name = unique_name("bench-pvb");
-    let mut obj = DynamicObject::new(&name, &velero_resource("PodVolumeBackup"))
-        .within(&env.namespace)
-        .data(serde_json::json!({
-            "spec": {"node": "node-0", "backupStorageLocation": "default", "repoIdentifier": "",
-                     "uploaderType": "kopia", "volume": "data", "tags": {},
-                     "pod": {"kind": "Pod", "namespace": "default", "name": "app"}},
-            "status": {"phase": "Completed"}
-        }));
-    obj.metadata.labels = Some(
-        [
-            ("velero.io/backup-name".to_string(), backup.to_string()),
-            ("velero.io/backup-uid".to_string(), uid.to_string()),
-        ]
-        .into(),
-    );
-    Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &env.namespace,
-        &velero_resource("PodVolumeBackup"),
+    operation_object(
+        env,
+        client,
+        "PodVolumeBackup",
+        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": uid}),
+        serde_json::json!({"node": "node-0", "backupStorageLocation": "default", "repoIdentifier": "",
+                           "uploaderType": "kopia", "volume": "data", "tags": {},
+                           "pod": {"kind": "Pod", "namespace": "default", "name": "app"}}),
+        serde_json::json!({"phase": "Completed"}),
     )
-    .create(&PostParams::default(), &obj)
-    .await?;
-    Ok(name)
+    .await
 }
 
 /// Applies a bundle and waits for Completed; returns it and the wall time.
@@ -246,7 +195,7 @@ async fn main() -> Result<()> {
     let work = work_dir.unwrap_or_else(|| env.pod_logs_dir.clone());
 
     // --- 1. throughput and memory -------------------------------------------------------------
-    let (backup, uid) = backup_of_empty_namespace(&env, &client).await?;
+    let (_, backup, uid) = real_backup(&env, &client, "bench").await?;
     let per_pod = total_mib * 1024 * 1024 / pods;
     let mut plain_files = Vec::new();
     eprintln!("bench: writing {total_mib} MiB of logs for {pods} data-path pods");
@@ -264,12 +213,16 @@ async fn main() -> Result<()> {
         Api::<Pod>::namespaced(client.clone(), &env.namespace)
             .create(&PostParams::default(), &pod)
             .await?;
-        let logs = DynamicObject::new(&pod_name, &logs_resource())
+        let logs = DynamicObject::new(&pod_name, &kwok_logs_resource())
             .within(&env.namespace)
             .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": cri}]}}));
-        Api::<DynamicObject>::namespaced_with(client.clone(), &env.namespace, &logs_resource())
-            .create(&PostParams::default(), &logs)
-            .await?;
+        Api::<DynamicObject>::namespaced_with(
+            client.clone(),
+            &env.namespace,
+            &kwok_logs_resource(),
+        )
+        .create(&PostParams::default(), &logs)
+        .await?;
     }
     tokio::time::sleep(Duration::from_secs(3)).await; // kwok picks up the Logs objects
     // The floor set by the log source: the same logs read through the API, as many at once as
@@ -347,7 +300,7 @@ async fn main() -> Result<()> {
     // --- 2. API requests against the number of objects ------------------------------------------
     let mut requests = Vec::new();
     for count in [10usize, 200] {
-        let (b, u) = backup_of_empty_namespace(&env, &client).await?;
+        let (_, b, u) = real_backup(&env, &client, "bench").await?;
         for _ in 0..count {
             pvb(&env, &client, &b, &u).await?;
         }
