@@ -271,14 +271,25 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         Ok(p) => p,
         Err(e) => return fail(ctx, &bundle, &shown, reasons::INVALID_SPEC, e.to_string()).await,
     };
-    let default_bsl = fetch::default_storage_location(&ctx.client, &ns, &ctx.config.limits).await?;
-    let bsl_name = match plan::storage_location_name(
-        &bundle.spec,
-        &target,
-        &objects.target,
-        objects.backup.as_ref(),
-        default_bsl.as_deref(),
-    ) {
+    let name_with = |default_bsl: Option<&str>| {
+        plan::storage_location_name(
+            &bundle.spec,
+            &target,
+            &objects.target,
+            objects.backup.as_ref(),
+            default_bsl,
+        )
+    };
+    // The default BSL is listed only when neither the spec nor the backup names one.
+    let named = match name_with(None) {
+        Err(PlanError::NoStorageLocation { .. }) => {
+            let default_bsl =
+                fetch::default_storage_location(&ctx.client, &ns, &ctx.config.limits).await?;
+            name_with(default_bsl.as_deref())
+        }
+        other => other,
+    };
+    let bsl_name = match named {
         Ok(n) => n,
         Err(e) => {
             return fail(
