@@ -3,9 +3,12 @@
 # stops it afterwards unless KEEP_ENV=1 or it was already running.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-started=0
-if [[ ! -f "$VDO_ENV_DIR/env.json" ]]; then
-  started=1
+# An environment counts as already running only if its API server answers; a stale env.json
+# left by a killed session is replaced, and stopped again at the end.
+started=1
+if [[ -f "$VDO_ENV_DIR/env.json" ]] &&
+  kubectl --kubeconfig "$VDO_ENV_DIR/kubeconfig" get --raw=/readyz >/dev/null 2>&1; then
+  started=0
 fi
 # env-up reuses a running environment and repairs a half-running one.
 "$ENV_DIR/env-up.sh" >/dev/null
