@@ -59,6 +59,18 @@ async fn download(b: &DebugBundle) -> Result<BTreeMap<String, Vec<u8>>> {
         .collect())
 }
 
+/// Applies a bundle, waits for it, and downloads it (checked by [`download`]).
+async fn completed_bundle(
+    env: &Env,
+    client: &Client,
+    spec: serde_json::Value,
+) -> Result<(String, DebugBundle, BTreeMap<String, Vec<u8>>)> {
+    let name = apply_bundle(env, client, spec).await?;
+    let bundle = wait_finished(env, client, &name, Duration::from_secs(180)).await?;
+    let files = download(&bundle).await?;
+    Ok((name, bundle, files))
+}
+
 fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<String> {
     let bytes = files.get(path).with_context(|| {
         format!(
@@ -107,9 +119,8 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
     )
     .await?;
 
-    let name = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
-    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
-    let files = download(&bundle).await?;
+    let (name, bundle, files) =
+        completed_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
 
     for path in [
         "resources/backup.yaml",
@@ -299,9 +310,8 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
     )
     .await?;
 
-    let name = apply_bundle(&env, &client, serde_json::json!({"restore": restore})).await?;
-    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
-    let files = download(&bundle).await?;
+    let (_, _, files) =
+        completed_bundle(&env, &client, serde_json::json!({"restore": restore})).await?;
     for path in [
         "resources/restore.yaml",
         "resources/backup.yaml",
@@ -615,9 +625,8 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
     )
     .await?;
 
-    let name = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
-    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
-    let files = download(&bundle).await?;
+    let (_, _, files) =
+        completed_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
     let datapath_log = text(&files, &format!("logs/data-path/{pod_name}/data-mover.log"))?;
     ensure!(
         datapath_log.contains("password=***REDACTED***"),
