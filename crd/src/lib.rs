@@ -15,6 +15,18 @@ pub const MAX_STATUS_WARNINGS: usize = 50;
 pub const DEFAULT_MAX_LOG_BYTES_PER_CONTAINER: i64 = 16 * 1024 * 1024;
 pub const DEFAULT_URL_TTL: &str = "24h";
 
+/// Label on the DebugBundles the operator creates by itself for a failed Backup or Restore.
+pub const LABEL_AUTO: &str = "velerodebug.io/auto";
+/// Label on automatic DebugBundles: the uid of the Backup or Restore they are for.
+pub const LABEL_TARGET_UID: &str = "velerodebug.io/target-uid";
+/// Annotation on a Backup or Restore: "false" means no automatic DebugBundle for it.
+pub const ANNOTATION_AUTO_BUNDLE: &str = "velerodebug.io/auto-bundle";
+/// Annotation the operator sets on a Backup or Restore once it made its automatic DebugBundle
+/// (the bundle's name): the record that outlives the bundle, so none is made twice.
+pub const ANNOTATION_AUTO_BUNDLE_CREATED: &str = "velerodebug.io/auto-bundle-created";
+/// Annotation on a DebugBundle: each new value re-signs the download URL without collecting.
+pub const ANNOTATION_REFRESH_URL: &str = "velerodebug.io/refresh-url";
+
 /// What to collect for one Velero Backup or Restore.
 // The printcolumn(...) groups repeat `type_ = ...`, which clippy mistakes for duplicates.
 #[allow(clippy::duplicated_attributes)]
@@ -41,6 +53,11 @@ pub const DEFAULT_URL_TTL: &str = "24h";
         name = "URL Expires",
         type_ = "string",
         json_path = ".status.downloadURLExpiresAt"
+    ),
+    printcolumn(
+        name = "URL",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"DownloadURLValid\")].reason"
     ),
     printcolumn(
         name = "Age",
@@ -90,6 +107,14 @@ pub struct DebugBundleSpec {
         .message("urlTTL must be a duration between 1m and 168h (7d)"))]
     #[schemars(length(max = 32))]
     pub url_ttl: Option<String>,
+    /// How long after it finished (Completed or Failed) the DebugBundle, and with it its
+    /// archive, is deleted, as a duration ("72h"). Default: the operator's setting for manual
+    /// or automatic bundles. "0s" deletes it as soon as it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('0s')")
+        .message("ttlAfterFinished must be a duration such as 72h"))]
+    #[schemars(length(max = 32))]
+    pub ttl_after_finished: Option<String>,
 }
 
 /// Which node-agent pods' logs a bundle holds.
@@ -164,6 +189,13 @@ pub struct DebugBundleStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub warnings: Vec<String>,
+    /// The last value of the refresh-url annotation the download URL was re-signed for.
+    #[serde(
+        default,
+        rename = "urlRefreshedFor",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub url_refreshed_for: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
@@ -185,8 +217,10 @@ pub struct ArchiveStatus {
     pub file_count: i32,
 }
 
-/// The one condition type: True once the bundle can be downloaded.
+/// True once the bundle can be downloaded.
 pub const CONDITION_READY: &str = "Ready";
+/// True while the download URL in status works; False (reason URLExpired) once it expired.
+pub const CONDITION_DOWNLOAD_URL_VALID: &str = "DownloadURLValid";
 
 /// Machine-readable condition reasons, so automation can branch on them.
 pub mod reasons {
@@ -203,6 +237,10 @@ pub mod reasons {
     pub const UPLOADING: &str = "Uploading";
     pub const COMPLETED: &str = "Completed";
     pub const ARCHIVE_FAILED: &str = "ArchiveFailed";
+    /// Waiting for one of the operator's collection slots.
+    pub const QUEUED: &str = "Queued";
+    pub const URL_VALID: &str = "URLValid";
+    pub const URL_EXPIRED: &str = "URLExpired";
 }
 
 /// The CRD as YAML, as `crdgen` writes it to `deploy/`.

@@ -2,6 +2,7 @@
 //! tar.gz in the BackupStorageLocation's object store.
 
 pub mod archive;
+pub mod auto_bundles;
 pub mod collect;
 pub mod controller;
 pub mod fetch;

@@ -10,7 +10,11 @@ use std::{
 };
 
 use clap::Parser;
-use velero_debug_operator::{collect::Limits, controller};
+use velero_debug_operator::{auto_bundles::Policy, collect::Limits, controller, plan};
+
+fn without_empty(phases: Vec<String>) -> Vec<String> {
+    phases.into_iter().filter(|p| !p.is_empty()).collect()
+}
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Collects Velero debug bundles into the object store")]
@@ -36,9 +40,54 @@ struct Args {
     /// Timeout of reading one container log, in seconds.
     #[arg(long, env = "LOG_TIMEOUT_SECONDS", default_value_t = 120)]
     log_timeout_seconds: u64,
+    /// Restore phases that get an automatic DebugBundle (comma list; empty: none).
+    #[arg(long, env = "AUTO_BUNDLE_RESTORE_PHASES", default_value = "PartiallyFailed", value_delimiter = ',', value_parser = parse_phase)]
+    auto_bundle_restore_phases: Vec<String>,
+    /// Backup phases that get an automatic DebugBundle (comma list; empty: none).
+    #[arg(long, env = "AUTO_BUNDLE_BACKUP_PHASES", default_value = "", value_delimiter = ',', value_parser = parse_phase)]
+    auto_bundle_backup_phases: Vec<String>,
+    /// Backups and Restores that ended longer ago than this get no automatic bundle.
+    #[arg(long, env = "AUTO_BUNDLE_LOOKBACK", default_value = "6h", value_parser = parse_duration)]
+    auto_bundle_lookback: Duration,
+    /// Automatic bundles kept per namespace; the oldest beyond it are deleted.
+    #[arg(long, env = "MAX_AUTO_BUNDLES_PER_NAMESPACE", default_value_t = 20)]
+    max_auto_bundles_per_namespace: usize,
+    /// Retention of bundles made by hand whose spec sets no ttlAfterFinished ("never": kept).
+    #[arg(long, env = "DEFAULT_TTL_MANUAL", default_value = "168h", value_parser = parse_ttl)]
+    default_ttl_manual: Ttl,
+    /// Retention of automatic bundles whose spec sets no ttlAfterFinished ("never": kept).
+    #[arg(long, env = "DEFAULT_TTL_AUTO", default_value = "72h", value_parser = parse_ttl)]
+    default_ttl_auto: Ttl,
     /// Log as JSON (for clusters) instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     log_json: bool,
+}
+
+/// A retention: a duration, or none.
+#[derive(Clone, Copy, Debug)]
+struct Ttl(Option<Duration>);
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    plan::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 6h or 90m"))
+}
+
+fn parse_ttl(text: &str) -> Result<Ttl, String> {
+    if text == "never" {
+        return Ok(Ttl(None));
+    }
+    parse_duration(text).map(|d| Ttl(Some(d)))
+}
+
+fn parse_phase(text: &str) -> Result<String, String> {
+    match text {
+        "" | "PartiallyFailed" | "Failed" | "FailedValidation" | "Completed" => {
+            Ok(text.to_string())
+        }
+        _ => Err(format!(
+            "{text:?} is not a final phase (PartiallyFailed, Failed, FailedValidation, Completed)"
+        )),
+    }
 }
 
 #[tokio::main]
@@ -73,6 +122,14 @@ async fn main() -> anyhow::Result<()> {
             api_timeout: Duration::from_secs(args.api_timeout_seconds),
             log_timeout: Duration::from_secs(args.log_timeout_seconds),
             ..Limits::default()
+        },
+        ttl_manual: args.default_ttl_manual.0,
+        ttl_auto: args.default_ttl_auto.0,
+        auto: Policy {
+            restore_phases: without_empty(args.auto_bundle_restore_phases),
+            backup_phases: without_empty(args.auto_bundle_backup_phases),
+            lookback: args.auto_bundle_lookback,
+            max_per_namespace: args.max_auto_bundles_per_namespace,
         },
     };
     let namespace = Some(args.namespace).filter(|n| !n.is_empty());

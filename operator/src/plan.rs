@@ -88,32 +88,40 @@ pub fn operation_start(obj: &DynamicObject) -> Option<Timestamp> {
         .or_else(|| obj.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
-/// Parses Go-style durations as the CRD's CEL rule accepts them ("24h", "90m", "1h30m").
-pub fn parse_url_ttl(text: &str) -> Result<Duration, PlanError> {
-    let err = || PlanError::InvalidUrlTtl(text.to_string());
+/// Parses Go-style durations of whole seconds ("24h", "90m", "1h30m", "0s"), as the CRD's CEL
+/// rules and the operator's settings accept them.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = 0u64;
     let mut digits = String::new();
     let mut chars = text.chars().peekable();
+    if text.is_empty() {
+        return None;
+    }
     while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
             digits.push(c);
             continue;
         }
         let unit = match (c, chars.peek()) {
-            ('m', Some('s')) => return Err(err()), // sub-second units make no sense here
+            ('m', Some('s')) => return None, // sub-second units make no sense here
             ('h', _) => 3600,
             ('m', _) => 60,
             ('s', _) => 1,
-            _ => return Err(err()),
+            _ => return None,
         };
-        let n: u64 = digits.parse().map_err(|_| err())?;
-        total += n * unit;
+        let n: u64 = digits.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
         digits.clear();
     }
-    if !digits.is_empty() || total < 60 || total > MAX_URL_TTL.as_secs() {
-        return Err(err());
+    digits.is_empty().then_some(Duration::from_secs(total))
+}
+
+/// The URL validity: a duration between 1m and 168h, as the CRD's CEL rule enforces.
+pub fn parse_url_ttl(text: &str) -> Result<Duration, PlanError> {
+    match parse_duration(text) {
+        Some(d) if d.as_secs() >= 60 && d <= MAX_URL_TTL => Ok(d),
+        _ => Err(PlanError::InvalidUrlTtl(text.to_string())),
     }
-    Ok(Duration::from_secs(total))
 }
 
 /// The storage location to read the target's files from and write the bundle to.
@@ -340,6 +348,16 @@ spec:
         assert_eq!(parse_url_ttl("168h").unwrap(), MAX_URL_TTL);
         for bad in ["169h", "30s", "", "10", "5ms", "1d"] {
             assert!(parse_url_ttl(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn durations_parse_go_style_whole_seconds() {
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("72h"), Some(Duration::from_secs(72 * 3600)));
+        assert_eq!(parse_duration("1h1m1s"), Some(Duration::from_secs(3661)));
+        for bad in ["", "h", "10", "5ms", "1d", "-1h", "99999999999999999999h"] {
+            assert_eq!(parse_duration(bad), None, "{bad} accepted");
         }
     }
 

@@ -4,13 +4,24 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use velero_debug_crd::{
-    ArchiveStatus, CONDITION_READY, DebugBundle, DebugBundleStatus, MAX_STATUS_WARNINGS, Phase,
-    Progress, reasons,
+    ArchiveStatus, CONDITION_DOWNLOAD_URL_VALID, CONDITION_READY, DebugBundle, DebugBundleStatus,
+    MAX_STATUS_WARNINGS, Phase, Progress, reasons,
 };
 
 fn ready(status: bool, reason: &str, message: &str, generation: i64, now: Timestamp) -> Condition {
+    condition(CONDITION_READY, status, reason, message, generation, now)
+}
+
+fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: i64,
+    now: Timestamp,
+) -> Condition {
     Condition {
-        type_: CONDITION_READY.into(),
+        type_: type_.into(),
         status: if status { "True" } else { "False" }.into(),
         reason: reason.into(),
         message: message.chars().take(1024).collect(),
@@ -19,7 +30,7 @@ fn ready(status: bool, reason: &str, message: &str, generation: i64, now: Timest
     }
 }
 
-/// Replaces the Ready condition, keeping its transition time when only the message changes.
+/// Replaces the condition of the same type, keeping its transition time when only the message changes.
 fn with_condition(mut status: DebugBundleStatus, new: Condition) -> DebugBundleStatus {
     if let Some(old) = status.conditions.iter_mut().find(|c| c.type_ == new.type_) {
         let unchanged = old.status == new.status && old.reason == new.reason;
@@ -50,6 +61,14 @@ pub fn waiting_for_target(bundle: &DebugBundle, target: &str, now: Timestamp) ->
         status,
         ready(false, reasons::WAITING_FOR_TARGET, &msg, generation, now),
     )
+}
+
+/// Waiting for one of the operator's collection slots.
+pub fn queued(bundle: &DebugBundle, target: &str, slots: u16, now: Timestamp) -> DebugBundleStatus {
+    let (mut status, generation) = base(bundle, target);
+    status.phase = Some(Phase::Pending);
+    let msg = format!("waiting for one of the operator's {slots} collection slots");
+    with_condition(status, ready(false, reasons::QUEUED, &msg, generation, now))
 }
 
 pub fn collecting(
@@ -107,8 +126,7 @@ pub fn completed(
     let (mut status, generation) = base(bundle, target);
     status.phase = Some(Phase::Completed);
     status.completion_time = Some(Time(now));
-    status.download_url = Some(done.url);
-    status.download_url_expires_at = Some(Time(done.url_expires_at));
+    status = url_signed(status, done.url, done.url_expires_at, generation, now);
     status.warnings = bounded_warnings(done.warnings);
     status.attempts = None;
     let msg = format!(
@@ -128,6 +146,65 @@ pub fn completed(
         status,
         ready(true, reasons::COMPLETED, &msg, generation, now),
     )
+}
+
+fn url_signed(
+    mut status: DebugBundleStatus,
+    url: String,
+    expires_at: Timestamp,
+    generation: i64,
+    now: Timestamp,
+) -> DebugBundleStatus {
+    status.download_url = Some(url);
+    status.download_url_expires_at = Some(Time(expires_at));
+    let msg = format!("the download URL is valid until {expires_at}");
+    let valid = condition(
+        CONDITION_DOWNLOAD_URL_VALID,
+        true,
+        reasons::URL_VALID,
+        &msg,
+        generation,
+        now,
+    );
+    with_condition(status, valid)
+}
+
+/// A new URL for a Completed bundle, signed for the given annotation value.
+pub fn url_refreshed(
+    bundle: &DebugBundle,
+    url: String,
+    expires_at: Timestamp,
+    refreshed_for: &str,
+    now: Timestamp,
+) -> DebugBundleStatus {
+    let mut status = bundle.status.clone().unwrap_or_default();
+    let generation = bundle.metadata.generation.unwrap_or(0);
+    status.url_refreshed_for = Some(refreshed_for.to_string());
+    url_signed(status, url, expires_at, generation, now)
+}
+
+/// The URL in status no longer works: said in a condition (and the URL column), not left as a
+/// silently broken link.
+pub fn url_expired(bundle: &DebugBundle, now: Timestamp) -> DebugBundleStatus {
+    let status = bundle.status.clone().unwrap_or_default();
+    let generation = bundle.metadata.generation.unwrap_or(0);
+    let when = status
+        .download_url_expires_at
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .unwrap_or_default();
+    let msg = format!(
+        "the download URL expired at {when}; set annotation velerodebug.io/refresh-url to a new value for a new one"
+    );
+    let expired = condition(
+        CONDITION_DOWNLOAD_URL_VALID,
+        false,
+        reasons::URL_EXPIRED,
+        &msg,
+        generation,
+        now,
+    );
+    with_condition(status, expired)
 }
 
 pub fn failed(
@@ -241,6 +318,43 @@ mod tests {
         );
         assert_eq!(s.attempts, Some(2));
         assert!(s.conditions[0].message.starts_with("attempt 2 failed"));
+    }
+
+    #[test]
+    fn url_expiry_and_refresh_flip_the_url_condition() {
+        let mut b = bundle();
+        let mut s = DebugBundleStatus {
+            phase: Some(Phase::Completed),
+            ..Default::default()
+        };
+        s = url_signed(
+            s,
+            "http://old".into(),
+            t("2026-11-22T11:00:00Z"),
+            1,
+            t("2026-11-22T10:00:00Z"),
+        );
+        b.status = Some(s);
+        let expired = url_expired(&b, t("2026-11-22T11:00:01Z"));
+        let c = &expired.conditions[0];
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+            ("DownloadURLValid", "False", "URLExpired")
+        );
+        assert!(c.message.contains("2026-11-22T11:00:00Z"), "{}", c.message);
+        b.status = Some(expired);
+        let refreshed = url_refreshed(
+            &b,
+            "http://new".into(),
+            t("2026-11-23T11:00:05Z"),
+            "1",
+            t("2026-11-22T11:00:05Z"),
+        );
+        assert_eq!(refreshed.download_url.as_deref(), Some("http://new"));
+        assert_eq!(refreshed.url_refreshed_for.as_deref(), Some("1"));
+        assert_eq!(refreshed.conditions.len(), 1);
+        assert_eq!(refreshed.conditions[0].status, "True");
+        assert_eq!(refreshed.phase, Some(Phase::Completed));
     }
 
     #[test]

@@ -1,238 +1,33 @@
-//! The DebugBundle controller: `reconcile` only runs the finalizer, whose Apply branch is the
-//! pipeline fetch -> plan -> collect -> upload -> status, and whose Cleanup branch deletes the
-//! archive. Permanent failures end in status Failed and wait for a change; transient ones are
-//! retried with backoff up to a limit.
+//! The collection pipeline of a DebugBundle that has not finished: fetch the target, plan,
+//! check the object store, wait for a collection slot, collect, archive, upload, sign the URL.
 
-use std::{
-    path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::atomic::Ordering, time::Duration};
 
-use futures::StreamExt;
 use jiff::Timestamp;
 use kube::{
-    Api, Client, Resource, ResourceExt,
+    Api, ResourceExt,
     api::{Patch, PatchParams},
-    runtime::{
-        Controller,
-        controller::{self, Action},
-        events::{Event, EventType, Recorder, Reporter},
-        finalizer::{self, Event as Finalizer, finalizer},
-        watcher,
-    },
+    runtime::{controller::Action, events::EventType},
 };
-use velero_debug_crd::{ArchiveStatus, DebugBundle, DebugBundleStatus, FINALIZER, reasons};
+use velero_debug_crd::{ArchiveStatus, DebugBundle, reasons};
 
+use super::{
+    Context, Error, OPERATOR_VERSION, PROGRESS_MANAGER, fail, patch_status, publish, reason_of,
+    retry_or_fail,
+};
 use crate::{
     archive::ArchiveWriter,
-    collect::{self, Collector, Limits},
+    collect::{self, Collector},
     fetch::{self, FetchError},
     plan::{self, PlanError},
-    redact::Redactor,
     status,
-    storage::{ObjectStore, StorageError},
+    storage::ObjectStore,
     summary::{FORMAT_VERSION, Manifest, ManifestTarget},
 };
 
-pub const OPERATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
-const MANAGER: &str = "velero-debug-operator";
-/// Progress is written by a task of its own, under its own field manager.
-const PROGRESS_MANAGER: &str = "velero-debug-operator-progress";
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where archives are spooled while being built.
-    pub spool_dir: PathBuf,
-    /// Bundles collected at the same time.
-    pub concurrency: u16,
-    /// How long a missing target is waited for (a bundle applied with its restore).
-    pub target_wait: Duration,
-    /// Attempts of a bundle whose failure may pass (object store unreachable).
-    pub max_attempts: i32,
-    pub limits: Limits,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            spool_dir: std::env::temp_dir(),
-            concurrency: 4,
-            target_wait: Duration::from_secs(120),
-            max_attempts: 5,
-            limits: Limits::default(),
-        }
-    }
-}
-
-/// Shared by every reconcile: one client, one event recorder.
-pub struct Context {
-    pub client: Client,
-    /// API requests made by this process (see main.rs); a bundle records its share.
-    pub api_requests: Arc<AtomicU64>,
-    pub recorder: Recorder,
-    pub config: Config,
-    pub redactor: Redactor,
-}
-
-impl Context {
-    pub fn new(client: Client, config: Config, api_requests: Arc<AtomicU64>) -> Self {
-        let reporter = Reporter {
-            controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
-        Self {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
-            api_requests,
-            config,
-            redactor: Redactor::new(),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error("spool: {0}")]
-    Spool(#[from] std::io::Error),
-    #[error(transparent)]
-    Finalizer(#[from] Box<finalizer::Error<Error>>),
-}
-
-pub async fn reconcile(bundle: Arc<DebugBundle>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = bundle.namespace().unwrap_or_default();
-    let api: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, bundle, |event| async {
-        match event {
-            Finalizer::Apply(b) => apply(&b, &ctx).await,
-            Finalizer::Cleanup(b) => cleanup(&b, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
-}
-
-/// Transient errors: requeue with a delay (the finalizer already recorded nothing permanent).
-pub fn error_policy(bundle: Arc<DebugBundle>, error: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(bundle = %bundle.name_any(), %error, "reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(10))
-}
-
-async fn patch_status(
-    ctx: &Context,
-    bundle: &DebugBundle,
-    status: DebugBundleStatus,
-) -> Result<DebugBundleStatus, Error> {
-    let api: Api<DebugBundle> =
-        Api::namespaced(ctx.client.clone(), &bundle.namespace().unwrap_or_default());
-    // Server-side apply of the whole status: fields this status leaves out are removed.
-    let patch = serde_json::json!({
-        "apiVersion": "velerodebug.io/v1alpha1",
-        "kind": "DebugBundle",
-        "status": status,
-    });
-    api.patch_status(
-        &bundle.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(status)
-}
-
-async fn publish(
-    ctx: &Context,
-    bundle: &DebugBundle,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Collect".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &bundle.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish event");
-    }
-}
-
-/// Ends the bundle as Failed with a machine-readable reason; waits for a change.
-async fn fail(
-    ctx: &Context,
-    bundle: &DebugBundle,
-    target: &str,
-    reason: &str,
-    message: String,
-) -> Result<Action, Error> {
-    tracing::info!(bundle = %bundle.name_any(), reason, %message, "bundle failed");
-    patch_status(
-        ctx,
-        bundle,
-        status::failed(bundle, target, reason, &message, Timestamp::now()),
-    )
-    .await?;
-    publish(
-        ctx,
-        bundle,
-        EventType::Warning,
-        "Failed",
-        format!("{reason}: {message}"),
-    )
-    .await;
-    Ok(Action::await_change())
-}
-
-/// A failure that may pass: counted, retried with backoff, Failed at the limit.
-async fn retry_or_fail(
-    ctx: &Context,
-    bundle: &DebugBundle,
-    target: &str,
-    reason: &str,
-    error: Error,
-) -> Result<Action, Error> {
-    let attempts = bundle.status.as_ref().and_then(|s| s.attempts).unwrap_or(0) + 1;
-    if attempts >= ctx.config.max_attempts {
-        let message = format!("{error} (gave up after {attempts} attempts)");
-        return fail(ctx, bundle, target, reason, message).await;
-    }
-    let message = error.to_string();
-    patch_status(
-        ctx,
-        bundle,
-        status::retrying(bundle, target, reason, &message, Timestamp::now()),
-    )
-    .await?;
-    Err(error)
-}
-
-fn reason_of(error: &StorageError) -> &'static str {
-    match error {
-        StorageError::CredentialsInvalid { .. } => reasons::CREDENTIALS_INVALID,
-        StorageError::Unreachable { .. } => reasons::STORAGE_UNREACHABLE,
-        _ => reasons::UPLOAD_FAILED,
-    }
-}
-
-async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
+pub(super) async fn collect(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     // Each status builds on the last one written, not on the object as the watch delivered it.
     let mut bundle = bundle.clone();
-    let st = bundle.status.clone().unwrap_or_default();
-    let generation = bundle.metadata.generation;
-    if st.phase.is_some_and(|p| p.is_finished()) && st.observed_generation == generation {
-        return Ok(Action::await_change());
-    }
     let ns = bundle.namespace().unwrap_or_default();
 
     // fetch the target
@@ -368,6 +163,36 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         };
     }
 
+    // Wait for a collection slot; the bundle shows Pending/Queued meanwhile. The slot is held
+    // until the final status is written, so at most `concurrency` bundles ever show Collecting
+    // or Uploading at once.
+    let slot = match ctx.collect_slots.clone().try_acquire_owned() {
+        Ok(slot) => slot,
+        Err(_) => {
+            bundle.status = Some(
+                patch_status(
+                    ctx,
+                    &bundle,
+                    status::queued(&bundle, &shown, ctx.config.concurrency, Timestamp::now()),
+                )
+                .await?,
+            );
+            let slot = ctx
+                .collect_slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            // Deleted while it waited: the finalizer's cleanup runs next, nothing to collect.
+            let api: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &ns);
+            match api.get_opt(&bundle.name_any()).await? {
+                Some(b) if b.metadata.deletion_timestamp.is_none() => {}
+                _ => return Ok(Action::await_change()),
+            }
+            slot
+        }
+    };
+
     // collect
     let total = collect::STEPS.len() as i32;
     bundle.status = Some(
@@ -476,6 +301,7 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         warnings: &finished.warnings,
     };
     patch_status(ctx, &bundle, status::completed(&bundle, &shown, done, now)).await?;
+    drop(slot);
     publish(
         ctx,
         &bundle,
@@ -489,6 +315,8 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
         ),
     )
     .await;
+    // The status write triggers the next reconcile, where the lifecycle (retention, URL
+    // expiry) takes over.
     Ok(Action::await_change())
 }
 
@@ -523,61 +351,4 @@ fn finish_archive(mut c: Collector<'_>, api_requests: u64) -> std::io::Result<Fi
     let warnings = std::mem::take(&mut c.warnings);
     let archive = tokio::task::block_in_place(|| c.archive.finish())?;
     Ok(FinishedBundle { archive, warnings })
-}
-
-/// Deletes the archive; one already gone, or a BSL that no longer exists, is fine.
-async fn cleanup(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
-    let Some(archive) = bundle.status.as_ref().and_then(|s| s.archive.clone()) else {
-        return Ok(Action::await_change());
-    };
-    let ns = bundle.namespace().unwrap_or_default();
-    let Some(bsl) = fetch::storage_location(&ctx.client, &ns, &archive.storage_location).await?
-    else {
-        tracing::info!(bundle = %bundle.name_any(), "storage location gone; nothing to delete");
-        return Ok(Action::await_change());
-    };
-    let Ok(location) = plan::storage_location(&bsl) else {
-        return Ok(Action::await_change());
-    };
-    let credentials = match fetch::credentials(&ctx.client, &ns, &location).await {
-        Ok(c) => c,
-        Err(FetchError::CredentialMissing { .. }) => return Ok(Action::await_change()),
-        Err(e) => return Err(e.into()),
-    };
-    let store = ObjectStore::connect(&location, &credentials).await;
-    match store.delete(&archive.key).await {
-        Ok(()) => Ok(Action::await_change()),
-        Err(e) if e.is_transient() => Err(e.into()),
-        Err(e) => {
-            // A permanent refusal must not keep the DebugBundle from being deleted forever.
-            tracing::warn!(bundle = %bundle.name_any(), error = %e, "archive could not be deleted");
-            Ok(Action::await_change())
-        }
-    }
-}
-
-/// Runs the controller until SIGTERM/SIGINT.
-pub async fn run(
-    client: Client,
-    namespace: Option<String>,
-    config: Config,
-    api_requests: Arc<AtomicU64>,
-) {
-    let api: Api<DebugBundle> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let concurrency = config.concurrency;
-    let ctx = Arc::new(Context::new(client, config, api_requests));
-    Controller::new(api, watcher::Config::default().any_semantic())
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            match res {
-                Ok((obj, _)) => tracing::debug!(bundle = %obj.name, "reconciled"),
-                Err(e) => tracing::debug!(error = %e, "reconcile error"),
-            }
-        })
-        .await;
 }
