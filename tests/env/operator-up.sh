@@ -22,6 +22,7 @@ mkdir -p "$VDO_ENV_DIR/spool"
 # Short waits so the failure-path tests finish quickly; production defaults are longer.
 setsid env RUST_LOG="${RUST_LOG:-info,velero_debug_operator=debug}" \
   TARGET_WAIT_SECONDS="${VDO_TARGET_WAIT_SECONDS:-15}" MAX_ATTEMPTS="${VDO_MAX_ATTEMPTS:-3}" \
+  MAX_AUTO_BUNDLES_PER_NAMESPACE="${VDO_MAX_AUTO_BUNDLES:-200}" \
   "$bin" --namespace velero --spool-dir "$VDO_ENV_DIR/spool" \
   >>"$VDO_ENV_DIR/logs/operator.log" 2>&1 </dev/null &
 echo $! >"$pidfile"

@@ -23,4 +23,7 @@ export VDO_ENV_FILE="$VDO_ENV_DIR/env.json"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 cd "$REPO_ROOT"
 log "e2e: running the end-to-end tests"
-cargo test -p velero-debug-e2e -- --test-threads="${E2E_THREADS:-4}"
+cargo test -p velero-debug-e2e -- --test-threads="${E2E_THREADS:-4}" --skip serial_
+# Tests that restart the operator run alone, so no other test's bundle is cut short.
+log "e2e: running the tests that restart the operator"
+cargo test -p velero-debug-e2e -- --test-threads=1 serial_

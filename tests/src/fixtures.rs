@@ -1,18 +1,18 @@
 //! Objects the end-to-end tests and the bench make: real backups by the real Velero server,
 //! operation objects labelled as Velero labels them, and DebugBundles.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
-use anyhow::Result;
-use k8s_openapi::api::core::v1::ConfigMap;
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ResourceQuota};
 use kube::{
     Api, Client, ResourceExt,
     api::{DynamicObject, Patch, PatchParams, PostParams},
     core::{ApiResource, GroupVersionKind},
 };
-use velero_debug_crd::DebugBundle;
+use velero_debug_crd::{DebugBundle, Phase};
 
-use crate::{Env, create_namespace, eventually, unique_name, velero};
+use crate::{Env, create_namespace, eventually, sha256_hex, unique_name, untar, velero};
 
 pub fn velero_resource(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", "v1", kind))
@@ -130,4 +130,151 @@ pub async fn operation_object(
         Err(e) => return Err(e.into()),
     }
     Ok(name)
+}
+
+/// The Ready condition's reason and message, for failure messages.
+pub fn condition_reason(b: &DebugBundle) -> String {
+    b.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| format!("{}: {}", c.reason, c.message))
+        .unwrap_or_default()
+}
+
+/// Downloads the bundle through its presigned URL with plain HTTP and checks the sha256.
+pub async fn download(b: &DebugBundle) -> Result<BTreeMap<String, Vec<u8>>> {
+    let status = b.status.as_ref().context("no status")?;
+    ensure!(
+        status.phase == Some(Phase::Completed),
+        "bundle not Completed: {}",
+        condition_reason(b)
+    );
+    let url = status.download_url.as_ref().context("no URL")?;
+    let resp = reqwest::get(url).await?;
+    ensure!(resp.status() == 200, "GET {url}: {}", resp.status());
+    let bytes = resp.bytes().await?;
+    let archive = status.archive.as_ref().context("no archive status")?;
+    ensure!(sha256_hex(&bytes) == archive.sha256, "sha256 differs");
+    ensure!(bytes.len() as i64 == archive.size_bytes, "size differs");
+    let files = untar(&bytes)?;
+    ensure!(
+        files.len() as i32 == archive.file_count,
+        "file count differs"
+    );
+    // Strip the bundle's root folder.
+    Ok(files
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k.split_once('/').map(|(_, p)| p.to_string()).unwrap_or(k),
+                v,
+            )
+        })
+        .collect())
+}
+
+pub fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<String> {
+    let bytes = files.get(path).with_context(|| {
+        format!(
+            "{path} not in bundle: {:?}",
+            files.keys().collect::<Vec<_>>()
+        )
+    })?;
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// A Restore that the real Velero server ends PartiallyFailed: a namespace with a ConfigMap is
+/// backed up, then restored into a namespace whose ResourceQuota admits no ConfigMap, so the
+/// API server refuses it and Velero records the error. (A custom resource whose CRD is deleted
+/// before the restore does not work here: Velero refreshes its discovery only every few
+/// minutes, so a type created by the test is not in the backup.) Returns the restore's name and
+/// the namespaces made, to delete afterwards.
+pub async fn partially_failed_restore(env: &Env, client: &Client) -> Result<(String, Vec<String>)> {
+    let (ns, backup, _) = real_backup(env, client, "pf-src").await?;
+    let restored_ns = format!("{ns}-r");
+    let target: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": restored_ns, "labels": {"velerodebug.io/e2e": "true"}}
+    }))?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &target)
+        .await?;
+    let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "no-configmaps"},
+        "spec": {"hard": {"count/configmaps": "0"}},
+    }))?;
+    let quotas = Api::<ResourceQuota>::namespaced(client.clone(), &restored_ns);
+    quotas.create(&PostParams::default(), &quota).await?;
+    // Admission enforces a quota once the quota controller has computed its status.
+    eventually(
+        "the quota to be in force",
+        Duration::from_secs(60),
+        || async {
+            let q = quotas.get("no-configmaps").await?;
+            Ok(q.status.and_then(|s| s.hard).map(|_| ()))
+        },
+    )
+    .await?;
+    let restore = unique_name("rs-pf");
+    velero(
+        env,
+        &[
+            "restore",
+            "create",
+            &restore,
+            "--from-backup",
+            &backup,
+            "--namespace-mappings",
+            &format!("{ns}:{restored_ns}"),
+            "--wait",
+        ],
+    )
+    .await?;
+    let phase = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("Restore"),
+    )
+    .get(&restore)
+    .await?
+    .data["status"]["phase"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    ensure!(
+        phase == "PartiallyFailed",
+        "restore {restore} ended {phase}, not PartiallyFailed"
+    );
+    Ok((restore, vec![ns, restored_ns]))
+}
+
+/// A Restore made by hand as already finished (`phase`, ended `ended_ago`), which the Velero
+/// server leaves alone; returns its name and uid.
+pub async fn finished_restore(
+    env: &Env,
+    client: &Client,
+    backup: &str,
+    phase: &str,
+    ended_ago: Duration,
+    annotations: serde_json::Value,
+) -> Result<(String, String)> {
+    let name = unique_name("rs-made");
+    let ended = jiff::Timestamp::now() - jiff::SignedDuration::try_from(ended_ago)?;
+    let started = ended - jiff::SignedDuration::from_secs(5);
+    let restore: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velero.io/v1", "kind": "Restore",
+        "metadata": {"name": name, "namespace": env.namespace, "annotations": annotations},
+        "spec": {"backupName": backup},
+        "status": {
+            "phase": phase, "errors": 1,
+            "startTimestamp": started.to_string(), "completionTimestamp": ended.to_string(),
+        },
+    }))?;
+    let created = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("Restore"),
+    )
+    .create(&PostParams::default(), &restore)
+    .await?;
+    Ok((name, created.uid().unwrap_or_default()))
 }

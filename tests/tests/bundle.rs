@@ -13,51 +13,11 @@ use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Env, delete_namespace, eventually,
     fixtures::{
-        apply_bundle, kwok_logs_resource, operation_object, real_backup, velero_resource,
-        wait_finished,
+        apply_bundle, condition_reason, download, kwok_logs_resource, operation_object,
+        real_backup, text, velero_resource, wait_finished,
     },
-    sha256_hex, unique_name, untar, velero,
+    unique_name, velero,
 };
-
-fn condition_reason(b: &DebugBundle) -> String {
-    b.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-        .map(|c| format!("{}: {}", c.reason, c.message))
-        .unwrap_or_default()
-}
-
-/// Downloads the bundle through its presigned URL with plain HTTP and checks the sha256.
-async fn download(b: &DebugBundle) -> Result<BTreeMap<String, Vec<u8>>> {
-    let status = b.status.as_ref().context("no status")?;
-    ensure!(
-        status.phase == Some(Phase::Completed),
-        "bundle not Completed: {}",
-        condition_reason(b)
-    );
-    let url = status.download_url.as_ref().context("no URL")?;
-    let resp = reqwest::get(url).await?;
-    ensure!(resp.status() == 200, "GET {url}: {}", resp.status());
-    let bytes = resp.bytes().await?;
-    let archive = status.archive.as_ref().context("no archive status")?;
-    ensure!(sha256_hex(&bytes) == archive.sha256, "sha256 differs");
-    ensure!(bytes.len() as i64 == archive.size_bytes, "size differs");
-    let files = untar(&bytes)?;
-    ensure!(
-        files.len() as i32 == archive.file_count,
-        "file count differs"
-    );
-    // Strip the bundle's root folder.
-    Ok(files
-        .into_iter()
-        .map(|(k, v)| {
-            (
-                k.split_once('/').map(|(_, p)| p.to_string()).unwrap_or(k),
-                v,
-            )
-        })
-        .collect())
-}
 
 /// Applies a bundle, waits for it, and downloads it (checked by [`download`]).
 async fn completed_bundle(
@@ -69,16 +29,6 @@ async fn completed_bundle(
     let bundle = wait_finished(env, client, &name, Duration::from_secs(180)).await?;
     let files = download(&bundle).await?;
     Ok((name, bundle, files))
-}
-
-fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<String> {
-    let bytes = files.get(path).with_context(|| {
-        format!(
-            "{path} not in bundle: {:?}",
-            files.keys().collect::<Vec<_>>()
-        )
-    })?;
-    Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// The node-agent pod that has a previous (restarted) container log, and its node.

@@ -1,0 +1,393 @@
+//! Automatic bundles and the bundle lifecycle, end to end: a restore the real Velero server ends
+//! PartiallyFailed gets its bundle by itself; the collection cap holds under 20 at once;
+//! retention deletes bundle and archive; a refreshed URL works and an expired one is shown.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, ensure};
+use futures::StreamExt;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
+    runtime::{WatchStreamExt, watcher},
+};
+use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_e2e::{
+    Env, delete_namespace, eventually,
+    fixtures::{
+        apply_bundle, condition_reason, download, finished_restore, partially_failed_restore,
+        real_backup, text, velero_resource, wait_finished,
+    },
+};
+
+fn restores(env: &Env, client: &Client) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"))
+}
+
+fn bundles(env: &Env, client: &Client) -> Api<DebugBundle> {
+    Api::namespaced(client.clone(), &env.namespace)
+}
+
+/// The automatic bundles made for the target with this uid.
+async fn auto_bundles_for(env: &Env, client: &Client, uid: &str) -> Result<Vec<DebugBundle>> {
+    let selector = format!("velerodebug.io/auto=true,velerodebug.io/target-uid={uid}");
+    Ok(bundles(env, client)
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items)
+}
+
+async fn archive_exists(env: &Env, key: &str) -> Result<bool> {
+    let s3 = env.s3_client(&env.s3.endpoint);
+    match s3
+        .head_object()
+        .bucket(&env.s3.bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[tokio::test]
+async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_deleted() -> Result<()>
+{
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (restore, namespaces) = partially_failed_restore(&env, &client).await?;
+    let obj = restores(&env, &client).get(&restore).await?;
+    let uid = obj.uid().context("restore without uid")?;
+    let ended: jiff::Timestamp = obj.data["status"]["completionTimestamp"]
+        .as_str()
+        .context("no completionTimestamp")?
+        .parse()?;
+
+    let name = eventually("the automatic bundle", Duration::from_secs(60), || async {
+        Ok(auto_bundles_for(&env, &client, &uid)
+            .await?
+            .first()
+            .map(|b| b.name_any()))
+    })
+    .await?;
+    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    let status = bundle.status.clone().context("no status")?;
+    ensure!(
+        status.phase == Some(Phase::Completed),
+        "automatic bundle not Completed: {}",
+        condition_reason(&bundle)
+    );
+    let completed = status.completion_time.context("no completionTime")?.0;
+    let took = completed.duration_since(ended);
+    ensure!(
+        took <= jiff::SignedDuration::from_secs(60),
+        "bundle Completed {took:#} after the restore ended (limit 60s)"
+    );
+    // Owned by the restore, labelled, and recorded on the restore.
+    let owner = bundle.owner_references().first().context("no owner")?;
+    ensure!(owner.kind == "Restore" && owner.uid == uid, "{owner:?}");
+    ensure!(bundle.spec.restore.as_deref() == Some(restore.as_str()));
+    let recorded = restores(&env, &client).get(&restore).await?;
+    ensure!(
+        recorded
+            .annotations()
+            .get("velerodebug.io/auto-bundle-created")
+            == Some(&name),
+        "no record on the restore: {:?}",
+        recorded.annotations()
+    );
+    // The results file shows the error: the quota refused the ConfigMap.
+    let files = download(&bundle).await?;
+    let results: serde_json::Value =
+        serde_json::from_str(&text(&files, "object-store/results.json")?)?;
+    ensure!(
+        results["errors"].to_string().contains("exceeded quota"),
+        "results hold no error about the refused ConfigMap: {results}"
+    );
+    ensure!(text(&files, "summary.md")?.contains("PartiallyFailed"));
+
+    // Deleting the Restore removes its bundle (garbage collector) and the archive (finalizer).
+    let key = status.archive.context("no archive")?.key;
+    ensure!(archive_exists(&env, &key).await?);
+    restores(&env, &client)
+        .delete(&restore, &DeleteParams::background())
+        .await?;
+    eventually(
+        "the bundle to go with its restore",
+        Duration::from_secs(90),
+        || async {
+            Ok(bundles(&env, &client)
+                .get_opt(&name)
+                .await?
+                .is_none()
+                .then_some(()))
+        },
+    )
+    .await?;
+    ensure!(
+        !archive_exists(&env, &key).await?,
+        "archive {key} still there"
+    );
+    for ns in namespaces {
+        delete_namespace(&client, &ns).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (ns, backup, _) = real_backup(&env, &client, "auto-policy").await?;
+    let none = serde_json::json!({});
+    let (wanted, wanted_uid) = finished_restore(
+        &env,
+        &client,
+        &backup,
+        "PartiallyFailed",
+        Duration::ZERO,
+        none.clone(),
+    )
+    .await?;
+    let opted_out = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
+    let (_, opted_out_uid) = finished_restore(
+        &env,
+        &client,
+        &backup,
+        "PartiallyFailed",
+        Duration::ZERO,
+        opted_out,
+    )
+    .await?;
+    // The e2e operator keeps the default look-back of 6h.
+    let long_ago = Duration::from_secs(7 * 3600);
+    let (_, old_uid) = finished_restore(
+        &env,
+        &client,
+        &backup,
+        "PartiallyFailed",
+        long_ago,
+        none.clone(),
+    )
+    .await?;
+    let (_, completed_uid) =
+        finished_restore(&env, &client, &backup, "Completed", Duration::ZERO, none).await?;
+
+    let name = eventually("the automatic bundle", Duration::from_secs(60), || async {
+        Ok(auto_bundles_for(&env, &client, &wanted_uid)
+            .await?
+            .first()
+            .map(|b| b.name_any()))
+    })
+    .await?;
+    ensure!(name.starts_with("auto-restore-"), "{name}");
+    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    ensure!(
+        bundle.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
+        "{}",
+        condition_reason(&bundle)
+    );
+
+    // Deleted by hand, it does not come back, even when the restore changes afterwards.
+    bundles(&env, &client)
+        .delete(&name, &DeleteParams::default())
+        .await?;
+    eventually(
+        "the bundle to be deleted",
+        Duration::from_secs(60),
+        || async {
+            Ok(bundles(&env, &client)
+                .get_opt(&name)
+                .await?
+                .is_none()
+                .then_some(()))
+        },
+    )
+    .await?;
+    let touch = serde_json::json!({"metadata": {"annotations": {"e2e/touched": "yes"}}});
+    restores(&env, &client)
+        .patch(&wanted, &PatchParams::default(), &Patch::Merge(&touch))
+        .await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for (what, uid) in [
+        ("the hand-deleted bundle's restore", &wanted_uid),
+        ("the opted-out restore", &opted_out_uid),
+        ("the restore outside the look-back window", &old_uid),
+        ("the Completed restore", &completed_uid),
+    ] {
+        let found = auto_bundles_for(&env, &client, uid).await?;
+        ensure!(
+            found.is_empty(),
+            "{what} has automatic bundles: {:?}",
+            found.iter().map(|b| b.name_any()).collect::<Vec<_>>()
+        );
+    }
+    delete_namespace(&client, &ns).await;
+    Ok(())
+}
+
+/// 20 restores end PartiallyFailed at once; the operator's cap is 4 collection slots. The watch
+/// sees every status write in order, so the largest number of bundles it ever saw Collecting or
+/// Uploading at the same time is exact.
+#[tokio::test]
+async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (ns, backup, _) = real_backup(&env, &client, "auto-cap").await?;
+
+    // (most Collecting/Uploading at once, whether any bundle was seen Queued)
+    let seen = Arc::new(Mutex::new((0usize, false)));
+    let watch = watcher(bundles(&env, &client), watcher::Config::default()).applied_objects();
+    let observer = tokio::spawn({
+        let seen = seen.clone();
+        async move {
+            let mut watch = std::pin::pin!(watch);
+            let mut busy: BTreeMap<String, bool> = BTreeMap::new();
+            while let Some(event) = watch.next().await {
+                let Ok(b) = event else { continue };
+                let status = b.status.clone().unwrap_or_default();
+                let collecting = matches!(status.phase, Some(Phase::Collecting | Phase::Uploading));
+                let queued = status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "Queued");
+                busy.insert(b.name_any(), collecting);
+                let now_busy = busy.values().filter(|c| **c).count();
+                let mut seen = seen.lock().unwrap();
+                seen.0 = seen.0.max(now_busy);
+                seen.1 |= queued;
+            }
+        }
+    });
+    // Let the watch start before the restores appear.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let mut uids = Vec::new();
+    for _ in 0..20 {
+        let (_, uid) = finished_restore(
+            &env,
+            &client,
+            &backup,
+            "PartiallyFailed",
+            Duration::ZERO,
+            serde_json::json!({}),
+        )
+        .await?;
+        uids.push(uid);
+    }
+    let mut names = Vec::new();
+    for uid in &uids {
+        let name = eventually("an automatic bundle", Duration::from_secs(60), || async {
+            Ok(auto_bundles_for(&env, &client, uid)
+                .await?
+                .first()
+                .map(|b| b.name_any()))
+        })
+        .await?;
+        names.push(name);
+    }
+    for name in &names {
+        let b = wait_finished(&env, &client, name, Duration::from_secs(600)).await?;
+        ensure!(
+            b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
+            "{name}: {}",
+            condition_reason(&b)
+        );
+    }
+    observer.abort();
+    let (most, queued_seen) = *seen.lock().unwrap();
+    ensure!(
+        most <= 4,
+        "{most} bundles were Collecting/Uploading at once"
+    );
+    ensure!(queued_seen, "no bundle was ever seen waiting as Queued");
+    delete_namespace(&client, &ns).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_archive() -> Result<()>
+{
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (ns, backup, _) = real_backup(&env, &client, "lifecycle").await?;
+    let spec = serde_json::json!({"backup": backup, "urlTTL": "1m", "ttlAfterFinished": "150s"});
+    let name = apply_bundle(&env, &client, spec).await?;
+    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
+    download(&bundle).await?;
+    let status = bundle.status.clone().context("no status")?;
+    let first_url = status.download_url.clone().context("no URL")?;
+    let key = status.archive.clone().context("no archive")?.key;
+
+    // A new annotation value re-signs the URL without collecting again.
+    let refresh =
+        serde_json::json!({"metadata": {"annotations": {"velerodebug.io/refresh-url": "one"}}});
+    bundles(&env, &client)
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&refresh))
+        .await?;
+    let refreshed = eventually("the refreshed URL", Duration::from_secs(30), || async {
+        let b = bundles(&env, &client).get(&name).await?;
+        let s = b.status.clone().unwrap_or_default();
+        Ok((s.url_refreshed_for.as_deref() == Some("one")).then_some(b))
+    })
+    .await?;
+    let rs = refreshed.status.clone().context("no status")?;
+    ensure!(
+        rs.download_url.as_ref() != Some(&first_url),
+        "same URL after refresh"
+    );
+    ensure!(
+        rs.start_time == status.start_time && rs.archive == status.archive,
+        "refresh collected again"
+    );
+    download(&refreshed).await?;
+
+    // Once expired, status says so and the URL is refused.
+    let expired = eventually(
+        "the URL to show as expired",
+        Duration::from_secs(120),
+        || async {
+            let b = bundles(&env, &client).get(&name).await?;
+            let gone = b.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| {
+                    c.type_ == "DownloadURLValid" && c.status == "False" && c.reason == "URLExpired"
+                })
+            });
+            Ok(gone.then_some(b))
+        },
+    )
+    .await?;
+    let url = expired
+        .status
+        .and_then(|s| s.download_url)
+        .context("no URL")?;
+    let refused = reqwest::get(&url).await?.status();
+    ensure!(refused == 403, "expired URL answered {refused}");
+
+    // ttlAfterFinished passes: the bundle is deleted, and the archive with it.
+    ensure!(archive_exists(&env, &key).await?);
+    eventually(
+        "retention to delete the bundle",
+        Duration::from_secs(150),
+        || async {
+            Ok(bundles(&env, &client)
+                .get_opt(&name)
+                .await?
+                .is_none()
+                .then_some(()))
+        },
+    )
+    .await?;
+    ensure!(
+        !archive_exists(&env, &key).await?,
+        "archive {key} still there"
+    );
+    delete_namespace(&client, &ns).await;
+    Ok(())
+}
