@@ -189,6 +189,10 @@ pub struct DebugBundleStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub warnings: Vec<String>,
+    /// The multipart upload under way. An attempt cut short (the operator killed) leaves it
+    /// here, and the next attempt aborts it, so no unfinished upload stays in the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
     /// The last value of the refresh-url annotation the download URL was re-signed for.
     #[serde(
         default,

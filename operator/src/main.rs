@@ -4,13 +4,16 @@ use std::{
     path::PathBuf,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
 use clap::Parser;
-use velero_debug_operator::{auto_bundles::Policy, collect::Limits, controller, plan};
+use tokio_util::sync::CancellationToken;
+use velero_debug_operator::{
+    auto_bundles::Policy, collect::Limits, controller, http, leader, metrics::Metrics, plan,
+};
 
 fn without_empty(phases: Vec<String>) -> Vec<String> {
     phases.into_iter().filter(|p| !p.is_empty()).collect()
@@ -58,6 +61,21 @@ struct Args {
     /// Retention of automatic bundles whose spec sets no ttlAfterFinished ("never": kept).
     #[arg(long, env = "DEFAULT_TTL_AUTO", default_value = "72h", value_parser = parse_ttl)]
     default_ttl_auto: Ttl,
+    /// Upload rate limit in bytes per second (0: none), to spare a shared link.
+    #[arg(long, env = "UPLOAD_BYTES_PER_SECOND", default_value_t = 0)]
+    upload_bytes_per_second: u64,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    /// Run the controllers only while holding the leader Lease (several replicas).
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader Lease, in Velero's namespace.
+    #[arg(long, env = "LEASE_NAME", default_value = "velero-debug-operator")]
+    lease_name: String,
+    /// Identity of this process in the Lease (the pod's name; default: host name and pid).
+    #[arg(long, env = "POD_NAME")]
+    pod_name: Option<String>,
     /// Log as JSON (for clusters) instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     log_json: bool,
@@ -125,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
         },
         ttl_manual: args.default_ttl_manual.0,
         ttl_auto: args.default_ttl_auto.0,
+        upload_bytes_per_second: Some(args.upload_bytes_per_second).filter(|r| *r > 0),
         auto: Policy {
             restore_phases: without_empty(args.auto_bundle_restore_phases),
             backup_phases: without_empty(args.auto_bundle_backup_phases),
@@ -132,12 +151,100 @@ async fn main() -> anyhow::Result<()> {
             max_per_namespace: args.max_auto_bundles_per_namespace,
         },
     };
-    let namespace = Some(args.namespace).filter(|n| !n.is_empty());
+    let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());
     tracing::info!(
         ?namespace,
         version = controller::OPERATOR_VERSION,
         "starting"
     );
-    controller::run(client, namespace, config, requests).await;
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            terminated().await;
+            tracing::info!("SIGTERM/SIGINT: stopping; work in flight is left for the next leader");
+            shutdown.cancel();
+        }
+    });
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (bound, server) = http::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        ready.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
+
+    let mut leadership = None;
+    if args.leader_election {
+        let lease_namespace = namespace.clone().unwrap_or_else(|| "default".into());
+        let identity = args.pod_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        // A standby is ready: it serves and takes over when the leader goes.
+        ready.store(true, Ordering::Relaxed);
+        match leader::acquire(
+            client.clone(),
+            &lease_namespace,
+            &args.lease_name,
+            &identity,
+            &shutdown,
+        )
+        .await?
+        {
+            Some(l) => leadership = Some(l),
+            None => return Ok(()),
+        }
+    }
+    ready.store(true, Ordering::Relaxed);
+    let lost = Arc::new(AtomicBool::new(false));
+    let controllers = controller::run(
+        client,
+        namespace,
+        config,
+        requests,
+        metrics,
+        shutdown.clone(),
+    );
+    match leadership {
+        Some(mut l) => {
+            tokio::pin!(controllers);
+            tokio::select! {
+                _ = &mut controllers => {}
+                _ = l.lost() => {
+                    tracing::error!("lost the leader lease; stopping");
+                    lost.store(true, Ordering::Relaxed);
+                    shutdown.cancel();
+                    controllers.await;
+                }
+            }
+            l.release().await;
+        }
+        None => controllers.await,
+    }
+    shutdown.cancel();
+    let _ = server.await;
+    if lost.load(Ordering::Relaxed) {
+        anyhow::bail!("lost the leader lease");
+    }
     Ok(())
+}
+
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

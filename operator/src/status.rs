@@ -96,10 +96,12 @@ pub fn uploading(
     bundle: &DebugBundle,
     target: &str,
     key: &str,
+    upload_id: &str,
     now: Timestamp,
 ) -> DebugBundleStatus {
     let (mut status, generation) = base(bundle, target);
     status.phase = Some(Phase::Uploading);
+    status.upload_id = Some(upload_id.to_string());
     if let Some(p) = status.progress.as_mut() {
         p.items_done = p.items_total;
     }
@@ -129,6 +131,7 @@ pub fn completed(
     status = url_signed(status, done.url, done.url_expires_at, generation, now);
     status.warnings = bounded_warnings(done.warnings);
     status.attempts = None;
+    status.upload_id = None;
     let msg = format!(
         "bundle of {} files ({} bytes) at s3://{}/{}{}",
         done.archive.file_count,
@@ -217,6 +220,8 @@ pub fn failed(
     let (mut status, generation) = base(bundle, target);
     status.phase = Some(Phase::Failed);
     status.completion_time = Some(Time(now));
+    // Every path to Failed aborted its upload.
+    status.upload_id = None;
     with_condition(status, ready(false, reason, message, generation, now))
 }
 

@@ -14,6 +14,7 @@ use aws_sdk_s3::{
     types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption},
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
 use crate::plan::StorageLocation;
 
@@ -36,6 +37,8 @@ pub enum StorageError {
     },
     #[error("spool file: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cancelled: the operator is shutting down")]
+    Cancelled,
 }
 
 impl StorageError {
@@ -204,7 +207,9 @@ impl ObjectStore {
 
     /// Uploads a file with a multipart upload, one part in memory at a time; aborts the upload
     /// on failure so no unfinished upload is left in the bucket.
-    pub async fn upload_file(&self, key: &str, from: &Path) -> Result<(), StorageError> {
+    /// Starts a multipart upload. Its id goes to status before any part is sent, so an upload
+    /// cut short by a killed process is aborted by whoever collects the bundle next.
+    pub async fn start_upload(&self, key: &str) -> Result<String, StorageError> {
         let mut create = self
             .client
             .create_multipart_upload()
@@ -222,20 +227,41 @@ impl ObjectStore {
             .send()
             .await
             .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
-        let upload_id = upload.upload_id().unwrap_or_default().to_string();
-        match self.upload_parts(key, &upload_id, from).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = self
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&self.location.bucket)
-                    .key(key)
-                    .upload_id(&upload_id)
-                    .send()
-                    .await;
-                Err(e)
-            }
+        Ok(upload.upload_id().unwrap_or_default().to_string())
+    }
+
+    /// Sends the file as the parts of `upload_id` and completes the upload; aborts it on
+    /// failure or when `cancel` fires (shutdown). `bytes_per_second` limits the rate.
+    pub async fn finish_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        from: &Path,
+        bytes_per_second: Option<u64>,
+        cancel: &CancellationToken,
+    ) -> Result<(), StorageError> {
+        let sent = tokio::select! {
+            r = self.upload_parts(key, upload_id, from, bytes_per_second) => r,
+            _ = cancel.cancelled() => Err(StorageError::Cancelled),
+        };
+        if sent.is_err() {
+            self.abort_upload(key, upload_id).await;
+        }
+        sent
+    }
+
+    /// Aborts a multipart upload; one already gone (completed or aborted) is fine.
+    pub async fn abort_upload(&self, key: &str, upload_id: &str) {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            tracing::debug!(key, upload_id, error = %error_chain(&e), "abort of the multipart upload");
         }
     }
 
@@ -244,10 +270,13 @@ impl ObjectStore {
         key: &str,
         upload_id: &str,
         from: &Path,
+        bytes_per_second: Option<u64>,
     ) -> Result<(), StorageError> {
         let mut file = tokio::fs::File::open(from).await?;
         let mut parts = Vec::new();
         let mut number = 1;
+        let started = tokio::time::Instant::now();
+        let mut total = 0u64;
         loop {
             let mut buf = Vec::with_capacity(PART_SIZE);
             let n = (&mut file)
@@ -256,6 +285,12 @@ impl ObjectStore {
                 .await?;
             if n == 0 && number > 1 {
                 break;
+            }
+            total += n as u64;
+            if let Some(rate) = bytes_per_second.filter(|r| *r > 0) {
+                // A part leaves no earlier than the rate allows for everything up to its end.
+                let due = Duration::from_secs_f64(total as f64 / rate as f64);
+                tokio::time::sleep_until(started + due).await;
             }
             let part = self
                 .client

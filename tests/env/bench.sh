@@ -14,13 +14,17 @@ log "bench: building the release operator and the bench"
   cargo build -q --release -p velero-debug-e2e --bin bench_bundle)
 
 # A fresh operator process, so its peak RSS belongs to this bench alone.
-pidfile="$VDO_ENV_DIR/pids/operator.pid"
-if pid=$(cat "$pidfile" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
-  kill -TERM -- "-$pid" 2>/dev/null || true
-  sleep 1
-fi
+for f in "$VDO_ENV_DIR"/pids/operator*.pid; do
+  if pid=$(cat "$f" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    sleep 1
+  fi
+  rm -f "$f"
+done
+pidfile="$VDO_ENV_DIR/pids/operator-bench.pid"
 mkdir -p "$VDO_ENV_DIR/spool"
-setsid env RUST_LOG=info "$REPO_ROOT/target/release/velero-debug-operator" --namespace velero \
+setsid env RUST_LOG=info METRICS_ADDR=127.0.0.1:0 LEADER_ELECTION=false \
+  "$REPO_ROOT/target/release/velero-debug-operator" --namespace velero \
   --spool-dir "$VDO_ENV_DIR/spool" >>"$VDO_ENV_DIR/logs/operator-bench.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
 sleep 2

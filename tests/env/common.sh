@@ -18,3 +18,17 @@ die() { log "ERROR: $*"; exit 1; }
 tool_dir() { # component version
   echo "$TOOLS_DIR/$1-$2"
 }
+
+# A free loopback port, or the one asked for if it is free; a busy one is reported by number.
+free_port() { # [wanted]
+  python3 - "${1:-0}" <<'PY'
+import socket, sys
+want = int(sys.argv[1])
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", want))
+except OSError as e:
+    sys.exit(f"port {want} on 127.0.0.1 is busy: {e}")
+print(s.getsockname()[1])
+PY
+}

@@ -55,19 +55,6 @@ fi
 mkdir -p "$VDO_ENV_DIR"/{pids,logs,plugins,s3,podlogs}
 start_all=$(date +%s)
 
-# A free loopback port, or the one asked for if it is free; a busy one is reported by number.
-free_port() { # [wanted]
-  python3 - "${1:-0}" <<'PY'
-import socket, sys
-want = int(sys.argv[1])
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", want))
-except OSError as e:
-    sys.exit(f"port {want} on 127.0.0.1 is busy: {e}")
-print(s.getsockname()[1])
-PY
-}
 
 wait_for() { # description timeout-seconds command...
   local what=$1 timeout=$2 i

@@ -116,7 +116,8 @@ async fn enforce_cap(bundles: &Api<DebugBundle>, cap: usize) -> Result<(), AutoB
     Ok(())
 }
 
-fn error_policy(obj: Arc<DynamicObject>, error: &AutoBundleError, _ctx: Arc<Context>) -> Action {
+fn error_policy(obj: Arc<DynamicObject>, error: &AutoBundleError, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error("auto-bundle");
     tracing::warn!(name = %obj.name_any(), %error, "automatic bundle not made yet; retrying");
     Action::requeue(Duration::from_secs(15))
 }
@@ -129,8 +130,9 @@ pub async fn run(kind: &'static str, client: Client, namespace: Option<String>, 
         None => Api::all_with(client, &resource),
     };
     tracing::info!(kind, phases = ?ctx.config.auto.phases(kind), "automatic bundles enabled");
+    let shutdown = ctx.shutdown.clone().cancelled_owned();
     Controller::new_with(api, watcher::Config::default().any_semantic(), resource)
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown)
         .run(move |obj, ctx| reconcile(kind, obj, ctx), error_policy, ctx)
         .for_each(|res| async move {
             if let Err(e) = res {

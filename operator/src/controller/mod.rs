@@ -29,11 +29,13 @@ use kube::{
 use velero_debug_crd::{DebugBundle, DebugBundleStatus, FINALIZER, reasons};
 
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     auto_bundles::{self, Policy},
     collect::Limits,
     fetch::{self, FetchError},
+    metrics::Metrics,
     plan,
     redact::Redactor,
     status,
@@ -62,6 +64,8 @@ pub struct Config {
     pub ttl_auto: Option<Duration>,
     /// Which Backups and Restores get automatic bundles.
     pub auto: Policy,
+    /// Upload rate limit (None: as fast as the store takes it).
+    pub upload_bytes_per_second: Option<u64>,
 }
 
 impl Default for Config {
@@ -75,6 +79,7 @@ impl Default for Config {
             ttl_manual: Some(Duration::from_secs(7 * 24 * 3600)),
             ttl_auto: Some(Duration::from_secs(3 * 24 * 3600)),
             auto: Policy::default(),
+            upload_bytes_per_second: None,
         }
     }
 }
@@ -89,10 +94,20 @@ pub struct Context {
     pub redactor: Redactor,
     /// Collection slots: bundles beyond `config.concurrency` wait as Pending.
     pub collect_slots: Arc<Semaphore>,
+    pub metrics: Arc<Metrics>,
+    /// Fires on SIGTERM or a lost lease: collections and uploads in flight stop (the upload
+    /// is aborted) and the bundle is left for the next leader.
+    pub shutdown: CancellationToken,
 }
 
 impl Context {
-    pub fn new(client: Client, config: Config, api_requests: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        client: Client,
+        config: Config,
+        api_requests: Arc<AtomicU64>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let reporter = Reporter {
             controller: MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -104,6 +119,8 @@ impl Context {
             collect_slots: Arc::new(Semaphore::new(config.concurrency.max(1).into())),
             config,
             redactor: Redactor::new(),
+            metrics,
+            shutdown,
         }
     }
 }
@@ -120,6 +137,8 @@ pub enum Error {
     Spool(#[from] std::io::Error),
     #[error(transparent)]
     Finalizer(#[from] Box<finalizer::Error<Error>>),
+    #[error("stopped: the operator is shutting down; the next leader collects this bundle")]
+    ShuttingDown,
 }
 
 pub async fn reconcile(bundle: Arc<DebugBundle>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -136,7 +155,8 @@ pub async fn reconcile(bundle: Arc<DebugBundle>, ctx: Arc<Context>) -> Result<Ac
 }
 
 /// Transient errors: requeue with a delay (the finalizer already recorded nothing permanent).
-pub fn error_policy(bundle: Arc<DebugBundle>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(bundle: Arc<DebugBundle>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error("debugbundle");
     tracing::warn!(bundle = %bundle.name_any(), %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(10))
 }
@@ -202,6 +222,7 @@ async fn fail(
     message: String,
 ) -> Result<Action, Error> {
     tracing::info!(bundle = %bundle.name_any(), reason, %message, "bundle failed");
+    ctx.metrics.finished("failed");
     patch_status(
         ctx,
         bundle,
@@ -299,17 +320,25 @@ pub async fn run(
     namespace: Option<String>,
     config: Config,
     api_requests: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
 ) {
     let api: Api<DebugBundle> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let ctx = Arc::new(Context::new(client.clone(), config, api_requests));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config,
+        api_requests,
+        metrics,
+        shutdown.clone(),
+    ));
     // Reconciles are not limited (0): collection is, by `collect_slots`, so a queued bundle
     // shows Pending and retention or URL refresh never waits behind a long collection.
     let bundles = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(controller::Config::default().concurrency(0))
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown.cancelled_owned())
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|res| async move {
             match res {

@@ -19,9 +19,10 @@ use crate::{
     archive::ArchiveWriter,
     collect::{self, Collector},
     fetch::{self, FetchError},
+    metrics::InFlight,
     plan::{self, PlanError},
     status,
-    storage::ObjectStore,
+    storage::{ObjectStore, StorageError},
     summary::{FORMAT_VERSION, Manifest, ManifestTarget},
 };
 
@@ -193,6 +194,8 @@ pub(super) async fn collect(bundle: &DebugBundle, ctx: &Context) -> Result<Actio
         }
     };
 
+    let _in_flight = InFlight::new(&ctx.metrics.in_flight);
+
     // collect
     let total = collect::STEPS.len() as i32;
     bundle.status = Some(
@@ -247,12 +250,18 @@ pub(super) async fn collect(bundle: &DebugBundle, ctx: &Context) -> Result<Actio
         }
     });
     let requests_before = ctx.api_requests.load(Ordering::Relaxed);
-    let collected = collect::run(&mut collector, &objects, |n| {
-        let _ = progress_tx.send(n);
-    })
-    .await;
+    let collected = tokio::select! {
+        r = collect::run(&mut collector, &objects, |n| {
+            let _ = progress_tx.send(n);
+        }) => Some(r),
+        // Shutting down: the bundle stays Collecting and the next leader collects it again.
+        _ = ctx.shutdown.cancelled() => None,
+    };
     drop(progress_tx);
     let _ = progress_task.await;
+    let Some(collected) = collected else {
+        return Err(Error::ShuttingDown);
+    };
     if let Err(e) = collected {
         return fail(ctx, &bundle, &shown, reasons::ARCHIVE_FAILED, e.to_string()).await;
     }
@@ -263,16 +272,39 @@ pub(super) async fn collect(bundle: &DebugBundle, ctx: &Context) -> Result<Actio
         Err(e) => return fail(ctx, &bundle, &shown, reasons::ARCHIVE_FAILED, e.to_string()).await,
     };
 
-    // upload
+    // upload: first abort the upload of an attempt that was cut short (a killed process).
+    if let Some(stale) = bundle.status.as_ref().and_then(|s| s.upload_id.clone()) {
+        tracing::info!(bundle = %bundle.name_any(), upload_id = %stale, "aborting the upload of an earlier attempt");
+        store.abort_upload(&key, &stale).await;
+    }
+    let upload_id = match store.start_upload(&key).await {
+        Ok(id) => id,
+        Err(e) if e.is_transient() => {
+            return retry_or_fail(ctx, &bundle, &shown, reasons::UPLOAD_FAILED, e.into()).await;
+        }
+        Err(e) => return fail(ctx, &bundle, &shown, reason_of(&e), e.to_string()).await,
+    };
     bundle.status = Some(
         patch_status(
             ctx,
             &bundle,
-            status::uploading(&bundle, &shown, &key, Timestamp::now()),
+            status::uploading(&bundle, &shown, &key, &upload_id, Timestamp::now()),
         )
         .await?,
     );
-    if let Err(e) = store.upload_file(&key, &finished.archive.path).await {
+    let sent = store
+        .finish_upload(
+            &key,
+            &upload_id,
+            &finished.archive.path,
+            ctx.config.upload_bytes_per_second,
+            &ctx.shutdown,
+        )
+        .await;
+    if let Err(e) = sent {
+        if matches!(e, StorageError::Cancelled) {
+            return Err(Error::ShuttingDown);
+        }
         let reason = reason_of(&e);
         return if e.is_transient() {
             retry_or_fail(ctx, &bundle, &shown, reasons::UPLOAD_FAILED, e.into()).await
@@ -302,6 +334,12 @@ pub(super) async fn collect(bundle: &DebugBundle, ctx: &Context) -> Result<Actio
     };
     patch_status(ctx, &bundle, status::completed(&bundle, &shown, done, now)).await?;
     drop(slot);
+    ctx.metrics.finished("completed");
+    ctx.metrics.size.observe(finished.archive.size as f64);
+    if let Some(started) = bundle.status.as_ref().and_then(|s| s.start_time.as_ref()) {
+        let took = now.duration_since(started.0).as_secs_f64();
+        ctx.metrics.duration.observe(took.max(0.0));
+    }
     publish(
         ctx,
         &bundle,
