@@ -52,7 +52,6 @@ pub async fn acquire(
         .with_identity(identity)
         .with_duration(LEASE_SECONDS)
         .with_grace(GRACE_SECONDS)
-        .with_field_manager("velero-debug-operator-lease")
         .build()
         .await?;
     let (mut state, task) = manager.watch().await;

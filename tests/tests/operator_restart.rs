@@ -1,24 +1,39 @@
 //! Tests that restart the operator. run-e2e.sh runs them alone (their names start with
 //! `serial_`), after the others, so no other test's bundle is cut short by the restart.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::{
-    Api, ResourceExt,
+    Api, Client, ResourceExt,
     api::{DynamicObject, ListParams, Patch, PatchParams},
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Env, delete_namespace, eventually,
-    fixtures::{condition_reason, finished_restore, real_backup, velero_resource, wait_finished},
+    fixtures::{
+        apply_bundle, condition_reason, download, finished_restore, real_backup, velero_resource,
+        wait_finished,
+    },
 };
 
 /// Stops the running operator and starts it again (tests/env/operator-up.sh).
 async fn restart_operator() -> Result<()> {
+    restart_operators(1, &[]).await
+}
+
+/// Stops the running operators and starts `replicas` processes of the built binary.
+async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result<()> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("env/operator-up.sh");
     let out = tokio::process::Command::new("bash")
         .arg(&script)
+        .env("VDO_SKIP_BUILD", "1")
+        .env("VDO_OPERATOR_REPLICAS", replicas.to_string())
+        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await?;
     ensure!(
@@ -88,6 +103,164 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     );
     ensure!(started(same).is_some(), "no start time");
     let _ = same.status.as_ref().context("no status")?;
+    delete_namespace(&client, &ns).await;
+    Ok(())
+}
+
+/// The running environment's state folder (pids, metrics ports): beside its kubeconfig.
+fn env_dir(env: &Env) -> Result<PathBuf> {
+    Ok(env
+        .kubeconfig
+        .parent()
+        .context("kubeconfig has no folder")?
+        .to_path_buf())
+}
+
+async fn leader(client: &Client) -> Result<String> {
+    let lease = Api::<Lease>::namespaced(client.clone(), "velero")
+        .get("velero-debug-operator")
+        .await?;
+    Ok(lease
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default())
+}
+
+async fn signal(env: &Env, identity: &str, signal: &str) -> Result<()> {
+    let pid = std::fs::read_to_string(env_dir(env)?.join(format!("pids/{identity}.pid")))?;
+    let status = tokio::process::Command::new("kill")
+        .args([signal, pid.trim()])
+        .status()
+        .await?;
+    ensure!(status.success(), "kill {signal} {identity} failed");
+    Ok(())
+}
+
+/// Waits until the bundle uploads under an upload id other than `not`; returns the id.
+async fn uploading(env: &Env, client: &Client, name: &str, not: &[String]) -> Result<String> {
+    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    eventually("the bundle to upload", Duration::from_secs(120), || async {
+        let b = api.get(name).await?;
+        let s = b.status.unwrap_or_default();
+        Ok(s.upload_id
+            .filter(|id| s.phase == Some(Phase::Uploading) && !not.contains(id)))
+    })
+    .await
+}
+
+/// The multipart upload is gone from the bucket (completed or aborted). Probed by sending it
+/// a part: S3 answers NoSuchUpload (s3s-fs: AccessDenied) for an upload that is no longer open.
+/// (ListParts does not tell: s3s-fs lists no parts for any id.)
+async fn upload_gone(env: &Env, key: &str, upload_id: &str) -> Result<bool> {
+    let s3 = env.s3_client(&env.s3.endpoint);
+    let probe = s3
+        .upload_part()
+        .bucket(&env.s3.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(10_000)
+        .body(b"probe".to_vec().into())
+        .send()
+        .await;
+    match probe {
+        Ok(_) => {
+            // Still open: clean up what the probe added, and report it.
+            let _ = s3
+                .abort_multipart_upload()
+                .bucket(&env.s3.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .send()
+                .await;
+            Ok(false)
+        }
+        Err(e) => {
+            let code = e.as_service_error().and_then(|e| e.meta().code());
+            match code {
+                Some("NoSuchUpload" | "AccessDenied") => Ok(true),
+                _ => Err(anyhow::Error::new(e).context("UploadPart probe")),
+            }
+        }
+    }
+}
+
+/// Three replicas; the leader gets SIGTERM while uploading (it aborts its upload and hands the
+/// lease over), the next one is killed with SIGKILL while uploading (its upload is left
+/// behind), and the third completes the bundle and aborts what the killed one left.
+#[tokio::test]
+async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_next_completes()
+-> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (ns, backup, _) = real_backup(&env, &client, "failover").await?;
+    restart_operator().await?;
+    // How big a bundle of this backup is, so the upload can be slowed to a few seconds.
+    let probe = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let probe = wait_finished(&env, &client, &probe, Duration::from_secs(180)).await?;
+    let size = probe
+        .status
+        .and_then(|s| s.archive)
+        .context("probe has no archive")?
+        .size_bytes;
+    let rate = (size / 6).max(1024);
+    restart_operators(3, &[("VDO_UPLOAD_BYTES_PER_SECOND", rate.to_string())]).await?;
+    let first = leader(&client).await?;
+
+    let name = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let id1 = uploading(&env, &client, &name, &[]).await?;
+    signal(&env, &first, "-TERM").await?;
+    let second = eventually("another leader", Duration::from_secs(60), || async {
+        let now = leader(&client).await?;
+        Ok((!now.is_empty() && now != first).then_some(now))
+    })
+    .await?;
+    let id2 = uploading(&env, &client, &name, std::slice::from_ref(&id1)).await?;
+    signal(&env, &second, "-KILL").await?;
+
+    let done = wait_finished(&env, &client, &name, Duration::from_secs(240)).await?;
+    download(&done).await?;
+    let third = leader(&client).await?;
+    ensure!(
+        third != first && third != second,
+        "leaders: {first}, {second}, then {third}"
+    );
+    let status = done.status.clone().context("no status")?;
+    ensure!(status.upload_id.is_none(), "upload id left in status");
+    let key = status.archive.context("no archive")?.key;
+    for (who, id) in [(&first, &id1), (&second, &id2)] {
+        ensure!(
+            upload_gone(&env, &key, id).await?,
+            "the upload {id} of {who} is still unfinished in the bucket"
+        );
+    }
+    // One archive for the bundle.
+    let folder = key.rsplit_once('/').map(|(f, _)| f).unwrap_or_default();
+    let listed = env
+        .s3_client(&env.s3.endpoint)
+        .list_objects_v2()
+        .bucket(&env.s3.bucket)
+        .prefix(format!("{folder}/{name}-"))
+        .send()
+        .await?;
+    ensure!(
+        listed.key_count() == Some(1),
+        "archives: {:?}",
+        listed.contents()
+    );
+
+    // The third process completed exactly this bundle, and says so on /metrics.
+    let port = std::fs::read_to_string(env_dir(&env)?.join(format!("{third}.metrics-port")))?;
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", port.trim()))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        text.contains("velero_debug_bundles_total{result=\"completed\"} 1"),
+        "metrics of {third}: {text}"
+    );
+    ensure!(text.contains("velero_debug_bundles_in_flight 0"), "{text}");
+
+    restart_operator().await?;
     delete_namespace(&client, &ns).await;
     Ok(())
 }
