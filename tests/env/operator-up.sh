@@ -3,6 +3,8 @@
 # environment, after installing the CRD from deploy/. env-down stops them with the rest.
 #   VDO_OPERATOR_REPLICAS=2   two processes (leader election decides which one works)
 #   VDO_SKIP_BUILD=1          restart the binary already built
+#   VDO_AS_SERVICE_ACCOUNT=1  authenticate as the chart's ServiceAccount (TokenRequest token;
+#                             the chart's manifests must be applied: chart-install.sh)
 #   VDO_UPLOAD_BYTES_PER_SECOND, VDO_TARGET_WAIT_SECONDS, VDO_MAX_ATTEMPTS: operator settings
 # Each process i has pids/operator-i.pid, logs/operator-i.log, and its /metrics port in
 # operator-i.metrics-port; its Lease identity is operator-i.
@@ -32,6 +34,13 @@ stop_operator() { # pidfile
 for f in "$VDO_ENV_DIR"/pids/operator*.pid; do [[ -e "$f" ]] && stop_operator "$f"; done
 rm -f "$VDO_ENV_DIR"/operator-*.metrics-port
 
+operator_kubeconfig="$KUBECONFIG"
+if [[ "${VDO_AS_SERVICE_ACCOUNT:-0}" == 1 ]]; then
+  "$ENV_DIR/sa-kubeconfig.sh" >/dev/null
+  operator_kubeconfig="$VDO_ENV_DIR/operator-kubeconfig"
+  log "operator: authenticating as system:serviceaccount:velero:velero-debug-operator"
+fi
+
 mkdir -p "$VDO_ENV_DIR/spool"
 replicas="${VDO_OPERATOR_REPLICAS:-1}"
 for i in $(seq 0 $((replicas - 1))); do
@@ -41,7 +50,7 @@ for i in $(seq 0 $((replicas - 1))); do
     TARGET_WAIT_SECONDS="${VDO_TARGET_WAIT_SECONDS:-15}" MAX_ATTEMPTS="${VDO_MAX_ATTEMPTS:-3}" \
     MAX_AUTO_BUNDLES_PER_NAMESPACE="${VDO_MAX_AUTO_BUNDLES:-200}" \
     UPLOAD_BYTES_PER_SECOND="${VDO_UPLOAD_BYTES_PER_SECOND:-0}" \
-    POD_NAME="operator-$i" METRICS_ADDR="127.0.0.1:$port" \
+    POD_NAME="operator-$i" METRICS_ADDR="127.0.0.1:$port" KUBECONFIG="$operator_kubeconfig" \
     "$bin" --namespace velero --spool-dir "$VDO_ENV_DIR/spool" \
     >>"$VDO_ENV_DIR/logs/operator-$i.log" 2>&1 </dev/null &
   echo $! >"$VDO_ENV_DIR/pids/operator-$i.pid"
