@@ -54,6 +54,10 @@ pub struct ArchiveWriter {
     root: String,
     files: Vec<ArchivedFile>,
     mtime: u64,
+    /// Content bytes taken so far, and the most a spooled file may bring the total to: the
+    /// compressed archive never exceeds its content, so the spool folder stays bounded.
+    content: u64,
+    budget: u64,
 }
 
 impl ArchiveWriter {
@@ -74,7 +78,16 @@ impl ArchiveWriter {
             root: root.trim_matches('/').to_string(),
             files: Vec::new(),
             mtime,
+            content: 0,
+            budget: u64::MAX,
         })
+    }
+
+    /// Spooled files that would bring the content above `bytes` are left out (see
+    /// [`Self::append_file_within_budget`]).
+    pub fn with_budget(mut self, bytes: u64) -> Self {
+        self.budget = bytes;
+        self
     }
 
     fn header(&self, size: u64) -> tar::Header {
@@ -95,6 +108,7 @@ impl ArchiveWriter {
             path: path.to_string(),
             size,
         });
+        self.content += size;
         Ok(())
     }
 
@@ -107,6 +121,17 @@ impl ArchiveWriter {
         let f = File::open(file)?;
         let size = f.metadata()?.len();
         self.append_reader(path, size, f)
+    }
+
+    /// Appends a spooled file unless it would take the content over the budget; false when
+    /// it was left out.
+    pub fn append_file_within_budget(&mut self, path: &str, file: &Path) -> io::Result<bool> {
+        let size = std::fs::metadata(file)?.len();
+        if self.content.saturating_add(size) > self.budget {
+            return Ok(false);
+        }
+        self.append_file(path, file)?;
+        Ok(true)
     }
 
     pub fn files(&self) -> &[ArchivedFile] {
@@ -163,6 +188,26 @@ mod tests {
                 ("bundle-x/logs/big.log".to_string(), 100_000)
             ]
         );
+    }
+
+    #[test]
+    fn spooled_files_beyond_the_budget_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar.gz");
+        let mut w = ArchiveWriter::create(&path, "r", 42)
+            .unwrap()
+            .with_budget(1000);
+        let spool = |name: &str, n: usize| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, vec![b'x'; n]).unwrap();
+            p
+        };
+        assert!(w.append_file_within_budget("a", &spool("a", 600)).unwrap());
+        assert!(!w.append_file_within_budget("b", &spool("b", 600)).unwrap());
+        assert!(w.append_file_within_budget("c", &spool("c", 400)).unwrap());
+        let names: Vec<_> = w.files().iter().map(|f| f.path.clone()).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert!(w.finish().unwrap().size < 1000);
     }
 
     #[test]

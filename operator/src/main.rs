@@ -76,6 +76,10 @@ struct Args {
     /// Identity of this process in the Lease (the pod's name; default: host name and pid).
     #[arg(long, env = "POD_NAME")]
     pod_name: Option<String>,
+    /// Content of one bundle before compression, in bytes; logs beyond it are left out with a
+    /// warning. The spool folder needs this much per collection slot.
+    #[arg(long, env = "MAX_BUNDLE_BYTES", default_value_t = 512 * 1024 * 1024)]
+    max_bundle_bytes: u64,
     /// Log as JSON (for clusters) instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     log_json: bool,
@@ -139,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
         limits: Limits {
             api_timeout: Duration::from_secs(args.api_timeout_seconds),
             log_timeout: Duration::from_secs(args.log_timeout_seconds),
+            max_bundle_bytes: args.max_bundle_bytes,
             ..Limits::default()
         },
         ttl_manual: args.default_ttl_manual.0,

@@ -38,6 +38,9 @@ pub struct Limits {
     pub max_list_items: usize,
     /// Logs read at the same time.
     pub log_concurrency: usize,
+    /// Content of one bundle (before compression); logs beyond it are left out with a
+    /// warning, so the spool folder needs at most this per bundle collecting.
+    pub max_bundle_bytes: u64,
 }
 
 impl Default for Limits {
@@ -48,6 +51,7 @@ impl Default for Limits {
             page_size: 250,
             max_list_items: 5000,
             log_concurrency: 4,
+            max_bundle_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -173,9 +177,18 @@ impl<'a> Collector<'a> {
         Ok(())
     }
 
+    /// Adds a spooled file, unless the bundle reached its size limit (then a warning says
+    /// what was left out).
     pub fn add_spooled(&mut self, path: &str, file: &std::path::Path) -> Result<(), CollectError> {
-        tokio::task::block_in_place(|| self.archive.append_file(path, file))?;
+        let added =
+            tokio::task::block_in_place(|| self.archive.append_file_within_budget(path, file));
         let _ = std::fs::remove_file(file);
+        if !added? {
+            self.warn(format!(
+                "{path} left out: the bundle reached its size limit of {} bytes (MAX_BUNDLE_BYTES)",
+                self.limits.max_bundle_bytes
+            ));
+        }
         Ok(())
     }
 

@@ -219,7 +219,8 @@ pub(super) async fn collect(bundle: &DebugBundle, ctx: &Context) -> Result<Actio
         .tempdir_in(&ctx.config.spool_dir)?;
     let archive_path = spool.path().join("bundle.tar.gz");
     let mtime = Timestamp::now().as_second().max(0) as u64;
-    let archive = ArchiveWriter::create(&archive_path, &bundle.name_any(), mtime)?;
+    let archive = ArchiveWriter::create(&archive_path, &bundle.name_any(), mtime)?
+        .with_budget(ctx.config.limits.max_bundle_bytes);
     let mut collector = Collector::new(
         ctx.client.clone(),
         &ns,
