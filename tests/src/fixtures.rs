@@ -15,7 +15,11 @@ use velero_debug_crd::{DebugBundle, Phase};
 use crate::{Env, create_namespace, eventually, sha256_hex, unique_name, untar, velero};
 
 pub fn velero_resource(kind: &str) -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", "v1", kind))
+    let version = match kind {
+        "DataUpload" | "DataDownload" => "v2alpha1",
+        _ => "v1",
+    };
+    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", version, kind))
 }
 
 /// kwok's log-serving rules; "Logs" is already plural.

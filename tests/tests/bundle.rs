@@ -600,3 +600,107 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
     delete_namespace(&client, &ns).await;
     Ok(())
 }
+
+/// The node-agent pod on `node`.
+async fn node_agent_on(env: &Env, client: &Client, node: &str) -> Result<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
+    let agents = pods
+        .list(&ListParams::default().labels("role=node-agent"))
+        .await?;
+    agents
+        .items
+        .into_iter()
+        .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+        .map(|p| p.name_any())
+        .with_context(|| format!("no node-agent on {node}"))
+}
+
+#[tokio::test]
+async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let (ns, backup, backup_uid) = real_backup(&env, &client, "datamover").await?;
+    let upload = operation_object(
+        &env,
+        &client,
+        "DataUpload",
+        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
+        serde_json::json!({"snapshotType": "CSI", "sourceNamespace": ns, "sourcePVC": "data",
+                           "backupStorageLocation": "default", "operationTimeout": "10m"}),
+        serde_json::json!({"phase": "Failed", "node": "node-1",
+                           "message": "data path for data upload failed: error to connect backup repo"}),
+    )
+    .await?;
+    let (_, bundle, files) =
+        completed_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let path = format!("resources/dataupload/{upload}.yaml");
+    ensure!(
+        text(&files, &path)?.contains("error to connect backup repo"),
+        "{path} lacks the upload's status"
+    );
+    let agent = node_agent_on(&env, &client, "node-1").await?;
+    ensure!(
+        files
+            .keys()
+            .any(|k| k.starts_with(&format!("logs/node-agent/{agent}/"))),
+        "the node-agent of node-1 ({agent}) is missing: {:?}",
+        files
+            .keys()
+            .filter(|k| k.starts_with("logs/node-agent/"))
+            .collect::<Vec<_>>()
+    );
+    ensure!(
+        text(&files, "summary.md")?.contains("DataUpload"),
+        "summary.md does not count DataUploads"
+    );
+    let _ = bundle;
+
+    // A restore's DataDownload, through the restore's labels.
+    let restore = unique_name("rs-dm");
+    velero(
+        &env,
+        &[
+            "restore",
+            "create",
+            &restore,
+            "--from-backup",
+            &backup,
+            "--namespace-mappings",
+            &format!("{ns}:{ns}-dm"),
+            "--wait",
+        ],
+    )
+    .await?;
+    let restore_uid = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("Restore"),
+    )
+    .get(&restore)
+    .await?
+    .uid()
+    .context("no uid")?;
+    let download = operation_object(
+        &env,
+        &client,
+        "DataDownload",
+        serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
+        serde_json::json!({"targetVolume": {"pvc": "data", "pv": "", "namespace": ns}, "sourceNamespace": ns, "operationTimeout": "10m",
+                           "backupStorageLocation": "default", "snapshotID": "abc"}),
+        serde_json::json!({"phase": "InProgress", "node": "node-2"}),
+    )
+    .await?;
+    let (_, _, files) =
+        completed_bundle(&env, &client, serde_json::json!({"restore": restore})).await?;
+    ensure!(files.contains_key(&format!("resources/datadownload/{download}.yaml")));
+    let agent = node_agent_on(&env, &client, "node-2").await?;
+    ensure!(
+        files
+            .keys()
+            .any(|k| k.starts_with(&format!("logs/node-agent/{agent}/"))),
+        "the node-agent of node-2 ({agent}) is missing"
+    );
+    delete_namespace(&client, &ns).await;
+    delete_namespace(&client, &format!("{ns}-dm")).await;
+    Ok(())
+}

@@ -1,6 +1,9 @@
 //! `make bench`: how a bundle over a large amount of logs behaves, on the local environment,
 //! with the release-built operator whose pid is given.
 //!
+//! 0. Velero's own log of a backup, `--total-mib` MiB, read from the object store (where the
+//!    log source is not the bottleneck): wall time and the operator's CPU time against
+//!    `gzip -6` over the same bytes, and its peak RSS.
 //! 1. Throughput and memory: data-path pods whose logs total `--total-mib` MiB are bundled;
 //!    reported: wall time from apply to Completed, the operator's peak RSS (VmHWM), and the
 //!    time of `gzip -6` over the same log bytes on this machine.
@@ -24,7 +27,7 @@ use kube::{
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Env, eventually,
-    fixtures::{kwok_logs_resource, operation_object, real_backup},
+    fixtures::{kwok_logs_resource, operation_object, real_backup, velero_resource},
     unique_name, untar,
 };
 
@@ -41,6 +44,133 @@ struct Args {
     /// Where the log files are written (kwok reads them from there).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Only the object-store scenario (0).
+    #[arg(long)]
+    object_store_only: bool,
+}
+
+/// Times `gzip -6 -c` over the files, discarding the output.
+fn gzip_seconds(files: &[PathBuf]) -> Result<f64> {
+    let start = Instant::now();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "gzip -6 -c {} > /dev/null",
+            files
+                .iter()
+                .map(|p| format!("'{}'", p.display()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+        .status()?;
+    ensure!(status.success(), "gzip failed");
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Scenario 0: a hand-made Completed backup whose Velero log in the object store is
+/// `bytes` long; returns the table rows.
+async fn object_store_log(
+    env: &Env,
+    client: &Client,
+    work: &Path,
+    bytes: u64,
+    operator_pid: u32,
+) -> Result<Vec<String>> {
+    let backup = unique_name("bench-oslog");
+    let plain = work.join(format!("{backup}.plain"));
+    let cri = work.join(format!("{backup}.cri"));
+    eprintln!(
+        "bench: writing a {} MiB Velero log for backup {backup}",
+        bytes >> 20
+    );
+    write_logs(&cri, &plain, bytes, 99)?;
+    let _ = std::fs::remove_file(&cri);
+    let gz = work.join(format!("{backup}-logs.gz"));
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "gzip -1 -c '{}' > '{}'",
+            plain.display(),
+            gz.display()
+        ))
+        .status()?;
+    ensure!(status.success(), "gzip -1 failed");
+    let bsl = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("BackupStorageLocation"),
+    )
+    .get("default")
+    .await?;
+    let prefix = bsl.data["spec"]["objectStorage"]["prefix"]
+        .as_str()
+        .map(|p| format!("{}/", p.trim_matches('/')))
+        .unwrap_or_default();
+    env.s3_client(&env.s3.endpoint)
+        .put_object()
+        .bucket(&env.s3.bucket)
+        .key(format!("{prefix}backups/{backup}/{backup}-logs.gz"))
+        .body(aws_sdk_s3::primitives::ByteStream::from_path(&gz).await?)
+        .send()
+        .await?;
+    let _ = std::fs::remove_file(&gz);
+    let now = jiff::Timestamp::now().to_string();
+    let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": backup, "namespace": env.namespace},
+        "spec": {"storageLocation": "default", "ttl": "720h0m0s"},
+        "status": {"phase": "Completed", "startTimestamp": now, "completionTimestamp": now,
+                   "expiration": "2099-01-01T00:00:00Z"},
+    }))?;
+    Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("Backup"),
+    )
+    .create(&PostParams::default(), &obj)
+    .await?;
+
+    let rss_before = peak_rss_kib(operator_pid)?;
+    let cpu_before = cpu_seconds(operator_pid)?;
+    eprintln!("bench: bundling backup {backup}");
+    let (done, elapsed) = bundle(
+        env,
+        client,
+        serde_json::json!({"backup": backup, "events": false, "nodeAgentLogs": "None"}),
+    )
+    .await?;
+    let cpu = cpu_seconds(operator_pid)? - cpu_before;
+    let rss_after = peak_rss_kib(operator_pid)?;
+    let m = manifest(&done).await?;
+    let log_bytes = m["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["path"] == "object-store/backup.log")
+        .and_then(|f| f["size"].as_u64())
+        .context("object-store/backup.log not in the bundle")?;
+    eprintln!("bench: gzip -6 over the same bytes");
+    let gzip = gzip_seconds(std::slice::from_ref(&plain))?;
+    let _ = std::fs::remove_file(&plain);
+    let archive = done.status.and_then(|s| s.archive).context("no archive")?;
+    let secs = elapsed.as_secs_f64();
+    Ok(vec![
+        format!(
+            "| Velero backup log bundled from the object store | {} MiB |",
+            log_bytes >> 20
+        ),
+        format!("| archive size | {} MiB |", archive.size_bytes >> 20),
+        format!("| bundle wall time (apply to Completed) | {secs:.1} s |"),
+        format!("| `gzip -6` over the same bytes | {gzip:.1} s |"),
+        format!("| ratio bundle wall time / gzip | {:.2} |", secs / gzip),
+        format!("| operator CPU time for the bundle (user+sys) | {cpu:.1} s |"),
+        format!("| ratio operator CPU / gzip | {:.2} |", cpu / gzip),
+        format!(
+            "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
+            rss_before / 1024,
+            rss_after / 1024
+        ),
+    ])
 }
 
 /// A cheap deterministic generator, so every run compresses the same bytes.
@@ -189,10 +319,24 @@ async fn main() -> Result<()> {
         pods,
         operator_pid,
         work_dir,
+        object_store_only,
     } = Args::parse();
     let env = Env::load()?;
     let client = env.client().await?;
     let work = work_dir.unwrap_or_else(|| env.pod_logs_dir.clone());
+
+    // --- 0. Velero's log from the object store -------------------------------------------------
+    let rows = object_store_log(&env, &client, &work, total_mib << 20, operator_pid).await?;
+    println!("Scenario 0: Velero's own log, from the object store\n");
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    for row in rows {
+        println!("{row}");
+    }
+    println!();
+    if object_store_only {
+        return Ok(());
+    }
 
     // --- 1. throughput and memory -------------------------------------------------------------
     let (_, backup, uid) = real_backup(&env, &client, "bench").await?;
@@ -279,20 +423,7 @@ async fn main() -> Result<()> {
         .sum();
 
     eprintln!("bench: gzip -6 over the same bytes");
-    let gzip_start = Instant::now();
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "gzip -6 -c {} > /dev/null",
-            plain_files
-                .iter()
-                .map(|p| format!("'{}'", p.display()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ))
-        .status()?;
-    ensure!(status.success(), "gzip failed");
-    let gzip = gzip_start.elapsed();
+    let gzip = Duration::from_secs_f64(gzip_seconds(&plain_files)?);
     for p in &plain_files {
         let _ = std::fs::remove_file(p);
     }
@@ -311,6 +442,7 @@ async fn main() -> Result<()> {
     }
 
     let secs = elapsed.as_secs_f64();
+    println!("Scenario 1: data-path pod logs through the API server (kwok)\n");
     println!("| measure | value |");
     println!("| --- | --- |");
     println!(
