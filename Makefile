@@ -5,7 +5,7 @@ ENV := tests/env
 # KEEP_ENV=1 leaves the environment running after `make test` / `make e2e`.
 KEEP_ENV ?= 0
 
-.PHONY: tools env-up env-down crd lint unit e2e test demo bench
+.PHONY: tools env-up env-down crd manifests lint unit e2e test demo bench
 
 tools: ## build every component of the local environment (cached outside the repo)
 	bash $(ENV)/tools.sh
@@ -16,12 +16,18 @@ env-up: tools ## start the local environment (reuses a running one)
 env-down: ## stop everything env-up started
 	bash $(ENV)/env-down.sh
 
-crd: ## regenerate deploy/crd.yaml from the Rust types
+crd: ## regenerate deploy/crd.yaml from the Rust types, then what the chart derives from it
 	cargo run -q -p velero-debug-crd --bin crdgen > deploy/crd.yaml
+	bash $(ENV)/render-manifests.sh
 
-lint:
+manifests: tools ## the chart's CRD copy and deploy/manifests.yaml, rendered from the chart
+	bash $(ENV)/render-manifests.sh
+
+lint: tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	bash $(ENV)/helm.sh lint --strict charts/velero-debug-operator
+	bash $(ENV)/render-manifests.sh --check
 
 unit: ## tests that need no server
 	cargo test --workspace --exclude velero-debug-e2e

@@ -278,6 +278,9 @@ json.dump({
 }, open(sys.argv[1], "w"), indent=2)
 PY
 # VDO_OPERATOR=0 leaves the operator out (to run it by hand, e.g. under a debugger).
-if [[ "${VDO_OPERATOR:-1}" == 1 ]]; then "$ENV_DIR/operator-up.sh"; fi
+if [[ "${VDO_OPERATOR:-1}" == 1 ]]; then
+  "$ENV_DIR/chart-install.sh"
+  VDO_AS_SERVICE_ACCOUNT=1 "$ENV_DIR/operator-up.sh"
+fi
 log "env-up: environment up in $(($(date +%s) - start_all))s"
 print_env

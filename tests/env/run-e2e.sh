@@ -17,7 +17,11 @@ stop_env() {
 }
 trap stop_env EXIT
 
-# The operator under test is always the working tree's.
+# The chart (CRD, ServiceAccount, RBAC) installed with Helm; the operator under test is always
+# the working tree's, running as the chart's ServiceAccount, so every test also proves the
+# chart's RBAC is enough.
+"$ENV_DIR/chart-install.sh"
+export VDO_AS_SERVICE_ACCOUNT=1
 "$ENV_DIR/operator-up.sh"
 export VDO_ENV_FILE="$VDO_ENV_DIR/env.json"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Helm chart into the running environment: the CRD, the ServiceAccount and its
+# least-privilege RBAC, the metrics Service. No container engine runs here, so the Deployment
+# has 0 replicas; the operator runs as local processes under the chart's ServiceAccount
+# (operator-up.sh with VDO_AS_SERVICE_ACCOUNT=1).
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+[[ -f "$VDO_ENV_DIR/env.json" ]] || die "no environment running: run 'make env-up'"
+export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
+HELM="$(tool_dir helm "$HELM_VERSION")/bin/helm"
+[[ -x "$HELM" ]] || die "helm is not built: run 'make tools'"
+"$HELM" upgrade --install velero-debug-operator "$REPO_ROOT/charts/velero-debug-operator" \
+  --namespace velero --set replicaCount=0 >/dev/null
+# helm installs a chart's CRDs only once; keep the CRD current like `kubectl apply` would.
+kubectl apply -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
+kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeout=60s >/dev/null
+log "chart: installed (release velero-debug-operator in velero, 0 replicas)"

@@ -1,0 +1,233 @@
+//! Installing like a real operator: the Helm chart's rendered manifests match deploy/, and the
+//! chart's ServiceAccount can do what the operator needs and nothing more, as the real API
+//! server's authorizer answers it. (The whole suite also runs the operator under this
+//! identity: run-e2e.sh.)
+
+use std::path::Path;
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::{
+    authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
+    core::v1::Secret,
+};
+use kube::{
+    Api, Client,
+    api::{ListParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use velero_debug_crd::DebugBundle;
+use velero_debug_e2e::Env;
+
+const SERVICE_ACCOUNT: &str = "system:serviceaccount:velero:velero-debug-operator";
+
+fn script(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("env").join(name)
+}
+
+#[tokio::test]
+async fn deploy_manifests_and_the_chart_crd_match_a_fresh_render() -> Result<()> {
+    let out = tokio::process::Command::new("bash")
+        .arg(script("render-manifests.sh"))
+        .arg("--check")
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "deploy/ drifted from the chart:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// One question to the authorizer about the chart's ServiceAccount.
+struct Access {
+    verb: &'static str,
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    namespace: &'static str,
+    name: &'static str,
+}
+
+const fn access(
+    verb: &'static str,
+    group: &'static str,
+    resource: &'static str,
+    namespace: &'static str,
+) -> Access {
+    Access {
+        verb,
+        group,
+        resource,
+        subresource: "",
+        namespace,
+        name: "",
+    }
+}
+
+async fn allowed(client: &Client, a: &Access) -> Result<bool> {
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(SERVICE_ACCOUNT.into()),
+            groups: Some(vec![
+                "system:serviceaccounts".into(),
+                "system:serviceaccounts:velero".into(),
+                "system:authenticated".into(),
+            ]),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(a.verb.into()),
+                group: Some(a.group.into()),
+                resource: Some(a.resource.into()),
+                subresource: Some(a.subresource.into()).filter(|s: &String| !s.is_empty()),
+                namespace: Some(a.namespace.into()).filter(|s: &String| !s.is_empty()),
+                name: Some(a.name.into()).filter(|s: &String| !s.is_empty()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let answer = Api::<SubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await?;
+    Ok(answer.status.context("no status")?.allowed)
+}
+
+#[tokio::test]
+async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let named = |mut a: Access, name: &'static str| {
+        a.name = name;
+        a
+    };
+    let sub = |mut a: Access, subresource: &'static str| {
+        a.subresource = subresource;
+        a
+    };
+    let needed = [
+        access("watch", "velerodebug.io", "debugbundles", "velero"),
+        access("create", "velerodebug.io", "debugbundles", "velero"),
+        access("delete", "velerodebug.io", "debugbundles", "velero"),
+        sub(
+            access("patch", "velerodebug.io", "debugbundles", "velero"),
+            "status",
+        ),
+        sub(
+            access("update", "velerodebug.io", "debugbundles", "velero"),
+            "finalizers",
+        ),
+        access("watch", "velero.io", "restores", "velero"),
+        access("patch", "velero.io", "restores", "velero"),
+        access("get", "velero.io", "backups", "velero"),
+        access("list", "velero.io", "podvolumerestores", "velero"),
+        access("list", "velero.io", "datauploads", "velero"),
+        access("get", "velero.io", "backupstoragelocations", "velero"),
+        access("create", "velero.io", "serverstatusrequests", "velero"),
+        access("list", "", "pods", "velero"),
+        sub(access("get", "", "pods", "velero"), "log"),
+        access("get", "apps", "deployments", "velero"),
+        access("create", "events.k8s.io", "events", "velero"),
+        named(access("get", "", "secrets", "velero"), "cloud-credentials"),
+        access("create", "coordination.k8s.io", "leases", "velero"),
+        named(
+            access("update", "coordination.k8s.io", "leases", "velero"),
+            "velero-debug-operator",
+        ),
+        access("get", "", "nodes", ""),
+        access("list", "", "events", "default"),
+    ];
+    for a in &needed {
+        ensure!(
+            allowed(&client, a).await?,
+            "the ServiceAccount cannot {} {}/{} {} in {:?} (name {:?}), which the operator needs",
+            a.verb,
+            a.group,
+            a.resource,
+            a.subresource,
+            a.namespace,
+            a.name
+        );
+    }
+    let forbidden = [
+        // Secrets: only the BSL credential, only in Velero's namespace.
+        named(
+            access("get", "", "secrets", "kube-system"),
+            "cloud-credentials",
+        ),
+        access("list", "", "secrets", "velero"),
+        named(access("get", "", "secrets", "velero"), "some-other-secret"),
+        access("create", "", "secrets", "velero"),
+        access("list", "", "secrets", ""),
+        // No writes beyond its own objects.
+        access("create", "", "pods", "velero"),
+        access("delete", "", "pods", "velero"),
+        access("update", "apps", "deployments", "velero"),
+        access("delete", "velero.io", "backups", "velero"),
+        access("delete", "velero.io", "restores", "velero"),
+        access("create", "velero.io", "restores", "velero"),
+        access("update", "velero.io", "backupstoragelocations", "velero"),
+        access("create", "velerodebug.io", "debugbundles", "default"),
+        access("patch", "", "nodes", ""),
+        access("delete", "", "namespaces", ""),
+        named(
+            access("update", "coordination.k8s.io", "leases", "velero"),
+            "someone-elses-lease",
+        ),
+        access(
+            "create",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "velero",
+        ),
+        // No reads it does not need.
+        access("list", "", "pods", "default"),
+        access("get", "", "configmaps", "velero"),
+    ];
+    for a in &forbidden {
+        ensure!(
+            !allowed(&client, a).await?,
+            "the ServiceAccount may {} {}/{} {} in {:?} (name {:?}): more than it needs",
+            a.verb,
+            a.group,
+            a.resource,
+            a.subresource,
+            a.namespace,
+            a.name
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_operator_kubeconfig_authenticates_as_the_service_account() -> Result<()> {
+    let env = Env::load()?;
+    let out = tokio::process::Command::new("bash")
+        .arg(script("sa-kubeconfig.sh"))
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "sa-kubeconfig.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8(out.stdout)?.trim().to_string();
+    let config = kube::Config::from_custom_kubeconfig(
+        Kubeconfig::read_from(&path)?,
+        &KubeConfigOptions::default(),
+    )
+    .await?;
+    let client = Client::try_from(config)?;
+    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+        .list(&ListParams::default().limit(1))
+        .await
+        .context("the ServiceAccount cannot list DebugBundles")?;
+    match Api::<Secret>::namespaced(client, "kube-system")
+        .list(&ListParams::default().limit(1))
+        .await
+    {
+        Err(kube::Error::Api(e)) if e.code == 403 => Ok(()),
+        other => anyhow::bail!("listing kube-system Secrets as the ServiceAccount: {other:?}"),
+    }
+}
