@@ -184,6 +184,9 @@ pub struct DebugBundleStatus {
     /// at the operator's limit the bundle is Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<i32>,
+    /// After a failure that may pass, the next attempt waits until this time (backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<Time>,
     /// What could not be collected and why (at most MAX_STATUS_WARNINGS; all are in the
     /// archive's manifest.json).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -32,6 +32,10 @@ pub enum FetchError {
         secret: String,
         key: String,
     },
+    #[error(
+        "the operator may not read Secret {secret}, the credential of BackupStorageLocation {location}: add it to the Helm value rbac.credentialSecrets"
+    )]
+    CredentialForbidden { location: String, secret: String },
 }
 
 fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> FetchError {
@@ -141,10 +145,18 @@ pub async fn credentials(
             false,
         ),
     };
-    let secret = secrets
-        .get_opt(&name)
-        .await
-        .map_err(kube_err(format!("Secret {name}")))?;
+    let secret = match secrets.get_opt(&name).await {
+        Ok(s) => s,
+        // Least privilege: the operator reads only the Secrets it was granted; this one is not
+        // among them, which no retry changes.
+        Err(kube::Error::Api(e)) if e.code == 403 => {
+            return Err(FetchError::CredentialForbidden {
+                location: location.name.clone(),
+                secret: name,
+            });
+        }
+        Err(e) => return Err(kube_err(format!("Secret {name}"))(e)),
+    };
     let contents = secret
         .and_then(|s| s.data)
         .and_then(|mut d| d.remove(&key))

@@ -79,6 +79,7 @@ pub fn collecting(
 ) -> DebugBundleStatus {
     let (mut status, generation) = base(bundle, target);
     status.phase = Some(Phase::Collecting);
+    status.next_attempt_at = None;
     status.start_time = Some(Time(now));
     status.completion_time = None;
     status.progress = Some(Progress {
@@ -131,6 +132,7 @@ pub fn completed(
     status = url_signed(status, done.url, done.url_expires_at, generation, now);
     status.warnings = bounded_warnings(done.warnings);
     status.attempts = None;
+    status.next_attempt_at = None;
     status.upload_id = None;
     let msg = format!(
         "bundle of {} files ({} bytes) at s3://{}/{}{}",
@@ -222,6 +224,7 @@ pub fn failed(
     status.completion_time = Some(Time(now));
     // Every path to Failed aborted its upload.
     status.upload_id = None;
+    status.next_attempt_at = None;
     with_condition(status, ready(false, reason, message, generation, now))
 }
 
@@ -234,9 +237,17 @@ pub fn retrying(
     now: Timestamp,
 ) -> DebugBundleStatus {
     let (mut status, generation) = base(bundle, target);
-    status.attempts = Some(status.attempts.unwrap_or(0) + 1);
+    let attempts = status.attempts.unwrap_or(0) + 1;
+    status.attempts = Some(attempts);
+    status.next_attempt_at = Some(Time(now + backoff(attempts)));
     let msg = format!("attempt {} failed: {message}", status.attempts.unwrap_or(1));
     with_condition(status, ready(false, reason, &msg, generation, now))
+}
+
+/// Waits between attempts: 10 s, doubling, at most 5 min.
+pub fn backoff(attempts: i32) -> jiff::SignedDuration {
+    let exp = attempts.clamp(1, 6) - 1;
+    jiff::SignedDuration::from_secs((10i64 << exp).min(300))
 }
 
 /// Status keeps the first warnings and says how many more the manifest has.
@@ -322,6 +333,13 @@ mod tests {
             t("2026-11-22T10:00:10Z"),
         );
         assert_eq!(s.attempts, Some(2));
+        assert_eq!(
+            s.next_attempt_at.unwrap().0,
+            t("2026-11-22T10:00:30Z"),
+            "the second retry waits 20 s"
+        );
+        assert_eq!(backoff(1).as_secs(), 10);
+        assert_eq!(backoff(30).as_secs(), 300);
         assert!(s.conditions[0].message.starts_with("attempt 2 failed"));
     }
 

@@ -407,7 +407,7 @@ async fn expect_failure(
     backup: &str,
     bsl: &str,
     reason: &str,
-) -> Result<()> {
+) -> Result<DebugBundle> {
     let name = apply_bundle(
         env,
         client,
@@ -427,7 +427,7 @@ async fn expect_failure(
     Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
         .delete(&name, &DeleteParams::default())
         .await?;
-    Ok(())
+    Ok(b)
 }
 
 #[tokio::test]
@@ -447,21 +447,56 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
     )
     .await?;
 
-    let secret_name = unique_name("bad-creds");
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": secret_name},
-        "stringData": {"cloud": "[default]\naws_access_key_id=wrong\naws_secret_access_key=wrong\n"}
-    }))?;
-    Api::<Secret>::namespaced(client.clone(), &env.namespace)
-        .create(&PostParams::default(), &secret)
+    // Wrong credentials the object store refuses: a key of its own in the credential Secret
+    // the operator may read (the chart grants it cloud-credentials only).
+    let wrong_key = unique_name("wrong");
+    let add_key = serde_json::json!({"stringData": {
+        wrong_key.clone(): "[default]\naws_access_key_id=wrong\naws_secret_access_key=wrong\n"
+    }});
+    let secrets = Api::<Secret>::namespaced(client.clone(), &env.namespace);
+    secrets
+        .patch(
+            "cloud-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(&add_key),
+        )
         .await?;
     let wrong_creds = storage_location(
+        &env,
+        &client,
+        serde_json::json!({"credential": {"name": "cloud-credentials", "key": wrong_key}}),
+    )
+    .await?;
+    expect_failure(
+        &env,
+        &client,
+        &backup,
+        &wrong_creds,
+        "CredentialsInvalid: the object store refused",
+    )
+    .await?;
+
+    // A credential Secret the operator may not read: said so, not retried forever.
+    let secret_name = unique_name("other-creds");
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": secret_name},
+        "stringData": {"cloud": "[default]\naws_access_key_id=x\naws_secret_access_key=y\n"}
+    }))?;
+    secrets.create(&PostParams::default(), &secret).await?;
+    let unreadable = storage_location(
         &env,
         &client,
         serde_json::json!({"credential": {"name": secret_name, "key": "cloud"}}),
     )
     .await?;
-    expect_failure(&env, &client, &backup, &wrong_creds, "CredentialsInvalid").await?;
+    expect_failure(
+        &env,
+        &client,
+        &backup,
+        &unreadable,
+        "CredentialsInvalid: the operator may not read Secret",
+    )
+    .await?;
 
     // Nothing listens there: the object store is down.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -473,13 +508,32 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
         serde_json::json!({"config": {"s3Url": format!("http://127.0.0.1:{closed}")}}),
     )
     .await?;
-    expect_failure(&env, &client, &backup, &down, "StorageUnreachable").await?;
+    let failed = expect_failure(&env, &client, &backup, &down, "StorageUnreachable").await?;
+    // Retried with backoff (10 s, then 20 s; the e2e operator gives up after 3 attempts), not
+    // at once.
+    ensure!(condition_reason(&failed).contains("after 3 attempts"));
+    let created = failed
+        .metadata
+        .creation_timestamp
+        .clone()
+        .context("no creation time")?
+        .0;
+    let ended = failed
+        .status
+        .and_then(|s| s.completion_time)
+        .context("no completion time")?
+        .0;
+    ensure!(
+        ended.duration_since(created) >= jiff::SignedDuration::from_secs(29),
+        "3 attempts within {:#}",
+        ended.duration_since(created)
+    );
     let bsls: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         &env.namespace,
         &velero_resource("BackupStorageLocation"),
     );
-    for bsl in [read_only, wrong_creds, down] {
+    for bsl in [read_only, wrong_creds, unreadable, down] {
         bsls.delete(&bsl, &DeleteParams::default()).await?;
     }
     delete_namespace(&client, &ns).await;

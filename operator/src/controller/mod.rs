@@ -286,7 +286,9 @@ async fn archive_store(
     };
     let credentials = match fetch::credentials(&ctx.client, namespace, &location).await {
         Ok(c) => c,
-        Err(FetchError::CredentialMissing { .. }) => return Ok(None),
+        Err(FetchError::CredentialMissing { .. } | FetchError::CredentialForbidden { .. }) => {
+            return Ok(None);
+        }
         Err(e) => return Err(e.into()),
     };
     Ok(Some(ObjectStore::connect(&location, &credentials).await))

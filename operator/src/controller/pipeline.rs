@@ -27,6 +27,16 @@ use crate::{
 };
 
 pub(super) async fn collect(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
+    // A failure that may pass is retried after its backoff, whatever woke this reconcile.
+    let next = bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.next_attempt_at.as_ref());
+    if let Some(wait) = next.map(|t| t.0.duration_since(Timestamp::now()))
+        && wait > jiff::SignedDuration::ZERO
+    {
+        return Ok(Action::requeue(wait.unsigned_abs()));
+    }
     // Each status builds on the last one written, not on the object as the watch delivered it.
     let mut bundle = bundle.clone();
     let ns = bundle.namespace().unwrap_or_default();
@@ -134,7 +144,9 @@ pub(super) async fn collect(bundle: &DebugBundle, ctx: &Context) -> Result<Actio
     };
     let credentials = match fetch::credentials(&ctx.client, &ns, &location).await {
         Ok(c) => c,
-        Err(e @ FetchError::CredentialMissing { .. }) => {
+        Err(
+            e @ (FetchError::CredentialMissing { .. } | FetchError::CredentialForbidden { .. }),
+        ) => {
             return fail(
                 ctx,
                 &bundle,
