@@ -11,6 +11,7 @@ HELM="$(tool_dir helm "$HELM_VERSION")/bin/helm"
 "$HELM" upgrade --install velero-debug-operator "$REPO_ROOT/charts/velero-debug-operator" \
   --namespace velero --set replicaCount=0 >/dev/null
 # helm installs a chart's CRDs only once; keep the CRD current like `kubectl apply` would.
-kubectl apply -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \
+  -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
 kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeout=60s >/dev/null
 log "chart: installed (release velero-debug-operator in velero, 0 replicas)"

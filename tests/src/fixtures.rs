@@ -282,3 +282,25 @@ pub async fn finished_restore(
     .await?;
     Ok((name, created.uid().unwrap_or_default()))
 }
+
+/// Waits (up to 60 s) for the automatic DebugBundle of the target with this uid; its name.
+pub async fn auto_bundle_for(env: &Env, client: &Client, uid: &str) -> Result<String> {
+    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let selector = format!("velerodebug.io/auto=true,velerodebug.io/target-uid={uid}");
+    let lp = kube::api::ListParams::default().labels(&selector);
+    eventually("the automatic bundle", Duration::from_secs(60), || async {
+        Ok(api.list(&lp).await?.items.first().map(|b| b.name_any()))
+    })
+    .await
+}
+
+/// Waits until the DebugBundle is gone (deleted, its finalizer done).
+pub async fn bundle_gone(env: &Env, client: &Client, name: &str, timeout: Duration) -> Result<()> {
+    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    eventually(
+        &format!("DebugBundle {name} to be gone"),
+        timeout,
+        || async { Ok(api.get_opt(name).await?.is_none().then_some(())) },
+    )
+    .await
+}

@@ -19,8 +19,8 @@ use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Env, delete_namespace, eventually,
     fixtures::{
-        apply_bundle, condition_reason, download, finished_restore, partially_failed_restore,
-        real_backup, text, velero_resource, wait_finished,
+        apply_bundle, auto_bundle_for, bundle_gone, condition_reason, download, finished_restore,
+        partially_failed_restore, real_backup, text, velero_resource, wait_finished,
     },
 };
 
@@ -69,13 +69,7 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
         .context("no completionTimestamp")?
         .parse()?;
 
-    let name = eventually("the automatic bundle", Duration::from_secs(60), || async {
-        Ok(auto_bundles_for(&env, &client, &uid)
-            .await?
-            .first()
-            .map(|b| b.name_any()))
-    })
-    .await?;
+    let name = auto_bundle_for(&env, &client, &uid).await?;
     let bundle = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
     let status = bundle.status.clone().context("no status")?;
     ensure!(
@@ -118,18 +112,7 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
     restores(&env, &client)
         .delete(&restore, &DeleteParams::background())
         .await?;
-    eventually(
-        "the bundle to go with its restore",
-        Duration::from_secs(90),
-        || async {
-            Ok(bundles(&env, &client)
-                .get_opt(&name)
-                .await?
-                .is_none()
-                .then_some(()))
-        },
-    )
-    .await?;
+    bundle_gone(&env, &client, &name, Duration::from_secs(90)).await?;
     ensure!(
         !archive_exists(&env, &key).await?,
         "archive {key} still there"
@@ -179,13 +162,7 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     let (_, completed_uid) =
         finished_restore(&env, &client, &backup, "Completed", Duration::ZERO, none).await?;
 
-    let name = eventually("the automatic bundle", Duration::from_secs(60), || async {
-        Ok(auto_bundles_for(&env, &client, &wanted_uid)
-            .await?
-            .first()
-            .map(|b| b.name_any()))
-    })
-    .await?;
+    let name = auto_bundle_for(&env, &client, &wanted_uid).await?;
     ensure!(name.starts_with("auto-restore-"), "{name}");
     let bundle = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
     ensure!(
@@ -198,18 +175,7 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     bundles(&env, &client)
         .delete(&name, &DeleteParams::default())
         .await?;
-    eventually(
-        "the bundle to be deleted",
-        Duration::from_secs(60),
-        || async {
-            Ok(bundles(&env, &client)
-                .get_opt(&name)
-                .await?
-                .is_none()
-                .then_some(()))
-        },
-    )
-    .await?;
+    bundle_gone(&env, &client, &name, Duration::from_secs(60)).await?;
     let touch = serde_json::json!({"metadata": {"annotations": {"e2e/touched": "yes"}}});
     restores(&env, &client)
         .patch(&wanted, &PatchParams::default(), &Patch::Merge(&touch))
@@ -283,13 +249,7 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
     }
     let mut names = Vec::new();
     for uid in &uids {
-        let name = eventually("an automatic bundle", Duration::from_secs(60), || async {
-            Ok(auto_bundles_for(&env, &client, uid)
-                .await?
-                .first()
-                .map(|b| b.name_any()))
-        })
-        .await?;
+        let name = auto_bundle_for(&env, &client, uid).await?;
         names.push(name);
     }
     for name in &names {
@@ -372,18 +332,7 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
 
     // ttlAfterFinished passes: the bundle is deleted, and the archive with it.
     ensure!(archive_exists(&env, &key).await?);
-    eventually(
-        "retention to delete the bundle",
-        Duration::from_secs(150),
-        || async {
-            Ok(bundles(&env, &client)
-                .get_opt(&name)
-                .await?
-                .is_none()
-                .then_some(()))
-        },
-    )
-    .await?;
+    bundle_gone(&env, &client, &name, Duration::from_secs(150)).await?;
     ensure!(
         !archive_exists(&env, &key).await?,
         "archive {key} still there"

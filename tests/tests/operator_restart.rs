@@ -16,8 +16,8 @@ use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Env, delete_namespace, eventually,
     fixtures::{
-        apply_bundle, condition_reason, download, finished_restore, real_backup, velero_resource,
-        wait_finished,
+        apply_bundle, auto_bundle_for, condition_reason, download, finished_restore, real_backup,
+        velero_resource, wait_finished,
     },
 };
 
@@ -61,15 +61,7 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     let selector = format!("velerodebug.io/auto=true,velerodebug.io/target-uid={uid}");
     let list = ListParams::default().labels(&selector);
-    let name = eventually("the automatic bundle", Duration::from_secs(60), || async {
-        Ok(bundles
-            .list(&list)
-            .await?
-            .items
-            .first()
-            .map(|b| b.name_any()))
-    })
-    .await?;
+    let name = auto_bundle_for(&env, &client, &uid).await?;
     let before = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
     ensure!(
         before.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
