@@ -6,7 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 VDO_OPERATOR=0 "$ENV_DIR/env-up.sh" >/dev/null
 export VDO_ENV_FILE="$VDO_ENV_DIR/env.json" KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
-kubectl apply -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \
+  -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
 kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeout=60s >/dev/null
 
 log "bench: building the release operator and the bench"

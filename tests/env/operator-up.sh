@@ -12,7 +12,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [[ -f "$VDO_ENV_DIR/env.json" ]] || die "no environment running: run 'make env-up'"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 
-kubectl apply -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \
+  -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
 kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeout=60s >/dev/null
 
 bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/velero-debug-operator"
