@@ -19,7 +19,11 @@ kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeo
 bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/velero-debug-operator"
 if [[ "${VDO_SKIP_BUILD:-0}" != 1 || ! -x "$bin" ]]; then
   log "operator: building from the working tree"
-  (cd "$REPO_ROOT" && cargo build -q -p velero-debug-operator)
+  # The first build takes minutes: a progress line every 50 crates, errors in full.
+  (cd "$REPO_ROOT" && cargo build -p velero-debug-operator 2>&1) |
+    awk '/^ *Compiling/ { n++; if (n % 50 == 0) print "  ... " n " crates compiled"; next }
+         /^ *(Finished|Blocking|Updating|Downloading|Downloaded|Locking|Adding)/ { next }
+         { print }' >&2
 fi
 
 stop_operator() { # pidfile
