@@ -239,6 +239,7 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const UNSUPPORTED_STORAGE_LOCATION: &str = "UnsupportedStorageLocation";
     pub const STORAGE_UNREACHABLE: &str = "StorageUnreachable";
+    pub const CERTIFICATE_UNTRUSTED: &str = "CertificateUntrusted";
     pub const WAITING_FOR_TARGET: &str = "WaitingForTarget";
     pub const COLLECTING: &str = "Collecting";
     pub const UPLOADING: &str = "Uploading";

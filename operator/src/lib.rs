@@ -11,6 +11,7 @@ pub mod leader;
 pub mod metrics;
 pub mod plan;
 pub mod redact;
+pub mod s3_tls;
 pub mod status;
 pub mod storage;
 pub mod summary;

@@ -115,6 +115,8 @@ fn parse_phase(text: &str) -> Result<String, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // One TLS crypto provider for the whole process (kube, the S3 clients).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,kube=warn,aws_config=warn".into());
     let fmt = tracing_subscriber::fmt()

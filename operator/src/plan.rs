@@ -31,6 +31,8 @@ pub enum PlanError {
     ReadOnly(String),
     #[error("{kind} {name} names no storage location and there is no default one")]
     NoStorageLocation { kind: String, name: String },
+    #[error("BackupStorageLocation {0}: caCert is unusable: {1}")]
+    InvalidCaCert(String, String),
 }
 
 /// The target named by a spec.
@@ -225,6 +227,10 @@ pub fn storage_location(bsl: &DynamicObject) -> Result<StorageLocation, PlanErro
             .filter(|c| !c.is_empty())
             .map(str::to_string),
         name,
+    })
+    .and_then(|location| {
+        crate::s3_tls::ca_pem(&location)?;
+        Ok(location)
     })
 }
 

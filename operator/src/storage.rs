@@ -39,6 +39,22 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
     #[error("cancelled: the operator is shutting down")]
     Cancelled,
+    #[error(
+        "the object store of {location} presented a TLS certificate that cannot be verified (set the BSL's caCert, or insecureSkipTLSVerify): {message}"
+    )]
+    CertificateUntrusted { location: String, message: String },
+}
+
+/// rustls's words for a server certificate it does not trust.
+fn is_certificate_error(chain: &str) -> bool {
+    [
+        "invalid peer certificate",
+        "UnknownIssuer",
+        "certificate verify failed",
+        "NotValidForName",
+    ]
+    .iter()
+    .any(|m| chain.contains(m))
 }
 
 impl StorageError {
@@ -118,6 +134,10 @@ impl ObjectStore {
             if let Some(e) = endpoint {
                 b = b.endpoint_url(e);
             }
+            // caCert / insecureSkipTLSVerify (validated when the location was planned).
+            if let Ok(Some(http)) = crate::s3_tls::http_client(location) {
+                b = b.http_client(http);
+            }
             // Velero's convention: checksumAlgorithm "" turns checksums off, which many
             // S3-compatible servers need; unset keeps the SDK default.
             if location.config.get("checksumAlgorithm").map(String::as_str) == Some("") {
@@ -141,6 +161,13 @@ impl ObjectStore {
     ) -> StorageError {
         let location = self.location.name.clone();
         match &err {
+            // No retry makes an untrusted certificate trusted.
+            SdkError::DispatchFailure(_) if is_certificate_error(&error_chain(&err)) => {
+                StorageError::CertificateUntrusted {
+                    location,
+                    message: format!("{operation}: {}", error_chain(&err)),
+                }
+            }
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StorageError::Unreachable {
                 location,
                 message: format!("{operation}: {}", error_chain(&err)),

@@ -168,6 +168,51 @@ log "env-up: Velero server started (log: $VELERO_LOG); waiting for BSL default t
 wait_for "BSL default Available" 120 bash -c \
   "[[ \$(kubectl -n $NAMESPACE get bsl default -o jsonpath='{.status.phase}') == Available ]]"
 
+# --- S3 behind HTTPS, for the BSL settings caCert and insecureSkipTLSVerify --------------------
+TLS_DIR="$VDO_ENV_DIR/tls"
+mkdir -p "$TLS_DIR"
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=vdo-test-ca" \
+  -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+  -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$TLS_DIR/san.ext"
+openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
+  -CAcreateserial -days 30 -extfile "$TLS_DIR/san.ext" -out "$TLS_DIR/server.crt" 2>/dev/null
+S3_TLS_PORT=$(free_port)
+start_group s3-tls "$VDO_ENV_DIR/logs/s3-tls.log" python3 "$ENV_DIR/tls-proxy.py" \
+  "$S3_TLS_PORT" "$S3_PORT" "$TLS_DIR/server.crt" "$TLS_DIR/server.key"
+S3_TLS_URL="https://localhost:$S3_TLS_PORT"
+wait_for "S3 on $S3_TLS_URL" 30 curl -s --cacert "$TLS_DIR/ca.crt" -o /dev/null "$S3_TLS_URL/"
+CA_B64=$(base64 -w0 <"$TLS_DIR/ca.crt")
+tls_bsl() { # name, then the lines that say how the certificate is trusted
+  local name=$1 trust=$2
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata: {name: $name, namespace: $NAMESPACE}
+spec:
+  provider: aws
+  validationFrequency: 10s
+  objectStorage:
+    bucket: $BUCKET
+    prefix: $name
+$trust
+  config:
+    region: $REGION
+    s3ForcePathStyle: "true"
+    s3Url: $S3_TLS_URL
+    publicUrl: $S3_TLS_URL
+    checksumAlgorithm: ""
+EOF
+}
+tls_bsl tls-ca "    caCert: $CA_B64"
+tls_bsl tls-insecure "  # (no caCert: the server certificate is not verified)"
+kubectl -n "$NAMESPACE" patch bsl tls-insecure --type merge \
+  -p '{"spec":{"config":{"insecureSkipTLSVerify":"true"}}}' >/dev/null
+wait_for "BSLs tls-ca and tls-insecure Available" 120 bash -c \
+  "[[ \$(kubectl -n $NAMESPACE get bsl tls-ca tls-insecure -o jsonpath='{.items[*].status.phase}') == 'Available Available' ]]"
+log "env-up: S3 behind HTTPS on $S3_TLS_URL (BSLs tls-ca, tls-insecure)"
+
 # --- Velero workloads as kwok pods ------------------------------------------------------------
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: apps/v1
@@ -273,7 +318,8 @@ json.dump({
     "s3": {"endpoint": "$S3_URL", "publicEndpoint": "$S3_PUBLIC_URL", "region": "$REGION",
            "bucket": "$BUCKET", "prefix": "$PREFIX",
            "accessKey": "$ACCESS_KEY", "secretKey": "$SECRET_KEY", "credentialsFile": "$CREDS_FILE",
-           "dataDir": "$VDO_ENV_DIR/s3"},
+           "dataDir": "$VDO_ENV_DIR/s3", "tlsEndpoint": "$S3_TLS_URL",
+           "caFile": "$TLS_DIR/ca.crt"},
     "podLogsDir": "$VDO_ENV_DIR/podlogs",
 }, open(sys.argv[1], "w"), indent=2)
 PY

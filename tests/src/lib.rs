@@ -41,6 +41,10 @@ pub struct S3Env {
     pub prefix: String,
     pub access_key: String,
     pub secret_key: String,
+    /// The same server behind HTTPS (certificate signed by `ca_file`'s CA); BSLs tls-ca and
+    /// tls-insecure point at it.
+    pub tls_endpoint: String,
+    pub ca_file: PathBuf,
 }
 
 impl Env {

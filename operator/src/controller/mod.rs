@@ -267,6 +267,7 @@ fn reason_of(error: &StorageError) -> &'static str {
     match error {
         StorageError::CredentialsInvalid { .. } => reasons::CREDENTIALS_INVALID,
         StorageError::Unreachable { .. } => reasons::STORAGE_UNREACHABLE,
+        StorageError::CertificateUntrusted { .. } => reasons::CERTIFICATE_UNTRUSTED,
         _ => reasons::UPLOAD_FAILED,
     }
 }

@@ -1,0 +1,217 @@
+//! TLS to an S3 endpoint as the BSL configures it, the way Velero's AWS plugin reads it:
+//! `objectStorage.caCert` (base64 PEM) adds a private CA to the trusted roots, through the AWS
+//! SDK's own HTTP client; `config.insecureSkipTLSVerify: "true"` turns verification off, which
+//! that client cannot do, so such a BSL is served by a small connector over reqwest whose
+//! rustls verifier accepts any certificate (signatures are still checked).
+
+use std::sync::{Arc, Once};
+
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::{
+    http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+        SharedHttpConnector,
+    },
+    orchestrator::{HttpRequest, HttpResponse},
+    result::ConnectorError,
+    runtime_components::RuntimeComponents,
+};
+use aws_smithy_types::body::SdkBody;
+use base64::Engine;
+use rustls::{
+    DigitallySignedStruct, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::CryptoProvider,
+    pki_types::{CertificateDer, ServerName, UnixTime},
+};
+
+use crate::plan::{PlanError, StorageLocation};
+
+/// The PEM bundle of `objectStorage.caCert`, decoded; an error names the BSL.
+pub fn ca_pem(location: &StorageLocation) -> Result<Option<Vec<u8>>, PlanError> {
+    let Some(b64) = location.ca_cert.as_deref() else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| PlanError::InvalidCaCert(location.name.clone(), why.to_string());
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| invalid(&format!("not base64: {e}")))?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(invalid("no PEM certificate in it"));
+    }
+    Ok(Some(pem))
+}
+
+/// The HTTP client for the BSL's endpoint; None: the SDK's default (system roots).
+pub fn http_client(location: &StorageLocation) -> Result<Option<SharedHttpClient>, PlanError> {
+    if location.flag("insecureSkipTLSVerify") {
+        static WARN: Once = Once::new();
+        WARN.call_once(|| {
+            tracing::warn!(
+                location = %location.name,
+                "insecureSkipTLSVerify: the object store's certificate is not verified"
+            );
+        });
+        return Ok(Some(SharedHttpClient::new(InsecureClient::new())));
+    }
+    let Some(pem) = ca_pem(location)? else {
+        return Ok(None);
+    };
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::default().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| PlanError::InvalidCaCert(location.name.clone(), e.to_string()))?;
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https();
+    Ok(Some(client))
+}
+
+/// Accepts any server certificate; handshake signatures are still verified.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct InsecureClient {
+    client: reqwest::Client,
+}
+
+impl InsecureClient {
+    fn new() -> Self {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("aws-lc-rs supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("a reqwest client with a preconfigured rustls config builds");
+        Self { client }
+    }
+}
+
+impl HttpClient for InsecureClient {
+    fn http_connector(
+        &self,
+        _settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+impl HttpConnector for InsecureClient {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let client = self.client.clone();
+        HttpConnectorFuture::new(async move {
+            let request = request
+                .try_into_http1x()
+                .map_err(|e| ConnectorError::other(e.into(), None))?;
+            let (parts, body) = request.into_parts();
+            // The operator sends bodies from memory (one upload part at most).
+            let bytes = body
+                .bytes()
+                .ok_or_else(|| {
+                    ConnectorError::other("a streaming request body is not supported".into(), None)
+                })?
+                .to_vec();
+            let response = client
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(bytes)
+                .send()
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?;
+            let response: http::Response<reqwest::Body> = response.into();
+            let (parts, body) = response.into_parts();
+            let response = http::Response::from_parts(parts, SdkBody::from_body_1_x(body));
+            HttpResponse::try_from(response).map_err(|e| ConnectorError::other(e.into(), None))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(ca_cert: Option<&str>) -> StorageLocation {
+        StorageLocation {
+            name: "tls".into(),
+            bucket: "b".into(),
+            prefix: None,
+            read_only: false,
+            config: Default::default(),
+            credential: None,
+            ca_cert: ca_cert.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn ca_cert_must_be_base64_pem() {
+        assert_eq!(ca_pem(&location(None)).unwrap(), None);
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
+        assert_eq!(
+            ca_pem(&location(Some(&b64))).unwrap().unwrap(),
+            pem.as_bytes()
+        );
+        let err = ca_pem(&location(Some("%%%"))).unwrap_err().to_string();
+        assert!(err.contains("tls") && err.contains("base64"), "{err}");
+        let not_pem = base64::engine::general_purpose::STANDARD.encode("hello");
+        let err = ca_pem(&location(Some(&not_pem))).unwrap_err().to_string();
+        assert!(err.contains("no PEM certificate"), "{err}");
+    }
+}
