@@ -285,7 +285,9 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
     let first_url = status.download_url.clone().context("no URL")?;
     let key = status.archive.clone().context("no archive")?.key;
 
-    // A new annotation value re-signs the URL without collecting again.
+    // A new annotation value re-signs the URL without collecting again. Signatures have
+    // one-second resolution: a refresh within the signing second would give the same URL.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let refresh =
         serde_json::json!({"metadata": {"annotations": {"velerodebug.io/refresh-url": "one"}}});
     bundles(&env, &client)
@@ -301,6 +303,11 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
     ensure!(
         rs.download_url.as_ref() != Some(&first_url),
         "same URL after refresh"
+    );
+    ensure!(
+        rs.download_url_expires_at.as_ref().map(|t| t.0)
+            > status.download_url_expires_at.as_ref().map(|t| t.0),
+        "the refreshed URL does not expire later"
     );
     ensure!(
         rs.start_time == status.start_time && rs.archive == status.archive,
