@@ -218,7 +218,27 @@ pub async fn partially_failed_restore(env: &Env, client: &Client) -> Result<(Str
         },
     )
     .await?;
-    let restore = unique_name("rs-pf");
+    let restore = real_restore(env, client, &backup, &ns, &restored_ns).await?;
+    let name = restore.name_any();
+    let phase = restore.data["status"]["phase"].as_str().unwrap_or_default();
+    ensure!(
+        phase == "PartiallyFailed",
+        "restore {name} ended {phase}, not PartiallyFailed"
+    );
+    Ok((name, vec![ns, restored_ns]))
+}
+
+/// A restore of `backup` by the real Velero server, the namespace `from` restored as `to`;
+/// waits until it finished and returns the Restore.
+pub async fn real_restore(
+    env: &Env,
+    client: &Client,
+    backup: &str,
+    from: &str,
+    to: &str,
+) -> Result<DynamicObject> {
+    let restore = unique_name("rs");
+    let mapping = format!("{from}:{to}");
     velero(
         env,
         &[
@@ -226,29 +246,20 @@ pub async fn partially_failed_restore(env: &Env, client: &Client) -> Result<(Str
             "create",
             &restore,
             "--from-backup",
-            &backup,
+            backup,
             "--namespace-mappings",
-            &format!("{ns}:{restored_ns}"),
+            &mapping,
             "--wait",
         ],
     )
     .await?;
-    let phase = Api::<DynamicObject>::namespaced_with(
+    Ok(Api::<DynamicObject>::namespaced_with(
         client.clone(),
         &env.namespace,
         &velero_resource("Restore"),
     )
     .get(&restore)
-    .await?
-    .data["status"]["phase"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    ensure!(
-        phase == "PartiallyFailed",
-        "restore {restore} ended {phase}, not PartiallyFailed"
-    );
-    Ok((restore, vec![ns, restored_ns]))
+    .await?)
 }
 
 /// A Restore made by hand as already finished (`phase`, ended `ended_ago`), which the Velero

@@ -14,9 +14,9 @@ use velero_debug_e2e::{
     Env, delete_namespace, eventually,
     fixtures::{
         apply_bundle, condition_reason, download, kwok_logs_resource, operation_object,
-        real_backup, text, velero_resource, wait_finished,
+        real_backup, real_restore, text, velero_resource, wait_finished,
     },
-    unique_name, velero,
+    unique_name,
 };
 
 /// Applies a bundle, waits for it, and downloads it (checked by [`download`]).
@@ -227,25 +227,10 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
     let env = Env::load()?;
     let client = env.client().await?;
     let (ns, backup, _) = real_backup(&env, &client, "bundle-src").await?;
-    let restore = unique_name("rs");
     let target_ns = format!("{ns}-copy");
-    velero(
-        &env,
-        &[
-            "restore",
-            "create",
-            &restore,
-            "--from-backup",
-            &backup,
-            "--namespace-mappings",
-            &format!("{ns}:{target_ns}"),
-            "--wait",
-        ],
-    )
-    .await?;
-    let restores: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"));
-    let restore_uid = restores.get(&restore).await?.uid().unwrap();
+    let restored = real_restore(&env, &client, &backup, &ns, &target_ns).await?;
+    let restore = restored.name_any();
+    let restore_uid = restored.uid().context("no uid")?;
     let pvr = operation_object(
         &env,
         &client,
@@ -710,30 +695,9 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
     let _ = bundle;
 
     // A restore's DataDownload, through the restore's labels.
-    let restore = unique_name("rs-dm");
-    velero(
-        &env,
-        &[
-            "restore",
-            "create",
-            &restore,
-            "--from-backup",
-            &backup,
-            "--namespace-mappings",
-            &format!("{ns}:{ns}-dm"),
-            "--wait",
-        ],
-    )
-    .await?;
-    let restore_uid = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &env.namespace,
-        &velero_resource("Restore"),
-    )
-    .get(&restore)
-    .await?
-    .uid()
-    .context("no uid")?;
+    let restored = real_restore(&env, &client, &backup, &ns, &format!("{ns}-dm")).await?;
+    let restore = restored.name_any();
+    let restore_uid = restored.uid().context("no uid")?;
     let download = operation_object(
         &env,
         &client,
