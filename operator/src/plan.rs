@@ -309,6 +309,30 @@ spec:
     }
 
     #[test]
+    fn ca_cert_is_read_from_object_storage_and_validated() {
+        use base64::Engine;
+        let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+        let ca = include_str!("../testdata/unit-test-ca.pem");
+        let with = |ca_cert: &str| {
+            obj(&BSL.replace(
+                "prefix: cluster-a}",
+                &format!("prefix: cluster-a, caCert: \"{ca_cert}\"}}"),
+            ))
+        };
+        let loc = storage_location(&with(&b64(ca))).unwrap();
+        assert_eq!(loc.ca_cert, Some(b64(ca)));
+        assert_eq!(storage_location(&with("")).unwrap().ca_cert, None);
+        for bad in ["not base64!", &b64("not a certificate")] {
+            let err = storage_location(&with(bad)).unwrap_err();
+            assert!(
+                matches!(&err, PlanError::InvalidCaCert(name, _) if name == "default"),
+                "{err}"
+            );
+            assert!(err.to_string().contains("caCert is unusable"), "{err}");
+        }
+    }
+
+    #[test]
     fn restore_uses_the_storage_location_of_its_backup() {
         let spec = DebugBundleSpec {
             restore: Some("r1".into()),

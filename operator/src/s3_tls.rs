@@ -22,7 +22,7 @@ use rustls::{
     DigitallySignedStruct, SignatureScheme,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime},
+    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
 };
 
 use crate::plan::{PlanError, StorageLocation};
@@ -36,11 +36,19 @@ pub fn ca_pem(location: &StorageLocation) -> Result<Option<Vec<u8>>, PlanError> 
     let pem = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|e| invalid(&format!("not base64: {e}")))?;
-    if !pem
-        .windows(b"-----BEGIN CERTIFICATE-----".len())
-        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-    {
+    // Parsed here exactly as the SDK's trust store will parse it when it first connects: it
+    // panics (`expect`) on a PEM it cannot read or a certificate it cannot use as a root.
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(&format!("not a readable PEM bundle: {e}")))?;
+    if certs.is_empty() {
         return Err(invalid("no PEM certificate in it"));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in certs.into_iter().enumerate() {
+        roots
+            .add(cert)
+            .map_err(|e| invalid(&format!("certificate {} is not usable: {e}", i + 1)))?;
     }
     Ok(Some(pem))
 }
@@ -199,19 +207,50 @@ mod tests {
         }
     }
 
+    /// A throwaway self-signed CA (P-256), made with openssl for these tests only.
+    const CA_PEM: &str = include_str!("../testdata/unit-test-ca.pem");
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
     #[test]
     fn ca_cert_must_be_base64_pem() {
         assert_eq!(ca_pem(&location(None)).unwrap(), None);
-        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
         assert_eq!(
-            ca_pem(&location(Some(&b64))).unwrap().unwrap(),
-            pem.as_bytes()
+            ca_pem(&location(Some(&b64(CA_PEM)))).unwrap().unwrap(),
+            CA_PEM.as_bytes()
         );
+        // A bundle of two, with surrounding text, as `cat` of several files gives.
+        let bundle = format!("# private CA\n{CA_PEM}\n{CA_PEM}");
+        assert!(ca_pem(&location(Some(&b64(&bundle)))).unwrap().is_some());
+
         let err = ca_pem(&location(Some("%%%"))).unwrap_err().to_string();
         assert!(err.contains("tls") && err.contains("base64"), "{err}");
-        let not_pem = base64::engine::general_purpose::STANDARD.encode("hello");
-        let err = ca_pem(&location(Some(&not_pem))).unwrap_err().to_string();
-        assert!(err.contains("no PEM certificate"), "{err}");
+        let err = ca_pem(&location(Some(&b64("hello")))).unwrap_err();
+        assert!(matches!(err, PlanError::InvalidCaCert(..)), "{err}");
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
+    }
+
+    /// A PEM that only looks like a certificate is refused here: the SDK's trust store would
+    /// panic on it when it first connects.
+    #[test]
+    fn ca_cert_must_hold_usable_certificates() {
+        let truncated = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let err = ca_pem(&location(Some(&b64(truncated))))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("caCert is unusable"), "{err}");
+        let not_der = "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n";
+        let err = ca_pem(&location(Some(&b64(not_der))))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("certificate 1 is not usable"), "{err}");
+        let unterminated = CA_PEM.replace("-----END CERTIFICATE-----", "");
+        let err = ca_pem(&location(Some(&b64(&unterminated))))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a readable PEM bundle"), "{err}");
+        assert!(http_client(&location(Some(&b64(not_der)))).is_err());
     }
 }
