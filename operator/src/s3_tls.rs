@@ -169,20 +169,25 @@ impl HttpConnector for InsecureClient {
                 .try_into_http1x()
                 .map_err(|e| ConnectorError::other(e.into(), None))?;
             let (parts, body) = request.into_parts();
-            // The operator sends bodies from memory (one upload part at most).
-            let bytes = body
-                .bytes()
-                .ok_or_else(|| {
-                    ConnectorError::other("a streaming request body is not supported".into(), None)
-                })?
-                .to_vec();
+            // The operator sends bodies from memory (one upload part at most); a streaming one
+            // is passed through as it is.
+            let body = match body.bytes() {
+                Some(bytes) => reqwest::Body::from(bytes.to_vec()),
+                None => reqwest::Body::wrap(body),
+            };
             let response = client
                 .request(parts.method, parts.uri.to_string())
                 .headers(parts.headers)
-                .body(bytes)
+                .body(body)
                 .send()
                 .await
-                .map_err(|e| ConnectorError::io(e.into()))?;
+                .map_err(|e| {
+                    if e.is_timeout() {
+                        ConnectorError::timeout(e.into())
+                    } else {
+                        ConnectorError::io(e.into())
+                    }
+                })?;
             let response: http::Response<reqwest::Body> = response.into();
             let (parts, body) = response.into_parts();
             let response = http::Response::from_parts(parts, SdkBody::from_body_1_x(body));

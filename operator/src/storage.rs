@@ -119,6 +119,15 @@ impl ObjectStore {
     pub async fn connect(location: &StorageLocation, creds: &Credentials) -> Self {
         let provider = credentials_provider(creds).await;
         let region = location.config("region").unwrap_or("us-east-1").to_string();
+        // caCert / insecureSkipTLSVerify: one HTTP client for both S3 clients (the location was
+        // validated when it was planned, so an error here is not expected).
+        let http = match crate::s3_tls::http_client(location) {
+            Ok(http) => http,
+            Err(e) => {
+                tracing::error!(error = %e, "TLS settings of the storage location ignored");
+                None
+            }
+        };
         let build = |endpoint: Option<&str>| {
             let mut b = aws_sdk_s3::Config::builder()
                 .behavior_version_latest()
@@ -134,9 +143,8 @@ impl ObjectStore {
             if let Some(e) = endpoint {
                 b = b.endpoint_url(e);
             }
-            // caCert / insecureSkipTLSVerify (validated when the location was planned).
-            if let Ok(Some(http)) = crate::s3_tls::http_client(location) {
-                b = b.http_client(http);
+            if let Some(http) = &http {
+                b = b.http_client(http.clone());
             }
             // Velero's convention: checksumAlgorithm "" turns checksums off, which many
             // S3-compatible servers need; unset keeps the SDK default.
