@@ -97,23 +97,39 @@ async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_veri
         b.status.as_ref().and_then(|s| s.attempts).is_none(),
         "an untrusted certificate was retried"
     );
-    // A caCert that is not a certificate is refused before anything is sent.
-    let bad_ca = unique_name("bsl-bad-ca");
-    let mut obj = obj.clone();
-    obj.metadata.name = Some(bad_ca.clone());
-    obj.metadata.resource_version = None;
-    obj.data["spec"]["objectStorage"]["caCert"] = serde_json::json!("bm90IGEgY2VydA==");
-    bsls.create(&PostParams::default(), &obj).await?;
-    let name = apply_bundle(
-        &env,
-        &client,
-        serde_json::json!({"backup": backup, "storageLocation": bad_ca}),
-    )
-    .await?;
-    let b = wait_finished(&env, &client, &name, Duration::from_secs(60)).await?;
-    let reason = condition_reason(&b);
-    ensure!(reason.contains("caCert is unusable"), "{reason}");
-    for bsl in [untrusted, bad_ca] {
+    // A caCert that is not a certificate is refused before anything is sent: plain text, and a
+    // PEM block that only looks like a certificate (the SDK's trust store panics on that one
+    // when it first connects, so the operator must refuse it first).
+    let mut made = vec![untrusted];
+    for (what, ca_cert) in [
+        ("text", "bm90IGEgY2VydA=="),
+        (
+            "fake PEM",
+            "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=",
+        ),
+    ] {
+        let bad_ca = unique_name("bsl-bad-ca");
+        let mut obj = obj.clone();
+        obj.metadata.name = Some(bad_ca.clone());
+        obj.metadata.resource_version = None;
+        obj.data["spec"]["objectStorage"]["caCert"] = serde_json::json!(ca_cert);
+        bsls.create(&PostParams::default(), &obj).await?;
+        made.push(bad_ca.clone());
+        let name = apply_bundle(
+            &env,
+            &client,
+            serde_json::json!({"backup": backup, "storageLocation": bad_ca}),
+        )
+        .await?;
+        let b = wait_finished(&env, &client, &name, Duration::from_secs(60)).await?;
+        let reason = condition_reason(&b);
+        ensure!(
+            reason.starts_with("UnsupportedStorageLocation")
+                && reason.contains("caCert is unusable"),
+            "{what}: {reason}"
+        );
+    }
+    for bsl in made {
         bsls.delete(&bsl, &DeleteParams::default()).await?;
     }
     delete_namespace(&client, &ns).await;
