@@ -240,6 +240,9 @@ pub mod reasons {
     pub const UNSUPPORTED_STORAGE_LOCATION: &str = "UnsupportedStorageLocation";
     pub const STORAGE_UNREACHABLE: &str = "StorageUnreachable";
     pub const CERTIFICATE_UNTRUSTED: &str = "CertificateUntrusted";
+    /// The Kubernetes API refused or failed a request the bundle needs (retried while it
+    /// may pass).
+    pub const KUBERNETES_API_ERROR: &str = "KubernetesAPIError";
     pub const WAITING_FOR_TARGET: &str = "WaitingForTarget";
     pub const COLLECTING: &str = "Collecting";
     pub const UPLOADING: &str = "Uploading";

@@ -1,18 +1,23 @@
 //! velero-debug-operator: collects everything relevant to a Velero Backup or Restore into a
-//! tar.gz in the BackupStorageLocation's object store.
+//! tar.gz in the BackupStorageLocation's object store. See README.md, "Architecture", for the
+//! walk of one DebugBundle through these modules.
 
-pub mod archive;
-pub mod auto_bundles;
-pub mod collect;
-pub mod controller;
-pub mod fetch;
-pub mod http;
-pub mod leader;
-pub mod metrics;
-pub mod plan;
-pub mod redact;
-pub mod s3_tls;
-pub mod status;
-pub mod storage;
-pub mod summary;
+mod auto_bundles;
+mod bundle;
+mod config;
+mod context;
+mod duration;
+mod http;
+mod kubernetes;
+mod leader;
+mod metrics;
+mod process;
+mod redact;
+mod storage;
+mod summary;
+mod tar_gz;
+/// What the operator knows about Velero (resource types, labels, object-store layout); the
+/// end-to-end tests use it too.
 pub mod velero;
+
+pub use process::{Args, run};

@@ -5,7 +5,7 @@
 //!
 //! Limitations, chosen to fail towards masking: `redact_line` sees one line, so of a PEM
 //! private key spread over several lines it masks only the BEGIN line's remainder
-//! (`redact_text` keeps state and masks the following lines up to the END marker; a JSON
+//! ([`LineStream`] keeps state and masks the following lines up to the END marker; a JSON
 //! string is masked whole). A secret-like word followed by `:` in prose (`get secret: secrets
 //! "x" not found`) has its next word masked, since it cannot be told from `secret: value`.
 
@@ -103,6 +103,39 @@ impl Rule {
     }
 }
 
+/// Masks the lines of one stream (a log, a file) in order, so the body lines of a PEM private
+/// key spread over several lines are masked too, not only its BEGIN line.
+pub struct LineStream<'r> {
+    redactor: &'r Redactor,
+    in_pem: bool,
+}
+
+impl LineStream<'_> {
+    /// Masks one line (without its line ending).
+    pub fn redact<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
+        let r = self.redactor;
+        if self.in_pem {
+            return match r.pem_end.find(line) {
+                Some(end) => {
+                    self.in_pem = false;
+                    Cow::Owned(format!("{MARKER}{}", r.redact_line(&line[end.end()..])))
+                }
+                None => Cow::Borrowed(MARKER),
+            };
+        }
+        let masked = r.redact_line(line);
+        // A BEGIN line always passes the keyword precheck, so untouched lines open no block.
+        if matches!(masked, Cow::Owned(_)) {
+            self.in_pem = r
+                .pem_begin
+                .find_iter(line)
+                .last()
+                .is_some_and(|begin| !r.pem_end.is_match(&line[begin.end()..]));
+        }
+        masked
+    }
+}
+
 /// Compiled once; `Regex` is `Send + Sync`, so one `Redactor` serves every task by reference.
 #[derive(Debug)]
 pub struct Redactor {
@@ -151,28 +184,24 @@ impl Redactor {
     /// Masks every line, keeping `\n` / `\r\n` endings; the lines of a multi-line PEM private
     /// key after its BEGIN line are each replaced by MARKER up to and including its END marker
     /// (to the end of the text when no END comes).
+    #[cfg(test)]
     pub fn redact_text(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
-        let mut in_pem = false;
+        let mut lines = self.stream();
         for chunk in text.split_inclusive('\n') {
             let body = chunk.trim_end_matches(['\n', '\r']);
-            if in_pem {
-                out.push_str(MARKER);
-                if let Some(end) = self.pem_end.find(body) {
-                    out.push_str(&self.redact_line(&body[end.end()..]));
-                    in_pem = false;
-                }
-            } else {
-                out.push_str(&self.redact_line(body));
-                in_pem = self
-                    .pem_begin
-                    .find_iter(body)
-                    .last()
-                    .is_some_and(|begin| !self.pem_end.is_match(&body[begin.end()..]));
-            }
+            out.push_str(&lines.redact(body));
             out.push_str(&chunk[body.len()..]);
         }
         out
+    }
+
+    /// A redactor for the lines of one log or file, in order: it remembers an open PEM block.
+    pub fn stream(&self) -> LineStream<'_> {
+        LineStream {
+            redactor: self,
+            in_pem: false,
+        }
     }
 
     /// Masks a Kubernetes object in place; returns how many values were masked. Every string

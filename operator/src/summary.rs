@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use kube::{ResourceExt, core::DynamicObject};
 use serde::Serialize;
 
-use crate::archive::ArchivedFile;
+use crate::tar_gz::ArchivedFile;
 
 /// At most this many log lines and result messages are quoted in summary.md.
 pub const MAX_QUOTED: usize = 50;

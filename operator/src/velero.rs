@@ -205,14 +205,6 @@ pub fn operation_node(obj: &DynamicObject) -> Option<String> {
     node.filter(|n| !n.is_empty()).map(str::to_string)
 }
 
-/// A Velero phase is final: the operation is over and its files are uploaded.
-pub fn is_final_phase(phase: &str) -> bool {
-    matches!(
-        phase,
-        "Completed" | "PartiallyFailed" | "Failed" | "FailedValidation"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,33 +3,29 @@
 //! an annotation on the Backup or Restore itself, so it survives operator restarts and a
 //! bundle deleted by hand.
 
-pub mod policy;
+mod policy;
 
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use jiff::Timestamp;
 use kube::{
-    Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
-    runtime::{
-        Controller,
-        controller::Action,
-        events::{Event, EventType},
-        watcher,
-    },
+    Api, Resource, ResourceExt,
+    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    runtime::{Controller, controller::Action, events::EventType, watcher},
 };
 use velero_debug_crd::{ANNOTATION_AUTO_BUNDLE_CREATED, DebugBundle, LABEL_AUTO, LABEL_TARGET_UID};
 
 use policy::Decision;
-pub use policy::Policy;
 
-use crate::{controller::Context, velero};
+use crate::{context::Context, kubernetes, velero};
 
 #[derive(Debug, thiserror::Error)]
-pub enum AutoBundleError {
-    #[error("kubernetes API: {0}")]
+pub(crate) enum AutoBundleError {
+    #[error("kubernetes API: {}", kubernetes::message(.0))]
     Kube(#[from] kube::Error),
+    #[error("listing automatic DebugBundles: {0}")]
+    List(String),
     #[error("DebugBundle {0} already exists for another target; waiting for it to go")]
     NameTaken(String),
 }
@@ -52,6 +48,7 @@ async fn reconcile(
     let bundles: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &ns);
     match bundles.create(&PostParams::default(), &bundle).await {
         Ok(_) => {
+            ctx.metrics.auto_bundles_created.inc();
             tracing::info!(kind, target = %obj.name_any(), bundle = %name, "automatic bundle created")
         }
         // Made before a restart that came before the record below: the same bundle.
@@ -76,42 +73,31 @@ async fn reconcile(
             &Patch::Merge(&record),
         )
         .await?;
-    let event = Event {
-        type_: EventType::Normal,
-        reason: "DebugBundleCreated".into(),
-        note: Some(format!("DebugBundle {name} collects what went wrong")),
-        action: "AutoBundle".into(),
-        secondary: None,
-    };
-    let reference = obj.object_ref(&velero::resource(kind));
-    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %e, "could not publish event");
-    }
-    enforce_cap(&bundles, ctx.config.auto.max_per_namespace).await?;
+    let regarding = obj.object_ref(&velero::resource(kind));
+    let note = format!("DebugBundle {name} collects what went wrong");
+    kubernetes::publish_event(
+        &ctx.recorder,
+        &regarding,
+        EventType::Normal,
+        "DebugBundleCreated",
+        "AutoBundle",
+        &note,
+    )
+    .await;
+    enforce_cap(&bundles, &ctx).await?;
     Ok(Action::await_change())
 }
 
 /// Deletes the oldest automatic bundles beyond the cap (their finalizer deletes the archives).
-async fn enforce_cap(bundles: &Api<DebugBundle>, cap: usize) -> Result<(), AutoBundleError> {
-    let mut all = Vec::new();
-    let mut params = ListParams::default()
-        .labels(&format!("{LABEL_AUTO}=true"))
-        .limit(250);
-    loop {
-        let page = bundles.list(&params).await?;
-        all.extend(page.items);
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => break,
-        }
-    }
-    for name in policy::beyond_cap(&all, cap) {
+async fn enforce_cap(bundles: &Api<DebugBundle>, ctx: &Context) -> Result<(), AutoBundleError> {
+    let cap = ctx.config.auto.max_per_namespace;
+    let auto = ListParams::default().labels(&format!("{LABEL_AUTO}=true"));
+    let listed = kubernetes::list_all(bundles, auto, &ctx.config.limits)
+        .await
+        .map_err(AutoBundleError::List)?;
+    for name in policy::beyond_cap(&listed.items, cap) {
         tracing::info!(bundle = %name, cap, "deleting the oldest automatic bundle beyond the cap");
-        match bundles.delete(&name, &DeleteParams::background()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
+        kubernetes::delete_if_present(bundles, &name).await?;
     }
     Ok(())
 }
@@ -123,8 +109,9 @@ fn error_policy(obj: Arc<DynamicObject>, error: &AutoBundleError, ctx: Arc<Conte
 }
 
 /// Runs one watch of `kind` (Restore or Backup) until shutdown.
-pub async fn run(kind: &'static str, client: Client, namespace: Option<String>, ctx: Arc<Context>) {
+pub(crate) async fn run(kind: &'static str, namespace: Option<String>, ctx: Arc<Context>) {
     let resource = velero::resource(kind);
+    let client = ctx.client.clone();
     let api: Api<DynamicObject> = match &namespace {
         Some(ns) => Api::namespaced_with(client, ns, &resource),
         None => Api::all_with(client, &resource),

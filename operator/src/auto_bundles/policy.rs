@@ -2,8 +2,6 @@
 //! Pure: decided from the object, the operator's policy and the time, so every rule is
 //! unit-tested on YAML fixtures.
 
-use std::time::Duration;
-
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{
@@ -16,43 +14,10 @@ use velero_debug_crd::{
     LABEL_AUTO, LABEL_TARGET_UID,
 };
 
-use crate::velero;
-
-/// The operator's automatic-bundle settings.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Policy {
-    /// Final Restore phases that get a bundle (default: PartiallyFailed).
-    pub restore_phases: Vec<String>,
-    /// Final Backup phases that get a bundle (default: none).
-    pub backup_phases: Vec<String>,
-    /// Operations that ended longer ago than this get none (no stampede on a first install).
-    pub lookback: Duration,
-    /// Automatic bundles kept per namespace; the oldest beyond it are deleted.
-    pub max_per_namespace: usize,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            restore_phases: vec!["PartiallyFailed".into()],
-            backup_phases: Vec::new(),
-            lookback: Duration::from_secs(6 * 3600),
-            max_per_namespace: 20,
-        }
-    }
-}
-
-impl Policy {
-    pub fn phases(&self, kind: &str) -> &[String] {
-        match kind {
-            "Restore" => &self.restore_phases,
-            _ => &self.backup_phases,
-        }
-    }
-}
+use crate::{config::Policy, velero};
 
 #[derive(Debug, PartialEq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Create(Box<DebugBundle>),
     Skip(String),
 }
@@ -61,7 +26,7 @@ pub enum Decision {
 const MAX_NAME: usize = 63;
 
 /// `auto-restore-<name>`; a name too long keeps its start and ends in a hash of the whole.
-pub fn bundle_name(kind: &str, target: &str) -> String {
+pub(crate) fn bundle_name(kind: &str, target: &str) -> String {
     let full = format!("auto-{}-{target}", kind.to_ascii_lowercase());
     if full.len() <= MAX_NAME {
         return full;
@@ -71,7 +36,7 @@ pub fn bundle_name(kind: &str, target: &str) -> String {
     format!("{keep}-{}", &hash[..8])
 }
 
-pub fn decide(kind: &str, obj: &DynamicObject, policy: &Policy, now: Timestamp) -> Decision {
+pub(crate) fn decide(kind: &str, obj: &DynamicObject, policy: &Policy, now: Timestamp) -> Decision {
     let phase = obj.data["status"]["phase"].as_str().unwrap_or("");
     if !policy.phases(kind).iter().any(|p| p == phase) {
         return Decision::Skip(format!("phase {phase:?} does not get a bundle"));
@@ -132,7 +97,7 @@ pub fn decide(kind: &str, obj: &DynamicObject, policy: &Policy, now: Timestamp) 
 }
 
 /// The automatic bundles beyond the cap, oldest first.
-pub fn beyond_cap(bundles: &[DebugBundle], cap: usize) -> Vec<String> {
+pub(crate) fn beyond_cap(bundles: &[DebugBundle], cap: usize) -> Vec<String> {
     let mut auto: Vec<&DebugBundle> = bundles
         .iter()
         .filter(|b| b.labels().get(LABEL_AUTO).map(String::as_str) == Some("true"))

@@ -15,7 +15,7 @@ use crate::{redact::Redactor, storage::StorageError, velero::stored_artifacts};
 /// Results files are small; anything bigger is not parsed for the summary.
 const MAX_RESULTS_BYTES: u64 = 16 * 1024 * 1024;
 
-pub async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
+pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
     for artifact in stored_artifacts(&c.plan.target) {
         let key = c.location.key(&artifact.key);
         let raw = c.spool_path(&artifact.bundle_path);
@@ -90,6 +90,7 @@ fn decode_and_redact(
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let mut out = BufWriter::with_capacity(256 * 1024, File::create(to)?);
     let mut line = Vec::new();
+    let mut lines = redactor.stream();
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line)? == 0 {
@@ -100,7 +101,7 @@ fn decode_and_redact(
             Some(b) => (b, true),
             None => (text.as_ref(), false),
         };
-        out.write_all(redactor.redact_line(body).as_bytes())?;
+        out.write_all(lines.redact(body).as_bytes())?;
         if newline {
             out.write_all(b"\n")?;
         }

@@ -1,5 +1,6 @@
-//! The status step: pure builders of the status a DebugBundle moves through, so every
-//! transition is unit-tested without a server; controller.rs only patches what they return.
+//! Pure builders of the status a DebugBundle moves through, so every transition is
+//! unit-tested without a server; the pipeline (run.rs) and the lifecycle only write what they
+//! return.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -7,10 +8,6 @@ use velero_debug_crd::{
     ArchiveStatus, CONDITION_DOWNLOAD_URL_VALID, CONDITION_READY, DebugBundle, DebugBundleStatus,
     MAX_STATUS_WARNINGS, Phase, Progress, reasons,
 };
-
-fn ready(status: bool, reason: &str, message: &str, generation: i64, now: Timestamp) -> Condition {
-    condition(CONDITION_READY, status, reason, message, generation, now)
-}
 
 fn condition(
     type_: &str,
@@ -45,112 +42,139 @@ fn with_condition(mut status: DebugBundleStatus, new: Condition) -> DebugBundleS
     status
 }
 
-fn base(bundle: &DebugBundle, target: &str) -> (DebugBundleStatus, i64) {
-    let mut status = bundle.status.clone().unwrap_or_default();
-    status.target = Some(target.to_string());
-    let generation = bundle.metadata.generation.unwrap_or(0);
-    status.observed_generation = Some(generation);
-    (status, generation)
+/// The status a bundle moves to, built from the one it has: the same inputs always give the
+/// same status, so every transition is unit-tested without a server.
+pub(crate) struct Transition<'a> {
+    pub prev: &'a DebugBundleStatus,
+    pub generation: i64,
+    /// `restore/<name>` or `backup/<name>`.
+    pub target: &'a str,
+    pub now: Timestamp,
 }
 
-pub fn waiting_for_target(bundle: &DebugBundle, target: &str, now: Timestamp) -> DebugBundleStatus {
-    let (mut status, generation) = base(bundle, target);
-    status.phase = Some(Phase::Pending);
-    let msg = format!("{target} does not exist (yet); waiting for it");
-    with_condition(
-        status,
-        ready(false, reasons::WAITING_FOR_TARGET, &msg, generation, now),
-    )
-}
-
-/// Waiting for one of the operator's collection slots.
-pub fn queued(bundle: &DebugBundle, target: &str, slots: u16, now: Timestamp) -> DebugBundleStatus {
-    let (mut status, generation) = base(bundle, target);
-    status.phase = Some(Phase::Pending);
-    let msg = format!("waiting for one of the operator's {slots} collection slots");
-    with_condition(status, ready(false, reasons::QUEUED, &msg, generation, now))
-}
-
-pub fn collecting(
-    bundle: &DebugBundle,
-    target: &str,
-    total_steps: i32,
-    now: Timestamp,
-) -> DebugBundleStatus {
-    let (mut status, generation) = base(bundle, target);
-    status.phase = Some(Phase::Collecting);
-    status.next_attempt_at = None;
-    status.start_time = Some(Time(now));
-    status.completion_time = None;
-    status.progress = Some(Progress {
-        items_done: 0,
-        items_total: total_steps,
-    });
-    let msg = format!("collecting for {target}");
-    with_condition(
-        status,
-        ready(false, reasons::COLLECTING, &msg, generation, now),
-    )
-}
-
-pub fn uploading(
-    bundle: &DebugBundle,
-    target: &str,
-    key: &str,
-    upload_id: &str,
-    now: Timestamp,
-) -> DebugBundleStatus {
-    let (mut status, generation) = base(bundle, target);
-    status.phase = Some(Phase::Uploading);
-    status.upload_id = Some(upload_id.to_string());
-    if let Some(p) = status.progress.as_mut() {
-        p.items_done = p.items_total;
+impl Transition<'_> {
+    fn base(&self) -> DebugBundleStatus {
+        let mut status = self.prev.clone();
+        status.target = Some(self.target.to_string());
+        status.observed_generation = Some(self.generation);
+        status
     }
-    let msg = format!("uploading {key}");
-    with_condition(
-        status,
-        ready(false, reasons::UPLOADING, &msg, generation, now),
-    )
+
+    fn ready(
+        &self,
+        status: DebugBundleStatus,
+        ok: bool,
+        reason: &str,
+        message: &str,
+    ) -> DebugBundleStatus {
+        let c = condition(
+            CONDITION_READY,
+            ok,
+            reason,
+            message,
+            self.generation,
+            self.now,
+        );
+        with_condition(status, c)
+    }
+
+    pub fn waiting_for_target(&self) -> DebugBundleStatus {
+        let mut status = self.base();
+        status.phase = Some(Phase::Pending);
+        let msg = format!("{} does not exist (yet); waiting for it", self.target);
+        self.ready(status, false, reasons::WAITING_FOR_TARGET, &msg)
+    }
+
+    /// Waiting for one of the operator's collection slots.
+    pub fn queued(&self, slots: u16) -> DebugBundleStatus {
+        let mut status = self.base();
+        status.phase = Some(Phase::Pending);
+        let msg = format!("waiting for one of the operator's {slots} collection slots");
+        self.ready(status, false, reasons::QUEUED, &msg)
+    }
+
+    pub fn collecting(&self, total_steps: i32) -> DebugBundleStatus {
+        let mut status = self.base();
+        status.phase = Some(Phase::Collecting);
+        status.next_attempt_at = None;
+        status.start_time = Some(Time(self.now));
+        status.completion_time = None;
+        status.progress = Some(Progress {
+            items_done: 0,
+            items_total: total_steps,
+        });
+        let msg = format!("collecting for {}", self.target);
+        self.ready(status, false, reasons::COLLECTING, &msg)
+    }
+
+    pub fn uploading(&self, key: &str, upload_id: &str) -> DebugBundleStatus {
+        let mut status = self.base();
+        status.phase = Some(Phase::Uploading);
+        status.upload_id = Some(upload_id.to_string());
+        if let Some(p) = status.progress.as_mut() {
+            p.items_done = p.items_total;
+        }
+        let msg = format!("uploading {key}");
+        self.ready(status, false, reasons::UPLOADING, &msg)
+    }
+
+    pub fn completed(&self, done: Completed<'_>) -> DebugBundleStatus {
+        let mut status = self.base();
+        status.phase = Some(Phase::Completed);
+        status.completion_time = Some(Time(self.now));
+        status = url_signed(
+            status,
+            done.url,
+            done.url_expires_at,
+            self.generation,
+            self.now,
+        );
+        status.warnings = bounded_warnings(done.warnings);
+        status.attempts = None;
+        status.next_attempt_at = None;
+        status.upload_id = None;
+        let msg = format!(
+            "bundle of {} files ({} bytes) at s3://{}/{}{}",
+            done.archive.file_count,
+            done.archive.size_bytes,
+            done.archive.bucket,
+            done.archive.key,
+            if done.warnings.is_empty() {
+                String::new()
+            } else {
+                format!("; {} item(s) could not be collected", done.warnings.len())
+            }
+        );
+        status.archive = Some(done.archive);
+        self.ready(status, true, reasons::COMPLETED, &msg)
+    }
+
+    pub fn failed(&self, reason: &str, message: &str) -> DebugBundleStatus {
+        let mut status = self.base();
+        status.phase = Some(Phase::Failed);
+        status.completion_time = Some(Time(self.now));
+        // Every path to Failed aborted its upload.
+        status.upload_id = None;
+        status.next_attempt_at = None;
+        self.ready(status, false, reason, message)
+    }
+
+    /// A failure that may pass: the phase stays, the attempt is counted.
+    pub fn retrying(&self, reason: &str, message: &str) -> DebugBundleStatus {
+        let mut status = self.base();
+        let attempts = status.attempts.unwrap_or(0) + 1;
+        status.attempts = Some(attempts);
+        status.next_attempt_at = Some(Time(self.now + backoff(attempts)));
+        let msg = format!("attempt {attempts} failed: {message}");
+        self.ready(status, false, reason, &msg)
+    }
 }
 
-pub struct Completed<'a> {
+pub(crate) struct Completed<'a> {
     pub archive: ArchiveStatus,
     pub url: String,
     pub url_expires_at: Timestamp,
     pub warnings: &'a [String],
-}
-
-pub fn completed(
-    bundle: &DebugBundle,
-    target: &str,
-    done: Completed<'_>,
-    now: Timestamp,
-) -> DebugBundleStatus {
-    let (mut status, generation) = base(bundle, target);
-    status.phase = Some(Phase::Completed);
-    status.completion_time = Some(Time(now));
-    status = url_signed(status, done.url, done.url_expires_at, generation, now);
-    status.warnings = bounded_warnings(done.warnings);
-    status.attempts = None;
-    status.next_attempt_at = None;
-    status.upload_id = None;
-    let msg = format!(
-        "bundle of {} files ({} bytes) at s3://{}/{}{}",
-        done.archive.file_count,
-        done.archive.size_bytes,
-        done.archive.bucket,
-        done.archive.key,
-        if done.warnings.is_empty() {
-            String::new()
-        } else {
-            format!("; {} item(s) could not be collected", done.warnings.len())
-        }
-    );
-    status.archive = Some(done.archive);
-    with_condition(
-        status,
-        ready(true, reasons::COMPLETED, &msg, generation, now),
-    )
 }
 
 fn url_signed(
@@ -175,7 +199,7 @@ fn url_signed(
 }
 
 /// A new URL for a Completed bundle, signed for the given annotation value.
-pub fn url_refreshed(
+pub(crate) fn url_refreshed(
     bundle: &DebugBundle,
     url: String,
     expires_at: Timestamp,
@@ -190,7 +214,7 @@ pub fn url_refreshed(
 
 /// The URL in status no longer works: said in a condition (and the URL column), not left as a
 /// silently broken link.
-pub fn url_expired(bundle: &DebugBundle, now: Timestamp) -> DebugBundleStatus {
+pub(crate) fn url_expired(bundle: &DebugBundle, now: Timestamp) -> DebugBundleStatus {
     let status = bundle.status.clone().unwrap_or_default();
     let generation = bundle.metadata.generation.unwrap_or(0);
     let when = status
@@ -212,46 +236,24 @@ pub fn url_expired(bundle: &DebugBundle, now: Timestamp) -> DebugBundleStatus {
     with_condition(status, expired)
 }
 
-pub fn failed(
-    bundle: &DebugBundle,
-    target: &str,
-    reason: &str,
-    message: &str,
+/// How long a bundle still waits for its next attempt after a transient failure.
+pub(crate) fn backoff_left(
+    status: Option<&DebugBundleStatus>,
     now: Timestamp,
-) -> DebugBundleStatus {
-    let (mut status, generation) = base(bundle, target);
-    status.phase = Some(Phase::Failed);
-    status.completion_time = Some(Time(now));
-    // Every path to Failed aborted its upload.
-    status.upload_id = None;
-    status.next_attempt_at = None;
-    with_condition(status, ready(false, reason, message, generation, now))
-}
-
-/// A failure that may pass: the phase stays, the attempt is counted.
-pub fn retrying(
-    bundle: &DebugBundle,
-    target: &str,
-    reason: &str,
-    message: &str,
-    now: Timestamp,
-) -> DebugBundleStatus {
-    let (mut status, generation) = base(bundle, target);
-    let attempts = status.attempts.unwrap_or(0) + 1;
-    status.attempts = Some(attempts);
-    status.next_attempt_at = Some(Time(now + backoff(attempts)));
-    let msg = format!("attempt {} failed: {message}", status.attempts.unwrap_or(1));
-    with_condition(status, ready(false, reason, &msg, generation, now))
+) -> Option<std::time::Duration> {
+    let next = status?.next_attempt_at.as_ref()?.0;
+    let wait = next.duration_since(now);
+    (wait > jiff::SignedDuration::ZERO).then(|| wait.unsigned_abs())
 }
 
 /// Waits between attempts: 10 s, doubling, at most 5 min.
-pub fn backoff(attempts: i32) -> jiff::SignedDuration {
+pub(crate) fn backoff(attempts: i32) -> jiff::SignedDuration {
     let exp = attempts.clamp(1, 6) - 1;
     jiff::SignedDuration::from_secs((10i64 << exp).min(300))
 }
 
 /// Status keeps the first warnings and says how many more the manifest has.
-pub fn bounded_warnings(warnings: &[String]) -> Vec<String> {
+pub(crate) fn bounded_warnings(warnings: &[String]) -> Vec<String> {
     if warnings.len() <= MAX_STATUS_WARNINGS {
         return warnings.to_vec();
     }
@@ -278,15 +280,19 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn at<'a>(prev: &'a DebugBundleStatus, now: &str) -> Transition<'a> {
+        Transition {
+            prev,
+            generation: 1,
+            target: "restore/r1",
+            now: t(now),
+        }
+    }
+
     #[test]
     fn failure_records_reason_phase_and_generation() {
-        let s = failed(
-            &bundle(),
-            "restore/r1",
-            reasons::TARGET_NOT_FOUND,
-            "restore r1 not found",
-            t("2026-11-22T10:00:00Z"),
-        );
+        let s = at(&DebugBundleStatus::default(), "2026-11-22T10:00:00Z")
+            .failed(reasons::TARGET_NOT_FOUND, "restore r1 not found");
         assert_eq!(s.phase, Some(Phase::Failed));
         assert_eq!(s.observed_generation, Some(1));
         let c = &s.conditions[0];
@@ -296,18 +302,13 @@ mod tests {
 
     #[test]
     fn transition_time_is_kept_while_the_reason_stays() {
-        let mut b = bundle();
-        b.status = Some(waiting_for_target(
-            &b,
-            "restore/r1",
-            t("2026-11-22T10:00:00Z"),
-        ));
-        let again = waiting_for_target(&b, "restore/r1", t("2026-11-22T10:00:30Z"));
+        let first = at(&DebugBundleStatus::default(), "2026-11-22T10:00:00Z").waiting_for_target();
+        let again = at(&first, "2026-11-22T10:00:30Z").waiting_for_target();
         assert_eq!(
             again.conditions[0].last_transition_time.0,
             t("2026-11-22T10:00:00Z")
         );
-        let collecting = collecting(&b, "restore/r1", 7, t("2026-11-22T10:01:00Z"));
+        let collecting = at(&again, "2026-11-22T10:01:00Z").collecting(7);
         assert_eq!(
             collecting.conditions[0].last_transition_time.0,
             t("2026-11-22T10:01:00Z")
@@ -317,30 +318,23 @@ mod tests {
 
     #[test]
     fn retries_are_counted() {
-        let mut b = bundle();
-        b.status = Some(retrying(
-            &b,
-            "restore/r1",
-            "StorageUnreachable",
-            "refused",
-            t("2026-11-22T10:00:00Z"),
-        ));
-        let s = retrying(
-            &b,
-            "restore/r1",
-            "StorageUnreachable",
-            "refused",
-            t("2026-11-22T10:00:10Z"),
-        );
+        let first = at(&DebugBundleStatus::default(), "2026-11-22T10:00:00Z")
+            .retrying("StorageUnreachable", "refused");
+        let s = at(&first, "2026-11-22T10:00:10Z").retrying("StorageUnreachable", "refused");
         assert_eq!(s.attempts, Some(2));
         assert_eq!(
-            s.next_attempt_at.unwrap().0,
+            s.next_attempt_at.as_ref().unwrap().0,
             t("2026-11-22T10:00:30Z"),
             "the second retry waits 20 s"
         );
         assert_eq!(backoff(1).as_secs(), 10);
         assert_eq!(backoff(30).as_secs(), 300);
         assert!(s.conditions[0].message.starts_with("attempt 2 failed"));
+        assert_eq!(
+            backoff_left(Some(&s), t("2026-11-22T10:00:25Z")),
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(backoff_left(Some(&s), t("2026-11-22T10:00:30Z")), None);
     }
 
     #[test]

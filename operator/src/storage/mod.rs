@@ -1,5 +1,10 @@
 //! The object store behind a BackupStorageLocation (provider aws: AWS S3 or an S3-compatible
-//! server), configured the way Velero's AWS plugin reads the same BSL.
+//! server), configured the way Velero's AWS plugin reads the same BSL: the location model
+//! (location.rs), its credential (credentials.rs), TLS (tls.rs) and the S3 client (here).
+
+pub(crate) mod credentials;
+pub(crate) mod location;
+mod tls;
 
 use std::{path::Path, time::Duration};
 
@@ -16,13 +21,14 @@ use aws_sdk_s3::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::plan::StorageLocation;
+pub(crate) use credentials::Credentials;
+pub(crate) use location::StorageLocation;
 
 /// S3 requires parts of at least 5 MiB (but the last); 8 MiB keeps memory bounded.
-pub const PART_SIZE: usize = 8 * 1024 * 1024;
+pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
-pub enum StorageError {
+pub(crate) enum StorageError {
     #[error("the object store refused the credentials of {location}: {message}")]
     CredentialsInvalid { location: String, message: String },
     #[error("the object store of {location} cannot be reached: {message}")]
@@ -59,37 +65,13 @@ fn is_certificate_error(chain: &str) -> bool {
 
 impl StorageError {
     /// Retrying may help (the server may come back); a refused credential will not.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(self, StorageError::Unreachable { .. } | StorageError::Io(_))
     }
 }
 
-/// Where the credentials of a BSL come from.
 #[derive(Clone)]
-pub enum Credentials {
-    /// An AWS shared-credentials file (the content of the BSL's credential Secret key).
-    SharedFile {
-        contents: String,
-        profile: Option<String>,
-    },
-    /// IRSA, workload identity, instance profiles: the default AWS credential chain.
-    DefaultChain,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::SharedFile { profile, .. } => f
-                .debug_struct("SharedFile")
-                .field("profile", profile)
-                .finish_non_exhaustive(),
-            Credentials::DefaultChain => f.write_str("DefaultChain"),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct ObjectStore {
+pub(crate) struct ObjectStore {
     client: Client,
     /// Signs URLs for `publicUrl` when the BSL has one, else the same endpoint.
     presign_client: Client,
@@ -116,12 +98,12 @@ async fn credentials_provider(creds: &Credentials) -> SharedCredentialsProvider 
 }
 
 impl ObjectStore {
-    pub async fn connect(location: &StorageLocation, creds: &Credentials) -> Self {
+    pub(crate) async fn connect(location: &StorageLocation, creds: &Credentials) -> Self {
         let provider = credentials_provider(creds).await;
         let region = location.config("region").unwrap_or("us-east-1").to_string();
         // caCert / insecureSkipTLSVerify: one HTTP client for both S3 clients (the location was
         // validated when it was planned, so an error here is not expected).
-        let http = match crate::s3_tls::http_client(location) {
+        let http = match tls::http_client(location) {
             Ok(http) => http,
             Err(e) => {
                 tracing::error!(error = %e, "TLS settings of the storage location ignored");
@@ -219,12 +201,8 @@ impl ObjectStore {
         }
     }
 
-    pub fn bucket(&self) -> &str {
-        &self.location.bucket
-    }
-
     /// Streams an object to a local file; returns its size.
-    pub async fn download(&self, key: &str, to: &Path) -> Result<u64, StorageError> {
+    pub(crate) async fn download(&self, key: &str, to: &Path) -> Result<u64, StorageError> {
         let resp = self
             .client
             .get_object()
@@ -240,11 +218,9 @@ impl ObjectStore {
         Ok(n)
     }
 
-    /// Uploads a file with a multipart upload, one part in memory at a time; aborts the upload
-    /// on failure so no unfinished upload is left in the bucket.
     /// Starts a multipart upload. Its id goes to status before any part is sent, so an upload
     /// cut short by a killed process is aborted by whoever collects the bundle next.
-    pub async fn start_upload(&self, key: &str) -> Result<String, StorageError> {
+    pub(crate) async fn start_upload(&self, key: &str) -> Result<String, StorageError> {
         let mut create = self
             .client
             .create_multipart_upload()
@@ -267,7 +243,7 @@ impl ObjectStore {
 
     /// Sends the file as the parts of `upload_id` and completes the upload; aborts it on
     /// failure or when `cancel` fires (shutdown). `bytes_per_second` limits the rate.
-    pub async fn finish_upload(
+    pub(crate) async fn finish_upload(
         &self,
         key: &str,
         upload_id: &str,
@@ -286,7 +262,7 @@ impl ObjectStore {
     }
 
     /// Aborts a multipart upload; one already gone (completed or aborted) is fine.
-    pub async fn abort_upload(&self, key: &str, upload_id: &str) {
+    pub(crate) async fn abort_upload(&self, key: &str, upload_id: &str) {
         let aborted = self
             .client
             .abort_multipart_upload()
@@ -366,7 +342,11 @@ impl ObjectStore {
     }
 
     /// A GET URL valid for `ttl`, through the BSL's publicUrl when it has one.
-    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
+    pub(crate) async fn presign_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
         let config = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Failed {
             location: self.location.name.clone(),
             operation: "Presign",
@@ -384,7 +364,7 @@ impl ObjectStore {
     }
 
     /// Deletes an object; one that is already gone is fine.
-    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self
             .client
             .delete_object()
@@ -401,7 +381,7 @@ impl ObjectStore {
         }
     }
 
-    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         match self
             .client
             .head_object()

@@ -7,7 +7,7 @@ use kube::{Api, api::ListParams};
 use super::{CollectError, Collector, TargetObjects};
 
 /// The namespaces a Backup or Restore covered; `None` means all of them.
-pub fn covered_namespaces(target: &serde_json::Value) -> Option<Vec<String>> {
+pub(super) fn covered_namespaces(target: &serde_json::Value) -> Option<Vec<String>> {
     let spec = &target["spec"];
     let included: Vec<String> = spec["includedNamespaces"]
         .as_array()
@@ -44,7 +44,7 @@ fn event_time(e: &Event) -> Option<jiff::Timestamp> {
 }
 
 /// One line of the timeline, sortable by its leading timestamp.
-pub fn timeline_line(e: &Event) -> String {
+pub(super) fn timeline_line(e: &Event) -> String {
     let time = event_time(e).map(|t| t.to_string()).unwrap_or_default();
     let obj = &e.involved_object;
     format!(
@@ -58,7 +58,10 @@ pub fn timeline_line(e: &Event) -> String {
     )
 }
 
-pub async fn all(c: &mut Collector<'_>, objects: &TargetObjects) -> Result<(), CollectError> {
+pub(super) async fn all(
+    c: &mut Collector<'_>,
+    objects: &TargetObjects,
+) -> Result<(), CollectError> {
     let since = c.plan.since;
     let in_window = |e: &Event| event_time(e).is_none_or(|t| t >= since);
     let mut timeline: Vec<String> = Vec::new();

@@ -1,29 +1,32 @@
 //! What happens to a finished DebugBundle: retention (deleted once its TTL passed; the
 //! finalizer then deletes the archive), a new download URL on a new value of the refresh-url
-//! annotation, and an expired URL made visible in status. `plan` is pure; `finished` carries
-//! the plan out.
+//! annotation, and an expired URL made visible in status. `due` is pure; `finished` carries
+//! out what is due.
 
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use kube::{
-    Api, ResourceExt,
-    api::DeleteParams,
+    Api, Resource, ResourceExt,
     runtime::{controller::Action, events::EventType},
 };
 use velero_debug_crd::{
-    ANNOTATION_REFRESH_URL, CONDITION_DOWNLOAD_URL_VALID, DEFAULT_URL_TTL, DebugBundle, LABEL_AUTO,
-    Phase, reasons,
+    ANNOTATION_REFRESH_URL, CONDITION_DOWNLOAD_URL_VALID, DebugBundle, DebugBundleStatus,
+    LABEL_AUTO, Phase, reasons,
 };
 
-use super::{Config, Context, Error, archive_store, patch_status, publish};
-use crate::{plan as collect_plan, status};
+use super::{Error, dereference, plan, status};
+use crate::{
+    config::Config,
+    context::{Context, MANAGER},
+    duration, kubernetes,
+};
 
 /// The retention of a bundle: its spec's, else the operator's default for its kind.
-pub fn ttl(bundle: &DebugBundle, config: &Config) -> Option<Duration> {
+pub(crate) fn ttl(bundle: &DebugBundle, config: &Config) -> Option<Duration> {
     if let Some(text) = bundle.spec.ttl_after_finished.as_deref() {
         // The CRD's CEL rule admits only durations; one this parser refuses keeps the bundle.
-        return collect_plan::parse_duration(text);
+        return duration::parse(text);
     }
     if bundle.labels().get(LABEL_AUTO).map(String::as_str) == Some("true") {
         config.ttl_auto
@@ -32,8 +35,9 @@ pub fn ttl(bundle: &DebugBundle, config: &Config) -> Option<Duration> {
     }
 }
 
+/// What is due for a finished bundle now.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Due {
     /// The TTL passed: delete the DebugBundle.
     pub delete: bool,
     /// Sign a new URL for this value of the refresh-url annotation.
@@ -50,9 +54,9 @@ fn until(deadline: Timestamp, now: Timestamp) -> Option<Duration> {
     (left > SignedDuration::ZERO).then(|| left.unsigned_abs() + Duration::from_secs(1))
 }
 
-pub fn plan(bundle: &DebugBundle, ttl: Option<Duration>, now: Timestamp) -> Plan {
+pub(crate) fn due(bundle: &DebugBundle, ttl: Option<Duration>, now: Timestamp) -> Due {
     let Some(status) = bundle.status.as_ref() else {
-        return Plan::default();
+        return Due::default();
     };
     let finished_at = status
         .completion_time
@@ -65,19 +69,19 @@ pub fn plan(bundle: &DebugBundle, ttl: Option<Duration>, now: Timestamp) -> Plan
         let deadline = finished_at + SignedDuration::try_from(ttl).unwrap_or(SignedDuration::MAX);
         match until(deadline, now) {
             None => {
-                return Plan {
+                return Due {
                     delete: true,
-                    ..Plan::default()
+                    ..Due::default()
                 };
             }
             Some(left) => next.push(left),
         }
     }
-    let mut plan = Plan::default();
+    let mut due = Due::default();
     if status.phase == Some(Phase::Completed) {
         let wanted = bundle.annotations().get(ANNOTATION_REFRESH_URL);
         if let Some(value) = wanted.filter(|v| status.url_refreshed_for.as_ref() != Some(*v)) {
-            plan.refresh_for = Some(value.clone());
+            due.refresh_for = Some(value.clone());
         } else if let Some(expires) = status.download_url_expires_at.as_ref().map(|t| t.0) {
             match until(expires, now) {
                 Some(left) => next.push(left),
@@ -86,110 +90,86 @@ pub fn plan(bundle: &DebugBundle, ttl: Option<Duration>, now: Timestamp) -> Plan
                         .conditions
                         .iter()
                         .any(|c| c.type_ == CONDITION_DOWNLOAD_URL_VALID && c.status == "False");
-                    plan.mark_url_expired = !shown;
+                    due.mark_url_expired = !shown;
                 }
             }
         }
     }
-    plan.requeue_after = next.into_iter().min();
-    plan
+    due.requeue_after = next.into_iter().min();
+    due
 }
 
-/// Carries out the plan for a finished bundle.
+/// Carries out what is due for a finished bundle.
 pub(super) async fn finished(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
-    let plan = plan(bundle, ttl(bundle, &ctx.config), now);
-    let ns = bundle.namespace().unwrap_or_default();
-    if plan.delete {
+    let due = due(bundle, ttl(bundle, &ctx.config), now);
+    let api: Api<DebugBundle> =
+        Api::namespaced(ctx.client.clone(), &bundle.namespace().unwrap_or_default());
+    if due.delete {
         tracing::info!(bundle = %bundle.name_any(), "retention passed; deleting the bundle");
-        publish(
-            ctx,
-            bundle,
-            EventType::Normal,
-            "Expired",
-            "ttlAfterFinished passed; deleting the bundle and its archive".into(),
-        )
-        .await;
-        let api: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &ns);
-        match api
-            .delete(&bundle.name_any(), &DeleteParams::background())
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
+        let note = "ttlAfterFinished passed; deleting the bundle and its archive";
+        event(ctx, bundle, EventType::Normal, "Expired", note).await;
+        kubernetes::delete_if_present(&api, &bundle.name_any()).await?;
         return Ok(Action::await_change());
     }
-    if let Some(value) = plan.refresh_for {
-        refresh_url(bundle, ctx, &ns, &value, now).await?;
-    } else if plan.mark_url_expired {
-        patch_status(ctx, bundle, status::url_expired(bundle, now)).await?;
+    if let Some(value) = due.refresh_for {
+        let status = refresh_url(bundle, ctx, &value, now).await?;
+        kubernetes::apply_status(&api, &bundle.name_any(), MANAGER, &status).await?;
+    } else if due.mark_url_expired {
+        let status = status::url_expired(bundle, now);
+        kubernetes::apply_status(&api, &bundle.name_any(), MANAGER, &status).await?;
     }
-    Ok(plan
+    Ok(due
         .requeue_after
         .map(Action::requeue)
         .unwrap_or_else(Action::await_change))
 }
 
+async fn event(ctx: &Context, bundle: &DebugBundle, type_: EventType, reason: &str, note: &str) {
+    let regarding = bundle.object_ref(&());
+    kubernetes::publish_event(&ctx.recorder, &regarding, type_, reason, "Lifecycle", note).await;
+}
+
+/// The status with a new URL, or, when none can be signed, with the refresh recorded as done
+/// so one bad value does not retry forever (a new annotation value tries again).
 async fn refresh_url(
     bundle: &DebugBundle,
     ctx: &Context,
-    ns: &str,
     value: &str,
     now: Timestamp,
-) -> Result<(), Error> {
-    let Some(archive) = bundle.status.as_ref().and_then(|s| s.archive.clone()) else {
-        return Ok(());
+) -> Result<DebugBundleStatus, Error> {
+    let archive = bundle.status.as_ref().and_then(|s| s.archive.as_ref());
+    let Some(archive) = archive else {
+        return Ok(bundle.status.clone().unwrap_or_default());
     };
-    let ttl_text = bundle.spec.url_ttl.as_deref().unwrap_or(DEFAULT_URL_TTL);
-    let url_ttl =
-        collect_plan::parse_url_ttl(ttl_text).unwrap_or_else(|_| Duration::from_secs(24 * 3600));
-    let signed = match archive_store(ctx, ns, &archive.storage_location).await? {
-        Some(store) => store
-            .presign_get(&archive.key, url_ttl)
-            .await
-            .map_err(|e| e.to_string()),
-        None => Err(format!(
-            "BackupStorageLocation {} or its credential no longer exists",
-            archive.storage_location
-        )),
-    };
+    let url_ttl = plan::url_ttl(&bundle.spec).unwrap_or(Duration::from_secs(24 * 3600));
+    let ns = bundle.namespace().unwrap_or_default();
+    let signed =
+        match dereference::archive_store(&ctx.client, &ns, &archive.storage_location).await? {
+            Some(store) => store
+                .presign_get(&archive.key, url_ttl)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "BackupStorageLocation {} or its credential no longer exists",
+                archive.storage_location
+            )),
+        };
     match signed {
         Ok(url) => {
             let expires = now + SignedDuration::try_from(url_ttl).unwrap_or_default();
-            patch_status(
-                ctx,
-                bundle,
-                status::url_refreshed(bundle, url, expires, value, now),
-            )
-            .await?;
-            publish(
-                ctx,
-                bundle,
-                EventType::Normal,
-                "URLRefreshed",
-                format!("new download URL, valid until {expires}"),
-            )
-            .await;
+            let note = format!("new download URL, valid until {expires}");
+            event(ctx, bundle, EventType::Normal, "URLRefreshed", &note).await;
+            Ok(status::url_refreshed(bundle, url, expires, value, now))
         }
         Err(message) => {
-            // Recorded as refreshed-for so one bad value does not retry forever; a new
-            // annotation value tries again.
+            let note = format!("the download URL could not be re-signed: {message}");
+            event(ctx, bundle, EventType::Warning, reasons::URL_EXPIRED, &note).await;
             let mut status = bundle.status.clone().unwrap_or_default();
             status.url_refreshed_for = Some(value.to_string());
-            patch_status(ctx, bundle, status).await?;
-            publish(
-                ctx,
-                bundle,
-                EventType::Warning,
-                reasons::URL_EXPIRED,
-                format!("the download URL could not be re-signed: {message}"),
-            )
-            .await;
+            Ok(status)
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -228,26 +208,26 @@ mod tests {
     #[test]
     fn waits_for_the_earlier_of_ttl_and_url_expiry() {
         let b = bundle("", COMPLETED);
-        let p = plan(
+        let p = due(
             &b,
             Some(Duration::from_secs(3 * 3600)),
             t("2026-11-22T11:00:00Z"),
         );
         assert_eq!(
             p,
-            Plan {
+            Due {
                 requeue_after: Some(Duration::from_secs(2 * 3600 + 1)),
-                ..Plan::default()
+                ..Due::default()
             }
         );
-        let p = plan(&b, None, t("2026-11-22T11:00:00Z"));
+        let p = due(&b, None, t("2026-11-22T11:00:00Z"));
         assert_eq!(p.requeue_after, Some(Duration::from_secs(23 * 3600 + 1)));
     }
 
     #[test]
     fn deletes_once_the_ttl_passed_failed_ones_too() {
         let b = bundle("", COMPLETED);
-        let p = plan(
+        let p = due(
             &b,
             Some(Duration::from_secs(3600)),
             t("2026-11-22T11:00:00Z"),
@@ -257,14 +237,14 @@ mod tests {
             "",
             "{phase: Failed, completionTime: '2026-11-22T10:00:00Z'}",
         );
-        assert!(plan(&failed, Some(Duration::ZERO), t("2026-11-22T10:00:00Z")).delete);
-        assert!(!plan(&failed, None, t("2030-01-01T00:00:00Z")).delete);
+        assert!(due(&failed, Some(Duration::ZERO), t("2026-11-22T10:00:00Z")).delete);
+        assert!(!due(&failed, None, t("2030-01-01T00:00:00Z")).delete);
     }
 
     #[test]
     fn an_expired_url_is_marked_once() {
         let b = bundle("", COMPLETED);
-        let p = plan(&b, None, t("2026-11-23T10:00:00Z"));
+        let p = due(&b, None, t("2026-11-23T10:00:00Z"));
         assert!(p.mark_url_expired);
         assert_eq!(p.requeue_after, None);
         let marked = bundle(
@@ -274,7 +254,7 @@ mod tests {
                 "status: 'False', reason: URLExpired",
             ),
         );
-        assert!(!plan(&marked, None, t("2026-11-23T10:00:00Z")).mark_url_expired);
+        assert!(!due(&marked, None, t("2026-11-23T10:00:00Z")).mark_url_expired);
     }
 
     #[test]
@@ -283,7 +263,7 @@ mod tests {
             ", annotations: {velerodebug.io/refresh-url: '1'}",
             COMPLETED,
         );
-        let p = plan(&b, None, t("2026-11-23T12:00:00Z"));
+        let p = due(&b, None, t("2026-11-23T12:00:00Z"));
         assert_eq!(p.refresh_for.as_deref(), Some("1"));
         assert!(!p.mark_url_expired, "a refresh replaces the expired URL");
         let done = bundle(
@@ -291,7 +271,7 @@ mod tests {
             &COMPLETED.replace("phase: Completed", "phase: Completed, urlRefreshedFor: '1'"),
         );
         assert_eq!(
-            plan(&done, None, t("2026-11-22T12:00:00Z")).refresh_for,
+            due(&done, None, t("2026-11-22T12:00:00Z")).refresh_for,
             None
         );
         let failed = bundle(
@@ -299,7 +279,7 @@ mod tests {
             "{phase: Failed, completionTime: '2026-11-22T10:00:00Z'}",
         );
         assert_eq!(
-            plan(&failed, None, t("2026-11-22T12:00:00Z")).refresh_for,
+            due(&failed, None, t("2026-11-22T12:00:00Z")).refresh_for,
             None
         );
     }

@@ -8,14 +8,20 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, ListParams, PostParams},
+    api::{ListParams, PostParams},
     core::DynamicObject,
 };
 
 use super::{CollectError, Collector, TargetObjects};
-use crate::velero::{self, operation_node};
+use crate::{
+    kubernetes,
+    velero::{self, operation_node},
+};
 
-pub async fn target(c: &mut Collector<'_>, objects: &TargetObjects) -> Result<(), CollectError> {
+pub(super) async fn target_yaml(
+    c: &mut Collector<'_>,
+    objects: &TargetObjects,
+) -> Result<(), CollectError> {
     let kind = c.plan.target.kind().to_lowercase();
     c.add_object(&format!("resources/{kind}.yaml"), &objects.target)?;
     c.summary.set_target(&objects.target);
@@ -34,7 +40,7 @@ pub async fn target(c: &mut Collector<'_>, objects: &TargetObjects) -> Result<()
 
 /// PodVolumeBackups/Restores and DataUploads/Downloads of the target, found by the name label
 /// and the uid label (Velero shortens long names in labels).
-pub async fn operations(
+pub(super) async fn operations(
     c: &mut Collector<'_>,
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
@@ -57,12 +63,9 @@ pub async fn operations(
             }
         }
         found.sort_by_key(|o| o.name_any());
-        for mut obj in found {
-            // List items come without apiVersion/kind; the bundle's YAML should have them.
-            obj.types = Some(kube::core::TypeMeta {
-                api_version: velero::resource(kind).api_version,
-                kind: kind.to_string(),
-            });
+        let resource = velero::resource(kind);
+        for obj in found {
+            let obj = kubernetes::with_types(obj, &resource);
             if let Some(node) = operation_node(&obj) {
                 c.involved_nodes.insert(node);
             }
@@ -76,7 +79,7 @@ pub async fn operations(
 }
 
 /// Storage locations, the Velero workloads, the involved nodes and the server's version.
-pub async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectError> {
+pub(super) async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectError> {
     for kind in ["BackupStorageLocation", "VolumeSnapshotLocation"] {
         let api = c.dynamic_api(kind);
         if let Some(items) = c.list_all(&api, ListParams::default(), kind).await {
@@ -146,7 +149,8 @@ async fn server_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let _ = c.timed(api.delete(&name, &DeleteParams::default())).await;
+    // The server deletes answered requests itself after a minute; this is only tidier.
+    let _ = c.timed(kubernetes::delete_if_present(&api, &name)).await;
     match answer {
         Some(r) => {
             let status = &r.data["status"];

@@ -35,7 +35,7 @@ enum LogOutcome {
     Failed(String),
 }
 
-pub async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
+pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let pods_api: Api<Pod> = c.namespaced();
     let mut pods: Vec<(String, Pod)> = Vec::new();
 
@@ -190,7 +190,7 @@ async fn read_log(
     let copy = async {
         let reader = match api.log_stream(&job.pod, &params).await {
             Ok(r) => r,
-            Err(e) => return Err(super::kube_message(&e)),
+            Err(e) => return Err(crate::kubernetes::message(&e)),
         };
         let file = tokio::fs::File::create(&job.spool)
             .await
@@ -200,6 +200,7 @@ async fn read_log(
         let mut reader = std::pin::pin!(reader);
         // One line buffer reused for the whole log: no allocation per line.
         let mut line = Vec::with_capacity(8 * 1024);
+        let mut lines = redactor.stream();
         loop {
             line.clear();
             let n = reader
@@ -211,7 +212,7 @@ async fn read_log(
             }
             let body = line.strip_suffix(b"\n").unwrap_or(&line);
             let text = String::from_utf8_lossy(body);
-            let redacted = redactor.redact_line(&text);
+            let redacted = lines.redact(&text);
             out.write_all(redacted.as_bytes())
                 .await
                 .map_err(|e| e.to_string())?;

@@ -33,21 +33,21 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// One file in the bundle, as listed in manifest.json.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ArchivedFile {
+pub(crate) struct ArchivedFile {
     pub path: String,
     pub size: u64,
 }
 
 /// The finished archive on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FinishedArchive {
+pub(crate) struct FinishedArchive {
     pub path: PathBuf,
     pub size: u64,
     pub sha256: String,
     pub file_count: i32,
 }
 
-pub struct ArchiveWriter {
+pub(crate) struct TarGzWriter {
     builder: tar::Builder<GzEncoder<HashingWriter<BufWriter<File>>>>,
     path: PathBuf,
     /// Every entry sits under this folder, so extracting a bundle makes one directory.
@@ -60,7 +60,7 @@ pub struct ArchiveWriter {
     budget: u64,
 }
 
-impl ArchiveWriter {
+impl TarGzWriter {
     /// `mtime` (seconds since the epoch) is stamped on every entry, so the same content makes
     /// the same archive.
     pub fn create(path: &Path, root: &str, mtime: u64) -> io::Result<Self> {
@@ -161,7 +161,7 @@ mod tests {
     fn archive_holds_entries_under_root_and_hash_matches_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.tar.gz");
-        let mut w = ArchiveWriter::create(&path, "bundle-x", 1_700_000_000).unwrap();
+        let mut w = TarGzWriter::create(&path, "bundle-x", 1_700_000_000).unwrap();
         w.append_bytes("a/one.txt", b"hello").unwrap();
         let spooled = dir.path().join("spool");
         std::fs::write(&spooled, vec![b'x'; 100_000]).unwrap();
@@ -194,7 +194,7 @@ mod tests {
     fn spooled_files_beyond_the_budget_are_left_out() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.tar.gz");
-        let mut w = ArchiveWriter::create(&path, "r", 42)
+        let mut w = TarGzWriter::create(&path, "r", 42)
             .unwrap()
             .with_budget(1000);
         let spool = |name: &str, n: usize| {
@@ -214,7 +214,7 @@ mod tests {
     fn same_content_makes_the_same_archive() {
         let dir = tempfile::tempdir().unwrap();
         let make = |name: &str| {
-            let mut w = ArchiveWriter::create(&dir.path().join(name), "r", 42).unwrap();
+            let mut w = TarGzWriter::create(&dir.path().join(name), "r", 42).unwrap();
             w.append_bytes("f", b"same").unwrap();
             w.finish().unwrap().sha256
         };

@@ -25,14 +25,14 @@ use rustls::{
     pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
 };
 
-use crate::plan::{PlanError, StorageLocation};
+use super::location::{LocationError, StorageLocation};
 
 /// The PEM bundle of `objectStorage.caCert`, decoded; an error names the BSL.
-pub fn ca_pem(location: &StorageLocation) -> Result<Option<Vec<u8>>, PlanError> {
+pub(crate) fn ca_pem(location: &StorageLocation) -> Result<Option<Vec<u8>>, LocationError> {
     let Some(b64) = location.ca_cert.as_deref() else {
         return Ok(None);
     };
-    let invalid = |why: &str| PlanError::InvalidCaCert(location.name.clone(), why.to_string());
+    let invalid = |why: &str| LocationError::InvalidCaCert(location.name.clone(), why.to_string());
     let pem = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|e| invalid(&format!("not base64: {e}")))?;
@@ -54,7 +54,9 @@ pub fn ca_pem(location: &StorageLocation) -> Result<Option<Vec<u8>>, PlanError> 
 }
 
 /// The HTTP client for the BSL's endpoint; None: the SDK's default (system roots).
-pub fn http_client(location: &StorageLocation) -> Result<Option<SharedHttpClient>, PlanError> {
+pub(crate) fn http_client(
+    location: &StorageLocation,
+) -> Result<Option<SharedHttpClient>, LocationError> {
     if location.flag("insecureSkipTLSVerify") {
         static WARN: Once = Once::new();
         WARN.call_once(|| {
@@ -71,7 +73,7 @@ pub fn http_client(location: &StorageLocation) -> Result<Option<SharedHttpClient
     let context = TlsContext::builder()
         .with_trust_store(TrustStore::default().with_pem_certificate(pem))
         .build()
-        .map_err(|e| PlanError::InvalidCaCert(location.name.clone(), e.to_string()))?;
+        .map_err(|e| LocationError::InvalidCaCert(location.name.clone(), e.to_string()))?;
     let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
         .tls_context(context)
@@ -213,7 +215,7 @@ mod tests {
     }
 
     /// A throwaway self-signed CA (P-256), made with openssl for these tests only.
-    const CA_PEM: &str = include_str!("../testdata/unit-test-ca.pem");
+    const CA_PEM: &str = include_str!("../../testdata/unit-test-ca.pem");
 
     fn b64(text: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(text)
@@ -233,7 +235,7 @@ mod tests {
         let err = ca_pem(&location(Some("%%%"))).unwrap_err().to_string();
         assert!(err.contains("tls") && err.contains("base64"), "{err}");
         let err = ca_pem(&location(Some(&b64("hello")))).unwrap_err();
-        assert!(matches!(err, PlanError::InvalidCaCert(..)), "{err}");
+        assert!(matches!(err, LocationError::InvalidCaCert(..)), "{err}");
         assert!(err.to_string().contains("no PEM certificate"), "{err}");
     }
 

@@ -1,0 +1,61 @@
+//! Step 6, archive: summary.md and manifest.json go into the archive, which is then closed
+//! (its size and sha256 known).
+
+use jiff::Timestamp;
+use tempfile::TempDir;
+
+use super::collect::Collected;
+use crate::{
+    summary::{FORMAT_VERSION, Manifest, ManifestTarget},
+    tar_gz::FinishedArchive,
+};
+
+pub(crate) const OPERATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, thiserror::Error)]
+#[error("writing the archive: {0}")]
+pub(crate) struct ArchiveError(#[from] std::io::Error);
+
+/// The closed archive, in the spool folder that lives as long as this does.
+pub(crate) struct FinishedBundle {
+    pub archive: FinishedArchive,
+    pub warnings: Vec<String>,
+    _spool: TempDir,
+}
+
+pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveError> {
+    let Collected {
+        mut archive,
+        summary,
+        warnings,
+        timings,
+        api_requests,
+        spool,
+    } = collected;
+    let summary_md = summary.render(&warnings);
+    archive.append_bytes("summary.md", summary_md.as_bytes())?;
+    let files = archive.files().to_vec();
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        operator_version: OPERATOR_VERSION,
+        target: ManifestTarget {
+            kind: &summary.kind,
+            name: &summary.name,
+            uid: &summary.uid,
+            phase: &summary.phase,
+        },
+        created_at: Timestamp::now().to_string(),
+        files: &files,
+        warnings: &warnings,
+        timings_ms: &timings,
+        api_requests,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
+    archive.append_bytes("manifest.json", &json)?;
+    let archive = tokio::task::block_in_place(|| archive.finish())?;
+    Ok(FinishedBundle {
+        archive,
+        warnings,
+        _spool: spool,
+    })
+}

@@ -1,0 +1,305 @@
+//! Step 5, collect: everything relevant to one Backup or Restore goes into the archive.
+//!
+//! Each part is its own module and never fails the bundle for what it cannot read: an object,
+//! log or file that cannot be had becomes a warning in the bundle. Only the archive itself
+//! failing (disk) is an error. Every API call has a timeout and every list is paginated.
+
+mod events;
+mod logs;
+mod object_store;
+mod objects;
+mod progress;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    future::Future,
+    path::PathBuf,
+    sync::atomic::Ordering,
+    time::Instant,
+};
+
+use jiff::Timestamp;
+use k8s_openapi::NamespaceResourceScope;
+use kube::{
+    Api, Client, Resource, ResourceExt, api::ListParams, core::DynamicObject,
+    runtime::events::EventType,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use tempfile::TempDir;
+
+use super::{
+    dereference::{Dereferenced, TargetObjects},
+    plan::{BundlePlan, CollectPlan},
+    run::Run,
+};
+use crate::{
+    config::Limits,
+    kubernetes,
+    redact::Redactor,
+    storage::{ObjectStore, StorageLocation},
+    summary::Summary,
+    tar_gz::TarGzWriter,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CollectError {
+    #[error("writing the archive: {0}")]
+    Archive(#[from] std::io::Error),
+    #[error("writing status: {0}")]
+    Status(#[from] kube::Error),
+    #[error("stopped: the operator is shutting down")]
+    Cancelled,
+}
+
+/// What collection hands to the archive step.
+pub(crate) struct Collected {
+    pub archive: TarGzWriter,
+    pub summary: Summary,
+    pub warnings: Vec<String>,
+    /// Milliseconds per part.
+    pub timings: BTreeMap<String, u64>,
+    /// API requests made while collecting (approximate when bundles run at once: the counter
+    /// is per process).
+    pub api_requests: u64,
+    /// The folder of the archive and the spooled logs.
+    pub spool: TempDir,
+}
+
+pub(crate) async fn run(
+    run: &mut Run<'_>,
+    found: &Dereferenced,
+    plan: &BundlePlan,
+    store: &ObjectStore,
+) -> Result<Collected, CollectError> {
+    let ctx = run.ctx;
+    let total = STEPS.len() as i32;
+    run.write(|t| t.collecting(total)).await?;
+    let note = format!(
+        "collecting for {} into {}",
+        run.target(),
+        found.location.name
+    );
+    run.event(EventType::Normal, "Started", &note).await;
+    let spool = tempfile::Builder::new()
+        .prefix("velero-debug-")
+        .tempdir_in(&ctx.config.spool_dir)?;
+    let mtime = Timestamp::now().as_second().max(0) as u64;
+    let archive = TarGzWriter::create(
+        &spool.path().join("bundle.tar.gz"),
+        &run.bundle.name_any(),
+        mtime,
+    )?
+    .with_budget(ctx.config.limits.max_bundle_bytes);
+    let mut collector = Collector {
+        client: ctx.client.clone(),
+        namespace: run.bundle.namespace().unwrap_or_default(),
+        plan: &plan.collect,
+        limits: &ctx.config.limits,
+        redactor: &ctx.redactor,
+        store,
+        location: &found.location,
+        archive,
+        spool_dir: spool.path().to_path_buf(),
+        warnings: Vec::new(),
+        timings: BTreeMap::new(),
+        summary: Summary::default(),
+        collected_uids: BTreeSet::new(),
+        involved_nodes: BTreeSet::new(),
+        operation_names: BTreeSet::new(),
+        spool_seq: 0,
+    };
+    // Progress goes to status from a task of its own, so a slow API server never slows
+    // collection down.
+    let progress = progress::Reporter::start(run.api(), run.bundle.name_any(), total);
+    let requests_before = ctx.api_requests.load(Ordering::Relaxed);
+    let done = tokio::select! {
+        r = all_parts(&mut collector, &found.objects, |n| progress.report(n)) => r,
+        // Shutting down: the bundle stays Collecting and the next leader collects it again.
+        _ = ctx.shutdown.cancelled() => Err(CollectError::Cancelled),
+    };
+    progress.stop().await;
+    done?;
+    Ok(Collected {
+        archive: collector.archive,
+        summary: collector.summary,
+        warnings: collector.warnings,
+        timings: collector.timings,
+        api_requests: ctx.api_requests.load(Ordering::Relaxed) - requests_before,
+        spool,
+    })
+}
+
+/// The collection of one bundle in progress.
+struct Collector<'a> {
+    client: Client,
+    namespace: String,
+    plan: &'a CollectPlan,
+    limits: &'a Limits,
+    redactor: &'a Redactor,
+    store: &'a ObjectStore,
+    location: &'a StorageLocation,
+    archive: TarGzWriter,
+    spool_dir: PathBuf,
+    warnings: Vec<String>,
+    timings: BTreeMap<String, u64>,
+    summary: Summary,
+    /// Uids of every object collected, so events about them can be found.
+    collected_uids: BTreeSet<String>,
+    /// Nodes that ran the target's volume operations.
+    involved_nodes: BTreeSet<String>,
+    /// Names of the target's operation objects (PVB/PVR/DataUpload/DataDownload).
+    operation_names: BTreeSet<String>,
+    spool_seq: u64,
+}
+
+/// Steps in the order they run; status.progress counts them.
+const STEPS: [&str; 7] = [
+    "target",
+    "object-store",
+    "operations",
+    "cluster-state",
+    "logs",
+    "events",
+    "summary",
+];
+
+impl Collector<'_> {
+    fn record_timing(&mut self, step: &str, start: Instant) {
+        self.timings
+            .insert(step.to_string(), start.elapsed().as_millis() as u64);
+    }
+
+    fn warn(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(warning = %message, "bundle warning");
+        self.warnings.push(message);
+    }
+
+    /// A fresh spool file path inside the bundle's spool folder.
+    fn spool_path(&mut self, hint: &str) -> PathBuf {
+        self.spool_seq += 1;
+        let safe: String = hint
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(60)
+            .collect();
+        self.spool_dir.join(format!("{}-{safe}", self.spool_seq))
+    }
+
+    /// Adds a Kubernetes object as redacted YAML.
+    fn add_object(&mut self, path: &str, obj: &impl Serialize) -> Result<(), CollectError> {
+        let mut value = serde_json::to_value(obj).unwrap_or_default();
+        strip_noise(&mut value);
+        self.redactor.redact_json(&mut value);
+        if let Some(uid) = value["metadata"]["uid"].as_str() {
+            self.collected_uids.insert(uid.to_string());
+        }
+        let yaml = serde_yaml::to_string(&value).unwrap_or_default();
+        tokio::task::block_in_place(|| self.archive.append_bytes(path, yaml.as_bytes()))?;
+        Ok(())
+    }
+
+    /// Adds text (already redacted by the caller when it comes from outside).
+    fn add_text(&mut self, path: &str, text: &str) -> Result<(), CollectError> {
+        tokio::task::block_in_place(|| self.archive.append_bytes(path, text.as_bytes()))?;
+        Ok(())
+    }
+
+    /// Adds a spooled file, unless the bundle reached its size limit (then a warning says
+    /// what was left out).
+    fn add_spooled(&mut self, path: &str, file: &std::path::Path) -> Result<(), CollectError> {
+        let added =
+            tokio::task::block_in_place(|| self.archive.append_file_within_budget(path, file));
+        let _ = std::fs::remove_file(file);
+        if !added? {
+            self.warn(format!(
+                "{path} left out: the bundle reached its size limit of {} bytes (MAX_BUNDLE_BYTES)",
+                self.limits.max_bundle_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Lists every object matching `lp`, page by page; a list cut at `max_list_items` or one
+    /// that fails is a warning.
+    async fn list_all<K>(&mut self, api: &Api<K>, lp: ListParams, what: &str) -> Option<Vec<K>>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        match kubernetes::list_all(api, lp, self.limits).await {
+            Ok(listed) => {
+                if listed.truncated {
+                    self.warn(format!(
+                        "{what}: more than {} objects; only the first were collected",
+                        self.limits.max_list_items
+                    ));
+                }
+                Some(listed.items)
+            }
+            Err(e) => {
+                self.warn(format!("{what}: could not be listed: {e}"));
+                None
+            }
+        }
+    }
+
+    fn dynamic_api(&self, kind: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &crate::velero::resource(kind),
+        )
+    }
+
+    fn namespaced<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Runs an API call under the API timeout.
+    async fn timed<T>(
+        &self,
+        fut: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, String> {
+        kubernetes::with_timeout(self.limits.api_timeout, fut).await
+    }
+}
+
+/// managedFields only make YAML long; nobody debugging a restore reads them.
+fn strip_noise(value: &mut serde_json::Value) {
+    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("managedFields");
+        if let Some(annotations) = meta.get_mut("annotations").and_then(|a| a.as_object_mut()) {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+    }
+}
+
+/// Runs every part, timing each and reporting the number done through `on_step`; the archive
+/// is finished by the next step.
+async fn all_parts(
+    c: &mut Collector<'_>,
+    objects: &TargetObjects,
+    mut on_step: impl FnMut(usize),
+) -> Result<(), CollectError> {
+    macro_rules! part {
+        ($n:expr, $name:expr, $call:expr) => {{
+            let start = Instant::now();
+            $call.await?;
+            c.record_timing($name, start);
+            on_step($n);
+        }};
+    }
+    part!(1, "target", objects::target_yaml(c, objects));
+    part!(2, "object-store", object_store::artifacts(c));
+    part!(3, "operations", objects::operations(c, objects));
+    part!(4, "cluster-state", objects::cluster_state(c));
+    part!(5, "logs", logs::all(c));
+    if c.plan.events {
+        part!(6, "events", events::all(c, objects));
+    }
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! Step 1, dereference: reads what a bundle names (its target, for a restore the target's
+//! backup, the storage location and its credential). The only decision made here is which
+//! objects to read; whether they make a bundle is the plan's to say.
+
+use jiff::Timestamp;
+use kube::{
+    Api, Client, ResourceExt,
+    api::ListParams,
+    core::{ApiResource, DynamicObject},
+};
+use velero_debug_crd::{DebugBundle, DebugBundleSpec};
+
+use crate::{
+    config::Limits,
+    kubernetes,
+    storage::{
+        Credentials, ObjectStore, StorageLocation, credentials, credentials::CredentialError,
+        location::LocationError,
+    },
+    velero::{self, Target},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DereferenceError {
+    #[error("spec must name exactly one of backup or restore")]
+    NoSingleTarget,
+    #[error("{kind} {name} does not exist in namespace {namespace} (waited {waited_seconds}s)")]
+    TargetNotFound {
+        kind: &'static str,
+        name: String,
+        namespace: String,
+        waited_seconds: u64,
+    },
+    #[error("{kind} {name} names no storage location and there is no default one")]
+    NoStorageLocation { kind: &'static str, name: String },
+    #[error("BackupStorageLocation {name} does not exist in namespace {namespace}")]
+    StorageLocationNotFound { name: String, namespace: String },
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    #[error("reading {what}: {}", kubernetes::message(.source))]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("listing {what}: {message}")]
+    List { what: String, message: String },
+}
+
+fn api_error(what: impl Into<String>) -> impl FnOnce(kube::Error) -> DereferenceError {
+    let what = what.into();
+    move |source| DereferenceError::Api { what, source }
+}
+
+/// The target and, for a restore, its backup.
+pub(crate) struct TargetObjects {
+    pub target: DynamicObject,
+    /// For a restore, its backup (when it still exists).
+    pub backup: Option<DynamicObject>,
+}
+
+/// Everything a bundle names, read.
+pub(crate) struct Dereferenced {
+    pub target: Target,
+    pub objects: TargetObjects,
+    pub location: StorageLocation,
+    pub credentials: Credentials,
+}
+
+pub(crate) enum Outcome {
+    Found(Box<Dereferenced>),
+    /// The target does not exist (yet): the bundle may have been applied with its restore.
+    TargetMissing,
+}
+
+/// The target named by a spec.
+pub(crate) fn named_target(spec: &DebugBundleSpec) -> Result<Target, DereferenceError> {
+    match (&spec.backup, &spec.restore) {
+        (Some(b), None) => Ok(Target::Backup(b.clone())),
+        (None, Some(r)) => Ok(Target::Restore(r.clone())),
+        _ => Err(DereferenceError::NoSingleTarget),
+    }
+}
+
+pub(crate) async fn objects(
+    client: &Client,
+    bundle: &DebugBundle,
+    target: &Target,
+    limits: &Limits,
+) -> Result<Outcome, DereferenceError> {
+    let namespace = bundle.namespace().unwrap_or_default();
+    let Some(objects) = target_objects(client, &namespace, target).await? else {
+        return Ok(Outcome::TargetMissing);
+    };
+    let named =
+        |default: Option<&str>| storage_location_name(&bundle.spec, target, &objects, default);
+    // The default BSL is listed only when neither the spec nor the backup names one.
+    let location_name = match named(None) {
+        Some(name) => name,
+        None => {
+            let default = default_storage_location(client, &namespace, limits).await?;
+            named(default.as_deref()).ok_or_else(|| DereferenceError::NoStorageLocation {
+                kind: target.kind(),
+                name: target.name().to_string(),
+            })?
+        }
+    };
+    let location = storage_location(client, &namespace, &location_name).await?;
+    let credentials = credentials::fetch(client, &namespace, &location).await?;
+    Ok(Outcome::Found(Box::new(Dereferenced {
+        target: target.clone(),
+        objects,
+        location,
+        credentials,
+    })))
+}
+
+/// The storage location to read the target's files from and write the bundle to: the
+/// spec's, else the backup's, else the default one.
+pub(crate) fn storage_location_name(
+    spec: &DebugBundleSpec,
+    target: &Target,
+    objects: &TargetObjects,
+    default: Option<&str>,
+) -> Option<String> {
+    if let Some(name) = &spec.storage_location {
+        return Some(name.clone());
+    }
+    let backup = match target {
+        Target::Backup(_) => Some(&objects.target),
+        Target::Restore(_) => objects.backup.as_ref(),
+    };
+    backup
+        .and_then(|b| b.data["spec"]["storageLocation"].as_str())
+        .filter(|s| !s.is_empty())
+        .or(default)
+        .map(str::to_string)
+}
+
+/// The target and, for a restore, its backup; `None` when the target does not exist.
+async fn target_objects(
+    client: &Client,
+    namespace: &str,
+    target: &Target,
+) -> Result<Option<TargetObjects>, DereferenceError> {
+    let resource = velero::resource(target.kind());
+    let Some(obj) = get(client, namespace, &resource, target.name()).await? else {
+        return Ok(None);
+    };
+    let backup = match (target, obj.data["spec"]["backupName"].as_str()) {
+        (Target::Restore(_), Some(name)) if !name.is_empty() => {
+            get(client, namespace, &velero::resource("Backup"), name).await?
+        }
+        _ => None,
+    };
+    Ok(Some(TargetObjects {
+        target: obj,
+        backup,
+    }))
+}
+
+async fn get(
+    client: &Client,
+    namespace: &str,
+    resource: &ApiResource,
+    name: &str,
+) -> Result<Option<DynamicObject>, DereferenceError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
+    let obj = api
+        .get_opt(name)
+        .await
+        .map_err(api_error(format!("{} {name}", resource.kind)))?;
+    Ok(obj.map(|o| kubernetes::with_types(o, resource)))
+}
+
+async fn storage_location(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<StorageLocation, DereferenceError> {
+    let resource = velero::resource("BackupStorageLocation");
+    let bsl = get(client, namespace, &resource, name)
+        .await?
+        .ok_or_else(|| DereferenceError::StorageLocationNotFound {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+        })?;
+    Ok(StorageLocation::from_bsl(&bsl)?)
+}
+
+/// The name of the BSL marked `spec.default: true`, if any.
+async fn default_storage_location(
+    client: &Client,
+    namespace: &str,
+    limits: &Limits,
+) -> Result<Option<String>, DereferenceError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &velero::resource("BackupStorageLocation"),
+    );
+    let listed = kubernetes::list_all(&api, ListParams::default(), limits)
+        .await
+        .map_err(|message| DereferenceError::List {
+            what: "BackupStorageLocations".into(),
+            message,
+        })?;
+    Ok(listed
+        .items
+        .into_iter()
+        .find(|b| b.data["spec"]["default"] == true)
+        .and_then(|b| b.metadata.name))
+}
+
+/// The object store of an existing archive, for cleanup and URL refresh; `None` when its
+/// storage location or credential no longer exists or is no longer usable.
+pub(crate) async fn archive_store(
+    client: &Client,
+    namespace: &str,
+    location_name: &str,
+) -> Result<Option<ObjectStore>, DereferenceError> {
+    let location = match storage_location(client, namespace, location_name).await {
+        Ok(l) => l,
+        Err(DereferenceError::StorageLocationNotFound { .. } | DereferenceError::Location(_)) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    match credentials::fetch(client, namespace, &location).await {
+        Ok(c) => Ok(Some(ObjectStore::connect(&location, &c).await)),
+        Err(CredentialError::Missing { .. } | CredentialError::Forbidden { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How long a missing target is still waited for; `None` once the wait is over.
+pub(crate) fn target_wait_left(
+    bundle: &DebugBundle,
+    wait: std::time::Duration,
+    now: Timestamp,
+) -> Option<std::time::Duration> {
+    let age = bundle
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| now.duration_since(t.0).unsigned_abs())
+        .unwrap_or_default();
+    wait.checked_sub(age).filter(|left| !left.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(yaml: &str) -> DynamicObject {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn restore_uses_the_storage_location_of_its_backup() {
+        let spec = DebugBundleSpec {
+            restore: Some("r1".into()),
+            ..Default::default()
+        };
+        let restore = obj(
+            "apiVersion: velero.io/v1\nkind: Restore\nmetadata: {name: r1}\nspec: {backupName: b1}\n",
+        );
+        let backup = obj(
+            "apiVersion: velero.io/v1\nkind: Backup\nmetadata: {name: b1}\nspec: {storageLocation: secondary}\n",
+        );
+        let t = named_target(&spec).unwrap();
+        let with_backup = TargetObjects {
+            target: restore.clone(),
+            backup: Some(backup),
+        };
+        assert_eq!(
+            storage_location_name(&spec, &t, &with_backup, Some("default")).as_deref(),
+            Some("secondary")
+        );
+        let without = TargetObjects {
+            target: restore,
+            backup: None,
+        };
+        assert_eq!(
+            storage_location_name(&spec, &t, &without, Some("default")).as_deref(),
+            Some("default")
+        );
+        assert_eq!(storage_location_name(&spec, &t, &without, None), None);
+    }
+
+    #[test]
+    fn exactly_one_target() {
+        let both = DebugBundleSpec {
+            backup: Some("b".into()),
+            restore: Some("r".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            named_target(&both),
+            Err(DereferenceError::NoSingleTarget)
+        ));
+        assert!(named_target(&DebugBundleSpec::default()).is_err());
+    }
+
+    #[test]
+    fn a_missing_target_is_waited_for_from_the_bundle_creation() {
+        let bundle: DebugBundle = serde_yaml::from_str(
+            "apiVersion: velerodebug.io/v1alpha1\nkind: DebugBundle\nmetadata: {name: b, creationTimestamp: '2026-11-22T10:00:00Z'}\nspec: {restore: r}\n",
+        )
+        .unwrap();
+        let wait = std::time::Duration::from_secs(120);
+        let at = |t: &str| t.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            target_wait_left(&bundle, wait, at("2026-11-22T10:01:00Z")),
+            Some(std::time::Duration::from_secs(60))
+        );
+        assert_eq!(
+            target_wait_left(&bundle, wait, at("2026-11-22T10:02:00Z")),
+            None
+        );
+    }
+}

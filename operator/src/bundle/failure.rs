@@ -1,0 +1,198 @@
+//! Why a bundle failed, in one type: every step's error converts into a [`Failure`] here, so
+//! each `Ready` reason is chosen in one place and the same cause gets the same reason at every
+//! step. Transient failures are retried with backoff up to the attempt limit; permanent ones
+//! end the bundle Failed.
+
+use velero_debug_crd::reasons;
+
+use super::{
+    archive::ArchiveError, collect::CollectError, dereference::DereferenceError, plan::PlanError,
+    upload::UploadError,
+};
+use crate::{kubernetes, storage::StorageError, storage::credentials::CredentialError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Failure {
+    /// The `Ready` condition's reason (velero_debug_crd::reasons).
+    pub reason: &'static str,
+    pub message: String,
+    /// Retrying may help (an outage); a refusal or a bad spec will not.
+    pub transient: bool,
+}
+
+impl Failure {
+    fn permanent(reason: &'static str, message: impl ToString) -> Self {
+        Self {
+            reason,
+            message: message.to_string(),
+            transient: false,
+        }
+    }
+
+    fn transient(reason: &'static str, message: impl ToString) -> Self {
+        Self {
+            reason,
+            message: message.to_string(),
+            transient: true,
+        }
+    }
+
+    fn api(error: &kube::Error, message: impl ToString) -> Self {
+        Self {
+            reason: reasons::KUBERNETES_API_ERROR,
+            message: message.to_string(),
+            transient: kubernetes::is_transient(error),
+        }
+    }
+}
+
+impl From<DereferenceError> for Failure {
+    fn from(e: DereferenceError) -> Self {
+        use DereferenceError as E;
+        match &e {
+            E::NoSingleTarget => Self::permanent(reasons::INVALID_SPEC, e),
+            E::TargetNotFound { .. } => Self::permanent(reasons::TARGET_NOT_FOUND, e),
+            E::NoStorageLocation { .. } | E::StorageLocationNotFound { .. } => {
+                Self::permanent(reasons::STORAGE_LOCATION_NOT_FOUND, e)
+            }
+            E::Location(_) => Self::permanent(reasons::UNSUPPORTED_STORAGE_LOCATION, e),
+            E::Credential(CredentialError::Missing { .. } | CredentialError::Forbidden { .. }) => {
+                Self::permanent(reasons::CREDENTIALS_INVALID, e)
+            }
+            E::Credential(CredentialError::Api { source, .. }) | E::Api { source, .. } => {
+                Self::api(source, &e)
+            }
+            E::List { .. } => Self::transient(reasons::KUBERNETES_API_ERROR, e),
+        }
+    }
+}
+
+impl From<PlanError> for Failure {
+    fn from(e: PlanError) -> Self {
+        match &e {
+            PlanError::InvalidUrlTtl(_) => Self::permanent(reasons::INVALID_SPEC, e),
+            PlanError::ReadOnly(_) => Self::permanent(reasons::STORAGE_LOCATION_READ_ONLY, e),
+        }
+    }
+}
+
+/// Not for `StorageError::Cancelled`: a shutdown is no failure of the bundle (see pipeline.rs).
+impl From<StorageError> for Failure {
+    fn from(e: StorageError) -> Self {
+        use StorageError as E;
+        match &e {
+            E::CredentialsInvalid { .. } => Self::permanent(reasons::CREDENTIALS_INVALID, e),
+            E::Unreachable { .. } => Self::transient(reasons::STORAGE_UNREACHABLE, e),
+            E::CertificateUntrusted { .. } => Self::permanent(reasons::CERTIFICATE_UNTRUSTED, e),
+            // Reading the spooled archive back: the disk may recover.
+            E::Io(_) => Self::transient(reasons::UPLOAD_FAILED, e),
+            E::NotFound { .. } | E::Failed { .. } | E::Cancelled => {
+                Self::permanent(reasons::UPLOAD_FAILED, e)
+            }
+        }
+    }
+}
+
+impl From<ArchiveError> for Failure {
+    fn from(e: ArchiveError) -> Self {
+        Self::permanent(reasons::ARCHIVE_FAILED, e)
+    }
+}
+
+/// Why the pipeline stopped before the bundle was done.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// The bundle failed: Failed now, or retried when the failure may pass.
+    Failed(Failure),
+    /// Its status could not be written: the reconcile is retried.
+    Api(kube::Error),
+    /// SIGTERM or a lost lease: the bundle is left as it is for the next leader.
+    ShuttingDown,
+}
+
+impl<F: Into<Failure>> From<F> for Stop {
+    fn from(failure: F) -> Self {
+        Stop::Failed(failure.into())
+    }
+}
+
+impl Stop {
+    pub fn status(e: kube::Error) -> Self {
+        Stop::Api(e)
+    }
+
+    pub fn from_collect(e: CollectError) -> Self {
+        match e {
+            CollectError::Archive(_) => {
+                Stop::Failed(Failure::permanent(reasons::ARCHIVE_FAILED, e))
+            }
+            CollectError::Status(e) => Stop::Api(e),
+            CollectError::Cancelled => Stop::ShuttingDown,
+        }
+    }
+
+    pub fn from_upload(e: UploadError) -> Self {
+        match e {
+            UploadError::Store(StorageError::Cancelled) => Stop::ShuttingDown,
+            UploadError::Store(e) => Stop::Failed(e.into()),
+            UploadError::Status(e) => Stop::Api(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_store_outage_has_the_same_reason_at_every_step() {
+        let unreachable = || StorageError::Unreachable {
+            location: "default".into(),
+            message: "connection refused".into(),
+        };
+        let preflight = Failure::from(unreachable());
+        let upload = Failure::from(unreachable());
+        assert_eq!(preflight, upload);
+        assert_eq!(preflight.reason, reasons::STORAGE_UNREACHABLE);
+        assert!(preflight.transient);
+    }
+
+    #[test]
+    fn an_unusable_ca_cert_is_an_unsupported_location() {
+        let e = DereferenceError::Location(crate::storage::location::LocationError::InvalidCaCert(
+            "tls".into(),
+            "no PEM certificate in it".into(),
+        ));
+        let f = Failure::from(e);
+        assert_eq!(f.reason, reasons::UNSUPPORTED_STORAGE_LOCATION);
+        assert!(!f.transient);
+        assert!(f.message.contains("caCert is unusable"), "{}", f.message);
+    }
+
+    #[test]
+    fn api_refusals_are_permanent_and_outages_transient() {
+        let status = |code| {
+            kube::Error::Api(Box::new(
+                kube::core::Status::failure("boom", "Reason").with_code(code),
+            ))
+        };
+        let e = |code| DereferenceError::Api {
+            what: "Restore r1".into(),
+            source: status(code),
+        };
+        assert!(Failure::from(e(503)).transient);
+        let forbidden = Failure::from(e(403));
+        assert!(!forbidden.transient);
+        assert_eq!(forbidden.reason, reasons::KUBERNETES_API_ERROR);
+        assert_eq!(forbidden.message, "reading Restore r1: boom (HTTP 403)");
+        let missing = CredentialError::Missing {
+            location: "default".into(),
+            secret: "s".into(),
+            key: "cloud".into(),
+        };
+        assert_eq!(
+            Failure::from(DereferenceError::from(missing)).reason,
+            reasons::CREDENTIALS_INVALID
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! The pipeline of a DebugBundle that has not finished, one named step after the other:
+//! dereference -> plan -> preflight -> queue -> collect -> archive -> upload -> publish.
+//! Each step is a function in the file named for it; every failure becomes a [`Failure`]
+//! (failure.rs) and ends here, Failed or retried.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::{
+    ResourceExt,
+    runtime::{controller::Action, events::EventType},
+};
+use velero_debug_crd::DebugBundle;
+
+use super::{
+    Error, archive, collect,
+    dereference::{self, DereferenceError, Outcome},
+    failure::{Failure, Stop},
+    plan, preflight, publish,
+    queue::{self, Slot},
+    run::Run,
+    status, upload,
+};
+use crate::context::Context;
+
+pub(super) async fn make_bundle(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
+    // A failure that may pass is retried after its backoff, whatever woke this reconcile.
+    if let Some(wait) = status::backoff_left(bundle.status.as_ref(), Timestamp::now()) {
+        return Ok(Action::requeue(wait));
+    }
+    let mut run = Run::new(ctx, bundle);
+    match steps(&mut run).await {
+        Ok(action) => Ok(action),
+        Err(Stop::Failed(failure)) => Ok(fail_or_retry(&mut run, failure).await?),
+        Err(Stop::Api(e)) => Err(Error::Kube(e)),
+        Err(Stop::ShuttingDown) => Err(Error::ShuttingDown),
+    }
+}
+
+async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
+    let ctx = run.ctx;
+    let target = dereference::named_target(&run.bundle.spec)?;
+    run.set_target(&target);
+    let found =
+        match dereference::objects(&ctx.client, run.bundle, &target, &ctx.config.limits).await? {
+            Outcome::Found(found) => found,
+            Outcome::TargetMissing => return wait_for_target(run).await,
+        };
+    let plan = plan::bundle(run.bundle, &found)?;
+    let store = preflight::store(&found, &plan).await?;
+    if queue::take_slot(run).await.map_err(Stop::status)? == Slot::BundleDeleted {
+        return Ok(Action::await_change());
+    }
+    let collected = collect::run(run, &found, &plan, &store)
+        .await
+        .map_err(Stop::from_collect)?;
+    let finished = archive::finish(collected)?;
+    upload::send(run, &store, &plan.key, &finished)
+        .await
+        .map_err(Stop::from_upload)?;
+    publish::completed(run, &store, &found.location, &plan, finished)
+        .await
+        .map_err(Stop::from_upload)
+}
+
+/// A bundle may be applied together with its restore: its target is waited for a while.
+async fn wait_for_target(run: &mut Run<'_>) -> Result<Action, Stop> {
+    let wait = run.ctx.config.target_wait;
+    if dereference::target_wait_left(run.bundle, wait, Timestamp::now()).is_some() {
+        run.write(|t| t.waiting_for_target())
+            .await
+            .map_err(Stop::status)?;
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    let target = dereference::named_target(&run.bundle.spec)?;
+    Err(DereferenceError::TargetNotFound {
+        kind: target.kind(),
+        name: target.name().to_string(),
+        namespace: run.bundle.namespace().unwrap_or_default(),
+        waited_seconds: wait.as_secs(),
+    }
+    .into())
+}
+
+/// A transient failure is retried after its backoff until the attempt limit; any other ends
+/// the bundle Failed, with an event, and waits for a change.
+async fn fail_or_retry(run: &mut Run<'_>, failure: Failure) -> Result<Action, kube::Error> {
+    let name = run.bundle.name_any();
+    let attempts = run.status().attempts.unwrap_or(0) + 1;
+    if failure.transient && attempts < run.ctx.config.max_attempts {
+        tracing::warn!(bundle = %name, reason = failure.reason, message = %failure.message, attempts, "bundle attempt failed; retrying");
+        run.write(|t| t.retrying(failure.reason, &failure.message))
+            .await?;
+        let wait = status::backoff_left(Some(run.status()), Timestamp::now());
+        return Ok(Action::requeue(wait.unwrap_or(Duration::from_secs(1))));
+    }
+    let message = if failure.transient {
+        format!("{} (gave up after {attempts} attempts)", failure.message)
+    } else {
+        failure.message
+    };
+    tracing::info!(bundle = %name, reason = failure.reason, %message, "bundle failed");
+    run.write(|t| t.failed(failure.reason, &message)).await?;
+    run.ctx.metrics.finished("failed");
+    let note = format!("{}: {message}", failure.reason);
+    run.event(EventType::Warning, "Failed", &note).await;
+    Ok(Action::await_change())
+}

@@ -1,0 +1,54 @@
+//! Step 8, publish: signs the download URL and records the finished bundle in status, its
+//! metrics and an event.
+
+use jiff::{SignedDuration, Timestamp};
+use kube::runtime::{controller::Action, events::EventType};
+use velero_debug_crd::ArchiveStatus;
+
+use super::{archive::FinishedBundle, plan::BundlePlan, run::Run, status, upload::UploadError};
+use crate::storage::{ObjectStore, StorageLocation};
+
+pub(crate) async fn completed(
+    run: &mut Run<'_>,
+    store: &ObjectStore,
+    location: &StorageLocation,
+    plan: &BundlePlan,
+    finished: FinishedBundle,
+) -> Result<Action, UploadError> {
+    let url = store.presign_get(&plan.key, plan.url_ttl).await?;
+    let now = Timestamp::now();
+    let expires = now + SignedDuration::try_from(plan.url_ttl).unwrap_or_default();
+    let archive = &finished.archive;
+    let done = status::Completed {
+        archive: ArchiveStatus {
+            storage_location: location.name.clone(),
+            bucket: location.bucket.clone(),
+            key: plan.key.clone(),
+            size_bytes: archive.size as i64,
+            sha256: archive.sha256.clone(),
+            file_count: archive.file_count,
+        },
+        url,
+        url_expires_at: expires,
+        warnings: &finished.warnings,
+    };
+    run.write(|t| t.completed(done)).await?;
+    let metrics = &run.ctx.metrics;
+    metrics.finished("completed");
+    metrics.size.observe(archive.size as f64);
+    if let Some(started) = run.status().start_time.as_ref() {
+        let took = now.duration_since(started.0).as_secs_f64();
+        metrics.duration.observe(took.max(0.0));
+    }
+    let note = format!(
+        "bundle of {} files ({} bytes) uploaded to {}; {} warning(s)",
+        archive.file_count,
+        archive.size,
+        location.name,
+        finished.warnings.len()
+    );
+    run.event(EventType::Normal, "Completed", &note).await;
+    // The status write triggers the next reconcile, where the lifecycle (retention, URL
+    // expiry) takes over.
+    Ok(Action::await_change())
+}

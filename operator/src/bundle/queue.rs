@@ -1,0 +1,32 @@
+//! Step 4, queue: waits for one of the operator's collection slots; the bundle shows
+//! Pending/Queued meanwhile.
+
+use super::run::Run;
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// The run holds a slot until it ends.
+    Held,
+    /// Deleted while it waited: the finalizer's cleanup runs next, nothing to collect.
+    BundleDeleted,
+}
+
+pub(crate) async fn take_slot(run: &mut Run<'_>) -> Result<Slot, kube::Error> {
+    let slots = run.ctx.collect_slots.clone();
+    if let Ok(slot) = slots.clone().try_acquire_owned() {
+        run.hold(slot);
+        return Ok(Slot::Held);
+    }
+    let concurrency = run.ctx.config.concurrency;
+    run.write(|t| t.queued(concurrency)).await?;
+    let slot = slots
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    run.hold(slot);
+    let name = run.bundle.metadata.name.clone().unwrap_or_default();
+    match run.api().get_opt(&name).await? {
+        Some(b) if b.metadata.deletion_timestamp.is_none() => Ok(Slot::Held),
+        _ => Ok(Slot::BundleDeleted),
+    }
+}

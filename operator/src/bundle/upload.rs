@@ -1,0 +1,41 @@
+//! Step 7, upload: the archive goes to the store as a multipart upload whose id is in status
+//! before any part is sent, so an upload cut short by a killed process is aborted by whoever
+//! collects the bundle next.
+
+use kube::ResourceExt;
+
+use super::{archive::FinishedBundle, run::Run};
+use crate::storage::{ObjectStore, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UploadError {
+    #[error(transparent)]
+    Store(#[from] StorageError),
+    #[error("writing status: {0}")]
+    Status(#[from] kube::Error),
+}
+
+pub(crate) async fn send(
+    run: &mut Run<'_>,
+    store: &ObjectStore,
+    key: &str,
+    finished: &FinishedBundle,
+) -> Result<(), UploadError> {
+    if let Some(stale) = run.status().upload_id.clone() {
+        tracing::info!(bundle = %run.bundle.name_any(), upload_id = %stale, "aborting the upload of an earlier attempt");
+        store.abort_upload(key, &stale).await;
+    }
+    let upload_id = store.start_upload(key).await?;
+    run.write(|t| t.uploading(key, &upload_id)).await?;
+    let ctx = run.ctx;
+    store
+        .finish_upload(
+            key,
+            &upload_id,
+            &finished.archive.path,
+            ctx.config.upload_bytes_per_second,
+            &ctx.shutdown,
+        )
+        .await?;
+    Ok(())
+}

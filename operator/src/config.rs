@@ -1,0 +1,106 @@
+//! The operator's settings, resolved from its flags (see process.rs): what every controller
+//! reads and nothing writes.
+
+use std::{path::PathBuf, time::Duration};
+
+/// Settings of the DebugBundle controller and the automatic bundles.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// Where archives are spooled while being built.
+    pub spool_dir: PathBuf,
+    /// Bundles collected at the same time.
+    pub concurrency: u16,
+    /// How long a missing target is waited for (a bundle applied with its restore).
+    pub target_wait: Duration,
+    /// Attempts of a bundle whose failure may pass (object store unreachable).
+    pub max_attempts: i32,
+    pub limits: Limits,
+    /// Retention of bundles made by hand, when their spec sets none (None: kept).
+    pub ttl_manual: Option<Duration>,
+    /// Retention of automatic bundles, when their spec sets none (None: kept).
+    pub ttl_auto: Option<Duration>,
+    /// Which Backups and Restores get automatic bundles.
+    pub auto: Policy,
+    /// Upload rate limit (None: as fast as the store takes it).
+    pub upload_bytes_per_second: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            spool_dir: std::env::temp_dir(),
+            concurrency: 4,
+            target_wait: Duration::from_secs(120),
+            max_attempts: 5,
+            limits: Limits::default(),
+            ttl_manual: Some(Duration::from_secs(7 * 24 * 3600)),
+            ttl_auto: Some(Duration::from_secs(3 * 24 * 3600)),
+            auto: Policy::default(),
+            upload_bytes_per_second: None,
+        }
+    }
+}
+
+/// Limits that keep one bundle from stalling or growing without bound.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// Timeout of one API request (a list page, a get).
+    pub api_timeout: Duration,
+    /// Timeout of reading one container's log.
+    pub log_timeout: Duration,
+    /// Page size of list calls.
+    pub page_size: u32,
+    /// At most this many objects of one list are kept.
+    pub max_list_items: usize,
+    /// Logs read at the same time.
+    pub log_concurrency: usize,
+    /// Content of one bundle (before compression); logs beyond it are left out with a
+    /// warning, so the spool folder needs at most this per bundle collecting.
+    pub max_bundle_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            api_timeout: Duration::from_secs(30),
+            log_timeout: Duration::from_secs(120),
+            page_size: 250,
+            max_list_items: 5000,
+            log_concurrency: 4,
+            max_bundle_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// Which finished Backups and Restores get an automatic DebugBundle.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Policy {
+    /// Final Restore phases that get a bundle (default: PartiallyFailed).
+    pub restore_phases: Vec<String>,
+    /// Final Backup phases that get a bundle (default: none).
+    pub backup_phases: Vec<String>,
+    /// Operations that ended longer ago than this get none (no stampede on a first install).
+    pub lookback: Duration,
+    /// Automatic bundles kept per namespace; the oldest beyond it are deleted.
+    pub max_per_namespace: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            restore_phases: vec!["PartiallyFailed".into()],
+            backup_phases: Vec::new(),
+            lookback: Duration::from_secs(6 * 3600),
+            max_per_namespace: 20,
+        }
+    }
+}
+
+impl Policy {
+    pub fn phases(&self, kind: &str) -> &[String] {
+        match kind {
+            "Restore" => &self.restore_phases,
+            _ => &self.backup_phases,
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Kubernetes helpers every controller uses: paginated lists, requests under a timeout,
+//! deletes that tolerate a missing object, server-side-applied status, events, and the
+//! apiVersion/kind that list items lack.
+
+use std::{fmt::Debug, future::Future, time::Duration};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::{
+    Api, Resource,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+    core::{ApiResource, DynamicObject, TypeMeta},
+    runtime::events::{Event, EventType, Recorder},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::config::Limits;
+
+/// A kube error as one short line: the API server's own message, not the debug dump.
+pub(crate) fn message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} (HTTP {})", status.message, status.code),
+        other => other.to_string(),
+    }
+}
+
+/// Whether retrying the request may help: the server was unreachable, slow or overloaded.
+/// A refusal (forbidden, invalid, not found) stays one.
+pub(crate) fn is_transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => status.code >= 500 || status.code == 429,
+        _ => true,
+    }
+}
+
+/// Whether the API server answered "no such object".
+pub(crate) fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == 404)
+}
+
+/// Whether the API server refused the request for want of permission.
+pub(crate) fn is_forbidden(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == 403)
+}
+
+/// Runs one API request under `timeout`; the error is a short line.
+pub(crate) async fn with_timeout<T>(
+    timeout: Duration,
+    request: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, request).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(message(&e)),
+        Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
+    }
+}
+
+/// A list cut at `Limits::max_list_items`.
+pub(crate) struct Listed<K> {
+    pub items: Vec<K>,
+    pub truncated: bool,
+}
+
+/// Lists page by page, each page under the API timeout, keeping at most `max_list_items`.
+pub(crate) async fn list_all<K>(
+    api: &Api<K>,
+    params: ListParams,
+    limits: &Limits,
+) -> Result<Listed<K>, String>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let mut items = Vec::new();
+    let mut params = params.limit(limits.page_size);
+    loop {
+        let page = with_timeout(limits.api_timeout, api.list(&params)).await?;
+        items.extend(page.items);
+        if items.len() >= limits.max_list_items {
+            items.truncate(limits.max_list_items);
+            return Ok(Listed {
+                items,
+                truncated: true,
+            });
+        }
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => {
+                return Ok(Listed {
+                    items,
+                    truncated: false,
+                });
+            }
+        }
+    }
+}
+
+/// Deletes an object; one already gone is fine.
+pub(crate) async fn delete_if_present<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Server-side applies `status` as the whole status of `name` under `manager`: fields it
+/// leaves out are removed from what that manager owns.
+pub(crate) async fn apply_status<K>(
+    api: &Api<K>,
+    name: &str,
+    manager: &str,
+    status: &impl Serialize,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(manager).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Publishes an event; a failure to publish is logged, never the caller's failure.
+pub(crate) async fn publish_event(
+    recorder: &Recorder,
+    regarding: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, regarding).await {
+        tracing::warn!(error = %e, reason, "could not publish event");
+    }
+}
+
+/// Objects read through a dynamic API (list items especially) come without apiVersion and
+/// kind; the bundle's YAML and the owner checks need them.
+pub(crate) fn with_types(mut obj: DynamicObject, resource: &ApiResource) -> DynamicObject {
+    obj.types = Some(TypeMeta {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+    });
+    obj
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("no", "Reason").with_code(code),
+        ))
+    }
+
+    #[test]
+    fn refusals_are_permanent_and_outages_transient() {
+        assert!(is_transient(&api_error(503)));
+        assert!(is_transient(&api_error(429)));
+        assert!(!is_transient(&api_error(403)));
+        assert!(!is_transient(&api_error(422)));
+        assert!(is_not_found(&api_error(404)) && !is_not_found(&api_error(403)));
+        assert!(is_forbidden(&api_error(403)));
+        assert_eq!(message(&api_error(403)), "no (HTTP 403)");
+    }
+}

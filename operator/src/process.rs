@@ -1,0 +1,275 @@
+//! The operator process: flags, logging, the HTTP endpoints, leader election, and the
+//! controllers (the DebugBundle controller and the automatic-bundle watches).
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use futures::FutureExt;
+use kube::{Api, Client};
+use tokio_util::sync::CancellationToken;
+use velero_debug_crd::DebugBundle;
+
+use crate::{
+    auto_bundles, bundle,
+    config::{Config, Limits, Policy},
+    context::Context,
+    duration, http, leader,
+    metrics::Metrics,
+};
+
+fn without_empty(phases: Vec<String>) -> Vec<String> {
+    phases.into_iter().filter(|p| !p.is_empty()).collect()
+}
+
+/// The operator's flags; each also reads an environment variable (the chart sets those).
+#[derive(clap::Parser, Debug)]
+#[command(version, about = "Collects Velero debug bundles into the object store")]
+pub struct Args {
+    /// Namespace of Velero (where DebugBundles live). Empty: every namespace.
+    #[arg(long, env = "VELERO_NAMESPACE", default_value = "velero")]
+    namespace: String,
+    /// Folder where archives are built before upload (size it for the largest bundle).
+    #[arg(long, env = "SPOOL_DIR", default_value_os_t = std::env::temp_dir())]
+    spool_dir: PathBuf,
+    /// Bundles collected at the same time.
+    #[arg(long, env = "MAX_CONCURRENT_BUNDLES", default_value_t = 4)]
+    max_concurrent_bundles: u16,
+    /// Seconds a DebugBundle waits for a target that does not exist yet.
+    #[arg(long, env = "TARGET_WAIT_SECONDS", default_value_t = 120)]
+    target_wait_seconds: u64,
+    /// Attempts for failures that may pass (object store unreachable) before Failed.
+    #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: i32,
+    /// Timeout of one API request, in seconds.
+    #[arg(long, env = "API_TIMEOUT_SECONDS", default_value_t = 30)]
+    api_timeout_seconds: u64,
+    /// Timeout of reading one container log, in seconds.
+    #[arg(long, env = "LOG_TIMEOUT_SECONDS", default_value_t = 120)]
+    log_timeout_seconds: u64,
+    /// Restore phases that get an automatic DebugBundle (comma list; empty: none).
+    #[arg(long, env = "AUTO_BUNDLE_RESTORE_PHASES", default_value = "PartiallyFailed", value_delimiter = ',', value_parser = parse_phase)]
+    auto_bundle_restore_phases: Vec<String>,
+    /// Backup phases that get an automatic DebugBundle (comma list; empty: none).
+    #[arg(long, env = "AUTO_BUNDLE_BACKUP_PHASES", default_value = "", value_delimiter = ',', value_parser = parse_phase)]
+    auto_bundle_backup_phases: Vec<String>,
+    /// Backups and Restores that ended longer ago than this get no automatic bundle.
+    #[arg(long, env = "AUTO_BUNDLE_LOOKBACK", default_value = "6h", value_parser = parse_duration)]
+    auto_bundle_lookback: Duration,
+    /// Automatic bundles kept per namespace; the oldest beyond it are deleted.
+    #[arg(long, env = "MAX_AUTO_BUNDLES_PER_NAMESPACE", default_value_t = 20)]
+    max_auto_bundles_per_namespace: usize,
+    /// Retention of bundles made by hand whose spec sets no ttlAfterFinished ("never": kept).
+    #[arg(long, env = "DEFAULT_TTL_MANUAL", default_value = "168h", value_parser = parse_ttl)]
+    default_ttl_manual: Ttl,
+    /// Retention of automatic bundles whose spec sets no ttlAfterFinished ("never": kept).
+    #[arg(long, env = "DEFAULT_TTL_AUTO", default_value = "72h", value_parser = parse_ttl)]
+    default_ttl_auto: Ttl,
+    /// Upload rate limit in bytes per second (0: none), to spare a shared link.
+    #[arg(long, env = "UPLOAD_BYTES_PER_SECOND", default_value_t = 0)]
+    upload_bytes_per_second: u64,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    /// Run the controllers only while holding the leader Lease (several replicas).
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader Lease, in Velero's namespace.
+    #[arg(long, env = "LEASE_NAME", default_value = "velero-debug-operator")]
+    lease_name: String,
+    /// Identity of this process in the Lease (the pod's name; default: host name and pid).
+    #[arg(long, env = "POD_NAME")]
+    pod_name: Option<String>,
+    /// Content of one bundle before compression, in bytes; logs beyond it are left out with a
+    /// warning. The spool folder needs this much per collection slot.
+    #[arg(long, env = "MAX_BUNDLE_BYTES", default_value_t = 512 * 1024 * 1024)]
+    max_bundle_bytes: u64,
+    /// Log as JSON (for clusters) instead of text.
+    #[arg(long, env = "LOG_JSON", default_value_t = false)]
+    log_json: bool,
+}
+
+/// A retention: a duration, or none.
+#[derive(Clone, Copy, Debug)]
+struct Ttl(Option<Duration>);
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    duration::parse(text).ok_or_else(|| format!("{text:?} is not a duration such as 6h or 90m"))
+}
+
+fn parse_ttl(text: &str) -> Result<Ttl, String> {
+    if text == "never" {
+        return Ok(Ttl(None));
+    }
+    parse_duration(text).map(|d| Ttl(Some(d)))
+}
+
+fn parse_phase(text: &str) -> Result<String, String> {
+    match text {
+        "" | "PartiallyFailed" | "Failed" | "FailedValidation" | "Completed" => {
+            Ok(text.to_string())
+        }
+        _ => Err(format!(
+            "{text:?} is not a final phase (PartiallyFailed, Failed, FailedValidation, Completed)"
+        )),
+    }
+}
+
+/// Runs the operator until SIGTERM/SIGINT (or, with leader election, a lost lease).
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    // One TLS crypto provider for the whole process (kube, the S3 clients).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,kube=warn,aws_config=warn".into());
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if args.log_json {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
+    let requests = Arc::new(AtomicU64::new(0));
+    let counter = requests.clone();
+    // Every API request is counted, so each bundle's manifest says how many it cost.
+    let count = tower::util::MapRequestLayer::new(move |req| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        req
+    });
+    let client: Client = kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
+        .with_layer(&count)
+        .build();
+    let config = Config {
+        spool_dir: args.spool_dir,
+        concurrency: args.max_concurrent_bundles,
+        target_wait: Duration::from_secs(args.target_wait_seconds),
+        max_attempts: args.max_attempts,
+        limits: Limits {
+            api_timeout: Duration::from_secs(args.api_timeout_seconds),
+            log_timeout: Duration::from_secs(args.log_timeout_seconds),
+            max_bundle_bytes: args.max_bundle_bytes,
+            ..Limits::default()
+        },
+        ttl_manual: args.default_ttl_manual.0,
+        ttl_auto: args.default_ttl_auto.0,
+        upload_bytes_per_second: Some(args.upload_bytes_per_second).filter(|r| *r > 0),
+        auto: Policy {
+            restore_phases: without_empty(args.auto_bundle_restore_phases),
+            backup_phases: without_empty(args.auto_bundle_backup_phases),
+            lookback: args.auto_bundle_lookback,
+            max_per_namespace: args.max_auto_bundles_per_namespace,
+        },
+    };
+    let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());
+    tracing::info!(?namespace, version = bundle::OPERATOR_VERSION, "starting");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            terminated().await;
+            tracing::info!("SIGTERM/SIGINT: stopping; work in flight is left for the next leader");
+            shutdown.cancel();
+        }
+    });
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (bound, server) = http::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        ready.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
+
+    let mut leadership = None;
+    if args.leader_election {
+        let lease_namespace = namespace.clone().unwrap_or_else(|| "default".into());
+        let identity = args.pod_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        // A standby is ready: it serves and takes over when the leader goes.
+        ready.store(true, Ordering::Relaxed);
+        match leader::acquire(
+            client.clone(),
+            &lease_namespace,
+            &args.lease_name,
+            &identity,
+            &shutdown,
+        )
+        .await?
+        {
+            Some(l) => leadership = Some(l),
+            None => return Ok(()),
+        }
+    }
+    ready.store(true, Ordering::Relaxed);
+    let lost = Arc::new(AtomicBool::new(false));
+    let ctx = Arc::new(Context::new(
+        client,
+        config,
+        requests,
+        metrics,
+        shutdown.clone(),
+    ));
+    let controllers = controllers(namespace, ctx);
+    match leadership {
+        Some(mut l) => {
+            tokio::pin!(controllers);
+            tokio::select! {
+                _ = &mut controllers => {}
+                _ = l.lost() => {
+                    tracing::error!("lost the leader lease; stopping");
+                    lost.store(true, Ordering::Relaxed);
+                    shutdown.cancel();
+                    controllers.await;
+                }
+            }
+            l.release().await;
+        }
+        None => controllers.await,
+    }
+    shutdown.cancel();
+    let _ = server.await;
+    if lost.load(Ordering::Relaxed) {
+        anyhow::bail!("lost the leader lease");
+    }
+    Ok(())
+}
+
+/// The DebugBundle controller and the automatic-bundle watches the policy enables.
+async fn controllers(namespace: Option<String>, ctx: Arc<Context>) {
+    let bundles: Api<DebugBundle> = match &namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let mut tasks = vec![bundle::run(bundles, ctx.clone()).boxed()];
+    for kind in ["Restore", "Backup"] {
+        if !ctx.config.auto.phases(kind).is_empty() {
+            tasks.push(auto_bundles::run(kind, namespace.clone(), ctx.clone()).boxed());
+        }
+    }
+    futures::future::join_all(tasks).await;
+}
+
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

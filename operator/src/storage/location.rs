@@ -1,0 +1,190 @@
+//! The S3 side of a BackupStorageLocation, read from its spec the way Velero's AWS plugin
+//! reads it, and where the operator's archives sit in it.
+
+use std::collections::BTreeMap;
+
+use kube::core::DynamicObject;
+
+use crate::velero::prefixed_key;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub(crate) enum LocationError {
+    #[error("BackupStorageLocation {0} has no objectStorage.bucket")]
+    NoBucket(String),
+    #[error(
+        "BackupStorageLocation {name} uses provider {provider:?}; only aws (S3-compatible) is supported"
+    )]
+    UnsupportedProvider { name: String, provider: String },
+    #[error("BackupStorageLocation {0}: caCert is unusable: {1}")]
+    InvalidCaCert(String, String),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct StorageLocation {
+    pub name: String,
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub read_only: bool,
+    pub config: BTreeMap<String, String>,
+    /// `spec.credential`: (secret name, key).
+    pub credential: Option<(String, String)>,
+    /// `objectStorage.caCert`, base64 PEM.
+    pub ca_cert: Option<String>,
+}
+
+impl StorageLocation {
+    /// Reads a BSL; its caCert is checked here, as the S3 client will use it.
+    pub fn from_bsl(bsl: &DynamicObject) -> Result<Self, LocationError> {
+        let name = bsl.metadata.name.clone().unwrap_or_default();
+        let spec = &bsl.data["spec"];
+        let provider = spec["provider"].as_str().unwrap_or_default();
+        if !matches!(provider, "aws" | "velero.io/aws") {
+            return Err(LocationError::UnsupportedProvider {
+                name,
+                provider: provider.into(),
+            });
+        }
+        let bucket = spec["objectStorage"]["bucket"]
+            .as_str()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| LocationError::NoBucket(name.clone()))?;
+        let location = StorageLocation {
+            bucket: bucket.into(),
+            prefix: non_empty(&spec["objectStorage"]["prefix"]),
+            read_only: spec["accessMode"] == "ReadOnly",
+            config: string_map(&spec["config"]),
+            credential: spec["credential"]["name"].as_str().map(|n| {
+                let key = spec["credential"]["key"].as_str().unwrap_or("cloud");
+                (n.to_string(), key.to_string())
+            }),
+            ca_cert: non_empty(&spec["objectStorage"]["caCert"]),
+            name,
+        };
+        super::tls::ca_pem(&location)?;
+        Ok(location)
+    }
+
+    pub fn config(&self, key: &str) -> Option<&str> {
+        self.config
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn flag(&self, key: &str) -> bool {
+        self.config(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// A key relative to the BSL's prefix.
+    pub fn key(&self, relative: &str) -> String {
+        prefixed_key(self.prefix.as_deref(), relative)
+    }
+
+    /// Key of a bundle's archive: under `plugins/`, the only top-level folder of a BSL that
+    /// Velero tolerates and that is not its own, so the BSL stays Available.
+    pub fn archive_key(&self, namespace: &str, name: &str, uid: &str) -> String {
+        let short_uid: String = uid.chars().filter(|c| *c != '-').take(8).collect();
+        self.key(&format!(
+            "plugins/velero-debug-operator/bundles/{namespace}/{name}-{short_uid}.tar.gz"
+        ))
+    }
+}
+
+fn non_empty(value: &serde_json::Value) -> Option<String> {
+    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// `spec.config`: values as strings, whatever JSON type they were written as.
+fn string_map(value: &serde_json::Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let v = v.as_str().map(str::to_string).unwrap_or(v.to_string());
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(yaml: &str) -> DynamicObject {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    const BSL: &str = r#"
+apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata: {name: default, namespace: velero}
+spec:
+  provider: aws
+  objectStorage: {bucket: velero, prefix: cluster-a}
+  credential: {name: bsl-creds, key: cloud}
+  config: {region: minio, s3ForcePathStyle: "true", s3Url: "http://127.0.0.1:9000", checksumAlgorithm: ""}
+"#;
+
+    #[test]
+    fn bsl_is_read_with_its_config_and_credential() {
+        let loc = StorageLocation::from_bsl(&obj(BSL)).unwrap();
+        assert_eq!(loc.bucket, "velero");
+        assert_eq!(loc.prefix.as_deref(), Some("cluster-a"));
+        assert!(loc.flag("s3ForcePathStyle"));
+        assert_eq!(loc.config("checksumAlgorithm"), None, "empty means unset");
+        assert_eq!(loc.config("s3Url"), Some("http://127.0.0.1:9000"));
+        assert_eq!(loc.credential, Some(("bsl-creds".into(), "cloud".into())));
+        assert!(!loc.read_only);
+        let ro = obj(&BSL.replace("provider: aws", "provider: aws\n  accessMode: ReadOnly"));
+        assert!(StorageLocation::from_bsl(&ro).unwrap().read_only);
+    }
+
+    #[test]
+    fn archive_key_sits_under_plugins() {
+        let loc = StorageLocation::from_bsl(&obj(BSL)).unwrap();
+        let key = loc.archive_key("velero", "b1", "1234abcd-ef00-0000-0000-000000000000");
+        assert_eq!(
+            key,
+            "cluster-a/plugins/velero-debug-operator/bundles/velero/b1-1234abcd.tar.gz"
+        );
+        let top = key.strip_prefix("cluster-a/").unwrap().split('/').next();
+        assert!(crate::velero::ALLOWED_TOP_LEVEL_DIRS.contains(&top.unwrap()));
+    }
+
+    #[test]
+    fn foreign_providers_are_refused() {
+        let gcp = obj(&BSL.replace("provider: aws", "provider: gcp"));
+        assert!(matches!(
+            StorageLocation::from_bsl(&gcp),
+            Err(LocationError::UnsupportedProvider { .. })
+        ));
+    }
+
+    #[test]
+    fn ca_cert_is_read_from_object_storage_and_validated() {
+        use base64::Engine;
+        let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+        let ca = include_str!("../../testdata/unit-test-ca.pem");
+        let with = |ca_cert: &str| {
+            obj(&BSL.replace(
+                "prefix: cluster-a}",
+                &format!("prefix: cluster-a, caCert: \"{ca_cert}\"}}"),
+            ))
+        };
+        let loc = StorageLocation::from_bsl(&with(&b64(ca))).unwrap();
+        assert_eq!(loc.ca_cert, Some(b64(ca)));
+        assert_eq!(StorageLocation::from_bsl(&with("")).unwrap().ca_cert, None);
+        for bad in ["not base64!", &b64("not a certificate")] {
+            let err = StorageLocation::from_bsl(&with(bad)).unwrap_err();
+            assert!(
+                matches!(&err, LocationError::InvalidCaCert(name, _) if name == "default"),
+                "{err}"
+            );
+            assert!(err.to_string().contains("caCert is unusable"), "{err}");
+        }
+    }
+}
