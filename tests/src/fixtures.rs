@@ -11,16 +11,9 @@ use kube::{
     core::{ApiResource, GroupVersionKind},
 };
 use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_operator::velero::resource as velero_resource;
 
 use crate::{Env, create_namespace, eventually, sha256_hex, unique_name, untar, velero};
-
-pub fn velero_resource(kind: &str) -> ApiResource {
-    let version = match kind {
-        "DataUpload" | "DataDownload" => "v2alpha1",
-        _ => "v1",
-    };
-    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", version, kind))
-}
 
 /// kwok's log-serving rules; "Logs" is already plural.
 pub fn kwok_logs_resource() -> ApiResource {

@@ -20,9 +20,10 @@ use velero_debug_e2e::{
     Env, delete_namespace, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, bundle_gone, condition_reason, download, finished_restore,
-        partially_failed_restore, real_backup, text, velero_resource, wait_finished,
+        partially_failed_restore, real_backup, text, wait_finished,
     },
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 fn restores(env: &Env, client: &Client) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"))

@@ -14,10 +14,11 @@ use velero_debug_e2e::{
     Env, delete_namespace, eventually,
     fixtures::{
         apply_bundle, condition_reason, download, kwok_logs_resource, operation_object,
-        real_backup, real_restore, text, velero_resource, wait_finished,
+        real_backup, real_restore, text, wait_finished,
     },
     unique_name,
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 /// Applies a bundle, waits for it, and downloads it (checked by [`download`]).
 async fn completed_bundle(

@@ -11,11 +11,8 @@ use kube::{
     api::{DynamicObject, ListParams, LogParams},
     discovery::Discovery,
 };
-use velero_debug_e2e::{
-    Env, delete_namespace, eventually,
-    fixtures::{real_backup, velero_resource},
-    unique_name,
-};
+use velero_debug_e2e::{Env, delete_namespace, eventually, fixtures::real_backup, unique_name};
+use velero_debug_operator::velero::resource as velero_resource;
 
 #[tokio::test]
 async fn api_server_is_at_least_1_33() -> Result<()> {

@@ -17,9 +17,10 @@ use velero_debug_e2e::{
     Env, delete_namespace, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, condition_reason, download, finished_restore, real_backup,
-        velero_resource, wait_finished,
+        wait_finished,
     },
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 /// Stops the running operator and starts it again (tests/env/operator-up.sh).
 async fn restart_operator() -> Result<()> {

@@ -12,9 +12,10 @@ use kube::{
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Env, delete_namespace,
-    fixtures::{apply_bundle, condition_reason, real_backup, velero_resource, wait_finished},
+    fixtures::{apply_bundle, condition_reason, real_backup, wait_finished},
     sha256_hex, unique_name,
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 /// Downloads through the presigned https URL, trusting the environment's CA.
 async fn download_https(env: &Env, b: &DebugBundle) -> Result<Vec<u8>> {

@@ -27,9 +27,10 @@ use kube::{
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Env, eventually,
-    fixtures::{kwok_logs_resource, operation_object, real_backup, velero_resource},
+    fixtures::{kwok_logs_resource, operation_object, real_backup},
     unique_name, untar,
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 #[derive(clap::Parser)]
 struct Args {
