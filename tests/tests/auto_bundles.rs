@@ -17,7 +17,7 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, delete_namespace, eventually,
+    Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, bundle_gone, condition_reason, download, finished_restore,
         partially_failed_restore, real_backup, text, wait_finished,
@@ -62,7 +62,8 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
 {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (restore, namespaces) = partially_failed_restore(&env, &client).await?;
+    let cleanup = Cleanup::new(&env);
+    let restore = partially_failed_restore(&env, &client, &cleanup).await?;
     let obj = restores(&env, &client).get(&restore).await?;
     let uid = obj.uid().context("restore without uid")?;
     let ended: jiff::Timestamp = obj.data["status"]["completionTimestamp"]
@@ -118,9 +119,6 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
         !archive_exists(&env, &key).await?,
         "archive {key} still there"
     );
-    for ns in namespaces {
-        delete_namespace(&client, &ns).await;
-    }
     Ok(())
 }
 
@@ -128,11 +126,13 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
 async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "auto-policy").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "auto-policy").await?;
     let none = serde_json::json!({});
     let (wanted, wanted_uid) = finished_restore(
         &env,
         &client,
+        &cleanup,
         &backup,
         "PartiallyFailed",
         Duration::ZERO,
@@ -143,6 +143,7 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     let (_, opted_out_uid) = finished_restore(
         &env,
         &client,
+        &cleanup,
         &backup,
         "PartiallyFailed",
         Duration::ZERO,
@@ -154,14 +155,23 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     let (_, old_uid) = finished_restore(
         &env,
         &client,
+        &cleanup,
         &backup,
         "PartiallyFailed",
         long_ago,
         none.clone(),
     )
     .await?;
-    let (_, completed_uid) =
-        finished_restore(&env, &client, &backup, "Completed", Duration::ZERO, none).await?;
+    let (_, completed_uid) = finished_restore(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        "Completed",
+        Duration::ZERO,
+        none,
+    )
+    .await?;
 
     let name = auto_bundle_for(&env, &client, &wanted_uid).await?;
     ensure!(name.starts_with("auto-restore-"), "{name}");
@@ -195,7 +205,6 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
             found.iter().map(|b| b.name_any()).collect::<Vec<_>>()
         );
     }
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -206,7 +215,8 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
 async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "auto-cap").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "auto-cap").await?;
 
     // (most Collecting/Uploading at once, whether any bundle was seen Queued)
     let seen = Arc::new(Mutex::new((0usize, false)));
@@ -240,6 +250,7 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
         let (_, uid) = finished_restore(
             &env,
             &client,
+            &cleanup,
             &backup,
             "PartiallyFailed",
             Duration::ZERO,
@@ -268,7 +279,6 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
         "{most} bundles were Collecting/Uploading at once"
     );
     ensure!(queued_seen, "no bundle was ever seen waiting as Queued");
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -277,9 +287,10 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
 {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "lifecycle").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "lifecycle").await?;
     let spec = serde_json::json!({"backup": backup, "urlTTL": "1m", "ttlAfterFinished": "150s"});
-    let name = apply_bundle(&env, &client, spec).await?;
+    let name = apply_bundle(&env, &client, &cleanup, spec).await?;
     let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
     download(&bundle).await?;
     let status = bundle.status.clone().context("no status")?;
@@ -345,6 +356,5 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
         !archive_exists(&env, &key).await?,
         "archive {key} still there"
     );
-    delete_namespace(&client, &ns).await;
     Ok(())
 }

@@ -14,7 +14,7 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, delete_namespace, eventually,
+    Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, condition_reason, download, finished_restore, real_backup,
         wait_finished,
@@ -49,10 +49,12 @@ async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result
 async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "restart").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "restart").await?;
     let (restore, uid) = finished_restore(
         &env,
         &client,
+        &cleanup,
         &backup,
         "PartiallyFailed",
         Duration::ZERO,
@@ -96,7 +98,6 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     );
     ensure!(started(same).is_some(), "no start time");
     let _ = same.status.as_ref().context("no status")?;
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -185,10 +186,17 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
 -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "failover").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "failover").await?;
     restart_operator().await?;
     // How big a bundle of this backup is, so the upload can be slowed to a few seconds.
-    let probe = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let probe = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
     let probe = wait_finished(&env, &client, &probe, Duration::from_secs(180)).await?;
     let size = probe
         .status
@@ -199,7 +207,13 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     restart_operators(3, &[("VDO_UPLOAD_BYTES_PER_SECOND", rate.to_string())]).await?;
     let first = leader(&client).await?;
 
-    let name = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let name = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
     let id1 = uploading(&env, &client, &name, &[]).await?;
     signal(&env, &first, "-TERM").await?;
     let second = eventually("another leader", Duration::from_secs(60), || async {
@@ -254,6 +268,5 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     ensure!(text.contains("velero_debug_bundles_in_flight 0"), "{text}");
 
     restart_operator().await?;
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
