@@ -10,7 +10,7 @@ use kube::{
     api::{DynamicObject, Patch, PatchParams, PostParams},
     core::{ApiResource, GroupVersionKind},
 };
-use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_crd::{ANNOTATION_AUTO_BUNDLE_CREATED, DebugBundle, Phase};
 use velero_debug_operator::velero::resource as velero_resource;
 
 use crate::{Cleanup, Env, create_namespace, eventually, sha256_hex, unique_name, untar, velero};
@@ -316,6 +316,24 @@ pub async fn auto_bundle_for(env: &Env, client: &Client, uid: &str) -> Result<St
     eventually("the automatic bundle", Duration::from_secs(60), || async {
         Ok(api.list(&lp).await?.items.first().map(|b| b.name_any()))
     })
+    .await
+}
+
+/// Waits (up to 60 s) until the operator recorded on the Restore the automatic bundle it made
+/// for it; the bundle's name. The operator sees Restore events in order and records a bundle
+/// only once made: when a Restore made last has its record, the operator has also decided on
+/// every Restore made or changed before it.
+pub async fn auto_bundle_recorded(env: &Env, client: &Client, restore: &str) -> Result<String> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"));
+    eventually(
+        &format!("the automatic bundle recorded on Restore {restore}"),
+        Duration::from_secs(60),
+        || async {
+            let r = api.get(restore).await?;
+            Ok(r.annotations().get(ANNOTATION_AUTO_BUNDLE_CREATED).cloned())
+        },
+    )
     .await
 }
 

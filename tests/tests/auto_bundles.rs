@@ -19,8 +19,8 @@ use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
-        apply_bundle, auto_bundle_for, bundle_gone, condition_reason, download, finished_restore,
-        partially_failed_restore, real_backup, text, wait_finished,
+        apply_bundle, auto_bundle_for, auto_bundle_recorded, bundle_gone, condition_reason,
+        download, finished_restore, partially_failed_restore, real_backup, text, wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -169,7 +169,7 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
         &backup,
         "Completed",
         Duration::ZERO,
-        none,
+        none.clone(),
     )
     .await?;
 
@@ -191,7 +191,19 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     restores(&env, &client)
         .patch(&wanted, &PatchParams::default(), &Patch::Merge(&touch))
         .await?;
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // A control made after all of the above, which does get a bundle: once the operator has
+    // acted on it, it has also decided on the restores above.
+    let (control, _) = finished_restore(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        "PartiallyFailed",
+        Duration::ZERO,
+        none,
+    )
+    .await?;
+    auto_bundle_recorded(&env, &client, &control).await?;
     for (what, uid) in [
         ("the hand-deleted bundle's restore", &wanted_uid),
         ("the opted-out restore", &opted_out_uid),

@@ -16,8 +16,8 @@ use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
-        apply_bundle, auto_bundle_for, condition_reason, download, finished_restore, real_backup,
-        wait_finished,
+        apply_bundle, auto_bundle_for, auto_bundle_recorded, condition_reason, download,
+        finished_restore, real_backup, wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -73,14 +73,27 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     );
 
     restart_operator().await?;
-    // Give the new process a reason to look at the restore again, and time to act on it.
+    // Give the new process a reason to look at the restore again.
     let restores: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"));
     let touch = serde_json::json!({"metadata": {"annotations": {"e2e/touched": "after-restart"}}});
     restores
         .patch(&restore, &PatchParams::default(), &Patch::Merge(&touch))
         .await?;
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    // A control made after the touch, which does get a bundle: once the new process has acted
+    // on it, it has also decided on the touched restore. (Its bundle is waited for at the end,
+    // so that no collection of this test runs on into the next test's operators.)
+    let (control, _) = finished_restore(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        "PartiallyFailed",
+        Duration::ZERO,
+        serde_json::json!({}),
+    )
+    .await?;
+    let control_bundle = auto_bundle_recorded(&env, &client, &control).await?;
 
     let after = bundles.list(&list).await?.items;
     ensure!(
@@ -98,6 +111,7 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     );
     ensure!(started(same).is_some(), "no start time");
     let _ = same.status.as_ref().context("no status")?;
+    wait_finished(&env, &client, &control_bundle, Duration::from_secs(120)).await?;
     Ok(())
 }
 
