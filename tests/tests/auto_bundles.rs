@@ -13,7 +13,7 @@ use futures::StreamExt;
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
-    runtime::{WatchStreamExt, watcher},
+    runtime::watcher,
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
@@ -232,14 +232,25 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
 
     // (most Collecting/Uploading at once, whether any bundle was seen Queued)
     let seen = Arc::new(Mutex::new((0usize, false)));
-    let watch = watcher(bundles(&env, &client), watcher::Config::default()).applied_objects();
+    let (listed, watching) = tokio::sync::oneshot::channel();
+    let watch = watcher(bundles(&env, &client), watcher::Config::default());
     let observer = tokio::spawn({
         let seen = seen.clone();
         async move {
             let mut watch = std::pin::pin!(watch);
+            let mut listed = Some(listed);
             let mut busy: BTreeMap<String, bool> = BTreeMap::new();
             while let Some(event) = watch.next().await {
-                let Ok(b) = event else { continue };
+                let b = match event {
+                    Ok(watcher::Event::Apply(b) | watcher::Event::InitApply(b)) => b,
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(listed) = listed.take() {
+                            let _ = listed.send(());
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                };
                 let status = b.status.clone().unwrap_or_default();
                 let collecting = matches!(status.phase, Some(Phase::Collecting | Phase::Uploading));
                 let queued = status
@@ -254,8 +265,11 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
             }
         }
     });
-    // Let the watch start before the restores appear.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The restores only once the watch has listed: it then sees every write after.
+    tokio::time::timeout(Duration::from_secs(60), watching)
+        .await
+        .context("the bundle watch did not list in 60s")?
+        .context("the bundle watch ended")?;
 
     let mut uids = Vec::new();
     for _ in 0..20 {
