@@ -10,17 +10,10 @@ use kube::{
     api::{DynamicObject, Patch, PatchParams, PostParams},
     core::{ApiResource, GroupVersionKind},
 };
-use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_crd::{ANNOTATION_AUTO_BUNDLE_CREATED, DebugBundle, Phase};
+use velero_debug_operator::velero::resource as velero_resource;
 
-use crate::{Env, create_namespace, eventually, sha256_hex, unique_name, untar, velero};
-
-pub fn velero_resource(kind: &str) -> ApiResource {
-    let version = match kind {
-        "DataUpload" | "DataDownload" => "v2alpha1",
-        _ => "v1",
-    };
-    ApiResource::from_gvk(&GroupVersionKind::gvk("velero.io", version, kind))
-}
+use crate::{Cleanup, Env, create_namespace, eventually, sha256_hex, unique_name, untar, velero};
 
 /// kwok's log-serving rules; "Logs" is already plural.
 pub fn kwok_logs_resource() -> ApiResource {
@@ -31,13 +24,15 @@ pub fn kwok_logs_resource() -> ApiResource {
 }
 
 /// A namespace of the test's own with a ConfigMap, backed up by the real Velero server;
-/// returns the namespace, the backup's name and its uid.
+/// returns the namespace, the backup's name and its uid. (The Backup stays: deleting its object
+/// alone would not delete it, Velero syncs it back from the bucket.)
 pub async fn real_backup(
     env: &Env,
     client: &Client,
+    cleanup: &Cleanup,
     prefix: &str,
 ) -> Result<(String, String, String)> {
-    let ns = create_namespace(client, prefix).await?;
+    let ns = create_namespace(client, cleanup, prefix).await?;
     let cm: ConfigMap = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "settings"}, "data": {"greeting": "hello"}
     }))?;
@@ -69,7 +64,12 @@ pub async fn real_backup(
     Ok((ns, backup, uid))
 }
 
-pub async fn apply_bundle(env: &Env, client: &Client, spec: serde_json::Value) -> Result<String> {
+pub async fn apply_bundle(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    spec: serde_json::Value,
+) -> Result<String> {
     let name = unique_name("vdb");
     let bundle: DebugBundle = serde_json::from_value(serde_json::json!({
         "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
@@ -79,6 +79,7 @@ pub async fn apply_bundle(env: &Env, client: &Client, spec: serde_json::Value) -
     Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
         .create(&PostParams::default(), &bundle)
         .await?;
+    cleanup.object::<DebugBundle>(&env.namespace, &name);
     Ok(name)
 }
 
@@ -109,6 +110,7 @@ pub async fn wait_finished(
 pub async fn operation_object(
     env: &Env,
     client: &Client,
+    cleanup: &Cleanup,
     kind: &str,
     labels: serde_json::Value,
     spec: serde_json::Value,
@@ -122,6 +124,7 @@ pub async fn operation_object(
         .data(serde_json::json!({"spec": spec, "status": status.clone()}));
     obj.metadata.labels = serde_json::from_value(labels)?;
     api.create(&PostParams::default(), &obj).await?;
+    cleanup.delete(&velero_resource(kind), Some(&env.namespace), &name);
     // Velero's CRDs have no status subresource today (status is kept from the create); should
     // a later version add one, set it through it.
     let patch = serde_json::json!({"status": status});
@@ -191,10 +194,13 @@ pub fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<String> {
 /// backed up, then restored into a namespace whose ResourceQuota admits no ConfigMap, so the
 /// API server refuses it and Velero records the error. (A custom resource whose CRD is deleted
 /// before the restore does not work here: Velero refreshes its discovery only every few
-/// minutes, so a type created by the test is not in the backup.) Returns the restore's name and
-/// the namespaces made, to delete afterwards.
-pub async fn partially_failed_restore(env: &Env, client: &Client) -> Result<(String, Vec<String>)> {
-    let (ns, backup, _) = real_backup(env, client, "pf-src").await?;
+/// minutes, so a type created by the test is not in the backup.) Returns the restore's name.
+pub async fn partially_failed_restore(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+) -> Result<String> {
+    let (ns, backup, _) = real_backup(env, client, cleanup, "pf-src").await?;
     let restored_ns = format!("{ns}-r");
     let target: Namespace = serde_json::from_value(serde_json::json!({
         "metadata": {"name": restored_ns, "labels": {"velerodebug.io/e2e": "true"}}
@@ -202,6 +208,7 @@ pub async fn partially_failed_restore(env: &Env, client: &Client) -> Result<(Str
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &target)
         .await?;
+    cleanup.namespace(&restored_ns);
     let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "no-configmaps"},
         "spec": {"hard": {"count/configmaps": "0"}},
@@ -218,14 +225,14 @@ pub async fn partially_failed_restore(env: &Env, client: &Client) -> Result<(Str
         },
     )
     .await?;
-    let restore = real_restore(env, client, &backup, &ns, &restored_ns).await?;
+    let restore = real_restore(env, client, cleanup, &backup, &ns, &restored_ns).await?;
     let name = restore.name_any();
     let phase = restore.data["status"]["phase"].as_str().unwrap_or_default();
     ensure!(
         phase == "PartiallyFailed",
         "restore {name} ended {phase}, not PartiallyFailed"
     );
-    Ok((name, vec![ns, restored_ns]))
+    Ok(name)
 }
 
 /// A restore of `backup` by the real Velero server, the namespace `from` restored as `to`;
@@ -233,12 +240,16 @@ pub async fn partially_failed_restore(env: &Env, client: &Client) -> Result<(Str
 pub async fn real_restore(
     env: &Env,
     client: &Client,
+    cleanup: &Cleanup,
     backup: &str,
     from: &str,
     to: &str,
 ) -> Result<DynamicObject> {
     let restore = unique_name("rs");
     let mapping = format!("{from}:{to}");
+    // Registered first: the CLI may fail after Velero made them.
+    cleanup.namespace(to);
+    cleanup.delete(&velero_resource("Restore"), Some(&env.namespace), &restore);
     velero(
         env,
         &[
@@ -263,10 +274,12 @@ pub async fn real_restore(
 }
 
 /// A Restore made by hand as already finished (`phase`, ended `ended_ago`), which the Velero
-/// server leaves alone; returns its name and uid.
+/// server leaves alone; returns its name and uid. Its automatic bundle, owned by it, goes with
+/// it at cleanup.
 pub async fn finished_restore(
     env: &Env,
     client: &Client,
+    cleanup: &Cleanup,
     backup: &str,
     phase: &str,
     ended_ago: Duration,
@@ -291,6 +304,7 @@ pub async fn finished_restore(
     )
     .create(&PostParams::default(), &restore)
     .await?;
+    cleanup.delete(&velero_resource("Restore"), Some(&env.namespace), &name);
     Ok((name, created.uid().unwrap_or_default()))
 }
 
@@ -302,6 +316,24 @@ pub async fn auto_bundle_for(env: &Env, client: &Client, uid: &str) -> Result<St
     eventually("the automatic bundle", Duration::from_secs(60), || async {
         Ok(api.list(&lp).await?.items.first().map(|b| b.name_any()))
     })
+    .await
+}
+
+/// Waits (up to 60 s) until the operator recorded on the Restore the automatic bundle it made
+/// for it; the bundle's name. The operator sees Restore events in order and records a bundle
+/// only once made: when a Restore made last has its record, the operator has also decided on
+/// every Restore made or changed before it.
+pub async fn auto_bundle_recorded(env: &Env, client: &Client, restore: &str) -> Result<String> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"));
+    eventually(
+        &format!("the automatic bundle recorded on Restore {restore}"),
+        Duration::from_secs(60),
+        || async {
+            let r = api.get(restore).await?;
+            Ok(r.annotations().get(ANNOTATION_AUTO_BUNDLE_CREATED).cloned())
+        },
+    )
     .await
 }
 

@@ -13,16 +13,17 @@ use futures::StreamExt;
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
-    runtime::{WatchStreamExt, watcher},
+    runtime::watcher,
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, delete_namespace, eventually,
+    Cleanup, Env, eventually,
     fixtures::{
-        apply_bundle, auto_bundle_for, bundle_gone, condition_reason, download, finished_restore,
-        partially_failed_restore, real_backup, text, velero_resource, wait_finished,
+        apply_bundle, auto_bundle_for, auto_bundle_recorded, bundle_gone, condition_reason,
+        download, finished_restore, partially_failed_restore, real_backup, text, wait_finished,
     },
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 fn restores(env: &Env, client: &Client) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"))
@@ -61,7 +62,8 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
 {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (restore, namespaces) = partially_failed_restore(&env, &client).await?;
+    let cleanup = Cleanup::new(&env);
+    let restore = partially_failed_restore(&env, &client, &cleanup).await?;
     let obj = restores(&env, &client).get(&restore).await?;
     let uid = obj.uid().context("restore without uid")?;
     let ended: jiff::Timestamp = obj.data["status"]["completionTimestamp"]
@@ -117,9 +119,6 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
         !archive_exists(&env, &key).await?,
         "archive {key} still there"
     );
-    for ns in namespaces {
-        delete_namespace(&client, &ns).await;
-    }
     Ok(())
 }
 
@@ -127,11 +126,13 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
 async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "auto-policy").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "auto-policy").await?;
     let none = serde_json::json!({});
     let (wanted, wanted_uid) = finished_restore(
         &env,
         &client,
+        &cleanup,
         &backup,
         "PartiallyFailed",
         Duration::ZERO,
@@ -142,6 +143,7 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     let (_, opted_out_uid) = finished_restore(
         &env,
         &client,
+        &cleanup,
         &backup,
         "PartiallyFailed",
         Duration::ZERO,
@@ -153,14 +155,23 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     let (_, old_uid) = finished_restore(
         &env,
         &client,
+        &cleanup,
         &backup,
         "PartiallyFailed",
         long_ago,
         none.clone(),
     )
     .await?;
-    let (_, completed_uid) =
-        finished_restore(&env, &client, &backup, "Completed", Duration::ZERO, none).await?;
+    let (_, completed_uid) = finished_restore(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        "Completed",
+        Duration::ZERO,
+        none.clone(),
+    )
+    .await?;
 
     let name = auto_bundle_for(&env, &client, &wanted_uid).await?;
     ensure!(name.starts_with("auto-restore-"), "{name}");
@@ -180,7 +191,19 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     restores(&env, &client)
         .patch(&wanted, &PatchParams::default(), &Patch::Merge(&touch))
         .await?;
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // A control made after all of the above, which does get a bundle: once the operator has
+    // acted on it, it has also decided on the restores above.
+    let (control, _) = finished_restore(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        "PartiallyFailed",
+        Duration::ZERO,
+        none,
+    )
+    .await?;
+    auto_bundle_recorded(&env, &client, &control).await?;
     for (what, uid) in [
         ("the hand-deleted bundle's restore", &wanted_uid),
         ("the opted-out restore", &opted_out_uid),
@@ -194,7 +217,6 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
             found.iter().map(|b| b.name_any()).collect::<Vec<_>>()
         );
     }
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -205,18 +227,30 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
 async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "auto-cap").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "auto-cap").await?;
 
     // (most Collecting/Uploading at once, whether any bundle was seen Queued)
     let seen = Arc::new(Mutex::new((0usize, false)));
-    let watch = watcher(bundles(&env, &client), watcher::Config::default()).applied_objects();
+    let (listed, watching) = tokio::sync::oneshot::channel();
+    let watch = watcher(bundles(&env, &client), watcher::Config::default());
     let observer = tokio::spawn({
         let seen = seen.clone();
         async move {
             let mut watch = std::pin::pin!(watch);
+            let mut listed = Some(listed);
             let mut busy: BTreeMap<String, bool> = BTreeMap::new();
             while let Some(event) = watch.next().await {
-                let Ok(b) = event else { continue };
+                let b = match event {
+                    Ok(watcher::Event::Apply(b) | watcher::Event::InitApply(b)) => b,
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(listed) = listed.take() {
+                            let _ = listed.send(());
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                };
                 let status = b.status.clone().unwrap_or_default();
                 let collecting = matches!(status.phase, Some(Phase::Collecting | Phase::Uploading));
                 let queued = status
@@ -231,14 +265,18 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
             }
         }
     });
-    // Let the watch start before the restores appear.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The restores only once the watch has listed: it then sees every write after.
+    tokio::time::timeout(Duration::from_secs(60), watching)
+        .await
+        .context("the bundle watch did not list in 60s")?
+        .context("the bundle watch ended")?;
 
     let mut uids = Vec::new();
     for _ in 0..20 {
         let (_, uid) = finished_restore(
             &env,
             &client,
+            &cleanup,
             &backup,
             "PartiallyFailed",
             Duration::ZERO,
@@ -267,7 +305,6 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
         "{most} bundles were Collecting/Uploading at once"
     );
     ensure!(queued_seen, "no bundle was ever seen waiting as Queued");
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -276,9 +313,10 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
 {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "lifecycle").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "lifecycle").await?;
     let spec = serde_json::json!({"backup": backup, "urlTTL": "1m", "ttlAfterFinished": "150s"});
-    let name = apply_bundle(&env, &client, spec).await?;
+    let name = apply_bundle(&env, &client, &cleanup, spec).await?;
     let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
     download(&bundle).await?;
     let status = bundle.status.clone().context("no status")?;
@@ -344,6 +382,5 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
         !archive_exists(&env, &key).await?,
         "archive {key} still there"
     );
-    delete_namespace(&client, &ns).await;
     Ok(())
 }

@@ -8,24 +8,27 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams},
+    core::ApiResource,
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, delete_namespace, eventually,
+    Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, condition_reason, download, kwok_logs_resource, operation_object,
-        real_backup, real_restore, text, velero_resource, wait_finished,
+        real_backup, real_restore, text, wait_finished,
     },
     unique_name,
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 /// Applies a bundle, waits for it, and downloads it (checked by [`download`]).
 async fn completed_bundle(
     env: &Env,
     client: &Client,
+    cleanup: &Cleanup,
     spec: serde_json::Value,
 ) -> Result<(String, DebugBundle, BTreeMap<String, Vec<u8>>)> {
-    let name = apply_bundle(env, client, spec).await?;
+    let name = apply_bundle(env, client, cleanup, spec).await?;
     let bundle = wait_finished(env, client, &name, Duration::from_secs(180)).await?;
     let files = download(&bundle).await?;
     Ok((name, bundle, files))
@@ -54,11 +57,13 @@ async fn restarted_node_agent(env: &Env, client: &Client) -> Result<(String, Str
 async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, backup_uid) = real_backup(&env, &client, "bundle-src").await?;
+    let cleanup = Cleanup::new(&env);
+    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "bundle-src").await?;
     let (agent_pod, node) = restarted_node_agent(&env, &client).await?;
     let pvb = operation_object(
         &env,
         &client,
+        &cleanup,
         "PodVolumeBackup",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({
@@ -69,8 +74,13 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
     )
     .await?;
 
-    let (name, bundle, files) =
-        completed_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let (name, bundle, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
 
     for path in [
         "resources/backup.yaml",
@@ -218,7 +228,6 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
         Ok(gone.then_some(()))
     })
     .await?;
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -226,14 +235,16 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
 async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "bundle-src").await?;
+    let cleanup = Cleanup::new(&env);
+    let (ns, backup, _) = real_backup(&env, &client, &cleanup, "bundle-src").await?;
     let target_ns = format!("{ns}-copy");
-    let restored = real_restore(&env, &client, &backup, &ns, &target_ns).await?;
+    let restored = real_restore(&env, &client, &cleanup, &backup, &ns, &target_ns).await?;
     let restore = restored.name_any();
     let restore_uid = restored.uid().context("no uid")?;
     let pvr = operation_object(
         &env,
         &client,
+        &cleanup,
         "PodVolumeRestore",
         serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
         serde_json::json!({
@@ -245,8 +256,13 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
     )
     .await?;
 
-    let (_, _, files) =
-        completed_bundle(&env, &client, serde_json::json!({"restore": restore})).await?;
+    let (_, _, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"restore": restore}),
+    )
+    .await?;
     for path in [
         "resources/restore.yaml",
         "resources/backup.yaml",
@@ -270,8 +286,6 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
         files.keys().any(|k| k.starts_with("logs/node-agent/")),
         "the involved node's node-agent log is missing"
     );
-    delete_namespace(&client, &ns).await;
-    delete_namespace(&client, &target_ns).await;
     Ok(())
 }
 
@@ -279,11 +293,12 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
 async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
     for spec in [
         serde_json::json!({"backup": "b", "restore": "r"}),
         serde_json::json!({}),
     ] {
-        let err = apply_bundle(&env, &client, spec.clone())
+        let err = apply_bundle(&env, &client, &cleanup, spec.clone())
             .await
             .err()
             .with_context(|| format!("{spec} was accepted"))?;
@@ -296,6 +311,7 @@ async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
     let err = apply_bundle(
         &env,
         &client,
+        &cleanup,
         serde_json::json!({"backup": "b", "urlTTL": "200h"}),
     )
     .await
@@ -306,7 +322,13 @@ async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
         "{err:#}"
     );
     // And the spec cannot change once made.
-    let name = apply_bundle(&env, &client, serde_json::json!({"backup": "whatever"})).await?;
+    let name = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": "whatever"}),
+    )
+    .await?;
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     let patch = serde_json::json!({"spec": {"backup": "another"}});
     let err = api
@@ -315,7 +337,6 @@ async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
         .err()
         .context("spec change accepted")?;
     ensure!(err.to_string().contains("spec is immutable"), "{err}");
-    api.delete(&name, &DeleteParams::default()).await?;
     Ok(())
 }
 
@@ -323,9 +344,11 @@ async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
 async fn a_missing_target_fails_with_target_not_found_after_waiting() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
     let name = apply_bundle(
         &env,
         &client,
+        &cleanup,
         serde_json::json!({"restore": unique_name("nope")}),
     )
     .await?;
@@ -350,12 +373,16 @@ async fn a_missing_target_fails_with_target_not_found_after_waiting() -> Result<
         "{}",
         condition_reason(&b)
     );
-    api.delete(&name, &DeleteParams::default()).await?;
     Ok(())
 }
 
 /// A BSL of the test's own over the environment's bucket, changed by `patch`.
-async fn storage_location(env: &Env, client: &Client, patch: serde_json::Value) -> Result<String> {
+async fn storage_location(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    patch: serde_json::Value,
+) -> Result<String> {
     let name = unique_name("bsl");
     let mut spec = serde_json::json!({
         "provider": "aws",
@@ -372,6 +399,11 @@ async fn storage_location(env: &Env, client: &Client, patch: serde_json::Value) 
         .within(&env.namespace)
         .data(serde_json::json!({"spec": spec}));
     api.create(&PostParams::default(), &obj).await?;
+    cleanup.delete(
+        &velero_resource("BackupStorageLocation"),
+        Some(&env.namespace),
+        &name,
+    );
     Ok(name)
 }
 
@@ -389,6 +421,7 @@ fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
 async fn expect_failure(
     env: &Env,
     client: &Client,
+    cleanup: &Cleanup,
     backup: &str,
     bsl: &str,
     reason: &str,
@@ -396,6 +429,7 @@ async fn expect_failure(
     let name = apply_bundle(
         env,
         client,
+        cleanup,
         serde_json::json!({"backup": backup, "storageLocation": bsl}),
     )
     .await?;
@@ -409,9 +443,6 @@ async fn expect_failure(
         got.starts_with(reason),
         "{bsl}: expected {reason}, got {got}"
     );
-    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
-        .delete(&name, &DeleteParams::default())
-        .await?;
     Ok(b)
 }
 
@@ -419,13 +450,20 @@ async fn expect_failure(
 async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "bundle-src").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "bundle-src").await?;
 
-    let read_only =
-        storage_location(&env, &client, serde_json::json!({"accessMode": "ReadOnly"})).await?;
+    let read_only = storage_location(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"accessMode": "ReadOnly"}),
+    )
+    .await?;
     expect_failure(
         &env,
         &client,
+        &cleanup,
         &backup,
         &read_only,
         "StorageLocationReadOnly",
@@ -446,15 +484,23 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
             &Patch::Merge(&add_key),
         )
         .await?;
+    cleanup.merge_patch(
+        &ApiResource::erase::<Secret>(&()),
+        Some(&env.namespace),
+        "cloud-credentials",
+        serde_json::json!({"data": {wrong_key.clone(): null}}),
+    );
     let wrong_creds = storage_location(
         &env,
         &client,
+        &cleanup,
         serde_json::json!({"credential": {"name": "cloud-credentials", "key": wrong_key}}),
     )
     .await?;
     expect_failure(
         &env,
         &client,
+        &cleanup,
         &backup,
         &wrong_creds,
         "CredentialsInvalid: the object store refused",
@@ -468,15 +514,18 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
         "stringData": {"cloud": "[default]\naws_access_key_id=x\naws_secret_access_key=y\n"}
     }))?;
     secrets.create(&PostParams::default(), &secret).await?;
+    cleanup.object::<Secret>(&env.namespace, &secret_name);
     let unreadable = storage_location(
         &env,
         &client,
+        &cleanup,
         serde_json::json!({"credential": {"name": secret_name, "key": "cloud"}}),
     )
     .await?;
     expect_failure(
         &env,
         &client,
+        &cleanup,
         &backup,
         &unreadable,
         "CredentialsInvalid: the operator may not read Secret",
@@ -490,10 +539,19 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
     let down = storage_location(
         &env,
         &client,
+        &cleanup,
         serde_json::json!({"config": {"s3Url": format!("http://127.0.0.1:{closed}")}}),
     )
     .await?;
-    let failed = expect_failure(&env, &client, &backup, &down, "StorageUnreachable").await?;
+    let failed = expect_failure(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        &down,
+        "StorageUnreachable",
+    )
+    .await?;
     // Retried with backoff (10 s, then 20 s; the e2e operator gives up after 3 attempts), not
     // at once.
     ensure!(condition_reason(&failed).contains("after 3 attempts"));
@@ -513,15 +571,6 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
         "3 attempts within {:#}",
         ended.duration_since(created)
     );
-    let bsls: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &env.namespace,
-        &velero_resource("BackupStorageLocation"),
-    );
-    for bsl in [read_only, wrong_creds, unreadable, down] {
-        bsls.delete(&bsl, &DeleteParams::default()).await?;
-    }
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -529,10 +578,12 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
 async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, backup_uid) = real_backup(&env, &client, "bundle-src").await?;
+    let cleanup = Cleanup::new(&env);
+    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "bundle-src").await?;
     let pvb = operation_object(
         &env,
         &client,
+        &cleanup,
         "PodVolumeBackup",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({
@@ -584,20 +635,24 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
     Api::<Pod>::namespaced(client.clone(), &env.namespace)
         .create(&PostParams::default(), &pod)
         .await?;
+    cleanup.object::<Pod>(&env.namespace, &pod_name);
     let logs_api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &kwok_logs_resource());
     let logs_obj = DynamicObject::new(&pod_name, &kwok_logs_resource())
         .within(&env.namespace)
         .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": log_path}]}}));
     logs_api.create(&PostParams::default(), &logs_obj).await?;
+    cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &pod_name);
     // A Secret in Velero's namespace: never collected.
+    let secret_name = unique_name("seeded");
     let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": unique_name("seeded")},
+        "metadata": {"name": secret_name},
         "stringData": {"value": "seeded-secret-object-value"}
     }))?;
     Api::<Secret>::namespaced(client.clone(), &env.namespace)
         .create(&PostParams::default(), &secret)
         .await?;
+    cleanup.object::<Secret>(&env.namespace, &secret_name);
     // The data-path log is served before the bundle is made.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
     eventually(
@@ -614,8 +669,13 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
     )
     .await?;
 
-    let (_, _, files) =
-        completed_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let (_, _, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
     let datapath_log = text(&files, &format!("logs/data-path/{pod_name}/data-mover.log"))?;
     ensure!(
         datapath_log.contains("password=***REDACTED***"),
@@ -636,7 +696,6 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
         }
         ensure!(!path.contains("secret/"), "a Secret was collected: {path}");
     }
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
 
@@ -658,10 +717,12 @@ async fn node_agent_on(env: &Env, client: &Client, node: &str) -> Result<String>
 async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, backup_uid) = real_backup(&env, &client, "datamover").await?;
+    let cleanup = Cleanup::new(&env);
+    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "datamover").await?;
     let upload = operation_object(
         &env,
         &client,
+        &cleanup,
         "DataUpload",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({"snapshotType": "CSI", "sourceNamespace": ns, "sourcePVC": "data",
@@ -670,8 +731,13 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
                            "message": "data path for data upload failed: error to connect backup repo"}),
     )
     .await?;
-    let (_, bundle, files) =
-        completed_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let (_, bundle, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
     let path = format!("resources/dataupload/{upload}.yaml");
     ensure!(
         text(&files, &path)?.contains("error to connect backup repo"),
@@ -695,12 +761,13 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
     let _ = bundle;
 
     // A restore's DataDownload, through the restore's labels.
-    let restored = real_restore(&env, &client, &backup, &ns, &format!("{ns}-dm")).await?;
+    let restored = real_restore(&env, &client, &cleanup, &backup, &ns, &format!("{ns}-dm")).await?;
     let restore = restored.name_any();
     let restore_uid = restored.uid().context("no uid")?;
     let download = operation_object(
         &env,
         &client,
+        &cleanup,
         "DataDownload",
         serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
         serde_json::json!({"targetVolume": {"pvc": "data", "pv": "", "namespace": ns}, "sourceNamespace": ns, "operationTimeout": "10m",
@@ -708,8 +775,13 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
         serde_json::json!({"phase": "InProgress", "node": "node-2"}),
     )
     .await?;
-    let (_, _, files) =
-        completed_bundle(&env, &client, serde_json::json!({"restore": restore})).await?;
+    let (_, _, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"restore": restore}),
+    )
+    .await?;
     ensure!(files.contains_key(&format!("resources/datadownload/{download}.yaml")));
     let agent = node_agent_on(&env, &client, "node-2").await?;
     ensure!(
@@ -718,7 +790,5 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
             .any(|k| k.starts_with(&format!("logs/node-agent/{agent}/"))),
         "the node-agent of node-2 ({agent}) is missing"
     );
-    delete_namespace(&client, &ns).await;
-    delete_namespace(&client, &format!("{ns}-dm")).await;
     Ok(())
 }

@@ -11,11 +11,8 @@ use kube::{
     api::{DynamicObject, ListParams, LogParams},
     discovery::Discovery,
 };
-use velero_debug_e2e::{
-    Env, delete_namespace, eventually,
-    fixtures::{real_backup, velero_resource},
-    unique_name,
-};
+use velero_debug_e2e::{Cleanup, Env, eventually, fixtures::real_backup, unique_name};
+use velero_debug_operator::velero::resource as velero_resource;
 
 #[tokio::test]
 async fn api_server_is_at_least_1_33() -> Result<()> {
@@ -93,8 +90,9 @@ async fn bsl_default_is_reported_available_by_velero() -> Result<()> {
 async fn velero_backup_create_uploads_its_log_to_the_bucket() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
     // `velero backup create --wait` through the real CLI.
-    let (ns, backup, _) = real_backup(&env, &client, "smoke-backup").await?;
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "smoke-backup").await?;
     let backups: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Backup"));
     let phase = backups.get(&backup).await?.data["status"]["phase"].clone();
@@ -108,7 +106,6 @@ async fn velero_backup_create_uploads_its_log_to_the_bucket() -> Result<()> {
         .send()
         .await
         .with_context(|| format!("{key} is not in the bucket"))?;
-    delete_namespace(&client, &ns).await;
     Ok(())
 }
 

@@ -14,12 +14,13 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, delete_namespace, eventually,
+    Cleanup, Env, eventually,
     fixtures::{
-        apply_bundle, auto_bundle_for, condition_reason, download, finished_restore, real_backup,
-        velero_resource, wait_finished,
+        apply_bundle, auto_bundle_for, auto_bundle_recorded, condition_reason, download,
+        finished_restore, real_backup, wait_finished,
     },
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 /// Stops the running operator and starts it again (tests/env/operator-up.sh).
 async fn restart_operator() -> Result<()> {
@@ -48,10 +49,12 @@ async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result
 async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "restart").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "restart").await?;
     let (restore, uid) = finished_restore(
         &env,
         &client,
+        &cleanup,
         &backup,
         "PartiallyFailed",
         Duration::ZERO,
@@ -70,14 +73,27 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     );
 
     restart_operator().await?;
-    // Give the new process a reason to look at the restore again, and time to act on it.
+    // Give the new process a reason to look at the restore again.
     let restores: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"));
     let touch = serde_json::json!({"metadata": {"annotations": {"e2e/touched": "after-restart"}}});
     restores
         .patch(&restore, &PatchParams::default(), &Patch::Merge(&touch))
         .await?;
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    // A control made after the touch, which does get a bundle: once the new process has acted
+    // on it, it has also decided on the touched restore. (Its bundle is waited for at the end,
+    // so that no collection of this test runs on into the next test's operators.)
+    let (control, _) = finished_restore(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        "PartiallyFailed",
+        Duration::ZERO,
+        serde_json::json!({}),
+    )
+    .await?;
+    let control_bundle = auto_bundle_recorded(&env, &client, &control).await?;
 
     let after = bundles.list(&list).await?.items;
     ensure!(
@@ -95,7 +111,7 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     );
     ensure!(started(same).is_some(), "no start time");
     let _ = same.status.as_ref().context("no status")?;
-    delete_namespace(&client, &ns).await;
+    wait_finished(&env, &client, &control_bundle, Duration::from_secs(120)).await?;
     Ok(())
 }
 
@@ -184,10 +200,17 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
 -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "failover").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "failover").await?;
     restart_operator().await?;
     // How big a bundle of this backup is, so the upload can be slowed to a few seconds.
-    let probe = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let probe = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
     let probe = wait_finished(&env, &client, &probe, Duration::from_secs(180)).await?;
     let size = probe
         .status
@@ -198,7 +221,13 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     restart_operators(3, &[("VDO_UPLOAD_BYTES_PER_SECOND", rate.to_string())]).await?;
     let first = leader(&client).await?;
 
-    let name = apply_bundle(&env, &client, serde_json::json!({"backup": backup})).await?;
+    let name = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
     let id1 = uploading(&env, &client, &name, &[]).await?;
     signal(&env, &first, "-TERM").await?;
     let second = eventually("another leader", Duration::from_secs(60), || async {
@@ -253,6 +282,5 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     ensure!(text.contains("velero_debug_bundles_in_flight 0"), "{text}");
 
     restart_operator().await?;
-    delete_namespace(&client, &ns).await;
     Ok(())
 }

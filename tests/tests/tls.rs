@@ -7,14 +7,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use kube::{
     Api,
-    api::{DeleteParams, DynamicObject, PostParams},
+    api::{DynamicObject, PostParams},
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, delete_namespace,
-    fixtures::{apply_bundle, condition_reason, real_backup, velero_resource, wait_finished},
+    Cleanup, Env,
+    fixtures::{apply_bundle, condition_reason, real_backup, wait_finished},
     sha256_hex, unique_name,
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 /// Downloads through the presigned https URL, trusting the environment's CA.
 async fn download_https(env: &Env, b: &DebugBundle) -> Result<Vec<u8>> {
@@ -37,11 +38,13 @@ async fn download_https(env: &Env, b: &DebugBundle) -> Result<Vec<u8>> {
 async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_verify() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
-    let (ns, backup, _) = real_backup(&env, &client, "tls").await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "tls").await?;
     for bsl in ["tls-ca", "tls-insecure"] {
         let name = apply_bundle(
             &env,
             &client,
+            &cleanup,
             serde_json::json!({"backup": backup, "storageLocation": bsl}),
         )
         .await?;
@@ -67,11 +70,9 @@ async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_veri
 
     // The same endpoint with neither: the certificate is not trusted, and retrying would not
     // change that.
-    let bsls: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &env.namespace,
-        &velero_resource("BackupStorageLocation"),
-    );
+    let bsl_resource = velero_resource("BackupStorageLocation");
+    let bsls: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &bsl_resource);
     let untrusted = unique_name("bsl-untrusted");
     let obj: DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
@@ -81,9 +82,11 @@ async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_veri
                             "s3Url": env.s3.tls_endpoint, "checksumAlgorithm": ""}},
     }))?;
     bsls.create(&PostParams::default(), &obj).await?;
+    cleanup.delete(&bsl_resource, Some(&env.namespace), &untrusted);
     let name = apply_bundle(
         &env,
         &client,
+        &cleanup,
         serde_json::json!({"backup": backup, "storageLocation": untrusted}),
     )
     .await?;
@@ -100,7 +103,6 @@ async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_veri
     // A caCert that is not a certificate is refused before anything is sent: plain text, and a
     // PEM block that only looks like a certificate (the SDK's trust store panics on that one
     // when it first connects, so the operator must refuse it first).
-    let mut made = vec![untrusted];
     for (what, ca_cert) in [
         ("text", "bm90IGEgY2VydA=="),
         (
@@ -114,10 +116,11 @@ async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_veri
         obj.metadata.resource_version = None;
         obj.data["spec"]["objectStorage"]["caCert"] = serde_json::json!(ca_cert);
         bsls.create(&PostParams::default(), &obj).await?;
-        made.push(bad_ca.clone());
+        cleanup.delete(&bsl_resource, Some(&env.namespace), &bad_ca);
         let name = apply_bundle(
             &env,
             &client,
+            &cleanup,
             serde_json::json!({"backup": backup, "storageLocation": bad_ca}),
         )
         .await?;
@@ -129,9 +132,5 @@ async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_veri
             "{what}: {reason}"
         );
     }
-    for bsl in made {
-        bsls.delete(&bsl, &DeleteParams::default()).await?;
-    }
-    delete_namespace(&client, &ns).await;
     Ok(())
 }

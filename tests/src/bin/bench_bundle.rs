@@ -26,10 +26,11 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, eventually,
-    fixtures::{kwok_logs_resource, operation_object, real_backup, velero_resource},
+    Cleanup, Env, eventually,
+    fixtures::{kwok_logs_resource, operation_object, real_backup},
     unique_name, untar,
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 #[derive(clap::Parser)]
 struct Args {
@@ -255,10 +256,17 @@ fn peak_rss_kib(pid: u32) -> Result<u64> {
 }
 
 /// A PodVolumeBackup of `backup` on node-0.
-async fn pvb(env: &Env, client: &Client, backup: &str, uid: &str) -> Result<String> {
+async fn pvb(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    backup: &str,
+    uid: &str,
+) -> Result<String> {
     operation_object(
         env,
         client,
+        cleanup,
         "PodVolumeBackup",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": uid}),
         serde_json::json!({"node": "node-0", "backupStorageLocation": "default", "repoIdentifier": "",
@@ -323,6 +331,8 @@ async fn main() -> Result<()> {
     } = Args::parse();
     let env = Env::load()?;
     let client = env.client().await?;
+    // What the fixtures make goes when the bench ends.
+    let cleanup = Cleanup::new(&env);
     let work = work_dir.unwrap_or_else(|| env.pod_logs_dir.clone());
 
     // --- 0. Velero's log from the object store -------------------------------------------------
@@ -339,12 +349,12 @@ async fn main() -> Result<()> {
     }
 
     // --- 1. throughput and memory -------------------------------------------------------------
-    let (_, backup, uid) = real_backup(&env, &client, "bench").await?;
+    let (_, backup, uid) = real_backup(&env, &client, &cleanup, "bench").await?;
     let per_pod = total_mib * 1024 * 1024 / pods;
     let mut plain_files = Vec::new();
     eprintln!("bench: writing {total_mib} MiB of logs for {pods} data-path pods");
     for i in 0..pods {
-        let pvb_name = pvb(&env, &client, &backup, &uid).await?;
+        let pvb_name = pvb(&env, &client, &cleanup, &backup, &uid).await?;
         let pod_name = unique_name("bench-datapath");
         let cri = work.join(format!("{pod_name}.log"));
         let plain = work.join(format!("{pod_name}.plain"));
@@ -431,9 +441,9 @@ async fn main() -> Result<()> {
     // --- 2. API requests against the number of objects ------------------------------------------
     let mut requests = Vec::new();
     for count in [10usize, 200] {
-        let (_, b, u) = real_backup(&env, &client, "bench").await?;
+        let (_, b, u) = real_backup(&env, &client, &cleanup, "bench").await?;
         for _ in 0..count {
-            pvb(&env, &client, &b, &u).await?;
+            pvb(&env, &client, &cleanup, &b, &u).await?;
         }
         let (done, _) = bundle(&env, &client, serde_json::json!({"backup": b})).await?;
         let m = manifest(&done).await?;
