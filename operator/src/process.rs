@@ -124,47 +124,9 @@ fn parse_phase(text: &str) -> Result<String, String> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // One TLS crypto provider for the whole process (kube, the S3 clients).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,kube=warn,aws_config=warn".into());
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if args.log_json {
-        fmt.json().init();
-    } else {
-        fmt.init();
-    }
+    init_logging(args.log_json);
     let requests = Arc::new(AtomicU64::new(0));
-    let counter = requests.clone();
-    // Every API request is counted, so each bundle's manifest says how many it cost.
-    let count = tower::util::MapRequestLayer::new(move |req| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        req
-    });
-    let client: Client = kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
-        .with_layer(&count)
-        .build();
-    let config = Config {
-        spool_dir: args.spool_dir,
-        concurrency: args.max_concurrent_bundles,
-        target_wait: Duration::from_secs(args.target_wait_seconds),
-        max_attempts: args.max_attempts,
-        limits: Limits {
-            api_timeout: Duration::from_secs(args.api_timeout_seconds),
-            log_timeout: Duration::from_secs(args.log_timeout_seconds),
-            max_bundle_bytes: args.max_bundle_bytes,
-            ..Limits::default()
-        },
-        ttl_manual: args.default_ttl_manual.0,
-        ttl_auto: args.default_ttl_auto.0,
-        upload_bytes_per_second: Some(args.upload_bytes_per_second).filter(|r| *r > 0),
-        auto: Policy {
-            restore_phases: without_empty(args.auto_bundle_restore_phases),
-            backup_phases: without_empty(args.auto_bundle_backup_phases),
-            lookback: args.auto_bundle_lookback,
-            max_per_namespace: args.max_auto_bundles_per_namespace,
-        },
-    };
+    let client = counting_client(requests.clone()).await?;
     let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());
     tracing::info!(?namespace, version = bundle::OPERATOR_VERSION, "starting");
 
@@ -188,30 +150,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
 
-    let mut leadership = None;
-    if args.leader_election {
-        let lease_namespace = namespace.clone().unwrap_or_else(|| "default".into());
-        let identity = args.pod_name.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            format!("{}-{}", host.trim(), std::process::id())
-        });
+    let leadership = if args.leader_election {
         // A standby is ready: it serves and takes over when the leader goes.
         ready.store(true, Ordering::Relaxed);
-        match leader::acquire(
+        let lease_namespace = namespace.clone().unwrap_or_else(|| "default".into());
+        let identity = args.pod_name.clone().unwrap_or_else(default_identity);
+        let acquired = leader::acquire(
             client.clone(),
             &lease_namespace,
             &args.lease_name,
             &identity,
             &shutdown,
         )
-        .await?
-        {
-            Some(l) => leadership = Some(l),
+        .await?;
+        match acquired {
+            Some(l) => Some(l),
             None => return Ok(()),
         }
-    }
+    } else {
+        None
+    };
     ready.store(true, Ordering::Relaxed);
-    let lost = Arc::new(AtomicBool::new(false));
+    let config = config_from(args);
     let ctx = Arc::new(Context::new(
         client,
         config,
@@ -219,29 +179,94 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         metrics,
         shutdown.clone(),
     ));
-    let controllers = controllers(namespace, ctx);
-    match leadership {
-        Some(mut l) => {
-            tokio::pin!(controllers);
-            tokio::select! {
-                _ = &mut controllers => {}
-                _ = l.lost() => {
-                    tracing::error!("lost the leader lease; stopping");
-                    lost.store(true, Ordering::Relaxed);
-                    shutdown.cancel();
-                    controllers.await;
-                }
-            }
-            l.release().await;
-        }
-        None => controllers.await,
-    }
+    let lost = lead(leadership, controllers(namespace, ctx), &shutdown).await;
     shutdown.cancel();
     let _ = server.await;
-    if lost.load(Ordering::Relaxed) {
+    if lost {
         anyhow::bail!("lost the leader lease");
     }
     Ok(())
+}
+
+/// Runs the controllers, while leading when there is a lease; true when the lease was lost.
+async fn lead(
+    leadership: Option<leader::Leadership>,
+    controllers: impl std::future::Future<Output = ()>,
+    shutdown: &CancellationToken,
+) -> bool {
+    let Some(mut l) = leadership else {
+        controllers.await;
+        return false;
+    };
+    tokio::pin!(controllers);
+    let lost = tokio::select! {
+        _ = &mut controllers => false,
+        _ = l.lost() => {
+            tracing::error!("lost the leader lease; stopping");
+            shutdown.cancel();
+            controllers.await;
+            true
+        }
+    };
+    l.release().await;
+    lost
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,kube=warn,aws_config=warn".into());
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
+}
+
+/// A client whose every API request is counted, so each bundle's manifest says how many it
+/// cost.
+async fn counting_client(requests: Arc<AtomicU64>) -> anyhow::Result<Client> {
+    let count = tower::util::MapRequestLayer::new(move |req| {
+        requests.fetch_add(1, Ordering::Relaxed);
+        req
+    });
+    Ok(
+        kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
+            .with_layer(&count)
+            .build(),
+    )
+}
+
+/// This process in the Lease when the pod's name is not given: host name and pid.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
+}
+
+fn config_from(args: Args) -> Config {
+    Config {
+        spool_dir: args.spool_dir,
+        concurrency: args.max_concurrent_bundles,
+        target_wait: Duration::from_secs(args.target_wait_seconds),
+        max_attempts: args.max_attempts,
+        limits: Limits {
+            api_timeout: Duration::from_secs(args.api_timeout_seconds),
+            log_timeout: Duration::from_secs(args.log_timeout_seconds),
+            max_bundle_bytes: args.max_bundle_bytes,
+            ..Limits::default()
+        },
+        ttl_manual: args.default_ttl_manual.0,
+        ttl_auto: args.default_ttl_auto.0,
+        upload_bytes_per_second: Some(args.upload_bytes_per_second).filter(|r| *r > 0),
+        auto: Policy {
+            restore_phases: without_empty(args.auto_bundle_restore_phases),
+            backup_phases: without_empty(args.auto_bundle_backup_phases),
+            lookback: args.auto_bundle_lookback,
+            max_per_namespace: args.max_auto_bundles_per_namespace,
+        },
+    }
 }
 
 /// The DebugBundle controller and the automatic-bundle watches the policy enables.

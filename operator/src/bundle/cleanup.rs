@@ -4,7 +4,7 @@
 use kube::{ResourceExt, runtime::controller::Action};
 use velero_debug_crd::DebugBundle;
 
-use super::{Error, dereference};
+use super::{dereference, error::Error};
 use crate::context::Context;
 
 pub(crate) async fn delete_archive(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {

@@ -15,7 +15,7 @@ use velero_debug_crd::{
     LABEL_AUTO, Phase, reasons,
 };
 
-use super::{Error, dereference, plan, status};
+use super::{dereference, error::Error, plan, status};
 use crate::{
     config::Config,
     context::{Context, MANAGER},

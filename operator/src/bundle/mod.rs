@@ -7,6 +7,7 @@ mod archive;
 mod cleanup;
 mod collect;
 mod dereference;
+mod error;
 mod failure;
 mod lifecycle;
 mod pipeline;
@@ -26,47 +27,16 @@ use kube::{
     runtime::{
         Controller,
         controller::{self, Action},
-        finalizer::{self, Event as Finalizer, finalizer},
+        finalizer::{Event as Finalizer, finalizer},
         watcher,
     },
 };
 use velero_debug_crd::{DebugBundle, FINALIZER};
 
-use crate::{context::Context, storage::StorageError};
+use crate::context::Context;
+use error::Error;
 
 pub(crate) use archive::OPERATOR_VERSION;
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Error {
-    #[error("kubernetes API: {}", crate::kubernetes::message(.0))]
-    Kube(#[from] kube::Error),
-    #[error("reading the storage location of the archive: {0}")]
-    Dereference(#[from] dereference::DereferenceError),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error(transparent)]
-    Finalizer(#[from] Box<finalizer::Error<Error>>),
-    #[error("stopped: the operator is shutting down; the next leader collects this bundle")]
-    ShuttingDown,
-}
-
-impl Error {
-    /// Whether a retry may help; a permanent error waits for a change of the bundle.
-    fn is_transient(&self) -> bool {
-        match self {
-            Error::Kube(e) => crate::kubernetes::is_transient(e),
-            Error::Dereference(_) | Error::Storage(_) => true,
-            Error::Finalizer(e) => match e.as_ref() {
-                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
-                    e.is_transient()
-                }
-                finalizer::Error::AddFinalizer(_) | finalizer::Error::RemoveFinalizer(_) => true,
-                finalizer::Error::UnnamedObject | finalizer::Error::InvalidFinalizer => false,
-            },
-            Error::ShuttingDown => false,
-        }
-    }
-}
 
 pub(crate) async fn reconcile(
     bundle: Arc<DebugBundle>,

@@ -13,8 +13,9 @@ use kube::{
 use velero_debug_crd::DebugBundle;
 
 use super::{
-    Error, archive, collect,
+    archive, collect,
     dereference::{self, DereferenceError, Outcome},
+    error::Error,
     failure::{Failure, Stop},
     plan, preflight, publish,
     queue::{self, Slot},

@@ -37,65 +37,101 @@ enum LogOutcome {
 
 pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let pods_api: Api<Pod> = c.namespaced();
-    let mut pods: Vec<(String, Pod)> = Vec::new();
-
-    if let Some(server) = c
-        .list_all(
-            &pods_api,
-            ListParams::default().labels(velero::SERVER_POD_SELECTOR),
-            "Velero server pods",
-        )
-        .await
-    {
-        if server.is_empty() {
-            c.warn("no Velero server pod (label deploy=velero) found");
-        }
-        pods.extend(server.into_iter().map(|p| ("velero".to_string(), p)));
-    }
-
-    if c.plan.node_agent_logs != NodeAgentLogs::None
-        && let Some(agents) = c
-            .list_all(
-                &pods_api,
-                ListParams::default().labels(velero::NODE_AGENT_POD_SELECTOR),
-                "node-agent pods",
-            )
-            .await
-    {
-        for pod in agents {
-            let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
-            let involved = node.as_ref().is_some_and(|n| c.involved_nodes.contains(n));
-            if c.plan.node_agent_logs == NodeAgentLogs::All || involved {
-                pods.push(("node-agent".to_string(), pod));
-            }
-        }
-    }
-
-    for label in velero::DATA_PATH_POD_LABELS {
-        let Some(items) = c
-            .list_all(
-                &pods_api,
-                ListParams::default().labels(label),
-                "data-path pods",
-            )
-            .await
-        else {
-            continue;
-        };
-        for pod in items {
-            let serves = pod.labels().get(label).cloned().unwrap_or_default();
-            if c.operation_names.contains(&serves) {
-                pods.push(("data-path".to_string(), pod));
-            }
-        }
-    }
-
+    let mut pods = server_pods(c, &pods_api).await;
+    pods.extend(node_agent_pods(c, &pods_api).await);
+    pods.extend(data_path_pods(c, &pods_api).await);
     for (_, pod) in &pods {
         c.add_object(&format!("pods/{}.yaml", pod.name_any()), pod)?;
     }
+    let jobs = log_jobs(c, &pods);
+    let params = LogParamsBase {
+        since: c.plan.since,
+        max_bytes: c.plan.max_log_bytes,
+        timeout: c.limits.log_timeout,
+    };
+    let redactor = c.redactor;
+    let api = &pods_api;
+    let mut results: Vec<(LogJob, LogOutcome)> = stream::iter(jobs)
+        .map(|job| async move {
+            let outcome = read_log(api, &job, &params, redactor).await;
+            (job, outcome)
+        })
+        .buffer_unordered(c.limits.log_concurrency.max(1))
+        .collect()
+        .await;
+    results.sort_by(|a, b| a.0.bundle_path.cmp(&b.0.bundle_path));
+    for (job, outcome) in results {
+        add_outcome(c, job, outcome)?;
+    }
+    Ok(())
+}
 
+/// Pods by the folder their logs go to: velero, node-agent, data-path.
+type GroupedPods = Vec<(&'static str, Pod)>;
+
+async fn server_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
+    let selector = ListParams::default().labels(velero::SERVER_POD_SELECTOR);
+    let Some(server) = c.list_all(api, selector, "Velero server pods").await else {
+        return Vec::new();
+    };
+    if server.is_empty() {
+        c.warn("no Velero server pod (label deploy=velero) found");
+    }
+    server.into_iter().map(|p| ("velero", p)).collect()
+}
+
+/// The node-agent pods the plan asks for: all, or those on the nodes that ran the target's
+/// volume operations.
+async fn node_agent_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
+    if c.plan.node_agent_logs == NodeAgentLogs::None {
+        return Vec::new();
+    }
+    let selector = ListParams::default().labels(velero::NODE_AGENT_POD_SELECTOR);
+    let Some(agents) = c.list_all(api, selector, "node-agent pods").await else {
+        return Vec::new();
+    };
+    agents
+        .into_iter()
+        .filter(|pod| {
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref());
+            c.plan.node_agent_logs == NodeAgentLogs::All
+                || node.is_some_and(|n| c.involved_nodes.contains(n))
+        })
+        .map(|p| ("node-agent", p))
+        .collect()
+}
+
+/// The pods that moved the target's data, found by the label naming their operation.
+async fn data_path_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
+    let mut pods = Vec::new();
+    for label in velero::DATA_PATH_POD_LABELS {
+        let selector = ListParams::default().labels(label);
+        let Some(items) = c.list_all(api, selector, "data-path pods").await else {
+            continue;
+        };
+        pods.extend(
+            items
+                .into_iter()
+                .filter(|pod| {
+                    pod.labels()
+                        .get(label)
+                        .is_some_and(|serves| c.operation_names.contains(serves))
+                })
+                .map(|p| ("data-path", p)),
+        );
+    }
+    pods
+}
+
+/// One job per container (init containers too) and instance (current, previous).
+fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods) -> Vec<LogJob> {
     let mut jobs = Vec::new();
-    for (group, pod) in &pods {
+    let instances: &[bool] = if c.plan.previous_logs {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for (group, pod) in pods {
         let name = pod.name_any();
         let spec = pod.spec.clone().unwrap_or_default();
         let containers = spec
@@ -105,11 +141,7 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
             .chain(spec.containers)
             .map(|c| c.name);
         for container in containers {
-            let mut instances = vec![false];
-            if c.plan.previous_logs {
-                instances.push(true);
-            }
-            for previous in instances {
+            for &previous in instances {
                 let suffix = if previous { ".previous" } else { "" };
                 let bundle_path = format!("logs/{group}/{name}/{container}{suffix}.log");
                 let spool = c.spool_path(&bundle_path);
@@ -123,42 +155,29 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
             }
         }
     }
+    jobs
+}
 
-    let params = LogParamsBase {
-        since: c.plan.since,
-        max_bytes: c.plan.max_log_bytes,
-        timeout: c.limits.log_timeout,
-    };
-    let redactor = c.redactor;
-    let api = &pods_api;
-    let results: Vec<(LogJob, LogOutcome)> = stream::iter(jobs)
-        .map(|job| async move {
-            let outcome = read_log(api, &job, &params, redactor).await;
-            (job, outcome)
-        })
-        .buffer_unordered(c.limits.log_concurrency.max(1))
-        .collect()
-        .await;
-
-    let mut results = results;
-    results.sort_by(|a, b| a.0.bundle_path.cmp(&b.0.bundle_path));
-    for (job, outcome) in results {
-        match outcome {
-            LogOutcome::Written => c.add_spooled(&job.bundle_path, &job.spool)?,
-            LogOutcome::NoPrevious => {
-                let _ = std::fs::remove_file(&job.spool);
-            }
-            LogOutcome::Partial(why) => {
-                c.warn(format!(
-                    "log {}: {why}; kept what was read",
-                    job.bundle_path
-                ));
-                c.add_spooled(&job.bundle_path, &job.spool)?;
-            }
-            LogOutcome::Failed(why) => {
-                let _ = std::fs::remove_file(&job.spool);
-                c.warn(format!("log {} could not be read: {why}", job.bundle_path));
-            }
+fn add_outcome(
+    c: &mut Collector<'_>,
+    job: LogJob,
+    outcome: LogOutcome,
+) -> Result<(), CollectError> {
+    match outcome {
+        LogOutcome::Written => c.add_spooled(&job.bundle_path, &job.spool)?,
+        LogOutcome::NoPrevious => {
+            let _ = std::fs::remove_file(&job.spool);
+        }
+        LogOutcome::Partial(why) => {
+            c.warn(format!(
+                "log {}: {why}; kept what was read",
+                job.bundle_path
+            ));
+            c.add_spooled(&job.bundle_path, &job.spool)?;
+        }
+        LogOutcome::Failed(why) => {
+            let _ = std::fs::remove_file(&job.spool);
+            c.warn(format!("log {} could not be read: {why}", job.bundle_path));
         }
     }
     Ok(())
