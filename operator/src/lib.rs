@@ -2,6 +2,8 @@
 //! tar.gz in the BackupStorageLocation's object store. See README.md, "Architecture", for the
 //! walk of one DebugBundle through these modules.
 
+#[cfg(test)]
+mod api_server_mock;
 mod auto_bundles;
 mod bundle;
 mod config;

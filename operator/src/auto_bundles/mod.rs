@@ -4,6 +4,8 @@
 //! bundle deleted by hand.
 
 mod policy;
+#[cfg(test)]
+mod reconcile_tests;
 
 use std::{sync::Arc, time::Duration};
 

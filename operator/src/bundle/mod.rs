@@ -15,6 +15,8 @@ mod plan;
 mod preflight;
 mod publish;
 mod queue;
+#[cfg(test)]
+mod reconcile_tests;
 mod run;
 mod status;
 mod upload;

@@ -1,0 +1,114 @@
+//! Automatic bundles, scenario by scenario, against a mock API server that checks every
+//! request (api_server_mock.rs): no server runs.
+
+use std::{sync::Arc, time::Duration};
+
+use http::Method;
+use jiff::{SignedDuration, Timestamp};
+use kube::{api::DynamicObject, runtime::controller::Action};
+use serde_json::json;
+
+use super::{AutoBundleError, reconcile};
+use crate::{
+    api_server_mock::{self, Exchange, expect},
+    config::Config,
+    context::Context,
+};
+
+const BUNDLES: &str = "/apis/velerodebug.io/v1alpha1/namespaces/velero/debugbundles";
+
+fn partially_failed_restore() -> DynamicObject {
+    let ended = (Timestamp::now() - SignedDuration::from_mins(1)).to_string();
+    serde_json::from_value(json!({
+        "apiVersion": "velero.io/v1", "kind": "Restore",
+        "metadata": {"name": "r1", "namespace": "velero", "uid": "r1-uid"},
+        "spec": {"backupName": "b1"},
+        "status": {"phase": "PartiallyFailed", "completionTimestamp": ended},
+    }))
+    .expect("a Restore")
+}
+
+async fn reconcile_with(
+    exchanges: Vec<Exchange>,
+) -> (Result<Action, AutoBundleError>, Arc<Context>) {
+    let (ctx, api) = api_server_mock::context(Config::default());
+    let server = api.serve(exchanges);
+    let reconciled = tokio::time::timeout(
+        Duration::from_secs(20),
+        reconcile("Restore", Arc::new(partially_failed_restore()), ctx.clone()),
+    );
+    let (result, served) = tokio::join!(reconciled, server);
+    served.expect("the mock API server").done().await;
+    (result.expect("the reconcile hung on a request"), ctx)
+}
+
+fn created_bundle() -> Exchange {
+    expect(Method::POST, BUNDLES)
+        .body("/metadata/name", json!("auto-restore-r1"))
+        .body("/metadata/labels/velerodebug.io~1auto", json!("true"))
+        .body(
+            "/metadata/labels/velerodebug.io~1target-uid",
+            json!("r1-uid"),
+        )
+        .body("/metadata/ownerReferences/0/uid", json!("r1-uid"))
+        .body("/spec/restore", json!("r1"))
+}
+
+#[tokio::test]
+async fn a_partially_failed_restore_gets_one_bundle_recorded_on_it_and_counted() {
+    let (result, ctx) = reconcile_with(vec![
+        created_bundle().echo(),
+        expect(
+            Method::PATCH,
+            "/apis/velero.io/v1/namespaces/velero/restores/r1",
+        )
+        .body(
+            "/metadata/annotations/velerodebug.io~1auto-bundle-created",
+            json!("auto-restore-r1"),
+        )
+        .answer(
+            200,
+            serde_json::to_value(partially_failed_restore()).unwrap(),
+        ),
+        expect(
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/velero/events",
+        )
+        .body("/reason", json!("DebugBundleCreated"))
+        .body("/regarding/name", json!("r1"))
+        .echo(),
+        expect(Method::GET, BUNDLES).query("limit=250").answer(
+            200,
+            json!({"apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundleList",
+                "metadata": {}, "items": []}),
+        ),
+    ])
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    assert_eq!(ctx.metrics.auto_bundles_created.get(), 1);
+    let exposed = ctx.metrics.encode();
+    assert!(
+        exposed.contains("velero_debug_auto_bundles_created_total 1"),
+        "{exposed}"
+    );
+}
+
+#[tokio::test]
+async fn a_bundle_name_taken_by_another_target_is_not_claimed() {
+    let other: serde_json::Value = json!({
+        "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
+        "metadata": {"name": "auto-restore-r1", "namespace": "velero",
+            "labels": {"velerodebug.io/auto": "true", "velerodebug.io/target-uid": "other-uid"}},
+        "spec": {"restore": "r1"},
+    });
+    let (result, ctx) = reconcile_with(vec![
+        created_bundle().refused(409, "AlreadyExists"),
+        expect(Method::GET, &format!("{BUNDLES}/auto-restore-r1")).answer(200, other),
+    ])
+    .await;
+    assert!(
+        matches!(&result, Err(AutoBundleError::NameTaken(name)) if name == "auto-restore-r1"),
+        "{result:?}"
+    );
+    assert_eq!(ctx.metrics.auto_bundles_created.get(), 0);
+}

@@ -1,0 +1,251 @@
+//! The controller's glue, scenario by scenario, against a mock API server that checks every
+//! request (api_server_mock.rs): no server runs.
+
+use std::{sync::Arc, time::Duration};
+
+use http::Method;
+use jiff::{SignedDuration, Timestamp};
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+use velero_debug_crd::DebugBundle;
+
+use super::reconcile;
+use crate::{
+    api_server_mock::{self, Exchange, expect},
+    config::Config,
+};
+
+const BUNDLE: &str = "/apis/velerodebug.io/v1alpha1/namespaces/velero/debugbundles/vdb";
+const STATUS: &str = "/apis/velerodebug.io/v1alpha1/namespaces/velero/debugbundles/vdb/status";
+const RESTORE: &str = "/apis/velero.io/v1/namespaces/velero/restores/r1";
+const BACKUP: &str = "/apis/velero.io/v1/namespaces/velero/backups/b1";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/velero/events";
+
+/// A DebugBundle for restore r1, created `age` ago, with the finalizer unless `bare`.
+fn bundle(age: SignedDuration, status: Value, bare: bool) -> DebugBundle {
+    let finalizers = if bare {
+        json!([])
+    } else {
+        json!(["velerodebug.io/archive-cleanup"])
+    };
+    serde_json::from_value(json!({
+        "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
+        "metadata": {
+            "name": "vdb", "namespace": "velero", "uid": "0123abcd-0000", "generation": 1,
+            "creationTimestamp": (Timestamp::now() - age).to_string(),
+            "finalizers": finalizers,
+        },
+        "spec": {"restore": "r1"},
+        "status": status,
+    }))
+    .expect("a DebugBundle")
+}
+
+fn fresh() -> DebugBundle {
+    bundle(SignedDuration::from_secs(5), json!({}), false)
+}
+
+async fn reconcile_with(bundle: DebugBundle, exchanges: Vec<Exchange>) -> Action {
+    let (ctx, api) = api_server_mock::context(Config::default());
+    let server = api.serve(exchanges);
+    let reconciled =
+        tokio::time::timeout(Duration::from_secs(20), reconcile(Arc::new(bundle), ctx));
+    let (action, served) = tokio::join!(reconciled, server);
+    served.expect("the mock API server").done().await;
+    let action = action.expect("the reconcile hung on a request");
+    action.expect("reconcile")
+}
+
+fn restore() -> Value {
+    json!({"apiVersion": "velero.io/v1", "kind": "Restore",
+        "metadata": {"name": "r1", "namespace": "velero", "uid": "r1-uid"},
+        "spec": {"backupName": "b1"}, "status": {"phase": "PartiallyFailed"}})
+}
+
+fn backup(location: &str) -> Value {
+    json!({"apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": "b1", "namespace": "velero"},
+        "spec": {"storageLocation": location}})
+}
+
+fn bsl(name: &str, extra: Value) -> Value {
+    let mut spec = json!({"provider": "aws", "objectStorage": {"bucket": "velero"},
+        "config": {"region": "minio", "s3Url": "http://127.0.0.1:9"}});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    json!({"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+        "metadata": {"name": name, "namespace": "velero"}, "spec": spec})
+}
+
+fn secret(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "velero"},
+        "data": {"cloud": "W2RlZmF1bHRdCg=="}})
+}
+
+/// The status write: server-side apply by the operator's field manager.
+fn status_write(phase: &str, reason: &str) -> Exchange {
+    expect(Method::PATCH, STATUS)
+        .query("fieldManager=velero-debug-operator")
+        .query("force=true")
+        .body("/kind", json!("DebugBundle"))
+        .body("/status/phase", json!(phase))
+        .body("/status/conditions/0/reason", json!(reason))
+        .answer(200, serde_json::to_value(fresh()).unwrap())
+}
+
+/// The Failed event on the bundle; its note starts with the reason.
+fn failed_event(reason: &str) -> Exchange {
+    expect(Method::POST, EVENTS)
+        .body("/type", json!("Warning"))
+        .body("/reason", json!("Failed"))
+        .body("/regarding/name", json!("vdb"))
+        .note_starts(&format!("{reason}: "))
+        .echo()
+}
+
+#[tokio::test]
+async fn a_new_bundle_gets_the_finalizer_first() {
+    let action = reconcile_with(
+        bundle(SignedDuration::from_secs(5), json!(null), true),
+        vec![
+            expect(Method::PATCH, BUNDLE)
+                .body("/0/op", json!("test"))
+                .body("/1/op", json!("add"))
+                .body("/1/value", json!(["velerodebug.io/archive-cleanup"]))
+                .answer(200, serde_json::to_value(fresh()).unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_missing_target_is_waited_for() {
+    let action = reconcile_with(
+        fresh(),
+        vec![
+            expect(Method::GET, RESTORE).not_found(),
+            status_write("Pending", "WaitingForTarget").body("/status/target", json!("restore/r1")),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(5)));
+}
+
+#[tokio::test]
+async fn a_target_still_missing_after_the_wait_fails_with_an_event() {
+    let action = reconcile_with(
+        bundle(SignedDuration::from_hours(1), json!({}), false),
+        vec![
+            expect(Method::GET, RESTORE).not_found(),
+            status_write("Failed", "TargetNotFound").body(
+                "/status/conditions/0/message",
+                json!("Restore r1 does not exist in namespace velero (waited 120s)"),
+            ),
+            failed_event("TargetNotFound").body(
+                "/note",
+                json!(
+                    "TargetNotFound: Restore r1 does not exist in namespace velero (waited 120s)"
+                ),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_read_only_storage_location_fails_the_bundle() {
+    let action = reconcile_with(
+        fresh(),
+        vec![
+            expect(Method::GET, RESTORE).answer(200, restore()),
+            expect(Method::GET, BACKUP).answer(200, backup("ro")),
+            expect(
+                Method::GET,
+                "/apis/velero.io/v1/namespaces/velero/backupstoragelocations/ro",
+            )
+            .answer(200, bsl("ro", json!({"accessMode": "ReadOnly"}))),
+            expect(
+                Method::GET,
+                "/api/v1/namespaces/velero/secrets/cloud-credentials",
+            )
+            .answer(200, secret("cloud-credentials")),
+            status_write("Failed", "StorageLocationReadOnly"),
+            failed_event("StorageLocationReadOnly"),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_credential_the_operator_may_not_read_fails_the_bundle() {
+    let location = json!({"credential": {"name": "other-creds", "key": "cloud"}});
+    let action = reconcile_with(
+        fresh(),
+        vec![
+            expect(Method::GET, RESTORE).answer(200, restore()),
+            expect(Method::GET, BACKUP).answer(200, backup("default")),
+            expect(Method::GET, "/apis/velero.io/v1/namespaces/velero/backupstoragelocations/default")
+                .answer(200, bsl("default", location)),
+            expect(Method::GET, "/api/v1/namespaces/velero/secrets/other-creds")
+                .refused(403, "Forbidden"),
+            status_write("Failed", "CredentialsInvalid").body(
+                "/status/conditions/0/message",
+                json!("the operator may not read Secret other-creds, the credential of BackupStorageLocation default: add it to the Helm value rbac.credentialSecrets"),
+            ),
+            failed_event("CredentialsInvalid"),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_after_its_backoff() {
+    let action = reconcile_with(
+        bundle(SignedDuration::from_secs(5), json!({"attempts": 1}), false),
+        vec![
+            expect(Method::GET, RESTORE).refused(503, "ServiceUnavailable"),
+            expect(Method::PATCH, STATUS)
+                .body("/status/attempts", json!(2))
+                .body("/status/conditions/0/reason", json!("KubernetesAPIError"))
+                .answer(200, serde_json::to_value(fresh()).unwrap()),
+        ],
+    )
+    .await;
+    // The second retry waits 20 s (within the second the test took).
+    let Some(wait) = requeue_of(&action) else {
+        panic!("not requeued: {action:?}")
+    };
+    assert!(
+        (Duration::from_secs(18)..=Duration::from_secs(20)).contains(&wait),
+        "{wait:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_attempt_limit_ends_the_bundle_failed() {
+    let action = reconcile_with(
+        bundle(SignedDuration::from_secs(5), json!({"attempts": 4}), false),
+        vec![
+            expect(Method::GET, RESTORE).refused(503, "ServiceUnavailable"),
+            status_write("Failed", "KubernetesAPIError").body(
+                "/status/conditions/0/message",
+                json!("reading Restore r1: refused by the mock (ServiceUnavailable) (HTTP 503) (gave up after 5 attempts)"),
+            ),
+            failed_event("KubernetesAPIError"),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+/// The delay of a requeue, read from its Debug form (Action keeps it private).
+fn requeue_of(action: &Action) -> Option<Duration> {
+    let debug = format!("{action:?}");
+    let seconds = debug.split("Some(").nth(1)?.split("s)").next()?;
+    seconds.parse::<f64>().ok().map(Duration::from_secs_f64)
+}
