@@ -152,6 +152,9 @@ pub struct Manifest<'a> {
     pub operator_version: &'a str,
     pub target: ManifestTarget<'a>,
     pub created_at: String,
+    /// The folder every file is in: the bundle's name, sanitized.
+    pub root_folder: &'a str,
+    /// By their names in the archive below `root_folder`.
     pub files: &'a [ArchivedFile],
     pub warnings: &'a [String],
     /// Milliseconds per collect step.

@@ -1,7 +1,15 @@
 //! The bundle's tar.gz, written to a spool file on disk with its sha256 computed on the way, so
 //! memory stays bounded however large the logs are.
+//!
+//! Entry names are made of names from the cluster (objects, pods, containers, nodes, a
+//! Restore's namespaceMapping), which anyone able to create such an object chooses. So an entry
+//! is named only by an [`EntryPath`], built from sanitized components, and the writer gives
+//! every entry a name of its own: extracting a bundle writes inside its root folder only and
+//! never overwrites one of its files with another.
 
 use std::{
+    collections::{HashMap, HashSet},
+    fmt,
     fs::File,
     io::{self, BufWriter, Read, Write},
     path::{Path, PathBuf},
@@ -10,6 +18,214 @@ use std::{
 use flate2::{Compression, write::GzEncoder};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+/// Most bytes of one component (the root folder, a folder, a file name): what a plain tar
+/// header holds, and far below any file system's limit.
+const MAX_COMPONENT_BYTES: usize = 100;
+/// Folders an entry may sit in below the root; deeper ones are folded into the last.
+const MAX_FOLDERS: usize = 4;
+/// Bytes of an extension (without its dot) kept.
+const MAX_EXTENSION_BYTES: usize = 16;
+/// Every entry's full name (root folder, folders, file name, slashes) fits in this.
+const MAX_ENTRY_NAME_BYTES: usize = (MAX_FOLDERS + 2) * (MAX_COMPONENT_BYTES + 1);
+/// Hex digits of the sha256 that stand for the cut-off end of a long name.
+const HASH_HEX_DIGITS: usize = 8;
+
+/// `raw` as one safe component of at most `max` bytes:
+/// - only ASCII letters, digits, `.`, `_` and `-` are kept; anything else (`/`, `\`, NUL,
+///   control characters, spaces, any non-ASCII character) becomes `_`;
+/// - a leading `.` or `-` becomes `_`: no `.` or `..`, no hidden file, nothing a shell tool
+///   takes for an option; so does a trailing `.`, which Windows drops;
+/// - empty becomes `_`;
+/// - longer than `max`: a readable prefix, `-` and the first hex digits of the sha256 of all of
+///   `raw`, so names that differ only past the cut stay distinct.
+///
+/// Kubernetes names (DNS labels and subdomains up to `max` bytes) come out unchanged.
+fn sanitize(raw: &str, max: usize) -> String {
+    // Each char becomes one byte, so more than max + 1 chars are never needed.
+    let mut name: String = raw
+        .chars()
+        .take(max + 1)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.len() > max {
+        name.truncate(max - HASH_HEX_DIGITS - 1);
+        name.push('-');
+        name.push_str(&hex::encode(Sha256::digest(raw.as_bytes()))[..HASH_HEX_DIGITS]);
+    }
+    if name.is_empty() {
+        name.push('_');
+    }
+    if name.starts_with(['.', '-']) {
+        name.replace_range(..1, "_");
+    }
+    if name.ends_with('.') {
+        name.pop();
+        name.push('_');
+    }
+    name
+}
+
+/// A folder of an entry's path: its safe name, and a fingerprint of the name it was made
+/// from, so folders of different names never merge even when their safe names are equal.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Folder {
+    name: String,
+    origin: [u8; 16],
+}
+
+impl Folder {
+    fn new(raw: &str) -> Self {
+        let digest = Sha256::digest(raw.as_bytes());
+        let mut origin = [0; 16];
+        origin.copy_from_slice(&digest[..16]);
+        Self {
+            name: sanitize(raw, MAX_COMPONENT_BYTES),
+            origin,
+        }
+    }
+}
+
+/// Where a file goes in the bundle, below its root folder: folders and a file name, each
+/// sanitized (see [`sanitize`]). The only name [`TarGzWriter`] takes, so no name from the
+/// cluster can reach the archive unsanitized.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct EntryPath {
+    folders: Vec<Folder>,
+    stem: String,
+    /// Without its dot; empty for none.
+    extension: String,
+}
+
+impl EntryPath {
+    /// The file `stem.extension` in `folders` (outermost first). Folders beyond
+    /// [`MAX_FOLDERS`] are folded into the last one; the extension keeps only ASCII letters and
+    /// digits (it is always the code's own: `yaml`, `log`).
+    pub fn new(folders: &[&str], stem: &str, extension: &str) -> Self {
+        let folders = if folders.len() > MAX_FOLDERS {
+            let (kept, deeper) = folders.split_at(MAX_FOLDERS - 1);
+            kept.iter()
+                .map(|f| Folder::new(f))
+                .chain(std::iter::once(Folder::new(&deeper.join("/"))))
+                .collect()
+        } else {
+            folders.iter().map(|f| Folder::new(f)).collect()
+        };
+        let extension: String = extension
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(MAX_EXTENSION_BYTES)
+            .collect();
+        let stem = sanitize(stem, stem_max(&extension));
+        Self {
+            folders,
+            stem,
+            extension,
+        }
+    }
+}
+
+/// The path as asked for; the archive may give it a suffix (see [`TarGzWriter::append_reader`]).
+impl fmt::Display for EntryPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for folder in &self.folders {
+            write!(f, "{}/", folder.name)?;
+        }
+        f.write_str(&file_name(&self.stem, &self.extension))
+    }
+}
+
+/// Most bytes of a file name's stem, so that the whole name fits in a component.
+fn stem_max(extension: &str) -> usize {
+    if extension.is_empty() {
+        MAX_COMPONENT_BYTES
+    } else {
+        MAX_COMPONENT_BYTES - 1 - extension.len()
+    }
+}
+
+fn file_name(stem: &str, extension: &str) -> String {
+    if extension.is_empty() {
+        stem.to_string()
+    } else {
+        format!("{stem}.{extension}")
+    }
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// The names given in one archive, so each entry gets one of its own.
+#[derive(Default)]
+struct EntryNames {
+    /// Every path given (files and folders), lowercased: names that differ only in case
+    /// overwrite each other on case-insensitive file systems (macOS, Windows).
+    taken: HashSet<String>,
+    /// The path given to each folder, by its parent's path and its origin.
+    folders: HashMap<(String, [u8; 16]), String>,
+    /// The next suffix to try for a name asked for more than once, by `parent/stem/extension`
+    /// (lowercased), so many equal names do not retry every suffix.
+    next_suffix: HashMap<String, u32>,
+}
+
+impl EntryNames {
+    /// The path below the root that `entry` gets: the one asked for, unless taken.
+    fn claim(&mut self, entry: &EntryPath) -> String {
+        let mut parent = String::new();
+        for folder in &entry.folders {
+            let key = (std::mem::take(&mut parent), folder.origin);
+            parent = match self.folders.get(&key) {
+                Some(path) => path.clone(),
+                None => {
+                    let path = self.first_free(&key.0, &folder.name, "");
+                    self.folders.insert(key, path.clone());
+                    path
+                }
+            };
+        }
+        self.first_free(&parent, &entry.stem, &entry.extension)
+    }
+
+    /// The first of `stem.ext`, `stem-2.ext`, `stem-3.ext`... in `parent` not taken by a file
+    /// or folder, taken now. The stem is cut to keep the name within a component.
+    fn first_free(&mut self, parent: &str, stem: &str, extension: &str) -> String {
+        let asked = join(parent, &file_name(stem, extension));
+        // Not `asked`: file `a.b` and folder `a.b` take their suffixes in different places.
+        let asked_key = format!("{}/{extension}", join(parent, stem)).to_lowercase();
+        let mut n = self.next_suffix.get(&asked_key).copied().unwrap_or(1);
+        loop {
+            let candidate = if n == 1 {
+                asked.clone()
+            } else {
+                let suffix = format!("-{n}");
+                // Sanitized names are ASCII: every byte is a char boundary.
+                let keep = stem.len().min(stem_max(extension) - suffix.len());
+                join(
+                    parent,
+                    &file_name(&format!("{}{suffix}", &stem[..keep]), extension),
+                )
+            };
+            n += 1;
+            if self.taken.insert(candidate.to_lowercase()) {
+                if n > 2 {
+                    self.next_suffix.insert(asked_key, n);
+                }
+                return candidate;
+            }
+        }
+    }
+}
 
 /// Counts and hashes what passes through to the file.
 struct HashingWriter<W> {
@@ -34,6 +250,7 @@ impl<W: Write> Write for HashingWriter<W> {
 /// One file in the bundle, as listed in manifest.json.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub(crate) struct ArchivedFile {
+    /// Its name in the archive below the root folder.
     pub path: String,
     pub size: u64,
 }
@@ -53,6 +270,7 @@ pub(crate) struct TarGzWriter {
     /// Every entry sits under this folder, so extracting a bundle makes one directory.
     root: String,
     files: Vec<ArchivedFile>,
+    names: EntryNames,
     mtime: u64,
     /// Content bytes taken so far, and the most a spooled file may bring the total to: the
     /// compressed archive never exceeds its content, so the spool folder stays bounded.
@@ -61,8 +279,8 @@ pub(crate) struct TarGzWriter {
 }
 
 impl TarGzWriter {
-    /// `mtime` (seconds since the epoch) is stamped on every entry, so the same content makes
-    /// the same archive.
+    /// `root` (the bundle's name) is sanitized like any component. `mtime` (seconds since the
+    /// epoch) is stamped on every entry, so the same content makes the same archive.
     pub fn create(path: &Path, root: &str, mtime: u64) -> io::Result<Self> {
         let file = BufWriter::with_capacity(256 * 1024, File::create(path)?);
         let hashing = HashingWriter {
@@ -75,8 +293,9 @@ impl TarGzWriter {
         Ok(Self {
             builder,
             path: path.to_path_buf(),
-            root: root.trim_matches('/').to_string(),
+            root: sanitize(root, MAX_COMPONENT_BYTES),
             files: Vec::new(),
+            names: EntryNames::default(),
             mtime,
             content: 0,
             budget: u64::MAX,
@@ -90,6 +309,11 @@ impl TarGzWriter {
         self
     }
 
+    /// The folder every entry sits in.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
     fn header(&self, size: u64) -> tar::Header {
         let mut header = tar::Header::new_gnu();
         header.set_size(size);
@@ -99,41 +323,55 @@ impl TarGzWriter {
         header
     }
 
-    /// Appends `size` bytes read from `data` at `path` (relative to the bundle root).
-    pub fn append_reader(&mut self, path: &str, size: u64, data: impl Read) -> io::Result<()> {
+    /// Appends `size` bytes read from `data` as `entry`, and returns its name below the root:
+    /// `entry` as asked, or, when an earlier entry or folder has that name (ignoring case),
+    /// with a suffix `-2`, `-3`... before the extension.
+    pub fn append_reader(
+        &mut self,
+        entry: &EntryPath,
+        size: u64,
+        data: impl Read,
+    ) -> io::Result<String> {
         let mut header = self.header(size);
-        let full = format!("{}/{}", self.root, path.trim_start_matches('/'));
+        let name = self.names.claim(entry);
+        let full = format!("{}/{name}", self.root);
+        debug_assert!(full.len() <= MAX_ENTRY_NAME_BYTES, "{full}");
         self.builder.append_data(&mut header, &full, data)?;
         self.files.push(ArchivedFile {
-            path: path.to_string(),
+            path: name.clone(),
             size,
         });
         self.content += size;
-        Ok(())
+        Ok(name)
     }
 
-    pub fn append_bytes(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.append_reader(path, data.len() as u64, data)
+    pub fn append_bytes(&mut self, entry: &EntryPath, data: &[u8]) -> io::Result<String> {
+        self.append_reader(entry, data.len() as u64, data)
     }
 
     /// Appends a spooled file, whose size is known once it is written.
-    pub fn append_file(&mut self, path: &str, file: &Path) -> io::Result<()> {
+    pub fn append_file(&mut self, entry: &EntryPath, file: &Path) -> io::Result<String> {
         let f = File::open(file)?;
         let size = f.metadata()?.len();
-        self.append_reader(path, size, f)
+        self.append_reader(entry, size, f)
     }
 
     /// Appends a spooled file unless it would take the content over the budget; false when
     /// it was left out.
-    pub fn append_file_within_budget(&mut self, path: &str, file: &Path) -> io::Result<bool> {
+    pub fn append_file_within_budget(
+        &mut self,
+        entry: &EntryPath,
+        file: &Path,
+    ) -> io::Result<bool> {
         let size = std::fs::metadata(file)?.len();
         if self.content.saturating_add(size) > self.budget {
             return Ok(false);
         }
-        self.append_file(path, file)?;
+        self.append_file(entry, file)?;
         Ok(true)
     }
 
+    /// The files appended so far, by their final names.
     pub fn files(&self) -> &[ArchivedFile] {
         &self.files
     }
@@ -157,15 +395,222 @@ mod tests {
     use super::*;
     use flate2::read::GzDecoder;
 
+    /// Every entry of a tar.gz: its full name and content.
+    fn entries(archive: &Path) -> Vec<(String, Vec<u8>)> {
+        let bytes = std::fs::read(archive).unwrap();
+        let mut archive = tar::Archive::new(GzDecoder::new(bytes.as_slice()));
+        archive
+            .entries()
+            .unwrap()
+            .map(|entry| {
+                let mut entry = entry.unwrap();
+                assert!(entry.header().entry_type().is_file());
+                let name = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+                let mut content = Vec::new();
+                entry.read_to_end(&mut content).unwrap();
+                (name, content)
+            })
+            .collect()
+    }
+
+    /// What a safe component is: bounded, only safe characters, nothing a path resolver or a
+    /// shell takes for something else.
+    fn assert_safe_component(c: &str) {
+        assert!(!c.is_empty() && c.len() <= MAX_COMPONENT_BYTES, "{c:?}");
+        assert!(
+            c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+            "{c:?}"
+        );
+        assert!(!c.starts_with(['.', '-']) && !c.ends_with('.'), "{c:?}");
+    }
+
+    const TEN_KB: usize = 10 * 1024;
+
+    fn hostile_names() -> Vec<String> {
+        [
+            "../../etc/passwd",
+            "/abs",
+            "a/b",
+            "a\\b",
+            "..",
+            ".",
+            "",
+            "-rf",
+            ".hidden",
+            "trailing.",
+            "nul\0byte",
+            "bell\x07esc\x1b[31mnewline\n",
+            "\u{FFFD}\u{FFFD}",
+            "ünïcødé",
+            "C:\\Windows",
+            "with space",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .chain([
+            "x".repeat(TEN_KB),
+            "\u{FFFD}".repeat(TEN_KB),
+            "../".repeat(TEN_KB / 3),
+        ])
+        .collect()
+    }
+
+    #[test]
+    fn hostile_names_become_safe_components() {
+        for raw in hostile_names() {
+            assert_safe_component(&sanitize(&raw, MAX_COMPONENT_BYTES));
+        }
+        let cases = [
+            ("../../etc/passwd", "_._.._etc_passwd"),
+            ("/abs", "_abs"),
+            ("a/b", "a_b"),
+            ("a\\b", "a_b"),
+            ("..", "__"),
+            (".", "_"),
+            ("", "_"),
+            ("-rf", "_rf"),
+            ("nul\0byte", "nul_byte"),
+            ("esc\x1b[31m\n", "esc__31m_"),
+            ("\u{FFFD}x", "_x"),
+        ];
+        for (raw, safe) in cases {
+            assert_eq!(sanitize(raw, MAX_COMPONENT_BYTES), safe, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn kubernetes_names_are_kept() {
+        let longest = "a".repeat(MAX_COMPONENT_BYTES);
+        for name in [
+            "velero-7d9f8c6b5-x2x4z",
+            "ip-10-0-1-23.eu-west-1.compute.internal",
+            "node-agent",
+            longest.as_str(),
+        ] {
+            assert_eq!(sanitize(name, MAX_COMPONENT_BYTES), name);
+        }
+    }
+
+    #[test]
+    fn long_names_keep_a_prefix_and_stay_distinct() {
+        let one = format!("{}1", "p".repeat(TEN_KB));
+        let two = format!("{}2", "p".repeat(TEN_KB));
+        let (a, b) = (
+            sanitize(&one, MAX_COMPONENT_BYTES),
+            sanitize(&two, MAX_COMPONENT_BYTES),
+        );
+        assert_eq!(a.len(), MAX_COMPONENT_BYTES);
+        assert!(a.starts_with(&"p".repeat(80)));
+        assert_ne!(a, b);
+        // One past the limit is cut too.
+        let just_over = "q".repeat(MAX_COMPONENT_BYTES + 1);
+        assert_eq!(
+            sanitize(&just_over, MAX_COMPONENT_BYTES).len(),
+            MAX_COMPONENT_BYTES
+        );
+    }
+
+    #[test]
+    fn entry_paths_are_built_of_safe_components_within_bounds() {
+        let path = EntryPath::new(&["logs", "../..", "a/b"], "../../etc/passwd", "log");
+        assert_eq!(path.to_string(), "logs/_._._/a_b/_._.._etc_passwd.log");
+        let long = "z".repeat(TEN_KB);
+        let deep = EntryPath::new(&[long.as_str(); 7], &long, "yaml");
+        let shown = deep.to_string();
+        assert_eq!(shown.split('/').count(), MAX_FOLDERS + 1);
+        shown.split('/').for_each(assert_safe_component);
+        assert!(shown.ends_with(".yaml"));
+        // The extension is the code's own, but cannot smuggle a separator either.
+        assert_eq!(EntryPath::new(&[], "f", "../x").to_string(), "f.x");
+    }
+
+    #[test]
+    fn equal_names_get_suffixes_and_distinct_folders_stay_apart() {
+        let mut names = EntryNames::default();
+        let mut claim =
+            |folders: &[&str], stem: &str| names.claim(&EntryPath::new(folders, stem, "yaml"));
+        assert_eq!(claim(&["pods"], "a/b"), "pods/a_b.yaml");
+        assert_eq!(claim(&["pods"], "a\\b"), "pods/a_b-2.yaml");
+        assert_eq!(claim(&["pods"], "a_b"), "pods/a_b-3.yaml");
+        // Case-insensitive file systems would merge these.
+        assert_eq!(claim(&["pods"], "A_B"), "pods/A_B-4.yaml");
+        // The same folder name again is the same folder; another name that sanitizes to it is
+        // another folder.
+        assert_eq!(claim(&["logs", "a/b"], "c"), "logs/a_b/c.yaml");
+        assert_eq!(claim(&["logs", "a/b"], "d"), "logs/a_b/d.yaml");
+        assert_eq!(claim(&["logs", "a\\b"], "c"), "logs/a_b-2/c.yaml");
+        // A file never takes a folder's name, nor a folder a file's.
+        assert_eq!(names.claim(&EntryPath::new(&[], "logs", "")), "logs-2");
+        assert_eq!(
+            names.claim(&EntryPath::new(&["pods", "a_b.yaml"], "x", "")),
+            "pods/a_b.yaml-2/x"
+        );
+    }
+
+    #[test]
+    fn suffixes_keep_long_names_within_a_component() {
+        let mut names = EntryNames::default();
+        let long = "l".repeat(TEN_KB);
+        let mut seen = HashSet::new();
+        for _ in 0..1000 {
+            let name = names.claim(&EntryPath::new(&[long.as_str()], &long, "log"));
+            name.split('/').for_each(assert_safe_component);
+            assert!(name.ends_with(".log"));
+            assert!(seen.insert(name));
+        }
+    }
+
+    #[test]
+    fn hostile_entries_stay_inside_the_root_and_never_overwrite_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar.gz");
+        let mut w = TarGzWriter::create(&path, "../../bundle\0", 42).unwrap();
+        let mut written = Vec::new();
+        for (i, raw) in hostile_names().iter().map(String::as_str).enumerate() {
+            // Every hostile name as a folder and as a file, twice: equal safe names collide.
+            for _ in 0..2 {
+                let content = format!("content {}", written.len());
+                let entry = EntryPath::new(&["logs", raw, raw], raw, "log");
+                let name = w.append_bytes(&entry, content.as_bytes()).unwrap();
+                written.push((name, content));
+            }
+            let entry = EntryPath::new(&[raw], &format!("{raw}{i}"), "yaml");
+            let name = w.append_bytes(&entry, b"yaml").unwrap();
+            written.push((name, "yaml".to_string()));
+        }
+        let listed: Vec<String> = w.files().iter().map(|f| f.path.clone()).collect();
+        let root = w.root().to_string();
+        assert_eq!(root, "_._.._bundle_");
+        w.finish().unwrap();
+
+        let read = entries(&path);
+        assert_eq!(read.len(), written.len());
+        let mut unique = HashSet::new();
+        for ((full, content), (name, expected)) in read.iter().zip(&written) {
+            assert!(full.len() <= MAX_ENTRY_NAME_BYTES, "{full}");
+            let components: Vec<&str> = full.split('/').collect();
+            assert_eq!(components[0], root);
+            components.iter().for_each(|c| assert_safe_component(c));
+            assert_eq!(full, &format!("{root}/{name}"));
+            assert_eq!(String::from_utf8_lossy(content), *expected);
+            assert!(unique.insert(full.to_lowercase()), "{full} twice");
+        }
+        let names: Vec<&String> = written.iter().map(|(name, _)| name).collect();
+        assert_eq!(listed.iter().collect::<Vec<_>>(), names);
+    }
+
     #[test]
     fn archive_holds_entries_under_root_and_hash_matches_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.tar.gz");
         let mut w = TarGzWriter::create(&path, "bundle-x", 1_700_000_000).unwrap();
-        w.append_bytes("a/one.txt", b"hello").unwrap();
+        w.append_bytes(&EntryPath::new(&["a"], "one", "txt"), b"hello")
+            .unwrap();
         let spooled = dir.path().join("spool");
         std::fs::write(&spooled, vec![b'x'; 100_000]).unwrap();
-        w.append_file("logs/big.log", &spooled).unwrap();
+        w.append_file(&EntryPath::new(&["logs"], "big", "log"), &spooled)
+            .unwrap();
         let done = w.finish().unwrap();
 
         let bytes = std::fs::read(&path).unwrap();
@@ -173,14 +618,10 @@ mod tests {
         assert_eq!(done.sha256, hex::encode(Sha256::digest(&bytes)));
         assert_eq!(done.file_count, 2);
 
-        let mut archive = tar::Archive::new(GzDecoder::new(bytes.as_slice()));
-        let mut seen = Vec::new();
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let mut content = Vec::new();
-            entry.read_to_end(&mut content).unwrap();
-            seen.push((entry.path().unwrap().display().to_string(), content.len()));
-        }
+        let seen: Vec<(String, usize)> = entries(&path)
+            .into_iter()
+            .map(|(name, content)| (name, content.len()))
+            .collect();
         assert_eq!(
             seen,
             [
@@ -202,9 +643,19 @@ mod tests {
             std::fs::write(&p, vec![b'x'; n]).unwrap();
             p
         };
-        assert!(w.append_file_within_budget("a", &spool("a", 600)).unwrap());
-        assert!(!w.append_file_within_budget("b", &spool("b", 600)).unwrap());
-        assert!(w.append_file_within_budget("c", &spool("c", 400)).unwrap());
+        let entry = |stem: &str| EntryPath::new(&[], stem, "");
+        assert!(
+            w.append_file_within_budget(&entry("a"), &spool("a", 600))
+                .unwrap()
+        );
+        assert!(
+            !w.append_file_within_budget(&entry("b"), &spool("b", 600))
+                .unwrap()
+        );
+        assert!(
+            w.append_file_within_budget(&entry("c"), &spool("c", 400))
+                .unwrap()
+        );
         let names: Vec<_> = w.files().iter().map(|f| f.path.clone()).collect();
         assert_eq!(names, ["a", "c"]);
         assert!(w.finish().unwrap().size < 1000);
@@ -215,7 +666,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let make = |name: &str| {
             let mut w = TarGzWriter::create(&dir.path().join(name), "r", 42).unwrap();
-            w.append_bytes("f", b"same").unwrap();
+            for _ in 0..3 {
+                w.append_bytes(&EntryPath::new(&["a/b"], "f", "txt"), b"same")
+                    .unwrap();
+            }
             w.finish().unwrap().sha256
         };
         assert_eq!(make("1"), make("2"));

@@ -7,7 +7,7 @@ use tempfile::TempDir;
 use super::collect::Collected;
 use crate::{
     summary::{FORMAT_VERSION, Manifest, ManifestTarget},
-    tar_gz::FinishedArchive,
+    tar_gz::{EntryPath, FinishedArchive},
 };
 
 pub(crate) const OPERATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -33,7 +33,7 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
         spool,
     } = collected;
     let summary_md = summary.render(&warnings);
-    archive.append_bytes("summary.md", summary_md.as_bytes())?;
+    archive.append_bytes(&EntryPath::new(&[], "summary", "md"), summary_md.as_bytes())?;
     let files = archive.files().to_vec();
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -45,13 +45,14 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
             phase: &summary.phase,
         },
         created_at: Timestamp::now().to_string(),
+        root_folder: archive.root(),
         files: &files,
         warnings: &warnings,
         timings_ms: &timings,
         api_requests,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
-    archive.append_bytes("manifest.json", &json)?;
+    archive.append_bytes(&EntryPath::new(&[], "manifest", "json"), &json)?;
     let archive = tokio::task::block_in_place(|| archive.finish())?;
     Ok(FinishedBundle {
         archive,

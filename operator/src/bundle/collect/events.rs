@@ -5,6 +5,7 @@ use k8s_openapi::api::core::v1::Event;
 use kube::{Api, api::ListParams};
 
 use super::{CollectError, Collector, TargetObjects};
+use crate::tar_gz::EntryPath;
 
 /// The namespaces a Backup or Restore covered; `None` means all of them.
 pub(super) fn covered_namespaces(target: &serde_json::Value) -> Option<Vec<String>> {
@@ -82,7 +83,7 @@ pub(super) async fn all(
             .filter(in_window)
             .collect();
         timeline.extend(related.iter().map(timeline_line));
-        c.add_object("events/related.yaml", &related)?;
+        c.add_object(&EntryPath::new(&["events"], "related", "yaml"), &related)?;
     }
 
     let warnings = ListParams::default().fields("type=Warning");
@@ -99,7 +100,9 @@ pub(super) async fn all(
         if let Some(events) = c.list_all(&api, warnings.clone(), &what).await {
             let events: Vec<Event> = events.into_iter().filter(in_window).collect();
             timeline.extend(events.iter().map(timeline_line));
-            c.add_object(&format!("events/warnings-{scope}.yaml"), &events)?;
+            // A namespace named by the target (a Restore's namespaceMapping) may be anything.
+            let path = EntryPath::new(&["events"], &format!("warnings-{scope}"), "yaml");
+            c.add_object(&path, &events)?;
         }
     }
 
@@ -109,7 +112,7 @@ pub(super) async fn all(
         .iter()
         .map(|l| c.redactor.redact_line(l).into_owned() + "\n")
         .collect();
-    c.add_text("events/timeline.txt", &text)
+    c.add_text(&EntryPath::new(&["events"], "timeline", "txt"), &text)
 }
 
 #[cfg(test)]

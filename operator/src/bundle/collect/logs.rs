@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use velero_debug_crd::NodeAgentLogs;
 
 use super::{CollectError, Collector};
-use crate::{redact::Redactor, velero};
+use crate::{redact::Redactor, tar_gz::EntryPath, velero};
 
 const SPOOL_BUFFER: usize = 1024 * 1024;
 
@@ -23,7 +23,7 @@ struct LogJob {
     pod: String,
     container: String,
     previous: bool,
-    bundle_path: String,
+    bundle_path: EntryPath,
     spool: PathBuf,
 }
 
@@ -41,7 +41,7 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     pods.extend(node_agent_pods(c, &pods_api).await);
     pods.extend(data_path_pods(c, &pods_api).await);
     for (_, pod) in &pods {
-        c.add_object(&format!("pods/{}.yaml", pod.name_any()), pod)?;
+        c.add_object(&EntryPath::new(&["pods"], &pod.name_any(), "yaml"), pod)?;
     }
     let jobs = log_jobs(c, &pods);
     let params = LogParamsBase {
@@ -59,7 +59,16 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
         .buffer_unordered(c.limits.log_concurrency.max(1))
         .collect()
         .await;
-    results.sort_by(|a, b| a.0.bundle_path.cmp(&b.0.bundle_path));
+    // By path, then by what was read: paths of different containers may be equal once
+    // sanitized, and the archive names them in the order they come.
+    results.sort_by(|(a, _), (b, _)| {
+        (&a.bundle_path, &a.pod, &a.container, a.previous).cmp(&(
+            &b.bundle_path,
+            &b.pod,
+            &b.container,
+            b.previous,
+        ))
+    });
     for (job, outcome) in results {
         add_outcome(c, job, outcome)?;
     }
@@ -143,8 +152,12 @@ fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods) -> Vec<LogJob> {
         for container in containers {
             for &previous in instances {
                 let suffix = if previous { ".previous" } else { "" };
-                let bundle_path = format!("logs/{group}/{name}/{container}{suffix}.log");
-                let spool = c.spool_path(&bundle_path);
+                let bundle_path = EntryPath::new(
+                    &["logs", group, &name],
+                    &format!("{container}{suffix}"),
+                    "log",
+                );
+                let spool = c.spool_path(&bundle_path.to_string());
                 jobs.push(LogJob {
                     pod: name.clone(),
                     container: container.clone(),

@@ -38,7 +38,7 @@ use crate::{
     redact::Redactor,
     storage::{ObjectStore, StorageLocation},
     summary::Summary,
-    tar_gz::TarGzWriter,
+    tar_gz::{EntryPath, TarGzWriter},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,7 @@ pub(crate) async fn run(
         .prefix("velero-debug-")
         .tempdir_in(&ctx.config.spool_dir)?;
     let mtime = Timestamp::now().as_second().max(0) as u64;
+    // The bundle's name is the archive's root folder (sanitized by the writer).
     let archive = TarGzWriter::create(
         &spool.path().join("bundle.tar.gz"),
         &run.bundle.name_any(),
@@ -187,7 +188,7 @@ impl Collector<'_> {
     }
 
     /// Adds a Kubernetes object as redacted YAML.
-    fn add_object(&mut self, path: &str, obj: &impl Serialize) -> Result<(), CollectError> {
+    fn add_object(&mut self, path: &EntryPath, obj: &impl Serialize) -> Result<(), CollectError> {
         let mut value = serde_json::to_value(obj).unwrap_or_default();
         strip_noise(&mut value);
         self.redactor.redact_json(&mut value);
@@ -200,14 +201,18 @@ impl Collector<'_> {
     }
 
     /// Adds text (already redacted by the caller when it comes from outside).
-    fn add_text(&mut self, path: &str, text: &str) -> Result<(), CollectError> {
+    fn add_text(&mut self, path: &EntryPath, text: &str) -> Result<(), CollectError> {
         tokio::task::block_in_place(|| self.archive.append_bytes(path, text.as_bytes()))?;
         Ok(())
     }
 
     /// Adds a spooled file, unless the bundle reached its size limit (then a warning says
     /// what was left out).
-    fn add_spooled(&mut self, path: &str, file: &std::path::Path) -> Result<(), CollectError> {
+    fn add_spooled(
+        &mut self,
+        path: &EntryPath,
+        file: &std::path::Path,
+    ) -> Result<(), CollectError> {
         let added =
             tokio::task::block_in_place(|| self.archive.append_file_within_budget(path, file));
         let _ = std::fs::remove_file(file);

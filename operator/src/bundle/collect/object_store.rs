@@ -10,7 +10,7 @@ use std::{
 use flate2::read::MultiGzDecoder;
 
 use super::{CollectError, Collector};
-use crate::{redact::Redactor, storage::StorageError, velero::stored_artifacts};
+use crate::{redact::Redactor, storage::StorageError, tar_gz::EntryPath, velero::stored_artifacts};
 
 /// Results files are small; anything bigger is not parsed for the summary.
 const MAX_RESULTS_BYTES: u64 = 16 * 1024 * 1024;
@@ -18,6 +18,7 @@ const MAX_RESULTS_BYTES: u64 = 16 * 1024 * 1024;
 pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
     for artifact in stored_artifacts(&c.plan.target) {
         let key = c.location.key(&artifact.key);
+        let entry = entry_path(&artifact.bundle_path);
         let raw = c.spool_path(&artifact.bundle_path);
         match c.store.download(&key, &raw).await {
             Ok(_) => {}
@@ -69,9 +70,18 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                 Err(e) => c.warn(format!("{key} is not valid JSON: {e}")),
             }
         }
-        c.add_spooled(&artifact.bundle_path, &text)?;
+        c.add_spooled(&entry, &text)?;
     }
     Ok(())
+}
+
+/// The entry of an artifact's bundle path (`object-store/results.json`, the code's own), split
+/// into its components.
+fn entry_path(bundle_path: &str) -> EntryPath {
+    let (folders, file) = bundle_path.rsplit_once('/').unwrap_or(("", bundle_path));
+    let folders: Vec<&str> = folders.split('/').filter(|f| !f.is_empty()).collect();
+    let (stem, extension) = file.rsplit_once('.').unwrap_or((file, ""));
+    EntryPath::new(&folders, stem, extension)
 }
 
 /// Decompresses (when gzipped) and redacts line by line, streaming from file to file.
@@ -112,7 +122,18 @@ fn decode_and_redact(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::velero::Target;
     use flate2::{Compression, write::GzEncoder};
+
+    #[test]
+    fn artifacts_keep_their_bundle_paths() {
+        for target in [Target::Backup("b".into()), Target::Restore("r".into())] {
+            for artifact in stored_artifacts(&target) {
+                let entry = entry_path(&artifact.bundle_path);
+                assert_eq!(entry.to_string(), artifact.bundle_path);
+            }
+        }
+    }
 
     #[test]
     fn gzipped_artifacts_are_decoded_and_redacted() {

@@ -15,6 +15,7 @@ use kube::{
 use super::{CollectError, Collector, TargetObjects};
 use crate::{
     kubernetes,
+    tar_gz::EntryPath,
     velero::{self, operation_node},
 };
 
@@ -23,10 +24,13 @@ pub(super) async fn target_yaml(
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
     let kind = c.plan.target.kind().to_lowercase();
-    c.add_object(&format!("resources/{kind}.yaml"), &objects.target)?;
+    c.add_object(
+        &EntryPath::new(&["resources"], &kind, "yaml"),
+        &objects.target,
+    )?;
     c.summary.set_target(&objects.target);
     if let Some(backup) = &objects.backup {
-        c.add_object("resources/backup.yaml", backup)?;
+        c.add_object(&EntryPath::new(&["resources"], "backup", "yaml"), backup)?;
     } else if let velero::Target::Restore(_) = &c.plan.target {
         let backup = objects.target.data["spec"]["backupName"]
             .as_str()
@@ -71,7 +75,11 @@ pub(super) async fn operations(
             }
             c.operation_names.insert(obj.name_any());
             c.summary.count_operation(kind, &obj);
-            let path = format!("resources/{}/{}.yaml", kind.to_lowercase(), obj.name_any());
+            let path = EntryPath::new(
+                &["resources", &kind.to_lowercase()],
+                &obj.name_any(),
+                "yaml",
+            );
             c.add_object(&path, &obj)?;
         }
     }
@@ -84,27 +92,39 @@ pub(super) async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectEr
         let api = c.dynamic_api(kind);
         if let Some(items) = c.list_all(&api, ListParams::default(), kind).await {
             for obj in items {
-                let path = format!("resources/{}/{}.yaml", kind.to_lowercase(), obj.name_any());
+                let path = EntryPath::new(
+                    &["resources", &kind.to_lowercase()],
+                    &obj.name_any(),
+                    "yaml",
+                );
                 c.add_object(&path, &obj)?;
             }
         }
     }
     let deployments: Api<Deployment> = c.namespaced();
     match c.timed(deployments.get_opt("velero")).await {
-        Ok(Some(d)) => c.add_object("resources/deployment-velero.yaml", &d)?,
+        Ok(Some(d)) => c.add_object(
+            &EntryPath::new(&["resources"], "deployment-velero", "yaml"),
+            &d,
+        )?,
         Ok(None) => c.warn("Deployment velero not found"),
         Err(e) => c.warn(format!("Deployment velero: {e}")),
     }
     let daemonsets: Api<DaemonSet> = c.namespaced();
     match c.timed(daemonsets.get_opt("node-agent")).await {
-        Ok(Some(d)) => c.add_object("resources/daemonset-node-agent.yaml", &d)?,
+        Ok(Some(d)) => c.add_object(
+            &EntryPath::new(&["resources"], "daemonset-node-agent", "yaml"),
+            &d,
+        )?,
         Ok(None) => c.warn("DaemonSet node-agent not found (no file-system backup or data mover)"),
         Err(e) => c.warn(format!("DaemonSet node-agent: {e}")),
     }
     let nodes: Api<Node> = Api::all(c.client.clone());
     for name in c.involved_nodes.clone() {
         match c.timed(nodes.get_opt(&name)).await {
-            Ok(Some(n)) => c.add_object(&format!("resources/node/{name}.yaml"), &n)?,
+            Ok(Some(n)) => {
+                c.add_object(&EntryPath::new(&["resources", "node"], &name, "yaml"), &n)?
+            }
             Ok(None) => c.warn(format!(
                 "node {name} (named by an operation) no longer exists"
             )),
@@ -156,13 +176,17 @@ async fn server_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
             let status = &r.data["status"];
             c.summary.server_version = status["serverVersion"].as_str().map(str::to_string);
             let text = serde_yaml::to_string(status).unwrap_or_default();
-            c.add_text("velero/server-status.yaml", &text)
+            c.add_text(&server_status_path(), &text)
         }
         None => {
             c.warn("the Velero server did not answer a ServerStatusRequest within 20s");
             image_version(c).await
         }
     }
+}
+
+fn server_status_path() -> EntryPath {
+    EntryPath::new(&["velero"], "server-status", "yaml")
 }
 
 async fn image_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
@@ -177,7 +201,7 @@ async fn image_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
             let version = image.rsplit_once(':').map(|(_, tag)| tag.to_string());
             c.summary.server_version = version.clone();
             c.add_text(
-                "velero/server-status.yaml",
+                &server_status_path(),
                 &format!(
                     "source: image tag of Deployment velero\nimage: {image}\nserverVersion: {}\n",
                     version.unwrap_or_default()
