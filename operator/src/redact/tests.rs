@@ -123,7 +123,8 @@ fn pem_private_keys() {
     assert_eq!(r.redact_text(text), want);
     assert_eq!(r.redact_text(&want), want);
     // A JSON string is one value: its embedded multi-line block is masked whole.
-    let mut v = json!({"tls.key": "-----BEGIN PRIVATE KEY-----\nMIIE\nAA\n-----END PRIVATE KEY-----\n"});
+    let mut v =
+        json!({"tls.key": "-----BEGIN PRIVATE KEY-----\nMIIE\nAA\n-----END PRIVATE KEY-----\n"});
     assert_eq!(r.redact_json(&mut v), 1);
     assert_eq!(v, json!({"tls.key": format!("{M}\n")}));
 }
@@ -197,7 +198,8 @@ fn pod_json_env_and_secret_keys() {
     assert_eq!(r.redact_json(&mut pod), 0);
     assert_eq!(pod, want);
 
-    let mut secret = json!({"kind": "Secret", "data": {"cloud": "W2RlZmF1bHRd"}, "stringData": {"value": "x"}});
+    let mut secret =
+        json!({"kind": "Secret", "data": {"cloud": "W2RlZmF1bHRd"}, "stringData": {"value": "x"}});
     assert_eq!(r.redact_json(&mut secret), 2);
     assert_eq!(
         secret,
@@ -214,4 +216,150 @@ fn redaction_is_idempotent() {
     ]);
     let text = format!("[default]\naws_secret_access_key = {M}\n");
     assert_eq!(Redactor::new().redact_text(&text), text);
+}
+
+#[test]
+fn typical_velero_info_line_skips_every_rule() {
+    let r = Redactor::new();
+    let line = r#"time="2026-11-23T10:00:01Z" level=info msg="Backed up 12 items out of an estimated total of 240 (estimate will change throughout the backup)" backup=velero/nightly-20261123 logSource="pkg/backup/backup.go:504" name=shop-db-0 namespace=shop progress= resource=pods"#;
+    // Not only unchanged: the precheck alone turns it away, before any rule runs.
+    assert!(!r.builtin.precheck.is_match(line));
+    assert!(matches!(r.redact_line(line), Cow::Borrowed(l) if l == line));
+    let mut lines = r.stream();
+    assert!(matches!(lines.redact(line), Cow::Borrowed(l) if l == line));
+    assert_eq!(lines.counts().total(), 0);
+}
+
+#[test]
+fn streams_count_masks_by_rule() {
+    let r = Redactor::new();
+    let mut lines = r.stream();
+    for line in [
+        "password=a token=b",
+        "level=info msg=ok",
+        "Authorization: Bearer abcdef",
+        "key AKIAIOSFODNN7EXAMPLE and AKIAIOSFODNN7EXAMPLF",
+    ] {
+        lines.redact(line);
+    }
+    let counts: Vec<_> = lines.counts().iter().collect();
+    assert_eq!(
+        counts,
+        [
+            ("authorization-header", 1),
+            ("aws-access-key-id", 2),
+            ("secret-named-key-value", 2)
+        ]
+    );
+    let mut total = MaskCounts::default();
+    total.merge(lines.counts());
+    total.merge(lines.counts());
+    assert_eq!(total.get("aws-access-key-id"), 4);
+    assert_eq!(total.total(), 10);
+    assert_eq!(
+        serde_json::to_value(&total).unwrap(),
+        json!({"authorization-header": 2, "aws-access-key-id": 4, "secret-named-key-value": 4})
+    );
+}
+
+#[test]
+fn json_counts_add_to_the_callers() {
+    let r = Redactor::new();
+    let mut counts = MaskCounts::default();
+    let mut cm = json!({"data": {"password": "x", "url": "https://u:p@h/"}});
+    r.redact_json_counted(&mut cm, &mut counts);
+    r.redact_json_counted(&mut json!({"token": "y"}), &mut counts);
+    assert_eq!(counts.get("secret-named-key-value"), 2);
+    assert_eq!(counts.get("url-userinfo"), 1);
+    assert_eq!(
+        cm,
+        json!({"data": {"password": M, "url": format!("https://u:{M}@h/")}})
+    );
+}
+
+#[test]
+fn site_patterns_are_masked_whole_on_every_line() {
+    let r = Redactor::with_extra_patterns(&[
+        r"corp-[0-9a-f]{8}".to_string(),
+        r"(?i)internal\.example\.com".to_string(),
+    ])
+    .unwrap();
+    let mut lines = r.stream();
+    // No built-in trigger in this line: site patterns do not depend on the precheck.
+    assert_eq!(
+        lines.redact("level=info msg=ok ticket=corp-0a1b2c3d host=Internal.Example.com"),
+        format!("level=info msg=ok ticket={M} host={M}")
+    );
+    assert_eq!(lines.redact("password=x"), format!("password={M}"));
+    assert_eq!(lines.counts().get(SITE_PATTERN), 2);
+    assert_eq!(lines.counts().get("secret-named-key-value"), 1);
+    assert!(matches!(
+        lines.redact("level=info msg=ok"),
+        Cow::Borrowed(_)
+    ));
+    assert!(Redactor::with_extra_patterns(&["(unclosed".to_string()]).is_err());
+    // No extra patterns: the built-in rules alone.
+    let plain = Redactor::with_extra_patterns(&[]).unwrap();
+    assert!(matches!(
+        plain.redact_line("ticket=corp-0a1b2c3d"),
+        Cow::Borrowed(_)
+    ));
+}
+
+#[test]
+fn yaml_blocks_and_env_pairs_over_lines() {
+    let r = Redactor::new();
+    let text = "db:\n  password: |\n    s3cr3t\n\n    more\n  pool: 10\nenv:\n- name: API_TOKEN\n  value: \"tok\"\n- name: LOG_LEVEL\n  value: info\n";
+    let want = format!(
+        "db:\n  password: |\n    {M}\n\n    {M}\n  pool: 10\nenv:\n- name: API_TOKEN\n  value: \"{M}\"\n- name: LOG_LEVEL\n  value: info\n"
+    );
+    let mut lines = r.stream();
+    assert_eq!(lines.redact_text(text), want);
+    assert_eq!(lines.counts().get("secret-named-key-value"), 1);
+    assert_eq!(lines.counts().get("env-secret"), 1);
+    // Masked again: unchanged and not counted.
+    let mut again = r.stream();
+    assert_eq!(again.redact_text(&want), want);
+    assert_eq!(again.counts().total(), 0);
+}
+
+#[test]
+fn args_arrays_mask_the_value_after_a_secret_flag() {
+    let r = Redactor::new();
+    let mut args = json!([
+        "--password",
+        "hunter2",
+        "--secret-name",
+        "cloud",
+        "--token",
+        "--verbose",
+        "mysqladmin",
+        "-pX"
+    ]);
+    assert_eq!(r.redact_json(&mut args), 1);
+    assert_eq!(
+        args,
+        json!([
+            "--password",
+            M,
+            "--secret-name",
+            "cloud",
+            "--token",
+            "--verbose",
+            "mysqladmin",
+            "-pX"
+        ])
+    );
+    let mut probe = json!(["/usr/bin/mysqladmin", "ping", "-uroot", "-pX", "-p"]);
+    assert_eq!(r.redact_json(&mut probe), 1);
+    assert_eq!(
+        probe,
+        json!([
+            "/usr/bin/mysqladmin",
+            "ping",
+            "-uroot",
+            format!("-p{M}"),
+            "-p"
+        ])
+    );
 }
