@@ -18,6 +18,8 @@ mod rules;
 mod stream;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod tests;
 
 use regex::Regex;
