@@ -1,0 +1,365 @@
+use super::*;
+use serde_json::json;
+
+const M: &str = MARKER;
+
+/// Each input gives exactly its expected line (`{M}` stands for MARKER), and a second pass
+/// gives it back borrowed.
+fn check(cases: &[(&str, &str)]) {
+    let r = Redactor::new();
+    for (input, want) in cases {
+        let want = want.replace("{M}", M);
+        let got = r.redact_line(input);
+        assert_eq!(got, want, "input: {input}");
+        assert!(
+            matches!(r.redact_line(&got), Cow::Borrowed(_)),
+            "second pass: {input}"
+        );
+    }
+}
+
+/// `input => expected` cases for `check` (a macro, so that rustfmt keeps one per line).
+macro_rules! masks {
+    ($($input:expr => $want:expr),* $(,)?) => { check(&[$(($input, $want)),*]) };
+}
+
+/// Each line comes back borrowed and unchanged.
+fn unchanged(lines: &[&str]) {
+    let r = Redactor::new();
+    for line in lines {
+        assert!(
+            matches!(r.redact_line(line), Cow::Borrowed(l) if l == *line),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn aws_access_key_ids() {
+    masks! {
+        "using key AKIAIOSFODNN7EXAMPLE for s3" => "using key {M} for s3",
+        "\"AccessKeyId\": ASIAY34FZKBOKMUTVV7A," => "\"AccessKeyId\": {M},",
+    }
+    // Too short, too long, lowercase: not a key id.
+    unchanged(&["AKIAIOSFODNN7EXAMPL AKIAIOSFODNN7EXAMPLEX akiaiosfodnn7example"]);
+}
+
+#[test]
+fn aws_secret_key_pairs() {
+    masks! {
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPx" => "aws_secret_access_key = {M}",
+        "aws_access_key_id=AKIAIOSFODNN7EXAMPLE" => "aws_access_key_id={M}",
+        "aws_session_token=IQoJb3JpZ2luX2VjEJr//////////wEa" => "aws_session_token={M}",
+        "secretAccessKey: wJalrXUtnFEMI/K7 region: us-east-1" => "secretAccessKey: {M} region: us-east-1",
+        r#"{"SecretAccessKey":"wJalrXUtnFEMI/K7","Expiration":"x"}"# => r#"{"SecretAccessKey":"{M}","Expiration":"x"}"#,
+        r#"env=[{"name":"AWS_SECRET_ACCESS_KEY","value":"x y"},{"name":"LOG_LEVEL","value":"info"}]"# => r#"env=[{"name":"AWS_SECRET_ACCESS_KEY","value":"{M}"},{"name":"LOG_LEVEL","value":"info"}]"#,
+    }
+}
+
+#[test]
+fn password_style_pairs() {
+    masks! {
+        "password=hunter2" => "password={M}",
+        "connecting db_password=s3cr3t! host=db" => "connecting db_password={M} host=db",
+        "X-Api-Key: abcdef123456" => "X-Api-Key: {M}",
+        r#"password: "hunter 2""# => r#"password: "{M}""#,
+        r#"{"token":"abc","user":"bob"}"# => r#"{"token":"{M}","user":"bob"}"#,
+        "GET /cb?token=abc&x=1" => "GET /cb?token={M}&x=1",
+        "'client_secret' => 'xyz', PWD=p1," => "'client_secret' => '{M}', PWD={M},",
+        "--secret-access-key=a/b --private-key=c access-key=d" => "--secret-access-key={M} --private-key={M} access-key={M}",
+        r#"msg="login password=\"hunter2\"""# => r#"msg="login password=\"{M}\"""#,
+    }
+    // Empty values, and prose where no separator follows the key word.
+    unchanged(&[
+        r#"password= token="" secret=&a=1"#,
+        r#"level=info msg="token refreshed" tokenizer=bert passwordFile=/etc/p"#,
+    ]);
+}
+
+#[test]
+fn bearer_and_basic_authorization() {
+    masks! {
+        "Authorization: Bearer seeded.bearer.token0123456789" => "Authorization: Bearer {M}",
+        "authorization: basic dXNlcjpwYXNzd29yZA== sent" => "authorization: basic {M} sent",
+        r#"Authorization:["Bearer abc"]"# => r#"Authorization:["Bearer {M}"]"#,
+        "retrying with bearer sha256-AbCdEfGhIjKlMnOpQrSt" => "retrying with bearer {M}",
+    }
+    unchanged(&[r#"msg="refreshing bearer token from file""#]);
+}
+
+#[test]
+fn url_userinfo() {
+    masks! {
+        "url https://kopia:seededurlpass@repo.example.com/x" => "url https://kopia:{M}@repo.example.com/x",
+        r#"dsn="postgres://admin:p%40ss@db:5432/app""# => r#"dsn="postgres://admin:{M}@db:5432/app""#,
+        "https://token:abc@host/p" => "https://token:{M}@host/p",
+        "redis://:p@ss@redis:6379/0 a@b" => "redis://:{M}@redis:6379/0 a@b",
+    }
+    // No colon (a token as user), or a port: left alone.
+    unchanged(&["https://ghp_abc@github.com/o/r http://minio:9000/velero"]);
+}
+
+#[test]
+fn presigned_url_query_values() {
+    let url = "https://s3.example.com/bucket/key?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20261122%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261122T000000Z&X-Amz-Expires=600&X-Amz-SignedHeaders=host&X-Amz-Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    masks! {
+        url => "https://s3.example.com/bucket/key?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={M}&X-Amz-Date=20261122T000000Z&X-Amz-Expires=600&X-Amz-SignedHeaders=host&X-Amz-Signature={M}",
+        "k?AWSAccessKeyId=AKID&Expires=1&signature=vjbyPxybdZ%2ByT2%3D\"" => "k?AWSAccessKeyId={M}&Expires=1&signature={M}\"",
+        "x-amz-security-token=FwoGZXIvYXdz%2Fabc&x-amz-date=1" => "x-amz-security-token={M}&x-amz-date=1",
+    }
+}
+
+#[test]
+fn pem_private_keys() {
+    masks! {
+        r#"key: "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n" ok"# => r#"key: "{M}\n" ok"#,
+        "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBg" => "{M}",
+    }
+    unchanged(&["-----BEGIN CERTIFICATE-----MIIC-----END CERTIFICATE-----"]);
+    // Across lines: redact_text masks the body lines and the END marker too.
+    let r = Redactor::new();
+    let text = "a: 1\n  -----BEGIN EC PRIVATE KEY-----\r\n  MHcCAQEE\r\n  -----END EC PRIVATE KEY----- # k\nb: password=x\n";
+    let want = format!("a: 1\n  {M}\r\n{M}\r\n{M} # k\nb: password={M}\n");
+    assert_eq!(r.redact_text(text), want);
+    assert_eq!(r.redact_text(&want), want);
+    // A JSON string is one value: its embedded multi-line block is masked whole.
+    let mut v =
+        json!({"tls.key": "-----BEGIN PRIVATE KEY-----\nMIIE\nAA\n-----END PRIVATE KEY-----\n"});
+    assert_eq!(r.redact_json(&mut v), 1);
+    assert_eq!(v, json!({"tls.key": format!("{M}\n")}));
+}
+
+#[test]
+fn jwt_tokens() {
+    masks! {
+        "sa token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0-_x expired" => "sa token {M} expired",
+        "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ9.c2ln" => "Authorization: Bearer {M}",
+    }
+    // Shorter than 30 characters: not taken for a token.
+    unchanged(&["eyJhbGciOi.eyJzdWIi.c2ln"]);
+}
+
+#[test]
+fn velero_log_line_is_borrowed_and_unchanged() {
+    unchanged(&[
+        r#"time="2026-11-20T10:00:00Z" level=error msg="Error getting backup store" error="rpc error: AccessDenied" logSource="pkg/controller/x.go:1""#,
+    ]);
+}
+
+#[test]
+fn ordinary_lines_are_unchanged() {
+    unchanged(&[
+        r#"time="2026-11-20T10:00:01Z" level=info msg="Backup completed" backup=velero/daily-20261120 logSource="pkg/controller/backup_controller.go:812""#,
+        r#"level=info msg="Checking for existing backup storage locations to use" backupLocation=velero/default"#,
+        r#"level=warning msg="failed to refresh service account token, retrying" attempt=2"#,
+        r#"level=info msg="Found 3 items" tz=Asia/Tokyo url=http://minio.velero.svc:9000/velero secretName=cloud-credentials"#,
+        "I1120 10:00:00.000000 1 main.go:42] Authorization mode is RBAC; authentication uses secrets and passwords",
+        "",
+    ]);
+}
+
+#[test]
+fn shared_credentials_file_text() {
+    let text = "[default]\r\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\r\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\r\nregion = us-east-1\r\n\r\n[backup]\naws_session_token=IQoJb3JpZ2luX2Vj\n";
+    let want = format!(
+        "[default]\r\naws_access_key_id = {M}\r\naws_secret_access_key = {M}\r\nregion = us-east-1\r\n\r\n[backup]\naws_session_token={M}\n"
+    );
+    let r = Redactor::new();
+    assert_eq!(r.redact_text(text), want);
+    assert_eq!(r.redact_text("no newline at end"), "no newline at end");
+}
+
+#[test]
+fn pod_json_env_and_secret_keys() {
+    let r = Redactor::new();
+    let mut pod = json!({
+        "metadata": {"name": "velero-1", "annotations": {"cfg": r#"{"name":"DB_PASSWORD","value":"v1"}"#}},
+        "spec": {"automountServiceAccountToken": true, "containers": [{"name": "velero",
+            "args": ["--password=hunter2", "--log-level=info"], "env": [
+            {"name": "AWS_SECRET_ACCESS_KEY", "value": "seededenvvalue42"},
+            {"name": "GITHUB_TOKEN", "value": "ghp_x"},
+            {"name": "LOG_LEVEL", "value": "info"},
+            {"name": "CREDS", "valueFrom": {"secretKeyRef": {"name": "cloud-credentials", "key": "cloud"}}}]}],
+            "volumes": [{"name": "c", "secret": {"secretName": "cloud-credentials"}}]},
+        "config": {"credentialsSecretRef": "bsl-creds", "tokenSecretName": "t", "retries": 3,
+            "password": "pw", "apiKey": 42, "secretKey": "sk"},
+    });
+    let mut want = pod.clone();
+    want["metadata"]["annotations"]["cfg"] =
+        json!(format!(r#"{{"name":"DB_PASSWORD","value":"{M}"}}"#));
+    want["spec"]["containers"][0]["args"][0] = json!(format!("--password={M}"));
+    want["spec"]["containers"][0]["env"][0]["value"] = json!(M);
+    want["spec"]["containers"][0]["env"][1]["value"] = json!(M);
+    for key in ["password", "apiKey", "secretKey"] {
+        want["config"][key] = json!(M);
+    }
+    assert_eq!(r.redact_json(&mut pod), 7);
+    assert_eq!(pod, want);
+    assert_eq!(r.redact_json(&mut pod), 0);
+    assert_eq!(pod, want);
+
+    let mut secret =
+        json!({"kind": "Secret", "data": {"cloud": "W2RlZmF1bHRd"}, "stringData": {"value": "x"}});
+    assert_eq!(r.redact_json(&mut secret), 2);
+    assert_eq!(
+        secret,
+        json!({"kind": "Secret", "data": {"cloud": M}, "stringData": {"value": M}})
+    );
+}
+
+#[test]
+fn redaction_is_idempotent() {
+    unchanged(&[
+        &format!("password={M} Authorization: Bearer {M}"),
+        &format!("https://u:{M}@h/x?X-Amz-Signature={M}&token={M}"),
+        &format!(r#"{{"name":"API_TOKEN","value":"{M}"}} secretAccessKey: "{M}""#),
+    ]);
+    let text = format!("[default]\naws_secret_access_key = {M}\n");
+    assert_eq!(Redactor::new().redact_text(&text), text);
+}
+
+#[test]
+fn typical_velero_info_line_skips_every_rule() {
+    let r = Redactor::new();
+    let line = r#"time="2026-11-23T10:00:01Z" level=info msg="Backed up 12 items out of an estimated total of 240 (estimate will change throughout the backup)" backup=velero/nightly-20261123 logSource="pkg/backup/backup.go:504" name=shop-db-0 namespace=shop progress= resource=pods"#;
+    // Not only unchanged: the precheck alone turns it away, before any rule runs.
+    assert!(!r.builtin.precheck.is_match(line));
+    assert!(matches!(r.redact_line(line), Cow::Borrowed(l) if l == line));
+    let mut lines = r.stream();
+    assert!(matches!(lines.redact(line), Cow::Borrowed(l) if l == line));
+    assert_eq!(lines.counts().total(), 0);
+}
+
+#[test]
+fn streams_count_masks_by_rule() {
+    let r = Redactor::new();
+    let mut lines = r.stream();
+    for line in [
+        "password=a token=b",
+        "level=info msg=ok",
+        "Authorization: Bearer abcdef",
+        "key AKIAIOSFODNN7EXAMPLE and AKIAIOSFODNN7EXAMPLF",
+    ] {
+        lines.redact(line);
+    }
+    let counts: Vec<_> = lines.counts().iter().collect();
+    assert_eq!(
+        counts,
+        [
+            ("authorization-header", 1),
+            ("aws-access-key-id", 2),
+            ("secret-named-key-value", 2)
+        ]
+    );
+    let mut total = MaskCounts::default();
+    total.merge(lines.counts());
+    total.merge(lines.counts());
+    assert_eq!(total.get("aws-access-key-id"), 4);
+    assert_eq!(total.total(), 10);
+    assert_eq!(
+        serde_json::to_value(&total).unwrap(),
+        json!({"authorization-header": 2, "aws-access-key-id": 4, "secret-named-key-value": 4})
+    );
+}
+
+#[test]
+fn json_counts_add_to_the_callers() {
+    let r = Redactor::new();
+    let mut counts = MaskCounts::default();
+    let mut cm = json!({"data": {"password": "x", "url": "https://u:p@h/"}});
+    r.redact_json_counted(&mut cm, &mut counts);
+    r.redact_json_counted(&mut json!({"token": "y"}), &mut counts);
+    assert_eq!(counts.get("secret-named-key-value"), 2);
+    assert_eq!(counts.get("url-userinfo"), 1);
+    assert_eq!(
+        cm,
+        json!({"data": {"password": M, "url": format!("https://u:{M}@h/")}})
+    );
+}
+
+#[test]
+fn site_patterns_are_masked_whole_on_every_line() {
+    let r = Redactor::with_extra_patterns(&[
+        r"corp-[0-9a-f]{8}".to_string(),
+        r"(?i)internal\.example\.com".to_string(),
+    ])
+    .unwrap();
+    let mut lines = r.stream();
+    // No built-in trigger in this line: site patterns do not depend on the precheck.
+    assert_eq!(
+        lines.redact("level=info msg=ok ticket=corp-0a1b2c3d host=Internal.Example.com"),
+        format!("level=info msg=ok ticket={M} host={M}")
+    );
+    assert_eq!(lines.redact("password=x"), format!("password={M}"));
+    assert_eq!(lines.counts().get(SITE_PATTERN), 2);
+    assert_eq!(lines.counts().get("secret-named-key-value"), 1);
+    assert!(matches!(
+        lines.redact("level=info msg=ok"),
+        Cow::Borrowed(_)
+    ));
+    assert!(Redactor::with_extra_patterns(&["(unclosed".to_string()]).is_err());
+    // No extra patterns: the built-in rules alone.
+    let plain = Redactor::with_extra_patterns(&[]).unwrap();
+    assert!(matches!(
+        plain.redact_line("ticket=corp-0a1b2c3d"),
+        Cow::Borrowed(_)
+    ));
+}
+
+#[test]
+fn yaml_blocks_and_env_pairs_over_lines() {
+    let r = Redactor::new();
+    let text = "db:\n  password: |\n    s3cr3t\n\n    more\n  pool: 10\nenv:\n- name: API_TOKEN\n  value: \"tok\"\n- name: LOG_LEVEL\n  value: info\n";
+    let want = format!(
+        "db:\n  password: |\n    {M}\n\n    {M}\n  pool: 10\nenv:\n- name: API_TOKEN\n  value: \"{M}\"\n- name: LOG_LEVEL\n  value: info\n"
+    );
+    let mut lines = r.stream();
+    assert_eq!(lines.redact_text(text), want);
+    assert_eq!(lines.counts().get("secret-named-key-value"), 1);
+    assert_eq!(lines.counts().get("env-secret"), 1);
+    // Masked again: unchanged and not counted.
+    let mut again = r.stream();
+    assert_eq!(again.redact_text(&want), want);
+    assert_eq!(again.counts().total(), 0);
+}
+
+#[test]
+fn args_arrays_mask_the_value_after_a_secret_flag() {
+    let r = Redactor::new();
+    let mut args = json!([
+        "--password",
+        "hunter2",
+        "--secret-name",
+        "cloud",
+        "--token",
+        "--verbose",
+        "mysqladmin",
+        "-pX"
+    ]);
+    assert_eq!(r.redact_json(&mut args), 1);
+    assert_eq!(
+        args,
+        json!([
+            "--password",
+            M,
+            "--secret-name",
+            "cloud",
+            "--token",
+            "--verbose",
+            "mysqladmin",
+            "-pX"
+        ])
+    );
+    let mut probe = json!(["/usr/bin/mysqladmin", "ping", "-uroot", "-pX", "-p"]);
+    assert_eq!(r.redact_json(&mut probe), 1);
+    assert_eq!(
+        probe,
+        json!([
+            "/usr/bin/mysqladmin",
+            "ping",
+            "-uroot",
+            format!("-p{M}"),
+            "-p"
+        ])
+    );
+}
