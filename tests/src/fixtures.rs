@@ -276,6 +276,27 @@ pub async fn real_restore(
 /// A Restore made by hand as already finished (`phase`, ended `ended_ago`), which the Velero
 /// server leaves alone; returns its name and uid. Its automatic bundle, owned by it, goes with
 /// it at cleanup.
+/// A hand-made Restore that ended PartiallyFailed just now, without annotations: the kind
+/// that gets an automatic bundle.
+pub async fn partially_failed_now(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    backup: &str,
+) -> Result<(String, String)> {
+    let none = serde_json::json!({});
+    finished_restore(
+        env,
+        client,
+        cleanup,
+        backup,
+        "PartiallyFailed",
+        Duration::ZERO,
+        none,
+    )
+    .await
+}
+
 pub async fn finished_restore(
     env: &Env,
     client: &Client,

@@ -20,7 +20,8 @@ use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, auto_bundle_recorded, bundle_gone, condition_reason,
-        download, finished_restore, partially_failed_restore, real_backup, text, wait_finished,
+        download, finished_restore, partially_failed_now, partially_failed_restore, real_backup,
+        text, wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -129,16 +130,7 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     let cleanup = Cleanup::new(&env);
     let (_, backup, _) = real_backup(&env, &client, &cleanup, "auto-policy").await?;
     let none = serde_json::json!({});
-    let (wanted, wanted_uid) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        "PartiallyFailed",
-        Duration::ZERO,
-        none.clone(),
-    )
-    .await?;
+    let (wanted, wanted_uid) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
     let opted_out = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
     let (_, opted_out_uid) = finished_restore(
         &env,
@@ -193,16 +185,7 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
         .await?;
     // A control made after all of the above, which does get a bundle: once the operator has
     // acted on it, it has also decided on the restores above.
-    let (control, _) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        "PartiallyFailed",
-        Duration::ZERO,
-        none,
-    )
-    .await?;
+    let (control, _) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
     auto_bundle_recorded(&env, &client, &control).await?;
     for (what, uid) in [
         ("the hand-deleted bundle's restore", &wanted_uid),
@@ -273,16 +256,7 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
 
     let mut uids = Vec::new();
     for _ in 0..20 {
-        let (_, uid) = finished_restore(
-            &env,
-            &client,
-            &cleanup,
-            &backup,
-            "PartiallyFailed",
-            Duration::ZERO,
-            serde_json::json!({}),
-        )
-        .await?;
+        let (_, uid) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
         uids.push(uid);
     }
     let mut names = Vec::new();

@@ -17,7 +17,7 @@ use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, auto_bundle_recorded, condition_reason, download,
-        finished_restore, real_backup, wait_finished,
+        partially_failed_now, real_backup, wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -51,16 +51,7 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     let client = env.client().await?;
     let cleanup = Cleanup::new(&env);
     let (_, backup, _) = real_backup(&env, &client, &cleanup, "restart").await?;
-    let (restore, uid) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        "PartiallyFailed",
-        Duration::ZERO,
-        serde_json::json!({}),
-    )
-    .await?;
+    let (restore, uid) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
     let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     let selector = format!("velerodebug.io/auto=true,velerodebug.io/target-uid={uid}");
     let list = ListParams::default().labels(&selector);
@@ -83,16 +74,7 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     // A control made after the touch, which does get a bundle: once the new process has acted
     // on it, it has also decided on the touched restore. (Its bundle is waited for at the end,
     // so that no collection of this test runs on into the next test's operators.)
-    let (control, _) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        "PartiallyFailed",
-        Duration::ZERO,
-        serde_json::json!({}),
-    )
-    .await?;
+    let (control, _) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
     let control_bundle = auto_bundle_recorded(&env, &client, &control).await?;
 
     let after = bundles.list(&list).await?.items;
