@@ -112,7 +112,7 @@ pub struct DebugBundleSpec {
     /// or automatic bundles. "0s" deletes it as soon as it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('0s')")
-        .message("ttlAfterFinished must be a duration such as 72h"))]
+        .message("ttlAfterFinished must be a duration of 0s or more, such as 72h"))]
     #[schemars(length(max = 32))]
     pub ttl_after_finished: Option<String>,
 }

@@ -70,7 +70,7 @@ impl From<DereferenceError> for Failure {
 impl From<PlanError> for Failure {
     fn from(e: PlanError) -> Self {
         match &e {
-            PlanError::InvalidUrlTtl(_) => Self::permanent(reasons::INVALID_SPEC, e),
+            PlanError::InvalidSpec { .. } => Self::permanent(reasons::INVALID_SPEC, e),
             PlanError::ReadOnly(_) => Self::permanent(reasons::STORAGE_LOCATION_READ_ONLY, e),
         }
     }

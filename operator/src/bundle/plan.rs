@@ -1,6 +1,10 @@
 //! Step 2, plan: from the DebugBundle and what it names to everything the later steps need,
 //! with every default resolved and every rule checked. Pure, so it is unit-tested on YAML
 //! fixtures.
+//!
+//! Each spec field is checked here again, though the CRD checks it too: a cluster may run an
+//! older CRD, and a value the operator cannot use must fail the bundle (InvalidSpec, naming
+//! the field) rather than be guessed at.
 
 use std::time::Duration;
 
@@ -16,14 +20,26 @@ use crate::{duration, velero::Target};
 
 /// Logs are collected from this long before the target started.
 pub(crate) const WINDOW_MARGIN: SignedDuration = SignedDuration::from_mins(10);
-pub(crate) const MAX_URL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+const MIN_URL_TTL: SignedDuration = SignedDuration::from_mins(1);
+const MAX_URL_TTL: SignedDuration = SignedDuration::from_hours(7 * 24);
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub(crate) enum PlanError {
-    #[error("urlTTL {0:?} is not a duration between 1m and 168h")]
-    InvalidUrlTtl(String),
+    #[error("spec.{field}: {problem}")]
+    InvalidSpec {
+        /// The field as written in the spec ("urlTTL").
+        field: &'static str,
+        problem: String,
+    },
     #[error("BackupStorageLocation {0} is ReadOnly; the bundle cannot be written to it")]
     ReadOnly(String),
+}
+
+fn invalid(field: &'static str, problem: impl ToString) -> PlanError {
+    PlanError::InvalidSpec {
+        field,
+        problem: problem.to_string(),
+    }
 }
 
 /// What to collect, with every default resolved.
@@ -48,6 +64,10 @@ pub(crate) struct BundlePlan {
 }
 
 pub(crate) fn bundle(bundle: &DebugBundle, found: &Dereferenced) -> Result<BundlePlan, PlanError> {
+    let collect = collect(&bundle.spec, found.target.clone(), &found.objects.target);
+    let url_ttl = url_ttl(&bundle.spec)?;
+    // Read again once the bundle finished (lifecycle.rs); checked now so a bad one fails it.
+    ttl_after_finished(&bundle.spec)?;
     if found.location.read_only {
         return Err(PlanError::ReadOnly(found.location.name.clone()));
     }
@@ -57,9 +77,9 @@ pub(crate) fn bundle(bundle: &DebugBundle, found: &Dereferenced) -> Result<Bundl
         &bundle.uid().unwrap_or_default(),
     );
     Ok(BundlePlan {
-        collect: collect(&bundle.spec, found.target.clone(), &found.objects.target),
+        collect,
         key,
-        url_ttl: url_ttl(&bundle.spec)?,
+        url_ttl,
     })
 }
 
@@ -93,10 +113,25 @@ fn operation_start(obj: &DynamicObject) -> Option<Timestamp> {
 /// The URL validity of a spec: a duration between 1m and 168h, as the CRD's CEL rule enforces.
 pub(crate) fn url_ttl(spec: &DebugBundleSpec) -> Result<Duration, PlanError> {
     let text = spec.url_ttl.as_deref().unwrap_or(DEFAULT_URL_TTL);
-    match duration::parse(text) {
-        Some(d) if d.as_secs() >= 60 && d <= MAX_URL_TTL => Ok(d),
-        _ => Err(PlanError::InvalidUrlTtl(text.to_string())),
+    let ttl = duration::parse(text).map_err(|e| invalid("urlTTL", e))?;
+    if !(MIN_URL_TTL..=MAX_URL_TTL).contains(&ttl) {
+        return Err(invalid(
+            "urlTTL",
+            format!("{text:?} is not between 1m and 168h"),
+        ));
     }
+    Ok(ttl.unsigned_abs())
+}
+
+/// The spec's retention, if it sets one: a duration of 0s or more.
+pub(crate) fn ttl_after_finished(spec: &DebugBundleSpec) -> Result<Option<Duration>, PlanError> {
+    let Some(text) = spec.ttl_after_finished.as_deref() else {
+        return Ok(None);
+    };
+    let ttl = duration::parse(text).map_err(|e| invalid("ttlAfterFinished", e))?;
+    Duration::try_from(ttl)
+        .map(Some)
+        .map_err(|_| invalid("ttlAfterFinished", format!("{text:?} is negative")))
 }
 
 #[cfg(test)]
@@ -166,18 +201,69 @@ mod tests {
         );
     }
 
-    #[test]
-    fn url_ttl_parses_go_durations_within_bounds() {
-        let ttl = |t: &str| {
-            url_ttl(&DebugBundleSpec {
-                url_ttl: Some(t.into()),
-                ..Default::default()
-            })
-        };
-        assert_eq!(ttl("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(ttl("168h").unwrap(), MAX_URL_TTL);
-        for bad in ["169h", "30s", "", "10", "5ms", "1d"] {
-            assert!(ttl(bad).is_err(), "{bad} accepted");
+    fn spec(yaml: &str) -> DebugBundleSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn field_of(result: Result<impl std::fmt::Debug, PlanError>) -> &'static str {
+        match result {
+            Err(PlanError::InvalidSpec { field, .. }) => field,
+            other => panic!("not InvalidSpec: {other:?}"),
         }
+    }
+
+    #[test]
+    fn url_ttl_is_any_go_duration_from_1m_to_168h() {
+        let ttl = |t: &str| url_ttl(&spec(&format!("urlTTL: '{t}'")));
+        for (text, secs) in [
+            ("1h30m", 5400),
+            ("90000ms", 90),
+            ("1.5h", 5400),
+            ("1m", 60),
+            ("60000000000ns", 60),
+            ("168h", 168 * 3600),
+            ("167h59m59.999s", 168 * 3600 - 1),
+        ] {
+            assert_eq!(ttl(text).map(|d| d.as_secs()), Ok(secs), "{text}");
+        }
+        for bad in [
+            "169h",
+            "168h0.001s",
+            "59s",
+            "59.999s",
+            "-1h",
+            "0",
+            "",
+            "10",
+            "1d",
+            "24 h",
+        ] {
+            assert_eq!(field_of(ttl(bad)), "urlTTL", "{bad}");
+        }
+        assert_eq!(url_ttl(&spec("{}")), Ok(Duration::from_secs(24 * 3600)));
+    }
+
+    #[test]
+    fn ttl_after_finished_is_a_duration_of_0s_or_more() {
+        let ttl = |t: &str| ttl_after_finished(&spec(&format!("ttlAfterFinished: '{t}'")));
+        assert_eq!(ttl("1.5h"), Ok(Some(Duration::from_secs(5400))));
+        assert_eq!(ttl("0"), Ok(Some(Duration::ZERO)));
+        assert_eq!(ttl("-0s"), Ok(Some(Duration::ZERO)));
+        for bad in ["-1h", "-1ns", "1.5", "forever", "never", ""] {
+            assert_eq!(field_of(ttl(bad)), "ttlAfterFinished", "{bad}");
+        }
+        assert_eq!(ttl_after_finished(&spec("{}")), Ok(None));
+    }
+
+    #[test]
+    fn a_bad_field_fails_the_plan_naming_it() {
+        let plan = |s: &str| bundle(&debug_bundle(s), &found(location(), BACKUP));
+        assert_eq!(
+            field_of(plan("{backup: b1, ttlAfterFinished: '-1h'}")),
+            "ttlAfterFinished"
+        );
+        assert_eq!(field_of(plan("{backup: b1, urlTTL: 2d}")), "urlTTL");
+        let e = plan("{backup: b1, urlTTL: 2d}").unwrap_err();
+        assert!(e.to_string().starts_with("spec.urlTTL: \"2d\""), "{e}");
     }
 }
