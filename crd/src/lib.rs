@@ -27,6 +27,20 @@ pub const ANNOTATION_AUTO_BUNDLE_CREATED: &str = "velerodebug.io/auto-bundle-cre
 /// Annotation on a DebugBundle: each new value re-signs the download URL without collecting.
 pub const ANNOTATION_REFRESH_URL: &str = "velerodebug.io/refresh-url";
 
+/// A literal, so the CEL rules below can be built with `concat!`.
+macro_rules! object_name_pattern {
+    () => {
+        "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    };
+}
+
+/// A Kubernetes object name (DNS-1123 subdomain, with at most [`MAX_OBJECT_NAME_LEN`]
+/// characters): lowercase letters, digits, '-' and '.', starting and ending with a letter or
+/// digit. The CRD checks the spec's names with it, and so does the operator.
+pub const OBJECT_NAME_PATTERN: &str = object_name_pattern!();
+pub const MAX_OBJECT_NAME_LEN: usize = 253;
+const OBJECT_NAME_CEL: &str = concat!("self.matches('", object_name_pattern!(), "')");
+
 /// What to collect for one Velero Backup or Restore.
 // The printcolumn(...) groups repeat `type_ = ...`, which clippy mistakes for duplicates.
 #[allow(clippy::duplicated_attributes)]
@@ -75,11 +89,13 @@ pub const ANNOTATION_REFRESH_URL: &str = "velerodebug.io/refresh-url";
 pub struct DebugBundleSpec {
     /// Name of the Velero Backup to collect for (in this namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("size(self) > 0 && size(self) <= 253").message("backup must be a valid name"))]
+    #[x_kube(validation = Rule::new(OBJECT_NAME_CEL).message("backup must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
+    #[schemars(length(max = MAX_OBJECT_NAME_LEN))]
     pub backup: Option<String>,
     /// Name of the Velero Restore to collect for (in this namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("size(self) > 0 && size(self) <= 253").message("restore must be a valid name"))]
+    #[x_kube(validation = Rule::new(OBJECT_NAME_CEL).message("restore must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
+    #[schemars(length(max = MAX_OBJECT_NAME_LEN))]
     pub restore: Option<String>,
     /// Collect logs written at or after this time. Default: the target's start minus a margin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +116,8 @@ pub struct DebugBundleSpec {
     pub events: Option<bool>,
     /// BackupStorageLocation to upload to. Default: the one holding the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(OBJECT_NAME_CEL).message("storageLocation must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
+    #[schemars(length(max = MAX_OBJECT_NAME_LEN))]
     pub storage_location: Option<String>,
     /// How long the presigned download URL stays valid, as a duration ("24h"); at most 168h.
     #[serde(default, rename = "urlTTL", skip_serializing_if = "Option::is_none")]
@@ -279,6 +297,13 @@ mod tests {
         assert!(yaml.contains("has(self.backup) != has(self.restore)"));
         assert!(yaml.contains("self == oldSelf"));
         assert!(yaml.contains("duration('168h')"));
+        let name_rule = format!("rule: self.matches('{OBJECT_NAME_PATTERN}')");
+        assert_eq!(
+            yaml.matches(&name_rule).count(),
+            3,
+            "backup, restore, storageLocation"
+        );
+        assert_eq!(yaml.matches("maxLength: 253").count(), 3);
     }
 
     #[test]

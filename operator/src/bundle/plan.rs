@@ -4,7 +4,8 @@
 //!
 //! Each spec field is checked here again, though the CRD checks it too: a cluster may run an
 //! older CRD, and a value the operator cannot use must fail the bundle (InvalidSpec, naming
-//! the field) rather than be guessed at.
+//! the field) rather than be guessed at. The names in the spec are checked before anything is
+//! read (dereference::named_target).
 
 use std::time::Duration;
 
