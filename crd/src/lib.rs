@@ -13,6 +13,8 @@ pub const FINALIZER: &str = "velerodebug.io/archive-cleanup";
 /// At most this many warnings are kept in status; the archive's manifest has them all.
 pub const MAX_STATUS_WARNINGS: usize = 50;
 pub const DEFAULT_MAX_LOG_BYTES_PER_CONTAINER: i64 = 16 * 1024 * 1024;
+pub const MIN_LOG_BYTES_PER_CONTAINER: i64 = 1024;
+pub const MAX_LOG_BYTES_PER_CONTAINER: i64 = 1024 * 1024 * 1024;
 pub const DEFAULT_URL_TTL: &str = "24h";
 
 /// Label on the DebugBundles the operator creates by itself for a failed Backup or Restore.
@@ -97,12 +99,18 @@ pub struct DebugBundleSpec {
     #[x_kube(validation = Rule::new(OBJECT_NAME_CEL).message("restore must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
     #[schemars(length(max = MAX_OBJECT_NAME_LEN))]
     pub restore: Option<String>,
-    /// Collect logs written at or after this time. Default: the target's start minus a margin.
+    /// Collect logs written at or after this time (RFC 3339). Default: the target's start
+    /// minus a margin.
+    // A string, parsed in the operator's plan step: the API server admits date-times that
+    // `Time` fails to read (ten fraction digits, an offset of +30:00, any character before the
+    // fraction), and one such bundle would break the watch of them all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<Time>,
-    /// Upper bound of each container log kept in the bundle (read from the window's start).
+    #[schemars(extend("format" = "date-time"))]
+    pub since: Option<String>,
+    /// Upper bound of each container log kept in the bundle (read from the window's start);
+    /// 1 KiB to 1 GiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1024))]
+    #[schemars(range(min = MIN_LOG_BYTES_PER_CONTAINER, max = MAX_LOG_BYTES_PER_CONTAINER))]
     pub max_log_bytes_per_container: Option<i64>,
     /// Also collect the log of the previous instance of restarted containers. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,6 +312,22 @@ mod tests {
             "backup, restore, storageLocation"
         );
         assert_eq!(yaml.matches("maxLength: 253").count(), 3);
+        assert!(yaml.contains("maximum: 1073741824.0"));
+    }
+
+    #[test]
+    fn since_is_read_as_the_api_server_stored_it() {
+        let odd = "2026-11-20t10:00:00.1234567890z";
+        let spec: DebugBundleSpec = serde_yaml::from_str(&format!("since: '{odd}'")).unwrap();
+        assert_eq!(spec.since.as_deref(), Some(odd));
+        let yaml = crd_yaml();
+        let start = yaml.find("since:").unwrap();
+        let end = start + yaml[start..].find("storageLocation:").unwrap();
+        assert!(
+            yaml[start..end].contains("format: date-time"),
+            "{}",
+            &yaml[start..end]
+        );
     }
 
     #[test]

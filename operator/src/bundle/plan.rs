@@ -7,13 +7,14 @@
 //! the field) rather than be guessed at. The names in the spec are checked before anything is
 //! read (dereference::named_target).
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 use kube::{ResourceExt, core::DynamicObject};
+use regex::Regex;
 use velero_debug_crd::{
     DEFAULT_MAX_LOG_BYTES_PER_CONTAINER, DEFAULT_URL_TTL, DebugBundle, DebugBundleSpec,
-    NodeAgentLogs,
+    MAX_LOG_BYTES_PER_CONTAINER, MIN_LOG_BYTES_PER_CONTAINER, NodeAgentLogs,
 };
 
 use super::dereference::Dereferenced;
@@ -65,7 +66,7 @@ pub(crate) struct BundlePlan {
 }
 
 pub(crate) fn bundle(bundle: &DebugBundle, found: &Dereferenced) -> Result<BundlePlan, PlanError> {
-    let collect = collect(&bundle.spec, found.target.clone(), &found.objects.target);
+    let collect = collect(&bundle.spec, found.target.clone(), &found.objects.target)?;
     let url_ttl = url_ttl(&bundle.spec)?;
     // Read again once the bundle finished (lifecycle.rs); checked now so a bad one fails it.
     ttl_after_finished(&bundle.spec)?;
@@ -84,23 +85,39 @@ pub(crate) fn bundle(bundle: &DebugBundle, found: &Dereferenced) -> Result<Bundl
     })
 }
 
-fn collect(spec: &DebugBundleSpec, target: Target, target_obj: &DynamicObject) -> CollectPlan {
-    let since = match &spec.since {
-        Some(t) => t.0,
+fn collect(
+    spec: &DebugBundleSpec,
+    target: Target,
+    target_obj: &DynamicObject,
+) -> Result<CollectPlan, PlanError> {
+    let since = match spec.since.as_deref() {
+        Some(text) => parse_date_time(text).ok_or_else(|| {
+            invalid(
+                "since",
+                format!("{text:?} is not a date-time such as 2026-11-20T10:00:00Z"),
+            )
+        })?,
         None => operation_start(target_obj)
             .map(|t| t - WINDOW_MARGIN)
             .unwrap_or(Timestamp::UNIX_EPOCH),
     };
-    CollectPlan {
+    let max_log_bytes = spec
+        .max_log_bytes_per_container
+        .unwrap_or(DEFAULT_MAX_LOG_BYTES_PER_CONTAINER);
+    if !(MIN_LOG_BYTES_PER_CONTAINER..=MAX_LOG_BYTES_PER_CONTAINER).contains(&max_log_bytes) {
+        return Err(invalid(
+            "maxLogBytesPerContainer",
+            format!("{max_log_bytes} is not between 1024 and 1073741824 (1 GiB)"),
+        ));
+    }
+    Ok(CollectPlan {
         target,
         since,
-        max_log_bytes: spec
-            .max_log_bytes_per_container
-            .unwrap_or(DEFAULT_MAX_LOG_BYTES_PER_CONTAINER),
+        max_log_bytes,
         previous_logs: spec.previous_logs.unwrap_or(true),
         node_agent_logs: spec.node_agent_logs.unwrap_or_default(),
         events: spec.events.unwrap_or(true),
-    }
+    })
 }
 
 /// When the operation started: `status.startTimestamp`, else its creation.
@@ -109,6 +126,65 @@ fn operation_start(obj: &DynamicObject) -> Option<Timestamp> {
         .as_str()
         .and_then(|s| s.parse().ok())
         .or_else(|| obj.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// A date-time as the API server's `format: date-time` check admits it (kube-openapi's
+/// strfmt.IsDateTime), so every stored `since` is read: case-insensitive `YYYY-MM-DD`, `T`,
+/// `hh:mm:ss`, optionally any one character and a fraction, then `Z` or `±hh:mm`; whatever
+/// follows a second `T` is ignored, as there. Fraction digits past nanoseconds are dropped.
+fn parse_date_time(text: &str) -> Option<Timestamp> {
+    static TIME: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"^(?<hour>[0-9]{2}):(?<minute>[0-9]{2}):(?<second>[0-9]{2})(?:.(?<fraction>[0-9]+))?(?:z|(?<sign>[+-])(?<offset_hour>[0-9]{2}):(?<offset_minute>[0-9]{2}))$",
+        )
+        .expect("a valid regex")
+    });
+    let lower = text.to_lowercase();
+    let mut parts = lower.split('t');
+    let date = calendar_date(parts.next()?)?;
+    let time = TIME.captures(parts.next()?)?;
+    // Only ASCII digits are captured: the numbers parse.
+    let number = |name| {
+        time.name(name)
+            .map_or(0, |m| m.as_str().parse::<i64>().unwrap_or(0))
+    };
+    let (hour, minute, second) = (number("hour"), number("minute"), number("second"));
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let nanos = time.name("fraction").map_or(0, |m| {
+        let digits = &m.as_str()[..m.len().min(9)];
+        let value: i32 = digits.parse().unwrap_or(0);
+        value * 10i32.pow(9 - digits.len() as u32)
+    });
+    let local = date.at(hour as i8, minute as i8, second as i8, nanos);
+    let as_if_utc = TimeZone::UTC.to_timestamp(local);
+    let offset =
+        SignedDuration::from_secs(number("offset_hour") * 3600 + number("offset_minute") * 60);
+    let utc = as_if_utc.and_then(|t| match time.name("sign").map(|m| m.as_str()) {
+        Some("-") => t.checked_add(offset),
+        Some(_) => t.checked_sub(offset),
+        None => Ok(t),
+    });
+    // Only an instant past jiff's last (9999-12-30T22:00Z) fails: read as that one, since
+    // either way no log is that recent.
+    Some(utc.unwrap_or(Timestamp::MAX))
+}
+
+/// `YYYY-MM-DD` exactly, a day of the calendar (Go's `time.Parse("2006-01-02", _)`).
+fn calendar_date(text: &str) -> Option<Date> {
+    let b = text.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text[range].parse::<i16>().ok();
+    Date::new(number(0..4)?, number(5..7)? as i8, number(8..10)? as i8).ok()
 }
 
 /// The URL validity of a spec: a duration between 1m and 168h, as the CRD's CEL rule enforces.
@@ -264,7 +340,67 @@ mod tests {
             "ttlAfterFinished"
         );
         assert_eq!(field_of(plan("{backup: b1, urlTTL: 2d}")), "urlTTL");
+        assert_eq!(field_of(plan("{backup: b1, since: yesterday}")), "since");
+        for bytes in [0, 1023, MAX_LOG_BYTES_PER_CONTAINER + 1, -1] {
+            let s = format!("{{backup: b1, maxLogBytesPerContainer: {bytes}}}");
+            assert_eq!(field_of(plan(&s)), "maxLogBytesPerContainer", "{bytes}");
+        }
+        let s = format!("{{backup: b1, maxLogBytesPerContainer: {MAX_LOG_BYTES_PER_CONTAINER}}}");
+        assert_eq!(plan(&s).unwrap().collect.max_log_bytes, 1 << 30);
         let e = plan("{backup: b1, urlTTL: 2d}").unwrap_err();
         assert!(e.to_string().starts_with("spec.urlTTL: \"2d\""), "{e}");
+    }
+
+    #[test]
+    fn since_is_read_in_every_form_the_api_server_admits() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        for (text, utc) in [
+            ("2026-11-20T10:00:00Z", "2026-11-20T10:00:00Z"),
+            ("2026-11-20t10:00:00z", "2026-11-20T10:00:00Z"),
+            ("2026-11-20T10:00:00.5Z", "2026-11-20T10:00:00.5Z"),
+            ("2026-11-20T10:00:00,25Z", "2026-11-20T10:00:00.25Z"),
+            ("2026-11-20T10:00:00x25Z", "2026-11-20T10:00:00.25Z"),
+            (
+                "2026-11-20T10:00:00.1234567899Z",
+                "2026-11-20T10:00:00.123456789Z",
+            ),
+            ("2026-11-20T12:00:00+02:00", "2026-11-20T10:00:00Z"),
+            ("2026-11-20T05:30:00-04:30", "2026-11-20T10:00:00Z"),
+            ("2026-11-20T10:00:00+30:00", "2026-11-19T04:00:00Z"),
+            ("2026-11-20T10:00:00-00:75", "2026-11-20T11:15:00Z"),
+            ("2026-11-20T10:00:00Zt ignored", "2026-11-20T10:00:00Z"),
+            ("2024-02-29T23:59:59Z", "2024-02-29T23:59:59Z"),
+            ("0000-01-01T00:00:00-99:99", "0000-01-05T04:39:00Z"),
+            ("9999-12-31T23:59:59Z", "9999-12-30T22:00:00.999999999Z"),
+        ] {
+            assert_eq!(parse_date_time(text), Some(at(utc)), "{text}");
+        }
+        for bad in [
+            "",
+            "2026-11-20",
+            "2026-11-20T",
+            "2026-11-20 10:00:00Z",
+            "2026-11-20T10:00Z",
+            "2026-11-20T10:00:00",
+            "2026-11-20T10:00:00+0200",
+            "2026-11-20T10:00:00.Z",
+            "2026-11-20T10:00:00 Z",
+            "2026-11-20T24:00:00Z",
+            "2026-11-20T10:60:00Z",
+            "2026-11-20T10:00:60Z",
+            "2026-02-30T10:00:00Z",
+            "2026-13-01T10:00:00Z",
+            "2026-1-20T10:00:00Z",
+            "26-11-20T10:00:00Z",
+            "+2026-11-20T10:00:00Z",
+            "yesterday",
+        ] {
+            assert_eq!(parse_date_time(bad), None, "{bad:?} accepted");
+        }
+        let plan = bundle(
+            &debug_bundle("{backup: b1, since: '2026-11-20t08:00:00.000000000001z'}"),
+            &found(location(), BACKUP),
+        );
+        assert_eq!(plan.unwrap().collect.since, at("2026-11-20T08:00:00Z"));
     }
 }
