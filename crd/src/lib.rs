@@ -13,6 +13,8 @@ pub const FINALIZER: &str = "velerodebug.io/archive-cleanup";
 /// At most this many warnings are kept in status; the archive's manifest has them all.
 pub const MAX_STATUS_WARNINGS: usize = 50;
 pub const DEFAULT_MAX_LOG_BYTES_PER_CONTAINER: i64 = 16 * 1024 * 1024;
+pub const MIN_LOG_BYTES_PER_CONTAINER: i64 = 1024;
+pub const MAX_LOG_BYTES_PER_CONTAINER: i64 = 1024 * 1024 * 1024;
 pub const DEFAULT_URL_TTL: &str = "24h";
 
 /// Label on the DebugBundles the operator creates by itself for a failed Backup or Restore.
@@ -26,6 +28,20 @@ pub const ANNOTATION_AUTO_BUNDLE: &str = "velerodebug.io/auto-bundle";
 pub const ANNOTATION_AUTO_BUNDLE_CREATED: &str = "velerodebug.io/auto-bundle-created";
 /// Annotation on a DebugBundle: each new value re-signs the download URL without collecting.
 pub const ANNOTATION_REFRESH_URL: &str = "velerodebug.io/refresh-url";
+
+/// A literal, so the CEL rules below can be built with `concat!`.
+macro_rules! object_name_pattern {
+    () => {
+        "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    };
+}
+
+/// A Kubernetes object name (DNS-1123 subdomain, with at most [`MAX_OBJECT_NAME_LEN`]
+/// characters): lowercase letters, digits, '-' and '.', starting and ending with a letter or
+/// digit. The CRD checks the spec's names with it, and so does the operator.
+pub const OBJECT_NAME_PATTERN: &str = object_name_pattern!();
+pub const MAX_OBJECT_NAME_LEN: usize = 253;
+const OBJECT_NAME_CEL: &str = concat!("self.matches('", object_name_pattern!(), "')");
 
 /// What to collect for one Velero Backup or Restore.
 // The printcolumn(...) groups repeat `type_ = ...`, which clippy mistakes for duplicates.
@@ -75,18 +91,26 @@ pub const ANNOTATION_REFRESH_URL: &str = "velerodebug.io/refresh-url";
 pub struct DebugBundleSpec {
     /// Name of the Velero Backup to collect for (in this namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("size(self) > 0 && size(self) <= 253").message("backup must be a valid name"))]
+    #[x_kube(validation = Rule::new(OBJECT_NAME_CEL).message("backup must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
+    #[schemars(length(max = MAX_OBJECT_NAME_LEN))]
     pub backup: Option<String>,
     /// Name of the Velero Restore to collect for (in this namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("size(self) > 0 && size(self) <= 253").message("restore must be a valid name"))]
+    #[x_kube(validation = Rule::new(OBJECT_NAME_CEL).message("restore must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
+    #[schemars(length(max = MAX_OBJECT_NAME_LEN))]
     pub restore: Option<String>,
-    /// Collect logs written at or after this time. Default: the target's start minus a margin.
+    /// Collect logs written at or after this time (RFC 3339). Default: the target's start
+    /// minus a margin.
+    // A string, parsed in the operator's plan step: the API server admits date-times that
+    // `Time` fails to read (ten fraction digits, an offset of +30:00, any character before the
+    // fraction), and one such bundle would break the watch of them all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<Time>,
-    /// Upper bound of each container log kept in the bundle (read from the window's start).
+    #[schemars(extend("format" = "date-time"))]
+    pub since: Option<String>,
+    /// Upper bound of each container log kept in the bundle (read from the window's start);
+    /// 1 KiB to 1 GiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1024))]
+    #[schemars(range(min = MIN_LOG_BYTES_PER_CONTAINER, max = MAX_LOG_BYTES_PER_CONTAINER))]
     pub max_log_bytes_per_container: Option<i64>,
     /// Also collect the log of the previous instance of restarted containers. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +124,8 @@ pub struct DebugBundleSpec {
     pub events: Option<bool>,
     /// BackupStorageLocation to upload to. Default: the one holding the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(OBJECT_NAME_CEL).message("storageLocation must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
+    #[schemars(length(max = MAX_OBJECT_NAME_LEN))]
     pub storage_location: Option<String>,
     /// How long the presigned download URL stays valid, as a duration ("24h"); at most 168h.
     #[serde(default, rename = "urlTTL", skip_serializing_if = "Option::is_none")]
@@ -112,7 +138,7 @@ pub struct DebugBundleSpec {
     /// or automatic bundles. "0s" deletes it as soon as it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('0s')")
-        .message("ttlAfterFinished must be a duration such as 72h"))]
+        .message("ttlAfterFinished must be a duration of 0s or more, such as 72h"))]
     #[schemars(length(max = 32))]
     pub ttl_after_finished: Option<String>,
 }
@@ -279,6 +305,29 @@ mod tests {
         assert!(yaml.contains("has(self.backup) != has(self.restore)"));
         assert!(yaml.contains("self == oldSelf"));
         assert!(yaml.contains("duration('168h')"));
+        let name_rule = format!("rule: self.matches('{OBJECT_NAME_PATTERN}')");
+        assert_eq!(
+            yaml.matches(&name_rule).count(),
+            3,
+            "backup, restore, storageLocation"
+        );
+        assert_eq!(yaml.matches("maxLength: 253").count(), 3);
+        assert!(yaml.contains("maximum: 1073741824.0"));
+    }
+
+    #[test]
+    fn since_is_read_as_the_api_server_stored_it() {
+        let odd = "2026-11-20t10:00:00.1234567890z";
+        let spec: DebugBundleSpec = serde_yaml::from_str(&format!("since: '{odd}'")).unwrap();
+        assert_eq!(spec.since.as_deref(), Some(odd));
+        let yaml = crd_yaml();
+        let start = yaml.find("since:").unwrap();
+        let end = start + yaml[start..].find("storageLocation:").unwrap();
+        assert!(
+            yaml[start..end].contains("format: date-time"),
+            "{}",
+            &yaml[start..end]
+        );
     }
 
     #[test]

@@ -98,8 +98,10 @@ pub struct Args {
 #[derive(Clone, Copy, Debug)]
 struct Ttl(Option<Duration>);
 
+/// A Go duration ("6h", "90m", "1.5h"), as the spec's; not negative.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    duration::parse(text).ok_or_else(|| format!("{text:?} is not a duration such as 6h or 90m"))
+    let parsed = duration::parse(text).map_err(|e| e.to_string())?;
+    Duration::try_from(parsed).map_err(|_| format!("{text:?} is negative"))
 }
 
 fn parse_ttl(text: &str) -> Result<Ttl, String> {
@@ -296,5 +298,21 @@ async fn terminated() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_flags_read_go_durations_and_refuse_negatives() {
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("90000ms"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("-1h"), Err("\"-1h\" is negative".into()));
+        assert!(parse_duration("6 h").is_err());
+        assert!(matches!(parse_ttl("never"), Ok(Ttl(None))));
+        assert!(matches!(parse_ttl("0"), Ok(Ttl(Some(d))) if d.is_zero()));
+        assert!(parse_ttl("-72h").is_err());
     }
 }

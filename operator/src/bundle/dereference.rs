@@ -2,13 +2,16 @@
 //! backup, the storage location and its credential). The only decision made here is which
 //! objects to read; whether they make a bundle is the plan's to say.
 
+use std::sync::LazyLock;
+
 use jiff::Timestamp;
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
     core::{ApiResource, DynamicObject},
 };
-use velero_debug_crd::{DebugBundle, DebugBundleSpec};
+use regex::Regex;
+use velero_debug_crd::{DebugBundle, DebugBundleSpec, MAX_OBJECT_NAME_LEN, OBJECT_NAME_PATTERN};
 
 use crate::{
     config::Limits,
@@ -24,6 +27,10 @@ use crate::{
 pub(crate) enum DereferenceError {
     #[error("spec must name exactly one of backup or restore")]
     NoSingleTarget,
+    #[error(
+        "spec.{field}: {name:?} is not a Kubernetes object name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)"
+    )]
+    InvalidName { field: &'static str, name: String },
     #[error("{kind} {name} does not exist in namespace {namespace} (waited {waited_seconds}s)")]
     TargetNotFound {
         kind: &'static str,
@@ -75,8 +82,22 @@ pub(crate) enum Outcome {
     TargetMissing,
 }
 
-/// The target named by a spec.
+/// The target named by a spec, once every name in the spec is an object name: checked before
+/// anything is read, since a request for any other name fails, and always will.
 pub(crate) fn named_target(spec: &DebugBundleSpec) -> Result<Target, DereferenceError> {
+    let names = [
+        ("backup", &spec.backup),
+        ("restore", &spec.restore),
+        ("storageLocation", &spec.storage_location),
+    ];
+    for (field, name) in names {
+        if let Some(name) = name.as_deref().filter(|n| !is_object_name(n)) {
+            return Err(DereferenceError::InvalidName {
+                field,
+                name: name.to_string(),
+            });
+        }
+    }
     match (&spec.backup, &spec.restore) {
         (Some(b), None) => Ok(Target::Backup(b.clone())),
         (None, Some(r)) => Ok(Target::Restore(r.clone())),
@@ -115,6 +136,13 @@ pub(crate) async fn objects(
         location,
         credentials,
     })))
+}
+
+/// Whether `name` can name a Kubernetes object (a DNS-1123 subdomain), as the CRD checks.
+pub(crate) fn is_object_name(name: &str) -> bool {
+    static PATTERN: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(OBJECT_NAME_PATTERN).expect("a valid regex"));
+    name.len() <= MAX_OBJECT_NAME_LEN && PATTERN.is_match(name)
 }
 
 /// The storage location to read the target's files from and write the bundle to: the
@@ -252,7 +280,10 @@ pub(crate) fn target_wait_left(
 
 #[cfg(test)]
 mod tests {
+    use velero_debug_crd::reasons;
+
     use super::*;
+    use crate::bundle::failure::Failure;
 
     fn obj(yaml: &str) -> DynamicObject {
         serde_yaml::from_str(yaml).unwrap()
@@ -302,6 +333,52 @@ mod tests {
             Err(DereferenceError::NoSingleTarget)
         ));
         assert!(named_target(&DebugBundleSpec::default()).is_err());
+    }
+
+    #[test]
+    fn names_are_kubernetes_object_names() {
+        let longest = "a".repeat(253);
+        for good in ["b1", "nightly-2026.11.20", "0", "a-b.c-d", longest.as_str()] {
+            assert!(is_object_name(good), "{good:?} refused");
+        }
+        let too_long = "a".repeat(254);
+        for bad in [
+            "",
+            "a b",
+            "B1",
+            "-a",
+            "a-",
+            ".a",
+            "a.",
+            "a..b",
+            "a.-b",
+            "a_b",
+            "a/b",
+            "ä",
+            "a\n",
+            too_long.as_str(),
+        ] {
+            assert!(!is_object_name(bad), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_bad_name_fails_before_anything_is_read() {
+        let spec = |yaml: &str| serde_yaml::from_str::<DebugBundleSpec>(yaml).unwrap();
+        let field = |yaml: &str| match named_target(&spec(yaml)) {
+            Err(DereferenceError::InvalidName { field, .. }) => field,
+            other => panic!("{yaml}: not InvalidName: {:?}", other.map(|t| t.display())),
+        };
+        assert_eq!(field("{backup: 'B 1'}"), "backup");
+        assert_eq!(field("{restore: r_1}"), "restore");
+        assert_eq!(
+            field("{restore: r1, storageLocation: 'my bsl'}"),
+            "storageLocation"
+        );
+        assert!(named_target(&spec("{restore: r1, storageLocation: default}")).is_ok());
+        let failure = Failure::from(named_target(&spec("{backup: 'B 1'}")).unwrap_err());
+        assert_eq!(failure.reason, reasons::INVALID_SPEC);
+        assert!(!failure.transient, "a bad name is never retried");
     }
 
     #[test]

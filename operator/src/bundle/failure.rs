@@ -50,7 +50,7 @@ impl From<DereferenceError> for Failure {
     fn from(e: DereferenceError) -> Self {
         use DereferenceError as E;
         match &e {
-            E::NoSingleTarget => Self::permanent(reasons::INVALID_SPEC, e),
+            E::NoSingleTarget | E::InvalidName { .. } => Self::permanent(reasons::INVALID_SPEC, e),
             E::TargetNotFound { .. } => Self::permanent(reasons::TARGET_NOT_FOUND, e),
             E::NoStorageLocation { .. } | E::StorageLocationNotFound { .. } => {
                 Self::permanent(reasons::STORAGE_LOCATION_NOT_FOUND, e)
@@ -70,7 +70,7 @@ impl From<DereferenceError> for Failure {
 impl From<PlanError> for Failure {
     fn from(e: PlanError) -> Self {
         match &e {
-            PlanError::InvalidUrlTtl(_) => Self::permanent(reasons::INVALID_SPEC, e),
+            PlanError::InvalidSpec { .. } => Self::permanent(reasons::INVALID_SPEC, e),
             PlanError::ReadOnly(_) => Self::permanent(reasons::STORAGE_LOCATION_READ_ONLY, e),
         }
     }

@@ -19,14 +19,19 @@ use super::{dereference, error::Error, plan, status};
 use crate::{
     config::Config,
     context::{Context, MANAGER},
-    duration, kubernetes,
+    kubernetes,
 };
 
-/// The retention of a bundle: its spec's, else the operator's default for its kind.
+/// The retention of a bundle: its spec's, else the operator's default for its kind. A spec
+/// value the operator cannot use (negative, or admitted by an older CRD) failed the bundle
+/// InvalidSpec in the plan step; here it counts as unset, so it never keeps a bundle forever.
 pub(crate) fn ttl(bundle: &DebugBundle, config: &Config) -> Option<Duration> {
-    if let Some(text) = bundle.spec.ttl_after_finished.as_deref() {
-        // The CRD's CEL rule admits only durations; one this parser refuses keeps the bundle.
-        return duration::parse(text);
+    match plan::ttl_after_finished(&bundle.spec) {
+        Ok(Some(ttl)) => return Some(ttl),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(bundle = %bundle.name_any(), error = %e, "using the default retention")
+        }
     }
     if bundle.labels().get(LABEL_AUTO).map(String::as_str) == Some("true") {
         config.ttl_auto
@@ -201,8 +206,16 @@ mod tests {
         let auto = bundle(", labels: {velerodebug.io/auto: 'true'}", "{}");
         assert_eq!(ttl(&auto, &config), Some(Duration::from_secs(50)));
         let mut own = bundle(", labels: {velerodebug.io/auto: 'true'}", "{}");
-        own.spec.ttl_after_finished = Some("2h".into());
-        assert_eq!(ttl(&own, &config), Some(Duration::from_secs(7200)));
+        own.spec.ttl_after_finished = Some("1.5h".into());
+        assert_eq!(ttl(&own, &config), Some(Duration::from_secs(5400)));
+        for unusable in ["-1h", "1.5", "forever"] {
+            own.spec.ttl_after_finished = Some(unusable.into());
+            assert_eq!(
+                ttl(&own, &config),
+                Some(Duration::from_secs(50)),
+                "{unusable}"
+            );
+        }
     }
 
     #[test]
