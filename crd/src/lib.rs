@@ -206,8 +206,10 @@ pub struct DebugBundleStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub download_url_expires_at: Option<Time>,
-    /// Failed attempts so far of a bundle whose failures may pass (object store unreachable);
-    /// at the operator's limit the bundle is Failed.
+    /// Attempts so far: each is counted when its collection starts, or when it fails before
+    /// (with a failure that may pass, such as an object store unreachable). At the operator's
+    /// limit the bundle is Failed, also when the attempts were cut short by the operator
+    /// stopping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<i32>,
     /// After a failure that may pass, the next attempt waits until this time (backoff).
@@ -274,6 +276,9 @@ pub mod reasons {
     pub const UPLOADING: &str = "Uploading";
     pub const COMPLETED: &str = "Completed";
     pub const ARCHIVE_FAILED: &str = "ArchiveFailed";
+    /// An attempt was cut short (the operator crashed, was killed or stopped while collecting
+    /// the bundle); Failed once that happened as often as the operator's attempt limit.
+    pub const OPERATOR_STOPPED_WHILE_COLLECTING: &str = "OperatorStoppedWhileCollecting";
     /// Waiting for one of the operator's collection slots.
     pub const QUEUED: &str = "Queued";
     pub const URL_VALID: &str = "URLValid";

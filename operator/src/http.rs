@@ -1,23 +1,17 @@
 //! The operator's HTTP endpoints: `/metrics` (Prometheus), `/healthz` (the process answers) and
-//! `/readyz` (it reached the API server and runs its controllers or waits as a standby).
+//! `/readyz` (health.rs: it started, and every watch of its controllers can list).
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, extract::State, http::StatusCode, http::header, routing::get};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::{health::Readiness, metrics::Metrics};
 
 #[derive(Clone)]
 struct Shared {
     metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    readiness: Arc<Readiness>,
 }
 
 async fn metrics(State(s): State<Shared>) -> impl axum::response::IntoResponse {
@@ -30,11 +24,13 @@ async fn metrics(State(s): State<Shared>) -> impl axum::response::IntoResponse {
     )
 }
 
-async fn ready(State(s): State<Shared>) -> (StatusCode, &'static str) {
-    if s.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+async fn ready(State(s): State<Shared>) -> (StatusCode, String) {
+    match s.readiness.check() {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready:\n{why}\n"),
+        ),
     }
 }
 
@@ -43,17 +39,14 @@ async fn ready(State(s): State<Shared>) -> (StatusCode, &'static str) {
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
-    ready_flag: Arc<AtomicBool>,
+    readiness: Arc<Readiness>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let app = Router::new()
         .route("/metrics", get(self::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(Shared {
-            metrics,
-            ready: ready_flag,
-        });
+        .with_state(Shared { metrics, readiness });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Api, Resource,
     api::{DeleteParams, ListParams, Patch, PatchParams},
-    core::{ApiResource, DynamicObject, TypeMeta},
+    core::{ApiResource, DynamicObject, ObjectList, TypeMeta},
     runtime::events::{Event, EventType, Recorder},
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -54,13 +54,18 @@ pub(crate) async fn with_timeout<T>(
     }
 }
 
-/// A list cut at `Limits::max_list_items`.
+/// A list cut at `Limits::max_list_items`, without the items this operator could not read.
 pub(crate) struct Listed<K> {
     pub items: Vec<K>,
     pub truncated: bool,
+    /// One line per item left out because it could not be decoded (see [`decode`]).
+    pub undecodable: Vec<String>,
 }
 
 /// Lists page by page, each page under the API timeout, keeping at most `max_list_items`.
+/// Each item is decoded on its own: one the API server stored but our types cannot read (an
+/// odd timestamp, a number out of range) is left out and named in `undecodable`, never fails
+/// the list.
 pub(crate) async fn list_all<K>(
     api: &Api<K>,
     params: ListParams,
@@ -69,28 +74,51 @@ pub(crate) async fn list_all<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    let mut items = Vec::new();
+    let client = api.clone().into_client();
+    let request = kube::core::Request::new(api.resource_url());
+    let mut listed = Listed {
+        items: Vec::new(),
+        truncated: false,
+        undecodable: Vec::new(),
+    };
     let mut params = params.limit(limits.page_size);
     loop {
-        let page = with_timeout(limits.api_timeout, api.list(&params)).await?;
-        items.extend(page.items);
-        if items.len() >= limits.max_list_items {
-            items.truncate(limits.max_list_items);
-            return Ok(Listed {
-                items,
-                truncated: true,
-            });
+        let page_request = request.list(&params).map_err(|e| e.to_string())?;
+        let page: ObjectList<serde_json::Value> =
+            with_timeout(limits.api_timeout, client.request(page_request)).await?;
+        for raw in page.items {
+            match decode::<K>(raw) {
+                Ok(item) => listed.items.push(item),
+                Err(why) => listed.undecodable.push(why),
+            }
+        }
+        if listed.items.len() >= limits.max_list_items {
+            listed.items.truncate(limits.max_list_items);
+            listed.truncated = true;
+            return Ok(listed);
         }
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => {
-                return Ok(Listed {
-                    items,
-                    truncated: false,
-                });
-            }
+            _ => return Ok(listed),
         }
     }
+}
+
+/// Decodes one object; the error names the object and the field that could not be read.
+pub(crate) fn decode<K: DeserializeOwned>(raw: serde_json::Value) -> Result<K, String> {
+    serde_path_to_error::deserialize::<_, K>(&raw).map_err(|e| {
+        let meta = &raw["metadata"];
+        let name = |key: &str| {
+            let text = meta[key].as_str().unwrap_or("?");
+            // The name is the API server's and bounded; still, a log line is no place for more.
+            text.chars().take(253).collect::<String>()
+        };
+        let object = match meta["namespace"].as_str() {
+            Some(_) => format!("{}/{}", name("namespace"), name("name")),
+            None => name("name"),
+        };
+        format!("{object}: field {}: {}", e.path(), e.inner())
+    })
 }
 
 /// Deletes an object; one already gone is fine.

@@ -9,6 +9,7 @@ mod bundle;
 mod config;
 mod context;
 mod duration;
+mod health;
 mod http;
 mod kubernetes;
 mod leader;

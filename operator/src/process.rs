@@ -5,7 +5,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -19,7 +19,9 @@ use crate::{
     auto_bundles, bundle,
     config::{Config, Limits, Policy},
     context::Context,
-    duration, http, leader,
+    duration,
+    health::Readiness,
+    http, leader,
     metrics::Metrics,
 };
 
@@ -142,11 +144,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     });
     let metrics = Arc::new(Metrics::new());
-    let ready = Arc::new(AtomicBool::new(false));
+    let readiness = Arc::new(Readiness::default());
     let (bound, server) = http::serve(
         args.metrics_addr,
         metrics.clone(),
-        ready.clone(),
+        readiness.clone(),
         shutdown.clone(),
     )
     .await?;
@@ -154,7 +156,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let leadership = if args.leader_election {
         // A standby is ready: it serves and takes over when the leader goes.
-        ready.store(true, Ordering::Relaxed);
+        readiness.set_started();
         let lease_namespace = namespace.clone().unwrap_or_else(|| "default".into());
         let identity = args.pod_name.clone().unwrap_or_else(default_identity);
         let acquired = leader::acquire(
@@ -172,7 +174,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    ready.store(true, Ordering::Relaxed);
+    readiness.set_started();
     let config = config_from(args);
     let ctx = Arc::new(Context::new(
         client,
@@ -181,7 +183,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         metrics,
         shutdown.clone(),
     ));
-    let lost = lead(leadership, controllers(namespace, ctx), &shutdown).await;
+    let lost = lead(
+        leadership,
+        controllers(namespace, ctx, readiness),
+        &shutdown,
+    )
+    .await;
     shutdown.cancel();
     let _ = server.await;
     if lost {
@@ -272,15 +279,17 @@ fn config_from(args: Args) -> Config {
 }
 
 /// The DebugBundle controller and the automatic-bundle watches the policy enables.
-async fn controllers(namespace: Option<String>, ctx: Arc<Context>) {
+async fn controllers(namespace: Option<String>, ctx: Arc<Context>, readiness: Arc<Readiness>) {
     let bundles: Api<DebugBundle> = match &namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    let mut tasks = vec![bundle::run(bundles, ctx.clone()).boxed()];
-    for kind in ["Restore", "Backup"] {
+    let health = readiness.watch("debugbundles");
+    let mut tasks = vec![bundle::run(bundles, ctx.clone(), health).boxed()];
+    for (kind, watch) in [("Restore", "restores"), ("Backup", "backups")] {
         if !ctx.config.auto.phases(kind).is_empty() {
-            tasks.push(auto_bundles::run(kind, namespace.clone(), ctx.clone()).boxed());
+            let health = readiness.watch(watch);
+            tasks.push(auto_bundles::run(kind, namespace.clone(), ctx.clone(), health).boxed());
         }
     }
     futures::future::join_all(tasks).await;

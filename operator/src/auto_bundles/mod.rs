@@ -14,13 +14,15 @@ use jiff::Timestamp;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
-    runtime::{Controller, controller::Action, events::EventType, watcher},
+    runtime::{
+        Controller, WatchStreamExt, controller::Action, events::EventType, reflector, watcher,
+    },
 };
 use velero_debug_crd::{ANNOTATION_AUTO_BUNDLE_CREATED, DebugBundle, LABEL_AUTO, LABEL_TARGET_UID};
 
 use policy::Decision;
 
-use crate::{context::Context, kubernetes, velero};
+use crate::{context::Context, health::WatchHealth, kubernetes, velero};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AutoBundleError {
@@ -110,8 +112,14 @@ fn error_policy(obj: Arc<DynamicObject>, error: &AutoBundleError, ctx: Arc<Conte
     Action::requeue(Duration::from_secs(15))
 }
 
-/// Runs one watch of `kind` (Restore or Backup) until shutdown.
-pub(crate) async fn run(kind: &'static str, namespace: Option<String>, ctx: Arc<Context>) {
+/// Runs one watch of `kind` (Restore or Backup) until shutdown; the watch reports to
+/// `/readyz`.
+pub(crate) async fn run(
+    kind: &'static str,
+    namespace: Option<String>,
+    ctx: Arc<Context>,
+    health: WatchHealth,
+) {
     let resource = velero::resource(kind);
     let client = ctx.client.clone();
     let api: Api<DynamicObject> = match &namespace {
@@ -119,8 +127,15 @@ pub(crate) async fn run(kind: &'static str, namespace: Option<String>, ctx: Arc<
         None => Api::all_with(client, &resource),
     };
     tracing::info!(kind, phases = ?ctx.config.auto.phases(kind), "automatic bundles enabled");
+    let writer = reflector::store::Writer::new(resource.clone());
+    let reader = writer.as_reader();
+    let watch = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .inspect(move |event| health.observe(event))
+        .reflect(writer)
+        .touched_objects();
     let shutdown = ctx.shutdown.clone().cancelled_owned();
-    Controller::new_with(api, watcher::Config::default().any_semantic(), resource)
+    Controller::for_stream_with(watch, reader, resource)
         .graceful_shutdown_on(shutdown)
         .run(move |obj, ctx| reconcile(kind, obj, ctx), error_policy, ctx)
         .for_each(|res| async move {

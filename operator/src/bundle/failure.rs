@@ -37,6 +37,18 @@ impl Failure {
         }
     }
 
+    /// Every attempt allowed was cut short by the operator stopping while collecting: the
+    /// bundle itself may be what kills it (a log or object too big for its memory), so it is
+    /// not tried again.
+    pub fn cut_short(attempts: i32) -> Self {
+        Self::permanent(
+            reasons::OPERATOR_STOPPED_WHILE_COLLECTING,
+            format!(
+                "the operator stopped while collecting this bundle in each of its {attempts} attempts (crash, out-of-memory kill or restart; the operator pod's last state and log say which); not trying again"
+            ),
+        )
+    }
+
     fn api(error: &kube::Error, message: impl ToString) -> Self {
         Self {
             reason: reasons::KUBERNETES_API_ERROR,

@@ -149,17 +149,36 @@ async fn refresh_url(
     };
     let url_ttl = plan::url_ttl(&bundle.spec).unwrap_or(Duration::from_secs(24 * 3600));
     let ns = bundle.namespace().unwrap_or_default();
-    let signed =
-        match dereference::archive_store(&ctx.client, &ns, &archive.storage_location).await? {
-            Some(store) => store
-                .presign_get(&archive.key, url_ttl)
-                .await
-                .map_err(|e| e.to_string()),
-            None => Err(format!(
-                "BackupStorageLocation {} or its credential no longer exists",
-                archive.storage_location
-            )),
-        };
+    let store = if dereference::is_object_name(&archive.storage_location) {
+        dereference::archive_store(&ctx.client, &ns, &archive.storage_location).await?
+    } else {
+        None
+    };
+    // Only the bundle's own key is signed (see cleanup.rs): status could name any object.
+    let signed = match store {
+        Some(store) => {
+            let own_key = store.location().archive_key(
+                &ns,
+                &bundle.name_any(),
+                &bundle.uid().unwrap_or_default(),
+            );
+            if archive.key == own_key {
+                store
+                    .presign_get(&own_key, url_ttl)
+                    .await
+                    .map_err(|e| e.to_string())
+            } else {
+                Err(format!(
+                    "status.archive.key {:?} is not this bundle's archive ({own_key}); refusing to sign it",
+                    archive.key
+                ))
+            }
+        }
+        None => Err(format!(
+            "BackupStorageLocation {:?} or its credential no longer exists",
+            archive.storage_location
+        )),
+    };
     match signed {
         Ok(url) => {
             let expires = now + SignedDuration::try_from(url_ttl).unwrap_or_default();

@@ -1,7 +1,7 @@
 //! The DebugBundle controller. `reconcile` only runs the finalizer: its Apply branch runs the
 //! pipeline (pipeline.rs) for a bundle that has not finished and the lifecycle (lifecycle.rs:
-//! retention, URL refresh and expiry) for one that has; its Cleanup branch deletes the archive
-//! (cleanup.rs).
+//! retention, URL refresh and expiry) for one that has, and fails a bundle our types cannot
+//! read (watched.rs); its Cleanup branch deletes the archive (cleanup.rs).
 
 mod archive;
 mod cleanup;
@@ -20,36 +20,46 @@ mod reconcile_tests;
 mod run;
 mod status;
 mod upload;
+mod watched;
 
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
+use jiff::Timestamp;
 use kube::{
     Api, ResourceExt,
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::{self, Action},
         finalizer::{Event as Finalizer, finalizer},
-        watcher,
+        reflector, watcher,
     },
 };
 use velero_debug_crd::{DebugBundle, FINALIZER};
 
-use crate::context::Context;
+use crate::{
+    context::{Context, MANAGER},
+    health::WatchHealth,
+    kubernetes,
+};
 use error::Error;
+use watched::{UnreadableBundle, WatchedBundle};
 
 pub(crate) use archive::OPERATOR_VERSION;
 
 pub(crate) async fn reconcile(
-    bundle: Arc<DebugBundle>,
+    watched: Arc<WatchedBundle>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    let api: Api<DebugBundle> =
-        Api::namespaced(ctx.client.clone(), &bundle.namespace().unwrap_or_default());
-    finalizer(&api, FINALIZER, bundle, |event| async {
+    let api: Api<WatchedBundle> =
+        Api::namespaced(ctx.client.clone(), &watched.namespace().unwrap_or_default());
+    finalizer(&api, FINALIZER, watched, |event| async {
         match event {
-            Finalizer::Apply(b) => apply(&b, &ctx).await,
-            Finalizer::Cleanup(b) => cleanup::delete_archive(&b, &ctx).await,
+            Finalizer::Apply(w) => match w.as_ref() {
+                WatchedBundle::Readable(b) => apply(b, &ctx).await,
+                WatchedBundle::Unreadable(u) => fail_unreadable(u, &ctx).await,
+            },
+            Finalizer::Cleanup(w) => cleanup::delete_archive(&w, &ctx).await,
         }
     })
     .await
@@ -57,15 +67,35 @@ pub(crate) async fn reconcile(
 }
 
 /// Transient errors are retried after a delay; permanent ones wait for a change.
-pub(crate) fn error_policy(bundle: Arc<DebugBundle>, error: &Error, ctx: Arc<Context>) -> Action {
+pub(crate) fn error_policy(
+    watched: Arc<WatchedBundle>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
     ctx.metrics.reconcile_error("debugbundle");
     if error.is_transient() {
-        tracing::warn!(bundle = %bundle.name_any(), %error, "reconcile failed; retrying");
+        tracing::warn!(bundle = %watched.name_any(), %error, "reconcile failed; retrying");
         Action::requeue(Duration::from_secs(10))
     } else {
-        tracing::warn!(bundle = %bundle.name_any(), %error, "reconcile failed; waiting for a change");
+        tracing::warn!(bundle = %watched.name_any(), %error, "reconcile failed; waiting for a change");
         Action::await_change()
     }
+}
+
+/// A bundle our types cannot read fails alone, once per generation.
+async fn fail_unreadable(bundle: &UnreadableBundle, ctx: &Context) -> Result<Action, Error> {
+    if bundle.failure_recorded() {
+        return Ok(Action::await_change());
+    }
+    let name = bundle.metadata.name.clone().unwrap_or_default();
+    tracing::warn!(bundle = %name, error = %bundle.error, "DebugBundle cannot be read; failing it");
+    let generation = bundle.metadata.generation.unwrap_or(0);
+    let status = status::unreadable(generation, &bundle.error, Timestamp::now());
+    let namespace = bundle.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &namespace);
+    kubernetes::apply_status(&api, &name, MANAGER, &status).await?;
+    ctx.metrics.finished("failed");
+    Ok(Action::await_change())
 }
 
 async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
@@ -79,11 +109,21 @@ async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     }
 }
 
-/// Runs the DebugBundle controller until shutdown.
-pub(crate) async fn run(api: Api<DebugBundle>, ctx: Arc<Context>) {
+/// Runs the DebugBundle controller until shutdown; its watch reports to `/readyz`.
+pub(crate) async fn run(api: Api<DebugBundle>, ctx: Arc<Context>, health: WatchHealth) {
+    let api: Api<WatchedBundle> = match api.namespace() {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let (reader, writer) = reflector::store();
+    let watch = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .inspect(move |event| health.observe(event))
+        .reflect(writer)
+        .touched_objects();
     // Reconciles are not limited (0): collection is, by `collect_slots`, so a queued bundle
     // shows Pending and retention or URL refresh never waits behind a long collection.
-    Controller::new(api, watcher::Config::default().any_semantic())
+    Controller::for_stream(watch, reader)
         .with_config(controller::Config::default().concurrency(0))
         .graceful_shutdown_on(ctx.shutdown.clone().cancelled_owned())
         .run(reconcile, error_policy, ctx)

@@ -30,6 +30,14 @@ pub(super) async fn make_bundle(bundle: &DebugBundle, ctx: &Context) -> Result<A
         return Ok(Action::requeue(wait));
     }
     let mut run = Run::new(ctx, bundle);
+    if status::was_cut_short(run.status()) {
+        let attempts = run.status().attempts.unwrap_or(0);
+        if attempts >= ctx.config.max_attempts {
+            return Ok(fail_or_retry(&mut run, Failure::cut_short(attempts)).await?);
+        }
+        tracing::warn!(bundle = %bundle.name_any(), attempts, "the last attempt was cut short; trying again");
+        run.write(|t| t.cut_short()).await?;
+    }
     match steps(&mut run).await {
         Ok(action) => Ok(action),
         Err(Stop::Failed(failure)) => Ok(fail_or_retry(&mut run, failure).await?),
@@ -87,7 +95,7 @@ async fn wait_for_target(run: &mut Run<'_>) -> Result<Action, Stop> {
 /// the bundle Failed, with an event, and waits for a change.
 async fn fail_or_retry(run: &mut Run<'_>, failure: Failure) -> Result<Action, kube::Error> {
     let name = run.bundle.name_any();
-    let attempts = run.status().attempts.unwrap_or(0) + 1;
+    let attempts = status::attempts_with_failure(run.status());
     if failure.transient && attempts < run.ctx.config.max_attempts {
         tracing::warn!(bundle = %name, reason = failure.reason, message = %failure.message, attempts, "bundle attempt failed; retrying");
         run.write(|t| t.retrying(failure.reason, &failure.message))

@@ -9,7 +9,7 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 use velero_debug_crd::DebugBundle;
 
-use super::reconcile;
+use super::{reconcile, watched::WatchedBundle};
 use crate::{
     api_server_mock::{self, Exchange, expect},
     config::Config,
@@ -46,10 +46,16 @@ fn fresh() -> DebugBundle {
 }
 
 async fn reconcile_with(bundle: DebugBundle, exchanges: Vec<Exchange>) -> Action {
+    reconcile_raw(serde_json::to_value(bundle).unwrap(), exchanges).await
+}
+
+/// Reconciles a stored object as the watch hands it over, readable or not.
+async fn reconcile_raw(stored: Value, exchanges: Vec<Exchange>) -> Action {
+    let watched: WatchedBundle = serde_json::from_value(stored).expect("any stored object");
     let (ctx, api) = api_server_mock::context(Config::default());
     let server = api.serve(exchanges);
     let reconciled =
-        tokio::time::timeout(Duration::from_secs(20), reconcile(Arc::new(bundle), ctx));
+        tokio::time::timeout(Duration::from_secs(20), reconcile(Arc::new(watched), ctx));
     let (action, served) = tokio::join!(reconciled, server);
     served.expect("the mock API server").done().await;
     let action = action.expect("the reconcile hung on a request");
@@ -248,4 +254,91 @@ fn requeue_of(action: &Action) -> Option<Duration> {
     let debug = format!("{action:?}");
     let seconds = debug.split("Some(").nth(1)?.split("s)").next()?;
     seconds.parse::<f64>().ok().map(Duration::from_secs_f64)
+}
+
+/// A bundle the API server stored (an older CRD admitted it) but our types cannot read.
+fn unreadable(status: Value) -> Value {
+    let mut stored = serde_json::to_value(fresh()).unwrap();
+    stored["spec"]["maxLogBytesPerContainer"] = json!("16Mi");
+    stored["status"] = status;
+    stored
+}
+
+#[tokio::test]
+async fn a_bundle_our_types_cannot_read_fails_alone_naming_the_field() {
+    let action = reconcile_raw(
+        unreadable(json!({})),
+        vec![
+            status_write("Failed", "InvalidSpec")
+                .body("/status/observedGeneration", json!(1))
+                .body(
+                    "/status/conditions/0/message",
+                    json!("this operator cannot read the DebugBundle: spec.maxLogBytesPerContainer: invalid type: string \"16Mi\", expected i64; delete it and create it anew with values the CRD describes"),
+                ),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::await_change());
+    // Once said, never again: each write would wake the watch.
+    let recorded = unreadable(json!({"phase": "Failed", "observedGeneration": 1}));
+    assert_eq!(
+        reconcile_raw(recorded, vec![]).await,
+        Action::await_change()
+    );
+}
+
+#[tokio::test]
+async fn a_bundle_our_types_cannot_read_can_be_deleted() {
+    let mut stored = unreadable(json!({}));
+    stored["metadata"]["deletionTimestamp"] = json!(Timestamp::now().to_string());
+    let mut gone = stored.clone();
+    gone["metadata"]["finalizers"] = json!([]);
+    let action = reconcile_raw(
+        stored,
+        vec![
+            expect(Method::PATCH, BUNDLE)
+                .body("/0/op", json!("test"))
+                .body("/1/op", json!("remove"))
+                .answer(200, gone),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn an_attempt_cut_short_is_tried_again_after_saying_so() {
+    let action = reconcile_with(
+        bundle(
+            SignedDuration::from_secs(5),
+            json!({"phase": "Collecting", "attempts": 2}),
+            false,
+        ),
+        vec![
+            status_write("Pending", "OperatorStoppedWhileCollecting")
+                .body("/status/attempts", json!(2)),
+            expect(Method::GET, RESTORE).not_found(),
+            status_write("Pending", "WaitingForTarget"),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(5)));
+}
+
+#[tokio::test]
+async fn attempts_cut_short_up_to_the_limit_fail_the_bundle() {
+    let action = reconcile_with(
+        bundle(
+            SignedDuration::from_secs(5),
+            json!({"phase": "Uploading", "attempts": 5}),
+            false,
+        ),
+        vec![
+            status_write("Failed", "OperatorStoppedWhileCollecting")
+                .body("/status/attempts", json!(5)),
+            failed_event("OperatorStoppedWhileCollecting"),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::await_change());
 }

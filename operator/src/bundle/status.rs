@@ -93,9 +93,12 @@ impl Transition<'_> {
         self.ready(status, false, reasons::QUEUED, &msg)
     }
 
+    /// Collection starts: the attempt is counted first, so one that never ends (the operator
+    /// killed by what it collects) still counts towards the limit.
     pub fn collecting(&self, total_steps: i32) -> DebugBundleStatus {
         let mut status = self.base();
         status.phase = Some(Phase::Collecting);
+        status.attempts = Some(status.attempts.unwrap_or(0) + 1);
         status.next_attempt_at = None;
         status.start_time = Some(Time(self.now));
         status.completion_time = None;
@@ -159,14 +162,48 @@ impl Transition<'_> {
         self.ready(status, false, reason, message)
     }
 
-    /// A failure that may pass: the phase stays, the attempt is counted.
+    /// A failure that may pass: back to Pending until the backoff passed, the attempt counted.
     pub fn retrying(&self, reason: &str, message: &str) -> DebugBundleStatus {
         let mut status = self.base();
-        let attempts = status.attempts.unwrap_or(0) + 1;
+        let attempts = attempts_with_failure(self.prev);
+        status.phase = Some(Phase::Pending);
         status.attempts = Some(attempts);
         status.next_attempt_at = Some(Time(self.now + backoff(attempts)));
         let msg = format!("attempt {attempts} failed: {message}");
         self.ready(status, false, reason, &msg)
+    }
+
+    /// The last attempt was cut short (see [`was_cut_short`]): back to Pending, said why.
+    pub fn cut_short(&self) -> DebugBundleStatus {
+        let mut status = self.base();
+        status.phase = Some(Phase::Pending);
+        let attempts = status.attempts.unwrap_or(0);
+        let msg = format!(
+            "attempt {attempts} was cut short: the operator stopped while collecting (crash, out-of-memory kill or restart); trying again"
+        );
+        self.ready(
+            status,
+            false,
+            reasons::OPERATOR_STOPPED_WHILE_COLLECTING,
+            &msg,
+        )
+    }
+}
+
+/// Whether an attempt was under way when the operator stopped: the status says Collecting or
+/// Uploading when a reconcile starts (each attempt ends in another phase).
+pub(crate) fn was_cut_short(status: &DebugBundleStatus) -> bool {
+    matches!(status.phase, Some(Phase::Collecting | Phase::Uploading))
+}
+
+/// The attempts after one more failure: one failing during collection was counted when it
+/// started.
+pub(crate) fn attempts_with_failure(status: &DebugBundleStatus) -> i32 {
+    let attempts = status.attempts.unwrap_or(0);
+    if was_cut_short(status) {
+        attempts
+    } else {
+        attempts + 1
     }
 }
 
@@ -210,6 +247,29 @@ pub(crate) fn url_refreshed(
     let generation = bundle.metadata.generation.unwrap_or(0);
     status.url_refreshed_for = Some(refreshed_for.to_string());
     url_signed(status, url, expires_at, generation, now)
+}
+
+/// The status of a bundle this operator cannot read (watched.rs): Failed, naming the field;
+/// built from nothing, since the status it has may be what cannot be read.
+pub(crate) fn unreadable(generation: i64, error: &str, now: Timestamp) -> DebugBundleStatus {
+    let status = DebugBundleStatus {
+        phase: Some(Phase::Failed),
+        observed_generation: Some(generation),
+        completion_time: Some(Time(now)),
+        ..Default::default()
+    };
+    let msg = format!(
+        "this operator cannot read the DebugBundle: {error}; delete it and create it anew with values the CRD describes"
+    );
+    let failed = condition(
+        CONDITION_READY,
+        false,
+        reasons::INVALID_SPEC,
+        &msg,
+        generation,
+        now,
+    );
+    with_condition(status, failed)
 }
 
 /// The URL in status no longer works: said in a condition (and the URL column), not left as a
@@ -380,5 +440,37 @@ mod tests {
         let kept = bounded_warnings(&many);
         assert_eq!(kept.len(), MAX_STATUS_WARNINGS);
         assert_eq!(kept.last().unwrap(), "... and 31 more in manifest.json");
+    }
+
+    #[test]
+    fn an_attempt_is_counted_when_collection_starts_and_once_only() {
+        let fresh = DebugBundleStatus::default();
+        let collecting = at(&fresh, "2026-11-22T10:00:00Z").collecting(7);
+        assert_eq!(collecting.attempts, Some(1));
+        assert!(was_cut_short(&collecting));
+        // Failing during collection: already counted; back to Pending for the backoff.
+        let retrying = at(&collecting, "2026-11-22T10:01:00Z").retrying("StorageUnreachable", "x");
+        assert_eq!(retrying.attempts, Some(1));
+        assert_eq!(retrying.phase, Some(Phase::Pending));
+        assert!(!was_cut_short(&retrying));
+        // Failing before collection counts then.
+        let again = at(&retrying, "2026-11-22T10:02:00Z").retrying("StorageUnreachable", "x");
+        assert_eq!(again.attempts, Some(2));
+        let cut = at(&collecting, "2026-11-22T10:03:00Z").cut_short();
+        assert_eq!(cut.attempts, Some(1));
+        assert_eq!(cut.phase, Some(Phase::Pending));
+        assert_eq!(
+            cut.conditions[0].reason,
+            reasons::OPERATOR_STOPPED_WHILE_COLLECTING
+        );
+    }
+
+    #[test]
+    fn an_unreadable_bundle_fails_naming_what_cannot_be_read() {
+        let s = unreadable(3, "spec.since: bad", t("2026-11-22T10:00:00Z"));
+        assert_eq!(s.phase, Some(Phase::Failed));
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(s.conditions[0].reason, reasons::INVALID_SPEC);
+        assert!(s.conditions[0].message.contains("spec.since: bad"));
     }
 }

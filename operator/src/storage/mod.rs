@@ -98,6 +98,10 @@ async fn credentials_provider(creds: &Credentials) -> SharedCredentialsProvider 
 }
 
 impl ObjectStore {
+    pub(crate) fn location(&self) -> &StorageLocation {
+        &self.location
+    }
+
     pub(crate) async fn connect(location: &StorageLocation, creds: &Credentials) -> Self {
         let provider = credentials_provider(creds).await;
         let region = location.config("region").unwrap_or("us-east-1").to_string();

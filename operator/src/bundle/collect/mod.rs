@@ -225,8 +225,8 @@ impl Collector<'_> {
         Ok(())
     }
 
-    /// Lists every object matching `lp`, page by page; a list cut at `max_list_items` or one
-    /// that fails is a warning.
+    /// Lists every object matching `lp`, page by page; a list cut at `max_list_items`, an
+    /// object left out because it could not be read, or a list that fails is a warning.
     async fn list_all<K>(&mut self, api: &Api<K>, lp: ListParams, what: &str) -> Option<Vec<K>>
     where
         K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
@@ -238,6 +238,9 @@ impl Collector<'_> {
                         "{what}: more than {} objects; only the first were collected",
                         self.limits.max_list_items
                     ));
+                }
+                for why in listed.undecodable {
+                    self.warn(format!("{what}: one left out, it could not be read: {why}"));
                 }
                 Some(listed.items)
             }
