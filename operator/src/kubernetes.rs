@@ -2,7 +2,7 @@
 //! deletes that tolerate a missing object, server-side-applied status, events, and the
 //! apiVersion/kind that list items lack.
 
-use std::{fmt::Debug, future::Future, time::Duration};
+use std::{fmt::Debug, future::Future, sync::LazyLock, time::Duration};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
@@ -11,7 +11,9 @@ use kube::{
     core::{ApiResource, DynamicObject, ObjectList, TypeMeta},
     runtime::events::{Event, EventType, Recorder},
 };
+use regex::Regex;
 use serde::{Serialize, de::DeserializeOwned};
+use velero_debug_crd::{MAX_OBJECT_NAME_LEN, OBJECT_NAME_PATTERN};
 
 use crate::config::Limits;
 
@@ -40,6 +42,15 @@ pub(crate) fn is_not_found(e: &kube::Error) -> bool {
 /// Whether the API server refused the request for want of permission.
 pub(crate) fn is_forbidden(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == 403)
+}
+
+/// Whether `name` can name a Kubernetes object (a DNS-1123 subdomain), as the CRD checks. Every
+/// name that goes into a request's path is checked with it first: names read from objects are
+/// anyone's writing, and one like `../secrets/x` must not become a path.
+pub(crate) fn is_object_name(name: &str) -> bool {
+    static PATTERN: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(OBJECT_NAME_PATTERN).expect("a valid regex"));
+    name.len() <= MAX_OBJECT_NAME_LEN && PATTERN.is_match(name)
 }
 
 /// Runs one API request under `timeout`; the error is a short line.

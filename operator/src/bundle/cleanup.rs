@@ -9,14 +9,14 @@
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{dereference, error::Error, watched::WatchedBundle};
-use crate::context::Context;
+use crate::{context::Context, kubernetes};
 
 pub(crate) async fn delete_archive(bundle: &WatchedBundle, ctx: &Context) -> Result<Action, Error> {
     let name = bundle.name_any();
     let Some(recorded) = recorded_archive(bundle) else {
         return Ok(Action::await_change());
     };
-    if !dereference::is_object_name(&recorded.storage_location) {
+    if !kubernetes::is_object_name(&recorded.storage_location) {
         tracing::warn!(bundle = %name, location = ?recorded.storage_location, "status.archive.storageLocation is not an object name; nothing deleted");
         return Ok(Action::await_change());
     }

@@ -2,16 +2,13 @@
 //! backup, the storage location and its credential). The only decision made here is which
 //! objects to read; whether they make a bundle is the plan's to say.
 
-use std::sync::LazyLock;
-
 use jiff::Timestamp;
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
     core::{ApiResource, DynamicObject},
 };
-use regex::Regex;
-use velero_debug_crd::{DebugBundle, DebugBundleSpec, MAX_OBJECT_NAME_LEN, OBJECT_NAME_PATTERN};
+use velero_debug_crd::{DebugBundle, DebugBundleSpec};
 
 use crate::{
     config::Limits,
@@ -91,7 +88,7 @@ pub(crate) fn named_target(spec: &DebugBundleSpec) -> Result<Target, Dereference
         ("storageLocation", &spec.storage_location),
     ];
     for (field, name) in names {
-        if let Some(name) = name.as_deref().filter(|n| !is_object_name(n)) {
+        if let Some(name) = name.as_deref().filter(|n| !kubernetes::is_object_name(n)) {
             return Err(DereferenceError::InvalidName {
                 field,
                 name: name.to_string(),
@@ -136,13 +133,6 @@ pub(crate) async fn objects(
         location,
         credentials,
     })))
-}
-
-/// Whether `name` can name a Kubernetes object (a DNS-1123 subdomain), as the CRD checks.
-pub(crate) fn is_object_name(name: &str) -> bool {
-    static PATTERN: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(OBJECT_NAME_PATTERN).expect("a valid regex"));
-    name.len() <= MAX_OBJECT_NAME_LEN && PATTERN.is_match(name)
 }
 
 /// The storage location to read the target's files from and write the bundle to: the
@@ -195,6 +185,12 @@ async fn get(
     resource: &ApiResource,
     name: &str,
 ) -> Result<Option<DynamicObject>, DereferenceError> {
+    // A name read from another object (a restore's backupName, a backup's storageLocation)
+    // goes into the request's path: one that is no object name is no object.
+    if !kubernetes::is_object_name(name) {
+        tracing::warn!(kind = %resource.kind, name = ?name, "not an object name; treated as missing");
+        return Ok(None);
+    }
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
     let obj = api
         .get_opt(name)
@@ -339,7 +335,7 @@ mod tests {
     fn names_are_kubernetes_object_names() {
         let longest = "a".repeat(253);
         for good in ["b1", "nightly-2026.11.20", "0", "a-b.c-d", longest.as_str()] {
-            assert!(is_object_name(good), "{good:?} refused");
+            assert!(kubernetes::is_object_name(good), "{good:?} refused");
         }
         let too_long = "a".repeat(254);
         for bad in [
@@ -358,7 +354,7 @@ mod tests {
             "a\n",
             too_long.as_str(),
         ] {
-            assert!(!is_object_name(bad), "{bad:?} accepted");
+            assert!(!kubernetes::is_object_name(bad), "{bad:?} accepted");
         }
     }
 

@@ -149,7 +149,7 @@ async fn refresh_url(
     };
     let url_ttl = plan::url_ttl(&bundle.spec).unwrap_or(Duration::from_secs(24 * 3600));
     let ns = bundle.namespace().unwrap_or_default();
-    let store = if dereference::is_object_name(&archive.storage_location) {
+    let store = if kubernetes::is_object_name(&archive.storage_location) {
         dereference::archive_store(&ctx.client, &ns, &archive.storage_location).await?
     } else {
         None

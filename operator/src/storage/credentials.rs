@@ -67,6 +67,13 @@ pub(crate) async fn fetch(
         Some((n, k)) => (n.clone(), k.clone(), true),
         None => (DEFAULT_SECRET.0.into(), DEFAULT_SECRET.1.into(), false),
     };
+    if !kubernetes::is_object_name(&name) {
+        return Err(CredentialError::Missing {
+            location: location.name.clone(),
+            secret: name,
+            key,
+        });
+    }
     let secret = match secrets.get_opt(&name).await {
         Ok(s) => s,
         // Least privilege: the operator reads only the Secrets it was granted; this one is not

@@ -89,10 +89,21 @@ pub(super) async fn all(
     let warnings = ListParams::default().fields("type=Warning");
     let namespaces = covered_namespaces(&objects.target.data);
     let scopes: Vec<(String, Api<Event>)> = match namespaces {
-        Some(list) => list
-            .into_iter()
-            .map(|ns| (ns.clone(), Api::namespaced(c.client.clone(), &ns)))
-            .collect(),
+        Some(list) => {
+            // A Restore's namespaceMapping may hold anything; only names go into a path.
+            let (names, others): (Vec<String>, Vec<String>) = list
+                .into_iter()
+                .partition(|ns| crate::kubernetes::is_object_name(ns));
+            for other in others {
+                c.warn(format!(
+                    "namespace {other:?} (named by the target) is not a namespace name; its events were not collected"
+                ));
+            }
+            names
+                .into_iter()
+                .map(|ns| (ns.clone(), Api::namespaced(c.client.clone(), &ns)))
+                .collect()
+        }
         None => vec![("all-namespaces".into(), Api::all(c.client.clone()))],
     };
     for (scope, api) in scopes {
