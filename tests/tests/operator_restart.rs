@@ -2,7 +2,7 @@
 //! `serial_`), after the others, so no other test's bundle is cut short by the restart.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::Duration,
 };
 
@@ -14,7 +14,7 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Cleanup, Env, eventually, restart_operators,
     fixtures::{
         apply_bundle, auto_bundle_for, auto_bundle_recorded, condition_reason, download,
         partially_failed_now, real_backup, wait_finished,
@@ -25,24 +25,6 @@ use velero_debug_operator::velero::resource as velero_resource;
 /// Stops the running operator and starts it again (tests/env/operator-up.sh).
 async fn restart_operator() -> Result<()> {
     restart_operators(1, &[]).await
-}
-
-/// Stops the running operators and starts `replicas` processes of the built binary.
-async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result<()> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("env/operator-up.sh");
-    let out = tokio::process::Command::new("bash")
-        .arg(&script)
-        .env("VDO_SKIP_BUILD", "1")
-        .env("VDO_OPERATOR_REPLICAS", replicas.to_string())
-        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .await?;
-    ensure!(
-        out.status.success(),
-        "operator-up.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
 }
 
 #[tokio::test]
