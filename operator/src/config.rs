@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 /// Settings of the DebugBundle controller and the automatic bundles.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    /// Where archives are spooled while being built.
+    /// Where archives are spooled while being built: this process's own folder (see spool.rs).
     pub spool_dir: PathBuf,
     /// Bundles collected at the same time.
     pub concurrency: u16,

@@ -15,6 +15,7 @@ mod leader;
 mod metrics;
 mod process;
 mod redact;
+mod spool;
 mod storage;
 mod summary;
 mod tar_gz;

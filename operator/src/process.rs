@@ -21,6 +21,7 @@ use crate::{
     context::Context,
     duration, http, leader,
     metrics::Metrics,
+    spool::ProcessSpool,
 };
 
 fn without_empty(phases: Vec<String>) -> Vec<String> {
@@ -34,7 +35,8 @@ pub struct Args {
     /// Namespace of Velero (where DebugBundles live). Empty: every namespace.
     #[arg(long, env = "VELERO_NAMESPACE", default_value = "velero")]
     namespace: String,
-    /// Folder where archives are built before upload (size it for the largest bundle).
+    /// Folder where archives are built before upload (size it for the largest bundle); each
+    /// process works in a folder of its own there, and removes those of dead processes.
     #[arg(long, env = "SPOOL_DIR", default_value_os_t = std::env::temp_dir())]
     spool_dir: PathBuf,
     /// Bundles collected at the same time.
@@ -127,6 +129,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // One TLS crypto provider for the whole process (kube, the S3 clients).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_logging(args.log_json);
+    // Before the lease: a standby clears what its pod's last container left, and its own
+    // folder is ready when it takes over.
+    let spool = ProcessSpool::claim(&args.spool_dir)?;
     let requests = Arc::new(AtomicU64::new(0));
     let client = counting_client(requests.clone()).await?;
     let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());
@@ -173,7 +178,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None
     };
     ready.store(true, Ordering::Relaxed);
-    let config = config_from(args);
+    let config = Config {
+        spool_dir: spool.path().to_path_buf(),
+        ..config_from(args)
+    };
     let ctx = Arc::new(Context::new(
         client,
         config,
