@@ -87,8 +87,9 @@ pub struct Args {
     /// Identity of this process in the Lease (the pod's name; default: host name and pid).
     #[arg(long, env = "POD_NAME")]
     pod_name: Option<String>,
-    /// Content of one bundle before compression, in bytes; logs beyond it are left out with a
-    /// warning. The spool folder needs this much per collection slot.
+    /// Content of one bundle before compression, in bytes; taken from as files are written, so
+    /// the file that reaches it is cut and later ones are left out, each with a warning. The
+    /// spool folder needs this much per collection slot.
     #[arg(long, env = "MAX_BUNDLE_BYTES", default_value_t = 512 * 1024 * 1024)]
     max_bundle_bytes: u64,
     /// Log as JSON (for clusters) instead of text.
