@@ -166,9 +166,9 @@ fn decode_and_redact(
     }
     out.flush()?;
     // At the cap: one more byte says whether the file goes on (decoding it costs at most one
-    // deflate block, not the rest of the file).
+    // deflate block, not the rest of the file); an error there is more too, past the cap.
     let decoded = reader.into_inner();
-    let more = decoded.limit() == 0 && decoded.into_inner().read(&mut [0])? > 0;
+    let more = decoded.limit() == 0 && !matches!(decoded.into_inner().read(&mut [0]), Ok(0));
     Ok(more || from.cut)
 }
 
@@ -225,6 +225,23 @@ mod tests {
             std::fs::read_to_string(&out).unwrap(),
             "level=info msg=ok\npassword=***REDACTED***\nlast line"
         );
+    }
+
+    #[test]
+    fn a_file_of_exactly_the_cap_is_whole_and_one_byte_more_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("in.gz");
+        gzip(&gz, &[b'a'; 100]);
+        let out = dir.path().join("out");
+        let source = Source {
+            path: &gz,
+            gzipped: true,
+            cut: false,
+        };
+        let redactor = Redactor::new();
+        assert!(!decode_and_redact(&source, &out, &mut copy(&redactor), 100).unwrap());
+        assert!(decode_and_redact(&source, &out, &mut copy(&redactor), 99).unwrap());
+        assert_eq!(std::fs::read(&out).unwrap(), [b'a'; 99]);
     }
 
     #[test]
