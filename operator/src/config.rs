@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 /// Settings of the DebugBundle controller and the automatic bundles.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    /// Where archives are spooled while being built.
+    /// Where archives are spooled while being built: this process's own folder (see spool.rs).
     pub spool_dir: PathBuf,
     /// Bundles collected at the same time.
     pub concurrency: u16,
@@ -41,6 +41,17 @@ impl Default for Config {
     }
 }
 
+const MIB: u64 = 1024 * 1024;
+
+/// A cap as warnings name it: `1 MiB` when a whole number of MiB, else in bytes.
+pub(crate) fn size_text(bytes: u64) -> String {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// Limits that keep one bundle from stalling or growing without bound.
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
@@ -54,9 +65,20 @@ pub(crate) struct Limits {
     pub max_list_items: usize,
     /// Logs read at the same time.
     pub log_concurrency: usize,
-    /// Content of one bundle (before compression); logs beyond it are left out with a
-    /// warning, so the spool folder needs at most this per bundle collecting.
+    /// Content of one bundle (before compression): bytes are taken from it as they are
+    /// spooled, so a file is cut where it runs out and later ones are left out, each with a
+    /// warning (see `bundle::collect::budget`).
     pub max_bundle_bytes: u64,
+    /// Longest line of a log kept whole; the rest of a longer one is skipped as it is read,
+    /// so one line of any size (a binary log, a JSON dump) never sits in memory.
+    pub max_line_bytes: usize,
+    /// Longest line of an object-store JSON file kept whole. Velero writes each of these on
+    /// one line, and a results file with thousands of warnings is megabytes long, so its
+    /// cap is the size the summary parses; logs have their own, smaller one.
+    pub max_json_line_bytes: usize,
+    /// Bytes one object-store file may decompress to (and be downloaded as): a small gzip
+    /// that inflates to gigabytes stops here.
+    pub max_inflated_bytes: u64,
 }
 
 impl Default for Limits {
@@ -68,6 +90,11 @@ impl Default for Limits {
             max_list_items: 5000,
             log_concurrency: 4,
             max_bundle_bytes: 512 * 1024 * 1024,
+            max_line_bytes: MIB as usize,
+            max_json_line_bytes: 16 * MIB as usize,
+            // Room for the log of a backup of a few hundred thousand items; a quarter of the
+            // bundle, so the other parts still fit.
+            max_inflated_bytes: 128 * MIB,
         }
     }
 }

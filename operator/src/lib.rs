@@ -16,6 +16,7 @@ mod leader;
 mod metrics;
 mod process;
 mod redact;
+mod spool;
 mod storage;
 mod summary;
 mod tar_gz;

@@ -23,6 +23,7 @@ use crate::{
     health::Readiness,
     http, leader,
     metrics::Metrics,
+    spool::ProcessSpool,
 };
 
 fn without_empty(phases: Vec<String>) -> Vec<String> {
@@ -36,7 +37,8 @@ pub struct Args {
     /// Namespace of Velero (where DebugBundles live). Empty: every namespace.
     #[arg(long, env = "VELERO_NAMESPACE", default_value = "velero")]
     namespace: String,
-    /// Folder where archives are built before upload (size it for the largest bundle).
+    /// Folder where archives are built before upload (size it for the largest bundle); each
+    /// process works in a folder of its own there, and removes those of dead processes.
     #[arg(long, env = "SPOOL_DIR", default_value_os_t = std::env::temp_dir())]
     spool_dir: PathBuf,
     /// Bundles collected at the same time.
@@ -87,8 +89,9 @@ pub struct Args {
     /// Identity of this process in the Lease (the pod's name; default: host name and pid).
     #[arg(long, env = "POD_NAME")]
     pod_name: Option<String>,
-    /// Content of one bundle before compression, in bytes; logs beyond it are left out with a
-    /// warning. The spool folder needs this much per collection slot.
+    /// Content of one bundle before compression, in bytes; taken from as files are written, so
+    /// the file that reaches it is cut and later ones are left out, each with a warning. The
+    /// spool folder needs this much per collection slot.
     #[arg(long, env = "MAX_BUNDLE_BYTES", default_value_t = 512 * 1024 * 1024)]
     max_bundle_bytes: u64,
     /// Log as JSON (for clusters) instead of text.
@@ -129,6 +132,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // One TLS crypto provider for the whole process (kube, the S3 clients).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_logging(args.log_json);
+    // Before the lease: a standby clears what its pod's last container left, and its own
+    // folder is ready when it takes over.
+    let spool = ProcessSpool::claim(&args.spool_dir)?;
     let requests = Arc::new(AtomicU64::new(0));
     let client = counting_client(requests.clone()).await?;
     let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());
@@ -175,7 +181,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None
     };
     readiness.set_started();
-    let config = config_from(args);
+    let config = Config {
+        spool_dir: spool.path().to_path_buf(),
+        ..config_from(args)
+    };
     let ctx = Arc::new(Context::new(
         client,
         config,

@@ -272,10 +272,6 @@ pub(crate) struct TarGzWriter {
     files: Vec<ArchivedFile>,
     names: EntryNames,
     mtime: u64,
-    /// Content bytes taken so far, and the most a spooled file may bring the total to: the
-    /// compressed archive never exceeds its content, so the spool folder stays bounded.
-    content: u64,
-    budget: u64,
 }
 
 impl TarGzWriter {
@@ -297,16 +293,7 @@ impl TarGzWriter {
             files: Vec::new(),
             names: EntryNames::default(),
             mtime,
-            content: 0,
-            budget: u64::MAX,
         })
-    }
-
-    /// Spooled files that would bring the content above `bytes` are left out (see
-    /// [`Self::append_file_within_budget`]).
-    pub fn with_budget(mut self, bytes: u64) -> Self {
-        self.budget = bytes;
-        self
     }
 
     /// The folder every entry sits in.
@@ -341,7 +328,6 @@ impl TarGzWriter {
             path: name.clone(),
             size,
         });
-        self.content += size;
         Ok(name)
     }
 
@@ -354,21 +340,6 @@ impl TarGzWriter {
         let f = File::open(file)?;
         let size = f.metadata()?.len();
         self.append_reader(entry, size, f)
-    }
-
-    /// Appends a spooled file unless it would take the content over the budget; false when
-    /// it was left out.
-    pub fn append_file_within_budget(
-        &mut self,
-        entry: &EntryPath,
-        file: &Path,
-    ) -> io::Result<bool> {
-        let size = std::fs::metadata(file)?.len();
-        if self.content.saturating_add(size) > self.budget {
-            return Ok(false);
-        }
-        self.append_file(entry, file)?;
-        Ok(true)
     }
 
     /// The files appended so far, by their final names.
@@ -629,36 +600,6 @@ mod tests {
                 ("bundle-x/logs/big.log".to_string(), 100_000)
             ]
         );
-    }
-
-    #[test]
-    fn spooled_files_beyond_the_budget_are_left_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("b.tar.gz");
-        let mut w = TarGzWriter::create(&path, "r", 42)
-            .unwrap()
-            .with_budget(1000);
-        let spool = |name: &str, n: usize| {
-            let p = dir.path().join(name);
-            std::fs::write(&p, vec![b'x'; n]).unwrap();
-            p
-        };
-        let entry = |stem: &str| EntryPath::new(&[], stem, "");
-        assert!(
-            w.append_file_within_budget(&entry("a"), &spool("a", 600))
-                .unwrap()
-        );
-        assert!(
-            !w.append_file_within_budget(&entry("b"), &spool("b", 600))
-                .unwrap()
-        );
-        assert!(
-            w.append_file_within_budget(&entry("c"), &spool("c", 400))
-                .unwrap()
-        );
-        let names: Vec<_> = w.files().iter().map(|f| f.path.clone()).collect();
-        assert_eq!(names, ["a", "c"]);
-        assert!(w.finish().unwrap().size < 1000);
     }
 
     #[test]

@@ -11,9 +11,9 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually, restart_operators,
+    Cleanup, Env, eventually,
     fixtures::{bundle_gone, condition_reason, download, real_backup, text, wait_finished},
-    unique_name,
+    restart_operators, unique_name,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -53,7 +53,10 @@ async fn the_api_server_refuses_names_and_sizes_the_operator_could_not_use() -> 
     let cleanup = Cleanup::new(&env);
     let long = "a".repeat(254);
     let refused = [
-        (serde_json::json!({"restore": "r1", "storageLocation": "my bsl"}), "storageLocation"),
+        (
+            serde_json::json!({"restore": "r1", "storageLocation": "my bsl"}),
+            "storageLocation",
+        ),
         (serde_json::json!({"restore": "R1"}), "restore"),
         (serde_json::json!({"backup": "../secrets/x"}), "backup"),
         (serde_json::json!({"backup": long}), "backup"),
@@ -61,9 +64,18 @@ async fn the_api_server_refuses_names_and_sizes_the_operator_could_not_use() -> 
             serde_json::json!({"backup": "b1", "maxLogBytesPerContainer": 2_147_483_648_i64}),
             "maxLogBytesPerContainer",
         ),
-        (serde_json::json!({"backup": "b1", "urlTTL": "1d"}), "urlTTL"),
-        (serde_json::json!({"backup": "b1", "ttlAfterFinished": "-1h"}), "ttlAfterFinished"),
-        (serde_json::json!({"backup": "b1", "since": "yesterday"}), "since"),
+        (
+            serde_json::json!({"backup": "b1", "urlTTL": "1d"}),
+            "urlTTL",
+        ),
+        (
+            serde_json::json!({"backup": "b1", "ttlAfterFinished": "-1h"}),
+            "ttlAfterFinished",
+        ),
+        (
+            serde_json::json!({"backup": "b1", "since": "yesterday"}),
+            "since",
+        ),
     ];
     for (spec, field) in refused {
         match create_raw(&env, &client, &cleanup, spec.clone()).await {
@@ -109,12 +121,12 @@ async fn dates_and_durations_in_every_form_the_api_server_admits_are_read() -> R
         condition_reason(&done)
     );
     let completed = status.completion_time.context("no completion time")?.0;
-    let expires = status
-        .download_url_expires_at
-        .context("no URL expiry")?
-        .0;
+    let expires = status.download_url_expires_at.context("no URL expiry")?.0;
     let valid = expires.duration_since(completed).as_secs();
-    ensure!((88..=92).contains(&valid), "URL valid for {valid}s, not 90s");
+    ensure!(
+        (88..=92).contains(&valid),
+        "URL valid for {valid}s, not 90s"
+    );
     // 0.5m after it finished, the bundle and its archive are gone: read, not "keep forever".
     bundle_gone(&env, &client, &name, Duration::from_secs(90)).await?;
     Ok(())
@@ -186,10 +198,14 @@ async fn serial_a_bundle_the_operator_cannot_read_fails_alone_across_a_restart()
     .await?;
     let raw: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles());
-    eventually("the bundle to wait for its target", Duration::from_secs(60), || async {
-        let b = raw.get(&poisoned).await?;
-        Ok((b.data["status"]["phase"] == "Pending").then_some(()))
-    })
+    eventually(
+        "the bundle to wait for its target",
+        Duration::from_secs(60),
+        || async {
+            let b = raw.get(&poisoned).await?;
+            Ok((b.data["status"]["phase"] == "Pending").then_some(()))
+        },
+    )
     .await?;
     // Ten fraction digits: a date-time to the API server, not to the operator's types.
     let poison = serde_json::json!({"status": {"startTime": "2026-11-20T10:00:00.1234567890Z"}});
@@ -208,9 +224,11 @@ async fn serial_a_bundle_the_operator_cannot_read_fails_alone_across_a_restart()
         (b.data["status"]["phase"] == "Failed" && ready["reason"] == "InvalidSpec")
             .then(|| ready["message"].as_str().unwrap_or_default().to_string())
     };
-    let message = eventually("the unreadable bundle to fail", Duration::from_secs(60), || async {
-        Ok(failed(&raw.get(&poisoned).await?))
-    })
+    let message = eventually(
+        "the unreadable bundle to fail",
+        Duration::from_secs(60),
+        || async { Ok(failed(&raw.get(&poisoned).await?)) },
+    )
     .await?;
     ensure!(message.contains("status.startTime"), "{message}");
 
@@ -244,10 +262,15 @@ async fn serial_a_bundle_the_operator_cannot_read_fails_alone_across_a_restart()
 
 /// What the (single) operator's /readyz answers.
 async fn operator_readyz(env: &Env) -> Result<String> {
-    let dir = env.kubeconfig.parent().context("kubeconfig has no folder")?;
+    let dir = env
+        .kubeconfig
+        .parent()
+        .context("kubeconfig has no folder")?;
     let port = std::fs::read_to_string(dir.join("operator-1.metrics-port"))?;
-    Ok(reqwest::get(format!("http://127.0.0.1:{}/readyz", port.trim()))
-        .await?
-        .text()
-        .await?)
+    Ok(
+        reqwest::get(format!("http://127.0.0.1:{}/readyz", port.trim()))
+            .await?
+            .text()
+            .await?,
+    )
 }

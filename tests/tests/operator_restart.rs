@@ -1,10 +1,7 @@
 //! Tests that restart the operator. run-e2e.sh runs them alone (their names start with
 //! `serial_`), after the others, so no other test's bundle is cut short by the restart.
 
-use std::{
-    path::PathBuf,
-    time::Duration,
-};
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -14,11 +11,12 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually, restart_operators,
+    Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, auto_bundle_recorded, condition_reason, download,
         partially_failed_now, real_backup, wait_finished,
     },
+    restart_operators,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 

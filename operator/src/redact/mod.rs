@@ -17,6 +17,8 @@ mod json;
 mod rules;
 mod stream;
 
+pub(crate) use stream::LineStream;
+
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]

@@ -206,7 +206,14 @@ impl ObjectStore {
     }
 
     /// Streams an object to a local file; returns its size.
-    pub(crate) async fn download(&self, key: &str, to: &Path) -> Result<u64, StorageError> {
+    /// Downloads at most `max_bytes + 1` bytes of the object, so the caller sees whether it
+    /// is larger than it wants without the disk filling up; returns the bytes written.
+    pub(crate) async fn download(
+        &self,
+        key: &str,
+        to: &Path,
+        max_bytes: u64,
+    ) -> Result<u64, StorageError> {
         let resp = self
             .client
             .get_object()
@@ -215,7 +222,10 @@ impl ObjectStore {
             .send()
             .await
             .map_err(|e| self.error("GetObject", key, e))?;
-        let mut body = resp.body.into_async_read();
+        let mut body = resp
+            .body
+            .into_async_read()
+            .take(max_bytes.saturating_add(1));
         let mut file = tokio::fs::File::create(to).await?;
         let n = tokio::io::copy(&mut body, &mut file).await?;
         file.flush().await?;

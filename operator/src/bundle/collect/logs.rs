@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use futures::{AsyncBufReadExt, StreamExt, stream};
+use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, ResourceExt,
@@ -13,7 +13,11 @@ use kube::{
 use tokio::io::AsyncWriteExt;
 use velero_debug_crd::NodeAgentLogs;
 
-use super::{CollectError, Collector};
+use super::{
+    CollectError, Collector,
+    budget::ContentBudget,
+    lines::{CopyReport, LineCopy, read_line_async},
+};
 use crate::{redact::Redactor, tar_gz::EntryPath, velero};
 
 const SPOOL_BUFFER: usize = 1024 * 1024;
@@ -28,10 +32,10 @@ struct LogJob {
 }
 
 enum LogOutcome {
-    Written,
+    Written(CopyReport),
     /// No previous instance: normal for a container that never restarted.
     NoPrevious,
-    Partial(String),
+    Partial(String, CopyReport),
     Failed(String),
 }
 
@@ -48,12 +52,14 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
         since: c.plan.since,
         max_bytes: c.plan.max_log_bytes,
         timeout: c.limits.log_timeout,
+        max_line_bytes: c.limits.max_line_bytes,
     };
+    let budget = &c.budget;
     let redactor = c.redactor;
     let api = &pods_api;
     let mut results: Vec<(LogJob, LogOutcome)> = stream::iter(jobs)
         .map(|job| async move {
-            let outcome = read_log(api, &job, &params, redactor).await;
+            let outcome = read_log(api, &job, &params, redactor, budget.clone()).await;
             (job, outcome)
         })
         .buffer_unordered(c.limits.log_concurrency.max(1))
@@ -176,16 +182,26 @@ fn add_outcome(
     job: LogJob,
     outcome: LogOutcome,
 ) -> Result<(), CollectError> {
+    let path = job.bundle_path.to_string();
     match outcome {
-        LogOutcome::Written => c.add_spooled(&job.bundle_path, &job.spool)?,
+        LogOutcome::Written(report) if report.written == 0 && report.out_of_budget => {
+            let _ = std::fs::remove_file(&job.spool);
+            c.warn_left_out(&job.bundle_path);
+        }
+        LogOutcome::Written(report) => {
+            for warning in report.warnings(&path, &c.budget) {
+                c.warn(format!("log {warning}"));
+            }
+            c.add_spooled(&job.bundle_path, &job.spool)?;
+        }
         LogOutcome::NoPrevious => {
             let _ = std::fs::remove_file(&job.spool);
         }
-        LogOutcome::Partial(why) => {
-            c.warn(format!(
-                "log {}: {why}; kept what was read",
-                job.bundle_path
-            ));
+        LogOutcome::Partial(why, report) => {
+            c.warn(format!("log {path}: {why}; kept what was read"));
+            for warning in report.warnings(&path, &c.budget) {
+                c.warn(format!("log {warning}"));
+            }
             c.add_spooled(&job.bundle_path, &job.spool)?;
         }
         LogOutcome::Failed(why) => {
@@ -201,6 +217,7 @@ struct LogParamsBase {
     since: jiff::Timestamp,
     max_bytes: i64,
     timeout: std::time::Duration,
+    max_line_bytes: usize,
 }
 
 async fn read_log(
@@ -208,6 +225,7 @@ async fn read_log(
     job: &LogJob,
     base: &LogParamsBase,
     redactor: &Redactor,
+    budget: ContentBudget,
 ) -> LogOutcome {
     let params = LogParams {
         container: Some(job.container.clone()),
@@ -219,6 +237,8 @@ async fn read_log(
         limit_bytes: Some(base.max_bytes),
         ..LogParams::default()
     };
+    // Outside the copy, so what it did is known even when it times out.
+    let mut lines = LineCopy::new(redactor, budget, base.max_line_bytes, "MAX_LINE_BYTES");
     let copy = async {
         let reader = match api.log_stream(&job.pod, &params).await {
             Ok(r) => r,
@@ -232,29 +252,25 @@ async fn read_log(
         let mut reader = std::pin::pin!(reader);
         // One line buffer reused for the whole log: no allocation per line.
         let mut line = Vec::with_capacity(8 * 1024);
-        let mut lines = redactor.stream();
         loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
+            let read = read_line_async(&mut reader, &mut line, base.max_line_bytes)
                 .await
                 .map_err(|e| e.to_string())?;
-            if n == 0 {
+            let Some(read) = read else { break };
+            out.write_all(lines.render(&line, read))
+                .await
+                .map_err(|e| e.to_string())?;
+            if lines.report.out_of_budget {
                 break;
             }
-            let body = line.strip_suffix(b"\n").unwrap_or(&line);
-            let text = String::from_utf8_lossy(body);
-            let redacted = lines.redact(&text);
-            out.write_all(redacted.as_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            out.write_all(b"\n").await.map_err(|e| e.to_string())?;
         }
         out.flush().await.map_err(|e| e.to_string())?;
         Ok(())
     };
-    match tokio::time::timeout(base.timeout, copy).await {
-        Ok(Ok(())) => LogOutcome::Written,
+    let copied = tokio::time::timeout(base.timeout, copy).await;
+    let report = lines.report;
+    match copied {
+        Ok(Ok(())) => LogOutcome::Written(report),
         Ok(Err(e)) if job.previous => {
             // Asking for the previous log of a container that never restarted is refused with
             // 400 by the kubelet; that is not a problem worth a warning.
@@ -263,10 +279,12 @@ async fn read_log(
         }
         Ok(Err(e)) => LogOutcome::Failed(e),
         Err(_) => {
+            let why = format!("timed out after {}s", base.timeout.as_secs());
+            // What was written but still buffered when the copy was dropped is lost.
             if std::fs::metadata(&job.spool).is_ok_and(|m| m.len() > 0) {
-                LogOutcome::Partial(format!("timed out after {}s", base.timeout.as_secs()))
+                LogOutcome::Partial(why, report)
             } else {
-                LogOutcome::Failed(format!("timed out after {}s", base.timeout.as_secs()))
+                LogOutcome::Failed(why)
             }
         }
     }

@@ -4,7 +4,9 @@
 //! log or file that cannot be had becomes a warning in the bundle. Only the archive itself
 //! failing (disk) is an error. Every API call has a timeout and every list is paginated.
 
+mod budget;
 mod events;
+mod lines;
 mod logs;
 mod object_store;
 mod objects;
@@ -27,13 +29,14 @@ use kube::{
 use serde::{Serialize, de::DeserializeOwned};
 use tempfile::TempDir;
 
+use self::budget::ContentBudget;
 use super::{
     dereference::{Dereferenced, TargetObjects},
     plan::{BundlePlan, CollectPlan},
     run::Run,
 };
 use crate::{
-    config::Limits,
+    config::{Limits, size_text},
     kubernetes,
     redact::Redactor,
     storage::{ObjectStore, StorageLocation},
@@ -89,8 +92,7 @@ pub(crate) async fn run(
         &spool.path().join("bundle.tar.gz"),
         &run.bundle.name_any(),
         mtime,
-    )?
-    .with_budget(ctx.config.limits.max_bundle_bytes);
+    )?;
     let mut collector = Collector {
         client: ctx.client.clone(),
         namespace: run.bundle.namespace().unwrap_or_default(),
@@ -100,6 +102,7 @@ pub(crate) async fn run(
         store,
         location: &found.location,
         archive,
+        budget: ContentBudget::new(ctx.config.limits.max_bundle_bytes),
         spool_dir: spool.path().to_path_buf(),
         warnings: Vec::new(),
         timings: BTreeMap::new(),
@@ -140,6 +143,8 @@ struct Collector<'a> {
     store: &'a ObjectStore,
     location: &'a StorageLocation,
     archive: TarGzWriter,
+    /// Taken from before anything is written for the bundle (spool files, archive entries).
+    budget: ContentBudget,
     spool_dir: PathBuf,
     warnings: Vec<String>,
     timings: BTreeMap<String, u64>,
@@ -196,33 +201,39 @@ impl Collector<'_> {
             self.collected_uids.insert(uid.to_string());
         }
         let yaml = serde_yaml::to_string(&value).unwrap_or_default();
-        tokio::task::block_in_place(|| self.archive.append_bytes(path, yaml.as_bytes()))?;
-        Ok(())
+        self.add_text(path, &yaml)
     }
 
-    /// Adds text (already redacted by the caller when it comes from outside).
+    /// Adds text (already redacted by the caller when it comes from outside), unless the
+    /// bundle's budget has no room for all of it.
     fn add_text(&mut self, path: &EntryPath, text: &str) -> Result<(), CollectError> {
+        if !self.budget.take_all(text.len() as u64) {
+            self.warn_left_out(path);
+            return Ok(());
+        }
         tokio::task::block_in_place(|| self.archive.append_bytes(path, text.as_bytes()))?;
         Ok(())
     }
 
-    /// Adds a spooled file, unless the bundle reached its size limit (then a warning says
-    /// what was left out).
+    /// Adds a spooled file, whose bytes were taken from the budget as they were written, and
+    /// removes it.
     fn add_spooled(
         &mut self,
         path: &EntryPath,
         file: &std::path::Path,
     ) -> Result<(), CollectError> {
-        let added =
-            tokio::task::block_in_place(|| self.archive.append_file_within_budget(path, file));
+        let added = tokio::task::block_in_place(|| self.archive.append_file(path, file));
         let _ = std::fs::remove_file(file);
-        if !added? {
-            self.warn(format!(
-                "{path} left out: the bundle reached its size limit of {} bytes (MAX_BUNDLE_BYTES)",
-                self.limits.max_bundle_bytes
-            ));
-        }
+        added?;
         Ok(())
+    }
+
+    /// A file left out whole: the budget was used up before it.
+    fn warn_left_out(&mut self, path: &EntryPath) {
+        self.warn(format!(
+            "{path} left out: the bundle reached its size limit of {} (MAX_BUNDLE_BYTES)",
+            size_text(self.budget.total())
+        ));
     }
 
     /// Lists every object matching `lp`, page by page; a list cut at `max_list_items`, an

@@ -1,0 +1,341 @@
+//! Logs and object-store files copied line by line into the spool folder, redacted, with
+//! every input bounded: a line longer than its cap keeps its first bytes and a marker while
+//! the rest is read in the reader's own chunks and dropped (a 150 MB line never sits in
+//! memory), and each byte written is first taken from the bundle's [`ContentBudget`].
+
+use std::io::{self, BufRead};
+
+use futures::{AsyncBufRead, AsyncBufReadExt};
+
+use super::budget::ContentBudget;
+use crate::{
+    config::size_text,
+    redact::{LineStream, Redactor},
+};
+
+/// One line as read: its first bytes are in the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CappedLine {
+    /// It ended with `\n` (not in the buffer); false for a last line without one.
+    newline: bool,
+    /// It was longer than the cap: the buffer holds only its first bytes.
+    cut: bool,
+}
+
+/// Moves what of `chunk` belongs to the current line into `line`, up to `max` bytes in all;
+/// how many bytes of `chunk` the line used, and whether it ended in them.
+fn take_chunk(chunk: &[u8], line: &mut Vec<u8>, max: usize, cut: &mut bool) -> (usize, bool) {
+    let (body, used, ended) = match chunk.iter().position(|&b| b == b'\n') {
+        Some(end) => (&chunk[..end], end + 1, true),
+        None => (chunk, chunk.len(), false),
+    };
+    let room = max.saturating_sub(line.len());
+    *cut |= body.len() > room;
+    line.extend_from_slice(&body[..body.len().min(room)]);
+    (used, ended)
+}
+
+/// Reads the next line into `line` (cleared first), keeping at most `max` bytes of it; None
+/// at the end.
+pub(super) fn read_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<CappedLine>> {
+    line.clear();
+    let (mut cut, mut started) = (false, false);
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(started.then_some(CappedLine {
+                newline: false,
+                cut,
+            }));
+        }
+        started = true;
+        let (used, ended) = take_chunk(chunk, line, max, &mut cut);
+        reader.consume(used);
+        if ended {
+            return Ok(Some(CappedLine { newline: true, cut }));
+        }
+    }
+}
+
+/// [`read_line`] for an async reader (a pod's log stream).
+pub(super) async fn read_line_async(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<CappedLine>> {
+    line.clear();
+    let (mut cut, mut started) = (false, false);
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(started.then_some(CappedLine {
+                newline: false,
+                cut,
+            }));
+        }
+        started = true;
+        let (used, ended) = take_chunk(chunk, line, max, &mut cut);
+        reader.consume_unpin(used);
+        if ended {
+            return Ok(Some(CappedLine { newline: true, cut }));
+        }
+    }
+}
+
+/// What the caps did to one copied file, for its warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CopyReport {
+    /// The line cap and its name in warnings.
+    max_line_bytes: usize,
+    line_cap: &'static str,
+    /// Lines cut at the line cap.
+    pub cut_lines: u64,
+    /// The bundle's budget ran out: the copy stopped there.
+    pub out_of_budget: bool,
+    /// Bytes written.
+    pub written: u64,
+}
+
+impl CopyReport {
+    /// The warnings of the file at `path`: one per cap it hit, naming the cap.
+    pub fn warnings(&self, path: &str, budget: &ContentBudget) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.cut_lines > 0 {
+            warnings.push(format!(
+                "{path}: {} line(s) longer than the {} line cap were cut, the rest of each left out ({})",
+                self.cut_lines,
+                size_text(self.max_line_bytes as u64),
+                self.line_cap,
+            ));
+        }
+        if self.out_of_budget {
+            warnings.push(format!(
+                "{path}: cut where the bundle reached its size limit of {} (MAX_BUNDLE_BYTES); later lines left out",
+                size_text(budget.total())
+            ));
+        }
+        warnings
+    }
+}
+
+/// Turns the lines of one file into what is spooled: redacted, cut lines marked, within the
+/// budget.
+pub(super) struct LineCopy<'r> {
+    lines: LineStream<'r>,
+    budget: ContentBudget,
+    marker: String,
+    out: Vec<u8>,
+    pub report: CopyReport,
+}
+
+impl<'r> LineCopy<'r> {
+    /// Lines longer than `max_line_bytes` are cut; warnings call that cap `line_cap`.
+    pub fn new(
+        redactor: &'r Redactor,
+        budget: ContentBudget,
+        max_line_bytes: usize,
+        line_cap: &'static str,
+    ) -> Self {
+        Self {
+            lines: redactor.stream(),
+            budget,
+            marker: format!(
+                " … [line truncated by velero-debug-operator: longer than {}]",
+                size_text(max_line_bytes as u64)
+            ),
+            out: Vec::new(),
+            report: CopyReport {
+                max_line_bytes,
+                line_cap,
+                cut_lines: 0,
+                out_of_budget: false,
+                written: 0,
+            },
+        }
+    }
+
+    pub fn max_line_bytes(&self) -> usize {
+        self.report.max_line_bytes
+    }
+
+    /// The bytes to write for a line read into `raw`; fewer than the line's when the budget
+    /// ran out, after which the copy must stop (see [`CopyReport::out_of_budget`]).
+    pub fn render(&mut self, raw: &[u8], read: CappedLine) -> &[u8] {
+        let text = String::from_utf8_lossy(raw);
+        self.out.clear();
+        self.out
+            .extend_from_slice(self.lines.redact(&text).as_bytes());
+        if read.cut {
+            self.out.extend_from_slice(self.marker.as_bytes());
+            self.report.cut_lines += 1;
+        }
+        if read.newline {
+            self.out.push(b'\n');
+        }
+        let granted = self.budget.take_up_to(self.out.len() as u64);
+        if granted < self.out.len() as u64 {
+            self.report.out_of_budget = true;
+            self.out.truncate(granted as usize);
+        }
+        self.report.written += granted;
+        &self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{
+        io::Read,
+        pin::Pin,
+        task::{Context, Poll},
+    };
+
+    /// A reader of `head`, then `len` bytes of `x` with no newline, then `tail`, made as it is
+    /// read: a line of any length without allocating it.
+    struct LongLine {
+        head: &'static [u8],
+        len: u64,
+        tail: &'static [u8],
+        at: u64,
+    }
+
+    impl LongLine {
+        fn new(head: &'static [u8], len: u64, tail: &'static [u8]) -> Self {
+            Self {
+                head,
+                len,
+                tail,
+                at: 0,
+            }
+        }
+
+        fn fill(&mut self, buf: &mut [u8]) -> usize {
+            let head = self.head.len() as u64;
+            let n = if self.at < head {
+                let rest = &self.head[self.at as usize..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                n
+            } else if self.at < head + self.len {
+                let n = (head + self.len - self.at).min(buf.len() as u64) as usize;
+                buf[..n].fill(b'x');
+                n
+            } else {
+                let rest =
+                    &self.tail[((self.at - head - self.len) as usize).min(self.tail.len())..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                n
+            };
+            self.at += n as u64;
+            n
+        }
+    }
+
+    impl Read for LongLine {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            Ok(self.fill(buf))
+        }
+    }
+
+    impl futures::AsyncRead for LongLine {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(self.get_mut().fill(buf)))
+        }
+    }
+
+    const HUGE: u64 = 150 * 1000 * 1000;
+    const CAP: usize = 1024 * 1024;
+
+    /// Every line of a reader through a copy, as text, and the largest the line buffer grew.
+    fn copy_all(reader: impl Read, budget: u64) -> (String, CopyReport, usize) {
+        let redactor = Redactor::new();
+        let mut copy = LineCopy::new(&redactor, ContentBudget::new(budget), CAP, "MAX_LINE_BYTES");
+        let mut reader = io::BufReader::with_capacity(64 * 1024, reader);
+        let mut line = Vec::new();
+        let mut out = Vec::new();
+        let mut largest = 0;
+        while let Some(read) = read_line(&mut reader, &mut line, CAP).unwrap() {
+            largest = largest.max(line.capacity());
+            out.extend_from_slice(copy.render(&line, read));
+            if copy.report.out_of_budget {
+                break;
+            }
+        }
+        (String::from_utf8(out).unwrap(), copy.report, largest)
+    }
+
+    #[test]
+    fn a_150_mb_line_is_cut_at_the_cap_and_the_next_line_is_intact() {
+        let reader = LongLine::new(b"first password=hunter2\n", HUGE, b"\nnext line\nlast");
+        let (out, report, largest) = copy_all(reader, u64::MAX);
+        let lines: Vec<&str> = out.split('\n').collect();
+        assert_eq!(lines.len(), 4, "{:?}", &out[..100]);
+        assert_eq!(lines[0], "first password=***REDACTED***");
+        assert!(lines[1].starts_with(&"x".repeat(CAP)));
+        assert!(lines[1].ends_with("[line truncated by velero-debug-operator: longer than 1 MiB]"));
+        assert!(lines[1].len() < CAP + 100);
+        assert_eq!(&lines[2..], ["next line", "last"]);
+        assert_eq!(report.cut_lines, 1);
+        assert!(largest <= 2 * CAP, "the line buffer grew to {largest}");
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_cap_is_kept_whole() {
+        let reader = LongLine::new(b"", CAP as u64, b"\n");
+        let (out, report, _) = copy_all(reader, u64::MAX);
+        assert_eq!(out.len(), CAP + 1);
+        assert_eq!(report.cut_lines, 0);
+    }
+
+    #[test]
+    fn the_async_reader_cuts_the_same_way() {
+        let mut reader = futures::io::BufReader::new(LongLine::new(b"a\n", HUGE, b"\nb"));
+        let mut line = Vec::new();
+        let lines = futures::executor::block_on(async {
+            let mut lines = Vec::new();
+            while let Some(read) = read_line_async(&mut reader, &mut line, CAP).await.unwrap() {
+                lines.push((line.len(), read));
+            }
+            lines
+        });
+        let cut = |newline| CappedLine { newline, cut: true };
+        let whole = |newline| CappedLine {
+            newline,
+            cut: false,
+        };
+        assert_eq!(
+            lines,
+            [(1, whole(true)), (CAP, cut(true)), (1, whole(false))]
+        );
+    }
+
+    #[test]
+    fn the_copy_stops_where_the_budget_runs_out() {
+        let reader = LongLine::new(b"0123456789\n0123456789\n", 0, b"");
+        let (out, report, _) = copy_all(reader, 15);
+        assert_eq!(out, "0123456789\n0123");
+        assert!(report.out_of_budget);
+        assert_eq!(report.written, 15);
+        let warnings = report.warnings("logs/x.log", &ContentBudget::new(15));
+        assert_eq!(
+            warnings,
+            [
+                "logs/x.log: cut where the bundle reached its size limit of 15 bytes (MAX_BUNDLE_BYTES); later lines left out"
+            ]
+        );
+    }
+}
