@@ -43,6 +43,10 @@ pub const OBJECT_NAME_PATTERN: &str = object_name_pattern!();
 pub const MAX_OBJECT_NAME_LEN: usize = 253;
 const OBJECT_NAME_CEL: &str = concat!("self.matches('", object_name_pattern!(), "')");
 
+/// RFC 3339 date-times, as the operator reads them (plan.rs); the fraction may be longer than
+/// nanoseconds (the rest is dropped).
+const SINCE_CEL: &str = "self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$')";
+
 /// What to collect for one Velero Backup or Restore.
 // The printcolumn(...) groups repeat `type_ = ...`, which clippy mistakes for duplicates.
 #[allow(clippy::duplicated_attributes)]
@@ -99,13 +103,15 @@ pub struct DebugBundleSpec {
     #[x_kube(validation = Rule::new(OBJECT_NAME_CEL).message("restore must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
     #[schemars(length(max = MAX_OBJECT_NAME_LEN))]
     pub restore: Option<String>,
-    /// Collect logs written at or after this time (RFC 3339). Default: the target's start
-    /// minus a margin.
-    // A string, parsed in the operator's plan step: the API server admits date-times that
-    // `Time` fails to read (ten fraction digits, an offset of +30:00, any character before the
-    // fraction), and one such bundle would break the watch of them all.
+    /// Collect logs written at or after this time (RFC 3339, such as 2026-11-20T10:00:00Z).
+    /// Default: the target's start minus a margin.
+    // A string checked by a pattern, parsed in the operator's plan step. Not `format:
+    // date-time`: the API server admits such a value on create that its CEL rules then fail
+    // to convert on every update (ten fraction digits, a lower-case 't'), so the bundle could
+    // never get its finalizer; nor `Time`, which fails to read what the API server admits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("format" = "date-time"))]
+    #[x_kube(validation = Rule::new(SINCE_CEL).message("since must be an RFC 3339 date-time such as 2026-11-20T10:00:00Z"))]
+    #[schemars(length(max = 64))]
     pub since: Option<String>,
     /// Upper bound of each container log kept in the bundle (read from the window's start);
     /// 1 KiB to 1 GiB.
@@ -321,18 +327,17 @@ mod tests {
     }
 
     #[test]
-    fn since_is_read_as_the_api_server_stored_it() {
+    fn since_is_a_string_bound_by_a_pattern_not_a_date_time_format() {
         let odd = "2026-11-20t10:00:00.1234567890z";
         let spec: DebugBundleSpec = serde_yaml::from_str(&format!("since: '{odd}'")).unwrap();
         assert_eq!(spec.since.as_deref(), Some(odd));
         let yaml = crd_yaml();
         let start = yaml.find("since:").unwrap();
         let end = start + yaml[start..].find("storageLocation:").unwrap();
-        assert!(
-            yaml[start..end].contains("format: date-time"),
-            "{}",
-            &yaml[start..end]
-        );
+        let since = &yaml[start..end];
+        assert!(!since.contains("format: date-time"), "{since}");
+        assert!(since.contains("self.matches('^[0-9]{4}-"), "{since}");
+        assert!(since.contains("maxLength: 64"), "{since}");
     }
 
     #[test]

@@ -266,7 +266,7 @@ async fn operator_readyz(env: &Env) -> Result<String> {
         .kubeconfig
         .parent()
         .context("kubeconfig has no folder")?;
-    let port = std::fs::read_to_string(dir.join("operator-1.metrics-port"))?;
+    let port = std::fs::read_to_string(dir.join("operator-0.metrics-port"))?;
     Ok(
         reqwest::get(format!("http://127.0.0.1:{}/readyz", port.trim()))
             .await?

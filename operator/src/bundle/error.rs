@@ -31,7 +31,11 @@ impl Error {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.is_transient()
                 }
-                finalizer::Error::AddFinalizer(_) | finalizer::Error::RemoveFinalizer(_) => true,
+                // The API server may refuse every update of an object it admitted (a CEL
+                // rule failing on a stored value): that waits for a change, not a retry.
+                finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => {
+                    kubernetes::is_transient(e)
+                }
                 finalizer::Error::UnnamedObject | finalizer::Error::InvalidFinalizer => false,
             },
             Error::ShuttingDown => false,
