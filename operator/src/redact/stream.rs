@@ -46,7 +46,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             r#"^[ \t]*(?:-[ \t]+)?name:[ \t]*["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?[ \t]*$"#,
         ),
         env_value: Rule {
-            name: "env-secret",
+            name: Cow::Borrowed("env-secret"),
             re: re(
                 r#"^[ \t]*value:[ \t]*(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'|([^\s|>].*?))[ \t]*$"#,
             ),

@@ -14,7 +14,11 @@ use tokio::io::AsyncWriteExt;
 use velero_debug_crd::NodeAgentLogs;
 
 use super::{CollectError, Collector};
-use crate::{redact::Redactor, tar_gz::EntryPath, velero};
+use crate::{
+    redact::{MaskCounts, Redactor},
+    tar_gz::EntryPath,
+    velero,
+};
 
 const SPOOL_BUFFER: usize = 1024 * 1024;
 
@@ -51,17 +55,17 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     };
     let redactor = c.redactor;
     let api = &pods_api;
-    let mut results: Vec<(LogJob, LogOutcome)> = stream::iter(jobs)
+    let mut results: Vec<(LogJob, LogOutcome, MaskCounts)> = stream::iter(jobs)
         .map(|job| async move {
-            let outcome = read_log(api, &job, &params, redactor).await;
-            (job, outcome)
+            let (outcome, masks) = read_log(api, &job, &params, redactor).await;
+            (job, outcome, masks)
         })
         .buffer_unordered(c.limits.log_concurrency.max(1))
         .collect()
         .await;
     // By path, then by what was read: paths of different containers may be equal once
     // sanitized, and the archive names them in the order they come.
-    results.sort_by(|(a, _), (b, _)| {
+    results.sort_by(|(a, ..), (b, ..)| {
         (&a.bundle_path, &a.pod, &a.container, a.previous).cmp(&(
             &b.bundle_path,
             &b.pod,
@@ -69,7 +73,11 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
             b.previous,
         ))
     });
-    for (job, outcome) in results {
+    for (job, outcome, masks) in results {
+        // A log that could not be kept is not in the bundle: neither are its masks.
+        if matches!(outcome, LogOutcome::Written | LogOutcome::Partial(_)) {
+            c.masks.merge(&masks);
+        }
         add_outcome(c, job, outcome)?;
     }
     Ok(())
@@ -203,12 +211,13 @@ struct LogParamsBase {
     timeout: std::time::Duration,
 }
 
+/// Reads one log into its spool file; also what was masked in the lines written.
 async fn read_log(
     api: &Api<Pod>,
     job: &LogJob,
     base: &LogParamsBase,
     redactor: &Redactor,
-) -> LogOutcome {
+) -> (LogOutcome, MaskCounts) {
     let params = LogParams {
         container: Some(job.container.clone()),
         previous: job.previous,
@@ -219,6 +228,8 @@ async fn read_log(
         limit_bytes: Some(base.max_bytes),
         ..LogParams::default()
     };
+    // Outside the copy, so what a timed-out copy masked is still counted.
+    let mut lines = redactor.stream();
     let copy = async {
         let reader = match api.log_stream(&job.pod, &params).await {
             Ok(r) => r,
@@ -232,7 +243,6 @@ async fn read_log(
         let mut reader = std::pin::pin!(reader);
         // One line buffer reused for the whole log: no allocation per line.
         let mut line = Vec::with_capacity(8 * 1024);
-        let mut lines = redactor.stream();
         loop {
             line.clear();
             let n = reader
@@ -253,7 +263,7 @@ async fn read_log(
         out.flush().await.map_err(|e| e.to_string())?;
         Ok(())
     };
-    match tokio::time::timeout(base.timeout, copy).await {
+    let outcome = match tokio::time::timeout(base.timeout, copy).await {
         Ok(Ok(())) => LogOutcome::Written,
         Ok(Err(e)) if job.previous => {
             // Asking for the previous log of a container that never restarted is refused with
@@ -269,5 +279,6 @@ async fn read_log(
                 LogOutcome::Failed(format!("timed out after {}s", base.timeout.as_secs()))
             }
         }
-    }
+    };
+    (outcome, lines.counts().clone())
 }

@@ -35,7 +35,7 @@ use super::{
 use crate::{
     config::Limits,
     kubernetes,
-    redact::Redactor,
+    redact::{MaskCounts, Redactor},
     storage::{ObjectStore, StorageLocation},
     summary::Summary,
     tar_gz::{EntryPath, TarGzWriter},
@@ -61,6 +61,8 @@ pub(crate) struct Collected {
     /// API requests made while collecting (approximate when bundles run at once: the counter
     /// is per process).
     pub api_requests: u64,
+    /// Values masked in everything collected, by redaction rule.
+    pub masks: MaskCounts,
     /// The folder of the archive and the spooled logs.
     pub spool: TempDir,
 }
@@ -97,6 +99,7 @@ pub(crate) async fn run(
         plan: &plan.collect,
         limits: &ctx.config.limits,
         redactor: &ctx.redactor,
+        masks: MaskCounts::default(),
         store,
         location: &found.location,
         archive,
@@ -126,6 +129,7 @@ pub(crate) async fn run(
         warnings: collector.warnings,
         timings: collector.timings,
         api_requests: ctx.api_requests.load(Ordering::Relaxed) - requests_before,
+        masks: collector.masks,
         spool,
     })
 }
@@ -137,6 +141,8 @@ struct Collector<'a> {
     plan: &'a CollectPlan,
     limits: &'a Limits,
     redactor: &'a Redactor,
+    /// What the redactor masked so far, from every source.
+    masks: MaskCounts,
     store: &'a ObjectStore,
     location: &'a StorageLocation,
     archive: TarGzWriter,
@@ -191,7 +197,8 @@ impl Collector<'_> {
     fn add_object(&mut self, path: &EntryPath, obj: &impl Serialize) -> Result<(), CollectError> {
         let mut value = serde_json::to_value(obj).unwrap_or_default();
         strip_noise(&mut value);
-        self.redactor.redact_json(&mut value);
+        self.redactor
+            .redact_json_counted(&mut value, &mut self.masks);
         if let Some(uid) = value["metadata"]["uid"].as_str() {
             self.collected_uids.insert(uid.to_string());
         }
@@ -200,7 +207,8 @@ impl Collector<'_> {
         Ok(())
     }
 
-    /// Adds text (already redacted by the caller when it comes from outside).
+    /// Adds text (already redacted by the caller, its masks counted, when it comes from
+    /// outside).
     fn add_text(&mut self, path: &EntryPath, text: &str) -> Result<(), CollectError> {
         tokio::task::block_in_place(|| self.archive.append_bytes(path, text.as_bytes()))?;
         Ok(())

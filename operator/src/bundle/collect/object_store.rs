@@ -10,7 +10,12 @@ use std::{
 use flate2::read::MultiGzDecoder;
 
 use super::{CollectError, Collector};
-use crate::{redact::Redactor, storage::StorageError, tar_gz::EntryPath, velero::stored_artifacts};
+use crate::{
+    redact::{LineStream, MaskCounts, Redactor},
+    storage::StorageError,
+    tar_gz::EntryPath,
+    velero::stored_artifacts,
+};
 
 /// Results files are small; anything bigger is not parsed for the summary.
 const MAX_RESULTS_BYTES: u64 = 16 * 1024 * 1024;
@@ -40,9 +45,9 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
             }
         }
         let text = c.spool_path(&artifact.bundle_path);
-        let redactor = c.redactor;
+        let (redactor, masks) = (c.redactor, &mut c.masks);
         let decoded = tokio::task::block_in_place(|| {
-            decode_and_redact(&raw, &text, artifact.gzipped, redactor)
+            decode_and_redact(&raw, &text, artifact.gzipped, redactor, masks)
         });
         let _ = std::fs::remove_file(&raw);
         if let Err(e) = decoded {
@@ -84,12 +89,26 @@ fn entry_path(bundle_path: &str) -> EntryPath {
     EntryPath::new(&folders, stem, extension)
 }
 
-/// Decompresses (when gzipped) and redacts line by line, streaming from file to file.
+/// Decompresses (when gzipped) and redacts line by line, streaming from file to file; adds
+/// what it masked to `masks`, also when it stops half-way (what was written is kept).
 fn decode_and_redact(
     from: &Path,
     to: &Path,
     gzipped: bool,
     redactor: &Redactor,
+    masks: &mut MaskCounts,
+) -> std::io::Result<()> {
+    let mut lines = redactor.stream();
+    let copied = copy_redacted(from, to, gzipped, &mut lines);
+    masks.merge(lines.counts());
+    copied
+}
+
+fn copy_redacted(
+    from: &Path,
+    to: &Path,
+    gzipped: bool,
+    lines: &mut LineStream<'_>,
 ) -> std::io::Result<()> {
     let file = File::open(from)?;
     let reader: Box<dyn Read> = if gzipped {
@@ -100,7 +119,6 @@ fn decode_and_redact(
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let mut out = BufWriter::with_capacity(256 * 1024, File::create(to)?);
     let mut line = Vec::new();
-    let mut lines = redactor.stream();
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line)? == 0 {
@@ -144,10 +162,13 @@ mod tests {
             .unwrap();
         enc.finish().unwrap();
         let out = dir.path().join("out");
-        decode_and_redact(&gz, &out, true, &Redactor::new()).unwrap();
+        let mut masks = MaskCounts::default();
+        decode_and_redact(&gz, &out, true, &Redactor::new(), &mut masks).unwrap();
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "level=info msg=ok\npassword=***REDACTED***\nlast line"
         );
+        assert_eq!(masks.get("secret-named-key-value"), 1);
+        assert_eq!(masks.total(), 1);
     }
 }
