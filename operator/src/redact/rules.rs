@@ -81,11 +81,15 @@ pub(super) const RULES: &[RuleSpec] = &[
         min_len: 1,
         confirm: None,
     },
-    // `-----BEGIN` in base64 (a Secret's `tls.key`); a certificate is public and kept.
+    // `-----BEGIN` in base64 (a Secret's `tls.key`); a certificate is public and kept. Wrapped
+    // with escaped line breaks (in a JSON string) it is masked whole; wrapped over lines, the
+    // next lines are masked by `LineStream`.
     RuleSpec {
         name: "base64-pem",
         trigger: "(?-i:LS0tLS1CRUdJTi)",
-        parts: &[Part::Raw(r"(LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2})")],
+        parts: &[Part::Raw(
+            r"(LS0tLS1CRUdJTi(?:[A-Za-z0-9+/]|\\[rn])*={0,2})",
+        )],
         min_len: 1,
         confirm: Some(decodes_to_private_key),
     },
@@ -174,7 +178,9 @@ pub(super) const RULES: &[RuleSpec] = &[
         min_len: 1,
         confirm: None,
     },
-    // Named, as a flag, or bare right after its key id (`AKIA... wJalr...`, a CSV row).
+    // Named, as a flag, or bare next to its key id: right after it (`AKIA... wJalr...`, a CSV
+    // row) or one or two fields later (`aws iam create-access-key --output text` puts the
+    // creation time between). Elsewhere 40 such characters are no key (a git SHA).
     RuleSpec {
         name: "aws-secret-key",
         trigger: "secret|(?-i:AKIA|ASIA)",
@@ -185,7 +191,7 @@ pub(super) const RULES: &[RuleSpec] = &[
                 r"(?i:(?-u:\b)aws[ \t]+configure[ \t]+set[ \t]+(?:[a-z0-9_-]+\.)?aws_secret_access_key[ \t]+{VALUE_SP})",
             ),
             Part::Raw(
-                r#"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}["']?(?:[ \t]*[,:;|/=][ \t]*|[ \t]+)["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+                r#"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?:["']?(?:[ \t]*[,:;|/=][ \t]*|[ \t]+)["']?[^\s"',;|]{1,39}?){0,2}["']?(?:[ \t]*[,:;|/=][ \t]*|[ \t]+)["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
             ),
         ],
         min_len: 1,
@@ -355,9 +361,16 @@ pub(super) fn precheck() -> String {
     format!("(?i){}", triggers.join("|"))
 }
 
-fn decodes_to_private_key(candidate: &str) -> bool {
+/// Whether base64 text (wrapped with escaped line breaks or not) starts a private key's PEM.
+pub(super) fn decodes_to_private_key(candidate: &str) -> bool {
+    let unwrapped: String = candidate
+        .chars()
+        .take(96)
+        .collect::<String>()
+        .replace("\\r", "")
+        .replace("\\n", "");
     // 64 characters hold 48 bytes: enough for the longest BEGIN line.
-    let head = &candidate[..candidate.len().min(64) / 4 * 4];
+    let head = &unwrapped[..unwrapped.len().min(64) / 4 * 4];
     base64::engine::general_purpose::STANDARD
         .decode(head)
         .is_ok_and(|bytes| bytes.windows(11).any(|w| w == b"PRIVATE KEY"))
