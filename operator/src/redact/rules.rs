@@ -82,13 +82,14 @@ pub(super) const RULES: &[RuleSpec] = &[
         confirm: None,
     },
     // `-----BEGIN` in base64 (a Secret's `tls.key`); a certificate is public and kept. Wrapped
-    // with escaped line breaks (in a JSON string) it is masked whole; wrapped over lines, the
+    // with escaped line breaks (in a JSON string) it is masked whole, and so it is wrapped
+    // over lines of base64 alone when the text holds them (a multi-line string); a log's
     // next lines are masked by `LineStream`.
     RuleSpec {
         name: "base64-pem",
         trigger: "(?-i:LS0tLS1CRUdJTi)",
         parts: &[Part::Raw(
-            r"(LS0tLS1CRUdJTi(?:[A-Za-z0-9+/]|\\[rn])*={0,2})",
+            r"(LS0tLS1CRUdJTi(?:[A-Za-z0-9+/]|\\[rn])*(?:(?:(?mR:$)\r?\n[ \t]*[A-Za-z0-9+/]+)+={0,2}(?mR:$)|={0,2}))",
         )],
         min_len: 1,
         confirm: Some(decodes_to_private_key),

@@ -410,6 +410,15 @@ fn base64_keys_wrapped_over_lines() {
     // A certificate goes on over lines too, and is kept.
     let cert = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSURCVENDQWUyZ0F3SUJBZ0lJVTNxMQ\nYWJjZGVmZ2hpamtsbW5v\n";
     assert!(matches!(r.stream().redact_text(cert), Cow::Borrowed(_)));
+    // In a multi-line string of an object, masked whole.
+    let mut secret = json!({"data": {"key.b64": "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFcEFJQkFBS0NBUUVBMFo3\nYWJjZGVmZ2hpamtsbW5v\r\nAg==\r\nDone\n"}});
+    let mut counts = MaskCounts::default();
+    r.redact_json_counted(&mut secret, &mut counts);
+    assert_eq!(
+        secret,
+        json!({"data": {"key.b64": format!("{M}\r\nDone\n")}})
+    );
+    assert_eq!(counts.get("base64-pem"), 1);
     // Wrapped with escaped line breaks inside one JSON string.
     masks! {
         r#"{"msg":"key LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFcEFJQkFBS0NBUUVBMFo3\nYWJjZGVmZ2hpamtsbW5v=\n"}"# => r#"{"msg":"key {M}\n"}"#,
