@@ -21,8 +21,8 @@ pub(super) struct RuleSpec {
 }
 
 pub(super) enum Part {
-    /// A regex; `{VALUE}`, `{VALUE_SP}`, `{DQ}` and `{ESC}` stand for [`VALUE`],
-    /// [`VALUE_AFTER_SPACE`], [`DQ`] and [`ESC`].
+    /// A regex; `{VALUE}`, `{VALUE_SP}`, `{DQ}`, `{ESC}`, `{QUOTE}` and `{SEP}` stand for
+    /// [`VALUE`], [`VALUE_AFTER_SPACE`], [`DQ`], [`ESC`], [`QUOTE`] and [`SEP`].
     Raw(&'static str),
     /// `name=value`, `name: value`, `"name":"value"`, `name => value`, `name = value`, where
     /// the name (case-insensitive) ends with this pattern: `db_password`, `X-Api-Key`.
@@ -38,6 +38,10 @@ const DQ: &str = r#""((?:[^"\\\n]|\\.)*)""#;
 /// A string quoted with escaped quotes, at any depth (`\"x\"` in a JSON string, `\\\"x\\\"`
 /// one level deeper); it ends at the first quote, however escaped.
 const ESC: &str = r#"\\+"((?:[^"\\\n]|\\+[^"\\\n])*)\\+""#;
+/// An optional quote, escaped or not (`"`, `\"` in a JSON string).
+const QUOTE: &str = r#"(?:\\*["'])?"#;
+/// Between fields of a line: a separator, or blanks (a tab escaped in a JSON string too).
+const SEP: &str = r"(?:[ \t]*[,:;|/=][ \t]*|(?:[ \t]|\\t)+)";
 /// A value after `=` or `:`: double-quoted, single-quoted, quoted with escaped quotes, or
 /// bare up to a space, quote or list separator. Not `|`, `>` (a YAML block, masked by
 /// `LineStream`), nor `{` or `[` (the value is a structure, not a secret). A bare value
@@ -89,7 +93,7 @@ pub(super) const RULES: &[RuleSpec] = &[
         name: "base64-pem",
         trigger: "(?-i:LS0tLS1CRUdJTi)",
         parts: &[Part::Raw(
-            r"(LS0tLS1CRUdJTi(?:[A-Za-z0-9+/]|\\[rn])*(?:(?:(?mR:$)\r?\n[ \t]*[A-Za-z0-9+/]+)+={0,2}(?mR:$)|={0,2}))",
+            r"(LS0tLS1CRUdJTi(?:[A-Za-z0-9+/]|\\+[rn])*(?:(?:(?mR:$)\r?\n[ \t]*[A-Za-z0-9+/]+)+={0,2}(?mR:$)|={0,2}))",
         )],
         min_len: 1,
         confirm: Some(decodes_to_private_key),
@@ -192,7 +196,7 @@ pub(super) const RULES: &[RuleSpec] = &[
                 r"(?i:(?-u:\b)aws[ \t]+configure[ \t]+set[ \t]+(?:[a-z0-9_-]+\.)?aws_secret_access_key[ \t]+{VALUE_SP})",
             ),
             Part::Raw(
-                r#"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?:["']?(?:[ \t]*[,:;|/=][ \t]*|[ \t]+)["']?[^\s"',;|]{1,39}?){0,2}["']?(?:[ \t]*[,:;|/=][ \t]*|[ \t]+)["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+                r#"(?:(?-u:\b)|\\t)(?:AKIA|ASIA)[A-Z0-9]{16}(?:{QUOTE}{SEP}{QUOTE}[^\s"',;|\\]{1,39}?){0,2}{QUOTE}{SEP}{QUOTE}([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
             ),
         ],
         min_len: 1,
@@ -206,7 +210,8 @@ pub(super) const RULES: &[RuleSpec] = &[
         parts: &[
             Part::KeyValue("access[_-]?key(?:[_-]?id)?"),
             Part::Flag("access-key(?:-id)?"),
-            Part::Raw(r"(?-u:\b)((?:AKIA|ASIA)[A-Z0-9]{16})(?-u:\b)"),
+            // Also after a tab or line break escaped in a JSON string (`\tAKIA...`).
+            Part::Raw(r"(?:(?-u:\b)|\\[tnr])((?:AKIA|ASIA)[A-Z0-9]{16})(?-u:\b)"),
         ],
         min_len: 1,
         confirm: None,
@@ -285,7 +290,7 @@ pub(super) const RULES: &[RuleSpec] = &[
         parts: &[
             Part::Flag(SECRET_FLAG_WORDS),
             Part::Raw(
-                r#"(?-u:\b)(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlshow|mysqlpump|mysqlsh|mariadb|mariadb-dump)(?-u:\b)(?:[ \t]+[^ \t|;&]+)*?[ \t]+-p(?:{DQ}|'([^'\n]*)'|([^\s"'|;&\\]+))"#,
+                r#"(?-u:\b)(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlshow|mysqlpump|mysqlsh|mariadb|mariadb-dump)(?-u:\b)(?:[ \t]+[^ \t|;&]+)*?[ \t]+-p(?:{DQ}|'([^'\n]*)'|{ESC}|([^\s"'|;&\\]+))"#,
             ),
             Part::Raw(
                 r"(?-u:\b)(?:sshpass|mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport)(?-u:\b)(?:[ \t]+[^ \t|;&]+)*?[ \t]+-p[ \t]*{VALUE_SP}",
@@ -353,6 +358,8 @@ impl Part {
             .replace("{VALUE}", VALUE)
             .replace("{DQ}", DQ)
             .replace("{ESC}", ESC)
+            .replace("{QUOTE}", QUOTE)
+            .replace("{SEP}", SEP)
     }
 }
 
@@ -364,12 +371,16 @@ pub(super) fn precheck() -> String {
 
 /// Whether base64 text (wrapped with escaped line breaks or not) starts a private key's PEM.
 pub(super) fn decodes_to_private_key(candidate: &str) -> bool {
-    let unwrapped: String = candidate
-        .chars()
-        .take(96)
-        .collect::<String>()
-        .replace("\\r", "")
-        .replace("\\n", "");
+    // Without escaped line breaks, however deep the escaping (`\n`, `\\n`).
+    let head: String = candidate.chars().take(96).collect();
+    let unwrapped: String = head
+        .split('\\')
+        .enumerate()
+        .map(|(i, part)| match i {
+            0 => part,
+            _ => part.strip_prefix(['r', 'n']).unwrap_or(part),
+        })
+        .collect();
     // 64 characters hold 48 bytes: enough for the longest BEGIN line.
     let head = &unwrapped[..unwrapped.len().min(64) / 4 * 4];
     base64::engine::general_purpose::STANDARD
