@@ -6,10 +6,12 @@
 //! triggers) decides first whether any rule can apply at all; such a line (nearly every line)
 //! comes back borrowed, without allocating, and nothing is counted or locked for it.
 //!
-//! Limitations, chosen to fail towards masking: `redact_line` sees one line, so of a value
-//! spread over several lines (a PEM private key, a YAML block under a secret-like key, an env
-//! `name:` / `value:` pair) it masks only what that line shows; a [`stream::LineStream`]
-//! keeps state and masks the rest (a JSON string goes through both). A secret-like word
+//! Limitations, chosen to fail towards masking: `redact_line_counted` sees one line, so of a
+//! value spread over several lines (a PEM or base64 private key, a YAML block under a
+//! secret-like key, an env `name:` / `value:` pair) it masks only what that line shows; a
+//! [`LineStream`] keeps state and masks the rest (a JSON string goes through both). A key
+//! whose END line never comes is masked for 1000 lines at most (a log must not vanish
+//! behind one), and the line where masking stops says so. A secret-like word
 //! followed by `:` in prose (`get secret: secrets "x" not found`) has its next word masked,
 //! since it cannot be told from `secret: value`.
 
