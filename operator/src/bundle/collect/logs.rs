@@ -74,11 +74,7 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
         ))
     });
     for (job, outcome, masks) in results {
-        // A log that could not be kept is not in the bundle: neither are its masks.
-        if matches!(outcome, LogOutcome::Written | LogOutcome::Partial(_)) {
-            c.masks.merge(&masks);
-        }
-        add_outcome(c, job, outcome)?;
+        add_outcome(c, job, outcome, &masks)?;
     }
     Ok(())
 }
@@ -183,9 +179,10 @@ fn add_outcome(
     c: &mut Collector<'_>,
     job: LogJob,
     outcome: LogOutcome,
+    masks: &MaskCounts,
 ) -> Result<(), CollectError> {
     match outcome {
-        LogOutcome::Written => c.add_spooled(&job.bundle_path, &job.spool)?,
+        LogOutcome::Written => c.add_spooled(&job.bundle_path, &job.spool, masks)?,
         LogOutcome::NoPrevious => {
             let _ = std::fs::remove_file(&job.spool);
         }
@@ -194,7 +191,7 @@ fn add_outcome(
                 "log {}: {why}; kept what was read",
                 job.bundle_path
             ));
-            c.add_spooled(&job.bundle_path, &job.spool)?;
+            c.add_spooled(&job.bundle_path, &job.spool, masks)?;
         }
         LogOutcome::Failed(why) => {
             let _ = std::fs::remove_file(&job.spool);

@@ -214,17 +214,20 @@ impl Collector<'_> {
         Ok(())
     }
 
-    /// Adds a spooled file, unless the bundle reached its size limit (then a warning says
-    /// what was left out).
+    /// Adds a spooled file and counts what was masked in it, unless the bundle reached its
+    /// size limit (then a warning says what was left out, and its masks are not counted).
     fn add_spooled(
         &mut self,
         path: &EntryPath,
         file: &std::path::Path,
+        masks: &MaskCounts,
     ) -> Result<(), CollectError> {
         let added =
             tokio::task::block_in_place(|| self.archive.append_file_within_budget(path, file));
         let _ = std::fs::remove_file(file);
-        if !added? {
+        if added? {
+            self.masks.merge(masks);
+        } else {
             self.warn(format!(
                 "{path} left out: the bundle reached its size limit of {} bytes (MAX_BUNDLE_BYTES)",
                 self.limits.max_bundle_bytes

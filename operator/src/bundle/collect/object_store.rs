@@ -11,7 +11,7 @@ use flate2::read::MultiGzDecoder;
 
 use super::{CollectError, Collector};
 use crate::{
-    redact::{LineStream, MaskCounts, Redactor},
+    redact::{MaskCounts, Redactor},
     storage::StorageError,
     tar_gz::EntryPath,
     velero::stored_artifacts,
@@ -45,16 +45,19 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
             }
         }
         let text = c.spool_path(&artifact.bundle_path);
-        let (redactor, masks) = (c.redactor, &mut c.masks);
+        let redactor = c.redactor;
         let decoded = tokio::task::block_in_place(|| {
-            decode_and_redact(&raw, &text, artifact.gzipped, redactor, masks)
+            decode_and_redact(&raw, &text, artifact.gzipped, redactor)
         });
         let _ = std::fs::remove_file(&raw);
-        if let Err(e) = decoded {
-            let _ = std::fs::remove_file(&text);
-            c.warn(format!("{key} could not be decompressed: {e}"));
-            continue;
-        }
+        let masks = match decoded {
+            Ok(masks) => masks,
+            Err(e) => {
+                let _ = std::fs::remove_file(&text);
+                c.warn(format!("{key} could not be decompressed: {e}"));
+                continue;
+            }
+        };
         if artifact.bundle_path.ends_with(".log") {
             // The operation's own log: its error lines go into summary.md.
             let summary = &mut c.summary;
@@ -75,7 +78,7 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                 Err(e) => c.warn(format!("{key} is not valid JSON: {e}")),
             }
         }
-        c.add_spooled(&entry, &text)?;
+        c.add_spooled(&entry, &text, &masks)?;
     }
     Ok(())
 }
@@ -89,27 +92,15 @@ fn entry_path(bundle_path: &str) -> EntryPath {
     EntryPath::new(&folders, stem, extension)
 }
 
-/// Decompresses (when gzipped) and redacts line by line, streaming from file to file; adds
-/// what it masked to `masks`, also when it stops half-way (what was written is kept).
+/// Decompresses (when gzipped) and redacts line by line, streaming from file to file; what it
+/// masked, by rule.
 fn decode_and_redact(
     from: &Path,
     to: &Path,
     gzipped: bool,
     redactor: &Redactor,
-    masks: &mut MaskCounts,
-) -> std::io::Result<()> {
+) -> std::io::Result<MaskCounts> {
     let mut lines = redactor.stream();
-    let copied = copy_redacted(from, to, gzipped, &mut lines);
-    masks.merge(lines.counts());
-    copied
-}
-
-fn copy_redacted(
-    from: &Path,
-    to: &Path,
-    gzipped: bool,
-    lines: &mut LineStream<'_>,
-) -> std::io::Result<()> {
     let file = File::open(from)?;
     let reader: Box<dyn Read> = if gzipped {
         Box::new(MultiGzDecoder::new(file))
@@ -134,7 +125,8 @@ fn copy_redacted(
             out.write_all(b"\n")?;
         }
     }
-    out.flush()
+    out.flush()?;
+    Ok(lines.counts().clone())
 }
 
 #[cfg(test)]
@@ -162,8 +154,7 @@ mod tests {
             .unwrap();
         enc.finish().unwrap();
         let out = dir.path().join("out");
-        let mut masks = MaskCounts::default();
-        decode_and_redact(&gz, &out, true, &Redactor::new(), &mut masks).unwrap();
+        let masks = decode_and_redact(&gz, &out, true, &Redactor::new()).unwrap();
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "level=info msg=ok\npassword=***REDACTED***\nlast line"
