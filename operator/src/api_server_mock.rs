@@ -13,7 +13,7 @@ use kube::{Client, client::Body};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, context::Context, metrics::Metrics};
+use crate::{config::Config, context::Context, metrics::Metrics, redact::Redactor};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
@@ -24,6 +24,7 @@ pub(crate) fn context(config: Config) -> (Arc<Context>, ApiServer) {
     let ctx = Context::new(
         client,
         config,
+        Redactor::new(),
         Arc::new(AtomicU64::new(0)),
         Arc::new(Metrics::new()),
         CancellationToken::new(),

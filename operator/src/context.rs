@@ -34,6 +34,7 @@ impl Context {
     pub fn new(
         client: Client,
         config: Config,
+        redactor: Redactor,
         api_requests: Arc<AtomicU64>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
@@ -48,7 +49,7 @@ impl Context {
             api_requests,
             collect_slots: Arc::new(Semaphore::new(config.concurrency.max(1).into())),
             config,
-            redactor: Redactor::new(),
+            redactor,
             metrics,
             shutdown,
         }

@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use anyhow::Context as _;
 use futures::FutureExt;
 use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,7 @@ use crate::{
     health::Readiness,
     http, leader,
     metrics::Metrics,
+    redact::Redactor,
     spool::ProcessSpool,
 };
 
@@ -94,6 +96,11 @@ pub struct Args {
     /// spool folder needs this much per collection slot.
     #[arg(long, env = "MAX_BUNDLE_BYTES", default_value_t = 512 * 1024 * 1024)]
     max_bundle_bytes: u64,
+    /// A site's own secret formats (regexes), masked whole in everything collected besides the
+    /// built-in rules; the n-th counts as `site-pattern-<n>` in a bundle's manifest. Repeat
+    /// the flag, or put one per line in the environment variable.
+    #[arg(long = "redaction-pattern", env = "REDACTION_PATTERNS", value_delimiter = '\n', value_parser = parse_redaction_pattern)]
+    redaction_patterns: Vec<String>,
     /// Log as JSON (for clusters) instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     log_json: bool,
@@ -127,6 +134,14 @@ fn parse_phase(text: &str) -> Result<String, String> {
     }
 }
 
+/// A regex the redactor can use; refused at start, not at the first bundle.
+fn parse_redaction_pattern(text: &str) -> Result<String, String> {
+    match regex::Regex::new(text) {
+        Ok(_) => Ok(text.to_string()),
+        Err(e) => Err(format!("{text:?} is not a valid regex: {e}")),
+    }
+}
+
 /// Runs the operator until SIGTERM/SIGINT (or, with leader election, a lost lease).
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // One TLS crypto provider for the whole process (kube, the S3 clients).
@@ -135,6 +150,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Before the lease: a standby clears what its pod's last container left, and its own
     // folder is ready when it takes over.
     let spool = ProcessSpool::claim(&args.spool_dir)?;
+    // Empty lines of REDACTION_PATTERNS (a trailing newline) are no pattern.
+    let redactor = Redactor::with_extra_patterns(&without_empty(args.redaction_patterns.clone()))
+        .context("REDACTION_PATTERNS")?;
     let requests = Arc::new(AtomicU64::new(0));
     let client = counting_client(requests.clone()).await?;
     let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());
@@ -188,6 +206,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Arc::new(Context::new(
         client,
         config,
+        redactor,
         requests,
         metrics,
         shutdown.clone(),
@@ -332,5 +351,33 @@ mod tests {
         assert!(matches!(parse_ttl("never"), Ok(Ttl(None))));
         assert!(matches!(parse_ttl("0"), Ok(Ttl(Some(d))) if d.is_zero()));
         assert!(parse_ttl("-72h").is_err());
+    }
+
+    #[test]
+    fn redaction_patterns_are_checked_at_start() {
+        use clap::Parser as _;
+        let args = Args::try_parse_from([
+            "operator",
+            "--redaction-pattern",
+            r"corp-[0-9a-f]{8}",
+            "--redaction-pattern",
+            "ticket-[0-9]+\n(?i)internal\\.example\\.com",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.redaction_patterns,
+            [
+                r"corp-[0-9a-f]{8}",
+                "ticket-[0-9]+",
+                r"(?i)internal\.example\.com"
+            ]
+        );
+        let refused = Args::try_parse_from(["operator", "--redaction-pattern", "corp-(unclosed"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains(r#""corp-(unclosed" is not a valid regex"#),
+            "{refused}"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use kube::{ResourceExt, core::DynamicObject};
 use serde::Serialize;
 
-use crate::tar_gz::ArchivedFile;
+use crate::{redact::MaskCounts, tar_gz::ArchivedFile};
 
 /// At most this many log lines and result messages are quoted in summary.md.
 pub const MAX_QUOTED: usize = 50;
@@ -161,6 +161,9 @@ pub struct Manifest<'a> {
     pub timings_ms: &'a BTreeMap<String, u64>,
     /// API requests the collection made (of the whole process while it ran).
     pub api_requests: u64,
+    /// Values masked in everything collected (logs, object-store files, objects, events), by
+    /// redaction rule; a rule that masked nothing is not listed.
+    pub masked_by_rule: &'a MaskCounts,
 }
 
 #[derive(Debug, Serialize)]
@@ -216,5 +219,35 @@ mod tests {
         assert!(md.contains("- PodVolumeRestore: Failed: 2"));
         assert!(md.contains("msg=\"boom\"") && !md.contains("fine"));
         assert!(md.contains("- restore log missing"));
+    }
+
+    #[test]
+    fn manifest_lists_masks_by_rule() {
+        let mut masks = MaskCounts::default();
+        let redactor = crate::redact::Redactor::new();
+        redactor.redact_line_counted("password=x token=y", &mut masks);
+        redactor.redact_line_counted("Authorization: Bearer abc", &mut masks);
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            operator_version: "0.0.0",
+            target: ManifestTarget {
+                kind: "Restore",
+                name: "r1",
+                uid: "u1",
+                phase: "PartiallyFailed",
+            },
+            created_at: String::new(),
+            root_folder: "b",
+            files: &[],
+            warnings: &[],
+            timings_ms: &BTreeMap::new(),
+            api_requests: 0,
+            masked_by_rule: &masks,
+        };
+        let json = serde_json::to_value(&manifest).unwrap();
+        assert_eq!(
+            json["maskedByRule"],
+            serde_json::json!({"authorization-header": 1, "secret-named-key-value": 2})
+        );
     }
 }

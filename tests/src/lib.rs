@@ -359,6 +359,25 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// Stops the running operators and starts `replicas` processes of the built binary
+/// (tests/env/operator-up.sh), with `settings` as environment variables.
+pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result<()> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("env/operator-up.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .env("VDO_SKIP_BUILD", "1")
+        .env("VDO_OPERATOR_REPLICAS", replicas.to_string())
+        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "operator-up.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod untar_tests {
     use super::untar;
@@ -435,23 +454,4 @@ mod untar_tests {
             assert!(untar(&bytes).is_err(), "{kind:?} accepted");
         }
     }
-}
-
-/// Stops the running operators and starts `replicas` processes of the built binary
-/// (tests/env/operator-up.sh), with `settings` as environment variables.
-pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result<()> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("env/operator-up.sh");
-    let out = tokio::process::Command::new("bash")
-        .arg(&script)
-        .env("VDO_SKIP_BUILD", "1")
-        .env("VDO_OPERATOR_REPLICAS", replicas.to_string())
-        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .await?;
-    ensure!(
-        out.status.success(),
-        "operator-up.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
 }

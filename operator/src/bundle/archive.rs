@@ -30,6 +30,7 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
         warnings,
         timings,
         api_requests,
+        masks,
         spool,
     } = collected;
     let summary_md = summary.render(&warnings);
@@ -50,6 +51,7 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
         warnings: &warnings,
         timings_ms: &timings,
         api_requests,
+        masked_by_rule: &masks,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     archive.append_bytes(&EntryPath::new(&[], "manifest", "json"), &json)?;

@@ -18,6 +18,7 @@ static SECRET_FLAG: LazyLock<Regex> = LazyLock::new(|| {
 
 impl Redactor {
     /// Masks a Kubernetes object in place; returns how many values were masked.
+    #[cfg(test)]
     pub fn redact_json(&self, value: &mut Value) -> usize {
         let mut counts = MaskCounts::default();
         self.redact_json_counted(value, &mut counts);

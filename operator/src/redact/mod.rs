@@ -6,10 +6,12 @@
 //! triggers) decides first whether any rule can apply at all; such a line (nearly every line)
 //! comes back borrowed, without allocating, and nothing is counted or locked for it.
 //!
-//! Limitations, chosen to fail towards masking: `redact_line` sees one line, so of a value
-//! spread over several lines (a PEM private key, a YAML block under a secret-like key, an env
-//! `name:` / `value:` pair) it masks only what that line shows; a [`stream::LineStream`]
-//! keeps state and masks the rest (a JSON string goes through both). A secret-like word
+//! Limitations, chosen to fail towards masking: `redact_line_counted` sees one line, so of a
+//! value spread over several lines (a PEM or base64 private key, a YAML block under a
+//! secret-like key, an env `name:` / `value:` pair) it masks only what that line shows; a
+//! [`LineStream`] keeps state and masks the rest (a JSON string goes through both). A key
+//! whose END line never comes is masked for 1000 lines at most (a log must not vanish
+//! behind one), and the line where masking stops says so. A secret-like word
 //! followed by `:` in prose (`get secret: secrets "x" not found`) has its next word masked,
 //! since it cannot be told from `secret: value`.
 
@@ -17,57 +19,65 @@ mod json;
 mod rules;
 mod stream;
 
-pub(crate) use stream::LineStream;
-
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use stream::LineStream;
 
 use regex::Regex;
 use std::{borrow::Cow, collections::BTreeMap, sync::LazyLock};
 
 pub const MARKER: &str = "***REDACTED***";
 
-/// The rule name of the patterns given by the site ([`Redactor::with_extra_patterns`]).
-pub const SITE_PATTERN: &str = "site-pattern";
+/// The rule name of the site's patterns ([`Redactor::with_extra_patterns`]): the first is
+/// `site-pattern-1`, and so on, in the order given.
+pub(crate) const SITE_PATTERN: &str = "site-pattern";
 
 /// How many values each rule masked, by rule name; a bundle's manifest lists them.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]
-pub struct MaskCounts(BTreeMap<&'static str, u64>);
+pub struct MaskCounts(BTreeMap<RuleName, u64>);
+
+/// Built-in rules are named by the table; site patterns get their names at start.
+type RuleName = Cow<'static, str>;
 
 impl MaskCounts {
     fn add(&mut self, rule: &'static str, n: u64) {
-        *self.0.entry(rule).or_default() += n;
+        self.add_rule(&Cow::Borrowed(rule), n);
     }
 
-    pub fn merge(&mut self, other: &MaskCounts) {
-        for (&rule, &n) in &other.0 {
-            self.add(rule, n);
+    /// Clones the name only the first time it is counted.
+    fn add_rule(&mut self, rule: &RuleName, n: u64) {
+        match self.0.get_mut(rule.as_ref()) {
+            Some(count) => *count += n,
+            None => {
+                self.0.insert(rule.clone(), n);
+            }
         }
     }
 
+    pub fn merge(&mut self, other: &MaskCounts) {
+        for (rule, &n) in &other.0 {
+            self.add_rule(rule, n);
+        }
+    }
+
+    #[cfg(test)]
     pub fn total(&self) -> u64 {
         self.0.values().sum()
     }
-}
 
-#[allow(dead_code, reason = "for the bundle manifest, wired by its own change")]
-impl MaskCounts {
+    #[cfg(test)]
     pub fn get(&self, rule: &str) -> u64 {
         self.0.get(rule).copied().unwrap_or(0)
-    }
-
-    /// Rule names with their counts, by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        self.0.iter().map(|(&rule, &n)| (rule, n))
     }
 }
 
 #[derive(Debug)]
 struct Rule {
-    name: &'static str,
+    name: RuleName,
     re: Regex,
     min_len: usize,
     confirm: Option<fn(&str) -> bool>,
@@ -110,7 +120,7 @@ impl Rule {
             None => text,
             Some(end) => {
                 out.push_str(&text[end..]);
-                counts.add(self.name, masked);
+                counts.add_rule(&self.name, masked);
                 Cow::Owned(out)
             }
         }
@@ -131,7 +141,7 @@ static BUILTIN: LazyLock<Builtin> = LazyLock::new(|| Builtin {
         .map(|spec| {
             let pattern: Vec<String> = spec.parts.iter().map(rules::Part::regex).collect();
             Rule {
-                name: spec.name,
+                name: Cow::Borrowed(spec.name),
                 re: Regex::new(&pattern.join("|"))
                     .unwrap_or_else(|e| panic!("rule {} compiles: {e}", spec.name)),
                 min_len: spec.min_len,
@@ -171,17 +181,14 @@ impl Redactor {
     }
 
     /// The built-in rules and these regexes (a site's own token formats, host names...),
-    /// each masked whole and counted as [`SITE_PATTERN`].
-    #[allow(
-        dead_code,
-        reason = "the operator flag and chart value are wired by their own change"
-    )]
+    /// each masked whole and counted as `site-pattern-<n>` (n from 1, in this order).
     pub fn with_extra_patterns(patterns: &[String]) -> Result<Redactor, regex::Error> {
         let site = patterns
             .iter()
-            .map(|pattern| {
+            .enumerate()
+            .map(|(i, pattern)| {
                 Ok(Rule {
-                    name: SITE_PATTERN,
+                    name: Cow::Owned(format!("{SITE_PATTERN}-{}", i + 1)),
                     re: Regex::new(pattern)?,
                     min_len: 1,
                     confirm: None,
@@ -196,13 +203,20 @@ impl Redactor {
     }
 
     /// Masks the secrets in one line (or any string: a PEM block inside is masked whole).
+    #[cfg(test)]
     pub fn redact_line<'a>(&self, line: &'a str) -> Cow<'a, str> {
-        self.mask(line, &mut MaskCounts::default()).0
+        self.redact_line_counted(line, &mut MaskCounts::default())
+    }
+
+    /// Masks one line that stands alone (a line of its own record, as an event's), adding
+    /// what it masked to `counts`.
+    pub fn redact_line_counted<'a>(&self, line: &'a str, counts: &mut MaskCounts) -> Cow<'a, str> {
+        self.mask(line, counts).0
     }
 
     /// A redactor for the lines of one log or file, in order: it remembers a value that
     /// goes on over the next lines, and counts what it masks.
-    pub fn stream(&self) -> stream::LineStream<'_> {
+    pub fn stream(&self) -> LineStream<'_> {
         stream::LineStream::new(self)
     }
 

@@ -21,8 +21,8 @@ pub(super) struct RuleSpec {
 }
 
 pub(super) enum Part {
-    /// A regex; `{VALUE}`, `{VALUE_SP}`, `{DQ}` and `{ESC}` stand for [`VALUE`],
-    /// [`VALUE_AFTER_SPACE`], [`DQ`] and [`ESC`].
+    /// A regex; `{VALUE}`, `{VALUE_SP}`, `{DQ}`, `{ESC}`, `{QUOTE}` and `{SEP}` stand for
+    /// [`VALUE`], [`VALUE_AFTER_SPACE`], [`DQ`], [`ESC`], [`QUOTE`] and [`SEP`].
     Raw(&'static str),
     /// `name=value`, `name: value`, `"name":"value"`, `name => value`, `name = value`, where
     /// the name (case-insensitive) ends with this pattern: `db_password`, `X-Api-Key`.
@@ -38,6 +38,10 @@ const DQ: &str = r#""((?:[^"\\\n]|\\.)*)""#;
 /// A string quoted with escaped quotes, at any depth (`\"x\"` in a JSON string, `\\\"x\\\"`
 /// one level deeper); it ends at the first quote, however escaped.
 const ESC: &str = r#"\\+"((?:[^"\\\n]|\\+[^"\\\n])*)\\+""#;
+/// An optional quote, escaped or not (`"`, `\"` in a JSON string).
+const QUOTE: &str = r#"(?:\\*["'])?"#;
+/// Between fields of a line: a separator, or blanks (a tab escaped in a JSON string too).
+const SEP: &str = r"(?:[ \t]*[,:;|/=][ \t]*|(?:[ \t]|\\t)+)";
 /// A value after `=` or `:`: double-quoted, single-quoted, quoted with escaped quotes, or
 /// bare up to a space, quote or list separator. Not `|`, `>` (a YAML block, masked by
 /// `LineStream`), nor `{` or `[` (the value is a structure, not a secret). A bare value
@@ -81,11 +85,16 @@ pub(super) const RULES: &[RuleSpec] = &[
         min_len: 1,
         confirm: None,
     },
-    // `-----BEGIN` in base64 (a Secret's `tls.key`); a certificate is public and kept.
+    // `-----BEGIN` in base64 (a Secret's `tls.key`); a certificate is public and kept. Wrapped
+    // with escaped line breaks (in a JSON string) it is masked whole, and so it is wrapped
+    // over lines of base64 alone when the text holds them (a multi-line string); a log's
+    // next lines are masked by `LineStream`.
     RuleSpec {
         name: "base64-pem",
         trigger: "(?-i:LS0tLS1CRUdJTi)",
-        parts: &[Part::Raw(r"(LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2})")],
+        parts: &[Part::Raw(
+            r"(LS0tLS1CRUdJTi(?:[A-Za-z0-9+/]|\\+[rn])*(?:(?:(?mR:$)\r?\n[ \t]*[A-Za-z0-9+/]+)+={0,2}(?mR:$)|={0,2}))",
+        )],
         min_len: 1,
         confirm: Some(decodes_to_private_key),
     },
@@ -174,7 +183,9 @@ pub(super) const RULES: &[RuleSpec] = &[
         min_len: 1,
         confirm: None,
     },
-    // Named, as a flag, or bare right after its key id (`AKIA... wJalr...`, a CSV row).
+    // Named, as a flag, or bare next to its key id: right after it (`AKIA... wJalr...`, a CSV
+    // row) or one or two fields later (`aws iam create-access-key --output text` puts the
+    // creation time between). Elsewhere 40 such characters are no key (a git SHA).
     RuleSpec {
         name: "aws-secret-key",
         trigger: "secret|(?-i:AKIA|ASIA)",
@@ -185,7 +196,7 @@ pub(super) const RULES: &[RuleSpec] = &[
                 r"(?i:(?-u:\b)aws[ \t]+configure[ \t]+set[ \t]+(?:[a-z0-9_-]+\.)?aws_secret_access_key[ \t]+{VALUE_SP})",
             ),
             Part::Raw(
-                r#"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}["']?(?:[ \t]*[,:;|/=][ \t]*|[ \t]+)["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+                r#"(?:(?-u:\b)|\\t)(?:AKIA|ASIA)[A-Z0-9]{16}(?:{QUOTE}{SEP}{QUOTE}[^\s"',;|\\]{1,39}?){0,2}{QUOTE}{SEP}{QUOTE}([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
             ),
         ],
         min_len: 1,
@@ -199,7 +210,8 @@ pub(super) const RULES: &[RuleSpec] = &[
         parts: &[
             Part::KeyValue("access[_-]?key(?:[_-]?id)?"),
             Part::Flag("access-key(?:-id)?"),
-            Part::Raw(r"(?-u:\b)((?:AKIA|ASIA)[A-Z0-9]{16})(?-u:\b)"),
+            // Also after a tab or line break escaped in a JSON string (`\tAKIA...`).
+            Part::Raw(r"(?:(?-u:\b)|\\[tnr])((?:AKIA|ASIA)[A-Z0-9]{16})(?-u:\b)"),
         ],
         min_len: 1,
         confirm: None,
@@ -278,7 +290,7 @@ pub(super) const RULES: &[RuleSpec] = &[
         parts: &[
             Part::Flag(SECRET_FLAG_WORDS),
             Part::Raw(
-                r#"(?-u:\b)(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlshow|mysqlpump|mysqlsh|mariadb|mariadb-dump)(?-u:\b)(?:[ \t]+[^ \t|;&]+)*?[ \t]+-p(?:{DQ}|'([^'\n]*)'|([^\s"'|;&\\]+))"#,
+                r#"(?-u:\b)(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlshow|mysqlpump|mysqlsh|mariadb|mariadb-dump)(?-u:\b)(?:[ \t]+[^ \t|;&]+)*?[ \t]+-p(?:{DQ}|'([^'\n]*)'|{ESC}|([^\s"'|;&\\]+))"#,
             ),
             Part::Raw(
                 r"(?-u:\b)(?:sshpass|mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport)(?-u:\b)(?:[ \t]+[^ \t|;&]+)*?[ \t]+-p[ \t]*{VALUE_SP}",
@@ -346,6 +358,8 @@ impl Part {
             .replace("{VALUE}", VALUE)
             .replace("{DQ}", DQ)
             .replace("{ESC}", ESC)
+            .replace("{QUOTE}", QUOTE)
+            .replace("{SEP}", SEP)
     }
 }
 
@@ -355,9 +369,20 @@ pub(super) fn precheck() -> String {
     format!("(?i){}", triggers.join("|"))
 }
 
-fn decodes_to_private_key(candidate: &str) -> bool {
+/// Whether base64 text (wrapped with escaped line breaks or not) starts a private key's PEM.
+pub(super) fn decodes_to_private_key(candidate: &str) -> bool {
+    // Without escaped line breaks, however deep the escaping (`\n`, `\\n`).
+    let head: String = candidate.chars().take(96).collect();
+    let unwrapped: String = head
+        .split('\\')
+        .enumerate()
+        .map(|(i, part)| match i {
+            0 => part,
+            _ => part.strip_prefix(['r', 'n']).unwrap_or(part),
+        })
+        .collect();
     // 64 characters hold 48 bytes: enough for the longest BEGIN line.
-    let head = &candidate[..candidate.len().min(64) / 4 * 4];
+    let head = &unwrapped[..unwrapped.len().min(64) / 4 * 4];
     base64::engine::general_purpose::STANDARD
         .decode(head)
         .is_ok_and(|bytes| bytes.windows(11).any(|w| w == b"PRIVATE KEY"))

@@ -1,9 +1,13 @@
 //! Redaction of the lines of one stream (a log, a file, a multi-line string) in order, for
-//! values that go on over several lines: a PEM private key's body, a YAML block scalar under
-//! a secret-like key (`password: |`) or the last-applied annotation, and an env entry written
-//! as YAML (`- name: DB_PASSWORD` then `value: ...`).
+//! values that go on over several lines: a PEM private key's body, a base64-encoded private
+//! key wrapped over lines (`base64` output), a YAML block scalar under a secret-like key
+//! (`password: |`) or the last-applied annotation, and an env entry written as YAML
+//! (`- name: DB_PASSWORD` then `value: ...`).
 
-use super::{MARKER, MaskCounts, Redactor, Rule, rules::secret_name};
+use super::{
+    MARKER, MaskCounts, Redactor, Rule,
+    rules::{decodes_to_private_key, secret_name},
+};
 use regex::Regex;
 use std::{borrow::Cow, sync::LazyLock};
 
@@ -11,8 +15,15 @@ use std::{borrow::Cow, sync::LazyLock};
 #[derive(Debug, Clone, Copy)]
 enum Open {
     Nothing,
-    /// Lines up to and including the END marker.
-    PemKey,
+    /// Lines up to and including the END marker; how many were masked so far.
+    PemKey {
+        lines: usize,
+    },
+    /// Lines all of base64, up to one with padding or another kind of line; how many were
+    /// masked so far.
+    Base64Key {
+        lines: usize,
+    },
     /// Lines indented deeper than the key's line (blank lines too).
     Block {
         indent: usize,
@@ -23,10 +34,26 @@ enum Open {
     EnvValue,
 }
 
+/// Lines masked after a BEGIN line (or the first line of a base64 key) at most: a missing END
+/// line must not mask the rest of a huge log. The largest keys (RSA 16384 bits, PGP keys
+/// with subkeys) take a few hundred lines.
+pub(super) const MAX_KEY_LINES: usize = 1000;
+
+/// Replaces the line where masking stopped for want of an END line, so the reader knows.
+fn key_cut_note() -> Cow<'static, str> {
+    Cow::Owned(format!(
+        "{MARKER} (no END line within {MAX_KEY_LINES} lines: masking stops here)"
+    ))
+}
+
 #[derive(Debug)]
 struct Patterns {
     pem_begin: Regex,
     pem_end: Regex,
+    /// A base64-encoded PEM that runs to the end of its line without padding: it goes on.
+    base64_pem_open: Regex,
+    /// A line of base64 alone (with its indentation).
+    base64_line: Regex,
     /// `key: |` or `- key: >-`: the indentation and the key.
     block_key: Regex,
     /// `- name: X`: the name.
@@ -39,6 +66,8 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     Patterns {
         pem_begin: re(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
         pem_end: re(r"-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
+        base64_pem_open: re(r"(?-u:\b)(LS0tLS1CRUdJTi[A-Za-z0-9+/]*)[ \t]*$"),
+        base64_line: re(r"^[ \t]*[A-Za-z0-9+/]+(={0,2})[ \t]*$"),
         block_key: re(
             r#"^([ \t]*)(?:-[ \t]+)?["']?([A-Za-z0-9_./-]+)["']?[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*$"#,
         ),
@@ -46,7 +75,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             r#"^[ \t]*(?:-[ \t]+)?name:[ \t]*["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?[ \t]*$"#,
         ),
         env_value: Rule {
-            name: "env-secret",
+            name: Cow::Borrowed("env-secret"),
             re: re(
                 r#"^[ \t]*value:[ \t]*(?:"((?:[^"\\]|\\.)*)"|'((?:[^']|'')*)'|([^\s|>].*?))[ \t]*$"#,
             ),
@@ -85,7 +114,12 @@ impl<'r> LineStream<'r> {
     pub fn redact<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
         match std::mem::replace(&mut self.open, Open::Nothing) {
             Open::Nothing => {}
-            Open::PemKey => return self.pem_body(line),
+            Open::PemKey { lines } => return self.pem_body(line, lines),
+            Open::Base64Key { lines } => {
+                if let Some(masked) = self.base64_line(line, lines) {
+                    return masked;
+                }
+            }
             Open::Block {
                 indent,
                 rule,
@@ -138,14 +172,30 @@ impl<'r> LineStream<'r> {
         out.map_or(Cow::Borrowed(text), Cow::Owned)
     }
 
-    fn pem_body<'a>(&mut self, line: &'a str) -> Cow<'a, str> {
+    fn pem_body<'a>(&mut self, line: &'a str, lines: usize) -> Cow<'a, str> {
         match self.patterns.pem_end.find(line) {
             Some(end) => Cow::Owned(format!("{MARKER}{}", self.redact(&line[end.end()..]))),
+            None if lines + 1 >= MAX_KEY_LINES => key_cut_note(),
             None => {
-                self.open = Open::PemKey;
+                self.open = Open::PemKey { lines: lines + 1 };
                 Cow::Owned(MARKER.to_string())
             }
         }
+    }
+
+    /// A line of a wrapped base64 key: masked (keeping its indentation), or None when the
+    /// key ended before it.
+    fn base64_line<'a>(&mut self, line: &'a str, lines: usize) -> Option<Cow<'a, str>> {
+        let caps = self.patterns.base64_line.captures(line)?;
+        if lines + 1 >= MAX_KEY_LINES {
+            return Some(key_cut_note());
+        }
+        // Padding ends the base64.
+        if caps[1].is_empty() {
+            self.open = Open::Base64Key { lines: lines + 1 };
+        }
+        let depth = line.len() - line.trim_start_matches([' ', '\t']).len();
+        Some(Cow::Owned(format!("{}{MARKER}", &line[..depth])))
     }
 
     /// A line of an open block: masked (keeping its indentation), or None when the block ended
@@ -185,7 +235,14 @@ impl<'r> LineStream<'r> {
             .last()
             .is_some_and(|begin| !p.pem_end.is_match(&line[begin.end()..]));
         if pem_open {
-            return Open::PemKey;
+            return Open::PemKey { lines: 0 };
+        }
+        let base64_open = p
+            .base64_pem_open
+            .captures(line)
+            .is_some_and(|caps| decodes_to_private_key(&caps[1]));
+        if base64_open {
+            return Open::Base64Key { lines: 0 };
         }
         if let Some(open) = self.block_opened(line, None) {
             return open;

@@ -119,10 +119,12 @@ pub(super) async fn all(
 
     timeline.sort();
     timeline.dedup();
-    let text: String = timeline
-        .iter()
-        .map(|l| c.redactor.redact_line(l).into_owned() + "\n")
-        .collect();
+    // Each line is its own event: no value goes on to the next, so no stream.
+    let mut text = String::new();
+    for line in &timeline {
+        text.push_str(&c.redactor.redact_line_counted(line, &mut c.masks));
+        text.push('\n');
+    }
     c.add_text(&EntryPath::new(&["events"], "timeline", "txt"), &text)
 }
 

@@ -10,7 +10,7 @@ use futures::{AsyncBufRead, AsyncBufReadExt};
 use super::budget::ContentBudget;
 use crate::{
     config::size_text,
-    redact::{LineStream, Redactor},
+    redact::{LineStream, MaskCounts, Redactor},
 };
 
 /// One line as read: its first bytes are in the caller's buffer.
@@ -160,6 +160,11 @@ impl<'r> LineCopy<'r> {
                 written: 0,
             },
         }
+    }
+
+    /// What the redactor masked in the lines rendered so far, by rule.
+    pub fn masks(&self) -> &MaskCounts {
+        self.lines.counts()
     }
 
     pub fn max_line_bytes(&self) -> usize {

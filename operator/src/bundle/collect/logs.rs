@@ -18,7 +18,11 @@ use super::{
     budget::ContentBudget,
     lines::{CopyReport, LineCopy, read_line_async},
 };
-use crate::{redact::Redactor, tar_gz::EntryPath, velero};
+use crate::{
+    redact::{MaskCounts, Redactor},
+    tar_gz::EntryPath,
+    velero,
+};
 
 const SPOOL_BUFFER: usize = 1024 * 1024;
 
@@ -57,17 +61,17 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let budget = &c.budget;
     let redactor = c.redactor;
     let api = &pods_api;
-    let mut results: Vec<(LogJob, LogOutcome)> = stream::iter(jobs)
+    let mut results: Vec<(LogJob, LogOutcome, MaskCounts)> = stream::iter(jobs)
         .map(|job| async move {
-            let outcome = read_log(api, &job, &params, redactor, budget.clone()).await;
-            (job, outcome)
+            let (outcome, masks) = read_log(api, &job, &params, redactor, budget.clone()).await;
+            (job, outcome, masks)
         })
         .buffer_unordered(c.limits.log_concurrency.max(1))
         .collect()
         .await;
     // By path, then by what was read: paths of different containers may be equal once
     // sanitized, and the archive names them in the order they come.
-    results.sort_by(|(a, _), (b, _)| {
+    results.sort_by(|(a, ..), (b, ..)| {
         (&a.bundle_path, &a.pod, &a.container, a.previous).cmp(&(
             &b.bundle_path,
             &b.pod,
@@ -75,8 +79,8 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
             b.previous,
         ))
     });
-    for (job, outcome) in results {
-        add_outcome(c, job, outcome)?;
+    for (job, outcome, masks) in results {
+        add_outcome(c, job, outcome, &masks)?;
     }
     Ok(())
 }
@@ -181,6 +185,7 @@ fn add_outcome(
     c: &mut Collector<'_>,
     job: LogJob,
     outcome: LogOutcome,
+    masks: &MaskCounts,
 ) -> Result<(), CollectError> {
     let path = job.bundle_path.to_string();
     match outcome {
@@ -192,7 +197,7 @@ fn add_outcome(
             for warning in report.warnings(&path, &c.budget) {
                 c.warn(format!("log {warning}"));
             }
-            c.add_spooled(&job.bundle_path, &job.spool)?;
+            c.add_spooled(&job.bundle_path, &job.spool, masks)?;
         }
         LogOutcome::NoPrevious => {
             let _ = std::fs::remove_file(&job.spool);
@@ -202,7 +207,7 @@ fn add_outcome(
             for warning in report.warnings(&path, &c.budget) {
                 c.warn(format!("log {warning}"));
             }
-            c.add_spooled(&job.bundle_path, &job.spool)?;
+            c.add_spooled(&job.bundle_path, &job.spool, masks)?;
         }
         LogOutcome::Failed(why) => {
             let _ = std::fs::remove_file(&job.spool);
@@ -226,7 +231,7 @@ async fn read_log(
     base: &LogParamsBase,
     redactor: &Redactor,
     budget: ContentBudget,
-) -> LogOutcome {
+) -> (LogOutcome, MaskCounts) {
     let params = LogParams {
         container: Some(job.container.clone()),
         previous: job.previous,
@@ -269,7 +274,7 @@ async fn read_log(
     };
     let copied = tokio::time::timeout(base.timeout, copy).await;
     let report = lines.report;
-    match copied {
+    let outcome = match copied {
         Ok(Ok(())) => LogOutcome::Written(report),
         Ok(Err(e)) if job.previous => {
             // Asking for the previous log of a container that never restarted is refused with
@@ -287,5 +292,6 @@ async fn read_log(
                 LogOutcome::Failed(why)
             }
         }
-    }
+    };
+    (outcome, lines.masks().clone())
 }

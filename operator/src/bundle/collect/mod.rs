@@ -38,7 +38,7 @@ use super::{
 use crate::{
     config::{Limits, size_text},
     kubernetes,
-    redact::Redactor,
+    redact::{MaskCounts, Redactor},
     storage::{ObjectStore, StorageLocation},
     summary::Summary,
     tar_gz::{EntryPath, TarGzWriter},
@@ -64,6 +64,8 @@ pub(crate) struct Collected {
     /// API requests made while collecting (approximate when bundles run at once: the counter
     /// is per process).
     pub api_requests: u64,
+    /// Values masked in everything collected, by redaction rule.
+    pub masks: MaskCounts,
     /// The folder of the archive and the spooled logs.
     pub spool: TempDir,
 }
@@ -99,6 +101,7 @@ pub(crate) async fn run(
         plan: &plan.collect,
         limits: &ctx.config.limits,
         redactor: &ctx.redactor,
+        masks: MaskCounts::default(),
         store,
         location: &found.location,
         archive,
@@ -129,6 +132,7 @@ pub(crate) async fn run(
         warnings: collector.warnings,
         timings: collector.timings,
         api_requests: ctx.api_requests.load(Ordering::Relaxed) - requests_before,
+        masks: collector.masks,
         spool,
     })
 }
@@ -140,6 +144,8 @@ struct Collector<'a> {
     plan: &'a CollectPlan,
     limits: &'a Limits,
     redactor: &'a Redactor,
+    /// What the redactor masked so far, from every source.
+    masks: MaskCounts,
     store: &'a ObjectStore,
     location: &'a StorageLocation,
     archive: TarGzWriter,
@@ -196,7 +202,8 @@ impl Collector<'_> {
     fn add_object(&mut self, path: &EntryPath, obj: &impl Serialize) -> Result<(), CollectError> {
         let mut value = serde_json::to_value(obj).unwrap_or_default();
         strip_noise(&mut value);
-        self.redactor.redact_json(&mut value);
+        self.redactor
+            .redact_json_counted(&mut value, &mut self.masks);
         if let Some(uid) = value["metadata"]["uid"].as_str() {
             self.collected_uids.insert(uid.to_string());
         }
@@ -204,8 +211,8 @@ impl Collector<'_> {
         self.add_text(path, &yaml)
     }
 
-    /// Adds text (already redacted by the caller when it comes from outside), unless the
-    /// bundle's budget has no room for all of it.
+    /// Adds text (already redacted by the caller, its masks counted, when it comes from
+    /// outside), unless the bundle's budget has no room for all of it.
     fn add_text(&mut self, path: &EntryPath, text: &str) -> Result<(), CollectError> {
         if !self.budget.take_all(text.len() as u64) {
             self.warn_left_out(path);
@@ -216,15 +223,17 @@ impl Collector<'_> {
     }
 
     /// Adds a spooled file, whose bytes were taken from the budget as they were written, and
-    /// removes it.
+    /// removes it; counts what was masked in it.
     fn add_spooled(
         &mut self,
         path: &EntryPath,
         file: &std::path::Path,
+        masks: &MaskCounts,
     ) -> Result<(), CollectError> {
         let added = tokio::task::block_in_place(|| self.archive.append_file(path, file));
         let _ = std::fs::remove_file(file);
         added?;
+        self.masks.merge(masks);
         Ok(())
     }
 

@@ -111,7 +111,8 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                 Err(e) => c.warn(format!("{key} is not valid JSON: {e}")),
             }
         }
-        c.add_spooled(&entry, &text)?;
+        let masks = copy.masks().clone();
+        c.add_spooled(&entry, &text, &masks)?;
     }
     Ok(())
 }
@@ -219,12 +220,16 @@ mod tests {
             cut: false,
         };
         let redactor = Redactor::new();
-        let cut = decode_and_redact(&source, &out, &mut copy(&redactor), 4 * MIB).unwrap();
+        let mut copy = copy(&redactor);
+        let cut = decode_and_redact(&source, &out, &mut copy, 4 * MIB).unwrap();
         assert!(!cut);
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "level=info msg=ok\npassword=***REDACTED***\nlast line"
         );
+        // What was masked is counted for the manifest.
+        assert_eq!(copy.masks().get("secret-named-key-value"), 1);
+        assert_eq!(copy.masks().total(), 1);
     }
 
     #[test]

@@ -182,8 +182,7 @@ async fn server_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
         Some(r) => {
             let status = &r.data["status"];
             c.summary.server_version = status["serverVersion"].as_str().map(str::to_string);
-            let text = serde_yaml::to_string(status).unwrap_or_default();
-            c.add_text(&server_status_path(), &text)
+            c.add_object(&server_status_path(), status)
         }
         None => {
             c.warn("the Velero server did not answer a ServerStatusRequest within 20s");
