@@ -123,7 +123,9 @@ pub(super) async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectEr
     for name in c.involved_nodes.clone() {
         // Named by an operation's status, which anyone who may edit it writes.
         if !kubernetes::is_object_name(&name) {
-            c.warn(format!("node {name:?} (named by an operation) is not a node name"));
+            c.warn(format!(
+                "node {name:?} (named by an operation) is not a node name"
+            ));
             continue;
         }
         match c.timed(nodes.get_opt(&name)).await {
