@@ -23,9 +23,14 @@ pub const LABEL_AUTO: &str = "velerodebug.io/auto";
 pub const LABEL_TARGET_UID: &str = "velerodebug.io/target-uid";
 /// Annotation on a Backup or Restore: "false" means no automatic DebugBundle for it.
 pub const ANNOTATION_AUTO_BUNDLE: &str = "velerodebug.io/auto-bundle";
-/// Annotation the operator sets on a Backup or Restore once it made its automatic DebugBundle
-/// (the bundle's name): the record that outlives the bundle, so none is made twice.
+/// Annotation that operator versions before the ledger set on a Backup or Restore once they
+/// made its automatic DebugBundle (the bundle's name); still honoured, no longer written.
 pub const ANNOTATION_AUTO_BUNDLE_CREATED: &str = "velerodebug.io/auto-bundle-created";
+/// ConfigMap in Velero's namespace (made by the Helm chart) that records the automatic
+/// DebugBundles made: key the target's uid, value "<bundle name> <RFC 3339 time recorded>". It
+/// outlives the bundles, so none is made twice, and the operator needs no write access to
+/// Velero's Backups and Restores.
+pub const AUTO_BUNDLE_LEDGER: &str = "velero-debug-auto-bundles";
 /// Annotation on a DebugBundle: each new value re-signs the download URL without collecting.
 pub const ANNOTATION_REFRESH_URL: &str = "velerodebug.io/refresh-url";
 

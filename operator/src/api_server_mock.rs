@@ -40,8 +40,9 @@ pub(crate) struct Exchange {
     query: Vec<String>,
     /// (JSON pointer, value) pairs the request body must hold.
     body: Vec<(String, Value)>,
-    /// The start of the body's `note` (an event's).
-    note_prefix: Option<String>,
+    /// (JSON pointer, start) pairs: the body's string there must start so (an event's note,
+    /// a value holding the time it was written).
+    text_prefixes: Vec<(String, String)>,
     status: StatusCode,
     answer: Value,
 }
@@ -52,7 +53,7 @@ pub(crate) fn expect(method: Method, path: &str) -> Exchange {
         path: path.to_string(),
         query: Vec::new(),
         body: Vec::new(),
-        note_prefix: None,
+        text_prefixes: Vec::new(),
         status: StatusCode::OK,
         answer: Value::Null,
     }
@@ -69,8 +70,13 @@ impl Exchange {
         self
     }
 
-    pub fn note_starts(mut self, prefix: &str) -> Self {
-        self.note_prefix = Some(prefix.to_string());
+    pub fn note_starts(self, prefix: &str) -> Self {
+        self.text_starts("/note", prefix)
+    }
+
+    pub fn text_starts(mut self, pointer: &str, prefix: &str) -> Self {
+        self.text_prefixes
+            .push((pointer.to_string(), prefix.to_string()));
         self
     }
 
@@ -149,11 +155,11 @@ impl ApiServer {
                 "request {i}: {seen}: body at {pointer} in {body}"
             );
         }
-        if let Some(prefix) = &want.note_prefix {
-            let note = body["note"].as_str().unwrap_or_default();
+        for (pointer, prefix) in &want.text_prefixes {
+            let text = body.pointer(pointer).and_then(Value::as_str);
             assert!(
-                note.starts_with(prefix.as_str()),
-                "request {i}: {seen}: note {note:?}"
+                text.is_some_and(|t| t.starts_with(prefix.as_str())),
+                "request {i}: {seen}: body at {pointer} is {text:?}, not starting {prefix:?}"
             );
         }
         let answer = if want.answer.is_null() {

@@ -10,7 +10,7 @@ use kube::{
     api::{DynamicObject, Patch, PatchParams, PostParams},
     core::{ApiResource, GroupVersionKind},
 };
-use velero_debug_crd::{ANNOTATION_AUTO_BUNDLE_CREATED, DebugBundle, Phase};
+use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle, Phase};
 use velero_debug_operator::velero::resource as velero_resource;
 
 use crate::{Cleanup, Env, create_namespace, eventually, sha256_hex, unique_name, untar, velero};
@@ -340,20 +340,42 @@ pub async fn auto_bundle_for(env: &Env, client: &Client, uid: &str) -> Result<St
     .await
 }
 
-/// Waits (up to 60 s) until the operator recorded on the Restore the automatic bundle it made
-/// for it; the bundle's name. The operator sees Restore events in order and records a bundle
-/// only once made: when a Restore made last has its record, the operator has also decided on
-/// every Restore made or changed before it.
+/// The name of the automatic bundle the operator recorded in its ledger (the chart's
+/// ConfigMap) for the target with this uid, if any; fails on a record it cannot read.
+pub async fn ledger_record(env: &Env, client: &Client, uid: &str) -> Result<Option<String>> {
+    let ledger = Api::<ConfigMap>::namespaced(client.clone(), &env.namespace)
+        .get(AUTO_BUNDLE_LEDGER)
+        .await
+        .with_context(|| format!("the ledger ConfigMap {AUTO_BUNDLE_LEDGER}"))?;
+    let Some(record) = ledger.data.unwrap_or_default().remove(uid) else {
+        return Ok(None);
+    };
+    // "<bundle name> <RFC 3339 time recorded>"
+    let (bundle, recorded) = record
+        .split_once(' ')
+        .with_context(|| format!("ledger record {record:?} of {uid}"))?;
+    recorded
+        .parse::<jiff::Timestamp>()
+        .with_context(|| format!("the time of ledger record {record:?} of {uid}"))?;
+    Ok(Some(bundle.to_string()))
+}
+
+/// Waits (up to 60 s) until the operator recorded in its ledger the automatic bundle it made
+/// for the Restore; the bundle's name. The operator sees Restore events in order and records a
+/// bundle only once made: when a Restore made last has its record, the operator has also
+/// decided on every Restore made or changed before it.
 pub async fn auto_bundle_recorded(env: &Env, client: &Client, restore: &str) -> Result<String> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"));
+    let uid = api
+        .get(restore)
+        .await?
+        .uid()
+        .with_context(|| format!("Restore {restore} has no uid"))?;
     eventually(
-        &format!("the automatic bundle recorded on Restore {restore}"),
+        &format!("the automatic bundle of Restore {restore} recorded in the ledger"),
         Duration::from_secs(60),
-        || async {
-            let r = api.get(restore).await?;
-            Ok(r.annotations().get(ANNOTATION_AUTO_BUNDLE_CREATED).cloned())
-        },
+        || ledger_record(env, client, &uid),
     )
     .await
 }

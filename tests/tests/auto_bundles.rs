@@ -20,8 +20,8 @@ use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, auto_bundle_recorded, bundle_gone, condition_reason,
-        download, finished_restore, partially_failed_now, partially_failed_restore, real_backup,
-        text, wait_finished,
+        download, finished_restore, ledger_record, partially_failed_now, partially_failed_restore,
+        real_backup, text, wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -86,18 +86,23 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
         took <= jiff::SignedDuration::from_secs(60),
         "bundle Completed {took:#} after the restore ended (limit 60s)"
     );
-    // Owned by the restore, labelled, and recorded on the restore.
+    // Owned by the restore, labelled, and recorded in the ledger; the restore is not written.
     let owner = bundle.owner_references().first().context("no owner")?;
     ensure!(owner.kind == "Restore" && owner.uid == uid, "{owner:?}");
     ensure!(bundle.spec.restore.as_deref() == Some(restore.as_str()));
-    let recorded = restores(&env, &client).get(&restore).await?;
+    let recorded = ledger_record(&env, &client, &uid).await?;
     ensure!(
-        recorded
-            .annotations()
-            .get("velerodebug.io/auto-bundle-created")
-            == Some(&name),
-        "no record on the restore: {:?}",
-        recorded.annotations()
+        recorded.as_ref() == Some(&name),
+        "the ledger records {recorded:?} for the restore, not {name}"
+    );
+    let annotations = restores(&env, &client)
+        .get(&restore)
+        .await?
+        .annotations()
+        .clone();
+    ensure!(
+        !annotations.contains_key("velerodebug.io/auto-bundle-created"),
+        "the operator wrote its record on the restore: {annotations:?}"
     );
     // The results file shows the error: the quota refused the ConfigMap.
     let files = download(&bundle).await?;

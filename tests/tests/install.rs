@@ -1,22 +1,24 @@
-//! Installing like a real operator: the Helm chart's rendered manifests match deploy/, and the
-//! chart's ServiceAccount can do what the operator needs and nothing more, as the real API
-//! server's authorizer answers it. (The whole suite also runs the operator under this
-//! identity: run-e2e.sh.)
+//! Installing like a real operator: the Helm chart's rendered manifests match deploy/, the
+//! chart's ServiceAccount can do what the operator needs and nothing more, and the chart's
+//! DebugBundle ClusterRoles give viewers and creators what they say, as the real API server's
+//! authorizer answers it. (The whole suite also runs the operator under this identity:
+//! run-e2e.sh.)
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
     authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
     core::v1::Secret,
+    rbac::v1::RoleBinding,
 };
 use kube::{
     Api, Client,
     api::{ListParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use velero_debug_crd::DebugBundle;
-use velero_debug_e2e::Env;
+use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle};
+use velero_debug_e2e::{Cleanup, Env, create_namespace, eventually};
 
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:velero:velero-debug-operator";
 
@@ -66,24 +68,30 @@ const fn access(
     }
 }
 
-async fn allowed(client: &Client, a: &Access) -> Result<bool> {
+fn attributes(a: &Access) -> ResourceAttributes {
+    ResourceAttributes {
+        verb: Some(a.verb.into()),
+        group: Some(a.group.into()),
+        resource: Some(a.resource.into()),
+        subresource: Some(a.subresource.into()).filter(|s: &String| !s.is_empty()),
+        namespace: Some(a.namespace.into()).filter(|s: &String| !s.is_empty()),
+        name: Some(a.name.into()).filter(|s: &String| !s.is_empty()),
+        ..Default::default()
+    }
+}
+
+/// The authorizer's answer for `user` in `groups`.
+async fn allowed_as(
+    client: &Client,
+    user: &str,
+    groups: &[&str],
+    attributes: ResourceAttributes,
+) -> Result<bool> {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
-            user: Some(SERVICE_ACCOUNT.into()),
-            groups: Some(vec![
-                "system:serviceaccounts".into(),
-                "system:serviceaccounts:velero".into(),
-                "system:authenticated".into(),
-            ]),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(a.verb.into()),
-                group: Some(a.group.into()),
-                resource: Some(a.resource.into()),
-                subresource: Some(a.subresource.into()).filter(|s: &String| !s.is_empty()),
-                namespace: Some(a.namespace.into()).filter(|s: &String| !s.is_empty()),
-                name: Some(a.name.into()).filter(|s: &String| !s.is_empty()),
-                ..Default::default()
-            }),
+            user: Some(user.into()),
+            groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+            resource_attributes: Some(attributes),
             ..Default::default()
         },
         ..Default::default()
@@ -92,6 +100,15 @@ async fn allowed(client: &Client, a: &Access) -> Result<bool> {
         .create(&PostParams::default(), &review)
         .await?;
     Ok(answer.status.context("no status")?.allowed)
+}
+
+async fn allowed(client: &Client, a: &Access) -> Result<bool> {
+    let groups = [
+        "system:serviceaccounts",
+        "system:serviceaccounts:velero",
+        "system:authenticated",
+    ];
+    allowed_as(client, SERVICE_ACCOUNT, &groups, attributes(a)).await
 }
 
 #[tokio::test]
@@ -119,8 +136,15 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
             "finalizers",
         ),
         access("watch", "velero.io", "restores", "velero"),
-        access("patch", "velero.io", "restores", "velero"),
         access("get", "velero.io", "backups", "velero"),
+        named(
+            access("get", "", "configmaps", "velero"),
+            AUTO_BUNDLE_LEDGER,
+        ),
+        named(
+            access("patch", "", "configmaps", "velero"),
+            AUTO_BUNDLE_LEDGER,
+        ),
         access("list", "velero.io", "podvolumerestores", "velero"),
         access("list", "velero.io", "datauploads", "velero"),
         access("get", "velero.io", "backupstoragelocations", "velero"),
@@ -155,6 +179,21 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("delete", "velero.io", "backups", "velero"),
         access("delete", "velero.io", "restores", "velero"),
         access("create", "velero.io", "restores", "velero"),
+        // The record of automatic bundles lives in the ledger, not on Velero's objects.
+        access("patch", "velero.io", "restores", "velero"),
+        access("patch", "velero.io", "backups", "velero"),
+        access("update", "velero.io", "restores", "velero"),
+        // ConfigMaps: only the ledger, which the chart makes (Velero's plugins read
+        // ConfigMaps of its namespace).
+        access("create", "", "configmaps", "velero"),
+        named(
+            access("patch", "", "configmaps", "velero"),
+            "some-other-configmap",
+        ),
+        named(
+            access("delete", "", "configmaps", "velero"),
+            AUTO_BUNDLE_LEDGER,
+        ),
         access("update", "velero.io", "backupstoragelocations", "velero"),
         access("create", "velerodebug.io", "debugbundles", "default"),
         access("patch", "", "nodes", ""),
@@ -172,6 +211,11 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         // No reads it does not need.
         access("list", "", "pods", "default"),
         access("get", "", "configmaps", "velero"),
+        access("list", "", "configmaps", "velero"),
+        named(
+            access("get", "", "configmaps", "velero"),
+            "some-other-configmap",
+        ),
     ];
     let cases = needed
         .iter()
@@ -194,6 +238,113 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
             a.name
         );
     }
+    Ok(())
+}
+
+/// Binds `cluster_role` to `group` in `namespace`.
+async fn bind(client: &Client, namespace: &str, cluster_role: &str, group: &str) -> Result<()> {
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("e2e-{cluster_role}")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+    }))?;
+    Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await?;
+    Ok(())
+}
+
+/// Whether a member of `group` may `verb` debugbundles (`subresource` "" for none) in
+/// `namespace`.
+async fn group_may(
+    client: &Client,
+    group: &str,
+    verb: &str,
+    subresource: &str,
+    namespace: &str,
+) -> Result<bool> {
+    let attributes = ResourceAttributes {
+        verb: Some(verb.into()),
+        group: Some("velerodebug.io".into()),
+        resource: Some("debugbundles".into()),
+        subresource: Some(subresource.into()).filter(|s: &String| !s.is_empty()),
+        namespace: Some(namespace.into()),
+        ..Default::default()
+    };
+    allowed_as(
+        client,
+        "e2e-person",
+        &[group, "system:authenticated"],
+        attributes,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_debugbundle_cluster_roles_give_viewers_reading_and_creators_writing() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    // Bound in a namespace of the test's own: deleting it takes the bindings along.
+    let ns = create_namespace(&client, &cleanup, "roles").await?;
+    for (role, group) in [
+        ("velero-debug-operator-viewer", "e2e:viewers"),
+        ("velero-debug-operator-creator", "e2e:creators"),
+        ("admin", "e2e:admins"),
+        ("edit", "e2e:editors"),
+        ("view", "e2e:view"),
+    ] {
+        bind(&client, &ns, role, group).await?;
+    }
+    let reading = [("get", ""), ("list", ""), ("watch", ""), ("get", "status")];
+    let writing = [
+        ("create", ""),
+        ("delete", ""),
+        ("patch", ""),
+        ("update", ""),
+    ];
+    let cases = reading
+        .iter()
+        .map(|(verb, sub)| ("e2e:viewers", *verb, *sub, true))
+        .chain(
+            writing
+                .iter()
+                .map(|(verb, sub)| ("e2e:viewers", *verb, *sub, false)),
+        )
+        .chain(
+            reading
+                .iter()
+                .chain(&writing)
+                .map(|(verb, sub)| ("e2e:creators", *verb, *sub, true)),
+        )
+        .chain([
+            // Status is the operator's to write.
+            ("e2e:creators", "patch", "status", false),
+            // Reading a bundle gives Velero's logs: not for the built-in edit and view roles
+            // by default (rbac.aggregateTo).
+            ("e2e:editors", "get", "", false),
+            ("e2e:editors", "create", "", false),
+            ("e2e:view", "get", "", false),
+        ]);
+    for (group, verb, sub, want) in cases {
+        ensure!(
+            group_may(&client, group, verb, sub, &ns).await? == want,
+            "a member of {group} {} {verb} debugbundles {sub}",
+            if want { "cannot" } else { "may" }
+        );
+    }
+    // The creator is aggregated into the built-in admin role by default; the aggregation
+    // controller adds its rules shortly after the chart is installed.
+    eventually(
+        "admin to hold the creator's rules",
+        Duration::from_secs(30),
+        || async {
+            let create = group_may(&client, "e2e:admins", "create", "", &ns).await?;
+            let read = group_may(&client, "e2e:admins", "get", "status", &ns).await?;
+            Ok((create && read).then_some(()))
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -26,3 +26,14 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
+
+{{/* The built-in roles the DebugBundle ClusterRoles are aggregated into, comma-separated. */}}
+{{- define "vdo.aggregatedTo" -}}
+{{- $roles := list -}}
+{{- range $role := list "admin" "edit" "view" -}}
+{{- if index $.Values.rbac.aggregateTo $role -}}
+{{- $roles = append $roles $role -}}
+{{- end -}}
+{{- end -}}
+{{- join ", " $roles -}}
+{{- end -}}

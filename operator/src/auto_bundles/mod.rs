@@ -1,8 +1,11 @@
 //! Automatic DebugBundles: watches Restores (and, when configured, Backups) and makes exactly
 //! one bundle for each that ends in a configured phase. The record that a bundle was made is
-//! an annotation on the Backup or Restore itself, so it survives operator restarts and a
-//! bundle deleted by hand.
+//! kept in the ledger ConfigMap the chart makes in Velero's namespace (ledger.rs), so it
+//! survives operator restarts and a bundle deleted by hand, and the operator needs no write
+//! access to Velero's Backups and Restores. The annotation older versions wrote on the target
+//! is still honoured (policy.rs).
 
+mod ledger;
 mod policy;
 #[cfg(test)]
 mod reconcile_tests;
@@ -11,6 +14,7 @@ use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
@@ -18,7 +22,7 @@ use kube::{
         Controller, WatchStreamExt, controller::Action, events::EventType, reflector, watcher,
     },
 };
-use velero_debug_crd::{ANNOTATION_AUTO_BUNDLE_CREATED, DebugBundle, LABEL_AUTO, LABEL_TARGET_UID};
+use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle, LABEL_AUTO, LABEL_TARGET_UID};
 
 use policy::Decision;
 
@@ -32,6 +36,10 @@ pub(crate) enum AutoBundleError {
     List(String),
     #[error("DebugBundle {0} already exists for another target; waiting for it to go")]
     NameTaken(String),
+    #[error(
+        "ConfigMap {namespace}/{AUTO_BUNDLE_LEDGER}, the record of automatic bundles made, does not exist: the Helm chart makes it"
+    )]
+    LedgerMissing { namespace: String },
 }
 
 async fn reconcile(
@@ -49,6 +57,20 @@ async fn reconcile(
     let ns = obj.namespace().unwrap_or_default();
     let uid = obj.uid().unwrap_or_default();
     let name = bundle.name_any();
+    let ledgers: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    let recorded = ledgers
+        .get_opt(AUTO_BUNDLE_LEDGER)
+        .await?
+        .ok_or_else(|| AutoBundleError::LedgerMissing {
+            namespace: ns.clone(),
+        })?
+        .data
+        .unwrap_or_default();
+    if let Some(record) = recorded.get(&uid) {
+        let made = ledger::parse(record).map_or(record.clone(), |r| r.bundle);
+        tracing::trace!(kind, name = %obj.name_any(), bundle = %made, "already has its bundle");
+        return Ok(Action::await_change());
+    }
     let bundles: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &ns);
     match bundles.create(&PostParams::default(), &bundle).await {
         Ok(_) => {
@@ -64,15 +86,18 @@ async fn reconcile(
         }
         Err(e) => return Err(e.into()),
     }
-    // The record: once set, this target never gets another bundle.
-    let targets: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &ns, &velero::resource(kind));
-    let record = serde_json::json!({
-        "metadata": {"annotations": {ANNOTATION_AUTO_BUNDLE_CREATED: name}}
-    });
-    targets
+    // The record: once set, this target never gets another bundle. A merge patch touches
+    // only its own keys, so records written meanwhile (the other watch) are kept.
+    let record = ledger::record_patch(
+        &uid,
+        &name,
+        &recorded,
+        ctx.config.auto.lookback,
+        Timestamp::now(),
+    );
+    ledgers
         .patch(
-            &obj.name_any(),
+            AUTO_BUNDLE_LEDGER,
             &PatchParams::default(),
             &Patch::Merge(&record),
         )

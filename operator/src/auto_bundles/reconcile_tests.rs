@@ -16,6 +16,7 @@ use crate::{
 };
 
 const BUNDLES: &str = "/apis/velerodebug.io/v1alpha1/namespaces/velero/debugbundles";
+const LEDGER: &str = "/api/v1/namespaces/velero/configmaps/velero-debug-auto-bundles";
 
 fn partially_failed_restore() -> DynamicObject {
     let ended = (Timestamp::now() - SignedDuration::from_mins(1)).to_string();
@@ -42,6 +43,13 @@ async fn reconcile_with(
     (result.expect("the reconcile hung on a request"), ctx)
 }
 
+/// The ledger ConfigMap as the API server returns it, with these records.
+fn ledger(data: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "velero-debug-auto-bundles", "namespace": "velero"},
+        "data": data})
+}
+
 fn created_bundle() -> Exchange {
     expect(Method::POST, BUNDLES)
         .body("/metadata/name", json!("auto-restore-r1"))
@@ -55,21 +63,16 @@ fn created_bundle() -> Exchange {
 }
 
 #[tokio::test]
-async fn a_partially_failed_restore_gets_one_bundle_recorded_on_it_and_counted() {
+async fn a_partially_failed_restore_gets_one_bundle_recorded_in_the_ledger_and_counted() {
+    let old = "auto-restore-gone 2026-01-01T00:00:00Z";
     let (result, ctx) = reconcile_with(vec![
+        expect(Method::GET, LEDGER).answer(200, ledger(json!({"gone-uid": old}))),
         created_bundle().echo(),
-        expect(
-            Method::PATCH,
-            "/apis/velero.io/v1/namespaces/velero/restores/r1",
-        )
-        .body(
-            "/metadata/annotations/velerodebug.io~1auto-bundle-created",
-            json!("auto-restore-r1"),
-        )
-        .answer(
-            200,
-            serde_json::to_value(partially_failed_restore()).unwrap(),
-        ),
+        // Recorded, and the record beyond the look-back pruned; the restore is not written.
+        expect(Method::PATCH, LEDGER)
+            .text_starts("/data/r1-uid", "auto-restore-r1 ")
+            .body("/data/gone-uid", json!(null))
+            .answer(200, ledger(json!({}))),
         expect(
             Method::POST,
             "/apis/events.k8s.io/v1/namespaces/velero/events",
@@ -102,6 +105,7 @@ async fn a_bundle_name_taken_by_another_target_is_not_claimed() {
         "spec": {"restore": "r1"},
     });
     let (result, ctx) = reconcile_with(vec![
+        expect(Method::GET, LEDGER).answer(200, ledger(json!({}))),
         created_bundle().refused(409, "AlreadyExists"),
         expect(Method::GET, &format!("{BUNDLES}/auto-restore-r1")).answer(200, other),
     ])
@@ -109,6 +113,34 @@ async fn a_bundle_name_taken_by_another_target_is_not_claimed() {
     assert!(
         matches!(&result, Err(AutoBundleError::NameTaken(name)) if name == "auto-restore-r1"),
         "{result:?}"
+    );
+    assert_eq!(ctx.metrics.auto_bundles_created.get(), 0);
+}
+
+#[tokio::test]
+async fn a_restore_recorded_in_the_ledger_gets_no_second_bundle() {
+    let record = json!({"r1-uid": "auto-restore-r1 2026-11-22T10:00:00Z"});
+    let (result, ctx) = reconcile_with(vec![
+        expect(Method::GET, LEDGER).answer(200, ledger(record)),
+    ])
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    assert_eq!(ctx.metrics.auto_bundles_created.get(), 0);
+}
+
+#[tokio::test]
+async fn a_missing_ledger_is_an_error_that_names_it_and_makes_no_bundle() {
+    let (result, ctx) = reconcile_with(vec![expect(Method::GET, LEDGER).not_found()]).await;
+    let error = result.expect_err("no ledger, no bundle");
+    assert!(
+        matches!(&error, AutoBundleError::LedgerMissing { namespace } if namespace == "velero"),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("velero/velero-debug-auto-bundles"),
+        "{error}"
     );
     assert_eq!(ctx.metrics.auto_bundles_created.get(), 0);
 }
