@@ -5,7 +5,7 @@ ENV := tests/env
 # KEEP_ENV=1 leaves the environment running after `make test` / `make e2e`.
 KEEP_ENV ?= 0
 
-.PHONY: tools env-up env-down crd manifests lint unit e2e test demo bench
+.PHONY: tools env-up env-down crd manifests lint unit e2e fuzz test demo bench
 
 tools: ## build every component of the local environment (cached outside the repo)
 	bash $(ENV)/tools.sh
@@ -34,6 +34,9 @@ unit: ## tests that need no server
 
 e2e: tools ## end-to-end tests on the real environment (started when none is up)
 	KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
+
+fuzz: tools ## 500 generated DebugBundles on the real environment (the suite runs 60)
+	E2E_ONLY_GENERATED=1 VDO_GENERATED_SPECS=$${VDO_GENERATED_SPECS:-500} KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
 
 test: lint unit e2e
 

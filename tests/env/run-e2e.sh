@@ -26,6 +26,12 @@ export VDO_AS_SERVICE_ACCOUNT=1
 export VDO_ENV_FILE="$VDO_ENV_DIR/env.json"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 cd "$REPO_ROOT"
+# `make fuzz`: only the generated-spec test, with VDO_GENERATED_SPECS bundles.
+if [[ "${E2E_ONLY_GENERATED:-0}" == 1 ]]; then
+  log "e2e: ${VDO_GENERATED_SPECS:-60} generated DebugBundles"
+  cargo test -p velero-debug-e2e --test generated_specs -- --nocapture
+  exit 0
+fi
 log "e2e: running the end-to-end tests"
 cargo test -p velero-debug-e2e -- --test-threads="${E2E_THREADS:-4}" --skip serial_
 # Tests that restart the operator run alone, so no other test's bundle is cut short.
