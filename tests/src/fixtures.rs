@@ -390,3 +390,22 @@ pub async fn bundle_gone(env: &Env, client: &Client, name: &str, timeout: Durati
     )
     .await
 }
+
+/// DebugBundles as untyped objects: for those the typed client cannot say or read.
+pub fn debug_bundles_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "velerodebug.io",
+        "v1alpha1",
+        "DebugBundle",
+    ))
+}
+
+/// The Ready condition's reason and message of an untyped DebugBundle.
+pub fn ready_condition(b: &DynamicObject) -> (String, String) {
+    let c = b.data["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
+        .unwrap_or_default();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    (text(&c["reason"]), text(&c["message"]))
+}

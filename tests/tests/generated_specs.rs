@@ -13,11 +13,12 @@ use anyhow::{Context, Result, ensure};
 use kube::{
     Api, ResourceExt,
     api::{DeleteParams, DynamicObject, ListParams, PostParams},
-    core::{ApiResource, GroupVersionKind},
 };
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
-    fixtures::{apply_bundle, download, real_backup, wait_finished},
+    fixtures::{
+        apply_bundle, debug_bundles_resource, download, ready_condition, real_backup, wait_finished,
+    },
     unique_name,
 };
 
@@ -160,24 +161,6 @@ fn generated_spec(p: &mut Picker, backup: &str, since: &[String]) -> serde_json:
     serde_json::Value::Object(spec)
 }
 
-fn debug_bundles() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "velerodebug.io",
-        "v1alpha1",
-        "DebugBundle",
-    ))
-}
-
-/// The Ready condition of a stored bundle, read from JSON.
-fn ready(b: &DynamicObject) -> (String, String) {
-    let c = b.data["status"]["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
-        .unwrap_or_default();
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    (text(&c["reason"]), text(&c["message"]))
-}
-
 /// The pid of the running operator process (operator-up.sh writes it).
 fn operator_pid(env: &Env) -> Result<String> {
     let dir = env
@@ -209,7 +192,7 @@ async fn generated_specs_each_end_completed_or_failed_with_a_reason() -> Result<
     let mut picker = Picker(seed);
     let run = unique_name("gen");
     let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles());
+        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles_resource());
     let mut accepted: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut refused = 0;
     for i in 0..count {
@@ -268,7 +251,7 @@ async fn generated_specs_each_end_completed_or_failed_with_a_reason() -> Result<
                         "{}: {} {:?}",
                         b.name_any(),
                         accepted[&b.name_any()],
-                        ready(b)
+                        ready_condition(b)
                     )
                 })
                 .take(5)
@@ -278,7 +261,7 @@ async fn generated_specs_each_end_completed_or_failed_with_a_reason() -> Result<
     };
     let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
     for b in &finished {
-        let (reason, message) = ready(b);
+        let (reason, message) = ready_condition(b);
         let spec = &accepted[&b.name_any()];
         ensure!(!reason.is_empty(), "{}: no reason: {spec}", b.name_any());
         if reason == "InvalidSpec" {

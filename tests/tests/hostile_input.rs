@@ -7,23 +7,17 @@ use anyhow::{Context, Result, ensure};
 use kube::{
     Api, Client, ResourceExt,
     api::{DynamicObject, PostParams},
-    core::{ApiResource, GroupVersionKind},
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
-    fixtures::{bundle_gone, condition_reason, download, real_backup, text, wait_finished},
+    fixtures::{
+        bundle_gone, condition_reason, debug_bundles_resource, download, ready_condition,
+        real_backup, text, wait_finished,
+    },
     restart_operators, unique_name,
 };
 use velero_debug_operator::velero::resource as velero_resource;
-
-fn debug_bundles() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk(
-        "velerodebug.io",
-        "v1alpha1",
-        "DebugBundle",
-    ))
-}
 
 /// Creates a DebugBundle from raw JSON (the typed client could not even say some of these).
 async fn create_raw(
@@ -40,9 +34,9 @@ async fn create_raw(
     }))
     .expect("a DynamicObject");
     let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles());
+        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles_resource());
     api.create(&PostParams::default(), &obj).await?;
-    cleanup.delete(&debug_bundles(), Some(&env.namespace), &name);
+    cleanup.delete(&debug_bundles_resource(), Some(&env.namespace), &name);
     Ok(name)
 }
 
@@ -197,7 +191,7 @@ async fn serial_a_bundle_the_operator_cannot_read_fails_alone_across_a_restart()
     )
     .await?;
     let raw: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles());
+        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles_resource());
     eventually(
         "the bundle to wait for its target",
         Duration::from_secs(60),
@@ -217,12 +211,8 @@ async fn serial_a_bundle_the_operator_cannot_read_fails_alone_across_a_restart()
     .await
     .context("the API server refused the odd startTime")?;
     let failed = |b: &DynamicObject| {
-        let ready = b.data["status"]["conditions"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
-            .unwrap_or_default();
-        (b.data["status"]["phase"] == "Failed" && ready["reason"] == "InvalidSpec")
-            .then(|| ready["message"].as_str().unwrap_or_default().to_string())
+        let (reason, message) = ready_condition(b);
+        (b.data["status"]["phase"] == "Failed" && reason == "InvalidSpec").then_some(message)
     };
     let message = eventually(
         "the unreadable bundle to fail",

@@ -16,42 +16,15 @@ use velero_debug_e2e::{
     unique_name,
 };
 
-/// One sample of the corpus: its text (one or more lines) and the secrets in it.
-struct Sample {
-    text: String,
-    secrets: Vec<String>,
-}
+#[path = "../../operator/testdata/redaction-corpus/samples.rs"]
+mod corpus_format;
+use corpus_format::Sample;
 
-/// `=== rule` blocks, `!! secret` lines first, then the sample's lines (as the operator's
-/// corpus test reads them).
 fn corpus() -> Result<Vec<Sample>> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../operator/testdata/redaction-corpus/secrets.txt");
     let text = std::fs::read_to_string(&path).with_context(|| format!("{path:?}"))?;
-    let mut samples: Vec<Sample> = Vec::new();
-    for line in text.lines() {
-        if line.starts_with("=== ") {
-            samples.push(Sample {
-                text: String::new(),
-                secrets: Vec::new(),
-            });
-            continue;
-        }
-        let Some(sample) = samples.last_mut() else {
-            continue;
-        };
-        match line.strip_prefix("!! ") {
-            Some(secret) if sample.text.is_empty() => sample.secrets.push(secret.to_string()),
-            _ => {
-                sample.text.push_str(line);
-                sample.text.push('\n');
-            }
-        }
-    }
-    for s in &mut samples {
-        s.text = s.text.trim_end_matches('\n').to_string();
-    }
-    Ok(samples)
+    Ok(corpus_format::parse(&text))
 }
 
 /// The samples as container log lines, in the CRI format kwok serves.
@@ -175,9 +148,16 @@ async fn corpus_secrets_seeded_in_logs_object_store_and_pod_specs_never_reach_th
     let mut leaks = Vec::new();
     for (path, content) in &files {
         let content = String::from_utf8_lossy(content);
-        for secret in samples.iter().flat_map(|s| &s.secrets) {
-            if content.contains(secret.as_str()) {
-                leaks.push(format!("{secret:?} in {path}"));
+        for sample in &samples {
+            for secret in sample
+                .secrets
+                .iter()
+                .filter(|s| content.contains(s.as_str()))
+            {
+                leaks.push(format!(
+                    "{secret:?} (secrets.txt:{}, {}) in {path}",
+                    sample.line, sample.rule
+                ));
             }
         }
     }

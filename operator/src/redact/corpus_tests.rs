@@ -12,14 +12,9 @@ fn corpus_path(name: &str) -> PathBuf {
         .join(name)
 }
 
-#[derive(Debug)]
-struct Sample {
-    /// Where it starts in its file, for failure messages.
-    line: usize,
-    rule: String,
-    secrets: Vec<String>,
-    text: String,
-}
+#[path = "../../testdata/redaction-corpus/samples.rs"]
+mod corpus_format;
+use corpus_format::Sample;
 
 impl Sample {
     fn one_line(&self) -> bool {
@@ -27,36 +22,8 @@ impl Sample {
     }
 }
 
-/// Parses `=== rule` blocks: `!! secret` lines, then the sample's lines.
 fn samples(name: &str) -> Vec<Sample> {
-    let corpus = std::fs::read_to_string(corpus_path(name)).expect("corpus file");
-    let mut samples: Vec<Sample> = Vec::new();
-    for (i, line) in corpus.lines().enumerate() {
-        if let Some(rule) = line.strip_prefix("=== ") {
-            samples.push(Sample {
-                line: i + 1,
-                rule: rule.to_string(),
-                secrets: Vec::new(),
-                text: String::new(),
-            });
-            continue;
-        }
-        // Lines before the first sample are comments.
-        let Some(sample) = samples.last_mut() else {
-            continue;
-        };
-        match line.strip_prefix("!! ") {
-            Some(secret) if sample.text.is_empty() => sample.secrets.push(secret.to_string()),
-            _ => {
-                sample.text.push_str(line);
-                sample.text.push('\n');
-            }
-        }
-    }
-    for sample in &mut samples {
-        sample.text = sample.text.trim_end_matches('\n').to_string();
-    }
-    samples
+    corpus_format::parse(&std::fs::read_to_string(corpus_path(name)).expect("corpus file"))
 }
 
 /// A JSON log line carrying the sample, as Velero's plugins and many tools write them.
