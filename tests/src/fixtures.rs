@@ -409,3 +409,19 @@ pub fn ready_condition(b: &DynamicObject) -> (String, String) {
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     (text(&c["reason"]), text(&c["message"]))
 }
+
+/// Whether `key` is in the environment's bucket.
+pub async fn object_exists(env: &Env, key: &str) -> Result<bool> {
+    let s3 = env.s3_client(&env.s3.endpoint);
+    match s3
+        .head_object()
+        .bucket(&env.s3.bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -20,8 +20,8 @@ use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, auto_bundle_recorded, bundle_gone, condition_reason,
-        download, finished_restore, ledger_record, partially_failed_now, partially_failed_restore,
-        real_backup, text, wait_finished,
+        download, finished_restore, ledger_record, object_exists, partially_failed_now,
+        partially_failed_restore, real_backup, text, wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -41,21 +41,6 @@ async fn auto_bundles_for(env: &Env, client: &Client, uid: &str) -> Result<Vec<D
         .list(&ListParams::default().labels(&selector))
         .await?
         .items)
-}
-
-async fn archive_exists(env: &Env, key: &str) -> Result<bool> {
-    let s3 = env.s3_client(&env.s3.endpoint);
-    match s3
-        .head_object()
-        .bucket(&env.s3.bucket)
-        .key(key)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[tokio::test]
@@ -116,13 +101,13 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
 
     // Deleting the Restore removes its bundle (garbage collector) and the archive (finalizer).
     let key = status.archive.context("no archive")?.key;
-    ensure!(archive_exists(&env, &key).await?);
+    ensure!(object_exists(&env, &key).await?);
     restores(&env, &client)
         .delete(&restore, &DeleteParams::background())
         .await?;
     bundle_gone(&env, &client, &name, Duration::from_secs(90)).await?;
     ensure!(
-        !archive_exists(&env, &key).await?,
+        !object_exists(&env, &key).await?,
         "archive {key} still there"
     );
     Ok(())
@@ -355,10 +340,10 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
     ensure!(refused == 403, "expired URL answered {refused}");
 
     // ttlAfterFinished passes: the bundle is deleted, and the archive with it.
-    ensure!(archive_exists(&env, &key).await?);
+    ensure!(object_exists(&env, &key).await?);
     bundle_gone(&env, &client, &name, Duration::from_secs(150)).await?;
     ensure!(
-        !archive_exists(&env, &key).await?,
+        !object_exists(&env, &key).await?,
         "archive {key} still there"
     );
     Ok(())

@@ -12,8 +12,8 @@ use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
-        bundle_gone, condition_reason, debug_bundles_resource, download, ready_condition,
-        real_backup, text, wait_finished,
+        bundle_gone, condition_reason, debug_bundles_resource, download, object_exists,
+        ready_condition, real_backup, text, wait_finished,
     },
     restart_operators, unique_name,
 };
@@ -263,4 +263,86 @@ async fn operator_readyz(env: &Env) -> Result<String> {
             .text()
             .await?,
     )
+}
+
+/// Status is not trusted for storage: a status pointing `archive.key` at another object of the
+/// bucket gets that object neither signed nor deleted; the bundle's own archive still goes.
+#[tokio::test]
+async fn an_archive_key_written_into_status_is_neither_signed_nor_deleted() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "keys").await?;
+    let name = velero_debug_e2e::fixtures::apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
+    let done = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    download(&done).await?;
+    let own = done
+        .status
+        .as_ref()
+        .and_then(|s| s.archive.clone())
+        .context("no archive")?
+        .key;
+    let victim = own.replace(&name, &unique_name("victim"));
+    env.s3_client(&env.s3.endpoint)
+        .put_object()
+        .bucket(&env.s3.bucket)
+        .key(&victim)
+        .body(b"someone else's".to_vec().into())
+        .send()
+        .await?;
+    let raw: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles_resource());
+    let point = serde_json::json!({"status": {"archive": {"key": victim}}});
+    raw.patch_status(
+        &name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&point),
+    )
+    .await?;
+    // A refresh asked now must not sign the other object.
+    let url_before = done.status.as_ref().and_then(|s| s.download_url.clone());
+    let refresh =
+        serde_json::json!({"metadata": {"annotations": {"velerodebug.io/refresh-url": "1"}}});
+    raw.patch(
+        &name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&refresh),
+    )
+    .await?;
+    let after = eventually(
+        "the refresh to be answered",
+        Duration::from_secs(60),
+        || async {
+            let b = raw.get(&name).await?;
+            Ok((b.data["status"]["urlRefreshedFor"] == "1").then_some(b))
+        },
+    )
+    .await?;
+    ensure!(
+        after.data["status"]["downloadURL"].as_str() == url_before.as_deref(),
+        "a new URL was signed for {victim}"
+    );
+    raw.delete(&name, &Default::default()).await?;
+    bundle_gone(&env, &client, &name, Duration::from_secs(60)).await?;
+    ensure!(
+        !object_exists(&env, &own).await?,
+        "the bundle's own archive stayed"
+    );
+    ensure!(
+        object_exists(&env, &victim).await?,
+        "the other object was deleted"
+    );
+    env.s3_client(&env.s3.endpoint)
+        .delete_object()
+        .bucket(&env.s3.bucket)
+        .key(&victim)
+        .send()
+        .await?;
+    Ok(())
 }
