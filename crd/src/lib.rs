@@ -290,6 +290,9 @@ pub mod reasons {
     /// An attempt was cut short (the operator crashed, was killed or stopped while collecting
     /// the bundle); Failed once that happened as often as the operator's attempt limit.
     pub const OPERATOR_STOPPED_WHILE_COLLECTING: &str = "OperatorStoppedWhileCollecting";
+    /// The operator hit a bug (a panic) while making the bundle: that bundle failed, the
+    /// operator runs on. The message says where; please report it.
+    pub const INTERNAL_ERROR: &str = "InternalError";
     /// Waiting for one of the operator's collection slots.
     pub const QUEUED: &str = "Queued";
     pub const URL_VALID: &str = "URLValid";

@@ -264,6 +264,11 @@ async fn generated_specs_each_end_completed_or_failed_with_a_reason() -> Result<
         let (reason, message) = ready_condition(b);
         let spec = &accepted[&b.name_any()];
         ensure!(!reason.is_empty(), "{}: no reason: {spec}", b.name_any());
+        ensure!(
+            reason != "InternalError",
+            "{}: the operator hit a bug: {message}: {spec}",
+            b.name_any()
+        );
         if reason == "InvalidSpec" {
             // CEL's duration() and the operator's parser must agree on everything admitted.
             for field in ["urlTTL", "ttlAfterFinished"] {

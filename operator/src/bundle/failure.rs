@@ -49,6 +49,16 @@ impl Failure {
         )
     }
 
+    /// A panic while making the bundle: not retried, since the same input hits the same bug.
+    pub fn bug(panic: &str) -> Self {
+        Self::permanent(
+            reasons::INTERNAL_ERROR,
+            format!(
+                "the operator hit a bug while making this bundle ({panic}); it keeps running, and this is worth a report"
+            ),
+        )
+    }
+
     fn api(error: &kube::Error, message: impl ToString) -> Self {
         Self {
             reason: reasons::KUBERNETES_API_ERROR,

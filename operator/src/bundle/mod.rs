@@ -22,9 +22,9 @@ mod status;
 mod upload;
 mod watched;
 
-use std::{sync::Arc, time::Duration};
+use std::{any::Any, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use kube::{
     Api, ResourceExt,
@@ -98,7 +98,37 @@ async fn fail_unreadable(bundle: &UnreadableBundle, ctx: &Context) -> Result<Act
     Ok(Action::await_change())
 }
 
+/// A bug met while making one bundle (a panic: a dependency's `unwrap` on a value from the
+/// cluster, say) fails that bundle, never the operator.
 async fn apply(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
+    failing_on_panic(bundle, ctx, apply_unguarded(bundle, ctx)).await
+}
+
+async fn failing_on_panic(
+    bundle: &DebugBundle,
+    ctx: &Context,
+    work: impl Future<Output = Result<Action, Error>>,
+) -> Result<Action, Error> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic_message(panic.as_ref());
+            tracing::error!(bundle = %bundle.name_any(), panic = %what, "bug while making the bundle; failing it");
+            pipeline::fail_after_panic(bundle, ctx, &what).await
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    text.chars().take(300).collect()
+}
+
+async fn apply_unguarded(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     let st = bundle.status.as_ref();
     let finished = st.and_then(|s| s.phase).is_some_and(|p| p.is_finished())
         && st.and_then(|s| s.observed_generation) == bundle.metadata.generation;

@@ -46,6 +46,19 @@ pub(super) async fn make_bundle(bundle: &DebugBundle, ctx: &Context) -> Result<A
     }
 }
 
+/// Fails a bundle whose pass panicked (see `bundle::apply`): from the status it had before.
+pub(super) async fn fail_after_panic(
+    bundle: &DebugBundle,
+    ctx: &Context,
+    panic: &str,
+) -> Result<Action, Error> {
+    let mut run = Run::new(ctx, bundle);
+    if let Ok(target) = dereference::named_target(&bundle.spec) {
+        run.set_target(&target);
+    }
+    Ok(fail_or_retry(&mut run, Failure::bug(panic)).await?)
+}
+
 async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
     let ctx = run.ctx;
     let target = dereference::named_target(&run.bundle.spec)?;

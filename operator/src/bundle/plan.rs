@@ -101,6 +101,7 @@ fn collect(
             .map(|t| t - WINDOW_MARGIN)
             .unwrap_or(Timestamp::UNIX_EPOCH),
     };
+    let since = whole_second(since);
     let max_log_bytes = spec
         .max_log_bytes_per_container
         .unwrap_or(DEFAULT_MAX_LOG_BYTES_PER_CONTAINER);
@@ -118,6 +119,15 @@ fn collect(
         node_agent_logs: spec.node_agent_logs.unwrap_or_default(),
         events: spec.events.unwrap_or(true),
     })
+}
+
+/// `since` cut to its second: the log request rounds it to a second itself, and rounding the
+/// last instant there is (9999-12-30T22:00:00.999999999Z) up past it panics in kube.
+fn whole_second(t: Timestamp) -> Timestamp {
+    let round = jiff::TimestampRound::new()
+        .smallest(jiff::Unit::Second)
+        .mode(jiff::RoundMode::Trunc);
+    t.round(round).unwrap_or(t)
 }
 
 /// When the operation started: `status.startTimestamp`, else its creation.
@@ -402,5 +412,19 @@ mod tests {
             &found(location(), BACKUP),
         );
         assert_eq!(plan.unwrap().collect.since, at("2026-11-20T08:00:00Z"));
+        // Found by `make fuzz`: the log request rounds `since` to a second, and the last
+        // instant rounded up panicked; whole seconds, down, from the plan on.
+        for (text, utc) in [
+            ("9999-12-31T23:59:59.999999999Z", "9999-12-30T22:00:00Z"),
+            ("2026-11-20T08:00:00.999Z", "2026-11-20T08:00:00Z"),
+        ] {
+            let plan = bundle(
+                &debug_bundle(&format!("{{backup: b1, since: '{text}'}}")),
+                &found(location(), BACKUP),
+            );
+            let since = plan.unwrap().collect.since;
+            assert_eq!(since, at(utc), "{text}");
+            assert!(since.round(jiff::Unit::Second).is_ok(), "{text}");
+        }
     }
 }

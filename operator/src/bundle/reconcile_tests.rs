@@ -342,3 +342,21 @@ async fn attempts_cut_short_up_to_the_limit_fail_the_bundle() {
     .await;
     assert_eq!(action, Action::await_change());
 }
+
+#[tokio::test]
+async fn a_panic_while_making_a_bundle_fails_that_bundle_only() {
+    let (ctx, api) = api_server_mock::context(Config::default());
+    let server = api.serve(vec![
+        status_write("Failed", "InternalError").body(
+            "/status/conditions/0/message",
+            json!("the operator hit a bug while making this bundle (a value from the cluster); it keeps running, and this is worth a report"),
+        ),
+        failed_event("InternalError"),
+    ]);
+    let bundle = fresh();
+    let work = async { panic!("a value from the cluster") };
+    let guarded = super::failing_on_panic(&bundle, &ctx, work);
+    let (action, served) = tokio::join!(guarded, server);
+    served.expect("the mock API server").done().await;
+    assert_eq!(action.expect("reconcile"), Action::await_change());
+}
