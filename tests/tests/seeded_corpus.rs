@@ -149,20 +149,23 @@ async fn corpus_secrets_seeded_in_logs_object_store_and_pod_specs_never_reach_th
             .sum()
     };
     let agent_log = format!("logs/node-agent/{agent}/node-agent.log");
-    let sources: [(&str, &dyn Fn(&str) -> bool); 4] = [
-        ("the Velero server's log", &|k: &str| {
-            k.starts_with("logs/velero/") && k.ends_with("/velero.log")
-        }),
-        ("the node-agent's log", &|k: &str| k == agent_log),
-        ("the object-store log", &|k: &str| {
-            k == "object-store/backup.log"
-        }),
-        ("the data-path pod", &|k: &str| {
-            k.starts_with(&format!("pods/{pod_name}"))
-        }),
+    let pod_prefix = format!("pods/{pod_name}");
+    let sources = [
+        (
+            "the Velero server's log",
+            masks_in(&|k| k.starts_with("logs/velero/") && k.ends_with("/velero.log")),
+        ),
+        ("the node-agent's log", masks_in(&|k| k == agent_log)),
+        (
+            "the object-store log",
+            masks_in(&|k| k == "object-store/backup.log"),
+        ),
+        (
+            "the data-path pod",
+            masks_in(&|k| k.starts_with(&pod_prefix)),
+        ),
     ];
-    for (source, wanted) in sources {
-        let masks = masks_in(wanted);
+    for (source, masks) in sources {
         ensure!(
             masks >= samples.len() / 2,
             "{source}: {masks} masks for {} samples: {:?}",
