@@ -6,6 +6,10 @@
 //!
 //! VDO_GENERATED_SPECS sets how many (`make fuzz`: 500; the suite: 60), VDO_GENERATED_SEED the
 //! seed (printed, so a failing run can be repeated).
+//!
+//! A second test holds the operator's duration parser against the API server's CEL
+//! `duration()` itself, string by string, with server-side dry runs (VDO_GENERATED_DURATIONS,
+//! default 300).
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -21,6 +25,14 @@ use velero_debug_e2e::{
     },
     unique_name,
 };
+
+/// VDO_GENERATED_SEED, else the time: printed by each test, so a failure can be repeated.
+fn seed() -> u64 {
+    std::env::var("VDO_GENERATED_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| jiff::Timestamp::now().as_second() as u64)
+}
 
 /// splitmix64: a few lines, deterministic for a seed, good enough to pick test values.
 struct Picker(u64);
@@ -178,10 +190,7 @@ async fn generated_specs_each_end_completed_or_failed_with_a_reason() -> Result<
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let seed: u64 = std::env::var("VDO_GENERATED_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| jiff::Timestamp::now().as_second() as u64);
+    let seed = seed();
     eprintln!("generated specs: {count}, VDO_GENERATED_SEED={seed}");
     let env = Env::load()?;
     let client = env.client().await?;
@@ -317,5 +326,110 @@ async fn generated_specs_each_end_completed_or_failed_with_a_reason() -> Result<
         || async { Ok(api.list(&selector).await?.items.is_empty().then_some(())) },
     )
     .await?;
+    Ok(())
+}
+
+/// A duration-like string: mostly well-formed pieces, sometimes broken.
+fn duration_text(p: &mut Picker) -> String {
+    const UNITS: &[&str] = &["ns", "us", "\u{00B5}s", "\u{03BC}s", "ms", "s", "m", "h"];
+    const NOT_UNITS: &[&str] = &["d", "", "H", "sec", " s", "hr"];
+    const JUNK: &[&str] = &[" ", "+", "-", ".", "e3", "_", "0x", ","];
+    let mut text = String::new();
+    if p.chance(15) {
+        text.push_str(p.pick::<&str>(&["-", "+", "--", " "]));
+    }
+    for _ in 0..1 + p.next() % 3 {
+        let digits = p.next() % 10_u64.pow((p.next() % 12) as u32 + 1);
+        if !p.chance(10) {
+            text.push_str(&digits.to_string());
+        }
+        if p.chance(25) {
+            text.push('.');
+            if !p.chance(20) {
+                text.push_str(&(p.next() % 1_000_000).to_string());
+            }
+        }
+        if p.chance(85) {
+            text.push_str(p.pick::<&str>(UNITS));
+        } else {
+            text.push_str(p.pick::<&str>(NOT_UNITS));
+        }
+        if p.chance(10) {
+            text.push_str(p.pick::<&str>(JUNK));
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_operator_reads_exactly_the_durations_the_api_server_admits() -> Result<()> {
+    let count: usize = std::env::var("VDO_GENERATED_DURATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let seed = seed();
+    eprintln!("generated durations: {count}, VDO_GENERATED_SEED={seed}");
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles_resource());
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let mut picker = Picker(seed);
+    let fixed = [
+        "0",
+        "-0",
+        "+0",
+        "1.5h",
+        "90000ms",
+        ".5s",
+        "5.s",
+        "1h0",
+        "-1ns",
+        "0.0s",
+        "1e3s",
+        "9223372036854775807ns",
+        "9223372036854775808ns",
+        "2562047h47m16.854775807s",
+        "2562047h47m16.854775808s",
+        "12\u{00B5}s",
+        "12\u{03BC}s",
+        "1h 1m",
+        "",
+    ];
+    let texts: Vec<String> = fixed
+        .iter()
+        .map(|t| t.to_string())
+        .chain((0..count).map(|_| duration_text(&mut picker)))
+        .collect();
+    let (mut admitted, mut mismatches) = (0, Vec::new());
+    for text in &texts {
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
+            "metadata": {"name": unique_name("dur"), "namespace": env.namespace},
+            "spec": {"backup": "b1", "ttlAfterFinished": text},
+        }))?;
+        let server = match api.create(&dry_run, &obj).await {
+            Ok(_) => true,
+            Err(kube::Error::Api(e)) if e.code == 422 => false,
+            Err(e) => return Err(e).context(format!("dry run of {text:?}")),
+        };
+        // What the CRD admits for ttlAfterFinished: at most 32 characters, duration() >= 0s.
+        let ours = text.chars().count() <= 32
+            && velero_debug_crd::duration::parse(text).is_ok_and(|d| !d.is_negative());
+        admitted += usize::from(server);
+        if server != ours {
+            mismatches.push(format!("{text:?}: API server {server}, operator {ours}"));
+        }
+    }
+    eprintln!("{} durations, {admitted} admitted", texts.len());
+    ensure!(
+        admitted > 10 && admitted < texts.len() - 10,
+        "the generator made only one kind: {admitted} of {}",
+        texts.len()
+    );
+    ensure!(mismatches.is_empty(), "{mismatches:#?}");
     Ok(())
 }
