@@ -35,8 +35,8 @@ unit: ## tests that need no server
 e2e: tools ## end-to-end tests on the real environment (started when none is up)
 	KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
 
-fuzz: tools ## 500 generated DebugBundles on the real environment (the suite runs 60)
-	E2E_ONLY_GENERATED=1 VDO_GENERATED_SPECS=$${VDO_GENERATED_SPECS:-500} KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
+fuzz: tools ## 500 generated DebugBundles and 3000 durations on the real environment (the suite: 60 and 300)
+	E2E_ONLY_GENERATED=1 VDO_GENERATED_SPECS=$${VDO_GENERATED_SPECS:-500} VDO_GENERATED_DURATIONS=$${VDO_GENERATED_DURATIONS:-3000} KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
 
 test: lint unit e2e
 
