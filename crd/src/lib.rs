@@ -7,6 +7,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+pub mod duration;
+
 pub const GROUP: &str = "velerodebug.io";
 /// Finalizer that makes deleting a DebugBundle delete its archive first.
 pub const FINALIZER: &str = "velerodebug.io/archive-cleanup";

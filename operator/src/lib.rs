@@ -8,7 +8,6 @@ mod auto_bundles;
 mod bundle;
 mod config;
 mod context;
-mod duration;
 mod health;
 mod http;
 mod kubernetes;
@@ -25,3 +24,5 @@ mod tar_gz;
 pub mod velero;
 
 pub use process::{Args, run};
+// The Go duration parser lives with the API types so the kubectl plugin reads the same grammar.
+use velero_debug_crd::duration;

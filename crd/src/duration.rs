@@ -1,6 +1,7 @@
-//! The one parser of durations, for the spec's urlTTL and ttlAfterFinished and the operator's
-//! flags alike. It reads exactly what the CRD's CEL `duration()` admits: cel-go converts with
-//! Go's `time.ParseDuration`, so this follows that function step by step. No crate does: kube's
+//! The one parser of durations, for the spec's urlTTL and ttlAfterFinished, the operator's
+//! flags and the kubectl plugin's alike. It reads exactly what the CRD's CEL `duration()`
+//! admits: cel-go converts with Go's `time.ParseDuration`, so this follows that function step
+//! by step. No crate does: kube's
 //! `Duration` admits "" and "1h0", and panics past u64 seconds; go-parse-duration refuses "µs"
 //! and loops forever on a long fraction; go-duration refuses "0"; jiff's friendly format is
 //! another grammar ("1 hour", "1d", no "µs").
@@ -13,7 +14,7 @@
 use jiff::SignedDuration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DurationError {
+pub enum DurationError {
     #[error("{0:?} is not a duration (such as 90m, 1h30m or 1.5h)")]
     Invalid(String),
     #[error("{0:?} is not a duration: a number lacks its unit (ns, us, ms, s, m or h)")]
@@ -37,7 +38,7 @@ const NANOS_PER_UNIT: [(&str, u64); 8] = [
 const LIMIT: u64 = 1 << 63;
 
 /// Parses a Go duration ("90m", "1.5h", "-1h30m", "0"), as `time.ParseDuration` does.
-pub(crate) fn parse(text: &str) -> Result<SignedDuration, DurationError> {
+pub fn parse(text: &str) -> Result<SignedDuration, DurationError> {
     let invalid = || DurationError::Invalid(text.to_string());
     let (negative, mut rest) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
