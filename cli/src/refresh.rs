@@ -1,0 +1,96 @@
+//! `refresh-url`: a new value of the refresh annotation asks the operator to sign a new URL;
+//! it answers by setting status.urlRefreshedFor to that value along with the new URL.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+    runtime::watcher::watch_object,
+};
+use velero_debug_crd::{ANNOTATION_REFRESH_URL, DebugBundle, Phase};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RefreshError {
+    #[error("DebugBundle {0} is not Completed: only a finished bundle's URL can be re-signed")]
+    NotCompleted(String),
+    #[error("annotating DebugBundle {name}: {source}")]
+    Annotate { name: String, source: kube::Error },
+    #[error("watching DebugBundle {name}: {source}")]
+    Watch {
+        name: String,
+        source: kube::runtime::watcher::Error,
+    },
+    #[error("DebugBundle {0} was deleted while waiting for its new URL")]
+    Deleted(String),
+    #[error(
+        "the operator did not sign a new URL for {0} in time (status.urlRefreshedFor unchanged); is it running?"
+    )]
+    TimedOut(String),
+}
+
+/// True once the operator answered the refresh request `value`.
+pub(crate) fn answered(bundle: &DebugBundle, value: &str) -> bool {
+    bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.url_refreshed_for.as_deref())
+        == Some(value)
+}
+
+/// Asks for a new URL and waits for it; returns the bundle carrying it.
+pub(crate) async fn refresh_url(
+    api: &Api<DebugBundle>,
+    bundle: &DebugBundle,
+    timeout: Duration,
+) -> Result<DebugBundle, RefreshError> {
+    let name = bundle.metadata.name.clone().unwrap_or_default();
+    let phase = bundle.status.as_ref().and_then(|s| s.phase);
+    if phase != Some(Phase::Completed) {
+        return Err(RefreshError::NotCompleted(name));
+    }
+    // Unique per request, so an earlier answer is never mistaken for this one.
+    let value = Timestamp::now().as_nanosecond().to_string();
+    let patch = serde_json::json!({"metadata": {"annotations": {ANNOTATION_REFRESH_URL: value}}});
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| RefreshError::Annotate {
+            name: name.clone(),
+            source,
+        })?;
+    let wait = async {
+        let mut stream = watch_object(api.clone(), &name).boxed();
+        while let Some(event) = stream.next().await {
+            let event = event.map_err(|source| RefreshError::Watch {
+                name: name.clone(),
+                source,
+            })?;
+            match event {
+                None => return Err(RefreshError::Deleted(name.clone())),
+                Some(b) if answered(&b, &value) => return Ok(b),
+                Some(_) => {}
+            }
+        }
+        Err(RefreshError::Deleted(name.clone()))
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .unwrap_or_else(|_| Err(RefreshError::TimedOut(name.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixtures;
+
+    #[test]
+    fn only_the_matching_answer_counts() {
+        let mut bundle = fixtures::completed();
+        assert!(!answered(&bundle, "1"));
+        bundle.status.as_mut().unwrap().url_refreshed_for = Some("1".into());
+        assert!(answered(&bundle, "1"));
+        assert!(!answered(&bundle, "2"));
+    }
+}
