@@ -198,8 +198,14 @@ async fn create_and_follow(
     let api: Api<DebugBundle> = Api::namespaced(client, namespace);
     let created = api.create(&PostParams::default(), bundle).await?;
     let name = created.metadata.name.clone().unwrap_or_default();
-    // The name alone on stdout, so scripts can capture it.
-    println!("{name}");
+    // The name alone on stdout, so scripts can capture it; on stderr when the archive goes
+    // to stdout.
+    let archive_to_stdout = matches!(&args.download, Some(Some(p)) if p == Path::new("-"));
+    if archive_to_stdout {
+        eprintln!("{name}");
+    } else {
+        println!("{name}");
+    }
     if !args.wait && args.download.is_none() {
         return Ok(ExitStatus::Success);
     }
