@@ -339,6 +339,40 @@ mod tests {
         assert!(files_in(dir.path()).is_empty());
     }
 
+    #[tokio::test]
+    async fn an_unreachable_host_is_explained() {
+        // Port 1 on the loopback: refused at once.
+        let err = get("http://127.0.0.1:1/bucket/key").await.unwrap_err();
+        let DownloadError::Unreachable { host, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(host, "127.0.0.1");
+        assert!(err.to_string().contains("config.publicUrl"), "{err}");
+    }
+
+    #[test]
+    fn extracts_a_verified_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("b.tar.gz");
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            File::create(&archive).unwrap(),
+            flate2::Compression::fast(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(4);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "b1/summary.md", &b"# hi"[..])
+            .unwrap();
+        builder.into_inner().unwrap().finish().unwrap();
+        let out = dir.path().join("out");
+        extract(&archive, &out).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join("b1/summary.md")).unwrap(),
+            "# hi"
+        );
+    }
+
     #[test]
     fn the_url_is_refreshed_once_expired_or_marked_so() {
         let bundle = fixtures::completed();

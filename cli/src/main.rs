@@ -60,15 +60,16 @@ fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(error) => {
             eprintln!("error: {error:#}");
-            let mismatch = error
-                .downcast_ref::<DownloadError>()
-                .is_some_and(|e| matches!(e, DownloadError::ChecksumMismatch { .. }));
-            if mismatch {
-                ExitStatus::ChecksumMismatch.into()
-            } else {
-                ExitStatus::Error.into()
-            }
+            exit_status_of(&error).into()
         }
+    }
+}
+
+/// A checksum mismatch has its own status, so scripts can tell it from a network failure.
+fn exit_status_of(error: &anyhow::Error) -> ExitStatus {
+    match error.downcast_ref::<DownloadError>() {
+        Some(DownloadError::ChecksumMismatch { .. }) => ExitStatus::ChecksumMismatch,
+        _ => ExitStatus::Error,
     }
 }
 
@@ -117,9 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Download(args) => download(&api, &args).await,
         Command::Summary(args) => {
             let bundle = api.get(&args.name).await?;
-            let bundle = with_valid_url(&api, bundle, Duration::from_secs(120)).await?;
-            let url = current_url(&bundle)?;
-            let response = download::get(&url).await?;
+            let (_, response) = open_archive(&api, bundle, Duration::from_secs(120)).await?;
             let text = summary::summary_from_response(response).await?;
             print!("{text}");
             Ok(ExitStatus::Success)
@@ -253,21 +252,19 @@ fn current_url(bundle: &DebugBundle) -> anyhow::Result<String> {
 }
 
 async fn download(api: &Api<DebugBundle>, args: &DownloadArgs) -> anyhow::Result<ExitStatus> {
+    let to_stdout = args.output.as_deref() == Some(Path::new("-"));
+    if to_stdout && args.extract.is_some() {
+        bail!("--extract needs a file, not -o -");
+    }
+    if to_stdout && output::stdout_is_terminal() {
+        bail!("refusing to write a tar.gz to a terminal: redirect stdout or use -o FILE");
+    }
     let bundle = api.get(&args.name).await?;
-    let bundle = with_valid_url(api, bundle, parse_timeout(&args.timeout)?).await?;
+    let (bundle, response) = open_archive(api, bundle, parse_timeout(&args.timeout)?).await?;
     let (size, sha256) = download::expected_archive(&bundle)?;
-    let url = current_url(&bundle)?;
-    let response = download::get(&url).await?;
     let bar = download::progress_bar(size);
     let chunks = response.bytes_stream();
-    let to_stdout = args.output.as_deref() == Some(Path::new("-"));
     if to_stdout {
-        if args.extract.is_some() {
-            bail!("--extract needs a file, not -o -");
-        }
-        if output::stdout_is_terminal() {
-            bail!("refusing to write a tar.gz to a terminal: redirect stdout or use -o FILE");
-        }
         let result = download::stream_verified(chunks, &sha256, &bar).await;
         bar.finish_and_clear();
         result?;
@@ -286,6 +283,27 @@ async fn download(api: &Api<DebugBundle>, args: &DownloadArgs) -> anyhow::Result
         eprintln!("extracted into {}", folder.display());
     }
     Ok(ExitStatus::Success)
+}
+
+/// Starts the archive's GET. A URL refused with 403 although its expiry is still ahead (a
+/// clock apart from the store's, a rotated key) is re-signed once and tried again.
+async fn open_archive(
+    api: &Api<DebugBundle>,
+    bundle: DebugBundle,
+    timeout: Duration,
+) -> anyhow::Result<(DebugBundle, reqwest::Response)> {
+    let bundle = with_valid_url(api, bundle, timeout).await?;
+    match download::get(&current_url(&bundle)?).await {
+        Err(DownloadError::HttpStatus { status }) if status == reqwest::StatusCode::FORBIDDEN => {
+            eprintln!(
+                "the object store refused the download URL; asking the operator for a new one"
+            );
+            let bundle = refresh::refresh_url(api, &bundle, timeout).await?;
+            let response = download::get(&current_url(&bundle)?).await?;
+            Ok((bundle, response))
+        }
+        result => Ok((bundle, result?)),
+    }
 }
 
 async fn list(client: Client, namespace: &str, args: &ListArgs) -> anyhow::Result<ExitStatus> {
@@ -342,4 +360,23 @@ async fn bundle_events(client: Client, namespace: &str, name: &str) -> Vec<Event
     let mut events = api.list(&params).await.map(|l| l.items).unwrap_or_default();
     events.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checksum_mismatch_exits_3_other_errors_4() {
+        let mismatch = anyhow::Error::from(DownloadError::ChecksumMismatch {
+            expected: "a".into(),
+            actual: "b".into(),
+            deleted: true,
+        });
+        assert_eq!(exit_status_of(&mismatch), ExitStatus::ChecksumMismatch);
+        let other = anyhow::Error::from(DownloadError::NoArchive("b".into()));
+        assert_eq!(exit_status_of(&other), ExitStatus::Error);
+        assert_eq!(ExitStatus::ChecksumMismatch as u8, 3);
+        assert_eq!(ExitStatus::Error as u8, 4);
+    }
 }
