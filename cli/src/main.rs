@@ -1,6 +1,8 @@
 //! `kubectl velero-debug`: create, follow and download DebugBundles. This file only parses the
 //! command line and joins the modules; exit statuses are in exit.rs.
 
+#[cfg(test)]
+mod api_mock;
 mod args;
 mod cluster;
 mod create;
@@ -59,7 +61,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(status) => status.into(),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Each error's message already names its cause; `{:#}` would repeat the chain.
+            eprintln!("error: {error}");
             exit_status_of(&error).into()
         }
     }
@@ -154,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
 }
 
 fn parse_timeout(text: &str) -> anyhow::Result<Duration> {
-    let parsed = duration::parse(text).with_context(|| format!("--timeout {text:?}"))?;
+    let parsed = duration::parse(text).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
     Duration::try_from(parsed)
         .ok()
         .filter(|d| !d.is_zero())

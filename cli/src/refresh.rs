@@ -83,7 +83,61 @@ pub(crate) async fn refresh_url(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixtures;
+    use crate::{api_mock, output::fixtures};
+
+    #[tokio::test]
+    async fn waits_for_the_answer_to_its_own_request() {
+        let bundle = fixtures::completed();
+        let answered_with = |value: &str, url: &str| {
+            let mut b = bundle.clone();
+            b.metadata.resource_version = Some("12".into());
+            let status = b.status.as_mut().unwrap();
+            status.url_refreshed_for = Some(value.into());
+            status.download_url = Some(url.into());
+            api_mock::event("MODIFIED", serde_json::to_value(b).unwrap())
+        };
+        let (client, server) = api_mock::client(
+            vec![serde_json::to_value(&bundle).unwrap()],
+            vec![
+                answered_with("an-earlier-request", "http://old"),
+                answered_with(api_mock::REFRESH_VALUE, "http://new"),
+            ],
+        );
+        let api = Api::namespaced(client, "velero");
+        let refreshed = refresh_url(&api, &bundle, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            refreshed.status.unwrap().download_url.as_deref(),
+            Some("http://new")
+        );
+        drop(api);
+        let requests = server.await.unwrap();
+        assert_eq!(
+            requests
+                .iter()
+                .filter(|r| r.starts_with("PATCH "))
+                .collect::<Vec<_>>(),
+            [
+                "PATCH /apis/velerodebug.io/v1alpha1/namespaces/velero/debugbundles/why-restore-failed?"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bundle_not_completed_is_refused_without_a_request() {
+        let mut bundle = fixtures::completed();
+        bundle.status.as_mut().unwrap().phase = Some(Phase::Collecting);
+        let (client, _server) = api_mock::client(vec![], vec![]);
+        let err = refresh_url(
+            &Api::namespaced(client, "velero"),
+            &bundle,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, RefreshError::NotCompleted(_)), "{err}");
+    }
 
     #[test]
     fn only_the_matching_answer_counts() {

@@ -138,6 +138,9 @@ async fn watch_until_finished(
     bar: &ProgressBar,
 ) -> Result<Outcome, WaitError> {
     let mut seen = false;
+    // Without a terminal there is no bar: each new state is one line on stderr, for logs.
+    let lines = bar.is_hidden();
+    let mut last_text = String::new();
     let mut stream = watch_object(api.clone(), name).boxed();
     while let Some(event) = stream.next().await {
         let event = event.map_err(|source| WaitError::Watch {
@@ -163,7 +166,12 @@ async fn watch_until_finished(
             bar.set_length(p.items_total as u64);
             bar.set_position(p.items_done.max(0) as u64);
         }
-        bar.set_message(progress_text(status));
+        let text = progress_text(status);
+        if lines && text != last_text {
+            eprintln!("{name}: {text}");
+        }
+        bar.set_message(text.clone());
+        last_text = text;
     }
     Err(WaitError::Deleted(name.to_string()))
 }
@@ -171,7 +179,7 @@ async fn watch_until_finished(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixtures;
+    use crate::{api_mock, output::fixtures};
 
     #[test]
     fn progress_text_follows_the_status() {
@@ -213,6 +221,60 @@ mod tests {
         bundle.status = None;
         assert_eq!(finished(&bundle), None);
         assert_eq!(Outcome::TimedOut.exit_status(), ExitStatus::TimedOut);
+    }
+
+    fn bundle_json(phase: &str, resource_version: &str) -> serde_json::Value {
+        let mut bundle = fixtures::completed();
+        bundle.metadata.resource_version = Some(resource_version.into());
+        let mut value = serde_json::to_value(bundle).unwrap();
+        value["status"]["phase"] = phase.into();
+        value
+    }
+
+    fn api(client: kube::Client) -> Api<DebugBundle> {
+        Api::namespaced(client, "velero")
+    }
+
+    #[tokio::test]
+    async fn follows_a_bundle_to_its_end() {
+        let (client, server) = crate::api_mock::client(
+            vec![bundle_json("Collecting", "11")],
+            vec![
+                api_mock::event("MODIFIED", bundle_json("Uploading", "12")),
+                api_mock::event("MODIFIED", bundle_json("Failed", "13")),
+            ],
+        );
+        let outcome = follow(&api(client), "why-restore-failed", Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(outcome.exit_status(), ExitStatus::BundleFailed);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn times_out_when_nothing_changes() {
+        let (client, _server) =
+            crate::api_mock::client(vec![bundle_json("Collecting", "11")], vec![]);
+        let outcome = follow(
+            &api(client),
+            "why-restore-failed",
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome, Outcome::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_missing_bundle_is_not_found() {
+        let (client, _server) = crate::api_mock::client(vec![], vec![]);
+        let err = follow(&api(client), "nope", Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, WaitError::NotFound(ref n) if n == "nope"),
+            "{err}"
+        );
     }
 
     #[test]
