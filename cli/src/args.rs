@@ -82,9 +82,9 @@ pub(crate) struct CreateArgs {
     /// Print the DebugBundle instead of creating it (only "client").
     #[arg(long, value_parser = ["client"], num_args = 0..=1, default_missing_value = "client")]
     pub dry_run: Option<String>,
-    /// With --dry-run: how to print the object.
-    #[arg(short = 'o', long, value_enum, default_value = "yaml")]
-    pub output: ObjectFormat,
+    /// Print the object (with --dry-run: default yaml; else the created one, not its name).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<ObjectFormat>,
     /// Follow the bundle until it finished (exit codes as `wait`).
     #[arg(long)]
     pub wait: bool,

@@ -104,7 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Timestamp::now(),
         )?;
         if args.dry_run.is_some() {
-            print_object(&bundle, args.output)?;
+            print_object(&bundle, args.output.unwrap_or(ObjectFormat::Yaml))?;
             return Ok(ExitStatus::Success);
         }
         let client = cluster::client(&cli.cluster).await?;
@@ -203,10 +203,10 @@ async fn create_and_follow(
     // The name alone on stdout, so scripts can capture it; on stderr when the archive goes
     // to stdout.
     let archive_to_stdout = matches!(&args.download, Some(Some(p)) if p == Path::new("-"));
-    if archive_to_stdout {
-        eprintln!("{name}");
-    } else {
-        println!("{name}");
+    match args.output {
+        Some(format) if !archive_to_stdout => print_object(&created, format)?,
+        _ if archive_to_stdout => eprintln!("{name}"),
+        _ => println!("{name}"),
     }
     if !args.wait && args.download.is_none() {
         return Ok(ExitStatus::Success);
