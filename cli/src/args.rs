@@ -148,6 +148,9 @@ pub(crate) struct WaitArgs {
     /// Give up after this long (Go duration); exit 2.
     #[arg(long, default_value = "10m")]
     pub timeout: String,
+    /// Also print the finished bundle.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<ObjectFormat>,
 }
 
 #[derive(Debug, Args)]

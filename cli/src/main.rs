@@ -116,6 +116,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Create(_) | Command::Completion(_) => unreachable!("handled above"),
         Command::Wait(args) => {
             let outcome = wait::follow(&api, &args.name, parse_timeout(&args.timeout)?).await?;
+            if let (Some(format), Outcome::Completed(b) | Outcome::Failed(b)) =
+                (args.output, &outcome)
+            {
+                print_object(b, format)?;
+            }
             Ok(report_outcome(&args.name, &outcome))
         }
         Command::Download(args) => download(&api, &args).await,
@@ -197,6 +202,7 @@ async fn create_and_follow(
     bundle: &DebugBundle,
     args: &CreateArgs,
 ) -> anyhow::Result<ExitStatus> {
+    let timeout = parse_timeout(&args.timeout)?;
     let api: Api<DebugBundle> = Api::namespaced(client, namespace);
     let created = api.create(&PostParams::default(), bundle).await?;
     let name = created.metadata.name.clone().unwrap_or_default();
@@ -211,7 +217,7 @@ async fn create_and_follow(
     if !args.wait && args.download.is_none() {
         return Ok(ExitStatus::Success);
     }
-    let outcome = wait::follow(&api, &name, parse_timeout(&args.timeout)?).await?;
+    let outcome = wait::follow(&api, &name, timeout).await?;
     let status = report_outcome(&name, &outcome);
     match (&outcome, &args.download) {
         (Outcome::Completed(_), Some(output)) => {
