@@ -6,6 +6,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crd crd
 COPY operator operator
+COPY cli cli
 COPY tests tests
 RUN cargo build --release --locked -p velero-debug-operator \
  && cp target/release/velero-debug-operator /velero-debug-operator

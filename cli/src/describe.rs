@@ -1,0 +1,149 @@
+//! `describe`: the bundle in detail, for people (json/yaml go through output.rs).
+
+use std::fmt::Write;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Event;
+use velero_debug_crd::DebugBundle;
+
+use crate::output::{age, human_bytes};
+
+pub(crate) fn describe(bundle: &DebugBundle, events: &[Event], now: Timestamp) -> String {
+    let mut out = String::new();
+    let meta = &bundle.metadata;
+    let status = bundle.status.clone().unwrap_or_default();
+    let line = |out: &mut String, key: &str, value: &str| {
+        let _ = writeln!(out, "{:<18}{value}", format!("{key}:"));
+    };
+    line(&mut out, "Name", meta.name.as_deref().unwrap_or(""));
+    line(
+        &mut out,
+        "Namespace",
+        meta.namespace.as_deref().unwrap_or(""),
+    );
+    let target = match (&bundle.spec.restore, &bundle.spec.backup) {
+        (Some(r), _) => format!("restore/{r}"),
+        (_, Some(b)) => format!("backup/{b}"),
+        _ => String::new(),
+    };
+    line(&mut out, "Target", &target);
+    let phase = format!("{:?}", status.phase.unwrap_or_default());
+    line(&mut out, "Phase", &phase);
+    if let Some(attempts) = status.attempts {
+        line(&mut out, "Attempts", &attempts.to_string());
+    }
+    if let Some(t) = &status.start_time {
+        line(&mut out, "Started", &t.0.to_string());
+    }
+    if let Some(t) = &status.completion_time {
+        line(&mut out, "Finished", &t.0.to_string());
+    }
+    if let Some(archive) = &status.archive {
+        out.push_str("Archive:\n");
+        line(&mut out, "  Location", &archive.storage_location);
+        line(
+            &mut out,
+            "  Object",
+            &format!("s3://{}/{}", archive.bucket, archive.key),
+        );
+        line(
+            &mut out,
+            "  Size",
+            &format!(
+                "{} ({} files)",
+                human_bytes(archive.size_bytes),
+                archive.file_count
+            ),
+        );
+        line(&mut out, "  SHA256", &archive.sha256);
+    }
+    if let Some(expires) = &status.download_url_expires_at {
+        let when = if expires.0 > now {
+            format!("{} (in {})", expires.0, age(now, expires.0))
+        } else {
+            format!(
+                "{} (expired; `kubectl velero-debug refresh-url`)",
+                expires.0
+            )
+        };
+        line(&mut out, "URL Expires", &when);
+    }
+    if !status.conditions.is_empty() {
+        out.push_str("Conditions:\n  TYPE               STATUS  REASON                  MESSAGE\n");
+        for c in &status.conditions {
+            let _ = writeln!(
+                out,
+                "  {:<18} {:<7} {:<23} {}",
+                c.type_, c.status, c.reason, c.message
+            );
+        }
+    }
+    if !status.warnings.is_empty() {
+        out.push_str("Warnings:\n");
+        for w in &status.warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
+    out.push_str("Events:");
+    if events.is_empty() {
+        out.push_str(" <none>\n");
+    } else {
+        out.push_str("\n  TYPE      REASON                  AGE    MESSAGE\n");
+        for e in events {
+            let when = e
+                .last_timestamp
+                .as_ref()
+                .or(e.first_timestamp.as_ref())
+                .map(|t| age(t.0, now))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {:<9} {:<23} {:<6} {}",
+                e.type_.as_deref().unwrap_or(""),
+                e.reason.as_deref().unwrap_or(""),
+                when,
+                e.message.as_deref().unwrap_or("")
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixtures;
+
+    #[test]
+    fn shows_archive_url_conditions_warnings_and_events() {
+        let mut bundle = fixtures::completed();
+        bundle.status.as_mut().unwrap().warnings = vec!["no node-agent pods".into()];
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "e1"},
+            "involvedObject": {},
+            "type": "Normal",
+            "reason": "Completed",
+            "message": "archive uploaded",
+            "lastTimestamp": "2026-11-22T11:58:00Z"
+        }))
+        .unwrap();
+        let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let text = describe(&bundle, &[event], now);
+        for expected in [
+            "Target:           restore/restore-1",
+            "Phase:            Completed",
+            "  Object:         s3://velero/plugins/velero-debug-operator/bundles/velero/why-restore-failed-u1.tar.gz",
+            "  Size:           13.8 KiB (19 files)",
+            "  SHA256:         a38dc53a",
+            "URL Expires:      2026-11-23T11:56:00Z (in 23h)",
+            "  DownloadURLValid   True    URLValid",
+            "  - no node-agent pods",
+            "  Normal    Completed               2m0s   archive uploaded",
+        ] {
+            assert!(text.contains(expected), "{expected:?} not in\n{text}");
+        }
+        let later: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+        assert!(describe(&bundle, &[], later).contains("(expired;"));
+        assert!(describe(&bundle, &[], later).ends_with("Events: <none>\n"));
+    }
+}

@@ -1,0 +1,260 @@
+//! Printing: tables, json and yaml, and whether stdout/stderr are terminals (no progress bars
+//! and no colour otherwise; this CLI prints no colour at all).
+
+use std::io::IsTerminal;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use velero_debug_crd::{CONDITION_DOWNLOAD_URL_VALID, CONDITION_READY, DebugBundle};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OutputError {
+    #[error("encoding json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("encoding yaml: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+}
+
+pub(crate) fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+pub(crate) fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, OutputError> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}
+
+pub(crate) fn to_yaml<T: Serialize>(value: &T) -> Result<String, OutputError> {
+    Ok(serde_yaml::to_string(value)?)
+}
+
+/// Columns of `list`/`get`; `wide` adds the Ready reason, the URL state and the archive's
+/// storage location.
+pub(crate) fn header(all_namespaces: bool, wide: bool) -> Vec<&'static str> {
+    let mut columns = Vec::new();
+    if all_namespaces {
+        columns.push("NAMESPACE");
+    }
+    columns.extend(["NAME", "TARGET", "PHASE", "SIZE", "URL EXPIRES", "AGE"]);
+    if wide {
+        columns.extend(["REASON", "URL", "LOCATION"]);
+    }
+    columns
+}
+
+pub(crate) fn row(
+    bundle: &DebugBundle,
+    all_namespaces: bool,
+    wide: bool,
+    now: Timestamp,
+) -> Vec<String> {
+    let status = bundle.status.clone().unwrap_or_default();
+    let none = || "<none>".to_string();
+    let mut cells = Vec::new();
+    if all_namespaces {
+        cells.push(bundle.metadata.namespace.clone().unwrap_or_else(none));
+    }
+    cells.push(bundle.metadata.name.clone().unwrap_or_else(none));
+    cells.push(status.target.clone().unwrap_or_else(none));
+    cells.push(
+        status
+            .phase
+            .map(|p| format!("{p:?}"))
+            .unwrap_or_else(|| "Pending".into()),
+    );
+    cells.push(
+        status
+            .archive
+            .as_ref()
+            .map(|a| human_bytes(a.size_bytes))
+            .unwrap_or_else(none),
+    );
+    cells.push(
+        status
+            .download_url_expires_at
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_else(none),
+    );
+    cells.push(
+        bundle
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| age(t.0, now))
+            .unwrap_or_else(none),
+    );
+    if wide {
+        let reason = |kind: &str| {
+            status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == kind)
+                .map(|c| c.reason.clone())
+                .unwrap_or_else(none)
+        };
+        cells.push(reason(CONDITION_READY));
+        cells.push(reason(CONDITION_DOWNLOAD_URL_VALID));
+        cells.push(
+            status
+                .archive
+                .as_ref()
+                .map(|a| a.storage_location.clone())
+                .unwrap_or_else(none),
+        );
+    }
+    cells
+}
+
+/// Left-aligned columns three spaces apart, as kubectl prints them.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for line in std::iter::once(&header).chain(rows) {
+        let last = line.len().saturating_sub(1);
+        for (i, (cell, width)) in line.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}   "));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// "14.1 KiB"-style sizes, exact bytes below 1 KiB.
+pub(crate) fn human_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// kubectl-style age: the largest unit, then the next below hours ("5m10s", "3h", "2d").
+pub(crate) fn age(then: Timestamp, now: Timestamp) -> String {
+    let secs = now.duration_since(then).as_secs().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use velero_debug_crd::DebugBundle;
+
+    /// A finished bundle, as the operator writes it.
+    pub(crate) fn completed() -> DebugBundle {
+        serde_yaml::from_str(
+            r#"
+apiVersion: velerodebug.io/v1alpha1
+kind: DebugBundle
+metadata:
+  name: why-restore-failed
+  namespace: velero
+  creationTimestamp: "2026-11-22T11:55:00Z"
+spec:
+  restore: restore-1
+status:
+  target: restore/restore-1
+  phase: Completed
+  progress: {itemsDone: 7, itemsTotal: 7}
+  archive:
+    storageLocation: default
+    bucket: velero
+    key: plugins/velero-debug-operator/bundles/velero/why-restore-failed-u1.tar.gz
+    sizeBytes: 14142
+    sha256: a38dc53a9d8867184260628df7d9ae29685cd519450a53acd450b57b82949c9b
+    fileCount: 19
+  downloadURL: http://127.0.0.1:38201/velero/x?X-Amz-Signature=s
+  downloadURLExpiresAt: "2026-11-23T11:56:00Z"
+  conditions:
+  - {type: Ready, status: "True", reason: Completed, message: done, lastTransitionTime: "2026-11-22T11:56:00Z"}
+  - {type: DownloadURLValid, status: "True", reason: URLValid, message: ok, lastTransitionTime: "2026-11-22T11:56:00Z"}
+"#,
+        )
+        .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-22T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_row_from_a_finished_bundle() {
+        let bundle = fixtures::completed();
+        assert_eq!(
+            row(&bundle, false, false, now()),
+            [
+                "why-restore-failed",
+                "restore/restore-1",
+                "Completed",
+                "13.8 KiB",
+                "2026-11-23T11:56:00Z",
+                "5m0s"
+            ]
+        );
+        let wide = row(&bundle, true, true, now());
+        assert_eq!(wide[0], "velero");
+        assert_eq!(&wide[7..], ["Completed", "URLValid", "default"]);
+        assert_eq!(wide.len(), header(true, true).len());
+    }
+
+    #[test]
+    fn a_new_bundle_shows_pending_and_none() {
+        let mut bundle = fixtures::completed();
+        bundle.status = None;
+        bundle.metadata.creation_timestamp = None;
+        assert_eq!(
+            row(&bundle, false, false, now())[1..],
+            ["<none>", "Pending", "<none>", "<none>", "<none>"]
+        );
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let out = table(
+            &["NAME", "PHASE"],
+            &[vec!["a-long-name".into(), "Completed".into()]],
+        );
+        assert_eq!(out, "NAME          PHASE\na-long-name   Completed\n");
+    }
+
+    #[test]
+    fn sizes_and_ages() {
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+        let ago = |s: i64| age(now() - jiff::SignedDuration::from_secs(s), now());
+        assert_eq!(ago(59), "59s");
+        assert_eq!(ago(310), "5m10s");
+        assert_eq!(ago(7300), "2h");
+        assert_eq!(ago(3 * 86_400), "3d");
+    }
+}
