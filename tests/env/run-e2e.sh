@@ -26,6 +26,8 @@ export VDO_AS_SERVICE_ACCOUNT=1
 export VDO_ENV_FILE="$VDO_ENV_DIR/env.json"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 cd "$REPO_ROOT"
+# The kubectl plugin the plugin's tests drive.
+cargo build -q -p kubectl-velero-debug
 # `make fuzz`: only the generated-spec test, with VDO_GENERATED_SPECS bundles.
 if [[ "${E2E_ONLY_GENERATED:-0}" == 1 ]]; then
   log "e2e: ${VDO_GENERATED_SPECS:-60} generated DebugBundles"

@@ -1,0 +1,278 @@
+//! The built kubectl plugin (`kubectl-velero_debug`, cli/) driven as a user would, against the
+//! real environment: create -> wait -> download -> verified -> extracted; a tampered archive;
+//! an expired URL; a bundle that fails; completion. Output is not a terminal here, so it must
+//! hold no control characters. run-e2e.sh builds the binary.
+
+use std::{path::PathBuf, process::Output, time::Duration};
+
+use anyhow::{Context, Result, ensure};
+use kube::Api;
+use velero_debug_crd::DebugBundle;
+use velero_debug_e2e::{
+    Cleanup, Env,
+    fixtures::{real_backup, wait_finished},
+    unique_name,
+};
+
+fn plugin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug/kubectl-velero_debug")
+}
+
+/// Runs the plugin against the environment; the output with its status.
+async fn run(env: &Env, args: &[&str]) -> Result<Output> {
+    let out = tokio::process::Command::new(plugin())
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", &env.namespace])
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(300), out)
+        .await
+        .with_context(|| format!("kubectl-velero_debug {args:?} did not finish"))?
+        .with_context(|| format!("running {:?} (built by run-e2e.sh)", plugin()))?;
+    // Not a terminal: no progress bars, no colour, no cursor moves.
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        if let Some(c) = bytes
+            .iter()
+            .find(|b| b.is_ascii_control() && !matches!(b, b'\n' | b'\t'))
+        {
+            anyhow::bail!(
+                "{args:?}: control character {c:#04x} in {stream}: {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "plugin").await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("bundle.tar.gz");
+    let name = unique_name("plugin");
+    cleanup.object::<DebugBundle>(&env.namespace, &name);
+    let file_arg = file.to_string_lossy().to_string();
+    let out = run(
+        &env,
+        &[
+            "create",
+            "backup",
+            &backup,
+            "--name",
+            &name,
+            "--download",
+            &file_arg,
+        ],
+    )
+    .await?;
+    ensure!(out.status.success(), "create --download: {}", text(&out));
+    ensure!(file.exists(), "no archive at {file:?}: {}", text(&out));
+
+    let extracted = dir.path().join("x");
+    let extract_arg = extracted.to_string_lossy().to_string();
+    let second = dir.path().join("again.tar.gz");
+    let second_arg = second.to_string_lossy().to_string();
+    let out = run(
+        &env,
+        &[
+            "download",
+            &name,
+            "-o",
+            &second_arg,
+            "--extract",
+            &extract_arg,
+        ],
+    )
+    .await?;
+    ensure!(out.status.success(), "download --extract: {}", text(&out));
+    ensure!(
+        std::fs::read(&file)? == std::fs::read(&second)?,
+        "two downloads differ"
+    );
+    let summary = walk(&extracted)
+        .into_iter()
+        .find(|p| p.ends_with("summary.md"))
+        .context("no summary.md extracted")?;
+    ensure!(std::fs::read_to_string(summary)?.contains(&backup));
+
+    let out = run(&env, &["summary", &name]).await?;
+    ensure!(
+        out.status.success() && text(&out).contains(&backup),
+        "summary: {}",
+        text(&out)
+    );
+
+    // The object is replaced in the bucket: the download fails its check and keeps nothing.
+    let bundle = Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+        .get(&name)
+        .await?;
+    let key = bundle
+        .status
+        .and_then(|s| s.archive)
+        .context("no archive")?
+        .key;
+    env.s3_client(&env.s3.endpoint)
+        .put_object()
+        .bucket(&env.s3.bucket)
+        .key(&key)
+        .body(
+            std::fs::read(&file)?
+                .into_iter()
+                .rev()
+                .collect::<Vec<u8>>()
+                .into(),
+        )
+        .send()
+        .await?;
+    let tampered = dir.path().join("tampered.tar.gz");
+    let tampered_arg = tampered.to_string_lossy().to_string();
+    let out = run(&env, &["download", &name, "-o", &tampered_arg]).await?;
+    ensure!(
+        out.status.code() == Some(3),
+        "a tampered archive: exit {:?}: {}",
+        out.status.code(),
+        text(&out)
+    );
+    ensure!(text(&out).contains("sha256"), "{}", text(&out));
+    let left: Vec<PathBuf> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("tampered"))
+        .collect();
+    ensure!(left.is_empty(), "the tampered download left {left:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_expired_url_is_signed_anew_and_the_download_succeeds() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "plugin-url").await?;
+    let name = unique_name("plugin-url");
+    cleanup.object::<DebugBundle>(&env.namespace, &name);
+    let out = run(
+        &env,
+        &[
+            "create",
+            "backup",
+            &backup,
+            "--name",
+            &name,
+            "--url-ttl",
+            "1m",
+            "--wait",
+        ],
+    )
+    .await?;
+    ensure!(out.status.success(), "create --wait: {}", text(&out));
+    let done = wait_finished(&env, &client, &name, Duration::from_secs(30)).await?;
+    let expires = done
+        .status
+        .as_ref()
+        .and_then(|s| s.download_url_expires_at.clone())
+        .context("no expiry")?
+        .0;
+    let left = expires.duration_since(jiff::Timestamp::now());
+    tokio::time::sleep(Duration::try_from(left).unwrap_or_default() + Duration::from_secs(2)).await;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("late.tar.gz");
+    let file_arg = file.to_string_lossy().to_string();
+    let out = run(&env, &["download", &name, "-o", &file_arg]).await?;
+    ensure!(
+        out.status.success(),
+        "download after expiry: {}",
+        text(&out)
+    );
+    ensure!(file.exists());
+    let after = wait_finished(&env, &client, &name, Duration::from_secs(5)).await?;
+    let status = after.status.context("no status")?;
+    ensure!(
+        status.url_refreshed_for.is_some(),
+        "the URL was not re-signed"
+    );
+    ensure!(
+        status.download_url_expires_at.map(|t| t.0) > Some(expires),
+        "the expiry did not move"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn waiting_on_a_bundle_that_fails_exits_1_with_its_reason() -> Result<()> {
+    let env = Env::load()?;
+    let name = unique_name("plugin-fail");
+    let cleanup = Cleanup::new(&env);
+    cleanup.object::<DebugBundle>(&env.namespace, &name);
+    let out = run(
+        &env,
+        &["create", "backup", "no-such-backup", "--name", &name],
+    )
+    .await?;
+    ensure!(out.status.success(), "create: {}", text(&out));
+    let out = run(&env, &["wait", &name, "--timeout", "2m"]).await?;
+    ensure!(
+        out.status.code() == Some(1),
+        "wait: exit {:?}: {}",
+        out.status.code(),
+        text(&out)
+    );
+    ensure!(text(&out).contains("TargetNotFound"), "{}", text(&out));
+    Ok(())
+}
+
+#[tokio::test]
+async fn completion_for_bash_is_a_script_bash_accepts() -> Result<()> {
+    let env = Env::load()?;
+    let out = run(&env, &["completion", "bash"]).await?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("completion.bash");
+    std::fs::write(&script, &out.stdout)?;
+    let checked = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p kubectl-velero_debug",
+            script.display()
+        ))
+        .output()
+        .await?;
+    ensure!(
+        checked.status.success(),
+        "bash refused the completion: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    Ok(())
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
