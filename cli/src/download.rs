@@ -57,7 +57,15 @@ pub(crate) enum UrlState {
     NeedsRefresh,
 }
 
-pub(crate) fn url_state(bundle: &DebugBundle, now: Timestamp) -> UrlState {
+/// Before a download, a URL that expires within a minute is renewed first: it could fail half
+/// way. A URL just signed is used as long as it has not expired, whatever its TTL.
+pub(crate) const RENEW_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
+
+pub(crate) fn url_state(
+    bundle: &DebugBundle,
+    now: Timestamp,
+    margin: jiff::SignedDuration,
+) -> UrlState {
     let Some(status) = &bundle.status else {
         return UrlState::NeedsRefresh;
     };
@@ -65,11 +73,10 @@ pub(crate) fn url_state(bundle: &DebugBundle, now: Timestamp) -> UrlState {
         .conditions
         .iter()
         .any(|c| c.type_ == CONDITION_DOWNLOAD_URL_VALID && c.reason == reasons::URL_EXPIRED);
-    // A minute of margin: a URL that expires during the download fails half way.
     let expired = status
         .download_url_expires_at
         .as_ref()
-        .is_some_and(|t| t.0 <= now + jiff::SignedDuration::from_mins(1));
+        .is_some_and(|t| t.0 <= now + margin);
     match &status.download_url {
         Some(url) if !marked_expired && !expired => UrlState::Valid(url.clone()),
         _ => UrlState::NeedsRefresh,
@@ -377,12 +384,26 @@ mod tests {
     fn the_url_is_refreshed_once_expired_or_marked_so() {
         let bundle = fixtures::completed();
         let before: Timestamp = "2026-11-23T11:00:00Z".parse().unwrap();
-        assert!(matches!(url_state(&bundle, before), UrlState::Valid(_)));
+        assert!(matches!(
+            url_state(&bundle, before, RENEW_MARGIN),
+            UrlState::Valid(_)
+        ));
         let within_a_minute: Timestamp = "2026-11-23T11:55:30Z".parse().unwrap();
-        assert_eq!(url_state(&bundle, within_a_minute), UrlState::NeedsRefresh);
+        assert_eq!(
+            url_state(&bundle, within_a_minute, RENEW_MARGIN),
+            UrlState::NeedsRefresh
+        );
+        // Just signed with a TTL of a minute or less: used while it works.
+        assert!(matches!(
+            url_state(&bundle, within_a_minute, jiff::SignedDuration::ZERO),
+            UrlState::Valid(_)
+        ));
         let mut marked = bundle.clone();
         marked.status.as_mut().unwrap().conditions[1].reason = reasons::URL_EXPIRED.into();
-        assert_eq!(url_state(&marked, before), UrlState::NeedsRefresh);
+        assert_eq!(
+            url_state(&marked, before, RENEW_MARGIN),
+            UrlState::NeedsRefresh
+        );
     }
 
     #[test]

@@ -244,7 +244,7 @@ async fn with_valid_url(
     timeout: Duration,
 ) -> anyhow::Result<DebugBundle> {
     download::expected_archive(&bundle)?;
-    match download::url_state(&bundle, Timestamp::now()) {
+    match download::url_state(&bundle, Timestamp::now(), download::RENEW_MARGIN) {
         UrlState::Valid(_) => Ok(bundle),
         UrlState::NeedsRefresh => {
             eprintln!("the download URL expired; asking the operator for a new one");
@@ -254,7 +254,8 @@ async fn with_valid_url(
 }
 
 fn current_url(bundle: &DebugBundle) -> anyhow::Result<String> {
-    match download::url_state(bundle, Timestamp::now()) {
+    // Just signed: usable until it expires, even with a TTL under the renewal margin.
+    match download::url_state(bundle, Timestamp::now(), jiff::SignedDuration::ZERO) {
         UrlState::Valid(url) => Ok(url),
         UrlState::NeedsRefresh => bail!("the operator signed no usable download URL"),
     }
