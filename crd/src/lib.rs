@@ -71,6 +71,11 @@ const SINCE_CEL: &str = "self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[
     printcolumn(name = "Target", type_ = "string", json_path = ".status.target"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
         name = "Size",
         type_ = "integer",
         json_path = ".status.archive.sizeBytes"
@@ -267,6 +272,9 @@ pub struct ArchiveStatus {
 
 /// True once the bundle can be downloaded.
 pub const CONDITION_READY: &str = "Ready";
+/// True once the bundle finished, Completed or Failed (reason: `Completed`, or why it failed),
+/// so `kubectl wait --for=condition=Finished` ends either way; `Ready` then says which.
+pub const CONDITION_FINISHED: &str = "Finished";
 /// True while the download URL in status works; False (reason URLExpired) once it expired.
 pub const CONDITION_DOWNLOAD_URL_VALID: &str = "DownloadURLValid";
 

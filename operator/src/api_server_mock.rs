@@ -70,10 +70,6 @@ impl Exchange {
         self
     }
 
-    pub fn note_starts(self, prefix: &str) -> Self {
-        self.text_starts("/note", prefix)
-    }
-
     pub fn text_starts(mut self, pointer: &str, prefix: &str) -> Self {
         self.text_prefixes
             .push((pointer.to_string(), prefix.to_string()));

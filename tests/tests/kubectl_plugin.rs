@@ -233,6 +233,35 @@ async fn waiting_on_a_bundle_that_fails_exits_1_with_its_reason() -> Result<()> 
         text(&out)
     );
     ensure!(text(&out).contains("TargetNotFound"), "{}", text(&out));
+    // kubectl's own wait ends on failure too (condition Finished), and the event's reason is
+    // the condition's.
+    let waited = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", &env.namespace, "wait", "--for=condition=Finished"])
+        .arg(format!("debugbundle/{name}"))
+        .arg("--timeout=10s")
+        .output()
+        .await?;
+    ensure!(
+        waited.status.success(),
+        "kubectl wait --for=condition=Finished: {}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    let client = env.client().await?;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, &env.namespace);
+    let about = kube::api::ListParams::default().fields(&format!("regarding.name={name}"));
+    let reasons: Vec<String> = events
+        .list(&about)
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    ensure!(
+        reasons.iter().any(|r| r == "TargetNotFound"),
+        "event reasons: {reasons:?}"
+    );
     Ok(())
 }
 

@@ -124,7 +124,8 @@ async fn fail_or_retry(run: &mut Run<'_>, failure: Failure) -> Result<Action, ku
     tracing::info!(bundle = %name, reason = failure.reason, %message, "bundle failed");
     run.write(|t| t.failed(failure.reason, &message)).await?;
     run.ctx.metrics.finished("failed");
-    let note = format!("{}: {message}", failure.reason);
-    run.event(EventType::Warning, "Failed", &note).await;
+    // The event's reason is the condition's, so one search finds both.
+    run.event(EventType::Warning, failure.reason, &message)
+        .await;
     Ok(Action::await_change())
 }

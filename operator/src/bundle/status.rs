@@ -5,8 +5,8 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use velero_debug_crd::{
-    ArchiveStatus, CONDITION_DOWNLOAD_URL_VALID, CONDITION_READY, DebugBundle, DebugBundleStatus,
-    MAX_STATUS_WARNINGS, Phase, Progress, reasons,
+    ArchiveStatus, CONDITION_DOWNLOAD_URL_VALID, CONDITION_FINISHED, CONDITION_READY, DebugBundle,
+    DebugBundleStatus, MAX_STATUS_WARNINGS, Phase, Progress, reasons,
 };
 
 fn condition(
@@ -58,6 +58,25 @@ impl Transition<'_> {
         status.target = Some(self.target.to_string());
         status.observed_generation = Some(self.generation);
         status
+    }
+
+    /// The `Finished` condition, set with the last phase (Completed or Failed), after `Ready`
+    /// (which stays the first condition).
+    fn finished(
+        &self,
+        status: DebugBundleStatus,
+        reason: &str,
+        message: &str,
+    ) -> DebugBundleStatus {
+        let c = condition(
+            CONDITION_FINISHED,
+            true,
+            reason,
+            message,
+            self.generation,
+            self.now,
+        );
+        with_condition(status, c)
     }
 
     fn ready(
@@ -149,7 +168,8 @@ impl Transition<'_> {
             }
         );
         status.archive = Some(done.archive);
-        self.ready(status, true, reasons::COMPLETED, &msg)
+        let status = self.ready(status, true, reasons::COMPLETED, &msg);
+        self.finished(status, reasons::COMPLETED, &msg)
     }
 
     pub fn failed(&self, reason: &str, message: &str) -> DebugBundleStatus {
@@ -159,7 +179,8 @@ impl Transition<'_> {
         // Every path to Failed aborted its upload.
         status.upload_id = None;
         status.next_attempt_at = None;
-        self.ready(status, false, reason, message)
+        let status = self.ready(status, false, reason, message);
+        self.finished(status, reason, message)
     }
 
     /// A failure that may pass: back to Pending until the backoff passed, the attempt counted.
@@ -269,7 +290,15 @@ pub(crate) fn unreadable(generation: i64, error: &str, now: Timestamp) -> DebugB
         generation,
         now,
     );
-    with_condition(status, failed)
+    let finished = condition(
+        CONDITION_FINISHED,
+        true,
+        reasons::INVALID_SPEC,
+        &msg,
+        generation,
+        now,
+    );
+    with_condition(with_condition(status, failed), finished)
 }
 
 /// The URL in status no longer works: said in a condition (and the URL column), not left as a
@@ -472,5 +501,23 @@ mod tests {
         assert_eq!(s.observed_generation, Some(3));
         assert_eq!(s.conditions[0].reason, reasons::INVALID_SPEC);
         assert!(s.conditions[0].message.contains("spec.since: bad"));
+    }
+
+    #[test]
+    fn finished_is_true_on_completed_and_on_failed_after_ready() {
+        let prev = DebugBundleStatus::default();
+        let failed = at(&prev, "2026-11-22T10:00:00Z").failed(reasons::TARGET_NOT_FOUND, "gone");
+        let types: Vec<&str> = failed.conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["Ready", "Finished"]);
+        let finished = &failed.conditions[1];
+        assert_eq!(
+            (finished.status.as_str(), finished.reason.as_str()),
+            ("True", reasons::TARGET_NOT_FOUND)
+        );
+        let collecting = at(&prev, "2026-11-22T10:00:00Z").collecting(7);
+        assert!(
+            !collecting.conditions.iter().any(|c| c.type_ == "Finished"),
+            "not finished while collecting"
+        );
     }
 }
