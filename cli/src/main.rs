@@ -389,4 +389,39 @@ mod tests {
         assert_eq!(ExitStatus::ChecksumMismatch as u8, 3);
         assert_eq!(ExitStatus::Error as u8, 4);
     }
+
+    #[test]
+    fn the_krew_manifest_names_this_binary_on_every_platform() {
+        let manifest: serde_json::Value =
+            serde_yaml::from_str(include_str!("../krew/velero-debug.yaml")).unwrap();
+        assert_eq!(manifest["kind"], "Plugin");
+        assert_eq!(manifest["metadata"]["name"], "velero-debug");
+        let platforms = manifest["spec"]["platforms"].as_array().unwrap();
+        let mut seen: Vec<String> = platforms
+            .iter()
+            .map(|p| {
+                let labels = &p["selector"]["matchLabels"];
+                let bin = p["bin"].as_str().unwrap();
+                let name = Cli::command().get_name().to_string();
+                assert!(bin == name || bin == format!("{name}.exe"), "{bin}");
+                assert!(p["sha256"].as_str().unwrap().starts_with("SHA256_"));
+                format!(
+                    "{}/{}",
+                    labels["os"].as_str().unwrap(),
+                    labels["arch"].as_str().unwrap()
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "darwin/amd64",
+                "darwin/arm64",
+                "linux/amd64",
+                "linux/arm64",
+                "windows/amd64"
+            ]
+        );
+    }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the main job, end to end, on the local environment. A real backup, a restore
 # that the real Velero server ends PartiallyFailed, the DebugBundle the operator makes for it by
-# itself, downloaded through its presigned URL with plain HTTP and checked. The operator runs as
-# a local process under the Helm chart's ServiceAccount (no container engine runs here).
+# itself, downloaded through its presigned URL with `kubectl velero-debug` (the plugin of cli/,
+# which checks the sha256 while streaming) and shown. The operator runs as a local process
+# under the Helm chart's ServiceAccount (no container engine runs here).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 step() { log "demo [$1/8] $2"; }
@@ -67,22 +68,20 @@ done
 log "demo: $bundle Completed $(($(date +%s) - ended)) s after the restore ended"
 kubectl -n velero get debugbundle "$bundle"
 
-step 7 "download through the presigned URL with plain HTTP, check the sha256"
-url=$(kubectl -n velero get debugbundle "$bundle" -o jsonpath='{.status.downloadURL}')
-want=$(kubectl -n velero get debugbundle "$bundle" -o jsonpath='{.status.archive.sha256}')
-curl -fsS -o "$demo_dir/$bundle.tar.gz" "$url"
-got=$(sha256sum "$demo_dir/$bundle.tar.gz" | cut -d' ' -f1)
-[[ "$got" == "$want" ]] || die "sha256 $got differs from status $want"
-log "demo: sha256 $got matches status.archive.sha256"
+step 7 "kubectl velero-debug download: the presigned URL, sha256 checked while streaming, unpacked"
+cargo build -q -p kubectl-velero-debug --manifest-path "$REPO_ROOT/Cargo.toml"
+export PATH="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug:$PATH"
+kubectl velero-debug list
+kubectl velero-debug download "$bundle" -o "$demo_dir/$bundle.tar.gz" --extract "$demo_dir"
+log "demo: sha256 $(kubectl -n velero get debugbundle "$bundle" -o jsonpath='{.status.archive.sha256}') checked by the plugin"
 
 step 8 "what is in it"
-tar -xzf "$demo_dir/$bundle.tar.gz" -C "$demo_dir"
 echo
 echo "== files ($(tar -tzf "$demo_dir/$bundle.tar.gz" | grep -vc '/$'))"
 tar -tzf "$demo_dir/$bundle.tar.gz" | grep -v '/$' | sort
 echo
-echo "== summary.md"
-cat "$demo_dir/$bundle/summary.md"
+echo "== kubectl velero-debug summary $bundle"
+kubectl velero-debug summary "$bundle"
 echo
 log "demo: done. The bundle is unpacked in $demo_dir/$bundle."
 log "demo: the environment keeps running (export KUBECONFIG=$KUBECONFIG); stop it with 'make env-down'."
