@@ -63,10 +63,20 @@ pub(crate) fn progress_text(status: Option<&DebugBundleStatus>) -> String {
     {
         text.push_str(&format!(": {reason}"));
     }
-    if let Some(p) = &status.progress
-        && p.items_total > 0
-    {
-        text.push_str(&format!(" ({}/{} items)", p.items_done, p.items_total));
+    if let Some(p) = &status.progress {
+        if let (Some(sent), Some(total)) = (p.bytes_uploaded, p.bytes_total)
+            && status.phase == Some(Phase::Uploading)
+        {
+            text.push_str(&format!(" ({sent}/{total} bytes)"));
+        } else if p.items_total > 0 {
+            match &p.step {
+                Some(step) => text.push_str(&format!(
+                    " ({step}, {}/{} steps done)",
+                    p.items_done, p.items_total
+                )),
+                None => text.push_str(&format!(" ({}/{} steps done)", p.items_done, p.items_total)),
+            }
+        }
     }
     if let Some(attempts) = status.attempts
         && attempts > 1
@@ -160,11 +170,19 @@ async fn watch_until_finished(
             return Ok(outcome);
         }
         let status = bundle.status.as_ref();
-        if let Some(p) = status.and_then(|s| s.progress.as_ref())
-            && p.items_total > 0
-        {
-            bar.set_length(p.items_total as u64);
-            bar.set_position(p.items_done.max(0) as u64);
+        if let Some(p) = status.and_then(|s| s.progress.as_ref()) {
+            // Steps while collecting, bytes while uploading.
+            match (p.bytes_uploaded, p.bytes_total) {
+                (Some(sent), Some(total)) if total > 0 => {
+                    bar.set_length(total as u64);
+                    bar.set_position(sent.max(0) as u64);
+                }
+                _ if p.items_total > 0 => {
+                    bar.set_length(p.items_total as u64);
+                    bar.set_position(p.items_done.max(0) as u64);
+                }
+                _ => {}
+            }
         }
         let text = progress_text(status);
         if lines && text != last_text {
@@ -194,11 +212,27 @@ mod tests {
         status.progress = Some(velero_debug_crd::Progress {
             items_done: 3,
             items_total: 7,
+            step: Some("cluster-state".into()),
+            ..Default::default()
         });
         status.attempts = Some(2);
         assert_eq!(
             progress_text(Some(&status)),
-            "Collecting (3/7 items), attempt 2"
+            "Collecting (cluster-state, 3/7 steps done), attempt 2"
+        );
+        status.phase = Some(Phase::Uploading);
+        status.conditions[0].reason = "Uploading".into();
+        status.attempts = None;
+        status.progress = Some(velero_debug_crd::Progress {
+            items_done: 7,
+            items_total: 7,
+            step: Some("upload".into()),
+            bytes_uploaded: Some(8_388_608),
+            bytes_total: Some(20_000_000),
+        });
+        assert_eq!(
+            progress_text(Some(&status)),
+            "Uploading (8388608/20000000 bytes)"
         );
     }
 

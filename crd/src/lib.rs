@@ -254,8 +254,18 @@ pub struct DebugBundleStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
+    /// Collection steps done, of `itemsTotal`.
     pub items_done: i32,
     pub items_total: i32,
+    /// The step under way: `target`, `object-store`, `operations`, `cluster-state`, `logs`,
+    /// `events`, `summary` (summary.md, manifest.json, closing the archive), then `upload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// While uploading: bytes of the archive sent so far, of `bytesTotal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_uploaded: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_total: Option<i64>,
 }
 
 /// Where the archive was written.

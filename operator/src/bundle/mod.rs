@@ -13,6 +13,7 @@ mod lifecycle;
 mod pipeline;
 mod plan;
 mod preflight;
+mod progress;
 mod publish;
 mod queue;
 #[cfg(test)]

@@ -42,6 +42,9 @@ fn with_condition(mut status: DebugBundleStatus, new: Condition) -> DebugBundleS
     status
 }
 
+/// `status.progress.step` while the archive is sent.
+pub(crate) const UPLOAD_STEP: &str = "upload";
+
 /// The status a bundle moves to, built from the one it has: the same inputs always give the
 /// same status, so every transition is unit-tested without a server.
 pub(crate) struct Transition<'a> {
@@ -114,7 +117,7 @@ impl Transition<'_> {
 
     /// Collection starts: the attempt is counted first, so one that never ends (the operator
     /// killed by what it collects) still counts towards the limit.
-    pub fn collecting(&self, total_steps: i32) -> DebugBundleStatus {
+    pub fn collecting(&self, total_steps: i32, first_step: &str) -> DebugBundleStatus {
         let mut status = self.base();
         status.phase = Some(Phase::Collecting);
         status.attempts = Some(status.attempts.unwrap_or(0) + 1);
@@ -124,18 +127,22 @@ impl Transition<'_> {
         status.progress = Some(Progress {
             items_done: 0,
             items_total: total_steps,
+            step: Some(first_step.to_string()),
+            ..Progress::default()
         });
         let msg = format!("collecting for {}", self.target);
         self.ready(status, false, reasons::COLLECTING, &msg)
     }
 
-    pub fn uploading(&self, key: &str, upload_id: &str) -> DebugBundleStatus {
+    pub fn uploading(&self, key: &str, upload_id: &str, size: u64) -> DebugBundleStatus {
         let mut status = self.base();
         status.phase = Some(Phase::Uploading);
         status.upload_id = Some(upload_id.to_string());
-        if let Some(p) = status.progress.as_mut() {
-            p.items_done = p.items_total;
-        }
+        let p = status.progress.get_or_insert_with(Progress::default);
+        p.items_done = p.items_total;
+        p.step = Some(UPLOAD_STEP.into());
+        p.bytes_uploaded = Some(0);
+        p.bytes_total = Some(i64::try_from(size).unwrap_or(i64::MAX));
         let msg = format!("uploading {key}");
         self.ready(status, false, reasons::UPLOADING, &msg)
     }
@@ -155,6 +162,10 @@ impl Transition<'_> {
         status.attempts = None;
         status.next_attempt_at = None;
         status.upload_id = None;
+        if let Some(p) = status.progress.as_mut() {
+            p.step = None;
+            p.bytes_uploaded = p.bytes_total;
+        }
         let msg = format!(
             "bundle of {} files ({} bytes) at s3://{}/{}{}",
             done.archive.file_count,
@@ -397,7 +408,7 @@ mod tests {
             again.conditions[0].last_transition_time.0,
             t("2026-11-22T10:00:00Z")
         );
-        let collecting = at(&again, "2026-11-22T10:01:00Z").collecting(7);
+        let collecting = at(&again, "2026-11-22T10:01:00Z").collecting(7, "target");
         assert_eq!(
             collecting.conditions[0].last_transition_time.0,
             t("2026-11-22T10:01:00Z")
@@ -474,7 +485,7 @@ mod tests {
     #[test]
     fn an_attempt_is_counted_when_collection_starts_and_once_only() {
         let fresh = DebugBundleStatus::default();
-        let collecting = at(&fresh, "2026-11-22T10:00:00Z").collecting(7);
+        let collecting = at(&fresh, "2026-11-22T10:00:00Z").collecting(7, "target");
         assert_eq!(collecting.attempts, Some(1));
         assert!(was_cut_short(&collecting));
         // Failing during collection: already counted; back to Pending for the backoff.
@@ -514,10 +525,23 @@ mod tests {
             (finished.status.as_str(), finished.reason.as_str()),
             ("True", reasons::TARGET_NOT_FOUND)
         );
-        let collecting = at(&prev, "2026-11-22T10:00:00Z").collecting(7);
+        let collecting = at(&prev, "2026-11-22T10:00:00Z").collecting(7, "target");
         assert!(
             !collecting.conditions.iter().any(|c| c.type_ == "Finished"),
             "not finished while collecting"
         );
+    }
+
+    #[test]
+    fn progress_names_the_step_and_counts_bytes_while_uploading() {
+        let prev = DebugBundleStatus::default();
+        let collecting = at(&prev, "2026-11-22T10:00:00Z").collecting(7, "target");
+        let p = collecting.progress.clone().unwrap();
+        assert_eq!((p.items_done, p.step.as_deref()), (0, Some("target")));
+        let uploading = at(&collecting, "2026-11-22T10:01:00Z").uploading("k", "u1", 4096);
+        let p = uploading.progress.clone().unwrap();
+        assert_eq!(p.items_done, 7);
+        assert_eq!(p.step.as_deref(), Some(UPLOAD_STEP));
+        assert_eq!((p.bytes_uploaded, p.bytes_total), (Some(0), Some(4096)));
     }
 }

@@ -4,7 +4,7 @@
 
 use kube::ResourceExt;
 
-use super::{archive::FinishedBundle, run::Run};
+use super::{archive::FinishedBundle, progress::Reporter, run::Run, status::UPLOAD_STEP};
 use crate::storage::{ObjectStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,16 +26,27 @@ pub(crate) async fn send(
         store.abort_upload(key, &stale).await;
     }
     let upload_id = store.start_upload(key).await?;
-    run.write(|t| t.uploading(key, &upload_id)).await?;
+    let size = finished.archive.size;
+    run.write(|t| t.uploading(key, &upload_id, size)).await?;
     let ctx = run.ctx;
-    store
+    let steps = run.status().progress.clone().unwrap_or_default();
+    let progress = Reporter::start(run.api(), run.bundle.name_any(), move |sent| {
+        serde_json::json!({
+            "itemsDone": steps.items_done, "itemsTotal": steps.items_total,
+            "step": UPLOAD_STEP, "bytesUploaded": sent, "bytesTotal": size,
+        })
+    });
+    let sent = store
         .finish_upload(
             key,
             &upload_id,
             &finished.archive.path,
             ctx.config.upload_bytes_per_second,
             &ctx.shutdown,
+            &|bytes| progress.report(bytes),
         )
-        .await?;
+        .await;
+    progress.stop().await;
+    sent?;
     Ok(())
 }

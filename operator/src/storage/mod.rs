@@ -256,7 +256,8 @@ impl ObjectStore {
     }
 
     /// Sends the file as the parts of `upload_id` and completes the upload; aborts it on
-    /// failure or when `cancel` fires (shutdown). `bytes_per_second` limits the rate.
+    /// failure or when `cancel` fires (shutdown). `bytes_per_second` limits the rate;
+    /// `on_sent` hears the bytes sent after each part.
     pub(crate) async fn finish_upload(
         &self,
         key: &str,
@@ -264,9 +265,10 @@ impl ObjectStore {
         from: &Path,
         bytes_per_second: Option<u64>,
         cancel: &CancellationToken,
+        on_sent: &(dyn Fn(u64) + Sync),
     ) -> Result<(), StorageError> {
         let sent = tokio::select! {
-            r = self.upload_parts(key, upload_id, from, bytes_per_second) => r,
+            r = self.upload_parts(key, upload_id, from, bytes_per_second, on_sent) => r,
             _ = cancel.cancelled() => Err(StorageError::Cancelled),
         };
         if sent.is_err() {
@@ -296,6 +298,7 @@ impl ObjectStore {
         upload_id: &str,
         from: &Path,
         bytes_per_second: Option<u64>,
+        on_sent: &(dyn Fn(u64) + Sync),
     ) -> Result<(), StorageError> {
         let mut file = tokio::fs::File::open(from).await?;
         let mut parts = Vec::new();
@@ -334,6 +337,7 @@ impl ObjectStore {
                     .set_e_tag(part.e_tag().map(str::to_string))
                     .build(),
             );
+            on_sent(total);
             number += 1;
             if n < PART_SIZE {
                 break;

@@ -10,7 +10,6 @@ mod lines;
 mod logs;
 mod object_store;
 mod objects;
-mod progress;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -33,6 +32,7 @@ use self::budget::ContentBudget;
 use super::{
     dereference::{Dereferenced, TargetObjects},
     plan::{BundlePlan, CollectPlan},
+    progress::Reporter,
     run::Run,
 };
 use crate::{
@@ -78,7 +78,7 @@ pub(crate) async fn run(
 ) -> Result<Collected, CollectError> {
     let ctx = run.ctx;
     let total = STEPS.len() as i32;
-    run.write(|t| t.collecting(total)).await?;
+    run.write(|t| t.collecting(total, STEPS[0])).await?;
     let note = format!(
         "collecting for {} into {}",
         run.target(),
@@ -117,10 +117,14 @@ pub(crate) async fn run(
     };
     // Progress goes to status from a task of its own, so a slow API server never slows
     // collection down.
-    let progress = progress::Reporter::start(run.api(), run.bundle.name_any(), total);
+    let progress = Reporter::start(run.api(), run.bundle.name_any(), move |done| {
+        // The step under way is the one after those done (the last, summary, ends collection).
+        let step = STEPS[(done as usize).min(STEPS.len() - 1)];
+        serde_json::json!({"itemsDone": done, "itemsTotal": total, "step": step})
+    });
     let requests_before = ctx.api_requests.load(Ordering::Relaxed);
     let done = tokio::select! {
-        r = all_parts(&mut collector, &found.objects, |n| progress.report(n)) => r,
+        r = all_parts(&mut collector, &found.objects, |n| progress.report(n as u64)) => r,
         // Shutting down: the bundle stays Collecting and the next leader collects it again.
         _ = ctx.shutdown.cancelled() => Err(CollectError::Cancelled),
     };
