@@ -122,11 +122,18 @@ async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused
     let bundle = Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
         .get(&name)
         .await?;
-    let key = bundle
-        .status
-        .and_then(|s| s.archive)
-        .context("no archive")?
-        .key;
+    let status = bundle.status.context("no status")?;
+    let archive = status.archive.context("no archive")?;
+    // What `wait` showed: every step done, every byte of the archive uploaded.
+    let progress = status.progress.context("no progress")?;
+    ensure!(
+        progress.items_done == progress.items_total
+            && progress.bytes_uploaded == Some(archive.size_bytes)
+            && progress.bytes_total == Some(archive.size_bytes),
+        "progress at the end: {progress:?}, archive {} bytes",
+        archive.size_bytes
+    );
+    let key = archive.key;
     env.s3_client(&env.s3.endpoint)
         .put_object()
         .bucket(&env.s3.bucket)
