@@ -255,7 +255,8 @@ where
     Ok(())
 }
 
-/// Unpacks a verified archive into `folder` (the tar crate refuses entries leaving it).
+/// Unpacks a verified archive into `folder` (the tar crate refuses entries leaving it). Every
+/// gzip member is read: the operator writes summary.md and manifest.json in a first one.
 pub(crate) fn extract(archive: &Path, folder: &Path) -> Result<(), DownloadError> {
     let error = |source| DownloadError::Extract {
         path: folder.to_path_buf(),
@@ -263,7 +264,7 @@ pub(crate) fn extract(archive: &Path, folder: &Path) -> Result<(), DownloadError
     };
     std::fs::create_dir_all(folder).map_err(error)?;
     let file = File::open(archive).map_err(error)?;
-    tar::Archive::new(flate2::read::GzDecoder::new(file))
+    tar::Archive::new(flate2::read::MultiGzDecoder::new(file))
         .unpack(folder)
         .map_err(error)
 }
@@ -358,25 +359,22 @@ mod tests {
     }
 
     #[test]
-    fn extracts_a_verified_archive() {
+    fn extracts_every_gzip_member() {
+        use crate::summary::fixtures::gzip_member;
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("b.tar.gz");
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-            File::create(&archive).unwrap(),
-            flate2::Compression::fast(),
-        ));
-        let mut header = tar::Header::new_gnu();
-        header.set_size(4);
-        header.set_mode(0o644);
-        builder
-            .append_data(&mut header, "b1/summary.md", &b"# hi"[..])
-            .unwrap();
-        builder.into_inner().unwrap().finish().unwrap();
+        let mut bytes = gzip_member(&[("b1/summary.md", b"# hi")], false);
+        bytes.extend(gzip_member(&[("b1/logs/velero.log", b"log")], true));
+        std::fs::write(&archive, bytes).unwrap();
         let out = dir.path().join("out");
         extract(&archive, &out).unwrap();
         assert_eq!(
             std::fs::read_to_string(out.join("b1/summary.md")).unwrap(),
             "# hi"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("b1/logs/velero.log")).unwrap(),
+            "log"
         );
     }
 

@@ -6,12 +6,21 @@
 //! is named only by an [`EntryPath`], built from sanitized components, and the writer gives
 //! every entry a name of its own: extracting a bundle writes inside its root folder only and
 //! never overwrites one of its files with another.
+//!
+//! summary.md and manifest.json are the archive's first entries, so a reader that wants only
+//! them (the kubectl plugin's `summary`) stops at the start of the download. They are written
+//! last, though (the manifest lists every file), so the entries collected are streamed to a body
+//! file first, and the archive is made at the end of two gzip members: the first entries, then
+//! the body's bytes as they are. A concatenation of gzip members is one gzip stream (RFC 1952)
+//! that `tar -xzf`, Go, Python and flate2's `MultiGzDecoder` read as one tar; a reader made
+//! with flate2's `GzDecoder` stops after the first member.
 
 use std::{
     collections::{HashMap, HashSet},
+    ffi::OsString,
     fmt,
     fs::File,
-    io::{self, BufWriter, Read, Write},
+    io::{self, BufReader, BufWriter, Read, Write},
     path::{Path, PathBuf},
 };
 
@@ -30,6 +39,12 @@ const MAX_EXTENSION_BYTES: usize = 16;
 const MAX_ENTRY_NAME_BYTES: usize = (MAX_FOLDERS + 2) * (MAX_COMPONENT_BYTES + 1);
 /// Hex digits of the sha256 that stand for the cut-off end of a long name.
 const HASH_HEX_DIGITS: usize = 8;
+/// The tar end-of-archive marker: two zero blocks, ending the body only.
+const TAR_END_BYTES: usize = 1024;
+/// Buffer of the spool files written and of the body copied, so memory stays bounded.
+const FILE_BUFFER_BYTES: usize = 256 * 1024;
+/// gzip level of both members.
+const GZIP_LEVEL: u32 = 6;
 
 /// `raw` as one safe component of at most `max` bytes:
 /// - only ASCII letters, digits, `.`, `_` and `-` are kept; anything else (`/`, `\`, NUL,
@@ -265,32 +280,38 @@ pub(crate) struct FinishedArchive {
 }
 
 pub(crate) struct TarGzWriter {
-    builder: tar::Builder<GzEncoder<HashingWriter<BufWriter<File>>>>,
+    /// The entries appended, streamed to `body_path` as they come.
+    body: tar::Builder<GzEncoder<BufWriter<File>>>,
+    body_path: PathBuf,
+    /// The finished archive: the first entries, then the body.
     path: PathBuf,
     /// Every entry sits under this folder, so extracting a bundle makes one directory.
     root: String,
     files: Vec<ArchivedFile>,
+    /// The entries that go first, by full name, kept in memory until the archive is finished.
+    first: Vec<(String, Vec<u8>)>,
     names: EntryNames,
     mtime: u64,
 }
 
 impl TarGzWriter {
     /// `root` (the bundle's name) is sanitized like any component. `mtime` (seconds since the
-    /// epoch) is stamped on every entry, so the same content makes the same archive.
+    /// epoch) is stamped on every entry, so the same content makes the same archive. Until
+    /// [`finish`](Self::finish), entries go to a body file next to `path`.
     pub fn create(path: &Path, root: &str, mtime: u64) -> io::Result<Self> {
-        let file = BufWriter::with_capacity(256 * 1024, File::create(path)?);
-        let hashing = HashingWriter {
-            inner: file,
-            hasher: Sha256::new(),
-            written: 0,
-        };
-        let mut builder = tar::Builder::new(GzEncoder::new(hashing, Compression::new(6)));
-        builder.mode(tar::HeaderMode::Deterministic);
+        let mut body_path = OsString::from(path);
+        body_path.push(".body");
+        let body_path = PathBuf::from(body_path);
+        let file = BufWriter::with_capacity(FILE_BUFFER_BYTES, File::create(&body_path)?);
+        let mut body = tar::Builder::new(GzEncoder::new(file, Compression::new(GZIP_LEVEL)));
+        body.mode(tar::HeaderMode::Deterministic);
         Ok(Self {
-            builder,
+            body,
+            body_path,
             path: path.to_path_buf(),
             root: sanitize(root, MAX_COMPONENT_BYTES),
             files: Vec::new(),
+            first: Vec::new(),
             names: EntryNames::default(),
             mtime,
         })
@@ -310,9 +331,17 @@ impl TarGzWriter {
         header
     }
 
-    /// Appends `size` bytes read from `data` as `entry`, and returns its name below the root:
-    /// `entry` as asked, or, when an earlier entry or folder has that name (ignoring case),
-    /// with a suffix `-2`, `-3`... before the extension.
+    /// The full name `entry` gets: `entry` as asked, or, when an earlier entry or folder has
+    /// that name (ignoring case), with a suffix `-2`, `-3`... before the extension.
+    fn claim(&mut self, entry: &EntryPath) -> (String, String) {
+        let name = self.names.claim(entry);
+        let full = format!("{}/{name}", self.root);
+        debug_assert!(full.len() <= MAX_ENTRY_NAME_BYTES, "{full}");
+        (name, full)
+    }
+
+    /// Appends `size` bytes read from `data` as `entry`, and returns its name below the root
+    /// (see [`claim`](Self::claim)).
     pub fn append_reader(
         &mut self,
         entry: &EntryPath,
@@ -320,10 +349,8 @@ impl TarGzWriter {
         data: impl Read,
     ) -> io::Result<String> {
         let mut header = self.header(size);
-        let name = self.names.claim(entry);
-        let full = format!("{}/{name}", self.root);
-        debug_assert!(full.len() <= MAX_ENTRY_NAME_BYTES, "{full}");
-        self.builder.append_data(&mut header, &full, data)?;
+        let (name, full) = self.claim(entry);
+        self.body.append_data(&mut header, &full, data)?;
         self.files.push(ArchivedFile {
             path: name.clone(),
             size,
@@ -342,34 +369,92 @@ impl TarGzWriter {
         self.append_reader(entry, size, f)
     }
 
-    /// The files appended so far, by their final names.
+    /// Puts `data` as `entry` ahead of every entry appended, after those put first before it,
+    /// and returns its name below the root (see [`claim`](Self::claim)).
+    pub fn put_first(&mut self, entry: &EntryPath, data: Vec<u8>) -> String {
+        let (name, full) = self.claim(entry);
+        self.files.insert(
+            self.first.len(),
+            ArchivedFile {
+                path: name.clone(),
+                size: data.len() as u64,
+            },
+        );
+        self.first.push((full, data));
+        name
+    }
+
+    /// The files so far, by their final names, in the archive's order.
     pub fn files(&self) -> &[ArchivedFile] {
         &self.files
     }
 
+    /// Closes the body, writes the archive (the entries put first, then the body, copied
+    /// through a fixed buffer: the spool holds both for a moment) and removes the body.
     pub fn finish(self) -> io::Result<FinishedArchive> {
         let file_count = self.files.len() as i32;
-        let gz = self.builder.into_inner()?;
-        let mut hashing = gz.finish()?;
-        hashing.flush()?;
+        let first = self.first_member()?;
+        let mut body = self.body.into_inner()?.finish()?;
+        body.flush()?;
+        drop(body);
+
+        let file = BufWriter::with_capacity(FILE_BUFFER_BYTES, File::create(&self.path)?);
+        let mut archive = HashingWriter {
+            inner: file,
+            hasher: Sha256::new(),
+            written: 0,
+        };
+        archive.write_all(&first)?;
+        let body = File::open(&self.body_path)?;
+        io::copy(
+            &mut BufReader::with_capacity(FILE_BUFFER_BYTES, body),
+            &mut archive,
+        )?;
+        archive.flush()?;
+        std::fs::remove_file(&self.body_path)?;
         Ok(FinishedArchive {
             path: self.path,
-            size: hashing.written,
-            sha256: hex::encode(hashing.hasher.finalize()),
+            size: archive.written,
+            sha256: hex::encode(archive.hasher.finalize()),
             file_count,
         })
+    }
+
+    /// The gzip member of the entries put first, without the tar end-of-archive marker (the
+    /// body's ends the archive); empty when there are none.
+    fn first_member(&self) -> io::Result<Vec<u8>> {
+        if self.first.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tar = tar::Builder::new(Vec::new());
+        for (full, data) in &self.first {
+            let mut header = self.header(data.len() as u64);
+            tar.append_data(&mut header, full, data.as_slice())?;
+        }
+        let tar = tar.into_inner()?;
+        let entries = tar
+            .strip_suffix(&[0; TAR_END_BYTES])
+            .ok_or_else(|| io::Error::other("tar ended without its end-of-archive marker"))?;
+        let mut gz = GzEncoder::new(Vec::new(), Compression::new(GZIP_LEVEL));
+        gz.write_all(entries)?;
+        gz.finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::read::GzDecoder;
+    use flate2::read::{GzDecoder, MultiGzDecoder};
 
-    /// Every entry of a tar.gz: its full name and content.
+    /// Every entry of a tar.gz, all its gzip members read: its full name and content.
     fn entries(archive: &Path) -> Vec<(String, Vec<u8>)> {
         let bytes = std::fs::read(archive).unwrap();
-        let mut archive = tar::Archive::new(GzDecoder::new(bytes.as_slice()));
+        tar_entries(MultiGzDecoder::new(bytes.as_slice()))
+    }
+
+    /// Every entry of a tar up to its end-of-archive marker, or its end.
+    fn tar_entries(tar: impl Read) -> Vec<(String, Vec<u8>)> {
+        let mut archive = tar::Archive::new(tar);
         archive
             .entries()
             .unwrap()
@@ -603,6 +688,63 @@ mod tests {
     }
 
     #[test]
+    fn entries_put_first_lead_the_archive_in_a_gzip_member_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar.gz");
+        let mut w = TarGzWriter::create(&path, "bundle-x", 1_700_000_000).unwrap();
+        w.append_bytes(&EntryPath::new(&["pods"], "p", "yaml"), b"kind: Pod")
+            .unwrap();
+        w.append_bytes(&EntryPath::new(&["logs"], "l", "log"), &vec![b'l'; 100_000])
+            .unwrap();
+        let summary = w.put_first(&EntryPath::new(&[], "summary", "md"), b"# S\n".to_vec());
+        let listed: Vec<String> = w.files().iter().map(|f| f.path.clone()).collect();
+        w.put_first(&EntryPath::new(&[], "manifest", "json"), b"{}".to_vec());
+        assert_eq!(summary, "summary.md");
+        assert_eq!(listed, ["summary.md", "pods/p.yaml", "logs/l.log"]);
+        let done = w.finish().unwrap();
+
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(done.size, bytes.len() as u64);
+        assert_eq!(done.sha256, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(done.file_count, 4);
+        // The body is gone: only the archive is left in the spool.
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1);
+
+        let names = |read: Vec<(String, Vec<u8>)>| -> Vec<String> {
+            read.into_iter().map(|(name, _)| name).collect()
+        };
+        // All members read: one tar, every entry once, the first ones first.
+        assert_eq!(
+            names(entries(&path)),
+            [
+                "bundle-x/summary.md",
+                "bundle-x/manifest.json",
+                "bundle-x/pods/p.yaml",
+                "bundle-x/logs/l.log"
+            ]
+        );
+        // The end-of-archive marker ends the tar, and only there.
+        let mut tar = Vec::new();
+        MultiGzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(tar.len() % 512, 0);
+        assert!(tar.ends_with(&[0; TAR_END_BYTES]));
+        // The first member alone holds the first entries, and no end marker.
+        let mut first = Vec::new();
+        GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut first)
+            .unwrap();
+        assert!(first.len() < tar.len());
+        assert!(!first.ends_with(&[0; 512]));
+        assert_eq!(
+            names(tar_entries(first.as_slice())),
+            ["bundle-x/summary.md", "bundle-x/manifest.json"]
+        );
+    }
+
+    #[test]
     fn same_content_makes_the_same_archive() {
         let dir = tempfile::tempdir().unwrap();
         let make = |name: &str| {
@@ -611,6 +753,7 @@ mod tests {
                 w.append_bytes(&EntryPath::new(&["a/b"], "f", "txt"), b"same")
                     .unwrap();
             }
+            w.put_first(&EntryPath::new(&[], "first", "md"), b"same".to_vec());
             w.finish().unwrap().sha256
         };
         assert_eq!(make("1"), make("2"));

@@ -298,14 +298,15 @@ pub async fn velero(env: &Env, args: &[&str]) -> Result<String> {
     Ok(text)
 }
 
-/// Every file of a tar.gz, by path; an error unless the archive is one a user can extract
+/// Every file of a tar.gz (all its gzip members: the operator writes summary.md and
+/// manifest.json in a first one), by path; an error unless the archive is one a user can extract
 /// safely: every entry a regular file (no link, device or folder entry) under one common root
 /// folder, its path relative, of UTF-8 components that are neither empty, `.` nor `..` and
 /// hold no `\` or control character, and no name given twice, even ignoring case, or given to
 /// both a file and a folder.
 pub fn untar(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
     use std::{collections::BTreeSet, io::Read};
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(bytes));
     let mut files = std::collections::BTreeMap::new();
     let mut root_folder: Option<String> = None;
     // Lowercased: names differing only in case overwrite each other on macOS and Windows.
@@ -400,6 +401,25 @@ mod untar_tests {
             builder.append(&header, data).unwrap();
         }
         builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn every_gzip_member_is_read() {
+        let mut first = files(&["b/summary.md"]);
+        // The first member without the end-of-archive marker, as the operator writes it.
+        let mut tar = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&first[..]), &mut tar)
+            .unwrap();
+        tar.truncate(tar.len() - 1024);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        first = gz.finish().unwrap();
+        first.extend(files(&["b/logs/velero.log"]));
+        let read = untar(&first).unwrap();
+        assert_eq!(
+            read.keys().collect::<Vec<_>>(),
+            ["b/logs/velero.log", "b/summary.md"]
+        );
     }
 
     fn files(names: &[&str]) -> Vec<u8> {

@@ -1,5 +1,5 @@
-//! Step 6, archive: summary.md and manifest.json go into the archive, which is then closed
-//! (its size and sha256 known).
+//! Step 6, archive: summary.md and manifest.json go first into the archive, which is then
+//! closed (its size and sha256 known).
 
 use jiff::Timestamp;
 use tempfile::TempDir;
@@ -34,7 +34,11 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
         spool,
     } = collected;
     let summary_md = summary.render(&warnings);
-    archive.append_bytes(&EntryPath::new(&[], "summary", "md"), summary_md.as_bytes())?;
+    // First in the archive, so a reader wanting only them stops early (see tar_gz).
+    archive.put_first(
+        &EntryPath::new(&[], "summary", "md"),
+        summary_md.into_bytes(),
+    );
     let files = archive.files().to_vec();
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -54,7 +58,7 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
         masked_by_rule: &masks,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
-    archive.append_bytes(&EntryPath::new(&[], "manifest", "json"), &json)?;
+    archive.put_first(&EntryPath::new(&[], "manifest", "json"), json);
     let archive = tokio::task::block_in_place(|| archive.finish())?;
     Ok(FinishedBundle {
         archive,
