@@ -98,8 +98,23 @@ build_helm() { # out
   GOBIN="$1/bin" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
+build_crane() { # out
+  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+    "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
+}
+
+build_kubeconform() { # out
+  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+    "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+}
+
+build_actionlint() { # out
+  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+    "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+}
+
 # component -> version variable, in build order (what the environment needs first comes first)
-COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs helm)
+COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs helm crane kubeconform actionlint)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
@@ -109,6 +124,9 @@ version_of() {
     velero_aws_plugin) echo "$VELERO_AWS_PLUGIN_VERSION" ;;
     s3s_fs) echo "$S3S_FS_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
+    crane) echo "$CRANE_VERSION" ;;
+    kubeconform) echo "$KUBECONFORM_VERSION" ;;
+    actionlint) echo "$ACTIONLINT_VERSION" ;;
     *) die "unknown component $1 (known: ${COMPONENTS[*]})" ;;
   esac
 }
