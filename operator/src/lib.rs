@@ -13,6 +13,8 @@ mod http;
 mod kubernetes;
 mod leader;
 mod metrics;
+mod own_crd;
+mod probe;
 mod process;
 mod redact;
 mod spool;

@@ -24,6 +24,7 @@ use crate::{
     health::Readiness,
     http, leader,
     metrics::Metrics,
+    own_crd, probe,
     redact::Redactor,
     spool::ProcessSpool,
 };
@@ -104,6 +105,23 @@ pub struct Args {
     /// Log as JSON (for clusters) instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     log_json: bool,
+    /// Server-side apply this build's DebugBundle CRD at start (Helm never upgrades `crds/`);
+    /// needs get/patch on that one CRD.
+    #[arg(long, env = "APPLY_CRD", default_value_t = false, action = clap::ArgAction::Set)]
+    apply_crd: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// GET a URL and exit 0 on HTTP 2xx (the chart's `helm test` checks /readyz with it).
+    Probe {
+        url: String,
+        /// Seconds before giving up.
+        #[arg(long, default_value_t = 10)]
+        timeout_seconds: u64,
+    },
 }
 
 /// A retention: a duration, or none.
@@ -146,6 +164,13 @@ fn parse_redaction_pattern(text: &str) -> Result<String, String> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // One TLS crypto provider for the whole process (kube, the S3 clients).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if let Some(Command::Probe {
+        url,
+        timeout_seconds,
+    }) = &args.command
+    {
+        return Ok(probe::get(url, Duration::from_secs(*timeout_seconds)).await?);
+    }
     init_logging(args.log_json);
     // Before the lease: a standby clears what its pod's last container left, and its own
     // folder is ready when it takes over.
@@ -155,6 +180,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("REDACTION_PATTERNS")?;
     let requests = Arc::new(AtomicU64::new(0));
     let client = counting_client(requests.clone()).await?;
+    if args.apply_crd {
+        own_crd::apply(client.clone(), Duration::from_secs(60)).await?;
+    }
     let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());
     tracing::info!(?namespace, version = bundle::OPERATOR_VERSION, "starting");
 
