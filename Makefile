@@ -5,7 +5,7 @@ ENV := tests/env
 # KEEP_ENV=1 leaves the environment running after `make test` / `make e2e`.
 KEEP_ENV ?= 0
 
-.PHONY: tools env-up env-down crd manifests lint unit e2e fuzz test demo bench
+.PHONY: tools env-up env-down crd manifests lint unit image e2e fuzz test demo bench
 
 tools: ## build every component of the local environment (cached outside the repo)
 	bash $(ENV)/tools.sh
@@ -32,7 +32,10 @@ lint: tools
 unit: ## tests that need no server
 	cargo test --workspace --exclude velero-debug-e2e
 
-e2e: tools ## end-to-end tests on the real environment (started when none is up)
+image: tools ## the operator's OCI image, without a container engine (target/image/)
+	bash $(ENV)/image.sh
+
+e2e: tools image ## end-to-end tests on the real environment (started when none is up)
 	KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
 
 fuzz: tools ## 500 generated DebugBundles and 3000 durations on the real environment (the suite: 60 and 300)

@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [[ -f "$VDO_ENV_DIR/env.json" ]] || die "no environment running: run 'make env-up'"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
-HELM="$(tool_dir helm "$HELM_VERSION")/bin/helm"
+HELM="$(tool_dir helm "$HELM_VERSION$HELM_BUILD")/bin/helm"
 [[ -x "$HELM" ]] || die "helm is not built: run 'make tools'"
 "$HELM" upgrade --install velero-debug-operator "$REPO_ROOT/charts/velero-debug-operator" \
   --namespace velero --set replicaCount=0 >/dev/null

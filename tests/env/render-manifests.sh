@@ -4,7 +4,7 @@
 # with its default values, CRD left out). With --check, changes nothing and fails naming the
 # file that is out of date.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-HELM="$(tool_dir helm "$HELM_VERSION")/bin/helm"
+HELM="$(tool_dir helm "$HELM_VERSION$HELM_BUILD")/bin/helm"
 [[ -x "$HELM" ]] || die "helm is not built: run 'make tools'"
 chart="$REPO_ROOT/charts/velero-debug-operator"
 

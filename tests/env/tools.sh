@@ -95,6 +95,18 @@ build_s3s_fs() { # out
 
 build_helm() { # out
   local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  # Helm's own release builds stamp the Kubernetes version `helm template` and `helm lint`
+  # assume (that of its client-go); a plain `go install` leaves v1.20, below the chart's
+  # kubeVersion constraint.
+  local minor
+  minor=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])' |
+    xargs grep -m1 'k8s.io/client-go ' | sed -E 's/.*v0\.([0-9]+)\..*/\1/')
+  [[ "$minor" =~ ^[0-9]+$ ]] || { echo "no client-go version in helm's go.mod" >&2; return 1; }
+  local pkg
+  for pkg in chartutil lint/rules; do
+    ld+=" -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$pkg.k8sVersionMinor=$minor"
+  done
   GOBIN="$1/bin" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
@@ -123,7 +135,7 @@ version_of() {
     velero) echo "$VELERO_VERSION" ;;
     velero_aws_plugin) echo "$VELERO_AWS_PLUGIN_VERSION" ;;
     s3s_fs) echo "$S3S_FS_VERSION" ;;
-    helm) echo "$HELM_VERSION" ;;
+    helm) echo "$HELM_VERSION$HELM_BUILD" ;;
     crane) echo "$CRANE_VERSION" ;;
     kubeconform) echo "$KUBECONFORM_VERSION" ;;
     actionlint) echo "$ACTIONLINT_VERSION" ;;
