@@ -4,8 +4,8 @@
 #   offline  kubeconform, strict, against JSON schemas generated from Kubernetes' own OpenAPI
 #            documents (k8s.io/kubernetes@$KUBERNETES_VERSION in the Go module cache; converted
 #            by openapi-to-jsonschema.py, cached under $VDO_CACHE/kubeconform-schemas): unknown
-#            fields, wrong types and kinds without a schema fail. Also: `helm template` renders
-#            without --kube-version (no cluster).
+#            fields, wrong types and kinds without a schema fail. Also: `helm lint --strict`
+#            with every option on, and `helm template` without --kube-version (no cluster).
 #   server   `kubectl apply --server-side --dry-run=server --validate=strict` of both renders on
 #            the cluster of $KUBECONFIG (nothing is changed there): the API server's own
 #            validation, the CRD's CEL rules compiled, admission.
@@ -73,6 +73,9 @@ offline() {
       -schema-location "$dir/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
       "$work/$name.yaml" || fail "kubeconform: the chart with $name values"
   done
+  log "helm lint --strict with the all-options values (values.schema.json, templates)"
+  "$HELM" lint --strict "$chart" -f "$chart/ci/all-options-values.yaml" >/dev/null ||
+    fail "helm lint --strict with ci/all-options-values.yaml"
   log "helm template without --kube-version (no cluster; the chart's kubeVersion against helm's default)"
   if ! "$HELM" template "$release" "$chart" >/dev/null; then
     fail "helm template without --kube-version (a helm built without upstream's k8sVersion ldflags defaults to Kubernetes v1.20)"
