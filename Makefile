@@ -28,6 +28,8 @@ lint: tools
 	cargo clippy --workspace --all-targets -- -D warnings
 	bash $(ENV)/helm.sh lint --strict charts/velero-debug-operator
 	bash $(ENV)/render-manifests.sh --check
+	bash $(ENV)/chart-check.sh --offline
+	bash $(ENV)/actionlint.sh
 
 unit: ## tests that need no server
 	cargo test --workspace --exclude velero-debug-e2e

@@ -37,3 +37,117 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- join ", " $roles -}}
 {{- end -}}
+
+{{/* The operator's image: by digest when image.digest is set, else by tag. */}}
+{{- define "vdo.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The pod's security context; ids left to the platform when securityContext.platformAssignsIds. */}}
+{{- define "vdo.podSecurityContext" -}}
+runAsNonRoot: true
+{{- if not .Values.securityContext.platformAssignsIds }}
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsGroup }}
+fsGroup: {{ .Values.securityContext.fsGroup }}
+{{- end }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Every container's security context (OpenShift restricted-v2 and Pod Security "restricted"). */}}
+{{- define "vdo.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* The metrics Service's name. */}}
+{{- define "vdo.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "vdo.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The operator container's resources: requests.ephemeral-storage defaults to the spool's size. */}}
+{{- define "vdo.resources" -}}
+{{- $resources := deepCopy (default (dict) .Values.resources) -}}
+{{- $requests := default (dict) $resources.requests -}}
+{{- if not (hasKey $requests "ephemeral-storage") -}}
+{{- $_ := set $requests "ephemeral-storage" .Values.spool.sizeLimit -}}
+{{- end -}}
+{{- $_ := set $resources "requests" $requests -}}
+{{- toYaml $resources -}}
+{{- end -}}
+
+{{/* The operator container's environment from the chart's values (README: Operator settings). */}}
+{{- define "vdo.env" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: VELERO_NAMESPACE
+  value: {{ include "vdo.namespace" . | quote }}
+- name: SPOOL_DIR
+  value: /spool
+- name: MAX_CONCURRENT_BUNDLES
+  value: {{ .Values.collection.maxConcurrentBundles | quote }}
+- name: TARGET_WAIT_SECONDS
+  value: {{ .Values.collection.targetWaitSeconds | quote }}
+- name: MAX_ATTEMPTS
+  value: {{ .Values.collection.maxAttempts | quote }}
+- name: API_TIMEOUT_SECONDS
+  value: {{ .Values.collection.apiTimeoutSeconds | quote }}
+- name: LOG_TIMEOUT_SECONDS
+  value: {{ .Values.collection.logTimeoutSeconds | quote }}
+- name: MAX_BUNDLE_BYTES
+  value: {{ .Values.collection.maxBundleBytes | int64 | quote }}
+- name: UPLOAD_BYTES_PER_SECOND
+  value: {{ .Values.collection.uploadBytesPerSecond | int64 | quote }}
+- name: AUTO_BUNDLE_RESTORE_PHASES
+  value: {{ join "," .Values.autoBundles.restorePhases | quote }}
+- name: AUTO_BUNDLE_BACKUP_PHASES
+  value: {{ join "," .Values.autoBundles.backupPhases | quote }}
+- name: AUTO_BUNDLE_LOOKBACK
+  value: {{ .Values.autoBundles.lookback | quote }}
+- name: MAX_AUTO_BUNDLES_PER_NAMESPACE
+  value: {{ .Values.autoBundles.maxPerNamespace | quote }}
+- name: DEFAULT_TTL_MANUAL
+  value: {{ .Values.retention.ttlManual | quote }}
+- name: DEFAULT_TTL_AUTO
+  value: {{ .Values.retention.ttlAuto | quote }}
+- name: LEADER_ELECTION
+  value: {{ .Values.leaderElection.enabled | quote }}
+- name: LEASE_NAME
+  value: {{ .Values.leaderElection.leaseName | quote }}
+- name: METRICS_ADDR
+  value: "0.0.0.0:{{ .Values.metrics.port }}"
+- name: LOG_JSON
+  value: {{ .Values.logging.json | quote }}
+- name: RUST_LOG
+  value: {{ .Values.logging.level | quote }}
+{{- with .Values.redaction.extraPatterns }}
+# One pattern per line.
+- name: REDACTION_PATTERNS
+  value: {{ join "\n" . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* extraEnv, after failing on a name the chart already sets (vdo.env). */}}
+{{- define "vdo.extraEnv" -}}
+{{- $own := list -}}
+{{- range (include "vdo.env" . | fromYamlArray) -}}
+{{- $own = append $own .name -}}
+{{- end -}}
+{{- range .Values.extraEnv -}}
+{{- if has .name $own -}}
+{{- fail (printf "extraEnv: %s is set by the chart from its values; set that value instead" .name) -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.extraEnv -}}
+{{- toYaml . -}}
+{{- end -}}
+{{- end -}}
