@@ -16,7 +16,7 @@
 # Kinds no schema here covers (ServiceMonitor: prometheus-operator's CRD) are skipped offline
 # and left out of the server check, and named in the output. Fails on any problem.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-HELM="${HELM:-$(tool_dir helm "$HELM_VERSION")/bin/helm}"
+HELM="${HELM:-$(tool_dir helm "$HELM_VERSION$HELM_BUILD")/bin/helm}"
 KUBECONFORM="$(tool_dir kubeconform "$KUBECONFORM_VERSION")/bin/kubeconform"
 chart="$REPO_ROOT/charts/velero-debug-operator"
 # The renders' release and namespace; the release name is not the one chart-install.sh uses, so
