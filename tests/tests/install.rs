@@ -161,6 +161,16 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         ),
         access("get", "", "nodes", ""),
         access("list", "", "events", "default"),
+        // crds.applyOnStart: its own CRD, brought up to date at start.
+        named(
+            access(
+                "patch",
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                "",
+            ),
+            "debugbundles.velerodebug.io",
+        ),
     ];
     let forbidden = [
         // Secrets: only the BSL credential, only in Velero's namespace.
@@ -198,6 +208,31 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("create", "velerodebug.io", "debugbundles", "default"),
         access("patch", "", "nodes", ""),
         access("delete", "", "namespaces", ""),
+        // Its own CRD only, and never created or deleted by it.
+        named(
+            access(
+                "patch",
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                "",
+            ),
+            "backups.velero.io",
+        ),
+        access(
+            "create",
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            "",
+        ),
+        named(
+            access(
+                "delete",
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                "",
+            ),
+            "debugbundles.velerodebug.io",
+        ),
         named(
             access("update", "coordination.k8s.io", "leases", "velero"),
             "someone-elses-lease",

@@ -127,6 +127,8 @@ capabilities:
   value: "0.0.0.0:{{ .Values.metrics.port }}"
 - name: LOG_JSON
   value: {{ .Values.logging.json | quote }}
+- name: APPLY_CRD
+  value: {{ .Values.crds.applyOnStart | quote }}
 - name: RUST_LOG
   value: {{ .Values.logging.level | quote }}
 {{- with .Values.redaction.extraPatterns }}
