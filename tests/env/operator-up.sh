@@ -5,6 +5,14 @@
 #   VDO_SKIP_BUILD=1          restart the binary already built
 #   VDO_AS_SERVICE_ACCOUNT=1  authenticate as the chart's ServiceAccount (TokenRequest token;
 #                             the chart's manifests must be applied: chart-install.sh)
+#   VDO_OPERATOR_IMAGE=DIR    run the operator of the OCI image layout DIR (make image:
+#                             target/image/oci) as a container would: its root filesystem
+#                             unpacked and mounted read-only, its entrypoint, user and
+#                             environment, a writable /spool, the ServiceAccount token in the
+#                             in-cluster place; nothing of the host's (implies
+#                             VDO_AS_SERVICE_ACCOUNT=1)
+#   VDO_SKIP_CRD=1            leave the installed CRD as it is (the CRD upgrade test)
+#   VDO_APPLY_CRD=true        the operator applies its own CRD at start (chart default)
 #   VDO_UPLOAD_BYTES_PER_SECOND, VDO_TARGET_WAIT_SECONDS, VDO_MAX_ATTEMPTS: operator settings
 # Each process i has pids/operator-i.pid, logs/operator-i.log, and its /metrics port in
 # operator-i.metrics-port; its Lease identity is operator-i.
@@ -12,12 +20,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [[ -f "$VDO_ENV_DIR/env.json" ]] || die "no environment running: run 'make env-up'"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 
-kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \
-  -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
+if [[ "${VDO_SKIP_CRD:-0}" != 1 ]]; then
+  kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \
+    -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
+fi
 kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeout=60s >/dev/null
 
 bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/velero-debug-operator"
-if [[ "${VDO_SKIP_BUILD:-0}" != 1 || ! -x "$bin" ]]; then
+image="${VDO_OPERATOR_IMAGE:-}"
+if [[ -n "$image" ]]; then
+  [[ -f "$image/index.json" ]] || die "$image is no OCI image layout: run 'make image'"
+  export VDO_AS_SERVICE_ACCOUNT=1
+elif [[ "${VDO_SKIP_BUILD:-0}" != 1 || ! -x "$bin" ]]; then
   log "operator: building from the working tree"
   # The first build takes minutes: a progress line every 50 crates, errors in full.
   (cd "$REPO_ROOT" && cargo build -p velero-debug-operator 2>&1) |
@@ -46,18 +60,73 @@ if [[ "${VDO_AS_SERVICE_ACCOUNT:-0}" == 1 ]]; then
   log "operator: authenticating as system:serviceaccount:velero:velero-debug-operator"
 fi
 
+# The image's root filesystem and what a kubelet would give its container: the in-cluster
+# ServiceAccount files and the API server's address in the environment.
+if [[ -n "$image" ]]; then
+  root="$VDO_ENV_DIR/image/rootfs"
+  mkdir -p "$VDO_ENV_DIR/image"
+  image_config=$(python3 "$ENV_DIR/oci-unpack.py" "$image" "$root" "$VDO_ENV_DIR/image/config.json")
+  entrypoint=$(jq -r '.Entrypoint[0]' <<<"$image_config")
+  user=$(jq -r '.User' <<<"$image_config")
+  mapfile -t image_env < <(jq -r '.Env[]?' <<<"$image_config")
+  sa="$VDO_ENV_DIR/image/serviceaccount"
+  mkdir -p "$sa"
+  kubectl --kubeconfig "$operator_kubeconfig" config view --raw -o jsonpath='{.users[0].user.token}' >"$sa/token"
+  kubectl --kubeconfig "$operator_kubeconfig" config view --raw \
+    -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$sa/ca.crt"
+  printf velero >"$sa/namespace"
+  server=$(kubectl --kubeconfig "$operator_kubeconfig" config view -o jsonpath='{.clusters[0].cluster.server}')
+  api_host=$(sed -E 's#^https://([^:/]+):([0-9]+).*#\1#' <<<"$server")
+  api_port=$(sed -E 's#^https://([^:/]+):([0-9]+).*#\2#' <<<"$server")
+  # Mount points a runtime would make; the root is read-only once mounted.
+  mkdir -p "$root/proc" "$root/dev" "$root/var/run/secrets/kubernetes.io/serviceaccount"
+  mkdir -p "$VDO_ENV_DIR/image/spool" && chown "$user" "$VDO_ENV_DIR/image/spool"
+fi
+
+# Runs operator process $i: the working tree's binary, or the image's entrypoint in its root.
+start_operator() { # i port
+  local i=$1 port=$2
+  # Short waits so the failure-path tests finish quickly; production defaults are longer.
+  local settings=(
+    RUST_LOG="${RUST_LOG:-info,velero_debug_operator=debug}"
+    TARGET_WAIT_SECONDS="${VDO_TARGET_WAIT_SECONDS:-15}" MAX_ATTEMPTS="${VDO_MAX_ATTEMPTS:-3}"
+    MAX_AUTO_BUNDLES_PER_NAMESPACE="${VDO_MAX_AUTO_BUNDLES:-200}"
+    UPLOAD_BYTES_PER_SECOND="${VDO_UPLOAD_BYTES_PER_SECOND:-0}"
+    APPLY_CRD="${VDO_APPLY_CRD:-false}"
+    POD_NAME="operator-$i" METRICS_ADDR="127.0.0.1:$port"
+  )
+  if [[ -z "$image" ]]; then
+    setsid env "${settings[@]}" KUBECONFIG="$operator_kubeconfig" \
+      "$bin" --namespace velero --spool-dir "$VDO_ENV_DIR/spool" \
+      >>"$VDO_ENV_DIR/logs/operator-$i.log" 2>&1 </dev/null &
+    return
+  fi
+  # A mount namespace of its own: the root bound read-only, /spool writable, the token
+  # read-only; then chroot as the image's user, and exec, so the pid is the operator's.
+  # env -i: nothing of the host's environment reaches it.
+  # shellcheck disable=SC2016
+  setsid env -i "${image_env[@]}" "${settings[@]}" \
+    KUBERNETES_SERVICE_HOST="$api_host" KUBERNETES_SERVICE_PORT="$api_port" \
+    /usr/bin/unshare --mount --propagation private -- /bin/sh -c '
+      set -e; root=$1 spool=$2 sa=$3 user=$4; shift 4
+      PATH=/usr/sbin:/usr/bin:/sbin:/bin # not exported: the operator gets none
+      mount --bind "$root" "$root"
+      mount --bind "$spool" "$root/spool"
+      mount --bind "$sa" "$root/var/run/secrets/kubernetes.io/serviceaccount"
+      mount -o remount,bind,ro "$root/var/run/secrets/kubernetes.io/serviceaccount"
+      mount -t proc proc "$root/proc"
+      mount --rbind /dev "$root/dev"
+      mount -o remount,bind,ro "$root"
+      exec /usr/sbin/chroot --userspec="$user" "$root" "$@"' \
+    sh "$root" "$VDO_ENV_DIR/image/spool" "$sa" "$user" "$entrypoint" --namespace velero \
+    >>"$VDO_ENV_DIR/logs/operator-$i.log" 2>&1 </dev/null &
+}
+
 mkdir -p "$VDO_ENV_DIR/spool"
 replicas="${VDO_OPERATOR_REPLICAS:-1}"
 for i in $(seq 0 $((replicas - 1))); do
   port=$(free_port)
-  # Short waits so the failure-path tests finish quickly; production defaults are longer.
-  setsid env RUST_LOG="${RUST_LOG:-info,velero_debug_operator=debug}" \
-    TARGET_WAIT_SECONDS="${VDO_TARGET_WAIT_SECONDS:-15}" MAX_ATTEMPTS="${VDO_MAX_ATTEMPTS:-3}" \
-    MAX_AUTO_BUNDLES_PER_NAMESPACE="${VDO_MAX_AUTO_BUNDLES:-200}" \
-    UPLOAD_BYTES_PER_SECOND="${VDO_UPLOAD_BYTES_PER_SECOND:-0}" \
-    POD_NAME="operator-$i" METRICS_ADDR="127.0.0.1:$port" KUBECONFIG="$operator_kubeconfig" \
-    "$bin" --namespace velero --spool-dir "$VDO_ENV_DIR/spool" \
-    >>"$VDO_ENV_DIR/logs/operator-$i.log" 2>&1 </dev/null &
+  start_operator "$i" "$port"
   echo $! >"$VDO_ENV_DIR/pids/operator-$i.pid"
   echo "$port" >"$VDO_ENV_DIR/operator-$i.metrics-port"
   log "operator-$i: running (pid $!, metrics 127.0.0.1:$port, log $VDO_ENV_DIR/logs/operator-$i.log)"

@@ -21,6 +21,8 @@ trap stop_env EXIT
 # the working tree's, running as the chart's ServiceAccount, so every test also proves the
 # chart's RBAC is enough.
 "$ENV_DIR/chart-install.sh"
+# The rendered chart (default values and every option on) against the real API server.
+KUBECONFIG="$VDO_ENV_DIR/kubeconfig" "$ENV_DIR/chart-check.sh" --server
 export VDO_AS_SERVICE_ACCOUNT=1
 "$ENV_DIR/operator-up.sh"
 export VDO_ENV_FILE="$VDO_ENV_DIR/env.json"

@@ -54,6 +54,23 @@ pub struct S3Env {
 }
 
 impl Env {
+    /// The running environment's state folder (pids, metrics ports, logs): beside its
+    /// kubeconfig.
+    pub fn state_dir(&self) -> Result<PathBuf> {
+        Ok(self
+            .kubeconfig
+            .parent()
+            .context("kubeconfig has no folder")?
+            .to_path_buf())
+    }
+
+    /// The pid of operator process `identity` (`operator-0`, ...), as operator-up.sh wrote it.
+    pub fn operator_pid(&self, identity: &str) -> Result<u32> {
+        let path = self.state_dir()?.join(format!("pids/{identity}.pid"));
+        let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+        Ok(text.trim().parse()?)
+    }
+
     /// Reads `$VDO_ENV_FILE`. Fails loudly: an e2e test without its environment must not pass.
     pub fn load() -> Result<Env> {
         // reqwest brings ring and the S3 SDK aws-lc-rs; rustls needs one chosen.

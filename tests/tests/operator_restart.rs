@@ -1,7 +1,7 @@
 //! Tests that restart the operator. run-e2e.sh runs them alone (their names start with
 //! `serial_`), after the others, so no other test's bundle is cut short by the restart.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -77,15 +77,6 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     Ok(())
 }
 
-/// The running environment's state folder (pids, metrics ports): beside its kubeconfig.
-fn env_dir(env: &Env) -> Result<PathBuf> {
-    Ok(env
-        .kubeconfig
-        .parent()
-        .context("kubeconfig has no folder")?
-        .to_path_buf())
-}
-
 async fn leader(client: &Client) -> Result<String> {
     let lease = Api::<Lease>::namespaced(client.clone(), "velero")
         .get("velero-debug-operator")
@@ -97,9 +88,9 @@ async fn leader(client: &Client) -> Result<String> {
 }
 
 async fn signal(env: &Env, identity: &str, signal: &str) -> Result<()> {
-    let pid = std::fs::read_to_string(env_dir(env)?.join(format!("pids/{identity}.pid")))?;
+    let pid = env.operator_pid(identity)?.to_string();
     let status = tokio::process::Command::new("kill")
-        .args([signal, pid.trim()])
+        .args([signal, pid.as_str()])
         .status()
         .await?;
     ensure!(status.success(), "kill {signal} {identity} failed");
@@ -232,7 +223,7 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     );
 
     // The third process completed exactly this bundle, and says so on /metrics.
-    let port = std::fs::read_to_string(env_dir(&env)?.join(format!("{third}.metrics-port")))?;
+    let port = std::fs::read_to_string(env.state_dir()?.join(format!("{third}.metrics-port")))?;
     let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", port.trim()))
         .await?
         .text()

@@ -1,0 +1,168 @@
+//! `helm upgrade` from chart 0.1.0 on the real API server: Helm leaves `crds/` alone, the
+//! upgraded operator (crds.applyOnStart, the chart's default) applies its own CRD at start,
+//! DebugBundles made under the old CRD are kept, and the new fields are served.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{Api, Client};
+use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_e2e::{
+    Cleanup, Env,
+    fixtures::{apply_bundle, condition_reason, real_backup, wait_finished},
+    restart_operators,
+};
+
+const CRD: &str = "debugbundles.velerodebug.io";
+
+fn repo_path(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+/// Whether the served schema has `status.progress.bytesUploaded` (new since chart 0.1.0).
+async fn serves_upload_progress(client: &Client) -> Result<bool> {
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get(CRD)
+        .await?;
+    let schema = serde_json::to_value(&crd.spec.versions[0].schema)?;
+    Ok(
+        !schema["openAPIV3Schema"]["properties"]["status"]["properties"]["progress"]["properties"]
+            ["bytesUploaded"]
+            .is_null(),
+    )
+}
+
+async fn run(program: &str, args: &[&str]) -> Result<()> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+async fn completed(env: &Env, client: &Client, name: &str) -> Result<DebugBundle> {
+    let b = wait_finished(env, client, name, Duration::from_secs(180)).await?;
+    ensure!(
+        b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
+        "{name}: {}",
+        condition_reason(&b)
+    );
+    Ok(b)
+}
+
+#[tokio::test]
+async fn serial_helm_upgrade_brings_the_new_crd_and_keeps_existing_bundles() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let outcome = upgrade(&env, &client).await;
+    // Back to the working tree's CRD and operator for the tests after this one.
+    restart_operators(1, &[]).await?;
+    outcome
+}
+
+async fn upgrade(env: &Env, client: &Client) -> Result<()> {
+    let cleanup = Cleanup::new(env);
+    let (_, backup, _) = real_backup(env, client, &cleanup, "crd-upgrade").await?;
+
+    // Chart 0.1.0's CRD, as it stands in a cluster installed with that chart.
+    let old = repo_path("tests/fixtures/crd-chart-0.1.0.yaml");
+    run("kubectl", &["replace", "-f", &old.display().to_string()]).await?;
+    ensure!(
+        !serves_upload_progress(client).await?,
+        "the old CRD did not replace the new one"
+    );
+    let before = apply_bundle(env, client, &cleanup, serde_json::json!({"backup": backup})).await?;
+    let made_before = completed(env, client, &before).await?;
+    let progress = made_before
+        .status
+        .as_ref()
+        .and_then(|s| s.progress.as_ref());
+    ensure!(
+        progress.is_none_or(|p| p.bytes_uploaded.is_none()),
+        "the old schema kept a field it does not have: {progress:?}"
+    );
+
+    // helm upgrade to this chart: Helm does not touch crds/ on upgrade.
+    let helm = repo_path("tests/env/helm.sh");
+    let chart = repo_path("charts/velero-debug-operator");
+    run(
+        "bash",
+        &[
+            &helm.display().to_string(),
+            "upgrade",
+            "velero-debug-operator",
+            &chart.display().to_string(),
+            "--namespace",
+            "velero",
+            "--reuse-values",
+        ],
+    )
+    .await?;
+    ensure!(
+        !serves_upload_progress(client).await?,
+        "helm upgrade changed the CRD: this test no longer proves the operator does"
+    );
+
+    // The upgraded operator starts as the chart runs it, with APPLY_CRD, as the chart's
+    // ServiceAccount (so the chart's RBAC for it is proven too).
+    restart_operators(
+        1,
+        &[
+            ("VDO_SKIP_CRD", "1".to_string()),
+            ("VDO_APPLY_CRD", "true".to_string()),
+        ],
+    )
+    .await?;
+    ensure!(
+        serves_upload_progress(client).await?,
+        "the operator did not apply its CRD"
+    );
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get(CRD)
+        .await?;
+    let managers: Vec<String> = crd
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    ensure!(
+        managers.iter().any(|m| m == "velero-debug-operator"),
+        "managers {managers:?}"
+    );
+
+    // The bundle made before the upgrade is still there, still Completed with its archive.
+    let kept: DebugBundle = Api::namespaced(client.clone(), &env.namespace)
+        .get(&before)
+        .await?;
+    let status = kept.status.as_ref().context("kept bundle has no status")?;
+    ensure!(status.phase == Some(Phase::Completed));
+    ensure!(
+        status.archive == made_before.status.as_ref().and_then(|s| s.archive.clone()),
+        "the kept bundle's archive changed"
+    );
+
+    // And the new fields are served: a bundle made now has its upload progress.
+    let after = apply_bundle(env, client, &cleanup, serde_json::json!({"backup": backup})).await?;
+    let made_after = completed(env, client, &after).await?;
+    let uploaded = made_after
+        .status
+        .as_ref()
+        .and_then(|s| s.progress.as_ref())
+        .and_then(|p| p.bytes_uploaded);
+    ensure!(
+        uploaded.is_some_and(|n| n > 0),
+        "no bytesUploaded after the upgrade: {:?}",
+        made_after.status.as_ref().and_then(|s| s.progress.as_ref())
+    );
+    Ok(())
+}
