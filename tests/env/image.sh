@@ -2,8 +2,8 @@
 # `make image`: the operator's OCI image, built without a container engine.
 #
 # The layer holds the release binary, exactly the shared libraries `ldd` says it loads, the CA
-# certificates, a passwd/group entry for the non-root user 65532, /tmp and the /spool mount
-# point; crane (built by tools.sh) turns it into an image through a registry it serves on
+# certificates, a passwd/group entry for the non-root user 65532, nsswitch.conf, /tmp and the
+# /spool mount point; crane (built by tools.sh) turns it into an image through a registry it serves on
 # loopback for the length of this script, sets the config (entrypoint, user, env, port,
 # platform, OCI labels) and writes:
 #   target/image/oci/                        an OCI image layout (skopeo oci:, crane push)
@@ -64,6 +64,9 @@ done
 bundle=/etc/ssl/certs/ca-certificates.crt
 [[ -s "$bundle" ]] || die "no CA bundle at $bundle: install the ca-certificates package"
 cp "$bundle" "$root$bundle"
+# The kubelet mounts /etc/hosts and /etc/resolv.conf; without this file glibc asks DNS first
+# and never reads /etc/hosts when DNS answers "no such name" (localhost, a hosts-file alias).
+printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$root/etc/nsswitch.conf"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
 

@@ -80,6 +80,10 @@ if [[ -n "$image" ]]; then
   api_port=$(sed -E 's#^https://([^:/]+):([0-9]+).*#\2#' <<<"$server")
   # Mount points a runtime would make; the root is read-only once mounted.
   mkdir -p "$root/proc" "$root/dev" "$root/var/run/secrets/kubernetes.io/serviceaccount"
+  touch "$root/etc/hosts" "$root/etc/resolv.conf"
+  # What the kubelet writes for a pod: its own /etc/hosts, the node's resolver.
+  printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$VDO_ENV_DIR/image/hosts"
+  cp /etc/resolv.conf "$VDO_ENV_DIR/image/resolv.conf" 2>/dev/null || : >"$VDO_ENV_DIR/image/resolv.conf"
   mkdir -p "$VDO_ENV_DIR/image/spool" && chown "$user" "$VDO_ENV_DIR/image/spool"
 fi
 
@@ -114,9 +118,12 @@ start_operator() { # i port
       mount --bind "$spool" "$root/spool"
       mount --bind "$sa" "$root/var/run/secrets/kubernetes.io/serviceaccount"
       mount -o remount,bind,ro "$root/var/run/secrets/kubernetes.io/serviceaccount"
+      mount --bind "${sa%/serviceaccount}/hosts" "$root/etc/hosts"
+      mount --bind "${sa%/serviceaccount}/resolv.conf" "$root/etc/resolv.conf"
       mount -t proc proc "$root/proc"
       mount --rbind /dev "$root/dev"
       mount -o remount,bind,ro "$root"
+      unset PWD OLDPWD
       exec /usr/sbin/chroot --userspec="$user" "$root" "$@"' \
     sh "$root" "$VDO_ENV_DIR/image/spool" "$sa" "$user" "$entrypoint" --namespace velero \
     >>"$VDO_ENV_DIR/logs/operator-$i.log" 2>&1 </dev/null &

@@ -72,25 +72,32 @@ async fn upgrade(env: &Env, client: &Client) -> Result<()> {
     let cleanup = Cleanup::new(env);
     let (_, backup, _) = real_backup(env, client, &cleanup, "crd-upgrade").await?;
 
-    // Chart 0.1.0's CRD, as it stands in a cluster installed with that chart.
+    // A bundle the cluster already has, then chart 0.1.0's CRD as a cluster installed with
+    // that chart serves it. (This build cannot make bundles under the old CRD: the API server
+    // refuses a server-side apply that sets a field the schema lacks, which is why the
+    // operator must bring its CRD with it.)
+    let before = apply_bundle(env, client, &cleanup, serde_json::json!({"backup": backup})).await?;
+    let made_before = completed(env, client, &before).await?;
     let old = repo_path("tests/fixtures/crd-chart-0.1.0.yaml");
     run("kubectl", &["replace", "-f", &old.display().to_string()]).await?;
     ensure!(
         !serves_upload_progress(client).await?,
         "the old CRD did not replace the new one"
     );
-    let before = apply_bundle(env, client, &cleanup, serde_json::json!({"backup": backup})).await?;
-    let made_before = completed(env, client, &before).await?;
-    let progress = made_before
-        .status
-        .as_ref()
-        .and_then(|s| s.progress.as_ref());
+    let under_old: DebugBundle = Api::namespaced(client.clone(), &env.namespace)
+        .get(&before)
+        .await?;
     ensure!(
-        progress.is_none_or(|p| p.bytes_uploaded.is_none()),
-        "the old schema kept a field it does not have: {progress:?}"
+        under_old
+            .status
+            .as_ref()
+            .and_then(|s| s.progress.as_ref())
+            .is_none_or(|p| p.bytes_uploaded.is_none()),
+        "the old CRD still serves bytesUploaded"
     );
 
-    // helm upgrade to this chart: Helm does not touch crds/ on upgrade.
+    // helm upgrade to this chart, keeping what the user set (--reuse-values alone would drop
+    // the new defaults); Helm does not touch crds/ on upgrade.
     let helm = repo_path("tests/env/helm.sh");
     let chart = repo_path("charts/velero-debug-operator");
     run(
@@ -102,7 +109,7 @@ async fn upgrade(env: &Env, client: &Client) -> Result<()> {
             &chart.display().to_string(),
             "--namespace",
             "velero",
-            "--reuse-values",
+            "--reset-then-reuse-values",
         ],
     )
     .await?;

@@ -176,7 +176,7 @@ fn process_is_contained(pid: u32, root: &std::path::Path) -> Result<()> {
 /// The image's binary as the chart's `helm test` runs it: `probe <url>`, as its user, in its
 /// root.
 async fn probe(root: &std::path::Path, url: &str) -> Result<std::process::Output> {
-    Ok(tokio::process::Command::new("chroot")
+    Ok(tokio::process::Command::new("/usr/sbin/chroot")
         .arg("--userspec=65532:65532")
         .arg(root)
         .args(["/usr/local/bin/velero-debug-operator", "probe", url])
