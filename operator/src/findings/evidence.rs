@@ -87,10 +87,6 @@ impl OperationEvidence {
     pub fn key(&self) -> String {
         format!("{}/{}", self.kind, self.name)
     }
-
-    pub fn is_done(&self) -> bool {
-        self.phase == "Completed"
-    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -61,12 +61,18 @@ const NEEDLES: &[Needle] = &[
         pattern: Pattern::RpcUnavailable,
         parts: &["rpc error: code = Unavailable"],
     },
-    // pkg/cmd/server/server.go:991/1016 (backup/restore failureReason) and 1056-1184
-    // (DataUpload/DataDownload/PVB/PVR messages: `... during the velero server starting, mark
-    // it as cancel`).
+    // pkg/cmd/server/server.go:991/1016 (backup/restore failureReason: `found a backup with
+    // status %q during the server starting, mark it as %q`) and 1056-1184 (DataUpload/
+    // DataDownload/PVB/PVR messages: `... during the velero server starting, mark it as
+    // cancel`). The node-agent's own `get a legacy podvolumerestore with status %q during the
+    // server starting` (pkg/cmd/cli/nodeagent/server.go:639) is not the Velero server's.
     Needle {
         pattern: Pattern::ServerRestartedMidOperation,
-        parts: &["during the server starting, mark it as"],
+        parts: &[
+            "found a ",
+            " with status ",
+            "during the server starting, mark it as",
+        ],
     },
     Needle {
         pattern: Pattern::ServerRestartedMidOperation,
@@ -233,6 +239,10 @@ mod tests {
             [Pattern::RepositoryNotInitialized]
         );
         assert!(classify("plugin process exited normally").is_empty());
+        assert!(
+            classify("get a legacy podvolumerestore with status \"InProgress\" during the server starting, mark it as \"Failed\"").is_empty(),
+            "the node-agent restarting is not the Velero server restarting"
+        );
         assert!(classify("level=info msg=\"all good\"").is_empty());
     }
 

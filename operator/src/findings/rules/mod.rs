@@ -10,6 +10,8 @@ mod warnings;
 use super::{Evidence, Finding, Layer, Severity, evidence::Mention, patterns::Pattern};
 
 type Rule = fn(&Evidence) -> Vec<Finding>;
+/// A rule that also sees what the others found.
+type Fallback = fn(&Evidence, &[Finding]) -> Vec<Finding>;
 
 /// In order of preference within a layer and severity.
 const RULES: &[Rule] = &[
@@ -39,7 +41,7 @@ const RULES: &[Rule] = &[
 ];
 
 /// Rules that only speak when no other rule explained the outcome.
-const FALLBACKS: &[fn(&Evidence, &[Finding]) -> Vec<Finding>] = &[
+const FALLBACKS: &[Fallback] = &[
     items::failure_reason,
     items::unclassified_errors,
     warnings::unclassified_warnings,
@@ -54,10 +56,12 @@ pub(crate) fn run(evidence: &Evidence) -> Vec<Finding> {
     found
 }
 
-/// How many times a pattern was seen in the results and the logs (each counted in full,
-/// beyond what was kept).
+/// How many times a pattern was seen (counted in full, beyond what was kept): by the results
+/// file when it has them, else by the logs. Not their sum: Velero logs the failure of an item
+/// and also records it in the results.
 fn times_seen(e: &Evidence, pattern: Pattern) -> u64 {
-    e.results.count(pattern) + e.log_hit_counts.get(&pattern).copied().unwrap_or(0)
+    let logged = e.log_hit_counts.get(&pattern).copied().unwrap_or(0);
+    e.results.count(pattern).max(logged)
 }
 
 /// The finding of a rule that keys on one pattern: the first place it shows is the quote;
@@ -72,7 +76,7 @@ fn from_mentions(
 ) -> Option<Finding> {
     let mentions = e.mentions(pattern);
     let first = mentions.first()?;
-    let seen = times_seen(e, pattern).max(mentions.len() as u64);
+    let seen = times_seen(e, pattern).max(1);
     Some(
         Finding::new(
             severity,
