@@ -8,6 +8,7 @@ mod auto_bundles;
 mod bundle;
 mod config;
 mod context;
+mod findings;
 mod health;
 mod http;
 mod kubernetes;

@@ -33,7 +33,8 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
         masks,
         spool,
     } = collected;
-    let summary_md = summary.render(&warnings);
+    let findings = crate::findings::diagnose(&summary.evidence);
+    let summary_md = summary.render(&findings, &warnings);
     // First in the archive, so a reader wanting only them stops early (see tar_gz).
     archive.put_first(
         &EntryPath::new(&[], "summary", "md"),
@@ -44,10 +45,10 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
         format_version: FORMAT_VERSION,
         operator_version: OPERATOR_VERSION,
         target: ManifestTarget {
-            kind: &summary.kind,
-            name: &summary.name,
-            uid: &summary.uid,
-            phase: &summary.phase,
+            kind: &summary.evidence.target.kind,
+            name: &summary.evidence.target.name,
+            uid: &summary.evidence.target.uid,
+            phase: &summary.evidence.target.phase,
         },
         created_at: Timestamp::now().to_string(),
         root_folder: archive.root(),
@@ -56,6 +57,7 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
         timings_ms: &timings,
         api_requests,
         masked_by_rule: &masks,
+        findings: &findings,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     archive.put_first(&EntryPath::new(&[], "manifest", "json"), json);

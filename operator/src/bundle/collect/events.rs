@@ -83,7 +83,9 @@ pub(super) async fn all(
             .filter(in_window)
             .collect();
         timeline.extend(related.iter().map(timeline_line));
-        c.add_object(&EntryPath::new(&["events"], "related", "yaml"), &related)?;
+        let path = EntryPath::new(&["events"], "related", "yaml");
+        let seen = c.add_object_seen(&path, &related)?;
+        c.summary.evidence.add_events(&path.to_string(), &seen);
     }
 
     let warnings = ListParams::default().fields("type=Warning");
@@ -113,7 +115,8 @@ pub(super) async fn all(
             timeline.extend(events.iter().map(timeline_line));
             // A namespace named by the target (a Restore's namespaceMapping) may be anything.
             let path = EntryPath::new(&["events"], &format!("warnings-{scope}"), "yaml");
-            c.add_object(&path, &events)?;
+            let seen = c.add_object_seen(&path, &events)?;
+            c.summary.evidence.add_events(&path.to_string(), &seen);
         }
     }
 

@@ -19,6 +19,7 @@ use super::{
     lines::{CopyReport, LineCopy, read_line_async},
 };
 use crate::{
+    findings::{LogRole, LogScan, LogSource, PodRole},
     redact::{MaskCounts, Redactor},
     tar_gz::EntryPath,
     velero,
@@ -33,6 +34,8 @@ struct LogJob {
     previous: bool,
     bundle_path: EntryPath,
     spool: PathBuf,
+    /// What the findings know the log as.
+    source: LogSource,
 }
 
 enum LogOutcome {
@@ -48,8 +51,12 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let mut pods = server_pods(c, &pods_api).await;
     pods.extend(node_agent_pods(c, &pods_api).await);
     pods.extend(data_path_pods(c, &pods_api).await);
-    for (_, pod) in &pods {
-        c.add_object(&EntryPath::new(&["pods"], &pod.name_any(), "yaml"), pod)?;
+    for (group, pod) in &pods {
+        let path = EntryPath::new(&["pods"], &pod.name_any(), "yaml");
+        let seen = c.add_object_seen(&path, pod)?;
+        c.summary
+            .evidence
+            .add_pod(&path.to_string(), pod_role(group), &seen);
     }
     let jobs = log_jobs(c, &pods);
     let params = LogParamsBase {
@@ -61,10 +68,12 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let budget = &c.budget;
     let redactor = c.redactor;
     let api = &pods_api;
-    let mut results: Vec<(LogJob, LogOutcome, MaskCounts)> = stream::iter(jobs)
+    let mut results: Vec<(LogJob, LogOutcome, MaskCounts, LogScan)> = stream::iter(jobs)
         .map(|job| async move {
-            let (outcome, masks) = read_log(api, &job, &params, redactor, budget.clone()).await;
-            (job, outcome, masks)
+            let mut scan = LogScan::new(job.source.clone());
+            let (outcome, masks) =
+                read_log(api, &job, &params, redactor, budget.clone(), &mut scan).await;
+            (job, outcome, masks, scan)
         })
         .buffer_unordered(c.limits.log_concurrency.max(1))
         .collect()
@@ -79,7 +88,10 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
             b.previous,
         ))
     });
-    for (job, outcome, masks) in results {
+    for (job, outcome, masks, scan) in results {
+        if scan.lines() > 0 {
+            c.summary.evidence.add_log_scan(scan);
+        }
         add_outcome(c, job, outcome, &masks)?;
     }
     Ok(())
@@ -109,6 +121,13 @@ async fn node_agent_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
     let Some(agents) = c.list_all(api, selector, "node-agent pods").await else {
         return Vec::new();
     };
+    // Every node with a running node-agent, so a node that ran a volume without one is named.
+    c.summary.evidence.set_node_agent_nodes(
+        agents
+            .iter()
+            .filter(|pod| pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .filter_map(|pod| pod.spec.as_ref().and_then(|s| s.node_name.clone())),
+    );
     agents
         .into_iter()
         .filter(|pod| {
@@ -153,12 +172,14 @@ fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods) -> Vec<LogJob> {
     for (group, pod) in pods {
         let name = pod.name_any();
         let spec = pod.spec.clone().unwrap_or_default();
-        let containers = spec
+        let containers: Vec<String> = spec
             .init_containers
+            .clone()
             .unwrap_or_default()
             .into_iter()
-            .chain(spec.containers)
-            .map(|c| c.name);
+            .chain(spec.containers.clone())
+            .map(|c| c.name)
+            .collect();
         for container in containers {
             for &previous in instances {
                 let suffix = if previous { ".previous" } else { "" };
@@ -168,12 +189,20 @@ fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods) -> Vec<LogJob> {
                     "log",
                 );
                 let spool = c.spool_path(&bundle_path.to_string());
+                let source = LogSource {
+                    path: bundle_path.to_string(),
+                    role: log_role(group),
+                    pod: Some(name.clone()),
+                    node: spec.node_name.clone(),
+                    previous,
+                };
                 jobs.push(LogJob {
                     pod: name.clone(),
                     container: container.clone(),
                     previous,
                     bundle_path,
                     spool,
+                    source,
                 });
             }
         }
@@ -225,12 +254,32 @@ struct LogParamsBase {
     max_line_bytes: usize,
 }
 
+/// The findings' name for a folder of pods.
+fn pod_role(group: &str) -> PodRole {
+    match group {
+        "velero" => PodRole::Server,
+        "node-agent" => PodRole::NodeAgent,
+        _ => PodRole::DataPath,
+    }
+}
+
+fn log_role(group: &str) -> LogRole {
+    match pod_role(group) {
+        PodRole::Server => LogRole::Server,
+        PodRole::NodeAgent => LogRole::NodeAgent,
+        PodRole::DataPath => LogRole::DataPath,
+    }
+}
+
+/// Copies one container log into its spool file, each line (as written: redacted) also
+/// offered to `scan`.
 async fn read_log(
     api: &Api<Pod>,
     job: &LogJob,
     base: &LogParamsBase,
     redactor: &Redactor,
     budget: ContentBudget,
+    scan: &mut LogScan,
 ) -> (LogOutcome, MaskCounts) {
     let params = LogParams {
         container: Some(job.container.clone()),
@@ -262,9 +311,9 @@ async fn read_log(
                 .await
                 .map_err(|e| e.to_string())?;
             let Some(read) = read else { break };
-            out.write_all(lines.render(&line, read))
-                .await
-                .map_err(|e| e.to_string())?;
+            let rendered = lines.render(&line, read);
+            scan.offer_bytes(rendered);
+            out.write_all(rendered).await.map_err(|e| e.to_string())?;
             if lines.report.out_of_budget {
                 break;
             }

@@ -10,6 +10,7 @@ mod lines;
 mod logs;
 mod object_store;
 mod objects;
+mod velero_files;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -204,6 +205,16 @@ impl Collector<'_> {
 
     /// Adds a Kubernetes object as redacted YAML.
     fn add_object(&mut self, path: &EntryPath, obj: &impl Serialize) -> Result<(), CollectError> {
+        self.add_object_seen(path, obj).map(drop)
+    }
+
+    /// [`add_object`](Self::add_object), returning the object as written (redacted JSON): what
+    /// the findings may quote.
+    fn add_object_seen(
+        &mut self,
+        path: &EntryPath,
+        obj: &impl Serialize,
+    ) -> Result<serde_json::Value, CollectError> {
         let mut value = serde_json::to_value(obj).unwrap_or_default();
         strip_noise(&mut value);
         self.redactor
@@ -212,7 +223,8 @@ impl Collector<'_> {
             self.collected_uids.insert(uid.to_string());
         }
         let yaml = serde_yaml::to_string(&value).unwrap_or_default();
-        self.add_text(path, &yaml)
+        self.add_text(path, &yaml)?;
+        Ok(value)
     }
 
     /// Adds text (already redacted by the caller, its masks counted, when it comes from

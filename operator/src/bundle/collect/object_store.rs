@@ -3,7 +3,7 @@
 
 use std::{
     fs::File,
-    io::{BufRead, BufReader, BufWriter, Read, Write},
+    io::{BufReader, BufWriter, Read, Write},
     path::Path,
 };
 
@@ -12,13 +12,15 @@ use flate2::read::MultiGzDecoder;
 use super::{
     CollectError, Collector,
     lines::{LineCopy, read_line},
+    velero_files,
 };
 use crate::{
-    config::size_text, storage::StorageError, tar_gz::EntryPath, velero::stored_artifacts,
+    config::size_text,
+    findings::{LogRole, LogScan, LogSource},
+    storage::StorageError,
+    tar_gz::EntryPath,
+    velero::stored_artifacts,
 };
-
-/// Results files are small; anything bigger is not parsed for the summary.
-const MAX_RESULTS_BYTES: u64 = 16 * 1024 * 1024;
 
 pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let max_inflated_bytes = c.limits.max_inflated_bytes;
@@ -36,9 +38,14 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
             }
             Err(StorageError::NotFound { .. }) => {
                 let _ = std::fs::remove_file(&raw);
-                c.warn(format!(
-                    "{key} is not in the object store (Velero uploads it only when the operation finishes)"
-                ));
+                // Velero uploads a file when the operation finishes: missing after that, it was
+                // deleted or is looked for in the wrong place.
+                let why = if c.summary.evidence.target.is_final() {
+                    "although the operation finished: it was deleted, or the location's bucket or prefix is not the one Velero wrote to"
+                } else {
+                    "Velero uploads it only when the operation finishes"
+                };
+                c.warn(format!("{key} is not in the object store ({why})"));
                 continue;
             }
             Err(e) => {
@@ -60,8 +67,18 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
             gzipped: artifact.gzipped,
             cut: downloaded > max_inflated_bytes,
         };
+        // The operation's own log goes through the findings as it is copied.
+        let mut scan = is_log.then(|| {
+            LogScan::new(LogSource {
+                path: entry.to_string(),
+                role: LogRole::Operation,
+                pod: None,
+                node: None,
+                previous: false,
+            })
+        });
         let decoded = tokio::task::block_in_place(|| {
-            decode_and_redact(&source, &text, &mut copy, max_inflated_bytes)
+            decode_and_redact(&source, &text, &mut copy, max_inflated_bytes, scan.as_mut())
         });
         let _ = std::fs::remove_file(&raw);
         let inflated_cut = match decoded {
@@ -89,32 +106,36 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
             c.warn(warning);
         }
         let whole = !inflated_cut && !report.out_of_budget && report.cut_lines == 0;
-        if is_log {
-            // The operation's own log: its error lines go into summary.md.
-            let summary = &mut c.summary;
-            tokio::task::block_in_place(|| {
-                if let Ok(f) = File::open(&text) {
-                    for line in BufReader::new(f).lines().map_while(Result::ok) {
-                        summary.offer_log_line(&line);
-                    }
-                }
-            });
+        if let Some(scan) = scan {
+            c.summary.evidence.add_log_scan(scan);
         }
         // A cut file is no longer JSON; the warnings above already say what happened to it.
-        if whole
-            && artifact.bundle_path.ends_with("results.json")
-            && std::fs::metadata(&text).is_ok_and(|m| m.len() <= MAX_RESULTS_BYTES)
-            && let Ok(results) = std::fs::read(&text)
-        {
-            match serde_json::from_slice(&results) {
-                Ok(v) => c.summary.set_results(&v),
-                Err(e) => c.warn(format!("{key} is not valid JSON: {e}")),
-            }
+        if whole {
+            feed_json(c, &artifact.bundle_path, &entry.to_string(), &text, &key);
         }
         let masks = copy.masks().clone();
         c.add_spooled(&entry, &text, &masks)?;
     }
     Ok(())
+}
+
+/// Streams the results file or itemoperations.json (as redacted into the spool) into the
+/// findings' evidence.
+fn feed_json(c: &mut Collector<'_>, bundle_path: &str, entry: &str, text: &Path, key: &str) {
+    let feed = if bundle_path.ends_with("results.json") {
+        velero_files::feed_results
+    } else if bundle_path.ends_with("itemoperations.json") {
+        velero_files::feed_item_operations
+    } else {
+        return;
+    };
+    let Ok(file) = File::open(text) else {
+        return;
+    };
+    let evidence = &mut c.summary.evidence;
+    if let Err(e) = tokio::task::block_in_place(|| feed(file, entry, evidence)) {
+        c.warn(format!("{key} is not valid JSON: {e}"));
+    }
 }
 
 /// The entry of an artifact's bundle path (`object-store/results.json`, the code's own), split
@@ -141,6 +162,7 @@ fn decode_and_redact(
     to: &Path,
     copy: &mut LineCopy,
     max_inflated_bytes: u64,
+    mut scan: Option<&mut LogScan>,
 ) -> std::io::Result<bool> {
     let file = File::open(from.path)?;
     let decoded: Box<dyn Read> = if from.gzipped {
@@ -160,7 +182,11 @@ fn decode_and_redact(
             Err(_) if from.cut => return out.flush().map(|()| true),
             Err(e) => return Err(e),
         };
-        out.write_all(copy.render(&line, read))?;
+        let rendered = copy.render(&line, read);
+        if let Some(scan) = scan.as_deref_mut() {
+            scan.offer_bytes(rendered);
+        }
+        out.write_all(rendered)?;
         if copy.report.out_of_budget {
             return out.flush().map(|()| false);
         }
@@ -221,7 +247,7 @@ mod tests {
         };
         let redactor = Redactor::new();
         let mut copy = copy(&redactor);
-        let cut = decode_and_redact(&source, &out, &mut copy, 4 * MIB).unwrap();
+        let cut = decode_and_redact(&source, &out, &mut copy, 4 * MIB, None).unwrap();
         assert!(!cut);
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
@@ -244,8 +270,8 @@ mod tests {
             cut: false,
         };
         let redactor = Redactor::new();
-        assert!(!decode_and_redact(&source, &out, &mut copy(&redactor), 100).unwrap());
-        assert!(decode_and_redact(&source, &out, &mut copy(&redactor), 99).unwrap());
+        assert!(!decode_and_redact(&source, &out, &mut copy(&redactor), 100, None).unwrap());
+        assert!(decode_and_redact(&source, &out, &mut copy(&redactor), 99, None).unwrap());
         assert_eq!(std::fs::read(&out).unwrap(), [b'a'; 99]);
     }
 
@@ -281,7 +307,7 @@ mod tests {
         };
         let redactor = Redactor::new();
         let mut copy = copy(&redactor);
-        let cut = decode_and_redact(&source, &out, &mut copy, MIB).unwrap();
+        let cut = decode_and_redact(&source, &out, &mut copy, MIB, None).unwrap();
         assert!(cut, "the bomb was not reported as cut");
         let text = std::fs::read_to_string(&out).unwrap();
         // Exactly the lines of the first MiB inflated (each a little longer once masked).
@@ -307,13 +333,13 @@ mod tests {
             gzipped: true,
             cut: true,
         };
-        let cut = decode_and_redact(&source, &out, &mut copy(&redactor), 4 * MIB).unwrap();
+        let cut = decode_and_redact(&source, &out, &mut copy(&redactor), 4 * MIB, None).unwrap();
         assert!(cut);
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(text.starts_with("line 0\nline 1\n"));
         assert!(content.starts_with(&text));
         // The same file not cut by the download is a broken gzip: an error.
         source.cut = false;
-        assert!(decode_and_redact(&source, &out, &mut copy(&redactor), 4 * MIB).is_err());
+        assert!(decode_and_redact(&source, &out, &mut copy(&redactor), 4 * MIB, None).is_err());
     }
 }

@@ -24,13 +24,18 @@ pub(super) async fn target_yaml(
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
     let kind = c.plan.target.kind().to_lowercase();
-    c.add_object(
-        &EntryPath::new(&["resources"], &kind, "yaml"),
-        &objects.target,
-    )?;
-    c.summary.set_target(&objects.target);
+    let path = EntryPath::new(&["resources"], &kind, "yaml");
+    let target = c.add_object_seen(&path, &objects.target)?;
+    c.summary.evidence.set_target(&path.to_string(), &target);
+    if c.summary.evidence.target.kind.is_empty() {
+        c.summary.evidence.target.kind = c.plan.target.kind().to_string();
+    }
     if let Some(backup) = &objects.backup {
-        c.add_object(&EntryPath::new(&["resources"], "backup", "yaml"), backup)?;
+        let path = EntryPath::new(&["resources"], "backup", "yaml");
+        let backup = c.add_object_seen(&path, backup)?;
+        c.summary
+            .evidence
+            .set_restore_backup(&path.to_string(), &backup);
     } else if let velero::Target::Restore(_) = &c.plan.target {
         let backup = objects.target.data["spec"]["backupName"]
             .as_str()
@@ -74,13 +79,15 @@ pub(super) async fn operations(
                 c.involved_nodes.insert(node);
             }
             c.operation_names.insert(obj.name_any());
-            c.summary.count_operation(kind, &obj);
             let path = EntryPath::new(
                 &["resources", &kind.to_lowercase()],
                 &obj.name_any(),
                 "yaml",
             );
-            c.add_object(&path, &obj)?;
+            let seen = c.add_object_seen(&path, &obj)?;
+            c.summary
+                .evidence
+                .add_operation(&path.to_string(), kind, &seen);
         }
     }
     Ok(())
@@ -97,7 +104,12 @@ pub(super) async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectEr
                     &obj.name_any(),
                     "yaml",
                 );
-                c.add_object(&path, &obj)?;
+                let seen = c.add_object_seen(&path, &obj)?;
+                if kind == "BackupStorageLocation" {
+                    c.summary
+                        .evidence
+                        .add_storage_location(&path.to_string(), &seen);
+                }
             }
         }
     }

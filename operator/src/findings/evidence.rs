@@ -1,0 +1,560 @@
+//! What the collect step saw, kept small: the fields the rules and summary.md read, with every
+//! list bounded, so a Backup of 5,000 volumes or a results file of a million lines costs a
+//! fixed amount of memory. Fed with the JSON of objects as written into the bundle (already
+//! redacted), so nothing quoted from here can hold a secret the bundle masks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::{
+    log_scan::{LogHit, LogLineGroup, LogScan, LogSource},
+    patterns::{self, Pattern},
+    results::ResultGroups,
+    text::cap,
+};
+
+/// Operations that did not complete kept in detail; the rest are only counted.
+const MAX_OPERATIONS: usize = 500;
+/// Warning events kept (the latest), and per workload pod of a volume operation.
+const MAX_EVENTS: usize = 40;
+const MAX_EVENTS_PER_POD: usize = 5;
+/// Item operations that did not complete kept in detail.
+const MAX_ITEM_OPERATIONS: usize = 100;
+/// Log hits kept per pattern (each also counted), and warning/error line groups kept in all.
+const MAX_HITS_PER_PATTERN: usize = 5;
+const MAX_PANIC_HITS: usize = 20;
+const MAX_LOG_GROUPS: usize = 200;
+/// Status messages and the like are cut to this many bytes when kept.
+const MAX_FIELD_BYTES: usize = 1024;
+
+/// The Backup or Restore, from its status.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TargetEvidence {
+    pub path: String,
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
+    pub phase: String,
+    pub failure_reason: Option<String>,
+    pub errors: Option<i64>,
+    pub warnings: Option<i64>,
+    pub started: Option<String>,
+    pub completed: Option<String>,
+    pub validation_errors: Vec<String>,
+    pub hooks_attempted: i64,
+    pub hooks_failed: i64,
+    /// (attempted, completed, failed) of backup/restore item operations.
+    pub item_operations: (i64, i64, i64),
+    /// The BSL the target's files live in (a Backup's own; a Restore's backup's).
+    pub storage_location: Option<String>,
+    /// A Restore's backup: name, and its phase when the backup still exists.
+    pub backup_name: Option<String>,
+    pub backup_phase: Option<String>,
+    pub backup_path: Option<String>,
+}
+
+impl TargetEvidence {
+    /// The phase says the operation is over (nothing more will change).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self.phase.as_str(),
+            "Completed" | "PartiallyFailed" | "Failed" | "FailedValidation"
+        )
+    }
+}
+
+/// A PodVolumeBackup/Restore or DataUpload/Download.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct OperationEvidence {
+    pub path: String,
+    pub kind: String,
+    pub name: String,
+    pub phase: String,
+    pub message: String,
+    pub node: Option<String>,
+    /// `namespace/name` of the workload pod (PVB/PVR `spec.pod`).
+    pub pod: Option<String>,
+    /// The volume (PVB/PVR `spec.volume`) or PVC (DataUpload `spec.sourcePVC`, DataDownload
+    /// `spec.targetVolume.pvc`).
+    pub volume: Option<String>,
+    /// `velero.io/async-operation-id`: how itemoperations.json names a DataUpload/Download.
+    pub operation_id: Option<String>,
+}
+
+impl OperationEvidence {
+    /// `Kind/name`: how findings name it in `explains`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct StorageLocationEvidence {
+    pub path: String,
+    pub name: String,
+    pub phase: String,
+    pub message: String,
+}
+
+/// Which Velero workload a pod belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PodRole {
+    Server,
+    NodeAgent,
+    DataPath,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ContainerEvidence {
+    pub name: String,
+    pub restarts: i64,
+    /// `lastState.terminated`: reason and exit code of the previous instance.
+    pub last_terminated: Option<(String, i64)>,
+    /// `state.waiting.reason` (CrashLoopBackOff, ImagePullBackOff...).
+    pub waiting: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PodEvidence {
+    pub path: String,
+    pub role: PodRole,
+    pub name: String,
+    pub node: Option<String>,
+    pub phase: String,
+    pub containers: Vec<ContainerEvidence>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EventEvidence {
+    pub path: String,
+    pub time: String,
+    /// `namespace/Kind/name` of the involved object.
+    pub object: String,
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+    pub message: String,
+    pub count: i64,
+}
+
+impl EventEvidence {
+    pub fn line(&self) -> String {
+        let times = if self.count > 1 {
+            format!(" (x{})", self.count)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} {} {}{times}: {}",
+            self.time, self.object, self.reason, self.message
+        )
+    }
+}
+
+/// One entry of itemoperations.json that did not complete.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ItemOperationEvidence {
+    pub path: String,
+    pub action: String,
+    /// `resource/namespace/name` of the item.
+    pub item: String,
+    pub operation_id: String,
+    pub phase: String,
+    pub error: String,
+}
+
+/// A known failure message, wherever it was seen, for the rules that key on [`Pattern`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Mention {
+    pub pattern: Pattern,
+    pub quote: String,
+    pub file: String,
+    pub line: Option<u64>,
+    /// The operation (`Kind/name`) whose status says it, when an operation's.
+    pub operation: Option<String>,
+    /// The node of the log or operation it came from.
+    pub node: Option<String>,
+}
+
+/// A log hit with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LogHitAt {
+    pub source: LogSource,
+    pub hit: LogHit,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Evidence {
+    pub target: TargetEvidence,
+    pub operations: Vec<OperationEvidence>,
+    /// kind -> phase -> count, of every operation (kept or not).
+    pub operation_counts: BTreeMap<String, BTreeMap<String, u32>>,
+    pub operations_left_out: usize,
+    /// Nodes named by any of the target's operations, completed or not.
+    pub involved_nodes: BTreeSet<String>,
+    pub storage_locations: Vec<StorageLocationEvidence>,
+    pub pods: Vec<PodEvidence>,
+    /// Nodes with a running node-agent pod; None when node-agent pods were not listed.
+    pub node_agent_nodes: Option<BTreeSet<String>>,
+    pub events: Vec<EventEvidence>,
+    pub events_seen: usize,
+    pub results: ResultGroups,
+    pub item_operation_phases: BTreeMap<String, u32>,
+    pub item_operations: Vec<ItemOperationEvidence>,
+    pub log_hits: Vec<LogHitAt>,
+    /// How often each pattern was seen in logs, kept or not.
+    pub log_hit_counts: BTreeMap<Pattern, u64>,
+    /// Warning and error lines no pattern matched, grouped by message.
+    pub log_lines: Vec<(LogSource, LogLineGroup)>,
+    pub log_lines_left_out: u64,
+}
+
+fn text(v: &Value) -> String {
+    v.as_str()
+        .map(|s| cap(s, MAX_FIELD_BYTES))
+        .unwrap_or_default()
+}
+
+fn some_text(v: &Value) -> Option<String> {
+    v.as_str()
+        .filter(|s| !s.is_empty())
+        .map(|s| cap(s, MAX_FIELD_BYTES))
+}
+
+fn name_of(obj: &Value) -> String {
+    text(&obj["metadata"]["name"])
+}
+
+impl Evidence {
+    /// The Backup or Restore (`obj` is the object's JSON, `path` its file in the bundle).
+    pub fn set_target(&mut self, path: &str, obj: &Value) {
+        let status = &obj["status"];
+        let t = &mut self.target;
+        t.path = path.to_string();
+        t.kind = text(&obj["kind"]);
+        t.name = name_of(obj);
+        t.uid = text(&obj["metadata"]["uid"]);
+        t.phase = some_text(&status["phase"]).unwrap_or_else(|| "<none>".into());
+        t.failure_reason = some_text(&status["failureReason"]);
+        t.errors = status["errors"].as_i64();
+        t.warnings = status["warnings"].as_i64();
+        t.started = some_text(&status["startTimestamp"]);
+        t.completed = some_text(&status["completionTimestamp"]);
+        t.validation_errors = status["validationErrors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(20)
+            .map(text)
+            .collect();
+        t.hooks_attempted = status["hookStatus"]["hooksAttempted"].as_i64().unwrap_or(0);
+        t.hooks_failed = status["hookStatus"]["hooksFailed"].as_i64().unwrap_or(0);
+        let prefix = if t.kind == "Restore" {
+            "restore"
+        } else {
+            "backup"
+        };
+        let count = |what: &str| {
+            status[format!("{prefix}ItemOperations{what}")]
+                .as_i64()
+                .unwrap_or(0)
+        };
+        t.item_operations = (count("Attempted"), count("Completed"), count("Failed"));
+        if t.kind == "Restore" {
+            t.backup_name = some_text(&obj["spec"]["backupName"]);
+        } else {
+            t.storage_location = some_text(&obj["spec"]["storageLocation"]);
+        }
+    }
+
+    /// A Restore's backup, when it still exists.
+    pub fn set_restore_backup(&mut self, path: &str, backup: &Value) {
+        let t = &mut self.target;
+        t.backup_phase = some_text(&backup["status"]["phase"]);
+        t.backup_path = Some(path.to_string());
+        t.storage_location = some_text(&backup["spec"]["storageLocation"]);
+        if t.backup_name.is_none() {
+            t.backup_name = Some(name_of(backup));
+        }
+    }
+
+    pub fn add_operation(&mut self, path: &str, kind: &str, obj: &Value) {
+        let (spec, status) = (&obj["spec"], &obj["status"]);
+        let phase = some_text(&status["phase"]).unwrap_or_else(|| "<none>".into());
+        *self
+            .operation_counts
+            .entry(kind.to_string())
+            .or_default()
+            .entry(phase.clone())
+            .or_default() += 1;
+        let node = if kind == "PodVolumeBackup" {
+            some_text(&spec["node"])
+        } else {
+            some_text(&status["node"]).or_else(|| some_text(&status["acceptedByNode"]))
+        };
+        self.involved_nodes.extend(node.clone());
+        if phase == "Completed" {
+            return;
+        }
+        if self.operations.len() >= MAX_OPERATIONS {
+            self.operations_left_out += 1;
+            return;
+        }
+        let pod = &spec["pod"];
+        let pod = some_text(&pod["name"]).map(|n| format!("{}/{n}", text(&pod["namespace"])));
+        let volume = some_text(&spec["volume"])
+            .or_else(|| some_text(&spec["sourcePVC"]))
+            .or_else(|| some_text(&spec["targetVolume"]["pvc"]));
+        self.operations.push(OperationEvidence {
+            path: path.to_string(),
+            kind: kind.to_string(),
+            name: name_of(obj),
+            phase,
+            message: text(&status["message"]),
+            node,
+            pod,
+            volume,
+            operation_id: some_text(&obj["metadata"]["labels"]["velero.io/async-operation-id"]),
+        });
+    }
+
+    pub fn add_storage_location(&mut self, path: &str, obj: &Value) {
+        self.storage_locations.push(StorageLocationEvidence {
+            path: path.to_string(),
+            name: name_of(obj),
+            phase: text(&obj["status"]["phase"]),
+            message: text(&obj["status"]["message"]),
+        });
+    }
+
+    /// A Velero pod (its JSON), with its containers' restarts and last termination.
+    pub fn add_pod(&mut self, path: &str, role: PodRole, pod: &Value) {
+        let status = &pod["status"];
+        let containers = ["initContainerStatuses", "containerStatuses"]
+            .iter()
+            .flat_map(|key| status[key].as_array().into_iter().flatten())
+            .map(|c| {
+                let terminated = &c["lastState"]["terminated"];
+                ContainerEvidence {
+                    name: text(&c["name"]),
+                    restarts: c["restartCount"].as_i64().unwrap_or(0),
+                    last_terminated: terminated.is_object().then(|| {
+                        (
+                            some_text(&terminated["reason"]).unwrap_or_else(|| "unknown".into()),
+                            terminated["exitCode"].as_i64().unwrap_or(0),
+                        )
+                    }),
+                    waiting: some_text(&c["state"]["waiting"]["reason"]),
+                }
+            })
+            .collect();
+        self.pods.push(PodEvidence {
+            path: path.to_string(),
+            role,
+            name: name_of(pod),
+            node: some_text(&pod["spec"]["nodeName"]),
+            phase: text(&status["phase"]),
+            containers,
+        });
+    }
+
+    /// The nodes that run a node-agent pod (every node-agent pod, not only those collected),
+    /// so a node without one can be named.
+    pub fn set_node_agent_nodes(&mut self, nodes: impl IntoIterator<Item = String>) {
+        self.node_agent_nodes = Some(nodes.into_iter().collect());
+    }
+
+    /// Events (a JSON list as written into the bundle); only Warning events are kept: the
+    /// latest, and those about the workload pods of volume operations.
+    pub fn add_events(&mut self, path: &str, events: &Value) {
+        for e in events.as_array().into_iter().flatten() {
+            if e["type"] != "Warning" {
+                continue;
+            }
+            self.events_seen += 1;
+            let obj = &e["involvedObject"];
+            let time = ["lastTimestamp", "eventTime", "firstTimestamp"]
+                .iter()
+                .find_map(|k| some_text(&e[k]))
+                .unwrap_or_default();
+            let (namespace, kind, name) = (
+                text(&obj["namespace"]),
+                text(&obj["kind"]),
+                text(&obj["name"]),
+            );
+            let event = EventEvidence {
+                path: path.to_string(),
+                time,
+                object: format!("{namespace}/{kind}/{name}"),
+                namespace,
+                kind,
+                name,
+                reason: text(&e["reason"]),
+                message: text(&e["message"]),
+                count: e["count"].as_i64().unwrap_or(1),
+            };
+            if self.events.iter().any(|k| {
+                k.object == event.object && k.reason == event.reason && k.message == event.message
+            }) {
+                continue;
+            }
+            self.events.push(event);
+            if self.events.len() > 4 * MAX_EVENTS {
+                self.trim_events();
+            }
+        }
+        self.trim_events();
+    }
+
+    /// Keeps the events about workload pods (a few each) and the latest others.
+    fn trim_events(&mut self) {
+        let pods: BTreeSet<String> = self
+            .operations
+            .iter()
+            .filter_map(|o| o.pod.clone())
+            .collect();
+        self.events.sort_by(|a, b| b.time.cmp(&a.time));
+        let mut per_pod: BTreeMap<String, usize> = BTreeMap::new();
+        let mut others = 0;
+        self.events.retain(|e| {
+            let pod = format!("{}/{}", e.namespace, e.name);
+            if e.kind == "Pod" && pods.contains(&pod) {
+                let n = per_pod.entry(pod).or_default();
+                *n += 1;
+                *n <= MAX_EVENTS_PER_POD
+            } else {
+                others += 1;
+                others <= MAX_EVENTS
+            }
+        });
+        self.events.sort_by(|a, b| a.time.cmp(&b.time));
+    }
+
+    /// One message of the results file (`severity` is `errors` or `warnings`).
+    pub fn add_result(&mut self, path: &str, severity: &str, scope: &str, message: &str) {
+        self.results.add(path, severity, scope, message);
+    }
+
+    /// One entry of itemoperations.json (its JSON).
+    pub fn add_item_operation(&mut self, path: &str, op: &Value) {
+        let status = &op["status"];
+        let phase = some_text(&status["phase"]).unwrap_or_else(|| "<none>".into());
+        *self.item_operation_phases.entry(phase.clone()).or_default() += 1;
+        let error = text(&status["error"]);
+        if (phase == "Completed" && error.is_empty())
+            || self.item_operations.len() >= MAX_ITEM_OPERATIONS
+        {
+            return;
+        }
+        let spec = &op["spec"];
+        let id = &spec["resourceIdentifier"];
+        let action = some_text(&spec["backupItemAction"])
+            .or_else(|| some_text(&spec["restoreItemAction"]))
+            .unwrap_or_default();
+        self.item_operations.push(ItemOperationEvidence {
+            path: path.to_string(),
+            action,
+            item: format!(
+                "{}/{}/{}",
+                text(&id["Resource"]),
+                text(&id["Namespace"]),
+                text(&id["Name"])
+            ),
+            operation_id: text(&spec["operationID"]),
+            phase,
+            error,
+        });
+    }
+
+    /// What one log file showed, once it has been read whole.
+    pub fn add_log_scan(&mut self, scan: LogScan) {
+        let (source, hits, groups, dropped) = scan.into_parts();
+        for hit in hits {
+            *self.log_hit_counts.entry(hit.pattern).or_default() += hit.count;
+            let cap = if hit.pattern == Pattern::GoPanic {
+                MAX_PANIC_HITS
+            } else {
+                MAX_HITS_PER_PATTERN
+            };
+            let kept = self
+                .log_hits
+                .iter()
+                .filter(|h| h.hit.pattern == hit.pattern)
+                .count();
+            if kept < cap {
+                self.log_hits.push(LogHitAt {
+                    source: source.clone(),
+                    hit,
+                });
+            }
+        }
+        self.log_lines_left_out += dropped;
+        for group in groups {
+            if self.log_lines.len() < MAX_LOG_GROUPS {
+                self.log_lines.push((source.clone(), group));
+            } else {
+                self.log_lines_left_out += group.count;
+            }
+        }
+    }
+
+    /// Every place a pattern shows: operations' and the target's status, results, item
+    /// operations, logs. Bounded by what each source keeps.
+    pub fn mentions(&self, pattern: Pattern) -> Vec<Mention> {
+        let mut out = Vec::new();
+        let t = &self.target;
+        let target_texts = t.failure_reason.iter().chain(&t.validation_errors);
+        for text in target_texts {
+            if patterns::classify(text).contains(&pattern) {
+                out.push(Mention {
+                    pattern,
+                    quote: super::text::quote(text),
+                    file: t.path.clone(),
+                    line: None,
+                    operation: None,
+                    node: None,
+                });
+            }
+        }
+        for op in &self.operations {
+            if patterns::classify(&op.message).contains(&pattern) {
+                out.push(Mention {
+                    pattern,
+                    quote: super::text::quote(&op.message),
+                    file: op.path.clone(),
+                    line: None,
+                    operation: Some(op.key()),
+                    node: op.node.clone(),
+                });
+            }
+        }
+        for m in self.results.mentions(pattern) {
+            out.push(m.clone());
+        }
+        for op in &self.item_operations {
+            if patterns::classify(&op.error).contains(&pattern) {
+                out.push(Mention {
+                    pattern,
+                    quote: super::text::quote(&op.error),
+                    file: op.path.clone(),
+                    line: None,
+                    operation: None,
+                    node: None,
+                });
+            }
+        }
+        for h in self.log_hits.iter().filter(|h| h.hit.pattern == pattern) {
+            out.push(Mention {
+                pattern,
+                quote: h.hit.quote.clone(),
+                file: h.source.path.clone(),
+                line: Some(h.hit.line),
+                operation: None,
+                node: h.source.node.clone(),
+            });
+        }
+        out
+    }
+}

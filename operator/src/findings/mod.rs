@@ -1,0 +1,136 @@
+//! Diagnosis: rules over the evidence a bundle collected, naming the most probable cause of a
+//! failed or troubled Backup/Restore first, with the quote and file that prove it.
+//!
+//! Pure: no I/O, no client. The collect step feeds an [`Evidence`] as it goes (objects, results,
+//! item operations, and every log line through a [`LogScan`]); [`diagnose`] runs the rules and
+//! ranks what they found by layer (platform, data-path infrastructure, volume operations,
+//! items, warnings), a cause absorbing the findings it explains.
+
+mod evidence;
+mod log_scan;
+mod patterns;
+mod rank;
+mod results;
+mod rules;
+pub(crate) mod text;
+
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+
+pub(crate) use evidence::{Evidence, OperationEvidence, PodRole};
+pub(crate) use log_scan::{LogRole, LogScan, LogSource};
+
+/// How bad it is for the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Severity {
+    /// Made the operation fail or lose data.
+    Error,
+    /// Worth knowing; the operation may still have done what was asked.
+    Warning,
+}
+
+/// Where in the stack a finding sits: a lower layer's failure explains those above it, so
+/// findings are ranked by layer first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Layer {
+    /// The Velero server, its plugins, the storage location, validation.
+    Platform,
+    /// node-agent, backup repositories.
+    DataPath,
+    /// PodVolumeBackups/Restores, DataUploads/Downloads, item operations, snapshots.
+    VolumeOperations,
+    /// Single objects: quota, webhooks, missing APIs, item actions, hooks.
+    Items,
+    /// Warnings only.
+    Warnings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Finding {
+    pub severity: Severity,
+    pub layer: Layer,
+    /// Stable id, e.g. `bsl-unavailable`.
+    pub rule: &'static str,
+    /// One line.
+    pub title: String,
+    /// The evidence, quoted (at most [`text::MAX_QUOTE_BYTES`]).
+    pub quote: String,
+    /// The bundle file that proves it.
+    pub file: String,
+    /// 1-based line in `file`, when it is a log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// Operations (`Kind/name`), nodes (`node/<name>`) or the target (`target`) this finding
+    /// explains: a finding about any of them ranked lower is its consequence.
+    pub explains: Vec<String>,
+    /// What this finding is about, in the same terms: absorbed when a cause explains any.
+    #[serde(skip)]
+    pub subjects: Vec<String>,
+    /// 1-based position of the cause that explains this finding, once ranked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consequence_of: Option<usize>,
+}
+
+impl Finding {
+    /// A finding with the fields every rule sets; the rest start empty.
+    pub fn new(
+        severity: Severity,
+        layer: Layer,
+        rule: &'static str,
+        title: impl Into<String>,
+        quote: &str,
+        file: &str,
+    ) -> Self {
+        Self {
+            severity,
+            layer,
+            rule,
+            title: text::cap(&title.into(), 160),
+            quote: text::quote(quote),
+            file: file.to_string(),
+            line: None,
+            explains: Vec::new(),
+            subjects: Vec::new(),
+            consequence_of: None,
+        }
+    }
+
+    pub fn at_line(mut self, line: Option<u64>) -> Self {
+        self.line = line;
+        self
+    }
+
+    pub fn explaining(mut self, explains: impl IntoIterator<Item = String>) -> Self {
+        self.explains.extend(explains);
+        self.explains.sort();
+        self.explains.dedup();
+        self
+    }
+
+    pub fn about(mut self, subjects: impl IntoIterator<Item = String>) -> Self {
+        self.subjects.extend(subjects);
+        self
+    }
+}
+
+/// Every finding the evidence supports, most probable cause first; consequences after the
+/// causes, each naming its cause.
+pub(crate) fn diagnose(evidence: &Evidence) -> Vec<Finding> {
+    rank::rank(rules::run(evidence))
+}
+
+/// `node/<name>`: how findings name a node in `explains`.
+pub(crate) fn node_key(node: &str) -> String {
+    format!("node/{node}")
+}
+
+/// How findings name the Backup or Restore itself.
+pub(crate) const TARGET_KEY: &str = "target";
+
+/// How findings name "the plugins" (a crashed plugin explains calls into it that failed).
+pub(crate) const PLUGIN_KEY: &str = "plugins";

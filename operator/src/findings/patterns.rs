@@ -1,0 +1,264 @@
+//! The failure messages the rules key on, each the stable part of a message Velero (or a
+//! library it runs: Kubernetes admission, kopia, restic, go-plugin) writes. Each was read in
+//! Velero's release-1.18 source (see the comment on each); messages change between releases,
+//! so only the part without names and values is matched.
+
+/// A known failure message, wherever it shows (log line, results file, an object's status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Pattern {
+    BslUnavailable,
+    PluginExited,
+    RpcUnavailable,
+    ServerRestartedMidOperation,
+    NodeAgentNotRunning,
+    RepositoryNotInitialized,
+    RepositoryLocked,
+    RepositoryNotReady,
+    GoPanic,
+    DiagnoseExpose,
+    PodVolumeTimeout,
+    CsiSnapshotTimeout,
+    AsyncActionTimeout,
+    AsyncOperationCanceled,
+    QuotaExceeded,
+    WebhookDenied,
+    ApiMissing,
+    ItemActionError,
+    PvcNotFound,
+    AlreadyExists,
+}
+
+/// A pattern matches when every one of its parts appears in the text.
+struct Needle {
+    pattern: Pattern,
+    parts: &'static [&'static str],
+}
+
+const NEEDLES: &[Needle] = &[
+    // pkg/controller/backup_storage_location_controller.go:226
+    // `BackupStorageLocation %q is unavailable`
+    Needle {
+        pattern: Pattern::BslUnavailable,
+        parts: &["BackupStorageLocation \"", "\" is unavailable"],
+    },
+    // pkg/controller/restore_controller.go:398 (restore validationErrors)
+    Needle {
+        pattern: Pattern::BslUnavailable,
+        parts: &["is unavailable, cannot retrieve the backup"],
+    },
+    // hashicorp/go-plugin client.go logs `plugin process exited` at error level when a plugin
+    // dies; Velero's server log carries it (plugins are its child processes).
+    Needle {
+        pattern: Pattern::PluginExited,
+        parts: &["plugin process exited", "error="],
+    },
+    Needle {
+        pattern: Pattern::PluginExited,
+        parts: &["plugin process exited", "\"error\":"],
+    },
+    // gRPC status of a call into a plugin whose process is gone.
+    Needle {
+        pattern: Pattern::RpcUnavailable,
+        parts: &["rpc error: code = Unavailable"],
+    },
+    // pkg/cmd/server/server.go:991/1016 (backup/restore failureReason: `found a backup with
+    // status %q during the server starting, mark it as %q`) and 1056-1184 (DataUpload/
+    // DataDownload/PVB/PVR messages: `... during the velero server starting, mark it as
+    // cancel`). The node-agent's own `get a legacy podvolumerestore with status %q during the
+    // server starting` (pkg/cmd/cli/nodeagent/server.go:639) is not the Velero server's.
+    Needle {
+        pattern: Pattern::ServerRestartedMidOperation,
+        parts: &[
+            "found a ",
+            " with status ",
+            "during the server starting, mark it as",
+        ],
+    },
+    Needle {
+        pattern: Pattern::ServerRestartedMidOperation,
+        parts: &["during the velero server starting, mark it as"],
+    },
+    // pkg/nodeagent/node_agent.go:122 (backup) and pkg/podvolume/restorer.go:225 (restore).
+    Needle {
+        pattern: Pattern::NodeAgentNotRunning,
+        parts: &["daemonset pod not found in running state in node"],
+    },
+    Needle {
+        pattern: Pattern::NodeAgentNotRunning,
+        parts: &["node-agent pod is not running in node"],
+    },
+    // kopia repo/connect.go ErrRepositoryNotInitialized, wrapped by Velero's data path.
+    Needle {
+        pattern: Pattern::RepositoryNotInitialized,
+        parts: &["repository not initialized in the provided storage"],
+    },
+    // restic `unable to create lock in backend: repository is already locked exclusively by`
+    // (pkg/repository/provider/restic.go:53 passes it on as is).
+    Needle {
+        pattern: Pattern::RepositoryLocked,
+        parts: &["repository is already locked"],
+    },
+    // pkg/repository/backup_repo_op.go:83 and pkg/repository/ensurer.go:138/141.
+    Needle {
+        pattern: Pattern::RepositoryNotReady,
+        parts: &["backup repository is not ready"],
+    },
+    Needle {
+        pattern: Pattern::RepositoryNotReady,
+        parts: &["failed to wait BackupRepository"],
+    },
+    // pkg/controller/data_upload_controller.go:305/879, data_download_controller.go:299/819,
+    // pod_volume_backup_controller.go:266/491, pod_volume_restore_controller.go:280/506:
+    // `[Diagnose DU expose]`, `[Diagnose DD expose]`, `[Diagnose PVB expose]`,
+    // `[Diagnose PVR expose]`, at warning level.
+    Needle {
+        pattern: Pattern::DiagnoseExpose,
+        parts: &["[Diagnose ", " expose]"],
+    },
+    // pkg/podvolume/backupper.go:418 and restorer.go:234.
+    Needle {
+        pattern: Pattern::PodVolumeTimeout,
+        parts: &["timed out waiting for all PodVolume"],
+    },
+    // pkg/util/csi/volume_snapshot.go:710/714.
+    Needle {
+        pattern: Pattern::CsiSnapshotTimeout,
+        parts: &["Timed out awaiting reconciliation of volumesnapshot"],
+    },
+    Needle {
+        pattern: Pattern::CsiSnapshotTimeout,
+        parts: &["CSI got timed out with error"],
+    },
+    // pkg/controller/backup_operations_controller.go:366, restore_operations_controller.go:332
+    // (itemoperations.json status.error only).
+    Needle {
+        pattern: Pattern::AsyncActionTimeout,
+        parts: &["Asynchronous action timed out"],
+    },
+    // pkg/backup/actions/csi/pvc_action.go:504, pkg/restore/actions/csi/pvc_action.go:260.
+    Needle {
+        pattern: Pattern::AsyncOperationCanceled,
+        parts: &["DataUpload is canceled"],
+    },
+    Needle {
+        pattern: Pattern::AsyncOperationCanceled,
+        parts: &["DataDownload is canceled"],
+    },
+    // Kubernetes ResourceQuota admission: `exceeded quota: <name>, requested: ...`.
+    Needle {
+        pattern: Pattern::QuotaExceeded,
+        parts: &["exceeded quota: "],
+    },
+    // Kubernetes API server: `admission webhook "<name>" denied the request`.
+    Needle {
+        pattern: Pattern::WebhookDenied,
+        parts: &["admission webhook \"", "denied the request"],
+    },
+    // Kubernetes API server, for a resource whose API (CRD) is not served.
+    Needle {
+        pattern: Pattern::ApiMissing,
+        parts: &["the server could not find the requested resource"],
+    },
+    // pkg/restore/restore.go:1341 (`error preparing %s: %v`, from a restore item action over
+    // gRPC) and pkg/backup/item_backupper.go:405 (`error executing custom action`).
+    Needle {
+        pattern: Pattern::ItemActionError,
+        parts: &["error preparing ", "rpc error: code = "],
+    },
+    Needle {
+        pattern: Pattern::ItemActionError,
+        parts: &["error executing custom action (groupResource="],
+    },
+    // pkg/podvolume/backupper.go:250 and restorer.go:182.
+    Needle {
+        pattern: Pattern::PvcNotFound,
+        parts: &["error getting persistent volume claim for volume"],
+    },
+    // pkg/restore/restore.go:1622/1638 (restore results, warnings).
+    Needle {
+        pattern: Pattern::AlreadyExists,
+        parts: &[
+            "could not restore, ",
+            "already exists. Warning: the in-cluster version is different",
+        ],
+    },
+];
+
+/// Every known pattern `text` shows, in the order of [`Pattern`], each once.
+pub(crate) fn classify(text: &str) -> Vec<Pattern> {
+    let mut found: Vec<Pattern> = NEEDLES
+        .iter()
+        .filter(|n| n.parts.iter().all(|p| text.contains(p)))
+        .map(|n| n.pattern)
+        .collect();
+    if crate::findings::text::is_go_crash(text) {
+        found.push(Pattern::GoPanic);
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The name after `in node ` in a node-agent-not-running message.
+pub(crate) fn node_named(text: &str) -> Option<String> {
+    let (_, rest) = text.split_once(" in node ")?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .collect();
+    let name = name.trim_end_matches('.');
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The kind in `could not restore, <Kind> "<name>" already exists` (or `<Kind>:<name>`).
+pub(crate) fn already_existing_kind(text: &str) -> Option<String> {
+    let (_, rest) = text.split_once("could not restore, ")?;
+    let kind: String = rest
+        .chars()
+        .take_while(|c| !matches!(c, ' ' | ':' | '"'))
+        .collect();
+    (!kind.is_empty()).then_some(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_classified_by_their_stable_part() {
+        assert_eq!(
+            classify(
+                "error restoring persistentvolumeclaims/shop/data: persistentvolumeclaims \"data\" is forbidden: exceeded quota: compute, requested: requests.storage=10Gi"
+            ),
+            [Pattern::QuotaExceeded]
+        );
+        assert_eq!(
+            classify(
+                "pod volume backup failed: error to initialize data path: repository not initialized in the provided storage"
+            ),
+            [Pattern::RepositoryNotInitialized]
+        );
+        assert!(classify("plugin process exited normally").is_empty());
+        assert!(
+            classify("get a legacy podvolumerestore with status \"InProgress\" during the server starting, mark it as \"Failed\"").is_empty(),
+            "the node-agent restarting is not the Velero server restarting"
+        );
+        assert!(classify("level=info msg=\"all good\"").is_empty());
+    }
+
+    #[test]
+    fn nodes_and_kinds_are_read_from_messages() {
+        assert_eq!(
+            node_named("daemonset pod not found in running state in node worker-2.").as_deref(),
+            Some("worker-2")
+        );
+        assert_eq!(
+            already_existing_kind("could not restore, ConfigMap \"app\" already exists. Warning: the in-cluster version is different than the backed-up version").as_deref(),
+            Some("ConfigMap")
+        );
+        assert_eq!(
+            already_existing_kind("could not restore, CustomResourceDefinition:widgets.example.com already exists. Warning: ...").as_deref(),
+            Some("CustomResourceDefinition")
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Platform: the Velero server itself, its plugins, the storage location, validation. When
+//! one of these fails, everything the operation did after is a consequence.
+
+use super::{Evidence, Finding, Layer, Severity, from_mentions};
+use crate::findings::{PLUGIN_KEY, TARGET_KEY, evidence::PodRole, patterns::Pattern};
+
+/// The server restarted: Velero marks what was InProgress as Failed (failureReason) or
+/// canceled (the operations' messages); the pod status says why it died.
+pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
+    let mid_operation = e.mentions(Pattern::ServerRestartedMidOperation);
+    let restarted = e
+        .pods
+        .iter()
+        .filter(|p| p.role == PodRole::Server)
+        .flat_map(|p| p.containers.iter().map(move |c| (p, c)))
+        .filter(|(_, c)| c.restarts > 0)
+        .max_by_key(|(_, c)| c.restarts);
+    let why = restarted.map(|(pod, c)| {
+        let last = c
+            .last_terminated
+            .as_ref()
+            .map(|(reason, code)| format!("; last exit: {reason}, code {code}"))
+            .unwrap_or_default();
+        (
+            pod,
+            format!(
+                "container {} of pod {} restarted {} time(s){last}",
+                c.name, pod.name, c.restarts
+            ),
+            c.last_terminated.as_ref().map(|(r, _)| r.clone()),
+        )
+    });
+    let finding = match (mid_operation.first(), &why) {
+        (Some(m), _) => {
+            let reason = why
+                .as_ref()
+                .and_then(|(_, _, r)| r.as_deref())
+                .map(|r| format!(" (last exit: {r})"))
+                .unwrap_or_default();
+            Finding::new(
+                Severity::Error,
+                Layer::Platform,
+                "velero-server-restarted",
+                format!(
+                    "The Velero server restarted while the {} was running{reason}",
+                    e.target.kind.to_lowercase()
+                ),
+                &m.quote,
+                &m.file,
+            )
+        }
+        (None, Some((pod, text, reason))) => {
+            // Restarts without a trace on this operation may be old news.
+            let severity = if reason.as_deref() == Some("OOMKilled") {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            Finding::new(
+                severity,
+                Layer::Platform,
+                "velero-server-restarted",
+                format!(
+                    "The Velero server restarted ({})",
+                    reason.as_deref().unwrap_or("reason unknown")
+                ),
+                text,
+                &pod.path,
+            )
+        }
+        (None, None) => return Vec::new(),
+    };
+    let explains = mid_operation
+        .iter()
+        .filter_map(|m| m.operation.clone())
+        .chain([TARGET_KEY.to_string()]);
+    vec![finding.explaining(explains)]
+}
+
+/// The target's storage location is Unavailable (or a restore's validation says so): no
+/// files can be read or written.
+pub(super) fn bsl_unavailable(e: &Evidence) -> Vec<Finding> {
+    let wanted = e.target.storage_location.as_deref();
+    let unavailable = e
+        .storage_locations
+        .iter()
+        .find(|l| l.phase == "Unavailable" && wanted.is_none_or(|w| w == l.name));
+    let finding = match unavailable {
+        Some(l) => {
+            let quote = if l.message.is_empty() {
+                "status.phase: Unavailable"
+            } else {
+                &l.message
+            };
+            Finding::new(
+                Severity::Error,
+                Layer::Platform,
+                "bsl-unavailable",
+                format!("BackupStorageLocation {} is Unavailable", l.name),
+                quote,
+                &l.path,
+            )
+        }
+        None => match from_mentions(
+            e,
+            Pattern::BslUnavailable,
+            Severity::Error,
+            Layer::Platform,
+            "bsl-unavailable",
+            |_, _| "A BackupStorageLocation was Unavailable".to_string(),
+        ) {
+            Some(f) => f,
+            None => return Vec::new(),
+        },
+    };
+    vec![finding.explaining([TARGET_KEY.to_string()])]
+}
+
+/// Velero refused the operation before starting it.
+pub(super) fn failed_validation(e: &Evidence) -> Vec<Finding> {
+    if e.target.phase != "FailedValidation" {
+        return Vec::new();
+    }
+    let first = e
+        .target
+        .validation_errors
+        .first()
+        .map(String::as_str)
+        .unwrap_or("no validationErrors in status");
+    vec![
+        Finding::new(
+            Severity::Error,
+            Layer::Platform,
+            "failed-validation",
+            format!("{} failed validation: {first}", e.target.kind),
+            &e.target.validation_errors.join("; "),
+            &e.target.path,
+        )
+        .about([TARGET_KEY.to_string()]),
+    ]
+}
+
+/// A plugin process died (killed, crashed): every call into it fails with rpc Unavailable.
+pub(super) fn plugin_crashed(e: &Evidence) -> Vec<Finding> {
+    let title =
+        |_: &[_], n: u64| format!("A Velero plugin process exited ({n} time(s) in the logs)");
+    let found = from_mentions(
+        e,
+        Pattern::PluginExited,
+        Severity::Error,
+        Layer::Platform,
+        "plugin-crashed",
+        title,
+    )
+    .or_else(|| {
+        from_mentions(
+            e,
+            Pattern::RpcUnavailable,
+            Severity::Error,
+            Layer::Platform,
+            "plugin-crashed",
+            |_, n| format!("Calls into a Velero plugin failed: rpc Unavailable ({n} time(s))"),
+        )
+    });
+    found
+        .map(|f| f.explaining([PLUGIN_KEY.to_string()]))
+        .into_iter()
+        .collect()
+}

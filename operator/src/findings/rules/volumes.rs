@@ -1,0 +1,265 @@
+//! Volume operations: PodVolumeBackups/Restores and DataUploads/Downloads that failed, were
+//! canceled or never started; item operations that timed out; CSI snapshots; Velero's own
+//! diagnosis of an expose that did not work.
+
+use super::{Evidence, Finding, Layer, Severity, from_mentions, group_into, plural};
+use crate::findings::{
+    OperationEvidence, evidence::EventEvidence, node_key, patterns::Pattern, text::cap,
+};
+
+/// Findings of one rule are bounded: beyond this many groups, the summary's list of operations
+/// has the rest.
+const MAX_GROUPS: usize = 10;
+
+/// How findings name all operations of a kind (a timeout waiting for all of them is a
+/// consequence of any one of them failing or being stuck).
+fn kind_key(kind: &str) -> String {
+    format!("kind/{kind}")
+}
+
+fn op_id_key(id: &str) -> String {
+    format!("operation-id/{id}")
+}
+
+/// What an operation is and explains, in `explains` terms: itself, its kind and the item
+/// operation that tracks it.
+fn keys(op: &OperationEvidence) -> Vec<String> {
+    let mut keys = vec![op.key(), kind_key(&op.kind)];
+    keys.extend(op.operation_id.as_deref().map(op_id_key));
+    keys
+}
+
+/// `pod shop/web-0, volume data, node n1` for what is known.
+fn where_(op: &OperationEvidence) -> String {
+    let mut parts = Vec::new();
+    if let Some(pod) = &op.pod {
+        parts.push(format!("pod {pod}"));
+    }
+    if let Some(volume) = &op.volume {
+        parts.push(format!("volume {volume}"));
+    }
+    parts.push(match &op.node {
+        Some(node) => format!("node {node}"),
+        None => "no node".to_string(),
+    });
+    parts.join(", ")
+}
+
+/// Failed or Canceled operations, grouped when they failed the same way on the same node.
+pub(super) fn volume_operation_failed(e: &Evidence) -> Vec<Finding> {
+    let mut groups: Vec<Vec<&OperationEvidence>> = Vec::new();
+    for op in e
+        .operations
+        .iter()
+        .filter(|o| matches!(o.phase.as_str(), "Failed" | "Canceled"))
+    {
+        group_into(&mut groups, op, MAX_GROUPS, |a, b| {
+            (&a.kind, &a.phase, &a.node, &a.message) == (&b.kind, &b.phase, &b.node, &b.message)
+        });
+    }
+    groups
+        .into_iter()
+        .map(|group| {
+            let first = group[0];
+            let title = if group.len() == 1 {
+                format!(
+                    "{} {} {} ({})",
+                    first.kind,
+                    first.name,
+                    first.phase,
+                    where_(first)
+                )
+            } else {
+                let on = first
+                    .node
+                    .as_deref()
+                    .map(|n| format!(" on node {n}"))
+                    .unwrap_or_default();
+                format!("{} {}s {}{on}", group.len(), first.kind, first.phase)
+            };
+            let quote = if first.message.is_empty() {
+                format!("status.phase: {}, no message", first.phase)
+            } else {
+                first.message.clone()
+            };
+            let keys: Vec<String> = group.iter().flat_map(|o| keys(o)).collect();
+            Finding::new(
+                Severity::Error,
+                Layer::VolumeOperations,
+                "volume-operation-failed",
+                title,
+                &quote,
+                &first.path,
+            )
+            .explaining(keys.clone())
+            .about(keys.into_iter().chain(first.node.as_deref().map(node_key)))
+        })
+        .collect()
+}
+
+/// The latest Warning event about a workload pod (`namespace/name`).
+fn pod_warning<'a>(e: &'a Evidence, pod: &str) -> Option<&'a EventEvidence> {
+    e.events
+        .iter()
+        .filter(|ev| ev.kind == "Pod" && format!("{}/{}", ev.namespace, ev.name) == pod)
+        .max_by(|a, b| a.time.cmp(&b.time))
+}
+
+/// A PodVolumeRestore is accepted only once the restored pod's init container runs: one left
+/// New means the pod never got that far, and its events say why (Multi-Attach, quota...).
+pub(super) fn pod_volume_restore_stuck(e: &Evidence) -> Vec<Finding> {
+    e.operations
+        .iter()
+        .filter(|o| {
+            o.kind == "PodVolumeRestore"
+                && matches!(o.phase.as_str(), "<none>" | "New" | "Accepted" | "Prepared")
+        })
+        .filter_map(|op| {
+            let event = op.pod.as_deref().and_then(|p| pod_warning(e, p));
+            // While the restore runs, a New PVR is normal unless its pod is in trouble.
+            if !e.target.is_final() && event.is_none() {
+                return None;
+            }
+            let pod = op.pod.as_deref().unwrap_or("<unknown pod>");
+            let (title, quote, file) = match event {
+                Some(ev) => (
+                    format!(
+                        "PodVolumeRestore {} stuck {}: pod {pod} {}",
+                        op.name, op.phase, ev.reason
+                    ),
+                    format!("{}: {}", ev.reason, ev.message),
+                    ev.path.clone(),
+                ),
+                None => (
+                    format!(
+                        "PodVolumeRestore {} stuck {}: pod {pod} never ran its restore init container",
+                        op.name, op.phase
+                    ),
+                    format!(
+                        "status.phase: {}, no node accepted it ({})",
+                        op.phase,
+                        where_(op)
+                    ),
+                    op.path.clone(),
+                ),
+            };
+            let severity = if e.target.is_final() {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            Some(
+                Finding::new(
+                    severity,
+                    Layer::VolumeOperations,
+                    "pod-volume-restore-stuck",
+                    title,
+                    &quote,
+                    &file,
+                )
+                .explaining(keys(op))
+                .about([op.key()]),
+            )
+        })
+        .take(MAX_GROUPS)
+        .collect()
+}
+
+pub(super) fn csi_snapshot_timeout(e: &Evidence) -> Vec<Finding> {
+    from_mentions(
+        e,
+        Pattern::CsiSnapshotTimeout,
+        Severity::Error,
+        Layer::VolumeOperations,
+        "csi-snapshot-timeout",
+        |_, n| {
+            format!(
+                "CSI snapshot(s) timed out ({})",
+                plural(n, "mention", "mentions")
+            )
+        },
+    )
+    .into_iter()
+    .collect()
+}
+
+/// Velero gave up waiting for the pod volume operations: a consequence of one of them.
+pub(super) fn pod_volume_timeout(e: &Evidence) -> Vec<Finding> {
+    from_mentions(
+        e,
+        Pattern::PodVolumeTimeout,
+        Severity::Error,
+        Layer::VolumeOperations,
+        "pod-volume-timeout",
+        |_, _| "Velero timed out waiting for the pod volume operations".to_string(),
+    )
+    .map(|f| f.about([kind_key("PodVolumeBackup"), kind_key("PodVolumeRestore")]))
+    .into_iter()
+    .collect()
+}
+
+/// itemoperations.json entries that failed or timed out: Velero never copies these errors into
+/// the results file.
+pub(super) fn item_operation_failed(e: &Evidence) -> Vec<Finding> {
+    let mut groups: Vec<Vec<&crate::findings::evidence::ItemOperationEvidence>> = Vec::new();
+    for op in e
+        .item_operations
+        .iter()
+        .filter(|o| !o.error.is_empty() || o.phase == "Failed")
+    {
+        group_into(&mut groups, op, MAX_GROUPS, |a, b| a.error == b.error);
+    }
+    groups
+        .into_iter()
+        .map(|group| {
+            let first = group[0];
+            let error = if first.error.is_empty() {
+                "phase Failed, no error".to_string()
+            } else {
+                first.error.clone()
+            };
+            let title = if group.len() == 1 {
+                format!(
+                    "Item operation of {} for {} failed: {}",
+                    first.action,
+                    first.item,
+                    cap(&error, 80)
+                )
+            } else {
+                format!(
+                    "{} item operations failed: {}",
+                    group.len(),
+                    cap(&error, 80)
+                )
+            };
+            Finding::new(
+                Severity::Error,
+                Layer::VolumeOperations,
+                "item-operation-failed",
+                title,
+                &error,
+                &first.path,
+            )
+            .about(group.iter().map(|o| op_id_key(&o.operation_id)))
+        })
+        .collect()
+}
+
+/// Velero's own diagnosis when exposing a volume to the data path did not work.
+pub(super) fn expose_diagnosis(e: &Evidence) -> Vec<Finding> {
+    from_mentions(
+        e,
+        Pattern::DiagnoseExpose,
+        Severity::Warning,
+        Layer::VolumeOperations,
+        "expose-diagnosis",
+        |_, n| {
+            format!(
+                "Velero diagnosed a volume expose that did not work ({})",
+                plural(n, "line", "lines")
+            )
+        },
+    )
+    .into_iter()
+    .collect()
+}

@@ -1,0 +1,379 @@
+//! Rule tests on fixtures (operator/testdata/findings/<case>/): Velero objects as YAML, results
+//! and itemoperations.json as Velero writes them, logs in its text and JSON formats. Each case
+//! is loaded the way the collect step feeds the evidence.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::*;
+
+fn case_dir(case: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/findings")
+        .join(case)
+}
+
+fn yaml_docs(path: &Path) -> Vec<Value> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.split("\n---\n")
+        .map(|doc| serde_yaml::from_str(doc).unwrap())
+        .collect()
+}
+
+fn feed_results(e: &mut Evidence, results: &Value) {
+    for (severity, scopes) in results.as_object().into_iter().flatten() {
+        for (scope, messages) in scopes.as_object().into_iter().flatten() {
+            if scope == "namespaces" {
+                for (ns, list) in messages.as_object().into_iter().flatten() {
+                    for m in list.as_array().into_iter().flatten() {
+                        let path = "object-store/results.json";
+                        e.add_result(
+                            path,
+                            severity,
+                            &format!("namespace {ns}"),
+                            m.as_str().unwrap(),
+                        );
+                    }
+                }
+            } else {
+                for m in messages.as_array().into_iter().flatten() {
+                    e.add_result(
+                        "object-store/results.json",
+                        severity,
+                        scope,
+                        m.as_str().unwrap(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn scan_log(e: &mut Evidence, file: &Path, source: LogSource) {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return;
+    };
+    let mut scan = LogScan::new(source);
+    for line in text.lines() {
+        scan.offer(line);
+    }
+    e.add_log_scan(scan);
+}
+
+/// A case's evidence: every file the case has.
+pub(crate) fn load(case: &str) -> Evidence {
+    let dir = case_dir(case);
+    assert!(dir.is_dir(), "no fixture {dir:?}");
+    let mut e = Evidence::default();
+    let target = &yaml_docs(&dir.join("target.yaml"))[0];
+    let kind = target["kind"].as_str().unwrap().to_lowercase();
+    e.set_target(&format!("resources/{kind}.yaml"), target);
+    if let Some(backup) = yaml_docs(&dir.join("backup.yaml")).first() {
+        e.set_restore_backup("resources/backup.yaml", backup);
+    }
+    for op in yaml_docs(&dir.join("operations.yaml")) {
+        let kind = op["kind"].as_str().unwrap();
+        let path = format!(
+            "resources/{}/{}.yaml",
+            kind.to_lowercase(),
+            op["metadata"]["name"].as_str().unwrap()
+        );
+        e.add_operation(&path, kind, &op);
+    }
+    for bsl in yaml_docs(&dir.join("bsls.yaml")) {
+        let path = format!(
+            "resources/backupstoragelocation/{}.yaml",
+            bsl["metadata"]["name"].as_str().unwrap()
+        );
+        e.add_storage_location(&path, &bsl);
+    }
+    let pods = yaml_docs(&dir.join("pods.yaml"));
+    let agents: Vec<&Value> = pods
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["role"] == "node-agent")
+        .collect();
+    if !agents.is_empty() {
+        e.set_node_agent_nodes(
+            agents
+                .iter()
+                .filter_map(|p| p["spec"]["nodeName"].as_str().map(str::to_string)),
+        );
+    }
+    for pod in &pods {
+        let role = if pod["metadata"]["labels"]["role"] == "node-agent" {
+            PodRole::NodeAgent
+        } else {
+            PodRole::Server
+        };
+        let path = format!("pods/{}.yaml", pod["metadata"]["name"].as_str().unwrap());
+        e.add_pod(&path, role, pod);
+    }
+    if let Some(events) = yaml_docs(&dir.join("events.yaml")).first() {
+        e.add_events("events/warnings-shop.yaml", events);
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("results.json")) {
+        feed_results(&mut e, &serde_json::from_str(&text).unwrap());
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("itemoperations.json")) {
+        let ops: Value = serde_json::from_str(&text).unwrap();
+        for op in ops.as_array().unwrap() {
+            e.add_item_operation("object-store/itemoperations.json", op);
+        }
+    }
+    let log_name = if kind == "restore" {
+        "object-store/restore.log"
+    } else {
+        "object-store/backup.log"
+    };
+    scan_log(
+        &mut e,
+        &dir.join("operation.log"),
+        LogSource {
+            path: log_name.into(),
+            role: LogRole::Operation,
+            pod: None,
+            node: None,
+            previous: false,
+        },
+    );
+    scan_log(
+        &mut e,
+        &dir.join("server.log"),
+        LogSource {
+            path: "logs/velero/velero-abc/velero.log".into(),
+            role: LogRole::Server,
+            pod: Some("velero-abc".into()),
+            node: None,
+            previous: false,
+        },
+    );
+    // A node-agent log belongs to the case's first node-agent pod.
+    let agent = agents.first().map(|p| {
+        (
+            p["metadata"]["name"].as_str().unwrap().to_string(),
+            p["spec"]["nodeName"].as_str().map(str::to_string),
+        )
+    });
+    for previous in [false, true] {
+        let file = if previous {
+            "node-agent.previous.log"
+        } else {
+            "node-agent.log"
+        };
+        let (pod, node) = agent.clone().unwrap_or(("node-agent-x".into(), None));
+        let suffix = if previous { ".previous" } else { "" };
+        scan_log(
+            &mut e,
+            &dir.join(file),
+            LogSource {
+                path: format!("logs/node-agent/{pod}/node-agent{suffix}.log"),
+                role: LogRole::NodeAgent,
+                pod: Some(pod),
+                node,
+                previous,
+            },
+        );
+    }
+    e
+}
+
+fn rules_of(found: &[Finding]) -> Vec<&'static str> {
+    found.iter().map(|f| f.rule).collect()
+}
+
+#[test]
+fn quota_refusals_are_the_first_finding_of_a_restore() {
+    let found = diagnose(&load("restore-quota"));
+    assert_eq!(rules_of(&found), ["quota-exceeded", "already-exists"]);
+    let quota = &found[0];
+    assert_eq!(quota.severity, Severity::Error);
+    assert!(quota.title.starts_with("2 objects"), "{}", quota.title);
+    assert!(quota.quote.contains("exceeded quota: storage-quota"));
+    assert_eq!(quota.file, "object-store/results.json");
+}
+
+#[test]
+fn a_warnings_only_restore_says_completed_with_warnings() {
+    let e = load("restore-warnings-only");
+    let found = diagnose(&e);
+    assert_eq!(rules_of(&found), ["already-exists"]);
+    assert_eq!(found[0].severity, Severity::Warning);
+    assert!(
+        found[0].title.contains("3 objects") && found[0].title.contains("ConfigMap 2, Secret 1"),
+        "{}",
+        found[0].title
+    );
+    let summary = crate::summary::Summary {
+        evidence: e,
+        server_version: None,
+    };
+    let md = summary.render(&found, &[]);
+    assert!(
+        md.contains("- Phase: **Completed with 3 warnings**"),
+        "{md}"
+    );
+    assert!(md.contains("- Errors: 0, warnings: 3"), "{md}");
+}
+
+#[test]
+fn a_stuck_pod_volume_restore_names_its_pods_warning_event() {
+    let found = diagnose(&load("pvr-stuck-multi-attach"));
+    assert_eq!(
+        rules_of(&found),
+        ["pod-volume-restore-stuck", "pod-volume-timeout"]
+    );
+    let stuck = &found[0];
+    assert!(
+        stuck.title.contains("shop/web-0 FailedAttachVolume"),
+        "{}",
+        stuck.title
+    );
+    assert!(
+        stuck
+            .quote
+            .starts_with("FailedAttachVolume: Multi-Attach error")
+    );
+    assert_eq!(stuck.file, "events/warnings-shop.yaml");
+    // Velero's timeout waiting for all PVRs is what the stuck one caused.
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn a_node_agent_panic_explains_the_failed_volume_on_its_node() {
+    let found = diagnose(&load("node-agent-panic"));
+    assert_eq!(
+        rules_of(&found),
+        ["node-agent-restarted", "volume-operation-failed"]
+    );
+    let panic = &found[0];
+    assert!(panic.title.contains("node-1") && panic.title.contains("panic"));
+    assert!(panic.quote.starts_with("panic: runtime error"));
+    assert_eq!(
+        panic.file,
+        "logs/node-agent/node-agent-abcde/node-agent.previous.log"
+    );
+    assert_eq!(panic.line, Some(3));
+    assert!(
+        panic
+            .explains
+            .contains(&"PodVolumeRestore/after-panic-x1".to_string())
+    );
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn an_unavailable_bsl_explains_the_failed_validation() {
+    let found = diagnose(&load("bsl-unavailable"));
+    assert_eq!(rules_of(&found), ["bsl-unavailable", "failed-validation"]);
+    assert_eq!(
+        found[0].title,
+        "BackupStorageLocation default is Unavailable"
+    );
+    assert!(found[0].quote.contains("NoSuchBucket"));
+    assert_eq!(
+        found[0].file,
+        "resources/backupstoragelocation/default.yaml"
+    );
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn a_canceled_data_upload_explains_its_item_operation() {
+    let e = load("dataupload-canceled");
+    let found = diagnose(&e);
+    assert_eq!(
+        rules_of(&found),
+        [
+            "volume-operation-failed",
+            "expose-diagnosis",
+            "item-operation-failed"
+        ]
+    );
+    assert!(
+        found[0]
+            .title
+            .starts_with("DataUpload dm-7xk2p Canceled (volume data, node node-2)")
+    );
+    assert!(found[0].quote.contains("with expose error"));
+    assert_eq!(found[1].line, Some(2));
+    assert_eq!(found[1].file, "logs/node-agent/node-agent-x/node-agent.log");
+    assert_eq!(found[2].consequence_of, Some(1));
+    assert_eq!(found[2].quote, "DataUpload is canceled");
+}
+
+#[test]
+fn a_server_restart_mid_backup_names_the_oom_kill() {
+    let found = diagnose(&load("server-restarted"));
+    assert_eq!(rules_of(&found), ["velero-server-restarted"]);
+    assert!(found[0].title.contains("OOMKilled"), "{}", found[0].title);
+    assert!(found[0].quote.starts_with("found a backup with status"));
+    assert_eq!(found[0].file, "resources/backup.yaml");
+}
+
+#[test]
+fn an_uninitialized_repository_explains_the_failed_pod_volume_backup() {
+    let found = diagnose(&load("repository-not-initialized"));
+    assert_eq!(
+        rules_of(&found),
+        ["repository-not-initialized", "volume-operation-failed"]
+    );
+    assert_eq!(found[0].file, "resources/podvolumebackup/fsb-q8x7z.yaml");
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn a_crashed_plugin_explains_the_item_action_error() {
+    let found = diagnose(&load("plugin-crashed"));
+    assert_eq!(rules_of(&found), ["plugin-crashed", "item-action-error"]);
+    assert_eq!(found[0].file, "logs/velero/velero-abc/velero.log");
+    assert_eq!(found[0].line, Some(2));
+    assert_eq!(found[0].quote, "plugin process exited: signal: killed");
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn a_missing_node_agent_is_named_from_text_and_json_logs() {
+    let e = load("node-agent-missing");
+    let found = diagnose(&e);
+    assert_eq!(
+        rules_of(&found),
+        ["node-agent-missing", "csi-snapshot-timeout"]
+    );
+    assert_eq!(found[0].title, "No running node-agent on node worker-3");
+    assert!(found[0].explains.contains(&"node/worker-3".to_string()));
+    // From the JSON-format log, with its line.
+    assert_eq!(found[1].file, "object-store/backup.log");
+    assert_eq!(found[1].line, Some(3));
+    // The warning line no rule knows is kept for the summary.
+    assert_eq!(e.log_lines.len(), 1);
+    assert_eq!(
+        e.log_lines[0].1.message,
+        "Volume snapshot class not found, using default"
+    );
+}
+
+#[test]
+fn a_node_without_a_node_agent_pod_is_named_from_the_operations() {
+    let mut e = load("repository-not-initialized");
+    e.set_node_agent_nodes(["node-1".to_string()]);
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "node-agent-missing");
+    assert!(
+        found[0].quote.contains("PodVolumeBackup/fsb-q8x7z"),
+        "{}",
+        found[0].quote
+    );
+}
+
+#[test]
+fn nothing_is_found_for_a_clean_backup() {
+    let mut e = Evidence::default();
+    e.set_target(
+        "resources/backup.yaml",
+        &serde_json::json!({"kind": "Backup", "metadata": {"name": "ok"}, "status": {"phase": "Completed"}}),
+    );
+    assert!(diagnose(&e).is_empty());
+}

@@ -1,0 +1,99 @@
+//! The bundle's `summary.md` (what a support engineer reads first) and `manifest.json` (what
+//! tools read). Pure rendering of what the collect steps found.
+
+mod bounded;
+mod render;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{
+    findings::{Evidence, Finding},
+    redact::MaskCounts,
+    tar_gz::ArchivedFile,
+};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What the collect steps saw, for summary.md and the findings.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub evidence: Evidence,
+    pub server_version: Option<String>,
+}
+
+impl Summary {
+    /// summary.md: the header, the findings (most probable cause first, within the first 40
+    /// lines), then the details; bounded in size.
+    pub fn render(&self, findings: &[Finding], warnings: &[String]) -> String {
+        render::summary_md(self, findings, warnings)
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest<'a> {
+    pub format_version: u32,
+    pub operator_version: &'a str,
+    pub target: ManifestTarget<'a>,
+    pub created_at: String,
+    /// The folder every file is in: the bundle's name, sanitized.
+    pub root_folder: &'a str,
+    /// By their names in the archive below `root_folder`.
+    pub files: &'a [ArchivedFile],
+    pub warnings: &'a [String],
+    /// Milliseconds per collect step.
+    pub timings_ms: &'a BTreeMap<String, u64>,
+    /// API requests the collection made (of the whole process while it ran).
+    pub api_requests: u64,
+    /// Values masked in everything collected (logs, object-store files, objects, events), by
+    /// redaction rule; a rule that masked nothing is not listed.
+    pub masked_by_rule: &'a MaskCounts,
+    /// What the rules found, most probable cause first (summary.md shows the first ones).
+    pub findings: &'a [Finding],
+}
+
+#[derive(Debug, Serialize)]
+pub struct ManifestTarget<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
+    pub phase: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_lists_masks_by_rule() {
+        let mut masks = MaskCounts::default();
+        let redactor = crate::redact::Redactor::new();
+        redactor.redact_line_counted("password=x token=y", &mut masks);
+        redactor.redact_line_counted("Authorization: Bearer abc", &mut masks);
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            operator_version: "0.0.0",
+            target: ManifestTarget {
+                kind: "Restore",
+                name: "r1",
+                uid: "u1",
+                phase: "PartiallyFailed",
+            },
+            created_at: String::new(),
+            root_folder: "b",
+            files: &[],
+            warnings: &[],
+            timings_ms: &BTreeMap::new(),
+            api_requests: 0,
+            masked_by_rule: &masks,
+            findings: &[],
+        };
+        let json = serde_json::to_value(&manifest).unwrap();
+        assert_eq!(
+            json["maskedByRule"],
+            serde_json::json!({"authorization-header": 1, "secret-named-key-value": 2})
+        );
+    }
+}
