@@ -117,8 +117,7 @@ fn process_is_contained(pid: u32, root: &std::path::Path) -> Result<()> {
     let root_mount = mountinfo
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() > 5 && f[4] == "/")
-        .last()
+        .rfind(|f| f.len() > 5 && f[4] == "/")
         .context("no / in its mountinfo")?;
     ensure!(
         root_mount[5].split(',').any(|o| o == "ro"),
