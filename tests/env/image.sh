@@ -20,7 +20,9 @@ crane="$(tool_dir crane "$CRANE_VERSION")/bin/crane"
 version="${IMAGE_VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)}"
 revision="${IMAGE_REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
 source_url="${IMAGE_SOURCE:-https://github.com/velero-debug-operator/velero-debug-operator}"
-export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
+# Not exported before the build: aws-lc-sys reruns its build script when SOURCE_DATE_EPOCH
+# changes, so a new commit would rebuild the whole crypto stack.
+file_time="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
 case "$(uname -m)" in
   x86_64) arch=amd64 ;;
   aarch64 | arm64) arch=arm64 ;;
@@ -32,7 +34,7 @@ esac
 release_target="${IMAGE_CARGO_TARGET_DIR:-$VDO_CACHE/cargo-target/image}"
 log "image: building the operator (release; first build takes minutes)"
 start=$(date +%s)
-CARGO_TARGET_DIR="$release_target" cargo build --release --locked -p velero-debug-operator 2>&1 |
+CARGO_TARGET_DIR="$release_target" env -u SOURCE_DATE_EPOCH cargo build --release --locked -p velero-debug-operator 2>&1 |
   awk '/^ *Compiling/ { n++; if (n % 50 == 0) print "  ... " n " crates compiled"; next }
        /^ *(Finished|Blocking|Updating|Downloading|Downloaded|Locking|Adding)/ { next }
        { print }' >&2
@@ -72,7 +74,7 @@ printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
 
 # The layer: sorted, fixed times, root-owned except the user's folders (no chown, so it also
 # builds as a user that is not root).
-python3 - "$root" "$work/layer.tar" <<'PY'
+SOURCE_DATE_EPOCH="$file_time" python3 - "$root" "$work/layer.tar" <<'PY'
 import os, sys, tarfile
 root, out = sys.argv[1], sys.argv[2]
 epoch = int(os.environ["SOURCE_DATE_EPOCH"])
