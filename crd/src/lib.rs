@@ -393,6 +393,21 @@ mod tests {
     }
 
     #[test]
+    fn findings_in_status_are_short_and_shown_in_a_column() {
+        let yaml = crd_yaml();
+        assert!(yaml.contains("- jsonPath: .status.findings[0].title\n      name: Finding\n"));
+        let start = yaml.find("              findings:").unwrap();
+        let end = start + yaml[start..].find("nextAttemptAt:").unwrap();
+        let findings = &yaml[start..end];
+        assert!(findings.contains("maxItems: 5"), "{findings}");
+        assert!(findings.contains("maxLength: 200"), "{findings}");
+        assert!(
+            !findings.contains("quote:"),
+            "no quotes in status: {findings}"
+        );
+    }
+
+    #[test]
     fn since_is_a_string_bound_by_a_pattern_not_a_date_time_format() {
         let odd = "2026-11-20t10:00:00.1234567890z";
         let spec: DebugBundleSpec = serde_yaml::from_str(&format!("since: '{odd}'")).unwrap();
