@@ -14,6 +14,11 @@ pub const GROUP: &str = "velerodebug.io";
 pub const FINALIZER: &str = "velerodebug.io/archive-cleanup";
 /// At most this many warnings are kept in status; the archive's manifest has them all.
 pub const MAX_STATUS_WARNINGS: usize = 50;
+/// At most this many findings are kept in status, most probable cause first; summary.md and
+/// the archive's manifest have them all.
+pub const MAX_STATUS_FINDINGS: usize = 5;
+/// A finding's title in status is cut to this many characters.
+pub const MAX_STATUS_FINDING_TITLE: usize = 200;
 pub const DEFAULT_MAX_LOG_BYTES_PER_CONTAINER: i64 = 16 * 1024 * 1024;
 pub const MIN_LOG_BYTES_PER_CONTAINER: i64 = 1024;
 pub const MAX_LOG_BYTES_PER_CONTAINER: i64 = 1024 * 1024 * 1024;
@@ -90,6 +95,11 @@ const SINCE_CEL: &str = "self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[
         name = "URL",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"DownloadURLValid\")].reason"
+    ),
+    printcolumn(
+        name = "Finding",
+        type_ = "string",
+        json_path = ".status.findings[0].title"
     ),
     printcolumn(
         name = "Age",
@@ -238,6 +248,12 @@ pub struct DebugBundleStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub warnings: Vec<String>,
+    /// The most probable causes of what went wrong with the target, most probable first (at most
+    /// MAX_STATUS_FINDINGS; summary.md and manifest.json have them all, with their quotes).
+    /// Written once the archive is built, so a bundle whose upload failed keeps them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub findings: Vec<StatusFinding>,
     /// The multipart upload under way. An attempt cut short (the operator killed) leaves it
     /// here, and the next attempt aborts it, so no unfinished upload stays in the bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -266,6 +282,28 @@ pub struct Progress {
     pub bytes_uploaded: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_total: Option<i64>,
+}
+
+/// One finding of the diagnosis, short: the archive's summary.md has its quote.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusFinding {
+    /// `error` (made the operation fail or lose data) or `warning`.
+    #[schemars(length(max = 16))]
+    pub severity: String,
+    /// The rule's stable id, such as `bsl-unavailable` (the metric's `rule` label).
+    #[schemars(length(max = 64))]
+    pub rule: String,
+    /// One line (at most MAX_STATUS_FINDING_TITLE characters).
+    #[schemars(length(max = 200))]
+    pub title: String,
+    /// The bundle file that proves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub file: Option<String>,
+    /// 1-based line in `file`, when it is a log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<i64>,
 }
 
 /// Where the archive was written.
@@ -352,6 +390,21 @@ mod tests {
         );
         assert_eq!(yaml.matches("maxLength: 253").count(), 3);
         assert!(yaml.contains("maximum: 1073741824.0"));
+    }
+
+    #[test]
+    fn findings_in_status_are_short_and_shown_in_a_column() {
+        let yaml = crd_yaml();
+        assert!(yaml.contains("- jsonPath: .status.findings[0].title\n      name: Finding\n"));
+        let start = yaml.find("              findings:").unwrap();
+        let end = start + yaml[start..].find("nextAttemptAt:").unwrap();
+        let findings = &yaml[start..end];
+        assert!(findings.contains("maxItems: 5"), "{findings}");
+        assert!(findings.contains("maxLength: 200"), "{findings}");
+        assert!(
+            !findings.contains("quote:"),
+            "no quotes in status: {findings}"
+        );
     }
 
     #[test]

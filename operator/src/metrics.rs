@@ -25,6 +25,14 @@ pub struct ControllerLabels {
     pub controller: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabels {
+    /// The rule's stable id, such as repository-locked
+    pub rule: String,
+    /// error or warning
+    pub severity: String,
+}
+
 pub struct Metrics {
     pub bundles: Family<ResultLabels, Counter>,
     pub duration: Histogram,
@@ -32,6 +40,7 @@ pub struct Metrics {
     pub in_flight: Gauge<i64, AtomicI64>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub auto_bundles_created: Counter,
+    pub findings: Family<FindingLabels, Counter>,
     registry: Registry,
 }
 
@@ -84,6 +93,12 @@ impl Metrics {
             "DebugBundles the operator made by itself for failed Backups and Restores",
             auto_bundles_created.clone(),
         );
+        let findings = Family::<FindingLabels, Counter>::default();
+        registry.register(
+            "findings",
+            "Findings of completed bundles, by rule and severity (each finding counted once per bundle)",
+            findings.clone(),
+        );
         Self {
             bundles,
             duration,
@@ -91,6 +106,7 @@ impl Metrics {
             in_flight,
             reconcile_errors,
             auto_bundles_created,
+            findings,
             registry,
         }
     }
@@ -101,6 +117,18 @@ impl Metrics {
                 result: result.into(),
             })
             .inc();
+    }
+
+    /// Counts the findings of one completed bundle, given as `(rule, severity)`.
+    pub fn found<'f>(&self, findings: impl IntoIterator<Item = (&'f str, &'f str)>) {
+        for (rule, severity) in findings {
+            self.findings
+                .get_or_create(&FindingLabels {
+                    rule: rule.into(),
+                    severity: severity.into(),
+                })
+                .inc();
+        }
     }
 
     pub fn reconcile_error(&self, controller: &str) {
@@ -160,5 +188,31 @@ mod tests {
         assert!(text.contains("velero_debug_bundles_total{result=\"failed\"} 1"));
         assert!(text.contains("velero_debug_bundles_in_flight 0"));
         assert!(text.contains("velero_debug_bundle_duration_seconds_count 1"));
+    }
+
+    #[test]
+    fn findings_are_counted_by_rule_and_severity() {
+        let m = Metrics::new();
+        let text = m.encode();
+        assert!(!text.contains("velero_debug_findings_total{"), "{text}");
+        m.found([("repository-locked", "error"), ("pvr-failed", "error")]);
+        m.found([
+            ("repository-locked", "error"),
+            ("already-exists", "warning"),
+        ]);
+        m.found([]);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                "velero_debug_findings_total{rule=\"repository-locked\",severity=\"error\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("velero_debug_findings_total{rule=\"pvr-failed\",severity=\"error\"} 1")
+        );
+        assert!(text.contains(
+            "velero_debug_findings_total{rule=\"already-exists\",severity=\"warning\"} 1"
+        ));
     }
 }

@@ -6,6 +6,7 @@ use tempfile::TempDir;
 
 use super::collect::Collected;
 use crate::{
+    findings::Finding,
     summary::{FORMAT_VERSION, Manifest, ManifestTarget},
     tar_gz::{EntryPath, FinishedArchive},
 };
@@ -20,6 +21,8 @@ pub(crate) struct ArchiveError(#[from] std::io::Error);
 pub(crate) struct FinishedBundle {
     pub archive: FinishedArchive,
     pub warnings: Vec<String>,
+    /// Ranked, most probable cause first (as in summary.md and manifest.json).
+    pub findings: Vec<Finding>,
     _spool: TempDir,
 }
 
@@ -65,6 +68,7 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
     Ok(FinishedBundle {
         archive,
         warnings,
+        findings,
         _spool: spool,
     })
 }

@@ -7,6 +7,7 @@ mod archive;
 mod cleanup;
 mod collect;
 mod dereference;
+mod diagnosis;
 mod error;
 mod failure;
 mod lifecycle;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::{
-    ResourceExt,
+    Resource, ResourceExt,
     runtime::{controller::Action, events::EventType},
 };
 use velero_debug_crd::DebugBundle;
@@ -15,6 +15,7 @@ use velero_debug_crd::DebugBundle;
 use super::{
     archive, collect,
     dereference::{self, DereferenceError, Outcome},
+    diagnosis::Diagnosis,
     error::Error,
     failure::{Failure, Stop},
     plan, preflight, publish,
@@ -22,7 +23,7 @@ use super::{
     run::Run,
     status, upload,
 };
-use crate::context::Context;
+use crate::{context::Context, velero};
 
 pub(super) async fn make_bundle(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     // A failure that may pass is retried after its backoff, whatever woke this reconcile.
@@ -77,6 +78,13 @@ async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
         .await
         .map_err(Stop::from_collect)?;
     let finished = archive::finish(collected)?;
+    run.diagnosed(Diagnosis {
+        findings: finished.findings.clone(),
+        target: found
+            .objects
+            .target
+            .object_ref(&velero::resource(target.kind())),
+    });
     upload::send(run, &store, &plan.key, &finished)
         .await
         .map_err(Stop::from_upload)?;
@@ -111,8 +119,12 @@ async fn fail_or_retry(run: &mut Run<'_>, failure: Failure) -> Result<Action, ku
     let attempts = status::attempts_with_failure(run.status());
     if failure.transient && attempts < run.ctx.config.max_attempts {
         tracing::warn!(bundle = %name, reason = failure.reason, message = %failure.message, attempts, "bundle attempt failed; retrying");
-        run.write(|t| t.retrying(failure.reason, &failure.message))
-            .await?;
+        // Findings of an archive built before the failure (an upload failed) are kept.
+        let findings = run.status_findings();
+        run.write(|t| {
+            status::with_findings(t.retrying(failure.reason, &failure.message), findings)
+        })
+        .await?;
         let wait = status::backoff_left(Some(run.status()), Timestamp::now());
         return Ok(Action::requeue(wait.unwrap_or(Duration::from_secs(1))));
     }
@@ -122,10 +134,13 @@ async fn fail_or_retry(run: &mut Run<'_>, failure: Failure) -> Result<Action, ku
         failure.message
     };
     tracing::info!(bundle = %name, reason = failure.reason, %message, "bundle failed");
-    run.write(|t| t.failed(failure.reason, &message)).await?;
+    let findings = run.status_findings();
+    run.write(|t| status::with_findings(t.failed(failure.reason, &message), findings))
+        .await?;
     run.ctx.metrics.finished("failed");
     // The event's reason is the condition's, so one search finds both.
     run.event(EventType::Warning, failure.reason, &message)
         .await;
+    run.announce_probable_cause().await;
     Ok(Action::await_change())
 }

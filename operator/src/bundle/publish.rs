@@ -5,7 +5,9 @@ use jiff::{SignedDuration, Timestamp};
 use kube::runtime::{controller::Action, events::EventType};
 use velero_debug_crd::ArchiveStatus;
 
-use super::{archive::FinishedBundle, plan::BundlePlan, run::Run, status, upload::UploadError};
+use super::{
+    archive::FinishedBundle, diagnosis, plan::BundlePlan, run::Run, status, upload::UploadError,
+};
 use crate::storage::{ObjectStore, StorageLocation};
 
 pub(crate) async fn completed(
@@ -31,10 +33,12 @@ pub(crate) async fn completed(
         url,
         url_expires_at: expires,
         warnings: &finished.warnings,
+        findings: diagnosis::for_status(&finished.findings),
     };
     run.write(|t| t.completed(done)).await?;
     let metrics = &run.ctx.metrics;
     metrics.finished("completed");
+    metrics.found(diagnosis::metric_labels(&finished.findings));
     metrics.size.observe(archive.size as f64);
     if let Some(started) = run.status().start_time.as_ref() {
         let took = now.duration_since(started.0).as_secs_f64();
@@ -48,6 +52,7 @@ pub(crate) async fn completed(
         finished.warnings.len()
     );
     run.event(EventType::Normal, "Completed", &note).await;
+    run.announce_probable_cause().await;
     // The status write triggers the next reconcile, where the lifecycle (retention, URL
     // expiry) takes over.
     Ok(Action::await_change())

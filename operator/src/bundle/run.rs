@@ -7,13 +7,17 @@ use kube::{Api, Resource, ResourceExt, runtime::events::EventType};
 use tokio::sync::OwnedSemaphorePermit;
 use velero_debug_crd::{DebugBundle, DebugBundleStatus};
 
-use super::status::Transition;
+use super::{
+    diagnosis::{self, Diagnosis},
+    status::Transition,
+};
 use crate::{
     context::{Context, MANAGER},
     kubernetes,
     metrics::InFlight,
     velero::Target,
 };
+use velero_debug_crd::StatusFinding;
 
 pub(crate) struct Run<'a> {
     pub ctx: &'a Context,
@@ -25,6 +29,8 @@ pub(crate) struct Run<'a> {
     /// Held from the start of collection until the run ends, so at most `concurrency`
     /// bundles ever show Collecting or Uploading at once; counted in flight meanwhile.
     slot: Option<(OwnedSemaphorePermit, InFlight<'a>)>,
+    /// The findings of the archive this pass built, once built.
+    diagnosis: Option<Diagnosis>,
 }
 
 impl<'a> Run<'a> {
@@ -35,6 +41,7 @@ impl<'a> Run<'a> {
             status: bundle.status.clone().unwrap_or_default(),
             target: String::new(),
             slot: None,
+            diagnosis: None,
         }
     }
 
@@ -82,6 +89,38 @@ impl<'a> Run<'a> {
             reason,
             "Collect",
             note,
+        )
+        .await;
+    }
+
+    pub fn diagnosed(&mut self, diagnosis: Diagnosis) {
+        self.diagnosis = Some(diagnosis);
+    }
+
+    /// The top findings for status, once this pass built its archive.
+    pub fn status_findings(&self) -> Option<Vec<StatusFinding>> {
+        self.diagnosis
+            .as_ref()
+            .map(|d| diagnosis::for_status(&d.findings))
+    }
+
+    /// The first finding, as a Warning event on the Backup or Restore itself, so who
+    /// describes it sees the probable cause. Called once per bundle, when it finishes.
+    pub async fn announce_probable_cause(&self) {
+        let Some(d) = &self.diagnosis else { return };
+        let namespace = self.bundle.namespace().unwrap_or_default();
+        let Some(note) =
+            diagnosis::probable_cause_note(&d.findings, &namespace, &self.bundle.name_any())
+        else {
+            return;
+        };
+        kubernetes::publish_event(
+            &self.ctx.recorder,
+            &d.target,
+            EventType::Warning,
+            diagnosis::PROBABLE_CAUSE,
+            "Diagnose",
+            &note,
         )
         .await;
     }

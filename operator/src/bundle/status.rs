@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use velero_debug_crd::{
     ArchiveStatus, CONDITION_DOWNLOAD_URL_VALID, CONDITION_FINISHED, CONDITION_READY, DebugBundle,
-    DebugBundleStatus, MAX_STATUS_WARNINGS, Phase, Progress, reasons,
+    DebugBundleStatus, MAX_STATUS_WARNINGS, Phase, Progress, StatusFinding, reasons,
 };
 
 fn condition(
@@ -159,6 +159,7 @@ impl Transition<'_> {
             self.now,
         );
         status.warnings = bounded_warnings(done.warnings);
+        status.findings = done.findings;
         status.attempts = None;
         status.next_attempt_at = None;
         status.upload_id = None;
@@ -244,6 +245,21 @@ pub(crate) struct Completed<'a> {
     pub url: String,
     pub url_expires_at: Timestamp,
     pub warnings: &'a [String],
+    /// The top findings, short (diagnosis::for_status).
+    pub findings: Vec<StatusFinding>,
+}
+
+/// A status with the findings of the archive this attempt built: a bundle that fails or is
+/// retried after collection (its upload failed) keeps them, where `kubectl describe` shows
+/// them. Without a new diagnosis the status keeps what it had.
+pub(crate) fn with_findings(
+    mut status: DebugBundleStatus,
+    findings: Option<Vec<StatusFinding>>,
+) -> DebugBundleStatus {
+    if let Some(findings) = findings {
+        status.findings = findings;
+    }
+    status
 }
 
 fn url_signed(
@@ -529,6 +545,94 @@ mod tests {
         assert!(
             !collecting.conditions.iter().any(|c| c.type_ == "Finished"),
             "not finished while collecting"
+        );
+    }
+
+    fn archive() -> ArchiveStatus {
+        ArchiveStatus {
+            storage_location: "default".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            size_bytes: 10,
+            sha256: "s".into(),
+            file_count: 3,
+        }
+    }
+
+    fn status_finding(title: &str) -> StatusFinding {
+        StatusFinding {
+            severity: "error".into(),
+            rule: "bsl-unavailable".into(),
+            title: title.into(),
+            file: Some("resources/backupstoragelocations/default.yaml".into()),
+            line: None,
+        }
+    }
+
+    #[test]
+    fn completed_writes_the_findings() {
+        let collecting =
+            at(&DebugBundleStatus::default(), "2026-11-22T10:00:00Z").collecting(7, "target");
+        let done = at(&collecting, "2026-11-22T10:02:00Z").completed(Completed {
+            archive: archive(),
+            url: "http://u".into(),
+            url_expires_at: t("2026-11-23T10:02:00Z"),
+            warnings: &[],
+            findings: vec![status_finding("BSL default is Unavailable")],
+        });
+        assert_eq!(done.phase, Some(Phase::Completed));
+        assert_eq!(
+            done.findings,
+            [status_finding("BSL default is Unavailable")]
+        );
+        let json = serde_json::to_value(&done).unwrap();
+        assert_eq!(
+            json["findings"][0]["title"], "BSL default is Unavailable",
+            "the Finding column's path: .status.findings[0].title"
+        );
+        assert_eq!(
+            json["findings"][0]["file"],
+            "resources/backupstoragelocations/default.yaml"
+        );
+        assert!(json["findings"][0].get("line").is_none());
+    }
+
+    #[test]
+    fn findings_survive_a_failed_or_retried_upload() {
+        let collecting =
+            at(&DebugBundleStatus::default(), "2026-11-22T10:00:00Z").collecting(7, "target");
+        let uploading = at(&collecting, "2026-11-22T10:01:00Z").uploading("k", "u1", 4096);
+        let found = vec![status_finding("the repository is locked")];
+        let t = at(&uploading, "2026-11-22T10:02:00Z");
+        let failed = with_findings(
+            t.failed(reasons::UPLOAD_FAILED, "NoSuchBucket"),
+            Some(found.clone()),
+        );
+        assert_eq!(failed.phase, Some(Phase::Failed));
+        assert_eq!(failed.findings, found);
+        let retrying = with_findings(
+            t.retrying(reasons::STORAGE_UNREACHABLE, "refused"),
+            Some(found.clone()),
+        );
+        assert_eq!(retrying.findings, found);
+        // The next attempt's failure before its archive keeps them.
+        let again = with_findings(
+            at(&retrying, "2026-11-22T10:03:00Z").failed(reasons::STORAGE_UNREACHABLE, "x"),
+            None,
+        );
+        assert_eq!(again.findings, found);
+        // A failure before any archive has none.
+        let early = with_findings(
+            at(&DebugBundleStatus::default(), "2026-11-22T10:00:00Z")
+                .failed(reasons::TARGET_NOT_FOUND, "gone"),
+            None,
+        );
+        assert!(early.findings.is_empty());
+        assert!(
+            serde_json::to_value(&early)
+                .unwrap()
+                .get("findings")
+                .is_none()
         );
     }
 

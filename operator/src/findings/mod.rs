@@ -32,6 +32,16 @@ pub(crate) enum Severity {
     Warning,
 }
 
+impl Severity {
+    /// As serialized: `error` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// Where in the stack a finding sits: a lower layer's failure explains those above it, so
 /// findings are ranked by layer first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
