@@ -97,7 +97,31 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
         results["errors"].to_string().contains("exceeded quota"),
         "results hold no error about the refused ConfigMap: {results}"
     );
-    ensure!(text(&files, "summary.md")?.contains("PartiallyFailed"));
+    let summary = text(&files, "summary.md")?;
+    ensure!(summary.contains("PartiallyFailed"));
+    // The probable cause comes first: in summary.md's Findings, within its first 40 lines, in
+    // status.findings, and as an event on the Restore.
+    let findings_at = summary
+        .lines()
+        .position(|l| l == "## Findings")
+        .context("summary.md has no Findings")?;
+    let first = summary
+        .lines()
+        .skip(findings_at + 1)
+        .find(|l| !l.trim().is_empty())
+        .context("no finding")?;
+    ensure!(
+        findings_at < 40 && first.contains("ResourceQuota"),
+        "first finding (line {findings_at}): {first}\n{summary}"
+    );
+    ensure!(
+        status
+            .findings
+            .first()
+            .is_some_and(|f| f.rule == "quota-exceeded"),
+        "status.findings: {:?}",
+        status.findings
+    );
 
     // Deleting the Restore removes its bundle (garbage collector) and the archive (finalizer).
     let key = status.archive.context("no archive")?.key;
