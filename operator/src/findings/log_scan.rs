@@ -53,9 +53,64 @@ pub(crate) struct LogLineGroup {
     pub count: u64,
 }
 
+/// The Velero server's log serves every backup and restore at once: a line that names other
+/// operations only (`restore=velero/other`, `"backup":"velero/other"`) is no evidence about
+/// this bundle's target, or a quota refusal of another restore would be diagnosed here.
+/// Lines that name no operation (start-up, BSLs, plugins) stay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OperationScope {
+    /// `backup` or `restore`: the field Velero's logger adds.
+    pub field: &'static str,
+    /// `<namespace>/<name>`, as Velero writes it.
+    pub name: String,
+}
+
+impl OperationScope {
+    /// Whether the line names some operation, and not this one.
+    fn excludes(&self, line: &str) -> bool {
+        let mut named_any = false;
+        for key in ["backup", "restore"] {
+            for value in field_values(line, key) {
+                if key == self.field && value == self.name {
+                    return false;
+                }
+                named_any = true;
+            }
+        }
+        named_any
+    }
+}
+
+/// Values of `key` in a logrus text line (`key=value`, `key="value"`) or a JSON line
+/// (`"key":"value"`); `podvolumebackup=` is not `backup=`.
+fn field_values<'a>(line: &'a str, key: &str) -> Vec<&'a str> {
+    let mut values = Vec::new();
+    for (at, _) in line.match_indices(key) {
+        let before = line[..at].chars().next_back();
+        let rest = &line[at + key.len()..];
+        let value = match (before, rest.as_bytes().first()) {
+            (None | Some(' ' | '\t'), Some(b'=')) => {
+                let v = &rest[1..];
+                match v.strip_prefix('"') {
+                    Some(quoted) => quoted.split('"').next(),
+                    None => v.split([' ', '\t']).next(),
+                }
+            }
+            (Some('"'), Some(b'"')) => rest[1..]
+                .trim_start_matches([':', ' '])
+                .strip_prefix('"')
+                .and_then(|v| v.split('"').next()),
+            _ => None,
+        };
+        values.extend(value);
+    }
+    values
+}
+
 #[derive(Debug)]
 pub(crate) struct LogScan {
     source: LogSource,
+    scope: Option<OperationScope>,
     line: u64,
     hits: Vec<LogHit>,
     groups: Vec<LogLineGroup>,
@@ -67,11 +122,18 @@ impl LogScan {
     pub fn new(source: LogSource) -> Self {
         Self {
             source,
+            scope: None,
             line: 0,
             hits: Vec::new(),
             groups: Vec::new(),
             dropped: 0,
         }
+    }
+
+    /// Only lines about this operation (or about none) count: for the shared server log.
+    pub fn scoped_to(mut self, scope: OperationScope) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     /// The next line of the file (its trailing newline, if any, is ignored).
@@ -81,6 +143,9 @@ impl LogScan {
         let Some(level) = level_of(line) else {
             return;
         };
+        if self.scope.as_ref().is_some_and(|s| s.excludes(line)) {
+            return;
+        }
         let found = patterns::classify(line);
         if found.is_empty() {
             self.group(level, line);
@@ -173,6 +238,36 @@ mod tests {
         assert_eq!(groups[0].message, "slow");
         assert_eq!((groups[0].first_line, groups[0].count), (4, 2));
         assert_eq!(dropped, 0);
+    }
+
+    #[test]
+    fn the_server_log_counts_only_lines_of_this_operation_or_of_none() {
+        let scope = OperationScope {
+            field: "restore",
+            name: "velero/restore-1".into(),
+        };
+        let mut scan = LogScan::new(source()).scoped_to(scope);
+        // Another restore's refusal, in both formats: not this bundle's evidence.
+        scan.offer("level=error msg=\"error restoring configmaps/a/b\" error=\"exceeded quota: q\" restore=velero/restore-2");
+        scan.offer(r#"{"level":"error","msg":"exceeded quota: q","restore":"velero/restore-2"}"#);
+        // A backup's line while the target is a restore.
+        scan.offer("level=error msg=\"exceeded quota: q\" backup=velero/nightly-1");
+        // This restore's (it may also name its backup), and a line naming none.
+        scan.offer("level=error msg=\"exceeded quota: q\" backup=velero/nightly-1 restore=velero/restore-1");
+        scan.offer(r#"{"level":"error","msg":"exceeded quota: q","restore": "velero/restore-1"}"#);
+        scan.offer("level=error msg=\"plugin process exited\" cmd=/plugins/velero-plugin-for-aws error=\"signal: killed\"");
+        // podvolumerestore= is not restore=.
+        scan.offer("level=error msg=\"exceeded quota: q\" podvolumerestore=velero/restore-2");
+        let (_, hits, _, _) = scan.into_parts();
+        let quota = hits
+            .iter()
+            .find(|h| h.pattern == Pattern::QuotaExceeded)
+            .unwrap();
+        assert_eq!((quota.line, quota.count), (4, 3));
+        assert!(
+            hits.iter()
+                .any(|h| h.pattern == Pattern::PluginExited && h.line == 6)
+        );
     }
 
     #[test]

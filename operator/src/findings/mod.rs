@@ -20,7 +20,7 @@ mod tests;
 use serde::Serialize;
 
 pub(crate) use evidence::{Evidence, OperationEvidence, PodRole};
-pub(crate) use log_scan::{LogRole, LogScan, LogSource};
+pub(crate) use log_scan::{LogRole, LogScan, LogSource, OperationScope};
 
 /// How bad it is for the operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

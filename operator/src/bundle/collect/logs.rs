@@ -19,10 +19,10 @@ use super::{
     lines::{CopyReport, LineCopy, read_line_async},
 };
 use crate::{
-    findings::{LogRole, LogScan, LogSource, PodRole},
+    findings::{LogRole, LogScan, LogSource, OperationScope, PodRole},
     redact::{MaskCounts, Redactor},
     tar_gz::EntryPath,
-    velero,
+    velero::{self, Target},
 };
 
 const SPOOL_BUFFER: usize = 1024 * 1024;
@@ -68,9 +68,20 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let budget = &c.budget;
     let redactor = c.redactor;
     let api = &pods_api;
+    let scope = OperationScope {
+        field: match c.plan.target {
+            Target::Backup(_) => "backup",
+            Target::Restore(_) => "restore",
+        },
+        name: format!("{}/{}", c.namespace, c.plan.target.name()),
+    };
+    let scope = &scope;
     let mut results: Vec<(LogJob, LogOutcome, MaskCounts, LogScan)> = stream::iter(jobs)
         .map(|job| async move {
             let mut scan = LogScan::new(job.source.clone());
+            if job.source.role == LogRole::Server {
+                scan = scan.scoped_to(scope.clone());
+            }
             let (outcome, masks) =
                 read_log(api, &job, &params, redactor, budget.clone(), &mut scan).await;
             (job, outcome, masks, scan)
