@@ -204,7 +204,9 @@ pub(crate) struct Evidence {
     pub item_operation_phases: BTreeMap<String, u32>,
     pub item_operations: Vec<ItemOperationEvidence>,
     pub log_hits: Vec<LogHitAt>,
-    /// How often each pattern was seen in logs, kept or not.
+    /// How often each pattern was seen in the one log that saw it most, kept or not: the same
+    /// refusal shows in the operation's log and again in the server's, so a sum would count it
+    /// twice.
     pub log_hit_counts: BTreeMap<Pattern, u64>,
     /// Warning and error lines no pattern matched, grouped by message.
     pub log_lines: Vec<(LogSource, LogLineGroup)>,
@@ -472,7 +474,8 @@ impl Evidence {
     pub fn add_log_scan(&mut self, scan: LogScan) {
         let (source, hits, groups, dropped) = scan.into_parts();
         for hit in hits {
-            *self.log_hit_counts.entry(hit.pattern).or_default() += hit.count;
+            let most = self.log_hit_counts.entry(hit.pattern).or_default();
+            *most = (*most).max(hit.count);
             let cap = if hit.pattern == Pattern::GoPanic {
                 MAX_PANIC_HITS
             } else {
