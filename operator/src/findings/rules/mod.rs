@@ -59,9 +59,14 @@ pub(crate) fn run(evidence: &Evidence) -> Vec<Finding> {
 /// How many times a pattern was seen (counted in full, beyond what was kept): by the results
 /// file when it has them, else by the logs. Not their sum: Velero logs the failure of an item
 /// and also records it in the results.
+/// The results file has one entry per object; a log says the same refusal more than once
+/// (Velero logs each failed item twice in the restore's log), so lines count only when the
+/// results file does not have the pattern.
 fn times_seen(e: &Evidence, pattern: Pattern) -> u64 {
-    let logged = e.log_hit_counts.get(&pattern).copied().unwrap_or(0);
-    e.results.count(pattern).max(logged)
+    match e.results.count(pattern) {
+        0 => e.log_hit_counts.get(&pattern).copied().unwrap_or(0),
+        in_results => in_results,
+    }
 }
 
 /// The finding of a rule that keys on one pattern: the first place it shows is the quote;
