@@ -108,27 +108,23 @@ for _ in $(seq 1 50); do
 done
 repo="127.0.0.1:$port/velero-debug-operator"
 "$crane" append --insecure --oci-empty-base -f "$work/layer.tar" -t "$repo:layer" >/dev/null
-labels=(
+config=(
+  --set-platform "linux/$arch" --entrypoint /usr/local/bin/velero-debug-operator
+  -u 65532:65532 -w / -e SPOOL_DIR=/spool --exposed-ports 8080/tcp
   -l "org.opencontainers.image.title=velero-debug-operator"
   -l "org.opencontainers.image.source=$source_url"
   -l "org.opencontainers.image.version=$version"
   -l "org.opencontainers.image.revision=$revision"
   -l "org.opencontainers.image.licenses=Apache-2.0"
 )
-"$crane" mutate --insecure "$repo:layer" -t "$repo:$version" \
-  --set-platform "linux/$arch" --entrypoint /usr/local/bin/velero-debug-operator \
-  -u 65532:65532 -w / -e SPOOL_DIR=/spool --exposed-ports 8080/tcp \
-  "${labels[@]}" >/dev/null
+"$crane" mutate --insecure "$repo:layer" -t "$repo:$version" "${config[@]}" >/dev/null
 "$crane" validate --insecure --remote "$repo:$version" >/dev/null
 rm -rf "$out" && mkdir -p "$out"
 "$crane" pull --insecure --format=oci "$repo:$version" "$out/oci"
 # The same mutation once more, written as a tarball tagged with the plain name `docker load`
 # should give it.
 "$crane" mutate --insecure "$repo:layer" -t "velero-debug-operator:$version" \
-  -o "$out/velero-debug-operator.tar" \
-  --set-platform "linux/$arch" --entrypoint /usr/local/bin/velero-debug-operator \
-  -u 65532:65532 -w / -e SPOOL_DIR=/spool --exposed-ports 8080/tcp \
-  "${labels[@]}" >/dev/null
+  -o "$out/velero-debug-operator.tar" "${config[@]}" >/dev/null
 "$crane" digest --insecure "$repo:$version" >"$out/digest"
 log "image: velero-debug-operator:$version linux/$arch $(cat "$out/digest")"
 log "image: $(du -sh "$out/velero-debug-operator.tar" | cut -f1) in $out (OCI layout oci/, tarball velero-debug-operator.tar)"

@@ -106,6 +106,22 @@ pub async fn wait_finished(
     .await
 }
 
+/// [`wait_finished`], and Completed: the reason in the error otherwise.
+pub async fn wait_completed(
+    env: &Env,
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+) -> Result<DebugBundle> {
+    let b = wait_finished(env, client, name, timeout).await?;
+    ensure!(
+        b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
+        "{name}: {}",
+        condition_reason(&b)
+    );
+    Ok(b)
+}
+
 /// A PodVolumeBackup/Restore made by hand, labelled to its target as Velero labels them.
 pub async fn operation_object(
     env: &Env,

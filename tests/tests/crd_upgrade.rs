@@ -10,7 +10,7 @@ use kube::{Api, Client};
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env,
-    fixtures::{apply_bundle, condition_reason, real_backup, wait_finished},
+    fixtures::{apply_bundle, real_backup, wait_completed},
     restart_operators,
 };
 
@@ -48,16 +48,6 @@ async fn run(program: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-async fn completed(env: &Env, client: &Client, name: &str) -> Result<DebugBundle> {
-    let b = wait_finished(env, client, name, Duration::from_secs(180)).await?;
-    ensure!(
-        b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
-        "{name}: {}",
-        condition_reason(&b)
-    );
-    Ok(b)
-}
-
 #[tokio::test]
 async fn serial_helm_upgrade_brings_the_new_crd_and_keeps_existing_bundles() -> Result<()> {
     let env = Env::load()?;
@@ -77,7 +67,7 @@ async fn upgrade(env: &Env, client: &Client) -> Result<()> {
     // refuses a server-side apply that sets a field the schema lacks, which is why the
     // operator must bring its CRD with it.)
     let before = apply_bundle(env, client, &cleanup, serde_json::json!({"backup": backup})).await?;
-    let made_before = completed(env, client, &before).await?;
+    let made_before = wait_completed(env, client, &before, Duration::from_secs(180)).await?;
     let old = repo_path("tests/fixtures/crd-chart-0.1.0.yaml");
     run("kubectl", &["replace", "-f", &old.display().to_string()]).await?;
     ensure!(
@@ -160,7 +150,7 @@ async fn upgrade(env: &Env, client: &Client) -> Result<()> {
 
     // And the new fields are served: a bundle made now has its upload progress.
     let after = apply_bundle(env, client, &cleanup, serde_json::json!({"backup": backup})).await?;
-    let made_after = completed(env, client, &after).await?;
+    let made_after = wait_completed(env, client, &after, Duration::from_secs(180)).await?;
     let uploaded = made_after
         .status
         .as_ref()

@@ -7,12 +7,9 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, ensure};
 use kube::Client;
-use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env,
-    fixtures::{
-        apply_bundle, condition_reason, download, object_exists, real_backup, text, wait_finished,
-    },
+    fixtures::{apply_bundle, download, object_exists, real_backup, text, wait_completed},
     restart_operators,
 };
 
@@ -56,12 +53,7 @@ async fn from_the_image(env: &Env, client: &Client) -> Result<()> {
             serde_json::json!({"backup": backup, "storageLocation": bsl}),
         )
         .await?;
-        let b: DebugBundle = wait_finished(env, client, &name, Duration::from_secs(180)).await?;
-        ensure!(
-            b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
-            "{bsl}: {}",
-            condition_reason(&b)
-        );
+        let b = wait_completed(env, client, &name, Duration::from_secs(180)).await?;
         let key = &b
             .status
             .as_ref()

@@ -201,14 +201,12 @@ fn results(md: &mut Markdown, e: &Evidence) {
     // Errors first, then the most frequent.
     groups.sort_by(|a, b| a.severity.cmp(&b.severity).then(b.count.cmp(&a.count)));
     for g in groups.iter().take(MAX_LIST) {
-        let times = if g.count > 1 {
-            format!(" x{}", g.count)
-        } else {
-            String::new()
-        };
         md.line(&format!(
-            "- {}{times} ({}): {}",
-            g.severity, g.scope, g.example
+            "- {}{} ({}): {}",
+            g.severity,
+            times(g.count),
+            g.scope,
+            g.example
         ));
     }
     let more_groups = groups.len().saturating_sub(MAX_LIST);
@@ -218,6 +216,15 @@ fn results(md: &mut Markdown, e: &Evidence) {
             "- ... {more_groups} more kinds of message and {left_out} more messages in {}",
             r.path
         ));
+    }
+}
+
+/// " x3" after a message seen three times; nothing for once.
+fn times(count: u64) -> String {
+    if count > 1 {
+        format!(" x{count}")
+    } else {
+        String::new()
     }
 }
 
@@ -244,16 +251,12 @@ fn log_lines(md: &mut Markdown, e: &Evidence) {
         )
     });
     for (source, group) in lines.iter().take(MAX_LIST) {
-        let times = if group.count > 1 {
-            format!(" x{}", group.count)
-        } else {
-            String::new()
-        };
         md.line(&format!(
-            "- `{}:{}` {}{times}: {}",
+            "- `{}:{}` {}{}: {}",
             source.path,
             group.first_line,
             group.level.name(),
+            times(group.count),
             group.message
         ));
     }

@@ -33,16 +33,9 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
             .chain([node_key(&node)])
             .collect();
         found.push(
-            Finding::new(
-                Severity::Error,
-                Layer::DataPath,
-                "node-agent-missing",
-                format!("No running node-agent on node {node}"),
-                &m.quote,
-                &m.file,
-            )
-            .at_line(m.line)
-            .explaining(explains),
+            missing_agent_finding(&node, &m.quote, &m.file)
+                .at_line(m.line)
+                .explaining(explains),
         );
     }
     if let Some(agents) = &e.node_agent_nodes {
@@ -66,15 +59,8 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
                 .map(|o| o.path.clone())
                 .unwrap_or_else(|| "resources/daemonset-node-agent.yaml".into());
             found.push(
-                Finding::new(
-                    Severity::Error,
-                    Layer::DataPath,
-                    "node-agent-missing",
-                    format!("No running node-agent on node {node}"),
-                    &quote,
-                    &file,
-                )
-                .explaining(ops.into_iter().chain([node_key(node)])),
+                missing_agent_finding(node, &quote, &file)
+                    .explaining(ops.into_iter().chain([node_key(node)])),
             );
         }
     }
@@ -207,4 +193,16 @@ pub(super) fn repository_not_ready(e: &Evidence) -> Vec<Finding> {
     )
     .into_iter()
     .collect()
+}
+
+/// The finding for a node that should run a node-agent and does not, with its proof.
+fn missing_agent_finding(node: &str, quote: &str, file: &str) -> Finding {
+    Finding::new(
+        Severity::Error,
+        Layer::DataPath,
+        "node-agent-missing",
+        format!("No running node-agent on node {node}"),
+        quote,
+        file,
+    )
 }
