@@ -21,7 +21,7 @@ KWOK=$(bin kwok "$KWOK_VERSION" kwok)
 KWOKCTL=$(bin kwok "$KWOK_VERSION" kwokctl)
 VELERO=$(bin velero "$VELERO_VERSION" velero)
 AWS_PLUGIN=$(bin velero_aws_plugin "$VELERO_AWS_PLUGIN_VERSION" velero-plugin-for-aws)
-S3S_FS=$(bin s3s_fs "$S3S_FS_VERSION" s3s-fs)
+S3S_FS=$(bin s3s_fs "$S3S_FS_VERSION$S3S_FS_BUILD" s3s-fs)
 for b in "$ETCD" "$KUBE_DIR/kube-apiserver" "$KWOK" "$KWOKCTL" "$VELERO" "$AWS_PLUGIN" "$S3S_FS"; do
   [[ -x "$b" ]] || die "missing $b: run 'make tools' first"
 done

@@ -88,9 +88,24 @@ build_velero_aws_plugin() { # out
     "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws@$VELERO_AWS_PLUGIN_VERSION"
 }
 
+# s3s-fs from its crates.io source with one change (s3s-fs-bucket-guard.py): writes into a
+# missing bucket are refused with NoSuchBucket instead of creating it, as real stores do.
 build_s3s_fs() { # out
+  local work="$VDO_CACHE/src/s3s-fs-$S3S_FS_VERSION$S3S_FS_BUILD"
+  # Each step checked: a function called in `if !` runs without errexit.
+  rm -rf "$work" && mkdir -p "$work/fetch/src" || return
+  # An empty package depending on the exact version makes cargo download the crate's source.
+  printf '[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\ns3s-fs = "=%s"\n' \
+    "$S3S_FS_VERSION" >"$work/fetch/Cargo.toml" || return
+  touch "$work/fetch/src/lib.rs" || return
+  cargo fetch --quiet --manifest-path "$work/fetch/Cargo.toml" || return
+  local src
+  src=$(cargo metadata --format-version 1 --manifest-path "$work/fetch/Cargo.toml" |
+    python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="s3s-fs"))') || return
+  cp -r "$(dirname "$src")" "$work/s3s-fs" && chmod -R u+w "$work/s3s-fs" || return
+  python3 "$ENV_DIR/s3s-fs-bucket-guard.py" "$work/s3s-fs" || return
   CARGO_TARGET_DIR="$VDO_CACHE/cargo-target/s3s-fs" \
-    cargo install --quiet --locked --root "$1" --features binary "s3s-fs@$S3S_FS_VERSION"
+    cargo install --quiet --locked --root "$1" --features binary --path "$work/s3s-fs"
 }
 
 build_helm() { # out
@@ -134,7 +149,7 @@ version_of() {
     kwok) echo "$KWOK_VERSION" ;;
     velero) echo "$VELERO_VERSION" ;;
     velero_aws_plugin) echo "$VELERO_AWS_PLUGIN_VERSION" ;;
-    s3s_fs) echo "$S3S_FS_VERSION" ;;
+    s3s_fs) echo "$S3S_FS_VERSION$S3S_FS_BUILD" ;;
     helm) echo "$HELM_VERSION$HELM_BUILD" ;;
     crane) echo "$CRANE_VERSION" ;;
     kubeconform) echo "$KUBECONFORM_VERSION" ;;

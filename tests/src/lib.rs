@@ -51,6 +51,8 @@ pub struct S3Env {
     /// tls-insecure point at it.
     pub tls_endpoint: String,
     pub ca_file: PathBuf,
+    /// The store's own folder: one sub-folder per bucket.
+    pub data_dir: PathBuf,
 }
 
 impl Env {

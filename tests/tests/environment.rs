@@ -214,3 +214,53 @@ fn tamper_signature(url: &str) -> Result<String> {
     out.replace_range(at..at + 1, flipped);
     Ok(out)
 }
+
+/// Real stores answer NoSuchBucket to a write into a bucket that was never made; the local
+/// store must too (tests/env/s3s-fs-bucket-guard.py), or a BackupStorageLocation naming a
+/// missing bucket turns Available after a bundle writes into it.
+#[tokio::test]
+async fn the_store_refuses_writes_into_a_bucket_that_does_not_exist() -> Result<()> {
+    let env = Env::load()?;
+    let s3 = env.s3_client(&env.s3.endpoint);
+    let missing = unique_name("no-such-bucket");
+    let put = s3
+        .put_object()
+        .bucket(&missing)
+        .key("k")
+        .body(b"x".to_vec().into())
+        .send()
+        .await;
+    let code = put.map_err(aws_sdk_s3::error::DisplayErrorContext);
+    ensure!(
+        matches!(&code, Err(e) if e.to_string().contains("NoSuchBucket")),
+        "PutObject into a missing bucket: {code:?}"
+    );
+    let multipart = s3
+        .create_multipart_upload()
+        .bucket(&missing)
+        .key("k")
+        .send()
+        .await
+        .map_err(aws_sdk_s3::error::DisplayErrorContext);
+    ensure!(
+        matches!(&multipart, Err(e) if e.to_string().contains("NoSuchBucket")),
+        "CreateMultipartUpload into a missing bucket: {multipart:?}"
+    );
+    let data_dir = env.s3.data_dir.join(&missing);
+    ensure!(!data_dir.exists(), "the store created {data_dir:?}");
+    // The bucket that exists still takes writes.
+    let key = format!("{}/{}", env.s3.prefix, unique_name("guard"));
+    s3.put_object()
+        .bucket(&env.s3.bucket)
+        .key(&key)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .context("PutObject into the environment's bucket")?;
+    s3.delete_object()
+        .bucket(&env.s3.bucket)
+        .key(&key)
+        .send()
+        .await?;
+    Ok(())
+}
