@@ -336,6 +336,9 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const UNSUPPORTED_STORAGE_LOCATION: &str = "UnsupportedStorageLocation";
     pub const STORAGE_UNREACHABLE: &str = "StorageUnreachable";
+    /// The storage location's bucket does not exist (NoSuchBucket): Velero shows such a
+    /// location as Unavailable. The bundle's findings are still in its status.
+    pub const BUCKET_NOT_FOUND: &str = "BucketNotFound";
     pub const CERTIFICATE_UNTRUSTED: &str = "CertificateUntrusted";
     /// The Kubernetes API refused or failed a request the bundle needs (retried while it
     /// may pass).

@@ -441,3 +441,95 @@ pub async fn object_exists(env: &Env, key: &str) -> Result<bool> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// The first entry under `## Findings` in summary.md, and the line number of that heading.
+pub fn first_finding(summary: &str) -> Result<(usize, String)> {
+    let at = summary
+        .lines()
+        .position(|l| l == "## Findings")
+        .with_context(|| format!("summary.md has no Findings:\n{summary}"))?;
+    let first = summary
+        .lines()
+        .skip(at + 1)
+        .find(|l| !l.trim().is_empty())
+        .context("summary.md's Findings are empty")?;
+    Ok((at, first.to_string()))
+}
+
+/// Asserts the bundle's probable cause is `rule`: first in summary.md's Findings (within its
+/// first 40 lines, containing `words`) and first in status.findings.
+pub fn assert_first_finding(
+    bundle: &DebugBundle,
+    files: &BTreeMap<String, Vec<u8>>,
+    rule: &str,
+    words: &[&str],
+) -> Result<()> {
+    let summary = text(files, "summary.md")?;
+    let (at, first) = first_finding(&summary)?;
+    ensure!(
+        at < 40 && words.iter().all(|w| first.contains(w)),
+        "first finding (heading at line {at}) should say {words:?}: {first}\n{summary}"
+    );
+    assert_first_status_finding(bundle, rule)
+}
+
+/// Asserts status.findings[0] is `rule` (what `kubectl describe` shows, also when the upload
+/// failed).
+pub fn assert_first_status_finding(bundle: &DebugBundle, rule: &str) -> Result<()> {
+    let findings = bundle
+        .status
+        .as_ref()
+        .map(|s| s.findings.clone())
+        .unwrap_or_default();
+    ensure!(
+        findings.first().is_some_and(|f| f.rule == rule),
+        "status.findings should start with {rule}: {findings:?}"
+    );
+    Ok(())
+}
+
+/// The message of the `ProbableCause` Warning event on a Velero object (kind, name), waiting
+/// up to 30 s for it.
+pub async fn probable_cause_event(
+    env: &Env,
+    client: &Client,
+    kind: &str,
+    name: &str,
+) -> Result<String> {
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(client.clone(), &env.namespace);
+    let selector =
+        format!("involvedObject.kind={kind},involvedObject.name={name},reason=ProbableCause");
+    eventually(
+        &format!("a ProbableCause event on {kind} {name}"),
+        Duration::from_secs(30),
+        || async {
+            let listed = events
+                .list(&kube::api::ListParams::default().fields(&selector))
+                .await?;
+            Ok(listed
+                .items
+                .into_iter()
+                .find(|e| e.type_.as_deref() == Some("Warning"))
+                .map(|e| e.message.unwrap_or_default()))
+        },
+    )
+    .await
+}
+
+/// Writes `text` gzipped into the environment's bucket at `<prefix>/<key>`, as Velero writes
+/// its logs and results.
+pub async fn put_gzipped(env: &Env, key: &str, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes())?;
+    env.s3_client(&env.s3.endpoint)
+        .put_object()
+        .bucket(&env.s3.bucket)
+        .key(format!("{}/{key}", env.s3.prefix))
+        .body(gz.finish()?.into())
+        .send()
+        .await
+        .with_context(|| format!("writing {key}"))?;
+    Ok(())
+}

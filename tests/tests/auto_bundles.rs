@@ -19,9 +19,10 @@ use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
-        apply_bundle, auto_bundle_for, auto_bundle_recorded, bundle_gone, condition_reason,
-        download, finished_restore, ledger_record, object_exists, partially_failed_now,
-        partially_failed_restore, real_backup, text, wait_finished,
+        apply_bundle, assert_first_finding, auto_bundle_for, auto_bundle_recorded, bundle_gone,
+        condition_reason, download, finished_restore, ledger_record, object_exists,
+        partially_failed_now, partially_failed_restore, probable_cause_event, real_backup, text,
+        wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -101,26 +102,11 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
     ensure!(summary.contains("PartiallyFailed"));
     // The probable cause comes first: in summary.md's Findings, within its first 40 lines, in
     // status.findings, and as an event on the Restore.
-    let findings_at = summary
-        .lines()
-        .position(|l| l == "## Findings")
-        .context("summary.md has no Findings")?;
-    let first = summary
-        .lines()
-        .skip(findings_at + 1)
-        .find(|l| !l.trim().is_empty())
-        .context("no finding")?;
+    assert_first_finding(&bundle, &files, "quota-exceeded", &["ResourceQuota"])?;
+    let event = probable_cause_event(&env, &client, "Restore", &restore).await?;
     ensure!(
-        findings_at < 40 && first.contains("ResourceQuota"),
-        "first finding (line {findings_at}): {first}\n{summary}"
-    );
-    ensure!(
-        status
-            .findings
-            .first()
-            .is_some_and(|f| f.rule == "quota-exceeded"),
-        "status.findings: {:?}",
-        status.findings
+        event.contains("ResourceQuota"),
+        "ProbableCause event: {event}"
     );
 
     // Deleting the Restore removes its bundle (garbage collector) and the archive (finalizer).

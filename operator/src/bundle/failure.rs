@@ -106,6 +106,7 @@ impl From<StorageError> for Failure {
             E::CredentialsInvalid { .. } => Self::permanent(reasons::CREDENTIALS_INVALID, e),
             E::Unreachable { .. } => Self::transient(reasons::STORAGE_UNREACHABLE, e),
             E::CertificateUntrusted { .. } => Self::permanent(reasons::CERTIFICATE_UNTRUSTED, e),
+            E::BucketMissing { .. } => Self::permanent(reasons::BUCKET_NOT_FOUND, e),
             // Reading the spooled archive back: the disk may recover.
             E::Io(_) => Self::transient(reasons::UPLOAD_FAILED, e),
             E::NotFound { .. } | E::Failed { .. } | E::Cancelled => {

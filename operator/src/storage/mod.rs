@@ -35,6 +35,12 @@ pub(crate) enum StorageError {
     Unreachable { location: String, message: String },
     #[error("{location}: object {key} does not exist")]
     NotFound { location: String, key: String },
+    /// Real stores answer NoSuchBucket (404) for any object of a bucket that does not exist:
+    /// not the same as a missing object, and no object of that location can be had.
+    #[error(
+        "the bucket {bucket} of storage location {location} does not exist (NoSuchBucket); Velero shows such a location as Unavailable"
+    )]
+    BucketMissing { location: String, bucket: String },
     #[error("{location}: {operation} failed: {message}")]
     Failed {
         location: String,
@@ -176,6 +182,10 @@ impl ObjectStore {
                     | "AccessDenied"
                     | "InvalidToken"
                     | "ExpiredToken" => StorageError::CredentialsInvalid { location, message },
+                    "NoSuchBucket" => StorageError::BucketMissing {
+                        location,
+                        bucket: self.location.bucket.clone(),
+                    },
                     "NoSuchKey" | "NotFound" => StorageError::NotFound {
                         location,
                         key: key.to_string(),

@@ -48,6 +48,12 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                 c.warn(format!("{key} is not in the object store ({why})"));
                 continue;
             }
+            Err(e @ StorageError::BucketMissing { .. }) => {
+                let _ = std::fs::remove_file(&raw);
+                // Every other file of the location is missing for the same reason: said once.
+                c.warn(format!("Velero's files could not be read: {e}"));
+                break;
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&raw);
                 c.warn(format!("{key} could not be read: {e}"));

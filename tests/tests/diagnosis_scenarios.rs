@@ -1,0 +1,399 @@
+//! Issue 14's scenarios on the real environment: each bundle names its probable cause first, in
+//! summary.md and in status.findings, and tells the Backup or Restore itself.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    core::ApiResource,
+};
+use velero_debug_crd::{DebugBundle, Phase, reasons};
+use velero_debug_e2e::{
+    Cleanup, Env, eventually,
+    fixtures::{
+        apply_bundle, assert_first_finding, assert_first_status_finding, condition_reason,
+        download, finished_restore, kwok_logs_resource, operation_object, probable_cause_event,
+        put_gzipped, real_backup, text, wait_finished,
+    },
+    unique_name, velero,
+};
+use velero_debug_operator::velero::resource as velero_resource;
+
+async fn finished_bundle(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    spec: serde_json::Value,
+) -> Result<DebugBundle> {
+    let name = apply_bundle(env, client, cleanup, spec).await?;
+    wait_finished(env, client, &name, Duration::from_secs(180)).await
+}
+
+async fn completed_bundle(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    spec: serde_json::Value,
+) -> Result<(DebugBundle, std::collections::BTreeMap<String, Vec<u8>>)> {
+    let bundle = finished_bundle(env, client, cleanup, spec).await?;
+    ensure!(
+        bundle.status.as_ref().and_then(|s| s.phase.clone()) == Some(Phase::Completed),
+        "bundle not Completed: {}",
+        condition_reason(&bundle)
+    );
+    let files = download(&bundle).await?;
+    Ok((bundle, files))
+}
+
+fn cri_lines(lines: &[String]) -> String {
+    let now = jiff::Timestamp::now();
+    lines
+        .iter()
+        .map(|l| format!("{now} stdout F {l}\n"))
+        .collect()
+}
+
+/// A BSL whose bucket was never made: Velero marks it Unavailable and refuses a backup into it
+/// (FailedValidation). The bundle cannot be stored there either: it ends Failed with reason
+/// BucketNotFound, but its findings (the BSL first) are in status and on the Backup, and the
+/// store made no bucket.
+#[tokio::test]
+async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_cannot_be_stored()
+-> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let bsl_resource = velero_resource("BackupStorageLocation");
+    let bsls: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &bsl_resource);
+    let bsl = unique_name("bsl-nobucket");
+    let bucket = unique_name("nobucket");
+    let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+        "metadata": {"name": bsl, "namespace": env.namespace},
+        "spec": {"provider": "aws", "validationFrequency": "5s",
+                 "objectStorage": {"bucket": bucket, "prefix": "p"},
+                 "config": {"region": env.s3.region, "s3ForcePathStyle": "true",
+                            "s3Url": env.s3.endpoint, "checksumAlgorithm": ""}},
+    }))?;
+    bsls.create(&PostParams::default(), &obj).await?;
+    cleanup.delete(&bsl_resource, Some(&env.namespace), &bsl);
+    eventually(
+        &format!("BSL {bsl} to be Unavailable"),
+        Duration::from_secs(90),
+        || async {
+            let b = bsls.get(&bsl).await?;
+            Ok((b.data["status"]["phase"] == "Unavailable").then_some(()))
+        },
+    )
+    .await?;
+    let backup = unique_name("bk-nobucket");
+    cleanup.delete(&velero_resource("Backup"), Some(&env.namespace), &backup);
+    velero(
+        &env,
+        &[
+            "backup",
+            "create",
+            &backup,
+            "--storage-location",
+            &bsl,
+            "--include-namespaces",
+            "default",
+            "--wait",
+        ],
+    )
+    .await?;
+    let phase = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("Backup"),
+    )
+    .get(&backup)
+    .await?
+    .data["status"]["phase"]
+        .clone();
+    ensure!(phase == "FailedValidation", "backup ended {phase}");
+
+    let bundle = finished_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
+    let status = bundle.status.clone().context("no status")?;
+    ensure!(
+        status.phase == Some(Phase::Failed),
+        "the bundle should fail: {}",
+        condition_reason(&bundle)
+    );
+    let reason = condition_reason(&bundle);
+    ensure!(
+        reason.starts_with(reasons::BUCKET_NOT_FOUND) && reason.contains(&bucket),
+        "{reason}"
+    );
+    ensure!(status.archive.is_none(), "{:?}", status.archive);
+    assert_first_status_finding(&bundle, "bsl-unavailable")?;
+    let event = probable_cause_event(&env, &client, "Backup", &backup).await?;
+    ensure!(event.contains(&bsl), "ProbableCause event: {event}");
+    let made = env.s3.data_dir.join(&bucket);
+    ensure!(!made.exists(), "the store made the bucket {made:?}");
+    Ok(())
+}
+
+/// A restore that Completed with warnings only (made by hand, with its results file where
+/// Velero writes it): the summary says so and the warnings' cause comes first.
+#[tokio::test]
+async fn a_restore_completed_with_warnings_only_says_so_and_names_them() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (ns, backup, _) = real_backup(&env, &client, &cleanup, "warn-src").await?;
+    let (restore, _) = finished_restore(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        "Completed",
+        Duration::ZERO,
+        serde_json::json!({}),
+    )
+    .await?;
+    // As Velero records a restore with warnings and no errors: `errors` left out.
+    Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("Restore"),
+    )
+    .patch(
+        &restore,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"status": {"errors": null, "warnings": 2}})),
+    )
+    .await?;
+    let already = |name: &str| {
+        format!(
+            "could not restore, ConfigMap \"{name}\" already exists. Warning: the in-cluster version is different than the backed-up version"
+        )
+    };
+    let results = serde_json::json!({
+        "warnings": {"namespaces": {ns.clone(): [already("settings"), already("kube-root-ca.crt")]}},
+    });
+    put_gzipped(
+        &env,
+        &format!("restores/{restore}/restore-{restore}-results.gz"),
+        &results.to_string(),
+    )
+    .await?;
+    put_gzipped(
+        &env,
+        &format!("restores/{restore}/restore-{restore}-logs.gz"),
+        &format!(
+            "time=\"2026-11-23T04:00:00Z\" level=warning msg=\"{}\" logSource=\"pkg/restore/restore.go:1\" restore=velero/{restore}\n",
+            already("settings").replace('"', "\\\"")
+        ),
+    )
+    .await?;
+
+    let (bundle, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"restore": restore}),
+    )
+    .await?;
+    let summary = text(&files, "summary.md")?;
+    ensure!(
+        summary.contains("Completed with 2 warnings"),
+        "the header should say Completed with 2 warnings:\n{summary}"
+    );
+    assert_first_finding(&bundle, &files, "already-exists", &["already existed"])?;
+    Ok(())
+}
+
+/// A DataUpload canceled by Velero (its node-agent found an expose error): the finding names
+/// the DataUpload, its phase and message.
+#[tokio::test]
+async fn a_canceled_data_upload_is_named_with_its_message() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "du-src").await?;
+    let message =
+        "found a dataupload with expose error: timeout on preparing data upload. mark it as cancel";
+    let du = operation_object(
+        &env,
+        &client,
+        &cleanup,
+        "DataUpload",
+        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
+        serde_json::json!({
+            "snapshotType": "CSI", "sourceNamespace": ns, "sourcePVC": "data",
+            "backupStorageLocation": "default", "operationTimeout": "10m",
+            "csiSnapshot": {"volumeSnapshot": "vs-data", "storageClass": "standard"},
+        }),
+        serde_json::json!({"phase": "Canceled", "message": message, "node": "node-1"}),
+    )
+    .await?;
+    let (bundle, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
+    assert_first_finding(&bundle, &files, "volume-operation-failed", &[&du])?;
+    let summary = text(&files, "summary.md")?;
+    ensure!(
+        summary.contains("timeout on preparing data upload"),
+        "the DataUpload's message is not in summary.md:\n{summary}"
+    );
+    Ok(())
+}
+
+/// A node-agent that restarted after a panic, on the node of a failed PodVolumeRestore: the
+/// panic (at the end of its previous log) is the probable cause, and the PodVolumeRestore's
+/// failure is its consequence. The node-agent runs on a node of this test's own, so no other
+/// test sees it.
+#[tokio::test]
+async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let node = unique_name("node-panic");
+    let node_obj: Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": node,
+                     "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                     "labels": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
+                                "kubernetes.io/arch": "amd64", "type": "kwok"}},
+        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                   "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+    }))?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes.create(&PostParams::default(), &node_obj).await?;
+    cleanup.delete(&ApiResource::erase::<Node>(&()), None, &node);
+    // The DaemonSet places a node-agent on the new node.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
+    let agent = eventually(
+        &format!("a Running node-agent on {node}"),
+        Duration::from_secs(90),
+        || async {
+            let listed = pods
+                .list(&ListParams::default().labels("name=node-agent"))
+                .await?;
+            Ok(listed.items.into_iter().find(|p| {
+                p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str())
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            }))
+        },
+    )
+    .await?
+    .name_any();
+    cleanup.object::<Pod>(&env.namespace, &agent);
+
+    // Its previous instance: a long log that ends in a Go panic.
+    let mut previous: Vec<String> = (0..200)
+        .map(|i| format!("time=\"2026-11-23T04:00:00Z\" level=info msg=\"data path progress {i}\" node={node}"))
+        .collect();
+    previous.extend(
+        [
+            "panic: runtime error: invalid memory address or nil pointer dereference",
+            "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x1a2b3c]",
+            "",
+            "goroutine 187 [running]:",
+            "github.com/vmware-tanzu/velero/pkg/datapath.(*fileSystemBR).StartRestore(0x0)",
+        ]
+        .map(String::from),
+    );
+    let dir = &env.pod_logs_dir;
+    let current_file = dir.join(format!("{agent}.log"));
+    let previous_file = dir.join(format!("{agent}.previous.log"));
+    std::fs::write(
+        &current_file,
+        cri_lines(&[format!(
+            "time=\"2026-11-23T04:01:00Z\" level=info msg=\"node-agent server started\" node={node}"
+        )]),
+    )?;
+    std::fs::write(&previous_file, cri_lines(&previous))?;
+    let logs: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
+        "metadata": {"name": agent, "namespace": env.namespace},
+        "spec": {"logs": [{"containers": ["node-agent"],
+                           "logsFile": current_file, "previousLogsFile": previous_file}]},
+    }))?;
+    let logs_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &kwok_logs_resource());
+    logs_api.create(&PostParams::default(), &logs).await?;
+    cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &agent);
+    // The kubelet's record of the restart, as a crashed container leaves it.
+    let restarted = serde_json::json!({"status": {"containerStatuses": [{
+        "name": "node-agent", "ready": true, "restartCount": 1,
+        "image": "velero/velero", "imageID": "", "started": true,
+        "state": {"running": {"startedAt": "2026-11-23T04:01:00Z"}},
+        "lastState": {"terminated": {"exitCode": 2, "reason": "Error",
+                                     "startedAt": "2026-11-23T03:00:00Z",
+                                     "finishedAt": "2026-11-23T04:00:30Z"}},
+    }]}});
+    pods.patch_status(
+        &agent,
+        &PatchParams::default(),
+        &Patch::Strategic(restarted),
+    )
+    .await?;
+
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "panic-src").await?;
+    let (restore, restore_uid) = finished_restore(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        "PartiallyFailed",
+        Duration::ZERO,
+        serde_json::json!({}),
+    )
+    .await?;
+    let pvr = operation_object(
+        &env,
+        &client,
+        &cleanup,
+        "PodVolumeRestore",
+        serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
+        serde_json::json!({
+            "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
+            "pod": {"kind": "Pod", "namespace": "app", "name": "app-0"}, "volume": "data",
+            "snapshotID": "abc", "sourceNamespace": "app",
+        }),
+        serde_json::json!({"phase": "Failed", "node": node,
+                           "message": "error to run data path: the data path exited unexpectedly"}),
+    )
+    .await?;
+    let (bundle, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"restore": restore}),
+    )
+    .await?;
+    assert_first_finding(&bundle, &files, "node-agent-restarted", &[&node, "panic"])?;
+    let summary = text(&files, "summary.md")?;
+    // Quoted with the line of the previous log that proves it: its end, after 200 lines.
+    ensure!(
+        summary.contains("nil pointer dereference")
+            && summary.contains(&format!(
+                "logs/node-agent/{agent}/node-agent.previous.log:201"
+            )),
+        "the panic is not quoted with its file and line:\n{summary}"
+    );
+    ensure!(
+        summary
+            .lines()
+            .any(|l| l.contains(&pvr) && l.ends_with("consequence of #1")),
+        "the PodVolumeRestore's failure is not shown as a consequence:\n{summary}"
+    );
+    let event = probable_cause_event(&env, &client, "Restore", &restore).await?;
+    ensure!(event.contains(&node), "ProbableCause event: {event}");
+    Ok(())
+}
