@@ -11,8 +11,12 @@ kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \
 kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeout=60s >/dev/null
 
 log "bench: building the release operator and the bench"
-(cd "$REPO_ROOT" && cargo build -q --release -p velero-debug-operator &&
-  cargo build -q --release -p velero-debug-e2e --bin bench_bundle)
+# The release target of `make image` (outside the clone, kept between runs): the operator
+# measured is the one the image ships, and a machine pays for the release build once.
+release_target="${IMAGE_CARGO_TARGET_DIR:-$VDO_CACHE/cargo-target/image}"
+(cd "$REPO_ROOT" && export CARGO_TARGET_DIR="$release_target" &&
+  env -u SOURCE_DATE_EPOCH cargo build -q --release --locked -p velero-debug-operator &&
+  env -u SOURCE_DATE_EPOCH cargo build -q --release --locked -p velero-debug-e2e --bin bench_bundle)
 
 # A fresh operator process, so its peak RSS belongs to this bench alone.
 for f in "$VDO_ENV_DIR"/pids/operator*.pid; do
@@ -25,11 +29,11 @@ done
 pidfile="$VDO_ENV_DIR/pids/operator-bench.pid"
 mkdir -p "$VDO_ENV_DIR/spool"
 setsid env RUST_LOG=info METRICS_ADDR=127.0.0.1:0 LEADER_ELECTION=false MAX_BUNDLE_BYTES=4294967296 \
-  "$REPO_ROOT/target/release/velero-debug-operator" --namespace velero \
+  "$release_target/release/velero-debug-operator" --namespace velero \
   --spool-dir "$VDO_ENV_DIR/spool" >>"$VDO_ENV_DIR/logs/operator-bench.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
 sleep 2
 kill -0 "$(cat "$pidfile")" 2>/dev/null || die "the operator did not start; see $VDO_ENV_DIR/logs/operator-bench.log"
 
 log "bench: running (this takes a few minutes)"
-"$REPO_ROOT/target/release/bench_bundle" --operator-pid "$(cat "$pidfile")" "$@"
+"$release_target/release/bench_bundle" --operator-pid "$(cat "$pidfile")" "$@"

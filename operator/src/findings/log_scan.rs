@@ -55,29 +55,65 @@ pub(crate) struct LogLineGroup {
 
 /// The Velero server's log serves every backup and restore at once: a line that names other
 /// operations only (`restore=velero/other`, `"backup":"velero/other"`) is no evidence about
-/// this bundle's target, or a quota refusal of another restore would be diagnosed here.
-/// Lines that name no operation (start-up, BSLs, plugins) stay.
+/// this bundle's target, or a quota refusal of another restore would be diagnosed here; nor is
+/// a line about another storage location (its validation, its sync). Lines that name no
+/// operation (start-up, plugins) stay when they were written while the operation ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OperationScope {
     /// `backup` or `restore`: the field Velero's logger adds.
     pub field: &'static str,
     /// `<namespace>/<name>`, as Velero writes it.
     pub name: String,
+    /// `<namespace>/<name>` of the target's BackupStorageLocation.
+    pub location: Option<String>,
+    /// When the operation ran, with a margin: a line naming no operation from outside it
+    /// (another hour's BSL errors, the server's start-up days ago) is noise in this bundle.
+    /// Pattern hits are kept whenever they were written: a plugin that failed at start-up can
+    /// be the cause.
+    pub window: Option<(jiff::Timestamp, jiff::Timestamp)>,
 }
 
+/// Velero's fields naming a storage location, by controller.
+const LOCATION_FIELDS: [&str; 2] = ["backup-storage-location", "backupLocation"];
+
 impl OperationScope {
-    /// Whether the line names some operation, and not this one.
+    /// Whether the line is about another operation or another storage location, and not about
+    /// this operation.
     fn excludes(&self, line: &str) -> bool {
-        let mut named_any = false;
+        let mut other = false;
         for key in ["backup", "restore"] {
             for value in field_values(line, key) {
                 if key == self.field && value == self.name {
                     return false;
                 }
-                named_any = true;
+                other = true;
             }
         }
-        named_any
+        if let Some(location) = &self.location {
+            other |= LOCATION_FIELDS
+                .iter()
+                .flat_map(|key| field_values(line, key))
+                .any(|value| value != location);
+        }
+        other
+    }
+
+    /// Whether the line names no operation and was written outside the operation's window (a
+    /// line without a readable time is kept).
+    fn outside_window(&self, line: &str) -> bool {
+        let Some((from, to)) = self.window else {
+            return false;
+        };
+        if field_values(line, self.field).contains(&self.name.as_str()) {
+            return false;
+        }
+        let Some(at) = field_values(line, "time")
+            .first()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        else {
+            return false;
+        };
+        at < from || at > to
     }
 }
 
@@ -148,7 +184,9 @@ impl LogScan {
         }
         let found = patterns::classify(line);
         if found.is_empty() {
-            self.group(level, line);
+            if !self.scope.as_ref().is_some_and(|s| s.outside_window(line)) {
+                self.group(level, line);
+            }
             return;
         }
         for pattern in found {
@@ -245,6 +283,8 @@ mod tests {
         let scope = OperationScope {
             field: "restore",
             name: "velero/restore-1".into(),
+            location: None,
+            window: None,
         };
         let mut scan = LogScan::new(source()).scoped_to(scope);
         // Another restore's refusal, in both formats: not this bundle's evidence.
@@ -268,6 +308,40 @@ mod tests {
             hits.iter()
                 .any(|h| h.pattern == Pattern::PluginExited && h.line == 6)
         );
+    }
+
+    #[test]
+    fn server_lines_about_other_locations_or_from_other_hours_are_left_out() {
+        let at = |t: &str| t.parse::<jiff::Timestamp>().unwrap();
+        let scope = OperationScope {
+            field: "restore",
+            name: "velero/restore-1".into(),
+            location: Some("velero/default".into()),
+            window: Some((at("2026-11-23T04:00:00Z"), at("2026-11-23T05:00:00Z"))),
+        };
+        let mut scan = LogScan::new(source()).scoped_to(scope);
+        // Another location's validation, in both of Velero's field names: left out.
+        scan.offer("time=\"2026-11-23T04:10:00Z\" level=error msg=\"fail to validate backup store\" backup-storage-location=velero/tls-insecure");
+        scan.offer("time=\"2026-11-23T04:10:00Z\" level=error msg=\"skip syncing\" backupLocation=velero/other");
+        // The target's own location: kept.
+        scan.offer("time=\"2026-11-23T04:10:00Z\" level=error msg=\"skip syncing\" backupLocation=velero/default");
+        // Naming no operation, an hour before: left out; while it ran: kept; no time: kept.
+        scan.offer("time=\"2026-11-23T03:00:00Z\" level=warning msg=\"node agent not found\"");
+        scan.offer(r#"{"level":"warning","msg":"slow list","time":"2026-11-23T04:30:00Z"}"#);
+        scan.offer("level=warning msg=\"no time here\"");
+        // This restore's line from outside the window: kept (it names the operation).
+        scan.offer(
+            "time=\"2026-11-23T06:00:00Z\" level=error msg=\"late\" restore=velero/restore-1",
+        );
+        // A pattern hit from before the window is kept: a plugin dead since start-up matters.
+        scan.offer("time=\"2026-11-23T03:00:00Z\" level=error msg=\"plugin process exited\" cmd=/plugins/velero-plugin-for-aws error=\"signal: killed\"");
+        let (_, hits, groups, _) = scan.into_parts();
+        let messages: Vec<&str> = groups.iter().map(|g| g.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["skip syncing", "slow list", "no time here", "late"]
+        );
+        assert!(hits.iter().any(|h| h.pattern == Pattern::PluginExited));
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod tests;
 
 use serde::Serialize;
 
-pub(crate) use evidence::{Evidence, OperationEvidence, PodRole};
+pub(crate) use evidence::{Evidence, OperationEvidence, PodRole, TargetEvidence};
 pub(crate) use log_scan::{LogRole, LogScan, LogSource, OperationScope};
 
 /// How bad it is for the operation.

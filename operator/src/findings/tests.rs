@@ -188,6 +188,14 @@ fn rules_of(found: &[Finding]) -> Vec<&'static str> {
 fn quota_refusals_are_the_first_finding_of_a_restore() {
     let found = diagnose(&load("restore-quota"));
     assert_eq!(rules_of(&found), ["quota-exceeded", "already-exists"]);
+    // One object: singular words.
+    assert!(
+        found[1]
+            .title
+            .starts_with("1 object already existed and differs from the backup, left as it is"),
+        "{}",
+        found[1].title
+    );
     let quota = &found[0];
     assert_eq!(quota.severity, Severity::Error);
     assert!(quota.title.starts_with("2 objects"), "{}", quota.title);

@@ -59,6 +59,16 @@ pub(super) fn timeline_line(e: &Event) -> String {
     )
 }
 
+/// Events about Velero's objects and DebugBundles: those of this target's objects are already
+/// among the related ones; the rest belong to other operations (other Backups' failures, our
+/// own ProbableCause events on them) and are noise in this bundle.
+fn about_other_velero_object(e: &Event) -> bool {
+    e.involved_object
+        .api_version
+        .as_deref()
+        .is_some_and(|v| v.starts_with("velero.io/") || v.starts_with("velerodebug.io/"))
+}
+
 pub(super) async fn all(
     c: &mut Collector<'_>,
     objects: &TargetObjects,
@@ -111,7 +121,11 @@ pub(super) async fn all(
     for (scope, api) in scopes {
         let what = format!("Warning events of {scope}");
         if let Some(events) = c.list_all(&api, warnings.clone(), &what).await {
-            let events: Vec<Event> = events.into_iter().filter(in_window).collect();
+            let events: Vec<Event> = events
+                .into_iter()
+                .filter(in_window)
+                .filter(|e| !about_other_velero_object(e))
+                .collect();
             timeline.extend(events.iter().map(timeline_line));
             // A namespace named by the target (a Restore's namespaceMapping) may be anything.
             let path = EntryPath::new(&["events"], &format!("warnings-{scope}"), "yaml");
@@ -154,6 +168,21 @@ mod tests {
             covered_namespaces(&serde_json::json!({"spec": {"includedNamespaces": ["*"]}})),
             None
         );
+    }
+
+    #[test]
+    fn events_about_velero_objects_are_left_to_the_related_ones() {
+        let about = |api_version: &str| -> Event {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "e"},
+                "involvedObject": {"apiVersion": api_version, "kind": "X", "name": "x"},
+            }))
+            .unwrap()
+        };
+        assert!(about_other_velero_object(&about("velero.io/v1")));
+        assert!(about_other_velero_object(&about("velerodebug.io/v1alpha1")));
+        assert!(!about_other_velero_object(&about("v1")));
+        assert!(!about_other_velero_object(&about("apps/v1")));
     }
 
     #[test]

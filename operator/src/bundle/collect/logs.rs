@@ -19,7 +19,7 @@ use super::{
     lines::{CopyReport, LineCopy, read_line_async},
 };
 use crate::{
-    findings::{LogRole, LogScan, LogSource, OperationScope, PodRole},
+    findings::{LogRole, LogScan, LogSource, OperationScope, PodRole, TargetEvidence},
     redact::{MaskCounts, Redactor},
     tar_gz::EntryPath,
     velero::{self, Target},
@@ -74,6 +74,8 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
             Target::Restore(_) => "restore",
         },
         name: format!("{}/{}", c.namespace, c.plan.target.name()),
+        location: Some(format!("{}/{}", c.namespace, c.location.name)),
+        window: operation_window(&c.summary.evidence.target),
     };
     let scope = &scope;
     let mut results: Vec<(LogJob, LogOutcome, MaskCounts, LogScan)> = stream::iter(jobs)
@@ -106,6 +108,26 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
         add_outcome(c, job, outcome, &masks)?;
     }
     Ok(())
+}
+
+/// How long before its start and after its end a line of the server log still belongs to an
+/// operation: clocks differ, and what led up to a failure starts before it.
+const WINDOW_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(5 * 60);
+
+/// When the target ran, with a margin; open-ended while it still runs. None before it started.
+fn operation_window(target: &TargetEvidence) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+    let started: jiff::Timestamp = target.started.as_deref()?.parse().ok()?;
+    let ended = target
+        .completed
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map_or(jiff::Timestamp::MAX, |t| {
+            t.checked_add(WINDOW_MARGIN).unwrap_or(jiff::Timestamp::MAX)
+        });
+    let from = started
+        .checked_sub(WINDOW_MARGIN)
+        .unwrap_or(jiff::Timestamp::MIN);
+    Some((from, ended))
 }
 
 /// Pods by the folder their logs go to: velero, node-agent, data-path.

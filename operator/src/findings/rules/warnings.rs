@@ -24,8 +24,10 @@ pub(super) fn already_exists(e: &Evidence) -> Vec<Finding> {
         Layer::Warnings,
         "already-exists",
         format!(
-            "{} already existed and differ from the backup, left as they are ({}{more})",
+            "{} already existed and {} from the backup, left as {} ({}{more})",
             plural(total, "object", "objects"),
+            if total == 1 { "differs" } else { "differ" },
+            if total == 1 { "it is" } else { "they are" },
             listed.join(", ")
         ),
         &first.quote,
