@@ -97,6 +97,11 @@ pub struct Args {
     /// spool folder needs this much per collection slot.
     #[arg(long, env = "MAX_BUNDLE_BYTES", default_value_t = 512 * 1024 * 1024)]
     max_bundle_bytes: u64,
+    /// Bytes one object-store file (Velero's log or results of the target) may decompress
+    /// to; the rest is left out with a warning, so a small gzip that inflates to gigabytes
+    /// stops here. Raise it with MAX_BUNDLE_BYTES for backups whose own log is larger.
+    #[arg(long, env = "MAX_INFLATED_BYTES", default_value_t = 128 * 1024 * 1024)]
+    max_inflated_bytes: u64,
     /// A site's own secret formats (regexes), masked whole in everything collected besides the
     /// built-in rules; the n-th counts as `site-pattern-<n>` in a bundle's manifest. Repeat
     /// the flag, or put one per line in the environment variable.
@@ -320,6 +325,7 @@ fn config_from(args: Args) -> Config {
             api_timeout: Duration::from_secs(args.api_timeout_seconds),
             log_timeout: Duration::from_secs(args.log_timeout_seconds),
             max_bundle_bytes: args.max_bundle_bytes,
+            max_inflated_bytes: args.max_inflated_bytes,
             ..Limits::default()
         },
         ttl_manual: args.default_ttl_manual.0,
