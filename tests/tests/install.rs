@@ -161,8 +161,18 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         ),
         access("get", "", "nodes", ""),
         access("list", "", "nodes", ""),
-        access("list", "snapshot.storage.k8s.io", "volumesnapshotcontents", ""),
-        access("list", "snapshot.storage.k8s.io", "volumesnapshotclasses", ""),
+        access(
+            "list",
+            "snapshot.storage.k8s.io",
+            "volumesnapshotcontents",
+            "",
+        ),
+        access(
+            "list",
+            "snapshot.storage.k8s.io",
+            "volumesnapshotclasses",
+            "",
+        ),
         access("list", "storage.k8s.io", "csidrivers", ""),
         access("get", "velero.io", "backuprepositories", "velero"),
         access("list", "velero.io", "backuprepositories", "velero"),
@@ -221,7 +231,12 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("create", "batch", "jobs", "velero"),
         access("list", "velero.io", "backuprepositories", "default"),
         access("patch", "velero.io", "backuprepositories", "velero"),
-        access("delete", "snapshot.storage.k8s.io", "volumesnapshotcontents", ""),
+        access(
+            "delete",
+            "snapshot.storage.k8s.io",
+            "volumesnapshotcontents",
+            "",
+        ),
         access("patch", "storage.k8s.io", "csidrivers", ""),
         // Its own CRD only, and never created or deleted by it.
         named(
