@@ -144,11 +144,17 @@ async fn every_node(c: &mut Collector<'_>) -> Result<(), CollectError> {
     }
     let complete = complete && any;
     c.summary.evidence.infra.all_nodes_listed = complete;
-    for name in c.involved_nodes.clone() {
-        if complete && !c.summary.evidence.infra.nodes.contains_key(&name) {
-            c.warn(format!(
-                "node {name} (named by an operation) no longer exists"
-            ));
+    if complete {
+        for name in c.involved_nodes.clone() {
+            if c.summary.evidence.infra.nodes.contains_key(&name) {
+                continue;
+            }
+            // Named by an operation's status, which anyone who may edit it writes.
+            c.warn(if kubernetes::is_object_name(&name) {
+                format!("node {name} (named by an operation) no longer exists")
+            } else {
+                format!("node {name:?} (named by an operation) is not a node name")
+            });
         }
     }
     Ok(())

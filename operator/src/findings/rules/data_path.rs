@@ -11,6 +11,7 @@ use crate::findings::{
     node_key, patterns,
     patterns::Pattern,
 };
+
 /// Findings of one repository rule are bounded; the rest are in resources/backuprepository/.
 const MAX_REPOSITORY_FINDINGS: usize = 10;
 
