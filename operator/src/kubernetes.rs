@@ -39,6 +39,12 @@ pub(crate) fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == 404)
 }
 
+/// Whether a [`message`] says the API server answered 404: for a list, that it does not serve
+/// the resource (a CRD not installed).
+pub(crate) fn is_not_found_message(message: &str) -> bool {
+    message.ends_with("(HTTP 404)")
+}
+
 /// Whether the API server refused the request for want of permission.
 pub(crate) fn is_forbidden(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == 403)
@@ -85,33 +91,82 @@ pub(crate) async fn list_all<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    let client = api.clone().into_client();
-    let request = kube::core::Request::new(api.resource_url());
-    let mut listed = Listed {
-        items: Vec::new(),
-        truncated: false,
-        undecodable: Vec::new(),
-    };
-    let mut params = params.limit(limits.page_size);
-    loop {
-        let page_request = request.list(&params).map_err(|e| e.to_string())?;
+    let mut pages = Pages::new(api, params, limits);
+    let mut items = Vec::new();
+    while let Some(page) = pages.next().await? {
+        items.extend(page);
+    }
+    Ok(Listed {
+        items,
+        truncated: pages.truncated,
+        undecodable: pages.undecodable,
+    })
+}
+
+/// A list read one page at a time, for lists whose items are looked at and dropped (every
+/// node of a cluster): only one page is held. The same limits as [`list_all`].
+pub(crate) struct Pages<K> {
+    client: kube::Client,
+    request: kube::core::Request,
+    params: ListParams,
+    api_timeout: Duration,
+    max_items: usize,
+    seen: usize,
+    done: bool,
+    /// The list was cut at `max_list_items`.
+    pub truncated: bool,
+    /// Items left out because they could not be decoded, one line each.
+    pub undecodable: Vec<String>,
+    item: std::marker::PhantomData<K>,
+}
+
+impl<K> Pages<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    pub fn new(api: &Api<K>, params: ListParams, limits: &Limits) -> Self {
+        Self {
+            client: api.clone().into_client(),
+            request: kube::core::Request::new(api.resource_url()),
+            params: params.limit(limits.page_size),
+            api_timeout: limits.api_timeout,
+            max_items: limits.max_list_items,
+            seen: 0,
+            done: false,
+            truncated: false,
+            undecodable: Vec::new(),
+            item: std::marker::PhantomData,
+        }
+    }
+
+    /// The next page's items; None once the list is over.
+    pub async fn next(&mut self) -> Result<Option<Vec<K>>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        let page_request = self.request.list(&self.params).map_err(|e| e.to_string())?;
         let page: ObjectList<serde_json::Value> =
-            with_timeout(limits.api_timeout, client.request(page_request)).await?;
+            with_timeout(self.api_timeout, self.client.request(page_request)).await?;
+        let mut items = Vec::with_capacity(page.items.len());
         for raw in page.items {
             match decode::<K>(raw) {
-                Ok(item) => listed.items.push(item),
-                Err(why) => listed.undecodable.push(why),
+                Ok(item) => items.push(item),
+                Err(why) => self.undecodable.push(why),
             }
         }
-        if listed.items.len() >= limits.max_list_items {
-            listed.items.truncate(limits.max_list_items);
-            listed.truncated = true;
-            return Ok(listed);
+        if self.seen + items.len() >= self.max_items {
+            items.truncate(self.max_items - self.seen);
+            self.truncated = true;
+            self.done = true;
         }
+        self.seen += items.len();
         match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return Ok(listed),
+            Some(token) if !token.is_empty() => {
+                self.params = self.params.clone().continue_token(&token);
+            }
+            _ => self.done = true,
         }
+        Ok(Some(items))
     }
 }
 
@@ -219,5 +274,7 @@ mod tests {
         assert!(is_not_found(&api_error(404)) && !is_not_found(&api_error(403)));
         assert!(is_forbidden(&api_error(403)));
         assert_eq!(message(&api_error(403)), "no (HTTP 403)");
+        assert!(is_not_found_message(&message(&api_error(404))));
+        assert!(!is_not_found_message(&message(&api_error(403))));
     }
 }

@@ -30,6 +30,26 @@ pub const DATA_PATH_POD_LABELS: [&str; 4] = [
     "velero.io/data-download",
 ];
 
+/// BackupRepositories: the storage location they live in (pkg/repository/backup_repo_op.go).
+pub const STORAGE_LOCATION_LABEL: &str = "velero.io/storage-location";
+/// Repository-maintenance Jobs (and their pods): the repository they maintain
+/// (pkg/repository/maintenance `RepositoryNameLabel`).
+pub const REPOSITORY_NAME_LABEL: &str = "velero.io/repo-name";
+
+/// A name as Velero writes it into a label value (pkg/label `GetValidName`): unchanged up to 63
+/// characters, else its first 57 followed by the first 6 hex digits of its sha256.
+pub fn label_value(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const MAX: usize = 63;
+    if name.len() <= MAX {
+        return name.to_string();
+    }
+    let hash = hex::encode(Sha256::digest(name.as_bytes()));
+    // Go slices bytes; a name cut inside a character is still the bytes Velero wrote.
+    let kept = String::from_utf8_lossy(&name.as_bytes()[..MAX - 6]);
+    format!("{kept}{}", &hash[..6])
+}
+
 /// The top-level folders Velero accepts under a BSL prefix; anything else makes the BSL
 /// Unavailable, so everything the operator writes sits under `plugins/`.
 pub const ALLOWED_TOP_LEVEL_DIRS: [&str; 6] = [
@@ -171,6 +191,20 @@ pub fn stored_artifacts(target: &Target) -> Vec<StoredArtifact> {
     }
 }
 
+/// Where a Restore's backup's results file goes in the bundle.
+pub const BACKUP_RESULTS_PATH: &str = "object-store/backup-results.json";
+
+/// A Restore's backup's results file (in the same location as the restore's files): what the
+/// backup itself missed. Optional: a restore's bundle does not need it.
+pub fn backup_results_artifact(backup: &str) -> StoredArtifact {
+    StoredArtifact {
+        key: format!("backups/{backup}/{backup}-results.gz"),
+        bundle_path: BACKUP_RESULTS_PATH.into(),
+        gzipped: true,
+        optional: true,
+    }
+}
+
 fn is_optional(bundle_path: &str) -> bool {
     let file = bundle_path.rsplit('/').next().unwrap_or_default();
     file.starts_with("csi-")
@@ -246,6 +280,14 @@ mod tests {
         assert_eq!(prefixed_key(Some("/a/b/"), "plugins/x"), "a/b/plugins/x");
         assert_eq!(prefixed_key(Some(""), "plugins/x"), "plugins/x");
         assert_eq!(prefixed_key(None, "plugins/x"), "plugins/x");
+    }
+
+    #[test]
+    fn long_names_become_label_values_as_velero_makes_them() {
+        assert_eq!(label_value("nightly-1"), "nightly-1");
+        let long = "a".repeat(70);
+        // 57 characters, then the start of sha256("a" x 70).
+        assert_eq!(label_value(&long), format!("{}6bd5e5", "a".repeat(57)));
     }
 
     #[test]

@@ -160,6 +160,23 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
             "velero-debug-operator",
         ),
         access("get", "", "nodes", ""),
+        access("list", "", "nodes", ""),
+        access(
+            "list",
+            "snapshot.storage.k8s.io",
+            "volumesnapshotcontents",
+            "",
+        ),
+        access(
+            "list",
+            "snapshot.storage.k8s.io",
+            "volumesnapshotclasses",
+            "",
+        ),
+        access("list", "storage.k8s.io", "csidrivers", ""),
+        access("get", "velero.io", "backuprepositories", "velero"),
+        access("list", "velero.io", "backuprepositories", "velero"),
+        access("list", "batch", "jobs", "velero"),
         access("list", "", "events", "default"),
         // crds.applyOnStart: its own CRD, brought up to date at start.
         named(
@@ -208,6 +225,19 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("create", "velerodebug.io", "debugbundles", "default"),
         access("patch", "", "nodes", ""),
         access("delete", "", "namespaces", ""),
+        // Data-path infrastructure: read, in Velero's namespace for its own kinds, never written.
+        access("list", "batch", "jobs", "default"),
+        access("delete", "batch", "jobs", "velero"),
+        access("create", "batch", "jobs", "velero"),
+        access("list", "velero.io", "backuprepositories", "default"),
+        access("patch", "velero.io", "backuprepositories", "velero"),
+        access(
+            "delete",
+            "snapshot.storage.k8s.io",
+            "volumesnapshotcontents",
+            "",
+        ),
+        access("patch", "storage.k8s.io", "csidrivers", ""),
         // Its own CRD only, and never created or deleted by it.
         named(
             access(

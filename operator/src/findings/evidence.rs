@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{
+    infrastructure::InfraEvidence,
     log_scan::{LogHit, LogLineGroup, LogScan, LogSource},
     patterns::{self, Pattern},
     results::ResultGroups,
@@ -75,6 +76,9 @@ pub(crate) struct OperationEvidence {
     pub node: Option<String>,
     /// `namespace/name` of the workload pod (PVB/PVR `spec.pod`).
     pub pod: Option<String>,
+    /// The namespace of the volume's workload: the pod's, DataUpload `spec.sourceNamespace`,
+    /// DataDownload `spec.targetVolume.namespace`.
+    pub namespace: Option<String>,
     /// The volume (PVB/PVR `spec.volume`) or PVC (DataUpload `spec.sourcePVC`, DataDownload
     /// `spec.targetVolume.pvc`).
     pub volume: Option<String>,
@@ -211,6 +215,11 @@ pub(crate) struct Evidence {
     /// Warning and error lines no pattern matched, grouped by message.
     pub log_lines: Vec<(LogSource, LogLineGroup)>,
     pub log_lines_left_out: u64,
+    /// Nodes, node-agent placement, repositories and their maintenance, snapshot contents,
+    /// Velero's flags.
+    pub infra: InfraEvidence,
+    /// A Restore's backup's results file: what the backup itself missed.
+    pub backup_results: ResultGroups,
 }
 
 fn text(v: &Value) -> String {
@@ -305,6 +314,9 @@ impl Evidence {
             return;
         }
         let pod = &spec["pod"];
+        let namespace = some_text(&pod["namespace"])
+            .or_else(|| some_text(&spec["sourceNamespace"]))
+            .or_else(|| some_text(&spec["targetVolume"]["namespace"]));
         let pod = some_text(&pod["name"]).map(|n| format!("{}/{n}", text(&pod["namespace"])));
         let volume = some_text(&spec["volume"])
             .or_else(|| some_text(&spec["sourcePVC"]))
@@ -317,6 +329,7 @@ impl Evidence {
             message: text(&status["message"]),
             node,
             pod,
+            namespace,
             volume,
             operation_id: some_text(&obj["metadata"]["labels"]["velero.io/async-operation-id"]),
         });
@@ -432,11 +445,6 @@ impl Evidence {
             }
         });
         self.events.sort_by(|a, b| a.time.cmp(&b.time));
-    }
-
-    /// One message of the results file (`severity` is `errors` or `warnings`).
-    pub fn add_result(&mut self, path: &str, severity: &str, scope: &str, message: &str) {
-        self.results.add(path, severity, scope, message);
     }
 
     /// One entry of itemoperations.json (its JSON).

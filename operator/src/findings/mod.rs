@@ -6,9 +6,12 @@
 //! ranks what they found by layer (platform, data-path infrastructure, volume operations,
 //! items, warnings), a cause absorbing the findings it explains.
 
+mod arguments;
 mod evidence;
+mod infrastructure;
 mod log_scan;
 mod patterns;
+mod placement;
 mod rank;
 mod results;
 mod rules;
@@ -16,11 +19,16 @@ pub(crate) mod text;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_infrastructure;
 
 use serde::Serialize;
 
+pub(crate) use arguments::WorkloadArguments;
 pub(crate) use evidence::{Evidence, OperationEvidence, PodRole, TargetEvidence};
+pub(crate) use infrastructure::NODES_TABLE;
 pub(crate) use log_scan::{LogRole, LogScan, LogSource, OperationScope};
+pub(crate) use results::ResultGroups;
 
 /// How bad it is for the operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -141,6 +149,10 @@ pub(crate) fn node_key(node: &str) -> String {
 
 /// How findings name the Backup or Restore itself.
 pub(crate) const TARGET_KEY: &str = "target";
+
+/// How findings name the target's CSI snapshots: a snapshot content in error explains Velero
+/// timing out waiting for them, and the item action that failed for it.
+pub(crate) const CSI_SNAPSHOTS_KEY: &str = "csi-snapshots";
 
 /// How findings name "the plugins" (a crashed plugin explains calls into it that failed).
 pub(crate) const PLUGIN_KEY: &str = "plugins";

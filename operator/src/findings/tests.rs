@@ -8,13 +8,13 @@ use serde_json::Value;
 
 use super::*;
 
-fn case_dir(case: &str) -> PathBuf {
+pub(super) fn case_dir(case: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/findings")
         .join(case)
 }
 
-fn yaml_docs(path: &Path) -> Vec<Value> {
+pub(super) fn yaml_docs(path: &Path) -> Vec<Value> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
@@ -30,7 +30,7 @@ fn feed_results(e: &mut Evidence, results: &Value) {
                 for (ns, list) in messages.as_object().into_iter().flatten() {
                     for m in list.as_array().into_iter().flatten() {
                         let path = "object-store/results.json";
-                        e.add_result(
+                        e.results.add(
                             path,
                             severity,
                             &format!("namespace {ns}"),
@@ -40,7 +40,7 @@ fn feed_results(e: &mut Evidence, results: &Value) {
                 }
             } else {
                 for m in messages.as_array().into_iter().flatten() {
-                    e.add_result(
+                    e.results.add(
                         "object-store/results.json",
                         severity,
                         scope,
@@ -52,7 +52,7 @@ fn feed_results(e: &mut Evidence, results: &Value) {
     }
 }
 
-fn scan_log(e: &mut Evidence, file: &Path, source: LogSource) {
+pub(super) fn scan_log(e: &mut Evidence, file: &Path, source: LogSource) {
     let Ok(text) = std::fs::read_to_string(file) else {
         return;
     };
@@ -180,7 +180,7 @@ pub(crate) fn load(case: &str) -> Evidence {
     e
 }
 
-fn rules_of(found: &[Finding]) -> Vec<&'static str> {
+pub(super) fn rules_of(found: &[Finding]) -> Vec<&'static str> {
     found.iter().map(|f| f.rule).collect()
 }
 

@@ -2,7 +2,9 @@
 //! lines), then what a reader checks next, each list bounded.
 
 use super::{Summary, bounded::Markdown};
-use crate::findings::{Evidence, Finding, LogRole, OperationEvidence, text::cap};
+use crate::findings::{
+    Evidence, Finding, LogRole, OperationEvidence, WorkloadArguments, text::cap,
+};
 
 /// Findings shown in full; the others are in manifest.json.
 pub(crate) const MAX_FINDINGS: usize = 8;
@@ -53,10 +55,41 @@ fn header(md: &mut Markdown, s: &Summary) {
     }
     if let Some(backup) = &t.backup_name {
         let phase = t.backup_phase.as_deref().unwrap_or("gone");
-        md.line(&format!("- Backup: {backup} ({phase})"));
+        let r = &s.evidence.backup_results;
+        let (errors, warnings) = (r.total("error"), r.total("warning"));
+        let results = if errors + warnings > 0 {
+            format!("; its results: {errors} errors, {warnings} warnings")
+        } else {
+            String::new()
+        };
+        md.line(&format!("- Backup: {backup} ({phase}){results}"));
     }
     if let Some(v) = &s.server_version {
         md.line(&format!("- Velero server: {v}"));
+    }
+    velero_flags(md, &s.evidence);
+}
+
+/// What the server and node-agent run with (a flag left out is Velero's default) and the
+/// server's plugins: two lines.
+fn velero_flags(md: &mut Markdown, e: &Evidence) {
+    let flags = |w: &WorkloadArguments| {
+        if w.flags.is_empty() {
+            "none (Velero's defaults)".to_string()
+        } else {
+            format!("`{}`", w.flags_line())
+        }
+    };
+    if let Some(server) = &e.infra.server_arguments {
+        let plugins = if server.plugins.is_empty() {
+            String::new()
+        } else {
+            format!("; plugins: {}", server.plugins.join(", "))
+        };
+        md.line(&format!("- Server flags: {}{plugins}", flags(server)));
+    }
+    if let Some(agent) = &e.infra.node_agent_arguments {
+        md.line(&format!("- node-agent flags: {}", flags(agent)));
     }
 }
 
@@ -327,7 +360,7 @@ mod tests {
             );
         }
         for i in 0..30_000 {
-            e.add_result(
+            e.results.add(
                 "object-store/results.json",
                 "errors",
                 "namespace shop",

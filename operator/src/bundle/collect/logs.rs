@@ -58,9 +58,21 @@ pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
             .evidence
             .add_pod(&path.to_string(), pod_role(group), &seen);
     }
-    let jobs = log_jobs(c, &pods);
+    read_logs_of(c, &pods, Some(c.plan.since)).await
+}
+
+/// Reads every container log of `pods`, a few at a time, into `logs/<group>/<pod>/` and the
+/// findings; also for pods other parts found (repository-maintenance pods). `since` None:
+/// from the start (within the size limit), for pods that ran before the window.
+pub(super) async fn read_logs_of(
+    c: &mut Collector<'_>,
+    pods: &GroupedPods,
+    since: Option<jiff::Timestamp>,
+) -> Result<(), CollectError> {
+    let pods_api: Api<Pod> = c.namespaced();
+    let jobs = log_jobs(c, pods);
     let params = LogParamsBase {
-        since: c.plan.since,
+        since,
         max_bytes: c.plan.max_log_bytes,
         timeout: c.limits.log_timeout,
         max_line_bytes: c.limits.max_line_bytes,
@@ -130,8 +142,9 @@ fn operation_window(target: &TargetEvidence) -> Option<(jiff::Timestamp, jiff::T
     Some((from, ended))
 }
 
-/// Pods by the folder their logs go to: velero, node-agent, data-path.
-type GroupedPods = Vec<(&'static str, Pod)>;
+/// Pods by the folder their logs go to: velero, node-agent, data-path (and those of other
+/// parts: repo-maintenance).
+pub(super) type GroupedPods = Vec<(&'static str, Pod)>;
 
 async fn server_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
     let selector = ListParams::default().labels(velero::SERVER_POD_SELECTOR);
@@ -281,7 +294,8 @@ fn add_outcome(
 
 #[derive(Clone, Copy)]
 struct LogParamsBase {
-    since: jiff::Timestamp,
+    /// None: the whole log (within `max_bytes`).
+    since: Option<jiff::Timestamp>,
     max_bytes: i64,
     timeout: std::time::Duration,
     max_line_bytes: usize,
@@ -319,7 +333,7 @@ async fn read_log(
         previous: job.previous,
         // A previous instance died before now, often before the window opened; its last
         // lines are the crash, so the window does not apply to it.
-        since_time: (!job.previous).then_some(base.since),
+        since_time: base.since.filter(|_| !job.previous),
         // The server cuts the log, so a huge one is never transferred whole.
         limit_bytes: Some(base.max_bytes),
         ..LogParams::default()

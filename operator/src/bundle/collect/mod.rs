@@ -6,10 +6,13 @@
 
 mod budget;
 mod events;
+mod infrastructure;
 mod lines;
 mod logs;
 mod object_store;
 mod objects;
+mod repositories;
+mod snapshots;
 mod velero_files;
 
 use std::{
@@ -268,23 +271,50 @@ impl Collector<'_> {
         K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     {
         match kubernetes::list_all(api, lp, self.limits).await {
-            Ok(listed) => {
-                if listed.truncated {
-                    self.warn(format!(
-                        "{what}: more than {} objects; only the first were collected",
-                        self.limits.max_list_items
-                    ));
-                }
-                for why in listed.undecodable {
-                    self.warn(format!("{what}: one left out, it could not be read: {why}"));
-                }
-                Some(listed.items)
-            }
+            Ok(listed) => Some(self.listed(listed, what)),
             Err(e) => {
                 self.warn(format!("{what}: could not be listed: {e}"));
                 None
             }
         }
+    }
+
+    /// [`list_all`](Self::list_all) of a kind the cluster may not serve (an optional CRD): a
+    /// 404 is [`Unlisted::NotServed`], no warning, for the caller to mention when it matters.
+    async fn list_optional<K>(
+        &mut self,
+        api: &Api<K>,
+        lp: ListParams,
+        what: &str,
+    ) -> Result<Vec<K>, Unlisted>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        match kubernetes::list_all(api, lp, self.limits).await {
+            Ok(listed) => Ok(self.listed(listed, what)),
+            Err(e) if kubernetes::is_not_found_message(&e) => {
+                tracing::info!(what, "not served by the cluster (CRD not installed)");
+                Err(Unlisted::NotServed)
+            }
+            Err(e) => {
+                self.warn(format!("{what}: could not be listed: {e}"));
+                Err(Unlisted::Failed)
+            }
+        }
+    }
+
+    /// The items of a list, with a warning for a list cut short or an item left out.
+    fn listed<K>(&mut self, listed: kubernetes::Listed<K>, what: &str) -> Vec<K> {
+        if listed.truncated {
+            self.warn(format!(
+                "{what}: more than {} objects; only the first were collected",
+                self.limits.max_list_items
+            ));
+        }
+        for why in listed.undecodable {
+            self.warn(format!("{what}: one left out, it could not be read: {why}"));
+        }
+        listed.items
     }
 
     fn dynamic_api(&self, kind: &str) -> Api<DynamicObject> {
@@ -310,6 +340,15 @@ impl Collector<'_> {
     ) -> Result<T, String> {
         kubernetes::with_timeout(self.limits.api_timeout, fut).await
     }
+}
+
+/// Why [`Collector::list_optional`] has no list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unlisted {
+    /// The cluster does not serve the kind (its CRD is not installed).
+    NotServed,
+    /// Listing failed; a warning says why.
+    Failed,
 }
 
 /// managedFields only make YAML long; nobody debugging a restore reads them.

@@ -17,14 +17,19 @@ use super::{
 use crate::{
     config::size_text,
     findings::{LogRole, LogScan, LogSource},
+    kubernetes,
     storage::StorageError,
     tar_gz::EntryPath,
-    velero::stored_artifacts,
+    velero::{
+        BACKUP_RESULTS_PATH, StoredArtifact, Target, backup_results_artifact, stored_artifacts,
+    },
 };
 
 pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let max_inflated_bytes = c.limits.max_inflated_bytes;
-    for artifact in stored_artifacts(&c.plan.target) {
+    let mut artifacts = stored_artifacts(&c.plan.target);
+    artifacts.extend(restore_backup_artifact(c));
+    for artifact in artifacts {
         let key = c.location.key(&artifact.key);
         let entry = entry_path(&artifact.bundle_path);
         let raw = c.spool_path(&artifact.bundle_path);
@@ -125,21 +130,36 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
     Ok(())
 }
 
-/// Streams the results file or itemoperations.json (as redacted into the spool) into the
+/// A Restore's backup's results file, so a backup that itself missed objects is shown with
+/// its errors. The backup name comes from the restore's spec, so it must be a name before it
+/// becomes part of a key.
+fn restore_backup_artifact(c: &Collector<'_>) -> Option<StoredArtifact> {
+    let Target::Restore(_) = c.plan.target else {
+        return None;
+    };
+    let backup = c.summary.evidence.target.backup_name.as_deref()?;
+    kubernetes::is_object_name(backup).then(|| backup_results_artifact(backup))
+}
+
+/// Streams a results file or itemoperations.json (as redacted into the spool) into the
 /// findings' evidence.
 fn feed_json(c: &mut Collector<'_>, bundle_path: &str, entry: &str, text: &Path, key: &str) {
-    let feed = if bundle_path.ends_with("results.json") {
-        velero_files::feed_results
-    } else if bundle_path.ends_with("itemoperations.json") {
-        velero_files::feed_item_operations
-    } else {
-        return;
-    };
     let Ok(file) = File::open(text) else {
         return;
     };
     let evidence = &mut c.summary.evidence;
-    if let Err(e) = tokio::task::block_in_place(|| feed(file, entry, evidence)) {
+    let fed = tokio::task::block_in_place(|| {
+        if bundle_path == BACKUP_RESULTS_PATH {
+            velero_files::feed_results(file, entry, &mut evidence.backup_results)
+        } else if bundle_path.ends_with("results.json") {
+            velero_files::feed_results(file, entry, &mut evidence.results)
+        } else if bundle_path.ends_with("itemoperations.json") {
+            velero_files::feed_item_operations(file, entry, evidence)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = fed {
         c.warn(format!("{key} is not valid JSON: {e}"));
     }
 }
@@ -208,7 +228,6 @@ fn decode_and_redact(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::velero::Target;
     use flate2::{Compression, write::GzEncoder};
 
     #[test]
@@ -219,6 +238,11 @@ mod tests {
                 assert_eq!(entry.to_string(), artifact.bundle_path);
             }
         }
+        let backup_results = backup_results_artifact("b");
+        assert_eq!(
+            entry_path(&backup_results.bundle_path).to_string(),
+            BACKUP_RESULTS_PATH
+        );
     }
 
     use crate::{bundle::collect::budget::ContentBudget, redact::Redactor};

@@ -2,17 +2,14 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::{
-    apps::v1::{DaemonSet, Deployment},
-    core::v1::Node,
-};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use kube::{
     Api, ResourceExt,
     api::{ListParams, PostParams},
     core::DynamicObject,
 };
 
-use super::{CollectError, Collector, TargetObjects};
+use super::{CollectError, Collector, TargetObjects, infrastructure, repositories, snapshots};
 use crate::{
     kubernetes,
     tar_gz::EntryPath,
@@ -93,7 +90,8 @@ pub(super) async fn operations(
     Ok(())
 }
 
-/// Storage locations, the Velero workloads, the involved nodes and the server's version.
+/// Storage locations, the Velero workloads and their flags, the nodes, the repositories and
+/// snapshot contents of the data path, and the server's version.
 pub(super) async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectError> {
     for kind in ["BackupStorageLocation", "VolumeSnapshotLocation"] {
         let api = c.dynamic_api(kind);
@@ -115,41 +113,32 @@ pub(super) async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectEr
     }
     let deployments: Api<Deployment> = c.namespaced();
     match c.timed(deployments.get_opt("velero")).await {
-        Ok(Some(d)) => c.add_object(
-            &EntryPath::new(&["resources"], "deployment-velero", "yaml"),
-            &d,
-        )?,
+        Ok(Some(d)) => {
+            let path = EntryPath::new(&["resources"], "deployment-velero", "yaml");
+            let seen = c.add_object_seen(&path, &d)?;
+            c.summary
+                .evidence
+                .set_velero_deployment(&path.to_string(), &seen);
+        }
         Ok(None) => c.warn("Deployment velero not found"),
         Err(e) => c.warn(format!("Deployment velero: {e}")),
     }
     let daemonsets: Api<DaemonSet> = c.namespaced();
     match c.timed(daemonsets.get_opt("node-agent")).await {
-        Ok(Some(d)) => c.add_object(
-            &EntryPath::new(&["resources"], "daemonset-node-agent", "yaml"),
-            &d,
-        )?,
+        Ok(Some(d)) => {
+            let path = EntryPath::new(&["resources"], "daemonset-node-agent", "yaml");
+            let seen = c.add_object_seen(&path, &d)?;
+            c.summary
+                .evidence
+                .set_node_agent_daemonset(&path.to_string(), &seen);
+        }
         Ok(None) => c.warn("DaemonSet node-agent not found (no file-system backup or data mover)"),
         Err(e) => c.warn(format!("DaemonSet node-agent: {e}")),
     }
-    let nodes: Api<Node> = Api::all(c.client.clone());
-    for name in c.involved_nodes.clone() {
-        // Named by an operation's status, which anyone who may edit it writes.
-        if !kubernetes::is_object_name(&name) {
-            c.warn(format!(
-                "node {name:?} (named by an operation) is not a node name"
-            ));
-            continue;
-        }
-        match c.timed(nodes.get_opt(&name)).await {
-            Ok(Some(n)) => {
-                c.add_object(&EntryPath::new(&["resources", "node"], &name, "yaml"), &n)?
-            }
-            Ok(None) => c.warn(format!(
-                "node {name} (named by an operation) no longer exists"
-            )),
-            Err(e) => c.warn(format!("node {name}: {e}")),
-        }
-    }
+    // After DaemonSet node-agent: the nodes table says why it cannot run on a node.
+    infrastructure::nodes(c).await?;
+    repositories::all(c).await?;
+    snapshots::all(c).await?;
     server_version(c).await
 }
 

@@ -6,17 +6,17 @@ use std::{fmt, io::Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::findings::Evidence;
+use crate::findings::{Evidence, ResultGroups};
 
 /// `{"errors": {"velero": [..], "cluster": [..], "namespaces": {ns: [..]}}, "warnings": ..}`,
-/// each message given to [`Evidence::add_result`].
+/// each message added to `results` (the target's, or a restore's backup's).
 pub(super) fn feed_results(
     reader: impl Read,
     path: &str,
-    evidence: &mut Evidence,
+    results: &mut ResultGroups,
 ) -> serde_json::Result<()> {
     let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
-    Results { path, evidence }.deserialize(&mut de)?;
+    Results { path, results }.deserialize(&mut de)?;
     de.end()
 }
 
@@ -33,7 +33,7 @@ pub(super) fn feed_item_operations(
 
 struct Results<'a> {
     path: &'a str,
-    evidence: &'a mut Evidence,
+    results: &'a mut ResultGroups,
 }
 
 impl<'de> DeserializeSeed<'de> for Results<'_> {
@@ -53,7 +53,7 @@ impl<'de> Visitor<'de> for Results<'_> {
             map.next_value_seed(Scopes {
                 path: self.path,
                 severity: &severity,
-                evidence: self.evidence,
+                results: self.results,
             })?;
         }
         Ok(())
@@ -64,7 +64,7 @@ impl<'de> Visitor<'de> for Results<'_> {
 struct Scopes<'a> {
     path: &'a str,
     severity: &'a str,
-    evidence: &'a mut Evidence,
+    results: &'a mut ResultGroups,
 }
 
 impl<'de> DeserializeSeed<'de> for Scopes<'_> {
@@ -88,14 +88,14 @@ impl<'de> Visitor<'de> for Scopes<'_> {
                 map.next_value_seed(Namespaces {
                     path: self.path,
                     severity: self.severity,
-                    evidence: self.evidence,
+                    results: self.results,
                 })?;
             } else {
                 map.next_value_seed(Messages {
                     path: self.path,
                     severity: self.severity,
                     scope: &key,
-                    evidence: self.evidence,
+                    results: self.results,
                 })?;
             }
         }
@@ -106,7 +106,7 @@ impl<'de> Visitor<'de> for Scopes<'_> {
 struct Namespaces<'a> {
     path: &'a str,
     severity: &'a str,
-    evidence: &'a mut Evidence,
+    results: &'a mut ResultGroups,
 }
 
 impl<'de> DeserializeSeed<'de> for Namespaces<'_> {
@@ -130,7 +130,7 @@ impl<'de> Visitor<'de> for Namespaces<'_> {
                 path: self.path,
                 severity: self.severity,
                 scope: &format!("namespace {ns}"),
-                evidence: self.evidence,
+                results: self.results,
             })?;
         }
         Ok(())
@@ -141,7 +141,7 @@ struct Messages<'a> {
     path: &'a str,
     severity: &'a str,
     scope: &'a str,
-    evidence: &'a mut Evidence,
+    results: &'a mut ResultGroups,
 }
 
 impl<'de> DeserializeSeed<'de> for Messages<'_> {
@@ -165,8 +165,8 @@ impl<'de> Visitor<'de> for Messages<'_> {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            self.evidence
-                .add_result(self.path, self.severity, self.scope, &text);
+            self.results
+                .add(self.path, self.severity, self.scope, &text);
         }
         Ok(())
     }
@@ -214,7 +214,7 @@ mod tests {
         let json = br#"{"errors": {"namespaces": {"shop": ["error restoring pods/shop/a: exceeded quota: q"]}},
                         "warnings": {"velero": ["plugin warning"], "cluster": null}}"#;
         let mut e = Evidence::default();
-        feed_results(&json[..], "object-store/results.json", &mut e).unwrap();
+        feed_results(&json[..], "object-store/results.json", &mut e.results).unwrap();
         assert_eq!(e.results.total("error"), 1);
         assert_eq!(e.results.total("warning"), 1);
         assert_eq!(e.results.groups[0].scope, "namespace shop");
@@ -236,6 +236,6 @@ mod tests {
             e.item_operations[0].item,
             "persistentvolumeclaims/shop/data"
         );
-        assert!(feed_results(&b"[1,2]"[..], "r", &mut e).is_err());
+        assert!(feed_results(&b"[1,2]"[..], "r", &mut e.results).is_err());
     }
 }

@@ -5,7 +5,15 @@
 use std::collections::BTreeSet;
 
 use super::{Evidence, Finding, Layer, Severity, from_mentions, plural};
-use crate::findings::{evidence::PodRole, node_key, patterns, patterns::Pattern};
+use crate::findings::{
+    evidence::PodRole,
+    infrastructure::{MaintenanceJobEvidence, NODES_TABLE, RepositoryEvidence},
+    node_key, patterns,
+    patterns::Pattern,
+};
+
+/// Findings of one repository rule are bounded; the rest are in resources/backuprepository/.
+const MAX_REPOSITORY_FINDINGS: usize = 10;
 
 /// The operations (`Kind/name`) that ran on `node`.
 fn operations_on(e: &Evidence, node: &str) -> Vec<String> {
@@ -16,8 +24,48 @@ fn operations_on(e: &Evidence, node: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why `node` has no running node-agent, from the nodes and node-agent pods collected: the
+/// reason, and the file that shows it.
+fn why_no_agent(e: &Evidence, node: &str) -> Option<(String, String)> {
+    let infra = &e.infra;
+    let listed = infra.nodes.get(node);
+    if listed.is_none() && infra.all_nodes_listed {
+        return Some(("the node no longer exists".into(), NODES_TABLE.into()));
+    }
+    if let Some(n) = listed.filter(|n| n.ready != "True") {
+        let why = match (n.ready.as_str(), n.ready_detail.is_empty()) {
+            ("False", true) => "the node is NotReady".to_string(),
+            ("False", false) => format!("the node is NotReady ({})", n.ready_detail),
+            (_, true) => "the node's readiness is unknown".to_string(),
+            (_, false) => format!("the node's readiness is unknown ({})", n.ready_detail),
+        };
+        return Some((why, n.path.clone()));
+    }
+    if let Some(pod) = infra.node_agent_pods.get(node).filter(|p| !p.running) {
+        let reason = pod
+            .reason
+            .as_deref()
+            .map(|r| format!(", {r}"))
+            .unwrap_or_default();
+        return Some((
+            format!("its node-agent pod {} is {}{reason}", pod.name, pod.phase),
+            NODES_TABLE.into(),
+        ));
+    }
+    let n = listed.filter(|n| !n.agent_blockers.is_empty())?;
+    Some((
+        format!(
+            "DaemonSet node-agent cannot run there: {}",
+            n.agent_blockers.join("; ")
+        ),
+        n.path.clone(),
+    ))
+}
+
 /// A node that ran (or had to run) a volume operation has no running node-agent: Velero says
-/// so in the results, or the node-agent pods listed show none there.
+/// so in the results, or the node-agent pods listed show none there. Why, when the nodes and
+/// the DaemonSet say: a taint it does not tolerate, a selector or affinity the node does not
+/// match, the node NotReady or gone, or its pod there not running.
 pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
     let mut found = Vec::new();
     let mut named = BTreeSet::new();
@@ -32,8 +80,9 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
             .into_iter()
             .chain([node_key(&node)])
             .collect();
+        let why = why_no_agent(e, &node).map(|(why, _)| why);
         found.push(
-            missing_agent_finding(&node, &m.quote, &m.file)
+            missing_agent_finding(&node, why.as_deref(), &m.quote, &m.file)
                 .at_line(m.line)
                 .explaining(explains),
         );
@@ -44,7 +93,7 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
                 continue;
             }
             let ops = operations_on(e, node);
-            let quote = format!(
+            let mut quote = format!(
                 "no node-agent pod runs on node {node}, which ran {}",
                 if ops.is_empty() {
                     "volume operations of this target".to_string()
@@ -52,14 +101,19 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
                     ops.join(", ")
                 }
             );
-            let file = e
+            let mut file = e
                 .operations
                 .iter()
                 .find(|o| o.node.as_deref() == Some(node.as_str()))
                 .map(|o| o.path.clone())
                 .unwrap_or_else(|| "resources/daemonset-node-agent.yaml".into());
+            let why = why_no_agent(e, node);
+            if let Some((why, shown_in)) = &why {
+                quote = format!("{why}; {quote}");
+                file = shown_in.clone();
+            }
             found.push(
-                missing_agent_finding(node, &quote, &file)
+                missing_agent_finding(node, why.map(|(w, _)| w).as_deref(), &quote, &file)
                     .explaining(ops.into_iter().chain([node_key(node)])),
             );
         }
@@ -177,31 +231,181 @@ pub(super) fn repository_locked(e: &Evidence) -> Vec<Finding> {
     .collect()
 }
 
-pub(super) fn repository_not_ready(e: &Evidence) -> Vec<Finding> {
-    from_mentions(
-        e,
-        Pattern::RepositoryNotReady,
-        Severity::Error,
-        Layer::DataPath,
-        "repository-not-ready",
-        |_, n| {
-            format!(
-                "Backup repository is not ready ({})",
-                plural(n, "mention", "mentions")
-            )
-        },
-    )
-    .into_iter()
-    .collect()
+/// Operations (`Kind/name`) of volumes in `namespace`: what its repository serves.
+fn operations_in(e: &Evidence, namespace: &str) -> Vec<String> {
+    e.operations
+        .iter()
+        .filter(|o| o.namespace.as_deref() == Some(namespace))
+        .map(|o| o.key())
+        .collect()
 }
 
-/// The finding for a node that should run a node-agent and does not, with its proof.
-fn missing_agent_finding(node: &str, quote: &str, file: &str) -> Finding {
+/// A BackupRepository of the target's location is NotReady (its status says why), or Velero
+/// said a repository was not ready. An error when the target met it (its namespace had
+/// volumes in the target, or Velero said so), whose failures it explains; else a warning (the
+/// next backup of its namespace will fail).
+pub(super) fn repository_not_ready(e: &Evidence) -> Vec<Finding> {
+    let not_ready: Vec<&RepositoryEvidence> = e
+        .infra
+        .repositories
+        .iter()
+        .filter(|r| r.phase == "NotReady")
+        .collect();
+    if not_ready.is_empty() {
+        return from_mentions(
+            e,
+            Pattern::RepositoryNotReady,
+            Severity::Error,
+            Layer::DataPath,
+            "repository-not-ready",
+            |_, n| {
+                format!(
+                    "Backup repository is not ready ({})",
+                    plural(n, "mention", "mentions")
+                )
+            },
+        )
+        .into_iter()
+        .collect();
+    }
+    // Velero said so (results, logs, an operation's status): the target met a repository not
+    // ready. The operations whose status says it are explained.
+    let mentions = e.mentions(Pattern::RepositoryNotReady);
+    let target_met_one = !mentions.is_empty();
+    let said_so: Vec<String> = mentions.into_iter().filter_map(|m| m.operation).collect();
+    not_ready
+        .into_iter()
+        .take(MAX_REPOSITORY_FINDINGS)
+        .map(|r| {
+            let ops = operations_in(e, &r.volume_namespace);
+            let quote = if r.message.is_empty() {
+                "status.phase: NotReady, no message".to_string()
+            } else {
+                r.message.clone()
+            };
+            // An operation that said so, of this namespace or of one not known.
+            let said_here = said_so.iter().filter(|key| {
+                e.operations.iter().any(|o| {
+                    &o.key() == *key
+                        && o.namespace
+                            .as_deref()
+                            .is_none_or(|ns| ns == r.volume_namespace)
+                })
+            });
+            let explains: Vec<String> = ops.into_iter().chain(said_here.cloned()).collect();
+            let severity = if explains.is_empty() && !target_met_one {
+                Severity::Warning
+            } else {
+                Severity::Error
+            };
+            Finding::new(
+                severity,
+                Layer::DataPath,
+                "repository-not-ready",
+                format!(
+                    "BackupRepository {} ({} repository of namespace {}) is NotReady",
+                    r.name, r.repository_type, r.volume_namespace
+                ),
+                &quote,
+                &r.path,
+            )
+            .explaining(explains)
+            .about([r.key()])
+        })
+        .collect()
+}
+
+/// The latest maintenance job of a repository.
+fn latest_job<'a>(
+    e: &'a Evidence,
+    repo: &RepositoryEvidence,
+) -> Option<&'a MaintenanceJobEvidence> {
+    e.infra
+        .maintenance_jobs
+        .iter()
+        .filter(|j| j.repository == repo.identity())
+        .max_by(|a, b| a.created.cmp(&b.created))
+}
+
+/// The latest maintenance of a repository failed (its status, or its latest job): kopia's or
+/// restic's prune and checks did not run, and the error may be the repository's own.
+pub(super) fn repository_maintenance_failed(e: &Evidence) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for repo in &e.infra.repositories {
+        let job = latest_job(e, repo);
+        let run = repo
+            .latest_maintenance
+            .as_ref()
+            .filter(|r| r.result == "Failed");
+        let failed_job = job.filter(|j| j.failed);
+        if run.is_none() && failed_job.is_none() {
+            continue;
+        }
+        let pod = failed_job.and_then(|j| j.pod.as_ref());
+        let how = failed_job.map(|j| {
+            let ended = match pod.map(|p| (p.reason.as_deref(), p.exit_code)) {
+                Some((Some(reason), Some(code))) => format!("{reason}, exit code {code}"),
+                Some((Some(reason), None)) => reason.to_string(),
+                Some((None, Some(code))) => format!("exit code {code}"),
+                _ => j.failure_reason.clone().unwrap_or_else(|| "failed".into()),
+            };
+            format!(" (job {}: {ended})", j.name)
+        });
+        let (quote, file) = if let Some((error, pod)) =
+            pod.and_then(|p| p.error.as_ref().map(|error| (error, p)))
+        {
+            (error.clone(), pod.path.clone())
+        } else if let Some(run) = run.filter(|r| !r.message.is_empty()) {
+            (run.message.clone(), repo.path.clone())
+        } else if let Some(job) = failed_job {
+            (
+                format!(
+                    "job {} failed: {}",
+                    job.name,
+                    job.failure_reason.as_deref().unwrap_or("no reason given")
+                ),
+                job.path.clone(),
+            )
+        } else {
+            (
+                "status.recentMaintenance: Failed, no message".into(),
+                repo.path.clone(),
+            )
+        };
+        found.push(
+            Finding::new(
+                Severity::Warning,
+                Layer::DataPath,
+                "repository-maintenance-failed",
+                format!(
+                    "Maintenance of BackupRepository {} failed{}",
+                    repo.name,
+                    how.unwrap_or_default()
+                ),
+                &quote,
+                &file,
+            )
+            .about([format!("{}/maintenance", repo.key())]),
+        );
+        if found.len() >= MAX_REPOSITORY_FINDINGS {
+            break;
+        }
+    }
+    found
+}
+
+/// The finding for a node that should run a node-agent and does not, with its proof and, when
+/// known, why.
+fn missing_agent_finding(node: &str, why: Option<&str>, quote: &str, file: &str) -> Finding {
+    let title = match why {
+        Some(why) => format!("No running node-agent on node {node}: {why}"),
+        None => format!("No running node-agent on node {node}"),
+    };
     Finding::new(
         Severity::Error,
         Layer::DataPath,
         "node-agent-missing",
-        format!("No running node-agent on node {node}"),
+        title,
         quote,
         file,
     )

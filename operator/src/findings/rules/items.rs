@@ -2,7 +2,10 @@
 //! was not whole; and the fallbacks that name the outcome when no rule explained it.
 
 use super::{Evidence, Finding, Layer, Severity, from_mentions, plural};
-use crate::findings::{PLUGIN_KEY, TARGET_KEY, patterns::Pattern};
+use crate::findings::{
+    CSI_SNAPSHOTS_KEY, PLUGIN_KEY, TARGET_KEY,
+    patterns::{self, Pattern},
+};
 
 fn objects_rule(
     e: &Evidence,
@@ -54,7 +57,8 @@ pub(super) fn pvc_not_found(e: &Evidence) -> Vec<Finding> {
 }
 
 /// A backup/restore item action (a plugin) returned an error; when the call failed because the
-/// plugin was gone, the plugin's crash explains it.
+/// plugin was gone, the plugin's crash explains it; when a CSI snapshot timed out, the
+/// timeout (or the snapshot content's error) does.
 pub(super) fn item_action_error(e: &Evidence) -> Vec<Finding> {
     objects_rule(
         e,
@@ -66,11 +70,20 @@ pub(super) fn item_action_error(e: &Evidence) -> Vec<Finding> {
     .map(|f| {
         if f.quote.contains("code = Unavailable") {
             f.about([PLUGIN_KEY.to_string()])
+        } else if is_about_csi_snapshots(&f.quote) {
+            f.about([CSI_SNAPSHOTS_KEY.to_string()])
         } else {
             f
         }
     })
     .collect()
+}
+
+/// An item action error of a VolumeSnapshot (named early in Velero's message, so a cut quote
+/// still says it), or one that says a CSI snapshot timed out.
+fn is_about_csi_snapshots(quote: &str) -> bool {
+    quote.contains("groupResource=volumesnapshots.snapshot.storage.k8s.io")
+        || patterns::classify(quote).contains(&Pattern::CsiSnapshotTimeout)
 }
 
 pub(super) fn hooks_failed(e: &Evidence) -> Vec<Finding> {
@@ -91,23 +104,48 @@ pub(super) fn hooks_failed(e: &Evidence) -> Vec<Finding> {
     )]
 }
 
-/// A restore can only bring back what its backup holds.
+/// A restore can only bring back what its backup holds: a backup that is PartiallyFailed or
+/// Failed, or whose results file has errors, is named with the most frequent of them.
 pub(super) fn backup_not_whole(e: &Evidence) -> Vec<Finding> {
     let t = &e.target;
-    let (Some(phase), Some(path)) = (&t.backup_phase, &t.backup_path) else {
-        return Vec::new();
-    };
-    if !matches!(phase.as_str(), "PartiallyFailed" | "Failed") {
-        return Vec::new();
-    }
+    let results = &e.backup_results;
+    let errors = results.total("error");
+    let phase = t
+        .backup_phase
+        .as_deref()
+        .filter(|p| matches!(*p, "PartiallyFailed" | "Failed"));
     let backup = t.backup_name.as_deref().unwrap_or("<unknown>");
+    let top_error = results
+        .groups
+        .iter()
+        .filter(|g| g.severity == "error")
+        .max_by_key(|g| g.count);
+    let (quote, file) = match (top_error, phase, &t.backup_path) {
+        (Some(top), ..) => (top.example.clone(), results.path.clone()),
+        (None, Some(phase), Some(path)) => (
+            format!("backup {backup} status.phase: {phase}"),
+            path.clone(),
+        ),
+        _ => return Vec::new(),
+    };
+    let state = match phase {
+        Some(phase) => format!("is {phase}"),
+        None => "had errors".to_string(),
+    };
+    let counted = if errors > 0 {
+        format!(" ({} in its results)", plural(errors, "error", "errors"))
+    } else {
+        String::new()
+    };
     vec![Finding::new(
         Severity::Warning,
         Layer::Items,
         "backup-not-whole",
-        format!("The restore's backup {backup} is {phase}: what it missed cannot be restored"),
-        &format!("backup {backup} status.phase: {phase}"),
-        path,
+        format!(
+            "The restore's backup {backup} {state}{counted}: what it missed cannot be restored"
+        ),
+        &quote,
+        &file,
     )]
 }
 

@@ -4,7 +4,8 @@
 
 use super::{Evidence, Finding, Layer, Severity, from_mentions, group_into, plural};
 use crate::findings::{
-    OperationEvidence, evidence::EventEvidence, node_key, patterns::Pattern, text::cap,
+    CSI_SNAPSHOTS_KEY, OperationEvidence, evidence::EventEvidence,
+    infrastructure::SnapshotContentEvidence, node_key, patterns::Pattern, text::cap,
 };
 
 /// Findings of one rule are bounded: beyond this many groups, the summary's list of operations
@@ -165,6 +166,58 @@ pub(super) fn pod_volume_restore_stuck(e: &Evidence) -> Vec<Finding> {
         .collect()
 }
 
+/// VolumeSnapshotContents of the backup whose CSI driver reported an error (Velero quotes it
+/// only when it times out), grouped by error; after a failed backup, those never ready too.
+pub(super) fn volume_snapshot_content_error(e: &Evidence) -> Vec<Finding> {
+    let failed = e.target.is_final() && e.target.phase != "Completed";
+    let mut groups: Vec<Vec<&SnapshotContentEvidence>> = Vec::new();
+    for content in e
+        .infra
+        .snapshot_contents
+        .iter()
+        .filter(|c| c.error.is_some() || failed)
+    {
+        group_into(&mut groups, content, MAX_GROUPS, |a, b| {
+            (&a.error, &a.driver) == (&b.error, &b.driver)
+        });
+    }
+    groups
+        .into_iter()
+        .map(|group| {
+            let first = group[0];
+            let (severity, what) = match first.error {
+                Some(_) => (Severity::Error, "has an error"),
+                None => (Severity::Warning, "never became ready to use"),
+            };
+            let title = if group.len() == 1 {
+                format!(
+                    "VolumeSnapshotContent {} {what} (driver {}, VolumeSnapshot {})",
+                    first.name, first.driver, first.snapshot
+                )
+            } else {
+                format!(
+                    "{} VolumeSnapshotContents {what} (driver {})",
+                    group.len(),
+                    first.driver
+                )
+            };
+            let quote = first
+                .error
+                .clone()
+                .unwrap_or_else(|| "status.readyToUse: false, no error".into());
+            Finding::new(
+                severity,
+                Layer::VolumeOperations,
+                "volume-snapshot-content-error",
+                title,
+                &quote,
+                &first.path,
+            )
+            .explaining([CSI_SNAPSHOTS_KEY.to_string()])
+        })
+        .collect()
+}
+
 pub(super) fn csi_snapshot_timeout(e: &Evidence) -> Vec<Finding> {
     from_mentions(
         e,
@@ -179,6 +232,12 @@ pub(super) fn csi_snapshot_timeout(e: &Evidence) -> Vec<Finding> {
             )
         },
     )
+    // A timeout explains the item action that failed with it; a snapshot content's error
+    // explains both.
+    .map(|f| {
+        f.about([CSI_SNAPSHOTS_KEY.to_string()])
+            .explaining([CSI_SNAPSHOTS_KEY.to_string()])
+    })
     .into_iter()
     .collect()
 }

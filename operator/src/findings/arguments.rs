@@ -1,0 +1,176 @@
+//! The command-line flags of the Velero server and the node-agent, read from the pod templates
+//! of Deployment `velero` and DaemonSet `node-agent` (feature flags, log format and level,
+//! timeouts, uploader type, repository maintenance), and the plugins the server runs (its init
+//! containers' images). Flag names are Velero's (pkg/cmd/server/config/config.go,
+//! pkg/cmd/cli/nodeagent/server.go).
+
+use serde_json::Value;
+
+use super::text::cap;
+
+/// Flags kept per workload, and bytes kept of a value.
+const MAX_FLAGS: usize = 40;
+const MAX_VALUE_BYTES: usize = 100;
+const MAX_PLUGINS: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Flag {
+    /// Without its dashes.
+    pub name: String,
+    /// None for a flag given alone (a boolean).
+    pub value: Option<String>,
+}
+
+/// The flags in `args` (`--name=value`, `--name value`, `--name`), in order; positional
+/// arguments (`server`, `node-agent server`) are skipped.
+pub(crate) fn parse_flags(args: &[String]) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    let mut i = 0;
+    while i < args.len() && flags.len() < MAX_FLAGS {
+        let arg = &args[i];
+        i += 1;
+        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            continue;
+        };
+        if flag.is_empty() {
+            continue;
+        }
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            // `--name value`: the next argument, unless it is a flag itself.
+            None => match args.get(i) {
+                Some(next) if !next.starts_with('-') => {
+                    i += 1;
+                    (flag, Some(next.clone()))
+                }
+                _ => (flag, None),
+            },
+        };
+        flags.push(Flag {
+            name: name.to_string(),
+            value: value.map(|v| cap(&v, MAX_VALUE_BYTES)),
+        });
+    }
+    flags
+}
+
+/// What one Velero workload runs with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct WorkloadArguments {
+    /// The workload's file in the bundle.
+    pub path: String,
+    pub flags: Vec<Flag>,
+    /// Images of the init containers: Velero's plugins, each copying its binary for the server.
+    pub plugins: Vec<String>,
+}
+
+fn strings(v: &Value) -> impl Iterator<Item = String> + '_ {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+}
+
+impl WorkloadArguments {
+    /// From a Deployment's or DaemonSet's JSON: the flags of `container` (or the first
+    /// container when none has that name), and the init containers' images.
+    pub fn of_workload(path: &str, workload: &Value, container: &str) -> Self {
+        let spec = &workload["spec"]["template"]["spec"];
+        let containers = spec["containers"].as_array();
+        let main = containers
+            .and_then(|all| all.iter().find(|c| c["name"] == container))
+            .or_else(|| containers.and_then(|all| all.first()));
+        let args: Vec<String> = main
+            .map(|c| strings(&c["command"]).chain(strings(&c["args"])).collect())
+            .unwrap_or_default();
+        let plugins = spec["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["image"].as_str())
+            .take(MAX_PLUGINS)
+            .map(|image| cap(image, MAX_VALUE_BYTES))
+            .collect();
+        Self {
+            path: path.to_string(),
+            flags: parse_flags(&args),
+            plugins,
+        }
+    }
+
+    /// `--a=1 --b`: the flags as given.
+    pub fn flags_line(&self) -> String {
+        self.flags
+            .iter()
+            .map(|f| match &f.value {
+                Some(v) => format!("--{}={v}", f.name),
+                None => format!("--{}", f.name),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_are_read_in_every_form_go_accepts() {
+        let flags = parse_flags(&args(&[
+            "server",
+            "--features=EnableCSI,EnableAPIGroupVersions",
+            "--uploader-type",
+            "kopia",
+            "--restore-only",
+            "--log-format=json",
+            "-v",
+            "2",
+        ]));
+        let view: Vec<(&str, Option<&str>)> = flags
+            .iter()
+            .map(|f| (f.name.as_str(), f.value.as_deref()))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                ("features", Some("EnableCSI,EnableAPIGroupVersions")),
+                ("uploader-type", Some("kopia")),
+                ("restore-only", None),
+                ("log-format", Some("json")),
+                ("v", Some("2")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_workload_gives_its_container_flags_and_plugin_images() {
+        let deployment = json!({"spec": {"template": {"spec": {
+            "initContainers": [
+                {"name": "velero-plugin-for-aws", "image": "velero/velero-plugin-for-aws:v1.14.3"}
+            ],
+            "containers": [
+                {"name": "sidecar", "args": ["--ignored"]},
+                {"name": "velero", "command": ["/velero"],
+                 "args": ["server", "--fs-backup-timeout=4h", "--log-level", "debug", "--fs-backup-timeout=6h"]}
+            ]
+        }}}});
+        let w = WorkloadArguments::of_workload(
+            "resources/deployment-velero.yaml",
+            &deployment,
+            "velero",
+        );
+        assert_eq!(w.plugins, ["velero/velero-plugin-for-aws:v1.14.3"]);
+        assert_eq!(
+            w.flags_line(),
+            "--fs-backup-timeout=4h --log-level=debug --fs-backup-timeout=6h"
+        );
+        let bare = WorkloadArguments::of_workload("x", &json!({}), "node-agent");
+        assert!(bare.flags.is_empty() && bare.plugins.is_empty());
+    }
+}

@@ -1,0 +1,548 @@
+//! What the collect step saw of the data-path infrastructure, kept small: every node's
+//! readiness and taints and whether the node-agent DaemonSet may place a pod there, the
+//! node-agent pods by node, the BackupRepositories of the target's storage location and their
+//! maintenance jobs, the VolumeSnapshotContents of the backup that are not ready, and the flags
+//! Velero runs with. Fed with the objects' JSON as written into the bundle (redacted).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{
+    Evidence,
+    arguments::WorkloadArguments,
+    placement::{NodeFacts, Placement},
+    text::cap,
+};
+
+/// The table of every node: its readiness, taints and node-agent pod.
+pub(crate) const NODES_TABLE: &str = "resources/nodes.txt";
+
+/// Nodes kept (the list itself is capped at `max_list_items`).
+const MAX_NODES: usize = 10_000;
+const MAX_REPOSITORIES: usize = 1000;
+const MAX_MAINTENANCE_JOBS: usize = 500;
+/// VolumeSnapshotContents kept in detail (those with an error or not ready); all are counted.
+const MAX_SNAPSHOT_CONTENTS: usize = 100;
+const MAX_FIELD_BYTES: usize = 1024;
+
+/// How Velero's repository-maintenance container marks its error in its output (and so in
+/// its termination message): pkg/repository/maintenance `TerminationLogIndicator`.
+pub(crate) const MAINTENANCE_ERROR_INDICATOR: &str = "Repo maintenance error: ";
+
+fn text(v: &Value) -> String {
+    v.as_str()
+        .map(|s| cap(s, MAX_FIELD_BYTES))
+        .unwrap_or_default()
+}
+
+fn some_text(v: &Value) -> Option<String> {
+    v.as_str()
+        .filter(|s| !s.is_empty())
+        .map(|s| cap(s, MAX_FIELD_BYTES))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NodeEvidence {
+    pub name: String,
+    /// The node's YAML when it was collected, else the nodes table.
+    pub path: String,
+    /// Status of the Ready condition: `True`, `False`, `Unknown`, or `-` when it has none.
+    pub ready: String,
+    /// Reason and message of the Ready condition when it is not True.
+    pub ready_detail: String,
+    pub unschedulable: bool,
+    /// `key=value:Effect`, as kubectl shows them.
+    pub taints: Vec<String>,
+    /// What keeps the node-agent DaemonSet's pod off this node (empty: nothing, or the
+    /// DaemonSet is not known).
+    pub agent_blockers: Vec<String>,
+}
+
+/// The node-agent pod on a node.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AgentPodEvidence {
+    pub name: String,
+    pub phase: String,
+    /// Why it is not running: a container's waiting reason (CrashLoopBackOff,
+    /// ImagePullBackOff...), or the pod's own reason (Evicted...).
+    pub reason: Option<String>,
+    /// Velero's test: phase Running and not being deleted.
+    pub running: bool,
+}
+
+/// One entry of a BackupRepository's `status.recentMaintenance`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MaintenanceRun {
+    /// `Succeeded` or `Failed`.
+    pub result: String,
+    pub started: Option<String>,
+    pub completed: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RepositoryEvidence {
+    pub path: String,
+    pub name: String,
+    pub volume_namespace: String,
+    pub storage_location: String,
+    pub repository_type: String,
+    /// `New`, `Ready`, `NotReady`, or `<none>`.
+    pub phase: String,
+    pub message: String,
+    pub last_maintenance: Option<String>,
+    /// The latest of `status.recentMaintenance`.
+    pub latest_maintenance: Option<MaintenanceRun>,
+}
+
+impl RepositoryEvidence {
+    /// How findings name it.
+    pub fn key(&self) -> String {
+        format!("BackupRepository/{}", self.name)
+    }
+
+    /// Volume namespace, storage location and type: what a maintenance job names.
+    pub fn identity(&self) -> (String, String, String) {
+        (
+            self.volume_namespace.clone(),
+            self.storage_location.clone(),
+            self.repository_type.clone(),
+        )
+    }
+}
+
+/// The pod of a maintenance job, as its (only) container ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MaintenancePodEvidence {
+    pub path: String,
+    pub name: String,
+    /// `state.terminated.reason` (Error, OOMKilled, Completed...).
+    pub reason: Option<String>,
+    pub exit_code: Option<i64>,
+    /// What the container said of its failure: its termination message from Velero's
+    /// `Repo maintenance error: ` on, else the message's last line.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MaintenanceJobEvidence {
+    pub path: String,
+    pub name: String,
+    pub created: String,
+    /// The repository it maintains, from the job's arguments (`--repo-name` is the volume
+    /// namespace, `--backup-storage-location`, `--repo-type`).
+    pub repository: (String, String, String),
+    pub failed: bool,
+    pub succeeded: bool,
+    /// Reason of the job's Failed condition (BackoffLimitExceeded, DeadlineExceeded...).
+    pub failure_reason: Option<String>,
+    pub pod: Option<MaintenancePodEvidence>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SnapshotContentEvidence {
+    pub path: String,
+    pub name: String,
+    pub driver: String,
+    pub class: Option<String>,
+    /// `namespace/name` of the VolumeSnapshot it is bound to.
+    pub snapshot: String,
+    pub ready: Option<bool>,
+    /// `status.error.message`.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct InfraEvidence {
+    /// DaemonSet node-agent: its file and where it may place pods.
+    pub node_agent: Option<(String, Placement)>,
+    pub nodes: BTreeMap<String, NodeEvidence>,
+    /// Every node of the cluster was listed: a node missing from `nodes` does not exist.
+    pub all_nodes_listed: bool,
+    /// The node-agent pod of each node (the running one when there are several).
+    pub node_agent_pods: BTreeMap<String, AgentPodEvidence>,
+    pub repositories: Vec<RepositoryEvidence>,
+    pub maintenance_jobs: Vec<MaintenanceJobEvidence>,
+    pub snapshot_contents: Vec<SnapshotContentEvidence>,
+    pub snapshot_contents_seen: usize,
+    pub server_arguments: Option<WorkloadArguments>,
+    pub node_agent_arguments: Option<WorkloadArguments>,
+}
+
+/// The part of a termination message that says what failed.
+fn maintenance_error(message: &str) -> Option<String> {
+    let said = match message.find(MAINTENANCE_ERROR_INDICATOR) {
+        Some(at) => &message[at + MAINTENANCE_ERROR_INDICATOR.len()..],
+        None => message.lines().rev().find(|l| !l.trim().is_empty())?,
+    };
+    let said = said.trim();
+    (!said.is_empty()).then(|| cap(said, MAX_FIELD_BYTES))
+}
+
+/// The value of `--name=value` among a container's arguments.
+fn argument<'a>(args: &'a [Value], name: &str) -> Option<&'a str> {
+    let prefix = format!("--{name}=");
+    args.iter()
+        .filter_map(Value::as_str)
+        .find_map(|a| a.strip_prefix(prefix.as_str()))
+}
+
+impl Evidence {
+    /// The backup whose data the target moves: a Backup itself, a Restore's backup.
+    pub fn target_backup_name(&self) -> Option<String> {
+        let t = &self.target;
+        if t.kind == "Restore" {
+            t.backup_name.clone()
+        } else {
+            Some(t.name.clone()).filter(|n| !n.is_empty())
+        }
+    }
+
+    /// Whether the target made or used CSI snapshots, as far as what was collected says:
+    /// then the snapshot classes and CSI drivers are worth reading.
+    pub fn uses_csi_snapshots(&self) -> bool {
+        self.infra.snapshot_contents_seen > 0
+            || !self
+                .mentions(super::patterns::Pattern::CsiSnapshotTimeout)
+                .is_empty()
+    }
+
+    /// Deployment `velero` (its JSON): the flags the server runs with and its plugins.
+    pub fn set_velero_deployment(&mut self, path: &str, deployment: &Value) {
+        self.infra.server_arguments =
+            Some(WorkloadArguments::of_workload(path, deployment, "velero"));
+    }
+
+    /// DaemonSet `node-agent` (its JSON): where it may place pods, and its flags. Before the
+    /// nodes, whose blockers are worked out against it.
+    pub fn set_node_agent_daemonset(&mut self, path: &str, daemonset: &Value) {
+        self.infra.node_agent = Some((path.to_string(), Placement::of_daemonset(daemonset)));
+        self.infra.node_agent_arguments = Some(WorkloadArguments::of_workload(
+            path,
+            daemonset,
+            "node-agent",
+        ));
+    }
+
+    /// A node-agent pod (its JSON), by the node it is on.
+    pub fn add_node_agent_pod(&mut self, pod: &Value) {
+        let Some(node) = some_text(&pod["spec"]["nodeName"]) else {
+            return;
+        };
+        let status = &pod["status"];
+        let phase = some_text(&status["phase"]).unwrap_or_else(|| "<none>".into());
+        let running = phase == "Running" && pod["metadata"]["deletionTimestamp"].is_null();
+        let waiting = status["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|c| some_text(&c["state"]["waiting"]["reason"]));
+        let agent = AgentPodEvidence {
+            name: text(&pod["metadata"]["name"]),
+            phase,
+            reason: waiting.or_else(|| some_text(&status["reason"])),
+            running,
+        };
+        let keep = self
+            .infra
+            .node_agent_pods
+            .get(&node)
+            .is_none_or(|kept| !kept.running);
+        if keep && self.infra.node_agent_pods.len() < MAX_NODES {
+            self.infra.node_agent_pods.insert(node, agent);
+        }
+    }
+
+    /// A node (its JSON; `path` its file, or the nodes table).
+    pub fn add_node(&mut self, path: &str, node: &Value) {
+        if self.infra.nodes.len() >= MAX_NODES {
+            return;
+        }
+        let facts = NodeFacts::of_node(node);
+        let ready = node["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready");
+        let (ready, ready_detail) = match ready {
+            Some(c) => {
+                let status = some_text(&c["status"]).unwrap_or_else(|| "Unknown".into());
+                let detail = if status == "True" {
+                    String::new()
+                } else {
+                    [text(&c["reason"]), text(&c["message"])]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(": ")
+                };
+                (status, detail)
+            }
+            None => ("-".to_string(), String::new()),
+        };
+        let agent_blockers = match &self.infra.node_agent {
+            Some((_, placement)) => placement
+                .blockers(&facts)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            None => Vec::new(),
+        };
+        let evidence = NodeEvidence {
+            name: facts.name.clone(),
+            path: path.to_string(),
+            ready,
+            ready_detail,
+            unschedulable: node["spec"]["unschedulable"].as_bool().unwrap_or(false),
+            taints: facts.taints.iter().map(ToString::to_string).collect(),
+            agent_blockers,
+        };
+        self.infra.nodes.insert(facts.name, evidence);
+    }
+
+    /// A BackupRepository of the target's storage location (its JSON).
+    pub fn add_repository(&mut self, path: &str, repo: &Value) {
+        if self.infra.repositories.len() >= MAX_REPOSITORIES {
+            return;
+        }
+        let (spec, status) = (&repo["spec"], &repo["status"]);
+        let latest_maintenance = status["recentMaintenance"]
+            .as_array()
+            .and_then(|runs| runs.last())
+            .map(|run| MaintenanceRun {
+                result: text(&run["result"]),
+                started: some_text(&run["startTimestamp"]),
+                completed: some_text(&run["completeTimestamp"]),
+                message: text(&run["message"]),
+            });
+        self.infra.repositories.push(RepositoryEvidence {
+            path: path.to_string(),
+            name: text(&repo["metadata"]["name"]),
+            volume_namespace: text(&spec["volumeNamespace"]),
+            storage_location: text(&spec["backupStorageLocation"]),
+            repository_type: text(&spec["repositoryType"]),
+            phase: some_text(&status["phase"]).unwrap_or_else(|| "<none>".into()),
+            message: text(&status["message"]),
+            last_maintenance: some_text(&status["lastMaintenanceTime"]),
+            latest_maintenance,
+        });
+    }
+
+    /// A repository-maintenance Job (its JSON).
+    pub fn add_maintenance_job(&mut self, path: &str, job: &Value) {
+        if self.infra.maintenance_jobs.len() >= MAX_MAINTENANCE_JOBS {
+            return;
+        }
+        let status = &job["status"];
+        let args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let arg = |name: &str| argument(args, name).unwrap_or_default().to_string();
+        let failure_reason = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Failed" && c["status"] == "True")
+            .and_then(|c| some_text(&c["reason"]));
+        self.infra.maintenance_jobs.push(MaintenanceJobEvidence {
+            path: path.to_string(),
+            name: text(&job["metadata"]["name"]),
+            created: text(&job["metadata"]["creationTimestamp"]),
+            repository: (
+                arg("repo-name"),
+                arg("backup-storage-location"),
+                arg("repo-type"),
+            ),
+            failed: status["failed"].as_i64().unwrap_or(0) > 0 || failure_reason.is_some(),
+            succeeded: status["succeeded"].as_i64().unwrap_or(0) > 0,
+            failure_reason,
+            pod: None,
+        });
+    }
+
+    /// The pod of a maintenance job (its JSON), found by its `job-name` label; after its job.
+    pub fn add_maintenance_pod(&mut self, path: &str, pod: &Value) {
+        let labels = &pod["metadata"]["labels"];
+        let Some(job_name) = some_text(&labels["job-name"])
+            .or_else(|| some_text(&labels["batch.kubernetes.io/job-name"]))
+        else {
+            return;
+        };
+        let Some(job) = self
+            .infra
+            .maintenance_jobs
+            .iter_mut()
+            .find(|j| j.name == job_name)
+        else {
+            return;
+        };
+        // Velero's job has one container and never restarts it.
+        let terminated = &pod["status"]["containerStatuses"][0]["state"]["terminated"];
+        job.pod = Some(MaintenancePodEvidence {
+            path: path.to_string(),
+            name: text(&pod["metadata"]["name"]),
+            reason: some_text(&terminated["reason"]),
+            exit_code: terminated["exitCode"].as_i64(),
+            error: terminated["message"].as_str().and_then(maintenance_error),
+        });
+    }
+
+    /// A VolumeSnapshotContent of the backup (its JSON); kept in detail when it has an error
+    /// or is not ready to use.
+    pub fn add_snapshot_content(&mut self, path: &str, content: &Value) {
+        self.infra.snapshot_contents_seen += 1;
+        let (spec, status) = (&content["spec"], &content["status"]);
+        let ready = status["readyToUse"].as_bool();
+        let error = some_text(&status["error"]["message"]);
+        if (error.is_none() && ready != Some(false))
+            || self.infra.snapshot_contents.len() >= MAX_SNAPSHOT_CONTENTS
+        {
+            return;
+        }
+        let snapshot = &spec["volumeSnapshotRef"];
+        self.infra.snapshot_contents.push(SnapshotContentEvidence {
+            path: path.to_string(),
+            name: text(&content["metadata"]["name"]),
+            driver: text(&spec["driver"]),
+            class: some_text(&spec["volumeSnapshotClassName"]),
+            snapshot: format!(
+                "{}/{}",
+                text(&snapshot["namespace"]),
+                text(&snapshot["name"])
+            ),
+            ready,
+            error,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_node_is_kept_with_its_readiness_taints_and_blockers() {
+        let mut e = Evidence::default();
+        e.set_node_agent_daemonset(
+            "resources/daemonset-node-agent.yaml",
+            &json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "node-agent", "args": ["node-agent", "server", "--log-format=json"]}
+            ]}}}}),
+        );
+        e.add_node(
+            "resources/nodes.txt",
+            &json!({"metadata": {"name": "worker-3"},
+                "spec": {"unschedulable": true, "taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]},
+                "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "PLEG is not healthy"}]}}),
+        );
+        let n = &e.infra.nodes["worker-3"];
+        assert_eq!(n.ready, "False");
+        assert_eq!(n.ready_detail, "KubeletNotReady: PLEG is not healthy");
+        assert!(n.unschedulable);
+        assert_eq!(n.taints, ["dedicated=db:NoSchedule"]);
+        assert_eq!(
+            n.agent_blockers,
+            ["taint dedicated=db:NoSchedule is not tolerated"]
+        );
+        assert_eq!(
+            e.infra.node_agent_arguments.as_ref().unwrap().flags_line(),
+            "--log-format=json"
+        );
+    }
+
+    #[test]
+    fn the_running_node_agent_pod_of_a_node_is_the_one_kept() {
+        let mut e = Evidence::default();
+        let pod = |name: &str, phase: &str, waiting: Option<&str>| {
+            json!({"metadata": {"name": name}, "spec": {"nodeName": "n1"},
+            "status": {"phase": phase, "containerStatuses": [
+                {"name": "node-agent", "state": waiting.map(|r| json!({"waiting": {"reason": r}})).unwrap_or(json!({"running": {}}))}
+            ]}})
+        };
+        e.add_node_agent_pod(&pod("old", "Pending", Some("ImagePullBackOff")));
+        assert_eq!(
+            e.infra.node_agent_pods["n1"].reason.as_deref(),
+            Some("ImagePullBackOff")
+        );
+        e.add_node_agent_pod(&pod("new", "Running", None));
+        e.add_node_agent_pod(&pod("other", "Failed", None));
+        assert_eq!(e.infra.node_agent_pods["n1"].name, "new");
+        assert!(e.infra.node_agent_pods["n1"].running);
+    }
+
+    #[test]
+    fn a_maintenance_job_names_its_repository_and_its_pods_error() {
+        let mut e = Evidence::default();
+        e.add_repository(
+            "resources/backuprepository/shop-default-kopia.yaml",
+            &json!({"metadata": {"name": "shop-default-kopia"},
+                "spec": {"volumeNamespace": "shop", "backupStorageLocation": "default", "repositoryType": "kopia"},
+                "status": {"phase": "Ready", "recentMaintenance": [
+                    {"result": "Succeeded", "message": ""},
+                    {"result": "Failed", "message": "error to prune backup repo: blob not found"}
+                ]}}),
+        );
+        e.add_maintenance_job(
+            "resources/job/shop-default-kopia-maintain-job-1.yaml",
+            &json!({"metadata": {"name": "shop-default-kopia-maintain-job-1"},
+                "spec": {"template": {"spec": {"containers": [{"args": [
+                    "repo-maintenance", "--repo-name=shop", "--repo-type=kopia", "--backup-storage-location=default"
+                ]}]}}},
+                "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}),
+        );
+        e.add_maintenance_pod(
+            "pods/shop-default-kopia-maintain-job-1-x.yaml",
+            &json!({"metadata": {"name": "shop-default-kopia-maintain-job-1-x",
+                    "labels": {"job-name": "shop-default-kopia-maintain-job-1"}},
+                "status": {"containerStatuses": [{"state": {"terminated": {
+                    "reason": "Error", "exitCode": 1,
+                    "message": "time=\"t\" level=info msg=\"start\"\nRepo maintenance error: error to prune backup repo: blob not found"
+                }}}]}}),
+        );
+        let job = &e.infra.maintenance_jobs[0];
+        assert!(job.failed && !job.succeeded);
+        assert_eq!(job.failure_reason.as_deref(), Some("BackoffLimitExceeded"));
+        let pod = job.pod.as_ref().unwrap();
+        assert_eq!(
+            (pod.reason.as_deref(), pod.exit_code),
+            (Some("Error"), Some(1))
+        );
+        assert_eq!(
+            pod.error.as_deref(),
+            Some("error to prune backup repo: blob not found")
+        );
+        let repo = &e.infra.repositories[0];
+        assert_eq!(repo.identity(), job.repository);
+        assert_eq!(repo.latest_maintenance.as_ref().unwrap().result, "Failed");
+        // Without Velero's marker, the message's last line is what it said.
+        assert_eq!(
+            maintenance_error("a\nkilled by signal 9\n\n").as_deref(),
+            Some("killed by signal 9")
+        );
+    }
+
+    #[test]
+    fn only_snapshot_contents_in_trouble_are_kept() {
+        let mut e = Evidence::default();
+        e.add_snapshot_content(
+            "resources/volumesnapshotcontent/ok.yaml",
+            &json!({"metadata": {"name": "ok"}, "status": {"readyToUse": true}}),
+        );
+        e.add_snapshot_content(
+            "resources/volumesnapshotcontent/bad.yaml",
+            &json!({"metadata": {"name": "bad"},
+                "spec": {"driver": "ebs.csi.aws.com", "volumeSnapshotClassName": "csi-aws",
+                    "volumeSnapshotRef": {"namespace": "shop", "name": "velero-data-abcde"}},
+                "status": {"readyToUse": false, "error": {"message": "Failed to check and update snapshot content: throttled"}}}),
+        );
+        assert_eq!(e.infra.snapshot_contents_seen, 2);
+        assert_eq!(e.infra.snapshot_contents.len(), 1);
+        let bad = &e.infra.snapshot_contents[0];
+        assert_eq!(bad.snapshot, "shop/velero-data-abcde");
+        assert_eq!(bad.ready, Some(false));
+        assert!(bad.error.as_deref().unwrap().ends_with("throttled"));
+    }
+}

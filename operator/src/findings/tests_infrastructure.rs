@@ -1,0 +1,338 @@
+//! Rule tests on the data-path infrastructure: nodes and the node-agent DaemonSet, backup
+//! repositories and their maintenance, VolumeSnapshotContents, a restore's backup's results.
+//! Each case (operator/testdata/findings/<case>/) is loaded as [`super::tests::load`] loads it,
+//! with the infrastructure files fed as the collect step feeds them: the DaemonSet before the
+//! nodes, jobs before their pods.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{
+    tests::{case_dir, load, rules_of, yaml_docs},
+    *,
+};
+
+fn name(obj: &Value) -> &str {
+    obj["metadata"]["name"].as_str().unwrap()
+}
+
+/// The results of a restore's backup, as object-store/backup-results.json.
+fn feed_backup_results(e: &mut Evidence, file: &Path) {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return;
+    };
+    let results: Value = serde_json::from_str(&text).unwrap();
+    for (severity, scopes) in results.as_object().into_iter().flatten() {
+        for (ns, messages) in scopes["namespaces"].as_object().into_iter().flatten() {
+            for m in messages.as_array().into_iter().flatten() {
+                e.backup_results.add(
+                    "object-store/backup-results.json",
+                    severity,
+                    &format!("namespace {ns}"),
+                    m.as_str().unwrap(),
+                );
+            }
+        }
+    }
+}
+
+fn load_infrastructure(case: &str) -> Evidence {
+    let mut e = load(case);
+    let dir = case_dir(case);
+    if let Some(ds) = yaml_docs(&dir.join("daemonset.yaml")).first() {
+        e.set_node_agent_daemonset("resources/daemonset-node-agent.yaml", ds);
+    }
+    for pod in yaml_docs(&dir.join("pods.yaml")) {
+        if pod["metadata"]["labels"]["role"] == "node-agent" {
+            e.add_node_agent_pod(&pod);
+        }
+    }
+    let nodes = yaml_docs(&dir.join("nodes.yaml"));
+    for node in &nodes {
+        let path = if e.involved_nodes.contains(name(node)) {
+            format!("resources/node/{}.yaml", name(node))
+        } else {
+            NODES_TABLE.to_string()
+        };
+        e.add_node(&path, node);
+    }
+    e.infra.all_nodes_listed = !nodes.is_empty();
+    for repo in yaml_docs(&dir.join("repositories.yaml")) {
+        let path = format!("resources/backuprepository/{}.yaml", name(&repo));
+        e.add_repository(&path, &repo);
+    }
+    for job in yaml_docs(&dir.join("jobs.yaml")) {
+        e.add_maintenance_job(&format!("resources/job/{}.yaml", name(&job)), &job);
+    }
+    for pod in yaml_docs(&dir.join("maintenance-pods.yaml")) {
+        e.add_maintenance_pod(&format!("pods/{}.yaml", name(&pod)), &pod);
+    }
+    for content in yaml_docs(&dir.join("snapshotcontents.yaml")) {
+        let path = format!("resources/volumesnapshotcontent/{}.yaml", name(&content));
+        e.add_snapshot_content(&path, &content);
+    }
+    feed_backup_results(&mut e, &dir.join("backup-results.json"));
+    e
+}
+
+#[test]
+fn a_node_agent_kept_off_a_node_by_a_taint_is_named_with_the_taint() {
+    let e = load_infrastructure("node-agent-tainted");
+    let found = diagnose(&e);
+    assert_eq!(rules_of(&found), ["node-agent-missing"]);
+    let missing = &found[0];
+    assert_eq!(
+        missing.title,
+        "No running node-agent on node worker-3: DaemonSet node-agent cannot run there: taint dedicated=db:NoSchedule is not tolerated"
+    );
+    // The proof of the symptom is Velero's own word.
+    assert_eq!(
+        missing.quote,
+        "daemonset pod not found in running state in node worker-3"
+    );
+    assert_eq!(missing.file, "object-store/results.json");
+    assert!(missing.explains.contains(&"node/worker-3".to_string()));
+    // worker-1's taint is tolerated by the template, worker-2 has none.
+    for fine in ["worker-1", "worker-2"] {
+        assert!(e.infra.nodes[fine].agent_blockers.is_empty(), "{fine}");
+    }
+}
+
+#[test]
+fn a_node_without_node_agent_says_whether_it_is_not_ready_gone_or_its_pod_failing() {
+    let title = |e: &Evidence| diagnose(e)[0].title.clone();
+    let mut e = load_infrastructure("node-agent-tainted");
+    // NotReady comes before the taint: the node itself is down.
+    let worker3 = e.infra.nodes.get_mut("worker-3").unwrap();
+    worker3.ready = "False".into();
+    worker3.ready_detail = "KubeletNotReady: PLEG is not healthy".into();
+    assert!(
+        title(&e)
+            .ends_with("worker-3: the node is NotReady (KubeletNotReady: PLEG is not healthy)"),
+        "{}",
+        title(&e)
+    );
+    // Its pod is there but crashing.
+    e.infra.nodes.get_mut("worker-3").unwrap().ready = "True".into();
+    e.add_node_agent_pod(&serde_json::json!({
+        "metadata": {"name": "node-agent-zz9xk"}, "spec": {"nodeName": "worker-3"},
+        "status": {"phase": "Running", "containerStatuses": [
+            {"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}
+    }));
+    // Velero counts a Running pod as running even when its container crash-loops: the
+    // node-agent pod is not what failed here, the taint still is.
+    assert!(
+        title(&e).contains("taint dedicated=db:NoSchedule"),
+        "{}",
+        title(&e)
+    );
+    e.infra.node_agent_pods.get_mut("worker-3").unwrap().running = false;
+    e.infra.node_agent_pods.get_mut("worker-3").unwrap().phase = "Pending".into();
+    assert!(
+        title(&e).ends_with(
+            "worker-3: its node-agent pod node-agent-zz9xk is Pending, CrashLoopBackOff"
+        ),
+        "{}",
+        title(&e)
+    );
+    // Gone from a complete list of nodes.
+    e.infra.nodes.remove("worker-3");
+    assert!(
+        title(&e).ends_with("worker-3: the node no longer exists"),
+        "{}",
+        title(&e)
+    );
+    // Not listed at all (no right to list nodes, say): nothing is claimed.
+    e.infra.all_nodes_listed = false;
+    e.infra.node_agent_pods.clear();
+    assert_eq!(title(&e), "No running node-agent on node worker-3");
+}
+
+#[test]
+fn a_node_that_ran_a_volume_without_node_agent_points_at_the_nodes_table() {
+    let mut e = load_infrastructure("node-agent-tainted");
+    e.add_operation(
+        "resources/podvolumerestore/r-1.yaml",
+        "PodVolumeRestore",
+        &serde_json::json!({"metadata": {"name": "r-1"},
+            "spec": {"pod": {"namespace": "shop", "name": "db-0"}, "volume": "data"},
+            "status": {"phase": "InProgress", "node": "worker-3"}}),
+    );
+    e.node_agent_nodes = Some(["worker-1".to_string(), "worker-2".to_string()].into());
+    // No Velero message this time: the operations and the nodes say it.
+    e.results = Default::default();
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "node-agent-missing");
+    assert!(
+        found[0].quote.starts_with(
+            "DaemonSet node-agent cannot run there: taint dedicated=db:NoSchedule is not tolerated; no node-agent pod runs on node worker-3"
+        ),
+        "{}",
+        found[0].quote
+    );
+    assert_eq!(found[0].file, NODES_TABLE);
+}
+
+#[test]
+fn a_not_ready_repository_is_quoted_from_its_status() {
+    let found = diagnose(&load_infrastructure("repository-not-ready"));
+    assert_eq!(rules_of(&found), ["repository-not-ready"]);
+    let repo = &found[0];
+    assert_eq!(repo.severity, Severity::Error);
+    assert_eq!(
+        repo.title,
+        "BackupRepository shop-default-kopia-x7d2m (kopia repository of namespace shop) is NotReady"
+    );
+    assert!(repo.quote.ends_with("Access Denied"), "{}", repo.quote);
+    assert_eq!(
+        repo.file,
+        "resources/backuprepository/shop-default-kopia-x7d2m.yaml"
+    );
+}
+
+#[test]
+fn a_repository_not_ready_of_no_concern_to_the_target_is_a_warning() {
+    let mut e = load_infrastructure("repository-not-ready");
+    e.results = Default::default();
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "repository-not-ready");
+    assert_eq!(found[0].severity, Severity::Warning);
+}
+
+#[test]
+fn a_failed_maintenance_is_named_beside_the_lock_it_left() {
+    let found = diagnose(&load_infrastructure("repository-maintenance-failed"));
+    assert_eq!(
+        rules_of(&found),
+        [
+            "repository-locked",
+            "repository-maintenance-failed",
+            "volume-operation-failed"
+        ]
+    );
+    let maintenance = &found[1];
+    assert_eq!(maintenance.severity, Severity::Warning);
+    assert_eq!(
+        maintenance.title,
+        "Maintenance of BackupRepository shop-default-restic-5ktbx failed (job shop-default-restic-5ktbx-maintain-job-1777604400000: OOMKilled, exit code 137)"
+    );
+    // The termination message is the log's last lines: its last one is quoted.
+    assert!(
+        maintenance.quote.contains("Start pruning repository"),
+        "{}",
+        maintenance.quote
+    );
+    assert_eq!(
+        maintenance.file,
+        "pods/shop-default-restic-5ktbx-maintain-job-1777604400000-b6w2r.yaml"
+    );
+    assert_eq!(found[2].consequence_of, Some(1));
+}
+
+#[test]
+fn a_maintenance_that_failed_without_its_job_is_quoted_from_the_repository() {
+    let mut e = load_infrastructure("repository-maintenance-failed");
+    e.infra.maintenance_jobs.clear();
+    let found = diagnose(&e);
+    let maintenance = found
+        .iter()
+        .find(|f| f.rule == "repository-maintenance-failed")
+        .unwrap();
+    assert_eq!(
+        maintenance.title,
+        "Maintenance of BackupRepository shop-default-restic-5ktbx failed"
+    );
+    assert_eq!(
+        maintenance.quote,
+        "Repo maintenance failed but result is not retrieveable"
+    );
+    // A later success clears it.
+    let repo = &mut e.infra.repositories[0];
+    repo.latest_maintenance.as_mut().unwrap().result = "Succeeded".into();
+    assert!(!rules_of(&diagnose(&e)).contains(&"repository-maintenance-failed"));
+}
+
+#[test]
+fn a_snapshot_content_error_explains_the_csi_timeout_and_the_item_action() {
+    let found = diagnose(&load_infrastructure("snapshot-content-error"));
+    assert_eq!(
+        rules_of(&found),
+        [
+            "volume-snapshot-content-error",
+            "csi-snapshot-timeout",
+            "item-action-error"
+        ]
+    );
+    let content = &found[0];
+    assert_eq!(
+        content.title,
+        "VolumeSnapshotContent snapcontent-5d1e0f7a-2b3c-4d5e-8f90-a1b2c3d4e5f6 has an error (driver ebs.csi.aws.com, VolumeSnapshot shop/velero-data-db-0-tk5wq)"
+    );
+    assert!(
+        content
+            .quote
+            .starts_with("Failed to check and update snapshot content")
+    );
+    assert_eq!(
+        content.file,
+        "resources/volumesnapshotcontent/snapcontent-5d1e0f7a-2b3c-4d5e-8f90-a1b2c3d4e5f6.yaml"
+    );
+    assert_eq!(found[1].consequence_of, Some(1));
+    assert_eq!(found[2].consequence_of, Some(1));
+}
+
+#[test]
+fn a_restore_of_a_partial_backup_quotes_the_backups_own_errors() {
+    let e = load_infrastructure("restore-backup-partial");
+    let found = diagnose(&e);
+    assert_eq!(rules_of(&found), ["backup-not-whole"]);
+    let backup = &found[0];
+    assert_eq!(
+        backup.title,
+        "The restore's backup nightly-34 is PartiallyFailed (2 errors in its results): what it missed cannot be restored"
+    );
+    assert!(
+        backup
+            .quote
+            .starts_with("pod volume backup failed: data path backup failed")
+    );
+    assert_eq!(backup.file, "object-store/backup-results.json");
+    // The backup's errors are not the restore's.
+    assert_eq!(e.results.total("error"), 0);
+    let md = crate::summary::Summary {
+        evidence: e,
+        server_version: None,
+    }
+    .render(&found, &[]);
+    assert!(
+        md.contains("- Backup: nightly-34 (PartiallyFailed); its results: 2 errors, 0 warnings"),
+        "{md}"
+    );
+}
+
+#[test]
+fn the_summary_header_shows_velero_and_node_agent_flags_and_plugins() {
+    let mut e = load_infrastructure("node-agent-tainted");
+    e.set_velero_deployment(
+        "resources/deployment-velero.yaml",
+        &serde_json::json!({"spec": {"template": {"spec": {
+            "initContainers": [{"name": "velero-plugin-for-aws", "image": "velero/velero-plugin-for-aws:v1.14.3"}],
+            "containers": [{"name": "velero", "args": ["server", "--uploader-type=kopia", "--fs-backup-timeout=4h"]}]
+        }}}}),
+    );
+    let found = diagnose(&e);
+    let md = crate::summary::Summary {
+        evidence: e,
+        server_version: Some("v1.18.3".into()),
+    }
+    .render(&found, &[]);
+    assert!(
+        md.contains(
+            "- Server flags: `--uploader-type=kopia --fs-backup-timeout=4h`; plugins: velero/velero-plugin-for-aws:v1.14.3\n- node-agent flags: `--features= --log-format=json`\n"
+        ),
+        "{md}"
+    );
+    let findings_at = md.lines().position(|l| l == "## Findings").unwrap();
+    assert!(findings_at < 12, "{md}");
+}
