@@ -28,7 +28,7 @@ for f in "$VDO_ENV_DIR"/pids/operator*.pid; do
 done
 pidfile="$VDO_ENV_DIR/pids/operator-bench.pid"
 mkdir -p "$VDO_ENV_DIR/spool"
-setsid env RUST_LOG=info METRICS_ADDR=127.0.0.1:0 LEADER_ELECTION=false MAX_BUNDLE_BYTES=4294967296 \
+setsid env RUST_LOG=info METRICS_ADDR=127.0.0.1:0 LEADER_ELECTION=false MAX_BUNDLE_BYTES=4294967296 MAX_INFLATED_BYTES=2147483648 \
   "$release_target/release/velero-debug-operator" --namespace velero \
   --spool-dir "$VDO_ENV_DIR/spool" >>"$VDO_ENV_DIR/logs/operator-bench.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
