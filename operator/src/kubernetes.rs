@@ -53,15 +53,58 @@ pub(crate) fn is_object_name(name: &str) -> bool {
     name.len() <= MAX_OBJECT_NAME_LEN && PATTERN.is_match(name)
 }
 
+/// A request that did not succeed: a short line, and the API server's HTTP status when it
+/// answered (a refusal the caller may treat on its own: 403 forbidden, 404 not served).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RequestError {
+    pub message: String,
+    pub code: Option<u16>,
+}
+
+impl RequestError {
+    pub fn is_forbidden(&self) -> bool {
+        self.code == Some(403)
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code == Some(404)
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Runs one API request under `timeout`; the error is a short line.
 pub(crate) async fn with_timeout<T>(
     timeout: Duration,
     request: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, String> {
+    request_within(timeout, request)
+        .await
+        .map_err(|e| e.message)
+}
+
+/// [`with_timeout`], keeping the API server's HTTP status of a refusal.
+pub(crate) async fn request_within<T>(
+    timeout: Duration,
+    request: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, RequestError> {
     match tokio::time::timeout(timeout, request).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(message(&e)),
-        Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
+        Ok(Err(e)) => Err(RequestError {
+            message: message(&e),
+            code: match &e {
+                kube::Error::Api(status) => Some(status.code),
+                _ => None,
+            },
+        }),
+        Err(_) => Err(RequestError {
+            message: format!("timed out after {}s", timeout.as_secs()),
+            code: None,
+        }),
     }
 }
 
@@ -81,7 +124,7 @@ pub(crate) async fn list_all<K>(
     api: &Api<K>,
     params: ListParams,
     limits: &Limits,
-) -> Result<Listed<K>, String>
+) -> Result<Listed<K>, RequestError>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
@@ -94,9 +137,12 @@ where
     };
     let mut params = params.limit(limits.page_size);
     loop {
-        let page_request = request.list(&params).map_err(|e| e.to_string())?;
+        let page_request = request.list(&params).map_err(|e| RequestError {
+            message: e.to_string(),
+            code: None,
+        })?;
         let page: ObjectList<serde_json::Value> =
-            with_timeout(limits.api_timeout, client.request(page_request)).await?;
+            request_within(limits.api_timeout, client.request(page_request)).await?;
         for raw in page.items {
             match decode::<K>(raw) {
                 Ok(item) => listed.items.push(item),

@@ -18,6 +18,26 @@ pub const BACKUP_NAME_LABEL: &str = "velero.io/backup-name";
 pub const BACKUP_UID_LABEL: &str = "velero.io/backup-uid";
 pub const RESTORE_NAME_LABEL: &str = "velero.io/restore-name";
 pub const RESTORE_UID_LABEL: &str = "velero.io/restore-uid";
+/// Longest label value (a DNS-1035 label, as Velero's `validation.DNS1035LabelMaxLength`).
+const MAX_LABEL_VALUE_LEN: usize = 63;
+
+/// A name as Velero writes it into a label value (`label.GetValidName` in pkg/label/label.go):
+/// unchanged up to 63 bytes; a longer one is cut to 57 bytes and ended with the first 6 hex
+/// digits of the sha256 of the whole name. Restored objects carry
+/// `velero.io/restore-name=<label_value(restore)>`, CSI VolumeSnapshots
+/// `velero.io/backup-name=<label_value(backup)>`.
+pub fn label_value(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if name.len() <= MAX_LABEL_VALUE_LEN {
+        return name.to_string();
+    }
+    let digest = hex::encode(Sha256::digest(name.as_bytes()));
+    let kept = MAX_LABEL_VALUE_LEN - 6;
+    // Go slices bytes; Kubernetes names are ASCII, anything else is cut as bytes too.
+    let head = String::from_utf8_lossy(&name.as_bytes()[..kept]);
+    format!("{head}{}", &digest[..6])
+}
+
 /// Pods of the Velero server Deployment.
 pub const SERVER_POD_SELECTOR: &str = "deploy=velero";
 /// Pods of the node-agent DaemonSet.
@@ -246,6 +266,21 @@ mod tests {
         assert_eq!(prefixed_key(Some("/a/b/"), "plugins/x"), "a/b/plugins/x");
         assert_eq!(prefixed_key(Some(""), "plugins/x"), "plugins/x");
         assert_eq!(prefixed_key(None, "plugins/x"), "plugins/x");
+    }
+
+    #[test]
+    fn label_values_are_cut_and_hashed_as_velero_does() {
+        // Velero's own case (pkg/label/label_test.go, TestGetValidLabelName).
+        assert_eq!(
+            label_value("this_is_a_very_long_label_value_that_will_be_rejected_by_Kubernetes"),
+            "this_is_a_very_long_label_value_that_will_be_rejected_by_8d0722"
+        );
+        assert_eq!(label_value("short label value"), "short label value");
+        let exactly = "r".repeat(63);
+        assert_eq!(label_value(&exactly), exactly);
+        let long = label_value(&"r".repeat(64));
+        assert_eq!(long.len(), 63);
+        assert!(long.starts_with(&"r".repeat(57)));
     }
 
     #[test]
