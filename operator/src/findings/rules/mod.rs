@@ -4,6 +4,7 @@
 mod data_path;
 mod items;
 mod platform;
+mod pods;
 mod volumes;
 mod warnings;
 
@@ -25,6 +26,7 @@ const RULES: &[Rule] = &[
     data_path::repository_locked,
     data_path::repository_not_ready,
     volumes::volume_operation_failed,
+    volumes::pod_volume_restore_blocked,
     volumes::pod_volume_restore_stuck,
     volumes::csi_snapshot_timeout,
     volumes::pod_volume_timeout,
@@ -35,6 +37,7 @@ const RULES: &[Rule] = &[
     items::api_missing,
     items::item_action_error,
     items::pvc_not_found,
+    items::restored_pod_not_ready,
     items::hooks_failed,
     items::backup_not_whole,
     warnings::already_exists,
