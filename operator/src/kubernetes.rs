@@ -128,6 +128,22 @@ pub(crate) async fn list_all<K>(
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
+    list_keeping(api, params, limits, limits.max_list_items, |_| true).await
+}
+
+/// [`list_all`], keeping only the items `keep` accepts, at most `max_kept` of them: an item
+/// dropped is never held beyond its page. Reads at most `max_list_items` items in all;
+/// `truncated` when either bound cut the list.
+pub(crate) async fn list_keeping<K>(
+    api: &Api<K>,
+    params: ListParams,
+    limits: &Limits,
+    max_kept: usize,
+    mut keep: impl FnMut(&K) -> bool,
+) -> Result<Listed<K>, RequestError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
     let client = api.clone().into_client();
     let request = kube::core::Request::new(api.resource_url());
     let mut listed = Listed {
@@ -136,6 +152,7 @@ where
         undecodable: Vec::new(),
     };
     let mut params = params.limit(limits.page_size);
+    let mut read = 0;
     loop {
         let page_request = request.list(&params).map_err(|e| RequestError {
             message: e.to_string(),
@@ -144,13 +161,15 @@ where
         let page: ObjectList<serde_json::Value> =
             request_within(limits.api_timeout, client.request(page_request)).await?;
         for raw in page.items {
+            read += 1;
             match decode::<K>(raw) {
-                Ok(item) => listed.items.push(item),
+                Ok(item) if keep(&item) => listed.items.push(item),
+                Ok(_) => {}
                 Err(why) => listed.undecodable.push(why),
             }
         }
-        if listed.items.len() >= limits.max_list_items {
-            listed.items.truncate(limits.max_list_items);
+        if listed.items.len() >= max_kept || read >= limits.max_list_items {
+            listed.items.truncate(max_kept);
             listed.truncated = true;
             return Ok(listed);
         }
@@ -248,7 +267,60 @@ pub(crate) fn with_types(mut obj: DynamicObject, resource: &ApiResource) -> Dyna
 
 #[cfg(test)]
 mod tests {
+    use http::Method;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
     use super::*;
+    use crate::{
+        api_server_mock::{self, expect},
+        config::Config,
+    };
+
+    fn pod_list(names: &[&str], next: &str) -> serde_json::Value {
+        let items: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| {
+                let phase = if n.starts_with("ready") {
+                    "Running"
+                } else {
+                    "Pending"
+                };
+                json!({"metadata": {"name": n}, "status": {"phase": phase}})
+            })
+            .collect();
+        json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"continue": next}, "items": items})
+    }
+
+    #[tokio::test]
+    async fn a_kept_list_holds_only_what_it_keeps_and_stops_at_its_bound() {
+        let (ctx, server) = api_server_mock::context(Config::default());
+        let path = "/api/v1/namespaces/shop/pods";
+        let served = server.serve(vec![
+            expect(Method::GET, path)
+                .query("labelSelector=velero.io%2Frestore-name%3Dr1")
+                .answer(200, pod_list(&["ready-1", "pending-1"], "t1")),
+            expect(Method::GET, path)
+                .query("continue=t1")
+                .answer(200, pod_list(&["ready-2", "pending-2", "pending-3"], "t2")),
+        ]);
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), "shop");
+        let lp = ListParams::default().labels("velero.io/restore-name=r1");
+        let pending =
+            |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
+        let listed = list_keeping(&pods, lp, &Limits::default(), 2, pending)
+            .await
+            .unwrap();
+        let names: Vec<String> = listed
+            .items
+            .iter()
+            .map(|p| p.metadata.name.clone().unwrap_or_default())
+            .collect();
+        // Two kept: the second page's third pod is left, and no third page is asked for.
+        assert_eq!(names, ["pending-1", "pending-2"]);
+        assert!(listed.truncated);
+        served.await.unwrap().done().await;
+    }
 
     fn api_error(code: u16) -> kube::Error {
         kube::Error::Api(Box::new(

@@ -161,7 +161,8 @@ fn volume_snapshot_resource() -> ApiResource {
 #[derive(Default)]
 struct Workloads {
     pods: BTreeSet<PodRef>,
-    pods_left_out: usize,
+    /// More pods were wanted than [`MAX_PODS`].
+    pods_cut: bool,
     /// (namespace, name) of the PVCs the pods use.
     claims: BTreeSet<(String, String)>,
     /// PVs bound to the claims.
@@ -249,14 +250,6 @@ impl Workloads {
         self.namespaces.insert(namespace);
         Ok(())
     }
-
-    fn has_room(&mut self) -> bool {
-        if self.pods.len() < MAX_PODS {
-            return true;
-        }
-        self.pods_left_out += 1;
-        false
-    }
 }
 
 pub(super) async fn all(
@@ -289,18 +282,25 @@ pub(super) async fn all(
     report(c, w)
 }
 
-/// The pods the target's PodVolumeBackups/Restores name.
+/// The pods the target's PodVolumeBackups/Restores name, at most [`MAX_PODS`] read.
 async fn named_pods(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
-    for pod in c.operation_pods.clone() {
-        // Named by an operation's spec, which anyone who may edit it writes.
-        if !is_object_name(&pod.namespace) || !is_object_name(&pod.name) {
-            c.warn(format!(
-                "pod {:?}/{:?} (named by a volume operation) is not a pod name",
-                pod.namespace, pod.name
-            ));
-            continue;
-        }
-        if w.is_refused(&pod.namespace, "pods") || !w.has_room() {
+    // Named by an operation's spec, which anyone who may edit it writes.
+    let (names, others): (Vec<PodRef>, Vec<PodRef>) = c
+        .operation_pods
+        .iter()
+        .cloned()
+        .partition(|p| is_object_name(&p.namespace) && is_object_name(&p.name));
+    if let Some(first) = others.first() {
+        c.warn(format!(
+            "{} pods named by volume operations are not pod names (the first: {:?}/{:?})",
+            others.len(),
+            first.namespace,
+            first.name
+        ));
+    }
+    w.pods_cut |= names.len() > MAX_PODS;
+    for pod in names.into_iter().take(MAX_PODS) {
+        if w.is_refused(&pod.namespace, "pods") {
             continue;
         }
         let api: Api<Pod> = Api::namespaced(c.client.clone(), &pod.namespace);
@@ -336,13 +336,10 @@ async fn restored_pods(
         Restored::Namespaces(list) => list.clone(),
         Restored::Any { mapped } => {
             let everywhere: Api<Pod> = Api::all(c.client.clone());
-            match c
-                .try_list_all(&everywhere, by_label.clone(), "restored pods")
-                .await
-            {
+            match not_ready(c, w, &everywhere, by_label.clone(), "restored pods").await {
                 Ok(pods) => {
                     w.namespaces.extend(mapped.iter().cloned());
-                    return add_not_ready(c, w, pods);
+                    return add_restored(c, w, pods);
                 }
                 Err(e) if e.is_forbidden() => w.refused_everywhere = true,
                 Err(e) => c.warn(format!("restored pods of all namespaces: {e}")),
@@ -364,27 +361,44 @@ async fn restored_pods(
         }
         let api: Api<Pod> = Api::namespaced(c.client.clone(), ns);
         let what = format!("restored pods of namespace {ns}");
-        match c.try_list_all(&api, by_label.clone(), &what).await {
-            Ok(pods) => add_not_ready(c, w, pods)?,
+        match not_ready(c, w, &api, by_label.clone(), &what).await {
+            Ok(pods) => add_restored(c, w, pods)?,
             Err(e) => w.failed(c, ns, "pods", &what, e),
         }
     }
     Ok(())
 }
 
-fn add_not_ready(
+/// The pods of a list that are not Ready, as many as there is room for: a restore of
+/// thousands of pods is read page by page, and only those kept are held.
+async fn not_ready(
+    c: &mut Collector<'_>,
+    w: &mut Workloads,
+    api: &Api<Pod>,
+    lp: ListParams,
+    what: &str,
+) -> Result<Vec<Pod>, RequestError> {
+    let room = MAX_PODS.saturating_sub(w.pods.len());
+    if room == 0 {
+        w.pods_cut = true;
+        return Ok(Vec::new());
+    }
+    let listed =
+        kubernetes::list_keeping(api, lp, c.limits, room, |p| !is_ready_or_done(p)).await?;
+    w.pods_cut |= listed.truncated;
+    for why in listed.undecodable {
+        c.warn(format!("{what}: one left out, it could not be read: {why}"));
+    }
+    Ok(listed.items)
+}
+
+fn add_restored(
     c: &mut Collector<'_>,
     w: &mut Workloads,
     pods: Vec<Pod>,
 ) -> Result<(), CollectError> {
-    for pod in pods.into_iter().filter(|p| !is_ready_or_done(p)) {
-        let known = w.pods.contains(&PodRef {
-            namespace: pod.namespace().unwrap_or_default(),
-            name: pod.name_any(),
-        });
-        if !known && w.has_room() {
-            w.add_pod(c, pod)?;
-        }
+    for pod in pods {
+        w.add_pod(c, pod)?;
     }
     Ok(())
 }
@@ -586,10 +600,9 @@ async fn volume_snapshots(
 
 /// One warning for every refusal, naming the chart value that grants the reads; the notes.
 fn report(c: &mut Collector<'_>, w: Workloads) -> Result<(), CollectError> {
-    if w.pods_left_out > 0 {
+    if w.pods_cut {
         c.warn(format!(
-            "more than {MAX_PODS} workload pods: {} left out",
-            w.pods_left_out
+            "more than {MAX_PODS} workload pods; only the first {MAX_PODS} were collected"
         ));
     }
     if w.refused_everywhere {
