@@ -273,8 +273,9 @@ pub struct Progress {
     /// Collection steps done, of `itemsTotal`.
     pub items_done: i32,
     pub items_total: i32,
-    /// The step under way: `target`, `object-store`, `operations`, `cluster-state`, `logs`,
-    /// `events`, `summary` (summary.md, manifest.json, closing the archive), then `upload`.
+    /// The step under way: `target`, `object-store`, `operations`, `workloads`,
+    /// `cluster-state`, `logs`, `events`, `summary` (summary.md, manifest.json, closing the
+    /// archive), then `upload`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
     /// While uploading: bytes of the archive sent so far, of `bytesTotal`.

@@ -59,15 +59,58 @@ pub(crate) fn is_object_name(name: &str) -> bool {
     name.len() <= MAX_OBJECT_NAME_LEN && PATTERN.is_match(name)
 }
 
+/// A request that did not succeed: a short line, and the API server's HTTP status when it
+/// answered (a refusal the caller may treat on its own: 403 forbidden, 404 not served).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RequestError {
+    pub message: String,
+    pub code: Option<u16>,
+}
+
+impl RequestError {
+    pub fn is_forbidden(&self) -> bool {
+        self.code == Some(403)
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code == Some(404)
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Runs one API request under `timeout`; the error is a short line.
 pub(crate) async fn with_timeout<T>(
     timeout: Duration,
     request: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, String> {
+    request_within(timeout, request)
+        .await
+        .map_err(|e| e.message)
+}
+
+/// [`with_timeout`], keeping the API server's HTTP status of a refusal.
+pub(crate) async fn request_within<T>(
+    timeout: Duration,
+    request: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, RequestError> {
     match tokio::time::timeout(timeout, request).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(message(&e)),
-        Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
+        Ok(Err(e)) => Err(RequestError {
+            message: message(&e),
+            code: match &e {
+                kube::Error::Api(status) => Some(status.code),
+                _ => None,
+            },
+        }),
+        Err(_) => Err(RequestError {
+            message: format!("timed out after {}s", timeout.as_secs()),
+            code: None,
+        }),
     }
 }
 
@@ -87,18 +130,40 @@ pub(crate) async fn list_all<K>(
     api: &Api<K>,
     params: ListParams,
     limits: &Limits,
-) -> Result<Listed<K>, String>
+) -> Result<Listed<K>, RequestError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    list_keeping(api, params, limits, limits.max_list_items, |_| true).await
+}
+
+/// [`list_all`], keeping only the items `keep` accepts, at most `max_kept` of them: an item
+/// dropped is never held beyond its page. Reads at most `max_list_items` items in all;
+/// `truncated` when either bound cut the list.
+pub(crate) async fn list_keeping<K>(
+    api: &Api<K>,
+    params: ListParams,
+    limits: &Limits,
+    max_kept: usize,
+    mut keep: impl FnMut(&K) -> bool,
+) -> Result<Listed<K>, RequestError>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
     let mut pages = Pages::new(api, params, limits);
     let mut items = Vec::new();
+    let mut cut = false;
     while let Some(page) = pages.next().await? {
-        items.extend(page);
+        items.extend(page.into_iter().filter(|item| keep(item)));
+        if items.len() >= max_kept {
+            cut = items.len() > max_kept || !pages.done;
+            items.truncate(max_kept);
+            break;
+        }
     }
     Ok(Listed {
         items,
-        truncated: pages.truncated,
+        truncated: cut || pages.truncated,
         undecodable: pages.undecodable,
     })
 }
@@ -112,6 +177,7 @@ pub(crate) struct Pages<K> {
     api_timeout: Duration,
     max_items: usize,
     seen: usize,
+    /// No page follows.
     done: bool,
     /// The list was cut at `max_list_items`.
     pub truncated: bool,
@@ -140,13 +206,16 @@ where
     }
 
     /// The next page's items; None once the list is over.
-    pub async fn next(&mut self) -> Result<Option<Vec<K>>, String> {
+    pub async fn next(&mut self) -> Result<Option<Vec<K>>, RequestError> {
         if self.done {
             return Ok(None);
         }
-        let page_request = self.request.list(&self.params).map_err(|e| e.to_string())?;
+        let page_request = self.request.list(&self.params).map_err(|e| RequestError {
+            message: e.to_string(),
+            code: None,
+        })?;
         let page: ObjectList<serde_json::Value> =
-            with_timeout(self.api_timeout, self.client.request(page_request)).await?;
+            request_within(self.api_timeout, self.client.request(page_request)).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for raw in page.items {
             match decode::<K>(raw) {
@@ -257,7 +326,60 @@ pub(crate) fn with_types(mut obj: DynamicObject, resource: &ApiResource) -> Dyna
 
 #[cfg(test)]
 mod tests {
+    use http::Method;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
     use super::*;
+    use crate::{
+        api_server_mock::{self, expect},
+        config::Config,
+    };
+
+    fn pod_list(names: &[&str], next: &str) -> serde_json::Value {
+        let items: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| {
+                let phase = if n.starts_with("ready") {
+                    "Running"
+                } else {
+                    "Pending"
+                };
+                json!({"metadata": {"name": n}, "status": {"phase": phase}})
+            })
+            .collect();
+        json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"continue": next}, "items": items})
+    }
+
+    #[tokio::test]
+    async fn a_kept_list_holds_only_what_it_keeps_and_stops_at_its_bound() {
+        let (ctx, server) = api_server_mock::context(Config::default());
+        let path = "/api/v1/namespaces/shop/pods";
+        let served = server.serve(vec![
+            expect(Method::GET, path)
+                .query("labelSelector=velero.io%2Frestore-name%3Dr1")
+                .answer(200, pod_list(&["ready-1", "pending-1"], "t1")),
+            expect(Method::GET, path)
+                .query("continue=t1")
+                .answer(200, pod_list(&["ready-2", "pending-2", "pending-3"], "t2")),
+        ]);
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), "shop");
+        let lp = ListParams::default().labels("velero.io/restore-name=r1");
+        let pending =
+            |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
+        let listed = list_keeping(&pods, lp, &Limits::default(), 2, pending)
+            .await
+            .unwrap();
+        let names: Vec<String> = listed
+            .items
+            .iter()
+            .map(|p| p.metadata.name.clone().unwrap_or_default())
+            .collect();
+        // Two kept: the second page's third pod is left, and no third page is asked for.
+        assert_eq!(names, ["pending-1", "pending-2"]);
+        assert!(listed.truncated);
+        served.await.unwrap().done().await;
+    }
 
     fn api_error(code: u16) -> kube::Error {
         kube::Error::Api(Box::new(

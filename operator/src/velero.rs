@@ -18,6 +18,26 @@ pub const BACKUP_NAME_LABEL: &str = "velero.io/backup-name";
 pub const BACKUP_UID_LABEL: &str = "velero.io/backup-uid";
 pub const RESTORE_NAME_LABEL: &str = "velero.io/restore-name";
 pub const RESTORE_UID_LABEL: &str = "velero.io/restore-uid";
+/// Longest label value (a DNS-1035 label, as Velero's `validation.DNS1035LabelMaxLength`).
+const MAX_LABEL_VALUE_LEN: usize = 63;
+
+/// A name as Velero writes it into a label value (`label.GetValidName` in pkg/label/label.go):
+/// unchanged up to 63 bytes; a longer one is cut to 57 bytes and ended with the first 6 hex
+/// digits of the sha256 of the whole name. Restored objects carry
+/// `velero.io/restore-name=<label_value(restore)>`, CSI VolumeSnapshots
+/// `velero.io/backup-name=<label_value(backup)>`.
+pub fn label_value(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if name.len() <= MAX_LABEL_VALUE_LEN {
+        return name.to_string();
+    }
+    let digest = hex::encode(Sha256::digest(name.as_bytes()));
+    let kept = MAX_LABEL_VALUE_LEN - 6;
+    // Go slices bytes; Kubernetes names are ASCII, anything else is cut as bytes too.
+    let head = String::from_utf8_lossy(&name.as_bytes()[..kept]);
+    format!("{head}{}", &digest[..6])
+}
+
 /// Pods of the Velero server Deployment.
 pub const SERVER_POD_SELECTOR: &str = "deploy=velero";
 /// Pods of the node-agent DaemonSet.
@@ -35,20 +55,6 @@ pub const STORAGE_LOCATION_LABEL: &str = "velero.io/storage-location";
 /// Repository-maintenance Jobs (and their pods): the repository they maintain
 /// (pkg/repository/maintenance `RepositoryNameLabel`).
 pub const REPOSITORY_NAME_LABEL: &str = "velero.io/repo-name";
-
-/// A name as Velero writes it into a label value (pkg/label `GetValidName`): unchanged up to 63
-/// characters, else its first 57 followed by the first 6 hex digits of its sha256.
-pub fn label_value(name: &str) -> String {
-    use sha2::{Digest, Sha256};
-    const MAX: usize = 63;
-    if name.len() <= MAX {
-        return name.to_string();
-    }
-    let hash = hex::encode(Sha256::digest(name.as_bytes()));
-    // Go slices bytes; a name cut inside a character is still the bytes Velero wrote.
-    let kept = String::from_utf8_lossy(&name.as_bytes()[..MAX - 6]);
-    format!("{kept}{}", &hash[..6])
-}
 
 /// The top-level folders Velero accepts under a BSL prefix; anything else makes the BSL
 /// Unavailable, so everything the operator writes sits under `plugins/`.
@@ -283,8 +289,18 @@ mod tests {
     }
 
     #[test]
-    fn long_names_become_label_values_as_velero_makes_them() {
-        assert_eq!(label_value("nightly-1"), "nightly-1");
+    fn label_values_are_cut_and_hashed_as_velero_does() {
+        // Velero's own case (pkg/label/label_test.go, TestGetValidLabelName).
+        assert_eq!(
+            label_value("this_is_a_very_long_label_value_that_will_be_rejected_by_Kubernetes"),
+            "this_is_a_very_long_label_value_that_will_be_rejected_by_8d0722"
+        );
+        assert_eq!(label_value("short label value"), "short label value");
+        let exactly = "r".repeat(63);
+        assert_eq!(label_value(&exactly), exactly);
+        let long = label_value(&"r".repeat(64));
+        assert_eq!(long.len(), 63);
+        assert!(long.starts_with(&"r".repeat(57)));
         let long = "a".repeat(70);
         // 57 characters, then the start of sha256("a" x 70).
         assert_eq!(label_value(&long), format!("{}6bd5e5", "a".repeat(57)));

@@ -178,6 +178,11 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("list", "velero.io", "backuprepositories", "velero"),
         access("list", "batch", "jobs", "velero"),
         access("list", "", "events", "default"),
+        // The workloads' cluster-scoped objects: the PVs behind their claims, StorageClasses,
+        // VolumeAttachments.
+        access("get", "", "persistentvolumes", ""),
+        access("list", "storage.k8s.io", "storageclasses", ""),
+        access("list", "storage.k8s.io", "volumeattachments", ""),
         // crds.applyOnStart: its own CRD, brought up to date at start.
         named(
             access(
@@ -273,8 +278,25 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
             "rolebindings",
             "velero",
         ),
-        // No reads it does not need.
+        // No reads it does not need; the workloads of other namespaces only where
+        // rbac.workloadNamespaces binds <release>-workload-reader (none by default).
         access("list", "", "pods", "default"),
+        access("get", "", "pods", "default"),
+        access("get", "", "persistentvolumeclaims", "default"),
+        access("list", "", "persistentvolumeclaims", "default"),
+        access("list", "", "resourcequotas", "default"),
+        access(
+            "list",
+            "snapshot.storage.k8s.io",
+            "volumesnapshots",
+            "default",
+        ),
+        access("list", "", "pods", ""),
+        access("list", "", "persistentvolumeclaims", ""),
+        access("get", "", "secrets", "default"),
+        access("list", "", "persistentvolumes", ""),
+        access("update", "", "persistentvolumes", ""),
+        access("delete", "storage.k8s.io", "volumeattachments", ""),
         access("get", "", "configmaps", "velero"),
         access("list", "", "configmaps", "velero"),
         named(

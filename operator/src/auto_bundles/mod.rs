@@ -123,7 +123,7 @@ async fn enforce_cap(bundles: &Api<DebugBundle>, ctx: &Context) -> Result<(), Au
     let auto = ListParams::default().labels(&format!("{LABEL_AUTO}=true"));
     let listed = kubernetes::list_all(bundles, auto, &ctx.config.limits)
         .await
-        .map_err(AutoBundleError::List)?;
+        .map_err(|e| AutoBundleError::List(e.message))?;
     for name in policy::beyond_cap(&listed.items, cap) {
         tracing::info!(bundle = %name, cap, "deleting the oldest automatic bundle beyond the cap");
         kubernetes::delete_if_present(bundles, &name).await?;

@@ -227,9 +227,9 @@ async fn default_storage_location(
     );
     let listed = kubernetes::list_all(&api, ListParams::default(), limits)
         .await
-        .map_err(|message| DereferenceError::List {
+        .map_err(|e| DereferenceError::List {
             what: "BackupStorageLocations".into(),
-            message,
+            message: e.message,
         })?;
     Ok(listed
         .items

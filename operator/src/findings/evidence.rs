@@ -17,7 +17,7 @@ use super::{
 
 /// Operations that did not complete kept in detail; the rest are only counted.
 const MAX_OPERATIONS: usize = 500;
-/// Warning events kept (the latest), and per workload pod of a volume operation.
+/// Warning events kept (the latest), and per workload pod or claim.
 const MAX_EVENTS: usize = 40;
 const MAX_EVENTS_PER_POD: usize = 5;
 /// Item operations that did not complete kept in detail.
@@ -28,6 +28,17 @@ const MAX_PANIC_HITS: usize = 20;
 const MAX_LOG_GROUPS: usize = 200;
 /// Status messages and the like are cut to this many bytes when kept.
 const MAX_FIELD_BYTES: usize = 1024;
+/// Workload pods kept (the collect step bounds them too), their PVCs, and the containers and
+/// claims kept per pod.
+const MAX_WORKLOAD_PODS: usize = 50;
+const MAX_CLAIMS: usize = 100;
+const MAX_CONTAINERS_PER_POD: usize = 10;
+const MAX_CLAIMS_PER_POD: usize = 10;
+/// ResourceQuotas kept, and the resources kept per quota.
+const MAX_QUOTAS: usize = 20;
+const MAX_QUOTA_RESOURCES: usize = 20;
+/// StorageClass names kept.
+const MAX_STORAGE_CLASSES: usize = 100;
 
 /// The Backup or Restore, from its status.
 #[derive(Debug, Default, Clone)]
@@ -129,6 +140,76 @@ pub(crate) struct PodEvidence {
     pub containers: Vec<ContainerEvidence>,
 }
 
+/// A container of a workload pod that waits (init containers too).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WaitingContainer {
+    pub name: String,
+    pub init: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+/// A workload pod: one a PodVolumeBackup/Restore names, or a restored pod that is not Ready.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WorkloadPodEvidence {
+    pub path: String,
+    pub namespace: String,
+    pub name: String,
+    pub phase: String,
+    pub node: Option<String>,
+    /// Condition Ready is True.
+    pub ready: bool,
+    /// Condition PodScheduled is False: its reason and message.
+    pub unschedulable: Option<(String, String)>,
+    /// Containers waiting, init containers first.
+    pub waiting: Vec<WaitingContainer>,
+    /// Names of the PersistentVolumeClaims its volumes use (ephemeral volumes' included).
+    pub claims: Vec<String>,
+}
+
+impl WorkloadPodEvidence {
+    /// `namespace/name`, as operations name their pod.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// Running (or done) as it should: nothing about it explains a stuck volume.
+    pub fn is_fine(&self) -> bool {
+        self.phase == "Succeeded" || (self.phase == "Running" && self.ready)
+    }
+}
+
+/// A PersistentVolumeClaim of a workload pod.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClaimEvidence {
+    pub path: String,
+    pub namespace: String,
+    pub name: String,
+    pub phase: String,
+    /// `spec.storageClassName`: None when unset (the default class applies), `""` for none.
+    pub storage_class: Option<String>,
+    pub volume: Option<String>,
+}
+
+/// A ResourceQuota of a restored namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct QuotaEvidence {
+    pub path: String,
+    pub namespace: String,
+    pub name: String,
+    /// `status.hard` (else `spec.hard`) and `status.used`, by resource.
+    pub hard: BTreeMap<String, String>,
+    pub used: BTreeMap<String, String>,
+}
+
+/// The cluster's StorageClasses, as listed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct StorageClassesEvidence {
+    pub names: BTreeSet<String>,
+    /// The one annotated `storageclass.kubernetes.io/is-default-class: "true"`.
+    pub default: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EventEvidence {
     pub path: String,
@@ -204,6 +285,11 @@ pub(crate) struct Evidence {
     pub node_agent_nodes: Option<BTreeSet<String>>,
     pub events: Vec<EventEvidence>,
     pub events_seen: usize,
+    pub workload_pods: Vec<WorkloadPodEvidence>,
+    pub claims: Vec<ClaimEvidence>,
+    pub quotas: Vec<QuotaEvidence>,
+    /// None when StorageClasses were not listed.
+    pub storage_classes: Option<StorageClassesEvidence>,
     pub results: ResultGroups,
     pub item_operation_phases: BTreeMap<String, u32>,
     pub item_operations: Vec<ItemOperationEvidence>,
@@ -381,8 +467,136 @@ impl Evidence {
         self.node_agent_nodes = Some(nodes.into_iter().collect());
     }
 
+    /// A workload pod (its JSON): phase, node, conditions, waiting containers, claims.
+    pub fn add_workload_pod(&mut self, path: &str, pod: &Value) {
+        if self.workload_pods.len() >= MAX_WORKLOAD_PODS {
+            return;
+        }
+        let (spec, status) = (&pod["spec"], &pod["status"]);
+        let condition = |kind: &str| {
+            status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == kind)
+        };
+        let unschedulable = condition("PodScheduled")
+            .filter(|c| c["status"] == "False")
+            .map(|c| (text(&c["reason"]), text(&c["message"])));
+        let waiting = [
+            ("initContainerStatuses", true),
+            ("containerStatuses", false),
+        ]
+        .iter()
+        .flat_map(|(key, init)| {
+            status[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |c| (c, *init))
+        })
+        .filter_map(|(c, init)| {
+            let waiting = &c["state"]["waiting"];
+            waiting.is_object().then(|| WaitingContainer {
+                name: text(&c["name"]),
+                init,
+                reason: text(&waiting["reason"]),
+                message: text(&waiting["message"]),
+            })
+        })
+        .take(MAX_CONTAINERS_PER_POD)
+        .collect();
+        let claims = spec["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| {
+                some_text(&v["persistentVolumeClaim"]["claimName"]).or_else(|| {
+                    // A generic ephemeral volume's claim is named `<pod>-<volume>`.
+                    v["ephemeral"]
+                        .is_object()
+                        .then(|| format!("{}-{}", name_of(pod), text(&v["name"])))
+                })
+            })
+            .take(MAX_CLAIMS_PER_POD)
+            .collect();
+        self.workload_pods.push(WorkloadPodEvidence {
+            path: path.to_string(),
+            namespace: text(&pod["metadata"]["namespace"]),
+            name: name_of(pod),
+            phase: some_text(&status["phase"]).unwrap_or_else(|| "<none>".into()),
+            node: some_text(&spec["nodeName"]),
+            ready: condition("Ready").is_some_and(|c| c["status"] == "True"),
+            unschedulable,
+            waiting,
+            claims,
+        });
+    }
+
+    /// A PersistentVolumeClaim of a workload pod (its JSON).
+    pub fn add_claim(&mut self, path: &str, claim: &Value) {
+        if self.claims.len() >= MAX_CLAIMS {
+            return;
+        }
+        self.claims.push(ClaimEvidence {
+            path: path.to_string(),
+            namespace: text(&claim["metadata"]["namespace"]),
+            name: name_of(claim),
+            phase: some_text(&claim["status"]["phase"]).unwrap_or_else(|| "<none>".into()),
+            storage_class: claim["spec"]["storageClassName"]
+                .as_str()
+                .map(|s| cap(s, MAX_FIELD_BYTES)),
+            volume: some_text(&claim["spec"]["volumeName"]),
+        });
+    }
+
+    /// A ResourceQuota (its JSON).
+    pub fn add_quota(&mut self, path: &str, quota: &Value) {
+        if self.quotas.len() >= MAX_QUOTAS {
+            return;
+        }
+        let resources = |v: &Value| -> BTreeMap<String, String> {
+            v.as_object()
+                .into_iter()
+                .flatten()
+                .take(MAX_QUOTA_RESOURCES)
+                .map(|(k, v)| (cap(k, MAX_FIELD_BYTES), text(v)))
+                .collect()
+        };
+        let status = &quota["status"];
+        let hard = if status["hard"].is_object() {
+            resources(&status["hard"])
+        } else {
+            resources(&quota["spec"]["hard"])
+        };
+        self.quotas.push(QuotaEvidence {
+            path: path.to_string(),
+            namespace: text(&quota["metadata"]["namespace"]),
+            name: name_of(quota),
+            hard,
+            used: resources(&status["used"]),
+        });
+    }
+
+    /// The cluster's StorageClasses (their JSON), listed whole.
+    pub fn set_storage_classes<'a>(&mut self, classes: impl IntoIterator<Item = &'a Value>) {
+        let mut found = StorageClassesEvidence::default();
+        for class in classes {
+            let name = name_of(class);
+            let annotation =
+                &class["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"];
+            if annotation == "true" && found.default.is_none() {
+                found.default = Some(name.clone());
+            }
+            if found.names.len() < MAX_STORAGE_CLASSES {
+                found.names.insert(name);
+            }
+        }
+        self.storage_classes = Some(found);
+    }
+
     /// Events (a JSON list as written into the bundle); only Warning events are kept: the
-    /// latest, and those about the workload pods of volume operations.
+    /// latest, and those about the workload pods and their claims.
     pub fn add_events(&mut self, path: &str, events: &Value) {
         for e in events.as_array().into_iter().flatten() {
             if e["type"] != "Warning" {
@@ -423,20 +637,29 @@ impl Evidence {
         self.trim_events();
     }
 
-    /// Keeps the events about workload pods (a few each) and the latest others.
+    /// Keeps the events about workload pods and their claims (a few each) and the latest
+    /// others.
     fn trim_events(&mut self) {
-        let pods: BTreeSet<String> = self
+        let workloads: BTreeSet<(&str, String)> = self
             .operations
             .iter()
             .filter_map(|o| o.pod.clone())
+            .chain(self.workload_pods.iter().map(|p| p.key()))
+            .map(|pod| ("Pod", pod))
+            .chain(self.claims.iter().map(|c| {
+                (
+                    "PersistentVolumeClaim",
+                    format!("{}/{}", c.namespace, c.name),
+                )
+            }))
             .collect();
         self.events.sort_by(|a, b| b.time.cmp(&a.time));
-        let mut per_pod: BTreeMap<String, usize> = BTreeMap::new();
+        let mut per_object: BTreeMap<(String, String), usize> = BTreeMap::new();
         let mut others = 0;
         self.events.retain(|e| {
-            let pod = format!("{}/{}", e.namespace, e.name);
-            if e.kind == "Pod" && pods.contains(&pod) {
-                let n = per_pod.entry(pod).or_default();
+            let object = format!("{}/{}", e.namespace, e.name);
+            if workloads.contains(&(e.kind.as_str(), object.clone())) {
+                let n = per_object.entry((e.kind.clone(), object)).or_default();
                 *n += 1;
                 *n <= MAX_EVENTS_PER_POD
             } else {

@@ -111,6 +111,28 @@ pub(crate) fn load(case: &str) -> Evidence {
         let path = format!("pods/{}.yaml", pod["metadata"]["name"].as_str().unwrap());
         e.add_pod(&path, role, pod);
     }
+    // Workload objects as the workloads step writes them, before the events.
+    let workloads = yaml_docs(&dir.join("workloads.yaml"));
+    let mut storage_classes = Vec::new();
+    for obj in &workloads {
+        let kind = obj["kind"].as_str().unwrap();
+        let name = obj["metadata"]["name"].as_str().unwrap();
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        let path = format!(
+            "resources/workloads/{ns}/{}/{name}.yaml",
+            kind.to_lowercase()
+        );
+        match kind {
+            "Pod" => e.add_workload_pod(&path, obj),
+            "PersistentVolumeClaim" => e.add_claim(&path, obj),
+            "ResourceQuota" => e.add_quota(&path, obj),
+            "StorageClass" => storage_classes.push(obj.clone()),
+            other => panic!("no workload kind {other} in the fixtures"),
+        }
+    }
+    if !storage_classes.is_empty() {
+        e.set_storage_classes(&storage_classes);
+    }
     if let Some(events) = yaml_docs(&dir.join("events.yaml")).first() {
         e.add_events("events/warnings-shop.yaml", events);
     }
@@ -198,9 +220,24 @@ fn quota_refusals_are_the_first_finding_of_a_restore() {
     );
     let quota = &found[0];
     assert_eq!(quota.severity, Severity::Error);
-    assert!(quota.title.starts_with("2 objects"), "{}", quota.title);
+    // The quota was collected: what it allows and what is used.
+    assert_eq!(
+        quota.title,
+        "2 objects: refused by ResourceQuota shop/storage-quota (requests.storage: used 95Gi, hard 100Gi)"
+    );
     assert!(quota.quote.contains("exceeded quota: storage-quota"));
     assert_eq!(quota.file, "object-store/results.json");
+}
+
+#[test]
+fn a_quota_not_collected_is_named_from_the_refusal_alone() {
+    let mut e = load("restore-quota");
+    e.quotas.clear();
+    let found = diagnose(&e);
+    assert_eq!(
+        found[0].title,
+        "2 objects: refused by a ResourceQuota (exceeded quota)"
+    );
 }
 
 #[test]
@@ -227,26 +264,165 @@ fn a_warnings_only_restore_says_completed_with_warnings() {
 }
 
 #[test]
-fn a_stuck_pod_volume_restore_names_its_pods_warning_event() {
+fn a_stuck_pod_volume_restore_is_explained_by_its_pods_multi_attach_event() {
     let found = diagnose(&load("pvr-stuck-multi-attach"));
+    assert_eq!(
+        rules_of(&found),
+        [
+            "volume-attach-failed",
+            "pod-volume-restore-stuck",
+            "pod-volume-timeout"
+        ]
+    );
+    let cause = &found[0];
+    assert_eq!(cause.severity, Severity::Error);
+    assert!(
+        cause.title.starts_with(
+            "PodVolumeRestore stuck-abcde is stuck: its pod shop/web-0 is Pending: Multi-Attach error for volume \"pvc-123\""
+        ),
+        "{}",
+        cause.title
+    );
+    assert!(
+        cause
+            .quote
+            .starts_with("FailedAttachVolume: Multi-Attach error")
+    );
+    assert_eq!(cause.file, "events/warnings-shop.yaml");
+    // The stuck PVR and Velero's timeout waiting for all PVRs are what the pod caused.
+    assert_eq!(found[1].consequence_of, Some(1));
+    assert_eq!(found[2].consequence_of, Some(1));
+}
+
+#[test]
+fn a_pod_running_again_does_not_explain_a_stuck_restore_by_its_old_events() {
+    let mut e = load("pvr-stuck-multi-attach");
+    let pod = &mut e.workload_pods[0];
+    pod.phase = "Running".into();
+    pod.ready = true;
+    let found = diagnose(&e);
     assert_eq!(
         rules_of(&found),
         ["pod-volume-restore-stuck", "pod-volume-timeout"]
     );
-    let stuck = &found[0];
     assert!(
-        stuck.title.contains("shop/web-0 FailedAttachVolume"),
+        found[0]
+            .title
+            .contains("pod shop/web-0 never ran its restore init container")
+    );
+}
+
+#[test]
+fn without_its_pods_yaml_the_events_still_name_the_cause() {
+    let mut e = load("pvr-stuck-multi-attach");
+    e.workload_pods.clear();
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "volume-attach-failed");
+    assert!(
+        found[0]
+            .title
+            .contains("its pod shop/web-0: Multi-Attach error"),
         "{}",
-        stuck.title
+        found[0].title
+    );
+}
+
+#[test]
+fn an_unschedulable_pod_explains_its_stuck_restore_while_the_restore_runs() {
+    let found = diagnose(&load("pvr-stuck-unschedulable"));
+    assert_eq!(
+        rules_of(&found),
+        ["pod-unschedulable", "pod-volume-restore-stuck"]
+    );
+    let cause = &found[0];
+    // The restore still runs: worth a look, not yet its failure.
+    assert_eq!(cause.severity, Severity::Warning);
+    assert!(
+        cause.title.starts_with(
+            "PodVolumeRestore shop-restore-7hx2q is stuck: its pod shop/db-0 is Pending: not scheduled (Unschedulable): 0/3 nodes"
+        ),
+        "{}",
+        cause.title
     );
     assert!(
-        stuck
+        cause
             .quote
-            .starts_with("FailedAttachVolume: Multi-Attach error")
+            .starts_with("condition PodScheduled False, Unschedulable: 0/3 nodes are available")
     );
-    assert_eq!(stuck.file, "events/warnings-shop.yaml");
-    // Velero's timeout waiting for all PVRs is what the stuck one caused.
+    assert_eq!(cause.file, "resources/workloads/shop/pod/db-0.yaml");
     assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn a_pending_claim_comes_before_the_scheduling_failure_it_causes() {
+    let found = diagnose(&load("pvr-stuck-pvc-pending"));
+    assert_eq!(
+        rules_of(&found),
+        ["pvc-pending", "pod-volume-restore-stuck"]
+    );
+    let cause = &found[0];
+    assert!(
+        cause.title.contains(
+            "its pod shop-copy/web-0 is Pending: PVC data-web-0 is Pending: ProvisioningFailed"
+        ),
+        "{}",
+        cause.title
+    );
+    assert_eq!(
+        cause.quote,
+        "ProvisioningFailed: storageclass.storage.k8s.io \"fast\" not found"
+    );
+    assert!(cause.explains.contains(&"pod/shop-copy/web-0".to_string()));
+}
+
+#[test]
+fn a_pending_claim_without_events_is_explained_by_the_storage_classes() {
+    let mut e = load("pvr-stuck-pvc-pending");
+    e.events.clear();
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "pvc-pending");
+    assert!(
+        found[0]
+            .title
+            .ends_with("PVC data-web-0 is Pending: StorageClass fast does not exist"),
+        "{}",
+        found[0].title
+    );
+    assert_eq!(
+        found[0].file,
+        "resources/workloads/shop-copy/persistentvolumeclaim/data-web-0.yaml"
+    );
+    // No class named and no default one.
+    e.claims[0].storage_class = None;
+    e.storage_classes.as_mut().unwrap().default = None;
+    let found = diagnose(&e);
+    assert!(
+        found[0]
+            .title
+            .ends_with("PVC data-web-0 is Pending: no StorageClass named and no default one"),
+        "{}",
+        found[0].title
+    );
+}
+
+#[test]
+fn a_restored_pod_that_cannot_start_is_named_though_the_restore_completed() {
+    let found = diagnose(&load("restored-pod-not-ready"));
+    assert_eq!(rules_of(&found), ["pod-not-ready"]);
+    let f = &found[0];
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(
+        f.title,
+        "Restored pod api/api-5c9f7d8b6-x2x4q is Pending: container api waiting: ImagePullBackOff"
+    );
+    assert_eq!(
+        f.quote,
+        "container api waiting, ImagePullBackOff: Back-off pulling image \"registry.example.com/api:1.2\""
+    );
+    assert_eq!(
+        f.file,
+        "resources/workloads/api/pod/api-5c9f7d8b6-x2x4q.yaml"
+    );
 }
 
 #[test]
@@ -384,4 +560,34 @@ fn nothing_is_found_for_a_clean_backup() {
         &serde_json::json!({"kind": "Backup", "metadata": {"name": "ok"}, "status": {"phase": "Completed"}}),
     );
     assert!(diagnose(&e).is_empty());
+}
+
+#[test]
+fn the_summary_lists_the_workload_pods_not_running_and_their_claims() {
+    let e = load("pvr-stuck-pvc-pending");
+    let found = diagnose(&e);
+    let summary = crate::summary::Summary {
+        evidence: e,
+        server_version: None,
+    };
+    let md = summary.render(&found, &[]);
+    assert!(md.contains("## Workload pods not running"), "{md}");
+    assert!(
+        md.contains(
+            "- shop-copy/web-0: Pending; node -; PodScheduled False, Unschedulable: 0/3 nodes are available"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("; PVCs data-web-0\n"), "{md}");
+    assert!(
+        md.contains("- PVC shop-copy/data-web-0: Pending (StorageClass fast)"),
+        "{md}"
+    );
+    // The cause is the first finding, within the first 40 lines.
+    let head: Vec<&str> = md.lines().take(40).collect();
+    assert!(
+        head.iter()
+            .any(|l| l.starts_with("1. **PodVolumeRestore shop-restore-k2m9d is stuck")),
+        "{md}"
+    );
 }

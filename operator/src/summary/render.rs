@@ -17,6 +17,7 @@ pub(super) fn summary_md(s: &Summary, findings: &[Finding], warnings: &[String])
     header(&mut md, s);
     findings_section(&mut md, findings);
     operations(&mut md, &s.evidence);
+    workloads(&mut md, &s.evidence);
     item_operations(&mut md, &s.evidence);
     validation_and_hooks(&mut md, &s.evidence);
     results(&mut md, &s.evidence);
@@ -173,6 +174,45 @@ fn operations(md: &mut Markdown, e: &Evidence) {
     let more = e.operations.len().saturating_sub(MAX_LIST) + e.operations_left_out;
     if more > 0 {
         md.line(&format!("  - ... {more} more in resources/"));
+    }
+}
+
+/// The workload pods that do not run and the claims not bound (resources/workloads/ has all).
+fn workloads(md: &mut Markdown, e: &Evidence) {
+    let pods: Vec<_> = e.workload_pods.iter().filter(|p| !p.is_fine()).collect();
+    let claims: Vec<_> = e.claims.iter().filter(|c| c.phase != "Bound").collect();
+    if pods.is_empty() && claims.is_empty() {
+        return;
+    }
+    md.heading("## Workload pods not running");
+    for p in pods.iter().take(MAX_LIST) {
+        let mut parts = vec![format!("node {}", p.node.as_deref().unwrap_or("-"))];
+        if let Some((reason, message)) = &p.unschedulable {
+            parts.push(format!("PodScheduled False, {reason}: {message}"));
+        }
+        for w in &p.waiting {
+            let init = if w.init { " (init)" } else { "" };
+            parts.push(format!("{}{init} waiting: {}", w.name, w.reason));
+        }
+        if !p.claims.is_empty() {
+            parts.push(format!("PVCs {}", p.claims.join(", ")));
+        }
+        md.line(&format!("- {}: {}; {}", p.key(), p.phase, parts.join("; ")));
+    }
+    for c in claims.iter().take(MAX_LIST) {
+        let class = match c.storage_class.as_deref() {
+            Some("") => "none".to_string(),
+            Some(class) => class.to_string(),
+            None => "default".to_string(),
+        };
+        md.line(&format!(
+            "- PVC {}/{}: {} (StorageClass {class})",
+            c.namespace, c.name, c.phase
+        ));
+    }
+    let more = pods.len().saturating_sub(MAX_LIST) + claims.len().saturating_sub(MAX_LIST);
+    if more > 0 {
+        md.line(&format!("- ... {more} more in resources/workloads/"));
     }
 }
 

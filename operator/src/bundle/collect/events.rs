@@ -1,11 +1,16 @@
-//! Events: those about any collected object or pod, and the Warning events of the namespaces
-//! the target covered, within the window; also as one sorted timeline.
+//! Events: those about any collected object or pod (Velero's, and the workload objects in
+//! their own namespaces), and the Warning events of the namespaces the target covered, within
+//! the window; also as one sorted timeline.
 
 use k8s_openapi::api::core::v1::Event;
 use kube::{Api, api::ListParams};
 
 use super::{CollectError, Collector, TargetObjects};
 use crate::tar_gz::EntryPath;
+
+/// Namespaces whose events about workload objects are read at most (the workloads step reads
+/// no more than this many either).
+const MAX_WORKLOAD_NAMESPACES: usize = 20;
 
 /// The namespaces a Backup or Restore covered; `None` means all of them.
 pub(super) fn covered_namespaces(target: &serde_json::Value) -> Option<Vec<String>> {
@@ -96,6 +101,33 @@ pub(super) async fn all(
         let path = EntryPath::new(&["events"], "related", "yaml");
         let seen = c.add_object_seen(&path, &related)?;
         c.summary.evidence.add_events(&path.to_string(), &seen);
+    }
+
+    // Every event (Normal too) about the workload objects, from their own namespaces.
+    for (namespace, uids) in c
+        .workload_uids
+        .clone()
+        .into_iter()
+        .take(MAX_WORKLOAD_NAMESPACES)
+    {
+        let api: Api<Event> = Api::namespaced(c.client.clone(), &namespace);
+        let what = format!("events of namespace {namespace}");
+        if let Some(events) = c.list_all(&api, ListParams::default(), &what).await {
+            let about: Vec<Event> = events
+                .into_iter()
+                .filter(|e| {
+                    e.involved_object
+                        .uid
+                        .as_ref()
+                        .is_some_and(|u| uids.contains(u))
+                })
+                .filter(in_window)
+                .collect();
+            timeline.extend(about.iter().map(timeline_line));
+            let path = EntryPath::new(&["events"], &format!("workloads-{namespace}"), "yaml");
+            let seen = c.add_object_seen(&path, &about)?;
+            c.summary.evidence.add_events(&path.to_string(), &seen);
+        }
     }
 
     let warnings = ListParams::default().fields("type=Warning");

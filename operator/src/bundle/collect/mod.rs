@@ -14,6 +14,7 @@ mod objects;
 mod repositories;
 mod snapshots;
 mod velero_files;
+mod workloads;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -117,6 +118,8 @@ pub(crate) async fn run(
         collected_uids: BTreeSet::new(),
         involved_nodes: BTreeSet::new(),
         operation_names: BTreeSet::new(),
+        operation_pods: Vec::new(),
+        workload_uids: BTreeMap::new(),
         spool_seq: 0,
     };
     // Progress goes to status from a task of its own, so a slow API server never slows
@@ -169,14 +172,20 @@ struct Collector<'a> {
     involved_nodes: BTreeSet<String>,
     /// Names of the target's operation objects (PVB/PVR/DataUpload/DataDownload).
     operation_names: BTreeSet<String>,
+    /// The workload pods the target's PodVolumeBackups/Restores name (`spec.pod`), those of
+    /// operations that did not complete first.
+    operation_pods: Vec<workloads::PodRef>,
+    /// Uids of the workload objects collected, by namespace: their events are collected.
+    workload_uids: BTreeMap<String, BTreeSet<String>>,
     spool_seq: u64,
 }
 
 /// Steps in the order they run; status.progress counts them.
-const STEPS: [&str; 7] = [
+const STEPS: [&str; 8] = [
     "target",
     "object-store",
     "operations",
+    "workloads",
     "cluster-state",
     "logs",
     "events",
@@ -270,8 +279,8 @@ impl Collector<'_> {
     where
         K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     {
-        match kubernetes::list_all(api, lp, self.limits).await {
-            Ok(listed) => Some(self.listed(listed, what)),
+        match self.try_list_all(api, lp, what).await {
+            Ok(items) => Some(items),
             Err(e) => {
                 self.warn(format!("{what}: could not be listed: {e}"));
                 None
@@ -290,9 +299,9 @@ impl Collector<'_> {
     where
         K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     {
-        match kubernetes::list_all(api, lp, self.limits).await {
-            Ok(listed) => Ok(self.listed(listed, what)),
-            Err(e) if kubernetes::is_not_found_message(&e) => {
+        match self.try_list_all(api, lp, what).await {
+            Ok(items) => Ok(items),
+            Err(e) if e.is_not_found() || kubernetes::is_not_found_message(&e.message) => {
                 tracing::info!(what, "not served by the cluster (CRD not installed)");
                 Err(Unlisted::NotServed)
             }
@@ -301,6 +310,21 @@ impl Collector<'_> {
                 Err(Unlisted::Failed)
             }
         }
+    }
+
+    /// [`list_all`](Self::list_all), leaving a list that fails to the caller (a refusal it
+    /// explains better, a kind not served).
+    async fn try_list_all<K>(
+        &mut self,
+        api: &Api<K>,
+        lp: ListParams,
+        what: &str,
+    ) -> Result<Vec<K>, kubernetes::RequestError>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        let listed = kubernetes::list_all(api, lp, self.limits).await?;
+        Ok(self.listed(listed, what))
     }
 
     /// The items of a list, with a warning for a list cut short or an item left out.
@@ -339,6 +363,14 @@ impl Collector<'_> {
         fut: impl Future<Output = Result<T, kube::Error>>,
     ) -> Result<T, String> {
         kubernetes::with_timeout(self.limits.api_timeout, fut).await
+    }
+
+    /// [`timed`](Self::timed), keeping the HTTP status of a refusal.
+    async fn timed_request<T>(
+        &self,
+        fut: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, kubernetes::RequestError> {
+        kubernetes::request_within(self.limits.api_timeout, fut).await
     }
 }
 
@@ -379,10 +411,11 @@ async fn all_parts(
     part!(1, "target", objects::target_yaml(c, objects));
     part!(2, "object-store", object_store::artifacts(c));
     part!(3, "operations", objects::operations(c, objects));
-    part!(4, "cluster-state", objects::cluster_state(c));
-    part!(5, "logs", logs::all(c));
+    part!(4, "workloads", workloads::all(c, objects));
+    part!(5, "cluster-state", objects::cluster_state(c));
+    part!(6, "logs", logs::all(c));
     if c.plan.events {
-        part!(6, "events", events::all(c, objects));
+        part!(7, "events", events::all(c, objects));
     }
     Ok(())
 }

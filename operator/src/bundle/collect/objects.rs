@@ -9,7 +9,10 @@ use kube::{
     core::DynamicObject,
 };
 
-use super::{CollectError, Collector, TargetObjects, infrastructure, repositories, snapshots};
+use super::{
+    CollectError, Collector, TargetObjects, infrastructure, repositories, snapshots,
+    workloads::PodRef,
+};
 use crate::{
     kubernetes,
     tar_gz::EntryPath,
@@ -51,6 +54,8 @@ pub(super) async fn operations(
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
     let uid = objects.target.uid().unwrap_or_default();
+    // (completed, pod): the pods of operations that did not complete come first.
+    let mut named_pods: Vec<(bool, PodRef)> = Vec::new();
     for kind in c.plan.target.operation_kinds() {
         let api = c.dynamic_api(kind);
         let mut found: Vec<DynamicObject> = Vec::new();
@@ -76,6 +81,10 @@ pub(super) async fn operations(
                 c.involved_nodes.insert(node);
             }
             c.operation_names.insert(obj.name_any());
+            if let Some(pod) = PodRef::named_by(&obj.data) {
+                let done = obj.data["status"]["phase"] == "Completed";
+                named_pods.push((done, pod));
+            }
             let path = EntryPath::new(
                 &["resources", &kind.to_lowercase()],
                 &obj.name_any(),
@@ -87,6 +96,13 @@ pub(super) async fn operations(
                 .add_operation(&path.to_string(), kind, &seen);
         }
     }
+    named_pods.sort();
+    let mut seen = std::collections::BTreeSet::new();
+    c.operation_pods = named_pods
+        .into_iter()
+        .map(|(_, pod)| pod)
+        .filter(|pod| seen.insert(pod.clone()))
+        .collect();
     Ok(())
 }
 

@@ -1,11 +1,18 @@
 //! Items: single objects the API server or a plugin refused, hooks, and a restore's backup that
 //! was not whole; and the fallbacks that name the outcome when no rule explained it.
 
-use super::{Evidence, Finding, Layer, Severity, from_mentions, plural};
+use std::collections::BTreeSet;
+
+use super::{Evidence, Finding, Layer, Severity, from_mentions, plural, pods};
 use crate::findings::{
     CSI_SNAPSHOTS_KEY, PLUGIN_KEY, TARGET_KEY,
+    evidence::QuotaEvidence,
     patterns::{self, Pattern},
+    text::cap,
 };
+
+/// Restored pods that are not Ready, named one by one; the summary lists them all.
+const MAX_RESTORED_POD_FINDINGS: usize = 5;
 
 fn objects_rule(
     e: &Evidence,
@@ -20,13 +27,98 @@ fn objects_rule(
     .collect()
 }
 
+/// Objects the API server refused for a ResourceQuota; the quota itself (what it allows and
+/// what is used now) when it was collected.
 pub(super) fn quota_exceeded(e: &Evidence) -> Vec<Finding> {
-    objects_rule(
+    let mut found = objects_rule(
         e,
         Pattern::QuotaExceeded,
         "quota-exceeded",
         "refused by a ResourceQuota (exceeded quota)",
-    )
+    );
+    for f in &mut found {
+        if let Some(quota) = quota_named_in(e, &f.quote) {
+            let n = f.title.split(':').next().unwrap_or_default().to_string();
+            f.title = cap(
+                &format!(
+                    "{n}: refused by ResourceQuota {}/{} ({})",
+                    quota.namespace,
+                    quota.name,
+                    quota_usage(quota, &f.quote)
+                ),
+                160,
+            );
+        }
+    }
+    found
+}
+
+/// The collected ResourceQuota a refusal names: Kubernetes' message is `exceeded quota:
+/// <name>, requested: <resource>=<n>,..., used: ..., limited: ...`.
+fn quota_named_in<'a>(e: &'a Evidence, message: &str) -> Option<&'a QuotaEvidence> {
+    let (_, rest) = message.split_once("exceeded quota: ")?;
+    let name = rest.split([',', ' ']).next()?;
+    e.quotas.iter().find(|q| q.name == name)
+}
+
+/// `requests.storage: used 95Gi, hard 100Gi` for the resources the refusal requested (all the
+/// quota's, up to three, when the message does not say).
+fn quota_usage(quota: &QuotaEvidence, message: &str) -> String {
+    let requested: Vec<String> = message
+        .split_once("requested: ")
+        .map(|(_, rest)| rest.split(", used").next().unwrap_or_default())
+        .into_iter()
+        .flat_map(|list| list.split(','))
+        .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.trim().to_string()))
+        .filter(|k| quota.hard.contains_key(k))
+        .collect();
+    let resources: Vec<&String> = if requested.is_empty() {
+        quota.hard.keys().take(3).collect()
+    } else {
+        requested.iter().take(3).collect()
+    };
+    resources
+        .into_iter()
+        .map(|r| {
+            let used = quota.used.get(r).map(String::as_str).unwrap_or("?");
+            format!("{r}: used {used}, hard {}", quota.hard[r])
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Restored pods that are not Ready (those a stuck PodVolumeRestore names are that rule's),
+/// with what keeps each from running: the restore may be Completed while its workloads are not.
+pub(super) fn restored_pod_not_ready(e: &Evidence) -> Vec<Finding> {
+    if e.target.kind != "Restore" {
+        return Vec::new();
+    }
+    let named: BTreeSet<&str> = e
+        .operations
+        .iter()
+        .filter_map(|o| o.pod.as_deref())
+        .collect();
+    e.workload_pods
+        .iter()
+        .filter(|p| !p.is_fine() && !named.contains(p.key().as_str()))
+        .filter_map(|p| {
+            let pod = p.key();
+            let blocked = pods::why_blocked(e, &pod)?;
+            Some(
+                Finding::new(
+                    Severity::Warning,
+                    Layer::Items,
+                    blocked.rule,
+                    format!("Restored pod {}", blocked.describe(&pod)),
+                    &blocked.quote,
+                    &blocked.file,
+                )
+                .explaining([pods::pod_key(&pod)])
+                .about([pods::pod_key(&pod)]),
+            )
+        })
+        .take(MAX_RESTORED_POD_FINDINGS)
+        .collect()
 }
 
 pub(super) fn webhook_denied(e: &Evidence) -> Vec<Finding> {

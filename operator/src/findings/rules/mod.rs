@@ -4,6 +4,7 @@
 mod data_path;
 mod items;
 mod platform;
+mod pods;
 mod volumes;
 mod warnings;
 
@@ -26,6 +27,7 @@ const RULES: &[Rule] = &[
     data_path::repository_not_ready,
     data_path::repository_maintenance_failed,
     volumes::volume_operation_failed,
+    volumes::pod_volume_restore_blocked,
     volumes::pod_volume_restore_stuck,
     volumes::volume_snapshot_content_error,
     volumes::csi_snapshot_timeout,
@@ -37,6 +39,7 @@ const RULES: &[Rule] = &[
     items::api_missing,
     items::item_action_error,
     items::pvc_not_found,
+    items::restored_pod_not_ready,
     items::hooks_failed,
     items::backup_not_whole,
     warnings::already_exists,

@@ -2,10 +2,10 @@
 //! canceled or never started; item operations that timed out; CSI snapshots; Velero's own
 //! diagnosis of an expose that did not work.
 
-use super::{Evidence, Finding, Layer, Severity, from_mentions, group_into, plural};
+use super::{Evidence, Finding, Layer, Severity, from_mentions, group_into, plural, pods};
 use crate::findings::{
-    CSI_SNAPSHOTS_KEY, OperationEvidence, evidence::EventEvidence,
-    infrastructure::SnapshotContentEvidence, node_key, patterns::Pattern, text::cap,
+    CSI_SNAPSHOTS_KEY, OperationEvidence, infrastructure::SnapshotContentEvidence, node_key,
+    patterns::Pattern, text::cap,
 };
 
 /// Findings of one rule are bounded: beyond this many groups, the summary's list of operations
@@ -98,69 +98,93 @@ pub(super) fn volume_operation_failed(e: &Evidence) -> Vec<Finding> {
         .collect()
 }
 
-/// The latest Warning event about a workload pod (`namespace/name`).
-fn pod_warning<'a>(e: &'a Evidence, pod: &str) -> Option<&'a EventEvidence> {
-    e.events
-        .iter()
-        .filter(|ev| ev.kind == "Pod" && format!("{}/{}", ev.namespace, ev.name) == pod)
-        .max_by(|a, b| a.time.cmp(&b.time))
+/// PodVolumeRestores not accepted by a node yet: a PVR is accepted only once the restored
+/// pod's restore-wait init container runs.
+fn waiting_restores(e: &Evidence) -> impl Iterator<Item = &OperationEvidence> {
+    e.operations.iter().filter(|o| {
+        o.kind == "PodVolumeRestore"
+            && matches!(o.phase.as_str(), "<none>" | "New" | "Accepted" | "Prepared")
+    })
 }
 
-/// A PodVolumeRestore is accepted only once the restored pod's init container runs: one left
-/// New means the pod never got that far, and its events say why (Multi-Attach, quota...).
-pub(super) fn pod_volume_restore_stuck(e: &Evidence) -> Vec<Finding> {
-    e.operations
-        .iter()
-        .filter(|o| {
-            o.kind == "PodVolumeRestore"
-                && matches!(o.phase.as_str(), "<none>" | "New" | "Accepted" | "Prepared")
-        })
-        .filter_map(|op| {
-            let event = op.pod.as_deref().and_then(|p| pod_warning(e, p));
-            // While the restore runs, a New PVR is normal unless its pod is in trouble.
-            if !e.target.is_final() && event.is_none() {
-                return None;
-            }
-            let pod = op.pod.as_deref().unwrap_or("<unknown pod>");
-            let (title, quote, file) = match event {
-                Some(ev) => (
-                    format!(
-                        "PodVolumeRestore {} stuck {}: pod {pod} {}",
-                        op.name, op.phase, ev.reason
-                    ),
-                    format!("{}: {}", ev.reason, ev.message),
-                    ev.path.clone(),
-                ),
-                None => (
-                    format!(
-                        "PodVolumeRestore {} stuck {}: pod {pod} never ran its restore init container",
-                        op.name, op.phase
-                    ),
-                    format!(
-                        "status.phase: {}, no node accepted it ({})",
-                        op.phase,
-                        where_(op)
-                    ),
-                    op.path.clone(),
+/// An error once the restore is over; while it runs, only worth a look.
+fn stuck_severity(e: &Evidence) -> Severity {
+    if e.target.is_final() {
+        Severity::Error
+    } else {
+        Severity::Warning
+    }
+}
+
+/// The cause of PodVolumeRestores that wait for their pod: the pod cannot start (its volume
+/// attached to another node, a claim not bound, no node to run on...), named with the event or
+/// state that says so. Ranked before the stuck PVRs it explains, and one per pod.
+pub(super) fn pod_volume_restore_blocked(e: &Evidence) -> Vec<Finding> {
+    let mut by_pod: Vec<Vec<&OperationEvidence>> = Vec::new();
+    for op in waiting_restores(e).filter(|o| o.pod.is_some()) {
+        group_into(&mut by_pod, op, MAX_GROUPS, |a, b| a.pod == b.pod);
+    }
+    by_pod
+        .into_iter()
+        .filter_map(|ops| {
+            let pod = ops[0].pod.as_deref()?;
+            let blocked = pods::why_blocked(e, pod)?;
+            let stuck = match ops.len() {
+                1 => format!("PodVolumeRestore {} is stuck", ops[0].name),
+                n => format!(
+                    "PodVolumeRestores {} and {} more are stuck",
+                    ops[0].name,
+                    n - 1
                 ),
             };
-            let severity = if e.target.is_final() {
-                Severity::Error
-            } else {
-                Severity::Warning
-            };
+            let title = format!("{stuck}: its pod {}", blocked.describe(pod));
             Some(
                 Finding::new(
-                    severity,
+                    stuck_severity(e),
                     Layer::VolumeOperations,
-                    "pod-volume-restore-stuck",
+                    blocked.rule,
                     title,
-                    &quote,
-                    &file,
+                    &blocked.quote,
+                    &blocked.file,
                 )
-                .explaining(keys(op))
-                .about([op.key()]),
+                .explaining(ops.iter().flat_map(|o| keys(o)))
+                .explaining([pods::pod_key(pod)])
+                .about([pods::pod_key(pod)]),
             )
+        })
+        .collect()
+}
+
+/// A PodVolumeRestore left New: the pod never got as far as its restore init container.
+/// While the restore runs that is normal, unless the pod is in trouble.
+pub(super) fn pod_volume_restore_stuck(e: &Evidence) -> Vec<Finding> {
+    waiting_restores(e)
+        .filter(|op| {
+            e.target.is_final()
+                || op
+                    .pod
+                    .as_deref()
+                    .is_some_and(|p| pods::why_blocked(e, p).is_some())
+        })
+        .map(|op| {
+            let pod = op.pod.as_deref().unwrap_or("<unknown pod>");
+            Finding::new(
+                stuck_severity(e),
+                Layer::VolumeOperations,
+                "pod-volume-restore-stuck",
+                format!(
+                    "PodVolumeRestore {} stuck {}: pod {pod} never ran its restore init container",
+                    op.name, op.phase
+                ),
+                &format!(
+                    "status.phase: {}, no node accepted it ({})",
+                    op.phase,
+                    where_(op)
+                ),
+                &op.path,
+            )
+            .explaining(keys(op))
+            .about([op.key()])
         })
         .take(MAX_GROUPS)
         .collect()

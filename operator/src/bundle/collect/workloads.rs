@@ -1,0 +1,736 @@
+//! Workloads: the pods the target's volumes belong to, and what decides whether they run.
+//!
+//! The pods PodVolumeBackups/Restores name (`spec.pod`) and, for a Restore, the restored pods
+//! that are not Ready (Velero labels every object it restores `velero.io/restore-name`); their
+//! PVCs, the PVs bound to those, the PVs' VolumeAttachments, the StorageClasses; for a Restore
+//! the ResourceQuotas and LimitRanges of the restored namespaces; the backup's VolumeSnapshots
+//! in those namespaces. All under `resources/workloads/`, and into the findings' evidence.
+//!
+//! Reads in namespaces other than Velero's are granted per namespace by the chart's
+//! `rbac.workloadNamespaces` (cluster-wide only as an opt-in): every namespace refused is named
+//! in one warning that names that value, and never fails the bundle.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::{
+    core::v1::{LimitRange, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota},
+    storage::v1::{StorageClass, VolumeAttachment},
+};
+use kube::{
+    Api, ResourceExt,
+    api::ListParams,
+    core::{ApiResource, DynamicObject, GroupVersionKind},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use super::{CollectError, Collector, TargetObjects};
+use crate::{
+    kubernetes::{self, RequestError, is_object_name},
+    tar_gz::EntryPath,
+    velero::{self, Target},
+};
+
+/// Workload pods collected at most (those of operations that did not complete first).
+pub(super) const MAX_PODS: usize = 50;
+/// Namespaces read at most.
+const MAX_NAMESPACES: usize = 20;
+/// PVCs read at most.
+const MAX_CLAIMS: usize = 100;
+/// StorageClasses written at most; a cluster has a handful.
+const MAX_STORAGE_CLASSES: usize = 50;
+
+/// A pod by namespace and name, as a PodVolumeBackup/Restore names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct PodRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl PodRef {
+    /// The pod a PodVolumeBackup/Restore names (`spec.pod`).
+    pub(super) fn named_by(operation: &Value) -> Option<PodRef> {
+        let pod = &operation["spec"]["pod"];
+        Some(PodRef {
+            namespace: pod["namespace"].as_str()?.to_string(),
+            name: pod["name"].as_str()?.to_string(),
+        })
+    }
+}
+
+/// Where a Restore put the namespaces it restored.
+#[derive(Debug, PartialEq)]
+enum Restored {
+    /// These (included namespaces, after `namespaceMapping`).
+    Namespaces(Vec<String>),
+    /// Whichever the backup held, so any; `mapped` are those `namespaceMapping` names.
+    Any { mapped: Vec<String> },
+}
+
+/// The namespaces a Restore restored into, as Velero maps them.
+fn restored_namespaces(restore: &Value) -> Restored {
+    let spec = &restore["spec"];
+    let mapping = spec["namespaceMapping"].as_object();
+    let included: Vec<&str> = spec["includedNamespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    // Nothing, `*` or a pattern may match any namespace.
+    if included.is_empty() || included.iter().any(|n| !is_object_name(n)) {
+        let mut mapped: Vec<String> = mapping
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        mapped.sort();
+        mapped.dedup();
+        return Restored::Any { mapped };
+    }
+    let mut out: Vec<String> = included
+        .iter()
+        .map(|ns| {
+            mapping
+                .and_then(|m| m.get(*ns))
+                .and_then(Value::as_str)
+                .unwrap_or(ns)
+                .to_string()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Restored::Namespaces(out)
+}
+
+/// A Backup's namespaces when it names them (for its VolumeSnapshots).
+fn backup_namespaces(backup: &Value) -> Vec<String> {
+    let included: Vec<String> = backup["spec"]["includedNamespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    if included.iter().all(|n| is_object_name(n)) {
+        included
+    } else {
+        Vec::new()
+    }
+}
+
+/// Ready, or done: not what a bundle about a stuck restore is looking for.
+fn is_ready_or_done(pod: &Pod) -> bool {
+    let Some(status) = &pod.status else {
+        return false;
+    };
+    status.phase.as_deref() == Some("Succeeded")
+        || status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+/// The PVCs a pod's volumes use; a generic ephemeral volume's claim is `<pod>-<volume>`.
+fn claim_names(pod: &Pod) -> Vec<String> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .map(|c| c.claim_name.clone())
+                .or_else(|| {
+                    v.ephemeral
+                        .as_ref()
+                        .map(|_| format!("{}-{}", pod.name_any(), v.name))
+                })
+        })
+        .collect()
+}
+
+fn volume_snapshot_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "snapshot.storage.k8s.io",
+        "v1",
+        "VolumeSnapshot",
+    ))
+}
+
+/// What this step found so far, and what it was refused.
+#[derive(Default)]
+struct Workloads {
+    pods: BTreeSet<PodRef>,
+    /// More pods were wanted than [`MAX_PODS`].
+    pods_cut: bool,
+    /// (namespace, name) of the PVCs the pods use.
+    claims: BTreeSet<(String, String)>,
+    /// PVs bound to the claims.
+    volumes: BTreeSet<String>,
+    /// Namespaces the workloads live in: the restored ones, those of the pods.
+    namespaces: BTreeSet<String>,
+    /// Kinds refused (HTTP 403), by namespace: one warning names them all.
+    refused: BTreeMap<String, BTreeSet<&'static str>>,
+    /// The restore covers every namespace and listing pods in all of them was refused.
+    refused_everywhere: bool,
+    /// What was looked for and not there: resources/workloads/collected.txt, not a warning.
+    notes: Vec<String>,
+}
+
+impl Workloads {
+    fn is_refused(&self, namespace: &str, kind: &str) -> bool {
+        self.refused
+            .get(namespace)
+            .is_some_and(|kinds| kinds.contains(kind))
+    }
+
+    /// A namespaced read that failed: refusals wait for the one warning, the rest are warned.
+    fn failed(
+        &mut self,
+        c: &mut Collector<'_>,
+        namespace: &str,
+        kind: &'static str,
+        what: &str,
+        e: RequestError,
+    ) {
+        if e.is_forbidden() {
+            self.refused
+                .entry(namespace.to_string())
+                .or_default()
+                .insert(kind);
+        } else {
+            c.warn(format!("{what}: {e}"));
+        }
+    }
+
+    /// Namespaces to read, at most [`MAX_NAMESPACES`], names only.
+    fn namespaces_to_read(&self) -> Vec<String> {
+        self.namespaces
+            .iter()
+            .filter(|ns| is_object_name(ns))
+            .take(MAX_NAMESPACES)
+            .cloned()
+            .collect()
+    }
+
+    /// A namespaced workload object, written and its uid remembered for its events.
+    fn add<K: Serialize>(
+        &mut self,
+        c: &mut Collector<'_>,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        obj: &K,
+    ) -> Result<(String, Value), CollectError> {
+        let path = EntryPath::new(&["resources", "workloads", namespace, kind], name, "yaml");
+        let seen = c.add_object_seen(&path, obj)?;
+        if let Some(uid) = seen["metadata"]["uid"].as_str() {
+            c.workload_uids
+                .entry(namespace.to_string())
+                .or_default()
+                .insert(uid.to_string());
+        }
+        Ok((path.to_string(), seen))
+    }
+
+    fn add_pod(&mut self, c: &mut Collector<'_>, pod: Pod) -> Result<(), CollectError> {
+        let namespace = pod.namespace().unwrap_or_default();
+        let name = pod.name_any();
+        if !self.pods.insert(PodRef {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }) {
+            return Ok(());
+        }
+        let (path, seen) = self.add(c, &namespace, "pod", &name, &pod)?;
+        c.summary.evidence.add_workload_pod(&path, &seen);
+        for claim in claim_names(&pod) {
+            self.claims.insert((namespace.clone(), claim));
+        }
+        self.namespaces.insert(namespace);
+        Ok(())
+    }
+}
+
+pub(super) async fn all(
+    c: &mut Collector<'_>,
+    objects: &TargetObjects,
+) -> Result<(), CollectError> {
+    let mut w = Workloads::default();
+    named_pods(c, &mut w).await?;
+    let backup_name = match &c.plan.target {
+        Target::Restore(name) => {
+            let restored = restored_namespaces(&objects.target.data);
+            restored_pods(c, &mut w, &restored, name).await?;
+            objects.target.data["spec"]["backupName"]
+                .as_str()
+                .map(str::to_string)
+        }
+        Target::Backup(name) => Some(name.clone()),
+    };
+    claims(c, &mut w).await?;
+    persistent_volumes(c, &mut w).await?;
+    volume_attachments(c, &mut w).await?;
+    storage_classes(c, &mut w).await?;
+    match &c.plan.target {
+        Target::Restore(_) => quotas_and_limits(c, &mut w).await?,
+        Target::Backup(_) => w.namespaces.extend(backup_namespaces(&objects.target.data)),
+    }
+    if let Some(backup) = backup_name {
+        volume_snapshots(c, &mut w, &backup).await?;
+    }
+    report(c, w)
+}
+
+/// The pods the target's PodVolumeBackups/Restores name, at most [`MAX_PODS`] read.
+async fn named_pods(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+    // Named by an operation's spec, which anyone who may edit it writes.
+    let (names, others): (Vec<PodRef>, Vec<PodRef>) = c
+        .operation_pods
+        .iter()
+        .cloned()
+        .partition(|p| is_object_name(&p.namespace) && is_object_name(&p.name));
+    if let Some(first) = others.first() {
+        c.warn(format!(
+            "{} pods named by volume operations are not pod names (the first: {:?}/{:?})",
+            others.len(),
+            first.namespace,
+            first.name
+        ));
+    }
+    w.pods_cut |= names.len() > MAX_PODS;
+    for pod in names.into_iter().take(MAX_PODS) {
+        if w.is_refused(&pod.namespace, "pods") {
+            continue;
+        }
+        let api: Api<Pod> = Api::namespaced(c.client.clone(), &pod.namespace);
+        match c.timed_request(api.get_opt(&pod.name)).await {
+            Ok(Some(found)) => w.add_pod(c, found)?,
+            Ok(None) => w.notes.push(format!(
+                "pod {}/{} (named by a volume operation) does not exist",
+                pod.namespace, pod.name
+            )),
+            Err(e) => {
+                let what = format!("pod {}/{}", pod.namespace, pod.name);
+                w.failed(c, &pod.namespace, "pods", &what, e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The restored pods that are not Ready, by the label Velero gives every restored object.
+async fn restored_pods(
+    c: &mut Collector<'_>,
+    w: &mut Workloads,
+    restored: &Restored,
+    restore: &str,
+) -> Result<(), CollectError> {
+    let selector = format!(
+        "{}={}",
+        velero::RESTORE_NAME_LABEL,
+        velero::label_value(restore)
+    );
+    let by_label = ListParams::default().labels(&selector);
+    let namespaces = match restored {
+        Restored::Namespaces(list) => list.clone(),
+        Restored::Any { mapped } => {
+            let everywhere: Api<Pod> = Api::all(c.client.clone());
+            match not_ready(c, w, &everywhere, by_label.clone(), "restored pods").await {
+                Ok(pods) => {
+                    w.namespaces.extend(mapped.iter().cloned());
+                    return add_restored(c, w, pods);
+                }
+                Err(e) if e.is_forbidden() => w.refused_everywhere = true,
+                Err(e) => c.warn(format!("restored pods of all namespaces: {e}")),
+            }
+            // Where the restore is known to have put things.
+            let mut known: BTreeSet<String> = mapped.iter().cloned().collect();
+            known.extend(w.namespaces.iter().cloned());
+            known.into_iter().collect()
+        }
+    };
+    w.namespaces.extend(namespaces.iter().cloned());
+    for ns in namespaces
+        .iter()
+        .filter(|ns| is_object_name(ns))
+        .take(MAX_NAMESPACES)
+    {
+        if w.is_refused(ns, "pods") {
+            continue;
+        }
+        let api: Api<Pod> = Api::namespaced(c.client.clone(), ns);
+        let what = format!("restored pods of namespace {ns}");
+        match not_ready(c, w, &api, by_label.clone(), &what).await {
+            Ok(pods) => add_restored(c, w, pods)?,
+            Err(e) => w.failed(c, ns, "pods", &what, e),
+        }
+    }
+    Ok(())
+}
+
+/// The pods of a list that are not Ready, as many as there is room for: a restore of
+/// thousands of pods is read page by page, and only those kept are held.
+async fn not_ready(
+    c: &mut Collector<'_>,
+    w: &mut Workloads,
+    api: &Api<Pod>,
+    lp: ListParams,
+    what: &str,
+) -> Result<Vec<Pod>, RequestError> {
+    let room = MAX_PODS.saturating_sub(w.pods.len());
+    if room == 0 {
+        w.pods_cut = true;
+        return Ok(Vec::new());
+    }
+    let listed =
+        kubernetes::list_keeping(api, lp, c.limits, room, |p| !is_ready_or_done(p)).await?;
+    w.pods_cut |= listed.truncated;
+    for why in listed.undecodable {
+        c.warn(format!("{what}: one left out, it could not be read: {why}"));
+    }
+    Ok(listed.items)
+}
+
+fn add_restored(
+    c: &mut Collector<'_>,
+    w: &mut Workloads,
+    pods: Vec<Pod>,
+) -> Result<(), CollectError> {
+    for pod in pods {
+        w.add_pod(c, pod)?;
+    }
+    Ok(())
+}
+
+async fn claims(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+    let wanted: Vec<(String, String)> = w.claims.iter().take(MAX_CLAIMS).cloned().collect();
+    if w.claims.len() > MAX_CLAIMS {
+        c.warn(format!(
+            "the workload pods use {} PersistentVolumeClaims; only the first {MAX_CLAIMS} were collected",
+            w.claims.len()
+        ));
+    }
+    for (ns, name) in wanted {
+        // A claim name comes from a pod's spec: anyone's writing.
+        if !is_object_name(&name) || w.is_refused(&ns, "persistentvolumeclaims") {
+            continue;
+        }
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(c.client.clone(), &ns);
+        match c.timed_request(api.get_opt(&name)).await {
+            Ok(Some(claim)) => {
+                let (path, seen) = w.add(c, &ns, "persistentvolumeclaim", &name, &claim)?;
+                c.summary.evidence.add_claim(&path, &seen);
+                if let Some(volume) = claim.spec.and_then(|s| s.volume_name) {
+                    w.volumes.insert(volume);
+                }
+            }
+            Ok(None) => w.notes.push(format!(
+                "PersistentVolumeClaim {ns}/{name} (used by a workload pod) does not exist"
+            )),
+            Err(e) => {
+                let what = format!("PersistentVolumeClaim {ns}/{name}");
+                w.failed(c, &ns, "persistentvolumeclaims", &what, e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A cluster-scoped object, written.
+fn add_cluster_scoped<K: Serialize>(
+    c: &mut Collector<'_>,
+    kind: &str,
+    name: &str,
+    obj: &K,
+) -> Result<Value, CollectError> {
+    let path = EntryPath::new(&["resources", "workloads", kind], name, "yaml");
+    c.add_object_seen(&path, obj)
+}
+
+/// The PVs bound to the claims (get, cluster-scoped).
+async fn persistent_volumes(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+    let api: Api<PersistentVolume> = Api::all(c.client.clone());
+    for name in w.volumes.clone() {
+        if !is_object_name(&name) {
+            continue;
+        }
+        match c.timed(api.get_opt(&name)).await {
+            Ok(Some(volume)) => {
+                add_cluster_scoped(c, "persistentvolume", &name, &volume)?;
+            }
+            Ok(None) => w.notes.push(format!(
+                "PersistentVolume {name} (bound to a claim) does not exist"
+            )),
+            Err(e) => c.warn(format!("PersistentVolume {name}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// The VolumeAttachments of those PVs: which node holds a volume another pod waits for.
+async fn volume_attachments(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+    if w.volumes.is_empty() {
+        return Ok(());
+    }
+    let api: Api<VolumeAttachment> = Api::all(c.client.clone());
+    let Some(all) = list_of(c, &api, "VolumeAttachments").await else {
+        return Ok(());
+    };
+    for attachment in all {
+        let volume = attachment.spec.source.persistent_volume_name.as_deref();
+        if volume.is_some_and(|v| w.volumes.contains(v)) {
+            add_cluster_scoped(c, "volumeattachment", &attachment.name_any(), &attachment)?;
+        }
+    }
+    Ok(())
+}
+
+/// The cluster's StorageClasses (a handful): which the claims name, and which is the default.
+async fn storage_classes(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+    if w.claims.is_empty() {
+        return Ok(());
+    }
+    let api: Api<StorageClass> = Api::all(c.client.clone());
+    let Some(all) = list_of(c, &api, "StorageClasses").await else {
+        return Ok(());
+    };
+    let whole = all.len() <= MAX_STORAGE_CLASSES;
+    let mut seen = Vec::new();
+    for class in all.into_iter().take(MAX_STORAGE_CLASSES) {
+        seen.push(add_cluster_scoped(
+            c,
+            "storageclass",
+            &class.name_any(),
+            &class,
+        )?);
+    }
+    // Only a whole list can say that a class does not exist.
+    if whole {
+        c.summary.evidence.set_storage_classes(&seen);
+    } else {
+        w.notes.push(format!(
+            "more than {MAX_STORAGE_CLASSES} StorageClasses; only the first were collected"
+        ));
+    }
+    Ok(())
+}
+
+/// A cluster-wide list; a failure is a warning.
+async fn list_of<K>(c: &mut Collector<'_>, api: &Api<K>, what: &str) -> Option<Vec<K>>
+where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    c.list_all(api, ListParams::default(), what).await
+}
+
+/// ResourceQuotas and LimitRanges of the restored namespaces: what admission held the
+/// restored objects to.
+async fn quotas_and_limits(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+    for ns in w.namespaces_to_read() {
+        if !w.is_refused(&ns, "resourcequotas") {
+            let api: Api<ResourceQuota> = Api::namespaced(c.client.clone(), &ns);
+            let what = format!("ResourceQuotas of namespace {ns}");
+            match c.try_list_all(&api, ListParams::default(), &what).await {
+                Ok(quotas) => {
+                    for quota in quotas {
+                        let (path, seen) =
+                            w.add(c, &ns, "resourcequota", &quota.name_any(), &quota)?;
+                        c.summary.evidence.add_quota(&path, &seen);
+                    }
+                }
+                Err(e) => w.failed(c, &ns, "resourcequotas", &what, e),
+            }
+        }
+        if !w.is_refused(&ns, "limitranges") {
+            let api: Api<LimitRange> = Api::namespaced(c.client.clone(), &ns);
+            let what = format!("LimitRanges of namespace {ns}");
+            match c.try_list_all(&api, ListParams::default(), &what).await {
+                Ok(ranges) => {
+                    for range in ranges {
+                        w.add(c, &ns, "limitrange", &range.name_any(), &range)?;
+                    }
+                }
+                Err(e) => w.failed(c, &ns, "limitranges", &what, e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The backup's CSI VolumeSnapshots in the workloads' namespaces (Velero labels them
+/// `velero.io/backup-name`); a cluster without the snapshot API has none, which is no warning.
+async fn volume_snapshots(
+    c: &mut Collector<'_>,
+    w: &mut Workloads,
+    backup: &str,
+) -> Result<(), CollectError> {
+    let resource = volume_snapshot_resource();
+    let selector = format!(
+        "{}={}",
+        velero::BACKUP_NAME_LABEL,
+        velero::label_value(backup)
+    );
+    for ns in w.namespaces_to_read() {
+        if w.is_refused(&ns, "volumesnapshots") {
+            continue;
+        }
+        let api: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), &ns, &resource);
+        let what = format!("VolumeSnapshots of namespace {ns}");
+        let lp = ListParams::default().labels(&selector);
+        match c.try_list_all(&api, lp, &what).await {
+            Ok(snapshots) => {
+                for snapshot in snapshots {
+                    let snapshot = kubernetes::with_types(snapshot, &resource);
+                    w.add(c, &ns, "volumesnapshot", &snapshot.name_any(), &snapshot)?;
+                }
+            }
+            Err(e) if e.is_not_found() => {
+                w.notes.push(
+                    "VolumeSnapshots: the cluster does not serve snapshot.storage.k8s.io/v1 (no CSI snapshot CRDs)"
+                        .to_string(),
+                );
+                return Ok(());
+            }
+            Err(e) => w.failed(c, &ns, "volumesnapshots", &what, e),
+        }
+    }
+    Ok(())
+}
+
+/// One warning for every refusal, naming the chart value that grants the reads; the notes.
+fn report(c: &mut Collector<'_>, w: Workloads) -> Result<(), CollectError> {
+    if w.pods_cut {
+        c.warn(format!(
+            "more than {MAX_PODS} workload pods; only the first {MAX_PODS} were collected"
+        ));
+    }
+    if w.refused_everywhere {
+        c.warn(
+            "restored pods of all namespaces (the restore covers every namespace) are not listable: \
+             forbidden; rbac.workloadNamespaces: [\"*\"] allows it, or list the restored namespaces \
+             in rbac.workloadNamespaces",
+        );
+    }
+    if !w.refused.is_empty() {
+        let namespaces: Vec<String> = w
+            .refused
+            .iter()
+            .map(|(ns, kinds)| {
+                let kinds: Vec<&str> = kinds.iter().copied().collect();
+                format!("{ns} ({})", kinds.join(", "))
+            })
+            .collect();
+        c.warn(format!(
+            "workload objects forbidden in namespace {}: the chart grants these reads per namespace with rbac.workloadNamespaces",
+            namespaces.join(", ")
+        ));
+    }
+    let mut text = format!(
+        "workload pods: {}\nnamespaces: {}\n",
+        w.pods.len(),
+        w.namespaces.iter().cloned().collect::<Vec<_>>().join(", ")
+    );
+    // Names come from the cluster: each line is masked like an event's.
+    for note in &w.notes {
+        text.push_str(&c.redactor.redact_line_counted(note, &mut c.masks));
+        text.push('\n');
+    }
+    c.add_text(
+        &EntryPath::new(&["resources", "workloads"], "collected", "txt"),
+        &text,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restore_restores_its_included_namespaces_under_their_mapped_names() {
+        let restore = serde_json::json!({"spec": {
+            "includedNamespaces": ["shop", "db"],
+            "namespaceMapping": {"shop": "shop-copy", "other": "elsewhere"}
+        }});
+        assert_eq!(
+            restored_namespaces(&restore),
+            Restored::Namespaces(vec!["db".into(), "shop-copy".into()])
+        );
+    }
+
+    #[test]
+    fn a_restore_of_every_namespace_knows_only_its_mapped_ones() {
+        for included in [
+            serde_json::json!([]),
+            serde_json::json!(["*"]),
+            serde_json::json!(["app-*"]),
+        ] {
+            let restore = serde_json::json!({"spec": {
+                "includedNamespaces": included,
+                "namespaceMapping": {"b": "b2", "a": "a2"}
+            }});
+            assert_eq!(
+                restored_namespaces(&restore),
+                Restored::Any {
+                    mapped: vec!["a2".into(), "b2".into()]
+                },
+                "{included}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_backup_names_its_namespaces_only_when_all_are_names() {
+        let named = serde_json::json!({"spec": {"includedNamespaces": ["shop"]}});
+        assert_eq!(backup_namespaces(&named), ["shop"]);
+        let any = serde_json::json!({"spec": {"includedNamespaces": ["*"]}});
+        assert!(backup_namespaces(&any).is_empty());
+    }
+
+    fn pod(value: Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn claims_come_from_claim_and_ephemeral_volumes() {
+        let p = pod(serde_json::json!({
+            "metadata": {"name": "web-0", "namespace": "shop"},
+            "spec": {"containers": [], "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}},
+                {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {}}}},
+                {"name": "config", "configMap": {"name": "settings"}}
+            ]}
+        }));
+        assert_eq!(claim_names(&p), ["data-web-0", "web-0-scratch"]);
+    }
+
+    #[test]
+    fn only_pods_not_ready_and_not_done_are_wanted() {
+        let with = |phase: &str, ready: &str| {
+            pod(serde_json::json!({
+                "metadata": {"name": "p"},
+                "status": {"phase": phase, "conditions": [{"type": "Ready", "status": ready}]}
+            }))
+        };
+        assert!(is_ready_or_done(&with("Running", "True")));
+        assert!(is_ready_or_done(&with("Succeeded", "False")));
+        assert!(!is_ready_or_done(&with("Pending", "False")));
+        assert!(!is_ready_or_done(&with("Running", "False")));
+        assert!(!is_ready_or_done(&pod(
+            serde_json::json!({"metadata": {"name": "p"}})
+        )));
+    }
+
+    #[test]
+    fn operations_name_their_pod_by_namespace_and_name() {
+        let pvr = serde_json::json!({"spec": {"pod": {"kind": "Pod", "namespace": "shop", "name": "web-0"}}});
+        assert_eq!(
+            PodRef::named_by(&pvr),
+            Some(PodRef {
+                namespace: "shop".into(),
+                name: "web-0".into()
+            })
+        );
+        assert_eq!(PodRef::named_by(&serde_json::json!({"spec": {}})), None);
+    }
+}

@@ -1,0 +1,175 @@
+//! Why a workload pod does not run, read from its state, its claims and the Warning events
+//! about them, strongest evidence first: a volume attached elsewhere or not mounted, a claim
+//! that is not bound, no node to run on, a container that cannot start. Shared by the rules of
+//! stuck PodVolumeRestores (a PVR waits for its pod) and of restored pods that are not Ready.
+
+use crate::findings::{
+    Evidence,
+    evidence::{ClaimEvidence, EventEvidence, WorkloadPodEvidence},
+};
+
+/// Container waiting reasons that only say the pod is on its way (or waits for something a
+/// stronger piece of evidence names).
+const ON_THE_WAY: [&str; 3] = ["", "PodInitializing", "ContainerCreating"];
+
+/// What keeps a pod from running (the finding's title is cut to its length; the quote says
+/// it whole).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Blocked {
+    /// The rule id naming the cause: `volume-attach-failed`, `volume-mount-failed`,
+    /// `pvc-pending`, `pod-unschedulable` or `pod-not-ready`.
+    pub rule: &'static str,
+    /// The pod's phase, when its YAML was collected.
+    pub phase: Option<String>,
+    /// The cause, short, for a title.
+    pub cause: String,
+    pub quote: String,
+    pub file: String,
+}
+
+impl Blocked {
+    /// `shop/web-0 is Pending: Multi-Attach error for volume ...`.
+    pub fn describe(&self, pod: &str) -> String {
+        match &self.phase {
+            Some(phase) => format!("{pod} is {phase}: {}", self.cause),
+            None => format!("{pod}: {}", self.cause),
+        }
+    }
+}
+
+/// How findings name a workload pod (`namespace/name`) in `explains`.
+pub(super) fn pod_key(pod: &str) -> String {
+    format!("pod/{pod}")
+}
+
+/// Why the pod `namespace/name` does not run; None when it runs (or nothing says why).
+/// Without its YAML (not readable), its events alone speak.
+pub(super) fn why_blocked(e: &Evidence, pod: &str) -> Option<Blocked> {
+    let state = e.workload_pods.iter().find(|p| p.key() == pod);
+    if state.is_some_and(WorkloadPodEvidence::is_fine) {
+        return None;
+    }
+    let phase = state.map(|p| p.phase.clone());
+    let events = |reason: &str| latest_event(e, "Pod", pod, |ev| ev.reason == reason);
+    let from_event = |rule, ev: &EventEvidence, cause: String| Blocked {
+        rule,
+        phase: phase.clone(),
+        cause,
+        quote: format!("{}: {}", ev.reason, ev.message),
+        file: ev.path.clone(),
+    };
+    // A Multi-Attach error names the node that still holds the volume; prefer it.
+    let attach = latest_event(e, "Pod", pod, |ev| {
+        ev.reason == "FailedAttachVolume" && ev.message.contains("Multi-Attach")
+    })
+    .or_else(|| events("FailedAttachVolume"));
+    if let Some(ev) = attach {
+        return Some(from_event("volume-attach-failed", ev, ev.message.clone()));
+    }
+    if let Some(ev) = events("FailedMount") {
+        return Some(from_event("volume-mount-failed", ev, ev.message.clone()));
+    }
+    if let Some(blocked) = state.and_then(|p| pending_claim(e, p)) {
+        return Some(blocked);
+    }
+    if let Some(ev) = events("FailedScheduling") {
+        let cause = format!("unschedulable: {}", ev.message);
+        return Some(from_event("pod-unschedulable", ev, cause));
+    }
+    if let Some(p) = state
+        && let Some((reason, message)) = &p.unschedulable
+    {
+        return Some(Blocked {
+            rule: "pod-unschedulable",
+            phase,
+            cause: format!("not scheduled ({reason}): {message}"),
+            quote: format!("condition PodScheduled False, {reason}: {message}"),
+            file: p.path.clone(),
+        });
+    }
+    if let Some(p) = state
+        && let Some(w) = p
+            .waiting
+            .iter()
+            .find(|w| !ON_THE_WAY.contains(&w.reason.as_str()))
+    {
+        let init = if w.init {
+            "init container"
+        } else {
+            "container"
+        };
+        return Some(Blocked {
+            rule: "pod-not-ready",
+            phase,
+            cause: format!("{init} {} waiting: {}", w.name, w.reason),
+            quote: format!("{init} {} waiting, {}: {}", w.name, w.reason, w.message),
+            file: p.path.clone(),
+        });
+    }
+    let other = latest_event(e, "Pod", pod, |_| true)?;
+    let cause = format!("{}: {}", other.reason, other.message);
+    Some(from_event("pod-not-ready", other, cause))
+}
+
+/// The latest Warning event about `kind` `namespace/name` that `matches`.
+fn latest_event<'a>(
+    e: &'a Evidence,
+    kind: &str,
+    object: &str,
+    matches: impl Fn(&EventEvidence) -> bool,
+) -> Option<&'a EventEvidence> {
+    e.events
+        .iter()
+        .filter(|ev| ev.kind == kind && format!("{}/{}", ev.namespace, ev.name) == object)
+        .filter(|ev| matches(ev))
+        .max_by(|a, b| a.time.cmp(&b.time))
+}
+
+/// The first claim of the pod that is not bound, and why.
+fn pending_claim(e: &Evidence, pod: &WorkloadPodEvidence) -> Option<Blocked> {
+    let claim = pod.claims.iter().find_map(|name| {
+        e.claims
+            .iter()
+            .find(|c| c.namespace == pod.namespace && &c.name == name && c.phase == "Pending")
+    })?;
+    let key = format!("{}/{}", claim.namespace, claim.name);
+    let subject = format!("PVC {} is Pending", claim.name);
+    let blocked = |cause: String, quote: String, file: &str| Blocked {
+        rule: "pvc-pending",
+        phase: Some(pod.phase.clone()),
+        cause: format!("{subject}: {cause}"),
+        quote,
+        file: file.to_string(),
+    };
+    if let Some(ev) = latest_event(e, "PersistentVolumeClaim", &key, |_| true) {
+        return Some(blocked(
+            format!("{}: {}", ev.reason, ev.message),
+            format!("{}: {}", ev.reason, ev.message),
+            &ev.path,
+        ));
+    }
+    let quote = format!(
+        "status.phase: Pending, spec.storageClassName: {}",
+        claim.storage_class.as_deref().unwrap_or("<unset>")
+    );
+    Some(blocked(storage_class_cause(e, claim), quote, &claim.path))
+}
+
+/// What the StorageClasses say about a claim that is not bound.
+fn storage_class_cause(e: &Evidence, claim: &ClaimEvidence) -> String {
+    let classes = e.storage_classes.as_ref();
+    match claim.storage_class.as_deref() {
+        Some("") => {
+            "no StorageClass (storageClassName \"\"): it waits for a matching PersistentVolume"
+                .to_string()
+        }
+        Some(class) if classes.is_some_and(|c| !c.names.contains(class)) => {
+            format!("StorageClass {class} does not exist")
+        }
+        Some(class) => format!("not bound (StorageClass {class})"),
+        None if classes.is_some_and(|c| c.default.is_none()) => {
+            "no StorageClass named and no default one".to_string()
+        }
+        None => "not bound (default StorageClass)".to_string(),
+    }
+}

@@ -1,0 +1,253 @@
+//! Diagnosis end to end: a bundle names the probable cause first, in summary.md and in
+//! status.findings, from evidence the operator collected in the cluster itself.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::{
+    core::v1::{Event, PersistentVolumeClaim, Pod},
+    rbac::v1::RoleBinding,
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DynamicObject, PostParams},
+};
+use velero_debug_e2e::{
+    Cleanup, Env, create_namespace, eventually,
+    fixtures::{
+        apply_bundle, condition_reason, download, finished_restore, operation_object, real_backup,
+        text, wait_finished,
+    },
+};
+use velero_debug_operator::velero::resource as velero_resource;
+
+/// The chart's release in the environment (tests/env/chart-install.sh), and so its
+/// ServiceAccount and the ClusterRole that reads workloads.
+const RELEASE: &str = "velero-debug-operator";
+
+/// Binds `<release>-workload-reader` to the operator's ServiceAccount in `namespace`, as the
+/// chart renders it for a namespace listed in rbac.workloadNamespaces.
+async fn grant_workload_reads(env: &Env, client: &Client, namespace: &str) -> Result<()> {
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{RELEASE}-workload-reader")},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+            "name": format!("{RELEASE}-workload-reader"),
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": RELEASE, "namespace": env.namespace}],
+    }))?;
+    Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await?;
+    Ok(())
+}
+
+/// A pod that stays Pending (its nodeSelector matches no node, so neither the scheduler nor
+/// kwok runs it), restored by `restore` as Velero labels what it restores, with a claim that
+/// is never bound; returns the pod's uid.
+async fn pending_restored_pod(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    claim: &str,
+    restore: &str,
+) -> Result<String> {
+    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": claim, "labels": {"velero.io/restore-name": restore}},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "velerodebug-e2e-none",
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }))?;
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &pvc)
+        .await?;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": {"app": name, "velero.io/restore-name": restore}},
+        "spec": {
+            "nodeSelector": {"velerodebug.io/e2e-no-such-node": "true"},
+            "initContainers": [{"name": "restore-wait", "image": "velero/velero:v1.18.1"}],
+            "containers": [{"name": name, "image": "registry.example.com/app:1.0"}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
+        },
+    }))?;
+    let pods = Api::<Pod>::namespaced(client.clone(), namespace);
+    // A namespace made a moment ago may not have its default ServiceAccount yet, and pods
+    // are refused until it does.
+    let created = eventually(
+        "the pod to be admitted",
+        Duration::from_secs(60),
+        || async { Ok(Some(pods.create(&PostParams::default(), &pod).await?)) },
+    )
+    .await?;
+    created.uid().context("the pod has no uid")
+}
+
+/// The Warning event the attach/detach controller records on a pod whose ReadWriteOnce volume
+/// is still attached to another node.
+async fn multi_attach_event(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    pod_uid: &str,
+    message: &str,
+) -> Result<()> {
+    let now = jiff::Timestamp::now().to_string();
+    let event: Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{pod}.multi-attach")},
+        "involvedObject": {
+            "apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": pod, "uid": pod_uid,
+        },
+        "type": "Warning",
+        "reason": "FailedAttachVolume",
+        "message": message,
+        "source": {"component": "attachdetach-controller"},
+        "firstTimestamp": now, "lastTimestamp": now, "count": 3,
+    }))?;
+    Api::<Event>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &event)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_first() -> Result<()>
+{
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (source_ns, backup, _) = real_backup(&env, &client, &cleanup, "diag-src").await?;
+    // Made by hand as ended PartiallyFailed (Velero leaves it alone), without an automatic
+    // bundle: this test asks for its own.
+    let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
+    let (restore, restore_uid) = finished_restore(
+        &env,
+        &client,
+        &cleanup,
+        &backup,
+        "PartiallyFailed",
+        Duration::ZERO,
+        no_auto,
+    )
+    .await?;
+
+    // The restored namespace, readable by the operator as rbac.workloadNamespaces makes it.
+    let ns = create_namespace(&client, &cleanup, "diag").await?;
+    grant_workload_reads(&env, &client, &ns).await?;
+    let pod_uid = pending_restored_pod(&client, &ns, "app", "data-app", &restore).await?;
+    let volume = "pvc-6f1c2a9e-4b7d-4c1e-9a55-0d2e8b3f7c41";
+    let message = format!(
+        "Multi-Attach error for volume \"{volume}\" Volume is already exclusively attached to one node and can't be attached to another"
+    );
+    multi_attach_event(&client, &ns, "app", &pod_uid, &message).await?;
+    // Never accepted by a node: its pod never ran the restore-wait init container.
+    let pvr = operation_object(
+        &env,
+        &client,
+        &cleanup,
+        "PodVolumeRestore",
+        serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
+        serde_json::json!({
+            "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
+            "pod": {"kind": "Pod", "namespace": ns, "name": "app"}, "volume": "data",
+            "snapshotID": "5d2c0e1f", "sourceNamespace": source_ns
+        }),
+        serde_json::json!({"phase": "New", "progress": {}}),
+    )
+    .await?;
+    // Still New: nothing in the environment accepts it.
+    let stored = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("PodVolumeRestore"),
+    )
+    .get(&pvr)
+    .await?;
+    ensure!(
+        stored.data["status"]["phase"] == "New",
+        "PodVolumeRestore {pvr}: {}",
+        stored.data["status"]
+    );
+
+    let name = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"restore": restore}),
+    )
+    .await?;
+    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    let status = bundle.status.clone().context("no status")?;
+    let files = download(&bundle)
+        .await
+        .with_context(|| condition_reason(&bundle))?;
+
+    // The cause first in summary.md, naming the PVR, its pod and the Multi-Attach error.
+    let pod = format!("{ns}/app");
+    let summary = text(&files, "summary.md")?;
+    let findings_at = summary
+        .lines()
+        .position(|l| l == "## Findings")
+        .context("summary.md has no Findings")?;
+    let first = summary
+        .lines()
+        .skip(findings_at + 1)
+        .find(|l| !l.trim().is_empty())
+        .context("no finding")?;
+    ensure!(
+        findings_at < 40
+            && first.starts_with("1. **")
+            && first.contains(&format!("PodVolumeRestore {pvr} is stuck"))
+            && first.contains(&format!("its pod {pod} is Pending"))
+            && first.contains("Multi-Attach error for volume")
+            && first.contains("`volume-attach-failed`"),
+        "first finding (line {findings_at}): {first}\n{summary}"
+    );
+    // Its quote is the event's, and the stuck PVR is its consequence.
+    ensure!(
+        summary.contains(&format!("   > FailedAttachVolume: {message}")),
+        "no quote of the event:\n{summary}"
+    );
+    ensure!(
+        summary.contains("never ran its restore init container: consequence of #1"),
+        "the stuck PodVolumeRestore is not a consequence of the pod:\n{summary}"
+    );
+
+    // The same in status.findings, where `kubectl describe` shows it.
+    let top = status.findings.first().context("no status.findings")?;
+    ensure!(
+        top.rule == "volume-attach-failed"
+            && top.title.contains("Multi-Attach")
+            && top.title.contains(&pod),
+        "status.findings: {:?}",
+        status.findings
+    );
+
+    // The evidence is in the bundle: the pod, its claim, the event.
+    let pod_yaml = text(&files, &format!("resources/workloads/{ns}/pod/app.yaml"))?;
+    ensure!(
+        pod_yaml.contains("name: app") && pod_yaml.contains("phase: Pending"),
+        "{pod_yaml}"
+    );
+    ensure!(
+        files.contains_key(&format!(
+            "resources/workloads/{ns}/persistentvolumeclaim/data-app.yaml"
+        )),
+        "no claim in {:?}",
+        files.keys().collect::<Vec<_>>()
+    );
+    let events = text(&files, &format!("events/workloads-{ns}.yaml"))?;
+    ensure!(events.contains("Multi-Attach error"), "{events}");
+    // The restore covers every namespace; listing pods in all of them is not granted by
+    // default, and the bundle says which value grants it instead of failing.
+    ensure!(
+        status
+            .warnings
+            .iter()
+            .any(|w| w.contains("rbac.workloadNamespaces")),
+        "warnings: {:?}",
+        status.warnings
+    );
+    Ok(())
+}
