@@ -8,11 +8,13 @@ mod budget;
 mod events;
 mod infrastructure;
 mod lines;
+mod log_tail;
 mod logs;
 mod object_store;
 mod objects;
 mod repositories;
 mod snapshots;
+mod stand_in;
 mod velero_files;
 
 use std::{
@@ -117,6 +119,7 @@ pub(crate) async fn run(
         collected_uids: BTreeSet::new(),
         involved_nodes: BTreeSet::new(),
         operation_names: BTreeSet::new(),
+        missing_operation_log: None,
         spool_seq: 0,
     };
     // Progress goes to status from a task of its own, so a slow API server never slows
@@ -169,6 +172,9 @@ struct Collector<'a> {
     involved_nodes: BTreeSet<String>,
     /// Names of the target's operation objects (PVB/PVR/DataUpload/DataDownload).
     operation_names: BTreeSet<String>,
+    /// The warning (its index) saying the operation's own log is not in the object store:
+    /// the logs step puts the server's lines for the operation in its place and says so.
+    missing_operation_log: Option<usize>,
     spool_seq: u64,
 }
 
