@@ -136,7 +136,8 @@ pub struct DebugBundleSpec {
     #[schemars(length(max = 64))]
     pub since: Option<String>,
     /// Upper bound of each container log kept in the bundle (read from the window's start);
-    /// 1 KiB to 1 GiB.
+    /// a longer log keeps its first and its last half, with a marked line between. 1 KiB to
+    /// 1 GiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = MIN_LOG_BYTES_PER_CONTAINER, max = MAX_LOG_BYTES_PER_CONTAINER))]
     pub max_log_bytes_per_container: Option<i64>,

@@ -14,8 +14,8 @@ use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
-        apply_bundle, condition_reason, download, kwok_logs_resource, operation_object,
-        real_backup, real_restore, text, wait_finished,
+        apply_bundle, condition_reason, download, kwok_logs_resource, object_exists,
+        operation_object, real_backup, real_restore, text, wait_finished,
     },
     unique_name,
 };
@@ -789,6 +789,209 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
             .keys()
             .any(|k| k.starts_with(&format!("logs/node-agent/{agent}/"))),
         "the node-agent of node-2 ({agent}) is missing"
+    );
+    Ok(())
+}
+
+/// A container log over maxLogBytesPerContainer keeps its first lines, a marked line, and its
+/// end, where a crashed container says why; the findings quote the end by its line in the
+/// bundle's file.
+#[tokio::test]
+async fn a_log_over_its_bound_keeps_its_end_and_the_findings_quote_it_by_its_line() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "longlog").await?;
+    let pvb = operation_object(
+        &env,
+        &client,
+        &cleanup,
+        "PodVolumeBackup",
+        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
+        serde_json::json!({
+            "node": "node-0", "backupStorageLocation": "default", "repoIdentifier": "",
+            "uploaderType": "kopia", "pod": {"kind": "Pod", "namespace": ns, "name": "app"},
+            "volume": "data", "tags": {}
+        }),
+        serde_json::json!({"phase": "InProgress", "node": "node-0"}),
+    )
+    .await?;
+    // A data-path pod of the backup whose log (about 1 MiB, over the bound of 64 KiB) ends
+    // with Velero's diagnosis and a panic.
+    let pod_name = unique_name("datapath");
+    let now = jiff::Timestamp::now();
+    let mut lines: Vec<String> = (0..8000)
+        .map(|i| {
+            format!("time=\"{now}\" level=info msg=\"data path progress {i}\" logSource=\"pkg/uploader/kopia/progress.go:100\"")
+        })
+        .collect();
+    lines.push(format!(
+        "time=\"{now}\" level=warning msg=\"[Diagnose PVB expose]Pod velero/{pod_name}, phase Running, node name node-0\" logSource=\"pkg/controller/pod_volume_backup_controller.go:800\""
+    ));
+    lines.push("panic: runtime error: invalid memory address or nil pointer dereference".into());
+    lines.push("goroutine 1 [running]:".into());
+    let log_path = env.pod_logs_dir.join(format!("{pod_name}.log"));
+    let content: String = lines
+        .iter()
+        .map(|l| format!("{now} stdout F {l}\n"))
+        .collect();
+    std::fs::write(&log_path, content)?;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pod_name, "labels": {"velero.io/pod-volume-backup": pvb}},
+        "spec": {"nodeName": "node-0", "containers": [{"name": "data-mover", "image": "velero/velero"}]}
+    }))?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
+    pods.create(&PostParams::default(), &pod).await?;
+    cleanup.object::<Pod>(&env.namespace, &pod_name);
+    let logs_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &kwok_logs_resource());
+    let logs_obj = DynamicObject::new(&pod_name, &kwok_logs_resource())
+        .within(&env.namespace)
+        .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": log_path}]}}));
+    logs_api.create(&PostParams::default(), &logs_obj).await?;
+    cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &pod_name);
+    // kwok serves the tail by line count, as the bundle asks for it.
+    let last = LogParams {
+        tail_lines: Some(1),
+        ..LogParams::default()
+    };
+    eventually(
+        "data-path pod log served",
+        Duration::from_secs(60),
+        || async {
+            Ok(pods
+                .logs(&pod_name, &last)
+                .await
+                .ok()
+                .filter(|l| l.trim_end() == "goroutine 1 [running]:")
+                .map(|_| ()))
+        },
+    )
+    .await?;
+
+    let bound = 64 * 1024;
+    let (_, _, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup, "maxLogBytesPerContainer": bound, "events": false}),
+    )
+    .await?;
+    let path = format!("logs/data-path/{pod_name}/data-mover.log");
+    let kept = text(&files, &path)?;
+    let kept_lines: Vec<&str> = kept.lines().collect();
+    let marker = kept_lines
+        .iter()
+        .position(|l| l.starts_with("----- velero-debug-operator: at least "))
+        .with_context(|| format!("{path} has no marker line"))?;
+    ensure!(
+        kept_lines[marker].contains("over maxLogBytesPerContainer (65536 bytes)"),
+        "{}",
+        kept_lines[marker]
+    );
+    // Its first lines, in order, then its last, in order, the end included.
+    ensure!(
+        kept_lines[..marker] == lines[..marker],
+        "the head is not the log's start"
+    );
+    let tail = &kept_lines[marker + 1..];
+    ensure!(
+        tail.len() > 10 && tail == &lines[lines.len() - tail.len()..],
+        "the tail is not the log's end: {:?}",
+        &tail[tail.len().saturating_sub(3)..]
+    );
+    ensure!(
+        kept.len() - kept_lines[marker].len() - 1 <= bound,
+        "{path} is {} bytes",
+        kept.len()
+    );
+    // The diagnosis near the end is a finding, quoted with its line in the bundle's file.
+    let line = marker
+        + 1
+        + tail
+            .iter()
+            .position(|l| l.contains("[Diagnose PVB expose]"))
+            .context("no diagnosis")?
+        + 1;
+    let summary = text(&files, "summary.md")?;
+    ensure!(
+        summary.contains(&format!("`{path}:{line}`")),
+        "summary.md does not quote {path}:{line}:\n{summary}"
+    );
+    ensure!(
+        text(&files, "manifest.json")?.contains(&format!(
+            "log {path}: over maxLogBytesPerContainer (65536 bytes): its first and its last lines are kept"
+        )),
+        "no warning about the cut log"
+    );
+    Ok(())
+}
+
+/// A backup whose log object is gone from the bucket: the Velero server's lines that name the
+/// backup take its place in the bundle, and the warning about the missing object says so.
+#[tokio::test]
+async fn a_backup_whose_log_object_is_missing_has_the_server_lines_naming_it_in_its_place()
+-> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "nolog").await?;
+    let prefix = if env.s3.prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", env.s3.prefix)
+    };
+    let key = format!("{prefix}backups/{backup}/{backup}-logs.gz");
+    ensure!(
+        object_exists(&env, &key).await?,
+        "Velero did not upload {key}"
+    );
+    env.s3_client(&env.s3.endpoint)
+        .delete_object()
+        .bucket(&env.s3.bucket)
+        .key(&key)
+        .send()
+        .await?;
+    let (_, _, files) = completed_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup, "events": false}),
+    )
+    .await?;
+    ensure!(!files.contains_key("object-store/backup.log"));
+    let path = format!("logs/velero/backup-{backup}.from-server-log.log");
+    let stand_in = text(&files, &path)?;
+    let named = format!("backup={}/{backup}", env.namespace);
+    let named_json = format!("\"backup\":\"{}/{backup}\"", env.namespace);
+    let lines: Vec<&str> = stand_in
+        .lines()
+        .filter(|l| !l.starts_with("----- velero-debug-operator: the lines of logs/velero/"))
+        .collect();
+    ensure!(
+        lines.iter().any(|l| l.contains("Setting up backup log")),
+        "{path} lacks the server's lines for the backup:\n{stand_in}"
+    );
+    ensure!(
+        lines
+            .iter()
+            .all(|l| l.contains(&named) || l.contains(&named_json)),
+        "{path} holds lines not naming the backup:\n{stand_in}"
+    );
+    // Said where readers look (summary.md's lines are capped: the path in full is in the
+    // manifest).
+    let summary = text(&files, "summary.md")?;
+    ensure!(
+        summary.lines().any(|l| {
+            l.contains(&format!(
+                "{backup}-logs.gz is not in the object store (although the operation finished"
+            )) && l.contains("the Velero server's lines for this backup stand in for its log")
+        }),
+        "summary.md does not say what stands in for the missing log:\n{summary}"
+    );
+    ensure!(
+        text(&files, "manifest.json")?.contains(&format!("stand in for its log: {path}")),
+        "manifest.json does not name {path}"
     );
     Ok(())
 }

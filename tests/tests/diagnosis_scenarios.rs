@@ -40,7 +40,7 @@ async fn completed_bundle(
 ) -> Result<(DebugBundle, std::collections::BTreeMap<String, Vec<u8>>)> {
     let bundle = finished_bundle(env, client, cleanup, spec).await?;
     ensure!(
-        bundle.status.as_ref().and_then(|s| s.phase.clone()) == Some(Phase::Completed),
+        bundle.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
         "bundle not Completed: {}",
         condition_reason(&bundle)
     );

@@ -83,7 +83,7 @@ impl OperationScope {
         let mut other = false;
         for key in ["backup", "restore"] {
             for value in field_values(line, key) {
-                if key == self.field && value == self.name {
+                if key == self.field && self.is_this(value) {
                     return false;
                 }
                 other = true;
@@ -104,7 +104,10 @@ impl OperationScope {
         let Some((from, to)) = self.window else {
             return false;
         };
-        if field_values(line, self.field).contains(&self.name.as_str()) {
+        if field_values(line, self.field)
+            .into_iter()
+            .any(|v| self.is_this(v))
+        {
             return false;
         }
         let Some(at) = field_values(line, "time")
@@ -114,6 +117,27 @@ impl OperationScope {
             return false;
         };
         at < from || at > to
+    }
+
+    /// Whether the line is about this operation: it names it, and, for a backup, names no
+    /// restore (a restore's lines may name the backup it restores from; they are the
+    /// restore's).
+    pub fn names_this(&self, line: &str) -> bool {
+        let line = line.trim_end_matches(['\n', '\r']);
+        let named = field_values(line, self.field)
+            .into_iter()
+            .any(|v| self.is_this(v));
+        named && (self.field == "restore" || field_values(line, "restore").is_empty())
+    }
+
+    /// `<namespace>/<name>`, or the bare name: some of Velero's loggers (the restore hooks'
+    /// waits) write `restore=<name>`, and Velero's operations all live in its namespace.
+    fn is_this(&self, value: &str) -> bool {
+        value == self.name
+            || self
+                .name
+                .split_once('/')
+                .is_some_and(|(_, bare)| value == bare)
     }
 }
 
@@ -143,7 +167,9 @@ fn field_values<'a>(line: &'a str, key: &str) -> Vec<&'a str> {
     values
 }
 
-#[derive(Debug)]
+/// Cloned once per log at most: the state where an over-long log's head is cut (see
+/// `bundle::collect::log_tail`).
+#[derive(Debug, Clone)]
 pub(crate) struct LogScan {
     source: LogSource,
     scope: Option<OperationScope>,
@@ -200,6 +226,12 @@ impl LogScan {
                 }),
             }
         }
+    }
+
+    /// The next line of the file is not this scan's to read (it went to another scan): only
+    /// counted, so the line numbers stay those of the file.
+    pub fn skip_line(&mut self) {
+        self.line += 1;
     }
 
     /// [`offer`](Self::offer) for the bytes of a line as copied (lossy for invalid UTF-8, as
@@ -342,6 +374,64 @@ mod tests {
             ["skip syncing", "slow list", "no time here", "late"]
         );
         assert!(hits.iter().any(|h| h.pattern == Pattern::PluginExited));
+    }
+
+    #[test]
+    fn lines_naming_this_operation_are_told_apart_in_both_formats() {
+        let restore = OperationScope {
+            field: "restore",
+            name: "velero/restore-1".into(),
+            location: None,
+            window: None,
+        };
+        let backup = OperationScope {
+            field: "backup",
+            name: "velero/nightly-1".into(),
+            location: None,
+            window: None,
+        };
+        let this_restore = [
+            "level=info msg=\"starting restore\" restore=velero/restore-1",
+            r#"{"level":"info","msg":"starting restore","restore":"velero/restore-1"}"#,
+            // The hooks' waits name the restore without its namespace.
+            "level=info msg=\"Waiting for restore exec hooks starts\" restore=restore-1",
+            // A restore's line naming its backup too.
+            "level=error msg=\"exceeded quota: q\" backup=velero/nightly-1 restore=velero/restore-1",
+        ];
+        for line in this_restore {
+            assert!(restore.names_this(line), "{line}");
+        }
+        let not_this_restore = [
+            "level=info msg=x restore=velero/restore-2",
+            "level=info msg=x restore=velero/restore-10",
+            "level=info msg=x podvolumerestore=velero/restore-1",
+            "level=info msg=\"Checking for expired DeleteBackupRequests\"",
+            "level=info msg=x backup=velero/restore-1",
+        ];
+        for line in not_this_restore {
+            assert!(!restore.names_this(line), "{line}");
+        }
+        assert!(
+            backup.names_this("level=info msg=\"Setting up backup log\" backup=velero/nightly-1")
+        );
+        assert!(backup.names_this(r#"{"level":"info","backup":"velero/nightly-1","msg":"x"}"#));
+        // As copied, with its line ending.
+        assert!(backup.names_this("level=info msg=x backup=velero/nightly-1\r\n"));
+        // The restore's line, not the backup's.
+        assert!(!backup.names_this(
+            "level=error msg=\"exceeded quota: q\" backup=velero/nightly-1 restore=velero/restore-1"
+        ));
+        assert!(!backup.names_this("level=info msg=x backup=velero/nightly-10"));
+    }
+
+    #[test]
+    fn skipped_lines_keep_the_line_numbers_of_the_file() {
+        let mut scan = LogScan::new(source());
+        scan.skip_line();
+        scan.offer("level=error msg=\"exceeded quota: q\"");
+        assert_eq!(scan.lines(), 2);
+        let (_, hits, _, _) = scan.into_parts();
+        assert_eq!(hits[0].line, 2);
     }
 
     #[test]

@@ -32,6 +32,9 @@ enum Open {
     },
     /// The next line, when it is `value: ...`.
     EnvValue,
+    /// The first lines of a stream that starts in the middle of a log (its tail): lines of
+    /// base64 alone may be the body of a key whose BEGIN line was left out.
+    MaybeKeyBody,
 }
 
 /// Lines masked after a BEGIN line (or the first line of a base64 key) at most: a missing END
@@ -105,6 +108,13 @@ impl<'r> LineStream<'r> {
         }
     }
 
+    /// For a stream that starts in the middle of a log: its leading lines of base64 alone
+    /// are masked, as the body of a key that began before them would be.
+    pub fn starting_mid_log(mut self) -> Self {
+        self.open = Open::MaybeKeyBody;
+        self
+    }
+
     /// What this stream masked so far.
     pub fn counts(&self) -> &MaskCounts {
         &self.counts
@@ -126,6 +136,12 @@ impl<'r> LineStream<'r> {
                 counted,
             } => {
                 if let Some(masked) = self.block_line(line, indent, rule, counted) {
+                    return masked;
+                }
+            }
+            Open::MaybeKeyBody => {
+                if let Some(masked) = self.base64_line(line, 0) {
+                    self.counts.add("pem-private-key", 1);
                     return masked;
                 }
             }

@@ -130,6 +130,38 @@ fn pem_private_keys() {
 }
 
 #[test]
+fn a_stream_starting_inside_a_key_masks_its_leading_base64_lines() {
+    let r = Redactor::new();
+    let mut lines = r.stream().starting_mid_log();
+    let tail = [
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+        "  VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
+        "LxoRJl4tVu9wcXCzk1ASzA==",
+        "-----END RSA PRIVATE KEY-----",
+        "time=\"t\" level=error msg=\"panic\"",
+        "AAAA",
+    ];
+    let out: Vec<String> = tail.iter().map(|l| lines.redact(l).into_owned()).collect();
+    assert_eq!(
+        out,
+        [
+            M.to_string(),
+            format!("  {M}"),
+            M.to_string(),
+            "-----END RSA PRIVATE KEY-----".to_string(),
+            "time=\"t\" level=error msg=\"panic\"".to_string(),
+            // Only the leading lines: later base64 alone is an ordinary line again.
+            "AAAA".to_string(),
+        ]
+    );
+    assert_eq!(lines.counts().get("pem-private-key"), 1);
+    // A tail that starts with an ordinary line is untouched.
+    let mut lines = r.stream().starting_mid_log();
+    assert_eq!(lines.redact("level=info msg=ok"), "level=info msg=ok");
+    assert_eq!(lines.redact("AAAA"), "AAAA");
+}
+
+#[test]
 fn jwt_tokens() {
     masks! {
         "sa token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0-_x expired" => "sa token {M} expired",

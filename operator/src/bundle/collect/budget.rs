@@ -38,6 +38,17 @@ impl ContentBudget {
         before.min(wanted)
     }
 
+    /// Returns bytes taken and then not kept (the part of an over-long log's head that its
+    /// tail replaces); never more than the budget started with.
+    pub fn give_back(&self, bytes: u64) {
+        let total = self.total;
+        let _ = self
+            .remaining
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                Some(left.saturating_add(bytes).min(total))
+            });
+    }
+
     /// Takes all `wanted` bytes when that many are left, else none (a file kept whole or
     /// not at all).
     pub fn take_all(&self, wanted: u64) -> bool {
@@ -64,5 +75,9 @@ mod tests {
         assert!(budget.take_all(0));
         assert!(!budget.take_all(1));
         assert_eq!(budget.total(), 1000);
+        budget.give_back(300);
+        assert_eq!(shared.take_up_to(1000), 300);
+        budget.give_back(5000);
+        assert_eq!(shared.take_up_to(5000), 1000);
     }
 }

@@ -20,6 +20,8 @@ pub(super) struct CappedLine {
     newline: bool,
     /// It was longer than the cap: the buffer holds only its first bytes.
     cut: bool,
+    /// Bytes it took in the input, its newline and any part past the cap included.
+    pub bytes: u64,
 }
 
 /// Moves what of `chunk` belongs to the current line into `line`, up to `max` bytes in all;
@@ -43,7 +45,7 @@ pub(super) fn read_line(
     max: usize,
 ) -> io::Result<Option<CappedLine>> {
     line.clear();
-    let (mut cut, mut started) = (false, false);
+    let (mut cut, mut started, mut bytes) = (false, false, 0);
     loop {
         let chunk = match reader.fill_buf() {
             Ok(chunk) => chunk,
@@ -54,13 +56,19 @@ pub(super) fn read_line(
             return Ok(started.then_some(CappedLine {
                 newline: false,
                 cut,
+                bytes,
             }));
         }
         started = true;
         let (used, ended) = take_chunk(chunk, line, max, &mut cut);
         reader.consume(used);
+        bytes += used as u64;
         if ended {
-            return Ok(Some(CappedLine { newline: true, cut }));
+            return Ok(Some(CappedLine {
+                newline: true,
+                cut,
+                bytes,
+            }));
         }
     }
 }
@@ -72,20 +80,26 @@ pub(super) async fn read_line_async(
     max: usize,
 ) -> io::Result<Option<CappedLine>> {
     line.clear();
-    let (mut cut, mut started) = (false, false);
+    let (mut cut, mut started, mut bytes) = (false, false, 0);
     loop {
         let chunk = reader.fill_buf().await?;
         if chunk.is_empty() {
             return Ok(started.then_some(CappedLine {
                 newline: false,
                 cut,
+                bytes,
             }));
         }
         started = true;
         let (used, ended) = take_chunk(chunk, line, max, &mut cut);
         reader.consume_unpin(used);
+        bytes += used as u64;
         if ended {
-            return Ok(Some(CappedLine { newline: true, cut }));
+            return Ok(Some(CappedLine {
+                newline: true,
+                cut,
+                bytes,
+            }));
         }
     }
 }
@@ -160,6 +174,21 @@ impl<'r> LineCopy<'r> {
                 written: 0,
             },
         }
+    }
+
+    /// For lines that start in the middle of a log (its tail): see
+    /// [`LineStream::starting_mid_log`].
+    pub fn starting_mid_log(mut self) -> Self {
+        self.lines = self.lines.starting_mid_log();
+        self
+    }
+
+    /// Whether a rendered line (with its newline, if any) is one cut at the line cap.
+    pub fn is_cut(&self, rendered: &[u8]) -> bool {
+        rendered
+            .strip_suffix(b"\n")
+            .unwrap_or(rendered)
+            .ends_with(self.marker.as_bytes())
     }
 
     /// What the redactor masked in the lines rendered so far, by rule.
@@ -296,6 +325,11 @@ mod tests {
         assert_eq!(&lines[2..], ["next line", "last"]);
         assert_eq!(report.cut_lines, 1);
         assert!(largest <= 2 * CAP, "the line buffer grew to {largest}");
+        let redactor = Redactor::new();
+        let copy = LineCopy::new(&redactor, ContentBudget::new(1), CAP, "MAX_LINE_BYTES");
+        assert!(copy.is_cut(format!("{}\n", lines[1]).as_bytes()));
+        assert!(copy.is_cut(lines[1].as_bytes()));
+        assert!(!copy.is_cut(b"next line\n"));
     }
 
     #[test]
@@ -317,14 +351,24 @@ mod tests {
             }
             lines
         });
-        let cut = |newline| CappedLine { newline, cut: true };
-        let whole = |newline| CappedLine {
+        let cut = |newline, bytes| CappedLine {
+            newline,
+            cut: true,
+            bytes,
+        };
+        let whole = |newline, bytes| CappedLine {
             newline,
             cut: false,
+            bytes,
         };
+        // Each line's input bytes are counted whole, its newline and the part past the cap too.
         assert_eq!(
             lines,
-            [(1, whole(true)), (CAP, cut(true)), (1, whole(false))]
+            [
+                (1, whole(true, 2)),
+                (CAP, cut(true, HUGE + 1)),
+                (1, whole(false, 1))
+            ]
         );
     }
 

@@ -1,6 +1,9 @@
 //! Container logs: the Velero server (its plugins run as its children, so their logs are in
 //! it), the node-agent pods per policy, and the target's data-path pods. Current and previous
 //! instances, within the window and the size limit, redacted line by line into spool files.
+//! A log over the limit keeps its head and its tail (see [`log_tail`](super::log_tail)); the
+//! server's lines naming the operation stand in for the operation's log when the object store
+//! has none (see [`stand_in`](super::stand_in)).
 
 use std::path::PathBuf;
 
@@ -10,15 +13,18 @@ use kube::{
     Api, ResourceExt,
     api::{ListParams, LogParams},
 };
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use velero_debug_crd::NodeAgentLogs;
 
 use super::{
     CollectError, Collector,
     budget::ContentBudget,
     lines::{CopyReport, LineCopy, read_line_async},
+    log_tail::{self, Gap, HeadCut, KeptTail, Size, TailKeeper},
+    stand_in::{self, OperationLines, TeeMark, Teed},
 };
 use crate::{
+    config::size_text,
     findings::{LogRole, LogScan, LogSource, OperationScope, PodRole, TargetEvidence},
     redact::{MaskCounts, Redactor},
     tar_gz::EntryPath,
@@ -36,15 +42,29 @@ struct LogJob {
     spool: PathBuf,
     /// What the findings know the log as.
     source: LogSource,
+    /// Where its lines naming the operation go, when they stand in for the operation's log.
+    tee: Option<PathBuf>,
 }
 
 enum LogOutcome {
-    Written(CopyReport),
+    /// Read to its end, or to its bound (what was kept of it then).
+    Written(CopyReport, Option<OverBound>),
     /// No previous instance: normal for a container that never restarted.
     NoPrevious,
     Partial(String, CopyReport),
     Failed(String),
 }
+
+/// What was kept of a log over its bound.
+enum OverBound {
+    HeadAndTail(Gap),
+    /// Its end could not be read (why): its head is kept, up to the bound, as a log within
+    /// its bound would be.
+    HeadOnly(String),
+}
+
+/// One log as read: what the rest of the step needs of it.
+type LogRead = (LogJob, LogOutcome, MaskCounts, LogScan, Option<Teed>);
 
 pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let pods_api: Api<Pod> = c.namespaced();
@@ -70,16 +90,6 @@ pub(super) async fn read_logs_of(
     since: Option<jiff::Timestamp>,
 ) -> Result<(), CollectError> {
     let pods_api: Api<Pod> = c.namespaced();
-    let jobs = log_jobs(c, pods);
-    let params = LogParamsBase {
-        since,
-        max_bytes: c.plan.max_log_bytes,
-        timeout: c.limits.log_timeout,
-        max_line_bytes: c.limits.max_line_bytes,
-    };
-    let budget = &c.budget;
-    let redactor = c.redactor;
-    let api = &pods_api;
     let scope = OperationScope {
         field: match c.plan.target {
             Target::Backup(_) => "backup",
@@ -89,16 +99,50 @@ pub(super) async fn read_logs_of(
         location: Some(format!("{}/{}", c.namespace, c.location.name)),
         window: operation_window(&c.summary.evidence.target),
     };
+    let stand_in = c.missing_operation_log.map(|_| {
+        EntryPath::new(
+            &["logs", "velero"],
+            &format!("{}-{}.from-server-log", scope.field, c.plan.target.name()),
+            "log",
+        )
+    });
+    let jobs = log_jobs(c, pods, stand_in.is_some());
+    let params = LogParamsBase {
+        since,
+        max_bytes: c.plan.max_log_bytes,
+        timeout: c.limits.log_timeout,
+        max_line_bytes: c.limits.max_line_bytes,
+    };
+    let budget = &c.budget;
+    let redactor = c.redactor;
+    let api = &pods_api;
     let scope = &scope;
-    let mut results: Vec<(LogJob, LogOutcome, MaskCounts, LogScan)> = stream::iter(jobs)
+    // The stand-in's own cap, shared by the server's logs: one container log's bound.
+    let stand_in_room = &ContentBudget::new(c.plan.max_log_bytes.max(0) as u64);
+    let mut results: Vec<LogRead> = stream::iter(jobs)
         .map(|job| async move {
             let mut scan = LogScan::new(job.source.clone());
             if job.source.role == LogRole::Server {
                 scan = scan.scoped_to(scope.clone());
             }
-            let (outcome, masks) =
-                read_log(api, &job, &params, redactor, budget.clone(), &mut scan).await;
-            (job, outcome, masks, scan)
+            let mut tee = job.tee.clone().map(|path| {
+                OperationLines::new(scope, stand_in_room.clone(), budget.clone(), path)
+            });
+            let (outcome, masks) = read_log(
+                api,
+                &job,
+                &params,
+                redactor,
+                budget.clone(),
+                &mut scan,
+                tee.as_mut(),
+            )
+            .await;
+            let teed = match tee {
+                Some(tee) => Some(tee.finish().await),
+                None => None,
+            };
+            (job, outcome, masks, scan, teed)
         })
         .buffer_unordered(c.limits.log_concurrency.max(1))
         .collect()
@@ -113,7 +157,13 @@ pub(super) async fn read_logs_of(
             b.previous,
         ))
     });
-    for (job, outcome, masks, scan) in results {
+    if let Some(entry) = &stand_in {
+        add_stand_in(c, entry, scope, &results)?;
+    }
+    for (job, outcome, masks, scan, teed) in results {
+        if let Some(teed) = teed {
+            let _ = std::fs::remove_file(&teed.path);
+        }
         if scan.lines() > 0 {
             c.summary.evidence.add_log_scan(scan);
         }
@@ -140,6 +190,97 @@ fn operation_window(target: &TargetEvidence) -> Option<(jiff::Timestamp, jiff::T
         .checked_sub(WINDOW_MARGIN)
         .unwrap_or(jiff::Timestamp::MIN);
     Some((from, ended))
+}
+
+/// The server's lines naming the operation, as the bundle file that stands in for its log
+/// (read by the findings as that log); the warning about the missing log says what stands in
+/// for it, or that nothing does.
+fn add_stand_in(
+    c: &mut Collector<'_>,
+    entry: &EntryPath,
+    scope: &OperationScope,
+    results: &[LogRead],
+) -> Result<(), CollectError> {
+    let Some(warning) = c.missing_operation_log else {
+        return Ok(());
+    };
+    let kind = scope.field;
+    // Only logs that are in the bundle: the stand-in is a view of them.
+    let mut parts: Vec<stand_in::Part<'_>> = results
+        .iter()
+        .filter(|(_, outcome, ..)| {
+            matches!(outcome, LogOutcome::Written(..) | LogOutcome::Partial(..))
+        })
+        .filter_map(|(job, _, _, _, teed)| {
+            teed.as_ref().map(|teed| stand_in::Part {
+                source: &job.source.path,
+                pod: &job.pod,
+                previous: job.previous,
+                teed,
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let mut notes = Vec::new();
+    for part in &parts {
+        match part.teed.cut {
+            stand_in::Cut::No => {}
+            stand_in::Cut::AtItsCap => notes.push(format!(
+                "{entry} reached its cap of {} (maxLogBytesPerContainer): later lines of {} naming the {kind} are only there",
+                size_text(c.plan.max_log_bytes.max(0) as u64),
+                part.source
+            )),
+            stand_in::Cut::AtTheBundleLimit => notes.push(format!(
+                "{entry}: cut where the bundle reached its size limit of {} (MAX_BUNDLE_BYTES)",
+                size_text(c.budget.total())
+            )),
+        }
+        if let Some(why) = &part.teed.failed {
+            notes.push(format!(
+                "{entry}: lines of {} could not be written: {why}",
+                part.source
+            ));
+        }
+    }
+    let note = if parts.iter().all(|p| p.teed.lines == 0) {
+        format!("; no line of the Velero server's log names this {kind} either")
+    } else {
+        let spool = c.spool_path(&entry.to_string());
+        let mut scan = LogScan::new(LogSource {
+            path: entry.to_string(),
+            role: LogRole::Operation,
+            pod: None,
+            node: None,
+            previous: false,
+        });
+        let budget = c.budget.clone();
+        let written = tokio::task::block_in_place(|| {
+            stand_in::write(&mut parts, scope, &spool, &mut scan, &budget)
+        });
+        match written {
+            Ok(_) => {
+                c.summary.evidence.add_log_scan(scan);
+                // Its lines were counted as masked in the server's logs.
+                c.add_spooled(entry, &spool, &MaskCounts::default())?;
+                format!("; the Velero server's lines for this {kind} stand in for its log: {entry}")
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&spool);
+                format!(
+                    "; the Velero server's lines for this {kind} could not be put in its place: {e}"
+                )
+            }
+        }
+    };
+    if let Some(message) = c.warnings.get_mut(warning) {
+        message.push_str(&note);
+    }
+    for note in notes {
+        c.warn(note);
+    }
+    Ok(())
 }
 
 /// Pods by the folder their logs go to: velero, node-agent, data-path (and those of other
@@ -207,8 +348,9 @@ async fn data_path_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
     pods
 }
 
-/// One job per container (init containers too) and instance (current, previous).
-fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods) -> Vec<LogJob> {
+/// One job per container (init containers too) and instance (current, previous); the
+/// server's tee their lines naming the operation when those stand in for its log.
+fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods, stand_in: bool) -> Vec<LogJob> {
     let mut jobs = Vec::new();
     let instances: &[bool] = if c.plan.previous_logs {
         &[false, true]
@@ -235,6 +377,8 @@ fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods) -> Vec<LogJob> {
                     "log",
                 );
                 let spool = c.spool_path(&bundle_path.to_string());
+                let tee = (stand_in && *group == "velero")
+                    .then(|| c.spool_path(&format!("{bundle_path}.tee")));
                 let source = LogSource {
                     path: bundle_path.to_string(),
                     role: log_role(group),
@@ -249,6 +393,7 @@ fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods) -> Vec<LogJob> {
                     bundle_path,
                     spool,
                     source,
+                    tee,
                 });
             }
         }
@@ -264,11 +409,22 @@ fn add_outcome(
 ) -> Result<(), CollectError> {
     let path = job.bundle_path.to_string();
     match outcome {
-        LogOutcome::Written(report) if report.written == 0 && report.out_of_budget => {
+        LogOutcome::Written(report, _) if report.written == 0 && report.out_of_budget => {
             let _ = std::fs::remove_file(&job.spool);
             c.warn_left_out(&job.bundle_path);
         }
-        LogOutcome::Written(report) => {
+        LogOutcome::Written(report, over) => {
+            let bound = size_text(c.plan.max_log_bytes.max(0) as u64);
+            match over {
+                Some(OverBound::HeadAndTail(gap)) => c.warn(format!(
+                    "log {path}: over maxLogBytesPerContainer ({bound}): its first and its last lines are kept, {} between them (a marked line says where)",
+                    gap.text()
+                )),
+                Some(OverBound::HeadOnly(why)) => c.warn(format!(
+                    "log {path}: over maxLogBytesPerContainer ({bound}) and its end could not be read ({why}): only its first {bound} are kept"
+                )),
+                None => {}
+            }
             for warning in report.warnings(&path, &c.budget) {
                 c.warn(format!("log {warning}"));
             }
@@ -318,8 +474,28 @@ fn log_role(group: &str) -> LogRole {
     }
 }
 
+/// The window's start, for the current instance: a previous instance died before now, often
+/// before the window opened; its last lines are the crash, so the window does not apply to it.
+fn since(job: &LogJob, base: &LogParamsBase) -> Option<jiff::Timestamp> {
+    base.since.filter(|_| !job.previous)
+}
+
+/// A line as written goes to the stand-in when it takes it, else to the log's own scan.
+async fn offer(scan: &mut LogScan, tee: Option<&mut OperationLines<'_>>, line: &[u8]) {
+    let teed = match tee {
+        Some(tee) => tee.offer(line).await,
+        None => false,
+    };
+    if teed {
+        scan.skip_line();
+    } else {
+        scan.offer_bytes(line);
+    }
+}
+
 /// Copies one container log into its spool file, each line (as written: redacted) also
-/// offered to `scan`.
+/// offered to `scan` (or to `tee`, which may take it). A log that fills its bound keeps its
+/// head and its tail.
 async fn read_log(
     api: &Api<Pod>,
     job: &LogJob,
@@ -327,51 +503,48 @@ async fn read_log(
     redactor: &Redactor,
     budget: ContentBudget,
     scan: &mut LogScan,
+    mut tee: Option<&mut OperationLines<'_>>,
 ) -> (LogOutcome, MaskCounts) {
-    let params = LogParams {
-        container: Some(job.container.clone()),
-        previous: job.previous,
-        // A previous instance died before now, often before the window opened; its last
-        // lines are the crash, so the window does not apply to it.
-        since_time: base.since.filter(|_| !job.previous),
-        // The server cuts the log, so a huge one is never transferred whole.
-        limit_bytes: Some(base.max_bytes),
-        ..LogParams::default()
-    };
+    // One deadline for the head and, when there is one, the tail.
+    let deadline = tokio::time::Instant::now() + base.timeout;
     // Outside the copy, so what it did is known even when it times out.
-    let mut lines = LineCopy::new(redactor, budget, base.max_line_bytes, "MAX_LINE_BYTES");
-    let copy = async {
-        let reader = match api.log_stream(&job.pod, &params).await {
-            Ok(r) => r,
-            Err(e) => return Err(crate::kubernetes::message(&e)),
-        };
-        let file = tokio::fs::File::create(&job.spool)
-            .await
-            .map_err(|e| e.to_string())?;
-        // A large buffer: each flush of a tokio file is a trip to the blocking pool.
-        let mut out = tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, file);
-        let mut reader = std::pin::pin!(reader);
-        // One line buffer reused for the whole log: no allocation per line.
-        let mut line = Vec::with_capacity(8 * 1024);
-        loop {
-            let read = read_line_async(&mut reader, &mut line, base.max_line_bytes)
-                .await
-                .map_err(|e| e.to_string())?;
-            let Some(read) = read else { break };
-            let rendered = lines.render(&line, read);
-            scan.offer_bytes(rendered);
-            out.write_all(rendered).await.map_err(|e| e.to_string())?;
-            if lines.report.out_of_budget {
-                break;
-            }
-        }
-        out.flush().await.map_err(|e| e.to_string())?;
-        Ok(())
+    let mut lines = LineCopy::new(
+        redactor,
+        budget.clone(),
+        base.max_line_bytes,
+        "MAX_LINE_BYTES",
+    );
+    let mut head = Head {
+        cut: HeadCut::new(base.max_bytes.max(0) as u64),
+        at_cut: None,
     };
-    let copied = tokio::time::timeout(base.timeout, copy).await;
+    let copy = copy_head(
+        api,
+        job,
+        base,
+        &mut lines,
+        &mut head,
+        scan,
+        tee.as_deref_mut(),
+    );
+    let copied = tokio::time::timeout_at(deadline, copy).await;
     let report = lines.report;
     let outcome = match copied {
-        Ok(Ok(())) => LogOutcome::Written(report),
+        Ok(Ok(spool))
+            if head.cut.read() >= base.max_bytes.max(0) as u64 && !report.out_of_budget =>
+        {
+            let over = OverLog {
+                api,
+                job,
+                base,
+                redactor,
+                budget: &budget,
+                deadline,
+                lines: &lines,
+            };
+            return over.keep_head_and_tail(spool, head, scan, tee).await;
+        }
+        Ok(Ok(_)) => LogOutcome::Written(report, None),
         Ok(Err(e)) if job.previous => {
             // Asking for the previous log of a container that never restarted is refused with
             // 400 by the kubelet; that is not a problem worth a warning.
@@ -391,3 +564,284 @@ async fn read_log(
     };
     (outcome, lines.masks().clone())
 }
+
+/// The head's copy, and where it is cut should the log be over its bound.
+struct Head {
+    cut: HeadCut,
+    at_cut: Option<AtCut>,
+}
+
+/// What the copy of a log had done where its head is cut: what to go back to.
+struct AtCut {
+    /// Bytes written before it.
+    written: u64,
+    cut_lines: u64,
+    masks: MaskCounts,
+    scan: LogScan,
+    tee: Option<TeeMark>,
+}
+
+/// The first request: the log from the window's start, cut by the server at the bound (so a
+/// huge one is never transferred whole). Returns the spool file, flushed.
+async fn copy_head(
+    api: &Api<Pod>,
+    job: &LogJob,
+    base: &LogParamsBase,
+    lines: &mut LineCopy<'_>,
+    head: &mut Head,
+    scan: &mut LogScan,
+    mut tee: Option<&mut OperationLines<'_>>,
+) -> Result<tokio::fs::File, String> {
+    let params = LogParams {
+        container: Some(job.container.clone()),
+        previous: job.previous,
+        since_time: since(job, base),
+        limit_bytes: Some(base.max_bytes),
+        ..LogParams::default()
+    };
+    let reader = match api.log_stream(&job.pod, &params).await {
+        Ok(r) => r,
+        Err(e) => return Err(crate::kubernetes::message(&e)),
+    };
+    let file = tokio::fs::File::create(&job.spool)
+        .await
+        .map_err(|e| e.to_string())?;
+    // A large buffer: each flush of a tokio file is a trip to the blocking pool.
+    let mut out = BufWriter::with_capacity(SPOOL_BUFFER, file);
+    let mut reader = std::pin::pin!(reader);
+    // One line buffer reused for the whole log: no allocation per line.
+    let mut line = Vec::with_capacity(8 * 1024);
+    loop {
+        let read = read_line_async(&mut reader, &mut line, base.max_line_bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(read) = read else { break };
+        // Before the line is rendered: its masks and its scan are not yet counted.
+        if head.cut.crosses(read.bytes) {
+            head.at_cut = Some(AtCut {
+                written: lines.report.written,
+                cut_lines: lines.report.cut_lines,
+                masks: lines.masks().clone(),
+                scan: scan.clone(),
+                tee: tee.as_ref().map(|t| t.mark()),
+            });
+        }
+        let rendered = lines.render(&line, read);
+        offer(scan, tee.as_deref_mut(), rendered).await;
+        out.write_all(rendered).await.map_err(|e| e.to_string())?;
+        if lines.report.out_of_budget {
+            break;
+        }
+    }
+    out.flush().await.map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
+}
+
+/// A log whose head filled its bound, and what it takes to read its tail.
+struct OverLog<'a, 'r> {
+    api: &'a Api<Pod>,
+    job: &'a LogJob,
+    base: &'a LogParamsBase,
+    redactor: &'r Redactor,
+    budget: &'a ContentBudget,
+    deadline: tokio::time::Instant,
+    /// The head's copy.
+    lines: &'a LineCopy<'r>,
+}
+
+impl OverLog<'_, '_> {
+    /// Reads the tail, then cuts the head to its half of the bound and writes the marker
+    /// line and the tail after it; the scan and the tee go back to the cut and read on. When
+    /// the tail cannot be read, the head is kept up to the bound, as before.
+    async fn keep_head_and_tail(
+        &self,
+        spool: tokio::fs::File,
+        head: Head,
+        scan: &mut LogScan,
+        mut tee: Option<&mut OperationLines<'_>>,
+    ) -> (LogOutcome, MaskCounts) {
+        let head_only = |why: String| {
+            (
+                LogOutcome::Written(self.lines.report, Some(OverBound::HeadOnly(why))),
+                self.lines.masks().clone(),
+            )
+        };
+        let Some(at_cut) = head.at_cut else {
+            // Not reached: a head that filled the bound went past its half.
+            return (
+                LogOutcome::Written(self.lines.report, None),
+                self.lines.masks().clone(),
+            );
+        };
+        let bound = self.base.max_bytes.max(0) as u64;
+        let kept = Size {
+            rendered: at_cut.written,
+            raw: head.cut.kept(),
+        };
+        // The room the head left (at least a quarter of the bound, should redaction have made
+        // the head longer than it was); never more raw bytes than the head left out, so the
+        // two cannot overlap (see `Gap`).
+        let cap = Size {
+            rendered: bound.saturating_sub(kept.rendered).max(bound / 4),
+            raw: head.cut.read().saturating_sub(kept.raw),
+        };
+        let tail = tokio::time::timeout_at(self.deadline, self.read_tail(cap, &head.cut)).await;
+        let tail = match tail {
+            Ok(Ok(tail)) => tail,
+            Ok(Err(why)) => {
+                self.remove_tail_files();
+                return head_only(why);
+            }
+            Err(_) => {
+                self.remove_tail_files();
+                return head_only(format!("timed out after {}s", self.base.timeout.as_secs()));
+            }
+        };
+        let (kept_tail, tail_masks) = tail;
+        let gap = Gap::between(
+            head.cut.read(),
+            kept.raw,
+            kept_tail.read.raw,
+            kept_tail.kept_at_most.raw,
+        );
+        let marker = log_tail::marker(gap, bound);
+        // The head's bytes past the cut were taken from the budget: the marker and the tail
+        // use them first, and what they leave goes back.
+        let surplus = self.lines.report.written - kept.rendered;
+        let wanted = marker.len() as u64 + kept_tail.kept_at_most.rendered;
+        let got = self.budget.take_up_to(wanted.saturating_sub(surplus));
+        let room = surplus + got;
+        if room < marker.len() as u64 {
+            self.budget.give_back(got);
+            self.remove_tail_files();
+            return head_only(format!(
+                "the bundle reached its size limit of {} (MAX_BUNDLE_BYTES)",
+                size_text(self.budget.total())
+            ));
+        }
+        *scan = at_cut.scan;
+        if let (Some(tee), Some(mark)) = (tee.as_deref_mut(), at_cut.tee) {
+            tee.rewind(mark).await;
+        }
+        let mut tail_lines = kept_tail.lines();
+        tail_lines.skip_first(wanted.saturating_sub(room));
+        let assembled = self
+            .write_tail(spool, kept.rendered, &marker, tail_lines, scan, tee)
+            .await;
+        self.remove_tail_files();
+        match assembled {
+            Ok((written, cut_lines)) => {
+                self.budget.give_back(room.saturating_sub(written));
+                let mut report = self.lines.report;
+                report.written = kept.rendered + written;
+                report.cut_lines = at_cut.cut_lines + cut_lines;
+                let mut masks = at_cut.masks;
+                masks.merge(&tail_masks);
+                (
+                    LogOutcome::Written(report, Some(OverBound::HeadAndTail(gap))),
+                    masks,
+                )
+            }
+            Err(e) => {
+                self.budget.give_back(room);
+                (
+                    LogOutcome::Failed(format!("writing its tail after its head: {e}")),
+                    self.lines.masks().clone(),
+                )
+            }
+        }
+    }
+
+    /// The second request: the last lines, as many as should fill `cap` by the head's
+    /// average line, with no byte limit (the end is what it is for; the log's timeout bounds
+    /// it). Its lines are redacted as the head's and kept on disk to their last `cap`.
+    /// What is masked in lines the keeper then drops is counted too.
+    async fn read_tail(&self, cap: Size, head: &HeadCut) -> Result<(KeptTail, MaskCounts), String> {
+        let params = LogParams {
+            container: Some(self.job.container.clone()),
+            previous: self.job.previous,
+            since_time: since(self.job, self.base),
+            tail_lines: Some(log_tail::tail_lines(
+                cap.rendered,
+                head.read(),
+                head.lines(),
+            )),
+            ..LogParams::default()
+        };
+        let reader = self
+            .api
+            .log_stream(&self.job.pod, &params)
+            .await
+            .map_err(|e| crate::kubernetes::message(&e))?;
+        // The keeper bounds what sits on disk; what it keeps is taken from the bundle's budget
+        // when it is written after the head.
+        let mut lines = LineCopy::new(
+            self.redactor,
+            ContentBudget::new(u64::MAX),
+            self.base.max_line_bytes,
+            "MAX_LINE_BYTES",
+        )
+        .starting_mid_log();
+        let mut keeper = TailKeeper::new(cap, self.tail_files());
+        let mut reader = std::pin::pin!(reader);
+        let mut line = Vec::with_capacity(8 * 1024);
+        let io = |e: std::io::Error| e.to_string();
+        while let Some(read) = read_line_async(&mut reader, &mut line, self.base.max_line_bytes)
+            .await
+            .map_err(io)?
+        {
+            let rendered = lines.render(&line, read);
+            keeper.push(rendered, read.bytes).await.map_err(io)?;
+        }
+        let kept = keeper.finish().await.map_err(io)?;
+        Ok((kept, lines.masks().clone()))
+    }
+
+    /// Cuts the spool to the head's `head_bytes` and writes the marker and the kept tail's
+    /// `lines` after them, each line offered as the head's were. Returns the bytes written
+    /// after the head and how many of them were lines cut at the line cap.
+    async fn write_tail(
+        &self,
+        mut spool: tokio::fs::File,
+        head_bytes: u64,
+        marker: &str,
+        mut lines: log_tail::TailLines<'_>,
+        scan: &mut LogScan,
+        mut tee: Option<&mut OperationLines<'_>>,
+    ) -> std::io::Result<(u64, u64)> {
+        spool.set_len(head_bytes).await?;
+        spool.seek(std::io::SeekFrom::Start(head_bytes)).await?;
+        let mut out = BufWriter::with_capacity(SPOOL_BUFFER, spool);
+        out.write_all(marker.as_bytes()).await?;
+        scan.skip_line();
+        let mut written = marker.len() as u64;
+        let mut cut_lines = 0;
+        let mut line = Vec::new();
+        while lines.next(&mut line).await? {
+            cut_lines += u64::from(self.lines.is_cut(&line));
+            offer(scan, tee.as_deref_mut(), &line).await;
+            out.write_all(&line).await?;
+            written += line.len() as u64;
+        }
+        out.flush().await?;
+        Ok((written, cut_lines))
+    }
+
+    fn tail_files(&self) -> [PathBuf; 2] {
+        ["tail-a", "tail-b"].map(|part| {
+            let mut path = self.job.spool.clone().into_os_string();
+            path.push(format!(".{part}"));
+            PathBuf::from(path)
+        })
+    }
+
+    fn remove_tail_files(&self) {
+        for path in self.tail_files() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "logs_tests.rs"]
+mod tests;

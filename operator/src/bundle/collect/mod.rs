@@ -8,11 +8,13 @@ mod budget;
 mod events;
 mod infrastructure;
 mod lines;
+mod log_tail;
 mod logs;
 mod object_store;
 mod objects;
 mod repositories;
 mod snapshots;
+mod stand_in;
 mod velero_files;
 mod workloads;
 
@@ -120,6 +122,7 @@ pub(crate) async fn run(
         operation_names: BTreeSet::new(),
         operation_pods: Vec::new(),
         workload_uids: BTreeMap::new(),
+        missing_operation_log: None,
         spool_seq: 0,
     };
     // Progress goes to status from a task of its own, so a slow API server never slows
@@ -177,6 +180,9 @@ struct Collector<'a> {
     operation_pods: Vec<workloads::PodRef>,
     /// Uids of the workload objects collected, by namespace: their events are collected.
     workload_uids: BTreeMap<String, BTreeSet<String>>,
+    /// The warning (its index) saying the operation's own log is not in the object store:
+    /// the logs step puts the server's lines for the operation in its place and says so.
+    missing_operation_log: Option<usize>,
     spool_seq: u64,
 }
 

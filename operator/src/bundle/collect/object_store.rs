@@ -51,17 +51,24 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                     "Velero uploads it only when the operation finishes"
                 };
                 c.warn(format!("{key} is not in the object store ({why})"));
+                if artifact.bundle_path.ends_with(".log") {
+                    operation_log_missing(c);
+                }
                 continue;
             }
             Err(e @ StorageError::BucketMissing { .. }) => {
                 let _ = std::fs::remove_file(&raw);
                 // Every other file of the location is missing for the same reason: said once.
                 c.warn(format!("Velero's files could not be read: {e}"));
+                operation_log_missing(c);
                 break;
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&raw);
                 c.warn(format!("{key} could not be read: {e}"));
+                if artifact.bundle_path.ends_with(".log") {
+                    operation_log_missing(c);
+                }
                 continue;
             }
         };
@@ -139,6 +146,12 @@ fn restore_backup_artifact(c: &Collector<'_>) -> Option<StoredArtifact> {
     };
     let backup = c.summary.evidence.target.backup_name.as_deref()?;
     kubernetes::is_object_name(backup).then(|| backup_results_artifact(backup))
+}
+
+/// The operation's own log cannot be had (the warning just given says why): the logs step
+/// puts the Velero server's lines for the operation in its place and adds that to the warning.
+fn operation_log_missing(c: &mut Collector<'_>) {
+    c.missing_operation_log = c.warnings.len().checked_sub(1);
 }
 
 /// Streams a results file or itemoperations.json (as redacted into the spool) into the
