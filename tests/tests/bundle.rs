@@ -14,8 +14,8 @@ use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
-        apply_bundle, condition_reason, download, kwok_logs_resource, object_exists,
-        operation_object, real_backup, real_restore, text, wait_finished,
+        apply_bundle, assert_first_finding, condition_reason, download, kwok_logs_resource,
+        object_exists, operation_object, real_backup, real_restore, text, wait_finished,
     },
     unique_name,
 };
@@ -952,7 +952,7 @@ async fn a_backup_whose_log_object_is_missing_has_the_server_lines_naming_it_in_
         .key(&key)
         .send()
         .await?;
-    let (_, _, files) = completed_bundle(
+    let (_, bundle, files) = completed_bundle(
         &env,
         &client,
         &cleanup,
@@ -992,6 +992,17 @@ async fn a_backup_whose_log_object_is_missing_has_the_server_lines_naming_it_in_
     ensure!(
         text(&files, "manifest.json")?.contains(&format!("stand in for its log: {path}")),
         "manifest.json does not name {path}"
+    );
+    // The missing log is the bundle's first finding, proven by the stand-in.
+    assert_first_finding(
+        &bundle,
+        &files,
+        "operation-log-missing",
+        &["own log is missing"],
+    )?;
+    ensure!(
+        summary.contains(&format!("`{path}`")),
+        "the finding does not point at the stand-in:\n{summary}"
     );
     Ok(())
 }

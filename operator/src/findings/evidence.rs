@@ -306,6 +306,19 @@ pub(crate) struct Evidence {
     pub infra: InfraEvidence,
     /// A Restore's backup's results file: what the backup itself missed.
     pub backup_results: ResultGroups,
+    /// The target's own log could not be had from the object store.
+    pub operation_log_missing: Option<MissingLog>,
+}
+
+/// The target's own log, missing from the object store.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct MissingLog {
+    /// Its key in the bucket.
+    pub key: String,
+    /// What the store said.
+    pub why: String,
+    /// The bundle file of the server's lines standing in for it, when there is one.
+    pub stand_in: Option<String>,
 }
 
 fn text(v: &Value) -> String {

@@ -25,7 +25,7 @@ mod tests_infrastructure;
 use serde::Serialize;
 
 pub(crate) use arguments::WorkloadArguments;
-pub(crate) use evidence::{Evidence, OperationEvidence, PodRole, TargetEvidence};
+pub(crate) use evidence::{Evidence, MissingLog, OperationEvidence, PodRole, TargetEvidence};
 pub(crate) use infrastructure::NODES_TABLE;
 pub(crate) use log_scan::{LogRole, LogScan, LogSource, OperationScope};
 pub(crate) use results::ResultGroups;

@@ -591,3 +591,49 @@ fn the_summary_lists_the_workload_pods_not_running_and_their_claims() {
         "{md}"
     );
 }
+
+#[test]
+fn a_finished_operation_without_its_log_says_so_and_what_stands_in() {
+    let mut e = load("dataupload-canceled");
+    e.operation_log_missing = Some(crate::findings::MissingLog {
+        key: "velero/backups/b1/b1-logs.gz".into(),
+        why: "not in the object store".into(),
+        stand_in: Some("logs/velero/backup-b1.from-server-log.log".into()),
+    });
+    let found = diagnose(&e);
+    let missing = found
+        .iter()
+        .find(|f| f.rule == "operation-log-missing")
+        .expect("an operation-log-missing finding");
+    assert_eq!(missing.severity, Severity::Warning);
+    // A gap in the evidence ranks after the cause found without it.
+    assert_eq!(found[0].rule, "volume-operation-failed", "{found:#?}");
+    assert!(missing.title.contains("stand in"), "{}", missing.title);
+    assert_eq!(missing.file, "logs/velero/backup-b1.from-server-log.log");
+    assert!(missing.quote.starts_with("velero/backups/b1/b1-logs.gz"));
+
+    // While the operation runs, its log is not uploaded yet: no finding.
+    e.target.phase = "InProgress".into();
+    assert!(
+        !rules_of(&diagnose(&e)).contains(&"operation-log-missing"),
+        "a running operation's log is not missing"
+    );
+}
+
+#[test]
+fn an_unavailable_location_explains_the_missing_log() {
+    let mut e = load("bsl-unavailable");
+    e.operation_log_missing = Some(crate::findings::MissingLog {
+        key: "velero/backups/b1/b1-logs.gz".into(),
+        why: "the bucket does not exist".into(),
+        stand_in: None,
+    });
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "bsl-unavailable");
+    let missing = found
+        .iter()
+        .find(|f| f.rule == "operation-log-missing")
+        .expect("an operation-log-missing finding");
+    // 1-based, as summary.md numbers findings ("consequence of #1").
+    assert_eq!(missing.consequence_of, Some(1), "{found:#?}");
+}

@@ -262,6 +262,9 @@ fn add_stand_in(
         match written {
             Ok(_) => {
                 c.summary.evidence.add_log_scan(scan);
+                if let Some(missing) = &mut c.summary.evidence.operation_log_missing {
+                    missing.stand_in = Some(entry.to_string());
+                }
                 // Its lines were counted as masked in the server's logs.
                 c.add_spooled(entry, &spool, &MaskCounts::default())?;
                 format!("; the Velero server's lines for this {kind} stand in for its log: {entry}")

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     config::size_text,
-    findings::{LogRole, LogScan, LogSource},
+    findings::{LogRole, LogScan, LogSource, MissingLog},
     kubernetes,
     storage::StorageError,
     tar_gz::EntryPath,
@@ -52,7 +52,7 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                 };
                 c.warn(format!("{key} is not in the object store ({why})"));
                 if artifact.bundle_path.ends_with(".log") {
-                    operation_log_missing(c);
+                    operation_log_missing(c, &key, "not in the object store");
                 }
                 continue;
             }
@@ -60,14 +60,14 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                 let _ = std::fs::remove_file(&raw);
                 // Every other file of the location is missing for the same reason: said once.
                 c.warn(format!("Velero's files could not be read: {e}"));
-                operation_log_missing(c);
+                operation_log_missing(c, &key, &e.to_string());
                 break;
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&raw);
                 c.warn(format!("{key} could not be read: {e}"));
                 if artifact.bundle_path.ends_with(".log") {
-                    operation_log_missing(c);
+                    operation_log_missing(c, &key, &e.to_string());
                 }
                 continue;
             }
@@ -150,8 +150,13 @@ fn restore_backup_artifact(c: &Collector<'_>) -> Option<StoredArtifact> {
 
 /// The operation's own log cannot be had (the warning just given says why): the logs step
 /// puts the Velero server's lines for the operation in its place and adds that to the warning.
-fn operation_log_missing(c: &mut Collector<'_>) {
+fn operation_log_missing(c: &mut Collector<'_>, key: &str, why: &str) {
     c.missing_operation_log = c.warnings.len().checked_sub(1);
+    c.summary.evidence.operation_log_missing = Some(MissingLog {
+        key: key.to_string(),
+        why: why.to_string(),
+        stand_in: None,
+    });
 }
 
 /// Streams a results file or itemoperations.json (as redacted into the spool) into the

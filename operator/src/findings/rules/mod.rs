@@ -20,6 +20,7 @@ const RULES: &[Rule] = &[
     platform::bsl_unavailable,
     platform::failed_validation,
     platform::plugin_crashed,
+    platform::operation_log_missing,
     data_path::node_agent_missing,
     data_path::node_agent_restarted,
     data_path::repository_not_initialized,

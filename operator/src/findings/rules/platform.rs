@@ -167,3 +167,39 @@ pub(super) fn plugin_crashed(e: &Evidence) -> Vec<Finding> {
         .into_iter()
         .collect()
 }
+
+/// The operation finished but its own log is not in the object store: deleted (by hand, by a
+/// bucket lifecycle rule) or looked for where Velero did not write it (another bucket or
+/// prefix). Everything the log would have shown is missing from the diagnosis; the server's
+/// lines for the operation stand in when it had any. While the operation runs its log is not
+/// there yet: no finding.
+pub(super) fn operation_log_missing(e: &Evidence) -> Vec<Finding> {
+    let Some(missing) = &e.operation_log_missing else {
+        return Vec::new();
+    };
+    if !e.target.is_final() {
+        return Vec::new();
+    }
+    let kind = e.target.kind.to_lowercase();
+    let (then, file) = match &missing.stand_in {
+        Some(path) => ("; the Velero server's lines for it stand in", path.clone()),
+        None => ("; nothing stands in for it", "manifest.json".to_string()),
+    };
+    vec![
+        Finding::new(
+            Severity::Warning,
+            // A gap in the evidence, not a cause: after every cause found without it.
+            Layer::Warnings,
+            "operation-log-missing",
+            format!(
+                "The {kind}'s own log is missing from the object store although it finished{then}"
+            ),
+            &format!(
+                "{}: {} (deleted, or not where Velero wrote it)",
+                missing.key, missing.why
+            ),
+            &file,
+        )
+        .about([TARGET_KEY.to_string()]),
+    ]
+}
