@@ -533,3 +533,74 @@ pub async fn put_gzipped(env: &Env, key: &str, text: &str) -> Result<()> {
         .with_context(|| format!("writing {key}"))?;
     Ok(())
 }
+
+/// A Node of the test's own, faked by kwok (its annotation), with `taints`; deleted at
+/// cleanup. Waits until it is Ready. The shared nodes, which other tests run on, stay as they
+/// are.
+pub async fn fake_node(
+    client: &Client,
+    cleanup: &Cleanup,
+    prefix: &str,
+    taints: serde_json::Value,
+) -> Result<String> {
+    use k8s_openapi::api::core::v1::Node;
+    let name = unique_name(prefix);
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                       "kubernetes.io/arch": "amd64", "type": "kwok"}
+        },
+        "spec": {"taints": taints},
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}
+        }
+    }))?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes.create(&PostParams::default(), &node).await?;
+    cleanup.delete(&ApiResource::erase::<Node>(&()), None, &name);
+    eventually(
+        &format!("node {name} Ready"),
+        Duration::from_secs(60),
+        || async {
+            let n = nodes.get(&name).await?;
+            let ready = n
+                .status
+                .and_then(|s| s.conditions)
+                .into_iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            Ok(ready.then_some(()))
+        },
+    )
+    .await?;
+    Ok(name)
+}
+
+/// A PodVolumeRestore of `restore` (name, uid) for volume `data` of pod `pod` (namespace,
+/// name), with `status`, labelled as Velero labels it.
+pub async fn pod_volume_restore(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    (restore, restore_uid): (&str, &str),
+    (namespace, pod): (&str, &str),
+    status: serde_json::Value,
+) -> Result<String> {
+    operation_object(
+        env,
+        client,
+        cleanup,
+        "PodVolumeRestore",
+        serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
+        serde_json::json!({
+            "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
+            "pod": {"kind": "Pod", "namespace": namespace, "name": pod}, "volume": "data",
+            "snapshotID": "5d2c0e1f", "sourceNamespace": namespace,
+        }),
+        status,
+    )
+    .await
+}

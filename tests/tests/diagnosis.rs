@@ -15,8 +15,8 @@ use kube::{
 use velero_debug_e2e::{
     Cleanup, Env, create_namespace, eventually,
     fixtures::{
-        apply_bundle, condition_reason, download, finished_restore, operation_object, real_backup,
-        text, wait_finished,
+        apply_bundle, condition_reason, download, finished_restore, pod_volume_restore,
+        real_backup, text, wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -117,7 +117,7 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
     let env = Env::load()?;
     let client = env.client().await?;
     let cleanup = Cleanup::new(&env);
-    let (source_ns, backup, _) = real_backup(&env, &client, &cleanup, "diag-src").await?;
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "diag-src").await?;
     // Made by hand as ended PartiallyFailed (Velero leaves it alone), without an automatic
     // bundle: this test asks for its own.
     let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
@@ -142,17 +142,12 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
     );
     multi_attach_event(&client, &ns, "app", &pod_uid, &message).await?;
     // Never accepted by a node: its pod never ran the restore-wait init container.
-    let pvr = operation_object(
+    let pvr = pod_volume_restore(
         &env,
         &client,
         &cleanup,
-        "PodVolumeRestore",
-        serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
-        serde_json::json!({
-            "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
-            "pod": {"kind": "Pod", "namespace": ns, "name": "app"}, "volume": "data",
-            "snapshotID": "5d2c0e1f", "sourceNamespace": source_ns
-        }),
+        (&restore, &restore_uid),
+        (&ns, "app"),
         serde_json::json!({"phase": "New", "progress": {}}),
     )
     .await?;

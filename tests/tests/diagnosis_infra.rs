@@ -6,15 +6,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::Node;
-use kube::{Api, api::PostParams, core::ApiResource};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Cleanup, Env,
     fixtures::{
-        apply_bundle, download, finished_restore, operation_object, real_backup, text,
+        apply_bundle, download, fake_node, finished_restore, pod_volume_restore, real_backup, text,
         wait_completed,
     },
-    unique_name,
 };
 
 /// The taint the test's node carries: DaemonSet node-agent in the environment tolerates none.
@@ -28,35 +25,11 @@ async fn a_node_tainted_against_node_agent_is_the_first_finding_with_its_taint()
 
     // A node of the test's own (kwok fakes any Node that carries its annotation), so the
     // shared nodes, which other tests run on, stay untainted.
-    let node = unique_name("tainted");
-    let made: Node = serde_json::from_value(serde_json::json!({
-        "metadata": {
-            "name": node,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux", "type": "kwok"}
-        },
-        "spec": {"taints": [{"key": "velerodebug.io/e2e", "value": "no-agent", "effect": "NoSchedule"}]},
-        "status": {
-            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}
-        }
-    }))?;
-    let nodes: Api<Node> = Api::all(client.clone());
-    nodes.create(&PostParams::default(), &made).await?;
-    cleanup.delete(&ApiResource::erase::<Node>(&()), None, &node);
-    eventually(
-        &format!("node {node} Ready"),
-        Duration::from_secs(60),
-        || async {
-            let n = nodes.get(&node).await?;
-            let ready = n
-                .status
-                .and_then(|s| s.conditions)
-                .into_iter()
-                .flatten()
-                .any(|c| c.type_ == "Ready" && c.status == "True");
-            Ok(ready.then_some(()))
-        },
+    let node = fake_node(
+        &client,
+        &cleanup,
+        "tainted",
+        serde_json::json!([{"key": "velerodebug.io/e2e", "value": "no-agent", "effect": "NoSchedule"}]),
     )
     .await?;
 
@@ -73,17 +46,12 @@ async fn a_node_tainted_against_node_agent_is_the_first_finding_with_its_taint()
         serde_json::json!({}),
     )
     .await?;
-    let pvr = operation_object(
+    let pvr = pod_volume_restore(
         &env,
         &client,
         &cleanup,
-        "PodVolumeRestore",
-        serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
-        serde_json::json!({
-            "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
-            "pod": {"kind": "Pod", "namespace": ns, "name": "db-0"}, "volume": "data",
-            "snapshotID": "s1", "sourceNamespace": ns
-        }),
+        (&restore, &restore_uid),
+        (&ns, "db-0"),
         serde_json::json!({"phase": "InProgress", "node": node}),
     )
     .await?;

@@ -4,19 +4,18 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, Client, ResourceExt,
     api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
-    core::ApiResource,
 };
 use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, assert_first_finding, assert_first_status_finding, condition_reason,
-        download, finished_restore, kwok_logs_resource, operation_object, probable_cause_event,
-        put_gzipped, real_backup, text, wait_finished,
+        download, fake_node, finished_restore, kwok_logs_resource, operation_object,
+        pod_volume_restore, probable_cause_event, put_gzipped, real_backup, text, wait_finished,
     },
     unique_name, velero,
 };
@@ -263,18 +262,7 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
     let env = Env::load()?;
     let client = env.client().await?;
     let cleanup = Cleanup::new(&env);
-    let node = unique_name("node-panic");
-    let node_obj: Node = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": node,
-                     "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                     "labels": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
-                                "kubernetes.io/arch": "amd64", "type": "kwok"}},
-        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                   "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
-    }))?;
-    let nodes: Api<Node> = Api::all(client.clone());
-    nodes.create(&PostParams::default(), &node_obj).await?;
-    cleanup.delete(&ApiResource::erase::<Node>(&()), None, &node);
+    let node = fake_node(&client, &cleanup, "node-panic", serde_json::json!([])).await?;
     // The DaemonSet places a node-agent on the new node.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
     let agent = eventually(
@@ -355,17 +343,12 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
         serde_json::json!({}),
     )
     .await?;
-    let pvr = operation_object(
+    let pvr = pod_volume_restore(
         &env,
         &client,
         &cleanup,
-        "PodVolumeRestore",
-        serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
-        serde_json::json!({
-            "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
-            "pod": {"kind": "Pod", "namespace": "app", "name": "app-0"}, "volume": "data",
-            "snapshotID": "abc", "sourceNamespace": "app",
-        }),
+        (&restore, &restore_uid),
+        ("app", "app-0"),
         serde_json::json!({"phase": "Failed", "node": node,
                            "message": "error to run data path: the data path exited unexpectedly"}),
     )
