@@ -2,6 +2,7 @@
 //! tar.gz in the BackupStorageLocation's object store. See README.md, "Architecture", for the
 //! walk of one DebugBundle through these modules.
 
+pub mod allocator;
 #[cfg(test)]
 mod api_server_mock;
 mod auto_bundles;

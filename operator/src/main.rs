@@ -2,7 +2,13 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    velero_debug_operator::run(velero_debug_operator::Args::parse()).await
+fn main() -> anyhow::Result<()> {
+    // Before the runtime's threads exist.
+    velero_debug_operator::allocator::limit_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(velero_debug_operator::run(
+            velero_debug_operator::Args::parse(),
+        ))
 }

@@ -4,7 +4,7 @@
 
 use super::{
     patterns::{self, Pattern},
-    text::{LogLevel, cap, level_of, log_message, quote},
+    text::{LogLevel, cap_borrowed, level_of, log_message, log_message_borrowed, quote},
 };
 
 /// Groups of warning/error lines no pattern matched, kept per file.
@@ -244,17 +244,18 @@ impl LogScan {
     }
 
     fn group(&mut self, level: LogLevel, line: &str) {
-        let message = cap(&log_message(line), MAX_GROUP_BYTES);
+        let full = log_message_borrowed(line);
+        let message = cap_borrowed(&full, MAX_GROUP_BYTES);
         if let Some(g) = self
             .groups
             .iter_mut()
-            .find(|g| g.level == level && g.message == message)
+            .find(|g| g.level == level && g.message == *message)
         {
             g.count += 1;
         } else if self.groups.len() < MAX_GROUPS {
             self.groups.push(LogLineGroup {
                 level,
-                message,
+                message: message.into_owned(),
                 first_line: self.line,
                 count: 1,
             });

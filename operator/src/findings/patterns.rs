@@ -186,10 +186,12 @@ const NEEDLES: &[Needle] = &[
 
 /// Every known pattern `text` shows, in the order of [`Pattern`], each once.
 pub(crate) fn classify(text: &str) -> Vec<Pattern> {
+    let present = parts_present(text);
     let mut found: Vec<Pattern> = NEEDLES
         .iter()
-        .filter(|n| n.parts.iter().all(|p| text.contains(p)))
-        .map(|n| n.pattern)
+        .zip(needle_parts())
+        .filter(|(_, ids)| ids.iter().all(|&id| present & (1u128 << id) != 0))
+        .map(|(n, _)| n.pattern)
         .collect();
     if crate::findings::text::is_go_crash(text) {
         found.push(Pattern::GoPanic);
@@ -197,6 +199,52 @@ pub(crate) fn classify(text: &str) -> Vec<Pattern> {
     found.sort();
     found.dedup();
     found
+}
+
+/// Every distinct part of every needle, in one automaton: a line is read once for all of
+/// them (warning and error lines of a 1 GiB log are millions), not once per part.
+struct PartIndex {
+    automaton: aho_corasick::AhoCorasick,
+    /// Per needle, the ids (bits) of its parts.
+    needles: Vec<Vec<u32>>,
+}
+
+fn part_index() -> &'static PartIndex {
+    static INDEX: std::sync::LazyLock<PartIndex> = std::sync::LazyLock::new(|| {
+        let mut parts: Vec<&'static str> = Vec::new();
+        let needles = NEEDLES
+            .iter()
+            .map(|n| {
+                n.parts
+                    .iter()
+                    .map(|p| match parts.iter().position(|q| q == p) {
+                        Some(i) => i as u32,
+                        None => {
+                            parts.push(p);
+                            (parts.len() - 1) as u32
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        assert!(parts.len() <= 128, "a part's bit must fit in a u128");
+        let automaton = aho_corasick::AhoCorasick::new(&parts).expect("literal parts");
+        PartIndex { automaton, needles }
+    });
+    &INDEX
+}
+
+fn needle_parts() -> &'static [Vec<u32>] {
+    &part_index().needles
+}
+
+/// Which parts occur in `text`, as bits; overlapping occurrences count (one part may sit
+/// inside another).
+fn parts_present(text: &str) -> u128 {
+    part_index()
+        .automaton
+        .find_overlapping_iter(text)
+        .fold(0u128, |bits, m| bits | (1u128 << m.pattern().as_u32()))
 }
 
 /// The name after `in node ` in a node-agent-not-running message.

@@ -9,6 +9,16 @@ pub(crate) const MAX_QUOTE_BYTES: usize = 200;
 
 /// `text` on one line, cut at a char boundary so that it stays within `max` bytes, with `…`
 /// marking a cut.
+/// [`cap`], borrowing when the text is one line within `max` (the common case).
+pub(crate) fn cap_borrowed(text: &str, max: usize) -> Cow<'_, str> {
+    let trimmed = text.trim();
+    if trimmed.len() <= max && !trimmed.contains(['\n', '\r']) {
+        Cow::Borrowed(trimmed)
+    } else {
+        Cow::Owned(cap(text, max))
+    }
+}
+
 pub(crate) fn cap(text: &str, max: usize) -> String {
     let one_line: Cow<str> = if text.contains(['\n', '\r']) {
         Cow::Owned(text.replace(['\n', '\r'], " "))
@@ -76,13 +86,19 @@ pub(crate) fn is_go_crash(line: &str) -> bool {
 /// What a log line says: its `msg`, followed by its error (`error=` in text, `error.message`
 /// or `error` in JSON) when it has one; the whole line when it has no `msg`.
 pub(crate) fn log_message(line: &str) -> String {
+    log_message_borrowed(line).into_owned()
+}
+
+/// [`log_message`], borrowing from the line when it can (no error, nothing unescaped): the
+/// per-line path of the log scan allocates only for a message it keeps.
+pub(crate) fn log_message_borrowed(line: &str) -> Cow<'_, str> {
     let Some(msg) = field_value(line, "msg") else {
-        return line.trim().to_string();
+        return Cow::Borrowed(line.trim());
     };
     let error = field_value(line, "error.message").or_else(|| field_value(line, "error"));
     match error {
-        Some(e) if !e.is_empty() => format!("{msg}: {e}"),
-        _ => msg.into_owned(),
+        Some(e) if !e.is_empty() => Cow::Owned(format!("{msg}: {e}")),
+        _ => msg,
     }
 }
 
@@ -95,20 +111,22 @@ pub(crate) fn field_value<'a>(line: &'a str, key: &str) -> Option<Cow<'a, str>> 
         let start = trimmed.find(&needle)? + needle.len();
         return Some(quoted_until_end(&trimmed[start..]));
     }
-    let needle = format!("{key}=");
+    // No needle is built: this runs on every line of every log.
     let mut from = 0;
-    // The key must start a field: at the line's start or after a space (so `level=` does not
-    // match inside `@level=` or `loglevel=`).
-    while let Some(found) = line[from..].find(&needle) {
+    // The key must start a field (at the line's start or after a space, so `level=` does not
+    // match inside `@level=` or `loglevel=`) and be followed by `=`.
+    while let Some(found) = line[from..].find(key) {
         let at = from + found;
-        if at == 0 || line.as_bytes()[at - 1] == b' ' {
-            let rest = &line[at + needle.len()..];
+        let after = at + key.len();
+        if (at == 0 || line.as_bytes()[at - 1] == b' ') && line.as_bytes().get(after) == Some(&b'=')
+        {
+            let rest = &line[after + 1..];
             return Some(match rest.strip_prefix('"') {
                 Some(quoted) => quoted_until_end(quoted),
                 None => Cow::Borrowed(rest.split(' ').next().unwrap_or_default()),
             });
         }
-        from = at + needle.len();
+        from = after;
     }
     None
 }

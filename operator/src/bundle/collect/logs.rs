@@ -31,7 +31,7 @@ use crate::{
     velero::{self, Target},
 };
 
-const SPOOL_BUFFER: usize = 1024 * 1024;
+const SPOOL_BUFFER: usize = 256 * 1024;
 
 /// One container log to read.
 struct LogJob {
