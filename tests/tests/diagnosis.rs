@@ -15,8 +15,8 @@ use kube::{
 use velero_debug_e2e::{
     Cleanup, Env, create_namespace, eventually,
     fixtures::{
-        apply_bundle, condition_reason, download, finished_restore, pod_volume_restore,
-        real_backup, text, wait_finished,
+        apply_bundle, condition_reason, download, finished_restore, first_finding,
+        pod_volume_restore, real_backup, text, wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -181,15 +181,7 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
     // The cause first in summary.md, naming the PVR, its pod and the Multi-Attach error.
     let pod = format!("{ns}/app");
     let summary = text(&files, "summary.md")?;
-    let findings_at = summary
-        .lines()
-        .position(|l| l == "## Findings")
-        .context("summary.md has no Findings")?;
-    let first = summary
-        .lines()
-        .skip(findings_at + 1)
-        .find(|l| !l.trim().is_empty())
-        .context("no finding")?;
+    let (findings_at, first) = first_finding(&summary)?;
     ensure!(
         findings_at < 40
             && first.starts_with("1. **")

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, ensure};
 use velero_debug_e2e::{
     Cleanup, Env,
     fixtures::{
-        apply_bundle, download, fake_node, finished_restore, pod_volume_restore, real_backup, text,
-        wait_completed,
+        apply_bundle, download, fake_node, finished_restore, first_finding, pod_volume_restore,
+        real_backup, text, wait_completed,
     },
 };
 
@@ -67,15 +67,7 @@ async fn a_node_tainted_against_node_agent_is_the_first_finding_with_its_taint()
 
     // The first finding names the node and the taint, in summary.md and in status.
     let summary = text(&files, "summary.md")?;
-    let findings_at = summary
-        .lines()
-        .position(|l| l == "## Findings")
-        .context("summary.md has no Findings")?;
-    let first = summary
-        .lines()
-        .skip(findings_at + 1)
-        .find(|l| !l.trim().is_empty())
-        .context("no finding")?;
+    let (findings_at, first) = first_finding(&summary)?;
     let why = format!("taint {TAINT} is not tolerated");
     ensure!(
         findings_at < 40
