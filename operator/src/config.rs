@@ -3,6 +3,8 @@
 
 use std::{path::PathBuf, time::Duration};
 
+pub(crate) use crate::gzip_members::Compression;
+
 /// Settings of the DebugBundle controller and the automatic bundles.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -23,6 +25,8 @@ pub(crate) struct Config {
     pub auto: Policy,
     /// Upload rate limit (None: as fast as the store takes it).
     pub upload_bytes_per_second: Option<u64>,
+    /// How the bundle's content is compressed.
+    pub compression: Compression,
 }
 
 impl Default for Config {
@@ -37,11 +41,17 @@ impl Default for Config {
             ttl_auto: Some(Duration::from_secs(3 * 24 * 3600)),
             auto: Policy::default(),
             upload_bytes_per_second: None,
+            compression: Compression::default(),
         }
     }
 }
 
 const MIB: u64 = 1024 * 1024;
+
+/// Logs read at the same time by default. Measured with `make bench --log-concurrency-sweep`
+/// (BENCHMARKS.md): the log source (kubelet behind the API server) serves each stream at a
+/// pace of its own, so more streams at once read more per second, up to the cores it has.
+pub(crate) const DEFAULT_LOG_CONCURRENCY: usize = 8;
 
 /// A cap as warnings name it: `1 MiB` when a whole number of MiB, else in bytes.
 pub(crate) fn size_text(bytes: u64) -> String {
@@ -63,7 +73,7 @@ pub(crate) struct Limits {
     pub page_size: u32,
     /// At most this many objects of one list are kept.
     pub max_list_items: usize,
-    /// Logs read at the same time.
+    /// Logs read at the same time (see LOG_CONCURRENCY in process.rs for how it was chosen).
     pub log_concurrency: usize,
     /// Content of one bundle (before compression): bytes are taken from it as they are
     /// spooled, so a file is cut where it runs out and later ones are left out, each with a
@@ -88,7 +98,7 @@ impl Default for Limits {
             log_timeout: Duration::from_secs(120),
             page_size: 250,
             max_list_items: 5000,
-            log_concurrency: 4,
+            log_concurrency: DEFAULT_LOG_CONCURRENCY,
             max_bundle_bytes: 512 * 1024 * 1024,
             max_line_bytes: MIB as usize,
             max_json_line_bytes: 16 * MIB as usize,

@@ -10,6 +10,7 @@ mod bundle;
 mod config;
 mod context;
 mod findings;
+mod gzip_members;
 mod health;
 mod http;
 mod kubernetes;

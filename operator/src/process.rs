@@ -18,7 +18,7 @@ use velero_debug_crd::DebugBundle;
 
 use crate::{
     auto_bundles, bundle,
-    config::{Config, Limits, Policy},
+    config::{Compression, Config, Limits, Policy},
     context::Context,
     duration,
     health::Readiness,
@@ -102,6 +102,21 @@ pub struct Args {
     /// stops here. Raise it with MAX_BUNDLE_BYTES for backups whose own log is larger.
     #[arg(long, env = "MAX_INFLATED_BYTES", default_value_t = 128 * 1024 * 1024)]
     max_inflated_bytes: u64,
+    /// Container logs of one bundle read at the same time.
+    #[arg(long, env = "LOG_CONCURRENCY", default_value_t = crate::config::DEFAULT_LOG_CONCURRENCY,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    log_concurrency: usize,
+    /// gzip level of the archive, 1 (fastest) to 9 (smallest); see BENCHMARKS.md for what each
+    /// costs.
+    #[arg(long, env = "COMPRESSION_LEVEL", default_value_t = Compression::default().level,
+          value_parser = clap::value_parser!(u32).range(1..=9))]
+    compression_level: u32,
+    /// Threads one large file is compressed on (ranges of 8 MiB or more, each a gzip member);
+    /// 1 suits a pod limited to one core. Logs read at the same time are compressed at the
+    /// same time whatever this is.
+    #[arg(long, env = "COMPRESSION_THREADS", default_value_t = Compression::default().threads,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    compression_threads: usize,
     /// A site's own secret formats (regexes), masked whole in everything collected besides the
     /// built-in rules; the n-th counts as `site-pattern-<n>` in a bundle's manifest. Repeat
     /// the flag, or put one per line in the environment variable.
@@ -326,7 +341,12 @@ fn config_from(args: Args) -> Config {
             log_timeout: Duration::from_secs(args.log_timeout_seconds),
             max_bundle_bytes: args.max_bundle_bytes,
             max_inflated_bytes: args.max_inflated_bytes,
+            log_concurrency: args.log_concurrency,
             ..Limits::default()
+        },
+        compression: Compression {
+            level: args.compression_level,
+            threads: args.compression_threads,
         },
         ttl_manual: args.default_ttl_manual.0,
         ttl_auto: args.default_ttl_auto.0,

@@ -24,9 +24,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use flate2::{Compression, write::GzEncoder};
+use flate2::write::GzEncoder;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::gzip_members::{CompressedFile, Compression};
 
 /// Most bytes of one component (the root folder, a folder, a file name): what a plain tar
 /// header holds, and far below any file system's limit.
@@ -43,8 +45,6 @@ const HASH_HEX_DIGITS: usize = 8;
 const TAR_END_BYTES: usize = 1024;
 /// Buffer of the spool files written and of the body copied, so memory stays bounded.
 const FILE_BUFFER_BYTES: usize = 256 * 1024;
-/// gzip level of both members.
-const GZIP_LEVEL: u32 = 6;
 
 /// `raw` as one safe component of at most `max` bytes:
 /// - only ASCII letters, digits, `.`, `_` and `-` are kept; anything else (`/`, `\`, NUL,
@@ -279,9 +279,65 @@ pub(crate) struct FinishedArchive {
     pub file_count: i32,
 }
 
+/// The body file: what the tar writer writes goes through gzip, one member at a time, and
+/// content compressed ahead (see [`gzip_members`](crate::gzip_members)) is copied in between
+/// members as it is.
+struct MemberWriter {
+    /// The member being written; None between members.
+    member: Option<GzEncoder<BufWriter<File>>>,
+    /// The file, while no member is being written.
+    file: Option<BufWriter<File>>,
+    compression: Compression,
+}
+
+impl MemberWriter {
+    fn file(&mut self) -> io::Result<&mut BufWriter<File>> {
+        if let Some(member) = self.member.take() {
+            self.file = Some(member.finish()?);
+        }
+        Ok(self
+            .file
+            .as_mut()
+            .expect("the file is held between members"))
+    }
+
+    /// Ends the member being written and copies `members` in as they are.
+    fn splice(&mut self, members: &[PathBuf]) -> io::Result<()> {
+        let file = self.file()?;
+        for member in members {
+            let mut source = BufReader::with_capacity(FILE_BUFFER_BYTES, File::open(member)?);
+            io::copy(&mut source, file)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<BufWriter<File>> {
+        self.file()?;
+        Ok(self.file.take().expect("the file is held between members"))
+    }
+}
+
+impl Write for MemberWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.member.is_none() {
+            let file = self.file.take().expect("the file is held between members");
+            self.member = Some(GzEncoder::new(file, self.compression.flate2()));
+        }
+        self.member.as_mut().expect("just made").write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match (&mut self.member, &mut self.file) {
+            (Some(member), _) => member.flush(),
+            (None, Some(file)) => file.flush(),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 pub(crate) struct TarGzWriter {
     /// The entries appended, streamed to `body_path` as they come.
-    body: tar::Builder<GzEncoder<BufWriter<File>>>,
+    body: tar::Builder<MemberWriter>,
     body_path: PathBuf,
     /// The finished archive: the first entries, then the body.
     path: PathBuf,
@@ -292,18 +348,28 @@ pub(crate) struct TarGzWriter {
     first: Vec<(String, Vec<u8>)>,
     names: EntryNames,
     mtime: u64,
+    compression: Compression,
 }
 
 impl TarGzWriter {
     /// `root` (the bundle's name) is sanitized like any component. `mtime` (seconds since the
     /// epoch) is stamped on every entry, so the same content makes the same archive. Until
     /// [`finish`](Self::finish), entries go to a body file next to `path`.
-    pub fn create(path: &Path, root: &str, mtime: u64) -> io::Result<Self> {
+    pub fn create(
+        path: &Path,
+        root: &str,
+        mtime: u64,
+        compression: Compression,
+    ) -> io::Result<Self> {
         let mut body_path = OsString::from(path);
         body_path.push(".body");
         let body_path = PathBuf::from(body_path);
         let file = BufWriter::with_capacity(FILE_BUFFER_BYTES, File::create(&body_path)?);
-        let mut body = tar::Builder::new(GzEncoder::new(file, Compression::new(GZIP_LEVEL)));
+        let mut body = tar::Builder::new(MemberWriter {
+            member: None,
+            file: Some(file),
+            compression,
+        });
         body.mode(tar::HeaderMode::Deterministic);
         Ok(Self {
             body,
@@ -314,6 +380,7 @@ impl TarGzWriter {
             first: Vec::new(),
             names: EntryNames::default(),
             mtime,
+            compression,
         })
     }
 
@@ -367,6 +434,29 @@ impl TarGzWriter {
         let f = File::open(file)?;
         let size = f.metadata()?.len();
         self.append_reader(entry, size, f)
+    }
+
+    /// Appends a file compressed ahead (see [`gzip_members`](crate::gzip_members)): its tar
+    /// header goes through the body's gzip, its members are copied in as they are and then
+    /// removed.
+    pub fn append_compressed(
+        &mut self,
+        entry: &EntryPath,
+        content: &CompressedFile,
+    ) -> io::Result<String> {
+        let mut header = self.header(content.size);
+        let (name, full) = self.claim(entry);
+        // With no data, the tar writer writes the header (and a long name's entries) and no
+        // padding: the members hold the content and its padding.
+        self.body.append_data(&mut header, &full, io::empty())?;
+        let spliced = self.body.get_mut().splice(&content.members);
+        content.remove();
+        spliced?;
+        self.files.push(ArchivedFile {
+            path: name.clone(),
+            size: content.size,
+        });
+        Ok(name)
     }
 
     /// Puts `data` as `entry` ahead of every entry appended, after those put first before it,
@@ -435,7 +525,7 @@ impl TarGzWriter {
         let entries = tar
             .strip_suffix(&[0; TAR_END_BYTES])
             .ok_or_else(|| io::Error::other("tar ended without its end-of-archive marker"))?;
-        let mut gz = GzEncoder::new(Vec::new(), Compression::new(GZIP_LEVEL));
+        let mut gz = GzEncoder::new(Vec::new(), self.compression.flate2());
         gz.write_all(entries)?;
         gz.finish()
     }
@@ -621,7 +711,8 @@ mod tests {
     fn hostile_entries_stay_inside_the_root_and_never_overwrite_each_other() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.tar.gz");
-        let mut w = TarGzWriter::create(&path, "../../bundle\0", 42).unwrap();
+        let mut w =
+            TarGzWriter::create(&path, "../../bundle\0", 42, Compression::default()).unwrap();
         let mut written = Vec::new();
         for (i, raw) in hostile_names().iter().map(String::as_str).enumerate() {
             // Every hostile name as a folder and as a file, twice: equal safe names collide.
@@ -660,7 +751,8 @@ mod tests {
     fn archive_holds_entries_under_root_and_hash_matches_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.tar.gz");
-        let mut w = TarGzWriter::create(&path, "bundle-x", 1_700_000_000).unwrap();
+        let mut w =
+            TarGzWriter::create(&path, "bundle-x", 1_700_000_000, Compression::default()).unwrap();
         w.append_bytes(&EntryPath::new(&["a"], "one", "txt"), b"hello")
             .unwrap();
         let spooled = dir.path().join("spool");
@@ -688,10 +780,61 @@ mod tests {
     }
 
     #[test]
+    fn content_compressed_ahead_sits_between_entries_as_any_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar.gz");
+        let mut w =
+            TarGzWriter::create(&path, "bundle-x", 1_700_000_000, Compression::default()).unwrap();
+        w.append_bytes(&EntryPath::new(&["a"], "one", "txt"), b"hello")
+            .unwrap();
+        // A name over the plain tar header's 100 bytes (a long-name entry before it) and content
+        // that is not a whole number of blocks, in two members.
+        let long = "p".repeat(90);
+        let data: Vec<u8> = (0..(17u32 << 20) + 5).map(|i| (i % 253) as u8).collect();
+        let spooled = dir.path().join("spool");
+        std::fs::write(&spooled, &data).unwrap();
+        let compressed = crate::gzip_members::compress_file(
+            &spooled,
+            Compression {
+                level: 1,
+                threads: 2,
+            },
+        )
+        .unwrap();
+        assert_eq!(compressed.members.len(), 2);
+        let name = w
+            .append_compressed(&EntryPath::new(&["logs", &long], "c", "log"), &compressed)
+            .unwrap();
+        assert!(compressed.members.iter().all(|m| !m.exists()));
+        w.append_bytes(&EntryPath::new(&["z"], "last", "txt"), b"end")
+            .unwrap();
+        w.put_first(&EntryPath::new(&[], "summary", "md"), b"# S".to_vec());
+        let done = w.finish().unwrap();
+        assert_eq!(done.file_count, 4);
+
+        let seen = entries(&path);
+        let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        let full = format!("bundle-x/{name}");
+        assert_eq!(
+            names,
+            [
+                "bundle-x/summary.md",
+                "bundle-x/a/one.txt",
+                full.as_str(),
+                "bundle-x/z/last.txt"
+            ]
+        );
+        assert!(full.len() > 100);
+        assert_eq!(seen[2].1, data);
+        assert_eq!(seen[3].1, b"end");
+    }
+
+    #[test]
     fn entries_put_first_lead_the_archive_in_a_gzip_member_of_their_own() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.tar.gz");
-        let mut w = TarGzWriter::create(&path, "bundle-x", 1_700_000_000).unwrap();
+        let mut w =
+            TarGzWriter::create(&path, "bundle-x", 1_700_000_000, Compression::default()).unwrap();
         w.append_bytes(&EntryPath::new(&["pods"], "p", "yaml"), b"kind: Pod")
             .unwrap();
         w.append_bytes(&EntryPath::new(&["logs"], "l", "log"), &vec![b'l'; 100_000])
@@ -748,7 +891,9 @@ mod tests {
     fn same_content_makes_the_same_archive() {
         let dir = tempfile::tempdir().unwrap();
         let make = |name: &str| {
-            let mut w = TarGzWriter::create(&dir.path().join(name), "r", 42).unwrap();
+            let mut w =
+                TarGzWriter::create(&dir.path().join(name), "r", 42, Compression::default())
+                    .unwrap();
             for _ in 0..3 {
                 w.append_bytes(&EntryPath::new(&["a/b"], "f", "txt"), b"same")
                     .unwrap();

@@ -26,6 +26,7 @@ use super::{
 use crate::{
     config::size_text,
     findings::{LogRole, LogScan, LogSource, OperationScope, PodRole, TargetEvidence},
+    gzip_members::{self, CompressedFile},
     redact::{MaskCounts, Redactor},
     tar_gz::EntryPath,
     velero::{self, Target},
@@ -64,7 +65,29 @@ enum OverBound {
 }
 
 /// One log as read: what the rest of the step needs of it.
-type LogRead = (LogJob, LogOutcome, MaskCounts, LogScan, Option<Teed>);
+type LogRead = (
+    LogJob,
+    LogOutcome,
+    MaskCounts,
+    LogScan,
+    Option<Teed>,
+    Compressed,
+);
+
+/// A log's spool file compressed where it was read, while others are still being read (see
+/// [`gzip_members`](crate::gzip_members)); None when the outcome keeps no file.
+type Compressed = Option<std::io::Result<CompressedFile>>;
+
+impl LogOutcome {
+    /// Whether the log's spool file goes into the bundle.
+    fn keeps_file(&self) -> bool {
+        match self {
+            LogOutcome::Written(report, _) => !(report.written == 0 && report.out_of_budget),
+            LogOutcome::Partial(..) => true,
+            LogOutcome::NoPrevious | LogOutcome::Failed(_) => false,
+        }
+    }
+}
 
 pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let pods_api: Api<Pod> = c.namespaced();
@@ -117,6 +140,7 @@ pub(super) async fn read_logs_of(
     let redactor = c.redactor;
     let api = &pods_api;
     let scope = &scope;
+    let compression = c.compression;
     // The stand-in's own cap, shared by the server's logs: one container log's bound.
     let stand_in_room = &ContentBudget::new(c.plan.max_log_bytes.max(0) as u64);
     let mut results: Vec<LogRead> = stream::iter(jobs)
@@ -142,7 +166,18 @@ pub(super) async fn read_logs_of(
                 Some(tee) => Some(tee.finish().await),
                 None => None,
             };
-            (job, outcome, masks, scan, teed)
+            let compressed = match outcome.keeps_file() {
+                true => {
+                    let spool = job.spool.clone();
+                    let done = tokio::task::spawn_blocking(move || {
+                        gzip_members::compress_file(&spool, compression)
+                    })
+                    .await;
+                    Some(done.unwrap_or_else(|e| Err(std::io::Error::other(e))))
+                }
+                false => None,
+            };
+            (job, outcome, masks, scan, teed, compressed)
         })
         .buffer_unordered(c.limits.log_concurrency.max(1))
         .collect()
@@ -160,14 +195,14 @@ pub(super) async fn read_logs_of(
     if let Some(entry) = &stand_in {
         add_stand_in(c, entry, scope, &results)?;
     }
-    for (job, outcome, masks, scan, teed) in results {
+    for (job, outcome, masks, scan, teed, compressed) in results {
         if let Some(teed) = teed {
             let _ = std::fs::remove_file(&teed.path);
         }
         if scan.lines() > 0 {
             c.summary.evidence.add_log_scan(scan);
         }
-        add_outcome(c, job, outcome, &masks)?;
+        add_outcome(c, job, outcome, compressed, &masks)?;
     }
     Ok(())
 }
@@ -211,7 +246,7 @@ fn add_stand_in(
         .filter(|(_, outcome, ..)| {
             matches!(outcome, LogOutcome::Written(..) | LogOutcome::Partial(..))
         })
-        .filter_map(|(job, _, _, _, teed)| {
+        .filter_map(|(job, _, _, _, teed, _)| {
             teed.as_ref().map(|teed| stand_in::Part {
                 source: &job.source.path,
                 pod: &job.pod,
@@ -408,6 +443,7 @@ fn add_outcome(
     c: &mut Collector<'_>,
     job: LogJob,
     outcome: LogOutcome,
+    compressed: Compressed,
     masks: &MaskCounts,
 ) -> Result<(), CollectError> {
     let path = job.bundle_path.to_string();
@@ -431,7 +467,7 @@ fn add_outcome(
             for warning in report.warnings(&path, &c.budget) {
                 c.warn(format!("log {warning}"));
             }
-            c.add_spooled(&job.bundle_path, &job.spool, masks)?;
+            add_log_file(c, &job, compressed, masks)?;
         }
         LogOutcome::NoPrevious => {
             let _ = std::fs::remove_file(&job.spool);
@@ -441,7 +477,7 @@ fn add_outcome(
             for warning in report.warnings(&path, &c.budget) {
                 c.warn(format!("log {warning}"));
             }
-            c.add_spooled(&job.bundle_path, &job.spool, masks)?;
+            add_log_file(c, &job, compressed, masks)?;
         }
         LogOutcome::Failed(why) => {
             let _ = std::fs::remove_file(&job.spool);
@@ -449,6 +485,19 @@ fn add_outcome(
         }
     }
     Ok(())
+}
+
+/// A log kept: compressed where it was read, or (never expected) as spooled.
+fn add_log_file(
+    c: &mut Collector<'_>,
+    job: &LogJob,
+    compressed: Compressed,
+    masks: &MaskCounts,
+) -> Result<(), CollectError> {
+    match compressed {
+        Some(content) => c.add_compressed(&job.bundle_path, &content?, masks),
+        None => c.add_spooled(&job.bundle_path, &job.spool, masks),
+    }
 }
 
 #[derive(Clone, Copy)]

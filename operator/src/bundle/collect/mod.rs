@@ -44,6 +44,7 @@ use super::{
 };
 use crate::{
     config::{Limits, size_text},
+    gzip_members::{CompressedFile, Compression},
     kubernetes,
     redact::{MaskCounts, Redactor},
     storage::{ObjectStore, StorageLocation},
@@ -101,6 +102,7 @@ pub(crate) async fn run(
         &spool.path().join("bundle.tar.gz"),
         &run.bundle.name_any(),
         mtime,
+        ctx.config.compression,
     )?;
     let mut collector = Collector {
         client: ctx.client.clone(),
@@ -108,6 +110,7 @@ pub(crate) async fn run(
         plan: &plan.collect,
         limits: &ctx.config.limits,
         redactor: &ctx.redactor,
+        compression: ctx.config.compression,
         masks: MaskCounts::default(),
         store,
         location: &found.location,
@@ -158,6 +161,7 @@ struct Collector<'a> {
     plan: &'a CollectPlan,
     limits: &'a Limits,
     redactor: &'a Redactor,
+    compression: Compression,
     /// What the redactor masked so far, from every source.
     masks: MaskCounts,
     store: &'a ObjectStore,
@@ -267,6 +271,20 @@ impl Collector<'_> {
         let added = tokio::task::block_in_place(|| self.archive.append_file(path, file));
         let _ = std::fs::remove_file(file);
         added?;
+        self.masks.merge(masks);
+        Ok(())
+    }
+
+    /// Adds a spooled file compressed ahead (see [`gzip_members`](crate::gzip_members)),
+    /// whose bytes were taken from the budget as they were written; counts what was masked in
+    /// it.
+    fn add_compressed(
+        &mut self,
+        path: &EntryPath,
+        content: &CompressedFile,
+        masks: &MaskCounts,
+    ) -> Result<(), CollectError> {
+        tokio::task::block_in_place(|| self.archive.append_compressed(path, content))?;
         self.masks.merge(masks);
         Ok(())
     }

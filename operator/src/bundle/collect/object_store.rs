@@ -17,7 +17,7 @@ use super::{
 use crate::{
     config::size_text,
     findings::{LogRole, LogScan, LogSource, MissingLog},
-    kubernetes,
+    gzip_members, kubernetes,
     storage::StorageError,
     tar_gz::EntryPath,
     velero::{
@@ -132,7 +132,14 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
             feed_json(c, &artifact.bundle_path, &entry.to_string(), &text, &key);
         }
         let masks = copy.masks().clone();
-        c.add_spooled(&entry, &text, &masks)?;
+        // Velero's log can be the bundle's largest file: compressed off the async threads,
+        // on COMPRESSION_THREADS threads.
+        let compression = c.compression;
+        let compressed =
+            tokio::task::spawn_blocking(move || gzip_members::compress_file(&text, compression))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)))?;
+        c.add_compressed(&entry, &compressed, &masks)?;
     }
     Ok(())
 }
