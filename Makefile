@@ -49,4 +49,4 @@ demo: tools
 	bash $(ENV)/demo.sh
 
 bench: tools ## benchmarks on the local environment (figures go to BENCHMARKS.md)
-	bash $(ENV)/bench.sh
+	bash $(ENV)/bench.sh $(BENCH_ARGS)

@@ -28,7 +28,9 @@ for f in "$VDO_ENV_DIR"/pids/operator*.pid; do
 done
 pidfile="$VDO_ENV_DIR/pids/operator-bench.pid"
 mkdir -p "$VDO_ENV_DIR/spool"
-setsid env RUST_LOG=info METRICS_ADDR=127.0.0.1:0 LEADER_ELECTION=false MAX_BUNDLE_BYTES=4294967296 MAX_INFLATED_BYTES=2147483648 \
+# The operator and the bench's source floor read as many logs at once.
+log_concurrency="${LOG_CONCURRENCY:-8}"
+setsid env RUST_LOG=info METRICS_ADDR=127.0.0.1:0 LEADER_ELECTION=false LOG_CONCURRENCY="$log_concurrency" COMPRESSION_THREADS="${COMPRESSION_THREADS:-2}" MAX_BUNDLE_BYTES=4294967296 MAX_INFLATED_BYTES=2147483648 \
   "$release_target/release/velero-debug-operator" --namespace velero \
   --spool-dir "$VDO_ENV_DIR/spool" >>"$VDO_ENV_DIR/logs/operator-bench.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
@@ -36,4 +38,5 @@ sleep 2
 kill -0 "$(cat "$pidfile")" 2>/dev/null || die "the operator did not start; see $VDO_ENV_DIR/logs/operator-bench.log"
 
 log "bench: running (this takes a few minutes)"
-"$release_target/release/bench_bundle" --operator-pid "$(cat "$pidfile")" "$@"
+"$release_target/release/bench_bundle" --operator-pid "$(cat "$pidfile")" \
+  --log-concurrency "$log_concurrency" "$@"

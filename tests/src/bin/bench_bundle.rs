@@ -48,6 +48,71 @@ struct Args {
     /// Only the object-store scenario (0).
     #[arg(long)]
     object_store_only: bool,
+    /// Logs the operator reads at the same time (its LOG_CONCURRENCY; bench.sh passes the same
+    /// to both): the source floor reads as many at once.
+    #[arg(long, default_value_t = 8)]
+    log_concurrency: usize,
+    /// Before scenario 1's bundle, read its logs through the API at 1, 2, 4 and 8 at once and
+    /// print the times (how LOG_CONCURRENCY's default was chosen; adds a few minutes).
+    #[arg(long)]
+    log_concurrency_sweep: bool,
+    /// Leave out `velero debug` on scenario 1's state.
+    #[arg(long)]
+    no_velero_debug: bool,
+}
+
+/// Reads the logs of `pods` through the API, `concurrency` at once, discarding the bytes: the
+/// floor the log source sets.
+async fn read_logs_only(api: &Api<Pod>, pods: &[String], concurrency: usize) -> Result<Duration> {
+    let start = Instant::now();
+    let reads = futures::stream::iter(pods.iter().map(|n| {
+        let api = api.clone();
+        async move {
+            let mut stream = api.log_stream(n, &Default::default()).await?;
+            let mut sink = futures::io::sink();
+            futures::io::copy(&mut stream, &mut sink).await?;
+            anyhow::Ok(())
+        }
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .collect::<Vec<_>>()
+    .await;
+    for r in reads {
+        r?;
+    }
+    Ok(start.elapsed())
+}
+
+/// Times Velero's own `velero debug --backup <backup>` on the same state (it collects every pod
+/// log of Velero's namespace, the data-path pods' among them) and returns the time and the
+/// size of its tarball.
+fn velero_debug_seconds(env: &Env, backup: &str, work: &Path) -> Result<(f64, u64)> {
+    let output = work.join(format!("{}.tar.gz", unique_name("velero-debug")));
+    let start = Instant::now();
+    let run = std::process::Command::new(&env.velero.cli)
+        .args([
+            "debug",
+            "--backup",
+            backup,
+            "--namespace",
+            &env.namespace,
+            "--output",
+        ])
+        .arg(&output)
+        .env("KUBECONFIG", &env.kubeconfig)
+        .current_dir(work)
+        .output()
+        .context("running velero debug")?;
+    let seconds = start.elapsed().as_secs_f64();
+    let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    let _ = std::fs::remove_file(&output);
+    ensure!(
+        size > 0,
+        "velero debug wrote no tarball (exit {:?}): {}",
+        run.status.code(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    Ok((seconds, size))
 }
 
 /// Times `gzip -6 -c` over the files, discarding the output.
@@ -328,6 +393,9 @@ async fn main() -> Result<()> {
         operator_pid,
         work_dir,
         object_store_only,
+        log_concurrency,
+        log_concurrency_sweep,
+        no_velero_debug,
     } = Args::parse();
     let env = Env::load()?;
     let client = env.client().await?;
@@ -382,27 +450,21 @@ async fn main() -> Result<()> {
     // The floor set by the log source: the same logs read through the API, as many at once as
     // the operator reads them, doing nothing with the bytes.
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
-    let source_start = Instant::now();
     let names: Vec<String> = plain_files
         .iter()
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    let reads = futures::stream::iter(names.iter().map(|n| {
-        let api = pods_api.clone();
-        async move {
-            let mut stream = api.log_stream(n, &Default::default()).await?;
-            let mut sink = futures::io::sink();
-            futures::io::copy(&mut stream, &mut sink).await?;
-            anyhow::Ok(())
+    let mut sweep = Vec::new();
+    if log_concurrency_sweep {
+        for concurrency in [1, 2, 4, 8] {
+            eprintln!("bench: reading the logs {concurrency} at once");
+            sweep.push((
+                concurrency,
+                read_logs_only(&pods_api, &names, concurrency).await?,
+            ));
         }
-    }))
-    .buffer_unordered(4)
-    .collect::<Vec<_>>()
-    .await;
-    for r in reads {
-        r?;
     }
-    let source = source_start.elapsed();
+    let source = read_logs_only(&pods_api, &names, log_concurrency).await?;
     let rss_before = peak_rss_kib(operator_pid)?;
     let cpu_before = cpu_seconds(operator_pid)?;
     eprintln!("bench: bundling (operator peak RSS so far {rss_before} KiB)");
@@ -431,6 +493,13 @@ async fn main() -> Result<()> {
         })
         .map(|f| f["size"].as_u64().unwrap_or(0))
         .sum();
+
+    let peer = if no_velero_debug {
+        None
+    } else {
+        eprintln!("bench: velero debug on the same state");
+        Some(velero_debug_seconds(&env, &backup, &work)?)
+    };
 
     eprintln!("bench: gzip -6 over the same bytes");
     let gzip = Duration::from_secs_f64(gzip_seconds(&plain_files)?);
@@ -473,9 +542,29 @@ async fn main() -> Result<()> {
         secs / gzip.as_secs_f64()
     );
     println!(
-        "| reading the same logs through the API only (source floor) | {:.1} s |",
+        "| reading the same logs through the API only, {log_concurrency} at once (source floor) | {:.1} s |",
         source.as_secs_f64()
     );
+    println!(
+        "| ratio bundle wall time / source floor | {:.2} |",
+        secs / source.as_secs_f64()
+    );
+    if let Some((peer_secs, peer_size)) = peer {
+        println!(
+            "| `velero debug --backup` on the same state (its tarball) | {peer_secs:.1} s ({} MiB) |",
+            peer_size / (1024 * 1024)
+        );
+        println!(
+            "| ratio bundle wall time / `velero debug` | {:.2} |",
+            secs / peer_secs
+        );
+    }
+    for (concurrency, took) in &sweep {
+        println!(
+            "| the logs through the API only, {concurrency} at once | {:.1} s |",
+            took.as_secs_f64()
+        );
+    }
     println!("| operator CPU time for the bundle (user+sys) | {cpu:.1} s |");
     println!(
         "| ratio operator CPU / gzip | {:.2} |",
