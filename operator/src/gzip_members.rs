@@ -12,6 +12,8 @@ use std::{
     fs::File,
     io::{self, BufWriter, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
+    sync::{Arc, Mutex, mpsc},
+    thread::JoinHandle,
 };
 
 use flate2::write::GzEncoder;
@@ -23,6 +25,8 @@ const BUFFER_BYTES: usize = 256 * 1024;
 /// A file is cut into ranges of at least this size: below it, another thread costs more than
 /// it saves.
 const MIN_RANGE_BYTES: u64 = 8 * 1024 * 1024;
+/// A file written in order is handed to its compressing threads in ranges of this size.
+const FOLLOW_RANGE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How the bundle's content is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +164,149 @@ fn compress_range(
     gz.finish()?.flush()
 }
 
+/// One range of a file to compress into a member.
+struct RangeJob {
+    start: u64,
+    length: u64,
+    padding: u64,
+    member: PathBuf,
+}
+
+/// A spool file compressed while it is being written, in order: every
+/// [`FOLLOW_RANGE_BYTES`] written are compressed on [`Compression::threads`] threads of its
+/// own while the writer goes on, so one large file (Velero's log from the object store) is
+/// redacted and compressed at the same time. The writer waits when the threads are behind.
+pub(crate) struct CompressingWriter {
+    file: BufWriter<File>,
+    path: PathBuf,
+    written: u64,
+    range_start: u64,
+    members: Vec<PathBuf>,
+    jobs: Option<mpsc::SyncSender<RangeJob>>,
+    workers: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl CompressingWriter {
+    pub fn create(path: &Path, how: Compression) -> io::Result<Self> {
+        let file = BufWriter::with_capacity(BUFFER_BYTES, File::create(path)?);
+        let threads = how.threads.max(1);
+        let (jobs, queue) = mpsc::sync_channel::<RangeJob>(threads);
+        let queue = Arc::new(Mutex::new(queue));
+        let workers = (0..threads)
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                let source = path.to_path_buf();
+                std::thread::spawn(move || {
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => {
+                                return Err(io::Error::other("a compression thread panicked"));
+                            }
+                        };
+                        let Ok(job) = job else {
+                            return Ok(());
+                        };
+                        compress_range(
+                            &source,
+                            (job.start, job.length),
+                            job.padding,
+                            &job.member,
+                            how,
+                        )?;
+                    }
+                })
+            })
+            .collect();
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            written: 0,
+            range_start: 0,
+            members: Vec::new(),
+            jobs: Some(jobs),
+            workers,
+        })
+    }
+
+    /// Hands the bytes written since the last range to the threads.
+    fn hand_over(&mut self, padding: u64) -> io::Result<()> {
+        self.file.flush()?;
+        let member = member_path(&self.path, self.members.len());
+        self.members.push(member.clone());
+        let job = RangeJob {
+            start: self.range_start,
+            length: self.written - self.range_start,
+            padding,
+            member,
+        };
+        self.range_start = self.written;
+        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // Every thread has stopped: the error is theirs, said by finish.
+            _ => Err(self
+                .stop()
+                .err()
+                .unwrap_or_else(|| io::Error::other("compression stopped"))),
+        }
+    }
+
+    /// Stops the threads and says the first error one met.
+    fn stop(&mut self) -> io::Result<()> {
+        self.jobs = None;
+        let mut first = Ok(());
+        for worker in self.workers.drain(..) {
+            let done = worker
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a compression thread panicked")));
+            if first.is_ok() {
+                first = done;
+            }
+        }
+        first
+    }
+
+    /// Compresses what is left and waits for the threads. The spooled file stays (a caller
+    /// may still read it) until it is removed.
+    pub fn finish(mut self) -> io::Result<CompressedFile> {
+        let padding = padding(self.written);
+        if self.members.is_empty() || self.written > self.range_start || padding > 0 {
+            self.hand_over(padding)?;
+        }
+        self.stop()?;
+        Ok(CompressedFile {
+            size: self.written,
+            members: std::mem::take(&mut self.members),
+        })
+    }
+}
+
+impl Write for CompressingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.range_start >= FOLLOW_RANGE_BYTES {
+            self.hand_over(0)?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for CompressingWriter {
+    /// Not finished (an error on the way): the threads stop and the members go.
+    fn drop(&mut self) {
+        let _ = self.stop();
+        for member in &self.members {
+            let _ = std::fs::remove_file(member);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +373,51 @@ mod tests {
             done.remove();
             assert!(done.members.iter().all(|m| !m.exists()));
         }
+    }
+
+    #[test]
+    fn a_file_compressed_as_it_is_written_inflates_to_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        for (size, threads, members) in [
+            (0usize, 1, 1),
+            (700, 2, 1),
+            (40 << 20 | 9, 2, 3),
+            (32 << 20, 1, 2),
+        ] {
+            let file = dir.path().join(format!("w-{size}-{threads}"));
+            let data = content(size);
+            let mut w =
+                CompressingWriter::create(&file, Compression { level: 1, threads }).unwrap();
+            for chunk in data.chunks(100_003) {
+                w.write_all(chunk).unwrap();
+            }
+            let done = w.finish().unwrap();
+            assert_eq!(done.size, size as u64);
+            assert_eq!(done.members.len(), members, "{size}");
+            assert_eq!(
+                std::fs::read(&file).unwrap(),
+                data,
+                "the spooled file stays"
+            );
+            let out = inflated(&done);
+            assert_eq!(&out[..size], &data[..]);
+            assert_eq!(out.len() as u64, size as u64 + padding(size as u64));
+            done.remove();
+        }
+    }
+
+    #[test]
+    fn a_writer_dropped_unfinished_leaves_no_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w");
+        let mut w = CompressingWriter::create(&file, Compression::default()).unwrap();
+        w.write_all(&content(20 << 20)).unwrap();
+        drop(w);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from("w")]);
     }
 
     #[test]

@@ -107,6 +107,12 @@ capabilities:
   value: {{ .Values.collection.maxBundleBytes | int64 | quote }}
 - name: UPLOAD_BYTES_PER_SECOND
   value: {{ .Values.collection.uploadBytesPerSecond | int64 | quote }}
+- name: LOG_CONCURRENCY
+  value: {{ .Values.collection.logConcurrency | quote }}
+- name: COMPRESSION_LEVEL
+  value: {{ .Values.collection.compressionLevel | quote }}
+- name: COMPRESSION_THREADS
+  value: {{ .Values.collection.compressionThreads | quote }}
 - name: AUTO_BUNDLE_RESTORE_PHASES
   value: {{ join "," .Values.autoBundles.restorePhases | quote }}
 - name: AUTO_BUNDLE_BACKUP_PHASES

@@ -3,7 +3,7 @@
 
 use std::{
     fs::File,
-    io::{BufReader, BufWriter, Read, Write},
+    io::{BufReader, Read, Write},
     path::Path,
 };
 
@@ -17,7 +17,8 @@ use super::{
 use crate::{
     config::size_text,
     findings::{LogRole, LogScan, LogSource, MissingLog},
-    gzip_members, kubernetes,
+    gzip_members::CompressingWriter,
+    kubernetes,
     storage::StorageError,
     tar_gz::EntryPath,
     velero::{
@@ -95,12 +96,22 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                 previous: false,
             })
         });
+        // Compressed as it is redacted (Velero's log can be the bundle's largest file).
+        let compression = c.compression;
         let decoded = tokio::task::block_in_place(|| {
-            decode_and_redact(&source, &text, &mut copy, max_inflated_bytes, scan.as_mut())
+            let mut out = CompressingWriter::create(&text, compression)?;
+            let cut = decode_and_redact(
+                &source,
+                &mut out,
+                &mut copy,
+                max_inflated_bytes,
+                scan.as_mut(),
+            )?;
+            Ok::<_, std::io::Error>((cut, out.finish()?))
         });
         let _ = std::fs::remove_file(&raw);
-        let inflated_cut = match decoded {
-            Ok(cut) => cut,
+        let (inflated_cut, compressed) = match decoded {
+            Ok(done) => done,
             Err(e) => {
                 let _ = std::fs::remove_file(&text);
                 c.warn(format!("{key} could not be decompressed: {e}"));
@@ -110,6 +121,7 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
         let report = copy.report;
         if report.written == 0 && report.out_of_budget {
             let _ = std::fs::remove_file(&text);
+            compressed.remove();
             c.warn_left_out(&entry);
             continue;
         }
@@ -132,13 +144,7 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
             feed_json(c, &artifact.bundle_path, &entry.to_string(), &text, &key);
         }
         let masks = copy.masks().clone();
-        // Velero's log can be the bundle's largest file: compressed off the async threads,
-        // on COMPRESSION_THREADS threads.
-        let compression = c.compression;
-        let compressed =
-            tokio::task::spawn_blocking(move || gzip_members::compress_file(&text, compression))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)))?;
+        let _ = std::fs::remove_file(&text);
         c.add_compressed(&entry, &compressed, &masks)?;
     }
     Ok(())
@@ -210,7 +216,7 @@ struct Source<'a> {
 /// through `copy`, streaming from file to file; true when there was more past the cap.
 fn decode_and_redact(
     from: &Source,
-    to: &Path,
+    out: &mut impl Write,
     copy: &mut LineCopy,
     max_inflated_bytes: u64,
     mut scan: Option<&mut LogScan>,
@@ -222,7 +228,6 @@ fn decode_and_redact(
         Box::new(file)
     };
     let mut reader = BufReader::with_capacity(256 * 1024, decoded.take(max_inflated_bytes));
-    let mut out = BufWriter::with_capacity(256 * 1024, File::create(to)?);
     let mut line = Vec::new();
     let max_line_bytes = copy.max_line_bytes();
     loop {
@@ -254,6 +259,21 @@ fn decode_and_redact(
 mod tests {
     use super::*;
     use flate2::{Compression, write::GzEncoder};
+    use std::io::BufWriter;
+
+    /// [`decode_and_redact`] into a plain file.
+    fn decode_to(
+        from: &Source,
+        to: &Path,
+        copy: &mut LineCopy,
+        max_inflated_bytes: u64,
+        scan: Option<&mut LogScan>,
+    ) -> std::io::Result<bool> {
+        let mut out = BufWriter::new(File::create(to)?);
+        let cut = decode_and_redact(from, &mut out, copy, max_inflated_bytes, scan);
+        out.flush()?;
+        cut
+    }
 
     #[test]
     fn artifacts_keep_their_bundle_paths() {
@@ -302,7 +322,7 @@ mod tests {
         };
         let redactor = Redactor::new();
         let mut copy = copy(&redactor);
-        let cut = decode_and_redact(&source, &out, &mut copy, 4 * MIB, None).unwrap();
+        let cut = decode_to(&source, &out, &mut copy, 4 * MIB, None).unwrap();
         assert!(!cut);
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
@@ -325,8 +345,8 @@ mod tests {
             cut: false,
         };
         let redactor = Redactor::new();
-        assert!(!decode_and_redact(&source, &out, &mut copy(&redactor), 100, None).unwrap());
-        assert!(decode_and_redact(&source, &out, &mut copy(&redactor), 99, None).unwrap());
+        assert!(!decode_to(&source, &out, &mut copy(&redactor), 100, None).unwrap());
+        assert!(decode_to(&source, &out, &mut copy(&redactor), 99, None).unwrap());
         assert_eq!(std::fs::read(&out).unwrap(), [b'a'; 99]);
     }
 
@@ -362,7 +382,7 @@ mod tests {
         };
         let redactor = Redactor::new();
         let mut copy = copy(&redactor);
-        let cut = decode_and_redact(&source, &out, &mut copy, MIB, None).unwrap();
+        let cut = decode_to(&source, &out, &mut copy, MIB, None).unwrap();
         assert!(cut, "the bomb was not reported as cut");
         let text = std::fs::read_to_string(&out).unwrap();
         // Exactly the lines of the first MiB inflated (each a little longer once masked).
@@ -388,13 +408,13 @@ mod tests {
             gzipped: true,
             cut: true,
         };
-        let cut = decode_and_redact(&source, &out, &mut copy(&redactor), 4 * MIB, None).unwrap();
+        let cut = decode_to(&source, &out, &mut copy(&redactor), 4 * MIB, None).unwrap();
         assert!(cut);
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(text.starts_with("line 0\nline 1\n"));
         assert!(content.starts_with(&text));
         // The same file not cut by the download is a broken gzip: an error.
         source.cut = false;
-        assert!(decode_and_redact(&source, &out, &mut copy(&redactor), 4 * MIB, None).is_err());
+        assert!(decode_to(&source, &out, &mut copy(&redactor), 4 * MIB, None).is_err());
     }
 }
