@@ -28,6 +28,7 @@ pub(crate) fn context(config: Config) -> (Arc<Context>, ApiServer) {
         Arc::new(AtomicU64::new(0)),
         Arc::new(Metrics::new()),
         CancellationToken::new(),
+        "test-cluster".into(),
     );
     (Arc::new(ctx), ApiServer(handle))
 }

@@ -27,6 +27,8 @@ pub(crate) struct Config {
     pub upload_bytes_per_second: Option<u64>,
     /// How the bundle's content is compressed.
     pub compression: Compression,
+    /// The garbage collector of archives no bundle refers to.
+    pub sweeps: crate::orphans::Sweeps,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             auto: Policy::default(),
             upload_bytes_per_second: None,
             compression: Compression::default(),
+            sweeps: crate::orphans::Sweeps::default(),
         }
     }
 }

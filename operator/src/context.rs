@@ -28,6 +28,9 @@ pub(crate) struct Context {
     /// Fires on SIGTERM or a lost lease: collections and uploads in flight stop (the upload
     /// is aborted) and the bundle is left for the next leader.
     pub shutdown: CancellationToken,
+    /// This cluster, on every archive it writes (the DebugBundle CRD's uid; see orphans.rs);
+    /// empty when it could not be read.
+    pub cluster_mark: String,
 }
 
 impl Context {
@@ -38,6 +41,7 @@ impl Context {
         api_requests: Arc<AtomicU64>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
+        cluster_mark: String,
     ) -> Self {
         let reporter = Reporter {
             controller: MANAGER.into(),
@@ -52,6 +56,7 @@ impl Context {
             redactor,
             metrics,
             shutdown,
+            cluster_mark,
         }
     }
 }

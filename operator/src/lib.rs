@@ -16,6 +16,7 @@ mod http;
 mod kubernetes;
 mod leader;
 mod metrics;
+mod orphans;
 mod own_crd;
 mod probe;
 mod process;

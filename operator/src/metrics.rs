@@ -41,6 +41,7 @@ pub struct Metrics {
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub auto_bundles_created: Counter,
     pub findings: Family<FindingLabels, Counter>,
+    pub orphans_deleted: Counter,
     registry: Registry,
 }
 
@@ -99,7 +100,14 @@ impl Metrics {
             "Findings of completed bundles, by rule and severity (each finding counted once per bundle)",
             findings.clone(),
         );
+        let orphans_deleted = Counter::default();
+        registry.register(
+            "orphans_deleted",
+            "Archives and open uploads no DebugBundle referred to, deleted by the garbage collector",
+            orphans_deleted.clone(),
+        );
         Self {
+            orphans_deleted,
             bundles,
             duration,
             size,

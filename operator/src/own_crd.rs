@@ -25,6 +25,20 @@ pub(crate) enum Error {
     NotEstablished { name: String, waited: Duration },
 }
 
+/// The uid of the DebugBundle CRD: this cluster's mark on the archives it writes (see
+/// orphans.rs); empty, with a warning, when it cannot be read.
+pub(crate) async fn cluster_mark(client: Client, timeout: Duration) -> String {
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let name = DebugBundle::crd().name_any();
+    match crate::kubernetes::with_timeout(timeout, crds.get(&name)).await {
+        Ok(crd) => crd.uid().unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(crd = %name, error = %e, "the CRD could not be read: archives get no cluster mark and are never garbage-collected");
+            String::new()
+        }
+    }
+}
+
 /// Server-side applies the CRD of this build (forcing ownership of its fields: this build is
 /// the one that must be served), then waits until the API server serves it.
 pub(crate) async fn apply(client: Client, wait: Duration) -> Result<(), Error> {

@@ -24,7 +24,7 @@ use crate::{
     health::Readiness,
     http, leader,
     metrics::Metrics,
-    own_crd, probe,
+    orphans, own_crd, probe,
     redact::Redactor,
     spool::ProcessSpool,
 };
@@ -102,6 +102,13 @@ pub struct Args {
     /// stops here. Raise it with MAX_BUNDLE_BYTES for backups whose own log is larger.
     #[arg(long, env = "MAX_INFLATED_BYTES", default_value_t = 128 * 1024 * 1024)]
     max_inflated_bytes: u64,
+    /// How often the garbage collector looks for archives and open uploads no DebugBundle
+    /// refers to, in every writable storage location (and once at start).
+    #[arg(long, env = "ORPHAN_SWEEP_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    orphan_sweep_interval: Duration,
+    /// Archives and uploads younger than this are never collected.
+    #[arg(long, env = "ORPHAN_GRACE", default_value = "15m", value_parser = parse_duration)]
+    orphan_grace: Duration,
     /// Container logs of one bundle read at the same time.
     #[arg(long, env = "LOG_CONCURRENCY", default_value_t = crate::config::DEFAULT_LOG_CONCURRENCY,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
@@ -247,6 +254,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None
     };
     readiness.set_started();
+    let cluster_mark = own_crd::cluster_mark(
+        client.clone(),
+        Duration::from_secs(args.api_timeout_seconds),
+    )
+    .await;
     let config = Config {
         spool_dir: spool.path().to_path_buf(),
         ..config_from(args)
@@ -258,6 +270,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         requests,
         metrics,
         shutdown.clone(),
+        cluster_mark,
     ));
     let lost = lead(
         leadership,
@@ -348,6 +361,11 @@ fn config_from(args: Args) -> Config {
             level: args.compression_level,
             threads: args.compression_threads,
         },
+        sweeps: crate::orphans::Sweeps {
+            // A zero interval would spin.
+            interval: args.orphan_sweep_interval.max(Duration::from_secs(1)),
+            grace: args.orphan_grace,
+        },
         ttl_manual: args.default_ttl_manual.0,
         ttl_auto: args.default_ttl_auto.0,
         upload_bytes_per_second: Some(args.upload_bytes_per_second).filter(|r| *r > 0),
@@ -367,7 +385,11 @@ async fn controllers(namespace: Option<String>, ctx: Arc<Context>, readiness: Ar
         None => Api::all(ctx.client.clone()),
     };
     let health = readiness.watch("debugbundles");
-    let mut tasks = vec![bundle::run(bundles, ctx.clone(), health).boxed()];
+    let mut tasks = vec![bundle::run(bundles.clone(), ctx.clone(), health).boxed()];
+    // Archives live in the storage locations of Velero's namespace.
+    if let Some(velero_namespace) = &namespace {
+        tasks.push(orphans::run(bundles, velero_namespace.clone(), ctx.clone()).boxed());
+    }
     for (kind, watch) in [("Restore", "restores"), ("Backup", "backups")] {
         if !ctx.config.auto.phases(kind).is_empty() {
             let health = readiness.watch(watch);

@@ -183,7 +183,17 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("get", "", "persistentvolumes", ""),
         access("list", "storage.k8s.io", "storageclasses", ""),
         access("list", "storage.k8s.io", "volumeattachments", ""),
-        // crds.applyOnStart: its own CRD, brought up to date at start.
+        // Its own CRD: read for the cluster mark on archives (orphans.rs), and brought up to
+        // date at start (crds.applyOnStart).
+        named(
+            access(
+                "get",
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                "",
+            ),
+            "debugbundles.velerodebug.io",
+        ),
         named(
             access(
                 "patch",

@@ -48,6 +48,7 @@ use error::Error;
 use watched::{UnreadableBundle, WatchedBundle};
 
 pub(crate) use archive::OPERATOR_VERSION;
+pub(crate) use dereference::archive_store;
 
 pub(crate) async fn reconcile(
     watched: Arc<WatchedBundle>,

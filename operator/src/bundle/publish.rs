@@ -17,7 +17,17 @@ pub(crate) async fn completed(
     plan: &BundlePlan,
     finished: FinishedBundle,
 ) -> Result<Action, UploadError> {
-    let url = store.presign_get(&plan.key, plan.url_ttl).await?;
+    let url = match store.presign_get(&plan.key, plan.url_ttl).await {
+        Ok(url) => url,
+        Err(e) => {
+            // An archive uploaded is referenced by its bundle's status or deleted: no status
+            // will name this one (the garbage collector would take it otherwise, later).
+            if let Err(gone) = store.delete(&plan.key).await {
+                tracing::warn!(key = %plan.key, error = %gone, "the archive of a bundle whose URL could not be signed could not be deleted; the garbage collector will");
+            }
+            return Err(e.into());
+        }
+    };
     let now = Timestamp::now();
     let expires = now + SignedDuration::try_from(plan.url_ttl).unwrap_or_default();
     let archive = &finished.archive;

@@ -25,7 +25,8 @@ pub(crate) async fn send(
         tracing::info!(bundle = %run.bundle.name_any(), upload_id = %stale, "aborting the upload of an earlier attempt");
         store.abort_upload(key, &stale).await;
     }
-    let upload_id = store.start_upload(key).await?;
+    let mark = (crate::orphans::CLUSTER_MARK, run.ctx.cluster_mark.as_str());
+    let upload_id = store.start_upload(key, mark).await?;
     let size = finished.archive.size;
     run.write(|t| t.uploading(key, &upload_id, size)).await?;
     let ctx = run.ctx;

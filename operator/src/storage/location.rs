@@ -84,10 +84,64 @@ impl StorageLocation {
     /// Key of a bundle's archive: under `plugins/`, the only top-level folder of a BSL that
     /// Velero tolerates and that is not its own, so the BSL stays Available.
     pub fn archive_key(&self, namespace: &str, name: &str, uid: &str) -> String {
-        let short_uid: String = uid.chars().filter(|c| *c != '-').take(8).collect();
         self.key(&format!(
-            "plugins/velero-debug-operator/bundles/{namespace}/{name}-{short_uid}.tar.gz"
+            "{ARCHIVES_FOLDER}{}",
+            ArchiveOwner::of(namespace, name, uid).relative_key()
         ))
+    }
+
+    /// The folder every archive key of this location starts with.
+    pub fn archives_prefix(&self) -> String {
+        self.key(ARCHIVES_FOLDER)
+    }
+
+    /// Whose archive `key` (a key of this location) is, when it has the shape of one.
+    pub fn archive_owner(&self, key: &str) -> Option<ArchiveOwner> {
+        ArchiveOwner::parse(key.strip_prefix(&self.archives_prefix())?)
+    }
+}
+
+/// Below the BSL's prefix, where archives go.
+const ARCHIVES_FOLDER: &str = "plugins/velero-debug-operator/bundles/";
+
+/// The DebugBundle an archive key names: its namespace, name and the first 8 hex digits of
+/// its uid (what the key holds of it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ArchiveOwner {
+    pub namespace: String,
+    pub name: String,
+    pub short_uid: String,
+}
+
+impl ArchiveOwner {
+    pub fn of(namespace: &str, name: &str, uid: &str) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            short_uid: uid.chars().filter(|c| *c != '-').take(8).collect(),
+        }
+    }
+
+    fn relative_key(&self) -> String {
+        format!("{}/{}-{}.tar.gz", self.namespace, self.name, self.short_uid)
+    }
+
+    /// `<namespace>/<name>-<8 hex>.tar.gz` and nothing else (another file in the folder is
+    /// not an archive of ours and is left alone).
+    fn parse(relative: &str) -> Option<Self> {
+        let (namespace, file) = relative.split_once('/')?;
+        let stem = file.strip_suffix(".tar.gz")?;
+        let (name, short_uid) = stem.rsplit_once('-')?;
+        let hex = short_uid.len() == 8 && short_uid.bytes().all(|b| b.is_ascii_hexdigit());
+        let owner = Self {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            short_uid: short_uid.to_string(),
+        };
+        (hex && crate::kubernetes::is_object_name(namespace)
+            && crate::kubernetes::is_object_name(name)
+            && owner.relative_key() == relative)
+            .then_some(owner)
     }
 }
 
@@ -153,6 +207,28 @@ spec:
         );
         let top = key.strip_prefix("cluster-a/").unwrap().split('/').next();
         assert!(crate::velero::ALLOWED_TOP_LEVEL_DIRS.contains(&top.unwrap()));
+    }
+
+    #[test]
+    fn archive_keys_name_their_bundle_and_nothing_else_does() {
+        let loc = StorageLocation::from_bsl(&obj(BSL)).unwrap();
+        let key = loc.archive_key("velero", "b-1", "1234abcd-ef00-0000-0000-000000000000");
+        assert_eq!(
+            loc.archive_owner(&key),
+            Some(ArchiveOwner::of("velero", "b-1", "1234abcd-ef00"))
+        );
+        for other in [
+            "cluster-a/plugins/velero-debug-operator/bundles/velero/b-1-1234abcd.tar",
+            "cluster-a/plugins/velero-debug-operator/bundles/velero/notes.txt",
+            "cluster-a/plugins/velero-debug-operator/bundles/velero/b-1-1234abcz.tar.gz",
+            "cluster-a/plugins/velero-debug-operator/bundles/velero/x/b-1-1234abcd.tar.gz",
+            "cluster-a/plugins/velero-debug-operator/bundles/Velero/b-1-1234abcd.tar.gz",
+            "cluster-a/plugins/velero-debug-operator/bundles/velero/-1234abcd.tar.gz",
+            "cluster-b/plugins/velero-debug-operator/bundles/velero/b-1-1234abcd.tar.gz",
+            "cluster-a/backups/velero/b-1-1234abcd.tar.gz",
+        ] {
+            assert_eq!(loc.archive_owner(other), None, "{other}");
+        }
     }
 
     #[test]

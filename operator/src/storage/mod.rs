@@ -76,6 +76,23 @@ impl StorageError {
     }
 }
 
+/// An object as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredObject {
+    pub key: String,
+    /// Seconds since the epoch.
+    pub written: i64,
+}
+
+/// A multipart upload begun and not finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OpenUpload {
+    pub key: String,
+    pub id: String,
+    /// Seconds since the epoch.
+    pub begun: i64,
+}
+
 #[derive(Clone)]
 pub(crate) struct ObjectStore {
     client: Client,
@@ -244,13 +261,22 @@ impl ObjectStore {
 
     /// Starts a multipart upload. Its id goes to status before any part is sent, so an upload
     /// cut short by a killed process is aborted by whoever collects the bundle next.
-    pub(crate) async fn start_upload(&self, key: &str) -> Result<String, StorageError> {
+    /// `mark` (`name`, `value`) goes with the object as its metadata: the cluster that wrote
+    /// it (see orphans.rs).
+    pub(crate) async fn start_upload(
+        &self,
+        key: &str,
+        mark: (&str, &str),
+    ) -> Result<String, StorageError> {
         let mut create = self
             .client
             .create_multipart_upload()
             .bucket(&self.location.bucket)
             .key(key)
             .content_type("application/gzip");
+        if !mark.1.is_empty() {
+            create = create.metadata(mark.0, mark.1);
+        }
         if let Some(kms) = self.location.config("kmsKeyId") {
             create = create
                 .server_side_encryption(ServerSideEncryption::AwsKms)
@@ -404,6 +430,114 @@ impl ObjectStore {
             Ok(_) => Ok(()),
             Err(e) => match self.error("DeleteObject", key, e) {
                 StorageError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Objects under `prefix`, page by page, at most `max` of them: their keys and when they
+    /// were last written (seconds since the epoch, 0 when the store does not say).
+    pub(crate) async fn list(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<StoredObject>, StorageError> {
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.location.bucket)
+                .prefix(prefix)
+                .max_keys(1000)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.error("ListObjectsV2", prefix, e))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    objects.push(StoredObject {
+                        key: key.to_string(),
+                        written: object.last_modified().map_or(0, |t| t.secs()),
+                    });
+                }
+            }
+            token = page
+                .next_continuation_token()
+                .filter(|_| page.is_truncated() == Some(true))
+                .map(str::to_string);
+            if token.is_none() || objects.len() >= max {
+                objects.truncate(max);
+                return Ok(objects);
+            }
+        }
+    }
+
+    /// Multipart uploads begun under `prefix` and not finished, at most `max`: their keys, ids
+    /// and when they began. `None` when the store does not list them (some S3-compatible
+    /// servers do not).
+    pub(crate) async fn list_uploads(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Option<Vec<OpenUpload>>, StorageError> {
+        let mut uploads = Vec::new();
+        let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = match self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.location.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if matches!(e.code(), Some("NotImplemented" | "MethodNotAllowed")) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(self.error("ListMultipartUploads", prefix, e)),
+            };
+            for upload in page.uploads() {
+                if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
+                    uploads.push(OpenUpload {
+                        key: key.to_string(),
+                        id: id.to_string(),
+                        begun: upload.initiated().map_or(0, |t| t.secs()),
+                    });
+                }
+            }
+            if page.is_truncated() != Some(true) || uploads.len() >= max {
+                uploads.truncate(max);
+                return Ok(Some(uploads));
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            id_marker = page.next_upload_id_marker().map(str::to_string);
+            if key_marker.is_none() {
+                return Ok(Some(uploads));
+            }
+        }
+    }
+
+    /// An object's user metadata (`x-amz-meta-*`, without the prefix); None when it is gone.
+    pub(crate) async fn metadata(
+        &self,
+        key: &str,
+    ) -> Result<Option<std::collections::HashMap<String, String>>, StorageError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(head.metadata().cloned().unwrap_or_default())),
+            Err(e) => match self.error("HeadObject", key, e) {
+                StorageError::NotFound { .. } => Ok(None),
                 other => Err(other),
             },
         }

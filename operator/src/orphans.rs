@@ -1,0 +1,346 @@
+//! The garbage collector of archives: an archive in a storage location whose DebugBundle no
+//! longer exists (a crash between the upload and the status write, a bundle deleted while its
+//! credentials were gone, a signing failure after the upload) and multipart uploads left open
+//! under our folder are deleted, on start and then periodically, by the leader only.
+//!
+//! Safe by construction:
+//! - only keys of the exact shape of an archive key (`ArchiveOwner`), under our `plugins/`
+//!   folder, are ever deleted; anything else there is left alone;
+//! - only archives this cluster wrote: each carries this cluster's mark (the uid of the
+//!   DebugBundle CRD) as object metadata, so two clusters sharing a storage location (a
+//!   migration) never collect each other's archives; an archive without the mark is left;
+//! - the store is listed before the DebugBundles: an archive seen was uploaded by a bundle
+//!   that existed before the bundles were listed, so a bundle made meanwhile is never taken
+//!   for gone; and an archive younger than the grace period is left for the next sweep;
+//! - a list of bundles that could not be read whole deletes nothing.
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use kube::{
+    Api,
+    api::{DynamicObject, ListParams},
+};
+use velero_debug_crd::DebugBundle;
+
+use crate::{
+    bundle::archive_store,
+    context::Context,
+    kubernetes,
+    storage::{
+        OpenUpload, StoredObject,
+        location::{ArchiveOwner, StorageLocation},
+    },
+    velero,
+};
+
+/// Object metadata naming the cluster that wrote an archive (`x-amz-meta-...`).
+pub(crate) const CLUSTER_MARK: &str = "velero-debug-cluster";
+/// Keys listed per location and sweep; the rest waits for the next sweep.
+const MAX_LISTED: usize = 10_000;
+
+/// When and how the collector sweeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sweeps {
+    pub interval: Duration,
+    /// Archives and uploads younger than this are left alone.
+    pub grace: Duration,
+}
+
+impl Default for Sweeps {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(3600),
+            grace: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Sweeps every storage location of Velero's namespace now and then every interval, until
+/// shutdown. `bundles` is the controller's scope of DebugBundles.
+pub(crate) async fn run(bundles: Api<DebugBundle>, velero_namespace: String, ctx: Arc<Context>) {
+    if ctx.cluster_mark.is_empty() {
+        tracing::warn!(
+            "no cluster mark (the DebugBundle CRD could not be read at start): archives left behind are not collected"
+        );
+        return;
+    }
+    let mut tick = tokio::time::interval(ctx.config.sweeps.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = ctx.shutdown.cancelled() => return,
+        }
+        sweep(&bundles, &velero_namespace, &ctx).await;
+    }
+}
+
+async fn sweep(bundles: &Api<DebugBundle>, velero_namespace: &str, ctx: &Context) {
+    let timeout = ctx.config.limits.api_timeout;
+    let locations: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        velero_namespace,
+        &velero::resource("BackupStorageLocation"),
+    );
+    let listed = match kubernetes::with_timeout(timeout, locations.list(&ListParams::default()))
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "garbage collection: storage locations could not be listed");
+            return;
+        }
+    };
+    for bsl in listed.items {
+        let Ok(location) = StorageLocation::from_bsl(&bsl) else {
+            continue;
+        };
+        if location.read_only {
+            continue;
+        }
+        sweep_location(bundles, velero_namespace, &location, ctx).await;
+    }
+}
+
+async fn sweep_location(
+    bundles: &Api<DebugBundle>,
+    velero_namespace: &str,
+    location: &StorageLocation,
+    ctx: &Context,
+) {
+    let name = &location.name;
+    let store = match archive_store(&ctx.client, velero_namespace, name).await {
+        Ok(Some(store)) => store,
+        Ok(None) => {
+            tracing::info!(location = %name, "garbage collection: the location or its credential is gone; skipped");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(location = %name, error = %e, "garbage collection: skipped");
+            return;
+        }
+    };
+    let prefix = location.archives_prefix();
+    // The store first, then the bundles (see the module's comment).
+    let objects = match store.list(&prefix, MAX_LISTED).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(location = %name, error = %e, "garbage collection: archives could not be listed");
+            return;
+        }
+    };
+    let uploads = match store.list_uploads(&prefix, MAX_LISTED).await {
+        Ok(u) => u.unwrap_or_default(),
+        Err(e) => {
+            tracing::info!(location = %name, error = %e, "garbage collection: open uploads could not be listed");
+            Vec::new()
+        }
+    };
+    let Some(live) = live_bundles(bundles, ctx).await else {
+        return;
+    };
+    let now = jiff::Timestamp::now().as_second();
+    let found = orphans(
+        location,
+        &objects,
+        &uploads,
+        &live,
+        now,
+        ctx.config.sweeps.grace,
+    );
+    for key in found.archives {
+        // Only what this cluster wrote (see the module's comment).
+        match store.metadata(&key).await {
+            Ok(Some(meta)) if meta.get(CLUSTER_MARK) == Some(&ctx.cluster_mark) => {}
+            Ok(_) => {
+                tracing::debug!(location = %name, key, "garbage collection: not this cluster's archive; left");
+                continue;
+            }
+            Err(e) => {
+                tracing::info!(location = %name, key, error = %e, "garbage collection: could not be read; left");
+                continue;
+            }
+        }
+        match store.delete(&key).await {
+            Ok(()) => {
+                tracing::info!(location = %name, key, "garbage collection: deleted an archive no DebugBundle refers to");
+                ctx.metrics.orphans_deleted.inc();
+            }
+            Err(e) => {
+                tracing::warn!(location = %name, key, error = %e, "garbage collection: could not delete an orphan archive")
+            }
+        }
+    }
+    for upload in found.uploads {
+        store.abort_upload(&upload.key, &upload.id).await;
+        tracing::info!(location = %name, key = upload.key, upload_id = upload.id, "garbage collection: aborted an upload no DebugBundle is making");
+        ctx.metrics.orphans_deleted.inc();
+    }
+}
+
+/// The owners of every DebugBundle in scope, or None when they could not all be listed.
+async fn live_bundles(bundles: &Api<DebugBundle>, ctx: &Context) -> Option<BTreeSet<ArchiveOwner>> {
+    let mut live = BTreeSet::new();
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = kubernetes::with_timeout(
+            ctx.config.limits.api_timeout,
+            bundles.list_metadata(&params),
+        )
+        .await;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "garbage collection: DebugBundles could not be listed; nothing deleted");
+                return None;
+            }
+        };
+        for meta in &page.items {
+            let m = &meta.metadata;
+            if let (Some(ns), Some(name), Some(uid)) = (&m.namespace, &m.name, &m.uid) {
+                live.insert(ArchiveOwner::of(ns, name, uid));
+            }
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Some(live),
+        }
+    }
+}
+
+/// What a sweep of one location deletes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Orphans {
+    pub archives: Vec<String>,
+    pub uploads: Vec<OpenUpload>,
+}
+
+/// The archives and open uploads of `location` that belong to no bundle of `live` and are
+/// older than `grace` at `now` (seconds since the epoch). Pure, so the rules are tested without
+/// a store.
+pub(crate) fn orphans(
+    location: &StorageLocation,
+    objects: &[StoredObject],
+    uploads: &[OpenUpload],
+    live: &BTreeSet<ArchiveOwner>,
+    now: i64,
+    grace: Duration,
+) -> Orphans {
+    let old_enough = |at: i64| at > 0 && now.saturating_sub(at) >= grace.as_secs() as i64;
+    let orphaned = |key: &str| {
+        location
+            .archive_owner(key)
+            .is_some_and(|owner| !live.contains(&owner))
+    };
+    Orphans {
+        archives: objects
+            .iter()
+            .filter(|o| orphaned(&o.key) && old_enough(o.written))
+            .map(|o| o.key.clone())
+            .collect(),
+        uploads: uploads
+            .iter()
+            .filter(|u| orphaned(&u.key) && old_enough(u.begun))
+            .cloned()
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BSL: &str = r#"
+apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata: {name: default, namespace: velero}
+spec:
+  provider: aws
+  objectStorage: {bucket: velero, prefix: cluster-a}
+  config: {region: minio}
+"#;
+    const NOW: i64 = 1_800_000_000;
+    const GRACE: Duration = Duration::from_secs(900);
+
+    fn location() -> StorageLocation {
+        StorageLocation::from_bsl(&serde_yaml::from_str(BSL).unwrap()).unwrap()
+    }
+
+    fn object(key: &str, age: i64) -> StoredObject {
+        StoredObject {
+            key: key.into(),
+            written: NOW - age,
+        }
+    }
+
+    #[test]
+    fn only_old_archives_of_gone_bundles_are_orphans() {
+        let loc = location();
+        let live_uid = "aaaaaaaa-0000-0000-0000-000000000000";
+        let gone_uid = "bbbbbbbb-0000-0000-0000-000000000000";
+        let live: BTreeSet<_> = [ArchiveOwner::of("velero", "kept", live_uid)].into();
+        let gone = loc.archive_key("velero", "gone", gone_uid);
+        let objects = [
+            object(&loc.archive_key("velero", "kept", live_uid), 86_400),
+            object(&gone, 86_400),
+            // Too young: its bundle may not be listed yet.
+            object(&loc.archive_key("velero", "young", gone_uid), 60),
+            // Same name, another uid: the bundle was made again; the old archive is orphaned.
+            object(&loc.archive_key("velero", "kept", gone_uid), 1000),
+            // Not the shape of an archive key: never ours to delete.
+            object(
+                "cluster-a/plugins/velero-debug-operator/bundles/velero/README.txt",
+                86_400,
+            ),
+            object("cluster-a/backups/b1/b1-logs.gz", 86_400),
+            // No time: not known to be old.
+            StoredObject {
+                key: loc.archive_key("velero", "untimed", gone_uid),
+                written: 0,
+            },
+        ];
+        let uploads = [
+            OpenUpload {
+                key: gone.clone(),
+                id: "u1".into(),
+                begun: NOW - 3600,
+            },
+            OpenUpload {
+                key: loc.archive_key("velero", "kept", live_uid),
+                id: "u2".into(),
+                begun: NOW - 3600,
+            },
+        ];
+        let found = orphans(&loc, &objects, &uploads, &live, NOW, GRACE);
+        assert_eq!(
+            found.archives,
+            [gone.clone(), loc.archive_key("velero", "kept", gone_uid)]
+        );
+        assert_eq!(found.uploads.len(), 1);
+        assert_eq!(found.uploads[0].id, "u1");
+    }
+
+    #[test]
+    fn nothing_is_an_orphan_within_the_grace_period() {
+        let loc = location();
+        let key = loc.archive_key("velero", "b", "cccccccc-0000");
+        let found = orphans(
+            &loc,
+            &[object(&key, 899)],
+            &[],
+            &BTreeSet::new(),
+            NOW,
+            GRACE,
+        );
+        assert_eq!(found, Orphans::default());
+        let found = orphans(
+            &loc,
+            &[object(&key, 900)],
+            &[],
+            &BTreeSet::new(),
+            NOW,
+            GRACE,
+        );
+        assert_eq!(found.archives, [key]);
+    }
+}

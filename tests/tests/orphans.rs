@@ -1,0 +1,234 @@
+//! The garbage collector of archives (operator/src/orphans.rs) on the real environment: an
+//! archive whose DebugBundle is gone is deleted; the archive of a live bundle, another
+//! cluster's, one without a cluster mark and a file that is not an archive are left. The e2e
+//! operator sweeps every 3 s with no grace period (tests/env/operator-up.sh).
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use k8s_openapi::{
+    api::core::v1::Secret,
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
+};
+use velero_debug_crd::DebugBundle;
+use velero_debug_e2e::{
+    Cleanup, Env, eventually,
+    fixtures::{apply_bundle, bundle_gone, object_exists, real_backup, wait_completed},
+    unique_name,
+};
+use velero_debug_operator::velero::resource as velero_resource;
+
+/// The metadata the operator marks its archives with, and this cluster's mark.
+const CLUSTER_MARK: &str = "velero-debug-cluster";
+
+async fn cluster_mark(client: &Client) -> Result<String> {
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get("debugbundles.velerodebug.io")
+        .await?;
+    Ok(crd.uid().unwrap_or_default())
+}
+
+/// Puts `key` into the environment's bucket, with `mark` as the cluster mark when given.
+async fn put(env: &Env, key: &str, mark: Option<&str>) -> Result<()> {
+    let s3 = env.s3_client(&env.s3.endpoint);
+    let mut put = s3
+        .put_object()
+        .bucket(&env.s3.bucket)
+        .key(key)
+        .body(b"not really a bundle".to_vec().into());
+    if let Some(mark) = mark {
+        put = put.metadata(CLUSTER_MARK, mark);
+    }
+    put.send().await?;
+    Ok(())
+}
+
+async fn delete_object(env: &Env, key: &str) {
+    let _ = env
+        .s3_client(&env.s3.endpoint)
+        .delete_object()
+        .bucket(&env.s3.bucket)
+        .key(key)
+        .send()
+        .await;
+}
+
+fn archive_key(prefix: &str, namespace: &str, name: &str, uid: &str) -> String {
+    let short: String = uid.chars().filter(|c| *c != '-').take(8).collect();
+    format!("{prefix}/plugins/velero-debug-operator/bundles/{namespace}/{name}-{short}.tar.gz")
+}
+
+#[tokio::test]
+async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let mark = cluster_mark(&client).await?;
+    ensure!(!mark.is_empty());
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "orphans").await?;
+    let live = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
+    let live = wait_completed(&env, &client, &live, Duration::from_secs(120)).await?;
+    let live_key = live
+        .status
+        .as_ref()
+        .unwrap()
+        .archive
+        .as_ref()
+        .unwrap()
+        .key
+        .clone();
+
+    let prefix = &env.s3.prefix;
+    let ns = &env.namespace;
+    let uid = "0a1b2c3d-0000-4000-8000-000000000000";
+    // As a crash between the upload and the status write leaves it: this cluster's mark, no
+    // bundle of that name and uid.
+    let ghost = archive_key(prefix, ns, &unique_name("ghost"), uid);
+    let foreign = archive_key(prefix, ns, &unique_name("foreign"), uid);
+    let unmarked = archive_key(prefix, ns, &unique_name("unmarked"), uid);
+    let not_an_archive = format!(
+        "{prefix}/plugins/velero-debug-operator/bundles/{ns}/{}.txt",
+        unique_name("notes")
+    );
+    put(&env, &ghost, Some(&mark)).await?;
+    put(&env, &foreign, Some("another-cluster")).await?;
+    put(&env, &unmarked, None).await?;
+    put(&env, &not_an_archive, Some(&mark)).await?;
+
+    let collected = eventually(
+        "the orphan archive to be deleted",
+        Duration::from_secs(60),
+        || async { Ok((!object_exists(&env, &ghost).await?).then_some(())) },
+    )
+    .await;
+    // Several sweeps later, the rest is still there.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let mut left = Vec::new();
+    for key in [&live_key, &foreign, &unmarked, &not_an_archive] {
+        left.push((key.clone(), object_exists(&env, key).await?));
+    }
+    for key in [&foreign, &unmarked, &not_an_archive] {
+        delete_object(&env, key).await;
+    }
+    collected?;
+    ensure!(
+        left.iter().all(|(_, there)| *there),
+        "deleted although not an orphan: {left:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_archive_left_by_a_deletion_without_credentials_is_collected_later() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "orphans").await?;
+
+    // A BSL of its own whose credential is a key of its own in cloud-credentials (the only
+    // Secret the operator may read).
+    let key = unique_name("creds");
+    let credential = format!(
+        "[default]\naws_access_key_id={}\naws_secret_access_key={}\n",
+        env.s3.access_key, env.s3.secret_key
+    );
+    let secrets = Api::<Secret>::namespaced(client.clone(), &env.namespace);
+    let set_key = |value: serde_json::Value| {
+        let secrets = secrets.clone();
+        let key = key.clone();
+        async move {
+            secrets
+                .patch(
+                    "cloud-credentials",
+                    &PatchParams::default(),
+                    &Patch::Merge(&serde_json::json!({"stringData": {key: value}})),
+                )
+                .await
+        }
+    };
+    set_key(serde_json::json!(credential)).await?;
+    cleanup.merge_patch(
+        &ApiResource::erase::<Secret>(&()),
+        Some(&env.namespace),
+        "cloud-credentials",
+        serde_json::json!({"data": {key.clone(): null}}),
+    );
+    let bsl = unique_name("bsl");
+    let bsls: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("BackupStorageLocation"),
+    );
+    let obj = DynamicObject::new(&bsl, &velero_resource("BackupStorageLocation"))
+        .within(&env.namespace)
+        .data(serde_json::json!({"spec": {
+            "provider": "aws",
+            "objectStorage": {"bucket": env.s3.bucket, "prefix": format!("{bsl}-prefix")},
+            "config": {"region": env.s3.region, "s3ForcePathStyle": "true", "s3Url": env.s3.endpoint, "checksumAlgorithm": ""},
+            "credential": {"name": "cloud-credentials", "key": key},
+        }}));
+    bsls.create(&PostParams::default(), &obj).await?;
+    cleanup.delete(
+        &velero_resource("BackupStorageLocation"),
+        Some(&env.namespace),
+        &bsl,
+    );
+
+    let name = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup, "storageLocation": bsl}),
+    )
+    .await?;
+    let done = wait_completed(&env, &client, &name, Duration::from_secs(120)).await?;
+    let archive = done
+        .status
+        .as_ref()
+        .unwrap()
+        .archive
+        .as_ref()
+        .unwrap()
+        .key
+        .clone();
+    ensure!(object_exists(&env, &archive).await?);
+
+    // The credential goes; the bundle is deleted (and is gone: deletion does not hang), and
+    // its archive cannot be deleted with it.
+    secrets
+        .patch(
+            "cloud-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"data": {key.clone(): null}})),
+        )
+        .await?;
+    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+        .delete(&name, &DeleteParams::default())
+        .await?;
+    bundle_gone(&env, &client, &name, Duration::from_secs(60)).await?;
+    let left = object_exists(&env, &archive).await?;
+
+    // The credential comes back: the garbage collector takes the archive.
+    set_key(serde_json::json!(credential)).await?;
+    let collected = eventually(
+        "the archive left behind to be deleted",
+        Duration::from_secs(60),
+        || async { Ok((!object_exists(&env, &archive).await?).then_some(())) },
+    )
+    .await;
+    if collected.is_err() {
+        delete_object(&env, &archive).await;
+    }
+    ensure!(left, "the archive was gone before the credential came back");
+    collected
+}
