@@ -29,6 +29,9 @@ pub(crate) struct Config {
     pub compression: Compression,
     /// The garbage collector of archives no bundle refers to.
     pub sweeps: crate::orphans::Sweeps,
+    /// How long an unreachable store may hold a bundle's deletion before the finalizer goes
+    /// without the archive (bundle/cleanup.rs).
+    pub archive_delete_limit: Duration,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             upload_bytes_per_second: None,
             compression: Compression::default(),
             sweeps: crate::orphans::Sweeps::default(),
+            archive_delete_limit: Duration::from_secs(5 * 60),
         }
     }
 }

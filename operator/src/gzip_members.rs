@@ -20,8 +20,8 @@ use flate2::write::GzEncoder;
 
 /// Bytes of one tar block: a file's content is padded to a whole number of them.
 const TAR_BLOCK_BYTES: u64 = 512;
-/// Buffer of the reads and writes of one range.
-const BUFFER_BYTES: usize = 256 * 1024;
+/// Buffer of the reads and writes of one range: small, as many logs may be compressed at once.
+const BUFFER_BYTES: usize = 64 * 1024;
 /// A file is cut into ranges of at least this size: below it, another thread costs more than
 /// it saves.
 const MIN_RANGE_BYTES: u64 = 8 * 1024 * 1024;
@@ -74,8 +74,16 @@ impl CompressedFile {
     }
 }
 
+/// Files compressed by [`compress_file`] at the same time: one per core, so logs finishing
+/// together wait their turn instead of holding a compressor's memory each for no gain.
+pub(crate) static COMPRESSING: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        tokio::sync::Semaphore::new(cores)
+    });
+
 /// Compresses `file` into member files beside it and removes it. Blocking: call it off the
-/// async threads.
+/// async threads, holding a permit of [`COMPRESSING`].
 pub(crate) fn compress_file(file: &Path, how: Compression) -> io::Result<CompressedFile> {
     let size = std::fs::metadata(file)?.len();
     let ranges = ranges(size, how.threads);

@@ -109,6 +109,11 @@ pub struct Args {
     /// Archives and uploads younger than this are never collected.
     #[arg(long, env = "ORPHAN_GRACE", default_value = "15m", value_parser = parse_duration)]
     orphan_grace: Duration,
+    /// How long a deleted bundle waits for an unreachable store to delete its archive; then it
+    /// goes without (a Warning event ArchiveLeft names the object, which the garbage collector
+    /// takes later).
+    #[arg(long, env = "ARCHIVE_DELETE_LIMIT", default_value = "5m", value_parser = parse_duration)]
+    archive_delete_limit: Duration,
     /// Container logs of one bundle read at the same time.
     #[arg(long, env = "LOG_CONCURRENCY", default_value_t = crate::config::DEFAULT_LOG_CONCURRENCY,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
@@ -361,6 +366,7 @@ fn config_from(args: Args) -> Config {
             level: args.compression_level,
             threads: args.compression_threads,
         },
+        archive_delete_limit: args.archive_delete_limit,
         sweeps: crate::orphans::Sweeps {
             // A zero interval would spin.
             interval: args.orphan_sweep_interval.max(Duration::from_secs(1)),

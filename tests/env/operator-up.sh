@@ -98,6 +98,7 @@ start_operator() { # i port
     UPLOAD_BYTES_PER_SECOND="${VDO_UPLOAD_BYTES_PER_SECOND:-0}"
     APPLY_CRD="${VDO_APPLY_CRD:-false}"
     ORPHAN_SWEEP_INTERVAL="${VDO_ORPHAN_SWEEP_INTERVAL:-3s}" ORPHAN_GRACE="${VDO_ORPHAN_GRACE:-0s}"
+    ARCHIVE_DELETE_LIMIT="${VDO_ARCHIVE_DELETE_LIMIT:-15s}"
     POD_NAME="operator-$i" METRICS_ADDR="127.0.0.1:$port"
   )
   if [[ -z "$image" ]]; then

@@ -232,3 +232,102 @@ async fn an_archive_left_by_a_deletion_without_credentials_is_collected_later() 
     ensure!(left, "the archive was gone before the credential came back");
     collected
 }
+
+#[tokio::test]
+async fn a_bundle_whose_store_is_unreachable_is_deleted_within_the_limit() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "orphans").await?;
+    let bsl = unique_name("bsl");
+    let bsls: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("BackupStorageLocation"),
+    );
+    let config = |s3_url: &str| serde_json::json!({"region": env.s3.region, "s3ForcePathStyle": "true", "s3Url": s3_url, "checksumAlgorithm": ""});
+    let obj = DynamicObject::new(&bsl, &velero_resource("BackupStorageLocation"))
+        .within(&env.namespace)
+        .data(serde_json::json!({"spec": {
+            "provider": "aws",
+            "objectStorage": {"bucket": env.s3.bucket, "prefix": format!("{bsl}-prefix")},
+            "config": config(&env.s3.endpoint),
+        }}));
+    bsls.create(&PostParams::default(), &obj).await?;
+    cleanup.delete(
+        &velero_resource("BackupStorageLocation"),
+        Some(&env.namespace),
+        &bsl,
+    );
+    let name = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup, "storageLocation": bsl}),
+    )
+    .await?;
+    let done = wait_completed(&env, &client, &name, Duration::from_secs(120)).await?;
+    let archive = done
+        .status
+        .as_ref()
+        .unwrap()
+        .archive
+        .as_ref()
+        .unwrap()
+        .key
+        .clone();
+
+    // Nothing listens at the location's s3Url any more: the deletion retries, then ends
+    // without the archive (ARCHIVE_DELETE_LIMIT is 15 s for the e2e operator).
+    let set_url = |url: String| {
+        let bsls = bsls.clone();
+        let bsl = bsl.clone();
+        let patch = serde_json::json!({"spec": {"config": config(&url)}});
+        async move {
+            bsls.patch(&bsl, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+        }
+    };
+    set_url("http://127.0.0.1:9".into()).await?;
+    let asked = std::time::Instant::now();
+    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+        .delete(&name, &DeleteParams::default())
+        .await?;
+    bundle_gone(&env, &client, &name, Duration::from_secs(90)).await?;
+    let took = asked.elapsed();
+    let events =
+        Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &env.namespace)
+            .list(
+                &kube::api::ListParams::default()
+                    .fields(&format!("involvedObject.name={name},reason=ArchiveLeft")),
+            )
+            .await?;
+    let note = events
+        .items
+        .first()
+        .and_then(|e| e.message.clone())
+        .unwrap_or_default();
+    let left = object_exists(&env, &archive).await?;
+
+    // The store is reachable again: the garbage collector takes what was left.
+    set_url(env.s3.endpoint.clone()).await?;
+    let collected = eventually(
+        "the archive left behind to be deleted",
+        Duration::from_secs(60),
+        || async { Ok((!object_exists(&env, &archive).await?).then_some(())) },
+    )
+    .await;
+    if collected.is_err() {
+        delete_object(&env, &archive).await;
+    }
+    ensure!(
+        took >= Duration::from_secs(15),
+        "the bundle went after {took:?}, before the limit: the archive was not retried"
+    );
+    ensure!(
+        note.contains(&archive),
+        "no ArchiveLeft event naming {archive}: {note:?}"
+    );
+    ensure!(left, "the archive was gone before the store came back");
+    collected
+}

@@ -107,6 +107,12 @@ capabilities:
   value: {{ .Values.collection.maxBundleBytes | int64 | quote }}
 - name: UPLOAD_BYTES_PER_SECOND
   value: {{ .Values.collection.uploadBytesPerSecond | int64 | quote }}
+- name: ORPHAN_SWEEP_INTERVAL
+  value: {{ .Values.garbageCollection.sweepInterval | quote }}
+- name: ORPHAN_GRACE
+  value: {{ .Values.garbageCollection.grace | quote }}
+- name: ARCHIVE_DELETE_LIMIT
+  value: {{ .Values.garbageCollection.archiveDeleteLimit | quote }}
 - name: LOG_CONCURRENCY
   value: {{ .Values.collection.logConcurrency | quote }}
 - name: COMPRESSION_LEVEL

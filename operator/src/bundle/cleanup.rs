@@ -1,15 +1,61 @@
 //! The finalizer's cleanup: deleting a DebugBundle deletes its archive first. An archive
 //! already gone, or a storage location that no longer exists, is fine.
 //!
+//! Deletion always ends: when the archive cannot be deleted (its credential is gone or
+//! forbidden, the store refuses, or stays unreachable past the limit) the finalizer is
+//! released with a Warning event `ArchiveLeft` naming the object left, which the garbage
+//! collector (orphans.rs) takes once it can, or a person does. Retries back off (see
+//! [`retry_after`]); the limit is `Config::archive_delete_limit` (ARCHIVE_DELETE_LIMIT).
+//!
 //! Status is not trusted for what is deleted: whoever may write a bundle's status could point
 //! `status.archive.key` at any object of the bucket. The key deleted is derived from the
 //! bundle's namespace, name and uid under our `plugins/` folder (storage/location.rs); status
 //! only says which storage location holds it, and that must be an object name.
 
-use kube::{ResourceExt, runtime::controller::Action};
+use std::time::Duration;
+
+use kube::{
+    Resource, ResourceExt,
+    runtime::{controller::Action, events::EventType},
+};
 
 use super::{dereference, error::Error, watched::WatchedBundle};
 use crate::{context::Context, kubernetes};
+
+/// When a cleanup that failed for a reason that may pass is tried again: a quarter of the time
+/// the deletion has waited, between 5 s and 60 s.
+pub(crate) fn retry_after(waited: Duration) -> Duration {
+    (waited / 4).clamp(Duration::from_secs(5), Duration::from_secs(60))
+}
+
+/// How long the bundle has been waiting to be deleted.
+pub(crate) fn deletion_waited(bundle: &WatchedBundle) -> Duration {
+    bundle
+        .meta()
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| jiff::Timestamp::now().duration_since(t.0))
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or_default()
+}
+
+/// The finalizer goes without the archive: said in an event and the log.
+async fn leave(bundle: &WatchedBundle, ctx: &Context, what: &str, why: &str) -> Action {
+    let note = format!(
+        "{what} was not deleted with the bundle: {why}; the garbage collector deletes it once the store can be reached with the location's credential"
+    );
+    tracing::warn!(bundle = %bundle.name_any(), %note, "archive left");
+    kubernetes::publish_event(
+        &ctx.recorder,
+        &bundle.object_ref(&()),
+        EventType::Warning,
+        "ArchiveLeft",
+        "Delete",
+        &note,
+    )
+    .await;
+    Action::await_change()
+}
 
 pub(crate) async fn delete_archive(bundle: &WatchedBundle, ctx: &Context) -> Result<Action, Error> {
     let name = bundle.name_any();
@@ -21,11 +67,22 @@ pub(crate) async fn delete_archive(bundle: &WatchedBundle, ctx: &Context) -> Res
         return Ok(Action::await_change());
     }
     let ns = bundle.namespace().unwrap_or_default();
-    let Some(store) =
-        dereference::archive_store(&ctx.client, &ns, &recorded.storage_location).await?
-    else {
-        tracing::info!(bundle = %name, "storage location gone; nothing to delete");
-        return Ok(Action::await_change());
+    let what = format!(
+        "archive {} in storage location {}",
+        recorded.key.as_deref().unwrap_or("(key not recorded)"),
+        recorded.storage_location
+    );
+    let store = match dereference::archive_store(&ctx.client, &ns, &recorded.storage_location).await
+    {
+        Ok(Some(store)) => store,
+        Ok(None) => {
+            let why = "the storage location, or its credential, is gone or may not be read";
+            return Ok(leave(bundle, ctx, &what, why).await);
+        }
+        Err(e) if deletion_waited(bundle) >= ctx.config.archive_delete_limit => {
+            return Ok(leave(bundle, ctx, &what, &e.to_string()).await);
+        }
+        Err(e) => return Err(e.into()),
     };
     let key = store
         .location()
@@ -35,12 +92,21 @@ pub(crate) async fn delete_archive(bundle: &WatchedBundle, ctx: &Context) -> Res
     }
     match store.delete(&key).await {
         Ok(()) => Ok(Action::await_change()),
-        Err(e) if e.is_transient() => Err(e.into()),
-        Err(e) => {
-            // A permanent refusal must not keep the DebugBundle from being deleted forever.
-            tracing::warn!(bundle = %name, error = %e, "archive could not be deleted");
-            Ok(Action::await_change())
+        Err(e) if e.is_transient() && deletion_waited(bundle) < ctx.config.archive_delete_limit => {
+            Err(e.into())
         }
+        // A permanent refusal, or a store unreachable for too long, must not keep the
+        // DebugBundle from being deleted forever.
+        Err(e) => Ok(leave(
+            bundle,
+            ctx,
+            &format!(
+                "archive {key} in storage location {}",
+                recorded.storage_location
+            ),
+            &e.to_string(),
+        )
+        .await),
     }
 }
 
@@ -66,5 +132,27 @@ fn recorded_archive(bundle: &WatchedBundle) -> Option<RecordedArchive> {
                 key: archive["key"].as_str().map(str::to_string),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_minute() {
+        assert_eq!(retry_after(Duration::ZERO), Duration::from_secs(5));
+        assert_eq!(
+            retry_after(Duration::from_secs(40)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            retry_after(Duration::from_secs(200)),
+            Duration::from_secs(50)
+        );
+        assert_eq!(
+            retry_after(Duration::from_secs(300)),
+            Duration::from_secs(60)
+        );
     }
 }

@@ -76,7 +76,16 @@ pub(crate) fn error_policy(
     ctx: Arc<Context>,
 ) -> Action {
     ctx.metrics.reconcile_error("debugbundle");
-    if error.is_transient() {
+    if error.is_transient()
+        && kube::Resource::meta(watched.as_ref())
+            .deletion_timestamp
+            .is_some()
+    {
+        // A deletion waiting on the store backs off until cleanup gives up on it.
+        let after = cleanup::retry_after(cleanup::deletion_waited(&watched));
+        tracing::warn!(bundle = %watched.name_any(), %error, retry_in_seconds = after.as_secs(), "archive not deleted yet; retrying");
+        Action::requeue(after)
+    } else if error.is_transient() {
         tracing::warn!(bundle = %watched.name_any(), %error, "reconcile failed; retrying");
         Action::requeue(Duration::from_secs(10))
     } else {

@@ -420,6 +420,7 @@ async fn main() -> Result<()> {
     let (_, backup, uid) = real_backup(&env, &client, &cleanup, "bench").await?;
     let per_pod = total_mib * 1024 * 1024 / pods;
     let mut plain_files = Vec::new();
+    let mut cri_files = Vec::new();
     eprintln!("bench: writing {total_mib} MiB of logs for {pods} data-path pods");
     for i in 0..pods {
         let pvb_name = pvb(&env, &client, &cleanup, &backup, &uid).await?;
@@ -435,6 +436,9 @@ async fn main() -> Result<()> {
         Api::<Pod>::namespaced(client.clone(), &env.namespace)
             .create(&PostParams::default(), &pod)
             .await?;
+        // Gone when the bench ends: a later run's `velero debug` reads every pod log of the
+        // namespace, so pods left over would count against it.
+        cleanup.object::<Pod>(&env.namespace, &pod_name);
         let logs = DynamicObject::new(&pod_name, &kwok_logs_resource())
             .within(&env.namespace)
             .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": cri}]}}));
@@ -445,6 +449,8 @@ async fn main() -> Result<()> {
         )
         .create(&PostParams::default(), &logs)
         .await?;
+        cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &pod_name);
+        cri_files.push(cri);
     }
     tokio::time::sleep(Duration::from_secs(3)).await; // kwok picks up the Logs objects
     // The floor set by the log source: the same logs read through the API, as many at once as
@@ -503,7 +509,7 @@ async fn main() -> Result<()> {
 
     eprintln!("bench: gzip -6 over the same bytes");
     let gzip = Duration::from_secs_f64(gzip_seconds(&plain_files)?);
-    for p in &plain_files {
+    for p in plain_files.iter().chain(&cri_files) {
         let _ = std::fs::remove_file(p);
     }
 

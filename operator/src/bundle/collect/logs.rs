@@ -169,10 +169,12 @@ pub(super) async fn read_logs_of(
             let compressed = match outcome.keeps_file() {
                 true => {
                     let spool = job.spool.clone();
+                    let permit = gzip_members::COMPRESSING.acquire().await;
                     let done = tokio::task::spawn_blocking(move || {
                         gzip_members::compress_file(&spool, compression)
                     })
                     .await;
+                    drop(permit);
                     Some(done.unwrap_or_else(|e| Err(std::io::Error::other(e))))
                 }
                 false => None,
