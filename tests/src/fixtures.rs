@@ -604,3 +604,45 @@ pub async fn pod_volume_restore(
     )
     .await
 }
+
+/// A BSL of the test's own over the environment's bucket, changed by `patch`.
+pub async fn storage_location(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    patch: serde_json::Value,
+) -> Result<String> {
+    let name = unique_name("bsl");
+    let mut spec = serde_json::json!({
+        "provider": "aws",
+        "objectStorage": {"bucket": env.s3.bucket, "prefix": format!("{name}-prefix")},
+        "config": {"region": env.s3.region, "s3ForcePathStyle": "true", "s3Url": env.s3.endpoint, "checksumAlgorithm": ""},
+    });
+    merge(&mut spec, patch);
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &env.namespace,
+        &velero_resource("BackupStorageLocation"),
+    );
+    let obj = DynamicObject::new(&name, &velero_resource("BackupStorageLocation"))
+        .within(&env.namespace)
+        .data(serde_json::json!({"spec": spec}));
+    api.create(&PostParams::default(), &obj).await?;
+    cleanup.delete(
+        &velero_resource("BackupStorageLocation"),
+        Some(&env.namespace),
+        &name,
+    );
+    Ok(name)
+}
+
+fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
+    match (a, b) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}

@@ -15,7 +15,8 @@ use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, assert_first_finding, condition_reason, download, kwok_logs_resource,
-        object_exists, operation_object, real_backup, real_restore, text, wait_finished,
+        object_exists, operation_object, real_backup, real_restore, storage_location, text,
+        wait_finished,
     },
     unique_name,
 };
@@ -374,48 +375,6 @@ async fn a_missing_target_fails_with_target_not_found_after_waiting() -> Result<
         condition_reason(&b)
     );
     Ok(())
-}
-
-/// A BSL of the test's own over the environment's bucket, changed by `patch`.
-async fn storage_location(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    patch: serde_json::Value,
-) -> Result<String> {
-    let name = unique_name("bsl");
-    let mut spec = serde_json::json!({
-        "provider": "aws",
-        "objectStorage": {"bucket": env.s3.bucket, "prefix": format!("{name}-prefix")},
-        "config": {"region": env.s3.region, "s3ForcePathStyle": "true", "s3Url": env.s3.endpoint, "checksumAlgorithm": ""},
-    });
-    merge(&mut spec, patch);
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &env.namespace,
-        &velero_resource("BackupStorageLocation"),
-    );
-    let obj = DynamicObject::new(&name, &velero_resource("BackupStorageLocation"))
-        .within(&env.namespace)
-        .data(serde_json::json!({"spec": spec}));
-    api.create(&PostParams::default(), &obj).await?;
-    cleanup.delete(
-        &velero_resource("BackupStorageLocation"),
-        Some(&env.namespace),
-        &name,
-    );
-    Ok(name)
-}
-
-fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
-    match (a, b) {
-        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
 }
 
 async fn expect_failure(

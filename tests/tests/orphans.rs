@@ -12,12 +12,14 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
+    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams},
 };
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
-    fixtures::{apply_bundle, bundle_gone, object_exists, real_backup, wait_completed},
+    fixtures::{
+        apply_bundle, bundle_gone, object_exists, real_backup, storage_location, wait_completed,
+    },
     unique_name,
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -163,26 +165,13 @@ async fn an_archive_left_by_a_deletion_without_credentials_is_collected_later() 
         "cloud-credentials",
         serde_json::json!({"data": {key.clone(): null}}),
     );
-    let bsl = unique_name("bsl");
-    let bsls: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &env.namespace,
-        &velero_resource("BackupStorageLocation"),
-    );
-    let obj = DynamicObject::new(&bsl, &velero_resource("BackupStorageLocation"))
-        .within(&env.namespace)
-        .data(serde_json::json!({"spec": {
-            "provider": "aws",
-            "objectStorage": {"bucket": env.s3.bucket, "prefix": format!("{bsl}-prefix")},
-            "config": {"region": env.s3.region, "s3ForcePathStyle": "true", "s3Url": env.s3.endpoint, "checksumAlgorithm": ""},
-            "credential": {"name": "cloud-credentials", "key": key},
-        }}));
-    bsls.create(&PostParams::default(), &obj).await?;
-    cleanup.delete(
-        &velero_resource("BackupStorageLocation"),
-        Some(&env.namespace),
-        &bsl,
-    );
+    let bsl = storage_location(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"credential": {"name": "cloud-credentials", "key": key}}),
+    )
+    .await?;
 
     let name = apply_bundle(
         &env,
@@ -239,25 +228,11 @@ async fn a_bundle_whose_store_is_unreachable_is_deleted_within_the_limit() -> Re
     let client = env.client().await?;
     let cleanup = Cleanup::new(&env);
     let (_, backup, _) = real_backup(&env, &client, &cleanup, "orphans").await?;
-    let bsl = unique_name("bsl");
+    let bsl = storage_location(&env, &client, &cleanup, serde_json::json!({})).await?;
     let bsls: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         &env.namespace,
         &velero_resource("BackupStorageLocation"),
-    );
-    let config = |s3_url: &str| serde_json::json!({"region": env.s3.region, "s3ForcePathStyle": "true", "s3Url": s3_url, "checksumAlgorithm": ""});
-    let obj = DynamicObject::new(&bsl, &velero_resource("BackupStorageLocation"))
-        .within(&env.namespace)
-        .data(serde_json::json!({"spec": {
-            "provider": "aws",
-            "objectStorage": {"bucket": env.s3.bucket, "prefix": format!("{bsl}-prefix")},
-            "config": config(&env.s3.endpoint),
-        }}));
-    bsls.create(&PostParams::default(), &obj).await?;
-    cleanup.delete(
-        &velero_resource("BackupStorageLocation"),
-        Some(&env.namespace),
-        &bsl,
     );
     let name = apply_bundle(
         &env,
@@ -282,7 +257,7 @@ async fn a_bundle_whose_store_is_unreachable_is_deleted_within_the_limit() -> Re
     let set_url = |url: String| {
         let bsls = bsls.clone();
         let bsl = bsl.clone();
-        let patch = serde_json::json!({"spec": {"config": config(&url)}});
+        let patch = serde_json::json!({"spec": {"config": {"s3Url": url}}});
         async move {
             bsls.patch(&bsl, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
