@@ -16,11 +16,12 @@ GUARD = (
     "        }}\n"
 )
 
-# (anchor, bucket expression): the guard goes right after the anchor line.
+# (anchor, bucket expression): the guard goes right after the anchor's first line.
 EDITS = [
     # put_object: before anything is written for the key.
     ("        let Some(body) = body else { return Err(s3_error!(IncompleteBody)) };\n", "bucket"),
-    # create_multipart_upload: before the upload id and the object's attributes are saved.
+    # create_multipart_upload: before the upload id and the object's attributes are saved (a
+    # refused upload would otherwise leave its `.upload-{id}.json` behind).
     (
         "        let input = req.input;\n"
         "        let upload_id = self.create_upload_id(req.credentials.as_ref()).await?;\n",
@@ -36,7 +37,8 @@ def main() -> None:
         count = text.count(anchor)
         if count != 1:
             sys.exit(f"{path}: anchor found {count} times, expected once:\n{anchor}")
-        text = text.replace(anchor, anchor + GUARD.format(bucket=bucket))
+        first, _, rest = anchor.partition("\n")
+        text = text.replace(anchor, first + "\n" + GUARD.format(bucket=bucket) + rest)
     path.write_text(text)
 
 

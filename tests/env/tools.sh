@@ -88,8 +88,10 @@ build_velero_aws_plugin() { # out
     "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws@$VELERO_AWS_PLUGIN_VERSION"
 }
 
-# s3s-fs from its crates.io source with one change (s3s-fs-bucket-guard.py): writes into a
-# missing bucket are refused with NoSuchBucket instead of creating it, as real stores do.
+# s3s-fs from its crates.io source with two changes, as real stores behave: writes into a
+# missing bucket are refused with NoSuchBucket instead of creating it (s3s-fs-bucket-guard.py),
+# and ListMultipartUploads lists the open uploads instead of answering NotImplemented
+# (s3s-fs-list-uploads.py; tests/env/s3s-fs-check.sh checks it on the built binary).
 build_s3s_fs() { # out
   local work="$VDO_CACHE/src/s3s-fs-$S3S_FS_VERSION$S3S_FS_BUILD"
   # Each step checked: a function called in `if !` runs without errexit.
@@ -104,6 +106,7 @@ build_s3s_fs() { # out
     python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="s3s-fs"))') || return
   cp -r "$(dirname "$src")" "$work/s3s-fs" && chmod -R u+w "$work/s3s-fs" || return
   python3 "$ENV_DIR/s3s-fs-bucket-guard.py" "$work/s3s-fs" || return
+  python3 "$ENV_DIR/s3s-fs-list-uploads.py" "$work/s3s-fs" || return
   CARGO_TARGET_DIR="$VDO_CACHE/cargo-target/s3s-fs" \
     cargo install --quiet --locked --root "$1" --features binary --path "$work/s3s-fs"
 }
