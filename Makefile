@@ -5,7 +5,7 @@ ENV := tests/env
 # KEEP_ENV=1 leaves the environment running after `make test` / `make e2e`.
 KEEP_ENV ?= 0
 
-.PHONY: tools env-up env-down crd manifests lint unit image e2e fuzz test demo bench
+.PHONY: tools env-up env-down crd manifests lint unit image e2e fuzz chaos test demo bench
 
 tools: ## build every component of the local environment (cached outside the repo)
 	bash $(ENV)/tools.sh
@@ -42,6 +42,9 @@ e2e: tools image ## end-to-end tests on the real environment (started when none 
 
 fuzz: tools ## 500 generated DebugBundles and 3000 durations on the real environment (the suite: 60 and 300)
 	E2E_ONLY_GENERATED=1 VDO_GENERATED_SPECS=$${VDO_GENERATED_SPECS:-500} VDO_GENERATED_DURATIONS=$${VDO_GENERATED_DURATIONS:-3000} KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
+
+chaos: tools ## the fault tests at full strength: 20 SIGKILLs of the leader, the store down 60 s (the suite: 3 and 20 s)
+	E2E_ONLY_FAULTS=1 KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
 
 test: lint unit e2e
 

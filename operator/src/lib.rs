@@ -25,6 +25,7 @@ mod spool;
 mod storage;
 mod summary;
 mod tar_gz;
+mod uninstall;
 /// What the operator knows about Velero (resource types, labels, object-store layout); the
 /// end-to-end tests use it too.
 pub mod velero;

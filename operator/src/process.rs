@@ -154,6 +154,15 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         timeout_seconds: u64,
     },
+    /// Releases every DebugBundle's finalizer before the operator goes (the chart's
+    /// pre-delete hook): with --delete-bundles, deletes the bundles first and gives the
+    /// running operator --timeout-seconds to delete their archives.
+    Uninstall {
+        #[arg(long, default_value_t = false)]
+        delete_bundles: bool,
+        #[arg(long, default_value_t = 120)]
+        timeout_seconds: u64,
+    },
 }
 
 /// A retention: a duration, or none.
@@ -204,6 +213,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(probe::get(url, Duration::from_secs(*timeout_seconds)).await?);
     }
     init_logging(args.log_json);
+    if let Some(Command::Uninstall {
+        delete_bundles,
+        timeout_seconds,
+    }) = &args.command
+    {
+        let client = Client::try_from(kube::Config::infer().await?)?;
+        let namespace = Some(args.namespace.as_str()).filter(|n| !n.is_empty());
+        let report = crate::uninstall::run(
+            client,
+            namespace,
+            *delete_bundles,
+            Duration::from_secs(*timeout_seconds),
+        )
+        .await?;
+        tracing::info!(
+            deleted = report.deleted,
+            released = report.released.len(),
+            "uninstall: no DebugBundle holds the operator's finalizer"
+        );
+        return Ok(());
+    }
     // Before the lease: a standby clears what its pod's last container left, and its own
     // folder is ready when it takes over.
     let spool = ProcessSpool::claim(&args.spool_dir)?;

@@ -13,7 +13,10 @@
 #                             VDO_AS_SERVICE_ACCOUNT=1)
 #   VDO_SKIP_CRD=1            leave the installed CRD as it is (the CRD upgrade test)
 #   VDO_APPLY_CRD=true        the operator applies its own CRD at start (chart default)
-#   VDO_UPLOAD_BYTES_PER_SECOND, VDO_TARGET_WAIT_SECONDS, VDO_MAX_ATTEMPTS: operator settings
+#   VDO_OPERATOR_ONLY=i       (re)start process i alone, leaving the others running (the
+#                             fault tests bring a killed replica back as a standby)
+#   VDO_UPLOAD_BYTES_PER_SECOND, VDO_TARGET_WAIT_SECONDS, VDO_MAX_ATTEMPTS, VDO_BUNDLE_DEADLINE,
+#   VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI: operator settings
 # Each process i has pids/operator-i.pid, logs/operator-i.log, and its /metrics port in
 # operator-i.metrics-port; its Lease identity is operator-i.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -50,8 +53,14 @@ stop_operator() { # pidfile
   fi
   rm -f "$1"
 }
-for f in "$VDO_ENV_DIR"/pids/operator*.pid; do [[ -e "$f" ]] && stop_operator "$f"; done
-rm -f "$VDO_ENV_DIR"/operator-*.metrics-port
+only="${VDO_OPERATOR_ONLY:-}"
+if [[ -n "$only" ]]; then
+  stop_operator "$VDO_ENV_DIR/pids/operator-$only.pid"
+  rm -f "$VDO_ENV_DIR/operator-$only.metrics-port"
+else
+  for f in "$VDO_ENV_DIR"/pids/operator*.pid; do [[ -e "$f" ]] && stop_operator "$f"; done
+  rm -f "$VDO_ENV_DIR"/operator-*.metrics-port
+fi
 
 operator_kubeconfig="$KUBECONFIG"
 if [[ "${VDO_AS_SERVICE_ACCOUNT:-0}" == 1 ]]; then
@@ -101,6 +110,11 @@ start_operator() { # i port
     ARCHIVE_DELETE_LIMIT="${VDO_ARCHIVE_DELETE_LIMIT:-15s}"
     POD_NAME="operator-$i" METRICS_ADDR="127.0.0.1:$port"
   )
+  [[ -n "${VDO_BUNDLE_DEADLINE:-}" ]] && settings+=(BUNDLE_DEADLINE="$VDO_BUNDLE_DEADLINE")
+  # Temporary credentials from a local endpoint, through the AWS default chain (the test of
+  # URLs bounded by their credentials' expiry).
+  [[ -n "${VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]] &&
+    settings+=(AWS_CONTAINER_CREDENTIALS_FULL_URI="$VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI")
   if [[ -z "$image" ]]; then
     setsid env "${settings[@]}" KUBECONFIG="$operator_kubeconfig" \
       "$bin" --namespace velero --spool-dir "$VDO_ENV_DIR/spool" \
@@ -133,13 +147,18 @@ start_operator() { # i port
 
 mkdir -p "$VDO_ENV_DIR/spool"
 replicas="${VDO_OPERATOR_REPLICAS:-1}"
-for i in $(seq 0 $((replicas - 1))); do
+indexes=$(seq 0 $((replicas - 1)))
+[[ -n "$only" ]] && indexes=$only
+for i in $indexes; do
   port=$(free_port)
   start_operator "$i" "$port"
   echo $! >"$VDO_ENV_DIR/pids/operator-$i.pid"
   echo "$port" >"$VDO_ENV_DIR/operator-$i.metrics-port"
   log "operator-$i: running (pid $!, metrics 127.0.0.1:$port, log $VDO_ENV_DIR/logs/operator-$i.log)"
 done
+# A replica brought back alone stands by; the others already lead or will. No replica: the
+# chart's uninstall hook is tested with no operator to answer it.
+[[ -n "$only" || "$replicas" == 0 ]] && exit 0
 # Ready once one of them leads (the others stand by).
 for _ in $(seq 1 300); do
   holder=$(kubectl -n velero get lease velero-debug-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true)

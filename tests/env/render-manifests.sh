@@ -8,9 +8,9 @@ HELM="$(tool_dir helm "$HELM_VERSION$HELM_BUILD")/bin/helm"
 [[ -x "$HELM" ]] || die "helm is not built: run 'make tools'"
 chart="$REPO_ROOT/charts/velero-debug-operator"
 
-render() { # the chart with default values, as installed into namespace velero (no helm test pod)
+render() { # the chart with default values, as installed into namespace velero (no helm test pod, no uninstall hook)
   "$HELM" template velero-debug-operator "$chart" --namespace velero --kube-version 1.33.0 \
-    --skip-crds --skip-tests
+    --skip-crds --skip-tests --no-hooks
 }
 
 if [[ "${1:-}" == --check ]]; then

@@ -36,6 +36,13 @@ if [[ "${E2E_ONLY_GENERATED:-0}" == 1 ]]; then
   cargo test -p velero-debug-e2e --test generated_specs -- --nocapture
   exit 0
 fi
+# `make chaos`: only the fault tests, at full strength.
+if [[ "${E2E_ONLY_FAULTS:-0}" == 1 ]]; then
+  log "e2e: fault tests (${VDO_CHAOS_KILLS:-20} kills, store down ${VDO_CHAOS_OUTAGE_SECONDS:-60}s)"
+  VDO_CHAOS_KILLS=${VDO_CHAOS_KILLS:-20} VDO_CHAOS_OUTAGE_SECONDS=${VDO_CHAOS_OUTAGE_SECONDS:-60} \
+    cargo test -p velero-debug-e2e --test faults -- --test-threads=1 --nocapture
+  exit 0
+fi
 log "e2e: running the end-to-end tests"
 cargo test -p velero-debug-e2e -- --test-threads="${E2E_THREADS:-4}" --skip serial_
 # Tests that restart the operator run alone, so no other test's bundle is cut short.

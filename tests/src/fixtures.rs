@@ -646,3 +646,79 @@ fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
         (a, b) => *a = b,
     }
 }
+
+/// A data-path pod of a hand-made PodVolumeBackup of `backup` (in Velero's namespace) whose
+/// container log holds about `bytes` of varied lines, served by kwok from a CRI log file in
+/// the environment's pod-log folder; so a bundle of the backup takes a while to collect and
+/// upload. Returns the log file (the caller removes it) once its last line is served.
+pub async fn data_path_log(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    (backup, backup_uid, namespace): (&str, &str, &str),
+    bytes: usize,
+) -> Result<std::path::PathBuf> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::LogParams;
+    let pvb = operation_object(
+        env,
+        client,
+        cleanup,
+        "PodVolumeBackup",
+        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
+        serde_json::json!({
+            "node": "node-0", "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
+            "pod": {"kind": "Pod", "namespace": namespace, "name": "app"}, "volume": "data", "tags": {}
+        }),
+        serde_json::json!({"phase": "InProgress"}),
+    )
+    .await?;
+    let pod_name = unique_name("datapath");
+    let log_path = env.pod_logs_dir.join(format!("{pod_name}.log"));
+    let now = jiff::Timestamp::now();
+    // Lines that compress like real ones (a counter and a pseudo-random digest), not to nothing.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut content = String::with_capacity(bytes + 256);
+    let mut i = 0u64;
+    while content.len() < bytes {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        content.push_str(&format!(
+            "{now} stdout F time=\"{now}\" level=info msg=\"uploaded chunk {i} digest {state:016x}{:016x}\" logSource=\"pkg/uploader/kopia/progress.go:100\"\n",
+            state.rotate_left(29)
+        ));
+        i += 1;
+    }
+    content.push_str(&format!("{now} stdout F last line of {pod_name}\n"));
+    std::fs::write(&log_path, content)?;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pod_name, "labels": {"velero.io/pod-volume-backup": pvb}},
+        "spec": {"nodeName": "node-0", "containers": [{"name": "data-mover", "image": "velero/velero"}]}
+    }))?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
+    pods.create(&PostParams::default(), &pod).await?;
+    cleanup.object::<Pod>(&env.namespace, &pod_name);
+    let logs_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &env.namespace, &kwok_logs_resource());
+    let logs_obj = DynamicObject::new(&pod_name, &kwok_logs_resource())
+        .within(&env.namespace)
+        .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": log_path}]}}));
+    logs_api.create(&PostParams::default(), &logs_obj).await?;
+    cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &pod_name);
+    let last = LogParams {
+        tail_lines: Some(1),
+        ..LogParams::default()
+    };
+    let want = format!("last line of {pod_name}");
+    eventually("data-path pod log served", Duration::from_secs(60), || async {
+        Ok(pods
+            .logs(&pod_name, &last)
+            .await
+            .ok()
+            .filter(|l| l.trim_end() == want)
+            .map(|_| ()))
+    })
+    .await?;
+    Ok(log_path)
+}

@@ -398,6 +398,26 @@ pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Re
     Ok(())
 }
 
+/// Starts operator process `index` again alone (a standby once another leads), with
+/// `settings` as environment variables; the other processes keep running.
+pub async fn restart_operator_replica(index: u32, settings: &[(&str, String)]) -> Result<()> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("env/operator-up.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .env("VDO_SKIP_BUILD", "1")
+        .env("VDO_SKIP_CRD", "1")
+        .env("VDO_OPERATOR_ONLY", index.to_string())
+        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "operator-up.sh (process {index}) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod untar_tests {
     use super::untar;

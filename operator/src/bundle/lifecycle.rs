@@ -181,10 +181,9 @@ async fn refresh_url(
     };
     match signed {
         Ok(url) => {
-            let expires = now + SignedDuration::try_from(url_ttl).unwrap_or_default();
-            let note = format!("new download URL, valid until {expires}");
+            let note = format!("new download URL, valid until {}", url.expires_at(now));
             event(ctx, bundle, EventType::Normal, "URLRefreshed", &note).await;
-            Ok(status::url_refreshed(bundle, url, expires, value, now))
+            Ok(status::url_refreshed(bundle, url, value, now))
         }
         Err(message) => {
             let note = format!("the download URL could not be re-signed: {message}");

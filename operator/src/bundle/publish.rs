@@ -1,7 +1,7 @@
 //! Step 8, publish: signs the download URL and records the finished bundle in status, its
 //! metrics and an event.
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use kube::runtime::{controller::Action, events::EventType};
 use velero_debug_crd::ArchiveStatus;
 
@@ -29,7 +29,6 @@ pub(crate) async fn completed(
         }
     };
     let now = Timestamp::now();
-    let expires = now + SignedDuration::try_from(plan.url_ttl).unwrap_or_default();
     let archive = &finished.archive;
     let done = status::Completed {
         archive: ArchiveStatus {
@@ -41,7 +40,6 @@ pub(crate) async fn completed(
             file_count: archive.file_count,
         },
         url,
-        url_expires_at: expires,
         warnings: &finished.warnings,
         findings: diagnosis::for_status(&finished.findings),
     };

@@ -9,6 +9,8 @@ use velero_debug_crd::{
     DebugBundleStatus, MAX_STATUS_WARNINGS, Phase, Progress, StatusFinding, reasons,
 };
 
+use crate::storage::SignedUrl;
+
 fn condition(
     type_: &str,
     status: bool,
@@ -151,13 +153,7 @@ impl Transition<'_> {
         let mut status = self.base();
         status.phase = Some(Phase::Completed);
         status.completion_time = Some(Time(self.now));
-        status = url_signed(
-            status,
-            done.url,
-            done.url_expires_at,
-            self.generation,
-            self.now,
-        );
+        status = url_signed(status, done.url, self.generation, self.now);
         status.warnings = bounded_warnings(done.warnings);
         status.findings = done.findings;
         status.attempts = None;
@@ -242,8 +238,7 @@ pub(crate) fn attempts_with_failure(status: &DebugBundleStatus) -> i32 {
 
 pub(crate) struct Completed<'a> {
     pub archive: ArchiveStatus,
-    pub url: String,
-    pub url_expires_at: Timestamp,
+    pub url: SignedUrl,
     pub warnings: &'a [String],
     /// The top findings, short (diagnosis::for_status).
     pub findings: Vec<StatusFinding>,
@@ -264,14 +259,19 @@ pub(crate) fn with_findings(
 
 fn url_signed(
     mut status: DebugBundleStatus,
-    url: String,
-    expires_at: Timestamp,
+    url: SignedUrl,
     generation: i64,
     now: Timestamp,
 ) -> DebugBundleStatus {
-    status.download_url = Some(url);
+    let expires_at = url.expires_at(now);
+    status.download_url = Some(url.url);
     status.download_url_expires_at = Some(Time(expires_at));
-    let msg = format!("the download URL is valid until {expires_at}");
+    let mut msg = format!("the download URL is valid until {expires_at}");
+    if url.lifetime.cut_by_credentials {
+        msg.push_str(
+            ", when the object-store credentials it is signed with expire (before the urlTTL asked for); set annotation velerodebug.io/refresh-url to a new value for a new one",
+        );
+    }
     let valid = condition(
         CONDITION_DOWNLOAD_URL_VALID,
         true,
@@ -286,15 +286,14 @@ fn url_signed(
 /// A new URL for a Completed bundle, signed for the given annotation value.
 pub(crate) fn url_refreshed(
     bundle: &DebugBundle,
-    url: String,
-    expires_at: Timestamp,
+    url: SignedUrl,
     refreshed_for: &str,
     now: Timestamp,
 ) -> DebugBundleStatus {
     let mut status = bundle.status.clone().unwrap_or_default();
     let generation = bundle.metadata.generation.unwrap_or(0);
     status.url_refreshed_for = Some(refreshed_for.to_string());
-    url_signed(status, url, expires_at, generation, now)
+    url_signed(status, url, generation, now)
 }
 
 /// The status of a bundle this operator cannot read (watched.rs): Failed, naming the field;
@@ -478,12 +477,20 @@ mod tests {
         b.status = Some(expired);
         let refreshed = url_refreshed(
             &b,
-            "http://new".into(),
-            t("2026-11-23T11:00:05Z"),
+            signed("http://new", 86_400, false),
             "1",
             t("2026-11-22T11:00:05Z"),
         );
         assert_eq!(refreshed.download_url.as_deref(), Some("http://new"));
+        assert_eq!(
+            refreshed.download_url_expires_at.as_ref().map(|e| e.0),
+            Some(t("2026-11-23T11:00:05Z"))
+        );
+        assert!(
+            !refreshed.conditions[0].message.contains("credentials"),
+            "{}",
+            refreshed.conditions[0].message
+        );
         assert_eq!(refreshed.url_refreshed_for.as_deref(), Some("1"));
         assert_eq!(refreshed.conditions.len(), 1);
         assert_eq!(refreshed.conditions[0].status, "True");
@@ -569,14 +576,46 @@ mod tests {
         }
     }
 
+    fn signed(url: &str, seconds: u64, cut_by_credentials: bool) -> SignedUrl {
+        SignedUrl {
+            url: url.into(),
+            lifetime: crate::storage::UrlLifetime {
+                valid_for: std::time::Duration::from_secs(seconds),
+                cut_by_credentials,
+            },
+        }
+    }
+
+    #[test]
+    fn a_url_cut_short_by_its_credentials_says_so() {
+        let collecting =
+            at(&DebugBundleStatus::default(), "2026-11-22T10:00:00Z").collecting(7, "target");
+        let done = at(&collecting, "2026-11-22T10:02:00Z").completed(Completed {
+            archive: archive(),
+            url: signed("http://u", 900, true),
+            warnings: &[],
+            findings: vec![],
+        });
+        assert_eq!(
+            done.download_url_expires_at.as_ref().map(|e| e.0),
+            Some(t("2026-11-22T10:17:00Z"))
+        );
+        let c = &done.conditions.iter().find(|c| c.type_ == "DownloadURLValid").unwrap();
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "URLValid"));
+        assert!(
+            c.message.contains("2026-11-22T10:17:00Z") && c.message.contains("credentials"),
+            "{}",
+            c.message
+        );
+    }
+
     #[test]
     fn completed_writes_the_findings() {
         let collecting =
             at(&DebugBundleStatus::default(), "2026-11-22T10:00:00Z").collecting(7, "target");
         let done = at(&collecting, "2026-11-22T10:02:00Z").completed(Completed {
             archive: archive(),
-            url: "http://u".into(),
-            url_expires_at: t("2026-11-23T10:02:00Z"),
+            url: signed("http://u", 86_400, false),
             warnings: &[],
             findings: vec![status_finding("BSL default is Unavailable")],
         });

@@ -1,6 +1,7 @@
 //! Step 7, upload: the archive goes to the store as a multipart upload whose id is in status
 //! before any part is sent, so an upload cut short by a killed process is aborted by whoever
-//! collects the bundle next.
+//! collects the bundle next (and one killed before its id was written, by listing the key's
+//! open uploads).
 
 use kube::ResourceExt;
 
@@ -25,6 +26,7 @@ pub(crate) async fn send(
         tracing::info!(bundle = %run.bundle.name_any(), upload_id = %stale, "aborting the upload of an earlier attempt");
         store.abort_upload(key, &stale).await;
     }
+    abort_unrecorded_uploads(run, store, key).await;
     let mark = (crate::orphans::CLUSTER_MARK, run.ctx.cluster_mark.as_str());
     let upload_id = store.start_upload(key, mark).await?;
     let size = finished.archive.size;
@@ -50,4 +52,22 @@ pub(crate) async fn send(
     progress.stop().await;
     sent?;
     Ok(())
+}
+
+/// A process killed between starting an upload and writing its id to status leaves an upload
+/// no status names; the key is this bundle's alone, so any upload open on it is an earlier
+/// attempt's. Where the store lists uploads (S3, MinIO; not every S3-compatible server).
+async fn abort_unrecorded_uploads(run: &Run<'_>, store: &ObjectStore, key: &str) {
+    match store.list_uploads(key, 100).await {
+        Ok(Some(open)) => {
+            for upload in open.iter().filter(|u| u.key == key) {
+                tracing::info!(bundle = %run.bundle.name_any(), upload_id = %upload.id, "aborting an upload an earlier attempt left unrecorded");
+                store.abort_upload(key, &upload.id).await;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::debug!(bundle = %run.bundle.name_any(), error = %e, "open uploads not listed")
+        }
+    }
 }

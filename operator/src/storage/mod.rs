@@ -99,6 +99,54 @@ pub(crate) struct ObjectStore {
     /// Signs URLs for `publicUrl` when the BSL has one, else the same endpoint.
     presign_client: Client,
     location: StorageLocation,
+    /// What the URLs are signed with: its expiry bounds theirs.
+    credentials: SharedCredentialsProvider,
+}
+
+/// A signed download URL and how long it works.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SignedUrl {
+    pub url: String,
+    pub lifetime: UrlLifetime,
+}
+
+impl SignedUrl {
+    /// When the URL stops working, for a URL signed at `signed_at`.
+    pub(crate) fn expires_at(&self, signed_at: jiff::Timestamp) -> jiff::Timestamp {
+        signed_at + jiff::SignedDuration::try_from(self.lifetime.valid_for).unwrap_or_default()
+    }
+}
+
+/// How long a presigned URL works: a URL signed with temporary credentials (IRSA, a session)
+/// stops working when they expire, whatever its own expiry says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct UrlLifetime {
+    pub valid_for: Duration,
+    /// The credentials expire before the TTL asked for: `valid_for` is theirs.
+    pub cut_by_credentials: bool,
+}
+
+/// Shortest URL worth signing: credentials about to expire are refreshed by the provider.
+const MIN_URL_LIFETIME: Duration = Duration::from_secs(60);
+
+/// The lifetime of a URL asked for `ttl`, signed at `now` with credentials that expire at
+/// `expiry` (None: they do not).
+pub(crate) fn url_lifetime(
+    ttl: Duration,
+    expiry: Option<std::time::SystemTime>,
+    now: std::time::SystemTime,
+) -> UrlLifetime {
+    let left = expiry.map(|e| e.duration_since(now).unwrap_or_default());
+    match left {
+        Some(left) if left < ttl => UrlLifetime {
+            valid_for: left.max(MIN_URL_LIFETIME.min(ttl)),
+            cut_by_credentials: true,
+        },
+        _ => UrlLifetime {
+            valid_for: ttl,
+            cut_by_credentials: false,
+        },
+    }
 }
 
 async fn credentials_provider(creds: &Credentials) -> SharedCredentialsProvider {
@@ -167,6 +215,7 @@ impl ObjectStore {
             client: build(endpoint),
             presign_client: build(location.config("publicUrl").or(endpoint)),
             location: location.clone(),
+            credentials: provider,
         }
     }
 
@@ -395,17 +444,29 @@ impl ObjectStore {
         Ok(())
     }
 
-    /// A GET URL valid for `ttl`, through the BSL's publicUrl when it has one.
+    /// A GET URL valid for `ttl`, or until the credentials it is signed with expire if that
+    /// comes first; through the BSL's publicUrl when it has one.
     pub(crate) async fn presign_get(
         &self,
         key: &str,
         ttl: Duration,
-    ) -> Result<String, StorageError> {
-        let config = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Failed {
+    ) -> Result<SignedUrl, StorageError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let failed = |message: String| StorageError::Failed {
             location: self.location.name.clone(),
             operation: "Presign",
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        // The same (cached) credentials the SDK signs with just below.
+        let expiry = self
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(|e| failed(error_chain(&e)))?
+            .expiry();
+        let lifetime = url_lifetime(ttl, expiry, std::time::SystemTime::now());
+        let config =
+            PresigningConfig::expires_in(lifetime.valid_for).map_err(|e| failed(e.to_string()))?;
         let req = self
             .presign_client
             .get_object()
@@ -414,7 +475,10 @@ impl ObjectStore {
             .presigned(config)
             .await
             .map_err(|e| self.error("Presign", key, e))?;
-        Ok(req.uri().to_string())
+        Ok(SignedUrl {
+            url: req.uri().to_string(),
+            lifetime,
+        })
     }
 
     /// Deletes an object; one that is already gone is fine.
@@ -544,20 +608,7 @@ impl ObjectStore {
     }
 
     pub(crate) async fn exists(&self, key: &str) -> Result<bool, StorageError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.location.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) => match self.error("HeadObject", key, e) {
-                StorageError::NotFound { .. } => Ok(false),
-                other => Err(other),
-            },
-        }
+        Ok(self.metadata(key).await?.is_some())
     }
 }
 
@@ -572,4 +623,39 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::url_lifetime;
+
+    #[test]
+    fn a_url_lives_no_longer_than_its_credentials() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let day = Duration::from_secs(86_400);
+        // Static credentials: the TTL.
+        let l = url_lifetime(day, None, now);
+        assert_eq!((l.valid_for, l.cut_by_credentials), (day, false));
+        // A session ending in an hour: an hour, and said so.
+        let l = url_lifetime(day, Some(now + Duration::from_secs(3600)), now);
+        assert_eq!(
+            (l.valid_for, l.cut_by_credentials),
+            (Duration::from_secs(3600), true)
+        );
+        // Ending after the TTL: the TTL.
+        let l = url_lifetime(day, Some(now + 2 * day), now);
+        assert_eq!((l.valid_for, l.cut_by_credentials), (day, false));
+        // Already expired (the provider refreshes them): the shortest lifetime, not zero.
+        let l = url_lifetime(day, Some(now - Duration::from_secs(5)), now);
+        assert_eq!(
+            (l.valid_for, l.cut_by_credentials),
+            (Duration::from_secs(60), true)
+        );
+        // A TTL shorter than that shortest lifetime stays the TTL.
+        let short = Duration::from_secs(30);
+        let l = url_lifetime(short, Some(now - Duration::from_secs(5)), now);
+        assert_eq!(l.valid_for, short);
+    }
 }

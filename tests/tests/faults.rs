@@ -1,0 +1,540 @@
+//! Faults on the real environment (issue 15): the operator SIGKILLed again and again while
+//! bundles are in flight, the object store stopped, the object store stalled. Every test
+//! here restarts the operator or the store, so their names start with `serial_` and
+//! run-e2e.sh runs them alone.
+//!
+//! `make test` runs a short version; `make chaos` the full one, through these settings:
+//! VDO_CHAOS_KILLS (SIGKILLs of the leader, 3; chaos 20), VDO_CHAOS_OUTAGE_SECONDS (how
+//! long the store is down, 20; chaos 60), VDO_CHAOS_SEED (the kill moments; printed).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::{coordination::v1::Lease, core::v1::Event};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, ListParams},
+};
+use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_e2e::{
+    Cleanup, Env, eventually,
+    fixtures::{apply_bundle, condition_reason, data_path_log, download, real_backup},
+    restart_operator_replica, restart_operators,
+};
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Removes a file when dropped (the CRI log files these tests write for kwok).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The leader Lease's holder, when it is a process that is alive.
+async fn live_leader(env: &Env, client: &Client) -> Result<Option<String>> {
+    let lease = Api::<Lease>::namespaced(client.clone(), "velero")
+        .get("velero-debug-operator")
+        .await?;
+    let holder = lease
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    if holder.is_empty() {
+        return Ok(None);
+    }
+    let alive = env
+        .operator_pid(&holder)
+        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+    Ok(alive.then_some(holder))
+}
+
+async fn kill(env: &Env, identity: &str) -> Result<()> {
+    let pid = env.operator_pid(identity)?;
+    let status = tokio::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .await?;
+    ensure!(status.success(), "kill -KILL {identity} failed");
+    // Gone before the test goes on (a zombie's /proc entry stays until its parent reaps it,
+    // and the parent is operator-up.sh's shell, long gone; init reaps it).
+    eventually(
+        "the killed process to be gone",
+        Duration::from_secs(10),
+        || async { Ok((!Path::new(&format!("/proc/{pid}/exe")).exists()).then_some(())) },
+    )
+    .await
+}
+
+/// A small pseudo-random generator: the kill moments are random, and reproducible from the
+/// seed the test prints.
+struct Moments(u64);
+
+impl Moments {
+    fn next_millis(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below.max(1)
+    }
+}
+
+/// Open multipart uploads in the bucket, as the S3 API lists them (s3s-fs lists them with
+/// our edit, tests/env/s3s-fs-list-uploads.py), and as its own folder holds them (one
+/// `.upload-<id>.json` each): both must agree.
+async fn open_uploads(env: &Env) -> Result<BTreeSet<String>> {
+    let listed = env
+        .s3_client(&env.s3.endpoint)
+        .list_multipart_uploads()
+        .bucket(&env.s3.bucket)
+        .send()
+        .await?;
+    let by_api: BTreeSet<String> = listed
+        .uploads()
+        .iter()
+        .filter_map(|u| u.upload_id().map(str::to_string))
+        .collect();
+    let mut in_folder = BTreeSet::new();
+    for entry in std::fs::read_dir(&env.s3.data_dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(id) = name
+            .strip_prefix(".upload-")
+            .and_then(|n| n.strip_suffix(".json"))
+        {
+            in_folder.insert(id.to_string());
+        }
+    }
+    ensure!(
+        by_api == in_folder,
+        "ListMultipartUploads {by_api:?} but the store holds {in_folder:?}"
+    );
+    Ok(by_api)
+}
+
+/// Keys of the bucket's objects under `prefix`.
+async fn keys_under(env: &Env, prefix: &str) -> Result<Vec<String>> {
+    let listed = env
+        .s3_client(&env.s3.endpoint)
+        .list_objects_v2()
+        .bucket(&env.s3.bucket)
+        .prefix(prefix)
+        .send()
+        .await?;
+    Ok(listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect())
+}
+
+/// What a finished bundle's status says about its one completion.
+#[derive(Debug, PartialEq)]
+struct Completion {
+    key: String,
+    completed_at: String,
+}
+
+fn completion(b: &DebugBundle) -> Result<Completion> {
+    let status = b.status.as_ref().context("no status")?;
+    ensure!(
+        status.phase == Some(Phase::Completed),
+        "{} is {:?}: {}",
+        b.name_any(),
+        status.phase,
+        condition_reason(b)
+    );
+    ensure!(status.upload_id.is_none(), "{}: upload id left", b.name_any());
+    Ok(Completion {
+        key: status.archive.as_ref().context("no archive")?.key.clone(),
+        completed_at: format!("{:?}", status.completion_time),
+    })
+}
+
+async fn completed_events(client: &Client, namespace: &str, name: &str) -> Result<usize> {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let list = events
+        .list(&ListParams::default().fields(&format!(
+            "involvedObject.kind=DebugBundle,involvedObject.name={name},reason=Completed"
+        )))
+        .await?;
+    Ok(list.items.len())
+}
+
+/// Ten bundles with large logs; two replicas with leader election; the leader SIGKILLed
+/// VDO_CHAOS_KILLS times, each at a random moment of its leadership (collecting, uploading,
+/// between upload and status), and brought back as a standby. Afterwards every bundle is
+/// Completed once (its completion never redone), has exactly one archive, and no multipart
+/// upload is left open.
+#[tokio::test]
+async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let kills = setting("VDO_CHAOS_KILLS", 3);
+    let seed = setting("VDO_CHAOS_SEED", jiff::Timestamp::now().as_millisecond() as u64) | 1;
+    println!("{kills} kills, VDO_CHAOS_SEED={seed}");
+    let mut moments = Moments(seed);
+    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "kills").await?;
+    let _log = RemoveOnDrop(
+        data_path_log(
+            &env,
+            &client,
+            &cleanup,
+            (&backup, &backup_uid, &ns),
+            16 << 20,
+        )
+        .await?,
+    );
+    // Every kill counts as an attempt of each bundle it cuts short (so a bundle that crashes
+    // its operator ends Failed instead of looping); here no bundle is to blame.
+    let settings = [
+        ("VDO_MAX_ATTEMPTS", (kills + 5).to_string()),
+        ("VDO_UPLOAD_BYTES_PER_SECOND", (1u64 << 20).to_string()),
+    ];
+    restart_operators(2, &settings).await?;
+    let uploads_before = open_uploads(&env).await?;
+
+    let mut names = Vec::new();
+    for _ in 0..10 {
+        names.push(
+            apply_bundle(
+                &env,
+                &client,
+                &cleanup,
+                serde_json::json!({"backup": backup}),
+            )
+            .await?,
+        );
+    }
+    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    for k in 0..kills {
+        let leader = eventually("a live leader", Duration::from_secs(90), || async {
+            live_leader(&env, &client).await
+        })
+        .await?;
+        let wait = moments.next_millis(10_000);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let phases: BTreeMap<String, usize> = bundles
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|b| names.contains(&b.name_any()))
+            .fold(BTreeMap::new(), |mut m, b| {
+                let p = b.status.as_ref().and_then(|s| s.phase);
+                *m.entry(format!("{p:?}")).or_default() += 1;
+                m
+            });
+        println!("kill {}: {leader} after {wait} ms; bundles {phases:?}", k + 1);
+        kill(&env, &leader).await?;
+        let index: u32 = leader
+            .strip_prefix("operator-")
+            .context("leader identity")?
+            .parse()?;
+        restart_operator_replica(index, &settings).await?;
+    }
+
+    let mut completions = BTreeMap::new();
+    for name in &names {
+        let done = eventually("the bundle to complete", Duration::from_secs(600), || async {
+            let b = bundles.get(name).await?;
+            let finished = b
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(|p| p.is_finished());
+            Ok(finished.then_some(b))
+        })
+        .await?;
+        completions.insert(name.clone(), completion(&done)?);
+    }
+    // Completed once: a while later nothing was redone, by either process.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for name in &names {
+        let again = completion(&bundles.get(name).await?)?;
+        ensure!(
+            completions[name] == again,
+            "{name} completed again: {:?} then {again:?}",
+            completions[name]
+        );
+        let events = completed_events(&client, &env.namespace, name).await?;
+        ensure!(events <= 1, "{name} has {events} Completed events");
+        let key = &completions[name].key;
+        let folder = key.rsplit_once('/').map(|(f, _)| f).unwrap_or_default();
+        let archives = keys_under(&env, &format!("{folder}/{name}-")).await?;
+        ensure!(archives == [key.clone()], "{name}: archives {archives:?}");
+    }
+    // One of them downloads and reads back whole.
+    download(&bundles.get(&names[0]).await?).await?;
+    let left: Vec<_> = open_uploads(&env)
+        .await?
+        .difference(&uploads_before)
+        .cloned()
+        .collect();
+    ensure!(left.is_empty(), "multipart uploads left open: {left:?}");
+
+    for name in &names {
+        bundles.delete(name, &DeleteParams::default()).await?;
+    }
+    restart_operators(1, &[]).await?;
+    Ok(())
+}
+
+/// The S3 server's process, stopped and started again as env-up.sh started it.
+struct Store {
+    pid_file: PathBuf,
+    command: Vec<String>,
+    log: PathBuf,
+}
+
+impl Store {
+    fn of(env: &Env) -> Result<Store> {
+        let state = env.state_dir()?;
+        let pid_file = state.join("pids/s3.pid");
+        let pid = std::fs::read_to_string(&pid_file)?.trim().to_string();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))?;
+        let command = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        Ok(Store {
+            pid_file,
+            command,
+            log: state.join("logs/s3.log"),
+        })
+    }
+
+    fn pid(&self) -> Result<String> {
+        Ok(std::fs::read_to_string(&self.pid_file)?.trim().to_string())
+    }
+
+    async fn signal(&self, signal: &str) -> Result<()> {
+        let status = tokio::process::Command::new("kill")
+            .args([signal, &self.pid()?])
+            .status()
+            .await?;
+        ensure!(status.success(), "kill {signal} of the store failed");
+        Ok(())
+    }
+
+    async fn stop(&self) -> Result<()> {
+        let pid = self.pid()?;
+        self.signal("-KILL").await?;
+        eventually("the store to stop", Duration::from_secs(10), || async {
+            Ok((!Path::new(&format!("/proc/{pid}/exe")).exists()).then_some(()))
+        })
+        .await
+    }
+
+    /// Starts the server as env-up.sh did, without waiting for it.
+    fn spawn(&self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = std::process::Command::new("setsid")
+            .args(&self.command)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        std::fs::write(&self.pid_file, child.id().to_string())?;
+        Ok(())
+    }
+
+    async fn start(&self, env: &Env) -> Result<()> {
+        self.spawn()?;
+        let s3 = env.s3_client(&env.s3.endpoint);
+        eventually("the store to answer", Duration::from_secs(30), || async {
+            Ok(s3
+                .head_bucket()
+                .bucket(&env.s3.bucket)
+                .send()
+                .await
+                .ok()
+                .map(|_| ()))
+        })
+        .await
+    }
+
+    fn alive(&self) -> bool {
+        self.pid()
+            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}/exe")).exists())
+    }
+}
+
+/// Brings the store back when a test ends early, so later tests find it.
+struct StoreBack<'a> {
+    store: &'a Store,
+    done: bool,
+}
+
+impl Drop for StoreBack<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Ok(pid) = self.store.pid() {
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", &pid])
+                .status();
+        }
+        if !self.store.alive() {
+            let _ = self.store.spawn();
+        }
+    }
+}
+
+/// Applies `count` bundles of a backup with a large log and waits until one uploads.
+async fn bundles_uploading(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    prefix: &str,
+    count: usize,
+) -> Result<(Vec<String>, RemoveOnDrop)> {
+    let (ns, backup, backup_uid) = real_backup(env, client, cleanup, prefix).await?;
+    let log = RemoveOnDrop(
+        data_path_log(env, client, cleanup, (&backup, &backup_uid, &ns), 8 << 20).await?,
+    );
+    let mut names = Vec::new();
+    for _ in 0..count {
+        names.push(
+            apply_bundle(env, client, cleanup, serde_json::json!({"backup": backup})).await?,
+        );
+    }
+    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    eventually("a bundle to upload", Duration::from_secs(120), || async {
+        for name in &names {
+            let b = bundles.get(name).await?;
+            if b.status.and_then(|s| s.phase) == Some(Phase::Uploading) {
+                return Ok(Some(()));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    Ok((names, log))
+}
+
+async fn all_completed(env: &Env, client: &Client, names: &[String]) -> Result<Vec<DebugBundle>> {
+    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let mut done = Vec::new();
+    for name in names {
+        let b = eventually("the bundle to finish", Duration::from_secs(420), || async {
+            let b = bundles.get(name).await?;
+            let finished = b
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(|p| p.is_finished());
+            Ok(finished.then_some(b))
+        })
+        .await?;
+        completion(&b)?;
+        done.push(b);
+    }
+    Ok(done)
+}
+
+/// The S3 server is stopped (connections refused) for VDO_CHAOS_OUTAGE_SECONDS while bundles
+/// upload, then started again: every bundle completes, retried within the production
+/// attempt limit (5).
+#[tokio::test]
+async fn serial_faults_a_store_outage_during_uploads_delays_bundles_but_loses_none() -> Result<()>
+{
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let outage = Duration::from_secs(setting("VDO_CHAOS_OUTAGE_SECONDS", 20));
+    restart_operators(
+        1,
+        &[
+            ("VDO_MAX_ATTEMPTS", "5".into()),
+            ("VDO_UPLOAD_BYTES_PER_SECOND", (1u64 << 20).to_string()),
+        ],
+    )
+    .await?;
+    let (names, _log) = bundles_uploading(&env, &client, &cleanup, "outage", 4).await?;
+    let store = Store::of(&env)?;
+    let mut back = StoreBack {
+        store: &store,
+        done: false,
+    };
+    store.stop().await?;
+    println!("store stopped for {outage:?}");
+    tokio::time::sleep(outage).await;
+    store.start(&env).await?;
+    back.done = true;
+    let done = all_completed(&env, &client, &names).await?;
+    let retried = done
+        .iter()
+        .filter(|b| b.status.as_ref().and_then(|s| s.attempts).unwrap_or(0) > 0)
+        .count();
+    ensure!(retried > 0, "no bundle was retried: the outage missed them");
+    download(&done[0]).await?;
+    restart_operators(1, &[]).await?;
+    Ok(())
+}
+
+/// The S3 server is frozen (SIGSTOP: the kernel still accepts connections, nothing answers)
+/// while a bundle uploads: the attempt ends at the bundle deadline and is retried, instead of
+/// hanging with its collection slot; once the store answers again the bundle completes.
+#[tokio::test]
+async fn serial_faults_a_stalled_store_gets_the_bundle_retried_not_hung() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    restart_operators(
+        1,
+        &[
+            ("VDO_MAX_ATTEMPTS", "5".into()),
+            ("VDO_BUNDLE_DEADLINE", "20s".into()),
+            ("VDO_UPLOAD_BYTES_PER_SECOND", (1u64 << 20).to_string()),
+        ],
+    )
+    .await?;
+    let (names, _log) = bundles_uploading(&env, &client, &cleanup, "stall", 1).await?;
+    let store = Store::of(&env)?;
+    let mut back = StoreBack {
+        store: &store,
+        done: false,
+    };
+    store.signal("-STOP").await?;
+    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    // Retried: back to Pending with an attempt counted and the reason said.
+    let retried = eventually(
+        "the stalled attempt to end",
+        Duration::from_secs(60),
+        || async {
+            let b = bundles.get(&names[0]).await?;
+            let s = b.status.clone().unwrap_or_default();
+            Ok((s.attempts.unwrap_or(0) > 0 && s.phase == Some(Phase::Pending)).then_some(b))
+        },
+    )
+    .await;
+    store.signal("-CONT").await?;
+    back.done = true;
+    let retried = retried?;
+    let reason = condition_reason(&retried);
+    ensure!(
+        reason.contains("DeadlineExceeded") || reason.contains("Timeout"),
+        "retried for another reason: {reason}"
+    );
+    let done = all_completed(&env, &client, &names).await?;
+    download(&done[0]).await?;
+    restart_operators(1, &[]).await?;
+    Ok(())
+}
