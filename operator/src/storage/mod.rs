@@ -12,7 +12,10 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_s3::{
     Client,
-    config::{Region, RequestChecksumCalculation, http::HttpResponse, timeout::TimeoutConfig},
+    config::{
+        Region, RequestChecksumCalculation, StalledStreamProtectionConfig, http::HttpResponse,
+        timeout::TimeoutConfig,
+    },
     error::{ProvideErrorMetadata, SdkError},
     presigning::PresigningConfig,
     primitives::ByteStream,
@@ -26,6 +29,14 @@ pub(crate) use location::StorageLocation;
 
 /// S3 requires parts of at least 5 MiB (but the last); 8 MiB keeps memory bounded.
 pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// How long a body may move no bytes before its transfer fails (the SDK's stalled-stream
+/// protection, both ways). The attempt timeout below bounds an upload's part but not a
+/// download's body, which the SDK hands over once the headers came; this bounds that. Longer
+/// than the SDK's 20 s default, so an S3-compatible server pausing under load (a MinIO
+/// healing, a Ceph OSD failing over) is not cut; far shorter than the 120 s a whole part may
+/// take, so a stall is named as one.
+const STALLED_BODY_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StorageError {
@@ -148,6 +159,13 @@ impl ObjectStore {
                         .connect_timeout(Duration::from_secs(10))
                         .operation_attempt_timeout(Duration::from_secs(120))
                         .build(),
+                )
+                // A stalled upload ends as a dispatch failure (a timeout of the connector),
+                // a stalled download as an error reading the body: both Unreachable, retried.
+                .stalled_stream_protection(
+                    StalledStreamProtectionConfig::enabled()
+                        .grace_period(STALLED_BODY_GRACE)
+                        .build(),
                 );
             if let Some(e) = endpoint {
                 b = b.endpoint_url(e);
@@ -249,14 +267,30 @@ impl ObjectStore {
             .send()
             .await
             .map_err(|e| self.error("GetObject", key, e))?;
-        let mut body = resp
-            .body
-            .into_async_read()
-            .take(max_bytes.saturating_add(1));
+        // Errors reading the body (a stall past the grace, a connection reset) are the
+        // store's, retried; errors writing the file are the disk's.
+        let mut body = resp.body;
         let mut file = tokio::fs::File::create(to).await?;
-        let n = tokio::io::copy(&mut body, &mut file).await?;
+        let limit = max_bytes.saturating_add(1);
+        let mut written = 0u64;
+        while written < limit {
+            let chunk = match body.try_next().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(StorageError::Unreachable {
+                        location: self.location.name.clone(),
+                        message: format!("GetObject {key}: reading the body: {}", error_chain(&e)),
+                    });
+                }
+            };
+            let room = usize::try_from(limit - written).unwrap_or(usize::MAX);
+            let kept = &chunk[..chunk.len().min(room)];
+            file.write_all(kept).await?;
+            written += kept.len() as u64;
+        }
         file.flush().await?;
-        Ok(n)
+        Ok(written)
     }
 
     /// Starts a multipart upload. Its id goes to status before any part is sent, so an upload
