@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use velero_debug_crd::DebugBundle;
 
 use crate::{
+    api_timeout::AnswerTimeoutLayer,
     auto_bundles, bundle,
     config::{Compression, Config, Limits, Policy},
     context::Context,
@@ -211,7 +212,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let redactor = Redactor::with_extra_patterns(&without_empty(args.redaction_patterns.clone()))
         .context("REDACTION_PATTERNS")?;
     let requests = Arc::new(AtomicU64::new(0));
-    let client = counting_client(requests.clone()).await?;
+    let client = counting_client(
+        requests.clone(),
+        Duration::from_secs(args.api_timeout_seconds),
+    )
+    .await?;
     if args.apply_crd {
         own_crd::apply(client.clone(), Duration::from_secs(60)).await?;
     }
@@ -329,8 +334,11 @@ fn init_logging(json: bool) {
 }
 
 /// A client whose every API request is counted, so each bundle's manifest says how many it
-/// cost.
-async fn counting_client(requests: Arc<AtomicU64>) -> anyhow::Result<Client> {
+/// cost, and gets its answer within `api_timeout` (api_timeout.rs).
+async fn counting_client(
+    requests: Arc<AtomicU64>,
+    api_timeout: Duration,
+) -> anyhow::Result<Client> {
     let count = tower::util::MapRequestLayer::new(move |req| {
         requests.fetch_add(1, Ordering::Relaxed);
         req
@@ -338,6 +346,7 @@ async fn counting_client(requests: Arc<AtomicU64>) -> anyhow::Result<Client> {
     Ok(
         kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
             .with_layer(&count)
+            .with_layer(&AnswerTimeoutLayer::new(api_timeout))
             .build(),
     )
 }
