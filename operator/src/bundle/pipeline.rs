@@ -77,7 +77,7 @@ async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
     let collected = collect::run(run, &found, &plan, &store)
         .await
         .map_err(Stop::from_collect)?;
-    let finished = archive::finish(collected)?;
+    let finished = archive::finish(collected).await?;
     run.diagnosed(Diagnosis {
         findings: finished.findings.clone(),
         target: found
