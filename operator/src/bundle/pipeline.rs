@@ -1,5 +1,5 @@
 //! The pipeline of a DebugBundle that has not finished, one named step after the other:
-//! dereference -> plan -> preflight -> queue -> collect -> archive -> upload -> publish.
+//! queue -> dereference -> plan -> preflight -> collect -> archive -> upload -> publish.
 //! Each step is a function in the file named for it; every failure becomes a [`Failure`]
 //! (failure.rs) and ends here, Failed or retried.
 
@@ -64,6 +64,11 @@ async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
     let ctx = run.ctx;
     let target = dereference::named_target(&run.bundle.spec)?;
     run.set_target(&target);
+    // Nothing is read before the slot: a bundle waiting for one holds no objects and no S3
+    // client, so a thousand queued bundles cost a thousand small futures.
+    if queue::take_slot(run).await.map_err(Stop::status)? == Slot::BundleDeleted {
+        return Ok(Action::await_change());
+    }
     let found =
         match dereference::objects(&ctx.client, run.bundle, &target, &ctx.config.limits).await? {
             Outcome::Found(found) => found,
@@ -71,9 +76,6 @@ async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
         };
     let plan = plan::bundle(run.bundle, &found)?;
     let store = preflight::store(&found, &plan).await?;
-    if queue::take_slot(run).await.map_err(Stop::status)? == Slot::BundleDeleted {
-        return Ok(Action::await_change());
-    }
     let collected = collect::run(run, &found, &plan, &store)
         .await
         .map_err(Stop::from_collect)?;
