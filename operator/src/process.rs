@@ -54,6 +54,12 @@ pub struct Args {
     /// Attempts for failures that may pass (object store unreachable) before Failed.
     #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 5)]
     max_attempts: i32,
+    /// How long one attempt at a bundle may hold its collection slot, from taking it to the
+    /// end of the upload; past it the attempt stops (the upload aborted, the spool freed) and
+    /// is retried as DeadlineExceeded, counted against MAX_ATTEMPTS. With
+    /// UPLOAD_BYTES_PER_SECOND set, leave room for the archive's upload at that rate.
+    #[arg(long, env = "BUNDLE_DEADLINE", default_value = "30m", value_parser = parse_duration)]
+    bundle_deadline: Duration,
     /// Timeout of one API request, in seconds.
     #[arg(long, env = "API_TIMEOUT_SECONDS", default_value_t = 30)]
     api_timeout_seconds: u64,
@@ -363,6 +369,8 @@ fn config_from(args: Args) -> Config {
         concurrency: args.max_concurrent_bundles,
         target_wait: Duration::from_secs(args.target_wait_seconds),
         max_attempts: args.max_attempts,
+        // A zero deadline would fail every attempt at once.
+        bundle_deadline: args.bundle_deadline.max(Duration::from_secs(1)),
         limits: Limits {
             api_timeout: Duration::from_secs(args.api_timeout_seconds),
             log_timeout: Duration::from_secs(args.log_timeout_seconds),

@@ -436,3 +436,38 @@ async fn a_bundle_waiting_for_its_target_keeps_saying_so_while_queued() {
     api.done().await;
     assert_eq!(action, Action::requeue(Duration::from_secs(5)));
 }
+
+#[tokio::test]
+async fn a_bundle_past_its_deadline_frees_its_slot_and_is_retried() {
+    let (ctx, api) = api_server_mock::context(Config {
+        concurrency: 1,
+        bundle_deadline: Duration::from_secs(1),
+        ..Config::default()
+    });
+    let reconciled = reconcile_spawned(fresh(), &ctx);
+    let api = api
+        .serve(vec![
+            // The API server never answers (no timeout on the mock's client): the deadline
+            // stops the attempt.
+            expect(Method::GET, RESTORE).unanswered(),
+            expect(Method::PATCH, STATUS)
+                .body("/status/phase", json!("Pending"))
+                .body("/status/attempts", json!(1))
+                .body("/status/conditions/0/reason", json!("DeadlineExceeded"))
+                .body(
+                    "/status/conditions/0/message",
+                    json!("attempt 1 failed: the attempt did not finish within the bundle deadline of 1s (BUNDLE_DEADLINE) and was stopped in step dereference"),
+                )
+                .answer(200, serde_json::to_value(fresh()).unwrap()),
+        ])
+        .await
+        .expect("the mock API server");
+    let action = tokio::time::timeout(Duration::from_secs(20), reconciled)
+        .await
+        .expect("the reconcile hung")
+        .expect("the reconcile task")
+        .expect("reconcile");
+    api.done().await;
+    assert!(requeue_of(&action).is_some(), "not requeued: {action:?}");
+    assert_eq!(ctx.collect_slots.available_permits(), 1);
+}
