@@ -607,3 +607,85 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A store whose endpoint is a local server answering every request with `answer`, then
+    /// closing the connection.
+    async fn store_answering(answer: &'static [u8]) -> ObjectStore {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = socket.write_all(answer).await;
+                });
+            }
+        });
+        let location = StorageLocation {
+            name: "default".into(),
+            bucket: "velero".into(),
+            prefix: None,
+            read_only: false,
+            config: [
+                ("region", "minio".to_string()),
+                ("s3Url", format!("http://{address}")),
+                ("s3ForcePathStyle", "true".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            credential: None,
+            ca_cert: None,
+        };
+        let credentials = Credentials::SharedFile {
+            contents: "[default]\naws_access_key_id = a\naws_secret_access_key = b\n".into(),
+            profile: None,
+        };
+        ObjectStore::connect(&location, &credentials).await
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_off_is_the_store_unreachable_not_the_disk() {
+        // Headers for 100 bytes, 10 sent, then the connection closes: what a stall past the
+        // grace period also ends in, an error reading the body.
+        let store = store_answering(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\n0123456789",
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let error = store
+            .download("backups/b/b-logs.gz", &dir.path().join("raw"), 1000)
+            .await
+            .expect_err("a body cut short");
+        assert!(
+            matches!(&error, StorageError::Unreachable { message, .. } if message.starts_with("GetObject backups/b/b-logs.gz: reading the body")),
+            "{error:?}"
+        );
+        assert!(error.is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_download_stops_one_byte_past_its_cap() {
+        let store = store_answering(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain\r\n\r\n0123456789",
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw");
+        assert_eq!(store.download("k", &raw, 4).await.unwrap(), 5);
+        assert_eq!(std::fs::read(&raw).unwrap(), b"01234");
+        assert_eq!(store.download("k", &raw, 100).await.unwrap(), 10);
+    }
+}
