@@ -76,7 +76,10 @@ async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
     }
     let limit = ctx.config.bundle_deadline;
     let mut attempt = Attempt::default();
-    match tokio::time::timeout(limit, holding_slot(run, &target, &mut attempt)).await {
+    // Boxed: the state of the steps (tens of KiB) is allocated once the slot is held, not
+    // carried by every reconcile waiting in the queue.
+    let held = Box::pin(holding_slot(run, &target, &mut attempt));
+    match tokio::time::timeout(limit, held).await {
         Ok(done) => done,
         Err(_) => {
             // The steps were dropped where they stood: their spool folder with them; an
