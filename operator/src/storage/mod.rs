@@ -677,6 +677,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stalled_upload_is_the_store_unreachable() {
+        use aws_sdk_s3::operation::upload_part::UploadPartError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let store = store_answering(b"").await;
+        // What the SDK's stalled-stream protection ends an upload with.
+        let stalled = ConnectorError::timeout(
+            "minimum throughput was specified at 1 B/s, but throughput of 0 B/s was observed"
+                .into(),
+        );
+        let error = store.error(
+            "UploadPart",
+            "k",
+            SdkError::<UploadPartError, HttpResponse>::dispatch_failure(stalled),
+        );
+        assert!(
+            matches!(&error, StorageError::Unreachable { message, .. } if message.contains("minimum throughput")),
+            "{error:?}"
+        );
+        assert!(error.is_transient());
+    }
+
+    #[tokio::test]
     async fn a_download_stops_one_byte_past_its_cap() {
         let store = store_answering(
             b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain\r\n\r\n0123456789",
