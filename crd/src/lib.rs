@@ -358,6 +358,9 @@ pub mod reasons {
     pub const INTERNAL_ERROR: &str = "InternalError";
     /// Waiting for one of the operator's collection slots.
     pub const QUEUED: &str = "Queued";
+    /// An attempt holding a collection slot did not finish within the operator's
+    /// BUNDLE_DEADLINE: stopped (its upload aborted) and retried up to the attempt limit.
+    pub const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
     pub const URL_VALID: &str = "URLValid";
     pub const URL_EXPIRED: &str = "URLExpired";
 }

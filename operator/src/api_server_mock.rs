@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{config::Config, context::Context, metrics::Metrics, redact::Redactor};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+type Reply = tower_test::mock::SendResponse<Response<Body>>;
 
 /// A context whose client is answered by the returned mock API server.
 pub(crate) fn context(config: Config) -> (Arc<Context>, ApiServer) {
@@ -30,7 +31,13 @@ pub(crate) fn context(config: Config) -> (Arc<Context>, ApiServer) {
         CancellationToken::new(),
         "test-cluster".into(),
     );
-    (Arc::new(ctx), ApiServer(handle))
+    (
+        Arc::new(ctx),
+        ApiServer {
+            handle,
+            unanswered: Vec::new(),
+        },
+    )
 }
 
 /// One expected request and the answer it gets.
@@ -46,6 +53,8 @@ pub(crate) struct Exchange {
     text_prefixes: Vec<(String, String)>,
     status: StatusCode,
     answer: Value,
+    /// Never answered: a hung API server.
+    unanswered: bool,
 }
 
 pub(crate) fn expect(method: Method, path: &str) -> Exchange {
@@ -57,6 +66,7 @@ pub(crate) fn expect(method: Method, path: &str) -> Exchange {
         text_prefixes: Vec::new(),
         status: StatusCode::OK,
         answer: Value::Null,
+        unanswered: false,
     }
 }
 
@@ -89,6 +99,12 @@ impl Exchange {
         self.answer(201, Value::Null)
     }
 
+    /// Takes the request and never answers it (the connection stays open).
+    pub fn unanswered(mut self) -> Self {
+        self.unanswered = true;
+        self
+    }
+
     /// Answers `404 NotFound` as the API server does.
     pub fn not_found(self) -> Self {
         self.refused(404, "NotFound")
@@ -103,7 +119,11 @@ impl Exchange {
     }
 }
 
-pub(crate) struct ApiServer(Handle);
+pub(crate) struct ApiServer {
+    handle: Handle,
+    /// The replies of requests left unanswered, kept so their requests hang.
+    unanswered: Vec<Reply>,
+}
 
 impl ApiServer {
     /// Answers `exchanges` in order on a task of its own, then fails on any further request;
@@ -115,7 +135,8 @@ impl ApiServer {
                 self.answer(i, want).await;
             }
             // A request nobody expected would otherwise wait for its answer forever.
-            let extra = tokio::time::timeout(Duration::from_millis(300), self.0.next_request());
+            let extra =
+                tokio::time::timeout(Duration::from_millis(300), self.handle.next_request());
             if let Ok(Some((request, _))) = extra.await {
                 panic!(
                     "request {count} was not expected: {} {}",
@@ -128,7 +149,7 @@ impl ApiServer {
     }
 
     async fn answer(&mut self, i: usize, want: Exchange) {
-        let next = tokio::time::timeout(Duration::from_secs(10), self.0.next_request()).await;
+        let next = tokio::time::timeout(Duration::from_secs(10), self.handle.next_request()).await;
         let (request, reply) = next
             .unwrap_or_else(|_| panic!("request {i} ({} {}) never came", want.method, want.path))
             .expect("the client is alive");
@@ -159,6 +180,10 @@ impl ApiServer {
                 "request {i}: {seen}: body at {pointer} is {text:?}, not starting {prefix:?}"
             );
         }
+        if want.unanswered {
+            self.unanswered.push(reply);
+            return;
+        }
         let answer = if want.answer.is_null() {
             body
         } else {
@@ -173,7 +198,8 @@ impl ApiServer {
 
     /// Fails when the reconciler made a request no scenario expected.
     pub async fn done(mut self) {
-        let extra = tokio::time::timeout(Duration::from_millis(200), self.0.next_request()).await;
+        let extra =
+            tokio::time::timeout(Duration::from_millis(200), self.handle.next_request()).await;
         if let Ok(Some((request, _))) = extra {
             panic!("unexpected request {} {}", request.method(), request.uri());
         }

@@ -16,6 +16,9 @@ pub(crate) struct Config {
     pub target_wait: Duration,
     /// Attempts of a bundle whose failure may pass (object store unreachable).
     pub max_attempts: i32,
+    /// How long one attempt may hold its collection slot, from taking it to the end of the
+    /// upload (bundle/deadline.rs).
+    pub bundle_deadline: Duration,
     pub limits: Limits,
     /// Retention of bundles made by hand, when their spec sets none (None: kept).
     pub ttl_manual: Option<Duration>,
@@ -41,6 +44,7 @@ impl Default for Config {
             concurrency: 4,
             target_wait: Duration::from_secs(120),
             max_attempts: 5,
+            bundle_deadline: DEFAULT_BUNDLE_DEADLINE,
             limits: Limits::default(),
             ttl_manual: Some(Duration::from_secs(7 * 24 * 3600)),
             ttl_auto: Some(Duration::from_secs(3 * 24 * 3600)),
@@ -54,6 +58,11 @@ impl Default for Config {
 }
 
 const MIB: u64 = 1024 * 1024;
+
+/// BUNDLE_DEADLINE by default: a bundle at its size cap (MAX_BUNDLE_BYTES) with slow logs
+/// (LOG_TIMEOUT_SECONDS each) takes minutes; half an hour is far past that and still frees a
+/// hung slot within the hour.
+pub(crate) const DEFAULT_BUNDLE_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 /// Logs read at the same time by default. Measured with `make bench --log-concurrency-sweep`
 /// (BENCHMARKS.md): the log source (kubelet behind the API server) serves each stream at a

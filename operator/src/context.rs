@@ -21,7 +21,8 @@ pub(crate) struct Context {
     pub api_requests: Arc<AtomicU64>,
     pub recorder: Recorder,
     pub config: Config,
-    pub redactor: Redactor,
+    /// Shared with the blocking threads that redact object-store files (collect/object_store.rs).
+    pub redactor: Arc<Redactor>,
     /// Collection slots: bundles beyond `config.concurrency` wait as Pending.
     pub collect_slots: Arc<Semaphore>,
     pub metrics: Arc<Metrics>,
@@ -53,7 +54,7 @@ impl Context {
             api_requests,
             collect_slots: Arc::new(Semaphore::new(config.concurrency.max(1).into())),
             config,
-            redactor,
+            redactor: Arc::new(redactor),
             metrics,
             shutdown,
             cluster_mark,

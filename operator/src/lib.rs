@@ -5,6 +5,7 @@
 pub mod allocator;
 #[cfg(test)]
 mod api_server_mock;
+mod api_timeout;
 mod auto_bundles;
 mod bundle;
 mod config;

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use velero_debug_crd::DebugBundle;
 
 use crate::{
+    api_timeout::AnswerTimeoutLayer,
     auto_bundles, bundle,
     config::{Compression, Config, Limits, Policy},
     context::Context,
@@ -53,6 +54,12 @@ pub struct Args {
     /// Attempts for failures that may pass (object store unreachable) before Failed.
     #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 5)]
     max_attempts: i32,
+    /// How long one attempt at a bundle may hold its collection slot, from taking it to the
+    /// end of the upload; past it the attempt stops (the upload aborted, the spool freed) and
+    /// is retried as DeadlineExceeded, counted against MAX_ATTEMPTS. With
+    /// UPLOAD_BYTES_PER_SECOND set, leave room for the archive's upload at that rate.
+    #[arg(long, env = "BUNDLE_DEADLINE", default_value = "30m", value_parser = parse_duration)]
+    bundle_deadline: Duration,
     /// Timeout of one API request, in seconds.
     #[arg(long, env = "API_TIMEOUT_SECONDS", default_value_t = 30)]
     api_timeout_seconds: u64,
@@ -241,7 +248,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let redactor = Redactor::with_extra_patterns(&without_empty(args.redaction_patterns.clone()))
         .context("REDACTION_PATTERNS")?;
     let requests = Arc::new(AtomicU64::new(0));
-    let client = counting_client(requests.clone()).await?;
+    let client = counting_client(
+        requests.clone(),
+        Duration::from_secs(args.api_timeout_seconds),
+    )
+    .await?;
     if args.apply_crd {
         own_crd::apply(client.clone(), Duration::from_secs(60)).await?;
     }
@@ -359,8 +370,11 @@ fn init_logging(json: bool) {
 }
 
 /// A client whose every API request is counted, so each bundle's manifest says how many it
-/// cost.
-async fn counting_client(requests: Arc<AtomicU64>) -> anyhow::Result<Client> {
+/// cost, and gets its answer within `api_timeout` (api_timeout.rs).
+async fn counting_client(
+    requests: Arc<AtomicU64>,
+    api_timeout: Duration,
+) -> anyhow::Result<Client> {
     let count = tower::util::MapRequestLayer::new(move |req| {
         requests.fetch_add(1, Ordering::Relaxed);
         req
@@ -368,6 +382,7 @@ async fn counting_client(requests: Arc<AtomicU64>) -> anyhow::Result<Client> {
     Ok(
         kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
             .with_layer(&count)
+            .with_layer(&AnswerTimeoutLayer::new(api_timeout))
             .build(),
     )
 }
@@ -384,6 +399,8 @@ fn config_from(args: Args) -> Config {
         concurrency: args.max_concurrent_bundles,
         target_wait: Duration::from_secs(args.target_wait_seconds),
         max_attempts: args.max_attempts,
+        // A zero deadline would fail every attempt at once.
+        bundle_deadline: args.bundle_deadline.max(Duration::from_secs(1)),
         limits: Limits {
             api_timeout: Duration::from_secs(args.api_timeout_seconds),
             log_timeout: Duration::from_secs(args.log_timeout_seconds),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: runs the release-built operator against the local environment and measures a
-# bundle over ~1 GiB of logs (time vs gzip -6, peak RSS) and API requests vs object count.
-# Prints a Markdown table; BENCHMARKS.md keeps the figures with the date and machine.
+# bundle over ~1 GiB of logs (time vs gzip -6, peak RSS), API requests vs object count, and
+# 1,000 bundles at once (time to all Completed, RSS). Arguments go to the bench
+# (`make bench BENCH_ARGS=--only-load`: the load alone; `--load-bundles N`; see bench_bundle.rs).
+# Prints Markdown tables; BENCHMARKS.md keeps the figures with the date and machine.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 VDO_OPERATOR=0 "$ENV_DIR/env-up.sh" >/dev/null
@@ -37,6 +39,6 @@ echo $! >"$pidfile"
 sleep 2
 kill -0 "$(cat "$pidfile")" 2>/dev/null || die "the operator did not start; see $VDO_ENV_DIR/logs/operator-bench.log"
 
-log "bench: running (this takes a few minutes)"
+log "bench: running (this takes a few minutes; the load scenario up to an hour)"
 "$release_target/release/bench_bundle" --operator-pid "$(cat "$pidfile")" \
   --log-concurrency "$log_concurrency" "$@"

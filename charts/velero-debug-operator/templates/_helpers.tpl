@@ -99,6 +99,8 @@ capabilities:
   value: {{ .Values.collection.targetWaitSeconds | quote }}
 - name: MAX_ATTEMPTS
   value: {{ .Values.collection.maxAttempts | quote }}
+- name: BUNDLE_DEADLINE
+  value: {{ .Values.collection.bundleDeadline | quote }}
 - name: API_TIMEOUT_SECONDS
   value: {{ .Values.collection.apiTimeoutSeconds | quote }}
 - name: LOG_TIMEOUT_SECONDS

@@ -26,7 +26,18 @@ pub(crate) struct FinishedBundle {
     _spool: TempDir,
 }
 
-pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveError> {
+/// Diagnoses, renders and closes the archive on a blocking thread: the findings' rules and
+/// the archive's last gzip members are CPU work that must not hold up other reconciles.
+pub(crate) async fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveError> {
+    match tokio::task::spawn_blocking(move || finish_blocking(collected)).await {
+        Ok(finished) => finished,
+        // A panic is the reconcile's, failing this bundle alone (see `bundle::apply`).
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(ArchiveError(std::io::Error::other(e))),
+    }
+}
+
+fn finish_blocking(collected: Collected) -> Result<FinishedBundle, ArchiveError> {
     let Collected {
         mut archive,
         summary,
@@ -64,7 +75,7 @@ pub(crate) fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveErro
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     archive.put_first(&EntryPath::new(&[], "manifest", "json"), json);
-    let archive = tokio::task::block_in_place(|| archive.finish())?;
+    let archive = archive.finish()?;
     Ok(FinishedBundle {
         archive,
         warnings,

@@ -1,4 +1,4 @@
-//! Step 1, dereference: reads what a bundle names (its target, for a restore the target's
+//! Step 2, dereference: reads what a bundle names (its target, for a restore the target's
 //! backup, the storage location and its credential). The only decision made here is which
 //! objects to read; whether they make a bundle is the plan's to say.
 

@@ -6,8 +6,8 @@
 use velero_debug_crd::reasons;
 
 use super::{
-    archive::ArchiveError, collect::CollectError, dereference::DereferenceError, plan::PlanError,
-    upload::UploadError,
+    archive::ArchiveError, collect::CollectError, deadline::DeadlineExceeded,
+    dereference::DereferenceError, plan::PlanError, upload::UploadError,
 };
 use crate::{kubernetes, storage::StorageError, storage::credentials::CredentialError};
 
@@ -122,6 +122,14 @@ impl From<ArchiveError> for Failure {
     }
 }
 
+/// A hung step (a store trickling bytes, a huge log) may go through on the next attempt; one
+/// that hangs every time ends Failed at the attempt limit like any outage.
+impl From<DeadlineExceeded> for Failure {
+    fn from(e: DeadlineExceeded) -> Self {
+        Self::transient(reasons::DEADLINE_EXCEEDED, e)
+    }
+}
+
 /// Why the pipeline stopped before the bundle was done.
 #[derive(Debug)]
 pub(crate) enum Stop {
@@ -178,6 +186,18 @@ mod tests {
         assert_eq!(preflight, upload);
         assert_eq!(preflight.reason, reasons::STORAGE_UNREACHABLE);
         assert!(preflight.transient);
+    }
+
+    #[test]
+    fn a_deadline_is_retried_under_a_reason_of_its_own() {
+        let f = Failure::from(DeadlineExceeded {
+            limit: std::time::Duration::from_secs(1800),
+            step: super::super::deadline::Step::Collect,
+        });
+        assert_eq!(f.reason, reasons::DEADLINE_EXCEEDED);
+        assert!(f.transient);
+        assert!(f.message.contains("30m (BUNDLE_DEADLINE)"), "{}", f.message);
+        assert!(f.message.ends_with("in step collect"), "{}", f.message);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod archive;
 mod cleanup;
 mod collect;
+mod deadline;
 mod dereference;
 mod diagnosis;
 mod error;
@@ -164,7 +165,12 @@ pub(crate) async fn run(api: Api<DebugBundle>, ctx: Arc<Context>, health: WatchH
         .reflect(writer)
         .touched_objects();
     // Reconciles are not limited (0): collection is, by `collect_slots`, so a queued bundle
-    // shows Pending and retention or URL refresh never waits behind a long collection.
+    // shows Pending and retention or URL refresh never waits behind a long collection. A
+    // reconcile waiting for a slot holds only its bundle (an Arc shared with the reflector's
+    // store), a copy of its status and its future (under 32 KiB, a reconcile test checks):
+    // the objects it names, the credential and the S3 client are read only once it holds a
+    // slot (pipeline.rs), so a thousand queued bundles cost tens of MiB at most. Each holder
+    // of a slot ends within BUNDLE_DEADLINE, so the queue always moves.
     Controller::for_stream(watch, reader)
         .with_config(controller::Config::default().concurrency(0))
         .graceful_shutdown_on(ctx.shutdown.clone().cancelled_owned())

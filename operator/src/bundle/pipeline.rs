@@ -1,7 +1,8 @@
 //! The pipeline of a DebugBundle that has not finished, one named step after the other:
-//! dereference -> plan -> preflight -> queue -> collect -> archive -> upload -> publish.
+//! queue -> dereference -> plan -> preflight -> collect -> archive -> upload -> publish.
 //! Each step is a function in the file named for it; every failure becomes a [`Failure`]
-//! (failure.rs) and ends here, Failed or retried.
+//! (failure.rs) and ends here, Failed or retried. The steps after the queue, which hold a
+//! collection slot, end within BUNDLE_DEADLINE (deadline.rs).
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use velero_debug_crd::DebugBundle;
 
 use super::{
     archive, collect,
+    deadline::{Attempt, DeadlineExceeded, Step},
     dereference::{self, DereferenceError, Outcome},
     diagnosis::Diagnosis,
     error::Error,
@@ -23,7 +25,10 @@ use super::{
     run::Run,
     status, upload,
 };
-use crate::{context::Context, velero};
+use crate::{
+    context::Context,
+    velero::{self, Target},
+};
 
 pub(super) async fn make_bundle(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     // A failure that may pass is retried after its backoff, whatever woke this reconcile.
@@ -64,20 +69,59 @@ async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
     let ctx = run.ctx;
     let target = dereference::named_target(&run.bundle.spec)?;
     run.set_target(&target);
-    let found =
-        match dereference::objects(&ctx.client, run.bundle, &target, &ctx.config.limits).await? {
-            Outcome::Found(found) => found,
-            Outcome::TargetMissing => return wait_for_target(run).await,
-        };
-    let plan = plan::bundle(run.bundle, &found)?;
-    let store = preflight::store(&found, &plan).await?;
+    // Nothing is read before the slot: a bundle waiting for one holds no objects and no S3
+    // client, so a thousand queued bundles cost a thousand small futures.
     if queue::take_slot(run).await.map_err(Stop::status)? == Slot::BundleDeleted {
         return Ok(Action::await_change());
     }
+    let limit = ctx.config.bundle_deadline;
+    let mut attempt = Attempt::default();
+    // Boxed: the state of the steps (tens of KiB) is allocated once the slot is held, not
+    // carried by every reconcile waiting in the queue.
+    let held = Box::pin(holding_slot(run, &target, &mut attempt));
+    match tokio::time::timeout(limit, held).await {
+        Ok(done) => done,
+        Err(_) => {
+            // The steps were dropped where they stood: their spool folder with them; an
+            // upload begun is aborted here (its id is in status before any part is sent).
+            if let (Some(store), Some(upload_id)) = (&attempt.store, &run.status().upload_id) {
+                store.abort_upload(&attempt.key, upload_id).await;
+            }
+            Err(DeadlineExceeded {
+                limit,
+                step: attempt.step,
+            }
+            .into())
+        }
+    }
+}
+
+/// The steps that need a collection slot, each recorded in `attempt` as it starts, so a
+/// deadline names the one it stopped.
+async fn holding_slot(
+    run: &mut Run<'_>,
+    target: &Target,
+    attempt: &mut Attempt,
+) -> Result<Action, Stop> {
+    let ctx = run.ctx;
+    attempt.step = Step::Dereference;
+    let found =
+        match dereference::objects(&ctx.client, run.bundle, target, &ctx.config.limits).await? {
+            Outcome::Found(found) => found,
+            Outcome::TargetMissing => return wait_for_target(run).await,
+        };
+    attempt.step = Step::Plan;
+    let plan = plan::bundle(run.bundle, &found)?;
+    attempt.step = Step::Preflight;
+    let store = preflight::store(&found, &plan).await?;
+    attempt.store = Some(store.clone());
+    attempt.key = plan.key.clone();
+    attempt.step = Step::Collect;
     let collected = collect::run(run, &found, &plan, &store)
         .await
         .map_err(Stop::from_collect)?;
-    let finished = archive::finish(collected)?;
+    attempt.step = Step::Archive;
+    let finished = archive::finish(collected).await?;
     run.diagnosed(Diagnosis {
         findings: finished.findings.clone(),
         target: found
@@ -85,9 +129,11 @@ async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
             .target
             .object_ref(&velero::resource(target.kind())),
     });
+    attempt.step = Step::Upload;
     upload::send(run, &store, &plan.key, &finished)
         .await
         .map_err(Stop::from_upload)?;
+    attempt.step = Step::Publish;
     publish::completed(run, &store, &found.location, &plan, finished)
         .await
         .map_err(Stop::from_upload)

@@ -1,4 +1,4 @@
-//! Step 2, plan: from the DebugBundle and what it names to everything the later steps need,
+//! Step 3, plan: from the DebugBundle and what it names to everything the later steps need,
 //! with every default resolved and every rule checked. Pure, so it is unit-tested on YAML
 //! fixtures.
 //!

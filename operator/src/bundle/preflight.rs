@@ -1,4 +1,4 @@
-//! Step 3, preflight: connects to the object store and asks for the archive's key, so a
+//! Step 4, preflight: connects to the object store and asks for the archive's key, so a
 //! refused credential or an unreachable store is known before anything is collected.
 
 use super::{dereference::Dereferenced, plan::BundlePlan};

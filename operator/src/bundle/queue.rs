@@ -1,7 +1,8 @@
-//! Step 4, queue: waits for one of the operator's collection slots; the bundle shows
-//! Pending/Queued meanwhile.
+//! Step 1, queue: waits for one of the operator's collection slots; the bundle shows
+//! Pending/Queued meanwhile. Only the spec's names are known here: what the bundle names is
+//! read once it holds a slot, so a queued bundle holds nothing but its reconcile's future.
 
-use super::run::Run;
+use super::{run::Run, status};
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Slot {
@@ -17,8 +18,12 @@ pub(crate) async fn take_slot(run: &mut Run<'_>) -> Result<Slot, kube::Error> {
         run.hold(slot);
         return Ok(Slot::Held);
     }
-    let concurrency = run.ctx.config.concurrency;
-    run.write(|t| t.queued(concurrency)).await?;
+    // A bundle waiting for its target (which it looks for each time it holds a slot) keeps
+    // saying so: flipping between the two reasons would wake its own watch on every pass.
+    if !status::is_waiting_for_target(run.status()) {
+        let concurrency = run.ctx.config.concurrency;
+        run.write(|t| t.queued(concurrency)).await?;
+    }
     let slot = slots
         .acquire_owned()
         .await

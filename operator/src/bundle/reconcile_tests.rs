@@ -357,3 +357,129 @@ async fn a_panic_while_making_a_bundle_fails_that_bundle_only() {
     served.expect("the mock API server").done().await;
     assert_eq!(action.expect("reconcile"), Action::await_change());
 }
+
+/// A reconcile of `bundle` started on a task of its own, for scenarios that act while it runs.
+fn reconcile_spawned(
+    bundle: DebugBundle,
+    ctx: &Arc<crate::context::Context>,
+) -> tokio::task::JoinHandle<Result<Action, super::error::Error>> {
+    let watched: WatchedBundle =
+        serde_json::from_value(serde_json::to_value(bundle).unwrap()).expect("a bundle");
+    tokio::spawn(reconcile(Arc::new(watched), ctx.clone()))
+}
+
+#[tokio::test]
+async fn a_queued_bundle_reads_nothing_until_it_holds_a_slot() {
+    let (ctx, api) = api_server_mock::context(Config {
+        concurrency: 1,
+        ..Config::default()
+    });
+    let busy = ctx.collect_slots.clone().try_acquire_owned().unwrap();
+    let reconciled = reconcile_spawned(fresh(), &ctx);
+    // While queued it says so, and nothing else is asked (serve waits for a request more).
+    let api = api
+        .serve(vec![status_write("Pending", "Queued").body(
+            "/status/conditions/0/message",
+            json!("waiting for one of the operator's 1 collection slots"),
+        )])
+        .await
+        .expect("the mock API server");
+    drop(busy);
+    let api = api
+        .serve(vec![
+            // Still there: the slot is kept.
+            expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(fresh()).unwrap()),
+            expect(Method::GET, RESTORE).not_found(),
+            status_write("Pending", "WaitingForTarget"),
+        ])
+        .await
+        .expect("the mock API server");
+    let action = tokio::time::timeout(Duration::from_secs(20), reconciled)
+        .await
+        .expect("the reconcile hung")
+        .expect("the reconcile task")
+        .expect("reconcile");
+    api.done().await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(5)));
+    // Waiting for its target, a bundle holds no slot.
+    assert_eq!(ctx.collect_slots.available_permits(), 1);
+}
+
+#[tokio::test]
+async fn a_bundle_waiting_for_its_target_keeps_saying_so_while_queued() {
+    let waiting = json!({"phase": "Pending", "target": "restore/r1", "conditions": [{
+        "type": "Ready", "status": "False", "reason": "WaitingForTarget",
+        "message": "restore/r1 does not exist (yet); waiting for it",
+        "lastTransitionTime": Timestamp::now().to_string(), "observedGeneration": 1}]});
+    let (ctx, api) = api_server_mock::context(Config {
+        concurrency: 1,
+        ..Config::default()
+    });
+    let busy = ctx.collect_slots.clone().try_acquire_owned().unwrap();
+    let reconciled = reconcile_spawned(bundle(SignedDuration::from_secs(5), waiting, false), &ctx);
+    // No Queued write while the slot is taken.
+    let api = api.serve(vec![]).await.expect("the mock API server");
+    drop(busy);
+    let api = api
+        .serve(vec![
+            expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(fresh()).unwrap()),
+            expect(Method::GET, RESTORE).not_found(),
+            status_write("Pending", "WaitingForTarget"),
+        ])
+        .await
+        .expect("the mock API server");
+    let action = tokio::time::timeout(Duration::from_secs(20), reconciled)
+        .await
+        .expect("the reconcile hung")
+        .expect("the reconcile task")
+        .expect("reconcile");
+    api.done().await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(5)));
+}
+
+#[tokio::test]
+async fn a_bundle_past_its_deadline_frees_its_slot_and_is_retried() {
+    let (ctx, api) = api_server_mock::context(Config {
+        concurrency: 1,
+        bundle_deadline: Duration::from_secs(1),
+        ..Config::default()
+    });
+    let reconciled = reconcile_spawned(fresh(), &ctx);
+    let api = api
+        .serve(vec![
+            // The API server never answers (no timeout on the mock's client): the deadline
+            // stops the attempt.
+            expect(Method::GET, RESTORE).unanswered(),
+            expect(Method::PATCH, STATUS)
+                .body("/status/phase", json!("Pending"))
+                .body("/status/attempts", json!(1))
+                .body("/status/conditions/0/reason", json!("DeadlineExceeded"))
+                .body(
+                    "/status/conditions/0/message",
+                    json!("attempt 1 failed: the attempt did not finish within the bundle deadline of 1s (BUNDLE_DEADLINE) and was stopped in step dereference"),
+                )
+                .answer(200, serde_json::to_value(fresh()).unwrap()),
+        ])
+        .await
+        .expect("the mock API server");
+    let action = tokio::time::timeout(Duration::from_secs(20), reconciled)
+        .await
+        .expect("the reconcile hung")
+        .expect("the reconcile task")
+        .expect("reconcile");
+    api.done().await;
+    assert!(requeue_of(&action).is_some(), "not requeued: {action:?}");
+    assert_eq!(ctx.collect_slots.available_permits(), 1);
+}
+
+/// What a bundle waiting in the queue costs besides its object: its reconcile's future (17 KiB
+/// in a debug build when measured; the state of the steps after the queue is boxed apart).
+#[tokio::test]
+async fn a_reconcile_waiting_in_the_queue_is_small() {
+    let (ctx, _api) = api_server_mock::context(Config::default());
+    let watched: WatchedBundle =
+        serde_json::from_value(serde_json::to_value(fresh()).unwrap()).expect("a bundle");
+    let waiting = reconcile(Arc::new(watched), ctx);
+    let size = std::mem::size_of_val(&waiting);
+    assert!(size < 32 * 1024, "{size} bytes");
+}

@@ -219,6 +219,14 @@ impl Transition<'_> {
     }
 }
 
+/// Whether the bundle last said it waits for its target (reason WaitingForTarget).
+pub(crate) fn is_waiting_for_target(status: &DebugBundleStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == CONDITION_READY && c.reason == reasons::WAITING_FOR_TARGET)
+}
+
 /// Whether an attempt was under way when the operator stopped: the status says Collecting or
 /// Uploading when a reconcile starts (each attempt ends in another phase).
 pub(crate) fn was_cut_short(status: &DebugBundleStatus) -> bool {

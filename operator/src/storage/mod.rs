@@ -12,7 +12,10 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_s3::{
     Client,
-    config::{Region, RequestChecksumCalculation, http::HttpResponse, timeout::TimeoutConfig},
+    config::{
+        Region, RequestChecksumCalculation, StalledStreamProtectionConfig, http::HttpResponse,
+        timeout::TimeoutConfig,
+    },
     error::{ProvideErrorMetadata, SdkError},
     presigning::PresigningConfig,
     primitives::ByteStream,
@@ -26,6 +29,14 @@ pub(crate) use location::StorageLocation;
 
 /// S3 requires parts of at least 5 MiB (but the last); 8 MiB keeps memory bounded.
 pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// How long a body may move no bytes before its transfer fails (the SDK's stalled-stream
+/// protection, both ways). The attempt timeout below bounds an upload's part but not a
+/// download's body, which the SDK hands over once the headers came; this bounds that. Longer
+/// than the SDK's 20 s default, so an S3-compatible server pausing under load (a MinIO
+/// healing, a Ceph OSD failing over) is not cut; far shorter than the 120 s a whole part may
+/// take, so a stall is named as one.
+const STALLED_BODY_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StorageError {
@@ -196,6 +207,13 @@ impl ObjectStore {
                         .connect_timeout(Duration::from_secs(10))
                         .operation_attempt_timeout(Duration::from_secs(120))
                         .build(),
+                )
+                // A stalled upload ends as a dispatch failure (a timeout of the connector),
+                // a stalled download as an error reading the body: both Unreachable, retried.
+                .stalled_stream_protection(
+                    StalledStreamProtectionConfig::enabled()
+                        .grace_period(STALLED_BODY_GRACE)
+                        .build(),
                 );
             if let Some(e) = endpoint {
                 b = b.endpoint_url(e);
@@ -298,14 +316,30 @@ impl ObjectStore {
             .send()
             .await
             .map_err(|e| self.error("GetObject", key, e))?;
-        let mut body = resp
-            .body
-            .into_async_read()
-            .take(max_bytes.saturating_add(1));
+        // Errors reading the body (a stall past the grace, a connection reset) are the
+        // store's, retried; errors writing the file are the disk's.
+        let mut body = resp.body;
         let mut file = tokio::fs::File::create(to).await?;
-        let n = tokio::io::copy(&mut body, &mut file).await?;
+        let limit = max_bytes.saturating_add(1);
+        let mut written = 0u64;
+        while written < limit {
+            let chunk = match body.try_next().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(StorageError::Unreachable {
+                        location: self.location.name.clone(),
+                        message: format!("GetObject {key}: reading the body: {}", error_chain(&e)),
+                    });
+                }
+            };
+            let room = usize::try_from(limit - written).unwrap_or(usize::MAX);
+            let kept = &chunk[..chunk.len().min(room)];
+            file.write_all(kept).await?;
+            written += kept.len() as u64;
+        }
         file.flush().await?;
-        Ok(n)
+        Ok(written)
     }
 
     /// Starts a multipart upload. Its id goes to status before any part is sent, so an upload
@@ -627,12 +661,110 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
+    use super::*;
+    use tokio::net::TcpListener;
 
-    use super::url_lifetime;
+    /// A store whose endpoint is a local server answering every request with `answer`, then
+    /// closing the connection.
+    async fn store_answering(answer: &'static [u8]) -> ObjectStore {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = socket.write_all(answer).await;
+                });
+            }
+        });
+        let location = StorageLocation {
+            name: "default".into(),
+            bucket: "velero".into(),
+            prefix: None,
+            read_only: false,
+            config: [
+                ("region", "minio".to_string()),
+                ("s3Url", format!("http://{address}")),
+                ("s3ForcePathStyle", "true".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            credential: None,
+            ca_cert: None,
+        };
+        let credentials = Credentials::SharedFile {
+            contents: "[default]\naws_access_key_id = a\naws_secret_access_key = b\n".into(),
+            profile: None,
+        };
+        ObjectStore::connect(&location, &credentials).await
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_off_is_the_store_unreachable_not_the_disk() {
+        // Headers for 100 bytes, 10 sent, then the connection closes: what a stall past the
+        // grace period also ends in, an error reading the body.
+        let store = store_answering(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\n0123456789",
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let error = store
+            .download("backups/b/b-logs.gz", &dir.path().join("raw"), 1000)
+            .await
+            .expect_err("a body cut short");
+        assert!(
+            matches!(&error, StorageError::Unreachable { message, .. } if message.starts_with("GetObject backups/b/b-logs.gz: reading the body")),
+            "{error:?}"
+        );
+        assert!(error.is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_stalled_upload_is_the_store_unreachable() {
+        use aws_sdk_s3::operation::upload_part::UploadPartError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let store = store_answering(b"").await;
+        // What the SDK's stalled-stream protection ends an upload with.
+        let stalled = ConnectorError::timeout(
+            "minimum throughput was specified at 1 B/s, but throughput of 0 B/s was observed"
+                .into(),
+        );
+        let error = store.error(
+            "UploadPart",
+            "k",
+            SdkError::<UploadPartError, HttpResponse>::dispatch_failure(stalled),
+        );
+        assert!(
+            matches!(&error, StorageError::Unreachable { message, .. } if message.contains("minimum throughput")),
+            "{error:?}"
+        );
+        assert!(error.is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_download_stops_one_byte_past_its_cap() {
+        let store = store_answering(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain\r\n\r\n0123456789",
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw");
+        assert_eq!(store.download("k", &raw, 4).await.unwrap(), 5);
+        assert_eq!(std::fs::read(&raw).unwrap(), b"01234");
+        assert_eq!(store.download("k", &raw, 100).await.unwrap(), 10);
+    }
 
     #[test]
     fn a_url_lives_no_longer_than_its_credentials() {
+        use std::time::SystemTime;
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let day = Duration::from_secs(86_400);
         // Static credentials: the TTL.

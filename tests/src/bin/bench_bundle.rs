@@ -9,6 +9,10 @@
 //!    time of `gzip -6` over the same log bytes on this machine.
 //! 2. API requests: bundles of a backup with few and with many PodVolumeBackups; the manifest's
 //!    `apiRequests` should not grow with the number of objects.
+//! 3. Load (`--only-load` alone): `--load-bundles` (1,000) DebugBundles of one small backup
+//!    created at once; reported: the time until all are Completed and the operator's RSS,
+//!    sampled each second meanwhile, and its VmHWM; the bundles (and so their archives) are
+//!    deleted after.
 
 use std::{
     io::Write,
@@ -59,6 +63,12 @@ struct Args {
     /// Leave out `velero debug` on scenario 1's state.
     #[arg(long)]
     no_velero_debug: bool,
+    /// Only the load scenario (3).
+    #[arg(long)]
+    only_load: bool,
+    /// DebugBundles the load scenario creates at once.
+    #[arg(long, default_value_t = 1000)]
+    load_bundles: usize,
 }
 
 /// Reads the logs of `pods` through the API, `concurrency` at once, discarding the bytes: the
@@ -308,16 +318,167 @@ fn cpu_seconds(pid: u32) -> Result<f64> {
 }
 
 fn peak_rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// The resident set now: sampled during the load scenario, whose peak VmHWM may predate.
+fn rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `kB` field of `/proc/<pid>/status`.
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM")?;
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("no {field}"))?;
     Ok(line
         .split_whitespace()
         .nth(1)
-        .context("bad VmHWM")?
+        .with_context(|| format!("bad {field}"))?
         .parse()?)
+}
+
+/// Label of the load scenario's bundles, so they are counted and deleted by one selector.
+const LOAD_LABEL: &str = "velerodebug.io/bench-load";
+
+/// Scenario 3: `count` bundles of one small backup created at once; returns the table rows.
+async fn load(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    operator_pid: u32,
+    count: usize,
+) -> Result<Vec<String>> {
+    let (_, backup, _) = real_backup(env, client, cleanup, "bench-load").await?;
+    let run = unique_name("load");
+    let selector = format!("{LOAD_LABEL}={run}");
+    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let rss_before = peak_rss_kib(operator_pid)?;
+    eprintln!("bench: creating {count} DebugBundles of backup {backup}");
+    let start = Instant::now();
+    let created = futures::stream::iter(0..count)
+        .map(|i| {
+            let api = api.clone();
+            let obj = serde_json::from_value::<DebugBundle>(serde_json::json!({
+                "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
+                "metadata": {"name": format!("{run}-{i}"), "namespace": env.namespace,
+                             "labels": {LOAD_LABEL: run}},
+                "spec": {"backup": backup},
+            }));
+            async move {
+                api.create(&PostParams::default(), &obj?).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(50)
+        .collect::<Vec<_>>()
+        .await;
+    let created_in = start.elapsed();
+    let waited = match created.into_iter().collect::<Result<Vec<()>>>() {
+        Ok(_) => wait_all_completed(&api, &selector, count, operator_pid).await,
+        Err(e) => Err(e),
+    };
+    let took = start.elapsed();
+    let rss_after = peak_rss_kib(operator_pid)?;
+    // Deleted whatever happened: each takes its archive with it (the finalizer).
+    eprintln!("bench: deleting the load's bundles");
+    let deleted = delete_all(&api, &selector).await;
+    let (completed, max_rss) = waited?;
+    deleted?;
+    let secs = took.as_secs_f64();
+    Ok(vec![
+        format!("| bundles of one small backup, created at once | {completed} |"),
+        format!(
+            "| time to create them all | {:.1} s |",
+            created_in.as_secs_f64()
+        ),
+        format!("| time from the first create to all Completed | {secs:.1} s |"),
+        format!(
+            "| bundles Completed per second | {:.2} |",
+            completed as f64 / secs
+        ),
+        format!(
+            "| operator RSS, highest sample (each second) | {} MiB |",
+            max_rss / 1024
+        ),
+        format!(
+            "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
+            rss_before / 1024,
+            rss_after / 1024
+        ),
+    ])
+}
+
+/// Waits until `count` bundles of `selector` are Completed (two hours at most: 1,000 bundles
+/// go through 4 collection slots); fails at the first Failed one. Returns how many and the
+/// operator's highest RSS sampled meanwhile.
+async fn wait_all_completed(
+    api: &Api<DebugBundle>,
+    selector: &str,
+    count: usize,
+    operator_pid: u32,
+) -> Result<(usize, u64)> {
+    let deadline = Instant::now() + Duration::from_secs(2 * 3600);
+    let mut max_rss = rss_kib(operator_pid)?;
+    let mut last_report = Instant::now();
+    loop {
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            max_rss = max_rss.max(rss_kib(operator_pid)?);
+        }
+        let listed = api
+            .list(&kube::api::ListParams::default().labels(selector))
+            .await?;
+        let phase = |b: &DebugBundle| b.status.as_ref().and_then(|s| s.phase);
+        if let Some(failed) = listed
+            .items
+            .iter()
+            .find(|b| phase(b) == Some(Phase::Failed))
+        {
+            anyhow::bail!(
+                "bundle {} failed: {:?}",
+                failed.metadata.name.as_deref().unwrap_or_default(),
+                failed.status.as_ref().map(|s| &s.conditions)
+            );
+        }
+        let completed = listed
+            .items
+            .iter()
+            .filter(|b| phase(b) == Some(Phase::Completed))
+            .count();
+        if completed >= count {
+            return Ok((completed, max_rss));
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{completed} of {count} bundles Completed after two hours"
+        );
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            eprintln!(
+                "bench: {completed} of {count} Completed (operator RSS {} MiB)",
+                rss_kib(operator_pid)? / 1024
+            );
+            last_report = Instant::now();
+        }
+    }
+}
+
+/// Deletes every bundle of `selector` and waits until they are gone (their archives with
+/// them).
+async fn delete_all(api: &Api<DebugBundle>, selector: &str) -> Result<()> {
+    let lp = kube::api::ListParams::default().labels(selector);
+    api.delete_collection(&kube::api::DeleteParams::default(), &lp)
+        .await?;
+    eventually("the load's bundles gone", Duration::from_secs(1800), || {
+        let lp = lp.clone();
+        async move {
+            let left = api.list_metadata(&lp).await?.items.len();
+            Ok((left == 0).then_some(()))
+        }
+    })
+    .await
 }
 
 /// A PodVolumeBackup of `backup` on node-0.
@@ -396,12 +557,17 @@ async fn main() -> Result<()> {
         log_concurrency,
         log_concurrency_sweep,
         no_velero_debug,
+        only_load,
+        load_bundles,
     } = Args::parse();
     let env = Env::load()?;
     let client = env.client().await?;
     // What the fixtures make goes when the bench ends.
     let cleanup = Cleanup::new(&env);
     let work = work_dir.unwrap_or_else(|| env.pod_logs_dir.clone());
+    if only_load {
+        return print_load(&env, &client, &cleanup, operator_pid, load_bundles).await;
+    }
 
     // --- 0. Velero's log from the object store -------------------------------------------------
     let rows = object_store_log(&env, &client, &work, total_mib << 20, operator_pid).await?;
@@ -583,6 +749,26 @@ async fn main() -> Result<()> {
     );
     for (count, req, files) in &requests {
         println!("| API requests, backup with {count} PodVolumeBackups | {req} ({files} files) |");
+    }
+    println!();
+
+    // --- 3. load ------------------------------------------------------------------------------
+    print_load(&env, &client, &cleanup, operator_pid, load_bundles).await
+}
+
+async fn print_load(
+    env: &Env,
+    client: &Client,
+    cleanup: &Cleanup,
+    operator_pid: u32,
+    count: usize,
+) -> Result<()> {
+    let rows = load(env, client, cleanup, operator_pid, count).await?;
+    println!("Scenario 3: load, {count} bundles at once\n");
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    for row in rows {
+        println!("{row}");
     }
     Ok(())
 }

@@ -160,7 +160,7 @@ struct Collector<'a> {
     namespace: String,
     plan: &'a CollectPlan,
     limits: &'a Limits,
-    redactor: &'a Redactor,
+    redactor: &'a std::sync::Arc<Redactor>,
     compression: Compression,
     /// What the redactor masked so far, from every source.
     masks: MaskCounts,

@@ -4,21 +4,24 @@
 use std::{
     fs::File,
     io::{BufReader, Read, Write},
-    path::Path,
+    path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use flate2::read::MultiGzDecoder;
 
 use super::{
     CollectError, Collector,
-    lines::{LineCopy, read_line},
+    budget::ContentBudget,
+    lines::{CopyReport, LineCopy, read_line},
     velero_files,
 };
 use crate::{
-    config::size_text,
+    config::{Compression, size_text},
     findings::{LogRole, LogScan, LogSource, MissingLog},
-    gzip_members::CompressingWriter,
+    gzip_members::{CompressedFile, CompressingWriter},
     kubernetes,
+    redact::{MaskCounts, Redactor},
     storage::StorageError,
     tar_gz::EntryPath,
     velero::{
@@ -80,14 +83,8 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
         } else {
             (c.limits.max_json_line_bytes, "MAX_JSON_LINE_BYTES")
         };
-        let mut copy = LineCopy::new(c.redactor, c.budget.clone(), max_line_bytes, line_cap);
-        let source = Source {
-            path: &raw,
-            gzipped: artifact.gzipped,
-            cut: downloaded > max_inflated_bytes,
-        };
         // The operation's own log goes through the findings as it is copied.
-        let mut scan = is_log.then(|| {
+        let scan = is_log.then(|| {
             LogScan::new(LogSource {
                 path: entry.to_string(),
                 role: LogRole::Operation,
@@ -96,21 +93,30 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                 previous: false,
             })
         });
-        // Compressed as it is redacted (Velero's log can be the bundle's largest file).
-        let compression = c.compression;
-        let decoded = tokio::task::block_in_place(|| {
-            let mut out = CompressingWriter::create(&text, compression)?;
-            let cut = decode_and_redact(
-                &source,
-                &mut out,
-                &mut copy,
-                max_inflated_bytes,
-                scan.as_mut(),
-            )?;
-            Ok::<_, std::io::Error>((cut, out.finish()?))
-        });
+        let work = Redaction {
+            redactor: c.redactor.clone(),
+            budget: c.budget.clone(),
+            max_line_bytes,
+            line_cap,
+            raw: raw.clone(),
+            gzipped: artifact.gzipped,
+            cut: downloaded > max_inflated_bytes,
+            text: text.clone(),
+            compression: c.compression,
+            max_inflated_bytes,
+            scan,
+        };
+        // Decompressing, redacting and compressing Velero's log (the bundle's largest file,
+        // often) is seconds of CPU: on a blocking thread, so other bundles' reconciles run on.
+        let decoded = work.run().await;
         let _ = std::fs::remove_file(&raw);
-        let (inflated_cut, compressed) = match decoded {
+        let Redacted {
+            inflated_cut,
+            compressed,
+            report,
+            masks,
+            scan,
+        } = match decoded {
             Ok(done) => done,
             Err(e) => {
                 let _ = std::fs::remove_file(&text);
@@ -118,7 +124,6 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
                 continue;
             }
         };
-        let report = copy.report;
         if report.written == 0 && report.out_of_budget {
             let _ = std::fs::remove_file(&text);
             compressed.remove();
@@ -141,13 +146,82 @@ pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError>
         }
         // A cut file is no longer JSON; the warnings above already say what happened to it.
         if whole {
-            feed_json(c, &artifact.bundle_path, &entry.to_string(), &text, &key);
+            feed_json(c, &artifact.bundle_path, &entry.to_string(), &text, &key).await;
         }
-        let masks = copy.masks().clone();
         let _ = std::fs::remove_file(&text);
         c.add_compressed(&entry, &compressed, &masks)?;
     }
     Ok(())
+}
+
+/// One downloaded object-store file to decode, redact and compress, owned whole so it can
+/// go to a blocking thread.
+struct Redaction {
+    redactor: Arc<Redactor>,
+    budget: ContentBudget,
+    max_line_bytes: usize,
+    line_cap: &'static str,
+    /// The download.
+    raw: PathBuf,
+    gzipped: bool,
+    /// The download stopped at the cap.
+    cut: bool,
+    /// Where the redacted text is compressed to.
+    text: PathBuf,
+    compression: Compression,
+    max_inflated_bytes: u64,
+    scan: Option<LogScan>,
+}
+
+/// What [`Redaction::run`] gives back.
+struct Redacted {
+    /// The inflated cap cut the file.
+    inflated_cut: bool,
+    compressed: CompressedFile,
+    report: CopyReport,
+    masks: MaskCounts,
+    scan: Option<LogScan>,
+}
+
+impl Redaction {
+    async fn run(self) -> std::io::Result<Redacted> {
+        match tokio::task::spawn_blocking(move || self.run_blocking()).await {
+            Ok(redacted) => redacted,
+            // A panic is the reconcile's, failing this bundle alone (see `bundle::apply`).
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    fn run_blocking(mut self) -> std::io::Result<Redacted> {
+        let mut copy = LineCopy::new(
+            &self.redactor,
+            self.budget.clone(),
+            self.max_line_bytes,
+            self.line_cap,
+        );
+        let source = Source {
+            path: &self.raw,
+            gzipped: self.gzipped,
+            cut: self.cut,
+        };
+        let mut out = CompressingWriter::create(&self.text, self.compression)?;
+        let inflated_cut = decode_and_redact(
+            &source,
+            &mut out,
+            &mut copy,
+            self.max_inflated_bytes,
+            self.scan.as_mut(),
+        )?;
+        let compressed = out.finish()?;
+        Ok(Redacted {
+            inflated_cut,
+            compressed,
+            masks: copy.masks().clone(),
+            report: copy.report,
+            scan: self.scan,
+        })
+    }
 }
 
 /// A Restore's backup's results file, so a backup that itself missed objects is shown with
@@ -174,24 +248,37 @@ fn operation_log_missing(c: &mut Collector<'_>, key: &str, why: &str) {
 
 /// Streams a results file or itemoperations.json (as redacted into the spool) into the
 /// findings' evidence.
-fn feed_json(c: &mut Collector<'_>, bundle_path: &str, entry: &str, text: &Path, key: &str) {
+async fn feed_json(c: &mut Collector<'_>, bundle_path: &str, entry: &str, text: &Path, key: &str) {
     let Ok(file) = File::open(text) else {
         return;
     };
-    let evidence = &mut c.summary.evidence;
-    let fed = tokio::task::block_in_place(|| {
-        if bundle_path == BACKUP_RESULTS_PATH {
-            velero_files::feed_results(file, entry, &mut evidence.backup_results)
+    // A results file is megabytes of JSON: parsed on a blocking thread, the evidence lent to
+    // it and given back.
+    let mut evidence = std::mem::take(&mut c.summary.evidence);
+    let (bundle_path, entry) = (bundle_path.to_string(), entry.to_string());
+    let fed = tokio::task::spawn_blocking(move || {
+        let fed = if bundle_path == BACKUP_RESULTS_PATH {
+            velero_files::feed_results(file, &entry, &mut evidence.backup_results)
         } else if bundle_path.ends_with("results.json") {
-            velero_files::feed_results(file, entry, &mut evidence.results)
+            velero_files::feed_results(file, &entry, &mut evidence.results)
         } else if bundle_path.ends_with("itemoperations.json") {
-            velero_files::feed_item_operations(file, entry, evidence)
+            velero_files::feed_item_operations(file, &entry, &mut evidence)
         } else {
             Ok(())
+        };
+        (evidence, fed)
+    })
+    .await;
+    match fed {
+        Ok((evidence, fed)) => {
+            c.summary.evidence = evidence;
+            if let Err(e) = fed {
+                c.warn(format!("{key} is not valid JSON: {e}"));
+            }
         }
-    });
-    if let Err(e) = fed {
-        c.warn(format!("{key} is not valid JSON: {e}"));
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only when the runtime shuts down, which cancels the collection too.
+        Err(e) => c.warn(format!("{key} could not be parsed: {e}")),
     }
 }
 
