@@ -469,8 +469,7 @@ mod tests {
         };
         s = url_signed(
             s,
-            "http://old".into(),
-            t("2026-11-22T11:00:00Z"),
+            signed("http://old", 3600, false),
             1,
             t("2026-11-22T10:00:00Z"),
         );
