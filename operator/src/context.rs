@@ -1,5 +1,6 @@
-//! What every reconcile shares: one client, one event recorder, the settings, the metrics,
-//! the collection slots and the shutdown signal.
+//! What every reconcile of one term shares (see leader.rs: a term is one stretch of leading):
+//! one client, one event recorder, the settings, the metrics, the collection slots and the
+//! term's end.
 
 use std::sync::{Arc, atomic::AtomicU64};
 
@@ -21,12 +22,14 @@ pub(crate) struct Context {
     pub api_requests: Arc<AtomicU64>,
     pub recorder: Recorder,
     pub config: Config,
-    pub redactor: Redactor,
+    /// Built once per process (its patterns are compiled once), shared by every term.
+    pub redactor: Arc<Redactor>,
     /// Collection slots: bundles beyond `config.concurrency` wait as Pending.
     pub collect_slots: Arc<Semaphore>,
     pub metrics: Arc<Metrics>,
-    /// Fires on SIGTERM or a lost lease: collections and uploads in flight stop (the upload
-    /// is aborted) and the bundle is left for the next leader.
+    /// Fires when this term ends (SIGTERM, or the lease lost or unconfirmed; a child of the
+    /// process's SIGTERM token): collections and uploads in flight stop (the upload is
+    /// aborted) and the bundle is left for the next leader.
     pub shutdown: CancellationToken,
     /// This cluster, on every archive it writes (the DebugBundle CRD's uid; see orphans.rs);
     /// empty when it could not be read.
@@ -37,7 +40,7 @@ impl Context {
     pub fn new(
         client: Client,
         config: Config,
-        redactor: Redactor,
+        redactor: Arc<Redactor>,
         api_requests: Arc<AtomicU64>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
