@@ -29,7 +29,8 @@ pub(crate) struct Context {
     pub metrics: Arc<Metrics>,
     /// Fires when this term ends (SIGTERM, or the lease lost or unconfirmed; a child of the
     /// process's SIGTERM token): collections and uploads in flight stop (the upload is
-    /// aborted) and the bundle is left for the next leader.
+    /// aborted), nothing more is written (see [`Context::still_leading`]) and the bundle is
+    /// left for the next leader.
     pub shutdown: CancellationToken,
     /// This cluster, on every archive it writes (the DebugBundle CRD's uid; see orphans.rs);
     /// empty when it could not be read.
@@ -62,4 +63,22 @@ impl Context {
             cluster_mark,
         }
     }
+
+    /// Ok while this term lasts. Checked right before each write of a bundle's status and
+    /// the upload's completion: once another replica may lead, this one must not write what
+    /// the new leader is redoing.
+    pub fn still_leading(&self) -> Result<(), NotLeading> {
+        if self.shutdown.is_cancelled() {
+            Err(NotLeading)
+        } else {
+            Ok(())
+        }
+    }
 }
+
+/// A write refused because this process's term is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not written: this process no longer leads (SIGTERM, or the Lease lost); the next leader carries on"
+)]
+pub(crate) struct NotLeading;

@@ -1,7 +1,7 @@
 //! Step 4, queue: waits for one of the operator's collection slots; the bundle shows
 //! Pending/Queued meanwhile.
 
-use super::run::Run;
+use super::run::{Run, WriteError};
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Slot {
@@ -11,7 +11,7 @@ pub(crate) enum Slot {
     BundleDeleted,
 }
 
-pub(crate) async fn take_slot(run: &mut Run<'_>) -> Result<Slot, kube::Error> {
+pub(crate) async fn take_slot(run: &mut Run<'_>) -> Result<Slot, WriteError> {
     let slots = run.ctx.collect_slots.clone();
     if let Ok(slot) = slots.clone().try_acquire_owned() {
         run.hold(slot);
