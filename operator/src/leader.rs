@@ -374,4 +374,68 @@ mod tests {
             Reading::Other(String::new())
         );
     }
+
+    /// A watchdog reading through `client`, its term fenced `fence_in` from now.
+    fn watchdog(client: Client, fence_in: Duration) -> Watchdog {
+        Watchdog {
+            api: Api::namespaced(client, "velero"),
+            name: "velero-debug-operator".into(),
+            identity: ME.into(),
+            fence: Instant::now() + fence_in,
+        }
+    }
+
+    type Handle = tower_test::mock::Handle<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >;
+
+    fn mock_client() -> (Client, Handle) {
+        let (service, handle) = tower_test::mock::pair();
+        (Client::new(service, "default"), handle)
+    }
+
+    #[tokio::test]
+    async fn the_watchdog_ends_the_term_when_another_holds_the_lease() {
+        let (client, mut handle) = mock_client();
+        let mut dog = watchdog(client, Duration::from_secs(10));
+        let answer = async {
+            let (request, reply) = handle.next_request().await.expect("a read of the Lease");
+            assert_eq!(
+                request.uri().path(),
+                "/apis/coordination.k8s.io/v1/namespaces/velero/leases/velero-debug-operator"
+            );
+            let taken = lease("operator-1", &Timestamp::now().to_string(), 20);
+            let body = serde_json::to_vec(&taken).unwrap();
+            reply.send_response(http::Response::new(kube::client::Body::from(body)));
+        };
+        let (loss, ()) = tokio::join!(dog.watch(), answer);
+        assert_eq!(loss, Loss::TakenBy("operator-1".into()));
+    }
+
+    #[tokio::test]
+    async fn a_read_showing_a_fresh_renewal_moves_the_fence_on() {
+        let (client, mut handle) = mock_client();
+        let mut dog = watchdog(client, Duration::ZERO);
+        let answer = async {
+            let (_, reply) = handle.next_request().await.expect("a read of the Lease");
+            let renewed = lease(ME, &Timestamp::now().to_string(), 15);
+            let body = serde_json::to_vec(&renewed).unwrap();
+            reply.send_response(http::Response::new(kube::client::Body::from(body)));
+        };
+        let (checked, ()) = tokio::join!(dog.check(), answer);
+        assert_eq!(checked, Ok(true));
+        // Renewed just now: the term lasts until grace before the 15 s lease expires.
+        assert!(dog.fence > Instant::now() + Duration::from_secs(9));
+        assert!(dog.fence <= Instant::now() + Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn an_api_server_that_does_not_answer_ends_the_term_at_the_fence() {
+        // The read is never answered (nor refused): the fence alone ends the term.
+        let (client, _unanswered) = mock_client();
+        let mut dog = watchdog(client, Duration::from_millis(50));
+        let loss = timeout(Duration::from_secs(5), dog.watch()).await;
+        assert_eq!(loss, Ok(Loss::Unconfirmed));
+    }
 }
