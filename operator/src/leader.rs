@@ -224,6 +224,15 @@ async fn reported_lost(state: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Why waiting for the lease failed (the wait is started over).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AcquireError {
+    #[error(transparent)]
+    Manager(#[from] LeaseManagerError),
+    #[error("the lease manager stopped: {0}")]
+    Stopped(String),
+}
+
 /// Waits until this process holds the lease `name` in `namespace` and the watchdog confirms
 /// it; None when `shutdown` came first.
 pub(crate) async fn acquire(
@@ -232,7 +241,7 @@ pub(crate) async fn acquire(
     name: &str,
     identity: &str,
     shutdown: &CancellationToken,
-) -> Result<Option<Leadership>, LeaseManagerError> {
+) -> Result<Option<Leadership>, AcquireError> {
     let manager = LeaseManagerBuilder::new(client.clone(), name)
         .with_namespace(namespace)
         .with_identity(identity)
@@ -273,10 +282,11 @@ pub(crate) async fn acquire(
             changed = state.changed() => {
                 if changed.is_err() {
                     // The manager stopped: its error says why.
-                    return match task.await {
-                        Ok(Err(e)) => Err(e),
-                        _ => Ok(None),
-                    };
+                    return Err(match task.await {
+                        Ok(Err(e)) => e.into(),
+                        Ok(Ok(_)) => AcquireError::Stopped("without an error".into()),
+                        Err(e) => AcquireError::Stopped(e.to_string()),
+                    });
                 }
             }
             _ = recheck => {}
