@@ -317,14 +317,18 @@ impl Election {
         shutdown: &CancellationToken,
     ) -> Option<leader::Leadership> {
         loop {
-            let acquired = leader::acquire(
+            let acquire = leader::acquire(
                 client.clone(),
                 &self.namespace,
                 &self.lease,
                 &self.identity,
                 shutdown,
-            )
-            .await;
+            );
+            // Setting the lease manager up may wait on an unreachable API server.
+            let acquired = tokio::select! {
+                acquired = acquire => acquired,
+                _ = shutdown.cancelled() => return None,
+            };
             match acquired {
                 Ok(leadership) => return leadership,
                 Err(e) => {
