@@ -25,7 +25,7 @@ pub(crate) fn context(config: Config) -> (Arc<Context>, ApiServer) {
     let ctx = Context::new(
         client,
         config,
-        Redactor::new(),
+        Arc::new(Redactor::new()),
         Arc::new(AtomicU64::new(0)),
         Arc::new(Metrics::new()),
         CancellationToken::new(),

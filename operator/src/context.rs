@@ -1,5 +1,6 @@
-//! What every reconcile shares: one client, one event recorder, the settings, the metrics,
-//! the collection slots and the shutdown signal.
+//! What every reconcile of one term shares (see leader.rs: a term is one stretch of leading):
+//! one client, one event recorder, the settings, the metrics, the collection slots and the
+//! term's end.
 
 use std::sync::{Arc, atomic::AtomicU64};
 
@@ -21,13 +22,16 @@ pub(crate) struct Context {
     pub api_requests: Arc<AtomicU64>,
     pub recorder: Recorder,
     pub config: Config,
-    /// Shared with the blocking threads that redact object-store files (collect/object_store.rs).
+    /// Built once per process (its patterns are compiled once), shared by every term and
+    /// with the blocking threads that redact object-store files (collect/object_store.rs).
     pub redactor: Arc<Redactor>,
     /// Collection slots: bundles beyond `config.concurrency` wait as Pending.
     pub collect_slots: Arc<Semaphore>,
     pub metrics: Arc<Metrics>,
-    /// Fires on SIGTERM or a lost lease: collections and uploads in flight stop (the upload
-    /// is aborted) and the bundle is left for the next leader.
+    /// Fires when this term ends (SIGTERM, or the lease lost or unconfirmed; a child of the
+    /// process's SIGTERM token): collections and uploads in flight stop (the upload is
+    /// aborted), nothing more is written (see [`Context::still_leading`]) and the bundle is
+    /// left for the next leader.
     pub shutdown: CancellationToken,
     /// This cluster, on every archive it writes (the DebugBundle CRD's uid; see orphans.rs);
     /// empty when it could not be read.
@@ -38,7 +42,7 @@ impl Context {
     pub fn new(
         client: Client,
         config: Config,
-        redactor: Redactor,
+        redactor: Arc<Redactor>,
         api_requests: Arc<AtomicU64>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
@@ -54,10 +58,28 @@ impl Context {
             api_requests,
             collect_slots: Arc::new(Semaphore::new(config.concurrency.max(1).into())),
             config,
-            redactor: Arc::new(redactor),
+            redactor,
             metrics,
             shutdown,
             cluster_mark,
         }
     }
+
+    /// Ok while this term lasts. Checked right before each write of a bundle's status and
+    /// the upload's completion: once another replica may lead, this one must not write what
+    /// the new leader is redoing.
+    pub fn still_leading(&self) -> Result<(), NotLeading> {
+        if self.shutdown.is_cancelled() {
+            Err(NotLeading)
+        } else {
+            Ok(())
+        }
+    }
 }
+
+/// A write refused because this process's term is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not written: this process no longer leads (SIGTERM, or the Lease lost); the next leader carries on"
+)]
+pub(crate) struct NotLeading;

@@ -1,7 +1,9 @@
 //! Readiness for `/readyz`: the process has started, and every watch its controllers run has
 //! listed its objects. A watch whose list fails (the API server refuses it, a CRD is missing)
 //! keeps the process not ready, and says why in the log at warn level, until a list succeeds:
-//! a controller that cannot list processes nothing, and must not look healthy.
+//! a controller that cannot list processes nothing, and must not look healthy. A watch counts
+//! only while its controller runs: a standby (or a leader between terms) runs none, and is
+//! ready.
 
 use std::{
     collections::BTreeMap,
@@ -67,6 +69,11 @@ impl Readiness {
         let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
         watches.insert(name, state)
     }
+
+    fn forget(&self, name: &'static str) {
+        let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        watches.remove(name);
+    }
 }
 
 /// What one watch reports to [`Readiness`], from the events of its stream.
@@ -96,6 +103,13 @@ impl WatchHealth {
             // it must); what was listed is still served meanwhile.
             Err(e) => tracing::warn!(watch = name, error = %e, "watch failed; reopening it"),
         }
+    }
+}
+
+/// The watch stopped with its controller (the term ended): it no longer counts.
+impl Drop for WatchHealth {
+    fn drop(&mut self) {
+        self.readiness.forget(self.name);
     }
 }
 
@@ -148,6 +162,17 @@ mod tests {
         bundles.observe::<()>(&Ok(watcher::Event::Init));
         assert!(readiness.check().is_err(), "still listing");
         bundles.observe::<()>(&Ok(watcher::Event::InitDone));
+        assert_eq!(readiness.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_stopped_watch_no_longer_counts() {
+        let readiness = Arc::new(Readiness::default());
+        readiness.set_started();
+        let bundles = readiness.watch("debugbundles");
+        bundles.observe(&list_error());
+        assert!(readiness.check().is_err());
+        drop(bundles);
         assert_eq!(readiness.check(), Ok(()));
     }
 

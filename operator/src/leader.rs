@@ -1,77 +1,451 @@
 //! Leader election on a coordination.k8s.io Lease (kube-lease-manager): only the holder runs
-//! the controllers, so two replicas never collect the same bundle twice. Losing the lease
-//! cancels everything in flight, and the process exits for its replacement to stand by.
+//! the controllers, so two replicas never collect the same bundle twice. A process leads in
+//! terms: it waits for the lease, leads until the term is over, and then waits again (see
+//! process.rs); the term's end cancels everything in flight, and nothing is written after it.
+//!
+//! The term is over when kube-lease-manager reports the lease lost, or when this process's own
+//! watchdog cannot confirm it still holds the lease (the fence). kube-lease-manager alone is
+//! not enough: while the API server is unreachable its watch loop logs errors and backs off but
+//! never reports the lease lost, so a leader cut off from the API server would go on acting
+//! while a standby takes the expired lease. The watchdog reads the Lease every
+//! [`CHECK_EVERY`], and ends the term [`GRACE_SECONDS`] before the lease, as last seen held by
+//! this process, expires: before any standby may take it.
 
-use kube::Client;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::{
+    sync::watch,
+    task::JoinHandle,
+    time::{Instant, sleep, sleep_until, timeout},
+};
 use tokio_util::sync::CancellationToken;
 
 /// How long a lease is valid after its last renewal; a killed leader is replaced after this.
-pub const LEASE_SECONDS: u64 = 15;
-/// Renewed this long before it would expire (also the clock skew tolerated).
-pub const GRACE_SECONDS: u64 = 5;
+pub(crate) const LEASE_SECONDS: u64 = 15;
+/// The leader stops acting this long before its lease could expire: the clock skew between
+/// replicas tolerated, and time for a write already sent to land.
+pub(crate) const GRACE_SECONDS: u64 = 5;
+/// The lease is renewed this long after its last renewal, well before the fence
+/// (`LEASE_SECONDS - GRACE_SECONDS`), so the watchdog sees each renewal in time.
+const RENEW_AFTER_SECONDS: u64 = 5;
+/// How often the watchdog reads the Lease.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How long one read of the Lease may take (it never outlasts the fence either).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long giving the lease up on SIGTERM may take before the process goes without.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub struct Leadership {
-    /// Keeps the lease manager running; dropping it releases the lease.
-    state: watch::Receiver<bool>,
-    task: JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
+/// What one read of the Lease says about this process's term.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// This process holds the lease: renewed at `renewed` (on this process's monotonic clock)
+    /// for `duration`, and not expired.
+    Held {
+        renewed: Instant,
+        duration: Duration,
+    },
+    /// Another identity holds it (or nobody: empty).
+    Other(String),
+    /// Held by this process but expired, or without the times to tell: no confirmation.
+    Unconfirmed,
 }
 
-impl Leadership {
-    /// Resolves when the lease is lost.
-    pub async fn lost(&mut self) {
-        loop {
-            if !*self.state.borrow_and_update() {
-                return;
+/// Reads `lease` for `identity` at `wall_now`, which is `mono_now` on the monotonic clock.
+/// Pure, so the rules are tested without a server.
+pub(crate) fn reading(
+    lease: &Lease,
+    identity: &str,
+    wall_now: Timestamp,
+    mono_now: Instant,
+) -> Reading {
+    let spec = lease.spec.clone().unwrap_or_default();
+    let holder = spec.holder_identity.unwrap_or_default();
+    if holder != identity {
+        return Reading::Other(holder);
+    }
+    let (Some(renewed), Some(seconds)) = (spec.renew_time, spec.lease_duration_seconds) else {
+        return Reading::Unconfirmed;
+    };
+    let duration = Duration::from_secs(seconds.max(0) as u64);
+    // This process wrote renewTime with its own wall clock, so its age needs no skew allowance.
+    let age = Duration::try_from(wall_now.duration_since(renewed.0)).unwrap_or(Duration::ZERO);
+    if age >= duration {
+        return Reading::Unconfirmed;
+    }
+    match mono_now.checked_sub(age) {
+        Some(renewed) => Reading::Held { renewed, duration },
+        None => Reading::Unconfirmed,
+    }
+}
+
+/// Whether this process may still act at `now` when the lease was last confirmed held by it,
+/// renewed at `confirmed`, for `lease`: until `grace` before that lease expires. The
+/// confirmation is dated by the renewal it saw, not by the read: a lease no longer renewed
+/// must not look fresh because the API server still answers.
+pub(crate) fn term_valid(
+    confirmed: Instant,
+    now: Instant,
+    lease: Duration,
+    grace: Duration,
+) -> bool {
+    now < fence(confirmed, lease, grace)
+}
+
+/// The instant a term confirmed at `confirmed` ends unless confirmed again.
+fn fence(confirmed: Instant, lease: Duration, grace: Duration) -> Instant {
+    confirmed + lease.saturating_sub(grace)
+}
+
+/// Why a term ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Loss {
+    #[error("kube-lease-manager reports the lease lost")]
+    Reported,
+    #[error("the Lease is held by {0:?}")]
+    TakenBy(String),
+    #[error("the Lease is held by nobody (released)")]
+    Released,
+    #[error("the Lease was deleted")]
+    Deleted,
+    #[error("the lease could not be confirmed before the fence (API server unreachable?)")]
+    Unconfirmed,
+}
+
+/// The watchdog of one term: reads the Lease and knows until when the term may last.
+struct Watchdog {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    /// The term ends at this instant unless the lease is confirmed again.
+    fence: Instant,
+}
+
+impl Watchdog {
+    /// One read of the Lease: Ok(true) when it confirms the term (the fence moves on),
+    /// Ok(false) when it does not tell, Err when the lease is not this process's.
+    async fn check(&mut self) -> Result<bool, Loss> {
+        let lease = match timeout(CHECK_TIMEOUT, self.api.get_opt(&self.name)).await {
+            Ok(Ok(Some(lease))) => lease,
+            Ok(Ok(None)) => return Err(Loss::Deleted),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "the Lease could not be read");
+                return Ok(false);
             }
-            if self.state.changed().await.is_err() {
-                return;
+            Err(_) => {
+                tracing::debug!("reading the Lease timed out");
+                return Ok(false);
             }
+        };
+        let grace = Duration::from_secs(GRACE_SECONDS);
+        match reading(&lease, &self.identity, Timestamp::now(), Instant::now()) {
+            Reading::Held { renewed, duration } => {
+                self.fence = self.fence.max(fence(renewed, duration, grace));
+                Ok(term_valid(renewed, Instant::now(), duration, grace))
+            }
+            Reading::Other(holder) if holder.is_empty() => Err(Loss::Released),
+            Reading::Other(holder) => Err(Loss::TakenBy(holder)),
+            Reading::Unconfirmed => Ok(false),
         }
     }
 
-    /// Gives the lease up, so a standby takes over at once instead of after it expired.
-    pub async fn release(self) {
-        drop(self.state);
-        let _ = self.task.await;
+    /// Resolves when the term is over: the lease is another's, or was not confirmed in time.
+    async fn watch(&mut self) -> Loss {
+        loop {
+            // A read still under way at the fence does not hold the term open.
+            let fence = self.fence;
+            tokio::select! {
+                checked = self.check() => if let Err(loss) = checked {
+                    return loss;
+                },
+                _ = sleep_until(fence) => return Loss::Unconfirmed,
+            }
+            let fence = self.fence;
+            tokio::select! {
+                _ = sleep(CHECK_EVERY) => {}
+                _ = sleep_until(fence) => return Loss::Unconfirmed,
+            }
+        }
     }
 }
 
-/// Waits until this process holds the lease `name` in `namespace`; None when `shutdown` came
-/// first.
-pub async fn acquire(
+/// A term: this process holds the lease.
+pub(crate) struct Leadership {
+    /// kube-lease-manager's view; dropping it makes the manager release the lease.
+    state: watch::Receiver<bool>,
+    task: JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
+    watchdog: Watchdog,
+}
+
+impl Leadership {
+    /// Resolves when the term is over, saying why.
+    pub async fn lost(&mut self) -> Loss {
+        tokio::select! {
+            _ = reported_lost(&mut self.state) => Loss::Reported,
+            loss = self.watchdog.watch() => loss,
+        }
+    }
+
+    /// Gives the lease up (SIGTERM while leading), so a standby takes over at once instead of
+    /// after it expired; an API server that does not answer in time is gone without.
+    pub async fn release(self) {
+        let Self { state, task, .. } = self;
+        drop(state);
+        let abort = task.abort_handle();
+        if timeout(RELEASE_TIMEOUT, task).await.is_err() {
+            tracing::warn!("the lease could not be released in time; it expires instead");
+            abort.abort();
+        }
+    }
+
+    /// Stops renewing without touching the Lease: after a loss it may be another's, and
+    /// kube-lease-manager's release, from a stale view, could clear the new holder.
+    pub async fn abandon(self) {
+        let Self { state, task, .. } = self;
+        // Aborted before the channel closes, so the manager never runs its release.
+        task.abort();
+        let _ = task.await;
+        drop(state);
+    }
+}
+
+/// Resolves when kube-lease-manager says the lease is not held (or stopped).
+async fn reported_lost(state: &mut watch::Receiver<bool>) {
+    loop {
+        if !*state.borrow_and_update() {
+            return;
+        }
+        if state.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Why waiting for the lease failed (the wait is started over).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AcquireError {
+    #[error(transparent)]
+    Manager(#[from] LeaseManagerError),
+    #[error("the lease manager stopped: {0}")]
+    Stopped(String),
+}
+
+/// Waits until this process holds the lease `name` in `namespace` and the watchdog confirms
+/// it; None when `shutdown` came first.
+pub(crate) async fn acquire(
     client: Client,
     namespace: &str,
     name: &str,
     identity: &str,
     shutdown: &CancellationToken,
-) -> Result<Option<Leadership>, LeaseManagerError> {
-    let manager = LeaseManagerBuilder::new(client, name)
+) -> Result<Option<Leadership>, AcquireError> {
+    let manager = LeaseManagerBuilder::new(client.clone(), name)
         .with_namespace(namespace)
         .with_identity(identity)
         .with_duration(LEASE_SECONDS)
-        .with_grace(GRACE_SECONDS)
+        // kube-lease-manager renews `grace` before expiry.
+        .with_grace(LEASE_SECONDS - RENEW_AFTER_SECONDS)
         .build()
         .await?;
     let (mut state, task) = manager.watch().await;
+    let mut watchdog = Watchdog {
+        api: Api::namespaced(client, namespace),
+        name: name.to_string(),
+        identity: identity.to_string(),
+        fence: Instant::now(),
+    };
     tracing::info!(lease = name, identity, "waiting for the leader lease");
     loop {
-        if *state.borrow_and_update() {
-            tracing::info!(lease = name, identity, "leading");
-            return Ok(Some(Leadership { state, task }));
+        let held = *state.borrow_and_update();
+        if held {
+            // Not before the watchdog dated the lease: the term needs a fence from the start.
+            if let Ok(true) = watchdog.check().await {
+                tracing::info!(lease = name, identity, "leading");
+                return Ok(Some(Leadership {
+                    state,
+                    task,
+                    watchdog,
+                }));
+            }
         }
+        let recheck = async {
+            if held {
+                sleep(CHECK_EVERY).await
+            } else {
+                std::future::pending().await
+            }
+        };
         tokio::select! {
             changed = state.changed() => {
                 if changed.is_err() {
                     // The manager stopped: its error says why.
-                    return match task.await {
-                        Ok(Err(e)) => Err(e),
-                        _ => Ok(None),
-                    };
+                    return Err(match task.await {
+                        Ok(Err(e)) => e.into(),
+                        Ok(Ok(_)) => AcquireError::Stopped("without an error".into()),
+                        Err(e) => AcquireError::Stopped(e.to_string()),
+                    });
                 }
             }
+            _ = recheck => {}
             _ = shutdown.cancelled() => return Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: &str = "operator-0";
+
+    fn lease(holder: &str, renewed: &str, seconds: i32) -> Lease {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "velero-debug-operator", "namespace": "velero"},
+            "spec": {"holderIdentity": holder, "renewTime": renewed, "leaseDurationSeconds": seconds},
+        }))
+        .unwrap()
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_term_lasts_until_grace_before_the_confirmed_lease_expires() {
+        let t0 = Instant::now();
+        let lease = Duration::from_secs(LEASE_SECONDS);
+        let grace = Duration::from_secs(GRACE_SECONDS);
+        assert!(term_valid(t0, t0, lease, grace));
+        assert!(term_valid(
+            t0,
+            t0 + Duration::from_millis(9_999),
+            lease,
+            grace
+        ));
+        assert!(!term_valid(t0, t0 + Duration::from_secs(10), lease, grace));
+        assert!(!term_valid(t0, t0 + Duration::from_secs(60), lease, grace));
+        // A lease no longer than the grace never lets a term act.
+        assert!(!term_valid(t0, t0, grace, grace));
+    }
+
+    #[test]
+    fn renewals_come_before_the_fence_with_reads_to_spare() {
+        let fence_after = LEASE_SECONDS - GRACE_SECONDS;
+        assert!(RENEW_AFTER_SECONDS < fence_after);
+        // At least two reads between a renewal and the fence it moves.
+        let window = Duration::from_secs(fence_after - RENEW_AFTER_SECONDS);
+        assert!(window >= 2 * CHECK_EVERY, "{window:?}");
+    }
+
+    #[test]
+    fn a_read_is_dated_by_the_renewal_it_shows() {
+        let mono = Instant::now() + Duration::from_secs(3600);
+        let now = at("2026-11-23T12:00:10Z");
+        let read = reading(&lease(ME, "2026-11-23T12:00:04Z", 15), ME, now, mono);
+        assert_eq!(
+            read,
+            Reading::Held {
+                renewed: mono - Duration::from_secs(6),
+                duration: Duration::from_secs(15)
+            }
+        );
+        // Renewed "in the future" (clock steps): dated now, never later.
+        let read = reading(&lease(ME, "2026-11-23T12:00:12Z", 15), ME, now, mono);
+        assert!(matches!(read, Reading::Held { renewed, .. } if renewed == mono));
+    }
+
+    #[test]
+    fn an_expired_or_incomplete_lease_confirms_nothing() {
+        let mono = Instant::now() + Duration::from_secs(3600);
+        let now = at("2026-11-23T12:00:30Z");
+        let expired = lease(ME, "2026-11-23T12:00:15Z", 15);
+        assert_eq!(reading(&expired, ME, now, mono), Reading::Unconfirmed);
+        let mut untimed = lease(ME, "2026-11-23T12:00:29Z", 15);
+        untimed.spec.as_mut().unwrap().renew_time = None;
+        assert_eq!(reading(&untimed, ME, now, mono), Reading::Unconfirmed);
+    }
+
+    #[test]
+    fn a_lease_held_by_another_or_nobody_ends_the_term() {
+        let mono = Instant::now();
+        let now = at("2026-11-23T12:00:10Z");
+        let other = lease("operator-1", "2026-11-23T12:00:09Z", 20);
+        assert_eq!(
+            reading(&other, ME, now, mono),
+            Reading::Other("operator-1".into())
+        );
+        let mut released = other.clone();
+        released.spec = None;
+        assert_eq!(
+            reading(&released, ME, now, mono),
+            Reading::Other(String::new())
+        );
+    }
+
+    /// A watchdog reading through `client`, its term fenced `fence_in` from now.
+    fn watchdog(client: Client, fence_in: Duration) -> Watchdog {
+        Watchdog {
+            api: Api::namespaced(client, "velero"),
+            name: "velero-debug-operator".into(),
+            identity: ME.into(),
+            fence: Instant::now() + fence_in,
+        }
+    }
+
+    type Handle = tower_test::mock::Handle<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >;
+
+    fn mock_client() -> (Client, Handle) {
+        let (service, handle) = tower_test::mock::pair();
+        (Client::new(service, "default"), handle)
+    }
+
+    #[tokio::test]
+    async fn the_watchdog_ends_the_term_when_another_holds_the_lease() {
+        let (client, mut handle) = mock_client();
+        let mut dog = watchdog(client, Duration::from_secs(10));
+        let answer = async {
+            let (request, reply) = handle.next_request().await.expect("a read of the Lease");
+            assert_eq!(
+                request.uri().path(),
+                "/apis/coordination.k8s.io/v1/namespaces/velero/leases/velero-debug-operator"
+            );
+            let taken = lease("operator-1", &Timestamp::now().to_string(), 20);
+            let body = serde_json::to_vec(&taken).unwrap();
+            reply.send_response(http::Response::new(kube::client::Body::from(body)));
+        };
+        let (loss, ()) = tokio::join!(dog.watch(), answer);
+        assert_eq!(loss, Loss::TakenBy("operator-1".into()));
+    }
+
+    #[tokio::test]
+    async fn a_read_showing_a_fresh_renewal_moves_the_fence_on() {
+        let (client, mut handle) = mock_client();
+        let mut dog = watchdog(client, Duration::ZERO);
+        let answer = async {
+            let (_, reply) = handle.next_request().await.expect("a read of the Lease");
+            let renewed = lease(ME, &Timestamp::now().to_string(), 15);
+            let body = serde_json::to_vec(&renewed).unwrap();
+            reply.send_response(http::Response::new(kube::client::Body::from(body)));
+        };
+        let (checked, ()) = tokio::join!(dog.check(), answer);
+        assert_eq!(checked, Ok(true));
+        // Renewed just now: the term lasts until grace before the 15 s lease expires.
+        assert!(dog.fence > Instant::now() + Duration::from_secs(9));
+        assert!(dog.fence <= Instant::now() + Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn an_api_server_that_does_not_answer_ends_the_term_at_the_fence() {
+        // The read is never answered (nor refused): the fence alone ends the term.
+        let (client, _unanswered) = mock_client();
+        let mut dog = watchdog(client, Duration::from_millis(50));
+        let loss = timeout(Duration::from_secs(5), dog.watch()).await;
+        assert_eq!(loss, Ok(Loss::Unconfirmed));
     }
 }

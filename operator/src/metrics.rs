@@ -42,6 +42,8 @@ pub struct Metrics {
     pub auto_bundles_created: Counter,
     pub findings: Family<FindingLabels, Counter>,
     pub orphans_deleted: Counter,
+    /// 1 while this process leads (runs the controllers), else 0.
+    pub leader: Gauge<i64, AtomicI64>,
     registry: Registry,
 }
 
@@ -106,8 +108,15 @@ impl Metrics {
             "Archives and open uploads no DebugBundle referred to, deleted by the garbage collector",
             orphans_deleted.clone(),
         );
+        let leader = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "leader",
+            "1 while this process leads (holds the Lease and runs the controllers), else 0",
+            leader.clone(),
+        );
         Self {
             orphans_deleted,
+            leader,
             bundles,
             duration,
             size,
@@ -196,6 +205,7 @@ mod tests {
         assert!(text.contains("velero_debug_bundles_total{result=\"failed\"} 1"));
         assert!(text.contains("velero_debug_bundles_in_flight 0"));
         assert!(text.contains("velero_debug_bundle_duration_seconds_count 1"));
+        assert!(text.contains("velero_debug_leader 0"), "{text}");
     }
 
     #[test]

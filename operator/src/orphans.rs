@@ -149,6 +149,10 @@ async fn sweep_location(
         ctx.config.sweeps.grace,
     );
     for key in found.archives {
+        // Deletes only while this term lasts.
+        if ctx.still_leading().is_err() {
+            return;
+        }
         // Only what this cluster wrote (see the module's comment).
         match store.metadata(&key).await {
             Ok(Some(meta)) if meta.get(CLUSTER_MARK) == Some(&ctx.cluster_mark) => {}
@@ -172,6 +176,9 @@ async fn sweep_location(
         }
     }
     for upload in found.uploads {
+        if ctx.still_leading().is_err() {
+            return;
+        }
         store.abort_upload(&upload.key, &upload.id).await;
         tracing::info!(location = %name, key = upload.key, upload_id = upload.id, "garbage collection: aborted an upload no DebugBundle is making");
         ctx.metrics.orphans_deleted.inc();

@@ -208,7 +208,8 @@ fn parse_redaction_pattern(text: &str) -> Result<String, String> {
     }
 }
 
-/// Runs the operator until SIGTERM/SIGINT (or, with leader election, a lost lease).
+/// Runs the operator until SIGTERM/SIGINT. With leader election the controllers run in terms
+/// (see leader.rs): a lost lease ends the term, and the process waits to lead again.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // One TLS crypto provider for the whole process (kube, the S3 clients).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -225,7 +226,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         timeout_seconds,
     }) = &args.command
     {
-        let client = Client::try_from(kube::Config::infer().await?)?;
+        let client = counting_client(
+            Arc::new(AtomicU64::new(0)),
+            Duration::from_secs(args.api_timeout_seconds),
+        )
+        .await?;
         let namespace = Some(args.namespace.as_str()).filter(|n| !n.is_empty());
         let report = crate::uninstall::run(
             client,
@@ -247,6 +252,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Empty lines of REDACTION_PATTERNS (a trailing newline) are no pattern.
     let redactor = Redactor::with_extra_patterns(&without_empty(args.redaction_patterns.clone()))
         .context("REDACTION_PATTERNS")?;
+    let redactor = Arc::new(redactor);
     let requests = Arc::new(AtomicU64::new(0));
     let client = counting_client(
         requests.clone(),
@@ -278,82 +284,139 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )
     .await?;
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
-
-    let leadership = if args.leader_election {
-        // A standby is ready: it serves and takes over when the leader goes.
-        readiness.set_started();
-        let lease_namespace = namespace.clone().unwrap_or_else(|| "default".into());
-        let identity = args.pod_name.clone().unwrap_or_else(default_identity);
-        let acquired = leader::acquire(
-            client.clone(),
-            &lease_namespace,
-            &args.lease_name,
-            &identity,
-            &shutdown,
-        )
-        .await?;
-        match acquired {
-            Some(l) => Some(l),
-            None => return Ok(()),
-        }
-    } else {
-        None
-    };
+    // A standby is ready: it serves and takes over when the leader goes.
     readiness.set_started();
-    let cluster_mark = own_crd::cluster_mark(
-        client.clone(),
-        Duration::from_secs(args.api_timeout_seconds),
-    )
-    .await;
+
+    let election = args.leader_election.then(|| Election {
+        namespace: namespace.clone().unwrap_or_else(|| "default".into()),
+        lease: args.lease_name.clone(),
+        identity: args.pod_name.clone().unwrap_or_else(default_identity),
+    });
+    let api_timeout = Duration::from_secs(args.api_timeout_seconds);
     let config = Config {
         spool_dir: spool.path().to_path_buf(),
         ..config_from(args)
     };
-    let ctx = Arc::new(Context::new(
-        client,
-        config,
-        redactor,
-        requests,
-        metrics,
-        shutdown.clone(),
-        cluster_mark,
-    ));
-    let lost = lead(
-        leadership,
-        controllers(namespace, ctx, readiness),
-        &shutdown,
-    )
-    .await;
+    while !shutdown.is_cancelled() {
+        // Read before the lease: once it is held, the term's fence is running.
+        let cluster_mark = tokio::select! {
+            mark = own_crd::cluster_mark(client.clone(), api_timeout) => mark,
+            _ = shutdown.cancelled() => break,
+        };
+        let leadership = match &election {
+            Some(election) => match election.acquire(client.clone(), &shutdown).await {
+                Some(l) => Some(l),
+                None => break,
+            },
+            None => None,
+        };
+        let term = shutdown.child_token();
+        let ctx = Arc::new(Context::new(
+            client.clone(),
+            config.clone(),
+            redactor.clone(),
+            requests.clone(),
+            metrics.clone(),
+            term.clone(),
+            cluster_mark,
+        ));
+        metrics.leader.set(1);
+        let controllers = controllers(namespace.clone(), ctx, readiness.clone());
+        let end = match leadership {
+            None => serve_term(controllers, std::future::pending(), &term).await,
+            Some(mut l) => {
+                let end = serve_term(controllers, l.lost(), &term).await;
+                match end {
+                    TermEnd::Stopped => l.release().await,
+                    TermEnd::Lost(_) => l.abandon().await,
+                }
+                end
+            }
+        };
+        metrics.leader.set(0);
+        match end {
+            TermEnd::Stopped => break,
+            TermEnd::Lost(loss) => {
+                tracing::warn!(%loss, "no longer leading; what was in flight is left for the next leader; waiting for the lease again")
+            }
+        }
+    }
     shutdown.cancel();
     let _ = server.await;
-    if lost {
-        anyhow::bail!("lost the leader lease");
-    }
     Ok(())
 }
 
-/// Runs the controllers, while leading when there is a lease; true when the lease was lost.
-async fn lead(
-    leadership: Option<leader::Leadership>,
-    controllers: impl std::future::Future<Output = ()>,
-    shutdown: &CancellationToken,
-) -> bool {
-    let Some(mut l) = leadership else {
-        controllers.await;
-        return false;
-    };
-    tokio::pin!(controllers);
-    let lost = tokio::select! {
-        _ = &mut controllers => false,
-        _ = l.lost() => {
-            tracing::error!("lost the leader lease; stopping");
-            shutdown.cancel();
-            controllers.await;
-            true
+/// Leader election's settings.
+struct Election {
+    namespace: String,
+    lease: String,
+    identity: String,
+}
+
+impl Election {
+    /// Waits for the lease (a standby stays here); None on SIGTERM. An error (the API server
+    /// unreachable, say) is logged and the wait starts over: the process never exits for it.
+    async fn acquire(
+        &self,
+        client: Client,
+        shutdown: &CancellationToken,
+    ) -> Option<leader::Leadership> {
+        loop {
+            let acquire = leader::acquire(
+                client.clone(),
+                &self.namespace,
+                &self.lease,
+                &self.identity,
+                shutdown,
+            );
+            // Setting the lease manager up may wait on an unreachable API server.
+            let acquired = tokio::select! {
+                acquired = acquire => acquired,
+                _ = shutdown.cancelled() => return None,
+            };
+            match acquired {
+                Ok(leadership) => return leadership,
+                Err(e) => {
+                    tracing::error!(error = %e, lease = %self.lease, "waiting for the leader lease failed; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(ELECTION_RETRY) => {}
+                        _ = shutdown.cancelled() => return None,
+                    }
+                }
+            }
         }
-    };
-    l.release().await;
-    lost
+    }
+}
+
+/// How long after a failed wait for the lease the next starts.
+const ELECTION_RETRY: Duration = Duration::from_secs(5);
+
+/// How a term ended.
+#[derive(Debug, PartialEq)]
+enum TermEnd {
+    /// SIGTERM (the controllers stopped): the process exits.
+    Stopped,
+    /// The lease was lost: the process waits to lead again.
+    Lost(leader::Loss),
+}
+
+/// Runs `controllers` (which stop once `term` is cancelled) until `lost` resolves or the
+/// process stops (`term`'s parent cancelled); returns once they have stopped.
+async fn serve_term(
+    controllers: impl Future<Output = ()>,
+    lost: impl Future<Output = leader::Loss>,
+    term: &CancellationToken,
+) -> TermEnd {
+    tokio::pin!(controllers);
+    tokio::select! {
+        _ = &mut controllers => TermEnd::Stopped,
+        loss = lost => {
+            tracing::error!(%loss, "the leader lease is lost; stopping everything in flight");
+            term.cancel();
+            controllers.await;
+            TermEnd::Lost(loss)
+        }
+    }
 }
 
 fn init_logging(json: bool) {
@@ -470,6 +533,56 @@ async fn terminated() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// Controllers as `controllers` runs them: until the term ends; `stopped` says they did.
+    async fn controllers_of(term: CancellationToken, stopped: Arc<AtomicBool>) {
+        term.cancelled().await;
+        // Stopping takes a while (a reconcile winding down): the term waits for it.
+        tokio::task::yield_now().await;
+        stopped.store(true, Ordering::SeqCst);
+    }
+
+    #[tokio::test]
+    async fn a_lost_lease_ends_the_term_once_its_controllers_stopped_and_not_the_process() {
+        let process = CancellationToken::new();
+        let term = process.child_token();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let taken = leader::Loss::TakenBy("operator-1".into());
+        let end = serve_term(
+            controllers_of(term.clone(), stopped.clone()),
+            std::future::ready(taken.clone()),
+            &term,
+        )
+        .await;
+        assert_eq!(end, TermEnd::Lost(taken));
+        assert!(stopped.load(Ordering::SeqCst));
+        assert!(term.is_cancelled());
+        assert!(
+            !process.is_cancelled(),
+            "the process goes on, waiting for the lease"
+        );
+        assert!(
+            !process.child_token().is_cancelled(),
+            "the next term starts afresh"
+        );
+    }
+
+    #[tokio::test]
+    async fn sigterm_ends_the_term_and_the_process() {
+        let process = CancellationToken::new();
+        let term = process.child_token();
+        let stopped = Arc::new(AtomicBool::new(false));
+        process.cancel();
+        let end = serve_term(
+            controllers_of(term.clone(), stopped.clone()),
+            std::future::pending(),
+            &term,
+        )
+        .await;
+        assert_eq!(end, TermEnd::Stopped);
+        assert!(stopped.load(Ordering::SeqCst));
+    }
 
     #[test]
     fn duration_flags_read_go_durations_and_refuse_negatives() {

@@ -146,8 +146,12 @@ pub(crate) async fn run(
         }
         release(&client, &held).await?;
         match &held.archive {
-            Some(key) if delete_bundles => tracing::warn!(bundle = %held.name, namespace = %held.namespace, archive = %key, "released without deleting its archive: the object stays in the bucket"),
-            _ => tracing::info!(bundle = %held.name, namespace = %held.namespace, "finalizer released"),
+            Some(key) if delete_bundles => {
+                tracing::warn!(bundle = %held.name, namespace = %held.namespace, archive = %key, "released without deleting its archive: the object stays in the bucket")
+            }
+            _ => {
+                tracing::info!(bundle = %held.name, namespace = %held.namespace, "finalizer released")
+            }
         }
         report.released.push(held);
     }

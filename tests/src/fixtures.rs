@@ -711,14 +711,18 @@ pub async fn data_path_log(
         ..LogParams::default()
     };
     let want = format!("last line of {pod_name}");
-    eventually("data-path pod log served", Duration::from_secs(60), || async {
-        Ok(pods
-            .logs(&pod_name, &last)
-            .await
-            .ok()
-            .filter(|l| l.trim_end() == want)
-            .map(|_| ()))
-    })
+    eventually(
+        "data-path pod log served",
+        Duration::from_secs(60),
+        || async {
+            Ok(pods
+                .logs(&pod_name, &last)
+                .await
+                .ok()
+                .filter(|l| l.trim_end() == want)
+                .map(|_| ()))
+        },
+    )
     .await?;
     Ok(log_path)
 }

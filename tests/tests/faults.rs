@@ -154,7 +154,11 @@ fn completion(b: &DebugBundle) -> Result<Completion> {
         status.phase,
         condition_reason(b)
     );
-    ensure!(status.upload_id.is_none(), "{}: upload id left", b.name_any());
+    ensure!(
+        status.upload_id.is_none(),
+        "{}: upload id left",
+        b.name_any()
+    );
     Ok(Completion {
         key: status.archive.as_ref().context("no archive")?.key.clone(),
         completed_at: format!("{:?}", status.completion_time),
@@ -182,7 +186,10 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
     let client = env.client().await?;
     let cleanup = Cleanup::new(&env);
     let kills = setting("VDO_CHAOS_KILLS", 3);
-    let seed = setting("VDO_CHAOS_SEED", jiff::Timestamp::now().as_millisecond() as u64) | 1;
+    let seed = setting(
+        "VDO_CHAOS_SEED",
+        jiff::Timestamp::now().as_millisecond() as u64,
+    ) | 1;
     println!("{kills} kills, VDO_CHAOS_SEED={seed}");
     let mut moments = Moments(seed);
     let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "kills").await?;
@@ -236,7 +243,10 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
                 *m.entry(format!("{p:?}")).or_default() += 1;
                 m
             });
-        println!("kill {}: {leader} after {wait} ms; bundles {phases:?}", k + 1);
+        println!(
+            "kill {}: {leader} after {wait} ms; bundles {phases:?}",
+            k + 1
+        );
         kill(&env, &leader).await?;
         let index: u32 = leader
             .strip_prefix("operator-")
@@ -247,15 +257,19 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
 
     let mut completions = BTreeMap::new();
     for name in &names {
-        let done = eventually("the bundle to complete", Duration::from_secs(600), || async {
-            let b = bundles.get(name).await?;
-            let finished = b
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .is_some_and(|p| p.is_finished());
-            Ok(finished.then_some(b))
-        })
+        let done = eventually(
+            "the bundle to complete",
+            Duration::from_secs(600),
+            || async {
+                let b = bundles.get(name).await?;
+                let finished = b
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .is_some_and(|p| p.is_finished());
+                Ok(finished.then_some(b))
+            },
+        )
         .await?;
         completions.insert(name.clone(), completion(&done)?);
     }
@@ -411,9 +425,8 @@ async fn bundles_uploading(
     );
     let mut names = Vec::new();
     for _ in 0..count {
-        names.push(
-            apply_bundle(env, client, cleanup, serde_json::json!({"backup": backup})).await?,
-        );
+        names
+            .push(apply_bundle(env, client, cleanup, serde_json::json!({"backup": backup})).await?);
     }
     let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     eventually("a bundle to upload", Duration::from_secs(120), || async {
@@ -453,8 +466,7 @@ async fn all_completed(env: &Env, client: &Client, names: &[String]) -> Result<V
 /// upload, then started again: every bundle completes, retried within the production
 /// attempt limit (5).
 #[tokio::test]
-async fn serial_faults_a_store_outage_during_uploads_delays_bundles_but_loses_none() -> Result<()>
-{
+async fn serial_faults_a_store_outage_during_uploads_delays_bundles_but_loses_none() -> Result<()> {
     let env = Env::load()?;
     let client = env.client().await?;
     let cleanup = Cleanup::new(&env);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::{api::coordination::v1::Lease, apimachinery::pkg::apis::meta::v1::MicroTime};
 use kube::{
     Api, Client, ResourceExt,
     api::{DynamicObject, ListParams, Patch, PatchParams},
@@ -14,7 +14,7 @@ use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, auto_bundle_recorded, condition_reason, download,
-        partially_failed_now, real_backup, wait_finished,
+        partially_failed_now, real_backup, wait_completed, wait_finished,
     },
     restart_operators,
 };
@@ -235,5 +235,127 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     ensure!(text.contains("velero_debug_bundles_in_flight 0"), "{text}");
 
     restart_operator().await?;
+    Ok(())
+}
+
+/// Whether process `pid` runs (exists and is no zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, after_name) = stat.rsplit_once(')')?;
+            after_name
+                .split_whitespace()
+                .next()
+                .map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// The `velero_debug_leader` gauge of operator process `identity`.
+async fn leader_gauge(env: &Env, identity: &str) -> Result<i64> {
+    let port = std::fs::read_to_string(env.state_dir()?.join(format!("{identity}.metrics-port")))?;
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", port.trim()))
+        .await?
+        .text()
+        .await?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("velero_debug_leader "))
+        .with_context(|| format!("no velero_debug_leader in the metrics of {identity}"))?;
+    Ok(value.trim().parse()?)
+}
+
+/// A leader whose Lease another identity takes stops (the watchdog sees the new holder) without
+/// exiting, leaves a bundle applied meanwhile alone, and, once that lease expires unrenewed,
+/// the same process leads again and completes the bundle.
+#[tokio::test]
+async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Result<()> {
+    let env = Env::load()?;
+    let client = env.client().await?;
+    let cleanup = Cleanup::new(&env);
+    let (_, backup, _) = real_backup(&env, &client, &cleanup, "fencing").await?;
+    restart_operator().await?;
+    let me = leader(&client).await?;
+    ensure!(!me.is_empty(), "nobody leads after the restart");
+    let pid = env.operator_pid(&me)?;
+    eventually(
+        &format!("{me} to say it leads"),
+        Duration::from_secs(15),
+        || async { Ok((leader_gauge(&env, &me).await? == 1).then_some(())) },
+    )
+    .await?;
+
+    // Another identity takes the lease, as a replica that won it would; nobody renews it.
+    let usurper = "e2e-usurper";
+    let now = serde_json::to_value(MicroTime(jiff::Timestamp::now()))?;
+    let take = serde_json::json!({"spec": {
+        "holderIdentity": usurper, "acquireTime": now, "renewTime": now,
+        "leaseDurationSeconds": 30,
+    }});
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "velero");
+    leases
+        .patch(
+            "velero-debug-operator",
+            &PatchParams::default(),
+            &Patch::Merge(&take),
+        )
+        .await?;
+    eventually(
+        &format!("{me} to stop leading"),
+        Duration::from_secs(15),
+        || async { Ok((leader_gauge(&env, &me).await? == 0).then_some(())) },
+    )
+    .await?;
+
+    let name = apply_bundle(
+        &env,
+        &client,
+        &cleanup,
+        serde_json::json!({"backup": backup}),
+    )
+    .await?;
+    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    // While the other identity holds the lease: the process runs, and does not touch the bundle
+    // (no finalizer, no status).
+    let mut seconds_held = 0;
+    while leader(&client).await? == usurper {
+        ensure!(alive(pid), "{me} (pid {pid}) exited after losing the lease");
+        let b = bundles.get(&name).await?;
+        ensure!(
+            b.status.as_ref().and_then(|s| s.phase).is_none(),
+            "{name} was processed while {usurper} held the lease: {:?}",
+            b.status
+        );
+        ensure!(
+            b.metadata.finalizers.unwrap_or_default().is_empty(),
+            "{name} got a finalizer while {usurper} held the lease"
+        );
+        seconds_held += 1;
+        ensure!(seconds_held < 120, "the lease of {usurper} never expired");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    ensure!(
+        seconds_held >= 5,
+        "{usurper} held the lease only {seconds_held} s: nothing was checked"
+    );
+
+    // The lease expired: the same process, never restarted, takes it again.
+    eventually(
+        &format!("{me} to lead again"),
+        Duration::from_secs(60),
+        || async { Ok((leader(&client).await? == me).then_some(())) },
+    )
+    .await?;
+    ensure!(
+        env.operator_pid(&me)? == pid && alive(pid),
+        "{me} was restarted"
+    );
+    let done = wait_completed(&env, &client, &name, Duration::from_secs(180)).await?;
+    download(&done).await?;
+    ensure!(
+        leader_gauge(&env, &me).await? == 1,
+        "{me} leads but does not say so"
+    );
     Ok(())
 }

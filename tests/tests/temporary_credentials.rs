@@ -92,11 +92,7 @@ async fn serial_a_url_signed_with_temporary_credentials_expires_with_them() -> R
 
     let expiry = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10);
     let endpoint = credentials_endpoint(&env, expiry).await?;
-    restart_operators(
-        1,
-        &[("VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint)],
-    )
-    .await?;
+    restart_operators(1, &[("VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint)]).await?;
     let name = apply_bundle(
         &env,
         &client,

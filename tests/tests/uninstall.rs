@@ -53,9 +53,17 @@ async fn hook_args(set: &[&str]) -> Result<Vec<String>> {
         .skip_while(|l| l.trim() != "args:")
         .skip(1)
         .take_while(|l| l.trim_start().starts_with("- "))
-        .map(|l| l.trim_start().trim_start_matches("- ").trim_matches('"').to_string())
+        .map(|l| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .trim_matches('"')
+                .to_string()
+        })
         .collect::<Vec<_>>();
-    ensure!(args.first().map(String::as_str) == Some("uninstall"), "{yaml}");
+    ensure!(
+        args.first().map(String::as_str) == Some("uninstall"),
+        "{yaml}"
+    );
     Ok(args)
 }
 
@@ -90,7 +98,8 @@ async fn completed_bundles(
     let (_, backup, _) = real_backup(env, &client, cleanup, prefix).await?;
     let mut made = Vec::new();
     for _ in 0..2 {
-        let name = apply_bundle(env, &client, cleanup, serde_json::json!({"backup": backup})).await?;
+        let name =
+            apply_bundle(env, &client, cleanup, serde_json::json!({"backup": backup})).await?;
         let done = wait_completed(env, &client, &name, Duration::from_secs(180)).await?;
         let key = done
             .status
@@ -116,7 +125,10 @@ async fn serial_uninstall_with_the_operator_running_deletes_bundles_and_archives
     for (name, key) in &made {
         bundle_gone(&env, &client, name, Duration::from_secs(5)).await?;
         ensure!(!object_exists(&env, key).await?, "{key} stayed:\n{log}");
-        ensure!(!log.contains(key.as_str()), "{key} reported as left:\n{log}");
+        ensure!(
+            !log.contains(key.as_str()),
+            "{key} reported as left:\n{log}"
+        );
     }
     Ok(())
 }
@@ -131,7 +143,10 @@ async fn serial_uninstall_without_an_operator_leaves_no_finalizer_and_names_what
     let made = completed_bundles(&env, &cleanup, "uninstall-alone").await?;
     restart_operators(0, &[]).await?;
     let mut args = hook_args(&["uninstall.timeoutSeconds=3"]).await?;
-    ensure!(args.contains(&"--timeout-seconds=3".to_string()), "{args:?}");
+    ensure!(
+        args.contains(&"--timeout-seconds=3".to_string()),
+        "{args:?}"
+    );
     args.retain(|a| !a.is_empty());
     let log = run_hook(&env, &args).await;
     // Whatever happened, an operator runs again for the next tests.
@@ -139,11 +154,16 @@ async fn serial_uninstall_without_an_operator_leaves_no_finalizer_and_names_what
     let log = log?;
     for (name, key) in &made {
         bundle_gone(&env, &client, name, Duration::from_secs(5)).await?;
-        ensure!(log.contains(key.as_str()), "{key} not named as left:\n{log}");
+        ensure!(
+            log.contains(key.as_str()),
+            "{key} not named as left:\n{log}"
+        );
         // The operator's garbage collector takes it (the e2e operator sweeps every 3 s).
-        eventually("the archive left to be collected", Duration::from_secs(60), || async {
-            Ok((!object_exists(&env, key).await?).then_some(()))
-        })
+        eventually(
+            "the archive left to be collected",
+            Duration::from_secs(60),
+            || async { Ok((!object_exists(&env, key).await?).then_some(())) },
+        )
         .await?;
     }
     Ok(())

@@ -4,8 +4,8 @@
 
 use kube::runtime::finalizer;
 
-use super::dereference::DereferenceError;
-use crate::{kubernetes, storage::StorageError};
+use super::{dereference::DereferenceError, run::WriteError};
+use crate::{context::NotLeading, kubernetes, storage::StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
@@ -17,8 +17,25 @@ pub(crate) enum Error {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Finalizer(#[from] Box<finalizer::Error<Error>>),
-    #[error("stopped: the operator is shutting down; the next leader collects this bundle")]
+    #[error(
+        "stopped: this process no longer leads (SIGTERM, or the Lease lost); the next leader carries on with this bundle"
+    )]
     ShuttingDown,
+}
+
+impl From<NotLeading> for Error {
+    fn from(_: NotLeading) -> Self {
+        Error::ShuttingDown
+    }
+}
+
+impl From<WriteError> for Error {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Api(e) => Error::Kube(e),
+            WriteError::NotLeading(e) => e.into(),
+        }
+    }
 }
 
 impl Error {

@@ -7,7 +7,7 @@ use velero_debug_crd::reasons;
 
 use super::{
     archive::ArchiveError, collect::CollectError, deadline::DeadlineExceeded,
-    dereference::DereferenceError, plan::PlanError, upload::UploadError,
+    dereference::DereferenceError, plan::PlanError, run::WriteError, upload::UploadError,
 };
 use crate::{kubernetes, storage::StorageError, storage::credentials::CredentialError};
 
@@ -137,7 +137,8 @@ pub(crate) enum Stop {
     Failed(Failure),
     /// Its status could not be written: the reconcile is retried.
     Api(kube::Error),
-    /// SIGTERM or a lost lease: the bundle is left as it is for the next leader.
+    /// SIGTERM or a lost lease (this term is over): the bundle is left as it is for the next
+    /// leader, and nothing more is written.
     ShuttingDown,
 }
 
@@ -148,8 +149,11 @@ impl<F: Into<Failure>> From<F> for Stop {
 }
 
 impl Stop {
-    pub fn status(e: kube::Error) -> Self {
-        Stop::Api(e)
+    pub fn status(e: WriteError) -> Self {
+        match e {
+            WriteError::Api(e) => Stop::Api(e),
+            WriteError::NotLeading(_) => Stop::ShuttingDown,
+        }
     }
 
     pub fn from_collect(e: CollectError) -> Self {
@@ -157,7 +161,7 @@ impl Stop {
             CollectError::Archive(_) => {
                 Stop::Failed(Failure::permanent(reasons::ARCHIVE_FAILED, e))
             }
-            CollectError::Status(e) => Stop::Api(e),
+            CollectError::Status(e) => Stop::status(e),
             CollectError::Cancelled => Stop::ShuttingDown,
         }
     }
@@ -166,7 +170,8 @@ impl Stop {
         match e {
             UploadError::Store(StorageError::Cancelled) => Stop::ShuttingDown,
             UploadError::Store(e) => Stop::Failed(e.into()),
-            UploadError::Status(e) => Stop::Api(e),
+            UploadError::Status(e) => Stop::status(e),
+            UploadError::NotLeading(_) => Stop::ShuttingDown,
         }
     }
 }

@@ -104,7 +104,7 @@ pub(crate) fn due(bundle: &DebugBundle, ttl: Option<Duration>, now: Timestamp) -
     due
 }
 
-/// Carries out what is due for a finished bundle.
+/// Carries out what is due for a finished bundle; nothing once this process's term is over.
 pub(super) async fn finished(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
     let due = due(bundle, ttl(bundle, &ctx.config), now);
@@ -113,15 +113,18 @@ pub(super) async fn finished(bundle: &DebugBundle, ctx: &Context) -> Result<Acti
     if due.delete {
         tracing::info!(bundle = %bundle.name_any(), "retention passed; deleting the bundle");
         let note = "ttlAfterFinished passed; deleting the bundle and its archive";
+        ctx.still_leading()?;
         event(ctx, bundle, EventType::Normal, "Expired", note).await;
         kubernetes::delete_if_present(&api, &bundle.name_any()).await?;
         return Ok(Action::await_change());
     }
     if let Some(value) = due.refresh_for {
         let status = refresh_url(bundle, ctx, &value, now).await?;
+        ctx.still_leading()?;
         kubernetes::apply_status(&api, &bundle.name_any(), MANAGER, &status).await?;
     } else if due.mark_url_expired {
         let status = status::url_expired(bundle, now);
+        ctx.still_leading()?;
         kubernetes::apply_status(&api, &bundle.name_any(), MANAGER, &status).await?;
     }
     Ok(due

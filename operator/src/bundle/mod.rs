@@ -106,6 +106,7 @@ async fn fail_unreadable(bundle: &UnreadableBundle, ctx: &Context) -> Result<Act
     let status = status::unreadable(generation, &bundle.error, Timestamp::now());
     let namespace = bundle.metadata.namespace.clone().unwrap_or_default();
     let api: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &namespace);
+    ctx.still_leading()?;
     kubernetes::apply_status(&api, &name, MANAGER, &status).await?;
     ctx.metrics.finished("failed");
     Ok(Action::await_change())

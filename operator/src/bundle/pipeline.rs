@@ -22,7 +22,7 @@ use super::{
     failure::{Failure, Stop},
     plan, preflight, publish,
     queue::{self, Slot},
-    run::Run,
+    run::{Run, WriteError},
     status, upload,
 };
 use crate::{
@@ -160,7 +160,7 @@ async fn wait_for_target(run: &mut Run<'_>) -> Result<Action, Stop> {
 
 /// A transient failure is retried after its backoff until the attempt limit; any other ends
 /// the bundle Failed, with an event, and waits for a change.
-async fn fail_or_retry(run: &mut Run<'_>, failure: Failure) -> Result<Action, kube::Error> {
+async fn fail_or_retry(run: &mut Run<'_>, failure: Failure) -> Result<Action, WriteError> {
     let name = run.bundle.name_any();
     let attempts = status::attempts_with_failure(run.status());
     if failure.transient && attempts < run.ctx.config.max_attempts {

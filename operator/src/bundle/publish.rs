@@ -21,7 +21,9 @@ pub(crate) async fn completed(
         Ok(url) => url,
         Err(e) => {
             // An archive uploaded is referenced by its bundle's status or deleted: no status
-            // will name this one (the garbage collector would take it otherwise, later).
+            // will name this one (the garbage collector would take it otherwise, later). Not
+            // once the term is over: the next leader may have uploaded to the same key.
+            run.ctx.still_leading()?;
             if let Err(gone) = store.delete(&plan.key).await {
                 tracing::warn!(key = %plan.key, error = %gone, "the archive of a bundle whose URL could not be signed could not be deleted; the garbage collector will");
             }

@@ -2,7 +2,10 @@
 //! Pending/Queued meanwhile. Only the spec's names are known here: what the bundle names is
 //! read once it holds a slot, so a queued bundle holds nothing but its reconcile's future.
 
-use super::{run::Run, status};
+use super::{
+    run::{Run, WriteError},
+    status,
+};
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Slot {
@@ -12,7 +15,7 @@ pub(crate) enum Slot {
     BundleDeleted,
 }
 
-pub(crate) async fn take_slot(run: &mut Run<'_>) -> Result<Slot, kube::Error> {
+pub(crate) async fn take_slot(run: &mut Run<'_>) -> Result<Slot, WriteError> {
     let slots = run.ctx.collect_slots.clone();
     if let Ok(slot) = slots.clone().try_acquire_owned() {
         run.hold(slot);

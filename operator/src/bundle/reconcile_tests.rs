@@ -483,3 +483,49 @@ async fn a_reconcile_waiting_in_the_queue_is_small() {
     let size = std::mem::size_of_val(&waiting);
     assert!(size < 32 * 1024, "{size} bytes");
 }
+
+/// Reconciles `bundle` after the term ended (the lease lost): no request may be made.
+async fn reconcile_after_the_term(bundle: DebugBundle) -> super::Error {
+    let watched: WatchedBundle =
+        serde_json::from_value(serde_json::to_value(bundle).unwrap()).expect("any stored object");
+    let (ctx, api) = api_server_mock::context(Config::default());
+    ctx.shutdown.cancel();
+    let server = api.serve(vec![]);
+    let reconciled =
+        tokio::time::timeout(Duration::from_secs(20), reconcile(Arc::new(watched), ctx));
+    let (result, served) = tokio::join!(reconciled, server);
+    served.expect("the mock API server").done().await;
+    result
+        .expect("the reconcile hung on a request")
+        .expect_err("nothing done")
+}
+
+fn is_shutting_down(e: &super::Error) -> bool {
+    use kube::runtime::finalizer::Error as F;
+    matches!(e, super::Error::Finalizer(f) if matches!(f.as_ref(), F::ApplyFailed(super::Error::ShuttingDown)))
+}
+
+#[tokio::test]
+async fn no_status_is_written_once_the_term_is_over() {
+    // Would be failed (attempts cut short up to the limit) by a leader.
+    let cut_short = bundle(
+        SignedDuration::from_secs(5),
+        json!({"phase": "Uploading", "attempts": 5}),
+        false,
+    );
+    let e = reconcile_after_the_term(cut_short).await;
+    assert!(is_shutting_down(&e), "{e:?}");
+}
+
+#[tokio::test]
+async fn no_bundle_is_deleted_once_the_term_is_over() {
+    // Its retention passed long ago: a leader deletes it.
+    let expired = bundle(
+        SignedDuration::from_hours(24 * 30),
+        json!({"phase": "Completed", "observedGeneration": 1,
+               "completionTime": (Timestamp::now() - SignedDuration::from_hours(24 * 29)).to_string()}),
+        false,
+    );
+    let e = reconcile_after_the_term(expired).await;
+    assert!(is_shutting_down(&e), "{e:?}");
+}

@@ -12,12 +12,21 @@ use super::{
     status::Transition,
 };
 use crate::{
-    context::{Context, MANAGER},
+    context::{Context, MANAGER, NotLeading},
     kubernetes,
     metrics::InFlight,
     velero::Target,
 };
 use velero_debug_crd::StatusFinding;
+
+/// Why a status was not written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WriteError {
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+    #[error(transparent)]
+    NotLeading(#[from] NotLeading),
+}
 
 pub(crate) struct Run<'a> {
     pub ctx: &'a Context,
@@ -64,17 +73,19 @@ impl<'a> Run<'a> {
         )
     }
 
-    /// Builds the next status from the current one and writes it whole.
+    /// Builds the next status from the current one and writes it whole; nothing once this
+    /// process's term is over (the next leader redoes the work).
     pub async fn write(
         &mut self,
         next: impl FnOnce(&Transition<'_>) -> DebugBundleStatus,
-    ) -> Result<(), kube::Error> {
+    ) -> Result<(), WriteError> {
         let status = next(&Transition {
             prev: &self.status,
             generation: self.bundle.metadata.generation.unwrap_or(0),
             target: &self.target,
             now: Timestamp::now(),
         });
+        self.ctx.still_leading()?;
         kubernetes::apply_status(&self.api(), &self.bundle.name_any(), MANAGER, &status).await?;
         self.status = status;
         Ok(())

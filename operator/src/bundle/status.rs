@@ -607,7 +607,11 @@ mod tests {
             done.download_url_expires_at.as_ref().map(|e| e.0),
             Some(t("2026-11-22T10:17:00Z"))
         );
-        let c = &done.conditions.iter().find(|c| c.type_ == "DownloadURLValid").unwrap();
+        let c = &done
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "DownloadURLValid")
+            .unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "URLValid"));
         assert!(
             c.message.contains("2026-11-22T10:17:00Z") && c.message.contains("credentials"),

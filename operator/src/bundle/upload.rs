@@ -5,15 +5,25 @@
 
 use kube::ResourceExt;
 
-use super::{archive::FinishedBundle, progress::Reporter, run::Run, status::UPLOAD_STEP};
-use crate::storage::{ObjectStore, StorageError};
+use super::{
+    archive::FinishedBundle,
+    progress::Reporter,
+    run::{Run, WriteError},
+    status::UPLOAD_STEP,
+};
+use crate::{
+    context::NotLeading,
+    storage::{ObjectStore, StorageError},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UploadError {
     #[error(transparent)]
     Store(#[from] StorageError),
     #[error("writing status: {0}")]
-    Status(#[from] kube::Error),
+    Status(#[from] WriteError),
+    #[error(transparent)]
+    NotLeading(#[from] NotLeading),
 }
 
 pub(crate) async fn send(
@@ -22,6 +32,9 @@ pub(crate) async fn send(
     key: &str,
     finished: &FinishedBundle,
 ) -> Result<(), UploadError> {
+    // A replica whose term is over must not abort what the next leader uploads (the id in
+    // status may be the new leader's by now), nor start an upload.
+    run.ctx.still_leading()?;
     if let Some(stale) = run.status().upload_id.clone() {
         tracing::info!(bundle = %run.bundle.name_any(), upload_id = %stale, "aborting the upload of an earlier attempt");
         store.abort_upload(key, &stale).await;
@@ -33,12 +46,17 @@ pub(crate) async fn send(
     run.write(|t| t.uploading(key, &upload_id, size)).await?;
     let ctx = run.ctx;
     let steps = run.status().progress.clone().unwrap_or_default();
-    let progress = Reporter::start(run.api(), run.bundle.name_any(), move |sent| {
-        serde_json::json!({
-            "itemsDone": steps.items_done, "itemsTotal": steps.items_total,
-            "step": UPLOAD_STEP, "bytesUploaded": sent, "bytesTotal": size,
-        })
-    });
+    let progress = Reporter::start(
+        run.api(),
+        run.bundle.name_any(),
+        ctx.shutdown.clone(),
+        move |sent| {
+            serde_json::json!({
+                "itemsDone": steps.items_done, "itemsTotal": steps.items_total,
+                "step": UPLOAD_STEP, "bytesUploaded": sent, "bytesTotal": size,
+            })
+        },
+    );
     let sent = store
         .finish_upload(
             key,

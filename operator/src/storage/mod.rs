@@ -60,7 +60,7 @@ pub(crate) enum StorageError {
     },
     #[error("spool file: {0}")]
     Io(#[from] std::io::Error),
-    #[error("cancelled: the operator is shutting down")]
+    #[error("cancelled: this process no longer leads (SIGTERM, or the Lease lost)")]
     Cancelled,
     #[error(
         "the object store of {location} presented a TLS certificate that cannot be verified (set the BSL's caCert, or insecureSkipTLSVerify): {message}"
@@ -375,7 +375,7 @@ impl ObjectStore {
     }
 
     /// Sends the file as the parts of `upload_id` and completes the upload; aborts it on
-    /// failure or when `cancel` fires (shutdown). `bytes_per_second` limits the rate;
+    /// failure or when `cancel` fires (the term ended), never completing it after. `bytes_per_second` limits the rate;
     /// `on_sent` hears the bytes sent after each part.
     pub(crate) async fn finish_upload(
         &self,
@@ -387,7 +387,7 @@ impl ObjectStore {
         on_sent: &(dyn Fn(u64) + Sync),
     ) -> Result<(), StorageError> {
         let sent = tokio::select! {
-            r = self.upload_parts(key, upload_id, from, bytes_per_second, on_sent) => r,
+            r = self.upload_parts(key, upload_id, from, bytes_per_second, cancel, on_sent) => r,
             _ = cancel.cancelled() => Err(StorageError::Cancelled),
         };
         if sent.is_err() {
@@ -417,6 +417,7 @@ impl ObjectStore {
         upload_id: &str,
         from: &Path,
         bytes_per_second: Option<u64>,
+        cancel: &CancellationToken,
         on_sent: &(dyn Fn(u64) + Sync),
     ) -> Result<(), StorageError> {
         let mut file = tokio::fs::File::open(from).await?;
@@ -461,6 +462,11 @@ impl ObjectStore {
             if n < PART_SIZE {
                 break;
             }
+        }
+        // Checked right before: completing after the term ended (SIGTERM, the lease lost)
+        // would publish an archive while the next leader is making it again.
+        if cancel.is_cancelled() {
+            return Err(StorageError::Cancelled);
         }
         self.client
             .complete_multipart_upload()

@@ -40,7 +40,7 @@ use super::{
     dereference::{Dereferenced, TargetObjects},
     plan::{BundlePlan, CollectPlan},
     progress::Reporter,
-    run::Run,
+    run::{Run, WriteError},
 };
 use crate::{
     config::{Limits, size_text},
@@ -57,8 +57,8 @@ pub(crate) enum CollectError {
     #[error("writing the archive: {0}")]
     Archive(#[from] std::io::Error),
     #[error("writing status: {0}")]
-    Status(#[from] kube::Error),
-    #[error("stopped: the operator is shutting down")]
+    Status(#[from] WriteError),
+    #[error("stopped: this process no longer leads (SIGTERM, or the Lease lost)")]
     Cancelled,
 }
 
@@ -130,11 +130,16 @@ pub(crate) async fn run(
     };
     // Progress goes to status from a task of its own, so a slow API server never slows
     // collection down.
-    let progress = Reporter::start(run.api(), run.bundle.name_any(), move |done| {
-        // The step under way is the one after those done (the last, summary, ends collection).
-        let step = STEPS[(done as usize).min(STEPS.len() - 1)];
-        serde_json::json!({"itemsDone": done, "itemsTotal": total, "step": step})
-    });
+    let progress = Reporter::start(
+        run.api(),
+        run.bundle.name_any(),
+        ctx.shutdown.clone(),
+        move |done| {
+            // The step under way is the one after those done (the last, summary, ends collection).
+            let step = STEPS[(done as usize).min(STEPS.len() - 1)];
+            serde_json::json!({"itemsDone": done, "itemsTotal": total, "step": step})
+        },
+    );
     let requests_before = ctx.api_requests.load(Ordering::Relaxed);
     let done = tokio::select! {
         r = all_parts(&mut collector, &found.objects, |n| progress.report(n as u64)) => r,
