@@ -27,6 +27,9 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use credentials::Credentials;
 pub(crate) use location::StorageLocation;
 
+/// How long an abort of a multipart upload may take (see `abort_upload`).
+const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// S3 requires parts of at least 5 MiB (but the last); 8 MiB keeps memory bounded.
 pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
 
@@ -397,17 +400,29 @@ impl ObjectStore {
     }
 
     /// Aborts a multipart upload; one already gone (completed or aborted) is fine.
+    /// Best effort, and short: a store that stalls must not hold the attempt that gives up on
+    /// it (an upload left open is aborted by the next attempt, which finds its id in status
+    /// or lists it, or by the garbage collector).
     pub(crate) async fn abort_upload(&self, key: &str, upload_id: &str) {
-        let aborted = self
+        let abort = self
             .client
             .abort_multipart_upload()
             .bucket(&self.location.bucket)
             .key(key)
             .upload_id(upload_id)
-            .send()
-            .await;
-        if let Err(e) = aborted {
-            tracing::debug!(key, upload_id, error = %error_chain(&e), "abort of the multipart upload");
+            .send();
+        match tokio::time::timeout(ABORT_TIMEOUT, abort).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(key, upload_id, error = %error_chain(&e), "abort of the multipart upload")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    key,
+                    upload_id,
+                    "the store did not answer the abort of the multipart upload within 10 s; left for the next attempt"
+                )
+            }
         }
     }
 
