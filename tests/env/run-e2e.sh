@@ -40,6 +40,7 @@ fi
 if [[ "${E2E_ONLY_FAULTS:-0}" == 1 ]]; then
   log "e2e: fault tests (${VDO_CHAOS_KILLS:-20} kills, store down ${VDO_CHAOS_OUTAGE_SECONDS:-60}s)"
   VDO_CHAOS_KILLS=${VDO_CHAOS_KILLS:-20} VDO_CHAOS_OUTAGE_SECONDS=${VDO_CHAOS_OUTAGE_SECONDS:-60} \
+    VDO_CHAOS_LOG_MIB=${VDO_CHAOS_LOG_MIB:-16} \
     cargo test -p velero-debug-e2e --test faults -- --test-threads=1 --nocapture
   exit 0
 fi

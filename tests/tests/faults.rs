@@ -4,8 +4,9 @@
 //! run-e2e.sh runs them alone.
 //!
 //! `make test` runs a short version; `make chaos` the full one, through these settings:
-//! VDO_CHAOS_KILLS (SIGKILLs of the leader, 3; chaos 20), VDO_CHAOS_OUTAGE_SECONDS (how
-//! long the store is down, 20; chaos 60), VDO_CHAOS_SEED (the kill moments; printed).
+//! VDO_CHAOS_KILLS (SIGKILLs of the leader, 3; chaos 20), VDO_CHAOS_LOG_MIB (the data-path
+//! log each of the ten bundles reads, 4; chaos 16), VDO_CHAOS_OUTAGE_SECONDS (how long the
+//! store is down, 20; chaos 60), VDO_CHAOS_SEED (the kill moments; printed).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -199,7 +200,7 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
             &client,
             &cleanup,
             (&backup, &backup_uid, &ns),
-            16 << 20,
+            (setting("VDO_CHAOS_LOG_MIB", 4) as usize) << 20,
         )
         .await?,
     );
