@@ -78,6 +78,14 @@ async fn kill(env: &Env, identity: &str) -> Result<()> {
     .await
 }
 
+/// The index of operator process `identity` (`operator-<i>`).
+fn replica_index(identity: &str) -> Result<u32> {
+    Ok(identity
+        .strip_prefix("operator-")
+        .context("not an operator identity")?
+        .parse()?)
+}
+
 /// A small pseudo-random generator: the kill moments are random, and reproducible from the
 /// seed the test prints.
 struct Moments(u64);
@@ -178,7 +186,7 @@ async fn completed_events(client: &Client, namespace: &str, name: &str) -> Resul
 
 /// Ten bundles with large logs; two replicas with leader election; the leader SIGKILLed
 /// VDO_CHAOS_KILLS times, each at a random moment of its leadership (collecting, uploading,
-/// between upload and status), and brought back as a standby. Afterwards every bundle is
+/// between upload and status), and brought back as a standby once the other leads. Afterwards every bundle is
 /// Completed once (its completion never redone), has exactly one archive, and no multipart
 /// upload is left open.
 #[tokio::test]
@@ -226,12 +234,21 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
         );
     }
     let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let mut killed: Option<String> = None;
     for k in 0..kills {
-        let leader = eventually("a live leader", Duration::from_secs(90), || async {
-            live_leader(&env, &client).await
+        // The other replica takes over (once the Lease of the killed one expired); only then
+        // is the killed one brought back, as a standby: a process restarted under the same
+        // identity would take its own Lease back at once.
+        let leader = eventually("another live leader", Duration::from_secs(90), || async {
+            let leader = live_leader(&env, &client).await?;
+            Ok(leader.filter(|l| Some(l) != killed.as_ref()))
         })
         .await?;
-        let wait = moments.next_millis(10_000);
+        if let Some(before) = killed.take() {
+            restart_operator_replica(replica_index(&before)?, &settings).await?;
+        }
+        // A moment of the term: collecting, uploading, or between upload and status.
+        let wait = moments.next_millis(20_000);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let phases: BTreeMap<String, usize> = bundles
             .list(&ListParams::default())
@@ -249,11 +266,10 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
             k + 1
         );
         kill(&env, &leader).await?;
-        let index: u32 = leader
-            .strip_prefix("operator-")
-            .context("leader identity")?
-            .parse()?;
-        restart_operator_replica(index, &settings).await?;
+        killed = Some(leader);
+    }
+    if let Some(before) = killed {
+        restart_operator_replica(replica_index(&before)?, &settings).await?;
     }
 
     let mut completions = BTreeMap::new();
