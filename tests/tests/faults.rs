@@ -23,7 +23,9 @@ use kube::{
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     Cleanup, Env, eventually,
-    fixtures::{apply_bundle, condition_reason, data_path_log, download, real_backup},
+    fixtures::{
+        apply_bundle, condition_reason, data_path_log, download, real_backup, wait_finished,
+    },
     restart_operator_replica, restart_operators,
 };
 
@@ -274,20 +276,7 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
 
     let mut completions = BTreeMap::new();
     for name in &names {
-        let done = eventually(
-            "the bundle to complete",
-            Duration::from_secs(600),
-            || async {
-                let b = bundles.get(name).await?;
-                let finished = b
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.phase)
-                    .is_some_and(|p| p.is_finished());
-                Ok(finished.then_some(b))
-            },
-        )
-        .await?;
+        let done = wait_finished(&env, &client, name, Duration::from_secs(600)).await?;
         completions.insert(name.clone(), completion(&done)?);
     }
     // Completed once: a while later nothing was redone, by either process.
@@ -460,19 +449,9 @@ async fn bundles_uploading(
 }
 
 async fn all_completed(env: &Env, client: &Client, names: &[String]) -> Result<Vec<DebugBundle>> {
-    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     let mut done = Vec::new();
     for name in names {
-        let b = eventually("the bundle to finish", Duration::from_secs(420), || async {
-            let b = bundles.get(name).await?;
-            let finished = b
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .is_some_and(|p| p.is_finished());
-            Ok(finished.then_some(b))
-        })
-        .await?;
+        let b = wait_finished(env, client, name, Duration::from_secs(420)).await?;
         completion(&b)?;
         done.push(b);
     }
