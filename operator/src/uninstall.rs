@@ -14,9 +14,9 @@ use std::time::Duration;
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
-    core::{ApiResource, GroupVersionKind},
+    core::ApiResource,
 };
-use velero_debug_crd::FINALIZER;
+use velero_debug_crd::{DebugBundle, FINALIZER};
 
 use crate::{
     config::Limits,
@@ -101,11 +101,10 @@ fn waiting_for_operator(held: &[Held]) -> usize {
     held.iter().filter(|h| h.has_ours() && h.deleting).count()
 }
 
+/// Read as dynamic objects (a bundle our types cannot read is still released), under the
+/// type's own group, version and plural.
 fn debug_bundles() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("velerodebug.io", "v1alpha1", "DebugBundle"),
-        "debugbundles",
-    )
+    ApiResource::erase::<DebugBundle>(&())
 }
 
 async fn list(api: &Api<DynamicObject>) -> Result<Vec<Held>, UninstallError> {
