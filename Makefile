@@ -4,6 +4,10 @@ SHELL := bash
 ENV := tests/env
 # KEEP_ENV=1 leaves the environment running after `make test` / `make e2e`.
 KEEP_ENV ?= 0
+# Cargo's build output lives outside the repo, like the built tools, so a fresh clone (CI)
+# compiles only the workspace's own crates, not every dependency again. Unset it to use ./target.
+VDO_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/velero-debug-operator
+export CARGO_TARGET_DIR ?= $(VDO_CACHE)/cargo-target/dev
 
 .PHONY: tools env-up env-down crd manifests lint unit image e2e fuzz chaos test demo bench
 

@@ -33,7 +33,7 @@ cargo build -q -p kubectl-velero-debug
 # `make fuzz`: only the generated-spec test, with VDO_GENERATED_SPECS bundles.
 if [[ "${E2E_ONLY_GENERATED:-0}" == 1 ]]; then
   log "e2e: ${VDO_GENERATED_SPECS:-60} generated DebugBundles"
-  cargo test -p velero-debug-e2e --test generated_specs -- --nocapture
+  cargo test -p velero-debug-e2e --test e2e -- --nocapture generated_specs::
   exit 0
 fi
 # `make chaos`: only the fault tests, at full strength.
@@ -41,7 +41,7 @@ if [[ "${E2E_ONLY_FAULTS:-0}" == 1 ]]; then
   log "e2e: fault tests (${VDO_CHAOS_KILLS:-20} kills, store down ${VDO_CHAOS_OUTAGE_SECONDS:-60}s)"
   VDO_CHAOS_KILLS=${VDO_CHAOS_KILLS:-20} VDO_CHAOS_OUTAGE_SECONDS=${VDO_CHAOS_OUTAGE_SECONDS:-60} \
     VDO_CHAOS_LOG_MIB=${VDO_CHAOS_LOG_MIB:-16} \
-    cargo test -p velero-debug-e2e --test faults -- --test-threads=1 --nocapture
+    cargo test -p velero-debug-e2e --test e2e -- --test-threads=1 --nocapture faults::
   exit 0
 fi
 log "e2e: running the end-to-end tests"

@@ -16,9 +16,7 @@ use velero_debug_e2e::{
     unique_name,
 };
 
-#[path = "../../operator/testdata/redaction-corpus/samples.rs"]
-mod corpus_format;
-use corpus_format::Sample;
+use crate::corpus_format::{self, Sample};
 
 fn corpus() -> Result<Vec<Sample>> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,28 @@
+//! The end-to-end suite: one test binary, so that its tests share one pool of test threads
+//! (`E2E_THREADS`) and one link, instead of nineteen binaries run one after another.
+//! Each module is one area; tests whose name starts with `serial_` restart or reconfigure the
+//! operator and run alone afterwards (tests/env/run-e2e.sh).
+
+// The redaction corpus's sample format, shared with the operator's unit tests.
+#[path = "../../../operator/testdata/redaction-corpus/samples.rs"]
+mod corpus_format;
+
+mod auto_bundles;
+mod bundle;
+mod crd_upgrade;
+mod diagnosis;
+mod diagnosis_infra;
+mod diagnosis_scenarios;
+mod environment;
+mod faults;
+mod generated_specs;
+mod hostile_input;
+mod image;
+mod install;
+mod kubectl_plugin;
+mod operator_restart;
+mod orphans;
+mod seeded_corpus;
+mod temporary_credentials;
+mod tls;
+mod uninstall;
