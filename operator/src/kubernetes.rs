@@ -34,6 +34,13 @@ pub(crate) fn is_transient(e: &kube::Error) -> bool {
     }
 }
 
+/// Drops an object's managedFields before a watch caches it: no controller here reads them,
+/// they are often the larger part of a small object, and a reflector keeps every watched
+/// object for the life of the process (a thousand finished bundles, a busy cluster's restores).
+pub(crate) fn forget_managed_fields<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+}
+
 /// Whether the API server answered "no such object".
 pub(crate) fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == 404)
@@ -398,5 +405,22 @@ mod tests {
         assert_eq!(message(&api_error(403)), "no (HTTP 403)");
         assert!(is_not_found_message(&message(&api_error(404))));
         assert!(!is_not_found_message(&message(&api_error(403))));
+    }
+
+    #[test]
+    fn a_cached_object_keeps_its_metadata_but_not_its_managed_fields() {
+        let mut pod: Pod = serde_json::from_value(json!({
+            "metadata": {
+                "name": "p", "namespace": "ns", "labels": {"a": "b"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply",
+                                   "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {}}}],
+            },
+        }))
+        .unwrap();
+        assert_eq!(pod.metadata.managed_fields.as_ref().map(Vec::len), Some(1));
+        forget_managed_fields(&mut pod);
+        assert_eq!(pod.metadata.managed_fields, None);
+        assert_eq!(pod.metadata.name.as_deref(), Some("p"));
+        assert_eq!(pod.metadata.labels.unwrap()["a"], "b");
     }
 }

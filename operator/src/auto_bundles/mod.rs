@@ -157,6 +157,7 @@ pub(crate) async fn run(
     let watch = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .inspect(move |event| health.observe(event))
+        .modify(crate::kubernetes::forget_managed_fields)
         .reflect(writer)
         .touched_objects();
     let shutdown = ctx.shutdown.clone().cancelled_owned();

@@ -163,6 +163,7 @@ pub(crate) async fn run(api: Api<DebugBundle>, ctx: Arc<Context>, health: WatchH
     let watch = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .inspect(move |event| health.observe(event))
+        .modify(crate::kubernetes::forget_managed_fields)
         .reflect(writer)
         .touched_objects();
     // Reconciles are not limited (0): collection is, by `collect_slots`, so a queued bundle

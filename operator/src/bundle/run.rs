@@ -37,7 +37,7 @@ pub(crate) struct Run<'a> {
     target: String,
     /// Held from the start of collection until the run ends, so at most `concurrency`
     /// bundles ever show Collecting or Uploading at once; counted in flight meanwhile.
-    slot: Option<(OwnedSemaphorePermit, InFlight<'a>)>,
+    slot: Option<HeldSlot<'a>>,
     /// The findings of the archive this pass built, once built.
     diagnosis: Option<Diagnosis>,
 }
@@ -137,6 +137,23 @@ impl<'a> Run<'a> {
     }
 
     pub fn hold(&mut self, slot: OwnedSemaphorePermit) {
-        self.slot = Some((slot, InFlight::new(&self.ctx.metrics.in_flight)));
+        self.slot = Some(HeldSlot {
+            _permit: slot,
+            _in_flight: InFlight::new(&self.ctx.metrics.in_flight),
+        });
+    }
+}
+
+/// A collection slot and its count in flight, both given back when the run ends.
+struct HeldSlot<'a> {
+    _permit: OwnedSemaphorePermit,
+    _in_flight: InFlight<'a>,
+}
+
+impl Drop for HeldSlot<'_> {
+    /// What the collection freed goes back to the system with its slot, so the operator's
+    /// resident size follows the bundles in progress, not the busiest moment it ever had.
+    fn drop(&mut self) {
+        crate::allocator::release_freed_memory();
     }
 }
