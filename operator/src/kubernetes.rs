@@ -276,13 +276,13 @@ where
 }
 
 /// Server-side applies `status` as the whole status of `name` under `manager`: fields it
-/// leaves out are removed from what that manager owns.
+/// leaves out are removed from what that manager owns. Returns the object as stored after it.
 pub(crate) async fn apply_status<K>(
     api: &Api<K>,
     name: &str,
     manager: &str,
     status: &impl Serialize,
-) -> Result<(), kube::Error>
+) -> Result<K, kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
@@ -296,8 +296,7 @@ where
         &PatchParams::apply(manager).force(),
         &Patch::Apply(&patch),
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Publishes an event; a failure to publish is logged, never the caller's failure.

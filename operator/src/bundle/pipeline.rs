@@ -22,13 +22,17 @@ use super::{
     failure::{Failure, Stop},
     plan, preflight, publish,
     queue::{self, Slot},
-    run::{Run, WriteError},
+    run::{Run, Stored, WriteError},
     status, upload,
 };
 use crate::{
     context::Context,
     velero::{self, Target},
 };
+
+/// When a run that started from a stale copy looks again, should the watch's newer copy not
+/// have woken it already.
+const STALE_COPY_RECHECK: Duration = Duration::from_secs(2);
 
 pub(super) async fn make_bundle(bundle: &DebugBundle, ctx: &Context) -> Result<Action, Error> {
     // A failure that may pass is retried after its backoff, whatever woke this reconcile.
@@ -37,6 +41,10 @@ pub(super) async fn make_bundle(bundle: &DebugBundle, ctx: &Context) -> Result<A
     }
     let mut run = Run::new(ctx, bundle);
     if status::was_cut_short(run.status()) {
+        // Said by the watch's copy, which may trail this process's own pass that just ended.
+        if run.stored().await? != Stored::AsSeen {
+            return Ok(Action::requeue(STALE_COPY_RECHECK));
+        }
         let attempts = run.status().attempts.unwrap_or(0);
         if attempts >= ctx.config.max_attempts {
             return Ok(fail_or_retry(&mut run, Failure::cut_short(attempts)).await?);
@@ -71,8 +79,10 @@ async fn steps(run: &mut Run<'_>) -> Result<Action, Stop> {
     run.set_target(&target);
     // Nothing is read before the slot: a bundle waiting for one holds no objects and no S3
     // client, so a thousand queued bundles cost a thousand small futures.
-    if queue::take_slot(run).await.map_err(Stop::status)? == Slot::BundleDeleted {
-        return Ok(Action::await_change());
+    match queue::take_slot(run).await.map_err(Stop::status)? {
+        Slot::Held => {}
+        Slot::BundleDeleted => return Ok(Action::await_change()),
+        Slot::StaleCopy => return Ok(Action::requeue(STALE_COPY_RECHECK)),
     }
     let limit = ctx.config.bundle_deadline;
     let mut attempt = Attempt::default();

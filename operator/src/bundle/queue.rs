@@ -3,7 +3,7 @@
 //! read once it holds a slot, so a queued bundle holds nothing but its reconcile's future.
 
 use super::{
-    run::{Run, WriteError},
+    run::{Run, Stored, WriteError},
     status,
 };
 
@@ -13,13 +13,16 @@ pub(crate) enum Slot {
     Held,
     /// Deleted while it waited: the finalizer's cleanup runs next, nothing to collect.
     BundleDeleted,
+    /// The run started from a copy older than the stored bundle: nothing is collected from
+    /// it, the newer copy's reconcile decides (the slot is given back).
+    StaleCopy,
 }
 
 pub(crate) async fn take_slot(run: &mut Run<'_>) -> Result<Slot, WriteError> {
     let slots = run.ctx.collect_slots.clone();
     if let Ok(slot) = slots.clone().try_acquire_owned() {
         run.hold(slot);
-        return Ok(Slot::Held);
+        return still_wanted(run).await;
     }
     // A bundle waiting for its target (which it looks for each time it holds a slot) keeps
     // saying so: flipping between the two reasons would wake its own watch on every pass.
@@ -32,9 +35,16 @@ pub(crate) async fn take_slot(run: &mut Run<'_>) -> Result<Slot, WriteError> {
         .await
         .expect("the semaphore is never closed");
     run.hold(slot);
-    let name = run.bundle.metadata.name.clone().unwrap_or_default();
-    match run.api().get_opt(&name).await? {
-        Some(b) if b.metadata.deletion_timestamp.is_none() => Ok(Slot::Held),
-        _ => Ok(Slot::BundleDeleted),
-    }
+    still_wanted(run).await
+}
+
+/// Once a slot is held, before anything is read for the bundle: it may have been deleted
+/// while it waited, or completed by the pass before this one (whose last writes the watch's
+/// copy had not shown yet).
+async fn still_wanted(run: &Run<'_>) -> Result<Slot, WriteError> {
+    Ok(match run.stored().await? {
+        Stored::AsSeen => Slot::Held,
+        Stored::Newer => Slot::StaleCopy,
+        Stored::Deleting => Slot::BundleDeleted,
+    })
 }

@@ -100,6 +100,18 @@ fn status_write(phase: &str, reason: &str) -> Exchange {
         .answer(200, serde_json::to_value(fresh()).unwrap())
 }
 
+/// The read of the stored bundle a run makes before it acts on the watch's copy: here the
+/// same as that copy.
+fn stored() -> Exchange {
+    expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(fresh()).unwrap())
+}
+
+/// `bundle` as stored at `resource_version`.
+fn at_version(mut bundle: DebugBundle, resource_version: &str) -> DebugBundle {
+    bundle.metadata.resource_version = Some(resource_version.into());
+    bundle
+}
+
 /// The Warning event of a bundle that failed: its reason is the condition's.
 fn failed_event(reason: &str) -> Exchange {
     expect(Method::POST, EVENTS)
@@ -130,6 +142,7 @@ async fn a_missing_target_is_waited_for() {
     let action = reconcile_with(
         fresh(),
         vec![
+            stored(),
             expect(Method::GET, RESTORE).not_found(),
             status_write("Pending", "WaitingForTarget").body("/status/target", json!("restore/r1")),
         ],
@@ -143,6 +156,7 @@ async fn a_target_still_missing_after_the_wait_fails_with_an_event() {
     let action = reconcile_with(
         bundle(SignedDuration::from_hours(1), json!({}), false),
         vec![
+            stored(),
             expect(Method::GET, RESTORE).not_found(),
             status_write("Failed", "TargetNotFound").body(
                 "/status/conditions/0/message",
@@ -163,6 +177,7 @@ async fn a_read_only_storage_location_fails_the_bundle() {
     let action = reconcile_with(
         fresh(),
         vec![
+            stored(),
             expect(Method::GET, RESTORE).answer(200, restore()),
             expect(Method::GET, BACKUP).answer(200, backup("ro")),
             expect(
@@ -189,6 +204,7 @@ async fn a_credential_the_operator_may_not_read_fails_the_bundle() {
     let action = reconcile_with(
         fresh(),
         vec![
+            stored(),
             expect(Method::GET, RESTORE).answer(200, restore()),
             expect(Method::GET, BACKUP).answer(200, backup("default")),
             expect(Method::GET, "/apis/velero.io/v1/namespaces/velero/backupstoragelocations/default")
@@ -211,6 +227,7 @@ async fn a_transient_failure_is_retried_after_its_backoff() {
     let action = reconcile_with(
         bundle(SignedDuration::from_secs(5), json!({"attempts": 1}), false),
         vec![
+            stored(),
             expect(Method::GET, RESTORE).refused(503, "ServiceUnavailable"),
             expect(Method::PATCH, STATUS)
                 .body("/status/attempts", json!(2))
@@ -234,6 +251,7 @@ async fn the_attempt_limit_ends_the_bundle_failed() {
     let action = reconcile_with(
         bundle(SignedDuration::from_secs(5), json!({"attempts": 4}), false),
         vec![
+            stored(),
             expect(Method::GET, RESTORE).refused(503, "ServiceUnavailable"),
             status_write("Failed", "KubernetesAPIError").body(
                 "/status/conditions/0/message",
@@ -312,14 +330,78 @@ async fn an_attempt_cut_short_is_tried_again_after_saying_so() {
             false,
         ),
         vec![
+            stored(),
             status_write("Pending", "OperatorStoppedWhileCollecting")
                 .body("/status/attempts", json!(2)),
+            stored(),
             expect(Method::GET, RESTORE).not_found(),
             status_write("Pending", "WaitingForTarget"),
         ],
     )
     .await;
     assert_eq!(action, Action::requeue(Duration::from_secs(5)));
+}
+
+/// The watch's copy still says Uploading, but the pass that just ended in this process
+/// completed the bundle: nothing is written, counted or collected.
+#[tokio::test]
+async fn a_stale_copy_of_a_bundle_completed_since_is_not_taken_as_cut_short() {
+    let copy = at_version(
+        bundle(
+            SignedDuration::from_secs(5),
+            json!({"phase": "Uploading", "attempts": 1}),
+            false,
+        ),
+        "41",
+    );
+    let completed = at_version(
+        bundle(
+            SignedDuration::from_secs(5),
+            json!({"phase": "Completed", "attempts": 1, "observedGeneration": 1}),
+            false,
+        ),
+        "57",
+    );
+    let action = reconcile_with(
+        copy,
+        vec![expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(completed).unwrap())],
+    )
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+}
+
+/// The watch's copy says Pending, but the bundle was collected since: once it holds a slot,
+/// the run reads nothing for it and gives the slot back.
+#[tokio::test]
+async fn a_stale_pending_copy_gives_its_slot_back_and_collects_nothing() {
+    let (ctx, api) = api_server_mock::context(Config::default());
+    let copy = at_version(fresh(), "41");
+    let newer = at_version(
+        bundle(
+            SignedDuration::from_secs(5),
+            json!({"phase": "Completed", "observedGeneration": 1}),
+            false,
+        ),
+        "57",
+    );
+    let reconciled = reconcile_spawned(copy, &ctx);
+    let api = api
+        .serve(vec![
+            expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(newer).unwrap()),
+        ])
+        .await
+        .expect("the mock API server");
+    let action = tokio::time::timeout(Duration::from_secs(20), reconciled)
+        .await
+        .expect("the reconcile hung")
+        .expect("the reconcile task")
+        .expect("reconcile");
+    api.done().await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(2)));
+    assert_eq!(
+        ctx.collect_slots.available_permits(),
+        Config::default().concurrency as usize
+    );
 }
 
 #[tokio::test]
@@ -331,6 +413,7 @@ async fn attempts_cut_short_up_to_the_limit_fail_the_bundle() {
             false,
         ),
         vec![
+            stored(),
             status_write("Failed", "OperatorStoppedWhileCollecting")
                 .body("/status/attempts", json!(5)),
             failed_event("OperatorStoppedWhileCollecting"),
@@ -447,6 +530,7 @@ async fn a_bundle_past_its_deadline_frees_its_slot_and_is_retried() {
     let reconciled = reconcile_spawned(fresh(), &ctx);
     let api = api
         .serve(vec![
+            stored(),
             // The API server never answers (no timeout on the mock's client): the deadline
             // stops the attempt.
             expect(Method::GET, RESTORE).unanswered(),

@@ -40,6 +40,21 @@ pub(crate) struct Run<'a> {
     slot: Option<HeldSlot<'a>>,
     /// The findings of the archive this pass built, once built.
     diagnosis: Option<Diagnosis>,
+    /// The bundle's resourceVersion as this run last saw it: the watch's copy, then what each
+    /// of its own status writes stored.
+    resource_version: Option<String>,
+}
+
+/// The stored bundle against the copy a run started from (`Run::stored`).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Nothing has changed it since: the run's view is the stored one.
+    AsSeen,
+    /// Changed since: the watch's copy trailed the pass before this one (its last status
+    /// writes not yet seen). The watch brings the newer copy, with a reconcile of its own.
+    Newer,
+    /// Gone or being deleted: the finalizer's cleanup comes next.
+    Deleting,
 }
 
 impl<'a> Run<'a> {
@@ -51,6 +66,7 @@ impl<'a> Run<'a> {
             target: String::new(),
             slot: None,
             diagnosis: None,
+            resource_version: bundle.metadata.resource_version.clone(),
         }
     }
 
@@ -86,9 +102,26 @@ impl<'a> Run<'a> {
             now: Timestamp::now(),
         });
         self.ctx.still_leading()?;
-        kubernetes::apply_status(&self.api(), &self.bundle.name_any(), MANAGER, &status).await?;
+        let stored =
+            kubernetes::apply_status(&self.api(), &self.bundle.name_any(), MANAGER, &status)
+                .await?;
+        self.resource_version = stored.metadata.resource_version;
         self.status = status;
         Ok(())
+    }
+
+    /// Reads the bundle as stored and says whether it is still the one this run acts on. A
+    /// reconcile is handed the watch's cached copy, which can trail the pass that just ended in
+    /// this very process: a copy still saying Collecting or Pending of a bundle completed since
+    /// would have it counted as cut short, or collected a second time.
+    pub async fn stored(&self) -> Result<Stored, WriteError> {
+        self.ctx.still_leading()?;
+        Ok(match self.api().get_opt(&self.bundle.name_any()).await? {
+            None => Stored::Deleting,
+            Some(b) if b.metadata.deletion_timestamp.is_some() => Stored::Deleting,
+            Some(b) if b.metadata.resource_version != self.resource_version => Stored::Newer,
+            Some(_) => Stored::AsSeen,
+        })
     }
 
     pub async fn event(&self, type_: EventType, reason: &str, note: &str) {
