@@ -2,6 +2,8 @@
 //! their own namespaces), and the Warning events of the namespaces the target covered, within
 //! the window; also as one sorted timeline.
 
+use std::collections::BTreeSet;
+
 use k8s_openapi::api::core::v1::Event;
 use kube::{Api, api::ListParams};
 
@@ -64,6 +66,14 @@ pub(super) fn timeline_line(e: &Event) -> String {
     )
 }
 
+/// Whether the event is about one of the objects whose uids are given.
+fn about_one_of(e: &Event, uids: &BTreeSet<String>) -> bool {
+    e.involved_object
+        .uid
+        .as_ref()
+        .is_some_and(|u| uids.contains(u))
+}
+
 /// Events about Velero's objects and DebugBundles: those of this target's objects are already
 /// among the related ones; the rest belong to other operations (other Backups' failures, our
 /// own ProbableCause events on them) and are noise in this bundle.
@@ -83,20 +93,17 @@ pub(super) async fn all(
     let mut timeline: Vec<String> = Vec::new();
 
     let own: Api<Event> = c.namespaced();
-    if let Some(events) = c
-        .list_all(&own, ListParams::default(), "events of Velero's namespace")
+    let collected = c.collected_uids.clone();
+    let related_to_target = |e: &Event| about_one_of(e, &collected) && in_window(e);
+    if let Some(related) = c
+        .list_matching(
+            &own,
+            ListParams::default(),
+            "events of Velero's namespace",
+            related_to_target,
+        )
         .await
     {
-        let related: Vec<Event> = events
-            .into_iter()
-            .filter(|e| {
-                e.involved_object
-                    .uid
-                    .as_ref()
-                    .is_some_and(|u| c.collected_uids.contains(u))
-            })
-            .filter(in_window)
-            .collect();
         timeline.extend(related.iter().map(timeline_line));
         let path = EntryPath::new(&["events"], "related", "yaml");
         let seen = c.add_object_seen(&path, &related)?;
@@ -112,17 +119,11 @@ pub(super) async fn all(
     {
         let api: Api<Event> = Api::namespaced(c.client.clone(), &namespace);
         let what = format!("events of namespace {namespace}");
-        if let Some(events) = c.list_all(&api, ListParams::default(), &what).await {
-            let about: Vec<Event> = events
-                .into_iter()
-                .filter(|e| {
-                    e.involved_object
-                        .uid
-                        .as_ref()
-                        .is_some_and(|u| uids.contains(u))
-                })
-                .filter(in_window)
-                .collect();
+        let about_workloads = |e: &Event| about_one_of(e, &uids) && in_window(e);
+        if let Some(about) = c
+            .list_matching(&api, ListParams::default(), &what, about_workloads)
+            .await
+        {
             timeline.extend(about.iter().map(timeline_line));
             let path = EntryPath::new(&["events"], &format!("workloads-{namespace}"), "yaml");
             let seen = c.add_object_seen(&path, &about)?;
@@ -152,12 +153,11 @@ pub(super) async fn all(
     };
     for (scope, api) in scopes {
         let what = format!("Warning events of {scope}");
-        if let Some(events) = c.list_all(&api, warnings.clone(), &what).await {
-            let events: Vec<Event> = events
-                .into_iter()
-                .filter(in_window)
-                .filter(|e| !about_other_velero_object(e))
-                .collect();
+        let of_concern = |e: &Event| in_window(e) && !about_other_velero_object(e);
+        if let Some(events) = c
+            .list_matching(&api, warnings.clone(), &what, of_concern)
+            .await
+        {
             timeline.extend(events.iter().map(timeline_line));
             // A namespace named by the target (a Restore's namespaceMapping) may be anything.
             let path = EntryPath::new(&["events"], &format!("warnings-{scope}"), "yaml");

@@ -308,8 +308,25 @@ impl Collector<'_> {
     where
         K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     {
-        match self.try_list_all(api, lp, what).await {
-            Ok(items) => Some(items),
+        self.list_matching(api, lp, what, |_| true).await
+    }
+
+    /// [`list_all`](Self::list_all), keeping only the objects `keep` accepts: the others are
+    /// dropped with their page, so a namespace with thousands of objects of no concern (the
+    /// events of every other bundle in Velero's namespace) costs one page of memory, not all.
+    async fn list_matching<K>(
+        &mut self,
+        api: &Api<K>,
+        lp: ListParams,
+        what: &str,
+        keep: impl FnMut(&K) -> bool,
+    ) -> Option<Vec<K>>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        let max = self.limits.max_list_items;
+        match kubernetes::list_keeping(api, lp, self.limits, max, keep).await {
+            Ok(listed) => Some(self.listed(listed, what)),
             Err(e) => {
                 self.warn(format!("{what}: could not be listed: {e}"));
                 None
