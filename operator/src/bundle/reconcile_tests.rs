@@ -391,11 +391,7 @@ async fn a_stale_pending_copy_gives_its_slot_back_and_collects_nothing() {
         ])
         .await
         .expect("the mock API server");
-    let action = tokio::time::timeout(Duration::from_secs(20), reconciled)
-        .await
-        .expect("the reconcile hung")
-        .expect("the reconcile task")
-        .expect("reconcile");
+    let action = finished(reconciled).await;
     api.done().await;
     assert_eq!(action, Action::requeue(Duration::from_secs(2)));
     assert_eq!(
@@ -451,6 +447,17 @@ fn reconcile_spawned(
     tokio::spawn(reconcile(Arc::new(watched), ctx.clone()))
 }
 
+/// The action of a reconcile started by `reconcile_spawned`, once it ends.
+async fn finished(
+    reconciled: tokio::task::JoinHandle<Result<Action, super::error::Error>>,
+) -> Action {
+    tokio::time::timeout(Duration::from_secs(20), reconciled)
+        .await
+        .expect("the reconcile hung")
+        .expect("the reconcile task")
+        .expect("reconcile")
+}
+
 #[tokio::test]
 async fn a_queued_bundle_reads_nothing_until_it_holds_a_slot() {
     let (ctx, api) = api_server_mock::context(Config {
@@ -477,11 +484,7 @@ async fn a_queued_bundle_reads_nothing_until_it_holds_a_slot() {
         ])
         .await
         .expect("the mock API server");
-    let action = tokio::time::timeout(Duration::from_secs(20), reconciled)
-        .await
-        .expect("the reconcile hung")
-        .expect("the reconcile task")
-        .expect("reconcile");
+    let action = finished(reconciled).await;
     api.done().await;
     assert_eq!(action, Action::requeue(Duration::from_secs(5)));
     // Waiting for its target, a bundle holds no slot.
@@ -511,11 +514,7 @@ async fn a_bundle_waiting_for_its_target_keeps_saying_so_while_queued() {
         ])
         .await
         .expect("the mock API server");
-    let action = tokio::time::timeout(Duration::from_secs(20), reconciled)
-        .await
-        .expect("the reconcile hung")
-        .expect("the reconcile task")
-        .expect("reconcile");
+    let action = finished(reconciled).await;
     api.done().await;
     assert_eq!(action, Action::requeue(Duration::from_secs(5)));
 }
@@ -546,11 +545,7 @@ async fn a_bundle_past_its_deadline_frees_its_slot_and_is_retried() {
         ])
         .await
         .expect("the mock API server");
-    let action = tokio::time::timeout(Duration::from_secs(20), reconciled)
-        .await
-        .expect("the reconcile hung")
-        .expect("the reconcile task")
-        .expect("reconcile");
+    let action = finished(reconciled).await;
     api.done().await;
     assert!(requeue_of(&action).is_some(), "not requeued: {action:?}");
     assert_eq!(ctx.collect_slots.available_permits(), 1);
