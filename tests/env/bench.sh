@@ -2,7 +2,8 @@
 # `make bench`: runs the release-built operator against the local environment and measures a
 # bundle over ~1 GiB of logs (time vs gzip -6, peak RSS), API requests vs object count, and
 # 1,000 bundles at once (time to all Completed, RSS). Arguments go to the bench
-# (`make bench BENCH_ARGS=--only-load`: the load alone; `--load-bundles N`; see bench_bundle.rs).
+# (`make bench BENCH_ARGS="--scenarios 3"`: the load alone; `--rounds N`, `--load-bundles N`;
+# see bench_bundle.rs).
 # Prints Markdown tables; BENCHMARKS.md keeps the figures with the date and machine.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

@@ -5,11 +5,16 @@
 //!    log source is not the bottleneck): wall time and the operator's CPU time against
 //!    `gzip -6` over the same bytes, and its peak RSS.
 //! 1. Throughput and memory: data-path pods whose logs total `--total-mib` MiB are bundled;
-//!    reported: wall time from apply to Completed, the operator's peak RSS (VmHWM), and the
-//!    time of `gzip -6` over the same log bytes on this machine.
+//!    reported: wall time from apply to Completed against the source floor (the same logs read
+//!    through the API, doing nothing with them) and `velero debug` on the same state, the CPU
+//!    times of all three, the operator's peak RSS (VmHWM), and the time of `gzip -6` over the
+//!    same log bytes on this machine.
+//!
+//! Scenarios 0 and 1 run `--rounds` (3) rounds, each measuring the bundle and its baselines
+//! back to back, and report medians with each round's figure.
 //! 2. API requests: bundles of a backup with few and with many PodVolumeBackups; the manifest's
 //!    `apiRequests` should not grow with the number of objects.
-//! 3. Load (`--only-load` alone): `--load-bundles` (1,000) DebugBundles of one small backup
+//! 3. Load (`--scenarios 3` alone): `--load-bundles` (1,000) DebugBundles of one small backup
 //!    created at once; reported: the time until all are Completed and the operator's RSS,
 //!    sampled each second meanwhile, and its VmHWM; the bundles (and so their archives) are
 //!    deleted after.
@@ -49,9 +54,15 @@ struct Args {
     /// Where the log files are written (kwok reads them from there).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// Only the object-store scenario (0).
-    #[arg(long)]
-    object_store_only: bool,
+    /// The scenarios to run, by number (`--scenarios 0,1`): all by default.
+    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 3])]
+    scenarios: Vec<u8>,
+    /// Rounds of scenarios 0 and 1, each measuring the bundle and its baselines back to back
+    /// (scenario 1: source floor, bundle, `velero debug`); the ratios reported are those of
+    /// the medians. The machine's speed drifts by tens of percent within an hour, so one
+    /// round alone can say anything.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Logs the operator reads at the same time (its LOG_CONCURRENCY; bench.sh passes the same
     /// to both): the source floor reads as many at once.
     #[arg(long, default_value_t = 8)]
@@ -63,9 +74,6 @@ struct Args {
     /// Leave out `velero debug` on scenario 1's state.
     #[arg(long)]
     no_velero_debug: bool,
-    /// Only the load scenario (3).
-    #[arg(long)]
-    only_load: bool,
     /// DebugBundles the load scenario creates at once.
     #[arg(long, default_value_t = 1000)]
     load_bundles: usize,
@@ -94,10 +102,11 @@ async fn read_logs_only(api: &Api<Pod>, pods: &[String], concurrency: usize) -> 
 }
 
 /// Times Velero's own `velero debug --backup <backup>` on the same state (it collects every pod
-/// log of Velero's namespace, the data-path pods' among them) and returns the time and the
-/// size of its tarball.
-fn velero_debug_seconds(env: &Env, backup: &str, work: &Path) -> Result<(f64, u64)> {
+/// log of Velero's namespace, the data-path pods' among them) and returns the time, its CPU
+/// time and the size of its tarball.
+fn velero_debug_seconds(env: &Env, backup: &str, work: &Path) -> Result<(f64, f64, u64)> {
     let output = work.join(format!("{}.tar.gz", unique_name("velero-debug")));
+    let cpu_before = children_cpu_seconds()?;
     let start = Instant::now();
     let run = std::process::Command::new(&env.velero.cli)
         .args([
@@ -114,6 +123,7 @@ fn velero_debug_seconds(env: &Env, backup: &str, work: &Path) -> Result<(f64, u6
         .output()
         .context("running velero debug")?;
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = children_cpu_seconds()? - cpu_before;
     let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
     let _ = std::fs::remove_file(&output);
     ensure!(
@@ -122,7 +132,7 @@ fn velero_debug_seconds(env: &Env, backup: &str, work: &Path) -> Result<(f64, u6
         run.status.code(),
         String::from_utf8_lossy(&run.stderr)
     );
-    Ok((seconds, size))
+    Ok((seconds, cpu, size))
 }
 
 /// Times `gzip -6 -c` over the files, discarding the output.
@@ -151,6 +161,7 @@ async fn object_store_log(
     work: &Path,
     bytes: u64,
     operator_pid: u32,
+    rounds: usize,
 ) -> Result<Vec<String>> {
     let backup = unique_name("bench-oslog");
     let plain = work.join(format!("{backup}.plain"));
@@ -207,46 +218,103 @@ async fn object_store_log(
     .await?;
 
     let rss_before = peak_rss_kib(operator_pid)?;
-    let cpu_before = cpu_seconds(operator_pid)?;
-    eprintln!("bench: bundling backup {backup}");
-    let (done, elapsed) = bundle(
-        env,
-        client,
-        serde_json::json!({"backup": backup, "events": false, "nodeAgentLogs": "None"}),
-    )
-    .await?;
-    let cpu = cpu_seconds(operator_pid)? - cpu_before;
+    let (mut walls, mut cpus, mut gzips) = (Vec::new(), Vec::new(), Vec::new());
+    let mut measured = None;
+    for round in 1..=rounds {
+        eprintln!("bench: scenario 0, round {round} of {rounds}: bundling backup {backup}");
+        let cpu_before = cpu_seconds(operator_pid)?;
+        let (done, elapsed) = bundle(
+            env,
+            client,
+            serde_json::json!({"backup": backup, "events": false, "nodeAgentLogs": "None"}),
+        )
+        .await?;
+        cpus.push(cpu_seconds(operator_pid)? - cpu_before);
+        walls.push(elapsed.as_secs_f64());
+        let m = manifest(&done).await?;
+        let log_bytes = m["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["path"] == "object-store/backup.log")
+            .and_then(|f| f["size"].as_u64())
+            .context("object-store/backup.log not in the bundle")?;
+        let archive = done
+            .status
+            .as_ref()
+            .and_then(|s| s.archive.clone())
+            .context("no archive")?;
+        measured = Some((log_bytes, archive.size_bytes));
+        forget(client, &env.namespace, &done).await?;
+        eprintln!("bench: gzip -6 over the same bytes");
+        gzips.push(gzip_seconds(std::slice::from_ref(&plain))?);
+    }
     let rss_after = peak_rss_kib(operator_pid)?;
-    let m = manifest(&done).await?;
-    let log_bytes = m["files"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|f| f["path"] == "object-store/backup.log")
-        .and_then(|f| f["size"].as_u64())
-        .context("object-store/backup.log not in the bundle")?;
-    eprintln!("bench: gzip -6 over the same bytes");
-    let gzip = gzip_seconds(std::slice::from_ref(&plain))?;
     let _ = std::fs::remove_file(&plain);
-    let archive = done.status.and_then(|s| s.archive).context("no archive")?;
-    let secs = elapsed.as_secs_f64();
+    let (log_bytes, archive_bytes) = measured.context("no rounds")?;
+    let (wall, gzip, cpu) = (median(&walls), median(&gzips), median(&cpus));
     Ok(vec![
         format!(
             "| Velero backup log bundled from the object store | {} MiB |",
             log_bytes >> 20
         ),
-        format!("| archive size | {} MiB |", archive.size_bytes >> 20),
-        format!("| bundle wall time (apply to Completed) | {secs:.1} s |"),
-        format!("| `gzip -6` over the same bytes | {gzip:.1} s |"),
-        format!("| ratio bundle wall time / gzip | {:.2} |", secs / gzip),
-        format!("| operator CPU time for the bundle (user+sys) | {cpu:.1} s |"),
-        format!("| ratio operator CPU / gzip | {:.2} |", cpu / gzip),
+        format!("| archive size | {} MiB |", archive_bytes >> 20),
+        format!(
+            "| bundle wall time (apply to Completed), median | {wall:.1} s ({}) |",
+            each(&walls)
+        ),
+        format!(
+            "| `gzip -6` over the same bytes, median | {gzip:.1} s ({}) |",
+            each(&gzips)
+        ),
+        format!(
+            "| ratio bundle wall time / gzip (medians) | {:.2} |",
+            wall / gzip
+        ),
+        format!(
+            "| operator CPU time for the bundle (user+sys), median | {cpu:.1} s ({}) |",
+            each(&cpus)
+        ),
+        format!(
+            "| ratio operator CPU / gzip (medians) | {:.2} |",
+            cpu / gzip
+        ),
         format!(
             "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
             rss_before / 1024,
             rss_after / 1024
         ),
     ])
+}
+
+/// The median of a round's measurements.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Each round's value, in order, for the table: `16.1 / 15.8 / 17.0`.
+fn each(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.1}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// Deletes a measured bundle (its archive goes with it: the finalizer), so rounds do not fill
+/// the bucket; not waited for.
+async fn forget(client: &Client, namespace: &str, bundle: &DebugBundle) -> Result<()> {
+    let name = bundle.metadata.name.as_deref().context("no name")?;
+    Api::<DebugBundle>::namespaced(client.clone(), namespace)
+        .delete(name, &Default::default())
+        .await?;
+    Ok(())
 }
 
 /// A cheap deterministic generator, so every run compresses the same bytes.
@@ -309,11 +377,22 @@ fn write_logs(cri: &Path, plain: &Path, bytes: u64, seed: u64) -> Result<()> {
 
 /// CPU seconds (user + system) a process has used so far.
 fn cpu_seconds(pid: u32) -> Result<f64> {
+    stat_seconds(pid, 11)
+}
+
+/// CPU seconds (user + system) of this process's children that ended: `velero debug`'s.
+fn children_cpu_seconds() -> Result<f64> {
+    stat_seconds(std::process::id(), 13)
+}
+
+/// Two clock-tick fields of `/proc/<pid>/stat` (user, system) summed, in seconds; `at` is the
+/// first one's index among the fields after the command name.
+fn stat_seconds(pid: u32, at: usize) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = &stat[stat.rfind(')').context("bad stat")? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    let ticks: u64 = fields[at].parse::<u64>()? + fields[at + 1].parse::<u64>()?;
     Ok(ticks as f64 / 100.0)
 }
 
@@ -546,229 +625,309 @@ async fn manifest(b: &DebugBundle) -> Result<serde_json::Value> {
     Ok(serde_json::from_slice(m)?)
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let Args {
-        total_mib,
-        pods,
-        operator_pid,
-        work_dir,
-        object_store_only,
-        log_concurrency,
-        log_concurrency_sweep,
-        no_velero_debug,
-        only_load,
-        load_bundles,
-    } = Args::parse();
-    let env = Env::load()?;
-    let client = env.client().await?;
-    // What the fixtures make goes when the bench ends.
-    let cleanup = Cleanup::new(&env);
-    let work = work_dir.unwrap_or_else(|| env.pod_logs_dir.clone());
-    if only_load {
-        return print_load(&env, &client, &cleanup, operator_pid, load_bundles).await;
-    }
+/// Scenario 1's state: the data-path pods of a real backup, whose logs kwok serves from files.
+struct DataPathLogs {
+    backup: String,
+    per_pod: u64,
+    /// The logs' plain content (for gzip) and CRI files (for kwok).
+    plain_files: Vec<PathBuf>,
+    cri_files: Vec<PathBuf>,
+    pods: Vec<String>,
+}
 
-    // --- 0. Velero's log from the object store -------------------------------------------------
-    let rows = object_store_log(&env, &client, &work, total_mib << 20, operator_pid).await?;
-    println!("Scenario 0: Velero's own log, from the object store\n");
-    println!("| measure | value |");
-    println!("| --- | --- |");
-    for row in rows {
-        println!("{row}");
-    }
-    println!();
-    if object_store_only {
-        return Ok(());
-    }
-
-    // --- 1. throughput and memory -------------------------------------------------------------
-    let (_, backup, uid) = real_backup(&env, &client, &cleanup, "bench").await?;
-    let per_pod = total_mib * 1024 * 1024 / pods;
-    let mut plain_files = Vec::new();
-    let mut cri_files = Vec::new();
-    eprintln!("bench: writing {total_mib} MiB of logs for {pods} data-path pods");
-    for i in 0..pods {
-        let pvb_name = pvb(&env, &client, &cleanup, &backup, &uid).await?;
-        let pod_name = unique_name("bench-datapath");
-        let cri = work.join(format!("{pod_name}.log"));
-        let plain = work.join(format!("{pod_name}.plain"));
-        write_logs(&cri, &plain, per_pod, i + 1)?;
-        plain_files.push(plain);
-        let pod: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": pod_name, "labels": {"velero.io/pod-volume-backup": pvb_name}},
-            "spec": {"nodeName": "node-0", "containers": [{"name": "data-mover", "image": "velero/velero"}]}
-        }))?;
-        Api::<Pod>::namespaced(client.clone(), &env.namespace)
-            .create(&PostParams::default(), &pod)
+impl DataPathLogs {
+    async fn write(
+        env: &Env,
+        client: &Client,
+        cleanup: &Cleanup,
+        work: &Path,
+        total_mib: u64,
+        pods: u64,
+    ) -> Result<Self> {
+        let (_, backup, uid) = real_backup(env, client, cleanup, "bench").await?;
+        let per_pod = total_mib * 1024 * 1024 / pods;
+        let mut state = DataPathLogs {
+            backup,
+            per_pod,
+            plain_files: Vec::new(),
+            cri_files: Vec::new(),
+            pods: Vec::new(),
+        };
+        eprintln!("bench: writing {total_mib} MiB of logs for {pods} data-path pods");
+        for i in 0..pods {
+            let pvb_name = pvb(env, client, cleanup, &state.backup, &uid).await?;
+            let pod_name = unique_name("bench-datapath");
+            let cri = work.join(format!("{pod_name}.log"));
+            let plain = work.join(format!("{pod_name}.plain"));
+            write_logs(&cri, &plain, per_pod, i + 1)?;
+            state.plain_files.push(plain);
+            let pod: Pod = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": pod_name, "labels": {"velero.io/pod-volume-backup": pvb_name}},
+                "spec": {"nodeName": "node-0", "containers": [{"name": "data-mover", "image": "velero/velero"}]}
+            }))?;
+            Api::<Pod>::namespaced(client.clone(), &env.namespace)
+                .create(&PostParams::default(), &pod)
+                .await?;
+            // Gone when the bench ends: a later run's `velero debug` reads every pod log of
+            // the namespace, so pods left over would count against it.
+            cleanup.object::<Pod>(&env.namespace, &pod_name);
+            let logs = DynamicObject::new(&pod_name, &kwok_logs_resource())
+                .within(&env.namespace)
+                .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": cri}]}}));
+            Api::<DynamicObject>::namespaced_with(
+                client.clone(),
+                &env.namespace,
+                &kwok_logs_resource(),
+            )
+            .create(&PostParams::default(), &logs)
             .await?;
-        // Gone when the bench ends: a later run's `velero debug` reads every pod log of the
-        // namespace, so pods left over would count against it.
-        cleanup.object::<Pod>(&env.namespace, &pod_name);
-        let logs = DynamicObject::new(&pod_name, &kwok_logs_resource())
-            .within(&env.namespace)
-            .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": cri}]}}));
-        Api::<DynamicObject>::namespaced_with(
-            client.clone(),
-            &env.namespace,
-            &kwok_logs_resource(),
-        )
-        .create(&PostParams::default(), &logs)
-        .await?;
-        cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &pod_name);
-        cri_files.push(cri);
+            cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &pod_name);
+            state.cri_files.push(cri);
+            state.pods.push(pod_name);
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await; // kwok picks up the Logs objects
+        Ok(state)
     }
-    tokio::time::sleep(Duration::from_secs(3)).await; // kwok picks up the Logs objects
-    // The floor set by the log source: the same logs read through the API, as many at once as
-    // the operator reads them, doing nothing with the bytes.
+}
+
+impl Drop for DataPathLogs {
+    fn drop(&mut self) {
+        for p in self.plain_files.iter().chain(&self.cri_files) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Scenario 1; returns the table rows.
+async fn data_path_logs(
+    env: &Env,
+    client: &Client,
+    state: &DataPathLogs,
+    args: &Args,
+) -> Result<Vec<String>> {
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
-    let names: Vec<String> = plain_files
-        .iter()
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
     let mut sweep = Vec::new();
-    if log_concurrency_sweep {
+    if args.log_concurrency_sweep {
         for concurrency in [1, 2, 4, 8] {
             eprintln!("bench: reading the logs {concurrency} at once");
             sweep.push((
                 concurrency,
-                read_logs_only(&pods_api, &names, concurrency).await?,
+                read_logs_only(&pods_api, &state.pods, concurrency).await?,
             ));
         }
     }
-    let source = read_logs_only(&pods_api, &names, log_concurrency).await?;
-    let rss_before = peak_rss_kib(operator_pid)?;
-    let cpu_before = cpu_seconds(operator_pid)?;
-    eprintln!("bench: bundling (operator peak RSS so far {rss_before} KiB)");
-    let (big, elapsed) = bundle(
-        &env,
-        &client,
-        serde_json::json!({"backup": backup, "maxLogBytesPerContainer": per_pod * 2, "events": false}),
-    )
-    .await?;
-    let rss_after = peak_rss_kib(operator_pid)?;
-    let cpu = cpu_seconds(operator_pid)? - cpu_before;
-    let archive = big
-        .status
-        .as_ref()
-        .and_then(|s| s.archive.clone())
-        .context("no archive")?;
-    let m = manifest(&big).await?;
-    let log_bytes: u64 = m["files"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|f| {
-            f["path"]
-                .as_str()
-                .is_some_and(|p| p.starts_with("logs/data-path/"))
-        })
-        .map(|f| f["size"].as_u64().unwrap_or(0))
-        .sum();
-
-    let peer = if no_velero_debug {
-        None
-    } else {
-        eprintln!("bench: velero debug on the same state");
-        Some(velero_debug_seconds(&env, &backup, &work)?)
-    };
-
-    eprintln!("bench: gzip -6 over the same bytes");
-    let gzip = Duration::from_secs_f64(gzip_seconds(&plain_files)?);
-    for p in plain_files.iter().chain(&cri_files) {
-        let _ = std::fs::remove_file(p);
-    }
-
-    // --- 2. API requests against the number of objects ------------------------------------------
-    let mut requests = Vec::new();
-    for count in [10usize, 200] {
-        let (_, b, u) = real_backup(&env, &client, &cleanup, "bench").await?;
-        for _ in 0..count {
-            pvb(&env, &client, &cleanup, &b, &u).await?;
+    let rounds = args.rounds;
+    let rss_before = peak_rss_kib(args.operator_pid)?;
+    let (mut floors, mut floor_cpus, mut walls, mut cpus, mut peers) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut measured = None;
+    for round in 1..=rounds {
+        // The floor set by the log source: the same logs read through the API, as many at
+        // once as the operator reads them, doing nothing with the bytes.
+        eprintln!("bench: scenario 1, round {round} of {rounds}: the source floor");
+        let reader_before = cpu_seconds(std::process::id())?;
+        floors.push(
+            read_logs_only(&pods_api, &state.pods, args.log_concurrency)
+                .await?
+                .as_secs_f64(),
+        );
+        floor_cpus.push(cpu_seconds(std::process::id())? - reader_before);
+        eprintln!("bench: scenario 1, round {round} of {rounds}: bundling");
+        let cpu_before = cpu_seconds(args.operator_pid)?;
+        let (big, elapsed) = bundle(
+            env,
+            client,
+            serde_json::json!({"backup": state.backup, "maxLogBytesPerContainer": state.per_pod * 2, "events": false}),
+        )
+        .await?;
+        cpus.push(cpu_seconds(args.operator_pid)? - cpu_before);
+        walls.push(elapsed.as_secs_f64());
+        let archive = big
+            .status
+            .as_ref()
+            .and_then(|s| s.archive.clone())
+            .context("no archive")?;
+        let m = manifest(&big).await?;
+        let log_bytes: u64 = m["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| {
+                f["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("logs/data-path/"))
+            })
+            .map(|f| f["size"].as_u64().unwrap_or(0))
+            .sum();
+        measured = Some((log_bytes, archive.size_bytes));
+        forget(client, &env.namespace, &big).await?;
+        if !args.no_velero_debug {
+            eprintln!("bench: scenario 1, round {round} of {rounds}: velero debug");
+            let work = args
+                .work_dir
+                .clone()
+                .unwrap_or_else(|| env.pod_logs_dir.clone());
+            peers.push(velero_debug_seconds(env, &state.backup, &work)?);
         }
-        let (done, _) = bundle(&env, &client, serde_json::json!({"backup": b})).await?;
-        let m = manifest(&done).await?;
-        let files = m["files"].as_array().map(|f| f.len()).unwrap_or(0);
-        requests.push((count, m["apiRequests"].as_u64().unwrap_or(0), files));
     }
-
-    let secs = elapsed.as_secs_f64();
-    println!("Scenario 1: data-path pod logs through the API server (kwok)\n");
-    println!("| measure | value |");
-    println!("| --- | --- |");
-    println!(
-        "| data-path logs bundled | {} MiB in {pods} containers |",
-        log_bytes / (1024 * 1024)
-    );
-    println!(
-        "| archive size | {} MiB |",
-        archive.size_bytes / (1024 * 1024)
-    );
-    println!("| bundle wall time (apply to Completed) | {secs:.1} s |");
-    println!(
-        "| `gzip -6` over the same bytes | {:.1} s |",
-        gzip.as_secs_f64()
-    );
-    println!(
-        "| ratio bundle wall time / gzip | {:.2} |",
-        secs / gzip.as_secs_f64()
-    );
-    println!(
-        "| reading the same logs through the API only, {log_concurrency} at once (source floor) | {:.1} s |",
-        source.as_secs_f64()
-    );
-    println!(
-        "| ratio bundle wall time / source floor | {:.2} |",
-        secs / source.as_secs_f64()
-    );
-    if let Some((peer_secs, peer_size)) = peer {
-        println!(
-            "| `velero debug --backup` on the same state (its tarball) | {peer_secs:.1} s ({} MiB) |",
-            peer_size / (1024 * 1024)
-        );
-        println!(
-            "| ratio bundle wall time / `velero debug` | {:.2} |",
-            secs / peer_secs
-        );
+    let rss_after = peak_rss_kib(args.operator_pid)?;
+    eprintln!("bench: gzip -6 over the same bytes");
+    let gzip = gzip_seconds(&state.plain_files)?;
+    let (log_bytes, archive_bytes) = measured.context("no rounds")?;
+    let (wall, floor, cpu) = (median(&walls), median(&floors), median(&cpus));
+    let mut rows = vec![
+        format!(
+            "| data-path logs bundled | {} MiB in {} containers |",
+            log_bytes / (1024 * 1024),
+            state.pods.len()
+        ),
+        format!("| archive size | {} MiB |", archive_bytes / (1024 * 1024)),
+        format!(
+            "| bundle wall time (apply to Completed), median of {rounds} | {wall:.1} s ({}) |",
+            each(&walls)
+        ),
+        format!(
+            "| reading the same logs through the API only, {} at once (source floor), median | {floor:.1} s ({}) |",
+            args.log_concurrency,
+            each(&floors)
+        ),
+        format!(
+            "| ratio bundle wall time / source floor (medians) | {:.2} |",
+            wall / floor
+        ),
+    ];
+    if !peers.is_empty() {
+        let seconds: Vec<f64> = peers.iter().map(|(s, _, _)| *s).collect();
+        let peer_cpus: Vec<f64> = peers.iter().map(|(_, c, _)| *c).collect();
+        let peer = median(&seconds);
+        let size = peers.last().map(|(_, _, size)| *size).unwrap_or(0);
+        rows.push(format!(
+            "| `velero debug --backup` on the same state, median (its tarball) | {peer:.1} s ({}; {} MiB) |",
+            each(&seconds),
+            size / (1024 * 1024)
+        ));
+        rows.push(format!(
+            "| ratio bundle wall time / `velero debug` (medians) | {:.2} |",
+            wall / peer
+        ));
+        rows.push(format!(
+            "| `velero debug`'s CPU time, median | {:.1} s ({}) |",
+            median(&peer_cpus),
+            each(&peer_cpus)
+        ));
     }
+    rows.push(format!(
+        "| the source floor's reader's own CPU time (the bench process), median | {:.1} s ({}) |",
+        median(&floor_cpus),
+        each(&floor_cpus)
+    ));
+    rows.push(format!("| `gzip -6` over the same bytes | {gzip:.1} s |"));
     for (concurrency, took) in &sweep {
-        println!(
+        rows.push(format!(
             "| the logs through the API only, {concurrency} at once | {:.1} s |",
             took.as_secs_f64()
-        );
+        ));
     }
-    println!("| operator CPU time for the bundle (user+sys) | {cpu:.1} s |");
-    println!(
-        "| ratio operator CPU / gzip | {:.2} |",
-        cpu / gzip.as_secs_f64()
-    );
-    println!(
+    rows.push(format!(
+        "| operator CPU time for the bundle (user+sys), median | {cpu:.1} s ({}) |",
+        each(&cpus)
+    ));
+    rows.push(format!("| ratio operator CPU / gzip | {:.2} |", cpu / gzip));
+    rows.push(format!(
         "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
         rss_before / 1024,
         rss_after / 1024
-    );
-    for (count, req, files) in &requests {
-        println!("| API requests, backup with {count} PodVolumeBackups | {req} ({files} files) |");
-    }
-    println!();
-
-    // --- 3. load ------------------------------------------------------------------------------
-    print_load(&env, &client, &cleanup, operator_pid, load_bundles).await
+    ));
+    Ok(rows)
 }
 
-async fn print_load(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    operator_pid: u32,
-    count: usize,
-) -> Result<()> {
-    let rows = load(env, client, cleanup, operator_pid, count).await?;
-    println!("Scenario 3: load, {count} bundles at once\n");
+/// Scenario 2; returns the table rows.
+async fn api_requests(env: &Env, client: &Client, cleanup: &Cleanup) -> Result<Vec<String>> {
+    let mut rows = Vec::new();
+    for count in [10usize, 200] {
+        let (_, b, u) = real_backup(env, client, cleanup, "bench").await?;
+        for _ in 0..count {
+            pvb(env, client, cleanup, &b, &u).await?;
+        }
+        let (done, _) = bundle(env, client, serde_json::json!({"backup": b})).await?;
+        let m = manifest(&done).await?;
+        let files = m["files"].as_array().map(|f| f.len()).unwrap_or(0);
+        let requests = m["apiRequests"].as_u64().unwrap_or(0);
+        rows.push(format!(
+            "| API requests, backup with {count} PodVolumeBackups | {requests} ({files} files) |"
+        ));
+    }
+    Ok(rows)
+}
+
+fn print_table(title: &str, rows: &[String]) {
+    println!("{title}\n");
     println!("| measure | value |");
     println!("| --- | --- |");
     for row in rows {
         println!("{row}");
+    }
+    println!();
+}
+
+// One runtime thread, as the operator has by default: the source floor's reader costs least so
+// (every chunk of a log wakes a thread), and the floor is the fastest a reader gets the logs.
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let env = Env::load()?;
+    let client = env.client().await?;
+    // What the fixtures make goes when the bench ends.
+    let cleanup = Cleanup::new(&env);
+    let work = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| env.pod_logs_dir.clone());
+    let runs = |n: u8| args.scenarios.contains(&n);
+    ensure!(args.rounds > 0, "--rounds must be at least 1");
+
+    if runs(0) {
+        let rows = object_store_log(
+            &env,
+            &client,
+            &work,
+            args.total_mib << 20,
+            args.operator_pid,
+            args.rounds,
+        )
+        .await?;
+        print_table("Scenario 0: Velero's own log, from the object store", &rows);
+    }
+    if runs(1) {
+        let state =
+            DataPathLogs::write(&env, &client, &cleanup, &work, args.total_mib, args.pods).await?;
+        let rows = data_path_logs(&env, &client, &state, &args).await?;
+        drop(state);
+        print_table(
+            "Scenario 1: data-path pod logs through the API server (kwok)",
+            &rows,
+        );
+    }
+    if runs(2) {
+        let rows = api_requests(&env, &client, &cleanup).await?;
+        print_table(
+            "Scenario 2: API requests against the number of objects",
+            &rows,
+        );
+    }
+    if runs(3) {
+        let rows = load(
+            &env,
+            &client,
+            &cleanup,
+            args.operator_pid,
+            args.load_bundles,
+        )
+        .await?;
+        print_table(
+            &format!("Scenario 3: load, {} bundles at once", args.load_bundles),
+            &rows,
+        );
     }
     Ok(())
 }
