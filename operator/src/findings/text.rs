@@ -115,7 +115,8 @@ pub(crate) fn field_value<'a>(line: &'a str, key: &str) -> Option<Cow<'a, str>> 
     let mut from = 0;
     // The key must start a field (at the line's start or after a space, so `level=` does not
     // match inside `@level=` or `loglevel=`) and be followed by `=`.
-    while let Some(found) = line[from..].find(key) {
+    // memmem: `str::find` builds a two-way searcher for every call.
+    while let Some(found) = memchr::memmem::find(&line.as_bytes()[from..], key.as_bytes()) {
         let at = from + found;
         let after = at + key.len();
         if (at == 0 || line.as_bytes()[at - 1] == b' ') && line.as_bytes().get(after) == Some(&b'=')
