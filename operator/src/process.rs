@@ -136,6 +136,13 @@ pub struct Args {
     #[arg(long, env = "COMPRESSION_THREADS", default_value_t = Compression::default().threads,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     compression_threads: usize,
+    /// Threads of the async runtime: watches, reconciles, and the reading, redaction and
+    /// scanning of logs (compression has its own threads). One by measurement: every chunk
+    /// of a log stream wakes a thread, and a second one mostly wakes to find nothing; reading
+    /// 8 logs took 30% less CPU on one (BENCHMARKS.md).
+    #[arg(long, env = "RUNTIME_THREADS", default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub runtime_threads: usize,
     /// A site's own secret formats (regexes), masked whole in everything collected besides the
     /// built-in rules; the n-th counts as `site-pattern-<n>` in a bundle's manifest. Repeat
     /// the flag, or put one per line in the environment variable.

@@ -121,6 +121,8 @@ capabilities:
   value: {{ .Values.collection.compressionLevel | quote }}
 - name: COMPRESSION_THREADS
   value: {{ .Values.collection.compressionThreads | quote }}
+- name: RUNTIME_THREADS
+  value: {{ .Values.collection.runtimeThreads | quote }}
 - name: AUTO_BUNDLE_RESTORE_PHASES
   value: {{ join "," .Values.autoBundles.restorePhases | quote }}
 - name: AUTO_BUNDLE_BACKUP_PHASES
