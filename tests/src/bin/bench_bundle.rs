@@ -703,6 +703,7 @@ async fn data_path_logs(
     env: &Env,
     client: &Client,
     state: &DataPathLogs,
+    work: &Path,
     args: &Args,
 ) -> Result<Vec<String>> {
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
@@ -763,11 +764,7 @@ async fn data_path_logs(
         forget(client, &env.namespace, &big).await?;
         if !args.no_velero_debug {
             eprintln!("bench: scenario 1, round {round} of {rounds}: velero debug");
-            let work = args
-                .work_dir
-                .clone()
-                .unwrap_or_else(|| env.pod_logs_dir.clone());
-            peers.push(velero_debug_seconds(env, &state.backup, &work)?);
+            peers.push(velero_debug_seconds(env, &state.backup, work)?);
         }
     }
     let rss_after = peak_rss_kib(args.operator_pid)?;
@@ -901,7 +898,7 @@ async fn main() -> Result<()> {
     if runs(1) {
         let state =
             DataPathLogs::write(&env, &client, &cleanup, &work, args.total_mib, args.pods).await?;
-        let rows = data_path_logs(&env, &client, &state, &args).await?;
+        let rows = data_path_logs(&env, &client, &state, &work, &args).await?;
         drop(state);
         print_table(
             "Scenario 1: data-path pod logs through the API server (kwok)",
