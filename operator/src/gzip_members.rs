@@ -172,6 +172,149 @@ fn compress_range(
     gz.finish()?.flush()
 }
 
+/// A spool file compressed while another task still writes it (a log read into it): each
+/// range the writer says is on disk for good is compressed on the blocking pool, holding a
+/// permit of [`COMPRESSING`], while the writer goes on; what is left when the file is complete
+/// is compressed by [`finish`](Self::finish). So a log's compression follows its reading
+/// instead of starting when it ends (logs of equal size end together).
+pub(crate) struct FollowingCompression {
+    path: PathBuf,
+    how: Compression,
+    /// Bytes of a range handed over while the file is written.
+    range_bytes: u64,
+    /// Bytes handed over: where the next range starts.
+    handed: u64,
+    members: Vec<PathBuf>,
+    running: Vec<tokio::task::JoinHandle<io::Result<()>>>,
+}
+
+impl FollowingCompression {
+    pub fn new(path: &Path, how: Compression) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            how,
+            range_bytes: FOLLOW_RANGE_BYTES,
+            handed: 0,
+            members: Vec::new(),
+            running: Vec::new(),
+        }
+    }
+
+    /// Whether `written` bytes make a range worth handing over.
+    pub fn due(&self, written: u64) -> bool {
+        written.saturating_sub(self.handed) >= self.range_bytes
+    }
+
+    /// The file's first `written` bytes are on disk (flushed) and will not change: the bytes
+    /// after the last range are compressed from now on.
+    pub fn hand_over(&mut self, written: u64) {
+        if written <= self.handed {
+            return;
+        }
+        let member = member_path(&self.path, self.members.len());
+        self.members.push(member.clone());
+        let (source, range, how) = (
+            self.path.clone(),
+            (self.handed, written - self.handed),
+            self.how,
+        );
+        self.handed = written;
+        self.running.push(tokio::spawn(async move {
+            let _permit = COMPRESSING.acquire().await;
+            tokio::task::spawn_blocking(move || compress_range(&source, range, 0, &member, how))
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e)))
+        }));
+    }
+
+    /// The file is complete: compresses what is left after the last range (with the tar
+    /// padding), waits for every range and removes the file. A file cut shorter than what
+    /// was handed over (not expected) is compressed again whole.
+    pub async fn finish(mut self) -> io::Result<CompressedFile> {
+        let waited = self.wait().await;
+        let size = match std::fs::metadata(&self.path) {
+            Ok(meta) => meta.len(),
+            Err(e) => {
+                self.remove_members();
+                return Err(e);
+            }
+        };
+        if size < self.handed {
+            // Its ranges may have failed reading what was cut: they are not used.
+            self.remove_members();
+            return self.compress_whole().await;
+        }
+        if let Err(e) = waited {
+            self.remove_members();
+            return Err(e);
+        }
+        let member = member_path(&self.path, self.members.len());
+        self.members.push(member.clone());
+        let (source, range, how) = (
+            self.path.clone(),
+            (self.handed, size - self.handed),
+            self.how,
+        );
+        let last = {
+            let _permit = COMPRESSING.acquire().await;
+            tokio::task::spawn_blocking(move || {
+                compress_range(&source, range, padding(size), &member, how)
+            })
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+        };
+        if let Err(e) = last {
+            self.remove_members();
+            return Err(e);
+        }
+        let _ = std::fs::remove_file(&self.path);
+        Ok(CompressedFile {
+            size,
+            members: std::mem::take(&mut self.members),
+        })
+    }
+
+    /// The file is not kept: waits for the ranges under way and removes their members.
+    pub async fn discard(mut self) {
+        let _ = self.wait().await;
+        self.remove_members();
+    }
+
+    /// Waits for every range handed over; the first error any met.
+    async fn wait(&mut self) -> io::Result<()> {
+        let mut first = Ok(());
+        for running in self.running.drain(..) {
+            let done = running.await.unwrap_or_else(|e| Err(io::Error::other(e)));
+            if first.is_ok() {
+                first = done;
+            }
+        }
+        first
+    }
+
+    async fn compress_whole(&mut self) -> io::Result<CompressedFile> {
+        let (source, how) = (self.path.clone(), self.how);
+        let _permit = COMPRESSING.acquire().await;
+        tokio::task::spawn_blocking(move || compress_file(&source, how))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+    }
+
+    fn remove_members(&mut self) {
+        for member in self.members.drain(..) {
+            let _ = std::fs::remove_file(member);
+        }
+    }
+}
+
+impl Drop for FollowingCompression {
+    /// Dropped unfinished (its bundle's steps were dropped): members made so far go; a range
+    /// still under way may leave one, removed with the spool folder.
+    fn drop(&mut self) {
+        self.remove_members();
+    }
+}
+
 /// One range of a file to compress into a member.
 struct RangeJob {
     start: u64,
@@ -412,6 +555,116 @@ mod tests {
             assert_eq!(out.len() as u64, size as u64 + padding(size as u64));
             done.remove();
         }
+    }
+
+    /// Writes `data` to `file` in chunks, handing over as a log's copy does (only below
+    /// `hand_over_below`), then cuts the file to `cut` bytes and appends `after`.
+    async fn follow(
+        file: &Path,
+        data: &[u8],
+        hand_over_below: u64,
+        cut: Option<u64>,
+        after: &[u8],
+    ) -> FollowingCompression {
+        let mut compressing = FollowingCompression::new(file, Compression::default());
+        // Ranges of 64 KiB: many of them in little time.
+        compressing.range_bytes = 64 << 10;
+        let mut out = File::create(file).unwrap();
+        let mut written = 0u64;
+        for chunk in data.chunks(10_000) {
+            out.write_all(chunk).unwrap();
+            written += chunk.len() as u64;
+            if written <= hand_over_below && compressing.due(written) {
+                out.flush().unwrap();
+                compressing.hand_over(written);
+            }
+        }
+        if let Some(cut) = cut {
+            out.set_len(cut).unwrap();
+            out.seek(SeekFrom::Start(cut)).unwrap();
+        }
+        out.write_all(after).unwrap();
+        out.flush().unwrap();
+        compressing
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_file_compressed_as_it_is_read_inflates_to_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        for size in [0usize, 700, (640 << 10) | 9] {
+            let file = dir.path().join(format!("f-{size}"));
+            let data = content(size);
+            let done = follow(&file, &data, u64::MAX, None, b"")
+                .await
+                .finish()
+                .await
+                .unwrap();
+            assert_eq!(done.size, size as u64);
+            // Ranges handed over while written (each past 64 KiB at a 10,000-byte write), the
+            // rest at the end.
+            assert_eq!(done.members.len(), size / 70_000 + 1, "{size}");
+            assert!(!file.exists(), "the spooled file is removed");
+            let out = inflated(&done);
+            assert_eq!(&out[..size], &data[..]);
+            assert_eq!(out.len() as u64, size as u64 + padding(size as u64));
+            done.remove();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_head_cut_after_its_ranges_keeps_them_and_the_new_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cut");
+        let data = content(500_000);
+        // Handed over up to 150,000 bytes (two ranges of 70,000), cut at 300,000, a tail
+        // appended.
+        let cut = 300_000;
+        let tail = b"[... marker ...]\nlast line\n";
+        let done = follow(&file, &data, 150_000, Some(cut), tail)
+            .await
+            .finish()
+            .await
+            .unwrap();
+        let mut expected = data[..cut as usize].to_vec();
+        expected.extend_from_slice(tail);
+        assert_eq!(done.members.len(), 3);
+        assert_eq!(done.size, expected.len() as u64);
+        let out = inflated(&done);
+        assert_eq!(&out[..expected.len()], &expected[..]);
+        done.remove();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_file_cut_below_what_was_handed_over_is_compressed_again_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("short");
+        let data = content(400_000);
+        let done = follow(&file, &data, u64::MAX, Some(1000), b"end")
+            .await
+            .finish()
+            .await
+            .unwrap();
+        let mut expected = data[..1000].to_vec();
+        expected.extend_from_slice(b"end");
+        assert_eq!(done.size, 1003);
+        assert_eq!(&inflated(&done)[..1003], &expected[..]);
+        done.remove();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_discarded_file_leaves_no_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gone");
+        follow(&file, &content(400_000), u64::MAX, None, b"")
+            .await
+            .discard()
+            .await;
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from("gone")]);
     }
 
     #[test]

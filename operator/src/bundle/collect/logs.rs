@@ -26,7 +26,7 @@ use super::{
 use crate::{
     config::size_text,
     findings::{LogRole, LogScan, LogSource, OperationScope, PodRole, TargetEvidence},
-    gzip_members::{self, CompressedFile},
+    gzip_members::{CompressedFile, Compression, FollowingCompression},
     redact::{MaskCounts, Redactor},
     tar_gz::EntryPath,
     velero::{self, Target},
@@ -74,8 +74,8 @@ type LogRead = (
     Compressed,
 );
 
-/// A log's spool file compressed where it was read, while others are still being read (see
-/// [`gzip_members`](crate::gzip_members)); None when the outcome keeps no file.
+/// A log's spool file compressed as it was read (see [`FollowingCompression`]); None when the
+/// outcome keeps no file.
 type Compressed = Option<std::io::Result<CompressedFile>>;
 
 impl LogOutcome {
@@ -135,12 +135,12 @@ pub(super) async fn read_logs_of(
         max_bytes: c.plan.max_log_bytes,
         timeout: c.limits.log_timeout,
         max_line_bytes: c.limits.max_line_bytes,
+        compression: c.compression,
     };
     let budget = &c.budget;
     let redactor = c.redactor;
     let api = &pods_api;
     let scope = &scope;
-    let compression = c.compression;
     // The stand-in's own cap, shared by the server's logs: one container log's bound.
     let stand_in_room = &ContentBudget::new(c.plan.max_log_bytes.max(0) as u64);
     let mut results: Vec<LogRead> = stream::iter(jobs)
@@ -152,7 +152,7 @@ pub(super) async fn read_logs_of(
             let mut tee = job.tee.clone().map(|path| {
                 OperationLines::new(scope, stand_in_room.clone(), budget.clone(), path)
             });
-            let (outcome, masks) = read_log(
+            let (outcome, masks, compressing) = read_log(
                 api,
                 &job,
                 &params,
@@ -167,17 +167,11 @@ pub(super) async fn read_logs_of(
                 None => None,
             };
             let compressed = match outcome.keeps_file() {
-                true => {
-                    let spool = job.spool.clone();
-                    let permit = gzip_members::COMPRESSING.acquire().await;
-                    let done = tokio::task::spawn_blocking(move || {
-                        gzip_members::compress_file(&spool, compression)
-                    })
-                    .await;
-                    drop(permit);
-                    Some(done.unwrap_or_else(|e| Err(std::io::Error::other(e))))
+                true => Some(compressing.finish().await),
+                false => {
+                    compressing.discard().await;
+                    None
                 }
-                false => None,
             };
             (job, outcome, masks, scan, teed, compressed)
         })
@@ -509,6 +503,7 @@ struct LogParamsBase {
     max_bytes: i64,
     timeout: std::time::Duration,
     max_line_bytes: usize,
+    compression: Compression,
 }
 
 /// The findings' name for a folder of pods.
@@ -558,7 +553,7 @@ async fn read_log(
     budget: ContentBudget,
     scan: &mut LogScan,
     mut tee: Option<&mut OperationLines<'_>>,
-) -> (LogOutcome, MaskCounts) {
+) -> (LogOutcome, MaskCounts, FollowingCompression) {
     // One deadline for the head and, when there is one, the tail.
     let deadline = tokio::time::Instant::now() + base.timeout;
     // Outside the copy, so what it did is known even when it times out.
@@ -568,9 +563,11 @@ async fn read_log(
         base.max_line_bytes,
         "MAX_LINE_BYTES",
     );
+    let mut compressing = FollowingCompression::new(&job.spool, base.compression);
     let mut head = Head {
         cut: HeadCut::new(base.max_bytes.max(0) as u64),
         at_cut: None,
+        compressing: &mut compressing,
     };
     let copy = copy_head(
         api,
@@ -596,7 +593,8 @@ async fn read_log(
                 deadline,
                 lines: &lines,
             };
-            return over.keep_head_and_tail(spool, head, scan, tee).await;
+            let (outcome, masks) = over.keep_head_and_tail(spool, head, scan, tee).await;
+            return (outcome, masks, compressing);
         }
         Ok(Ok(_)) => LogOutcome::Written(report, None),
         Ok(Err(e)) if job.previous => {
@@ -616,13 +614,15 @@ async fn read_log(
             }
         }
     };
-    (outcome, lines.masks().clone())
+    (outcome, lines.masks().clone(), compressing)
 }
 
-/// The head's copy, and where it is cut should the log be over its bound.
-struct Head {
+/// The head's copy: where it is cut should the log be over its bound, and its compression,
+/// which follows it up to that point.
+struct Head<'c> {
     cut: HeadCut,
     at_cut: Option<AtCut>,
+    compressing: &'c mut FollowingCompression,
 }
 
 /// What the copy of a log had done where its head is cut: what to go back to.
@@ -642,7 +642,7 @@ async fn copy_head(
     job: &LogJob,
     base: &LogParamsBase,
     lines: &mut LineCopy<'_>,
-    head: &mut Head,
+    head: &mut Head<'_>,
     scan: &mut LogScan,
     mut tee: Option<&mut OperationLines<'_>>,
 ) -> Result<tokio::fs::File, String> {
@@ -686,6 +686,12 @@ async fn copy_head(
         if lines.report.out_of_budget {
             break;
         }
+        // Compressed while the rest is read; never past where the head may be cut, as what
+        // follows that point may be replaced by the tail.
+        if head.at_cut.is_none() && head.compressing.due(lines.report.written) {
+            out.flush().await.map_err(|e| e.to_string())?;
+            head.compressing.hand_over(lines.report.written);
+        }
     }
     out.flush().await.map_err(|e| e.to_string())?;
     Ok(out.into_inner())
@@ -710,7 +716,7 @@ impl OverLog<'_, '_> {
     async fn keep_head_and_tail(
         &self,
         spool: tokio::fs::File,
-        head: Head,
+        head: Head<'_>,
         scan: &mut LogScan,
         mut tee: Option<&mut OperationLines<'_>>,
     ) -> (LogOutcome, MaskCounts) {

@@ -125,6 +125,7 @@ async fn read(log: &str, tail: TailRequest, timeout: Duration, tee: Option<&str>
         max_bytes: BOUND,
         timeout,
         max_line_bytes: 1024,
+        compression: Compression::default(),
     };
     let redactor = Redactor::new();
     let total = 1 << 20;
@@ -143,7 +144,7 @@ async fn read(log: &str, tail: TailRequest, timeout: Duration, tee: Option<&str>
     if job.tee.is_some() {
         scan = scan.scoped_to(scope.clone());
     }
-    let (outcome, _) = read_log(
+    let (outcome, _, compressing) = read_log(
         &api,
         &job,
         &base,
@@ -153,6 +154,8 @@ async fn read(log: &str, tail: TailRequest, timeout: Duration, tee: Option<&str>
         tee.as_mut(),
     )
     .await;
+    // The logs here are far below a range of the following compression: none was handed over.
+    compressing.discard().await;
     let teed = match tee {
         Some(tee) => {
             let teed = tee.finish().await;
