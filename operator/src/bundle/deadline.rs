@@ -41,6 +41,25 @@ pub(crate) struct Attempt {
     pub store: Option<ObjectStore>,
     /// The archive's key, once planned.
     pub key: String,
+    /// When the current step started.
+    step_started: Option<std::time::Instant>,
+}
+
+impl Attempt {
+    /// Moves on to `step`, saying (at debug level) how long the step before took.
+    pub fn enter(&mut self, step: Step) {
+        self.step_done();
+        self.step = step;
+        self.step_started = Some(std::time::Instant::now());
+    }
+
+    /// Says (at debug level) how long the current step took.
+    pub fn step_done(&self) {
+        if let Some(started) = self.step_started {
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(step = %self.step, ms, "bundle step done");
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -114,23 +114,23 @@ async fn holding_slot(
     attempt: &mut Attempt,
 ) -> Result<Action, Stop> {
     let ctx = run.ctx;
-    attempt.step = Step::Dereference;
+    attempt.enter(Step::Dereference);
     let found =
         match dereference::objects(&ctx.client, run.bundle, target, &ctx.config.limits).await? {
             Outcome::Found(found) => found,
             Outcome::TargetMissing => return wait_for_target(run).await,
         };
-    attempt.step = Step::Plan;
+    attempt.enter(Step::Plan);
     let plan = plan::bundle(run.bundle, &found)?;
-    attempt.step = Step::Preflight;
+    attempt.enter(Step::Preflight);
     let store = preflight::store(&found, &plan).await?;
     attempt.store = Some(store.clone());
     attempt.key = plan.key.clone();
-    attempt.step = Step::Collect;
+    attempt.enter(Step::Collect);
     let collected = collect::run(run, &found, &plan, &store)
         .await
         .map_err(Stop::from_collect)?;
-    attempt.step = Step::Archive;
+    attempt.enter(Step::Archive);
     let finished = archive::finish(collected).await?;
     run.diagnosed(Diagnosis {
         findings: finished.findings.clone(),
@@ -139,14 +139,16 @@ async fn holding_slot(
             .target
             .object_ref(&velero::resource(target.kind())),
     });
-    attempt.step = Step::Upload;
+    attempt.enter(Step::Upload);
     upload::send(run, &store, &plan.key, &finished)
         .await
         .map_err(Stop::from_upload)?;
-    attempt.step = Step::Publish;
-    publish::completed(run, &store, &found.location, &plan, finished)
+    attempt.enter(Step::Publish);
+    let published = publish::completed(run, &store, &found.location, &plan, finished)
         .await
-        .map_err(Stop::from_upload)
+        .map_err(Stop::from_upload);
+    attempt.step_done();
+    published
 }
 
 /// A bundle may be applied together with its restore: its target is waited for a while.

@@ -21,7 +21,10 @@ use aws_sdk_s3::{
     primitives::ByteStream,
     types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption},
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::atomic::Ordering;
+
+use futures::{StreamExt, TryStreamExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use credentials::Credentials;
@@ -32,6 +35,10 @@ const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// S3 requires parts of at least 5 MiB (but the last); 8 MiB keeps memory bounded.
 pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts sent at once, each held in memory while it is sent: a store handles each part on a
+/// core of its own, so one part at a time leaves it (and the network) waiting on the other's
+/// turn.
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// How long a body may move no bytes before its transfer fails (the SDK's stalled-stream
 /// protection, both ways). The attempt timeout below bounds an upload's part but not a
@@ -435,49 +442,50 @@ impl ObjectStore {
         cancel: &CancellationToken,
         on_sent: &(dyn Fn(u64) + Sync),
     ) -> Result<(), StorageError> {
-        let mut file = tokio::fs::File::open(from).await?;
-        let mut parts = Vec::new();
-        let mut number = 1;
+        let size = tokio::fs::metadata(from).await?.len();
+        // At least one part, empty for an empty file.
+        let count = size.div_ceil(PART_SIZE as u64).max(1);
         let started = tokio::time::Instant::now();
-        let mut total = 0u64;
-        loop {
-            let mut buf = Vec::with_capacity(PART_SIZE);
-            let n = (&mut file)
-                .take(PART_SIZE as u64)
-                .read_to_end(&mut buf)
-                .await?;
-            if n == 0 && number > 1 {
-                break;
-            }
-            total += n as u64;
-            if let Some(rate) = bytes_per_second.filter(|r| *r > 0) {
-                // A part leaves no earlier than the rate allows for everything up to its end.
-                let due = Duration::from_secs_f64(total as f64 / rate as f64);
-                tokio::time::sleep_until(started + due).await;
-            }
-            let part = self
-                .client
-                .upload_part()
-                .bucket(&self.location.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .body(ByteStream::from(buf))
-                .send()
-                .await
-                .map_err(|e| self.error("UploadPart", key, e))?;
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(part.e_tag().map(str::to_string))
-                    .build(),
-            );
-            on_sent(total);
-            number += 1;
-            if n < PART_SIZE {
-                break;
-            }
-        }
+        let sent = std::sync::atomic::AtomicU64::new(0);
+        let mut parts: Vec<CompletedPart> = futures::stream::iter(0..count)
+            .map(|index| {
+                let sent = &sent;
+                async move {
+                    let offset = index * PART_SIZE as u64;
+                    let length = (size - offset).min(PART_SIZE as u64);
+                    if let Some(rate) = bytes_per_second.filter(|r| *r > 0) {
+                        // A part leaves no earlier than the rate allows for everything up to
+                        // its end.
+                        let due = Duration::from_secs_f64((offset + length) as f64 / rate as f64);
+                        tokio::time::sleep_until(started + due).await;
+                    }
+                    let body = read_part(from, offset, length).await?;
+                    let number = index as i32 + 1;
+                    let part = self
+                        .client
+                        .upload_part()
+                        .bucket(&self.location.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .part_number(number)
+                        .body(ByteStream::from(body))
+                        .send()
+                        .await
+                        .map_err(|e| self.error("UploadPart", key, e))?;
+                    let total = sent.fetch_add(length, Ordering::Relaxed) + length;
+                    on_sent(total);
+                    Ok::<_, StorageError>(
+                        CompletedPart::builder()
+                            .part_number(number)
+                            .set_e_tag(part.e_tag().map(str::to_string))
+                            .build(),
+                    )
+                }
+            })
+            .buffer_unordered(PARTS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        parts.sort_by_key(|p| p.part_number());
         // Checked right before: completing after the term ended (SIGTERM, the lease lost)
         // would publish an archive while the next leader is making it again.
         if cancel.is_cancelled() {
@@ -669,6 +677,21 @@ impl ObjectStore {
 
 /// The error and its sources on one line: the SDK's top-level message alone ("dispatch
 /// failure") does not say why.
+/// `length` bytes of `from` at `offset`: one part's body.
+async fn read_part(from: &Path, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = tokio::fs::File::open(from).await?;
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut body = Vec::with_capacity(length as usize);
+    file.take(length).read_to_end(&mut body).await?;
+    if body.len() as u64 != length {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{} ended before its part at {offset}", from.display()),
+        ));
+    }
+    Ok(body)
+}
+
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();

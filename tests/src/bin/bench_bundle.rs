@@ -749,6 +749,10 @@ async fn data_path_logs(
             .and_then(|s| s.archive.clone())
             .context("no archive")?;
         let m = manifest(&big).await?;
+        eprintln!(
+            "bench: scenario 1, round {round}: {elapsed:.1?}; collection steps (ms): {}",
+            m["timingsMs"]
+        );
         let log_bytes: u64 = m["files"]
             .as_array()
             .into_iter()
