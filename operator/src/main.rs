@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     // Before the runtime's threads exist.
-    velero_debug_operator::allocator::limit_arenas();
+    velero_debug_operator::allocator::tune();
     let args = velero_debug_operator::Args::parse();
     // Multi-threaded even with one thread: `block_in_place` needs it.
     tokio::runtime::Builder::new_multi_thread()
