@@ -1,12 +1,12 @@
 //! A spooled file compressed ahead of the archive, as gzip members the archive copies in as
 //! they are (see [`TarGzWriter::append_compressed`](crate::tar_gz::TarGzWriter)).
 //!
-//! Each log is compressed where it was read, as soon as it is spooled, while other logs are
-//! still being read: the bundle's compression overlaps its reading instead of following it,
-//! and logs read at the same time are compressed on as many cores as there are. One large
-//! file can be cut into ranges compressed on several threads at once ([`Compression::threads`]);
-//! a concatenation of gzip members is one gzip stream (RFC 1952), so the archive stays one
-//! valid `.tar.gz`.
+//! Each log is compressed as it is read, 16 MiB at a time ([`FollowingCompression`]): the
+//! bundle's compression overlaps its reading instead of following it, and ranges of logs read
+//! at the same time are compressed on as many cores as there are. One large file written in
+//! order (Velero's log from the object store) is compressed on threads of its own
+//! ([`CompressingWriter`], [`Compression::threads`]). A concatenation of gzip members is one
+//! gzip stream (RFC 1952), so the archive stays one valid `.tar.gz`.
 
 use std::{
     fs::File,
