@@ -308,9 +308,13 @@ impl FollowingCompression {
 }
 
 impl Drop for FollowingCompression {
-    /// Dropped unfinished (its bundle's steps were dropped): members made so far go; a range
-    /// still under way may leave one, removed with the spool folder.
+    /// Dropped unfinished (its bundle's steps were dropped): ranges waiting for a permit are
+    /// called off and members made so far go; a range being compressed ends on its own and
+    /// may leave one, removed with the spool folder.
     fn drop(&mut self) {
+        for running in &self.running {
+            running.abort();
+        }
         self.remove_members();
     }
 }
