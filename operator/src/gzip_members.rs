@@ -219,12 +219,9 @@ impl FollowingCompression {
             self.how,
         );
         self.handed = written;
-        self.running.push(tokio::spawn(async move {
-            let _permit = COMPRESSING.acquire().await;
-            tokio::task::spawn_blocking(move || compress_range(&source, range, 0, &member, how))
-                .await
-                .unwrap_or_else(|e| Err(io::Error::other(e)))
-        }));
+        self.running.push(tokio::spawn(compress_range_in_turn(
+            source, range, 0, member, how,
+        )));
     }
 
     /// The file is complete: compresses what is left after the last range (with the tar
@@ -255,14 +252,7 @@ impl FollowingCompression {
             (self.handed, size - self.handed),
             self.how,
         );
-        let last = {
-            let _permit = COMPRESSING.acquire().await;
-            tokio::task::spawn_blocking(move || {
-                compress_range(&source, range, padding(size), &member, how)
-            })
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e)))
-        };
+        let last = compress_range_in_turn(source, range, padding(size), member, how).await;
         if let Err(e) = last {
             self.remove_members();
             return Err(e);
@@ -305,6 +295,20 @@ impl FollowingCompression {
             let _ = std::fs::remove_file(member);
         }
     }
+}
+
+/// [`compress_range`] on the blocking pool, once a permit of [`COMPRESSING`] is free.
+async fn compress_range_in_turn(
+    source: PathBuf,
+    range: (u64, u64),
+    padding: u64,
+    member: PathBuf,
+    how: Compression,
+) -> io::Result<()> {
+    let _permit = COMPRESSING.acquire().await;
+    tokio::task::spawn_blocking(move || compress_range(&source, range, padding, &member, how))
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
 }
 
 impl Drop for FollowingCompression {
