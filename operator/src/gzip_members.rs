@@ -74,8 +74,9 @@ impl CompressedFile {
     }
 }
 
-/// Files compressed by [`compress_file`] at the same time: one per core, so logs finishing
-/// together wait their turn instead of holding a compressor's memory each for no gain.
+/// Ranges and files compressed at the same time ([`FollowingCompression`], [`compress_file`]):
+/// one per core, so ranges of logs read together wait their turn instead of holding a
+/// compressor's memory each for no gain.
 pub(crate) static COMPRESSING: std::sync::LazyLock<tokio::sync::Semaphore> =
     std::sync::LazyLock::new(|| {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
