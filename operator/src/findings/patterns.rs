@@ -186,13 +186,17 @@ const NEEDLES: &[Needle] = &[
 
 /// Every known pattern `text` shows, in the order of [`Pattern`], each once.
 pub(crate) fn classify(text: &str) -> Vec<Pattern> {
-    let present = parts_present(text);
-    let mut found: Vec<Pattern> = NEEDLES
-        .iter()
-        .zip(needle_parts())
-        .filter(|(_, ids)| ids.iter().all(|&id| present & (1u128 << id) != 0))
-        .map(|(n, _)| n.pattern)
-        .collect();
+    let mut found: Vec<Pattern> = if part_index().any_needle.is_match(text) {
+        let present = parts_present(text);
+        NEEDLES
+            .iter()
+            .zip(needle_parts())
+            .filter(|(_, ids)| ids.iter().all(|&id| present & (1u128 << id) != 0))
+            .map(|(n, _)| n.pattern)
+            .collect()
+    } else {
+        Vec::new()
+    };
     if crate::findings::text::is_go_crash(text) {
         found.push(Pattern::GoPanic);
     }
@@ -207,6 +211,10 @@ struct PartIndex {
     automaton: aho_corasick::AhoCorasick,
     /// Per needle, the ids (bits) of its parts.
     needles: Vec<Vec<u32>>,
+    /// Each needle's longest part: a text holding none of them matches no needle, and that
+    /// is known in one prefiltered scan, several times faster than the overlapping one
+    /// (nearly every warning and error line of a big log is such a text).
+    any_needle: aho_corasick::AhoCorasick,
 }
 
 fn part_index() -> &'static PartIndex {
@@ -229,7 +237,25 @@ fn part_index() -> &'static PartIndex {
             .collect();
         assert!(parts.len() <= 128, "a part's bit must fit in a u128");
         let automaton = aho_corasick::AhoCorasick::new(&parts).expect("literal parts");
-        PartIndex { automaton, needles }
+        let longest: Vec<&str> = NEEDLES
+            .iter()
+            .map(|n| {
+                *n.parts
+                    .iter()
+                    .max_by_key(|p| p.len())
+                    .expect("a needle has parts")
+            })
+            .collect();
+        // Leftmost: only then can the search use a packed (SIMD) prefilter.
+        let any_needle = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(&longest)
+            .expect("literal parts");
+        PartIndex {
+            automaton,
+            needles,
+            any_needle,
+        }
     });
     &INDEX
 }
@@ -292,6 +318,18 @@ mod tests {
             "the node-agent restarting is not the Velero server restarting"
         );
         assert!(classify("level=info msg=\"all good\"").is_empty());
+    }
+
+    #[test]
+    fn every_needle_is_found_past_the_first_scan() {
+        for needle in NEEDLES {
+            let text = format!("level=error msg=\"x {} y\"", needle.parts.join(" z "));
+            assert!(
+                classify(&text).contains(&needle.pattern),
+                "{:?} in {text}",
+                needle.pattern
+            );
+        }
     }
 
     #[test]

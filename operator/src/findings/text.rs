@@ -2,7 +2,7 @@
 //! message and error of one Velero log line in either of its formats (logrus text, the
 //! default, or JSON with the server flag `--log-format=json`).
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::LazyLock};
 
 /// A finding quotes at most this many bytes of its evidence (so also at most this many chars).
 pub(crate) const MAX_QUOTE_BYTES: usize = 200;
@@ -115,8 +115,8 @@ pub(crate) fn field_value<'a>(line: &'a str, key: &str) -> Option<Cow<'a, str>> 
     let mut from = 0;
     // The key must start a field (at the line's start or after a space, so `level=` does not
     // match inside `@level=` or `loglevel=`) and be followed by `=`.
-    // memmem: `str::find` builds a two-way searcher for every call.
-    while let Some(found) = memchr::memmem::find(&line.as_bytes()[from..], key.as_bytes()) {
+    let finder = key_finder(key);
+    while let Some(found) = finder.find(&line.as_bytes()[from..]) {
         let at = from + found;
         let after = at + key.len();
         if (at == 0 || line.as_bytes()[at - 1] == b' ') && line.as_bytes().get(after) == Some(&b'=')
@@ -130,6 +130,18 @@ pub(crate) fn field_value<'a>(line: &'a str, key: &str) -> Option<Cow<'a, str>> 
         from = after;
     }
     None
+}
+
+/// A searcher for `key`, built once for the keys every line is searched for (building one
+/// costs more than searching a line: `memmem::find` and `str::find` build one per call).
+fn key_finder(key: &str) -> Cow<'static, memchr::memmem::Finder<'static>> {
+    static KEYS: LazyLock<[memchr::memmem::Finder<'static>; 4]> = LazyLock::new(|| {
+        ["level", "msg", "error", "error.message"].map(memchr::memmem::Finder::new)
+    });
+    match KEYS.iter().find(|f| f.needle() == key.as_bytes()) {
+        Some(finder) => Cow::Borrowed(finder),
+        None => Cow::Owned(memchr::memmem::Finder::new(key.as_bytes()).into_owned()),
+    }
 }
 
 /// The text of a quoted value up to its closing quote, with `\"` and `\\` unescaped.
