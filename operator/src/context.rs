@@ -18,6 +18,8 @@ pub(crate) const MANAGER: &str = "velero-debug-operator";
 
 pub(crate) struct Context {
     pub client: Client,
+    /// The client container logs are read with (log_client.rs); `client` where none is given.
+    pub log_client: Client,
     /// API requests made by this process (see process.rs); a bundle records its share.
     pub api_requests: Arc<AtomicU64>,
     pub recorder: Recorder,
@@ -54,6 +56,7 @@ impl Context {
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
+            log_client: client.clone(),
             client,
             api_requests,
             collect_slots: Arc::new(Semaphore::new(config.concurrency.max(1).into())),
@@ -63,6 +66,11 @@ impl Context {
             shutdown,
             cluster_mark,
         }
+    }
+
+    /// Container logs are read with `log_client`.
+    pub fn with_log_client(self, log_client: Client) -> Self {
+        Self { log_client, ..self }
     }
 
     /// Ok while this term lasts. Checked right before each write of a bundle's status and

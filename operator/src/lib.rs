@@ -16,6 +16,8 @@ mod health;
 mod http;
 mod kubernetes;
 mod leader;
+/// The client pod logs are read with; the benchmark's source floor reads with it too.
+pub mod log_client;
 mod metrics;
 mod orphans;
 mod own_crd;

@@ -233,7 +233,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         timeout_seconds,
     }) = &args.command
     {
-        let client = counting_client(
+        let (client, _) = counting_clients(
             Arc::new(AtomicU64::new(0)),
             Duration::from_secs(args.api_timeout_seconds),
         )
@@ -261,7 +261,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("REDACTION_PATTERNS")?;
     let redactor = Arc::new(redactor);
     let requests = Arc::new(AtomicU64::new(0));
-    let client = counting_client(
+    let (client, log_client) = counting_clients(
         requests.clone(),
         Duration::from_secs(args.api_timeout_seconds),
     )
@@ -318,15 +318,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             None => None,
         };
         let term = shutdown.child_token();
-        let ctx = Arc::new(Context::new(
-            client.clone(),
-            config.clone(),
-            redactor.clone(),
-            requests.clone(),
-            metrics.clone(),
-            term.clone(),
-            cluster_mark,
-        ));
+        let ctx = Arc::new(
+            Context::new(
+                client.clone(),
+                config.clone(),
+                redactor.clone(),
+                requests.clone(),
+                metrics.clone(),
+                term.clone(),
+                cluster_mark,
+            )
+            .with_log_client(log_client.clone()),
+        );
         metrics.leader.set(1);
         let controllers = controllers(namespace.clone(), ctx, readiness.clone());
         let end = match leadership {
@@ -439,22 +442,32 @@ fn init_logging(json: bool) {
     }
 }
 
-/// A client whose every API request is counted, so each bundle's manifest says how many it
-/// cost, and gets its answer within `api_timeout` (api_timeout.rs).
-async fn counting_client(
+/// Clients whose every API request is counted, so each bundle's manifest says how many it
+/// cost, and gets its answer within `api_timeout` (api_timeout.rs): one for the API, one
+/// that reads container logs (log_client.rs).
+async fn counting_clients(
     requests: Arc<AtomicU64>,
     api_timeout: Duration,
-) -> anyhow::Result<Client> {
+) -> anyhow::Result<(Client, Client)> {
     let count = tower::util::MapRequestLayer::new(move |req| {
         requests.fetch_add(1, Ordering::Relaxed);
         req
     });
-    Ok(
-        kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
+    let answer_timeout = AnswerTimeoutLayer::new(api_timeout);
+    let config = kube::Config::infer().await?;
+    let api = kube::client::ClientBuilder::try_from(config.clone())?
+        .with_layer(&count)
+        .with_layer(&answer_timeout)
+        .build();
+    // The log client connects directly; through a proxy, logs are read as the rest is.
+    let logs = match config.proxy_url {
+        Some(_) => api.clone(),
+        None => crate::log_client::builder(&config, crate::log_client::LOW_WATER)?
             .with_layer(&count)
-            .with_layer(&AnswerTimeoutLayer::new(api_timeout))
+            .with_layer(&answer_timeout)
             .build(),
-    )
+    };
+    Ok((api, logs))
 }
 
 /// This process in the Lease when the pod's name is not given: host name and pid.

@@ -84,10 +84,13 @@ impl Env {
     }
 
     pub async fn client(&self) -> Result<Client> {
+        Ok(Client::try_from(self.config().await?)?)
+    }
+
+    /// The client configuration of the environment's kubeconfig.
+    pub async fn config(&self) -> Result<kube::Config> {
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-        Ok(Client::try_from(config)?)
+        Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)
     }
 
     /// An S3 client for `endpoint` (the BSL's s3Url or its publicUrl) with the BSL's credentials.

@@ -71,6 +71,11 @@ struct Args {
     /// print the times (how LOG_CONCURRENCY's default was chosen; adds a few minutes).
     #[arg(long)]
     log_concurrency_sweep: bool,
+    /// Scenario 1 measures only its source floor, this many rounds, each reading the logs with
+    /// kube's default client, then with the operator's log client without and with its
+    /// `SO_RCVLOWAT` (how the log client was chosen).
+    #[arg(long)]
+    floor_readers: Option<usize>,
     /// Leave out `velero debug` on scenario 1's state.
     #[arg(long)]
     no_velero_debug: bool,
@@ -99,6 +104,58 @@ async fn read_logs_only(api: &Api<Pod>, pods: &[String], concurrency: usize) -> 
         r?;
     }
     Ok(start.elapsed())
+}
+
+/// The source floor read with each of the readers `--floor-readers` compares, round after
+/// round; the rows give the median wall and CPU time of each.
+async fn floor_readers(
+    env: &Env,
+    client: &Client,
+    state: &DataPathLogs,
+    concurrency: usize,
+    rounds: usize,
+) -> Result<Vec<String>> {
+    let config = env.config().await?;
+    let low_water = velero_debug_operator::log_client::LOW_WATER;
+    let readers = [
+        ("kube's default client", client.clone()),
+        (
+            "log client, no SO_RCVLOWAT",
+            velero_debug_operator::log_client::builder(&config, 0)?.build(),
+        ),
+        (
+            "log client, SO_RCVLOWAT",
+            velero_debug_operator::log_client::builder(&config, low_water)?.build(),
+        ),
+    ];
+    let mut times = vec![(Vec::new(), Vec::new()); readers.len()];
+    for round in 1..=rounds {
+        for (i, (name, reader)) in readers.iter().enumerate() {
+            let api: Api<Pod> = Api::namespaced(reader.clone(), &env.namespace);
+            let cpu_before = cpu_seconds(std::process::id())?;
+            let wall = read_logs_only(&api, &state.pods, concurrency).await?;
+            let cpu = cpu_seconds(std::process::id())? - cpu_before;
+            eprintln!(
+                "bench: round {round} of {rounds}, {name}: {:.1} s, CPU {cpu:.1} s",
+                wall.as_secs_f64()
+            );
+            times[i].0.push(wall.as_secs_f64());
+            times[i].1.push(cpu);
+        }
+    }
+    Ok(readers
+        .iter()
+        .zip(&times)
+        .map(|((name, _), (walls, cpus))| {
+            format!(
+                "| source floor, {name}: wall / reader CPU, median | {:.1} s ({}) / {:.1} s ({}) |",
+                median(walls),
+                each(walls),
+                median(cpus),
+                each(cpus)
+            )
+        })
+        .collect())
 }
 
 /// Times Velero's own `velero debug --backup <backup>` on the same state (it collects every pod
@@ -706,7 +763,14 @@ async fn data_path_logs(
     work: &Path,
     args: &Args,
 ) -> Result<Vec<String>> {
-    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
+    // The floor's reader reads with the operator's log client (`--floor-readers` compares it
+    // with kube's default one).
+    let log_client = velero_debug_operator::log_client::builder(
+        &env.config().await?,
+        velero_debug_operator::log_client::LOW_WATER,
+    )?
+    .build();
+    let pods_api: Api<Pod> = Api::namespaced(log_client, &env.namespace);
     let mut sweep = Vec::new();
     if args.log_concurrency_sweep {
         for concurrency in [1, 2, 4, 8] {
@@ -716,6 +780,9 @@ async fn data_path_logs(
                 read_logs_only(&pods_api, &state.pods, concurrency).await?,
             ));
         }
+    }
+    if let Some(rounds) = args.floor_readers {
+        return floor_readers(env, client, state, args.log_concurrency, rounds).await;
     }
     let rounds = args.rounds;
     let rss_before = peak_rss_kib(args.operator_pid)?;

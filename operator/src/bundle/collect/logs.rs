@@ -112,7 +112,7 @@ pub(super) async fn read_logs_of(
     pods: &GroupedPods,
     since: Option<jiff::Timestamp>,
 ) -> Result<(), CollectError> {
-    let pods_api: Api<Pod> = c.namespaced();
+    let pods_api: Api<Pod> = Api::namespaced(c.log_client.clone(), &c.namespace);
     let scope = OperationScope {
         field: match c.plan.target {
             Target::Backup(_) => "backup",

@@ -106,6 +106,7 @@ pub(crate) async fn run(
     )?;
     let mut collector = Collector {
         client: ctx.client.clone(),
+        log_client: ctx.log_client.clone(),
         namespace: run.bundle.namespace().unwrap_or_default(),
         plan: &plan.collect,
         limits: &ctx.config.limits,
@@ -162,6 +163,8 @@ pub(crate) async fn run(
 /// The collection of one bundle in progress.
 struct Collector<'a> {
     client: Client,
+    /// Container logs are read with this one (log_client.rs).
+    log_client: Client,
     namespace: String,
     plan: &'a CollectPlan,
     limits: &'a Limits,
