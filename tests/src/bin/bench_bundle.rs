@@ -977,7 +977,13 @@ async fn main() -> Result<()> {
         );
     }
     if runs(2) {
-        let rows = api_requests(&env, &client, &cleanup).await?;
+        let rss_before = peak_rss_kib(args.operator_pid)?;
+        let mut rows = api_requests(&env, &client, &cleanup).await?;
+        rows.push(format!(
+            "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
+            rss_before / 1024,
+            peak_rss_kib(args.operator_pid)? / 1024
+        ));
         print_table(
             "Scenario 2: API requests against the number of objects",
             &rows,
