@@ -336,11 +336,7 @@ async fn object_store_log(
             "| ratio operator CPU / gzip (medians) | {:.2} |",
             cpu / gzip
         ),
-        format!(
-            "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
-            rss_before / 1024,
-            rss_after / 1024
-        ),
+        peak_rss_row(rss_before, rss_after),
     ])
 }
 
@@ -457,6 +453,15 @@ fn peak_rss_kib(pid: u32) -> Result<u64> {
     status_kib(pid, "VmHWM:")
 }
 
+/// The table row of the operator's peak RSS before and after a scenario (both in KiB).
+fn peak_rss_row(before_kib: u64, after_kib: u64) -> String {
+    format!(
+        "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
+        before_kib / 1024,
+        after_kib / 1024
+    )
+}
+
 /// The resident set now: sampled during the load scenario, whose peak VmHWM may predate.
 fn rss_kib(pid: u32) -> Result<u64> {
     status_kib(pid, "VmRSS:")
@@ -539,11 +544,7 @@ async fn load(
             "| operator RSS, highest sample (each second) | {} MiB |",
             max_rss / 1024
         ),
-        format!(
-            "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
-            rss_before / 1024,
-            rss_after / 1024
-        ),
+        peak_rss_row(rss_before, rss_after),
     ])
 }
 
@@ -901,11 +902,7 @@ async fn data_path_logs(
         each(&cpus)
     ));
     rows.push(format!("| ratio operator CPU / gzip | {:.2} |", cpu / gzip));
-    rows.push(format!(
-        "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
-        rss_before / 1024,
-        rss_after / 1024
-    ));
+    rows.push(peak_rss_row(rss_before, rss_after));
     Ok(rows)
 }
 
@@ -979,11 +976,7 @@ async fn main() -> Result<()> {
     if runs(2) {
         let rss_before = peak_rss_kib(args.operator_pid)?;
         let mut rows = api_requests(&env, &client, &cleanup).await?;
-        rows.push(format!(
-            "| operator peak RSS (VmHWM) before / after | {} / {} MiB |",
-            rss_before / 1024,
-            peak_rss_kib(args.operator_pid)? / 1024
-        ));
+        rows.push(peak_rss_row(rss_before, peak_rss_kib(args.operator_pid)?));
         print_table(
             "Scenario 2: API requests against the number of objects",
             &rows,
