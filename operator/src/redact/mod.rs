@@ -3,8 +3,9 @@
 //! [`MaskCounts`] says how many values each rule masked, for the bundle's manifest.
 //!
 //! Gigabytes of logs go through here, so one cheap keyword scan (the union of the rules'
-//! triggers) decides first whether any rule can apply at all; such a line (nearly every line)
-//! comes back borrowed, without allocating, and nothing is counted or locked for it.
+//! triggers, behind a SIMD search for the literals they need: prefilter.rs) decides first
+//! whether any rule can apply at all; such a line (nearly every line) comes back borrowed,
+//! without allocating, and nothing is counted or locked for it.
 //!
 //! Limitations, chosen to fail towards masking: `redact_line_counted` sees one line, so of a
 //! value spread over several lines (a PEM or base64 private key, a YAML block under a
@@ -16,11 +17,14 @@
 //! since it cannot be told from `secret: value`.
 
 mod json;
+mod prefilter;
 mod rules;
 mod stream;
 
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod prefilter_tests;
 #[cfg(test)]
 mod tests;
 
@@ -130,11 +134,25 @@ impl Rule {
 /// The built-in rules, compiled once per process.
 #[derive(Debug)]
 struct Builtin {
+    /// Turns away text that holds none of the needles, before the precheck.
+    prefilter: prefilter::Prefilter,
     precheck: Regex,
     rules: Vec<Rule>,
 }
 
+impl Builtin {
+    /// Whether any built-in rule may apply to `text`.
+    fn triggered(&self, text: &str) -> bool {
+        self.prefilter.may_match(text) && self.precheck.is_match(text)
+    }
+}
+
 static BUILTIN: LazyLock<Builtin> = LazyLock::new(|| Builtin {
+    prefilter: prefilter::Prefilter::new(
+        rules::RULES
+            .iter()
+            .flat_map(|spec| spec.needles.iter().copied()),
+    ),
     precheck: Regex::new(&rules::precheck()).expect("precheck compiles"),
     rules: rules::RULES
         .iter()
@@ -233,7 +251,7 @@ impl Redactor {
             .site
             .iter()
             .fold(Cow::Borrowed(line), |text, rule| rule.apply(text, counts));
-        if !self.builtin.precheck.is_match(line) {
+        if !self.builtin.triggered(line) {
             return (text, false);
         }
         let text = self

@@ -12,6 +12,10 @@ pub(super) struct RuleSpec {
     pub(super) name: &'static str,
     /// Case-insensitive unless it says `(?-i:...)`.
     pub(super) trigger: &'static str,
+    /// Lowercase literals, one of which every text the trigger matches holds once its ASCII
+    /// letters are lowercased: the prefilter looks for them before the precheck runs
+    /// (`prefilter_tests` proves it for each rule).
+    pub(super) needles: &'static [&'static str],
     /// Alternatives, joined with `|`.
     pub(super) parts: &'static [Part],
     /// Shortest secret worth masking (shorter ones are prose, not tokens).
@@ -59,6 +63,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "gcp-service-account-key",
         trigger: "private_key",
+        needles: &["key"],
         parts: &[Part::Raw(
             r#"(?i:\\*"private_key(?:_id)?\\*"[ \t]*:[ \t]*(?:{DQ}|{ESC}))"#,
         )],
@@ -70,6 +75,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "pem-private-key",
         trigger: "private key",
+        needles: &["key"],
         parts: &[Part::Raw(
             r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
         )],
@@ -79,6 +85,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "kubeconfig-client-key-data",
         trigger: "client-key-data",
+        needles: &["key"],
         parts: &[Part::Raw(
             r#"(?i:client-key-data\\*["']?[ \t]*:[ \t]*(?:\\*["'])?([A-Za-z0-9+/]+={0,2}))"#,
         )],
@@ -92,6 +99,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "base64-pem",
         trigger: "(?-i:LS0tLS1CRUdJTi)",
+        needles: &["ls0tls1crudjti"],
         parts: &[Part::Raw(
             r"(LS0tLS1CRUdJTi(?:[A-Za-z0-9+/]|\\+[rn])*(?:(?:(?mR:$)\r?\n[ \t]*[A-Za-z0-9+/]+)+={0,2}(?mR:$)|={0,2}))",
         )],
@@ -103,6 +111,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "last-applied-configuration",
         trigger: "last-applied-configuration",
+        needles: &["last-applied-configuration"],
         parts: &[Part::Raw(
             r#"(?i:last-applied-configuration\\*["']?[ \t]*[:=][ \t]*(?:{DQ}|\\"((?:[^"\\\n]|\\[^"\\\n]|\\\\(?:\\["\\]|[^"\\\n]))*)\\"|'((?:[^'\n]|'')*)'|([^\s|>].*)))"#,
         )],
@@ -112,6 +121,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "kubeconfig-token",
         trigger: "token",
+        needles: &["token"],
         parts: &[Part::YamlKey("token|id-token|refresh-token|access-token")],
         min_len: 1,
         confirm: None,
@@ -122,6 +132,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "authorization-header",
         trigger: r#"authorization\\*["']?[ \t]*[:=]"#,
+        needles: &["authorization"],
         parts: &[Part::Raw(
             r#"(?i:(?-u:\b)(?:proxy-)?authorization\\*["']?[ \t]*[:=][ \t]*\[?[ \t]*(?:"|'|\\+")?[ \t]*(?:(?:bearer|basic|negotiate|ntlm|token|apikey|dpop|aws|sharedkey|sharedkeylite|kerberos|gssapi)[ \t]+([^\s"',\]\\]+)|(?:aws4-hmac-sha256|aws4-ecdsa-p256-sha256|digest|oauth|hmac)[ \t]+((?:=\\*"[^"\\\r\n]*\\*"|[^"'\\\r\n]|\\[^"'\\])+)|([^\s"'\]\\][^"'\]\\\r\n]*)))"#,
         )],
@@ -132,6 +143,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "cookie",
         trigger: r#"cookie\\*["']?[ \t]*[:=]"#,
+        needles: &["cookie"],
         parts: &[Part::Raw(
             r#"(?i:(?:^|[^A-Za-z0-9_-])(?:set-)?cookie\\*["']?[ \t]*[:=][ \t]*[\["']*(?:\\+")?[ \t]*([^\s"'\]\\][^"'\]\\\r\n]*))"#,
         )],
@@ -143,6 +155,13 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "presigned-url",
         trigger: "signature=|credential=|security-token=|(?:aws|oss)accesskeyid=|googleaccessid=",
+        needles: &[
+            "signature=",
+            "credential=",
+            "token=",
+            "keyid=",
+            "googleaccessid=",
+        ],
         parts: &[Part::Raw(
             r#"(?i:(?-u:\b)(?:credential|x-amz-security-token|signature|awsaccesskeyid|ossaccesskeyid|googleaccessid)=([^&\s"',\\]+))"#,
         )],
@@ -153,6 +172,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "azure-sas-sig",
         trigger: "sig=",
+        needles: &["sig="],
         parts: &[Part::Raw(r#"(?i:(?:^|[?&;\s"'])sig=([^&\s"';\\]+))"#)],
         min_len: 1,
         confirm: None,
@@ -161,6 +181,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "azure-account-key",
         trigger: "account[_-]?(?:access[_-]?)?key|storage[_-]?(?:account[_-]?)?key|shared[_-]?access[_-]?key",
+        needles: &["key"],
         parts: &[
             Part::KeyValue(
                 "account[_-]?(?:access[_-]?)?key|storage[_-]?(?:account[_-]?)?key|shared[_-]?access[_-]?key",
@@ -175,6 +196,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "url-userinfo",
         trigger: r"://[^\s/@]*@|@(?:tcp|unix)?\(",
+        needles: &["@"],
         parts: &[
             Part::Raw(r#"(?i:(?-u:\b)[a-z][a-z0-9+.-]*://[^\s/?#@:"']*:([^\s/"']+)@)"#),
             // A Go MySQL DSN: `user:password@tcp(host:3306)/db`.
@@ -189,6 +211,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "aws-secret-key",
         trigger: "secret|(?-i:AKIA|ASIA)",
+        needles: &["secret", "akia", "asia"],
         parts: &[
             Part::KeyValue("secret[_-]?access[_-]?key|aws[_-]?secret[_-]?key"),
             Part::Flag("secret-access-key|aws-secret-key"),
@@ -207,6 +230,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "aws-access-key-id",
         trigger: "access[_-]?key|(?-i:AKIA|ASIA)",
+        needles: &["key", "akia", "asia"],
         parts: &[
             Part::KeyValue("access[_-]?key(?:[_-]?id)?"),
             Part::Flag("access-key(?:-id)?"),
@@ -220,6 +244,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "aws-session-token",
         trigger: "session[_-]?token|security[_-]?token|(?-i:IQoJb3JpZ2lu|F[Qw]oGZXIvYXdz)",
+        needles: &["token", "iqojb3jpz2lu", "ogzxivyxdz"],
         parts: &[
             Part::KeyValue("session[_-]?token|security[_-]?token"),
             Part::Flag("session-token"),
@@ -232,6 +257,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "jwt",
         trigger: "(?-i:eyJ)",
+        needles: &["eyj"],
         parts: &[Part::Raw(
             r"(?-u:\b)(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)",
         )],
@@ -242,6 +268,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "bearer-token",
         trigger: "bearer",
+        needles: &["bearer"],
         parts: &[Part::Raw(
             r"(?i:(?-u:\b)bearer[ \t]+([A-Za-z0-9._~+-][A-Za-z0-9._~+/-]{15,}=*))",
         )],
@@ -252,6 +279,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "github-token",
         trigger: "(?-i:gh[pousr]_|github_pat_)",
+        needles: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
         parts: &[Part::Raw(
             r"(?-u:\b)(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})",
         )],
@@ -261,6 +289,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "gcp-api-key",
         trigger: "(?-i:AIza)",
+        needles: &["aiza"],
         parts: &[Part::Raw(
             r"(?-u:\b)(AIza[0-9A-Za-z_-]{35})(?:[^0-9A-Za-z_-]|$)",
         )],
@@ -271,6 +300,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "restic-kopia-password",
         trigger: "passw",
+        needles: &["passw"],
         parts: &[
             Part::KeyValue(
                 "(?:restic|kopia)[_-]?(?:repository[_-]?)?password|repo(?:sitory)?[ _-]?password",
@@ -287,6 +317,18 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "password-flag",
         trigger: r"-pass|pwd|secret|token|-key|apikey|(?-u:\b)(?:mysql|mariadb|mongo|sshpass|redis-cli|curl)",
+        needles: &[
+            "pass",
+            "pwd",
+            "secret",
+            "token",
+            "key",
+            "mysql",
+            "mariadb",
+            "mongo",
+            "redis-cli",
+            "curl",
+        ],
         parts: &[
             Part::Flag(SECRET_FLAG_WORDS),
             Part::Raw(
@@ -308,6 +350,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "env-secret",
         trigger: r"(?-i:PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL)|passw|pwd|secret|token|credential|[_.-]key",
+        needles: &["pass", "pwd", "secret", "token", "key", "credential"],
         parts: &[
             Part::Raw(
                 r"(?-i:(?:^|[^A-Za-z0-9_])(?:(?:[A-Z0-9]+_)*(?:PASS|PASSWD|PASSWORD|PASSPHRASE|SECRET|TOKEN|CREDENTIALS?|KEY)|(?:[A-Z0-9]+_)+PWD)(?:_ID|_DATA)?[ \t]*[=:][ \t]*{VALUE})",
@@ -325,6 +368,15 @@ pub(super) const RULES: &[RuleSpec] = &[
     RuleSpec {
         name: "secret-named-key-value",
         trigger: r#"passw|passphrase|pwd|secret|token|credential|auth\\*["']?[ \t]*[:=]|(?:private|access|api|account|storage|client|encryption|signing|master|shared|session|sas)[_-]?key"#,
+        needles: &[
+            "pass",
+            "pwd",
+            "secret",
+            "token",
+            "credential",
+            "auth",
+            "key",
+        ],
         parts: &[Part::KeyValue(
             "passw(?:or)?d|passphrase|pwd|secret|token|credentials?|auth|(?:secret|private|access|api|account|storage|client|encryption|signing|master|shared|session|sas)[_-]?key(?:[_-]?id)?",
         )],
