@@ -272,7 +272,17 @@ impl ObjectStore {
             SdkError::ServiceError(service) => {
                 let e = service.err();
                 let code = e.code().unwrap_or_default();
-                let message = format!("{code}: {}", e.message().unwrap_or_default());
+                let status = service.raw().status().as_u16();
+                // The status always, the code and message when the store sent them (an answer
+                // to a HEAD has no body): never an empty ": ".
+                let mut answer = format!("HTTP {status}");
+                if !code.is_empty() {
+                    answer += &format!(" {code}");
+                }
+                if let Some(text) = e.message().filter(|m| !m.is_empty()) {
+                    answer += &format!(": {text}");
+                }
+                let message = format!("{operation}: {answer}");
                 match code {
                     "InvalidAccessKeyId"
                     | "SignatureDoesNotMatch"
@@ -287,20 +297,19 @@ impl ObjectStore {
                         location,
                         key: key.to_string(),
                     },
-                    _ if service.raw().status().as_u16() == 403 => {
-                        StorageError::CredentialsInvalid { location, message }
-                    }
-                    _ if service.raw().status().as_u16() == 404 => StorageError::NotFound {
+                    _ if status == 403 => StorageError::CredentialsInvalid { location, message },
+                    _ if status == 404 => StorageError::NotFound {
                         location,
                         key: key.to_string(),
                     },
                     _ if service.raw().status().is_server_error() => {
                         StorageError::Unreachable { location, message }
                     }
+                    // Its Display names the operation already.
                     _ => StorageError::Failed {
                         location,
                         operation,
-                        message,
+                        message: answer,
                     },
                 }
             }
@@ -794,6 +803,35 @@ mod tests {
             "{error:?}"
         );
         assert!(error.is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_store_error_says_the_operation_and_the_status_even_without_a_body() {
+        // What s3s-fs answered to every request once its working folder was deleted: 500 and
+        // no code a HEAD can carry. The message said only ": " before.
+        let store =
+            store_answering(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        let error = store.exists("k").await.expect_err("a 500");
+        assert!(
+            matches!(&error, StorageError::Unreachable { message, .. } if message == "HeadObject: HTTP 500"),
+            "{error:?}"
+        );
+        assert!(error.is_transient());
+        // With an S3 error document, its code and message follow the status.
+        let store = store_answering(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 99\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>",
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let error = store
+            .download("k", &dir.path().join("raw"), 10)
+            .await
+            .expect_err("a 403");
+        assert_eq!(
+            error.to_string(),
+            "the object store refused the credentials of default: GetObject: HTTP 403 AccessDenied: no"
+        );
     }
 
     #[tokio::test]
