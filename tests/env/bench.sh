@@ -22,10 +22,10 @@ release_target="${IMAGE_CARGO_TARGET_DIR:-$VDO_CACHE/cargo-target/image}"
   env -u SOURCE_DATE_EPOCH cargo build -q --release --locked -p velero-debug-e2e --bin bench_bundle)
 
 # A fresh operator process, so its peak RSS belongs to this bench alone.
+# The old one must be gone first: this one runs without leader election.
 for f in "$VDO_ENV_DIR"/pids/operator*.pid; do
-  if pid=$(cat "$f" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    sleep 1
+  if pid=$(cat "$f" 2>/dev/null); then
+    left=$(stop_group "$pid" 10) || die "operator (group $pid) still running after SIGKILL: $left"
   fi
   rm -f "$f"
 done
@@ -38,7 +38,7 @@ setsid env RUST_LOG=info,velero_debug_operator::bundle::deadline=debug METRICS_A
   --spool-dir "$VDO_ENV_DIR/spool" >>"$VDO_ENV_DIR/logs/operator-bench.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
 sleep 2
-kill -0 "$(cat "$pidfile")" 2>/dev/null || die "the operator did not start; see $VDO_ENV_DIR/logs/operator-bench.log"
+[[ -n "$(pid_live "$(cat "$pidfile")")" ]] || die "the operator did not start; see $VDO_ENV_DIR/logs/operator-bench.log"
 
 log "bench: running (this takes a few minutes; the load scenario up to an hour)"
 "$release_target/release/bench_bundle" --operator-pid "$(cat "$pidfile")" \

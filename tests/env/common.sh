@@ -32,3 +32,56 @@ except OSError as e:
 print(s.getsockname()[1])
 PY
 }
+
+# --- Stopping what a script started -----------------------------------------------------------
+# A killed process stays a zombie until its parent reaps it. Our groups' leaders are orphans
+# (their starting shell is gone), and on these machines PID 1 reaps orphans seconds late, so
+# `kill -0` (which succeeds for a zombie) is no test of "stopped". A zombie runs nothing and
+# holds no port or file: it counts as gone.
+
+# "pid state command" of each process of group $1 that is not a zombie; nothing when none is.
+group_live() { # pgid
+  local stat line rest state pgrp pid
+  for stat in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"$stat" || continue
+    rest=${line##*) } # fields after the command name, which may hold spaces and parentheses
+    read -r state _ pgrp _ <<<"$rest"
+    [[ "$pgrp" == "$1" && "$state" != Z ]] || continue
+    pid=${stat#/proc/}
+    pid=${pid%/stat}
+    printf '%s %s %s\n' "$pid" "$state" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)"
+  done
+}
+
+# "pid state command" of process $1 when it is alive and not a zombie.
+pid_live() { # pid
+  local line rest state
+  read -r line 2>/dev/null <"/proc/$1/stat" || return 0
+  rest=${line##*) }
+  read -r state _ <<<"$rest"
+  [[ "$state" == Z ]] && return 0
+  printf '%s %s %s\n' "$1" "$state" "$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | cut -c1-200)"
+}
+
+# Waits up to $2 seconds until group $1 has no live process; false if one is left.
+group_wait_gone() { # pgid seconds
+  local deadline=$((SECONDS + $2))
+  while [[ -n "$(group_live "$1")" ]]; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# Stops process group $1: TERM, up to $2 seconds for its own shutdown, then KILL and up to 10
+# seconds for the kernel. Prints what is still live (pid, state, command) and fails if any is.
+stop_group() { # pgid grace-seconds
+  local pgid=$1 left
+  [[ -n "$(group_live "$pgid")" ]] || return 0
+  kill -TERM -- "-$pgid" 2>/dev/null || kill -TERM "$pgid" 2>/dev/null || true
+  group_wait_gone "$pgid" "$2" && return 0
+  kill -KILL -- "-$pgid" 2>/dev/null || true
+  group_wait_gone "$pgid" 10 && return 0
+  left=$(group_live "$pgid")
+  printf '%s\n' "$left"
+  return 1
+}

@@ -9,21 +9,24 @@ KWOKCTL="$(tool_dir kwok "$KWOK_VERSION")/bin/kwokctl"
 
 [[ -d "$VDO_ENV_DIR" ]] || { log "env-down: no environment in $VDO_ENV_DIR"; exit 0; }
 
-# Our own process groups (operator, Velero server, S3): TERM, then KILL what is left.
-stop_group() { # pidfile
-  local pid
-  pid=$(cat "$1" 2>/dev/null) || return 0
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 -- "-$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL -- "-$pid" 2>/dev/null || true
+# Our own process groups (operator, Velero server, S3): TERM, the time each one's own shutdown
+# needs, then KILL. What is still live after that is named, not just counted.
+left=""
+grace_of() { # name
+  case "$1" in
+    velero) echo 30 ;; # its controllers and plugin processes stop in turn
+    *) echo 5 ;;
+  esac
 }
 for f in "$VDO_ENV_DIR"/pids/*.pid; do
   [[ -e "$f" ]] || continue
-  log "env-down: stopping $(basename "$f" .pid) (pid $(cat "$f"))"
-  stop_group "$f"
+  name=$(basename "$f" .pid)
+  pid=$(cat "$f" 2>/dev/null) || continue
+  [[ "$pid" =~ ^[0-9]+$ ]] || { log "env-down: $f holds no pid"; continue; }
+  log "env-down: stopping $name (pid $pid)"
+  if ! still=$(stop_group "$pid" "$(grace_of "$name")"); then
+    left+=$'\n'"  $name (group $pid):"$'\n'"$(sed 's/^/    /' <<<"$still")"
+  fi
 done
 
 # The cluster's processes, started by kwokctl, which records their pids in its workdir.
@@ -33,17 +36,17 @@ if [[ -x "$KWOKCTL" && -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ]]; then
   "$KWOKCTL" delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 || log "env-down: kwokctl delete failed; killing by pid"
 fi
 for pid in $cluster_pids; do
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  [[ -n "$(pid_live "$pid")" ]] && kill -KILL "$pid" 2>/dev/null || true
 done
-
-left=""
-for f in "$VDO_ENV_DIR"/pids/*.pid; do
-  [[ -e "$f" ]] || continue
-  pid=$(cat "$f")
-  kill -0 -- "-$pid" 2>/dev/null && left+=" $pid"
+for pid in $cluster_pids; do
+  for _ in $(seq 1 100); do
+    [[ -n "$(pid_live "$pid")" ]] || break
+    sleep 0.1
+  done
+  still=$(pid_live "$pid")
+  [[ -z "$still" ]] || left+=$'\n'"  cluster process: $still"
 done
-for pid in $cluster_pids; do kill -0 "$pid" 2>/dev/null && left+=" $pid"; done
-[[ -z "$left" ]] || die "env-down: processes still running:$left"
+[[ -z "$left" ]] || die "env-down: processes still running after SIGKILL (pid state command):$left"
 
 rm -rf "$VDO_CACHE/last-env-logs"
 mkdir -p "$VDO_CACHE/last-env-logs"

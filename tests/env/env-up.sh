@@ -31,7 +31,7 @@ ENV_JSON="$VDO_ENV_DIR/env.json"
 export KWOK_WORKDIR="$VDO_ENV_DIR/kwok"
 
 # Prints the pid file's pid if that process is alive.
-alive_pid() { local p; p=$(cat "$1" 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p"; }
+alive_pid() { local p; p=$(cat "$1" 2>/dev/null) && [[ -n "$(pid_live "$p")" ]] && echo "$p"; }
 
 print_env() {
   log "environment ready: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["s3"]["endpoint"])' "$ENV_JSON") (S3)"

@@ -44,13 +44,10 @@ elif [[ "${VDO_SKIP_BUILD:-0}" != 1 || ! -x "$bin" ]]; then
 fi
 
 stop_operator() { # pidfile
-  local pid
+  local pid left
   pid=$(cat "$1" 2>/dev/null) || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
+  # The operator hands its lease over on TERM; a zombie counts as stopped (common.sh).
+  left=$(stop_group "$pid" 10) || die "operator (group $pid) still running after SIGKILL: $left"
   rm -f "$1"
 }
 only="${VDO_OPERATOR_ONLY:-}"
@@ -162,7 +159,7 @@ done
 # Ready once one of them leads (the others stand by).
 for _ in $(seq 1 300); do
   holder=$(kubectl -n velero get lease velero-debug-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true)
-  [[ "$holder" == operator-* ]] && kill -0 "$(cat "$VDO_ENV_DIR/pids/$holder.pid" 2>/dev/null)" 2>/dev/null && break
+  [[ "$holder" == operator-* ]] && [[ -n "$(pid_live "$(cat "$VDO_ENV_DIR/pids/$holder.pid" 2>/dev/null)")" ]] && break
   sleep 0.1
 done
 [[ "$holder" == operator-* ]] || die "no operator took the leader lease; see $VDO_ENV_DIR/logs/operator-0.log"

@@ -12,8 +12,19 @@ if [[ -f "$VDO_ENV_DIR/env.json" ]] &&
 fi
 # env-up reuses a running environment and repairs a half-running one.
 "$ENV_DIR/env-up.sh" >/dev/null
+# The teardown is reported apart from the tests: which of the two failed is said in the last
+# lines, and a run whose tests failed keeps that result whatever the teardown did.
 stop_env() {
-  if [[ $started == 1 && "${KEEP_ENV:-0}" != 1 ]]; then "$ENV_DIR/env-down.sh"; fi
+  local tests_rc=$? teardown=0
+  if [[ $started == 1 && "${KEEP_ENV:-0}" != 1 ]]; then
+    "$ENV_DIR/env-down.sh" || teardown=$?
+  fi
+  if ((tests_rc == 0)); then log "e2e: tests passed"; else log "e2e: tests FAILED (exit $tests_rc)"; fi
+  if ((teardown != 0)); then
+    log "e2e: teardown FAILED (env-down exit $teardown): a process of the environment outlived SIGKILL; see above"
+  fi
+  ((tests_rc != 0)) && exit "$tests_rc"
+  exit "$teardown"
 }
 trap stop_env EXIT
 

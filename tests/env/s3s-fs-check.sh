@@ -28,7 +28,7 @@ PORT=$(free_port) || die "cannot listen"
 SERVER_PID=$!
 for _ in $(seq 100); do
   curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$ROOT/server.log" >&2; die "s3s-fs exited"; }
+  [[ -n "$(pid_live "$SERVER_PID")" ]] || { cat "$ROOT/server.log" >&2; die "s3s-fs exited"; }
   sleep 0.1
 done
 log "s3s-fs-check: $BIN on 127.0.0.1:$PORT, root $ROOT/store"

@@ -2,7 +2,9 @@
 //! in `env.json`, clients for it, and per-test isolation (own namespace, unique names, and a
 //! [`Cleanup`] guard that deletes what the test made).
 
+pub mod bundle_watch;
 pub mod fixtures;
+pub mod holding_proxy;
 
 use std::{
     path::PathBuf,
@@ -380,6 +382,33 @@ pub fn untar(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, Vec<u8>>
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Whether process `pid` exists and is not a zombie. A killed process whose parent is gone
+/// stays a zombie until PID 1 reaps it, seconds later on these machines; it runs nothing, so
+/// it counts as stopped (as in tests/env/common.sh).
+pub fn process_live(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may hold either.
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    !matches!(state, None | Some('Z' | 'X'))
+}
+
+/// A sample of operator process `identity`'s /metrics, by its exposition name and labels
+/// (`velero_debug_leader`, `velero_debug_bundles_total{result="completed"}`).
+pub async fn operator_metric(env: &Env, identity: &str, sample: &str) -> Result<i64> {
+    let port = std::fs::read_to_string(env.state_dir()?.join(format!("{identity}.metrics-port")))?;
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", port.trim()))
+        .await?
+        .text()
+        .await?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .with_context(|| format!("no {sample} in the metrics of {identity}"))?;
+    Ok(value.trim().parse()?)
 }
 
 /// Stops the running operators and starts `replicas` processes of the built binary

@@ -12,7 +12,9 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Cleanup, Env,
+    bundle_watch::BundleWatch,
+    eventually,
     fixtures::{
         apply_bundle, assert_first_finding, condition_reason, download, kwok_logs_resource,
         object_exists, operation_object, real_backup, real_restore, storage_location, text,
@@ -346,6 +348,7 @@ async fn a_missing_target_fails_with_target_not_found_after_waiting() -> Result<
     let env = Env::load()?;
     let client = env.client().await?;
     let cleanup = Cleanup::new(&env);
+    let watch = BundleWatch::start(&env, &client).await?;
     let name = apply_bundle(
         &env,
         &client,
@@ -353,19 +356,12 @@ async fn a_missing_target_fails_with_target_not_found_after_waiting() -> Result<
         serde_json::json!({"restore": unique_name("nope")}),
     )
     .await?;
-    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     // First it waits (the target may be applied together with the bundle)...
-    eventually(
-        "bundle waiting for its target",
-        Duration::from_secs(30),
-        || async {
-            let b = api.get(&name).await?;
-            Ok(condition_reason(&b)
-                .starts_with("WaitingForTarget")
-                .then_some(()))
-        },
-    )
-    .await?;
+    watch
+        .first_seen(&name, "waiting for its target", Duration::from_secs(30), |b| {
+            condition_reason(b).starts_with("WaitingForTarget")
+        })
+        .await?;
     // ...then gives up with a reason automation can read.
     let b = wait_finished(&env, &client, &name, Duration::from_secs(90)).await?;
     ensure!(b.status.as_ref().unwrap().phase == Some(Phase::Failed));

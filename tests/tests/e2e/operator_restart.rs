@@ -14,9 +14,10 @@ use velero_debug_e2e::{
     Cleanup, Env, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, auto_bundle_recorded, condition_reason, download,
-        partially_failed_now, real_backup, wait_completed, wait_finished,
+        partially_failed_now, real_backup, storage_location, wait_completed, wait_finished,
     },
-    restart_operators,
+    holding_proxy::{Hold, HoldingProxy},
+    operator_metric, process_live, restart_operators,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -97,7 +98,8 @@ async fn signal(env: &Env, identity: &str, signal: &str) -> Result<()> {
     Ok(())
 }
 
-/// Waits until the bundle uploads under an upload id other than `not`; returns the id.
+/// Waits until the bundle uploads under an upload id other than `not`; returns the id. (The
+/// caller holds the upload open, so the state cannot pass unseen.)
 async fn uploading(env: &Env, client: &Client, name: &str, not: &[String]) -> Result<String> {
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     eventually("the bundle to upload", Duration::from_secs(120), || async {
@@ -155,30 +157,24 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     let client = env.client().await?;
     let cleanup = Cleanup::new(&env);
     let (_, backup, _) = real_backup(&env, &client, &cleanup, "failover").await?;
-    restart_operator().await?;
-    // How big a bundle of this backup is, so the upload can be slowed to a few seconds.
-    let probe = apply_bundle(
+    // Every upload's first part is held by the proxy in front of the store, so each leader is
+    // stopped while it uploads, whatever the archive's size.
+    let proxy = HoldingProxy::start(&env.s3.endpoint, Hold::UploadParts).await?;
+    let location = storage_location(
         &env,
         &client,
         &cleanup,
-        serde_json::json!({"backup": backup}),
+        serde_json::json!({"config": {"s3Url": proxy.endpoint()}}),
     )
     .await?;
-    let probe = wait_finished(&env, &client, &probe, Duration::from_secs(180)).await?;
-    let size = probe
-        .status
-        .and_then(|s| s.archive)
-        .context("probe has no archive")?
-        .size_bytes;
-    let rate = (size / 6).max(1024);
-    restart_operators(3, &[("VDO_UPLOAD_BYTES_PER_SECOND", rate.to_string())]).await?;
+    restart_operators(3, &[]).await?;
     let first = leader(&client).await?;
 
     let name = apply_bundle(
         &env,
         &client,
         &cleanup,
-        serde_json::json!({"backup": backup}),
+        serde_json::json!({"backup": backup, "storageLocation": location}),
     )
     .await?;
     let id1 = uploading(&env, &client, &name, &[]).await?;
@@ -190,6 +186,7 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     .await?;
     let id2 = uploading(&env, &client, &name, std::slice::from_ref(&id1)).await?;
     signal(&env, &second, "-KILL").await?;
+    proxy.set(Hold::Nothing);
 
     let done = wait_finished(&env, &client, &name, Duration::from_secs(240)).await?;
     download(&done).await?;
@@ -238,32 +235,9 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     Ok(())
 }
 
-/// Whether process `pid` runs (exists and is no zombie).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, after_name) = stat.rsplit_once(')')?;
-            after_name
-                .split_whitespace()
-                .next()
-                .map(|state| state != "Z")
-        })
-        .unwrap_or(false)
-}
-
 /// The `velero_debug_leader` gauge of operator process `identity`.
 async fn leader_gauge(env: &Env, identity: &str) -> Result<i64> {
-    let port = std::fs::read_to_string(env.state_dir()?.join(format!("{identity}.metrics-port")))?;
-    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", port.trim()))
-        .await?
-        .text()
-        .await?;
-    let value = text
-        .lines()
-        .find_map(|l| l.strip_prefix("velero_debug_leader "))
-        .with_context(|| format!("no velero_debug_leader in the metrics of {identity}"))?;
-    Ok(value.trim().parse()?)
+    operator_metric(env, identity, "velero_debug_leader").await
 }
 
 /// A leader whose Lease another identity takes stops (the watchdog sees the new holder) without
@@ -320,7 +294,7 @@ async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Res
     // (no finalizer, no status).
     let mut seconds_held = 0;
     while leader(&client).await? == usurper {
-        ensure!(alive(pid), "{me} (pid {pid}) exited after losing the lease");
+        ensure!(process_live(pid), "{me} (pid {pid}) exited after losing the lease");
         let b = bundles.get(&name).await?;
         ensure!(
             b.status.as_ref().and_then(|s| s.phase).is_none(),
@@ -348,7 +322,7 @@ async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Res
     )
     .await?;
     ensure!(
-        env.operator_pid(&me)? == pid && alive(pid),
+        env.operator_pid(&me)? == pid && process_live(pid),
         "{me} was restarted"
     );
     let done = wait_completed(&env, &client, &name, Duration::from_secs(180)).await?;
