@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
-use velero_debug_crd::DebugBundle;
+use velero_debug_crd::{ArchiveStatus, DebugBundle, DebugBundleStatus};
 
 use crate::output::{age, human_bytes};
 
@@ -12,9 +12,6 @@ pub(crate) fn describe(bundle: &DebugBundle, events: &[Event], now: Timestamp) -
     let mut out = String::new();
     let meta = &bundle.metadata;
     let status = bundle.status.clone().unwrap_or_default();
-    let line = |out: &mut String, key: &str, value: &str| {
-        let _ = writeln!(out, "{:<18}{value}", format!("{key}:"));
-    };
     line(&mut out, "Name", meta.name.as_deref().unwrap_or(""));
     line(
         &mut out,
@@ -39,74 +36,99 @@ pub(crate) fn describe(bundle: &DebugBundle, events: &[Event], now: Timestamp) -
         line(&mut out, "Finished", &t.0.to_string());
     }
     if let Some(archive) = &status.archive {
-        out.push_str("Archive:\n");
-        line(&mut out, "  Location", &archive.storage_location);
-        line(
-            &mut out,
-            "  Object",
-            &format!("s3://{}/{}", archive.bucket, archive.key),
-        );
-        line(
-            &mut out,
-            "  Size",
-            &format!(
-                "{} ({} files)",
-                human_bytes(archive.size_bytes),
-                archive.file_count
-            ),
-        );
-        line(&mut out, "  SHA256", &archive.sha256);
+        write_archive(&mut out, archive);
     }
     if let Some(expires) = &status.download_url_expires_at {
-        let when = if expires.0 > now {
-            format!("{} (in {})", expires.0, age(now, expires.0))
-        } else {
-            format!(
-                "{} (expired; `kubectl velero-debug refresh-url`)",
-                expires.0
-            )
-        };
-        line(&mut out, "URL Expires", &when);
+        write_url_expiry(&mut out, expires.0, now);
     }
-    if !status.conditions.is_empty() {
-        out.push_str("Conditions:\n  TYPE               STATUS  REASON                  MESSAGE\n");
-        for c in &status.conditions {
-            let _ = writeln!(
-                out,
-                "  {:<18} {:<7} {:<23} {}",
-                c.type_, c.status, c.reason, c.message
-            );
-        }
+    write_conditions(&mut out, &status);
+    write_warnings(&mut out, &status);
+    write_events(&mut out, events, now);
+    out
+}
+
+/// One `Key:  value` line, the values aligned.
+fn line(out: &mut String, key: &str, value: &str) {
+    let _ = writeln!(out, "{:<18}{value}", format!("{key}:"));
+}
+
+fn write_archive(out: &mut String, archive: &ArchiveStatus) {
+    out.push_str("Archive:\n");
+    line(out, "  Location", &archive.storage_location);
+    line(
+        out,
+        "  Object",
+        &format!("s3://{}/{}", archive.bucket, archive.key),
+    );
+    line(
+        out,
+        "  Size",
+        &format!(
+            "{} ({} files)",
+            human_bytes(archive.size_bytes),
+            archive.file_count
+        ),
+    );
+    line(out, "  SHA256", &archive.sha256);
+}
+
+/// When the download URL expires, or that it did and how to get a new one.
+fn write_url_expiry(out: &mut String, expires: Timestamp, now: Timestamp) {
+    let when = if expires > now {
+        format!("{} (in {})", expires, age(now, expires))
+    } else {
+        format!("{} (expired; `kubectl velero-debug refresh-url`)", expires)
+    };
+    line(out, "URL Expires", &when);
+}
+
+fn write_conditions(out: &mut String, status: &DebugBundleStatus) {
+    if status.conditions.is_empty() {
+        return;
     }
-    if !status.warnings.is_empty() {
-        out.push_str("Warnings:\n");
-        for w in &status.warnings {
-            let _ = writeln!(out, "  - {w}");
-        }
+    out.push_str("Conditions:\n  TYPE               STATUS  REASON                  MESSAGE\n");
+    for c in &status.conditions {
+        let _ = writeln!(
+            out,
+            "  {:<18} {:<7} {:<23} {}",
+            c.type_, c.status, c.reason, c.message
+        );
     }
+}
+
+fn write_warnings(out: &mut String, status: &DebugBundleStatus) {
+    if status.warnings.is_empty() {
+        return;
+    }
+    out.push_str("Warnings:\n");
+    for w in &status.warnings {
+        let _ = writeln!(out, "  - {w}");
+    }
+}
+
+fn write_events(out: &mut String, events: &[Event], now: Timestamp) {
     out.push_str("Events:");
     if events.is_empty() {
         out.push_str(" <none>\n");
-    } else {
-        out.push_str("\n  TYPE      REASON                  AGE    MESSAGE\n");
-        for e in events {
-            let when = e
-                .last_timestamp
-                .as_ref()
-                .or(e.first_timestamp.as_ref())
-                .map(|t| age(t.0, now))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  {:<9} {:<23} {:<6} {}",
-                e.type_.as_deref().unwrap_or(""),
-                e.reason.as_deref().unwrap_or(""),
-                when,
-                e.message.as_deref().unwrap_or("")
-            );
-        }
+        return;
     }
-    out
+    out.push_str("\n  TYPE      REASON                  AGE    MESSAGE\n");
+    for e in events {
+        let when = e
+            .last_timestamp
+            .as_ref()
+            .or(e.first_timestamp.as_ref())
+            .map(|t| age(t.0, now))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<9} {:<23} {:<6} {}",
+            e.type_.as_deref().unwrap_or(""),
+            e.reason.as_deref().unwrap_or(""),
+            when,
+            e.message.as_deref().unwrap_or("")
+        );
+    }
 }
 
 #[cfg(test)]

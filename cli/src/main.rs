@@ -34,8 +34,8 @@ use velero_debug_crd::{DebugBundle, duration};
 
 use crate::{
     args::{
-        Cli, Command, CreateArgs, CreateTarget, DownloadArgs, GetArgs, ListArgs, ListFormat,
-        ObjectFormat,
+        Cli, ClusterArgs, Command, CompletionArgs, CreateArgs, CreateTarget, DownloadArgs, GetArgs,
+        ListArgs, ListFormat, ObjectFormat, RefreshUrlArgs, SummaryArgs, WaitArgs,
     },
     create::TargetKind,
     download::{DownloadError, UrlState},
@@ -78,87 +78,112 @@ fn exit_status_of(error: &anyhow::Error) -> ExitStatus {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     if let Command::Completion(args) = &cli.command {
-        let mut script = Vec::new();
-        clap_complete::generate(
-            args.shell,
-            &mut Cli::command(),
-            "kubectl-velero_debug",
-            &mut script,
-        );
-        // Written here, not by clap_complete, which panics on a closed pipe.
-        std::io::stdout().write_all(&script)?;
-        return Ok(ExitStatus::Success);
+        return print_completion(args);
     }
     let namespace = cli.cluster.namespace.clone();
     if let Command::Create(target) = &cli.command {
-        let (kind, args) = match target {
-            CreateTarget::Restore(a) => (TargetKind::Restore, a),
-            CreateTarget::Backup(a) => (TargetKind::Backup, a),
-        };
-        let bundle = create::build_bundle(
-            &namespace,
-            kind,
-            &args.target,
-            args.name.as_deref(),
-            &args.spec,
-            Timestamp::now(),
-        )?;
-        if args.dry_run.is_some() {
-            print_object(&bundle, args.output.unwrap_or(ObjectFormat::Yaml))?;
-            return Ok(ExitStatus::Success);
-        }
-        let client = cluster::client(&cli.cluster).await?;
-        return create_and_follow(client, &namespace, &bundle, args).await;
+        return create(&cli.cluster, &namespace, target).await;
     }
     let client = cluster::client(&cli.cluster).await?;
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &namespace);
     match cli.command {
         Command::Create(_) | Command::Completion(_) => unreachable!("handled above"),
-        Command::Wait(args) => {
-            let outcome = wait::follow(&api, &args.name, parse_timeout(&args.timeout)?).await?;
-            if let (Some(format), Outcome::Completed(b) | Outcome::Failed(b)) =
-                (args.output, &outcome)
-            {
-                print_object(b, format)?;
-            }
-            Ok(report_outcome(&args.name, &outcome))
-        }
+        Command::Wait(args) => wait_for(&api, &args).await,
         Command::Download(args) => download(&api, &args).await,
-        Command::Summary(args) => {
-            let bundle = api.get(&args.name).await?;
-            let (_, response) = open_archive(&api, bundle, Duration::from_secs(120)).await?;
-            let text = summary::summary_from_response(response).await?;
-            print!("{text}");
-            Ok(ExitStatus::Success)
-        }
+        Command::Summary(args) => print_summary(&api, &args).await,
         Command::List(args) => list(client, &namespace, &args).await,
         Command::Get(args) => get(&api, &args).await,
-        Command::Describe(args) => {
-            let bundle = api.get(&args.name).await?;
-            if let Some(format) = object_format(args.output) {
-                print_object(&bundle, format)?;
-                return Ok(ExitStatus::Success);
+        Command::Describe(args) => describe_bundle(&api, client, &namespace, &args).await,
+        Command::RefreshUrl(args) => refresh_url(&api, &args).await,
+    }
+}
+
+fn print_completion(args: &CompletionArgs) -> anyhow::Result<ExitStatus> {
+    let mut script = Vec::new();
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::command(),
+        "kubectl-velero_debug",
+        &mut script,
+    );
+    // Written here, not by clap_complete, which panics on a closed pipe.
+    std::io::stdout().write_all(&script)?;
+    Ok(ExitStatus::Success)
+}
+
+/// `create`: builds the DebugBundle, then prints it (--dry-run) or creates and follows it.
+async fn create(
+    cluster: &ClusterArgs,
+    namespace: &str,
+    target: &CreateTarget,
+) -> anyhow::Result<ExitStatus> {
+    let (kind, args) = match target {
+        CreateTarget::Restore(a) => (TargetKind::Restore, a),
+        CreateTarget::Backup(a) => (TargetKind::Backup, a),
+    };
+    let bundle = create::build_bundle(
+        namespace,
+        kind,
+        &args.target,
+        args.name.as_deref(),
+        &args.spec,
+        Timestamp::now(),
+    )?;
+    if args.dry_run.is_some() {
+        print_object(&bundle, args.output.unwrap_or(ObjectFormat::Yaml))?;
+        return Ok(ExitStatus::Success);
+    }
+    let client = cluster::client(cluster).await?;
+    create_and_follow(client, namespace, &bundle, args).await
+}
+
+async fn wait_for(api: &Api<DebugBundle>, args: &WaitArgs) -> anyhow::Result<ExitStatus> {
+    let outcome = wait::follow(api, &args.name, parse_timeout(&args.timeout)?).await?;
+    if let (Some(format), Outcome::Completed(b) | Outcome::Failed(b)) = (args.output, &outcome) {
+        print_object(b, format)?;
+    }
+    Ok(report_outcome(&args.name, &outcome))
+}
+
+async fn print_summary(api: &Api<DebugBundle>, args: &SummaryArgs) -> anyhow::Result<ExitStatus> {
+    let bundle = api.get(&args.name).await?;
+    let (_, response) = open_archive(api, bundle, Duration::from_secs(120)).await?;
+    let text = summary::summary_from_response(response).await?;
+    print!("{text}");
+    Ok(ExitStatus::Success)
+}
+
+async fn describe_bundle(
+    api: &Api<DebugBundle>,
+    client: Client,
+    namespace: &str,
+    args: &GetArgs,
+) -> anyhow::Result<ExitStatus> {
+    let bundle = api.get(&args.name).await?;
+    if let Some(format) = object_format(args.output) {
+        print_object(&bundle, format)?;
+        return Ok(ExitStatus::Success);
+    }
+    let events = bundle_events(client, namespace, &args.name).await;
+    print!("{}", describe::describe(&bundle, &events, Timestamp::now()));
+    Ok(ExitStatus::Success)
+}
+
+/// `refresh-url`: prints the new URL (its expiry on stderr), or the bundle as json/yaml.
+async fn refresh_url(api: &Api<DebugBundle>, args: &RefreshUrlArgs) -> anyhow::Result<ExitStatus> {
+    let bundle = api.get(&args.name).await?;
+    let bundle = refresh::refresh_url(api, &bundle, parse_timeout(&args.timeout)?).await?;
+    match args.output {
+        Some(format) => print_object(&bundle, format)?,
+        None => {
+            let status = bundle.status.clone().unwrap_or_default();
+            println!("{}", status.download_url.unwrap_or_default());
+            if let Some(t) = status.download_url_expires_at {
+                eprintln!("valid until {}", t.0);
             }
-            let events = bundle_events(client, &namespace, &args.name).await;
-            print!("{}", describe::describe(&bundle, &events, Timestamp::now()));
-            Ok(ExitStatus::Success)
-        }
-        Command::RefreshUrl(args) => {
-            let bundle = api.get(&args.name).await?;
-            let bundle = refresh::refresh_url(&api, &bundle, parse_timeout(&args.timeout)?).await?;
-            match args.output {
-                Some(format) => print_object(&bundle, format)?,
-                None => {
-                    let status = bundle.status.clone().unwrap_or_default();
-                    println!("{}", status.download_url.unwrap_or_default());
-                    if let Some(t) = status.download_url_expires_at {
-                        eprintln!("valid until {}", t.0);
-                    }
-                }
-            }
-            Ok(ExitStatus::Success)
         }
     }
+    Ok(ExitStatus::Success)
 }
 
 fn parse_timeout(text: &str) -> anyhow::Result<Duration> {

@@ -27,7 +27,7 @@ use crate::{
     context::Context,
     kubernetes,
     storage::{
-        OpenUpload, StoredObject,
+        ObjectStore, OpenUpload, StoredObject,
         location::{ArchiveOwner, StorageLocation},
     },
     velero,
@@ -148,40 +148,50 @@ async fn sweep_location(
         now,
         ctx.config.sweeps.grace,
     );
+    delete_orphans(&store, name, found, ctx).await;
+}
+
+/// Deletes the orphans of one location (archives only when this cluster wrote them), while
+/// this term lasts.
+async fn delete_orphans(store: &ObjectStore, location: &str, found: Orphans, ctx: &Context) {
     for key in found.archives {
         // Deletes only while this term lasts.
         if ctx.still_leading().is_err() {
             return;
         }
-        // Only what this cluster wrote (see the module's comment).
-        match store.metadata(&key).await {
-            Ok(Some(meta)) if meta.get(CLUSTER_MARK) == Some(&ctx.cluster_mark) => {}
-            Ok(_) => {
-                tracing::debug!(location = %name, key, "garbage collection: not this cluster's archive; left");
-                continue;
-            }
-            Err(e) => {
-                tracing::info!(location = %name, key, error = %e, "garbage collection: could not be read; left");
-                continue;
-            }
-        }
-        match store.delete(&key).await {
-            Ok(()) => {
-                tracing::info!(location = %name, key, "garbage collection: deleted an archive no DebugBundle refers to");
-                ctx.metrics.orphans_deleted.inc();
-            }
-            Err(e) => {
-                tracing::warn!(location = %name, key, error = %e, "garbage collection: could not delete an orphan archive")
-            }
-        }
+        delete_archive(store, location, &key, ctx).await;
     }
     for upload in found.uploads {
         if ctx.still_leading().is_err() {
             return;
         }
         store.abort_upload(&upload.key, &upload.id).await;
-        tracing::info!(location = %name, key = upload.key, upload_id = upload.id, "garbage collection: aborted an upload no DebugBundle is making");
+        tracing::info!(location = %location, key = upload.key, upload_id = upload.id, "garbage collection: aborted an upload no DebugBundle is making");
         ctx.metrics.orphans_deleted.inc();
+    }
+}
+
+/// Deletes an orphan archive if this cluster wrote it (see the module's comment).
+async fn delete_archive(store: &ObjectStore, location: &str, key: &str, ctx: &Context) {
+    match store.metadata(key).await {
+        Ok(Some(meta)) if meta.get(CLUSTER_MARK) == Some(&ctx.cluster_mark) => {}
+        Ok(_) => {
+            tracing::debug!(location = %location, key, "garbage collection: not this cluster's archive; left");
+            return;
+        }
+        Err(e) => {
+            tracing::info!(location = %location, key, error = %e, "garbage collection: could not be read; left");
+            return;
+        }
+    }
+    match store.delete(key).await {
+        Ok(()) => {
+            tracing::info!(location = %location, key, "garbage collection: deleted an archive no DebugBundle refers to");
+            ctx.metrics.orphans_deleted.inc();
+        }
+        Err(e) => {
+            tracing::warn!(location = %location, key, error = %e, "garbage collection: could not delete an orphan archive")
+        }
     }
 }
 

@@ -233,26 +233,36 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         timeout_seconds,
     }) = &args.command
     {
-        let (client, _) = counting_clients(
-            Arc::new(AtomicU64::new(0)),
-            Duration::from_secs(args.api_timeout_seconds),
-        )
-        .await?;
-        let namespace = Some(args.namespace.as_str()).filter(|n| !n.is_empty());
-        let report = crate::uninstall::run(
-            client,
-            namespace,
+        return uninstall(
+            &args,
             *delete_bundles,
             Duration::from_secs(*timeout_seconds),
         )
-        .await?;
-        tracing::info!(
-            deleted = report.deleted,
-            released = report.released.len(),
-            "uninstall: no DebugBundle holds the operator's finalizer"
-        );
-        return Ok(());
+        .await;
     }
+    operate(args).await
+}
+
+/// The `uninstall` subcommand: releases every DebugBundle's finalizer.
+async fn uninstall(args: &Args, delete_bundles: bool, timeout: Duration) -> anyhow::Result<()> {
+    let (client, _) = counting_clients(
+        Arc::new(AtomicU64::new(0)),
+        Duration::from_secs(args.api_timeout_seconds),
+    )
+    .await?;
+    let namespace = Some(args.namespace.as_str()).filter(|n| !n.is_empty());
+    let report = crate::uninstall::run(client, namespace, delete_bundles, timeout).await?;
+    tracing::info!(
+        deleted = report.deleted,
+        released = report.released.len(),
+        "uninstall: no DebugBundle holds the operator's finalizer"
+    );
+    Ok(())
+}
+
+/// The operator proper: serves the HTTP endpoints and runs terms of the controllers until
+/// SIGTERM/SIGINT.
+async fn operate(args: Args) -> anyhow::Result<()> {
     // Before the lease: a standby clears what its pod's last container left, and its own
     // folder is ready when it takes over.
     let spool = ProcessSpool::claim(&args.spool_dir)?;
@@ -272,15 +282,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());
     tracing::info!(?namespace, version = bundle::OPERATOR_VERSION, "starting");
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            terminated().await;
-            tracing::info!("SIGTERM/SIGINT: stopping; work in flight is left for the next leader");
-            shutdown.cancel();
-        }
-    });
+    let shutdown = cancelled_on_signal();
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
     let (bound, server) = http::serve(
@@ -299,39 +301,92 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         lease: args.lease_name.clone(),
         identity: args.pod_name.clone().unwrap_or_else(default_identity),
     });
-    let api_timeout = Duration::from_secs(args.api_timeout_seconds);
-    let config = Config {
-        spool_dir: spool.path().to_path_buf(),
-        ..config_from(args)
+    let terms = Terms {
+        client,
+        log_client,
+        api_timeout: Duration::from_secs(args.api_timeout_seconds),
+        config: Config {
+            spool_dir: spool.path().to_path_buf(),
+            ..config_from(args)
+        },
+        redactor,
+        requests,
+        metrics,
+        readiness,
+        namespace,
     };
     while !shutdown.is_cancelled() {
+        match terms.serve(election.as_ref(), &shutdown).await {
+            None | Some(TermEnd::Stopped) => break,
+            Some(TermEnd::Lost(loss)) => {
+                tracing::warn!(%loss, "no longer leading; what was in flight is left for the next leader; waiting for the lease again")
+            }
+        }
+    }
+    shutdown.cancel();
+    let _ = server.await;
+    Ok(())
+}
+
+/// A token cancelled on SIGTERM/SIGINT.
+fn cancelled_on_signal() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            terminated().await;
+            tracing::info!("SIGTERM/SIGINT: stopping; work in flight is left for the next leader");
+            shutdown.cancel();
+        }
+    });
+    shutdown
+}
+
+/// What every term of the controllers starts from.
+struct Terms {
+    client: Client,
+    log_client: Client,
+    api_timeout: Duration,
+    config: Config,
+    redactor: Arc<Redactor>,
+    requests: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    namespace: Option<String>,
+}
+
+impl Terms {
+    /// Leads one term (after the lease, with an election) and runs the controllers until it
+    /// ends; None when SIGTERM comes before the term starts.
+    async fn serve(
+        &self,
+        election: Option<&Election>,
+        shutdown: &CancellationToken,
+    ) -> Option<TermEnd> {
         // Read before the lease: once it is held, the term's fence is running.
         let cluster_mark = tokio::select! {
-            mark = own_crd::cluster_mark(client.clone(), api_timeout) => mark,
-            _ = shutdown.cancelled() => break,
+            mark = own_crd::cluster_mark(self.client.clone(), self.api_timeout) => mark,
+            _ = shutdown.cancelled() => return None,
         };
-        let leadership = match &election {
-            Some(election) => match election.acquire(client.clone(), &shutdown).await {
-                Some(l) => Some(l),
-                None => break,
-            },
+        let leadership = match election {
+            Some(election) => Some(election.acquire(self.client.clone(), shutdown).await?),
             None => None,
         };
         let term = shutdown.child_token();
         let ctx = Arc::new(
             Context::new(
-                client.clone(),
-                config.clone(),
-                redactor.clone(),
-                requests.clone(),
-                metrics.clone(),
+                self.client.clone(),
+                self.config.clone(),
+                self.redactor.clone(),
+                self.requests.clone(),
+                self.metrics.clone(),
                 term.clone(),
                 cluster_mark,
             )
-            .with_log_client(log_client.clone()),
+            .with_log_client(self.log_client.clone()),
         );
-        metrics.leader.set(1);
-        let controllers = controllers(namespace.clone(), ctx, readiness.clone());
+        self.metrics.leader.set(1);
+        let controllers = controllers(self.namespace.clone(), ctx, self.readiness.clone());
         let end = match leadership {
             None => serve_term(controllers, std::future::pending(), &term).await,
             Some(mut l) => {
@@ -343,17 +398,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 end
             }
         };
-        metrics.leader.set(0);
-        match end {
-            TermEnd::Stopped => break,
-            TermEnd::Lost(loss) => {
-                tracing::warn!(%loss, "no longer leading; what was in flight is left for the next leader; waiting for the lease again")
-            }
-        }
+        self.metrics.leader.set(0);
+        Some(end)
     }
-    shutdown.cancel();
-    let _ = server.await;
-    Ok(())
 }
 
 /// Leader election's settings.

@@ -88,13 +88,38 @@ pub(super) async fn all(
     c: &mut Collector<'_>,
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
-    let since = c.plan.since;
-    let in_window = |e: &Event| event_time(e).is_none_or(|t| t >= since);
     let mut timeline: Vec<String> = Vec::new();
+    related(c, &mut timeline).await?;
+    about_workloads(c, &mut timeline).await?;
+    warnings_of_covered(c, objects, &mut timeline).await?;
+    write_timeline(c, timeline)
+}
 
+/// Whether the event happened within the window (one without a time is kept).
+fn in_window(e: &Event, since: jiff::Timestamp) -> bool {
+    event_time(e).is_none_or(|t| t >= since)
+}
+
+/// Adds listed events to the bundle (`events/<name>.yaml`), the findings and the timeline.
+fn add_events(
+    c: &mut Collector<'_>,
+    name: &str,
+    events: &[Event],
+    timeline: &mut Vec<String>,
+) -> Result<(), CollectError> {
+    timeline.extend(events.iter().map(timeline_line));
+    let path = EntryPath::new(&["events"], name, "yaml");
+    let seen = c.add_object_seen(&path, &events)?;
+    c.summary.evidence.add_events(&path.to_string(), &seen);
+    Ok(())
+}
+
+/// The events of Velero's namespace about the collected objects.
+async fn related(c: &mut Collector<'_>, timeline: &mut Vec<String>) -> Result<(), CollectError> {
+    let since = c.plan.since;
     let own: Api<Event> = c.namespaced();
     let collected = c.collected_uids.clone();
-    let related_to_target = |e: &Event| about_one_of(e, &collected) && in_window(e);
+    let related_to_target = |e: &Event| about_one_of(e, &collected) && in_window(e, since);
     if let Some(related) = c
         .list_matching(
             &own,
@@ -104,13 +129,17 @@ pub(super) async fn all(
         )
         .await
     {
-        timeline.extend(related.iter().map(timeline_line));
-        let path = EntryPath::new(&["events"], "related", "yaml");
-        let seen = c.add_object_seen(&path, &related)?;
-        c.summary.evidence.add_events(&path.to_string(), &seen);
+        add_events(c, "related", &related, timeline)?;
     }
+    Ok(())
+}
 
-    // Every event (Normal too) about the workload objects, from their own namespaces.
+/// Every event (Normal too) about the workload objects, from their own namespaces.
+async fn about_workloads(
+    c: &mut Collector<'_>,
+    timeline: &mut Vec<String>,
+) -> Result<(), CollectError> {
+    let since = c.plan.since;
     for (namespace, uids) in c
         .workload_uids
         .clone()
@@ -119,21 +148,44 @@ pub(super) async fn all(
     {
         let api: Api<Event> = Api::namespaced(c.client.clone(), &namespace);
         let what = format!("events of namespace {namespace}");
-        let about_workloads = |e: &Event| about_one_of(e, &uids) && in_window(e);
+        let about_workloads = |e: &Event| about_one_of(e, &uids) && in_window(e, since);
         if let Some(about) = c
             .list_matching(&api, ListParams::default(), &what, about_workloads)
             .await
         {
-            timeline.extend(about.iter().map(timeline_line));
-            let path = EntryPath::new(&["events"], &format!("workloads-{namespace}"), "yaml");
-            let seen = c.add_object_seen(&path, &about)?;
-            c.summary.evidence.add_events(&path.to_string(), &seen);
+            add_events(c, &format!("workloads-{namespace}"), &about, timeline)?;
         }
     }
+    Ok(())
+}
 
+/// The Warning events of the namespaces the target covered (all of them when it covered
+/// all), but those about other operations' objects.
+async fn warnings_of_covered(
+    c: &mut Collector<'_>,
+    objects: &TargetObjects,
+    timeline: &mut Vec<String>,
+) -> Result<(), CollectError> {
+    let since = c.plan.since;
     let warnings = ListParams::default().fields("type=Warning");
-    let namespaces = covered_namespaces(&objects.target.data);
-    let scopes: Vec<(String, Api<Event>)> = match namespaces {
+    for (scope, api) in warning_scopes(c, objects) {
+        let what = format!("Warning events of {scope}");
+        let of_concern = |e: &Event| in_window(e, since) && !about_other_velero_object(e);
+        if let Some(events) = c
+            .list_matching(&api, warnings.clone(), &what, of_concern)
+            .await
+        {
+            // A namespace named by the target (a Restore's namespaceMapping) may be anything.
+            add_events(c, &format!("warnings-{scope}"), &events, timeline)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where Warning events are read: each covered namespace whose name can go into a path
+/// (warned about otherwise), or the whole cluster.
+fn warning_scopes(c: &mut Collector<'_>, objects: &TargetObjects) -> Vec<(String, Api<Event>)> {
+    match covered_namespaces(&objects.target.data) {
         Some(list) => {
             // A Restore's namespaceMapping may hold anything; only names go into a path.
             let (names, others): (Vec<String>, Vec<String>) = list
@@ -150,22 +202,11 @@ pub(super) async fn all(
                 .collect()
         }
         None => vec![("all-namespaces".into(), Api::all(c.client.clone()))],
-    };
-    for (scope, api) in scopes {
-        let what = format!("Warning events of {scope}");
-        let of_concern = |e: &Event| in_window(e) && !about_other_velero_object(e);
-        if let Some(events) = c
-            .list_matching(&api, warnings.clone(), &what, of_concern)
-            .await
-        {
-            timeline.extend(events.iter().map(timeline_line));
-            // A namespace named by the target (a Restore's namespaceMapping) may be anything.
-            let path = EntryPath::new(&["events"], &format!("warnings-{scope}"), "yaml");
-            let seen = c.add_object_seen(&path, &events)?;
-            c.summary.evidence.add_events(&path.to_string(), &seen);
-        }
     }
+}
 
+/// Every event read, one sorted line each, redacted.
+fn write_timeline(c: &mut Collector<'_>, mut timeline: Vec<String>) -> Result<(), CollectError> {
     timeline.sort();
     timeline.dedup();
     // Each line is its own event: no value goes on to the next, so no stream.

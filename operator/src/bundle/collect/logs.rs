@@ -65,14 +65,15 @@ enum OverBound {
 }
 
 /// One log as read: what the rest of the step needs of it.
-type LogRead = (
-    LogJob,
-    LogOutcome,
-    MaskCounts,
-    LogScan,
-    Option<Teed>,
-    Compressed,
-);
+struct LogRead {
+    job: LogJob,
+    outcome: LogOutcome,
+    masks: MaskCounts,
+    scan: LogScan,
+    /// Its lines naming the operation, when they stand in for the operation's log.
+    teed: Option<Teed>,
+    compressed: Compressed,
+}
 
 /// A log's spool file compressed as it was read (see [`FollowingCompression`]); None when the
 /// outcome keeps no file.
@@ -113,15 +114,7 @@ pub(super) async fn read_logs_of(
     since: Option<jiff::Timestamp>,
 ) -> Result<(), CollectError> {
     let pods_api: Api<Pod> = Api::namespaced(c.log_client.clone(), &c.namespace);
-    let scope = OperationScope {
-        field: match c.plan.target {
-            Target::Backup(_) => "backup",
-            Target::Restore(_) => "restore",
-        },
-        name: format!("{}/{}", c.namespace, c.plan.target.name()),
-        location: Some(format!("{}/{}", c.namespace, c.location.name)),
-        window: operation_window(&c.summary.evidence.target),
-    };
+    let scope = operation_scope(c);
     let stand_in = c.missing_operation_log.map(|_| {
         EntryPath::new(
             &["logs", "velero"],
@@ -130,68 +123,41 @@ pub(super) async fn read_logs_of(
         )
     });
     let jobs = log_jobs(c, pods, stand_in.is_some());
-    let params = LogParamsBase {
-        since,
-        max_bytes: c.plan.max_log_bytes,
-        timeout: c.limits.log_timeout,
-        max_line_bytes: c.limits.max_line_bytes,
-        compression: c.compression,
+    let reader = LogReader {
+        api: &pods_api,
+        params: LogParamsBase {
+            since,
+            max_bytes: c.plan.max_log_bytes,
+            timeout: c.limits.log_timeout,
+            max_line_bytes: c.limits.max_line_bytes,
+            compression: c.compression,
+        },
+        redactor: c.redactor,
+        budget: &c.budget,
+        scope: &scope,
+        // The stand-in's own cap, shared by the server's logs: one container log's bound.
+        stand_in_room: ContentBudget::new(c.plan.max_log_bytes.max(0) as u64),
     };
-    let budget = &c.budget;
-    let redactor = c.redactor;
-    let api = &pods_api;
-    let scope = &scope;
-    // The stand-in's own cap, shared by the server's logs: one container log's bound.
-    let stand_in_room = &ContentBudget::new(c.plan.max_log_bytes.max(0) as u64);
     let mut results: Vec<LogRead> = stream::iter(jobs)
-        .map(|job| async move {
-            let mut scan = LogScan::new(job.source.clone());
-            if job.source.role == LogRole::Server {
-                scan = scan.scoped_to(scope.clone());
-            }
-            let mut tee = job.tee.clone().map(|path| {
-                OperationLines::new(scope, stand_in_room.clone(), budget.clone(), path)
-            });
-            let (outcome, masks, compressing) = read_log(
-                api,
-                &job,
-                &params,
-                redactor,
-                budget.clone(),
-                &mut scan,
-                tee.as_mut(),
-            )
-            .await;
-            let teed = match tee {
-                Some(tee) => Some(tee.finish().await),
-                None => None,
-            };
-            let compressed = match outcome.keeps_file() {
-                true => Some(compressing.finish().await),
-                false => {
-                    compressing.discard().await;
-                    None
-                }
-            };
-            (job, outcome, masks, scan, teed, compressed)
-        })
+        .map(|job| reader.read(job))
         .buffer_unordered(c.limits.log_concurrency.max(1))
         .collect()
         .await;
     // By path, then by what was read: paths of different containers may be equal once
     // sanitized, and the archive names them in the order they come.
-    results.sort_by(|(a, ..), (b, ..)| {
-        (&a.bundle_path, &a.pod, &a.container, a.previous).cmp(&(
-            &b.bundle_path,
-            &b.pod,
-            &b.container,
-            b.previous,
-        ))
-    });
+    results.sort_by(|a, b| a.job.order().cmp(&b.job.order()));
     if let Some(entry) = &stand_in {
-        add_stand_in(c, entry, scope, &results)?;
+        add_stand_in(c, entry, &scope, &results)?;
     }
-    for (job, outcome, masks, scan, teed, compressed) in results {
+    for read in results {
+        let LogRead {
+            job,
+            outcome,
+            masks,
+            scan,
+            teed,
+            compressed,
+        } = read;
         if let Some(teed) = teed {
             let _ = std::fs::remove_file(&teed.path);
         }
@@ -201,6 +167,85 @@ pub(super) async fn read_logs_of(
         add_outcome(c, job, outcome, compressed, &masks)?;
     }
     Ok(())
+}
+
+/// The target as the server's log lines name it, for the findings and the stand-in.
+fn operation_scope(c: &Collector<'_>) -> OperationScope {
+    OperationScope {
+        field: match c.plan.target {
+            Target::Backup(_) => "backup",
+            Target::Restore(_) => "restore",
+        },
+        name: format!("{}/{}", c.namespace, c.plan.target.name()),
+        location: Some(format!("{}/{}", c.namespace, c.location.name)),
+        window: operation_window(&c.summary.evidence.target),
+    }
+}
+
+impl LogJob {
+    /// The order logs go into the archive in.
+    fn order(&self) -> (&EntryPath, &String, &String, bool) {
+        (&self.bundle_path, &self.pod, &self.container, self.previous)
+    }
+}
+
+/// What reading each container log of a step shares.
+struct LogReader<'a> {
+    api: &'a Api<Pod>,
+    params: LogParamsBase,
+    redactor: &'a Redactor,
+    budget: &'a ContentBudget,
+    scope: &'a OperationScope,
+    /// The stand-in's cap, shared by the server's logs.
+    stand_in_room: ContentBudget,
+}
+
+impl LogReader<'_> {
+    /// Reads one log to its spool file, its scan and (a server's) its tee, and finishes or
+    /// discards its compression by whether the outcome keeps the file.
+    async fn read(&self, job: LogJob) -> LogRead {
+        let mut scan = LogScan::new(job.source.clone());
+        if job.source.role == LogRole::Server {
+            scan = scan.scoped_to(self.scope.clone());
+        }
+        let mut tee = job.tee.clone().map(|path| {
+            OperationLines::new(
+                self.scope,
+                self.stand_in_room.clone(),
+                self.budget.clone(),
+                path,
+            )
+        });
+        let (outcome, masks, compressing) = read_log(
+            self.api,
+            &job,
+            &self.params,
+            self.redactor,
+            self.budget.clone(),
+            &mut scan,
+            tee.as_mut(),
+        )
+        .await;
+        let teed = match tee {
+            Some(tee) => Some(tee.finish().await),
+            None => None,
+        };
+        let compressed = match outcome.keeps_file() {
+            true => Some(compressing.finish().await),
+            false => {
+                compressing.discard().await;
+                None
+            }
+        };
+        LogRead {
+            job,
+            outcome,
+            masks,
+            scan,
+            teed,
+            compressed,
+        }
+    }
 }
 
 /// How long before its start and after its end a line of the server log still belongs to an
@@ -236,26 +281,56 @@ fn add_stand_in(
         return Ok(());
     };
     let kind = scope.field;
-    // Only logs that are in the bundle: the stand-in is a view of them.
-    let mut parts: Vec<stand_in::Part<'_>> = results
-        .iter()
-        .filter(|(_, outcome, ..)| {
-            matches!(outcome, LogOutcome::Written(..) | LogOutcome::Partial(..))
-        })
-        .filter_map(|(job, _, _, _, teed, _)| {
-            teed.as_ref().map(|teed| stand_in::Part {
-                source: &job.source.path,
-                pod: &job.pod,
-                previous: job.previous,
-                teed,
-            })
-        })
-        .collect();
+    let mut parts = stand_in_parts(results);
     if parts.is_empty() {
         return Ok(());
     }
+    let notes = stand_in_notes(c, entry, kind, &parts);
+    let note = if parts.iter().all(|p| p.teed.lines == 0) {
+        format!("; no line of the Velero server's log names this {kind} either")
+    } else {
+        write_stand_in(c, entry, scope, &mut parts)?
+    };
+    if let Some(message) = c.warnings.get_mut(warning) {
+        message.push_str(&note);
+    }
+    for note in notes {
+        c.warn(note);
+    }
+    Ok(())
+}
+
+/// The server logs' teed lines, of the logs that are in the bundle only: the stand-in is a
+/// view of them.
+fn stand_in_parts(results: &[LogRead]) -> Vec<stand_in::Part<'_>> {
+    results
+        .iter()
+        .filter(|read| {
+            matches!(
+                read.outcome,
+                LogOutcome::Written(..) | LogOutcome::Partial(..)
+            )
+        })
+        .filter_map(|read| {
+            read.teed.as_ref().map(|teed| stand_in::Part {
+                source: &read.job.source.path,
+                pod: &read.job.pod,
+                previous: read.job.previous,
+                teed,
+            })
+        })
+        .collect()
+}
+
+/// Warnings about what the stand-in could not take of each part.
+fn stand_in_notes(
+    c: &Collector<'_>,
+    entry: &EntryPath,
+    kind: &str,
+    parts: &[stand_in::Part<'_>],
+) -> Vec<String> {
     let mut notes = Vec::new();
-    for part in &parts {
+    for part in parts {
         match part.teed.cut {
             stand_in::Cut::No => {}
             stand_in::Cut::AtItsCap => notes.push(format!(
@@ -275,46 +350,48 @@ fn add_stand_in(
             ));
         }
     }
-    let note = if parts.iter().all(|p| p.teed.lines == 0) {
-        format!("; no line of the Velero server's log names this {kind} either")
-    } else {
-        let spool = c.spool_path(&entry.to_string());
-        let mut scan = LogScan::new(LogSource {
-            path: entry.to_string(),
-            role: LogRole::Operation,
-            pod: None,
-            node: None,
-            previous: false,
-        });
-        let budget = c.budget.clone();
-        let written = tokio::task::block_in_place(|| {
-            stand_in::write(&mut parts, scope, &spool, &mut scan, &budget)
-        });
-        match written {
-            Ok(_) => {
-                c.summary.evidence.add_log_scan(scan);
-                if let Some(missing) = &mut c.summary.evidence.operation_log_missing {
-                    missing.stand_in = Some(entry.to_string());
-                }
-                // Its lines were counted as masked in the server's logs.
-                c.add_spooled(entry, &spool, &MaskCounts::default())?;
-                format!("; the Velero server's lines for this {kind} stand in for its log: {entry}")
+    notes
+}
+
+/// Writes the stand-in into the bundle and the findings; returns what the missing log's
+/// warning adds about it.
+fn write_stand_in(
+    c: &mut Collector<'_>,
+    entry: &EntryPath,
+    scope: &OperationScope,
+    parts: &mut [stand_in::Part<'_>],
+) -> Result<String, CollectError> {
+    let kind = scope.field;
+    let spool = c.spool_path(&entry.to_string());
+    let mut scan = LogScan::new(LogSource {
+        path: entry.to_string(),
+        role: LogRole::Operation,
+        pod: None,
+        node: None,
+        previous: false,
+    });
+    let budget = c.budget.clone();
+    let written =
+        tokio::task::block_in_place(|| stand_in::write(parts, scope, &spool, &mut scan, &budget));
+    match written {
+        Ok(_) => {
+            c.summary.evidence.add_log_scan(scan);
+            if let Some(missing) = &mut c.summary.evidence.operation_log_missing {
+                missing.stand_in = Some(entry.to_string());
             }
-            Err(e) => {
-                let _ = std::fs::remove_file(&spool);
-                format!(
-                    "; the Velero server's lines for this {kind} could not be put in its place: {e}"
-                )
-            }
+            // Its lines were counted as masked in the server's logs.
+            c.add_spooled(entry, &spool, &MaskCounts::default())?;
+            Ok(format!(
+                "; the Velero server's lines for this {kind} stand in for its log: {entry}"
+            ))
         }
-    };
-    if let Some(message) = c.warnings.get_mut(warning) {
-        message.push_str(&note);
+        Err(e) => {
+            let _ = std::fs::remove_file(&spool);
+            Ok(format!(
+                "; the Velero server's lines for this {kind} could not be put in its place: {e}"
+            ))
+        }
     }
-    for note in notes {
-        c.warn(note);
-    }
-    Ok(())
 }
 
 /// Pods by the folder their logs go to: velero, node-agent, data-path (and those of other
@@ -697,6 +774,19 @@ async fn copy_head(
     Ok(out.into_inner())
 }
 
+/// A log's tail as read: its last lines, and what was masked in them.
+struct Tail {
+    kept: KeptTail,
+    masks: MaskCounts,
+}
+
+/// The budget a tail is written in after the head: its bytes, and the tail's bytes that do
+/// not fit in them (its first lines are left out).
+struct TailRoom {
+    bytes: u64,
+    skip: u64,
+}
+
 /// A log whose head filled its bound, and what it takes to read its tail.
 struct OverLog<'a, 'r> {
     api: &'a Api<Pod>,
@@ -718,14 +808,8 @@ impl OverLog<'_, '_> {
         spool: tokio::fs::File,
         head: Head<'_>,
         scan: &mut LogScan,
-        mut tee: Option<&mut OperationLines<'_>>,
+        tee: Option<&mut OperationLines<'_>>,
     ) -> (LogOutcome, MaskCounts) {
-        let head_only = |why: String| {
-            (
-                LogOutcome::Written(self.lines.report, Some(OverBound::HeadOnly(why))),
-                self.lines.masks().clone(),
-            )
-        };
         let Some(at_cut) = head.at_cut else {
             // Not reached: a head that filled the bound went past its half.
             return (
@@ -733,77 +817,107 @@ impl OverLog<'_, '_> {
                 self.lines.masks().clone(),
             );
         };
-        let bound = self.base.max_bytes.max(0) as u64;
         let kept = Size {
             rendered: at_cut.written,
             raw: head.cut.kept(),
         };
+        let tail = match self.read_tail_in_time(&head.cut, kept).await {
+            Ok(tail) => tail,
+            Err(why) => return self.head_only(why),
+        };
+        let gap = Gap::between(
+            head.cut.read(),
+            kept.raw,
+            tail.kept.read.raw,
+            tail.kept.kept_at_most.raw,
+        );
+        self.write_after_head(spool, at_cut, tail, gap, scan, tee)
+            .await
+    }
+
+    /// The outcome of a log over its bound kept as a log within it would be: its head, up to
+    /// the bound, because its end could not be had (`why`).
+    fn head_only(&self, why: String) -> (LogOutcome, MaskCounts) {
+        (
+            LogOutcome::Written(self.lines.report, Some(OverBound::HeadOnly(why))),
+            self.lines.masks().clone(),
+        )
+    }
+
+    /// The bound on the log's bytes, as rendered.
+    fn bound(&self) -> u64 {
+        self.base.max_bytes.max(0) as u64
+    }
+
+    /// Reads the tail within the log's deadline, into the room the head left; on failure
+    /// (why), nothing of it is left on disk.
+    async fn read_tail_in_time(&self, head: &HeadCut, kept: Size) -> Result<Tail, String> {
+        let bound = self.bound();
         // The room the head left (at least a quarter of the bound, should redaction have made
         // the head longer than it was); never more raw bytes than the head left out, so the
         // two cannot overlap (see `Gap`).
         let cap = Size {
             rendered: bound.saturating_sub(kept.rendered).max(bound / 4),
-            raw: head.cut.read().saturating_sub(kept.raw),
+            raw: head.read().saturating_sub(kept.raw),
         };
-        let tail = tokio::time::timeout_at(self.deadline, self.read_tail(cap, &head.cut)).await;
-        let tail = match tail {
-            Ok(Ok(tail)) => tail,
+        let tail = tokio::time::timeout_at(self.deadline, self.read_tail(cap, head)).await;
+        match tail {
+            Ok(Ok(tail)) => Ok(tail),
             Ok(Err(why)) => {
                 self.remove_tail_files();
-                return head_only(why);
+                Err(why)
             }
             Err(_) => {
                 self.remove_tail_files();
-                return head_only(format!("timed out after {}s", self.base.timeout.as_secs()));
+                Err(format!("timed out after {}s", self.base.timeout.as_secs()))
             }
-        };
-        let (kept_tail, tail_masks) = tail;
-        let gap = Gap::between(
-            head.cut.read(),
-            kept.raw,
-            kept_tail.read.raw,
-            kept_tail.kept_at_most.raw,
-        );
-        let marker = log_tail::marker(gap, bound);
-        // The head's bytes past the cut were taken from the budget: the marker and the tail
-        // use them first, and what they leave goes back.
-        let surplus = self.lines.report.written - kept.rendered;
-        let wanted = marker.len() as u64 + kept_tail.kept_at_most.rendered;
-        let got = self.budget.take_up_to(wanted.saturating_sub(surplus));
-        let room = surplus + got;
-        if room < marker.len() as u64 {
-            self.budget.give_back(got);
+        }
+    }
+
+    /// Cuts the spool back to the head's cut and writes the marker and as much of the tail
+    /// as the budget allows after it; the scan and the tee go back to the cut and read on.
+    async fn write_after_head(
+        &self,
+        spool: tokio::fs::File,
+        at_cut: AtCut,
+        tail: Tail,
+        gap: Gap,
+        scan: &mut LogScan,
+        mut tee: Option<&mut OperationLines<'_>>,
+    ) -> (LogOutcome, MaskCounts) {
+        let marker = log_tail::marker(gap, self.bound());
+        let Some(room) = self.take_room(at_cut.written, &marker, &tail.kept) else {
             self.remove_tail_files();
-            return head_only(format!(
+            return self.head_only(format!(
                 "the bundle reached its size limit of {} (MAX_BUNDLE_BYTES)",
                 size_text(self.budget.total())
             ));
-        }
+        };
         *scan = at_cut.scan;
         if let (Some(tee), Some(mark)) = (tee.as_deref_mut(), at_cut.tee) {
             tee.rewind(mark).await;
         }
-        let mut tail_lines = kept_tail.lines();
-        tail_lines.skip_first(wanted.saturating_sub(room));
+        let mut tail_lines = tail.kept.lines();
+        tail_lines.skip_first(room.skip);
         let assembled = self
-            .write_tail(spool, kept.rendered, &marker, tail_lines, scan, tee)
+            .write_tail(spool, at_cut.written, &marker, tail_lines, scan, tee)
             .await;
         self.remove_tail_files();
         match assembled {
             Ok((written, cut_lines)) => {
-                self.budget.give_back(room.saturating_sub(written));
+                self.budget.give_back(room.bytes.saturating_sub(written));
                 let mut report = self.lines.report;
-                report.written = kept.rendered + written;
+                report.written = at_cut.written + written;
                 report.cut_lines = at_cut.cut_lines + cut_lines;
                 let mut masks = at_cut.masks;
-                masks.merge(&tail_masks);
+                masks.merge(&tail.masks);
                 (
                     LogOutcome::Written(report, Some(OverBound::HeadAndTail(gap))),
                     masks,
                 )
             }
             Err(e) => {
-                self.budget.give_back(room);
+                self.budget.give_back(room.bytes);
                 (
                     LogOutcome::Failed(format!("writing its tail after its head: {e}")),
                     self.lines.masks().clone(),
@@ -812,11 +926,29 @@ impl OverLog<'_, '_> {
         }
     }
 
+    /// The room for the marker and the tail after the head's `head_bytes`: the head's bytes
+    /// past the cut were taken from the budget, so the marker and the tail use them first
+    /// and take only the rest. None (nothing taken) when not even the marker fits.
+    fn take_room(&self, head_bytes: u64, marker: &str, tail: &KeptTail) -> Option<TailRoom> {
+        let surplus = self.lines.report.written - head_bytes;
+        let wanted = marker.len() as u64 + tail.kept_at_most.rendered;
+        let got = self.budget.take_up_to(wanted.saturating_sub(surplus));
+        let room = surplus + got;
+        if room < marker.len() as u64 {
+            self.budget.give_back(got);
+            return None;
+        }
+        Some(TailRoom {
+            bytes: room,
+            skip: wanted.saturating_sub(room),
+        })
+    }
+
     /// The second request: the last lines, as many as should fill `cap` by the head's
     /// average line, with no byte limit (the end is what it is for; the log's timeout bounds
     /// it). Its lines are redacted as the head's and kept on disk to their last `cap`.
     /// What is masked in lines the keeper then drops is counted too.
-    async fn read_tail(&self, cap: Size, head: &HeadCut) -> Result<(KeptTail, MaskCounts), String> {
+    async fn read_tail(&self, cap: Size, head: &HeadCut) -> Result<Tail, String> {
         let params = LogParams {
             container: Some(self.job.container.clone()),
             previous: self.job.previous,
@@ -854,7 +986,10 @@ impl OverLog<'_, '_> {
             keeper.push(rendered, read.bytes).await.map_err(io)?;
         }
         let kept = keeper.finish().await.map_err(io)?;
-        Ok((kept, lines.masks().clone()))
+        Ok(Tail {
+            kept,
+            masks: lines.masks().clone(),
+        })
     }
 
     /// Cuts the spool to the head's `head_bytes` and writes the marker and the kept tail's

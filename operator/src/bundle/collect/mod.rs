@@ -44,6 +44,7 @@ use super::{
 };
 use crate::{
     config::{Limits, size_text},
+    context::Context,
     gzip_members::{CompressedFile, Compression},
     kubernetes,
     redact::{MaskCounts, Redactor},
@@ -93,54 +94,17 @@ pub(crate) async fn run(
         found.location.name
     );
     run.event(EventType::Normal, "Started", &note).await;
-    let spool = tempfile::Builder::new()
-        .prefix("velero-debug-")
-        .tempdir_in(&ctx.config.spool_dir)?;
-    let mtime = Timestamp::now().as_second().max(0) as u64;
-    // The bundle's name is the archive's root folder (sanitized by the writer).
-    let archive = TarGzWriter::create(
-        &spool.path().join("bundle.tar.gz"),
-        &run.bundle.name_any(),
-        mtime,
-        ctx.config.compression,
-    )?;
-    let mut collector = Collector {
-        client: ctx.client.clone(),
-        log_client: ctx.log_client.clone(),
-        namespace: run.bundle.namespace().unwrap_or_default(),
-        plan: &plan.collect,
-        limits: &ctx.config.limits,
-        redactor: &ctx.redactor,
-        compression: ctx.config.compression,
-        masks: MaskCounts::default(),
+    let (spool, archive) = create_archive(run)?;
+    let mut collector = Collector::new(
+        ctx,
+        run.bundle.namespace().unwrap_or_default(),
+        &plan.collect,
         store,
-        location: &found.location,
+        &found.location,
         archive,
-        budget: ContentBudget::new(ctx.config.limits.max_bundle_bytes),
-        spool_dir: spool.path().to_path_buf(),
-        warnings: Vec::new(),
-        timings: BTreeMap::new(),
-        summary: Summary::default(),
-        collected_uids: BTreeSet::new(),
-        involved_nodes: BTreeSet::new(),
-        operation_names: BTreeSet::new(),
-        operation_pods: Vec::new(),
-        workload_uids: BTreeMap::new(),
-        missing_operation_log: None,
-        spool_seq: 0,
-    };
-    // Progress goes to status from a task of its own, so a slow API server never slows
-    // collection down.
-    let progress = Reporter::start(
-        run.api(),
-        run.bundle.name_any(),
-        ctx.shutdown.clone(),
-        move |done| {
-            // The step under way is the one after those done (the last, summary, ends collection).
-            let step = STEPS[(done as usize).min(STEPS.len() - 1)];
-            serde_json::json!({"itemsDone": done, "itemsTotal": total, "step": step})
-        },
+        spool.path().to_path_buf(),
     );
+    let progress = start_progress(run, total);
     let requests_before = ctx.api_requests.load(Ordering::Relaxed);
     let done = tokio::select! {
         r = all_parts(&mut collector, &found.objects, |n| progress.report(n as u64)) => r,
@@ -158,6 +122,38 @@ pub(crate) async fn run(
         masks: collector.masks,
         spool,
     })
+}
+
+/// The bundle's spool folder, and the archive started in it.
+fn create_archive(run: &Run<'_>) -> Result<(TempDir, TarGzWriter), CollectError> {
+    let ctx = run.ctx;
+    let spool = tempfile::Builder::new()
+        .prefix("velero-debug-")
+        .tempdir_in(&ctx.config.spool_dir)?;
+    let mtime = Timestamp::now().as_second().max(0) as u64;
+    // The bundle's name is the archive's root folder (sanitized by the writer).
+    let archive = TarGzWriter::create(
+        &spool.path().join("bundle.tar.gz"),
+        &run.bundle.name_any(),
+        mtime,
+        ctx.config.compression,
+    )?;
+    Ok((spool, archive))
+}
+
+/// Progress goes to status from a task of its own, so a slow API server never slows
+/// collection down.
+fn start_progress(run: &Run<'_>, total: i32) -> Reporter {
+    Reporter::start(
+        run.api(),
+        run.bundle.name_any(),
+        run.ctx.shutdown.clone(),
+        move |done| {
+            // The step under way is the one after those done (the last, summary, ends collection).
+            let step = STEPS[(done as usize).min(STEPS.len() - 1)];
+            serde_json::json!({"itemsDone": done, "itemsTotal": total, "step": step})
+        },
+    )
 }
 
 /// The collection of one bundle in progress.
@@ -196,6 +192,45 @@ struct Collector<'a> {
     /// the logs step puts the server's lines for the operation in its place and says so.
     missing_operation_log: Option<usize>,
     spool_seq: u64,
+}
+
+impl<'a> Collector<'a> {
+    /// A collection with nothing collected yet, into `archive`, spooling into `spool_dir`.
+    fn new(
+        ctx: &'a Context,
+        namespace: String,
+        plan: &'a CollectPlan,
+        store: &'a ObjectStore,
+        location: &'a StorageLocation,
+        archive: TarGzWriter,
+        spool_dir: PathBuf,
+    ) -> Self {
+        Collector {
+            client: ctx.client.clone(),
+            log_client: ctx.log_client.clone(),
+            namespace,
+            plan,
+            limits: &ctx.config.limits,
+            redactor: &ctx.redactor,
+            compression: ctx.config.compression,
+            masks: MaskCounts::default(),
+            store,
+            location,
+            archive,
+            budget: ContentBudget::new(ctx.config.limits.max_bundle_bytes),
+            spool_dir,
+            warnings: Vec::new(),
+            timings: BTreeMap::new(),
+            summary: Summary::default(),
+            collected_uids: BTreeSet::new(),
+            involved_nodes: BTreeSet::new(),
+            operation_names: BTreeSet::new(),
+            operation_pods: Vec::new(),
+            workload_uids: BTreeMap::new(),
+            missing_operation_log: None,
+            spool_seq: 0,
+        }
+    }
 }
 
 /// Steps in the order they run; status.progress counts them.

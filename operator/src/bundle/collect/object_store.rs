@@ -30,128 +30,194 @@ use crate::{
 };
 
 pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let max_inflated_bytes = c.limits.max_inflated_bytes;
     let mut artifacts = stored_artifacts(&c.plan.target);
     artifacts.extend(restore_backup_artifact(c));
     for artifact in artifacts {
         let key = c.location.key(&artifact.key);
-        let entry = entry_path(&artifact.bundle_path);
         let raw = c.spool_path(&artifact.bundle_path);
-        // A compressed file larger than the inflated cap inflates beyond it (gzip adds a few
-        // bytes at most), so no more than that is downloaded.
-        let downloaded = match c.store.download(&key, &raw, max_inflated_bytes).await {
-            Ok(n) => n,
-            Err(StorageError::NotFound { .. }) if artifact.optional => {
-                let _ = std::fs::remove_file(&raw);
-                continue;
-            }
-            Err(StorageError::NotFound { .. }) => {
-                let _ = std::fs::remove_file(&raw);
-                // Velero uploads a file when the operation finishes: missing after that, it was
-                // deleted or is looked for in the wrong place.
-                let why = if c.summary.evidence.target.is_final() {
-                    "although the operation finished: it was deleted, or the location's bucket or prefix is not the one Velero wrote to"
-                } else {
-                    "Velero uploads it only when the operation finishes"
-                };
-                c.warn(format!("{key} is not in the object store ({why})"));
-                if artifact.bundle_path.ends_with(".log") {
-                    operation_log_missing(c, &key, "not in the object store");
-                }
-                continue;
-            }
-            Err(e @ StorageError::BucketMissing { .. }) => {
-                let _ = std::fs::remove_file(&raw);
-                // Every other file of the location is missing for the same reason: said once.
-                c.warn(format!("Velero's files could not be read: {e}"));
-                operation_log_missing(c, &key, &e.to_string());
-                break;
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&raw);
-                c.warn(format!("{key} could not be read: {e}"));
-                if artifact.bundle_path.ends_with(".log") {
-                    operation_log_missing(c, &key, &e.to_string());
-                }
-                continue;
-            }
+        let downloaded = match download(c, &artifact, &key, &raw).await {
+            Download::Done(n) => n,
+            Download::Skipped => continue,
+            Download::LocationUnreadable => break,
         };
-        let text = c.spool_path(&artifact.bundle_path);
-        let is_log = artifact.bundle_path.ends_with(".log");
-        let (max_line_bytes, line_cap) = if is_log {
-            (c.limits.max_line_bytes, "MAX_LINE_BYTES")
-        } else {
-            (c.limits.max_json_line_bytes, "MAX_JSON_LINE_BYTES")
-        };
-        // The operation's own log goes through the findings as it is copied.
-        let scan = is_log.then(|| {
-            LogScan::new(LogSource {
-                path: entry.to_string(),
-                role: LogRole::Operation,
-                pod: None,
-                node: None,
-                previous: false,
-            })
-        });
-        let work = Redaction {
-            redactor: c.redactor.clone(),
-            budget: c.budget.clone(),
-            max_line_bytes,
-            line_cap,
-            raw: raw.clone(),
-            gzipped: artifact.gzipped,
-            cut: downloaded > max_inflated_bytes,
-            text: text.clone(),
-            compression: c.compression,
-            max_inflated_bytes,
-            scan,
-        };
-        // Decompressing, redacting and compressing Velero's log (the bundle's largest file,
-        // often) is seconds of CPU: on a blocking thread, so other bundles' reconciles run on.
-        let decoded = work.run().await;
-        let _ = std::fs::remove_file(&raw);
-        let Redacted {
-            inflated_cut,
-            compressed,
-            report,
-            masks,
-            scan,
-        } = match decoded {
-            Ok(done) => done,
-            Err(e) => {
-                let _ = std::fs::remove_file(&text);
-                c.warn(format!("{key} could not be decompressed: {e}"));
-                continue;
-            }
-        };
-        if report.written == 0 && report.out_of_budget {
-            let _ = std::fs::remove_file(&text);
-            compressed.remove();
-            c.warn_left_out(&entry);
-            continue;
-        }
-        if inflated_cut {
-            c.warn(format!(
-                "{entry}: {key} decompresses to more than the {} cap on one object-store file \
-                 (MAX_INFLATED_BYTES); kept its first {0}, redacted line by line",
-                size_text(max_inflated_bytes)
-            ));
-        }
-        for warning in report.warnings(&entry.to_string(), &c.budget) {
-            c.warn(warning);
-        }
-        let whole = !inflated_cut && !report.out_of_budget && report.cut_lines == 0;
-        if let Some(scan) = scan {
-            c.summary.evidence.add_log_scan(scan);
-        }
-        // A cut file is no longer JSON; the warnings above already say what happened to it.
-        if whole {
-            feed_json(c, &artifact.bundle_path, &entry.to_string(), &text, &key).await;
-        }
-        let _ = std::fs::remove_file(&text);
-        c.add_compressed(&entry, &compressed, &masks)?;
+        add_artifact(c, &artifact, &key, raw, downloaded).await?;
     }
     Ok(())
+}
+
+/// What became of one file's download.
+enum Download {
+    /// Bytes downloaded into the spool.
+    Done(u64),
+    /// The file is not had (a warning says why, unless it was optional).
+    Skipped,
+    /// The location's bucket is missing: every other file is too.
+    LocationUnreadable,
+}
+
+/// Downloads one of Velero's files into `raw`; a failure is warned about (when it matters)
+/// and nothing is left in the spool.
+async fn download(
+    c: &mut Collector<'_>,
+    artifact: &StoredArtifact,
+    key: &str,
+    raw: &Path,
+) -> Download {
+    // A compressed file larger than the inflated cap inflates beyond it (gzip adds a few
+    // bytes at most), so no more than that is downloaded.
+    match c
+        .store
+        .download(key, raw, c.limits.max_inflated_bytes)
+        .await
+    {
+        Ok(n) => Download::Done(n),
+        Err(StorageError::NotFound { .. }) if artifact.optional => {
+            let _ = std::fs::remove_file(raw);
+            Download::Skipped
+        }
+        Err(StorageError::NotFound { .. }) => {
+            let _ = std::fs::remove_file(raw);
+            // Velero uploads a file when the operation finishes: missing after that, it was
+            // deleted or is looked for in the wrong place.
+            let why = if c.summary.evidence.target.is_final() {
+                "although the operation finished: it was deleted, or the location's bucket or prefix is not the one Velero wrote to"
+            } else {
+                "Velero uploads it only when the operation finishes"
+            };
+            c.warn(format!("{key} is not in the object store ({why})"));
+            if artifact.bundle_path.ends_with(".log") {
+                operation_log_missing(c, key, "not in the object store");
+            }
+            Download::Skipped
+        }
+        Err(e @ StorageError::BucketMissing { .. }) => {
+            let _ = std::fs::remove_file(raw);
+            // Every other file of the location is missing for the same reason: said once.
+            c.warn(format!("Velero's files could not be read: {e}"));
+            operation_log_missing(c, key, &e.to_string());
+            Download::LocationUnreadable
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(raw);
+            c.warn(format!("{key} could not be read: {e}"));
+            if artifact.bundle_path.ends_with(".log") {
+                operation_log_missing(c, key, &e.to_string());
+            }
+            Download::Skipped
+        }
+    }
+}
+
+/// Decodes, redacts and compresses one downloaded file (`raw`, removed after) into the
+/// bundle.
+async fn add_artifact(
+    c: &mut Collector<'_>,
+    artifact: &StoredArtifact,
+    key: &str,
+    raw: PathBuf,
+    downloaded: u64,
+) -> Result<(), CollectError> {
+    let entry = entry_path(&artifact.bundle_path);
+    let text = c.spool_path(&artifact.bundle_path);
+    let work = redaction(c, artifact, &entry, raw.clone(), text.clone(), downloaded);
+    // Decompressing, redacting and compressing Velero's log (the bundle's largest file,
+    // often) is seconds of CPU: on a blocking thread, so other bundles' reconciles run on.
+    let decoded = work.run().await;
+    let _ = std::fs::remove_file(&raw);
+    match decoded {
+        Ok(redacted) => keep_redacted(c, artifact, key, &entry, &text, redacted).await,
+        Err(e) => {
+            let _ = std::fs::remove_file(&text);
+            c.warn(format!("{key} could not be decompressed: {e}"));
+            Ok(())
+        }
+    }
+}
+
+/// The work of redacting one downloaded file into `text`, with the line cap of its kind.
+fn redaction(
+    c: &Collector<'_>,
+    artifact: &StoredArtifact,
+    entry: &EntryPath,
+    raw: PathBuf,
+    text: PathBuf,
+    downloaded: u64,
+) -> Redaction {
+    let is_log = artifact.bundle_path.ends_with(".log");
+    let (max_line_bytes, line_cap) = if is_log {
+        (c.limits.max_line_bytes, "MAX_LINE_BYTES")
+    } else {
+        (c.limits.max_json_line_bytes, "MAX_JSON_LINE_BYTES")
+    };
+    // The operation's own log goes through the findings as it is copied.
+    let scan = is_log.then(|| {
+        LogScan::new(LogSource {
+            path: entry.to_string(),
+            role: LogRole::Operation,
+            pod: None,
+            node: None,
+            previous: false,
+        })
+    });
+    let max_inflated_bytes = c.limits.max_inflated_bytes;
+    Redaction {
+        redactor: c.redactor.clone(),
+        budget: c.budget.clone(),
+        max_line_bytes,
+        line_cap,
+        raw,
+        gzipped: artifact.gzipped,
+        cut: downloaded > max_inflated_bytes,
+        text,
+        compression: c.compression,
+        max_inflated_bytes,
+        scan,
+    }
+}
+
+/// Adds a redacted file to the bundle with the warnings of what was cut, or leaves it out
+/// when the bundle had no room for any of it; whole JSON goes to the findings too.
+async fn keep_redacted(
+    c: &mut Collector<'_>,
+    artifact: &StoredArtifact,
+    key: &str,
+    entry: &EntryPath,
+    text: &Path,
+    redacted: Redacted,
+) -> Result<(), CollectError> {
+    let Redacted {
+        inflated_cut,
+        compressed,
+        report,
+        masks,
+        scan,
+    } = redacted;
+    if report.written == 0 && report.out_of_budget {
+        let _ = std::fs::remove_file(text);
+        compressed.remove();
+        c.warn_left_out(entry);
+        return Ok(());
+    }
+    if inflated_cut {
+        c.warn(format!(
+            "{entry}: {key} decompresses to more than the {} cap on one object-store file \
+             (MAX_INFLATED_BYTES); kept its first {0}, redacted line by line",
+            size_text(c.limits.max_inflated_bytes)
+        ));
+    }
+    for warning in report.warnings(&entry.to_string(), &c.budget) {
+        c.warn(warning);
+    }
+    let whole = !inflated_cut && !report.out_of_budget && report.cut_lines == 0;
+    if let Some(scan) = scan {
+        c.summary.evidence.add_log_scan(scan);
+    }
+    // A cut file is no longer JSON; the warnings above already say what happened to it.
+    if whole {
+        feed_json(c, &artifact.bundle_path, &entry.to_string(), text, key).await;
+    }
+    let _ = std::fs::remove_file(text);
+    c.add_compressed(entry, &compressed, &masks)
 }
 
 /// One downloaded object-store file to decode, redact and compress, owned whole so it can
