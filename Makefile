@@ -30,6 +30,8 @@ manifests: tools ## the chart's CRD copy and deploy/manifests.yaml, rendered fro
 lint: tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python3 -m unittest discover -s tests/lint -t tests/lint -q
+	python3 tests/lint/layering.py
 	bash $(ENV)/helm.sh lint --strict charts/velero-debug-operator
 	bash $(ENV)/render-manifests.sh --check
 	bash $(ENV)/chart-check.sh --offline

@@ -31,7 +31,7 @@ pub(crate) struct Config {
     /// How the bundle's content is compressed.
     pub compression: Compression,
     /// The garbage collector of archives no bundle refers to.
-    pub sweeps: crate::orphans::Sweeps,
+    pub sweeps: Sweeps,
     /// How long an unreachable store may hold a bundle's deletion before the finalizer goes
     /// without the archive (bundle/cleanup.rs).
     pub archive_delete_limit: Duration,
@@ -51,8 +51,25 @@ impl Default for Config {
             auto: Policy::default(),
             upload_bytes_per_second: None,
             compression: Compression::default(),
-            sweeps: crate::orphans::Sweeps::default(),
+            sweeps: Sweeps::default(),
             archive_delete_limit: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// When and how the garbage collector of archives (orphans.rs) sweeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sweeps {
+    pub interval: Duration,
+    /// Archives and uploads younger than this are left alone.
+    pub grace: Duration,
+}
+
+impl Default for Sweeps {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(3600),
+            grace: Duration::from_secs(15 * 60),
         }
     }
 }

@@ -28,32 +28,13 @@ use crate::{
     kubernetes,
     storage::{
         ObjectStore, OpenUpload, StoredObject,
-        location::{ArchiveOwner, StorageLocation},
+        location::{ArchiveOwner, CLUSTER_MARK, StorageLocation},
     },
     velero,
 };
 
-/// Object metadata naming the cluster that wrote an archive (`x-amz-meta-...`).
-pub(crate) const CLUSTER_MARK: &str = "velero-debug-cluster";
 /// Keys listed per location and sweep; the rest waits for the next sweep.
 const MAX_LISTED: usize = 10_000;
-
-/// When and how the collector sweeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Sweeps {
-    pub interval: Duration,
-    /// Archives and uploads younger than this are left alone.
-    pub grace: Duration,
-}
-
-impl Default for Sweeps {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(3600),
-            grace: Duration::from_secs(15 * 60),
-        }
-    }
-}
 
 /// Sweeps every storage location of Velero's namespace now and then every interval, until
 /// shutdown. `bundles` is the controller's scope of DebugBundles.

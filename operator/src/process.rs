@@ -544,7 +544,7 @@ fn config_from(args: Args) -> Config {
             threads: args.compression_threads,
         },
         archive_delete_limit: args.archive_delete_limit,
-        sweeps: crate::orphans::Sweeps {
+        sweeps: crate::config::Sweeps {
             // A zero interval would spin.
             interval: args.orphan_sweep_interval.max(Duration::from_secs(1)),
             grace: args.orphan_grace,

@@ -25,10 +25,12 @@ use std::{
 };
 
 use flate2::write::GzEncoder;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::gzip_members::{CompressedFile, Compression};
+use crate::{
+    gzip_members::{CompressedFile, Compression},
+    summary::ArchivedFile,
+};
 
 /// Most bytes of one component (the root folder, a folder, a file name): what a plain tar
 /// header holds, and far below any file system's limit.
@@ -260,14 +262,6 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// One file in the bundle, as listed in manifest.json.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct ArchivedFile {
-    /// Its name in the archive below the root folder.
-    pub path: String,
-    pub size: u64,
 }
 
 /// The finished archive on disk.

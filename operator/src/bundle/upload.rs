@@ -40,7 +40,10 @@ pub(crate) async fn send(
         store.abort_upload(key, &stale).await;
     }
     abort_unrecorded_uploads(run, store, key).await;
-    let mark = (crate::orphans::CLUSTER_MARK, run.ctx.cluster_mark.as_str());
+    let mark = (
+        crate::storage::location::CLUSTER_MARK,
+        run.ctx.cluster_mark.as_str(),
+    );
     let upload_id = store.start_upload(key, mark).await?;
     let size = finished.archive.size;
     run.write(|t| t.uploading(key, &upload_id, size)).await?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{
     infrastructure::InfraEvidence,
     log_scan::{LogHit, LogLineGroup, LogScan, LogSource},
-    patterns::{self, Pattern},
+    patterns::{self, Mention, Pattern},
     results::ResultGroups,
     text::cap,
 };
@@ -248,19 +248,6 @@ pub(crate) struct ItemOperationEvidence {
     pub operation_id: String,
     pub phase: String,
     pub error: String,
-}
-
-/// A known failure message, wherever it was seen, for the rules that key on [`Pattern`]s.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Mention {
-    pub pattern: Pattern,
-    pub quote: String,
-    pub file: String,
-    pub line: Option<u64>,
-    /// The operation (`Kind/name`) whose status says it, when an operation's.
-    pub operation: Option<String>,
-    /// The node of the log or operation it came from.
-    pub node: Option<String>,
 }
 
 /// A log hit with where it came from.
@@ -803,5 +790,24 @@ impl Evidence {
             });
         }
         out
+    }
+}
+
+impl Evidence {
+    /// The backup whose data the target moves: a Backup itself, a Restore's backup.
+    pub fn target_backup_name(&self) -> Option<String> {
+        let t = &self.target;
+        if t.kind == "Restore" {
+            t.backup_name.clone()
+        } else {
+            Some(t.name.clone()).filter(|n| !n.is_empty())
+        }
+    }
+
+    /// Whether the target made or used CSI snapshots, as far as what was collected says:
+    /// then the snapshot classes and CSI drivers are worth reading.
+    pub fn uses_csi_snapshots(&self) -> bool {
+        self.infra.snapshot_contents_seen > 0
+            || !self.mentions(Pattern::CsiSnapshotTimeout).is_empty()
     }
 }

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{
-    Evidence,
     arguments::WorkloadArguments,
     placement::{NodeFacts, Placement},
     text::cap,
@@ -188,37 +187,17 @@ fn argument<'a>(args: &'a [Value], name: &str) -> Option<&'a str> {
         .find_map(|a| a.strip_prefix(prefix.as_str()))
 }
 
-impl Evidence {
-    /// The backup whose data the target moves: a Backup itself, a Restore's backup.
-    pub fn target_backup_name(&self) -> Option<String> {
-        let t = &self.target;
-        if t.kind == "Restore" {
-            t.backup_name.clone()
-        } else {
-            Some(t.name.clone()).filter(|n| !n.is_empty())
-        }
-    }
-
-    /// Whether the target made or used CSI snapshots, as far as what was collected says:
-    /// then the snapshot classes and CSI drivers are worth reading.
-    pub fn uses_csi_snapshots(&self) -> bool {
-        self.infra.snapshot_contents_seen > 0
-            || !self
-                .mentions(super::patterns::Pattern::CsiSnapshotTimeout)
-                .is_empty()
-    }
-
+impl InfraEvidence {
     /// Deployment `velero` (its JSON): the flags the server runs with and its plugins.
     pub fn set_velero_deployment(&mut self, path: &str, deployment: &Value) {
-        self.infra.server_arguments =
-            Some(WorkloadArguments::of_workload(path, deployment, "velero"));
+        self.server_arguments = Some(WorkloadArguments::of_workload(path, deployment, "velero"));
     }
 
     /// DaemonSet `node-agent` (its JSON): where it may place pods, and its flags. Before the
     /// nodes, whose blockers are worked out against it.
     pub fn set_node_agent_daemonset(&mut self, path: &str, daemonset: &Value) {
-        self.infra.node_agent = Some((path.to_string(), Placement::of_daemonset(daemonset)));
-        self.infra.node_agent_arguments = Some(WorkloadArguments::of_workload(
+        self.node_agent = Some((path.to_string(), Placement::of_daemonset(daemonset)));
+        self.node_agent_arguments = Some(WorkloadArguments::of_workload(
             path,
             daemonset,
             "node-agent",
@@ -245,18 +224,17 @@ impl Evidence {
             running,
         };
         let keep = self
-            .infra
             .node_agent_pods
             .get(&node)
             .is_none_or(|kept| !kept.running);
-        if keep && self.infra.node_agent_pods.len() < MAX_NODES {
-            self.infra.node_agent_pods.insert(node, agent);
+        if keep && self.node_agent_pods.len() < MAX_NODES {
+            self.node_agent_pods.insert(node, agent);
         }
     }
 
     /// A node (its JSON; `path` its file, or the nodes table).
     pub fn add_node(&mut self, path: &str, node: &Value) {
-        if self.infra.nodes.len() >= MAX_NODES {
+        if self.nodes.len() >= MAX_NODES {
             return;
         }
         let facts = NodeFacts::of_node(node);
@@ -281,7 +259,7 @@ impl Evidence {
             }
             None => ("-".to_string(), String::new()),
         };
-        let agent_blockers = match &self.infra.node_agent {
+        let agent_blockers = match &self.node_agent {
             Some((_, placement)) => placement
                 .blockers(&facts)
                 .iter()
@@ -298,12 +276,12 @@ impl Evidence {
             taints: facts.taints.iter().map(ToString::to_string).collect(),
             agent_blockers,
         };
-        self.infra.nodes.insert(facts.name, evidence);
+        self.nodes.insert(facts.name, evidence);
     }
 
     /// A BackupRepository of the target's storage location (its JSON).
     pub fn add_repository(&mut self, path: &str, repo: &Value) {
-        if self.infra.repositories.len() >= MAX_REPOSITORIES {
+        if self.repositories.len() >= MAX_REPOSITORIES {
             return;
         }
         let (spec, status) = (&repo["spec"], &repo["status"]);
@@ -316,7 +294,7 @@ impl Evidence {
                 completed: some_text(&run["completeTimestamp"]),
                 message: text(&run["message"]),
             });
-        self.infra.repositories.push(RepositoryEvidence {
+        self.repositories.push(RepositoryEvidence {
             path: path.to_string(),
             name: text(&repo["metadata"]["name"]),
             volume_namespace: text(&spec["volumeNamespace"]),
@@ -331,7 +309,7 @@ impl Evidence {
 
     /// A repository-maintenance Job (its JSON).
     pub fn add_maintenance_job(&mut self, path: &str, job: &Value) {
-        if self.infra.maintenance_jobs.len() >= MAX_MAINTENANCE_JOBS {
+        if self.maintenance_jobs.len() >= MAX_MAINTENANCE_JOBS {
             return;
         }
         let status = &job["status"];
@@ -346,7 +324,7 @@ impl Evidence {
             .flatten()
             .find(|c| c["type"] == "Failed" && c["status"] == "True")
             .and_then(|c| some_text(&c["reason"]));
-        self.infra.maintenance_jobs.push(MaintenanceJobEvidence {
+        self.maintenance_jobs.push(MaintenanceJobEvidence {
             path: path.to_string(),
             name: text(&job["metadata"]["name"]),
             created: text(&job["metadata"]["creationTimestamp"]),
@@ -371,7 +349,6 @@ impl Evidence {
             return;
         };
         let Some(job) = self
-            .infra
             .maintenance_jobs
             .iter_mut()
             .find(|j| j.name == job_name)
@@ -392,17 +369,17 @@ impl Evidence {
     /// A VolumeSnapshotContent of the backup (its JSON); kept in detail when it has an error
     /// or is not ready to use.
     pub fn add_snapshot_content(&mut self, path: &str, content: &Value) {
-        self.infra.snapshot_contents_seen += 1;
+        self.snapshot_contents_seen += 1;
         let (spec, status) = (&content["spec"], &content["status"]);
         let ready = status["readyToUse"].as_bool();
         let error = some_text(&status["error"]["message"]);
         if (error.is_none() && ready != Some(false))
-            || self.infra.snapshot_contents.len() >= MAX_SNAPSHOT_CONTENTS
+            || self.snapshot_contents.len() >= MAX_SNAPSHOT_CONTENTS
         {
             return;
         }
         let snapshot = &spec["volumeSnapshotRef"];
-        self.infra.snapshot_contents.push(SnapshotContentEvidence {
+        self.snapshot_contents.push(SnapshotContentEvidence {
             path: path.to_string(),
             name: text(&content["metadata"]["name"]),
             driver: text(&spec["driver"]),
@@ -421,18 +398,19 @@ impl Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::findings::Evidence;
     use serde_json::json;
 
     #[test]
     fn a_node_is_kept_with_its_readiness_taints_and_blockers() {
         let mut e = Evidence::default();
-        e.set_node_agent_daemonset(
+        e.infra.set_node_agent_daemonset(
             "resources/daemonset-node-agent.yaml",
             &json!({"spec": {"template": {"spec": {"containers": [
                 {"name": "node-agent", "args": ["node-agent", "server", "--log-format=json"]}
             ]}}}}),
         );
-        e.add_node(
+        e.infra.add_node(
             "resources/nodes.txt",
             &json!({"metadata": {"name": "worker-3"},
                 "spec": {"unschedulable": true, "taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]},
@@ -462,13 +440,14 @@ mod tests {
                 {"name": "node-agent", "state": waiting.map(|r| json!({"waiting": {"reason": r}})).unwrap_or(json!({"running": {}}))}
             ]}})
         };
-        e.add_node_agent_pod(&pod("old", "Pending", Some("ImagePullBackOff")));
+        e.infra
+            .add_node_agent_pod(&pod("old", "Pending", Some("ImagePullBackOff")));
         assert_eq!(
             e.infra.node_agent_pods["n1"].reason.as_deref(),
             Some("ImagePullBackOff")
         );
-        e.add_node_agent_pod(&pod("new", "Running", None));
-        e.add_node_agent_pod(&pod("other", "Failed", None));
+        e.infra.add_node_agent_pod(&pod("new", "Running", None));
+        e.infra.add_node_agent_pod(&pod("other", "Failed", None));
         assert_eq!(e.infra.node_agent_pods["n1"].name, "new");
         assert!(e.infra.node_agent_pods["n1"].running);
     }
@@ -476,7 +455,7 @@ mod tests {
     #[test]
     fn a_maintenance_job_names_its_repository_and_its_pods_error() {
         let mut e = Evidence::default();
-        e.add_repository(
+        e.infra.add_repository(
             "resources/backuprepository/shop-default-kopia.yaml",
             &json!({"metadata": {"name": "shop-default-kopia"},
                 "spec": {"volumeNamespace": "shop", "backupStorageLocation": "default", "repositoryType": "kopia"},
@@ -485,7 +464,7 @@ mod tests {
                     {"result": "Failed", "message": "error to prune backup repo: blob not found"}
                 ]}}),
         );
-        e.add_maintenance_job(
+        e.infra.add_maintenance_job(
             "resources/job/shop-default-kopia-maintain-job-1.yaml",
             &json!({"metadata": {"name": "shop-default-kopia-maintain-job-1"},
                 "spec": {"template": {"spec": {"containers": [{"args": [
@@ -493,7 +472,7 @@ mod tests {
                 ]}]}}},
                 "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}),
         );
-        e.add_maintenance_pod(
+        e.infra.add_maintenance_pod(
             "pods/shop-default-kopia-maintain-job-1-x.yaml",
             &json!({"metadata": {"name": "shop-default-kopia-maintain-job-1-x",
                     "labels": {"job-name": "shop-default-kopia-maintain-job-1"}},
@@ -527,11 +506,11 @@ mod tests {
     #[test]
     fn only_snapshot_contents_in_trouble_are_kept() {
         let mut e = Evidence::default();
-        e.add_snapshot_content(
+        e.infra.add_snapshot_content(
             "resources/volumesnapshotcontent/ok.yaml",
             &json!({"metadata": {"name": "ok"}, "status": {"readyToUse": true}}),
         );
-        e.add_snapshot_content(
+        e.infra.add_snapshot_content(
             "resources/volumesnapshotcontent/bad.yaml",
             &json!({"metadata": {"name": "bad"},
                 "spec": {"driver": "ebs.csi.aws.com", "volumeSnapshotClassName": "csi-aws",

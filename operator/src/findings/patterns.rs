@@ -28,6 +28,19 @@ pub(crate) enum Pattern {
     AlreadyExists,
 }
 
+/// A known failure message, wherever it was seen, for the rules that key on [`Pattern`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Mention {
+    pub pattern: Pattern,
+    pub quote: String,
+    pub file: String,
+    pub line: Option<u64>,
+    /// The operation (`Kind/name`) whose status says it, when an operation's.
+    pub operation: Option<String>,
+    /// The node of the log or operation it came from.
+    pub node: Option<String>,
+}
+
 /// A pattern matches when every one of its parts appears in the text.
 struct Needle {
     pattern: Pattern,

@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    evidence::Mention,
-    patterns::{self, Pattern},
+    patterns::{self, Mention, Pattern},
     text::{cap, quote},
 };
 

@@ -41,11 +41,12 @@ fn load_infrastructure(case: &str) -> Evidence {
     let mut e = load(case);
     let dir = case_dir(case);
     if let Some(ds) = yaml_docs(&dir.join("daemonset.yaml")).first() {
-        e.set_node_agent_daemonset("resources/daemonset-node-agent.yaml", ds);
+        e.infra
+            .set_node_agent_daemonset("resources/daemonset-node-agent.yaml", ds);
     }
     for pod in yaml_docs(&dir.join("pods.yaml")) {
         if pod["metadata"]["labels"]["role"] == "node-agent" {
-            e.add_node_agent_pod(&pod);
+            e.infra.add_node_agent_pod(&pod);
         }
     }
     let nodes = yaml_docs(&dir.join("nodes.yaml"));
@@ -55,22 +56,24 @@ fn load_infrastructure(case: &str) -> Evidence {
         } else {
             NODES_TABLE.to_string()
         };
-        e.add_node(&path, node);
+        e.infra.add_node(&path, node);
     }
     e.infra.all_nodes_listed = !nodes.is_empty();
     for repo in yaml_docs(&dir.join("repositories.yaml")) {
         let path = format!("resources/backuprepository/{}.yaml", name(&repo));
-        e.add_repository(&path, &repo);
+        e.infra.add_repository(&path, &repo);
     }
     for job in yaml_docs(&dir.join("jobs.yaml")) {
-        e.add_maintenance_job(&format!("resources/job/{}.yaml", name(&job)), &job);
+        e.infra
+            .add_maintenance_job(&format!("resources/job/{}.yaml", name(&job)), &job);
     }
     for pod in yaml_docs(&dir.join("maintenance-pods.yaml")) {
-        e.add_maintenance_pod(&format!("pods/{}.yaml", name(&pod)), &pod);
+        e.infra
+            .add_maintenance_pod(&format!("pods/{}.yaml", name(&pod)), &pod);
     }
     for content in yaml_docs(&dir.join("snapshotcontents.yaml")) {
         let path = format!("resources/volumesnapshotcontent/{}.yaml", name(&content));
-        e.add_snapshot_content(&path, &content);
+        e.infra.add_snapshot_content(&path, &content);
     }
     feed_backup_results(&mut e, &dir.join("backup-results.json"));
     e
@@ -115,7 +118,7 @@ fn a_node_without_node_agent_says_whether_it_is_not_ready_gone_or_its_pod_failin
     );
     // Its pod is there but crashing.
     e.infra.nodes.get_mut("worker-3").unwrap().ready = "True".into();
-    e.add_node_agent_pod(&serde_json::json!({
+    e.infra.add_node_agent_pod(&serde_json::json!({
         "metadata": {"name": "node-agent-zz9xk"}, "spec": {"nodeName": "worker-3"},
         "status": {"phase": "Running", "containerStatuses": [
             {"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}
@@ -314,7 +317,7 @@ fn a_restore_of_a_partial_backup_quotes_the_backups_own_errors() {
 #[test]
 fn the_summary_header_shows_velero_and_node_agent_flags_and_plugins() {
     let mut e = load_infrastructure("node-agent-tainted");
-    e.set_velero_deployment(
+    e.infra.set_velero_deployment(
         "resources/deployment-velero.yaml",
         &serde_json::json!({"spec": {"template": {"spec": {
             "initContainers": [{"name": "velero-plugin-for-aws", "image": "velero/velero-plugin-for-aws:v1.14.3"}],

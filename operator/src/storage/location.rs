@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine;
 use kube::core::DynamicObject;
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 
 use crate::velero::prefixed_key;
 
@@ -60,7 +62,7 @@ impl StorageLocation {
             ca_cert: non_empty(&spec["objectStorage"]["caCert"]),
             name,
         };
-        super::tls::ca_pem(&location)?;
+        ca_pem(&location)?;
         Ok(location)
     }
 
@@ -100,6 +102,9 @@ impl StorageLocation {
         ArchiveOwner::parse(key.strip_prefix(&self.archives_prefix())?)
     }
 }
+
+/// Object metadata naming the cluster that wrote an archive (`x-amz-meta-...`).
+pub(crate) const CLUSTER_MARK: &str = "velero-debug-cluster";
 
 /// Below the BSL's prefix, where archives go.
 const ARCHIVES_FOLDER: &str = "plugins/velero-debug-operator/bundles/";
@@ -162,6 +167,32 @@ fn string_map(value: &serde_json::Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The PEM bundle of `objectStorage.caCert`, decoded; an error names the BSL.
+pub(crate) fn ca_pem(location: &StorageLocation) -> Result<Option<Vec<u8>>, LocationError> {
+    let Some(b64) = location.ca_cert.as_deref() else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| LocationError::InvalidCaCert(location.name.clone(), why.to_string());
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| invalid(&format!("not base64: {e}")))?;
+    // Parsed here exactly as the SDK's trust store will parse it when it first connects: it
+    // panics (`expect`) on a PEM it cannot read or a certificate it cannot use as a root.
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(&format!("not a readable PEM bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(invalid("no PEM certificate in it"));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in certs.into_iter().enumerate() {
+        roots
+            .add(cert)
+            .map_err(|e| invalid(&format!("certificate {} is not usable: {e}", i + 1)))?;
+    }
+    Ok(Some(pem))
 }
 
 #[cfg(test)]

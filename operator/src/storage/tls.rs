@@ -17,41 +17,14 @@ use aws_smithy_runtime_api::client::{
     runtime_components::RuntimeComponents,
 };
 use aws_smithy_types::body::SdkBody;
-use base64::Engine;
 use rustls::{
     DigitallySignedStruct, SignatureScheme,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+    pki_types::{CertificateDer, ServerName, UnixTime},
 };
 
-use super::location::{LocationError, StorageLocation};
-
-/// The PEM bundle of `objectStorage.caCert`, decoded; an error names the BSL.
-pub(crate) fn ca_pem(location: &StorageLocation) -> Result<Option<Vec<u8>>, LocationError> {
-    let Some(b64) = location.ca_cert.as_deref() else {
-        return Ok(None);
-    };
-    let invalid = |why: &str| LocationError::InvalidCaCert(location.name.clone(), why.to_string());
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|e| invalid(&format!("not base64: {e}")))?;
-    // Parsed here exactly as the SDK's trust store will parse it when it first connects: it
-    // panics (`expect`) on a PEM it cannot read or a certificate it cannot use as a root.
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(&format!("not a readable PEM bundle: {e}")))?;
-    if certs.is_empty() {
-        return Err(invalid("no PEM certificate in it"));
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for (i, cert) in certs.into_iter().enumerate() {
-        roots
-            .add(cert)
-            .map_err(|e| invalid(&format!("certificate {} is not usable: {e}", i + 1)))?;
-    }
-    Ok(Some(pem))
-}
+use super::location::{LocationError, StorageLocation, ca_pem};
 
 /// The HTTP client for the BSL's endpoint; None: the SDK's default (system roots).
 pub(crate) fn http_client(
@@ -200,6 +173,8 @@ impl HttpConnector for InsecureClient {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+
     use super::*;
 
     fn location(ca_cert: Option<&str>) -> StorageLocation {

@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::{
     findings::{Evidence, Finding},
     redact::MaskCounts,
-    tar_gz::ArchivedFile,
 };
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -29,6 +28,14 @@ impl Summary {
     pub fn render(&self, findings: &[Finding], warnings: &[String]) -> String {
         render::summary_md(self, findings, warnings)
     }
+}
+
+/// One file in the bundle, as listed in manifest.json.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub(crate) struct ArchivedFile {
+    /// Its name in the archive below the root folder.
+    pub path: String,
+    pub size: u64,
 }
 
 #[derive(Debug, Serialize)]

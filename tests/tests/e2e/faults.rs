@@ -186,21 +186,61 @@ async fn completed_events(client: &Client, namespace: &str, name: &str) -> Resul
 }
 
 /// Phases of the bundles in `names`, as the API server has them now.
-async fn phases_of(bundles: &Api<DebugBundle>, names: &[String]) -> Result<BTreeMap<String, Option<Phase>>> {
+/// Where each of the bundles in `names` stands, as the API server has it now.
+#[derive(Debug)]
+struct Standing {
+    phase: Option<Phase>,
+    /// When its current attempt started collecting (whole seconds).
+    started: Option<jiff::Timestamp>,
+}
+
+async fn standings(
+    bundles: &Api<DebugBundle>,
+    names: &[String],
+) -> Result<BTreeMap<String, Standing>> {
     Ok(bundles
         .list(&ListParams::default())
         .await?
         .items
         .iter()
         .filter(|b| names.contains(&b.name_any()))
-        .map(|b| (b.name_any(), b.status.as_ref().and_then(|s| s.phase)))
+        .map(|b| {
+            let status = b.status.as_ref();
+            let standing = Standing {
+                phase: status.and_then(|s| s.phase),
+                started: status.and_then(|s| s.start_time.as_ref()).map(|t| t.0),
+            };
+            (b.name_any(), standing)
+        })
         .collect())
 }
 
-/// How many bundles are collecting and how many uploading.
-fn in_flight(phases: &BTreeMap<String, Option<Phase>>) -> (usize, usize) {
-    let count = |p: Phase| phases.values().filter(|v| **v == Some(p)).count();
+/// How many bundles the term that began at `term_start` is collecting and uploading: their
+/// attempt started in it (a phase left by a killed leader's term does not count).
+fn in_flight(
+    standings: &BTreeMap<String, Standing>,
+    term_start: jiff::Timestamp,
+) -> (usize, usize) {
+    let count = |p: Phase| {
+        standings
+            .values()
+            .filter(|s| s.phase == Some(p) && s.started.is_some_and(|t| t >= term_start))
+            .count()
+    };
     (count(Phase::Collecting), count(Phase::Uploading))
+}
+
+/// When the Lease's holder acquired it, cut to whole seconds like a bundle's start time.
+async fn term_start(client: &Client) -> Result<jiff::Timestamp> {
+    let lease = Api::<Lease>::namespaced(client.clone(), "velero")
+        .get("velero-debug-operator")
+        .await?;
+    let acquired = lease
+        .spec
+        .and_then(|s| s.acquire_time)
+        .context("the Lease has no acquireTime")?
+        .0;
+    Ok(jiff::Timestamp::from_second(acquired.as_second())?)
 }
 
 /// Bundles of `backup` applied until `names` holds `unfinished` bundles not yet finished, so
@@ -214,10 +254,10 @@ async fn top_up(
     unfinished: usize,
 ) -> Result<()> {
     let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
-    let phases = phases_of(&bundles, names).await?;
-    let open = phases
+    let open = standings(&bundles, names)
+        .await?
         .values()
-        .filter(|p| !matches!(p, Some(Phase::Completed | Phase::Failed)))
+        .filter(|s| !matches!(s.phase, Some(Phase::Completed | Phase::Failed)))
         .count();
     for _ in open..unfinished {
         let spec = serde_json::json!({"backup": backup});
@@ -284,11 +324,14 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
         let wait = moments.next_millis(20_000);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         top_up(&env, &client, &cleanup, &backup, &mut names, 10).await?;
-        // The leader's own count of bundles holding a slot, read just before the kill.
+        // Work in flight, said twice: the leader's own count of bundles holding a slot, and a
+        // bundle whose attempt of this term is collecting or uploading.
+        let term = term_start(&client).await?;
         let waited = tokio::time::Instant::now();
         let gauge = loop {
             let gauge = operator_metric(&env, &leader, "velero_debug_bundles_in_flight").await?;
-            if gauge > 0 {
+            let (collecting, uploading) = in_flight(&standings(&bundles, &names).await?, term);
+            if gauge > 0 && collecting + uploading > 0 {
                 break gauge;
             }
             ensure!(
@@ -301,8 +344,8 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
         kill(&env, &leader).await?;
         // What the killed leader left in flight: nobody writes these bundles until its Lease
         // expires, so this is what the kill cut short.
-        let phases = phases_of(&bundles, &names).await?;
-        let (collecting, uploading) = in_flight(&phases);
+        let after = standings(&bundles, &names).await?;
+        let (collecting, uploading) = in_flight(&after, term);
         println!(
             "kill {}: {leader} after {wait} ms (+{} ms to work in flight), {gauge} in flight by its metrics: {collecting} collecting, {uploading} uploading, of {} bundles",
             k + 1,
@@ -311,7 +354,7 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
         );
         ensure!(
             collecting + uploading > 0,
-            "kill {} hit no work in flight: {phases:?}",
+            "kill {} hit no work in flight: {after:?}",
             k + 1
         );
         *hit.entry("collecting").or_default() += usize::from(collecting > 0);

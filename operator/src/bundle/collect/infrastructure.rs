@@ -79,7 +79,7 @@ async fn node_agent_pods(c: &mut Collector<'_>) {
                     "containerStatuses": waiting.iter().map(|r| serde_json::json!({"state": {"waiting": {"reason": r}}})).collect::<Vec<_>>(),
                 },
             });
-            c.summary.evidence.add_node_agent_pod(&facts);
+            c.summary.evidence.infra.add_node_agent_pod(&facts);
             if let (Some("Running"), Some(node)) = (phase.as_deref(), node) {
                 running.push(node);
             }
@@ -120,14 +120,14 @@ async fn every_node(c: &mut Collector<'_>) -> Result<(), CollectError> {
             if c.involved_nodes.contains(&name) {
                 let path = node_path(&name);
                 let seen = c.add_object_seen(&path, &node)?;
-                c.summary.evidence.add_node(&path.to_string(), &seen);
+                c.summary.evidence.infra.add_node(&path.to_string(), &seen);
             } else {
                 // Not written whole, so what is masked here is not counted: its table line is
                 // counted as it is written.
                 let mut value = serde_json::to_value(&node).unwrap_or_default();
                 c.redactor
                     .redact_json_counted(&mut value, &mut MaskCounts::default());
-                c.summary.evidence.add_node(NODES_TABLE, &value);
+                c.summary.evidence.infra.add_node(NODES_TABLE, &value);
             }
         }
     }
@@ -183,7 +183,7 @@ async fn involved_nodes_one_by_one(c: &mut Collector<'_>) -> Result<(), CollectE
             Ok(Some(n)) => {
                 let path = node_path(&name);
                 let seen = c.add_object_seen(&path, &n)?;
-                c.summary.evidence.add_node(&path.to_string(), &seen);
+                c.summary.evidence.infra.add_node(&path.to_string(), &seen);
             }
             Ok(None) => c.warn(format!(
                 "node {name} (named by an operation) no longer exists"
@@ -252,25 +252,27 @@ mod tests {
     #[test]
     fn the_table_says_why_a_node_has_no_node_agent() {
         let mut e = Evidence::default();
-        e.set_node_agent_daemonset(
+        e.infra.set_node_agent_daemonset(
             "resources/daemonset-node-agent.yaml",
             &json!({"spec": {"template": {"spec": {}}}}),
         );
-        e.add_node_agent_pod(&json!({"metadata": {"name": "node-agent-a"},
+        e.infra
+            .add_node_agent_pod(&json!({"metadata": {"name": "node-agent-a"},
             "spec": {"nodeName": "node-0"}, "status": {"phase": "Running"}}));
-        e.add_node_agent_pod(&json!({"metadata": {"name": "node-agent-b"},
+        e.infra
+            .add_node_agent_pod(&json!({"metadata": {"name": "node-agent-b"},
             "spec": {"nodeName": "node-1"}, "status": {"phase": "Running",
                 "containerStatuses": [{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}));
         let ready = json!([{"type": "Ready", "status": "True"}]);
-        e.add_node(
+        e.infra.add_node(
             NODES_TABLE,
             &json!({"metadata": {"name": "node-0"}, "status": {"conditions": ready}}),
         );
-        e.add_node(
+        e.infra.add_node(
             NODES_TABLE,
             &json!({"metadata": {"name": "node-1"}, "spec": {"unschedulable": true}, "status": {"conditions": ready}}),
         );
-        e.add_node(
+        e.infra.add_node(
             "resources/node/node-2.yaml",
             &json!({"metadata": {"name": "node-2"},
                 "spec": {"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]},

@@ -134,6 +134,7 @@ pub(super) async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectEr
             let seen = c.add_object_seen(&path, &d)?;
             c.summary
                 .evidence
+                .infra
                 .set_velero_deployment(&path.to_string(), &seen);
         }
         Ok(None) => c.warn("Deployment velero not found"),
@@ -146,6 +147,7 @@ pub(super) async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectEr
             let seen = c.add_object_seen(&path, &d)?;
             c.summary
                 .evidence
+                .infra
                 .set_node_agent_daemonset(&path.to_string(), &seen);
         }
         Ok(None) => c.warn("DaemonSet node-agent not found (no file-system backup or data mover)"),

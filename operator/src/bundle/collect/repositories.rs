@@ -86,7 +86,10 @@ async fn repositories(
         let repo = kubernetes::with_types(repo, &resource);
         let path = EntryPath::new(&["resources", "backuprepository"], &repo.name_any(), "yaml");
         let seen = c.add_object_seen(&path, &repo)?;
-        c.summary.evidence.add_repository(&path.to_string(), &seen);
+        c.summary
+            .evidence
+            .infra
+            .add_repository(&path.to_string(), &seen);
     }
     Ok(identities)
 }
@@ -159,6 +162,7 @@ async fn maintenance_jobs(
             let seen = c.add_object_seen(&path, &job)?;
             c.summary
                 .evidence
+                .infra
                 .add_maintenance_job(&path.to_string(), &seen);
             kept.insert(job.name_any(), read_log);
         }
@@ -193,6 +197,7 @@ async fn maintenance_pods(
         let seen = c.add_object_seen(&path, &pod)?;
         c.summary
             .evidence
+            .infra
             .add_maintenance_pod(&path.to_string(), &seen);
         if read_log {
             logged.push((LOG_GROUP, pod));

@@ -75,6 +75,7 @@ async fn snapshot_contents(c: &mut Collector<'_>, backup: &str) -> Result<bool, 
         let seen = c.add_object_seen(&path, &content)?;
         c.summary
             .evidence
+            .infra
             .add_snapshot_content(&path.to_string(), &seen);
     }
     Ok(true)

@@ -8,7 +8,10 @@ mod pods;
 mod volumes;
 mod warnings;
 
-use super::{Evidence, Finding, Layer, Severity, evidence::Mention, patterns::Pattern};
+use super::{
+    Evidence, Finding, Layer, Severity,
+    patterns::{Mention, Pattern},
+};
 
 type Rule = fn(&Evidence) -> Vec<Finding>;
 /// A rule that also sees what the others found.
