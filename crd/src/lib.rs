@@ -30,8 +30,8 @@ pub const LABEL_AUTO: &str = "velerodebug.io/auto";
 pub const LABEL_TARGET_UID: &str = "velerodebug.io/target-uid";
 /// Annotation on a Backup or Restore: "false" means no automatic DebugBundle for it.
 pub const ANNOTATION_AUTO_BUNDLE: &str = "velerodebug.io/auto-bundle";
-/// Annotation that operator versions before the ledger set on a Backup or Restore once they
-/// made its automatic DebugBundle (the bundle's name); still honoured, no longer written.
+/// Annotation naming the automatic DebugBundle made for a Backup or Restore, from before the
+/// ledger: honoured where it is set, so no second bundle is made; never written.
 pub const ANNOTATION_AUTO_BUNDLE_CREATED: &str = "velerodebug.io/auto-bundle-created";
 /// ConfigMap in Velero's namespace (made by the Helm chart) that records the automatic
 /// DebugBundles made: key the target's uid, value "<bundle name> <RFC 3339 time recorded>". It

@@ -1,16 +1,14 @@
 //! The process's memory allocator, tuned before any thread starts.
 
-/// Two settings of glibc's malloc, measured by `make bench` (see BENCHMARKS.md):
+/// Two settings of glibc's malloc (their effect: BENCHMARKS.md, "malloc's mmap threshold"):
 /// - glibc gives threads their own malloc arenas (up to eight per core); the async runtime's
 ///   worker and blocking threads each keep freed memory in theirs, so the resident size grows
 ///   with the number of threads that ever allocated rather than with what is in use. Two
 ///   arenas keep the peak near the working set.
 /// - Blocks of 128 KiB and more are mapped on their own and unmapped when freed. glibc raises
-///   that threshold each time such a block is freed (up to 32 MiB), after which the buffers a
-///   bundle allocates and frees by the hundred (each compressed range's deflate state and
-///   buffers, an upload part) come from the arenas and leave them fragmented: reading 1.1 GiB
-///   of logs grew the resident size from 28 to 62 MiB. A fixed threshold keeps it flat
-///   (100 ranges compressed: 13 MiB against 28).
+///   that threshold each time such a block is freed, after which the buffers a bundle
+///   allocates and frees by the hundred (deflate states, upload parts) come from the arenas
+///   and leave them fragmented. A fixed threshold keeps the resident size flat.
 ///
 /// Must run before the runtime starts its threads.
 pub fn tune() {

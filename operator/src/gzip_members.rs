@@ -31,10 +31,9 @@ const FOLLOW_RANGE_BYTES: u64 = 16 * 1024 * 1024;
 /// How the bundle's content is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Compression {
-    /// gzip level, 1 (fastest) to 9 (smallest). Measured on Velero-like logs with this build
-    /// (zlib-rs, 2-core AMD EPYC, 256 MiB): level 1 431 MB/s and 6.8x smaller, 2 275 MB/s and
-    /// 8.8x, 3 177 MB/s and 9.5x, 6 99 MB/s and 10.6x (`gzip -6`: 67 MB/s). Level 2 is the
-    /// default: 2.8 times the speed of level 6 for an archive 17% larger.
+    /// gzip level, 1 (fastest) to 9 (smallest). The default, 2, is several times as fast as
+    /// level 6 for an archive a little larger (BENCHMARKS.md, "Compression level by
+    /// measurement").
     pub level: u32,
     /// Threads one file is compressed on (its ranges, each a gzip member). 1 suits a pod
     /// limited to one core; logs read at the same time are compressed at the same time

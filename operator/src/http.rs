@@ -36,7 +36,7 @@ async fn ready(State(s): State<Shared>) -> (StatusCode, String) {
 
 /// Binds `addr` (port 0: any free port) and serves until `shutdown`; returns the bound address
 /// and the server task.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,

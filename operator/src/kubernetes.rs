@@ -338,8 +338,8 @@ mod tests {
 
     use super::*;
     use crate::{
-        api_server_mock::{self, expect},
         config::Config,
+        test_support::api_server_mock::{self, expect},
     };
 
     fn pod_list(names: &[&str], next: &str) -> serde_json::Value {

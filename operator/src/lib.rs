@@ -3,8 +3,6 @@
 //! walk of one DebugBundle through these modules.
 
 pub mod allocator;
-#[cfg(test)]
-mod api_server_mock;
 mod api_timeout;
 mod auto_bundles;
 mod bundle;
@@ -28,6 +26,8 @@ mod spool;
 mod storage;
 mod summary;
 mod tar_gz;
+#[cfg(test)]
+mod test_support;
 mod uninstall;
 /// What the operator knows about Velero (resource types, labels, object-store layout); the
 /// end-to-end tests use it too.

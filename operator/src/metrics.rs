@@ -14,26 +14,26 @@ use prometheus_client::{
 };
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
+pub(crate) struct ResultLabels {
     /// completed or failed
     pub result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ControllerLabels {
+pub(crate) struct ControllerLabels {
     /// debugbundle, restore or backup
     pub controller: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FindingLabels {
+pub(crate) struct FindingLabels {
     /// The rule's stable id, such as repository-locked
     pub rule: String,
     /// error or warning
     pub severity: String,
 }
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     pub bundles: Family<ResultLabels, Counter>,
     pub duration: Histogram,
     pub size: Histogram,
@@ -166,7 +166,7 @@ impl Metrics {
 }
 
 /// Counts a bundle as in flight while it lives.
-pub struct InFlight<'a>(&'a Gauge<i64, AtomicI64>);
+pub(crate) struct InFlight<'a>(&'a Gauge<i64, AtomicI64>);
 
 impl<'a> InFlight<'a> {
     pub fn new(gauge: &'a Gauge<i64, AtomicI64>) -> Self {

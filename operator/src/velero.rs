@@ -4,7 +4,7 @@
 
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 
-pub const GROUP: &str = "velero.io";
+pub(crate) const GROUP: &str = "velero.io";
 
 pub fn resource(kind: &str) -> ApiResource {
     let version = match kind {
@@ -14,10 +14,10 @@ pub fn resource(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, version, kind))
 }
 
-pub const BACKUP_NAME_LABEL: &str = "velero.io/backup-name";
-pub const BACKUP_UID_LABEL: &str = "velero.io/backup-uid";
-pub const RESTORE_NAME_LABEL: &str = "velero.io/restore-name";
-pub const RESTORE_UID_LABEL: &str = "velero.io/restore-uid";
+pub(crate) const BACKUP_NAME_LABEL: &str = "velero.io/backup-name";
+pub(crate) const BACKUP_UID_LABEL: &str = "velero.io/backup-uid";
+pub(crate) const RESTORE_NAME_LABEL: &str = "velero.io/restore-name";
+pub(crate) const RESTORE_UID_LABEL: &str = "velero.io/restore-uid";
 /// Longest label value (a DNS-1035 label, as Velero's `validation.DNS1035LabelMaxLength`).
 const MAX_LABEL_VALUE_LEN: usize = 63;
 
@@ -26,7 +26,7 @@ const MAX_LABEL_VALUE_LEN: usize = 63;
 /// digits of the sha256 of the whole name. Restored objects carry
 /// `velero.io/restore-name=<label_value(restore)>`, CSI VolumeSnapshots
 /// `velero.io/backup-name=<label_value(backup)>`.
-pub fn label_value(name: &str) -> String {
+pub(crate) fn label_value(name: &str) -> String {
     use sha2::{Digest, Sha256};
     if name.len() <= MAX_LABEL_VALUE_LEN {
         return name.to_string();
@@ -39,11 +39,11 @@ pub fn label_value(name: &str) -> String {
 }
 
 /// Pods of the Velero server Deployment.
-pub const SERVER_POD_SELECTOR: &str = "deploy=velero";
+pub(crate) const SERVER_POD_SELECTOR: &str = "deploy=velero";
 /// Pods of the node-agent DaemonSet.
-pub const NODE_AGENT_POD_SELECTOR: &str = "role=node-agent";
+pub(crate) const NODE_AGENT_POD_SELECTOR: &str = "role=node-agent";
 /// Labels of data-path pods, each naming the operation object the pod serves.
-pub const DATA_PATH_POD_LABELS: [&str; 4] = [
+pub(crate) const DATA_PATH_POD_LABELS: [&str; 4] = [
     "velero.io/pod-volume-backup",
     "velero.io/pod-volume-restore",
     "velero.io/data-upload",
@@ -51,20 +51,21 @@ pub const DATA_PATH_POD_LABELS: [&str; 4] = [
 ];
 
 /// BackupRepositories: the storage location they live in (pkg/repository/backup_repo_op.go).
-pub const STORAGE_LOCATION_LABEL: &str = "velero.io/storage-location";
+pub(crate) const STORAGE_LOCATION_LABEL: &str = "velero.io/storage-location";
 /// Repository-maintenance Jobs (and their pods): the repository they maintain
 /// (pkg/repository/maintenance `RepositoryNameLabel`).
-pub const REPOSITORY_NAME_LABEL: &str = "velero.io/repo-name";
+pub(crate) const REPOSITORY_NAME_LABEL: &str = "velero.io/repo-name";
 
 /// The top-level folders Velero accepts under a BSL prefix; anything else makes the BSL
-/// Unavailable, so everything the operator writes sits under `plugins/`.
-pub const ALLOWED_TOP_LEVEL_DIRS: [&str; 6] = [
+/// Unavailable, so everything the operator writes sits under `plugins/` (tests check it).
+#[cfg(test)]
+pub(crate) const ALLOWED_TOP_LEVEL_DIRS: [&str; 6] = [
     "backups", "restores", "restic", "metadata", "plugins", "kopia",
 ];
 
 /// Which Velero operation a bundle is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     Backup(String),
     Restore(String),
 }
@@ -114,7 +115,7 @@ impl Target {
 
 /// A file Velero writes to the object store for a target.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredArtifact {
+pub(crate) struct StoredArtifact {
     /// Key relative to the BSL prefix.
     pub key: String,
     /// Where it goes in the bundle (decompressed).
@@ -126,7 +127,7 @@ pub struct StoredArtifact {
 }
 
 /// Velero's own files for a target, relative to the BSL prefix.
-pub fn stored_artifacts(target: &Target) -> Vec<StoredArtifact> {
+pub(crate) fn stored_artifacts(target: &Target) -> Vec<StoredArtifact> {
     let n = target.name();
     let gz = |key: String, path: String| StoredArtifact {
         optional: is_optional(&path),
@@ -198,11 +199,11 @@ pub fn stored_artifacts(target: &Target) -> Vec<StoredArtifact> {
 }
 
 /// Where a Restore's backup's results file goes in the bundle.
-pub const BACKUP_RESULTS_PATH: &str = "object-store/backup-results.json";
+pub(crate) const BACKUP_RESULTS_PATH: &str = "object-store/backup-results.json";
 
 /// A Restore's backup's results file (in the same location as the restore's files): what the
 /// backup itself missed. Optional: a restore's bundle does not need it.
-pub fn backup_results_artifact(backup: &str) -> StoredArtifact {
+pub(crate) fn backup_results_artifact(backup: &str) -> StoredArtifact {
     StoredArtifact {
         key: format!("backups/{backup}/{backup}-results.gz"),
         bundle_path: BACKUP_RESULTS_PATH.into(),
@@ -221,7 +222,7 @@ fn is_optional(bundle_path: &str) -> bool {
 }
 
 /// Joins a BSL prefix and a relative key the way Velero does (no leading or doubled slash).
-pub fn prefixed_key(prefix: Option<&str>, key: &str) -> String {
+pub(crate) fn prefixed_key(prefix: Option<&str>, key: &str) -> String {
     match prefix
         .map(|p| p.trim_matches('/'))
         .filter(|p| !p.is_empty())
@@ -233,7 +234,7 @@ pub fn prefixed_key(prefix: Option<&str>, key: &str) -> String {
 
 /// The nodes a target's operation objects ran on: PodVolumeBackup `spec.node`, the others'
 /// `status.node`.
-pub fn operation_node(obj: &DynamicObject) -> Option<String> {
+pub(crate) fn operation_node(obj: &DynamicObject) -> Option<String> {
     let kind = obj.types.as_ref().map(|t| t.kind.as_str()).unwrap_or("");
     let node = if kind == "PodVolumeBackup" {
         obj.data["spec"]["node"].as_str()

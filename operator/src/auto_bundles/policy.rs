@@ -48,7 +48,7 @@ pub(crate) fn decide(kind: &str, obj: &DynamicObject, policy: &Policy, now: Time
     if annotations.get(ANNOTATION_AUTO_BUNDLE).map(String::as_str) == Some("false") {
         return Decision::Skip(format!("annotated {ANNOTATION_AUTO_BUNDLE}=false"));
     }
-    // The record of versions before the ledger: read, never written.
+    // The older record of a bundle made: read, never written.
     if let Some(made) = annotations.get(ANNOTATION_AUTO_BUNDLE_CREATED) {
         return Decision::Skip(format!("already has its bundle {made}"));
     }

@@ -10,9 +10,9 @@ use serde_json::json;
 
 use super::{AutoBundleError, reconcile};
 use crate::{
-    api_server_mock::{self, Exchange, expect},
     config::Config,
     context::Context,
+    test_support::api_server_mock::{self, Exchange, expect},
 };
 
 const BUNDLES: &str = "/apis/velerodebug.io/v1alpha1/namespaces/velero/debugbundles";

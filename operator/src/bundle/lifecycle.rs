@@ -150,7 +150,7 @@ async fn refresh_url(
     let Some(archive) = archive else {
         return Ok(bundle.status.clone().unwrap_or_default());
     };
-    let url_ttl = plan::url_ttl(&bundle.spec).unwrap_or(Duration::from_secs(24 * 3600));
+    let url_ttl = plan::url_ttl_or_default(&bundle.spec);
     let ns = bundle.namespace().unwrap_or_default();
     let store = if kubernetes::is_object_name(&archive.storage_location) {
         dereference::archive_store(&ctx.client, &ns, &archive.storage_location).await?

@@ -210,6 +210,14 @@ pub(crate) fn url_ttl(spec: &DebugBundleSpec) -> Result<Duration, PlanError> {
     Ok(ttl.unsigned_abs())
 }
 
+/// The URL validity of a bundle whose spec no longer reads (it was checked when the bundle was
+/// planned): the CRD's default, the one place that knows it.
+pub(crate) fn url_ttl_or_default(spec: &DebugBundleSpec) -> Duration {
+    url_ttl(spec)
+        .or_else(|_| url_ttl(&DebugBundleSpec::default()))
+        .unwrap_or(MIN_URL_TTL.unsigned_abs())
+}
+
 /// The spec's retention, if it sets one: a duration of 0s or more.
 pub(crate) fn ttl_after_finished(spec: &DebugBundleSpec) -> Result<Option<Duration>, PlanError> {
     let Some(text) = spec.ttl_after_finished.as_deref() else {
@@ -297,6 +305,18 @@ mod tests {
             Err(PlanError::InvalidSpec { field, .. }) => field,
             other => panic!("not InvalidSpec: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_spec_that_no_longer_reads_gets_the_default_url_ttl() {
+        assert_eq!(
+            url_ttl_or_default(&spec("urlTTL: 'soon'")),
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            url_ttl_or_default(&spec("urlTTL: '2h'")),
+            Duration::from_secs(7200)
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use velero_debug_crd::DebugBundle;
 
 use super::{reconcile, watched::WatchedBundle};
 use crate::{
-    api_server_mock::{self, Exchange, expect},
     config::Config,
+    test_support::api_server_mock::{self, Exchange, expect},
 };
 
 const BUNDLE: &str = "/apis/velerodebug.io/v1alpha1/namespaces/velero/debugbundles/vdb";

@@ -18,9 +18,9 @@ mod rules;
 pub(crate) mod text;
 
 #[cfg(test)]
-mod tests;
+mod infrastructure_tests;
 #[cfg(test)]
-mod tests_infrastructure;
+mod rules_tests;
 
 use serde::Serialize;
 

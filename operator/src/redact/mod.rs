@@ -26,14 +26,14 @@ mod corpus_tests;
 #[cfg(test)]
 mod prefilter_tests;
 #[cfg(test)]
-mod tests;
+mod redactor_tests;
 
 pub(crate) use stream::LineStream;
 
 use regex::Regex;
 use std::{borrow::Cow, collections::BTreeMap, sync::LazyLock};
 
-pub const MARKER: &str = "***REDACTED***";
+pub(crate) const MARKER: &str = "***REDACTED***";
 
 /// The rule name of the site's patterns ([`Redactor::with_extra_patterns`]): the first is
 /// `site-pattern-1`, and so on, in the order given.
@@ -42,7 +42,7 @@ pub(crate) const SITE_PATTERN: &str = "site-pattern";
 /// How many values each rule masked, by rule name; a bundle's manifest lists them.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]
-pub struct MaskCounts(BTreeMap<RuleName, u64>);
+pub(crate) struct MaskCounts(BTreeMap<RuleName, u64>);
 
 /// Built-in rules are named by the table; site patterns get their names at start.
 type RuleName = Cow<'static, str>;
@@ -172,7 +172,7 @@ static BUILTIN: LazyLock<Builtin> = LazyLock::new(|| Builtin {
 
 /// `Regex` is `Send + Sync`, so one `Redactor` serves every task by reference.
 #[derive(Debug)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     builtin: &'static Builtin,
     /// Checked on every line: the precheck knows nothing of them.
     site: Vec<Rule>,

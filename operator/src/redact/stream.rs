@@ -91,7 +91,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
 
 /// Masks the lines of one stream in order and counts the masks by rule. A line comes back
 /// borrowed exactly when it is unchanged.
-pub struct LineStream<'r> {
+pub(crate) struct LineStream<'r> {
     redactor: &'r Redactor,
     patterns: &'static Patterns,
     open: Open,

@@ -13,11 +13,11 @@ use crate::{
     redact::MaskCounts,
 };
 
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// What the collect steps saw, for summary.md and the findings.
 #[derive(Debug, Default)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub evidence: Evidence,
     pub server_version: Option<String>,
 }
@@ -40,7 +40,7 @@ pub(crate) struct ArchivedFile {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Manifest<'a> {
+pub(crate) struct Manifest<'a> {
     pub format_version: u32,
     pub operator_version: &'a str,
     pub target: ManifestTarget<'a>,
@@ -62,7 +62,7 @@ pub struct Manifest<'a> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct ManifestTarget<'a> {
+pub(crate) struct ManifestTarget<'a> {
     pub kind: &'a str,
     pub name: &'a str,
     pub uid: &'a str,

@@ -1,6 +1,6 @@
 //! Rule tests on the data-path infrastructure: nodes and the node-agent DaemonSet, backup
 //! repositories and their maintenance, VolumeSnapshotContents, a restore's backup's results.
-//! Each case (operator/testdata/findings/<case>/) is loaded as [`super::tests::load`] loads it,
+//! Each case (operator/testdata/findings/<case>/) is loaded as [`super::rules_tests::load`] loads it,
 //! with the infrastructure files fed as the collect step feeds them: the DaemonSet before the
 //! nodes, jobs before their pods.
 
@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{
-    tests::{case_dir, load, rules_of, yaml_docs},
+    rules_tests::{case_dir, load, rules_of, yaml_docs},
     *,
 };
 
