@@ -35,7 +35,8 @@ impl BundleWatch {
             let seen = seen.clone();
             async move {
                 let mut listed_tx = Some(listed_tx);
-                let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+                let mut events =
+                    std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
                 while let Some(event) = events.next().await {
                     match event {
                         Ok(watcher::Event::Apply(b) | watcher::Event::InitApply(b)) => {

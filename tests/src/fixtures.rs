@@ -13,7 +13,9 @@ use kube::{
 use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle, Phase};
 use velero_debug_operator::velero::resource as velero_resource;
 
-use crate::{Cleanup, Env, create_namespace, eventually, sha256_hex, unique_name, untar, velero};
+use crate::{
+    Cleanup, Env, TestCtx, create_namespace, eventually, sha256_hex, unique_name, untar, velero,
+};
 
 /// kwok's log-serving rules; "Logs" is already plural.
 pub fn kwok_logs_resource() -> ApiResource {
@@ -26,12 +28,8 @@ pub fn kwok_logs_resource() -> ApiResource {
 /// A namespace of the test's own with a ConfigMap, backed up by the real Velero server;
 /// returns the namespace, the backup's name and its uid. (The Backup stays: deleting its object
 /// alone would not delete it, Velero syncs it back from the bucket.)
-pub async fn real_backup(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    prefix: &str,
-) -> Result<(String, String, String)> {
+pub async fn real_backup(t: &TestCtx, prefix: &str) -> Result<(String, String, String)> {
+    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let ns = create_namespace(client, cleanup, prefix).await?;
     let cm: ConfigMap = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "settings"}, "data": {"greeting": "hello"}
@@ -64,12 +62,8 @@ pub async fn real_backup(
     Ok((ns, backup, uid))
 }
 
-pub async fn apply_bundle(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    spec: serde_json::Value,
-) -> Result<String> {
+pub async fn apply_bundle(t: &TestCtx, spec: serde_json::Value) -> Result<String> {
+    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let name = unique_name("vdb");
     let bundle: DebugBundle = serde_json::from_value(serde_json::json!({
         "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
@@ -83,12 +77,8 @@ pub async fn apply_bundle(
     Ok(name)
 }
 
-pub async fn wait_finished(
-    env: &Env,
-    client: &Client,
-    name: &str,
-    timeout: Duration,
-) -> Result<DebugBundle> {
+pub async fn wait_finished(t: &TestCtx, name: &str, timeout: Duration) -> Result<DebugBundle> {
+    let (env, client) = (&t.env, &t.client);
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     eventually(
         &format!("DebugBundle {name} to finish"),
@@ -107,13 +97,8 @@ pub async fn wait_finished(
 }
 
 /// [`wait_finished`], and Completed: the reason in the error otherwise.
-pub async fn wait_completed(
-    env: &Env,
-    client: &Client,
-    name: &str,
-    timeout: Duration,
-) -> Result<DebugBundle> {
-    let b = wait_finished(env, client, name, timeout).await?;
+pub async fn wait_completed(t: &TestCtx, name: &str, timeout: Duration) -> Result<DebugBundle> {
+    let b = wait_finished(t, name, timeout).await?;
     ensure!(
         b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
         "{name}: {}",
@@ -122,16 +107,28 @@ pub async fn wait_completed(
     Ok(b)
 }
 
+/// A bundle of `spec` applied and waited for until Completed (two minutes at most); its name
+/// and its archive's key.
+pub async fn completed_archive(t: &TestCtx, spec: serde_json::Value) -> Result<(String, String)> {
+    let name = apply_bundle(t, spec).await?;
+    let done = wait_completed(t, &name, Duration::from_secs(120)).await?;
+    let key = done
+        .status
+        .and_then(|s| s.archive)
+        .with_context(|| format!("{name}: Completed without an archive"))?
+        .key;
+    Ok((name, key))
+}
+
 /// A PodVolumeBackup/Restore made by hand, labelled to its target as Velero labels them.
 pub async fn operation_object(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
+    t: &TestCtx,
     kind: &str,
     labels: serde_json::Value,
     spec: serde_json::Value,
     status: serde_json::Value,
 ) -> Result<String> {
+    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &velero_resource(kind));
     let name = unique_name(&kind.to_lowercase());
@@ -211,12 +208,9 @@ pub fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<String> {
 /// API server refuses it and Velero records the error. (A custom resource whose CRD is deleted
 /// before the restore does not work here: Velero refreshes its discovery only every few
 /// minutes, so a type created by the test is not in the backup.) Returns the restore's name.
-pub async fn partially_failed_restore(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-) -> Result<String> {
-    let (ns, backup, _) = real_backup(env, client, cleanup, "pf-src").await?;
+pub async fn partially_failed_restore(t: &TestCtx) -> Result<String> {
+    let (client, cleanup) = (&t.client, &t.cleanup);
+    let (ns, backup, _) = real_backup(t, "pf-src").await?;
     let restored_ns = format!("{ns}-r");
     let target: Namespace = serde_json::from_value(serde_json::json!({
         "metadata": {"name": restored_ns, "labels": {"velerodebug.io/e2e": "true"}}
@@ -241,7 +235,7 @@ pub async fn partially_failed_restore(
         },
     )
     .await?;
-    let restore = real_restore(env, client, cleanup, &backup, &ns, &restored_ns).await?;
+    let restore = real_restore(t, &backup, &ns, &restored_ns).await?;
     let name = restore.name_any();
     let phase = restore.data["status"]["phase"].as_str().unwrap_or_default();
     ensure!(
@@ -254,13 +248,12 @@ pub async fn partially_failed_restore(
 /// A restore of `backup` by the real Velero server, the namespace `from` restored as `to`;
 /// waits until it finished and returns the Restore.
 pub async fn real_restore(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
+    t: &TestCtx,
     backup: &str,
     from: &str,
     to: &str,
 ) -> Result<DynamicObject> {
+    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let restore = unique_name("rs");
     let mapping = format!("{from}:{to}");
     // Registered first: the CLI may fail after Velero made them.
@@ -294,34 +287,19 @@ pub async fn real_restore(
 /// it at cleanup.
 /// A hand-made Restore that ended PartiallyFailed just now, without annotations: the kind
 /// that gets an automatic bundle.
-pub async fn partially_failed_now(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    backup: &str,
-) -> Result<(String, String)> {
+pub async fn partially_failed_now(t: &TestCtx, backup: &str) -> Result<(String, String)> {
     let none = serde_json::json!({});
-    finished_restore(
-        env,
-        client,
-        cleanup,
-        backup,
-        "PartiallyFailed",
-        Duration::ZERO,
-        none,
-    )
-    .await
+    finished_restore(t, backup, "PartiallyFailed", Duration::ZERO, none).await
 }
 
 pub async fn finished_restore(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
+    t: &TestCtx,
     backup: &str,
     phase: &str,
     ended_ago: Duration,
     annotations: serde_json::Value,
 ) -> Result<(String, String)> {
+    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let name = unique_name("rs-made");
     let ended = jiff::Timestamp::now() - jiff::SignedDuration::try_from(ended_ago)?;
     let started = ended - jiff::SignedDuration::from_secs(5);
@@ -346,7 +324,8 @@ pub async fn finished_restore(
 }
 
 /// Waits (up to 60 s) for the automatic DebugBundle of the target with this uid; its name.
-pub async fn auto_bundle_for(env: &Env, client: &Client, uid: &str) -> Result<String> {
+pub async fn auto_bundle_for(t: &TestCtx, uid: &str) -> Result<String> {
+    let (env, client) = (&t.env, &t.client);
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     let selector = format!("velerodebug.io/auto=true,velerodebug.io/target-uid={uid}");
     let lp = kube::api::ListParams::default().labels(&selector);
@@ -358,7 +337,8 @@ pub async fn auto_bundle_for(env: &Env, client: &Client, uid: &str) -> Result<St
 
 /// The name of the automatic bundle the operator recorded in its ledger (the chart's
 /// ConfigMap) for the target with this uid, if any; fails on a record it cannot read.
-pub async fn ledger_record(env: &Env, client: &Client, uid: &str) -> Result<Option<String>> {
+pub async fn ledger_record(t: &TestCtx, uid: &str) -> Result<Option<String>> {
+    let (env, client) = (&t.env, &t.client);
     let ledger = Api::<ConfigMap>::namespaced(client.clone(), &env.namespace)
         .get(AUTO_BUNDLE_LEDGER)
         .await
@@ -380,7 +360,8 @@ pub async fn ledger_record(env: &Env, client: &Client, uid: &str) -> Result<Opti
 /// for the Restore; the bundle's name. The operator sees Restore events in order and records a
 /// bundle only once made: when a Restore made last has its record, the operator has also
 /// decided on every Restore made or changed before it.
-pub async fn auto_bundle_recorded(env: &Env, client: &Client, restore: &str) -> Result<String> {
+pub async fn auto_bundle_recorded(t: &TestCtx, restore: &str) -> Result<String> {
+    let (env, client) = (&t.env, &t.client);
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"));
     let uid = api
@@ -391,13 +372,14 @@ pub async fn auto_bundle_recorded(env: &Env, client: &Client, restore: &str) -> 
     eventually(
         &format!("the automatic bundle of Restore {restore} recorded in the ledger"),
         Duration::from_secs(60),
-        || ledger_record(env, client, &uid),
+        || ledger_record(t, &uid),
     )
     .await
 }
 
 /// Waits until the DebugBundle is gone (deleted, its finalizer done).
-pub async fn bundle_gone(env: &Env, client: &Client, name: &str, timeout: Duration) -> Result<()> {
+pub async fn bundle_gone(t: &TestCtx, name: &str, timeout: Duration) -> Result<()> {
+    let (env, client) = (&t.env, &t.client);
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     eventually(
         &format!("DebugBundle {name} to be gone"),
@@ -490,12 +472,8 @@ pub fn assert_first_status_finding(bundle: &DebugBundle, rule: &str) -> Result<(
 
 /// The message of the `ProbableCause` Warning event on a Velero object (kind, name), waiting
 /// up to 30 s for it.
-pub async fn probable_cause_event(
-    env: &Env,
-    client: &Client,
-    kind: &str,
-    name: &str,
-) -> Result<String> {
+pub async fn probable_cause_event(t: &TestCtx, kind: &str, name: &str) -> Result<String> {
+    let (env, client) = (&t.env, &t.client);
     let events: Api<k8s_openapi::api::core::v1::Event> =
         Api::namespaced(client.clone(), &env.namespace);
     let selector =
@@ -582,18 +560,12 @@ pub async fn fake_node(
 /// A PodVolumeRestore of `restore` (name, uid) for volume `data` of pod `pod` (namespace,
 /// name), with `status`, labelled as Velero labels it.
 pub async fn pod_volume_restore(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
+    t: &TestCtx,
     (restore, restore_uid): (&str, &str),
     (namespace, pod): (&str, &str),
     status: serde_json::Value,
 ) -> Result<String> {
-    operation_object(
-        env,
-        client,
-        cleanup,
-        "PodVolumeRestore",
+    operation_object(t, "PodVolumeRestore",
         serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
         serde_json::json!({
             "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
@@ -606,12 +578,8 @@ pub async fn pod_volume_restore(
 }
 
 /// A BSL of the test's own over the environment's bucket, changed by `patch`.
-pub async fn storage_location(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    patch: serde_json::Value,
-) -> Result<String> {
+pub async fn storage_location(t: &TestCtx, patch: serde_json::Value) -> Result<String> {
+    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let name = unique_name("bsl");
     let mut spec = serde_json::json!({
         "provider": "aws",
@@ -652,19 +620,11 @@ fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
 /// the environment's pod-log folder; so a bundle of the backup takes a while to collect and
 /// upload. Returns the log file (the caller removes it) once its last line is served.
 pub async fn data_path_log(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
+    t: &TestCtx,
     (backup, backup_uid, namespace): (&str, &str, &str),
     bytes: usize,
 ) -> Result<std::path::PathBuf> {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::LogParams;
-    let pvb = operation_object(
-        env,
-        client,
-        cleanup,
-        "PodVolumeBackup",
+    let pvb = operation_object(t, "PodVolumeBackup",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({
             "node": "node-0", "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
@@ -674,49 +634,76 @@ pub async fn data_path_log(
     )
     .await?;
     let pod_name = unique_name("datapath");
-    let log_path = env.pod_logs_dir.join(format!("{pod_name}.log"));
     let now = jiff::Timestamp::now();
     // Lines that compress like real ones (a counter and a pseudo-random digest), not to nothing.
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut content = String::with_capacity(bytes + 256);
+    let mut lines = Vec::new();
+    let mut size = 0;
     let mut i = 0u64;
-    while content.len() < bytes {
+    while size < bytes {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        content.push_str(&format!(
-            "{now} stdout F time=\"{now}\" level=info msg=\"uploaded chunk {i} digest {state:016x}{:016x}\" logSource=\"pkg/uploader/kopia/progress.go:100\"\n",
+        let line = format!(
+            "time=\"{now}\" level=info msg=\"uploaded chunk {i} digest {state:016x}{:016x}\" logSource=\"pkg/uploader/kopia/progress.go:100\"",
             state.rotate_left(29)
-        ));
+        );
+        size += line.len() + 48; // and the CRI prefix
+        lines.push(line);
         i += 1;
     }
-    content.push_str(&format!("{now} stdout F last line of {pod_name}\n"));
+    lines.push(format!("last line of {pod_name}"));
+    data_path_pod(t, &pvb, &pod_name, &lines, serde_json::json!([])).await
+}
+
+/// Pod `pod_name` of PodVolumeBackup `pvb` on node-0, its container `data-mover` run with
+/// `container_env`, whose log is `lines` (a CRI log file kwok serves). Returns the log file
+/// (the caller removes it) once the last line is served.
+pub async fn data_path_pod(
+    t: &TestCtx,
+    pvb: &str,
+    pod_name: &str,
+    lines: &[String],
+    container_env: serde_json::Value,
+) -> Result<std::path::PathBuf> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::LogParams;
+    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
+    let log_path = env.pod_logs_dir.join(format!("{pod_name}.log"));
+    let now = jiff::Timestamp::now();
+    let content: String = lines
+        .iter()
+        .map(|l| format!("{now} stdout F {l}\n"))
+        .collect();
     std::fs::write(&log_path, content)?;
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "metadata": {"name": pod_name, "labels": {"velero.io/pod-volume-backup": pvb}},
-        "spec": {"nodeName": "node-0", "containers": [{"name": "data-mover", "image": "velero/velero"}]}
+        "spec": {"nodeName": "node-0", "containers": [{
+            "name": "data-mover", "image": "velero/velero", "env": container_env
+        }]}
     }))?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
     pods.create(&PostParams::default(), &pod).await?;
-    cleanup.object::<Pod>(&env.namespace, &pod_name);
+    cleanup.object::<Pod>(&env.namespace, pod_name);
     let logs_api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &env.namespace, &kwok_logs_resource());
-    let logs_obj = DynamicObject::new(&pod_name, &kwok_logs_resource())
+    let logs_obj = DynamicObject::new(pod_name, &kwok_logs_resource())
         .within(&env.namespace)
         .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": log_path}]}}));
     logs_api.create(&PostParams::default(), &logs_obj).await?;
-    cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &pod_name);
+    cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), pod_name);
+    // kwok serves the tail by line count, as the bundle asks for it.
     let last = LogParams {
         tail_lines: Some(1),
         ..LogParams::default()
     };
-    let want = format!("last line of {pod_name}");
+    let want = lines.last().map(|l| l.trim_end()).unwrap_or_default();
     eventually(
         "data-path pod log served",
         Duration::from_secs(60),
         || async {
             Ok(pods
-                .logs(&pod_name, &last)
+                .logs(pod_name, &last)
                 .await
                 .ok()
                 .filter(|l| l.trim_end() == want)

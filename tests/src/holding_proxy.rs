@@ -105,7 +105,10 @@ impl HoldingProxy {
 
     /// Holds `hold` from now on; `Hold::Nothing` lets every held request through.
     pub fn set(&self, hold: Hold) {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).hold = hold;
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hold = hold;
         self.changed.send_modify(|v| *v += 1);
     }
 
@@ -122,16 +125,16 @@ impl HoldingProxy {
         };
         match tokio::time::timeout(timeout, wait).await {
             Ok(done) => done,
-            Err(_) => bail!(
-                "{} of {count} requests held after {timeout:?}",
-                self.held()
-            ),
+            Err(_) => bail!("{} of {count} requests held after {timeout:?}", self.held()),
         }
     }
 
     /// How many requests have been held so far.
     pub fn held(&self) -> usize {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).held
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .held
     }
 }
 
@@ -166,7 +169,10 @@ impl Connection {
                 break Ok(());
             };
             let (method, target) = request_line(&buf[..head_len]);
-            if !self.pass(&method, &target, &mut from_client, &mut buf).await? {
+            if !self
+                .pass(&method, &target, &mut from_client, &mut buf)
+                .await?
+            {
                 break Ok(()); // the client gave up on a held request: it is never sent
             }
             if chunked {
@@ -174,7 +180,13 @@ impl Connection {
                 tokio::io::copy(&mut from_client, &mut to_server).await?;
                 break Ok(());
             }
-            forward(&mut from_client, &mut to_server, &mut buf, head_len + body_len).await?;
+            forward(
+                &mut from_client,
+                &mut to_server,
+                &mut buf,
+                head_len + body_len,
+            )
+            .await?;
         };
         let _ = to_server.shutdown().await;
         let _ = answers.await;
@@ -206,7 +218,11 @@ impl Connection {
         let mut changes = self.changed.subscribe();
         let mut chunk = [0u8; 8192];
         loop {
-            let hold = self.state.lock().unwrap_or_else(PoisonError::into_inner).hold;
+            let hold = self
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .hold;
             if !hold.matches(method, target) {
                 return Ok(true);
             }

@@ -139,6 +139,27 @@ pub async fn create_namespace(client: &Client, cleanup: &Cleanup, prefix: &str) 
     Ok(name)
 }
 
+/// What an end-to-end test starts from: the environment, a client of it, and the guard that
+/// deletes what the test made when the test ends, however it ends.
+pub struct TestCtx {
+    pub env: Env,
+    pub client: Client,
+    pub cleanup: Cleanup,
+}
+
+impl TestCtx {
+    pub async fn new() -> Result<TestCtx> {
+        let env = Env::load()?;
+        let client = env.client().await?;
+        let cleanup = Cleanup::new(&env);
+        Ok(TestCtx {
+            env,
+            client,
+            cleanup,
+        })
+    }
+}
+
 /// How long dropping a [`Cleanup`] may take before it gives up (and leaves the rest).
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -392,7 +413,9 @@ pub fn process_live(pid: u32) -> bool {
         return false;
     };
     // The state follows the command name, which is in parentheses and may hold either.
-    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
     !matches!(state, None | Some('Z' | 'X'))
 }
 

@@ -13,7 +13,11 @@ use velero_debug_e2e::process_live;
 fn group_members(pgid: u32) -> Vec<(u32, bool)> {
     let mut members = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -49,7 +53,10 @@ fn orphaned_group_ignoring_term() -> Result<u32> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    anyhow::bail!("group {pgid} did not start its children: {:?}", group_members(pgid))
+    anyhow::bail!(
+        "group {pgid} did not start its children: {:?}",
+        group_members(pgid)
+    )
 }
 
 fn env_down(cache: &Path) -> Result<std::process::Output> {
@@ -74,7 +81,10 @@ fn env_down_stops_an_orphaned_group_that_ignores_term_and_leaves_nothing_live() 
         .status()?;
     std::thread::sleep(Duration::from_millis(300));
     let live = group_members(pgid).iter().filter(|(_, l)| *l).count();
-    ensure!(live == 3, "TERM stopped part of the group: {live} of 3 live");
+    ensure!(
+        live == 3,
+        "TERM stopped part of the group: {live} of 3 live"
+    );
 
     let out = env_down(cache.path())?;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -89,7 +99,10 @@ fn env_down_stops_an_orphaned_group_that_ignores_term_and_leaves_nothing_live() 
             .args(["-KILL", "--", &format!("-{pgid}")])
             .status();
     }
-    ensure!(left.is_empty(), "processes of group {pgid} left live: {left:?}");
+    ensure!(
+        left.is_empty(),
+        "processes of group {pgid} left live: {left:?}"
+    );
     ensure!(out.status.success(), "env-down failed:\n{stderr}");
     ensure!(
         stderr.contains("no process of it is left"),
@@ -111,7 +124,10 @@ fn process_live_counts_a_zombie_as_stopped() -> Result<()> {
     for _ in 0..50 {
         let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .context("the unreaped child vanished")?;
-        if state.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')) {
+        if state
+            .rsplit_once(") ")
+            .is_some_and(|(_, r)| r.starts_with('Z'))
+        {
             zombie = true;
             break;
         }
@@ -119,6 +135,9 @@ fn process_live_counts_a_zombie_as_stopped() -> Result<()> {
     }
     ensure!(zombie, "the child never became a zombie");
     ensure!(!process_live(pid), "a zombie counted as live");
-    ensure!(process_live(std::process::id()), "this test counted as stopped");
+    ensure!(
+        process_live(std::process::id()),
+        "this test counted as stopped"
+    );
     Ok(())
 }

@@ -35,7 +35,7 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Env, TestCtx, eventually,
     fixtures::{kwok_logs_resource, operation_object, real_backup},
     unique_name, untar,
 };
@@ -109,12 +109,12 @@ async fn read_logs_only(api: &Api<Pod>, pods: &[String], concurrency: usize) -> 
 /// The source floor read with each of the readers `--floor-readers` compares, round after
 /// round; the rows give the median wall and CPU time of each.
 async fn floor_readers(
-    env: &Env,
-    client: &Client,
+    t: &TestCtx,
     state: &DataPathLogs,
     concurrency: usize,
     rounds: usize,
 ) -> Result<Vec<String>> {
+    let (env, client) = (&t.env, &t.client);
     let config = env.config().await?;
     let low_water = velero_debug_operator::log_client::LOW_WATER;
     let readers = [
@@ -213,13 +213,13 @@ fn gzip_seconds(files: &[PathBuf]) -> Result<f64> {
 /// Scenario 0: a hand-made Completed backup whose Velero log in the object store is
 /// `bytes` long; returns the table rows.
 async fn object_store_log(
-    env: &Env,
-    client: &Client,
+    t: &TestCtx,
     work: &Path,
     bytes: u64,
     operator_pid: u32,
     rounds: usize,
 ) -> Result<Vec<String>> {
+    let (env, client) = (&t.env, &t.client);
     let backup = unique_name("bench-oslog");
     let plain = work.join(format!("{backup}.plain"));
     let cri = work.join(format!("{backup}.cri"));
@@ -281,8 +281,7 @@ async fn object_store_log(
         eprintln!("bench: scenario 0, round {round} of {rounds}: bundling backup {backup}");
         let cpu_before = cpu_seconds(operator_pid)?;
         let (done, elapsed) = bundle(
-            env,
-            client,
+            t,
             serde_json::json!({"backup": backup, "events": false, "nodeAgentLogs": "None"}),
         )
         .await?;
@@ -485,14 +484,9 @@ fn status_kib(pid: u32, field: &str) -> Result<u64> {
 const LOAD_LABEL: &str = "velerodebug.io/bench-load";
 
 /// Scenario 3: `count` bundles of one small backup created at once; returns the table rows.
-async fn load(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    operator_pid: u32,
-    count: usize,
-) -> Result<Vec<String>> {
-    let (_, backup, _) = real_backup(env, client, cleanup, "bench-load").await?;
+async fn load(t: &TestCtx, operator_pid: u32, count: usize) -> Result<Vec<String>> {
+    let (env, client) = (&t.env, &t.client);
+    let (_, backup, _) = real_backup(t, "bench-load").await?;
     let run = unique_name("load");
     let selector = format!("{LOAD_LABEL}={run}");
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
@@ -619,18 +613,8 @@ async fn delete_all(api: &Api<DebugBundle>, selector: &str) -> Result<()> {
 }
 
 /// A PodVolumeBackup of `backup` on node-0.
-async fn pvb(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    backup: &str,
-    uid: &str,
-) -> Result<String> {
-    operation_object(
-        env,
-        client,
-        cleanup,
-        "PodVolumeBackup",
+async fn pvb(t: &TestCtx, backup: &str, uid: &str) -> Result<String> {
+    operation_object(t, "PodVolumeBackup",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": uid}),
         serde_json::json!({"node": "node-0", "backupStorageLocation": "default", "repoIdentifier": "",
                            "uploaderType": "kopia", "volume": "data", "tags": {},
@@ -641,11 +625,8 @@ async fn pvb(
 }
 
 /// Applies a bundle and waits for Completed; returns it and the wall time.
-async fn bundle(
-    env: &Env,
-    client: &Client,
-    spec: serde_json::Value,
-) -> Result<(DebugBundle, Duration)> {
+async fn bundle(t: &TestCtx, spec: serde_json::Value) -> Result<(DebugBundle, Duration)> {
+    let (env, client) = (&t.env, &t.client);
     let name = unique_name("bench-vdb");
     let obj: DebugBundle = serde_json::from_value(serde_json::json!({
         "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
@@ -702,15 +683,9 @@ struct DataPathLogs {
 }
 
 impl DataPathLogs {
-    async fn write(
-        env: &Env,
-        client: &Client,
-        cleanup: &Cleanup,
-        work: &Path,
-        total_mib: u64,
-        pods: u64,
-    ) -> Result<Self> {
-        let (_, backup, uid) = real_backup(env, client, cleanup, "bench").await?;
+    async fn write(t: &TestCtx, work: &Path, total_mib: u64, pods: u64) -> Result<Self> {
+        let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
+        let (_, backup, uid) = real_backup(t, "bench").await?;
         let per_pod = total_mib * 1024 * 1024 / pods;
         let mut state = DataPathLogs {
             backup,
@@ -721,7 +696,7 @@ impl DataPathLogs {
         };
         eprintln!("bench: writing {total_mib} MiB of logs for {pods} data-path pods");
         for i in 0..pods {
-            let pvb_name = pvb(env, client, cleanup, &state.backup, &uid).await?;
+            let pvb_name = pvb(t, &state.backup, &uid).await?;
             let pod_name = unique_name("bench-datapath");
             let cri = work.join(format!("{pod_name}.log"));
             let plain = work.join(format!("{pod_name}.plain"));
@@ -766,12 +741,12 @@ impl Drop for DataPathLogs {
 
 /// Scenario 1; returns the table rows.
 async fn data_path_logs(
-    env: &Env,
-    client: &Client,
+    t: &TestCtx,
     state: &DataPathLogs,
     work: &Path,
     args: &Args,
 ) -> Result<Vec<String>> {
+    let (env, client) = (&t.env, &t.client);
     // The floor's reader reads with the operator's log client (`--floor-readers` compares it
     // with kube's default one).
     let log_client = velero_debug_operator::log_client::builder(
@@ -791,7 +766,7 @@ async fn data_path_logs(
         }
     }
     if let Some(rounds) = args.floor_readers {
-        return floor_readers(env, client, state, args.log_concurrency, rounds).await;
+        return floor_readers(t, state, args.log_concurrency, rounds).await;
     }
     let rounds = args.rounds;
     let rss_before = peak_rss_kib(args.operator_pid)?;
@@ -811,10 +786,7 @@ async fn data_path_logs(
         floor_cpus.push(cpu_seconds(std::process::id())? - reader_before);
         eprintln!("bench: scenario 1, round {round} of {rounds}: bundling");
         let cpu_before = cpu_seconds(args.operator_pid)?;
-        let (big, elapsed) = bundle(
-            env,
-            client,
-            serde_json::json!({"backup": state.backup, "maxLogBytesPerContainer": state.per_pod * 2, "events": false}),
+        let (big, elapsed) = bundle(t, serde_json::json!({"backup": state.backup, "maxLogBytesPerContainer": state.per_pod * 2, "events": false}),
         )
         .await?;
         cpus.push(cpu_seconds(args.operator_pid)? - cpu_before);
@@ -915,14 +887,14 @@ async fn data_path_logs(
 }
 
 /// Scenario 2; returns the table rows.
-async fn api_requests(env: &Env, client: &Client, cleanup: &Cleanup) -> Result<Vec<String>> {
+async fn api_requests(t: &TestCtx) -> Result<Vec<String>> {
     let mut rows = Vec::new();
     for count in [10usize, 200] {
-        let (_, b, u) = real_backup(env, client, cleanup, "bench").await?;
+        let (_, b, u) = real_backup(t, "bench").await?;
         for _ in 0..count {
-            pvb(env, client, cleanup, &b, &u).await?;
+            pvb(t, &b, &u).await?;
         }
-        let (done, _) = bundle(env, client, serde_json::json!({"backup": b})).await?;
+        let (done, _) = bundle(t, serde_json::json!({"backup": b})).await?;
         let m = manifest(&done).await?;
         let files = m["files"].as_array().map(|f| f.len()).unwrap_or(0);
         let requests = m["apiRequests"].as_u64().unwrap_or(0);
@@ -948,10 +920,9 @@ fn print_table(title: &str, rows: &[String]) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let env = Env::load()?;
-    let client = env.client().await?;
     // What the fixtures make goes when the bench ends.
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
+    let env = &t.env;
     let work = args
         .work_dir
         .clone()
@@ -961,8 +932,7 @@ async fn main() -> Result<()> {
 
     if runs(0) {
         let rows = object_store_log(
-            &env,
-            &client,
+            t,
             &work,
             args.total_mib << 20,
             args.operator_pid,
@@ -972,9 +942,8 @@ async fn main() -> Result<()> {
         print_table("Scenario 0: Velero's own log, from the object store", &rows);
     }
     if runs(1) {
-        let state =
-            DataPathLogs::write(&env, &client, &cleanup, &work, args.total_mib, args.pods).await?;
-        let rows = data_path_logs(&env, &client, &state, &work, &args).await?;
+        let state = DataPathLogs::write(t, &work, args.total_mib, args.pods).await?;
+        let rows = data_path_logs(t, &state, &work, &args).await?;
         drop(state);
         print_table(
             "Scenario 1: data-path pod logs through the API server (kwok)",
@@ -983,7 +952,7 @@ async fn main() -> Result<()> {
     }
     if runs(2) {
         let rss_before = peak_rss_kib(args.operator_pid)?;
-        let mut rows = api_requests(&env, &client, &cleanup).await?;
+        let mut rows = api_requests(t).await?;
         rows.push(peak_rss_row(rss_before, peak_rss_kib(args.operator_pid)?));
         print_table(
             "Scenario 2: API requests against the number of objects",
@@ -991,14 +960,7 @@ async fn main() -> Result<()> {
         );
     }
     if runs(3) {
-        let rows = load(
-            &env,
-            &client,
-            &cleanup,
-            args.operator_pid,
-            args.load_bundles,
-        )
-        .await?;
+        let rows = load(t, args.operator_pid, args.load_bundles).await?;
         print_table(
             &format!("Scenario 3: load, {} bundles at once", args.load_bundles),
             &rows,

@@ -17,7 +17,7 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Env, TestCtx, eventually,
     fixtures::{
         apply_bundle, assert_first_finding, auto_bundle_for, auto_bundle_recorded, bundle_gone,
         condition_reason, download, finished_restore, ledger_record, object_exists,
@@ -36,7 +36,8 @@ fn bundles(env: &Env, client: &Client) -> Api<DebugBundle> {
 }
 
 /// The automatic bundles made for the target with this uid.
-async fn auto_bundles_for(env: &Env, client: &Client, uid: &str) -> Result<Vec<DebugBundle>> {
+async fn auto_bundles_for(t: &TestCtx, uid: &str) -> Result<Vec<DebugBundle>> {
+    let (env, client) = (&t.env, &t.client);
     let selector = format!("velerodebug.io/auto=true,velerodebug.io/target-uid={uid}");
     Ok(bundles(env, client)
         .list(&ListParams::default().labels(&selector))
@@ -47,19 +48,17 @@ async fn auto_bundles_for(env: &Env, client: &Client, uid: &str) -> Result<Vec<D
 #[tokio::test]
 async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_deleted() -> Result<()>
 {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let restore = partially_failed_restore(&env, &client, &cleanup).await?;
-    let obj = restores(&env, &client).get(&restore).await?;
+    let t = &TestCtx::new().await?;
+    let restore = partially_failed_restore(t).await?;
+    let obj = restores(&t.env, &t.client).get(&restore).await?;
     let uid = obj.uid().context("restore without uid")?;
     let ended: jiff::Timestamp = obj.data["status"]["completionTimestamp"]
         .as_str()
         .context("no completionTimestamp")?
         .parse()?;
 
-    let name = auto_bundle_for(&env, &client, &uid).await?;
-    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    let name = auto_bundle_for(t, &uid).await?;
+    let bundle = wait_finished(t, &name, Duration::from_secs(120)).await?;
     let status = bundle.status.clone().context("no status")?;
     ensure!(
         status.phase == Some(Phase::Completed),
@@ -76,12 +75,12 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
     let owner = bundle.owner_references().first().context("no owner")?;
     ensure!(owner.kind == "Restore" && owner.uid == uid, "{owner:?}");
     ensure!(bundle.spec.restore.as_deref() == Some(restore.as_str()));
-    let recorded = ledger_record(&env, &client, &uid).await?;
+    let recorded = ledger_record(t, &uid).await?;
     ensure!(
         recorded.as_ref() == Some(&name),
         "the ledger records {recorded:?} for the restore, not {name}"
     );
-    let annotations = restores(&env, &client)
+    let annotations = restores(&t.env, &t.client)
         .get(&restore)
         .await?
         .annotations()
@@ -103,7 +102,7 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
     // The probable cause comes first: in summary.md's Findings, within its first 40 lines, in
     // status.findings, and as an event on the Restore.
     assert_first_finding(&bundle, &files, "quota-exceeded", &["ResourceQuota"])?;
-    let event = probable_cause_event(&env, &client, "Restore", &restore).await?;
+    let event = probable_cause_event(t, "Restore", &restore).await?;
     ensure!(
         event.contains("ResourceQuota"),
         "ProbableCause event: {event}"
@@ -111,13 +110,13 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
 
     // Deleting the Restore removes its bundle (garbage collector) and the archive (finalizer).
     let key = status.archive.context("no archive")?.key;
-    ensure!(object_exists(&env, &key).await?);
-    restores(&env, &client)
+    ensure!(object_exists(&t.env, &key).await?);
+    restores(&t.env, &t.client)
         .delete(&restore, &DeleteParams::background())
         .await?;
-    bundle_gone(&env, &client, &name, Duration::from_secs(90)).await?;
+    bundle_gone(t, &name, Duration::from_secs(90)).await?;
     ensure!(
-        !object_exists(&env, &key).await?,
+        !object_exists(&t.env, &key).await?,
         "archive {key} still there"
     );
     Ok(())
@@ -125,49 +124,23 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
 
 #[tokio::test]
 async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "auto-policy").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "auto-policy").await?;
     let none = serde_json::json!({});
-    let (wanted, wanted_uid) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
+    let (wanted, wanted_uid) = partially_failed_now(t, &backup).await?;
     let opted_out = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
-    let (_, opted_out_uid) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        "PartiallyFailed",
-        Duration::ZERO,
-        opted_out,
-    )
-    .await?;
+    let (_, opted_out_uid) =
+        finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, opted_out).await?;
     // The e2e operator keeps the default look-back of 6h.
     let long_ago = Duration::from_secs(7 * 3600);
-    let (_, old_uid) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        "PartiallyFailed",
-        long_ago,
-        none.clone(),
-    )
-    .await?;
-    let (_, completed_uid) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        "Completed",
-        Duration::ZERO,
-        none.clone(),
-    )
-    .await?;
+    let (_, old_uid) =
+        finished_restore(t, &backup, "PartiallyFailed", long_ago, none.clone()).await?;
+    let (_, completed_uid) =
+        finished_restore(t, &backup, "Completed", Duration::ZERO, none.clone()).await?;
 
-    let name = auto_bundle_for(&env, &client, &wanted_uid).await?;
+    let name = auto_bundle_for(t, &wanted_uid).await?;
     ensure!(name.starts_with("auto-restore-"), "{name}");
-    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    let bundle = wait_finished(t, &name, Duration::from_secs(120)).await?;
     ensure!(
         bundle.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
         "{}",
@@ -175,25 +148,25 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
     );
 
     // Deleted by hand, it does not come back, even when the restore changes afterwards.
-    bundles(&env, &client)
+    bundles(&t.env, &t.client)
         .delete(&name, &DeleteParams::default())
         .await?;
-    bundle_gone(&env, &client, &name, Duration::from_secs(60)).await?;
+    bundle_gone(t, &name, Duration::from_secs(60)).await?;
     let touch = serde_json::json!({"metadata": {"annotations": {"e2e/touched": "yes"}}});
-    restores(&env, &client)
+    restores(&t.env, &t.client)
         .patch(&wanted, &PatchParams::default(), &Patch::Merge(&touch))
         .await?;
     // A control made after all of the above, which does get a bundle: once the operator has
     // acted on it, it has also decided on the restores above.
-    let (control, _) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
-    auto_bundle_recorded(&env, &client, &control).await?;
+    let (control, _) = partially_failed_now(t, &backup).await?;
+    auto_bundle_recorded(t, &control).await?;
     for (what, uid) in [
         ("the hand-deleted bundle's restore", &wanted_uid),
         ("the opted-out restore", &opted_out_uid),
         ("the restore outside the look-back window", &old_uid),
         ("the Completed restore", &completed_uid),
     ] {
-        let found = auto_bundles_for(&env, &client, uid).await?;
+        let found = auto_bundles_for(t, uid).await?;
         ensure!(
             found.is_empty(),
             "{what} has automatic bundles: {:?}",
@@ -208,15 +181,13 @@ async fn only_restores_in_policy_get_a_bundle_and_never_a_second_one() -> Result
 /// Uploading at the same time is exact.
 #[tokio::test]
 async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "auto-cap").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "auto-cap").await?;
 
     // (most Collecting/Uploading at once, whether any bundle was seen Queued)
     let seen = Arc::new(Mutex::new((0usize, false)));
     let (listed, watching) = tokio::sync::oneshot::channel();
-    let watch = watcher(bundles(&env, &client), watcher::Config::default());
+    let watch = watcher(bundles(&t.env, &t.client), watcher::Config::default());
     let observer = tokio::spawn({
         let seen = seen.clone();
         async move {
@@ -256,16 +227,16 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
 
     let mut uids = Vec::new();
     for _ in 0..20 {
-        let (_, uid) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
+        let (_, uid) = partially_failed_now(t, &backup).await?;
         uids.push(uid);
     }
     let mut names = Vec::new();
     for uid in &uids {
-        let name = auto_bundle_for(&env, &client, uid).await?;
+        let name = auto_bundle_for(t, uid).await?;
         names.push(name);
     }
     for name in &names {
-        let b = wait_finished(&env, &client, name, Duration::from_secs(600)).await?;
+        let b = wait_finished(t, name, Duration::from_secs(600)).await?;
         ensure!(
             b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
             "{name}: {}",
@@ -285,13 +256,11 @@ async fn twenty_at_once_all_complete_and_at_most_four_collect_together() -> Resu
 #[tokio::test]
 async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_archive() -> Result<()>
 {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "lifecycle").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "lifecycle").await?;
     let spec = serde_json::json!({"backup": backup, "urlTTL": "1m", "ttlAfterFinished": "150s"});
-    let name = apply_bundle(&env, &client, &cleanup, spec).await?;
-    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
+    let name = apply_bundle(t, spec).await?;
+    let bundle = wait_finished(t, &name, Duration::from_secs(180)).await?;
     download(&bundle).await?;
     let status = bundle.status.clone().context("no status")?;
     let first_url = status.download_url.clone().context("no URL")?;
@@ -302,11 +271,11 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
     tokio::time::sleep(Duration::from_secs(2)).await;
     let refresh =
         serde_json::json!({"metadata": {"annotations": {"velerodebug.io/refresh-url": "one"}}});
-    bundles(&env, &client)
+    bundles(&t.env, &t.client)
         .patch(&name, &PatchParams::default(), &Patch::Merge(&refresh))
         .await?;
     let refreshed = eventually("the refreshed URL", Duration::from_secs(30), || async {
-        let b = bundles(&env, &client).get(&name).await?;
+        let b = bundles(&t.env, &t.client).get(&name).await?;
         let s = b.status.clone().unwrap_or_default();
         Ok((s.url_refreshed_for.as_deref() == Some("one")).then_some(b))
     })
@@ -332,7 +301,7 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
         "the URL to show as expired",
         Duration::from_secs(120),
         || async {
-            let b = bundles(&env, &client).get(&name).await?;
+            let b = bundles(&t.env, &t.client).get(&name).await?;
             let gone = b.status.as_ref().is_some_and(|s| {
                 s.conditions.iter().any(|c| {
                     c.type_ == "DownloadURLValid" && c.status == "False" && c.reason == "URLExpired"
@@ -350,10 +319,10 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
     ensure!(refused == 403, "expired URL answered {refused}");
 
     // ttlAfterFinished passes: the bundle is deleted, and the archive with it.
-    ensure!(object_exists(&env, &key).await?);
-    bundle_gone(&env, &client, &name, Duration::from_secs(150)).await?;
+    ensure!(object_exists(&t.env, &key).await?);
+    bundle_gone(t, &name, Duration::from_secs(150)).await?;
     ensure!(
-        !object_exists(&env, &key).await?,
+        !object_exists(&t.env, &key).await?,
         "archive {key} still there"
     );
     Ok(())

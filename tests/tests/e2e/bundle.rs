@@ -12,11 +12,11 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env,
+    Env, TestCtx,
     bundle_watch::BundleWatch,
     eventually,
     fixtures::{
-        apply_bundle, assert_first_finding, condition_reason, download, kwok_logs_resource,
+        apply_bundle, assert_first_finding, condition_reason, data_path_pod, download,
         object_exists, operation_object, real_backup, real_restore, storage_location, text,
         wait_finished,
     },
@@ -26,13 +26,11 @@ use velero_debug_operator::velero::resource as velero_resource;
 
 /// Applies a bundle, waits for it, and downloads it (checked by [`download`]).
 async fn completed_bundle(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
+    t: &TestCtx,
     spec: serde_json::Value,
 ) -> Result<(String, DebugBundle, BTreeMap<String, Vec<u8>>)> {
-    let name = apply_bundle(env, client, cleanup, spec).await?;
-    let bundle = wait_finished(env, client, &name, Duration::from_secs(180)).await?;
+    let name = apply_bundle(t, spec).await?;
+    let bundle = wait_finished(t, &name, Duration::from_secs(180)).await?;
     let files = download(&bundle).await?;
     Ok((name, bundle, files))
 }
@@ -58,15 +56,11 @@ async fn restarted_node_agent(env: &Env, client: &Client) -> Result<(String, Str
 
 #[tokio::test]
 async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "bundle-src").await?;
-    let (agent_pod, node) = restarted_node_agent(&env, &client).await?;
+    let t = &TestCtx::new().await?;
+    let (ns, backup, backup_uid) = real_backup(t, "bundle-src").await?;
+    let (agent_pod, node) = restarted_node_agent(&t.env, &t.client).await?;
     let pvb = operation_object(
-        &env,
-        &client,
-        &cleanup,
+        t,
         "PodVolumeBackup",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({
@@ -77,13 +71,7 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
     )
     .await?;
 
-    let (name, bundle, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
+    let (name, bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
 
     for path in [
         "resources/backup.yaml",
@@ -154,7 +142,7 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
     ensure!(manifest["target"]["name"] == backup.as_str());
     // Collected once: one Started and one Completed event, no retry of the whole pipeline.
     let events: Api<k8s_openapi::api::core::v1::Event> =
-        Api::namespaced(client.clone(), &env.namespace);
+        Api::namespaced(t.client.clone(), &t.env.namespace);
     let about = ListParams::default().fields(&format!("involvedObject.name={name}"));
     let reasons: Vec<String> = events
         .list(&about)
@@ -176,8 +164,8 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
     // Velero still accepts the BSL after our upload: validated again, and Available.
     let archive = bundle.status.as_ref().unwrap().archive.clone().unwrap();
     let bsls: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &env.namespace,
+        t.client.clone(),
+        &t.env.namespace,
         &velero_resource("BackupStorageLocation"),
     );
     let uploaded_at = bundle
@@ -211,13 +199,13 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
     .await?;
 
     // Deleting the DebugBundle deletes the archive.
-    let s3 = env.s3_client(&env.s3.endpoint);
+    let s3 = t.env.s3_client(&t.env.s3.endpoint);
     s3.head_object()
         .bucket(&archive.bucket)
         .key(&archive.key)
         .send()
         .await?;
-    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+    Api::<DebugBundle>::namespaced(t.client.clone(), &t.env.namespace)
         .delete(&name, &DeleteParams::default())
         .await?;
     eventually("archive deleted", Duration::from_secs(60), || async {
@@ -236,18 +224,14 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
 
 #[tokio::test]
 async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (ns, backup, _) = real_backup(&env, &client, &cleanup, "bundle-src").await?;
+    let t = &TestCtx::new().await?;
+    let (ns, backup, _) = real_backup(t, "bundle-src").await?;
     let target_ns = format!("{ns}-copy");
-    let restored = real_restore(&env, &client, &cleanup, &backup, &ns, &target_ns).await?;
+    let restored = real_restore(t, &backup, &ns, &target_ns).await?;
     let restore = restored.name_any();
     let restore_uid = restored.uid().context("no uid")?;
     let pvr = operation_object(
-        &env,
-        &client,
-        &cleanup,
+        t,
         "PodVolumeRestore",
         serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
         serde_json::json!({
@@ -259,13 +243,7 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
     )
     .await?;
 
-    let (_, _, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"restore": restore}),
-    )
-    .await?;
+    let (_, _, files) = completed_bundle(t, serde_json::json!({"restore": restore})).await?;
     for path in [
         "resources/restore.yaml",
         "resources/backup.yaml",
@@ -294,14 +272,12 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
 
 #[tokio::test]
 async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     for spec in [
         serde_json::json!({"backup": "b", "restore": "r"}),
         serde_json::json!({}),
     ] {
-        let err = apply_bundle(&env, &client, &cleanup, spec.clone())
+        let err = apply_bundle(t, spec.clone())
             .await
             .err()
             .with_context(|| format!("{spec} was accepted"))?;
@@ -311,28 +287,17 @@ async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
         );
     }
     // A URL may live at most 7 days.
-    let err = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": "b", "urlTTL": "200h"}),
-    )
-    .await
-    .err()
-    .context("urlTTL 200h accepted")?;
+    let err = apply_bundle(t, serde_json::json!({"backup": "b", "urlTTL": "200h"}))
+        .await
+        .err()
+        .context("urlTTL 200h accepted")?;
     ensure!(
         format!("{err:#}").contains("urlTTL must be a duration"),
         "{err:#}"
     );
     // And the spec cannot change once made.
-    let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": "whatever"}),
-    )
-    .await?;
-    let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let name = apply_bundle(t, serde_json::json!({"backup": "whatever"})).await?;
+    let api: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let patch = serde_json::json!({"spec": {"backup": "another"}});
     let err = api
         .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -345,25 +310,20 @@ async fn the_api_server_refuses_both_or_neither_target() -> Result<()> {
 
 #[tokio::test]
 async fn a_missing_target_fails_with_target_not_found_after_waiting() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let watch = BundleWatch::start(&env, &client).await?;
-    let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"restore": unique_name("nope")}),
-    )
-    .await?;
+    let t = &TestCtx::new().await?;
+    let watch = BundleWatch::start(&t.env, &t.client).await?;
+    let name = apply_bundle(t, serde_json::json!({"restore": unique_name("nope")})).await?;
     // First it waits (the target may be applied together with the bundle)...
     watch
-        .first_seen(&name, "waiting for its target", Duration::from_secs(30), |b| {
-            condition_reason(b).starts_with("WaitingForTarget")
-        })
+        .first_seen(
+            &name,
+            "waiting for its target",
+            Duration::from_secs(30),
+            |b| condition_reason(b).starts_with("WaitingForTarget"),
+        )
         .await?;
     // ...then gives up with a reason automation can read.
-    let b = wait_finished(&env, &client, &name, Duration::from_secs(90)).await?;
+    let b = wait_finished(t, &name, Duration::from_secs(90)).await?;
     ensure!(b.status.as_ref().unwrap().phase == Some(Phase::Failed));
     ensure!(
         condition_reason(&b).starts_with("TargetNotFound"),
@@ -373,22 +333,13 @@ async fn a_missing_target_fails_with_target_not_found_after_waiting() -> Result<
     Ok(())
 }
 
-async fn expect_failure(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    backup: &str,
-    bsl: &str,
-    reason: &str,
-) -> Result<DebugBundle> {
+async fn expect_failure(t: &TestCtx, backup: &str, bsl: &str, reason: &str) -> Result<DebugBundle> {
     let name = apply_bundle(
-        env,
-        client,
-        cleanup,
+        t,
         serde_json::json!({"backup": backup, "storageLocation": bsl}),
     )
     .await?;
-    let b = wait_finished(env, client, &name, Duration::from_secs(150)).await?;
+    let b = wait_finished(t, &name, Duration::from_secs(150)).await?;
     ensure!(
         b.status.as_ref().unwrap().phase == Some(Phase::Failed),
         "{bsl}: not Failed"
@@ -403,27 +354,11 @@ async fn expect_failure(
 
 #[tokio::test]
 async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "bundle-src").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "bundle-src").await?;
 
-    let read_only = storage_location(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"accessMode": "ReadOnly"}),
-    )
-    .await?;
-    expect_failure(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        &read_only,
-        "StorageLocationReadOnly",
-    )
-    .await?;
+    let read_only = storage_location(t, serde_json::json!({"accessMode": "ReadOnly"})).await?;
+    expect_failure(t, &backup, &read_only, "StorageLocationReadOnly").await?;
 
     // Wrong credentials the object store refuses: a key of its own in the credential Secret
     // the operator may read (the chart grants it cloud-credentials only).
@@ -431,7 +366,7 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
     let add_key = serde_json::json!({"stringData": {
         wrong_key.clone(): "[default]\naws_access_key_id=wrong\naws_secret_access_key=wrong\n"
     }});
-    let secrets = Api::<Secret>::namespaced(client.clone(), &env.namespace);
+    let secrets = Api::<Secret>::namespaced(t.client.clone(), &t.env.namespace);
     secrets
         .patch(
             "cloud-credentials",
@@ -439,23 +374,19 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
             &Patch::Merge(&add_key),
         )
         .await?;
-    cleanup.merge_patch(
+    t.cleanup.merge_patch(
         &ApiResource::erase::<Secret>(&()),
-        Some(&env.namespace),
+        Some(&t.env.namespace),
         "cloud-credentials",
         serde_json::json!({"data": {wrong_key.clone(): null}}),
     );
     let wrong_creds = storage_location(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({"credential": {"name": "cloud-credentials", "key": wrong_key}}),
     )
     .await?;
     expect_failure(
-        &env,
-        &client,
-        &cleanup,
+        t,
         &backup,
         &wrong_creds,
         "CredentialsInvalid: the object store refused",
@@ -469,18 +400,14 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
         "stringData": {"cloud": "[default]\naws_access_key_id=x\naws_secret_access_key=y\n"}
     }))?;
     secrets.create(&PostParams::default(), &secret).await?;
-    cleanup.object::<Secret>(&env.namespace, &secret_name);
+    t.cleanup.object::<Secret>(&t.env.namespace, &secret_name);
     let unreadable = storage_location(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({"credential": {"name": secret_name, "key": "cloud"}}),
     )
     .await?;
     expect_failure(
-        &env,
-        &client,
-        &cleanup,
+        t,
         &backup,
         &unreadable,
         "CredentialsInvalid: the operator may not read Secret",
@@ -492,21 +419,11 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
         .local_addr()?
         .port();
     let down = storage_location(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({"config": {"s3Url": format!("http://127.0.0.1:{closed}")}}),
     )
     .await?;
-    let failed = expect_failure(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        &down,
-        "StorageUnreachable",
-    )
-    .await?;
+    let failed = expect_failure(t, &backup, &down, "StorageUnreachable").await?;
     // Retried with backoff (10 s, then 20 s; the e2e operator gives up after 3 attempts), not
     // at once.
     ensure!(condition_reason(&failed).contains("after 3 attempts"));
@@ -531,14 +448,10 @@ async fn unusable_storage_locations_fail_with_the_matching_reason() -> Result<()
 
 #[tokio::test]
 async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "bundle-src").await?;
+    let t = &TestCtx::new().await?;
+    let (ns, backup, backup_uid) = real_backup(t, "bundle-src").await?;
     let pvb = operation_object(
-        &env,
-        &client,
-        &cleanup,
+        t,
         "PodVolumeBackup",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({
@@ -572,65 +485,22 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
             seeds[5]
         ),
     ];
-    let log_path = env.pod_logs_dir.join(format!("{pvb}.log"));
-    let now = jiff::Timestamp::now();
-    let content: String = log_lines
-        .iter()
-        .map(|l| format!("{now} stdout F {l}\n"))
-        .collect();
-    std::fs::write(&log_path, content)?;
     let pod_name = unique_name("datapath");
-    let pod: Pod = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": pod_name, "labels": {"velero.io/pod-volume-backup": pvb}},
-        "spec": {"nodeName": "node-0", "containers": [{
-            "name": "data-mover", "image": "velero/velero",
-            "env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": seeds[6]}, {"name": "LOG_LEVEL", "value": "info"}]
-        }]}
-    }))?;
-    Api::<Pod>::namespaced(client.clone(), &env.namespace)
-        .create(&PostParams::default(), &pod)
-        .await?;
-    cleanup.object::<Pod>(&env.namespace, &pod_name);
-    let logs_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &kwok_logs_resource());
-    let logs_obj = DynamicObject::new(&pod_name, &kwok_logs_resource())
-        .within(&env.namespace)
-        .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": log_path}]}}));
-    logs_api.create(&PostParams::default(), &logs_obj).await?;
-    cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &pod_name);
+    let env = serde_json::json!([
+        {"name": "AWS_SECRET_ACCESS_KEY", "value": seeds[6]}, {"name": "LOG_LEVEL", "value": "info"}
+    ]);
+    data_path_pod(t, &pvb, &pod_name, &log_lines, env).await?;
     // A Secret in Velero's namespace: never collected.
     let secret_name = unique_name("seeded");
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": secret_name},
         "stringData": {"value": "seeded-secret-object-value"}
     }))?;
-    Api::<Secret>::namespaced(client.clone(), &env.namespace)
+    Api::<Secret>::namespaced(t.client.clone(), &t.env.namespace)
         .create(&PostParams::default(), &secret)
         .await?;
-    cleanup.object::<Secret>(&env.namespace, &secret_name);
-    // The data-path log is served before the bundle is made.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
-    eventually(
-        "data-path pod log served",
-        Duration::from_secs(60),
-        || async {
-            Ok(pods
-                .logs(&pod_name, &LogParams::default())
-                .await
-                .ok()
-                .filter(|l| l.contains("password="))
-                .map(|_| ()))
-        },
-    )
-    .await?;
-
-    let (_, _, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
+    t.cleanup.object::<Secret>(&t.env.namespace, &secret_name);
+    let (_, _, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
     let datapath_log = text(&files, &format!("logs/data-path/{pod_name}/data-mover.log"))?;
     ensure!(
         datapath_log.contains("password=***REDACTED***"),
@@ -640,7 +510,7 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
     ensure!(pod_yaml.contains("LOG_LEVEL"), "{pod_yaml}");
     let mut all_seeds: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
     all_seeds.push("seeded-secret-object-value".into());
-    all_seeds.push(env.s3.secret_key.clone());
+    all_seeds.push(t.env.s3.secret_key.clone());
     for (path, content) in &files {
         let content = String::from_utf8_lossy(content);
         for seed in &all_seeds {
@@ -655,7 +525,8 @@ async fn seeded_secrets_never_reach_the_archive() -> Result<()> {
 }
 
 /// The node-agent pod on `node`.
-async fn node_agent_on(env: &Env, client: &Client, node: &str) -> Result<String> {
+async fn node_agent_on(t: &TestCtx, node: &str) -> Result<String> {
+    let (env, client) = (&t.env, &t.client);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
     let agents = pods
         .list(&ListParams::default().labels("role=node-agent"))
@@ -670,14 +541,10 @@ async fn node_agent_on(env: &Env, client: &Client, node: &str) -> Result<String>
 
 #[tokio::test]
 async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "datamover").await?;
+    let t = &TestCtx::new().await?;
+    let (ns, backup, backup_uid) = real_backup(t, "datamover").await?;
     let upload = operation_object(
-        &env,
-        &client,
-        &cleanup,
+        t,
         "DataUpload",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({"snapshotType": "CSI", "sourceNamespace": ns, "sourcePVC": "data",
@@ -686,19 +553,13 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
                            "message": "data path for data upload failed: error to connect backup repo"}),
     )
     .await?;
-    let (_, bundle, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
+    let (_, bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
     let path = format!("resources/dataupload/{upload}.yaml");
     ensure!(
         text(&files, &path)?.contains("error to connect backup repo"),
         "{path} lacks the upload's status"
     );
-    let agent = node_agent_on(&env, &client, "node-1").await?;
+    let agent = node_agent_on(t, "node-1").await?;
     ensure!(
         files
             .keys()
@@ -716,13 +577,11 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
     let _ = bundle;
 
     // A restore's DataDownload, through the restore's labels.
-    let restored = real_restore(&env, &client, &cleanup, &backup, &ns, &format!("{ns}-dm")).await?;
+    let restored = real_restore(t, &backup, &ns, &format!("{ns}-dm")).await?;
     let restore = restored.name_any();
     let restore_uid = restored.uid().context("no uid")?;
     let download = operation_object(
-        &env,
-        &client,
-        &cleanup,
+        t,
         "DataDownload",
         serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
         serde_json::json!({"targetVolume": {"pvc": "data", "pv": "", "namespace": ns}, "sourceNamespace": ns, "operationTimeout": "10m",
@@ -730,15 +589,9 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
         serde_json::json!({"phase": "InProgress", "node": "node-2"}),
     )
     .await?;
-    let (_, _, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"restore": restore}),
-    )
-    .await?;
+    let (_, _, files) = completed_bundle(t, serde_json::json!({"restore": restore})).await?;
     ensure!(files.contains_key(&format!("resources/datadownload/{download}.yaml")));
-    let agent = node_agent_on(&env, &client, "node-2").await?;
+    let agent = node_agent_on(t, "node-2").await?;
     ensure!(
         files
             .keys()
@@ -753,14 +606,10 @@ async fn data_uploads_and_downloads_are_collected_with_their_nodes() -> Result<(
 /// bundle's file.
 #[tokio::test]
 async fn a_log_over_its_bound_keeps_its_end_and_the_findings_quote_it_by_its_line() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "longlog").await?;
+    let t = &TestCtx::new().await?;
+    let (ns, backup, backup_uid) = real_backup(t, "longlog").await?;
     let pvb = operation_object(
-        &env,
-        &client,
-        &cleanup,
+        t,
         "PodVolumeBackup",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({
@@ -785,50 +634,11 @@ async fn a_log_over_its_bound_keeps_its_end_and_the_findings_quote_it_by_its_lin
     ));
     lines.push("panic: runtime error: invalid memory address or nil pointer dereference".into());
     lines.push("goroutine 1 [running]:".into());
-    let log_path = env.pod_logs_dir.join(format!("{pod_name}.log"));
-    let content: String = lines
-        .iter()
-        .map(|l| format!("{now} stdout F {l}\n"))
-        .collect();
-    std::fs::write(&log_path, content)?;
-    let pod: Pod = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": pod_name, "labels": {"velero.io/pod-volume-backup": pvb}},
-        "spec": {"nodeName": "node-0", "containers": [{"name": "data-mover", "image": "velero/velero"}]}
-    }))?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
-    pods.create(&PostParams::default(), &pod).await?;
-    cleanup.object::<Pod>(&env.namespace, &pod_name);
-    let logs_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &kwok_logs_resource());
-    let logs_obj = DynamicObject::new(&pod_name, &kwok_logs_resource())
-        .within(&env.namespace)
-        .data(serde_json::json!({"spec": {"logs": [{"containers": ["data-mover"], "logsFile": log_path}]}}));
-    logs_api.create(&PostParams::default(), &logs_obj).await?;
-    cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &pod_name);
-    // kwok serves the tail by line count, as the bundle asks for it.
-    let last = LogParams {
-        tail_lines: Some(1),
-        ..LogParams::default()
-    };
-    eventually(
-        "data-path pod log served",
-        Duration::from_secs(60),
-        || async {
-            Ok(pods
-                .logs(&pod_name, &last)
-                .await
-                .ok()
-                .filter(|l| l.trim_end() == "goroutine 1 [running]:")
-                .map(|_| ()))
-        },
-    )
-    .await?;
+    data_path_pod(t, &pvb, &pod_name, &lines, serde_json::json!([])).await?;
 
     let bound = 64 * 1024;
     let (_, _, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({"backup": backup, "maxLogBytesPerContainer": bound, "events": false}),
     )
     .await?;
@@ -887,38 +697,32 @@ async fn a_log_over_its_bound_keeps_its_end_and_the_findings_quote_it_by_its_lin
 #[tokio::test]
 async fn a_backup_whose_log_object_is_missing_has_the_server_lines_naming_it_in_its_place()
 -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "nolog").await?;
-    let prefix = if env.s3.prefix.is_empty() {
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "nolog").await?;
+    let prefix = if t.env.s3.prefix.is_empty() {
         String::new()
     } else {
-        format!("{}/", env.s3.prefix)
+        format!("{}/", t.env.s3.prefix)
     };
     let key = format!("{prefix}backups/{backup}/{backup}-logs.gz");
     ensure!(
-        object_exists(&env, &key).await?,
+        object_exists(&t.env, &key).await?,
         "Velero did not upload {key}"
     );
-    env.s3_client(&env.s3.endpoint)
+    t.env
+        .s3_client(&t.env.s3.endpoint)
         .delete_object()
-        .bucket(&env.s3.bucket)
+        .bucket(&t.env.s3.bucket)
         .key(&key)
         .send()
         .await?;
-    let (_, bundle, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup, "events": false}),
-    )
-    .await?;
+    let (_, bundle, files) =
+        completed_bundle(t, serde_json::json!({"backup": backup, "events": false})).await?;
     ensure!(!files.contains_key("object-store/backup.log"));
     let path = format!("logs/velero/backup-{backup}.from-server-log.log");
     let stand_in = text(&files, &path)?;
-    let named = format!("backup={}/{backup}", env.namespace);
-    let named_json = format!("\"backup\":\"{}/{backup}\"", env.namespace);
+    let named = format!("backup={}/{backup}", t.env.namespace);
+    let named_json = format!("\"backup\":\"{}/{backup}\"", t.env.namespace);
     let lines: Vec<&str> = stand_in
         .lines()
         .filter(|l| !l.starts_with("----- velero-debug-operator: the lines of logs/velero/"))

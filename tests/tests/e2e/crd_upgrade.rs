@@ -9,7 +9,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::{Api, Client};
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env,
+    TestCtx,
     fixtures::{apply_bundle, real_backup, wait_completed},
     restart_operators,
 };
@@ -50,24 +50,24 @@ async fn run(program: &str, args: &[&str]) -> Result<()> {
 
 #[tokio::test]
 async fn serial_helm_upgrade_brings_the_new_crd_and_keeps_existing_bundles() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let outcome = upgrade(&env, &client).await;
+    let outcome = upgrade().await;
     // Back to the working tree's CRD and operator for the tests after this one.
     restart_operators(1, &[]).await?;
     outcome
 }
 
-async fn upgrade(env: &Env, client: &Client) -> Result<()> {
-    let cleanup = Cleanup::new(env);
-    let (_, backup, _) = real_backup(env, client, &cleanup, "crd-upgrade").await?;
+/// With a context of its own: what it made is deleted before the operator is restarted.
+async fn upgrade() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let (env, client) = (&t.env, &t.client);
+    let (_, backup, _) = real_backup(t, "crd-upgrade").await?;
 
     // A bundle the cluster already has, then chart 0.1.0's CRD as a cluster installed with
     // that chart serves it. (This build cannot make bundles under the old CRD: the API server
     // refuses a server-side apply that sets a field the schema lacks, which is why the
     // operator must bring its CRD with it.)
-    let before = apply_bundle(env, client, &cleanup, serde_json::json!({"backup": backup})).await?;
-    let made_before = wait_completed(env, client, &before, Duration::from_secs(180)).await?;
+    let before = apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+    let made_before = wait_completed(t, &before, Duration::from_secs(180)).await?;
     let old = repo_path("tests/fixtures/crd-chart-0.1.0.yaml");
     run("kubectl", &["replace", "-f", &old.display().to_string()]).await?;
     ensure!(
@@ -149,8 +149,8 @@ async fn upgrade(env: &Env, client: &Client) -> Result<()> {
     );
 
     // And the new fields are served: a bundle made now has its upload progress.
-    let after = apply_bundle(env, client, &cleanup, serde_json::json!({"backup": backup})).await?;
-    let made_after = wait_completed(env, client, &after, Duration::from_secs(180)).await?;
+    let after = apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+    let made_after = wait_completed(t, &after, Duration::from_secs(180)).await?;
     let uploaded = made_after
         .status
         .as_ref()

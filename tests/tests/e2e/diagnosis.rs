@@ -13,7 +13,7 @@ use kube::{
     api::{DynamicObject, PostParams},
 };
 use velero_debug_e2e::{
-    Cleanup, Env, create_namespace, eventually,
+    TestCtx, create_namespace, eventually,
     fixtures::{
         apply_bundle, condition_reason, download, finished_restore, first_finding,
         pod_volume_restore, real_backup, text, wait_finished,
@@ -27,7 +27,8 @@ const RELEASE: &str = "velero-debug-operator";
 
 /// Binds `<release>-workload-reader` to the operator's ServiceAccount in `namespace`, as the
 /// chart renders it for a namespace listed in rbac.workloadNamespaces.
-async fn grant_workload_reads(env: &Env, client: &Client, namespace: &str) -> Result<()> {
+async fn grant_workload_reads(t: &TestCtx, namespace: &str) -> Result<()> {
+    let (env, client) = (&t.env, &t.client);
     let binding: RoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": format!("{RELEASE}-workload-reader")},
         "roleRef": {
@@ -114,38 +115,26 @@ async fn multi_attach_event(
 #[tokio::test]
 async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_first() -> Result<()>
 {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "diag-src").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "diag-src").await?;
     // Made by hand as ended PartiallyFailed (Velero leaves it alone), without an automatic
     // bundle: this test asks for its own.
     let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
-    let (restore, restore_uid) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
-        &backup,
-        "PartiallyFailed",
-        Duration::ZERO,
-        no_auto,
-    )
-    .await?;
+    let (restore, restore_uid) =
+        finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
 
     // The restored namespace, readable by the operator as rbac.workloadNamespaces makes it.
-    let ns = create_namespace(&client, &cleanup, "diag").await?;
-    grant_workload_reads(&env, &client, &ns).await?;
-    let pod_uid = pending_restored_pod(&client, &ns, "app", "data-app", &restore).await?;
+    let ns = create_namespace(&t.client, &t.cleanup, "diag").await?;
+    grant_workload_reads(t, &ns).await?;
+    let pod_uid = pending_restored_pod(&t.client, &ns, "app", "data-app", &restore).await?;
     let volume = "pvc-6f1c2a9e-4b7d-4c1e-9a55-0d2e8b3f7c41";
     let message = format!(
         "Multi-Attach error for volume \"{volume}\" Volume is already exclusively attached to one node and can't be attached to another"
     );
-    multi_attach_event(&client, &ns, "app", &pod_uid, &message).await?;
+    multi_attach_event(&t.client, &ns, "app", &pod_uid, &message).await?;
     // Never accepted by a node: its pod never ran the restore-wait init container.
     let pvr = pod_volume_restore(
-        &env,
-        &client,
-        &cleanup,
+        t,
         (&restore, &restore_uid),
         (&ns, "app"),
         serde_json::json!({"phase": "New", "progress": {}}),
@@ -153,8 +142,8 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
     .await?;
     // Still New: nothing in the environment accepts it.
     let stored = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &env.namespace,
+        t.client.clone(),
+        &t.env.namespace,
         &velero_resource("PodVolumeRestore"),
     )
     .get(&pvr)
@@ -165,14 +154,8 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
         stored.data["status"]
     );
 
-    let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"restore": restore}),
-    )
-    .await?;
-    let bundle = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    let name = apply_bundle(t, serde_json::json!({"restore": restore})).await?;
+    let bundle = wait_finished(t, &name, Duration::from_secs(120)).await?;
     let status = bundle.status.clone().context("no status")?;
     let files = download(&bundle)
         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use velero_debug_e2e::{
-    Cleanup, Env,
+    TestCtx,
     fixtures::{
         apply_bundle, download, fake_node, finished_restore, first_finding, pod_volume_restore,
         real_backup, text, wait_completed,
@@ -19,15 +19,13 @@ const TAINT: &str = "velerodebug.io/e2e=no-agent:NoSchedule";
 
 #[tokio::test]
 async fn a_node_tainted_against_node_agent_is_the_first_finding_with_its_taint() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
 
     // A node of the test's own (kwok fakes any Node that carries its annotation), so the
     // shared nodes, which other tests run on, stay untainted.
     let node = fake_node(
-        &client,
-        &cleanup,
+        &t.client,
+        &t.cleanup,
         "tainted",
         serde_json::json!([{"key": "velerodebug.io/e2e", "value": "no-agent", "effect": "NoSchedule"}]),
     )
@@ -35,11 +33,9 @@ async fn a_node_tainted_against_node_agent_is_the_first_finding_with_its_taint()
 
     // A restore that ended long ago (so it gets no automatic bundle), whose volume was being
     // restored on that node.
-    let (ns, backup, _) = real_backup(&env, &client, &cleanup, "infra-src").await?;
+    let (ns, backup, _) = real_backup(t, "infra-src").await?;
     let (restore, restore_uid) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
+        t,
         &backup,
         "PartiallyFailed",
         Duration::from_secs(7 * 3600),
@@ -47,22 +43,14 @@ async fn a_node_tainted_against_node_agent_is_the_first_finding_with_its_taint()
     )
     .await?;
     let pvr = pod_volume_restore(
-        &env,
-        &client,
-        &cleanup,
+        t,
         (&restore, &restore_uid),
         (&ns, "db-0"),
         serde_json::json!({"phase": "InProgress", "node": node}),
     )
     .await?;
-    let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"restore": restore}),
-    )
-    .await?;
-    let bundle = wait_completed(&env, &client, &name, Duration::from_secs(180)).await?;
+    let name = apply_bundle(t, serde_json::json!({"restore": restore})).await?;
+    let bundle = wait_completed(t, &name, Duration::from_secs(180)).await?;
     let files = download(&bundle).await?;
 
     // The first finding names the node and the taint, in summary.md and in status.

@@ -6,12 +6,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
-    Api, Client, ResourceExt,
+    Api, ResourceExt,
     api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
 };
 use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    TestCtx, eventually,
     fixtures::{
         apply_bundle, assert_first_finding, assert_first_status_finding, condition_reason,
         download, fake_node, finished_restore, kwok_logs_resource, operation_object,
@@ -21,23 +21,16 @@ use velero_debug_e2e::{
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
-async fn finished_bundle(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    spec: serde_json::Value,
-) -> Result<DebugBundle> {
-    let name = apply_bundle(env, client, cleanup, spec).await?;
-    wait_finished(env, client, &name, Duration::from_secs(180)).await
+async fn finished_bundle(t: &TestCtx, spec: serde_json::Value) -> Result<DebugBundle> {
+    let name = apply_bundle(t, spec).await?;
+    wait_finished(t, &name, Duration::from_secs(180)).await
 }
 
 async fn completed_bundle(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
+    t: &TestCtx,
     spec: serde_json::Value,
 ) -> Result<(DebugBundle, std::collections::BTreeMap<String, Vec<u8>>)> {
-    let bundle = finished_bundle(env, client, cleanup, spec).await?;
+    let bundle = finished_bundle(t, spec).await?;
     ensure!(
         bundle.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
         "bundle not Completed: {}",
@@ -62,24 +55,23 @@ fn cri_lines(lines: &[String]) -> String {
 #[tokio::test]
 async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_cannot_be_stored()
 -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     let bsl_resource = velero_resource("BackupStorageLocation");
     let bsls: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &bsl_resource);
+        Api::namespaced_with(t.client.clone(), &t.env.namespace, &bsl_resource);
     let bsl = unique_name("bsl-nobucket");
     let bucket = unique_name("nobucket");
     let obj: DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
-        "metadata": {"name": bsl, "namespace": env.namespace},
+        "metadata": {"name": bsl, "namespace": t.env.namespace},
         "spec": {"provider": "aws", "validationFrequency": "5s",
                  "objectStorage": {"bucket": bucket, "prefix": "p"},
-                 "config": {"region": env.s3.region, "s3ForcePathStyle": "true",
-                            "s3Url": env.s3.endpoint, "checksumAlgorithm": ""}},
+                 "config": {"region": t.env.s3.region, "s3ForcePathStyle": "true",
+                            "s3Url": t.env.s3.endpoint, "checksumAlgorithm": ""}},
     }))?;
     bsls.create(&PostParams::default(), &obj).await?;
-    cleanup.delete(&bsl_resource, Some(&env.namespace), &bsl);
+    t.cleanup
+        .delete(&bsl_resource, Some(&t.env.namespace), &bsl);
     eventually(
         &format!("BSL {bsl} to be Unavailable"),
         Duration::from_secs(90),
@@ -90,9 +82,10 @@ async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_ca
     )
     .await?;
     let backup = unique_name("bk-nobucket");
-    cleanup.delete(&velero_resource("Backup"), Some(&env.namespace), &backup);
+    t.cleanup
+        .delete(&velero_resource("Backup"), Some(&t.env.namespace), &backup);
     velero(
-        &env,
+        &t.env,
         &[
             "backup",
             "create",
@@ -106,8 +99,8 @@ async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_ca
     )
     .await?;
     let phase = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &env.namespace,
+        t.client.clone(),
+        &t.env.namespace,
         &velero_resource("Backup"),
     )
     .get(&backup)
@@ -116,13 +109,7 @@ async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_ca
         .clone();
     ensure!(phase == "FailedValidation", "backup ended {phase}");
 
-    let bundle = finished_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
+    let bundle = finished_bundle(t, serde_json::json!({"backup": backup})).await?;
     let status = bundle.status.clone().context("no status")?;
     ensure!(
         status.phase == Some(Phase::Failed),
@@ -136,9 +123,9 @@ async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_ca
     );
     ensure!(status.archive.is_none(), "{:?}", status.archive);
     assert_first_status_finding(&bundle, "bsl-unavailable")?;
-    let event = probable_cause_event(&env, &client, "Backup", &backup).await?;
+    let event = probable_cause_event(t, "Backup", &backup).await?;
     ensure!(event.contains(&bsl), "ProbableCause event: {event}");
-    let made = env.s3.data_dir.join(&bucket);
+    let made = t.env.s3.data_dir.join(&bucket);
     ensure!(!made.exists(), "the store made the bucket {made:?}");
     Ok(())
 }
@@ -147,14 +134,10 @@ async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_ca
 /// Velero writes it): the summary says so and the warnings' cause comes first.
 #[tokio::test]
 async fn a_restore_completed_with_warnings_only_says_so_and_names_them() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (ns, backup, _) = real_backup(&env, &client, &cleanup, "warn-src").await?;
+    let t = &TestCtx::new().await?;
+    let (ns, backup, _) = real_backup(t, "warn-src").await?;
     let (restore, _) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
+        t,
         &backup,
         "Completed",
         Duration::ZERO,
@@ -163,8 +146,8 @@ async fn a_restore_completed_with_warnings_only_says_so_and_names_them() -> Resu
     .await?;
     // As Velero records a restore with warnings and no errors: `errors` left out.
     Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &env.namespace,
+        t.client.clone(),
+        &t.env.namespace,
         &velero_resource("Restore"),
     )
     .patch(
@@ -182,13 +165,13 @@ async fn a_restore_completed_with_warnings_only_says_so_and_names_them() -> Resu
         "warnings": {"namespaces": {ns.clone(): [already("settings"), already("kube-root-ca.crt")]}},
     });
     put_gzipped(
-        &env,
+        &t.env,
         &format!("restores/{restore}/restore-{restore}-results.gz"),
         &results.to_string(),
     )
     .await?;
     put_gzipped(
-        &env,
+        &t.env,
         &format!("restores/{restore}/restore-{restore}-logs.gz"),
         &format!(
             "time=\"2026-11-23T04:00:00Z\" level=warning msg=\"{}\" logSource=\"pkg/restore/restore.go:1\" restore=velero/{restore}\n",
@@ -197,13 +180,7 @@ async fn a_restore_completed_with_warnings_only_says_so_and_names_them() -> Resu
     )
     .await?;
 
-    let (bundle, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"restore": restore}),
-    )
-    .await?;
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"restore": restore})).await?;
     let summary = text(&files, "summary.md")?;
     ensure!(
         summary.contains("Completed with 2 warnings"),
@@ -217,16 +194,12 @@ async fn a_restore_completed_with_warnings_only_says_so_and_names_them() -> Resu
 /// the DataUpload, its phase and message.
 #[tokio::test]
 async fn a_canceled_data_upload_is_named_with_its_message() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "du-src").await?;
+    let t = &TestCtx::new().await?;
+    let (ns, backup, backup_uid) = real_backup(t, "du-src").await?;
     let message =
         "found a dataupload with expose error: timeout on preparing data upload. mark it as cancel";
     let du = operation_object(
-        &env,
-        &client,
-        &cleanup,
+        t,
         "DataUpload",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({
@@ -237,13 +210,7 @@ async fn a_canceled_data_upload_is_named_with_its_message() -> Result<()> {
         serde_json::json!({"phase": "Canceled", "message": message, "node": "node-1"}),
     )
     .await?;
-    let (bundle, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
     assert_first_finding(&bundle, &files, "volume-operation-failed", &[&du])?;
     let summary = text(&files, "summary.md")?;
     ensure!(
@@ -259,12 +226,10 @@ async fn a_canceled_data_upload_is_named_with_its_message() -> Result<()> {
 /// test sees it.
 #[tokio::test]
 async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let node = fake_node(&client, &cleanup, "node-panic", serde_json::json!([])).await?;
+    let t = &TestCtx::new().await?;
+    let node = fake_node(&t.client, &t.cleanup, "node-panic", serde_json::json!([])).await?;
     // The DaemonSet places a node-agent on the new node.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let agent = eventually(
         &format!("a Running node-agent on {node}"),
         Duration::from_secs(90),
@@ -280,7 +245,7 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
     )
     .await?
     .name_any();
-    cleanup.object::<Pod>(&env.namespace, &agent);
+    t.cleanup.object::<Pod>(&t.env.namespace, &agent);
 
     // Its previous instance: a long log that ends in a Go panic.
     let mut previous: Vec<String> = (0..200)
@@ -296,7 +261,7 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
         ]
         .map(String::from),
     );
-    let dir = &env.pod_logs_dir;
+    let dir = &t.env.pod_logs_dir;
     let current_file = dir.join(format!("{agent}.log"));
     let previous_file = dir.join(format!("{agent}.previous.log"));
     std::fs::write(
@@ -308,14 +273,15 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
     std::fs::write(&previous_file, cri_lines(&previous))?;
     let logs: DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
-        "metadata": {"name": agent, "namespace": env.namespace},
+        "metadata": {"name": agent, "namespace": t.env.namespace},
         "spec": {"logs": [{"containers": ["node-agent"],
                            "logsFile": current_file, "previousLogsFile": previous_file}]},
     }))?;
     let logs_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &kwok_logs_resource());
+        Api::namespaced_with(t.client.clone(), &t.env.namespace, &kwok_logs_resource());
     logs_api.create(&PostParams::default(), &logs).await?;
-    cleanup.delete(&kwok_logs_resource(), Some(&env.namespace), &agent);
+    t.cleanup
+        .delete(&kwok_logs_resource(), Some(&t.env.namespace), &agent);
     // The kubelet's record of the restart, as a crashed container leaves it.
     let restarted = serde_json::json!({"status": {"containerStatuses": [{
         "name": "node-agent", "ready": true, "restartCount": 1,
@@ -332,11 +298,9 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
     )
     .await?;
 
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "panic-src").await?;
+    let (_, backup, _) = real_backup(t, "panic-src").await?;
     let (restore, restore_uid) = finished_restore(
-        &env,
-        &client,
-        &cleanup,
+        t,
         &backup,
         "PartiallyFailed",
         Duration::ZERO,
@@ -344,22 +308,14 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
     )
     .await?;
     let pvr = pod_volume_restore(
-        &env,
-        &client,
-        &cleanup,
+        t,
         (&restore, &restore_uid),
         ("app", "app-0"),
         serde_json::json!({"phase": "Failed", "node": node,
                            "message": "error to run data path: the data path exited unexpectedly"}),
     )
     .await?;
-    let (bundle, files) = completed_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"restore": restore}),
-    )
-    .await?;
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"restore": restore})).await?;
     assert_first_finding(&bundle, &files, "node-agent-restarted", &[&node, "panic"])?;
     let summary = text(&files, "summary.md")?;
     // Quoted with the line of the previous log that proves it: its end, after 200 lines.
@@ -376,7 +332,7 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
             .any(|l| l.contains(&pvr) && l.ends_with("consequence of #1")),
         "the PodVolumeRestore's failure is not shown as a consequence:\n{summary}"
     );
-    let event = probable_cause_event(&env, &client, "Restore", &restore).await?;
+    let event = probable_cause_event(t, "Restore", &restore).await?;
     ensure!(event.contains(&node), "ProbableCause event: {event}");
     Ok(())
 }

@@ -11,7 +11,7 @@ use kube::{
     api::{DynamicObject, ListParams, LogParams},
     discovery::Discovery,
 };
-use velero_debug_e2e::{Cleanup, Env, eventually, fixtures::real_backup, unique_name};
+use velero_debug_e2e::{Env, TestCtx, eventually, fixtures::real_backup, unique_name};
 use velero_debug_operator::velero::resource as velero_resource;
 
 #[tokio::test]
@@ -88,20 +88,22 @@ async fn bsl_default_is_reported_available_by_velero() -> Result<()> {
 
 #[tokio::test]
 async fn velero_backup_create_uploads_its_log_to_the_bucket() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     // `velero backup create --wait` through the real CLI.
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "smoke-backup").await?;
-    let backups: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Backup"));
+    let (_, backup, _) = real_backup(t, "smoke-backup").await?;
+    let backups: Api<DynamicObject> = Api::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Backup"),
+    );
     let phase = backups.get(&backup).await?.data["status"]["phase"].clone();
     ensure!(phase == "Completed", "backup phase {phase}");
 
-    let key = format!("{}/backups/{backup}/{backup}-logs.gz", env.s3.prefix);
-    env.s3_client(&env.s3.endpoint)
+    let key = format!("{}/backups/{backup}/{backup}-logs.gz", t.env.s3.prefix);
+    t.env
+        .s3_client(&t.env.s3.endpoint)
         .head_object()
-        .bucket(&env.s3.bucket)
+        .bucket(&t.env.s3.bucket)
         .key(&key)
         .send()
         .await

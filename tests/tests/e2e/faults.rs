@@ -22,7 +22,7 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Env, TestCtx, eventually,
     fixtures::{
         apply_bundle, condition_reason, data_path_log, download, real_backup, storage_location,
         wait_finished,
@@ -246,13 +246,12 @@ async fn term_start(client: &Client) -> Result<jiff::Timestamp> {
 /// Bundles of `backup` applied until `names` holds `unfinished` bundles not yet finished, so
 /// every term of a leader has work to cut short.
 async fn top_up(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
+    t: &TestCtx,
     backup: &str,
     names: &mut Vec<String>,
     unfinished: usize,
 ) -> Result<()> {
+    let (env, client) = (&t.env, &t.client);
     let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     let open = standings(&bundles, names)
         .await?
@@ -261,7 +260,7 @@ async fn top_up(
         .count();
     for _ in open..unfinished {
         let spec = serde_json::json!({"backup": backup});
-        names.push(apply_bundle(env, client, cleanup, spec).await?);
+        names.push(apply_bundle(t, spec).await?);
     }
     Ok(())
 }
@@ -274,9 +273,7 @@ async fn top_up(
 /// completion never redone), has exactly one archive, and no multipart upload is left open.
 #[tokio::test]
 async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     let kills = setting("VDO_CHAOS_KILLS", 3);
     let seed = setting(
         "VDO_CHAOS_SEED",
@@ -284,12 +281,10 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
     ) | 1;
     println!("{kills} kills, VDO_CHAOS_SEED={seed}");
     let mut moments = Moments(seed);
-    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "kills").await?;
+    let (ns, backup, backup_uid) = real_backup(t, "kills").await?;
     let _log = RemoveOnDrop(
         data_path_log(
-            &env,
-            &client,
-            &cleanup,
+            t,
             (&backup, &backup_uid, &ns),
             (setting("VDO_CHAOS_LOG_MIB", 4) as usize) << 20,
         )
@@ -302,10 +297,10 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
         ("VDO_UPLOAD_BYTES_PER_SECOND", (1u64 << 20).to_string()),
     ];
     restart_operators(2, &settings).await?;
-    let uploads_before = open_uploads(&env).await?;
+    let uploads_before = open_uploads(&t.env).await?;
 
     let mut names = Vec::new();
-    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let bundles: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let mut killed: Option<String> = None;
     let mut hit = BTreeMap::from([("collecting", 0), ("uploading", 0)]);
     for k in 0..kills {
@@ -313,7 +308,7 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
         // is the killed one brought back, as a standby: a process restarted under the same
         // identity would take its own Lease back at once.
         let leader = eventually("another live leader", Duration::from_secs(90), || async {
-            let leader = live_leader(&env, &client).await?;
+            let leader = live_leader(&t.env, &t.client).await?;
             Ok(leader.filter(|l| Some(l) != killed.as_ref()))
         })
         .await?;
@@ -323,13 +318,13 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
         // A random moment of the term, then the first moment work is in flight.
         let wait = moments.next_millis(20_000);
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        top_up(&env, &client, &cleanup, &backup, &mut names, 10).await?;
+        top_up(t, &backup, &mut names, 10).await?;
         // Work in flight, said twice: the leader's own count of bundles holding a slot, and a
         // bundle whose attempt of this term is collecting or uploading.
-        let term = term_start(&client).await?;
+        let term = term_start(&t.client).await?;
         let waited = tokio::time::Instant::now();
         let gauge = loop {
-            let gauge = operator_metric(&env, &leader, "velero_debug_bundles_in_flight").await?;
+            let gauge = operator_metric(&t.env, &leader, "velero_debug_bundles_in_flight").await?;
             let (collecting, uploading) = in_flight(&standings(&bundles, &names).await?, term);
             if gauge > 0 && collecting + uploading > 0 {
                 break gauge;
@@ -341,7 +336,7 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        kill(&env, &leader).await?;
+        kill(&t.env, &leader).await?;
         // What the killed leader left in flight: nobody writes these bundles until its Lease
         // expires, so this is what the kill cut short.
         let after = standings(&bundles, &names).await?;
@@ -368,7 +363,7 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
 
     let mut completions = BTreeMap::new();
     for name in &names {
-        let done = wait_finished(&env, &client, name, Duration::from_secs(600)).await?;
+        let done = wait_finished(t, name, Duration::from_secs(600)).await?;
         completions.insert(name.clone(), completion(&done)?);
     }
     // Completed once: a while later nothing was redone, by either process.
@@ -380,16 +375,16 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
             "{name} completed again: {:?} then {again:?}",
             completions[name]
         );
-        let events = completed_events(&client, &env.namespace, name).await?;
+        let events = completed_events(&t.client, &t.env.namespace, name).await?;
         ensure!(events <= 1, "{name} has {events} Completed events");
         let key = &completions[name].key;
         let folder = key.rsplit_once('/').map(|(f, _)| f).unwrap_or_default();
-        let archives = keys_under(&env, &format!("{folder}/{name}-")).await?;
+        let archives = keys_under(&t.env, &format!("{folder}/{name}-")).await?;
         ensure!(archives == [key.clone()], "{name}: archives {archives:?}");
     }
     // One of them downloads and reads back whole.
     download(&bundles.get(&names[0]).await?).await?;
-    let left: Vec<_> = open_uploads(&env)
+    let left: Vec<_> = open_uploads(&t.env)
         .await?
         .difference(&uploads_before)
         .cloned()
@@ -515,25 +510,22 @@ impl Drop for StoreBack<'_> {
 /// upload begun, its id in status) and stays so until the proxy lets go, however small or
 /// fast its archive.
 async fn bundles_uploading(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
+    t: &TestCtx,
     prefix: &str,
     count: usize,
 ) -> Result<(Vec<String>, HoldingProxy)> {
+    let (env, client) = (&t.env, &t.client);
     let proxy = HoldingProxy::start(&env.s3.endpoint, Hold::UploadParts).await?;
     let location = storage_location(
-        env,
-        client,
-        cleanup,
+        t,
         serde_json::json!({"config": {"s3Url": proxy.endpoint()}}),
     )
     .await?;
-    let (_, backup, _) = real_backup(env, client, cleanup, prefix).await?;
+    let (_, backup, _) = real_backup(t, prefix).await?;
     let mut names = Vec::new();
     for _ in 0..count {
         let spec = serde_json::json!({"backup": backup, "storageLocation": location});
-        names.push(apply_bundle(env, client, cleanup, spec).await?);
+        names.push(apply_bundle(t, spec).await?);
     }
     proxy.wait_held(1, Duration::from_secs(120)).await?;
     let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
@@ -552,10 +544,10 @@ async fn bundles_uploading(
     Ok((names, proxy))
 }
 
-async fn all_completed(env: &Env, client: &Client, names: &[String]) -> Result<Vec<DebugBundle>> {
+async fn all_completed(t: &TestCtx, names: &[String]) -> Result<Vec<DebugBundle>> {
     let mut done = Vec::new();
     for name in names {
-        let b = wait_finished(env, client, name, Duration::from_secs(420)).await?;
+        let b = wait_finished(t, name, Duration::from_secs(420)).await?;
         completion(&b)?;
         done.push(b);
     }
@@ -567,13 +559,11 @@ async fn all_completed(env: &Env, client: &Client, names: &[String]) -> Result<V
 /// attempt limit (5).
 #[tokio::test]
 async fn serial_faults_a_store_outage_during_uploads_delays_bundles_but_loses_none() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     let outage = Duration::from_secs(setting("VDO_CHAOS_OUTAGE_SECONDS", 20));
     restart_operators(1, &[("VDO_MAX_ATTEMPTS", "5".into())]).await?;
-    let (names, proxy) = bundles_uploading(&env, &client, &cleanup, "outage", 4).await?;
-    let store = Store::of(&env)?;
+    let (names, proxy) = bundles_uploading(t, "outage", 4).await?;
+    let store = Store::of(&t.env)?;
     let mut back = StoreBack {
         store: &store,
         done: false,
@@ -584,7 +574,7 @@ async fn serial_faults_a_store_outage_during_uploads_delays_bundles_but_loses_no
     println!("store stopped for {outage:?}");
     // The attempts the outage failed, seen while it lasts (a Completed status no longer
     // counts them).
-    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let bundles: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let until = tokio::time::Instant::now() + outage;
     let mut retried = BTreeMap::new();
     while tokio::time::Instant::now() < until {
@@ -596,14 +586,14 @@ async fn serial_faults_a_store_outage_during_uploads_delays_bundles_but_loses_no
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    store.start(&env).await?;
+    store.start(&t.env).await?;
     back.done = true;
     println!("retried during the outage: {retried:?}");
     ensure!(
         !retried.is_empty(),
         "no bundle was retried: the outage missed them"
     );
-    let done = all_completed(&env, &client, &names).await?;
+    let done = all_completed(t, &names).await?;
     download(&done[0]).await?;
     restart_operators(1, &[]).await?;
     Ok(())
@@ -616,9 +606,7 @@ async fn serial_faults_a_store_outage_during_uploads_delays_bundles_but_loses_no
 /// moment is the held request, not a window on the clock.
 #[tokio::test]
 async fn serial_faults_a_stalled_store_gets_the_bundle_retried_not_hung() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     restart_operators(
         1,
         &[
@@ -627,8 +615,8 @@ async fn serial_faults_a_stalled_store_gets_the_bundle_retried_not_hung() -> Res
         ],
     )
     .await?;
-    let (names, proxy) = bundles_uploading(&env, &client, &cleanup, "stall", 1).await?;
-    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let (names, proxy) = bundles_uploading(t, "stall", 1).await?;
+    let bundles: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
     // Retried: back to Pending with an attempt counted and the reason said.
     let retried = eventually(
         "the stalled attempt to end",
@@ -647,7 +635,7 @@ async fn serial_faults_a_stalled_store_gets_the_bundle_retried_not_hung() -> Res
         reason.contains("DeadlineExceeded") && reason.contains("step upload"),
         "retried for another reason: {reason}"
     );
-    let done = all_completed(&env, &client, &names).await?;
+    let done = all_completed(t, &names).await?;
     download(&done[0]).await?;
     restart_operators(1, &[]).await?;
     Ok(())

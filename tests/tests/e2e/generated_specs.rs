@@ -19,7 +19,7 @@ use kube::{
     api::{DeleteParams, DynamicObject, ListParams, PostParams},
 };
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Env, TestCtx, eventually,
     fixtures::{
         apply_bundle, debug_bundles_resource, download, ready_condition, real_backup, wait_finished,
     },
@@ -192,16 +192,17 @@ async fn generated_specs_each_end_completed_or_failed_with_a_reason() -> Result<
         .unwrap_or(60);
     let seed = seed();
     eprintln!("generated specs: {count}, VDO_GENERATED_SEED={seed}");
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "generated").await?;
-    let pid_before = operator_pid(&env)?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "generated").await?;
+    let pid_before = operator_pid(&t.env)?;
     let since = since_values(jiff::Timestamp::now());
     let mut picker = Picker(seed);
     let run = unique_name("gen");
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles_resource());
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &debug_bundles_resource(),
+    );
     let mut accepted: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut refused = 0;
     for i in 0..count {
@@ -209,7 +210,7 @@ async fn generated_specs_each_end_completed_or_failed_with_a_reason() -> Result<
         let name = format!("{run}-{i}");
         let obj: DynamicObject = serde_json::from_value(serde_json::json!({
             "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
-            "metadata": {"name": name, "namespace": env.namespace, "labels": {"e2e/generated": run}},
+            "metadata": {"name": name, "namespace": t.env.namespace, "labels": {"e2e/generated": run}},
             "spec": spec,
         }))?;
         match api.create(&PostParams::default(), &obj).await {
@@ -304,19 +305,13 @@ async fn generated_specs_each_end_completed_or_failed_with_a_reason() -> Result<
         "no generated bundle completed: {by_reason:?}"
     );
     ensure!(
-        operator_pid(&env)? == pid_before,
+        operator_pid(&t.env)? == pid_before,
         "the operator restarted during the run"
     );
 
     // The operator still serves: a plain bundle completes.
-    let normal = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
-    let done = wait_finished(&env, &client, &normal, Duration::from_secs(120)).await?;
+    let normal = apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+    let done = wait_finished(t, &normal, Duration::from_secs(120)).await?;
     download(&done).await?;
     api.delete_collection(&DeleteParams::default(), &selector)
         .await?;

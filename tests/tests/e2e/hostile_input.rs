@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use kube::{
-    Api, Client, ResourceExt,
+    Api, ResourceExt,
     api::{DynamicObject, PostParams},
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Env, TestCtx, eventually,
     fixtures::{
         bundle_gone, condition_reason, debug_bundles_resource, download, object_exists,
         ready_condition, real_backup, text, wait_finished,
@@ -20,12 +20,8 @@ use velero_debug_e2e::{
 use velero_debug_operator::velero::resource as velero_resource;
 
 /// Creates a DebugBundle from raw JSON (the typed client could not even say some of these).
-async fn create_raw(
-    env: &Env,
-    client: &Client,
-    cleanup: &Cleanup,
-    spec: serde_json::Value,
-) -> Result<String, kube::Error> {
+async fn create_raw(t: &TestCtx, spec: serde_json::Value) -> Result<String, kube::Error> {
+    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let name = unique_name("vdb");
     let obj: DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
@@ -42,9 +38,7 @@ async fn create_raw(
 
 #[tokio::test]
 async fn the_api_server_refuses_names_and_sizes_the_operator_could_not_use() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     let long = "a".repeat(254);
     let refused = [
         (
@@ -72,7 +66,7 @@ async fn the_api_server_refuses_names_and_sizes_the_operator_could_not_use() -> 
         ),
     ];
     for (spec, field) in refused {
-        match create_raw(&env, &client, &cleanup, spec.clone()).await {
+        match create_raw(t, spec.clone()).await {
             Err(kube::Error::Api(e)) => ensure!(
                 e.code == 422 && e.message.contains(field),
                 "{spec}: refused, but not naming {field}: {} {}",
@@ -90,24 +84,20 @@ async fn the_api_server_refuses_names_and_sizes_the_operator_could_not_use() -> 
 /// as a fraction: all admitted by the API server, all read as meant.
 #[tokio::test]
 async fn dates_and_durations_in_every_form_the_api_server_admits_are_read() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "forms").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "forms").await?;
     let since = format!(
         "{}t00:00:00.1234567890z",
         jiff::Timestamp::now().strftime("%Y-%m-%d")
     );
     let name = create_raw(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({
             "backup": backup, "since": since, "urlTTL": "90000ms", "ttlAfterFinished": "0.5m",
         }),
     )
     .await?;
-    let done = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    let done = wait_finished(t, &name, Duration::from_secs(120)).await?;
     let status = done.status.clone().context("no status")?;
     ensure!(
         status.phase == Some(Phase::Completed),
@@ -122,7 +112,7 @@ async fn dates_and_durations_in_every_form_the_api_server_admits_are_read() -> R
         "URL valid for {valid}s, not 90s"
     );
     // 0.5m after it finished, the bundle and its archive are gone: read, not "keep forever".
-    bundle_gone(&env, &client, &name, Duration::from_secs(90)).await?;
+    bundle_gone(t, &name, Duration::from_secs(90)).await?;
     Ok(())
 }
 
@@ -132,32 +122,25 @@ async fn dates_and_durations_in_every_form_the_api_server_admits_are_read() -> R
 #[tokio::test]
 async fn a_restore_mapping_namespaces_to_paths_gives_a_bundle_that_stays_in_its_folder()
 -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     let restore = unique_name("rs-paths");
     let resource = velero_resource("Restore");
     let obj: DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "velero.io/v1", "kind": "Restore",
-        "metadata": {"name": restore, "namespace": env.namespace},
+        "metadata": {"name": restore, "namespace": t.env.namespace},
         "spec": {
             "backupName": "../../api/v1/namespaces/velero/secrets/cloud-credentials",
             "includedNamespaces": ["shop"],
             "namespaceMapping": {"shop": "../../etc", "db": "a/../../b"},
         },
     }))?;
-    Api::<DynamicObject>::namespaced_with(client.clone(), &env.namespace, &resource)
+    Api::<DynamicObject>::namespaced_with(t.client.clone(), &t.env.namespace, &resource)
         .create(&PostParams::default(), &obj)
         .await?;
-    cleanup.delete(&resource, Some(&env.namespace), &restore);
-    let name = create_raw(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"restore": restore}),
-    )
-    .await?;
-    let done = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    t.cleanup
+        .delete(&resource, Some(&t.env.namespace), &restore);
+    let name = create_raw(t, serde_json::json!({"restore": restore})).await?;
+    let done = wait_finished(t, &name, Duration::from_secs(120)).await?;
     let files = download(&done).await?;
     let manifest = text(&files, "manifest.json")?;
     for mapped in ["../../etc", "a/../../b"] {
@@ -179,19 +162,14 @@ async fn a_restore_mapping_namespaces_to_paths_gives_a_bundle_that_stays_in_its_
 /// bundle still completes, /readyz says ready, and deleting the bad one works.
 #[tokio::test]
 async fn serial_a_bundle_the_operator_cannot_read_fails_alone_across_a_restart() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "poison").await?;
-    let poisoned = create_raw(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"restore": "not-made-yet"}),
-    )
-    .await?;
-    let raw: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles_resource());
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "poison").await?;
+    let poisoned = create_raw(t, serde_json::json!({"restore": "not-made-yet"})).await?;
+    let raw: Api<DynamicObject> = Api::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &debug_bundles_resource(),
+    );
     eventually(
         "the bundle to wait for its target",
         Duration::from_secs(60),
@@ -223,16 +201,11 @@ async fn serial_a_bundle_the_operator_cannot_read_fails_alone_across_a_restart()
     ensure!(message.contains("status.startTime"), "{message}");
 
     restart_operators(1, &[]).await?;
-    let normal = velero_debug_e2e::fixtures::apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
-    let done = wait_finished(&env, &client, &normal, Duration::from_secs(120)).await?;
+    let normal =
+        velero_debug_e2e::fixtures::apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+    let done = wait_finished(t, &normal, Duration::from_secs(120)).await?;
     download(&done).await?;
-    let ready = operator_readyz(&env).await?;
+    let ready = operator_readyz(&t.env).await?;
     ensure!(ready == "ready\n", "/readyz: {ready}");
     ensure!(
         failed(&raw.get(&poisoned).await?).is_some(),
@@ -240,8 +213,8 @@ async fn serial_a_bundle_the_operator_cannot_read_fails_alone_across_a_restart()
     );
 
     raw.delete(&poisoned, &Default::default()).await?;
-    bundle_gone(&env, &client, &poisoned, Duration::from_secs(60)).await?;
-    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    bundle_gone(t, &poisoned, Duration::from_secs(60)).await?;
+    let bundles: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
     ensure!(
         bundles.get_opt(&poisoned).await?.is_none(),
         "{poisoned} still there"
@@ -269,18 +242,11 @@ async fn operator_readyz(env: &Env) -> Result<String> {
 /// bucket gets that object neither signed nor deleted; the bundle's own archive still goes.
 #[tokio::test]
 async fn an_archive_key_written_into_status_is_neither_signed_nor_deleted() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "keys").await?;
-    let name = velero_debug_e2e::fixtures::apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
-    let done = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "keys").await?;
+    let name =
+        velero_debug_e2e::fixtures::apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+    let done = wait_finished(t, &name, Duration::from_secs(120)).await?;
     download(&done).await?;
     let own = done
         .status
@@ -289,15 +255,19 @@ async fn an_archive_key_written_into_status_is_neither_signed_nor_deleted() -> R
         .context("no archive")?
         .key;
     let victim = own.replace(&name, &unique_name("victim"));
-    env.s3_client(&env.s3.endpoint)
+    t.env
+        .s3_client(&t.env.s3.endpoint)
         .put_object()
-        .bucket(&env.s3.bucket)
+        .bucket(&t.env.s3.bucket)
         .key(&victim)
         .body(b"someone else's".to_vec().into())
         .send()
         .await?;
-    let raw: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &debug_bundles_resource());
+    let raw: Api<DynamicObject> = Api::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &debug_bundles_resource(),
+    );
     let point = serde_json::json!({"status": {"archive": {"key": victim}}});
     raw.patch_status(
         &name,
@@ -329,18 +299,19 @@ async fn an_archive_key_written_into_status_is_neither_signed_nor_deleted() -> R
         "a new URL was signed for {victim}"
     );
     raw.delete(&name, &Default::default()).await?;
-    bundle_gone(&env, &client, &name, Duration::from_secs(60)).await?;
+    bundle_gone(t, &name, Duration::from_secs(60)).await?;
     ensure!(
-        !object_exists(&env, &own).await?,
+        !object_exists(&t.env, &own).await?,
         "the bundle's own archive stayed"
     );
     ensure!(
-        object_exists(&env, &victim).await?,
+        object_exists(&t.env, &victim).await?,
         "the other object was deleted"
     );
-    env.s3_client(&env.s3.endpoint)
+    t.env
+        .s3_client(&t.env.s3.endpoint)
         .delete_object()
-        .bucket(&env.s3.bucket)
+        .bucket(&t.env.s3.bucket)
         .key(&victim)
         .send()
         .await?;

@@ -6,9 +6,8 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, ensure};
-use kube::Client;
 use velero_debug_e2e::{
-    Cleanup, Env,
+    TestCtx,
     fixtures::{apply_bundle, download, object_exists, real_backup, text, wait_completed},
     restart_operators,
 };
@@ -28,32 +27,30 @@ fn image_dir() -> Result<PathBuf> {
 
 #[tokio::test]
 async fn serial_the_operator_runs_from_its_image_and_completes_bundles() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
     let image = image_dir()?;
     restart_operators(1, &[("VDO_OPERATOR_IMAGE", image.display().to_string())]).await?;
-    let outcome = from_the_image(&env, &client).await;
+    let outcome = from_the_image().await;
     // The working tree's operator again for the tests after this one, whatever happened.
     restart_operators(1, &[]).await?;
     outcome
 }
 
-async fn from_the_image(env: &Env, client: &Client) -> Result<()> {
+/// With a context of its own: what it made is deleted before the operator is restarted.
+async fn from_the_image() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let env = &t.env;
     let root = env.state_dir()?.join("image/rootfs");
     let pid = env.operator_pid("operator-0")?;
     process_is_contained(pid, &root)?;
 
-    let cleanup = Cleanup::new(env);
-    let (_, backup, _) = real_backup(env, client, &cleanup, "image").await?;
+    let (_, backup, _) = real_backup(t, "image").await?;
     for bsl in ["default", "tls-ca"] {
         let name = apply_bundle(
-            env,
-            client,
-            &cleanup,
+            t,
             serde_json::json!({"backup": backup, "storageLocation": bsl}),
         )
         .await?;
-        let b = wait_completed(env, client, &name, Duration::from_secs(180)).await?;
+        let b = wait_completed(t, &name, Duration::from_secs(180)).await?;
         let key = &b
             .status
             .as_ref()

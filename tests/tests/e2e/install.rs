@@ -18,7 +18,7 @@ use kube::{
     config::{KubeConfigOptions, Kubeconfig},
 };
 use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle};
-use velero_debug_e2e::{Cleanup, Env, create_namespace, eventually};
+use velero_debug_e2e::{Env, TestCtx, create_namespace, eventually};
 
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:velero:velero-debug-operator";
 
@@ -379,11 +379,9 @@ async fn group_may(
 
 #[tokio::test]
 async fn the_debugbundle_cluster_roles_give_viewers_reading_and_creators_writing() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     // Bound in a namespace of the test's own: deleting it takes the bindings along.
-    let ns = create_namespace(&client, &cleanup, "roles").await?;
+    let ns = create_namespace(&t.client, &t.cleanup, "roles").await?;
     for (role, group) in [
         ("velero-debug-operator-viewer", "e2e:viewers"),
         ("velero-debug-operator-creator", "e2e:creators"),
@@ -391,7 +389,7 @@ async fn the_debugbundle_cluster_roles_give_viewers_reading_and_creators_writing
         ("edit", "e2e:editors"),
         ("view", "e2e:view"),
     ] {
-        bind(&client, &ns, role, group).await?;
+        bind(&t.client, &ns, role, group).await?;
     }
     let reading = [("get", ""), ("list", ""), ("watch", ""), ("get", "status")];
     let writing = [
@@ -425,7 +423,7 @@ async fn the_debugbundle_cluster_roles_give_viewers_reading_and_creators_writing
         ]);
     for (group, verb, sub, want) in cases {
         ensure!(
-            group_may(&client, group, verb, sub, &ns).await? == want,
+            group_may(&t.client, group, verb, sub, &ns).await? == want,
             "a member of {group} {} {verb} debugbundles {sub}",
             if want { "cannot" } else { "may" }
         );
@@ -436,8 +434,8 @@ async fn the_debugbundle_cluster_roles_give_viewers_reading_and_creators_writing
         "admin to hold the creator's rules",
         Duration::from_secs(30),
         || async {
-            let create = group_may(&client, "e2e:admins", "create", "", &ns).await?;
-            let read = group_may(&client, "e2e:admins", "get", "status", &ns).await?;
+            let create = group_may(&t.client, "e2e:admins", "create", "", &ns).await?;
+            let read = group_may(&t.client, "e2e:admins", "get", "status", &ns).await?;
             Ok((create && read).then_some(()))
         },
     )

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, ensure};
 use kube::Api;
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
-    Cleanup, Env,
+    Cleanup, Env, TestCtx,
     fixtures::{real_backup, wait_finished},
     unique_name,
 };
@@ -59,17 +59,15 @@ fn text(out: &Output) -> String {
 
 #[tokio::test]
 async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "plugin").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "plugin").await?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("bundle.tar.gz");
     let name = unique_name("plugin");
-    cleanup.object::<DebugBundle>(&env.namespace, &name);
+    t.cleanup.object::<DebugBundle>(&t.env.namespace, &name);
     let file_arg = file.to_string_lossy().to_string();
     let out = run(
-        &env,
+        &t.env,
         &[
             "create",
             "backup",
@@ -89,7 +87,7 @@ async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused
     let second = dir.path().join("again.tar.gz");
     let second_arg = second.to_string_lossy().to_string();
     let out = run(
-        &env,
+        &t.env,
         &[
             "download",
             &name,
@@ -111,7 +109,7 @@ async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused
         .context("no summary.md extracted")?;
     ensure!(std::fs::read_to_string(summary)?.contains(&backup));
 
-    let out = run(&env, &["summary", &name]).await?;
+    let out = run(&t.env, &["summary", &name]).await?;
     ensure!(
         out.status.success() && text(&out).contains(&backup),
         "summary: {}",
@@ -119,7 +117,7 @@ async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused
     );
 
     // The object is replaced in the bucket: the download fails its check and keeps nothing.
-    let bundle = Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+    let bundle = Api::<DebugBundle>::namespaced(t.client.clone(), &t.env.namespace)
         .get(&name)
         .await?;
     let status = bundle.status.context("no status")?;
@@ -134,9 +132,10 @@ async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused
         archive.size_bytes
     );
     let key = archive.key;
-    env.s3_client(&env.s3.endpoint)
+    t.env
+        .s3_client(&t.env.s3.endpoint)
         .put_object()
-        .bucket(&env.s3.bucket)
+        .bucket(&t.env.s3.bucket)
         .key(&key)
         .body(
             std::fs::read(&file)?
@@ -149,7 +148,7 @@ async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused
         .await?;
     let tampered = dir.path().join("tampered.tar.gz");
     let tampered_arg = tampered.to_string_lossy().to_string();
-    let out = run(&env, &["download", &name, "-o", &tampered_arg]).await?;
+    let out = run(&t.env, &["download", &name, "-o", &tampered_arg]).await?;
     ensure!(
         out.status.code() == Some(3),
         "a tampered archive: exit {:?}: {}",
@@ -167,14 +166,12 @@ async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused
 
 #[tokio::test]
 async fn an_expired_url_is_signed_anew_and_the_download_succeeds() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "plugin-url").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "plugin-url").await?;
     let name = unique_name("plugin-url");
-    cleanup.object::<DebugBundle>(&env.namespace, &name);
+    t.cleanup.object::<DebugBundle>(&t.env.namespace, &name);
     let out = run(
-        &env,
+        &t.env,
         &[
             "create",
             "backup",
@@ -188,7 +185,7 @@ async fn an_expired_url_is_signed_anew_and_the_download_succeeds() -> Result<()>
     )
     .await?;
     ensure!(out.status.success(), "create --wait: {}", text(&out));
-    let done = wait_finished(&env, &client, &name, Duration::from_secs(30)).await?;
+    let done = wait_finished(t, &name, Duration::from_secs(30)).await?;
     let expires = done
         .status
         .as_ref()
@@ -200,14 +197,14 @@ async fn an_expired_url_is_signed_anew_and_the_download_succeeds() -> Result<()>
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("late.tar.gz");
     let file_arg = file.to_string_lossy().to_string();
-    let out = run(&env, &["download", &name, "-o", &file_arg]).await?;
+    let out = run(&t.env, &["download", &name, "-o", &file_arg]).await?;
     ensure!(
         out.status.success(),
         "download after expiry: {}",
         text(&out)
     );
     ensure!(file.exists());
-    let after = wait_finished(&env, &client, &name, Duration::from_secs(5)).await?;
+    let after = wait_finished(t, &name, Duration::from_secs(5)).await?;
     let status = after.status.context("no status")?;
     ensure!(
         status.url_refreshed_for.is_some(),

@@ -11,7 +11,7 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Env, TestCtx, eventually,
     fixtures::{
         apply_bundle, auto_bundle_for, auto_bundle_recorded, condition_reason, download,
         partially_failed_now, real_backup, storage_location, wait_completed, wait_finished,
@@ -28,16 +28,14 @@ async fn restart_operator() -> Result<()> {
 
 #[tokio::test]
 async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "restart").await?;
-    let (restore, uid) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
-    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "restart").await?;
+    let (restore, uid) = partially_failed_now(t, &backup).await?;
+    let bundles: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let selector = format!("velerodebug.io/auto=true,velerodebug.io/target-uid={uid}");
     let list = ListParams::default().labels(&selector);
-    let name = auto_bundle_for(&env, &client, &uid).await?;
-    let before = wait_finished(&env, &client, &name, Duration::from_secs(120)).await?;
+    let name = auto_bundle_for(t, &uid).await?;
+    let before = wait_finished(t, &name, Duration::from_secs(120)).await?;
     ensure!(
         before.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
         "{}",
@@ -46,8 +44,11 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
 
     restart_operator().await?;
     // Give the new process a reason to look at the restore again.
-    let restores: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &velero_resource("Restore"));
+    let restores: Api<DynamicObject> = Api::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Restore"),
+    );
     let touch = serde_json::json!({"metadata": {"annotations": {"e2e/touched": "after-restart"}}});
     restores
         .patch(&restore, &PatchParams::default(), &Patch::Merge(&touch))
@@ -55,8 +56,8 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     // A control made after the touch, which does get a bundle: once the new process has acted
     // on it, it has also decided on the touched restore. (Its bundle is waited for at the end,
     // so that no collection of this test runs on into the next test's operators.)
-    let (control, _) = partially_failed_now(&env, &client, &cleanup, &backup).await?;
-    let control_bundle = auto_bundle_recorded(&env, &client, &control).await?;
+    let (control, _) = partially_failed_now(t, &backup).await?;
+    let control_bundle = auto_bundle_recorded(t, &control).await?;
 
     let after = bundles.list(&list).await?.items;
     ensure!(
@@ -74,7 +75,7 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     );
     ensure!(started(same).is_some(), "no start time");
     let _ = same.status.as_ref().context("no status")?;
-    wait_finished(&env, &client, &control_bundle, Duration::from_secs(120)).await?;
+    wait_finished(t, &control_bundle, Duration::from_secs(120)).await?;
     Ok(())
 }
 
@@ -100,7 +101,8 @@ async fn signal(env: &Env, identity: &str, signal: &str) -> Result<()> {
 
 /// Waits until the bundle uploads under an upload id other than `not`; returns the id. (The
 /// caller holds the upload open, so the state cannot pass unseen.)
-async fn uploading(env: &Env, client: &Client, name: &str, not: &[String]) -> Result<String> {
+async fn uploading(t: &TestCtx, name: &str, not: &[String]) -> Result<String> {
+    let (env, client) = (&t.env, &t.client);
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
     eventually("the bundle to upload", Duration::from_secs(120), || async {
         let b = api.get(name).await?;
@@ -153,44 +155,38 @@ async fn upload_gone(env: &Env, key: &str, upload_id: &str) -> Result<bool> {
 #[tokio::test]
 async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_next_completes()
 -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "failover").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "failover").await?;
     // Every upload's first part is held by the proxy in front of the store, so each leader is
     // stopped while it uploads, whatever the archive's size.
-    let proxy = HoldingProxy::start(&env.s3.endpoint, Hold::UploadParts).await?;
+    let proxy = HoldingProxy::start(&t.env.s3.endpoint, Hold::UploadParts).await?;
     let location = storage_location(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({"config": {"s3Url": proxy.endpoint()}}),
     )
     .await?;
     restart_operators(3, &[]).await?;
-    let first = leader(&client).await?;
+    let first = leader(&t.client).await?;
 
     let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({"backup": backup, "storageLocation": location}),
     )
     .await?;
-    let id1 = uploading(&env, &client, &name, &[]).await?;
-    signal(&env, &first, "-TERM").await?;
+    let id1 = uploading(t, &name, &[]).await?;
+    signal(&t.env, &first, "-TERM").await?;
     let second = eventually("another leader", Duration::from_secs(60), || async {
-        let now = leader(&client).await?;
+        let now = leader(&t.client).await?;
         Ok((!now.is_empty() && now != first).then_some(now))
     })
     .await?;
-    let id2 = uploading(&env, &client, &name, std::slice::from_ref(&id1)).await?;
-    signal(&env, &second, "-KILL").await?;
+    let id2 = uploading(t, &name, std::slice::from_ref(&id1)).await?;
+    signal(&t.env, &second, "-KILL").await?;
     proxy.set(Hold::Nothing);
 
-    let done = wait_finished(&env, &client, &name, Duration::from_secs(240)).await?;
+    let done = wait_finished(t, &name, Duration::from_secs(240)).await?;
     download(&done).await?;
-    let third = leader(&client).await?;
+    let third = leader(&t.client).await?;
     ensure!(
         third != first && third != second,
         "leaders: {first}, {second}, then {third}"
@@ -200,16 +196,17 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     let key = status.archive.context("no archive")?.key;
     for (who, id) in [(&first, &id1), (&second, &id2)] {
         ensure!(
-            upload_gone(&env, &key, id).await?,
+            upload_gone(&t.env, &key, id).await?,
             "the upload {id} of {who} is still unfinished in the bucket"
         );
     }
     // One archive for the bundle.
     let folder = key.rsplit_once('/').map(|(f, _)| f).unwrap_or_default();
-    let listed = env
-        .s3_client(&env.s3.endpoint)
+    let listed = t
+        .env
+        .s3_client(&t.env.s3.endpoint)
         .list_objects_v2()
-        .bucket(&env.s3.bucket)
+        .bucket(&t.env.s3.bucket)
         .prefix(format!("{folder}/{name}-"))
         .send()
         .await?;
@@ -220,7 +217,7 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
     );
 
     // The third process completed exactly this bundle, and says so on /metrics.
-    let port = std::fs::read_to_string(env.state_dir()?.join(format!("{third}.metrics-port")))?;
+    let port = std::fs::read_to_string(t.env.state_dir()?.join(format!("{third}.metrics-port")))?;
     let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", port.trim()))
         .await?
         .text()
@@ -245,18 +242,16 @@ async fn leader_gauge(env: &Env, identity: &str) -> Result<i64> {
 /// the same process leads again and completes the bundle.
 #[tokio::test]
 async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "fencing").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "fencing").await?;
     restart_operator().await?;
-    let me = leader(&client).await?;
+    let me = leader(&t.client).await?;
     ensure!(!me.is_empty(), "nobody leads after the restart");
-    let pid = env.operator_pid(&me)?;
+    let pid = t.env.operator_pid(&me)?;
     eventually(
         &format!("{me} to say it leads"),
         Duration::from_secs(15),
-        || async { Ok((leader_gauge(&env, &me).await? == 1).then_some(())) },
+        || async { Ok((leader_gauge(&t.env, &me).await? == 1).then_some(())) },
     )
     .await?;
 
@@ -267,7 +262,7 @@ async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Res
         "holderIdentity": usurper, "acquireTime": now, "renewTime": now,
         "leaseDurationSeconds": 30,
     }});
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "velero");
+    let leases: Api<Lease> = Api::namespaced(t.client.clone(), "velero");
     leases
         .patch(
             "velero-debug-operator",
@@ -278,23 +273,20 @@ async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Res
     eventually(
         &format!("{me} to stop leading"),
         Duration::from_secs(15),
-        || async { Ok((leader_gauge(&env, &me).await? == 0).then_some(())) },
+        || async { Ok((leader_gauge(&t.env, &me).await? == 0).then_some(())) },
     )
     .await?;
 
-    let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
-    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let name = apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+    let bundles: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
     // While the other identity holds the lease: the process runs, and does not touch the bundle
     // (no finalizer, no status).
     let mut seconds_held = 0;
-    while leader(&client).await? == usurper {
-        ensure!(process_live(pid), "{me} (pid {pid}) exited after losing the lease");
+    while leader(&t.client).await? == usurper {
+        ensure!(
+            process_live(pid),
+            "{me} (pid {pid}) exited after losing the lease"
+        );
         let b = bundles.get(&name).await?;
         ensure!(
             b.status.as_ref().and_then(|s| s.phase).is_none(),
@@ -318,17 +310,17 @@ async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Res
     eventually(
         &format!("{me} to lead again"),
         Duration::from_secs(60),
-        || async { Ok((leader(&client).await? == me).then_some(())) },
+        || async { Ok((leader(&t.client).await? == me).then_some(())) },
     )
     .await?;
     ensure!(
-        env.operator_pid(&me)? == pid && process_live(pid),
+        t.env.operator_pid(&me)? == pid && process_live(pid),
         "{me} was restarted"
     );
-    let done = wait_completed(&env, &client, &name, Duration::from_secs(180)).await?;
+    let done = wait_completed(t, &name, Duration::from_secs(180)).await?;
     download(&done).await?;
     ensure!(
-        leader_gauge(&env, &me).await? == 1,
+        leader_gauge(&t.env, &me).await? == 1,
         "{me} leads but does not say so"
     );
     Ok(())

@@ -16,10 +16,8 @@ use kube::{
 };
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
-    fixtures::{
-        apply_bundle, bundle_gone, object_exists, real_backup, storage_location, wait_completed,
-    },
+    Env, TestCtx, eventually,
+    fixtures::{bundle_gone, completed_archive, object_exists, real_backup, storage_location},
     unique_name,
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -66,32 +64,14 @@ fn archive_key(prefix: &str, namespace: &str, name: &str, uid: &str) -> String {
 
 #[tokio::test]
 async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let mark = cluster_mark(&client).await?;
+    let t = &TestCtx::new().await?;
+    let mark = cluster_mark(&t.client).await?;
     ensure!(!mark.is_empty());
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "orphans").await?;
-    let live = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup}),
-    )
-    .await?;
-    let live = wait_completed(&env, &client, &live, Duration::from_secs(120)).await?;
-    let live_key = live
-        .status
-        .as_ref()
-        .unwrap()
-        .archive
-        .as_ref()
-        .unwrap()
-        .key
-        .clone();
+    let (_, backup, _) = real_backup(t, "orphans").await?;
+    let (_, live_key) = completed_archive(t, serde_json::json!({"backup": backup})).await?;
 
-    let prefix = &env.s3.prefix;
-    let ns = &env.namespace;
+    let prefix = &t.env.s3.prefix;
+    let ns = &t.env.namespace;
     let uid = "0a1b2c3d-0000-4000-8000-000000000000";
     // As a crash between the upload and the status write leaves it: this cluster's mark, no
     // bundle of that name and uid.
@@ -102,25 +82,25 @@ async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()>
         "{prefix}/plugins/velero-debug-operator/bundles/{ns}/{}.txt",
         unique_name("notes")
     );
-    put(&env, &ghost, Some(&mark)).await?;
-    put(&env, &foreign, Some("another-cluster")).await?;
-    put(&env, &unmarked, None).await?;
-    put(&env, &not_an_archive, Some(&mark)).await?;
+    put(&t.env, &ghost, Some(&mark)).await?;
+    put(&t.env, &foreign, Some("another-cluster")).await?;
+    put(&t.env, &unmarked, None).await?;
+    put(&t.env, &not_an_archive, Some(&mark)).await?;
 
     let collected = eventually(
         "the orphan archive to be deleted",
         Duration::from_secs(60),
-        || async { Ok((!object_exists(&env, &ghost).await?).then_some(())) },
+        || async { Ok((!object_exists(&t.env, &ghost).await?).then_some(())) },
     )
     .await;
     // Several sweeps later, the rest is still there.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let mut left = Vec::new();
     for key in [&live_key, &foreign, &unmarked, &not_an_archive] {
-        left.push((key.clone(), object_exists(&env, key).await?));
+        left.push((key.clone(), object_exists(&t.env, key).await?));
     }
     for key in [&foreign, &unmarked, &not_an_archive] {
-        delete_object(&env, key).await;
+        delete_object(&t.env, key).await;
     }
     collected?;
     ensure!(
@@ -132,19 +112,17 @@ async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()>
 
 #[tokio::test]
 async fn an_archive_left_by_a_deletion_without_credentials_is_collected_later() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "orphans").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "orphans").await?;
 
     // A BSL of its own whose credential is a key of its own in cloud-credentials (the only
     // Secret the operator may read).
     let key = unique_name("creds");
     let credential = format!(
         "[default]\naws_access_key_id={}\naws_secret_access_key={}\n",
-        env.s3.access_key, env.s3.secret_key
+        t.env.s3.access_key, t.env.s3.secret_key
     );
-    let secrets = Api::<Secret>::namespaced(client.clone(), &env.namespace);
+    let secrets = Api::<Secret>::namespaced(t.client.clone(), &t.env.namespace);
     let set_key = |value: serde_json::Value| {
         let secrets = secrets.clone();
         let key = key.clone();
@@ -159,38 +137,24 @@ async fn an_archive_left_by_a_deletion_without_credentials_is_collected_later() 
         }
     };
     set_key(serde_json::json!(credential)).await?;
-    cleanup.merge_patch(
+    t.cleanup.merge_patch(
         &ApiResource::erase::<Secret>(&()),
-        Some(&env.namespace),
+        Some(&t.env.namespace),
         "cloud-credentials",
         serde_json::json!({"data": {key.clone(): null}}),
     );
     let bsl = storage_location(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({"credential": {"name": "cloud-credentials", "key": key}}),
     )
     .await?;
 
-    let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
+    let (name, archive) = completed_archive(
+        t,
         serde_json::json!({"backup": backup, "storageLocation": bsl}),
     )
     .await?;
-    let done = wait_completed(&env, &client, &name, Duration::from_secs(120)).await?;
-    let archive = done
-        .status
-        .as_ref()
-        .unwrap()
-        .archive
-        .as_ref()
-        .unwrap()
-        .key
-        .clone();
-    ensure!(object_exists(&env, &archive).await?);
+    ensure!(object_exists(&t.env, &archive).await?);
 
     // The credential goes; the bundle is deleted (and is gone: deletion does not hang), and
     // its archive cannot be deleted with it.
@@ -201,22 +165,22 @@ async fn an_archive_left_by_a_deletion_without_credentials_is_collected_later() 
             &Patch::Merge(&serde_json::json!({"data": {key.clone(): null}})),
         )
         .await?;
-    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+    Api::<DebugBundle>::namespaced(t.client.clone(), &t.env.namespace)
         .delete(&name, &DeleteParams::default())
         .await?;
-    bundle_gone(&env, &client, &name, Duration::from_secs(60)).await?;
-    let left = object_exists(&env, &archive).await?;
+    bundle_gone(t, &name, Duration::from_secs(60)).await?;
+    let left = object_exists(&t.env, &archive).await?;
 
     // The credential comes back: the garbage collector takes the archive.
     set_key(serde_json::json!(credential)).await?;
     let collected = eventually(
         "the archive left behind to be deleted",
         Duration::from_secs(60),
-        || async { Ok((!object_exists(&env, &archive).await?).then_some(())) },
+        || async { Ok((!object_exists(&t.env, &archive).await?).then_some(())) },
     )
     .await;
     if collected.is_err() {
-        delete_object(&env, &archive).await;
+        delete_object(&t.env, &archive).await;
     }
     ensure!(left, "the archive was gone before the credential came back");
     collected
@@ -224,33 +188,19 @@ async fn an_archive_left_by_a_deletion_without_credentials_is_collected_later() 
 
 #[tokio::test]
 async fn a_bundle_whose_store_is_unreachable_is_deleted_within_the_limit() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "orphans").await?;
-    let bsl = storage_location(&env, &client, &cleanup, serde_json::json!({})).await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "orphans").await?;
+    let bsl = storage_location(t, serde_json::json!({})).await?;
     let bsls: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &env.namespace,
+        t.client.clone(),
+        &t.env.namespace,
         &velero_resource("BackupStorageLocation"),
     );
-    let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
+    let (name, archive) = completed_archive(
+        t,
         serde_json::json!({"backup": backup, "storageLocation": bsl}),
     )
     .await?;
-    let done = wait_completed(&env, &client, &name, Duration::from_secs(120)).await?;
-    let archive = done
-        .status
-        .as_ref()
-        .unwrap()
-        .archive
-        .as_ref()
-        .unwrap()
-        .key
-        .clone();
 
     // Nothing listens at the location's s3Url any more: the deletion retries, then ends
     // without the archive (ARCHIVE_DELETE_LIMIT is 15 s for the e2e operator).
@@ -265,13 +215,13 @@ async fn a_bundle_whose_store_is_unreachable_is_deleted_within_the_limit() -> Re
     };
     set_url("http://127.0.0.1:9".into()).await?;
     let asked = std::time::Instant::now();
-    Api::<DebugBundle>::namespaced(client.clone(), &env.namespace)
+    Api::<DebugBundle>::namespaced(t.client.clone(), &t.env.namespace)
         .delete(&name, &DeleteParams::default())
         .await?;
-    bundle_gone(&env, &client, &name, Duration::from_secs(90)).await?;
+    bundle_gone(t, &name, Duration::from_secs(90)).await?;
     let took = asked.elapsed();
     let events =
-        Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &env.namespace)
+        Api::<k8s_openapi::api::core::v1::Event>::namespaced(t.client.clone(), &t.env.namespace)
             .list(
                 &kube::api::ListParams::default()
                     .fields(&format!("involvedObject.name={name},reason=ArchiveLeft")),
@@ -282,18 +232,18 @@ async fn a_bundle_whose_store_is_unreachable_is_deleted_within_the_limit() -> Re
         .first()
         .and_then(|e| e.message.clone())
         .unwrap_or_default();
-    let left = object_exists(&env, &archive).await?;
+    let left = object_exists(&t.env, &archive).await?;
 
     // The store is reachable again: the garbage collector takes what was left.
-    set_url(env.s3.endpoint.clone()).await?;
+    set_url(t.env.s3.endpoint.clone()).await?;
     let collected = eventually(
         "the archive left behind to be deleted",
         Duration::from_secs(60),
-        || async { Ok((!object_exists(&env, &archive).await?).then_some(())) },
+        || async { Ok((!object_exists(&t.env, &archive).await?).then_some(())) },
     )
     .await;
     if collected.is_err() {
-        delete_object(&env, &archive).await;
+        delete_object(&t.env, &archive).await;
     }
     ensure!(
         took >= Duration::from_secs(15),

@@ -11,7 +11,7 @@ use kube::{
     api::{ListParams, PostParams},
 };
 use velero_debug_e2e::{
-    Cleanup, Env,
+    TestCtx,
     fixtures::{apply_bundle, download, operation_object, real_backup, wait_finished},
     unique_name,
 };
@@ -51,17 +51,15 @@ fn gzip(text: &str) -> Result<Vec<u8>> {
 #[tokio::test]
 async fn corpus_secrets_seeded_in_logs_object_store_and_pod_specs_never_reach_the_archive()
 -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     let samples = corpus()?;
     ensure!(samples.len() >= 60, "corpus of {} samples", samples.len());
-    let (ns, backup, backup_uid) = real_backup(&env, &client, &cleanup, "seeded").await?;
+    let (ns, backup, backup_uid) = real_backup(t, "seeded").await?;
     let logs = cri_lines(&samples);
 
     // The Velero server's log and the node-agent's on node-0.
-    append(&env.velero.log, &logs)?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
+    append(&t.env.velero.log, &logs)?;
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let agents = pods
         .list(&ListParams::default().labels("name=node-agent"))
         .await?;
@@ -71,18 +69,19 @@ async fn corpus_secrets_seeded_in_logs_object_store_and_pod_specs_never_reach_th
         .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-0"))
         .and_then(|p| p.metadata.name.clone())
         .context("no node-agent on node-0")?;
-    append(&env.pod_logs_dir.join(format!("{agent}.log")), &logs)?;
+    append(&t.env.pod_logs_dir.join(format!("{agent}.log")), &logs)?;
 
     // The backup's own log in the object store: the plain lines, gzipped as Velero writes it.
     let plain: String = samples.iter().map(|s| format!("{}\n", s.text)).collect();
-    let prefix = if env.s3.prefix.is_empty() {
+    let prefix = if t.env.s3.prefix.is_empty() {
         String::new()
     } else {
-        format!("{}/", env.s3.prefix)
+        format!("{}/", t.env.s3.prefix)
     };
-    env.s3_client(&env.s3.endpoint)
+    t.env
+        .s3_client(&t.env.s3.endpoint)
         .put_object()
-        .bucket(&env.s3.bucket)
+        .bucket(&t.env.s3.bucket)
         .key(format!("{prefix}backups/{backup}/{backup}-logs.gz"))
         .body(gzip(&plain)?.into())
         .send()
@@ -91,9 +90,7 @@ async fn corpus_secrets_seeded_in_logs_object_store_and_pod_specs_never_reach_th
 
     // A data-path pod of the backup whose spec carries every one-line sample.
     let pvb = operation_object(
-        &env,
-        &client,
-        &cleanup,
+        t,
         "PodVolumeBackup",
         serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
         serde_json::json!({
@@ -127,16 +124,14 @@ async fn corpus_secrets_seeded_in_logs_object_store_and_pod_specs_never_reach_th
         }]}
     }))?;
     pods.create(&PostParams::default(), &pod).await?;
-    cleanup.object::<Pod>(&env.namespace, &pod_name);
+    t.cleanup.object::<Pod>(&t.env.namespace, &pod_name);
 
     let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({"backup": backup, "nodeAgentLogs": "All"}),
     )
     .await?;
-    let done = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
+    let done = wait_finished(t, &name, Duration::from_secs(180)).await?;
     let files = download(&done).await?;
     // The seeds arrived, masked, in every source: each file holds most samples' masks.
     let masks_in = |wanted: &dyn Fn(&str) -> bool| -> usize {

@@ -14,7 +14,7 @@ use kube::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use velero_debug_e2e::{
-    Cleanup, Env,
+    Env, TestCtx,
     fixtures::{apply_bundle, download, real_backup, wait_completed},
     restart_operators,
 };
@@ -69,21 +69,19 @@ impl Drop for SecretAway {
 
 #[tokio::test]
 async fn serial_a_url_signed_with_temporary_credentials_expires_with_them() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "session").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "session").await?;
 
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &env.namespace);
+    let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let mut secret = secrets.get("cloud-credentials").await?;
     secret.metadata.resource_version = None;
     secret.metadata.uid = None;
     secret.metadata.creation_timestamp = None;
     secret.metadata.managed_fields = None;
-    let saved = env.state_dir()?.join("cloud-credentials.saved.json");
+    let saved = t.env.state_dir()?.join("cloud-credentials.saved.json");
     std::fs::write(&saved, serde_json::to_vec(&secret)?)?;
     let _back = SecretAway {
-        kubeconfig: env.kubeconfig.clone(),
+        kubeconfig: t.env.kubeconfig.clone(),
         saved,
     };
     secrets
@@ -91,16 +89,10 @@ async fn serial_a_url_signed_with_temporary_credentials_expires_with_them() -> R
         .await?;
 
     let expiry = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10);
-    let endpoint = credentials_endpoint(&env, expiry).await?;
+    let endpoint = credentials_endpoint(&t.env, expiry).await?;
     restart_operators(1, &[("VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint)]).await?;
-    let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
-        serde_json::json!({"backup": backup, "urlTTL": "24h"}),
-    )
-    .await?;
-    let done = wait_completed(&env, &client, &name, Duration::from_secs(180)).await;
+    let name = apply_bundle(t, serde_json::json!({"backup": backup, "urlTTL": "24h"})).await?;
+    let done = wait_completed(t, &name, Duration::from_secs(180)).await;
     // The Secret back (before the operator restarts for the next tests).
     secrets
         .create(&PostParams::default(), &secret)

@@ -11,7 +11,7 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Cleanup, Env,
+    Env, TestCtx,
     fixtures::{apply_bundle, condition_reason, real_backup, wait_finished},
     sha256_hex, unique_name,
 };
@@ -36,19 +36,15 @@ async fn download_https(env: &Env, b: &DebugBundle) -> Result<Vec<u8>> {
 
 #[tokio::test]
 async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_verify() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
-    let (_, backup, _) = real_backup(&env, &client, &cleanup, "tls").await?;
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "tls").await?;
     for bsl in ["tls-ca", "tls-insecure"] {
         let name = apply_bundle(
-            &env,
-            &client,
-            &cleanup,
+            t,
             serde_json::json!({"backup": backup, "storageLocation": bsl}),
         )
         .await?;
-        let b = wait_finished(&env, &client, &name, Duration::from_secs(180)).await?;
+        let b = wait_finished(t, &name, Duration::from_secs(180)).await?;
         ensure!(
             b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
             "{bsl}: {}",
@@ -65,32 +61,31 @@ async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_veri
             key.starts_with(&format!("{bsl}/plugins/")),
             "{bsl}: key {key}"
         );
-        download_https(&env, &b).await?;
+        download_https(&t.env, &b).await?;
     }
 
     // The same endpoint with neither: the certificate is not trusted, and retrying would not
     // change that.
     let bsl_resource = velero_resource("BackupStorageLocation");
     let bsls: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &env.namespace, &bsl_resource);
+        Api::namespaced_with(t.client.clone(), &t.env.namespace, &bsl_resource);
     let untrusted = unique_name("bsl-untrusted");
     let obj: DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
-        "metadata": {"name": untrusted, "namespace": env.namespace},
-        "spec": {"provider": "aws", "objectStorage": {"bucket": env.s3.bucket, "prefix": "untrusted"},
-                 "config": {"region": env.s3.region, "s3ForcePathStyle": "true",
-                            "s3Url": env.s3.tls_endpoint, "checksumAlgorithm": ""}},
+        "metadata": {"name": untrusted, "namespace": t.env.namespace},
+        "spec": {"provider": "aws", "objectStorage": {"bucket": t.env.s3.bucket, "prefix": "untrusted"},
+                 "config": {"region": t.env.s3.region, "s3ForcePathStyle": "true",
+                            "s3Url": t.env.s3.tls_endpoint, "checksumAlgorithm": ""}},
     }))?;
     bsls.create(&PostParams::default(), &obj).await?;
-    cleanup.delete(&bsl_resource, Some(&env.namespace), &untrusted);
+    t.cleanup
+        .delete(&bsl_resource, Some(&t.env.namespace), &untrusted);
     let name = apply_bundle(
-        &env,
-        &client,
-        &cleanup,
+        t,
         serde_json::json!({"backup": backup, "storageLocation": untrusted}),
     )
     .await?;
-    let b = wait_finished(&env, &client, &name, Duration::from_secs(60)).await?;
+    let b = wait_finished(t, &name, Duration::from_secs(60)).await?;
     let reason = condition_reason(&b);
     ensure!(
         reason.starts_with("CertificateUntrusted") && reason.contains("caCert"),
@@ -116,15 +111,14 @@ async fn bundles_reach_https_object_stores_through_ca_cert_or_insecure_skip_veri
         obj.metadata.resource_version = None;
         obj.data["spec"]["objectStorage"]["caCert"] = serde_json::json!(ca_cert);
         bsls.create(&PostParams::default(), &obj).await?;
-        cleanup.delete(&bsl_resource, Some(&env.namespace), &bad_ca);
+        t.cleanup
+            .delete(&bsl_resource, Some(&t.env.namespace), &bad_ca);
         let name = apply_bundle(
-            &env,
-            &client,
-            &cleanup,
+            t,
             serde_json::json!({"backup": backup, "storageLocation": bad_ca}),
         )
         .await?;
-        let b = wait_finished(&env, &client, &name, Duration::from_secs(60)).await?;
+        let b = wait_finished(t, &name, Duration::from_secs(60)).await?;
         let reason = condition_reason(&b);
         ensure!(
             reason.starts_with("UnsupportedStorageLocation")

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, ensure};
 use kube::{Api, ResourceExt};
 use velero_debug_crd::{DebugBundle, FINALIZER};
 use velero_debug_e2e::{
-    Cleanup, Env, eventually,
+    Env, TestCtx, eventually,
     fixtures::{apply_bundle, bundle_gone, object_exists, real_backup, wait_completed},
     restart_operators,
 };
@@ -89,24 +89,18 @@ async fn run_hook(env: &Env, args: &[String]) -> Result<String> {
 }
 
 /// Two completed bundles of one backup; their names and archive keys.
-async fn completed_bundles(
-    env: &Env,
-    cleanup: &Cleanup,
-    prefix: &str,
-) -> Result<Vec<(String, String)>> {
-    let client = env.client().await?;
-    let (_, backup, _) = real_backup(env, &client, cleanup, prefix).await?;
+async fn completed_bundles(t: &TestCtx, prefix: &str) -> Result<Vec<(String, String)>> {
+    let (_, backup, _) = real_backup(t, prefix).await?;
     let mut made = Vec::new();
     for _ in 0..2 {
-        let name =
-            apply_bundle(env, &client, cleanup, serde_json::json!({"backup": backup})).await?;
-        let done = wait_completed(env, &client, &name, Duration::from_secs(180)).await?;
+        let name = apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+        let done = wait_completed(t, &name, Duration::from_secs(180)).await?;
         let key = done
             .status
             .and_then(|s| s.archive)
             .context("no archive")?
             .key;
-        ensure!(object_exists(env, &key).await?, "{key} not uploaded");
+        ensure!(object_exists(&t.env, &key).await?, "{key} not uploaded");
         made.push((name, key));
     }
     Ok(made)
@@ -114,17 +108,15 @@ async fn completed_bundles(
 
 #[tokio::test]
 async fn serial_uninstall_with_the_operator_running_deletes_bundles_and_archives() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     restart_operators(1, &[]).await?;
-    let made = completed_bundles(&env, &cleanup, "uninstall").await?;
+    let made = completed_bundles(t, "uninstall").await?;
     let args = hook_args(&[]).await?;
     ensure!(args.contains(&"--delete-bundles".to_string()), "{args:?}");
-    let log = run_hook(&env, &args).await?;
+    let log = run_hook(&t.env, &args).await?;
     for (name, key) in &made {
-        bundle_gone(&env, &client, name, Duration::from_secs(5)).await?;
-        ensure!(!object_exists(&env, key).await?, "{key} stayed:\n{log}");
+        bundle_gone(t, name, Duration::from_secs(5)).await?;
+        ensure!(!object_exists(&t.env, key).await?, "{key} stayed:\n{log}");
         ensure!(
             !log.contains(key.as_str()),
             "{key} reported as left:\n{log}"
@@ -136,11 +128,9 @@ async fn serial_uninstall_with_the_operator_running_deletes_bundles_and_archives
 #[tokio::test]
 async fn serial_uninstall_without_an_operator_leaves_no_finalizer_and_names_what_it_left()
 -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     restart_operators(1, &[]).await?;
-    let made = completed_bundles(&env, &cleanup, "uninstall-alone").await?;
+    let made = completed_bundles(t, "uninstall-alone").await?;
     restart_operators(0, &[]).await?;
     let mut args = hook_args(&["uninstall.timeoutSeconds=3"]).await?;
     ensure!(
@@ -148,12 +138,12 @@ async fn serial_uninstall_without_an_operator_leaves_no_finalizer_and_names_what
         "{args:?}"
     );
     args.retain(|a| !a.is_empty());
-    let log = run_hook(&env, &args).await;
+    let log = run_hook(&t.env, &args).await;
     // Whatever happened, an operator runs again for the next tests.
     restart_operators(1, &[]).await?;
     let log = log?;
     for (name, key) in &made {
-        bundle_gone(&env, &client, name, Duration::from_secs(5)).await?;
+        bundle_gone(t, name, Duration::from_secs(5)).await?;
         ensure!(
             log.contains(key.as_str()),
             "{key} not named as left:\n{log}"
@@ -162,7 +152,7 @@ async fn serial_uninstall_without_an_operator_leaves_no_finalizer_and_names_what
         eventually(
             "the archive left to be collected",
             Duration::from_secs(60),
-            || async { Ok((!object_exists(&env, key).await?).then_some(())) },
+            || async { Ok((!object_exists(&t.env, key).await?).then_some(())) },
         )
         .await?;
     }
@@ -171,16 +161,14 @@ async fn serial_uninstall_without_an_operator_leaves_no_finalizer_and_names_what
 
 #[tokio::test]
 async fn serial_uninstall_keeping_bundles_only_releases_finalizers() -> Result<()> {
-    let env = Env::load()?;
-    let client = env.client().await?;
-    let cleanup = Cleanup::new(&env);
+    let t = &TestCtx::new().await?;
     restart_operators(1, &[]).await?;
-    let made = completed_bundles(&env, &cleanup, "uninstall-keep").await?;
+    let made = completed_bundles(t, "uninstall-keep").await?;
     restart_operators(0, &[]).await?;
     let args = hook_args(&["uninstall.deleteBundles=false"]).await?;
     ensure!(!args.contains(&"--delete-bundles".to_string()), "{args:?}");
-    let log = run_hook(&env, &args).await;
-    let bundles: Api<DebugBundle> = Api::namespaced(client.clone(), &env.namespace);
+    let log = run_hook(&t.env, &args).await;
+    let bundles: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let mut released = Vec::new();
     for (name, _) in &made {
         released.push(bundles.get(name).await.map(|b| b.finalizers().to_vec()));
@@ -193,7 +181,7 @@ async fn serial_uninstall_keeping_bundles_only_releases_finalizers() -> Result<(
             !finalizers.iter().any(|f| f == FINALIZER),
             "{name} kept the finalizer: {finalizers:?}"
         );
-        ensure!(object_exists(&env, key).await?, "{key} was deleted");
+        ensure!(object_exists(&t.env, key).await?, "{key} was deleted");
         // An operator installed again takes the bundle back.
         eventually("the finalizer back", Duration::from_secs(60), || async {
             let b = bundles.get(name).await?;
