@@ -50,7 +50,8 @@ pub(crate) struct CollectPlan {
     pub target: Target,
     /// Logs written at or after this time.
     pub since: Timestamp,
-    pub max_log_bytes: i64,
+    /// maxLogBytesPerContainer, checked to be within its range.
+    pub max_log_bytes: u64,
     pub previous_logs: bool,
     pub node_agent_logs: NodeAgentLogs,
     pub events: bool,
@@ -114,7 +115,8 @@ fn collect(
     Ok(CollectPlan {
         target,
         since,
-        max_log_bytes,
+        // Within the range just checked: positive.
+        max_log_bytes: max_log_bytes.unsigned_abs(),
         previous_logs: spec.previous_logs.unwrap_or(true),
         node_agent_logs: spec.node_agent_logs.unwrap_or_default(),
         events: spec.events.unwrap_or(true),

@@ -136,7 +136,7 @@ pub(super) async fn read_logs_of(
         budget: &c.budget,
         scope: &scope,
         // The stand-in's own cap, shared by the server's logs: one container log's bound.
-        stand_in_room: ContentBudget::new(c.plan.max_log_bytes.max(0) as u64),
+        stand_in_room: ContentBudget::new(c.plan.max_log_bytes),
     };
     let mut results: Vec<LogRead> = stream::iter(jobs)
         .map(|job| reader.read(job))
@@ -335,7 +335,7 @@ fn stand_in_notes(
             stand_in::Cut::No => {}
             stand_in::Cut::AtItsCap => notes.push(format!(
                 "{entry} reached its cap of {} (maxLogBytesPerContainer): later lines of {} naming the {kind} are only there",
-                size_text(c.plan.max_log_bytes.max(0) as u64),
+                size_text(c.plan.max_log_bytes),
                 part.source
             )),
             stand_in::Cut::AtTheBundleLimit => notes.push(format!(
@@ -526,7 +526,7 @@ fn add_outcome(
             c.warn_left_out(&job.bundle_path);
         }
         LogOutcome::Written(report, over) => {
-            let bound = size_text(c.plan.max_log_bytes.max(0) as u64);
+            let bound = size_text(c.plan.max_log_bytes);
             match over {
                 Some(OverBound::HeadAndTail(gap)) => c.warn(format!(
                     "log {path}: over maxLogBytesPerContainer ({bound}): its first and its last lines are kept, {} between them (a marked line says where)",
@@ -577,7 +577,7 @@ fn add_log_file(
 struct LogParamsBase {
     /// None: the whole log (within `max_bytes`).
     since: Option<jiff::Timestamp>,
-    max_bytes: i64,
+    max_bytes: u64,
     timeout: std::time::Duration,
     max_line_bytes: usize,
     compression: Compression,
@@ -642,7 +642,7 @@ async fn read_log(
     );
     let mut compressing = FollowingCompression::new(&job.spool, base.compression);
     let mut head = Head {
-        cut: HeadCut::new(base.max_bytes.max(0) as u64),
+        cut: HeadCut::new(base.max_bytes),
         at_cut: None,
         compressing: &mut compressing,
     };
@@ -659,7 +659,7 @@ async fn read_log(
     let report = lines.report;
     let outcome = match copied {
         Ok(Ok(spool))
-            if head.cut.read() >= base.max_bytes.max(0) as u64 && !report.out_of_budget =>
+            if head.cut.read() >= base.max_bytes && !report.out_of_budget =>
         {
             let over = OverLog {
                 api,
@@ -727,7 +727,8 @@ async fn copy_head(
         container: Some(job.container.clone()),
         previous: job.previous,
         since_time: since(job, base),
-        limit_bytes: Some(base.max_bytes),
+        // The plan bounds it to 1 GiB: it fits.
+        limit_bytes: Some(i64::try_from(base.max_bytes).unwrap_or(i64::MAX)),
         ..LogParams::default()
     };
     let reader = match api.log_stream(&job.pod, &params).await {
@@ -846,7 +847,7 @@ impl OverLog<'_, '_> {
 
     /// The bound on the log's bytes, as rendered.
     fn bound(&self) -> u64 {
-        self.base.max_bytes.max(0) as u64
+        self.base.max_bytes
     }
 
     /// Reads the tail within the log's deadline, into the room the head left; on failure
