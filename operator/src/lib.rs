@@ -8,6 +8,7 @@ mod api_server_mock;
 mod api_timeout;
 mod auto_bundles;
 mod bundle;
+mod collect;
 mod config;
 mod context;
 mod findings;

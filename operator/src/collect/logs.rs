@@ -132,7 +132,7 @@ pub(super) async fn read_logs_of(
             max_line_bytes: c.limits.max_line_bytes,
             compression: c.compression,
         },
-        redactor: c.redactor,
+        redactor: &c.redactor,
         budget: &c.budget,
         scope: &scope,
         // The stand-in's own cap, shared by the server's logs: one container log's bound.
@@ -658,9 +658,7 @@ async fn read_log(
     let copied = tokio::time::timeout_at(deadline, copy).await;
     let report = lines.report;
     let outcome = match copied {
-        Ok(Ok(spool))
-            if head.cut.read() >= base.max_bytes && !report.out_of_budget =>
-        {
+        Ok(Ok(spool)) if head.cut.read() >= base.max_bytes && !report.out_of_budget => {
             let over = OverLog {
                 api,
                 job,

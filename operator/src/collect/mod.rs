@@ -1,4 +1,9 @@
-//! Step 5, collect: everything relevant to one Backup or Restore goes into the archive.
+//! Collection: everything relevant to one Backup or Restore goes into the archive. The room
+//! of its own the DebugBundle controller's collect step (bundle/collect.rs) calls into: it is
+//! given what to read ([`Sources`]) and where to write ([`Sink`]), says how far it got
+//! through [`Progress`], and returns what it collected ([`Collected`]: the archive, the
+//! findings' evidence, the warnings). It writes no status, publishes no event and never
+//! imports the controller (`bundle`), the process or the `Context`: the controller decides.
 //!
 //! Each part is its own module and never fails the bundle for what it cannot read: an object,
 //! log or file that cannot be had becomes a warning in the bundle. Only the archive itself
@@ -13,7 +18,9 @@ mod logs;
 mod object_store;
 mod objects;
 mod repositories;
+mod sink;
 mod snapshots;
+mod sources;
 mod stand_in;
 mod velero_files;
 mod workloads;
@@ -22,45 +29,66 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     future::Future,
     path::PathBuf,
-    sync::atomic::Ordering,
+    sync::Arc,
     time::Instant,
 };
 
 use jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
-use kube::{
-    Api, Client, Resource, ResourceExt, api::ListParams, core::DynamicObject,
-    runtime::events::EventType,
-};
+use kube::{Api, Client, Resource, api::ListParams, core::DynamicObject};
 use serde::{Serialize, de::DeserializeOwned};
-use tempfile::TempDir;
+use velero_debug_crd::NodeAgentLogs;
 
 use self::budget::ContentBudget;
-use super::{
-    dereference::{Dereferenced, TargetObjects},
-    plan::{BundlePlan, CollectPlan},
-    progress::Reporter,
-    run::{Run, WriteError},
-};
+pub(crate) use self::{sink::Sink, sources::Sources};
 use crate::{
     config::{Limits, size_text},
-    context::Context,
     gzip_members::{CompressedFile, Compression},
     kubernetes,
     redact::{MaskCounts, Redactor},
     storage::{ObjectStore, StorageLocation},
     summary::Summary,
     tar_gz::{EntryPath, TarGzWriter},
+    velero::Target,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CollectError {
     #[error("writing the archive: {0}")]
     Archive(#[from] std::io::Error),
-    #[error("writing status: {0}")]
-    Status(#[from] WriteError),
-    #[error("stopped: this process no longer leads (SIGTERM, or the Lease lost)")]
-    Cancelled,
+}
+
+/// What to collect, with every default resolved (bundle/plan.rs resolves and checks it).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CollectPlan {
+    pub target: Target,
+    /// Logs written at or after this time.
+    pub since: Timestamp,
+    /// maxLogBytesPerContainer, checked to be within its range.
+    pub max_log_bytes: u64,
+    pub previous_logs: bool,
+    pub node_agent_logs: NodeAgentLogs,
+    pub events: bool,
+}
+
+/// The target and, for a restore, its backup, as read before collection (the controller
+/// needs them first, to plan).
+pub(crate) struct TargetObjects {
+    pub target: DynamicObject,
+    /// For a restore, its backup (when it still exists).
+    pub backup: Option<DynamicObject>,
+}
+
+/// How collection says how far it got: the number of parts done (of [`STEPS`]), after each.
+/// It must not wait: the controller writes it to status from a task of its own.
+pub(crate) trait Progress: Sync {
+    fn parts_done(&self, done: usize);
+}
+
+impl<F: Fn(usize) + Sync> Progress for F {
+    fn parts_done(&self, done: usize) {
+        self(done)
+    }
 }
 
 /// What collection hands to the archive step.
@@ -70,90 +98,27 @@ pub(crate) struct Collected {
     pub warnings: Vec<String>,
     /// Milliseconds per part.
     pub timings: BTreeMap<String, u64>,
-    /// API requests made while collecting (approximate when bundles run at once: the counter
-    /// is per process).
-    pub api_requests: u64,
     /// Values masked in everything collected, by redaction rule.
     pub masks: MaskCounts,
-    /// The folder of the archive and the spooled logs.
-    pub spool: TempDir,
 }
 
+/// Collects everything for one bundle from `sources` into `sink`, the parts one after the
+/// other; the archive is finished by the next step.
 pub(crate) async fn run(
-    run: &mut Run<'_>,
-    found: &Dereferenced,
-    plan: &BundlePlan,
-    store: &ObjectStore,
+    sources: Sources<'_>,
+    sink: Sink,
+    objects: &TargetObjects,
+    progress: &dyn Progress,
 ) -> Result<Collected, CollectError> {
-    let ctx = run.ctx;
-    let total = STEPS.len() as i32;
-    run.write(|t| t.collecting(total, STEPS[0])).await?;
-    let note = format!(
-        "collecting for {} into {}",
-        run.target(),
-        found.location.name
-    );
-    run.event(EventType::Normal, "Started", &note).await;
-    let (spool, archive) = create_archive(run)?;
-    let mut collector = Collector::new(
-        ctx,
-        run.bundle.namespace().unwrap_or_default(),
-        &plan.collect,
-        store,
-        &found.location,
-        archive,
-        spool.path().to_path_buf(),
-    );
-    let progress = start_progress(run, total);
-    let requests_before = ctx.api_requests.load(Ordering::Relaxed);
-    let done = tokio::select! {
-        r = all_parts(&mut collector, &found.objects, |n| progress.report(n as u64)) => r,
-        // Shutting down: the bundle stays Collecting and the next leader collects it again.
-        _ = ctx.shutdown.cancelled() => Err(CollectError::Cancelled),
-    };
-    progress.stop().await;
-    done?;
+    let mut collector = Collector::new(sources, sink);
+    all_parts(&mut collector, objects, progress).await?;
     Ok(Collected {
         archive: collector.archive,
         summary: collector.summary,
         warnings: collector.warnings,
         timings: collector.timings,
-        api_requests: ctx.api_requests.load(Ordering::Relaxed) - requests_before,
         masks: collector.masks,
-        spool,
     })
-}
-
-/// The bundle's spool folder, and the archive started in it.
-fn create_archive(run: &Run<'_>) -> Result<(TempDir, TarGzWriter), CollectError> {
-    let ctx = run.ctx;
-    let spool = tempfile::Builder::new()
-        .prefix("velero-debug-")
-        .tempdir_in(&ctx.config.spool_dir)?;
-    let mtime = Timestamp::now().as_second().max(0) as u64;
-    // The bundle's name is the archive's root folder (sanitized by the writer).
-    let archive = TarGzWriter::create(
-        &spool.path().join("bundle.tar.gz"),
-        &run.bundle.name_any(),
-        mtime,
-        ctx.config.compression,
-    )?;
-    Ok((spool, archive))
-}
-
-/// Progress goes to status from a task of its own, so a slow API server never slows
-/// collection down.
-fn start_progress(run: &Run<'_>, total: i32) -> Reporter {
-    Reporter::start(
-        run.api(),
-        run.bundle.name_any(),
-        run.ctx.shutdown.clone(),
-        move |done| {
-            // The step under way is the one after those done (the last, summary, ends collection).
-            let step = STEPS[(done as usize).min(STEPS.len() - 1)];
-            serde_json::json!({"itemsDone": done, "itemsTotal": total, "step": step})
-        },
-    )
 }
 
 /// The collection of one bundle in progress.
@@ -164,7 +129,7 @@ struct Collector<'a> {
     namespace: String,
     plan: &'a CollectPlan,
     limits: &'a Limits,
-    redactor: &'a std::sync::Arc<Redactor>,
+    redactor: Arc<Redactor>,
     compression: Compression,
     /// What the redactor masked so far, from every source.
     masks: MaskCounts,
@@ -195,30 +160,22 @@ struct Collector<'a> {
 }
 
 impl<'a> Collector<'a> {
-    /// A collection with nothing collected yet, into `archive`, spooling into `spool_dir`.
-    fn new(
-        ctx: &'a Context,
-        namespace: String,
-        plan: &'a CollectPlan,
-        store: &'a ObjectStore,
-        location: &'a StorageLocation,
-        archive: TarGzWriter,
-        spool_dir: PathBuf,
-    ) -> Self {
+    /// A collection with nothing collected yet, from `sources` into `sink`.
+    fn new(sources: Sources<'a>, sink: Sink) -> Self {
         Collector {
-            client: ctx.client.clone(),
-            log_client: ctx.log_client.clone(),
-            namespace,
-            plan,
-            limits: &ctx.config.limits,
-            redactor: &ctx.redactor,
-            compression: ctx.config.compression,
+            client: sources.client,
+            log_client: sources.log_client,
+            namespace: sources.namespace,
+            plan: sources.plan,
+            limits: sources.limits,
+            redactor: sink.redactor,
+            compression: sink.compression,
             masks: MaskCounts::default(),
-            store,
-            location,
-            archive,
-            budget: ContentBudget::new(ctx.config.limits.max_bundle_bytes),
-            spool_dir,
+            store: sources.store,
+            location: sources.location,
+            archive: sink.archive,
+            budget: sink.budget,
+            spool_dir: sink.spool_dir,
             warnings: Vec::new(),
             timings: BTreeMap::new(),
             summary: Summary::default(),
@@ -234,7 +191,7 @@ impl<'a> Collector<'a> {
 }
 
 /// Steps in the order they run; status.progress counts them.
-const STEPS: [&str; 8] = [
+pub(crate) const STEPS: [&str; 8] = [
     "target",
     "object-store",
     "operations",
@@ -477,19 +434,18 @@ fn strip_noise(value: &mut serde_json::Value) {
     }
 }
 
-/// Runs every part, timing each and reporting the number done through `on_step`; the archive
-/// is finished by the next step.
+/// Runs every part, timing each and reporting the number done through `progress`.
 async fn all_parts(
     c: &mut Collector<'_>,
     objects: &TargetObjects,
-    mut on_step: impl FnMut(usize),
+    progress: &dyn Progress,
 ) -> Result<(), CollectError> {
     macro_rules! part {
         ($n:expr, $name:expr, $call:expr) => {{
             let start = Instant::now();
             $call.await?;
             c.record_timing($name, start);
-            on_step($n);
+            progress.parts_done($n);
         }};
     }
     part!(1, "target", objects::target_yaml(c, objects));

@@ -443,7 +443,7 @@ mod tests {
         );
     }
 
-    use crate::{bundle::collect::budget::ContentBudget, redact::Redactor};
+    use crate::{collect::budget::ContentBudget, redact::Redactor};
 
     const MIB: u64 = 1024 * 1024;
 
