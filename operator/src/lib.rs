@@ -6,6 +6,7 @@ pub mod allocator;
 mod api_timeout;
 mod auto_bundles;
 mod bundle;
+mod collect;
 mod config;
 mod context;
 mod findings;

@@ -32,6 +32,8 @@ LAYERED_CRATE = "operator"
 LAYERS = {
     "entry": ["lib", "main", "process", "http", "leader", "probe"],
     "controllers": ["bundle", "auto_bundles", "orphans", "uninstall", "own_crd"],
+    # The work a controller hands off: evidence and files out, no status in.
+    "steps": ["collect"],
     "adapters": [
         "storage", "kubernetes", "log_client", "spool", "api_timeout", "tar_gz",
         "gzip_members", "metrics", "health", "context", "config", "allocator",
@@ -40,13 +42,15 @@ LAYERS = {
 }
 # The layers each layer may import, its own included; cores import only cores.
 MAY_IMPORT = {
-    "entry": {"entry", "controllers", "adapters", "cores"},
-    "controllers": {"controllers", "adapters", "cores"},
+    "entry": {"entry", "controllers", "steps", "adapters", "cores"},
+    "controllers": {"controllers", "steps", "adapters", "cores"},
+    "steps": {"steps", "adapters", "cores"},
     "adapters": {"adapters", "cores"},
     "cores": {"cores"},
 }
-# Modules a layer never imports, whichever layer they sit in after a reorganisation.
-NEVER_IMPORT = {"cores": {"tar_gz", "bundle"}}
+# Modules a layer never imports, whichever layer they sit in after a reorganisation. A step
+# is handed what it uses: the whole Context (status, events, every client) is the controller's.
+NEVER_IMPORT = {"cores": {"tar_gz", "bundle"}, "steps": {"context", "bundle"}}
 
 # --------------------------------------------------------------------------- lexer
 

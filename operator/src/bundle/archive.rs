@@ -4,8 +4,9 @@
 use jiff::Timestamp;
 use tempfile::TempDir;
 
-use super::collect::Collected;
+use super::collect::Spooled;
 use crate::{
+    collect::Collected,
     findings::Finding,
     summary::{FORMAT_VERSION, Manifest, ManifestTarget},
     tar_gz::{EntryPath, FinishedArchive},
@@ -28,8 +29,8 @@ pub(crate) struct FinishedBundle {
 
 /// Diagnoses, renders and closes the archive on a blocking thread: the findings' rules and
 /// the archive's last gzip members are CPU work that must not hold up other reconciles.
-pub(crate) async fn finish(collected: Collected) -> Result<FinishedBundle, ArchiveError> {
-    match tokio::task::spawn_blocking(move || finish_blocking(collected)).await {
+pub(crate) async fn finish(spooled: Spooled) -> Result<FinishedBundle, ArchiveError> {
+    match tokio::task::spawn_blocking(move || finish_blocking(spooled)).await {
         Ok(finished) => finished,
         // A panic is the reconcile's, failing this bundle alone (see `bundle::apply`).
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -37,15 +38,18 @@ pub(crate) async fn finish(collected: Collected) -> Result<FinishedBundle, Archi
     }
 }
 
-fn finish_blocking(collected: Collected) -> Result<FinishedBundle, ArchiveError> {
+fn finish_blocking(spooled: Spooled) -> Result<FinishedBundle, ArchiveError> {
+    let Spooled {
+        collected,
+        api_requests,
+        spool,
+    } = spooled;
     let Collected {
         mut archive,
         summary,
         warnings,
         timings,
-        api_requests,
         masks,
-        spool,
     } = collected;
     let findings = crate::findings::diagnose(&summary.evidence);
     let summary_md = summary.render(&findings, &warnings);

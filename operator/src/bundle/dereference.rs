@@ -11,6 +11,7 @@ use kube::{
 use velero_debug_crd::{DebugBundle, DebugBundleSpec};
 
 use crate::{
+    collect::TargetObjects,
     config::Limits,
     kubernetes,
     storage::{
@@ -56,13 +57,6 @@ pub(crate) enum DereferenceError {
 fn api_error(what: impl Into<String>) -> impl FnOnce(kube::Error) -> DereferenceError {
     let what = what.into();
     move |source| DereferenceError::Api { what, source }
-}
-
-/// The target and, for a restore, its backup.
-pub(crate) struct TargetObjects {
-    pub target: DynamicObject,
-    /// For a restore, its backup (when it still exists).
-    pub backup: Option<DynamicObject>,
 }
 
 /// Everything a bundle names, read.

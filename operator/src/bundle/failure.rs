@@ -6,10 +6,12 @@
 use velero_debug_crd::reasons;
 
 use super::{
-    archive::ArchiveError, collect::CollectError, deadline::DeadlineExceeded,
+    archive::ArchiveError, collect::CollectStepError, deadline::DeadlineExceeded,
     dereference::DereferenceError, plan::PlanError, run::WriteError, upload::UploadError,
 };
-use crate::{kubernetes, storage::StorageError, storage::credentials::CredentialError};
+use crate::{
+    collect::CollectError, kubernetes, storage::StorageError, storage::credentials::CredentialError,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Failure {
@@ -122,6 +124,15 @@ impl From<ArchiveError> for Failure {
     }
 }
 
+/// Collection fails only when its archive cannot be written (disk).
+impl From<CollectError> for Failure {
+    fn from(e: CollectError) -> Self {
+        match e {
+            CollectError::Archive(_) => Self::permanent(reasons::ARCHIVE_FAILED, e),
+        }
+    }
+}
+
 /// A hung step (a store trickling bytes, a huge log) may go through on the next attempt; one
 /// that hangs every time ends Failed at the attempt limit like any outage.
 impl From<DeadlineExceeded> for Failure {
@@ -156,13 +167,11 @@ impl Stop {
         }
     }
 
-    pub fn from_collect(e: CollectError) -> Self {
+    pub fn from_collect(e: CollectStepError) -> Self {
         match e {
-            CollectError::Archive(_) => {
-                Stop::Failed(Failure::permanent(reasons::ARCHIVE_FAILED, e))
-            }
-            CollectError::Status(e) => Stop::status(e),
-            CollectError::Cancelled => Stop::ShuttingDown,
+            CollectStepError::Collection(e) => Stop::Failed(e.into()),
+            CollectStepError::Status(e) => Stop::status(e),
+            CollectStepError::Cancelled => Stop::ShuttingDown,
         }
     }
 

@@ -127,11 +127,11 @@ async fn holding_slot(
     attempt.store = Some(store.clone());
     attempt.key = plan.key.clone();
     attempt.enter(Step::Collect);
-    let collected = collect::run(run, &found, &plan, &store)
+    let spooled = collect::run(run, &found, &plan, &store)
         .await
         .map_err(Stop::from_collect)?;
     attempt.enter(Step::Archive);
-    let finished = archive::finish(collected).await?;
+    let finished = archive::finish(spooled).await?;
     run.diagnosed(Diagnosis {
         findings: finished.findings.clone(),
         target: found

@@ -14,11 +14,11 @@ use kube::{ResourceExt, core::DynamicObject};
 use regex::Regex;
 use velero_debug_crd::{
     DEFAULT_MAX_LOG_BYTES_PER_CONTAINER, DEFAULT_URL_TTL, DebugBundle, DebugBundleSpec,
-    MAX_LOG_BYTES_PER_CONTAINER, MIN_LOG_BYTES_PER_CONTAINER, NodeAgentLogs,
+    MAX_LOG_BYTES_PER_CONTAINER, MIN_LOG_BYTES_PER_CONTAINER,
 };
 
 use super::dereference::Dereferenced;
-use crate::{duration, velero::Target};
+use crate::{collect::CollectPlan, duration, velero::Target};
 
 /// Logs are collected from this long before the target started.
 pub(crate) const WINDOW_MARGIN: SignedDuration = SignedDuration::from_mins(10);
@@ -42,18 +42,6 @@ fn invalid(field: &'static str, problem: impl ToString) -> PlanError {
         field,
         problem: problem.to_string(),
     }
-}
-
-/// What to collect, with every default resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CollectPlan {
-    pub target: Target,
-    /// Logs written at or after this time.
-    pub since: Timestamp,
-    pub max_log_bytes: i64,
-    pub previous_logs: bool,
-    pub node_agent_logs: NodeAgentLogs,
-    pub events: bool,
 }
 
 /// The whole plan of one bundle.
@@ -114,7 +102,8 @@ fn collect(
     Ok(CollectPlan {
         target,
         since,
-        max_log_bytes,
+        // Within the range just checked: positive.
+        max_log_bytes: max_log_bytes.unsigned_abs(),
         previous_logs: spec.previous_logs.unwrap_or(true),
         node_agent_logs: spec.node_agent_logs.unwrap_or_default(),
         events: spec.events.unwrap_or(true),
@@ -232,8 +221,10 @@ pub(crate) fn ttl_after_finished(spec: &DebugBundleSpec) -> Result<Option<Durati
 #[cfg(test)]
 mod tests {
     use super::*;
+    use velero_debug_crd::NodeAgentLogs;
+
     use crate::{
-        bundle::dereference::TargetObjects,
+        collect::TargetObjects,
         storage::{Credentials, StorageLocation},
     };
 

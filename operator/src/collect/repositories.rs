@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use kube::{Api, ResourceExt, api::ListParams};
 
-use super::{CollectError, Collector, Unlisted, logs};
+use super::{CollectError, Found, Sink, Sources, logs, sources::Unlisted};
 use crate::{kubernetes, tar_gz::EntryPath, velero};
 
 /// Jobs kept per repository: Velero keeps 3 (`--keep-latest-maintenance-jobs`).
@@ -22,39 +22,46 @@ const LOG_GROUP: &str = "repo-maintenance";
 /// What a maintenance job maintains: volume namespace, storage location, repository type.
 type Identity = (String, String, String);
 
-pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let location = c
+pub(super) async fn all(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
+    let location = found
         .summary
         .evidence
         .target
         .storage_location
         .clone()
-        .unwrap_or_else(|| c.location.name.clone());
-    let repositories = repositories(c, &location).await?;
+        .unwrap_or_else(|| src.location.name.clone());
+    let repositories = repositories(src, out, found, &location).await?;
     if repositories.is_empty() {
         return Ok(());
     }
-    let jobs = maintenance_jobs(c, &location, &repositories).await?;
+    let jobs = maintenance_jobs(src, out, found, &location, &repositories).await?;
     if jobs.is_empty() {
         return Ok(());
     }
-    let pods = maintenance_pods(c, &jobs).await?;
-    logs::read_logs_of(c, &pods, None).await
+    let pods = maintenance_pods(src, out, found, &jobs).await?;
+    logs::read_logs_of(src, out, found, &pods, None).await
 }
 
 /// The location's BackupRepositories, found by Velero's label and checked by their spec.
 async fn repositories(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     location: &str,
 ) -> Result<BTreeSet<Identity>, CollectError> {
-    let api = c.dynamic_api("BackupRepository");
+    let api = src.dynamic_api("BackupRepository");
     let selector = format!(
         "{}={}",
         velero::STORAGE_LOCATION_LABEL,
         velero::label_value(location)
     );
-    let items = match c
+    let items = match src
         .list_optional(
+            out,
             &api,
             ListParams::default().labels(&selector),
             "BackupRepositories",
@@ -63,8 +70,8 @@ async fn repositories(
     {
         Ok(items) => items,
         Err(Unlisted::NotServed) => {
-            if !c.summary.evidence.operation_counts.is_empty() {
-                c.warn("BackupRepositories: none, the BackupRepository CRD is not installed");
+            if !found.summary.evidence.operation_counts.is_empty() {
+                out.warn("BackupRepositories: none, the BackupRepository CRD is not installed");
             }
             return Ok(BTreeSet::new());
         }
@@ -85,8 +92,9 @@ async fn repositories(
         ));
         let repo = kubernetes::with_types(repo, &resource);
         let path = EntryPath::new(&["resources", "backuprepository"], &repo.name_any(), "yaml");
-        let seen = c.add_object_seen(&path, &repo)?;
-        c.summary
+        let seen = out.add_object_seen(&path, &repo)?;
+        found
+            .summary
             .evidence
             .infra
             .add_repository(&path.to_string(), &seen);
@@ -121,14 +129,16 @@ fn job_identity(job: &Job) -> Option<Identity> {
 
 /// The latest jobs of each repository, written as YAML; the names of those whose pods matter.
 async fn maintenance_jobs(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     location: &str,
     repositories: &BTreeSet<Identity>,
 ) -> Result<BTreeMap<String, bool>, CollectError> {
-    let api: Api<Job> = c.namespaced();
+    let api: Api<Job> = src.namespaced();
     let selector = ListParams::default().labels(velero::REPOSITORY_NAME_LABEL);
-    let Some(jobs) = c
-        .list_all(&api, selector, "repository maintenance jobs")
+    let Some(jobs) = src
+        .list_all(out, &api, selector, "repository maintenance jobs")
         .await
     else {
         return Ok(BTreeMap::new());
@@ -141,7 +151,7 @@ async fn maintenance_jobs(
             by_repository.entry(id).or_default().push(job);
         }
     }
-    let served: BTreeSet<String> = c
+    let served: BTreeSet<String> = found
         .summary
         .evidence
         .operations
@@ -159,8 +169,9 @@ async fn maintenance_jobs(
                 i == 0 && (failed || served.contains(&id.0)) && logs < MAX_MAINTENANCE_LOGS;
             logs += usize::from(read_log);
             let path = EntryPath::new(&["resources", "job"], &job.name_any(), "yaml");
-            let seen = c.add_object_seen(&path, &job)?;
-            c.summary
+            let seen = out.add_object_seen(&path, &job)?;
+            found
+                .summary
                 .evidence
                 .infra
                 .add_maintenance_job(&path.to_string(), &seen);
@@ -173,13 +184,15 @@ async fn maintenance_jobs(
 /// The pods of the kept jobs (by the `job-name` label Kubernetes gives them), written as YAML;
 /// those whose logs are read.
 async fn maintenance_pods(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     jobs: &BTreeMap<String, bool>,
 ) -> Result<logs::GroupedPods, CollectError> {
-    let api: Api<Pod> = c.namespaced();
+    let api: Api<Pod> = src.namespaced();
     let selector = ListParams::default().labels(velero::REPOSITORY_NAME_LABEL);
-    let Some(pods) = c
-        .list_all(&api, selector, "repository maintenance pods")
+    let Some(pods) = src
+        .list_all(out, &api, selector, "repository maintenance pods")
         .await
     else {
         return Ok(Vec::new());
@@ -194,8 +207,9 @@ async fn maintenance_pods(
             continue;
         };
         let path = EntryPath::new(&["pods"], &pod.name_any(), "yaml");
-        let seen = c.add_object_seen(&path, &pod)?;
-        c.summary
+        let seen = out.add_object_seen(&path, &pod)?;
+        found
+            .summary
             .evidence
             .infra
             .add_maintenance_pod(&path.to_string(), &seen);

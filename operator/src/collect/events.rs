@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::Event;
 use kube::{Api, api::ListParams};
 
-use super::{CollectError, Collector, TargetObjects};
+use super::{CollectError, Found, Sink, Sources, TargetObjects};
 use crate::tar_gz::EntryPath;
 
 /// Namespaces whose events about workload objects are read at most (the workloads step reads
@@ -85,14 +85,16 @@ fn about_other_velero_object(e: &Event) -> bool {
 }
 
 pub(super) async fn all(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
     let mut timeline: Vec<String> = Vec::new();
-    related(c, &mut timeline).await?;
-    about_workloads(c, &mut timeline).await?;
-    warnings_of_covered(c, objects, &mut timeline).await?;
-    write_timeline(c, timeline)
+    related(src, out, found, &mut timeline).await?;
+    about_workloads(src, out, found, &mut timeline).await?;
+    warnings_of_covered(src, out, found, objects, &mut timeline).await?;
+    write_timeline(out, timeline)
 }
 
 /// Whether the event happened within the window (one without a time is kept).
@@ -102,26 +104,33 @@ fn in_window(e: &Event, since: jiff::Timestamp) -> bool {
 
 /// Adds listed events to the bundle (`events/<name>.yaml`), the findings and the timeline.
 fn add_events(
-    c: &mut Collector<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     name: &str,
     events: &[Event],
     timeline: &mut Vec<String>,
 ) -> Result<(), CollectError> {
     timeline.extend(events.iter().map(timeline_line));
     let path = EntryPath::new(&["events"], name, "yaml");
-    let seen = c.add_object_seen(&path, &events)?;
-    c.summary.evidence.add_events(&path.to_string(), &seen);
+    let seen = out.add_object_seen(&path, &events)?;
+    found.summary.evidence.add_events(&path.to_string(), &seen);
     Ok(())
 }
 
 /// The events of Velero's namespace about the collected objects.
-async fn related(c: &mut Collector<'_>, timeline: &mut Vec<String>) -> Result<(), CollectError> {
-    let since = c.plan.since;
-    let own: Api<Event> = c.namespaced();
-    let collected = c.collected_uids.clone();
+async fn related(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    timeline: &mut Vec<String>,
+) -> Result<(), CollectError> {
+    let since = src.plan.since;
+    let own: Api<Event> = src.namespaced();
+    let collected = out.collected_uids.clone();
     let related_to_target = |e: &Event| about_one_of(e, &collected) && in_window(e, since);
-    if let Some(related) = c
+    if let Some(related) = src
         .list_matching(
+            out,
             &own,
             ListParams::default(),
             "events of Velero's namespace",
@@ -129,31 +138,34 @@ async fn related(c: &mut Collector<'_>, timeline: &mut Vec<String>) -> Result<()
         )
         .await
     {
-        add_events(c, "related", &related, timeline)?;
+        add_events(out, found, "related", &related, timeline)?;
     }
     Ok(())
 }
 
 /// Every event (Normal too) about the workload objects, from their own namespaces.
 async fn about_workloads(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     timeline: &mut Vec<String>,
 ) -> Result<(), CollectError> {
-    let since = c.plan.since;
-    for (namespace, uids) in c
+    let since = src.plan.since;
+    for (namespace, uids) in found
         .workload_uids
         .clone()
         .into_iter()
         .take(MAX_WORKLOAD_NAMESPACES)
     {
-        let api: Api<Event> = Api::namespaced(c.client.clone(), &namespace);
+        let api: Api<Event> = Api::namespaced(src.client.clone(), &namespace);
         let what = format!("events of namespace {namespace}");
         let about_workloads = |e: &Event| about_one_of(e, &uids) && in_window(e, since);
-        if let Some(about) = c
-            .list_matching(&api, ListParams::default(), &what, about_workloads)
+        if let Some(about) = src
+            .list_matching(out, &api, ListParams::default(), &what, about_workloads)
             .await
         {
-            add_events(c, &format!("workloads-{namespace}"), &about, timeline)?;
+            let name = format!("workloads-{namespace}");
+            add_events(out, found, &name, &about, timeline)?;
         }
     }
     Ok(())
@@ -162,21 +174,24 @@ async fn about_workloads(
 /// The Warning events of the namespaces the target covered (all of them when it covered
 /// all), but those about other operations' objects.
 async fn warnings_of_covered(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     objects: &TargetObjects,
     timeline: &mut Vec<String>,
 ) -> Result<(), CollectError> {
-    let since = c.plan.since;
+    let since = src.plan.since;
     let warnings = ListParams::default().fields("type=Warning");
-    for (scope, api) in warning_scopes(c, objects) {
+    for (scope, api) in warning_scopes(src, out, objects) {
         let what = format!("Warning events of {scope}");
         let of_concern = |e: &Event| in_window(e, since) && !about_other_velero_object(e);
-        if let Some(events) = c
-            .list_matching(&api, warnings.clone(), &what, of_concern)
+        if let Some(events) = src
+            .list_matching(out, &api, warnings.clone(), &what, of_concern)
             .await
         {
             // A namespace named by the target (a Restore's namespaceMapping) may be anything.
-            add_events(c, &format!("warnings-{scope}"), &events, timeline)?;
+            let name = format!("warnings-{scope}");
+            add_events(out, found, &name, &events, timeline)?;
         }
     }
     Ok(())
@@ -184,7 +199,11 @@ async fn warnings_of_covered(
 
 /// Where Warning events are read: each covered namespace whose name can go into a path
 /// (warned about otherwise), or the whole cluster.
-fn warning_scopes(c: &mut Collector<'_>, objects: &TargetObjects) -> Vec<(String, Api<Event>)> {
+fn warning_scopes(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    objects: &TargetObjects,
+) -> Vec<(String, Api<Event>)> {
     match covered_namespaces(&objects.target.data) {
         Some(list) => {
             // A Restore's namespaceMapping may hold anything; only names go into a path.
@@ -192,30 +211,30 @@ fn warning_scopes(c: &mut Collector<'_>, objects: &TargetObjects) -> Vec<(String
                 .into_iter()
                 .partition(|ns| crate::kubernetes::is_object_name(ns));
             for other in others {
-                c.warn(format!(
+                out.warn(format!(
                     "namespace {other:?} (named by the target) is not a namespace name; its events were not collected"
                 ));
             }
             names
                 .into_iter()
-                .map(|ns| (ns.clone(), Api::namespaced(c.client.clone(), &ns)))
+                .map(|ns| (ns.clone(), Api::namespaced(src.client.clone(), &ns)))
                 .collect()
         }
-        None => vec![("all-namespaces".into(), Api::all(c.client.clone()))],
+        None => vec![("all-namespaces".into(), Api::all(src.client.clone()))],
     }
 }
 
 /// Every event read, one sorted line each, redacted.
-fn write_timeline(c: &mut Collector<'_>, mut timeline: Vec<String>) -> Result<(), CollectError> {
+fn write_timeline(out: &mut Sink, mut timeline: Vec<String>) -> Result<(), CollectError> {
     timeline.sort();
     timeline.dedup();
     // Each line is its own event: no value goes on to the next, so no stream.
     let mut text = String::new();
     for line in &timeline {
-        text.push_str(&c.redactor.redact_line_counted(line, &mut c.masks));
+        text.push_str(&out.redact_line(line));
         text.push('\n');
     }
-    c.add_text(&EntryPath::new(&["events"], "timeline", "txt"), &text)
+    out.add_text(&EntryPath::new(&["events"], "timeline", "txt"), &text)
 }
 
 #[cfg(test)]

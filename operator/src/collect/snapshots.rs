@@ -13,7 +13,7 @@ use kube::{
     core::{ApiResource, DynamicObject, GroupVersionKind},
 };
 
-use super::{CollectError, Collector, Unlisted};
+use super::{CollectError, Found, Sink, Sources, sources::Unlisted};
 use crate::{kubernetes, tar_gz::EntryPath, velero};
 
 fn snapshot_resource(kind: &str) -> ApiResource {
@@ -27,28 +27,40 @@ fn snapshot_resource(kind: &str) -> ApiResource {
 const NOT_INSTALLED: &str =
     "the cluster does not serve snapshot.storage.k8s.io/v1 (no CSI snapshot CRDs)";
 
-pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let Some(backup) = c.summary.evidence.target_backup_name() else {
+pub(super) async fn all(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
+    let Some(backup) = found.summary.evidence.target_backup_name() else {
         return Ok(());
     };
-    if !snapshot_contents(c, &backup).await? || !c.summary.evidence.uses_csi_snapshots() {
+    if !snapshot_contents(src, out, found, &backup).await?
+        || !found.summary.evidence.uses_csi_snapshots()
+    {
         return Ok(());
     }
-    snapshot_classes(c).await?;
-    csi_drivers(c).await
+    snapshot_classes(src, out).await?;
+    csi_drivers(src, out).await
 }
 
 /// The backup's VolumeSnapshotContents; false when the cluster has no snapshot API.
-async fn snapshot_contents(c: &mut Collector<'_>, backup: &str) -> Result<bool, CollectError> {
+async fn snapshot_contents(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    backup: &str,
+) -> Result<bool, CollectError> {
     let resource = snapshot_resource("VolumeSnapshotContent");
-    let api: Api<DynamicObject> = Api::all_with(c.client.clone(), &resource);
+    let api: Api<DynamicObject> = Api::all_with(src.client.clone(), &resource);
     let selector = format!(
         "{}={}",
         velero::BACKUP_NAME_LABEL,
         velero::label_value(backup)
     );
-    let items = match c
+    let items = match src
         .list_optional(
+            out,
             &api,
             ListParams::default().labels(&selector),
             "VolumeSnapshotContents",
@@ -58,8 +70,8 @@ async fn snapshot_contents(c: &mut Collector<'_>, backup: &str) -> Result<bool, 
         Ok(items) => items,
         Err(Unlisted::NotServed) => {
             // Worth saying only to a reader of a target that met CSI snapshots.
-            if c.summary.evidence.uses_csi_snapshots() {
-                c.warn(format!("VolumeSnapshotContents: none, {NOT_INSTALLED}"));
+            if found.summary.evidence.uses_csi_snapshots() {
+                out.warn(format!("VolumeSnapshotContents: none, {NOT_INSTALLED}"));
             }
             return Ok(false);
         }
@@ -72,8 +84,9 @@ async fn snapshot_contents(c: &mut Collector<'_>, backup: &str) -> Result<bool, 
             &content.name_any(),
             "yaml",
         );
-        let seen = c.add_object_seen(&path, &content)?;
-        c.summary
+        let seen = out.add_object_seen(&path, &content)?;
+        found
+            .summary
             .evidence
             .infra
             .add_snapshot_content(&path.to_string(), &seen);
@@ -83,11 +96,11 @@ async fn snapshot_contents(c: &mut Collector<'_>, backup: &str) -> Result<bool, 
 
 /// Every VolumeSnapshotClass (when the target used CSI snapshots): which is the default of each driver, and the one Velero picked
 /// (label `velero.io/csi-volumesnapshot-class`) are what a reader checks. Clusters have few.
-async fn snapshot_classes(c: &mut Collector<'_>) -> Result<(), CollectError> {
+async fn snapshot_classes(src: &Sources<'_>, out: &mut Sink) -> Result<(), CollectError> {
     let resource = snapshot_resource("VolumeSnapshotClass");
-    let api: Api<DynamicObject> = Api::all_with(c.client.clone(), &resource);
-    let Ok(items) = c
-        .list_optional(&api, ListParams::default(), "VolumeSnapshotClasses")
+    let api: Api<DynamicObject> = Api::all_with(src.client.clone(), &resource);
+    let Ok(items) = src
+        .list_optional(out, &api, ListParams::default(), "VolumeSnapshotClasses")
         .await
     else {
         return Ok(());
@@ -99,20 +112,23 @@ async fn snapshot_classes(c: &mut Collector<'_>) -> Result<(), CollectError> {
             &class.name_any(),
             "yaml",
         );
-        c.add_object(&path, &class)?;
+        out.add_object(&path, &class)?;
     }
     Ok(())
 }
 
 /// Every CSIDriver (when the target used CSI snapshots): whether the driver of a snapshot is installed at all.
-async fn csi_drivers(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let api: Api<CSIDriver> = Api::all(c.client.clone());
-    let Some(items) = c.list_all(&api, ListParams::default(), "CSIDrivers").await else {
+async fn csi_drivers(src: &Sources<'_>, out: &mut Sink) -> Result<(), CollectError> {
+    let api: Api<CSIDriver> = Api::all(src.client.clone());
+    let Some(items) = src
+        .list_all(out, &api, ListParams::default(), "CSIDrivers")
+        .await
+    else {
         return Ok(());
     };
     for driver in items {
         let path = EntryPath::new(&["resources", "csidriver"], &driver.name_any(), "yaml");
-        c.add_object(&path, &driver)?;
+        out.add_object(&path, &driver)?;
     }
     Ok(())
 }

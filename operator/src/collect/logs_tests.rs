@@ -122,7 +122,7 @@ async fn read(log: &str, tail: TailRequest, timeout: Duration, tee: Option<&str>
     };
     let base = LogParamsBase {
         since: Some(jiff::Timestamp::UNIX_EPOCH),
-        max_bytes: BOUND,
+        max_bytes: BOUND as u64,
         timeout,
         max_line_bytes: 1024,
         compression: Compression::default(),

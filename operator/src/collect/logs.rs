@@ -17,7 +17,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use velero_debug_crd::NodeAgentLogs;
 
 use super::{
-    CollectError, Collector,
+    CollectError, Found, Sink, Sources,
     budget::ContentBudget,
     lines::{CopyReport, LineCopy, read_line_async},
     log_tail::{self, Gap, HeadCut, KeptTail, Size, TailKeeper},
@@ -90,64 +90,71 @@ impl LogOutcome {
     }
 }
 
-pub(super) async fn all(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let pods_api: Api<Pod> = c.namespaced();
-    let mut pods = server_pods(c, &pods_api).await;
-    pods.extend(node_agent_pods(c, &pods_api).await);
-    pods.extend(data_path_pods(c, &pods_api).await);
+pub(super) async fn all(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
+    let pods_api: Api<Pod> = src.namespaced();
+    let mut pods = server_pods(src, out, &pods_api).await;
+    pods.extend(node_agent_pods(src, out, found, &pods_api).await);
+    pods.extend(data_path_pods(src, out, found, &pods_api).await);
     for (group, pod) in &pods {
         let path = EntryPath::new(&["pods"], &pod.name_any(), "yaml");
-        let seen = c.add_object_seen(&path, pod)?;
-        c.summary
+        let seen = out.add_object_seen(&path, pod)?;
+        found
+            .summary
             .evidence
             .add_pod(&path.to_string(), pod_role(group), &seen);
     }
-    read_logs_of(c, &pods, Some(c.plan.since)).await
+    read_logs_of(src, out, found, &pods, Some(src.plan.since)).await
 }
 
 /// Reads every container log of `pods`, a few at a time, into `logs/<group>/<pod>/` and the
 /// findings; also for pods other parts found (repository-maintenance pods). `since` None:
 /// from the start (within the size limit), for pods that ran before the window.
 pub(super) async fn read_logs_of(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     pods: &GroupedPods,
     since: Option<jiff::Timestamp>,
 ) -> Result<(), CollectError> {
-    let pods_api: Api<Pod> = Api::namespaced(c.log_client.clone(), &c.namespace);
-    let scope = operation_scope(c);
-    let stand_in = c.missing_operation_log.map(|_| {
+    let pods_api: Api<Pod> = Api::namespaced(src.log_client.clone(), &src.namespace);
+    let scope = operation_scope(src, found);
+    let stand_in = found.missing_operation_log.map(|_| {
         EntryPath::new(
             &["logs", "velero"],
-            &format!("{}-{}.from-server-log", scope.field, c.plan.target.name()),
+            &format!("{}-{}.from-server-log", scope.field, src.plan.target.name()),
             "log",
         )
     });
-    let jobs = log_jobs(c, pods, stand_in.is_some());
+    let jobs = log_jobs(src, out, pods, stand_in.is_some());
     let reader = LogReader {
         api: &pods_api,
         params: LogParamsBase {
             since,
-            max_bytes: c.plan.max_log_bytes,
-            timeout: c.limits.log_timeout,
-            max_line_bytes: c.limits.max_line_bytes,
-            compression: c.compression,
+            max_bytes: src.plan.max_log_bytes,
+            timeout: src.limits.log_timeout,
+            max_line_bytes: src.limits.max_line_bytes,
+            compression: out.compression,
         },
-        redactor: c.redactor,
-        budget: &c.budget,
+        redactor: &out.redactor,
+        budget: &out.budget,
         scope: &scope,
         // The stand-in's own cap, shared by the server's logs: one container log's bound.
-        stand_in_room: ContentBudget::new(c.plan.max_log_bytes.max(0) as u64),
+        stand_in_room: ContentBudget::new(src.plan.max_log_bytes),
     };
     let mut results: Vec<LogRead> = stream::iter(jobs)
         .map(|job| reader.read(job))
-        .buffer_unordered(c.limits.log_concurrency.max(1))
+        .buffer_unordered(src.limits.log_concurrency.max(1))
         .collect()
         .await;
     // By path, then by what was read: paths of different containers may be equal once
     // sanitized, and the archive names them in the order they come.
     results.sort_by(|a, b| a.job.order().cmp(&b.job.order()));
     if let Some(entry) = &stand_in {
-        add_stand_in(c, entry, &scope, &results)?;
+        add_stand_in(src, out, found, entry, &scope, &results)?;
     }
     for read in results {
         let LogRead {
@@ -162,23 +169,23 @@ pub(super) async fn read_logs_of(
             let _ = std::fs::remove_file(&teed.path);
         }
         if scan.lines() > 0 {
-            c.summary.evidence.add_log_scan(scan);
+            found.summary.evidence.add_log_scan(scan);
         }
-        add_outcome(c, job, outcome, compressed, &masks)?;
+        add_outcome(src, out, job, outcome, compressed, &masks)?;
     }
     Ok(())
 }
 
 /// The target as the server's log lines name it, for the findings and the stand-in.
-fn operation_scope(c: &Collector<'_>) -> OperationScope {
+fn operation_scope(src: &Sources<'_>, found: &Found) -> OperationScope {
     OperationScope {
-        field: match c.plan.target {
+        field: match src.plan.target {
             Target::Backup(_) => "backup",
             Target::Restore(_) => "restore",
         },
-        name: format!("{}/{}", c.namespace, c.plan.target.name()),
-        location: Some(format!("{}/{}", c.namespace, c.location.name)),
-        window: operation_window(&c.summary.evidence.target),
+        name: format!("{}/{}", src.namespace, src.plan.target.name()),
+        location: Some(format!("{}/{}", src.namespace, src.location.name)),
+        window: operation_window(&found.summary.evidence.target),
     }
 }
 
@@ -272,12 +279,14 @@ fn operation_window(target: &TargetEvidence) -> Option<(jiff::Timestamp, jiff::T
 /// (read by the findings as that log); the warning about the missing log says what stands in
 /// for it, or that nothing does.
 fn add_stand_in(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     entry: &EntryPath,
     scope: &OperationScope,
     results: &[LogRead],
 ) -> Result<(), CollectError> {
-    let Some(warning) = c.missing_operation_log else {
+    let Some(warning) = found.missing_operation_log else {
         return Ok(());
     };
     let kind = scope.field;
@@ -285,17 +294,17 @@ fn add_stand_in(
     if parts.is_empty() {
         return Ok(());
     }
-    let notes = stand_in_notes(c, entry, kind, &parts);
+    let notes = stand_in_notes(src, out, entry, kind, &parts);
     let note = if parts.iter().all(|p| p.teed.lines == 0) {
         format!("; no line of the Velero server's log names this {kind} either")
     } else {
-        write_stand_in(c, entry, scope, &mut parts)?
+        write_stand_in(out, found, entry, scope, &mut parts)?
     };
-    if let Some(message) = c.warnings.get_mut(warning) {
+    if let Some(message) = out.warnings.get_mut(warning) {
         message.push_str(&note);
     }
     for note in notes {
-        c.warn(note);
+        out.warn(note);
     }
     Ok(())
 }
@@ -324,7 +333,8 @@ fn stand_in_parts(results: &[LogRead]) -> Vec<stand_in::Part<'_>> {
 
 /// Warnings about what the stand-in could not take of each part.
 fn stand_in_notes(
-    c: &Collector<'_>,
+    src: &Sources<'_>,
+    out: &Sink,
     entry: &EntryPath,
     kind: &str,
     parts: &[stand_in::Part<'_>],
@@ -335,12 +345,12 @@ fn stand_in_notes(
             stand_in::Cut::No => {}
             stand_in::Cut::AtItsCap => notes.push(format!(
                 "{entry} reached its cap of {} (maxLogBytesPerContainer): later lines of {} naming the {kind} are only there",
-                size_text(c.plan.max_log_bytes.max(0) as u64),
+                size_text(src.plan.max_log_bytes),
                 part.source
             )),
             stand_in::Cut::AtTheBundleLimit => notes.push(format!(
                 "{entry}: cut where the bundle reached its size limit of {} (MAX_BUNDLE_BYTES)",
-                size_text(c.budget.total())
+                size_text(out.budget.total())
             )),
         }
         if let Some(why) = &part.teed.failed {
@@ -356,13 +366,14 @@ fn stand_in_notes(
 /// Writes the stand-in into the bundle and the findings; returns what the missing log's
 /// warning adds about it.
 fn write_stand_in(
-    c: &mut Collector<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     entry: &EntryPath,
     scope: &OperationScope,
     parts: &mut [stand_in::Part<'_>],
 ) -> Result<String, CollectError> {
     let kind = scope.field;
-    let spool = c.spool_path(&entry.to_string());
+    let spool = out.spool_path(&entry.to_string());
     let mut scan = LogScan::new(LogSource {
         path: entry.to_string(),
         role: LogRole::Operation,
@@ -370,17 +381,17 @@ fn write_stand_in(
         node: None,
         previous: false,
     });
-    let budget = c.budget.clone();
+    let budget = out.budget.clone();
     let written =
         tokio::task::block_in_place(|| stand_in::write(parts, scope, &spool, &mut scan, &budget));
     match written {
         Ok(_) => {
-            c.summary.evidence.add_log_scan(scan);
-            if let Some(missing) = &mut c.summary.evidence.operation_log_missing {
+            found.summary.evidence.add_log_scan(scan);
+            if let Some(missing) = &mut found.summary.evidence.operation_log_missing {
                 missing.stand_in = Some(entry.to_string());
             }
             // Its lines were counted as masked in the server's logs.
-            c.add_spooled(entry, &spool, &MaskCounts::default())?;
+            out.add_spooled(entry, &spool, &MaskCounts::default())?;
             Ok(format!(
                 "; the Velero server's lines for this {kind} stand in for its log: {entry}"
             ))
@@ -398,29 +409,34 @@ fn write_stand_in(
 /// parts: repo-maintenance).
 pub(super) type GroupedPods = Vec<(&'static str, Pod)>;
 
-async fn server_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
+async fn server_pods(src: &Sources<'_>, out: &mut Sink, api: &Api<Pod>) -> GroupedPods {
     let selector = ListParams::default().labels(velero::SERVER_POD_SELECTOR);
-    let Some(server) = c.list_all(api, selector, "Velero server pods").await else {
+    let Some(server) = src.list_all(out, api, selector, "Velero server pods").await else {
         return Vec::new();
     };
     if server.is_empty() {
-        c.warn("no Velero server pod (label deploy=velero) found");
+        out.warn("no Velero server pod (label deploy=velero) found");
     }
     server.into_iter().map(|p| ("velero", p)).collect()
 }
 
 /// The node-agent pods the plan asks for: all, or those on the nodes that ran the target's
 /// volume operations.
-async fn node_agent_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
-    if c.plan.node_agent_logs == NodeAgentLogs::None {
+async fn node_agent_pods(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    api: &Api<Pod>,
+) -> GroupedPods {
+    if src.plan.node_agent_logs == NodeAgentLogs::None {
         return Vec::new();
     }
     let selector = ListParams::default().labels(velero::NODE_AGENT_POD_SELECTOR);
-    let Some(agents) = c.list_all(api, selector, "node-agent pods").await else {
+    let Some(agents) = src.list_all(out, api, selector, "node-agent pods").await else {
         return Vec::new();
     };
     // Every node with a running node-agent, so a node that ran a volume without one is named.
-    c.summary.evidence.set_node_agent_nodes(
+    found.summary.evidence.set_node_agent_nodes(
         agents
             .iter()
             .filter(|pod| pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
@@ -430,19 +446,24 @@ async fn node_agent_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
         .into_iter()
         .filter(|pod| {
             let node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref());
-            c.plan.node_agent_logs == NodeAgentLogs::All
-                || node.is_some_and(|n| c.involved_nodes.contains(n))
+            src.plan.node_agent_logs == NodeAgentLogs::All
+                || node.is_some_and(|n| found.involved_nodes.contains(n))
         })
         .map(|p| ("node-agent", p))
         .collect()
 }
 
 /// The pods that moved the target's data, found by the label naming their operation.
-async fn data_path_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
+async fn data_path_pods(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &Found,
+    api: &Api<Pod>,
+) -> GroupedPods {
     let mut pods = Vec::new();
     for label in velero::DATA_PATH_POD_LABELS {
         let selector = ListParams::default().labels(label);
-        let Some(items) = c.list_all(api, selector, "data-path pods").await else {
+        let Some(items) = src.list_all(out, api, selector, "data-path pods").await else {
             continue;
         };
         pods.extend(
@@ -451,7 +472,7 @@ async fn data_path_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
                 .filter(|pod| {
                     pod.labels()
                         .get(label)
-                        .is_some_and(|serves| c.operation_names.contains(serves))
+                        .is_some_and(|serves| found.operation_names.contains(serves))
                 })
                 .map(|p| ("data-path", p)),
         );
@@ -461,9 +482,9 @@ async fn data_path_pods(c: &mut Collector<'_>, api: &Api<Pod>) -> GroupedPods {
 
 /// One job per container (init containers too) and instance (current, previous); the
 /// server's tee their lines naming the operation when those stand in for its log.
-fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods, stand_in: bool) -> Vec<LogJob> {
+fn log_jobs(src: &Sources<'_>, out: &mut Sink, pods: &GroupedPods, stand_in: bool) -> Vec<LogJob> {
     let mut jobs = Vec::new();
-    let instances: &[bool] = if c.plan.previous_logs {
+    let instances: &[bool] = if src.plan.previous_logs {
         &[false, true]
     } else {
         &[false]
@@ -487,9 +508,9 @@ fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods, stand_in: bool) -> Vec<Lo
                     &format!("{container}{suffix}"),
                     "log",
                 );
-                let spool = c.spool_path(&bundle_path.to_string());
+                let spool = out.spool_path(&bundle_path.to_string());
                 let tee = (stand_in && *group == "velero")
-                    .then(|| c.spool_path(&format!("{bundle_path}.tee")));
+                    .then(|| out.spool_path(&format!("{bundle_path}.tee")));
                 let source = LogSource {
                     path: bundle_path.to_string(),
                     role: log_role(group),
@@ -513,7 +534,8 @@ fn log_jobs(c: &mut Collector<'_>, pods: &GroupedPods, stand_in: bool) -> Vec<Lo
 }
 
 fn add_outcome(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
     job: LogJob,
     outcome: LogOutcome,
     compressed: Compressed,
@@ -523,38 +545,38 @@ fn add_outcome(
     match outcome {
         LogOutcome::Written(report, _) if report.written == 0 && report.out_of_budget => {
             let _ = std::fs::remove_file(&job.spool);
-            c.warn_left_out(&job.bundle_path);
+            out.warn_left_out(&job.bundle_path);
         }
         LogOutcome::Written(report, over) => {
-            let bound = size_text(c.plan.max_log_bytes.max(0) as u64);
+            let bound = size_text(src.plan.max_log_bytes);
             match over {
-                Some(OverBound::HeadAndTail(gap)) => c.warn(format!(
+                Some(OverBound::HeadAndTail(gap)) => out.warn(format!(
                     "log {path}: over maxLogBytesPerContainer ({bound}): its first and its last lines are kept, {} between them (a marked line says where)",
                     gap.text()
                 )),
-                Some(OverBound::HeadOnly(why)) => c.warn(format!(
+                Some(OverBound::HeadOnly(why)) => out.warn(format!(
                     "log {path}: over maxLogBytesPerContainer ({bound}) and its end could not be read ({why}): only its first {bound} are kept"
                 )),
                 None => {}
             }
-            for warning in report.warnings(&path, &c.budget) {
-                c.warn(format!("log {warning}"));
+            for warning in report.warnings(&path, &out.budget) {
+                out.warn(format!("log {warning}"));
             }
-            add_log_file(c, &job, compressed, masks)?;
+            add_log_file(out, &job, compressed, masks)?;
         }
         LogOutcome::NoPrevious => {
             let _ = std::fs::remove_file(&job.spool);
         }
         LogOutcome::Partial(why, report) => {
-            c.warn(format!("log {path}: {why}; kept what was read"));
-            for warning in report.warnings(&path, &c.budget) {
-                c.warn(format!("log {warning}"));
+            out.warn(format!("log {path}: {why}; kept what was read"));
+            for warning in report.warnings(&path, &out.budget) {
+                out.warn(format!("log {warning}"));
             }
-            add_log_file(c, &job, compressed, masks)?;
+            add_log_file(out, &job, compressed, masks)?;
         }
         LogOutcome::Failed(why) => {
             let _ = std::fs::remove_file(&job.spool);
-            c.warn(format!("log {} could not be read: {why}", job.bundle_path));
+            out.warn(format!("log {} could not be read: {why}", job.bundle_path));
         }
     }
     Ok(())
@@ -562,14 +584,14 @@ fn add_outcome(
 
 /// A log kept: compressed where it was read, or (never expected) as spooled.
 fn add_log_file(
-    c: &mut Collector<'_>,
+    out: &mut Sink,
     job: &LogJob,
     compressed: Compressed,
     masks: &MaskCounts,
 ) -> Result<(), CollectError> {
     match compressed {
-        Some(content) => c.add_compressed(&job.bundle_path, &content?, masks),
-        None => c.add_spooled(&job.bundle_path, &job.spool, masks),
+        Some(content) => out.add_compressed(&job.bundle_path, &content?, masks),
+        None => out.add_spooled(&job.bundle_path, &job.spool, masks),
     }
 }
 
@@ -577,7 +599,7 @@ fn add_log_file(
 struct LogParamsBase {
     /// None: the whole log (within `max_bytes`).
     since: Option<jiff::Timestamp>,
-    max_bytes: i64,
+    max_bytes: u64,
     timeout: std::time::Duration,
     max_line_bytes: usize,
     compression: Compression,
@@ -642,7 +664,7 @@ async fn read_log(
     );
     let mut compressing = FollowingCompression::new(&job.spool, base.compression);
     let mut head = Head {
-        cut: HeadCut::new(base.max_bytes.max(0) as u64),
+        cut: HeadCut::new(base.max_bytes),
         at_cut: None,
         compressing: &mut compressing,
     };
@@ -658,9 +680,7 @@ async fn read_log(
     let copied = tokio::time::timeout_at(deadline, copy).await;
     let report = lines.report;
     let outcome = match copied {
-        Ok(Ok(spool))
-            if head.cut.read() >= base.max_bytes.max(0) as u64 && !report.out_of_budget =>
-        {
+        Ok(Ok(spool)) if head.cut.read() >= base.max_bytes && !report.out_of_budget => {
             let over = OverLog {
                 api,
                 job,
@@ -727,7 +747,8 @@ async fn copy_head(
         container: Some(job.container.clone()),
         previous: job.previous,
         since_time: since(job, base),
-        limit_bytes: Some(base.max_bytes),
+        // The plan bounds it to 1 GiB: it fits.
+        limit_bytes: Some(i64::try_from(base.max_bytes).unwrap_or(i64::MAX)),
         ..LogParams::default()
     };
     let reader = match api.log_stream(&job.pod, &params).await {
@@ -846,7 +867,7 @@ impl OverLog<'_, '_> {
 
     /// The bound on the log's bytes, as rendered.
     fn bound(&self) -> u64 {
-        self.base.max_bytes.max(0) as u64
+        self.base.max_bytes
     }
 
     /// Reads the tail within the log's deadline, into the room the head left; on failure

@@ -6,7 +6,7 @@
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::{Api, ResourceExt, api::ListParams};
 
-use super::{CollectError, Collector};
+use super::{CollectError, Found, Sink, Sources};
 use crate::{
     findings::{Evidence, NODES_TABLE},
     kubernetes::{self, Pages},
@@ -17,22 +17,26 @@ use crate::{
 
 /// Readiness, taints and node-agent of every node; YAML of the involved ones. Runs after
 /// DaemonSet node-agent was collected (the table says why it cannot run on a node).
-pub(super) async fn nodes(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    node_agent_pods(c).await;
-    every_node(c).await?;
-    if !c.summary.evidence.infra.all_nodes_listed {
-        involved_nodes_one_by_one(c).await?;
+pub(super) async fn nodes(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
+    node_agent_pods(src, out, found).await;
+    every_node(src, out, found).await?;
+    if !found.summary.evidence.infra.all_nodes_listed {
+        involved_nodes_one_by_one(src, out, found).await?;
     }
-    if c.summary.evidence.infra.nodes.is_empty() {
+    if found.summary.evidence.infra.nodes.is_empty() {
         return Ok(());
     }
-    let table = nodes_table(&c.summary.evidence);
+    let table = nodes_table(&found.summary.evidence);
     let mut redacted = String::with_capacity(table.len());
     for line in table.lines() {
-        redacted.push_str(&c.redactor.redact_line_counted(line, &mut c.masks));
+        redacted.push_str(&out.redact_line(line));
         redacted.push('\n');
     }
-    c.add_text(&nodes_table_path(), &redacted)
+    out.add_text(&nodes_table_path(), &redacted)
 }
 
 /// [`NODES_TABLE`], the path the findings name.
@@ -42,17 +46,17 @@ fn nodes_table_path() -> EntryPath {
 
 /// The node-agent pod of every node (only what the findings need of each), so a node without
 /// a running one is named, and why.
-async fn node_agent_pods(c: &mut Collector<'_>) {
-    let api: Api<Pod> = c.namespaced();
+async fn node_agent_pods(src: &Sources<'_>, out: &mut Sink, found: &mut Found) {
+    let api: Api<Pod> = src.namespaced();
     let selector = ListParams::default().labels(velero::NODE_AGENT_POD_SELECTOR);
-    let mut pages = Pages::new(&api, selector, c.limits);
+    let mut pages = Pages::new(&api, selector, src.limits);
     let mut running = Vec::new();
     loop {
         let page = match pages.next().await {
             Ok(Some(page)) => page,
             Ok(None) => break,
             Err(e) => {
-                c.warn(format!("node-agent pods: could not be listed: {e}"));
+                out.warn(format!("node-agent pods: could not be listed: {e}"));
                 return;
             }
         };
@@ -79,29 +83,33 @@ async fn node_agent_pods(c: &mut Collector<'_>) {
                     "containerStatuses": waiting.iter().map(|r| serde_json::json!({"state": {"waiting": {"reason": r}}})).collect::<Vec<_>>(),
                 },
             });
-            c.summary.evidence.infra.add_node_agent_pod(&facts);
+            found.summary.evidence.infra.add_node_agent_pod(&facts);
             if let (Some("Running"), Some(node)) = (phase.as_deref(), node) {
                 running.push(node);
             }
         }
     }
     if pages.truncated {
-        c.warn(format!(
+        out.warn(format!(
             "node-agent pods: more than {} pods; only the first were looked at",
-            c.limits.max_list_items
+            src.limits.max_list_items
         ));
     }
     // The logs step sets them too when it lists node-agent pods for their logs.
-    if c.summary.evidence.node_agent_nodes.is_none() {
-        c.summary.evidence.set_node_agent_nodes(running);
+    if found.summary.evidence.node_agent_nodes.is_none() {
+        found.summary.evidence.set_node_agent_nodes(running);
     }
 }
 
 /// Every node, a page at a time: the involved ones written as YAML, all of them into the
 /// evidence.
-async fn every_node(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let api: Api<Node> = Api::all(c.client.clone());
-    let mut pages = Pages::new(&api, ListParams::default(), c.limits);
+async fn every_node(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
+    let api: Api<Node> = Api::all(src.client.clone());
+    let mut pages = Pages::new(&api, ListParams::default(), src.limits);
     let mut complete = true;
     let mut any = false;
     loop {
@@ -109,7 +117,7 @@ async fn every_node(c: &mut Collector<'_>) -> Result<(), CollectError> {
             Ok(Some(page)) => page,
             Ok(None) => break,
             Err(e) => {
-                c.warn(format!("nodes: could not be listed: {e}"));
+                out.warn(format!("nodes: could not be listed: {e}"));
                 complete = false;
                 break;
             }
@@ -117,40 +125,44 @@ async fn every_node(c: &mut Collector<'_>) -> Result<(), CollectError> {
         any = true;
         for node in page {
             let name = node.name_any();
-            if c.involved_nodes.contains(&name) {
+            if found.involved_nodes.contains(&name) {
                 let path = node_path(&name);
-                let seen = c.add_object_seen(&path, &node)?;
-                c.summary.evidence.infra.add_node(&path.to_string(), &seen);
+                let seen = out.add_object_seen(&path, &node)?;
+                found
+                    .summary
+                    .evidence
+                    .infra
+                    .add_node(&path.to_string(), &seen);
             } else {
                 // Not written whole, so what is masked here is not counted: its table line is
                 // counted as it is written.
                 let mut value = serde_json::to_value(&node).unwrap_or_default();
-                c.redactor
+                out.redactor
                     .redact_json_counted(&mut value, &mut MaskCounts::default());
-                c.summary.evidence.infra.add_node(NODES_TABLE, &value);
+                found.summary.evidence.infra.add_node(NODES_TABLE, &value);
             }
         }
     }
     for why in std::mem::take(&mut pages.undecodable) {
-        c.warn(format!("nodes: one left out, it could not be read: {why}"));
+        out.warn(format!("nodes: one left out, it could not be read: {why}"));
         complete = false;
     }
     if pages.truncated {
-        c.warn(format!(
+        out.warn(format!(
             "nodes: more than {} nodes; only the first are in {NODES_TABLE}",
-            c.limits.max_list_items
+            src.limits.max_list_items
         ));
         complete = false;
     }
     let complete = complete && any;
-    c.summary.evidence.infra.all_nodes_listed = complete;
+    found.summary.evidence.infra.all_nodes_listed = complete;
     if complete {
-        for name in c.involved_nodes.clone() {
-            if c.summary.evidence.infra.nodes.contains_key(&name) {
+        for name in found.involved_nodes.clone() {
+            if found.summary.evidence.infra.nodes.contains_key(&name) {
                 continue;
             }
             // Named by an operation's status, which anyone who may edit it writes.
-            c.warn(if kubernetes::is_object_name(&name) {
+            out.warn(if kubernetes::is_object_name(&name) {
                 format!("node {name} (named by an operation) no longer exists")
             } else {
                 format!("node {name:?} (named by an operation) is not a node name")
@@ -166,29 +178,37 @@ fn node_path(name: &str) -> EntryPath {
 
 /// When not every node could be listed (no right to, a list cut short): the involved ones
 /// not seen yet, each by name.
-async fn involved_nodes_one_by_one(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let nodes: Api<Node> = Api::all(c.client.clone());
-    for name in c.involved_nodes.clone() {
-        if c.summary.evidence.infra.nodes.contains_key(&name) {
+async fn involved_nodes_one_by_one(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
+    let nodes: Api<Node> = Api::all(src.client.clone());
+    for name in found.involved_nodes.clone() {
+        if found.summary.evidence.infra.nodes.contains_key(&name) {
             continue;
         }
         // Named by an operation's status, which anyone who may edit it writes.
         if !kubernetes::is_object_name(&name) {
-            c.warn(format!(
+            out.warn(format!(
                 "node {name:?} (named by an operation) is not a node name"
             ));
             continue;
         }
-        match c.timed(nodes.get_opt(&name)).await {
+        match src.timed(nodes.get_opt(&name)).await {
             Ok(Some(n)) => {
                 let path = node_path(&name);
-                let seen = c.add_object_seen(&path, &n)?;
-                c.summary.evidence.infra.add_node(&path.to_string(), &seen);
+                let seen = out.add_object_seen(&path, &n)?;
+                found
+                    .summary
+                    .evidence
+                    .infra
+                    .add_node(&path.to_string(), &seen);
             }
-            Ok(None) => c.warn(format!(
+            Ok(None) => out.warn(format!(
                 "node {name} (named by an operation) no longer exists"
             )),
-            Err(e) => c.warn(format!("node {name}: {e}")),
+            Err(e) => out.warn(format!("node {name}: {e}")),
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use std::{
 use flate2::read::MultiGzDecoder;
 
 use super::{
-    CollectError, Collector,
+    CollectError, Found, Sink, Sources,
     budget::ContentBudget,
     lines::{CopyReport, LineCopy, read_line},
     velero_files,
@@ -29,18 +29,22 @@ use crate::{
     },
 };
 
-pub(super) async fn artifacts(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let mut artifacts = stored_artifacts(&c.plan.target);
-    artifacts.extend(restore_backup_artifact(c));
+pub(super) async fn artifacts(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
+    let mut artifacts = stored_artifacts(&src.plan.target);
+    artifacts.extend(restore_backup_artifact(src, found));
     for artifact in artifacts {
-        let key = c.location.key(&artifact.key);
-        let raw = c.spool_path(&artifact.bundle_path);
-        let downloaded = match download(c, &artifact, &key, &raw).await {
+        let key = src.location.key(&artifact.key);
+        let raw = out.spool_path(&artifact.bundle_path);
+        let downloaded = match download(src, out, found, &artifact, &key, &raw).await {
             Download::Done(n) => n,
             Download::Skipped => continue,
             Download::LocationUnreadable => break,
         };
-        add_artifact(c, &artifact, &key, raw, downloaded).await?;
+        add_artifact(src, out, found, &artifact, &key, raw, downloaded).await?;
     }
     Ok(())
 }
@@ -58,16 +62,18 @@ enum Download {
 /// Downloads one of Velero's files into `raw`; a failure is warned about (when it matters)
 /// and nothing is left in the spool.
 async fn download(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     artifact: &StoredArtifact,
     key: &str,
     raw: &Path,
 ) -> Download {
     // A compressed file larger than the inflated cap inflates beyond it (gzip adds a few
     // bytes at most), so no more than that is downloaded.
-    match c
+    match src
         .store
-        .download(key, raw, c.limits.max_inflated_bytes)
+        .download(key, raw, src.limits.max_inflated_bytes)
         .await
     {
         Ok(n) => Download::Done(n),
@@ -79,29 +85,29 @@ async fn download(
             let _ = std::fs::remove_file(raw);
             // Velero uploads a file when the operation finishes: missing after that, it was
             // deleted or is looked for in the wrong place.
-            let why = if c.summary.evidence.target.is_final() {
+            let why = if found.summary.evidence.target.is_final() {
                 "although the operation finished: it was deleted, or the location's bucket or prefix is not the one Velero wrote to"
             } else {
                 "Velero uploads it only when the operation finishes"
             };
-            c.warn(format!("{key} is not in the object store ({why})"));
+            out.warn(format!("{key} is not in the object store ({why})"));
             if artifact.bundle_path.ends_with(".log") {
-                operation_log_missing(c, key, "not in the object store");
+                operation_log_missing(out, found, key, "not in the object store");
             }
             Download::Skipped
         }
         Err(e @ StorageError::BucketMissing { .. }) => {
             let _ = std::fs::remove_file(raw);
             // Every other file of the location is missing for the same reason: said once.
-            c.warn(format!("Velero's files could not be read: {e}"));
-            operation_log_missing(c, key, &e.to_string());
+            out.warn(format!("Velero's files could not be read: {e}"));
+            operation_log_missing(out, found, key, &e.to_string());
             Download::LocationUnreadable
         }
         Err(e) => {
             let _ = std::fs::remove_file(raw);
-            c.warn(format!("{key} could not be read: {e}"));
+            out.warn(format!("{key} could not be read: {e}"));
             if artifact.bundle_path.ends_with(".log") {
-                operation_log_missing(c, key, &e.to_string());
+                operation_log_missing(out, found, key, &e.to_string());
             }
             Download::Skipped
         }
@@ -111,24 +117,34 @@ async fn download(
 /// Decodes, redacts and compresses one downloaded file (`raw`, removed after) into the
 /// bundle.
 async fn add_artifact(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     artifact: &StoredArtifact,
     key: &str,
     raw: PathBuf,
     downloaded: u64,
 ) -> Result<(), CollectError> {
     let entry = entry_path(&artifact.bundle_path);
-    let text = c.spool_path(&artifact.bundle_path);
-    let work = redaction(c, artifact, &entry, raw.clone(), text.clone(), downloaded);
+    let text = out.spool_path(&artifact.bundle_path);
+    let work = redaction(
+        src,
+        out,
+        artifact,
+        &entry,
+        raw.clone(),
+        text.clone(),
+        downloaded,
+    );
     // Decompressing, redacting and compressing Velero's log (the bundle's largest file,
     // often) is seconds of CPU: on a blocking thread, so other bundles' reconciles run on.
     let decoded = work.run().await;
     let _ = std::fs::remove_file(&raw);
     match decoded {
-        Ok(redacted) => keep_redacted(c, artifact, key, &entry, &text, redacted).await,
+        Ok(redacted) => keep_redacted(src, out, found, artifact, key, &text, redacted).await,
         Err(e) => {
             let _ = std::fs::remove_file(&text);
-            c.warn(format!("{key} could not be decompressed: {e}"));
+            out.warn(format!("{key} could not be decompressed: {e}"));
             Ok(())
         }
     }
@@ -136,7 +152,8 @@ async fn add_artifact(
 
 /// The work of redacting one downloaded file into `text`, with the line cap of its kind.
 fn redaction(
-    c: &Collector<'_>,
+    src: &Sources<'_>,
+    out: &Sink,
     artifact: &StoredArtifact,
     entry: &EntryPath,
     raw: PathBuf,
@@ -145,9 +162,9 @@ fn redaction(
 ) -> Redaction {
     let is_log = artifact.bundle_path.ends_with(".log");
     let (max_line_bytes, line_cap) = if is_log {
-        (c.limits.max_line_bytes, "MAX_LINE_BYTES")
+        (src.limits.max_line_bytes, "MAX_LINE_BYTES")
     } else {
-        (c.limits.max_json_line_bytes, "MAX_JSON_LINE_BYTES")
+        (src.limits.max_json_line_bytes, "MAX_JSON_LINE_BYTES")
     };
     // The operation's own log goes through the findings as it is copied.
     let scan = is_log.then(|| {
@@ -159,17 +176,17 @@ fn redaction(
             previous: false,
         })
     });
-    let max_inflated_bytes = c.limits.max_inflated_bytes;
+    let max_inflated_bytes = src.limits.max_inflated_bytes;
     Redaction {
-        redactor: c.redactor.clone(),
-        budget: c.budget.clone(),
+        redactor: out.redactor.clone(),
+        budget: out.budget.clone(),
         max_line_bytes,
         line_cap,
         raw,
         gzipped: artifact.gzipped,
         cut: downloaded > max_inflated_bytes,
         text,
-        compression: c.compression,
+        compression: out.compression,
         max_inflated_bytes,
         scan,
     }
@@ -178,13 +195,15 @@ fn redaction(
 /// Adds a redacted file to the bundle with the warnings of what was cut, or leaves it out
 /// when the bundle had no room for any of it; whole JSON goes to the findings too.
 async fn keep_redacted(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     artifact: &StoredArtifact,
     key: &str,
-    entry: &EntryPath,
     text: &Path,
     redacted: Redacted,
 ) -> Result<(), CollectError> {
+    let entry = &entry_path(&artifact.bundle_path);
     let Redacted {
         inflated_cut,
         compressed,
@@ -195,29 +214,37 @@ async fn keep_redacted(
     if report.written == 0 && report.out_of_budget {
         let _ = std::fs::remove_file(text);
         compressed.remove();
-        c.warn_left_out(entry);
+        out.warn_left_out(entry);
         return Ok(());
     }
     if inflated_cut {
-        c.warn(format!(
+        out.warn(format!(
             "{entry}: {key} decompresses to more than the {} cap on one object-store file \
              (MAX_INFLATED_BYTES); kept its first {0}, redacted line by line",
-            size_text(c.limits.max_inflated_bytes)
+            size_text(src.limits.max_inflated_bytes)
         ));
     }
-    for warning in report.warnings(&entry.to_string(), &c.budget) {
-        c.warn(warning);
+    for warning in report.warnings(&entry.to_string(), &out.budget) {
+        out.warn(warning);
     }
     let whole = !inflated_cut && !report.out_of_budget && report.cut_lines == 0;
     if let Some(scan) = scan {
-        c.summary.evidence.add_log_scan(scan);
+        found.summary.evidence.add_log_scan(scan);
     }
     // A cut file is no longer JSON; the warnings above already say what happened to it.
     if whole {
-        feed_json(c, &artifact.bundle_path, &entry.to_string(), text, key).await;
+        feed_json(
+            out,
+            found,
+            &artifact.bundle_path,
+            &entry.to_string(),
+            text,
+            key,
+        )
+        .await;
     }
     let _ = std::fs::remove_file(text);
-    c.add_compressed(entry, &compressed, &masks)
+    out.add_compressed(entry, &compressed, &masks)
 }
 
 /// One downloaded object-store file to decode, redact and compress, owned whole so it can
@@ -293,19 +320,19 @@ impl Redaction {
 /// A Restore's backup's results file, so a backup that itself missed objects is shown with
 /// its errors. The backup name comes from the restore's spec, so it must be a name before it
 /// becomes part of a key.
-fn restore_backup_artifact(c: &Collector<'_>) -> Option<StoredArtifact> {
-    let Target::Restore(_) = c.plan.target else {
+fn restore_backup_artifact(src: &Sources<'_>, found: &Found) -> Option<StoredArtifact> {
+    let Target::Restore(_) = src.plan.target else {
         return None;
     };
-    let backup = c.summary.evidence.target.backup_name.as_deref()?;
+    let backup = found.summary.evidence.target.backup_name.as_deref()?;
     kubernetes::is_object_name(backup).then(|| backup_results_artifact(backup))
 }
 
 /// The operation's own log cannot be had (the warning just given says why): the logs step
 /// puts the Velero server's lines for the operation in its place and adds that to the warning.
-fn operation_log_missing(c: &mut Collector<'_>, key: &str, why: &str) {
-    c.missing_operation_log = c.warnings.len().checked_sub(1);
-    c.summary.evidence.operation_log_missing = Some(MissingLog {
+fn operation_log_missing(out: &Sink, found: &mut Found, key: &str, why: &str) {
+    found.missing_operation_log = out.warnings.len().checked_sub(1);
+    found.summary.evidence.operation_log_missing = Some(MissingLog {
         key: key.to_string(),
         why: why.to_string(),
         stand_in: None,
@@ -314,13 +341,20 @@ fn operation_log_missing(c: &mut Collector<'_>, key: &str, why: &str) {
 
 /// Streams a results file or itemoperations.json (as redacted into the spool) into the
 /// findings' evidence.
-async fn feed_json(c: &mut Collector<'_>, bundle_path: &str, entry: &str, text: &Path, key: &str) {
+async fn feed_json(
+    out: &mut Sink,
+    found: &mut Found,
+    bundle_path: &str,
+    entry: &str,
+    text: &Path,
+    key: &str,
+) {
     let Ok(file) = File::open(text) else {
         return;
     };
     // A results file is megabytes of JSON: parsed on a blocking thread, the evidence lent to
     // it and given back.
-    let mut evidence = std::mem::take(&mut c.summary.evidence);
+    let mut evidence = std::mem::take(&mut found.summary.evidence);
     let (bundle_path, entry) = (bundle_path.to_string(), entry.to_string());
     let fed = tokio::task::spawn_blocking(move || {
         let fed = if bundle_path == BACKUP_RESULTS_PATH {
@@ -337,14 +371,14 @@ async fn feed_json(c: &mut Collector<'_>, bundle_path: &str, entry: &str, text: 
     .await;
     match fed {
         Ok((evidence, fed)) => {
-            c.summary.evidence = evidence;
+            found.summary.evidence = evidence;
             if let Err(e) = fed {
-                c.warn(format!("{key} is not valid JSON: {e}"));
+                out.warn(format!("{key} is not valid JSON: {e}"));
             }
         }
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Only when the runtime shuts down, which cancels the collection too.
-        Err(e) => c.warn(format!("{key} could not be parsed: {e}")),
+        Err(e) => out.warn(format!("{key} could not be parsed: {e}")),
     }
 }
 
@@ -443,7 +477,7 @@ mod tests {
         );
     }
 
-    use crate::{bundle::collect::budget::ContentBudget, redact::Redactor};
+    use crate::{collect::budget::ContentBudget, redact::Redactor};
 
     const MIB: u64 = 1024 * 1024;
 

@@ -10,7 +10,7 @@ use kube::{
 };
 
 use super::{
-    CollectError, Collector, TargetObjects, infrastructure, repositories, snapshots,
+    CollectError, Found, Sink, Sources, TargetObjects, infrastructure, repositories, snapshots,
     workloads::PodRef,
 };
 use crate::{
@@ -20,27 +20,33 @@ use crate::{
 };
 
 pub(super) async fn target_yaml(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
-    let kind = c.plan.target.kind().to_lowercase();
+    let kind = src.plan.target.kind().to_lowercase();
     let path = EntryPath::new(&["resources"], &kind, "yaml");
-    let target = c.add_object_seen(&path, &objects.target)?;
-    c.summary.evidence.set_target(&path.to_string(), &target);
-    if c.summary.evidence.target.kind.is_empty() {
-        c.summary.evidence.target.kind = c.plan.target.kind().to_string();
+    let target = out.add_object_seen(&path, &objects.target)?;
+    found
+        .summary
+        .evidence
+        .set_target(&path.to_string(), &target);
+    if found.summary.evidence.target.kind.is_empty() {
+        found.summary.evidence.target.kind = src.plan.target.kind().to_string();
     }
     if let Some(backup) = &objects.backup {
         let path = EntryPath::new(&["resources"], "backup", "yaml");
-        let backup = c.add_object_seen(&path, backup)?;
-        c.summary
+        let backup = out.add_object_seen(&path, backup)?;
+        found
+            .summary
             .evidence
             .set_restore_backup(&path.to_string(), &backup);
-    } else if let velero::Target::Restore(_) = &c.plan.target {
+    } else if let velero::Target::Restore(_) = &src.plan.target {
         let backup = objects.target.data["spec"]["backupName"]
             .as_str()
             .unwrap_or("<none>");
-        c.warn(format!(
+        out.warn(format!(
             "the restore's backup {backup} does not exist any more; its YAML is not in the bundle"
         ));
     }
@@ -50,37 +56,39 @@ pub(super) async fn target_yaml(
 /// PodVolumeBackups/Restores and DataUploads/Downloads of the target, found by the name label
 /// and the uid label (Velero shortens long names in labels).
 pub(super) async fn operations(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
     let uid = objects.target.uid().unwrap_or_default();
     // (completed, pod): the pods of operations that did not complete come first.
     let mut named_pods: Vec<(bool, PodRef)> = Vec::new();
-    for kind in c.plan.target.operation_kinds() {
-        let api = c.dynamic_api(kind);
-        let mut found: Vec<DynamicObject> = Vec::new();
-        for selector in c.plan.target.operation_selectors(&uid) {
+    for kind in src.plan.target.operation_kinds() {
+        let api = src.dynamic_api(kind);
+        let mut of_kind: Vec<DynamicObject> = Vec::new();
+        for selector in src.plan.target.operation_selectors(&uid) {
             let what = format!("{kind} ({selector})");
-            let Some(items) = c
-                .list_all(&api, ListParams::default().labels(&selector), &what)
+            let Some(items) = src
+                .list_all(out, &api, ListParams::default().labels(&selector), &what)
                 .await
             else {
                 continue;
             };
             for item in items {
-                if !found.iter().any(|f| f.uid() == item.uid()) {
-                    found.push(item);
+                if !of_kind.iter().any(|f| f.uid() == item.uid()) {
+                    of_kind.push(item);
                 }
             }
         }
-        found.sort_by_key(|o| o.name_any());
+        of_kind.sort_by_key(|o| o.name_any());
         let resource = velero::resource(kind);
-        for obj in found {
+        for obj in of_kind {
             let obj = kubernetes::with_types(obj, &resource);
             if let Some(node) = operation_node(&obj) {
-                c.involved_nodes.insert(node);
+                found.involved_nodes.insert(node);
             }
-            c.operation_names.insert(obj.name_any());
+            found.operation_names.insert(obj.name_any());
             if let Some(pod) = PodRef::named_by(&obj.data) {
                 let done = obj.data["status"]["phase"] == "Completed";
                 named_pods.push((done, pod));
@@ -90,15 +98,16 @@ pub(super) async fn operations(
                 &obj.name_any(),
                 "yaml",
             );
-            let seen = c.add_object_seen(&path, &obj)?;
-            c.summary
+            let seen = out.add_object_seen(&path, &obj)?;
+            found
+                .summary
                 .evidence
                 .add_operation(&path.to_string(), kind, &seen);
         }
     }
     named_pods.sort();
     let mut seen = std::collections::BTreeSet::new();
-    c.operation_pods = named_pods
+    found.operation_pods = named_pods
         .into_iter()
         .map(|(_, pod)| pod)
         .filter(|pod| seen.insert(pod.clone()))
@@ -108,64 +117,77 @@ pub(super) async fn operations(
 
 /// Storage locations, the Velero workloads and their flags, the nodes, the repositories and
 /// snapshot contents of the data path, and the server's version.
-pub(super) async fn cluster_state(c: &mut Collector<'_>) -> Result<(), CollectError> {
+pub(super) async fn cluster_state(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
     for kind in ["BackupStorageLocation", "VolumeSnapshotLocation"] {
-        let api = c.dynamic_api(kind);
-        if let Some(items) = c.list_all(&api, ListParams::default(), kind).await {
+        let api = src.dynamic_api(kind);
+        if let Some(items) = src.list_all(out, &api, ListParams::default(), kind).await {
             for obj in items {
                 let path = EntryPath::new(
                     &["resources", &kind.to_lowercase()],
                     &obj.name_any(),
                     "yaml",
                 );
-                let seen = c.add_object_seen(&path, &obj)?;
+                let seen = out.add_object_seen(&path, &obj)?;
                 if kind == "BackupStorageLocation" {
-                    c.summary
+                    found
+                        .summary
                         .evidence
                         .add_storage_location(&path.to_string(), &seen);
                 }
             }
         }
     }
-    let deployments: Api<Deployment> = c.namespaced();
-    match c.timed(deployments.get_opt("velero")).await {
+    let deployments: Api<Deployment> = src.namespaced();
+    match src.timed(deployments.get_opt("velero")).await {
         Ok(Some(d)) => {
             let path = EntryPath::new(&["resources"], "deployment-velero", "yaml");
-            let seen = c.add_object_seen(&path, &d)?;
-            c.summary
+            let seen = out.add_object_seen(&path, &d)?;
+            found
+                .summary
                 .evidence
                 .infra
                 .set_velero_deployment(&path.to_string(), &seen);
         }
-        Ok(None) => c.warn("Deployment velero not found"),
-        Err(e) => c.warn(format!("Deployment velero: {e}")),
+        Ok(None) => out.warn("Deployment velero not found"),
+        Err(e) => out.warn(format!("Deployment velero: {e}")),
     }
-    let daemonsets: Api<DaemonSet> = c.namespaced();
-    match c.timed(daemonsets.get_opt("node-agent")).await {
+    let daemonsets: Api<DaemonSet> = src.namespaced();
+    match src.timed(daemonsets.get_opt("node-agent")).await {
         Ok(Some(d)) => {
             let path = EntryPath::new(&["resources"], "daemonset-node-agent", "yaml");
-            let seen = c.add_object_seen(&path, &d)?;
-            c.summary
+            let seen = out.add_object_seen(&path, &d)?;
+            found
+                .summary
                 .evidence
                 .infra
                 .set_node_agent_daemonset(&path.to_string(), &seen);
         }
-        Ok(None) => c.warn("DaemonSet node-agent not found (no file-system backup or data mover)"),
-        Err(e) => c.warn(format!("DaemonSet node-agent: {e}")),
+        Ok(None) => {
+            out.warn("DaemonSet node-agent not found (no file-system backup or data mover)")
+        }
+        Err(e) => out.warn(format!("DaemonSet node-agent: {e}")),
     }
     // After DaemonSet node-agent: the nodes table says why it cannot run on a node.
-    infrastructure::nodes(c).await?;
-    repositories::all(c).await?;
-    snapshots::all(c).await?;
-    server_version(c).await
+    infrastructure::nodes(src, out, found).await?;
+    repositories::all(src, out, found).await?;
+    snapshots::all(src, out, found).await?;
+    server_version(src, out, found).await
 }
 
 /// Asks the server itself, as `velero version` does, with a ServerStatusRequest; falls back to
 /// the image tag of the Deployment when the server does not answer in time.
-async fn server_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let api = c.dynamic_api("ServerStatusRequest");
+async fn server_version(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
+    let api = src.dynamic_api("ServerStatusRequest");
     let mut request = DynamicObject::new("", &velero::resource("ServerStatusRequest"))
-        .within(&c.namespace)
+        .within(&src.namespace)
         .data(serde_json::json!({"spec": {}}));
     request.metadata.name = None;
     request.metadata.generate_name = Some("velero-debug-".into());
@@ -176,11 +198,14 @@ async fn server_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
         )]
         .into(),
     );
-    let created = match c.timed(api.create(&PostParams::default(), &request)).await {
+    let created = match src
+        .timed(api.create(&PostParams::default(), &request))
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
-            c.warn(format!("ServerStatusRequest could not be created: {e}"));
-            return image_version(c).await;
+            out.warn(format!("ServerStatusRequest could not be created: {e}"));
+            return image_version(src, out, found).await;
         }
     };
     let name = created.name_any();
@@ -191,7 +216,7 @@ async fn server_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
     let mut wait = Duration::from_millis(20);
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(wait).await;
-        if let Ok(Some(r)) = c.timed(api.get_opt(&name)).await
+        if let Ok(Some(r)) = src.timed(api.get_opt(&name)).await
             && r.data["status"]["phase"] == "Processed"
         {
             answer = Some(r);
@@ -200,16 +225,16 @@ async fn server_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
         wait = (wait * 2).min(Duration::from_millis(500));
     }
     // The server deletes answered requests itself after a minute; this is only tidier.
-    let _ = c.timed(kubernetes::delete_if_present(&api, &name)).await;
+    let _ = src.timed(kubernetes::delete_if_present(&api, &name)).await;
     match answer {
         Some(r) => {
             let status = &r.data["status"];
-            c.summary.server_version = status["serverVersion"].as_str().map(str::to_string);
-            c.add_object(&server_status_path(), status)
+            found.summary.server_version = status["serverVersion"].as_str().map(str::to_string);
+            out.add_object(&server_status_path(), status)
         }
         None => {
-            c.warn("the Velero server did not answer a ServerStatusRequest within 20s");
-            image_version(c).await
+            out.warn("the Velero server did not answer a ServerStatusRequest within 20s");
+            image_version(src, out, found).await
         }
     }
 }
@@ -218,9 +243,13 @@ fn server_status_path() -> EntryPath {
     EntryPath::new(&["velero"], "server-status", "yaml")
 }
 
-async fn image_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
-    let deployments: Api<Deployment> = c.namespaced();
-    if let Ok(Some(d)) = c.timed(deployments.get_opt("velero")).await {
+async fn image_version(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+) -> Result<(), CollectError> {
+    let deployments: Api<Deployment> = src.namespaced();
+    if let Ok(Some(d)) = src.timed(deployments.get_opt("velero")).await {
         let image = d
             .spec
             .and_then(|s| s.template.spec)
@@ -228,8 +257,8 @@ async fn image_version(c: &mut Collector<'_>) -> Result<(), CollectError> {
             .and_then(|c| c.image);
         if let Some(image) = image {
             let version = image.rsplit_once(':').map(|(_, tag)| tag.to_string());
-            c.summary.server_version = version.clone();
-            c.add_text(
+            found.summary.server_version = version.clone();
+            out.add_text(
                 &server_status_path(),
                 &format!(
                     "source: image tag of Deployment velero\nimage: {image}\nserverVersion: {}\n",

@@ -24,7 +24,7 @@ use kube::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use super::{CollectError, Collector, TargetObjects};
+use super::{CollectError, Found, Sink, Sources, TargetObjects};
 use crate::{
     kubernetes::{self, RequestError, is_object_name},
     tar_gz::EntryPath,
@@ -187,7 +187,7 @@ impl Workloads {
     /// A namespaced read that failed: refusals wait for the one warning, the rest are warned.
     fn failed(
         &mut self,
-        c: &mut Collector<'_>,
+        out: &mut Sink,
         namespace: &str,
         kind: &'static str,
         what: &str,
@@ -199,7 +199,7 @@ impl Workloads {
                 .or_default()
                 .insert(kind);
         } else {
-            c.warn(format!("{what}: {e}"));
+            out.warn(format!("{what}: {e}"));
         }
     }
 
@@ -216,16 +216,18 @@ impl Workloads {
     /// A namespaced workload object, written and its uid remembered for its events.
     fn add<K: Serialize>(
         &mut self,
-        c: &mut Collector<'_>,
+        out: &mut Sink,
+        found: &mut Found,
         namespace: &str,
         kind: &str,
         name: &str,
         obj: &K,
     ) -> Result<(String, Value), CollectError> {
         let path = EntryPath::new(&["resources", "workloads", namespace, kind], name, "yaml");
-        let seen = c.add_object_seen(&path, obj)?;
+        let seen = out.add_object_seen(&path, obj)?;
         if let Some(uid) = seen["metadata"]["uid"].as_str() {
-            c.workload_uids
+            found
+                .workload_uids
                 .entry(namespace.to_string())
                 .or_default()
                 .insert(uid.to_string());
@@ -233,7 +235,7 @@ impl Workloads {
         Ok((path.to_string(), seen))
     }
 
-    fn add_pod(&mut self, c: &mut Collector<'_>, pod: Pod) -> Result<(), CollectError> {
+    fn add_pod(&mut self, out: &mut Sink, found: &mut Found, pod: Pod) -> Result<(), CollectError> {
         let namespace = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
         if !self.pods.insert(PodRef {
@@ -242,8 +244,8 @@ impl Workloads {
         }) {
             return Ok(());
         }
-        let (path, seen) = self.add(c, &namespace, "pod", &name, &pod)?;
-        c.summary.evidence.add_workload_pod(&path, &seen);
+        let (path, seen) = self.add(out, found, &namespace, "pod", &name, &pod)?;
+        found.summary.evidence.add_workload_pod(&path, &seen);
         for claim in claim_names(&pod) {
             self.claims.insert((namespace.clone(), claim));
         }
@@ -253,45 +255,52 @@ impl Workloads {
 }
 
 pub(super) async fn all(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
     let mut w = Workloads::default();
-    named_pods(c, &mut w).await?;
-    let backup_name = match &c.plan.target {
+    named_pods(src, out, found, &mut w).await?;
+    let backup_name = match &src.plan.target {
         Target::Restore(name) => {
             let restored = restored_namespaces(&objects.target.data);
-            restored_pods(c, &mut w, &restored, name).await?;
+            restored_pods(src, out, found, &mut w, &restored, name).await?;
             objects.target.data["spec"]["backupName"]
                 .as_str()
                 .map(str::to_string)
         }
         Target::Backup(name) => Some(name.clone()),
     };
-    claims(c, &mut w).await?;
-    persistent_volumes(c, &mut w).await?;
-    volume_attachments(c, &mut w).await?;
-    storage_classes(c, &mut w).await?;
-    match &c.plan.target {
-        Target::Restore(_) => quotas_and_limits(c, &mut w).await?,
+    claims(src, out, found, &mut w).await?;
+    persistent_volumes(src, out, &mut w).await?;
+    volume_attachments(src, out, &mut w).await?;
+    storage_classes(src, out, found, &mut w).await?;
+    match &src.plan.target {
+        Target::Restore(_) => quotas_and_limits(src, out, found, &mut w).await?,
         Target::Backup(_) => w.namespaces.extend(backup_namespaces(&objects.target.data)),
     }
     if let Some(backup) = backup_name {
-        volume_snapshots(c, &mut w, &backup).await?;
+        volume_snapshots(src, out, found, &mut w, &backup).await?;
     }
-    report(c, w)
+    report(out, w)
 }
 
 /// The pods the target's PodVolumeBackups/Restores name, at most [`MAX_PODS`] read.
-async fn named_pods(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+async fn named_pods(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    w: &mut Workloads,
+) -> Result<(), CollectError> {
     // Named by an operation's spec, which anyone who may edit it writes.
-    let (names, others): (Vec<PodRef>, Vec<PodRef>) = c
+    let (names, others): (Vec<PodRef>, Vec<PodRef>) = found
         .operation_pods
         .iter()
         .cloned()
         .partition(|p| is_object_name(&p.namespace) && is_object_name(&p.name));
     if let Some(first) = others.first() {
-        c.warn(format!(
+        out.warn(format!(
             "{} pods named by volume operations are not pod names (the first: {:?}/{:?})",
             others.len(),
             first.namespace,
@@ -303,16 +312,16 @@ async fn named_pods(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), Coll
         if w.is_refused(&pod.namespace, "pods") {
             continue;
         }
-        let api: Api<Pod> = Api::namespaced(c.client.clone(), &pod.namespace);
-        match c.timed_request(api.get_opt(&pod.name)).await {
-            Ok(Some(found)) => w.add_pod(c, found)?,
+        let api: Api<Pod> = Api::namespaced(src.client.clone(), &pod.namespace);
+        match src.timed_request(api.get_opt(&pod.name)).await {
+            Ok(Some(named)) => w.add_pod(out, found, named)?,
             Ok(None) => w.notes.push(format!(
                 "pod {}/{} (named by a volume operation) does not exist",
                 pod.namespace, pod.name
             )),
             Err(e) => {
                 let what = format!("pod {}/{}", pod.namespace, pod.name);
-                w.failed(c, &pod.namespace, "pods", &what, e);
+                w.failed(out, &pod.namespace, "pods", &what, e);
             }
         }
     }
@@ -321,7 +330,9 @@ async fn named_pods(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), Coll
 
 /// The restored pods that are not Ready, by the label Velero gives every restored object.
 async fn restored_pods(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     w: &mut Workloads,
     restored: &Restored,
     restore: &str,
@@ -335,14 +346,15 @@ async fn restored_pods(
     let namespaces = match restored {
         Restored::Namespaces(list) => list.clone(),
         Restored::Any { mapped } => {
-            let everywhere: Api<Pod> = Api::all(c.client.clone());
-            match not_ready(c, w, &everywhere, by_label.clone(), "restored pods").await {
+            let everywhere: Api<Pod> = Api::all(src.client.clone());
+            let what = "restored pods";
+            match not_ready(src, out, w, &everywhere, by_label.clone(), what).await {
                 Ok(pods) => {
                     w.namespaces.extend(mapped.iter().cloned());
-                    return add_restored(c, w, pods);
+                    return add_restored(out, found, w, pods);
                 }
                 Err(e) if e.is_forbidden() => w.refused_everywhere = true,
-                Err(e) => c.warn(format!("restored pods of all namespaces: {e}")),
+                Err(e) => out.warn(format!("restored pods of all namespaces: {e}")),
             }
             // Where the restore is known to have put things.
             let mut known: BTreeSet<String> = mapped.iter().cloned().collect();
@@ -359,11 +371,11 @@ async fn restored_pods(
         if w.is_refused(ns, "pods") {
             continue;
         }
-        let api: Api<Pod> = Api::namespaced(c.client.clone(), ns);
+        let api: Api<Pod> = Api::namespaced(src.client.clone(), ns);
         let what = format!("restored pods of namespace {ns}");
-        match not_ready(c, w, &api, by_label.clone(), &what).await {
-            Ok(pods) => add_restored(c, w, pods)?,
-            Err(e) => w.failed(c, ns, "pods", &what, e),
+        match not_ready(src, out, w, &api, by_label.clone(), &what).await {
+            Ok(pods) => add_restored(out, found, w, pods)?,
+            Err(e) => w.failed(out, ns, "pods", &what, e),
         }
     }
     Ok(())
@@ -372,7 +384,8 @@ async fn restored_pods(
 /// The pods of a list that are not Ready, as many as there is room for: a restore of
 /// thousands of pods is read page by page, and only those kept are held.
 async fn not_ready(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
     w: &mut Workloads,
     api: &Api<Pod>,
     lp: ListParams,
@@ -384,29 +397,35 @@ async fn not_ready(
         return Ok(Vec::new());
     }
     let listed =
-        kubernetes::list_keeping(api, lp, c.limits, room, |p| !is_ready_or_done(p)).await?;
+        kubernetes::list_keeping(api, lp, src.limits, room, |p| !is_ready_or_done(p)).await?;
     w.pods_cut |= listed.truncated;
     for why in listed.undecodable {
-        c.warn(format!("{what}: one left out, it could not be read: {why}"));
+        out.warn(format!("{what}: one left out, it could not be read: {why}"));
     }
     Ok(listed.items)
 }
 
 fn add_restored(
-    c: &mut Collector<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     w: &mut Workloads,
     pods: Vec<Pod>,
 ) -> Result<(), CollectError> {
     for pod in pods {
-        w.add_pod(c, pod)?;
+        w.add_pod(out, found, pod)?;
     }
     Ok(())
 }
 
-async fn claims(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+async fn claims(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    w: &mut Workloads,
+) -> Result<(), CollectError> {
     let wanted: Vec<(String, String)> = w.claims.iter().take(MAX_CLAIMS).cloned().collect();
     if w.claims.len() > MAX_CLAIMS {
-        c.warn(format!(
+        out.warn(format!(
             "the workload pods use {} PersistentVolumeClaims; only the first {MAX_CLAIMS} were collected",
             w.claims.len()
         ));
@@ -416,11 +435,12 @@ async fn claims(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectE
         if !is_object_name(&name) || w.is_refused(&ns, "persistentvolumeclaims") {
             continue;
         }
-        let api: Api<PersistentVolumeClaim> = Api::namespaced(c.client.clone(), &ns);
-        match c.timed_request(api.get_opt(&name)).await {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(src.client.clone(), &ns);
+        match src.timed_request(api.get_opt(&name)).await {
             Ok(Some(claim)) => {
-                let (path, seen) = w.add(c, &ns, "persistentvolumeclaim", &name, &claim)?;
-                c.summary.evidence.add_claim(&path, &seen);
+                let kind = "persistentvolumeclaim";
+                let (path, seen) = w.add(out, found, &ns, kind, &name, &claim)?;
+                found.summary.evidence.add_claim(&path, &seen);
                 if let Some(volume) = claim.spec.and_then(|s| s.volume_name) {
                     w.volumes.insert(volume);
                 }
@@ -430,7 +450,7 @@ async fn claims(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectE
             )),
             Err(e) => {
                 let what = format!("PersistentVolumeClaim {ns}/{name}");
-                w.failed(c, &ns, "persistentvolumeclaims", &what, e);
+                w.failed(out, &ns, "persistentvolumeclaims", &what, e);
             }
         }
     }
@@ -439,67 +459,80 @@ async fn claims(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectE
 
 /// A cluster-scoped object, written.
 fn add_cluster_scoped<K: Serialize>(
-    c: &mut Collector<'_>,
+    out: &mut Sink,
     kind: &str,
     name: &str,
     obj: &K,
 ) -> Result<Value, CollectError> {
     let path = EntryPath::new(&["resources", "workloads", kind], name, "yaml");
-    c.add_object_seen(&path, obj)
+    out.add_object_seen(&path, obj)
 }
 
 /// The PVs bound to the claims (get, cluster-scoped).
-async fn persistent_volumes(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
-    let api: Api<PersistentVolume> = Api::all(c.client.clone());
+async fn persistent_volumes(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    w: &mut Workloads,
+) -> Result<(), CollectError> {
+    let api: Api<PersistentVolume> = Api::all(src.client.clone());
     for name in w.volumes.clone() {
         if !is_object_name(&name) {
             continue;
         }
-        match c.timed(api.get_opt(&name)).await {
+        match src.timed(api.get_opt(&name)).await {
             Ok(Some(volume)) => {
-                add_cluster_scoped(c, "persistentvolume", &name, &volume)?;
+                add_cluster_scoped(out, "persistentvolume", &name, &volume)?;
             }
             Ok(None) => w.notes.push(format!(
                 "PersistentVolume {name} (bound to a claim) does not exist"
             )),
-            Err(e) => c.warn(format!("PersistentVolume {name}: {e}")),
+            Err(e) => out.warn(format!("PersistentVolume {name}: {e}")),
         }
     }
     Ok(())
 }
 
 /// The VolumeAttachments of those PVs: which node holds a volume another pod waits for.
-async fn volume_attachments(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+async fn volume_attachments(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    w: &mut Workloads,
+) -> Result<(), CollectError> {
     if w.volumes.is_empty() {
         return Ok(());
     }
-    let api: Api<VolumeAttachment> = Api::all(c.client.clone());
-    let Some(all) = list_of(c, &api, "VolumeAttachments").await else {
+    let api: Api<VolumeAttachment> = Api::all(src.client.clone());
+    let Some(all) = list_of(src, out, &api, "VolumeAttachments").await else {
         return Ok(());
     };
     for attachment in all {
         let volume = attachment.spec.source.persistent_volume_name.as_deref();
         if volume.is_some_and(|v| w.volumes.contains(v)) {
-            add_cluster_scoped(c, "volumeattachment", &attachment.name_any(), &attachment)?;
+            add_cluster_scoped(out, "volumeattachment", &attachment.name_any(), &attachment)?;
         }
     }
     Ok(())
 }
 
 /// The cluster's StorageClasses (a handful): which the claims name, and which is the default.
-async fn storage_classes(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+async fn storage_classes(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    w: &mut Workloads,
+) -> Result<(), CollectError> {
     if w.claims.is_empty() {
         return Ok(());
     }
-    let api: Api<StorageClass> = Api::all(c.client.clone());
-    let Some(all) = list_of(c, &api, "StorageClasses").await else {
+    let api: Api<StorageClass> = Api::all(src.client.clone());
+    let Some(all) = list_of(src, out, &api, "StorageClasses").await else {
         return Ok(());
     };
     let whole = all.len() <= MAX_STORAGE_CLASSES;
     let mut seen = Vec::new();
     for class in all.into_iter().take(MAX_STORAGE_CLASSES) {
         seen.push(add_cluster_scoped(
-            c,
+            out,
             "storageclass",
             &class.name_any(),
             &class,
@@ -507,7 +540,7 @@ async fn storage_classes(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(),
     }
     // Only a whole list can say that a class does not exist.
     if whole {
-        c.summary.evidence.set_storage_classes(&seen);
+        found.summary.evidence.set_storage_classes(&seen);
     } else {
         w.notes.push(format!(
             "more than {MAX_STORAGE_CLASSES} StorageClasses; only the first were collected"
@@ -517,41 +550,53 @@ async fn storage_classes(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(),
 }
 
 /// A cluster-wide list; a failure is a warning.
-async fn list_of<K>(c: &mut Collector<'_>, api: &Api<K>, what: &str) -> Option<Vec<K>>
+async fn list_of<K>(src: &Sources<'_>, out: &mut Sink, api: &Api<K>, what: &str) -> Option<Vec<K>>
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    c.list_all(api, ListParams::default(), what).await
+    src.list_all(out, api, ListParams::default(), what).await
 }
 
 /// ResourceQuotas and LimitRanges of the restored namespaces: what admission held the
 /// restored objects to.
-async fn quotas_and_limits(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(), CollectError> {
+async fn quotas_and_limits(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    w: &mut Workloads,
+) -> Result<(), CollectError> {
     for ns in w.namespaces_to_read() {
         if !w.is_refused(&ns, "resourcequotas") {
-            let api: Api<ResourceQuota> = Api::namespaced(c.client.clone(), &ns);
+            let api: Api<ResourceQuota> = Api::namespaced(src.client.clone(), &ns);
             let what = format!("ResourceQuotas of namespace {ns}");
-            match c.try_list_all(&api, ListParams::default(), &what).await {
+            match src
+                .try_list_all(out, &api, ListParams::default(), &what)
+                .await
+            {
                 Ok(quotas) => {
                     for quota in quotas {
+                        let name = quota.name_any();
                         let (path, seen) =
-                            w.add(c, &ns, "resourcequota", &quota.name_any(), &quota)?;
-                        c.summary.evidence.add_quota(&path, &seen);
+                            w.add(out, found, &ns, "resourcequota", &name, &quota)?;
+                        found.summary.evidence.add_quota(&path, &seen);
                     }
                 }
-                Err(e) => w.failed(c, &ns, "resourcequotas", &what, e),
+                Err(e) => w.failed(out, &ns, "resourcequotas", &what, e),
             }
         }
         if !w.is_refused(&ns, "limitranges") {
-            let api: Api<LimitRange> = Api::namespaced(c.client.clone(), &ns);
+            let api: Api<LimitRange> = Api::namespaced(src.client.clone(), &ns);
             let what = format!("LimitRanges of namespace {ns}");
-            match c.try_list_all(&api, ListParams::default(), &what).await {
+            match src
+                .try_list_all(out, &api, ListParams::default(), &what)
+                .await
+            {
                 Ok(ranges) => {
                     for range in ranges {
-                        w.add(c, &ns, "limitrange", &range.name_any(), &range)?;
+                        w.add(out, found, &ns, "limitrange", &range.name_any(), &range)?;
                     }
                 }
-                Err(e) => w.failed(c, &ns, "limitranges", &what, e),
+                Err(e) => w.failed(out, &ns, "limitranges", &what, e),
             }
         }
     }
@@ -561,7 +606,9 @@ async fn quotas_and_limits(c: &mut Collector<'_>, w: &mut Workloads) -> Result<(
 /// The backup's CSI VolumeSnapshots in the workloads' namespaces (Velero labels them
 /// `velero.io/backup-name`); a cluster without the snapshot API has none, which is no warning.
 async fn volume_snapshots(
-    c: &mut Collector<'_>,
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
     w: &mut Workloads,
     backup: &str,
 ) -> Result<(), CollectError> {
@@ -575,14 +622,15 @@ async fn volume_snapshots(
         if w.is_refused(&ns, "volumesnapshots") {
             continue;
         }
-        let api: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), &ns, &resource);
+        let api: Api<DynamicObject> = Api::namespaced_with(src.client.clone(), &ns, &resource);
         let what = format!("VolumeSnapshots of namespace {ns}");
         let lp = ListParams::default().labels(&selector);
-        match c.try_list_all(&api, lp, &what).await {
+        match src.try_list_all(out, &api, lp, &what).await {
             Ok(snapshots) => {
                 for snapshot in snapshots {
                     let snapshot = kubernetes::with_types(snapshot, &resource);
-                    w.add(c, &ns, "volumesnapshot", &snapshot.name_any(), &snapshot)?;
+                    let name = snapshot.name_any();
+                    w.add(out, found, &ns, "volumesnapshot", &name, &snapshot)?;
                 }
             }
             Err(e) if e.is_not_found() => {
@@ -592,21 +640,21 @@ async fn volume_snapshots(
                 );
                 return Ok(());
             }
-            Err(e) => w.failed(c, &ns, "volumesnapshots", &what, e),
+            Err(e) => w.failed(out, &ns, "volumesnapshots", &what, e),
         }
     }
     Ok(())
 }
 
 /// One warning for every refusal, naming the chart value that grants the reads; the notes.
-fn report(c: &mut Collector<'_>, w: Workloads) -> Result<(), CollectError> {
+fn report(out: &mut Sink, w: Workloads) -> Result<(), CollectError> {
     if w.pods_cut {
-        c.warn(format!(
+        out.warn(format!(
             "more than {MAX_PODS} workload pods; only the first {MAX_PODS} were collected"
         ));
     }
     if w.refused_everywhere {
-        c.warn(
+        out.warn(
             "restored pods of all namespaces (the restore covers every namespace) are not listable: \
              forbidden; rbac.workloadNamespaces: [\"*\"] allows it, or list the restored namespaces \
              in rbac.workloadNamespaces",
@@ -621,7 +669,7 @@ fn report(c: &mut Collector<'_>, w: Workloads) -> Result<(), CollectError> {
                 format!("{ns} ({})", kinds.join(", "))
             })
             .collect();
-        c.warn(format!(
+        out.warn(format!(
             "workload objects forbidden in namespace {}: the chart grants these reads per namespace with rbac.workloadNamespaces",
             namespaces.join(", ")
         ));
@@ -633,10 +681,10 @@ fn report(c: &mut Collector<'_>, w: Workloads) -> Result<(), CollectError> {
     );
     // Names come from the cluster: each line is masked like an event's.
     for note in &w.notes {
-        text.push_str(&c.redactor.redact_line_counted(note, &mut c.masks));
+        text.push_str(&out.redact_line(note));
         text.push('\n');
     }
-    c.add_text(
+    out.add_text(
         &EntryPath::new(&["resources", "workloads"], "collected", "txt"),
         &text,
     )
