@@ -110,7 +110,7 @@ pub(crate) struct Limits {
     pub log_concurrency: usize,
     /// Content of one bundle (before compression): bytes are taken from it as they are
     /// spooled, so a file is cut where it runs out and later ones are left out, each with a
-    /// warning (see `bundle::collect::budget`).
+    /// warning (see `collect::budget`).
     pub max_bundle_bytes: u64,
     /// Longest line of a log kept whole; the rest of a longer one is skipped as it is read,
     /// so one line of any size (a binary log, a JSON dump) never sits in memory.

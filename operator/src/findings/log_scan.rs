@@ -168,7 +168,7 @@ fn field_values<'a>(line: &'a str, key: &str) -> Vec<&'a str> {
 }
 
 /// Cloned once per log at most: the state where an over-long log's head is cut (see
-/// `bundle::collect::log_tail`).
+/// `collect::log_tail`).
 #[derive(Debug, Clone)]
 pub(crate) struct LogScan {
     source: LogSource,
