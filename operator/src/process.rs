@@ -138,8 +138,8 @@ pub struct Args {
     compression_threads: usize,
     /// Threads of the async runtime: watches, reconciles, and the reading, redaction and
     /// scanning of logs (compression has its own threads). One by measurement: every chunk
-    /// of a log stream wakes a thread, and a second one mostly wakes to find nothing; reading
-    /// 8 logs took 30% less CPU on one (BENCHMARKS.md).
+    /// of a log stream wakes a thread, and a second one mostly wakes to find nothing, so one
+    /// spends less CPU on the same logs (BENCHMARKS.md).
     #[arg(long, env = "RUNTIME_THREADS", default_value_t = 1,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub runtime_threads: usize,

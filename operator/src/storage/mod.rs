@@ -38,9 +38,8 @@ const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// S3 requires parts of at least 5 MiB (but the last); 8 MiB keeps memory bounded.
 pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts sent at once, each held in memory while it is sent: while one part is checksummed
-/// and signed here, the store can be writing and hashing the other (125 MiB to the local
-/// s3s-fs: 1.23 s one part at a time, 0.92-0.98 s two, no better with four; the second part
-/// costs 8 MiB of the RSS budget, within it: BENCHMARKS.md).
+/// and signed here, the store can be writing and hashing the other. Two beat one and four
+/// beat two by nothing (BENCHMARKS.md, "Two upload parts in flight"); each costs a part of RSS.
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// How long a body may move no bytes before its transfer fails (the SDK's stalled-stream
