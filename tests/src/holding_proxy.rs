@@ -164,29 +164,22 @@ impl Connection {
         });
         let mut buf = Vec::new();
         let result = loop {
-            let Some((head_len, body_len, chunked)) = read_head(&mut from_client, &mut buf).await?
-            else {
+            let Some(head) = read_head(&mut from_client, &mut buf).await? else {
                 break Ok(());
             };
-            let (method, target) = request_line(&buf[..head_len]);
-            if !self
-                .pass(&method, &target, &mut from_client, &mut buf)
-                .await?
-            {
+            let passed = self
+                .pass(&head.method, &head.target, &mut from_client, &mut buf)
+                .await?;
+            if !passed {
                 break Ok(()); // the client gave up on a held request: it is never sent
             }
-            if chunked {
+            if head.chunked {
                 to_server.write_all(&buf).await?;
                 tokio::io::copy(&mut from_client, &mut to_server).await?;
                 break Ok(());
             }
-            forward(
-                &mut from_client,
-                &mut to_server,
-                &mut buf,
-                head_len + body_len,
-            )
-            .await?;
+            let len = head.len + head.body_len;
+            forward(&mut from_client, &mut to_server, &mut buf, len).await?;
         };
         let _ = to_server.shutdown().await;
         let _ = answers.await;
@@ -237,27 +230,39 @@ impl Connection {
     }
 }
 
-/// Reads until `buf` holds a whole request head; returns its length, the body's length and
-/// whether the body is chunked, or None when the client closed between requests.
-async fn read_head(
-    from_client: &mut OwnedReadHalf,
-    buf: &mut Vec<u8>,
-) -> Result<Option<(usize, usize, bool)>> {
+/// A request's head, as read.
+struct Head {
+    /// Its length in bytes, the blank line included.
+    len: usize,
+    body_len: usize,
+    chunked: bool,
+    method: String,
+    target: String,
+}
+
+/// Reads until `buf` holds a whole request head, or None when the client closed between
+/// requests.
+async fn read_head(from_client: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> Result<Option<Head>> {
     let mut chunk = [0u8; 8192];
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut request = httparse::Request::new(&mut headers);
-        if let httparse::Status::Complete(head_len) = request.parse(buf)? {
-            let mut body_len = 0;
-            let mut chunked = false;
+        if let httparse::Status::Complete(len) = request.parse(buf)? {
+            let mut head = Head {
+                len,
+                body_len: 0,
+                chunked: false,
+                method: request.method.unwrap_or_default().to_string(),
+                target: request.path.unwrap_or_default().to_string(),
+            };
             for h in request.headers.iter() {
                 if h.name.eq_ignore_ascii_case("content-length") {
-                    body_len = std::str::from_utf8(h.value)?.trim().parse()?;
+                    head.body_len = std::str::from_utf8(h.value)?.trim().parse()?;
                 } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                    chunked = true;
+                    head.chunked = true;
                 }
             }
-            return Ok(Some((head_len, body_len, chunked)));
+            return Ok(Some(head));
         }
         if buf.len() > MAX_HEAD {
             bail!("a request head over {MAX_HEAD} bytes");
@@ -268,16 +273,6 @@ async fn read_head(
             n => buf.extend_from_slice(&chunk[..n]),
         }
     }
-}
-
-fn request_line(head: &[u8]) -> (String, String) {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut request = httparse::Request::new(&mut headers);
-    let _ = request.parse(head);
-    (
-        request.method.unwrap_or_default().to_string(),
-        request.path.unwrap_or_default().to_string(),
-    )
 }
 
 /// Sends the first `len` bytes of the request stream (what `buf` holds, then the rest read
