@@ -19,6 +19,14 @@ tool_dir() { # component version
   echo "$TOOLS_DIR/$1-$2"
 }
 
+# The pytools venv's key: its two pinned libraries and the interpreter it links to (a venv is
+# tied to its Python's minor version).
+pytools_version() {
+  local py
+  py=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])') || return
+  echo "gcs$PYTOOLS_GOOGLE_CLOUD_STORAGE_VERSION-azblob$PYTOOLS_AZURE_STORAGE_BLOB_VERSION-py$py"
+}
+
 # A free loopback port, or the one asked for if it is free; a busy one is reported by number.
 free_port() { # [wanted]
   python3 - "${1:-0}" <<'PY'

@@ -111,6 +111,39 @@ build_s3s_fs() { # out
     cargo install --quiet --locked --root "$1" --features binary --path "$work/s3s-fs"
 }
 
+build_fake_gcs_server() { # out
+  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+    "github.com/fsouza/fake-gcs-server@$FAKE_GCS_SERVER_VERSION"
+}
+
+# Its main package is in the module's subfolder of the same name, like the AWS plugin's.
+build_velero_gcp_plugin() { # out
+  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+    "github.com/vmware-tanzu/velero-plugin-for-gcp/velero-plugin-for-gcp@$VELERO_GCP_PLUGIN_VERSION"
+}
+
+# Azurite from npm into the tool folder; bin/azurite-blob starts the blob service alone.
+# (Azurite 3.37 declares node >= 22 but runs on node 20; npm only warns.)
+build_azurite() { # out
+  npm install --prefix "$1" --no-audit --no-fund --no-update-notifier "azurite@$AZURITE_VERSION" || return
+  [[ -x "$1/node_modules/.bin/azurite-blob" ]] || { echo "no azurite-blob in $1/node_modules/.bin" >&2; return 1; }
+  ln -sf ../node_modules/.bin/azurite-blob "$1/bin/azurite-blob"
+  "$1/bin/azurite-blob" --version
+}
+
+# A Python venv with Google's and Azure's storage client libraries: env-up creates the Azure
+# container with it, tests compare our signed URLs with the ones these libraries make.
+build_pytools() { # out
+  python3 -m venv "$1/venv" || return
+  "$1/venv/bin/pip" install --quiet --disable-pip-version-check \
+    "google-cloud-storage==$PYTOOLS_GOOGLE_CLOUD_STORAGE_VERSION" \
+    "azure-storage-blob==$PYTOOLS_AZURE_STORAGE_BLOB_VERSION" || return
+  "$1/venv/bin/pip" freeze --disable-pip-version-check >"$1/requirements.lock" || return
+  # A script, not a link: Python finds its venv from the path it was started by.
+  printf '#!/bin/sh\nexec "%s/venv/bin/python" "$@"\n' "$1" >"$1/bin/python" && chmod +x "$1/bin/python" || return
+  "$1/bin/python" -c 'import google.cloud.storage, azure.storage.blob'
+}
+
 build_helm() { # out
   local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
   # Helm's own release builds stamp the Kubernetes version `helm template` and `helm lint`
@@ -144,7 +177,8 @@ build_actionlint() { # out
 }
 
 # component -> version variable, in build order (what the environment needs first comes first)
-COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs helm crane kubeconform actionlint)
+COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs fake_gcs_server velero_gcp_plugin
+  azurite pytools helm crane kubeconform actionlint)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
@@ -153,6 +187,10 @@ version_of() {
     velero) echo "$VELERO_VERSION" ;;
     velero_aws_plugin) echo "$VELERO_AWS_PLUGIN_VERSION" ;;
     s3s_fs) echo "$S3S_FS_VERSION$S3S_FS_BUILD" ;;
+    fake_gcs_server) echo "$FAKE_GCS_SERVER_VERSION" ;;
+    velero_gcp_plugin) echo "$VELERO_GCP_PLUGIN_VERSION" ;;
+    azurite) echo "$AZURITE_VERSION" ;;
+    pytools) pytools_version ;;
     helm) echo "$HELM_VERSION$HELM_BUILD" ;;
     crane) echo "$CRANE_VERSION" ;;
     kubeconform) echo "$KUBECONFORM_VERSION" ;;
