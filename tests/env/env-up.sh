@@ -2,9 +2,11 @@
 # Starts the local test environment, every server on 127.0.0.1:
 #   kwokctl binary cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok) with
 #   three fake nodes; namespace velero with Velero's real CRDs; an S3 server (s3s-fs) with a
-#   bucket; Secret cloud-credentials and BSL default; the real Velero server with the AWS plugin;
-#   Deployment velero and DaemonSet node-agent as kwok pods whose logs the API serves (the velero
-#   pod's log is the real server's log).
+#   bucket; Secret cloud-credentials and BSL default; fake-gcs-server with bucket velero-gcs,
+#   Secret gcs-credentials and BSL gcs; Azurite (blob service, HTTPS) with container velero,
+#   Secret azure-credentials and BSL azure (Unavailable: no Azure plugin can be had here); the
+#   real Velero server with the AWS and GCP plugins; Deployment velero and DaemonSet node-agent
+#   as kwok pods whose logs the API serves (the velero pod's log is the real server's log).
 # A second run reuses a running environment. State: $VDO_ENV_DIR (env.json describes it).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -13,6 +15,9 @@ NAMESPACE=velero
 BUCKET=velero
 PREFIX=cluster-a
 REGION=minio
+GCS_BUCKET=velero-gcs
+AZURE_ACCOUNT=vdoaccount
+AZURE_CONTAINER=velero
 
 bin() { echo "$(tool_dir "$1" "$2")/bin/$3"; }
 ETCD=$(bin etcd "$ETCD_VERSION" etcd)
@@ -22,7 +27,12 @@ KWOKCTL=$(bin kwok "$KWOK_VERSION" kwokctl)
 VELERO=$(bin velero "$VELERO_VERSION" velero)
 AWS_PLUGIN=$(bin velero_aws_plugin "$VELERO_AWS_PLUGIN_VERSION" velero-plugin-for-aws)
 S3S_FS=$(bin s3s_fs "$S3S_FS_VERSION$S3S_FS_BUILD" s3s-fs)
-for b in "$ETCD" "$KUBE_DIR/kube-apiserver" "$KWOK" "$KWOKCTL" "$VELERO" "$AWS_PLUGIN" "$S3S_FS"; do
+FAKE_GCS=$(bin fake_gcs_server "$FAKE_GCS_SERVER_VERSION" fake-gcs-server)
+GCP_PLUGIN=$(bin velero_gcp_plugin "$VELERO_GCP_PLUGIN_VERSION" velero-plugin-for-gcp)
+AZURITE=$(bin azurite "$AZURITE_VERSION" azurite-blob)
+PYTOOLS=$(tool_dir pytools "$(pytools_version)")/venv/bin/python
+for b in "$ETCD" "$KUBE_DIR/kube-apiserver" "$KWOK" "$KWOKCTL" "$VELERO" "$AWS_PLUGIN" "$S3S_FS" \
+  "$FAKE_GCS" "$GCP_PLUGIN" "$AZURITE" "$PYTOOLS"; do
   [[ -x "$b" ]] || die "missing $b: run 'make tools' first"
 done
 
@@ -38,9 +48,12 @@ print_env() {
   echo "export KUBECONFIG=$KUBECONFIG"
   echo "export VDO_ENV_FILE=$ENV_JSON"
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("export VDO_S3_ENDPOINT=" + d["s3"]["endpoint"])' "$ENV_JSON"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("export VDO_GCS_ENDPOINT=" + d["gcs"]["endpoint"])' "$ENV_JSON"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("export VDO_AZURE_ENDPOINT=" + d["azure"]["endpoint"])' "$ENV_JSON"
 }
 
 if [[ -f "$ENV_JSON" ]] && alive_pid "$VDO_ENV_DIR/pids/s3.pid" >/dev/null &&
+  alive_pid "$VDO_ENV_DIR/pids/gcs.pid" >/dev/null && alive_pid "$VDO_ENV_DIR/pids/azure.pid" >/dev/null &&
   alive_pid "$VDO_ENV_DIR/pids/velero.pid" >/dev/null &&
   kubectl get --raw=/readyz >/dev/null 2>&1; then
   log "env-up: reusing the running environment in $VDO_ENV_DIR"
@@ -52,7 +65,7 @@ if [[ -f "$ENV_JSON" ]]; then
   "$ENV_DIR/env-down.sh"
 fi
 
-mkdir -p "$VDO_ENV_DIR"/{pids,logs,plugins,s3,podlogs}
+mkdir -p "$VDO_ENV_DIR"/{pids,logs,plugins,s3,gcs,azurite,podlogs}
 start_all=$(date +%s)
 
 
@@ -74,6 +87,56 @@ start_group() { # name logfile command...
   setsid "$@" >>"$logf" 2>&1 </dev/null &
   echo $! >"$VDO_ENV_DIR/pids/$name.pid"
 }
+
+# --- test CA and server certificate (Azurite; S3 behind HTTPS) ----------------------------------
+TLS_DIR="$VDO_ENV_DIR/tls"
+mkdir -p "$TLS_DIR"
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=vdo-test-ca" \
+  -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+  -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$TLS_DIR/san.ext"
+openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
+  -CAcreateserial -days 30 -extfile "$TLS_DIR/san.ext" -out "$TLS_DIR/server.crt" 2>/dev/null
+CA_B64=$(base64 -w0 <"$TLS_DIR/ca.crt")
+
+# --- GCS and Azure Blob servers, started now so they come up while the cluster does ----------
+# fake-gcs-server: JSON API over http; download URLs are path-style on its own address.
+GCS_PORT=$(free_port "${VDO_GCS_PORT:-0}") || die "cannot listen for GCS"
+GCS_URL="http://127.0.0.1:$GCS_PORT"
+start_group gcs "$VDO_ENV_DIR/logs/gcs.log" "$FAKE_GCS" -scheme http -host 127.0.0.1 -port "$GCS_PORT" \
+  -backend filesystem -filesystem-root "$VDO_ENV_DIR/gcs" \
+  -public-host "127.0.0.1:$GCS_PORT" -external-url "$GCS_URL"
+# Azurite: blob service only, over HTTPS with the test CA, an account of our own (a random key,
+# not the well-known devstoreaccount1 one), never any telemetry.
+AZURE_PORT=$(free_port "${VDO_AZURE_PORT:-0}") || die "cannot listen for Azure Blob"
+AZURE_KEY=$(head -c 64 /dev/urandom | base64 -w0)
+AZURE_URL="https://127.0.0.1:$AZURE_PORT/$AZURE_ACCOUNT"
+start_group azure "$VDO_ENV_DIR/logs/azurite.log" env AZURITE_ACCOUNTS="$AZURE_ACCOUNT:$AZURE_KEY" \
+  "$AZURITE" --disableTelemetry --blobHost 127.0.0.1 --blobPort "$AZURE_PORT" \
+  --location "$VDO_ENV_DIR/azurite" --cert "$TLS_DIR/server.crt" --key "$TLS_DIR/server.key"
+
+# A GCP service-account key of our own: a fresh RSA key (PKCS#8); nothing checks it with Google.
+GCS_CREDS_FILE="$VDO_ENV_DIR/gcs-credentials.json"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null |
+  python3 -c '
+import json, os, sys
+email = "vdo@test-project.iam.gserviceaccount.com"
+json.dump({
+    "type": "service_account",
+    "project_id": "test-project",
+    "private_key_id": os.urandom(20).hex(),
+    "private_key": sys.stdin.read(),
+    "client_email": email,
+    "client_id": "1" + "".join(str(b % 10) for b in os.urandom(20)),
+    "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+    "token_uri": "https://oauth2.googleapis.com/token",
+    "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+    "client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/x509/" + email.replace("@", "%40"),
+    "universe_domain": "googleapis.com",
+}, open(sys.argv[1], "w"), indent=2)' "$GCS_CREDS_FILE"
+chmod 600 "$GCS_CREDS_FILE"
+grep -q 'BEGIN PRIVATE KEY' "$GCS_CREDS_FILE" || die "no PKCS#8 key in $GCS_CREDS_FILE"
 
 # --- cluster ---------------------------------------------------------------------------------
 log "env-up: starting the kwok cluster '$CLUSTER_NAME' (binary runtime)"
@@ -153,12 +216,78 @@ spec:
     checksumAlgorithm: ""
 EOF
 
+# --- GCS (fake-gcs-server) ----------------------------------------------------------------------
+wait_for "GCS on $GCS_URL" 30 curl -sf -o /dev/null "$GCS_URL/storage/v1/b"
+curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' -d "{\"name\": \"$GCS_BUCKET\"}" \
+  "$GCS_URL/storage/v1/b?project=test-project" || die "cannot create bucket $GCS_BUCKET on $GCS_URL"
+log "env-up: GCS (fake-gcs-server) on $GCS_URL, bucket $GCS_BUCKET"
+kubectl -n "$NAMESPACE" create secret generic gcs-credentials --from-file=cloud="$GCS_CREDS_FILE" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# The plugin reaches fake-gcs-server through STORAGE_EMULATOR_HOST in the Velero server's
+# environment (no OAuth token is fetched then); the BSL itself names no endpoint.
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata: {name: gcs, namespace: $NAMESPACE}
+spec:
+  provider: gcp
+  validationFrequency: 10s
+  objectStorage: {bucket: $GCS_BUCKET, prefix: $PREFIX}
+  credential: {name: gcs-credentials, key: cloud}
+EOF
+
+# --- Azure Blob (Azurite) -----------------------------------------------------------------------
+wait_for "Azure Blob on $AZURE_URL" 30 curl -s --cacert "$TLS_DIR/ca.crt" -o /dev/null "$AZURE_URL"
+AZURE_ACCOUNT="$AZURE_ACCOUNT" AZURE_KEY="$AZURE_KEY" AZURE_URL="$AZURE_URL" "$PYTOOLS" - \
+  "$AZURE_CONTAINER" "$TLS_DIR/ca.crt" <<'PY' || die "cannot create container $AZURE_CONTAINER on $AZURE_URL"
+import os, sys
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobServiceClient
+service = BlobServiceClient(
+    os.environ["AZURE_URL"],
+    credential={"account_name": os.environ["AZURE_ACCOUNT"], "account_key": os.environ["AZURE_KEY"]},
+    connection_verify=sys.argv[2],
+)
+try:
+    service.create_container(sys.argv[1])
+except ResourceExistsError:
+    pass
+PY
+log "env-up: Azure Blob (Azurite) on $AZURE_URL, container $AZURE_CONTAINER"
+AZURE_CREDS_FILE="$VDO_ENV_DIR/azure-credentials"
+printf 'AZURE_STORAGE_ACCOUNT_ACCESS_KEY=%s\nAZURE_CLOUD_NAME=AzurePublicCloud\n' "$AZURE_KEY" >"$AZURE_CREDS_FILE"
+chmod 600 "$AZURE_CREDS_FILE"
+kubectl -n "$NAMESPACE" create secret generic azure-credentials --from-file=cloud="$AZURE_CREDS_FILE" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# Velero cannot load the Azure plugin here (the Go module proxy refuses it), so this BSL stays
+# Unavailable; it is what the operator reads, with the settings the real plugin would use.
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata: {name: azure, namespace: $NAMESPACE}
+spec:
+  provider: azure
+  objectStorage:
+    bucket: $AZURE_CONTAINER
+    prefix: $PREFIX
+    caCert: $CA_B64
+  credential: {name: azure-credentials, key: cloud}
+  config:
+    storageAccount: $AZURE_ACCOUNT
+    resourceGroup: vdo-rg
+    subscriptionId: 00000000-0000-0000-0000-000000000000
+    storageAccountKeyEnvVar: AZURE_STORAGE_ACCOUNT_ACCESS_KEY
+    storageAccountURI: $AZURE_URL
+EOF
+
 # --- Velero server -----------------------------------------------------------------------------
 ln -sf "$AWS_PLUGIN" "$VDO_ENV_DIR/plugins/velero-plugin-for-aws"
+ln -sf "$GCP_PLUGIN" "$VDO_ENV_DIR/plugins/velero-plugin-for-gcp"
 METRICS_PORT=$(free_port) PROFILER_PORT=$(free_port)
 VELERO_LOG="$VDO_ENV_DIR/podlogs/velero.log"
 : >"$VELERO_LOG"
 start_group velero "$VDO_ENV_DIR/logs/velero-server.log" env AWS_SHARED_CREDENTIALS_FILE="$CREDS_FILE" \
+  STORAGE_EMULATOR_HOST="$GCS_URL" \
   bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "'"$VDO_ENV_DIR/logs/velero-server.log"'" | python3 "'"$ENV_DIR/cri-log.py"'" "'"$VELERO_LOG"'" stdout' _ \
   "$VELERO" server --kubeconfig "$KUBECONFIG" --namespace "$NAMESPACE" \
   --plugin-dir "$VDO_ENV_DIR/plugins" --uploader-type kopia \
@@ -167,23 +296,17 @@ start_group velero "$VDO_ENV_DIR/logs/velero-server.log" env AWS_SHARED_CREDENTI
 log "env-up: Velero server started (log: $VELERO_LOG); waiting for BSL default to be Available"
 wait_for "BSL default Available" 120 bash -c \
   "[[ \$(kubectl -n $NAMESPACE get bsl default -o jsonpath='{.status.phase}') == Available ]]"
+wait_for "BSL gcs Available" 60 bash -c \
+  "[[ \$(kubectl -n $NAMESPACE get bsl gcs -o jsonpath='{.status.phase}') == Available ]]"
+log "env-up: BSLs default and gcs Available"
 
 # --- S3 behind HTTPS, for the BSL settings caCert and insecureSkipTLSVerify --------------------
-TLS_DIR="$VDO_ENV_DIR/tls"
-mkdir -p "$TLS_DIR"
-openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=vdo-test-ca" \
-  -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-  -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$TLS_DIR/san.ext"
-openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
-  -CAcreateserial -days 30 -extfile "$TLS_DIR/san.ext" -out "$TLS_DIR/server.crt" 2>/dev/null
+# (with the server certificate made at the start)
 S3_TLS_PORT=$(free_port)
 start_group s3-tls "$VDO_ENV_DIR/logs/s3-tls.log" python3 "$ENV_DIR/tls-proxy.py" \
   "$S3_TLS_PORT" "$S3_PORT" "$TLS_DIR/server.crt" "$TLS_DIR/server.key"
 S3_TLS_URL="https://localhost:$S3_TLS_PORT"
 wait_for "S3 on $S3_TLS_URL" 30 curl -s --cacert "$TLS_DIR/ca.crt" -o /dev/null "$S3_TLS_URL/"
-CA_B64=$(base64 -w0 <"$TLS_DIR/ca.crt")
 tls_bsl() { # name, then the lines that say how the certificate is trusted
   local name=$1 trust=$2
   kubectl apply -f - >/dev/null <<EOF
@@ -320,6 +443,12 @@ json.dump({
            "accessKey": "$ACCESS_KEY", "secretKey": "$SECRET_KEY", "credentialsFile": "$CREDS_FILE",
            "dataDir": "$VDO_ENV_DIR/s3", "tlsEndpoint": "$S3_TLS_URL",
            "caFile": "$TLS_DIR/ca.crt"},
+    "gcs": {"endpoint": "$GCS_URL", "bucket": "$GCS_BUCKET", "prefix": "$PREFIX",
+            "credentialsFile": "$GCS_CREDS_FILE", "dataDir": "$VDO_ENV_DIR/gcs"},
+    "azure": {"endpoint": "$AZURE_URL", "account": "$AZURE_ACCOUNT", "key": "$AZURE_KEY",
+              "container": "$AZURE_CONTAINER", "prefix": "$PREFIX", "caFile": "$TLS_DIR/ca.crt",
+              "credentialsFile": "$AZURE_CREDS_FILE", "dataDir": "$VDO_ENV_DIR/azurite"},
+    "pytools": "$PYTOOLS",
     "podLogsDir": "$VDO_ENV_DIR/podlogs",
 }, open(sys.argv[1], "w"), indent=2)
 PY
