@@ -93,6 +93,10 @@ if [[ -n "$image" ]]; then
   mkdir -p "$VDO_ENV_DIR/image/spool" && chown "$user" "$VDO_ENV_DIR/image/spool"
 fi
 
+# The environment's GCS emulator, as the Velero server is given it: GCS clients (the
+# operator's too) talk to it instead of storage.googleapis.com, without OAuth.
+gcs_emulator=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("gcs", {}).get("endpoint", ""))' "$VDO_ENV_DIR/env.json")
+
 # Runs operator process $i: the working tree's binary, or the image's entrypoint in its root.
 start_operator() { # i port
   local i=$1 port=$2
@@ -108,6 +112,7 @@ start_operator() { # i port
     POD_NAME="operator-$i" METRICS_ADDR="127.0.0.1:$port"
   )
   [[ -n "${VDO_BUNDLE_DEADLINE:-}" ]] && settings+=(BUNDLE_DEADLINE="$VDO_BUNDLE_DEADLINE")
+  [[ -n "$gcs_emulator" ]] && settings+=(STORAGE_EMULATOR_HOST="$gcs_emulator")
   # Temporary credentials from a local endpoint, through the AWS default chain (the test of
   # URLs bounded by their credentials' expiry).
   [[ -n "${VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]] &&
