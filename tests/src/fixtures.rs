@@ -29,6 +29,15 @@ pub fn kwok_logs_resource() -> ApiResource {
 /// returns the namespace, the backup's name and its uid. (The Backup stays: deleting its object
 /// alone would not delete it, Velero syncs it back from the bucket.)
 pub async fn real_backup(t: &TestCtx, prefix: &str) -> Result<(String, String, String)> {
+    real_backup_in(t, prefix, None).await
+}
+
+/// [`real_backup`] into the storage location `location` (None: the default one).
+pub async fn real_backup_in(
+    t: &TestCtx,
+    prefix: &str,
+    location: Option<&str>,
+) -> Result<(String, String, String)> {
     let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let ns = create_namespace(client, cleanup, prefix).await?;
     let cm: ConfigMap = serde_json::from_value(serde_json::json!({
@@ -38,18 +47,18 @@ pub async fn real_backup(t: &TestCtx, prefix: &str) -> Result<(String, String, S
         .create(&PostParams::default(), &cm)
         .await?;
     let backup = unique_name("bk");
-    velero(
-        env,
-        &[
-            "backup",
-            "create",
-            &backup,
-            "--include-namespaces",
-            &ns,
-            "--wait",
-        ],
-    )
-    .await?;
+    let mut args = vec![
+        "backup",
+        "create",
+        &backup,
+        "--include-namespaces",
+        &ns,
+        "--wait",
+    ];
+    if let Some(location) = location {
+        args.extend(["--storage-location", location]);
+    }
+    velero(env, &args).await?;
     let uid = Api::<DynamicObject>::namespaced_with(
         client.clone(),
         &env.namespace,

@@ -5,6 +5,8 @@
 pub mod bundle_watch;
 pub mod fixtures;
 pub mod holding_proxy;
+pub mod plugin;
+pub mod stores;
 
 use std::{
     path::PathBuf,
@@ -29,8 +31,40 @@ pub struct Env {
     pub namespace: String,
     pub velero: VeleroEnv,
     pub s3: S3Env,
+    pub gcs: GcsEnv,
+    pub azure: AzureEnv,
+    /// The Python of the environment's venv with Google's and Microsoft's storage clients.
+    pub pytools: PathBuf,
     #[serde(rename = "podLogsDir")]
     pub pod_logs_dir: PathBuf,
+}
+
+/// fake-gcs-server, which BSL gcs points at (the Velero server and the operator reach it
+/// through STORAGE_EMULATOR_HOST).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcsEnv {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    pub bucket: String,
+    pub prefix: String,
+    /// The service-account key in Secret gcs-credentials.
+    pub credentials_file: PathBuf,
+}
+
+/// Azurite's blob service, which BSL azure points at.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureEnv {
+    /// The account URL (storageAccountURI).
+    pub endpoint: String,
+    pub account: String,
+    /// The account key, base64.
+    pub key: String,
+    pub container: String,
+    pub prefix: String,
+    /// The CA of an https endpoint.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -248,7 +248,12 @@ pub(crate) async fn archive_store(
     };
     match credentials::fetch(client, namespace, &location).await {
         Ok(c) => Ok(Some(ObjectStore::connect(&location, &c).await)),
-        Err(CredentialError::Missing { .. } | CredentialError::Forbidden { .. }) => Ok(None),
+        Err(
+            CredentialError::Missing { .. }
+            | CredentialError::Forbidden { .. }
+            | CredentialError::Unsupported { .. }
+            | CredentialError::Unusable { .. },
+        ) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

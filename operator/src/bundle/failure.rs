@@ -80,8 +80,14 @@ impl From<DereferenceError> for Failure {
                 Self::permanent(reasons::STORAGE_LOCATION_NOT_FOUND, e)
             }
             E::Location(_) => Self::permanent(reasons::UNSUPPORTED_STORAGE_LOCATION, e),
-            E::Credential(CredentialError::Missing { .. } | CredentialError::Forbidden { .. }) => {
-                Self::permanent(reasons::CREDENTIALS_INVALID, e)
+            E::Credential(
+                CredentialError::Missing { .. }
+                | CredentialError::Forbidden { .. }
+                | CredentialError::Unusable { .. },
+            ) => Self::permanent(reasons::CREDENTIALS_INVALID, e),
+            // A kind of credential the operator cannot use yet: the message says what to set.
+            E::Credential(CredentialError::Unsupported { .. }) => {
+                Self::permanent(reasons::UNSUPPORTED_STORAGE_LOCATION, e)
             }
             E::Credential(CredentialError::Api { source, .. }) | E::Api { source, .. } => {
                 Self::api(source, &e)

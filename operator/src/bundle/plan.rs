@@ -225,7 +225,7 @@ mod tests {
 
     use crate::{
         collect::TargetObjects,
-        storage::{Credentials, StorageLocation},
+        storage::{Credentials, StorageLocation, credentials::AwsCredentials},
     };
 
     fn obj(yaml: &str) -> DynamicObject {
@@ -240,7 +240,7 @@ mod tests {
                 backup: None,
             },
             location,
-            credentials: Credentials::DefaultChain,
+            credentials: Credentials::Aws(AwsCredentials::DefaultChain),
         }
     }
 

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     context::NotLeading,
-    storage::{ObjectStore, StorageError},
+    storage::{NewArchive, ObjectStore, StorageError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -40,11 +40,15 @@ pub(crate) async fn send(
         store.abort_upload(key, &stale).await;
     }
     abort_unrecorded_uploads(run, store, key).await;
-    let mark = (
-        crate::storage::location::CLUSTER_MARK,
-        run.ctx.cluster_mark.as_str(),
-    );
-    let upload_id = store.start_upload(key, mark).await?;
+    let archive = NewArchive {
+        key,
+        file: &finished.archive.path,
+        mark: (
+            crate::storage::location::CLUSTER_MARK,
+            run.ctx.cluster_mark.as_str(),
+        ),
+    };
+    let upload_id = store.start_upload(&archive).await?;
     let size = finished.archive.size;
     run.write(|t| t.uploading(key, &upload_id, size)).await?;
     let ctx = run.ctx;
@@ -62,9 +66,8 @@ pub(crate) async fn send(
     );
     let sent = store
         .finish_upload(
-            key,
+            &archive,
             &upload_id,
-            &finished.archive.path,
             ctx.config.upload_bytes_per_second,
             &ctx.shutdown,
             &|bytes| progress.report(bytes),

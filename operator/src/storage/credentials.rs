@@ -1,18 +1,32 @@
 //! Where the credentials of a BSL come from: the Secret key it names, else Velero's default
-//! Secret, else (when that does not exist either) the default AWS credential chain. This is
-//! the only Secret the operator ever reads.
+//! Secret, else (when that does not exist either) what the provider finds by itself. This is
+//! the only Secret the operator ever reads. What the Secret holds is read the way the
+//! provider's Velero plugin reads it: an AWS shared-credentials file, an Azure dotenv file, a
+//! GCP service-account key. A kind of credential the operator cannot use yet is refused with
+//! the key that names it and what to set instead, never passed over for another.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
-use super::location::StorageLocation;
+use super::location::{Provider, StorageLocation};
 use crate::kubernetes;
 
-/// Velero's default credential when a BSL names none.
+pub(crate) use super::{azure::AzureCredentials, gcs::GcsCredentials};
+
+/// Velero's default credential when a BSL names none (`velero install` makes it for every
+/// provider).
 pub(crate) const DEFAULT_SECRET: (&str, &str) = ("cloud-credentials", "cloud");
 
-#[derive(Clone)]
+/// A BSL's credential, read for its provider.
+#[derive(Clone, Debug)]
 pub(crate) enum Credentials {
+    Aws(AwsCredentials),
+    Azure(AzureCredentials),
+    Gcs(GcsCredentials),
+}
+
+#[derive(Clone)]
+pub(crate) enum AwsCredentials {
     /// An AWS shared-credentials file (the content of the BSL's credential Secret key).
     SharedFile {
         contents: String,
@@ -22,14 +36,14 @@ pub(crate) enum Credentials {
     DefaultChain,
 }
 
-impl std::fmt::Debug for Credentials {
+impl std::fmt::Debug for AwsCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Credentials::SharedFile { profile, .. } => f
+            AwsCredentials::SharedFile { profile, .. } => f
                 .debug_struct("SharedFile")
                 .field("profile", profile)
                 .finish_non_exhaustive(),
-            Credentials::DefaultChain => f.write_str("DefaultChain"),
+            AwsCredentials::DefaultChain => f.write_str("DefaultChain"),
         }
     }
 }
@@ -54,6 +68,31 @@ pub(crate) enum CredentialError {
         #[source]
         source: kube::Error,
     },
+    /// The Secret holds a credential of a kind the operator cannot use (yet).
+    #[error(
+        "BackupStorageLocation {location}: {what} is not supported by the operator yet; {instead}"
+    )]
+    Unsupported {
+        location: String,
+        what: String,
+        instead: String,
+    },
+    /// The Secret holds something that is no credential of the provider's.
+    #[error(
+        "BackupStorageLocation {location}: the credential in Secret {secret} cannot be used: {why}"
+    )]
+    Unusable {
+        location: String,
+        secret: String,
+        why: String,
+    },
+}
+
+/// What a provider's reader says of a Secret's text, before the error names the BSL.
+#[derive(Debug, PartialEq)]
+pub(super) enum ReadError {
+    Unsupported { what: String, instead: String },
+    Unusable(String),
 }
 
 /// Reads the credential of `location` from Velero's namespace.
@@ -95,16 +134,41 @@ pub(crate) async fn fetch(
         .and_then(|s| s.data)
         .and_then(|mut d| d.remove(&key))
         .map(|b| String::from_utf8_lossy(&b.0).into_owned());
-    match contents {
-        Some(contents) => Ok(Credentials::SharedFile {
-            contents,
-            profile: location.config("profile").map(str::to_string),
-        }),
-        None if named => Err(CredentialError::Missing {
+    if contents.is_none() && named {
+        return Err(CredentialError::Missing {
             location: location.name.clone(),
             secret: name,
             key,
-        }),
-        None => Ok(Credentials::DefaultChain),
+        });
+    }
+    read(location, contents.as_deref()).map_err(|e| match e {
+        ReadError::Unsupported { what, instead } => CredentialError::Unsupported {
+            location: location.name.clone(),
+            what,
+            instead,
+        },
+        ReadError::Unusable(why) => CredentialError::Unusable {
+            location: location.name.clone(),
+            secret: name,
+            why,
+        },
+    })
+}
+
+/// The credential of `location` from its Secret's text (None: there is no Secret).
+pub(super) fn read(
+    location: &StorageLocation,
+    contents: Option<&str>,
+) -> Result<Credentials, ReadError> {
+    match location.provider {
+        Provider::Aws => Ok(Credentials::Aws(match contents {
+            Some(contents) => AwsCredentials::SharedFile {
+                contents: contents.to_string(),
+                profile: location.config("profile").map(str::to_string),
+            },
+            None => AwsCredentials::DefaultChain,
+        })),
+        Provider::Azure => AzureCredentials::read(location, contents).map(Credentials::Azure),
+        Provider::Gcp => GcsCredentials::read(location, contents).map(Credentials::Gcs),
     }
 }

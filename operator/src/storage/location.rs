@@ -14,16 +14,45 @@ pub(crate) enum LocationError {
     #[error("BackupStorageLocation {0} has no objectStorage.bucket")]
     NoBucket(String),
     #[error(
-        "BackupStorageLocation {name} uses provider {provider:?}; only aws (S3-compatible) is supported"
+        "BackupStorageLocation {name} uses provider {provider:?}; supported are aws (S3 and S3-compatible), azure and gcp"
     )]
     UnsupportedProvider { name: String, provider: String },
+    #[error(
+        "BackupStorageLocation {name} (provider azure) has neither config.storageAccount nor config.storageAccountURI"
+    )]
+    NoStorageAccount { name: String },
     #[error("BackupStorageLocation {0}: caCert is unusable: {1}")]
     InvalidCaCert(String, String),
+}
+
+/// Which of Velero's object-store plugins the BSL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Provider {
+    /// velero-plugin-for-aws: AWS S3 and S3-compatible servers.
+    #[default]
+    Aws,
+    /// velero-plugin-for-microsoft-azure: Azure Blob storage.
+    Azure,
+    /// velero-plugin-for-gcp: Google Cloud Storage.
+    Gcp,
+}
+
+impl Provider {
+    /// Velero accepts a plugin's short name and its `velero.io/` name alike.
+    fn parse(name: &str) -> Option<Self> {
+        match name.strip_prefix("velero.io/").unwrap_or(name) {
+            "aws" => Some(Provider::Aws),
+            "azure" => Some(Provider::Azure),
+            "gcp" => Some(Provider::Gcp),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct StorageLocation {
     pub name: String,
+    pub provider: Provider,
     pub bucket: String,
     pub prefix: Option<String>,
     pub read_only: bool,
@@ -39,18 +68,18 @@ impl StorageLocation {
     pub fn from_bsl(bsl: &DynamicObject) -> Result<Self, LocationError> {
         let name = bsl.metadata.name.clone().unwrap_or_default();
         let spec = &bsl.data["spec"];
-        let provider = spec["provider"].as_str().unwrap_or_default();
-        if !matches!(provider, "aws" | "velero.io/aws") {
-            return Err(LocationError::UnsupportedProvider {
-                name,
-                provider: provider.into(),
-            });
-        }
+        let provider_name = spec["provider"].as_str().unwrap_or_default();
+        let provider =
+            Provider::parse(provider_name).ok_or_else(|| LocationError::UnsupportedProvider {
+                name: name.clone(),
+                provider: provider_name.into(),
+            })?;
         let bucket = spec["objectStorage"]["bucket"]
             .as_str()
             .filter(|b| !b.is_empty())
             .ok_or_else(|| LocationError::NoBucket(name.clone()))?;
         let location = StorageLocation {
+            provider,
             bucket: bucket.into(),
             prefix: non_empty(&spec["objectStorage"]["prefix"]),
             read_only: spec["accessMode"] == "ReadOnly",
@@ -63,6 +92,14 @@ impl StorageLocation {
             name,
         };
         ca_pem(&location)?;
+        if provider == Provider::Azure
+            && location.config("storageAccount").is_none()
+            && location.config("storageAccountURI").is_none()
+        {
+            return Err(LocationError::NoStorageAccount {
+                name: location.name,
+            });
+        }
         Ok(location)
     }
 
@@ -263,12 +300,49 @@ spec:
     }
 
     #[test]
-    fn foreign_providers_are_refused() {
-        let gcp = obj(&BSL.replace("provider: aws", "provider: gcp"));
-        assert!(matches!(
-            StorageLocation::from_bsl(&gcp),
-            Err(LocationError::UnsupportedProvider { .. })
+    fn providers_are_read_by_either_name_and_others_refused() {
+        for (name, provider) in [
+            ("aws", Provider::Aws),
+            ("velero.io/aws", Provider::Aws),
+            ("gcp", Provider::Gcp),
+            ("velero.io/gcp", Provider::Gcp),
+            ("azure", Provider::Azure),
+            ("velero.io/azure", Provider::Azure),
+        ] {
+            let bsl = BSL
+                .replace("provider: aws", &format!("provider: {name}"))
+                .replace("region: minio", "region: minio, storageAccount: acct");
+            let loc = StorageLocation::from_bsl(&obj(&bsl)).unwrap();
+            assert_eq!(loc.provider, provider, "{name}");
+        }
+        for other in ["alibabacloud", "velero.io/", "", "AWS"] {
+            let bsl = obj(&BSL.replace("provider: aws", &format!("provider: \"{other}\"")));
+            let err = StorageLocation::from_bsl(&bsl).unwrap_err();
+            assert!(
+                matches!(err, LocationError::UnsupportedProvider { .. }),
+                "{other}"
+            );
+            assert!(
+                err.to_string()
+                    .contains("aws (S3 and S3-compatible), azure and gcp")
+            );
+        }
+    }
+
+    #[test]
+    fn an_azure_location_names_its_storage_account() {
+        let azure = obj(&BSL.replace("provider: aws", "provider: azure"));
+        assert_eq!(
+            StorageLocation::from_bsl(&azure),
+            Err(LocationError::NoStorageAccount {
+                name: "default".into()
+            })
+        );
+        let with_uri = obj(&BSL.replace("provider: aws", "provider: azure").replace(
+            "region: minio",
+            "storageAccountURI: \"https://acct.blob.core.windows.net\"",
         ));
+        assert!(StorageLocation::from_bsl(&with_uri).is_ok());
     }
 
     #[test]

@@ -1,54 +1,31 @@
-//! The object store behind a BackupStorageLocation (provider aws: AWS S3 or an S3-compatible
-//! server), configured the way Velero's AWS plugin reads the same BSL: the location model
-//! (location.rs), its credential (credentials.rs), TLS (tls.rs) and the S3 client (here).
+//! The object store behind a BackupStorageLocation, whatever its provider: one port
+//! (`ObjectStore`) over three backends, each configured the way Velero's plugin for that
+//! provider reads the same BSL: S3 and S3-compatible stores (s3.rs, aws-sdk-s3), Azure Blob
+//! (azure.rs) and Google Cloud Storage (gcs.rs), the last two on the HTTP client in http.rs.
+//! Nothing above this module knows which provider it talks to.
 
+mod azure;
 pub(crate) mod credentials;
+mod gcs;
+mod http;
 pub(crate) mod location;
+mod s3;
 mod tls;
 
-use std::{
-    path::Path,
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::{collections::HashMap, path::Path, time::Duration};
 
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
-use aws_sdk_s3::{
-    Client,
-    config::{
-        Region, RequestChecksumCalculation, StalledStreamProtectionConfig, http::HttpResponse,
-        timeout::TimeoutConfig,
-    },
-    error::{ProvideErrorMetadata, SdkError},
-    presigning::PresigningConfig,
-    primitives::ByteStream,
-    types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption},
-};
-use futures::{StreamExt, TryStreamExt};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use credentials::Credentials;
 pub(crate) use location::StorageLocation;
 
-/// How long an abort of a multipart upload may take (see `abort_upload`).
+/// How long an abort of an unfinished upload may take (see `abort_upload`).
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// S3 requires parts of at least 5 MiB (but the last); 8 MiB keeps memory bounded.
+/// The size of an upload's part (S3 parts, Azure blocks, GCS chunks): S3 requires at least
+/// 5 MiB but for the last, GCS a multiple of 256 KiB; 8 MiB keeps memory bounded.
 pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
-/// Parts sent at once, each held in memory while it is sent: while one part is checksummed
-/// and signed here, the store can be writing and hashing the other. Two beat one and four
-/// beat two by nothing (BENCHMARKS.md, "Two upload parts in flight"); each costs a part of RSS.
-const PARTS_IN_FLIGHT: usize = 2;
-
-/// How long a body may move no bytes before its transfer fails (the SDK's stalled-stream
-/// protection, both ways). The attempt timeout below bounds an upload's part but not a
-/// download's body, which the SDK hands over once the headers came; this bounds that. Longer
-/// than the SDK's 20 s default, so an S3-compatible server pausing under load (a MinIO
-/// healing, a Ceph OSD failing over) is not cut; far shorter than the 120 s a whole part may
-/// take, so a stall is named as one.
-const STALLED_BODY_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StorageError {
@@ -61,7 +38,7 @@ pub(crate) enum StorageError {
     /// Real stores answer NoSuchBucket (404) for any object of a bucket that does not exist:
     /// not the same as a missing object, and no object of that location can be had.
     #[error(
-        "the bucket {bucket} of storage location {location} does not exist (NoSuchBucket); Velero shows such a location as Unavailable"
+        "the bucket {bucket} of storage location {location} does not exist; Velero shows such a location as Unavailable"
     )]
     BucketMissing { location: String, bucket: String },
     #[error("{location}: {operation} failed: {message}")]
@@ -107,7 +84,8 @@ pub(crate) struct StoredObject {
     pub written: i64,
 }
 
-/// A multipart upload begun and not finished.
+/// An upload begun and not finished (an S3 multipart upload, an Azure blob with uncommitted
+/// blocks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OpenUpload {
     pub key: String,
@@ -116,14 +94,167 @@ pub(crate) struct OpenUpload {
     pub begun: i64,
 }
 
+/// An archive to upload: the spooled file, complete before its upload starts (GCS takes its
+/// checksum with the first request), its key, and the mark (`name`, `value`) stored with it
+/// as metadata: the cluster that wrote it (see orphans.rs). An empty value sets no mark.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewArchive<'a> {
+    pub key: &'a str,
+    pub file: &'a Path,
+    pub mark: (&'a str, &'a str),
+}
+
+/// The store of one BSL, whatever its provider.
 #[derive(Clone)]
 pub(crate) struct ObjectStore {
-    client: Client,
-    /// Signs URLs for `publicUrl` when the BSL has one, else the same endpoint.
-    presign_client: Client,
+    backend: Backend,
     location: StorageLocation,
-    /// What the URLs are signed with: its expiry bounds theirs.
-    credentials: SharedCredentialsProvider,
+}
+
+#[derive(Clone)]
+enum Backend {
+    S3(Box<s3::S3Store>),
+    Azure(azure::AzureStore),
+    Gcs(gcs::GcsStore),
+}
+
+/// Calls the same method on whichever backend the store has.
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match &$self.backend {
+            Backend::S3($store) => $call,
+            Backend::Azure($store) => $call,
+            Backend::Gcs($store) => $call,
+        }
+    };
+}
+
+impl ObjectStore {
+    pub(crate) fn location(&self) -> &StorageLocation {
+        &self.location
+    }
+
+    /// A client for the location with its credentials (already read for its provider, see
+    /// credentials.rs). Nothing is sent yet.
+    pub(crate) async fn connect(location: &StorageLocation, creds: &Credentials) -> Self {
+        let backend = match creds {
+            Credentials::Aws(c) => Backend::S3(Box::new(s3::S3Store::connect(location, c).await)),
+            Credentials::Azure(c) => Backend::Azure(azure::AzureStore::connect(location, c)),
+            Credentials::Gcs(c) => Backend::Gcs(gcs::GcsStore::connect(location, c)),
+        };
+        ObjectStore {
+            backend,
+            location: location.clone(),
+        }
+    }
+
+    /// Streams an object to a local file. Downloads at most `max_bytes + 1` bytes of it, so
+    /// the caller sees whether it is larger than it wants without the disk filling up;
+    /// returns the bytes written.
+    pub(crate) async fn download(
+        &self,
+        key: &str,
+        to: &Path,
+        max_bytes: u64,
+    ) -> Result<u64, StorageError> {
+        dispatch!(self, s => s.download(key, to, max_bytes).await)
+    }
+
+    /// Starts an upload of `archive` and returns its id. The id goes to status before any part
+    /// is sent, so an upload cut short by a killed process is aborted by whoever collects the
+    /// bundle next.
+    pub(crate) async fn start_upload(
+        &self,
+        archive: &NewArchive<'_>,
+    ) -> Result<String, StorageError> {
+        dispatch!(self, s => s.start_upload(archive).await)
+    }
+
+    /// Sends the file as the parts of `upload_id` and completes the upload; aborts it on
+    /// failure or when `cancel` fires (the term ended), never completing it after.
+    /// `bytes_per_second` limits the rate; `on_sent` hears the bytes sent after each part.
+    pub(crate) async fn finish_upload(
+        &self,
+        archive: &NewArchive<'_>,
+        upload_id: &str,
+        bytes_per_second: Option<u64>,
+        cancel: &CancellationToken,
+        on_sent: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), StorageError> {
+        let sent = tokio::select! {
+            r = async { dispatch!(self, s => s.send_upload(archive, upload_id, bytes_per_second, cancel, on_sent).await) } => r,
+            _ = cancel.cancelled() => Err(StorageError::Cancelled),
+        };
+        if sent.is_err() {
+            self.abort_upload(archive.key, upload_id).await;
+        }
+        sent
+    }
+
+    /// Aborts an unfinished upload; one already gone (completed or aborted) is fine.
+    /// Best effort, and short: a store that stalls must not hold the attempt that gives up on
+    /// it (an upload left open is aborted by the next attempt, which finds its id in status
+    /// or lists it, or by the garbage collector).
+    pub(crate) async fn abort_upload(&self, key: &str, upload_id: &str) {
+        let abort = async { dispatch!(self, s => s.abort_upload(key, upload_id).await) };
+        match tokio::time::timeout(ABORT_TIMEOUT, abort).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(key, upload_id, error = %e, "abort of the upload"),
+            Err(_) => tracing::warn!(
+                key,
+                upload_id,
+                "the store did not answer the abort of the upload within 10 s; left for the next attempt"
+            ),
+        }
+    }
+
+    /// A GET URL valid for `ttl`, or until the credentials it is signed with expire if that
+    /// comes first.
+    pub(crate) async fn presign_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<SignedUrl, StorageError> {
+        dispatch!(self, s => s.presign_get(key, ttl).await)
+    }
+
+    /// Deletes an object; one that is already gone is fine.
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        dispatch!(self, s => s.delete(key).await)
+    }
+
+    /// Objects under `prefix`, page by page, at most `max` of them: their keys and when they
+    /// were last written (seconds since the epoch, 0 when the store does not say).
+    pub(crate) async fn list(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<StoredObject>, StorageError> {
+        dispatch!(self, s => s.list(prefix, max).await)
+    }
+
+    /// Uploads begun under `prefix` and not finished, at most `max`: their keys, ids and when
+    /// they began. `None` when the store does not list them (GCS resumable uploads, some
+    /// S3-compatible servers).
+    pub(crate) async fn list_uploads(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Option<Vec<OpenUpload>>, StorageError> {
+        dispatch!(self, s => s.list_uploads(prefix, max).await)
+    }
+
+    /// An object's user metadata (without the provider's prefix); None when it is gone.
+    pub(crate) async fn metadata(
+        &self,
+        key: &str,
+    ) -> Result<Option<HashMap<String, String>>, StorageError> {
+        dispatch!(self, s => s.metadata(key).await)
+    }
+
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        Ok(self.metadata(key).await?.is_some())
+    }
 }
 
 /// A signed download URL and how long it works.
@@ -172,520 +303,6 @@ pub(crate) fn url_lifetime(
     }
 }
 
-async fn credentials_provider(creds: &Credentials) -> SharedCredentialsProvider {
-    match creds {
-        Credentials::SharedFile { contents, profile } => {
-            let files = EnvConfigFiles::builder()
-                .with_contents(EnvConfigFileKind::Credentials, contents.clone())
-                .build();
-            let mut builder =
-                aws_config::profile::ProfileFileCredentialsProvider::builder().profile_files(files);
-            if let Some(p) = profile {
-                builder = builder.profile_name(p);
-            }
-            SharedCredentialsProvider::new(builder.build())
-        }
-        Credentials::DefaultChain => SharedCredentialsProvider::new(
-            aws_config::default_provider::credentials::default_provider().await,
-        ),
-    }
-}
-
-impl ObjectStore {
-    pub(crate) fn location(&self) -> &StorageLocation {
-        &self.location
-    }
-
-    pub(crate) async fn connect(location: &StorageLocation, creds: &Credentials) -> Self {
-        let provider = credentials_provider(creds).await;
-        let region = location.config("region").unwrap_or("us-east-1").to_string();
-        // caCert / insecureSkipTLSVerify: one HTTP client for both S3 clients (the location was
-        // validated when it was planned, so an error here is not expected).
-        let http = match tls::http_client(location) {
-            Ok(http) => http,
-            Err(e) => {
-                tracing::error!(error = %e, "TLS settings of the storage location ignored");
-                None
-            }
-        };
-        let build = |endpoint: Option<&str>| {
-            let mut b = aws_sdk_s3::Config::builder()
-                .behavior_version_latest()
-                .region(Region::new(region.clone()))
-                .credentials_provider(provider.clone())
-                .force_path_style(location.flag("s3ForcePathStyle"))
-                .timeout_config(
-                    TimeoutConfig::builder()
-                        .connect_timeout(Duration::from_secs(10))
-                        .operation_attempt_timeout(Duration::from_secs(120))
-                        .build(),
-                )
-                // A stalled upload ends as a dispatch failure (a timeout of the connector),
-                // a stalled download as an error reading the body: both Unreachable, retried.
-                .stalled_stream_protection(
-                    StalledStreamProtectionConfig::enabled()
-                        .grace_period(STALLED_BODY_GRACE)
-                        .build(),
-                );
-            if let Some(e) = endpoint {
-                b = b.endpoint_url(e);
-            }
-            if let Some(http) = &http {
-                b = b.http_client(http.clone());
-            }
-            // Velero's convention: checksumAlgorithm "" turns checksums off, which many
-            // S3-compatible servers need; unset keeps the SDK default.
-            if location.config.get("checksumAlgorithm").map(String::as_str) == Some("") {
-                b = b.request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
-            }
-            Client::from_conf(b.build())
-        };
-        let endpoint = location.config("s3Url");
-        ObjectStore {
-            client: build(endpoint),
-            presign_client: build(location.config("publicUrl").or(endpoint)),
-            location: location.clone(),
-            credentials: provider,
-        }
-    }
-
-    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-        &self,
-        operation: &'static str,
-        key: &str,
-        err: SdkError<E, HttpResponse>,
-    ) -> StorageError {
-        let location = self.location.name.clone();
-        match &err {
-            // No retry makes an untrusted certificate trusted.
-            SdkError::DispatchFailure(_) if is_certificate_error(&error_chain(&err)) => {
-                StorageError::CertificateUntrusted {
-                    location,
-                    message: format!("{operation}: {}", error_chain(&err)),
-                }
-            }
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StorageError::Unreachable {
-                location,
-                message: format!("{operation}: {}", error_chain(&err)),
-            },
-            SdkError::ServiceError(service) => {
-                let e = service.err();
-                let code = e.code().unwrap_or_default();
-                let status = service.raw().status().as_u16();
-                // The status always, the code and message when the store sent them (an answer
-                // to a HEAD has no body): never an empty ": ".
-                let mut answer = format!("HTTP {status}");
-                if !code.is_empty() {
-                    answer += &format!(" {code}");
-                }
-                if let Some(text) = e.message().filter(|m| !m.is_empty()) {
-                    answer += &format!(": {text}");
-                }
-                let message = format!("{operation}: {answer}");
-                match code {
-                    "InvalidAccessKeyId"
-                    | "SignatureDoesNotMatch"
-                    | "AccessDenied"
-                    | "InvalidToken"
-                    | "ExpiredToken" => StorageError::CredentialsInvalid { location, message },
-                    "NoSuchBucket" => StorageError::BucketMissing {
-                        location,
-                        bucket: self.location.bucket.clone(),
-                    },
-                    "NoSuchKey" | "NotFound" => StorageError::NotFound {
-                        location,
-                        key: key.to_string(),
-                    },
-                    _ if status == 403 => StorageError::CredentialsInvalid { location, message },
-                    _ if status == 404 => StorageError::NotFound {
-                        location,
-                        key: key.to_string(),
-                    },
-                    _ if service.raw().status().is_server_error() => {
-                        StorageError::Unreachable { location, message }
-                    }
-                    // Its Display names the operation already.
-                    _ => StorageError::Failed {
-                        location,
-                        operation,
-                        message: answer,
-                    },
-                }
-            }
-            _ => StorageError::Failed {
-                location,
-                operation,
-                message: error_chain(&err),
-            },
-        }
-    }
-
-    /// Streams an object to a local file; returns its size.
-    /// Downloads at most `max_bytes + 1` bytes of the object, so the caller sees whether it
-    /// is larger than it wants without the disk filling up; returns the bytes written.
-    pub(crate) async fn download(
-        &self,
-        key: &str,
-        to: &Path,
-        max_bytes: u64,
-    ) -> Result<u64, StorageError> {
-        let resp = self
-            .client
-            .get_object()
-            .bucket(&self.location.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.error("GetObject", key, e))?;
-        // Errors reading the body (a stall past the grace, a connection reset) are the
-        // store's, retried; errors writing the file are the disk's.
-        let mut body = resp.body;
-        let mut file = tokio::fs::File::create(to).await?;
-        let limit = max_bytes.saturating_add(1);
-        let mut written = 0u64;
-        while written < limit {
-            let chunk = match body.try_next().await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(StorageError::Unreachable {
-                        location: self.location.name.clone(),
-                        message: format!("GetObject {key}: reading the body: {}", error_chain(&e)),
-                    });
-                }
-            };
-            let room = usize::try_from(limit - written).unwrap_or(usize::MAX);
-            let kept = &chunk[..chunk.len().min(room)];
-            file.write_all(kept).await?;
-            written += kept.len() as u64;
-        }
-        file.flush().await?;
-        Ok(written)
-    }
-
-    /// Starts a multipart upload. Its id goes to status before any part is sent, so an upload
-    /// cut short by a killed process is aborted by whoever collects the bundle next.
-    /// `mark` (`name`, `value`) goes with the object as its metadata: the cluster that wrote
-    /// it (see orphans.rs).
-    pub(crate) async fn start_upload(
-        &self,
-        key: &str,
-        mark: (&str, &str),
-    ) -> Result<String, StorageError> {
-        let mut create = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.location.bucket)
-            .key(key)
-            .content_type("application/gzip");
-        if !mark.1.is_empty() {
-            create = create.metadata(mark.0, mark.1);
-        }
-        if let Some(kms) = self.location.config("kmsKeyId") {
-            create = create
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(kms);
-        } else if let Some(sse) = self.location.config("serverSideEncryption") {
-            create = create.server_side_encryption(ServerSideEncryption::from(sse));
-        }
-        let upload = create
-            .send()
-            .await
-            .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
-        Ok(upload.upload_id().unwrap_or_default().to_string())
-    }
-
-    /// Sends the file as the parts of `upload_id` and completes the upload; aborts it on
-    /// failure or when `cancel` fires (the term ended), never completing it after. `bytes_per_second` limits the rate;
-    /// `on_sent` hears the bytes sent after each part.
-    pub(crate) async fn finish_upload(
-        &self,
-        key: &str,
-        upload_id: &str,
-        from: &Path,
-        bytes_per_second: Option<u64>,
-        cancel: &CancellationToken,
-        on_sent: &(dyn Fn(u64) + Sync),
-    ) -> Result<(), StorageError> {
-        let sent = tokio::select! {
-            r = self.upload_parts(key, upload_id, from, bytes_per_second, cancel, on_sent) => r,
-            _ = cancel.cancelled() => Err(StorageError::Cancelled),
-        };
-        if sent.is_err() {
-            self.abort_upload(key, upload_id).await;
-        }
-        sent
-    }
-
-    /// Aborts a multipart upload; one already gone (completed or aborted) is fine.
-    /// Best effort, and short: a store that stalls must not hold the attempt that gives up on
-    /// it (an upload left open is aborted by the next attempt, which finds its id in status
-    /// or lists it, or by the garbage collector).
-    pub(crate) async fn abort_upload(&self, key: &str, upload_id: &str) {
-        let abort = self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.location.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .send();
-        match tokio::time::timeout(ABORT_TIMEOUT, abort).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(key, upload_id, error = %error_chain(&e), "abort of the multipart upload")
-            }
-            Err(_) => {
-                tracing::warn!(
-                    key,
-                    upload_id,
-                    "the store did not answer the abort of the multipart upload within 10 s; left for the next attempt"
-                )
-            }
-        }
-    }
-
-    async fn upload_parts(
-        &self,
-        key: &str,
-        upload_id: &str,
-        from: &Path,
-        bytes_per_second: Option<u64>,
-        cancel: &CancellationToken,
-        on_sent: &(dyn Fn(u64) + Sync),
-    ) -> Result<(), StorageError> {
-        let size = tokio::fs::metadata(from).await?.len();
-        // At least one part, empty for an empty file.
-        let count = size.div_ceil(PART_SIZE as u64).max(1);
-        let started = tokio::time::Instant::now();
-        let sent = AtomicU64::new(0);
-        let mut parts: Vec<CompletedPart> = futures::stream::iter(0..count)
-            .map(|index| {
-                let sent = &sent;
-                async move {
-                    let offset = index * PART_SIZE as u64;
-                    let length = (size - offset).min(PART_SIZE as u64);
-                    if let Some(rate) = bytes_per_second.filter(|r| *r > 0) {
-                        // A part leaves no earlier than the rate allows for everything up to
-                        // its end.
-                        let due = Duration::from_secs_f64((offset + length) as f64 / rate as f64);
-                        tokio::time::sleep_until(started + due).await;
-                    }
-                    let body = read_part(from, offset, length).await?;
-                    let number = index as i32 + 1;
-                    let part = self
-                        .client
-                        .upload_part()
-                        .bucket(&self.location.bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .part_number(number)
-                        .body(ByteStream::from(body))
-                        .send()
-                        .await
-                        .map_err(|e| self.error("UploadPart", key, e))?;
-                    let total = sent.fetch_add(length, Ordering::Relaxed) + length;
-                    on_sent(total);
-                    Ok::<_, StorageError>(
-                        CompletedPart::builder()
-                            .part_number(number)
-                            .set_e_tag(part.e_tag().map(str::to_string))
-                            .build(),
-                    )
-                }
-            })
-            .buffer_unordered(PARTS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        parts.sort_by_key(|p| p.part_number());
-        // Checked right before: completing after the term ended (SIGTERM, the lease lost)
-        // would publish an archive while the next leader is making it again.
-        if cancel.is_cancelled() {
-            return Err(StorageError::Cancelled);
-        }
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.location.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| self.error("CompleteMultipartUpload", key, e))?;
-        Ok(())
-    }
-
-    /// A GET URL valid for `ttl`, or until the credentials it is signed with expire if that
-    /// comes first; through the BSL's publicUrl when it has one.
-    pub(crate) async fn presign_get(
-        &self,
-        key: &str,
-        ttl: Duration,
-    ) -> Result<SignedUrl, StorageError> {
-        use aws_credential_types::provider::ProvideCredentials;
-        let failed = |message: String| StorageError::Failed {
-            location: self.location.name.clone(),
-            operation: "Presign",
-            message,
-        };
-        // The same (cached) credentials the SDK signs with just below.
-        let expiry = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| failed(error_chain(&e)))?
-            .expiry();
-        let lifetime = url_lifetime(ttl, expiry, std::time::SystemTime::now());
-        let config =
-            PresigningConfig::expires_in(lifetime.valid_for).map_err(|e| failed(e.to_string()))?;
-        let req = self
-            .presign_client
-            .get_object()
-            .bucket(&self.location.bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(|e| self.error("Presign", key, e))?;
-        Ok(SignedUrl {
-            url: req.uri().to_string(),
-            lifetime,
-        })
-    }
-
-    /// Deletes an object; one that is already gone is fine.
-    pub(crate) async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        match self
-            .client
-            .delete_object()
-            .bucket(&self.location.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match self.error("DeleteObject", key, e) {
-                StorageError::NotFound { .. } => Ok(()),
-                other => Err(other),
-            },
-        }
-    }
-
-    /// Objects under `prefix`, page by page, at most `max` of them: their keys and when they
-    /// were last written (seconds since the epoch, 0 when the store does not say).
-    pub(crate) async fn list(
-        &self,
-        prefix: &str,
-        max: usize,
-    ) -> Result<Vec<StoredObject>, StorageError> {
-        let mut objects = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.location.bucket)
-                .prefix(prefix)
-                .max_keys(1000)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| self.error("ListObjectsV2", prefix, e))?;
-            for object in page.contents() {
-                if let Some(key) = object.key() {
-                    objects.push(StoredObject {
-                        key: key.to_string(),
-                        written: object.last_modified().map_or(0, |t| t.secs()),
-                    });
-                }
-            }
-            token = page
-                .next_continuation_token()
-                .filter(|_| page.is_truncated() == Some(true))
-                .map(str::to_string);
-            if token.is_none() || objects.len() >= max {
-                objects.truncate(max);
-                return Ok(objects);
-            }
-        }
-    }
-
-    /// Multipart uploads begun under `prefix` and not finished, at most `max`: their keys, ids
-    /// and when they began. `None` when the store does not list them (some S3-compatible
-    /// servers do not).
-    pub(crate) async fn list_uploads(
-        &self,
-        prefix: &str,
-        max: usize,
-    ) -> Result<Option<Vec<OpenUpload>>, StorageError> {
-        let mut uploads = Vec::new();
-        let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
-        loop {
-            let page = match self
-                .client
-                .list_multipart_uploads()
-                .bucket(&self.location.bucket)
-                .prefix(prefix)
-                .set_key_marker(key_marker.take())
-                .set_upload_id_marker(id_marker.take())
-                .send()
-                .await
-            {
-                Ok(page) => page,
-                Err(e) if matches!(e.code(), Some("NotImplemented" | "MethodNotAllowed")) => {
-                    return Ok(None);
-                }
-                Err(e) => return Err(self.error("ListMultipartUploads", prefix, e)),
-            };
-            for upload in page.uploads() {
-                if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
-                    uploads.push(OpenUpload {
-                        key: key.to_string(),
-                        id: id.to_string(),
-                        begun: upload.initiated().map_or(0, |t| t.secs()),
-                    });
-                }
-            }
-            if page.is_truncated() != Some(true) || uploads.len() >= max {
-                uploads.truncate(max);
-                return Ok(Some(uploads));
-            }
-            key_marker = page.next_key_marker().map(str::to_string);
-            id_marker = page.next_upload_id_marker().map(str::to_string);
-            if key_marker.is_none() {
-                return Ok(Some(uploads));
-            }
-        }
-    }
-
-    /// An object's user metadata (`x-amz-meta-*`, without the prefix); None when it is gone.
-    pub(crate) async fn metadata(
-        &self,
-        key: &str,
-    ) -> Result<Option<std::collections::HashMap<String, String>>, StorageError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.location.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(head) => Ok(Some(head.metadata().cloned().unwrap_or_default())),
-            Err(e) => match self.error("HeadObject", key, e) {
-                StorageError::NotFound { .. } => Ok(None),
-                other => Err(other),
-            },
-        }
-    }
-
-    pub(crate) async fn exists(&self, key: &str) -> Result<bool, StorageError> {
-        Ok(self.metadata(key).await?.is_some())
-    }
-}
-
 /// `length` bytes of `from` at `offset`: one part's body.
 async fn read_part(from: &Path, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
     let mut file = tokio::fs::File::open(from).await?;
@@ -717,134 +334,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
-
-    /// A store whose endpoint is a local server answering every request with `answer`, then
-    /// closing the connection.
-    async fn store_answering(answer: &'static [u8]) -> ObjectStore {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let _ = socket.write_all(answer).await;
-                });
-            }
-        });
-        let location = StorageLocation {
-            name: "default".into(),
-            bucket: "velero".into(),
-            prefix: None,
-            read_only: false,
-            config: [
-                ("region", "minio".to_string()),
-                ("s3Url", format!("http://{address}")),
-                ("s3ForcePathStyle", "true".to_string()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-            credential: None,
-            ca_cert: None,
-        };
-        let credentials = Credentials::SharedFile {
-            contents: "[default]\naws_access_key_id = a\naws_secret_access_key = b\n".into(),
-            profile: None,
-        };
-        ObjectStore::connect(&location, &credentials).await
-    }
-
-    #[tokio::test]
-    async fn a_body_cut_off_is_the_store_unreachable_not_the_disk() {
-        // Headers for 100 bytes, 10 sent, then the connection closes: what a stall past the
-        // grace period also ends in, an error reading the body.
-        let store = store_answering(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\n0123456789",
-        )
-        .await;
-        let dir = tempfile::tempdir().unwrap();
-        let error = store
-            .download("backups/b/b-logs.gz", &dir.path().join("raw"), 1000)
-            .await
-            .expect_err("a body cut short");
-        assert!(
-            matches!(&error, StorageError::Unreachable { message, .. } if message.starts_with("GetObject backups/b/b-logs.gz: reading the body")),
-            "{error:?}"
-        );
-        assert!(error.is_transient());
-    }
-
-    #[tokio::test]
-    async fn a_stalled_upload_is_the_store_unreachable() {
-        use aws_sdk_s3::operation::upload_part::UploadPartError;
-        use aws_smithy_runtime_api::client::result::ConnectorError;
-        let store = store_answering(b"").await;
-        // What the SDK's stalled-stream protection ends an upload with.
-        let stalled = ConnectorError::timeout(
-            "minimum throughput was specified at 1 B/s, but throughput of 0 B/s was observed"
-                .into(),
-        );
-        let error = store.error(
-            "UploadPart",
-            "k",
-            SdkError::<UploadPartError, HttpResponse>::dispatch_failure(stalled),
-        );
-        assert!(
-            matches!(&error, StorageError::Unreachable { message, .. } if message.contains("minimum throughput")),
-            "{error:?}"
-        );
-        assert!(error.is_transient());
-    }
-
-    #[tokio::test]
-    async fn a_store_error_says_the_operation_and_the_status_even_without_a_body() {
-        // What s3s-fs answered to every request once its working folder was deleted: 500 and
-        // no code a HEAD can carry. The message said only ": " before.
-        let store =
-            store_answering(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
-                .await;
-        let error = store.exists("k").await.expect_err("a 500");
-        assert!(
-            matches!(&error, StorageError::Unreachable { message, .. } if message == "HeadObject: HTTP 500"),
-            "{error:?}"
-        );
-        assert!(error.is_transient());
-        // With an S3 error document, its code and message follow the status.
-        let store = store_answering(
-            b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: 99\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>",
-        )
-        .await;
-        let dir = tempfile::tempdir().unwrap();
-        let error = store
-            .download("k", &dir.path().join("raw"), 10)
-            .await
-            .expect_err("a 403");
-        assert_eq!(
-            error.to_string(),
-            "the object store refused the credentials of default: GetObject: HTTP 403 AccessDenied: no"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_download_stops_one_byte_past_its_cap() {
-        let store = store_answering(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain\r\n\r\n0123456789",
-        )
-        .await;
-        let dir = tempfile::tempdir().unwrap();
-        let raw = dir.path().join("raw");
-        assert_eq!(store.download("k", &raw, 4).await.unwrap(), 5);
-        assert_eq!(std::fs::read(&raw).unwrap(), b"01234");
-        assert_eq!(store.download("k", &raw, 100).await.unwrap(), 10);
-    }
 
     #[test]
     fn a_url_lives_no_longer_than_its_credentials() {

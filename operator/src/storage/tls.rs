@@ -1,4 +1,4 @@
-//! TLS to an S3 endpoint as the BSL configures it, the way Velero's AWS plugin reads it:
+//! TLS to an object store as the BSL configures it, the way Velero's AWS plugin reads it:
 //! `objectStorage.caCert` (base64 PEM) adds a private CA to the trusted roots, through the AWS
 //! SDK's own HTTP client; `config.insecureSkipTLSVerify: "true"` turns verification off, which
 //! that client cannot do, so such a BSL is served by a small connector over reqwest whose
@@ -56,7 +56,13 @@ pub(crate) fn http_client(
 
 /// Accepts any server certificate; handshake signatures are still verified.
 #[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
+pub(super) struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl AcceptAnyCertificate {
+    pub(super) fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self(provider)
+    }
+}
 
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
@@ -179,6 +185,7 @@ mod tests {
 
     fn location(ca_cert: Option<&str>) -> StorageLocation {
         StorageLocation {
+            provider: Default::default(),
             name: "tls".into(),
             bucket: "b".into(),
             prefix: None,

@@ -3,7 +3,7 @@
 //! an expired URL; a bundle that fails; completion. Output is not a terminal here, so it must
 //! hold no control characters. run-e2e.sh builds the binary.
 
-use std::{path::PathBuf, process::Output, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, ensure};
 use kube::Api;
@@ -14,48 +14,7 @@ use velero_debug_e2e::{
     unique_name,
 };
 
-fn plugin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("debug/kubectl-velero_debug")
-}
-
-/// Runs the plugin against the environment; the output with its status.
-async fn run(env: &Env, args: &[&str]) -> Result<Output> {
-    let out = tokio::process::Command::new(plugin())
-        .arg("--kubeconfig")
-        .arg(&env.kubeconfig)
-        .args(["-n", &env.namespace])
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(300), out)
-        .await
-        .with_context(|| format!("kubectl-velero_debug {args:?} did not finish"))?
-        .with_context(|| format!("running {:?} (built by run-e2e.sh)", plugin()))?;
-    // Not a terminal: no progress bars, no colour, no cursor moves.
-    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        if let Some(c) = bytes
-            .iter()
-            .find(|b| b.is_ascii_control() && !matches!(b, b'\n' | b'\t'))
-        {
-            anyhow::bail!(
-                "{args:?}: control character {c:#04x} in {stream}: {:?}",
-                String::from_utf8_lossy(bytes)
-            );
-        }
-    }
-    Ok(out)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use velero_debug_e2e::plugin::{binary as plugin, run, text};
 
 #[tokio::test]
 async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused() -> Result<()> {

@@ -23,6 +23,7 @@ mod kubectl_plugin;
 mod operator_restart;
 mod orphans;
 mod seeded_corpus;
+mod storage_providers;
 mod temporary_credentials;
 mod tls;
 mod uninstall;

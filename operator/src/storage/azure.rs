@@ -1,0 +1,752 @@
+//! Azure Blob storage through its REST API, as velero-plugin-for-microsoft-azure (Velero's
+//! `pkg/util/azure`) reads the same BSL: `bucket` is the container; config `storageAccount`,
+//! `storageAccountURI`, `storageAccountKeyEnvVar`, `useAAD`; the credential Secret a dotenv
+//! file. A thin client of our own on the HTTP client in http.rs, because no maintained crate
+//! does what Velero's shared-key setups need on our stack: the official `azure_storage_blob`
+//! makes no SAS from an account key, and `object_store` brings a second reqwest and cannot
+//! list or discard uncommitted blocks.
+//!
+//! Every request carries a short service SAS for the container, made from the account key:
+//! one signing scheme for all we do, the same the read URLs use. An upload is a block blob:
+//! blocks named after the upload id, committed with the metadata at the end.
+
+use std::{collections::HashMap, time::Duration};
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use futures::{StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject, UrlLifetime,
+    credentials::ReadError,
+    http::{self, Answer, Errors, Refusal},
+    location::StorageLocation,
+    read_part,
+};
+
+/// The REST and SAS version we speak.
+const VERSION: &str = "2022-11-02";
+/// Blocks sent at once (as S3's parts in flight).
+const BLOCKS_IN_FLIGHT: usize = 2;
+/// A blob name keeps `/` in a URL; everything but unreserved characters is encoded.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+const QUERY: &AsciiSet = &PATH.add(b'/');
+/// Velero's plugin starts a read URL's validity this far back, for clocks that differ.
+const CLOCK_SKEW: i64 = 600;
+/// The variable the access key is in when `storageAccountKeyEnvVar` does not name one.
+const DEFAULT_KEY_VARIABLE: &str = "AZURE_STORAGE_ACCOUNT_ACCESS_KEY";
+
+/// The credential of an Azure location: the storage account and its access key.
+#[derive(Clone)]
+pub(crate) struct AzureCredentials {
+    account: String,
+    key: Vec<u8>,
+    /// `https://<account>.blob.core.windows.net`, or the BSL's storageAccountURI.
+    account_url: String,
+}
+
+impl std::fmt::Debug for AzureCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureCredentials")
+            .field("account", &self.account)
+            .field("account_url", &self.account_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AzureCredentials {
+    /// The access key from the Secret's dotenv text, under the variable the BSL names.
+    pub(super) fn read(
+        location: &StorageLocation,
+        contents: Option<&str>,
+    ) -> Result<Self, ReadError> {
+        let variable = location
+            .config("storageAccountKeyEnvVar")
+            .unwrap_or(DEFAULT_KEY_VARIABLE);
+        let key_instead = format!(
+            "put the storage account's access key in the credential Secret as {variable}=<key> (and name the variable in config.storageAccountKeyEnvVar)"
+        );
+        if location.flag("useAAD") {
+            return Err(ReadError::Unsupported {
+                what: "config.useAAD (Entra ID access to the storage account)".into(),
+                instead: key_instead,
+            });
+        }
+        let Some(contents) = contents else {
+            return Err(ReadError::Unsupported {
+                what:
+                    "an Azure location without a credential Secret (workload or managed identity)"
+                        .into(),
+                instead: key_instead,
+            });
+        };
+        let vars = dotenv(contents);
+        let Some(key) = vars.get(variable) else {
+            let entra = [
+                "AZURE_CLIENT_SECRET",
+                "AZURE_FEDERATED_TOKEN_FILE",
+                "AZURE_CLIENT_ID",
+            ]
+            .iter()
+            .any(|v| vars.contains_key(*v));
+            return Err(if entra {
+                ReadError::Unsupported {
+                    what: "Entra ID credentials (AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE)".into(),
+                    instead: key_instead,
+                }
+            } else {
+                ReadError::Unusable(format!("it has no {variable}"))
+            });
+        };
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .map_err(|_| ReadError::Unusable(format!("{variable} is not a base64 account key")))?;
+        let suffix = match vars.get("AZURE_CLOUD_NAME").map(|c| c.to_ascii_lowercase()) {
+            None => "core.windows.net",
+            Some(c) if c.is_empty() || c == "azurepubliccloud" => "core.windows.net",
+            Some(c) if c == "azureusgovernmentcloud" => "core.usgovcloudapi.net",
+            Some(c) if c == "azurechinacloud" => "core.chinacloudapi.cn",
+            Some(_) => {
+                return Err(ReadError::Unusable(
+                    "AZURE_CLOUD_NAME is none of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud".into(),
+                ));
+            }
+        };
+        let uri = location
+            .config("storageAccountURI")
+            .map(|u| u.trim_end_matches('/'));
+        let account = match (location.config("storageAccount"), uri) {
+            (Some(a), _) => a.to_string(),
+            // `https://<account>.blob...`, or an emulator's `http://host:port/<account>`.
+            (None, Some(u)) => account_of_uri(u).ok_or_else(|| {
+                ReadError::Unusable("config.storageAccountURI names no account".into())
+            })?,
+            (None, None) => return Err(ReadError::Unusable("no config.storageAccount".into())),
+        };
+        Ok(AzureCredentials {
+            account_url: uri.map_or_else(
+                || format!("https://{account}.blob.{suffix}"),
+                str::to_string,
+            ),
+            account,
+            key,
+        })
+    }
+}
+
+fn account_of_uri(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://")?.1;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let account = if path.is_empty() {
+        host.split('.').next()?
+    } else {
+        path.split('/').next()?
+    };
+    (!account.is_empty()).then(|| account.to_string())
+}
+
+/// `NAME=value` lines, as Velero reads its Azure credential file: blank lines and `#`
+/// comments skipped, `export ` and matching quotes taken off.
+fn dotenv(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, value) = l.strip_prefix("export ").unwrap_or(l).split_once('=')?;
+            let value = value.trim();
+            let unquoted = ['"', '\'']
+                .iter()
+                .find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q))
+                .unwrap_or(value);
+            Some((name.trim().to_string(), unquoted.to_string()))
+        })
+        .collect()
+}
+
+/// A service SAS (blob `sr=b` or container `sr=c`), signed with the account key: the query
+/// string, without `?`.
+struct Sas<'a> {
+    account: &'a str,
+    container: &'a str,
+    /// None: the container itself.
+    blob: Option<&'a str>,
+    permissions: &'a str,
+    start: jiff::Timestamp,
+    expiry: jiff::Timestamp,
+    protocol: &'a str,
+}
+
+impl Sas<'_> {
+    fn sign(&self, key: &[u8]) -> String {
+        let time = |t: jiff::Timestamp| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let (start, expiry) = (time(self.start), time(self.expiry));
+        let (resource, kind) = match self.blob {
+            Some(blob) => (
+                format!("/blob/{}/{}/{blob}", self.account, self.container),
+                "b",
+            ),
+            None => (format!("/blob/{}/{}", self.account, self.container), "c"),
+        };
+        // Version 2020-12-06 and later: permissions, start, expiry, resource, identifier, IP,
+        // protocol, version, resource kind, snapshot time, encryption scope, then the five
+        // response headers.
+        let to_sign = [
+            self.permissions,
+            &start,
+            &expiry,
+            &resource,
+            "",
+            "",
+            self.protocol,
+            VERSION,
+            kind,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+        .join("\n");
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), to_sign.as_bytes());
+        let signature = base64::engine::general_purpose::STANDARD.encode(tag.as_ref());
+        let q = |v: &str| utf8_percent_encode(v, QUERY).to_string();
+        format!(
+            "sv={VERSION}&st={}&se={}&sr={kind}&sp={}&spr={}&sig={}",
+            q(&start),
+            q(&expiry),
+            self.permissions,
+            q(self.protocol),
+            q(&signature)
+        )
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct AzureStore {
+    http: reqwest::Client,
+    creds: AzureCredentials,
+    container: String,
+    errors: Errors,
+}
+
+impl AzureStore {
+    pub(super) fn connect(location: &StorageLocation, creds: &AzureCredentials) -> Self {
+        let http = http::client(location).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "TLS settings of the storage location ignored");
+            reqwest::Client::new()
+        });
+        AzureStore {
+            http,
+            creds: creds.clone(),
+            container: location.bucket.clone(),
+            errors: Errors {
+                location: location.name.clone(),
+                bucket: location.bucket.clone(),
+            },
+        }
+    }
+
+    /// Velero's plugin signs https-only URLs; an account served over plain http (an
+    /// emulator) could not be read with them.
+    fn protocols(&self) -> &'static str {
+        if self.creds.account_url.starts_with("http://") {
+            "https,http"
+        } else {
+            "https"
+        }
+    }
+
+    /// A container SAS for one request of ours, valid a few minutes.
+    fn auth(&self) -> String {
+        let now = jiff::Timestamp::now();
+        Sas {
+            account: &self.creds.account,
+            container: &self.container,
+            blob: None,
+            permissions: "rcwdl",
+            start: now - jiff::SignedDuration::from_secs(CLOCK_SKEW),
+            expiry: now + jiff::SignedDuration::from_secs(3600),
+            protocol: self.protocols(),
+        }
+        .sign(&self.creds.key)
+    }
+
+    fn container_url(&self, query: &str) -> String {
+        format!(
+            "{}/{}?{query}&{}",
+            self.creds.account_url,
+            utf8_percent_encode(&self.container, QUERY),
+            self.auth()
+        )
+    }
+
+    fn blob_url(&self, key: &str, query: &str) -> String {
+        let sep = if query.is_empty() { "" } else { "&" };
+        format!(
+            "{}/{}/{}?{query}{sep}{}",
+            self.creds.account_url,
+            utf8_percent_encode(&self.container, QUERY),
+            utf8_percent_encode(key, PATH),
+            self.auth()
+        )
+    }
+
+    /// Sends a request; an answer outside 2xx comes back as the store's error.
+    async fn send(
+        &self,
+        operation: &'static str,
+        key: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, StorageError> {
+        let response = request
+            .header("x-ms-version", VERSION)
+            .send()
+            .await
+            .map_err(|e| self.errors.transport(operation, &e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        // HEAD answers carry their code in a header only.
+        let header_code = response
+            .headers()
+            .get("x-ms-error-code")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let (status, body) = http::error_body(response).await;
+        let mut answer = read_error(status, &body);
+        if answer.code.is_empty() {
+            answer.code = header_code;
+        }
+        Err(self
+            .errors
+            .answer(operation, key, &answer, refusal(&answer.code)))
+    }
+
+    pub(super) async fn download(
+        &self,
+        key: &str,
+        to: &std::path::Path,
+        max_bytes: u64,
+    ) -> Result<u64, StorageError> {
+        let response = self
+            .send("GetBlob", key, self.http.get(self.blob_url(key, "")))
+            .await?;
+        http::save_body(
+            &self.errors,
+            &format!("GetBlob {key}"),
+            response,
+            to,
+            max_bytes,
+        )
+        .await
+    }
+
+    /// Metadata names are C# identifiers in Azure: `-` is written `_` and read back as `-`.
+    pub(super) async fn metadata(
+        &self,
+        key: &str,
+    ) -> Result<Option<HashMap<String, String>>, StorageError> {
+        let request = self
+            .http
+            .head(self.blob_url(key, ""))
+            .timeout(http::REQUEST_TIMEOUT);
+        match self.send("GetBlobProperties", key, request).await {
+            Ok(response) => Ok(Some(
+                response
+                    .headers()
+                    .iter()
+                    .filter_map(|(name, value)| {
+                        let name = name.as_str().strip_prefix("x-ms-meta-")?;
+                        Some((name.replace('_', "-"), value.to_str().ok()?.to_string()))
+                    })
+                    .collect(),
+            )),
+            Err(StorageError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let request = self
+            .http
+            .delete(self.blob_url(key, ""))
+            .timeout(http::REQUEST_TIMEOUT);
+        match self.send("DeleteBlob", key, request).await {
+            Ok(_) | Err(StorageError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One listing of the container, page by page: committed blobs, or with `uncommitted`
+    /// also those that have only uncommitted blocks.
+    async fn list_blobs(
+        &self,
+        prefix: &str,
+        max: usize,
+        uncommitted: bool,
+    ) -> Result<Vec<StoredObject>, StorageError> {
+        let mut objects = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let mut query = format!(
+                "restype=container&comp=list&maxresults=1000&prefix={}",
+                utf8_percent_encode(prefix, QUERY)
+            );
+            if uncommitted {
+                query += "&include=uncommittedblobs";
+            }
+            if !marker.is_empty() {
+                query += &format!("&marker={}", utf8_percent_encode(&marker, QUERY));
+            }
+            let request = self
+                .http
+                .get(self.container_url(&query))
+                .timeout(http::REQUEST_TIMEOUT);
+            let response = self.send("ListBlobs", prefix, request).await?;
+            let body = bounded_text(&self.errors, "ListBlobs", response).await?;
+            let page = read_listing(&body).map_err(|message| StorageError::Failed {
+                location: self.errors.location.clone(),
+                operation: "ListBlobs",
+                message,
+            })?;
+            objects.extend(page.blobs);
+            marker = page.next_marker;
+            if marker.is_empty() || objects.len() >= max {
+                objects.truncate(max);
+                return Ok(objects);
+            }
+        }
+    }
+
+    pub(super) async fn list(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<StoredObject>, StorageError> {
+        self.list_blobs(prefix, max, false).await
+    }
+
+    /// Blobs that have uncommitted blocks and nothing committed: an upload of ours begun and
+    /// not finished (its id is in its block names). A blob that has both is not listed: its
+    /// blocks go when it is next committed, or after a week.
+    pub(super) async fn list_uploads(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Option<Vec<OpenUpload>>, StorageError> {
+        let committed: std::collections::HashSet<String> = self
+            .list_blobs(prefix, usize::MAX, false)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        let mut open = Vec::new();
+        for blob in self.list_blobs(prefix, max, true).await? {
+            if committed.contains(&blob.key) {
+                continue;
+            }
+            if let Some(id) = self.upload_id_of(&blob.key).await? {
+                open.push(OpenUpload {
+                    key: blob.key,
+                    id,
+                    begun: blob.written,
+                });
+            }
+        }
+        Ok(Some(open))
+    }
+
+    /// The upload id in the name of a blob's first uncommitted block, when it has the shape
+    /// of ours.
+    async fn upload_id_of(&self, key: &str) -> Result<Option<String>, StorageError> {
+        let request = self
+            .http
+            .get(self.blob_url(key, "comp=blocklist&blocklisttype=uncommitted"))
+            .timeout(http::REQUEST_TIMEOUT);
+        let response = match self.send("GetBlockList", key, request).await {
+            Ok(r) => r,
+            Err(StorageError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let body = bounded_text(&self.errors, "GetBlockList", response).await?;
+        Ok(first_block_upload_id(&body))
+    }
+
+    /// Nothing is sent: Azure has no upload to open. The id names the blocks.
+    pub(super) async fn start_upload(
+        &self,
+        _archive: &NewArchive<'_>,
+    ) -> Result<String, StorageError> {
+        let mut bytes = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| StorageError::Failed {
+            location: self.errors.location.clone(),
+            operation: "StartUpload",
+            message: "no random bytes for an upload id".into(),
+        })?;
+        Ok(hex::encode(bytes))
+    }
+
+    /// Puts the blocks (each with its MD5, which Azure checks), two at a time, then commits
+    /// them in order with the content type and the mark.
+    pub(super) async fn send_upload(
+        &self,
+        archive: &NewArchive<'_>,
+        upload_id: &str,
+        bytes_per_second: Option<u64>,
+        cancel: &CancellationToken,
+        on_sent: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), StorageError> {
+        let size = tokio::fs::metadata(archive.file).await?.len();
+        let count = size.div_ceil(PART_SIZE as u64).max(1);
+        let started = tokio::time::Instant::now();
+        let sent = AtomicU64::new(0);
+        let ids: Vec<String> = futures::stream::iter(0..count)
+            .map(|index| {
+                let sent = &sent;
+                async move {
+                    let offset = index * PART_SIZE as u64;
+                    let length = (size - offset).min(PART_SIZE as u64);
+                    if let Some(rate) = bytes_per_second.filter(|r| *r > 0) {
+                        let due = Duration::from_secs_f64((offset + length) as f64 / rate as f64);
+                        tokio::time::sleep_until(started + due).await;
+                    }
+                    let body = read_part(archive.file, offset, length).await?;
+                    let id = block_id(upload_id, index);
+                    let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
+                    let query = format!("comp=block&blockid={}", utf8_percent_encode(&id, QUERY));
+                    let request = self
+                        .http
+                        .put(self.blob_url(archive.key, &query))
+                        .header("Content-MD5", md5)
+                        .body(body)
+                        .timeout(http::REQUEST_TIMEOUT);
+                    self.send("PutBlock", archive.key, request).await?;
+                    on_sent(sent.fetch_add(length, Ordering::Relaxed) + length);
+                    Ok::<_, StorageError>(id)
+                }
+            })
+            .buffered(BLOCKS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        if cancel.is_cancelled() {
+            return Err(StorageError::Cancelled);
+        }
+        let list: String = ids
+            .iter()
+            .map(|id| format!("<Latest>{id}</Latest>"))
+            .collect();
+        let mut request = self
+            .http
+            .put(self.blob_url(archive.key, "comp=blocklist"))
+            .header("x-ms-blob-content-type", "application/gzip")
+            .body(format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>{list}</BlockList>"
+            ))
+            .timeout(http::REQUEST_TIMEOUT);
+        if !archive.mark.1.is_empty() {
+            request = request.header(
+                format!("x-ms-meta-{}", archive.mark.0.replace('-', "_")),
+                archive.mark.1,
+            );
+        }
+        self.send("PutBlockList", archive.key, request).await?;
+        Ok(())
+    }
+
+    /// Azure has no abort: committing an empty block list discards the uncommitted blocks,
+    /// and the empty blob it makes is deleted at once. Only where no blob is committed
+    /// (`If-None-Match: *`): a committed archive is never replaced by an abort.
+    pub(super) async fn abort_upload(
+        &self,
+        key: &str,
+        _upload_id: &str,
+    ) -> Result<(), StorageError> {
+        let request = self
+            .http
+            .put(self.blob_url(key, "comp=blocklist"))
+            .header("If-None-Match", "*")
+            .body("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList></BlockList>")
+            .timeout(http::REQUEST_TIMEOUT);
+        let created = match self.send("PutBlockList", key, request).await {
+            Ok(response) => response,
+            // 409 BlobAlreadyExists, 412: a committed blob is there; left as it is.
+            Err(StorageError::Failed { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let etag = created
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("*")
+            .to_string();
+        let request = self
+            .http
+            .delete(self.blob_url(key, ""))
+            .header("If-Match", etag)
+            .timeout(http::REQUEST_TIMEOUT);
+        match self.send("DeleteBlob", key, request).await {
+            Ok(_) | Err(StorageError::NotFound { .. } | StorageError::Failed { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A read-only service SAS for the blob, started ten minutes back as the plugin signs
+    /// it; the account key does not expire, so the TTL is the URL's.
+    pub(super) async fn presign_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<SignedUrl, StorageError> {
+        let now = jiff::Timestamp::now();
+        let sas = Sas {
+            account: &self.creds.account,
+            container: &self.container,
+            blob: Some(key),
+            permissions: "r",
+            start: now - jiff::SignedDuration::from_secs(CLOCK_SKEW),
+            expiry: now + jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::MAX),
+            protocol: self.protocols(),
+        }
+        .sign(&self.creds.key);
+        Ok(SignedUrl {
+            url: format!(
+                "{}/{}/{}?{sas}",
+                self.creds.account_url,
+                utf8_percent_encode(&self.container, QUERY),
+                utf8_percent_encode(key, PATH)
+            ),
+            lifetime: UrlLifetime {
+                valid_for: ttl,
+                cut_by_credentials: false,
+            },
+        })
+    }
+}
+
+/// Block ids of one blob must all have one length: the upload id and a six-digit index.
+fn block_id(upload_id: &str, index: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{upload_id}-{index:06}"))
+}
+
+fn first_block_upload_id(block_list: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(block_list).ok()?;
+    let name = doc.descendants().find(|n| n.has_tag_name("Name"))?.text()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(name)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, index) = decoded.rsplit_once('-')?;
+    (index.len() == 6
+        && index.bytes().all(|b| b.is_ascii_digit())
+        && id.len() == 16
+        && id.bytes().all(|b| b.is_ascii_hexdigit()))
+    .then(|| id.to_string())
+}
+
+/// A listing or block list body, at most 16 MiB (a page of 1,000 blobs is far less).
+async fn bounded_text(
+    errors: &Errors,
+    operation: &'static str,
+    response: reqwest::Response,
+) -> Result<String, StorageError> {
+    if response.content_length().is_some_and(|n| n > 16 << 20) {
+        return Err(StorageError::Failed {
+            location: errors.location.clone(),
+            operation,
+            message: "the answer is larger than 16 MiB".into(),
+        });
+    }
+    response
+        .text()
+        .await
+        .map_err(|e| errors.transport(operation, &e))
+}
+
+struct Listing {
+    blobs: Vec<StoredObject>,
+    next_marker: String,
+}
+
+/// `EnumerationResults`: each `Blob`'s `Name` and `Properties/Last-Modified` (RFC 1123),
+/// and `NextMarker`.
+fn read_listing(xml: &str) -> Result<Listing, String> {
+    let doc =
+        roxmltree::Document::parse(xml).map_err(|e| format!("the listing is not XML: {e}"))?;
+    let child_text = |node: roxmltree::Node, name: &str| {
+        node.children()
+            .find(|c| c.has_tag_name(name))
+            .and_then(|c| c.text())
+            .map(str::to_string)
+    };
+    let blobs = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("Blob"))
+        .filter_map(|blob| {
+            let key = child_text(blob, "Name")?;
+            let written = blob
+                .children()
+                .find(|c| c.has_tag_name("Properties"))
+                .and_then(|p| child_text(p, "Last-Modified"))
+                .and_then(|t| jiff::fmt::rfc2822::parse(&t).ok())
+                .map_or(0, |z| z.timestamp().as_second());
+            Some(StoredObject { key, written })
+        })
+        .collect();
+    let next_marker = doc
+        .root_element()
+        .children()
+        .find(|c| c.has_tag_name("NextMarker"))
+        .and_then(|c| c.text())
+        .unwrap_or_default()
+        .to_string();
+    Ok(Listing { blobs, next_marker })
+}
+
+/// Azure's error document: `<Error><Code/><Message/></Error>`.
+fn read_error(status: u16, body: &str) -> Answer {
+    let doc = roxmltree::Document::parse(body.trim_start_matches('\u{feff}')).ok();
+    let field = |name: &str| {
+        doc.as_ref()
+            .and_then(|d| d.descendants().find(|n| n.has_tag_name(name)))
+            .and_then(|n| n.text())
+            .map(|t| t.lines().next().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    Answer {
+        status,
+        code: field("Code"),
+        message: field("Message"),
+    }
+}
+
+fn refusal(code: &str) -> Refusal {
+    match code {
+        "AuthenticationFailed"
+        | "AuthorizationFailure"
+        | "AuthorizationPermissionMismatch"
+        | "AuthorizationProtocolMismatch"
+        | "AuthorizationResourceTypeMismatch"
+        | "InvalidAuthenticationInfo"
+        | "NoAuthenticationInformation"
+        | "AccountIsDisabled" => Refusal::Credentials,
+        "ContainerNotFound" | "ContainerBeingDeleted" => Refusal::BucketMissing,
+        "BlobNotFound" => Refusal::NotFound,
+        _ => Refusal::Other,
+    }
+}
+
+#[cfg(test)]
+#[path = "azure_tests.rs"]
+mod tests;

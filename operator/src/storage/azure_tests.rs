@@ -1,0 +1,195 @@
+use super::*;
+use crate::storage::location::Provider;
+
+const KEY_B64: &str = "dGhpcyBpcyBub3QgYSByZWFsIGtleSBmb3IgYXp1cmU=";
+
+fn location(config: &[(&str, &str)]) -> StorageLocation {
+    StorageLocation {
+        name: "azure".into(),
+        provider: Provider::Azure,
+        bucket: "velero".into(),
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn read(config: &[(&str, &str)], text: Option<&str>) -> Result<AzureCredentials, ReadError> {
+    AzureCredentials::read(&location(config), text)
+}
+
+#[test]
+fn the_key_is_read_from_the_variable_the_location_names() {
+    let text = format!(
+        "# Velero's Azure credential file\nAZURE_SUBSCRIPTION_ID=s\nexport MY_KEY=\"{KEY_B64}\"\nAZURE_CLOUD_NAME=AzureChinaCloud\n"
+    );
+    let creds = read(
+        &[
+            ("storageAccount", "acct"),
+            ("storageAccountKeyEnvVar", "MY_KEY"),
+        ],
+        Some(&text),
+    )
+    .unwrap();
+    assert_eq!(creds.account, "acct");
+    assert_eq!(creds.key, b"this is not a real key for azure");
+    assert_eq!(creds.account_url, "https://acct.blob.core.chinacloudapi.cn");
+    assert!(
+        !format!("{creds:?}").contains("key: ["),
+        "Debug shows no key"
+    );
+
+    // The default variable, and an emulator's URI (account in the path).
+    let creds = read(
+        &[("storageAccountURI", "http://127.0.0.1:10000/devacct/")],
+        Some(&format!("AZURE_STORAGE_ACCOUNT_ACCESS_KEY={KEY_B64}")),
+    )
+    .unwrap();
+    assert_eq!(
+        (creds.account.as_str(), creds.account_url.as_str()),
+        ("devacct", "http://127.0.0.1:10000/devacct")
+    );
+}
+
+#[test]
+fn credentials_the_operator_cannot_use_name_what_to_set() {
+    let unsupported = |config: &[(&str, &str)], text: Option<&str>| match read(config, text) {
+        Err(ReadError::Unsupported { what, instead }) => format!("{what} / {instead}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    };
+    let acct = [("storageAccount", "acct")];
+    let entra = "AZURE_CLIENT_ID=c\nAZURE_CLIENT_SECRET=s\nAZURE_TENANT_ID=t\n";
+    let said = unsupported(&acct, Some(entra));
+    assert!(
+        said.contains("Entra ID") && said.contains("AZURE_STORAGE_ACCOUNT_ACCESS_KEY"),
+        "{said}"
+    );
+    let said = unsupported(
+        &[("storageAccount", "a"), ("storageAccountKeyEnvVar", "K")],
+        Some("AZURE_FEDERATED_TOKEN_FILE=/f"),
+    );
+    assert!(
+        said.contains("config.storageAccountKeyEnvVar") && said.contains("K=<key>"),
+        "{said}"
+    );
+    assert!(
+        unsupported(&[("storageAccount", "a"), ("useAAD", "true")], Some("x=y")).contains("useAAD")
+    );
+    assert!(unsupported(&acct, None).contains("without a credential Secret"));
+
+    let unusable = |config: &[(&str, &str)], text: &str| match read(config, Some(text)) {
+        Err(ReadError::Unusable(why)) => why,
+        other => panic!("{:?}", other.map(|_| ())),
+    };
+    assert_eq!(
+        unusable(&acct, "OTHER=1"),
+        "it has no AZURE_STORAGE_ACCOUNT_ACCESS_KEY"
+    );
+    assert!(
+        unusable(&acct, "AZURE_STORAGE_ACCOUNT_ACCESS_KEY=not base64!").contains("not a base64")
+    );
+    let cloud = format!("AZURE_STORAGE_ACCOUNT_ACCESS_KEY={KEY_B64}\nAZURE_CLOUD_NAME=Mars");
+    assert!(unusable(&acct, &cloud).contains("AZURE_CLOUD_NAME"));
+}
+
+#[test]
+fn a_sas_signs_azures_string_for_its_version() {
+    let at: jiff::Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
+    let sas = Sas {
+        account: "acct",
+        container: "velero",
+        blob: Some("a/b c.tar.gz"),
+        permissions: "r",
+        start: at,
+        expiry: at + jiff::SignedDuration::from_secs(3600),
+        protocol: "https",
+    };
+    let query = sas.sign(b"key");
+    let expected_sign = "r\n2026-11-25T10:00:00Z\n2026-11-25T11:00:00Z\n/blob/acct/velero/a/b c.tar.gz\n\n\nhttps\n2022-11-02\nb\n\n\n\n\n\n\n";
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, b"key"),
+        expected_sign.as_bytes(),
+    );
+    let sig = base64::engine::general_purpose::STANDARD.encode(tag.as_ref());
+    assert_eq!(
+        query,
+        format!(
+            "sv=2022-11-02&st=2026-11-25T10%3A00%3A00Z&se=2026-11-25T11%3A00%3A00Z&sr=b&sp=r&spr=https&sig={}",
+            utf8_percent_encode(&sig, QUERY)
+        )
+    );
+    let container = Sas {
+        blob: None,
+        permissions: "rcwdl",
+        ..sas
+    }
+    .sign(b"key");
+    assert!(container.contains("&sr=c&sp=rcwdl&"), "{container}");
+}
+
+#[test]
+fn listings_and_errors_are_read_from_azures_xml() {
+    let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="http://x/" ContainerName="velero"><Prefix>p/</Prefix><Blobs><Blob><Name>p/a.tar.gz</Name><Properties><Last-Modified>Wed, 25 Nov 2026 10:00:00 GMT</Last-Modified></Properties></Blob><Blob><Name>p/b &amp; c</Name><Properties/></Blob></Blobs><NextMarker>m2</NextMarker></EnumerationResults>"#;
+    let page = read_listing(xml).unwrap();
+    assert_eq!(
+        page.blobs,
+        vec![
+            StoredObject {
+                key: "p/a.tar.gz".into(),
+                written: 1_795_600_800
+            },
+            StoredObject {
+                key: "p/b & c".into(),
+                written: 0
+            },
+        ]
+    );
+    assert_eq!(page.next_marker, "m2");
+    assert!(
+        read_listing("<EnumerationResults><Blobs/><NextMarker/></EnumerationResults>")
+            .unwrap()
+            .next_marker
+            .is_empty()
+    );
+    assert!(read_listing("not xml").is_err());
+
+    let error = "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ContainerNotFound</Code><Message>The specified container does not exist.\nRequestId:1</Message></Error>";
+    let answer = read_error(404, error);
+    assert_eq!(answer.code, "ContainerNotFound");
+    assert_eq!(answer.message, "The specified container does not exist.");
+    assert_eq!(refusal(&answer.code), Refusal::BucketMissing);
+    assert_eq!(refusal("AuthenticationFailed"), Refusal::Credentials);
+    assert_eq!(refusal("BlobNotFound"), Refusal::NotFound);
+    assert_eq!(read_error(500, "").code, "");
+}
+
+#[test]
+fn block_ids_carry_the_upload_id_at_one_length() {
+    let first = block_id("0123456789abcdef", 0);
+    assert_eq!(first.len(), block_id("0123456789abcdef", 999_999).len());
+    let list = format!(
+        "<BlockList><CommittedBlocks/><UncommittedBlocks><Block><Name>{first}</Name><Size>8</Size></Block></UncommittedBlocks></BlockList>"
+    );
+    assert_eq!(
+        first_block_upload_id(&list).as_deref(),
+        Some("0123456789abcdef")
+    );
+    // Another writer's blocks are not taken for ours.
+    let foreign = base64::engine::general_purpose::STANDARD.encode("block-1");
+    assert_eq!(first_block_upload_id(&list.replace(&first, &foreign)), None);
+}
+
+#[test]
+fn an_account_is_found_in_its_uri() {
+    assert_eq!(
+        account_of_uri("https://acct.blob.core.windows.net").as_deref(),
+        Some("acct")
+    );
+    assert_eq!(
+        account_of_uri("http://127.0.0.1:10000/devacct").as_deref(),
+        Some("devacct")
+    );
+    assert_eq!(account_of_uri("no scheme"), None);
+}

@@ -1,0 +1,276 @@
+//! The HTTP side shared by the Azure and GCS backends: one reqwest client per location (the
+//! HTTP stack the operator already ships) with the TLS and timeouts the S3 client has, and
+//! the mapping of an answer to a `StorageError`, so both backends fail alike.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use futures::TryStreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::{
+    StorageError, error_chain, is_certificate_error,
+    location::{LocationError, StorageLocation, ca_pem},
+    tls::AcceptAnyCertificate,
+};
+
+/// How long a body may move no bytes before its transfer fails (as the S3 client's
+/// stalled-stream grace).
+const STALLED_BODY_GRACE: Duration = Duration::from_secs(30);
+/// A request that is not a download: a part, a listing, a commit.
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The client for a location: the system's roots plus the BSL's caCert, or no verification
+/// with insecureSkipTLSVerify (as Velero's plugins read those settings).
+pub(super) fn client(location: &StorageLocation) -> Result<reqwest::Client, LocationError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default protocol versions");
+    let config = if location.flag("insecureSkipTLSVerify") {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::new(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        // Certificates the system has that rustls cannot use are passed over, as the AWS
+        // SDK's client does.
+        let (_added, _ignored) =
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        if let Some(pem) = ca_pem(location)? {
+            use rustls::pki_types::{CertificateDer, pem::PemObject};
+            for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+                roots.add(cert).map_err(|e| {
+                    LocationError::InvalidCaCert(location.name.clone(), e.to_string())
+                })?;
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(STALLED_BODY_GRACE)
+        .build()
+        .map_err(|e| LocationError::InvalidCaCert(location.name.clone(), error_chain(&e)))
+}
+
+/// What a store's error answer means, as each backend reads its error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    Credentials,
+    BucketMissing,
+    NotFound,
+    /// Anything else: classed by its status alone.
+    Other,
+}
+
+/// An error answer: its status, the store's code and message when it sent them.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Answer {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl Answer {
+    /// "HTTP 403 AuthenticationFailed: message", without empty parts.
+    fn describe(&self) -> String {
+        let mut text = format!("HTTP {}", self.status);
+        if !self.code.is_empty() {
+            text += &format!(" {}", self.code);
+        }
+        if !self.message.is_empty() {
+            text += &format!(": {}", self.message);
+        }
+        text
+    }
+}
+
+/// The errors of one location, named as its operations fail.
+#[derive(Clone, Debug)]
+pub(super) struct Errors {
+    pub location: String,
+    pub bucket: String,
+}
+
+impl Errors {
+    /// A request that got no answer: no connection, a timeout, a body cut off, a certificate.
+    pub(super) fn transport(&self, operation: &str, err: &reqwest::Error) -> StorageError {
+        let chain = redact_url(&error_chain(err));
+        let message = format!("{operation}: {chain}");
+        if is_certificate_error(&chain) {
+            StorageError::CertificateUntrusted {
+                location: self.location.clone(),
+                message,
+            }
+        } else {
+            StorageError::Unreachable {
+                location: self.location.clone(),
+                message,
+            }
+        }
+    }
+
+    /// An error answer, classed by `refusal` (the backend's reading of its code) and then by
+    /// its status.
+    pub(super) fn answer(
+        &self,
+        operation: &'static str,
+        key: &str,
+        answer: &Answer,
+        refusal: Refusal,
+    ) -> StorageError {
+        let location = self.location.clone();
+        let message = format!("{operation}: {}", answer.describe());
+        match refusal {
+            Refusal::Credentials => StorageError::CredentialsInvalid { location, message },
+            Refusal::BucketMissing => StorageError::BucketMissing {
+                location,
+                bucket: self.bucket.clone(),
+            },
+            Refusal::NotFound => StorageError::NotFound {
+                location,
+                key: key.to_string(),
+            },
+            Refusal::Other => match answer.status {
+                401 | 403 => StorageError::CredentialsInvalid { location, message },
+                404 => StorageError::NotFound {
+                    location,
+                    key: key.to_string(),
+                },
+                // Throttled or failing: the store may come back.
+                408 | 429 | 500..=599 => StorageError::Unreachable { location, message },
+                _ => StorageError::Failed {
+                    location,
+                    operation,
+                    message: answer.describe(),
+                },
+            },
+        }
+    }
+}
+
+/// Error text never carries a URL's query: it may hold a signature or a SAS token.
+fn redact_url(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(q) = rest.find('?') {
+        out.push_str(&rest[..q]);
+        out.push_str("?<query redacted>");
+        rest = &rest[q..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == ')' || c == '"')
+            .unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Streams a response body into `to`, at most `max_bytes + 1` bytes; returns what it wrote.
+/// An error reading the body is the store's (retried), one writing the file the disk's.
+pub(super) async fn save_body(
+    errors: &Errors,
+    operation: &str,
+    response: reqwest::Response,
+    to: &Path,
+    max_bytes: u64,
+) -> Result<u64, StorageError> {
+    let mut body = response.bytes_stream();
+    let mut file = tokio::fs::File::create(to).await?;
+    let limit = max_bytes.saturating_add(1);
+    let mut written = 0u64;
+    while written < limit {
+        let chunk = match body.try_next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(StorageError::Unreachable {
+                    location: errors.location.clone(),
+                    message: format!(
+                        "{operation}: reading the body: {}",
+                        redact_url(&error_chain(&e))
+                    ),
+                });
+            }
+        };
+        let room = usize::try_from(limit - written).unwrap_or(usize::MAX);
+        let kept = &chunk[..chunk.len().min(room)];
+        file.write_all(kept).await?;
+        written += kept.len() as u64;
+    }
+    file.flush().await?;
+    Ok(written)
+}
+
+/// The body of an error answer, at most 64 KiB of it: enough for any store's error document.
+pub(super) async fn error_body(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let mut text = Vec::new();
+    let mut body = response.bytes_stream();
+    while let Ok(Some(chunk)) = body.try_next().await {
+        text.extend_from_slice(&chunk);
+        if text.len() > 64 * 1024 {
+            text.truncate(64 * 1024);
+            break;
+        }
+    }
+    (status, String::from_utf8_lossy(&text).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_loses_every_query() {
+        assert_eq!(
+            redact_url(
+                "error sending request for url (https://a.blob.core.windows.net/c/k?sv=1&sig=SECRET): connection refused"
+            ),
+            "error sending request for url (https://a.blob.core.windows.net/c/k?<query redacted>): connection refused"
+        );
+        assert_eq!(redact_url("no url here"), "no url here");
+        assert_eq!(
+            redact_url("a?b c?d"),
+            "a?<query redacted> c?<query redacted>"
+        );
+    }
+
+    #[test]
+    fn answers_are_classed_by_the_backend_then_by_status() {
+        let errors = Errors {
+            location: "l".into(),
+            bucket: "b".into(),
+        };
+        let answer = |status| Answer {
+            status,
+            code: "X".into(),
+            message: "m".into(),
+        };
+        let class = |status, refusal| errors.answer("Get", "k", &answer(status), refusal);
+        assert!(matches!(
+            class(404, Refusal::BucketMissing),
+            StorageError::BucketMissing { .. }
+        ));
+        assert!(matches!(
+            class(400, Refusal::Credentials),
+            StorageError::CredentialsInvalid { .. }
+        ));
+        assert!(matches!(
+            class(401, Refusal::Other),
+            StorageError::CredentialsInvalid { .. }
+        ));
+        assert!(matches!(
+            class(404, Refusal::Other),
+            StorageError::NotFound { .. }
+        ));
+        assert!(class(503, Refusal::Other).is_transient());
+        assert!(class(429, Refusal::Other).is_transient());
+        assert_eq!(
+            class(409, Refusal::Other).to_string(),
+            "l: Get failed: HTTP 409 X: m"
+        );
+    }
+}

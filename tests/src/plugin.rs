@@ -1,0 +1,58 @@
+//! The built kubectl plugin (`kubectl-velero_debug`, cli/), run as a user runs it.
+
+use std::{path::PathBuf, process::Output, time::Duration};
+
+use anyhow::{Context, Result};
+
+use crate::Env;
+
+/// The plugin binary run-e2e.sh builds.
+pub fn binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug/kubectl-velero_debug")
+}
+
+/// Runs the plugin against the environment, with `vars` added to its environment; the output
+/// with its status. Output is not a terminal here, so it must hold no control characters.
+pub async fn run_with(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Result<Output> {
+    let out = tokio::process::Command::new(binary())
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", &env.namespace])
+        .args(args)
+        .envs(vars.iter().copied())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(300), out)
+        .await
+        .with_context(|| format!("kubectl-velero_debug {args:?} did not finish"))?
+        .with_context(|| format!("running {:?} (built by run-e2e.sh)", binary()))?;
+    // Not a terminal: no progress bars, no colour, no cursor moves.
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        if let Some(c) = bytes
+            .iter()
+            .find(|b| b.is_ascii_control() && !matches!(b, b'\n' | b'\t'))
+        {
+            anyhow::bail!(
+                "{args:?}: control character {c:#04x} in {stream}: {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(env: &Env, args: &[&str]) -> Result<Output> {
+    run_with(env, args, &[]).await
+}
+
+/// stdout then stderr, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

@@ -1,0 +1,583 @@
+//! Google Cloud Storage and Azure Blob storage locations on the real environment: BSL gcs on
+//! fake-gcs-server, written by the real Velero server through the real GCP plugin; BSL azure
+//! on Azurite, which verifies every SAS (the Azure plugin cannot be had here, so Velero's files
+//! are laid into Azurite in Velero's layout and Velero shows that BSL Unavailable). On each: a
+//! bundle made, downloaded and verified by the kubectl plugin, its archive deleted with it; the
+//! read URL refused once tampered with (Azure) or byte for byte Google's own (GCS); orphans
+//! collected; a credential that cannot work named as such.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api,
+    api::{DeleteParams, DynamicObject, PostParams},
+};
+use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_e2e::{
+    Env, TestCtx, eventually,
+    fixtures::{
+        apply_bundle, bundle_gone, condition_reason, real_backup, real_backup_in, real_restore,
+        wait_completed, wait_finished,
+    },
+    plugin, stores, unique_name,
+};
+use velero_debug_operator::velero::resource as velero_resource;
+
+const CLUSTER_MARK: &str = "velero-debug-cluster";
+
+/// The kubectl plugin makes a bundle of `target` (`backup NAME` or `restore NAME`) and
+/// downloads it (verifying its sha256); the Completed bundle.
+async fn bundle_through_plugin(
+    t: &TestCtx,
+    target: [&str; 2],
+    extra: &[&str],
+    vars: &[(&str, &str)],
+) -> Result<DebugBundle> {
+    let name = unique_name("vdb-store");
+    t.cleanup.object::<DebugBundle>(&t.env.namespace, &name);
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("bundle.tar.gz");
+    let file_arg = file.to_string_lossy().to_string();
+    let mut args = vec![
+        "create",
+        target[0],
+        target[1],
+        "--name",
+        &name,
+        "--download",
+        &file_arg,
+    ];
+    args.extend_from_slice(extra);
+    let out = plugin::run_with(&t.env, &args, vars).await?;
+    ensure!(
+        out.status.success(),
+        "create --download: {}",
+        plugin::text(&out)
+    );
+    let bundle = wait_completed(t, &name, Duration::from_secs(30)).await?;
+    let archive = bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.archive.as_ref())
+        .context("no archive")?;
+    ensure!(
+        std::fs::metadata(&file)?.len() == archive.size_bytes as u64,
+        "the download is not the archive"
+    );
+    Ok(bundle)
+}
+
+fn archive_key(b: &DebugBundle) -> Result<String> {
+    Ok(b.status
+        .as_ref()
+        .and_then(|s| s.archive.as_ref())
+        .context("no archive")?
+        .key
+        .clone())
+}
+
+fn download_url(b: &DebugBundle) -> Result<String> {
+    b.status
+        .as_ref()
+        .and_then(|s| s.download_url.clone())
+        .context("no download URL")
+}
+
+/// Deletes the bundle and waits until it is gone (its finalizer deletes the archive).
+async fn delete_bundle(t: &TestCtx, name: &str) -> Result<()> {
+    Api::<DebugBundle>::namespaced(t.client.clone(), &t.env.namespace)
+        .delete(name, &DeleteParams::default())
+        .await?;
+    bundle_gone(t, name, Duration::from_secs(60)).await
+}
+
+/// A BSL of the test's own: `spec` with the test's name, deleted at cleanup.
+async fn own_location(t: &TestCtx, prefix: &str, spec: serde_json::Value) -> Result<String> {
+    let name = unique_name(prefix);
+    let resource = velero_resource("BackupStorageLocation");
+    let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+        "metadata": {"name": name, "namespace": t.env.namespace},
+        "spec": spec,
+    }))?;
+    Api::<DynamicObject>::namespaced_with(t.client.clone(), &t.env.namespace, &resource)
+        .create(&PostParams::default(), &obj)
+        .await?;
+    t.cleanup.delete(&resource, Some(&t.env.namespace), &name);
+    Ok(name)
+}
+
+/// The Secret `name` (one rbac.credentialSecrets grants in the e2e install) holding `text`.
+async fn credential_secret(t: &TestCtx, name: &str, text: &str) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let _ = secrets.delete(name, &DeleteParams::default()).await;
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name}, "stringData": {"cloud": text},
+    }))?;
+    secrets.create(&PostParams::default(), &secret).await?;
+    t.cleanup.delete(
+        &kube::core::ApiResource::erase::<Secret>(&()),
+        Some(&t.env.namespace),
+        name,
+    );
+    Ok(())
+}
+
+/// A bundle of `backup` into `location`, finished: its Ready condition's reason and message.
+async fn failed_reason(t: &TestCtx, backup: &str, location: &str) -> Result<String> {
+    let name = apply_bundle(
+        t,
+        serde_json::json!({"backup": backup, "storageLocation": location}),
+    )
+    .await?;
+    let b = wait_finished(t, &name, Duration::from_secs(90)).await?;
+    ensure!(
+        b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Failed),
+        "{location}: not Failed: {}",
+        condition_reason(&b)
+    );
+    Ok(condition_reason(&b))
+}
+
+/// The query parameter `name` of `url`.
+fn query_param(url: &str, name: &str) -> Result<String> {
+    let url = reqwest::Url::parse(url)?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .with_context(|| format!("no {name} in the URL"))
+}
+
+#[tokio::test]
+async fn a_gcs_bundle_is_made_signed_as_google_signs_and_deleted_with_its_archive() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let env = &t.env;
+    // A real backup: the real Velero server wrote it through the real GCP plugin.
+    let (_, backup, _) = real_backup_in(t, "gcs", Some("gcs")).await?;
+    let bundle = bundle_through_plugin(t, ["backup", &backup], &[], &[]).await?;
+    let name = bundle.metadata.name.clone().unwrap_or_default();
+    let key = archive_key(&bundle)?;
+    ensure!(
+        key.starts_with(&format!("{}/plugins/", env.gcs.prefix)),
+        "{key}"
+    );
+    let object = stores::gcs_object(env, &key)
+        .await?
+        .context("the archive is not in the bucket")?;
+    ensure!(
+        object["metadata"][CLUSTER_MARK].is_string(),
+        "no cluster mark: {object}"
+    );
+    ensure!(object["contentType"] == "application/gzip", "{object}");
+
+    // The URL is the one Google's own client makes for the same key, time and object.
+    let url = download_url(&bundle)?;
+    let endpoint = &env.gcs.endpoint;
+    let object_name = reqwest::Url::parse(&url)?
+        .path()
+        .strip_prefix(&format!("/{}/", env.gcs.bucket))
+        .context("the URL names another bucket")?
+        .to_string();
+    let object_name = percent_decode(&object_name);
+    let google = stores::python(
+        env,
+        "gcs-v4-sign.py",
+        &[
+            &env.gcs.credentials_file.to_string_lossy(),
+            &env.gcs.bucket,
+            &object_name,
+            &query_param(&url, "X-Goog-Date")?,
+            &query_param(&url, "X-Goog-Expires")?,
+            endpoint,
+        ],
+        &[],
+    )
+    .await?;
+    ensure!(url == google, "ours:   {url}\nGoogle: {google}");
+
+    delete_bundle(t, &name).await?;
+    ensure!(
+        stores::gcs_object(env, &key).await?.is_none(),
+        "the archive outlived its bundle"
+    );
+    Ok(())
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = text.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Velero's files of `kind` (`backups` or `restores`) `name` from the S3 store, laid into
+/// Azurite under the azure BSL's prefix: what the Azure plugin would have written.
+async fn lay_into_azurite(env: &Env, kind: &str, name: &str) -> Result<()> {
+    let from = env
+        .s3
+        .data_dir
+        .join(&env.s3.bucket)
+        .join(&env.s3.prefix)
+        .join(kind)
+        .join(name);
+    ensure!(from.is_dir(), "no Velero files at {from:?}");
+    let prefix = format!("{}/{kind}/{name}", env.azure.prefix);
+    let count = stores::azure_blob(env, &["put-tree", &prefix, &from.to_string_lossy()]).await?;
+    ensure!(count != "0", "no file laid from {from:?}");
+    Ok(())
+}
+
+/// The plugin trusts the system's roots (SSL_CERT_FILE), as kubectl and curl do: with it set
+/// to the environment's CA it downloads from Azurite over https.
+fn trust_vars(env: &Env) -> Vec<(&'static str, String)> {
+    env.azure
+        .ca_file
+        .as_ref()
+        .map(|ca| vec![("SSL_CERT_FILE", ca.to_string_lossy().to_string())])
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn azure_bundles_of_a_backup_and_a_restore_are_read_with_a_sas_that_cannot_be_forged()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let env = &t.env;
+    let (ns, backup, _) = real_backup(t, "azure").await?;
+    let restore = real_restore(t, &backup, &ns, &unique_name("azure-rs")).await?;
+    let restore = restore.metadata.name.clone().unwrap_or_default();
+    lay_into_azurite(env, "backups", &backup).await?;
+    lay_into_azurite(env, "restores", &restore).await?;
+    let vars = trust_vars(env);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let location = ["--storage-location", "azure"];
+
+    let of_backup = bundle_through_plugin(t, ["backup", &backup], &location, &vars).await?;
+    let of_restore = bundle_through_plugin(t, ["restore", &restore], &location, &vars).await?;
+    for b in [&of_backup, &of_restore] {
+        let key = archive_key(b)?;
+        ensure!(
+            key.starts_with(&format!("{}/plugins/", env.azure.prefix)),
+            "{key}"
+        );
+        ensure!(
+            stores::azure_exists(env, &key).await?,
+            "{key} is not in Azurite"
+        );
+        let metadata: serde_json::Value =
+            serde_json::from_str(&stores::azure_blob(env, &["metadata", &key]).await?)?;
+        ensure!(
+            metadata["velero_debug_cluster"].is_string(),
+            "no cluster mark: {metadata}"
+        );
+    }
+    // Velero's own files were read from Azurite: the backup's log is in the bundle's summary
+    // of the store, not reported missing.
+    let files = download_verified(env, &of_restore).await?;
+    ensure!(
+        files
+            .keys()
+            .any(|k| k.contains("restores/") || k.contains("restore-")),
+        "no file of the restore from the store: {:?}",
+        files.keys().collect::<Vec<_>>()
+    );
+
+    // The SAS is read-only, for this blob, and signed: a changed signature or a changed
+    // permission is refused by Azurite.
+    let url = download_url(&of_backup)?;
+    ensure!(query_param(&url, "sp")? == "r", "{url:.60}");
+    let sig = query_param(&url, "sig")?;
+    let forged_sig = url.replace(
+        &format!("sig={}", encode_query(&sig)),
+        &format!("sig={}", encode_query(&format!("A{}", &sig[1..]))),
+    );
+    let forged_perm = url.replace("sp=r&", "sp=rw&");
+    ensure!(
+        forged_sig != url && forged_perm != url,
+        "the URL was not changed"
+    );
+    let client = https_client(env)?;
+    for (what, forged) in [("signature", &forged_sig), ("permission", &forged_perm)] {
+        let status = client.get(forged).send().await?.status();
+        ensure!(status == 403, "a changed {what}: HTTP {status}");
+    }
+    ensure!(
+        client.get(&url).send().await?.status() == 200,
+        "the real URL"
+    );
+
+    let name = of_backup.metadata.name.clone().unwrap_or_default();
+    let key = archive_key(&of_backup)?;
+    delete_bundle(t, &name).await?;
+    ensure!(
+        !stores::azure_exists(env, &key).await?,
+        "the archive outlived its bundle"
+    );
+    Ok(())
+}
+
+fn encode_query(value: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", &[("v", value)])
+        .map(|u| {
+            u.query()
+                .unwrap_or_default()
+                .trim_start_matches("v=")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn https_client(env: &Env) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(ca) = &env.azure.ca_file {
+        builder =
+            builder.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca)?)?);
+    }
+    Ok(builder.build()?)
+}
+
+/// Downloads through the bundle's URL, checks its sha256 and returns its files.
+async fn download_verified(
+    env: &Env,
+    b: &DebugBundle,
+) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    let url = download_url(b)?;
+    let bytes = https_client(env)?
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let archive = b
+        .status
+        .as_ref()
+        .and_then(|s| s.archive.as_ref())
+        .context("no archive")?;
+    ensure!(
+        velero_debug_e2e::sha256_hex(&bytes) == archive.sha256,
+        "sha256 differs"
+    );
+    velero_debug_e2e::untar(&bytes)
+}
+
+#[tokio::test]
+async fn an_azure_url_stops_working_when_it_expires() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let env = &t.env;
+    let (_, backup, _) = real_backup(t, "azure-exp").await?;
+    lay_into_azurite(env, "backups", &backup).await?;
+    let name = apply_bundle(
+        t,
+        serde_json::json!({"backup": backup, "storageLocation": "azure", "urlTTL": "1m"}),
+    )
+    .await?;
+    let b = wait_completed(t, &name, Duration::from_secs(120)).await?;
+    let url = download_url(&b)?;
+    let client = https_client(env)?;
+    ensure!(client.get(&url).send().await?.status() == 200);
+    let expires = b
+        .status
+        .as_ref()
+        .and_then(|s| s.download_url_expires_at.clone())
+        .context("no expiry")?
+        .0;
+    let left = expires.duration_since(jiff::Timestamp::now());
+    tokio::time::sleep(Duration::try_from(left).unwrap_or_default() + Duration::from_secs(2)).await;
+    let status = client.get(&url).send().await?.status();
+    ensure!(status == 403, "an expired SAS: HTTP {status}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let env = &t.env;
+    let mark = cluster_mark(t).await?;
+    let gone = "00000000-0000-0000-0000-00000000abcd";
+    let gcs_orphan = format!(
+        "{}/plugins/velero-debug-operator/bundles/{}/gone-{}-{}.tar.gz",
+        env.gcs.prefix,
+        env.namespace,
+        std::process::id(),
+        &gone[..8]
+    );
+    let gcs_foreign = gcs_orphan.replace("gone-", "other-cluster-");
+    stores::gcs_put(
+        env,
+        &gcs_orphan,
+        b"x",
+        serde_json::json!({CLUSTER_MARK: mark}),
+    )
+    .await?;
+    stores::gcs_put(
+        env,
+        &gcs_foreign,
+        b"x",
+        serde_json::json!({CLUSTER_MARK: "another"}),
+    )
+    .await?;
+
+    let azure_orphan = gcs_orphan.replacen(&env.gcs.prefix, &env.azure.prefix, 1);
+    let azure_foreign = azure_orphan.replace("gone-", "other-cluster-");
+    let open_upload = azure_orphan.replace("gone-", "open-");
+    let foreign_upload = azure_orphan.replace("gone-", "foreign-open-");
+    let blob = tempfile::NamedTempFile::new()?;
+    std::fs::write(blob.path(), b"x")?;
+    let blob_path = blob.path().to_string_lossy().to_string();
+    let mark_arg = format!("velero_debug_cluster={mark}");
+    stores::azure_blob(env, &["put", &azure_orphan, &blob_path, &mark_arg]).await?;
+    stores::azure_blob(
+        env,
+        &[
+            "put",
+            &azure_foreign,
+            &blob_path,
+            "velero_debug_cluster=another",
+        ],
+    )
+    .await?;
+    // An upload of ours left open (a block named as the operator names them), and someone
+    // else's.
+    stores::azure_blob(env, &["stage", &open_upload, "0123456789abcdef-000000"]).await?;
+    stores::azure_blob(env, &["stage", &foreign_upload, "foreign-block-000001"]).await?;
+
+    // The e2e operator sweeps every 3 s with no grace period.
+    eventually(
+        "the orphans to be collected",
+        Duration::from_secs(60),
+        || async {
+            let gcs = stores::gcs_object(env, &gcs_orphan).await?.is_none();
+            let azure = !stores::azure_exists(env, &azure_orphan).await?;
+            let upload = stores::azure_blob(env, &["uncommitted", &open_upload]).await? == "0";
+            Ok((gcs && azure && upload).then_some(()))
+        },
+    )
+    .await?;
+    ensure!(
+        stores::gcs_object(env, &gcs_foreign).await?.is_some(),
+        "another cluster's GCS archive was deleted"
+    );
+    ensure!(
+        stores::azure_exists(env, &azure_foreign).await?,
+        "another cluster's Azure archive was deleted"
+    );
+    ensure!(
+        stores::azure_blob(env, &["uncommitted", &foreign_upload]).await? == "1",
+        "a foreign upload was discarded"
+    );
+    Ok(())
+}
+
+async fn cluster_mark(t: &TestCtx) -> Result<String> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::ResourceExt;
+    let crd = Api::<CustomResourceDefinition>::all(t.client.clone())
+        .get("debugbundles.velerodebug.io")
+        .await?;
+    Ok(crd.uid().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let env = &t.env;
+    let (_, backup, _) = real_backup(t, "stores-bad").await?;
+    let gcs = |secret: &str, bucket: &str| {
+        serde_json::json!({"provider": "gcp", "objectStorage": {"bucket": bucket, "prefix": "bad"},
+                           "credential": {"name": secret, "key": "cloud"}})
+    };
+    let azure = |secret: &str, container: &str| {
+        serde_json::json!({"provider": "azure", "objectStorage": {"bucket": container, "prefix": "bad"},
+            "credential": {"name": secret, "key": "cloud"},
+            "config": {"storageAccount": env.azure.account, "storageAccountURI": env.azure.endpoint,
+                       "resourceGroup": "rg", "subscriptionId": "s",
+                       "storageAccountKeyEnvVar": "AZURE_STORAGE_ACCOUNT_ACCESS_KEY"}})
+    };
+    let azure_with_ca = |spec: serde_json::Value| {
+        let mut spec = spec;
+        if let Some(ca) = &env.azure.ca_file {
+            use base64::Engine;
+            let pem = std::fs::read(ca).unwrap_or_default();
+            spec["objectStorage"]["caCert"] =
+                serde_json::json!(base64::engine::general_purpose::STANDARD.encode(pem));
+        }
+        spec
+    };
+
+    // GCS: workload identity federation is not supported yet; a missing bucket is named.
+    credential_secret(
+        t,
+        "gcs-bad-credentials",
+        r#"{"type": "external_account", "audience": "x"}"#,
+    )
+    .await?;
+    let bsl = own_location(
+        t,
+        "gcs-federated",
+        gcs("gcs-bad-credentials", &env.gcs.bucket),
+    )
+    .await?;
+    let reason = failed_reason(t, &backup, &bsl).await?;
+    ensure!(
+        reason.starts_with("UnsupportedStorageLocation") && reason.contains("external_account"),
+        "{reason}"
+    );
+    let bsl = own_location(t, "gcs-nobucket", gcs("gcs-credentials", "no-such-bucket")).await?;
+    let reason = failed_reason(t, &backup, &bsl).await?;
+    ensure!(reason.starts_with("BucketNotFound"), "{reason}");
+
+    // Azure: a wrong key is refused by Azurite; Entra ID credentials are named; a missing
+    // container is named.
+    let wrong_key = "AZURE_STORAGE_ACCOUNT_ACCESS_KEY=d3Jvbmcga2V5IGZvciB0aGUgYWNjb3VudA==";
+    credential_secret(t, "azure-bad-credentials", wrong_key).await?;
+    let bsl = own_location(
+        t,
+        "azure-wrongkey",
+        azure_with_ca(azure("azure-bad-credentials", &env.azure.container)),
+    )
+    .await?;
+    let reason = failed_reason(t, &backup, &bsl).await?;
+    ensure!(reason.starts_with("CredentialsInvalid"), "{reason}");
+    let bsl = own_location(
+        t,
+        "azure-nocontainer",
+        azure_with_ca(azure("azure-credentials", "no-such-container")),
+    )
+    .await?;
+    let reason = failed_reason(t, &backup, &bsl).await?;
+    ensure!(reason.starts_with("BucketNotFound"), "{reason}");
+    credential_secret(
+        t,
+        "azure-bad-credentials",
+        "AZURE_CLIENT_ID=c\nAZURE_TENANT_ID=t\nAZURE_CLIENT_SECRET=s\n",
+    )
+    .await?;
+    let bsl = own_location(
+        t,
+        "azure-entra",
+        azure_with_ca(azure("azure-bad-credentials", &env.azure.container)),
+    )
+    .await?;
+    let reason = failed_reason(t, &backup, &bsl).await?;
+    ensure!(
+        reason.starts_with("UnsupportedStorageLocation")
+            && reason.contains("Entra ID")
+            && reason.contains("AZURE_STORAGE_ACCOUNT_ACCESS_KEY"),
+        "{reason}"
+    );
+    Ok(())
+}
