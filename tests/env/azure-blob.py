@@ -12,7 +12,6 @@ VDO_AZURE_CONTAINER, VDO_AZURE_CA (CA file of an https endpoint, optional).
   azure-blob.py uncommitted KEY              how many uncommitted blocks KEY has (0 when it is gone)
   azure-blob.py metadata KEY                 the blob's metadata as JSON
 """
-import base64
 import json
 import os
 import pathlib
@@ -56,8 +55,8 @@ def main(argv):
     elif command == "exists":
         print("yes" if c.get_blob_client(args[0]).exists() else "no")
     elif command == "stage":
-        block = base64.b64encode(args[1].encode()).decode()
-        c.get_blob_client(args[0]).stage_block(block, b"an upload left open")
+        # The client base64-encodes the block id itself, as the REST API wants it.
+        c.get_blob_client(args[0]).stage_block(args[1], b"an upload left open")
     elif command == "uncommitted":
         try:
             _, uncommitted = c.get_blob_client(args[0]).get_block_list("uncommitted")

@@ -317,6 +317,50 @@ impl GcsStore {
         self.errors.answer(operation, key, answer, refusal(answer))
     }
 
+    /// A refused request on the bucket itself (a listing, a new upload): its 404 is the
+    /// bucket's.
+    fn refused_on_bucket(
+        &self,
+        operation: &'static str,
+        key: &str,
+        answer: &Answer,
+    ) -> StorageError {
+        match self.refused(operation, key, answer) {
+            StorageError::NotFound { .. } => StorageError::BucketMissing {
+                location: self.errors.location.clone(),
+                bucket: self.bucket.clone(),
+            },
+            other => other,
+        }
+    }
+
+    /// A refused request on an object: a 404 whose message does not say which is missing
+    /// (an emulator's bare "Not Found") is the bucket's when the bucket is not there.
+    async fn refused_on_object(
+        &self,
+        operation: &'static str,
+        key: &str,
+        answer: &Answer,
+    ) -> StorageError {
+        let error = self.refused(operation, key, answer);
+        if !matches!(error, StorageError::NotFound { .. }) {
+            return error;
+        }
+        let bucket = format!(
+            "{}/b/{}",
+            self.api,
+            utf8_percent_encode(&self.bucket, QUERY)
+        );
+        let request = self.http.get(bucket).timeout(http::REQUEST_TIMEOUT);
+        match self.send("GetBucket", request).await {
+            Ok(Sent::Refused(a)) if a.status == 404 => StorageError::BucketMissing {
+                location: self.errors.location.clone(),
+                bucket: self.bucket.clone(),
+            },
+            _ => error,
+        }
+    }
+
     pub(super) async fn download(
         &self,
         key: &str,
@@ -335,7 +379,7 @@ impl GcsStore {
                 )
                 .await
             }
-            Sent::Refused(a) => Err(self.refused("GetObject", key, &a)),
+            Sent::Refused(a) => Err(self.refused_on_object("GetObject", key, &a).await),
         }
     }
 
@@ -357,7 +401,7 @@ impl GcsStore {
                 let object: Object = json(&self.errors, "GetObjectMetadata", response).await?;
                 Ok(Some(object.metadata))
             }
-            Sent::Refused(a) => match self.refused("GetObjectMetadata", key, &a) {
+            Sent::Refused(a) => match self.refused_on_object("GetObjectMetadata", key, &a).await {
                 StorageError::NotFound { .. } => Ok(None),
                 other => Err(other),
             },
@@ -371,7 +415,7 @@ impl GcsStore {
             .timeout(http::REQUEST_TIMEOUT);
         match self.send("DeleteObject", request).await? {
             Sent::Ok(_) => Ok(()),
-            Sent::Refused(a) => match self.refused("DeleteObject", key, &a) {
+            Sent::Refused(a) => match self.refused_on_object("DeleteObject", key, &a).await {
                 StorageError::NotFound { .. } => Ok(()),
                 other => Err(other),
             },
@@ -418,7 +462,7 @@ impl GcsStore {
                 .timeout(http::REQUEST_TIMEOUT);
             let page: Page = match self.send("ListObjects", request).await? {
                 Sent::Ok(response) => json(&self.errors, "ListObjects", response).await?,
-                Sent::Refused(a) => return Err(self.refused("ListObjects", prefix, &a)),
+                Sent::Refused(a) => return Err(self.refused_on_bucket("ListObjects", prefix, &a)),
             };
             objects.extend(page.items.into_iter().map(|i| {
                 StoredObject {
@@ -483,7 +527,7 @@ impl GcsStore {
             .timeout(http::REQUEST_TIMEOUT);
         let response = match self.send("StartUpload", request).await? {
             Sent::Ok(response) => response,
-            Sent::Refused(a) => return Err(self.refused("StartUpload", archive.key, &a)),
+            Sent::Refused(a) => return Err(self.refused_on_bucket("StartUpload", archive.key, &a)),
         };
         let session = response
             .headers()

@@ -14,7 +14,7 @@ use velero_debug_e2e::{
     unique_name,
 };
 
-use velero_debug_e2e::plugin::{binary as plugin, run, text};
+use velero_debug_e2e::plugin::{run, text};
 
 #[tokio::test]
 async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused() -> Result<()> {

@@ -284,16 +284,15 @@ async fn azure_bundles_of_a_backup_and_a_restore_are_read_with_a_sas_that_cannot
             "no cluster mark: {metadata}"
         );
     }
-    // Velero's own files were read from Azurite: the backup's log is in the bundle's summary
-    // of the store, not reported missing.
+    // Velero's own files of the restore were read from Azurite.
     let files = download_verified(env, &of_restore).await?;
-    ensure!(
-        files
-            .keys()
-            .any(|k| k.contains("restores/") || k.contains("restore-")),
-        "no file of the restore from the store: {:?}",
-        files.keys().collect::<Vec<_>>()
-    );
+    for file in ["object-store/restore.log", "object-store/results.json"] {
+        ensure!(
+            files.keys().any(|k| k.ends_with(file)),
+            "no {file} from the store: {:?}",
+            files.keys().collect::<Vec<_>>()
+        );
+    }
 
     // The SAS is read-only, for this blob, and signed: a changed signature or a changed
     // permission is refused by Azurite.
