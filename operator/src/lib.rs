@@ -35,5 +35,7 @@ mod uninstall;
 pub mod velero;
 
 pub use process::{Args, run};
+/// For `make bench` only: one upload to a storage location's store, timed.
+pub use storage::measure::upload_time as measure_upload;
 // The Go duration parser lives with the API types so the kubectl plugin reads the same grammar.
 use velero_debug_crd::duration;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: runs the release-built operator against the local environment and measures a
 # bundle over ~1 GiB of logs (time vs gzip -6, peak RSS), API requests vs object count, and
-# 1,000 bundles at once (time to all Completed, RSS). Arguments go to the bench
+# 1,000 bundles at once (time to all Completed, RSS), and one archive uploaded to the S3, GCS
+# and Azure locations (scenario 4). Arguments go to the bench
 # (`make bench BENCH_ARGS="--scenarios 3"`: the load alone; `--rounds N`, `--load-bundles N`;
 # see bench_bundle.rs).
 # Prints Markdown tables; BENCHMARKS.md keeps the figures with the date and machine.
@@ -9,6 +10,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 VDO_OPERATOR=0 "$ENV_DIR/env-up.sh" >/dev/null
 export VDO_ENV_FILE="$VDO_ENV_DIR/env.json" KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
+# BSL gcs is fake-gcs-server, reached as Google's clients reach an emulator (the operator and
+# the bench's upload scenario alike).
+STORAGE_EMULATOR_HOST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gcs"]["endpoint"])' "$VDO_ENV_FILE")
+export STORAGE_EMULATOR_HOST
 kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \
   -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
 kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeout=60s >/dev/null

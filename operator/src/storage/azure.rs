@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject, UrlLifetime,
-    credentials::ReadError,
+    NewArchive, OpenUpload, PART_SIZE, ReadError, SignedUrl, StorageError, StoredObject,
+    UrlLifetime,
     http::{self, Answer, Errors, Refusal},
     location::StorageLocation,
     read_part,

@@ -8,7 +8,10 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
-use super::location::{Provider, StorageLocation};
+use super::{
+    ReadError,
+    location::{Provider, StorageLocation},
+};
 use crate::kubernetes;
 
 pub(crate) use super::{azure::AzureCredentials, gcs::GcsCredentials};
@@ -86,13 +89,6 @@ pub(crate) enum CredentialError {
         secret: String,
         why: String,
     },
-}
-
-/// What a provider's reader says of a Secret's text, before the error names the BSL.
-#[derive(Debug, PartialEq)]
-pub(super) enum ReadError {
-    Unsupported { what: String, instead: String },
-    Unusable(String),
 }
 
 /// Reads the credential of `location` from Velero's namespace.

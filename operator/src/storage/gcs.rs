@@ -20,8 +20,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject,
-    credentials::ReadError,
+    NewArchive, OpenUpload, PART_SIZE, ReadError, SignedUrl, StorageError, StoredObject,
     http::{self, Answer, Errors, Refusal},
     location::StorageLocation,
     read_part,

@@ -9,6 +9,7 @@ pub(crate) mod credentials;
 mod gcs;
 mod http;
 pub(crate) mod location;
+pub mod measure;
 mod s3;
 mod tls;
 
@@ -74,6 +75,13 @@ impl StorageError {
     pub(crate) fn is_transient(&self) -> bool {
         matches!(self, StorageError::Unreachable { .. } | StorageError::Io(_))
     }
+}
+
+/// What a provider's reader (credentials.rs calls it) says of a Secret's text, before the error names the BSL.
+#[derive(Debug, PartialEq)]
+pub(crate) enum ReadError {
+    Unsupported { what: String, instead: String },
+    Unusable(String),
 }
 
 /// An object as listed.

@@ -18,6 +18,10 @@
 //!    created at once; reported: the time until all are Completed and the operator's RSS,
 //!    sampled each second meanwhile, and its VmHWM; the bundles (and so their archives) are
 //!    deleted after.
+//! 4. Storage providers (`--scenarios 4`): the same `--total-mib` MiB file (incompressible,
+//!    as an archive is) uploaded by the operator's storage port to BSLs default (S3, s3s-fs),
+//!    gcs (fake-gcs-server) and azure (Azurite), round after round; medians and each one's
+//!    ratio to S3's.
 
 use std::{
     io::Write,
@@ -55,7 +59,7 @@ struct Args {
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// The scenarios to run, by number (`--scenarios 0,1`): all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 3])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 3])]
     scenarios: Vec<u8>,
     /// Rounds of scenarios 0 and 1, each measuring the bundle and its baselines back to back
     /// (scenario 1: source floor, bundle, `velero debug`); the ratios reported are those of
@@ -905,6 +909,80 @@ async fn api_requests(t: &TestCtx) -> Result<Vec<String>> {
     Ok(rows)
 }
 
+/// Scenario 4; returns the table rows.
+async fn upload_per_provider(
+    t: &TestCtx,
+    work: &Path,
+    mib: u64,
+    rounds: usize,
+) -> Result<Vec<String>> {
+    use k8s_openapi::api::core::v1::Secret;
+    let file = work.join("bench-upload.bin");
+    write_incompressible(&file, mib << 20)?;
+    let bsls: Api<DynamicObject> = Api::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("BackupStorageLocation"),
+    );
+    let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let stores = [("S3", "default"), ("GCS", "gcs"), ("Azure", "azure")];
+    let mut times = vec![Vec::new(); stores.len()];
+    for round in 1..=rounds {
+        for (i, (provider, name)) in stores.iter().enumerate() {
+            let bsl = bsls.get(name).await?;
+            let credential = &bsl.data["spec"]["credential"];
+            let secret = credential["name"].as_str().unwrap_or("cloud-credentials");
+            let key = credential["key"].as_str().unwrap_or("cloud");
+            let text = secrets
+                .get_opt(secret)
+                .await?
+                .and_then(|s| s.data)
+                .and_then(|mut d| d.remove(key))
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned());
+            let object = unique_name("bench-upload");
+            let took = velero_debug_operator::measure_upload(&bsl, text.as_deref(), &file, &object)
+                .await?;
+            eprintln!("bench: scenario 4, round {round} of {rounds}: {provider} {took:.1?}");
+            times[i].push(took.as_secs_f64());
+        }
+    }
+    std::fs::remove_file(&file)?;
+    let s3 = median(&times[0]);
+    Ok(stores
+        .iter()
+        .zip(&times)
+        .map(|((provider, name), t)| {
+            format!(
+                "| {provider} (BSL {name}), {mib} MiB | {:.1} s median ({}); {:.2}x S3 |",
+                median(t),
+                each(t),
+                median(t) / s3
+            )
+        })
+        .collect())
+}
+
+/// `bytes` of xorshift output: an archive's bytes do not compress further either.
+fn write_incompressible(path: &Path, bytes: u64) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        for word in chunk.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(chunk.len() as u64) as usize;
+        out.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn print_table(title: &str, rows: &[String]) {
     println!("{title}\n");
     println!("| measure | value |");
@@ -958,6 +1036,10 @@ async fn main() -> Result<()> {
             "Scenario 2: API requests against the number of objects",
             &rows,
         );
+    }
+    if runs(4) {
+        let rows = upload_per_provider(t, &work, args.total_mib, args.rounds).await?;
+        print_table("Scenario 4: one archive uploaded to each store", &rows);
     }
     if runs(3) {
         let rows = load(t, args.operator_pid, args.load_bundles).await?;

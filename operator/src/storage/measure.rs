@@ -1,0 +1,38 @@
+//! One file uploaded to a BSL's store as an archive is, timed, then deleted: what `make bench`
+//! compares across providers. Public for the bench binary only; the operator never calls it.
+
+use std::{path::Path, time::Duration};
+
+use kube::core::DynamicObject;
+use tokio_util::sync::CancellationToken;
+
+use super::{NewArchive, ObjectStore, StorageLocation, credentials};
+
+/// Uploads `file` to the store of `bsl` (credential: the text of its Secret's key, if any)
+/// under `<prefix>/plugins/velero-debug-operator/bench/<name>`, deletes it, and returns the
+/// upload's wall time (from its start to its completion).
+pub async fn upload_time(
+    bsl: &DynamicObject,
+    secret_text: Option<&str>,
+    file: &Path,
+    name: &str,
+) -> anyhow::Result<Duration> {
+    let location = StorageLocation::from_bsl(bsl)?;
+    let creds = credentials::read(&location, secret_text)
+        .map_err(|e| anyhow::anyhow!("the credential of {}: {e:?}", location.name))?;
+    let store = ObjectStore::connect(&location, &creds).await;
+    let key = location.key(&format!("plugins/velero-debug-operator/bench/{name}"));
+    let archive = NewArchive {
+        key: &key,
+        file,
+        mark: ("", ""),
+    };
+    let started = std::time::Instant::now();
+    let id = store.start_upload(&archive).await?;
+    store
+        .finish_upload(&archive, &id, None, &CancellationToken::new(), &|_| {})
+        .await?;
+    let elapsed = started.elapsed();
+    store.delete(&key).await?;
+    Ok(elapsed)
+}
