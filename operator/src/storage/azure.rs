@@ -21,17 +21,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    NewArchive, OpenUpload, PART_SIZE, ReadError, SignedUrl, StorageError, StoredObject,
-    UrlLifetime,
+    NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject, UrlLifetime,
     http::{self, Answer, Errors, Refusal},
     location::StorageLocation,
-    read_part,
 };
 
 /// The REST and SAS version we speak.
 const VERSION: &str = "2022-11-02";
 /// Blocks sent at once (as S3's parts in flight).
 const BLOCKS_IN_FLIGHT: usize = 2;
+/// A block's size: blocks are streamed from the spool file, so their size costs no memory;
+/// larger blocks mean fewer requests (BENCHMARKS.md, "Storage providers").
+const BLOCK_SIZE: u64 = 32 << 20;
 /// A blob name keeps `/` in a URL; everything but unreserved characters is encoded.
 const PATH: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -509,33 +510,22 @@ impl AzureStore {
         on_sent: &(dyn Fn(u64) + Sync),
     ) -> Result<(), StorageError> {
         let size = tokio::fs::metadata(archive.file).await?.len();
-        let count = size.div_ceil(PART_SIZE as u64).max(1);
+        let count = size.div_ceil(BLOCK_SIZE).max(1);
         let started = tokio::time::Instant::now();
         let sent = AtomicU64::new(0);
+        let on_bytes = |n: u64| on_sent(sent.fetch_add(n, Ordering::Relaxed) + n);
         let ids: Vec<String> = futures::stream::iter(0..count)
             .map(|index| {
-                let sent = &sent;
-                async move {
-                    let offset = index * PART_SIZE as u64;
-                    let length = (size - offset).min(PART_SIZE as u64);
-                    if let Some(rate) = bytes_per_second.filter(|r| *r > 0) {
-                        let due = Duration::from_secs_f64((offset + length) as f64 / rate as f64);
-                        tokio::time::sleep_until(started + due).await;
-                    }
-                    let body = read_part(archive.file, offset, length).await?;
-                    let id = block_id(upload_id, index);
-                    let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
-                    let query = format!("comp=block&blockid={}", utf8_percent_encode(&id, QUERY));
-                    let request = self
-                        .http
-                        .put(self.blob_url(archive.key, &query))
-                        .header("Content-MD5", md5)
-                        .body(body)
-                        .timeout(http::REQUEST_TIMEOUT);
-                    self.send("PutBlock", archive.key, request).await?;
-                    on_sent(sent.fetch_add(length, Ordering::Relaxed) + length);
-                    Ok::<_, StorageError>(id)
-                }
+                let feed = http::Feed {
+                    file: archive.file,
+                    offset: index * BLOCK_SIZE,
+                    length: (size - index * BLOCK_SIZE).min(BLOCK_SIZE),
+                    started,
+                    bytes_per_second,
+                    cancel,
+                    on_bytes: &on_bytes,
+                };
+                self.put_block(archive.key, block_id(upload_id, index), feed)
             })
             .buffered(BLOCKS_IN_FLIGHT)
             .try_collect()
@@ -563,6 +553,31 @@ impl AzureStore {
         }
         self.send("PutBlockList", archive.key, request).await?;
         Ok(())
+    }
+
+    /// One block, streamed from the file, with the MD5 Azure checks it against (read from
+    /// the file first: the page cache serves the second read).
+    async fn put_block(
+        &self,
+        key: &str,
+        id: String,
+        feed: http::Feed<'_>,
+    ) -> Result<String, StorageError> {
+        let md5 = base64::engine::general_purpose::STANDARD
+            .encode(file_md5(feed.file, feed.offset, feed.length).await?);
+        let query = format!("comp=block&blockid={}", utf8_percent_encode(&id, QUERY));
+        let length = feed.length;
+        let (body, feeder) = http::streamed(feed, &self.errors);
+        let request = self
+            .http
+            .put(self.blob_url(key, &query))
+            .header("Content-MD5", md5)
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(body);
+        let (fed, answer) = tokio::join!(feeder, self.send("PutBlock", key, request));
+        fed?;
+        answer?;
+        Ok(id)
     }
 
     /// Azure has no abort: committing an empty block list discards the uncommitted blocks,
@@ -632,6 +647,23 @@ impl AzureStore {
                 cut_by_credentials: false,
             },
         })
+    }
+}
+
+/// The MD5 of `length` bytes of `path` at `offset`.
+async fn file_md5(path: &std::path::Path, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(path).await?;
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut file = file.take(length);
+    let mut md5 = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(md5.finalize().to_vec());
+        }
+        md5.update(&buf[..n]);
     }
 }
 

@@ -10,7 +10,14 @@
 //! operator's environment sends every request to that host without authentication, as
 //! Google's own clients do (and the plugin, through them).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use aws_lc_rs::{rand::SystemRandom, signature};
 use base64::Engine;
@@ -20,10 +27,9 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    NewArchive, OpenUpload, PART_SIZE, ReadError, SignedUrl, StorageError, StoredObject,
+    NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject,
     http::{self, Answer, Errors, Refusal},
     location::StorageLocation,
-    read_part,
 };
 
 /// What `urllib.parse.quote(safe="~")` leaves as it is, as Google's signers encode a query.
@@ -546,9 +552,11 @@ impl GcsStore {
             })
     }
 
-    /// Sends the file in PART_SIZE chunks, one after the other (a resumable session takes
-    /// its bytes in order); the last one finishes the object. Checked before it: completing
-    /// after the term ended would publish an archive the next leader is making again.
+    /// Sends the whole file to the session in one streamed request, which finishes the
+    /// object: a session takes its bytes in order, so parts could not go at once, and every
+    /// extra chunk costs a round trip (and, on fake-gcs-server, a rewrite of what came
+    /// before). A cut request is not resumed: the attempt starts the upload again. The body
+    /// fails, and the object is never finished, once `cancel` fires.
     pub(super) async fn send_upload(
         &self,
         archive: &NewArchive<'_>,
@@ -558,39 +566,35 @@ impl GcsStore {
         on_sent: &(dyn Fn(u64) + Sync),
     ) -> Result<(), StorageError> {
         let size = tokio::fs::metadata(archive.file).await?.len();
-        let url = self.session_url(archive.key, upload_id);
-        let started = tokio::time::Instant::now();
-        let mut offset = 0u64;
-        loop {
-            let length = (size - offset).min(PART_SIZE as u64);
-            let last = offset + length == size;
-            if let Some(rate) = bytes_per_second.filter(|r| *r > 0) {
-                let due = Duration::from_secs_f64((offset + length) as f64 / rate as f64);
-                tokio::time::sleep_until(started + due).await;
-            }
-            if last && cancel.is_cancelled() {
-                return Err(StorageError::Cancelled);
-            }
-            let body = read_part(archive.file, offset, length).await?;
-            let range = match (length, last) {
-                (0, _) => format!("bytes */{size}"),
-                (_, true) => format!("bytes {offset}-{}/{size}", offset + length - 1),
-                (_, false) => format!("bytes {offset}-{}/*", offset + length - 1),
-            };
-            let request = self
-                .http
-                .put(&url)
-                .header(reqwest::header::CONTENT_RANGE, range)
-                .body(body)
-                .timeout(http::REQUEST_TIMEOUT);
-            if let Sent::Refused(a) = self.send("UploadChunk", request).await? {
-                return Err(self.refused("UploadChunk", archive.key, &a));
-            }
-            offset += length;
-            on_sent(offset);
-            if last {
-                return Ok(());
-            }
+        let sent = AtomicU64::new(0);
+        let on_bytes = |n: u64| on_sent(sent.fetch_add(n, Ordering::Relaxed) + n);
+        let (body, feeder) = http::streamed(
+            http::Feed {
+                file: archive.file,
+                offset: 0,
+                length: size,
+                started: tokio::time::Instant::now(),
+                bytes_per_second,
+                cancel,
+                on_bytes: &on_bytes,
+            },
+            &self.errors,
+        );
+        let range = match size {
+            0 => "bytes */0".to_string(),
+            _ => format!("bytes 0-{}/{size}", size - 1),
+        };
+        let request = self
+            .http
+            .put(self.session_url(archive.key, upload_id))
+            .header(reqwest::header::CONTENT_RANGE, range)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body);
+        let (fed, answer) = tokio::join!(feeder, self.send("UploadObject", request));
+        fed?;
+        match answer? {
+            Sent::Ok(_) => Ok(()),
+            Sent::Refused(a) => Err(self.refused("UploadObject", archive.key, &a)),
         }
     }
 

@@ -204,6 +204,80 @@ pub(super) async fn save_body(
     Ok(written)
 }
 
+/// Bytes of a file read per piece of a streamed body.
+const PIECE: usize = 1 << 20;
+
+/// A range of a spooled file to send as a request body, and how to send it.
+pub(super) struct Feed<'a> {
+    pub file: &'a Path,
+    pub offset: u64,
+    pub length: u64,
+    /// When the whole upload started: pieces are paced by their end in the file.
+    pub started: tokio::time::Instant,
+    pub bytes_per_second: Option<u64>,
+    pub cancel: &'a tokio_util::sync::CancellationToken,
+    /// Hears the bytes of each piece handed to the body.
+    pub on_bytes: &'a (dyn Fn(u64) + Sync),
+}
+
+/// A request body streamed from `feed`'s range of the file, and the future that feeds it
+/// (run it beside the request): it reads the file a piece at a time, so memory stays bounded
+/// whatever the range's size; it paces the pieces to `bytes_per_second`; and when `cancel`
+/// fires, or the store takes no bytes for the stall grace, it fails the body, so the request
+/// ends without the store completing anything.
+pub(super) fn streamed<'a>(
+    feed: Feed<'a>,
+    errors: &'a Errors,
+) -> (
+    reqwest::Body,
+    impl std::future::Future<Output = Result<(), StorageError>> + 'a,
+) {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    type Piece = Result<Vec<u8>, std::io::Error>;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(2);
+    let pieces = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (piece, rx))
+    });
+    let body = reqwest::Body::wrap_stream(pieces);
+    let feeder = async move {
+        let mut file = tokio::fs::File::open(feed.file).await?;
+        file.seek(std::io::SeekFrom::Start(feed.offset)).await?;
+        let mut fed = 0u64;
+        while fed < feed.length {
+            let n = (feed.length - fed).min(PIECE as u64);
+            if let Some(rate) = feed.bytes_per_second.filter(|r| *r > 0) {
+                let end = feed.offset + fed + n;
+                let due = Duration::from_secs_f64(end as f64 / rate as f64);
+                tokio::time::sleep_until(feed.started + due).await;
+            }
+            if feed.cancel.is_cancelled() {
+                let _ = tx.send(Err(std::io::Error::other("cancelled"))).await;
+                return Err(StorageError::Cancelled);
+            }
+            let mut piece = vec![0u8; n as usize];
+            file.read_exact(&mut piece).await?;
+            match tokio::time::timeout(STALLED_BODY_GRACE, tx.send(Ok(piece))).await {
+                Ok(Ok(())) => {}
+                // The request ended (refused, cut): its own result says how.
+                Ok(Err(_)) => return Ok(()),
+                Err(_) => {
+                    return Err(StorageError::Unreachable {
+                        location: errors.location.clone(),
+                        message: format!(
+                            "the store took no bytes of the upload for {}s",
+                            STALLED_BODY_GRACE.as_secs()
+                        ),
+                    });
+                }
+            }
+            fed += n;
+            (feed.on_bytes)(n);
+        }
+        Ok(())
+    };
+    (body, feeder)
+}
+
 /// The body of an error answer, at most 64 KiB of it: enough for any store's error document.
 pub(super) async fn error_body(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();

@@ -607,15 +607,16 @@ async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> R
     Ok(())
 }
 
-/// An archive of several parts (20 MiB: three 8 MiB parts, the last short) goes through each
-/// store's multipart protocol: S3 parts, Azure blocks committed in order, GCS resumable chunks.
+/// An archive of several parts (40 MiB) goes through each store's upload protocol: five S3
+/// parts, two Azure blocks (32 MiB and the rest) committed in order, one GCS resumable
+/// session fed in one streamed request.
 #[tokio::test]
 async fn an_archive_of_several_parts_is_uploaded_to_each_store() -> Result<()> {
     use std::io::Write;
     let t = &TestCtx::new().await?;
     let mut file = tempfile::NamedTempFile::new()?;
     let mut state = 0x2545_F491_4F6C_DD1Du64;
-    for _ in 0..(20 << 20) / 8 {
+    for _ in 0..(40 << 20) / 8 {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
