@@ -38,6 +38,9 @@ export VDO_AS_SERVICE_ACCOUNT=1
 "$ENV_DIR/operator-up.sh"
 export VDO_ENV_FILE="$VDO_ENV_DIR/env.json"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
+# Tests that call the operator's storage port reach BSL gcs as the operator does.
+STORAGE_EMULATOR_HOST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gcs"]["endpoint"])' "$VDO_ENV_FILE")
+export STORAGE_EMULATOR_HOST
 cd "$REPO_ROOT"
 # The kubectl plugin the plugin's tests drive.
 cargo build -q -p kubectl-velero-debug

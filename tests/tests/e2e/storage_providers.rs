@@ -614,6 +614,12 @@ async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> R
 async fn an_archive_of_several_parts_is_uploaded_to_each_store() -> Result<()> {
     use std::io::Write;
     let t = &TestCtx::new().await?;
+    // The port reaches BSL gcs as the operator does (run-e2e.sh exports it).
+    ensure!(
+        std::env::var("STORAGE_EMULATOR_HOST").ok().as_deref() == Some(t.env.gcs.endpoint.as_str()),
+        "STORAGE_EMULATOR_HOST must be {} (run the suite with make e2e)",
+        t.env.gcs.endpoint
+    );
     let mut file = tempfile::NamedTempFile::new()?;
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     for _ in 0..(40 << 20) / 8 {
