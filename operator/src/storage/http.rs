@@ -5,11 +5,11 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use futures::TryStreamExt;
-use tokio::io::AsyncWriteExt;
 
 use super::{
     StorageError, error_chain, is_certificate_error,
     location::{LocationError, StorageLocation, ca_pem},
+    save_capped,
     tls::AcceptAnyCertificate,
 };
 
@@ -177,31 +177,10 @@ pub(super) async fn save_body(
     to: &Path,
     max_bytes: u64,
 ) -> Result<u64, StorageError> {
-    let mut body = response.bytes_stream();
-    let mut file = tokio::fs::File::create(to).await?;
-    let limit = max_bytes.saturating_add(1);
-    let mut written = 0u64;
-    while written < limit {
-        let chunk = match body.try_next().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(StorageError::Unreachable {
-                    location: errors.location.clone(),
-                    message: format!(
-                        "{operation}: reading the body: {}",
-                        redact_url(&error_chain(&e))
-                    ),
-                });
-            }
-        };
-        let room = usize::try_from(limit - written).unwrap_or(usize::MAX);
-        let kept = &chunk[..chunk.len().min(room)];
-        file.write_all(kept).await?;
-        written += kept.len() as u64;
-    }
-    file.flush().await?;
-    Ok(written)
+    let chunks = response
+        .bytes_stream()
+        .map_err(|e| redact_url(&error_chain(&e)));
+    save_capped(chunks, to, max_bytes, &errors.location, operation).await
 }
 
 /// Bytes of a file read per piece of a streamed body.

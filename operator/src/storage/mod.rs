@@ -311,6 +311,45 @@ pub(crate) fn url_lifetime(
     }
 }
 
+/// Writes the chunks of `body` into `to`, at most `max_bytes + 1` bytes of them, so the
+/// caller sees whether the object is larger than it wants without the disk filling up;
+/// returns the bytes written. An error reading the body (a stall past the grace, a reset) is
+/// the store's, `Unreachable` with `what` and its text, retried; one writing the file is the
+/// disk's.
+async fn save_capped<B: AsRef<[u8]>>(
+    body: impl futures::Stream<Item = Result<B, String>>,
+    to: &Path,
+    max_bytes: u64,
+    location: &str,
+    what: &str,
+) -> Result<u64, StorageError> {
+    use futures::TryStreamExt;
+    use tokio::io::AsyncWriteExt;
+    let mut body = std::pin::pin!(body);
+    let mut file = tokio::fs::File::create(to).await?;
+    let limit = max_bytes.saturating_add(1);
+    let mut written = 0u64;
+    while written < limit {
+        let chunk = match body.try_next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(StorageError::Unreachable {
+                    location: location.to_string(),
+                    message: format!("{what}: reading the body: {e}"),
+                });
+            }
+        };
+        let chunk = chunk.as_ref();
+        let room = usize::try_from(limit - written).unwrap_or(usize::MAX);
+        let kept = &chunk[..chunk.len().min(room)];
+        file.write_all(kept).await?;
+        written += kept.len() as u64;
+    }
+    file.flush().await?;
+    Ok(written)
+}
+
 /// `length` bytes of `from` at `offset`: one part's body.
 async fn read_part(from: &Path, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
     let mut file = tokio::fs::File::open(from).await?;

@@ -21,13 +21,12 @@ use aws_sdk_s3::{
     types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption},
 };
 use futures::{StreamExt, TryStreamExt};
-use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject,
     credentials::AwsCredentials, error_chain, is_certificate_error, location::StorageLocation,
-    read_part, tls, url_lifetime,
+    read_part, save_capped, tls, url_lifetime,
 };
 
 /// Parts sent at once, each held in memory while it is sent: while one part is checksummed
@@ -214,30 +213,15 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| self.error("GetObject", key, e))?;
-        // Errors reading the body (a stall past the grace, a connection reset) are the
-        // store's, retried; errors writing the file are the disk's.
-        let mut body = resp.body;
-        let mut file = tokio::fs::File::create(to).await?;
-        let limit = max_bytes.saturating_add(1);
-        let mut written = 0u64;
-        while written < limit {
-            let chunk = match body.try_next().await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(StorageError::Unreachable {
-                        location: self.location.name.clone(),
-                        message: format!("GetObject {key}: reading the body: {}", error_chain(&e)),
-                    });
-                }
-            };
-            let room = usize::try_from(limit - written).unwrap_or(usize::MAX);
-            let kept = &chunk[..chunk.len().min(room)];
-            file.write_all(kept).await?;
-            written += kept.len() as u64;
-        }
-        file.flush().await?;
-        Ok(written)
+        let chunks = futures::stream::unfold(resp.body, |mut body| async move {
+            match body.try_next().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), body)),
+                Ok(None) => None,
+                Err(e) => Some((Err(error_chain(&e)), body)),
+            }
+        });
+        let what = format!("GetObject {key}");
+        save_capped(chunks, to, max_bytes, &self.location.name, &what).await
     }
 
     /// Starts a multipart upload. Its id goes to status before any part is sent, so an upload
@@ -557,7 +541,10 @@ impl S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::{io::AsyncReadExt, net::TcpListener};
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
 
     /// A store whose endpoint is a local server answering every request with `answer`, then
     /// closing the connection.
