@@ -441,14 +441,16 @@ impl AzureStore {
 
     /// Blobs that have uncommitted blocks and nothing committed: an upload of ours begun and
     /// not finished (its id is in its block names). A blob that has both is not listed: its
-    /// blocks go when it is next committed, or after a week.
+    /// blocks go when it is next committed, or after a week. Both listings stop at `max`: a
+    /// committed blob past the first one's end is at worst taken for an open upload, and its
+    /// abort leaves a committed blob as it is.
     pub(super) async fn list_uploads(
         &self,
         prefix: &str,
         max: usize,
     ) -> Result<Option<Vec<OpenUpload>>, StorageError> {
         let committed: std::collections::HashSet<String> = self
-            .list_blobs(prefix, usize::MAX, false)
+            .list_blobs(prefix, max, false)
             .await?
             .into_iter()
             .map(|o| o.key)
