@@ -15,6 +15,7 @@ mod tls;
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use credentials::Credentials;
@@ -22,6 +23,10 @@ pub(crate) use location::StorageLocation;
 
 /// How long an abort of an unfinished upload may take (see `abort_upload`).
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The size of an upload's part (S3 parts, Azure blocks, GCS chunks): S3 requires at least
+/// 5 MiB but for the last, GCS a multiple of 256 KiB; 8 MiB keeps memory bounded.
+pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StorageError {
@@ -343,6 +348,21 @@ async fn save_capped<B: AsRef<[u8]>>(
     }
     file.flush().await?;
     Ok(written)
+}
+
+/// `length` bytes of `from` at `offset`: one part's body.
+async fn read_part(from: &Path, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = tokio::fs::File::open(from).await?;
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut body = Vec::with_capacity(length as usize);
+    file.take(length).read_to_end(&mut body).await?;
+    if body.len() as u64 != length {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{} ended before its part at {offset}", from.display()),
+        ));
+    }
+    Ok(body)
 }
 
 /// The error and its sources on one line: the SDK's top-level message alone ("dispatch

@@ -24,13 +24,10 @@ use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    NewArchive, OpenUpload, SignedUrl, StorageError, StoredObject, credentials::AwsCredentials,
-    error_chain, is_certificate_error, location::StorageLocation, save_capped, tls, url_lifetime,
+    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject,
+    credentials::AwsCredentials, error_chain, is_certificate_error, location::StorageLocation,
+    read_part, save_capped, tls, url_lifetime,
 };
-
-/// The size of a part: S3 requires at least 5 MiB but for the last; 8 MiB keeps memory
-/// bounded (each part in flight is held in memory).
-const PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Parts sent at once, each held in memory while it is sent: while one part is checksummed
 /// and signed here, the store can be writing and hashing the other. Two beat one and four
@@ -539,22 +536,6 @@ impl S3Store {
             },
         }
     }
-}
-
-/// `length` bytes of `from` at `offset`: one part's body.
-async fn read_part(from: &Path, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut file = tokio::fs::File::open(from).await?;
-    file.seek(std::io::SeekFrom::Start(offset)).await?;
-    let mut body = Vec::with_capacity(length as usize);
-    file.take(length).read_to_end(&mut body).await?;
-    if body.len() as u64 != length {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("{} ended before its part at {offset}", from.display()),
-        ));
-    }
-    Ok(body)
 }
 
 #[cfg(test)]
