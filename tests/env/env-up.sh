@@ -81,14 +81,6 @@ wait_for() { # description timeout-seconds command...
 
 # Starts a command in its own process group (so env-down can stop it and its children at once)
 # and records the group's pid.
-# Secret NAME in Velero's namespace holding FILE under key cloud, as Velero's install makes
-# its credential; the file stays readable by its owner only.
-credential_secret() { # name file
-  chmod 600 "$2"
-  kubectl -n "$NAMESPACE" create secret generic "$1" --from-file=cloud="$2" \
-    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-}
-
 start_group() { # name logfile command...
   local name=$1 logf=$2
   shift 2
@@ -203,7 +195,9 @@ log "env-up: S3 (s3s-fs) on $S3_URL, bucket $BUCKET"
 
 CREDS_FILE="$VDO_ENV_DIR/cloud-credentials"
 printf '[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n' "$ACCESS_KEY" "$SECRET_KEY" >"$CREDS_FILE"
-credential_secret cloud-credentials "$CREDS_FILE"
+chmod 600 "$CREDS_FILE"
+kubectl -n "$NAMESPACE" create secret generic cloud-credentials --from-file=cloud="$CREDS_FILE" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: velero.io/v1
 kind: BackupStorageLocation
@@ -227,7 +221,8 @@ wait_for "GCS on $GCS_URL" 30 curl -sf -o /dev/null "$GCS_URL/storage/v1/b"
 curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' -d "{\"name\": \"$GCS_BUCKET\"}" \
   "$GCS_URL/storage/v1/b?project=test-project" || die "cannot create bucket $GCS_BUCKET on $GCS_URL"
 log "env-up: GCS (fake-gcs-server) on $GCS_URL, bucket $GCS_BUCKET"
-credential_secret gcs-credentials "$GCS_CREDS_FILE"
+kubectl -n "$NAMESPACE" create secret generic gcs-credentials --from-file=cloud="$GCS_CREDS_FILE" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 # The plugin reaches fake-gcs-server through STORAGE_EMULATOR_HOST in the Velero server's
 # environment (no OAuth token is fetched then); the BSL itself names no endpoint.
 kubectl apply -f - >/dev/null <<EOF
@@ -261,7 +256,9 @@ PY
 log "env-up: Azure Blob (Azurite) on $AZURE_URL, container $AZURE_CONTAINER"
 AZURE_CREDS_FILE="$VDO_ENV_DIR/azure-credentials"
 printf 'AZURE_STORAGE_ACCOUNT_ACCESS_KEY=%s\nAZURE_CLOUD_NAME=AzurePublicCloud\n' "$AZURE_KEY" >"$AZURE_CREDS_FILE"
-credential_secret azure-credentials "$AZURE_CREDS_FILE"
+chmod 600 "$AZURE_CREDS_FILE"
+kubectl -n "$NAMESPACE" create secret generic azure-credentials --from-file=cloud="$AZURE_CREDS_FILE" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 # Velero cannot load the Azure plugin here (the Go module proxy refuses it), so this BSL stays
 # Unavailable; it is what the operator reads, with the settings the real plugin would use.
 kubectl apply -f - >/dev/null <<EOF
