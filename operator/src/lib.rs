@@ -36,6 +36,6 @@ pub mod velero;
 
 pub use process::{Args, run};
 /// For `make bench` only: one upload to a storage location's store, timed.
-pub use storage::measure::upload_time as measure_upload;
+pub use storage::measure::{AZURE_UPLOAD_SHAPE, upload_time as measure_upload};
 // The Go duration parser lives with the API types so the kubectl plugin reads the same grammar.
 use velero_debug_crd::duration;

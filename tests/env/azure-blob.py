@@ -11,18 +11,21 @@ VDO_AZURE_CONTAINER, VDO_AZURE_CA (CA file of an https endpoint, optional).
   azure-blob.py stage KEY BLOCK              one uncommitted block named BLOCK on KEY (an open upload)
   azure-blob.py uncommitted KEY              how many uncommitted blocks KEY has (0 when it is gone)
   azure-blob.py metadata KEY                 the blob's metadata as JSON
+  azure-blob.py timed-upload KEY FILE MIB N  FILE uploaded in MIB MiB blocks, N at once, each with
+                                             its MD5 (as the operator does); prints the seconds
+                                             it took, then deletes the blob (make bench's floor)
 """
 import json
 import os
 import pathlib
 import sys
+import time
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 
-def container():
-    kwargs = {}
+def container(**kwargs):
     ca = os.environ.get("VDO_AZURE_CA")
     if ca:
         kwargs["connection_verify"] = ca
@@ -65,6 +68,15 @@ def main(argv):
         print(len(uncommitted))
     elif command == "metadata":
         print(json.dumps(c.get_blob_client(args[0]).get_blob_properties().metadata))
+    elif command == "timed-upload":
+        key, file, mib, n = args[0], args[1], int(args[2]), int(args[3])
+        c.close()
+        c = container(max_block_size=mib << 20, max_single_put_size=4 << 20)
+        started = time.monotonic()
+        with open(file, "rb") as f:
+            c.upload_blob(key, f, overwrite=True, max_concurrency=n, validate_content=True)
+        print(f"{time.monotonic() - started:.3f}")
+        c.delete_blob(key)
     else:
         sys.exit(f"unknown command {command}")
 

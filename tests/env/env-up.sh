@@ -101,10 +101,12 @@ openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_D
 CA_B64=$(base64 -w0 <"$TLS_DIR/ca.crt")
 
 # --- GCS and Azure Blob servers, started now so they come up while the cluster does ----------
-# fake-gcs-server: JSON API over http; download URLs are path-style on its own address.
+# fake-gcs-server: JSON API over http; download URLs are path-style on its own address. It holds
+# an upload in memory several times over (read whole, copied, read back); madvdontneed=0 lets
+# the Go runtime reuse those pages for the next upload instead of the kernel zeroing new ones.
 GCS_PORT=$(free_port "${VDO_GCS_PORT:-0}") || die "cannot listen for GCS"
 GCS_URL="http://127.0.0.1:$GCS_PORT"
-start_group gcs "$VDO_ENV_DIR/logs/gcs.log" "$FAKE_GCS" -scheme http -host 127.0.0.1 -port "$GCS_PORT" \
+start_group gcs "$VDO_ENV_DIR/logs/gcs.log" env GODEBUG=madvdontneed=0 "$FAKE_GCS" -scheme http -host 127.0.0.1 -port "$GCS_PORT" \
   -backend filesystem -filesystem-root "$VDO_ENV_DIR/gcs" \
   -public-host "127.0.0.1:$GCS_PORT" -external-url "$GCS_URL"
 # Azurite: blob service only, over HTTPS with the test CA, an account of our own (a random key,

@@ -36,3 +36,10 @@ pub async fn upload_time(
     store.delete(&key).await?;
     Ok(elapsed)
 }
+
+/// How the Azure backend cuts an upload: the block size in MiB and the blocks sent at once (the
+/// bench gives Microsoft's SDK the same).
+pub const AZURE_UPLOAD_SHAPE: (u64, usize) = (
+    super::azure::BLOCK_SIZE >> 20,
+    super::azure::BLOCKS_IN_FLIGHT,
+);
