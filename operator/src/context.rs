@@ -35,9 +35,9 @@ pub(crate) struct Context {
     /// aborted), nothing more is written (see [`Context::still_leading`]) and the bundle is
     /// left for the next leader.
     pub shutdown: CancellationToken,
-    /// This cluster, on every archive it writes (the DebugBundle CRD's uid; see orphans.rs);
-    /// empty when it could not be read.
-    pub cluster_mark: String,
+    /// This install, on every archive it writes (the DebugBundle CRD's uid and the namespace
+    /// served; see orphans.rs); empty when the CRD could not be read.
+    pub install_mark: String,
 }
 
 impl Context {
@@ -48,7 +48,7 @@ impl Context {
         api_requests: Arc<AtomicU64>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
-        cluster_mark: String,
+        install_mark: String,
     ) -> Self {
         let reporter = Reporter {
             controller: MANAGER.into(),
@@ -64,7 +64,7 @@ impl Context {
             redactor,
             metrics,
             shutdown,
-            cluster_mark,
+            install_mark,
         }
     }
 

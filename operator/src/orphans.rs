@@ -4,11 +4,16 @@
 //! under our folder are deleted, on start and then periodically, by the leader only.
 //!
 //! Safe by construction:
-//! - only keys of the exact shape of an archive key (`ArchiveOwner`), under our `plugins/`
-//!   folder, are ever deleted; anything else there is left alone;
-//! - only archives this cluster wrote: each carries this cluster's mark (the uid of the
-//!   DebugBundle CRD) as object metadata, so two clusters sharing a storage location (a
-//!   migration) never collect each other's archives; an archive without the mark is left;
+//! - only keys of the exact shape of an archive key (`ArchiveOwner`), in the folder of the
+//!   namespace this install serves, are ever deleted: another install's folder (a second Velero
+//!   namespace on the same bucket) is never listed, and anything else is left alone;
+//! - only archives this install wrote: each carries its mark (the DebugBundle CRD's uid and
+//!   the namespace served) as object metadata, so neither another cluster on the same bucket
+//!   (a migration) nor another install of this cluster collects them; an archive without this
+//!   mark is left;
+//! - an open upload is aborted only once it is older than the bundle deadline too: by then
+//!   every attempt that could be sending it has ended, whoever made it (an upload aborted under
+//!   a sender anyway is `UploadGone`, which starts it again);
 //! - the store is listed before the DebugBundles: an archive seen was uploaded by a bundle
 //!   that existed before the bundles were listed, so a bundle made meanwhile is never taken
 //!   for gone; and an archive younger than the grace period is left for the next sweep;
@@ -28,7 +33,7 @@ use crate::{
     kubernetes,
     storage::{
         ObjectStore, OpenUpload, StoredObject,
-        location::{ArchiveOwner, CLUSTER_MARK, StorageLocation},
+        location::{ArchiveOwner, INSTALL_MARK, StorageLocation},
     },
     velero,
 };
@@ -39,7 +44,7 @@ const MAX_LISTED: usize = 10_000;
 /// Sweeps every storage location of Velero's namespace now and then every interval, until
 /// shutdown. `bundles` is the controller's scope of DebugBundles.
 pub(crate) async fn run(bundles: Api<DebugBundle>, velero_namespace: String, ctx: Arc<Context>) {
-    if ctx.cluster_mark.is_empty() {
+    if ctx.install_mark.is_empty() {
         tracing::warn!(
             "no cluster mark (the DebugBundle CRD could not be read at start): archives left behind are not collected"
         );
@@ -101,7 +106,7 @@ async fn sweep_location(
             return;
         }
     };
-    let prefix = location.archives_prefix();
+    let prefix = location.namespace_archives_prefix(velero_namespace);
     // The store first, then the bundles (see the module's comment).
     let objects = match store.list(&prefix, MAX_LISTED).await {
         Ok(o) => o,
@@ -121,18 +126,23 @@ async fn sweep_location(
         return;
     };
     let now = jiff::Timestamp::now().as_second();
+    let grace = Grace {
+        archives: ctx.config.sweeps.grace,
+        uploads: ctx.config.sweeps.grace.max(ctx.config.bundle_deadline),
+    };
     let found = orphans(
         location,
+        velero_namespace,
         &objects,
         &uploads,
         &live,
         now,
-        ctx.config.sweeps.grace,
+        grace,
     );
     delete_orphans(&store, name, found, ctx).await;
 }
 
-/// Deletes the orphans of one location (archives only when this cluster wrote them), while
+/// Deletes the orphans of one location (archives only when this install wrote them), while
 /// this term lasts.
 async fn delete_orphans(store: &ObjectStore, location: &str, found: Orphans, ctx: &Context) {
     for key in found.archives {
@@ -152,12 +162,12 @@ async fn delete_orphans(store: &ObjectStore, location: &str, found: Orphans, ctx
     }
 }
 
-/// Deletes an orphan archive if this cluster wrote it (see the module's comment).
+/// Deletes an orphan archive if this install wrote it (see the module's comment).
 async fn delete_archive(store: &ObjectStore, location: &str, key: &str, ctx: &Context) {
     match store.metadata(key).await {
-        Ok(Some(meta)) if meta.get(CLUSTER_MARK) == Some(&ctx.cluster_mark) => {}
+        Ok(Some(meta)) if meta.get(INSTALL_MARK) == Some(&ctx.install_mark) => {}
         Ok(_) => {
-            tracing::debug!(location = %location, key, "garbage collection: not this cluster's archive; left");
+            tracing::debug!(location = %location, key, "garbage collection: not this install's archive; left");
             return;
         }
         Err(e) => {
@@ -213,32 +223,42 @@ pub(crate) struct Orphans {
     pub uploads: Vec<OpenUpload>,
 }
 
-/// The archives and open uploads of `location` that belong to no bundle of `live` and are
-/// older than `grace` at `now` (seconds since the epoch). Pure, so the rules are tested without
-/// a store.
+/// How old an orphan must be before it is deleted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grace {
+    pub archives: Duration,
+    /// At least the bundle deadline (see the module's comment).
+    pub uploads: Duration,
+}
+
+/// The archives and open uploads of `location`, in the folder of `namespace`, that belong to
+/// no bundle of `live` and are older than their grace at `now` (seconds since the epoch).
+/// Pure, so the rules are tested without a store.
 pub(crate) fn orphans(
     location: &StorageLocation,
+    namespace: &str,
     objects: &[StoredObject],
     uploads: &[OpenUpload],
     live: &BTreeSet<ArchiveOwner>,
     now: i64,
-    grace: Duration,
+    grace: Grace,
 ) -> Orphans {
-    let old_enough = |at: i64| at > 0 && now.saturating_sub(at) >= grace.as_secs() as i64;
+    let old_enough =
+        |at: i64, grace: Duration| at > 0 && now.saturating_sub(at) >= grace.as_secs() as i64;
     let orphaned = |key: &str| {
         location
             .archive_owner(key)
-            .is_some_and(|owner| !live.contains(&owner))
+            .is_some_and(|owner| owner.namespace == namespace && !live.contains(&owner))
     };
     Orphans {
         archives: objects
             .iter()
-            .filter(|o| orphaned(&o.key) && old_enough(o.written))
+            .filter(|o| orphaned(&o.key) && old_enough(o.written, grace.archives))
             .map(|o| o.key.clone())
             .collect(),
         uploads: uploads
             .iter()
-            .filter(|u| orphaned(&u.key) && old_enough(u.begun))
+            .filter(|u| orphaned(&u.key) && old_enough(u.begun, grace.uploads))
             .cloned()
             .collect(),
     }
@@ -258,7 +278,10 @@ spec:
   config: {region: minio}
 "#;
     const NOW: i64 = 1_800_000_000;
-    const GRACE: Duration = Duration::from_secs(900);
+    const GRACE: Grace = Grace {
+        archives: Duration::from_secs(900),
+        uploads: Duration::from_secs(1800),
+    };
 
     fn location() -> StorageLocation {
         StorageLocation::from_bsl(&serde_yaml::from_str(BSL).unwrap()).unwrap()
@@ -309,7 +332,7 @@ spec:
                 begun: NOW - 3600,
             },
         ];
-        let found = orphans(&loc, &objects, &uploads, &live, NOW, GRACE);
+        let found = orphans(&loc, "velero", &objects, &uploads, &live, NOW, GRACE);
         assert_eq!(
             found.archives,
             [gone.clone(), loc.archive_key("velero", "kept", gone_uid)]
@@ -324,6 +347,7 @@ spec:
         let key = loc.archive_key("velero", "b", "cccccccc-0000");
         let found = orphans(
             &loc,
+            "velero",
             &[object(&key, 899)],
             &[],
             &BTreeSet::new(),
@@ -333,6 +357,7 @@ spec:
         assert_eq!(found, Orphans::default());
         let found = orphans(
             &loc,
+            "velero",
             &[object(&key, 900)],
             &[],
             &BTreeSet::new(),
@@ -340,5 +365,62 @@ spec:
             GRACE,
         );
         assert_eq!(found.archives, [key]);
+    }
+
+    #[test]
+    fn another_namespace_folder_is_never_swept() {
+        let loc = location();
+        let theirs = loc.archive_key("velero-b", "gone", "dddddddd-0000");
+        let upload = OpenUpload {
+            key: theirs.clone(),
+            id: "u3".into(),
+            begun: NOW - 86_400,
+        };
+        let found = orphans(
+            &loc,
+            "velero",
+            &[object(&theirs, 86_400)],
+            &[upload],
+            &BTreeSet::new(),
+            NOW,
+            GRACE,
+        );
+        assert_eq!(found, Orphans::default());
+    }
+
+    #[test]
+    fn an_open_upload_waits_for_the_longer_of_the_graces() {
+        let loc = location();
+        let key = loc.archive_key("velero", "gone", "eeeeeeee-0000");
+        let upload = |age: i64| OpenUpload {
+            key: key.clone(),
+            id: "u4".into(),
+            begun: NOW - age,
+        };
+        let found = |age| {
+            orphans(
+                &loc,
+                "velero",
+                &[],
+                &[upload(age)],
+                &BTreeSet::new(),
+                NOW,
+                GRACE,
+            )
+        };
+        assert_eq!(found(1799).uploads, []);
+        assert_eq!(found(1800).uploads, [upload(1800)]);
+    }
+
+    #[test]
+    fn the_install_mark_names_the_cluster_and_the_namespace_served() {
+        use crate::storage::location::install_mark;
+        assert_eq!(install_mark("uid-1", Some("velero")), "uid-1/velero");
+        assert_ne!(
+            install_mark("uid-1", Some("velero")),
+            install_mark("uid-1", Some("velero-b"))
+        );
+        assert_eq!(install_mark("uid-1", None), "uid-1/*");
+        assert_eq!(install_mark("", Some("velero")), "");
     }
 }

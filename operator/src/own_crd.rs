@@ -25,7 +25,7 @@ pub(crate) enum Error {
     NotEstablished { name: String, waited: Duration },
 }
 
-/// The uid of the DebugBundle CRD: this cluster's mark on the archives it writes (see
+/// The uid of the DebugBundle CRD: this cluster's part of the mark on the archives it writes (see
 /// orphans.rs); empty, with a warning, when it cannot be read.
 pub(crate) async fn cluster_mark(client: Client, timeout: Duration) -> String {
     let crds: Api<CustomResourceDefinition> = Api::all(client);

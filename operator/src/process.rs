@@ -28,6 +28,7 @@ use crate::{
     orphans, own_crd, probe,
     redact::Redactor,
     spool::ProcessSpool,
+    storage::location,
 };
 
 fn without_empty(phases: Vec<String>) -> Vec<String> {
@@ -368,6 +369,7 @@ impl Terms {
             mark = own_crd::cluster_mark(self.client.clone(), self.api_timeout) => mark,
             _ = shutdown.cancelled() => return None,
         };
+        let install_mark = location::install_mark(&cluster_mark, self.namespace.as_deref());
         let leadership = match election {
             Some(election) => Some(election.acquire(self.client.clone(), shutdown).await?),
             None => None,
@@ -381,7 +383,7 @@ impl Terms {
                 self.requests.clone(),
                 self.metrics.clone(),
                 term.clone(),
-                cluster_mark,
+                install_mark,
             )
             .with_log_client(self.log_client.clone()),
         );

@@ -113,6 +113,7 @@ impl From<StorageError> for Failure {
         match &e {
             E::CredentialsInvalid { .. } => Self::permanent(reasons::CREDENTIALS_INVALID, e),
             E::Unreachable { .. } => Self::transient(reasons::STORAGE_UNREACHABLE, e),
+            E::UploadGone { .. } => Self::transient(reasons::UPLOAD_FAILED, e),
             E::CertificateUntrusted { .. } => Self::permanent(reasons::CERTIFICATE_UNTRUSTED, e),
             E::BucketMissing { .. } => Self::permanent(reasons::BUCKET_NOT_FOUND, e),
             // Reading the spooled archive back: the disk may recover.

@@ -44,8 +44,8 @@ pub(crate) async fn send(
         key,
         file: &finished.archive.path,
         mark: (
-            crate::storage::location::CLUSTER_MARK,
-            run.ctx.cluster_mark.as_str(),
+            crate::storage::location::INSTALL_MARK,
+            run.ctx.install_mark.as_str(),
         ),
     };
     let upload_id = store.start_upload(&archive).await?;

@@ -61,6 +61,8 @@ pub(super) enum Refusal {
     Credentials,
     BucketMissing,
     NotFound,
+    /// The upload's parts are gone (aborted meanwhile).
+    UploadGone,
     /// Anything else: classed by its status alone.
     Other,
 }
@@ -130,6 +132,10 @@ impl Errors {
                 bucket: self.bucket.clone(),
             },
             Refusal::NotFound => StorageError::NotFound {
+                location,
+                key: key.to_string(),
+            },
+            Refusal::UploadGone => StorageError::UploadGone {
                 location,
                 key: key.to_string(),
             },
@@ -320,6 +326,7 @@ mod tests {
             StorageError::NotFound { .. }
         ));
         assert!(class(503, Refusal::Other).is_transient());
+        assert!(class(400, Refusal::UploadGone).is_transient());
         assert!(class(429, Refusal::Other).is_transient());
         assert_eq!(
             class(409, Refusal::Other).to_string(),

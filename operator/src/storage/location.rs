@@ -134,14 +134,29 @@ impl StorageLocation {
         self.key(ARCHIVES_FOLDER)
     }
 
+    /// The folder of the archives of bundles of `namespace`.
+    pub fn namespace_archives_prefix(&self, namespace: &str) -> String {
+        format!("{}{namespace}/", self.archives_prefix())
+    }
+
     /// Whose archive `key` (a key of this location) is, when it has the shape of one.
     pub fn archive_owner(&self, key: &str) -> Option<ArchiveOwner> {
         ArchiveOwner::parse(key.strip_prefix(&self.archives_prefix())?)
     }
 }
 
-/// Object metadata naming the cluster that wrote an archive (`x-amz-meta-...`).
-pub(crate) const CLUSTER_MARK: &str = "velero-debug-cluster";
+/// Object metadata naming the install that wrote an archive (`x-amz-meta-...`).
+pub(crate) const INSTALL_MARK: &str = "velero-debug-install";
+
+/// The value of [`INSTALL_MARK`]: the cluster (the DebugBundle CRD's uid) and the namespace
+/// served, `*` for all: two installs in one cluster share the CRD, so the uid alone would
+/// name both. Empty when the cluster is not known (nothing is then collected).
+pub(crate) fn install_mark(cluster: &str, namespace: Option<&str>) -> String {
+    if cluster.is_empty() {
+        return String::new();
+    }
+    format!("{cluster}/{}", namespace.unwrap_or("*"))
+}
 
 /// Below the BSL's prefix, where archives go.
 const ARCHIVES_FOLDER: &str = "plugins/velero-debug-operator/bundles/";

@@ -36,6 +36,11 @@ pub(crate) enum StorageError {
     Unreachable { location: String, message: String },
     #[error("{location}: object {key} does not exist")]
     NotFound { location: String, key: String },
+    /// The upload being sent was aborted meanwhile (S3 NoSuchUpload, Azure InvalidBlockList):
+    /// by a sweep of another install sharing the bucket, or a deposed leader. Starting the
+    /// upload again mends it.
+    #[error("{location}: the upload of {key} was aborted while it was sent")]
+    UploadGone { location: String, key: String },
     /// Real stores answer NoSuchBucket (404) for any object of a bucket that does not exist:
     /// not the same as a missing object, and no object of that location can be had.
     #[error(
@@ -73,7 +78,12 @@ fn is_certificate_error(chain: &str) -> bool {
 impl StorageError {
     /// Retrying may help (the server may come back); a refused credential will not.
     pub(crate) fn is_transient(&self) -> bool {
-        matches!(self, StorageError::Unreachable { .. } | StorageError::Io(_))
+        matches!(
+            self,
+            StorageError::Unreachable { .. }
+                | StorageError::Io(_)
+                | StorageError::UploadGone { .. }
+        )
     }
 }
 

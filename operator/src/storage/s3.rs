@@ -168,6 +168,10 @@ impl S3Store {
                         location,
                         bucket: self.location.bucket.clone(),
                     },
+                    "NoSuchUpload" => StorageError::UploadGone {
+                        location,
+                        key: key.to_string(),
+                    },
                     "NoSuchKey" | "NotFound" => StorageError::NotFound {
                         location,
                         key: key.to_string(),

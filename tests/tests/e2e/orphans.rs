@@ -1,7 +1,9 @@
 //! The garbage collector of archives (operator/src/orphans.rs) on the real environment: an
 //! archive whose DebugBundle is gone is deleted; the archive of a live bundle, another
-//! cluster's, one without a cluster mark and a file that is not an archive are left. The e2e
-//! operator sweeps every 3 s with no grace period (tests/env/operator-up.sh).
+//! cluster's, another install's (another Velero namespace on the same bucket and prefix), one
+//! without a mark and a file that is not an archive are left; an open upload is aborted only in
+//! our folder and only after the bundle deadline. The e2e operator sweeps every 3 s with no
+//! grace period (tests/env/operator-up.sh).
 
 use std::time::Duration;
 
@@ -18,21 +20,22 @@ use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
     Env, TestCtx, eventually,
     fixtures::{bundle_gone, completed_archive, object_exists, real_backup, storage_location},
-    unique_name,
+    restart_operators, stores, unique_name,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
-/// The metadata the operator marks its archives with, and this cluster's mark.
-const CLUSTER_MARK: &str = "velero-debug-cluster";
+/// The metadata the operator marks its archives with.
+const INSTALL_MARK: &str = "velero-debug-install";
 
-async fn cluster_mark(client: &Client) -> Result<String> {
+/// The mark of the install serving `namespace` in this cluster (the CRD's uid, the namespace).
+async fn install_mark(client: &Client, namespace: &str) -> Result<String> {
     let crd = Api::<CustomResourceDefinition>::all(client.clone())
         .get("debugbundles.velerodebug.io")
         .await?;
-    Ok(crd.uid().unwrap_or_default())
+    Ok(format!("{}/{namespace}", crd.uid().unwrap_or_default()))
 }
 
-/// Puts `key` into the environment's bucket, with `mark` as the cluster mark when given.
+/// Puts `key` into the environment's bucket, with `mark` as the install mark when given.
 async fn put(env: &Env, key: &str, mark: Option<&str>) -> Result<()> {
     let s3 = env.s3_client(&env.s3.endpoint);
     let mut put = s3
@@ -41,7 +44,7 @@ async fn put(env: &Env, key: &str, mark: Option<&str>) -> Result<()> {
         .key(key)
         .body(b"not really a bundle".to_vec().into());
     if let Some(mark) = mark {
-        put = put.metadata(CLUSTER_MARK, mark);
+        put = put.metadata(INSTALL_MARK, mark);
     }
     put.send().await?;
     Ok(())
@@ -65,19 +68,23 @@ fn archive_key(prefix: &str, namespace: &str, name: &str, uid: &str) -> String {
 #[tokio::test]
 async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()> {
     let t = &TestCtx::new().await?;
-    let mark = cluster_mark(&t.client).await?;
-    ensure!(!mark.is_empty());
+    let ns = &t.env.namespace;
+    let mark = install_mark(&t.client, ns).await?;
+    let other_install = install_mark(&t.client, "velero-b").await?;
     let (_, backup, _) = real_backup(t, "orphans").await?;
     let (_, live_key) = completed_archive(t, serde_json::json!({"backup": backup})).await?;
 
     let prefix = &t.env.s3.prefix;
-    let ns = &t.env.namespace;
     let uid = "0a1b2c3d-0000-4000-8000-000000000000";
     // As a crash between the upload and the status write leaves it: this cluster's mark, no
     // bundle of that name and uid.
     let ghost = archive_key(prefix, ns, &unique_name("ghost"), uid);
     let foreign = archive_key(prefix, ns, &unique_name("foreign"), uid);
     let unmarked = archive_key(prefix, ns, &unique_name("unmarked"), uid);
+    // Another install of this cluster (Velero in namespace velero-b, same bucket and prefix):
+    // its folder, and one of its archives in ours.
+    let other_folder = archive_key(prefix, "velero-b", &unique_name("ghost"), uid);
+    let other_marked = archive_key(prefix, ns, &unique_name("other-install"), uid);
     let not_an_archive = format!(
         "{prefix}/plugins/velero-debug-operator/bundles/{ns}/{}.txt",
         unique_name("notes")
@@ -85,6 +92,8 @@ async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()>
     put(&t.env, &ghost, Some(&mark)).await?;
     put(&t.env, &foreign, Some("another-cluster")).await?;
     put(&t.env, &unmarked, None).await?;
+    put(&t.env, &other_folder, Some(&other_install)).await?;
+    put(&t.env, &other_marked, Some(&other_install)).await?;
     put(&t.env, &not_an_archive, Some(&mark)).await?;
 
     let collected = eventually(
@@ -96,10 +105,18 @@ async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()>
     // Several sweeps later, the rest is still there.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let mut left = Vec::new();
-    for key in [&live_key, &foreign, &unmarked, &not_an_archive] {
+    let kept = [
+        &live_key,
+        &foreign,
+        &unmarked,
+        &not_an_archive,
+        &other_folder,
+        &other_marked,
+    ];
+    for key in kept {
         left.push((key.clone(), object_exists(&t.env, key).await?));
     }
-    for key in [&foreign, &unmarked, &not_an_archive] {
+    for key in &kept[1..] {
         delete_object(&t.env, key).await;
     }
     collected?;
@@ -255,4 +272,94 @@ async fn a_bundle_whose_store_is_unreachable_is_deleted_within_the_limit() -> Re
     );
     ensure!(left, "the archive was gone before the store came back");
     collected
+}
+
+/// Upload ids open on `key` in the environment's bucket.
+async fn open_uploads_of(env: &Env, key: &str) -> Result<Vec<String>> {
+    let listed = env
+        .s3_client(&env.s3.endpoint)
+        .list_multipart_uploads()
+        .bucket(&env.s3.bucket)
+        .prefix(key)
+        .send()
+        .await?;
+    Ok(listed
+        .uploads()
+        .iter()
+        .filter(|u| u.key() == Some(key))
+        .filter_map(|u| u.upload_id().map(str::to_string))
+        .collect())
+}
+
+/// Open uploads with no bundle (as a process killed before it wrote the upload's id leaves
+/// them), on S3 and Azure: ours are aborted once older than the bundle deadline, not before;
+/// another install's folder is never touched. Alone: the operator runs with a 20 s deadline.
+#[tokio::test]
+async fn serial_open_uploads_are_aborted_after_the_bundle_deadline_and_only_in_our_folder()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    restart_operators(1, &[("VDO_BUNDLE_DEADLINE", "20s".to_string())]).await?;
+    let outcome = open_uploads_swept(t).await;
+    restart_operators(1, &[]).await?;
+    outcome
+}
+
+async fn open_uploads_swept(t: &TestCtx) -> Result<()> {
+    let env = &t.env;
+    let uid = "0f1e2d3c-0000-4000-8000-000000000000";
+    let s3_ours = archive_key(&env.s3.prefix, &env.namespace, &unique_name("open"), uid);
+    let s3_theirs = archive_key(&env.s3.prefix, "velero-b", &unique_name("open"), uid);
+    let azure_ours = archive_key(&env.azure.prefix, &env.namespace, &unique_name("open"), uid);
+    let azure_theirs = archive_key(&env.azure.prefix, "velero-b", &unique_name("open"), uid);
+    let s3 = env.s3_client(&env.s3.endpoint);
+    for key in [&s3_ours, &s3_theirs] {
+        s3.create_multipart_upload()
+            .bucket(&env.s3.bucket)
+            .key(key)
+            .send()
+            .await?;
+    }
+    // Blocks named as the operator names them (its upload id, the block's index).
+    for key in [&azure_ours, &azure_theirs] {
+        stores::azure_blob(env, &["stage", key, "0123456789abcdef-000000"]).await?;
+    }
+    let opened = std::time::Instant::now();
+    eventually(
+        "our open uploads to be aborted",
+        Duration::from_secs(90),
+        || async {
+            let s3_gone = open_uploads_of(env, &s3_ours).await?.is_empty();
+            let azure_gone = stores::azure_blob(env, &["uncommitted", &azure_ours]).await? == "0";
+            Ok((s3_gone && azure_gone).then_some(()))
+        },
+    )
+    .await?;
+    // The store's clock counts whole seconds.
+    ensure!(
+        opened.elapsed() >= Duration::from_secs(18),
+        "aborted {:?} after it was opened, before the 20 s bundle deadline",
+        opened.elapsed()
+    );
+    // Several sweeps later, another install's uploads are still open.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let s3_left = open_uploads_of(env, &s3_theirs).await?;
+    let azure_left = stores::azure_blob(env, &["uncommitted", &azure_theirs]).await?;
+    for id in &s3_left {
+        let _ = s3
+            .abort_multipart_upload()
+            .bucket(&env.s3.bucket)
+            .key(&s3_theirs)
+            .upload_id(id)
+            .send()
+            .await;
+    }
+    ensure!(
+        s3_left.len() == 1,
+        "another install's S3 upload was aborted"
+    );
+    ensure!(
+        azure_left == "1",
+        "another install's Azure upload was discarded"
+    );
+    Ok(())
 }

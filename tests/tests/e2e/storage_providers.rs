@@ -25,7 +25,7 @@ use velero_debug_e2e::{
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
-const CLUSTER_MARK: &str = "velero-debug-cluster";
+const INSTALL_MARK: &str = "velero-debug-install";
 
 /// The kubectl plugin makes a bundle of `target` (`backup NAME` or `restore NAME`) and
 /// downloads it (verifying its sha256); the Completed bundle.
@@ -191,8 +191,8 @@ async fn a_gcs_bundle_is_made_signed_as_google_signs_and_deleted_with_its_archiv
         .await?
         .context("the archive is not in the bucket")?;
     ensure!(
-        object["metadata"][CLUSTER_MARK].is_string(),
-        "no cluster mark: {object}"
+        object["metadata"][INSTALL_MARK] == install_mark(t).await?.as_str(),
+        "not this install's mark: {object}"
     );
     ensure!(object["contentType"] == "application/gzip", "{object}");
 
@@ -305,8 +305,8 @@ async fn azure_bundles_of_a_backup_and_a_restore_are_read_with_a_sas_that_cannot
         let metadata: serde_json::Value =
             serde_json::from_str(&stores::azure_blob(env, &["metadata", &key]).await?)?;
         ensure!(
-            metadata["velero_debug_cluster"].is_string(),
-            "no cluster mark: {metadata}"
+            metadata["velero_debug_install"] == install_mark(t).await?.as_str(),
+            "not this install's mark: {metadata}"
         );
     }
     // Velero's own files of the restore were read from Azurite.
@@ -431,7 +431,7 @@ async fn an_azure_url_stops_working_when_it_expires() -> Result<()> {
 async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Result<()> {
     let t = &TestCtx::new().await?;
     let env = &t.env;
-    let mark = cluster_mark(t).await?;
+    let mark = install_mark(t).await?;
     let gone = "00000000-0000-0000-0000-00000000abcd";
     let gcs_orphan = format!(
         "{}/plugins/velero-debug-operator/bundles/{}/gone-{}-{}.tar.gz",
@@ -445,25 +445,23 @@ async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Resul
         env,
         &gcs_orphan,
         b"x",
-        serde_json::json!({CLUSTER_MARK: mark}),
+        serde_json::json!({INSTALL_MARK: mark}),
     )
     .await?;
     stores::gcs_put(
         env,
         &gcs_foreign,
         b"x",
-        serde_json::json!({CLUSTER_MARK: "another"}),
+        serde_json::json!({INSTALL_MARK: "another"}),
     )
     .await?;
 
     let azure_orphan = gcs_orphan.replacen(&env.gcs.prefix, &env.azure.prefix, 1);
     let azure_foreign = azure_orphan.replace("gone-", "other-cluster-");
-    let open_upload = azure_orphan.replace("gone-", "open-");
-    let foreign_upload = azure_orphan.replace("gone-", "foreign-open-");
     let blob = tempfile::NamedTempFile::new()?;
     std::fs::write(blob.path(), b"x")?;
     let blob_path = blob.path().to_string_lossy().to_string();
-    let mark_arg = format!("velero_debug_cluster={mark}");
+    let mark_arg = format!("velero_debug_install={mark}");
     stores::azure_blob(env, &["put", &azure_orphan, &blob_path, &mark_arg]).await?;
     stores::azure_blob(
         env,
@@ -471,14 +469,10 @@ async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Resul
             "put",
             &azure_foreign,
             &blob_path,
-            "velero_debug_cluster=another",
+            "velero_debug_install=another",
         ],
     )
     .await?;
-    // An upload of ours left open (a block named as the operator names them), and someone
-    // else's.
-    stores::azure_blob(env, &["stage", &open_upload, "0123456789abcdef-000000"]).await?;
-    stores::azure_blob(env, &["stage", &foreign_upload, "foreign-block-000001"]).await?;
 
     // The e2e operator sweeps every 3 s with no grace period.
     eventually(
@@ -487,8 +481,7 @@ async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Resul
         || async {
             let gcs = stores::gcs_object(env, &gcs_orphan).await?.is_none();
             let azure = !stores::azure_exists(env, &azure_orphan).await?;
-            let upload = stores::azure_blob(env, &["uncommitted", &open_upload]).await? == "0";
-            Ok((gcs && azure && upload).then_some(()))
+            Ok((gcs && azure).then_some(()))
         },
     )
     .await?;
@@ -500,20 +493,21 @@ async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Resul
         stores::azure_exists(env, &azure_foreign).await?,
         "another cluster's Azure archive was deleted"
     );
-    ensure!(
-        stores::azure_blob(env, &["uncommitted", &foreign_upload]).await? == "1",
-        "a foreign upload was discarded"
-    );
     Ok(())
 }
 
-async fn cluster_mark(t: &TestCtx) -> Result<String> {
+/// The mark of this install: the CRD's uid and the namespace it serves.
+async fn install_mark(t: &TestCtx) -> Result<String> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::ResourceExt;
     let crd = Api::<CustomResourceDefinition>::all(t.client.clone())
         .get("debugbundles.velerodebug.io")
         .await?;
-    Ok(crd.uid().unwrap_or_default())
+    Ok(format!(
+        "{}/{}",
+        crd.uid().unwrap_or_default(),
+        t.env.namespace
+    ))
 }
 
 #[tokio::test]
