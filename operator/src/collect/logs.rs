@@ -694,13 +694,14 @@ async fn read_log(
             return (outcome, masks, compressing);
         }
         Ok(Ok(_)) => LogOutcome::Written(report, None),
-        Ok(Err(e)) if job.previous => {
-            // Asking for the previous log of a container that never restarted is refused with
-            // 400 by the kubelet; that is not a problem worth a warning.
-            let _ = e;
-            LogOutcome::NoPrevious
+        Ok(Err(CopyError::NoPrevious)) if job.previous => LogOutcome::NoPrevious,
+        Ok(Err(CopyError::NoPrevious)) => LogOutcome::Failed("no such log".to_string()),
+        Ok(Err(CopyError::Refused(why))) => LogOutcome::Failed(why),
+        // A previous instance's log is often a crash's only evidence: what was read stays.
+        Ok(Err(CopyError::Cut(why))) if report.written > 0 => {
+            LogOutcome::Partial(format!("the read broke off ({why})"), report)
         }
-        Ok(Err(e)) => LogOutcome::Failed(e),
+        Ok(Err(CopyError::Cut(why))) => LogOutcome::Failed(why),
         Err(_) => {
             let why = format!("timed out after {}s", base.timeout.as_secs());
             // What was written but still buffered when the copy was dropped is lost.
@@ -732,6 +733,33 @@ struct AtCut {
     tee: Option<TeeMark>,
 }
 
+/// Why the first request of a log got no log, or not all of it.
+#[derive(Debug)]
+enum CopyError {
+    /// The kubelet's answer for a previous instance that does not exist.
+    NoPrevious,
+    /// Refused before any byte was read.
+    Refused(String),
+    /// Broken off after the copy began (the stream or the spool failed): what was written up
+    /// to there is flushed to the spool file and stays.
+    Cut(String),
+}
+
+/// Whether an answer to a log request says there is no previous instance: the kubelet's words
+/// (400 `previous terminated container "c" in pod "p" not found`), or kwok's, which stands in
+/// for the kubelet on the local environment (400 `failed to read log file "."`, no file named).
+/// Any other refusal (403, 429, 5xx) is a failure worth a warning.
+fn is_no_previous(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) if status.code == 400 => {
+            let m = &status.message;
+            (m.contains("previous terminated container") && m.contains("not found"))
+                || m.starts_with("failed to read log file \".\"")
+        }
+        _ => false,
+    }
+}
+
 /// The first request: the log from the window's start, cut by the server at the bound (so a
 /// huge one is never transferred whole). Returns the spool file, flushed.
 async fn copy_head(
@@ -741,8 +769,8 @@ async fn copy_head(
     lines: &mut LineCopy<'_>,
     head: &mut Head<'_>,
     scan: &mut LogScan,
-    mut tee: Option<&mut OperationLines<'_>>,
-) -> Result<tokio::fs::File, String> {
+    tee: Option<&mut OperationLines<'_>>,
+) -> Result<tokio::fs::File, CopyError> {
     let params = LogParams {
         container: Some(job.container.clone()),
         previous: job.previous,
@@ -753,13 +781,32 @@ async fn copy_head(
     };
     let reader = match api.log_stream(&job.pod, &params).await {
         Ok(r) => r,
-        Err(e) => return Err(crate::kubernetes::message(&e)),
+        Err(e) if job.previous && is_no_previous(&e) => return Err(CopyError::NoPrevious),
+        Err(e) => return Err(CopyError::Refused(crate::kubernetes::message(&e))),
     };
     let file = tokio::fs::File::create(&job.spool)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CopyError::Refused(format!("spool file: {e}")))?;
     // A large buffer: each flush of a tokio file is a trip to the blocking pool.
     let mut out = BufWriter::with_capacity(SPOOL_BUFFER, file);
+    let copied = copy_lines(reader, &mut out, base, lines, head, scan, tee).await;
+    // Flushed whatever happened: a copy broken off keeps every line it wrote.
+    let flushed = out.flush().await;
+    copied.map_err(CopyError::Cut)?;
+    flushed.map_err(|e| CopyError::Cut(format!("spool file: {e}")))?;
+    Ok(out.into_inner())
+}
+
+/// The lines of `reader` rendered into `out` (see [`copy_head`]).
+async fn copy_lines(
+    reader: impl futures::AsyncBufRead,
+    out: &mut BufWriter<tokio::fs::File>,
+    base: &LogParamsBase,
+    lines: &mut LineCopy<'_>,
+    head: &mut Head<'_>,
+    scan: &mut LogScan,
+    mut tee: Option<&mut OperationLines<'_>>,
+) -> Result<(), String> {
     let mut reader = std::pin::pin!(reader);
     // One line buffer reused for the whole log: no allocation per line.
     let mut line = Vec::with_capacity(8 * 1024);
@@ -791,8 +838,7 @@ async fn copy_head(
             head.compressing.hand_over(lines.report.written);
         }
     }
-    out.flush().await.map_err(|e| e.to_string())?;
-    Ok(out.into_inner())
+    Ok(())
 }
 
 /// A log's tail as read: its last lines, and what was masked in them.

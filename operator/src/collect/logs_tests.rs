@@ -344,3 +344,117 @@ async fn the_server_log_gives_its_lines_naming_the_operation_as_its_file_keeps_t
     // Teed lines were paid for once each.
     assert_eq!(r.paid, (r.text.len() + tee_text.len()) as u64);
 }
+
+/// An `Api<Pod>` whose log requests are all answered `status`, with a body of `chunks` that
+/// breaks off with an error after them when `broken`.
+fn kubelet_answering(status: u16, chunks: &'static [&'static str], broken: bool) -> Api<Pod> {
+    use http_body_util::StreamBody;
+    type Chunk = Result<http_body::Frame<bytes::Bytes>, std::io::Error>;
+    type Answer = Response<StreamBody<futures::stream::Iter<std::vec::IntoIter<Chunk>>>>;
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Answer>();
+    tokio::spawn(async move {
+        while let Some((_, reply)) = handle.next_request().await {
+            let mut frames: Vec<Chunk> = chunks
+                .iter()
+                .map(|c| {
+                    Ok(http_body::Frame::data(bytes::Bytes::from_static(
+                        c.as_bytes(),
+                    )))
+                })
+                .collect();
+            if broken {
+                frames.push(Err(std::io::Error::other("connection reset")));
+            }
+            let body = StreamBody::new(futures::stream::iter(frames));
+            let response = Response::builder().status(status).body(body);
+            reply.send_response(response.expect("a response"));
+        }
+    });
+    Api::namespaced(Client::new(service, "velero"), "velero")
+}
+
+/// The previous instance's log of node-agent-1 read from `api`: the outcome and the spool
+/// file's text.
+async fn read_previous(api: Api<Pod>) -> (LogOutcome, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle_path = EntryPath::new(&["logs", "velero", "node-agent-1"], "node-agent", "log");
+    let job = LogJob {
+        pod: "node-agent-1".into(),
+        container: "node-agent".into(),
+        previous: true,
+        source: LogSource {
+            path: bundle_path.to_string(),
+            role: LogRole::NodeAgent,
+            pod: Some("node-agent-1".into()),
+            node: None,
+            previous: true,
+        },
+        bundle_path,
+        spool: dir.path().join("spool"),
+        tee: None,
+    };
+    let base = LogParamsBase {
+        since: None,
+        max_bytes: BOUND as u64,
+        timeout: Duration::from_secs(10),
+        max_line_bytes: 1024,
+        compression: Compression::default(),
+    };
+    let mut scan = LogScan::new(job.source.clone());
+    let budget = ContentBudget::new(1 << 20);
+    let redactor = Redactor::new();
+    let (outcome, _, compressing) =
+        read_log(&api, &job, &base, &redactor, budget, &mut scan, None).await;
+    compressing.discard().await;
+    (
+        outcome,
+        std::fs::read_to_string(&job.spool).unwrap_or_default(),
+    )
+}
+
+fn refusal(code: u16, message: &'static str) -> Api<Pod> {
+    let body: &'static str = Box::leak(
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": message, "code": code})
+        .to_string()
+        .into_boxed_str(),
+    );
+    kubelet_answering(code, Box::leak(Box::new([body])), false)
+}
+
+#[tokio::test]
+async fn only_the_kubelets_not_found_means_no_previous_instance() {
+    let kubelet = "previous terminated container \"node-agent\" in pod \"node-agent-1\" not found";
+    let kwok = "failed to read log file \".\": read .: is a directory";
+    for message in [kubelet, kwok] {
+        let (outcome, _) = read_previous(refusal(400, message)).await;
+        assert!(matches!(outcome, LogOutcome::NoPrevious), "{message}");
+    }
+    for (code, message) in [
+        (500, "kubelet unreachable"),
+        (429, "slow down"),
+        (403, "forbidden"),
+    ] {
+        match read_previous(refusal(code, message)).await.0 {
+            LogOutcome::Failed(why) => assert!(why.contains(message), "{why}"),
+            _ => panic!("HTTP {code} taken for no previous instance"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_previous_log_broken_off_mid_way_keeps_what_was_read() {
+    let api = kubelet_answering(200, &["line one\n", "panic: line two\n"], true);
+    let (outcome, text) = read_previous(api).await;
+    match outcome {
+        LogOutcome::Partial(why, _) => assert!(why.contains("broke off"), "{why}"),
+        _ => panic!("the lines read were not kept"),
+    }
+    assert!(
+        text.contains("line one\n") && text.contains("panic: line two\n"),
+        "{text}"
+    );
+    // Broken off before any line: nothing to keep, and said so.
+    let (outcome, _) = read_previous(kubelet_answering(200, &[], true)).await;
+    assert!(matches!(outcome, LogOutcome::Failed(_)));
+}
