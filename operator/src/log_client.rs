@@ -14,6 +14,11 @@
 //! and TLS handshake per log read. Where the close does not come at once (a proxy that keeps
 //! the client's connection open) or the source pauses, a read that has waited [`PATIENCE`]
 //! lowers the mark until bytes come, then sets it again: at most that long is lost per pause.
+//!
+//! Throttling is answered as kube's own client answers it (its retry policy, server-aware: 429,
+//! 503 and 504 are retried, after the server's Retry-After when it is longer than the backoff),
+//! but bounded: [`RETRIES`] retries, the backoff at most [`MAX_BACKOFF`]; the log's own deadline
+//! bounds a long Retry-After. `LOG_CLIENT=kube` reads logs with kube's client instead.
 
 use std::{future::Future, pin::Pin, task::Poll, time::Duration};
 
@@ -24,9 +29,9 @@ use hyper_util::{
     client::legacy::connect::{Connected, Connection, HttpConnector},
     rt::{TokioExecutor, TokioIo},
 };
-use kube::client::{Body, ClientBuilder, ConfigExt};
+use kube::client::{Body, ClientBuilder, ConfigExt, retry::RetryPolicy};
 use tokio::net::TcpStream;
-use tower::{BoxError, Service, ServiceBuilder, ServiceExt, util::BoxService};
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt, retry::RetryLayer, util::BoxService};
 
 /// Bytes a log's socket holds before its reader is woken. Below half the socket's initial
 /// receive buffer (`net.ipv4.tcp_rmem`, 128 KiB by default), so setting it neither grows the
@@ -35,6 +40,17 @@ pub const LOW_WATER: u32 = 32 * 1024;
 
 /// How long a read waits for the mark before the mark is lowered for it.
 pub const PATIENCE: Duration = Duration::from_millis(100);
+
+/// Retries of a throttled log request (kube's client: 15).
+pub const RETRIES: u32 = 5;
+
+/// The longest backoff between two retries (kube's client: 1000 s).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+fn retry_policy() -> RetryPolicy {
+    RetryPolicy::new(Duration::from_millis(100), MAX_BACKOFF, RETRIES, true)
+        .expect("the delays are in order")
+}
 
 /// The service under a log [`kube::Client`]: requests in, responses with hyper's body out.
 pub type LogService = BoxService<Request<Body>, Response<Incoming>, BoxError>;
@@ -60,6 +76,7 @@ pub fn builder(
         hyper_util::client::legacy::Builder::new(TokioExecutor::new()).build(connector);
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
+        .layer(RetryLayer::new(retry_policy()))
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_request(close_after_response)
@@ -337,5 +354,74 @@ mod tests {
         assert_eq!(get(&url).await, body);
         let head = served.await.unwrap().to_ascii_lowercase();
         assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+    }
+
+    /// Answers each request with the next of `answers` (a status and its extra header lines),
+    /// then a log; returns the times the requests came.
+    async fn serve_answers(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, tokio::task::JoinHandle<Vec<std::time::Instant>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = tokio::spawn(async move {
+            let mut came = Vec::new();
+            for (status, headers) in answers.into_iter().chain([(200, "")]) {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    socket.read_exact(&mut byte).await.unwrap();
+                    head.push(byte[0]);
+                }
+                came.push(std::time::Instant::now());
+                let body = if status == 200 { "the log\n" } else { "{}" };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\n{headers}content-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(reply.as_bytes()).await.unwrap();
+                socket.shutdown().await.unwrap();
+            }
+            came
+        });
+        (url, served)
+    }
+
+    #[tokio::test]
+    async fn a_throttled_log_request_is_retried_after_the_servers_retry_after() {
+        let (url, served) =
+            serve_answers(vec![(429, "retry-after: 1\r\n"), (503, ""), (504, "")]).await;
+        assert_eq!(get(&url).await, b"the log\n");
+        let came = served.await.unwrap();
+        assert_eq!(came.len(), 4);
+        assert!(
+            came[1] - came[0] >= Duration::from_millis(950),
+            "retried {:?} after a Retry-After of 1 s",
+            came[1] - came[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded_and_a_refusal_is_not_retried() {
+        let throttled = vec![(429, ""); RETRIES as usize + 1];
+        let (url, served) = serve_answers(throttled).await;
+        let config = kube::Config::new(url.parse().unwrap());
+        let client = builder(&config, LOW_WATER).unwrap().build();
+        let request = Request::get("/api/v1/namespaces/ns/pods/p/log")
+            .body(Vec::new())
+            .unwrap();
+        // One retry more, and it would have had the log.
+        let answer = client.request_stream(request).await;
+        assert!(answer.is_err(), "the last 429 is the answer");
+        served.abort();
+        let (url, served) = serve_answers(vec![(403, "")]).await;
+        let config = kube::Config::new(url.parse().unwrap());
+        let client = builder(&config, LOW_WATER).unwrap().build();
+        let request = Request::get("/api/v1/namespaces/ns/pods/p/log")
+            .body(Vec::new())
+            .unwrap();
+        // Retried, it would have had the log.
+        assert!(client.request_stream(request).await.is_err());
+        served.abort();
     }
 }

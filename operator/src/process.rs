@@ -122,6 +122,11 @@ pub struct Args {
     /// takes later).
     #[arg(long, env = "ARCHIVE_DELETE_LIMIT", default_value = "5m", value_parser = parse_duration)]
     archive_delete_limit: Duration,
+    /// The client container logs are read with: `direct`, a connection per log that wakes
+    /// once per 32 KiB (log_client.rs), or `kube`, kube's own client, as every other request
+    /// (the way back should the direct one meet a proxy or server it does not suit).
+    #[arg(long, env = "LOG_CLIENT", value_enum, default_value_t = LogClient::Direct)]
+    log_client: LogClient,
     /// Container logs of one bundle read at the same time.
     #[arg(long, env = "LOG_CONCURRENCY", default_value_t = crate::config::DEFAULT_LOG_CONCURRENCY,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
@@ -249,6 +254,7 @@ async fn uninstall(args: &Args, delete_bundles: bool, timeout: Duration) -> anyh
     let (client, _) = counting_clients(
         Arc::new(AtomicU64::new(0)),
         Duration::from_secs(args.api_timeout_seconds),
+        LogClient::Kube,
     )
     .await?;
     let namespace = Some(args.namespace.as_str()).filter(|n| !n.is_empty());
@@ -275,6 +281,7 @@ async fn operate(args: Args) -> anyhow::Result<()> {
     let (client, log_client) = counting_clients(
         requests.clone(),
         Duration::from_secs(args.api_timeout_seconds),
+        args.log_client,
     )
     .await?;
     if args.apply_crd {
@@ -497,6 +504,7 @@ fn init_logging(json: bool) {
 async fn counting_clients(
     requests: Arc<AtomicU64>,
     api_timeout: Duration,
+    log_client: LogClient,
 ) -> anyhow::Result<(Client, Client)> {
     let count = tower::util::MapRequestLayer::new(move |req| {
         requests.fetch_add(1, Ordering::Relaxed);
@@ -509,14 +517,23 @@ async fn counting_clients(
         .with_layer(&answer_timeout)
         .build();
     // The log client connects directly; through a proxy, logs are read as the rest is.
-    let logs = match config.proxy_url {
-        Some(_) => api.clone(),
-        None => crate::log_client::builder(&config, crate::log_client::LOW_WATER)?
-            .with_layer(&count)
-            .with_layer(&answer_timeout)
-            .build(),
+    let logs = match (log_client, &config.proxy_url) {
+        (LogClient::Kube, _) | (_, Some(_)) => api.clone(),
+        (LogClient::Direct, None) => {
+            crate::log_client::builder(&config, crate::log_client::LOW_WATER)?
+                .with_layer(&count)
+                .with_layer(&answer_timeout)
+                .build()
+        }
     };
     Ok((api, logs))
+}
+
+/// What container logs are read with (`LOG_CLIENT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogClient {
+    Direct,
+    Kube,
 }
 
 /// This process in the Lease when the pod's name is not given: host name and pid.

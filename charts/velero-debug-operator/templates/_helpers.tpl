@@ -117,6 +117,8 @@ capabilities:
   value: {{ .Values.garbageCollection.archiveDeleteLimit | quote }}
 - name: LOG_CONCURRENCY
   value: {{ .Values.collection.logConcurrency | quote }}
+- name: LOG_CLIENT
+  value: {{ .Values.collection.logClient | quote }}
 - name: COMPRESSION_LEVEL
   value: {{ .Values.collection.compressionLevel | quote }}
 - name: COMPRESSION_THREADS
