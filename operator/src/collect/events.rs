@@ -1,6 +1,13 @@
 //! Events: those about any collected object or pod (Velero's, and the workload objects in
 //! their own namespaces), and the Warning events of the namespaces the target covered, within
 //! the window; also as one sorted timeline.
+//!
+//! Events are read namespace by namespace, never across the cluster: outside Velero's
+//! namespace only where `rbac.workloadNamespaces` grants it (a namespace refused is warned
+//! about), so a bundle, which any bundle creator may read, holds no other team's events. A
+//! target that covered every namespace has its Warning events read in the namespaces of its
+//! workloads. At most [`MAX_WORKLOAD_NAMESPACES`] namespaces are read, and the timeline keeps
+//! its latest [`MAX_TIMELINE_LINES`] lines.
 
 use std::collections::BTreeSet;
 
@@ -10,9 +17,12 @@ use kube::{Api, api::ListParams};
 use super::{CollectError, Found, Sink, Sources, TargetObjects};
 use crate::tar_gz::EntryPath;
 
-/// Namespaces whose events about workload objects are read at most (the workloads step reads
-/// no more than this many either).
+/// Namespaces whose events are read at most, of each kind (the workloads step reads no more
+/// than this many either).
 const MAX_WORKLOAD_NAMESPACES: usize = 20;
+
+/// Lines of the timeline at most: its latest are kept.
+const MAX_TIMELINE_LINES: usize = 5_000;
 
 /// The namespaces a Backup or Restore covered; `None` means all of them.
 pub(super) fn covered_namespaces(target: &serde_json::Value) -> Option<Vec<String>> {
@@ -94,6 +104,13 @@ pub(super) async fn all(
     related(src, out, found, &mut timeline).await?;
     about_workloads(src, out, found, &mut timeline).await?;
     warnings_of_covered(src, out, found, objects, &mut timeline).await?;
+    let cut = keep_latest(&mut timeline, MAX_TIMELINE_LINES);
+    if cut > 0 {
+        out.warn(format!(
+            "events/timeline.txt: the {cut} earliest of {} events left out; it keeps the latest {MAX_TIMELINE_LINES}",
+            cut + MAX_TIMELINE_LINES
+        ));
+    }
     write_timeline(out, timeline)
 }
 
@@ -182,7 +199,8 @@ async fn warnings_of_covered(
 ) -> Result<(), CollectError> {
     let since = src.plan.since;
     let warnings = ListParams::default().fields("type=Warning");
-    for (scope, api) in warning_scopes(src, out, objects) {
+    let workload_namespaces: Vec<String> = found.workload_uids.keys().cloned().collect();
+    for (scope, api) in warning_scopes(src, out, objects, workload_namespaces) {
         let what = format!("Warning events of {scope}");
         let of_concern = |e: &Event| in_window(e, since) && !about_other_velero_object(e);
         if let Some(events) = src
@@ -198,36 +216,49 @@ async fn warnings_of_covered(
 }
 
 /// Where Warning events are read: each covered namespace whose name can go into a path
-/// (warned about otherwise), or the whole cluster.
+/// (warned about otherwise), or, for a target that covered all, the namespaces of its
+/// workloads; at most [`MAX_WORKLOAD_NAMESPACES`] of them.
 fn warning_scopes(
     src: &Sources<'_>,
     out: &mut Sink,
     objects: &TargetObjects,
+    workload_namespaces: Vec<String>,
 ) -> Vec<(String, Api<Event>)> {
-    match covered_namespaces(&objects.target.data) {
-        Some(list) => {
-            // A Restore's namespaceMapping may hold anything; only names go into a path.
-            let (names, others): (Vec<String>, Vec<String>) = list
-                .into_iter()
-                .partition(|ns| crate::kubernetes::is_object_name(ns));
-            for other in others {
-                out.warn(format!(
-                    "namespace {other:?} (named by the target) is not a namespace name; its events were not collected"
-                ));
-            }
-            names
-                .into_iter()
-                .map(|ns| (ns.clone(), Api::namespaced(src.client.clone(), &ns)))
-                .collect()
-        }
-        None => vec![("all-namespaces".into(), Api::all(src.client.clone()))],
+    let list = covered_namespaces(&objects.target.data).unwrap_or(workload_namespaces);
+    // A Restore's namespaceMapping may hold anything; only names go into a path.
+    let (mut names, others): (Vec<String>, Vec<String>) = list
+        .into_iter()
+        .partition(|ns| crate::kubernetes::is_object_name(ns));
+    for other in others {
+        out.warn(format!(
+            "namespace {other:?} (named by the target) is not a namespace name; its events were not collected"
+        ));
     }
+    if names.len() > MAX_WORKLOAD_NAMESPACES {
+        out.warn(format!(
+            "Warning events: read in the first {MAX_WORKLOAD_NAMESPACES} of the {} namespaces the target covered",
+            names.len()
+        ));
+        names.truncate(MAX_WORKLOAD_NAMESPACES);
+    }
+    names
+        .into_iter()
+        .map(|ns| (ns.clone(), Api::namespaced(src.client.clone(), &ns)))
+        .collect()
 }
 
-/// Every event read, one sorted line each, redacted.
-fn write_timeline(out: &mut Sink, mut timeline: Vec<String>) -> Result<(), CollectError> {
+/// Sorts the timeline and drops all but its latest `max` lines (each starts with its time);
+/// how many it dropped.
+fn keep_latest(timeline: &mut Vec<String>, max: usize) -> usize {
     timeline.sort();
     timeline.dedup();
+    let cut = timeline.len().saturating_sub(max);
+    timeline.drain(..cut);
+    cut
+}
+
+/// Every event kept, one sorted line each, redacted.
+fn write_timeline(out: &mut Sink, timeline: Vec<String>) -> Result<(), CollectError> {
     // Each line is its own event: no value goes on to the next, so no stream.
     let mut text = String::new();
     for line in &timeline {
@@ -294,5 +325,19 @@ mod tests {
         ];
         lines.sort();
         assert!(lines[0].contains("Earlier") && lines[0].contains("ns/Pod/p"));
+    }
+
+    #[test]
+    fn the_timeline_keeps_its_latest_lines() {
+        let mut timeline: Vec<String> = (0..10)
+            .rev()
+            .map(|i| format!("2026-11-20T10:{i:02}:00Z Warning ns/Pod/p R: m"))
+            .chain(["2026-11-20T10:09:00Z Warning ns/Pod/p R: m".to_string()])
+            .collect();
+        assert_eq!(keep_latest(&mut timeline, 4), 6);
+        assert_eq!(timeline.len(), 4);
+        assert!(timeline[0].starts_with("2026-11-20T10:06"), "{timeline:?}");
+        assert!(timeline[3].starts_with("2026-11-20T10:09"), "{timeline:?}");
+        assert_eq!(keep_latest(&mut timeline, 4), 0);
     }
 }

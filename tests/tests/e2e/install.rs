@@ -177,13 +177,13 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("get", "velero.io", "backuprepositories", "velero"),
         access("list", "velero.io", "backuprepositories", "velero"),
         access("list", "batch", "jobs", "velero"),
-        access("list", "", "events", "default"),
+        access("list", "", "events", "velero"),
         // The workloads' cluster-scoped objects: the PVs behind their claims, StorageClasses,
         // VolumeAttachments.
         access("get", "", "persistentvolumes", ""),
         access("list", "storage.k8s.io", "storageclasses", ""),
         access("list", "storage.k8s.io", "volumeattachments", ""),
-        // Its own CRD: read for the cluster mark on archives (orphans.rs), and brought up to
+        // Its own CRD: read for the install mark on archives (orphans.rs), and brought up to
         // date at start (crds.applyOnStart).
         named(
             access(
@@ -212,6 +212,9 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         ),
         access("list", "", "secrets", "velero"),
         named(access("get", "", "secrets", "velero"), "some-other-secret"),
+        // Events: Velero's namespace and those rbac.workloadNamespaces grants, never others.
+        access("list", "", "events", "default"),
+        access("list", "", "events", ""),
         access("create", "", "secrets", "velero"),
         access("list", "", "secrets", ""),
         // No writes beyond its own objects.
