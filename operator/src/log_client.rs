@@ -273,6 +273,17 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
+    /// A request's head, read byte by byte up to its blank line.
+    async fn read_head(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            socket.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        head
+    }
+
     /// Serves one request with the `pieces` of a body, pausing longer than [`PATIENCE`]
     /// between them, and, when `close` is false, keeps the connection open after the response
     /// (as a proxy might); returns the request's head as read.
@@ -284,12 +295,7 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let served = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                socket.read_exact(&mut byte).await.unwrap();
-                head.push(byte[0]);
-            }
+            let head = read_head(&mut socket).await;
             let reply = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
                 pieces.iter().map(Vec::len).sum::<usize>()
@@ -367,12 +373,7 @@ mod tests {
             let mut came = Vec::new();
             for (status, headers) in answers.into_iter().chain([(200, "")]) {
                 let (mut socket, _) = listener.accept().await.unwrap();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    socket.read_exact(&mut byte).await.unwrap();
-                    head.push(byte[0]);
-                }
+                read_head(&mut socket).await;
                 came.push(std::time::Instant::now());
                 let body = if status == 200 { "the log\n" } else { "{}" };
                 let reply = format!(
