@@ -286,11 +286,29 @@ pub(crate) async fn apply_status<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    let patch = serde_json::json!({
+    apply_status_at(api, name, manager, status, None).await
+}
+
+/// [`apply_status`], refused (409 Conflict) unless the object is still at `resource_version`
+/// when one is given: a writer that trails another's write cannot undo it.
+pub(crate) async fn apply_status_at<K>(
+    api: &Api<K>,
+    name: &str,
+    manager: &str,
+    status: &impl Serialize,
+    resource_version: Option<&str>,
+) -> Result<K, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let mut patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
+    if let Some(version) = resource_version {
+        patch["metadata"] = serde_json::json!({ "resourceVersion": version });
+    }
     api.patch_status(
         name,
         &PatchParams::apply(manager).force(),

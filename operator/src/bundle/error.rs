@@ -34,6 +34,7 @@ impl From<WriteError> for Error {
         match e {
             WriteError::Api(e) => Error::Kube(e),
             WriteError::NotLeading(e) => e.into(),
+            WriteError::Superseded => Error::ShuttingDown,
         }
     }
 }

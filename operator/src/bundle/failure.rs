@@ -170,7 +170,7 @@ impl Stop {
     pub fn status(e: WriteError) -> Self {
         match e {
             WriteError::Api(e) => Stop::Api(e),
-            WriteError::NotLeading(_) => Stop::ShuttingDown,
+            WriteError::NotLeading(_) | WriteError::Superseded => Stop::ShuttingDown,
         }
     }
 

@@ -608,3 +608,68 @@ async fn no_bundle_is_deleted_once_the_term_is_over() {
     let e = reconcile_after_the_term(expired).await;
     assert!(is_shutting_down(&e), "{e:?}");
 }
+
+/// Reconciles `bundle` against `exchanges`, expecting the reconcile to fail.
+async fn reconcile_failing(bundle: DebugBundle, exchanges: Vec<Exchange>) -> super::Error {
+    let watched: WatchedBundle =
+        serde_json::from_value(serde_json::to_value(bundle).unwrap()).expect("a stored object");
+    let (ctx, api) = api_server_mock::context(Config::default());
+    let server = api.serve(exchanges);
+    let reconciled =
+        tokio::time::timeout(Duration::from_secs(20), reconcile(Arc::new(watched), ctx));
+    let (result, served) = tokio::join!(reconciled, server);
+    served.expect("the mock API server").done().await;
+    result
+        .expect("the reconcile hung on a request")
+        .expect_err("the write refused")
+}
+
+/// The first status write of a run, fenced at the version the run saw.
+fn fenced_write(resource_version: &str) -> Exchange {
+    status_write("Pending", "WaitingForTarget")
+        .body("/metadata/resourceVersion", json!(resource_version))
+}
+
+#[tokio::test]
+async fn a_status_another_writer_changed_is_not_overwritten() {
+    let seen = at_version(fresh(), "41");
+    // A leader that took over meanwhile has moved the bundle on.
+    let theirs = at_version(
+        bundle(
+            SignedDuration::from_secs(5),
+            json!({"phase": "Collecting"}),
+            false,
+        ),
+        "42",
+    );
+    let e = reconcile_failing(
+        seen.clone(),
+        vec![
+            expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(&seen).unwrap()),
+            expect(Method::GET, RESTORE).not_found(),
+            fenced_write("41").refused(409, "Conflict"),
+            expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(&theirs).unwrap()),
+        ],
+    )
+    .await;
+    assert!(is_shutting_down(&e), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_refused_write_over_a_change_of_metadata_only_is_made_again() {
+    let seen = at_version(fresh(), "41");
+    // Someone labelled the bundle: its status is as the run saw it.
+    let labelled = at_version(fresh(), "43");
+    let action = reconcile_with(
+        seen.clone(),
+        vec![
+            expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(&seen).unwrap()),
+            expect(Method::GET, RESTORE).not_found(),
+            fenced_write("41").refused(409, "Conflict"),
+            expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(&labelled).unwrap()),
+            fenced_write("43"),
+        ],
+    )
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(5)));
+}

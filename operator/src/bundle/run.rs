@@ -26,6 +26,10 @@ pub(crate) enum WriteError {
     Api(#[from] kube::Error),
     #[error(transparent)]
     NotLeading(#[from] NotLeading),
+    /// Another writer changed the status since this run last wrote it (a leader that took
+    /// over while this one was deposed): this run's write is refused and it stops.
+    #[error("not written: another writer changed the bundle's status since this run wrote it")]
+    Superseded,
 }
 
 pub(crate) struct Run<'a> {
@@ -102,11 +106,44 @@ impl<'a> Run<'a> {
             now: Timestamp::now(),
         });
         self.ctx.still_leading()?;
-        let stored =
-            kubernetes::apply_status(&self.api(), &self.bundle.name_any(), MANAGER, &status)
-                .await?;
+        let stored = match self.apply_fenced(&status).await {
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                self.take_up_changes_of_others().await?;
+                self.apply_fenced(&status).await?
+            }
+            other => other?,
+        };
         self.resource_version = stored.metadata.resource_version;
         self.status = status;
+        Ok(())
+    }
+
+    /// Writes `status` only if the bundle is still as this run last saw it.
+    async fn apply_fenced(&self, status: &DebugBundleStatus) -> Result<DebugBundle, kube::Error> {
+        let name = self.bundle.name_any();
+        let version = self.resource_version.as_deref();
+        kubernetes::apply_status_at(&self.api(), &name, MANAGER, status, version).await
+    }
+
+    /// After a refused write: the bundle changed since this run saw it. A change to its
+    /// metadata, spec or upload progress (the progress reporter's writes) is taken up; a status
+    /// changed otherwise is another writer's, and this run stops.
+    async fn take_up_changes_of_others(&mut self) -> Result<(), WriteError> {
+        self.ctx.still_leading()?;
+        let stored = self.api().get(&self.bundle.name_any()).await?;
+        // Compared as written (JSON): times keep only what their serialisation keeps.
+        let without_progress = |s: &DebugBundleStatus| {
+            serde_json::to_value(DebugBundleStatus {
+                progress: None,
+                ..s.clone()
+            })
+            .ok()
+        };
+        let theirs = stored.status.as_ref().and_then(without_progress);
+        if theirs.is_none() || theirs != without_progress(&self.status) {
+            return Err(WriteError::Superseded);
+        }
+        self.resource_version = stored.metadata.resource_version;
         Ok(())
     }
 
