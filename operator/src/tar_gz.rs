@@ -275,24 +275,34 @@ pub(crate) struct FinishedArchive {
 
 /// The body file: what the tar writer writes goes through gzip, one member at a time, and
 /// content compressed ahead (see [`gzip_members`](crate::gzip_members)) is copied in between
-/// members as it is.
-struct MemberWriter {
+/// members as it is. Generic over the file only so a test can make the disk fill up.
+struct MemberWriter<W: Write = BufWriter<File>> {
     /// The member being written; None between members.
-    member: Option<GzEncoder<BufWriter<File>>>,
+    member: Option<GzEncoder<W>>,
     /// The file, while no member is being written.
-    file: Option<BufWriter<File>>,
+    file: Option<W>,
     compression: Compression,
 }
 
-impl MemberWriter {
-    fn file(&mut self) -> io::Result<&mut BufWriter<File>> {
-        if let Some(member) = self.member.take() {
+/// The writer holds neither a member nor its file: only once finished, which no write follows.
+fn no_file() -> io::Error {
+    io::Error::other("the body file is closed")
+}
+
+impl<W: Write> MemberWriter<W> {
+    /// Ends the member being written. A member that cannot be finished (the disk is full) is
+    /// kept, so the writer always holds its file: the tar writer's drop writes its end marker
+    /// and must meet an error then, not a writer without a file.
+    fn file(&mut self) -> io::Result<&mut W> {
+        if let Some(mut member) = self.member.take() {
+            if let Err(e) = member.try_finish() {
+                self.member = Some(member);
+                return Err(e);
+            }
+            // Finished already: this only hands the file back.
             self.file = Some(member.finish()?);
         }
-        Ok(self
-            .file
-            .as_mut()
-            .expect("the file is held between members"))
+        self.file.as_mut().ok_or_else(no_file)
     }
 
     /// Ends the member being written and copies `members` in as they are.
@@ -305,19 +315,23 @@ impl MemberWriter {
         Ok(())
     }
 
-    fn finish(mut self) -> io::Result<BufWriter<File>> {
+    fn finish(mut self) -> io::Result<W> {
         self.file()?;
-        Ok(self.file.take().expect("the file is held between members"))
+        self.file.take().ok_or_else(no_file)
     }
 }
 
-impl Write for MemberWriter {
+impl<W: Write> Write for MemberWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.member.is_none() {
-            let file = self.file.take().expect("the file is held between members");
-            self.member = Some(GzEncoder::new(file, self.compression.flate2()));
-        }
-        self.member.as_mut().expect("just made").write(buf)
+        let member = match &mut self.member {
+            Some(member) => member,
+            None => {
+                let file = self.file.take().ok_or_else(no_file)?;
+                self.member
+                    .insert(GzEncoder::new(file, self.compression.flate2()))
+            }
+        };
+        member.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -879,6 +893,74 @@ mod tests {
             names(tar_entries(first.as_slice())),
             ["bundle-x/summary.md", "bundle-x/manifest.json"]
         );
+    }
+
+    /// A file on a disk with `room` bytes free: writes past it fail ENOSPC.
+    struct FillingDisk {
+        room: usize,
+        written: usize,
+    }
+
+    impl Write for FillingDisk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.written + buf.len() > self.room {
+                return Err(io::ErrorKind::StorageFull.into());
+            }
+            self.written += buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An entry and then content compressed ahead, appended on a disk filling up at every
+    /// point of the way: the disk's error every time, and the tar writer's drop (which writes
+    /// its end marker) meets an error too, never a writer that lost its file to a member that
+    /// could not be finished.
+    #[test]
+    fn a_disk_filling_up_at_any_point_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let compressed = dir.path().join("ahead.gz");
+        std::fs::write(&compressed, vec![7u8; 4096]).unwrap();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let noise: Vec<u8> = (0..100_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let append = |room: usize| -> (io::Result<()>, io::Result<()>) {
+            let mut body = tar::Builder::new(MemberWriter {
+                member: None,
+                file: Some(FillingDisk { room, written: 0 }),
+                compression: Compression::default(),
+            });
+            let mut header = tar::Header::new_gnu();
+            header.set_size(noise.len() as u64);
+            let appended = body.append_data(&mut header, "r/noise", noise.as_slice());
+            let spliced = match appended {
+                Ok(()) => body.get_mut().splice(std::slice::from_ref(&compressed)),
+                Err(_) => Ok(()),
+            };
+            drop(body);
+            (appended, spliced)
+        };
+        let (Ok(()), Ok(())) = append(usize::MAX) else {
+            panic!("no room needed")
+        };
+        let mut member_unfinished = 0;
+        for room in (0..110_000).step_by(512) {
+            let (appended, spliced) = append(room);
+            if let Err(e) = appended.and(spliced.inspect_err(|_| member_unfinished += 1)) {
+                assert_eq!(e.kind(), io::ErrorKind::StorageFull, "room {room}: {e}");
+            }
+        }
+        // The case that once panicked: the member's last bytes do not fit.
+        assert!(member_unfinished > 0);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 #            documents (k8s.io/kubernetes@$KUBERNETES_VERSION in the Go module cache; converted
 #            by openapi-to-jsonschema.py, cached under $VDO_CACHE/kubeconform-schemas): unknown
 #            fields, wrong types and kinds without a schema fail. Also: `helm lint --strict`
-#            with every option on, and `helm template` without --kube-version (no cluster).
+#            with every option on, and `helm template` without --kube-version (no cluster); the
+#            spool's size derived from the collection settings, a smaller explicit one refused.
 #   server   `kubectl apply --server-side --dry-run=server --validate=strict` of both renders on
 #            the cluster of $KUBECONFIG (nothing is changed there): the API server's own
 #            validation, the CRD's CEL rules compiled, admission.
@@ -76,10 +77,40 @@ offline() {
   log "helm lint --strict with the all-options values (values.schema.json, templates)"
   "$HELM" lint --strict "$chart" -f "$chart/ci/all-options-values.yaml" >/dev/null ||
     fail "helm lint --strict with ci/all-options-values.yaml"
+  spool
   log "helm template without --kube-version (no cluster; the chart's kubeVersion against helm's default)"
   if ! "$HELM" template "$release" "$chart" >/dev/null; then
     fail "helm template without --kube-version (a helm built without upstream's k8sVersion ldflags defaults to Kubernetes v1.20)"
   fi
+}
+
+spool_size() { # [helm args...]: the spool emptyDir's sizeLimit and the ephemeral-storage request
+  "$HELM" template "$release" "$chart" "$@" |
+    awk '/sizeLimit:|ephemeral-storage:/ { printf "%s ", $2 }'
+}
+
+spool() { # the spool's size derived from the collection settings, or refused below them
+  local mib=1048576 needed expected out
+  # maxConcurrentBundles x (2 x maxBundleBytes + maxInflatedBytes) + 10%, up to MiB: defaults.
+  needed=$((4 * (2 * 536870912 + 134217728) * 11 / 10))
+  expected="$(((needed + mib - 1) / mib))Mi"
+  log "spool: derived $expected from the default values; a smaller spool.sizeLimit is refused"
+  out="$(spool_size)"
+  [[ "$out" == "$expected $expected " ]] ||
+    fail "spool: default values give '$out', not sizeLimit and request $expected"
+  needed=$((1 * (2 * 64 * mib + 16 * mib) * 11 / 10))
+  out="$(spool_size --set collection.maxConcurrentBundles=1 --set collection.maxBundleBytes=$((64 * mib)) \
+    --set collection.maxInflatedBytes=$((16 * mib)))"
+  [[ "$out" == "$(((needed + mib - 1) / mib))Mi $(((needed + mib - 1) / mib))Mi " ]] ||
+    fail "spool: 1 x (2 x 64Mi + 16Mi) gives '$out'"
+  out="$(spool_size --set spool.sizeLimit=6Gi)"
+  [[ "$out" == "6Gi 6Gi " ]] || fail "spool: an explicit 6Gi became '$out'"
+  out="$(spool_size --set spool.sizeLimit=$((${expected%Mi} - 1))Mi 2>&1)" &&
+    fail "spool: a sizeLimit 1Mi below $expected was accepted"
+  [[ "$out" == *"spool.sizeLimit $((${expected%Mi} - 1))Mi is below"*"= ${expected}"* ]] ||
+    fail "spool: the refusal does not say why: $out"
+  out="$(spool_size --set spool.sizeLimit=2Gi --set collection.maxConcurrentBundles=1 2>&1)" ||
+    fail "spool: 2Gi for one slot of the default sizes (1267Mi) was refused: $out"
 }
 
 reachable() {

@@ -72,12 +72,49 @@ capabilities:
 {{- printf "%s-metrics" (include "vdo.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+The most the spool can hold, in bytes: per collection slot, twice maxBundleBytes (content
+spooled and its compressed copy; a finishing archive's body and the archive) and one
+object-store file being decompressed (maxInflatedBytes); a tenth more for tar headers, gzip
+overhead, summary and manifest.
+*/}}
+{{- define "vdo.spoolNeededBytes" -}}
+{{- $c := .Values.collection -}}
+{{- $slot := add (mul 2 (int64 $c.maxBundleBytes)) (int64 $c.maxInflatedBytes) -}}
+{{- div (mul (int64 $c.maxConcurrentBundles) $slot 11) 10 -}}
+{{- end -}}
+
+{{/* Bytes of a quantity as values.schema.json allows it: digits and an optional suffix. */}}
+{{- define "vdo.quantityBytes" -}}
+{{- $digits := regexFind "^[0-9]+" . -}}
+{{- $units := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
+{{- mul (int64 $digits) (get $units (trimPrefix $digits .)) -}}
+{{- end -}}
+
+{{/*
+The spool's size limit: spool.sizeLimit when set, which must hold what the collection settings
+let the spool fill with (vdo.spoolNeededBytes), else that, rounded up to MiB.
+*/}}
+{{- define "vdo.spoolSizeLimit" -}}
+{{- $needed := int64 (include "vdo.spoolNeededBytes" .) -}}
+{{- $neededMi := div (add $needed 1048575) 1048576 -}}
+{{- with .Values.spool.sizeLimit -}}
+{{- if lt (int64 (include "vdo.quantityBytes" .)) $needed -}}
+{{- $c := $.Values.collection -}}
+{{- fail (printf "spool.sizeLimit %s is below what the collection settings let the spool hold: maxConcurrentBundles %d x (2 x maxBundleBytes %d + maxInflatedBytes %d) + 10%% = %dMi; when the spool fills up the kubelet evicts the pod and every bundle in flight. Raise spool.sizeLimit, lower those settings, or leave spool.sizeLimit empty to derive it" . (int64 $c.maxConcurrentBundles) (int64 $c.maxBundleBytes) (int64 $c.maxInflatedBytes) $neededMi) -}}
+{{- end -}}
+{{- . -}}
+{{- else -}}
+{{- printf "%dMi" $neededMi -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The operator container's resources: requests.ephemeral-storage defaults to the spool's size. */}}
 {{- define "vdo.resources" -}}
 {{- $resources := deepCopy (default (dict) .Values.resources) -}}
 {{- $requests := default (dict) $resources.requests -}}
 {{- if not (hasKey $requests "ephemeral-storage") -}}
-{{- $_ := set $requests "ephemeral-storage" .Values.spool.sizeLimit -}}
+{{- $_ := set $requests "ephemeral-storage" (include "vdo.spoolSizeLimit" .) -}}
 {{- end -}}
 {{- $_ := set $resources "requests" $requests -}}
 {{- toYaml $resources -}}
@@ -107,6 +144,8 @@ capabilities:
   value: {{ .Values.collection.logTimeoutSeconds | quote }}
 - name: MAX_BUNDLE_BYTES
   value: {{ .Values.collection.maxBundleBytes | int64 | quote }}
+- name: MAX_INFLATED_BYTES
+  value: {{ .Values.collection.maxInflatedBytes | int64 | quote }}
 - name: UPLOAD_BYTES_PER_SECOND
   value: {{ .Values.collection.uploadBytesPerSecond | int64 | quote }}
 - name: ORPHAN_SWEEP_INTERVAL

@@ -16,7 +16,7 @@ pub(crate) const OPERATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Debug, thiserror::Error)]
 #[error("writing the archive: {0}")]
-pub(crate) struct ArchiveError(#[from] std::io::Error);
+pub(crate) struct ArchiveError(#[from] pub(super) std::io::Error);
 
 /// The closed archive, in the spool folder that lives as long as this does.
 pub(crate) struct FinishedBundle {

@@ -127,15 +127,29 @@ impl From<StorageError> for Failure {
 
 impl From<ArchiveError> for Failure {
     fn from(e: ArchiveError) -> Self {
-        Self::permanent(reasons::ARCHIVE_FAILED, e)
+        Self::archive(&e.0, &e)
     }
 }
 
 /// Collection fails only when its archive cannot be written (disk).
 impl From<CollectError> for Failure {
     fn from(e: CollectError) -> Self {
-        match e {
-            CollectError::Archive(_) => Self::permanent(reasons::ARCHIVE_FAILED, e),
+        match &e {
+            CollectError::Archive(io) => Self::archive(io, &e),
+        }
+    }
+}
+
+impl Failure {
+    /// Writing the archive to the spool: a full disk (ENOSPC, EDQUOT) or another I/O error may
+    /// pass (other bundles finish and free their spool), so it is retried up to the attempt
+    /// limit. An error the code makes itself (`io::Error::other`: a broken invariant) would
+    /// come back every time.
+    fn archive(io: &std::io::Error, message: impl ToString) -> Self {
+        if io.kind() == std::io::ErrorKind::Other {
+            Self::permanent(reasons::ARCHIVE_FAILED, message)
+        } else {
+            Self::transient(reasons::ARCHIVE_FAILED, message)
         }
     }
 }
@@ -231,6 +245,46 @@ mod tests {
         assert_eq!(f.reason, reasons::UNSUPPORTED_STORAGE_LOCATION);
         assert!(!f.transient);
         assert!(f.message.contains("caCert is unusable"), "{}", f.message);
+    }
+
+    /// Archive entries written to a body file on a disk that is full (`/dev/full` answers
+    /// every write ENOSPC): an error, not a panic, and a failure that is retried.
+    #[test]
+    fn a_full_disk_while_archiving_is_retried_not_a_panic() {
+        use crate::{
+            gzip_members::Compression,
+            tar_gz::{EntryPath, TarGzWriter},
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bundle.tar.gz");
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("bundle.tar.gz.body")).unwrap();
+        let mut archive = TarGzWriter::create(&path, "b", 0, Compression::default()).unwrap();
+        // Incompressible, more than the writer buffers: it reaches the disk.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..4 << 20)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let written = archive
+            .append_bytes(&EntryPath::new(&["logs"], "l", "log"), &noise)
+            .and_then(|_| archive.finish().map(|_| ()));
+        let full = written.expect_err("the disk is full");
+        assert_eq!(full.kind(), std::io::ErrorKind::StorageFull, "{full}");
+        for failure in [
+            Failure::from(CollectError::Archive(full)),
+            Failure::from(ArchiveError(std::io::Error::from_raw_os_error(
+                libc::EDQUOT,
+            ))),
+        ] {
+            assert_eq!(failure.reason, reasons::ARCHIVE_FAILED);
+            assert!(failure.transient, "{failure:?}");
+        }
+        let broken = ArchiveError(std::io::Error::other("tar ended without its end marker"));
+        assert!(!Failure::from(broken).transient);
     }
 
     #[test]

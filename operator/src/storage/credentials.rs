@@ -1,8 +1,8 @@
 //! Where the credentials of a BSL come from: the Secret key it names, else Velero's default
 //! Secret, else (when that does not exist either) what the provider finds by itself. This is
 //! the only Secret the operator ever reads. What the Secret holds is read the way the
-//! provider's Velero plugin reads it: an AWS shared-credentials file, an Azure dotenv file, a
-//! GCP service-account key. A kind of credential the operator cannot use yet is refused with
+//! provider's Velero plugin reads it: an AWS shared-credentials file (its static keys only), an
+//! Azure dotenv file, a GCP service-account key. A kind of credential the operator cannot use yet is refused with
 //! the key that names it and what to set instead, never passed over for another.
 
 use k8s_openapi::api::core::v1::Secret;
@@ -14,7 +14,7 @@ use super::{
 };
 use crate::kubernetes;
 
-pub(crate) use super::{azure::AzureCredentials, gcs::GcsCredentials};
+pub(crate) use super::{aws_profile::AwsCredentials, azure::AzureCredentials, gcs::GcsCredentials};
 
 /// Velero's default credential when a BSL names none (`velero install` makes it for every
 /// provider).
@@ -26,29 +26,6 @@ pub(crate) enum Credentials {
     Aws(AwsCredentials),
     Azure(AzureCredentials),
     Gcs(GcsCredentials),
-}
-
-#[derive(Clone)]
-pub(crate) enum AwsCredentials {
-    /// An AWS shared-credentials file (the content of the BSL's credential Secret key).
-    SharedFile {
-        contents: String,
-        profile: Option<String>,
-    },
-    /// IRSA, workload identity, instance profiles: the default AWS credential chain.
-    DefaultChain,
-}
-
-impl std::fmt::Debug for AwsCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AwsCredentials::SharedFile { profile, .. } => f
-                .debug_struct("SharedFile")
-                .field("profile", profile)
-                .finish_non_exhaustive(),
-            AwsCredentials::DefaultChain => f.write_str("DefaultChain"),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,13 +134,7 @@ pub(super) fn read(
     contents: Option<&str>,
 ) -> Result<Credentials, ReadError> {
     match location.provider {
-        Provider::Aws => Ok(Credentials::Aws(match contents {
-            Some(contents) => AwsCredentials::SharedFile {
-                contents: contents.to_string(),
-                profile: location.config("profile").map(str::to_string),
-            },
-            None => AwsCredentials::DefaultChain,
-        })),
+        Provider::Aws => AwsCredentials::read(location, contents).map(Credentials::Aws),
         Provider::Azure => AzureCredentials::read(location, contents).map(Credentials::Azure),
         Provider::Gcp => GcsCredentials::read(location, contents).map(Credentials::Gcs),
     }

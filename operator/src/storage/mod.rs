@@ -4,6 +4,7 @@
 //! (azure.rs) and Google Cloud Storage (gcs.rs), the last two on the HTTP client in http.rs.
 //! Nothing above this module knows which provider it talks to.
 
+mod aws_profile;
 mod azure;
 pub(crate) mod credentials;
 mod gcs;

@@ -8,7 +8,6 @@ use std::{
 };
 
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_s3::{
     Client,
     config::{
@@ -54,17 +53,17 @@ pub(super) struct S3Store {
 
 async fn credentials_provider(creds: &AwsCredentials) -> SharedCredentialsProvider {
     match creds {
-        AwsCredentials::SharedFile { contents, profile } => {
-            let files = EnvConfigFiles::builder()
-                .with_contents(EnvConfigFileKind::Credentials, contents.clone())
-                .build();
-            let mut builder =
-                aws_config::profile::ProfileFileCredentialsProvider::builder().profile_files(files);
-            if let Some(p) = profile {
-                builder = builder.profile_name(p);
-            }
-            SharedCredentialsProvider::new(builder.build())
-        }
+        AwsCredentials::Keys {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+            access_key_id,
+            secret_access_key,
+            session_token.clone(),
+            None,
+            "BackupStorageLocation Secret",
+        )),
         AwsCredentials::DefaultChain => SharedCredentialsProvider::new(
             aws_config::default_provider::credentials::default_provider().await,
         ),
@@ -587,9 +586,10 @@ mod tests {
             credential: None,
             ca_cert: None,
         };
-        let credentials = AwsCredentials::SharedFile {
-            contents: "[default]\naws_access_key_id = a\naws_secret_access_key = b\n".into(),
-            profile: None,
+        let credentials = AwsCredentials::Keys {
+            access_key_id: "a".into(),
+            secret_access_key: "b".into(),
+            session_token: None,
         };
         S3Store::connect(&location, &credentials).await
     }

@@ -4,7 +4,8 @@
 //! are laid into Azurite in Velero's layout and Velero shows that BSL Unavailable). On each: a
 //! bundle made, downloaded and verified by the kubectl plugin, its archive deleted with it; the
 //! read URL refused once tampered with (Azure) or byte for byte Google's own (GCS); orphans
-//! collected; a credential that cannot work named as such.
+//! collected; a credential that cannot work named as such (so is an AWS Secret's role
+//! directive, on the S3 store).
 
 use std::time::Duration;
 
@@ -596,6 +597,40 @@ async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> R
         reason.starts_with("UnsupportedStorageLocation")
             && reason.contains("Entra ID")
             && reason.contains("AZURE_STORAGE_ACCOUNT_ACCESS_KEY"),
+        "{reason}"
+    );
+    Ok(())
+}
+
+/// An AWS BSL's Secret gives static keys only: a profile that would have the operator assume a
+/// role with a token file of the Secret's choosing is refused, naming the directive, before
+/// any file is read or endpoint called.
+#[tokio::test]
+async fn an_aws_secret_naming_a_role_and_a_token_file_is_refused_by_name() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let env = &t.env;
+    let (_, backup, _) = real_backup(t, "aws-role").await?;
+    credential_secret(
+        t,
+        "aws-bad-credentials",
+        "[default]\nrole_arn = arn:aws:iam::123456789012:role/velero\n\
+         web_identity_token_file = /var/run/secrets/kubernetes.io/serviceaccount/token\n",
+    )
+    .await?;
+    let bsl = own_location(
+        t,
+        "aws-role",
+        serde_json::json!({"provider": "aws",
+            "objectStorage": {"bucket": env.s3.bucket, "prefix": "bad"},
+            "credential": {"name": "aws-bad-credentials", "key": "cloud"},
+            "config": {"region": env.s3.region, "s3Url": env.s3.endpoint,
+                       "s3ForcePathStyle": "true"}}),
+    )
+    .await?;
+    let reason = failed_reason(t, &backup, &bsl).await?;
+    ensure!(
+        reason.starts_with("CredentialsInvalid")
+            && reason.contains("role_arn in profile [default] is refused"),
         "{reason}"
     );
     Ok(())
