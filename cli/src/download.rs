@@ -1,12 +1,17 @@
 //! `download`: a streaming GET of the presigned URL, hashed while it is written. To a file it
 //! goes through a temporary file beside the target, renamed only when the sha256 matches (a
 //! mismatch leaves nothing); to stdout ("-") it cannot be taken back, so the check comes at
-//! the end and fails the command.
+//! the end and fails the command. The byte count is checked before the sha256: a stream
+//! longer than `status.archive.sizeBytes` is cut there, a shorter one is a broken download.
+//!
+//! The URL is presigned: its query string is a bearer credential. No error here carries it
+//! (see [`without_query`]), so nothing printed lands it in a terminal or a CI log.
 
 use std::{
     fs::File,
     io::{self, Write},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use futures::{Stream, StreamExt};
@@ -34,6 +39,17 @@ pub(crate) enum DownloadError {
         actual: String,
         deleted: bool,
     },
+    #[error(
+        "the download is {} bytes, status.archive.sizeBytes says {expected}{}",
+        if *.longer { format!("more than {actual}") } else { actual.to_string() },
+        if *.longer { ": it is not the bundle, reading stopped there" } else { ": the download broke off" }
+    )]
+    SizeMismatch {
+        expected: u64,
+        actual: u64,
+        /// Cut once past `expected`: the stream's length is unknown.
+        longer: bool,
+    },
     #[error("the download URL's host {host} is not reachable from this machine ({source}).\n{}", unreachable_hint(.host))]
     Unreachable {
         host: String,
@@ -41,12 +57,44 @@ pub(crate) enum DownloadError {
     },
     #[error("the object store answered {status} for the download URL{}", if *.status == reqwest::StatusCode::FORBIDDEN { " (an expired or refused signature: try `kubectl velero-debug refresh-url NAME`)" } else { "" })]
     HttpStatus { status: reqwest::StatusCode },
+    /// Built only through `From`, which drops the URL's query string.
     #[error("reading the download: {0}")]
-    Http(#[from] reqwest::Error),
+    Http(reqwest::Error),
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error("extracting into {path}: {source}")]
     Extract { path: PathBuf, source: io::Error },
+}
+
+impl From<reqwest::Error> for DownloadError {
+    fn from(source: reqwest::Error) -> Self {
+        DownloadError::Http(without_query(source))
+    }
+}
+
+/// `error` without its URL's query string and fragment (the signature of a presigned URL) or
+/// userinfo: reqwest prints the URL of a failed request in the error's message.
+pub(crate) fn without_query(mut error: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = error.url_mut() {
+        url.set_query(None);
+        url.set_fragment(None);
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    error
+}
+
+/// Giving up on a store that does not answer: connecting, and between two reads of an answer
+/// (no limit on the whole, which depends on the archive's size and the link).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The HTTP client of every archive GET, with `read_timeout` between two reads.
+pub(crate) fn http_client(read_timeout: Duration) -> Result<reqwest::Client, DownloadError> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(read_timeout)
+        .build()?)
 }
 
 /// What the bundle's status says about its download URL at `now`.
@@ -129,19 +177,24 @@ pub(crate) fn progress_bar(size: u64) -> ProgressBar {
     bar
 }
 
-/// Starts the GET, telling an unreachable host apart from other failures.
-pub(crate) async fn get(url: &str) -> Result<reqwest::Response, DownloadError> {
-    let response = reqwest::get(url).await.map_err(|source| {
+/// Starts the GET, telling an unreachable host apart from other failures. An answer whose
+/// Content-Length is not `expected_size` is refused before it is read.
+pub(crate) async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    expected_size: u64,
+) -> Result<reqwest::Response, DownloadError> {
+    let response = client.get(url).send().await.map_err(|source| {
         if source.is_connect() || source.is_timeout() {
             DownloadError::Unreachable {
                 host: reqwest::Url::parse(url)
                     .ok()
                     .and_then(|u| u.host_str().map(str::to_string))
-                    .unwrap_or_else(|| url.to_string()),
-                source,
+                    .unwrap_or_else(|| "of the URL in status".to_string()),
+                source: without_query(source),
             }
         } else {
-            DownloadError::Http(source)
+            DownloadError::from(source)
         }
     })?;
     if !response.status().is_success() {
@@ -149,13 +202,28 @@ pub(crate) async fn get(url: &str) -> Result<reqwest::Response, DownloadError> {
             status: response.status(),
         });
     }
-    Ok(response)
+    match response.content_length() {
+        Some(length) if length != expected_size => Err(DownloadError::SizeMismatch {
+            expected: expected_size,
+            actual: length,
+            longer: false,
+        }),
+        _ => Ok(response),
+    }
 }
 
-/// Copies `chunks` into `writer`, returning the sha256 (hex) of what was written.
+/// What the archive must be: its size, checked first, then its sha256 (lowercase hex).
+pub(crate) struct Expected<'a> {
+    pub size: u64,
+    pub sha256: &'a str,
+}
+
+/// Copies `chunks` into `writer`, returning the sha256 (hex) of what was written; a stream
+/// that is not `size` bytes long is an error, and one going past it is not read further.
 async fn copy_hashing<S, B, E, W>(
     mut chunks: S,
     writer: &mut W,
+    size: u64,
     bar: &ProgressBar,
 ) -> Result<String, CopyError<E>>
 where
@@ -164,20 +232,37 @@ where
     W: Write,
 {
     let mut hasher = Sha256::new();
+    let mut written = 0u64;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(CopyError::Read)?;
         let bytes = chunk.as_ref();
+        if written + bytes.len() as u64 > size {
+            return Err(CopyError::Size(DownloadError::SizeMismatch {
+                expected: size,
+                actual: size,
+                longer: true,
+            }));
+        }
+        written += bytes.len() as u64;
         hasher.update(bytes);
         writer.write_all(bytes).map_err(CopyError::Write)?;
         bar.inc(bytes.len() as u64);
     }
     writer.flush().map_err(CopyError::Write)?;
+    if written != size {
+        return Err(CopyError::Size(DownloadError::SizeMismatch {
+            expected: size,
+            actual: written,
+            longer: false,
+        }));
+    }
     Ok(hex::encode(hasher.finalize()))
 }
 
 enum CopyError<E> {
     Read(E),
     Write(io::Error),
+    Size(DownloadError),
 }
 
 /// Writes the stream to `path` only if its sha256 is `expected`; on a mismatch no file is
@@ -185,7 +270,7 @@ enum CopyError<E> {
 pub(crate) async fn save_verified<S, B, E>(
     chunks: S,
     path: &Path,
-    expected: &str,
+    expected: &Expected<'_>,
     bar: &ProgressBar,
 ) -> Result<(), DownloadError>
 where
@@ -206,15 +291,16 @@ where
         .suffix(".part")
         .tempfile_in(folder)
         .map_err(write_error)?;
-    let actual = match copy_hashing(chunks, temp.as_file_mut(), bar).await {
+    // On any error, dropping `temp` deletes it.
+    let actual = match copy_hashing(chunks, temp.as_file_mut(), expected.size, bar).await {
         Ok(actual) => actual,
         Err(CopyError::Read(e)) => return Err(e.into()),
         Err(CopyError::Write(e)) => return Err(write_error(e)),
+        Err(CopyError::Size(e)) => return Err(e),
     };
-    if actual != expected {
-        // Dropping `temp` deletes it.
+    if actual != expected.sha256 {
         return Err(DownloadError::ChecksumMismatch {
-            expected: expected.to_string(),
+            expected: expected.sha256.to_string(),
             actual,
             deleted: true,
         });
@@ -226,7 +312,7 @@ where
 /// Streams to stdout, checking the sha256 once everything was written.
 pub(crate) async fn stream_verified<S, B, E>(
     chunks: S,
-    expected: &str,
+    expected: &Expected<'_>,
     bar: &ProgressBar,
 ) -> Result<(), DownloadError>
 where
@@ -235,9 +321,10 @@ where
     DownloadError: From<E>,
 {
     let mut stdout = io::stdout().lock();
-    let actual = match copy_hashing(chunks, &mut stdout, bar).await {
+    let actual = match copy_hashing(chunks, &mut stdout, expected.size, bar).await {
         Ok(actual) => actual,
         Err(CopyError::Read(e)) => return Err(e.into()),
+        Err(CopyError::Size(e)) => return Err(e),
         Err(CopyError::Write(source)) => {
             return Err(DownloadError::Write {
                 path: "-".into(),
@@ -245,9 +332,9 @@ where
             });
         }
     };
-    if actual != expected {
+    if actual != expected.sha256 {
         return Err(DownloadError::ChecksumMismatch {
-            expected: expected.to_string(),
+            expected: expected.sha256.to_string(),
             actual,
             deleted: false,
         });
@@ -289,6 +376,10 @@ mod tests {
 
     const HELLO_WORLD_SHA: &str =
         "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+    const HELLO_WORLD: Expected = Expected {
+        size: 11,
+        sha256: HELLO_WORLD_SHA,
+    };
 
     fn files_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -304,7 +395,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.tar.gz");
         let bar = ProgressBar::hidden();
-        save_verified(chunks(&[b"hello ", b"world"]), &path, HELLO_WORLD_SHA, &bar)
+        save_verified(chunks(&[b"hello ", b"world"]), &path, &HELLO_WORLD, &bar)
             .await
             .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
@@ -319,7 +410,7 @@ mod tests {
         let err = save_verified(
             chunks(&[b"hello ", b"w0rld"]),
             &path,
-            HELLO_WORLD_SHA,
+            &HELLO_WORLD,
             &ProgressBar::hidden(),
         )
         .await
@@ -340,7 +431,7 @@ mod tests {
             Err(io::Error::other("connection reset")),
         ]);
         assert!(
-            save_verified(broken, &path, HELLO_WORLD_SHA, &ProgressBar::hidden())
+            save_verified(broken, &path, &HELLO_WORLD, &ProgressBar::hidden())
                 .await
                 .is_err()
         );
@@ -348,14 +439,118 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unreachable_host_is_explained() {
+    async fn the_size_is_checked_before_the_sha256_and_a_longer_stream_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.tar.gz");
+        let bar = ProgressBar::hidden();
+        let short = save_verified(chunks(&[b"hello "]), &path, &HELLO_WORLD, &bar);
+        let err = short.await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DownloadError::SizeMismatch {
+                    expected: 11,
+                    actual: 6,
+                    longer: false
+                }
+            ),
+            "{err}"
+        );
+        // An endless stream: the copy stops at the first chunk past the size.
+        let pulled = std::cell::Cell::new(0);
+        let endless = futures::stream::repeat_with(|| {
+            pulled.set(pulled.get() + 1);
+            Ok::<_, io::Error>(&b"hello"[..])
+        });
+        let err = save_verified(endless, &path, &HELLO_WORLD, &ProgressBar::hidden())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DownloadError::SizeMismatch { longer: true, .. }),
+            "{err}"
+        );
+        assert_eq!(pulled.get(), 3);
+        assert!(files_in(dir.path()).is_empty());
+    }
+
+    const SIGNED: &str = "http://u:pw@127.0.0.1:1/bucket/key?X-Amz-Signature=c0ffee&sig=s#frag";
+
+    #[tokio::test]
+    async fn an_unreachable_host_is_explained_without_the_query() {
         // Port 1 on the loopback: refused at once.
-        let err = get("http://127.0.0.1:1/bucket/key").await.unwrap_err();
+        let client = http_client(READ_TIMEOUT).unwrap();
+        let err = get(&client, SIGNED, 11).await.unwrap_err();
         let DownloadError::Unreachable { host, .. } = &err else {
             panic!("{err}");
         };
         assert_eq!(host, "127.0.0.1");
-        assert!(err.to_string().contains("config.publicUrl"), "{err}");
+        let shown = err.to_string();
+        assert!(shown.contains("config.publicUrl"), "{shown}");
+        assert!(shown.contains("127.0.0.1:1/bucket/key"), "{shown}");
+        for secret in ["c0ffee", "sig=", "X-Amz", "pw", "frag"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reqwest_error_loses_the_query_of_its_url() {
+        let client = reqwest::Client::new();
+        let raw = client.get(SIGNED).send().await.unwrap_err();
+        assert!(raw.to_string().contains("c0ffee"), "{raw}");
+        let shown = DownloadError::from(raw).to_string();
+        assert!(
+            !shown.contains("c0ffee") && !shown.contains("pw"),
+            "{shown}"
+        );
+        assert!(shown.contains("/bucket/key"), "{shown}");
+    }
+
+    /// A server on the loopback that sends `head` to its first client, then nothing.
+    async fn stalling_server(head: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            socket.write_all(head).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        format!("http://{address}/bucket/key?X-Amz-Signature=c0ffee")
+    }
+
+    #[tokio::test]
+    async fn a_store_that_stops_sending_times_out() {
+        let url = stalling_server(b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhello").await;
+        let client = http_client(Duration::from_millis(300)).unwrap();
+        let response = get(&client, &url, 11).await.unwrap();
+        let started = std::time::Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let (path, bar) = (dir.path().join("b.tar.gz"), ProgressBar::hidden());
+        let saved = save_verified(response.bytes_stream(), &path, &HELLO_WORLD, &bar);
+        let err = saved.await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+        assert!(matches!(err, DownloadError::Http(_)), "{err}");
+        assert!(!err.to_string().contains("c0ffee"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_length_other_than_the_archives_is_refused_unread() {
+        let url = stalling_server(b"HTTP/1.1 200 OK\r\ncontent-length: 99999\r\n\r\n").await;
+        let client = http_client(READ_TIMEOUT).unwrap();
+        let err = get(&client, &url, 11).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DownloadError::SizeMismatch {
+                    expected: 11,
+                    actual: 99999,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

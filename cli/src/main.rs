@@ -30,7 +30,7 @@ use kube::{
     Api, Client,
     api::{ListParams, PostParams},
 };
-use velero_debug_crd::{DebugBundle, duration};
+use velero_debug_crd::{DebugBundle, duration, printable};
 
 use crate::{
     args::{
@@ -61,8 +61,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(status) => status.into(),
         Err(error) => {
-            // Each error's message already names its cause; `{:#}` would repeat the chain.
-            eprintln!("error: {error}");
+            // Each error's message already names its cause; `{:#}` would repeat the chain. It
+            // may quote the cluster (an API server's message, a name).
+            eprintln!("error: {}", printable(&error.to_string()));
             exit_status_of(&error).into()
         }
     }
@@ -147,9 +148,10 @@ async fn wait_for(api: &Api<DebugBundle>, args: &WaitArgs) -> anyhow::Result<Exi
 
 async fn print_summary(api: &Api<DebugBundle>, args: &SummaryArgs) -> anyhow::Result<ExitStatus> {
     let bundle = api.get(&args.name).await?;
-    let (_, response) = open_archive(api, bundle, Duration::from_secs(120)).await?;
-    let text = summary::summary_from_response(response).await?;
-    print!("{text}");
+    let (bundle, response) = open_archive(api, bundle, Duration::from_secs(120)).await?;
+    let (size, _) = download::expected_archive(&bundle)?;
+    let text = summary::summary_from_response(response, size).await?;
+    print!("{}", printable(&text));
     Ok(ExitStatus::Success)
 }
 
@@ -165,7 +167,8 @@ async fn describe_bundle(
         return Ok(ExitStatus::Success);
     }
     let events = bundle_events(client, namespace, &args.name).await;
-    print!("{}", describe::describe(&bundle, &events, Timestamp::now()));
+    let text = describe::describe(&bundle, &events, Timestamp::now());
+    print!("{}", printable(&text));
     Ok(ExitStatus::Success)
 }
 
@@ -215,7 +218,7 @@ fn object_format(format: Option<ListFormat>) -> Option<ObjectFormat> {
 fn report_outcome(name: &str, outcome: &Outcome) -> ExitStatus {
     match outcome {
         Outcome::Completed(_) => eprintln!("DebugBundle {name} Completed"),
-        Outcome::Failed(bundle) => eprint!("{}", wait::failure_report(bundle)),
+        Outcome::Failed(bundle) => eprint!("{}", printable(&wait::failure_report(bundle))),
         Outcome::TimedOut => eprintln!("DebugBundle {name}: timed out waiting for it to finish"),
     }
     outcome.exit_status()
@@ -297,10 +300,14 @@ async fn download(api: &Api<DebugBundle>, args: &DownloadArgs) -> anyhow::Result
     let bundle = api.get(&args.name).await?;
     let (bundle, response) = open_archive(api, bundle, parse_timeout(&args.timeout)?).await?;
     let (size, sha256) = download::expected_archive(&bundle)?;
+    let expected = download::Expected {
+        size,
+        sha256: &sha256,
+    };
     let bar = download::progress_bar(size);
     let chunks = response.bytes_stream();
     if to_stdout {
-        let result = download::stream_verified(chunks, &sha256, &bar).await;
+        let result = download::stream_verified(chunks, &expected, &bar).await;
         bar.finish_and_clear();
         result?;
         return Ok(ExitStatus::Success);
@@ -309,7 +316,7 @@ async fn download(api: &Api<DebugBundle>, args: &DownloadArgs) -> anyhow::Result
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.tar.gz", args.name)));
-    let result = download::save_verified(chunks, &path, &sha256, &bar).await;
+    let result = download::save_verified(chunks, &path, &expected, &bar).await;
     bar.finish_and_clear();
     result?;
     eprintln!("{}: sha256 {sha256} verified", path.display());
@@ -328,13 +335,15 @@ async fn open_archive(
     timeout: Duration,
 ) -> anyhow::Result<(DebugBundle, reqwest::Response)> {
     let bundle = with_valid_url(api, bundle, timeout).await?;
-    match download::get(&current_url(&bundle)?).await {
+    let (size, _) = download::expected_archive(&bundle)?;
+    let client = download::http_client(download::READ_TIMEOUT)?;
+    match download::get(&client, &current_url(&bundle)?, size).await {
         Err(DownloadError::HttpStatus { status }) if status == reqwest::StatusCode::FORBIDDEN => {
             eprintln!(
                 "the object store refused the download URL; asking the operator for a new one"
             );
             let bundle = refresh::refresh_url(api, &bundle, timeout).await?;
-            let response = download::get(&current_url(&bundle)?).await?;
+            let response = download::get(&client, &current_url(&bundle)?, size).await?;
             Ok((bundle, response))
         }
         result => Ok((bundle, result?)),
@@ -367,10 +376,8 @@ async fn list(client: Client, namespace: &str, args: &ListArgs) -> anyhow::Resul
         .iter()
         .map(|b| output::row(b, args.all_namespaces, wide, now))
         .collect();
-    print!(
-        "{}",
-        output::table(&output::header(args.all_namespaces, wide), &rows)
-    );
+    let table = output::table(&output::header(args.all_namespaces, wide), &rows);
+    print!("{}", printable(&table));
     Ok(ExitStatus::Success)
 }
 
@@ -382,7 +389,8 @@ async fn get(api: &Api<DebugBundle>, args: &GetArgs) -> anyhow::Result<ExitStatu
     }
     let wide = args.output == Some(ListFormat::Wide);
     let row = output::row(&bundle, false, wide, Timestamp::now());
-    print!("{}", output::table(&output::header(false, wide), &[row]));
+    let table = output::table(&output::header(false, wide), &[row]);
+    print!("{}", printable(&table));
     Ok(ExitStatus::Success)
 }
 

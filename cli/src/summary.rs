@@ -1,14 +1,28 @@
 //! `summary`: prints the bundle's summary.md, reading the archive only up to that entry (the
 //! rest of the download is dropped unread). The operator puts summary.md first, in a gzip
 //! member of its own with manifest.json, so that is about all that is read.
+//!
+//! The stream is not verified (its sha256 needs all of it), so every read is capped: the
+//! archive at its size in status, the unpacked tar at [`MAX_UNPACKED_BYTES`], summary.md at
+//! [`MAX_SUMMARY_BYTES`]. A hostile store sending an endless gzip is cut at the first cap.
 
 use std::{
+    cell::Cell,
     io::{self, Read},
     path::Path,
+    rc::Rc,
 };
 
 use futures::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::download::without_query;
+
+/// The operator caps summary.md at 64 KiB; a larger one is not from it.
+pub(crate) const MAX_SUMMARY_BYTES: u64 = 1024 * 1024;
+/// The operator puts summary.md in the first few KiB of the tar; an older archive may have it
+/// later, but not this far.
+pub(crate) const MAX_UNPACKED_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SummaryError {
@@ -16,6 +30,70 @@ pub(crate) enum SummaryError {
     Read(#[from] io::Error),
     #[error("the archive has no summary.md at its top")]
     Missing,
+    #[error("{0}: stopped reading there (`kubectl velero-debug download` gets the whole archive)")]
+    Cut(String),
+}
+
+/// How much is read at most, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    /// Of the stream: the archive's size in status.
+    pub archive: u64,
+    pub unpacked: u64,
+    pub summary: u64,
+}
+
+impl Caps {
+    pub(crate) fn for_archive(size: u64) -> Caps {
+        Caps {
+            archive: size,
+            unpacked: MAX_UNPACKED_BYTES,
+            summary: MAX_SUMMARY_BYTES,
+        }
+    }
+}
+
+/// Which cap a read hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cap {
+    Archive(u64),
+    Unpacked(u64),
+}
+
+impl Cap {
+    fn error(self) -> SummaryError {
+        SummaryError::Cut(match self {
+            Cap::Archive(size) => format!(
+                "the store sent more than the archive's {size} bytes (status.archive.sizeBytes)"
+            ),
+            Cap::Unpacked(size) => {
+                format!("no summary.md in the first {size} bytes of the unpacked archive")
+            }
+        })
+    }
+}
+
+/// A reader that fails once more than `left` bytes come, recording which cap it was (the tar
+/// and gzip readers may wrap the error; the record tells it apart from a broken stream).
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    cap: Cap,
+    hit: Rc<Cell<Option<Cap>>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // One byte past the cap is asked for, so a stream of exactly the cap ends cleanly.
+        let asked = (self.left.saturating_add(1)).min(buf.len() as u64) as usize;
+        let n = self.inner.read(&mut buf[..asked])?;
+        if n as u64 > self.left {
+            self.hit.set(Some(self.cap));
+            return Err(io::Error::other("read past the cap"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// True for `summary.md` at the archive's top or in its one root folder.
@@ -24,28 +102,54 @@ fn is_summary(path: &Path) -> bool {
     parts.len() <= 2 && path.file_name().is_some_and(|n| n == "summary.md")
 }
 
-/// summary.md from a tar.gz, reading entries only until it is found. Every gzip member is
-/// read if need be, so an archive with summary.md anywhere works too.
-pub(crate) fn read_summary(archive: impl Read) -> Result<String, SummaryError> {
-    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(archive));
+/// summary.md from a tar.gz, reading entries only until it is found, within `caps`. Every
+/// gzip member is read if need be, so an archive with summary.md anywhere near its start
+/// works too.
+pub(crate) fn read_summary(archive: impl Read, caps: Caps) -> Result<String, SummaryError> {
+    let hit = Rc::new(Cell::new(None));
+    let archive: Box<dyn Read> = Box::new(Capped {
+        inner: archive,
+        left: caps.archive,
+        cap: Cap::Archive(caps.archive),
+        hit: hit.clone(),
+    });
+    let unpacked = Capped {
+        inner: flate2::read::MultiGzDecoder::new(archive),
+        left: caps.unpacked,
+        cap: Cap::Unpacked(caps.unpacked),
+        hit: hit.clone(),
+    };
+    find_summary(tar::Archive::new(unpacked), caps.summary).map_err(|e| match (hit.get(), e) {
+        (Some(cap), SummaryError::Read(_)) => cap.error(),
+        (_, e) => e,
+    })
+}
+
+fn find_summary(mut archive: tar::Archive<impl Read>, cap: u64) -> Result<String, SummaryError> {
     for entry in archive.entries()? {
-        let mut entry = entry?;
+        let entry = entry?;
         if is_summary(&entry.path()?) {
-            let mut text = String::new();
-            entry.read_to_string(&mut text)?;
-            return Ok(text);
+            let mut text = Vec::new();
+            entry.take(cap + 1).read_to_end(&mut text)?;
+            if text.len() as u64 > cap {
+                return Err(SummaryError::Cut(format!("summary.md is over {cap} bytes")));
+            }
+            return Ok(String::from_utf8_lossy(&text).into_owned());
         }
     }
     Err(SummaryError::Missing)
 }
 
-/// summary.md from the streamed body of `response`.
+/// summary.md from the streamed body of `response`, an archive of `archive_size` bytes.
 pub(crate) async fn summary_from_response(
     response: reqwest::Response,
+    archive_size: u64,
 ) -> Result<String, SummaryError> {
-    let body = StreamReader::new(response.bytes_stream().map_err(io::Error::other));
-    let reader = SyncIoBridge::new(Box::pin(body));
-    tokio::task::spawn_blocking(move || read_summary(reader))
+    let chunks = response
+        .bytes_stream()
+        .map_err(|e| io::Error::other(without_query(e)));
+    let reader = SyncIoBridge::new(Box::pin(StreamReader::new(chunks)));
+    tokio::task::spawn_blocking(move || read_summary(reader, Caps::for_archive(archive_size)))
         .await
         .map_err(io::Error::other)?
 }
@@ -126,14 +230,20 @@ mod tests {
             ("b1/logs/summary.md", b"not this one"),
             ("b1/summary.md", b"# Restore r1\n"),
         ]);
-        assert_eq!(read_summary(&archive[..]).unwrap(), "# Restore r1\n");
+        assert_eq!(
+            read_summary(&archive[..], Caps::for_archive(archive.len() as u64)).unwrap(),
+            "# Restore r1\n"
+        );
     }
 
     #[test]
     fn finds_summary_in_a_later_gzip_member() {
         let mut archive = gzip_member(&[("b1/pods/x.yaml", b"kind: Pod")], false);
         archive.extend(gzip_member(&[("b1/summary.md", b"# late\n")], true));
-        assert_eq!(read_summary(&archive[..]).unwrap(), "# late\n");
+        assert_eq!(
+            read_summary(&archive[..], Caps::for_archive(archive.len() as u64)).unwrap(),
+            "# late\n"
+        );
     }
 
     #[test]
@@ -146,7 +256,10 @@ mod tests {
             inner: &archive[..],
             read: 0,
         };
-        assert_eq!(read_summary(&mut reader).unwrap(), "# early\n");
+        assert_eq!(
+            read_summary(&mut reader, Caps::for_archive(archive.len() as u64)).unwrap(),
+            "# early\n"
+        );
         assert!(
             reader.read < archive.len() / 2,
             "read {} of {}",
@@ -162,14 +275,69 @@ mod tests {
         let mut whole = Vec::new();
         let decoded = flate2::read::MultiGzDecoder::new(&archive[..]).read_to_end(&mut whole);
         assert!(decoded.is_err());
-        assert_eq!(read_summary(&archive[..]).unwrap(), "# early\n");
+        assert_eq!(
+            read_summary(&archive[..], Caps::for_archive(archive.len() as u64)).unwrap(),
+            "# early\n"
+        );
+    }
+
+    /// The head of a tar entry of `size` bytes, its body to follow.
+    fn entry_head(path: &str, size: u64) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(path).unwrap();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        header.as_bytes().to_vec()
+    }
+
+    /// A gzip of a tar entry of `size` zero bytes at `path`, as a hostile store could send.
+    fn zeros_entry(path: &str, size: u64) -> Vec<u8> {
+        use flate2::{Compression, write::GzEncoder};
+        let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+        std::io::Write::write_all(&mut gz, &entry_head(path, size)).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..size >> 20 {
+            std::io::Write::write_all(&mut gz, &zeros).unwrap();
+        }
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn every_read_is_capped() {
+        // Bytes past the archive's size in status.
+        let archive = summary_first(&noise(1 << 16));
+        let err = read_summary(&archive[..], Caps::for_archive(100)).unwrap_err();
+        assert!(
+            matches!(&err, SummaryError::Cut(m) if m.contains("sizeBytes")),
+            "{err}"
+        );
+        // A small gzip unpacking to more than the cap before any summary.md.
+        let small = |archive: &[u8]| Caps {
+            archive: archive.len() as u64,
+            unpacked: 1 << 20,
+            summary: 64 << 10,
+        };
+        let bomb = zeros_entry("b1/logs/filler.log", 2 << 20);
+        let err = read_summary(&bomb[..], small(&bomb)).unwrap_err();
+        assert!(
+            matches!(&err, SummaryError::Cut(m) if m.contains("unpacked")),
+            "{err}"
+        );
+        // A summary.md too large to be the operator's.
+        let huge = zeros_entry("b1/summary.md", 1 << 20);
+        let err = read_summary(&huge[..], small(&huge)).unwrap_err();
+        assert!(
+            matches!(&err, SummaryError::Cut(m) if m.contains("summary.md is over")),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_archive_without_summary_says_so() {
         let archive = tar_gz(&[("b1/manifest.json", b"{}")]);
         assert!(matches!(
-            read_summary(&archive[..]),
+            read_summary(&archive[..], Caps::for_archive(archive.len() as u64)),
             Err(SummaryError::Missing)
         ));
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube::{Api, runtime::watcher::watch_object};
-use velero_debug_crd::{CONDITION_READY, DebugBundle, DebugBundleStatus, Phase};
+use velero_debug_crd::{CONDITION_READY, DebugBundle, DebugBundleStatus, Phase, printable};
 
 use crate::{exit::ExitStatus, output::stderr_is_terminal};
 
@@ -184,7 +184,8 @@ async fn watch_until_finished(
                 _ => {}
             }
         }
-        let text = progress_text(status);
+        // The reason and step come from the status: shown escaped.
+        let text = printable(&progress_text(status)).into_owned();
         if lines && text != last_text {
             eprintln!("{name}: {text}");
         }

@@ -8,6 +8,9 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 pub mod duration;
+mod printable;
+
+pub use printable::printable;
 
 pub const GROUP: &str = "velerodebug.io";
 /// Finalizer that makes deleting a DebugBundle delete its archive first.

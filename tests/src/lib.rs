@@ -6,6 +6,7 @@ pub mod bundle_watch;
 pub mod fixtures;
 pub mod holding_proxy;
 pub mod plugin;
+pub mod store_proxy;
 pub mod stores;
 
 use std::{

@@ -4,7 +4,7 @@
 //! finding with its quote (archive.rs).
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use velero_debug_crd::{MAX_STATUS_FINDING_TITLE, MAX_STATUS_FINDINGS, StatusFinding};
+use velero_debug_crd::{MAX_STATUS_FINDING_TITLE, MAX_STATUS_FINDINGS, StatusFinding, printable};
 
 use crate::findings::{Finding, text::cap};
 
@@ -33,8 +33,9 @@ pub(crate) fn for_status(findings: &[Finding]) -> Vec<StatusFinding> {
             StatusFinding {
                 severity: f.severity.as_str().to_string(),
                 rule: f.rule.to_string(),
-                title: cap(&title, MAX_STATUS_FINDING_TITLE),
-                file: (!f.file.is_empty()).then(|| cap(&f.file, 1024)),
+                // Read with kubectl on a terminal: no control character from the evidence.
+                title: cap(&printable(&title), MAX_STATUS_FINDING_TITLE),
+                file: (!f.file.is_empty()).then(|| cap(&printable(&f.file), 1024)),
                 line: f.line.map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
             }
         })
@@ -51,7 +52,7 @@ pub(crate) fn probable_cause_note(
     let first = findings.first()?;
     Some(format!(
         "{} (DebugBundle {bundle_namespace}/{bundle_name}, summary.md)",
-        first.title
+        printable(&first.title)
     ))
 }
 
@@ -117,6 +118,18 @@ mod tests {
         assert!(status[0].title.chars().count() <= MAX_STATUS_FINDING_TITLE);
         assert!(status[0].title.ends_with('…'), "{}", status[0].title);
         assert_eq!(status[0].file, None);
+    }
+
+    #[test]
+    fn a_status_title_and_the_event_show_controls_escaped() {
+        let hostile = finding("pvr-failed", "PodVolumeRestore \u{1b}[8mp1\u{202e} failed");
+        let status = for_status(std::slice::from_ref(&hostile));
+        assert_eq!(
+            status[0].title,
+            "PodVolumeRestore \\u{1b}[8mp1\\u{202e} failed"
+        );
+        let note = probable_cause_note(&[hostile], "velero", "b1").unwrap();
+        assert!(!note.contains(['\u{1b}', '\u{202e}']), "{note:?}");
     }
 
     #[test]

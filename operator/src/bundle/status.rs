@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use velero_debug_crd::{
     ArchiveStatus, CONDITION_DOWNLOAD_URL_VALID, CONDITION_FINISHED, CONDITION_READY, DebugBundle,
-    DebugBundleStatus, MAX_STATUS_WARNINGS, Phase, Progress, StatusFinding, reasons,
+    DebugBundleStatus, MAX_STATUS_WARNINGS, Phase, Progress, StatusFinding, printable, reasons,
 };
 
 use crate::storage::SignedUrl;
@@ -23,7 +23,7 @@ fn condition(
         type_: type_.into(),
         status: if status { "True" } else { "False" }.into(),
         reason: reason.into(),
-        message: message.chars().take(1024).collect(),
+        message: printable(message).chars().take(1024).collect(),
         observed_generation: Some(generation),
         last_transition_time: Time(now),
     }
@@ -376,11 +376,14 @@ pub(crate) fn backoff(attempts: i32) -> jiff::SignedDuration {
 }
 
 /// Status keeps the first warnings and says how many more the manifest has.
+/// Each is escaped: `describe` and `kubectl get -o yaml` show them on terminals.
 pub(crate) fn bounded_warnings(warnings: &[String]) -> Vec<String> {
+    let shown =
+        |w: &[String]| -> Vec<String> { w.iter().map(|w| printable(w).into_owned()).collect() };
     if warnings.len() <= MAX_STATUS_WARNINGS {
-        return warnings.to_vec();
+        return shown(warnings);
     }
-    let mut out: Vec<String> = warnings[..MAX_STATUS_WARNINGS - 1].to_vec();
+    let mut out = shown(&warnings[..MAX_STATUS_WARNINGS - 1]);
     out.push(format!(
         "... and {} more in manifest.json",
         warnings.len() - (MAX_STATUS_WARNINGS - 1)
@@ -510,6 +513,8 @@ mod tests {
         let kept = bounded_warnings(&many);
         assert_eq!(kept.len(), MAX_STATUS_WARNINGS);
         assert_eq!(kept.last().unwrap(), "... and 31 more in manifest.json");
+        let hostile = bounded_warnings(&["event: \u{1b}[2Jgone\u{9b}".to_string()]);
+        assert_eq!(hostile, ["event: \\u{1b}[2Jgone\\u{9b}"]);
     }
 
     #[test]

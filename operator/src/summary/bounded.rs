@@ -1,6 +1,8 @@
 //! summary.md is read first and often pasted into tickets: every line is capped, and the file
 //! stops at [`MAX_SUMMARY_BYTES`] with a marker saying where the rest is.
 
+use velero_debug_crd::printable;
+
 use crate::findings::text::cap;
 
 pub(crate) const MAX_SUMMARY_BYTES: usize = 64 * 1024;
@@ -18,11 +20,13 @@ pub(crate) struct Markdown {
 
 impl Markdown {
     /// Adds one line (cut at [`MAX_LINE_BYTES`]); once the file is full, nothing more is added
-    /// and the marker ends it.
+    /// and the marker ends it. Every line passes here, so none carries a control character from
+    /// the cluster into summary.md (escaped before the cut, so the escapes count too).
     pub fn line(&mut self, line: &str) {
         if self.full {
             return;
         }
+        let line = printable(line);
         // `cap` trims, which would eat the indentation of a list item's continuation lines.
         let body = line.trim_start_matches(' ');
         let indent = &line[..line.len() - body.len()];
@@ -75,5 +79,16 @@ mod tests {
         assert!(text.lines().all(|l| l.len() <= MAX_LINE_BYTES));
         assert!(text.len() <= MAX_SUMMARY_BYTES, "{}", text.len());
         assert!(text.ends_with(TRUNCATED));
+    }
+
+    #[test]
+    fn controls_from_the_cluster_are_escaped() {
+        let mut md = Markdown::default();
+        md.line("- Warning: \u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}fdp.exe\r done");
+        let text = md.finish();
+        assert_eq!(
+            text,
+            "- Warning: \\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}fdp.exe\\u{d} done\n"
+        );
     }
 }

@@ -14,7 +14,10 @@ use velero_debug_e2e::{
     unique_name,
 };
 
-use velero_debug_e2e::plugin::{run, text};
+use velero_debug_e2e::{
+    plugin::{run, run_with, text},
+    store_proxy::{Answer, StoreProxy},
+};
 
 #[tokio::test]
 async fn create_wait_download_verify_and_extract_then_tampered_bytes_are_refused() -> Result<()> {
@@ -249,6 +252,139 @@ async fn completion_for_bash_is_a_script_bash_accepts() -> Result<()> {
         "bash refused the completion: {}",
         String::from_utf8_lossy(&checked.stderr)
     );
+    Ok(())
+}
+
+/// A Completed bundle of a real backup, made with the plugin: the bundle as it is then.
+async fn completed_with_plugin(t: &TestCtx, prefix: &str) -> Result<DebugBundle> {
+    let (_, backup, _) = real_backup(t, prefix).await?;
+    let name = unique_name(prefix);
+    t.cleanup.object::<DebugBundle>(&t.env.namespace, &name);
+    let out = run(
+        &t.env,
+        &["create", "backup", &backup, "--name", &name, "--wait"],
+    )
+    .await?;
+    ensure!(out.status.success(), "create --wait: {}", text(&out));
+    wait_finished(t, &name, Duration::from_secs(30)).await
+}
+
+/// The plugin run with its store requests sent through `proxy` (the kube API is https, so
+/// `HTTP_PROXY` leaves it alone).
+async fn run_through(
+    t: &TestCtx,
+    proxy: &StoreProxy,
+    args: &[&str],
+) -> Result<std::process::Output> {
+    let vars = [("HTTP_PROXY", proxy.endpoint()), ("NO_PROXY", "")];
+    run_with(&t.env, args, &vars).await
+}
+
+/// The query of the bundle's presigned URL: each of its values must stay unprinted.
+fn signed_query(bundle: &DebugBundle) -> Result<Vec<String>> {
+    let url = bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.download_url.clone())
+        .context("no download URL")?;
+    let query = url
+        .split_once('?')
+        .context("a presigned URL has a query")?
+        .1;
+    ensure!(query.contains("X-Amz-Signature="), "{url}");
+    Ok(query
+        .split('&')
+        .filter_map(|p| p.split_once('=').map(|(_, v)| v.to_string()))
+        .filter(|v| v.len() >= 8)
+        .collect())
+}
+
+#[tokio::test]
+async fn a_download_failing_mid_way_prints_no_signature_and_keeps_nothing() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let bundle = completed_with_plugin(t, "plugin-cut").await?;
+    let name = bundle.metadata.name.clone().unwrap_or_default();
+    let size = bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.archive.as_ref())
+        .context("no archive")?
+        .size_bytes as usize;
+    let secrets = signed_query(&bundle)?;
+    let dir = tempfile::tempdir()?;
+    // Before any answer (reqwest names the URL of a request that got none), then half way
+    // through the body.
+    for answer in [Answer::CloseUnanswered, Answer::CutBody(size / 2)] {
+        let proxy = StoreProxy::start(answer).await?;
+        let file = dir.path().join("cut.tar.gz");
+        let file_arg = file.to_string_lossy().to_string();
+        let out = run_through(t, &proxy, &["download", &name, "-o", &file_arg]).await?;
+        let shown = text(&out);
+        ensure!(
+            proxy.requests() >= 1,
+            "{answer:?}: the download bypassed the proxy: {shown}"
+        );
+        ensure!(
+            out.status.code() == Some(4),
+            "{answer:?}: exit {:?}: {shown}",
+            out.status.code()
+        );
+        for secret in secrets
+            .iter()
+            .map(String::as_str)
+            .chain(["X-Amz-Signature", "X-Amz-Credential"])
+        {
+            ensure!(
+                !shown.contains(secret),
+                "{answer:?}: {secret:?} printed: {shown}"
+            );
+        }
+        ensure!(
+            shown.contains("download"),
+            "{answer:?}: no clear error: {shown}"
+        );
+        let left = walk(dir.path());
+        ensure!(
+            left.is_empty(),
+            "{answer:?}: the failed download left {left:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn summary_from_a_store_sending_an_endless_gzip_is_cut_at_the_cap() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let bundle = completed_with_plugin(t, "plugin-gzip").await?;
+    let name = bundle.metadata.name.clone().unwrap_or_default();
+    let proxy = StoreProxy::start(Answer::EndlessGzip).await?;
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        run_through(t, &proxy, &["summary", &name]),
+    )
+    .await
+    .context("summary kept reading an endless archive for 90 s")??;
+    let shown = text(&out);
+    ensure!(
+        proxy.requests() == 1,
+        "requests {}: {shown}",
+        proxy.requests()
+    );
+    ensure!(
+        out.status.code() == Some(4) && shown.contains("stopped reading there"),
+        "exit {:?}: {shown}",
+        out.status.code()
+    );
+    ensure!(!shown.contains("X-Amz-Signature"), "{shown}");
+    // The plugin is gone, so the proxy's writes fail: what it sent is what socket buffers hold
+    // past the cap, far below what an unbounded read would have taken in 90 s.
+    velero_debug_e2e::eventually(
+        "the endless answer to end",
+        Duration::from_secs(10),
+        || async { Ok((proxy.ended() == 1).then_some(())) },
+    )
+    .await?;
+    ensure!(proxy.sent() < 32 << 20, "{} bytes sent", proxy.sent());
     Ok(())
 }
 
