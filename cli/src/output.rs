@@ -31,14 +31,22 @@ pub(crate) fn to_yaml<T: Serialize>(value: &T) -> Result<String, OutputError> {
     Ok(serde_yaml::to_string(value)?)
 }
 
-/// Columns of `list`/`get`; `wide` adds the Ready reason, the URL state and the archive's
-/// storage location.
+/// Columns of `list`/`get` (FINDING: the first finding's title, as `kubectl get` shows it);
+/// `wide` adds the Ready reason, the URL state and the archive's storage location.
 pub(crate) fn header(all_namespaces: bool, wide: bool) -> Vec<&'static str> {
     let mut columns = Vec::new();
     if all_namespaces {
         columns.push("NAMESPACE");
     }
-    columns.extend(["NAME", "TARGET", "PHASE", "SIZE", "URL EXPIRES", "AGE"]);
+    columns.extend([
+        "NAME",
+        "TARGET",
+        "PHASE",
+        "SIZE",
+        "URL EXPIRES",
+        "FINDING",
+        "AGE",
+    ]);
     if wide {
         columns.extend(["REASON", "URL", "LOCATION"]);
     }
@@ -77,6 +85,13 @@ pub(crate) fn row(
             .download_url_expires_at
             .as_ref()
             .map(|t| t.0.to_string())
+            .unwrap_or_else(none),
+    );
+    cells.push(
+        status
+            .findings
+            .first()
+            .map(|f| f.title.clone())
             .unwrap_or_else(none),
     );
     cells.push(
@@ -217,12 +232,13 @@ mod tests {
                 "Completed",
                 "13.8 KiB",
                 "2026-11-23T11:56:00Z",
+                "<none>",
                 "5m0s"
             ]
         );
         let wide = row(&bundle, true, true, now());
         assert_eq!(wide[0], "velero");
-        assert_eq!(&wide[7..], ["Completed", "URLValid", "default"]);
+        assert_eq!(&wide[8..], ["Completed", "URLValid", "default"]);
         assert_eq!(wide.len(), header(true, true).len());
     }
 
@@ -233,8 +249,22 @@ mod tests {
         bundle.metadata.creation_timestamp = None;
         assert_eq!(
             row(&bundle, false, false, now())[1..],
-            ["<none>", "Pending", "<none>", "<none>", "<none>"]
+            ["<none>", "Pending", "<none>", "<none>", "<none>", "<none>"]
         );
+    }
+
+    #[test]
+    fn the_finding_column_shows_the_first_finding() {
+        let mut bundle = fixtures::completed();
+        let status = bundle.status.as_mut().unwrap();
+        status.findings = serde_yaml::from_str(
+            "- {severity: error, rule: bsl-unavailable, title: BSL default is Unavailable}\n\
+             - {severity: warning, rule: other, title: second}",
+        )
+        .unwrap();
+        let cells = row(&bundle, false, false, now());
+        assert_eq!(cells[5], "BSL default is Unavailable");
+        assert_eq!(header(false, false)[5], "FINDING");
     }
 
     #[test]
