@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
 use velero_debug_crd::{ArchiveStatus, DebugBundle, DebugBundleStatus};
 
-use crate::output::{age, human_bytes};
+use crate::output::{age, finding_line, human_bytes};
 
 pub(crate) fn describe(bundle: &DebugBundle, events: &[Event], now: Timestamp) -> String {
     let mut out = String::new();
@@ -42,6 +42,7 @@ pub(crate) fn describe(bundle: &DebugBundle, events: &[Event], now: Timestamp) -
         write_url_expiry(&mut out, expires.0, now);
     }
     write_conditions(&mut out, &status);
+    write_findings(&mut out, &status);
     write_warnings(&mut out, &status);
     write_events(&mut out, events, now);
     out
@@ -96,6 +97,17 @@ fn write_conditions(out: &mut String, status: &DebugBundleStatus) {
     }
 }
 
+/// The probable cause first, as the operator ordered them.
+fn write_findings(out: &mut String, status: &DebugBundleStatus) {
+    if status.findings.is_empty() {
+        return;
+    }
+    out.push_str("Findings:\n");
+    for f in &status.findings {
+        let _ = writeln!(out, "  - {}", finding_line(f));
+    }
+}
+
 fn write_warnings(out: &mut String, status: &DebugBundleStatus) {
     if status.warnings.is_empty() {
         return;
@@ -137,9 +149,15 @@ mod tests {
     use crate::output::fixtures;
 
     #[test]
-    fn shows_archive_url_conditions_warnings_and_events() {
+    fn shows_archive_url_conditions_findings_warnings_and_events() {
         let mut bundle = fixtures::completed();
-        bundle.status.as_mut().unwrap().warnings = vec!["no node-agent pods".into()];
+        let status = bundle.status.as_mut().unwrap();
+        status.warnings = vec!["no node-agent pods".into()];
+        status.findings = serde_yaml::from_str(
+            "[{severity: error, rule: pvr-stuck, title: PodVolumeRestore r1-x is stuck, \
+             file: resources/podvolumerestores.yaml}]",
+        )
+        .unwrap();
         let event: Event = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "e1"},
             "involvedObject": {},
@@ -160,6 +178,7 @@ mod tests {
             "URL Expires:      2026-11-23T11:56:00Z (in 23h)",
             "  DownloadURLValid   True    URLValid",
             "  - no node-agent pods",
+            "Findings:\n  - [error] PodVolumeRestore r1-x is stuck (resources/podvolumerestores.yaml)",
             "  Normal    Completed               2m0s   archive uploaded",
         ] {
             assert!(text.contains(expected), "{expected:?} not in\n{text}");

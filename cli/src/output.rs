@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use jiff::Timestamp;
 use serde::Serialize;
-use velero_debug_crd::{CONDITION_DOWNLOAD_URL_VALID, CONDITION_READY, DebugBundle};
+use velero_debug_crd::{CONDITION_DOWNLOAD_URL_VALID, CONDITION_READY, DebugBundle, StatusFinding};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OutputError {
@@ -29,6 +29,16 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, OutputError> {
 
 pub(crate) fn to_yaml<T: Serialize>(value: &T) -> Result<String, OutputError> {
     Ok(serde_yaml::to_string(value)?)
+}
+
+/// A finding as people read it: `[error] title (file:line)`, the proof when there is one.
+pub(crate) fn finding_line(f: &StatusFinding) -> String {
+    let proof = match (&f.file, f.line) {
+        (Some(file), Some(line)) => format!(" ({file}:{line})"),
+        (Some(file), None) => format!(" ({file})"),
+        _ => String::new(),
+    };
+    format!("[{}] {}{proof}", f.severity, f.title)
 }
 
 /// Columns of `list`/`get` (FINDING: the first finding's title, as `kubectl get` shows it);

@@ -95,8 +95,9 @@ fn ready_condition(
         .find(|c| c.type_ == CONDITION_READY)
 }
 
-/// What `wait` prints for a Failed bundle: reason, message, then the warnings (what could not
-/// be collected).
+/// What `wait` prints for a Failed bundle: reason, message, the findings (a bundle that could
+/// not be stored may still have diagnosed its target), then the warnings (what could not be
+/// collected).
 pub(crate) fn failure_report(bundle: &DebugBundle) -> String {
     let name = bundle.metadata.name.as_deref().unwrap_or("?");
     let mut out = format!("DebugBundle {name} Failed\n");
@@ -104,6 +105,12 @@ pub(crate) fn failure_report(bundle: &DebugBundle) -> String {
         if let Some(ready) = ready_condition(status) {
             out.push_str(&format!("  reason:  {}\n", ready.reason));
             out.push_str(&format!("  message: {}\n", ready.message));
+        }
+        if !status.findings.is_empty() {
+            out.push_str("  findings:\n");
+            for finding in &status.findings {
+                out.push_str(&format!("  - {}\n", crate::output::finding_line(finding)));
+            }
         }
         if !status.warnings.is_empty() {
             out.push_str("  warnings:\n");
@@ -313,17 +320,23 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_report_names_reason_message_and_warnings() {
+    fn a_failure_report_names_reason_message_findings_and_warnings() {
         let mut bundle = fixtures::completed();
         let status = bundle.status.as_mut().unwrap();
         status.phase = Some(Phase::Failed);
         status.conditions[0].reason = "StorageLocationReadOnly".into();
         status.conditions[0].message = "BSL default is ReadOnly".into();
         status.warnings = vec!["no restore log".into()];
+        status.findings = serde_yaml::from_str(
+            "[{severity: error, rule: bsl-unavailable, title: BSL default is Unavailable, \
+             file: logs/velero/velero.log, line: 12}]",
+        )
+        .unwrap();
         assert_eq!(
             failure_report(&bundle),
             "DebugBundle why-restore-failed Failed\n  reason:  StorageLocationReadOnly\n  \
-             message: BSL default is ReadOnly\n  warnings:\n  - no restore log\n"
+             message: BSL default is ReadOnly\n  findings:\n  - [error] BSL default is \
+             Unavailable (logs/velero/velero.log:12)\n  warnings:\n  - no restore log\n"
         );
     }
 }

@@ -17,7 +17,7 @@ use velero_debug_e2e::{
         download, fake_node, finished_restore, kwok_logs_resource, operation_object,
         pod_volume_restore, probable_cause_event, put_gzipped, real_backup, text, wait_finished,
     },
-    unique_name, velero,
+    plugin, unique_name, velero,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -123,10 +123,38 @@ async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_ca
     );
     ensure!(status.archive.is_none(), "{:?}", status.archive);
     assert_first_status_finding(&bundle, "bsl-unavailable")?;
+    plugin_names_the_first_finding(t, &bundle).await?;
     let event = probable_cause_event(t, "Backup", &backup).await?;
     ensure!(event.contains(&bsl), "ProbableCause event: {event}");
     let made = t.env.s3.data_dir.join(&bucket);
     ensure!(!made.exists(), "the store made the bucket {made:?}");
+    Ok(())
+}
+
+/// The kubectl plugin on a Failed bundle: `describe` prints its first finding, and `wait` exits
+/// 1 (the bundle failed) printing it too.
+async fn plugin_names_the_first_finding(t: &TestCtx, bundle: &DebugBundle) -> Result<()> {
+    let name = bundle.metadata.name.clone().context("no name")?;
+    let first = bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.findings.first())
+        .context("no finding")?
+        .title
+        .clone();
+    let described = plugin::run(&t.env, &["describe", &name]).await?;
+    let text = plugin::text(&described);
+    ensure!(
+        described.status.success() && text.contains("Findings:") && text.contains(&first),
+        "describe does not name the first finding {first:?}:\n{text}"
+    );
+    let waited = plugin::run(&t.env, &["wait", &name, "--timeout", "30s"]).await?;
+    let text = plugin::text(&waited);
+    ensure!(
+        waited.status.code() == Some(1) && text.contains(&first),
+        "wait on a Failed bundle ({:?}) does not name the first finding {first:?}:\n{text}",
+        waited.status
+    );
     Ok(())
 }
 
