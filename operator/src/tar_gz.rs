@@ -924,15 +924,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let compressed = dir.path().join("ahead.gz");
         std::fs::write(&compressed, vec![7u8; 4096]).unwrap();
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let noise: Vec<u8> = (0..100_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let noise = crate::test_support::noise(100_000, 0x2545_f491_4f6c_dd1d);
         let append = |room: usize| -> (io::Result<()>, io::Result<()>) {
             let mut body = tar::Builder::new(MemberWriter {
                 member: None,

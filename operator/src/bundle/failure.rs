@@ -260,15 +260,7 @@ mod tests {
         std::os::unix::fs::symlink("/dev/full", dir.path().join("bundle.tar.gz.body")).unwrap();
         let mut archive = TarGzWriter::create(&path, "b", 0, Compression::default()).unwrap();
         // Incompressible, more than the writer buffers: it reaches the disk.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let noise: Vec<u8> = (0..4 << 20)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let noise = crate::test_support::noise(4 << 20, 0x9e37_79b9_7f4a_7c15);
         let written = archive
             .append_bytes(&EntryPath::new(&["logs"], "l", "log"), &noise)
             .and_then(|_| archive.finish().map(|_| ()));

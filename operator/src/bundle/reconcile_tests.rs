@@ -565,18 +565,30 @@ async fn a_reconcile_waiting_in_the_queue_is_small() {
 
 /// Reconciles `bundle` after the term ended (the lease lost): no request may be made.
 async fn reconcile_after_the_term(bundle: DebugBundle) -> super::Error {
+    reconcile_failing_in(bundle, vec![], true).await
+}
+
+/// Reconciles `bundle` against `exchanges`, in a term already over when `term_over`,
+/// expecting the reconcile to fail.
+async fn reconcile_failing_in(
+    bundle: DebugBundle,
+    exchanges: Vec<Exchange>,
+    term_over: bool,
+) -> super::Error {
     let watched: WatchedBundle =
         serde_json::from_value(serde_json::to_value(bundle).unwrap()).expect("any stored object");
     let (ctx, api) = api_server_mock::context(Config::default());
-    ctx.shutdown.cancel();
-    let server = api.serve(vec![]);
+    if term_over {
+        ctx.shutdown.cancel();
+    }
+    let server = api.serve(exchanges);
     let reconciled =
         tokio::time::timeout(Duration::from_secs(20), reconcile(Arc::new(watched), ctx));
     let (result, served) = tokio::join!(reconciled, server);
     served.expect("the mock API server").done().await;
     result
         .expect("the reconcile hung on a request")
-        .expect_err("nothing done")
+        .expect_err("the reconcile should fail")
 }
 
 fn is_shutting_down(e: &super::Error) -> bool {
@@ -609,21 +621,6 @@ async fn no_bundle_is_deleted_once_the_term_is_over() {
     assert!(is_shutting_down(&e), "{e:?}");
 }
 
-/// Reconciles `bundle` against `exchanges`, expecting the reconcile to fail.
-async fn reconcile_failing(bundle: DebugBundle, exchanges: Vec<Exchange>) -> super::Error {
-    let watched: WatchedBundle =
-        serde_json::from_value(serde_json::to_value(bundle).unwrap()).expect("a stored object");
-    let (ctx, api) = api_server_mock::context(Config::default());
-    let server = api.serve(exchanges);
-    let reconciled =
-        tokio::time::timeout(Duration::from_secs(20), reconcile(Arc::new(watched), ctx));
-    let (result, served) = tokio::join!(reconciled, server);
-    served.expect("the mock API server").done().await;
-    result
-        .expect("the reconcile hung on a request")
-        .expect_err("the write refused")
-}
-
 /// The first status write of a run, fenced at the version the run saw.
 fn fenced_write(resource_version: &str) -> Exchange {
     status_write("Pending", "WaitingForTarget")
@@ -642,7 +639,7 @@ async fn a_status_another_writer_changed_is_not_overwritten() {
         ),
         "42",
     );
-    let e = reconcile_failing(
+    let e = reconcile_failing_in(
         seen.clone(),
         vec![
             expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(&seen).unwrap()),
@@ -650,6 +647,7 @@ async fn a_status_another_writer_changed_is_not_overwritten() {
             fenced_write("41").refused(409, "Conflict"),
             expect(Method::GET, BUNDLE).answer(200, serde_json::to_value(&theirs).unwrap()),
         ],
+        false,
     )
     .await;
     assert!(is_shutting_down(&e), "{e:?}");
