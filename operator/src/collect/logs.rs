@@ -694,8 +694,8 @@ async fn read_log(
             return (outcome, masks, compressing);
         }
         Ok(Ok(_)) => LogOutcome::Written(report, None),
-        Ok(Err(CopyError::NoPrevious)) if job.previous => LogOutcome::NoPrevious,
-        Ok(Err(CopyError::NoPrevious)) => LogOutcome::Failed("no such log".to_string()),
+        // Only a previous instance's request is ever answered so (see copy_head).
+        Ok(Err(CopyError::NoPrevious)) => LogOutcome::NoPrevious,
         Ok(Err(CopyError::Refused(why))) => LogOutcome::Failed(why),
         // A previous instance's log is often a crash's only evidence: what was read stays.
         Ok(Err(CopyError::Cut(why))) if report.written > 0 => {
