@@ -5,12 +5,17 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use velero_debug_crd::NodeAgentLogs;
 
+use crate::jsonpath::Template;
+
 /// Create, follow and download Velero DebugBundles.
 #[derive(Debug, Parser)]
 #[command(
     name = "kubectl-velero_debug",
     bin_name = "kubectl velero-debug",
-    version
+    version,
+    after_help = "Examples:\n  kubectl velero-debug create restore --latest-failed --wait --download\n  \
+        kubectl velero-debug describe why-restore-1\n  \
+        kubectl velero-debug logs why-restore-1 velero/velero.log"
 )]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -19,8 +24,8 @@ pub(crate) struct Cli {
     pub command: Command,
 }
 
-/// The standard kubectl connection flags.
-#[derive(Debug, Args)]
+/// kubectl's global connection flags, read as kubectl reads them.
+#[derive(Debug, Args, Default, Clone)]
 pub(crate) struct ClusterArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).
     #[arg(long, global = true)]
@@ -28,15 +33,40 @@ pub(crate) struct ClusterArgs {
     /// The kubeconfig context to use.
     #[arg(long, global = true)]
     pub context: Option<String>,
-    /// Velero's namespace, where DebugBundles live.
-    #[arg(
-        short = 'n',
-        long,
-        global = true,
-        env = "VELERO_NAMESPACE",
-        default_value = "velero"
-    )]
-    pub namespace: String,
+    /// The kubeconfig cluster to use.
+    #[arg(long, global = true)]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// Where DebugBundles live (default: $VELERO_NAMESPACE, else the context's namespace,
+    /// else velero).
+    #[arg(short = 'n', long, global = true, env = "VELERO_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The API server's address and port.
+    #[arg(short = 's', long, global = true)]
+    pub server: Option<String>,
+    /// Bearer token for the API server.
+    #[arg(long, global = true)]
+    pub token: Option<String>,
+    /// Path to a CA certificate file for the API server.
+    #[arg(long, global = true)]
+    pub certificate_authority: Option<PathBuf>,
+    /// Do not check the API server's certificate (insecure).
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+    /// User to impersonate.
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Group to impersonate (repeatable).
+    #[arg(long, global = true, value_name = "GROUP")]
+    pub as_group: Vec<String>,
+    /// UID to impersonate.
+    #[arg(long, global = true, value_name = "UID")]
+    pub as_uid: Option<String>,
+    /// How long one request may take (1s, 2m; a bare number is seconds; 0: no limit).
+    #[arg(long, global = true, default_value = "0")]
+    pub request_timeout: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,35 +75,91 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Create(CreateTarget),
     /// Follow a DebugBundle until it finished: exit 0 Completed, 1 Failed, 2 timed out.
+    #[command(after_help = "Examples:\n  kubectl velero-debug wait why-restore-1 --timeout 15m")]
     Wait(WaitArgs),
     /// Download a bundle's archive, checking its sha256.
+    #[command(
+        after_help = "Examples:\n  kubectl velero-debug download why-restore-1\n  \
+        kubectl velero-debug download why-restore-1 -o bundle.tar.gz --extract ./bundle\n  \
+        kubectl velero-debug download why-restore-1 -o - | tar -tz"
+    )]
     Download(DownloadArgs),
     /// Print the bundle's summary.md.
+    #[command(after_help = "Examples:\n  kubectl velero-debug summary why-restore-1 | less")]
     Summary(SummaryArgs),
+    /// Print one file of the bundle (a log, a YAML), or list its files when none is named.
+    #[command(
+        after_help = "Examples:\n  kubectl velero-debug logs why-restore-1\n  \
+        kubectl velero-debug logs why-restore-1 velero/velero.log\n  \
+        kubectl velero-debug logs why-restore-1 restore-results.json"
+    )]
+    Logs(LogsArgs),
     /// List DebugBundles.
+    #[command(after_help = "Examples:\n  kubectl velero-debug list\n  \
+        kubectl velero-debug list -A -l velerodebug.io/auto=true\n  \
+        kubectl velero-debug list -o jsonpath='{.items[*].metadata.name}'")]
     List(ListArgs),
-    /// Show one DebugBundle as a table row (or json/yaml).
+    /// Show one DebugBundle as a table row (or json/yaml/name/jsonpath).
+    #[command(
+        after_help = "Examples:\n  kubectl velero-debug get why-restore-1 -o wide\n  \
+        kubectl velero-debug get why-restore-1 -o jsonpath='{.status.downloadURL}'"
+    )]
     Get(GetArgs),
-    /// Show a DebugBundle in detail: conditions, warnings, archive, URL, events.
+    /// Show a DebugBundle in detail: findings, conditions, warnings, archive, URL, events.
+    #[command(after_help = "Examples:\n  kubectl velero-debug describe why-restore-1")]
     Describe(GetArgs),
+    /// Delete DebugBundles and, through the operator, their archives.
+    #[command(
+        after_help = "Examples:\n  kubectl velero-debug delete why-restore-1\n  \
+        kubectl velero-debug delete why-restore-1 why-backup-2 --wait=false"
+    )]
+    Delete(DeleteArgs),
     /// Sign a new download URL (without collecting again).
+    #[command(
+        after_help = "Examples:\n  curl -fsSLo bundle.tar.gz \"$(kubectl velero-debug refresh-url why-restore-1)\""
+    )]
     RefreshUrl(RefreshUrlArgs),
     /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(kubectl velero-debug completion bash)\n\n\
+        For `kubectl velero-debug <TAB>`, put kubectl_complete-velero_debug (shipped beside the \
+        binary) on PATH."
+    )]
     Completion(CompletionArgs),
+    /// Candidates for a partial command line, as cobra's `__complete` prints them (what
+    /// kubectl_complete-velero_debug calls).
+    #[command(name = "__complete", hide = true)]
+    Complete(CompleteArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CreateTarget {
     /// A DebugBundle for the Velero Restore NAME.
+    #[command(
+        after_help = "Examples:\n  kubectl velero-debug create restore restore-1 --wait --download\n  \
+        kubectl velero-debug create restore --latest-failed --wait --download\n  \
+        kubectl velero-debug create restore restore-1 --since 2h --node-agent-logs all"
+    )]
     Restore(CreateArgs),
     /// A DebugBundle for the Velero Backup NAME.
+    #[command(
+        after_help = "Examples:\n  kubectl velero-debug create backup nightly-1 --wait\n  \
+        kubectl velero-debug create backup --latest-failed --dry-run"
+    )]
     Backup(CreateArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
     /// The Restore's or Backup's name.
-    pub target: String,
+    #[arg(
+        required_unless_present = "latest_failed",
+        conflicts_with = "latest_failed"
+    )]
+    pub target: Option<String>,
+    /// The newest Restore (or Backup) that ended Failed or PartiallyFailed.
+    #[arg(long)]
+    pub latest_failed: bool,
     /// The DebugBundle's name (default: generated from the target's).
     #[arg(long)]
     pub name: Option<String>,
@@ -82,8 +168,9 @@ pub(crate) struct CreateArgs {
     /// Print the DebugBundle instead of creating it (only "client").
     #[arg(long, value_parser = ["client"], num_args = 0..=1, default_missing_value = "client")]
     pub dry_run: Option<String>,
-    /// Print the object (with --dry-run: default yaml; else the created one, not its name).
-    #[arg(short = 'o', long, value_enum)]
+    /// Print the object: json, yaml, name or jsonpath=TEMPLATE (with --dry-run: default yaml;
+    /// else the created one, not only its name).
+    #[arg(short = 'o', long, value_parser = parse_object_format)]
     pub output: Option<ObjectFormat>,
     /// Follow the bundle until it finished (exit codes as `wait`).
     #[arg(long)]
@@ -148,8 +235,8 @@ pub(crate) struct WaitArgs {
     /// Give up after this long (Go duration); exit 2.
     #[arg(long, default_value = "10m")]
     pub timeout: String,
-    /// Also print the finished bundle.
-    #[arg(short = 'o', long, value_enum)]
+    /// Also print the finished bundle: json, yaml, name or jsonpath=TEMPLATE.
+    #[arg(short = 'o', long, value_parser = parse_object_format)]
     pub output: Option<ObjectFormat>,
 }
 
@@ -173,6 +260,16 @@ pub(crate) struct SummaryArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    pub name: String,
+    /// The file: its path in the bundle, or a unique end of it (velero.log); none lists them.
+    pub file: Option<String>,
+    /// How long to wait for the operator to sign a new URL when the current one expired.
+    #[arg(long, default_value = "2m")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct ListArgs {
     /// List in every namespace.
     #[arg(short = 'A', long)]
@@ -180,15 +277,36 @@ pub(crate) struct ListArgs {
     /// Label selector (such as velerodebug.io/auto=true).
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
-    #[arg(short = 'o', long, value_enum)]
+    /// wide, json, yaml, name or jsonpath=TEMPLATE.
+    #[arg(short = 'o', long, value_parser = parse_list_format)]
     pub output: Option<ListFormat>,
+    /// Print the table without its header line.
+    #[arg(long)]
+    pub no_headers: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
     pub name: String,
-    #[arg(short = 'o', long, value_enum)]
+    /// wide, json, yaml, name or jsonpath=TEMPLATE.
+    #[arg(short = 'o', long, value_parser = parse_list_format)]
     pub output: Option<ListFormat>,
+    /// Print the table without its header line.
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Wait until the operator removed each archive and the bundle is gone.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub wait: bool,
+    /// With --wait: give up after this long (Go duration).
+    #[arg(long, default_value = "2m")]
+    pub timeout: String,
 }
 
 #[derive(Debug, Args)]
@@ -197,7 +315,8 @@ pub(crate) struct RefreshUrlArgs {
     /// How long to wait for the operator to sign the new URL.
     #[arg(long, default_value = "2m")]
     pub timeout: String,
-    #[arg(short = 'o', long, value_enum)]
+    /// Print the bundle instead of the URL: json, yaml, name or jsonpath=TEMPLATE.
+    #[arg(short = 'o', long, value_parser = parse_object_format)]
     pub output: Option<ObjectFormat>,
 }
 
@@ -206,17 +325,53 @@ pub(crate) struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Args)]
+pub(crate) struct CompleteArgs {
+    /// The words after the plugin's name; the last one is being typed (maybe empty).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub words: Vec<String>,
+}
+
+/// `-o` of commands that print one object.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ObjectFormat {
     Json,
     Yaml,
+    /// `debugbundle.velerodebug.io/NAME`, as `kubectl get -o name`.
+    Name,
+    JsonPath(Template),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// `-o` of `list` and `get`: an object format, or the table with more columns.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ListFormat {
     Wide,
-    Json,
-    Yaml,
+    Object(ObjectFormat),
+}
+
+fn parse_object_format(text: &str) -> Result<ObjectFormat, String> {
+    match text {
+        "json" => Ok(ObjectFormat::Json),
+        "yaml" => Ok(ObjectFormat::Yaml),
+        "name" => Ok(ObjectFormat::Name),
+        _ => match text.strip_prefix("jsonpath=") {
+            Some(template) => Template::parse(template)
+                .map(ObjectFormat::JsonPath)
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "{text:?}: one of json, yaml, name, jsonpath=TEMPLATE"
+            )),
+        },
+    }
+}
+
+fn parse_list_format(text: &str) -> Result<ListFormat, String> {
+    match text {
+        "wide" => Ok(ListFormat::Wide),
+        _ => parse_object_format(text)
+            .map(ListFormat::Object)
+            .map_err(|_| format!("{text:?}: one of wide, json, yaml, name, jsonpath=TEMPLATE")),
+    }
 }
 
 #[cfg(test)]
@@ -246,14 +401,14 @@ mod tests {
         let Command::Create(CreateTarget::Restore(args)) = cli.command else {
             panic!("not create restore");
         };
-        assert_eq!(args.target, "r1");
+        assert_eq!(args.target.as_deref(), Some("r1"));
         assert_eq!(args.spec.previous_logs, Some(false));
         assert_eq!(args.spec.events, Some(true));
         assert_eq!(args.download, Some(None));
         assert!(!args.wait);
         // VELERO_NAMESPACE is not set in the test environment.
         if std::env::var_os("VELERO_NAMESPACE").is_none() {
-            assert_eq!(cli.cluster.namespace, "velero");
+            assert_eq!(cli.cluster.namespace, None);
         }
     }
 }

@@ -20,6 +20,14 @@ pub(crate) enum TargetKind {
 }
 
 impl TargetKind {
+    /// Velero's kind name.
+    pub(crate) fn velero_kind(self) -> &'static str {
+        match self {
+            TargetKind::Restore => "Restore",
+            TargetKind::Backup => "Backup",
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             TargetKind::Restore => "restore",

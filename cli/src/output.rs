@@ -7,6 +7,8 @@ use jiff::Timestamp;
 use serde::Serialize;
 use velero_debug_crd::{CONDITION_DOWNLOAD_URL_VALID, CONDITION_READY, DebugBundle, StatusFinding};
 
+use crate::args::ObjectFormat;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OutputError {
     #[error("encoding json: {0}")]
@@ -29,6 +31,33 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, OutputError> {
 
 pub(crate) fn to_yaml<T: Serialize>(value: &T) -> Result<String, OutputError> {
     Ok(serde_yaml::to_string(value)?)
+}
+
+/// What `kubectl get -o name` calls a DebugBundle.
+const NAME_PREFIX: &str = "debugbundle.velerodebug.io/";
+
+/// An object (or a list: its items) in an `-o` format other than the table.
+pub(crate) fn render<T: Serialize>(
+    value: &T,
+    format: &ObjectFormat,
+) -> Result<String, OutputError> {
+    match format {
+        ObjectFormat::Json => to_json(value),
+        ObjectFormat::Yaml => to_yaml(value),
+        ObjectFormat::Name => {
+            let value = serde_json::to_value(value)?;
+            let items = match value.get("items").and_then(|i| i.as_array()) {
+                Some(items) => items.iter().collect(),
+                None => vec![&value],
+            };
+            Ok(items
+                .iter()
+                .filter_map(|item| item.pointer("/metadata/name")?.as_str())
+                .map(|name| format!("{NAME_PREFIX}{name}\n"))
+                .collect())
+        }
+        ObjectFormat::JsonPath(template) => Ok(template.render(&serde_json::to_value(value)?)),
+    }
 }
 
 /// A finding as people read it: `[error] title (file:line)`, the proof when there is one.
@@ -132,6 +161,15 @@ pub(crate) fn row(
         );
     }
     cells
+}
+
+/// Left-aligned columns three spaces apart, as kubectl prints them; `--no-headers` drops the
+/// header line (the columns keep the widths they would have with it).
+pub(crate) fn table_without_header(header: &[&str], rows: &[Vec<String>]) -> String {
+    let text = table(header, rows);
+    text.split_once('\n')
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_default()
 }
 
 /// Left-aligned columns three spaces apart, as kubectl prints them.
@@ -284,6 +322,27 @@ mod tests {
             &[vec!["a-long-name".into(), "Completed".into()]],
         );
         assert_eq!(out, "NAME          PHASE\na-long-name   Completed\n");
+    }
+
+    #[test]
+    fn names_and_jsonpath_of_an_object_and_a_list() {
+        let bundle = fixtures::completed();
+        assert_eq!(
+            render(&bundle, &ObjectFormat::Name).unwrap(),
+            "debugbundle.velerodebug.io/why-restore-failed\n"
+        );
+        let list = serde_json::json!({"items": [bundle.clone(), bundle.clone()]});
+        assert_eq!(
+            render(&list, &ObjectFormat::Name).unwrap().lines().count(),
+            2
+        );
+        let template = crate::jsonpath::Template::parse("{.status.archive.sizeBytes}").unwrap();
+        assert_eq!(
+            render(&bundle, &ObjectFormat::JsonPath(template)).unwrap(),
+            "14142"
+        );
+        let out = table_without_header(&["NAME", "PHASE"], &[vec!["a".into(), "b".into()]]);
+        assert_eq!(out, "a      b\n");
     }
 
     #[test]

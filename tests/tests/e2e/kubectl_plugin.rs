@@ -10,12 +10,13 @@ use kube::Api;
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
     Cleanup, Env, TestCtx,
-    fixtures::{real_backup, wait_finished},
+    fixtures::{object_exists, partially_failed_restore, real_backup, wait_finished},
     unique_name,
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 use velero_debug_e2e::{
-    plugin::{run, run_with, text},
+    plugin::{binary, run, run_with, text},
     store_proxy::{Answer, StoreProxy},
 };
 
@@ -253,6 +254,205 @@ async fn completion_for_bash_is_a_script_bash_accepts() -> Result<()> {
         String::from_utf8_lossy(&checked.stderr)
     );
     Ok(())
+}
+
+/// `kubectl velero-debug <TAB>` through kubectl's own bash completion, with the plugin installed
+/// as krew installs it (kubectl-velero_debug on PATH) and the shipped
+/// kubectl_complete-velero_debug beside it: kubectl asks the plugin, the plugin asks the
+/// cluster. Returns COMPREPLY.
+async fn complete_through_kubectl(env: &Env, words: &[&str]) -> Result<Vec<String>> {
+    let bin = tempfile::tempdir()?;
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::os::unix::fs::symlink(binary(), bin.path().join("kubectl-velero_debug"))?;
+    std::os::unix::fs::symlink(
+        repo.join("cli/kubectl_complete-velero_debug")
+            .canonicalize()?,
+        bin.path().join("kubectl_complete-velero_debug"),
+    )?;
+    let line = format!("kubectl velero-debug {}", words.join(" "));
+    let script = format!(
+        r#"source <(kubectl completion bash)
+COMP_WORDS=(kubectl velero-debug {words})
+COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1))
+COMP_LINE='{line}'
+COMP_POINT=${{#COMP_LINE}}
+__start_kubectl
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        words = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = tokio::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("PATH", path)
+        .env("KUBECONFIG", &env.kubeconfig)
+        .env("VELERO_NAMESPACE", &env.namespace)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out).await??;
+    ensure!(
+        out.status.success(),
+        "bash completion failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+#[tokio::test]
+async fn kubectl_completes_bundle_names_through_the_shipped_completion_helper() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    // Two bundles sharing a prefix, one that does not: only the two are offered.
+    let stem = unique_name("cmpl");
+    let names = [format!("{stem}-a"), format!("{stem}-b")];
+    let other = unique_name("other");
+    for name in names.iter().chain([&other]) {
+        let bundle: DebugBundle = serde_json::from_value(serde_json::json!({
+            "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
+            "metadata": {"name": name, "namespace": t.env.namespace},
+            "spec": {"restore": "no-such-restore"},
+        }))?;
+        Api::<DebugBundle>::namespaced(t.client.clone(), &t.env.namespace)
+            .create(&Default::default(), &bundle)
+            .await?;
+        t.cleanup.object::<DebugBundle>(&t.env.namespace, name);
+    }
+    let mut offered = complete_through_kubectl(&t.env, &["describe", &stem]).await?;
+    offered.sort();
+    ensure!(offered == names, "describe {stem}<TAB> offered {offered:?}");
+    let subcommands = complete_through_kubectl(&t.env, &["des"]).await?;
+    ensure!(
+        subcommands == ["describe"],
+        "des<TAB> offered {subcommands:?}"
+    );
+    Ok(())
+}
+
+/// The restore that just failed, without its name: picked, bundled, waited for, downloaded;
+/// then read with `logs`, shown with -o name/jsonpath, completed by name, deleted.
+#[tokio::test]
+async fn create_restore_latest_failed_then_logs_get_and_delete() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let ours = partially_failed_restore(t).await?;
+    let restores = Api::<kube::api::DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Restore"),
+    );
+    let ours_ended = ended_at(&restores.get(&ours).await?)?;
+    let offered = complete_through_kubectl(&t.env, &["create", "restore", &ours]).await?;
+    ensure!(
+        offered == [ours.clone()],
+        "create restore {ours}<TAB> offered {offered:?}"
+    );
+
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("latest.tar.gz");
+    let file_arg = file.to_string_lossy().to_string();
+    let out = run(
+        &t.env,
+        &[
+            "create",
+            "restore",
+            "--latest-failed",
+            "--wait",
+            "--download",
+            &file_arg,
+        ],
+    )
+    .await?;
+    ensure!(
+        out.status.success(),
+        "create --latest-failed: {}",
+        text(&out)
+    );
+    let name = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    t.cleanup.object::<DebugBundle>(&t.env.namespace, &name);
+    ensure!(file.exists(), "no archive: {}", text(&out));
+
+    // Ours, or one that other tests ended later still: never an older one.
+    let out = run(&t.env, &["get", &name, "-o", "jsonpath={.spec.restore}"]).await?;
+    ensure!(out.status.success(), "get -o jsonpath: {}", text(&out));
+    let picked = String::from_utf8_lossy(&out.stdout).to_string();
+    let picked_restore = restores.get(&picked).await?;
+    let phase = picked_restore.data["status"]["phase"]
+        .as_str()
+        .unwrap_or_default();
+    ensure!(
+        matches!(phase, "Failed" | "PartiallyFailed") && ended_at(&picked_restore)? >= ours_ended,
+        "picked {picked:?} ({phase}), older than {ours}"
+    );
+    ensure!(
+        text(&out).is_empty() || out.status.success(),
+        "{}",
+        text(&out)
+    );
+    let out = run(&t.env, &["get", &name, "-o", "name", "--no-headers"]).await?;
+    ensure!(
+        String::from_utf8_lossy(&out.stdout) == format!("debugbundle.velerodebug.io/{name}\n"),
+        "-o name: {}",
+        text(&out)
+    );
+
+    let out = run(&t.env, &["logs", &name]).await?;
+    ensure!(
+        out.status.success() && text(&out).contains("summary.md"),
+        "logs: {}",
+        text(&out)
+    );
+    let out = run(&t.env, &["logs", &name, "summary.md"]).await?;
+    ensure!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&picked),
+        "logs summary.md: {}",
+        text(&out)
+    );
+
+    let key = Api::<DebugBundle>::namespaced(t.client.clone(), &t.env.namespace)
+        .get(&name)
+        .await?
+        .status
+        .and_then(|s| s.archive)
+        .context("no archive in status")?
+        .key;
+    let out = run(&t.env, &["delete", &name]).await?;
+    ensure!(
+        out.status.success() && text(&out).contains("deleted"),
+        "delete: {}",
+        text(&out)
+    );
+    ensure!(
+        Api::<DebugBundle>::namespaced(t.client.clone(), &t.env.namespace)
+            .get_opt(&name)
+            .await?
+            .is_none(),
+        "the bundle is still there after delete --wait"
+    );
+    ensure!(
+        !object_exists(&t.env, &key).await?,
+        "the archive {key} is still in the store"
+    );
+    Ok(())
+}
+
+fn ended_at(restore: &kube::api::DynamicObject) -> Result<String> {
+    restore.data["status"]["completionTimestamp"]
+        .as_str()
+        .map(str::to_string)
+        .context("a finished restore has a completionTimestamp")
 }
 
 /// A Completed bundle of a real backup, made with the plugin: the bundle as it is then.
