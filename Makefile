@@ -36,6 +36,7 @@ lint: tools
 	bash $(ENV)/render-manifests.sh --check
 	bash $(ENV)/chart-check.sh --offline
 	bash $(ENV)/actionlint.sh
+	bash $(ENV)/krew-check.sh
 
 unit: ## tests that need no server
 	cargo test --workspace --exclude velero-debug-e2e

@@ -176,9 +176,17 @@ build_actionlint() { # out
     "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
 }
 
+build_krew() { # out
+  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" \
+    "sigs.k8s.io/krew/cmd/validate-krew-manifest@$KREW_VERSION"
+  # kubectl finds it as a plugin by this name (`kubectl krew`).
+  mv "$1/bin/krew" "$1/bin/kubectl-krew"
+}
+
 # component -> version variable, in build order (what the environment needs first comes first)
 COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs fake_gcs_server velero_gcp_plugin
-  azurite pytools helm crane kubeconform actionlint)
+  azurite pytools helm crane kubeconform actionlint krew)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
@@ -195,6 +203,7 @@ version_of() {
     crane) echo "$CRANE_VERSION" ;;
     kubeconform) echo "$KUBECONFORM_VERSION" ;;
     actionlint) echo "$ACTIONLINT_VERSION" ;;
+    krew) echo "$KREW_VERSION" ;;
     *) die "unknown component $1 (known: ${COMPONENTS[*]})" ;;
   esac
 }
