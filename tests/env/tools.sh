@@ -184,9 +184,18 @@ build_krew() { # out
   mv "$1/bin/krew" "$1/bin/kubectl-krew"
 }
 
+build_bash_completion() { # out
+  local deb
+  deb="$(mktemp -d)"
+  (cd "$deb" && apt-get download "bash-completion=$BASH_COMPLETION_VERSION")
+  dpkg-deb -x "$deb"/bash-completion_*.deb "$1"
+  rm -rf "$deb"
+  [[ -f "$1/usr/share/bash-completion/bash_completion" ]]
+}
+
 # component -> version variable, in build order (what the environment needs first comes first)
 COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs fake_gcs_server velero_gcp_plugin
-  azurite pytools helm crane kubeconform actionlint krew)
+  azurite pytools helm crane kubeconform actionlint krew bash_completion)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
@@ -204,6 +213,7 @@ version_of() {
     kubeconform) echo "$KUBECONFORM_VERSION" ;;
     actionlint) echo "$ACTIONLINT_VERSION" ;;
     krew) echo "$KREW_VERSION" ;;
+    bash_completion) echo "$BASH_COMPLETION_VERSION" ;;
     *) die "unknown component $1 (known: ${COMPONENTS[*]})" ;;
   esac
 }

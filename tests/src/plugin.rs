@@ -56,3 +56,33 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Debian's bash-completion as `make tools` unpacked it (kubectl's bash completion needs it, as
+/// on a user's machine): its path, from the version pinned in tests/env/versions.env.
+pub fn bash_completion_script() -> Result<PathBuf> {
+    let versions = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("env/versions.env");
+    let text = std::fs::read_to_string(&versions)
+        .with_context(|| format!("reading {}", versions.display()))?;
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("BASH_COMPLETION_VERSION="))
+        .context("BASH_COMPLETION_VERSION is not pinned in versions.env")?;
+    let cache = match std::env::var_os("VDO_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .context("no HOME")?
+            .join("velero-debug-operator"),
+    };
+    let script = cache
+        .join("tools")
+        .join(format!("bash_completion-{version}"))
+        .join("usr/share/bash-completion/bash_completion");
+    anyhow::ensure!(
+        script.is_file(),
+        "{} is missing: run 'make tools'",
+        script.display()
+    );
+    Ok(script)
+}

@@ -16,7 +16,7 @@ use velero_debug_e2e::{
 use velero_debug_operator::velero::resource as velero_resource;
 
 use velero_debug_e2e::{
-    plugin::{binary, run, run_with, text},
+    plugin::{bash_completion_script, binary, run, run_with, text},
     store_proxy::{Answer, StoreProxy},
 };
 
@@ -271,7 +271,8 @@ async fn complete_through_kubectl(env: &Env, words: &[&str]) -> Result<Vec<Strin
     )?;
     let line = format!("kubectl velero-debug {}", words.join(" "));
     let script = format!(
-        r#"source <(kubectl completion bash)
+        r#"source '{bash_completion}'
+source <(kubectl completion bash)
 COMP_WORDS=(kubectl velero-debug {words})
 COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1))
 COMP_LINE='{line}'
@@ -283,6 +284,7 @@ printf '%s\n' "${{COMPREPLY[@]}}""#,
             .map(|w| format!("'{w}'"))
             .collect::<Vec<_>>()
             .join(" "),
+        bash_completion = bash_completion_script()?.display(),
     );
     let path = format!(
         "{}:{}",
