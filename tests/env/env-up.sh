@@ -114,7 +114,10 @@ start_group gcs "$VDO_ENV_DIR/logs/gcs.log" env GODEBUG=madvdontneed=0 "$FAKE_GC
 AZURE_PORT=$(free_port "${VDO_AZURE_PORT:-0}") || die "cannot listen for Azure Blob"
 AZURE_KEY=$(head -c 64 /dev/urandom | base64 -w0)
 AZURE_URL="https://127.0.0.1:$AZURE_PORT/$AZURE_ACCOUNT"
+# A young generation of 64 MiB for Azurite's V8: each 32 MiB block is garbage at once, and with
+# the default size the collector was most of its CPU (perf); uploads take about half as long.
 start_group azure "$VDO_ENV_DIR/logs/azurite.log" env AZURITE_ACCOUNTS="$AZURE_ACCOUNT:$AZURE_KEY" \
+  NODE_OPTIONS=--max-semi-space-size=64 \
   "$AZURITE" --disableTelemetry --blobHost 127.0.0.1 --blobPort "$AZURE_PORT" \
   --location "$VDO_ENV_DIR/azurite" --cert "$TLS_DIR/server.crt" --key "$TLS_DIR/server.key"
 
