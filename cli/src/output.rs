@@ -60,14 +60,19 @@ pub(crate) fn render<T: Serialize>(
     }
 }
 
-/// A finding as people read it: `[error] title (file:line)`, the proof when there is one.
+/// A finding as people read it: `[error] title (file:line)`, the proof when there is one, and
+/// under it (for a `  - ` list) what to do, when the operator says.
 pub(crate) fn finding_line(f: &StatusFinding) -> String {
     let proof = match (&f.file, f.line) {
         (Some(file), Some(line)) => format!(" ({file}:{line})"),
         (Some(file), None) => format!(" ({file})"),
         _ => String::new(),
     };
-    format!("[{}] {}{proof}", f.severity, f.title)
+    let next = match &f.next_step {
+        Some(step) => format!("\n    next step: {step}"),
+        None => String::new(),
+    };
+    format!("[{}] {}{proof}{next}", f.severity, f.title)
 }
 
 /// Columns of `list`/`get` (FINDING: the first finding's title, as `kubectl get` shows it);
@@ -313,6 +318,20 @@ mod tests {
         let cells = row(&bundle, false, false, now());
         assert_eq!(cells[5], "BSL default is Unavailable");
         assert_eq!(header(false, false)[5], "FINDING");
+    }
+
+    #[test]
+    fn a_finding_line_carries_its_next_step_below() {
+        let mut f: StatusFinding = serde_yaml::from_str(
+            "{severity: error, rule: quota-exceeded, title: refused, file: results.json}",
+        )
+        .unwrap();
+        assert_eq!(finding_line(&f), "[error] refused (results.json)");
+        f.next_step = Some("Raise spec.hard of ResourceQuota shop/q".into());
+        assert_eq!(
+            finding_line(&f),
+            "[error] refused (results.json)\n    next step: Raise spec.hard of ResourceQuota shop/q"
+        );
     }
 
     #[test]

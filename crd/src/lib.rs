@@ -309,6 +309,10 @@ pub struct StatusFinding {
     /// 1-based line in `file`, when it is a log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<i64>,
+    /// What to do about it: the object, and the setting or command that addresses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub next_step: Option<String>,
 }
 
 /// Where the archive was written.

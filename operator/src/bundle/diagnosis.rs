@@ -37,6 +37,7 @@ pub(crate) fn for_status(findings: &[Finding]) -> Vec<StatusFinding> {
                 title: cap(&printable(&title), MAX_STATUS_FINDING_TITLE),
                 file: (!f.file.is_empty()).then(|| cap(&printable(&f.file), 1024)),
                 line: f.line.map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
+                next_step: f.next_step.as_ref().map(|s| cap(&printable(s), 512)),
             }
         })
         .collect()
@@ -96,6 +97,7 @@ mod tests {
                 title: "the repository of ns1 is locked".into(),
                 file: Some("logs/velero/velero-abc/velero.log".into()),
                 line: Some(42),
+                next_step: None,
             }
         );
         assert_eq!(status[1].severity, "warning");

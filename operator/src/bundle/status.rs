@@ -585,6 +585,7 @@ mod tests {
             title: title.into(),
             file: Some("resources/backupstoragelocations/default.yaml".into()),
             line: None,
+            next_step: None,
         }
     }
 

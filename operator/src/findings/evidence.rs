@@ -46,6 +46,8 @@ pub(crate) struct TargetEvidence {
     pub path: String,
     pub kind: String,
     pub name: String,
+    /// Velero's namespace (the Backup's or Restore's).
+    pub namespace: String,
     pub uid: String,
     pub phase: String,
     pub failure_reason: Option<String>,
@@ -67,6 +69,15 @@ pub(crate) struct TargetEvidence {
 }
 
 impl TargetEvidence {
+    /// Velero's namespace, for commands in next steps (velero when the target did not say).
+    pub fn velero_namespace(&self) -> &str {
+        if self.namespace.is_empty() {
+            "velero"
+        } else {
+            &self.namespace
+        }
+    }
+
     /// The phase says the operation is over (nothing more will change).
     pub fn is_final(&self) -> bool {
         matches!(
@@ -332,6 +343,7 @@ impl Evidence {
         t.path = path.to_string();
         t.kind = text(&obj["kind"]);
         t.name = name_of(obj);
+        t.namespace = text(&obj["metadata"]["namespace"]);
         t.uid = text(&obj["metadata"]["uid"]);
         t.phase = some_text(&status["phase"]).unwrap_or_else(|| "<none>".into());
         t.failure_reason = some_text(&status["failureReason"]);

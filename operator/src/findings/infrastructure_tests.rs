@@ -96,6 +96,14 @@ fn a_node_agent_kept_off_a_node_by_a_taint_is_named_with_the_taint() {
     );
     assert_eq!(missing.file, "object-store/results.json");
     assert!(missing.explains.contains(&"node/worker-3".to_string()));
+    // The fix for a taint: a toleration, where the Helm chart and the DaemonSet take it.
+    let step = missing.next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.starts_with("Let DaemonSet velero/node-agent tolerate the taint of node worker-3")
+            && step.contains("nodeAgent.tolerations")
+            && step.contains("kubectl -n velero edit daemonset node-agent"),
+        "{step}"
+    );
     // worker-1's taint is tolerated by the template, worker-2 has none.
     for fine in ["worker-1", "worker-2"] {
         assert!(e.infra.nodes[fine].agent_blockers.is_empty(), "{fine}");

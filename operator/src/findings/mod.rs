@@ -10,6 +10,7 @@ mod arguments;
 mod evidence;
 mod infrastructure;
 mod log_scan;
+mod next_steps;
 mod patterns;
 mod placement;
 mod rank;
@@ -92,7 +93,14 @@ pub(crate) struct Finding {
     /// 1-based position of the cause that explains this finding, once ranked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consequence_of: Option<usize>,
+    /// What to do about it, naming the object and the setting or command (Velero's docs for
+    /// the version in use, cited at the rule). None rather than generic advice.
+    #[serde(rename = "nextStep", skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
 }
+
+/// A next step is one or two lines (status keeps 512 characters).
+pub const MAX_NEXT_STEP_CHARS: usize = 400;
 
 impl Finding {
     /// A finding with the fields every rule sets; the rest start empty.
@@ -115,6 +123,19 @@ impl Finding {
             explains: Vec::new(),
             subjects: Vec::new(),
             consequence_of: None,
+            next_step: None,
+        }
+    }
+
+    pub fn next_step(mut self, step: impl Into<String>) -> Self {
+        self.next_step = Some(text::cap(&step.into(), MAX_NEXT_STEP_CHARS));
+        self
+    }
+
+    pub fn with_next_step(self, step: Option<String>) -> Self {
+        match step {
+            Some(step) => self.next_step(step),
+            None => self,
         }
     }
 

@@ -227,6 +227,15 @@ fn quota_refusals_are_the_first_finding_of_a_restore() {
     );
     assert!(quota.quote.contains("exceeded quota: storage-quota"));
     assert_eq!(quota.file, "object-store/results.json");
+    // What to do: the quota by name, and the restore filter for what it refused.
+    assert_eq!(
+        quota.next_step.as_deref(),
+        Some(
+            "Raise spec.hard of ResourceQuota shop/storage-quota (`kubectl -n shop edit \
+             resourcequota storage-quota`), or restore without those objects: `velero restore \
+             create --from-backup shop-backup --exclude-resources persistentvolumeclaims`."
+        )
+    );
 }
 
 #[test]
@@ -238,6 +247,8 @@ fn a_quota_not_collected_is_named_from_the_refusal_alone() {
         found[0].title,
         "2 objects: refused by a ResourceQuota (exceeded quota)"
     );
+    // Without the quota there is nothing specific to say.
+    assert_eq!(found[0].next_step, None);
 }
 
 #[test]
@@ -460,6 +471,13 @@ fn an_unavailable_bsl_explains_the_failed_validation() {
     assert_eq!(
         found[0].file,
         "resources/backupstoragelocation/default.yaml"
+    );
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.starts_with("Correct BackupStorageLocation default ")
+            && step.contains("`kubectl -n velero get bsl default -o yaml`")
+            && step.contains("`velero backup-location get default`"),
+        "{step}"
     );
     assert_eq!(found[1].consequence_of, Some(1));
 }

@@ -122,6 +122,9 @@ fn findings_section(md: &mut Markdown, findings: &[Finding]) {
             format!("; explains {}", cap(&f.explains.join(", "), 200))
         };
         md.line(&format!("   `{at}`{explains}"));
+        if let Some(step) = &f.next_step {
+            md.line(&format!("   Next step: {step}"));
+        }
     }
     if findings.len() > MAX_FINDINGS {
         md.line(&format!(

@@ -8,6 +8,7 @@ use super::{Evidence, Finding, Layer, Severity, from_mentions, plural};
 use crate::findings::{
     evidence::PodRole,
     infrastructure::{MaintenanceJobEvidence, NODES_TABLE, RepositoryEvidence},
+    next_steps::{self, AgentGap},
     node_key, patterns,
     patterns::Pattern,
 };
@@ -84,7 +85,8 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
         found.push(
             missing_agent_finding(&node, why.as_deref(), &m.quote, &m.file)
                 .at_line(m.line)
-                .explaining(explains),
+                .explaining(explains)
+                .with_next_step(agent_next_step(e, &node)),
         );
     }
     if let Some(agents) = &e.node_agent_nodes {
@@ -114,7 +116,8 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
             }
             found.push(
                 missing_agent_finding(node, why.map(|(w, _)| w).as_deref(), &quote, &file)
-                    .explaining(ops.into_iter().chain([node_key(node)])),
+                    .explaining(ops.into_iter().chain([node_key(node)]))
+                    .with_next_step(agent_next_step(e, node)),
             );
         }
     }
@@ -396,6 +399,34 @@ pub(super) fn repository_maintenance_failed(e: &Evidence) -> Vec<Finding> {
 
 /// The finding for a node that should run a node-agent and does not, with its proof and, when
 /// known, why.
+/// What to do about a node without a running node-agent, by what the evidence says of it
+/// (the same reading as [`why_no_agent`]); none when it says nothing.
+fn agent_next_step(e: &Evidence, node: &str) -> Option<String> {
+    let infra = &e.infra;
+    let listed = infra.nodes.get(node);
+    let gap = if listed.is_none() && infra.all_nodes_listed {
+        AgentGap::NodeGone
+    } else if listed.is_some_and(|n| n.ready != "True") {
+        AgentGap::NodeNotReady
+    } else if let Some(pod) = infra.node_agent_pods.get(node).filter(|p| !p.running) {
+        AgentGap::PodNotRunning { pod: &pod.name }
+    } else {
+        let blockers = &listed?.agent_blockers;
+        if blockers.iter().any(|b| b.starts_with("taint ")) {
+            AgentGap::Untolerated
+        } else if !blockers.is_empty() {
+            AgentGap::Placement
+        } else {
+            return None;
+        }
+    };
+    Some(next_steps::node_agent_missing(
+        node,
+        e.target.velero_namespace(),
+        gap,
+    ))
+}
+
 fn missing_agent_finding(node: &str, why: Option<&str>, quote: &str, file: &str) -> Finding {
     let title = match why {
         Some(why) => format!("No running node-agent on node {node}: {why}"),

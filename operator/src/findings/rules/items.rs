@@ -7,9 +7,28 @@ use super::{Evidence, Finding, Layer, Severity, from_mentions, plural, pods};
 use crate::findings::{
     CSI_SNAPSHOTS_KEY, PLUGIN_KEY, TARGET_KEY,
     evidence::QuotaEvidence,
+    next_steps,
     patterns::{self, Pattern},
     text::cap,
 };
+
+/// The quota's resources a refusal requested, up to three (the quota's own when the message
+/// does not say).
+fn requested_resources(quota: &QuotaEvidence, message: &str) -> Vec<String> {
+    let requested: Vec<String> = message
+        .split_once("requested: ")
+        .map(|(_, rest)| rest.split(", used").next().unwrap_or_default())
+        .into_iter()
+        .flat_map(|list| list.split(','))
+        .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.trim().to_string()))
+        .filter(|k| quota.hard.contains_key(k))
+        .collect();
+    if requested.is_empty() {
+        quota.hard.keys().take(3).cloned().collect()
+    } else {
+        requested.into_iter().take(3).collect()
+    }
+}
 
 /// Restored pods that are not Ready, named one by one; the summary lists them all.
 const MAX_RESTORED_POD_FINDINGS: usize = 5;
@@ -48,6 +67,12 @@ pub(super) fn quota_exceeded(e: &Evidence) -> Vec<Finding> {
                 ),
                 160,
             );
+            f.next_step = Some(next_steps::quota_exceeded(
+                &quota.namespace,
+                &quota.name,
+                &requested_resources(quota, &f.quote),
+                e.target.backup_name.as_deref(),
+            ));
         }
     }
     found
@@ -64,21 +89,9 @@ fn quota_named_in<'a>(e: &'a Evidence, message: &str) -> Option<&'a QuotaEvidenc
 /// `requests.storage: used 95Gi, hard 100Gi` for the resources the refusal requested (all the
 /// quota's, up to three, when the message does not say).
 fn quota_usage(quota: &QuotaEvidence, message: &str) -> String {
-    let requested: Vec<String> = message
-        .split_once("requested: ")
-        .map(|(_, rest)| rest.split(", used").next().unwrap_or_default())
-        .into_iter()
-        .flat_map(|list| list.split(','))
-        .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.trim().to_string()))
-        .filter(|k| quota.hard.contains_key(k))
-        .collect();
-    let resources: Vec<&String> = if requested.is_empty() {
-        quota.hard.keys().take(3).collect()
-    } else {
-        requested.iter().take(3).collect()
-    };
+    let resources = requested_resources(quota, message);
     resources
-        .into_iter()
+        .iter()
         .map(|r| {
             let used = quota.used.get(r).map(String::as_str).unwrap_or("?");
             format!("{r}: used {used}, hard {}", quota.hard[r])
@@ -122,12 +135,23 @@ pub(super) fn restored_pod_not_ready(e: &Evidence) -> Vec<Finding> {
 }
 
 pub(super) fn webhook_denied(e: &Evidence) -> Vec<Finding> {
-    objects_rule(
+    let mut found = objects_rule(
         e,
         Pattern::WebhookDenied,
         "webhook-denied",
         "denied by an admission webhook",
-    )
+    );
+    for f in &mut found {
+        f.next_step = Some(next_steps::webhook_denied(webhook_named_in(&f.quote)));
+    }
+    found
+}
+
+/// Kubernetes' refusal: `admission webhook "<name>" denied the request`.
+fn webhook_named_in(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("admission webhook \"")?;
+    let name = rest.split('"').next()?;
+    (!name.is_empty()).then_some(name)
 }
 
 pub(super) fn api_missing(e: &Evidence) -> Vec<Finding> {
@@ -294,4 +318,23 @@ pub(super) fn unclassified_errors(e: &Evidence, found: &[Finding]) -> Vec<Findin
         &top.example,
         &e.results.path,
     )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_webhook_is_named_from_kubernetes_refusal() {
+        let message = "error restoring configmaps/shop/a: admission webhook \"deny.example.com\" \
+                       denied the request: no";
+        assert_eq!(webhook_named_in(message), Some("deny.example.com"));
+        assert_eq!(webhook_named_in("admission webhook \"\" denied"), None);
+        assert_eq!(webhook_named_in("exceeded quota"), None);
+        let step = next_steps::webhook_denied(webhook_named_in(message));
+        assert!(
+            step.starts_with("Admission webhook deny.example.com refused"),
+            "{step}"
+        );
+    }
 }

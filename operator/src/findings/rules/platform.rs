@@ -2,7 +2,7 @@
 //! one of these fails, everything the operation did after is a consequence.
 
 use super::{Evidence, Finding, Layer, Severity, from_mentions};
-use crate::findings::{PLUGIN_KEY, TARGET_KEY, evidence::PodRole, patterns::Pattern};
+use crate::findings::{PLUGIN_KEY, TARGET_KEY, evidence::PodRole, next_steps, patterns::Pattern};
 
 /// The server restarted: Velero marks what was InProgress as Failed (failureReason) or
 /// canceled (the operations' messages); the pod status says why it died.
@@ -112,6 +112,17 @@ pub(super) fn bsl_unavailable(e: &Evidence) -> Vec<Finding> {
             Some(f) => f,
             None => return Vec::new(),
         },
+    };
+    let name = unavailable
+        .map(|l| l.name.as_str())
+        .or(wanted)
+        .map(str::to_string);
+    let finding = match name {
+        Some(name) => finding.next_step(next_steps::bsl_unavailable(
+            &name,
+            e.target.velero_namespace(),
+        )),
+        None => finding,
     };
     vec![finding.explaining([TARGET_KEY.to_string()])]
 }

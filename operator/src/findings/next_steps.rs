@@ -1,0 +1,163 @@
+//! What to do about a finding: the object, and the setting or command that addresses it, as
+//! Velero 1.18's documentation and Helm chart name them. Pure text from what the rule found; a
+//! rule that cannot name something specific gets no next step rather than generic advice.
+//!
+//! Sources (Velero 1.18):
+//! - restore filters: https://velero.io/docs/v1.18/resource-filtering/#--exclude-resources
+//! - storage locations: https://velero.io/docs/v1.18/locations/ (`velero backup-location get`)
+//! - node-agent placement: the Helm chart's `nodeAgent.tolerations`, `nodeAgent.nodeSelector`,
+//!   `nodeAgent.affinity` (vmware-tanzu/helm-charts, chart 12.x); `velero install` has no
+//!   flag for them (pkg/install/daemonset.go sets only the Windows toleration)
+//! - quotas: https://kubernetes.io/docs/concepts/policy/resource-quotas/
+
+/// The restore filter that leaves out what a quota on `quota_resource` refused, when the quota
+/// resource names an object kind (`count/configmaps`, `persistentvolumeclaims`,
+/// `requests.storage` for claims).
+fn excluded_resource(quota_resource: &str) -> Option<&str> {
+    if let Some(kind) = quota_resource.strip_prefix("count/") {
+        return Some(kind);
+    }
+    match quota_resource {
+        "pods" | "requests.cpu" | "requests.memory" | "limits.cpu" | "limits.memory" | "cpu"
+        | "memory" => Some("pods"),
+        "persistentvolumeclaims" | "requests.storage" => Some("persistentvolumeclaims"),
+        "services" | "services.loadbalancers" | "services.nodeports" => Some("services"),
+        "configmaps" | "secrets" | "replicationcontrollers" | "resourcequotas" => {
+            Some(quota_resource)
+        }
+        _ => None,
+    }
+}
+
+/// ResourceQuota `namespace/name` refused restored objects of `resources` (quota keys).
+pub(crate) fn quota_exceeded(
+    namespace: &str,
+    name: &str,
+    resources: &[String],
+    backup: Option<&str>,
+) -> String {
+    let raise = format!(
+        "Raise spec.hard of ResourceQuota {namespace}/{name} (`kubectl -n {namespace} edit \
+         resourcequota {name}`)"
+    );
+    let mut excluded: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| excluded_resource(r))
+        .collect();
+    excluded.dedup();
+    if excluded.is_empty() {
+        return format!("{raise}, then restore again.");
+    }
+    format!(
+        "{raise}, or restore without those objects: `velero restore create --from-backup {} \
+         --exclude-resources {}`.",
+        backup.unwrap_or("BACKUP"),
+        excluded.join(",")
+    )
+}
+
+/// An admission webhook refused restored objects.
+pub(crate) fn webhook_denied(webhook: Option<&str>) -> String {
+    let which = match webhook {
+        Some(w) => format!("Admission webhook {w}"),
+        None => "The admission webhook named in the quote".to_string(),
+    };
+    format!(
+        "{which} refused the restored objects: allow them in its policy or exclude their \
+         namespace in its configuration (`kubectl get validatingwebhookconfigurations,\
+         mutatingwebhookconfigurations` lists it), or restore without them with \
+         `--exclude-resources` / `--exclude-namespaces`."
+    )
+}
+
+/// BackupStorageLocation `name` is Unavailable; Velero's own validation message, when any,
+/// is the finding's quote.
+pub(crate) fn bsl_unavailable(name: &str, namespace: &str) -> String {
+    format!(
+        "Correct BackupStorageLocation {name} as Velero's validation message says (its bucket, \
+         prefix, config or the credential Secret it names: `kubectl -n {namespace} get bsl \
+         {name} -o yaml`), then wait for `velero backup-location get {name}` to show Available \
+         and run the operation again."
+    )
+}
+
+/// Why node-agent is missing from a node, as far as the evidence tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AgentGap<'a> {
+    NodeGone,
+    NodeNotReady,
+    PodNotRunning { pod: &'a str },
+    Untolerated,
+    Placement,
+}
+
+pub(crate) fn node_agent_missing(node: &str, namespace: &str, gap: AgentGap<'_>) -> String {
+    match gap {
+        AgentGap::NodeGone => format!(
+            "Node {node} is gone, and so are the volume operations that ran there: restore the \
+             affected namespaces again once their pods run on other nodes."
+        ),
+        AgentGap::NodeNotReady => format!(
+            "Bring node {node} back to Ready (`kubectl describe node {node}` says why it is \
+             not); node-agent there then serves the volume operations."
+        ),
+        AgentGap::PodNotRunning { pod } => format!(
+            "Find why node-agent pod {pod} does not run: `kubectl -n {namespace} describe pod \
+             {pod}` (its events and last state)."
+        ),
+        AgentGap::Untolerated => format!(
+            "Let DaemonSet {namespace}/node-agent tolerate the taint of node {node}: Helm chart \
+             value nodeAgent.tolerations, or spec.template.spec.tolerations in `kubectl -n \
+             {namespace} edit daemonset node-agent` (`velero install` has no flag for it)."
+        ),
+        AgentGap::Placement => format!(
+            "Let DaemonSet {namespace}/node-agent be placed on node {node}: Helm chart values \
+             nodeAgent.nodeSelector / nodeAgent.affinity, or spec.template.spec in `kubectl -n \
+             {namespace} edit daemonset node-agent`."
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quota_names_itself_and_the_filter_for_its_resource() {
+        let step = quota_exceeded(
+            "shop",
+            "no-configmaps",
+            &["count/configmaps".to_string()],
+            Some("nightly"),
+        );
+        assert!(
+            step.contains("kubectl -n shop edit resourcequota no-configmaps"),
+            "{step}"
+        );
+        assert!(
+            step.contains(
+                "velero restore create --from-backup nightly --exclude-resources configmaps"
+            ),
+            "{step}"
+        );
+        let storage = quota_exceeded("db", "q", &["requests.storage".to_string()], None);
+        assert!(
+            storage.contains("--from-backup BACKUP --exclude-resources persistentvolumeclaims")
+        );
+        let other = quota_exceeded("db", "q", &["example.com/gpus".to_string()], None);
+        assert!(!other.contains("--exclude-resources"), "{other}");
+    }
+
+    #[test]
+    fn node_agent_steps_follow_the_gap() {
+        let taint = node_agent_missing("n1", "velero", AgentGap::Untolerated);
+        assert!(taint.contains("nodeAgent.tolerations") && taint.contains("node n1"));
+        let pod = node_agent_missing("n1", "velero", AgentGap::PodNotRunning { pod: "na-1" });
+        assert!(pod.contains("kubectl -n velero describe pod na-1"));
+        assert!(
+            node_agent_missing("n1", "v", AgentGap::Placement).contains("nodeAgent.nodeSelector")
+        );
+        assert!(node_agent_missing("n1", "v", AgentGap::NodeNotReady).contains("describe node n1"));
+        assert!(node_agent_missing("n1", "v", AgentGap::NodeGone).contains("gone"));
+    }
+}
