@@ -144,20 +144,33 @@ class RepositoryTest(unittest.TestCase):
         found = S.check(S.REPO)
         self.assertEqual(found, [], "\n" + "\n".join(found))
 
-    def test_the_built_operators_help_lists_the_flags_read_from_the_source(self):
-        """`--help` of a built operator, when there is one (no build for this check)."""
+    def test_the_built_operators_help_agrees_with_the_source_and_the_docs(self):
+        """`--help` of a built operator, when there is one (this check builds nothing): the
+        flags and variables read from the source, and every default it prints in the docs."""
         target = Path(os.environ.get("CARGO_TARGET_DIR", S.REPO / "target"))
         binary = target / "debug" / "velero-debug-operator"
         if not binary.is_file():
             self.skipTest(f"no operator built at {binary}")
-        source = S.flags((S.REPO / S.PROCESS).read_text())
         if binary.stat().st_mtime < (S.REPO / S.PROCESS).stat().st_mtime:
             self.skipTest(f"{binary} is older than {S.PROCESS}")
         help_text = subprocess.run([str(binary), "--help"], capture_output=True, text=True,
                                    check=True, env={"PATH": os.environ.get("PATH", "")}).stdout
-        in_help = dict(re.findall(r"(--[a-z0-9-]+)[^\n]*(?:\n(?!\s+-)[^\n]*)*?\[env: ([A-Z0-9_]+)", help_text))
-        self.assertEqual(in_help, {f.name: f.env for f in source})
-
+        options = help_text.split("Options:", 1)[1]
+        entries = re.split(r"\n(?= +-)", options)
+        in_help = {}
+        for entry in entries:
+            flag = re.search(r"(--[a-z0-9-]+)", entry)
+            env = re.search(r"\[env: ([A-Z0-9_]+)=", entry)
+            if flag and env:
+                default = re.search(r"\[default: ([^\]]*)\]", entry)
+                in_help[flag[1]] = (env[1], default[1].strip('"') if default else None)
+        source = S.flags((S.REPO / S.PROCESS).read_text())
+        self.assertEqual({f: env for f, (env, _) in in_help.items()}, {f.name: f.env for f in source})
+        rows = {r.flag: r for r in S.rows((S.REPO / S.CONFIGURATION).read_text())}
+        for flag, (_, default) in in_help.items():
+            if default is None or flag == "--spool-dir":  # the machine's temp dir
+                continue
+            self.assertIn(S.shown(default), rows[flag].default, f"{flag}: --help says {default!r}")
 
 if __name__ == "__main__":
     unittest.main()
