@@ -27,7 +27,7 @@ crd: ## regenerate deploy/crd.yaml from the Rust types, then what the chart deri
 manifests: tools ## the chart's CRD copy and deploy/manifests.yaml, rendered from the chart
 	bash $(ENV)/render-manifests.sh
 
-lint: tools
+lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, chart README, links, layering), the chart checks, actionlint
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	python3 -m unittest discover -s tests/lint -t tests/lint -q

@@ -2,13 +2,37 @@
 # `make demo`: the main job, end to end, on the local environment. A real backup, a restore
 # that the real Velero server ends PartiallyFailed, the DebugBundle the operator makes for it by
 # itself, downloaded through its presigned URL with `kubectl velero-debug` (the plugin of cli/,
-# which checks the sha256 while streaming) and shown. The operator runs as a local process
-# under the Helm chart's ServiceAccount (no container engine runs here).
+# which checks the sha256 while streaming) and shown; then a bundle made by hand with the
+# plugin. The operator runs as a local process under the Helm chart's ServiceAccount (no
+# container engine runs here).
+#
+# What it shows is also recorded, command and output, in docs/transcripts/NAME.txt (replaced
+# only when the demo succeeds). README.md and docs/ quote those transcripts, and `make lint`
+# (tests/lint/transcripts.py) fails when a quoted transcript no longer matches its recording.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-step() { log "demo [$1/8] $2"; }
+STEPS=9
 demo_dir="$VDO_CACHE/demo"
 rm -rf "$demo_dir" && mkdir -p "$demo_dir"
+recording="$demo_dir/transcripts"
+mkdir -p "$recording"
+printf '$ make demo\n' >"$recording/make-demo.txt"
+
+# A line of the demo's own progress, on stderr and in the make-demo transcript.
+say() {
+  local line
+  line="$(printf '[%s] %s' "$(date +%H:%M:%S)" "$*")"
+  printf '%s\n' "$line" >&2
+  printf '%s\n' "$line" >>"$recording/make-demo.txt"
+}
+step() { say "demo [$1/$STEPS] $2"; }
+# show NAME COMMAND...: runs COMMAND as a user would type it and shows it with its output
+# (stderr too: what a user without a terminal sees), appending both to transcript NAME.
+show() {
+  local name=$1
+  shift
+  { printf '$ %s\n' "$*"; "$@" 2>&1; } | tee -a "$recording/$name.txt"
+}
 
 step 1 "environment: kube-apiserver, etcd, kwok nodes, S3, the real Velero server"
 VDO_OPERATOR=0 "$ENV_DIR/env-up.sh" >/dev/null
@@ -31,7 +55,7 @@ for name in prices stock banner; do
 done
 backup="nightly-$suffix"
 velero backup create "$backup" --include-namespaces "$src" --wait >/dev/null
-log "demo: backup $backup: $(kubectl -n velero get backup "$backup" -o jsonpath='{.status.phase}')"
+say "demo: backup $backup: $(kubectl -n velero get backup "$backup" -o jsonpath='{.status.phase}')"
 
 step 5 "a restore into 'shop-copy', whose ResourceQuota admits no ConfigMap: PartiallyFailed"
 dst="$src-copy"
@@ -45,7 +69,7 @@ restore="restore-$suffix"
 velero restore create "$restore" --from-backup "$backup" \
   --namespace-mappings "$src:$dst" --wait >/dev/null
 phase=$(kubectl -n velero get restore "$restore" -o jsonpath='{.status.phase}')
-log "demo: restore $restore: $phase"
+say "demo: restore $restore: $phase"
 [[ "$phase" == PartiallyFailed ]] || die "the restore ended $phase, not PartiallyFailed"
 ended=$(date +%s)
 
@@ -65,23 +89,37 @@ done
 [[ -n "$bundle" ]] || die "no automatic bundle for restore $restore; see $VDO_ENV_DIR/logs/operator-0.log"
 [[ "$bundle_phase" == Completed ]] ||
   die "bundle $bundle: $(kubectl -n velero get debugbundle "$bundle" -o jsonpath='{.status.conditions}')"
-log "demo: $bundle Completed $(($(date +%s) - ended)) s after the restore ended"
-kubectl -n velero get debugbundle "$bundle"
+say "demo: $bundle Completed $(($(date +%s) - ended)) s after the restore ended"
+show auto-bundle kubectl get debugbundles -n velero "$bundle"
 
 step 7 "kubectl velero-debug download: the presigned URL, sha256 checked while streaming, unpacked"
 cargo build -q -p kubectl-velero-debug --manifest-path "$REPO_ROOT/Cargo.toml"
 export PATH="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug:$PATH"
-kubectl velero-debug list
-kubectl velero-debug download "$bundle" -o "$demo_dir/$bundle.tar.gz" --extract "$demo_dir"
-log "demo: sha256 $(kubectl -n velero get debugbundle "$bundle" -o jsonpath='{.status.archive.sha256}') checked by the plugin"
+cd "$demo_dir"
+# Only this restore's bundles: the shared environment may hold others.
+show plugin-list kubectl velero-debug list -l "velerodebug.io/target-uid=$uid"
+show plugin-download kubectl velero-debug download "$bundle" --extract .
+say "demo: sha256 $(kubectl -n velero get debugbundle "$bundle" -o jsonpath='{.status.archive.sha256}') checked by the plugin"
 
-step 8 "what is in it"
+step 8 "what is in it: its files and summary.md, the probable cause first"
 echo
-echo "== files ($(tar -tzf "$demo_dir/$bundle.tar.gz" | grep -vc '/$'))"
-tar -tzf "$demo_dir/$bundle.tar.gz" | grep -v '/$' | sort
+echo "== files ($(tar -tzf "$bundle.tar.gz" | grep -vc '/$'))"
+tar -tzf "$bundle.tar.gz" | grep -v '/$' | sort
 echo
-echo "== kubectl velero-debug summary $bundle"
-kubectl velero-debug summary "$bundle"
+show summary kubectl velero-debug summary "$bundle"
+echo
+
+step 9 "a bundle made by hand: created, followed and downloaded with the plugin"
+show first-bundle kubectl velero-debug create restore "$restore" --wait --download
+# create prints the bundle's name first (the transcript's first line is the command).
+manual=$(sed -n 2p "$recording/first-bundle.txt")
+kubectl -n velero get debugbundle "$manual" >/dev/null || die "create printed no bundle name first"
+show plugin-describe kubectl velero-debug describe "$manual"
+
+rm -rf "$REPO_ROOT/docs/transcripts"
+mkdir -p "$REPO_ROOT/docs/transcripts"
+cp "$recording"/*.txt "$REPO_ROOT/docs/transcripts/"
 echo
 log "demo: done. The bundle is unpacked in $demo_dir/$bundle."
+log "demo: transcripts recorded in docs/transcripts/ (make lint compares README.md and docs/ with them)."
 log "demo: the environment keeps running (export KUBECONFIG=$KUBECONFIG); stop it with 'make env-down'."

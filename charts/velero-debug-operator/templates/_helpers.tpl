@@ -120,7 +120,7 @@ let the spool fill with (vdo.spoolNeededBytes), else that, rounded up to MiB.
 {{- toYaml $resources -}}
 {{- end -}}
 
-{{/* The operator container's environment from the chart's values (README: Operator settings). */}}
+{{/* The operator container's environment from the chart's values (docs/configuration.md). */}}
 {{- define "vdo.env" -}}
 - name: POD_NAME
   valueFrom:
