@@ -109,11 +109,14 @@ echo
 show summary kubectl velero-debug summary "$bundle"
 echo
 
-step 9 "a bundle made by hand: created, followed and downloaded with the plugin"
-show first-bundle kubectl velero-debug create restore "$restore" --wait --download
-# create prints the bundle's name first (the transcript's first line is the command).
-manual=$(sed -n 2p "$recording/first-bundle.txt")
+step 9 "a bundle made by hand for the restore that just failed: created, followed, downloaded"
+show first-bundle kubectl velero-debug create restore --latest-failed --wait --download
+# create prints which restore it picked (stderr), then the bundle's name alone on a line (the
+# transcript's first line is the command).
+manual=$(awk 'NR > 1 && !/ / { print; exit }' "$recording/first-bundle.txt")
 kubectl -n velero get debugbundle "$manual" >/dev/null || die "create printed no bundle name first"
+picked=$(kubectl -n velero get debugbundle "$manual" -o jsonpath='{.spec.restore}')
+[[ "$picked" == "$restore" ]] || die "--latest-failed picked restore $picked, not $restore"
 show plugin-describe kubectl velero-debug describe "$manual"
 
 rm -rf "$REPO_ROOT/docs/transcripts"

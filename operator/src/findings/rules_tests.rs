@@ -247,8 +247,13 @@ fn a_quota_not_collected_is_named_from_the_refusal_alone() {
         found[0].title,
         "2 objects: refused by a ResourceQuota (exceeded quota)"
     );
-    // Without the quota there is nothing specific to say.
-    assert_eq!(found[0].next_step, None);
+    // Without the quota object, the refusal still names it, its namespace and the resource.
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.starts_with("Raise spec.hard of ResourceQuota shop/storage-quota")
+            && step.contains("--exclude-resources persistentvolumeclaims"),
+        "{step}"
+    );
 }
 
 #[test]

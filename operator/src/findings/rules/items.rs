@@ -12,15 +12,34 @@ use crate::findings::{
     text::cap,
 };
 
-/// The quota's resources a refusal requested, up to three (the quota's own when the message
-/// does not say).
-fn requested_resources(quota: &QuotaEvidence, message: &str) -> Vec<String> {
-    let requested: Vec<String> = message
+/// `(namespace, quota)` of Velero's `error restoring <resource>/<namespace>/<name>: ...
+/// exceeded quota: <quota>, ...`.
+fn quota_of_refusal(message: &str) -> Option<(&str, &str)> {
+    let (_, object) = message.split_once("error restoring ")?;
+    let mut parts = object.split(['/', ':']);
+    let (_resource, namespace) = (parts.next()?, parts.next()?);
+    let (_, rest) = message.split_once("exceeded quota: ")?;
+    let quota = rest.split([',', ' ']).next()?;
+    (!namespace.is_empty() && !quota.is_empty()).then_some((namespace, quota))
+}
+
+/// The resource names of a refusal's `requested: <resource>=<n>,...`, up to three.
+fn requested_in(message: &str) -> Vec<String> {
+    message
         .split_once("requested: ")
         .map(|(_, rest)| rest.split(", used").next().unwrap_or_default())
         .into_iter()
         .flat_map(|list| list.split(','))
         .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.trim().to_string()))
+        .take(3)
+        .collect()
+}
+
+/// The quota's resources a refusal requested, up to three (the quota's own when the message
+/// does not say).
+fn requested_resources(quota: &QuotaEvidence, message: &str) -> Vec<String> {
+    let requested: Vec<String> = requested_in(message)
+        .into_iter()
         .filter(|k| quota.hard.contains_key(k))
         .collect();
     if requested.is_empty() {
@@ -71,6 +90,14 @@ pub(super) fn quota_exceeded(e: &Evidence) -> Vec<Finding> {
                 &quota.namespace,
                 &quota.name,
                 &requested_resources(quota, &f.quote),
+                e.target.backup_name.as_deref(),
+            ));
+        } else if let Some((namespace, name)) = quota_of_refusal(&f.quote) {
+            // Not collected (no grant to read it there): the refusal names it all the same.
+            f.next_step = Some(next_steps::quota_exceeded(
+                namespace,
+                name,
+                &requested_in(&f.quote),
                 e.target.backup_name.as_deref(),
             ));
         }
@@ -323,6 +350,19 @@ pub(super) fn unclassified_errors(e: &Evidence, found: &[Finding]) -> Vec<Findin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quota_refusal_names_its_namespace_quota_and_resources() {
+        let message = "error restoring configmaps/shop-copy/banner: configmaps \"banner\" is \
+                       forbidden: exceeded quota: no-configmaps, requested: count/configmaps=1, \
+                       used: count/configmaps=0, limited: count/configmaps=0";
+        assert_eq!(
+            quota_of_refusal(message),
+            Some(("shop-copy", "no-configmaps"))
+        );
+        assert_eq!(requested_in(message), ["count/configmaps"]);
+        assert_eq!(quota_of_refusal("exceeded quota: q"), None);
+    }
 
     #[test]
     fn the_webhook_is_named_from_kubernetes_refusal() {
