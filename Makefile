@@ -30,6 +30,8 @@ manifests: tools ## the chart's CRD copy and deploy/manifests.yaml, rendered fro
 lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, chart README, links, layering), the chart checks, actionlint
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# The settings check compares the built operator's --help with the chart and the docs.
+	cargo build -q -p velero-debug-operator
 	python3 -m unittest discover -s tests/lint -t tests/lint -q
 	python3 tests/lint/layering.py
 	bash $(ENV)/helm.sh lint --strict charts/velero-debug-operator
