@@ -9,6 +9,13 @@
 //!   `nodeAgent.affinity` (vmware-tanzu/helm-charts, chart 12.x); `velero install` has no
 //!   flag for them (pkg/install/daemonset.go sets only the Windows toleration)
 //! - quotas: https://kubernetes.io/docs/concepts/policy/resource-quotas/
+//! - existing objects: https://velero.io/docs/v1.18/restore-reference/ ("Restore existing
+//!   resource policy", `--existing-resource-policy=update`)
+//! - memory: `velero install --velero-pod-mem-limit` / `--node-agent-pod-mem-limit`
+//!   (pkg/cmd/cli/install/install.go), Helm `resources` / `nodeAgent.resources`
+//! - timeouts: the server's `--fs-backup-timeout` (default 240m, Helm
+//!   `configuration.fsBackupTimeout`), `velero backup create --csi-snapshot-timeout` (default
+//!   10m) (pkg/cmd/server/config/config.go, pkg/cmd/cli/backup/create.go)
 
 /// The restore filter that leaves out what a quota on `quota_resource` refused, when the quota
 /// resource names an object kind (`count/configmaps`, `persistentvolumeclaims`,
@@ -116,6 +123,49 @@ pub(crate) fn node_agent_missing(node: &str, namespace: &str, gap: AgentGap<'_>)
              {namespace} edit daemonset node-agent`."
         ),
     }
+}
+
+/// Restored objects that already existed were left as they were.
+pub(crate) fn already_exists() -> String {
+    "To replace them with the backup's version, restore again with \
+     `--existing-resource-policy=update` (Velero then updates existing objects instead of \
+     skipping them)."
+        .to_string()
+}
+
+/// The Velero server was OOMKilled.
+pub(crate) fn velero_server_oom(namespace: &str) -> String {
+    format!(
+        "Give the Velero server more memory: Helm chart value resources.limits.memory, or \
+         `velero install --velero-pod-mem-limit`, or the velero container's limit in `kubectl \
+         -n {namespace} edit deployment velero`; then run the operation again."
+    )
+}
+
+/// node-agent on `node` was OOMKilled.
+pub(crate) fn node_agent_oom(namespace: &str) -> String {
+    format!(
+        "Give node-agent more memory: Helm chart value nodeAgent.resources.limits.memory, or \
+         `velero install --node-agent-pod-mem-limit`, or the container's limit in `kubectl -n \
+         {namespace} edit daemonset node-agent`."
+    )
+}
+
+/// Velero stopped waiting for pod volume backups/restores.
+pub(crate) fn pod_volume_timeout(namespace: &str) -> String {
+    format!(
+        "If the volumes were still moving data, raise the Velero server's --fs-backup-timeout \
+         (default 240m; Helm chart value configuration.fsBackupTimeout, or the velero \
+         container's args in `kubectl -n {namespace} edit deployment velero`)."
+    )
+}
+
+/// CSI snapshots were not ready in time.
+pub(crate) fn csi_snapshot_timeout() -> String {
+    "If the snapshots were only slow, back up again with a longer wait: `velero backup create \
+     ... --csi-snapshot-timeout=30m` (default 10m); the VolumeSnapshotContents' status.error \
+     says when they failed instead."
+        .to_string()
 }
 
 #[cfg(test)]

@@ -218,6 +218,14 @@ fn quota_refusals_are_the_first_finding_of_a_restore() {
         "{}",
         found[1].title
     );
+    assert!(
+        found[1]
+            .next_step
+            .as_deref()
+            .is_some_and(|s| s.contains("`--existing-resource-policy=update`")),
+        "{:?}",
+        found[1].next_step
+    );
     let quota = &found[0];
     assert_eq!(quota.severity, Severity::Error);
     // The quota was collected: what it allows and what is used.
@@ -325,6 +333,11 @@ fn a_pod_running_again_does_not_explain_a_stuck_restore_by_its_old_events() {
         found[0]
             .title
             .contains("pod shop/web-0 never ran its restore init container")
+    );
+    let step = found[1].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("--fs-backup-timeout") && step.contains("configuration.fsBackupTimeout"),
+        "{step}"
     );
 }
 
@@ -516,6 +529,11 @@ fn a_server_restart_mid_backup_names_the_oom_kill() {
     let found = diagnose(&load("server-restarted"));
     assert_eq!(rules_of(&found), ["velero-server-restarted"]);
     assert!(found[0].title.contains("OOMKilled"), "{}", found[0].title);
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("--velero-pod-mem-limit") && step.contains("resources.limits.memory"),
+        "{step}"
+    );
     assert!(found[0].quote.starts_with("found a backup with status"));
     assert_eq!(found[0].file, "resources/backup.yaml");
 }
@@ -551,6 +569,10 @@ fn a_missing_node_agent_is_named_from_text_and_json_logs() {
     );
     assert_eq!(found[0].title, "No running node-agent on node worker-3");
     assert!(found[0].explains.contains(&"node/worker-3".to_string()));
+    // Nothing says why node-agent is missing there: no next step rather than a guess.
+    assert_eq!(found[0].next_step, None);
+    let step = found[1].next_step.as_deref().unwrap_or_default();
+    assert!(step.contains("--csi-snapshot-timeout=30m"), "{step}");
     // From the JSON-format log, with its line.
     assert_eq!(found[1].file, "object-store/backup.log");
     assert_eq!(found[1].line, Some(3));

@@ -192,7 +192,11 @@ pub(super) fn node_agent_restarted(e: &Evidence) -> Vec<Finding> {
                 &file,
             )
             .at_line(line)
-            .explaining(explains),
+            .explaining(explains)
+            .with_next_step(
+                (why == "OOMKilled")
+                    .then(|| next_steps::node_agent_oom(e.target.velero_namespace())),
+            ),
         );
     }
     found

@@ -74,6 +74,11 @@ pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
         .iter()
         .filter_map(|m| m.operation.clone())
         .chain([TARGET_KEY.to_string()]);
+    let oom = why
+        .as_ref()
+        .is_some_and(|(_, _, reason)| reason.as_deref() == Some("OOMKilled"));
+    let finding = finding
+        .with_next_step(oom.then(|| next_steps::velero_server_oom(e.target.velero_namespace())));
     vec![finding.explaining(explains)]
 }
 

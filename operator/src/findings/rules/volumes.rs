@@ -4,8 +4,8 @@
 
 use super::{Evidence, Finding, Layer, Severity, from_mentions, group_into, plural, pods};
 use crate::findings::{
-    CSI_SNAPSHOTS_KEY, OperationEvidence, infrastructure::SnapshotContentEvidence, node_key,
-    patterns::Pattern, text::cap,
+    CSI_SNAPSHOTS_KEY, OperationEvidence, infrastructure::SnapshotContentEvidence, next_steps,
+    node_key, patterns::Pattern, text::cap,
 };
 
 /// Findings of one rule are bounded: beyond this many groups, the summary's list of operations
@@ -261,6 +261,7 @@ pub(super) fn csi_snapshot_timeout(e: &Evidence) -> Vec<Finding> {
     .map(|f| {
         f.about([CSI_SNAPSHOTS_KEY.to_string()])
             .explaining([CSI_SNAPSHOTS_KEY.to_string()])
+            .next_step(next_steps::csi_snapshot_timeout())
     })
     .into_iter()
     .collect()
@@ -276,7 +277,10 @@ pub(super) fn pod_volume_timeout(e: &Evidence) -> Vec<Finding> {
         "pod-volume-timeout",
         |_, _| "Velero timed out waiting for the pod volume operations".to_string(),
     )
-    .map(|f| f.about([kind_key("PodVolumeBackup"), kind_key("PodVolumeRestore")]))
+    .map(|f| {
+        f.about([kind_key("PodVolumeBackup"), kind_key("PodVolumeRestore")])
+            .next_step(next_steps::pod_volume_timeout(e.target.velero_namespace()))
+    })
     .into_iter()
     .collect()
 }

@@ -1,7 +1,7 @@
 //! Warnings: what did not fail the operation but may surprise its user.
 
 use super::{Evidence, Finding, Layer, Severity, plural};
-use crate::findings::patterns::Pattern;
+use crate::findings::{next_steps, patterns::Pattern};
 
 /// Objects a restore left as they were because they already existed and differ from the
 /// backup: grouped by kind, most frequent first.
@@ -19,20 +19,23 @@ pub(super) fn already_exists(e: &Evidence) -> Vec<Finding> {
         .map(|(kind, n)| format!("{kind} {n}"))
         .collect();
     let more = if kinds.len() > 4 { ", ..." } else { "" };
-    vec![Finding::new(
-        Severity::Warning,
-        Layer::Warnings,
-        "already-exists",
-        format!(
-            "{} already existed and {} from the backup, left as {} ({}{more})",
-            plural(total, "object", "objects"),
-            if total == 1 { "differs" } else { "differ" },
-            if total == 1 { "it is" } else { "they are" },
-            listed.join(", ")
-        ),
-        &first.quote,
-        &first.file,
-    )]
+    vec![
+        Finding::new(
+            Severity::Warning,
+            Layer::Warnings,
+            "already-exists",
+            format!(
+                "{} already existed and {} from the backup, left as {} ({}{more})",
+                plural(total, "object", "objects"),
+                if total == 1 { "differs" } else { "differ" },
+                if total == 1 { "it is" } else { "they are" },
+                listed.join(", ")
+            ),
+            &first.quote,
+            &first.file,
+        )
+        .next_step(next_steps::already_exists()),
+    ]
 }
 
 /// Warnings no rule recognised, when nothing else was found: the most frequent group.
