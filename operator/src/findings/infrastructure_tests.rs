@@ -309,6 +309,14 @@ fn a_restore_of_a_partial_backup_quotes_the_backups_own_errors() {
             .starts_with("pod volume backup failed: data path backup failed")
     );
     assert_eq!(backup.file, "object-store/backup-results.json");
+    assert_eq!(
+        backup.next_step.as_deref(),
+        Some(
+            "What backup nightly-34 missed cannot come back from it: `kubectl velero-debug \
+             create backup nightly-34 --wait` diagnoses that backup; back up again once it is \
+             fixed."
+        )
+    );
     // The backup's errors are not the restore's.
     assert_eq!(e.results.total("error"), 0);
     let md = crate::summary::Summary {

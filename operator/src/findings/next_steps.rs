@@ -125,6 +125,29 @@ pub(crate) fn node_agent_missing(node: &str, namespace: &str, gap: AgentGap<'_>)
     }
 }
 
+/// The restore's backup was not whole: its own bundle says what it missed and why.
+pub(crate) fn backup_not_whole(backup: &str) -> String {
+    format!(
+        "What backup {backup} missed cannot come back from it: `kubectl velero-debug create \
+         backup {backup} --wait` diagnoses that backup; back up again once it is fixed."
+    )
+}
+
+/// Objects of an API the cluster does not serve were refused.
+pub(crate) fn api_missing(resource: Option<&str>, backup: Option<&str>) -> String {
+    match resource {
+        Some(resource) => format!(
+            "Install the CustomResourceDefinition that serves {resource} (with the operator \
+             that owns it) before restoring, or restore without it: `velero restore create \
+             --from-backup {} --exclude-resources {resource}`.",
+            backup.unwrap_or("BACKUP")
+        ),
+        None => "Install the CustomResourceDefinitions the refused objects need before \
+                 restoring, or leave those kinds out with `--exclude-resources`."
+            .to_string(),
+    }
+}
+
 /// Restored objects that already existed were left as they were.
 pub(crate) fn already_exists() -> String {
     "To replace them with the backup's version, restore again with \

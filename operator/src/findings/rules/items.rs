@@ -182,12 +182,27 @@ fn webhook_named_in(message: &str) -> Option<&str> {
 }
 
 pub(super) fn api_missing(e: &Evidence) -> Vec<Finding> {
-    objects_rule(
+    let mut found = objects_rule(
         e,
         Pattern::ApiMissing,
         "api-missing",
         "of an API the cluster does not serve (CRD missing?)",
-    )
+    );
+    for f in &mut found {
+        f.next_step = Some(next_steps::api_missing(
+            refused_resource(&f.quote),
+            e.target.backup_name.as_deref(),
+        ));
+    }
+    found
+}
+
+/// The resource of Velero's `error restoring <resource>/<namespace>/<name>: ...` (or
+/// `<resource>/<name>` for a cluster-scoped object).
+fn refused_resource(message: &str) -> Option<&str> {
+    let (_, object) = message.split_once("error restoring ")?;
+    let resource = object.split(['/', ':', ' ']).next()?;
+    (!resource.is_empty()).then_some(resource)
 }
 
 pub(super) fn pvc_not_found(e: &Evidence) -> Vec<Finding> {
@@ -280,16 +295,19 @@ pub(super) fn backup_not_whole(e: &Evidence) -> Vec<Finding> {
     } else {
         String::new()
     };
-    vec![Finding::new(
-        Severity::Warning,
-        Layer::Items,
-        "backup-not-whole",
-        format!(
-            "The restore's backup {backup} {state}{counted}: what it missed cannot be restored"
-        ),
-        &quote,
-        &file,
-    )]
+    vec![
+        Finding::new(
+            Severity::Warning,
+            Layer::Items,
+            "backup-not-whole",
+            format!(
+                "The restore's backup {backup} {state}{counted}: what it missed cannot be restored"
+            ),
+            &quote,
+            &file,
+        )
+        .with_next_step(t.backup_name.as_deref().map(next_steps::backup_not_whole)),
+    ]
 }
 
 fn has_error(found: &[Finding]) -> bool {
@@ -362,6 +380,20 @@ mod tests {
         );
         assert_eq!(requested_in(message), ["count/configmaps"]);
         assert_eq!(quota_of_refusal("exceeded quota: q"), None);
+    }
+
+    #[test]
+    fn an_api_refusal_names_the_resource_to_install_or_exclude() {
+        let message = "error restoring widgets.example.com/shop/w1: the server could not find \
+                       the requested resource";
+        assert_eq!(refused_resource(message), Some("widgets.example.com"));
+        let step = next_steps::api_missing(refused_resource(message), Some("nightly"));
+        assert!(
+            step.contains("serves widgets.example.com")
+                && step.contains("--from-backup nightly --exclude-resources widgets.example.com"),
+            "{step}"
+        );
+        assert_eq!(refused_resource("the server could not find it"), None);
     }
 
     #[test]
