@@ -72,7 +72,11 @@ pub(crate) struct ClusterArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create a DebugBundle for a Velero Restore or Backup.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  kubectl velero-debug create restore --latest-failed --wait --download\n  \
+            kubectl velero-debug create backup nightly-1 --wait"
+    )]
     Create(CreateTarget),
     /// Follow a DebugBundle until it finished: exit 0 Completed, 1 Failed, 2 timed out.
     #[command(after_help = "Examples:\n  kubectl velero-debug wait why-restore-1 --timeout 15m")]
@@ -382,6 +386,73 @@ mod tests {
     #[test]
     fn definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_shows_an_example() {
+        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in command.get_subcommands().filter(|c| !c.is_hide_set()) {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let help = sub
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                if !help.contains("Examples:\n  kubectl velero-debug ")
+                    && !help.contains("Examples:\n  curl")
+                    && !help.contains("Examples:\n  source")
+                {
+                    missing.push(path.clone());
+                }
+                check(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&Cli::command(), "kubectl velero-debug", &mut missing);
+        assert!(missing.is_empty(), "no example in the help of: {missing:?}");
+    }
+
+    #[test]
+    fn output_formats_as_kubectl_takes_them() {
+        assert_eq!(parse_list_format("wide"), Ok(ListFormat::Wide));
+        assert_eq!(
+            parse_list_format("name"),
+            Ok(ListFormat::Object(ObjectFormat::Name))
+        );
+        assert!(matches!(
+            parse_object_format("jsonpath={.status.phase}"),
+            Ok(ObjectFormat::JsonPath(_))
+        ));
+        assert!(parse_object_format("wide").is_err());
+        assert!(parse_object_format("jsonpath={.a").is_err());
+        let parsed = Cli::try_parse_from([
+            "kubectl-velero_debug",
+            "create",
+            "restore",
+            "--latest-failed",
+            "--as",
+            "jane",
+            "--as-group",
+            "a",
+            "--as-group",
+            "b",
+        ])
+        .unwrap();
+        assert_eq!(parsed.cluster.as_group, ["a", "b"]);
+        let Command::Create(CreateTarget::Restore(args)) = parsed.command else {
+            panic!("not create restore");
+        };
+        assert!(args.latest_failed && args.target.is_none());
+        // A name and --latest-failed exclude each other; one of them is needed.
+        for words in [
+            &["create", "restore", "r1", "--latest-failed"][..],
+            &["create", "restore"][..],
+        ] {
+            let line = std::iter::once("kubectl-velero_debug").chain(words.iter().copied());
+            assert!(Cli::try_parse_from(line).is_err(), "{words:?}");
+        }
     }
 
     #[test]

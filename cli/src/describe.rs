@@ -118,6 +118,18 @@ fn write_warnings(out: &mut String, status: &DebugBundleStatus) {
     }
 }
 
+/// When an event last happened: events.k8s.io/v1 recorders (the operator's) set only eventTime
+/// (and series), core/v1 ones lastTimestamp; the object's creation is the last resort.
+pub(crate) fn event_time(e: &Event) -> Option<Timestamp> {
+    e.series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
+        .or(e.last_timestamp.as_ref().map(|t| t.0))
+        .or(e.event_time.as_ref().map(|t| t.0))
+        .or(e.first_timestamp.as_ref().map(|t| t.0))
+        .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
 fn write_events(out: &mut String, events: &[Event], now: Timestamp) {
     out.push_str("Events:");
     if events.is_empty() {
@@ -126,12 +138,7 @@ fn write_events(out: &mut String, events: &[Event], now: Timestamp) {
     }
     out.push_str("\n  TYPE      REASON                  AGE    MESSAGE\n");
     for e in events {
-        let when = e
-            .last_timestamp
-            .as_ref()
-            .or(e.first_timestamp.as_ref())
-            .map(|t| age(t.0, now))
-            .unwrap_or_default();
+        let when = event_time(e).map(|t| age(t, now)).unwrap_or_default();
         let _ = writeln!(
             out,
             "  {:<9} {:<23} {:<6} {}",
@@ -183,6 +190,22 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected:?} not in\n{text}");
         }
+        // An events.k8s.io recorder (the operator's) sets only eventTime.
+        let recorded: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "e2"},
+            "involvedObject": {},
+            "type": "Normal",
+            "reason": "Started",
+            "message": "collecting",
+            "eventTime": "2026-11-22T11:55:00.000000Z"
+        }))
+        .unwrap();
+        assert!(
+            describe(&bundle, &[recorded], now)
+                .contains("  Normal    Started                 5m0s   collecting"),
+            "{}",
+            describe(&bundle, &[], now)
+        );
         let later: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
         assert!(describe(&bundle, &[], later).contains("(expired;"));
         assert!(describe(&bundle, &[], later).ends_with("Events: <none>\n"));

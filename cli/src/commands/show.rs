@@ -139,6 +139,6 @@ async fn bundle_events(client: Client, namespace: &str, name: &str) -> Vec<Event
         "involvedObject.kind=DebugBundle,involvedObject.name={name}"
     ));
     let mut events = api.list(&params).await.map(|l| l.items).unwrap_or_default();
-    events.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
+    events.sort_by_key(describe::event_time);
     events
 }
