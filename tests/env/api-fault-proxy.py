@@ -8,8 +8,9 @@ passes through unread from then on); answers are relayed as they come, so watche
 stream. Faults, set through a plain-HTTP control port on 127.0.0.1:
 
   POST /throttle?every=N&match=S  answer 429 Too Many Requests, Retry-After: 1, to the 1st,
-                                  (N+1)th, ... pod log request (GET .../pods/P/log) whose
-                                  target contains S (each S, when several); every=0 stops
+                                  (N+1)th, ... request of each pod log request's target (GET
+                                  .../pods/P/log?...: a retry is the next request of its
+                                  target) that contains S (each S, when several); every=0 stops
   POST /cut?match=S&bytes=N       the next request whose target contains S (each) is forwarded,
                                   and its answer's head and first N bytes of body (as sent:
                                   chunked framing included) are relayed; then both connections
@@ -141,8 +142,10 @@ class Conn:
         if is_log:
             stats["logRequests"] += 1
         if is_log and state["every"] > 0 and all(m in target for m in state["throttle_match"]):
-            n = state.setdefault("seen", 0)
-            state["seen"] = n + 1
+            # Counted per request target: a retry of the same log is the next of its count.
+            seen = state.setdefault("seen", {})
+            n = seen.get(target, 0)
+            seen[target] = n + 1
             if n % state["every"] == 0:
                 stats["throttled"] += 1
                 self.client_writer.write(too_many_requests())
@@ -164,7 +167,7 @@ async def control(reader, writer):
         matching = [v for k, v in pairs if k == "match"]
         status = "200 OK"
         if method == "POST" and url.path == "/throttle":
-            state.update(every=int(query.get("every", "0")), throttle_match=matching, seen=0)
+            state.update(every=int(query.get("every", "0")), throttle_match=matching, seen={})
         elif method == "POST" and url.path == "/cut":
             state.update(cut_match=matching, cut_bytes=int(query.get("bytes", "0")))
         elif method == "POST" and url.path == "/sever":

@@ -116,8 +116,9 @@ impl ApiFaultProxy {
         Ok(response.json().await?)
     }
 
-    /// 429 with Retry-After: 1 to the first and then every `every`th log request whose
-    /// target contains each of `matching`.
+    /// 429 with Retry-After: 1 to the first request of each log request's target (a retry is
+    /// the next request of its target) that contains each of `matching`, and to every
+    /// `every`th after it; 0 stops.
     pub async fn throttle_logs(&self, every: u32, matching: &[&str]) -> Result<ProxyStats> {
         let path = format!("/throttle?every={every}{}", query(matching));
         self.command(reqwest::Method::POST, &path).await

@@ -29,10 +29,10 @@ use velero_debug_e2e::{
     operator_metric, restart_operator_replica, restart_operators, sha256_hex,
 };
 
-/// Log requests of Velero's namespace answered 429 with Retry-After: 1, the first of them and
-/// every second one after: the operator's log client retries them (as kube's client does) and
-/// the bundle holds every log, with no warning about one. Without the retry, the first
-/// throttled log would be missing with a "could not be read" warning.
+/// Every log request of Velero's namespace is answered 429 with Retry-After: 1 the first time,
+/// and forwarded when asked again: the operator's log client retries (as kube's client does)
+/// and the bundle holds every log, with no warning about one. Without the retry no log of
+/// Velero's pods would be in it (checked with `log_client::RETRIES` at 0: "server logs: []").
 #[tokio::test]
 async fn serial_api_throttled_log_reads_are_retried_and_every_log_is_kept() -> Result<()> {
     let t = &TestCtx::new().await?;
@@ -48,9 +48,10 @@ async fn serial_api_throttled_log_reads_are_retried_and_every_log_is_kept() -> R
     back.done().await?;
     let bundle = bundle?;
     println!("proxy before the bundle {before:?}, after it {after:?}");
+    // The server's container and the plugin's init container at least.
     ensure!(
-        after.throttled > before.throttled,
-        "no log request was throttled: {after:?}"
+        after.throttled >= before.throttled + 2,
+        "too few log requests were throttled: {after:?}"
     );
     let files = download(&bundle).await?;
     let server_logs: Vec<&String> = files
@@ -83,7 +84,7 @@ async fn serial_api_throttled_log_reads_are_retried_and_every_log_is_kept() -> R
 /// answer's head and 16 KiB of its body, then drops the connection): the bundle keeps the part
 /// read (not empty, a prefix of the whole log) and warns that the read broke off. Before
 /// issue 32 any error on a previous log counted as "no previous instance" and the part read
-/// was deleted without a word.
+/// was deleted without a word (checked with a cut read deleted again: the file is missing).
 #[tokio::test]
 async fn serial_api_a_previous_log_cut_mid_stream_keeps_the_part_read_and_warns() -> Result<()> {
     let t = &TestCtx::new().await?;
