@@ -205,7 +205,7 @@ async fn serial_api_a_leader_cut_off_mid_upload_leaves_each_bundle_completed_onc
     let proxy = ApiFaultProxy::start(&t.env).await?;
     let back = OperatorsBack::armed();
     let mut leader = proxy.operator_settings();
-    leader.push(("VDO_UPLOAD_BYTES_PER_SECOND", (64u64 << 10).to_string()));
+    leader.push(("VDO_UPLOAD_BYTES_PER_SECOND", (32u64 << 10).to_string()));
     restart_operators(1, &leader).await?;
     ensure!(
         lease_holder(t).await? == "operator-0",
@@ -225,7 +225,7 @@ async fn cut_off_mid_upload(t: &TestCtx, proxy: &ApiFaultProxy, backup: &str) ->
         names.push(apply_bundle(t, serde_json::json!({"backup": backup})).await?);
     }
     // A bundle whose upload has begun (its id in status): its one part (the archive is below
-    // the 5 MiB part size) is on its way at 64 KiB/s, for about 15 s.
+    // the 5 MiB part size) is on its way at 32 KiB/s, for about 30 s: past the takeover.
     let (uploading, total) = eventually("a bundle uploading", Duration::from_secs(120), || async {
         for name in &names {
             let s = bundles.get(name).await?.status.unwrap_or_default();
@@ -245,6 +245,15 @@ async fn cut_off_mid_upload(t: &TestCtx, proxy: &ApiFaultProxy, backup: &str) ->
         || async { Ok((lease_holder(t).await? == "operator-1").then_some(())) },
     )
     .await?;
+    // Never two leaders: operator-0's fence ended its term before its lease could expire, so
+    // by now it leads nothing and has nothing in flight (its metrics are read directly, not
+    // through the proxy). Without the fence it would go on uploading (checked: "still leads").
+    let leading = operator_metric(&t.env, "operator-0", "velero_debug_leader").await?;
+    let in_flight = operator_metric(&t.env, "operator-0", "velero_debug_bundles_in_flight").await?;
+    ensure!(
+        leading == 0 && in_flight == 0,
+        "operator-0 still leads ({leading}) with {in_flight} bundle(s) in flight while operator-1 holds the lease"
+    );
     let mut completed = Vec::new();
     for name in &names {
         completed.push(wait_completed(t, name, Duration::from_secs(180)).await?);
