@@ -35,10 +35,21 @@ use velero_debug_e2e::{
 /// Velero's pods would be in it (checked with `log_client::RETRIES` at 0: "server logs: []").
 #[tokio::test]
 async fn serial_api_throttled_log_reads_are_retried_and_every_log_is_kept() -> Result<()> {
-    let t = &TestCtx::new().await?;
+    throttled_log_reads(&TestCtx::new().await?, "direct").await
+}
+
+/// The same with `LOG_CLIENT=kube`: the fallback to kube's own client retries as well.
+#[tokio::test]
+async fn serial_api_throttled_log_reads_through_kubes_client_are_retried_too() -> Result<()> {
+    throttled_log_reads(&TestCtx::new().await?, "kube").await
+}
+
+async fn throttled_log_reads(t: &TestCtx, log_client: &str) -> Result<()> {
     let proxy = ApiFaultProxy::start(&t.env).await?;
     let back = OperatorsBack::armed();
-    restart_operators(1, &proxy.operator_settings()).await?;
+    let mut settings = proxy.operator_settings();
+    settings.push(("LOG_CLIENT", log_client.to_string()));
+    restart_operators(1, &settings).await?;
     let (_, backup, _) = real_backup(t, "throttled").await?;
     let pods = format!("/api/v1/namespaces/{}/pods/", t.env.namespace);
     let before = proxy.throttle_logs(2, &[&pods]).await?;

@@ -429,8 +429,9 @@ async fn second_install(t: &TestCtx, namespace: &str, backup: &str) -> Result<()
 /// makes a bundle; the second has an upload open. Each install's own orphan goes (twice, so
 /// whole sweeps of both ran once everything was there), and every archive of both installs
 /// and the second's open upload are still there. Before issue 32 the first install's sweep
-/// listed every namespace's folder and knew only the CRD's uid as a mark: the second install's
-/// archive was an orphan to it, and its open upload was aborted.
+/// listed every namespace's folder and knew only the CRD's uid as a mark: the other install's
+/// archive was an orphan to it, and its open upload was aborted (checked with that sweep put
+/// back: the second install deleted the first's archive).
 #[tokio::test]
 async fn serial_a_second_install_on_the_same_bucket_keeps_its_archives_and_uploads() -> Result<()> {
     let t = &TestCtx::new().await?;
