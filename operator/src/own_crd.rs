@@ -26,17 +26,32 @@ pub(crate) enum Error {
 }
 
 /// The uid of the DebugBundle CRD: this cluster's part of the mark on the archives it writes (see
-/// orphans.rs); empty, with a warning, when it cannot be read.
-pub(crate) async fn cluster_mark(client: Client, timeout: Duration) -> String {
+/// orphans.rs); None, with a warning, when it cannot be read.
+pub(crate) async fn cluster_mark(client: Client, timeout: Duration) -> Option<String> {
     let crds: Api<CustomResourceDefinition> = Api::all(client);
     let name = DebugBundle::crd().name_any();
     match crate::kubernetes::with_timeout(timeout, crds.get(&name)).await {
-        Ok(crd) => crd.uid().unwrap_or_default(),
+        Ok(crd) => crd.uid().filter(|uid| !uid.is_empty()),
         Err(e) => {
-            tracing::warn!(crd = %name, error = %e, "the CRD could not be read: archives get no cluster mark and are never garbage-collected");
-            String::new()
+            tracing::warn!(crd = %name, error = %e, "the CRD could not be read for the cluster mark");
+            None
         }
     }
+}
+
+/// The cluster mark a term runs with: the one just read, else the one an earlier term of this
+/// process read (`known`, updated here). A leader cut off from the API server reads it in vain
+/// while it waits to lead again; without this, the term it leads once the API server answers
+/// would mark no archive and collect none. Empty, with a warning, when none was ever read.
+pub(crate) fn term_mark(read: Option<String>, known: &mut String) -> String {
+    match read {
+        Some(mark) => *known = mark,
+        None if known.is_empty() => tracing::warn!(
+            "no cluster mark: the archives of this term get none and are never garbage-collected"
+        ),
+        None => tracing::info!(mark = %known, "the cluster mark an earlier term read is kept"),
+    }
+    known.clone()
 }
 
 /// Server-side applies the CRD of this build (forcing ownership of its fields: this build is
@@ -117,5 +132,15 @@ mod tests {
             {"type": "Established", "status": "True"}
         ]))));
         assert_eq!(bundle_version(&DebugBundle::crd()), "v1alpha1");
+    }
+
+    #[test]
+    fn a_mark_read_once_outlives_a_term_that_cannot_read_it() {
+        let mut known = String::new();
+        assert_eq!(term_mark(None, &mut known), "");
+        assert_eq!(term_mark(Some("uid-1".into()), &mut known), "uid-1");
+        assert_eq!(term_mark(None, &mut known), "uid-1");
+        // A CRD made again (uninstalled, installed) is a new cluster mark.
+        assert_eq!(term_mark(Some("uid-2".into()), &mut known), "uid-2");
     }
 }

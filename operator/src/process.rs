@@ -4,7 +4,7 @@
 use std::{
     path::PathBuf,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -322,6 +322,7 @@ async fn operate(args: Args) -> anyhow::Result<()> {
         metrics,
         readiness,
         namespace,
+        cluster_mark: Mutex::default(),
     };
     while !shutdown.is_cancelled() {
         match terms.serve(election.as_ref(), &shutdown).await {
@@ -361,6 +362,8 @@ struct Terms {
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     namespace: Option<String>,
+    /// The cluster mark the last term read (see `own_crd::term_mark`).
+    cluster_mark: Mutex<String>,
 }
 
 impl Terms {
@@ -372,9 +375,16 @@ impl Terms {
         shutdown: &CancellationToken,
     ) -> Option<TermEnd> {
         // Read before the lease: once it is held, the term's fence is running.
-        let cluster_mark = tokio::select! {
+        let read = tokio::select! {
             mark = own_crd::cluster_mark(self.client.clone(), self.api_timeout) => mark,
             _ = shutdown.cancelled() => return None,
+        };
+        let cluster_mark = {
+            let mut known = self
+                .cluster_mark
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            own_crd::term_mark(read, &mut known)
         };
         let install_mark = location::install_mark(&cluster_mark, self.namespace.as_deref());
         let leadership = match election {

@@ -15,6 +15,13 @@
 #   VDO_APPLY_CRD=true        the operator applies its own CRD at start (chart default)
 #   VDO_OPERATOR_ONLY=i       (re)start process i alone, leaving the others running (the
 #                             fault tests bring a killed replica back as a standby)
+#   VDO_OPERATOR_API_SERVER=URL and VDO_OPERATOR_API_CA=FILE
+#                             the processes started reach the API server at URL (a test's
+#                             fault proxy in front of it), trusting the CA in FILE: each gets
+#                             a copy of its kubeconfig, operator-i-kubeconfig (not with
+#                             VDO_OPERATOR_IMAGE)
+#   VDO_OPERATOR_NAMESPACE=NS the Velero namespace served (default velero): a second install
+#                             in the same cluster (its Lease is in NS)
 #   VDO_UPLOAD_BYTES_PER_SECOND, VDO_TARGET_WAIT_SECONDS, VDO_MAX_ATTEMPTS, VDO_BUNDLE_DEADLINE,
 #   VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI: operator settings
 # Each process i has pids/operator-i.pid, logs/operator-i.log, and its /metrics port in
@@ -97,6 +104,19 @@ fi
 # operator's too) talk to it instead of storage.googleapis.com, without OAuth.
 gcs_emulator=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("gcs", {}).get("endpoint", ""))' "$VDO_ENV_DIR/env.json")
 
+# The kubeconfig process $i runs with: the operator's, or a copy of it through
+# VDO_OPERATOR_API_SERVER.
+kubeconfig_of() { # i
+  [[ -n "${VDO_OPERATOR_API_SERVER:-}" ]] || { echo "$operator_kubeconfig"; return; }
+  local out="$VDO_ENV_DIR/operator-$1-kubeconfig" cluster
+  cp "$operator_kubeconfig" "$out.tmp"
+  cluster=$(kubectl --kubeconfig "$out.tmp" config view --minify -o jsonpath='{.clusters[0].name}')
+  kubectl --kubeconfig "$out.tmp" config set-cluster "$cluster" --server="$VDO_OPERATOR_API_SERVER" \
+    --certificate-authority="${VDO_OPERATOR_API_CA:?with VDO_OPERATOR_API_SERVER}" --embed-certs >/dev/null
+  chmod 600 "$out.tmp" && mv "$out.tmp" "$out"
+  echo "$out"
+}
+
 # Runs operator process $i: the working tree's binary, or the image's entrypoint in its root.
 start_operator() { # i port
   local i=$1 port=$2
@@ -118,8 +138,8 @@ start_operator() { # i port
   [[ -n "${VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]] &&
     settings+=(AWS_CONTAINER_CREDENTIALS_FULL_URI="$VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI")
   if [[ -z "$image" ]]; then
-    setsid env "${settings[@]}" KUBECONFIG="$operator_kubeconfig" \
-      "$bin" --namespace velero --spool-dir "$VDO_ENV_DIR/spool" \
+    setsid env "${settings[@]}" KUBECONFIG="$(kubeconfig_of "$i")" \
+      "$bin" --namespace "${VDO_OPERATOR_NAMESPACE:-velero}" --spool-dir "$VDO_ENV_DIR/spool" \
       >>"$VDO_ENV_DIR/logs/operator-$i.log" 2>&1 </dev/null &
     return
   fi
@@ -163,7 +183,7 @@ done
 [[ -n "$only" || "$replicas" == 0 ]] && exit 0
 # Ready once one of them leads (the others stand by).
 for _ in $(seq 1 300); do
-  holder=$(kubectl -n velero get lease velero-debug-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true)
+  holder=$(kubectl -n "${VDO_OPERATOR_NAMESPACE:-velero}" get lease velero-debug-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true)
   [[ "$holder" == operator-* ]] && [[ -n "$(pid_live "$(cat "$VDO_ENV_DIR/pids/$holder.pid" 2>/dev/null)")" ]] && break
   sleep 0.1
 done

@@ -2,6 +2,7 @@
 //! in `env.json`, clients for it, and per-test isolation (own namespace, unique names, and a
 //! [`Cleanup`] guard that deletes what the test made).
 
+pub mod api_proxy;
 pub mod bundle_watch;
 pub mod fixtures;
 pub mod holding_proxy;
@@ -506,6 +507,48 @@ pub async fn restart_operator_replica(index: u32, settings: &[(&str, String)]) -
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
+}
+
+/// Brings the environment's usual operator back (one process, default settings) when dropped,
+/// unless [`OperatorsBack::done`] said it is back already: a test that restarts the operator
+/// differently leaves it as the next test expects even when it fails or panics.
+pub struct OperatorsBack {
+    done: bool,
+}
+
+impl OperatorsBack {
+    pub fn armed() -> OperatorsBack {
+        OperatorsBack { done: false }
+    }
+
+    /// Restarts the usual operator now (awaited, its errors the caller's), and disarms.
+    pub async fn done(mut self) -> Result<()> {
+        self.done = true;
+        restart_operators(1, &[]).await
+    }
+}
+
+impl Drop for OperatorsBack {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("env/operator-up.sh");
+        // Drop cannot await: the script is waited for on this thread.
+        match std::process::Command::new("bash")
+            .arg(&script)
+            .env("VDO_SKIP_BUILD", "1")
+            .env("VDO_OPERATOR_REPLICAS", "1")
+            .output()
+        {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "operators not brought back: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("operators not brought back: {e}"),
+        }
+    }
 }
 
 #[cfg(test)]

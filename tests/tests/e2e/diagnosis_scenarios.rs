@@ -4,18 +4,17 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::Pod;
 use kube::{
-    Api, ResourceExt,
-    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    Api,
+    api::{DynamicObject, Patch, PatchParams, PostParams},
 };
 use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
     TestCtx, eventually,
     fixtures::{
         apply_bundle, assert_first_finding, assert_first_status_finding, condition_reason,
-        download, fake_node, finished_restore, kwok_logs_resource, operation_object,
-        pod_volume_restore, probable_cause_event, put_gzipped, real_backup, text, wait_finished,
+        download, fake_node, finished_restore, operation_object, pod_volume_restore,
+        probable_cause_event, put_gzipped, real_backup, restart_node_agent_on, text, wait_finished,
     },
     plugin, unique_name, velero,
 };
@@ -38,14 +37,6 @@ async fn completed_bundle(
     );
     let files = download(&bundle).await?;
     Ok((bundle, files))
-}
-
-fn cri_lines(lines: &[String]) -> String {
-    let now = jiff::Timestamp::now();
-    lines
-        .iter()
-        .map(|l| format!("{now} stdout F {l}\n"))
-        .collect()
 }
 
 /// A BSL whose bucket was never made: Velero marks it Unavailable and refuses a backup into it
@@ -256,25 +247,6 @@ async fn a_canceled_data_upload_is_named_with_its_message() -> Result<()> {
 async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() -> Result<()> {
     let t = &TestCtx::new().await?;
     let node = fake_node(&t.client, &t.cleanup, "node-panic", serde_json::json!([])).await?;
-    // The DaemonSet places a node-agent on the new node.
-    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
-    let agent = eventually(
-        &format!("a Running node-agent on {node}"),
-        Duration::from_secs(90),
-        || async {
-            let listed = pods
-                .list(&ListParams::default().labels("name=node-agent"))
-                .await?;
-            Ok(listed.items.into_iter().find(|p| {
-                p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str())
-                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-            }))
-        },
-    )
-    .await?
-    .name_any();
-    t.cleanup.object::<Pod>(&t.env.namespace, &agent);
-
     // Its previous instance: a long log that ends in a Go panic.
     let mut previous: Vec<String> = (0..200)
         .map(|i| format!("time=\"2026-11-23T04:00:00Z\" level=info msg=\"data path progress {i}\" node={node}"))
@@ -289,42 +261,10 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
         ]
         .map(String::from),
     );
-    let dir = &t.env.pod_logs_dir;
-    let current_file = dir.join(format!("{agent}.log"));
-    let previous_file = dir.join(format!("{agent}.previous.log"));
-    std::fs::write(
-        &current_file,
-        cri_lines(&[format!(
-            "time=\"2026-11-23T04:01:00Z\" level=info msg=\"node-agent server started\" node={node}"
-        )]),
-    )?;
-    std::fs::write(&previous_file, cri_lines(&previous))?;
-    let logs: DynamicObject = serde_json::from_value(serde_json::json!({
-        "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
-        "metadata": {"name": agent, "namespace": t.env.namespace},
-        "spec": {"logs": [{"containers": ["node-agent"],
-                           "logsFile": current_file, "previousLogsFile": previous_file}]},
-    }))?;
-    let logs_api: Api<DynamicObject> =
-        Api::namespaced_with(t.client.clone(), &t.env.namespace, &kwok_logs_resource());
-    logs_api.create(&PostParams::default(), &logs).await?;
-    t.cleanup
-        .delete(&kwok_logs_resource(), Some(&t.env.namespace), &agent);
-    // The kubelet's record of the restart, as a crashed container leaves it.
-    let restarted = serde_json::json!({"status": {"containerStatuses": [{
-        "name": "node-agent", "ready": true, "restartCount": 1,
-        "image": "velero/velero", "imageID": "", "started": true,
-        "state": {"running": {"startedAt": "2026-11-23T04:01:00Z"}},
-        "lastState": {"terminated": {"exitCode": 2, "reason": "Error",
-                                     "startedAt": "2026-11-23T03:00:00Z",
-                                     "finishedAt": "2026-11-23T04:00:30Z"}},
-    }]}});
-    pods.patch_status(
-        &agent,
-        &PatchParams::default(),
-        &Patch::Strategic(restarted),
-    )
-    .await?;
+    let current = [format!(
+        "time=\"2026-11-23T04:01:00Z\" level=info msg=\"node-agent server started\" node={node}"
+    )];
+    let agent = restart_node_agent_on(t, &node, &current, &previous).await?;
 
     let (_, backup, _) = real_backup(t, "panic-src").await?;
     let (restore, restore_uid) = finished_restore(

@@ -7,6 +7,7 @@
 #[path = "../../../operator/testdata/redaction-corpus/samples.rs"]
 mod corpus_format;
 
+mod api_faults;
 mod auto_bundles;
 mod bundle;
 mod crd_upgrade;

@@ -363,3 +363,188 @@ async fn open_uploads_swept(t: &TestCtx) -> Result<()> {
     );
     Ok(())
 }
+
+/// The DebugBundles of namespace `namespace`.
+fn bundles_in(client: &Client, namespace: &str) -> Api<DebugBundle> {
+    Api::namespaced(client.clone(), namespace)
+}
+
+/// Copies Velero's object `name` of `kind` from Velero's namespace into `namespace`, as a
+/// second Velero install sharing the bucket has it (its own BSL and credential on the same
+/// bucket and prefix; the backups synced from there).
+async fn copy_velero_object(t: &TestCtx, kind: &str, name: &str, namespace: &str) -> Result<()> {
+    let resource = velero_resource(kind);
+    let from: Api<DynamicObject> =
+        Api::namespaced_with(t.client.clone(), &t.env.namespace, &resource);
+    let to: Api<DynamicObject> = Api::namespaced_with(t.client.clone(), namespace, &resource);
+    let original = from.get(name).await?;
+    let mut copy = DynamicObject::new(name, &resource)
+        .within(namespace)
+        .data(original.data.clone());
+    copy.metadata.labels = original.metadata.labels.clone();
+    to.create(&kube::api::PostParams::default(), &copy).await?;
+    Ok(())
+}
+
+/// A second install of the operator in this cluster: Velero's namespace `namespace` (a Secret
+/// cloud-credentials, a BSL default on the environment's bucket and prefix, the backup `backup`
+/// synced into it), served by operator process 9 (`VDO_OPERATOR_NAMESPACE`; the admin's
+/// credentials, as the chart's Role is for Velero's namespace only).
+async fn second_install(t: &TestCtx, namespace: &str, backup: &str) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let credential = secrets.get("cloud-credentials").await?;
+    let copy: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "cloud-credentials", "namespace": namespace},
+        "data": credential.data,
+    }))?;
+    Api::<Secret>::namespaced(t.client.clone(), namespace)
+        .create(&kube::api::PostParams::default(), &copy)
+        .await?;
+    copy_velero_object(t, "BackupStorageLocation", "default", namespace).await?;
+    copy_velero_object(t, "Backup", backup, namespace).await?;
+    velero_debug_e2e::restart_operator_replica(
+        9,
+        &[
+            ("VDO_OPERATOR_NAMESPACE", namespace.to_string()),
+            ("VDO_AS_SERVICE_ACCOUNT", "0".to_string()),
+        ],
+    )
+    .await?;
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(t.client.clone(), namespace);
+    eventually(
+        "operator-9 to lead the second install",
+        Duration::from_secs(60),
+        || async {
+            let lease = leases.get_opt("velero-debug-operator").await?;
+            let holder = lease.and_then(|l| l.spec).and_then(|s| s.holder_identity);
+            Ok((holder.as_deref() == Some("operator-9")).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Two installs of the operator in one cluster, on one bucket and prefix (issue 32): the
+/// environment's, serving Velero's namespace, and a second one serving another namespace. Each
+/// makes a bundle; the second has an upload open. Each install's own orphan goes (twice, so
+/// whole sweeps of both ran once everything was there), and every archive of both installs
+/// and the second's open upload are still there. Before issue 32 the first install's sweep
+/// listed every namespace's folder and knew only the CRD's uid as a mark: the other install's
+/// archive was an orphan to it, and its open upload was aborted (checked with that sweep put
+/// back: the second install deleted the first's archive).
+#[tokio::test]
+async fn serial_a_second_install_on_the_same_bucket_keeps_its_archives_and_uploads() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let back = velero_debug_e2e::OperatorsBack::armed();
+    let other = velero_debug_e2e::create_namespace(&t.client, &t.cleanup, "velero-b").await?;
+    let (_, backup, _) = real_backup(t, "installs").await?;
+    second_install(t, &other, &backup).await?;
+    let outcome = two_installs_sweep(t, &other, &backup).await;
+    // The second install's bundle goes while its operator still runs (its finalizer).
+    let other_bundles = bundles_in(&t.client, &other);
+    for b in other_bundles.list(&Default::default()).await?.items {
+        let name = b.name_any();
+        other_bundles
+            .delete(&name, &DeleteParams::default())
+            .await?;
+        eventually(
+            "the second install's bundle to go",
+            Duration::from_secs(60),
+            || async { Ok(other_bundles.get_opt(&name).await?.is_none().then_some(())) },
+        )
+        .await?;
+    }
+    back.done().await?;
+    outcome
+}
+
+async fn two_installs_sweep(t: &TestCtx, other: &str, backup: &str) -> Result<()> {
+    let env = &t.env;
+    let ours = install_mark(&t.client, &env.namespace).await?;
+    let theirs = install_mark(&t.client, other).await?;
+    let (_, our_archive) = completed_archive(t, serde_json::json!({"backup": backup})).await?;
+    let name = unique_name("vdb");
+    let bundle: DebugBundle = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundle",
+        "metadata": {"name": name, "namespace": other},
+        "spec": {"backup": backup},
+    }))?;
+    let other_bundles = bundles_in(&t.client, other);
+    other_bundles
+        .create(&kube::api::PostParams::default(), &bundle)
+        .await?;
+    // Should the test end before the second install deletes it: no finalizer left to hang its
+    // namespace's deletion.
+    t.cleanup.object::<DebugBundle>(other, &name);
+    t.cleanup.merge_patch(
+        &ApiResource::erase::<DebugBundle>(&()),
+        Some(other),
+        &name,
+        serde_json::json!({"metadata": {"finalizers": null}}),
+    );
+    let their_archive = eventually(
+        "the second install's bundle to complete",
+        Duration::from_secs(120),
+        || async {
+            let status = other_bundles.get(&name).await?.status.unwrap_or_default();
+            ensure!(
+                status.phase != Some(velero_debug_crd::Phase::Failed),
+                "the second install's bundle failed: {:?}",
+                status.conditions
+            );
+            Ok(status.archive.map(|a| a.key))
+        },
+    )
+    .await?;
+    let folder = format!("/bundles/{other}/");
+    ensure!(
+        their_archive.contains(&folder),
+        "the second install's archive {their_archive} is not in its folder"
+    );
+    let uid = "0e1d2c3b-0000-4000-8000-000000000000";
+    let open_upload = archive_key(&env.s3.prefix, other, &unique_name("open"), uid);
+    let s3 = env.s3_client(&env.s3.endpoint);
+    s3.create_multipart_upload()
+        .bucket(&env.s3.bucket)
+        .key(&open_upload)
+        .send()
+        .await?;
+    let outcome = async {
+        for round in 1..=2 {
+            let our_ghost = archive_key(&env.s3.prefix, &env.namespace, &unique_name("ghost"), uid);
+            let their_ghost = archive_key(&env.s3.prefix, other, &unique_name("ghost"), uid);
+            put(env, &our_ghost, Some(&ours)).await?;
+            put(env, &their_ghost, Some(&theirs)).await?;
+            eventually(
+                &format!("each install's orphan to be deleted (round {round})"),
+                Duration::from_secs(60),
+                || async {
+                    let left = object_exists(env, &our_ghost).await?
+                        || object_exists(env, &their_ghost).await?;
+                    Ok((!left).then_some(()))
+                },
+            )
+            .await?;
+        }
+        for key in [&our_archive, &their_archive] {
+            ensure!(object_exists(env, key).await?, "{key} was deleted");
+        }
+        let open = open_uploads_of(env, &open_upload).await?;
+        ensure!(
+            open.len() == 1,
+            "the second install's open upload was aborted"
+        );
+        Ok(())
+    }
+    .await;
+    for id in open_uploads_of(env, &open_upload).await.unwrap_or_default() {
+        let _ = s3
+            .abort_multipart_upload()
+            .bucket(&env.s3.bucket)
+            .key(&open_upload)
+            .upload_id(id)
+            .send()
+            .await;
+    }
+    outcome
+}
