@@ -551,6 +551,20 @@ impl Drop for OperatorsBack {
     }
 }
 
+/// The identity holding the operator's Lease in `namespace` (empty when nobody holds it).
+pub async fn lease_holder(client: &kube::Client, namespace: &str) -> Result<String> {
+    let lease = kube::Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+        client.clone(),
+        namespace,
+    )
+    .get("velero-debug-operator")
+    .await?;
+    Ok(lease
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default())
+}
+
 #[cfg(test)]
 mod untar_tests {
     use super::untar;

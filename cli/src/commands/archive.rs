@@ -67,16 +67,7 @@ pub(crate) async fn download(
     let bundle = api.get(&args.name).await?;
     let timeout = parse_timeout(&args.timeout)?;
     if to_stdout {
-        let (bundle, response) = open_archive(api, bundle, timeout).await?;
-        let (size, sha256) = download::expected_archive(&bundle)?;
-        let expected = download::Expected {
-            size,
-            sha256: &sha256,
-        };
-        let bar = download::progress_bar(size);
-        let result = download::stream_verified(response.bytes_stream(), &expected, &bar).await;
-        bar.finish_and_clear();
-        result?;
+        fetch_verified(api, bundle, timeout, Sink::Stdout).await?;
         return Ok(ExitStatus::Success);
     }
     let path = args
@@ -116,12 +107,29 @@ pub(crate) async fn logs(api: &Api<DebugBundle>, args: &LogsArgs) -> anyhow::Res
     Ok(ExitStatus::Success)
 }
 
+/// Where a verified download goes.
+enum Sink<'a> {
+    Stdout,
+    File(&'a Path),
+}
+
 /// Downloads the archive to `path`, checking its size and sha256; returns the sha256.
 async fn save(
     api: &Api<DebugBundle>,
     bundle: DebugBundle,
     path: &Path,
     timeout: Duration,
+) -> anyhow::Result<String> {
+    fetch_verified(api, bundle, timeout, Sink::File(path)).await
+}
+
+/// Streams the archive into `sink`, checking its size and sha256 on the way (a file is kept
+/// only when both match); returns the sha256.
+async fn fetch_verified(
+    api: &Api<DebugBundle>,
+    bundle: DebugBundle,
+    timeout: Duration,
+    sink: Sink<'_>,
 ) -> anyhow::Result<String> {
     let (bundle, response) = open_archive(api, bundle, timeout).await?;
     let (size, sha256) = download::expected_archive(&bundle)?;
@@ -130,7 +138,11 @@ async fn save(
         sha256: &sha256,
     };
     let bar = download::progress_bar(size);
-    let result = download::save_verified(response.bytes_stream(), path, &expected, &bar).await;
+    let chunks = response.bytes_stream();
+    let result = match sink {
+        Sink::Stdout => download::stream_verified(chunks, &expected, &bar).await,
+        Sink::File(path) => download::save_verified(chunks, path, &expected, &bar).await,
+    };
     bar.finish_and_clear();
     result?;
     Ok(sha256)

@@ -9,10 +9,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::{
-    coordination::v1::Lease,
-    core::v1::{Event, Pod},
-};
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::{
     Api,
     api::{ListParams, LogParams},
@@ -189,13 +186,7 @@ impl Drop for RemoveOnDrop {
 }
 
 async fn lease_holder(t: &TestCtx) -> Result<String> {
-    let lease = Api::<Lease>::namespaced(t.client.clone(), &t.env.namespace)
-        .get("velero-debug-operator")
-        .await?;
-    Ok(lease
-        .spec
-        .and_then(|s| s.holder_identity)
-        .unwrap_or_default())
+    velero_debug_e2e::lease_holder(&t.client, &t.env.namespace).await
 }
 
 /// The leader (operator-0) reaches the API server through the proxy and uploads slowly; the

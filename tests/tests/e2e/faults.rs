@@ -49,13 +49,7 @@ impl Drop for RemoveOnDrop {
 
 /// The leader Lease's holder, when it is a process that is alive.
 async fn live_leader(env: &Env, client: &Client) -> Result<Option<String>> {
-    let lease = Api::<Lease>::namespaced(client.clone(), "velero")
-        .get("velero-debug-operator")
-        .await?;
-    let holder = lease
-        .spec
-        .and_then(|s| s.holder_identity)
-        .unwrap_or_default();
+    let holder = velero_debug_e2e::lease_holder(client, "velero").await?;
     if holder.is_empty() {
         return Ok(None);
     }

@@ -80,13 +80,7 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
 }
 
 async fn leader(client: &Client) -> Result<String> {
-    let lease = Api::<Lease>::namespaced(client.clone(), "velero")
-        .get("velero-debug-operator")
-        .await?;
-    Ok(lease
-        .spec
-        .and_then(|s| s.holder_identity)
-        .unwrap_or_default())
+    velero_debug_e2e::lease_holder(client, "velero").await
 }
 
 async fn signal(env: &Env, identity: &str, signal: &str) -> Result<()> {
