@@ -95,7 +95,26 @@ impl OperationScope {
                 .flat_map(|key| field_values(line, key))
                 .any(|value| value != location);
         }
-        other
+        // A controller's error about an object it no longer finds names it only in
+        // Kubernetes' words: `Restore.velero.io "other" not found`.
+        other || self.quotes_another(line)
+    }
+
+    /// Whether the line quotes another object of this operation's kind by name, as
+    /// Kubernetes' errors do (`Restore.velero.io "name"`, quotes escaped in a logfmt value).
+    /// Only the same kind: a restore's line may quote the Backup it restores from.
+    fn quotes_another(&self, line: &str) -> bool {
+        let kind = if self.field == "restore" {
+            "Restore.velero.io "
+        } else {
+            "Backup.velero.io "
+        };
+        line.match_indices(kind).any(|(at, _)| {
+            let rest = &line[at + kind.len()..];
+            let rest = rest.strip_prefix("\\\"").or_else(|| rest.strip_prefix('"'));
+            let name = rest.and_then(|r| r.split(['"', '\\']).next());
+            name.is_some_and(|name| !name.is_empty() && !self.is_this(name))
+        })
     }
 
     /// Whether the line names no operation and was written outside the operation's window (a
@@ -331,6 +350,10 @@ mod tests {
         scan.offer("level=error msg=\"plugin process exited\" cmd=/plugins/velero-plugin-for-aws error=\"signal: killed\"");
         // podvolumerestore= is not restore=.
         scan.offer("level=error msg=\"exceeded quota: q\" podvolumerestore=velero/restore-2");
+        // Another restore, named only in Kubernetes' NotFound error (logfmt escapes quotes).
+        scan.offer(
+            "level=error msg=\"error getting restore\" error=\"restore not found: Restore.velero.io \\\"restore-9\\\" not found\" controller=restore",
+        );
         let (_, hits, _, _) = scan.into_parts();
         let quota = hits
             .iter()
@@ -341,6 +364,32 @@ mod tests {
             hits.iter()
                 .any(|h| h.pattern == Pattern::PluginExited && h.line == 6)
         );
+    }
+
+    #[test]
+    fn a_line_quoting_another_operation_in_kubernetes_words_is_about_it() {
+        let scope = OperationScope {
+            field: "restore",
+            name: "velero/restore-1".into(),
+            location: None,
+            window: None,
+        };
+        let other = "level=error msg=\"error getting restore\" error=\"restore not found: \
+                     Restore.velero.io \\\"restore-9\\\" not found\" controller=restore";
+        assert!(scope.excludes(other), "{other}");
+        // A restore's line may quote its own backup: kept.
+        let json = r#"{"level":"error","error":"Backup.velero.io \"nightly-9\" not found"}"#;
+        assert!(!scope.excludes(json), "{json}");
+        let backup_scope = OperationScope {
+            field: "backup",
+            name: "velero/nightly-1".into(),
+            location: None,
+            window: None,
+        };
+        assert!(backup_scope.excludes(json), "{json}");
+        let this = "level=error msg=x error=\"Restore.velero.io \\\"restore-1\\\" is invalid\"";
+        assert!(!scope.excludes(this), "{this}");
+        assert!(!scope.excludes("level=error msg=\"plugin process exited\""));
     }
 
     #[test]
