@@ -129,6 +129,28 @@ pub async fn completed_archive(t: &TestCtx, spec: serde_json::Value) -> Result<(
     Ok((name, key))
 }
 
+/// A Failed PodVolumeBackup of `backup` for pod `namespace`/app on `node`, made by hand: the
+/// node is involved, so its node-agent's logs go into the backup's bundle. Returns its name.
+pub async fn failed_pod_volume_backup_on(
+    t: &TestCtx,
+    backup: &str,
+    backup_uid: &str,
+    namespace: &str,
+    node: &str,
+) -> Result<String> {
+    operation_object(
+        t,
+        "PodVolumeBackup",
+        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
+        serde_json::json!({
+            "node": node, "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
+            "pod": {"kind": "Pod", "namespace": namespace, "name": "app"}, "volume": "data", "tags": {}
+        }),
+        serde_json::json!({"phase": "Failed", "message": "data path failed"}),
+    )
+    .await
+}
+
 /// A PodVolumeBackup/Restore made by hand, labelled to its target as Velero labels them.
 pub async fn operation_object(
     t: &TestCtx,

@@ -20,7 +20,7 @@ use velero_debug_e2e::{
     api_proxy::ApiFaultProxy,
     eventually,
     fixtures::{
-        apply_bundle, data_path_log, download, fake_node, operation_object, real_backup,
+        apply_bundle, data_path_log, download, failed_pod_volume_backup_on, fake_node, real_backup,
         restart_node_agent_on, text, wait_completed,
     },
     operator_metric, restart_operator_replica, restart_operators, sha256_hex,
@@ -121,17 +121,7 @@ async fn serial_api_a_previous_log_cut_mid_stream_keeps_the_part_read_and_warns(
     );
     let (ns, backup, backup_uid) = real_backup(t, "cut-src").await?;
     // A PodVolumeBackup on the agent's node: the node is involved, its node-agent's logs go in.
-    operation_object(
-        t,
-        "PodVolumeBackup",
-        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
-        serde_json::json!({
-            "node": node, "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
-            "pod": {"kind": "Pod", "namespace": ns, "name": "app"}, "volume": "data", "tags": {}
-        }),
-        serde_json::json!({"phase": "Failed", "message": "data path failed"}),
-    )
-    .await?;
+    failed_pod_volume_backup_on(t, &backup, &backup_uid, &ns, &node).await?;
 
     let proxy = ApiFaultProxy::start(&t.env).await?;
     let back = OperatorsBack::armed();

@@ -17,8 +17,8 @@ use velero_debug_e2e::{
     eventually,
     fixtures::{
         apply_bundle, assert_first_finding, condition_reason, data_path_pod, download,
-        object_exists, operation_object, real_backup, real_restore, storage_location, text,
-        wait_finished,
+        failed_pod_volume_backup_on, object_exists, operation_object, real_backup, real_restore,
+        storage_location, text, wait_finished,
     },
     unique_name,
 };
@@ -59,17 +59,7 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
     let t = &TestCtx::new().await?;
     let (ns, backup, backup_uid) = real_backup(t, "bundle-src").await?;
     let (agent_pod, node) = restarted_node_agent(&t.env, &t.client).await?;
-    let pvb = operation_object(
-        t,
-        "PodVolumeBackup",
-        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
-        serde_json::json!({
-            "node": node, "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
-            "pod": {"kind": "Pod", "namespace": ns, "name": "app"}, "volume": "data", "tags": {}
-        }),
-        serde_json::json!({"phase": "Failed", "message": "data path failed"}),
-    )
-    .await?;
+    let pvb = failed_pod_volume_backup_on(t, &backup, &backup_uid, &ns, &node).await?;
 
     let (name, bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
 
