@@ -8,7 +8,6 @@ dropped, spaces as hyphens). Links inside code are not links.
 """
 
 import re
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,7 +68,6 @@ def check(repo: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    problems = check(REPO)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    sys.exit(1 if problems else 0)
+    from report import exit_with
+
+    exit_with(check(REPO))

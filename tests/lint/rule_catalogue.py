@@ -10,7 +10,6 @@ rules, and a rule names its id as such a literal (`Finding::new(.., "quota-excee
 """
 
 import re
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +55,6 @@ def check(repo: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    problems = check(REPO)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    sys.exit(1 if problems else 0)
+    from report import exit_with
+
+    exit_with(check(REPO))

@@ -22,7 +22,6 @@ The checks, each both ways:
 
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,7 +206,6 @@ def check(repo: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    problems = check(REPO)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    sys.exit(1 if problems else 0)
+    from report import exit_with
+
+    exit_with(check(REPO))
