@@ -224,6 +224,17 @@ pub async fn download(b: &DebugBundle) -> Result<BTreeMap<String, Vec<u8>>> {
         .collect())
 }
 
+/// The path of the bundle's one Velero server log (`logs/velero/<pod>/velero.log`); an error
+/// when there is none or more than one.
+pub fn server_log(files: &BTreeMap<String, Vec<u8>>) -> Result<&String> {
+    let logs: Vec<&String> = files
+        .keys()
+        .filter(|k| k.starts_with("logs/velero/") && k.ends_with("/velero.log"))
+        .collect();
+    ensure!(logs.len() == 1, "server logs: {logs:?}");
+    Ok(logs[0])
+}
+
 pub fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<String> {
     let bytes = files.get(path).with_context(|| {
         format!(

@@ -21,7 +21,7 @@ use velero_debug_e2e::{
     eventually,
     fixtures::{
         apply_bundle, data_path_log, download, failed_pod_volume_backup_on, fake_node, real_backup,
-        restart_node_agent_on, text, wait_completed,
+        restart_node_agent_on, server_log, text, wait_completed,
     },
     operator_metric, restart_operator_replica, restart_operators, sha256_hex,
 };
@@ -62,13 +62,9 @@ async fn throttled_log_reads(t: &TestCtx, log_client: &str) -> Result<()> {
         "too few log requests were throttled: {after:?}"
     );
     let files = download(&bundle).await?;
-    let server_logs: Vec<&String> = files
-        .keys()
-        .filter(|k| k.starts_with("logs/velero/") && k.ends_with("/velero.log"))
-        .collect();
-    ensure!(server_logs.len() == 1, "server logs: {server_logs:?}");
+    let server_log = server_log(&files)?;
     ensure!(
-        text(&files, server_logs[0])?.contains(&backup),
+        text(&files, server_log)?.contains(&backup),
         "the server log lacks the backup"
     );
     ensure!(

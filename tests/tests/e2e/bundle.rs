@@ -18,7 +18,7 @@ use velero_debug_e2e::{
     fixtures::{
         apply_bundle, assert_first_finding, condition_reason, data_path_pod, download,
         failed_pod_volume_backup_on, object_exists, operation_object, real_backup, real_restore,
-        storage_location, text, wait_finished,
+        server_log, storage_location, text, wait_finished,
     },
     unique_name,
 };
@@ -107,11 +107,7 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
         )?
         .contains("previous instance")
     );
-    let server_logs: Vec<&String> = files
-        .keys()
-        .filter(|k| k.starts_with("logs/velero/") && k.ends_with("/velero.log"))
-        .collect();
-    ensure!(server_logs.len() == 1, "server logs: {server_logs:?}");
+    let server_log = server_log(&files)?;
     // Init containers too (the AWS plugin's), and no log that could not be read.
     ensure!(
         files
@@ -124,7 +120,7 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
         "{warnings:?}"
     );
     ensure!(
-        text(&files, server_logs[0])?.contains(&backup),
+        text(&files, server_log)?.contains(&backup),
         "server log lacks the backup"
     );
 
