@@ -593,7 +593,9 @@ async fn quotas_and_limits(
             {
                 Ok(ranges) => {
                     for range in ranges {
-                        w.add(out, found, &ns, "limitrange", &range.name_any(), &range)?;
+                        let name = range.name_any();
+                        let (path, seen) = w.add(out, found, &ns, "limitrange", &name, &range)?;
+                        found.summary.evidence.add_limit_range(&path, &seen);
                     }
                 }
                 Err(e) => w.failed(out, &ns, "limitranges", &what, e),

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{
     infrastructure::InfraEvidence,
+    limit_ranges::{self, LimitRangeEvidence},
     log_scan::{LogHit, LogLineGroup, LogScan, LogSource},
     patterns::{self, Mention, Pattern},
     results::ResultGroups,
@@ -286,6 +287,7 @@ pub(crate) struct Evidence {
     pub workload_pods: Vec<WorkloadPodEvidence>,
     pub claims: Vec<ClaimEvidence>,
     pub quotas: Vec<QuotaEvidence>,
+    pub limit_ranges: Vec<LimitRangeEvidence>,
     /// None when StorageClasses were not listed.
     pub storage_classes: Option<StorageClassesEvidence>,
     pub results: ResultGroups,
@@ -588,6 +590,13 @@ impl Evidence {
             hard,
             used: resources(&status["used"]),
         });
+    }
+
+    /// A LimitRange (its JSON).
+    pub fn add_limit_range(&mut self, path: &str, range: &Value) {
+        if let Some(range) = limit_ranges::read(path, range, self.limit_ranges.len()) {
+            self.limit_ranges.push(range);
+        }
     }
 
     /// The cluster's StorageClasses (their JSON), listed whole.

@@ -9,6 +9,7 @@
 mod arguments;
 mod evidence;
 mod infrastructure;
+mod limit_ranges;
 mod log_scan;
 mod next_steps;
 mod patterns;

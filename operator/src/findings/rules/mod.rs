@@ -5,6 +5,7 @@ mod data_path;
 mod items;
 mod platform;
 mod pods;
+mod refusals;
 mod volumes;
 mod warnings;
 
@@ -39,8 +40,16 @@ const RULES: &[Rule] = &[
     volumes::item_operation_failed,
     volumes::expose_diagnosis,
     items::quota_exceeded,
+    refusals::limit_range_refused,
+    refusals::pod_security_refused,
+    refusals::policy_denied,
     items::webhook_denied,
+    refusals::namespace_terminating,
+    refusals::immutable_field,
+    refusals::rbac_forbidden,
     items::api_missing,
+    refusals::admission_refused,
+    refusals::object_invalid,
     items::item_action_error,
     items::pvc_not_found,
     items::restored_pod_not_ready,

@@ -17,6 +17,10 @@
 //!   `configuration.fsBackupTimeout`), `velero backup create --csi-snapshot-timeout` (default
 //!   10m) (pkg/cmd/server/config/config.go, pkg/cmd/cli/backup/create.go)
 
+mod refusals;
+
+pub(crate) use refusals::*;
+
 /// The restore filter that leaves out what a quota on `quota_resource` refused, when the quota
 /// resource names an object kind (`count/configmaps`, `persistentvolumeclaims`,
 /// `requests.storage` for claims).
