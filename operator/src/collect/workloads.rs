@@ -274,7 +274,7 @@ pub(super) async fn all(
     };
     claims(src, out, found, &mut w).await?;
     persistent_volumes(src, out, &mut w).await?;
-    volume_attachments(src, out, &mut w).await?;
+    volume_attachments(src, out, found, &mut w).await?;
     storage_classes(src, out, found, &mut w).await?;
     match &src.plan.target {
         Target::Restore(_) => quotas_and_limits(src, out, found, &mut w).await?,
@@ -496,6 +496,7 @@ async fn persistent_volumes(
 async fn volume_attachments(
     src: &Sources<'_>,
     out: &mut Sink,
+    found: &mut Found,
     w: &mut Workloads,
 ) -> Result<(), CollectError> {
     if w.volumes.is_empty() {
@@ -508,7 +509,9 @@ async fn volume_attachments(
     for attachment in all {
         let volume = attachment.spec.source.persistent_volume_name.as_deref();
         if volume.is_some_and(|v| w.volumes.contains(v)) {
-            add_cluster_scoped(out, "volumeattachment", &attachment.name_any(), &attachment)?;
+            let name = attachment.name_any();
+            let seen = add_cluster_scoped(out, "volumeattachment", &name, &attachment)?;
+            found.summary.evidence.add_volume_attachment(&seen);
         }
     }
     Ok(())

@@ -22,6 +22,8 @@ pub(crate) mod text;
 #[cfg(test)]
 mod infrastructure_tests;
 #[cfg(test)]
+mod next_steps_tests;
+#[cfg(test)]
 mod rules_tests;
 
 use serde::Serialize;

@@ -77,8 +77,14 @@ pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
     let oom = why
         .as_ref()
         .is_some_and(|(_, _, reason)| reason.as_deref() == Some("OOMKilled"));
-    let finding = finding
-        .with_next_step(oom.then(|| next_steps::velero_server_oom(e.target.velero_namespace())));
+    let ns = e.target.velero_namespace();
+    let step = if oom {
+        next_steps::velero_server_oom(ns)
+    } else {
+        let pod = why.as_ref().map(|(pod, _, _)| pod.name.as_str());
+        next_steps::velero_server_restarted(&e.target.kind, &e.target.name, pod, ns)
+    };
+    let finding = finding.next_step(step);
     vec![finding.explaining(explains)]
 }
 
@@ -152,7 +158,12 @@ pub(super) fn failed_validation(e: &Evidence) -> Vec<Finding> {
             &e.target.validation_errors.join("; "),
             &e.target.path,
         )
-        .about([TARGET_KEY.to_string()]),
+        .about([TARGET_KEY.to_string()])
+        .next_step(next_steps::failed_validation(
+            &e.target.kind,
+            &e.target.name,
+            e.target.velero_namespace(),
+        )),
     ]
 }
 
@@ -179,9 +190,21 @@ pub(super) fn plugin_crashed(e: &Evidence) -> Vec<Finding> {
         )
     });
     found
-        .map(|f| f.explaining([PLUGIN_KEY.to_string()]))
+        .map(|f| {
+            let step =
+                next_steps::plugin_crashed(plugin_path(&f.quote), e.target.velero_namespace());
+            f.explaining([PLUGIN_KEY.to_string()]).next_step(step)
+        })
         .into_iter()
         .collect()
+}
+
+/// The plugin binary go-plugin's exit line names (`path=/plugins/velero-plugin-for-aws`).
+fn plugin_path(line: &str) -> Option<&str> {
+    let (_, rest) = line.split_once("path=")?;
+    let path = rest.trim_start_matches(['"', '\\']);
+    let path = path.split([' ', '"', '\\']).next()?;
+    (!path.is_empty()).then_some(path)
 }
 
 /// The operation finished but its own log is not in the object store: deleted (by hand, by a
@@ -216,6 +239,11 @@ pub(super) fn operation_log_missing(e: &Evidence) -> Vec<Finding> {
             ),
             &file,
         )
-        .about([TARGET_KEY.to_string()]),
+        .about([TARGET_KEY.to_string()])
+        .next_step(next_steps::operation_log_missing(
+            &e.target.kind,
+            &e.target.name,
+            e.target.storage_location.as_deref(),
+        )),
     ]
 }
