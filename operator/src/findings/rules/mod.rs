@@ -10,7 +10,7 @@ mod volumes;
 mod warnings;
 
 use super::{
-    Evidence, Finding, Layer, Severity,
+    Evidence, Finding, Layer, Severity, SiteRules,
     patterns::{Mention, Pattern},
 };
 
@@ -65,8 +65,9 @@ const FALLBACKS: &[Fallback] = &[
     warnings::unclassified_warnings,
 ];
 
-pub(crate) fn run(evidence: &Evidence) -> Vec<Finding> {
+pub(crate) fn run(evidence: &Evidence, site: &SiteRules) -> Vec<Finding> {
     let mut found: Vec<Finding> = RULES.iter().flat_map(|rule| rule(evidence)).collect();
+    found.extend(site.run(evidence));
     for fallback in FALLBACKS {
         let more = fallback(evidence, &found);
         found.extend(more);
