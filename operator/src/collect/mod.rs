@@ -22,6 +22,7 @@ mod sink;
 mod snapshots;
 mod sources;
 mod stand_in;
+mod tail_keeper;
 mod velero_files;
 mod workloads;
 

@@ -74,18 +74,22 @@ pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
         .iter()
         .filter_map(|m| m.operation.clone())
         .chain([TARGET_KEY.to_string()]);
-    let oom = why
-        .as_ref()
-        .is_some_and(|(_, _, reason)| reason.as_deref() == Some("OOMKilled"));
+    let (pod, reason) = match &why {
+        Some((pod, _, reason)) => (Some(pod.name.as_str()), reason.as_deref()),
+        None => (None, None),
+    };
+    let finding = finding.next_step(server_restart_step(e, pod, reason));
+    vec![finding.explaining(explains)]
+}
+
+/// What to do after the server restarted: memory when it was OOMKilled.
+fn server_restart_step(e: &Evidence, pod: Option<&str>, reason: Option<&str>) -> String {
     let ns = e.target.velero_namespace();
-    let step = if oom {
+    if reason == Some("OOMKilled") {
         next_steps::velero_server_oom(ns)
     } else {
-        let pod = why.as_ref().map(|(pod, _, _)| pod.name.as_str());
         next_steps::velero_server_restarted(&e.target.kind, &e.target.name, pod, ns)
-    };
-    let finding = finding.next_step(step);
-    vec![finding.explaining(explains)]
+    }
 }
 
 /// The target's storage location is Unavailable (or a restore's validation says so): no

@@ -106,30 +106,34 @@ pub(super) fn why_blocked(e: &Evidence, pod: &str) -> Option<Blocked> {
             next_step: next_steps::pod_unschedulable(pod),
         });
     }
-    if let Some(p) = state
-        && let Some(w) = p
-            .waiting
-            .iter()
-            .find(|w| !ON_THE_WAY.contains(&w.reason.as_str()))
-    {
-        let init = if w.init {
-            "init container"
-        } else {
-            "container"
-        };
-        return Some(Blocked {
-            rule: "pod-not-ready",
-            phase,
-            cause: format!("{init} {} waiting: {}", w.name, w.reason),
-            quote: format!("{init} {} waiting, {}: {}", w.name, w.reason, w.message),
-            file: p.path.clone(),
-            next_step: next_steps::pod_not_ready(pod, &w.name, &w.reason),
-        });
+    if let Some(blocked) = state.and_then(|p| waiting_container(p, pod)) {
+        return Some(blocked);
     }
     let other = latest_event(e, "Pod", pod, |_| true)?;
     let cause = format!("{}: {}", other.reason, other.message);
     let step = next_steps::pod_not_ready(pod, "of the pod", &other.reason);
     Some(from_event("pod-not-ready", other, cause, step))
+}
+
+/// A container of the pod that waits for more than being on its way.
+fn waiting_container(p: &WorkloadPodEvidence, pod: &str) -> Option<Blocked> {
+    let w = p
+        .waiting
+        .iter()
+        .find(|w| !ON_THE_WAY.contains(&w.reason.as_str()))?;
+    let init = if w.init {
+        "init container"
+    } else {
+        "container"
+    };
+    Some(Blocked {
+        rule: "pod-not-ready",
+        phase: Some(p.phase.clone()),
+        cause: format!("{init} {} waiting: {}", w.name, w.reason),
+        quote: format!("{init} {} waiting, {}: {}", w.name, w.reason, w.message),
+        file: p.path.clone(),
+        next_step: next_steps::pod_not_ready(pod, &w.name, &w.reason),
+    })
 }
 
 /// The VolumeAttachment holding the volume a Multi-Attach error names (`Multi-Attach error for
