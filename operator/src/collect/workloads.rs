@@ -273,7 +273,7 @@ pub(super) async fn all(
         Target::Backup(name) => Some(name.clone()),
     };
     claims(src, out, found, &mut w).await?;
-    persistent_volumes(src, out, &mut w).await?;
+    persistent_volumes(src, out, found, &mut w).await?;
     volume_attachments(src, out, found, &mut w).await?;
     storage_classes(src, out, found, &mut w).await?;
     match &src.plan.target {
@@ -472,6 +472,7 @@ fn add_cluster_scoped<K: Serialize>(
 async fn persistent_volumes(
     src: &Sources<'_>,
     out: &mut Sink,
+    found: &mut Found,
     w: &mut Workloads,
 ) -> Result<(), CollectError> {
     let api: Api<PersistentVolume> = Api::all(src.client.clone());
@@ -481,6 +482,7 @@ async fn persistent_volumes(
         }
         match src.timed(api.get_opt(&name)).await {
             Ok(Some(volume)) => {
+                found.volume_uids.extend(volume.uid());
                 add_cluster_scoped(out, "persistentvolume", &name, &volume)?;
             }
             Ok(None) => w.notes.push(format!(
