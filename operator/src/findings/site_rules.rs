@@ -9,7 +9,7 @@ use std::sync::Arc;
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
-use super::{Evidence, Finding, Layer, MAX_NEXT_STEP_CHARS, Severity, plural_times};
+use super::{Evidence, Finding, Layer, MAX_NEXT_STEP_CHARS, Severity, patterns, plural_times};
 
 /// Rules a site may add: each is a metric label value and a regex run on every bundle.
 pub(crate) const MAX_SITE_RULES: usize = 32;
@@ -220,6 +220,9 @@ fn unrecognised(e: &Evidence) -> Vec<Unrecognised> {
                 count: 1,
             }),
     );
+    // Lines of the logs were grouped only when no pattern matched them; the rest are checked
+    // here, so a site rule never repeats what a built-in rule says.
+    texts.retain(|t| patterns::classify(&t.text).is_empty());
     texts
 }
 
@@ -260,6 +263,17 @@ mod tests {
         assert!(f.next_step.as_deref().unwrap().contains("ticket queue NET"));
         e.results = Default::default();
         assert!(site.run(&e).is_empty(), "nothing matched, nothing found");
+        // A message a built-in rule knows is left to it.
+        e.results.add(
+            "object-store/results.json",
+            "errors",
+            "velero",
+            "proxy.corp:3128 refused: exceeded quota: q, requested: pods=1",
+        );
+        assert!(
+            site.run(&e).is_empty(),
+            "a site rule repeated a built-in one"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod kubectl_plugin;
 mod operator_restart;
 mod orphans;
 mod seeded_corpus;
+mod site_rules;
 mod storage_providers;
 mod temporary_credentials;
 mod tls;
