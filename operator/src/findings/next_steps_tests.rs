@@ -413,3 +413,43 @@ fn every_rule_of_the_code_has_a_next_step_case() {
         "a file was added to or taken from rules/: list it above"
     );
 }
+
+#[test]
+fn a_refusal_names_what_refused_it_in_its_title() {
+    for (rule, expected) in [
+        (
+            "webhook-denied",
+            "1 object: denied by admission webhook deny.example.com",
+        ),
+        ("api-missing", "1 object: of widgets.example.com, an API"),
+        (
+            "limit-range-refused",
+            "1 object: refused by LimitRange shop/small",
+        ),
+        (
+            "pod-security-refused",
+            "refused by Pod Security level restricted of namespace shop",
+        ),
+        (
+            "admission-policy-denied",
+            "denied by ValidatingAdmissionPolicy no-latest",
+        ),
+        (
+            "namespace-terminating",
+            "refused: namespace shop was being deleted",
+        ),
+        (
+            "rbac-forbidden",
+            "system:serviceaccount:velero:velero was not authorized",
+        ),
+    ] {
+        let (_, evidence, _) = cases().into_iter().find(|(r, ..)| *r == rule).unwrap();
+        let found = diagnose(&evidence);
+        let finding = found.iter().find(|f| f.rule == rule).unwrap();
+        assert!(
+            finding.title.starts_with(expected) || finding.title.contains(expected),
+            "{rule}: {}",
+            finding.title
+        );
+    }
+}

@@ -170,7 +170,12 @@ pub(super) fn webhook_denied(e: &Evidence) -> Vec<Finding> {
         "denied by an admission webhook",
     );
     for f in &mut found {
-        f.next_step = Some(next_steps::webhook_denied(webhook_named_in(&f.quote)));
+        let webhook = webhook_named_in(&f.quote);
+        if let Some(name) = webhook {
+            let n = f.title.split(':').next().unwrap_or_default().to_string();
+            f.title = cap(&format!("{n}: denied by admission webhook {name}"), 160);
+        }
+        f.next_step = Some(next_steps::webhook_denied(webhook));
     }
     found
 }
@@ -190,8 +195,15 @@ pub(super) fn api_missing(e: &Evidence) -> Vec<Finding> {
         "of an API the cluster does not serve (CRD missing?)",
     );
     for f in &mut found {
+        let resource = refused_resource(&f.quote);
+        if let Some(resource) = resource {
+            let n = f.title.split(':').next().unwrap_or_default().to_string();
+            let what =
+                format!("{n}: of {resource}, an API the cluster does not serve (CRD missing?)");
+            f.title = cap(&what, 160);
+        }
         f.next_step = Some(next_steps::api_missing(
-            refused_resource(&f.quote),
+            resource,
             e.target.backup_name.as_deref(),
         ));
     }
