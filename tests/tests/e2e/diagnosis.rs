@@ -332,7 +332,7 @@ async fn a_multi_attach_names_the_attachment_holding_the_volume_and_the_volume_s
         "Multi-Attach error for volume \"{pv}\" Volume is already exclusively attached to one node and can't be attached to another"
     );
     multi_attach_event(&t.client, &ns, "app", &pod_uid, &message).await?;
-    let degraded = "e2e: the volume's backend reports it degraded";
+    let degraded = "e2e: the backend of the volume reports it degraded";
     volume_event(t, &pv, &pv_uid, degraded).await?;
     pod_volume_restore(
         t,
