@@ -150,9 +150,10 @@ impl ResultGroups {
 }
 
 /// The namespace, resource and name of the object a message is about: Velero's `error
-/// restoring <resource>/<namespace>/<name>: ...`, else the first `<Kind> "<name>"` of a
-/// message in a namespace's list (`could not restore, ConfigMap "x" already exists`), else
-/// only the namespace. None for the messages of no namespace.
+/// restoring <resource>/<namespace>/<name>: ...`, else in a namespace's list `could not
+/// restore, <Kind>:<name> already exists` or the first `<Kind> "<name>"` (older Velero's
+/// `ConfigMap "x" already exists`), else only the namespace. None for the messages of no
+/// namespace.
 fn object_named(scope: &str, message: &str) -> Option<(String, Option<String>, Option<String>)> {
     let short = |s: &str| cap(s, MAX_NAME_BYTES);
     for verb in ["error restoring ", "error preparing "] {
@@ -164,6 +165,15 @@ fn object_named(scope: &str, message: &str) -> Option<(String, Option<String>, O
         }
     }
     let namespace = scope.strip_prefix("namespace ")?;
+    // Velero 1.18: `could not restore, ConfigMap:kube-root-ca.crt already exists. ...`.
+    if let Some((_, rest)) = message.split_once("could not restore, ")
+        && let Some((id, _)) = rest.split_once(' ')
+        && let Some((kind, name)) = id.split_once(':')
+        && !kind.is_empty()
+        && !name.is_empty()
+    {
+        return Some((short(namespace), Some(short(kind)), Some(short(name))));
+    }
     let quoted = message.split_once('"').and_then(|(before, rest)| {
         let kind = before.trim_end().rsplit([' ', ',']).next()?;
         let (name, _) = rest.split_once('"')?;
@@ -264,6 +274,13 @@ mod tests {
                 "could not restore, Secret \"loose\" already exists. Warning: differs"
             ),
             Some(("shop".into(), some("Secret"), some("loose")))
+        );
+        assert_eq!(
+            named(
+                "namespace shop",
+                "could not restore, ConfigMap:kube-root-ca.crt already exists. Warning: differs"
+            ),
+            Some(("shop".into(), some("ConfigMap"), some("kube-root-ca.crt")))
         );
         assert_eq!(
             named("namespace shop", "a plugin said \"no\" and more"),
