@@ -7,7 +7,7 @@ use tempfile::TempDir;
 use super::collect::Spooled;
 use crate::{
     collect::Collected,
-    findings::{Finding, SiteRules},
+    findings::{Finding, MAX_MANIFEST_APPLICATIONS, SiteRules},
     summary::{FORMAT_VERSION, Manifest, ManifestTarget},
     tar_gz::{EntryPath, FinishedArchive},
 };
@@ -59,6 +59,8 @@ fn finish_blocking(
     } = collected;
     let findings = crate::findings::diagnose_with(&summary.evidence, site_rules);
     let summary_md = summary.render(&findings, &warnings);
+    let damage = crate::findings::damage(&summary.evidence, &findings).applications;
+    let kept = damage.len().min(MAX_MANIFEST_APPLICATIONS);
     // First in the archive, so a reader wanting only them stops early (see tar_gz).
     archive.put_first(
         &EntryPath::new(&[], "summary", "md"),
@@ -82,6 +84,8 @@ fn finish_blocking(
         api_requests,
         masked_by_rule: &masks,
         findings: &findings,
+        damage: &damage[..kept],
+        damage_left_out: damage.len() - kept,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     archive.put_first(&EntryPath::new(&[], "manifest", "json"), json);

@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::{
+    apps::v1::{DaemonSet, Deployment, StatefulSet},
+    batch::v1::Job,
     core::v1::{LimitRange, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota},
     storage::v1::{StorageClass, VolumeAttachment},
 };
@@ -39,6 +41,9 @@ const MAX_NAMESPACES: usize = 20;
 const MAX_CLAIMS: usize = 100;
 /// StorageClasses written at most; a cluster has a handful.
 const MAX_STORAGE_CLASSES: usize = 50;
+/// Restored Deployments, StatefulSets, DaemonSets and Jobs written at most, all kinds and
+/// namespaces together: what the damage by application names as restored.
+const MAX_APPLICATIONS: usize = 200;
 
 /// A pod by namespace and name, as a PodVolumeBackup/Restore names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -173,6 +178,9 @@ struct Workloads {
     refused: BTreeMap<String, BTreeSet<&'static str>>,
     /// The restore covers every namespace and listing pods in all of them was refused.
     refused_everywhere: bool,
+    /// Restored applications written, and whether more were there.
+    applications: usize,
+    applications_cut: bool,
     /// What was looked for and not there: resources/workloads/collected.txt, not a warning.
     notes: Vec<String>,
 }
@@ -277,7 +285,10 @@ pub(super) async fn all(
     volume_attachments(src, out, found, &mut w).await?;
     storage_classes(src, out, found, &mut w).await?;
     match &src.plan.target {
-        Target::Restore(_) => quotas_and_limits(src, out, found, &mut w).await?,
+        Target::Restore(name) => {
+            quotas_and_limits(src, out, found, &mut w).await?;
+            restored_applications(src, out, found, &mut w, name).await?;
+        }
         Target::Backup(_) => w.namespaces.extend(backup_namespaces(&objects.target.data)),
     }
     if let Some(backup) = backup_name {
@@ -610,6 +621,83 @@ async fn quotas_and_limits(
     Ok(())
 }
 
+/// The Deployments, StatefulSets, DaemonSets and Jobs a Restore restored into the workloads'
+/// namespaces (by Velero's restore-name label), at most [`MAX_APPLICATIONS`]: the damage by
+/// application names those restored whole, and reads the Helm release they belong to.
+async fn restored_applications(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    w: &mut Workloads,
+    restore: &str,
+) -> Result<(), CollectError> {
+    let selector = format!(
+        "{}={}",
+        velero::RESTORE_NAME_LABEL,
+        velero::label_value(restore)
+    );
+    // Where pods were refused, so are these (one ClusterRole grants both): not asked again.
+    for ns in w.namespaces_to_read() {
+        if w.is_refused(&ns, "pods") {
+            continue;
+        }
+        let lp = ListParams::default().labels(&selector);
+        let deployments = ("Deployment", "deployments");
+        restored_of::<Deployment>(src, out, found, w, &ns, lp.clone(), deployments).await?;
+        let statefulsets = ("StatefulSet", "statefulsets");
+        restored_of::<StatefulSet>(src, out, found, w, &ns, lp.clone(), statefulsets).await?;
+        let daemonsets = ("DaemonSet", "daemonsets");
+        restored_of::<DaemonSet>(src, out, found, w, &ns, lp.clone(), daemonsets).await?;
+        restored_of::<Job>(src, out, found, w, &ns, lp, ("Job", "jobs")).await?;
+    }
+    Ok(())
+}
+
+/// The restored objects of one kind (and its resource) in one namespace, as many as there is
+/// room for.
+async fn restored_of<K>(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    w: &mut Workloads,
+    ns: &str,
+    lp: ListParams,
+    (kind, resource): (&'static str, &'static str),
+) -> Result<(), CollectError>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let room = MAX_APPLICATIONS.saturating_sub(w.applications);
+    if room == 0 || w.is_refused(ns, resource) {
+        w.applications_cut |= room == 0;
+        return Ok(());
+    }
+    let api: Api<K> = Api::namespaced(src.client.clone(), ns);
+    let what = format!("restored {resource} of namespace {ns}");
+    let listed = match kubernetes::list_keeping(&api, lp, src.limits, room, |_| true).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            w.failed(out, ns, resource, &what, e);
+            return Ok(());
+        }
+    };
+    w.applications_cut |= listed.truncated;
+    for why in listed.undecodable {
+        out.warn(format!("{what}: one left out, it could not be read: {why}"));
+    }
+    for obj in listed.items {
+        let name = obj.meta().name.clone().unwrap_or_default();
+        let (_, seen) = w.add(out, found, ns, &kind.to_lowercase(), &name, &obj)?;
+        found.summary.evidence.add_application(kind, &seen);
+        w.applications += 1;
+    }
+    Ok(())
+}
+
 /// The backup's CSI VolumeSnapshots in the workloads' namespaces (Velero labels them
 /// `velero.io/backup-name`); a cluster without the snapshot API has none, which is no warning.
 async fn volume_snapshots(
@@ -654,10 +742,15 @@ async fn volume_snapshots(
 }
 
 /// One warning for every refusal, naming the chart value that grants the reads; the notes.
-fn report(out: &mut Sink, w: Workloads) -> Result<(), CollectError> {
+fn report(out: &mut Sink, mut w: Workloads) -> Result<(), CollectError> {
     if w.pods_cut {
         out.warn(format!(
             "more than {MAX_PODS} workload pods; only the first {MAX_PODS} were collected"
+        ));
+    }
+    if w.applications_cut {
+        w.notes.push(format!(
+            "more than {MAX_APPLICATIONS} restored Deployments, StatefulSets, DaemonSets and Jobs; only the first {MAX_APPLICATIONS} were collected"
         ));
     }
     if w.refused_everywhere {

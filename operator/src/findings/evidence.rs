@@ -42,6 +42,10 @@ const MAX_QUOTAS: usize = 20;
 const MAX_QUOTA_RESOURCES: usize = 20;
 /// StorageClass names kept.
 const MAX_STORAGE_CLASSES: usize = 100;
+/// Restored applications (Deployments, StatefulSets, DaemonSets, Jobs) kept.
+const MAX_APPLICATIONS: usize = 500;
+/// Pods and claims whose volume operations are counted (so "1 of 3 volumes" can be said).
+const MAX_VOLUME_SUBJECTS: usize = 2000;
 
 /// The Backup or Restore, from its status.
 #[derive(Debug, Default, Clone)]
@@ -179,6 +183,12 @@ pub(crate) struct WorkloadPodEvidence {
     pub waiting: Vec<WaitingContainer>,
     /// Names of the PersistentVolumeClaims its volumes use (ephemeral volumes' included).
     pub claims: Vec<String>,
+    /// Its controller (`ownerReferences` with `controller: true`): kind and name.
+    pub owner: Option<(String, String)>,
+    /// Label `pod-template-hash`: a Deployment's ReplicaSet is `<deployment>-<hash>`.
+    pub template_hash: Option<String>,
+    /// The Helm release its labels or annotations name.
+    pub helm_release: Option<String>,
 }
 
 impl WorkloadPodEvidence {
@@ -191,6 +201,16 @@ impl WorkloadPodEvidence {
     pub fn is_fine(&self) -> bool {
         self.phase == "Succeeded" || (self.phase == "Running" && self.ready)
     }
+}
+
+/// A Deployment, StatefulSet, DaemonSet or Job a Restore restored.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ApplicationEvidence {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// The Helm release its labels or annotations name.
+    pub helm_release: Option<String>,
 }
 
 /// A PersistentVolumeClaim of a workload pod.
@@ -296,6 +316,13 @@ pub(crate) struct Evidence {
     pub events: Vec<EventEvidence>,
     pub events_seen: usize,
     pub workload_pods: Vec<WorkloadPodEvidence>,
+    /// The workloads a Restore restored (by Velero's restore-name label), bounded.
+    pub applications: Vec<ApplicationEvidence>,
+    /// Volume operations of every phase by what they move: `pod/<ns>/<name>` (PodVolume*)
+    /// or `pvc/<ns>/<name>` (DataUpload/Download).
+    pub volume_totals: BTreeMap<String, u32>,
+    /// More subjects were seen than kept: the totals are unknown.
+    pub volume_totals_cut: bool,
     pub claims: Vec<ClaimEvidence>,
     pub quotas: Vec<QuotaEvidence>,
     pub limit_ranges: Vec<LimitRangeEvidence>,
@@ -333,6 +360,30 @@ pub(crate) struct MissingLog {
     pub stand_in: Option<String>,
 }
 
+/// The Helm release an object belongs to: Helm 3's `meta.helm.sh/release-name` annotation,
+/// else the chart labels' `app.kubernetes.io/instance` (with `app.kubernetes.io/managed-by:
+/// Helm` or `helm.sh/chart`).
+pub(crate) fn helm_release(metadata: &Value) -> Option<String> {
+    let labels = &metadata["labels"];
+    some_text(&metadata["annotations"]["meta.helm.sh/release-name"]).or_else(|| {
+        let by_helm =
+            labels["app.kubernetes.io/managed-by"] == "Helm" || labels["helm.sh/chart"].is_string();
+        by_helm
+            .then(|| some_text(&labels["app.kubernetes.io/instance"]))
+            .flatten()
+    })
+}
+
+/// The controller of an object (`ownerReferences` with `controller: true`): kind and name.
+fn controller_of(metadata: &Value) -> Option<(String, String)> {
+    metadata["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["controller"] == true)
+        .map(|r| (text(&r["kind"]), text(&r["name"])))
+}
+
 fn text(v: &Value) -> String {
     v.as_str()
         .map(|s| cap(s, MAX_FIELD_BYTES))
@@ -347,6 +398,32 @@ fn some_text(v: &Value) -> Option<String> {
 
 fn name_of(obj: &Value) -> String {
     text(&obj["metadata"]["name"])
+}
+
+/// What a volume operation moves, as [`Evidence::volume_totals`] names it: `pod/<ns>/<name>`
+/// for a PodVolumeBackup/Restore, `pvc/<ns>/<name>` for a DataUpload/Download.
+pub(crate) fn volume_subject(kind: &str, spec: &Value) -> Option<String> {
+    if kind.starts_with("PodVolume") {
+        let pod = &spec["pod"];
+        return Some(format!(
+            "pod/{}/{}",
+            some_text(&pod["namespace"])?,
+            some_text(&pod["name"])?
+        ));
+    }
+    let (namespace, claim) = if kind == "DataUpload" {
+        (&spec["sourceNamespace"], &spec["sourcePVC"])
+    } else {
+        (
+            &spec["targetVolume"]["namespace"],
+            &spec["targetVolume"]["pvc"],
+        )
+    };
+    Some(format!(
+        "pvc/{}/{}",
+        some_text(namespace)?,
+        some_text(claim)?
+    ))
 }
 
 impl Evidence {
@@ -418,6 +495,7 @@ impl Evidence {
             some_text(&status["node"]).or_else(|| some_text(&status["acceptedByNode"]))
         };
         self.involved_nodes.extend(node.clone());
+        self.count_volume(kind, spec);
         if phase == "Completed" {
             return;
         }
@@ -444,6 +522,34 @@ impl Evidence {
             namespace,
             volume,
             operation_id: some_text(&obj["metadata"]["labels"]["velero.io/async-operation-id"]),
+        });
+    }
+
+    /// One more volume operation of the pod or claim it moves.
+    fn count_volume(&mut self, kind: &str, spec: &Value) {
+        let Some(subject) = volume_subject(kind, spec) else {
+            return;
+        };
+        if let Some(n) = self.volume_totals.get_mut(&subject) {
+            *n += 1;
+        } else if self.volume_totals.len() < MAX_VOLUME_SUBJECTS {
+            self.volume_totals.insert(subject, 1);
+        } else {
+            self.volume_totals_cut = true;
+        }
+    }
+
+    /// A restored Deployment, StatefulSet, DaemonSet or Job (its JSON).
+    pub fn add_application(&mut self, kind: &str, obj: &Value) {
+        if self.applications.len() >= MAX_APPLICATIONS {
+            return;
+        }
+        let metadata = &obj["metadata"];
+        self.applications.push(ApplicationEvidence {
+            kind: kind.to_string(),
+            namespace: text(&metadata["namespace"]),
+            name: name_of(obj),
+            helm_release: helm_release(metadata),
         });
     }
 
@@ -546,9 +652,10 @@ impl Evidence {
             })
             .take(MAX_CLAIMS_PER_POD)
             .collect();
+        let metadata = &pod["metadata"];
         self.workload_pods.push(WorkloadPodEvidence {
             path: path.to_string(),
-            namespace: text(&pod["metadata"]["namespace"]),
+            namespace: text(&metadata["namespace"]),
             name: name_of(pod),
             phase: some_text(&status["phase"]).unwrap_or_else(|| "<none>".into()),
             node: some_text(&spec["nodeName"]),
@@ -556,6 +663,9 @@ impl Evidence {
             unschedulable,
             waiting,
             claims,
+            owner: controller_of(metadata),
+            template_hash: some_text(&metadata["labels"]["pod-template-hash"]),
+            helm_release: helm_release(metadata),
         });
     }
 

@@ -7,6 +7,7 @@
 //! items, warnings), a cause absorbing the findings it explains.
 
 mod arguments;
+mod damage;
 mod evidence;
 mod infrastructure;
 mod limit_ranges;
@@ -30,6 +31,9 @@ mod rules_tests;
 use serde::Serialize;
 
 pub(crate) use arguments::WorkloadArguments;
+pub(crate) use damage::{
+    AppDamage, Damage, HELM_RELEASE, MAX_MANIFEST_APPLICATIONS, NAMESPACE, damage,
+};
 pub(crate) use evidence::{Evidence, MissingLog, OperationEvidence, PodRole, TargetEvidence};
 pub(crate) use infrastructure::NODES_TABLE;
 pub(crate) use log_scan::{LogRole, LogScan, LogSource, OperationScope};

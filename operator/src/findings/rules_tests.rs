@@ -127,6 +127,7 @@ pub(crate) fn load(case: &str) -> Evidence {
             "PersistentVolumeClaim" => e.add_claim(&path, obj),
             "ResourceQuota" => e.add_quota(&path, obj),
             "StorageClass" => storage_classes.push(obj.clone()),
+            "Deployment" | "StatefulSet" | "DaemonSet" | "Job" => e.add_application(kind, obj),
             other => panic!("no workload kind {other} in the fixtures"),
         }
     }
@@ -681,4 +682,43 @@ fn an_unavailable_location_explains_the_missing_log() {
         .expect("an operation-log-missing finding");
     // 1-based, as summary.md numbers findings ("consequence of #1").
     assert_eq!(missing.consequence_of, Some(1), "{found:#?}");
+}
+
+#[test]
+fn the_summary_shows_the_damage_by_application_right_after_the_findings() {
+    let e = load("damage-three-apps");
+    let found = diagnose(&e);
+    let summary = crate::summary::Summary {
+        evidence: e,
+        server_version: None,
+    };
+    let md = summary.render(&found, &[]);
+    let at = md.find("## Damage by application").expect(&md);
+    assert!(md.find("## Findings").unwrap() < at, "{md}");
+    let section: Vec<&str> = md[at..]
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let rules: Vec<&str> = found.iter().map(|f| f.rule).collect();
+    let n = |rule: &str| 1 + rules.iter().position(|r| *r == rule).expect(rule);
+    assert_eq!(
+        section,
+        [
+            format!(
+                "- Helm release shop/api: 1 item failed (#{} `quota-exceeded`)",
+                n("quota-exceeded")
+            ),
+            format!(
+                "- StatefulSet shop/db: 1 of 2 volumes not restored (#{} `volume-operation-failed`)",
+                n("volume-operation-failed")
+            ),
+            format!(
+                "- namespace shop (no owner): 1 item warned (#{} `already-exists`)",
+                n("already-exists")
+            ),
+            "- Deployment shop/web: restored whole".to_string(),
+        ],
+        "{md}"
+    );
 }

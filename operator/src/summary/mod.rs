@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::{
-    findings::{Evidence, Finding},
+    findings::{AppDamage, Evidence, Finding},
     redact::MaskCounts,
 };
 
@@ -26,7 +26,8 @@ impl Summary {
     /// summary.md: the header, the findings (most probable cause first, within the first 40
     /// lines), then the details; bounded in size.
     pub fn render(&self, findings: &[Finding], warnings: &[String]) -> String {
-        render::summary_md(self, findings, warnings)
+        let damage = crate::findings::damage(&self.evidence, findings);
+        render::summary_md(self, findings, &damage, warnings)
     }
 }
 
@@ -59,6 +60,11 @@ pub(crate) struct Manifest<'a> {
     pub masked_by_rule: &'a MaskCounts,
     /// What the rules found, most probable cause first (summary.md shows the first ones).
     pub findings: &'a [Finding],
+    /// The damage by application, the most damaged first (summary.md shows the first ones),
+    /// at most [`crate::findings::MAX_MANIFEST_APPLICATIONS`].
+    pub damage: &'a [AppDamage],
+    /// Applications beyond those in `damage`.
+    pub damage_left_out: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,6 +102,8 @@ mod tests {
             api_requests: 0,
             masked_by_rule: &masks,
             findings: &[],
+            damage: &[],
+            damage_left_out: 0,
         };
         let json = serde_json::to_value(&manifest).unwrap();
         assert_eq!(

@@ -3,7 +3,8 @@
 
 use super::{Summary, bounded::Markdown};
 use crate::findings::{
-    Evidence, Finding, LogRole, OperationEvidence, WorkloadArguments, text::cap,
+    AppDamage, Damage, Evidence, Finding, HELM_RELEASE, LogRole, NAMESPACE, OperationEvidence,
+    WorkloadArguments, text::cap,
 };
 
 /// Findings shown in full; the others are in manifest.json.
@@ -11,11 +12,19 @@ pub(crate) const MAX_FINDINGS: usize = 8;
 /// Lines of each detail list.
 const MAX_LIST: usize = 40;
 const MAX_EVENTS: usize = 15;
+/// Applications in the damage section; manifest.json has more.
+const MAX_APPLICATIONS: usize = 50;
 
-pub(super) fn summary_md(s: &Summary, findings: &[Finding], warnings: &[String]) -> String {
+pub(super) fn summary_md(
+    s: &Summary,
+    findings: &[Finding],
+    damage: &Damage,
+    warnings: &[String],
+) -> String {
     let mut md = Markdown::default();
     header(&mut md, s);
     findings_section(&mut md, findings);
+    damage_section(&mut md, &s.evidence, findings, damage);
     operations(&mut md, &s.evidence);
     workloads(&mut md, &s.evidence);
     item_operations(&mut md, &s.evidence);
@@ -131,6 +140,102 @@ fn findings_section(md: &mut Markdown, findings: &[Finding]) {
             "- {} more in manifest.json (`findings`)",
             findings.len() - MAX_FINDINGS
         ));
+    }
+}
+
+/// Each application the target damaged (or restored whole, when the evidence knows it), the
+/// most damaged first, with the findings that explain it.
+fn damage_section(md: &mut Markdown, e: &Evidence, findings: &[Finding], damage: &Damage) {
+    if damage.applications.is_empty() {
+        return;
+    }
+    md.heading("## Damage by application");
+    let restore = e.target.kind == "Restore";
+    for d in damage.applications.iter().take(MAX_APPLICATIONS) {
+        md.line(&damage_line(d, restore, findings));
+    }
+    let more = damage.applications.len().saturating_sub(MAX_APPLICATIONS);
+    if more > 0 {
+        md.line(&format!(
+            "- ... and {more} more in manifest.json (`damage`)"
+        ));
+    }
+    if damage.items_left_out > 0 || damage.operations_left_out > 0 {
+        md.line(&format!(
+            "- ... {} more messages of the results file and {} more volume operations not attributed to an application",
+            damage.items_left_out, damage.operations_left_out
+        ));
+    }
+}
+
+/// `- StatefulSet shop/db: 1 of 2 volumes not restored; 1 pod not Ready (db-0: Pending,
+/// Unschedulable) (#2 `volume-operation-failed`)`.
+fn damage_line(d: &AppDamage, restore: bool, findings: &[Finding]) -> String {
+    let app = match d.kind.as_str() {
+        NAMESPACE => format!("namespace {} (no owner)", d.namespace),
+        HELM_RELEASE => format!("Helm release {}/{}", d.namespace, d.name),
+        kind => format!("{kind} {}/{}", d.namespace, d.name),
+    };
+    if d.is_whole() {
+        let whole = if restore {
+            "restored whole"
+        } else {
+            "nothing failed"
+        };
+        return format!("- {app}: {whole}");
+    }
+    let mut parts = Vec::new();
+    if d.items_failed > 0 {
+        parts.push(counted(d.items_failed, "item failed", "items failed"));
+    }
+    if d.items_warned > 0 {
+        parts.push(counted(d.items_warned, "item warned", "items warned"));
+    }
+    if d.volumes_failed > 0 {
+        let done = if restore { "restored" } else { "backed up" };
+        let of = d
+            .volumes_total
+            .map(|t| format!(" of {t}"))
+            .unwrap_or_default();
+        let volumes = if d.volumes_failed == 1 && d.volumes_total.is_none_or(|t| t == 1) {
+            "volume"
+        } else {
+            "volumes"
+        };
+        parts.push(format!("{}{of} {volumes} not {done}", d.volumes_failed));
+    }
+    if d.pods_not_ready > 0 {
+        let pods: Vec<String> = d
+            .not_ready_pods
+            .iter()
+            .map(|p| format!("{}: {}", p.name, p.reason))
+            .collect();
+        let noun = if d.pods_not_ready == 1 { "pod" } else { "pods" };
+        parts.push(format!(
+            "{} {noun} not Ready ({})",
+            d.pods_not_ready,
+            pods.join("; ")
+        ));
+    }
+    let cited: Vec<String> = d
+        .findings
+        .iter()
+        .filter_map(|n| findings.get(n - 1).map(|f| format!("#{n} `{}`", f.rule)))
+        .collect();
+    let explained = if cited.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", cited.join(", "))
+    };
+    format!("- {app}: {}{explained}", parts.join("; "))
+}
+
+/// `1 item failed`, `3 items failed`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
     }
 }
 
@@ -448,6 +553,11 @@ mod tests {
             md.contains("more in resources/") && md.contains("more in manifest.json (`warnings`)")
         );
         assert!(!md.contains(TRUNCATED) || md.ends_with(TRUNCATED));
+        assert!(
+            md.contains("- namespace shop (no owner): 2000 items failed; 500 volumes not backed up")
+                && md.contains("- ... 28000 more messages of the results file and 4500 more volume operations not attributed"),
+            "{md}"
+        );
         let head: Vec<&str> = md.lines().take(40).collect();
         let at = head
             .iter()

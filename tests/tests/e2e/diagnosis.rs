@@ -29,7 +29,7 @@ const RELEASE: &str = "velero-debug-operator";
 
 /// Binds `<release>-workload-reader` to the operator's ServiceAccount in `namespace`, as the
 /// chart renders it for a namespace listed in rbac.workloadNamespaces.
-async fn grant_workload_reads(t: &TestCtx, namespace: &str) -> Result<()> {
+pub(crate) async fn grant_workload_reads(t: &TestCtx, namespace: &str) -> Result<()> {
     let (env, client) = (&t.env, &t.client);
     let binding: RoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": format!("{RELEASE}-workload-reader")},

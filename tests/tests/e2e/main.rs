@@ -11,6 +11,7 @@ mod api_faults;
 mod auto_bundles;
 mod bundle;
 mod crd_upgrade;
+mod damage;
 mod diagnosis;
 mod diagnosis_infra;
 mod diagnosis_scenarios;
