@@ -456,7 +456,7 @@ pub fn process_live(pid: u32) -> bool {
 }
 
 /// A sample of operator process `identity`'s /metrics, by its exposition name and labels
-/// (`velero_debug_leader`, `velero_debug_bundles_total{result="completed"}`).
+/// (`velero_debug_leader`, `velero_debug_bundles_total{result="completed",reason="Completed"}`).
 pub async fn operator_metric(env: &Env, identity: &str, sample: &str) -> Result<i64> {
     let port = std::fs::read_to_string(env.state_dir()?.join(format!("{identity}.metrics-port")))?;
     let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", port.trim()))

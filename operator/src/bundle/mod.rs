@@ -108,7 +108,8 @@ async fn fail_unreadable(bundle: &UnreadableBundle, ctx: &Context) -> Result<Act
     let api: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &namespace);
     ctx.still_leading()?;
     kubernetes::apply_status(&api, &name, MANAGER, &status).await?;
-    ctx.metrics.finished("failed");
+    ctx.metrics
+        .finished("failed", velero_debug_crd::reasons::INVALID_SPEC, None);
     Ok(Action::await_change())
 }
 

@@ -195,7 +195,12 @@ async fn fail_or_retry(run: &mut Run<'_>, failure: Failure) -> Result<Action, Wr
     let findings = run.status_findings();
     run.write(|t| status::with_findings(t.failed(failure.reason, &message), findings))
         .await?;
-    run.ctx.metrics.finished("failed");
+    let took = run
+        .status()
+        .start_time
+        .as_ref()
+        .map(|started| Timestamp::now().duration_since(started.0).as_secs_f64());
+    run.ctx.metrics.finished("failed", failure.reason, took);
     // The event's reason is the condition's, so one search finds both.
     run.event(EventType::Warning, failure.reason, &message)
         .await;

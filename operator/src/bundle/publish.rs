@@ -47,13 +47,11 @@ pub(crate) async fn completed(
     };
     run.write(|t| t.completed(done)).await?;
     let metrics = &run.ctx.metrics;
-    metrics.finished("completed");
+    let took = (run.status().start_time.as_ref())
+        .map(|started| now.duration_since(started.0).as_secs_f64());
+    metrics.finished("completed", velero_debug_crd::reasons::COMPLETED, took);
     metrics.found(diagnosis::metric_labels(&finished.findings));
     metrics.size.observe(archive.size as f64);
-    if let Some(started) = run.status().start_time.as_ref() {
-        let took = now.duration_since(started.0).as_secs_f64();
-        metrics.duration.observe(took.max(0.0));
-    }
     let note = format!(
         "bundle of {} files ({} bytes) uploaded to {}; {} warning(s)",
         archive.file_count,

@@ -2,6 +2,8 @@
 //! Pending/Queued meanwhile. Only the spec's names are known here: what the bundle names is
 //! read once it holds a slot, so a queued bundle holds nothing but its reconcile's future.
 
+use crate::metrics::InFlight;
+
 use super::{
     run::{Run, Stored, WriteError},
     status,
@@ -30,10 +32,12 @@ pub(crate) async fn take_slot(run: &mut Run<'_>) -> Result<Slot, WriteError> {
         let concurrency = run.ctx.config.concurrency;
         run.write(|t| t.queued(concurrency)).await?;
     }
+    let waiting = InFlight::new(&run.ctx.metrics.waiting);
     let slot = slots
         .acquire_owned()
         .await
         .expect("the semaphore is never closed");
+    drop(waiting);
     run.hold(slot);
     still_wanted(run).await
 }

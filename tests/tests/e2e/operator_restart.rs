@@ -217,7 +217,7 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
         .text()
         .await?;
     ensure!(
-        text.contains("velero_debug_bundles_total{result=\"completed\"} 1"),
+        text.contains("velero_debug_bundles_total{result=\"completed\",reason=\"Completed\"} 1"),
         "metrics of {third}: {text}"
     );
     ensure!(text.contains("velero_debug_bundles_in_flight 0"), "{text}");

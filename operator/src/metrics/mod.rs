@@ -1,4 +1,8 @@
-//! Prometheus metrics of the operator, served on `/metrics` (see http.rs).
+//! Prometheus metrics of the operator, served on `/metrics` (see http.rs). Ours are named
+//! `velero_debug_*` (this operator's, not Velero's own `velero_*`); the process's are the
+//! conventional `process_*`.
+
+mod process;
 
 use std::sync::atomic::AtomicI64;
 
@@ -20,6 +24,32 @@ pub(crate) struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FinishedLabels {
+    /// completed or failed
+    pub result: String,
+    /// The Ready condition's reason (a bounded set: crd's `reasons`)
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    revision: String,
+}
+
+/// The operator's version, and the git revision a build was made from when the build said
+/// (`VDO_GIT_REVISION`, set by the image and release builds).
+pub(crate) const REVISION: &str = match option_env!("VDO_GIT_REVISION") {
+    Some(revision) => revision,
+    None => "unknown",
+};
+
+fn duration_histogram() -> Histogram {
+    // From a second to two hours.
+    Histogram::new(exponential_buckets(1.0, 2.0, 14))
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ControllerLabels {
     /// debugbundle, restore or backup
     pub controller: String,
@@ -34,8 +64,10 @@ pub(crate) struct FindingLabels {
 }
 
 pub(crate) struct Metrics {
-    pub bundles: Family<ResultLabels, Counter>,
-    pub duration: Histogram,
+    pub bundles: Family<FinishedLabels, Counter>,
+    pub duration: Family<ResultLabels, Histogram, fn() -> Histogram>,
+    /// Bundles waiting for a collection slot (Pending, Queued).
+    pub waiting: Gauge<i64, AtomicI64>,
     pub size: Histogram,
     pub in_flight: Gauge<i64, AtomicI64>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
@@ -45,6 +77,9 @@ pub(crate) struct Metrics {
     /// 1 while this process leads (runs the controllers), else 0.
     pub leader: Gauge<i64, AtomicI64>,
     registry: Registry,
+    /// Unprefixed: `process_*`.
+    process_registry: Registry,
+    process: process::ProcessMetrics,
 }
 
 impl Default for Metrics {
@@ -56,20 +91,41 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("velero_debug");
-        let bundles = Family::<ResultLabels, Counter>::default();
+        let bundles = Family::<FinishedLabels, Counter>::default();
         registry.register(
             "bundles",
-            "DebugBundles finished, by result",
+            "DebugBundles finished, by result and the Ready condition's reason",
             bundles.clone(),
         );
-        // From a second to two hours.
-        let duration = Histogram::new(exponential_buckets(1.0, 2.0, 14));
+        let duration = Family::<ResultLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
         registry.register_with_unit(
             "bundle_duration",
-            "Time from collection start to upload end of completed bundles",
+            "Time from collection start to the end of finished bundles, by result",
             Unit::Seconds,
             duration.clone(),
         );
+        let waiting = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "bundles_waiting",
+            "Bundles waiting for a collection slot (maxConcurrentBundles are collecting)",
+            waiting.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "build_info",
+            "1, labelled with the operator's version and git revision",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                revision: REVISION.to_string(),
+            })
+            .set(1);
+        let mut process_registry = Registry::default();
+        let process = process::ProcessMetrics::register(&mut process_registry);
         // From 16 KiB to 64 GiB.
         let size = Histogram::new(exponential_buckets(16384.0, 4.0, 12));
         registry.register_with_unit(
@@ -119,6 +175,9 @@ impl Metrics {
             leader,
             bundles,
             duration,
+            waiting,
+            process_registry,
+            process,
             size,
             in_flight,
             reconcile_errors,
@@ -128,12 +187,22 @@ impl Metrics {
         }
     }
 
-    pub fn finished(&self, result: &str) {
+    /// A bundle finished `result` (completed or failed) with the condition's `reason`,
+    /// `took` seconds after its collection started (None when it never started).
+    pub fn finished(&self, result: &str, reason: &str, took: Option<f64>) {
         self.bundles
-            .get_or_create(&ResultLabels {
+            .get_or_create(&FinishedLabels {
                 result: result.into(),
+                reason: reason.into(),
             })
             .inc();
+        if let Some(took) = took {
+            self.duration
+                .get_or_create(&ResultLabels {
+                    result: result.into(),
+                })
+                .observe(took.max(0.0));
+        }
     }
 
     /// Counts the findings of one completed bundle, given as `(rule, severity)`.
@@ -156,16 +225,20 @@ impl Metrics {
             .inc();
     }
 
-    /// The OpenMetrics text exposition.
+    /// The OpenMetrics text exposition (the process's read now).
     pub fn encode(&self) -> String {
+        use prometheus_client::encoding::text;
+        self.process.refresh();
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = text::encode_registry(&mut out, &self.registry);
+        let _ = text::encode_registry(&mut out, &self.process_registry);
+        let _ = text::encode_eof(&mut out);
         out
     }
 }
 
-/// Counts a bundle as in flight while it lives.
+/// Counts a bundle in a gauge (in flight, waiting) while it lives.
 pub(crate) struct InFlight<'a>(&'a Gauge<i64, AtomicI64>);
 
 impl<'a> InFlight<'a> {
@@ -188,10 +261,9 @@ mod tests {
     #[test]
     fn exposition_names_and_counts() {
         let m = Metrics::new();
-        m.finished("completed");
-        m.finished("completed");
-        m.finished("failed");
-        m.duration.observe(3.0);
+        m.finished("completed", "Completed", Some(3.0));
+        m.finished("completed", "Completed", None);
+        m.finished("failed", "BucketNotFound", Some(1.0));
         {
             let _a = InFlight::new(&m.in_flight);
             let text = m.encode();
@@ -199,13 +271,43 @@ mod tests {
         }
         let text = m.encode();
         assert!(
-            text.contains("velero_debug_bundles_total{result=\"completed\"} 2"),
+            text.contains(
+                "velero_debug_bundles_total{result=\"completed\",reason=\"Completed\"} 2"
+            ),
             "{text}"
         );
-        assert!(text.contains("velero_debug_bundles_total{result=\"failed\"} 1"));
+        assert!(
+            text.contains(
+                "velero_debug_bundles_total{result=\"failed\",reason=\"BucketNotFound\"} 1"
+            )
+        );
         assert!(text.contains("velero_debug_bundles_in_flight 0"));
-        assert!(text.contains("velero_debug_bundle_duration_seconds_count 1"));
+        assert!(text.contains("velero_debug_bundles_waiting 0"));
+        assert!(
+            text.contains("velero_debug_bundle_duration_seconds_count{result=\"completed\"} 1")
+        );
+        assert!(text.contains("velero_debug_bundle_duration_seconds_count{result=\"failed\"} 1"));
         assert!(text.contains("velero_debug_leader 0"), "{text}");
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(text.contains(&format!(
+            "velero_debug_build_info{{version=\"{version}\",revision=\"{REVISION}\"}} 1"
+        )));
+        // The process's own, unprefixed, read from /proc at each scrape; one EOF at the end.
+        let rss = sample(&text, "process_resident_memory_bytes");
+        assert!(rss > 1_000_000.0, "{text}");
+        assert!(sample(&text, "process_open_fds") >= 3.0);
+        assert!(sample(&text, "process_threads") >= 1.0);
+        assert!(text.contains("process_cpu_seconds_total "));
+        assert_eq!(text.matches("# EOF").count(), 1);
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    fn sample(text: &str, name: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .parse()
+            .unwrap()
     }
 
     #[test]
