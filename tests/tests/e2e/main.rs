@@ -23,6 +23,7 @@ mod install;
 mod kubectl_plugin;
 mod operator_restart;
 mod orphans;
+mod real_failures;
 mod seeded_corpus;
 mod storage_providers;
 mod temporary_credentials;
