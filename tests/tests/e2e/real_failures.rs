@@ -23,8 +23,8 @@ use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
         assert_first_finding, assert_first_status_finding, backup_namespace, completed_bundle,
-        condition_reason, download, finished_bundle, real_backup_with, real_restore,
-        real_restore_with, storage_location, text,
+        condition_reason, download, finished_bundle, grant_workload_reads, real_backup_with,
+        real_restore, real_restore_with, storage_location, text,
     },
     unique_name, velero,
     webhook::DenyingWebhook,
@@ -282,6 +282,8 @@ async fn a_restore_refused_by_a_limit_range_names_the_limit_range() -> Result<()
     let (backup, _) = backup_namespace(t, &ns, &[]).await?;
     let restored = format!("{ns}-r");
     target_namespace(t, &restored).await?;
+    // The operator reads the LimitRanges of a namespace the chart lets it read.
+    grant_workload_reads(t, &restored).await?;
     let limit = "small-containers";
     let limit_range: LimitRange = serde_json::from_value(serde_json::json!({
         "metadata": {"name": limit},
