@@ -1,6 +1,7 @@
 //! The operator's settings, resolved from its flags (see process.rs): what every controller
 //! reads and nothing writes.
 
+use crate::findings::SiteRules;
 use std::{path::PathBuf, time::Duration};
 
 pub(crate) use crate::gzip_members::Compression;
@@ -35,6 +36,8 @@ pub(crate) struct Config {
     /// How long an unreachable store may hold a bundle's deletion before the finalizer goes
     /// without the archive (bundle/cleanup.rs).
     pub archive_delete_limit: Duration,
+    /// The site's own diagnosis rules (`SITE_RULES`), validated at start.
+    pub site_rules: SiteRules,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             compression: Compression::default(),
             sweeps: Sweeps::default(),
             archive_delete_limit: Duration::from_secs(5 * 60),
+            site_rules: SiteRules::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::{
     config::{Compression, Config, Limits, Policy},
     context::Context,
     duration,
+    findings::SiteRules,
     health::Readiness,
     http, leader,
     metrics::Metrics,
@@ -154,6 +155,10 @@ pub struct Args {
     /// the flag, or put one per line in the environment variable.
     #[arg(long = "redaction-pattern", env = "REDACTION_PATTERNS", value_delimiter = '\n', value_parser = parse_redaction_pattern)]
     redaction_patterns: Vec<String>,
+    /// The site's own diagnosis rules: a JSON list of {id, match (a regex), title, severity,
+    /// layer, nextStep}, reported as `site-<id>` findings. Refused at start when invalid.
+    #[arg(long, env = "SITE_RULES", default_value = "", value_parser = parse_site_rules)]
+    site_rules: SiteRules,
     /// Log as JSON (for clusters) instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     log_json: bool,
@@ -211,6 +216,11 @@ fn parse_phase(text: &str) -> Result<String, String> {
             "{text:?} is not a final phase (PartiallyFailed, Failed, FailedValidation, Completed)"
         )),
     }
+}
+
+/// Site rules the findings can run; refused at start, not at the first bundle.
+fn parse_site_rules(text: &str) -> Result<SiteRules, String> {
+    SiteRules::parse(text).map_err(|e| e.to_string())
 }
 
 /// A regex the redactor can use; refused at start, not at the first bundle.
@@ -288,7 +298,12 @@ async fn operate(args: Args) -> anyhow::Result<()> {
         own_crd::apply(client.clone(), Duration::from_secs(60)).await?;
     }
     let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());
-    tracing::info!(?namespace, version = bundle::OPERATOR_VERSION, "starting");
+    tracing::info!(
+        ?namespace,
+        version = bundle::OPERATOR_VERSION,
+        site_rules = args.site_rules.len(),
+        "starting"
+    );
 
     let shutdown = cancelled_on_signal();
     let metrics = Arc::new(Metrics::new());
@@ -573,6 +588,7 @@ fn config_from(args: Args) -> Config {
             threads: args.compression_threads,
         },
         archive_delete_limit: args.archive_delete_limit,
+        site_rules: args.site_rules,
         sweeps: crate::config::Sweeps {
             // A zero interval would spin.
             interval: args.orphan_sweep_interval.max(Duration::from_secs(1)),
@@ -715,6 +731,25 @@ mod tests {
             .to_string();
         assert!(
             refused.contains(r#""corp-(unclosed" is not a valid regex"#),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn site_rules_are_checked_at_start() {
+        use clap::Parser as _;
+        let rules =
+            r#"[{"id": "proxy", "match": "proxy.corp", "title": "Proxy", "nextStep": "Ask NET."}]"#;
+        let args = Args::try_parse_from(["operator", "--site-rules", rules]).unwrap();
+        assert_eq!(args.site_rules.len(), 1);
+        let none = Args::try_parse_from(["operator"]).unwrap();
+        assert_eq!(none.site_rules.len(), 0);
+        let bad = r#"[{"id": "proxy", "match": "(", "title": "Proxy", "nextStep": "Ask NET."}]"#;
+        let refused = Args::try_parse_from(["operator", "--site-rules", bad])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("site rule 0: match \"(\" is not a valid regex"),
             "{refused}"
         );
     }

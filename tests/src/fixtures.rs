@@ -652,7 +652,7 @@ pub async fn pod_volume_restore(
 
 /// The chart's release in the environment (tests/env/chart-install.sh), and so its
 /// ServiceAccount and the ClusterRole that reads workloads.
-const RELEASE: &str = "velero-debug-operator";
+pub const RELEASE: &str = "velero-debug-operator";
 
 /// Binds `<release>-workload-reader` to the operator's ServiceAccount in `namespace`, as the
 /// chart renders it for a namespace listed in rbac.workloadNamespaces.

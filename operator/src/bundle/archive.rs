@@ -7,7 +7,7 @@ use tempfile::TempDir;
 use super::collect::Spooled;
 use crate::{
     collect::Collected,
-    findings::Finding,
+    findings::{Finding, SiteRules},
     summary::{FORMAT_VERSION, Manifest, ManifestTarget},
     tar_gz::{EntryPath, FinishedArchive},
 };
@@ -29,8 +29,11 @@ pub(crate) struct FinishedBundle {
 
 /// Diagnoses, renders and closes the archive on a blocking thread: the findings' rules and
 /// the archive's last gzip members are CPU work that must not hold up other reconciles.
-pub(crate) async fn finish(spooled: Spooled) -> Result<FinishedBundle, ArchiveError> {
-    match tokio::task::spawn_blocking(move || finish_blocking(spooled)).await {
+pub(crate) async fn finish(
+    spooled: Spooled,
+    site_rules: SiteRules,
+) -> Result<FinishedBundle, ArchiveError> {
+    match tokio::task::spawn_blocking(move || finish_blocking(spooled, &site_rules)).await {
         Ok(finished) => finished,
         // A panic is the reconcile's, failing this bundle alone (see `bundle::apply`).
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -38,7 +41,10 @@ pub(crate) async fn finish(spooled: Spooled) -> Result<FinishedBundle, ArchiveEr
     }
 }
 
-fn finish_blocking(spooled: Spooled) -> Result<FinishedBundle, ArchiveError> {
+fn finish_blocking(
+    spooled: Spooled,
+    site_rules: &SiteRules,
+) -> Result<FinishedBundle, ArchiveError> {
     let Spooled {
         collected,
         api_requests,
@@ -51,7 +57,7 @@ fn finish_blocking(spooled: Spooled) -> Result<FinishedBundle, ArchiveError> {
         timings,
         masks,
     } = collected;
-    let findings = crate::findings::diagnose(&summary.evidence);
+    let findings = crate::findings::diagnose_with(&summary.evidence, site_rules);
     let summary_md = summary.render(&findings, &warnings);
     // First in the archive, so a reader wanting only them stops early (see tar_gz).
     archive.put_first(

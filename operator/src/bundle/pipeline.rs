@@ -131,7 +131,7 @@ async fn holding_slot(
         .await
         .map_err(Stop::from_collect)?;
     attempt.enter(Step::Archive);
-    let finished = archive::finish(spooled).await?;
+    let finished = archive::finish(spooled, ctx.config.site_rules.clone()).await?;
     run.diagnosed(Diagnosis {
         findings: finished.findings.clone(),
         target: found

@@ -103,6 +103,7 @@ pub(super) async fn all(
     let mut timeline: Vec<String> = Vec::new();
     related(src, out, found, &mut timeline).await?;
     about_workloads(src, out, found, &mut timeline).await?;
+    about_volumes(src, out, found, &mut timeline).await?;
     warnings_of_covered(src, out, found, objects, &mut timeline).await?;
     let cut = keep_latest(&mut timeline, MAX_TIMELINE_LINES);
     if cut > 0 {
@@ -184,6 +185,31 @@ async fn about_workloads(
             let name = format!("workloads-{namespace}");
             add_events(out, found, &name, &about, timeline)?;
         }
+    }
+    Ok(())
+}
+
+/// Kubernetes records the events of cluster-scoped objects in namespace default.
+const CLUSTER_SCOPED_EVENTS_NAMESPACE: &str = "default";
+
+/// Every event about the collected PersistentVolumes, selected by kind on the server.
+async fn about_volumes(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    timeline: &mut Vec<String>,
+) -> Result<(), CollectError> {
+    if found.volume_uids.is_empty() {
+        return Ok(());
+    }
+    let since = src.plan.since;
+    let uids = found.volume_uids.clone();
+    let api: Api<Event> = Api::namespaced(src.client.clone(), CLUSTER_SCOPED_EVENTS_NAMESPACE);
+    let lp = ListParams::default().fields("involvedObject.kind=PersistentVolume");
+    let what = "events of the PersistentVolumes (namespace default; granted by rbac.persistentVolumeEvents)";
+    let about_volumes = |e: &Event| about_one_of(e, &uids) && in_window(e, since);
+    if let Some(about) = src.list_matching(out, &api, lp, what, about_volumes).await {
+        add_events(out, found, "persistentvolumes", &about, timeline)?;
     }
     Ok(())
 }

@@ -16,6 +16,8 @@ use crate::{
     redact::{LineStream, MaskCounts, Redactor},
 };
 
+use super::tail_keeper::Kept;
+
 /// One line as read: its first bytes are in the caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct CappedLine {
@@ -25,6 +27,25 @@ pub(super) struct CappedLine {
     cut: bool,
     /// Bytes it took in the input, its newline and any part past the cap included.
     pub bytes: u64,
+}
+
+impl CappedLine {
+    /// How it ended, for a line kept to be rendered later (tail_keeper.rs).
+    pub fn kept(self) -> Kept {
+        Kept {
+            newline: self.newline,
+            cut: self.cut,
+        }
+    }
+
+    /// A line kept earlier, rendered now.
+    pub fn from_kept(kept: Kept, bytes: u64) -> CappedLine {
+        CappedLine {
+            newline: kept.newline,
+            cut: kept.cut,
+            bytes,
+        }
+    }
 }
 
 /// Moves what of `chunk` belongs to the current line into `line`, up to `max` bytes in all;

@@ -22,6 +22,7 @@ mod sink;
 mod snapshots;
 mod sources;
 mod stand_in;
+mod tail_keeper;
 mod velero_files;
 mod workloads;
 
@@ -116,6 +117,9 @@ struct Found {
     operation_pods: Vec<workloads::PodRef>,
     /// Uids of the workload objects collected, by namespace: their events are collected.
     workload_uids: BTreeMap<String, BTreeSet<String>>,
+    /// Uids of the PersistentVolumes collected: their events (in namespace default, where
+    /// Kubernetes records events of cluster-scoped objects) are collected.
+    volume_uids: BTreeSet<String>,
     /// The warning (its index in the sink's) saying the operation's own log is not in the
     /// object store: the logs step puts the server's lines for the operation in its place and
     /// says so.

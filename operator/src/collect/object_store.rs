@@ -13,7 +13,8 @@ use flate2::read::MultiGzDecoder;
 use super::{
     CollectError, Found, Sink, Sources,
     budget::ContentBudget,
-    lines::{CopyReport, LineCopy, read_line},
+    lines::{CappedLine, CopyReport, LineCopy, read_line},
+    tail_keeper::{Kept, TailKeeper},
     velero_files,
 };
 use crate::{
@@ -188,6 +189,7 @@ fn redaction(
         text,
         compression: out.compression,
         max_inflated_bytes,
+        keep_end: is_log,
         scan,
     }
 }
@@ -205,7 +207,7 @@ async fn keep_redacted(
 ) -> Result<(), CollectError> {
     let entry = &entry_path(&artifact.bundle_path);
     let Redacted {
-        inflated_cut,
+        cut,
         compressed,
         report,
         masks,
@@ -217,17 +219,26 @@ async fn keep_redacted(
         out.warn_left_out(entry);
         return Ok(());
     }
-    if inflated_cut {
-        out.warn(format!(
+    let cap = src.limits.max_inflated_bytes;
+    match cut {
+        Cut::Whole => {}
+        Cut::End => out.warn(format!(
             "{entry}: {key} decompresses to more than the {} cap on one object-store file \
              (MAX_INFLATED_BYTES); kept its first {0}, redacted line by line",
-            size_text(src.limits.max_inflated_bytes)
-        ));
+            size_text(cap)
+        )),
+        Cut::Middle { lines } => out.warn(format!(
+            "{entry}: {key} decompresses to more than the {} cap on one object-store file \
+             (MAX_INFLATED_BYTES); kept its first and last {}, {lines} lines between them left \
+             out (a marker line says where)",
+            size_text(cap),
+            size_text(cap / 2)
+        )),
     }
     for warning in report.warnings(&entry.to_string(), &out.budget) {
         out.warn(warning);
     }
-    let whole = !inflated_cut && !report.out_of_budget && report.cut_lines == 0;
+    let whole = cut == Cut::Whole && !report.out_of_budget && report.cut_lines == 0;
     if let Some(scan) = scan {
         found.summary.evidence.add_log_scan(scan);
     }
@@ -263,13 +274,15 @@ struct Redaction {
     text: PathBuf,
     compression: Compression,
     max_inflated_bytes: u64,
+    /// A log keeps its end too when over the cap.
+    keep_end: bool,
     scan: Option<LogScan>,
 }
 
 /// What [`Redaction::run`] gives back.
 struct Redacted {
-    /// The inflated cap cut the file.
-    inflated_cut: bool,
+    /// What the inflated cap left out.
+    cut: Cut,
     compressed: CompressedFile,
     report: CopyReport,
     masks: MaskCounts,
@@ -297,9 +310,10 @@ impl Redaction {
             path: &self.raw,
             gzipped: self.gzipped,
             cut: self.cut,
+            keep_end: self.keep_end.then_some(self.text.as_path()),
         };
         let mut out = CompressingWriter::create(&self.text, self.compression)?;
-        let inflated_cut = decode_and_redact(
+        let cut = decode_and_redact(
             &source,
             &mut out,
             &mut copy,
@@ -308,7 +322,7 @@ impl Redaction {
         )?;
         let compressed = out.finish()?;
         Ok(Redacted {
-            inflated_cut,
+            cut,
             compressed,
             masks: copy.masks().clone(),
             report: copy.report,
@@ -397,49 +411,155 @@ struct Source<'a> {
     gzipped: bool,
     /// The download stopped at the cap: the file is only the start of the object.
     cut: bool,
+    /// A log over the cap keeps its end too, in parts at this path (see [`Cut::Middle`]).
+    keep_end: Option<&'a Path>,
+}
+
+/// A log over the inflated cap is read up to this many times the cap to reach its end (a
+/// small gzip that inflates to gigabytes still stops, and only its head is kept).
+const READ_PAST_CAP: u64 = 8;
+
+/// What of a file over the inflated cap was left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    Whole,
+    /// Only its start is kept: a JSON file, a download cut at its cap, a log past the read
+    /// limit.
+    End,
+    /// Its first and last lines are kept, the cap in all (the end up to half of it, less when
+    /// the download was large), with a marker line between for the lines left out.
+    Middle {
+        lines: u64,
+    },
+}
+
+/// Renders one line into `out` (and the scan); false once the bundle's budget is spent.
+fn write_line(
+    out: &mut impl Write,
+    copy: &mut LineCopy,
+    scan: &mut Option<&mut LogScan>,
+    line: &[u8],
+    read: CappedLine,
+) -> std::io::Result<bool> {
+    let rendered = copy.render(line, read);
+    if let Some(scan) = scan.as_deref_mut() {
+        scan.offer_bytes(rendered);
+    }
+    out.write_all(rendered)?;
+    Ok(!copy.report.out_of_budget)
 }
 
 /// Decompresses (when gzipped) at most `max_inflated_bytes` and copies it line by line
-/// through `copy`, streaming from file to file; true when there was more past the cap.
+/// through `copy`, streaming from file to file; says what was left out past the cap. A log
+/// (`keep_end`) is read on to its end and keeps its last half-cap of lines too.
 fn decode_and_redact(
     from: &Source,
     out: &mut impl Write,
     copy: &mut LineCopy,
     max_inflated_bytes: u64,
     mut scan: Option<&mut LogScan>,
-) -> std::io::Result<bool> {
+) -> std::io::Result<Cut> {
     let file = File::open(from.path)?;
+    let downloaded = file.metadata()?.len();
     let decoded: Box<dyn Read> = if from.gzipped {
         Box::new(MultiGzDecoder::new(file))
     } else {
         Box::new(file)
     };
-    let mut reader = BufReader::with_capacity(256 * 1024, decoded.take(max_inflated_bytes));
+    // The end's two parts share the spool's room for one object-store file with the download
+    // (spool.sizeLimit allows one cap per slot): each holds at most half of what is left.
+    let tail_room = (max_inflated_bytes / 2).min(max_inflated_bytes.saturating_sub(downloaded) / 2);
+    // A download cut at its cap never reaches the end of the object.
+    let keep_end = from.keep_end.filter(|_| !from.cut && tail_room > 0);
+    let (read_limit, head_room) = match keep_end {
+        // The head and the end together keep the cap: a file within it is whole.
+        Some(_) => (
+            max_inflated_bytes.saturating_mul(READ_PAST_CAP),
+            max_inflated_bytes - tail_room,
+        ),
+        None => (max_inflated_bytes, u64::MAX),
+    };
+    let mut reader = BufReader::with_capacity(256 * 1024, decoded.take(read_limit));
     let mut line = Vec::new();
     let max_line_bytes = copy.max_line_bytes();
+    let (mut head_bytes, mut tail) = (0u64, None);
     loop {
         let read = match read_line(&mut reader, &mut line, max_line_bytes) {
             Ok(Some(read)) => read,
             Ok(None) => break,
             // A download cut at the cap ends mid-stream: what came before it is kept.
-            Err(_) if from.cut => return out.flush().map(|()| true),
+            Err(_) if from.cut => return out.flush().map(|()| Cut::End),
             Err(e) => return Err(e),
         };
-        let rendered = copy.render(&line, read);
-        if let Some(scan) = scan.as_deref_mut() {
-            scan.offer_bytes(rendered);
-        }
-        out.write_all(rendered)?;
-        if copy.report.out_of_budget {
-            return out.flush().map(|()| false);
+        if head_bytes < head_room {
+            head_bytes += read.bytes;
+            if !write_line(out, copy, &mut scan, &line, read)? {
+                return out.flush().map(|()| Cut::Whole);
+            }
+        } else if let Some(base) = keep_end {
+            let keeper = match &mut tail {
+                Some(keeper) => keeper,
+                None => tail.insert(TailKeeper::create(base, tail_room)?),
+            };
+            keeper.push(&line, read.kept(), read.bytes)?;
         }
     }
-    out.flush()?;
-    // At the cap: one more byte says whether the file goes on (decoding it costs at most one
-    // deflate block, not the rest of the file); an error there is more too, past the cap.
+    // At the limit: one more byte says whether the file goes on (decoding it costs at most one
+    // deflate block, not the rest of the file); an error there is more too, past the limit.
     let decoded = reader.into_inner();
     let more = decoded.limit() == 0 && !matches!(decoded.into_inner().read(&mut [0]), Ok(0));
-    Ok(more || from.cut)
+    let cut = match tail {
+        None if more || from.cut => Cut::End,
+        None => Cut::Whole,
+        // Past the read limit the kept lines are not the end: the head alone is kept.
+        Some(_) if more => Cut::End,
+        Some(keeper) => end_after_head(out, copy, &mut scan, keeper, max_inflated_bytes)?,
+    };
+    out.flush()?;
+    Ok(cut)
+}
+
+/// Writes the kept end of a log after its head, with a marker line for what was left out.
+fn end_after_head(
+    out: &mut impl Write,
+    copy: &mut LineCopy,
+    scan: &mut Option<&mut LogScan>,
+    keeper: TailKeeper,
+    max_inflated_bytes: u64,
+) -> std::io::Result<Cut> {
+    let kept = keeper.finish()?;
+    let lines = kept.left_out_lines;
+    if lines > 0 {
+        let marker = format!(
+            "----- velero-debug-operator: {lines} lines of the log left out here: it inflates \
+             to more than MAX_INFLATED_BYTES ({}), so its first lines are above and its last \
+             lines below -----",
+            size_text(max_inflated_bytes)
+        );
+        let read = CappedLine::from_kept(
+            Kept {
+                newline: true,
+                cut: false,
+            },
+            marker.len() as u64 + 1,
+        );
+        if !write_line(out, copy, scan, marker.as_bytes(), read)? {
+            return Ok(Cut::Middle { lines });
+        }
+    }
+    let mut room = true;
+    kept.replay(|line, how, raw| {
+        if room {
+            let read = CappedLine::from_kept(how, raw);
+            room = write_line(out, copy, scan, line, read)?;
+        }
+        Ok(())
+    })?;
+    Ok(if lines > 0 {
+        Cut::Middle { lines }
+    } else {
+        Cut::Whole
+    })
 }
 
 #[cfg(test)]
@@ -455,7 +575,7 @@ mod tests {
         copy: &mut LineCopy,
         max_inflated_bytes: u64,
         scan: Option<&mut LogScan>,
-    ) -> std::io::Result<bool> {
+    ) -> std::io::Result<Cut> {
         let mut out = BufWriter::new(File::create(to)?);
         let cut = decode_and_redact(from, &mut out, copy, max_inflated_bytes, scan);
         out.flush()?;
@@ -506,11 +626,12 @@ mod tests {
             path: &gz,
             gzipped: true,
             cut: false,
+            keep_end: None,
         };
         let redactor = Redactor::new();
         let mut copy = copy(&redactor);
         let cut = decode_to(&source, &out, &mut copy, 4 * MIB, None).unwrap();
-        assert!(!cut);
+        assert_eq!(cut, Cut::Whole);
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "level=info msg=ok\npassword=***REDACTED***\nlast line"
@@ -530,10 +651,12 @@ mod tests {
             path: &gz,
             gzipped: true,
             cut: false,
+            keep_end: None,
         };
         let redactor = Redactor::new();
-        assert!(!decode_to(&source, &out, &mut copy(&redactor), 100, None).unwrap());
-        assert!(decode_to(&source, &out, &mut copy(&redactor), 99, None).unwrap());
+        let cut = |cap| decode_to(&source, &out, &mut copy(&redactor), cap, None).unwrap();
+        assert_eq!(cut(100), Cut::Whole);
+        assert_eq!(cut(99), Cut::End);
         assert_eq!(std::fs::read(&out).unwrap(), [b'a'; 99]);
     }
 
@@ -566,11 +689,12 @@ mod tests {
             path: &bomb,
             gzipped: true,
             cut: false,
+            keep_end: None,
         };
         let redactor = Redactor::new();
         let mut copy = copy(&redactor);
         let cut = decode_to(&source, &out, &mut copy, MIB, None).unwrap();
-        assert!(cut, "the bomb was not reported as cut");
+        assert_eq!(cut, Cut::End, "the bomb was not reported as cut");
         let text = std::fs::read_to_string(&out).unwrap();
         // Exactly the lines of the first MiB inflated (each a little longer once masked).
         assert_eq!(text.lines().count(), 1024);
@@ -594,14 +718,113 @@ mod tests {
             path: &half,
             gzipped: true,
             cut: true,
+            keep_end: None,
         };
         let cut = decode_to(&source, &out, &mut copy(&redactor), 4 * MIB, None).unwrap();
-        assert!(cut);
+        assert_eq!(cut, Cut::End);
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(text.starts_with("line 0\nline 1\n"));
         assert!(content.starts_with(&text));
         // The same file not cut by the download is a broken gzip: an error.
         source.cut = false;
         assert!(decode_to(&source, &out, &mut copy(&redactor), 4 * MIB, None).is_err());
+    }
+
+    fn log_source<'a>(gz: &'a Path, base: &'a Path) -> Source<'a> {
+        Source {
+            path: gz,
+            gzipped: true,
+            cut: false,
+            keep_end: Some(base),
+        }
+    }
+
+    #[test]
+    fn a_log_over_the_cap_keeps_its_head_and_its_end_and_the_scan_sees_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("restore.log.gz");
+        let mut content: String = (0..10_000)
+            .map(|i| format!("level=info msg=\"line {i:05}\"\n"))
+            .collect();
+        content.push_str(
+            "level=error msg=\"timed out waiting for all PodVolumeRestores to complete: the end\"\n",
+        );
+        gzip(&gz, content.as_bytes());
+        let out = dir.path().join("out");
+        let redactor = Redactor::new();
+        let mut scan = LogScan::new(LogSource {
+            path: "object-store/restore.log".into(),
+            role: LogRole::Operation,
+            pod: None,
+            node: None,
+            previous: false,
+        });
+        let base = dir.path().join("text");
+        let source = log_source(&gz, &base);
+        let cut = decode_to(
+            &source,
+            &out,
+            &mut copy(&redactor),
+            64 * 1024,
+            Some(&mut scan),
+        )
+        .unwrap();
+        let Cut::Middle { lines } = cut else {
+            panic!("{cut:?}")
+        };
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.starts_with("level=info msg=\"line 00000\"\n"));
+        assert!(
+            text.ends_with("the end\"\n"),
+            "the end was lost: {}",
+            &text[text.len() - 300..]
+        );
+        let kept = text.lines().count() as u64;
+        assert_eq!(
+            kept - 1 + lines,
+            10_001,
+            "kept and left-out lines add up (one marker)"
+        );
+        let marker = text
+            .lines()
+            .find(|l| l.starts_with("----- velero-debug-operator:"))
+            .unwrap();
+        assert!(
+            marker.contains(&format!("{lines} lines of the log left out")),
+            "{marker}"
+        );
+        assert!(text.len() < 64 * 1024 + 1024, "{} bytes kept", text.len());
+        // The parts are gone; the scan saw the line at the end.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        let mut e = crate::findings::Evidence::default();
+        e.add_log_scan(scan);
+        let hit = e.log_hits.first().expect("the last line was scanned");
+        assert_eq!(hit.hit.line, kept, "line numbers are the bundle file's");
+    }
+
+    #[test]
+    fn a_log_within_the_cap_or_past_the_read_limit_keeps_no_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("small.log.gz");
+        let content: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        gzip(&gz, content.as_bytes());
+        let (out, base) = (dir.path().join("out"), dir.path().join("text"));
+        let redactor = Redactor::new();
+        let source = log_source(&gz, &base);
+        // Within the cap, though over half of it: whole, in order.
+        let cut = decode_to(
+            &source,
+            &out,
+            &mut copy(&redactor),
+            content.len() as u64,
+            None,
+        );
+        assert_eq!(cut.unwrap(), Cut::Whole);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), content);
+        // More than READ_PAST_CAP times the cap: the end is never reached, the head is kept.
+        let cap = content.len() as u64 / (READ_PAST_CAP + 1);
+        let cut = decode_to(&source, &out, &mut copy(&redactor), cap, None).unwrap();
+        assert_eq!(cut, Cut::End);
+        assert!(content.starts_with(&std::fs::read_to_string(&out).unwrap()));
     }
 }

@@ -273,8 +273,8 @@ pub(super) async fn all(
         Target::Backup(name) => Some(name.clone()),
     };
     claims(src, out, found, &mut w).await?;
-    persistent_volumes(src, out, &mut w).await?;
-    volume_attachments(src, out, &mut w).await?;
+    persistent_volumes(src, out, found, &mut w).await?;
+    volume_attachments(src, out, found, &mut w).await?;
     storage_classes(src, out, found, &mut w).await?;
     match &src.plan.target {
         Target::Restore(_) => quotas_and_limits(src, out, found, &mut w).await?,
@@ -472,6 +472,7 @@ fn add_cluster_scoped<K: Serialize>(
 async fn persistent_volumes(
     src: &Sources<'_>,
     out: &mut Sink,
+    found: &mut Found,
     w: &mut Workloads,
 ) -> Result<(), CollectError> {
     let api: Api<PersistentVolume> = Api::all(src.client.clone());
@@ -481,6 +482,7 @@ async fn persistent_volumes(
         }
         match src.timed(api.get_opt(&name)).await {
             Ok(Some(volume)) => {
+                found.volume_uids.extend(volume.uid());
                 add_cluster_scoped(out, "persistentvolume", &name, &volume)?;
             }
             Ok(None) => w.notes.push(format!(
@@ -496,6 +498,7 @@ async fn persistent_volumes(
 async fn volume_attachments(
     src: &Sources<'_>,
     out: &mut Sink,
+    found: &mut Found,
     w: &mut Workloads,
 ) -> Result<(), CollectError> {
     if w.volumes.is_empty() {
@@ -508,7 +511,9 @@ async fn volume_attachments(
     for attachment in all {
         let volume = attachment.spec.source.persistent_volume_name.as_deref();
         if volume.is_some_and(|v| w.volumes.contains(v)) {
-            add_cluster_scoped(out, "volumeattachment", &attachment.name_any(), &attachment)?;
+            let name = attachment.name_any();
+            let seen = add_cluster_scoped(out, "volumeattachment", &name, &attachment)?;
+            found.summary.evidence.add_volume_attachment(&seen);
         }
     }
     Ok(())
@@ -593,7 +598,9 @@ async fn quotas_and_limits(
             {
                 Ok(ranges) => {
                     for range in ranges {
-                        w.add(out, found, &ns, "limitrange", &range.name_any(), &range)?;
+                        let name = range.name_any();
+                        let (path, seen) = w.add(out, found, &ns, "limitrange", &name, &range)?;
+                        found.summary.evidence.add_limit_range(&path, &seen);
                     }
                 }
                 Err(e) => w.failed(out, &ns, "limitranges", &what, e),

@@ -9,12 +9,15 @@ use serde_json::Value;
 
 use super::{
     infrastructure::InfraEvidence,
+    limit_ranges::{self, LimitRangeEvidence},
     log_scan::{LogHit, LogLineGroup, LogScan, LogSource},
     patterns::{self, Mention, Pattern},
     results::ResultGroups,
     text::cap,
 };
 
+/// VolumeAttachments kept (those of the target's claims' volumes).
+const MAX_ATTACHMENTS: usize = 500;
 /// Operations that did not complete kept in detail; the rest are only counted.
 const MAX_OPERATIONS: usize = 500;
 /// Warning events kept (the latest), and per workload pod or claim.
@@ -213,6 +216,15 @@ pub(crate) struct QuotaEvidence {
     pub used: BTreeMap<String, String>,
 }
 
+/// A VolumeAttachment of a PV the target's claims use: which node holds the volume.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AttachmentEvidence {
+    pub name: String,
+    pub volume: String,
+    pub node: String,
+    pub attached: bool,
+}
+
 /// The cluster's StorageClasses, as listed.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct StorageClassesEvidence {
@@ -286,6 +298,8 @@ pub(crate) struct Evidence {
     pub workload_pods: Vec<WorkloadPodEvidence>,
     pub claims: Vec<ClaimEvidence>,
     pub quotas: Vec<QuotaEvidence>,
+    pub limit_ranges: Vec<LimitRangeEvidence>,
+    pub volume_attachments: Vec<AttachmentEvidence>,
     /// None when StorageClasses were not listed.
     pub storage_classes: Option<StorageClassesEvidence>,
     pub results: ResultGroups,
@@ -588,6 +602,26 @@ impl Evidence {
             hard,
             used: resources(&status["used"]),
         });
+    }
+
+    /// A VolumeAttachment (its JSON).
+    pub fn add_volume_attachment(&mut self, attachment: &Value) {
+        if self.volume_attachments.len() >= MAX_ATTACHMENTS {
+            return;
+        }
+        self.volume_attachments.push(AttachmentEvidence {
+            name: name_of(attachment),
+            volume: text(&attachment["spec"]["source"]["persistentVolumeName"]),
+            node: text(&attachment["spec"]["nodeName"]),
+            attached: attachment["status"]["attached"] == true,
+        });
+    }
+
+    /// A LimitRange (its JSON).
+    pub fn add_limit_range(&mut self, path: &str, range: &Value) {
+        if let Some(range) = limit_ranges::read(path, range, self.limit_ranges.len()) {
+            self.limit_ranges.push(range);
+        }
     }
 
     /// The cluster's StorageClasses (their JSON), listed whole.

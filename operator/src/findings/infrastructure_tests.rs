@@ -37,7 +37,7 @@ fn feed_backup_results(e: &mut Evidence, file: &Path) {
     }
 }
 
-fn load_infrastructure(case: &str) -> Evidence {
+pub(super) fn load_infrastructure(case: &str) -> Evidence {
     let mut e = load(case);
     let dir = case_dir(case);
     if let Some(ds) = yaml_docs(&dir.join("daemonset.yaml")).first() {

@@ -9,6 +9,7 @@
 mod arguments;
 mod evidence;
 mod infrastructure;
+mod limit_ranges;
 mod log_scan;
 mod next_steps;
 mod patterns;
@@ -16,10 +17,13 @@ mod placement;
 mod rank;
 mod results;
 mod rules;
+mod site_rules;
 pub(crate) mod text;
 
 #[cfg(test)]
 mod infrastructure_tests;
+#[cfg(test)]
+mod next_steps_tests;
 #[cfg(test)]
 mod rules_tests;
 
@@ -30,6 +34,7 @@ pub(crate) use evidence::{Evidence, MissingLog, OperationEvidence, PodRole, Targ
 pub(crate) use infrastructure::NODES_TABLE;
 pub(crate) use log_scan::{LogRole, LogScan, LogSource, OperationScope};
 pub(crate) use results::ResultGroups;
+pub(crate) use site_rules::SiteRules;
 
 /// How bad it is for the operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -159,8 +164,23 @@ impl Finding {
 
 /// Every finding the evidence supports, most probable cause first; consequences after the
 /// causes, each naming its cause.
+#[cfg(test)]
 pub(crate) fn diagnose(evidence: &Evidence) -> Vec<Finding> {
-    rank::rank(rules::run(evidence))
+    diagnose_with(evidence, &SiteRules::default())
+}
+
+/// [`diagnose`] with the site's own rules, which speak before the fallbacks do.
+pub(crate) fn diagnose_with(evidence: &Evidence, site: &SiteRules) -> Vec<Finding> {
+    rank::rank(rules::run(evidence, site))
+}
+
+/// "1 time" / "3 times".
+pub(crate) fn plural_times(n: u64) -> String {
+    if n == 1 {
+        "1 time".to_string()
+    } else {
+        format!("{n} times")
+    }
 }
 
 /// `node/<name>`: how findings name a node in `explains`.

@@ -21,8 +21,19 @@ pub(crate) enum Pattern {
     AsyncActionTimeout,
     AsyncOperationCanceled,
     QuotaExceeded,
+    LimitRangeRefused,
+    PodSecurityRefused,
+    PolicyDenied,
+    NamespaceTerminating,
+    ImmutableField,
     WebhookDenied,
     ApiMissing,
+    /// Refused by authorization: Velero's ServiceAccount may not do it.
+    RbacForbidden,
+    /// Refused by admission for a reason no other pattern names (`... is forbidden: ...`).
+    AdmissionRefused,
+    /// Refused by the API server's validation (`... is invalid: ...`).
+    ObjectInvalid,
     ItemActionError,
     PvcNotFound,
     AlreadyExists,
@@ -162,6 +173,66 @@ const NEEDLES: &[Needle] = &[
         pattern: Pattern::QuotaExceeded,
         parts: &["exceeded quota: "],
     },
+    // Kubernetes' LimitRanger (plugin/pkg/admission/limitranger/admission.go:315-381, v1.36):
+    // `minimum|maximum <resource> usage per <Container|Pod|PersistentVolumeClaim> is <q>, but
+    // request|limit is <q>` or `... is <q>.  No request|limit is specified`, and `<resource>
+    // max limit to request ratio per <type> is <q>, but ...`.
+    Needle {
+        pattern: Pattern::LimitRangeRefused,
+        parts: &[" usage per ", ", but "],
+    },
+    Needle {
+        pattern: Pattern::LimitRangeRefused,
+        parts: &[" usage per ", ".  No "],
+    },
+    Needle {
+        pattern: Pattern::LimitRangeRefused,
+        parts: &[" max limit to request ratio per "],
+    },
+    // k8s.io/pod-security-admission admission/admission.go:481: `violates PodSecurity %q: %s`.
+    Needle {
+        pattern: Pattern::PodSecurityRefused,
+        parts: &["violates PodSecurity \""],
+    },
+    // k8s.io/apiserver pkg/admission/plugin/policy/validating/dispatcher.go:294/296:
+    // `ValidatingAdmissionPolicy '%s' with binding '%s' denied request: %s`.
+    Needle {
+        pattern: Pattern::PolicyDenied,
+        parts: &["ValidatingAdmissionPolicy '", "' denied request"],
+    },
+    Needle {
+        pattern: Pattern::PolicyDenied,
+        parts: &["ValidatingAdmissionPolicy '", " denied request: "],
+    },
+    // k8s.io/apiserver pkg/admission/plugin/namespace/lifecycle/admission.go:174.
+    Needle {
+        pattern: Pattern::NamespaceTerminating,
+        parts: &[
+            "unable to create new content in namespace ",
+            "being terminated",
+        ],
+    },
+    // k8s.io/apimachinery pkg/api/validation (ValidateImmutableField): `field is immutable`.
+    Needle {
+        pattern: Pattern::ImmutableField,
+        parts: &["field is immutable"],
+    },
+    // k8s.io/apiserver endpoints/handlers/responsewriters/errors.go (forbidden): `<resource>
+    // "<name>" is forbidden: User "<user>" cannot <verb> resource ...`.
+    Needle {
+        pattern: Pattern::RbacForbidden,
+        parts: &["is forbidden: User \"", "\" cannot "],
+    },
+    // k8s.io/apiserver admission.NewForbidden: `<resource> "<name>" is forbidden: <reason>`.
+    Needle {
+        pattern: Pattern::AdmissionRefused,
+        parts: &["\" is forbidden: "],
+    },
+    // k8s.io/apimachinery errors.NewInvalid: `<Kind> "<name>" is invalid: <field errors>`.
+    Needle {
+        pattern: Pattern::ObjectInvalid,
+        parts: &["\" is invalid: "],
+    },
     // Kubernetes API server: `admission webhook "<name>" denied the request`.
     Needle {
         pattern: Pattern::WebhookDenied,
@@ -215,8 +286,26 @@ pub(crate) fn classify(text: &str) -> Vec<Pattern> {
     }
     found.sort();
     found.dedup();
+    // A refusal is named once, by the most specific shape it has: `is forbidden:` and `is
+    // invalid:` only name what nothing else does.
+    if found.iter().any(|p| NAMED_REFUSALS.contains(p)) {
+        found.retain(|p| !matches!(p, Pattern::AdmissionRefused | Pattern::ObjectInvalid));
+    }
     found
 }
+
+/// Refusals whose message names what refused (or why), so the generic shapes step aside.
+const NAMED_REFUSALS: [Pattern; 9] = [
+    Pattern::RbacForbidden,
+    Pattern::QuotaExceeded,
+    Pattern::LimitRangeRefused,
+    Pattern::PodSecurityRefused,
+    Pattern::PolicyDenied,
+    Pattern::NamespaceTerminating,
+    Pattern::ImmutableField,
+    Pattern::WebhookDenied,
+    Pattern::ApiMissing,
+];
 
 /// Every distinct part of every needle, in one automaton: a line is read once for all of
 /// them (warning and error lines of a 1 GiB log are millions), not once per part.

@@ -4,28 +4,32 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::{
+    core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod},
+    rbac::v1::{Role, RoleBinding},
+    storage::v1::VolumeAttachment,
+};
 use kube::{
     Api, Client, ResourceExt,
-    api::{DynamicObject, PostParams},
+    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
 };
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
-        apply_bundle, condition_reason, download, finished_restore, first_finding,
+        RELEASE, apply_bundle, condition_reason, download, finished_restore, first_finding,
         grant_workload_reads, pod_volume_restore, real_backup, text, wait_finished,
     },
+    unique_name,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
 /// A pod that stays Pending (its nodeSelector matches no node, so neither the scheduler nor
 /// kwok runs it), restored by `restore` as Velero labels what it restores, with a claim that
-/// is never bound; returns the pod's uid.
+/// is never bound (naming `volume` when given); returns the pod's uid.
 async fn pending_restored_pod(
     client: &Client,
     namespace: &str,
-    name: &str,
-    claim: &str,
+    (name, claim, volume): (&str, &str, Option<&str>),
     restore: &str,
 ) -> Result<String> {
     let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
@@ -34,6 +38,7 @@ async fn pending_restored_pod(
             "accessModes": ["ReadWriteOnce"],
             "storageClassName": "velerodebug-e2e-none",
             "resources": {"requests": {"storage": "1Gi"}},
+            "volumeName": volume,
         },
     }))?;
     Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
@@ -101,7 +106,7 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
     // The restored namespace, readable by the operator as rbac.workloadNamespaces makes it.
     let ns = create_namespace(&t.client, &t.cleanup, "diag").await?;
     grant_workload_reads(t, &ns).await?;
-    let pod_uid = pending_restored_pod(&t.client, &ns, "app", "data-app", &restore).await?;
+    let pod_uid = pending_restored_pod(&t.client, &ns, ("app", "data-app", None), &restore).await?;
     let volume = "pvc-6f1c2a9e-4b7d-4c1e-9a55-0d2e8b3f7c41";
     let message = format!(
         "Multi-Attach error for volume \"{volume}\" Volume is already exclusively attached to one node and can't be attached to another"
@@ -193,6 +198,158 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
             .any(|w| w.contains("rbac.workloadNamespaces")),
         "warnings: {:?}",
         status.warnings
+    );
+    Ok(())
+}
+
+/// A PersistentVolume named `name` for claim `namespace/claim` (static, never attached by
+/// anything here); its uid.
+async fn static_volume(t: &TestCtx, name: &str, namespace: &str, claim: &str) -> Result<String> {
+    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "velerodebug-e2e-none",
+            "hostPath": {"path": "/tmp/velerodebug-e2e"},
+            "claimRef": {"namespace": namespace, "name": claim},
+        },
+    }))?;
+    t.cleanup
+        .delete(&ApiResource::erase::<PersistentVolume>(&()), None, name);
+    let created = Api::<PersistentVolume>::all(t.client.clone())
+        .create(&PostParams::default(), &pv)
+        .await?;
+    created.uid().context("the PV has no uid")
+}
+
+/// A VolumeAttachment saying `node` holds volume `pv`, attached; its name.
+async fn attachment_on(t: &TestCtx, pv: &str, node: &str) -> Result<String> {
+    let name = unique_name("csi-e2e");
+    let attachment: VolumeAttachment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "attacher": "e2e.csi.velerodebug.io",
+            "nodeName": node,
+            "source": {"persistentVolumeName": pv},
+        },
+    }))?;
+    let api = Api::<VolumeAttachment>::all(t.client.clone());
+    t.cleanup
+        .delete(&ApiResource::erase::<VolumeAttachment>(&()), None, &name);
+    api.create(&PostParams::default(), &attachment).await?;
+    let status = serde_json::json!({"status": {"attached": true}});
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+    Ok(name)
+}
+
+/// Lets the operator list events in namespace default, as the chart renders it with
+/// rbac.persistentVolumeEvents.
+async fn grant_volume_events(t: &TestCtx) -> Result<()> {
+    let name = format!("{RELEASE}-volume-events");
+    let role: Role = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "rules": [{"apiGroups": [""], "resources": ["events"], "verbs": ["list"]}],
+    }))?;
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": RELEASE, "namespace": t.env.namespace}],
+    }))?;
+    t.cleanup.object::<Role>("default", &name);
+    t.cleanup.object::<RoleBinding>("default", &name);
+    Api::<Role>::namespaced(t.client.clone(), "default")
+        .create(&PostParams::default(), &role)
+        .await?;
+    Api::<RoleBinding>::namespaced(t.client.clone(), "default")
+        .create(&PostParams::default(), &binding)
+        .await?;
+    Ok(())
+}
+
+/// A Warning event about PV `pv` where Kubernetes records those of cluster-scoped objects.
+async fn volume_event(t: &TestCtx, pv: &str, pv_uid: &str, message: &str) -> Result<()> {
+    let now = jiff::Timestamp::now().to_string();
+    let name = format!("{pv}.e2e");
+    let event: Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "involvedObject": {"apiVersion": "v1", "kind": "PersistentVolume", "name": pv, "uid": pv_uid},
+        "type": "Warning",
+        "reason": "VolumeConditionAbnormal",
+        "message": message,
+        "source": {"component": "e2e"},
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+    }))?;
+    t.cleanup.object::<Event>("default", &name);
+    Api::<Event>::namespaced(t.client.clone(), "default")
+        .create(&PostParams::default(), &event)
+        .await?;
+    Ok(())
+}
+
+/// The Multi-Attach finding's next step names the VolumeAttachment holding the volume on the
+/// other node, and the PV's own events (namespace default) are in the bundle.
+#[tokio::test]
+async fn a_multi_attach_names_the_attachment_holding_the_volume_and_the_volume_s_events()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "attach-src").await?;
+    let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
+    let (restore, restore_uid) =
+        finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
+    let ns = create_namespace(&t.client, &t.cleanup, "attach").await?;
+    grant_workload_reads(t, &ns).await?;
+    grant_volume_events(t).await?;
+    let pv = unique_name("pvc-e2e");
+    let pv_uid = static_volume(t, &pv, &ns, "data-app").await?;
+    let pod_uid =
+        pending_restored_pod(&t.client, &ns, ("app", "data-app", Some(&pv)), &restore).await?;
+    let attachment = attachment_on(t, &pv, "e2e-old-node").await?;
+    let message = format!(
+        "Multi-Attach error for volume \"{pv}\" Volume is already exclusively attached to one node and can't be attached to another"
+    );
+    multi_attach_event(&t.client, &ns, "app", &pod_uid, &message).await?;
+    let degraded = "e2e: the volume's backend reports it degraded";
+    volume_event(t, &pv, &pv_uid, degraded).await?;
+    pod_volume_restore(
+        t,
+        (&restore, &restore_uid),
+        (&ns, "app"),
+        serde_json::json!({"phase": "New", "progress": {}}),
+    )
+    .await?;
+
+    let name = apply_bundle(t, serde_json::json!({"restore": restore})).await?;
+    let bundle = wait_finished(t, &name, Duration::from_secs(120)).await?;
+    let status = bundle.status.clone().context("no status")?;
+    let files = download(&bundle)
+        .await
+        .with_context(|| condition_reason(&bundle))?;
+    let top = status.findings.first().context("no status.findings")?;
+    let step = top.next_step.as_deref().unwrap_or_default();
+    ensure!(
+        top.rule == "volume-attach-failed"
+            && step.contains(&format!("kubectl delete volumeattachment {attachment}"))
+            && step.contains("node e2e-old-node"),
+        "status.findings: {:?}",
+        status.findings
+    );
+    let summary = text(&files, "summary.md")?;
+    ensure!(
+        summary.contains(&format!(
+            "VolumeAttachment {attachment} still holds the volume"
+        )),
+        "summary.md has no next step naming the attachment:\n{summary}"
+    );
+    let events = text(&files, "events/persistentvolumes.yaml")?;
+    ensure!(events.contains(degraded), "{events}");
+    ensure!(
+        files.contains_key(&format!(
+            "resources/workloads/volumeattachment/{attachment}.yaml"
+        )),
+        "no attachment in {:?}",
+        files.keys().collect::<Vec<_>>()
     );
     Ok(())
 }

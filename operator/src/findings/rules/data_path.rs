@@ -193,10 +193,11 @@ pub(super) fn node_agent_restarted(e: &Evidence) -> Vec<Finding> {
             )
             .at_line(line)
             .explaining(explains)
-            .with_next_step(
-                (why == "OOMKilled")
-                    .then(|| next_steps::node_agent_oom(e.target.velero_namespace())),
-            ),
+            .next_step(if why == "OOMKilled" {
+                next_steps::node_agent_oom(e.target.velero_namespace())
+            } else {
+                next_steps::node_agent_restarted(&pod.name, e.target.velero_namespace())
+            }),
         );
     }
     found
@@ -216,6 +217,15 @@ pub(super) fn repository_not_initialized(e: &Evidence) -> Vec<Finding> {
             )
         },
     )
+    .map(|f| {
+        let volume_namespace = f
+            .explains
+            .iter()
+            .find_map(|key| e.operations.iter().find(|o| &o.key() == key))
+            .and_then(|o| o.namespace.as_deref());
+        let ns = e.target.velero_namespace();
+        f.next_step(next_steps::repository_not_initialized(ns, volume_namespace))
+    })
     .into_iter()
     .collect()
 }
@@ -234,6 +244,7 @@ pub(super) fn repository_locked(e: &Evidence) -> Vec<Finding> {
             )
         },
     )
+    .map(|f| f.next_step(next_steps::repository_locked(e.target.velero_namespace())))
     .into_iter()
     .collect()
 }
@@ -272,6 +283,12 @@ pub(super) fn repository_not_ready(e: &Evidence) -> Vec<Finding> {
                 )
             },
         )
+        .map(|f| {
+            f.next_step(next_steps::repository_not_ready(
+                None,
+                e.target.velero_namespace(),
+            ))
+        })
         .into_iter()
         .collect();
     }
@@ -318,6 +335,10 @@ pub(super) fn repository_not_ready(e: &Evidence) -> Vec<Finding> {
             )
             .explaining(explains)
             .about([r.key()])
+            .next_step(next_steps::repository_not_ready(
+                Some(&r.name),
+                e.target.velero_namespace(),
+            ))
         })
         .collect()
 }
@@ -392,7 +413,11 @@ pub(super) fn repository_maintenance_failed(e: &Evidence) -> Vec<Finding> {
                 &quote,
                 &file,
             )
-            .about([format!("{}/maintenance", repo.key())]),
+            .about([format!("{}/maintenance", repo.key())])
+            .next_step(next_steps::repository_maintenance_failed(
+                job.map(|j| j.name.as_str()),
+                e.target.velero_namespace(),
+            )),
         );
         if found.len() >= MAX_REPOSITORY_FINDINGS {
             break;

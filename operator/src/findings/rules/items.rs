@@ -154,7 +154,8 @@ pub(super) fn restored_pod_not_ready(e: &Evidence) -> Vec<Finding> {
                     &blocked.file,
                 )
                 .explaining([pods::pod_key(&pod)])
-                .about([pods::pod_key(&pod)]),
+                .about([pods::pod_key(&pod)])
+                .next_step(blocked.next_step),
             )
         })
         .take(MAX_RESTORED_POD_FINDINGS)
@@ -212,6 +213,9 @@ pub(super) fn pvc_not_found(e: &Evidence) -> Vec<Finding> {
         "pvc-not-found",
         "pod volume(s) whose PersistentVolumeClaim was not found",
     )
+    .into_iter()
+    .map(|f| f.next_step(next_steps::pvc_not_found()))
+    .collect()
 }
 
 /// A backup/restore item action (a plugin) returned an error; when the call failed because the
@@ -227,14 +231,26 @@ pub(super) fn item_action_error(e: &Evidence) -> Vec<Finding> {
     .into_iter()
     .map(|f| {
         if f.quote.contains("code = Unavailable") {
-            f.about([PLUGIN_KEY.to_string()])
+            let step = next_steps::plugin_crashed(None, e.target.velero_namespace());
+            f.about([PLUGIN_KEY.to_string()]).next_step(step)
         } else if is_about_csi_snapshots(&f.quote) {
             f.about([CSI_SNAPSHOTS_KEY.to_string()])
+                .next_step(next_steps::csi_snapshot_timeout())
         } else {
-            f
+            let restoring = e.target.kind == "Restore";
+            let backup = e.target.backup_name.as_deref().filter(|_| restoring);
+            let step = next_steps::item_action_error(acted_on(&f.quote), backup);
+            f.next_step(step)
         }
     })
     .collect()
+}
+
+/// The object of Velero's `error preparing <resource>/<namespace>/<name>: ...`.
+fn acted_on(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("error preparing ")?;
+    let object = rest.split([':', ' ']).next()?;
+    (!object.is_empty()).then(|| object.to_string())
 }
 
 /// An item action error of a VolumeSnapshot (named early in Velero's message, so a cut quote
@@ -249,17 +265,20 @@ pub(super) fn hooks_failed(e: &Evidence) -> Vec<Finding> {
     if t.hooks_failed == 0 {
         return Vec::new();
     }
-    vec![Finding::new(
-        Severity::Warning,
-        Layer::Items,
-        "hooks-failed",
-        format!("{} of {} hooks failed", t.hooks_failed, t.hooks_attempted),
-        &format!(
-            "status.hookStatus: hooksAttempted {}, hooksFailed {}",
-            t.hooks_attempted, t.hooks_failed
-        ),
-        &t.path,
-    )]
+    vec![
+        Finding::new(
+            Severity::Warning,
+            Layer::Items,
+            "hooks-failed",
+            format!("{} of {} hooks failed", t.hooks_failed, t.hooks_attempted),
+            &format!(
+                "status.hookStatus: hooksAttempted {}, hooksFailed {}",
+                t.hooks_attempted, t.hooks_failed
+            ),
+            &t.path,
+        )
+        .next_step(next_steps::hooks_failed(&t.kind, &t.name)),
+    ]
 }
 
 /// A restore can only bring back what its backup holds: a backup that is PartiallyFailed or
@@ -332,7 +351,8 @@ pub(super) fn failure_reason(e: &Evidence, found: &[Finding]) -> Vec<Finding> {
             reason,
             &t.path,
         )
-        .about([TARGET_KEY.to_string()]),
+        .about([TARGET_KEY.to_string()])
+        .next_step(next_steps::failure_reason(&t.kind, &t.name)),
     ]
 }
 
@@ -351,18 +371,21 @@ pub(super) fn unclassified_errors(e: &Evidence, found: &[Finding]) -> Vec<Findin
         return Vec::new();
     };
     let total = e.results.total("error");
-    vec![Finding::new(
-        Severity::Error,
-        Layer::Items,
-        "unclassified-errors",
-        format!(
-            "{} in the results; the most frequent ({}) is not one a rule knows",
-            plural(total, "error", "errors"),
-            top.count
-        ),
-        &top.example,
-        &e.results.path,
-    )]
+    vec![
+        Finding::new(
+            Severity::Error,
+            Layer::Items,
+            "unclassified-errors",
+            format!(
+                "{} in the results; the most frequent ({}) is not one a rule knows",
+                plural(total, "error", "errors"),
+                top.count
+            ),
+            &top.example,
+            &e.results.path,
+        )
+        .next_step(next_steps::unclassified(&e.target.kind, &e.target.name)),
+    ]
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@ mod data_path;
 mod items;
 mod platform;
 mod pods;
+mod refusals;
 mod volumes;
 mod warnings;
 
 use super::{
-    Evidence, Finding, Layer, Severity,
+    Evidence, Finding, Layer, Severity, SiteRules,
     patterns::{Mention, Pattern},
 };
 
@@ -39,8 +40,16 @@ const RULES: &[Rule] = &[
     volumes::item_operation_failed,
     volumes::expose_diagnosis,
     items::quota_exceeded,
+    refusals::limit_range_refused,
+    refusals::pod_security_refused,
+    refusals::policy_denied,
     items::webhook_denied,
+    refusals::namespace_terminating,
+    refusals::immutable_field,
+    refusals::rbac_forbidden,
     items::api_missing,
+    refusals::admission_refused,
+    refusals::object_invalid,
     items::item_action_error,
     items::pvc_not_found,
     items::restored_pod_not_ready,
@@ -56,8 +65,9 @@ const FALLBACKS: &[Fallback] = &[
     warnings::unclassified_warnings,
 ];
 
-pub(crate) fn run(evidence: &Evidence) -> Vec<Finding> {
+pub(crate) fn run(evidence: &Evidence, site: &SiteRules) -> Vec<Finding> {
     let mut found: Vec<Finding> = RULES.iter().flat_map(|rule| rule(evidence)).collect();
+    found.extend(site.run(evidence));
     for fallback in FALLBACKS {
         let more = fallback(evidence, &found);
         found.extend(more);

@@ -74,12 +74,22 @@ pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
         .iter()
         .filter_map(|m| m.operation.clone())
         .chain([TARGET_KEY.to_string()]);
-    let oom = why
-        .as_ref()
-        .is_some_and(|(_, _, reason)| reason.as_deref() == Some("OOMKilled"));
-    let finding = finding
-        .with_next_step(oom.then(|| next_steps::velero_server_oom(e.target.velero_namespace())));
+    let (pod, reason) = match &why {
+        Some((pod, _, reason)) => (Some(pod.name.as_str()), reason.as_deref()),
+        None => (None, None),
+    };
+    let finding = finding.next_step(server_restart_step(e, pod, reason));
     vec![finding.explaining(explains)]
+}
+
+/// What to do after the server restarted: memory when it was OOMKilled.
+fn server_restart_step(e: &Evidence, pod: Option<&str>, reason: Option<&str>) -> String {
+    let ns = e.target.velero_namespace();
+    if reason == Some("OOMKilled") {
+        next_steps::velero_server_oom(ns)
+    } else {
+        next_steps::velero_server_restarted(&e.target.kind, &e.target.name, pod, ns)
+    }
 }
 
 /// The target's storage location is Unavailable (or a restore's validation says so): no
@@ -152,7 +162,12 @@ pub(super) fn failed_validation(e: &Evidence) -> Vec<Finding> {
             &e.target.validation_errors.join("; "),
             &e.target.path,
         )
-        .about([TARGET_KEY.to_string()]),
+        .about([TARGET_KEY.to_string()])
+        .next_step(next_steps::failed_validation(
+            &e.target.kind,
+            &e.target.name,
+            e.target.velero_namespace(),
+        )),
     ]
 }
 
@@ -179,9 +194,21 @@ pub(super) fn plugin_crashed(e: &Evidence) -> Vec<Finding> {
         )
     });
     found
-        .map(|f| f.explaining([PLUGIN_KEY.to_string()]))
+        .map(|f| {
+            let step =
+                next_steps::plugin_crashed(plugin_path(&f.quote), e.target.velero_namespace());
+            f.explaining([PLUGIN_KEY.to_string()]).next_step(step)
+        })
         .into_iter()
         .collect()
+}
+
+/// The plugin binary go-plugin's exit line names (`path=/plugins/velero-plugin-for-aws`).
+fn plugin_path(line: &str) -> Option<&str> {
+    let (_, rest) = line.split_once("path=")?;
+    let path = rest.trim_start_matches(['"', '\\']);
+    let path = path.split([' ', '"', '\\']).next()?;
+    (!path.is_empty()).then_some(path)
 }
 
 /// The operation finished but its own log is not in the object store: deleted (by hand, by a
@@ -216,6 +243,11 @@ pub(super) fn operation_log_missing(e: &Evidence) -> Vec<Finding> {
             ),
             &file,
         )
-        .about([TARGET_KEY.to_string()]),
+        .about([TARGET_KEY.to_string()])
+        .next_step(next_steps::operation_log_missing(
+            &e.target.kind,
+            &e.target.name,
+            e.target.storage_location.as_deref(),
+        )),
     ]
 }

@@ -6,6 +6,7 @@
 use crate::findings::{
     Evidence,
     evidence::{ClaimEvidence, EventEvidence, WorkloadPodEvidence},
+    next_steps::{self, ClaimGap},
 };
 
 /// Container waiting reasons that only say the pod is on its way (or waits for something a
@@ -25,6 +26,7 @@ pub(super) struct Blocked {
     pub cause: String,
     pub quote: String,
     pub file: String,
+    pub next_step: String,
 }
 
 impl Blocked {
@@ -51,12 +53,13 @@ pub(super) fn why_blocked(e: &Evidence, pod: &str) -> Option<Blocked> {
     }
     let phase = state.map(|p| p.phase.clone());
     let events = |reason: &str| latest_event(e, "Pod", pod, |ev| ev.reason == reason);
-    let from_event = |rule, ev: &EventEvidence, cause: String| Blocked {
+    let from_event = |rule, ev: &EventEvidence, cause: String, next_step| Blocked {
         rule,
         phase: phase.clone(),
         cause,
         quote: format!("{}: {}", ev.reason, ev.message),
         file: ev.path.clone(),
+        next_step,
     };
     // A Multi-Attach error names the node that still holds the volume; prefer it.
     let attach = latest_event(e, "Pod", pod, |ev| {
@@ -64,17 +67,32 @@ pub(super) fn why_blocked(e: &Evidence, pod: &str) -> Option<Blocked> {
     })
     .or_else(|| events("FailedAttachVolume"));
     if let Some(ev) = attach {
-        return Some(from_event("volume-attach-failed", ev, ev.message.clone()));
+        let node = state.and_then(|p| p.node.as_deref());
+        let holder = holding_attachment(e, &ev.message, node);
+        let step = next_steps::volume_attach_failed(pod, holder);
+        return Some(from_event(
+            "volume-attach-failed",
+            ev,
+            ev.message.clone(),
+            step,
+        ));
     }
     if let Some(ev) = events("FailedMount") {
-        return Some(from_event("volume-mount-failed", ev, ev.message.clone()));
+        let step = next_steps::volume_mount_failed(pod);
+        return Some(from_event(
+            "volume-mount-failed",
+            ev,
+            ev.message.clone(),
+            step,
+        ));
     }
     if let Some(blocked) = state.and_then(|p| pending_claim(e, p)) {
         return Some(blocked);
     }
     if let Some(ev) = events("FailedScheduling") {
         let cause = format!("unschedulable: {}", ev.message);
-        return Some(from_event("pod-unschedulable", ev, cause));
+        let step = next_steps::pod_unschedulable(pod);
+        return Some(from_event("pod-unschedulable", ev, cause, step));
     }
     if let Some(p) = state
         && let Some((reason, message)) = &p.unschedulable
@@ -85,30 +103,53 @@ pub(super) fn why_blocked(e: &Evidence, pod: &str) -> Option<Blocked> {
             cause: format!("not scheduled ({reason}): {message}"),
             quote: format!("condition PodScheduled False, {reason}: {message}"),
             file: p.path.clone(),
+            next_step: next_steps::pod_unschedulable(pod),
         });
     }
-    if let Some(p) = state
-        && let Some(w) = p
-            .waiting
-            .iter()
-            .find(|w| !ON_THE_WAY.contains(&w.reason.as_str()))
-    {
-        let init = if w.init {
-            "init container"
-        } else {
-            "container"
-        };
-        return Some(Blocked {
-            rule: "pod-not-ready",
-            phase,
-            cause: format!("{init} {} waiting: {}", w.name, w.reason),
-            quote: format!("{init} {} waiting, {}: {}", w.name, w.reason, w.message),
-            file: p.path.clone(),
-        });
+    if let Some(blocked) = state.and_then(|p| waiting_container(p, pod)) {
+        return Some(blocked);
     }
     let other = latest_event(e, "Pod", pod, |_| true)?;
     let cause = format!("{}: {}", other.reason, other.message);
-    Some(from_event("pod-not-ready", other, cause))
+    let step = next_steps::pod_not_ready(pod, "of the pod", &other.reason);
+    Some(from_event("pod-not-ready", other, cause, step))
+}
+
+/// A container of the pod that waits for more than being on its way.
+fn waiting_container(p: &WorkloadPodEvidence, pod: &str) -> Option<Blocked> {
+    let w = p
+        .waiting
+        .iter()
+        .find(|w| !ON_THE_WAY.contains(&w.reason.as_str()))?;
+    let init = if w.init {
+        "init container"
+    } else {
+        "container"
+    };
+    Some(Blocked {
+        rule: "pod-not-ready",
+        phase: Some(p.phase.clone()),
+        cause: format!("{init} {} waiting: {}", w.name, w.reason),
+        quote: format!("{init} {} waiting, {}: {}", w.name, w.reason, w.message),
+        file: p.path.clone(),
+        next_step: next_steps::pod_not_ready(pod, &w.name, &w.reason),
+    })
+}
+
+/// The VolumeAttachment holding the volume a Multi-Attach error names (`Multi-Attach error for
+/// volume "<pv>"`) on another node than the pod's: its name and node.
+fn holding_attachment<'a>(
+    e: &'a Evidence,
+    message: &str,
+    pod_node: Option<&str>,
+) -> Option<(&'a str, &'a str)> {
+    let (_, rest) = message.split_once("for volume \"")?;
+    let volume = rest.split('"').next()?;
+    e.volume_attachments
+        .iter()
+        .filter(|a| a.volume == volume && a.attached)
+        .find(|a| pod_node != Some(a.node.as_str()))
+        .map(|a| (a.name.as_str(), a.node.as_str()))
 }
 
 /// The latest Warning event about `kind` `namespace/name` that `matches`.
@@ -134,12 +175,14 @@ fn pending_claim(e: &Evidence, pod: &WorkloadPodEvidence) -> Option<Blocked> {
     })?;
     let key = format!("{}/{}", claim.namespace, claim.name);
     let subject = format!("PVC {} is Pending", claim.name);
+    let gap = claim_gap(e, claim);
     let blocked = |cause: String, quote: String, file: &str| Blocked {
         rule: "pvc-pending",
         phase: Some(pod.phase.clone()),
         cause: format!("{subject}: {cause}"),
         quote,
         file: file.to_string(),
+        next_step: next_steps::pvc_pending(&key, gap),
     };
     if let Some(ev) = latest_event(e, "PersistentVolumeClaim", &key, |_| true) {
         return Some(blocked(
@@ -153,6 +196,18 @@ fn pending_claim(e: &Evidence, pod: &WorkloadPodEvidence) -> Option<Blocked> {
         claim.storage_class.as_deref().unwrap_or("<unset>")
     );
     Some(blocked(storage_class_cause(e, claim), quote, &claim.path))
+}
+
+/// What the StorageClasses say about a claim that is not bound, for its next step.
+fn claim_gap<'a>(e: &Evidence, claim: &'a ClaimEvidence) -> ClaimGap<'a> {
+    let classes = e.storage_classes.as_ref();
+    match claim.storage_class.as_deref() {
+        Some(class) if !class.is_empty() && classes.is_some_and(|c| !c.names.contains(class)) => {
+            ClaimGap::ClassMissing(class)
+        }
+        None if classes.is_some_and(|c| c.default.is_none()) => ClaimGap::NoClass,
+        _ => ClaimGap::Other,
+    }
 }
 
 /// What the StorageClasses say about a claim that is not bound.

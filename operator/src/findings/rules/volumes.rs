@@ -4,8 +4,8 @@
 
 use super::{Evidence, Finding, Layer, Severity, from_mentions, group_into, plural, pods};
 use crate::findings::{
-    CSI_SNAPSHOTS_KEY, OperationEvidence, infrastructure::SnapshotContentEvidence, next_steps,
-    node_key, patterns::Pattern, text::cap,
+    CSI_SNAPSHOTS_KEY, OperationEvidence, evidence::PodRole,
+    infrastructure::SnapshotContentEvidence, next_steps, node_key, patterns::Pattern, text::cap,
 };
 
 /// Findings of one rule are bounded: beyond this many groups, the summary's list of operations
@@ -47,6 +47,14 @@ fn where_(op: &OperationEvidence) -> String {
 }
 
 /// Failed or Canceled operations, grouped when they failed the same way on the same node.
+/// The node-agent pod on `node`, when listed.
+fn node_agent_on<'a>(e: &'a Evidence, node: &str) -> Option<&'a str> {
+    e.pods
+        .iter()
+        .find(|p| p.role == PodRole::NodeAgent && p.node.as_deref() == Some(node))
+        .map(|p| p.name.as_str())
+}
+
 pub(super) fn volume_operation_failed(e: &Evidence) -> Vec<Finding> {
     let mut groups: Vec<Vec<&OperationEvidence>> = Vec::new();
     for op in e
@@ -84,6 +92,8 @@ pub(super) fn volume_operation_failed(e: &Evidence) -> Vec<Finding> {
                 first.message.clone()
             };
             let keys: Vec<String> = group.iter().flat_map(|o| keys(o)).collect();
+            let agent = first.node.as_deref().and_then(|n| node_agent_on(e, n));
+            let ns = e.target.velero_namespace();
             Finding::new(
                 Severity::Error,
                 Layer::VolumeOperations,
@@ -94,6 +104,7 @@ pub(super) fn volume_operation_failed(e: &Evidence) -> Vec<Finding> {
             )
             .explaining(keys.clone())
             .about(keys.into_iter().chain(first.node.as_deref().map(node_key)))
+            .next_step(next_steps::volume_operation_failed(&first.kind, agent, ns))
         })
         .collect()
 }
@@ -149,7 +160,8 @@ pub(super) fn pod_volume_restore_blocked(e: &Evidence) -> Vec<Finding> {
                 )
                 .explaining(ops.iter().flat_map(|o| keys(o)))
                 .explaining([pods::pod_key(pod)])
-                .about([pods::pod_key(pod)]),
+                .about([pods::pod_key(pod)])
+                .next_step(blocked.next_step),
             )
         })
         .collect()
@@ -185,6 +197,7 @@ pub(super) fn pod_volume_restore_stuck(e: &Evidence) -> Vec<Finding> {
             )
             .explaining(keys(op))
             .about([op.key()])
+            .next_step(next_steps::pod_volume_restore_stuck(pod))
         })
         .take(MAX_GROUPS)
         .collect()
@@ -238,6 +251,10 @@ pub(super) fn volume_snapshot_content_error(e: &Evidence) -> Vec<Finding> {
                 &first.path,
             )
             .explaining([CSI_SNAPSHOTS_KEY.to_string()])
+            .next_step(next_steps::volume_snapshot_content_error(
+                &first.name,
+                &first.driver,
+            ))
         })
         .collect()
 }
@@ -328,6 +345,11 @@ pub(super) fn item_operation_failed(e: &Evidence) -> Vec<Finding> {
                 &first.path,
             )
             .about(group.iter().map(|o| op_id_key(&o.operation_id)))
+            .next_step(next_steps::item_operation_failed(
+                &first.action,
+                &e.target.kind,
+                &e.target.name,
+            ))
         })
         .collect()
 }
@@ -347,6 +369,7 @@ pub(super) fn expose_diagnosis(e: &Evidence) -> Vec<Finding> {
             )
         },
     )
+    .map(|f| f.next_step(next_steps::expose_diagnosis(e.target.velero_namespace())))
     .into_iter()
     .collect()
 }

@@ -52,16 +52,19 @@ pub(super) fn unclassified_warnings(e: &Evidence, found: &[Finding]) -> Vec<Find
     else {
         return Vec::new();
     };
-    vec![Finding::new(
-        Severity::Warning,
-        Layer::Warnings,
-        "unclassified-warnings",
-        format!(
-            "{} in the results; the most frequent ({}) is not one a rule knows",
-            plural(e.results.total("warning"), "warning", "warnings"),
-            top.count
-        ),
-        &top.example,
-        &e.results.path,
-    )]
+    vec![
+        Finding::new(
+            Severity::Warning,
+            Layer::Warnings,
+            "unclassified-warnings",
+            format!(
+                "{} in the results; the most frequent ({}) is not one a rule knows",
+                plural(e.results.total("warning"), "warning", "warnings"),
+                top.count
+            ),
+            &top.example,
+            &e.results.path,
+        )
+        .next_step(next_steps::unclassified(&e.target.kind, &e.target.name)),
+    ]
 }

@@ -17,6 +17,16 @@
 //!   `configuration.fsBackupTimeout`), `velero backup create --csi-snapshot-timeout` (default
 //!   10m) (pkg/cmd/server/config/config.go, pkg/cmd/cli/backup/create.go)
 
+mod data_path;
+mod platform;
+mod refusals;
+mod workloads;
+
+pub(crate) use data_path::*;
+pub(crate) use platform::*;
+pub(crate) use refusals::*;
+pub(crate) use workloads::*;
+
 /// The restore filter that leaves out what a quota on `quota_resource` refused, when the quota
 /// resource names an object kind (`count/configmaps`, `persistentvolumeclaims`,
 /// `requests.storage` for claims).

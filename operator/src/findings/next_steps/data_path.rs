@@ -1,0 +1,67 @@
+//! What to do about node-agent and backup repositories (Velero 1.18):
+//! - repository maintenance jobs and their resources:
+//!   https://velero.io/docs/v1.18/repository-maintenance/ (`velero install
+//!   --repo-maintenance-job-configmap`; jobs labelled `velero.io/repo-name`,
+//!   pkg/repository/maintenance/maintenance.go)
+//! - stale locks: the BackupRepository controller removes them each time it reconciles a
+//!   repository (pkg/controller/backup_repository_controller.go, UnlockRepo)
+//! - a BackupRepository deleted is made again, and connected or initialized, on the next
+//!   backup of its namespace (pkg/repository/ensurer.go); its labels
+//!   `velero.io/volume-namespace`, `velero.io/storage-location`
+
+/// node-agent restarted, not for memory.
+pub(crate) fn node_agent_restarted(pod: &str, namespace: &str) -> String {
+    format!(
+        "`kubectl -n {namespace} logs {pod} --previous` has node-agent's last words before the \
+         restart; the volume operations it ran then were canceled: run the operation again once \
+         it stays up."
+    )
+}
+
+/// The repository of the volumes' namespace is not initialized in the store.
+pub(crate) fn repository_not_initialized(
+    namespace: &str,
+    volume_namespace: Option<&str>,
+) -> String {
+    let selector = volume_namespace
+        .map(|ns| format!(" -l velero.io/volume-namespace={ns}"))
+        .unwrap_or_default();
+    format!(
+        "The repository's files are gone from the bucket (or its prefix changed): delete its \
+         BackupRepository (`kubectl -n {namespace} get backuprepositories{selector}`, then \
+         `kubectl -n {namespace} delete backuprepository NAME`) so the next backup initializes \
+         it again; backups made into the old repository cannot be restored."
+    )
+}
+
+/// Another process holds the repository's lock.
+pub(crate) fn repository_locked(namespace: &str) -> String {
+    format!(
+        "The quote names the lock's holder: when it is a maintenance job, wait for it (`kubectl \
+         -n {namespace} get jobs -l velero.io/repo-name`); a lock whose holder is gone is stale \
+         and Velero's BackupRepository controller removes it the next time it reconciles the \
+         repository; then run the operation again."
+    )
+}
+
+/// A BackupRepository is NotReady.
+pub(crate) fn repository_not_ready(name: Option<&str>, namespace: &str) -> String {
+    let which = name.unwrap_or("NAME");
+    format!(
+        "Fix what its status.message says (often the storage location's bucket or credentials: \
+         `velero backup-location get`), then `kubectl -n {namespace} delete backuprepository \
+         {which}`: Velero makes it again, and connects it, on the next backup of its namespace."
+    )
+}
+
+/// The latest maintenance of a repository failed.
+pub(crate) fn repository_maintenance_failed(job: Option<&str>, namespace: &str) -> String {
+    let log = job
+        .map(|j| format!("`kubectl -n {namespace} logs job/{j}` says why; "))
+        .unwrap_or_default();
+    format!(
+        "{log}a job killed for memory or time needs more in the maintenance job's ConfigMap \
+         (`velero install --repo-maintenance-job-configmap`, see Velero's repository \
+         maintenance docs); Velero retries at the next maintenance interval."
+    )
+}
