@@ -18,24 +18,24 @@ use kube::{
     api::{DeleteParams, DynamicObject, PostParams},
     core::{ApiResource, GroupVersionKind},
 };
-use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
-        assert_first_finding, assert_first_status_finding, backup_namespace, completed_bundle,
-        condition_reason, download, finished_bundle, grant_workload_reads, real_backup_with,
-        real_restore, real_restore_with, storage_location, text,
+        assert_first_finding, backup_namespace, completed_bundle, condition_reason,
+        finished_bundle, grant_workload_reads, real_backup_with, real_restore, real_restore_with,
+        storage_location, text,
     },
     unique_name, velero,
     webhook::DenyingWebhook,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
-/// Asserts the first finding's next step names `object`: in status.findings and, when there
-/// are `files`, under the first finding of summary.md.
+/// Asserts the first finding's next step names `object`: in status.findings and under the
+/// first finding of summary.md.
 fn assert_next_step_names(
     bundle: &DebugBundle,
-    files: Option<&BTreeMap<String, Vec<u8>>>,
+    files: &BTreeMap<String, Vec<u8>>,
     object: &str,
 ) -> Result<()> {
     let first = bundle
@@ -49,7 +49,6 @@ fn assert_next_step_names(
         "the next step of {} should name {object}: {step:?}",
         first.rule
     );
-    let Some(files) = files else { return Ok(()) };
     let summary = text(files, "summary.md")?;
     // The first finding's lines: from `1. **` to the next numbered one.
     let lines: Vec<&str> = summary
@@ -195,15 +194,12 @@ async fn a_restore_denied_by_an_admission_webhook_names_the_webhook() -> Result<
         "webhook-denied",
         &["denied by an admission webhook"],
     )?;
-    assert_next_step_names(&bundle, Some(&files), &name)
+    assert_next_step_names(&bundle, &files, &name)
 }
 
-/// A BSL whose credentials Secret holds a wrong key: the store answers InvalidAccessKeyId,
-/// Velero marks the BSL Unavailable by itself and refuses a backup into it. The bundle names
-/// the BSL first.
-#[tokio::test]
-async fn a_backup_into_a_location_with_wrong_credentials_names_the_location() -> Result<()> {
-    let t = &TestCtx::new().await?;
+/// A BSL of the test's own whose credentials Secret holds a key the store does not know;
+/// waits until Velero marks it Unavailable by itself and returns its name.
+async fn location_with_a_wrong_key(t: &TestCtx) -> Result<String> {
     // A name the chart lets the operator read (tests/env/chart-install.sh): a Secret it may not
     // read fails the bundle CredentialsInvalid before any diagnosis.
     let secret_name = "aws-wrong-key-credentials";
@@ -238,27 +234,41 @@ async fn a_backup_into_a_location_with_wrong_credentials_names_the_location() ->
     )
     .await?;
     eprintln!("BSL {bsl} status.message: {message}");
+    Ok(bsl)
+}
 
+/// A BSL whose credentials the store refuses (it answers 403 to a key it does not know): Velero
+/// marks it Unavailable by itself and fails a backup into it (FailedValidation). A bundle
+/// stored there fails at once, CredentialsInvalid naming the BSL; stored in BSL default, it
+/// names the BSL first.
+#[tokio::test]
+async fn a_backup_into_a_location_with_wrong_credentials_names_the_location() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let bsl = location_with_a_wrong_key(t).await?;
     let ns = create_namespace(&t.client, &t.cleanup, "creds-src").await?;
     let args = ["--storage-location", bsl.as_str()];
     let (backup, _) = backup_namespace(t, &ns, &args).await?;
-    let details = velero(&t.env, &["backup", "describe", &backup, "--details"]).await?;
-    eprintln!("velero backup describe {backup} --details:\n{details}");
+    let details = velero(&t.env, &["backup", "describe", &backup]).await?;
+    eprintln!("velero backup describe {backup}:\n{details}");
     ensure!(
         details.contains("FailedValidation"),
         "the backup should fail validation:\n{details}"
     );
-    let bundle = finished_bundle(t, serde_json::json!({"backup": backup})).await?;
-    eprintln!("bundle ended: {}", condition_reason(&bundle));
-    assert_first_status_finding(&bundle, "bsl-unavailable")?;
-    let files = match bundle.status.as_ref().and_then(|s| s.phase) {
-        Some(Phase::Completed) => Some(download(&bundle).await?),
-        _ => None,
-    };
-    if let Some(files) = &files {
-        assert_first_finding(&bundle, files, "bsl-unavailable", &[&bsl])?;
-    }
-    assert_next_step_names(&bundle, files.as_ref(), &bsl)
+
+    // Its archive would go where the backup is: the store refuses the key before anything is
+    // collected.
+    let refused = finished_bundle(t, serde_json::json!({"backup": backup})).await?;
+    let reason = condition_reason(&refused);
+    ensure!(
+        refused.status.as_ref().and_then(|s| s.phase) == Some(Phase::Failed)
+            && reason.starts_with(reasons::CREDENTIALS_INVALID)
+            && reason.contains(&bsl),
+        "a bundle stored in {bsl} should fail CredentialsInvalid naming it: {reason}"
+    );
+    let spec = serde_json::json!({"backup": backup, "storageLocation": "default"});
+    let (bundle, files) = completed_bundle(t, spec).await?;
+    assert_first_finding(&bundle, &files, "bsl-unavailable", &[&bsl])?;
+    assert_next_step_names(&bundle, &files, &bsl)
 }
 
 /// A pod of the backed-up namespace with a 1Gi memory limit, restored into a namespace whose
@@ -300,11 +310,7 @@ async fn a_restore_refused_by_a_limit_range_names_the_limit_range() -> Result<()
     let (bundle, files) =
         completed_bundle(t, serde_json::json!({"restore": restore.name_any()})).await?;
     assert_first_finding(&bundle, &files, "limit-range-refused", &[])?;
-    assert_next_step_names(
-        &bundle,
-        Some(&files),
-        &format!("LimitRange {restored}/{limit}"),
-    )
+    assert_next_step_names(&bundle, &files, &format!("LimitRange {restored}/{limit}"))
 }
 
 /// A cluster-scoped CRD of the test's own, `<plural>.<group>`, labelled `labels`; deleted at
@@ -441,5 +447,5 @@ async fn a_restore_of_a_custom_resource_whose_crd_is_gone_names_the_resource() -
     let (bundle, files) =
         completed_bundle(t, serde_json::json!({"restore": restore.name_any()})).await?;
     assert_first_finding(&bundle, &files, "api-missing", &[])?;
-    assert_next_step_names(&bundle, Some(&files), &widgets)
+    assert_next_step_names(&bundle, &files, &widgets)
 }
