@@ -3,7 +3,8 @@
 # least-privilege RBAC, the metrics Service. No container engine runs here, so the Deployment
 # has 0 replicas; the operator runs as local processes under the chart's ServiceAccount
 # (operator-up.sh with VDO_AS_SERVICE_ACCOUNT=1). Besides Velero's default Secret it may read
-# the credentials of BSLs gcs and azure, and the three Secrets the storage-provider tests make.
+# the credentials of BSLs gcs and azure, the three Secrets the storage-provider tests make and
+# the one with a wrong key the real-failures test makes.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [[ -f "$VDO_ENV_DIR/env.json" ]] || die "no environment running: run 'make env-up'"
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
@@ -11,7 +12,7 @@ HELM="$(tool_dir helm "$HELM_VERSION$HELM_BUILD")/bin/helm"
 [[ -x "$HELM" ]] || die "helm is not built: run 'make tools'"
 "$HELM" upgrade --install velero-debug-operator "$REPO_ROOT/charts/velero-debug-operator" \
   --namespace velero --set replicaCount=0 \
-  --set 'rbac.credentialSecrets={cloud-credentials,gcs-credentials,azure-credentials,gcs-bad-credentials,azure-bad-credentials,aws-bad-credentials}' \
+  --set 'rbac.credentialSecrets={cloud-credentials,gcs-credentials,azure-credentials,gcs-bad-credentials,azure-bad-credentials,aws-bad-credentials,aws-wrong-key-credentials}' \
   >/dev/null
 # helm installs a chart's CRDs only once; keep the CRD current like `kubectl apply` would.
 kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \

@@ -38,7 +38,7 @@ pub async fn real_backup_in(
     prefix: &str,
     location: Option<&str>,
 ) -> Result<(String, String, String)> {
-    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
+    let (client, cleanup) = (&t.client, &t.cleanup);
     let ns = create_namespace(client, cleanup, prefix).await?;
     let cm: ConfigMap = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "settings"}, "data": {"greeting": "hello"}
@@ -46,19 +46,27 @@ pub async fn real_backup_in(
     Api::<ConfigMap>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &cm)
         .await?;
+    let extra = location.map(|l| vec!["--storage-location", l]);
+    let (backup, uid) = backup_namespace(t, &ns, &extra.unwrap_or_default()).await?;
+    Ok((ns, backup, uid))
+}
+
+/// A backup of namespace `ns` by the real Velero server, with more `args` to `velero backup
+/// create`; waits until it finished and returns its name and uid.
+pub async fn backup_namespace(t: &TestCtx, ns: &str, args: &[&str]) -> Result<(String, String)> {
+    let mut all = vec!["--include-namespaces", ns];
+    all.extend(args);
+    real_backup_with(t, &all).await
+}
+
+/// A backup by the real Velero server with `args` to `velero backup create`; waits until it
+/// finished and returns its name and uid.
+pub async fn real_backup_with(t: &TestCtx, args: &[&str]) -> Result<(String, String)> {
+    let (env, client) = (&t.env, &t.client);
     let backup = unique_name("bk");
-    let mut args = vec![
-        "backup",
-        "create",
-        &backup,
-        "--include-namespaces",
-        &ns,
-        "--wait",
-    ];
-    if let Some(location) = location {
-        args.extend(["--storage-location", location]);
-    }
-    velero(env, &args).await?;
+    let mut all = vec!["backup", "create", &backup, "--wait"];
+    all.extend(args);
+    velero(env, &all).await?;
     let uid = Api::<DynamicObject>::namespaced_with(
         client.clone(),
         &env.namespace,
@@ -68,7 +76,7 @@ pub async fn real_backup_in(
     .await?
     .uid()
     .unwrap_or_default();
-    Ok((ns, backup, uid))
+    Ok((backup, uid))
 }
 
 pub async fn apply_bundle(t: &TestCtx, spec: serde_json::Value) -> Result<String> {
@@ -103,6 +111,27 @@ pub async fn wait_finished(t: &TestCtx, name: &str, timeout: Duration) -> Result
         },
     )
     .await
+}
+
+/// A bundle of `spec` applied and waited for (three minutes at most) until it finished.
+pub async fn finished_bundle(t: &TestCtx, spec: serde_json::Value) -> Result<DebugBundle> {
+    let name = apply_bundle(t, spec).await?;
+    wait_finished(t, &name, Duration::from_secs(180)).await
+}
+
+/// [`finished_bundle`], Completed, and its files.
+pub async fn completed_bundle(
+    t: &TestCtx,
+    spec: serde_json::Value,
+) -> Result<(DebugBundle, BTreeMap<String, Vec<u8>>)> {
+    let bundle = finished_bundle(t, spec).await?;
+    ensure!(
+        bundle.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
+        "bundle not Completed: {}",
+        condition_reason(&bundle)
+    );
+    let files = download(&bundle).await?;
+    Ok((bundle, files))
 }
 
 /// [`wait_finished`], and Completed: the reason in the error otherwise.
@@ -295,26 +324,28 @@ pub async fn real_restore(
     from: &str,
     to: &str,
 ) -> Result<DynamicObject> {
+    // Registered first: the CLI may fail after Velero made it.
+    t.cleanup.namespace(to);
+    let mapping = format!("{from}:{to}");
+    real_restore_with(t, backup, &["--namespace-mappings", &mapping]).await
+}
+
+/// A restore of `backup` by the real Velero server with `args` to `velero restore create`;
+/// waits until it finished and returns the Restore.
+pub async fn real_restore_with(t: &TestCtx, backup: &str, args: &[&str]) -> Result<DynamicObject> {
     let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let restore = unique_name("rs");
-    let mapping = format!("{from}:{to}");
-    // Registered first: the CLI may fail after Velero made them.
-    cleanup.namespace(to);
     cleanup.delete(&velero_resource("Restore"), Some(&env.namespace), &restore);
-    velero(
-        env,
-        &[
-            "restore",
-            "create",
-            &restore,
-            "--from-backup",
-            backup,
-            "--namespace-mappings",
-            &mapping,
-            "--wait",
-        ],
-    )
-    .await?;
+    let mut all = vec![
+        "restore",
+        "create",
+        &restore,
+        "--from-backup",
+        backup,
+        "--wait",
+    ];
+    all.extend(args);
+    velero(env, &all).await?;
     Ok(Api::<DynamicObject>::namespaced_with(
         client.clone(),
         &env.namespace,
@@ -617,6 +648,29 @@ pub async fn pod_volume_restore(
         status,
     )
     .await
+}
+
+/// The chart's release in the environment (tests/env/chart-install.sh), and so its
+/// ServiceAccount and the ClusterRole that reads workloads.
+pub const RELEASE: &str = "velero-debug-operator";
+
+/// Binds `<release>-workload-reader` to the operator's ServiceAccount in `namespace`, as the
+/// chart renders it for a namespace listed in rbac.workloadNamespaces.
+pub async fn grant_workload_reads(t: &TestCtx, namespace: &str) -> Result<()> {
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let (env, client) = (&t.env, &t.client);
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{RELEASE}-workload-reader")},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+            "name": format!("{RELEASE}-workload-reader"),
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": RELEASE, "namespace": env.namespace}],
+    }))?;
+    Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await?;
+    Ok(())
 }
 
 /// A BSL of the test's own over the environment's bucket, changed by `patch`.

@@ -9,6 +9,7 @@ pub mod holding_proxy;
 pub mod plugin;
 pub mod store_proxy;
 pub mod stores;
+pub mod webhook;
 
 use std::{
     path::PathBuf,

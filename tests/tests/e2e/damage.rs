@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use crate::diagnosis::grant_workload_reads;
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
     apps::v1::{Deployment, StatefulSet},
@@ -15,6 +14,7 @@ use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, PostParams},
 };
+use velero_debug_e2e::fixtures::grant_workload_reads;
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{

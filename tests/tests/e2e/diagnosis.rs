@@ -16,34 +16,12 @@ use kube::{
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
-        apply_bundle, condition_reason, download, finished_restore, first_finding,
-        pod_volume_restore, real_backup, text, wait_finished,
+        RELEASE, apply_bundle, condition_reason, download, finished_restore, first_finding,
+        grant_workload_reads, pod_volume_restore, real_backup, text, wait_finished,
     },
     unique_name,
 };
 use velero_debug_operator::velero::resource as velero_resource;
-
-/// The chart's release in the environment (tests/env/chart-install.sh), and so its
-/// ServiceAccount and the ClusterRole that reads workloads.
-const RELEASE: &str = "velero-debug-operator";
-
-/// Binds `<release>-workload-reader` to the operator's ServiceAccount in `namespace`, as the
-/// chart renders it for a namespace listed in rbac.workloadNamespaces.
-pub(crate) async fn grant_workload_reads(t: &TestCtx, namespace: &str) -> Result<()> {
-    let (env, client) = (&t.env, &t.client);
-    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": format!("{RELEASE}-workload-reader")},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-            "name": format!("{RELEASE}-workload-reader"),
-        },
-        "subjects": [{"kind": "ServiceAccount", "name": RELEASE, "namespace": env.namespace}],
-    }))?;
-    Api::<RoleBinding>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &binding)
-        .await?;
-    Ok(())
-}
 
 /// A pod that stays Pending (its nodeSelector matches no node, so neither the scheduler nor
 /// kwok runs it), restored by `restore` as Velero labels what it restores, with a claim that

@@ -12,32 +12,13 @@ use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
     TestCtx, eventually,
     fixtures::{
-        apply_bundle, assert_first_finding, assert_first_status_finding, condition_reason,
-        download, fake_node, finished_restore, operation_object, pod_volume_restore,
-        probable_cause_event, put_gzipped, real_backup, restart_node_agent_on, text, wait_finished,
+        assert_first_finding, assert_first_status_finding, completed_bundle, condition_reason,
+        fake_node, finished_bundle, finished_restore, operation_object, pod_volume_restore,
+        probable_cause_event, put_gzipped, real_backup, restart_node_agent_on, text,
     },
     plugin, unique_name, velero,
 };
 use velero_debug_operator::velero::resource as velero_resource;
-
-async fn finished_bundle(t: &TestCtx, spec: serde_json::Value) -> Result<DebugBundle> {
-    let name = apply_bundle(t, spec).await?;
-    wait_finished(t, &name, Duration::from_secs(180)).await
-}
-
-async fn completed_bundle(
-    t: &TestCtx,
-    spec: serde_json::Value,
-) -> Result<(DebugBundle, std::collections::BTreeMap<String, Vec<u8>>)> {
-    let bundle = finished_bundle(t, spec).await?;
-    ensure!(
-        bundle.status.as_ref().and_then(|s| s.phase) == Some(Phase::Completed),
-        "bundle not Completed: {}",
-        condition_reason(&bundle)
-    );
-    let files = download(&bundle).await?;
-    Ok((bundle, files))
-}
 
 /// A BSL whose bucket was never made: Velero marks it Unavailable and refuses a backup into it
 /// (FailedValidation). The bundle cannot be stored there either: it ends Failed with reason

@@ -24,6 +24,7 @@ mod install;
 mod kubectl_plugin;
 mod operator_restart;
 mod orphans;
+mod real_failures;
 mod seeded_corpus;
 mod site_rules;
 mod storage_providers;

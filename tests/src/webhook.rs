@@ -1,0 +1,125 @@
+//! A validating admission webhook of the test's own: an HTTPS server in the test process that
+//! denies every object the API server sends it. The API server runs as a local process, so it
+//! reaches the webhook at `https://127.0.0.1:<port>`; the server presents the environment's test
+//! certificate (IP 127.0.0.1, signed by its throwaway CA), which the webhook configuration
+//! trusts through its caBundle.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::TcpListener,
+    task::JoinHandle,
+};
+
+use crate::Env;
+
+/// The running webhook server; stopped when dropped.
+pub struct DenyingWebhook {
+    /// `https://127.0.0.1:<port>/deny`.
+    pub url: String,
+    /// The CA that signed its certificate, base64 (the configuration's caBundle).
+    pub ca_bundle: String,
+    task: JoinHandle<()>,
+}
+
+impl Drop for DenyingWebhook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DenyingWebhook {
+    /// Starts the server; it denies every review with `message`.
+    pub async fn start(env: &Env, message: &str) -> Result<DenyingWebhook> {
+        use base64::Engine;
+        let tls = env.s3.ca_file.parent().context("no TLS folder")?;
+        let certs = CertificateDer::pem_file_iter(tls.join("server.crt"))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(tls.join("server.key"))?;
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let message = message.to_string();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, message) = (acceptor.clone(), message.clone());
+                tokio::spawn(async move {
+                    if let Ok(conn) = acceptor.accept(tcp).await {
+                        // A connection the API server closes ends here; nothing to report.
+                        let _ = serve(conn, &message).await;
+                    }
+                });
+            }
+        });
+        let ca = std::fs::read(&env.s3.ca_file)?;
+        Ok(DenyingWebhook {
+            url: format!("https://127.0.0.1:{port}/deny"),
+            ca_bundle: base64::engine::general_purpose::STANDARD.encode(ca),
+            task,
+        })
+    }
+}
+
+/// Answers the AdmissionReviews of one connection (the API server keeps it alive), each denied.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut conn: S, message: &str) -> Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        let (head_len, body_len) = loop {
+            if let Some(found) = request_head(&buf)? {
+                break found;
+            }
+            if read_more(&mut conn, &mut buf).await? == 0 {
+                return Ok(());
+            }
+        };
+        while buf.len() < head_len + body_len {
+            if read_more(&mut conn, &mut buf).await? == 0 {
+                bail!("connection closed mid-request");
+            }
+        }
+        let review: serde_json::Value = serde_json::from_slice(&buf[head_len..][..body_len])?;
+        buf.drain(..head_len + body_len);
+        let answer = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {"uid": review["request"]["uid"], "allowed": false,
+                         "status": {"code": 403, "message": message}},
+        })
+        .to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        conn.write_all(response.as_bytes()).await?;
+        conn.flush().await?;
+    }
+}
+
+async fn read_more<S: AsyncRead + Unpin>(conn: &mut S, buf: &mut Vec<u8>) -> Result<usize> {
+    let mut chunk = [0u8; 16 * 1024];
+    let n = conn.read(&mut chunk).await?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
+/// The length of a complete request head in `buf` and its Content-Length, once it is there.
+fn request_head(buf: &[u8]) -> Result<Option<(usize, usize)>> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    let httparse::Status::Complete(len) = request.parse(buf)? else {
+        return Ok(None);
+    };
+    let body = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .map(|h| std::str::from_utf8(h.value).unwrap_or("0").trim().parse())
+        .transpose()?
+        .unwrap_or(0);
+    Ok(Some((len, body)))
+}
