@@ -34,6 +34,9 @@ esac
 release_target="${IMAGE_CARGO_TARGET_DIR:-$VDO_CACHE/cargo-target/image}"
 log "image: building the operator (release; first build takes minutes)"
 start=$(date +%s)
+# velero_debug_build_info's revision label (metrics/mod.rs).
+VDO_GIT_REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+export VDO_GIT_REVISION
 CARGO_TARGET_DIR="$release_target" env -u SOURCE_DATE_EPOCH cargo build --release --locked -p velero-debug-operator 2>&1 |
   awk '/^ *Compiling/ { n++; if (n % 50 == 0) print "  ... " n " crates compiled"; next }
        /^ *(Finished|Blocking|Updating|Downloading|Downloaded|Locking|Adding)/ { next }
