@@ -123,7 +123,7 @@ async fn holding_slot(
     attempt.enter(Step::Plan);
     let plan = plan::bundle(run.bundle, &found)?;
     attempt.enter(Step::Preflight);
-    let store = preflight::store(&found, &plan).await?;
+    let preflight::Checked { store, refused } = preflight::store(&found, &plan).await?;
     attempt.store = Some(store.clone());
     attempt.key = plan.key.clone();
     attempt.enter(Step::Collect);
@@ -139,6 +139,9 @@ async fn holding_slot(
             .target
             .object_ref(&velero::resource(target.kind())),
     });
+    if let Some(refused) = refused {
+        return Err(refused.into());
+    }
     attempt.enter(Step::Upload);
     upload::send(run, &store, &plan.key, &finished)
         .await

@@ -22,9 +22,9 @@ use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
-        assert_first_finding, backup_namespace, completed_bundle, condition_reason,
-        finished_bundle, grant_workload_reads, real_backup_with, real_restore, real_restore_with,
-        storage_location, text,
+        assert_first_finding, assert_first_status_finding, backup_namespace, completed_bundle,
+        condition_reason, finished_bundle, grant_workload_reads, real_backup_with, real_restore,
+        real_restore_with, storage_location, text,
     },
     unique_name, velero,
     webhook::DenyingWebhook,
@@ -192,7 +192,7 @@ async fn a_restore_denied_by_an_admission_webhook_names_the_webhook() -> Result<
         &bundle,
         &files,
         "webhook-denied",
-        &["denied by an admission webhook"],
+        &["denied by admission webhook"],
     )?;
     assert_next_step_names(&bundle, &files, &name)
 }
@@ -239,8 +239,8 @@ async fn location_with_a_wrong_key(t: &TestCtx) -> Result<String> {
 
 /// A BSL whose credentials the store refuses (it answers 403 to a key it does not know): Velero
 /// marks it Unavailable by itself and fails a backup into it (FailedValidation). A bundle
-/// stored there fails at once, CredentialsInvalid naming the BSL; stored in BSL default, it
-/// names the BSL first.
+/// stored there fails CredentialsInvalid naming the BSL, with the BSL first in its findings
+/// all the same; stored in BSL default, it completes and names the BSL first.
 #[tokio::test]
 async fn a_backup_into_a_location_with_wrong_credentials_names_the_location() -> Result<()> {
     let t = &TestCtx::new().await?;
@@ -255,8 +255,8 @@ async fn a_backup_into_a_location_with_wrong_credentials_names_the_location() ->
         "the backup should fail validation:\n{details}"
     );
 
-    // Its archive would go where the backup is: the store refuses the key before anything is
-    // collected.
+    // Its archive would go where the backup is: the store refuses the key, so it cannot be
+    // stored, but the cluster's evidence is diagnosed all the same.
     let refused = finished_bundle(t, serde_json::json!({"backup": backup})).await?;
     let reason = condition_reason(&refused);
     ensure!(
@@ -264,6 +264,12 @@ async fn a_backup_into_a_location_with_wrong_credentials_names_the_location() ->
             && reason.starts_with(reasons::CREDENTIALS_INVALID)
             && reason.contains(&bsl),
         "a bundle stored in {bsl} should fail CredentialsInvalid naming it: {reason}"
+    );
+    assert_first_status_finding(&refused, "bsl-unavailable")?;
+    let first = &refused.status.as_ref().context("no status")?.findings[0];
+    ensure!(
+        first.next_step.as_deref().is_some_and(|s| s.contains(&bsl)),
+        "the refused bundle's first finding: {first:?}"
     );
     let spec = serde_json::json!({"backup": backup, "storageLocation": "default"});
     let (bundle, files) = completed_bundle(t, spec).await?;
