@@ -21,6 +21,11 @@ pub(crate) const RESTORE_UID_LABEL: &str = "velero.io/restore-uid";
 /// Longest label value (a DNS-1035 label, as Velero's `validation.DNS1035LabelMaxLength`).
 const MAX_LABEL_VALUE_LEN: usize = 63;
 
+/// The label selector `<label>=<label_value(name)>`: Velero's objects for `name`.
+pub(crate) fn selector(label: &str, name: &str) -> String {
+    format!("{label}={}", label_value(name))
+}
+
 /// A name as Velero writes it into a label value (`label.GetValidName` in pkg/label/label.go):
 /// unchanged up to 63 bytes; a longer one is cut to 57 bytes and ended with the first 6 hex
 /// digits of the sha256 of the whole name. Restored objects carry

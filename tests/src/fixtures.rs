@@ -280,21 +280,34 @@ pub fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<String> {
 /// before the restore does not work here: Velero refreshes its discovery only every few
 /// minutes, so a type created by the test is not in the backup.) Returns the restore's name.
 pub async fn partially_failed_restore(t: &TestCtx) -> Result<String> {
-    let (client, cleanup) = (&t.client, &t.cleanup);
     let (ns, backup, _) = real_backup(t, "pf-src").await?;
     let restored_ns = format!("{ns}-r");
+    quota_refusing_configmaps(t, &restored_ns).await?;
+    let restore = real_restore(t, &backup, &ns, &restored_ns).await?;
+    let name = restore.name_any();
+    let phase = restore.data["status"]["phase"].as_str().unwrap_or_default();
+    ensure!(
+        phase == "PartiallyFailed",
+        "restore {name} ended {phase}, not PartiallyFailed"
+    );
+    Ok(name)
+}
+
+/// Makes namespace `namespace` with a ResourceQuota `no-configmaps` that admits no ConfigMap,
+/// in force when this returns.
+pub async fn quota_refusing_configmaps(t: &TestCtx, namespace: &str) -> Result<()> {
     let target: Namespace = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": restored_ns, "labels": {"velerodebug.io/e2e": "true"}}
+        "metadata": {"name": namespace, "labels": {"velerodebug.io/e2e": "true"}}
     }))?;
-    Api::<Namespace>::all(client.clone())
+    Api::<Namespace>::all(t.client.clone())
         .create(&PostParams::default(), &target)
         .await?;
-    cleanup.namespace(&restored_ns);
+    t.cleanup.namespace(namespace);
     let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "no-configmaps"},
         "spec": {"hard": {"count/configmaps": "0"}},
     }))?;
-    let quotas = Api::<ResourceQuota>::namespaced(client.clone(), &restored_ns);
+    let quotas = Api::<ResourceQuota>::namespaced(t.client.clone(), namespace);
     quotas.create(&PostParams::default(), &quota).await?;
     // Admission enforces a quota once the quota controller has computed its status.
     eventually(
@@ -306,14 +319,7 @@ pub async fn partially_failed_restore(t: &TestCtx) -> Result<String> {
         },
     )
     .await?;
-    let restore = real_restore(t, &backup, &ns, &restored_ns).await?;
-    let name = restore.name_any();
-    let phase = restore.data["status"]["phase"].as_str().unwrap_or_default();
-    ensure!(
-        phase == "PartiallyFailed",
-        "restore {name} ended {phase}, not PartiallyFailed"
-    );
-    Ok(name)
+    Ok(())
 }
 
 /// A restore of `backup` by the real Velero server, the namespace `from` restored as `to`;

@@ -54,11 +54,7 @@ async fn repositories(
     location: &str,
 ) -> Result<BTreeSet<Identity>, CollectError> {
     let api = src.dynamic_api("BackupRepository");
-    let selector = format!(
-        "{}={}",
-        velero::STORAGE_LOCATION_LABEL,
-        velero::label_value(location)
-    );
+    let selector = velero::selector(velero::STORAGE_LOCATION_LABEL, location);
     let items = match src
         .list_optional(
             out,

@@ -53,11 +53,7 @@ async fn snapshot_contents(
 ) -> Result<bool, CollectError> {
     let resource = snapshot_resource("VolumeSnapshotContent");
     let api: Api<DynamicObject> = Api::all_with(src.client.clone(), &resource);
-    let selector = format!(
-        "{}={}",
-        velero::BACKUP_NAME_LABEL,
-        velero::label_value(backup)
-    );
+    let selector = velero::selector(velero::BACKUP_NAME_LABEL, backup);
     let items = match src
         .list_optional(
             out,

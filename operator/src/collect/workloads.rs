@@ -348,11 +348,7 @@ async fn restored_pods(
     restored: &Restored,
     restore: &str,
 ) -> Result<(), CollectError> {
-    let selector = format!(
-        "{}={}",
-        velero::RESTORE_NAME_LABEL,
-        velero::label_value(restore)
-    );
+    let selector = velero::selector(velero::RESTORE_NAME_LABEL, restore);
     let by_label = ListParams::default().labels(&selector);
     let namespaces = match restored {
         Restored::Namespaces(list) => list.clone(),
@@ -631,11 +627,7 @@ async fn restored_applications(
     w: &mut Workloads,
     restore: &str,
 ) -> Result<(), CollectError> {
-    let selector = format!(
-        "{}={}",
-        velero::RESTORE_NAME_LABEL,
-        velero::label_value(restore)
-    );
+    let selector = velero::selector(velero::RESTORE_NAME_LABEL, restore);
     // Where pods were refused, so are these (one ClusterRole grants both): not asked again.
     for ns in w.namespaces_to_read() {
         if w.is_refused(&ns, "pods") {
@@ -708,11 +700,7 @@ async fn volume_snapshots(
     backup: &str,
 ) -> Result<(), CollectError> {
     let resource = volume_snapshot_resource();
-    let selector = format!(
-        "{}={}",
-        velero::BACKUP_NAME_LABEL,
-        velero::label_value(backup)
-    );
+    let selector = velero::selector(velero::BACKUP_NAME_LABEL, backup);
     for ns in w.namespaces_to_read() {
         if w.is_refused(&ns, "volumesnapshots") {
             continue;

@@ -8,18 +8,17 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
     apps::v1::{Deployment, StatefulSet},
-    core::v1::{ConfigMap, Namespace, Pod, ResourceQuota},
+    core::v1::{ConfigMap, Pod},
 };
 use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, PostParams},
 };
-use velero_debug_e2e::fixtures::grant_workload_reads;
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
-        apply_bundle, condition_reason, download, operation_object, pod_volume_restore,
-        real_restore, text, wait_finished,
+        self, apply_bundle, condition_reason, download, grant_workload_reads, operation_object,
+        pod_volume_restore, real_restore, text, wait_finished,
     },
     unique_name, velero,
 };
@@ -102,28 +101,7 @@ async fn pods_ready(client: &Client, namespace: &str, count: usize) -> Result<()
 /// The namespace a restore goes into, made first with a ResourceQuota that admits no
 /// ConfigMap (in force before the restore), and readable by the operator.
 async fn quota_refusing_configmaps(t: &TestCtx, namespace: &str) -> Result<()> {
-    let target: Namespace = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": namespace, "labels": {"velerodebug.io/e2e": "true"}}
-    }))?;
-    Api::<Namespace>::all(t.client.clone())
-        .create(&PostParams::default(), &target)
-        .await?;
-    t.cleanup.namespace(namespace);
-    let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "no-configmaps"},
-        "spec": {"hard": {"count/configmaps": "0"}},
-    }))?;
-    let quotas = Api::<ResourceQuota>::namespaced(t.client.clone(), namespace);
-    quotas.create(&PostParams::default(), &quota).await?;
-    eventually(
-        "the quota to be in force",
-        Duration::from_secs(60),
-        || async {
-            let q = quotas.get("no-configmaps").await?;
-            Ok(q.status.and_then(|s| s.hard).map(|_| ()))
-        },
-    )
-    .await?;
+    fixtures::quota_refusing_configmaps(t, namespace).await?;
     grant_workload_reads(t, namespace).await
 }
 

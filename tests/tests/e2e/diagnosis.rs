@@ -1,7 +1,7 @@
 //! Diagnosis end to end: a bundle names the probable cause first, in summary.md and in
 //! status.findings, from evidence the operator collected in the cluster itself.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
@@ -13,6 +13,7 @@ use kube::{
     Api, Client, ResourceExt,
     api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
 };
+use velero_debug_crd::DebugBundleStatus;
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
@@ -65,6 +66,31 @@ async fn pending_restored_pod(
     created.uid().context("the pod has no uid")
 }
 
+/// A Warning event about `involved`, recorded in `namespace` now by `component`: `[reason,
+/// message, component]`, seen `count` times.
+async fn warning_event(
+    client: &Client,
+    (namespace, name): (&str, &str),
+    involved: serde_json::Value,
+    [reason, message, component]: [&str; 3],
+    count: i32,
+) -> Result<()> {
+    let now = jiff::Timestamp::now().to_string();
+    let event: Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "involvedObject": involved,
+        "type": "Warning",
+        "reason": reason,
+        "message": message,
+        "source": {"component": component},
+        "firstTimestamp": now, "lastTimestamp": now, "count": count,
+    }))?;
+    Api::<Event>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &event)
+        .await?;
+    Ok(())
+}
+
 /// The Warning event the attach/detach controller records on a pod whose ReadWriteOnce volume
 /// is still attached to another node.
 async fn multi_attach_event(
@@ -74,38 +100,50 @@ async fn multi_attach_event(
     pod_uid: &str,
     message: &str,
 ) -> Result<()> {
-    let now = jiff::Timestamp::now().to_string();
-    let event: Event = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": format!("{pod}.multi-attach")},
-        "involvedObject": {
-            "apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": pod, "uid": pod_uid,
-        },
-        "type": "Warning",
-        "reason": "FailedAttachVolume",
-        "message": message,
-        "source": {"component": "attachdetach-controller"},
-        "firstTimestamp": now, "lastTimestamp": now, "count": 3,
-    }))?;
-    Api::<Event>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &event)
-        .await?;
-    Ok(())
+    let involved = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": pod, "uid": pod_uid,
+    });
+    let what = ["FailedAttachVolume", message, "attachdetach-controller"];
+    let name = format!("{pod}.multi-attach");
+    warning_event(client, (namespace, &name), involved, what, 3).await
+}
+
+/// A bundle of `restore`, finished: its status and its files.
+async fn bundle_of(
+    t: &TestCtx,
+    restore: &str,
+) -> Result<(DebugBundleStatus, BTreeMap<String, Vec<u8>>)> {
+    let name = apply_bundle(t, serde_json::json!({"restore": restore})).await?;
+    let bundle = wait_finished(t, &name, Duration::from_secs(120)).await?;
+    let status = bundle.status.clone().context("no status")?;
+    let files = download(&bundle)
+        .await
+        .with_context(|| condition_reason(&bundle))?;
+    Ok((status, files))
+}
+
+/// A Restore made by hand as ended PartiallyFailed (Velero leaves it alone), without an
+/// automatic bundle (the test asks for its own), and a namespace for what it restored, readable
+/// by the operator as rbac.workloadNamespaces makes it: the restore's name and uid, the
+/// namespace.
+async fn failed_restore_into_a_namespace(
+    t: &TestCtx,
+    prefix: &str,
+) -> Result<(String, String, String)> {
+    let (_, backup, _) = real_backup(t, &format!("{prefix}-src")).await?;
+    let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
+    let (restore, restore_uid) =
+        finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
+    let ns = create_namespace(&t.client, &t.cleanup, prefix).await?;
+    grant_workload_reads(t, &ns).await?;
+    Ok((restore, restore_uid, ns))
 }
 
 #[tokio::test]
 async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_first() -> Result<()>
 {
     let t = &TestCtx::new().await?;
-    let (_, backup, _) = real_backup(t, "diag-src").await?;
-    // Made by hand as ended PartiallyFailed (Velero leaves it alone), without an automatic
-    // bundle: this test asks for its own.
-    let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
-    let (restore, restore_uid) =
-        finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
-
-    // The restored namespace, readable by the operator as rbac.workloadNamespaces makes it.
-    let ns = create_namespace(&t.client, &t.cleanup, "diag").await?;
-    grant_workload_reads(t, &ns).await?;
+    let (restore, restore_uid, ns) = failed_restore_into_a_namespace(t, "diag").await?;
     let pod_uid = pending_restored_pod(&t.client, &ns, ("app", "data-app", None), &restore).await?;
     let volume = "pvc-6f1c2a9e-4b7d-4c1e-9a55-0d2e8b3f7c41";
     let message = format!(
@@ -134,12 +172,7 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
         stored.data["status"]
     );
 
-    let name = apply_bundle(t, serde_json::json!({"restore": restore})).await?;
-    let bundle = wait_finished(t, &name, Duration::from_secs(120)).await?;
-    let status = bundle.status.clone().context("no status")?;
-    let files = download(&bundle)
-        .await
-        .with_context(|| condition_reason(&bundle))?;
+    let (status, files) = bundle_of(t, &restore).await?;
 
     // The cause first in summary.md, naming the PVR, its pod and the Multi-Attach error.
     let pod = format!("{ns}/app");
@@ -270,22 +303,11 @@ async fn grant_volume_events(t: &TestCtx) -> Result<()> {
 
 /// A Warning event about PV `pv` where Kubernetes records those of cluster-scoped objects.
 async fn volume_event(t: &TestCtx, pv: &str, pv_uid: &str, message: &str) -> Result<()> {
-    let now = jiff::Timestamp::now().to_string();
     let name = format!("{pv}.e2e");
-    let event: Event = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "involvedObject": {"apiVersion": "v1", "kind": "PersistentVolume", "name": pv, "uid": pv_uid},
-        "type": "Warning",
-        "reason": "VolumeConditionAbnormal",
-        "message": message,
-        "source": {"component": "e2e"},
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-    }))?;
     t.cleanup.object::<Event>("default", &name);
-    Api::<Event>::namespaced(t.client.clone(), "default")
-        .create(&PostParams::default(), &event)
-        .await?;
-    Ok(())
+    let involved = serde_json::json!({"apiVersion": "v1", "kind": "PersistentVolume", "name": pv, "uid": pv_uid});
+    let what = ["VolumeConditionAbnormal", message, "e2e"];
+    warning_event(&t.client, ("default", &name), involved, what, 1).await
 }
 
 /// The Multi-Attach finding's next step names the VolumeAttachment holding the volume on the
@@ -294,12 +316,7 @@ async fn volume_event(t: &TestCtx, pv: &str, pv_uid: &str, message: &str) -> Res
 async fn a_multi_attach_names_the_attachment_holding_the_volume_and_the_volume_s_events()
 -> Result<()> {
     let t = &TestCtx::new().await?;
-    let (_, backup, _) = real_backup(t, "attach-src").await?;
-    let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
-    let (restore, restore_uid) =
-        finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
-    let ns = create_namespace(&t.client, &t.cleanup, "attach").await?;
-    grant_workload_reads(t, &ns).await?;
+    let (restore, restore_uid, ns) = failed_restore_into_a_namespace(t, "attach").await?;
     grant_volume_events(t).await?;
     let pv = unique_name("pvc-e2e");
     let pv_uid = static_volume(t, &pv, &ns, "data-app").await?;
@@ -320,12 +337,7 @@ async fn a_multi_attach_names_the_attachment_holding_the_volume_and_the_volume_s
     )
     .await?;
 
-    let name = apply_bundle(t, serde_json::json!({"restore": restore})).await?;
-    let bundle = wait_finished(t, &name, Duration::from_secs(120)).await?;
-    let status = bundle.status.clone().context("no status")?;
-    let files = download(&bundle)
-        .await
-        .with_context(|| condition_reason(&bundle))?;
+    let (status, files) = bundle_of(t, &restore).await?;
     let top = status.findings.first().context("no status.findings")?;
     let step = top.next_step.as_deref().unwrap_or_default();
     ensure!(
