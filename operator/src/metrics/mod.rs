@@ -44,6 +44,36 @@ pub(crate) const REVISION: &str = match option_env!("VDO_GIT_REVISION") {
     None => "unknown",
 };
 
+/// A gauge registered as `name`.
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge<i64, AtomicI64> {
+    let gauge = Gauge::<i64, AtomicI64>::default();
+    registry.register(name, help, gauge.clone());
+    gauge
+}
+
+/// A counter registered as `name`.
+fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
+    let counter = Counter::default();
+    registry.register(name, help, counter.clone());
+    counter
+}
+
+/// `build_info{version,revision} 1`.
+fn register_build_info(registry: &mut Registry) {
+    let build_info = Family::<BuildLabels, Gauge<i64, AtomicI64>>::default();
+    registry.register(
+        "build_info",
+        "1, labelled with the operator's version and git revision",
+        build_info.clone(),
+    );
+    build_info
+        .get_or_create(&BuildLabels {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            revision: REVISION.to_string(),
+        })
+        .set(1);
+}
+
 fn duration_histogram() -> Histogram {
     // From a second to two hours.
     Histogram::new(exponential_buckets(1.0, 2.0, 14))
@@ -97,33 +127,19 @@ impl Metrics {
             "DebugBundles finished, by result and the Ready condition's reason",
             bundles.clone(),
         );
-        let duration = Family::<ResultLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-            duration_histogram,
-        );
+        let duration = Family::new_with_constructor(duration_histogram as fn() -> Histogram);
         registry.register_with_unit(
             "bundle_duration",
             "Time from collection start to the end of finished bundles, by result",
             Unit::Seconds,
             duration.clone(),
         );
-        let waiting = Gauge::<i64, AtomicI64>::default();
-        registry.register(
+        let waiting = gauge(
+            &mut registry,
             "bundles_waiting",
             "Bundles waiting for a collection slot (maxConcurrentBundles are collecting)",
-            waiting.clone(),
         );
-        let build_info = Family::<BuildLabels, Gauge<i64, AtomicI64>>::default();
-        registry.register(
-            "build_info",
-            "1, labelled with the operator's version and git revision",
-            build_info.clone(),
-        );
-        build_info
-            .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-                revision: REVISION.to_string(),
-            })
-            .set(1);
+        register_build_info(&mut registry);
         let mut process_registry = Registry::default();
         let process = process::ProcessMetrics::register(&mut process_registry);
         // From 16 KiB to 64 GiB.
@@ -134,11 +150,10 @@ impl Metrics {
             Unit::Bytes,
             size.clone(),
         );
-        let in_flight = Gauge::<i64, AtomicI64>::default();
-        registry.register(
+        let in_flight = gauge(
+            &mut registry,
             "bundles_in_flight",
             "Bundles collecting or uploading now",
-            in_flight.clone(),
         );
         let reconcile_errors = Family::<ControllerLabels, Counter>::default();
         registry.register(
@@ -146,11 +161,10 @@ impl Metrics {
             "Reconciles that ended in an error (retried)",
             reconcile_errors.clone(),
         );
-        let auto_bundles_created = Counter::default();
-        registry.register(
+        let auto_bundles_created = counter(
+            &mut registry,
             "auto_bundles_created",
             "DebugBundles the operator made by itself for failed Backups and Restores",
-            auto_bundles_created.clone(),
         );
         let findings = Family::<FindingLabels, Counter>::default();
         registry.register(
@@ -158,17 +172,15 @@ impl Metrics {
             "Findings of completed bundles, by rule and severity (each finding counted once per bundle)",
             findings.clone(),
         );
-        let orphans_deleted = Counter::default();
-        registry.register(
+        let orphans_deleted = counter(
+            &mut registry,
             "orphans_deleted",
             "Archives and open uploads no DebugBundle referred to, deleted by the garbage collector",
-            orphans_deleted.clone(),
         );
-        let leader = Gauge::<i64, AtomicI64>::default();
-        registry.register(
+        let leader = gauge(
+            &mut registry,
             "leader",
             "1 while this process leads (holds the Lease and runs the controllers), else 0",
-            leader.clone(),
         );
         Self {
             orphans_deleted,
