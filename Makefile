@@ -27,7 +27,7 @@ crd: ## regenerate deploy/crd.yaml from the Rust types, then what the chart deri
 manifests: tools ## the chart's CRD copy and deploy/manifests.yaml, rendered from the chart
 	bash $(ENV)/render-manifests.sh
 
-lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, chart README, links, layering), the chart checks, actionlint
+lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, chart README, links, layering), the chart checks, actionlint, the alerting rules (promtool)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	# The settings check compares the built operator's --help with the chart and the docs.
@@ -39,6 +39,7 @@ lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, c
 	bash $(ENV)/chart-check.sh --offline
 	bash $(ENV)/actionlint.sh
 	bash $(ENV)/krew-check.sh
+	bash $(ENV)/promtool-check.sh
 
 unit: ## tests that need no server
 	cargo test --workspace --exclude velero-debug-e2e

@@ -14,7 +14,8 @@
 #   (none)     offline, then server when $KUBECONFIG is set and the API server answers
 #   --offline  offline only (`make lint`)
 #   --server   server only; fails when no API server answers (the e2e run)
-# Kinds no schema here covers (ServiceMonitor: prometheus-operator's CRD) are skipped offline
+# Kinds no schema here covers (ServiceMonitor, PrometheusRule: prometheus-operator's CRDs; the
+# rules themselves are checked by promtool-check.sh) are skipped offline
 # and left out of the server check, and named in the output. Fails on any problem.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 HELM="${HELM:-$(tool_dir helm "$HELM_VERSION$HELM_BUILD")/bin/helm}"
@@ -25,7 +26,7 @@ chart="$REPO_ROOT/charts/velero-debug-operator"
 # ConfigMap are shared, and applied in dry run).
 release=vdo-chart-check
 namespace="${CHART_CHECK_NAMESPACE:-velero}"
-skip_kinds=ServiceMonitor
+skip_kinds=ServiceMonitor,PrometheusRule
 mode="${1:-auto}"
 case "$mode" in auto | --offline | --server) ;; *) die "usage: $0 [--offline | --server]" ;; esac
 

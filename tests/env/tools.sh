@@ -176,6 +176,11 @@ build_actionlint() { # out
     "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
 }
 
+build_promtool() { # out
+  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+    "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
+}
+
 build_krew() { # out
   GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
     "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" \
@@ -195,7 +200,7 @@ build_bash_completion() { # out
 
 # component -> version variable, in build order (what the environment needs first comes first)
 COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs fake_gcs_server velero_gcp_plugin
-  azurite pytools helm crane kubeconform actionlint krew bash_completion)
+  azurite pytools helm crane kubeconform actionlint promtool krew bash_completion)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
@@ -212,6 +217,7 @@ version_of() {
     crane) echo "$CRANE_VERSION" ;;
     kubeconform) echo "$KUBECONFORM_VERSION" ;;
     actionlint) echo "$ACTIONLINT_VERSION" ;;
+    promtool) echo "$PROMTOOL_VERSION" ;;
     krew) echo "$KREW_VERSION" ;;
     bash_completion) echo "$BASH_COMPLETION_VERSION" ;;
     *) die "unknown component $1 (known: ${COMPONENTS[*]})" ;;

@@ -22,6 +22,7 @@ mod hostile_input;
 mod image;
 mod install;
 mod kubectl_plugin;
+mod monitoring;
 mod operator_restart;
 mod orphans;
 mod real_failures;
