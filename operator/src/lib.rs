@@ -22,6 +22,7 @@ mod orphans;
 mod own_crd;
 mod probe;
 mod process;
+mod proxy;
 mod redact;
 mod spool;
 mod storage;

@@ -536,7 +536,17 @@ async fn counting_clients(
         req
     });
     let answer_timeout = AnswerTimeoutLayer::new(api_timeout);
-    let config = kube::Config::infer().await?;
+    let mut config = kube::Config::infer().await?;
+    config.proxy_url = crate::proxy::api_server_proxy(
+        &crate::proxy::Proxies::from_env(),
+        &config.cluster_url,
+        config.proxy_url.as_ref(),
+        crate::proxy::env_https_proxy().as_deref(),
+    );
+    if let Some(proxy) = &config.proxy_url {
+        let route = crate::proxy::Route::through(proxy);
+        tracing::info!("the API server is reached{}", route.phrase());
+    }
     let api = kube::client::ClientBuilder::try_from(config.clone())?
         .with_layer(&count)
         .with_layer(&answer_timeout)

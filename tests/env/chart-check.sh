@@ -79,6 +79,7 @@ offline() {
   "$HELM" lint --strict "$chart" -f "$chart/ci/all-options-values.yaml" >/dev/null ||
     fail "helm lint --strict with ci/all-options-values.yaml"
   spool
+  proxy
   log "helm template without --kube-version (no cluster; the chart's kubeVersion against helm's default)"
   if ! "$HELM" template "$release" "$chart" >/dev/null; then
     fail "helm template without --kube-version (a helm built without upstream's k8sVersion ldflags defaults to Kubernetes v1.20)"
@@ -112,6 +113,38 @@ spool() { # the spool's size derived from the collection settings, or refused be
     fail "spool: the refusal does not say why: $out"
   out="$(spool_size --set spool.sizeLimit=2Gi --set collection.maxConcurrentBundles=1 2>&1)" ||
     fail "spool: 2Gi for one slot of the default sizes (1267Mi) was refused: $out"
+}
+
+env_value() { # NAME [helm args...]: the operator container's variable NAME, as rendered
+  local name=$1
+  shift
+  "$HELM" template "$release" "$chart" "$@" | python3 -c '
+import sys, yaml
+for doc in yaml.safe_load_all(sys.stdin):
+    if doc and doc.get("kind") == "Deployment":
+        for e in doc["spec"]["template"]["spec"]["containers"][0].get("env", []):
+            if e["name"] == sys.argv[1]:
+                print(e.get("value") or "valueFrom:" + e["valueFrom"]["secretKeyRef"]["name"])
+' "$name"
+}
+
+proxy() { # the proxy value: both variables, NO_PROXY naming the API server, a Secret instead
+  local out api='$(KUBERNETES_SERVICE_HOST),kubernetes.default.svc,kubernetes.default,kubernetes,localhost,127.0.0.1'
+  log "proxy: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (the API server first) rendered from proxy"
+  [[ -z "$(env_value NO_PROXY)" ]] || fail "proxy: NO_PROXY set with no proxy"
+  local set=(--set proxy.httpsProxy=http://p.corp:3128 --set proxy.httpProxy=http://q.corp:3128
+    --set 'proxy.noProxy={minio.backup.svc,10.0.0.0/8}')
+  [[ "$(env_value HTTPS_PROXY "${set[@]}")" == http://p.corp:3128 ]] || fail "proxy: HTTPS_PROXY"
+  [[ "$(env_value HTTP_PROXY "${set[@]}")" == http://q.corp:3128 ]] || fail "proxy: HTTP_PROXY"
+  out="$(env_value NO_PROXY "${set[@]}")"
+  [[ "$out" == "$api,minio.backup.svc,10.0.0.0/8" ]] || fail "proxy: NO_PROXY is '$out'"
+  [[ "$(env_value HTTPS_PROXY --set proxy.existingSecret=corp-proxy)" == valueFrom:corp-proxy ]] ||
+    fail "proxy: existingSecret does not give HTTPS_PROXY"
+  [[ "$(env_value NO_PROXY --set proxy.existingSecret=corp-proxy)" == "$api" ]] ||
+    fail "proxy: existingSecret does not give NO_PROXY"
+  out="$("$HELM" template "$release" "$chart" "${set[@]}" --set 'extraEnv[0].name=NO_PROXY' \
+    --set 'extraEnv[0].value=x' 2>&1)" && fail "proxy: extraEnv NO_PROXY accepted beside proxy"
+  [[ "$out" == *"extraEnv: NO_PROXY is set by the chart"* ]] || fail "proxy: refusal says: $out"
 }
 
 reachable() {

@@ -31,8 +31,9 @@ FAKE_GCS=$(bin fake_gcs_server "$FAKE_GCS_SERVER_VERSION" fake-gcs-server)
 GCP_PLUGIN=$(bin velero_gcp_plugin "$VELERO_GCP_PLUGIN_VERSION" velero-plugin-for-gcp)
 AZURITE=$(bin azurite "$AZURITE_VERSION" azurite-blob)
 PYTOOLS=$(tool_dir pytools "$(pytools_version)")/venv/bin/python
+TINYPROXY=$(bin tinyproxy "$TINYPROXY_VERSION" tinyproxy)
 for b in "$ETCD" "$KUBE_DIR/kube-apiserver" "$KWOK" "$KWOKCTL" "$VELERO" "$AWS_PLUGIN" "$S3S_FS" \
-  "$FAKE_GCS" "$GCP_PLUGIN" "$AZURITE" "$PYTOOLS"; do
+  "$FAKE_GCS" "$GCP_PLUGIN" "$AZURITE" "$PYTOOLS" "$TINYPROXY"; do
   [[ -x "$b" ]] || die "missing $b: run 'make tools' first"
 done
 
@@ -454,6 +455,7 @@ json.dump({
               "container": "$AZURE_CONTAINER", "prefix": "$PREFIX", "caFile": "$TLS_DIR/ca.crt",
               "credentialsFile": "$AZURE_CREDS_FILE", "dataDir": "$VDO_ENV_DIR/azurite"},
     "pytools": "$PYTOOLS",
+    "tinyproxy": "$TINYPROXY",
     "podLogsDir": "$VDO_ENV_DIR/podlogs",
 }, open(sys.argv[1], "w"), indent=2)
 PY

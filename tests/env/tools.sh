@@ -198,9 +198,19 @@ build_bash_completion() { # out
   [[ -f "$1/usr/share/bash-completion/bash_completion" ]]
 }
 
+build_tinyproxy() { # out
+  local deb
+  deb="$(mktemp -d)"
+  (cd "$deb" && apt-get download "tinyproxy-bin=$TINYPROXY_VERSION")
+  dpkg-deb -x "$deb"/tinyproxy-bin_*.deb "$deb/root"
+  cp "$deb/root/usr/bin/tinyproxy" "$1/bin/tinyproxy"
+  rm -rf "$deb"
+  "$1/bin/tinyproxy" -v
+}
+
 # component -> version variable, in build order (what the environment needs first comes first)
 COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs fake_gcs_server velero_gcp_plugin
-  azurite pytools helm crane kubeconform actionlint promtool krew bash_completion)
+  azurite pytools helm crane kubeconform actionlint promtool krew bash_completion tinyproxy)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
@@ -220,6 +230,7 @@ version_of() {
     promtool) echo "$PROMTOOL_VERSION" ;;
     krew) echo "$KREW_VERSION" ;;
     bash_completion) echo "$BASH_COMPLETION_VERSION" ;;
+    tinyproxy) echo "$TINYPROXY_VERSION" ;;
     *) die "unknown component $1 (known: ${COMPONENTS[*]})" ;;
   esac
 }

@@ -5,6 +5,7 @@
 pub mod api_proxy;
 pub mod bundle_watch;
 pub mod fixtures;
+pub mod forward_proxy;
 pub mod holding_proxy;
 pub mod plugin;
 pub mod store_proxy;
@@ -40,6 +41,10 @@ pub struct Env {
     pub pytools: PathBuf,
     #[serde(rename = "podLogsDir")]
     pub pod_logs_dir: PathBuf,
+    /// Debian's tinyproxy, for the tests that put a forward proxy in front of the stores
+    /// (absent from an environment started before it was added).
+    #[serde(default)]
+    pub tinyproxy: Option<PathBuf>,
 }
 
 /// fake-gcs-server, which BSL gcs points at (the Velero server and the operator reach it

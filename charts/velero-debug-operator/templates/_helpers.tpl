@@ -199,10 +199,44 @@ let the spool fill with (vdo.spoolNeededBytes), else that, rounded up to MiB.
 {{- end }}
 {{- end -}}
 
-{{/* extraEnv, after failing on a name the chart already sets (vdo.env). */}}
+{{/*
+The proxy value's variables (docs/configuration.md, "Proxies"). NO_PROXY names the API server
+as the pod reaches it: the kubelet expands $(KUBERNETES_SERVICE_HOST) from the service
+variables it gives every container; the Service's names and loopback follow.
+*/}}
+{{- define "vdo.proxyEnv" -}}
+{{- with .Values.proxy -}}
+{{- if or .httpsProxy .httpProxy .existingSecret -}}
+{{- if .existingSecret -}}
+{{- range list "HTTPS_PROXY" "HTTP_PROXY" }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.Values.proxy.existingSecret }}
+      key: {{ . }}
+      optional: true
+{{- end -}}
+{{- else -}}
+{{- range $name, $value := dict "HTTPS_PROXY" .httpsProxy "HTTP_PROXY" .httpProxy -}}
+{{- if $value }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end -}}
+{{- end -}}
+{{- end }}
+- name: NO_PROXY
+  value: {{ join "," (concat (list "$(KUBERNETES_SERVICE_HOST)" "kubernetes.default.svc" "kubernetes.default" "kubernetes" "localhost" "127.0.0.1") .noProxy) | quote }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* extraEnv, after failing on a name the chart already sets (vdo.env, vdo.proxyEnv). */}}
 {{- define "vdo.extraEnv" -}}
 {{- $own := list -}}
 {{- range (include "vdo.env" . | fromYamlArray) -}}
+{{- $own = append $own .name -}}
+{{- end -}}
+{{- range (include "vdo.proxyEnv" . | fromYamlArray) -}}
 {{- $own = append $own .name -}}
 {{- end -}}
 {{- range .Values.extraEnv -}}

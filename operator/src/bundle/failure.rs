@@ -214,6 +214,7 @@ mod tests {
     fn the_same_store_outage_has_the_same_reason_at_every_step() {
         let unreachable = || StorageError::Unreachable {
             location: "default".into(),
+            via: String::new(),
             message: "connection refused".into(),
         };
         let preflight = Failure::from(unreachable());

@@ -254,6 +254,7 @@ impl AzureStore {
             errors: Errors {
                 location: location.name.clone(),
                 bucket: location.bucket.clone(),
+                route: crate::proxy::Proxies::from_env().route(&creds.account_url),
             },
         }
     }

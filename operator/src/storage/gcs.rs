@@ -259,7 +259,7 @@ impl GcsStore {
             http,
             upload: format!("{root}/upload/storage/v1"),
             url_endpoint: root,
-            api,
+            api: api.clone(),
             bucket: location.bucket.clone(),
             key: creds.key.clone(),
             authenticate: emulator.is_none(),
@@ -267,6 +267,7 @@ impl GcsStore {
             errors: Errors {
                 location: location.name.clone(),
                 bucket: location.bucket.clone(),
+                route: crate::proxy::Proxies::from_env().route(&api),
             },
         }
     }

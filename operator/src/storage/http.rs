@@ -6,6 +6,8 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use futures::TryStreamExt;
 
+pub(super) use crate::proxy::Route;
+
 use super::{
     StorageError, error_chain, is_certificate_error,
     location::{LocationError, StorageLocation, ca_pem},
@@ -94,6 +96,8 @@ impl Answer {
 pub(super) struct Errors {
     pub location: String,
     pub bucket: String,
+    /// How the location's endpoint is reached.
+    pub route: Route,
 }
 
 impl Errors {
@@ -109,6 +113,7 @@ impl Errors {
         } else {
             StorageError::Unreachable {
                 location: self.location.clone(),
+                via: self.route.phrase(),
                 message,
             }
         }
@@ -146,7 +151,11 @@ impl Errors {
                     key: key.to_string(),
                 },
                 // Throttled or failing: the store may come back.
-                408 | 429 | 500..=599 => StorageError::Unreachable { location, message },
+                408 | 429 | 500..=599 => StorageError::Unreachable {
+                    location,
+                    via: self.route.phrase(),
+                    message,
+                },
                 _ => StorageError::Failed {
                     location,
                     operation,
@@ -248,6 +257,7 @@ pub(super) fn streamed<'a>(
                 Err(_) => {
                     return Err(StorageError::Unreachable {
                         location: errors.location.clone(),
+                        via: errors.route.phrase(),
                         message: format!(
                             "the store took no bytes of the upload for {}s",
                             STALLED_BODY_GRACE.as_secs()
@@ -302,6 +312,7 @@ mod tests {
         let errors = Errors {
             location: "l".into(),
             bucket: "b".into(),
+            route: Route::Direct,
         };
         let answer = |status| Answer {
             status,

@@ -33,8 +33,13 @@ pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
 pub(crate) enum StorageError {
     #[error("the object store refused the credentials of {location}: {message}")]
     CredentialsInvalid { location: String, message: String },
-    #[error("the object store of {location} cannot be reached: {message}")]
-    Unreachable { location: String, message: String },
+    /// `via`: " through the proxy URL" when the location is reached through one (proxy.rs).
+    #[error("the object store of {location} cannot be reached{via}: {message}")]
+    Unreachable {
+        location: String,
+        via: String,
+        message: String,
+    },
     #[error("{location}: object {key} does not exist")]
     NotFound { location: String, key: String },
     /// The upload being sent was aborted meanwhile (S3 NoSuchUpload, Azure InvalidBlockList):
@@ -347,6 +352,7 @@ async fn save_capped<B: AsRef<[u8]>>(
             Err(e) => {
                 return Err(StorageError::Unreachable {
                     location: location.to_string(),
+                    via: String::new(),
                     message: format!("{what}: reading the body: {e}"),
                 });
             }

@@ -22,6 +22,8 @@ use aws_sdk_s3::{
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::proxy::{Proxies, Route};
+
 use super::{
     NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject,
     credentials::AwsCredentials, error_chain, is_certificate_error, location::StorageLocation,
@@ -49,6 +51,8 @@ pub(super) struct S3Store {
     location: StorageLocation,
     /// What the URLs are signed with: its expiry bounds theirs.
     credentials: SharedCredentialsProvider,
+    /// How the endpoint is reached.
+    route: Route,
 }
 
 async fn credentials_provider(creds: &AwsCredentials) -> SharedCredentialsProvider {
@@ -116,7 +120,10 @@ impl S3Store {
             Client::from_conf(b.build())
         };
         let endpoint = location.config("s3Url");
+        let aws = format!("https://s3.{region}.amazonaws.com");
+        let route = Proxies::from_env().route(endpoint.unwrap_or(&aws));
         S3Store {
+            route,
             client: build(endpoint),
             presign_client: build(location.config("publicUrl").or(endpoint)),
             location: location.clone(),
@@ -141,6 +148,7 @@ impl S3Store {
             }
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StorageError::Unreachable {
                 location,
+                via: self.route.phrase(),
                 message: format!("{operation}: {}", error_chain(&err)),
             },
             SdkError::ServiceError(service) => {
@@ -181,7 +189,11 @@ impl S3Store {
                         key: key.to_string(),
                     },
                     _ if service.raw().status().is_server_error() => {
-                        StorageError::Unreachable { location, message }
+                        StorageError::Unreachable {
+                            location,
+                            via: self.route.phrase(),
+                            message,
+                        }
                     }
                     // Its Display names the operation already.
                     _ => StorageError::Failed {

@@ -6,7 +6,10 @@
 
 use std::sync::{Arc, Once};
 
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_http_client::{
+    proxy::ProxyConfig,
+    tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode},
+};
 use aws_smithy_runtime_api::client::{
     http::{
         HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -26,7 +29,8 @@ use rustls::{
 
 use super::location::{LocationError, StorageLocation, ca_pem};
 
-/// The HTTP client for the BSL's endpoint; None: the SDK's default (system roots).
+/// The HTTP client for the BSL's endpoint; None: the SDK's default (system roots; proxies from
+/// the environment, as every client here: proxy.rs).
 pub(crate) fn http_client(
     location: &StorageLocation,
 ) -> Result<Option<SharedHttpClient>, LocationError> {
@@ -47,10 +51,21 @@ pub(crate) fn http_client(
         .with_trust_store(TrustStore::default().with_pem_certificate(pem))
         .build()
         .map_err(|e| LocationError::InvalidCaCert(location.name.clone(), e.to_string()))?;
-    let client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https();
+    // As the SDK's default client is built (aws-smithy-runtime's default_https_client), with
+    // the location's trust store: its builder's build_https would leave proxies out.
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings, components| {
+            let mut builder = aws_smithy_http_client::Connector::builder()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context.clone())
+                .proxy_config(ProxyConfig::from_env());
+            builder.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                builder.set_sleep_impl(components.sleep_impl());
+            }
+            builder.build()
+        },
+    );
     Ok(Some(client))
 }
 

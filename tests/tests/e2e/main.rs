@@ -25,6 +25,7 @@ mod kubectl_plugin;
 mod monitoring;
 mod operator_restart;
 mod orphans;
+mod proxies;
 mod real_failures;
 mod seeded_corpus;
 mod site_rules;
