@@ -110,7 +110,11 @@ mod tests {
 
     #[test]
     fn a_destination_goes_through_the_proxy_of_its_scheme_unless_no_proxy_names_it() {
-        let p = Proxies::of(PROXY, "http://tls-proxy.corp:8443", "localhost,.svc,10.0.0.0/8");
+        let p = Proxies::of(
+            PROXY,
+            "http://tls-proxy.corp:8443",
+            "localhost,.svc,10.0.0.0/8",
+        );
         let http = Route::Proxy("http://proxy.corp:3128".into());
         let https = Route::Proxy("http://tls-proxy.corp:8443".into());
         assert_eq!(p.route("http://127.0.0.1:9000/bucket"), http);
@@ -156,7 +160,10 @@ mod tests {
         );
         assert_eq!(via(&direct, None, https_proxy), None);
         // kube copied HTTPS_PROXY in: NO_PROXY decides.
-        assert_eq!(via(&direct, Some("http://proxy.corp:3128"), https_proxy), None);
+        assert_eq!(
+            via(&direct, Some("http://proxy.corp:3128"), https_proxy),
+            None
+        );
         // The kubeconfig's own proxy-url wins.
         assert_eq!(
             via(&direct, Some("http://kube-proxy.corp:8080"), https_proxy).as_deref(),

@@ -61,7 +61,10 @@ impl ForwardProxy {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("tinyproxy did not listen on 127.0.0.1:{port}; its log: {}", proxy.log_text())
+        bail!(
+            "tinyproxy did not listen on 127.0.0.1:{port}; its log: {}",
+            proxy.log_text()
+        )
     }
 
     pub fn url(&self) -> String {

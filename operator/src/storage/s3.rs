@@ -188,13 +188,11 @@ impl S3Store {
                         location,
                         key: key.to_string(),
                     },
-                    _ if service.raw().status().is_server_error() => {
-                        StorageError::Unreachable {
-                            location,
-                            via: self.route.phrase(),
-                            message,
-                        }
-                    }
+                    _ if service.raw().status().is_server_error() => StorageError::Unreachable {
+                        location,
+                        via: self.route.phrase(),
+                        message,
+                    },
                     // Its Display names the operation already.
                     _ => StorageError::Failed {
                         location,

@@ -32,11 +32,17 @@ fn api_server(env: &Env) -> Result<(String, Vec<u8>)> {
         .and_then(|c| c.cluster.clone())
         .context("kubeconfig without a cluster")?;
     let server = cluster.server.context("cluster without a server")?;
-    let ca = cluster
-        .certificate_authority_data
-        .context("cluster without certificate-authority-data")?;
-    use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.decode(ca)?;
+    let ca = match (
+        &cluster.certificate_authority_data,
+        &cluster.certificate_authority,
+    ) {
+        (Some(data), _) => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(data)?
+        }
+        (None, Some(path)) => std::fs::read(path).with_context(|| format!("reading {path}"))?,
+        (None, None) => anyhow::bail!("the kubeconfig's cluster names no CA"),
+    };
     Ok((server, ca))
 }
 
@@ -107,7 +113,8 @@ async fn serial_every_store_is_reached_through_the_proxy_and_a_proxy_down_is_nam
         );
     }
     ensure!(
-        !relayed_to(&proxy, &api_at.replace("127.0.0.1", "localhost")) && !relayed_to(&proxy, &api_at),
+        !relayed_to(&proxy, &api_at.replace("127.0.0.1", "localhost"))
+            && !relayed_to(&proxy, &api_at),
         "the API server was reached through the proxy although NO_PROXY names it"
     );
 
@@ -128,13 +135,20 @@ async fn serial_every_store_is_reached_through_the_proxy_and_a_proxy_down_is_nam
     let api_bundles =
         kube::Api::<velero_debug_crd::DebugBundle>::namespaced(t.client.clone(), &t.env.namespace);
     let expected = format!("cannot be reached through the proxy {}", proxy.url());
-    let said = eventually("the bundle to name the proxy", Duration::from_secs(120), || async {
-        let b = api_bundles.get(&name).await?;
-        let text = condition_reason(&b);
-        let phase = b.status.as_ref().and_then(|s| s.phase);
-        ensure!(phase != Some(Phase::Completed), "Completed with the proxy down");
-        Ok(text.contains(&expected).then_some(text))
-    })
+    let said = eventually(
+        "the bundle to name the proxy",
+        Duration::from_secs(120),
+        || async {
+            let b = api_bundles.get(&name).await?;
+            let text = condition_reason(&b);
+            let phase = b.status.as_ref().and_then(|s| s.phase);
+            ensure!(
+                phase != Some(Phase::Completed),
+                "Completed with the proxy down"
+            );
+            Ok(text.contains(&expected).then_some(text))
+        },
+    )
     .await;
     back.done().await?;
     let said = said?;
