@@ -24,6 +24,7 @@ mod probe;
 mod process;
 mod proxy;
 mod redact;
+mod report;
 mod spool;
 mod storage;
 mod summary;

@@ -38,7 +38,7 @@ LAYERS = {
         "storage", "kubernetes", "log_client", "spool", "api_timeout", "tar_gz",
         "gzip_members", "metrics", "health", "context", "config", "allocator",
     ],
-    "cores": ["findings", "summary", "redact", "velero"],
+    "cores": ["findings", "summary", "report", "redact", "velero", "proxy"],
 }
 # The layers each layer may import, its own included; cores import only cores.
 MAY_IMPORT = {

@@ -41,6 +41,29 @@ pub(crate) async fn finish(
     }
 }
 
+/// report.html, from the same evidence and findings as summary.md.
+fn report_html(
+    evidence: &crate::findings::Evidence,
+    findings: &[crate::findings::Finding],
+    damage: &crate::findings::Damage,
+    files: &[crate::summary::ArchivedFile],
+) -> String {
+    let restore = evidence.target.kind == "Restore";
+    let damage_lines: Vec<String> = damage
+        .applications
+        .iter()
+        .take(MAX_MANIFEST_APPLICATIONS)
+        .map(|d| crate::summary::damage_line(d, restore, findings))
+        .collect();
+    crate::report::render(&crate::report::ReportInput {
+        evidence,
+        findings,
+        damage,
+        damage_lines: &damage_lines,
+        files,
+    })
+}
+
 fn finish_blocking(
     spooled: Spooled,
     site_rules: &SiteRules,
@@ -59,9 +82,12 @@ fn finish_blocking(
     } = collected;
     let findings = crate::findings::diagnose_with(&summary.evidence, site_rules);
     let summary_md = summary.render(&findings, &warnings);
-    let damage = crate::findings::damage(&summary.evidence, &findings).applications;
+    let all_damage = crate::findings::damage(&summary.evidence, &findings);
+    let report = report_html(&summary.evidence, &findings, &all_damage, archive.files());
+    let damage = all_damage.applications;
     let kept = damage.len().min(MAX_MANIFEST_APPLICATIONS);
     // First in the archive, so a reader wanting only them stops early (see tar_gz).
+    archive.put_first(&EntryPath::new(&[], "report", "html"), report.into_bytes());
     archive.put_first(
         &EntryPath::new(&[], "summary", "md"),
         summary_md.into_bytes(),

@@ -347,6 +347,8 @@ pub(crate) struct Evidence {
     pub backup_results: ResultGroups,
     /// The target's own log could not be had from the object store.
     pub operation_log_missing: Option<MissingLog>,
+    /// Every volume operation's times, for the report.
+    pub timeline: super::timeline::Timeline,
 }
 
 /// The target's own log, missing from the object store.
@@ -496,6 +498,7 @@ impl Evidence {
         };
         self.involved_nodes.extend(node.clone());
         self.count_volume(kind, spec);
+        self.timeline.add(path, kind, node.as_deref(), &phase, obj);
         if phase == "Completed" {
             return;
         }

@@ -20,6 +20,7 @@ mod results;
 mod rules;
 mod site_rules;
 pub(crate) mod text;
+pub(crate) mod timeline;
 
 #[cfg(test)]
 mod infrastructure_tests;

@@ -4,6 +4,8 @@
 mod bounded;
 mod render;
 
+pub(crate) use render::damage_line;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -170,7 +170,7 @@ fn damage_section(md: &mut Markdown, e: &Evidence, findings: &[Finding], damage:
 
 /// `- StatefulSet shop/db: 1 of 2 volumes not restored; 1 pod not Ready (db-0: Pending,
 /// Unschedulable) (#2 `volume-operation-failed`)`.
-fn damage_line(d: &AppDamage, restore: bool, findings: &[Finding]) -> String {
+pub(crate) fn damage_line(d: &AppDamage, restore: bool, findings: &[Finding]) -> String {
     let app = match d.kind.as_str() {
         NAMESPACE => format!("namespace {} (no owner)", d.namespace),
         HELM_RELEASE => format!("Helm release {}/{}", d.namespace, d.name),
