@@ -91,6 +91,13 @@ pub(crate) enum Command {
     /// Print the bundle's summary.md.
     #[command(after_help = "Examples:\n  kubectl velero-debug summary why-restore-1 | less")]
     Summary(SummaryArgs),
+    /// Open the bundle's report.html (findings, damage, timeline) in your browser, or print its
+    /// path; BUNDLE is a downloaded .tar.gz or a DebugBundle's name (downloaded first).
+    #[command(
+        after_help = "Examples:\n  kubectl velero-debug report why-restore-1\n  \
+        kubectl velero-debug report ./why-restore-1.tar.gz --no-open"
+    )]
+    Report(ReportArgs),
     /// Print one file of the bundle (a log, a YAML), or list its files when none is named.
     #[command(
         after_help = "Examples:\n  kubectl velero-debug logs why-restore-1\n  \
@@ -261,6 +268,24 @@ pub(crate) struct DownloadArgs {
 #[derive(Debug, Args)]
 pub(crate) struct SummaryArgs {
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// A bundle's .tar.gz, or a DebugBundle's name.
+    pub bundle: String,
+    /// Where to unpack the bundle (default: the bundle's name, in the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print the report's path without opening it.
+    #[arg(long)]
+    pub no_open: bool,
+    /// The most bytes a bundle may unpack to.
+    #[arg(long, default_value_t = 4 << 30)]
+    pub max_bytes: u64,
+    /// How long to wait for the operator to sign a new URL when the current one expired.
+    #[arg(long, default_value = "2m")]
+    pub timeout: String,
 }
 
 #[derive(Debug, Args)]

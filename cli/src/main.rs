@@ -20,7 +20,7 @@ mod summary;
 mod targets;
 mod wait;
 
-use std::{io::Write, process::ExitCode};
+use std::{io::Write, path::Path, process::ExitCode};
 
 use clap::{CommandFactory, Parser};
 use kube::Api;
@@ -72,6 +72,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Completion(args) => return print_completion(args),
         Command::Complete(args) => return commands::complete::complete(args).await,
         Command::Create(target) => return commands::create::create(&cli.cluster, target).await,
+        Command::Report(args) if Path::new(&args.bundle).is_file() => {
+            return commands::report::from_file(args);
+        }
         _ => {}
     }
     let target = cluster::target(&cli.cluster).await?;
@@ -91,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Logs(args) => archive::logs(&api, &args).await,
         Command::RefreshUrl(args) => archive::refresh_url(&api, &args).await,
         Command::Delete(args) => commands::delete::delete(&api, &args).await,
+        Command::Report(args) => commands::report::from_cluster(&api, &args).await,
     }
 }
 

@@ -11,7 +11,7 @@
 # (tests/lint/transcripts.py) fails when a quoted transcript no longer matches its recording.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-STEPS=9
+STEPS=10
 demo_dir="$VDO_CACHE/demo"
 rm -rf "$demo_dir" && mkdir -p "$demo_dir"
 recording="$demo_dir/transcripts"
@@ -119,10 +119,19 @@ picked=$(kubectl -n velero get debugbundle "$manual" -o jsonpath='{.spec.restore
 [[ "$picked" == "$restore" ]] || die "--latest-failed picked restore $picked, not $restore"
 show plugin-describe kubectl velero-debug describe "$manual"
 
+step 10 "report.html, opened by the plugin and rendered in headless Chromium"
+report=$(kubectl velero-debug report "$bundle.tar.gz" --dir "$demo_dir/report" --no-open)
+browser_tools="$(tool_dir browser "playwright$PLAYWRIGHT_CORE_VERSION-axe$AXE_CORE_VERSION-vnu$VNU_JAR_VERSION")/node_modules"
+screenshot="$demo_dir/$bundle-report.png"
+NODE_PATH="$browser_tools" node "$REPO_ROOT/tests/browser/report-check.cjs" "$report" "$screenshot" \
+  >"$demo_dir/$bundle-report-check.json" || die "the report did not render in Chromium"
+say "demo: $(jq -r '"\(.bars | length) operations drawn, \(.consoleErrors | length) console errors, \(.requests | length) request(s), loaded in \(.loadMs) ms"' "$demo_dir/$bundle-report-check.json")"
+
 rm -rf "$REPO_ROOT/docs/transcripts"
 mkdir -p "$REPO_ROOT/docs/transcripts"
 cp "$recording"/*.txt "$REPO_ROOT/docs/transcripts/"
 echo
 log "demo: done. The bundle is unpacked in $demo_dir/$bundle."
+log "demo: its report: $report; as Chromium drew it: $screenshot"
 log "demo: transcripts recorded in docs/transcripts/ (make lint compares README.md and docs/ with them)."
 log "demo: the environment keeps running (export KUBECONFIG=$KUBECONFIG); stop it with 'make env-down'."

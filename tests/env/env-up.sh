@@ -32,6 +32,7 @@ GCP_PLUGIN=$(bin velero_gcp_plugin "$VELERO_GCP_PLUGIN_VERSION" velero-plugin-fo
 AZURITE=$(bin azurite "$AZURITE_VERSION" azurite-blob)
 PYTOOLS=$(tool_dir pytools "$(pytools_version)")/venv/bin/python
 TINYPROXY=$(bin tinyproxy "$TINYPROXY_VERSION" tinyproxy)
+BROWSER_TOOLS=$(tool_dir browser "playwright$PLAYWRIGHT_CORE_VERSION-axe$AXE_CORE_VERSION-vnu$VNU_JAR_VERSION")/node_modules
 for b in "$ETCD" "$KUBE_DIR/kube-apiserver" "$KWOK" "$KWOKCTL" "$VELERO" "$AWS_PLUGIN" "$S3S_FS" \
   "$FAKE_GCS" "$GCP_PLUGIN" "$AZURITE" "$PYTOOLS" "$TINYPROXY"; do
   [[ -x "$b" ]] || die "missing $b: run 'make tools' first"
@@ -456,6 +457,7 @@ json.dump({
               "credentialsFile": "$AZURE_CREDS_FILE", "dataDir": "$VDO_ENV_DIR/azurite"},
     "pytools": "$PYTOOLS",
     "tinyproxy": "$TINYPROXY",
+    "browserTools": "$BROWSER_TOOLS",
     "podLogsDir": "$VDO_ENV_DIR/podlogs",
 }, open(sys.argv[1], "w"), indent=2)
 PY

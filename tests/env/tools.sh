@@ -208,9 +208,27 @@ build_tinyproxy() { # out
   "$1/bin/tinyproxy" -v
 }
 
+# The report's browser test: Debian's chromium (a system package: installed with apt-get when
+# missing, as root), and from npm playwright-core (drives it), axe-core (the accessibility
+# check, run in the page) and vnu-jar (the W3C HTML validator, run with the machine's Java).
+build_browser() { # out
+  if ! command -v chromium >/dev/null; then
+    [[ $(id -u) == 0 ]] || die "Debian's chromium is missing: apt-get install chromium (as root)"
+    apt-get install -y --no-install-recommends chromium
+  fi
+  chromium --version
+  command -v java >/dev/null || die "java (11 or later) is needed to run the HTML validator"
+  cat >"$1/package.json" <<JSON
+{"private": true, "dependencies": {"playwright-core": "$PLAYWRIGHT_CORE_VERSION",
+ "axe-core": "$AXE_CORE_VERSION", "vnu-jar": "$VNU_JAR_VERSION"}}
+JSON
+  (cd "$1" && npm install --no-audit --no-fund --omit=dev)
+  [[ -f "$1/node_modules/vnu-jar/build/dist/vnu.jar" ]]
+}
+
 # component -> version variable, in build order (what the environment needs first comes first)
 COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs fake_gcs_server velero_gcp_plugin
-  azurite pytools helm crane kubeconform actionlint promtool krew bash_completion tinyproxy)
+  azurite pytools helm crane kubeconform actionlint promtool krew bash_completion tinyproxy browser)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
@@ -231,6 +249,7 @@ version_of() {
     krew) echo "$KREW_VERSION" ;;
     bash_completion) echo "$BASH_COMPLETION_VERSION" ;;
     tinyproxy) echo "$TINYPROXY_VERSION" ;;
+    browser) echo "playwright$PLAYWRIGHT_CORE_VERSION-axe$AXE_CORE_VERSION-vnu$VNU_JAR_VERSION" ;;
     *) die "unknown component $1 (known: ${COMPONENTS[*]})" ;;
   esac
 }

@@ -45,6 +45,9 @@ pub struct Env {
     /// (absent from an environment started before it was added).
     #[serde(default)]
     pub tinyproxy: Option<PathBuf>,
+    /// node_modules with playwright-core, axe-core and vnu-jar (the report's browser test).
+    #[serde(default, rename = "browserTools")]
+    pub browser_tools: Option<PathBuf>,
 }
 
 /// fake-gcs-server, which BSL gcs points at (the Velero server and the operator reach it

@@ -114,7 +114,7 @@ enum Sink<'a> {
 }
 
 /// Downloads the archive to `path`, checking its size and sha256; returns the sha256.
-async fn save(
+pub(super) async fn save(
     api: &Api<DebugBundle>,
     bundle: DebugBundle,
     path: &Path,

@@ -5,6 +5,7 @@ pub(crate) mod archive;
 pub(crate) mod complete;
 pub(crate) mod create;
 pub(crate) mod delete;
+pub(crate) mod report;
 pub(crate) mod show;
 
 use std::{io::Write, time::Duration};

@@ -203,7 +203,7 @@ fn timeline(out: &mut String, e: &Evidence, max_bars: usize) {
 }
 
 fn legend(out: &mut String) {
-    out.push_str(r#"<p class="legend">Bars: dotted = queued (created, not started), solid = running or done; <span class="key completed">completed</span> <span class="key running">running</span> <span class="key failed">failed (hatched)</span> <span class="key waiting">other phase</span>. Hover or focus (Tab) a bar or mark for what it is.</p>"#);
+    out.push_str(r#"<p class="legend">Bars: dotted = queued (created, not started), solid = running or done; <span class="key completed">completed</span> <span class="key running">running</span> <span class="key failed">failed (hatched)</span> <span class="key waiting">other phase</span>. A lane is named by its node and (operations not completed/all). Hover or focus (Tab) a bar or mark for what it is.</p>"#);
 }
 
 fn left_out(out: &mut String, drawn: &timeline_svg::Drawn, not_collected: usize) {

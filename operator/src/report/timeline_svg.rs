@@ -196,9 +196,15 @@ fn axis(out: &mut String, input: &TimelineInput, x: &dyn Fn(Timestamp) -> f64) {
             .unwrap_or(input.start);
         let tx = x(t);
         let label = t.strftime("%H:%M:%S").to_string();
+        // The ends' labels stay inside the picture.
+        let anchor = match i {
+            0 => "start",
+            4 => "end",
+            _ => "middle",
+        };
         let _ = write!(
             out,
-            r#"<line class="tick" x1="{tx}" x2="{tx}" y1="{AXIS_HEIGHT}" y2="100%"/><text class="axis" x="{tx}" y="14">{label}</text>"#
+            r#"<line class="tick" x1="{tx}" x2="{tx}" y1="{AXIS_HEIGHT}" y2="100%"/><text class="axis" text-anchor="{anchor}" x="{tx}" y="14">{label}</text>"#
         );
     }
 }

@@ -27,6 +27,7 @@ mod operator_restart;
 mod orphans;
 mod proxies;
 mod real_failures;
+mod report;
 mod seeded_corpus;
 mod site_rules;
 mod storage_providers;

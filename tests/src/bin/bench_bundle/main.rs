@@ -22,6 +22,10 @@
 //!    as an archive is) uploaded by the operator's storage port to BSLs default (S3, s3s-fs),
 //!    gcs (fake-gcs-server) and azure (Azurite), round after round; medians and each one's
 //!    ratio to S3's.
+//! 5. The report (`--scenarios 5`): report.html of bundles of 200 and 2,000 volume operations,
+//!    its size against its cap and its load time in headless Chromium (report_render.rs).
+
+mod report_render;
 
 use std::{
     io::Write,
@@ -59,7 +63,7 @@ struct Args {
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// The scenarios to run, by number (`--scenarios 0,1`): all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 3])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 5, 3])]
     scenarios: Vec<u8>,
     /// Rounds of scenarios 0 and 1, each measuring the bundle and its baselines back to back
     /// (scenario 1: source floor, bundle, `velero debug`); the ratios reported are those of
@@ -1076,6 +1080,10 @@ async fn main() -> Result<()> {
     if runs(4) {
         let rows = upload_per_provider(t, &work, args.total_mib, args.rounds).await?;
         print_table("Scenario 4: one archive uploaded to each store", &rows);
+    }
+    if runs(5) {
+        let rows = report_render::report_render(t, args.rounds).await?;
+        print_table("Scenario 5: report.html in headless Chromium", &rows);
     }
     if runs(3) {
         let rows = load(t, args.operator_pid, args.load_bundles).await?;

@@ -1,0 +1,218 @@
+//! report.html (issue 36) of a real bundle, read the way a person reads it: `kubectl
+//! velero-debug report` unpacks it, headless Chromium (Debian's) opens it from disk under its
+//! own Content-Security-Policy, and tests/browser/report-check.cjs says what the page did and
+//! holds: no console error, no request but the file itself, one bar per volume operation on
+//! its node's lane, the first finding's title; axe-core finds no accessibility violation and
+//! the W3C validator (vnu) no HTML error. The screenshot is kept as an artifact.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context, Result, ensure};
+use serde::Deserialize;
+use velero_debug_e2e::{
+    TestCtx,
+    fixtures::{apply_bundle, finished_restore, pod_volume_restore, real_backup, wait_completed},
+    plugin,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageFacts {
+    console_errors: Vec<String>,
+    requests: Vec<String>,
+    url: String,
+    axe: Vec<serde_json::Value>,
+    bars: Vec<Bar>,
+    first_finding: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Bar {
+    node: String,
+    phase: String,
+    title: String,
+}
+
+/// (node, phase, started minutes after the restore began, ended minutes after, or None).
+const OPERATIONS: [(Option<&str>, &str, i64, Option<i64>); 6] = [
+    (Some("node-a"), "Completed", 1, Some(3)),
+    (Some("node-b"), "Failed", 1, Some(9)),
+    (Some("node-a"), "InProgress", 4, None),
+    (Some("node-c"), "Failed", 2, Some(9)),
+    (Some("node-c"), "Completed", 2, Some(5)),
+    (None, "New", 0, None),
+];
+
+fn status_of(node: Option<&str>, phase: &str, start: i64, end: Option<i64>) -> serde_json::Value {
+    let at = |m: i64| {
+        jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_mins(m - 10))
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .ok()
+    };
+    let mut s = serde_json::json!({"phase": phase, "progress": {}});
+    if let Some(node) = node {
+        s["node"] = node.into();
+        s["startTimestamp"] = at(start).into();
+    }
+    if let Some(end) = end {
+        s["completionTimestamp"] = at(end).into();
+    }
+    if phase == "Failed" {
+        s["message"] = "data path restore failed: context deadline exceeded".into();
+    }
+    s
+}
+
+/// Runs the browser check on `report`, keeping the screenshot at `screenshot`.
+async fn check_in_chromium(t: &TestCtx, report: &str, screenshot: &PathBuf) -> Result<PageFacts> {
+    let modules = t
+        .env
+        .browser_tools
+        .clone()
+        .context("env.json names no browserTools: make env-up")?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/report-check.cjs");
+    let run = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(report)
+        .arg(screenshot)
+        .env("NODE_PATH", &modules)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run).await??;
+    ensure!(
+        out.status.success(),
+        "report-check: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The W3C validator's errors about `report`.
+async fn html_errors(t: &TestCtx, report: &str) -> Result<Vec<serde_json::Value>> {
+    let modules = t.env.browser_tools.clone().context("no browserTools")?;
+    let jar = modules.join("vnu-jar/build/dist/vnu.jar");
+    let out = tokio::process::Command::new("java")
+        .args(["-jar"])
+        .arg(&jar)
+        .args([
+            "--errors-only",
+            "--exit-zero-always",
+            "--format",
+            "json",
+            report,
+        ])
+        .output()
+        .await?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stderr)
+        .with_context(|| format!("vnu said: {}", String::from_utf8_lossy(&out.stderr)))?;
+    Ok(json["messages"].as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_report_of_a_real_bundle_loads_clean_in_chromium_with_a_bar_per_operation() -> Result<()>
+{
+    let t = &TestCtx::new().await?;
+    let (_, backup, _) = real_backup(t, "report-src").await?;
+    let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
+    let (restore, uid) =
+        finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
+    let mut expected = vec![];
+    for (i, (node, phase, start, end)) in OPERATIONS.iter().enumerate() {
+        let pod = format!("app-{i}");
+        let name = pod_volume_restore(
+            t,
+            (&restore, &uid),
+            ("report-ns", &pod),
+            status_of(*node, phase, *start, *end),
+        )
+        .await?;
+        expected.push((name, node.unwrap_or("(no node)").to_string(), *phase));
+    }
+    let name = apply_bundle(t, serde_json::json!({"restore": restore})).await?;
+    let bundle = wait_completed(t, &name, Duration::from_secs(120)).await?;
+
+    let dir = tempfile::tempdir()?;
+    let out = plugin::run(
+        &t.env,
+        &[
+            "report",
+            &name,
+            "--dir",
+            &dir.path().display().to_string(),
+            "--no-open",
+        ],
+    )
+    .await?;
+    ensure!(out.status.success(), "report: {}", plugin::text(&out));
+    let report = String::from_utf8(out.stdout)?.trim().to_string();
+    ensure!(report.ends_with("/report.html"), "report printed {report}");
+
+    let artifacts = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("e2e-artifacts");
+    std::fs::create_dir_all(&artifacts)?;
+    let screenshot = artifacts.join(format!("report-{name}.png"));
+    let page = check_in_chromium(t, &report, &screenshot).await?;
+    eprintln!("report screenshot: {}", screenshot.display());
+
+    ensure!(
+        page.console_errors.is_empty(),
+        "console errors: {:?}",
+        page.console_errors
+    );
+    ensure!(
+        page.requests == vec![page.url.clone()],
+        "requests beyond the file: {:?}",
+        page.requests
+    );
+    ensure!(
+        page.axe.is_empty(),
+        "accessibility violations: {:#?}",
+        page.axe
+    );
+    ensure!(
+        std::fs::metadata(&screenshot)?.len() > 10_000,
+        "no screenshot at {}",
+        screenshot.display()
+    );
+    let first = bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.findings.first())
+        .context("no finding")?;
+    ensure!(
+        page.first_finding.as_deref() == Some(first.title.as_str()),
+        "first finding: {:?} vs {}",
+        page.first_finding,
+        first.title
+    );
+    ensure!(
+        page.bars.len() == expected.len(),
+        "{} bars for {} operations: {:?}",
+        page.bars.len(),
+        expected.len(),
+        page.bars
+    );
+    for (pvr, node, phase) in &expected {
+        let bars: Vec<&Bar> = page
+            .bars
+            .iter()
+            .filter(|b| b.title.contains(&format!(" {pvr} on ")))
+            .collect();
+        ensure!(bars.len() == 1, "{pvr}: {} bars", bars.len());
+        ensure!(
+            &bars[0].node == node && bars[0].title.contains(&format!(": {phase} (")),
+            "{pvr} ({node}, {phase}): {:?}",
+            bars[0]
+        );
+    }
+    ensure!(
+        page.bars.iter().any(|b| b.phase == "failed"),
+        "no bar drawn as failed"
+    );
+    let errors = html_errors(t, &report).await?;
+    ensure!(errors.is_empty(), "HTML errors: {errors:#?}");
+    Ok(())
+}
