@@ -72,6 +72,8 @@ pub struct AzureEnv {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct VeleroEnv {
+    /// The Velero version the environment runs (`v1.18.3`; `VELERO_VERSION` picks it).
+    pub version: String,
     pub cli: PathBuf,
     pub log: PathBuf,
 }
