@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{
     rules_tests::{case_dir, load, rules_of, yaml_docs},
@@ -261,6 +261,55 @@ fn a_maintenance_that_failed_without_its_job_is_quoted_from_the_repository() {
     // A later success clears it.
     let repo = &mut e.infra.repositories[0];
     repo.latest_maintenance.as_mut().unwrap().result = "Succeeded".into();
+    assert!(!rules_of(&diagnose(&e)).contains(&"repository-maintenance-failed"));
+}
+
+/// Velero 1.14 keeps a failed maintenance in a Ready repository's status.message (no
+/// recentMaintenance): the same finding, quoted from there, and the resources named where 1.14
+/// takes them (the server's flags, not the ConfigMap of 1.15 on).
+#[test]
+fn a_velero_1_14_maintenance_failure_is_found_in_the_repository_message() {
+    let mut e = load_infrastructure("repository-maintenance-failed");
+    e.infra.maintenance_jobs.clear();
+    let message = "Maintenance job shop-default-restic-5ktbx-maintain-job-1 failed: An error \
+                   occurred: failed to prune repo: blob not found";
+    let v1_14 = json!({"metadata": {"name": "shop-default-restic-5ktbx"},
+        "spec": {"volumeNamespace": "shop", "backupStorageLocation": "default",
+                 "repositoryType": "restic"},
+        "status": {"phase": "Ready", "message": message,
+                   "lastMaintenanceTime": "2026-11-20T10:00:00Z"}});
+    e.infra.repositories.clear();
+    e.infra.add_repository(
+        "resources/backuprepository/shop-default-restic-5ktbx.yaml",
+        &v1_14,
+    );
+    let found = diagnose(&e);
+    let maintenance = found
+        .iter()
+        .find(|f| f.rule == "repository-maintenance-failed")
+        .unwrap();
+    assert_eq!(maintenance.quote, message);
+    let step = maintenance.next_step.as_deref().unwrap();
+    assert!(step.contains("--maintenance-job-mem-limit"), "{step}");
+    assert!(!step.contains("configmap"), "{step}");
+    // The 1.18 shape of the same failure names the ConfigMap.
+    let recent = e.infra.repositories[0].latest_maintenance.as_mut().unwrap();
+    recent.from_status_message = false;
+    let found = diagnose(&e);
+    let step = found
+        .iter()
+        .find(|f| f.rule == "repository-maintenance-failed")
+        .and_then(|f| f.next_step.clone())
+        .unwrap();
+    assert!(step.contains("--repo-maintenance-job-configmap"), "{step}");
+    // Once maintenance succeeds, 1.14 clears the message: nothing is found.
+    e.infra.repositories.clear();
+    let mut cleared = v1_14.clone();
+    cleared["status"]["message"] = json!("");
+    e.infra.add_repository(
+        "resources/backuprepository/shop-default-restic-5ktbx.yaml",
+        &cleared,
+    );
     assert!(!rules_of(&diagnose(&e)).contains(&"repository-maintenance-failed"));
 }
 

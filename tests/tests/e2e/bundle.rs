@@ -39,7 +39,7 @@ async fn completed_bundle(
 async fn restarted_node_agent(env: &Env, client: &Client) -> Result<(String, String)> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
     let agents = pods
-        .list(&ListParams::default().labels("role=node-agent"))
+        .list(&ListParams::default().labels(velero_debug_operator::velero::NODE_AGENT_POD_SELECTOR))
         .await?;
     for pod in agents.items {
         let previous = LogParams {
@@ -515,7 +515,7 @@ async fn node_agent_on(t: &TestCtx, node: &str) -> Result<String> {
     let (env, client) = (&t.env, &t.client);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
     let agents = pods
-        .list(&ListParams::default().labels("role=node-agent"))
+        .list(&ListParams::default().labels(velero_debug_operator::velero::NODE_AGENT_POD_SELECTOR))
         .await?;
     agents
         .items
