@@ -404,3 +404,42 @@ fn the_summary_header_shows_velero_and_node_agent_flags_and_plugins() {
     let findings_at = md.lines().position(|l| l == "## Findings").unwrap();
     assert!(findings_at < 12, "{md}");
 }
+
+/// Velero 1.14's PodVolumeRestore names no node (1.18's `status.node`): one that ran is placed
+/// on its pod's node, so the node and its node-agent are looked at; one still New is not, and
+/// one that names its node keeps it.
+#[test]
+fn a_velero_1_14_pod_volume_restore_is_placed_on_its_pods_node() {
+    let mut e = Evidence::default();
+    let pvr = |name: &str, pod: &str, status: Value| {
+        json!({"metadata": {"name": name},
+            "spec": {"pod": {"kind": "Pod", "namespace": "shop", "name": pod}, "volume": "data"},
+            "status": status})
+    };
+    let failed = json!({"phase": "Failed", "message": "pod volume restore failed: data path"});
+    for (name, pod, status) in [
+        ("pvr-1-14", "app-0", failed.clone()),
+        ("pvr-new", "app-0", json!({"phase": "New"})),
+        (
+            "pvr-1-18",
+            "app-0",
+            json!({"phase": "Failed", "node": "node-9"}),
+        ),
+        ("pvr-other", "app-1", failed),
+    ] {
+        let path = format!("resources/podvolumerestore/{name}.yaml");
+        e.add_operation(&path, "PodVolumeRestore", &pvr(name, pod, status));
+    }
+    assert!(!e.involved_nodes.contains("node-1"));
+    e.place_pod_volume_restores("shop/app-0", "node-1");
+    let node_of = |name: &str| {
+        let op = e.operations.iter().find(|o| o.name == name).unwrap();
+        op.node.clone()
+    };
+    assert_eq!(node_of("pvr-1-14").as_deref(), Some("node-1"));
+    assert_eq!(node_of("pvr-new"), None);
+    assert_eq!(node_of("pvr-1-18").as_deref(), Some("node-9"));
+    assert_eq!(node_of("pvr-other"), None);
+    assert!(e.involved_nodes.contains("node-1"));
+    assert!(restore_placed_by_its_pod("Completed") && !restore_placed_by_its_pod("Accepted"));
+}
