@@ -78,6 +78,30 @@ pub struct VeleroEnv {
     pub log: PathBuf,
 }
 
+impl VeleroEnv {
+    /// The minor version of the Velero the environment runs (14 for `v1.14.0`).
+    pub fn minor(&self) -> u32 {
+        self.version
+            .trim_start_matches('v')
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(u32::MAX)
+    }
+
+    /// The phase Velero gives a backup into an Unavailable storage location: Velero 1.14 runs
+    /// it and fails it when it cannot upload (`Failed`); 1.18 refuses it before it starts
+    /// (`FailedValidation`: "backup can't be created because BackupStorageLocation ... is in
+    /// Unavailable status").
+    pub fn unavailable_location_backup_phase(&self) -> &'static str {
+        if self.minor() <= 14 {
+            "Failed"
+        } else {
+            "FailedValidation"
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3Env {
