@@ -73,6 +73,7 @@ pub struct AzureEnv {
 #[derive(Debug, Clone, Deserialize)]
 pub struct VeleroEnv {
     /// The Velero version the environment runs (`v1.18.3`; `VELERO_VERSION` picks it).
+    #[serde(default)]
     pub version: String,
     pub cli: PathBuf,
     pub log: PathBuf,
@@ -145,7 +146,19 @@ impl Env {
         let path = std::env::var("VDO_ENV_FILE")
             .context("VDO_ENV_FILE is not set: run the e2e tests with `make e2e` (or `make env-up` and export what it prints)")?;
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {path}"))
+        let mut env: Env =
+            serde_json::from_str(&text).with_context(|| format!("parsing {path}"))?;
+        if env.velero.version.is_empty() {
+            // An environment started before env.json recorded the version: its CLI's tool
+            // folder (tools/velero-<version>/bin/velero) names it.
+            let folder = env.velero.cli.parent().and_then(|bin| bin.parent());
+            let name = folder.and_then(|f| f.file_name()).and_then(|n| n.to_str());
+            env.velero.version = name
+                .and_then(|n| n.strip_prefix("velero-"))
+                .with_context(|| format!("{path} names no Velero version"))?
+                .to_string();
+        }
+        Ok(env)
     }
 
     pub async fn client(&self) -> Result<Client> {

@@ -248,7 +248,7 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
     )];
     let agent = restart_node_agent_on(t, &node, &current, &previous).await?;
 
-    let (_, backup, _) = real_backup(t, "panic-src").await?;
+    let (ns, backup, _) = real_backup(t, "panic-src").await?;
     let (restore, restore_uid) = finished_restore(
         t,
         &backup,
@@ -260,7 +260,7 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
     let pvr = pod_volume_restore(
         t,
         (&restore, &restore_uid),
-        ("app", "app-0"),
+        (&ns, "app-0"),
         serde_json::json!({"phase": "Failed", "node": node,
                            "message": "error to run data path: the data path exited unexpectedly"}),
     )
