@@ -45,8 +45,12 @@ pub(crate) fn label_value(name: &str) -> String {
 
 /// Pods of the Velero server Deployment.
 pub(crate) const SERVER_POD_SELECTOR: &str = "deploy=velero";
-/// Pods of the node-agent DaemonSet.
-pub(crate) const NODE_AGENT_POD_SELECTOR: &str = "role=node-agent";
+/// Pods of the node-agent DaemonSets, by the label every Velero version gives them: `name`,
+/// the DaemonSet's own selector (`node-agent`, and `node-agent-windows` where Velero 1.18 runs
+/// one for Windows nodes). Velero 1.18 also labels both `role=node-agent` and finds them by
+/// that; Velero 1.14's pods have no `role` label (pkg/nodeagent finds them by `name`), so
+/// `role` alone would see no node-agent at all there.
+pub const NODE_AGENT_POD_SELECTOR: &str = "name in (node-agent,node-agent-windows)";
 /// Labels of data-path pods, each naming the operation object the pod serves.
 pub(crate) const DATA_PATH_POD_LABELS: [&str; 4] = [
     "velero.io/pod-volume-backup",

@@ -19,6 +19,18 @@ tool_dir() { # component version
   echo "$TOOLS_DIR/$1-$2"
 }
 
+# The Velero version the environment in $VDO_ENV_DIR was started with (its env.json); for one
+# started before the version was recorded, the version in its CLI's tool folder
+# (tools/velero-<version>/bin). Empty when there is none.
+running_velero_version() {
+  python3 - "$VDO_ENV_DIR/env.json" <<'PY' 2>/dev/null
+import json, re, sys
+velero = json.load(open(sys.argv[1]))["velero"]
+found = re.search(r"/velero-(v[^/]+)/bin/", velero.get("cli", ""))
+print(velero.get("version") or (found.group(1) if found else ""))
+PY
+}
+
 # The pytools venv's key: its two pinned libraries and the interpreter it links to (a venv is
 # tied to its Python's minor version).
 pytools_version() {

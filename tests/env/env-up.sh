@@ -54,11 +54,17 @@ print_env() {
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("export VDO_AZURE_ENDPOINT=" + d["azure"]["endpoint"])' "$ENV_JSON"
 }
 
+# Another Velero version asked for: its CRDs and server replace the running ones only through a
+# fresh environment (a cluster whose CRDs were another version's keeps objects of that shape).
+if [[ -f "$ENV_JSON" ]] && [[ "$(running_velero_version)" != "$VELERO_VERSION" ]]; then
+  log "env-up: the running environment has Velero '$(running_velero_version)', $VELERO_VERSION asked for; stopping it first"
+  "$ENV_DIR/env-down.sh"
+fi
 if [[ -f "$ENV_JSON" ]] && alive_pid "$VDO_ENV_DIR/pids/s3.pid" >/dev/null &&
   alive_pid "$VDO_ENV_DIR/pids/gcs.pid" >/dev/null && alive_pid "$VDO_ENV_DIR/pids/azure.pid" >/dev/null &&
   alive_pid "$VDO_ENV_DIR/pids/velero.pid" >/dev/null &&
   kubectl get --raw=/readyz >/dev/null 2>&1; then
-  log "env-up: reusing the running environment in $VDO_ENV_DIR"
+  log "env-up: reusing the running environment in $VDO_ENV_DIR (Velero $VELERO_VERSION)"
   print_env
   exit 0
 fi
@@ -344,6 +350,17 @@ wait_for "BSLs tls-ca and tls-insecure Available" 120 bash -c \
 log "env-up: S3 behind HTTPS on $S3_TLS_URL (BSLs tls-ca, tls-insecure)"
 
 # --- Velero workloads as kwok pods ------------------------------------------------------------
+# The node-agent pods carry the labels this Velero version's own install gives them (1.14's have
+# no role=node-agent, 1.18's do), read from `velero install --dry-run`.
+NODE_AGENT_LABELS=$("$VELERO" install --dry-run -o json --use-node-agent --no-secret \
+  --no-default-backup-location --use-volume-snapshots=false \
+  --plugins "velero/velero-plugin-for-aws:$VELERO_AWS_PLUGIN_VERSION" | python3 -c '
+import json, sys
+items = json.load(sys.stdin)["items"]
+ds = next(i for i in items if i["kind"] == "DaemonSet" and i["metadata"]["name"] == "node-agent")
+print(json.dumps(ds["spec"]["template"]["metadata"]["labels"]))') ||
+  die "cannot read the node-agent pod labels of Velero $VELERO_VERSION from 'velero install --dry-run'"
+log "env-up: node-agent pods labelled as Velero $VELERO_VERSION installs them: $NODE_AGENT_LABELS"
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -377,7 +394,7 @@ spec:
   selector: {matchLabels: {name: node-agent}}
   template:
     metadata:
-      labels: {component: velero, name: node-agent, role: node-agent}
+      labels: $NODE_AGENT_LABELS
     spec:
       containers:
       - name: node-agent
@@ -444,7 +461,7 @@ json.dump({
     "kubeconfig": "$KUBECONFIG",
     "context": "kwok-$CLUSTER_NAME",
     "namespace": "$NAMESPACE",
-    "velero": {"cli": "$VELERO", "log": "$VELERO_LOG", "metrics": "http://127.0.0.1:$METRICS_PORT/metrics"},
+    "velero": {"version": "$VELERO_VERSION", "cli": "$VELERO", "log": "$VELERO_LOG", "metrics": "http://127.0.0.1:$METRICS_PORT/metrics"},
     "s3": {"endpoint": "$S3_URL", "publicEndpoint": "$S3_PUBLIC_URL", "region": "$REGION",
            "bucket": "$BUCKET", "prefix": "$PREFIX",
            "accessKey": "$ACCESS_KEY", "secretKey": "$SECRET_KEY", "credentialsFile": "$CREDS_FILE",

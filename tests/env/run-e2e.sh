@@ -3,13 +3,15 @@
 # stops it afterwards unless KEEP_ENV=1 or it was already running.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# An environment counts as already running only if its API server answers; a stale env.json
-# left by a killed session is replaced, and stopped again at the end.
+# An environment counts as already running only if its API server answers and it runs the
+# Velero version asked for; a stale env.json left by a killed session is replaced, and so is an
+# environment of another Velero version (env-up restarts it): both are stopped again at the end.
 started=1
-if [[ -f "$VDO_ENV_DIR/env.json" ]] &&
+if [[ -f "$VDO_ENV_DIR/env.json" ]] && [[ "$(running_velero_version)" == "$VELERO_VERSION" ]] &&
   kubectl --kubeconfig "$VDO_ENV_DIR/kubeconfig" get --raw=/readyz >/dev/null 2>&1; then
   started=0
 fi
+log "e2e: Velero $VELERO_VERSION"
 # env-up reuses a running environment and repairs a half-running one.
 "$ENV_DIR/env-up.sh" >/dev/null
 # The teardown is reported apart from the tests: which of the two failed is said in the last
@@ -59,7 +61,14 @@ if [[ "${E2E_ONLY_FAULTS:-0}" == 1 ]]; then
   exit 0
 fi
 log "e2e: running the end-to-end tests"
-cargo test -p velero-debug-e2e -- --test-threads="${E2E_THREADS:-4}" --skip serial_
-# Tests that restart the operator run alone, so no other test's bundle is cut short.
+shared=0
+cargo test -p velero-debug-e2e -- --test-threads="${E2E_THREADS:-4}" --skip serial_ || shared=$?
+# Tests that restart the operator run alone, so no other test's bundle is cut short. They run
+# whatever the others did, so a run reports every test's result (docs/compatibility.md is made
+# of them).
 log "e2e: running the tests that restart the operator"
-cargo test -p velero-debug-e2e -- --test-threads=1 serial_
+serial=0
+cargo test -p velero-debug-e2e -- --test-threads=1 serial_ || serial=$?
+((shared == 0)) || log "e2e: the tests that share the environment FAILED (exit $shared)"
+((serial == 0)) || log "e2e: the tests that restart the operator FAILED (exit $serial)"
+((shared == 0 && serial == 0))

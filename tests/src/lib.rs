@@ -80,8 +80,35 @@ pub struct AzureEnv {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct VeleroEnv {
+    /// The Velero version the environment runs (`v1.18.3`; `VELERO_VERSION` picks it).
+    #[serde(default)]
+    pub version: String,
     pub cli: PathBuf,
     pub log: PathBuf,
+}
+
+impl VeleroEnv {
+    /// The minor version of the Velero the environment runs (14 for `v1.14.0`).
+    pub fn minor(&self) -> u32 {
+        self.version
+            .trim_start_matches('v')
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(u32::MAX)
+    }
+
+    /// The phase Velero gives a backup into an Unavailable storage location: Velero 1.14 runs
+    /// it and fails it when it cannot upload (`Failed`); 1.18 refuses it before it starts
+    /// (`FailedValidation`: "backup can't be created because BackupStorageLocation ... is in
+    /// Unavailable status").
+    pub fn unavailable_location_backup_phase(&self) -> &'static str {
+        if self.minor() <= 14 {
+            "Failed"
+        } else {
+            "FailedValidation"
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,7 +154,19 @@ impl Env {
         let path = std::env::var("VDO_ENV_FILE")
             .context("VDO_ENV_FILE is not set: run the e2e tests with `make e2e` (or `make env-up` and export what it prints)")?;
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {path}"))
+        let mut env: Env =
+            serde_json::from_str(&text).with_context(|| format!("parsing {path}"))?;
+        if env.velero.version.is_empty() {
+            // An environment started before env.json recorded the version: its CLI's tool
+            // folder (tools/velero-<version>/bin/velero) names it.
+            let folder = env.velero.cli.parent().and_then(|bin| bin.parent());
+            let name = folder.and_then(|f| f.file_name()).and_then(|n| n.to_str());
+            env.velero.version = name
+                .and_then(|n| n.strip_prefix("velero-"))
+                .with_context(|| format!("{path} names no Velero version"))?
+                .to_string();
+        }
+        Ok(env)
     }
 
     pub async fn client(&self) -> Result<Client> {

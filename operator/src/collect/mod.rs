@@ -115,6 +115,9 @@ struct Found {
     /// The workload pods the target's PodVolumeBackups/Restores name (`spec.pod`), those of
     /// operations that did not complete first.
     operation_pods: Vec<workloads::PodRef>,
+    /// The pods of PodVolumeRestores that ran without naming their node (Velero 1.14): those
+    /// pods' nodes ran them.
+    unplaced_restore_pods: BTreeSet<workloads::PodRef>,
     /// Uids of the workload objects collected, by namespace: their events are collected.
     workload_uids: BTreeMap<String, BTreeSet<String>>,
     /// Uids of the PersistentVolumes collected: their events (in namespace default, where

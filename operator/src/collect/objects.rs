@@ -14,6 +14,7 @@ use super::{
     workloads::PodRef,
 };
 use crate::{
+    findings::restore_placed_by_its_pod,
     kubernetes,
     tar_gz::EntryPath,
     velero::{self, operation_node},
@@ -85,14 +86,17 @@ pub(super) async fn operations(
         let resource = velero::resource(kind);
         for obj in of_kind {
             let obj = kubernetes::with_types(obj, &resource);
-            if let Some(node) = operation_node(&obj) {
-                found.involved_nodes.insert(node);
-            }
+            let node = operation_node(&obj);
             found.operation_names.insert(obj.name_any());
             if let Some(pod) = PodRef::named_by(&obj.data) {
-                let done = obj.data["status"]["phase"] == "Completed";
-                named_pods.push((done, pod));
+                let phase = obj.data["status"]["phase"].as_str().unwrap_or_default();
+                if node.is_none() && kind == "PodVolumeRestore" && restore_placed_by_its_pod(phase)
+                {
+                    found.unplaced_restore_pods.insert(pod.clone());
+                }
+                named_pods.push((phase == "Completed", pod));
             }
+            found.involved_nodes.extend(node);
             let path = EntryPath::new(
                 &["resources", &kind.to_lowercase()],
                 &obj.name_any(),

@@ -325,7 +325,10 @@ async fn named_pods(
         }
         let api: Api<Pod> = Api::namespaced(src.client.clone(), &pod.namespace);
         match src.timed_request(api.get_opt(&pod.name)).await {
-            Ok(Some(named)) => w.add_pod(out, found, named)?,
+            Ok(Some(named)) => {
+                place_restores(found, &pod, &named);
+                w.add_pod(out, found, named)?
+            }
             Ok(None) => w.notes.push(format!(
                 "pod {}/{} (named by a volume operation) does not exist",
                 pod.namespace, pod.name
@@ -337,6 +340,17 @@ async fn named_pods(
         }
     }
     Ok(())
+}
+
+/// The PodVolumeRestores of `pod` that name no node (Velero 1.14) ran on the pod's node.
+fn place_restores(found: &mut Found, pod: &PodRef, named: &Pod) {
+    let node = named.spec.as_ref().and_then(|s| s.node_name.as_deref());
+    let Some(node) = node.filter(|_| found.unplaced_restore_pods.contains(pod)) else {
+        return;
+    };
+    found.involved_nodes.insert(node.to_string());
+    let key = format!("{}/{}", pod.namespace, pod.name);
+    found.summary.evidence.place_pod_volume_restores(&key, node);
 }
 
 /// The restored pods that are not Ready, by the label Velero gives every restored object.

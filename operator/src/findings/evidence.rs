@@ -603,6 +603,23 @@ impl Evidence {
     }
 
     /// A workload pod (its JSON): phase, node, conditions, waiting containers, claims.
+    /// `node`, the node of pod `namespace/name`, ran the PodVolumeRestores that name that pod
+    /// and carry no node of their own ([`restore_placed_by_its_pod`]): it is involved, and the
+    /// kept ones among them are placed on it.
+    pub fn place_pod_volume_restores(&mut self, pod: &str, node: &str) {
+        for op in self.operations.iter_mut().filter(|o| {
+            o.kind == "PodVolumeRestore"
+                && o.node.is_none()
+                && o.pod.as_deref() == Some(pod)
+                && restore_placed_by_its_pod(&o.phase)
+        }) {
+            op.node = Some(node.to_string());
+        }
+        self.timeline
+            .place_restores(pod, node, restore_placed_by_its_pod);
+        self.involved_nodes.insert(node.to_string());
+    }
+
     pub fn add_workload_pod(&mut self, path: &str, pod: &Value) {
         if self.workload_pods.len() >= MAX_WORKLOAD_PODS {
             return;
@@ -969,4 +986,12 @@ impl Evidence {
         self.infra.snapshot_contents_seen > 0
             || !self.mentions(Pattern::CsiSnapshotTimeout).is_empty()
     }
+}
+
+/// Whether a PodVolumeRestore of this phase without a node of its own ran on its pod's node.
+/// Velero 1.14's PodVolumeRestore has no `status.node` (1.18 sets it when a node-agent accepts
+/// it), and 1.14's node-agent serves only the restores of pods on its own node. Only restores
+/// past acceptance are placed: a New one still waits for its pod's restore-wait container.
+pub(crate) fn restore_placed_by_its_pod(phase: &str) -> bool {
+    matches!(phase, "InProgress" | "Completed" | "Failed")
 }

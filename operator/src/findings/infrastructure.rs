@@ -28,6 +28,9 @@ const MAX_FIELD_BYTES: usize = 1024;
 /// How Velero's repository-maintenance container marks its error in its output (and so in
 /// its termination message): pkg/repository/maintenance `TerminationLogIndicator`.
 pub(crate) const MAINTENANCE_ERROR_INDICATOR: &str = "Repo maintenance error: ";
+/// Velero 1.14's maintenance container writes its error alone to /dev/termination-log, after
+/// this (pkg/cmd/cli/repomantenance/maintenance.go).
+const MAINTENANCE_ERROR_INDICATOR_1_14: &str = "An error occurred: ";
 
 fn text(v: &Value) -> String {
     v.as_str()
@@ -70,7 +73,8 @@ pub(crate) struct AgentPodEvidence {
     pub running: bool,
 }
 
-/// One entry of a BackupRepository's `status.recentMaintenance`.
+/// One entry of a BackupRepository's `status.recentMaintenance` (Velero 1.15 on); for Velero
+/// 1.14, which has no such field, a failed maintenance read from `status.message`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MaintenanceRun {
     /// `Succeeded` or `Failed`.
@@ -78,6 +82,9 @@ pub(crate) struct MaintenanceRun {
     pub started: Option<String>,
     pub completed: Option<String>,
     pub message: String,
+    /// Read from Velero 1.14's shape: a Ready repository whose `status.message` is the prune
+    /// error (1.14 keeps maintenance failures there and leaves the phase Ready).
+    pub from_status_message: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -173,10 +180,32 @@ pub(crate) struct InfraEvidence {
 fn maintenance_error(message: &str) -> Option<String> {
     let said = match message.find(MAINTENANCE_ERROR_INDICATOR) {
         Some(at) => &message[at + MAINTENANCE_ERROR_INDICATOR.len()..],
-        None => message.lines().rev().find(|l| !l.trim().is_empty())?,
+        None => match message
+            .trim_start()
+            .strip_prefix(MAINTENANCE_ERROR_INDICATOR_1_14)
+        {
+            Some(rest) => rest,
+            None => message.lines().rev().find(|l| !l.trim().is_empty())?,
+        },
     };
     let said = said.trim();
     (!said.is_empty()).then(|| cap(said, MAX_FIELD_BYTES))
+}
+
+/// Velero 1.14's failed maintenance: no `recentMaintenance`, the phase Ready and the prune
+/// error in `status.message` (1.14 and later clear the message whenever a repository becomes
+/// Ready, and 1.15 on keep maintenance results in `recentMaintenance`).
+fn maintenance_failed_1_14(status: &Value) -> Option<MaintenanceRun> {
+    if status.get("recentMaintenance").is_some() || status["phase"] != "Ready" {
+        return None;
+    }
+    some_text(&status["message"]).map(|message| MaintenanceRun {
+        result: "Failed".into(),
+        started: None,
+        completed: None,
+        message: cap(&message, MAX_FIELD_BYTES),
+        from_status_message: true,
+    })
 }
 
 /// The value of `--name=value` among a container's arguments.
@@ -293,7 +322,9 @@ impl InfraEvidence {
                 started: some_text(&run["startTimestamp"]),
                 completed: some_text(&run["completeTimestamp"]),
                 message: text(&run["message"]),
-            });
+                from_status_message: false,
+            })
+            .or_else(|| maintenance_failed_1_14(status));
         self.repositories.push(RepositoryEvidence {
             path: path.to_string(),
             name: text(&repo["metadata"]["name"]),
@@ -500,6 +531,61 @@ mod tests {
         assert_eq!(
             maintenance_error("a\nkilled by signal 9\n\n").as_deref(),
             Some("killed by signal 9")
+        );
+    }
+
+    /// The same failed maintenance as each Velero version shows it: 1.15 on in
+    /// `status.recentMaintenance`, 1.14 in `status.message` of a Ready repository, and the
+    /// pod's termination message with each version's marker.
+    #[test]
+    fn a_failed_maintenance_is_read_from_velero_1_14_and_1_18_shapes() {
+        let repo = |status: Value| {
+            json!({"metadata": {"name": "shop-default-kopia"},
+                "spec": {"volumeNamespace": "shop", "backupStorageLocation": "default", "repositoryType": "kopia"},
+                "status": status})
+        };
+        let latest = |status: Value| {
+            let mut e = Evidence::default();
+            e.infra.add_repository("r.yaml", &repo(status));
+            e.infra.repositories[0].latest_maintenance.clone()
+        };
+        let v1_18 = latest(json!({"phase": "Ready", "lastMaintenanceTime": "t",
+            "recentMaintenance": [{"result": "Failed", "message": "blob not found"}]}))
+        .unwrap();
+        assert_eq!(
+            (v1_18.result.as_str(), v1_18.message.as_str()),
+            ("Failed", "blob not found")
+        );
+        assert!(!v1_18.from_status_message);
+        let message = "Maintenance job shop-default-kopia-maintain-job-1 failed: An error occurred: failed to prune repo: blob not found";
+        let v1_14 = latest(json!({"phase": "Ready", "message": message})).unwrap();
+        assert_eq!(
+            (v1_14.result.as_str(), v1_14.message.as_str()),
+            ("Failed", message)
+        );
+        assert!(v1_14.from_status_message);
+        // Not a maintenance: a repository that is NotReady, one with no message, and one whose
+        // recentMaintenance (1.15 on) says how its maintenance went.
+        assert_eq!(
+            latest(json!({"phase": "NotReady", "message": "no bucket"})),
+            None
+        );
+        assert_eq!(
+            latest(json!({"phase": "Ready", "lastMaintenanceTime": "t"})),
+            None
+        );
+        let ok = latest(json!({"phase": "Ready", "message": "x",
+            "recentMaintenance": [{"result": "Succeeded"}]}));
+        assert_eq!(ok.map(|r| r.result), Some("Succeeded".to_string()));
+        // The pod's termination message: 1.18 marks the error in its output, 1.14 writes it
+        // alone after its own words.
+        assert_eq!(
+            maintenance_error("An error occurred: failed to prune repo: blob not found").as_deref(),
+            Some("failed to prune repo: blob not found")
+        );
+        assert_eq!(
+            maintenance_error("log line\nRepo maintenance error: blob not found").as_deref(),
+            Some("blob not found")
         );
     }
 

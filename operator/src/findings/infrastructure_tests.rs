@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{
     rules_tests::{case_dir, load, rules_of, yaml_docs},
@@ -264,6 +264,55 @@ fn a_maintenance_that_failed_without_its_job_is_quoted_from_the_repository() {
     assert!(!rules_of(&diagnose(&e)).contains(&"repository-maintenance-failed"));
 }
 
+/// Velero 1.14 keeps a failed maintenance in a Ready repository's status.message (no
+/// recentMaintenance): the same finding, quoted from there, and the resources named where 1.14
+/// takes them (the server's flags, not the ConfigMap of 1.15 on).
+#[test]
+fn a_velero_1_14_maintenance_failure_is_found_in_the_repository_message() {
+    let mut e = load_infrastructure("repository-maintenance-failed");
+    e.infra.maintenance_jobs.clear();
+    let message = "Maintenance job shop-default-restic-5ktbx-maintain-job-1 failed: An error \
+                   occurred: failed to prune repo: blob not found";
+    let v1_14 = json!({"metadata": {"name": "shop-default-restic-5ktbx"},
+        "spec": {"volumeNamespace": "shop", "backupStorageLocation": "default",
+                 "repositoryType": "restic"},
+        "status": {"phase": "Ready", "message": message,
+                   "lastMaintenanceTime": "2026-11-20T10:00:00Z"}});
+    e.infra.repositories.clear();
+    e.infra.add_repository(
+        "resources/backuprepository/shop-default-restic-5ktbx.yaml",
+        &v1_14,
+    );
+    let found = diagnose(&e);
+    let maintenance = found
+        .iter()
+        .find(|f| f.rule == "repository-maintenance-failed")
+        .unwrap();
+    assert_eq!(maintenance.quote, message);
+    let step = maintenance.next_step.as_deref().unwrap();
+    assert!(step.contains("--maintenance-job-mem-limit"), "{step}");
+    assert!(!step.contains("configmap"), "{step}");
+    // The 1.18 shape of the same failure names the ConfigMap.
+    let recent = e.infra.repositories[0].latest_maintenance.as_mut().unwrap();
+    recent.from_status_message = false;
+    let found = diagnose(&e);
+    let step = found
+        .iter()
+        .find(|f| f.rule == "repository-maintenance-failed")
+        .and_then(|f| f.next_step.clone())
+        .unwrap();
+    assert!(step.contains("--repo-maintenance-job-configmap"), "{step}");
+    // Once maintenance succeeds, 1.14 clears the message: nothing is found.
+    e.infra.repositories.clear();
+    let mut cleared = v1_14.clone();
+    cleared["status"]["message"] = json!("");
+    e.infra.add_repository(
+        "resources/backuprepository/shop-default-restic-5ktbx.yaml",
+        &cleared,
+    );
+    assert!(!rules_of(&diagnose(&e)).contains(&"repository-maintenance-failed"));
+}
+
 #[test]
 fn a_snapshot_content_error_explains_the_csi_timeout_and_the_item_action() {
     let found = diagnose(&load_infrastructure("snapshot-content-error"));
@@ -354,4 +403,43 @@ fn the_summary_header_shows_velero_and_node_agent_flags_and_plugins() {
     );
     let findings_at = md.lines().position(|l| l == "## Findings").unwrap();
     assert!(findings_at < 12, "{md}");
+}
+
+/// Velero 1.14's PodVolumeRestore names no node (1.18's `status.node`): one that ran is placed
+/// on its pod's node, so the node and its node-agent are looked at; one still New is not, and
+/// one that names its node keeps it.
+#[test]
+fn a_velero_1_14_pod_volume_restore_is_placed_on_its_pods_node() {
+    let mut e = Evidence::default();
+    let pvr = |name: &str, pod: &str, status: Value| {
+        json!({"metadata": {"name": name},
+            "spec": {"pod": {"kind": "Pod", "namespace": "shop", "name": pod}, "volume": "data"},
+            "status": status})
+    };
+    let failed = json!({"phase": "Failed", "message": "pod volume restore failed: data path"});
+    for (name, pod, status) in [
+        ("pvr-1-14", "app-0", failed.clone()),
+        ("pvr-new", "app-0", json!({"phase": "New"})),
+        (
+            "pvr-1-18",
+            "app-0",
+            json!({"phase": "Failed", "node": "node-9"}),
+        ),
+        ("pvr-other", "app-1", failed),
+    ] {
+        let path = format!("resources/podvolumerestore/{name}.yaml");
+        e.add_operation(&path, "PodVolumeRestore", &pvr(name, pod, status));
+    }
+    assert!(!e.involved_nodes.contains("node-1"));
+    e.place_pod_volume_restores("shop/app-0", "node-1");
+    let node_of = |name: &str| {
+        let op = e.operations.iter().find(|o| o.name == name).unwrap();
+        op.node.clone()
+    };
+    assert_eq!(node_of("pvr-1-14").as_deref(), Some("node-1"));
+    assert_eq!(node_of("pvr-new"), None);
+    assert_eq!(node_of("pvr-1-18").as_deref(), Some("node-9"));
+    assert_eq!(node_of("pvr-other"), None);
+    assert!(e.involved_nodes.contains("node-1"));
+    assert!(restore_placed_by_its_pod("Completed") && !restore_placed_by_its_pod("Accepted"));
 }

@@ -24,6 +24,9 @@ pub(crate) struct TimedOperation {
     pub kind: String,
     pub name: String,
     pub node: Option<String>,
+    /// `namespace/name` of a PodVolumeBackup/Restore's pod: a Velero 1.14 restore, which names
+    /// no node, is placed on its pod's (evidence.rs, `place_pod_volume_restores`).
+    pub pod: Option<String>,
     pub phase: String,
     /// `metadata.creationTimestamp`: from then it waited for a node-agent.
     pub created: Option<Timestamp>,
@@ -32,17 +35,35 @@ pub(crate) struct TimedOperation {
 }
 
 impl Timeline {
+    /// Places the PodVolumeRestores of `pod` that name no node on `node`, where they ran.
+    pub fn place_restores(&mut self, pod: &str, node: &str, ran: impl Fn(&str) -> bool) {
+        for op in self.operations.iter_mut().filter(|o| {
+            o.kind == "PodVolumeRestore"
+                && o.node.is_none()
+                && o.pod.as_deref() == Some(pod)
+                && ran(&o.phase)
+        }) {
+            op.node = Some(node.to_string());
+        }
+    }
+
     pub fn add(&mut self, path: &str, kind: &str, node: Option<&str>, phase: &str, obj: &Value) {
         if self.operations.len() >= MAX_TIMED_OPERATIONS {
             self.left_out += 1;
             return;
         }
         let time = |v: &Value| v.as_str().and_then(|t| t.parse::<Timestamp>().ok());
+        let pod = &obj["spec"]["pod"];
+        let pod = match (pod["namespace"].as_str(), pod["name"].as_str()) {
+            (Some(ns), Some(name)) => Some(cut(&format!("{ns}/{name}"))),
+            _ => None,
+        };
         self.operations.push(TimedOperation {
             path: path.to_string(),
             kind: kind.to_string(),
             name: cut(obj["metadata"]["name"].as_str().unwrap_or_default()),
             node: node.map(cut),
+            pod,
             phase: cut(phase),
             created: time(&obj["metadata"]["creationTimestamp"]),
             started: time(&obj["status"]["startTimestamp"]),
@@ -82,6 +103,20 @@ mod tests {
         assert_eq!(op.started, Some("2026-11-22T10:00:05Z".parse().unwrap()));
         assert_eq!(op.completed, None);
         assert_eq!(op.node.as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn a_restore_naming_no_node_is_placed_on_its_pods_once_it_ran() {
+        let mut t = Timeline::default();
+        let pvr = |name: &str| {
+            serde_json::json!({"metadata": {"name": name},
+                "spec": {"pod": {"namespace": "shop", "name": "db-0"}}})
+        };
+        t.add("a", "PodVolumeRestore", None, "Completed", &pvr("ran"));
+        t.add("b", "PodVolumeRestore", None, "New", &pvr("waits"));
+        t.place_restores("shop/db-0", "node-1", |phase| phase != "New");
+        assert_eq!(t.operations[0].node.as_deref(), Some("node-1"));
+        assert_eq!(t.operations[1].node, None);
     }
 
     #[test]

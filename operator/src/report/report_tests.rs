@@ -14,6 +14,7 @@ fn evidence(ops: usize) -> Evidence {
             kind: "PodVolumeRestore".into(),
             name: format!("r-{i}-{}", "x".repeat(200)),
             node: Some(format!("node-{}", i % 200)),
+            pod: None,
             phase: if i % 7 == 0 { "Failed" } else { "Completed" }.into(),
             created: "2026-11-22T10:01:00Z".parse().ok(),
             started: "2026-11-22T10:02:00Z".parse().ok(),

@@ -7,6 +7,7 @@ fn op(name: &str, node: &str, phase: &str, minute: i64) -> TimedOperation {
         kind: "PodVolumeRestore".into(),
         name: name.into(),
         node: Some(node.into()),
+        pod: None,
         phase: phase.into(),
         created: at(minute),
         started: at(minute + 1),

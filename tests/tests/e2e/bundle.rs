@@ -17,8 +17,8 @@ use velero_debug_e2e::{
     eventually,
     fixtures::{
         apply_bundle, assert_first_finding, condition_reason, data_path_pod, download,
-        failed_pod_volume_backup_on, object_exists, operation_object, real_backup, real_restore,
-        server_log, storage_location, text, wait_finished,
+        failed_pod_volume_backup_on, object_exists, operation_object, place_restore_pod,
+        real_backup, real_restore, server_log, storage_location, text, wait_finished,
     },
     unique_name,
 };
@@ -39,7 +39,7 @@ async fn completed_bundle(
 async fn restarted_node_agent(env: &Env, client: &Client) -> Result<(String, String)> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
     let agents = pods
-        .list(&ListParams::default().labels("role=node-agent"))
+        .list(&ListParams::default().labels(velero_debug_operator::velero::NODE_AGENT_POD_SELECTOR))
         .await?;
     for pod in agents.items {
         let previous = LogParams {
@@ -216,13 +216,14 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
     let restored = real_restore(t, &backup, &ns, &target_ns).await?;
     let restore = restored.name_any();
     let restore_uid = restored.uid().context("no uid")?;
+    place_restore_pod(t, &target_ns, "app-pvr", "node-2").await?;
     let pvr = operation_object(
         t,
         "PodVolumeRestore",
         serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": restore_uid}),
         serde_json::json!({
             "backupStorageLocation": "default", "repoIdentifier": "", "uploaderType": "kopia",
-            "pod": {"kind": "Pod", "namespace": target_ns, "name": "app"}, "volume": "data", "snapshotID": "s1",
+            "pod": {"kind": "Pod", "namespace": target_ns, "name": "app-pvr"}, "volume": "data", "snapshotID": "s1",
             "sourceNamespace": ns
         }),
         serde_json::json!({"phase": "InProgress", "node": "node-2"}),
@@ -515,7 +516,7 @@ async fn node_agent_on(t: &TestCtx, node: &str) -> Result<String> {
     let (env, client) = (&t.env, &t.client);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
     let agents = pods
-        .list(&ListParams::default().labels("role=node-agent"))
+        .list(&ListParams::default().labels(velero_debug_operator::velero::NODE_AGENT_POD_SELECTOR))
         .await?;
     agents
         .items

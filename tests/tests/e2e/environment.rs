@@ -125,9 +125,10 @@ async fn pod_logs_are_served_through_the_api_including_previous() -> Result<()> 
         ..LogParams::default()
     };
     let log = pods.logs(&velero.name_any(), &params).await?;
-    // The real server's own log, as the process writes it.
+    // The real server's own log, as the process writes it, of the version asked for.
+    let started = format!("Starting Velero server {}", env.velero.version);
     ensure!(
-        log.contains("Starting Velero server v1.18"),
+        log.contains(&started),
         "velero pod log is not the server's: {}",
         &log[..log.len().min(500)]
     );
@@ -137,7 +138,7 @@ async fn pod_logs_are_served_through_the_api_including_previous() -> Result<()> 
     // (the pod garbage collector's quarantine), whatever test binary runs next.
     let env_nodes = ["node-0", "node-1", "node-2"];
     let agents: Vec<Pod> = pods
-        .list(&ListParams::default().labels("role=node-agent"))
+        .list(&ListParams::default().labels(velero_debug_operator::velero::NODE_AGENT_POD_SELECTOR))
         .await?
         .items
         .into_iter()

@@ -238,7 +238,8 @@ async fn location_with_a_wrong_key(t: &TestCtx) -> Result<String> {
 }
 
 /// A BSL whose credentials the store refuses (it answers 403 to a key it does not know): Velero
-/// marks it Unavailable by itself and fails a backup into it (FailedValidation). A bundle
+/// marks it Unavailable by itself and fails a backup into it (FailedValidation; Velero 1.14:
+/// Failed, at upload). A bundle
 /// stored there fails CredentialsInvalid naming the BSL, with the BSL first in its findings
 /// all the same; stored in BSL default, it completes and names the BSL first.
 #[tokio::test]
@@ -250,9 +251,19 @@ async fn a_backup_into_a_location_with_wrong_credentials_names_the_location() ->
     let (backup, _) = backup_namespace(t, &ns, &args).await?;
     let details = velero(&t.env, &["backup", "describe", &backup]).await?;
     eprintln!("velero backup describe {backup}:\n{details}");
+    let phase = Api::<DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Backup"),
+    )
+    .get(&backup)
+    .await?
+    .data["status"]["phase"]
+        .clone();
+    let expected = t.env.velero.unavailable_location_backup_phase();
     ensure!(
-        details.contains("FailedValidation"),
-        "the backup should fail validation:\n{details}"
+        phase == expected,
+        "the backup should end {expected}, not {phase}:\n{details}"
     );
 
     // Its archive would go where the backup is: the store refuses the key, so it cannot be

@@ -54,14 +54,25 @@ pub(crate) fn repository_not_ready(name: Option<&str>, namespace: &str) -> Strin
     )
 }
 
-/// The latest maintenance of a repository failed.
-pub(crate) fn repository_maintenance_failed(job: Option<&str>, namespace: &str) -> String {
+/// The latest maintenance of a repository failed. `velero_1_14`: the repository has Velero
+/// 1.14's shape, whose jobs' resources are the server's flags, not a ConfigMap.
+pub(crate) fn repository_maintenance_failed(
+    job: Option<&str>,
+    namespace: &str,
+    velero_1_14: bool,
+) -> String {
     let log = job
         .map(|j| format!("`kubectl -n {namespace} logs job/{j}` says why; "))
         .unwrap_or_default();
+    let resources = if velero_1_14 {
+        "the Velero server's flags (`--maintenance-job-cpu-limit`, `--maintenance-job-mem-limit` \
+         and their requests, Velero 1.14)"
+    } else {
+        "the maintenance job's ConfigMap (`velero install --repo-maintenance-job-configmap`, see \
+         Velero's repository maintenance docs)"
+    };
     format!(
-        "{log}a job killed for memory or time needs more in the maintenance job's ConfigMap \
-         (`velero install --repo-maintenance-job-configmap`, see Velero's repository \
-         maintenance docs); Velero retries at the next maintenance interval."
+        "{log}a job killed for memory or time needs more in {resources}; Velero retries at the \
+         next maintenance interval."
     )
 }

@@ -417,6 +417,9 @@ pub(super) fn repository_maintenance_failed(e: &Evidence) -> Vec<Finding> {
             .next_step(next_steps::repository_maintenance_failed(
                 job.map(|j| j.name.as_str()),
                 e.target.velero_namespace(),
+                repo.latest_maintenance
+                    .as_ref()
+                    .is_some_and(|r| r.from_status_message),
             )),
         );
         if found.len() >= MAX_REPOSITORY_FINDINGS {

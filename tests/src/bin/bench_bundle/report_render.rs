@@ -85,7 +85,11 @@ fn status(i: usize, nodes: usize) -> serde_json::Value {
             .unwrap_or_default()
     };
     let start = (i % 300) as i64;
-    let phase = if i.is_multiple_of(10) { "Failed" } else { "Completed" };
+    let phase = if i.is_multiple_of(10) {
+        "Failed"
+    } else {
+        "Completed"
+    };
     serde_json::json!({
         "phase": phase, "node": format!("node-{}", i % nodes), "progress": {},
         "startTimestamp": at(start), "completionTimestamp": at(start + 60 + (i % 7) as i64 * 20),
