@@ -47,6 +47,7 @@ unit: ## tests that need no server
 image: tools ## the operator's OCI image, without a container engine (target/image/)
 	bash $(ENV)/image.sh
 
+# E2E_FILTER=part-of-a-test-name runs only the matching tests (`make e2e E2E_FILTER=report::`).
 e2e: tools image ## end-to-end tests on the real environment (started when none is up)
 	KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
 

@@ -60,15 +60,27 @@ if [[ "${E2E_ONLY_FAULTS:-0}" == 1 ]]; then
     cargo test -p velero-debug-e2e --test e2e -- --test-threads=1 --nocapture faults::
   exit 0
 fi
-log "e2e: running the end-to-end tests"
+# E2E_FILTER (a test name's part, such as `serve::`) runs only the tests whose names hold it.
+filter=()
+[[ -z "${E2E_FILTER:-}" ]] || filter=("$E2E_FILTER")
+log "e2e: running the end-to-end tests${E2E_FILTER:+ matching $E2E_FILTER}"
 shared=0
-cargo test -p velero-debug-e2e -- --test-threads="${E2E_THREADS:-4}" --skip serial_ || shared=$?
+cargo test -p velero-debug-e2e -- --test-threads="${E2E_THREADS:-4}" --skip serial_ "${filter[@]}" || shared=$?
 # Tests that restart the operator run alone, so no other test's bundle is cut short. They run
 # whatever the others did, so a run reports every test's result (docs/compatibility.md is made
 # of them).
 log "e2e: running the tests that restart the operator"
 serial=0
-cargo test -p velero-debug-e2e -- --test-threads=1 serial_ || serial=$?
+serial_tests=(serial_)
+if [[ -n "${E2E_FILTER:-}" ]]; then
+  # libtest's filters match any of them; these are the serial tests that also match E2E_FILTER.
+  mapfile -t serial_tests < <(cargo test -q -p velero-debug-e2e -- --list --format terse serial_ 2>/dev/null |
+    sed -n 's/: test$//p' | grep -F -- "$E2E_FILTER" || true)
+  ((${#serial_tests[@]} == 0)) || serial_tests=(--exact "${serial_tests[@]}")
+fi
+if ((${#serial_tests[@]} > 0)); then
+  cargo test -p velero-debug-e2e -- --test-threads=1 "${serial_tests[@]}" || serial=$?
+fi
 ((shared == 0)) || log "e2e: the tests that share the environment FAILED (exit $shared)"
 ((serial == 0)) || log "e2e: the tests that restart the operator FAILED (exit $serial)"
 ((shared == 0 && serial == 0))
