@@ -98,6 +98,14 @@ pub(crate) enum Command {
         kubectl velero-debug report ./why-restore-1.tar.gz --no-open"
     )]
     Report(ReportArgs),
+    /// Serve a bundle as a read-only Kubernetes API on 127.0.0.1, for kubectl and velero with
+    /// no cluster; prints the path of a kubeconfig for it. BUNDLE is a .tar.gz or a
+    /// DebugBundle's name (downloaded first).
+    #[command(
+        after_help = "Examples:\n  kubectl velero-debug serve ./why-restore-1.tar.gz --shell\n  \
+        export KUBECONFIG=$(kubectl velero-debug serve why-restore-1 &) ; kubectl get pods -A"
+    )]
+    Serve(ServeArgs),
     /// Print one file of the bundle (a log, a YAML), or list its files when none is named.
     #[command(
         after_help = "Examples:\n  kubectl velero-debug logs why-restore-1\n  \
@@ -280,6 +288,27 @@ pub(crate) struct ReportArgs {
     /// Print the report's path without opening it.
     #[arg(long)]
     pub no_open: bool,
+    /// The most bytes a bundle may unpack to.
+    #[arg(long, default_value_t = 4 << 30)]
+    pub max_bytes: u64,
+    /// How long to wait for the operator to sign a new URL when the current one expired.
+    #[arg(long, default_value = "2m")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// A bundle's .tar.gz, or a DebugBundle's name.
+    pub bundle: String,
+    /// Start $SHELL with KUBECONFIG set to the bundle's server; serving stops when it exits.
+    #[arg(long)]
+    pub shell: bool,
+    /// The loopback port to listen on (default: any free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Where to make the temporary folder (removed on exit; default: the system's).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// The most bytes a bundle may unpack to.
     #[arg(long, default_value_t = 4 << 30)]
     pub max_bytes: u64,

@@ -15,9 +15,11 @@ mod exit;
 mod jsonpath;
 mod output;
 mod refresh;
+mod serve;
 mod since;
 mod summary;
 mod targets;
+mod unpack;
 mod wait;
 
 use std::{io::Write, path::Path, process::ExitCode};
@@ -75,6 +77,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Report(args) if Path::new(&args.bundle).is_file() => {
             return commands::report::from_file(args);
         }
+        Command::Serve(args) if Path::new(&args.bundle).is_file() => {
+            return commands::serve::from_file(args).await;
+        }
         _ => {}
     }
     let target = cluster::target(&cli.cluster).await?;
@@ -95,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::RefreshUrl(args) => archive::refresh_url(&api, &args).await,
         Command::Delete(args) => commands::delete::delete(&api, &args).await,
         Command::Report(args) => commands::report::from_cluster(&api, &args).await,
+        Command::Serve(args) => commands::serve::from_cluster(&api, &args).await,
     }
 }
 

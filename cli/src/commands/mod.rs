@@ -6,6 +6,7 @@ pub(crate) mod complete;
 pub(crate) mod create;
 pub(crate) mod delete;
 pub(crate) mod report;
+pub(crate) mod serve;
 pub(crate) mod show;
 
 use std::{io::Write, time::Duration};

@@ -1,0 +1,87 @@
+//! What the bundle could not collect (manifest.json's `notCollected`, written by the operator):
+//! a list of such a kind answers with a warning naming why, not a silent empty list. kubectl
+//! prints the warning on stderr ("Warning: pods of namespace shop were not collected: ...").
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::kinds::Kind;
+
+/// One gap: a resource (plural), in one namespace or all, and why.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub(crate) struct Gap {
+    pub resource: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Coverage {
+    gaps: Vec<Gap>,
+    /// Plurals the bundle holds at least one object of.
+    held: Vec<String>,
+}
+
+impl Coverage {
+    pub(crate) fn new(manifest: &Value, held: Vec<String>) -> Coverage {
+        let gaps = manifest
+            .get("notCollected")
+            .and_then(|g| Vec::<Gap>::deserialize(g).ok())
+            .unwrap_or_default();
+        Coverage { gaps, held }
+    }
+
+    /// The warnings a list of `kind` in `namespace` (None: all namespaces) carries.
+    pub(crate) fn warnings(&self, kind: &Kind, namespace: Option<&str>) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .gaps
+            .iter()
+            .filter(|g| g.resource == kind.plural)
+            .filter(|g| match (namespace, g.namespace.as_deref()) {
+                (Some(asked), Some(gap)) => asked == gap,
+                _ => true,
+            })
+            .map(|g| match &g.namespace {
+                Some(ns) => format!(
+                    "{} of namespace {ns} were not collected: {}",
+                    g.resource, g.reason
+                ),
+                None => format!("{} were not collected: {}", g.resource, g.reason),
+            })
+            .collect();
+        if out.is_empty() && !self.held.contains(&kind.plural) && kind.kind != "DownloadRequest" {
+            out.push(format!(
+                "the bundle holds no {}: none existed or the operator does not collect them",
+                kind.plural
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::kinds;
+    use serde_json::json;
+
+    #[test]
+    fn a_gap_of_the_asked_namespace_or_all_namespaces_is_warned() {
+        let manifest = json!({"notCollected": [
+            {"resource": "pods", "namespace": "shop", "reason": "rbac.workloadNamespaces"}]});
+        let c = Coverage::new(&manifest, vec!["pods".into(), "events".into()]);
+        let all = kinds::known();
+        let pods = all.iter().find(|k| k.plural == "pods").unwrap();
+        assert_eq!(
+            c.warnings(pods, Some("shop")),
+            ["pods of namespace shop were not collected: rbac.workloadNamespaces"]
+        );
+        assert_eq!(c.warnings(pods, None).len(), 1);
+        assert!(c.warnings(pods, Some("velero")).is_empty());
+        let cms = all.iter().find(|k| k.plural == "configmaps").unwrap();
+        assert!(c.warnings(cms, Some("shop"))[0].contains("holds no configmaps"));
+        let events = all.iter().find(|k| k.plural == "events").unwrap();
+        assert!(c.warnings(events, None).is_empty());
+    }
+}

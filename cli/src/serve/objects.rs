@@ -1,0 +1,229 @@
+//! The bundle's objects, read from every .yaml file under its folder (one object, a `List`, a
+//! YAML sequence such as events/related.yaml, or several documents), grouped by kind. Logs and
+//! Velero's files stay on disk: only objects are held in memory.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
+
+use serde_json::Value;
+
+use super::kinds::{self, Kind};
+
+/// A .yaml file larger than this is not an object the operator wrote; it is skipped.
+const MAX_OBJECT_FILE: u64 = 16 << 20;
+
+pub(crate) struct Store {
+    pub kinds: Vec<Kind>,
+    /// Parallel to `kinds`.
+    objects: Vec<Vec<Value>>,
+}
+
+impl Store {
+    /// Every object of `dir` (the bundle's root folder).
+    pub(crate) fn load(dir: &Path) -> Store {
+        let mut store = Store::new(kinds::known());
+        let mut files = Vec::new();
+        yaml_files(dir, &mut files, 0);
+        files.sort();
+        for file in files {
+            for object in objects_in(&file) {
+                store.add(object);
+            }
+        }
+        store.add_missing_namespaces();
+        store
+    }
+
+    pub(crate) fn new(kinds: Vec<Kind>) -> Store {
+        let objects = vec![Vec::new(); kinds.len()];
+        Store { kinds, objects }
+    }
+
+    /// Files in the bundle may hold the same object twice (a target's YAML and its kind's
+    /// folder): the first is kept. Secrets are never served.
+    pub(crate) fn add(&mut self, object: Value) {
+        let (Some(api_version), Some(kind)) =
+            (object["apiVersion"].as_str(), object["kind"].as_str())
+        else {
+            return;
+        };
+        if kind == "Secret" || object["metadata"]["name"].as_str().is_none() {
+            return;
+        }
+        let index = match self
+            .kinds
+            .iter()
+            .position(|k| k.kind == kind && k.api_version() == api_version)
+        {
+            Some(i) => i,
+            None => {
+                let namespaced = object["metadata"]["namespace"].is_string();
+                self.kinds
+                    .push(kinds::guessed(api_version, kind, namespaced));
+                self.objects.push(Vec::new());
+                self.kinds.len() - 1
+            }
+        };
+        let list = &mut self.objects[index];
+        let key = |o: &Value| {
+            (
+                o["metadata"]["namespace"].clone(),
+                o["metadata"]["name"].clone(),
+            )
+        };
+        if !list.iter().any(|o| key(o) == key(&object)) {
+            list.push(object);
+        }
+    }
+
+    pub(crate) fn kind_of(&self, group: &str, version: &str, plural: &str) -> Option<usize> {
+        self.kinds
+            .iter()
+            .position(|k| k.group == group && k.version == version && k.plural == plural)
+    }
+
+    pub(crate) fn objects(&self, kind: usize) -> &[Value] {
+        &self.objects[kind]
+    }
+
+    /// A namespaced or cluster object by name, the first found.
+    pub(crate) fn find(&self, group: &str, plural: &str, name: &str) -> Option<&Value> {
+        let kind = self
+            .kinds
+            .iter()
+            .position(|k| k.group == group && k.plural == plural)?;
+        self.objects[kind]
+            .iter()
+            .find(|o| o["metadata"]["name"] == name)
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.objects.iter().map(Vec::len).sum()
+    }
+
+    /// The plurals of the kinds the bundle holds objects of.
+    pub(crate) fn held_plurals(&self) -> Vec<String> {
+        self.kinds
+            .iter()
+            .zip(&self.objects)
+            .filter(|(_, o)| !o.is_empty())
+            .map(|(k, _)| k.plural.clone())
+            .collect()
+    }
+
+    /// `kubectl get ns` and `-n X` show the namespaces the bundle's objects live in, even when
+    /// the operator did not collect the Namespace objects themselves.
+    fn add_missing_namespaces(&mut self) {
+        let named: BTreeSet<String> = self
+            .objects
+            .iter()
+            .flatten()
+            .filter_map(|o| o["metadata"]["namespace"].as_str().map(String::from))
+            .collect();
+        for name in named {
+            self.add(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": name,
+                    "annotations": {
+                        "velero-debug.io/served-from-bundle":
+                            "the bundle holds objects of this namespace, not the Namespace itself"
+                    }
+                },
+                "status": {"phase": "Active"}
+            }));
+        }
+    }
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    // The operator writes a few levels; a deeper tree is not its work.
+    if depth > 8 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_dir() {
+            yaml_files(&path, out, depth + 1);
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "yaml") {
+            out.push(path);
+        }
+    }
+}
+
+/// The objects of one file; a file that is not YAML of objects holds none.
+fn objects_in(file: &Path) -> Vec<Value> {
+    let small = std::fs::metadata(file).is_ok_and(|m| m.len() <= MAX_OBJECT_FILE);
+    let Some(text) = small.then(|| std::fs::read_to_string(file).ok()).flatten() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let Ok(value) = Value::deserialize(document) else {
+            break;
+        };
+        flatten(value, &mut out);
+    }
+    out
+}
+
+use serde::Deserialize;
+
+fn flatten(value: Value, out: &mut Vec<Value>) {
+    match value {
+        Value::Array(items) => items.into_iter().for_each(|i| flatten(i, out)),
+        Value::Object(ref map)
+            if map.get("items").is_some_and(Value::is_array)
+                && map
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.ends_with("List")) =>
+        {
+            if let Some(Value::Array(items)) = value.get("items").cloned() {
+                items.into_iter().for_each(|i| flatten(i, out));
+            }
+        }
+        Value::Object(_) => out.push(value),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_sequences_and_documents_are_read_secrets_dropped_namespaces_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n";
+        std::fs::write(dir.path().join("p.yaml"), format!("{pod}---\n{pod}")).unwrap();
+        std::fs::create_dir(dir.path().join("events")).unwrap();
+        std::fs::write(
+            dir.path().join("events/related.yaml"),
+            "- apiVersion: v1\n  kind: Event\n  metadata: {name: e1, namespace: velero}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("s.yaml"),
+            "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: s}}\n- {apiVersion: x.io/v1, kind: Thing, metadata: {name: t}}\n",
+        )
+        .unwrap();
+        let store = Store::load(dir.path());
+        let count =
+            |p: &str, g: &str, v: &str| store.objects(store.kind_of(g, v, p).unwrap()).len();
+        assert_eq!(count("pods", "", "v1"), 1);
+        assert_eq!(count("events", "", "v1"), 1);
+        assert_eq!(count("things", "x.io", "v1"), 1);
+        assert_eq!(count("namespaces", "", "v1"), 2);
+        assert!(store.kinds.iter().all(|k| k.kind != "Secret"));
+    }
+}

@@ -1,0 +1,176 @@
+//! One `serve` session: unpack, load, bind 127.0.0.1, write the kubeconfig, answer until
+//! Ctrl-C (or the --shell exits), then remove the temporary folder.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::{
+    coverage::Coverage,
+    downloads::{BundleTarget, DownloadRequests},
+    kubeconfig,
+    logs::LogIndex,
+    objects::Store,
+    server::{self, App, Bundle},
+};
+use crate::unpack::unpack_bounded;
+
+pub(crate) struct Options {
+    pub port: u16,
+    pub shell: bool,
+    pub max_bytes: u64,
+}
+
+/// The temporary folder of a session: in `parent` (--dir) or the system's.
+pub(crate) fn temp_folder(parent: Option<&Path>) -> anyhow::Result<TempDir> {
+    let builder = tempfile::Builder::new()
+        .prefix("velero-debug-serve-")
+        .tempdir_in(parent.map_or_else(std::env::temp_dir, Path::to_path_buf));
+    builder.context("creating the temporary folder")
+}
+
+/// Serves `archive` until stopped; `temp` is removed when this returns.
+pub(crate) async fn serve(temp: TempDir, archive: &Path, options: &Options) -> anyhow::Result<()> {
+    let unpacked = temp.path().join("bundle");
+    unpack_bounded(archive, &unpacked, options.max_bytes)?;
+    let bundle = load(&unpacked)?;
+    let namespace = target_namespace(&bundle.store, &bundle.target);
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, options.port)))
+            .await
+            .context("binding 127.0.0.1")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let config = temp.path().join("kubeconfig");
+    kubeconfig::write(&config, &base, &namespace).context("writing the kubeconfig")?;
+    eprintln!(
+        "serving {} {} ({} objects) read-only at {base}; Ctrl-C stops",
+        bundle.target.kind,
+        bundle.target.name,
+        bundle.store.count()
+    );
+    println!("{}", config.display());
+    let app = Arc::new(App {
+        bundle,
+        downloads: Mutex::new(DownloadRequests::default()),
+        base,
+    });
+    let stop = stopped(options.shell, config.clone());
+    axum::serve(listener, server::router(app))
+        .with_graceful_shutdown(stop)
+        .await
+        .context("serving")?;
+    temp.close().context("removing the temporary folder")
+}
+
+/// The bundle's root folder (the one holding manifest.json) loaded.
+fn load(unpacked: &Path) -> anyhow::Result<Bundle> {
+    let root = root_folder(unpacked)?;
+    let manifest: Value = std::fs::read(root.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .context("manifest.json is not JSON: not a velero-debug bundle")?;
+    let store = Store::load(&root);
+    let mut target = BundleTarget {
+        kind: manifest["target"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .into(),
+        name: manifest["target"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .into(),
+        backup_of_restore: None,
+    };
+    if target.kind == "Restore" {
+        target.backup_of_restore = store
+            .find("velero.io", "restores", &target.name)
+            .and_then(|r| r["spec"]["backupName"].as_str().map(String::from));
+    }
+    let coverage = Coverage::new(&manifest, store.held_plurals());
+    Ok(Bundle {
+        logs: LogIndex::load(&root),
+        store,
+        root,
+        target,
+        coverage,
+    })
+}
+
+fn root_folder(unpacked: &Path) -> anyhow::Result<PathBuf> {
+    for entry in std::fs::read_dir(unpacked)?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir())
+            && entry.path().join("manifest.json").is_file()
+        {
+            return Ok(entry.path());
+        }
+    }
+    bail!("no manifest.json in the archive's folder: not a velero-debug bundle")
+}
+
+fn target_namespace(store: &Store, target: &BundleTarget) -> String {
+    let plural = if target.kind == "Backup" {
+        "backups"
+    } else {
+        "restores"
+    };
+    store
+        .find("velero.io", plural, &target.name)
+        .and_then(|o| o["metadata"]["namespace"].as_str().map(String::from))
+        .unwrap_or_else(|| "velero".into())
+}
+
+/// Resolves when the session should end: Ctrl-C or SIGTERM; with --shell, when the shell
+/// exits (Ctrl-C then belongs to the shell's programs).
+async fn stopped(shell: bool, config: PathBuf) {
+    if shell {
+        let program = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
+        // Registered before the shell starts: a Ctrl-C for the shell's program leaves us be.
+        let _interrupts = interrupts();
+        match tokio::process::Command::new(&program)
+            .env("KUBECONFIG", &config)
+            .spawn()
+        {
+            Ok(mut child) => {
+                let _ = child.wait().await;
+            }
+            Err(e) => eprintln!("error: starting {program}: {e}"),
+        }
+        return;
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated() => {}
+    }
+    eprintln!("stopping; removing the temporary folder");
+}
+
+#[cfg(unix)]
+fn interrupts() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok()
+}
+
+#[cfg(not(unix))]
+fn interrupts() -> Option<()> {
+    None
+}
+
+#[cfg(unix)]
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminated() {
+    std::future::pending().await
+}
