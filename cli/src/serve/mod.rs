@@ -14,6 +14,7 @@ mod kube_columns;
 mod kubeconfig;
 mod logs;
 mod objects;
+mod openapi;
 mod reads;
 mod responses;
 mod routes;

@@ -39,6 +39,9 @@ pub(crate) enum Route {
         namespace: String,
         name: String,
     },
+    /// /openapi/v3 and /openapi/v3/<group version>: kubectl apply reads them before it writes.
+    OpenApiRoot,
+    OpenApi(String),
     NotFound,
 }
 
@@ -48,6 +51,8 @@ pub(crate) fn route(path: &str) -> Route {
         ["version"] => Route::Version,
         ["api"] => Route::CoreVersions,
         ["apis"] => Route::Groups,
+        ["openapi", "v3"] => Route::OpenApiRoot,
+        ["openapi", "v3", rest @ ..] => Route::OpenApi(rest.join("/")),
         ["apis", group] => Route::Group(group.to_string()),
         ["downloads", namespace, name] => Route::Download {
             namespace: namespace.to_string(),
@@ -159,7 +164,12 @@ mod tests {
                 name: "r1-abc".into()
             }
         );
-        assert_eq!(route("/openapi/v3"), Route::NotFound);
+        assert_eq!(route("/openapi/v3"), Route::OpenApiRoot);
+        assert_eq!(
+            route("/openapi/v3/apis/velero.io/v1"),
+            Route::OpenApi("apis/velero.io/v1".into())
+        );
+        assert_eq!(route("/openapi/v2"), Route::NotFound);
         assert_eq!(route("/api/v1/namespaces/a/b/c/d/e"), Route::NotFound);
     }
 }

@@ -23,6 +23,7 @@ use super::{
     files,
     logs::LogIndex,
     objects::Store,
+    openapi,
     reads::{self, ReadRequest},
     responses::{self, bad_request, not_found, ok, read_only},
     routes::{Resource, Route, route},
@@ -107,6 +108,9 @@ async fn get(
         Route::Object(r, name) | Route::Subresource(r, name, _) => object(app, &r, &name, &request),
         Route::Log { namespace, pod } => log(app, &namespace, &pod, query).await,
         Route::Download { namespace, name } => download(app, &namespace, &name),
+        Route::OpenApiRoot => ok(&openapi::root(kinds)),
+        Route::OpenApi(path) => openapi::group_version(kinds, &path)
+            .map_or_else(|| not_found("group version"), |v| ok(&v)),
         Route::NotFound => not_found("the path"),
     }
 }

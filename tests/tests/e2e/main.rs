@@ -29,6 +29,7 @@ mod proxies;
 mod real_failures;
 mod report;
 mod seeded_corpus;
+mod serve;
 mod site_rules;
 mod storage_providers;
 mod temporary_credentials;

@@ -1,0 +1,344 @@
+//! `kubectl velero-debug serve` (issue 37): a bundle of a real PartiallyFailed restore served
+//! on loopback answers kubectl and Velero's CLI what the live cluster answered when the bundle
+//! was made (the same commands run against both, ages aside); writes fail with the server's
+//! message; a hostile archive is refused.
+
+use std::{path::Path, process::Output, time::Duration};
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
+use kube::{Api, ResourceExt, api::PostParams};
+use velero_debug_e2e::{
+    TestCtx, create_namespace, eventually,
+    fixtures::{
+        apply_bundle, backup_namespace, grant_workload_reads, pod_volume_restore,
+        quota_refusing_configmaps, real_restore, wait_completed,
+    },
+    plugin,
+    served::{Served, run},
+};
+
+/// The source namespace: a ConfigMap (the quota refuses it at restore: PartiallyFailed), a
+/// pod that stays Pending (no node matches) and its claim that is never bound, so the
+/// restored pod is not Ready and the operator collects it with its claim and events.
+async fn source_namespace(t: &TestCtx) -> Result<String> {
+    let ns = create_namespace(&t.client, &t.cleanup, "serve-src").await?;
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "settings"}, "data": {"greeting": "hello"}}))?;
+    Api::<ConfigMap>::namespaced(t.client.clone(), &ns)
+        .create(&PostParams::default(), &cm)
+        .await?;
+    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "velerodebug-e2e-none",
+            "resources": {"requests": {"storage": "1Gi"}}}}))?;
+    Api::<PersistentVolumeClaim>::namespaced(t.client.clone(), &ns)
+        .create(&PostParams::default(), &pvc)
+        .await?;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"nodeSelector": {"velerodebug.io/e2e-no-such-node": "true"},
+            "containers": [{"name": "web", "image": "registry.example.com/web:1.0"}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}}))?;
+    let pods = Api::<Pod>::namespaced(t.client.clone(), &ns);
+    eventually("the pod admitted", Duration::from_secs(60), || async {
+        Ok(pods.create(&PostParams::default(), &pod).await.ok())
+    })
+    .await?;
+    Ok(ns)
+}
+
+/// Output as kubectl prints it, each line's words with every age ("5m", "3h2m", "<unknown>",
+/// "2m (x3 over 5m)") replaced: what changes between the bundle's time and now.
+fn without_ages(text: &str) -> Vec<String> {
+    let is_age = |w: &str| {
+        let w = w.trim_matches(|c| c == '(' || c == ')');
+        w == "<unknown>"
+            || (!w.is_empty()
+                && w.chars().next().is_some_and(|c| c.is_ascii_digit())
+                && w.trim_end_matches(['s', 'm', 'h', 'd', 'y']).len() < w.len()
+                && w.chars().all(|c| c.is_ascii_digit() || "smhdy".contains(c)))
+    };
+    text.lines()
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| if is_age(w) { "<age>" } else { w })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn stdout(out: &Output, what: &str) -> Result<String> {
+    ensure!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout.clone())?)
+}
+
+/// One command run against the live cluster and against the served bundle.
+struct Both<'a> {
+    live: &'a Path,
+    served: &'a Path,
+}
+
+impl Both<'_> {
+    async fn kubectl(&self, args: &[&str]) -> Result<(String, String)> {
+        self.run(Path::new("kubectl"), args).await
+    }
+
+    async fn run(&self, program: &Path, args: &[&str]) -> Result<(String, String)> {
+        let live = stdout(
+            &run(program, self.live, args).await?,
+            &format!("live {args:?}"),
+        )?;
+        let served = stdout(
+            &run(program, self.served, args).await?,
+            &format!("served {args:?}"),
+        )?;
+        Ok((live, served))
+    }
+}
+
+/// Every line of `served` is a line of `live` (ages aside), and `served` has more than its
+/// header: the bundle holds a subset of what the cluster has by now.
+fn served_lines_are_live_lines(what: &str, live: &str, served: &str) -> Result<()> {
+    let live_lines = without_ages(live);
+    let served_lines = without_ages(served);
+    ensure!(served_lines.len() > 1, "{what}: served only {served:?}");
+    for line in &served_lines {
+        ensure!(
+            live_lines.contains(line),
+            "{what}: served {line:?}, not in the live output:\n{live}\nserved:\n{served}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn kubectl_and_velero_answer_from_a_served_restore_bundle_as_the_cluster_did() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let src = source_namespace(t).await?;
+    let (backup, _) = backup_namespace(t, &src, &[]).await?;
+    let restored = format!("{src}-r");
+    quota_refusing_configmaps(t, &restored).await?;
+    grant_workload_reads(t, &restored).await?;
+    let restore = real_restore(t, &backup, &src, &restored).await?;
+    let name = restore.name_any();
+    let uid = restore.uid().unwrap_or_default();
+    let status = serde_json::json!({"phase": "Failed", "message": "data path restore failed",
+        "startTimestamp": jiff::Timestamp::now().to_string()});
+    pod_volume_restore(t, (&name, &uid), (&restored, "web"), status).await?;
+    let bundle = apply_bundle(t, serde_json::json!({"restore": name})).await?;
+    wait_completed(t, &bundle, Duration::from_secs(120)).await?;
+
+    // Served from the DebugBundle's name: downloaded and verified first.
+    let served = Served::start(&t.env, &bundle).await?;
+    let both = Both {
+        live: &t.env.kubeconfig,
+        served: &served.kubeconfig,
+    };
+    let kubectl_answers = compare_kubectl(&both, &restored, &name).await;
+    let velero_answers = compare_velero(&both, &t.env.velero.cli, "restore", &name).await;
+    let writes = writes_fail(&served.kubeconfig, &restored).await;
+    served.stop().await?;
+    kubectl_answers?;
+    velero_answers?;
+    writes
+}
+
+async fn compare_kubectl(both: &Both<'_>, restored: &str, restore: &str) -> Result<()> {
+    let (live, served) = both.kubectl(&["get", "pods,pvc", "-n", restored]).await?;
+    ensure!(
+        without_ages(&live) == without_ages(&served),
+        "get pods,pvc:\nlive:\n{live}\nserved:\n{served}"
+    );
+    ensure!(
+        served.contains("pod/web") && served.contains("persistentvolumeclaim/data"),
+        "{served}"
+    );
+
+    let (live, served) = both
+        .kubectl(&["describe", "pod", "web", "-n", restored])
+        .await?;
+    let split = |s: &str| {
+        s.split_once("\nEvents:")
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    };
+    let ((live_pod, live_events), (served_pod, served_events)) = (
+        split(&live).context("live describe has no Events")?,
+        split(&served).context("served describe has no Events")?,
+    );
+    ensure!(
+        without_ages(&live_pod) == without_ages(&served_pod),
+        "describe pod:\nlive:\n{live}\nserved:\n{served}"
+    );
+    served_lines_are_live_lines("describe pod's events", &live_events, &served_events)?;
+
+    let (live, served) = both.kubectl(&["get", "events", "-n", restored]).await?;
+    served_lines_are_live_lines("get events", &live, &served)?;
+
+    let selector = format!("velero.io/restore-name={restore}");
+    let pvrs = ["get", "podvolumerestores", "-n", "velero", "-l", &selector];
+    let (live, served) = both.kubectl(&pvrs).await?;
+    ensure!(
+        without_ages(&live) == without_ages(&served) && served.contains("Failed"),
+        "get podvolumerestores:\nlive:\n{live}\nserved:\n{served}"
+    );
+
+    let (live, served) = both
+        .kubectl(&[
+            "get",
+            "pods",
+            "-n",
+            "velero",
+            "-l",
+            "deploy=velero",
+            "-o",
+            "name",
+        ])
+        .await?;
+    ensure!(
+        live == served && !served.is_empty(),
+        "velero's pod: {live} vs {served}"
+    );
+    let pod = served
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("pod/")
+        .to_string();
+    let (live, served) = both
+        .kubectl(&["logs", "-n", "velero", &pod, "-c", "velero"])
+        .await?;
+    let live_lines: std::collections::HashSet<&str> = live.lines().collect();
+    ensure!(served.lines().count() > 10, "served log: {served}");
+    for line in served.lines() {
+        ensure!(
+            live_lines.contains(line),
+            "served log line {line:?} is not in the live log"
+        );
+    }
+    Ok(())
+}
+
+/// `velero KIND describe NAME --details` and `velero KIND logs NAME` print the same.
+async fn compare_velero(both: &Both<'_>, velero: &Path, kind: &str, name: &str) -> Result<()> {
+    for args in [
+        vec![kind, "describe", name, "--details", "-n", "velero"],
+        vec![kind, "logs", name, "-n", "velero"],
+    ] {
+        let (live, served) = both.run(velero, &args).await?;
+        ensure!(
+            live == served && served.lines().count() > 5,
+            "velero {args:?}:\nlive:\n{live}\nserved:\n{served}"
+        );
+    }
+    Ok(())
+}
+
+async fn writes_fail(served: &Path, namespace: &str) -> Result<()> {
+    let kubectl = Path::new("kubectl");
+    let out = run(kubectl, served, &["delete", "pod", "web", "-n", namespace]).await?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && said.contains("MethodNotAllowed") && said.contains("read-only"),
+        "kubectl delete: {said}"
+    );
+    let manifest = tempfile::NamedTempFile::new()?;
+    std::fs::write(
+        manifest.path(),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x, namespace: {namespace}}}\n"),
+    )?;
+    let file = manifest.path().display().to_string();
+    let out = run(kubectl, served, &["apply", "-f", &file]).await?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && said.contains("read-only"),
+        "kubectl apply: {said}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn velero_describes_and_logs_a_served_backup_bundle_as_the_cluster_does() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let src = source_namespace(t).await?;
+    let (backup, _) = backup_namespace(t, &src, &[]).await?;
+    let bundle = apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+    wait_completed(t, &bundle, Duration::from_secs(120)).await?;
+    let served = Served::start(&t.env, &bundle).await?;
+    let both = Both {
+        live: &t.env.kubeconfig,
+        served: &served.kubeconfig,
+    };
+    let answers = compare_velero(&both, &t.env.velero.cli, "backup", &backup).await;
+    served.stop().await?;
+    answers
+}
+
+/// A tar.gz of one entry named `name` (written raw, as a hostile archive would) whose header
+/// says `size` and whose bytes are `size` zeros, compressed.
+fn archive(path: &Path, name: &str, size: u64) -> Result<()> {
+    let gz =
+        flate2::write::GzEncoder::new(std::fs::File::create(path)?, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_cksum();
+    tar.append(&header, std::io::Read::take(std::io::repeat(0), size))?;
+    tar.into_inner()?.finish()?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_archive_leaving_its_folder_or_inflating_past_the_limit_is_refused() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let dir = tempfile::tempdir()?;
+    let escaping = dir.path().join("escaping.tar.gz");
+    // Unpacked into DIR/<into>/<temporary folder>/bundle: three levels up is DIR.
+    archive(&escaping, "../../../escaped.yaml", 10)?;
+    // 5 GiB of zeros in a few MiB: past serve's default limit of 4 GiB.
+    let bomb = dir.path().join("bomb.tar.gz");
+    let path = bomb.clone();
+    tokio::task::spawn_blocking(move || archive(&path, "b/zeros.log", 5 << 30)).await??;
+    ensure!(
+        std::fs::metadata(&bomb)?.len() < 64 << 20,
+        "the bomb is not small"
+    );
+    for (file, refusal) in [
+        (&escaping, "leaves the folder"),
+        (&bomb, "more than 4294967296 bytes"),
+    ] {
+        let into = tempfile::tempdir_in(dir.path())?;
+        let out = plugin::run(
+            &t.env,
+            &[
+                "serve",
+                &file.display().to_string(),
+                "--dir",
+                &into.path().display().to_string(),
+            ],
+        )
+        .await?;
+        let said = plugin::text(&out);
+        ensure!(
+            !out.status.success() && said.contains(refusal),
+            "{file:?}: {said}"
+        );
+        ensure!(
+            std::fs::read_dir(into.path())?.next().is_none(),
+            "{file:?} left files behind"
+        );
+        ensure!(
+            !dir.path().join("escaped.yaml").exists(),
+            "an entry escaped"
+        );
+    }
+    Ok(())
+}
