@@ -79,6 +79,7 @@ fn finish_blocking(
         warnings,
         timings,
         masks,
+        not_collected,
     } = collected;
     let findings = crate::findings::diagnose_with(&summary.evidence, site_rules);
     let summary_md = summary.render(&findings, &warnings);
@@ -112,6 +113,7 @@ fn finish_blocking(
         findings: &findings,
         damage: &damage[..kept],
         damage_left_out: damage.len() - kept,
+        not_collected: &not_collected,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     archive.put_first(&EntryPath::new(&[], "manifest", "json"), json);

@@ -88,6 +88,8 @@ pub(crate) struct Collected {
     pub timings: BTreeMap<String, u64>,
     /// Values masked in everything collected, by redaction rule.
     pub masks: MaskCounts,
+    /// Kinds not collected (refused reads), and why.
+    pub not_collected: Vec<crate::summary::NotCollected>,
 }
 
 /// Collects everything for one bundle from `sources` into `sink`, the parts one after the

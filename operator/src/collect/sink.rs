@@ -33,6 +33,7 @@ pub(crate) struct Sink {
     /// What the redactor masked so far, from every source.
     pub(super) masks: MaskCounts,
     pub(super) warnings: Vec<String>,
+    not_collected: Vec<crate::summary::NotCollected>,
     timings: BTreeMap<String, u64>,
     /// Uids of every object written, so events about them can be found.
     pub(super) collected_uids: BTreeSet<String>,
@@ -57,6 +58,7 @@ impl Sink {
             compression,
             masks: MaskCounts::default(),
             warnings: Vec::new(),
+            not_collected: Vec::new(),
             timings: BTreeMap::new(),
             collected_uids: BTreeSet::new(),
         }
@@ -70,6 +72,7 @@ impl Sink {
             warnings: self.warnings,
             timings: self.timings,
             masks: self.masks,
+            not_collected: self.not_collected,
         }
     }
 
@@ -82,6 +85,16 @@ impl Sink {
         let message = message.into();
         tracing::info!(warning = %message, "bundle warning");
         self.warnings.push(message);
+    }
+
+    /// Records that `resource` (a plural) of `namespace` (None: of every namespace) was not
+    /// collected, and why, for manifest.json.
+    pub(super) fn not_collected(&mut self, resource: &str, namespace: Option<&str>, reason: &str) {
+        self.not_collected.push(crate::summary::NotCollected {
+            resource: resource.into(),
+            namespace: namespace.map(String::from),
+            reason: reason.into(),
+        });
     }
 
     /// A line from the cluster, redacted, its masks counted.

@@ -743,6 +743,12 @@ async fn volume_snapshots(
     Ok(())
 }
 
+/// Why a kind was not collected, in manifest.json's notCollected.
+const REFUSED_EVERYWHERE: &str =
+    "forbidden across namespaces; rbac.workloadNamespaces: [\"*\"] grants it";
+const REFUSED_IN_NAMESPACE: &str =
+    "forbidden; rbac.workloadNamespaces does not list this namespace";
+
 /// One warning for every refusal, naming the chart value that grants the reads; the notes.
 fn report(out: &mut Sink, mut w: Workloads) -> Result<(), CollectError> {
     if w.pods_cut {
@@ -756,11 +762,17 @@ fn report(out: &mut Sink, mut w: Workloads) -> Result<(), CollectError> {
         ));
     }
     if w.refused_everywhere {
+        out.not_collected("pods", None, REFUSED_EVERYWHERE);
         out.warn(
             "restored pods of all namespaces (the restore covers every namespace) are not listable: \
              forbidden; rbac.workloadNamespaces: [\"*\"] allows it, or list the restored namespaces \
              in rbac.workloadNamespaces",
         );
+    }
+    for (ns, kinds) in &w.refused {
+        for kind in kinds {
+            out.not_collected(kind, Some(ns), REFUSED_IN_NAMESPACE);
+        }
     }
     if !w.refused.is_empty() {
         let namespaces: Vec<String> = w

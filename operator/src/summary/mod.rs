@@ -67,6 +67,20 @@ pub(crate) struct Manifest<'a> {
     pub damage: &'a [AppDamage],
     /// Applications beyond those in `damage`.
     pub damage_left_out: usize,
+    /// What could not be collected, and why.
+    pub not_collected: &'a [NotCollected],
+}
+
+/// A kind the bundle could not collect, in one namespace or (`namespace` absent) in all, and
+/// why: `kubectl velero-debug serve` answers a list of it with this, not an empty list.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NotCollected {
+    /// The resource's plural (`pods`).
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,11 +120,20 @@ mod tests {
             findings: &[],
             damage: &[],
             damage_left_out: 0,
+            not_collected: &[NotCollected {
+                resource: "pods".into(),
+                namespace: Some("shop".into()),
+                reason: "forbidden".into(),
+            }],
         };
         let json = serde_json::to_value(&manifest).unwrap();
         assert_eq!(
             json["maskedByRule"],
             serde_json::json!({"authorization-header": 1, "secret-named-key-value": 2})
+        );
+        assert_eq!(
+            json["notCollected"],
+            serde_json::json!([{"resource": "pods", "namespace": "shop", "reason": "forbidden"}])
         );
     }
 }
