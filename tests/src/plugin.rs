@@ -6,8 +6,11 @@ use anyhow::{Context, Result};
 
 use crate::Env;
 
-/// The plugin binary run-e2e.sh builds.
+/// The plugin binary run-e2e.sh builds (or `$VDO_PLUGIN`: the bench's release build).
 pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("VDO_PLUGIN") {
+        return PathBuf::from(path);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));

@@ -52,6 +52,11 @@ impl Served {
         })
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Ctrl-C; the server must exit 0 and leave no file in --dir.
     pub async fn stop(mut self) -> Result<()> {
         let pid = self.child.id().context("serve already exited")?;

@@ -280,19 +280,33 @@ async fn velero_describes_and_logs_a_served_backup_bundle_as_the_cluster_does() 
 }
 
 /// A tar.gz of one entry named `name` (written raw, as a hostile archive would) whose header
-/// says `size` and whose bytes are `size` zeros, compressed.
+/// says `size` and whose bytes are `size` zeros: a member of the header, then one gzip member
+/// of 1 MiB of zeros repeated (gzip readers read members one after the other), so a bomb of
+/// gigabytes takes a few MiB and no time to make.
 fn archive(path: &Path, name: &str, size: u64) -> Result<()> {
-    let gz =
-        flate2::write::GzEncoder::new(std::fs::File::create(path)?, flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
+    use std::io::Write;
     let mut header = tar::Header::new_gnu();
     header.set_size(size);
     header.set_mode(0o644);
     header.set_entry_type(tar::EntryType::Regular);
     header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
     header.set_cksum();
-    tar.append(&header, std::io::Read::take(std::io::repeat(0), size))?;
-    tar.into_inner()?.finish()?;
+    let member = |bytes: &[u8]| -> Result<Vec<u8>> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(bytes)?;
+        Ok(gz.finish()?)
+    };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    file.write_all(&member(header.as_bytes())?)?;
+    let mib = member(&vec![0u8; 1 << 20])?;
+    for _ in 0..size >> 20 {
+        file.write_all(&mib)?;
+    }
+    let rest = size % (1 << 20);
+    // The entry's padding to 512 bytes, and the archive's two zero blocks.
+    let padding = (512 - rest % 512) % 512 + 1024;
+    file.write_all(&member(&vec![0u8; (rest + padding) as usize])?)?;
+    file.flush()?;
     Ok(())
 }
 
@@ -311,10 +325,16 @@ async fn an_archive_leaving_its_folder_or_inflating_past_the_limit_is_refused() 
         std::fs::metadata(&bomb)?.len() < 64 << 20,
         "the bomb is not small"
     );
-    for (file, refusal) in [
+    // The same kind of archive, small: read to its end, it holds no bundle. So the bomb is
+    // refused for its size, not for being unreadable.
+    let small = dir.path().join("small.tar.gz");
+    archive(&small, "b/zeros.log", (2 << 20) + 100)?;
+    let cases = [
         (&escaping, "leaves the folder"),
         (&bomb, "more than 4294967296 bytes"),
-    ] {
+        (&small, "no manifest.json"),
+    ];
+    for (file, refusal) in cases {
         let into = tempfile::tempdir_in(dir.path())?;
         let out = plugin::run(
             &t.env,
