@@ -362,3 +362,48 @@ async fn an_archive_leaving_its_folder_or_inflating_past_the_limit_is_refused() 
     }
     Ok(())
 }
+
+/// A restore into a namespace the chart does not let the operator read: the bundle's
+/// manifest.json says its pods were not collected and why, and `kubectl get pods` against the
+/// served bundle warns so instead of answering a silent empty list.
+#[tokio::test]
+async fn a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let src = source_namespace(t).await?;
+    let (backup, _) = backup_namespace(t, &src, &[]).await?;
+    let restored = format!("{src}-r");
+    quota_refusing_configmaps(t, &restored).await?;
+    let restore = real_restore(t, &backup, &src, &restored).await?;
+    let bundle = apply_bundle(t, serde_json::json!({"restore": restore.name_any()})).await?;
+    wait_completed(t, &bundle, Duration::from_secs(120)).await?;
+    let served = Served::start(&t.env, &bundle).await?;
+    let out = run(
+        Path::new("kubectl"),
+        &served.kubeconfig,
+        &["get", "pods", "-n", &restored],
+    )
+    .await;
+    let held = run(
+        Path::new("kubectl"),
+        &served.kubeconfig,
+        &["get", "pods", "-n", "velero"],
+    )
+    .await;
+    served.stop().await?;
+    let (out, held) = (out?, held?);
+    let said = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "Warning: pods of namespace {restored} were not collected: forbidden; \
+         rbac.workloadNamespaces does not list this namespace"
+    );
+    ensure!(
+        out.status.success() && said.contains(&expected),
+        "get pods: {said}"
+    );
+    let said = String::from_utf8_lossy(&held.stderr);
+    ensure!(
+        !said.contains("Warning"),
+        "velero's pods, collected, warned: {said}"
+    );
+    Ok(())
+}
