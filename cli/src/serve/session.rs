@@ -48,8 +48,13 @@ pub(crate) async fn serve(temp: TempDir, archive: &Path, options: &Options) -> a
     let base = format!("http://{}", listener.local_addr()?);
     let config = temp.path().join("kubeconfig");
     kubeconfig::write(&config, &base, &namespace).context("writing the kubeconfig")?;
+    let how_to_stop = if options.shell {
+        "exit the shell to stop"
+    } else {
+        "Ctrl-C stops"
+    };
     eprintln!(
-        "serving {} {} ({} objects) read-only at {base}; Ctrl-C stops",
+        "serving {} {} ({} objects) read-only at {base}; {how_to_stop}",
         bundle.target.kind,
         bundle.target.name,
         bundle.store.count()
