@@ -7,6 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::kinds::{self, Kind};
@@ -175,8 +176,6 @@ fn objects_in(file: &Path) -> Vec<Value> {
     }
     out
 }
-
-use serde::Deserialize;
 
 fn flatten(value: Value, out: &mut Vec<Value>) {
     match value {
