@@ -26,7 +26,7 @@ release_target="${IMAGE_CARGO_TARGET_DIR:-$VDO_CACHE/cargo-target/image}"
   env -u SOURCE_DATE_EPOCH cargo build -q --release --locked -p velero-debug-operator &&
   env -u SOURCE_DATE_EPOCH cargo build -q --release --locked -p velero-debug-e2e --bin bench_bundle &&
   env -u SOURCE_DATE_EPOCH cargo build -q --release --locked -p kubectl-velero-debug)
-# Scenario 6 measures the plugin as a release ships it.
+# Scenario 7 measures the plugin as a release ships it.
 export VDO_PLUGIN="$release_target/release/kubectl-velero_debug"
 
 # A fresh operator process, so its peak RSS belongs to this bench alone.

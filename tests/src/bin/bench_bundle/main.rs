@@ -24,7 +24,7 @@
 //!    ratio to S3's.
 //! 5. The report (`--scenarios 5`): report.html of bundles of 200 and 2,000 volume operations,
 //!    its size against its cap and its load time in headless Chromium (report_render.rs).
-//! 6. Serve (`--scenarios 6`): `kubectl velero-debug serve` on a bundle of 1 GiB of content,
+//! 7. Serve (`--scenarios 7`): `kubectl velero-debug serve` on a bundle of 1 GiB of content,
 //!    its time to ready and its peak RSS (serve_bundle.rs).
 
 mod report_render;
@@ -66,7 +66,7 @@ struct Args {
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// The scenarios to run, by number (`--scenarios 0,1`): all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 5, 6, 3])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 5, 7, 3])]
     scenarios: Vec<u8>,
     /// Rounds of scenarios 0 and 1, each measuring the bundle and its baselines back to back
     /// (scenario 1: source floor, bundle, `velero debug`); the ratios reported are those of
@@ -1088,9 +1088,9 @@ async fn main() -> Result<()> {
         let rows = report_render::report_render(t, args.rounds).await?;
         print_table("Scenario 5: report.html in headless Chromium", &rows);
     }
-    if runs(6) {
+    if runs(7) {
         let rows = serve_bundle::serve_bundle(env, args.rounds).await?;
-        print_table("Scenario 6: kubectl velero-debug serve, 1 GiB", &rows);
+        print_table("Scenario 7: kubectl velero-debug serve, 1 GiB", &rows);
     }
     if runs(3) {
         let rows = load(t, args.operator_pid, args.load_bundles).await?;

@@ -1,4 +1,4 @@
-//! Scenario 6: `kubectl velero-debug serve` on a bundle of 1 GiB of content (a Velero server
+//! Scenario 7: `kubectl velero-debug serve` on a bundle of 1 GiB of content (a Velero server
 //! log of varied lines, as most of a large bundle is, plus 2,000 pods): the time from start
 //! until the kubeconfig is printed (goal: under 5 s), and the server's peak RSS (VmHWM) after
 //! `kubectl get pods -A` and `kubectl logs` of the whole 1 GiB log (goal: under 100 MiB).
@@ -131,7 +131,7 @@ pub(crate) async fn serve_bundle(
     for r in 1..=rounds {
         let (ready, rss) = round(env, &archive).await?;
         eprintln!(
-            "bench: scenario 6, round {r} of {rounds}: ready in {ready:.2}s, VmHWM {rss} KiB"
+            "bench: scenario 7, round {r} of {rounds}: ready in {ready:.2}s, VmHWM {rss} KiB"
         );
         starts.push(ready);
         peaks.push(rss as f64 / 1024.0);
