@@ -38,16 +38,22 @@ impl Coverage {
             .gaps
             .iter()
             .filter(|g| g.resource == kind.plural)
+            // A gap across namespaces (a cluster-wide list refused) is not one of a namespace:
+            // the operator then reads namespace by namespace what it may.
             .filter(|g| match (namespace, g.namespace.as_deref()) {
                 (Some(asked), Some(gap)) => asked == gap,
-                _ => true,
+                (Some(_), None) => false,
+                (None, _) => true,
             })
             .map(|g| match &g.namespace {
                 Some(ns) => format!(
                     "{} of namespace {ns} were not collected: {}",
                     g.resource, g.reason
                 ),
-                None => format!("{} were not collected: {}", g.resource, g.reason),
+                None => format!(
+                    "{} of all namespaces were not collected: {}",
+                    g.resource, g.reason
+                ),
             })
             .collect();
         if out.is_empty() && !self.held.contains(&kind.plural) && kind.kind != "DownloadRequest" {
@@ -78,6 +84,13 @@ mod tests {
             ["pods of namespace shop were not collected: rbac.workloadNamespaces"]
         );
         assert_eq!(c.warnings(pods, None).len(), 1);
+        let across = json!({"notCollected": [{"resource": "pods", "reason": "forbidden"}]});
+        let c2 = Coverage::new(&across, vec!["pods".into()]);
+        assert!(c2.warnings(pods, Some("velero")).is_empty());
+        assert_eq!(
+            c2.warnings(pods, None),
+            ["pods of all namespaces were not collected: forbidden"]
+        );
         assert!(c.warnings(pods, Some("velero")).is_empty());
         let cms = all.iter().find(|k| k.plural == "configmaps").unwrap();
         assert!(c.warnings(cms, Some("shop"))[0].contains("holds no configmaps"));
