@@ -1023,10 +1023,18 @@ fn write_incompressible(path: &Path, bytes: u64) -> Result<()> {
     Ok(())
 }
 
+/// A two-column table of measures.
 fn print_table(title: &str, rows: &[String]) {
+    let header = [
+        "| measure | value |".to_string(),
+        "| --- | --- |".to_string(),
+    ];
+    print_rows(title, &[&header[..], rows].concat());
+}
+
+/// A table whose rows bring their own header.
+fn print_rows(title: &str, rows: &[String]) {
     println!("{title}\n");
-    println!("| measure | value |");
-    println!("| --- | --- |");
     for row in rows {
         println!("{row}");
     }
@@ -1083,7 +1091,7 @@ async fn main() -> Result<()> {
     }
     if runs(5) {
         let rows = report_render::report_render(t, args.rounds).await?;
-        print_table("Scenario 5: report.html in headless Chromium", &rows);
+        print_rows("Scenario 5: report.html in headless Chromium", &rows);
     }
     if runs(3) {
         let rows = load(t, args.operator_pid, args.load_bundles).await?;
