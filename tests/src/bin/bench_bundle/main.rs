@@ -24,7 +24,11 @@
 //!    ratio to S3's.
 //! 5. The report (`--scenarios 5`): report.html of bundles of 200 and 2,000 volume operations,
 //!    its size against its cap and its load time in headless Chromium (report_render.rs).
+//! 6. A big cluster (`--scenarios 6`): a restore over 200 nodes with 2,000 PodVolumeRestores,
+//!    20,000 events and 5,000 results, bundled with `nodeAgentLogs` Involved and All, against
+//!    `velero debug --restore` and the node-agent logs' source floor (big_cluster.rs).
 
+mod big_cluster;
 mod report_render;
 
 use std::{
@@ -63,7 +67,7 @@ struct Args {
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// The scenarios to run, by number (`--scenarios 0,1`): all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 5, 3])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 5, 6, 3])]
     scenarios: Vec<u8>,
     /// Rounds of scenarios 0 and 1, each measuring the bundle and its baselines back to back
     /// (scenario 1: source floor, bundle, `velero debug`); the ratios reported are those of
@@ -87,6 +91,12 @@ struct Args {
     /// Leave out `velero debug` on scenario 1's state.
     #[arg(long)]
     no_velero_debug: bool,
+    /// Scenario 6's nodes (each with a node-agent, 10 PodVolumeRestores, 100 events).
+    #[arg(long, default_value_t = 200)]
+    big_nodes: usize,
+    /// MiB of log of each of scenario 6's node-agents.
+    #[arg(long, default_value_t = 3)]
+    big_agent_mib: u64,
     /// DebugBundles the load scenario creates at once.
     #[arg(long, default_value_t = 1000)]
     load_bundles: usize,
@@ -169,15 +179,19 @@ async fn floor_readers(
 /// Times Velero's own `velero debug --backup <backup>` on the same state (it collects every pod
 /// log of Velero's namespace, the data-path pods' among them) and returns the time, its CPU
 /// time and the size of its tarball.
-fn velero_debug_seconds(env: &Env, backup: &str, work: &Path) -> Result<(f64, f64, u64)> {
+fn velero_debug_seconds(
+    env: &Env,
+    (flag, target): (&str, &str),
+    work: &Path,
+) -> Result<(f64, f64, u64)> {
     let output = work.join(format!("{}.tar.gz", unique_name("velero-debug")));
     let cpu_before = children_cpu_seconds()?;
     let start = Instant::now();
     let run = std::process::Command::new(&env.velero.cli)
         .args([
             "debug",
-            "--backup",
-            backup,
+            flag,
+            target,
             "--namespace",
             &env.namespace,
             "--output",
@@ -824,7 +838,11 @@ async fn data_path_logs(
         forget(client, &env.namespace, &big).await?;
         if !args.no_velero_debug {
             eprintln!("bench: scenario 1, round {round} of {rounds}: velero debug");
-            peers.push(velero_debug_seconds(env, &state.backup, work)?);
+            peers.push(velero_debug_seconds(
+                env,
+                ("--backup", &state.backup),
+                work,
+            )?);
         }
     }
     let rss_after = peak_rss_kib(args.operator_pid)?;
@@ -1092,6 +1110,20 @@ async fn main() -> Result<()> {
     if runs(5) {
         let rows = report_render::report_render(t, args.rounds).await?;
         print_rows("Scenario 5: report.html in headless Chromium", &rows);
+    }
+    if runs(6) {
+        let big = big_cluster::BigCluster {
+            nodes: args.big_nodes,
+            agent_mib: args.big_agent_mib,
+            rounds: args.rounds,
+            log_concurrency: args.log_concurrency,
+            operator_pid: args.operator_pid,
+        };
+        let rows = big_cluster::big_cluster(t, &work, &big).await?;
+        print_rows(
+            &format!("Scenario 6: a restore on {} nodes", args.big_nodes),
+            &rows,
+        );
     }
     if runs(3) {
         let rows = load(t, args.operator_pid, args.load_bundles).await?;
