@@ -179,7 +179,13 @@ async fn make(t: &TestCtx, work: &Path, nodes: usize, agent_mib: u64) -> Result<
         .await?;
     eprintln!("bench: scenario 6: {nodes} nodes Ready");
     let agents = node_agents(t, &node_names).await?;
-    let files = agent_logs(t, work, &agents, agent_mib).await?;
+    // The log files go whatever happens from here on.
+    let mut state = BigRestore {
+        restore: String::new(),
+        agents: agents.values().cloned().collect(),
+        files: vec![],
+    };
+    agent_logs(t, work, &agents, agent_mib, &mut state.files).await?;
     let (_, backup, _) = real_backup(t, "bench-big").await?;
     let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
     let (restore, uid) =
@@ -191,11 +197,8 @@ async fn make(t: &TestCtx, work: &Path, nodes: usize, agent_mib: u64) -> Result<
     operations(t, (&restore, &uid), &node_names, &namespaces).await?;
     events(t, &node_names, &namespaces).await?;
     results(t, &restore, &namespaces, nodes).await?;
-    Ok(BigRestore {
-        restore,
-        agents: agents.into_values().collect(),
-        files,
-    })
+    state.restore = restore;
+    Ok(state)
 }
 
 /// The node-agent pod of each node, once the DaemonSet has placed them all and kwok runs them.
@@ -229,21 +232,22 @@ async fn agent_logs(
     work: &Path,
     agents: &BTreeMap<String, String>,
     mib: u64,
-) -> Result<Vec<PathBuf>> {
+    files: &mut Vec<PathBuf>,
+) -> Result<()> {
     let logs_api: Api<DynamicObject> =
         Api::namespaced_with(t.client.clone(), &t.env.namespace, &kwok_logs_resource());
     let plain = work.join("big-agent.plain");
-    let mut files = vec![];
+    files.push(plain.clone());
     for (i, agent) in agents.values().enumerate() {
         let current = work.join(format!("{agent}.log"));
-        write_logs(&current, &plain, mib << 20, 1000 + i as u64)?;
         files.push(current.clone());
+        write_logs(&current, &plain, mib << 20, 1000 + i as u64)?;
         let mut spec = serde_json::json!({"containers": ["node-agent"], "logsFile": current});
         if i == 0 {
             let previous = work.join(format!("{agent}.previous.log"));
+            files.push(previous.clone());
             write_logs(&previous, &plain, mib << 20, 99)?;
             spec["previousLogsFile"] = serde_json::json!(previous);
-            files.push(previous);
             restarted(t, agent).await?;
         }
         let logs: DynamicObject = serde_json::from_value(serde_json::json!({
@@ -255,8 +259,8 @@ async fn agent_logs(
         t.cleanup
             .delete(&kwok_logs_resource(), Some(&t.env.namespace), agent);
     }
-    let _ = std::fs::remove_file(&plain);
-    Ok(files)
+    std::fs::remove_file(&plain)?;
+    Ok(())
 }
 
 /// The kubelet's record of a restart, as a crashed container leaves it.
@@ -313,7 +317,7 @@ async fn operations(
             let spec = serde_json::json!({
                 "backupStorageLocation": "default", "snapshotID": format!("snap-{i}"),
                 "sourceNamespace": namespaces[i % namespaces.len()], "operationTimeout": "10m",
-                "targetVolume": {"pvc": format!("data-{i}"), "namespace": namespaces[i % namespaces.len()]},
+                "targetVolume": {"pvc": format!("data-{i}"), "pv": "", "namespace": namespaces[i % namespaces.len()]},
             });
             operation_object(t, "DataDownload", labels.clone(), spec, status(i))
         })
