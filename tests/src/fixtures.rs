@@ -79,6 +79,16 @@ pub async fn real_backup_with(t: &TestCtx, args: &[&str]) -> Result<(String, Str
     Ok((backup, uid))
 }
 
+/// The phase the Velero server gave Backup `name` (JSON null while it has none).
+pub async fn backup_phase(t: &TestCtx, name: &str) -> Result<serde_json::Value> {
+    let backups = Api::<DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Backup"),
+    );
+    Ok(backups.get(name).await?.data["status"]["phase"].clone())
+}
+
 pub async fn apply_bundle(t: &TestCtx, spec: serde_json::Value) -> Result<String> {
     let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
     let name = unique_name("vdb");

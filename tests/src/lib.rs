@@ -3,6 +3,7 @@
 //! [`Cleanup`] guard that deletes what the test made).
 
 pub mod api_proxy;
+pub mod browser;
 pub mod bundle_watch;
 pub mod fixtures;
 pub mod forward_proxy;

@@ -182,6 +182,20 @@ fn timeline(out: &mut String, e: &Evidence, max_bars: usize) {
         })
         .collect();
     let ops = &e.timeline.operations;
+    if ops.is_empty() && events.is_empty() && log_hits.is_empty() {
+        let _ = write!(
+            out,
+            "<p>This {} ran no volume operation (PodVolume{kind}, Data{transfer}) and no Warning event or log warning of it carries a time: there is nothing to place on a time axis.</p></section>",
+            esc(&e.target.kind.to_lowercase()),
+            kind = esc(&e.target.kind),
+            transfer = if e.target.kind == "Backup" {
+                "Upload"
+            } else {
+                "Download"
+            },
+        );
+        return;
+    }
     let Some((start, end)) = span(e, &events, &log_hits) else {
         out.push_str("<p>No operation, event or log line of this target carries a time: there is no timeline to draw.</p></section>");
         return;

@@ -92,8 +92,18 @@ fn a_page_too_big_draws_fewer_bars_and_says_so() {
 }
 
 #[test]
+fn a_restore_without_operations_events_or_log_hits_gets_a_sentence_not_an_empty_axis() {
+    let page = render_of(&evidence(0), &[]);
+    assert!(page.contains("This restore ran no volume operation (PodVolumeRestore, DataDownload)"));
+    assert!(!page.contains("<svg"));
+    assert!(render_of(&evidence(1), &[]).contains("<svg"));
+}
+
+#[test]
 fn without_any_time_there_is_no_picture_but_a_sentence() {
-    let mut e = evidence(0);
+    let mut e = evidence(1);
+    let op = &mut e.timeline.operations[0];
+    (op.created, op.started, op.completed) = (None, None, None);
     e.target.started = None;
     e.target.completed = None;
     let page = render_of(&e, &[]);

@@ -195,7 +195,12 @@ fn axis(out: &mut String, input: &TimelineInput, x: &dyn Fn(Timestamp) -> f64) {
         let t = Timestamp::from_millisecond(input.start.as_millisecond() + span * i / 4)
             .unwrap_or(input.start);
         let tx = x(t);
-        let label = t.strftime("%H:%M:%S").to_string();
+        // Under four seconds apart, whole seconds would repeat the same label.
+        let label = if span < 4_000 {
+            t.strftime("%H:%M:%S%.3f").to_string()
+        } else {
+            t.strftime("%H:%M:%S").to_string()
+        };
         // The ends' labels stay inside the picture.
         let anchor = match i {
             0 => "start",

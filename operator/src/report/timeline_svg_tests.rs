@@ -85,3 +85,23 @@ fn hostile_names_are_escaped_in_text_and_attributes() {
     assert!(!svg.contains("<img"));
     assert!(svg.contains("&lt;script&gt;"));
 }
+
+#[test]
+fn a_span_under_four_seconds_labels_its_ticks_apart() {
+    let ops = vec![op("a", "node-1", "Completed", 0)];
+    let start = Timestamp::from_second(1_795_000_000).unwrap();
+    let short = TimelineInput {
+        end: Timestamp::from_millisecond(start.as_millisecond() + 1_200).unwrap(),
+        ..input(&ops)
+    };
+    let (svg_short, _) = svg(&short, 10);
+    let labels: Vec<&str> = svg_short
+        .split(r#"y="14">"#)
+        .skip(1)
+        .filter_map(|t| t.split('<').next())
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = labels.iter().collect();
+    assert_eq!((labels.len(), distinct.len()), (5, 5), "{labels:?}");
+    let (svg_hour, _) = svg(&input(&ops), 10);
+    assert!(svg_hour.contains(r#"y="14">11:06:40<"#), "{svg_hour}");
+}

@@ -12,9 +12,10 @@ use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
     TestCtx, eventually,
     fixtures::{
-        assert_first_finding, assert_first_status_finding, completed_bundle, condition_reason,
-        fake_node, finished_bundle, finished_restore, operation_object, pod_volume_restore,
-        probable_cause_event, put_gzipped, real_backup, restart_node_agent_on, text,
+        assert_first_finding, assert_first_status_finding, backup_phase, completed_bundle,
+        condition_reason, fake_node, finished_bundle, finished_restore, operation_object,
+        pod_volume_restore, probable_cause_event, put_gzipped, real_backup, restart_node_agent_on,
+        text,
     },
     plugin, unique_name, velero,
 };
@@ -70,15 +71,7 @@ async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_ca
         ],
     )
     .await?;
-    let phase = Api::<DynamicObject>::namespaced_with(
-        t.client.clone(),
-        &t.env.namespace,
-        &velero_resource("Backup"),
-    )
-    .get(&backup)
-    .await?
-    .data["status"]["phase"]
-        .clone();
+    let phase = backup_phase(t, &backup).await?;
     let expected = t.env.velero.unavailable_location_backup_phase();
     ensure!(phase == expected, "backup ended {phase}, not {expected}");
 

@@ -22,9 +22,9 @@ use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
-        assert_first_finding, assert_first_status_finding, backup_namespace, completed_bundle,
-        condition_reason, finished_bundle, grant_workload_reads, real_backup_with, real_restore,
-        real_restore_with, storage_location, text,
+        assert_first_finding, assert_first_status_finding, backup_namespace, backup_phase,
+        completed_bundle, condition_reason, finished_bundle, grant_workload_reads,
+        real_backup_with, real_restore, real_restore_with, storage_location, text,
     },
     unique_name, velero,
     webhook::DenyingWebhook,
@@ -251,15 +251,7 @@ async fn a_backup_into_a_location_with_wrong_credentials_names_the_location() ->
     let (backup, _) = backup_namespace(t, &ns, &args).await?;
     let details = velero(&t.env, &["backup", "describe", &backup]).await?;
     eprintln!("velero backup describe {backup}:\n{details}");
-    let phase = Api::<DynamicObject>::namespaced_with(
-        t.client.clone(),
-        &t.env.namespace,
-        &velero_resource("Backup"),
-    )
-    .get(&backup)
-    .await?
-    .data["status"]["phase"]
-        .clone();
+    let phase = backup_phase(t, &backup).await?;
     let expected = t.env.velero.unavailable_location_backup_phase();
     ensure!(
         phase == expected,

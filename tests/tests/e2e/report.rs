@@ -5,12 +5,15 @@
 //! its node's lane, the first finding's title; axe-core finds no accessibility violation and
 //! the W3C validator (vnu) no HTML error. The screenshot is kept as an artifact.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{Context, Result, ensure};
 use serde::Deserialize;
 use velero_debug_e2e::{
-    TestCtx,
+    TestCtx, browser,
     fixtures::{apply_bundle, finished_restore, pod_volume_restore, real_backup, wait_completed},
     plugin,
 };
@@ -62,30 +65,6 @@ fn status_of(node: Option<&str>, phase: &str, start: i64, end: Option<i64>) -> s
         s["message"] = "data path restore failed: context deadline exceeded".into();
     }
     s
-}
-
-/// Runs the browser check on `report`, keeping the screenshot at `screenshot`.
-async fn check_in_chromium(t: &TestCtx, report: &str, screenshot: &PathBuf) -> Result<PageFacts> {
-    let modules = t
-        .env
-        .browser_tools
-        .clone()
-        .context("env.json names no browserTools: make env-up")?;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/report-check.cjs");
-    let run = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg(report)
-        .arg(screenshot)
-        .env("NODE_PATH", &modules)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), run).await??;
-    ensure!(
-        out.status.success(),
-        "report-check: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 /// The W3C validator's errors about `report`.
@@ -154,7 +133,7 @@ async fn the_report_of_a_real_bundle_loads_clean_in_chromium_with_a_bar_per_oper
         .join("e2e-artifacts");
     std::fs::create_dir_all(&artifacts)?;
     let screenshot = artifacts.join(format!("report-{name}.png"));
-    let page = check_in_chromium(t, &report, &screenshot).await?;
+    let page: PageFacts = browser::report_check(&t.env, Path::new(&report), &screenshot).await?;
     eprintln!("report screenshot: {}", screenshot.display());
 
     ensure!(

@@ -24,9 +24,13 @@
 //!    ratio to S3's.
 //! 5. The report (`--scenarios 5`): report.html of bundles of 200 and 2,000 volume operations,
 //!    its size against its cap and its load time in headless Chromium (report_render.rs).
+//! 6. A big cluster (`--scenarios 6`): a restore over 200 nodes with 2,000 PodVolumeRestores,
+//!    20,000 events and 5,000 results, bundled with `nodeAgentLogs` Involved and All, against
+//!    `velero debug --restore` and the node-agent logs' source floor (big_cluster.rs).
 //! 7. Serve (`--scenarios 7`): `kubectl velero-debug serve` on a bundle of 1 GiB of content,
 //!    its time to ready and its peak RSS (serve_bundle.rs).
 
+mod big_cluster;
 mod report_render;
 mod serve_bundle;
 
@@ -66,7 +70,7 @@ struct Args {
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// The scenarios to run, by number (`--scenarios 0,1`): all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 5, 7, 3])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 5, 6, 7, 3])]
     scenarios: Vec<u8>,
     /// Rounds of scenarios 0 and 1, each measuring the bundle and its baselines back to back
     /// (scenario 1: source floor, bundle, `velero debug`); the ratios reported are those of
@@ -90,6 +94,12 @@ struct Args {
     /// Leave out `velero debug` on scenario 1's state.
     #[arg(long)]
     no_velero_debug: bool,
+    /// Scenario 6's nodes (each with a node-agent, 10 PodVolumeRestores, 100 events).
+    #[arg(long, default_value_t = 200)]
+    big_nodes: usize,
+    /// MiB of log of each of scenario 6's node-agents.
+    #[arg(long, default_value_t = 3)]
+    big_agent_mib: u64,
     /// DebugBundles the load scenario creates at once.
     #[arg(long, default_value_t = 1000)]
     load_bundles: usize,
@@ -172,15 +182,19 @@ async fn floor_readers(
 /// Times Velero's own `velero debug --backup <backup>` on the same state (it collects every pod
 /// log of Velero's namespace, the data-path pods' among them) and returns the time, its CPU
 /// time and the size of its tarball.
-fn velero_debug_seconds(env: &Env, backup: &str, work: &Path) -> Result<(f64, f64, u64)> {
+fn velero_debug_seconds(
+    env: &Env,
+    (flag, target): (&str, &str),
+    work: &Path,
+) -> Result<(f64, f64, u64)> {
     let output = work.join(format!("{}.tar.gz", unique_name("velero-debug")));
     let cpu_before = children_cpu_seconds()?;
     let start = Instant::now();
     let run = std::process::Command::new(&env.velero.cli)
         .args([
             "debug",
-            "--backup",
-            backup,
+            flag,
+            target,
             "--namespace",
             &env.namespace,
             "--output",
@@ -827,7 +841,11 @@ async fn data_path_logs(
         forget(client, &env.namespace, &big).await?;
         if !args.no_velero_debug {
             eprintln!("bench: scenario 1, round {round} of {rounds}: velero debug");
-            peers.push(velero_debug_seconds(env, &state.backup, work)?);
+            peers.push(velero_debug_seconds(
+                env,
+                ("--backup", &state.backup),
+                work,
+            )?);
         }
     }
     let rss_after = peak_rss_kib(args.operator_pid)?;
@@ -1026,10 +1044,18 @@ fn write_incompressible(path: &Path, bytes: u64) -> Result<()> {
     Ok(())
 }
 
+/// A two-column table of measures.
 fn print_table(title: &str, rows: &[String]) {
+    let header = [
+        "| measure | value |".to_string(),
+        "| --- | --- |".to_string(),
+    ];
+    print_rows(title, &[&header[..], rows].concat());
+}
+
+/// A table whose rows bring their own header.
+fn print_rows(title: &str, rows: &[String]) {
     println!("{title}\n");
-    println!("| measure | value |");
-    println!("| --- | --- |");
     for row in rows {
         println!("{row}");
     }
@@ -1086,7 +1112,21 @@ async fn main() -> Result<()> {
     }
     if runs(5) {
         let rows = report_render::report_render(t, args.rounds).await?;
-        print_table("Scenario 5: report.html in headless Chromium", &rows);
+        print_rows("Scenario 5: report.html in headless Chromium", &rows);
+    }
+    if runs(6) {
+        let big = big_cluster::BigCluster {
+            nodes: args.big_nodes,
+            agent_mib: args.big_agent_mib,
+            rounds: args.rounds,
+            log_concurrency: args.log_concurrency,
+            operator_pid: args.operator_pid,
+        };
+        let rows = big_cluster::big_cluster(t, &work, &big).await?;
+        print_rows(
+            &format!("Scenario 6: a restore on {} nodes", args.big_nodes),
+            &rows,
+        );
     }
     if runs(7) {
         let rows = serve_bundle::serve_bundle(env, args.rounds).await?;

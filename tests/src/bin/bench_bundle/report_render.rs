@@ -3,12 +3,12 @@
 //! on 20 nodes, and one with 2,000 on 200 nodes; for each, the page's size against its cap and
 //! its load time from disk in rounds (the goal: under 2 s), with what was drawn.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result};
 use futures::StreamExt;
 use velero_debug_e2e::{
-    TestCtx,
+    TestCtx, browser,
     fixtures::{download, finished_restore, pod_volume_restore, real_backup},
 };
 
@@ -58,7 +58,9 @@ pub(crate) async fn report_render(t: &TestCtx, rounds: usize) -> Result<Vec<Stri
         let mut loads = vec![];
         let mut last = serde_json::Value::Null;
         for round in 1..=rounds {
-            last = check(t, &path, &dir.path().join(format!("shot-{round}.png"))).await?;
+            last =
+                browser::report_check(&t.env, &path, &dir.path().join(format!("shot-{round}.png")))
+                    .await?;
             loads.push(last["loadMs"].as_f64().context("no loadMs")?);
         }
         rows.push(format!(
@@ -95,26 +97,4 @@ fn status(i: usize, nodes: usize) -> serde_json::Value {
         "startTimestamp": at(start), "completionTimestamp": at(start + 60 + (i % 7) as i64 * 20),
         "message": if phase == "Failed" { "data path restore failed: context deadline exceeded" } else { "" },
     })
-}
-
-async fn check(t: &TestCtx, report: &PathBuf, shot: &PathBuf) -> Result<serde_json::Value> {
-    let modules = t
-        .env
-        .browser_tools
-        .clone()
-        .context("env.json names no browserTools")?;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/report-check.cjs");
-    let out = tokio::process::Command::new("node")
-        .arg(script)
-        .arg(report)
-        .arg(shot)
-        .env("NODE_PATH", modules)
-        .output()
-        .await?;
-    ensure!(
-        out.status.success(),
-        "report-check: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
 }
