@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context, Result, ensure};
 use serde::Deserialize;
 use velero_debug_e2e::{
-    TestCtx, browser,
+    TestCtx, browser, create_namespace,
     fixtures::{apply_bundle, finished_restore, pod_volume_restore, real_backup, wait_completed},
     plugin,
 };
@@ -96,13 +96,15 @@ async fn the_report_of_a_real_bundle_loads_clean_in_chromium_with_a_bar_per_oper
     let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
     let (restore, uid) =
         finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
+    // On Velero 1.14 each restore's pod is made in it (`place_restore_pod`).
+    let ns = create_namespace(&t.client, &t.cleanup, "report-ns").await?;
     let mut expected = vec![];
     for (i, (node, phase, start, end)) in OPERATIONS.iter().enumerate() {
         let pod = format!("app-{i}");
         let name = pod_volume_restore(
             t,
             (&restore, &uid),
-            ("report-ns", &pod),
+            (&ns, &pod),
             status_of(*node, phase, *start, *end),
         )
         .await?;
