@@ -14,21 +14,37 @@ use super::kinds::{self, Kind};
 
 /// A .yaml file larger than this is not an object the operator wrote; it is skipped.
 const MAX_OBJECT_FILE: u64 = 16 << 20;
+/// The objects are held in memory: past this many bytes of YAML, the rest are skipped (the
+/// operator's bundles hold far less; a hostile one cannot grow the server without bound).
+const MAX_OBJECT_BYTES: u64 = 256 << 20;
 
 pub(crate) struct Store {
     pub kinds: Vec<Kind>,
     /// Parallel to `kinds`.
     objects: Vec<Vec<Value>>,
+    /// .yaml files not read: too big alone, or past [`MAX_OBJECT_BYTES`] together.
+    pub skipped_files: usize,
 }
 
 impl Store {
     /// Every object of `dir` (the bundle's root folder).
     pub(crate) fn load(dir: &Path) -> Store {
+        Store::load_within(dir, MAX_OBJECT_BYTES)
+    }
+
+    fn load_within(dir: &Path, budget: u64) -> Store {
         let mut store = Store::new(kinds::known());
         let mut files = Vec::new();
         yaml_files(dir, &mut files, 0);
         files.sort();
+        let mut left = budget;
         for file in files {
+            let size = std::fs::metadata(&file).map_or(u64::MAX, |m| m.len());
+            if size > MAX_OBJECT_FILE || size > left {
+                store.skipped_files += 1;
+                continue;
+            }
+            left -= size;
             for object in objects_in(&file) {
                 store.add(object);
             }
@@ -39,7 +55,11 @@ impl Store {
 
     pub(crate) fn new(kinds: Vec<Kind>) -> Store {
         let objects = vec![Vec::new(); kinds.len()];
-        Store { kinds, objects }
+        Store {
+            kinds,
+            objects,
+            skipped_files: 0,
+        }
     }
 
     /// Files in the bundle may hold the same object twice (a target's YAML and its kind's
@@ -163,8 +183,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
 
 /// The objects of one file; a file that is not YAML of objects holds none.
 fn objects_in(file: &Path) -> Vec<Value> {
-    let small = std::fs::metadata(file).is_ok_and(|m| m.len() <= MAX_OBJECT_FILE);
-    let Some(text) = small.then(|| std::fs::read_to_string(file).ok()).flatten() else {
+    let Ok(text) = std::fs::read_to_string(file) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -224,5 +243,22 @@ mod tests {
         assert_eq!(count("things", "x.io", "v1"), 1);
         assert_eq!(count("namespaces", "", "v1"), 2);
         assert!(store.kinds.iter().all(|k| k.kind != "Secret"));
+    }
+
+    #[test]
+    fn files_past_the_budget_are_skipped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a", "b", "c"] {
+            let pod =
+                format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: shop}}\n");
+            std::fs::write(dir.path().join(format!("{name}.yaml")), pod).unwrap();
+        }
+        let one = std::fs::metadata(dir.path().join("a.yaml")).unwrap().len();
+        let store = Store::load_within(dir.path(), 2 * one);
+        let pods = store
+            .objects(store.kind_of("", "v1", "pods").unwrap())
+            .len();
+        assert_eq!((pods, store.skipped_files), (2, 1));
+        assert_eq!(Store::load(dir.path()).skipped_files, 0);
     }
 }

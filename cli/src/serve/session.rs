@@ -81,6 +81,12 @@ fn load(unpacked: &Path) -> anyhow::Result<Bundle> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .context("manifest.json is not JSON: not a velero-debug bundle")?;
     let store = Store::load(&root);
+    if store.skipped_files > 0 {
+        eprintln!(
+            "warning: {} .yaml files of the bundle are not served: each over 16 MiB, or past 256 MiB of objects in all",
+            store.skipped_files
+        );
+    }
     let mut target = BundleTarget {
         kind: manifest["target"]["kind"]
             .as_str()
