@@ -2,7 +2,7 @@
 //! one client, one event recorder, the settings, the metrics, the collection slots and the
 //! term's end.
 
-use std::sync::{Arc, atomic::AtomicU64};
+use std::sync::Arc;
 
 use kube::{
     Client,
@@ -11,7 +11,7 @@ use kube::{
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, metrics::Metrics, redact::Redactor};
+use crate::{config::Config, metrics::Metrics, redact::Redactor, request_tally::RequestTally};
 
 /// Field manager of everything the operator writes.
 pub(crate) const MANAGER: &str = "velero-debug-operator";
@@ -21,7 +21,7 @@ pub(crate) struct Context {
     /// The client container logs are read with (log_client.rs); `client` where none is given.
     pub log_client: Client,
     /// API requests made by this process (see process.rs); a bundle records its share.
-    pub api_requests: Arc<AtomicU64>,
+    pub api_requests: Arc<RequestTally>,
     pub recorder: Recorder,
     pub config: Config,
     /// Built once per process (its patterns are compiled once), shared by every term and
@@ -45,7 +45,7 @@ impl Context {
         client: Client,
         config: Config,
         redactor: Arc<Redactor>,
-        api_requests: Arc<AtomicU64>,
+        api_requests: Arc<RequestTally>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
         install_mark: String,

@@ -25,6 +25,7 @@ mod process;
 mod proxy;
 mod redact;
 mod report;
+mod request_tally;
 mod spool;
 mod storage;
 mod summary;

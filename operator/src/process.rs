@@ -3,10 +3,7 @@
 
 use std::{
     path::PathBuf,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
@@ -28,6 +25,7 @@ use crate::{
     metrics::Metrics,
     orphans, own_crd, probe,
     redact::Redactor,
+    request_tally::RequestTally,
     spool::ProcessSpool,
     storage::location,
 };
@@ -262,7 +260,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// The `uninstall` subcommand: releases every DebugBundle's finalizer.
 async fn uninstall(args: &Args, delete_bundles: bool, timeout: Duration) -> anyhow::Result<()> {
     let (client, _) = counting_clients(
-        Arc::new(AtomicU64::new(0)),
+        Arc::new(RequestTally::default()),
         Duration::from_secs(args.api_timeout_seconds),
         LogClient::Kube,
     )
@@ -287,7 +285,7 @@ async fn operate(args: Args) -> anyhow::Result<()> {
     let redactor = Redactor::with_extra_patterns(&without_empty(args.redaction_patterns.clone()))
         .context("REDACTION_PATTERNS")?;
     let redactor = Arc::new(redactor);
-    let requests = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(RequestTally::default());
     let (client, log_client) = counting_clients(
         requests.clone(),
         Duration::from_secs(args.api_timeout_seconds),
@@ -373,7 +371,7 @@ struct Terms {
     api_timeout: Duration,
     config: Config,
     redactor: Arc<Redactor>,
-    requests: Arc<AtomicU64>,
+    requests: Arc<RequestTally>,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
     namespace: Option<String>,
@@ -527,14 +525,15 @@ fn init_logging(json: bool) {
 /// cost, and gets its answer within `api_timeout` (api_timeout.rs): one for the API, one
 /// that reads container logs (log_client.rs).
 async fn counting_clients(
-    requests: Arc<AtomicU64>,
+    requests: Arc<RequestTally>,
     api_timeout: Duration,
     log_client: LogClient,
 ) -> anyhow::Result<(Client, Client)> {
-    let count = tower::util::MapRequestLayer::new(move |req| {
-        requests.fetch_add(1, Ordering::Relaxed);
-        req
-    });
+    let count =
+        tower::util::MapRequestLayer::new(move |req: ::http::Request<kube::client::Body>| {
+            requests.record(&req);
+            req
+        });
     let answer_timeout = AnswerTimeoutLayer::new(api_timeout);
     let mut config = kube::Config::infer().await?;
     config.proxy_url = crate::proxy::api_server_proxy(
@@ -655,7 +654,7 @@ async fn terminated() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     /// Controllers as `controllers` runs them: until the term ends; `stopped` says they did.
     async fn controllers_of(term: CancellationToken, stopped: Arc<AtomicBool>) {

@@ -3,7 +3,7 @@
 //! spool folder and archive are made, collection's progress goes to status, and collection
 //! stops when this process stops leading.
 
-use std::sync::atomic::Ordering;
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use kube::{ResourceExt, runtime::events::EventType};
@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     collect::{self as collection, CollectError, Collected, STEPS, Sink, Sources},
+    request_tally,
     storage::ObjectStore,
     tar_gz::TarGzWriter,
 };
@@ -36,9 +37,9 @@ pub(crate) enum CollectStepError {
 /// it is in (removed when this is dropped).
 pub(crate) struct Spooled {
     pub collected: Collected,
-    /// API requests made while collecting (approximate when bundles run at once: the counter
-    /// is per process).
-    pub api_requests: u64,
+    /// API requests made while collecting, by kind (approximate when bundles run at once:
+    /// the tally is per process).
+    pub api_requests: BTreeMap<String, u64>,
     pub spool: TempDir,
 }
 
@@ -77,7 +78,7 @@ pub(super) async fn run(
         ctx.config.compression,
     );
     let progress = start_progress(run, total);
-    let requests_before = ctx.api_requests.load(Ordering::Relaxed);
+    let requests_before = ctx.api_requests.snapshot();
     let report = |done: usize| progress.report(done as u64);
     let done = tokio::select! {
         r = collection::run(sources, sink, &found.objects, &report) => Ok(r?),
@@ -87,7 +88,7 @@ pub(super) async fn run(
     progress.stop().await;
     Ok(Spooled {
         collected: done?,
-        api_requests: ctx.api_requests.load(Ordering::Relaxed) - requests_before,
+        api_requests: request_tally::since(&requests_before, &ctx.api_requests.snapshot()),
         spool,
     })
 }

@@ -101,10 +101,13 @@ pub(super) async fn all(
     objects: &TargetObjects,
 ) -> Result<(), CollectError> {
     let mut timeline: Vec<String> = Vec::new();
+    let workload_namespaces: Vec<String> = found.workload_uids.keys().cloned().collect();
+    let scopes = warning_scopes(out, objects, workload_namespaces);
     related(src, out, found, &mut timeline).await?;
-    about_workloads(src, out, found, &mut timeline).await?;
+    let read = about_workloads(src, out, found, &scopes, &mut timeline).await?;
     about_volumes(src, out, found, &mut timeline).await?;
-    warnings_of_covered(src, out, found, objects, &mut timeline).await?;
+    let rest: Vec<String> = scopes.into_iter().filter(|ns| !read.contains(ns)).collect();
+    warnings_of_covered(src, out, found, rest, &mut timeline).await?;
     let cut = keep_latest(&mut timeline, MAX_TIMELINE_LINES);
     if cut > 0 {
         out.warn(format!(
@@ -161,14 +164,18 @@ async fn related(
     Ok(())
 }
 
-/// Every event (Normal too) about the workload objects, from their own namespaces.
+/// Every event (Normal too) about the workload objects, from their own namespaces; in those
+/// of `warning_scopes`, the Warning events too, from the same list (one list where two were
+/// made). Returns the namespaces whose Warning events were read so.
 async fn about_workloads(
     src: &Sources<'_>,
     out: &mut Sink,
     found: &mut Found,
+    warning_scopes: &[String],
     timeline: &mut Vec<String>,
-) -> Result<(), CollectError> {
+) -> Result<BTreeSet<String>, CollectError> {
     let since = src.plan.since;
+    let mut with_warnings_read = BTreeSet::new();
     for (namespace, uids) in found
         .workload_uids
         .clone()
@@ -177,16 +184,43 @@ async fn about_workloads(
     {
         let api: Api<Event> = Api::namespaced(src.client.clone(), &namespace);
         let what = format!("events of namespace {namespace}");
-        let about_workloads = |e: &Event| about_one_of(e, &uids) && in_window(e, since);
-        if let Some(about) = src
-            .list_matching(out, &api, ListParams::default(), &what, about_workloads)
+        let warnings_too = warning_scopes.contains(&namespace);
+        let wanted = |e: &Event| {
+            in_window(e, since)
+                && (about_one_of(e, &uids) || (warnings_too && is_warning_of_concern(e)))
+        };
+        let Some(listed) = src
+            .list_matching(out, &api, ListParams::default(), &what, wanted)
             .await
-        {
-            let name = format!("workloads-{namespace}");
-            add_events(out, found, &name, &about, timeline)?;
+        else {
+            continue;
+        };
+        let (about, rest): (Vec<Event>, Vec<Event>) =
+            listed.into_iter().partition(|e| about_one_of(e, &uids));
+        let name = format!("workloads-{namespace}");
+        add_events(out, found, &name, &about, timeline)?;
+        if warnings_too {
+            let warnings: Vec<Event> = about
+                .into_iter()
+                .chain(rest)
+                .filter(is_warning_of_concern)
+                .collect();
+            add_events(
+                out,
+                found,
+                &format!("warnings-{namespace}"),
+                &warnings,
+                timeline,
+            )?;
+            with_warnings_read.insert(namespace);
         }
     }
-    Ok(())
+    Ok(with_warnings_read)
+}
+
+/// A Warning event about anything but another operation's objects.
+fn is_warning_of_concern(e: &Event) -> bool {
+    e.type_.as_deref() == Some("Warning") && !about_other_velero_object(e)
 }
 
 /// Kubernetes records the events of cluster-scoped objects in namespace default.
@@ -220,13 +254,13 @@ async fn warnings_of_covered(
     src: &Sources<'_>,
     out: &mut Sink,
     found: &mut Found,
-    objects: &TargetObjects,
+    scopes: Vec<String>,
     timeline: &mut Vec<String>,
 ) -> Result<(), CollectError> {
     let since = src.plan.since;
     let warnings = ListParams::default().fields("type=Warning");
-    let workload_namespaces: Vec<String> = found.workload_uids.keys().cloned().collect();
-    for (scope, api) in warning_scopes(src, out, objects, workload_namespaces) {
+    for scope in scopes {
+        let api: Api<Event> = Api::namespaced(src.client.clone(), &scope);
         let what = format!("Warning events of {scope}");
         let of_concern = |e: &Event| in_window(e, since) && !about_other_velero_object(e);
         if let Some(events) = src
@@ -245,11 +279,10 @@ async fn warnings_of_covered(
 /// (warned about otherwise), or, for a target that covered all, the namespaces of its
 /// workloads; at most [`MAX_WORKLOAD_NAMESPACES`] of them.
 fn warning_scopes(
-    src: &Sources<'_>,
     out: &mut Sink,
     objects: &TargetObjects,
     workload_namespaces: Vec<String>,
-) -> Vec<(String, Api<Event>)> {
+) -> Vec<String> {
     let list = covered_namespaces(&objects.target.data).unwrap_or(workload_namespaces);
     // A Restore's namespaceMapping may hold anything; only names go into a path.
     let (mut names, others): (Vec<String>, Vec<String>) = list
@@ -268,9 +301,6 @@ fn warning_scopes(
         names.truncate(MAX_WORKLOAD_NAMESPACES);
     }
     names
-        .into_iter()
-        .map(|ns| (ns.clone(), Api::namespaced(src.client.clone(), &ns)))
-        .collect()
 }
 
 /// Sorts the timeline and drops all but its latest `max` lines (each starts with its time);

@@ -501,7 +501,8 @@ fn log_jobs(src: &Sources<'_>, out: &mut Sink, pods: &GroupedPods, stand_in: boo
             .map(|c| c.name)
             .collect();
         for container in containers {
-            for &previous in instances {
+            let may_have_previous = may_have_previous(pod, &container);
+            for &previous in instances.iter().filter(|&&p| !p || may_have_previous) {
                 let suffix = if previous { ".previous" } else { "" };
                 let bundle_path = EntryPath::new(
                     &["logs", group, &name],
@@ -531,6 +532,30 @@ fn log_jobs(src: &Sources<'_>, out: &mut Sink, pods: &GroupedPods, stand_in: boo
         }
     }
     jobs
+}
+
+/// Whether a container may have a previous instance whose log the kubelet keeps: its status
+/// says it restarted or ended before, or the pod has no status for it to say otherwise. One
+/// request a container that never restarted (most of them) would only be refused.
+fn may_have_previous(pod: &Pod, container: &str) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return true;
+    };
+    let statuses = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    let mut of_container = statuses.filter(|s| s.name == container).peekable();
+    if of_container.peek().is_none() {
+        return true;
+    }
+    of_container.any(|s| {
+        s.restart_count > 0
+            || s.last_state
+                .as_ref()
+                .is_some_and(|l| l.terminated.is_some())
+    })
 }
 
 fn add_outcome(

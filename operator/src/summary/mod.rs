@@ -55,8 +55,11 @@ pub(crate) struct Manifest<'a> {
     pub warnings: &'a [String],
     /// Milliseconds per collect step.
     pub timings_ms: &'a BTreeMap<String, u64>,
-    /// API requests the collection made (of the whole process while it ran).
+    /// API requests the collection made (of the whole process while it ran), container log
+    /// reads included.
     pub api_requests: u64,
+    /// The same by kind: "pods list", "pods/log get" (see request_tally.rs).
+    pub api_requests_by_kind: &'a BTreeMap<String, u64>,
     /// Values masked in everything collected (logs, object-store files, objects, events), by
     /// redaction rule; a rule that masked nothing is not listed.
     pub masked_by_rule: &'a MaskCounts,
@@ -116,6 +119,7 @@ mod tests {
             warnings: &[],
             timings_ms: &BTreeMap::new(),
             api_requests: 0,
+            api_requests_by_kind: &BTreeMap::new(),
             masked_by_rule: &masks,
             findings: &[],
             damage: &[],

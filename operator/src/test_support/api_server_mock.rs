@@ -3,17 +3,17 @@
 //! with the answer each gets. A request that differs in method, path, query or body, one too
 //! many, or one missing fails the test.
 
-use std::{
-    sync::{Arc, atomic::AtomicU64},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use http::{Method, Request, Response, StatusCode};
 use kube::{Client, client::Body};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, context::Context, metrics::Metrics, redact::Redactor};
+use crate::{
+    config::Config, context::Context, metrics::Metrics, redact::Redactor,
+    request_tally::RequestTally,
+};
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 type Reply = tower_test::mock::SendResponse<Response<Body>>;
@@ -26,7 +26,7 @@ pub(crate) fn context(config: Config) -> (Arc<Context>, ApiServer) {
         client,
         config,
         Arc::new(Redactor::new()),
-        Arc::new(AtomicU64::new(0)),
+        Arc::new(RequestTally::default()),
         Arc::new(Metrics::new()),
         CancellationToken::new(),
         "test-cluster".into(),
@@ -38,6 +38,16 @@ pub(crate) fn context(config: Config) -> (Arc<Context>, ApiServer) {
             unanswered: Vec::new(),
         },
     )
+}
+
+/// A client answered by the returned mock API server, for parts that take only a client.
+pub(crate) fn client() -> (Client, ApiServer) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let server = ApiServer {
+        handle,
+        unanswered: Vec::new(),
+    };
+    (Client::new(service, "default"), server)
 }
 
 /// One expected request and the answer it gets.

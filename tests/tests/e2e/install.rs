@@ -181,6 +181,7 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         // The workloads' cluster-scoped objects: the PVs behind their claims, StorageClasses,
         // VolumeAttachments.
         access("get", "", "persistentvolumes", ""),
+        access("list", "", "persistentvolumes", ""),
         access("list", "storage.k8s.io", "storageclasses", ""),
         access("list", "storage.k8s.io", "volumeattachments", ""),
         // Its own CRD: read for the install mark on archives (orphans.rs), and brought up to
@@ -307,7 +308,6 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("list", "", "pods", ""),
         access("list", "", "persistentvolumeclaims", ""),
         access("get", "", "secrets", "default"),
-        access("list", "", "persistentvolumes", ""),
         access("update", "", "persistentvolumes", ""),
         access("delete", "storage.k8s.io", "volumeattachments", ""),
         access("get", "", "configmaps", "velero"),

@@ -3,6 +3,9 @@
 //! `--big-agent-mib` (3) MiB (the first one with a previous instance too); a PartiallyFailed
 //! restore with 10 PodVolumeRestores and one DataDownload per node, 50 restored namespaces,
 //! 100 events per node (one in ten a Warning), and a results file of 25 messages per node.
+//! Each PodVolumeRestore's pod exists, restored (Velero's label), on its node, with its claim
+//! bound to its PV; the operator may read workloads everywhere (rbac.workloadNamespaces
+//! ["*"], as a big cluster's admins grant it), so a kind is one list, not one a namespace.
 //! Bundled with `nodeAgentLogs: Involved` and `All`, and `velero debug --restore` on the same
 //! state, in rounds; per bundle its API requests, summary.md's size and the steps' timings.
 
@@ -17,7 +20,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::{
     Api, ResourceExt,
-    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams},
 };
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
@@ -75,9 +78,10 @@ pub(crate) async fn big_cluster(
         state.restore
     );
     let mut rows = vec![
-        "| bundle of | wall (median; each) | API requests | summary.md | files | steps (ms, last round) |".to_string(),
+        "| bundle of | wall (median; each) | API requests: objects + container logs | summary.md | files | steps (ms, last round) |".to_string(),
         "| --- | --- | --- | --- | --- | --- |".to_string(),
     ];
+    let mut by_kind = vec![];
     for mode in ["Involved", "All"] {
         let mut walls = vec![];
         let mut last = None;
@@ -89,13 +93,18 @@ pub(crate) async fn big_cluster(
         }
         let facts = BundleFacts::read(&last.context("no round")?).await?;
         rows.push(format!(
-            "| nodeAgentLogs: {mode} | {:.1} s ({}) | {} | {} KiB | {} | {} |",
+            "| nodeAgentLogs: {mode} | {:.1} s ({}) | {} + {} | {} KiB | {} | {} |",
             median(&walls),
             each(&walls),
-            facts.api_requests,
+            facts.object_requests(),
+            facts.log_requests(),
             facts.summary_bytes / 1024,
             facts.files,
             facts.timings
+        ));
+        by_kind.push(format!(
+            "API requests of {mode}, by kind: {}",
+            facts.by_kind()
         ));
     }
     let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
@@ -126,12 +135,15 @@ pub(crate) async fn big_cluster(
         rss_before / 1024,
         peak_rss_kib(args.operator_pid)? / 1024
     ));
+    rows.push(String::new());
+    rows.extend(by_kind);
     Ok(rows)
 }
 
 /// What a finished bundle's manifest and summary say of its cost.
 struct BundleFacts {
-    api_requests: u64,
+    /// manifest.json's apiRequestsByKind.
+    requests: BTreeMap<String, u64>,
     summary_bytes: usize,
     files: usize,
     timings: String,
@@ -163,11 +175,36 @@ impl BundleFacts {
             })
             .unwrap_or_default();
         Ok(BundleFacts {
-            api_requests: manifest["apiRequests"].as_u64().unwrap_or(0),
+            requests: serde_json::from_value(manifest["apiRequestsByKind"].clone())
+                .context("apiRequestsByKind")?,
             summary_bytes: find("/summary.md")?.len(),
             files: files.len(),
             timings,
         })
+    }
+}
+
+impl BundleFacts {
+    /// Container log reads: one request a log, as `velero debug` makes (the API reads one
+    /// container's log a request).
+    fn log_requests(&self) -> u64 {
+        self.requests
+            .iter()
+            .filter(|(kind, _)| kind.starts_with("pods/log "))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn object_requests(&self) -> u64 {
+        self.requests.values().sum::<u64>() - self.log_requests()
+    }
+
+    /// The kinds, the most asked first.
+    fn by_kind(&self) -> String {
+        let mut kinds: Vec<(&String, &u64)> = self.requests.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        kinds.join(", ")
     }
 }
 
@@ -194,7 +231,10 @@ async fn make(t: &TestCtx, work: &Path, nodes: usize, agent_mib: u64) -> Result<
     for _ in 0..NAMESPACES {
         namespaces.push(create_namespace(&t.client, &t.cleanup, "big-ns").await?);
     }
+    restore_namespaces(t, &restore, &namespaces).await?;
+    grant_workload_reads_everywhere(t).await?;
     operations(t, (&restore, &uid), &node_names, &namespaces).await?;
+    restored_pods(t, (&restore, &uid), &node_names, &namespaces).await?;
     events(t, &node_names, &namespaces).await?;
     results(t, &restore, &namespaces, nodes).await?;
     state.restore = restore;
@@ -325,6 +365,118 @@ async fn operations(
         .try_collect::<Vec<_>>()
         .await?;
     eprintln!("bench: scenario 6: operations made");
+    Ok(())
+}
+
+/// The restore restored the 50 namespaces (made before them, it names them after).
+async fn restore_namespaces(t: &TestCtx, restore: &str, namespaces: &[String]) -> Result<()> {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_debug_operator::velero::resource("Restore"),
+    );
+    let patch = serde_json::json!({"spec": {"includedNamespaces": namespaces}});
+    api.patch(restore, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(())
+}
+
+/// The chart's rbac.workloadNamespaces ["*"]: its workload reader bound cluster-wide.
+async fn grant_workload_reads_everywhere(t: &TestCtx) -> Result<()> {
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    use velero_debug_e2e::fixtures::RELEASE;
+    let name = format!("{RELEASE}-workload-reader-bench");
+    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": format!("{RELEASE}-workload-reader")},
+        "subjects": [{"kind": "ServiceAccount", "name": RELEASE, "namespace": t.env.namespace}],
+    }))?;
+    Api::<ClusterRoleBinding>::all(t.client.clone())
+        .create(&PostParams::default(), &binding)
+        .await?;
+    t.cleanup
+        .delete(&ApiResource::erase::<ClusterRoleBinding>(&()), None, &name);
+    Ok(())
+}
+
+/// Each PodVolumeRestore's pod `app-<i>`, restored on its node, Running, with its claim
+/// `data-<i>` bound to its PV.
+async fn restored_pods(
+    t: &TestCtx,
+    (restore, uid): (&str, &str),
+    nodes: &[String],
+    namespaces: &[String],
+) -> Result<()> {
+    let labels =
+        serde_json::json!({"velero.io/restore-name": restore, "velero.io/restore-uid": uid});
+    let count = nodes.len() * RESTORES_PER_NODE;
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let ns = &namespaces[i % namespaces.len()];
+            let (labels, node) = (labels.clone(), &nodes[i % nodes.len()]);
+            async move { restored_pod(t, ns, i, node, labels).await }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let pods: Api<Pod> = Api::all(t.client.clone());
+    let selector = format!("velero.io/restore-name={restore}");
+    eventually(
+        &format!("{count} restored pods Running"),
+        Duration::from_secs(600),
+        || async {
+            let listed = pods.list(&ListParams::default().labels(&selector)).await?;
+            let running = listed
+                .items
+                .iter()
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .count();
+            Ok((running == count).then_some(()))
+        },
+    )
+    .await?;
+    eprintln!("bench: scenario 6: {count} restored pods Running, each with its claim and PV");
+    Ok(())
+}
+
+async fn restored_pod(
+    t: &TestCtx,
+    ns: &str,
+    i: usize,
+    node: &str,
+    labels: serde_json::Value,
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let (claim, volume) = (format!("data-{i}"), format!("{ns}-data-{i}"));
+    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": volume, "labels": labels},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "hostPath": {"path": format!("/data/{volume}")},
+                 "claimRef": {"namespace": ns, "name": claim},
+                 "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "bench"},
+    }))?;
+    Api::<PersistentVolume>::all(t.client.clone())
+        .create(&PostParams::default(), &pv)
+        .await?;
+    t.cleanup
+        .delete(&ApiResource::erase::<PersistentVolume>(&()), None, &volume);
+    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": claim, "namespace": ns, "labels": labels},
+        "spec": {"accessModes": ["ReadWriteOnce"], "volumeName": volume, "storageClassName": "bench",
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }))?;
+    Api::<PersistentVolumeClaim>::namespaced(t.client.clone(), ns)
+        .create(&PostParams::default(), &pvc)
+        .await?;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("app-{i}"), "namespace": ns, "labels": labels},
+        "spec": {"nodeName": node, "containers": [{"name": "app", "image": "app"}],
+                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
+    }))?;
+    Api::<Pod>::namespaced(t.client.clone(), ns)
+        .create(&PostParams::default(), &pod)
+        .await?;
     Ok(())
 }
 
