@@ -35,7 +35,7 @@ LAYERS = {
     # The work a controller hands off: evidence and files out, no status in.
     "steps": ["collect"],
     "adapters": [
-        "storage", "kubernetes", "log_client", "spool", "api_timeout", "tar_gz",
+        "storage", "kubernetes", "log_client", "spool", "api_timeout", "request_tally", "tar_gz",
         "gzip_members", "metrics", "health", "context", "config", "allocator",
     ],
     "cores": ["findings", "summary", "report", "redact", "velero", "proxy"],

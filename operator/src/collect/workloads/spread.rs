@@ -24,12 +24,28 @@ pub(super) struct Spread<K> {
 }
 
 impl<K> Spread<K> {
-    fn not_served() -> Self {
+    fn empty() -> Self {
         Spread {
             items: Vec::new(),
             truncated: false,
-            not_served: true,
+            not_served: false,
         }
+    }
+
+    fn not_served() -> Self {
+        Spread {
+            not_served: true,
+            ..Spread::empty()
+        }
+    }
+
+    /// A list's items, its objects that could not be read given to `warn`.
+    fn add(&mut self, listed: kubernetes::Listed<K>, what: &str, warn: &mut dyn FnMut(String)) {
+        self.truncated |= listed.truncated;
+        for why in listed.undecodable {
+            warn(format!("{what}: one left out, it could not be read: {why}"));
+        }
+        self.items.extend(listed.items);
     }
 }
 
@@ -87,17 +103,9 @@ impl Workloads {
             let api = api_for(None);
             match kubernetes::list_keeping(&api, lp.clone(), limits, max, ours).await {
                 Ok(listed) => {
-                    for why in listed.undecodable {
-                        warn(format!(
-                            "{}: one left out, it could not be read: {why}",
-                            kind.what
-                        ));
-                    }
-                    return Spread {
-                        items: listed.items,
-                        truncated: listed.truncated,
-                        not_served: false,
-                    };
+                    let mut spread = Spread::empty();
+                    spread.add(listed, kind.what, warn);
+                    return spread;
                 }
                 Err(e) if e.is_not_found() => return Spread::not_served(),
                 Err(e) if e.is_forbidden() => self.cluster_refused = true,
@@ -108,11 +116,7 @@ impl Workloads {
             }
         }
         self.refused_everywhere |= everywhere && self.cluster_refused;
-        let mut spread = Spread {
-            items: Vec::new(),
-            truncated: false,
-            not_served: false,
-        };
+        let mut spread = Spread::empty();
         for ns in namespaces.into_iter().take(super::MAX_NAMESPACES) {
             let room = max.saturating_sub(spread.items.len());
             if room == 0 {
@@ -123,13 +127,7 @@ impl Workloads {
             match kubernetes::list_keeping(&api_for(Some(ns)), lp.clone(), limits, room, &mut keep)
                 .await
             {
-                Ok(listed) => {
-                    spread.truncated |= listed.truncated;
-                    for why in listed.undecodable {
-                        warn(format!("{what}: one left out, it could not be read: {why}"));
-                    }
-                    spread.items.extend(listed.items);
-                }
+                Ok(listed) => spread.add(listed, &what, warn),
                 Err(e) if e.is_not_found() => return Spread::not_served(),
                 Err(e) if e.is_forbidden() => self.refuse(ns, kind.resource),
                 Err(e) => warn(format!("{what}: {e}")),
