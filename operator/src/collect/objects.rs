@@ -1,6 +1,6 @@
 //! Kubernetes objects: the target, its operation objects, and the state of the Velero install.
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use kube::{
@@ -54,8 +54,9 @@ pub(super) async fn target_yaml(
     Ok(())
 }
 
-/// PodVolumeBackups/Restores and DataUploads/Downloads of the target, found by the name label
-/// and the uid label (Velero shortens long names in labels).
+/// PodVolumeBackups/Restores and DataUploads/Downloads of the target, found by the uid label
+/// and the name label (Velero shortens long names in labels). Each is written as its page
+/// comes: a restore of thousands holds one page of them, not all (twice, one a selector).
 pub(super) async fn operations(
     src: &Sources<'_>,
     out: &mut Sink,
@@ -67,55 +68,59 @@ pub(super) async fn operations(
     let mut named_pods: Vec<(bool, PodRef)> = Vec::new();
     for kind in src.plan.target.operation_kinds() {
         let api = src.dynamic_api(kind);
-        let mut of_kind: Vec<DynamicObject> = Vec::new();
+        let resource = velero::resource(kind);
+        let mut uids = BTreeSet::new();
         for selector in src.plan.target.operation_selectors(&uid) {
             let what = format!("{kind} ({selector})");
-            let Some(items) = src
-                .list_all(out, &api, ListParams::default().labels(&selector), &what)
-                .await
-            else {
-                continue;
+            let lp = ListParams::default().labels(&selector);
+            let each = |out: &mut Sink, obj: DynamicObject| {
+                if !uids.insert(obj.uid().unwrap_or_default()) {
+                    return Ok(());
+                }
+                let obj = kubernetes::with_types(obj, &resource);
+                add_operation(out, found, kind, &obj, &mut named_pods)
             };
-            for item in items {
-                if !of_kind.iter().any(|f| f.uid() == item.uid()) {
-                    of_kind.push(item);
-                }
-            }
-        }
-        of_kind.sort_by_key(|o| o.name_any());
-        let resource = velero::resource(kind);
-        for obj in of_kind {
-            let obj = kubernetes::with_types(obj, &resource);
-            let node = operation_node(&obj);
-            found.operation_names.insert(obj.name_any());
-            if let Some(pod) = PodRef::named_by(&obj.data) {
-                let phase = obj.data["status"]["phase"].as_str().unwrap_or_default();
-                if node.is_none() && kind == "PodVolumeRestore" && restore_placed_by_its_pod(phase)
-                {
-                    found.unplaced_restore_pods.insert(pod.clone());
-                }
-                named_pods.push((phase == "Completed", pod));
-            }
-            found.involved_nodes.extend(node);
-            let path = EntryPath::new(
-                &["resources", &kind.to_lowercase()],
-                &obj.name_any(),
-                "yaml",
-            );
-            let seen = out.add_object_seen(&path, &obj)?;
-            found
-                .summary
-                .evidence
-                .add_operation(&path.to_string(), kind, &seen);
+            src.list_each(out, &api, lp, &what, each).await?;
         }
     }
     named_pods.sort();
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = BTreeSet::new();
     found.operation_pods = named_pods
         .into_iter()
         .map(|(_, pod)| pod)
         .filter(|pod| seen.insert(pod.clone()))
         .collect();
+    Ok(())
+}
+
+/// One operation object: written, into the evidence, its node and pod remembered.
+fn add_operation(
+    out: &mut Sink,
+    found: &mut Found,
+    kind: &str,
+    obj: &DynamicObject,
+    named_pods: &mut Vec<(bool, PodRef)>,
+) -> Result<(), CollectError> {
+    let node = operation_node(obj);
+    found.operation_names.insert(obj.name_any());
+    if let Some(pod) = PodRef::named_by(&obj.data) {
+        let phase = obj.data["status"]["phase"].as_str().unwrap_or_default();
+        if node.is_none() && kind == "PodVolumeRestore" && restore_placed_by_its_pod(phase) {
+            found.unplaced_restore_pods.insert(pod.clone());
+        }
+        named_pods.push((phase == "Completed", pod));
+    }
+    found.involved_nodes.extend(node);
+    let path = EntryPath::new(
+        &["resources", &kind.to_lowercase()],
+        &obj.name_any(),
+        "yaml",
+    );
+    let seen = out.add_object_seen(&path, obj)?;
+    found
+        .summary
+        .evidence
+        .add_operation(&path.to_string(), kind, &seen);
     Ok(())
 }
 

@@ -78,6 +78,43 @@ impl Sources<'_> {
         }
     }
 
+    /// [`list_all`](Self::list_all), handing each object to `each` as its page comes: one
+    /// page is held, however long the list. The same warnings.
+    pub(super) async fn list_each<K>(
+        &self,
+        out: &mut Sink,
+        api: &Api<K>,
+        lp: ListParams,
+        what: &str,
+        mut each: impl FnMut(&mut Sink, K) -> Result<(), super::CollectError>,
+    ) -> Result<(), super::CollectError>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        let mut pages = kubernetes::Pages::new(api, lp, self.limits);
+        loop {
+            match pages.next().await {
+                Ok(Some(page)) => {
+                    for item in page {
+                        each(out, item)?;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.warn(format!("{what}: could not be listed: {e}"));
+                    break;
+                }
+            }
+        }
+        let listed: kubernetes::Listed<K> = kubernetes::Listed {
+            items: Vec::new(),
+            truncated: pages.truncated,
+            undecodable: std::mem::take(&mut pages.undecodable),
+        };
+        self.listed(out, listed, what);
+        Ok(())
+    }
+
     /// [`list_all`](Self::list_all) of a kind the cluster may not serve (an optional CRD): a
     /// 404 is [`Unlisted::NotServed`], no warning, for the caller to mention when it matters.
     pub(super) async fn list_optional<K>(

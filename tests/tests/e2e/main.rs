@@ -28,6 +28,7 @@ mod orphans;
 mod proxies;
 mod real_failures;
 mod report;
+mod request_counts;
 mod seeded_corpus;
 mod serve;
 mod site_rules;

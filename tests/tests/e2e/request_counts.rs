@@ -1,0 +1,169 @@
+//! A bundle's API requests grow with pages, not with objects: the workload pods, their claims
+//! and their PVs are listed, not read one by one, so a restore of twice as many of them costs
+//! the same requests (manifest.json's `apiRequestsByKind`), and every one is still collected.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use kube::{
+    Api,
+    api::{ApiResource, Patch, PatchParams, PostParams},
+    core::DynamicObject,
+};
+use velero_debug_e2e::{
+    TestCtx, create_namespace, eventually,
+    fixtures::{
+        apply_bundle, condition_reason, download, finished_restore, grant_workload_reads,
+        pod_volume_restore, real_backup, wait_finished,
+    },
+};
+use velero_debug_operator::velero::resource as velero_resource;
+
+/// The kinds of request whose count must not grow with the objects.
+const WORKLOAD_KINDS: [&str; 3] = ["pods", "persistentvolumeclaims", "persistentvolumes"];
+
+/// A restore into two namespaces the operator may read, each with `per_namespace` restored
+/// pods, each named by a PodVolumeRestore and using a claim bound to a PV of its own.
+async fn restore_of(t: &TestCtx, per_namespace: usize) -> Result<(String, Vec<String>)> {
+    let (_, backup, _) = real_backup(t, "counts").await?;
+    let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
+    let (restore, uid) =
+        finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
+    let mut namespaces = vec![];
+    for _ in 0..2 {
+        let ns = create_namespace(&t.client, &t.cleanup, "counts").await?;
+        grant_workload_reads(t, &ns).await?;
+        namespaces.push(ns);
+    }
+    let restores: Api<DynamicObject> = Api::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Restore"),
+    );
+    let included = serde_json::json!({"spec": {"includedNamespaces": namespaces}});
+    restores
+        .patch(&restore, &PatchParams::default(), &Patch::Merge(included))
+        .await?;
+    let mut made = vec![];
+    for ns in &namespaces {
+        for i in 0..per_namespace {
+            let pod = format!("app-{i}");
+            restored_pod(t, ns, &pod, &restore).await?;
+            let status =
+                serde_json::json!({"phase": "Failed", "message": "data path restore failed"});
+            pod_volume_restore(t, (&restore, &uid), (ns, &pod), status).await?;
+            made.push(format!("{ns}/{pod}"));
+        }
+    }
+    Ok((restore, made))
+}
+
+/// A restored pod that stays Pending (its nodeSelector matches no node), with its claim
+/// `<pod>-data` bound to the PV `<namespace>-<pod>`.
+async fn restored_pod(t: &TestCtx, ns: &str, pod: &str, restore: &str) -> Result<()> {
+    let labels = serde_json::json!({"velero.io/restore-name": restore});
+    let (claim, volume) = (format!("{pod}-data"), format!("{ns}-{pod}"));
+    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": volume},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "hostPath": {"path": format!("/data/{volume}")},
+                 "claimRef": {"namespace": ns, "name": claim},
+                 "storageClassName": "velerodebug-e2e-none"},
+    }))?;
+    Api::<PersistentVolume>::all(t.client.clone())
+        .create(&PostParams::default(), &pv)
+        .await?;
+    t.cleanup
+        .delete(&ApiResource::erase::<PersistentVolume>(&()), None, &volume);
+    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": claim, "labels": labels},
+        "spec": {"accessModes": ["ReadWriteOnce"], "volumeName": volume,
+                 "storageClassName": "velerodebug-e2e-none",
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }))?;
+    Api::<PersistentVolumeClaim>::namespaced(t.client.clone(), ns)
+        .create(&PostParams::default(), &pvc)
+        .await?;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pod, "labels": labels},
+        "spec": {"nodeSelector": {"velerodebug.io/e2e-no-such-node": "true"},
+                 "containers": [{"name": "app", "image": "registry.example.com/app:1.0"}],
+                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
+    }))?;
+    let pods = Api::<Pod>::namespaced(t.client.clone(), ns);
+    // A namespace made a moment ago may not have its default ServiceAccount yet.
+    eventually(
+        "the pod to be admitted",
+        Duration::from_secs(60),
+        || async { Ok(Some(pods.create(&PostParams::default(), &pod).await?)) },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The bundle of `restore`: its workload requests by kind, and its files' names.
+async fn bundled(t: &TestCtx, restore: &str) -> Result<(BTreeMap<String, u64>, Vec<String>)> {
+    let name = apply_bundle(t, serde_json::json!({"restore": restore})).await?;
+    let bundle = wait_finished(t, &name, Duration::from_secs(120)).await?;
+    let files = download(&bundle)
+        .await
+        .with_context(|| condition_reason(&bundle))?;
+    let manifest = files
+        .iter()
+        .find(|(k, _)| k.ends_with("/manifest.json"))
+        .map(|(_, v)| v)
+        .context("no manifest.json")?;
+    let manifest: serde_json::Value = serde_json::from_slice(manifest)?;
+    let by_kind: BTreeMap<String, u64> =
+        serde_json::from_value(manifest["apiRequestsByKind"].clone())
+            .context("apiRequestsByKind")?;
+    let workload_requests = by_kind
+        .into_iter()
+        .filter(|(kind, _)| {
+            let resource = kind.split(' ').next().unwrap_or_default();
+            WORKLOAD_KINDS.contains(&resource)
+        })
+        .collect();
+    Ok((workload_requests, files.keys().cloned().collect()))
+}
+
+#[tokio::test]
+async fn twice_the_workload_objects_cost_the_same_requests_and_all_are_collected() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let mut seen = vec![];
+    for per_namespace in [3, 6] {
+        let (restore, pods) = restore_of(t, per_namespace).await?;
+        let (requests, files) = bundled(t, &restore).await?;
+        for pod in &pods {
+            let (ns, name) = pod.split_once('/').context("ns/name")?;
+            for (kind, object) in [
+                (format!("{ns}/pod"), name.to_string()),
+                (
+                    format!("{ns}/persistentvolumeclaim"),
+                    format!("{name}-data"),
+                ),
+                ("persistentvolume".to_string(), format!("{ns}-{name}")),
+            ] {
+                let path = format!("resources/workloads/{kind}/{object}.yaml");
+                ensure!(
+                    files.iter().any(|f| f.ends_with(&path)),
+                    "{path} not in the bundle of {per_namespace} a namespace"
+                );
+            }
+        }
+        let one_by_one: Vec<&String> = requests.keys().filter(|k| k.ends_with(" get")).collect();
+        ensure!(
+            one_by_one.is_empty(),
+            "objects read one by one: {one_by_one:?} (all: {requests:?})"
+        );
+        seen.push(requests);
+    }
+    ensure!(
+        seen[0] == seen[1],
+        "twice the objects, other requests: {:?} then {:?}",
+        seen[0],
+        seen[1]
+    );
+    Ok(())
+}
