@@ -109,11 +109,7 @@ async fn bundled(t: &TestCtx, restore: &str) -> Result<(BTreeMap<String, u64>, V
     let files = download(&bundle)
         .await
         .with_context(|| condition_reason(&bundle))?;
-    let manifest = files
-        .iter()
-        .find(|(k, _)| k.ends_with("/manifest.json"))
-        .map(|(_, v)| v)
-        .context("no manifest.json")?;
+    let manifest = files.get("manifest.json").context("no manifest.json")?;
     let manifest: serde_json::Value = serde_json::from_slice(manifest)?;
     let by_kind: BTreeMap<String, u64> =
         serde_json::from_value(manifest["apiRequestsByKind"].clone())
@@ -147,7 +143,7 @@ async fn twice_the_workload_objects_cost_the_same_requests_and_all_are_collected
             ] {
                 let path = format!("resources/workloads/{kind}/{object}.yaml");
                 ensure!(
-                    files.iter().any(|f| f.ends_with(&path)),
+                    files.contains(&path),
                     "{path} not in the bundle of {per_namespace} a namespace"
                 );
             }
