@@ -37,3 +37,17 @@ pub(crate) fn release_freed_memory() {
         });
     }
 }
+
+/// [`release_freed_memory`], waited for: run between a collection's steps, so the chunks one
+/// step freed (a page of listed objects, its decoded copies) are not still resident beside the
+/// next step's, which raised a big restore's peak (BENCHMARKS.md, issue 38).
+pub(crate) async fn release_freed_memory_now() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: as in release_freed_memory.
+        let _ = tokio::task::spawn_blocking(|| unsafe {
+            libc::malloc_trim(0);
+        })
+        .await;
+    }
+}

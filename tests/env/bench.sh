@@ -41,8 +41,11 @@ pidfile="$VDO_ENV_DIR/pids/operator-bench.pid"
 mkdir -p "$VDO_ENV_DIR/spool"
 # The operator and the bench's source floor read as many logs at once.
 log_concurrency="${LOG_CONCURRENCY:-8}"
+# BENCH_OPERATOR_WRAPPER runs the operator under a profiler, such as
+# "heaptrack -o /tmp/operator": where its peak memory goes (its timings are then not figures).
+# shellcheck disable=SC2086 # the wrapper is a command and its arguments
 setsid env RUST_LOG=info,velero_debug_operator::bundle::deadline=debug METRICS_ADDR=127.0.0.1:0 LEADER_ELECTION=false LOG_CONCURRENCY="$log_concurrency" COMPRESSION_THREADS="${COMPRESSION_THREADS:-2}" MAX_BUNDLE_BYTES=4294967296 MAX_INFLATED_BYTES=2147483648 \
-  "$release_target/release/velero-debug-operator" --namespace velero \
+  ${BENCH_OPERATOR_WRAPPER:-} "$release_target/release/velero-debug-operator" --namespace velero \
   --spool-dir "$VDO_ENV_DIR/spool" >>"$VDO_ENV_DIR/logs/operator-bench.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
 sleep 2

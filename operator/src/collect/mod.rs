@@ -155,6 +155,7 @@ async fn all_parts(
         ($n:expr, $name:expr, $call:expr) => {{
             let start = Instant::now();
             $call.await?;
+            crate::allocator::release_freed_memory_now().await;
             out.record_timing($name, start);
             progress.parts_done($n);
         }};

@@ -31,7 +31,9 @@ use velero_debug_e2e::{
     untar,
 };
 
-use super::{bundle, each, median, peak_rss_kib, read_logs_only, velero_debug_seconds, write_logs};
+use super::{
+    bundle, each, median, peak_rss_kib, read_logs_only, rss_kib, velero_debug_seconds, write_logs,
+};
 
 /// Objects made at once: the API server takes them faster so, and kwok keeps up.
 const IN_FLIGHT: usize = 32;
@@ -61,6 +63,8 @@ pub(crate) struct BigCluster {
     pub agent_mib: u64,
     pub rounds: usize,
     pub log_concurrency: usize,
+    /// Also read the node-agent logs 4, 8, 16 and 32 at once (`--log-concurrency-sweep`).
+    pub concurrency_sweep: bool,
     pub operator_pid: u32,
 }
 
@@ -85,12 +89,16 @@ pub(crate) async fn big_cluster(
     for mode in ["Involved", "All"] {
         let mut walls = vec![];
         let mut last = None;
+        let mut profile = String::new();
         for _ in 0..rounds {
             let spec = serde_json::json!({"restore": state.restore, "nodeAgentLogs": mode});
+            let sampler = RssSampler::start(args.operator_pid);
             let (done, wall) = bundle(t, spec).await?;
+            profile = sampler.stop().await;
             walls.push(wall.as_secs_f64());
             last = Some(done);
         }
+        by_kind.push(format!("RSS of {mode} (last round): {profile}"));
         let facts = BundleFacts::read(&last.context("no round")?).await?;
         rows.push(format!(
             "| nodeAgentLogs: {mode} | {:.1} s ({}) | {} + {} | {} KiB | {} | {} |",
@@ -120,6 +128,16 @@ pub(crate) async fn big_cluster(
         median(&floor),
         each(&floor)
     ));
+    for concurrency in [4, 8, 16, 32]
+        .into_iter()
+        .filter(|_| args.concurrency_sweep)
+    {
+        let read = read_logs_only(&pods, &state.agents, concurrency).await?;
+        rows.push(format!(
+            "| the same logs, {concurrency} at once | {:.1} s | | | | |",
+            read.as_secs_f64()
+        ));
+    }
     let mut peer = vec![];
     for _ in 0..rounds {
         let (seconds, _, _) = velero_debug_seconds(&t.env, ("--restore", &state.restore), work)?;
@@ -138,6 +156,53 @@ pub(crate) async fn big_cluster(
     rows.push(String::new());
     rows.extend(by_kind);
     Ok(rows)
+}
+
+/// The operator's resident set sampled every 100 ms while a bundle is made: where in the
+/// bundle its peak is.
+struct RssSampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    samples: tokio::task::JoinHandle<Vec<(f64, u64)>>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let samples = tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            let mut samples = vec![];
+            while stopped.try_recv().is_err() {
+                if let Ok(kib) = rss_kib(pid) {
+                    samples.push((start.elapsed().as_secs_f64(), kib));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            samples
+        });
+        RssSampler { stop, samples }
+    }
+
+    /// The peak and when, then the resident set at each tenth of the bundle (MiB).
+    async fn stop(self) -> String {
+        let _ = self.stop.send(());
+        let samples = self.samples.await.unwrap_or_default();
+        let Some(&(at, peak)) = samples.iter().max_by_key(|(_, kib)| *kib) else {
+            return "no sample".to_string();
+        };
+        let end = samples.last().map_or(0.0, |(t, _)| *t);
+        let tenths: Vec<String> = (1..=10)
+            .filter_map(|i| {
+                let when = end * f64::from(i) / 10.0;
+                let kib = samples.iter().rev().find(|(t, _)| *t <= when)?.1;
+                Some((kib / 1024).to_string())
+            })
+            .collect();
+        format!(
+            "peak {} MiB at {at:.1} s of {end:.1} s; at each tenth: {}",
+            peak / 1024,
+            tenths.join(" ")
+        )
+    }
 }
 
 /// What a finished bundle's manifest and summary say of its cost.

@@ -1120,6 +1120,7 @@ async fn main() -> Result<()> {
             agent_mib: args.big_agent_mib,
             rounds: args.rounds,
             log_concurrency: args.log_concurrency,
+            concurrency_sweep: args.log_concurrency_sweep,
             operator_pid: args.operator_pid,
         };
         let rows = big_cluster::big_cluster(t, &work, &big).await?;
