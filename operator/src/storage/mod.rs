@@ -25,9 +25,11 @@ pub(crate) use location::StorageLocation;
 /// How long an abort of an unfinished upload may take (see `abort_upload`).
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The size of an upload's part (S3 parts, Azure blocks, GCS chunks): S3 requires at least
-/// 5 MiB but for the last, GCS a multiple of 256 KiB; 8 MiB keeps memory bounded.
-pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
+/// The size of an upload's part (S3 parts, Azure blocks, GCS chunks): the least S3 takes (but
+/// for the last), a multiple of GCS's 256 KiB. Each part in flight is held in memory: with two,
+/// 8 MiB parts put a big restore's bundle past its memory goal as it was uploaded (BENCHMARKS.md,
+/// issue 38).
+pub(crate) const PART_SIZE: usize = 5 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StorageError {

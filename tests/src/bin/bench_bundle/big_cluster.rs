@@ -32,7 +32,8 @@ use velero_debug_e2e::{
 };
 
 use super::{
-    bundle, each, median, peak_rss_kib, read_logs_only, rss_kib, velero_debug_seconds, write_logs,
+    bundle, each, median, peak_rss_kib, read_logs_only, rss_kib, status_kib, velero_debug_seconds,
+    write_logs,
 };
 
 /// Objects made at once: the API server takes them faster so, and kwok keeps up.
@@ -162,7 +163,8 @@ pub(crate) async fn big_cluster(
 /// bundle its peak is.
 struct RssSampler {
     stop: tokio::sync::oneshot::Sender<()>,
-    samples: tokio::task::JoinHandle<Vec<(f64, u64)>>,
+    /// (seconds since the start, VmRSS, RssFile: the binary's pages), KiB.
+    samples: tokio::task::JoinHandle<Vec<(f64, u64, u64)>>,
 }
 
 impl RssSampler {
@@ -172,8 +174,8 @@ impl RssSampler {
             let start = std::time::Instant::now();
             let mut samples = vec![];
             while stopped.try_recv().is_err() {
-                if let Ok(kib) = rss_kib(pid) {
-                    samples.push((start.elapsed().as_secs_f64(), kib));
+                if let (Ok(kib), Ok(file)) = (rss_kib(pid), status_kib(pid, "RssFile:")) {
+                    samples.push((start.elapsed().as_secs_f64(), kib, file));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -186,20 +188,21 @@ impl RssSampler {
     async fn stop(self) -> String {
         let _ = self.stop.send(());
         let samples = self.samples.await.unwrap_or_default();
-        let Some(&(at, peak)) = samples.iter().max_by_key(|(_, kib)| *kib) else {
+        let Some(&(at, peak, file)) = samples.iter().max_by_key(|(_, kib, _)| *kib) else {
             return "no sample".to_string();
         };
-        let end = samples.last().map_or(0.0, |(t, _)| *t);
+        let end = samples.last().map_or(0.0, |(t, _, _)| *t);
         let tenths: Vec<String> = (1..=10)
             .filter_map(|i| {
                 let when = end * f64::from(i) / 10.0;
-                let kib = samples.iter().rev().find(|(t, _)| *t <= when)?.1;
+                let kib = samples.iter().rev().find(|(t, _, _)| *t <= when)?.1;
                 Some((kib / 1024).to_string())
             })
             .collect();
         format!(
-            "peak {} MiB at {at:.1} s of {end:.1} s; at each tenth: {}",
+            "peak {} MiB ({} MiB of them the binary's pages, RssFile) at {at:.1} s of {end:.1} s; at each tenth: {}",
             peak / 1024,
+            file / 1024,
             tenths.join(" ")
         )
     }
