@@ -935,3 +935,53 @@ pub fn cri_lines(lines: &[String]) -> String {
         .map(|l| format!("{now} stdout F {l}\n"))
         .collect()
 }
+
+/// A restored pod (Velero's `labels` on it and its claim) placed by `placement` (its spec's
+/// `nodeName`, or a `nodeSelector`), using the claim `claim` bound to the PV `volume`; all
+/// three made here, the PV removed by the cleanup (the namespace's go with it).
+pub async fn restored_pod_with_volume(
+    t: &TestCtx,
+    ns: &str,
+    (pod, claim, volume): (&str, &str, &str),
+    labels: serde_json::Value,
+    placement: serde_json::Value,
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+    let class = "velerodebug-e2e-none";
+    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": volume, "labels": labels},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "hostPath": {"path": format!("/data/{volume}")},
+                 "claimRef": {"namespace": ns, "name": claim}, "storageClassName": class},
+    }))?;
+    Api::<PersistentVolume>::all(t.client.clone())
+        .create(&PostParams::default(), &pv)
+        .await?;
+    t.cleanup
+        .delete(&ApiResource::erase::<PersistentVolume>(&()), None, volume);
+    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": claim, "labels": labels},
+        "spec": {"accessModes": ["ReadWriteOnce"], "volumeName": volume, "storageClassName": class,
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }))?;
+    Api::<PersistentVolumeClaim>::namespaced(t.client.clone(), ns)
+        .create(&PostParams::default(), &pvc)
+        .await?;
+    let mut spec = serde_json::json!({
+        "containers": [{"name": "app", "image": "registry.example.com/app:1.0"}],
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
+    });
+    merge(&mut spec, placement);
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pod, "labels": labels}, "spec": spec,
+    }))?;
+    let pods = Api::<Pod>::namespaced(t.client.clone(), ns);
+    // A namespace made a moment ago may not have its default ServiceAccount yet.
+    eventually(
+        "the pod to be admitted",
+        Duration::from_secs(60),
+        || async { Ok(Some(pods.create(&PostParams::default(), &pod).await?)) },
+    )
+    .await?;
+    Ok(())
+}

@@ -5,17 +5,16 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::{
     Api,
-    api::{ApiResource, Patch, PatchParams, PostParams},
+    api::{Patch, PatchParams},
     core::DynamicObject,
 };
 use velero_debug_e2e::{
-    TestCtx, create_namespace, eventually,
+    TestCtx, create_namespace,
     fixtures::{
         apply_bundle, condition_reason, download, finished_restore, grant_workload_reads,
-        pod_volume_restore, real_backup, wait_finished,
+        pod_volume_restore, real_backup, restored_pod_with_volume, wait_finished,
     },
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -49,7 +48,12 @@ async fn restore_of(t: &TestCtx, per_namespace: usize) -> Result<(String, Vec<St
     for ns in &namespaces {
         for i in 0..per_namespace {
             let pod = format!("app-{i}");
-            restored_pod(t, ns, &pod, &restore).await?;
+            let (claim, volume) = (format!("{pod}-data"), format!("{ns}-{pod}"));
+            let labels = serde_json::json!({"velero.io/restore-name": restore});
+            // Pending: no node matches.
+            let placement =
+                serde_json::json!({"nodeSelector": {"velerodebug.io/e2e-no-such-node": "true"}});
+            restored_pod_with_volume(t, ns, (&pod, &claim, &volume), labels, placement).await?;
             let status =
                 serde_json::json!({"phase": "Failed", "message": "data path restore failed"});
             pod_volume_restore(t, (&restore, &uid), (ns, &pod), status).await?;
@@ -57,49 +61,6 @@ async fn restore_of(t: &TestCtx, per_namespace: usize) -> Result<(String, Vec<St
         }
     }
     Ok((restore, made))
-}
-
-/// A restored pod that stays Pending (its nodeSelector matches no node), with its claim
-/// `<pod>-data` bound to the PV `<namespace>-<pod>`.
-async fn restored_pod(t: &TestCtx, ns: &str, pod: &str, restore: &str) -> Result<()> {
-    let labels = serde_json::json!({"velero.io/restore-name": restore});
-    let (claim, volume) = (format!("{pod}-data"), format!("{ns}-{pod}"));
-    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": volume},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "hostPath": {"path": format!("/data/{volume}")},
-                 "claimRef": {"namespace": ns, "name": claim},
-                 "storageClassName": "velerodebug-e2e-none"},
-    }))?;
-    Api::<PersistentVolume>::all(t.client.clone())
-        .create(&PostParams::default(), &pv)
-        .await?;
-    t.cleanup
-        .delete(&ApiResource::erase::<PersistentVolume>(&()), None, &volume);
-    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": claim, "labels": labels},
-        "spec": {"accessModes": ["ReadWriteOnce"], "volumeName": volume,
-                 "storageClassName": "velerodebug-e2e-none",
-                 "resources": {"requests": {"storage": "1Gi"}}},
-    }))?;
-    Api::<PersistentVolumeClaim>::namespaced(t.client.clone(), ns)
-        .create(&PostParams::default(), &pvc)
-        .await?;
-    let pod: Pod = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": pod, "labels": labels},
-        "spec": {"nodeSelector": {"velerodebug.io/e2e-no-such-node": "true"},
-                 "containers": [{"name": "app", "image": "registry.example.com/app:1.0"}],
-                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
-    }))?;
-    let pods = Api::<Pod>::namespaced(t.client.clone(), ns);
-    // A namespace made a moment ago may not have its default ServiceAccount yet.
-    eventually(
-        "the pod to be admitted",
-        Duration::from_secs(60),
-        || async { Ok(Some(pods.create(&PostParams::default(), &pod).await?)) },
-    )
-    .await?;
-    Ok(())
 }
 
 /// The bundle of `restore`: its workload requests by kind, and its files' names.

@@ -17,6 +17,7 @@ use kube::{
     core::{ApiResource, DynamicObject, GroupVersionKind},
 };
 use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
 
 use super::{
     MAX_APPLICATIONS, Workloads,
@@ -24,6 +25,7 @@ use super::{
 };
 use crate::{
     collect::{CollectError, Found, Sink, Sources},
+    findings::Evidence,
     kubernetes, velero,
 };
 
@@ -45,50 +47,61 @@ pub(super) async fn quotas_and_limits(
     found: &mut Found,
     w: &mut Workloads,
 ) -> Result<(), CollectError> {
-    let namespaces = w.namespaces_to_read();
-    let scope = || (Scope::Namespaces(&namespaces), ListParams::default());
-    let max = src.limits.max_list_items;
-    let kind = Kind {
+    let quotas = Kind {
         resource: "resourcequotas",
         what: "ResourceQuotas",
     };
-    let api = |ns: Option<&str>| api_in::<ResourceQuota>(src, ns);
-    let quotas = w
-        .list_in(
-            (src.limits, &mut |m| out.warn(m)),
-            kind,
-            api,
-            scope(),
-            max,
-            |_| true,
-        )
-        .await;
-    warn_if_cut(src, out, kind, quotas.truncated);
-    for quota in quotas.items {
-        let (ns, name) = (quota.namespace().unwrap_or_default(), quota.name_any());
-        let (path, seen) = w.add(out, found, &ns, "resourcequota", &name, &quota)?;
-        found.summary.evidence.add_quota(&path, &seen);
-    }
-    let kind = Kind {
+    all_of::<ResourceQuota>(
+        (src, out),
+        found,
+        w,
+        (quotas, "resourcequota"),
+        |e, path, seen| e.add_quota(path, seen),
+    )
+    .await?;
+    let ranges = Kind {
         resource: "limitranges",
         what: "LimitRanges",
     };
-    let api = |ns: Option<&str>| api_in::<LimitRange>(src, ns);
-    let ranges = w
-        .list_in(
-            (src.limits, &mut |m| out.warn(m)),
-            kind,
-            api,
-            scope(),
-            max,
-            |_| true,
-        )
+    all_of::<LimitRange>(
+        (src, out),
+        found,
+        w,
+        (ranges, "limitrange"),
+        |e, path, seen| e.add_limit_range(path, seen),
+    )
+    .await
+}
+
+/// Every object of a kind in the workloads' namespaces, written under `file_kind` and given
+/// to the evidence by `record`.
+async fn all_of<K>(
+    (src, out): (&Sources<'_>, &mut Sink),
+    found: &mut Found,
+    w: &mut Workloads,
+    (kind, file_kind): (Kind<'_>, &str),
+    record: impl Fn(&mut Evidence, &str, &Value),
+) -> Result<(), CollectError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let namespaces = w.namespaces_to_read();
+    let scope = (Scope::Namespaces(&namespaces), ListParams::default());
+    let max = src.limits.max_list_items;
+    let api = |ns: Option<&str>| api_in::<K>(src, ns);
+    let warn = &mut |m| out.warn(m);
+    let listed = w
+        .list_in((src.limits, warn), kind, api, scope, max, |_| true)
         .await;
-    warn_if_cut(src, out, kind, ranges.truncated);
-    for range in ranges.items {
-        let (ns, name) = (range.namespace().unwrap_or_default(), range.name_any());
-        let (path, seen) = w.add(out, found, &ns, "limitrange", &name, &range)?;
-        found.summary.evidence.add_limit_range(&path, &seen);
+    warn_if_cut(src, out, kind, listed.truncated);
+    for obj in listed.items {
+        let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+        let (path, seen) = w.add(out, found, &ns, file_kind, &name, &obj)?;
+        record(&mut found.summary.evidence, &path, &seen);
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
         fake_node, finished_restore, kwok_logs_resource, operation_object, pod_volume_restore,
-        put_gzipped, real_backup,
+        put_gzipped, real_backup, restored_pod_with_volume,
     },
     untar,
 };
@@ -483,7 +483,15 @@ async fn restored_pods(
         .map(|i| {
             let ns = &namespaces[i % namespaces.len()];
             let (labels, node) = (labels.clone(), &nodes[i % nodes.len()]);
-            async move { restored_pod(t, ns, i, node, labels).await }
+            let (pod, claim, volume) = (
+                format!("app-{i}"),
+                format!("data-{i}"),
+                format!("{ns}-data-{i}"),
+            );
+            let placement = serde_json::json!({"nodeName": node});
+            async move {
+                restored_pod_with_volume(t, ns, (&pod, &claim, &volume), labels, placement).await
+            }
         })
         .buffer_unordered(IN_FLIGHT)
         .try_collect::<Vec<_>>()
@@ -505,46 +513,6 @@ async fn restored_pods(
     )
     .await?;
     eprintln!("bench: scenario 6: {count} restored pods Running, each with its claim and PV");
-    Ok(())
-}
-
-async fn restored_pod(
-    t: &TestCtx,
-    ns: &str,
-    i: usize,
-    node: &str,
-    labels: serde_json::Value,
-) -> Result<()> {
-    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-    let (claim, volume) = (format!("data-{i}"), format!("{ns}-data-{i}"));
-    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": volume, "labels": labels},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "hostPath": {"path": format!("/data/{volume}")},
-                 "claimRef": {"namespace": ns, "name": claim},
-                 "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "bench"},
-    }))?;
-    Api::<PersistentVolume>::all(t.client.clone())
-        .create(&PostParams::default(), &pv)
-        .await?;
-    t.cleanup
-        .delete(&ApiResource::erase::<PersistentVolume>(&()), None, &volume);
-    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": claim, "namespace": ns, "labels": labels},
-        "spec": {"accessModes": ["ReadWriteOnce"], "volumeName": volume, "storageClassName": "bench",
-                 "resources": {"requests": {"storage": "1Gi"}}},
-    }))?;
-    Api::<PersistentVolumeClaim>::namespaced(t.client.clone(), ns)
-        .create(&PostParams::default(), &pvc)
-        .await?;
-    let pod: Pod = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": format!("app-{i}"), "namespace": ns, "labels": labels},
-        "spec": {"nodeName": node, "containers": [{"name": "app", "image": "app"}],
-                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
-    }))?;
-    Api::<Pod>::namespaced(t.client.clone(), ns)
-        .create(&PostParams::default(), &pod)
-        .await?;
     Ok(())
 }
 
