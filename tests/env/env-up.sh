@@ -418,7 +418,9 @@ for pod in $(kubectl -n "$NAMESPACE" get pods -l name=node-agent -o jsonpath='{.
   } >"$f"
   previous=""
   if ((first_agent)); then
-    # This container "restarted": its previous instance's log is served for previous=true.
+    # A previous instance's log is served for previous=true (environment.rs reads it). Its
+    # status records no restart, so a bundle does not ask for it: tests that need a restarted
+    # node-agent make their own (restart_node_agent_on).
     pf="$VDO_ENV_DIR/podlogs/$pod.previous.log"
     {
       cri_line "time=\"$(date -u +%FT%TZ)\" level=info msg=\"Starting node-agent server $VELERO_VERSION\" node=$node"

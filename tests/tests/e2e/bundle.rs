@@ -3,22 +3,23 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::{
-    Api, Client, ResourceExt,
-    api::{DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams},
+    Api, ResourceExt,
+    api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
     core::ApiResource,
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, TestCtx,
+    TestCtx,
     bundle_watch::BundleWatch,
     eventually,
     fixtures::{
         apply_bundle, assert_first_finding, condition_reason, data_path_pod, download,
-        failed_pod_volume_backup_on, object_exists, operation_object, place_restore_pod,
-        real_backup, real_restore, server_log, storage_location, text, wait_finished,
+        failed_pod_volume_backup_on, fake_node, object_exists, operation_object, place_restore_pod,
+        real_backup, real_restore, restart_node_agent_on, server_log, storage_location, text,
+        wait_finished,
     },
     unique_name,
 };
@@ -35,30 +36,19 @@ async fn completed_bundle(
     Ok((name, bundle, files))
 }
 
-/// The node-agent pod that has a previous (restarted) container log, and its node.
-async fn restarted_node_agent(env: &Env, client: &Client) -> Result<(String, String)> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &env.namespace);
-    let agents = pods
-        .list(&ListParams::default().labels(velero_debug_operator::velero::NODE_AGENT_POD_SELECTOR))
-        .await?;
-    for pod in agents.items {
-        let previous = LogParams {
-            previous: true,
-            ..LogParams::default()
-        };
-        if pods.logs(&pod.name_any(), &previous).await.is_ok() {
-            let node = pod.spec.and_then(|s| s.node_name).context("unscheduled")?;
-            return Ok((pod.metadata.name.unwrap_or_default(), node));
-        }
-    }
-    bail!("no node-agent with a previous log")
-}
-
 #[tokio::test]
 async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle() -> Result<()> {
     let t = &TestCtx::new().await?;
     let (ns, backup, backup_uid) = real_backup(t, "bundle-src").await?;
-    let (agent_pod, node) = restarted_node_agent(&t.env, &t.client).await?;
+    // A node-agent that restarted, as the kubelet records it: its previous log is collected.
+    let node = fake_node(&t.client, &t.cleanup, "bundle", serde_json::json!([])).await?;
+    let started = format!(
+        "time=\"2026-11-23T04:01:00Z\" level=info msg=\"node-agent server started\" node={node}"
+    );
+    let previous = format!(
+        "time=\"2026-11-23T04:00:00Z\" level=error msg=\"previous instance: data path failed, exiting\" node={node}"
+    );
+    let agent_pod = restart_node_agent_on(t, &node, &[started], &[previous]).await?;
     let pvb = failed_pod_volume_backup_on(t, &backup, &backup_uid, &ns, &node).await?;
 
     let (name, bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
