@@ -133,7 +133,11 @@ async fn by_name(
                     add(out, found, w, pod)?;
                 }
             }
-            Err(e) => w.failed(out, &ns, "pods", &what, e),
+            Err(e) => {
+                // Not read is not "does not exist": the warning or the refusal says it.
+                w.failed(out, &ns, "pods", &what, e);
+                continue;
+            }
         }
         for name in names {
             let pod = PodRef {
