@@ -7,7 +7,8 @@
 //! bound to its PV; the operator may read workloads everywhere (rbac.workloadNamespaces
 //! ["*"], as a big cluster's admins grant it), so a kind is one list, not one a namespace.
 //! Bundled with `nodeAgentLogs: Involved` and `All`, and `velero debug --restore` on the same
-//! state, in rounds; per bundle its API requests, summary.md's size and the steps' timings.
+//! state, in rounds (each round the source floor, both bundles and `velero debug`, side by
+//! side); per bundle its API requests, summary.md's size and the steps' timings.
 
 use std::{
     collections::BTreeMap,
@@ -22,6 +23,7 @@ use kube::{
     Api, ResourceExt,
     api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams},
 };
+use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{
@@ -82,29 +84,41 @@ pub(crate) async fn big_cluster(
         state.agents.len(),
         state.restore
     );
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    // Each round measures the floor, both bundles and `velero debug` one after the other: the
+    // machine's speed drifts within the hour the scenario runs, and the ratios are of
+    // measurements made side by side.
+    let modes = ["Involved", "All"];
+    let (mut floor, mut peer) = (vec![], vec![]);
+    let mut walls = vec![vec![]; modes.len()];
+    let mut last: Vec<Option<(DebugBundle, String)>> = modes.iter().map(|_| None).collect();
+    for round in 1..=rounds {
+        eprintln!("bench: scenario 6, round {round} of {rounds}");
+        let read = read_logs_only(&pods, &state.agents, args.log_concurrency).await?;
+        floor.push(read.as_secs_f64());
+        for (i, mode) in modes.iter().enumerate() {
+            let spec = serde_json::json!({"restore": state.restore, "nodeAgentLogs": mode});
+            let sampler = RssSampler::start(args.operator_pid);
+            let (done, wall) = bundle(t, spec).await?;
+            walls[i].push(wall.as_secs_f64());
+            last[i] = Some((done, sampler.stop().await));
+        }
+        let (seconds, _, _) = velero_debug_seconds(&t.env, ("--restore", &state.restore), work)?;
+        peer.push(seconds);
+    }
     let mut rows = vec![
         "| bundle of | wall (median; each) | API requests: objects + container logs | summary.md | files | steps (ms, last round) |".to_string(),
         "| --- | --- | --- | --- | --- | --- |".to_string(),
     ];
     let mut by_kind = vec![];
-    for mode in ["Involved", "All"] {
-        let mut walls = vec![];
-        let mut last = None;
-        let mut profile = String::new();
-        for _ in 0..rounds {
-            let spec = serde_json::json!({"restore": state.restore, "nodeAgentLogs": mode});
-            let sampler = RssSampler::start(args.operator_pid);
-            let (done, wall) = bundle(t, spec).await?;
-            profile = sampler.stop().await;
-            walls.push(wall.as_secs_f64());
-            last = Some(done);
-        }
+    for ((mode, walls), last) in modes.iter().zip(&walls).zip(last) {
+        let (done, profile) = last.context("no round")?;
         by_kind.push(format!("RSS of {mode} (last round): {profile}"));
-        let facts = BundleFacts::read(&last.context("no round")?).await?;
+        let facts = BundleFacts::read(&done).await?;
         rows.push(format!(
             "| nodeAgentLogs: {mode} | {:.1} s ({}) | {} + {} | {} KiB | {} | {} |",
-            median(&walls),
-            each(&walls),
+            median(walls),
+            each(walls),
             facts.object_requests(),
             facts.log_requests(),
             facts.summary_bytes / 1024,
@@ -115,12 +129,6 @@ pub(crate) async fn big_cluster(
             "API requests of {mode}, by kind: {}",
             facts.by_kind()
         ));
-    }
-    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
-    let mut floor = vec![];
-    for _ in 0..rounds {
-        let read = read_logs_only(&pods, &state.agents, args.log_concurrency).await?;
-        floor.push(read.as_secs_f64());
     }
     rows.push(format!(
         "| source floor: the {} node-agent logs, {} at once | {:.1} s ({}) | | | | |",
@@ -139,15 +147,15 @@ pub(crate) async fn big_cluster(
             read.as_secs_f64()
         ));
     }
-    let mut peer = vec![];
-    for _ in 0..rounds {
-        let (seconds, _, _) = velero_debug_seconds(&t.env, ("--restore", &state.restore), work)?;
-        peer.push(seconds);
-    }
     rows.push(format!(
         "| `velero debug --restore` | {:.1} s ({}) | | | | |",
         median(&peer),
         each(&peer)
+    ));
+    rows.push(format!(
+        "| ratios of the medians: Involved / floor, Involved / `velero debug` | {:.2}, {:.2} | | | | |",
+        median(&walls[0]) / median(&floor),
+        median(&walls[0]) / median(&peer)
     ));
     rows.push(format!(
         "| operator peak RSS (VmHWM) before / after | {} / {} MiB | | | | |",
