@@ -145,11 +145,7 @@ pub(super) async fn read_logs_of(
         // The stand-in's own cap, shared by the server's logs: one container log's bound.
         stand_in_room: ContentBudget::new(src.plan.max_log_bytes),
     };
-    let mut results: Vec<LogRead> = stream::iter(jobs)
-        .map(|job| reader.read(job))
-        .buffer_unordered(src.limits.log_concurrency.max(1))
-        .collect()
-        .await;
+    let mut results = read_all(&reader, jobs, src.limits.log_concurrency).await;
     // By path, then by what was read: paths of different containers may be equal once
     // sanitized, and the archive names them in the order they come.
     results.sort_by(|a, b| a.job.order().cmp(&b.job.order()));
@@ -174,6 +170,21 @@ pub(super) async fn read_logs_of(
         add_outcome(src, out, job, outcome, compressed, &masks)?;
     }
     Ok(())
+}
+
+/// Reads every job, `concurrency` logs at a time, in the order they end. A log's slot is free
+/// once the log is on disk: the compression of its last range (all of a log shorter than a
+/// range) waits for a compressor while the next log is read, as the source floor's reader
+/// would go on (BENCHMARKS.md, issue 38). A backlog of twice the slots holds the reading back.
+async fn read_all(reader: &LogReader<'_>, jobs: Vec<LogJob>, concurrency: usize) -> Vec<LogRead> {
+    let concurrency = concurrency.max(1);
+    stream::iter(jobs)
+        .map(|job| reader.read(job))
+        .buffer_unordered(concurrency)
+        .map(SpooledLog::finish)
+        .buffer_unordered(2 * concurrency)
+        .collect()
+        .await
 }
 
 /// The target as the server's log lines name it, for the findings and the stand-in.
@@ -208,9 +219,8 @@ struct LogReader<'a> {
 }
 
 impl LogReader<'_> {
-    /// Reads one log to its spool file, its scan and (a server's) its tee, and finishes or
-    /// discards its compression by whether the outcome keeps the file.
-    async fn read(&self, job: LogJob) -> LogRead {
+    /// Reads one log to its spool file, its scan and (a server's) its tee.
+    async fn read(&self, job: LogJob) -> SpooledLog {
         let mut scan = LogScan::new(job.source.clone());
         if job.source.role == LogRole::Server {
             scan = scan.scoped_to(self.scope.clone());
@@ -237,19 +247,43 @@ impl LogReader<'_> {
             Some(tee) => Some(tee.finish().await),
             None => None,
         };
-        let compressed = match outcome.keeps_file() {
-            true => Some(compressing.finish().await),
-            false => {
-                compressing.discard().await;
-                None
-            }
-        };
-        LogRead {
+        SpooledLog {
             job,
             outcome,
             masks,
             scan,
             teed,
+            compressing,
+        }
+    }
+}
+
+/// One log read to its spool file, its compression maybe still under way.
+struct SpooledLog {
+    job: LogJob,
+    outcome: LogOutcome,
+    masks: MaskCounts,
+    scan: LogScan,
+    teed: Option<Teed>,
+    compressing: FollowingCompression,
+}
+
+impl SpooledLog {
+    /// Finishes or discards the compression by whether the outcome keeps the file.
+    async fn finish(self) -> LogRead {
+        let compressed = match self.outcome.keeps_file() {
+            true => Some(self.compressing.finish().await),
+            false => {
+                self.compressing.discard().await;
+                None
+            }
+        };
+        LogRead {
+            job: self.job,
+            outcome: self.outcome,
+            masks: self.masks,
+            scan: self.scan,
+            teed: self.teed,
             compressed,
         }
     }

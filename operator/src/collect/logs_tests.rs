@@ -2,7 +2,10 @@
 //! kubelet does (`limitBytes` cuts after that many bytes, `tailLines` keeps the last lines):
 //! the requests made, the file written, what the findings saw and what the budget paid.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use http::{Request, Response};
 use kube::{Client, client::Body};
@@ -491,4 +494,101 @@ fn a_previous_log_is_asked_for_only_where_a_container_may_have_one() {
         &pod_with_statuses(serde_json::Value::Null),
         "node-agent"
     ));
+}
+
+/// An `Api<Pod>` whose every log request is answered with `log`, and the number of requests
+/// made so far.
+fn counting_kubelet(log: &'static str) -> (Api<Pod>, std::sync::Arc<AtomicUsize>) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let api = Api::namespaced(Client::new(service, "velero"), "velero");
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Some((_, reply)) = handle.next_request().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let response = Response::builder()
+                .status(200)
+                .body(Body::from(log.as_bytes().to_vec()))
+                .expect("a response");
+            reply.send_response(response);
+        }
+    });
+    (api, count)
+}
+
+fn node_agent_job(dir: &std::path::Path, pod: &str) -> LogJob {
+    let bundle_path = EntryPath::new(&["logs", "node-agent", pod], "node-agent", "log");
+    LogJob {
+        pod: pod.into(),
+        container: "node-agent".into(),
+        previous: false,
+        source: LogSource {
+            path: bundle_path.to_string(),
+            role: LogRole::NodeAgent,
+            pod: Some(pod.into()),
+            node: None,
+            previous: false,
+        },
+        bundle_path,
+        spool: dir.join(pod),
+        tee: None,
+    }
+}
+
+#[tokio::test]
+async fn a_log_waiting_for_a_compressor_does_not_hold_back_the_next_read() {
+    let dir = tempfile::tempdir().unwrap();
+    const LINE: &str = "time=\"t\" level=info msg=\"a line\"\n";
+    let (api, requests) = counting_kubelet(LINE);
+    let scope = OperationScope {
+        field: "restore",
+        name: "velero/r".into(),
+        location: None,
+        window: None,
+    };
+    let reader = LogReader {
+        api: &api,
+        params: LogParamsBase {
+            since: None,
+            max_bytes: 1 << 20,
+            timeout: Duration::from_secs(10),
+            max_line_bytes: 1024,
+            compression: Compression::default(),
+        },
+        redactor: &Redactor::new(),
+        budget: &ContentBudget::new(1 << 20),
+        scope: &scope,
+        stand_in_room: ContentBudget::new(1 << 20),
+    };
+    let jobs = vec![
+        node_agent_job(dir.path(), "a"),
+        node_agent_job(dir.path(), "b"),
+    ];
+    // Every compressor taken (other tests' compressions may hold some first: this waits).
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as u32;
+    let compressors = crate::gzip_members::COMPRESSING
+        .acquire_many(cores)
+        .await
+        .unwrap();
+    let reading = read_all(&reader, jobs, 1);
+    tokio::pin!(reading);
+    let second_read = async {
+        while requests.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        _ = &mut reading => panic!("the logs were finished with no compressor free"),
+        waited = tokio::time::timeout(Duration::from_secs(10), second_read) => waited
+            .expect("one slot: the second log was not read while the first waited to be compressed"),
+    }
+    drop(compressors);
+    let results = reading.await;
+    assert_eq!(results.len(), 2);
+    for read in results {
+        assert!(matches!(read.outcome, LogOutcome::Written(_, None)));
+        let compressed = read.compressed.expect("kept").expect("compressed");
+        assert_eq!(compressed.size, LINE.len() as u64);
+        compressed.remove();
+    }
 }
