@@ -84,7 +84,13 @@ pub(crate) async fn big_cluster(
         state.agents.len(),
         state.restore
     );
-    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    // The floor reads with the operator's log client, as scenario 1's does.
+    let log_client = velero_debug_operator::log_client::builder(
+        &t.env.config().await?,
+        velero_debug_operator::log_client::LOW_WATER,
+    )?
+    .build();
+    let pods: Api<Pod> = Api::namespaced(log_client, &t.env.namespace);
     // Each round measures the floor, both bundles and `velero debug` one after the other: the
     // machine's speed drifts within the hour the scenario runs, and the ratios are of
     // measurements made side by side.
