@@ -37,10 +37,15 @@ start=$(date +%s)
 # velero_debug_build_info's revision label (metrics/mod.rs).
 VDO_GIT_REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
 export VDO_GIT_REVISION
+# The whole-program link of the last crate prints nothing for about ten minutes: a line a
+# minute says the build is still going.
+(while sleep 60 </dev/null >/dev/null 2>&1; do log "image: still building ($(($(date +%s) - start))s)"; done) &
+ticker=$!
 CARGO_TARGET_DIR="$release_target" env -u SOURCE_DATE_EPOCH cargo build --release --locked -p velero-debug-operator 2>&1 |
   awk '/^ *Compiling/ { n++; if (n % 50 == 0) print "  ... " n " crates compiled"; next }
        /^ *(Finished|Blocking|Updating|Downloading|Downloaded|Locking|Adding)/ { next }
-       { print }' >&2
+       { print }' >&2 || { kill "$ticker"; exit 1; }
+kill "$ticker"
 bin="$release_target/release/velero-debug-operator"
 [[ -x "$bin" ]] || die "release build produced no $bin"
 log "image: binary built in $(($(date +%s) - start))s"
