@@ -24,7 +24,7 @@ log "bench: building the release operator and the bench"
 release_target="${IMAGE_CARGO_TARGET_DIR:-$VDO_CACHE/cargo-target/image}"
 (cd "$REPO_ROOT" && export CARGO_TARGET_DIR="$release_target" &&
   env -u SOURCE_DATE_EPOCH cargo build -q --release --locked -p velero-debug-operator &&
-  env -u SOURCE_DATE_EPOCH cargo build -q --profile bench --locked -p velero-debug-e2e --bin bench_bundle &&
+  env -u SOURCE_DATE_EPOCH cargo build -q --release --locked -p velero-debug-e2e --bin bench_bundle &&
   env -u SOURCE_DATE_EPOCH cargo build -q --release --locked -p kubectl-velero-debug)
 # Scenario 7 measures the plugin as a release ships it.
 export VDO_PLUGIN="$release_target/release/kubectl-velero_debug"

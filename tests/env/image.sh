@@ -37,8 +37,8 @@ start=$(date +%s)
 # velero_debug_build_info's revision label (metrics/mod.rs).
 VDO_GIT_REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
 export VDO_GIT_REVISION
-# The whole-program link of the last crate prints nothing for about ten minutes: a line a
-# minute says the build is still going.
+# The last crate (the operator's own) compiles for minutes without a line: a line a minute
+# says the build is still going.
 (while sleep 60 </dev/null >/dev/null 2>&1; do log "image: still building ($(($(date +%s) - start))s)"; done) &
 ticker=$!
 CARGO_TARGET_DIR="$release_target" env -u SOURCE_DATE_EPOCH cargo build --release --locked -p velero-debug-operator 2>&1 |
