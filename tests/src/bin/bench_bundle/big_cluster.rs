@@ -34,8 +34,8 @@ use velero_debug_e2e::{
 };
 
 use super::{
-    bundle, each, median, peak_rss_kib, read_logs_only, rss_kib, status_kib, velero_debug_seconds,
-    write_logs,
+    bundle, cpu_seconds, each, median, peak_rss_kib, read_logs_only, rss_kib, status_kib,
+    velero_debug_seconds, write_logs,
 };
 
 /// Objects made at once: the API server takes them faster so, and kwok keeps up.
@@ -96,35 +96,47 @@ pub(crate) async fn big_cluster(
     // measurements made side by side.
     let modes = ["Involved", "All"];
     let (mut floor, mut peer) = (vec![], vec![]);
+    let (mut floor_cpu, mut peer_cpu) = (vec![], vec![]);
     let mut walls = vec![vec![]; modes.len()];
+    let mut cpus = vec![vec![]; modes.len()];
     let mut last: Vec<Option<(DebugBundle, String)>> = modes.iter().map(|_| None).collect();
     for round in 1..=rounds {
         eprintln!("bench: scenario 6, round {round} of {rounds}");
+        let (machine, reader) = (MachineCpu::now()?, cpu_seconds(std::process::id())?);
         let read = read_logs_only(&pods, &state.agents, args.log_concurrency).await?;
         floor.push(read.as_secs_f64());
+        floor_cpu.push(Cpu::since(reader, cpu_seconds(std::process::id())?, machine)?);
         for (i, mode) in modes.iter().enumerate() {
             let spec = serde_json::json!({"restore": state.restore, "nodeAgentLogs": mode});
             let sampler = RssSampler::start(args.operator_pid);
+            let (machine, operator) = (MachineCpu::now()?, cpu_seconds(args.operator_pid)?);
             let (done, wall) = bundle(t, spec).await?;
+            cpus[i].push(Cpu::since(operator, cpu_seconds(args.operator_pid)?, machine)?);
             walls[i].push(wall.as_secs_f64());
             last[i] = Some((done, sampler.stop().await));
         }
-        let (seconds, _, _) = velero_debug_seconds(&t.env, ("--restore", &state.restore), work)?;
+        let machine = MachineCpu::now()?;
+        let (seconds, cpu, _) = velero_debug_seconds(&t.env, ("--restore", &state.restore), work)?;
         peer.push(seconds);
+        peer_cpu.push(Cpu {
+            process: cpu,
+            ..Cpu::since(0.0, 0.0, machine)?
+        });
     }
     let mut rows = vec![
-        "| bundle of | wall (median; each) | API requests: objects + container logs | summary.md | files | steps (ms, last round) |".to_string(),
-        "| --- | --- | --- | --- | --- | --- |".to_string(),
+        "| bundle of | wall (median; each) | CPU: the process's s, the machine's busy cores (each) | API requests: objects + container logs | summary.md | files | steps (ms, last round) |".to_string(),
+        "| --- | --- | --- | --- | --- | --- | --- |".to_string(),
     ];
     let mut by_kind = vec![];
-    for ((mode, walls), last) in modes.iter().zip(&walls).zip(last) {
+    for (((mode, walls), cpus), last) in modes.iter().zip(&walls).zip(&cpus).zip(last) {
         let (done, profile) = last.context("no round")?;
         by_kind.push(format!("RSS of {mode} (last round): {profile}"));
         let facts = BundleFacts::read(&done).await?;
         rows.push(format!(
-            "| nodeAgentLogs: {mode} | {:.1} s ({}) | {} + {} | {} KiB | {} | {} |",
+            "| nodeAgentLogs: {mode} | {:.1} s ({}) | {} | {} + {} | {} KiB | {} | {} |",
             median(walls),
             each(walls),
+            Cpu::each(cpus),
             facts.object_requests(),
             facts.log_requests(),
             facts.summary_bytes / 1024,
@@ -137,11 +149,12 @@ pub(crate) async fn big_cluster(
         ));
     }
     rows.push(format!(
-        "| source floor: the {} node-agent logs, {} at once | {:.1} s ({}) | | | | |",
+        "| source floor: the {} node-agent logs, {} at once | {:.1} s ({}) | {} | | | | |",
         state.agents.len(),
         args.log_concurrency,
         median(&floor),
-        each(&floor)
+        each(&floor),
+        Cpu::each(&floor_cpu)
     ));
     for concurrency in [4, 8, 16, 32]
         .into_iter()
@@ -149,28 +162,86 @@ pub(crate) async fn big_cluster(
     {
         let read = read_logs_only(&pods, &state.agents, concurrency).await?;
         rows.push(format!(
-            "| the same logs, {concurrency} at once | {:.1} s | | | | |",
+            "| the same logs, {concurrency} at once | {:.1} s | | | | | |",
             read.as_secs_f64()
         ));
     }
     rows.push(format!(
-        "| `velero debug --restore` | {:.1} s ({}) | | | | |",
+        "| `velero debug --restore` | {:.1} s ({}) | {} | | | | |",
         median(&peer),
-        each(&peer)
+        each(&peer),
+        Cpu::each(&peer_cpu)
     ));
     rows.push(format!(
-        "| ratios of the medians: Involved / floor, Involved / `velero debug` | {:.2}, {:.2} | | | | |",
+        "| ratios of the medians: Involved / floor, Involved / `velero debug` | {:.2}, {:.2} | | | | | |",
         median(&walls[0]) / median(&floor),
         median(&walls[0]) / median(&peer)
     ));
     rows.push(format!(
-        "| operator peak RSS (VmHWM) before / after | {} / {} MiB | | | | |",
+        "| operator peak RSS (VmHWM) before / after | {} / {} MiB | | | | | |",
         rss_before / 1024,
         peak_rss_kib(args.operator_pid)? / 1024
     ));
     rows.push(String::new());
     rows.extend(by_kind);
     Ok(rows)
+}
+
+/// The machine's CPU time so far (`/proc/stat`'s first line), in clock ticks: how busy its
+/// cores were while something was measured says whether that thing waited for CPU.
+struct MachineCpu {
+    busy: u64,
+    total: u64,
+}
+
+impl MachineCpu {
+    fn now() -> Result<Self> {
+        let stat = std::fs::read_to_string("/proc/stat")?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .context("empty /proc/stat")?
+            .split_whitespace()
+            .skip(1)
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        // user nice system idle iowait irq softirq steal ...: idle and iowait are not busy.
+        let total: u64 = ticks.iter().take(8).sum();
+        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        Ok(MachineCpu {
+            busy: total - idle,
+            total,
+        })
+    }
+}
+
+/// What one measured thing cost in CPU: its process's seconds, and the machine's cores busy
+/// on average meanwhile (all of them: a number near the core count says the CPU was the
+/// bound, whoever used it).
+#[derive(Clone, Copy)]
+struct Cpu {
+    process: f64,
+    busy_cores: f64,
+}
+
+impl Cpu {
+    fn since(before: f64, after: f64, machine: MachineCpu) -> Result<Self> {
+        let now = MachineCpu::now()?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let total = (now.total - machine.total).max(1) as f64;
+        Ok(Cpu {
+            process: after - before,
+            busy_cores: cores * (now.busy - machine.busy) as f64 / total,
+        })
+    }
+
+    fn each(all: &[Cpu]) -> String {
+        let each: Vec<String> = all
+            .iter()
+            .map(|c| format!("{:.1} s, {:.2}", c.process, c.busy_cores))
+            .collect();
+        each.join(" / ")
+    }
 }
 
 /// The operator's resident set sampled every 100 ms while a bundle is made: where in the
