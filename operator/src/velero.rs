@@ -98,19 +98,15 @@ impl Target {
         format!("{}/{}", self.kind().to_lowercase(), self.name())
     }
 
-    /// Label selectors that find the target's operation objects: the uid label, and the name
-    /// label when the name is short enough for Velero to have used it unchanged (longer names
-    /// are cut and hashed, so only the uid finds those).
-    pub fn operation_selectors(&self, uid: &str) -> Vec<String> {
-        let (name_label, uid_label) = match self {
-            Target::Backup(_) => (BACKUP_NAME_LABEL, BACKUP_UID_LABEL),
-            Target::Restore(_) => (RESTORE_NAME_LABEL, RESTORE_UID_LABEL),
+    /// The label selector that finds the target's operation objects: its uid label. Velero
+    /// sets the name label too, but cuts and hashes names over 63 characters there, and finds
+    /// its own operations by the uid (a second list by name only read each object again).
+    pub fn operation_selector(&self, uid: &str) -> String {
+        let uid_label = match self {
+            Target::Backup(_) => BACKUP_UID_LABEL,
+            Target::Restore(_) => RESTORE_UID_LABEL,
         };
-        let mut selectors = vec![format!("{uid_label}={uid}")];
-        if self.name().len() <= 63 {
-            selectors.push(format!("{name_label}={}", self.name()));
-        }
-        selectors
+        format!("{uid_label}={uid}")
     }
 
     /// Kinds of the operation objects a target owns.
@@ -317,17 +313,11 @@ mod tests {
     }
 
     #[test]
-    fn long_names_fall_back_to_the_uid_label() {
+    fn operations_are_found_by_the_uid_label_whatever_the_name() {
         let long = Target::Restore("r".repeat(70));
-        assert_eq!(
-            long.operation_selectors("u-1"),
-            ["velero.io/restore-uid=u-1"]
-        );
+        assert_eq!(long.operation_selector("u-1"), "velero.io/restore-uid=u-1");
         let short = Target::Backup("b".into());
-        assert_eq!(
-            short.operation_selectors("u-2"),
-            ["velero.io/backup-uid=u-2", "velero.io/backup-name=b"]
-        );
+        assert_eq!(short.operation_selector("u-2"), "velero.io/backup-uid=u-2");
     }
 
     #[test]

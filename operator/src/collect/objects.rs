@@ -66,22 +66,17 @@ pub(super) async fn operations(
     let uid = objects.target.uid().unwrap_or_default();
     // (completed, pod): the pods of operations that did not complete come first.
     let mut named_pods: Vec<(bool, PodRef)> = Vec::new();
+    let selector = src.plan.target.operation_selector(&uid);
     for kind in src.plan.target.operation_kinds() {
         let api = src.dynamic_api(kind);
         let resource = velero::resource(kind);
-        let mut uids = BTreeSet::new();
-        for selector in src.plan.target.operation_selectors(&uid) {
-            let what = format!("{kind} ({selector})");
-            let lp = ListParams::default().labels(&selector);
-            let each = |out: &mut Sink, obj: DynamicObject| {
-                if !uids.insert(obj.uid().unwrap_or_default()) {
-                    return Ok(());
-                }
-                let obj = kubernetes::with_types(obj, &resource);
-                add_operation(out, found, kind, &obj, &mut named_pods)
-            };
-            src.list_each(out, &api, lp, &what, each).await?;
-        }
+        let what = format!("{kind} ({selector})");
+        let lp = ListParams::default().labels(&selector);
+        let each = |out: &mut Sink, obj: DynamicObject| {
+            let obj = kubernetes::with_types(obj, &resource);
+            add_operation(out, found, kind, &obj, &mut named_pods)
+        };
+        src.list_each(out, &api, lp, &what, each).await?;
     }
     named_pods.sort();
     let mut seen = BTreeSet::new();
