@@ -5,7 +5,7 @@
 //! server's lines naming the operation stand in for the operation's log when the object store
 //! has none (see [`stand_in`](super::stand_in)).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Pod;
@@ -90,11 +90,14 @@ impl LogOutcome {
     }
 }
 
-pub(super) async fn all(
+/// Lists the pods whose logs the step reads and writes them into the bundle (before the
+/// events part, which looks for the events of every object written); their logs are read by
+/// [`Planned::read`], while other parts go on.
+pub(super) async fn plan(
     src: &Sources<'_>,
     out: &mut Sink,
     found: &mut Found,
-) -> Result<(), CollectError> {
+) -> Result<Planned, CollectError> {
     let pods_api: Api<Pod> = src.namespaced();
     let mut pods = server_pods(src, out, &pods_api).await;
     pods.extend(node_agent_pods(src, out, found, &pods_api).await);
@@ -107,7 +110,7 @@ pub(super) async fn all(
             .evidence
             .add_pod(&path.to_string(), pod_role(group), &seen);
     }
-    read_logs_of(src, out, found, &pods, Some(src.plan.since)).await
+    Ok(plan_reads(src, out, found, &pods, Some(src.plan.since)))
 }
 
 /// Reads every container log of `pods`, a few at a time, into `logs/<group>/<pod>/` and the
@@ -120,7 +123,31 @@ pub(super) async fn read_logs_of(
     pods: &GroupedPods,
     since: Option<jiff::Timestamp>,
 ) -> Result<(), CollectError> {
-    let pods_api: Api<Pod> = Api::namespaced(src.log_client.clone(), &src.namespace);
+    let read = plan_reads(src, out, found, pods, since).read().await;
+    read.add(src, out, found)
+}
+
+/// The logs to read and all that reading them takes, owned: nothing in it borrows the sink,
+/// so they are read while other parts write into it.
+pub(super) struct Planned {
+    jobs: Vec<LogJob>,
+    api: Api<Pod>,
+    params: LogParamsBase,
+    redactor: Arc<Redactor>,
+    budget: ContentBudget,
+    scope: OperationScope,
+    /// Where the server's lines naming the operation go, when they stand in for its log.
+    stand_in: Option<EntryPath>,
+    concurrency: usize,
+}
+
+fn plan_reads(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &Found,
+    pods: &GroupedPods,
+    since: Option<jiff::Timestamp>,
+) -> Planned {
     let scope = operation_scope(src, found);
     let stand_in = found.missing_operation_log.map(|_| {
         EntryPath::new(
@@ -129,9 +156,9 @@ pub(super) async fn read_logs_of(
             "log",
         )
     });
-    let jobs = log_jobs(src, out, pods, stand_in.is_some());
-    let reader = LogReader {
-        api: &pods_api,
+    Planned {
+        jobs: log_jobs(src, out, pods, stand_in.is_some()),
+        api: Api::namespaced(src.log_client.clone(), &src.namespace),
         params: LogParamsBase {
             since,
             max_bytes: src.plan.max_log_bytes,
@@ -139,37 +166,82 @@ pub(super) async fn read_logs_of(
             max_line_bytes: src.limits.max_line_bytes,
             compression: out.compression,
         },
-        redactor: &out.redactor,
-        budget: &out.budget,
-        scope: &scope,
-        // The stand-in's own cap, shared by the server's logs: one container log's bound.
-        stand_in_room: ContentBudget::new(src.plan.max_log_bytes),
-    };
-    let mut results = read_all(&reader, jobs, src.limits.log_concurrency).await;
-    // By path, then by what was read: paths of different containers may be equal once
-    // sanitized, and the archive names them in the order they come.
-    results.sort_by(|a, b| a.job.order().cmp(&b.job.order()));
-    if let Some(entry) = &stand_in {
-        add_stand_in(src, out, found, entry, &scope, &results)?;
+        redactor: out.redactor.clone(),
+        budget: out.budget.clone(),
+        scope,
+        stand_in,
+        concurrency: src.limits.log_concurrency,
     }
-    for read in results {
-        let LogRead {
-            job,
-            outcome,
-            masks,
-            scan,
-            teed,
-            compressed,
-        } = read;
-        if let Some(teed) = teed {
-            let _ = std::fs::remove_file(&teed.path);
+}
+
+impl Planned {
+    /// Reads every log into its spool file and compresses it; nothing goes into the bundle
+    /// yet ([`Read::add`] puts it there).
+    pub(super) async fn read(self) -> Read {
+        let reader = LogReader {
+            api: &self.api,
+            params: self.params,
+            redactor: &self.redactor,
+            budget: &self.budget,
+            scope: &self.scope,
+            // The stand-in's own cap, shared by the server's logs: one container log's bound.
+            stand_in_room: ContentBudget::new(self.params.max_bytes),
+        };
+        let results = read_all(&reader, self.jobs, self.concurrency).await;
+        Read {
+            results,
+            scope: self.scope,
+            stand_in: self.stand_in,
         }
-        if scan.lines() > 0 {
-            found.summary.evidence.add_log_scan(scan);
-        }
-        add_outcome(src, out, job, outcome, compressed, &masks)?;
     }
-    Ok(())
+}
+
+/// The logs as read, to be added to the bundle.
+pub(super) struct Read {
+    results: Vec<LogRead>,
+    scope: OperationScope,
+    stand_in: Option<EntryPath>,
+}
+
+impl Read {
+    /// Adds each log, its warnings and its scan, in the order of their paths, and the
+    /// stand-in for the operation's log.
+    pub(super) fn add(
+        self,
+        src: &Sources<'_>,
+        out: &mut Sink,
+        found: &mut Found,
+    ) -> Result<(), CollectError> {
+        let Read {
+            mut results,
+            scope,
+            stand_in,
+        } = self;
+        // By path, then by what was read: paths of different containers may be equal once
+        // sanitized, and the archive names them in the order they come.
+        results.sort_by(|a, b| a.job.order().cmp(&b.job.order()));
+        if let Some(entry) = &stand_in {
+            add_stand_in(src, out, found, entry, &scope, &results)?;
+        }
+        for read in results {
+            let LogRead {
+                job,
+                outcome,
+                masks,
+                scan,
+                teed,
+                compressed,
+            } = read;
+            if let Some(teed) = teed {
+                let _ = std::fs::remove_file(&teed.path);
+            }
+            if scan.lines() > 0 {
+                found.summary.evidence.add_log_scan(scan);
+            }
+            add_outcome(src, out, job, outcome, compressed, &masks)?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads every job, `concurrency` logs at a time, in the order they end. A log's slot is free

@@ -131,15 +131,16 @@ struct Found {
     missing_operation_log: Option<usize>,
 }
 
-/// Steps in the order they run; status.progress counts them.
+/// Steps in the order they end; status.progress counts them. The logs, the longest, are read
+/// while cluster-state and events are collected.
 pub(crate) const STEPS: [&str; 8] = [
     "target",
     "object-store",
     "operations",
     "workloads",
     "cluster-state",
-    "logs",
     "events",
+    "logs",
     "summary",
 ];
 
@@ -168,10 +169,23 @@ async fn all_parts(
         objects::operations(src, out, found, objects)
     );
     part!(4, "workloads", workloads::all(src, out, found, objects));
-    part!(5, "cluster-state", objects::cluster_state(src, out, found));
-    part!(6, "logs", logs::all(src, out, found));
-    if src.plan.events {
-        part!(7, "events", events::all(src, out, found, objects));
-    }
+    let logs_start = Instant::now();
+    // The nodes whose node-agents' logs are read are known from here on; what the parts below
+    // collect is not needed to read them, and they are what a bundle waits for besides the
+    // logs (BENCHMARKS.md, issue 38).
+    let reading = logs::plan(src, out, found).await?.read();
+    let others = async {
+        part!(5, "cluster-state", objects::cluster_state(src, out, found));
+        if src.plan.events {
+            part!(6, "events", events::all(src, out, found, objects));
+        }
+        Ok::<_, CollectError>(())
+    };
+    let (read, others) = futures::join!(reading, others);
+    others?;
+    read.add(src, out, found)?;
+    crate::allocator::release_freed_memory_now().await;
+    out.record_timing("logs", logs_start);
+    progress.parts_done(7);
     Ok(())
 }
