@@ -105,13 +105,21 @@ pub(crate) async fn big_cluster(
         let (machine, reader) = (MachineCpu::now()?, cpu_seconds(std::process::id())?);
         let read = read_logs_only(&pods, &state.agents, args.log_concurrency).await?;
         floor.push(read.as_secs_f64());
-        floor_cpu.push(Cpu::since(reader, cpu_seconds(std::process::id())?, machine)?);
+        floor_cpu.push(Cpu::since(
+            reader,
+            cpu_seconds(std::process::id())?,
+            machine,
+        )?);
         for (i, mode) in modes.iter().enumerate() {
             let spec = serde_json::json!({"restore": state.restore, "nodeAgentLogs": mode});
             let sampler = RssSampler::start(args.operator_pid);
             let (machine, operator) = (MachineCpu::now()?, cpu_seconds(args.operator_pid)?);
             let (done, wall) = bundle(t, spec).await?;
-            cpus[i].push(Cpu::since(operator, cpu_seconds(args.operator_pid)?, machine)?);
+            cpus[i].push(Cpu::since(
+                operator,
+                cpu_seconds(args.operator_pid)?,
+                machine,
+            )?);
             walls[i].push(wall.as_secs_f64());
             last[i] = Some((done, sampler.stop().await));
         }
