@@ -278,7 +278,7 @@ pub struct Progress {
     pub items_done: i32,
     pub items_total: i32,
     /// The step under way: `target`, `object-store`, `operations`, `workloads`,
-    /// `cluster-state`, `logs`, `events`, `summary` (summary.md, manifest.json, closing the
+    /// `cluster-state`, `events`, `logs`, `summary` (summary.md, manifest.json, closing the
     /// archive), then `upload`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
