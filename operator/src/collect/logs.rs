@@ -32,7 +32,10 @@ use crate::{
     velero::{self, Target},
 };
 
-const SPOOL_BUFFER: usize = 256 * 1024;
+/// What a log's copy buffers before it writes to its spool file (a trip to the blocking pool,
+/// whose file copies it once more): a few hundred trips a second at 64 KiB, and the logs read
+/// at once hold a quarter of what 256 KiB held (BENCHMARKS.md, issue 38).
+const SPOOL_BUFFER: usize = 64 * 1024;
 
 /// One container log to read.
 struct LogJob {
@@ -918,7 +921,7 @@ async fn copy_head(
     let file = tokio::fs::File::create(&job.spool)
         .await
         .map_err(|e| CopyError::Refused(format!("spool file: {e}")))?;
-    // A large buffer: each flush of a tokio file is a trip to the blocking pool.
+    // Buffered (see SPOOL_BUFFER): each flush of a tokio file is a trip to the blocking pool.
     let mut out = BufWriter::with_capacity(SPOOL_BUFFER, file);
     let copied = copy_lines(reader, &mut out, base, lines, head, scan, tee).await;
     // Flushed whatever happened: a copy broken off keeps every line it wrote.
