@@ -181,8 +181,9 @@ async fn all_parts(
         }
         Ok::<_, CollectError>(())
     };
-    let (read, others) = futures::join!(reading, others);
-    others?;
+    // An archive that cannot be written ends collection at once: the reads are dropped.
+    let reading = async { Ok::<_, CollectError>(reading.await) };
+    let (read, ()) = futures::try_join!(reading, others)?;
     read.add(src, out, found)?;
     crate::allocator::release_freed_memory_now().await;
     out.record_timing("logs", logs_start);
