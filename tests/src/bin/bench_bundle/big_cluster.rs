@@ -126,10 +126,7 @@ pub(crate) async fn big_cluster(
         let machine = MachineCpu::now()?;
         let (seconds, cpu, _) = velero_debug_seconds(&t.env, ("--restore", &state.restore), work)?;
         peer.push(seconds);
-        peer_cpu.push(Cpu {
-            process: cpu,
-            ..Cpu::since(0.0, 0.0, machine)?
-        });
+        peer_cpu.push(Cpu::since(0.0, cpu, machine)?);
     }
     let mut rows = vec![
         "| bundle of | wall (median; each) | CPU: the process's s, the machine's busy cores (each) | API requests: objects + container logs | summary.md | files | steps (ms, last round) |".to_string(),
