@@ -13,6 +13,7 @@ use kube::{
 };
 use regex::Regex;
 use serde::{Serialize, de::DeserializeOwned};
+use serde_json::value::RawValue;
 use velero_debug_crd::{MAX_OBJECT_NAME_LEN, OBJECT_NAME_PATTERN};
 
 use crate::config::Limits;
@@ -221,11 +222,14 @@ where
             message: e.to_string(),
             code: None,
         })?;
-        let page: ObjectList<serde_json::Value> =
+        // Items as their JSON text, each decoded straight into K: a page read as a tree of
+        // values first held ten times its text (a page of 200 pods: 9 MB; BENCHMARKS.md,
+        // issue 38) and was decoded twice.
+        let page: ObjectList<Box<RawValue>> =
             request_within(self.api_timeout, self.client.request(page_request)).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for raw in page.items {
-            match decode::<K>(raw) {
+            match decode::<K>(&raw) {
                 Ok(item) => items.push(item),
                 Err(why) => self.undecodable.push(why),
             }
@@ -247,20 +251,35 @@ where
 }
 
 /// Decodes one object; the error names the object and the field that could not be read.
-pub(crate) fn decode<K: DeserializeOwned>(raw: serde_json::Value) -> Result<K, String> {
-    serde_path_to_error::deserialize::<_, K>(&raw).map_err(|e| {
-        let meta = &raw["metadata"];
-        let name = |key: &str| {
-            let text = meta[key].as_str().unwrap_or("?");
-            // The name is the API server's and bounded; still, a log line is no place for more.
-            text.chars().take(253).collect::<String>()
-        };
-        let object = match meta["namespace"].as_str() {
-            Some(_) => format!("{}/{}", name("namespace"), name("name")),
-            None => name("name"),
-        };
-        format!("{object}: field {}: {}", e.path(), e.inner())
-    })
+fn decode<K: DeserializeOwned>(raw: &RawValue) -> Result<K, String> {
+    let mut json = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize::<_, K>(&mut json)
+        .map_err(|e| format!("{}: field {}: {}", object_named(raw), e.path(), e.inner()))
+}
+
+/// "namespace/name" (or "name") of an object that could not be decoded, read on its own: any
+/// part that is not a string reads "?".
+fn object_named(raw: &RawValue) -> String {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Named {
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Meta {
+        name: serde_json::Value,
+        namespace: serde_json::Value,
+    }
+    let meta = serde_json::from_str::<Named>(raw.get())
+        .unwrap_or_default()
+        .metadata;
+    // The name is the API server's and bounded; still, a log line is no place for more.
+    let name = |v: &serde_json::Value| v.as_str().unwrap_or("?").chars().take(253).collect();
+    match meta.namespace.as_str() {
+        Some(_) => format!("{}/{}", name(&meta.namespace), name(&meta.name)),
+        None => name(&meta.name),
+    }
 }
 
 /// Deletes an object; one already gone is fine.
@@ -402,6 +421,45 @@ mod tests {
         // Two kept: the second page's third pod is left, and no third page is asked for.
         assert_eq!(names, ["pending-1", "pending-2"]);
         assert!(listed.truncated);
+        served.await.unwrap().done().await;
+    }
+
+    #[tokio::test]
+    async fn an_item_that_cannot_be_read_is_named_and_left_out_alone() {
+        let (ctx, server) = api_server_mock::context(Config::default());
+        let path = "/api/v1/namespaces/shop/pods";
+        let mut page = pod_list(&["ready-1", "ready-2"], "");
+        page["items"].as_array_mut().unwrap().insert(
+            1,
+            json!({"metadata": {"name": "odd", "namespace": "shop", "creationTimestamp": "yesterday"}}),
+        );
+        page["items"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"metadata": {"name": 7}, "spec": {"containers": "none"}}));
+        let served = server.serve(vec![expect(Method::GET, path).answer(200, page)]);
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), "shop");
+        let listed = list_all(&pods, ListParams::default(), &Limits::default())
+            .await
+            .unwrap();
+        let names: Vec<&str> = listed
+            .items
+            .iter()
+            .map(|p| p.metadata.name.as_deref().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["ready-1", "ready-2"]);
+        assert_eq!(listed.undecodable.len(), 2, "{:?}", listed.undecodable);
+        assert!(
+            listed.undecodable[0].starts_with("shop/odd: field metadata.creationTimestamp: "),
+            "{}",
+            listed.undecodable[0]
+        );
+        // A name that is no string is not made up.
+        assert!(
+            listed.undecodable[1].starts_with("?: field metadata.name: "),
+            "{}",
+            listed.undecodable[1]
+        );
         served.await.unwrap().done().await;
     }
 
