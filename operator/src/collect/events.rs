@@ -133,8 +133,10 @@ fn add_events(
 ) -> Result<(), CollectError> {
     timeline.extend(events.iter().map(timeline_line));
     let path = EntryPath::new(&["events"], name, "yaml");
-    let seen = out.add_object_seen(&path, &events)?;
-    found.summary.evidence.add_events(&path.to_string(), &seen);
+    let path_text = path.to_string();
+    let evidence = &mut found.summary.evidence;
+    out.add_list_seen(&path, events, |seen| evidence.add_event(&path_text, seen))?;
+    evidence.end_events();
     Ok(())
 }
 

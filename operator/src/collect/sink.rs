@@ -129,6 +129,33 @@ impl Sink {
         path: &EntryPath,
         obj: &impl Serialize,
     ) -> Result<serde_json::Value, CollectError> {
+        let value = self.as_written(obj);
+        let yaml = serde_yaml::to_string(&value).unwrap_or_default();
+        self.add_text(path, &yaml)?;
+        Ok(value)
+    }
+
+    /// Adds `items` as one YAML list, each item made JSON, stripped and redacted on its own and
+    /// handed to `seen` as written: a list of thousands (a namespace's events) holds one item's
+    /// JSON at a time beside its YAML, not a tree of values for all of them (ten times their
+    /// text; BENCHMARKS.md, issue 38).
+    pub(super) fn add_list_seen<T: Serialize>(
+        &mut self,
+        path: &EntryPath,
+        items: &[T],
+        mut seen: impl FnMut(&serde_json::Value),
+    ) -> Result<(), CollectError> {
+        let yaml = yaml_list(items.iter().map(|item| {
+            let value = self.as_written(item);
+            seen(&value);
+            value
+        }));
+        self.add_text(path, &yaml)
+    }
+
+    /// `obj` as JSON, as the bundle holds it: without its noise, redacted (the masks counted),
+    /// its uid noted as collected.
+    fn as_written(&mut self, obj: &impl Serialize) -> serde_json::Value {
         let mut value = serde_json::to_value(obj).unwrap_or_default();
         strip_noise(&mut value);
         self.redactor
@@ -136,9 +163,7 @@ impl Sink {
         if let Some(uid) = value["metadata"]["uid"].as_str() {
             self.collected_uids.insert(uid.to_string());
         }
-        let yaml = serde_yaml::to_string(&value).unwrap_or_default();
-        self.add_text(path, &yaml)?;
-        Ok(value)
+        value
     }
 
     /// Adds text (already redacted by the caller, its masks counted, when it comes from
@@ -191,11 +216,55 @@ impl Sink {
 }
 
 /// managedFields only make YAML long; nobody debugging a restore reads them.
+/// The YAML of a list, written an item at a time: each item is a one-item list of its own, and
+/// their text put together is the list's.
+fn yaml_list(items: impl Iterator<Item = serde_json::Value>) -> String {
+    let mut yaml = String::new();
+    for item in items {
+        yaml.push_str(&serde_yaml::to_string(std::slice::from_ref(&item)).unwrap_or_default());
+    }
+    if yaml.is_empty() {
+        yaml.push_str("[]\n");
+    }
+    yaml
+}
+
 fn strip_noise(value: &mut serde_json::Value) {
     if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         meta.remove("managedFields");
         if let Some(annotations) = meta.get_mut("annotations").and_then(|a| a.as_object_mut()) {
             annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_list_written_an_item_at_a_time_reads_as_the_list() {
+        let items = vec![
+            json!({"metadata": {"name": "a", "managedFields": [{"manager": "m"}]}, "type": "Warning"}),
+            json!({"metadata": {"name": "b"}, "message": "two\nlines: and a colon", "count": 3}),
+            json!({"metadata": {"name": "c"}, "list": [1, "2", null]}),
+        ];
+        let yaml = yaml_list(items.iter().cloned().map(|mut item| {
+            strip_noise(&mut item);
+            item
+        }));
+        let read: Vec<serde_json::Value> = serde_yaml::from_str(&yaml).unwrap();
+        let mut expected = items.clone();
+        expected[0]["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        assert_eq!(read, expected);
+        assert_eq!(yaml, serde_yaml::to_string(&expected).unwrap());
+        let none: Vec<serde_json::Value> =
+            serde_yaml::from_str(&yaml_list(std::iter::empty())).unwrap();
+        assert!(none.is_empty());
     }
 }

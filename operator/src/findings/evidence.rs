@@ -771,45 +771,58 @@ impl Evidence {
         self.storage_classes = Some(found);
     }
 
-    /// Events (a JSON list as written into the bundle); only Warning events are kept: the
-    /// latest, and those about the workload pods and their claims.
-    pub fn add_events(&mut self, path: &str, events: &Value) {
+    /// Events (a JSON list as written into the bundle): each one [`add_event`](Self::add_event)
+    /// takes, then [`end_events`](Self::end_events). Collection hands them over one at a time.
+    #[cfg(test)]
+    pub(crate) fn add_events(&mut self, path: &str, events: &Value) {
         for e in events.as_array().into_iter().flatten() {
-            if e["type"] != "Warning" {
-                continue;
-            }
-            self.events_seen += 1;
-            let obj = &e["involvedObject"];
-            let time = ["lastTimestamp", "eventTime", "firstTimestamp"]
-                .iter()
-                .find_map(|k| some_text(&e[k]))
-                .unwrap_or_default();
-            let (namespace, kind, name) = (
-                text(&obj["namespace"]),
-                text(&obj["kind"]),
-                text(&obj["name"]),
-            );
-            let event = EventEvidence {
-                path: path.to_string(),
-                time,
-                object: format!("{namespace}/{kind}/{name}"),
-                namespace,
-                kind,
-                name,
-                reason: text(&e["reason"]),
-                message: text(&e["message"]),
-                count: e["count"].as_i64().unwrap_or(1),
-            };
-            if self.events.iter().any(|k| {
-                k.object == event.object && k.reason == event.reason && k.message == event.message
-            }) {
-                continue;
-            }
-            self.events.push(event);
-            if self.events.len() > 4 * MAX_EVENTS {
-                self.trim_events();
-            }
+            self.add_event(path, e);
         }
+        self.end_events();
+    }
+
+    /// One event as written into the bundle at `path`. Only Warning events are kept: once
+    /// [`end_events`](Self::end_events) trimmed them, the latest and those about the workload
+    /// pods and their claims.
+    pub fn add_event(&mut self, path: &str, e: &Value) {
+        if e["type"] != "Warning" {
+            return;
+        }
+        self.events_seen += 1;
+        let obj = &e["involvedObject"];
+        let time = ["lastTimestamp", "eventTime", "firstTimestamp"]
+            .iter()
+            .find_map(|k| some_text(&e[k]))
+            .unwrap_or_default();
+        let (namespace, kind, name) = (
+            text(&obj["namespace"]),
+            text(&obj["kind"]),
+            text(&obj["name"]),
+        );
+        let event = EventEvidence {
+            path: path.to_string(),
+            time,
+            object: format!("{namespace}/{kind}/{name}"),
+            namespace,
+            kind,
+            name,
+            reason: text(&e["reason"]),
+            message: text(&e["message"]),
+            count: e["count"].as_i64().unwrap_or(1),
+        };
+        if self.events.iter().any(|k| {
+            k.object == event.object && k.reason == event.reason && k.message == event.message
+        }) {
+            return;
+        }
+        self.events.push(event);
+        if self.events.len() > 4 * MAX_EVENTS {
+            self.trim_events();
+        }
+    }
+
+    /// Trims the events kept to those [`add_event`](Self::add_event) says.
+    pub fn end_events(&mut self) {
         self.trim_events();
     }
 
