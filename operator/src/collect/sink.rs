@@ -215,7 +215,6 @@ impl Sink {
     }
 }
 
-/// managedFields only make YAML long; nobody debugging a restore reads them.
 /// The YAML of a list, written an item at a time: each item is a one-item list of its own, and
 /// their text put together is the list's.
 fn yaml_list(items: impl Iterator<Item = serde_json::Value>) -> String {
@@ -229,6 +228,7 @@ fn yaml_list(items: impl Iterator<Item = serde_json::Value>) -> String {
     yaml
 }
 
+/// managedFields only make YAML long; nobody debugging a restore reads them.
 fn strip_noise(value: &mut serde_json::Value) {
     if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         meta.remove("managedFields");
