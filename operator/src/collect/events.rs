@@ -136,7 +136,7 @@ fn add_events(
     let path_text = path.to_string();
     let evidence = &mut found.summary.evidence;
     out.add_list_seen(&path, events, |seen| evidence.add_event(&path_text, seen))?;
-    evidence.end_events();
+    evidence.trim_events();
     Ok(())
 }
 

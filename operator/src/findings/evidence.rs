@@ -772,17 +772,17 @@ impl Evidence {
     }
 
     /// Events (a JSON list as written into the bundle): each one [`add_event`](Self::add_event)
-    /// takes, then [`end_events`](Self::end_events). Collection hands them over one at a time.
+    /// takes, then [`trim_events`](Self::trim_events). Collection hands them over one at a time.
     #[cfg(test)]
     pub(crate) fn add_events(&mut self, path: &str, events: &Value) {
         for e in events.as_array().into_iter().flatten() {
             self.add_event(path, e);
         }
-        self.end_events();
+        self.trim_events();
     }
 
     /// One event as written into the bundle at `path`. Only Warning events are kept: once
-    /// [`end_events`](Self::end_events) trimmed them, the latest and those about the workload
+    /// [`trim_events`](Self::trim_events) trimmed them, the latest and those about the workload
     /// pods and their claims.
     pub fn add_event(&mut self, path: &str, e: &Value) {
         if e["type"] != "Warning" {
@@ -821,14 +821,9 @@ impl Evidence {
         }
     }
 
-    /// Trims the events kept to those [`add_event`](Self::add_event) says.
-    pub fn end_events(&mut self) {
-        self.trim_events();
-    }
-
     /// Keeps the events about workload pods and their claims (a few each) and the latest
-    /// others.
-    fn trim_events(&mut self) {
+    /// others: once after the events of a list were added.
+    pub fn trim_events(&mut self) {
         let workloads: BTreeSet<(&str, String)> = self
             .operations
             .iter()
