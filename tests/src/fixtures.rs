@@ -362,18 +362,32 @@ pub async fn real_restore_with(t: &TestCtx, backup: &str, args: &[&str]) -> Resu
     ];
     all.extend(args);
     velero(env, &all).await?;
-    Ok(Api::<DynamicObject>::namespaced_with(
+    let restores = Api::<DynamicObject>::namespaced_with(
         client.clone(),
         &env.namespace,
         &velero_resource("Restore"),
+    );
+    // `--wait` returns once the phase left InProgress, which may be Finalizing: Velero then
+    // writes the status (completionTimestamp included) once more, after a test has read it.
+    eventually(
+        "the restore's final phase",
+        Duration::from_secs(120),
+        || async {
+            let r = restores.get(&restore).await?;
+            let phase = r.data.pointer("/status/phase").and_then(|p| p.as_str());
+            Ok(phase
+                .filter(|p| FINAL_RESTORE_PHASES.contains(p))
+                .is_some()
+                .then_some(r))
+        },
     )
-    .get(&restore)
-    .await?)
+    .await
 }
 
-/// A Restore made by hand as already finished (`phase`, ended `ended_ago`), which the Velero
-/// server leaves alone; returns its name and uid. Its automatic bundle, owned by it, goes with
-/// it at cleanup.
+/// The phases after which Velero writes a Restore's status no more.
+const FINAL_RESTORE_PHASES: &[&str] =
+    &["Completed", "PartiallyFailed", "Failed", "FailedValidation"];
+
 /// A hand-made Restore that ended PartiallyFailed just now, without annotations: the kind
 /// that gets an automatic bundle.
 pub async fn partially_failed_now(t: &TestCtx, backup: &str) -> Result<(String, String)> {
@@ -381,6 +395,9 @@ pub async fn partially_failed_now(t: &TestCtx, backup: &str) -> Result<(String, 
     finished_restore(t, backup, "PartiallyFailed", Duration::ZERO, none).await
 }
 
+/// A Restore made by hand as already finished (`phase`, ended `ended_ago`), which the Velero
+/// server leaves alone; returns its name and uid. Its automatic bundle, owned by it, goes with
+/// it at cleanup.
 pub async fn finished_restore(
     t: &TestCtx,
     backup: &str,
