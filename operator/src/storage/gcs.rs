@@ -23,11 +23,10 @@ use aws_lc_rs::{rand::SystemRandom, signature};
 use base64::Engine;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
-use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject,
+    NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject, crc_of_range,
     http::{self, Answer, Errors, Refusal},
     location::StorageLocation,
 };
@@ -503,7 +502,9 @@ impl GcsStore {
         &self,
         archive: &NewArchive<'_>,
     ) -> Result<String, StorageError> {
-        let (size, crc32c) = file_crc32c(archive.file).await?;
+        let size = tokio::fs::metadata(archive.file).await?.len();
+        let crc32c =
+            crc_of_range(archive.file, 0, size, crc_fast::CrcAlgorithm::Crc32Iscsi).await? as u32;
         let mut metadata = serde_json::Map::new();
         if !archive.mark.1.is_empty() {
             metadata.insert(archive.mark.0.into(), archive.mark.1.into());
@@ -711,23 +712,6 @@ fn refusal(answer: &Answer) -> Refusal {
         404 => Refusal::NotFound,
         _ => Refusal::Other,
     }
-}
-
-/// The file's size and CRC32C (Castagnoli), read once.
-async fn file_crc32c(path: &std::path::Path) -> std::io::Result<(u64, u32)> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        digest.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((size, digest.finalize() as u32))
 }
 
 #[cfg(test)]

@@ -175,15 +175,6 @@ fn errors_are_read_from_googles_error_document() {
     assert_eq!(refusal(&read_error(503, "")), Refusal::Other);
 }
 
-#[tokio::test]
-async fn the_checksum_is_castagnolis_crc() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("f");
-    std::fs::write(&file, b"123456789").unwrap();
-    // The check value of CRC-32C (iSCSI).
-    assert_eq!(file_crc32c(&file).await.unwrap(), (9, 0xE306_9283));
-}
-
 #[test]
 fn endpoints_follow_the_emulator_then_store_endpoint_then_the_universe() {
     let creds = credentials();

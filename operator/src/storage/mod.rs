@@ -26,9 +26,8 @@ pub(crate) use location::StorageLocation;
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The size of an upload's part (S3 parts, Azure blocks, GCS chunks): the least S3 takes (but
-/// for the last), a multiple of GCS's 256 KiB. Each part in flight is held in memory: with two,
-/// 8 MiB parts put a big restore's bundle past its memory goal as it was uploaded (BENCHMARKS.md,
-/// issue 38).
+/// for the last), a multiple of GCS's 256 KiB. Every backend streams a part from the archive
+/// file, so its size costs no memory.
 pub(crate) const PART_SIZE: usize = 5 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -369,20 +368,41 @@ async fn save_capped<B: AsRef<[u8]>>(
     Ok(written)
 }
 
-/// `length` bytes of `from` at `offset`: one part's body.
-async fn read_part(from: &Path, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
-    let mut file = tokio::fs::File::open(from).await?;
-    file.seek(std::io::SeekFrom::Start(offset)).await?;
-    let mut body = Vec::with_capacity(length as usize);
-    file.take(length).read_to_end(&mut body).await?;
-    if body.len() as u64 != length {
+/// The CRC (`algorithm`) of `length` bytes of `from` at `offset`, read a piece at a time: a
+/// part's checksum without holding the part.
+async fn crc_of_range(
+    from: &Path,
+    offset: u64,
+    length: u64,
+    algorithm: crc_fast::CrcAlgorithm,
+) -> std::io::Result<u64> {
+    let mut file = tokio::fs::File::open(from).await?.take(0);
+    file.get_mut()
+        .seek(std::io::SeekFrom::Start(offset))
+        .await?;
+    file.set_limit(length);
+    let mut digest = crc_fast::Digest::new(algorithm);
+    let mut piece = vec![0u8; CRC_PIECE];
+    let mut read = 0u64;
+    loop {
+        let n = file.read(&mut piece).await?;
+        if n == 0 {
+            break;
+        }
+        digest.update(&piece[..n]);
+        read += n as u64;
+    }
+    if read != length {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
             format!("{} ended before its part at {offset}", from.display()),
         ));
     }
-    Ok(body)
+    Ok(digest.finalize())
 }
+
+/// What `crc_of_range` reads at once: past 64 KiB a bigger piece buys nothing but memory.
+const CRC_PIECE: usize = 64 * 1024;
 
 /// The error and its sources on one line: the SDK's top-level message alone ("dispatch
 /// failure") does not say why.
@@ -400,6 +420,43 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_ranges_crc_is_of_that_range_and_a_short_file_is_named() {
+        use crc_fast::CrcAlgorithm::{Crc32Iscsi, Crc32IsoHdlc};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        // The check values of CRC-32 (S3's CRC32) and CRC-32C (GCS's), on a range that is
+        // neither the file's start nor its end and spans pieces.
+        let mut text = vec![b'x'; CRC_PIECE + 3];
+        text.extend_from_slice(b"123456789");
+        text.extend_from_slice(b"tail");
+        std::fs::write(&file, &text).unwrap();
+        let at = CRC_PIECE as u64 + 3;
+        assert_eq!(
+            crc_of_range(&file, at, 9, Crc32IsoHdlc).await.unwrap(),
+            0xCBF4_3926
+        );
+        assert_eq!(
+            crc_of_range(&file, at, 9, Crc32Iscsi).await.unwrap(),
+            0xE306_9283
+        );
+        assert_eq!(crc_of_range(&file, 0, 0, Crc32IsoHdlc).await.unwrap(), 0);
+        let whole = crc_fast::checksum(Crc32IsoHdlc, &text);
+        let len = text.len() as u64;
+        assert_eq!(
+            crc_of_range(&file, 0, len, Crc32IsoHdlc).await.unwrap(),
+            whole
+        );
+        let short = crc_of_range(&file, at, len, Crc32IsoHdlc)
+            .await
+            .unwrap_err();
+        assert_eq!(short.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(
+            short.to_string().contains("ended before its part"),
+            "{short}"
+        );
+    }
 
     #[test]
     fn a_url_lives_no_longer_than_its_credentials() {

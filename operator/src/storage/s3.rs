@@ -16,24 +16,28 @@ use aws_sdk_s3::{
     },
     error::{ProvideErrorMetadata, SdkError},
     presigning::PresigningConfig,
-    primitives::ByteStream,
+    primitives::{ByteStream, Length},
     types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption},
 };
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::proxy::{Proxies, Route};
 
 use super::{
-    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject,
+    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject, crc_of_range,
     credentials::AwsCredentials, error_chain, is_certificate_error, location::StorageLocation,
-    read_part, save_capped, tls, url_lifetime,
+    save_capped, tls, url_lifetime,
 };
 
-/// Parts sent at once, each held in memory while it is sent: while one part is checksummed
-/// and signed here, the store can be writing and hashing the other. Two beat one and four
-/// beat two by nothing (BENCHMARKS.md, "Two upload parts in flight"); each costs a part of RSS.
+/// Parts sent at once: while one part is checksummed here, the store can be writing and
+/// hashing the other. Two beat one and four beat two by nothing (BENCHMARKS.md, "Two upload
+/// parts in flight").
 const PARTS_IN_FLIGHT: usize = 2;
+
+/// What a part's body reads from the archive file at once.
+const PART_READ_PIECE: usize = 64 * 1024;
 
 /// How long a body may move no bytes before its transfer fails (the SDK's stalled-stream
 /// protection, both ways). The attempt timeout below bounds an upload's part but not a
@@ -53,6 +57,8 @@ pub(super) struct S3Store {
     credentials: SharedCredentialsProvider,
     /// How the endpoint is reached.
     route: Route,
+    /// Whether parts carry a CRC32 (`checksumAlgorithm` not set to "").
+    checksums: bool,
 }
 
 async fn credentials_provider(creds: &AwsCredentials) -> SharedCredentialsProvider {
@@ -87,6 +93,7 @@ impl S3Store {
                 None
             }
         };
+        let checksums = location.config.get("checksumAlgorithm").map(String::as_str) != Some("");
         let build = |endpoint: Option<&str>| {
             let mut b = aws_sdk_s3::Config::builder()
                 .behavior_version_latest()
@@ -114,7 +121,7 @@ impl S3Store {
             }
             // Velero's convention: checksumAlgorithm "" turns checksums off, which many
             // S3-compatible servers need; unset keeps the SDK default.
-            if location.config.get("checksumAlgorithm").map(String::as_str) == Some("") {
+            if !checksums {
                 b = b.request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
             }
             Client::from_conf(b.build())
@@ -128,6 +135,7 @@ impl S3Store {
             presign_client: build(location.config("publicUrl").or(endpoint)),
             location: location.clone(),
             credentials: provider,
+            checksums,
         }
     }
 
@@ -339,7 +347,6 @@ impl S3Store {
                         let due = Duration::from_secs_f64((offset + length) as f64 / rate as f64);
                         tokio::time::sleep_until(started + due).await;
                     }
-                    let body = read_part(from, offset, length).await?;
                     let number = index as i32 + 1;
                     let part = self
                         .client
@@ -348,7 +355,8 @@ impl S3Store {
                         .key(key)
                         .upload_id(upload_id)
                         .part_number(number)
-                        .body(ByteStream::from(body))
+                        .set_checksum_crc32(self.part_checksum(from, offset, length).await?)
+                        .body(part_body(from, offset, length).await?)
                         .send()
                         .await
                         .map_err(|e| self.error("UploadPart", key, e))?;
@@ -385,6 +393,22 @@ impl S3Store {
             .await
             .map_err(|e| self.error("CompleteMultipartUpload", key, e))?;
         Ok(())
+    }
+
+    /// A part's CRC32 (base64, as S3 wants it), or none with checksums off. Computed here
+    /// rather than by the SDK, which for a streamed body sends it as an aws-chunked trailer
+    /// that S3-compatible servers do not all take; as a header it goes the way an in-memory
+    /// part's does.
+    async fn part_checksum(
+        &self,
+        from: &Path,
+        offset: u64,
+        length: u64,
+    ) -> std::io::Result<Option<String>> {
+        match self.checksums {
+            true => Ok(Some(part_crc32(from, offset, length).await?)),
+            false => Ok(None),
+        }
     }
 
     /// A GET URL valid for `ttl`, or until the credentials it is signed with expire if that
@@ -551,6 +575,26 @@ impl S3Store {
     }
 }
 
+/// The CRC32 of `length` bytes of `from` at `offset`, in base64 of its big-endian bytes as
+/// the `x-amz-checksum-crc32` header carries it.
+async fn part_crc32(from: &Path, offset: u64, length: u64) -> std::io::Result<String> {
+    let crc = crc_of_range(from, offset, length, crc_fast::CrcAlgorithm::Crc32IsoHdlc).await?;
+    Ok(BASE64.encode((crc as u32).to_be_bytes()))
+}
+
+/// `length` bytes of `from` at `offset` as a body read from the file while it is sent (and
+/// again if it is retried), not held in memory.
+async fn part_body(from: &Path, offset: u64, length: u64) -> std::io::Result<ByteStream> {
+    ByteStream::read_from()
+        .path(from)
+        .offset(offset)
+        .length(Length::Exact(length))
+        .buffer_size(PART_READ_PIECE)
+        .build()
+        .await
+        .map_err(std::io::Error::other)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,6 +602,27 @@ mod tests {
         io::{AsyncReadExt, AsyncWriteExt},
         net::TcpListener,
     };
+
+    #[tokio::test]
+    async fn a_parts_checksum_is_the_one_the_sdk_would_send_for_it() {
+        use aws_smithy_checksums::ChecksumAlgorithm;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("archive");
+        let text: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&file, &text).unwrap();
+        for (offset, length) in [(0, 200_000), (70_000, 100_001), (199_999, 1), (5, 0)] {
+            let mut sdk = ChecksumAlgorithm::Crc32.into_impl();
+            sdk.update(&text[offset..offset + length]);
+            let ours = part_crc32(&file, offset as u64, length as u64)
+                .await
+                .unwrap();
+            assert_eq!(
+                ours,
+                sdk.header_value().to_str().unwrap(),
+                "{offset}+{length}"
+            );
+        }
+    }
 
     /// A store whose endpoint is a local server answering every request with `answer`, then
     /// closing the connection.
