@@ -62,20 +62,15 @@ pub async fn backup_namespace(t: &TestCtx, ns: &str, args: &[&str]) -> Result<(S
 /// A backup by the real Velero server with `args` to `velero backup create`; waits until it
 /// finished and returns its name and uid.
 pub async fn real_backup_with(t: &TestCtx, args: &[&str]) -> Result<(String, String)> {
-    let (env, client) = (&t.env, &t.client);
+    let env = &t.env;
     let backup = unique_name("bk");
     let mut all = vec!["backup", "create", &backup, "--wait"];
     all.extend(args);
     velero(env, &all).await?;
-    let uid = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &env.namespace,
-        &velero_resource("Backup"),
-    )
-    .get(&backup)
-    .await?
-    .uid()
-    .unwrap_or_default();
+    let uid = in_final_phase(t, "Backup", &backup)
+        .await?
+        .uid()
+        .unwrap_or_default();
     Ok((backup, uid))
 }
 
@@ -349,7 +344,7 @@ pub async fn real_restore(
 /// A restore of `backup` by the real Velero server with `args` to `velero restore create`;
 /// waits until it finished and returns the Restore.
 pub async fn real_restore_with(t: &TestCtx, backup: &str, args: &[&str]) -> Result<DynamicObject> {
-    let (env, client, cleanup) = (&t.env, &t.client, &t.cleanup);
+    let (env, cleanup) = (&t.env, &t.cleanup);
     let restore = unique_name("rs");
     cleanup.delete(&velero_resource("Restore"), Some(&env.namespace), &restore);
     let mut all = vec![
@@ -362,31 +357,35 @@ pub async fn real_restore_with(t: &TestCtx, backup: &str, args: &[&str]) -> Resu
     ];
     all.extend(args);
     velero(env, &all).await?;
-    let restores = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &env.namespace,
-        &velero_resource("Restore"),
+    in_final_phase(t, "Restore", &restore).await
+}
+
+/// Velero's `kind` (Backup or Restore) `name` once its phase is final. `--wait` returns once
+/// the phase left InProgress, which may be Finalizing: Velero then writes the status
+/// (completionTimestamp included) once more, after a test has read it.
+async fn in_final_phase(t: &TestCtx, kind: &str, name: &str) -> Result<DynamicObject> {
+    let api = Api::<DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource(kind),
     );
-    // `--wait` returns once the phase left InProgress, which may be Finalizing: Velero then
-    // writes the status (completionTimestamp included) once more, after a test has read it.
     eventually(
-        "the restore's final phase",
+        &format!("{kind} {name}'s final phase"),
         Duration::from_secs(120),
         || async {
-            let r = restores.get(&restore).await?;
-            let phase = r.data.pointer("/status/phase").and_then(|p| p.as_str());
+            let o = api.get(name).await?;
+            let phase = o.data.pointer("/status/phase").and_then(|p| p.as_str());
             Ok(phase
-                .filter(|p| FINAL_RESTORE_PHASES.contains(p))
+                .filter(|p| FINAL_PHASES.contains(p))
                 .is_some()
-                .then_some(r))
+                .then_some(o))
         },
     )
     .await
 }
 
-/// The phases after which Velero writes a Restore's status no more.
-const FINAL_RESTORE_PHASES: &[&str] =
-    &["Completed", "PartiallyFailed", "Failed", "FailedValidation"];
+/// The phases after which Velero writes a Backup's or Restore's status no more.
+const FINAL_PHASES: &[&str] = &["Completed", "PartiallyFailed", "Failed", "FailedValidation"];
 
 /// A hand-made Restore that ended PartiallyFailed just now, without annotations: the kind
 /// that gets an automatic bundle.
