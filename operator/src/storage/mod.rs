@@ -376,11 +376,9 @@ async fn crc_of_range(
     length: u64,
     algorithm: crc_fast::CrcAlgorithm,
 ) -> std::io::Result<u64> {
-    let mut file = tokio::fs::File::open(from).await?.take(0);
-    file.get_mut()
-        .seek(std::io::SeekFrom::Start(offset))
-        .await?;
-    file.set_limit(length);
+    let mut file = tokio::fs::File::open(from).await?;
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut file = file.take(length);
     let mut digest = crc_fast::Digest::new(algorithm);
     let mut piece = vec![0u8; CRC_PIECE];
     let mut read = 0u64;
