@@ -405,10 +405,10 @@ impl S3Store {
         offset: u64,
         length: u64,
     ) -> std::io::Result<Option<String>> {
-        match self.checksums {
-            true => Ok(Some(part_crc32(from, offset, length).await?)),
-            false => Ok(None),
+        if !self.checksums {
+            return Ok(None);
         }
+        Ok(Some(part_crc32(from, offset, length).await?))
     }
 
     /// A GET URL valid for `ttl`, or until the credentials it is signed with expire if that
