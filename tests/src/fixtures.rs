@@ -376,8 +376,7 @@ async fn in_final_phase(t: &TestCtx, kind: &str, name: &str) -> Result<DynamicOb
             let o = api.get(name).await?;
             let phase = o.data.pointer("/status/phase").and_then(|p| p.as_str());
             Ok(phase
-                .filter(|p| FINAL_PHASES.contains(p))
-                .is_some()
+                .is_some_and(|p| FINAL_PHASES.contains(&p))
                 .then_some(o))
         },
     )
