@@ -1,5 +1,5 @@
-//! The bundle's tar.gz, written to a spool file on disk with its sha256 computed on the way, so
-//! memory stays bounded however large the logs are.
+//! The bundle's tar.gz, written to a spool file on disk, so memory stays bounded however large
+//! the logs are; its sha256 is read from the file ([`sha256_of_file`]) beside the upload.
 //!
 //! Entry names are made of names from the cluster (objects, pods, containers, nodes, a
 //! Restore's namespaceMapping), which anyone able to create such an object chooses. So an entry
@@ -244,20 +244,15 @@ impl EntryNames {
     }
 }
 
-/// Counts and hashes what passes through to the file. The whole archive passes here, at the
-/// end of a bundle: aws-lc's SHA-256 (assembly with AVX2) hashes it at 1.6x the speed of the
-/// sha2 crate's portable code on CPUs without SHA extensions (BENCHMARKS.md, 2026-11-26
-/// night).
-struct HashingWriter<W> {
+/// Counts what passes through to the file.
+struct CountingWriter<W> {
     inner: W,
-    hasher: aws_lc_rs::digest::Context,
     written: u64,
 }
 
-impl<W: Write> Write for HashingWriter<W> {
+impl<W: Write> Write for CountingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
         self.written += n as u64;
         Ok(n)
     }
@@ -267,12 +262,29 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// The hex sha256 of a file, read a buffer at a time. A whole archive passes here at the end of
+/// a bundle: aws-lc's SHA-256 (assembly with AVX2) reads it at 1.6x the speed of the sha2
+/// crate's portable code on CPUs without SHA extensions (BENCHMARKS.md, 2026-11-26 night).
+pub(crate) fn sha256_of_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buffer = vec![0u8; FILE_BUFFER_BYTES];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hex::encode(hasher.finish()))
+}
+
 /// The finished archive on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FinishedArchive {
     pub path: PathBuf,
     pub size: u64,
-    pub sha256: String,
     pub file_count: i32,
 }
 
@@ -500,9 +512,8 @@ impl TarGzWriter {
         drop(body);
 
         let file = BufWriter::with_capacity(FILE_BUFFER_BYTES, File::create(&self.path)?);
-        let mut archive = HashingWriter {
+        let mut archive = CountingWriter {
             inner: file,
-            hasher: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
             written: 0,
         };
         archive.write_all(&first)?;
@@ -516,7 +527,6 @@ impl TarGzWriter {
         Ok(FinishedArchive {
             path: self.path,
             size: archive.written,
-            sha256: hex::encode(archive.hasher.finish()),
             file_count,
         })
     }
@@ -774,7 +784,10 @@ mod tests {
 
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(done.size, bytes.len() as u64);
-        assert_eq!(done.sha256, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(
+            sha256_of_file(&done.path).unwrap(),
+            hex::encode(Sha256::digest(&bytes))
+        );
         assert_eq!(done.file_count, 2);
 
         let seen: Vec<(String, usize)> = entries(&path)
@@ -859,7 +872,10 @@ mod tests {
 
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(done.size, bytes.len() as u64);
-        assert_eq!(done.sha256, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(
+            sha256_of_file(&done.path).unwrap(),
+            hex::encode(Sha256::digest(&bytes))
+        );
         assert_eq!(done.file_count, 4);
         // The body is gone: only the archive is left in the spool.
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -959,6 +975,27 @@ mod tests {
     }
 
     #[test]
+    fn a_files_sha256_spans_its_buffers_and_an_empty_file_has_the_empty_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        // Two buffers and a part of a third, not a pattern a buffer boundary could hide.
+        let bytes: Vec<u8> = (0..2 * FILE_BUFFER_BYTES as u32 + 12_345)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(
+            sha256_of_file(&path).unwrap(),
+            hex::encode(Sha256::digest(&bytes))
+        );
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(
+            sha256_of_file(&path).unwrap(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert!(sha256_of_file(&dir.path().join("gone")).is_err());
+    }
+
+    #[test]
     fn same_content_makes_the_same_archive() {
         let dir = tempfile::tempdir().unwrap();
         let make = |name: &str| {
@@ -970,7 +1007,7 @@ mod tests {
                     .unwrap();
             }
             w.put_first(&EntryPath::new(&[], "first", "md"), b"same".to_vec());
-            w.finish().unwrap().sha256
+            sha256_of_file(&w.finish().unwrap().path).unwrap()
         };
         assert_eq!(make("1"), make("2"));
     }

@@ -1,5 +1,5 @@
 //! Step 6, archive: summary.md and manifest.json go first into the archive, which is then
-//! closed (its size and sha256 known).
+//! closed (its size known; its sha256 is read beside the upload, [`sha256`]).
 
 use jiff::Timestamp;
 use tempfile::TempDir;
@@ -36,6 +36,16 @@ pub(crate) async fn finish(
     match tokio::task::spawn_blocking(move || finish_blocking(spooled, &site_rules)).await {
         Ok(finished) => finished,
         // A panic is the reconcile's, failing this bundle alone (see `bundle::apply`).
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(ArchiveError(std::io::Error::other(e))),
+    }
+}
+
+/// The closed archive's sha256, read on a blocking thread. The upload reads the same file; run
+/// beside it, the hash costs the bundle no time of its own (it was most of the archive step).
+pub(crate) async fn sha256(path: std::path::PathBuf) -> Result<String, ArchiveError> {
+    match tokio::task::spawn_blocking(move || crate::tar_gz::sha256_of_file(&path)).await {
+        Ok(hashed) => Ok(hashed?),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(ArchiveError(std::io::Error::other(e))),
     }

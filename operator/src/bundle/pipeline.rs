@@ -143,11 +143,14 @@ async fn holding_slot(
         return Err(refused.into());
     }
     attempt.enter(Step::Upload);
-    upload::send(run, &store, &plan.key, &finished)
-        .await
-        .map_err(Stop::from_upload)?;
+    let (sent, sha256) = tokio::join!(
+        upload::send(run, &store, &plan.key, &finished),
+        archive::sha256(finished.archive.path.clone())
+    );
+    sent.map_err(Stop::from_upload)?;
+    let sha256 = sha256?;
     attempt.enter(Step::Publish);
-    let published = publish::completed(run, &store, &found.location, &plan, finished)
+    let published = publish::completed(run, &store, &found.location, &plan, finished, sha256)
         .await
         .map_err(Stop::from_upload);
     attempt.step_done();

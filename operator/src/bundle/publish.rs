@@ -16,6 +16,7 @@ pub(crate) async fn completed(
     location: &StorageLocation,
     plan: &BundlePlan,
     finished: FinishedBundle,
+    sha256: String,
 ) -> Result<Action, UploadError> {
     let url = match store.presign_get(&plan.key, plan.url_ttl).await {
         Ok(url) => url,
@@ -38,7 +39,7 @@ pub(crate) async fn completed(
             bucket: location.bucket.clone(),
             key: plan.key.clone(),
             size_bytes: archive.size as i64,
-            sha256: archive.sha256.clone(),
+            sha256,
             file_count: archive.file_count,
         },
         url,
