@@ -132,8 +132,7 @@ struct Found {
 }
 
 /// Steps in the order they end; status.progress counts them. The logs, the longest, are read
-/// while cluster-state and events (and the workloads, unless the logs' plan needs them) are
-/// collected.
+/// while cluster-state and events are collected.
 pub(crate) const STEPS: [&str; 8] = [
     "target",
     "object-store",
@@ -169,21 +168,13 @@ async fn all_parts(
         "operations",
         objects::operations(src, out, found, objects)
     );
-    // A PodVolumeRestore that named no node (Velero 1.14) ran on its pod's node, which the
-    // workloads give: only then must they come before the logs' plan.
-    let workloads_first = !found.unplaced_restore_pods.is_empty();
-    if workloads_first {
-        part!(4, "workloads", workloads::all(src, out, found, objects));
-    }
+    part!(4, "workloads", workloads::all(src, out, found, objects));
     let logs_start = Instant::now();
     // The nodes whose node-agents' logs are read are known from here on; what the parts below
     // collect is not needed to read them, and they are what a bundle waits for besides the
     // logs (BENCHMARKS.md, issue 38).
     let reading = logs::plan(src, out, found).await?.read();
     let others = async {
-        if !workloads_first {
-            part!(4, "workloads", workloads::all(src, out, found, objects));
-        }
         part!(5, "cluster-state", objects::cluster_state(src, out, found));
         if src.plan.events {
             part!(6, "events", events::all(src, out, found, objects));
