@@ -264,7 +264,7 @@ impl<W: Write> Write for CountingWriter<W> {
 
 /// The hex sha256 of a file, read a buffer at a time. A whole archive passes here at the end of
 /// a bundle: aws-lc's SHA-256 (assembly with AVX2) reads it at 1.6x the speed of the sha2
-/// crate's portable code on CPUs without SHA extensions (BENCHMARKS.md, 2026-11-26 night).
+/// crate's portable code on CPUs without SHA extensions (BENCHMARKS.md, 2026-11-27 early).
 pub(crate) fn sha256_of_file(path: &Path) -> io::Result<String> {
     let mut file = File::open(path)?;
     let mut hasher = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
