@@ -33,19 +33,21 @@ pub(crate) async fn finish(
     spooled: Spooled,
     site_rules: SiteRules,
 ) -> Result<FinishedBundle, ArchiveError> {
-    match tokio::task::spawn_blocking(move || finish_blocking(spooled, &site_rules)).await {
-        Ok(finished) => finished,
-        // A panic is the reconcile's, failing this bundle alone (see `bundle::apply`).
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(ArchiveError(std::io::Error::other(e))),
-    }
+    on_blocking_thread(move || finish_blocking(spooled, &site_rules)).await
 }
 
 /// The closed archive's sha256, read on a blocking thread. The upload reads the same file; run
 /// beside it, the hash costs the bundle no time of its own (it was most of the archive step).
 pub(crate) async fn sha256(path: std::path::PathBuf) -> Result<String, ArchiveError> {
-    match tokio::task::spawn_blocking(move || crate::tar_gz::sha256_of_file(&path)).await {
-        Ok(hashed) => Ok(hashed?),
+    on_blocking_thread(move || Ok(crate::tar_gz::sha256_of_file(&path)?)).await
+}
+
+async fn on_blocking_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ArchiveError> + Send + 'static,
+) -> Result<T, ArchiveError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        // A panic is the reconcile's, failing this bundle alone (see `bundle::apply`).
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(ArchiveError(std::io::Error::other(e))),
     }
