@@ -25,6 +25,7 @@ use kube::{
     Api,
     api::{DynamicObject, ListParams},
 };
+use tokio_util::sync::CancellationToken;
 use velero_debug_crd::DebugBundle;
 
 use crate::{
@@ -40,6 +41,9 @@ use crate::{
 
 /// Keys listed per location and sweep; the rest waits for the next sweep.
 const MAX_LISTED: usize = 10_000;
+/// How long one location's sweep may take, so that a stalled store (the S3 client waits up
+/// to two minutes per attempt) does not hold up the locations after it.
+const LOCATION_LIMIT: Duration = Duration::from_secs(60);
 
 /// Sweeps every storage location of Velero's namespace now and then every interval, until
 /// shutdown. `bundles` is the controller's scope of DebugBundles.
@@ -50,14 +54,31 @@ pub(crate) async fn run(bundles: Api<DebugBundle>, velero_namespace: String, ctx
         );
         return;
     }
-    let mut tick = tokio::time::interval(ctx.config.sweeps.interval);
+    every(ctx.config.sweeps.interval, &ctx.shutdown, || {
+        sweep(&bundles, &velero_namespace, &ctx)
+    })
+    .await;
+}
+
+/// Runs `work` now and then every `interval` until `shutdown`, which also ends a run under
+/// way: the term's end waits for every controller, so a sweep held by a stalled store must
+/// not keep a process that lost the lease from standing down (nor let it delete after).
+async fn every<F: Future<Output = ()>>(
+    interval: Duration,
+    shutdown: &CancellationToken,
+    mut work: impl FnMut() -> F,
+) {
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = ctx.shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return,
         }
-        sweep(&bundles, &velero_namespace, &ctx).await;
+        tokio::select! {
+            _ = work() => {}
+            _ = shutdown.cancelled() => return,
+        }
     }
 }
 
@@ -84,7 +105,10 @@ async fn sweep(bundles: &Api<DebugBundle>, velero_namespace: &str, ctx: &Context
         if location.read_only {
             continue;
         }
-        sweep_location(bundles, velero_namespace, &location, ctx).await;
+        let swept = sweep_location(bundles, velero_namespace, &location, ctx);
+        if tokio::time::timeout(LOCATION_LIMIT, swept).await.is_err() {
+            tracing::warn!(location = %location.name, limit = ?LOCATION_LIMIT, "garbage collection: the location's store did not answer in time; the next sweep tries again");
+        }
     }
 }
 
@@ -267,6 +291,43 @@ pub(crate) fn orphans(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn sweeps_run_at_start_then_each_interval_until_shutdown() {
+        let shutdown = CancellationToken::new();
+        let runs = AtomicUsize::new(0);
+        let sweeps = every(Duration::from_secs(60), &shutdown, || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(())
+        });
+        let stop = async {
+            tokio::time::sleep(Duration::from_secs(150)).await;
+            shutdown.cancel();
+        };
+        tokio::join!(sweeps, stop);
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "at 0, 60 and 120 s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_held_by_a_stalled_store_ends_with_the_term() {
+        let shutdown = CancellationToken::new();
+        let runs = AtomicUsize::new(0);
+        let sweeps = every(Duration::from_secs(60), &shutdown, || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<()>()
+        });
+        let stop = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            shutdown.cancel();
+        };
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(sweeps, stop);
+        })
+        .await;
+        assert!(ended.is_ok(), "the sweeps outlived the term");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
 
     const BSL: &str = r#"
 apiVersion: velero.io/v1

@@ -30,6 +30,9 @@ pub enum Hold {
     UploadStart,
     /// UploadPart (`PUT <key>?partNumber=..&uploadId=..`): the upload has begun.
     UploadParts,
+    /// ListObjectsV2 of the operator's folder (`GET ?list-type=2&prefix=..velero-debug-operator..`):
+    /// the garbage collector's sweep, and not Velero's own checks of the location.
+    ArchiveListings,
 }
 
 impl Hold {
@@ -44,6 +47,9 @@ impl Hold {
             Hold::Nothing => false,
             Hold::UploadStart => method == "POST" && has("uploads"),
             Hold::UploadParts => method == "PUT" && has("partNumber") && has("uploadId"),
+            Hold::ArchiveListings => {
+                method == "GET" && has("list-type") && query.contains("velero-debug-operator")
+            }
         }
     }
 }
@@ -314,5 +320,13 @@ mod tests {
         assert!(!Hold::UploadParts.matches("PUT", "/b/k"));
         assert!(!Hold::UploadParts.matches("POST", "/b/k?uploadId=u"));
         assert!(!Hold::Nothing.matches("PUT", "/b/k?partNumber=1&uploadId=u"));
+        let sweep =
+            "/b?list-type=2&prefix=p%2Fplugins%2Fvelero-debug-operator%2Fbundles%2Fvelero%2F";
+        assert!(Hold::ArchiveListings.matches("GET", sweep));
+        assert!(!Hold::ArchiveListings.matches("GET", "/b?list-type=2&prefix=p%2F&delimiter=%2F"));
+        assert!(
+            !Hold::ArchiveListings.matches("GET", "/b/p/plugins/velero-debug-operator/x.tar.gz")
+        );
+        assert!(!Hold::UploadParts.matches("GET", sweep));
     }
 }

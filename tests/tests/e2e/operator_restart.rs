@@ -232,8 +232,9 @@ async fn leader_gauge(env: &Env, identity: &str) -> Result<i64> {
 }
 
 /// A leader whose Lease another identity takes stops (the watchdog sees the new holder) without
-/// exiting, leaves a bundle applied meanwhile alone, and, once that lease expires unrenewed,
-/// the same process leads again and completes the bundle.
+/// exiting, even while its garbage collector waits on a store that does not answer; it leaves a
+/// bundle applied meanwhile alone, and, once that lease expires unrenewed, the same process
+/// leads again and completes the bundle.
 #[tokio::test]
 async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Result<()> {
     let t = &TestCtx::new().await?;
@@ -248,6 +249,19 @@ async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Res
         || async { Ok((leader_gauge(&t.env, &me).await? == 1).then_some(())) },
     )
     .await?;
+
+    // A location whose store holds the garbage collector's listing: a sweep is under way, and
+    // stays so, when the lease is lost.
+    let stalled = HoldingProxy::start(&t.env.s3.endpoint, Hold::ArchiveListings).await?;
+    storage_location(
+        t,
+        serde_json::json!({"config": {"s3Url": stalled.endpoint()}}),
+    )
+    .await?;
+    stalled
+        .wait_held(1, Duration::from_secs(60))
+        .await
+        .context("the garbage collector's sweep never reached the stalled location")?;
 
     // Another identity takes the lease, as a replica that won it would; nobody renews it.
     let usurper = "e2e-usurper";
@@ -270,6 +284,7 @@ async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Res
         || async { Ok((leader_gauge(&t.env, &me).await? == 0).then_some(())) },
     )
     .await?;
+    stalled.set(Hold::Nothing);
 
     let name = apply_bundle(t, serde_json::json!({"backup": backup})).await?;
     let bundles: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
