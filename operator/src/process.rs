@@ -490,7 +490,8 @@ enum TermEnd {
 }
 
 /// Runs `controllers` (which stop once `term` is cancelled) until `lost` resolves or the
-/// process stops (`term`'s parent cancelled); returns once they have stopped.
+/// process stops (`term`'s parent cancelled); returns once they have stopped (after a lost
+/// lease, at most [`STOP_LIMIT`] later).
 async fn serve_term(
     controllers: impl Future<Output = ()>,
     lost: impl Future<Output = leader::Loss>,
@@ -502,11 +503,19 @@ async fn serve_term(
         loss = lost => {
             tracing::error!(%loss, "the leader lease is lost; stopping everything in flight");
             term.cancel();
-            controllers.await;
+            if tokio::time::timeout(STOP_LIMIT, controllers).await.is_err() {
+                tracing::warn!(limit = ?STOP_LIMIT, "what was in flight did not stop in time; it is dropped");
+            }
             TermEnd::Lost(loss)
         }
     }
 }
+
+/// How long the controllers of a term whose lease was lost may take to stop before what they
+/// still run is dropped: the process must stand by, ready to lead again, and write nothing
+/// more (every step checks the term, but a store or API server that does not answer could
+/// hold one for minutes).
+const STOP_LIMIT: Duration = Duration::from_secs(10);
 
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -687,6 +696,21 @@ mod tests {
             !process.child_token().is_cancelled(),
             "the next term starts afresh"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn controllers_that_do_not_stop_after_a_lost_lease_are_dropped_after_the_limit() {
+        let term = CancellationToken::new();
+        let taken = leader::Loss::TakenBy("operator-1".into());
+        let started = tokio::time::Instant::now();
+        let end = serve_term(
+            std::future::pending::<()>(),
+            std::future::ready(taken.clone()),
+            &term,
+        )
+        .await;
+        assert_eq!(end, TermEnd::Lost(taken));
+        assert_eq!(started.elapsed(), STOP_LIMIT);
     }
 
     #[tokio::test]
