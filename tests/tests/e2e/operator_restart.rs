@@ -251,7 +251,8 @@ async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Res
     .await?;
 
     // A location whose store holds the garbage collector's listing: a sweep is under way, and
-    // stays so, when the lease is lost.
+    // stays so, when the lease is lost. (The wait allows for a stalled location swept before
+    // this one: each is given up after a minute.)
     let stalled = HoldingProxy::start(&t.env.s3.endpoint, Hold::ArchiveListings).await?;
     storage_location(
         t,
@@ -259,7 +260,7 @@ async fn serial_a_leader_that_loses_the_lease_stands_by_and_leads_again() -> Res
     )
     .await?;
     stalled
-        .wait_held(1, Duration::from_secs(60))
+        .wait_held(1, Duration::from_secs(150))
         .await
         .context("the garbage collector's sweep never reached the stalled location")?;
 
