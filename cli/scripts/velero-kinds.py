@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Writes cli/src/serve/velero_kinds.json from Velero's own CRDs, so `serve` discovers and
-prints Velero's kinds as a live cluster with that Velero does (additionalPrinterColumns):
+"""Writes cli/src/serve/velero_kinds*.json from Velero's own CRDs, so `serve` discovers and
+prints Velero's kinds as a live cluster with that Velero does (additionalPrinterColumns).
+One file per Velero release (cli/src/serve/kinds.rs lists them): the newest is
+velero_kinds.json, older ones velero_kinds_v<major>.<minor>.json.
 
     velero install --crds-only --dry-run -o yaml | python3 cli/scripts/velero-kinds.py \
         > cli/src/serve/velero_kinds.json

@@ -1,5 +1,6 @@
-//! The kinds `serve` knows: Kubernetes' own (a table here) and Velero's (velero_kinds.json,
-//! generated from Velero's CRDs by cli/scripts/velero-kinds.py, with their printer columns).
+//! The kinds `serve` knows: Kubernetes' own (a table here) and Velero's (velero_kinds*.json,
+//! generated from Velero's CRDs by cli/scripts/velero-kinds.py, with their printer columns),
+//! of the Velero release the bundle's server runs: its CRDs' columns differ between releases.
 //! Every known kind is discovered even when the bundle holds none of it, so `kubectl get`
 //! answers an empty list (with a warning, see coverage.rs) rather than "no such resource".
 
@@ -146,8 +147,47 @@ const KUBERNETES: &[KubeKind] = &[
     ),
 ];
 
-/// Kubernetes' kinds, then Velero's.
+/// Velero's kinds by the release whose CRDs they were generated from, oldest first. A bundle
+/// is served with the newest release not newer than its server's.
+const VELERO_RELEASES: &[((u64, u64), &str)] = &[
+    ((1, 14), include_str!("velero_kinds_v1.14.json")),
+    ((1, 18), include_str!("velero_kinds.json")),
+];
+
+/// The release (major, minor) of a Velero version such as `v1.14.0` or `1.18.3-rc.1`.
+fn release_of(version: &str) -> Option<(u64, u64)> {
+    let mut parts = version
+        .trim()
+        .trim_start_matches('v')
+        .split(['.', '-', '+']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// The generated kinds for the server version `velero`: the newest release not newer than
+/// it; the oldest for an older one; the newest when the version is unknown.
+fn velero_kinds_for(velero: Option<&str>) -> &'static str {
+    let newest = VELERO_RELEASES[VELERO_RELEASES.len() - 1].1;
+    let Some(release) = velero.and_then(release_of) else {
+        return newest;
+    };
+    VELERO_RELEASES
+        .iter()
+        .rev()
+        .find(|(r, _)| *r <= release)
+        .unwrap_or(&VELERO_RELEASES[0])
+        .1
+}
+
+/// Kubernetes' kinds, then Velero's newest release's.
+#[cfg(test)]
 pub(crate) fn known() -> Vec<Kind> {
+    known_for(None)
+}
+
+/// Kubernetes' kinds, then Velero's as the release of server version `velero` defines them.
+pub(crate) fn known_for(velero: Option<&str>) -> Vec<Kind> {
     let mut kinds: Vec<Kind> = KUBERNETES
         .iter()
         .map(|&(group, version, kind, plural, namespaced, short)| Kind {
@@ -160,8 +200,8 @@ pub(crate) fn known() -> Vec<Kind> {
             columns: None,
         })
         .collect();
-    let velero: Vec<Kind> = serde_json::from_str(include_str!("velero_kinds.json"))
-        .expect("velero_kinds.json is generated, valid JSON");
+    let velero: Vec<Kind> = serde_json::from_str(velero_kinds_for(velero))
+        .expect("velero_kinds*.json are generated, valid JSON");
     kinds.extend(velero.into_iter().map(|mut k| {
         k.columns.get_or_insert_with(Vec::new);
         k
@@ -213,6 +253,48 @@ mod tests {
         );
         let pod = kinds.iter().find(|k| k.plural == "pods").unwrap();
         assert!(pod.columns.is_none() && pod.namespaced);
+    }
+
+    fn velero_columns(velero: Option<&str>, plural: &str) -> Vec<String> {
+        let kinds = known_for(velero);
+        let kind = kinds.iter().find(|k| k.plural == plural).unwrap();
+        kind.columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_bundle_gets_the_columns_of_its_servers_velero_release() {
+        // 1.14's PodVolumeRestore shows its pod; 1.18's its node instead.
+        let old = velero_columns(Some("v1.14.0"), "podvolumerestores");
+        let new = velero_columns(Some("v1.18.3"), "podvolumerestores");
+        let has = |columns: &[String], name: &str| columns.iter().any(|c| c == name);
+        assert!(has(&old, "Pod") && !has(&old, "Node"), "{old:?}");
+        assert!(has(&new, "Node") && !has(&new, "Pod"), "{new:?}");
+        // Between releases and after the newest: the newest not newer.
+        assert_eq!(velero_columns(Some("v1.16.2"), "podvolumerestores"), old);
+        assert_eq!(velero_columns(Some("v1.21.0"), "podvolumerestores"), new);
+        // Older than the oldest: the oldest; unknown or not a version: the newest.
+        assert_eq!(velero_columns(Some("v1.9.1"), "podvolumerestores"), old);
+        for unknown in [None, Some(""), Some("main"), Some("v1"), Some("\u{0}../x")] {
+            assert_eq!(
+                velero_columns(unknown, "podvolumerestores"),
+                new,
+                "{unknown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn velero_versions_are_read_by_release() {
+        assert_eq!(release_of("v1.14.0"), Some((1, 14)));
+        assert_eq!(release_of("1.18.3-rc.1"), Some((1, 18)));
+        assert_eq!(release_of(" v1.15 "), Some((1, 15)));
+        assert_eq!(release_of("v1"), None);
+        assert_eq!(release_of("latest"), None);
+        assert_eq!(release_of("v1.x.0"), None);
     }
 
     #[test]

@@ -33,7 +33,7 @@ impl Store {
     }
 
     fn load_within(dir: &Path, budget: u64) -> Store {
-        let mut store = Store::new(kinds::known());
+        let mut store = Store::new(kinds::known_for(server_version(dir).as_deref()));
         let mut files = Vec::new();
         yaml_files(dir, &mut files, 0);
         files.sort();
@@ -182,6 +182,20 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
 }
 
 /// The objects of one file; a file that is not YAML of objects holds none.
+/// The server status file is a few lines; anything bigger is not the operator's.
+const MAX_SERVER_STATUS_FILE: u64 = 64 << 10;
+
+/// The Velero server's version the bundle names in `velero/server-status.yaml` (the answer to
+/// a ServerStatusRequest, or the Deployment's image tag); None when absent or unreadable.
+pub(crate) fn server_version(dir: &Path) -> Option<String> {
+    let file = dir.join("velero").join("server-status.yaml");
+    if std::fs::metadata(&file).ok()?.len() > MAX_SERVER_STATUS_FILE {
+        return None;
+    }
+    let status: Value = serde_yaml::from_str(&std::fs::read_to_string(&file).ok()?).ok()?;
+    status["serverVersion"].as_str().map(str::to_string)
+}
+
 fn objects_in(file: &Path) -> Vec<Value> {
     let Ok(text) = std::fs::read_to_string(file) else {
         return Vec::new();
@@ -260,5 +274,41 @@ mod tests {
             .len();
         assert_eq!((pods, store.skipped_files), (2, 1));
         assert_eq!(Store::load(dir.path()).skipped_files, 0);
+    }
+
+    /// The column names of PodVolumeRestores as a bundle whose server status says `status`
+    /// is served.
+    fn pvr_columns(status: Option<&[u8]>) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(status) = status {
+            std::fs::create_dir(dir.path().join("velero")).unwrap();
+            std::fs::write(dir.path().join("velero/server-status.yaml"), status).unwrap();
+        }
+        let store = Store::load(dir.path());
+        let pvr = store
+            .kind_of("velero.io", "v1", "podvolumerestores")
+            .unwrap();
+        store.kinds[pvr]
+            .columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn velero_kinds_are_those_of_the_release_the_server_status_names() {
+        let processed = b"phase: Processed\nserverVersion: v1.14.0\nplugins: []\n";
+        let from_image = b"source: image tag of Deployment velero\nimage: velero/velero:v1.14.0\nserverVersion: v1.14.0\n";
+        let newest = pvr_columns(None);
+        let old = pvr_columns(Some(processed));
+        assert_ne!(old, newest);
+        assert_eq!(pvr_columns(Some(from_image)), old);
+        assert_eq!(pvr_columns(Some(b"serverVersion: v1.18.3\n")), newest);
+        // Unreadable, undecodable or oversized: the newest release's.
+        let huge = format!("serverVersion: v1.14.0\n#{}\n", "x".repeat(70 << 10));
+        for bad in [&b"serverVersion: [\n"[..], b"\xff\xfe\x00", huge.as_bytes()] {
+            assert_eq!(pvr_columns(Some(bad)), newest);
+        }
     }
 }
