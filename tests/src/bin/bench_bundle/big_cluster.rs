@@ -129,7 +129,7 @@ pub(crate) async fn big_cluster(
         peer_cpu.push(Cpu::since(0.0, cpu, machine)?);
     }
     let mut rows = vec![
-        "| bundle of | wall (median; each) | CPU: the process's s, the machine's busy cores (each) | API requests: objects + container logs | summary.md | files | steps (ms, last round) |".to_string(),
+        "| bundle of | wall (median; each) | CPU: the process's s, the control plane's s (API server, etcd, kwok), the machine's busy cores (each) | API requests: objects + container logs | summary.md | files | steps (ms, last round) |".to_string(),
         "| --- | --- | --- | --- | --- | --- | --- |".to_string(),
     ];
     let mut by_kind = vec![];
@@ -197,6 +197,29 @@ pub(crate) async fn big_cluster(
 struct MachineCpu {
     busy: u64,
     total: u64,
+    /// CPU seconds of the control plane's processes so far (see [`control_plane_seconds`]).
+    control_plane: f64,
+}
+
+/// The processes that serve the bundle's requests and the logs: the API server, etcd and kwok
+/// (which stands in for every kubelet).
+const CONTROL_PLANE: [&str; 3] = ["kube-apiserver", "etcd", "kwok-controller"];
+
+/// CPU seconds (user + system) of every running process named in [`CONTROL_PLANE`].
+fn control_plane_seconds() -> Result<f64> {
+    let mut seconds = 0.0;
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+            continue; // gone meanwhile
+        };
+        if CONTROL_PLANE.contains(&comm.trim()) {
+            seconds += cpu_seconds(pid).unwrap_or(0.0);
+        }
+    }
+    Ok(seconds)
 }
 
 impl MachineCpu {
@@ -216,6 +239,7 @@ impl MachineCpu {
         Ok(MachineCpu {
             busy: total - idle,
             total,
+            control_plane: control_plane_seconds()?,
         })
     }
 }
@@ -227,6 +251,7 @@ impl MachineCpu {
 struct Cpu {
     process: f64,
     busy_cores: f64,
+    control_plane: f64,
 }
 
 impl Cpu {
@@ -237,13 +262,19 @@ impl Cpu {
         Ok(Cpu {
             process: after - before,
             busy_cores: cores * (now.busy - machine.busy) as f64 / total,
+            control_plane: now.control_plane - machine.control_plane,
         })
     }
 
     fn each(all: &[Cpu]) -> String {
         let each: Vec<String> = all
             .iter()
-            .map(|c| format!("{:.1} s, {:.2}", c.process, c.busy_cores))
+            .map(|c| {
+                format!(
+                    "{:.1} s, {:.1} s, {:.2}",
+                    c.process, c.control_plane, c.busy_cores
+                )
+            })
             .collect();
         each.join(" / ")
     }
