@@ -293,40 +293,37 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[tokio::test(start_paused = true)]
-    async fn sweeps_run_at_start_then_each_interval_until_shutdown() {
+    /// Runs `every` (a minute apart) with a sweep that is `work`, until shutdown `stop_after`;
+    /// returns how many sweeps began, or None when the sweeps outlived shutdown by 5 s.
+    async fn sweeps_begun<F: Future<Output = ()>>(
+        stop_after: Duration,
+        work: impl Fn() -> F,
+    ) -> Option<usize> {
         let shutdown = CancellationToken::new();
         let runs = AtomicUsize::new(0);
         let sweeps = every(Duration::from_secs(60), &shutdown, || {
             runs.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(())
+            work()
         });
         let stop = async {
-            tokio::time::sleep(Duration::from_secs(150)).await;
+            tokio::time::sleep(stop_after).await;
             shutdown.cancel();
         };
-        tokio::join!(sweeps, stop);
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "at 0, 60 and 120 s");
+        let limit = stop_after + Duration::from_secs(5);
+        let ended = tokio::time::timeout(limit, async { tokio::join!(sweeps, stop) }).await;
+        ended.ok().map(|_| runs.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sweeps_run_at_start_then_each_interval_until_shutdown() {
+        let begun = sweeps_begun(Duration::from_secs(150), || std::future::ready(())).await;
+        assert_eq!(begun, Some(3), "at 0, 60 and 120 s");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_sweep_held_by_a_stalled_store_ends_with_the_term() {
-        let shutdown = CancellationToken::new();
-        let runs = AtomicUsize::new(0);
-        let sweeps = every(Duration::from_secs(60), &shutdown, || {
-            runs.fetch_add(1, Ordering::SeqCst);
-            std::future::pending::<()>()
-        });
-        let stop = async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            shutdown.cancel();
-        };
-        let ended = tokio::time::timeout(Duration::from_secs(10), async {
-            tokio::join!(sweeps, stop);
-        })
-        .await;
-        assert!(ended.is_ok(), "the sweeps outlived the term");
-        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let begun = sweeps_begun(Duration::from_secs(5), std::future::pending::<()>).await;
+        assert_eq!(begun, Some(1), "None: the sweep outlived the term");
     }
 
     const BSL: &str = r#"
