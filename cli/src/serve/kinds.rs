@@ -180,6 +180,32 @@ fn velero_kinds_for(velero: Option<&str>) -> &'static str {
         .1
 }
 
+/// What a person reading `kubectl get` of Velero's kinds should know when the columns are not
+/// those of the bundle's own Velero release; None when they are.
+pub(crate) fn columns_note(velero: Option<&str>) -> Option<String> {
+    let release = |(major, minor): (u64, u64)| format!("{major}.{minor}");
+    let newest = VELERO_RELEASES[VELERO_RELEASES.len() - 1].0;
+    let Some(version) = velero.filter(|v| release_of(v).is_some()) else {
+        return Some(format!(
+            "the bundle names no Velero server version: Velero's kinds are printed with Velero {}'s columns",
+            release(newest)
+        ));
+    };
+    let wanted = release_of(version)?;
+    let served = VELERO_RELEASES
+        .iter()
+        .rev()
+        .find(|(r, _)| *r <= wanted)
+        .map_or(VELERO_RELEASES[0].0, |(r, _)| *r);
+    (served != wanted).then(|| {
+        format!(
+            "Velero's kinds are printed with Velero {}'s columns; the bundle's server ran {}, whose may differ",
+            release(served),
+            version.chars().take(64).collect::<String>().escape_debug()
+        )
+    })
+}
+
 /// Kubernetes' kinds, then Velero's newest release's.
 #[cfg(test)]
 pub(crate) fn known() -> Vec<Kind> {
@@ -285,6 +311,24 @@ mod tests {
                 "{unknown:?}"
             );
         }
+    }
+
+    #[test]
+    fn columns_of_another_release_are_said_and_their_own_are_not() {
+        assert_eq!(columns_note(Some("v1.14.0")), None);
+        assert_eq!(columns_note(Some("v1.18.3")), None);
+        let between = columns_note(Some("v1.16.2")).unwrap();
+        assert!(between.contains("Velero 1.14's columns") && between.contains("v1.16.2"));
+        let newer = columns_note(Some("v1.21.0")).unwrap();
+        assert!(newer.contains("Velero 1.18's columns"), "{newer}");
+        for unknown in [None, Some("main")] {
+            let note = columns_note(unknown).unwrap();
+            assert!(note.contains("no Velero server version"), "{note}");
+        }
+        // What the bundle says is shown escaped and cut.
+        let hostile = format!("v1.16.0\u{1b}[2J{}", "x".repeat(200));
+        let note = columns_note(Some(&hostile)).unwrap();
+        assert!(!note.contains('\u{1b}') && note.len() < 250, "{note}");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(crate) struct Store {
     objects: Vec<Vec<Value>>,
     /// .yaml files not read: too big alone, or past [`MAX_OBJECT_BYTES`] together.
     pub skipped_files: usize,
+    /// The Velero server version the bundle names, whose release's kinds `kinds` holds.
+    pub velero_version: Option<String>,
 }
 
 impl Store {
@@ -33,7 +35,9 @@ impl Store {
     }
 
     fn load_within(dir: &Path, budget: u64) -> Store {
-        let mut store = Store::new(kinds::known_for(server_version(dir).as_deref()));
+        let velero_version = server_version(dir);
+        let mut store = Store::new(kinds::known_for(velero_version.as_deref()));
+        store.velero_version = velero_version;
         let mut files = Vec::new();
         yaml_files(dir, &mut files, 0);
         files.sort();
@@ -59,6 +63,7 @@ impl Store {
             kinds,
             objects,
             skipped_files: 0,
+            velero_version: None,
         }
     }
 

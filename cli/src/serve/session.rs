@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use super::{
     coverage::Coverage,
     downloads::{BundleTarget, DownloadRequests},
-    kubeconfig,
+    kinds, kubeconfig,
     logs::LogIndex,
     objects::Store,
     server::{self, App, Bundle},
@@ -81,6 +81,9 @@ fn load(unpacked: &Path) -> anyhow::Result<Bundle> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .context("manifest.json is not JSON: not a velero-debug bundle")?;
     let store = Store::load(&root);
+    if let Some(note) = kinds::columns_note(store.velero_version.as_deref()) {
+        eprintln!("note: {note}");
+    }
     if store.skipped_files > 0 {
         eprintln!(
             "warning: {} .yaml files of the bundle are not served: each over 16 MiB, or past 256 MiB of objects in all",
