@@ -70,15 +70,15 @@ async fn every<F: Future<Output = ()>>(
 ) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.cancelled() => return,
+    let runs = async {
+        loop {
+            tick.tick().await;
+            work().await;
         }
-        tokio::select! {
-            _ = work() => {}
-            _ = shutdown.cancelled() => return,
-        }
+    };
+    tokio::select! {
+        () = runs => {}
+        _ = shutdown.cancelled() => {}
     }
 }
 

@@ -165,10 +165,10 @@ fn release_of(version: &str) -> Option<(u64, u64)> {
     Some((major, minor))
 }
 
-/// The generated kinds for the server version `velero`: the newest release not newer than
-/// it; the oldest for an older one; the newest when the version is unknown.
-fn velero_kinds_for(velero: Option<&str>) -> &'static str {
-    let newest = VELERO_RELEASES[VELERO_RELEASES.len() - 1].1;
+/// The release whose kinds serve server version `velero`: the newest not newer than it; the
+/// oldest for an older one; the newest when the version is unknown.
+fn release_for(velero: Option<&str>) -> &'static ((u64, u64), &'static str) {
+    let newest = &VELERO_RELEASES[VELERO_RELEASES.len() - 1];
     let Some(release) = velero.and_then(release_of) else {
         return newest;
     };
@@ -177,31 +177,26 @@ fn velero_kinds_for(velero: Option<&str>) -> &'static str {
         .rev()
         .find(|(r, _)| *r <= release)
         .unwrap_or(&VELERO_RELEASES[0])
-        .1
 }
 
 /// What a person reading `kubectl get` of Velero's kinds should know when the columns are not
 /// those of the bundle's own Velero release; None when they are.
 pub(crate) fn columns_note(velero: Option<&str>) -> Option<String> {
-    let release = |(major, minor): (u64, u64)| format!("{major}.{minor}");
-    let newest = VELERO_RELEASES[VELERO_RELEASES.len() - 1].0;
-    let Some(version) = velero.filter(|v| release_of(v).is_some()) else {
+    let (major, minor) = release_for(velero).0;
+    let Some(wanted) = velero.and_then(release_of) else {
         return Some(format!(
-            "the bundle names no Velero server version: Velero's kinds are printed with Velero {}'s columns",
-            release(newest)
+            "the bundle names no Velero server version: Velero's kinds are printed with Velero {major}.{minor}'s columns"
         ));
     };
-    let wanted = release_of(version)?;
-    let served = VELERO_RELEASES
-        .iter()
-        .rev()
-        .find(|(r, _)| *r <= wanted)
-        .map_or(VELERO_RELEASES[0].0, |(r, _)| *r);
-    (served != wanted).then(|| {
+    ((major, minor) != wanted).then(|| {
         format!(
-            "Velero's kinds are printed with Velero {}'s columns; the bundle's server ran {}, whose may differ",
-            release(served),
-            version.chars().take(64).collect::<String>().escape_debug()
+            "Velero's kinds are printed with Velero {major}.{minor}'s columns; the bundle's server ran {}, whose may differ",
+            velero
+                .unwrap_or_default()
+                .chars()
+                .take(64)
+                .collect::<String>()
+                .escape_debug()
         )
     })
 }
@@ -226,7 +221,7 @@ pub(crate) fn known_for(velero: Option<&str>) -> Vec<Kind> {
             columns: None,
         })
         .collect();
-    let velero: Vec<Kind> = serde_json::from_str(velero_kinds_for(velero))
+    let velero: Vec<Kind> = serde_json::from_str(release_for(velero).1)
         .expect("velero_kinds*.json are generated, valid JSON");
     kinds.extend(velero.into_iter().map(|mut k| {
         k.columns.get_or_insert_with(Vec::new);
