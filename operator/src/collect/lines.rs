@@ -48,8 +48,9 @@ impl CappedLine {
     }
 }
 
-/// Moves what of `chunk` belongs to the current line into `line`, up to `max` bytes in all;
-/// how many bytes of `chunk` the line used, and whether it ended in them.
+/// Moves what of `chunk` belongs to the current line into `line`, up to `max` bytes in all
+/// and then its newline; how many bytes of `chunk` the line used, and whether it ended in
+/// them.
 fn take_chunk(chunk: &[u8], line: &mut Vec<u8>, max: usize, cut: &mut bool) -> (usize, bool) {
     let (body, used, ended) = match memchr::memchr(b'\n', chunk) {
         Some(end) => (&chunk[..end], end + 1, true),
@@ -58,11 +59,28 @@ fn take_chunk(chunk: &[u8], line: &mut Vec<u8>, max: usize, cut: &mut bool) -> (
     let room = max.saturating_sub(line.len());
     *cut |= body.len() > room;
     line.extend_from_slice(&body[..body.len().min(room)]);
+    if ended {
+        line.push(b'\n');
+    }
     (used, ended)
 }
 
-/// Reads the next line into `line` (cleared first), keeping at most `max` bytes of it; None
-/// at the end.
+/// The first line of `buffered` when it is whole there and within `max` bytes (nearly every
+/// line of a log read in 64 KiB chunks): its bytes with the newline, to be rendered where
+/// they are instead of copied first.
+pub(super) fn whole_line(buffered: &[u8], max: usize) -> Option<(&[u8], CappedLine)> {
+    let end = memchr::memchr(b'\n', buffered).filter(|&end| end <= max)?;
+    let line = &buffered[..=end];
+    let read = CappedLine {
+        newline: true,
+        cut: false,
+        bytes: line.len() as u64,
+    };
+    Some((line, read))
+}
+
+/// Reads the next line into `line` (cleared first), keeping at most `max` bytes of it and its
+/// newline; None at the end.
 pub(super) fn read_line(
     reader: &mut impl BufRead,
     line: &mut Vec<u8>,
@@ -170,7 +188,7 @@ pub(super) struct LineCopy<'r> {
     lines: LineStream<'r>,
     budget: ContentBudget,
     marker: String,
-    out: Vec<u8>,
+    out: String,
     pub report: CopyReport,
 }
 
@@ -189,7 +207,7 @@ impl<'r> LineCopy<'r> {
                 " … [line truncated by velero-debug-operator: longer than {}]",
                 size_text(max_line_bytes as u64)
             ),
-            out: Vec::new(),
+            out: String::new(),
             report: CopyReport {
                 max_line_bytes,
                 line_cap,
@@ -224,33 +242,55 @@ impl<'r> LineCopy<'r> {
         self.report.max_line_bytes
     }
 
-    /// The bytes to write for a line read into `raw`; fewer than the line's when the budget
-    /// ran out, after which the copy must stop (see [`CopyReport::out_of_budget`]).
-    pub fn render(&mut self, raw: &[u8], read: CappedLine) -> &[u8] {
+    /// The text to write for a line read into `raw` (with its newline, or without it when it
+    /// was kept apart);
+    /// shorter than the line's when the budget ran out, after which the copy must stop (see
+    /// [`CopyReport::out_of_budget`]). A line left as it was is `raw` itself, not a copy.
+    pub fn render<'s>(&'s mut self, raw: &'s [u8], read: CappedLine) -> &'s str {
         // Valid UTF-8 (nearly every line) is checked at memory speed; the lossy decoder is
         // several times slower even when it replaces nothing.
         let text = match std::str::from_utf8(raw) {
             Ok(text) => Cow::Borrowed(text),
             Err(_) => String::from_utf8_lossy(raw),
         };
+        // A line's body never holds a newline: one at the end is its ending.
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        let masked = self.lines.redact(body);
+        // A line replayed from a keeper comes without its newline and gets it here.
+        let ending_as_read = body.len() < text.len() || !read.newline;
+        if !read.cut
+            && ending_as_read
+            && let (Cow::Borrowed(_), Cow::Borrowed(whole)) = (&masked, &text)
+        {
+            return granted_of(*whole, &self.budget, &mut self.report);
+        }
         self.out.clear();
-        self.out
-            .extend_from_slice(self.lines.redact(&text).as_bytes());
+        self.out.push_str(&masked);
         if read.cut {
-            self.out.extend_from_slice(self.marker.as_bytes());
+            self.out.push_str(&self.marker);
             self.report.cut_lines += 1;
         }
         if read.newline {
-            self.out.push(b'\n');
+            self.out.push('\n');
         }
-        let granted = self.budget.take_up_to(self.out.len() as u64);
-        if granted < self.out.len() as u64 {
-            self.report.out_of_budget = true;
-            self.out.truncate(granted as usize);
-        }
-        self.report.written += granted;
-        &self.out
+        granted_of(&self.out, &self.budget, &mut self.report)
     }
+}
+
+/// What of `text` the budget grants, cut back to a whole character (the rest given back),
+/// and counted as written.
+fn granted_of<'t>(text: &'t str, budget: &ContentBudget, report: &mut CopyReport) -> &'t str {
+    let granted = budget.take_up_to(text.len() as u64) as usize;
+    let mut kept = granted;
+    if granted < text.len() {
+        report.out_of_budget = true;
+        while !text.is_char_boundary(kept) {
+            kept -= 1;
+        }
+        budget.give_back((granted - kept) as u64);
+    }
+    report.written += kept as u64;
+    &text[..kept]
 }
 
 #[cfg(test)]
@@ -333,7 +373,7 @@ mod tests {
         let mut largest = 0;
         while let Some(read) = read_line(&mut reader, &mut line, CAP).unwrap() {
             largest = largest.max(line.capacity());
-            out.extend_from_slice(copy.render(&line, read));
+            out.extend_from_slice(copy.render(&line, read).as_bytes());
             if copy.report.out_of_budget {
                 break;
             }
@@ -401,15 +441,58 @@ mod tests {
             cut: false,
             bytes,
         };
-        // Each line's input bytes are counted whole, its newline and the part past the cap too.
+        // Each line's input bytes are counted whole, its newline and the part past the cap too;
+        // the buffer holds what is kept of it and its newline.
         assert_eq!(
             lines,
             [
-                (1, whole(true, 2)),
-                (CAP, cut(true, HUGE + 1)),
+                (2, whole(true, 2)),
+                (CAP + 1, cut(true, HUGE + 1)),
                 (1, whole(false, 1))
             ]
         );
+    }
+
+    #[test]
+    fn a_line_left_as_it_was_is_written_from_where_it_was_read() {
+        let redactor = Redactor::new();
+        let mut copy = LineCopy::new(&redactor, ContentBudget::new(100), CAP, "MAX_LINE_BYTES");
+        let buffered = b"level=info msg=plain\nnext";
+        let (raw, read) = whole_line(buffered, CAP).unwrap();
+        let rendered = copy.render(raw, read);
+        assert_eq!(rendered, "level=info msg=plain\n");
+        assert!(std::ptr::eq(rendered.as_ptr(), buffered.as_ptr()), "copied");
+        assert_eq!(copy.report.written, 21);
+        // A masked line is a copy, with its newline.
+        let (raw, read) = whole_line(b"password=hunter2\n", CAP).unwrap();
+        assert_eq!(copy.render(raw, read), "password=***REDACTED***\n");
+        // A line replayed without its newline gets it back.
+        assert_eq!(copy.render(b"kept", read), "kept\n");
+        assert_eq!(copy.report.written, 21 + 24 + 5);
+    }
+
+    #[test]
+    fn only_a_line_whole_in_the_buffer_and_within_the_cap_is_taken_from_it() {
+        assert_eq!(
+            whole_line(b"ab\ncd\n", 2).map(|(l, _)| l),
+            Some(&b"ab\n"[..])
+        );
+        assert_eq!(whole_line(b"abc\n", 2), None);
+        assert_eq!(whole_line(b"no newline yet", 100), None);
+        assert_eq!(whole_line(b"", 100), None);
+    }
+
+    #[test]
+    fn a_budget_ending_inside_a_character_keeps_the_characters_before_it() {
+        let redactor = Redactor::new();
+        let budget = ContentBudget::new(2);
+        let mut copy = LineCopy::new(&redactor, budget.clone(), CAP, "MAX_LINE_BYTES");
+        let (raw, read) = whole_line("a\u{e9}\n".as_bytes(), CAP).unwrap();
+        assert_eq!(copy.render(raw, read), "a");
+        assert!(copy.report.out_of_budget);
+        assert_eq!(copy.report.written, 1);
+        // The byte of the character not written went back to the budget.
+        assert_eq!(budget.take_up_to(u64::MAX), 1);
     }
 
     #[test]

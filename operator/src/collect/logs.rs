@@ -7,7 +7,7 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use futures::{StreamExt, stream};
+use futures::{AsyncBufReadExt, StreamExt, stream};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, ResourceExt,
@@ -19,7 +19,7 @@ use velero_debug_crd::NodeAgentLogs;
 use super::{
     CollectError, Found, Sink, Sources,
     budget::ContentBudget,
-    lines::{CopyReport, LineCopy, read_line_async},
+    lines::{CopyReport, LineCopy, read_line_async, whole_line},
     log_tail::{self, Gap, HeadCut, KeptTail, Size, TailKeeper},
     stand_in::{self, OperationLines, TeeMark, Teed},
 };
@@ -763,15 +763,15 @@ fn since(job: &LogJob, base: &LogParamsBase) -> Option<jiff::Timestamp> {
 }
 
 /// A line as written goes to the stand-in when it takes it, else to the log's own scan.
-async fn offer(scan: &mut LogScan, tee: Option<&mut OperationLines<'_>>, line: &[u8]) {
+async fn offer(scan: &mut LogScan, tee: Option<&mut OperationLines<'_>>, line: &str) {
     let teed = match tee {
-        Some(tee) => tee.offer(line).await,
+        Some(tee) => tee.offer(line.as_bytes()).await,
         None => false,
     };
     if teed {
         scan.skip_line();
     } else {
-        scan.offer_bytes(line);
+        scan.offer(line);
     }
 }
 
@@ -942,13 +942,21 @@ async fn copy_lines(
     mut tee: Option<&mut OperationLines<'_>>,
 ) -> Result<(), String> {
     let mut reader = std::pin::pin!(reader);
-    // One line buffer reused for the whole log: no allocation per line.
+    // For a line not whole in the reader's buffer: one buffer reused for the whole log.
     let mut line = Vec::with_capacity(8 * 1024);
     loop {
-        let read = read_line_async(&mut reader, &mut line, base.max_line_bytes)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(read) = read else { break };
+        let buffered = reader.fill_buf().await.map_err(|e| e.to_string())?;
+        // A line whole in the buffer is rendered where it is; any other is read into `line`.
+        let (raw, read, in_buffer) = match whole_line(buffered, base.max_line_bytes) {
+            Some((raw, read)) => (raw, read, true),
+            None => match read_line_async(&mut reader, &mut line, base.max_line_bytes)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(read) => (&line[..], read, false),
+                None => break,
+            },
+        };
         // Before the line is rendered: its masks and its scan are not yet counted.
         if head.cut.crosses(read.bytes) {
             head.at_cut = Some(AtCut {
@@ -959,9 +967,14 @@ async fn copy_lines(
                 tee: tee.as_ref().map(|t| t.mark()),
             });
         }
-        let rendered = lines.render(&line, read);
+        let rendered = lines.render(raw, read);
         offer(scan, tee.as_deref_mut(), rendered).await;
-        out.write_all(rendered).await.map_err(|e| e.to_string())?;
+        out.write_all(rendered.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        if in_buffer {
+            reader.consume_unpin(read.bytes as usize);
+        }
         if lines.report.out_of_budget {
             break;
         }
@@ -1184,7 +1197,10 @@ impl OverLog<'_, '_> {
             .map_err(io)?
         {
             let rendered = lines.render(&line, read);
-            keeper.push(rendered, read.bytes).await.map_err(io)?;
+            keeper
+                .push(rendered.as_bytes(), read.bytes)
+                .await
+                .map_err(io)?;
         }
         let kept = keeper.finish().await.map_err(io)?;
         Ok(Tail {
@@ -1215,7 +1231,7 @@ impl OverLog<'_, '_> {
         let mut line = Vec::new();
         while lines.next(&mut line).await? {
             cut_lines += u64::from(self.lines.is_cut(&line));
-            offer(scan, tee.as_deref_mut(), &line).await;
+            offer(scan, tee.as_deref_mut(), &String::from_utf8_lossy(&line)).await;
             out.write_all(&line).await?;
             written += line.len() as u64;
         }

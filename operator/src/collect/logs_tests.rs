@@ -462,6 +462,37 @@ async fn a_previous_log_broken_off_mid_way_keeps_what_was_read() {
     assert!(matches!(outcome, LogOutcome::Failed(_)));
 }
 
+#[tokio::test]
+async fn lines_split_across_reads_are_copied_as_lines_read_whole_are() {
+    let long = "y".repeat(1500);
+    let log = format!(
+        "level=info msg=one\nline two password=hunter2 here\n{long}\nlast password=hunter2\nend"
+    );
+    let served = |chunks: Vec<&str>| {
+        let chunks: Vec<&'static str> = chunks
+            .into_iter()
+            .map(|c| &*Box::leak(c.to_string().into_boxed_str()))
+            .collect();
+        kubelet_answering(200, Box::leak(chunks.into_boxed_slice()), false)
+    };
+    let whole = read_previous(served(vec![&log])).await.1;
+    let expected = format!(
+        "level=info msg=one\nline two password=***REDACTED*** here\n{} … [line truncated by velero-debug-operator: longer than 1024 bytes]\nlast password=***REDACTED***\nend",
+        &long[..1024]
+    );
+    assert_eq!(whole, expected);
+    for size in [1, 7, 40, 1030] {
+        // The log is ASCII: any cut is a string's.
+        let chunks = log
+            .as_bytes()
+            .chunks(size)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let text = read_previous(served(chunks)).await.1;
+        assert_eq!(text, whole, "read {size} bytes at a time");
+    }
+}
+
 fn pod_with_statuses(statuses: serde_json::Value) -> Pod {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": "node-agent-1"},

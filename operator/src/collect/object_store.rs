@@ -443,9 +443,9 @@ fn write_line(
 ) -> std::io::Result<bool> {
     let rendered = copy.render(line, read);
     if let Some(scan) = scan.as_deref_mut() {
-        scan.offer_bytes(rendered);
+        scan.offer(rendered);
     }
-    out.write_all(rendered)?;
+    out.write_all(rendered.as_bytes())?;
     Ok(!copy.report.out_of_budget)
 }
 
@@ -501,7 +501,9 @@ fn decode_and_redact(
                 Some(keeper) => keeper,
                 None => tail.insert(TailKeeper::create(base, tail_room)?),
             };
-            keeper.push(&line, read.kept(), read.bytes)?;
+            // Kept without its newline: the keeper's records are lines of their own.
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            keeper.push(body, read.kept(), read.bytes)?;
         }
     }
     // At the limit: one more byte says whether the file goes on (decoding it costs at most one
