@@ -146,6 +146,10 @@ pub(super) async fn read_line_async(
     }
 }
 
+/// Bytes of the reader's buffer looked at in one piece by [`LineCopy::unchanged_lines`]: the
+/// prefilter's lowercased copy of them is this big at most.
+const BLOCK_BYTES: usize = 64 * 1024;
+
 /// What the caps did to one copied file, for its warnings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct CopyReport {
@@ -242,6 +246,28 @@ impl<'r> LineCopy<'r> {
         self.report.max_line_bytes
     }
 
+    /// The whole lines at the start of `buffered`, up to `limit` bytes of them, when
+    /// redaction leaves them as they are (see [`LineStream::unchanged_lines`]) and the budget
+    /// has room for all of them: written as they were read, in one piece. None when the
+    /// first line must be rendered on its own ([`render`](Self::render)).
+    pub fn unchanged_lines<'b>(&mut self, buffered: &'b [u8], limit: u64) -> Option<&'b str> {
+        // Within the line cap, every line of the window is whole within it too.
+        let window = buffered
+            .len()
+            .min(BLOCK_BYTES)
+            .min(self.report.max_line_bytes + 1);
+        let window = &buffered[..window.min(usize::try_from(limit).unwrap_or(usize::MAX))];
+        let block = &window[..=memchr::memrchr(b'\n', window)?];
+        let unchanged = self.lines.unchanged_lines(block);
+        // The prefilter vouches only for ASCII lines: the check cannot fail.
+        let text = std::str::from_utf8(&block[..unchanged]).ok()?;
+        if text.is_empty() || !self.budget.take_all(text.len() as u64) {
+            return None;
+        }
+        self.report.written += text.len() as u64;
+        Some(text)
+    }
+
     /// The text to write for a line read into `raw` (with its newline, or without it when it
     /// was kept apart);
     /// shorter than the line's when the budget ran out, after which the copy must stop (see
@@ -262,7 +288,7 @@ impl<'r> LineCopy<'r> {
             && ending_as_read
             && let (Cow::Borrowed(_), Cow::Borrowed(whole)) = (&masked, &text)
         {
-            return granted_of(*whole, &self.budget, &mut self.report);
+            return granted_of(whole, &self.budget, &mut self.report);
         }
         self.out.clear();
         self.out.push_str(&masked);
@@ -469,6 +495,36 @@ mod tests {
         // A line replayed without its newline gets it back.
         assert_eq!(copy.render(b"kept", read), "kept\n");
         assert_eq!(copy.report.written, 21 + 24 + 5);
+    }
+
+    #[test]
+    fn plain_whole_lines_go_on_in_one_piece_up_to_the_first_to_mask() {
+        let redactor = Redactor::new();
+        let budget = ContentBudget::new(1000);
+        let mut copy = LineCopy::new(&redactor, budget.clone(), CAP, "MAX_LINE_BYTES");
+        let buffered = b"one\ntwo\npassword=hunter2\nthree\nfour";
+        let block = copy.unchanged_lines(buffered, u64::MAX).unwrap();
+        assert_eq!(block, "one\ntwo\n");
+        assert!(std::ptr::eq(block.as_ptr(), buffered.as_ptr()), "copied");
+        assert_eq!(copy.report.written, 8);
+        // The line to mask goes on its own; the unfinished last line waits for its end.
+        assert_eq!(copy.unchanged_lines(&buffered[8..], u64::MAX), None);
+        assert_eq!(
+            copy.unchanged_lines(&buffered[25..], u64::MAX),
+            Some("three\n")
+        );
+        // Within the limit (whole lines only), and only when the budget holds all of them.
+        assert_eq!(copy.unchanged_lines(buffered, 7), Some("one\n"));
+        assert_eq!(budget.take_up_to(1000 - 8 - 6 - 4 - 4), 1000 - 22);
+        assert_eq!(copy.unchanged_lines(buffered, u64::MAX), None);
+        assert_eq!(copy.unchanged_lines(buffered, 4), Some("one\n"));
+        // A line longer than the cap is never vouched for.
+        let mut capped = LineCopy::new(&redactor, ContentBudget::new(1000), 3, "MAX_LINE_BYTES");
+        assert_eq!(
+            capped.unchanged_lines(b"ab\nabcd\n", u64::MAX),
+            Some("ab\n")
+        );
+        assert_eq!(capped.unchanged_lines(b"abcd\n", u64::MAX), None);
     }
 
     #[test]

@@ -92,6 +92,22 @@ impl HeadCut {
         first
     }
 
+    /// Raw bytes the next lines may take without one of them crossing (see
+    /// [`crosses`](Self::crosses)): any number once one has.
+    pub fn room(&self) -> u64 {
+        match self.kept_raw {
+            Some(_) => u64::MAX,
+            None => self.half.saturating_sub(self.raw),
+        }
+    }
+
+    /// Counts `lines` lines of `raw` bytes in all, within [`room`](Self::room).
+    pub fn count(&mut self, raw: u64, lines: u64) {
+        debug_assert!(raw <= self.room(), "lines counted past the cut");
+        self.raw = self.raw.saturating_add(raw);
+        self.lines += lines;
+    }
+
     /// Raw bytes read so far: the bound when the log is over it.
     pub fn read(&self) -> u64 {
         self.raw

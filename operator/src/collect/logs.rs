@@ -944,48 +944,65 @@ async fn copy_lines(
     let mut reader = std::pin::pin!(reader);
     // For a line not whole in the reader's buffer: one buffer reused for the whole log.
     let mut line = Vec::with_capacity(8 * 1024);
+    let io = |e: std::io::Error| e.to_string();
     loop {
-        let buffered = reader.fill_buf().await.map_err(|e| e.to_string())?;
-        // A line whole in the buffer is rendered where it is; any other is read into `line`.
-        let (raw, read, in_buffer) = match whole_line(buffered, base.max_line_bytes) {
-            Some((raw, read)) => (raw, read, true),
-            None => match read_line_async(&mut reader, &mut line, base.max_line_bytes)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                Some(read) => (&line[..], read, false),
-                None => break,
-            },
+        let buffered = reader.fill_buf().await.map_err(io)?;
+        // Lines redaction leaves as they are go on in one piece (the stand-in reads each line
+        // of the server's log on its own), within what the head may hold before its cut.
+        let unchanged = match tee {
+            None => lines.unchanged_lines(buffered, head.cut.room()),
+            Some(_) => None,
         };
-        // Before the line is rendered: its masks and its scan are not yet counted.
-        if head.cut.crosses(read.bytes) {
-            head.at_cut = Some(AtCut {
-                written: lines.report.written,
-                cut_lines: lines.report.cut_lines,
-                masks: lines.masks().clone(),
-                scan: scan.clone(),
-                tee: tee.as_ref().map(|t| t.mark()),
-            });
-        }
-        let rendered = lines.render(raw, read);
-        offer(scan, tee.as_deref_mut(), rendered).await;
-        out.write_all(rendered.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        if in_buffer {
-            reader.consume_unpin(read.bytes as usize);
-        }
-        if lines.report.out_of_budget {
-            break;
+        if let Some(text) = unchanged {
+            head.cut.count(text.len() as u64, newlines(text));
+            scan.offer_lines(text);
+            out.write_all(text.as_bytes()).await.map_err(io)?;
+            let taken = text.len();
+            reader.consume_unpin(taken);
+        } else {
+            // A line whole in the buffer is rendered where it is; any other is read into `line`.
+            let (raw, read, in_buffer) = match whole_line(buffered, base.max_line_bytes) {
+                Some((raw, read)) => (raw, read, true),
+                None => match read_line_async(&mut reader, &mut line, base.max_line_bytes)
+                    .await
+                    .map_err(io)?
+                {
+                    Some(read) => (&line[..], read, false),
+                    None => break,
+                },
+            };
+            // Before the line is rendered: its masks and its scan are not yet counted.
+            if head.cut.crosses(read.bytes) {
+                head.at_cut = Some(AtCut {
+                    written: lines.report.written,
+                    cut_lines: lines.report.cut_lines,
+                    masks: lines.masks().clone(),
+                    scan: scan.clone(),
+                    tee: tee.as_ref().map(|t| t.mark()),
+                });
+            }
+            let rendered = lines.render(raw, read);
+            offer(scan, tee.as_deref_mut(), rendered).await;
+            out.write_all(rendered.as_bytes()).await.map_err(io)?;
+            if in_buffer {
+                reader.consume_unpin(read.bytes as usize);
+            }
+            if lines.report.out_of_budget {
+                break;
+            }
         }
         // Compressed while the rest is read; never past where the head may be cut, as what
         // follows that point may be replaced by the tail.
         if head.at_cut.is_none() && head.compressing.due(lines.report.written) {
-            out.flush().await.map_err(|e| e.to_string())?;
+            out.flush().await.map_err(io)?;
             head.compressing.hand_over(lines.report.written);
         }
     }
     Ok(())
+}
+
+fn newlines(text: &str) -> u64 {
+    memchr::memchr_iter(b'\n', text.as_bytes()).count() as u64
 }
 
 /// A log's tail as read: its last lines, and what was masked in them.

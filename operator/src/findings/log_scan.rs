@@ -199,6 +199,27 @@ pub(crate) struct LogScan {
     dropped: u64,
 }
 
+/// What a line [`level_of`] finds a warning or worse in holds: its `level` field's value
+/// (`level=error`, `level="error"`, `"level":"error"`; `warn` begins `warning` too) or a Go
+/// crash's first words. The proof that none is missing is `a_block_is_scanned_as_its_lines_are`.
+static WARNING_OR_WORSE: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| {
+        let mut needles = vec!["panic: ".to_string(), "fatal error: ".to_string()];
+        for level in ["warn", "error", "fatal", "panic"] {
+            for key in ["level=", "level=\"", "\"level\":\""] {
+                needles.push(format!("{key}{level}"));
+            }
+        }
+        aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(needles)
+            .expect("the level needles build an automaton")
+    });
+
+fn newlines(text: &str) -> u64 {
+    memchr::memchr_iter(b'\n', text.as_bytes()).count() as u64
+}
+
 impl LogScan {
     pub fn new(source: LogSource) -> Self {
         Self {
@@ -245,6 +266,25 @@ impl LogScan {
                 }),
             }
         }
+    }
+
+    /// The next lines of the file at once: `block` is whole lines, each ending in `\n`. As
+    /// [`offer`](Self::offer) of each, but one search finds the lines that may be warnings
+    /// or worse (the rest are only counted), not one per line.
+    pub fn offer_lines(&mut self, block: &str) {
+        let mut counted = 0;
+        let mut from = 0;
+        while let Some(found) = WARNING_OR_WORSE.find(&block.as_bytes()[from..]) {
+            let at = from + found.start();
+            let start = block[..at].rfind('\n').map_or(0, |end| end + 1);
+            let end = block[at..]
+                .find('\n')
+                .map_or(block.len(), |end| at + end + 1);
+            self.line += newlines(&block[counted..start]);
+            self.offer(&block[start..end]);
+            (counted, from) = (end, end);
+        }
+        self.line += newlines(&block[counted..]);
     }
 
     /// The next line of the file is not this scan's to read (it went to another scan): only
@@ -472,6 +512,46 @@ mod tests {
             "level=error msg=\"exceeded quota: q\" backup=velero/nightly-1 restore=velero/restore-1"
         ));
         assert!(!backup.names_this("level=info msg=x backup=velero/nightly-10"));
+    }
+
+    #[test]
+    fn a_block_is_scanned_as_its_lines_are() {
+        let lines = [
+            "time=\"t\" level=info msg=\"starting\"",
+            "time=\"t\" level=error msg=\"error restoring pods/shop/a\" error=\"exceeded quota: q\"",
+            r#"{"level":"error","msg":"error restoring pods/shop/b","error.message":"exceeded quota: q"}"#,
+            r#"{"level":"warning","msg":"slow","time":"t"}"#,
+            "time=\"t\" level=\"warning\" msg=\"quoted level\"",
+            "time=\"t\" level=fatal msg=\"gone\"",
+            "level=panic msg=\"panicked\"",
+            "panic: runtime error: invalid memory address or nil pointer dereference",
+            "fatal error: concurrent map writes",
+            "goroutine 1 [running]:",
+            "x @level=error msg=\"not a level\"",
+            r#"{"@level":"error","level":"info"}"#,
+            "level=warn msg=slow level=info",
+            "level=info msg=\"a message about level=error\"",
+            "",
+            "time=\"t\" level=error msg=\"last, with\r\"",
+        ];
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let by_line = |scan: &mut LogScan| lines.iter().for_each(|l| scan.offer(&format!("{l}\n")));
+        // Every cut of the text into two blocks: the same hits, groups and line numbers.
+        let mut expected = LogScan::new(source());
+        by_line(&mut expected);
+        let expected = (expected.lines(), expected.into_parts());
+        let cuts = text.match_indices('\n').map(|(at, _)| at + 1);
+        for cut in std::iter::once(0).chain(cuts) {
+            let mut scan = LogScan::new(source());
+            scan.offer_lines(&text[..cut]);
+            scan.offer_lines(&text[cut..]);
+            assert_eq!((scan.lines(), scan.into_parts()), expected, "cut at {cut}");
+        }
+        // And each line on its own is found or not as `level_of` finds it.
+        for line in lines {
+            let found = WARNING_OR_WORSE.is_match(line);
+            assert!(found || level_of(line).is_none(), "missed {line:?}");
+        }
     }
 
     #[test]

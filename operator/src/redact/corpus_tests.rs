@@ -204,3 +204,53 @@ fn corpus_objects_are_redacted_exactly() {
         assert_eq!(object, case["expected"], "second pass: {}", file.display());
     }
 }
+
+/// A log redacted as the log copy does it: the lines [`LineStream::unchanged_lines`] vouches
+/// for passed on as they are, each other line redacted on its own.
+fn redacted_by_blocks(r: &Redactor, log: &str) -> String {
+    let mut lines = r.stream();
+    let (mut out, mut rest) = (String::new(), log);
+    while !rest.is_empty() {
+        let unchanged = lines.unchanged_lines(rest.as_bytes());
+        let (taken, after) = match unchanged {
+            0 => {
+                let end = rest.find('\n').map_or(rest.len(), |at| at + 1);
+                let line = &rest[..end];
+                out.push_str(&lines.redact(line.trim_end_matches('\n')));
+                out.push_str(&line[line.trim_end_matches('\n').len()..]);
+                rest.split_at(end)
+            }
+            n => rest.split_at(n),
+        };
+        if unchanged > 0 {
+            out.push_str(taken);
+        }
+        rest = after;
+    }
+    out
+}
+
+#[test]
+fn corpus_samples_amid_plain_lines_are_redacted_alike_in_blocks_and_line_by_line() {
+    let r = Redactor::new();
+    let plain = "time=\"t\" level=info msg=\"restored item\" logSource=\"pkg/restore.go:1\"\n";
+    let mut compared = 0;
+    for name in ["secrets.txt", "near-misses.txt"] {
+        for sample in samples(name) {
+            let log = format!("{}{}\n{}", plain.repeat(3), sample.text, plain.repeat(3));
+            let by_line = r.stream().redact_text(&log).into_owned();
+            assert_eq!(
+                redacted_by_blocks(&r, &log),
+                by_line,
+                "{name}:{}",
+                sample.line
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 60, "{compared} samples");
+    // Site patterns are tried on every line: no line is vouched for.
+    let site = Redactor::with_extra_patterns(&["restored".to_string()]).unwrap();
+    assert_eq!(site.stream().unchanged_lines(plain.as_bytes()), 0);
+    assert!(redacted_by_blocks(&site, plain).contains(super::MARKER));
+}

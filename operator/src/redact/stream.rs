@@ -96,6 +96,8 @@ pub(crate) struct LineStream<'r> {
     patterns: &'static Patterns,
     open: Open,
     counts: MaskCounts,
+    /// The lowercased copy of a block the prefilter searches (see [`Self::unchanged_lines`]).
+    lower: Vec<u8>,
 }
 
 impl<'r> LineStream<'r> {
@@ -105,6 +107,22 @@ impl<'r> LineStream<'r> {
             patterns: &PATTERNS,
             open: Open::Nothing,
             counts: MaskCounts::default(),
+            lower: Vec::new(),
+        }
+    }
+
+    /// How many bytes of `block` (whole lines, each ending in `\n`), from its start, are
+    /// lines that [`redact`](Self::redact) would give back as they are and that open no
+    /// value: those before the first line the prefilter passes. 0 while a value is open or
+    /// when the site has patterns of its own (they are tried on every line).
+    pub fn unchanged_lines(&mut self, block: &[u8]) -> usize {
+        if !matches!(self.open, Open::Nothing) || !self.redactor.site.is_empty() {
+            return 0;
+        }
+        let prefilter = &self.redactor.builtin.prefilter;
+        match prefilter.first_candidate(block, &mut self.lower) {
+            None => block.len(),
+            Some(at) => memchr::memrchr(b'\n', &block[..at]).map_or(0, |end| end + 1),
         }
     }
 
