@@ -90,6 +90,10 @@ impl Prefilter {
     }
 }
 
+/// Bytes of a block looked at a time by [`Prefilter::first_candidate`]: a block whose every
+/// line passes is searched a window per line, not a whole block per line.
+const BLOCK_WINDOW: usize = 4096;
+
 impl Prefilter {
     /// Where in `block` (lines) the first byte is that [`may_match`](Self::may_match) would
     /// pass its line for: a byte that is not ASCII, a one-byte needle or the start of a
@@ -97,27 +101,39 @@ impl Prefilter {
     /// instead of one per line: the searches' set-up, not their bytes, was most of their
     /// cost on short log lines. `lower` is the caller's, reused for the lowercased copy.
     pub(super) fn first_candidate(&self, block: &[u8], lower: &mut Vec<u8>) -> Option<usize> {
-        let mut end = match block.is_ascii() {
-            true => block.len(),
-            false => block
-                .iter()
-                .position(|b| !b.is_ascii())
-                .unwrap_or(block.len()),
+        let mut start = 0;
+        loop {
+            let end = (start + BLOCK_WINDOW).min(block.len());
+            if let Some(at) = self.first_in_window(&block[start..end], lower) {
+                return Some(start + at);
+            }
+            if end == block.len() {
+                return None;
+            }
+            // The next window starts early enough to hold any needle cut by this one's end.
+            start = end - (self.longest - 1);
+        }
+    }
+
+    fn first_in_window(&self, window: &[u8], lower: &mut Vec<u8>) -> Option<usize> {
+        let mut end = match window.is_ascii() {
+            true => window.len(),
+            false => window.iter().position(|b| !b.is_ascii())?,
         };
         for &byte in &self.single_bytes {
-            if let Some(at) = memchr::memchr(byte, &block[..end]) {
+            if let Some(at) = memchr::memchr(byte, &window[..end]) {
                 end = at;
             }
         }
         // A needle starting before `end` ends in its own line: before `end`, or in `end`'s
         // line, which goes on to the precheck anyway.
         lower.clear();
-        lower.extend_from_slice(&block[..end]);
+        lower.extend_from_slice(&window[..end]);
         lower.make_ascii_lowercase();
         if let Some(found) = self.words.find(&lower[..]) {
             end = found.start();
         }
-        (end < block.len()).then_some(end)
+        (end < window.len()).then_some(end)
     }
 }
 
@@ -184,6 +200,17 @@ mod tests {
                 assert_eq!(found, expected, "{block:?}");
             }
         }
+        // A needle cut by a window's end, and one past many windows.
+        let plain = "x".repeat(99) + "\n";
+        let needle = "last-applied-configuration";
+        for shift in 0..needle.len() {
+            let head = plain.repeat(BLOCK_WINDOW / plain.len() + 1);
+            let cut = BLOCK_WINDOW - shift;
+            let block = format!("{}{needle}\n{}", &head[..cut], plain.repeat(100));
+            assert_eq!(p.first_candidate(block.as_bytes(), &mut lower), Some(cut));
+        }
+        let block = plain.repeat(1000);
+        assert_eq!(p.first_candidate(block.as_bytes(), &mut lower), None);
     }
 
     #[test]
