@@ -3,7 +3,7 @@
 
 use std::{
     fs::File,
-    io::{BufReader, Read, Write},
+    io::{BufRead, BufReader, Read, Write},
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -484,12 +484,28 @@ fn decode_and_redact(
     let max_line_bytes = copy.max_line_bytes();
     let (mut head_bytes, mut tail) = (0u64, None);
     loop {
+        // Lines redaction leaves as they are go on in one piece, within the head's room.
+        if head_bytes < head_room {
+            let buffered = match reader.fill_buf() {
+                Ok(buffered) => buffered,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return read_failed(e, from, out),
+            };
+            if let Some(text) = copy.unchanged_lines(buffered, head_room - head_bytes) {
+                if let Some(scan) = scan.as_deref_mut() {
+                    scan.offer_lines(text);
+                }
+                out.write_all(text.as_bytes())?;
+                let taken = text.len();
+                reader.consume(taken);
+                head_bytes += taken as u64;
+                continue;
+            }
+        }
         let read = match read_line(&mut reader, &mut line, max_line_bytes) {
             Ok(Some(read)) => read,
             Ok(None) => break,
-            // A download cut at the cap ends mid-stream: what came before it is kept.
-            Err(_) if from.cut => return out.flush().map(|()| Cut::End),
-            Err(e) => return Err(e),
+            Err(e) => return read_failed(e, from, out),
         };
         if head_bytes < head_room {
             head_bytes += read.bytes;
@@ -519,6 +535,15 @@ fn decode_and_redact(
     };
     out.flush()?;
     Ok(cut)
+}
+
+/// A read of `from` that failed: a download cut at the cap ends mid-stream, and what came
+/// before it is kept.
+fn read_failed(e: std::io::Error, from: &Source, out: &mut impl Write) -> std::io::Result<Cut> {
+    match from.cut {
+        true => out.flush().map(|()| Cut::End),
+        false => Err(e),
+    }
 }
 
 /// Writes the kept end of a log after its head, with a marker line for what was left out.

@@ -199,22 +199,42 @@ pub(crate) struct LogScan {
     dropped: u64,
 }
 
-/// What a line [`level_of`] finds a warning or worse in holds: its `level` field's value
-/// (`level=error`, `level="error"`, `"level":"error"`; `warn` begins `warning` too) or a Go
-/// crash's first words. The proof that none is missing is `a_block_is_scanned_as_its_lines_are`.
-static WARNING_OR_WORSE: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| {
-        let mut needles = vec!["panic: ".to_string(), "fatal error: ".to_string()];
-        for level in ["warn", "error", "fatal", "panic"] {
-            for key in ["level=", "level=\"", "\"level\":\""] {
-                needles.push(format!("{key}{level}"));
-            }
+/// A searcher for the words every line [`level_of`] finds a warning or worse in holds: its
+/// `level` field's value (`warn` begins `warning`) or a Go crash's first words (`panic: `,
+/// `fatal error: `). Lines holding one otherwise (`msg="no error"`) are only looked at in
+/// full. The proof that none is missed is `a_block_is_scanned_as_its_lines_are`.
+struct WarningOrWorse {
+    /// Teddy, searched directly: behind `AhoCorasick` these words got a rare-byte prefilter
+    /// that stopped at nearly every byte of a log (twice the whole copy's time, measured).
+    teddy: Option<aho_corasick::packed::Searcher>,
+    /// Where Teddy is not available (no SSSE3).
+    automaton: aho_corasick::AhoCorasick,
+}
+
+const WARNING_OR_WORSE_WORDS: [&str; 4] = ["warn", "error", "fatal", "panic"];
+
+impl WarningOrWorse {
+    fn new() -> Self {
+        let mut teddy = aho_corasick::packed::Config::new().builder();
+        teddy.extend(WARNING_OR_WORSE_WORDS);
+        Self {
+            teddy: teddy.build(),
+            automaton: aho_corasick::AhoCorasick::new(WARNING_OR_WORSE_WORDS)
+                .expect("the level words build an automaton"),
         }
-        aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-            .build(needles)
-            .expect("the level needles build an automaton")
-    });
+    }
+
+    /// Where the first word starts in `text`.
+    fn find(&self, text: &[u8]) -> Option<usize> {
+        match &self.teddy {
+            Some(teddy) => teddy.find(text).map(|m| m.start()),
+            None => self.automaton.find(text).map(|m| m.start()),
+        }
+    }
+}
+
+static WARNING_OR_WORSE: std::sync::LazyLock<WarningOrWorse> =
+    std::sync::LazyLock::new(WarningOrWorse::new);
 
 fn newlines(text: &str) -> u64 {
     memchr::memchr_iter(b'\n', text.as_bytes()).count() as u64
@@ -275,7 +295,7 @@ impl LogScan {
         let mut counted = 0;
         let mut from = 0;
         while let Some(found) = WARNING_OR_WORSE.find(&block.as_bytes()[from..]) {
-            let at = from + found.start();
+            let at = from + found;
             let start = block[..at].rfind('\n').map_or(0, |end| end + 1);
             let end = block[at..]
                 .find('\n')
@@ -549,7 +569,7 @@ mod tests {
         }
         // And each line on its own is found or not as `level_of` finds it.
         for line in lines {
-            let found = WARNING_OR_WORSE.is_match(line);
+            let found = WARNING_OR_WORSE.find(line.as_bytes()).is_some();
             assert!(found || level_of(line).is_none(), "missed {line:?}");
         }
     }
