@@ -466,19 +466,12 @@ fn decode_and_redact(
     } else {
         Box::new(file)
     };
-    // The end's two parts share the spool's room for one object-store file with the download
-    // (spool.sizeLimit allows one cap per slot): each holds at most half of what is left.
-    let tail_room = (max_inflated_bytes / 2).min(max_inflated_bytes.saturating_sub(downloaded) / 2);
-    // A download cut at its cap never reaches the end of the object.
-    let keep_end = from.keep_end.filter(|_| !from.cut && tail_room > 0);
-    let (read_limit, head_room) = match keep_end {
-        // The head and the end together keep the cap: a file within it is whole.
-        Some(_) => (
-            max_inflated_bytes.saturating_mul(READ_PAST_CAP),
-            max_inflated_bytes - tail_room,
-        ),
-        None => (max_inflated_bytes, u64::MAX),
-    };
+    let Bounds {
+        tail_room,
+        keep_end,
+        read_limit,
+        head_room,
+    } = Bounds::of(from, downloaded, max_inflated_bytes);
     let mut reader = BufReader::with_capacity(256 * 1024, decoded.take(read_limit));
     let mut line = Vec::new();
     let max_line_bytes = copy.max_line_bytes();
@@ -535,6 +528,44 @@ fn decode_and_redact(
     };
     out.flush()?;
     Ok(cut)
+}
+
+/// How much of a file is read and kept where.
+struct Bounds<'a> {
+    /// What the kept end may hold.
+    tail_room: u64,
+    /// Where the end's parts go, when the end is kept.
+    keep_end: Option<&'a Path>,
+    /// Inflated bytes read at most.
+    read_limit: u64,
+    /// Inflated bytes of the head: the lines starting within them are written.
+    head_room: u64,
+}
+
+impl<'a> Bounds<'a> {
+    fn of(from: &Source<'a>, downloaded: u64, max_inflated_bytes: u64) -> Self {
+        // The end's two parts share the spool's room for one object-store file with the
+        // download (spool.sizeLimit allows one cap per slot): each holds at most half of what
+        // is left.
+        let tail_room =
+            (max_inflated_bytes / 2).min(max_inflated_bytes.saturating_sub(downloaded) / 2);
+        // A download cut at its cap never reaches the end of the object.
+        let keep_end = from.keep_end.filter(|_| !from.cut && tail_room > 0);
+        let (read_limit, head_room) = match keep_end {
+            // The head and the end together keep the cap: a file within it is whole.
+            Some(_) => (
+                max_inflated_bytes.saturating_mul(READ_PAST_CAP),
+                max_inflated_bytes - tail_room,
+            ),
+            None => (max_inflated_bytes, u64::MAX),
+        };
+        Bounds {
+            tail_room,
+            keep_end,
+            read_limit,
+            head_room,
+        }
+    }
 }
 
 /// A read of `from` that failed: a download cut at the cap ends mid-stream, and what came
