@@ -269,9 +269,9 @@ impl<'r> LineCopy<'r> {
     }
 
     /// The text to write for a line read into `raw` (with its newline, or without it when it
-    /// was kept apart);
-    /// shorter than the line's when the budget ran out, after which the copy must stop (see
-    /// [`CopyReport::out_of_budget`]). A line left as it was is `raw` itself, not a copy.
+    /// was kept apart); shorter than the line's when the budget ran out, after which the copy
+    /// must stop (see [`CopyReport::out_of_budget`]). A line left as it was is `raw` itself,
+    /// not a copy.
     pub fn render<'s>(&'s mut self, raw: &'s [u8], read: CappedLine) -> &'s str {
         // Valid UTF-8 (nearly every line) is checked at memory speed; the lossy decoder is
         // several times slower even when it replaces nothing.

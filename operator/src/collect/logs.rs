@@ -954,8 +954,8 @@ async fn copy_lines(
             Some(_) => None,
         };
         if let Some(text) = unchanged {
-            head.cut.count(text.len() as u64, newlines(text));
-            scan.offer_lines(text);
+            let count = scan.offer_lines(text);
+            head.cut.count(text.len() as u64, count);
             out.write_all(text.as_bytes()).await.map_err(io)?;
             let taken = text.len();
             reader.consume_unpin(taken);
@@ -999,10 +999,6 @@ async fn copy_lines(
         }
     }
     Ok(())
-}
-
-fn newlines(text: &str) -> u64 {
-    memchr::memchr_iter(b'\n', text.as_bytes()).count() as u64
 }
 
 /// A log's tail as read: its last lines, and what was masked in them.

@@ -290,8 +290,9 @@ impl LogScan {
 
     /// The next lines of the file at once: `block` is whole lines, each ending in `\n`. As
     /// [`offer`](Self::offer) of each, but one search finds the lines that may be warnings
-    /// or worse (the rest are only counted), not one per line.
-    pub fn offer_lines(&mut self, block: &str) {
+    /// or worse (the rest are only counted), not one per line. Returns how many lines it had.
+    pub fn offer_lines(&mut self, block: &str) -> u64 {
+        let before = self.line;
         let mut counted = 0;
         let mut from = 0;
         while let Some(found) = WARNING_OR_WORSE.find(&block.as_bytes()[from..]) {
@@ -305,6 +306,7 @@ impl LogScan {
             (counted, from) = (end, end);
         }
         self.line += newlines(&block[counted..]);
+        self.line - before
     }
 
     /// The next line of the file is not this scan's to read (it went to another scan): only
@@ -563,8 +565,8 @@ mod tests {
         let cuts = text.match_indices('\n').map(|(at, _)| at + 1);
         for cut in std::iter::once(0).chain(cuts) {
             let mut scan = LogScan::new(source());
-            scan.offer_lines(&text[..cut]);
-            scan.offer_lines(&text[cut..]);
+            let offered = scan.offer_lines(&text[..cut]) + scan.offer_lines(&text[cut..]);
+            assert_eq!(offered, lines.len() as u64);
             assert_eq!((scan.lines(), scan.into_parts()), expected, "cut at {cut}");
         }
         // And each line on its own is found or not as `level_of` finds it.
