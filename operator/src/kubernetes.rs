@@ -14,6 +14,8 @@ use kube::{
 use regex::Regex;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
 use velero_debug_crd::{MAX_OBJECT_NAME_LEN, OBJECT_NAME_PATTERN};
 
 use crate::config::Limits;
@@ -159,6 +161,9 @@ where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
     let mut pages = Pages::new(api, params, limits);
+    if max_kept < limits.max_list_items {
+        pages = pages.one_at_a_time();
+    }
     let mut items = Vec::new();
     let mut cut = false;
     while let Some(page) = pages.next().await? {
@@ -177,7 +182,8 @@ where
 }
 
 /// A list read one page at a time, for lists whose items are looked at and dropped (every
-/// node of a cluster): only one page is held. The same limits as [`list_all`].
+/// node of a cluster): a page is held, and the next one's text as it arrives. The same limits
+/// as [`list_all`].
 pub(crate) struct Pages<K> {
     client: kube::Client,
     request: kube::core::Request,
@@ -191,8 +197,17 @@ pub(crate) struct Pages<K> {
     pub truncated: bool,
     /// Items left out because they could not be decoded, one line each.
     pub undecodable: Vec<String>,
+    /// The next page, asked for as soon as the one before it came: the server makes it while
+    /// this one is decoded and looked at, instead of after (BENCHMARKS.md, issue 38). Dropped
+    /// with the list, its request is dropped too.
+    ahead: Option<AbortOnDropHandle<Result<RawPage, RequestError>>>,
+    /// Whether the next page is asked for ahead: not when the reader may stop before the end.
+    read_ahead: bool,
     item: std::marker::PhantomData<K>,
 }
+
+/// A page as the server sent it: each item still its JSON text.
+type RawPage = ObjectList<Box<RawValue>>;
 
 impl<K> Pages<K>
 where
@@ -209,8 +224,17 @@ where
             done: false,
             truncated: false,
             undecodable: Vec::new(),
+            ahead: None,
+            read_ahead: true,
             item: std::marker::PhantomData,
         }
+    }
+
+    /// Each page asked for only when it is wanted: for a reader that may stop early, to which
+    /// a page asked for ahead would be a request for nothing.
+    pub fn one_at_a_time(mut self) -> Self {
+        self.read_ahead = false;
+        self
     }
 
     /// The next page's items; None once the list is over.
@@ -218,15 +242,28 @@ where
         if self.done {
             return Ok(None);
         }
-        let page_request = self.request.list(&self.params).map_err(|e| RequestError {
-            message: e.to_string(),
-            code: None,
-        })?;
+        let page = match self.ahead.take() {
+            Some(ahead) => ahead.await.map_err(|e| RequestError {
+                message: format!("the page's request ended: {e}"),
+                code: None,
+            })??,
+            None => self.fetch()?.await?,
+        };
+        let cut = self.seen + page.items.len() >= self.max_items;
+        match &page.metadata.continue_ {
+            Some(token) if !token.is_empty() => {
+                self.params = self.params.clone().continue_token(token);
+                // Items that cannot be decoded may leave the cut short: the next page is then
+                // asked for when it is wanted.
+                if self.read_ahead && !cut {
+                    self.ask_ahead().await?;
+                }
+            }
+            _ => self.done = true,
+        }
         // Items as their JSON text, each decoded straight into K: a page read as a tree of
         // values first held ten times its text (a page of 200 pods: 9 MB; BENCHMARKS.md,
         // issue 38) and was decoded twice.
-        let page: ObjectList<Box<RawValue>> =
-            request_within(self.api_timeout, self.client.request(page_request)).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for raw in page.items {
             match decode::<K>(&raw) {
@@ -238,15 +275,32 @@ where
             items.truncate(self.max_items - self.seen);
             self.truncated = true;
             self.done = true;
+            self.ahead = None;
         }
         self.seen += items.len();
-        match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => {
-                self.params = self.params.clone().continue_token(&token);
-            }
-            _ => self.done = true,
-        }
         Ok(Some(items))
+    }
+
+    /// The request for the page `params` names, under the timeout.
+    fn fetch(
+        &self,
+    ) -> Result<impl Future<Output = Result<RawPage, RequestError>> + Send + 'static, RequestError>
+    {
+        let page_request = self.request.list(&self.params).map_err(|e| RequestError {
+            message: e.to_string(),
+            code: None,
+        })?;
+        let (client, timeout) = (self.client.clone(), self.api_timeout);
+        Ok(async move { request_within(timeout, client.request::<RawPage>(page_request)).await })
+    }
+
+    /// Starts the next page's request and lets it go out before this page is decoded: the
+    /// runtime may have one thread, which decoding would hold.
+    async fn ask_ahead(&mut self) -> Result<(), RequestError> {
+        let fetch = self.fetch()?.in_current_span();
+        self.ahead = Some(AbortOnDropHandle::new(tokio::spawn(fetch)));
+        tokio::task::yield_now().await;
+        Ok(())
     }
 }
 
@@ -422,6 +476,39 @@ mod tests {
         assert_eq!(names, ["pending-1", "pending-2"]);
         assert!(listed.truncated);
         served.await.unwrap().done().await;
+    }
+
+    fn names(pods: &[Pod]) -> Vec<&str> {
+        pods.iter()
+            .map(|p| p.metadata.name.as_deref().unwrap_or_default())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_next_page_is_asked_for_while_the_one_before_is_looked_at() {
+        let (ctx, server) = api_server_mock::context(Config::default());
+        let path = "/api/v1/namespaces/shop/pods";
+        let served = server.serve(vec![
+            expect(Method::GET, path).answer(200, pod_list(&["ready-1"], "t1")),
+            expect(Method::GET, path)
+                .query("continue=t1")
+                .answer(200, pod_list(&["ready-2", "ready-3"], "")),
+        ]);
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), "shop");
+        let mut pages = Pages::new(&pods, ListParams::default(), &Limits::default());
+        let first = pages.next().await.unwrap().unwrap();
+        // The second page is asked for before the reader wants it: both requests are served
+        // while the reader still holds the first page.
+        let served = tokio::time::timeout(Duration::from_secs(10), served)
+            .await
+            .expect("the second page was not asked for ahead")
+            .unwrap();
+        assert_eq!(names(&first), ["ready-1"]);
+        let second = pages.next().await.unwrap().unwrap();
+        assert_eq!(names(&second), ["ready-2", "ready-3"]);
+        // The last page asks for nothing more.
+        assert!(pages.next().await.unwrap().is_none());
+        served.done().await;
     }
 
     #[tokio::test]
