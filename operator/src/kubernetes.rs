@@ -166,8 +166,10 @@ where
     }
     let mut items = Vec::new();
     let mut cut = false;
-    while let Some(page) = pages.next().await? {
-        items.extend(page.into_iter().filter(|item| keep(item)));
+    while let Some(page) = pages.next_raw().await? {
+        for raw in page {
+            items.extend(pages.decode_item(&raw).filter(|item| keep(item)));
+        }
         if items.len() >= max_kept {
             cut = items.len() > max_kept || !pages.done;
             items.truncate(max_kept);
@@ -183,7 +185,7 @@ where
 
 /// A list read one page at a time, for lists whose items are looked at and dropped (every
 /// node of a cluster): a page is held, and the next one's text as it arrives. The same limits
-/// as [`list_all`].
+/// as [`list_all`]; items left undecoded count towards `max_list_items` too.
 pub(crate) struct Pages<K> {
     client: kube::Client,
     request: kube::core::Request,
@@ -239,6 +241,21 @@ where
 
     /// The next page's items; None once the list is over.
     pub async fn next(&mut self) -> Result<Option<Vec<K>>, RequestError> {
+        let Some(page) = self.next_raw().await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            page.iter()
+                .filter_map(|raw| self.decode_item(raw))
+                .collect(),
+        ))
+    }
+
+    /// The next page's items as their JSON text, for a reader that decodes each as it takes it
+    /// ([`decode_item`](Self::decode_item)): a page of objects read as trees of values held
+    /// ten times its text (250 PodVolumeRestores: 7 MB; BENCHMARKS.md, issue 38), and only
+    /// one item of it need be. None once the list is over.
+    pub async fn next_raw(&mut self) -> Result<Option<Vec<Box<RawValue>>>, RequestError> {
         if self.done {
             return Ok(None);
         }
@@ -249,36 +266,32 @@ where
             })??,
             None => self.fetch()?.await?,
         };
-        let cut = self.seen + page.items.len() >= self.max_items;
-        match &page.metadata.continue_ {
-            Some(token) if !token.is_empty() => {
-                self.params = self.params.clone().continue_token(token);
-                // Items that cannot be decoded may leave the cut short: the next page is then
-                // asked for when it is wanted.
-                if self.read_ahead && !cut {
-                    self.ask_ahead().await?;
-                }
-            }
-            _ => self.done = true,
-        }
-        // Items as their JSON text, each decoded straight into K: a page read as a tree of
-        // values first held ten times its text (a page of 200 pods: 9 MB; BENCHMARKS.md,
-        // issue 38) and was decoded twice.
-        let mut items = Vec::with_capacity(page.items.len());
-        for raw in page.items {
-            match decode::<K>(&raw) {
-                Ok(item) => items.push(item),
-                Err(why) => self.undecodable.push(why),
-            }
-        }
+        let mut items = page.items;
         if self.seen + items.len() >= self.max_items {
             items.truncate(self.max_items - self.seen);
             self.truncated = true;
             self.done = true;
-            self.ahead = None;
+        } else {
+            match &page.metadata.continue_ {
+                Some(token) if !token.is_empty() => {
+                    self.params = self.params.clone().continue_token(token);
+                    if self.read_ahead {
+                        self.ask_ahead().await?;
+                    }
+                }
+                _ => self.done = true,
+            }
         }
         self.seen += items.len();
         Ok(Some(items))
+    }
+
+    /// One item of a page, decoded straight into K; None (and a line in `undecodable`) when
+    /// it cannot be.
+    pub fn decode_item(&mut self, raw: &RawValue) -> Option<K> {
+        decode::<K>(raw)
+            .map_err(|why| self.undecodable.push(why))
+            .ok()
     }
 
     /// The request for the page `params` names, under the timeout.

@@ -93,10 +93,13 @@ impl Sources<'_> {
     {
         let mut pages = kubernetes::Pages::new(api, lp, self.limits);
         loop {
-            match pages.next().await {
+            // Each item decoded as it is taken (see `Pages::next_raw`).
+            match pages.next_raw().await {
                 Ok(Some(page)) => {
-                    for item in page {
-                        each(out, item)?;
+                    for raw in page {
+                        if let Some(item) = pages.decode_item(&raw) {
+                            each(out, item)?;
+                        }
                     }
                 }
                 Ok(None) => break,
