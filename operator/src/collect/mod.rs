@@ -132,7 +132,7 @@ struct Found {
 }
 
 /// Steps in the order they end; status.progress counts them. The logs, the longest, are read
-/// while cluster-state and events are collected.
+/// while workloads, cluster-state and events are collected.
 pub(crate) const STEPS: [&str; 8] = [
     "target",
     "object-store",
