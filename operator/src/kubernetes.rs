@@ -563,6 +563,36 @@ mod tests {
         served.await.unwrap().done().await;
     }
 
+    #[tokio::test]
+    async fn an_item_that_cannot_be_read_counts_towards_the_lists_bound() {
+        let (ctx, server) = api_server_mock::context(Config::default());
+        let path = "/api/v1/namespaces/shop/pods";
+        let mut page = pod_list(&["ready-1", "ready-2"], "t1");
+        page["items"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, json!({"metadata": {"name": 7}}));
+        // The bound is reached within the first page: no second page is asked for.
+        let served = server.serve(vec![expect(Method::GET, path).answer(200, page)]);
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), "shop");
+        let limits = Limits {
+            max_list_items: 2,
+            ..Limits::default()
+        };
+        let listed = list_all(&pods, ListParams::default(), &limits)
+            .await
+            .unwrap();
+        let names: Vec<&str> = listed
+            .items
+            .iter()
+            .map(|p| p.metadata.name.as_deref().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["ready-1"]);
+        assert!(listed.truncated);
+        assert_eq!(listed.undecodable.len(), 1, "{:?}", listed.undecodable);
+        served.await.unwrap().done().await;
+    }
+
     fn api_error(code: u16) -> kube::Error {
         kube::Error::Api(Box::new(
             kube::core::Status::failure("no", "Reason").with_code(code),
