@@ -480,13 +480,8 @@ mod tests {
         let listed = list_keeping(&pods, lp, &Limits::default(), 2, pending)
             .await
             .unwrap();
-        let names: Vec<String> = listed
-            .items
-            .iter()
-            .map(|p| p.metadata.name.clone().unwrap_or_default())
-            .collect();
         // Two kept: the second page's third pod is left, and no third page is asked for.
-        assert_eq!(names, ["pending-1", "pending-2"]);
+        assert_eq!(names(&listed.items), ["pending-1", "pending-2"]);
         assert!(listed.truncated);
         served.await.unwrap().done().await;
     }
@@ -542,12 +537,7 @@ mod tests {
         let listed = list_all(&pods, ListParams::default(), &Limits::default())
             .await
             .unwrap();
-        let names: Vec<&str> = listed
-            .items
-            .iter()
-            .map(|p| p.metadata.name.as_deref().unwrap_or_default())
-            .collect();
-        assert_eq!(names, ["ready-1", "ready-2"]);
+        assert_eq!(names(&listed.items), ["ready-1", "ready-2"]);
         assert_eq!(listed.undecodable.len(), 2, "{:?}", listed.undecodable);
         assert!(
             listed.undecodable[0].starts_with("shop/odd: field metadata.creationTimestamp: "),
@@ -582,12 +572,7 @@ mod tests {
         let listed = list_all(&pods, ListParams::default(), &limits)
             .await
             .unwrap();
-        let names: Vec<&str> = listed
-            .items
-            .iter()
-            .map(|p| p.metadata.name.as_deref().unwrap_or_default())
-            .collect();
-        assert_eq!(names, ["ready-1"]);
+        assert_eq!(names(&listed.items), ["ready-1"]);
         assert!(listed.truncated);
         assert_eq!(listed.undecodable.len(), 1, "{:?}", listed.undecodable);
         served.await.unwrap().done().await;
