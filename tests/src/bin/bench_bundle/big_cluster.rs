@@ -6,9 +6,10 @@
 //! Each PodVolumeRestore's pod exists, restored (Velero's label), on its node, with its claim
 //! bound to its PV; the operator may read workloads everywhere (rbac.workloadNamespaces
 //! ["*"], as a big cluster's admins grant it), so a kind is one list, not one a namespace.
-//! Bundled with `nodeAgentLogs: Involved` and `All`, and `velero debug --restore` on the same
-//! state, in rounds (each round the source floor, both bundles and `velero debug`, side by
-//! side); per bundle its API requests, summary.md's size and the steps' timings.
+//! Bundled with `nodeAgentLogs: Involved`, `All` and `None` (what the bundle costs beside the
+//! node-agent logs), and `velero debug --restore` on the same state, in rounds (each round the
+//! source floor, the bundles and `velero debug`, side by side); per bundle its API requests,
+//! summary.md's size and the steps' timings; once, the control plane's CPU at rest.
 
 use std::{
     collections::BTreeMap,
@@ -94,7 +95,9 @@ pub(crate) async fn big_cluster(
     // Each round measures the floor, both bundles and `velero debug` one after the other: the
     // machine's speed drifts within the hour the scenario runs, and the ratios are of
     // measurements made side by side.
-    let modes = ["Involved", "All"];
+    // None: what the bundle costs beside the node-agent logs.
+    let modes = ["Involved", "All", "None"];
+    let at_rest = at_rest(AT_REST).await?;
     let (mut floor, mut peer) = (vec![], vec![]);
     let (mut floor_cpu, mut peer_cpu) = (vec![], vec![]);
     let mut walls = vec![vec![]; modes.len()];
@@ -178,6 +181,13 @@ pub(crate) async fn big_cluster(
         Cpu::each(&peer_cpu)
     ));
     rows.push(format!(
+        "| the control plane at rest, {} s without a request | | {:.1} s, {:.2} of a core; the machine's busy cores {:.2} | | | | |",
+        AT_REST.as_secs(),
+        at_rest.control_plane,
+        at_rest.control_plane / AT_REST.as_secs_f64(),
+        at_rest.busy_cores
+    ));
+    rows.push(format!(
         "| ratios of the medians: Involved / floor, Involved / `velero debug` | {:.2}, {:.2} | | | | | |",
         median(&walls[0]) / median(&floor),
         median(&walls[0]) / median(&peer)
@@ -199,6 +209,17 @@ struct MachineCpu {
     total: u64,
     /// CPU seconds of the control plane's processes so far (see [`control_plane_seconds`]).
     control_plane: f64,
+}
+
+/// How long the control plane's CPU is measured at rest.
+const AT_REST: Duration = Duration::from_secs(10);
+
+/// The CPU the control plane and the machine spend while nothing is asked of them (kwok's
+/// node heartbeats, the controllers): what every second of a measurement pays whatever it does.
+async fn at_rest(how_long: Duration) -> Result<Cpu> {
+    let machine = MachineCpu::now()?;
+    tokio::time::sleep(how_long).await;
+    Cpu::since(0.0, 0.0, machine)
 }
 
 /// The processes that serve the bundle's requests and the logs: the API server, etcd and kwok
