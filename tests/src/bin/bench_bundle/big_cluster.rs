@@ -9,7 +9,8 @@
 //! Bundled with `nodeAgentLogs: Involved`, `All` and `None` (what the bundle costs beside the
 //! node-agent logs), and `velero debug --restore` on the same state, in rounds (each round the
 //! source floor, the bundles and `velero debug`, side by side); per bundle its API requests,
-//! summary.md's size and the steps' timings; once, the control plane's CPU at rest.
+//! summary.md's size and first section, and the steps' timings; once, the control plane's
+//! CPU at rest.
 
 use std::{
     collections::BTreeMap,
@@ -141,13 +142,14 @@ pub(crate) async fn big_cluster(
         by_kind.push(format!("RSS of {mode} (last round): {profile}"));
         let facts = BundleFacts::read(&done).await?;
         rows.push(format!(
-            "| nodeAgentLogs: {mode} | {:.1} s ({}) | {} | {} + {} | {} KiB | {} | {} |",
+            "| nodeAgentLogs: {mode} | {:.1} s ({}) | {} | {} + {} | {} KiB, first section: {} | {} | {} |",
             median(walls),
             each(walls),
             Cpu::each(cpus),
             facts.object_requests(),
             facts.log_requests(),
             facts.summary_bytes / 1024,
+            facts.first_section(),
             facts.files,
             facts.timings
         ));
@@ -355,6 +357,8 @@ struct BundleFacts {
     /// manifest.json's apiRequestsByKind.
     requests: BTreeMap<String, u64>,
     summary_bytes: usize,
+    /// summary.md's sections (`## ` headings) in order: the findings must come first.
+    sections: Vec<String>,
     files: usize,
     timings: String,
 }
@@ -384,10 +388,17 @@ impl BundleFacts {
                     .join(", ")
             })
             .unwrap_or_default();
+        let summary = find("/summary.md")?;
+        let sections = String::from_utf8_lossy(summary)
+            .lines()
+            .filter_map(|l| l.strip_prefix("## "))
+            .map(str::to_string)
+            .collect();
         Ok(BundleFacts {
             requests: serde_json::from_value(manifest["apiRequestsByKind"].clone())
                 .context("apiRequestsByKind")?,
-            summary_bytes: find("/summary.md")?.len(),
+            summary_bytes: summary.len(),
+            sections,
             files: files.len(),
             timings,
         })
@@ -407,6 +418,14 @@ impl BundleFacts {
 
     fn object_requests(&self) -> u64 {
         self.requests.values().sum::<u64>() - self.log_requests()
+    }
+
+    /// summary.md's first section, of how many.
+    fn first_section(&self) -> String {
+        match self.sections.first() {
+            Some(first) => format!("{first} (of {})", self.sections.len()),
+            None => "none".to_string(),
+        }
     }
 
     /// The kinds, the most asked first.
