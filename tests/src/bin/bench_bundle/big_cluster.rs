@@ -93,7 +93,7 @@ pub(crate) async fn big_cluster(
     )?
     .build();
     let pods: Api<Pod> = Api::namespaced(log_client, &t.env.namespace);
-    // Each round measures the floor, both bundles and `velero debug` one after the other: the
+    // Each round measures the floor, the bundles and `velero debug` one after the other: the
     // machine's speed drifts within the hour the scenario runs, and the ratios are of
     // measurements made side by side.
     // None: what the bundle costs beside the node-agent logs.

@@ -25,8 +25,8 @@
 //! 5. The report (`--scenarios 5`): report.html of bundles of 200 and 2,000 volume operations,
 //!    its size against its cap and its load time in headless Chromium (report_render.rs).
 //! 6. A big cluster (`--scenarios 6`): a restore over 200 nodes with 2,000 PodVolumeRestores,
-//!    20,000 events and 5,000 results, bundled with `nodeAgentLogs` Involved, All and None, against
-//!    `velero debug --restore` and the node-agent logs' source floor (big_cluster.rs).
+//!    20,000 events and 5,000 results, bundled with `nodeAgentLogs` Involved, All and None,
+//!    against `velero debug --restore` and the node-agent logs' source floor (big_cluster.rs).
 //! 7. Serve (`--scenarios 7`): `kubectl velero-debug serve` on a bundle of 1 GiB of content,
 //!    its time to ready and its peak RSS (serve_bundle.rs).
 
