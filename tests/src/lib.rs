@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod forward_proxy;
 pub mod holding_proxy;
 pub mod plugin;
+pub mod recorded_events;
 pub mod served;
 pub mod store_proxy;
 pub mod stores;

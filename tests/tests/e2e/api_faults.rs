@@ -9,11 +9,8 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::{
-    Api,
-    api::{ListParams, LogParams},
-};
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Api, api::LogParams};
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
     OperatorsBack, TestCtx,
@@ -23,7 +20,9 @@ use velero_debug_e2e::{
         apply_bundle, data_path_log, download, failed_pod_volume_backup_on, fake_node, real_backup,
         restart_node_agent_on, server_log, text, wait_completed,
     },
-    operator_metric, restart_operator_replica, restart_operators, sha256_hex,
+    operator_metric,
+    recorded_events::times_recorded_once_made,
+    restart_operator_replica, restart_operators, sha256_hex,
 };
 
 /// Every log request of Velero's namespace is answered 429 with Retry-After: 1 the first time,
@@ -291,15 +290,10 @@ async fn cut_off_mid_upload(t: &TestCtx, proxy: &ApiFaultProxy, backup: &str) ->
             sha256_hex(&stored) == archive.sha256,
             "{name}: the stored object's sha256 is not status.archive.sha256"
         );
-        let events = Api::<Event>::namespaced(t.client.clone(), &t.env.namespace)
-            .list(&ListParams::default().fields(&format!(
-                "involvedObject.kind=DebugBundle,involvedObject.name={name},reason=Completed"
-            )))
-            .await?;
+        let completed = times_recorded_once_made(t, &name, "Completed").await?;
         ensure!(
-            events.items.len() == 1,
-            "{name} has {} Completed events",
-            events.items.len()
+            completed == 1,
+            "{name} was recorded Completed {completed} times"
         );
         download(&now).await?;
     }

@@ -21,6 +21,7 @@ use velero_debug_e2e::{
         real_backup, real_restore, restart_node_agent_on, server_log, storage_location, text,
         wait_finished,
     },
+    recorded_events::{times_recorded, times_recorded_once_made},
     unique_name,
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -117,20 +118,11 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"])?;
     ensure!(manifest["target"]["name"] == backup.as_str());
     // Collected once: one Started and one Completed event, no retry of the whole pipeline.
-    let events: Api<k8s_openapi::api::core::v1::Event> =
-        Api::namespaced(t.client.clone(), &t.env.namespace);
-    let about = ListParams::default().fields(&format!("involvedObject.name={name}"));
-    let reasons: Vec<String> = events
-        .list(&about)
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
+    let completed = times_recorded_once_made(t, &name, "Completed").await?;
+    let started = times_recorded(t, &name, "Started").await?;
     ensure!(
-        reasons.iter().filter(|r| *r == "Started").count() == 1
-            && reasons.iter().filter(|r| *r == "Completed").count() == 1,
-        "events: {reasons:?}"
+        (started, completed) == (1, 1),
+        "Started {started} and Completed {completed} times"
     );
     ensure!(manifest["files"].as_array().unwrap().len() + 1 == files.len());
     let summary = text(&files, "summary.md")?;

@@ -15,7 +15,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::{coordination::v1::Lease, core::v1::Event};
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, ListParams},
@@ -28,7 +28,9 @@ use velero_debug_e2e::{
         wait_finished,
     },
     holding_proxy::{Hold, HoldingProxy},
-    operator_metric, process_live, restart_operator_replica, restart_operators,
+    operator_metric, process_live,
+    recorded_events::times_recorded,
+    restart_operator_replica, restart_operators,
 };
 
 fn setting(name: &str, default: u64) -> u64 {
@@ -167,16 +169,6 @@ fn completion(b: &DebugBundle) -> Result<Completion> {
         key: status.archive.as_ref().context("no archive")?.key.clone(),
         completed_at: format!("{:?}", status.completion_time),
     })
-}
-
-async fn completed_events(client: &Client, namespace: &str, name: &str) -> Result<usize> {
-    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let list = events
-        .list(&ListParams::default().fields(&format!(
-            "involvedObject.kind=DebugBundle,involvedObject.name={name},reason=Completed"
-        )))
-        .await?;
-    Ok(list.items.len())
 }
 
 /// Phases of the bundles in `names`, as the API server has them now.
@@ -369,8 +361,8 @@ async fn serial_faults_leaders_killed_at_random_leave_each_bundle_completed_once
             "{name} completed again: {:?} then {again:?}",
             completions[name]
         );
-        let events = completed_events(&t.client, &t.env.namespace, name).await?;
-        ensure!(events <= 1, "{name} has {events} Completed events");
+        let events = times_recorded(t, name, "Completed").await?;
+        ensure!(events <= 1, "{name} was recorded Completed {events} times");
         let key = &completions[name].key;
         let folder = key.rsplit_once('/').map(|(f, _)| f).unwrap_or_default();
         let archives = keys_under(&t.env, &format!("{folder}/{name}-")).await?;

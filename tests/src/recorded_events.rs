@@ -1,0 +1,70 @@
+//! The events the operator records on its DebugBundles, counted as the recorder made them.
+//!
+//! kube's `Recorder` folds an event it already made into that Event object's series, so one
+//! object can stand for several occurrences: a count of objects would miss a repeat.
+//! And the operator records an event after the status write a test waits for, so a test that
+//! lists right after that write can find the event not yet made.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use k8s_openapi::api::core::v1::Event;
+use kube::{Api, api::ListParams};
+
+use crate::{TestCtx, eventually};
+
+/// How many times `reason` was recorded on the DebugBundle `name`, series included.
+pub async fn times_recorded(t: &TestCtx, name: &str, reason: &str) -> Result<i32> {
+    let events: Api<Event> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let selector =
+        format!("involvedObject.kind=DebugBundle,involvedObject.name={name},reason={reason}");
+    let listed = events
+        .list(&ListParams::default().fields(&selector))
+        .await?;
+    Ok(listed.items.iter().map(occurrences).sum())
+}
+
+/// [`times_recorded`], once `reason` has been recorded at least once (waiting up to 30 s).
+pub async fn times_recorded_once_made(t: &TestCtx, name: &str, reason: &str) -> Result<i32> {
+    eventually(
+        &format!("a {reason} event on DebugBundle {name}"),
+        Duration::from_secs(30),
+        || async {
+            let times = times_recorded(t, name, reason).await?;
+            Ok((times > 0).then_some(times))
+        },
+    )
+    .await
+}
+
+/// One Event object's occurrences: its series' count when it has one (the recorder's
+/// `events.k8s.io` series, as the core API shows it), else its deprecated count, else one.
+fn occurrences(event: &Event) -> i32 {
+    let series = event.series.as_ref().and_then(|s| s.count);
+    series.or(event.count).unwrap_or(1).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{Event, EventSeries};
+
+    use super::occurrences;
+
+    #[test]
+    fn a_series_counts_its_occurrences_and_a_lone_event_counts_one() {
+        let lone = Event::default();
+        let series = Event {
+            series: Some(EventSeries {
+                count: Some(3),
+                ..Default::default()
+            }),
+            count: Some(1),
+            ..Default::default()
+        };
+        let deprecated = Event {
+            count: Some(2),
+            ..Default::default()
+        };
+        assert_eq!([&lone, &series, &deprecated].map(occurrences), [1, 3, 2]);
+    }
+}
