@@ -404,9 +404,14 @@ where
 }
 
 /// Publishes an event; a failure to publish is logged, never the caller's failure.
+///
+/// The recorder folds an event into the series of one it made before with the same type,
+/// reason, action and objects, keeping that one's note: an event whose note belongs to another
+/// object names that object as `related`, so it gets a series of its own.
 pub(crate) async fn publish_event(
     recorder: &Recorder,
     regarding: &ObjectReference,
+    related: Option<&ObjectReference>,
     type_: EventType,
     reason: &str,
     action: &str,
@@ -417,7 +422,7 @@ pub(crate) async fn publish_event(
         reason: reason.into(),
         note: Some(note.chars().take(1000).collect()),
         action: action.into(),
-        secondary: None,
+        secondary: related.cloned(),
     };
     if let Err(e) = recorder.publish(&event, regarding).await {
         tracing::warn!(error = %e, reason, "could not publish event");

@@ -574,16 +574,21 @@ pub fn assert_first_status_finding(bundle: &DebugBundle, rule: &str) -> Result<(
     Ok(())
 }
 
-/// The message of the `ProbableCause` Warning event on a Velero object (kind, name), waiting
-/// up to 30 s for it.
-pub async fn probable_cause_event(t: &TestCtx, kind: &str, name: &str) -> Result<String> {
+/// The message of the `ProbableCause` Warning event that the DebugBundle `bundle` announced on
+/// a Velero object (kind, name), waiting up to 30 s for it: each bundle's event names it as its
+/// related object, so another bundle's diagnosis of the same object is never read in its place.
+pub async fn probable_cause_event(
+    t: &TestCtx,
+    (kind, name): (&str, &str),
+    bundle: &str,
+) -> Result<String> {
     let (env, client) = (&t.env, &t.client);
     let events: Api<k8s_openapi::api::core::v1::Event> =
         Api::namespaced(client.clone(), &env.namespace);
     let selector =
         format!("involvedObject.kind={kind},involvedObject.name={name},reason=ProbableCause");
     eventually(
-        &format!("a ProbableCause event on {kind} {name}"),
+        &format!("a ProbableCause event of DebugBundle {bundle} on {kind} {name}"),
         Duration::from_secs(30),
         || async {
             let listed = events
@@ -592,7 +597,13 @@ pub async fn probable_cause_event(t: &TestCtx, kind: &str, name: &str) -> Result
             Ok(listed
                 .items
                 .into_iter()
-                .find(|e| e.type_.as_deref() == Some("Warning"))
+                .find(|e| {
+                    e.type_.as_deref() == Some("Warning")
+                        && e.related.as_ref().is_some_and(|r| {
+                            r.kind.as_deref() == Some("DebugBundle")
+                                && r.name.as_deref() == Some(bundle)
+                        })
+                })
                 .map(|e| e.message.unwrap_or_default()))
         },
     )

@@ -107,6 +107,7 @@ async fn reconcile(
     kubernetes::publish_event(
         &ctx.recorder,
         &regarding,
+        None,
         EventType::Normal,
         "DebugBundleCreated",
         "AutoBundle",

@@ -48,6 +48,7 @@ async fn leave(bundle: &WatchedBundle, ctx: &Context, what: &str, why: &str) -> 
     kubernetes::publish_event(
         &ctx.recorder,
         &bundle.object_ref(&()),
+        None,
         EventType::Warning,
         "ArchiveLeft",
         "Delete",

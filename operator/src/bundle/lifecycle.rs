@@ -135,7 +135,16 @@ pub(super) async fn finished(bundle: &DebugBundle, ctx: &Context) -> Result<Acti
 
 async fn event(ctx: &Context, bundle: &DebugBundle, type_: EventType, reason: &str, note: &str) {
     let regarding = bundle.object_ref(&());
-    kubernetes::publish_event(&ctx.recorder, &regarding, type_, reason, "Lifecycle", note).await;
+    kubernetes::publish_event(
+        &ctx.recorder,
+        &regarding,
+        None,
+        type_,
+        reason,
+        "Lifecycle",
+        note,
+    )
+    .await;
 }
 
 /// The status with a new URL, or, when none can be signed, with the refresh recorded as done

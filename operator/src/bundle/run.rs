@@ -166,6 +166,7 @@ impl<'a> Run<'a> {
         kubernetes::publish_event(
             &self.ctx.recorder,
             &regarding,
+            None,
             type_,
             reason,
             "Collect",
@@ -195,9 +196,12 @@ impl<'a> Run<'a> {
         else {
             return;
         };
+        // The Restore's event names the bundle whose diagnosis it is: a second bundle of the
+        // same Restore announces its own cause, not a repeat of the first one's.
         kubernetes::publish_event(
             &self.ctx.recorder,
             &d.target,
+            Some(&self.bundle.object_ref(&())),
             EventType::Warning,
             diagnosis::PROBABLE_CAUSE,
             "Diagnose",

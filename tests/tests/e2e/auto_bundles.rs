@@ -102,7 +102,7 @@ async fn a_partially_failed_restore_gets_its_bundle_and_takes_it_along_when_dele
     // The probable cause comes first: in summary.md's Findings, within its first 40 lines, in
     // status.findings, and as an event on the Restore.
     assert_first_finding(&bundle, &files, "quota-exceeded", &["ResourceQuota"])?;
-    let event = probable_cause_event(t, "Restore", &restore).await?;
+    let event = probable_cause_event(t, ("Restore", &restore), &bundle.name_any()).await?;
     ensure!(
         event.contains("ResourceQuota"),
         "ProbableCause event: {event}"

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use kube::{
-    Api,
+    Api, ResourceExt,
     api::{DynamicObject, Patch, PatchParams, PostParams},
 };
 use velero_debug_crd::{DebugBundle, Phase, reasons};
@@ -90,7 +90,7 @@ async fn a_backup_into_an_unavailable_location_is_diagnosed_though_its_bundle_ca
     ensure!(status.archive.is_none(), "{:?}", status.archive);
     assert_first_status_finding(&bundle, "bsl-unavailable")?;
     plugin_names_the_first_finding(t, &bundle).await?;
-    let event = probable_cause_event(t, "Backup", &backup).await?;
+    let event = probable_cause_event(t, ("Backup", &backup), &bundle.name_any()).await?;
     ensure!(event.contains(&bsl), "ProbableCause event: {event}");
     let made = t.env.s3.data_dir.join(&bucket);
     ensure!(!made.exists(), "the store made the bucket {made:?}");
@@ -242,14 +242,10 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
     let agent = restart_node_agent_on(t, &node, &current, &previous).await?;
 
     let (ns, backup, _) = real_backup(t, "panic-src").await?;
-    let (restore, restore_uid) = finished_restore(
-        t,
-        &backup,
-        "PartiallyFailed",
-        Duration::ZERO,
-        serde_json::json!({}),
-    )
-    .await?;
+    // No automatic bundle: it could collect before the PodVolumeRestore below exists.
+    let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
+    let (restore, restore_uid) =
+        finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
     let pvr = pod_volume_restore(
         t,
         (&restore, &restore_uid),
@@ -275,7 +271,16 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
             .any(|l| l.contains(&pvr) && l.ends_with("consequence of #1")),
         "the PodVolumeRestore's failure is not shown as a consequence:\n{summary}"
     );
-    let event = probable_cause_event(t, "Restore", &restore).await?;
-    ensure!(event.contains(&node), "ProbableCause event: {event}");
+    // A second bundle of the same Restore announces its own diagnosis on it: the recorder
+    // would fold a repeat of the first one's event into its series, keeping the first note.
+    let (again, _) = completed_bundle(t, serde_json::json!({"restore": restore})).await?;
+    for b in [&bundle, &again] {
+        let event = probable_cause_event(t, ("Restore", &restore), &b.name_any()).await?;
+        ensure!(
+            event.contains(&node) && event.contains(&format!("/{},", b.name_any())),
+            "ProbableCause event of {}: {event}",
+            b.name_any()
+        );
+    }
     Ok(())
 }
