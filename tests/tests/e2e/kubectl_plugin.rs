@@ -9,7 +9,7 @@ use anyhow::{Context, Result, ensure};
 use kube::Api;
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
-    Cleanup, Env, TestCtx,
+    Cleanup, Env, TestCtx, eventually,
     fixtures::{object_exists, partially_failed_restore, real_backup, wait_finished},
     unique_name,
 };
@@ -215,20 +215,22 @@ async fn waiting_on_a_bundle_that_fails_exits_1_with_its_reason() -> Result<()> 
         "kubectl wait --for=condition=Finished: {}",
         String::from_utf8_lossy(&waited.stderr)
     );
+    // The operator records the event after the status write kubectl waited for.
     let client = env.client().await?;
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, &env.namespace);
     let about = kube::api::ListParams::default().fields(&format!("regarding.name={name}"));
-    let reasons: Vec<String> = events
-        .list(&about)
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
-    ensure!(
-        reasons.iter().any(|r| r == "TargetNotFound"),
-        "event reasons: {reasons:?}"
-    );
+    eventually(
+        &format!("a TargetNotFound event on DebugBundle {name}"),
+        Duration::from_secs(30),
+        || async {
+            let listed = events.list(&about).await?.items;
+            let found = listed
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("TargetNotFound"));
+            Ok(found.then_some(()))
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -580,7 +582,7 @@ async fn summary_from_a_store_sending_an_endless_gzip_is_cut_at_the_cap() -> Res
     ensure!(!shown.contains("X-Amz-Signature"), "{shown}");
     // The plugin is gone, so the proxy's writes fail: what it sent is what socket buffers hold
     // past the cap, far below what an unbounded read would have taken in 90 s.
-    velero_debug_e2e::eventually(
+    eventually(
         "the endless answer to end",
         Duration::from_secs(10),
         || async { Ok((proxy.ended() == 1).then_some(())) },

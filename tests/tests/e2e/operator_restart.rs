@@ -210,17 +210,24 @@ async fn serial_leaders_stopped_mid_upload_leave_no_unfinished_upload_and_the_ne
         listed.contents()
     );
 
-    // The third process completed exactly this bundle, and says so on /metrics.
+    // The third process completed exactly this bundle, and says so on /metrics (the count
+    // just after the status write, the slot when the run ends).
     let port = std::fs::read_to_string(t.env.state_dir()?.join(format!("{third}.metrics-port")))?;
-    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", port.trim()))
-        .await?
-        .text()
-        .await?;
-    ensure!(
-        text.contains("velero_debug_bundles_total{result=\"completed\",reason=\"Completed\"} 1"),
-        "metrics of {third}: {text}"
-    );
-    ensure!(text.contains("velero_debug_bundles_in_flight 0"), "{text}");
+    let completed = "velero_debug_bundles_total{result=\"completed\",reason=\"Completed\"} 1";
+    let idle = "velero_debug_bundles_in_flight 0";
+    eventually(
+        &format!("{third}'s metrics to show one completed bundle and none in flight"),
+        Duration::from_secs(30),
+        || async {
+            let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", port.trim()))
+                .await?
+                .text()
+                .await?;
+            let has = |sample: &str| text.lines().any(|l| l == sample);
+            Ok((has(completed) && has(idle)).then_some(()))
+        },
+    )
+    .await?;
 
     restart_operator().await?;
     Ok(())

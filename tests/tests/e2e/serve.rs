@@ -59,12 +59,29 @@ fn without_ages(text: &str) -> Vec<String> {
                 && w.trim_end_matches(['s', 'm', 'h', 'd', 'y']).len() < w.len()
                 && w.chars().all(|c| c.is_ascii_digit() || "smhdy".contains(c)))
     };
+    // An event that recurred after the bundle was made reads "3s (x2 over 10s)" live where
+    // the bundle has "10s": the repeat count goes with the ages.
+    let is_repeat = |w: &str| {
+        w.strip_prefix("(x")
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
     text.lines()
         .map(|l| {
-            l.split_whitespace()
-                .map(|w| if is_age(w) { "<age>" } else { w })
-                .collect::<Vec<_>>()
-                .join(" ")
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let mut kept = Vec::new();
+            let mut i = 0;
+            while i < words.len() {
+                if let [w, "over", age, ..] = words[i..]
+                    && is_repeat(w)
+                    && is_age(age)
+                {
+                    i += 3;
+                    continue;
+                }
+                kept.push(if is_age(words[i]) { "<age>" } else { words[i] });
+                i += 1;
+            }
+            kept.join(" ")
         })
         .collect()
 }
@@ -457,4 +474,18 @@ fn a_masked_line_matches_its_live_line_and_only_it() {
     assert!(is_live_line_masked("plain", "plain"));
     assert!(!is_live_line_masked("plain", "plainer"));
     assert!(!is_live_line_masked("ab***REDACTED***ba", "aba"));
+}
+
+#[test]
+fn an_event_that_recurred_reads_as_it_did_once() {
+    let once = "  Warning  FailedMount  10s  kubelet  volume data not found";
+    let again = "  Warning  FailedMount  3s (x2 over 10s)  kubelet  volume data not found";
+    assert_eq!(without_ages(once), without_ages(again));
+    let other = "  Warning  FailedMount  3s (x2 over 10s)  kubelet  volume logs not found";
+    assert_ne!(without_ages(once), without_ages(other));
+    // Only "(xN over <age>)" is a repeat: a message that says "(x2 over budget" keeps it.
+    assert_eq!(
+        without_ages("Normal Note 5s msg (x2 over budget"),
+        ["Normal Note <age> msg (x2 over budget"]
+    );
 }

@@ -7,7 +7,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::{Context, Result, ensure};
 use velero_debug_crd::Phase;
 use velero_debug_e2e::{
-    OperatorsBack, TestCtx,
+    OperatorsBack, TestCtx, eventually,
     fixtures::{
         apply_bundle, assert_first_finding, download, finished_restore, put_gzipped, real_backup,
         text, wait_finished,
@@ -65,10 +65,19 @@ async fn serial_a_site_rule_names_what_no_built_in_rule_knows_with_its_next_step
     .await?;
     let name = apply_bundle(t, serde_json::json!({"restore": restore})).await?;
     let bundle = wait_finished(t, &name, Duration::from_secs(120)).await;
-    let counted = operator_metric(
-        &t.env,
-        "operator-0",
-        r#"velero_debug_findings_total{rule="site-e2e-proxy",severity="error"}"#,
+    // Counted just after the status write the wait saw.
+    let counted = eventually(
+        "the site rule's finding counted",
+        Duration::from_secs(10),
+        || async {
+            let counted = operator_metric(
+                &t.env,
+                "operator-0",
+                r#"velero_debug_findings_total{rule="site-e2e-proxy",severity="error"}"#,
+            )
+            .await?;
+            Ok((counted >= 1).then_some(counted))
+        },
     )
     .await;
     back.done().await?;
@@ -85,6 +94,6 @@ async fn serial_a_site_rule_names_what_no_built_in_rule_knows_with_its_next_step
     );
     let summary = text(&files, "summary.md")?;
     ensure!(summary.contains("queue NET"), "{summary}");
-    ensure!(counted? >= 1, "the site rule's finding was not counted");
+    counted?;
     Ok(())
 }

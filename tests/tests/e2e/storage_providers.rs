@@ -449,13 +449,14 @@ async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Resul
         &gone[..8]
     );
     let gcs_foreign = gcs_orphan.replace("gone-", "other-cluster-");
-    stores::gcs_put(
-        env,
-        &gcs_orphan,
-        b"x",
-        serde_json::json!({INSTALL_MARK: mark}),
-    )
-    .await?;
+    let azure_orphan = gcs_orphan.replacen(&env.gcs.prefix, &env.azure.prefix, 1);
+    let azure_foreign = azure_orphan.replace("gone-", "other-cluster-");
+    let blob = tempfile::NamedTempFile::new()?;
+    std::fs::write(blob.path(), b"x")?;
+    let blob_path = blob.path().to_string_lossy().to_string();
+    let mark_arg = format!("velero_debug_install={mark}");
+    // Another cluster's archives first: every sweep that sees an orphan also sees them, so
+    // the orphans' collection proves they were passed over, not missed.
     stores::gcs_put(
         env,
         &gcs_foreign,
@@ -463,14 +464,6 @@ async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Resul
         serde_json::json!({INSTALL_MARK: "another"}),
     )
     .await?;
-
-    let azure_orphan = gcs_orphan.replacen(&env.gcs.prefix, &env.azure.prefix, 1);
-    let azure_foreign = azure_orphan.replace("gone-", "other-cluster-");
-    let blob = tempfile::NamedTempFile::new()?;
-    std::fs::write(blob.path(), b"x")?;
-    let blob_path = blob.path().to_string_lossy().to_string();
-    let mark_arg = format!("velero_debug_install={mark}");
-    stores::azure_blob(env, &["put", &azure_orphan, &blob_path, &mark_arg]).await?;
     stores::azure_blob(
         env,
         &[
@@ -481,6 +474,14 @@ async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Resul
         ],
     )
     .await?;
+    stores::gcs_put(
+        env,
+        &gcs_orphan,
+        b"x",
+        serde_json::json!({INSTALL_MARK: mark}),
+    )
+    .await?;
+    stores::azure_blob(env, &["put", &azure_orphan, &blob_path, &mark_arg]).await?;
 
     // The e2e operator sweeps every 3 s with no grace period.
     eventually(
