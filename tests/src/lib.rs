@@ -407,6 +407,26 @@ where
     }
 }
 
+/// Checks once a second for `window` that `check` still holds (`Ok(None)`), failing at the
+/// first `Some(what went wrong)`: for an absence that a late producer could still end, checked
+/// past the point where it should have acted, not only at it.
+pub async fn holds_throughout<F, Fut>(what: &str, window: Duration, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>>>,
+{
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        if let Some(broken) = check().await? {
+            bail!("{what} no longer holds: {broken}");
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Runs the real Velero CLI against the environment; fails with its output when it fails.
 pub async fn velero(env: &Env, args: &[&str]) -> Result<String> {
     let run = tokio::process::Command::new(&env.velero.cli)

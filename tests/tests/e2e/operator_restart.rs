@@ -17,7 +17,7 @@ use velero_debug_e2e::{
         partially_failed_now, real_backup, storage_location, wait_completed, wait_finished,
     },
     holding_proxy::{Hold, HoldingProxy},
-    operator_metric, process_live, restart_operators,
+    holds_throughout, operator_metric, process_live, restart_operators,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -53,11 +53,23 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
     restores
         .patch(&restore, &PatchParams::default(), &Patch::Merge(&touch))
         .await?;
-    // A control made after the touch, which does get a bundle: once the new process has acted
-    // on it, it has also decided on the touched restore. (Its bundle is waited for at the end,
-    // so that no collection of this test runs on into the next test's operators.)
+    // A control made after the touch, which does get a bundle; the operator decides on
+    // restores concurrently, so the touched one is watched for a few seconds past the control's
+    // record. (The control's bundle is waited for at the end, so that no collection of this
+    // test runs on into the next test's operators.)
     let (control, _) = partially_failed_now(t, &backup).await?;
     let control_bundle = auto_bundle_recorded(t, &control).await?;
+    holds_throughout(
+        "one automatic bundle for the touched restore",
+        Duration::from_secs(5),
+        || async {
+            let names: Vec<_> = (bundles.list(&list).await?.items.iter())
+                .map(|b| b.name_any())
+                .collect();
+            Ok((names.len() != 1).then(|| format!("automatic bundles: {names:?}")))
+        },
+    )
+    .await?;
 
     let after = bundles.list(&list).await?.items;
     ensure!(
