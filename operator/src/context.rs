@@ -1,17 +1,17 @@
 //! What every reconcile of one term shares (see leader.rs: a term is one stretch of leading):
-//! one client, one event recorder, the settings, the metrics, the collection slots and the
+//! one client, the event publisher, the settings, the metrics, the collection slots and the
 //! term's end.
 
 use std::sync::Arc;
 
-use kube::{
-    Client,
-    runtime::events::{Recorder, Reporter},
-};
+use kube::{Client, runtime::events::Reporter};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, metrics::Metrics, redact::Redactor, request_tally::RequestTally};
+use crate::{
+    config::Config, event_publisher::EventPublisher, metrics::Metrics, redact::Redactor,
+    request_tally::RequestTally,
+};
 
 /// Field manager of everything the operator writes.
 pub(crate) const MANAGER: &str = "velero-debug-operator";
@@ -22,7 +22,7 @@ pub(crate) struct Context {
     pub log_client: Client,
     /// API requests made by this process (see process.rs); a bundle records its share.
     pub api_requests: Arc<RequestTally>,
-    pub recorder: Recorder,
+    pub events: EventPublisher,
     pub config: Config,
     /// Built once per process (its patterns are compiled once), shared by every term and
     /// with the blocking threads that redact object-store files (collect/object_store.rs).
@@ -55,7 +55,7 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: EventPublisher::new(client.clone(), reporter),
             log_client: client.clone(),
             client,
             api_requests,

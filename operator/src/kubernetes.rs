@@ -1,15 +1,13 @@
 //! Kubernetes helpers every controller uses: paginated lists, requests under a timeout,
-//! deletes that tolerate a missing object, server-side-applied status, events, and the
-//! apiVersion/kind that list items lack.
+//! deletes that tolerate a missing object, server-side-applied status, and the apiVersion/kind
+//! that list items lack.
 
 use std::{fmt::Debug, future::Future, sync::LazyLock, time::Duration};
 
-use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Api, Resource,
     api::{DeleteParams, ListParams, Patch, PatchParams},
     core::{ApiResource, DynamicObject, ObjectList, TypeMeta},
-    runtime::events::{Event, EventType, Recorder},
 };
 use regex::Regex;
 use serde::{Serialize, de::DeserializeOwned};
@@ -401,32 +399,6 @@ where
         &Patch::Apply(&patch),
     )
     .await
-}
-
-/// Publishes an event; a failure to publish is logged, never the caller's failure.
-///
-/// The recorder folds an event into the series of one it made before with the same type,
-/// reason, action and objects, keeping that one's note: an event whose note belongs to another
-/// object names that object as `related`, so it gets a series of its own.
-pub(crate) async fn publish_event(
-    recorder: &Recorder,
-    regarding: &ObjectReference,
-    related: Option<&ObjectReference>,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: &str,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: action.into(),
-        secondary: related.cloned(),
-    };
-    if let Err(e) = recorder.publish(&event, regarding).await {
-        tracing::warn!(error = %e, reason, "could not publish event");
-    }
 }
 
 /// Objects read through a dynamic API (list items especially) come without apiVersion and

@@ -9,6 +9,7 @@ mod bundle;
 mod collect;
 mod config;
 mod context;
+mod event_publisher;
 mod findings;
 mod gzip_members;
 mod health;

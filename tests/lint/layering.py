@@ -36,7 +36,7 @@ LAYERS = {
     "steps": ["collect"],
     "adapters": [
         "storage", "kubernetes", "log_client", "spool", "api_timeout", "request_tally", "tar_gz",
-        "gzip_members", "metrics", "health", "context", "config", "allocator",
+        "gzip_members", "metrics", "health", "context", "config", "allocator", "event_publisher",
     ],
     "cores": ["findings", "summary", "report", "redact", "velero", "proxy"],
 }

@@ -15,13 +15,26 @@ use crate::{TestCtx, eventually};
 
 /// How many times `reason` was recorded on the DebugBundle `name`, series included.
 pub async fn times_recorded(t: &TestCtx, name: &str, reason: &str) -> Result<i32> {
+    Ok(notes_recorded(t, name, reason).await?.len() as i32)
+}
+
+/// The note of each time `reason` was recorded on the DebugBundle `name`: an Event object's
+/// note once per occurrence of its series.
+pub async fn notes_recorded(t: &TestCtx, name: &str, reason: &str) -> Result<Vec<String>> {
     let events: Api<Event> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let selector =
         format!("involvedObject.kind=DebugBundle,involvedObject.name={name},reason={reason}");
     let listed = events
         .list(&ListParams::default().fields(&selector))
         .await?;
-    Ok(listed.items.iter().map(occurrences).sum())
+    Ok(listed
+        .items
+        .iter()
+        .flat_map(|e| {
+            let note = e.message.clone().unwrap_or_default();
+            std::iter::repeat_n(note, occurrences(e) as usize)
+        })
+        .collect())
 }
 
 /// [`times_recorded`], once `reason` has been recorded at least once (waiting up to 30 s).

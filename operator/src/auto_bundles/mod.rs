@@ -26,7 +26,7 @@ use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle, LABEL_AUTO, LABEL_TARGET
 
 use policy::Decision;
 
-use crate::{context::Context, health::WatchHealth, kubernetes, velero};
+use crate::{context::Context, event_publisher::Said, health::WatchHealth, kubernetes, velero};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AutoBundleError {
@@ -104,16 +104,13 @@ async fn reconcile(
         .await?;
     let regarding = obj.object_ref(&velero::resource(kind));
     let note = format!("DebugBundle {name} collects what went wrong");
-    kubernetes::publish_event(
-        &ctx.recorder,
-        &regarding,
-        None,
-        EventType::Normal,
-        "DebugBundleCreated",
-        "AutoBundle",
-        &note,
-    )
-    .await;
+    let said = Said {
+        type_: EventType::Normal,
+        reason: "DebugBundleCreated",
+        action: "AutoBundle",
+        note: &note,
+    };
+    ctx.events.publish(&regarding, None, said).await;
     enforce_cap(&bundles, &ctx).await?;
     Ok(Action::await_change())
 }

@@ -20,7 +20,7 @@ use kube::{
 };
 
 use super::{dereference, error::Error, watched::WatchedBundle};
-use crate::{context::Context, kubernetes};
+use crate::{context::Context, event_publisher::Said, kubernetes};
 
 /// When a cleanup that failed for a reason that may pass is tried again: a quarter of the time
 /// the deletion has waited, between 5 s and 60 s.
@@ -45,16 +45,15 @@ async fn leave(bundle: &WatchedBundle, ctx: &Context, what: &str, why: &str) -> 
         "{what} was not deleted with the bundle: {why}; the garbage collector deletes it once the store can be reached with the location's credential"
     );
     tracing::warn!(bundle = %bundle.name_any(), %note, "archive left");
-    kubernetes::publish_event(
-        &ctx.recorder,
-        &bundle.object_ref(&()),
-        None,
-        EventType::Warning,
-        "ArchiveLeft",
-        "Delete",
-        &note,
-    )
-    .await;
+    let said = Said {
+        type_: EventType::Warning,
+        reason: "ArchiveLeft",
+        action: "Delete",
+        note: &note,
+    };
+    ctx.events
+        .publish(&bundle.object_ref(&()), None, said)
+        .await;
     Action::await_change()
 }
 

@@ -19,6 +19,7 @@ use super::{dereference, error::Error, plan, status};
 use crate::{
     config::Config,
     context::{Context, MANAGER},
+    event_publisher::Said,
     kubernetes,
 };
 
@@ -135,16 +136,13 @@ pub(super) async fn finished(bundle: &DebugBundle, ctx: &Context) -> Result<Acti
 
 async fn event(ctx: &Context, bundle: &DebugBundle, type_: EventType, reason: &str, note: &str) {
     let regarding = bundle.object_ref(&());
-    kubernetes::publish_event(
-        &ctx.recorder,
-        &regarding,
-        None,
+    let said = Said {
         type_,
         reason,
-        "Lifecycle",
+        action: "Lifecycle",
         note,
-    )
-    .await;
+    };
+    ctx.events.publish(&regarding, None, said).await;
 }
 
 /// The status with a new URL, or, when none can be signed, with the refresh recorded as done

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     context::{Context, MANAGER, NotLeading},
+    event_publisher::Said,
     kubernetes,
     metrics::InFlight,
     velero::Target,
@@ -163,16 +164,13 @@ impl<'a> Run<'a> {
 
     pub async fn event(&self, type_: EventType, reason: &str, note: &str) {
         let regarding = self.bundle.object_ref(&());
-        kubernetes::publish_event(
-            &self.ctx.recorder,
-            &regarding,
-            None,
+        let said = Said {
             type_,
             reason,
-            "Collect",
+            action: "Collect",
             note,
-        )
-        .await;
+        };
+        self.ctx.events.publish(&regarding, None, said).await;
     }
 
     pub fn diagnosed(&mut self, diagnosis: Diagnosis) {
@@ -198,16 +196,17 @@ impl<'a> Run<'a> {
         };
         // The Restore's event names the bundle whose diagnosis it is: a second bundle of the
         // same Restore announces its own cause, not a repeat of the first one's.
-        kubernetes::publish_event(
-            &self.ctx.recorder,
-            &d.target,
-            Some(&self.bundle.object_ref(&())),
-            EventType::Warning,
-            diagnosis::PROBABLE_CAUSE,
-            "Diagnose",
-            &note,
-        )
-        .await;
+        let said = Said {
+            type_: EventType::Warning,
+            reason: diagnosis::PROBABLE_CAUSE,
+            action: "Diagnose",
+            note: &note,
+        };
+        let bundle = self.bundle.object_ref(&());
+        self.ctx
+            .events
+            .publish(&d.target, Some(&bundle), said)
+            .await;
     }
 
     pub fn hold(&mut self, slot: OwnedSemaphorePermit) {

@@ -25,6 +25,7 @@ use velero_debug_e2e::{
         wait_finished,
     },
     holds_throughout,
+    recorded_events::notes_recorded,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -305,6 +306,26 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
         "refresh collected again"
     );
     download(&refreshed).await?;
+    // Refreshed again: each refresh is an event of its own, with the expiry it gave.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again =
+        serde_json::json!({"metadata": {"annotations": {"velerodebug.io/refresh-url": "two"}}});
+    bundles(&t.env, &t.client)
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&again))
+        .await?;
+    let notes = eventually(
+        "two URLRefreshed events",
+        Duration::from_secs(30),
+        || async {
+            let notes = notes_recorded(t, &name, "URLRefreshed").await?;
+            Ok((notes.len() >= 2).then_some(notes))
+        },
+    )
+    .await?;
+    ensure!(
+        notes.len() == 2 && notes[0] != notes[1],
+        "URLRefreshed notes: {notes:?}"
+    );
 
     // Once expired, status says so and the URL is refused.
     let expired = eventually(
