@@ -225,6 +225,8 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("delete", "velero.io", "backups", "velero"),
         access("delete", "velero.io", "restores", "velero"),
         access("create", "velero.io", "restores", "velero"),
+        // Each event is made, never patched into an earlier one's series.
+        access("patch", "events.k8s.io", "events", "velero"),
         // The record of automatic bundles lives in the ledger, not on Velero's objects.
         access("patch", "velero.io", "restores", "velero"),
         access("patch", "velero.io", "backups", "velero"),
