@@ -550,6 +550,10 @@ pub fn assert_first_finding(
     rule: &str,
     words: &[&str],
 ) -> Result<()> {
+    ensure!(
+        !words.is_empty(),
+        "no word to find in the first finding of {rule}"
+    );
     let summary = text(files, "summary.md")?;
     let (at, first) = first_finding(&summary)?;
     ensure!(

@@ -326,6 +326,14 @@ async fn refreshed_url_works_expired_url_is_shown_and_ttl_deletes_bundle_and_arc
         notes.len() == 2 && notes[0] != notes[1],
         "URLRefreshed notes: {notes:?}"
     );
+    // The URL shown from now on works, so its refusal once expired is the expiry's.
+    let twice = eventually("the second refresh", Duration::from_secs(30), || async {
+        let b = bundles(&t.env, &t.client).get(&name).await?;
+        let s = b.status.clone().unwrap_or_default();
+        Ok((s.url_refreshed_for.as_deref() == Some("two")).then_some(b))
+    })
+    .await?;
+    download(&twice).await?;
 
     // Once expired, status says so and the URL is refused.
     let expired = eventually(

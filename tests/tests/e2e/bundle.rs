@@ -177,14 +177,7 @@ async fn bundle_for_a_real_backup_holds_everything_and_goes_away_with_its_bundle
         .delete(&name, &DeleteParams::default())
         .await?;
     eventually("archive deleted", Duration::from_secs(60), || async {
-        let gone = s3
-            .head_object()
-            .bucket(&archive.bucket)
-            .key(&archive.key)
-            .send()
-            .await
-            .is_err();
-        Ok(gone.then_some(()))
+        Ok((!object_exists(&t.env, &archive.key).await?).then_some(()))
     })
     .await?;
     Ok(())
@@ -232,9 +225,12 @@ async fn bundle_for_a_real_restore_holds_its_results_and_backup() -> Result<()> 
         results.get("errors").is_some() || results.get("warnings").is_some(),
         "{results}"
     );
+    let agent = node_agent_on(t, "node-2").await?;
     ensure!(
-        files.keys().any(|k| k.starts_with("logs/node-agent/")),
-        "the involved node's node-agent log is missing"
+        files
+            .keys()
+            .any(|k| k.starts_with(&format!("logs/node-agent/{agent}/"))),
+        "the involved node's node-agent ({agent}) log is missing"
     );
     Ok(())
 }

@@ -112,7 +112,13 @@ async fn dates_and_durations_in_every_form_the_api_server_admits_are_read() -> R
         "URL valid for {valid}s, not 90s"
     );
     // 0.5m after it finished, the bundle and its archive are gone: read, not "keep forever".
+    let key = status.archive.context("no archive")?.key;
+    ensure!(object_exists(&t.env, &key).await?, "no archive at {key}");
     bundle_gone(t, &name, Duration::from_secs(90)).await?;
+    ensure!(
+        !object_exists(&t.env, &key).await?,
+        "the archive {key} outlived its bundle"
+    );
     Ok(())
 }
 

@@ -148,7 +148,12 @@ async fn upload_gone(env: &Env, key: &str, upload_id: &str) -> Result<bool> {
         Err(e) => {
             let code = e.as_service_error().and_then(|e| e.meta().code());
             match code {
-                Some("NoSuchUpload" | "AccessDenied") => Ok(true),
+                // s3s-fs also says AccessDenied to an open upload of another access key:
+                // its record of the upload tells the two apart.
+                Some("NoSuchUpload" | "AccessDenied") => {
+                    let record = env.s3.data_dir.join(format!(".upload-{upload_id}.json"));
+                    Ok(!record.try_exists()?)
+                }
                 _ => Err(anyhow::Error::new(e).context("UploadPart probe")),
             }
         }

@@ -318,8 +318,9 @@ async fn a_restore_refused_by_a_limit_range_names_the_limit_range() -> Result<()
     assert_phase(&restore, "PartiallyFailed")?;
     let (bundle, files) =
         completed_bundle(t, serde_json::json!({"restore": restore.name_any()})).await?;
-    assert_first_finding(&bundle, &files, "limit-range-refused", &[])?;
-    assert_next_step_names(&bundle, &files, &format!("LimitRange {restored}/{limit}"))
+    let named = format!("LimitRange {restored}/{limit}");
+    assert_first_finding(&bundle, &files, "limit-range-refused", &[&named])?;
+    assert_next_step_names(&bundle, &files, &named)
 }
 
 /// A cluster-scoped CRD of the test's own, `<plural>.<group>`, labelled `labels`; deleted at
@@ -455,6 +456,6 @@ async fn a_restore_of_a_custom_resource_whose_crd_is_gone_names_the_resource() -
     assert_phase(&restore, "PartiallyFailed")?;
     let (bundle, files) =
         completed_bundle(t, serde_json::json!({"restore": restore.name_any()})).await?;
-    assert_first_finding(&bundle, &files, "api-missing", &[])?;
+    assert_first_finding(&bundle, &files, "api-missing", &[&widgets])?;
     assert_next_step_names(&bundle, &files, &widgets)
 }

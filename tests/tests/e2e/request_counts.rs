@@ -112,6 +112,15 @@ async fn serial_twice_the_workload_objects_cost_the_same_requests_and_all_are_co
                 );
             }
         }
+        // Each kind was listed and counted: two empty tallies would compare equal too.
+        for kind in WORKLOAD_KINDS {
+            ensure!(
+                requests
+                    .get(&format!("{kind} list"))
+                    .is_some_and(|n| *n > 0),
+                "no list of {kind} counted: {requests:?}"
+            );
+        }
         let one_by_one: Vec<&String> = requests.keys().filter(|k| k.ends_with(" get")).collect();
         ensure!(
             one_by_one.is_empty(),

@@ -451,9 +451,10 @@ async fn a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()
         "get pods: {said}"
     );
     let said = String::from_utf8_lossy(&held.stderr);
+    let listed = String::from_utf8_lossy(&held.stdout);
     ensure!(
-        !said.contains("Warning"),
-        "velero's pods, collected, warned: {said}"
+        held.status.success() && listed.contains("velero-") && !said.contains("Warning"),
+        "velero's pods, collected, were not listed without a warning: {said}\n{listed}"
     );
     Ok(())
 }
