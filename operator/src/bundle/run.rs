@@ -194,8 +194,7 @@ impl<'a> Run<'a> {
         else {
             return;
         };
-        // The Restore's event names the bundle whose diagnosis it is: a second bundle of the
-        // same Restore announces its own cause, not a repeat of the first one's.
+        // The Restore's event names the bundle whose diagnosis it is as its related object.
         let said = Said {
             type_: EventType::Warning,
             reason: diagnosis::PROBABLE_CAUSE,
