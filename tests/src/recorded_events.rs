@@ -1,9 +1,10 @@
-//! The events the operator records on its DebugBundles, counted as the recorder made them.
+//! The events the operator records on its DebugBundles, counted as they were made.
 //!
-//! kube's `Recorder` folds an event it already made into that Event object's series, so one
-//! object can stand for several occurrences: a count of objects would miss a repeat.
-//! And the operator records an event after the status write a test waits for, so a test that
-//! lists right after that write can find the event not yet made.
+//! The operator makes each event an Event of its own (operator/src/event_publisher.rs), but
+//! kube's `Recorder` would fold a repeat into one Event's series: occurrences are counted with
+//! their series, so a count stays right whichever way the events are made.
+//! Some events (`Completed`, a failure's) come after the status write a test waits for, so a
+//! test that lists right after that write can find the event not yet made.
 
 use std::time::Duration;
 
