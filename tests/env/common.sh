@@ -39,6 +39,12 @@ pytools_version() {
   echo "gcs$PYTOOLS_GOOGLE_CLOUD_STORAGE_VERSION-azblob$PYTOOLS_AZURE_STORAGE_BLOB_VERSION-py$py"
 }
 
+# The real node's runtime key: Debian's versions, the epoch dropped (a ':' in a folder name would
+# split PATH).
+node_runtime_version() {
+  echo "containerd$CONTAINERD_VERSION-runc$RUNC_VERSION-cni$CNI_PLUGINS_VERSION-busybox${BUSYBOX_VERSION#*:}"
+}
+
 # A free loopback port, or the one asked for if it is free; a busy one is reported by number.
 free_port() { # [wanted]
   python3 - "${1:-0}" <<'PY'
@@ -51,6 +57,25 @@ except OSError as e:
     sys.exit(f"port {want} on 127.0.0.1 is busy: {e}")
 print(s.getsockname()[1])
 PY
+}
+
+wait_for() { # description timeout-seconds command...
+  local what=$1 timeout=$2 i
+  shift 2
+  for ((i = 0; i < timeout; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  die "timed out after ${timeout}s waiting for $what"
+}
+
+# Starts a command in its own process group (so env-down can stop it and its children at once)
+# and records the group's pid.
+start_group() { # name logfile command...
+  local name=$1 logf=$2
+  shift 2
+  setsid "$@" >>"$logf" 2>&1 </dev/null &
+  echo $! >"$VDO_ENV_DIR/pids/$name.pid"
 }
 
 # --- Stopping what a script started -----------------------------------------------------------

@@ -9,6 +9,11 @@ KWOKCTL="$(tool_dir kwok "$KWOK_VERSION")/bin/kwokctl"
 
 [[ -d "$VDO_ENV_DIR" ]] || { log "env-down: no environment in $VDO_ENV_DIR"; exit 0; }
 
+# The real node first, while the API server still answers; node-down.sh names what it could not
+# remove, and then the state folder is kept for a look, as for a process that outlives SIGKILL.
+node_left=0
+"$ENV_DIR/node-down.sh" || node_left=1
+
 # Our own process groups (operator, Velero server, S3): TERM, the time each one's own shutdown
 # needs, then KILL. What is still live after that is named, not just counted.
 left=""
@@ -47,6 +52,7 @@ for pid in $cluster_pids; do
   [[ -z "$still" ]] || left+=$'\n'"  cluster process: $still"
 done
 [[ -z "$left" ]] || die "env-down: processes still running after SIGKILL (pid state command):$left"
+((node_left == 0)) || die "env-down: the real node was not removed whole (see node-down above); $VDO_ENV_DIR is kept"
 
 rm -rf "$VDO_CACHE/last-env-logs"
 mkdir -p "$VDO_CACHE/last-env-logs"

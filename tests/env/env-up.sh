@@ -41,6 +41,7 @@ done
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 ENV_JSON="$VDO_ENV_DIR/env.json"
 export KWOK_WORKDIR="$VDO_ENV_DIR/kwok"
+source "$ENV_DIR/node-common.sh"
 
 # Prints the pid file's pid if that process is alive.
 alive_pid() { local p; p=$(cat "$1" 2>/dev/null) && [[ -n "$(pid_live "$p")" ]] && echo "$p"; }
@@ -76,25 +77,6 @@ fi
 mkdir -p "$VDO_ENV_DIR"/{pids,logs,plugins,s3,gcs,azurite,podlogs}
 start_all=$(date +%s)
 
-
-wait_for() { # description timeout-seconds command...
-  local what=$1 timeout=$2 i
-  shift 2
-  for ((i = 0; i < timeout; i++)); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 1
-  done
-  die "timed out after ${timeout}s waiting for $what"
-}
-
-# Starts a command in its own process group (so env-down can stop it and its children at once)
-# and records the group's pid.
-start_group() { # name logfile command...
-  local name=$1 logf=$2
-  shift 2
-  setsid "$@" >>"$logf" 2>&1 </dev/null &
-  echo $! >"$VDO_ENV_DIR/pids/$name.pid"
-}
 
 # --- test CA and server certificate (Azurite; S3 behind HTTPS) ----------------------------------
 TLS_DIR="$VDO_ENV_DIR/tls"
@@ -154,7 +136,22 @@ grep -q 'BEGIN PRIVATE KEY' "$GCS_CREDS_FILE" || die "no PKCS#8 key in $GCS_CRED
 # --- cluster ---------------------------------------------------------------------------------
 log "env-up: starting the kwok cluster '$CLUSTER_NAME' (binary runtime)"
 t=$(date +%s)
-"$KWOKCTL" create cluster --name "$CLUSTER_NAME" --runtime binary \
+# The API server's certificate also names the `kubernetes` Service's address (the real node's
+# pods dial it), and the API server calls kubelets with the admin certificate, which the real
+# node's kubelet checks (kwok's own kubelets take any caller). It dials a node by its
+# InternalIP first: the real node's name resolves nowhere, and kwok's nodes have only a
+# Hostname (localhost).
+KWOK_PKI="$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pki"
+cat >"$VDO_ENV_DIR/kwokctl.yaml" <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  kubeApiserverCertSANs: ["$KUBERNETES_SERVICE_IP"]
+EOF
+"$KWOKCTL" --config "$VDO_ENV_DIR/kwokctl.yaml" create cluster --name "$CLUSTER_NAME" --runtime binary \
+  --extra-args "kube-apiserver=kubelet-client-certificate=$KWOK_PKI/admin.crt" \
+  --extra-args "kube-apiserver=kubelet-client-key=$KWOK_PKI/admin.key" \
+  --extra-args "kube-apiserver=kubelet-preferred-address-types=InternalIP,Hostname" \
   --kubeconfig "$KUBECONFIG" \
   --etcd-binary "$ETCD" \
   --kube-apiserver-binary "$KUBE_DIR/kube-apiserver" \
@@ -225,6 +222,29 @@ spec:
     region: $REGION
     s3ForcePathStyle: "true"
     s3Url: $S3_URL
+    publicUrl: $S3_PUBLIC_URL
+    checksumAlgorithm: ""
+EOF
+
+# --- the real node (node-up.sh), and a storage location its pods reach ------------------------
+API_PORT=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}' | sed 's/.*://')
+"$ENV_DIR/node-up.sh" "$API_PORT" "$S3_PORT"
+# The same S3 store under the node's address (node-up.sh's DNAT): fs-backups of the real node's
+# volumes go here, since the node-agent's kopia dials the BSL's s3Url from inside its pod.
+S3_NODE_URL="http://$NODE_IP:$S3_PORT"
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata: {name: real-node, namespace: $NAMESPACE}
+spec:
+  provider: aws
+  validationFrequency: 10s
+  objectStorage: {bucket: $BUCKET, prefix: real-node}
+  credential: {name: cloud-credentials, key: cloud}
+  config:
+    region: $REGION
+    s3ForcePathStyle: "true"
+    s3Url: $S3_NODE_URL
     publicUrl: $S3_PUBLIC_URL
     checksumAlgorithm: ""
 EOF
@@ -350,17 +370,6 @@ wait_for "BSLs tls-ca and tls-insecure Available" 120 bash -c \
 log "env-up: S3 behind HTTPS on $S3_TLS_URL (BSLs tls-ca, tls-insecure)"
 
 # --- Velero workloads as kwok pods ------------------------------------------------------------
-# The node-agent pods carry the labels this Velero version's own install gives them (1.14's have
-# no role=node-agent, 1.18's do), read from `velero install --dry-run`.
-NODE_AGENT_LABELS=$("$VELERO" install --dry-run -o json --use-node-agent --no-secret \
-  --no-default-backup-location --use-volume-snapshots=false \
-  --plugins "velero/velero-plugin-for-aws:$VELERO_AWS_PLUGIN_VERSION" | python3 -c '
-import json, sys
-items = json.load(sys.stdin)["items"]
-ds = next(i for i in items if i["kind"] == "DaemonSet" and i["metadata"]["name"] == "node-agent")
-print(json.dumps(ds["spec"]["template"]["metadata"]["labels"]))') ||
-  die "cannot read the node-agent pod labels of Velero $VELERO_VERSION from 'velero install --dry-run'"
-log "env-up: node-agent pods labelled as Velero $VELERO_VERSION installs them: $NODE_AGENT_LABELS"
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -383,33 +392,39 @@ spec:
         image: velero/velero:$VELERO_VERSION
         command: [/velero]
         args: [server, --uploader-type=kopia]
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: node-agent
-  namespace: $NAMESPACE
-  labels: {component: velero}
-spec:
-  selector: {matchLabels: {name: node-agent}}
-  template:
-    metadata:
-      labels: $NODE_AGENT_LABELS
-    spec:
-      containers:
-      - name: node-agent
-        image: velero/velero:$VELERO_VERSION
-        command: [/velero]
-        args: [node-agent, server]
 EOF
+# The node-agent DaemonSet as this Velero version's own install makes it, with the real node's
+# kubelet folder and Velero's image made here; it also tolerates the real node's taint. On the
+# kwok nodes its pods are kwok's; on the real node it runs `velero node-agent server` for real.
+"$VELERO" install --dry-run -o json --use-node-agent --no-secret --no-default-backup-location \
+  --use-volume-snapshots=false --image "$VELERO_IMAGE" --kubelet-root-dir "$NODE_KUBELET_DIR" \
+  --plugins "velero/velero-plugin-for-aws:$VELERO_AWS_PLUGIN_VERSION" | python3 -c '
+import json, sys
+taint = sys.argv[1]
+keep = []
+for item in json.load(sys.stdin)["items"]:
+    kind, name = item["kind"], item["metadata"]["name"]
+    if kind == "DaemonSet" and name == "node-agent":
+        spec = item["spec"]["template"]["spec"]
+        spec.setdefault("tolerations", []).append({"key": taint, "operator": "Exists", "effect": "NoSchedule"})
+        for c in spec["containers"]:
+            c["imagePullPolicy"] = "Never"
+        keep.append(item)
+    elif kind in ("ServiceAccount", "ClusterRoleBinding") and name == "velero":
+        keep.append(item)
+print(json.dumps({"apiVersion": "v1", "kind": "List", "items": keep}))' "$NODE_TAINT_KEY" >"$VDO_ENV_DIR/node-agent.json" ||
+  die "cannot make the node-agent DaemonSet of Velero $VELERO_VERSION from 'velero install --dry-run'"
+kubectl apply -f "$VDO_ENV_DIR/node-agent.json" >/dev/null
 wait_for "velero and node-agent pods Running" 120 bash -c \
-  "[[ \$(kubectl -n $NAMESPACE get pods -o jsonpath='{range .items[*]}{.status.phase}{\"\\n\"}{end}' | grep -c Running) -ge 4 ]]"
+  "[[ \$(kubectl -n $NAMESPACE get pods -o jsonpath='{range .items[*]}{.status.phase}{\"\\n\"}{end}' | grep -c Running) -ge 5 ]]"
+wait_for "the node-agent on $NODE_NAME Ready" 120 bash -c \
+  "kubectl -n $NAMESPACE get pods -l name=node-agent --field-selector spec.nodeName=$NODE_NAME -o jsonpath='{.items[*].status.containerStatuses[*].ready}' | grep -qx true"
 
 # Each pod's log is a file on this machine; kwok serves it through the API as the kubelet would.
 cri_line() { printf '%s stdout F %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$1"; }
 logs_objects=""
 first_agent=1
-for pod in $(kubectl -n "$NAMESPACE" get pods -l name=node-agent -o jsonpath='{.items[*].metadata.name}'); do
+for pod in $(kubectl -n "$NAMESPACE" get pods -l name=node-agent --field-selector "spec.nodeName!=$NODE_NAME" -o jsonpath='{.items[*].metadata.name}'); do
   node=$(kubectl -n "$NAMESPACE" get pod "$pod" -o jsonpath='{.spec.nodeName}')
   f="$VDO_ENV_DIR/podlogs/$pod.log"
   {
@@ -478,6 +493,10 @@ json.dump({
     "tinyproxy": "$TINYPROXY",
     "browserTools": "$BROWSER_TOOLS",
     "podLogsDir": "$VDO_ENV_DIR/podlogs",
+    "realNode": {"name": "$NODE_NAME", "address": "$NODE_IP", "taintKey": "$NODE_TAINT_KEY",
+                 "kubeletDir": "$NODE_KUBELET_DIR", "storageLocation": "real-node",
+                 "s3Endpoint": "$S3_NODE_URL", "veleroImage": "$VELERO_IMAGE",
+                 "busyboxImage": "$BUSYBOX_IMAGE", "storageClass": "local-path"},
 }, open(sys.argv[1], "w"), indent=2)
 PY
 # VDO_OPERATOR=0 leaves the operator out (to run it by hand, e.g. under a debugger).

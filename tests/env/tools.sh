@@ -45,10 +45,12 @@ build_etcd() { # out
     go build -trimpath -ldflags "-s -w" -o "$1/bin/etcd" go.etcd.io/etcd/server/v3)
 }
 
-build_kubernetes() { # out
-  local w="$VDO_CACHE/wrappers/kubernetes-$KUBERNETES_VERSION"
+# Binaries of the Kubernetes tree, built from a wrapper module named $2 (one per component, so
+# each is cached by itself; Go's build cache shares the packages they have in common).
+build_kube_cmds() { # out wrapper-name cmd...
+  local out=$1 w="$VDO_CACHE/wrappers/$2-$KUBERNETES_VERSION"
+  shift 2
   local staging="v0.${KUBERNETES_VERSION#v1.}"
-  local cmds=(kube-apiserver kube-controller-manager kube-scheduler)
   wrapper_module "$w" k8s.io/kubernetes "$KUBERNETES_VERSION" "$staging"
   local major minor
   major=$(echo "${KUBERNETES_VERSION#v}" | cut -d. -f1)
@@ -59,12 +61,21 @@ build_kubernetes() { # out
   (
     cd "$w"
     local c
-    for c in "${cmds[@]}"; do go get "k8s.io/kubernetes/cmd/$c@$KUBERNETES_VERSION"; done
-    for c in "${cmds[@]}"; do
+    for c in "$@"; do go get "k8s.io/kubernetes/cmd/$c@$KUBERNETES_VERSION"; done
+    for c in "$@"; do
       log "  kubernetes: building $c"
-      go build -trimpath -ldflags "$ld" -o "$1/bin/$c" "k8s.io/kubernetes/cmd/$c"
+      go build -trimpath -ldflags "$ld" -o "$out/bin/$c" "k8s.io/kubernetes/cmd/$c"
     done
   )
+}
+
+build_kubernetes() { # out
+  build_kube_cmds "$1" kubernetes kube-apiserver kube-controller-manager kube-scheduler
+}
+
+# The real node's kubelet (node-up.sh), from the same release as the control plane.
+build_kubelet() { # out
+  build_kube_cmds "$1" kubelet kubelet
 }
 
 build_kwok() { # out
@@ -81,6 +92,24 @@ build_velero() { # out
   local ld="-s -w -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$VELERO_VERSION"
   (cd "$w" && go get "github.com/vmware-tanzu/velero/cmd/velero@$VELERO_VERSION" &&
     go build -trimpath -ldflags "$ld" -o "$1/bin/velero" github.com/vmware-tanzu/velero/cmd/velero)
+}
+
+# The two helpers Velero's image ships beside /velero: velero-restore-helper (the restore-wait
+# init container a restored pod gets) and velero-helper (`pause`, which the real node's pause
+# image runs). Built from Velero's module at the same version, so the real node's image is
+# the Velero that the server runs.
+build_velero_helpers() { # out
+  local w="$VDO_CACHE/wrappers/velero-helpers-$VELERO_VERSION"
+  wrapper_module "$w" github.com/vmware-tanzu/velero "$VELERO_VERSION"
+  local r c
+  for r in $VELERO_EXTRA_REPLACES; do (cd "$w" && go mod edit -replace="$r"); done
+  (
+    cd "$w"
+    for c in velero-restore-helper velero-helper; do
+      go get "github.com/vmware-tanzu/velero/cmd/$c@$VELERO_VERSION" &&
+        go build -trimpath -ldflags "-s -w" -o "$1/bin/$c" "github.com/vmware-tanzu/velero/cmd/$c" || return
+    done
+  )
 }
 
 build_velero_aws_plugin() { # out
@@ -208,6 +237,34 @@ build_tinyproxy() { # out
   "$1/bin/tinyproxy" -v
 }
 
+# The real node's container runtime, from Debian's packages unpacked into the tool folder (not
+# installed): containerd, runc, the CNI plugins, and busybox-static (the shell of the real
+# node's workload and helper images). iptables is a system package (the node's DNAT rules),
+# installed with apt-get when missing, as root, like chromium.
+build_node_runtime() { # out
+  if ! command -v iptables >/dev/null; then
+    [[ $(id -u) == 0 ]] || die "iptables is missing: apt-get install iptables (as root)"
+    apt-get install -y --no-install-recommends iptables || return
+  fi
+  local deb pkg
+  deb="$(mktemp -d)"
+  (cd "$deb" && apt-get download "containerd=$CONTAINERD_VERSION" "runc=$RUNC_VERSION" \
+    "containernetworking-plugins=$CNI_PLUGINS_VERSION" "busybox-static=$BUSYBOX_VERSION") || return
+  for pkg in "$deb"/*.deb; do dpkg-deb -x "$pkg" "$deb/root" || return; done
+  cp "$deb/root/usr/bin/containerd" "$deb/root/usr/bin/containerd-shim-runc-v2" "$deb/root/usr/bin/ctr" \
+    "$deb/root/usr/sbin/runc" "$deb/root/bin/busybox" "$1/bin/" || return
+  mkdir -p "$1/cni" && cp "$deb/root/usr/lib/cni/"{bridge,host-local,loopback} "$1/cni/" || return
+  rm -rf "$deb"
+  "$1/bin/containerd" --version && "$1/bin/runc" --version && "$1/bin/busybox" true
+}
+
+# The real node's default StorageClass: Rancher's local-path-provisioner, run as a process
+# beside the control plane (node-up.sh); its helper pods run on the real node.
+build_local_path_provisioner() { # out
+  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+    "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION"
+}
+
 # The report's browser test: Debian's chromium (a system package: installed with apt-get when
 # missing, as root), and from npm playwright-core (drives it), axe-core (the accessibility
 # check, run in the page) and vnu-jar (the W3C HTML validator, run with the machine's Java).
@@ -228,7 +285,8 @@ JSON
 
 # component -> version variable, in build order (what the environment needs first comes first)
 COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs fake_gcs_server velero_gcp_plugin
-  azurite pytools helm crane kubeconform actionlint promtool krew bash_completion tinyproxy browser)
+  azurite pytools helm crane kubeconform actionlint promtool krew bash_completion tinyproxy browser
+  kubelet velero_helpers node_runtime local_path_provisioner)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
@@ -249,6 +307,10 @@ version_of() {
     krew) echo "$KREW_VERSION" ;;
     bash_completion) echo "$BASH_COMPLETION_VERSION" ;;
     tinyproxy) echo "$TINYPROXY_VERSION" ;;
+    kubelet) echo "$KUBERNETES_VERSION" ;;
+    velero_helpers) echo "$VELERO_VERSION" ;;
+    node_runtime) node_runtime_version ;;
+    local_path_provisioner) echo "$LOCAL_PATH_PROVISIONER_VERSION" ;;
     browser) echo "playwright$PLAYWRIGHT_CORE_VERSION-axe$AXE_CORE_VERSION-vnu$VNU_JAR_VERSION" ;;
     *) die "unknown component $1 (known: ${COMPONENTS[*]})" ;;
   esac
