@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod forward_proxy;
 pub mod holding_proxy;
 pub mod plugin;
+pub mod real_node;
 pub mod recorded_events;
 pub mod served;
 pub mod store_proxy;
@@ -51,6 +52,10 @@ pub struct Env {
     /// node_modules with playwright-core, axe-core and vnu-jar (the report's browser test).
     #[serde(default, rename = "browserTools")]
     pub browser_tools: Option<PathBuf>,
+    /// The node with a real kubelet (tests/env/node-up.sh); absent from an environment started
+    /// before it was added ([`Env::real_node`] says so).
+    #[serde(default, rename = "realNode")]
+    pub real_node: Option<real_node::RealNodeEnv>,
 }
 
 /// fake-gcs-server, which BSL gcs points at (the Velero server and the operator reach it
@@ -148,6 +153,13 @@ impl Env {
         let path = self.state_dir()?.join(format!("pids/{identity}.pid"));
         let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
         Ok(text.trim().parse()?)
+    }
+
+    /// The real node, or why an environment lacks it.
+    pub fn real_node(&self) -> Result<&real_node::RealNodeEnv> {
+        self.real_node
+            .as_ref()
+            .context("env.json has no realNode: the environment predates the real node; restart it (`make env-down env-up`)")
     }
 
     /// Reads `$VDO_ENV_FILE`. Fails loudly: an e2e test without its environment must not pass.

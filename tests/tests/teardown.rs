@@ -141,3 +141,157 @@ fn process_live_counts_a_zombie_as_stopped() -> Result<()> {
     );
     Ok(())
 }
+
+/// Runs a shell command line, failing with its stderr.
+fn sh(line: &str) -> Result<String> {
+    let out = Command::new("bash").args(["-c", line]).output()?;
+    ensure!(
+        out.status.success(),
+        "`{line}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What a real node can leave when its kubelet and containerd die mid-work, made by hand under
+/// names of this test's own (a running environment's node stays untouched): the real node's
+/// kinds of leftovers, not an imitation of a kubelet.
+struct NodeLeftovers {
+    node_dir: std::path::PathBuf,
+    bridge: String,
+    chain: String,
+    cgroup: String,
+    shim: u32,
+}
+
+impl NodeLeftovers {
+    fn make(cache: &Path) -> Result<NodeLeftovers> {
+        let id = std::process::id() % 100_000;
+        let node_dir = cache.join("env/node");
+        let (bridge, chain, cgroup) = (
+            format!("vdo-t{id}"),
+            format!("VDO-T{id}"),
+            format!("vdo-t{id}"),
+        );
+        let d = node_dir.display();
+        // The kubelet's rshared bind mount of its folder, a token tmpfs and a volume's bind
+        // mount inside it; a process named by the node's folder (as a shim is) in a cgroup of
+        // the node's; the bridge; the DNAT chain hooked where node-up hooks it.
+        sh(&format!(
+            "set -e; mkdir -p {d}/kubelet/pods/u1/volumes/kubernetes.io~projected/token \
+               {d}/kubelet/pods/u1/volumes/kubernetes.io~local-volume/pv1 {d}/local-path/pv1
+             mount --bind {d}/kubelet {d}/kubelet && mount --make-rshared {d}/kubelet
+             mount -t tmpfs tmpfs {d}/kubelet/pods/u1/volumes/kubernetes.io~projected/token
+             mount --bind {d}/local-path/pv1 {d}/kubelet/pods/u1/volumes/kubernetes.io~local-volume/pv1
+             for h in /sys/fs/cgroup/pids /sys/fs/cgroup/memory; do mkdir -p $h/{cgroup}/pod/ctr; done
+             ip link add {bridge} type bridge
+             iptables -t nat -N {chain}
+             iptables -t nat -A PREROUTING -i {bridge} -j {chain}
+             iptables -t nat -A OUTPUT -j {chain}
+             iptables -t nat -A {chain} -d 10.0.0.1/32 -p tcp --dport 443 -j DNAT --to-destination 127.0.0.1:1"
+        ))?;
+        let shim: u32 = sh(&format!(
+            "setsid bash -c 'exec -a {d}/shim sleep 300' </dev/null >/dev/null 2>&1 & echo $!"
+        ))?
+        .trim()
+        .parse()?;
+        std::thread::sleep(Duration::from_millis(200));
+        sh(&format!(
+            "echo {shim} > /sys/fs/cgroup/pids/{cgroup}/pod/ctr/cgroup.procs"
+        ))?;
+        Ok(NodeLeftovers {
+            node_dir,
+            bridge,
+            chain,
+            cgroup,
+            shim,
+        })
+    }
+
+    /// Each leftover still there, named.
+    fn left(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        if process_live(self.shim) {
+            left.push(format!("process {}", self.shim));
+        }
+        let dir = self.node_dir.display().to_string();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        left.extend(
+            mounts
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|m| m.starts_with(&dir))
+                .map(|m| format!("mount {m}")),
+        );
+        if sh(&format!("ip link show {}", self.bridge)).is_ok() {
+            left.push(format!("bridge {}", self.bridge));
+        }
+        let nat = sh("iptables -t nat -S").unwrap_or_default();
+        left.extend(
+            nat.lines()
+                .filter(|l| l.contains(&self.chain))
+                .map(|l| format!("iptables {l}")),
+        );
+        for h in ["pids", "memory"] {
+            let c = format!("/sys/fs/cgroup/{h}/{}", self.cgroup);
+            if Path::new(&c).exists() {
+                left.push(format!("cgroup {c}"));
+            }
+        }
+        left
+    }
+
+    /// After a failed run: what env-down left, removed the same way, so the machine is clean.
+    fn remove_by_hand(&self) {
+        let d = self.node_dir.display();
+        let _ = sh(&format!(
+            "kill -KILL {shim}; for m in $(awk '{{print $5}}' /proc/self/mountinfo | grep '^{d}' | sort -r); do umount -l $m; done
+             ip link del {b}; iptables -t nat -D PREROUTING -i {b} -j {c}; iptables -t nat -D OUTPUT -j {c}
+             iptables -t nat -F {c}; iptables -t nat -X {c}
+             find /sys/fs/cgroup/pids/{g} /sys/fs/cgroup/memory/{g} -depth -type d -exec rmdir {{}} \\;",
+            shim = self.shim,
+            b = self.bridge,
+            c = self.chain,
+            g = self.cgroup,
+        ));
+    }
+}
+
+#[test]
+fn env_down_removes_everything_a_real_node_leaves() -> Result<()> {
+    ensure!(
+        sh("id -u")?.trim() == "0",
+        "the real node and its teardown need root (as `make env-up` does)"
+    );
+    let cache = tempfile::tempdir()?;
+    std::fs::create_dir_all(cache.path().join("env/pids"))?;
+    let leftovers = NodeLeftovers::make(cache.path())?;
+    let made = leftovers.left();
+    ensure!(made.len() >= 8, "the leftovers were not all made: {made:?}");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("env/env-down.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("VDO_CACHE", cache.path())
+        .env_remove("VDO_ENV_DIR")
+        .env_remove("KUBECONFIG")
+        .env("VDO_NODE_BRIDGE", &leftovers.bridge)
+        .env("VDO_NODE_CHAIN", &leftovers.chain)
+        .env("VDO_NODE_CGROUP", &leftovers.cgroup)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let left = leftovers.left();
+    if !left.is_empty() {
+        leftovers.remove_by_hand();
+    }
+    ensure!(left.is_empty(), "env-down left {left:?}:\n{stderr}");
+    ensure!(out.status.success(), "env-down failed:\n{stderr}");
+    ensure!(
+        stderr.contains("the real node is gone"),
+        "env-down said:\n{stderr}"
+    );
+    ensure!(
+        !cache.path().join("env").exists(),
+        "env-down left the state folder"
+    );
+    Ok(())
+}

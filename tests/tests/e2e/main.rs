@@ -27,6 +27,7 @@ mod operator_restart;
 mod orphans;
 mod proxies;
 mod real_failures;
+mod real_node;
 mod report;
 mod request_counts;
 mod seeded_corpus;

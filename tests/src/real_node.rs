@@ -1,0 +1,202 @@
+//! The real node (tests/env/node-up.sh): a kubelet with containerd on this machine, where
+//! Velero's node-agent and its data-path pods run for real. Workloads placed there with real
+//! volumes (local-path-provisioner), and what they wrote, read back through their logs.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, LogParams, PostParams},
+};
+use serde::Deserialize;
+
+use crate::{TestCtx, eventually};
+
+/// env.json's `realNode`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RealNodeEnv {
+    /// The Node's name (`node-real`).
+    pub name: String,
+    /// Its InternalIP: the pods' bridge gateway on this machine.
+    pub address: String,
+    /// The NoSchedule taint that keeps every other test's pods off it.
+    pub taint_key: String,
+    /// The kubelet's root folder (the node-agent mounts its `pods`).
+    pub kubelet_dir: String,
+    /// The BackupStorageLocation whose s3Url the node's pods reach.
+    pub storage_location: String,
+    pub velero_image: String,
+    /// A busybox image imported on the node (sh, dd, sha256sum).
+    pub busybox_image: String,
+    /// The default StorageClass, whose volumes are made on the real node.
+    pub storage_class: String,
+}
+
+/// The script of a workload pod: each volume gets 1 MiB of random bytes once (a restored pod
+/// finds them restored and keeps them), then their SHA-256 sums go to the log, one
+/// `<sum>  /<volume>/blob` line each.
+fn workload_script(volumes: &[&str]) -> String {
+    let dirs: Vec<String> = volumes.iter().map(|v| format!("/{v}")).collect();
+    let blobs: Vec<String> = dirs.iter().map(|d| format!("{d}/blob")).collect();
+    format!(
+        "for d in {}; do [ -f $d/blob ] || dd if=/dev/urandom of=$d/blob bs=64k count=16 2>/dev/null; done; \
+         sha256sum {}; exec sleep 86400",
+        dirs.join(" "),
+        blobs.join(" ")
+    )
+}
+
+/// A StatefulSet `name` of one replica on the real node in namespace `ns`, one claim of the
+/// default StorageClass per entry of `volumes` (mounted at `/<volume>`), with `init` as its
+/// init containers; returns once its pod is Ready.
+pub async fn stateful_set_on_real_node(
+    t: &TestCtx,
+    ns: &str,
+    name: &str,
+    volumes: &[&str],
+    init: serde_json::Value,
+) -> Result<()> {
+    let node = t.env.real_node()?;
+    let mounts: Vec<serde_json::Value> = volumes
+        .iter()
+        .map(|v| serde_json::json!({"name": v, "mountPath": format!("/{v}")}))
+        .collect();
+    let claims: Vec<serde_json::Value> = volumes
+        .iter()
+        .map(|v| {
+            serde_json::json!({"metadata": {"name": v}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}})
+        })
+        .collect();
+    let set: StatefulSet = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "serviceName": name, "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "nodeSelector": {"kubernetes.io/hostname": node.name},
+                    "tolerations": [{"key": node.taint_key, "operator": "Exists", "effect": "NoSchedule"}],
+                    "terminationGracePeriodSeconds": 0,
+                    "initContainers": init,
+                    "containers": [{
+                        "name": "app", "image": node.busybox_image, "imagePullPolicy": "Never",
+                        "command": ["sh", "-c", workload_script(volumes)],
+                        "volumeMounts": mounts,
+                    }],
+                },
+            },
+            "volumeClaimTemplates": claims,
+        },
+    }))?;
+    Api::<StatefulSet>::namespaced(t.client.clone(), ns)
+        .create(&PostParams::default(), &set)
+        .await?;
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), ns);
+    let pod = format!("{name}-0");
+    eventually(
+        &format!("pod {ns}/{pod} Ready on the real node"),
+        Duration::from_secs(120),
+        || async {
+            let Some(p) = pods.get_opt(&pod).await? else {
+                return Ok(None);
+            };
+            Ok(is_ready(&p).then_some(()))
+        },
+    )
+    .await
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The SHA-256 of each volume's blob, by volume, as pod `ns`/`pod` logged it (waiting up to
+/// a minute for the line of every volume).
+pub async fn volume_sums(
+    t: &TestCtx,
+    ns: &str,
+    pod: &str,
+    volumes: &[&str],
+) -> Result<BTreeMap<String, String>> {
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), ns);
+    let params = LogParams {
+        container: Some("app".into()),
+        ..LogParams::default()
+    };
+    eventually(
+        &format!("the sums of {volumes:?} in {ns}/{pod}'s log"),
+        Duration::from_secs(60),
+        || async {
+            let log = pods.logs(pod, &params).await?;
+            let sums: BTreeMap<String, String> = log
+                .lines()
+                .filter_map(|l| l.split_once("  "))
+                .filter_map(|(sum, path)| {
+                    let volume = path.strip_prefix('/')?.strip_suffix("/blob")?;
+                    Some((volume.to_string(), sum.to_string()))
+                })
+                .collect();
+            Ok((sums.len() == volumes.len()).then_some(sums))
+        },
+    )
+    .await
+}
+
+/// The phase of each of Velero's `kind` (PodVolumeBackup, PodVolumeRestore, ...) labelled
+/// `label=value`, by name.
+pub async fn operation_phases(
+    t: &TestCtx,
+    kind: &str,
+    label: &str,
+    value: &str,
+) -> Result<BTreeMap<String, String>> {
+    let api = Api::<kube::api::DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_debug_operator::velero::resource(kind),
+    );
+    let listed = api
+        .list(&ListParams::default().labels(&format!("{label}={value}")))
+        .await?;
+    Ok(listed
+        .items
+        .into_iter()
+        .map(|o| {
+            let phase = o.data["status"]["phase"].as_str().unwrap_or("").to_string();
+            (o.name_any(), phase)
+        })
+        .collect())
+}
+
+/// The node-agent pod on the real node, Running.
+pub async fn real_node_agent(t: &TestCtx) -> Result<Pod> {
+    let node = t.env.real_node()?;
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let listed = pods
+        .list(
+            &ListParams::default()
+                .labels("name=node-agent")
+                .fields(&format!("spec.nodeName={}", node.name)),
+        )
+        .await?;
+    let pod = listed
+        .items
+        .into_iter()
+        .next()
+        .with_context(|| format!("no node-agent pod on {}", node.name))?;
+    ensure!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"),
+        "the node-agent on {} is not Running: {:?}",
+        node.name,
+        pod.status
+    );
+    Ok(pod)
+}
