@@ -34,7 +34,7 @@ show() {
   { printf '$ %s\n' "$*"; "$@" 2>&1; } | tee -a "$recording/$name.txt"
 }
 
-step 1 "environment: kube-apiserver, etcd, kwok nodes, S3, the real Velero server"
+step 1 "environment: kube-apiserver, etcd, kwok nodes, a real node (kubelet, containerd, Velero's node-agent), S3, the real Velero server"
 VDO_OPERATOR=0 "$ENV_DIR/env-up.sh" >/dev/null
 export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 velero_cli="$(tool_dir velero "$VELERO_VERSION")/bin/velero"
@@ -46,16 +46,44 @@ step 2 "helm install the chart (CRD, ServiceAccount, least-privilege RBAC; 0 rep
 step 3 "operator: built from the working tree, running as the chart's ServiceAccount"
 VDO_AS_SERVICE_ACCOUNT=1 "$ENV_DIR/operator-up.sh"
 
-step 4 "a real backup of namespace 'shop' (three ConfigMaps)"
+step 4 "a real backup of namespace 'shop' (three ConfigMaps, and a StatefulSet whose volume on the real node goes file by file through the node-agent)"
 suffix=$(date +%s)
 src="shop-$suffix"
 kubectl create namespace "$src" >/dev/null
 for name in prices stock banner; do
   kubectl -n "$src" create configmap "$name" --from-literal=updated="$(date -u +%FT%TZ)" >/dev/null
 done
+real_node=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["realNode"]["name"])' "$VDO_ENV_DIR/env.json")
+kubectl -n "$src" apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: orders}
+spec:
+  serviceName: orders
+  replicas: 1
+  selector: {matchLabels: {app: orders}}
+  template:
+    metadata: {labels: {app: orders}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: $real_node}
+      tolerations: [{key: vdo.test/real-node, operator: Exists, effect: NoSchedule}]
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: db
+        image: vdo.local/busybox:1
+        imagePullPolicy: Never
+        command: [sh, -c, "[ -f /data/orders ] || dd if=/dev/urandom of=/data/orders bs=64k count=16 2>/dev/null; exec sleep 86400"]
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 64Mi}}}
+EOF
+kubectl -n "$src" wait --for=condition=Ready pod/orders-0 --timeout=120s >/dev/null ||
+  die "the StatefulSet's pod did not start on $real_node"
 backup="nightly-$suffix"
-velero backup create "$backup" --include-namespaces "$src" --wait >/dev/null
-say "demo: backup $backup: $(kubectl -n velero get backup "$backup" -o jsonpath='{.status.phase}')"
+velero backup create "$backup" --include-namespaces "$src" --default-volumes-to-fs-backup \
+  --storage-location real-node --wait >/dev/null
+say "demo: backup $backup: $(kubectl -n velero get backup "$backup" -o jsonpath='{.status.phase}'), $(kubectl -n velero get podvolumebackups -l "velero.io/backup-name=$backup" -o jsonpath='{.items[*].status.phase}') volume backup on $real_node"
 
 step 5 "a restore into 'shop-copy', whose ResourceQuota admits no ConfigMap: PartiallyFailed"
 dst="$src-copy"
@@ -126,6 +154,10 @@ screenshot="$demo_dir/$bundle-report.png"
 NODE_PATH="$browser_tools" node "$REPO_ROOT/tests/browser/report-check.cjs" "$report" "$screenshot" \
   >"$demo_dir/$bundle-report-check.json" || die "the report did not render in Chromium"
 say "demo: $(jq -r '"\(.bars | length) operations drawn, \(.consoleErrors | length) console errors, \(.requests | length) request(s), loaded in \(.loadMs) ms"' "$demo_dir/$bundle-report-check.json")"
+# The restore's volume came back through the real node-agent: its PodVolumeRestore is drawn.
+pvr_bars=$(jq '[.bars[] | select(.kind == "PodVolumeRestore")] | length' "$demo_dir/$bundle-report-check.json")
+((pvr_bars >= 1)) || die "the report draws no PodVolumeRestore (bars: $(jq -c '.bars' "$demo_dir/$bundle-report-check.json"))"
+say "demo: $pvr_bars PodVolumeRestore drawn, from the real node-agent's restore"
 
 rm -rf "$REPO_ROOT/docs/transcripts"
 mkdir -p "$REPO_ROOT/docs/transcripts"
