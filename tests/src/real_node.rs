@@ -200,3 +200,41 @@ pub async fn real_node_agent(t: &TestCtx) -> Result<Pod> {
     );
     Ok(pod)
 }
+
+/// A backup of namespace `ns` whose volumes go file by file through the node-agent into the
+/// real node's storage location; its name once finished.
+pub async fn fs_backup(t: &TestCtx, ns: &str) -> Result<String> {
+    let location = t.env.real_node()?.storage_location.clone();
+    let (backup, _) = crate::fixtures::backup_namespace(
+        t,
+        ns,
+        &[
+            "--default-volumes-to-fs-backup",
+            "--storage-location",
+            &location,
+        ],
+    )
+    .await?;
+    Ok(backup)
+}
+
+/// Waits (up to two minutes) until the node-agent on the real node is Ready again, after a
+/// test changed its DaemonSet: the next test needs it there.
+pub async fn real_node_agent_back(t: &TestCtx) -> Result<()> {
+    eventually(
+        "the node-agent on the real node Ready again",
+        Duration::from_secs(120),
+        || async {
+            let Ok(pod) = real_node_agent(t).await else {
+                return Ok(None);
+            };
+            let ready = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .is_some_and(|c| c.iter().all(|c| c.ready));
+            Ok((ready && pod.metadata.deletion_timestamp.is_none()).then_some(()))
+        },
+    )
+    .await
+}

@@ -131,6 +131,11 @@ fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
             "get jobs -l velero.io/repo-name",
         ),
         (
+            "repository-password-invalid",
+            load("repository-password-invalid"),
+            "kubectl -n velero edit secret velero-repo-credentials",
+        ),
+        (
             "repository-not-ready",
             load_infrastructure("repository-not-ready"),
             "kubectl -n velero delete backuprepository shop-default-kopia",

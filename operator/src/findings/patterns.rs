@@ -13,6 +13,8 @@ pub(crate) enum Pattern {
     NodeAgentNotRunning,
     RepositoryNotInitialized,
     RepositoryLocked,
+    /// The repository's password (Secret velero-repo-credentials) does not open it.
+    RepositoryPasswordInvalid,
     RepositoryNotReady,
     GoPanic,
     DiagnoseExpose,
@@ -121,6 +123,12 @@ const NEEDLES: &[Needle] = &[
     Needle {
         pattern: Pattern::RepositoryLocked,
         parts: &["repository is already locked"],
+    },
+    // kopia repo/format ErrInvalidPassword, wrapped by Velero's data path ("error to connect to
+    // repository: unable to create format manager: invalid repository password").
+    Needle {
+        pattern: Pattern::RepositoryPasswordInvalid,
+        parts: &["invalid repository password"],
     },
     // pkg/repository/backup_repo_op.go:83 and pkg/repository/ensurer.go:138/141.
     Needle {
@@ -396,6 +404,17 @@ pub(crate) fn already_existing_kind(text: &str) -> Option<String> {
     (!kind.is_empty()).then_some(kind)
 }
 
+/// The BackupRepository a data path's message names: Velero's "error to boost backup
+/// repository connection NAME: ..." (pkg/datapath/file_system.go).
+pub(crate) fn repository_named(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("backup repository connection ")?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +451,16 @@ mod tests {
                 needle.pattern
             );
         }
+    }
+
+    #[test]
+    fn a_repository_is_named_from_its_connection_error() {
+        assert_eq!(
+            repository_named("error to initialize data path: error to boost backup repository connection real-node-pw1-kopia: error to connect backup repo").as_deref(),
+            Some("real-node-pw1-kopia")
+        );
+        assert_eq!(repository_named("invalid repository password"), None);
+        assert_eq!(repository_named("backup repository connection : x"), None);
     }
 
     #[test]

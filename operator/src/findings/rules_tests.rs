@@ -551,6 +551,27 @@ fn an_uninitialized_repository_explains_the_failed_pod_volume_backup() {
 }
 
 #[test]
+fn a_changed_repository_password_names_the_repository_and_its_secret() {
+    let found = diagnose(&load("repository-password-invalid"));
+    assert_eq!(
+        rules_of(&found),
+        ["repository-password-invalid", "volume-operation-failed"]
+    );
+    assert_eq!(
+        found[0].title,
+        "BackupRepository real-node-pw1-kopia refuses the repository password (1 mention)"
+    );
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("velero-repo-credentials")
+            && step.contains("repository-password")
+            && step.contains("delete backuprepository real-node-pw1-kopia"),
+        "{step}"
+    );
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
 fn a_crashed_plugin_explains_the_item_action_error() {
     let found = diagnose(&load("plugin-crashed"));
     assert_eq!(rules_of(&found), ["plugin-crashed", "item-action-error"]);
@@ -583,6 +604,28 @@ fn a_missing_node_agent_is_named_from_text_and_json_logs() {
         e.log_lines[0].1.message,
         "Volume snapshot class not found, using default"
     );
+}
+
+#[test]
+fn a_node_agent_missing_is_named_by_the_node_the_line_names_not_the_node_of_its_log() {
+    // The Velero server's pod runs on node-0; its line is about the volume's node.
+    let mut e = load("node-agent-missing");
+    let mut scan = LogScan::new(LogSource {
+        path: "logs/velero/velero-abc/velero.log".into(),
+        role: LogRole::Server,
+        pod: Some("velero-abc".into()),
+        node: Some("node-0".into()),
+        previous: false,
+    });
+    scan.offer(r#"time="2026-11-27T19:35:49Z" level=warning msg="Skip pod volume data" error="daemonset pod not found in running state in node worker-3" logSource="pkg/podvolume/backupper.go:300""#);
+    e.add_log_scan(scan);
+    let found = diagnose(&e);
+    let missing: Vec<&str> = found
+        .iter()
+        .filter(|f| f.rule == "node-agent-missing")
+        .map(|f| f.title.as_str())
+        .collect();
+    assert_eq!(missing, ["No running node-agent on node worker-3"]);
 }
 
 #[test]

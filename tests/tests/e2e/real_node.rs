@@ -5,15 +5,22 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::{
+    apps::v1::DaemonSet,
+    core::v1::{Node, Pod, Secret},
+};
 use kube::{
     Api, ResourceExt,
-    api::{ListParams, LogParams},
+    api::{ListParams, LogParams, Patch, PatchParams},
+    core::ApiResource,
 };
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
-    fixtures::{backup_namespace, backup_phase, completed_bundle, real_restore, text},
-    real_node::{operation_phases, real_node_agent, stateful_set_on_real_node, volume_sums},
+    fixtures::{assert_first_finding, backup_phase, completed_bundle, real_restore, text},
+    real_node::{
+        fs_backup, operation_phases, real_node_agent, real_node_agent_back,
+        stateful_set_on_real_node, volume_sums,
+    },
     unique_name,
 };
 
@@ -68,9 +75,11 @@ async fn the_real_node_is_ready_beside_the_kwok_nodes_and_runs_velero_s_node_age
     )
     .await?;
     ensure!(
-        log.contains(&format!("node={}", real.name)) || log.contains(&real.name),
-        "the node-agent's log does not name its node {}:\n{}",
-        real.name,
+        log.contains(&format!(
+            "Starting Velero node-agent server {}",
+            t.env.velero.version
+        )),
+        "the node-agent's log is not Velero's server starting:\n{}",
         &log[..log.len().min(2000)]
     );
     Ok(())
@@ -87,21 +96,11 @@ const VOLUMES: &[&str] = &["data", "wal"];
 async fn a_healthy_fs_backup_and_restore_moves_real_bytes_and_its_bundle_draws_each_volume()
 -> Result<()> {
     let t = &TestCtx::new().await?;
-    let location = t.env.real_node()?.storage_location.clone();
     let ns = create_namespace(&t.client, &t.cleanup, "fs-src").await?;
     stateful_set_on_real_node(t, &ns, "db", VOLUMES, serde_json::json!([])).await?;
     let written = volume_sums(t, &ns, "db-0", VOLUMES).await?;
 
-    let (backup, _) = backup_namespace(
-        t,
-        &ns,
-        &[
-            "--default-volumes-to-fs-backup",
-            "--storage-location",
-            &location,
-        ],
-    )
-    .await?;
+    let backup = fs_backup(t, &ns).await?;
     let phase = backup_phase(t, &backup).await?;
     let pvbs = operation_phases(t, "PodVolumeBackup", "velero.io/backup-name", &backup).await?;
     ensure!(
@@ -147,4 +146,135 @@ async fn a_healthy_fs_backup_and_restore_moves_real_bytes_and_its_bundle_draws_e
         "report.html draws {bars} PodVolumeRestore bars, not 2"
     );
     Ok(())
+}
+
+/// Scenario 2: the repository password (Secret velero-repo-credentials) changed after the
+/// repository was made. The next backup's volume fails on the repository, and the bundle names
+/// the BackupRepository and the Secret first. Serial: every repository reads that Secret.
+#[tokio::test]
+async fn serial_real_node_a_changed_repository_password_is_named_before_the_failed_volume()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let ns = create_namespace(&t.client, &t.cleanup, "fs-pw").await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+    let first = fs_backup(t, &ns).await?;
+    ensure!(backup_phase(t, &first).await? == "Completed", "{first}");
+
+    let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let secret = secrets.get("velero-repo-credentials").await?;
+    let original = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("repository-password"))
+        .context("no repository-password")?;
+    t.cleanup.merge_patch(
+        &ApiResource::erase::<Secret>(&()),
+        Some(&t.env.namespace),
+        "velero-repo-credentials",
+        serde_json::json!({"data": {"repository-password": original}}),
+    );
+    secrets
+        .patch(
+            "velero-repo-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"stringData": {"repository-password": unique_name("changed")}}),
+            ),
+        )
+        .await?;
+
+    let second = fs_backup(t, &ns).await;
+    // The password goes back before anything else can fail.
+    secrets
+        .patch(
+            "velero-repo-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"repository-password": original}})),
+        )
+        .await?;
+    let second = second?;
+    let pvbs = operation_phases(t, "PodVolumeBackup", "velero.io/backup-name", &second).await?;
+    ensure!(
+        backup_phase(t, &second).await? == "PartiallyFailed"
+            && pvbs.values().all(|p| p == "Failed"),
+        "backup {second}: PodVolumeBackups {pvbs:?}"
+    );
+    let repository = format!("{}-{ns}-kopia", t.env.real_node()?.storage_location);
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": second})).await?;
+    assert_first_finding(
+        &bundle,
+        &files,
+        "repository-password-invalid",
+        &[&repository, "refuses the repository password"],
+    )?;
+    let step = bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.findings[0].next_step.clone());
+    ensure!(
+        step.as_deref()
+            .is_some_and(|s| s.contains("velero-repo-credentials")
+                && s.contains(&format!("delete backuprepository {repository}"))),
+        "next step {step:?}"
+    );
+    Ok(())
+}
+
+/// Scenario 3: the node-agent kept off the real node by its DaemonSet's nodeSelector while a
+/// backup wants a volume of a pod there. Velero refuses the volume; the bundle's first finding
+/// names the node and why no node-agent runs there. Serial: it takes the node-agent away.
+#[tokio::test]
+async fn serial_real_node_a_node_agent_kept_off_the_volume_s_node_is_named_with_why() -> Result<()>
+{
+    let t = &TestCtx::new().await?;
+    let real = t.env.real_node()?.name.clone();
+    let ns = create_namespace(&t.client, &t.cleanup, "fs-noagent").await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+    let daemon_sets: Api<DaemonSet> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let undo = serde_json::json!({"spec": {"template": {"spec": {"nodeSelector": null}}}});
+    t.cleanup.merge_patch(
+        &ApiResource::erase::<DaemonSet>(&()),
+        Some(&t.env.namespace),
+        "node-agent",
+        undo.clone(),
+    );
+    daemon_sets
+        .patch(
+            "node-agent",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"template": {"spec": {"nodeSelector": {"type": "kwok"}}}}})),
+        )
+        .await?;
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let on_real = ListParams::default()
+        .labels("name=node-agent")
+        .fields(&format!("spec.nodeName={real}"));
+    eventually(
+        "no node-agent pod on the real node",
+        Duration::from_secs(90),
+        || async { Ok(pods.list(&on_real).await?.items.is_empty().then_some(())) },
+    )
+    .await?;
+
+    // The backup and its bundle while the node-agent is kept off: the bundle reads why.
+    let found = async {
+        let backup = fs_backup(t, &ns).await?;
+        ensure!(
+            backup_phase(t, &backup).await? == "PartiallyFailed",
+            "backup {backup} did not fail its volume"
+        );
+        let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+        assert_first_finding(
+            &bundle,
+            &files,
+            "node-agent-missing",
+            &[&real, "nodeSelector"],
+        )
+    }
+    .await;
+    daemon_sets
+        .patch("node-agent", &PatchParams::default(), &Patch::Merge(undo))
+        .await?;
+    real_node_agent_back(t).await?;
+    found
 }

@@ -10,7 +10,7 @@ use crate::findings::{
     infrastructure::{MaintenanceJobEvidence, NODES_TABLE, RepositoryEvidence},
     next_steps::{self, AgentGap},
     node_key, patterns,
-    patterns::Pattern,
+    patterns::{Pattern, repository_named},
 };
 
 /// Findings of one repository rule are bounded; the rest are in resources/backuprepository/.
@@ -71,7 +71,9 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
     let mut found = Vec::new();
     let mut named = BTreeSet::new();
     for m in e.mentions(Pattern::NodeAgentNotRunning) {
-        let Some(node) = m.node.clone().or_else(|| patterns::node_named(&m.quote)) else {
+        // The node the message names, before the node of the log it is in: the Velero
+        // server's log (its pod on some node) says which node lacks the node-agent.
+        let Some(node) = patterns::node_named(&m.quote).or_else(|| m.node.clone()) else {
             continue;
         };
         if !named.insert(node.clone()) {
@@ -245,6 +247,38 @@ pub(super) fn repository_locked(e: &Evidence) -> Vec<Finding> {
         },
     )
     .map(|f| f.next_step(next_steps::repository_locked(e.target.velero_namespace())))
+    .into_iter()
+    .collect()
+}
+
+/// The repository's password (Secret velero-repo-credentials) no longer opens it: every
+/// backup and restore of its volumes fails until the password it was made with is back.
+pub(super) fn repository_password_invalid(e: &Evidence) -> Vec<Finding> {
+    from_mentions(
+        e,
+        Pattern::RepositoryPasswordInvalid,
+        Severity::Error,
+        Layer::DataPath,
+        "repository-password-invalid",
+        |mentions, n| {
+            let which = mentions
+                .iter()
+                .find_map(|m| repository_named(&m.quote))
+                .map(|r| format!("BackupRepository {r}"))
+                .unwrap_or_else(|| "The backup repository".to_string());
+            format!(
+                "{which} refuses the repository password ({})",
+                plural(n, "mention", "mentions")
+            )
+        },
+    )
+    .map(|f| {
+        let repository = repository_named(&f.quote);
+        f.next_step(next_steps::repository_password_invalid(
+            repository.as_deref(),
+            e.target.velero_namespace(),
+        ))
+    })
     .into_iter()
     .collect()
 }
