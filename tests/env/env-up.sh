@@ -394,8 +394,9 @@ spec:
         args: [server, --uploader-type=kopia]
 EOF
 # The node-agent DaemonSet as this Velero version's own install makes it, with the real node's
-# kubelet folder and Velero's image made here; it also tolerates the real node's taint. On the
-# kwok nodes its pods are kwok's; on the real node it runs `velero node-agent server` for real.
+# kubelet folder and Velero's image made here; it also tolerates the real node's taint and is
+# updated OnDelete. On the kwok nodes its pods are kwok's; on the real node it runs `velero
+# node-agent server` for real.
 "$VELERO" install --dry-run -o json --use-node-agent --no-secret --no-default-backup-location \
   --use-volume-snapshots=false --image "$VELERO_IMAGE" --kubelet-root-dir "$NODE_KUBELET_DIR" \
   --plugins "velero/velero-plugin-for-aws:$VELERO_AWS_PLUGIN_VERSION" | python3 -c '
@@ -409,6 +410,11 @@ for item in json.load(sys.stdin)["items"]:
         spec.setdefault("tolerations", []).append({"key": taint, "operator": "Exists", "effect": "NoSchedule"})
         for c in spec["containers"]:
             c["imagePullPolicy"] = "Never"
+        # A test that changes the template (to keep the node-agent off the real node, or give
+        # it a ConfigMap) must not replace the pods on the kwok nodes: their logs are files
+        # named after them. OnDelete still removes and adds pods as nodes stop or start
+        # matching.
+        item["spec"]["updateStrategy"] = {"type": "OnDelete"}
         keep.append(item)
     elif kind in ("ServiceAccount", "ClusterRoleBinding") and name == "velero":
         keep.append(item)

@@ -91,9 +91,15 @@ impl WorkloadArguments {
             .take(MAX_PLUGINS)
             .map(|image| cap(image, MAX_VALUE_BYTES))
             .collect();
+        // `velero install` writes `--features=` when no feature flag is asked for: it sets
+        // nothing, so it is no flag of the user's.
+        let flags = parse_flags(&args)
+            .into_iter()
+            .filter(|f| !(f.name == "features" && f.value.as_deref() == Some("")))
+            .collect();
         Self {
             path: path.to_string(),
-            flags: parse_flags(&args),
+            flags,
             plugins,
         }
     }
@@ -172,5 +178,19 @@ mod tests {
         );
         let bare = WorkloadArguments::of_workload("x", &json!({}), "node-agent");
         assert!(bare.flags.is_empty() && bare.plugins.is_empty());
+    }
+
+    #[test]
+    fn the_empty_features_flag_velero_install_writes_is_no_flag() {
+        let installed = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "node-agent", "command": ["/velero"], "args": ["node-agent", "server", "--features="]}
+        ]}}}});
+        let w = WorkloadArguments::of_workload("d", &installed, "node-agent");
+        assert!(w.flags.is_empty(), "{:?}", w.flags);
+        let asked = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "node-agent", "args": ["--features=EnableCSI"]}
+        ]}}}});
+        let w = WorkloadArguments::of_workload("d", &asked, "node-agent");
+        assert_eq!(w.flags_line(), "--features=EnableCSI");
     }
 }

@@ -397,7 +397,7 @@ fn the_summary_header_shows_velero_and_node_agent_flags_and_plugins() {
     .render(&found, &[]);
     assert!(
         md.contains(
-            "- Server flags: `--uploader-type=kopia --fs-backup-timeout=4h`; plugins: velero/velero-plugin-for-aws:v1.14.3\n- node-agent flags: `--features= --log-format=json`\n"
+            "- Server flags: `--uploader-type=kopia --fs-backup-timeout=4h`; plugins: velero/velero-plugin-for-aws:v1.14.3\n- node-agent flags: `--log-format=json`\n"
         ),
         "{md}"
     );

@@ -404,17 +404,6 @@ pub(crate) fn already_existing_kind(text: &str) -> Option<String> {
     (!kind.is_empty()).then_some(kind)
 }
 
-/// The BackupRepository a data path's message names: Velero's "error to boost backup
-/// repository connection NAME: ..." (pkg/datapath/file_system.go).
-pub(crate) fn repository_named(message: &str) -> Option<String> {
-    let (_, rest) = message.split_once("backup repository connection ")?;
-    let name: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
-        .collect();
-    (!name.is_empty()).then_some(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,16 +440,6 @@ mod tests {
                 needle.pattern
             );
         }
-    }
-
-    #[test]
-    fn a_repository_is_named_from_its_connection_error() {
-        assert_eq!(
-            repository_named("error to initialize data path: error to boost backup repository connection real-node-pw1-kopia: error to connect backup repo").as_deref(),
-            Some("real-node-pw1-kopia")
-        );
-        assert_eq!(repository_named("invalid repository password"), None);
-        assert_eq!(repository_named("backup repository connection : x"), None);
     }
 
     #[test]

@@ -552,20 +552,22 @@ fn an_uninitialized_repository_explains_the_failed_pod_volume_backup() {
 
 #[test]
 fn a_changed_repository_password_names_the_repository_and_its_secret() {
-    let found = diagnose(&load("repository-password-invalid"));
+    let found = diagnose(&super::infrastructure_tests::load_infrastructure(
+        "repository-password-invalid",
+    ));
     assert_eq!(
         rules_of(&found),
         ["repository-password-invalid", "volume-operation-failed"]
     );
     assert_eq!(
         found[0].title,
-        "BackupRepository real-node-pw1-kopia refuses the repository password (1 mention)"
+        "BackupRepository pw1-real-node-kopia refuses the repository password (1 mention)"
     );
     let step = found[0].next_step.as_deref().unwrap_or_default();
     assert!(
         step.contains("velero-repo-credentials")
             && step.contains("repository-password")
-            && step.contains("delete backuprepository real-node-pw1-kopia"),
+            && step.contains("delete backuprepository pw1-real-node-kopia"),
         "{step}"
     );
     assert_eq!(found[1].consequence_of, Some(1));

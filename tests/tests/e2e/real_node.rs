@@ -199,7 +199,19 @@ async fn serial_real_node_a_changed_repository_password_is_named_before_the_fail
             && pvbs.values().all(|p| p == "Failed"),
         "backup {second}: PodVolumeBackups {pvbs:?}"
     );
-    let repository = format!("{}-{ns}-kopia", t.env.real_node()?.storage_location);
+    // The BackupRepository object of the namespace, as Velero named it.
+    let repositories = Api::<kube::api::DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_debug_operator::velero::resource("BackupRepository"),
+    );
+    let repository = repositories
+        .list(&ListParams::default().labels(&format!("velero.io/volume-namespace={ns}")))
+        .await?
+        .items
+        .first()
+        .map(|r| r.name_any())
+        .with_context(|| format!("no BackupRepository of namespace {ns}"))?;
     let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": second})).await?;
     assert_first_finding(
         &bundle,

@@ -10,7 +10,7 @@ use crate::findings::{
     infrastructure::{MaintenanceJobEvidence, NODES_TABLE, RepositoryEvidence},
     next_steps::{self, AgentGap},
     node_key, patterns,
-    patterns::{Pattern, repository_named},
+    patterns::{Mention, Pattern},
 };
 
 /// Findings of one repository rule are bounded; the rest are in resources/backuprepository/.
@@ -251,21 +251,36 @@ pub(super) fn repository_locked(e: &Evidence) -> Vec<Finding> {
     .collect()
 }
 
+/// The BackupRepository of the volumes whose operations said it: the one of their namespace.
+/// (The connection the message names, `<location>-<namespace>-<type>`, is kopia's, not the
+/// object's name.)
+fn repository_of<'a>(e: &'a Evidence, mentions: &[Mention]) -> Option<&'a RepositoryEvidence> {
+    let namespaces: BTreeSet<&str> = mentions
+        .iter()
+        .filter_map(|m| m.operation.as_ref())
+        .filter_map(|key| e.operations.iter().find(|o| &o.key() == key))
+        .filter_map(|o| o.namespace.as_deref())
+        .collect();
+    e.infra
+        .repositories
+        .iter()
+        .find(|r| namespaces.contains(r.volume_namespace.as_str()))
+}
+
 /// The repository's password (Secret velero-repo-credentials) no longer opens it: every
 /// backup and restore of its volumes fails until the password it was made with is back.
 pub(super) fn repository_password_invalid(e: &Evidence) -> Vec<Finding> {
+    let repository = repository_of(e, &e.mentions(Pattern::RepositoryPasswordInvalid));
     from_mentions(
         e,
         Pattern::RepositoryPasswordInvalid,
         Severity::Error,
         Layer::DataPath,
         "repository-password-invalid",
-        |mentions, n| {
-            let which = mentions
-                .iter()
-                .find_map(|m| repository_named(&m.quote))
-                .map(|r| format!("BackupRepository {r}"))
-                .unwrap_or_else(|| "The backup repository".to_string());
+        |_, n| {
+            let which = repository.map_or("The backup repository".to_string(), |r| {
+                format!("BackupRepository {}", r.name)
+            });
             format!(
                 "{which} refuses the repository password ({})",
                 plural(n, "mention", "mentions")
@@ -273,11 +288,12 @@ pub(super) fn repository_password_invalid(e: &Evidence) -> Vec<Finding> {
         },
     )
     .map(|f| {
-        let repository = repository_named(&f.quote);
-        f.next_step(next_steps::repository_password_invalid(
-            repository.as_deref(),
-            e.target.velero_namespace(),
-        ))
+        let explains = repository.map(|r| r.key());
+        f.explaining(explains)
+            .next_step(next_steps::repository_password_invalid(
+                repository.map(|r| r.name.as_str()),
+                e.target.velero_namespace(),
+            ))
     })
     .into_iter()
     .collect()
