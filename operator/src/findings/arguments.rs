@@ -104,6 +104,17 @@ impl WorkloadArguments {
         }
     }
 
+    /// The ConfigMap node-agent reads its configurations from (data-path pods' resources,
+    /// loads, ...): `--node-agent-configmap`, the last one given.
+    pub fn node_agent_config_map(&self) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|f| f.name == "node-agent-configmap")
+            .and_then(|f| f.value.as_deref())
+            .filter(|v| !v.is_empty())
+    }
+
     /// `--a=1 --b`: the flags as given.
     pub fn flags_line(&self) -> String {
         self.flags

@@ -136,6 +136,11 @@ fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
             "kubectl -n velero edit secret velero-repo-credentials",
         ),
         (
+            "data-path-pod-rejected",
+            load_infrastructure("data-path-pod-rejected"),
+            "kubectl -n velero edit configmap vdo-node-agent-config",
+        ),
+        (
             "repository-not-ready",
             load_infrastructure("repository-not-ready"),
             "kubectl -n velero delete backuprepository shop-default-kopia",

@@ -17,6 +17,9 @@ pub(crate) enum Pattern {
     RepositoryPasswordInvalid,
     RepositoryNotReady,
     GoPanic,
+    /// The kubelet refused a pod at admission: a data-path pod that asks for more than its
+    /// node has.
+    PodRejected,
     DiagnoseExpose,
     PodVolumeTimeout,
     CsiSnapshotTimeout,
@@ -143,6 +146,13 @@ const NEEDLES: &[Needle] = &[
     // pod_volume_backup_controller.go:266/491, pod_volume_restore_controller.go:280/506:
     // `[Diagnose DU expose]`, `[Diagnose DD expose]`, `[Diagnose PVB expose]`,
     // `[Diagnose PVR expose]`, at warning level.
+    Needle {
+        pattern: Pattern::PodRejected,
+        // The kubelet's admission (status.message "Pod was rejected: Node didn't have enough
+        // resource: cpu, requested: ..., capacity: ..."), which the node-agent logs as the
+        // data-path pod's abnormal state (pkg/util/kube/pod.go:153).
+        parts: &["Pod was rejected: "],
+    },
     Needle {
         pattern: Pattern::DiagnoseExpose,
         parts: &["[Diagnose ", " expose]"],
@@ -394,6 +404,15 @@ pub(crate) fn node_named(text: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
+/// Why the kubelet rejected a pod: `Node didn't have enough resource: cpu` from "Pod was
+/// rejected: Node didn't have enough resource: cpu, requested: 64000, ...".
+pub(crate) fn rejection_reason(text: &str) -> Option<String> {
+    let (_, rest) = text.split_once("Pod was rejected: ")?;
+    let end = rest.find([',', ']', '/', '"']).unwrap_or(rest.len());
+    let reason = rest[..end].trim();
+    (!reason.is_empty()).then(|| reason.to_string())
+}
+
 /// The kind in `could not restore, <Kind> "<name>" already exists` (or `<Kind>:<name>`).
 pub(crate) fn already_existing_kind(text: &str) -> Option<String> {
     let (_, rest) = text.split_once("could not restore, ")?;
@@ -440,6 +459,16 @@ mod tests {
                 needle.pattern
             );
         }
+    }
+
+    #[test]
+    fn a_rejection_is_read_to_its_reason() {
+        assert_eq!(
+            rejection_reason("Pod is in abnormal state Failed, message [Pod was rejected: Node didn't have enough resource: cpu, requested: 64000, used: 0, capacity: 2000/]").as_deref(),
+            Some("Node didn't have enough resource: cpu")
+        );
+        assert_eq!(rejection_reason("Pod was rejected: "), None);
+        assert_eq!(rejection_reason("all good"), None);
     }
 
     #[test]

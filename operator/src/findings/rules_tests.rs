@@ -574,6 +574,32 @@ fn a_changed_repository_password_names_the_repository_and_its_secret() {
 }
 
 #[test]
+fn a_data_path_pod_the_node_rejects_is_named_before_velero_s_diagnosis() {
+    let found = diagnose(&super::infrastructure_tests::load_infrastructure(
+        "data-path-pod-rejected",
+    ));
+    assert_eq!(found[0].rule, "data-path-pod-rejected", "{found:?}");
+    assert_eq!(
+        found[0].title,
+        "A data-path pod was rejected by its node node-real: Node didn't have enough resource: cpu (3 mentions)"
+    );
+    assert!(
+        found[0]
+            .explains
+            .contains(&"PodVolumeBackup/cpu1-a-5v5nw".to_string()),
+        "{:?}",
+        found[0].explains
+    );
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("edit configmap vdo-node-agent-config")
+            && step.contains("kubectl describe node node-real"),
+        "{step}"
+    );
+    assert!(rules_of(&found).contains(&"expose-diagnosis"));
+}
+
+#[test]
 fn a_crashed_plugin_explains_the_item_action_error() {
     let found = diagnose(&load("plugin-crashed"));
     assert_eq!(rules_of(&found), ["plugin-crashed", "item-action-error"]);

@@ -59,6 +59,29 @@ pub(crate) fn repository_password_invalid(repository: Option<&str>, namespace: &
     )
 }
 
+/// The kubelet rejected a data-path pod: it asks for what node-agent's ConfigMap gives data-path
+/// pods (`podResources`, read at node-agent's start: pkg/nodeagent/node_agent.go GetConfigs).
+pub(crate) fn data_path_pod_rejected(
+    config_map: Option<&str>,
+    node: Option<&str>,
+    namespace: &str,
+) -> String {
+    let node = node.unwrap_or("NODE");
+    let where_from = match config_map {
+        Some(cm) => format!(
+            "podResources in node-agent's ConfigMap {cm} (`kubectl -n {namespace} edit configmap {cm}`)"
+        ),
+        None => "podResources in node-agent's ConfigMap (`--node-agent-configmap`)".to_string(),
+    };
+    format!(
+        "Data-path pods ask for the resources of {where_from}: lower them under what node {node} \
+         can allocate (`kubectl describe node {node}`, Allocatable), then restart its node-agent \
+         (`kubectl -n {namespace} delete pod -l name=node-agent --field-selector \
+         spec.nodeName={node}`). The operation may stay Prepared until Velero's timeout: run it \
+         again."
+    )
+}
+
 /// A BackupRepository is NotReady.
 pub(crate) fn repository_not_ready(name: Option<&str>, namespace: &str) -> String {
     let which = name.unwrap_or("NAME");

@@ -299,6 +299,51 @@ pub(super) fn repository_password_invalid(e: &Evidence) -> Vec<Finding> {
     .collect()
 }
 
+/// The kubelet rejected a data-path pod (more cpu or memory asked than the node has, from
+/// node-agent's ConfigMap `podResources`): its volume's operation cannot run there. Velero
+/// 1.18.3 may then leave it Prepared, and the backup or restore InProgress, until a timeout.
+pub(super) fn data_path_pod_rejected(e: &Evidence) -> Vec<Finding> {
+    let mentions = e.mentions(Pattern::PodRejected);
+    let node = mentions.iter().find_map(|m| m.node.clone());
+    from_mentions(
+        e,
+        Pattern::PodRejected,
+        Severity::Error,
+        Layer::DataPath,
+        "data-path-pod-rejected",
+        |found, n| {
+            let why = found
+                .iter()
+                .find_map(|m| patterns::rejection_reason(&m.quote))
+                .unwrap_or_else(|| "rejected".to_string());
+            let on = node.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
+            format!(
+                "A data-path pod was rejected by its node{on}: {why} ({})",
+                plural(n, "mention", "mentions")
+            )
+        },
+    )
+    .map(|f| {
+        let config_map = e
+            .infra
+            .node_agent_arguments
+            .as_ref()
+            .and_then(|a| a.node_agent_config_map().map(str::to_string));
+        let explains = node
+            .as_deref()
+            .map(|n| operations_on(e, n))
+            .unwrap_or_default();
+        f.explaining(explains)
+            .next_step(next_steps::data_path_pod_rejected(
+                config_map.as_deref(),
+                node.as_deref(),
+                e.target.velero_namespace(),
+            ))
+    })
+    .into_iter()
+    .collect()
+}
+
 /// Operations (`Kind/name`) of volumes in `namespace`: what its repository serves.
 fn operations_in(e: &Evidence, namespace: &str) -> Vec<String> {
     e.operations

@@ -30,6 +30,7 @@ const RULES: &[Rule] = &[
     data_path::repository_not_initialized,
     data_path::repository_locked,
     data_path::repository_password_invalid,
+    data_path::data_path_pod_rejected,
     data_path::repository_not_ready,
     data_path::repository_maintenance_failed,
     volumes::volume_operation_failed,
