@@ -21,7 +21,7 @@ use velero_debug_e2e::{
         fs_backup, operation_phases, real_node_agent, real_node_agent_back,
         stateful_set_on_real_node, volume_sums,
     },
-    unique_name,
+    unique_name, velero,
 };
 
 fn is_ready(node: &Node) -> bool {
@@ -183,7 +183,41 @@ async fn serial_real_node_a_changed_repository_password_is_named_before_the_fail
         )
         .await?;
 
-    let second = fs_backup(t, &ns).await;
+    // Started without `--wait`, and waited for up to 15 minutes: Velero may first wait for the
+    // new repository's first maintenance to let it go (seen once for 10 minutes in a CI run),
+    // and the password must stay changed until the volume met it.
+    let second = async {
+        let location = t.env.real_node()?.storage_location.clone();
+        let name = unique_name("bk-pw");
+        velero(
+            &t.env,
+            &[
+                "backup",
+                "create",
+                &name,
+                "--include-namespaces",
+                &ns,
+                "--default-volumes-to-fs-backup",
+                "--storage-location",
+                &location,
+            ],
+        )
+        .await?;
+        eventually(
+            &format!("backup {name} to finish"),
+            Duration::from_secs(900),
+            || async {
+                let phase = backup_phase(t, &name).await?;
+                Ok(matches!(
+                    phase.as_str(),
+                    Some("Completed" | "PartiallyFailed" | "Failed")
+                )
+                .then(|| name.clone()))
+            },
+        )
+        .await
+    }
+    .await;
     // The password goes back before anything else can fail.
     secrets
         .patch(
