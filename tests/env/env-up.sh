@@ -140,13 +140,20 @@ t=$(date +%s)
 # pods dial it), and the API server calls kubelets with the admin certificate, which the real
 # node's kubelet checks (kwok's own kubelets take any caller). It dials a node by its
 # InternalIP first: the real node's name resolves nowhere, and kwok's nodes have only a
-# Hostname (localhost).
+# Hostname (localhost). kwok runs only the nodes it made (annotated kwok.x-k8s.io/node=fake):
+# kwokctl's default, all nodes, had kwok renew the real node's lease and patch and delete its
+# pods beside the kubelet, and a data-path pod's Running status then waited for minutes.
 KWOK_PKI="$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pki"
 cat >"$VDO_ENV_DIR/kwokctl.yaml" <<EOF
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   kubeApiserverCertSANs: ["$KUBERNETES_SERVICE_IP"]
+componentsPatches:
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false"}
+  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
 EOF
 "$KWOKCTL" --config "$VDO_ENV_DIR/kwokctl.yaml" create cluster --name "$CLUSTER_NAME" --runtime binary \
   --extra-args "kube-apiserver=kubelet-client-certificate=$KWOK_PKI/admin.crt" \
