@@ -65,8 +65,7 @@ impl ApiFaultProxy {
         };
         std::fs::write(upstream_ca.path(), pem)?;
         let tls = env.s3.ca_file.parent().context("no TLS folder")?;
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("env/api-fault-proxy.py");
+        let script = crate::tests_dir().join("env/api-fault-proxy.py");
         let mut child = tokio::process::Command::new("python3")
             .arg(&script)
             .arg(&upstream)

@@ -21,7 +21,7 @@ pub async fn report_check<T: DeserializeOwned>(
         .browser_tools
         .clone()
         .context("env.json names no browserTools: make env-up")?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/report-check.cjs");
+    let script = crate::tests_dir().join("browser/report-check.cjs");
     let run = tokio::process::Command::new("node")
         .arg(&script)
         .arg(report)

@@ -215,6 +215,15 @@ impl Env {
 }
 
 /// A name no other test (nor an earlier run) uses: `<prefix>-<pid>-<counter>-<nanos>`.
+/// This package's folder (`tests/`) of the checkout being tested: cargo names it at run time.
+/// The compile-time path is only the fallback, because one target folder serves every checkout
+/// on a machine and cargo may reuse a test binary another checkout built.
+pub fn tests_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -556,7 +565,7 @@ pub async fn operator_metric(env: &Env, identity: &str, sample: &str) -> Result<
 /// Stops the running operators and starts `replicas` processes of the built binary
 /// (tests/env/operator-up.sh), with `settings` as environment variables.
 pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result<()> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("env/operator-up.sh");
+    let script = crate::tests_dir().join("env/operator-up.sh");
     let out = tokio::process::Command::new("bash")
         .arg(&script)
         .env("VDO_SKIP_BUILD", "1")
@@ -575,7 +584,7 @@ pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Re
 /// Starts operator process `index` again alone (a standby once another leads), with
 /// `settings` as environment variables; the other processes keep running.
 pub async fn restart_operator_replica(index: u32, settings: &[(&str, String)]) -> Result<()> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("env/operator-up.sh");
+    let script = crate::tests_dir().join("env/operator-up.sh");
     let out = tokio::process::Command::new("bash")
         .arg(&script)
         .env("VDO_SKIP_BUILD", "1")
@@ -616,7 +625,7 @@ impl Drop for OperatorsBack {
         if self.done {
             return;
         }
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("env/operator-up.sh");
+        let script = crate::tests_dir().join("env/operator-up.sh");
         // Drop cannot await: the script is waited for on this thread.
         match std::process::Command::new("bash")
             .arg(&script)

@@ -13,7 +13,7 @@ pub fn binary() -> PathBuf {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| crate::tests_dir().join("../target"));
     target.join("debug/kubectl-velero_debug")
 }
 
@@ -63,7 +63,7 @@ pub fn text(out: &Output) -> String {
 /// Debian's bash-completion as `make tools` unpacked it (kubectl's bash completion needs it, as
 /// on a user's machine): its path, from the version pinned in tests/env/versions.env.
 pub fn bash_completion_script() -> Result<PathBuf> {
-    let versions = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("env/versions.env");
+    let versions = crate::tests_dir().join("env/versions.env");
     let text = std::fs::read_to_string(&versions)
         .with_context(|| format!("reading {}", versions.display()))?;
     let version = text

@@ -10,9 +10,7 @@ use anyhow::{Context, Result, bail};
 use crate::Env;
 
 fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("env")
-        .join(name)
+    crate::tests_dir().join("env").join(name)
 }
 
 /// Runs a script of tests/env with the environment's pytools Python; its stdout.

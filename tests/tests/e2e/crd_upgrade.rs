@@ -17,9 +17,7 @@ use velero_debug_e2e::{
 const CRD: &str = "debugbundles.velerodebug.io";
 
 fn repo_path(relative: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
+    velero_debug_e2e::tests_dir().join("..").join(relative)
 }
 
 /// Whether the served schema has `status.progress.bytesUploaded` (new since chart 0.1.0).

@@ -16,7 +16,7 @@ use velero_debug_e2e::{
 fn image_dir() -> Result<PathBuf> {
     let dir = std::env::var_os("VDO_IMAGE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/image/oci"));
+        .unwrap_or_else(|| velero_debug_e2e::tests_dir().join("../target/image/oci"));
     ensure!(
         dir.join("index.json").is_file(),
         "no OCI image layout at {}: run 'make image'",

@@ -4,7 +4,7 @@
 //! authorizer answers it. (The whole suite also runs the operator under this identity:
 //! run-e2e.sh.)
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
@@ -23,7 +23,7 @@ use velero_debug_e2e::{Env, TestCtx, create_namespace, eventually};
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:velero:velero-debug-operator";
 
 fn script(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("env").join(name)
+    velero_debug_e2e::tests_dir().join("env").join(name)
 }
 
 #[tokio::test]

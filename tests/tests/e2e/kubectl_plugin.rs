@@ -266,7 +266,7 @@ async fn completion_for_bash_is_a_script_bash_accepts() -> Result<()> {
 /// cluster. Returns COMPREPLY.
 async fn complete_through_kubectl(env: &Env, words: &[&str]) -> Result<Vec<String>> {
     let bin = tempfile::tempdir()?;
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = velero_debug_e2e::tests_dir().join("..");
     std::os::unix::fs::symlink(binary(), bin.path().join("kubectl-velero_debug"))?;
     std::os::unix::fs::symlink(
         repo.join("cli/kubectl_complete-velero_debug")

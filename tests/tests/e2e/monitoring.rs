@@ -121,7 +121,7 @@ async fn every_metric_and_label_the_alerts_and_dashboard_query_is_served() -> Re
         .await?
         .text()
         .await?;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = velero_debug_e2e::tests_dir().join("..");
     let mut missing = Vec::new();
     for file in QUERIES {
         let text = std::fs::read_to_string(root.join(file))?;

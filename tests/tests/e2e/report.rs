@@ -131,7 +131,7 @@ async fn the_report_of_a_real_bundle_loads_clean_in_chromium_with_a_bar_per_oper
 
     let artifacts = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .unwrap_or_else(|| velero_debug_e2e::tests_dir().join("../target"))
         .join("e2e-artifacts");
     std::fs::create_dir_all(&artifacts)?;
     let screenshot = artifacts.join(format!("report-{name}.png"));

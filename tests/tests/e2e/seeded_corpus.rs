@@ -19,8 +19,8 @@ use velero_debug_e2e::{
 use crate::corpus_format::{self, Sample};
 
 fn corpus() -> Result<Vec<Sample>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../operator/testdata/redaction-corpus/secrets.txt");
+    let path =
+        velero_debug_e2e::tests_dir().join("../operator/testdata/redaction-corpus/secrets.txt");
     let text = std::fs::read_to_string(&path).with_context(|| format!("{path:?}"))?;
     Ok(corpus_format::parse(&text))
 }

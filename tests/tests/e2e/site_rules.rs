@@ -24,7 +24,7 @@ const RULES: &str = r#"[{"id": "e2e-proxy", "match": "proxy\\.corp\\.example:312
 async fn start_refused() -> Result<String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| velero_debug_e2e::tests_dir().join("../target"));
     let bad = r#"[{"id": "e2e", "match": "(", "title": "t", "nextStep": "n"}]"#;
     let run = tokio::process::Command::new(target.join("debug/velero-debug-operator"))
         .env("SITE_RULES", bad)

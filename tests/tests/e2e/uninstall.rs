@@ -18,7 +18,7 @@ use velero_debug_e2e::{
 
 /// The hook Job's container arguments as the chart renders them with `set`.
 async fn hook_args(set: &[&str]) -> Result<Vec<String>> {
-    let helm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("env/helm.sh");
+    let helm = velero_debug_e2e::tests_dir().join("env/helm.sh");
     let mut cmd = tokio::process::Command::new("bash");
     cmd.arg(helm).args([
         "template",
@@ -71,7 +71,7 @@ async fn hook_args(set: &[&str]) -> Result<Vec<String>> {
 async fn run_hook(env: &Env, args: &[String]) -> Result<String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| velero_debug_e2e::tests_dir().join("../target"));
     let out = tokio::process::Command::new(target.join("debug/velero-debug-operator"))
         .args(args)
         .env("KUBECONFIG", env.state_dir()?.join("operator-kubeconfig"))
