@@ -238,3 +238,32 @@ pub async fn real_node_agent_back(t: &TestCtx) -> Result<()> {
     )
     .await
 }
+
+/// Deletes the node-agent pod on the real node and waits (up to two minutes) for its
+/// successor to be Ready: the env's DaemonSet is updated OnDelete, so a changed template reaches
+/// the real node only this way, and the kwok nodes' pods keep their logs.
+pub async fn restart_real_node_agent(t: &TestCtx) -> Result<()> {
+    let old = real_node_agent(t).await?;
+    let old_uid = old.metadata.uid.clone();
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    pods.delete(&old.name_any(), &Default::default()).await?;
+    eventually(
+        "a new node-agent on the real node Ready",
+        Duration::from_secs(120),
+        || async {
+            let Ok(pod) = real_node_agent(t).await else {
+                return Ok(None);
+            };
+            let ready = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .is_some_and(|c| c.iter().all(|c| c.ready));
+            Ok(
+                (ready && pod.metadata.uid != old_uid && pod.metadata.deletion_timestamp.is_none())
+                    .then_some(()),
+            )
+        },
+    )
+    .await
+}

@@ -7,11 +7,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
     apps::v1::DaemonSet,
-    core::v1::{Node, Pod, Secret},
+    core::v1::{ConfigMap, Node, Pod, Secret},
 };
 use kube::{
     Api, ResourceExt,
-    api::{ListParams, LogParams, Patch, PatchParams},
+    api::{ListParams, LogParams, Patch, PatchParams, PostParams},
     core::ApiResource,
 };
 use velero_debug_e2e::{
@@ -19,7 +19,7 @@ use velero_debug_e2e::{
     fixtures::{assert_first_finding, backup_phase, completed_bundle, real_restore, text},
     real_node::{
         fs_backup, operation_phases, real_node_agent, real_node_agent_back,
-        stateful_set_on_real_node, volume_sums,
+        restart_real_node_agent, stateful_set_on_real_node, volume_sums,
     },
     unique_name, velero,
 };
@@ -322,5 +322,97 @@ async fn serial_real_node_a_node_agent_kept_off_the_volume_s_node_is_named_with_
         .patch("node-agent", &PatchParams::default(), &Patch::Merge(undo))
         .await?;
     real_node_agent_back(t).await?;
+    found
+}
+
+/// Scenario 4: a data-path pod that cannot start. node-agent's ConfigMap gives data-path pods
+/// more CPU than the real node has; the kubelet rejects the pod (OutOfcpu), Velero cancels the
+/// volume and the backup ends PartiallyFailed. The bundle names the node, why, and the
+/// ConfigMap to edit. Serial: it restarts the real node's node-agent with that ConfigMap.
+#[tokio::test]
+async fn serial_real_node_a_data_path_pod_the_node_rejects_is_named_with_the_config_map()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let real = t.env.real_node()?.name.clone();
+    let ns = create_namespace(&t.client, &t.cleanup, "fs-cpu").await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+
+    let config_map = unique_name("na-cpu");
+    let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    t.cleanup.object::<ConfigMap>(&t.env.namespace, &config_map);
+    let resources = r#"{"podResources":{"cpuRequest":"64","cpuLimit":"64","memoryRequest":"64Mi","memoryLimit":"256Mi"}}"#;
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": config_map},
+                "data": {"node-agent-config.json": resources},
+            }))?,
+        )
+        .await?;
+    let daemon_sets: Api<DaemonSet> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let original = daemon_sets.get("node-agent").await?;
+    let containers = serde_json::to_value(
+        &original
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .context("no pod template")?
+            .containers,
+    )?;
+    let undo = serde_json::json!({"spec": {"template": {"spec": {"containers": containers}}}});
+    t.cleanup.merge_patch(
+        &ApiResource::erase::<DaemonSet>(&()),
+        Some(&t.env.namespace),
+        "node-agent",
+        undo.clone(),
+    );
+    daemon_sets
+        .patch(
+            "node-agent",
+            &PatchParams::default(),
+            &Patch::<()>::Json(serde_json::from_value(serde_json::json!([{
+                "op": "add",
+                "path": "/spec/template/spec/containers/0/args/-",
+                "value": format!("--node-agent-configmap={config_map}"),
+            }]))?),
+        )
+        .await?;
+    restart_real_node_agent(t).await?;
+
+    let found = async {
+        let backup = fs_backup(t, &ns).await?;
+        let pvbs = operation_phases(t, "PodVolumeBackup", "velero.io/backup-name", &backup).await?;
+        ensure!(
+            backup_phase(t, &backup).await? == "PartiallyFailed"
+                && !pvbs.is_empty()
+                && pvbs.values().all(|p| p == "Canceled"),
+            "backup {backup}: PodVolumeBackups {pvbs:?}"
+        );
+        let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+        assert_first_finding(
+            &bundle,
+            &files,
+            "data-path-pod-rejected",
+            &[&real, "enough resource: cpu"],
+        )?;
+        let step = bundle
+            .status
+            .as_ref()
+            .and_then(|s| s.findings[0].next_step.clone());
+        ensure!(
+            step.as_deref().is_some_and(|s| s.contains(&format!(
+                "kubectl -n {} edit configmap {config_map}",
+                t.env.namespace
+            ))),
+            "next step {step:?}"
+        );
+        Ok(())
+    }
+    .await;
+    daemon_sets
+        .patch("node-agent", &PatchParams::default(), &Patch::Merge(undo))
+        .await?;
+    restart_real_node_agent(t).await?;
     found
 }

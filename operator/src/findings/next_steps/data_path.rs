@@ -77,8 +77,8 @@ pub(crate) fn data_path_pod_rejected(
         "Data-path pods ask for the resources of {where_from}: lower them under what node {node} \
          can allocate (`kubectl describe node {node}`, Allocatable), then restart its node-agent \
          (`kubectl -n {namespace} delete pod -l name=node-agent --field-selector \
-         spec.nodeName={node}`). The operation may stay Prepared until Velero's timeout: run it \
-         again."
+         spec.nodeName={node}`). Velero cancels the operation and never retries it: run the \
+         backup or restore again."
     )
 }
 

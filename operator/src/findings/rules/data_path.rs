@@ -300,8 +300,8 @@ pub(super) fn repository_password_invalid(e: &Evidence) -> Vec<Finding> {
 }
 
 /// The kubelet rejected a data-path pod (more cpu or memory asked than the node has, from
-/// node-agent's ConfigMap `podResources`): its volume's operation cannot run there. Velero
-/// 1.18.3 may then leave it Prepared, and the backup or restore InProgress, until a timeout.
+/// node-agent's ConfigMap `podResources`): its volume's operation cannot run there, and Velero
+/// 1.18.3 cancels it with the kubelet's words in its status.message.
 pub(super) fn data_path_pod_rejected(e: &Evidence) -> Vec<Finding> {
     let mentions = e.mentions(Pattern::PodRejected);
     let node = mentions.iter().find_map(|m| m.node.clone());
