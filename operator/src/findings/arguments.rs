@@ -107,10 +107,21 @@ impl WorkloadArguments {
     /// The ConfigMap node-agent reads its configurations from (data-path pods' resources,
     /// loads, ...): `--node-agent-configmap`, the last one given.
     pub fn node_agent_config_map(&self) -> Option<&str> {
+        self.last_value("node-agent-configmap")
+    }
+
+    /// The ConfigMap the Velero server makes repository maintenance Jobs from (their
+    /// resources, nodes, ...): `--repo-maintenance-job-configmap`, the last one given.
+    pub fn repo_maintenance_config_map(&self) -> Option<&str> {
+        self.last_value("repo-maintenance-job-configmap")
+    }
+
+    /// The value of the last `--name=value` or `--name value` given, unless empty.
+    fn last_value(&self, name: &str) -> Option<&str> {
         self.flags
             .iter()
             .rev()
-            .find(|f| f.name == "node-agent-configmap")
+            .find(|f| f.name == name)
             .and_then(|f| f.value.as_deref())
             .filter(|v| !v.is_empty())
     }

@@ -52,6 +52,20 @@ fn with_attachment(mut e: Evidence) -> Evidence {
     e
 }
 
+/// The Velero server run with `--repo-maintenance-job-configmap repo-jobs`.
+fn with_maintenance_config_map(mut e: Evidence) -> Evidence {
+    let server = json!({"spec": {"template": {"spec": {"containers": [{
+        "name": "velero", "command": ["/velero"],
+        "args": ["server", "--repo-maintenance-job-configmap", "repo-jobs"],
+    }]}}}});
+    e.infra.server_arguments = Some(arguments::WorkloadArguments::of_workload(
+        "resources/deployment/velero.yaml",
+        &server,
+        "velero",
+    ));
+    e
+}
+
 fn mount_failed() -> Evidence {
     let mut e = restore(json!({"phase": "Completed"}));
     let pod = json!({
@@ -149,6 +163,12 @@ fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
             "repository-maintenance-failed",
             load_infrastructure("repository-maintenance-failed"),
             "logs job/",
+        ),
+        (
+            "repository-maintenance-failed",
+            with_maintenance_config_map(load_infrastructure("repository-maintenance-failed")),
+            "ConfigMap repo-jobs, under key shop-default-restic (this repository) or global \
+             (`kubectl -n velero edit configmap repo-jobs`)",
         ),
         (
             "volume-operation-failed",

@@ -92,22 +92,37 @@ pub(crate) fn repository_not_ready(name: Option<&str>, namespace: &str) -> Strin
     )
 }
 
+/// Where a repository's maintenance jobs get their resources: the server's
+/// `--repo-maintenance-job-configmap`, and the repository's key in it
+/// (`VOLUME-NAMESPACE-LOCATION-TYPE`, pkg/repository/maintenance getJobConfig).
+pub(crate) struct MaintenanceConfig<'a> {
+    pub config_map: &'a str,
+    pub key: String,
+}
+
 /// The latest maintenance of a repository failed. `velero_1_14`: the repository has Velero
 /// 1.14's shape, whose jobs' resources are the server's flags, not a ConfigMap.
 pub(crate) fn repository_maintenance_failed(
     job: Option<&str>,
     namespace: &str,
     velero_1_14: bool,
+    config: Option<MaintenanceConfig<'_>>,
 ) -> String {
     let log = job
         .map(|j| format!("`kubectl -n {namespace} logs job/{j}` says why; "))
         .unwrap_or_default();
-    let resources = if velero_1_14 {
-        "the Velero server's flags (`--maintenance-job-cpu-limit`, `--maintenance-job-mem-limit` \
-         and their requests, Velero 1.14)"
-    } else {
-        "the maintenance job's ConfigMap (`velero install --repo-maintenance-job-configmap`, see \
-         Velero's repository maintenance docs)"
+    let resources = match (velero_1_14, config) {
+        (true, _) => "the Velero server's flags (`--maintenance-job-cpu-limit`, \
+                      `--maintenance-job-mem-limit` and their requests, Velero 1.14)"
+            .to_string(),
+        (false, Some(MaintenanceConfig { config_map, key })) => format!(
+            "podResources of the maintenance jobs' ConfigMap {config_map}, under key {key} (this \
+             repository) or global (`kubectl -n {namespace} edit configmap {config_map}`)"
+        ),
+        (false, None) => "the maintenance job's ConfigMap (`velero install \
+                          --repo-maintenance-job-configmap`, see Velero's repository maintenance \
+                          docs)"
+            .to_string(),
     };
     format!(
         "{log}a job killed for memory or time needs more in {resources}; Velero retries at the \

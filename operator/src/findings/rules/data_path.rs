@@ -450,6 +450,25 @@ fn latest_job<'a>(
         .max_by(|a, b| a.created.cmp(&b.created))
 }
 
+/// The ConfigMap the server's flags name for maintenance jobs, with `repo`'s key in it.
+fn maintenance_config<'a>(
+    e: &'a Evidence,
+    repo: &RepositoryEvidence,
+) -> Option<next_steps::MaintenanceConfig<'a>> {
+    let config_map = e
+        .infra
+        .server_arguments
+        .as_ref()?
+        .repo_maintenance_config_map()?;
+    Some(next_steps::MaintenanceConfig {
+        config_map,
+        key: format!(
+            "{}-{}-{}",
+            repo.volume_namespace, repo.storage_location, repo.repository_type
+        ),
+    })
+}
+
 /// The latest maintenance of a repository failed (its status, or its latest job): kopia's or
 /// restic's prune and checks did not run, and the error may be the repository's own.
 pub(super) fn repository_maintenance_failed(e: &Evidence) -> Vec<Finding> {
@@ -515,6 +534,7 @@ pub(super) fn repository_maintenance_failed(e: &Evidence) -> Vec<Finding> {
                 repo.latest_maintenance
                     .as_ref()
                     .is_some_and(|r| r.from_status_message),
+                maintenance_config(e, repo),
             )),
         );
         if found.len() >= MAX_REPOSITORY_FINDINGS {
