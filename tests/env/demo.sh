@@ -54,6 +54,7 @@ for name in prices stock banner; do
   kubectl -n "$src" create configmap "$name" --from-literal=updated="$(date -u +%FT%TZ)" >/dev/null
 done
 real_node=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["realNode"]["name"])' "$VDO_ENV_DIR/env.json")
+taint=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["realNode"]["taintKey"])' "$VDO_ENV_DIR/env.json")
 kubectl -n "$src" apply -f - >/dev/null <<EOF
 apiVersion: apps/v1
 kind: StatefulSet
@@ -66,7 +67,7 @@ spec:
     metadata: {labels: {app: orders}}
     spec:
       nodeSelector: {kubernetes.io/hostname: $real_node}
-      tolerations: [{key: vdo.test/real-node, operator: Exists, effect: NoSchedule}]
+      tolerations: [{key: $taint, operator: Exists, effect: NoSchedule}]
       terminationGracePeriodSeconds: 0
       containers:
       - name: db

@@ -321,6 +321,10 @@ spec:
 EOF
 
 # --- Velero server -----------------------------------------------------------------------------
+# The server refuses to start without its maintenance ConfigMap; `global: {}` keeps Velero's
+# defaults, and a test adds its repository's key.
+kubectl -n "$NAMESPACE" create configmap "$MAINTENANCE_CONFIG_MAP" --from-literal=global='{}' \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 ln -sf "$AWS_PLUGIN" "$VDO_ENV_DIR/plugins/velero-plugin-for-aws"
 ln -sf "$GCP_PLUGIN" "$VDO_ENV_DIR/plugins/velero-plugin-for-gcp"
 METRICS_PORT=$(free_port) PROFILER_PORT=$(free_port)
@@ -332,7 +336,7 @@ start_group velero "$VDO_ENV_DIR/logs/velero-server.log" env AWS_SHARED_CREDENTI
   "$VELERO" server --kubeconfig "$KUBECONFIG" --namespace "$NAMESPACE" \
   --plugin-dir "$VDO_ENV_DIR/plugins" --uploader-type kopia \
   --metrics-address "127.0.0.1:$METRICS_PORT" --profiler-address "127.0.0.1:$PROFILER_PORT" \
-  --log-level info
+  --repo-maintenance-job-configmap "$MAINTENANCE_CONFIG_MAP" --log-level info
 log "env-up: Velero server started (log: $VELERO_LOG); waiting for BSL default to be Available"
 wait_for "BSL default Available" 120 bash -c \
   "[[ \$(kubectl -n $NAMESPACE get bsl default -o jsonpath='{.status.phase}') == Available ]]"
@@ -391,6 +395,10 @@ spec:
     metadata:
       labels: {component: velero, deploy: velero}
     spec:
+      # Its pod stays on a kwok node; repository maintenance Jobs, made from this template,
+      # inherit the toleration and may run on the real node when a test's ConfigMap says so.
+      nodeSelector: {type: kwok}
+      tolerations: [{key: $NODE_TAINT_KEY, operator: Exists, effect: NoSchedule}]
       initContainers:
       - name: velero-plugin-for-aws
         image: velero/velero-plugin-for-aws:$VELERO_AWS_PLUGIN_VERSION
@@ -509,7 +517,8 @@ json.dump({
     "realNode": {"name": "$NODE_NAME", "address": "$NODE_IP", "taintKey": "$NODE_TAINT_KEY",
                  "kubeletDir": "$NODE_KUBELET_DIR", "storageLocation": "real-node",
                  "s3Endpoint": "$S3_NODE_URL", "veleroImage": "$VELERO_IMAGE",
-                 "busyboxImage": "$BUSYBOX_IMAGE", "storageClass": "local-path"},
+                 "busyboxImage": "$BUSYBOX_IMAGE", "storageClass": "local-path",
+                 "maintenanceConfigMap": "$MAINTENANCE_CONFIG_MAP"},
 }, open(sys.argv[1], "w"), indent=2)
 PY
 # VDO_OPERATOR=0 leaves the operator out (to run it by hand, e.g. under a debugger).

@@ -20,8 +20,13 @@ KUBELET_PORT=10350
 # The API server's default --service-cluster-ip-range is 10.0.0.0/24: the `kubernetes`
 # Service, which in-cluster clients dial, is its first address.
 KUBERNETES_SERVICE_IP=10.0.0.1
-# Only pods that tolerate it run on the real node.
-NODE_TAINT_KEY=vdo.test/real-node
+# Only pods that tolerate it run on the real node. A key Velero lets repository maintenance
+# Jobs inherit from its Deployment (pkg/util/third_party.go ThirdPartyTolerations), so they too
+# can run there, as on a cluster whose system nodes carry it.
+NODE_TAINT_KEY=CriticalAddonsOnly
+# Velero's --repo-maintenance-job-configmap: env-up makes it with Velero's defaults; a test adds
+# a key NAMESPACE-LOCATION-kopia, for one repository.
+MAINTENANCE_CONFIG_MAP=vdo-repo-maintenance
 VELERO_IMAGE="docker.io/velero/velero:$VELERO_VERSION"
 PAUSE_IMAGE=vdo.local/pause:1
 BUSYBOX_IMAGE=vdo.local/busybox:1

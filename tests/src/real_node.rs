@@ -33,6 +33,8 @@ pub struct RealNodeEnv {
     pub busybox_image: String,
     /// The default StorageClass, whose volumes are made on the real node.
     pub storage_class: String,
+    /// The Velero server's `--repo-maintenance-job-configmap` (only `global: {}` in it).
+    pub maintenance_config_map: String,
 }
 
 /// The script of a workload pod: each volume gets 1 MiB of random bytes once (a restored pod

@@ -415,3 +415,96 @@ async fn serial_real_node_a_data_path_pod_the_node_rejects_is_named_with_the_con
     restart_real_node_agent(t).await?;
     found
 }
+
+/// Scenario 6: a repository maintenance Job killed for memory. The Velero server's maintenance
+/// ConfigMap gives this repository's jobs 12 MiB and the real node; the job's container is
+/// OOMKilled and the BackupRepository records a failed maintenance. The bundle of the backup
+/// that made the repository names it first. Serial: it changes the server's ConfigMap.
+#[tokio::test]
+async fn serial_real_node_a_maintenance_job_killed_for_memory_is_named_first() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let real = t.env.real_node()?.clone();
+    let ns = create_namespace(&t.client, &t.cleanup, "fs-maint").await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+    let backup = fs_backup(t, &ns).await?;
+    ensure!(backup_phase(t, &backup).await? == "Completed", "{backup}");
+
+    let repositories = Api::<kube::api::DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_debug_operator::velero::resource("BackupRepository"),
+    );
+    let repository = repositories
+        .list(&ListParams::default().labels(&format!("velero.io/volume-namespace={ns}")))
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .with_context(|| format!("no BackupRepository of namespace {ns}"))?
+        .name_any();
+    // Velero's key for this repository: VOLUME-NAMESPACE-LOCATION-TYPE.
+    let key = format!("{ns}-{}-kopia", real.storage_location);
+    let job_config = serde_json::json!({
+        "podResources": {"cpuRequest": "0", "cpuLimit": "1", "memoryRequest": "12Mi", "memoryLimit": "12Mi"},
+        "loadAffinity": [{"nodeSelector": {"matchLabels": {"kubernetes.io/hostname": real.name}}}],
+    });
+    let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let undo = serde_json::json!({"data": {&key: null}});
+    t.cleanup.merge_patch(
+        &ApiResource::erase::<ConfigMap>(&()),
+        Some(&t.env.namespace),
+        &real.maintenance_config_map,
+        undo.clone(),
+    );
+    config_maps
+        .patch(
+            &real.maintenance_config_map,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {&key: job_config.to_string()}})),
+        )
+        .await?;
+    // Due at once: Velero runs it on the spec change and waits for the job.
+    repositories
+        .patch(
+            &repository,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"maintenanceFrequency": "1s"}})),
+        )
+        .await?;
+    let failed = eventually(
+        &format!("a failed maintenance of BackupRepository {repository}"),
+        Duration::from_secs(240),
+        || async {
+            let repo = repositories.get(&repository).await?;
+            let last = repo.data["status"]["recentMaintenance"]
+                .as_array()
+                .and_then(|runs| runs.last().cloned());
+            Ok(last.filter(|run| run["result"] == "Failed"))
+        },
+    )
+    .await;
+    // Maintenance goes back to hourly whatever happened, so no other test meets it again.
+    repositories
+        .patch(
+            &repository,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"maintenanceFrequency": "1h"}})),
+        )
+        .await?;
+    config_maps
+        .patch(
+            &real.maintenance_config_map,
+            &PatchParams::default(),
+            &Patch::Merge(undo),
+        )
+        .await?;
+    failed?;
+
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+    assert_first_finding(
+        &bundle,
+        &files,
+        "repository-maintenance-failed",
+        &[&repository, "OOMKilled"],
+    )
+}
