@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
     apps::v1::DaemonSet,
+    batch::v1::Job,
     core::v1::{ConfigMap, Node, Pod, Secret},
 };
 use kube::{
@@ -442,6 +443,13 @@ async fn serial_real_node_a_maintenance_job_killed_for_memory_is_named_first() -
         .next()
         .with_context(|| format!("no BackupRepository of namespace {ns}"))?
         .name_any();
+    // The repository and its failed jobs go with the test: a later bundle of the location would
+    // name them.
+    t.cleanup.delete(
+        &velero_debug_operator::velero::resource("BackupRepository"),
+        Some(&t.env.namespace),
+        &repository,
+    );
     // Velero's key for this repository: VOLUME-NAMESPACE-LOCATION-TYPE.
     let key = format!("{ns}-{}-kopia", real.storage_location);
     let job_config = serde_json::json!({
@@ -499,6 +507,17 @@ async fn serial_real_node_a_maintenance_job_killed_for_memory_is_named_first() -
         )
         .await?;
     failed?;
+    let jobs: Api<Job> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    for job in jobs
+        .list(&ListParams::default().labels(&format!("velero.io/repo-name={repository}")))
+        .await?
+    {
+        t.cleanup.delete(
+            &ApiResource::erase::<Job>(&()),
+            Some(&t.env.namespace),
+            &job.name_any(),
+        );
+    }
 
     let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
     assert_first_finding(
