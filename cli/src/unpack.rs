@@ -1,17 +1,25 @@
 //! A bundle's .tar.gz unpacked as hostile input: regular files and folders only, each inside
 //! the folder, no more bytes than asked. `report` and `serve` both read bundles so.
 
-use std::{io::Read, path::Path};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 
 /// Unpacks regular files and folders only, each inside `dir` (the tar crate refuses a path
 /// leaving it), and stops at `max_bytes` inflated: a bundle from elsewhere is hostile input.
 pub(crate) fn unpack_bounded(archive: &Path, dir: &Path, max_bytes: u64) -> anyhow::Result<()> {
+    // A folder made here is private; one the user named (`report --dir .`) keeps its mode.
+    let made = !dir.exists();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if made {
+        owner_only(dir)?;
+    }
     let file =
         std::fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
     let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
+    // What a bundle holds is for the user alone: folders at most 0700, files at most 0600,
+    // whatever modes the archive asks for.
+    tar.set_mask(0o077);
     let mut total = 0u64;
     for entry in tar.entries().context("reading the archive")? {
         let mut entry = entry.context("reading the archive")?;
@@ -19,7 +27,9 @@ pub(crate) fn unpack_bounded(archive: &Path, dir: &Path, max_bytes: u64) -> anyh
         if !(kind.is_file() || kind.is_dir()) {
             continue;
         }
-        total = total.saturating_add(entry.header().size().unwrap_or(u64::MAX));
+        // The size the entry will write: a PAX `size` record overrides the header's field,
+        // and the entry's reader stops there, so the count bounds what is written.
+        total = total.saturating_add(entry.size());
         if total > max_bytes {
             bail!(
                 "{}: more than {max_bytes} bytes unpacked; refusing the rest (--max-bytes)",
@@ -32,15 +42,20 @@ pub(crate) fn unpack_bounded(archive: &Path, dir: &Path, max_bytes: u64) -> anyh
         if !unpacked {
             bail!("{}: an entry leaves the folder; refused", archive.display());
         }
-        // An entry whose header understates its size is not read past it.
-        let mut rest = [0u8; 1];
-        if entry.read(&mut rest).unwrap_or(0) != 0 {
-            bail!(
-                "{}: an entry is larger than its header says",
-                archive.display()
-            );
-        }
     }
+    Ok(())
+}
+
+/// The unpacked folder readable by its owner only (other users of the machine share /tmp).
+#[cfg(unix)]
+fn owner_only(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", dir.display()))
+}
+
+#[cfg(not(unix))]
+fn owner_only(_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
@@ -65,6 +80,61 @@ pub(crate) mod tests {
         }
         tar.into_inner().unwrap().finish().unwrap();
         file
+    }
+
+    /// A file whose ustar header says 0 bytes and whose PAX record says `data.len()`.
+    fn archive_with_pax_size(data: &[u8]) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let gz = flate2::write::GzEncoder::new(file.reopen().unwrap(), Default::default());
+        let mut tar = tar::Builder::new(gz);
+        let size = data.len().to_string();
+        tar.append_pax_extensions([("size", size.as_bytes())])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_path("b/big").unwrap();
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        // The builder copies all of `data` after the header, as the PAX size says it should.
+        tar.append(&h, data).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+        file
+    }
+
+    #[test]
+    fn a_pax_size_larger_than_the_header_s_counts_and_is_refused_before_writing() {
+        let data = vec![7u8; 4096];
+        let a = archive_with_pax_size(&data);
+        let dir = tempfile::tempdir().unwrap();
+        let e = unpack_bounded(a.path(), dir.path(), 1000).unwrap_err();
+        assert!(format!("{e:#}").contains("more than 1000 bytes"), "{e:#}");
+        assert!(
+            !dir.path().join("b/big").exists(),
+            "written before the check"
+        );
+        // Under a cap it fits, the bytes written are the PAX size's.
+        let dir = tempfile::tempdir().unwrap();
+        unpack_bounded(a.path(), dir.path(), 1 << 20).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("b/big")).unwrap(), data);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn what_is_unpacked_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let a = archive_of(&[("b/report.html", b"<html>")]);
+        let dir = tempfile::tempdir().unwrap();
+        let into = dir.path().join("in");
+        unpack_bounded(a.path(), &into, 1 << 20).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&into), 0o700);
+        // Folders made on the way keep the umask's mode: the top one already shuts others out.
+        assert_eq!(
+            mode(&into.join("b/report.html")) & 0o077,
+            0,
+            "file readable by others"
+        );
     }
 
     #[test]
