@@ -223,22 +223,7 @@ pub async fn fs_backup(t: &TestCtx, ns: &str) -> Result<String> {
 /// Waits (up to two minutes) until the node-agent on the real node is Ready again, after a
 /// test changed its DaemonSet: the next test needs it there.
 pub async fn real_node_agent_back(t: &TestCtx) -> Result<()> {
-    eventually(
-        "the node-agent on the real node Ready again",
-        Duration::from_secs(120),
-        || async {
-            let Ok(pod) = real_node_agent(t).await else {
-                return Ok(None);
-            };
-            let ready = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.container_statuses.as_ref())
-                .is_some_and(|c| c.iter().all(|c| c.ready));
-            Ok((ready && pod.metadata.deletion_timestamp.is_none()).then_some(()))
-        },
-    )
-    .await
+    ready_real_node_agent(t, "the node-agent on the real node Ready again", None).await
 }
 
 /// Deletes the node-agent pod on the real node and waits (up to two minutes) for its
@@ -246,26 +231,51 @@ pub async fn real_node_agent_back(t: &TestCtx) -> Result<()> {
 /// the real node only this way, and the kwok nodes' pods keep their logs.
 pub async fn restart_real_node_agent(t: &TestCtx) -> Result<()> {
     let old = real_node_agent(t).await?;
-    let old_uid = old.metadata.uid.clone();
     let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
     pods.delete(&old.name_any(), &Default::default()).await?;
-    eventually(
+    ready_real_node_agent(
+        t,
         "a new node-agent on the real node Ready",
-        Duration::from_secs(120),
-        || async {
-            let Ok(pod) = real_node_agent(t).await else {
-                return Ok(None);
-            };
-            let ready = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.container_statuses.as_ref())
-                .is_some_and(|c| c.iter().all(|c| c.ready));
-            Ok(
-                (ready && pod.metadata.uid != old_uid && pod.metadata.deletion_timestamp.is_none())
-                    .then_some(()),
-            )
-        },
+        old.metadata.uid.as_deref(),
     )
     .await
+}
+
+/// Waits (up to two minutes) for a Ready node-agent pod on the real node that is not being
+/// deleted and is not the pod of uid `not`.
+async fn ready_real_node_agent(t: &TestCtx, what: &str, not: Option<&str>) -> Result<()> {
+    eventually(what, Duration::from_secs(120), || async {
+        let Ok(pod) = real_node_agent(t).await else {
+            return Ok(None);
+        };
+        let ready = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|c| c.iter().all(|c| c.ready));
+        let other = not.is_none() || pod.metadata.uid.as_deref() != not;
+        Ok((ready && other && pod.metadata.deletion_timestamp.is_none()).then_some(()))
+    })
+    .await
+}
+
+/// The BackupRepositories of Velero's namespace, and the name of the one Velero made for the
+/// volumes of namespace `ns`.
+pub async fn backup_repository_of(
+    t: &TestCtx,
+    ns: &str,
+) -> Result<(Api<kube::api::DynamicObject>, String)> {
+    let repositories = Api::<kube::api::DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_debug_operator::velero::resource("BackupRepository"),
+    );
+    let name = repositories
+        .list(&ListParams::default().labels(&format!("velero.io/volume-namespace={ns}")))
+        .await?
+        .items
+        .first()
+        .map(|r| r.name_any())
+        .with_context(|| format!("no BackupRepository of namespace {ns}"))?;
+    Ok((repositories, name))
 }

@@ -19,7 +19,7 @@ use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
     fixtures::{assert_first_finding, backup_phase, completed_bundle, real_restore, text},
     real_node::{
-        fs_backup, operation_phases, real_node_agent, real_node_agent_back,
+        backup_repository_of, fs_backup, operation_phases, real_node_agent, real_node_agent_back,
         restart_real_node_agent, stateful_set_on_real_node, volume_sums,
     },
     unique_name, velero,
@@ -234,18 +234,7 @@ async fn serial_real_node_a_changed_repository_password_is_named_before_the_fail
         "backup {second}: PodVolumeBackups {pvbs:?}"
     );
     // The BackupRepository object of the namespace, as Velero named it.
-    let repositories = Api::<kube::api::DynamicObject>::namespaced_with(
-        t.client.clone(),
-        &t.env.namespace,
-        &velero_debug_operator::velero::resource("BackupRepository"),
-    );
-    let repository = repositories
-        .list(&ListParams::default().labels(&format!("velero.io/volume-namespace={ns}")))
-        .await?
-        .items
-        .first()
-        .map(|r| r.name_any())
-        .with_context(|| format!("no BackupRepository of namespace {ns}"))?;
+    let (_, repository) = backup_repository_of(t, &ns).await?;
     let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": second})).await?;
     assert_first_finding(
         &bundle,
@@ -430,19 +419,7 @@ async fn serial_real_node_a_maintenance_job_killed_for_memory_is_named_first() -
     let backup = fs_backup(t, &ns).await?;
     ensure!(backup_phase(t, &backup).await? == "Completed", "{backup}");
 
-    let repositories = Api::<kube::api::DynamicObject>::namespaced_with(
-        t.client.clone(),
-        &t.env.namespace,
-        &velero_debug_operator::velero::resource("BackupRepository"),
-    );
-    let repository = repositories
-        .list(&ListParams::default().labels(&format!("velero.io/volume-namespace={ns}")))
-        .await?
-        .items
-        .into_iter()
-        .next()
-        .with_context(|| format!("no BackupRepository of namespace {ns}"))?
-        .name_any();
+    let (repositories, repository) = backup_repository_of(t, &ns).await?;
     // The repository and its failed jobs go with the test: a later bundle of the location would
     // name them.
     t.cleanup.delete(
