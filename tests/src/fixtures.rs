@@ -67,7 +67,7 @@ pub async fn real_backup_with(t: &TestCtx, args: &[&str]) -> Result<(String, Str
     let mut all = vec!["backup", "create", &backup, "--wait"];
     all.extend(args);
     velero(env, &all).await?;
-    let uid = in_final_phase(t, "Backup", &backup)
+    let uid = in_final_phase(t, "Backup", &backup, Duration::from_secs(120))
         .await?
         .uid()
         .unwrap_or_default();
@@ -357,29 +357,59 @@ pub async fn real_restore_with(t: &TestCtx, backup: &str, args: &[&str]) -> Resu
     ];
     all.extend(args);
     velero(env, &all).await?;
-    in_final_phase(t, "Restore", &restore).await
+    in_final_phase(t, "Restore", &restore, Duration::from_secs(120)).await
+}
+
+/// A Restore of `backup` from namespace `from` into `to`, made through the API with
+/// `annotations` (which `velero restore create` has no flag for); waits up to `limit` until it
+/// finished and returns it.
+pub async fn real_restore_annotated(
+    t: &TestCtx,
+    backup: &str,
+    (from, to): (&str, &str),
+    annotations: serde_json::Value,
+    limit: Duration,
+) -> Result<DynamicObject> {
+    let (env, cleanup) = (&t.env, &t.cleanup);
+    cleanup.namespace(to);
+    let restore = unique_name("rs");
+    cleanup.delete(&velero_resource("Restore"), Some(&env.namespace), &restore);
+    let api = Api::<DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &env.namespace,
+        &velero_resource("Restore"),
+    );
+    let object: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velero.io/v1", "kind": "Restore",
+        "metadata": {"name": restore, "annotations": annotations},
+        "spec": {"backupName": backup, "includedNamespaces": [from],
+                 "namespaceMapping": {from: to}},
+    }))?;
+    api.create(&PostParams::default(), &object).await?;
+    in_final_phase(t, "Restore", &restore, limit).await
 }
 
 /// Velero's `kind` (Backup or Restore) `name` once its phase is final. `--wait` returns once
 /// the phase left InProgress, which may be Finalizing: Velero then writes the status
 /// (completionTimestamp included) once more, after a test has read it.
-async fn in_final_phase(t: &TestCtx, kind: &str, name: &str) -> Result<DynamicObject> {
+async fn in_final_phase(
+    t: &TestCtx,
+    kind: &str,
+    name: &str,
+    limit: Duration,
+) -> Result<DynamicObject> {
     let api = Api::<DynamicObject>::namespaced_with(
         t.client.clone(),
         &t.env.namespace,
         &velero_resource(kind),
     );
-    eventually(
-        &format!("{kind} {name}'s final phase"),
-        Duration::from_secs(120),
-        || async {
-            let o = api.get(name).await?;
-            let phase = o.data.pointer("/status/phase").and_then(|p| p.as_str());
-            Ok(phase
-                .is_some_and(|p| FINAL_PHASES.contains(&p))
-                .then_some(o))
-        },
-    )
+    eventually(&format!("{kind} {name}'s final phase"), limit, || async {
+        let o = api.get(name).await?;
+        let phase = o.data.pointer("/status/phase").and_then(|p| p.as_str());
+        Ok(phase
+            .is_some_and(|p| FINAL_PHASES.contains(&p))
+            .then_some(o))
+    })
     .await
 }
 

@@ -1,5 +1,6 @@
-//! A validating admission webhook of the test's own: an HTTPS server in the test process that
-//! denies every object the API server sends it. The API server runs as a local process, so it
+//! An admission webhook of the test's own: an HTTPS server in the test process that denies every
+//! object the API server sends it, or (as a service mesh's injector does) puts an init container
+//! first in every pod it is sent. The API server runs as a local process, so it
 //! reaches the webhook at `https://127.0.0.1:<port>`; the server presents the environment's test
 //! certificate (IP 127.0.0.1, signed by its throwaway CA), which the webhook configuration
 //! trusts through its caBundle.
@@ -16,24 +17,46 @@ use tokio::{
 
 use crate::Env;
 
+/// What the webhook answers every review with.
+#[derive(Debug, Clone)]
+enum Answer {
+    /// Refused, with this message.
+    Deny(String),
+    /// Allowed, with this container put first among the pod's init containers.
+    PrependInitContainer(serde_json::Value),
+}
+
 /// The running webhook server; stopped when dropped.
-pub struct DenyingWebhook {
-    /// `https://127.0.0.1:<port>/deny`.
+pub struct AdmissionWebhook {
+    /// `https://127.0.0.1:<port>/review`.
     pub url: String,
     /// The CA that signed its certificate, base64 (the configuration's caBundle).
     pub ca_bundle: String,
     task: JoinHandle<()>,
 }
 
-impl Drop for DenyingWebhook {
+impl Drop for AdmissionWebhook {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl DenyingWebhook {
-    /// Starts the server; it denies every review with `message`.
-    pub async fn start(env: &Env, message: &str) -> Result<DenyingWebhook> {
+impl AdmissionWebhook {
+    /// Starts a server that denies every review with `message`.
+    pub async fn denying(env: &Env, message: &str) -> Result<AdmissionWebhook> {
+        Self::start(env, Answer::Deny(message.to_string())).await
+    }
+
+    /// Starts a server that allows every pod with `container` first among its init containers
+    /// (before any Velero put there), as a mesh's injector does.
+    pub async fn prepending_init_container(
+        env: &Env,
+        container: serde_json::Value,
+    ) -> Result<AdmissionWebhook> {
+        Self::start(env, Answer::PrependInitContainer(container)).await
+    }
+
+    async fn start(env: &Env, answer: Answer) -> Result<AdmissionWebhook> {
         use base64::Engine;
         let tls = env.s3.ca_file.parent().context("no TLS folder")?;
         let certs = CertificateDer::pem_file_iter(tls.join("server.crt"))?
@@ -45,29 +68,28 @@ impl DenyingWebhook {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
-        let message = message.to_string();
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, message) = (acceptor.clone(), message.clone());
+                let (acceptor, answer) = (acceptor.clone(), answer.clone());
                 tokio::spawn(async move {
                     if let Ok(conn) = acceptor.accept(tcp).await {
                         // A connection the API server closes ends here; nothing to report.
-                        let _ = serve(conn, &message).await;
+                        let _ = serve(conn, &answer).await;
                     }
                 });
             }
         });
         let ca = std::fs::read(&env.s3.ca_file)?;
-        Ok(DenyingWebhook {
-            url: format!("https://127.0.0.1:{port}/deny"),
+        Ok(AdmissionWebhook {
+            url: format!("https://127.0.0.1:{port}/review"),
             ca_bundle: base64::engine::general_purpose::STANDARD.encode(ca),
             task,
         })
     }
 }
 
-/// Answers the AdmissionReviews of one connection (the API server keeps it alive), each denied.
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut conn: S, message: &str) -> Result<()> {
+/// Answers the AdmissionReviews of one connection (the API server keeps it alive).
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut conn: S, answer: &Answer) -> Result<()> {
     let mut buf = Vec::new();
     loop {
         let (head_len, body_len) = loop {
@@ -85,18 +107,39 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut conn: S, message: &str) ->
         }
         let review: serde_json::Value = serde_json::from_slice(&buf[head_len..][..body_len])?;
         buf.drain(..head_len + body_len);
-        let answer = serde_json::json!({
+        let body = serde_json::json!({
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "response": {"uid": review["request"]["uid"], "allowed": false,
-                         "status": {"code": 403, "message": message}},
+            "response": response_to(&review["request"], answer),
         })
         .to_string();
         let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-            answer.len()
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
         );
         conn.write_all(response.as_bytes()).await?;
         conn.flush().await?;
+    }
+}
+
+/// The review's `response`: a refusal, or the JSON patch that puts the container first.
+fn response_to(request: &serde_json::Value, answer: &Answer) -> serde_json::Value {
+    use base64::Engine;
+    let uid = &request["uid"];
+    match answer {
+        Answer::Deny(message) => serde_json::json!({
+            "uid": uid, "allowed": false, "status": {"code": 403, "message": message},
+        }),
+        Answer::PrependInitContainer(container) => {
+            let patch = if request["object"]["spec"]["initContainers"].is_array() {
+                serde_json::json!([{"op": "add", "path": "/spec/initContainers/0", "value": container}])
+            } else {
+                serde_json::json!([{"op": "add", "path": "/spec/initContainers", "value": [container]}])
+            };
+            serde_json::json!({
+                "uid": uid, "allowed": true, "patchType": "JSONPatch",
+                "patch": base64::engine::general_purpose::STANDARD.encode(patch.to_string()),
+            })
+        }
     }
 }
 

@@ -37,6 +37,9 @@ const MAX_WORKLOAD_PODS: usize = 50;
 const MAX_CLAIMS: usize = 100;
 const MAX_CONTAINERS_PER_POD: usize = 10;
 const MAX_CLAIMS_PER_POD: usize = 10;
+/// The init container Velero puts in a restored pod with fs-backup volumes: it waits until the
+/// node-agent has written them back, and the node-agent starts only once it runs.
+const RESTORE_WAIT_CONTAINER: &str = "restore-wait";
 /// ResourceQuotas kept, and the resources kept per quota.
 const MAX_QUOTAS: usize = 20;
 const MAX_QUOTA_RESOURCES: usize = 20;
@@ -179,8 +182,12 @@ pub(crate) struct WorkloadPodEvidence {
     pub ready: bool,
     /// Condition PodScheduled is False: its reason and message.
     pub unschedulable: Option<(String, String)>,
-    /// Containers waiting, init containers first.
+    /// Containers waiting (and init containers that exited with an error), init containers
+    /// first.
     pub waiting: Vec<WaitingContainer>,
+    /// The init containers placed before Velero's restore-wait, in order: the PodVolumeRestores
+    /// of the pod start only once restore-wait runs, so each of these must succeed first.
+    pub before_restore_wait: Vec<String>,
     /// Names of the PersistentVolumeClaims its volumes use (ephemeral volumes' included).
     pub claims: Vec<String>,
     /// Its controller (`ownerReferences` with `controller: true`): kind and name.
@@ -377,6 +384,64 @@ pub(crate) fn helm_release(metadata: &Value) -> Option<String> {
 }
 
 /// The controller of an object (`ownerReferences` with `controller: true`): kind and name.
+/// The containers of a pod's status that wait for more than a start (init containers first),
+/// and the init containers that exited with an error (caught between two restarts).
+fn stopped_containers(status: &Value) -> Vec<WaitingContainer> {
+    [
+        ("initContainerStatuses", true),
+        ("containerStatuses", false),
+    ]
+    .iter()
+    .flat_map(|(key, init)| {
+        status[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(move |c| (c, *init))
+    })
+    .filter_map(|(c, init)| {
+        let (waiting, failed) = (&c["state"]["waiting"], &c["state"]["terminated"]);
+        if waiting.is_object() {
+            return Some(WaitingContainer {
+                name: text(&c["name"]),
+                init,
+                reason: text(&waiting["reason"]),
+                message: text(&waiting["message"]),
+            });
+        }
+        let code = failed["exitCode"]
+            .as_i64()
+            .filter(|code| init && *code != 0)?;
+        Some(WaitingContainer {
+            name: text(&c["name"]),
+            init,
+            reason: some_text(&failed["reason"]).unwrap_or_else(|| "Error".into()),
+            message: format!("exit code {code}"),
+        })
+    })
+    .take(MAX_CONTAINERS_PER_POD)
+    .collect()
+}
+
+/// The names of the init containers before Velero's restore-wait (at most
+/// MAX_CONTAINERS_PER_POD); empty without it.
+fn init_containers_before_restore_wait(spec: &Value) -> Vec<String> {
+    let init = spec["initContainers"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let Some(at) = init
+        .iter()
+        .position(|c| c["name"] == RESTORE_WAIT_CONTAINER)
+    else {
+        return Vec::new();
+    };
+    init[..at]
+        .iter()
+        .take(MAX_CONTAINERS_PER_POD)
+        .map(|c| text(&c["name"]))
+        .collect()
+}
+
 fn controller_of(metadata: &Value) -> Option<(String, String)> {
     metadata["ownerReferences"]
         .as_array()
@@ -635,29 +700,7 @@ impl Evidence {
         let unschedulable = condition("PodScheduled")
             .filter(|c| c["status"] == "False")
             .map(|c| (text(&c["reason"]), text(&c["message"])));
-        let waiting = [
-            ("initContainerStatuses", true),
-            ("containerStatuses", false),
-        ]
-        .iter()
-        .flat_map(|(key, init)| {
-            status[key]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(move |c| (c, *init))
-        })
-        .filter_map(|(c, init)| {
-            let waiting = &c["state"]["waiting"];
-            waiting.is_object().then(|| WaitingContainer {
-                name: text(&c["name"]),
-                init,
-                reason: text(&waiting["reason"]),
-                message: text(&waiting["message"]),
-            })
-        })
-        .take(MAX_CONTAINERS_PER_POD)
-        .collect();
+        let waiting = stopped_containers(status);
         let claims = spec["volumes"]
             .as_array()
             .into_iter()
@@ -682,6 +725,7 @@ impl Evidence {
             ready: condition("Ready").is_some_and(|c| c["status"] == "True"),
             unschedulable,
             waiting,
+            before_restore_wait: init_containers_before_restore_wait(spec),
             claims,
             owner: controller_of(metadata),
             template_hash: some_text(&metadata["labels"]["pod-template-hash"]),

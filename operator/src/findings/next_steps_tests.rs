@@ -192,6 +192,11 @@ fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
             "Make room for pod shop/db-0",
         ),
         (
+            "init-container-before-restore-wait",
+            load("pvr-stuck-init-before-restore-wait"),
+            "`kubectl -n shop logs db-0 -c mesh-init --previous`",
+        ),
+        (
             "pod-not-ready",
             load("restored-pod-not-ready"),
             "cannot be pulled",

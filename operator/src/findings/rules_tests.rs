@@ -384,6 +384,79 @@ fn an_unschedulable_pod_explains_its_stuck_restore_while_the_restore_runs() {
 }
 
 #[test]
+fn an_init_container_failing_before_restore_wait_is_named_as_what_the_restore_waits_for() {
+    let found = diagnose(&load("pvr-stuck-init-before-restore-wait"));
+    assert_eq!(
+        rules_of(&found),
+        [
+            "init-container-before-restore-wait",
+            "pod-volume-restore-stuck"
+        ]
+    );
+    let cause = &found[0];
+    // The restore is over: its volume will not come back.
+    assert_eq!(cause.severity, Severity::Error);
+    assert_eq!(
+        cause.title,
+        "PodVolumeRestore shop-restore-9kq2d is stuck: its pod shop/db-0 is Pending: init \
+         container mesh-init, before Velero's restore-wait, CrashLoopBackOff"
+    );
+    assert!(
+        cause
+            .quote
+            .starts_with("init containers mesh-init run before restore-wait; mesh-init CrashLoopBackOff: back-off 40s"),
+        "{}",
+        cause.quote
+    );
+    let step = cause.next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("`kubectl -n shop logs db-0 -c mesh-init --previous`")
+            && step.contains("mutatingwebhookconfigurations"),
+        "{step}"
+    );
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn an_init_container_caught_between_restarts_is_named_by_its_exit() {
+    let mut e = load("pvr-stuck-init-before-restore-wait");
+    let path = "resources/workloads/shop/pod/db-0.yaml";
+    let mut pod =
+        yaml_docs(&case_dir("pvr-stuck-init-before-restore-wait").join("workloads.yaml")).remove(0);
+    pod["status"]["initContainerStatuses"][0]["state"] =
+        serde_json::json!({"terminated": {"exitCode": 1, "reason": "Error"}});
+    e.workload_pods.clear();
+    e.add_workload_pod(path, &pod);
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "init-container-before-restore-wait");
+    assert!(
+        found[0]
+            .title
+            .ends_with("mesh-init, before Velero's restore-wait, Error")
+            && found[0].quote.ends_with("mesh-init Error: exit code 1"),
+        "{} / {}",
+        found[0].title,
+        found[0].quote
+    );
+}
+
+#[test]
+fn an_init_container_after_restore_wait_is_only_a_pod_that_is_not_ready() {
+    let mut e = load("pvr-stuck-init-before-restore-wait");
+    let pod = &mut e.workload_pods[0];
+    pod.before_restore_wait.clear();
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "pod-not-ready");
+    assert!(
+        found[0]
+            .title
+            .ends_with("init container mesh-init waiting: CrashLoopBackOff"),
+        "{}",
+        found[0].title
+    );
+}
+
+#[test]
 fn a_pending_claim_comes_before_the_scheduling_failure_it_causes() {
     let found = diagnose(&load("pvr-stuck-pvc-pending"));
     assert_eq!(

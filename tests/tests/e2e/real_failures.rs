@@ -27,7 +27,7 @@ use velero_debug_e2e::{
         real_backup_with, real_restore, real_restore_with, storage_location, text,
     },
     unique_name, velero,
-    webhook::DenyingWebhook,
+    webhook::AdmissionWebhook,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -133,7 +133,7 @@ fn config_map(name: &str, labels: serde_json::Value) -> Result<ConfigMap> {
 /// A ValidatingWebhookConfiguration of `webhook` for ConfigMaps labelled
 /// `velerodebug.io/deny=true` created in namespace `ns` only (no other test's objects reach
 /// it), failing closed; deleted at cleanup. Returns the webhook's name once it is in force.
-async fn deny_config_maps_in(t: &TestCtx, webhook: &DenyingWebhook, ns: &str) -> Result<String> {
+async fn deny_config_maps_in(t: &TestCtx, webhook: &AdmissionWebhook, ns: &str) -> Result<String> {
     let name = format!("{}.e2e.velerodebug.io", unique_name("deny"));
     let config: ValidatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name},
@@ -180,7 +180,8 @@ async fn a_restore_denied_by_an_admission_webhook_names_the_webhook() -> Result<
     let (backup, _) = backup_namespace(t, &ns, &[]).await?;
     let restored = format!("{ns}-r");
     target_namespace(t, &restored).await?;
-    let webhook = DenyingWebhook::start(&t.env, "restored ConfigMaps are not welcome here").await?;
+    let webhook =
+        AdmissionWebhook::denying(&t.env, "restored ConfigMaps are not welcome here").await?;
     let name = deny_config_maps_in(t, &webhook, &restored).await?;
 
     let restore = real_restore(t, &backup, &ns, &restored).await?;

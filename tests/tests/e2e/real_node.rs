@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
+    admissionregistration::v1::MutatingWebhookConfiguration,
     apps::v1::DaemonSet,
     batch::v1::Job,
     core::v1::{ConfigMap, Node, Pod, Secret},
@@ -17,12 +18,16 @@ use kube::{
 };
 use velero_debug_e2e::{
     TestCtx, create_namespace, eventually,
-    fixtures::{assert_first_finding, backup_phase, completed_bundle, real_restore, text},
+    fixtures::{
+        assert_first_finding, backup_phase, completed_bundle, grant_workload_reads, real_restore,
+        real_restore_annotated, text,
+    },
     real_node::{
         backup_repository_of, fs_backup, operation_phases, real_node_agent, real_node_agent_back,
         restart_real_node_agent, stateful_set_on_real_node, volume_sums,
     },
     unique_name, velero,
+    webhook::AdmissionWebhook,
 };
 
 fn is_ready(node: &Node) -> bool {
@@ -404,6 +409,112 @@ async fn serial_real_node_a_data_path_pod_the_node_rejects_is_named_with_the_con
         .await?;
     restart_real_node_agent(t).await?;
     found
+}
+
+/// A mutating webhook of the test's own, as a service mesh's injector is, that puts `container`
+/// first among the init containers of every pod created in namespace `ns`.
+async fn inject_init_container_in(t: &TestCtx, webhook: &AdmissionWebhook, ns: &str) -> Result<()> {
+    let name = format!("{}.e2e.velerodebug.io", unique_name("inject"));
+    let config: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "webhooks": [{
+            "name": name,
+            "clientConfig": {"url": webhook.url, "caBundle": webhook.ca_bundle},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                       "resources": ["pods"], "scope": "Namespaced"}],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+            "failurePolicy": "Fail", "sideEffects": "None", "reinvocationPolicy": "Never",
+            "admissionReviewVersions": ["v1"], "timeoutSeconds": 5,
+        }],
+    }))?;
+    Api::<MutatingWebhookConfiguration>::all(t.client.clone())
+        .create(&PostParams::default(), &config)
+        .await?;
+    t.cleanup.delete(
+        &ApiResource::erase::<MutatingWebhookConfiguration>(&()),
+        None,
+        &name,
+    );
+    Ok(())
+}
+
+/// Scenario 5: a restored pod that never reaches Velero's restore-wait init container. A
+/// mutating webhook (as a mesh's injector does) puts a failing init container before it, so no
+/// node-agent ever accepts the PodVolumeRestore and Velero gives up at the restore's
+/// `velero.io/pod-volume-timeout`. The bundle names the init container, and that it runs
+/// before restore-wait, first.
+#[tokio::test]
+async fn a_failing_init_container_before_restore_wait_is_named_before_the_stuck_volume()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let ns = create_namespace(&t.client, &t.cleanup, "fs-init").await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+    let backup = fs_backup(t, &ns).await?;
+    ensure!(backup_phase(t, &backup).await? == "Completed", "{backup}");
+
+    let to = unique_name("fs-init-dst");
+    let webhook = AdmissionWebhook::prepending_init_container(
+        &t.env,
+        serde_json::json!({
+            "name": "mesh-init", "image": t.env.real_node()?.busybox_image,
+            "imagePullPolicy": "Never",
+            "command": ["sh", "-c", "echo 'mesh-init: no route to the mesh control plane' >&2; exit 1"],
+        }),
+    )
+    .await?;
+    inject_init_container_in(t, &webhook, &to).await?;
+    let restore = real_restore_annotated(
+        t,
+        &backup,
+        (&ns, &to),
+        serde_json::json!({"velero.io/pod-volume-timeout": "60s"}),
+        Duration::from_secs(240),
+    )
+    .await?;
+    let name = restore.name_any();
+    let pvrs = operation_phases(t, "PodVolumeRestore", "velero.io/restore-name", &name).await?;
+    ensure!(
+        restore.data["status"]["phase"] == "PartiallyFailed"
+            && pvrs.len() == 1
+            && pvrs.values().all(|p| p.is_empty() || p == "New"),
+        "restore {name} {}, PodVolumeRestores {pvrs:?}",
+        restore.data["status"]
+    );
+    let pod = Api::<Pod>::namespaced(t.client.clone(), &to)
+        .get("db-0")
+        .await?;
+    let init: Vec<String> = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| c.name.clone())
+        .collect();
+    ensure!(
+        init == ["mesh-init", "restore-wait"],
+        "the restored pod's init containers: {init:?}"
+    );
+
+    // The pod is the evidence: the operator reads it where rbac.workloadNamespaces lets it.
+    grant_workload_reads(t, &to).await?;
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"restore": name})).await?;
+    assert_first_finding(
+        &bundle,
+        &files,
+        "init-container-before-restore-wait",
+        &["mesh-init", "restore-wait"],
+    )?;
+    let step = bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.findings[0].next_step.clone());
+    ensure!(
+        step.as_deref()
+            .is_some_and(|s| s.contains(&format!("kubectl -n {to} logs db-0 -c mesh-init"))),
+        "next step {step:?}"
+    );
+    Ok(())
 }
 
 /// Scenario 6: a repository maintenance Job killed for memory. The Velero server's maintenance

@@ -107,6 +107,20 @@ pub(crate) fn pod_not_ready(pod: &str, container: &str, reason: &str) -> String 
     }
 }
 
+/// An init container before Velero's restore-wait fails: restore-wait never runs, so the
+/// node-agent never starts the pod's PodVolumeRestores. Such containers are mostly put there
+/// by a mutating webhook (a mesh's injector), which also acts on the pods a restore creates.
+pub(crate) fn init_container_before_restore_wait(pod: &str, container: &str) -> String {
+    let (ns, name) = pod.split_once('/').unwrap_or(("", pod));
+    format!(
+        "Init container {container} runs before Velero's restore-wait and does not finish, so \
+         the pod's volumes are never restored: `kubectl -n {ns} logs {name} -c {container} \
+         --previous` says why. Fix it, or keep whatever adds it (a mutating webhook, such as a \
+         mesh's injector: `kubectl get mutatingwebhookconfigurations`) off restored pods or \
+         after restore-wait; then restore the namespace again."
+    )
+}
+
 /// A PodVolumeRestore never started: its pod never ran the restore-wait init container.
 pub(crate) fn pod_volume_restore_stuck(pod: &str) -> String {
     format!(

@@ -18,7 +18,8 @@ const ON_THE_WAY: [&str; 3] = ["", "PodInitializing", "ContainerCreating"];
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Blocked {
     /// The rule id naming the cause: `volume-attach-failed`, `volume-mount-failed`,
-    /// `pvc-pending`, `pod-unschedulable` or `pod-not-ready`.
+    /// `pvc-pending`, `pod-unschedulable`, `init-container-before-restore-wait` or
+    /// `pod-not-ready`.
     pub rule: &'static str,
     /// The pod's phase, when its YAML was collected.
     pub phase: Option<String>,
@@ -115,12 +116,33 @@ pub(super) fn why_blocked(e: &Evidence, pod: &str) -> Option<Blocked> {
     Some(from_event("pod-not-ready", other, cause, step))
 }
 
-/// A container of the pod that waits for more than being on its way.
+/// A container of the pod that waits for more than being on its way. An init container before
+/// Velero's restore-wait is named as that: restore-wait, and so the volume's restore, waits
+/// for it.
 fn waiting_container(p: &WorkloadPodEvidence, pod: &str) -> Option<Blocked> {
     let w = p
         .waiting
         .iter()
         .find(|w| !ON_THE_WAY.contains(&w.reason.as_str()))?;
+    if w.init && p.before_restore_wait.contains(&w.name) {
+        return Some(Blocked {
+            rule: "init-container-before-restore-wait",
+            phase: Some(p.phase.clone()),
+            cause: format!(
+                "init container {}, before Velero's restore-wait, {}",
+                w.name, w.reason
+            ),
+            quote: format!(
+                "init containers {} run before restore-wait; {} {}: {}",
+                p.before_restore_wait.join(", "),
+                w.name,
+                w.reason,
+                w.message
+            ),
+            file: p.path.clone(),
+            next_step: next_steps::init_container_before_restore_wait(pod, &w.name),
+        });
+    }
     let init = if w.init {
         "init container"
     } else {
