@@ -62,7 +62,10 @@ fuzz: tools ## 500 generated DebugBundles and 3000 durations on the real environ
 chaos: tools ## the fault tests at full strength: 20 SIGKILLs of the leader, the store down 60 s (the suite: 3 and 20 s)
 	E2E_ONLY_FAULTS=1 KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
 
-test: lint unit e2e
+# prebuild: on a cold machine, cargo's builds run beside the tools' (tests/env/prebuild.sh).
+test: ## lint, unit and e2e, after building the tools and cargo's builds side by side
+	bash $(ENV)/prebuild.sh
+	$(MAKE) lint unit e2e
 
 demo: tools
 	bash $(ENV)/demo.sh

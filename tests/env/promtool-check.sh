@@ -3,7 +3,7 @@
 # (tests/monitoring/alerts-test.yaml: each alert fires on its series and stays quiet on normal
 # ones). Run by `make lint`.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-PROMTOOL="$(tool_dir promtool "$PROMTOOL_VERSION")/bin/promtool"
+PROMTOOL="$(tool_dir promtool "$PROMTOOL_VERSION$PROMTOOL_BUILD")/bin/promtool"
 [[ -x "$PROMTOOL" ]] || die "promtool is not built: run 'make tools'"
 rules="$REPO_ROOT/charts/velero-debug-operator/files/prometheus-rules.yaml"
 log "promtool check rules: ${rules#"$REPO_ROOT/"}"

@@ -206,7 +206,7 @@ build_actionlint() { # out
 }
 
 build_promtool() { # out
-  GOBIN="$1/bin" go install -trimpath -ldflags "-s -w" \
+  GOBIN="$1/bin" go install -tags remove_all_sd -trimpath -ldflags "-s -w" \
     "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
 }
 
@@ -303,7 +303,7 @@ version_of() {
     crane) echo "$CRANE_VERSION" ;;
     kubeconform) echo "$KUBECONFORM_VERSION" ;;
     actionlint) echo "$ACTIONLINT_VERSION" ;;
-    promtool) echo "$PROMTOOL_VERSION" ;;
+    promtool) echo "$PROMTOOL_VERSION$PROMTOOL_BUILD" ;;
     krew) echo "$KREW_VERSION" ;;
     bash_completion) echo "$BASH_COMPLETION_VERSION" ;;
     tinyproxy) echo "$TINYPROXY_VERSION" ;;
