@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod duration;
 mod printable;
+pub mod report_page;
 
 pub use printable::printable;
 

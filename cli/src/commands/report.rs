@@ -1,13 +1,18 @@
 //! `report`: a bundle's report.html (the operator writes it into every bundle), unpacked with
 //! the rest of the bundle so its links work, then opened in the user's browser, or its path
 //! printed where there is none. The bundle is a file here, or a DebugBundle downloaded first.
+//! A bundle may come from anyone: its page is opened only when it has the shape the operator
+//! writes (velero_debug_crd::report_page), a head whose policy forbids every script first.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
 use kube::Api;
-use velero_debug_crd::DebugBundle;
+use velero_debug_crd::{
+    DebugBundle,
+    report_page::{MAX_REPORT_PAGE_BYTES, check_report_page},
+};
 
 use super::{archive, parse_timeout};
 use crate::{args::ReportArgs, exit::ExitStatus, unpack::unpack_bounded};
@@ -15,13 +20,25 @@ use crate::{args::ReportArgs, exit::ExitStatus, unpack::unpack_bounded};
 /// `report FILE.tar.gz`: no cluster needed.
 pub(crate) fn from_file(args: &ReportArgs) -> anyhow::Result<ExitStatus> {
     let archive = Path::new(&args.bundle);
-    let stem = archive
-        .file_name()
-        .and_then(|n| n.to_str())
-        .map(|n| n.trim_end_matches(".tar.gz").trim_end_matches(".tgz"))
-        .unwrap_or("bundle");
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(stem));
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => folder_named_after(archive)?,
+    };
     show(archive, &dir, args)
+}
+
+/// The folder `report` unpacks `archive` into when none is named: its name without `.tar.gz`,
+/// refused when that names no folder of its own (`..tar.gz` would unpack into the parent).
+fn folder_named_after(archive: &Path) -> anyhow::Result<PathBuf> {
+    let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let stem = name.trim_end_matches(".tar.gz").trim_end_matches(".tgz");
+    if matches!(stem.trim(), "" | "." | "..") {
+        bail!(
+            "{}: its name leaves no folder to unpack into; name one with --dir",
+            archive.display()
+        );
+    }
+    Ok(PathBuf::from(stem))
 }
 
 /// `report NAME`: the DebugBundle's archive downloaded (and verified) first.
@@ -47,6 +64,13 @@ fn show(archive: &Path, dir: &Path, args: &ReportArgs) -> anyhow::Result<ExitSta
     if args.no_open {
         return Ok(ExitStatus::Success);
     }
+    if let Err(why) = ours(&report) {
+        eprintln!(
+            "not opened: this report.html is not one the operator writes ({why}). The bundle \
+             may come from anyone: read the file above as text, not in a browser."
+        );
+        return Ok(ExitStatus::Error);
+    }
     match open_in_browser(&report) {
         Some(how) => eprintln!("opened with {how}"),
         None => eprintln!(
@@ -54,6 +78,20 @@ fn show(archive: &Path, dir: &Path, args: &ReportArgs) -> anyhow::Result<ExitSta
         ),
     }
     Ok(ExitStatus::Success)
+}
+
+/// Ok when the page at `report` has the operator's shape (read up to its size bound).
+fn ours(report: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut page = Vec::new();
+    std::fs::File::open(report)?
+        .take(MAX_REPORT_PAGE_BYTES + 1)
+        .read_to_end(&mut page)?;
+    if page.len() as u64 > MAX_REPORT_PAGE_BYTES {
+        bail!("more than {MAX_REPORT_PAGE_BYTES} bytes");
+    }
+    check_report_page(&page)?;
+    Ok(())
 }
 
 /// `DIR/<bundle folder>/report.html`.
@@ -106,6 +144,31 @@ mod tests {
         unpack_bounded(a.path(), dir.path(), 1 << 20).unwrap();
         let report = find_report(dir.path()).unwrap();
         assert!(report.ends_with("b1/report.html"));
+    }
+
+    #[test]
+    fn a_name_that_leaves_no_folder_of_its_own_is_refused() {
+        for name in ["..tar.gz", ".tar.gz", " .. .tgz", "dir/..tar.gz"] {
+            let e = folder_named_after(Path::new(name)).unwrap_err();
+            assert!(e.to_string().contains("--dir"), "{name}: {e}");
+        }
+        assert_eq!(
+            folder_named_after(Path::new("/tmp/why-restore.tar.gz")).unwrap(),
+            PathBuf::from("why-restore")
+        );
+    }
+
+    #[test]
+    fn a_scripted_page_from_a_bundle_is_not_opened() {
+        let a = crate::unpack::tests::archive_of(&[(
+            "b1/report.html",
+            b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>",
+        )]);
+        let dir = tempfile::tempdir().unwrap();
+        unpack_bounded(a.path(), dir.path(), 1 << 20).unwrap();
+        let report = find_report(dir.path()).unwrap();
+        let e = ours(&report).unwrap_err();
+        assert!(e.to_string().contains("head"), "{e}");
     }
 
     #[test]

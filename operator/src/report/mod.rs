@@ -2,7 +2,8 @@
 //! the damage by application, the restore on one time axis (timeline_svg.rs), links into the
 //! bundle's files. One self-contained file: no script, no font or image from anywhere, a
 //! Content-Security-Policy that allows only its own stylesheet (by hash), so it works opened
-//! from disk and served under a strict policy. Built from the evidence the findings read,
+//! from disk and served under a strict policy; its head is the one the plugin checks before it
+//! opens a report (velero_debug_crd::report_page). Built from the evidence the findings read,
 //! bounded to [`MAX_REPORT_BYTES`]; what did not fit is said in the page.
 
 mod html;
@@ -13,6 +14,7 @@ use std::fmt::Write;
 use base64::Engine;
 use jiff::Timestamp;
 use sha2::Digest;
+use velero_debug_crd::report_page::{REPORT_HEAD_END, REPORT_HEAD_START};
 
 use self::html::{esc, file_href};
 use self::timeline_svg::{Mark, TimelineInput};
@@ -56,7 +58,7 @@ fn page(input: &ReportInput, max_bars: usize) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let _ = write!(
         out,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src '{hash}'; img-src 'none'; form-action 'none'; base-uri 'none'"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{t}</title><style>{STYLE}</style></head><body><header><h1>{t}</h1>"#,
+        "{REPORT_HEAD_START}{hash}{REPORT_HEAD_END}{t}</title><style>{STYLE}</style></head><body><header><h1>{t}</h1>",
         hash = style_hash(),
         t = esc(&title),
     );
@@ -70,13 +72,9 @@ fn page(input: &ReportInput, max_bars: usize) -> String {
     out
 }
 
-/// `sha256-...` of the stylesheet, for the policy.
+/// The stylesheet's SHA-256, base64, for the policy's `sha256-...`.
 fn style_hash() -> String {
-    let digest = sha2::Sha256::digest(STYLE.as_bytes());
-    format!(
-        "sha256-{}",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    )
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE.as_bytes()))
 }
 
 fn header_facts(out: &mut String, e: &Evidence) {

@@ -40,8 +40,9 @@ fn finding(title: &str) -> Finding {
     }
 }
 
+/// The page, which must pass the plugin's check before it opens one.
 fn render_of(e: &Evidence, findings: &[Finding]) -> String {
-    render(&ReportInput {
+    checked(render(&ReportInput {
         evidence: e,
         findings,
         damage: &Damage::default(),
@@ -50,7 +51,35 @@ fn render_of(e: &Evidence, findings: &[Finding]) -> String {
             path: "logs/velero/velero.log".into(),
             size: 10,
         }],
-    })
+    }))
+}
+
+fn checked(page: String) -> String {
+    if let Err(why) = velero_debug_crd::report_page::check_report_page(page.as_bytes()) {
+        panic!("the plugin would refuse this page: {why}");
+    }
+    page
+}
+
+#[test]
+fn hostile_names_stay_text_and_the_page_keeps_the_shape_the_plugin_opens() {
+    let mut e = evidence(2);
+    e.target.name = "\"><script>alert(1)</script>".into();
+    e.timeline.operations[0].name = "<img src=x onerror=alert(1)> javascript:alert(1)".into();
+    let findings = [finding(
+        "<p onclick=\"x()\"> <iframe> javascript:void(0) <!-- -->",
+    )];
+    let page = checked(render(&ReportInput {
+        evidence: &e,
+        findings: &findings,
+        damage: &Damage::default(),
+        damage_lines: &["- <meta http-equiv=refresh>".into()],
+        files: &[ArchivedFile {
+            path: "javascript:alert(1)/../x\" onmouseover=\"y".into(),
+            size: 1,
+        }],
+    }));
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
 
 #[test]

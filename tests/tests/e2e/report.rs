@@ -195,5 +195,89 @@ async fn the_report_of_a_real_bundle_loads_clean_in_chromium_with_a_bar_per_oper
     );
     let errors = html_errors(t, &report).await?;
     ensure!(errors.is_empty(), "HTML errors: {errors:#?}");
+    let archive = dir.path().join(format!("{name}.tar.gz"));
+    opened_only_when_ours(t, &archive).await
+}
+
+/// `report FILE` hands the operator's page to $BROWSER, and refuses the same bundle with a
+/// scripted report.html in its place (issue 56): the browser never sees it.
+async fn opened_only_when_ours(t: &TestCtx, archive: &Path) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let opened = work.path().join("opened");
+    let browser = work.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", opened.display()),
+    )?;
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
+    let browser = browser.display().to_string();
+    let report = |archive: PathBuf, into: &str| {
+        let dir = work.path().join(into).display().to_string();
+        let browser = browser.clone();
+        async move {
+            let archive = archive.display().to_string();
+            plugin::run_with(
+                &t.env,
+                &["report", &archive, "--dir", &dir],
+                &[("BROWSER", &browser)],
+            )
+            .await
+        }
+    };
+    let out = report(archive.to_path_buf(), "genuine").await?;
+    ensure!(out.status.success(), "report: {}", plugin::text(&out));
+    let seen =
+        velero_debug_e2e::eventually("the browser started", Duration::from_secs(10), || async {
+            Ok(std::fs::read_to_string(&opened).ok())
+        })
+        .await?;
+    ensure!(
+        seen.trim().ends_with("/report.html"),
+        "the browser got {seen}"
+    );
+
+    let evil = work.path().join("evil.tar.gz");
+    with_report_page(
+        archive,
+        &evil,
+        b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>",
+    )?;
+    let out = report(evil, "evil").await?;
+    ensure!(
+        out.status.code() == Some(4) && plugin::text(&out).contains("not opened"),
+        "a scripted report: {}",
+        plugin::text(&out)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen = std::fs::read_to_string(&opened)?;
+    ensure!(
+        seen.lines().count() == 1,
+        "the browser was handed the scripted page: {seen}"
+    );
+    Ok(())
+}
+
+/// A copy of the bundle at `from`, its report.html replaced by `page`.
+fn with_report_page(from: &Path, to: &Path, page: &[u8]) -> Result<()> {
+    let input = flate2::read::MultiGzDecoder::new(std::fs::File::open(from)?);
+    let output = flate2::write::GzEncoder::new(std::fs::File::create(to)?, Default::default());
+    let mut copy = tar::Builder::new(output);
+    let mut archive = tar::Archive::new(input);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let mut header = entry.header().clone();
+        let path = entry.path()?.into_owned();
+        if path.ends_with("report.html") {
+            header.set_size(page.len() as u64);
+            header.set_cksum();
+            copy.append_data(&mut header, &path, page)?;
+        } else {
+            copy.append_data(&mut header, &path, &mut entry)?;
+        }
+    }
+    copy.into_inner()?.finish()?;
     Ok(())
 }
