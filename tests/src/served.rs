@@ -52,6 +52,17 @@ impl Served {
         })
     }
 
+    /// The server's URL and bearer token, from the kubeconfig it wrote.
+    pub fn server_and_token(&self) -> Result<(String, String)> {
+        let text = std::fs::read_to_string(&self.kubeconfig)?;
+        let line = |key: &str| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_string()))
+                .with_context(|| format!("no {key} in the kubeconfig"))
+        };
+        Ok((line("server:")?, line("token:")?))
+    }
+
     /// The server's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()

@@ -52,13 +52,13 @@ pub(crate) struct DownloadRequests {
 }
 
 impl DownloadRequests {
-    /// Records `body` (a DownloadRequest) as created in `namespace`, already Processed with a
-    /// URL on `base` (http://127.0.0.1:PORT).
+    /// Records `body` (a DownloadRequest) as created in `namespace`, already Processed with the
+    /// URL `url_of` gives its name.
     pub(crate) fn create(
         &mut self,
         namespace: &str,
         mut body: Value,
-        base: &str,
+        url_of: impl Fn(&str) -> String,
     ) -> Result<Value, String> {
         let name = match (
             body["metadata"]["name"].as_str(),
@@ -86,7 +86,7 @@ impl DownloadRequests {
             now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string().into();
         body["metadata"]["uid"] = format!("served-{}", self.requests.len()).into();
         body["status"] = json!({"phase": "Processed",
-            "downloadURL": format!("{base}/downloads/{namespace}/{name}"),
+            "downloadURL": url_of(&name),
             "expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()});
         if self.requests.len() >= MAX_KEPT {
             self.requests.remove(0);
@@ -168,21 +168,20 @@ mod tests {
         let mut d = DownloadRequests::default();
         let body = json!({"metadata": {"name": "r1-uuid"},
             "spec": {"target": {"kind": "RestoreLog", "name": "r1"}}});
-        let made = d
-            .create("velero", body.clone(), "http://127.0.0.1:9")
-            .unwrap();
+        let url = |n: &str| format!("http://127.0.0.1:9/downloads/velero/{n}?key=k");
+        let made = d.create("velero", body.clone(), url).unwrap();
         assert_eq!(made["status"]["phase"], "Processed");
         assert_eq!(
             made["status"]["downloadURL"],
-            "http://127.0.0.1:9/downloads/velero/r1-uuid"
+            "http://127.0.0.1:9/downloads/velero/r1-uuid?key=k"
         );
         assert!(
-            d.create("velero", body, "x")
+            d.create("velero", body, url)
                 .unwrap_err()
                 .contains("already exists")
         );
         let bad = json!({"metadata": {"name": "../x"}, "spec": {"target": {"kind": "RestoreLog"}}});
-        assert!(d.create("velero", bad, "x").is_err());
+        assert!(d.create("velero", bad, url).is_err());
         assert!(d.delete("velero", "r1-uuid").is_some());
         assert!(d.get("velero", "r1-uuid").is_none());
     }

@@ -56,18 +56,6 @@ impl LogIndex {
     }
 }
 
-/// The last `n` lines of `text` (kubectl logs --tail).
-pub(crate) fn tail(text: &str, n: usize) -> &str {
-    if n == 0 {
-        return "";
-    }
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    match body.match_indices('\n').nth_back(n - 1) {
-        Some((i, _)) => &text[i + 1..],
-        None => text,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,12 +83,5 @@ mod tests {
         );
         assert!(index.find("velero-abc", "notes", false).is_none());
         assert!(index.find("other", "velero", false).is_none());
-    }
-
-    #[test]
-    fn tail_keeps_the_last_lines() {
-        assert_eq!(tail("a\nb\nc\n", 2), "b\nc\n");
-        assert_eq!(tail("a\nb\nc", 5), "a\nb\nc");
-        assert_eq!(tail("a\n", 0), "");
     }
 }

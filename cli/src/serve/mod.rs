@@ -3,7 +3,9 @@
 //! bundle is unpacked into a temporary folder (removed on exit), its objects loaded, and a
 //! kubeconfig for the server written next to it.
 
+mod access;
 mod age;
+mod bounded_yaml;
 mod columns;
 mod coverage;
 mod discovery;

@@ -3,14 +3,16 @@
 //! Velero's files stay on disk: only objects are held in memory.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashSet},
     path::{Path, PathBuf},
 };
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::kinds::{self, Kind};
+use super::{
+    bounded_yaml,
+    kinds::{self, Kind},
+};
 
 /// A .yaml file larger than this is not an object the operator wrote; it is skipped.
 const MAX_OBJECT_FILE: u64 = 16 << 20;
@@ -22,6 +24,8 @@ pub(crate) struct Store {
     pub kinds: Vec<Kind>,
     /// Parallel to `kinds`.
     objects: Vec<Vec<Value>>,
+    /// (kind, namespace, name) of every object held: a second copy is found without a scan.
+    held: HashSet<(usize, Option<String>, String)>,
     /// .yaml files not read: too big alone, or past [`MAX_OBJECT_BYTES`] together.
     pub skipped_files: usize,
     /// The Velero server version the bundle names, whose release's kinds `kinds` holds.
@@ -62,6 +66,7 @@ impl Store {
         Store {
             kinds,
             objects,
+            held: HashSet::new(),
             skipped_files: 0,
             velero_version: None,
         }
@@ -75,9 +80,12 @@ impl Store {
         else {
             return;
         };
-        if kind == "Secret" || object["metadata"]["name"].as_str().is_none() {
+        if kind == "Secret" {
             return;
         }
+        let Some(name) = object["metadata"]["name"].as_str().map(String::from) else {
+            return;
+        };
         let index = match self
             .kinds
             .iter()
@@ -92,15 +100,9 @@ impl Store {
                 self.kinds.len() - 1
             }
         };
-        let list = &mut self.objects[index];
-        let key = |o: &Value| {
-            (
-                o["metadata"]["namespace"].clone(),
-                o["metadata"]["name"].clone(),
-            )
-        };
-        if !list.iter().any(|o| key(o) == key(&object)) {
-            list.push(object);
+        let namespace = object["metadata"]["namespace"].as_str().map(String::from);
+        if self.held.insert((index, namespace, name)) {
+            self.objects[index].push(object);
         }
     }
 
@@ -201,15 +203,16 @@ pub(crate) fn server_version(dir: &Path) -> Option<String> {
     status["serverVersion"].as_str().map(str::to_string)
 }
 
+/// The objects of one file, up to a document that is not YAML or expands past the file's
+/// bound (bounded_yaml.rs).
 fn objects_in(file: &Path) -> Vec<Value> {
     let Ok(text) = std::fs::read_to_string(file) else {
         return Vec::new();
     };
+    let (documents, _) =
+        bounded_yaml::documents(&text, bounded_yaml::budget_for(text.len() as u64));
     let mut out = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let Ok(value) = Value::deserialize(document) else {
-            break;
-        };
+    for value in documents {
         flatten(value, &mut out);
     }
     out

@@ -1,8 +1,9 @@
 //! The HTTP side: one handler reading method and path (routes.rs) and answering from the
 //! bundle. Reads are answered for every kind; writes are refused, but for the DownloadRequests
-//! Velero's CLI creates and deletes (downloads.rs).
+//! Velero's CLI creates and deletes (downloads.rs). Only requests access.rs admits are read.
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
     path::PathBuf,
     sync::{Arc, Mutex},
@@ -17,6 +18,7 @@ use axum::{
 use serde_json::Value;
 
 use super::{
+    access::Access,
     coverage::Coverage,
     discovery,
     downloads::{self, BundleTarget, DownloadRequests},
@@ -42,6 +44,7 @@ pub(crate) struct App {
     pub downloads: Mutex<DownloadRequests>,
     /// http://127.0.0.1:PORT, for the URLs DownloadRequests hand out.
     pub base: String,
+    pub access: Access,
 }
 
 pub(crate) fn router(app: Arc<App>) -> axum::Router {
@@ -60,6 +63,10 @@ async fn answer(
             .into_owned()
             .collect();
     let route = route(uri.path());
+    let download = matches!(route, Route::Download { .. });
+    if let Err(refused) = app.access.admit(&headers, download, &query) {
+        return *refused;
+    }
     match method {
         Method::GET | Method::HEAD => get(&app, route, &query, &headers).await,
         Method::POST => match route {
@@ -115,16 +122,18 @@ async fn get(
     }
 }
 
-/// The kind's objects: the bundle's, or for DownloadRequests those created since.
-fn objects_of(app: &App, kind: usize) -> Vec<Value> {
+/// The kind's objects: the bundle's, borrowed, or for DownloadRequests those created since (a
+/// few, copied out of their lock).
+fn objects_of(app: &App, kind: usize) -> Cow<'_, [Value]> {
     if app.bundle.store.kinds[kind].kind == "DownloadRequest" {
-        return app
-            .downloads
-            .lock()
-            .map(|d| d.all().to_vec())
-            .unwrap_or_default();
+        return Cow::Owned(
+            app.downloads
+                .lock()
+                .map(|d| d.all().to_vec())
+                .unwrap_or_default(),
+        );
     }
-    app.bundle.store.objects(kind).to_vec()
+    Cow::Borrowed(app.bundle.store.objects(kind))
 }
 
 fn kind_of(app: &App, r: &Resource) -> Option<usize> {
@@ -220,7 +229,8 @@ fn create_download(app: &App, r: &Resource, body: &Bytes) -> Response {
     let Ok(mut downloads) = app.downloads.lock() else {
         return bad_request("the server's state is poisoned");
     };
-    match downloads.create(namespace, value, &app.base) {
+    let url_of = |name: &str| app.access.download_url(&app.base, namespace, name);
+    match downloads.create(namespace, value, url_of) {
         Ok(made) => responses::json(StatusCode::CREATED, &made),
         Err(message) => bad_request(&message),
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use super::{
+    access::Access,
     coverage::Coverage,
     downloads::{BundleTarget, DownloadRequests},
     kinds, kubeconfig,
@@ -45,9 +46,12 @@ pub(crate) async fn serve(temp: TempDir, archive: &Path, options: &Options) -> a
         tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, options.port)))
             .await
             .context("binding 127.0.0.1")?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    let base = format!("http://{address}");
+    let access = Access::new(address.port()).context("making the server's token")?;
     let config = temp.path().join("kubeconfig");
-    kubeconfig::write(&config, &base, &namespace).context("writing the kubeconfig")?;
+    kubeconfig::write(&config, &base, &access.token, &namespace)
+        .context("writing the kubeconfig")?;
     let how_to_stop = if options.shell {
         "exit the shell to stop"
     } else {
@@ -64,6 +68,7 @@ pub(crate) async fn serve(temp: TempDir, archive: &Path, options: &Options) -> a
         bundle,
         downloads: Mutex::new(DownloadRequests::default()),
         base,
+        access,
     });
     let stop = stopped(options.shell, config.clone());
     axum::serve(listener, server::router(app))

@@ -427,6 +427,7 @@ async fn a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()
     let bundle = apply_bundle(t, serde_json::json!({"restore": restore.name_any()})).await?;
     wait_completed(t, &bundle, Duration::from_secs(120)).await?;
     let served = Served::start(&t.env, &bundle).await?;
+    let refused = foreign_requests_refused(&served).await;
     let out = run(
         Path::new("kubectl"),
         &served.kubeconfig,
@@ -440,6 +441,7 @@ async fn a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()
     )
     .await;
     served.stop().await?;
+    refused?;
     let (out, held) = (out?, held?);
     let said = String::from_utf8_lossy(&out.stderr);
     let expected = format!(
@@ -455,6 +457,31 @@ async fn a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()
     ensure!(
         held.status.success() && listed.contains("velero-") && !said.contains("Warning"),
         "velero's pods, collected, were not listed without a warning: {said}\n{listed}"
+    );
+    Ok(())
+}
+
+/// What a web page could send through DNS rebinding (another Host) or a local process without
+/// the kubeconfig (no token) is refused; the kubeconfig's token under the server's own Host is
+/// answered (issue 56).
+async fn foreign_requests_refused(served: &Served) -> Result<()> {
+    let (server, token) = served.server_and_token()?;
+    let port = server.rsplit(':').next().context("no port")?;
+    let client = reqwest::Client::new();
+    let url = format!("{server}/api/v1/namespaces");
+    let status = |host: String, token: Option<String>| {
+        let mut request = client.get(&url).header("Host", host);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        async move { Ok::<_, anyhow::Error>(request.send().await?.status().as_u16()) }
+    };
+    let rebinding = status(format!("evil.example:{port}"), Some(token.clone())).await?;
+    let anonymous = status(format!("127.0.0.1:{port}"), None).await?;
+    let ours = status(format!("localhost:{port}"), Some(token)).await?;
+    ensure!(
+        (rebinding, anonymous, ours) == (421, 401, 200),
+        "foreign Host {rebinding}, no token {anonymous}, the kubeconfig's {ours}"
     );
     Ok(())
 }
