@@ -268,6 +268,9 @@ pub(crate) struct DownloadArgs {
     /// Unpack the verified archive into DIR.
     #[arg(long, value_name = "DIR")]
     pub extract: Option<PathBuf>,
+    /// The most bytes --extract may unpack.
+    #[arg(long, default_value_t = 4 << 30)]
+    pub max_bytes: u64,
     /// How long to wait for the operator to sign a new URL when the current one expired.
     #[arg(long, default_value = "2m")]
     pub timeout: String,

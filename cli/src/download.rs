@@ -8,7 +8,6 @@
 //! (see [`without_query`]), so nothing printed lands it in a terminal or a CI log.
 
 use std::{
-    fs::File,
     io::{self, Write},
     path::{Path, PathBuf},
     time::Duration,
@@ -62,8 +61,6 @@ pub(crate) enum DownloadError {
     Http(reqwest::Error),
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
-    #[error("extracting into {path}: {source}")]
-    Extract { path: PathBuf, source: io::Error },
 }
 
 impl From<reqwest::Error> for DownloadError {
@@ -342,20 +339,6 @@ where
     Ok(())
 }
 
-/// Unpacks a verified archive into `folder` (the tar crate refuses entries leaving it). Every
-/// gzip member is read: the operator writes summary.md and manifest.json in a first one.
-pub(crate) fn extract(archive: &Path, folder: &Path) -> Result<(), DownloadError> {
-    let error = |source| DownloadError::Extract {
-        path: folder.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(folder).map_err(error)?;
-    let file = File::open(archive).map_err(error)?;
-    tar::Archive::new(flate2::read::MultiGzDecoder::new(file))
-        .unpack(folder)
-        .map_err(error)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,26 +533,6 @@ mod tests {
                 }
             ),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn extracts_every_gzip_member() {
-        use crate::summary::fixtures::gzip_member;
-        let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("b.tar.gz");
-        let mut bytes = gzip_member(&[("b1/summary.md", b"# hi")], false);
-        bytes.extend(gzip_member(&[("b1/logs/velero.log", b"log")], true));
-        std::fs::write(&archive, bytes).unwrap();
-        let out = dir.path().join("out");
-        extract(&archive, &out).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(out.join("b1/summary.md")).unwrap(),
-            "# hi"
-        );
-        assert_eq!(
-            std::fs::read_to_string(out.join("b1/logs/velero.log")).unwrap(),
-            "log"
         );
     }
 

@@ -1,5 +1,6 @@
 //! A bundle's .tar.gz unpacked as hostile input: regular files and folders only, each inside
-//! the folder, no more bytes than asked. `report` and `serve` both read bundles so.
+//! the folder, no more bytes than asked. `report`, `serve` and `download --extract` all unpack
+//! bundles so, through [`unpack_bounded`] alone.
 
 use std::path::Path;
 
@@ -135,6 +136,21 @@ pub(crate) mod tests {
             0,
             "file readable by others"
         );
+    }
+
+    #[test]
+    fn every_gzip_member_is_unpacked() {
+        use crate::summary::fixtures::gzip_member;
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("b.tar.gz");
+        let mut bytes = gzip_member(&[("b1/summary.md", b"# hi")], false);
+        bytes.extend(gzip_member(&[("b1/logs/velero.log", b"log")], true));
+        std::fs::write(&archive, bytes).unwrap();
+        let out = dir.path().join("out");
+        unpack_bounded(&archive, &out, 1 << 20).unwrap();
+        let read = |p: &str| std::fs::read_to_string(out.join(p)).unwrap();
+        assert_eq!(read("b1/summary.md"), "# hi");
+        assert_eq!(read("b1/logs/velero.log"), "log");
     }
 
     #[test]

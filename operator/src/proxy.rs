@@ -15,7 +15,7 @@
 //! `NO_PROXY` names it; the chart's `proxy` value names localhost and 127.0.0.1.
 
 use http::Uri;
-use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 
 /// How a destination is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +91,45 @@ pub(crate) fn api_server_proxy(
     {
         return Some(own.clone());
     }
-    proxies.0.intercept(cluster_url).map(|i| i.uri().clone())
+    proxies
+        .0
+        .intercept(cluster_url)
+        .map(|i| with_credentials(&i))
+}
+
+/// The intercept's proxy URL with its user and password back in it. hyper-util keeps them
+/// apart (as the Proxy-Authorization value it would send) and `uri()` drops them, while kube
+/// sends credentials only from its `proxy_url`'s userinfo: without this, an authenticating
+/// proxy answers 407.
+fn with_credentials(intercept: &Intercept) -> Uri {
+    use base64::Engine;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let uri = intercept.uri();
+    let basic = intercept
+        .basic_auth()
+        .and_then(|v| v.to_str().ok()?.strip_prefix("Basic ").map(str::to_string))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|raw| String::from_utf8(raw).ok());
+    let (user, password) = match (&basic, intercept.raw_auth()) {
+        (Some(pair), _) => pair.split_once(':').unwrap_or((pair.as_str(), "")),
+        (None, Some(raw)) => raw,
+        (None, None) => return uri.clone(),
+    };
+    let encoded = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    let Some(authority) = uri.authority() else {
+        return uri.clone();
+    };
+    Uri::builder()
+        .scheme(uri.scheme_str().unwrap_or("http"))
+        .authority(format!(
+            "{}:{}@{}",
+            encoded(user),
+            encoded(password),
+            authority.as_str()
+        ))
+        .path_and_query("/")
+        .build()
+        .unwrap_or_else(|_| uri.clone())
 }
 
 /// `HTTPS_PROXY` or `https_proxy`, as kube reads it (non-empty).
@@ -124,6 +162,22 @@ mod tests {
         assert_eq!(p.route("https://10.96.0.1:443"), Route::Direct);
         assert_eq!(p.route("https://11.0.0.1"), https);
         assert_eq!(p.route("not a url"), Route::Direct);
+    }
+
+    #[test]
+    fn the_api_server_s_proxy_keeps_its_credentials() {
+        let p = Proxies::of("", "http://us%40er:p%3Ass@proxy.corp:3128", "");
+        let cluster: Uri = "https://10.96.0.1:443".parse().unwrap();
+        let proxy = api_server_proxy(&p, &cluster, None, None).unwrap();
+        assert_eq!(proxy.to_string(), "http://us%40er:p%3Ass@proxy.corp:3128/");
+        // Named without them.
+        assert_eq!(
+            Route::through(&proxy).phrase(),
+            " through the proxy http://proxy.corp:3128"
+        );
+        let plain = Proxies::of("", "http://proxy.corp:3128", "");
+        let proxy = api_server_proxy(&plain, &cluster, None, None).unwrap();
+        assert_eq!(proxy.to_string(), "http://proxy.corp:3128/");
     }
 
     #[test]

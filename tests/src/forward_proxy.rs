@@ -18,6 +18,8 @@ use crate::Env;
 
 pub struct ForwardProxy {
     pub port: u16,
+    /// `user:password@` when it requires them.
+    auth: Option<String>,
     log: PathBuf,
     child: Option<Child>,
     _dir: tempfile::TempDir,
@@ -26,6 +28,16 @@ pub struct ForwardProxy {
 impl ForwardProxy {
     /// Starts tinyproxy and waits until it accepts connections.
     pub async fn start(env: &Env) -> Result<Self> {
+        Self::start_with(env, None).await
+    }
+
+    /// Starts tinyproxy requiring `user` and `password` (BasicAuth) of every request; its URL
+    /// is then `http://user:password@127.0.0.1:PORT`.
+    pub async fn start_with_auth(env: &Env, user: &str, password: &str) -> Result<Self> {
+        Self::start_with(env, Some((user, password))).await
+    }
+
+    async fn start_with(env: &Env, auth: Option<(&str, &str)>) -> Result<Self> {
         let bin = env
             .tinyproxy
             .clone()
@@ -36,7 +48,11 @@ impl ForwardProxy {
             .port();
         let log = dir.path().join("tinyproxy.log");
         let conf = dir.path().join("tinyproxy.conf");
-        std::fs::write(&conf, config(port, &log))?;
+        let mut text = config(port, &log);
+        if let Some((user, password)) = auth {
+            text.push_str(&format!("BasicAuth {user} {password}\n"));
+        }
+        std::fs::write(&conf, text)?;
         let child = Command::new(bin)
             .arg("-d")
             .arg("-c")
@@ -48,6 +64,7 @@ impl ForwardProxy {
             .context("starting tinyproxy")?;
         let proxy = Self {
             port,
+            auth: auth.map(|(u, p)| format!("{u}:{p}@")),
             log,
             child: Some(child),
             _dir: dir,
@@ -67,8 +84,13 @@ impl ForwardProxy {
         )
     }
 
+    /// Its URL, with the credentials it requires.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!(
+            "http://{}127.0.0.1:{}",
+            self.auth.as_deref().unwrap_or(""),
+            self.port
+        )
     }
 
     /// What the proxy logged so far.

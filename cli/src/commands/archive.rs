@@ -19,6 +19,7 @@ use crate::{
     download::{self, DownloadError, UrlState},
     exit::ExitStatus,
     output, refresh, summary,
+    unpack::unpack_bounded,
 };
 
 pub(crate) async fn print_summary(
@@ -77,7 +78,7 @@ pub(crate) async fn download(
     let sha256 = save(api, bundle, &path, timeout).await?;
     eprintln!("{}: sha256 {sha256} verified", path.display());
     if let Some(folder) = &args.extract {
-        download::extract(&path, folder)?;
+        unpack_bounded(&path, folder, args.max_bytes)?;
         eprintln!("extracted into {}", folder.display());
     }
     Ok(ExitStatus::Success)

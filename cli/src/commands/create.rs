@@ -92,6 +92,7 @@ async fn create_and_follow(
                 name,
                 output: output.clone(),
                 extract: None,
+                max_bytes: 4 << 30,
                 timeout: "2m".into(),
             };
             archive::download(&api, &download).await

@@ -6,9 +6,11 @@
 //! makes no SAS from an account key, and `object_store` brings a second reqwest and cannot
 //! list or discard uncommitted blocks.
 //!
-//! Every request carries a short service SAS for the container, made from the account key:
-//! one signing scheme for all we do, the same the read URLs use. An upload is a block blob:
-//! blocks named after the upload id, committed with the metadata at the end.
+//! Every request carries a service SAS made from the account key for it alone: the blob it
+//! acts on (the container only to list it), the one permission it needs, valid a few minutes.
+//! One signing scheme for all we do, the same the read URLs use; a SAS that leaks (to a host a
+//! storageAccountURI names) opens no more than the request it came with. An upload is a block
+//! blob: blocks named after the upload id, committed with the metadata at the end.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -43,6 +45,33 @@ const PATH: &AsciiSet = &NON_ALPHANUMERIC
 const QUERY: &AsciiSet = &PATH.add(b'/');
 /// Velero's plugin starts a read URL's validity this far back, for clocks that differ.
 const CLOCK_SKEW: i64 = 600;
+/// How long the SAS of one request is valid (from [`CLOCK_SKEW`] back): it is checked when the
+/// request starts, so a long block upload needs no more.
+const REQUEST_SAS_MINUTES: i64 = 15;
+
+/// The one permission a request's SAS grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Permission {
+    /// Get a blob, its properties or its block list.
+    Read,
+    /// Put a block or a block list.
+    Write,
+    Delete,
+    /// List the container (a container SAS).
+    List,
+}
+
+impl Permission {
+    fn letter(self) -> &'static str {
+        match self {
+            Permission::Read => "r",
+            Permission::Write => "w",
+            Permission::Delete => "d",
+            Permission::List => "l",
+        }
+    }
+}
+
 /// The variable the access key is in when `storageAccountKeyEnvVar` does not name one.
 const DEFAULT_KEY_VARIABLE: &str = "AZURE_STORAGE_ACCOUNT_ACCESS_KEY";
 
@@ -269,38 +298,41 @@ impl AzureStore {
         }
     }
 
-    /// A container SAS for one request of ours, valid a few minutes.
-    fn auth(&self) -> String {
+    /// A SAS for one request of ours: on `blob` (the container when None), with only
+    /// `permission`, valid [`REQUEST_SAS_MINUTES`].
+    fn auth(&self, blob: Option<&str>, permission: Permission) -> String {
         let now = jiff::Timestamp::now();
         Sas {
             account: &self.creds.account,
             container: &self.container,
-            blob: None,
-            permissions: "rcwdl",
+            blob,
+            permissions: permission.letter(),
             start: now - jiff::SignedDuration::from_secs(CLOCK_SKEW),
-            expiry: now + jiff::SignedDuration::from_secs(3600),
+            expiry: now + jiff::SignedDuration::from_mins(REQUEST_SAS_MINUTES),
             protocol: self.protocols(),
         }
         .sign(&self.creds.key)
     }
 
+    /// The container's URL with `query`, signed to list it.
     fn container_url(&self, query: &str) -> String {
         format!(
             "{}/{}?{query}&{}",
             self.creds.account_url,
             utf8_percent_encode(&self.container, QUERY),
-            self.auth()
+            self.auth(None, Permission::List)
         )
     }
 
-    fn blob_url(&self, key: &str, query: &str) -> String {
+    /// The blob's URL with `query`, signed for `permission` on it alone.
+    fn blob_url(&self, key: &str, query: &str, permission: Permission) -> String {
         let sep = if query.is_empty() { "" } else { "&" };
         format!(
             "{}/{}/{}?{query}{sep}{}",
             self.creds.account_url,
             utf8_percent_encode(&self.container, QUERY),
             utf8_percent_encode(key, PATH),
-            self.auth()
+            self.auth(Some(key), permission)
         )
     }
 
@@ -343,7 +375,11 @@ impl AzureStore {
         max_bytes: u64,
     ) -> Result<u64, StorageError> {
         let response = self
-            .send("GetBlob", key, self.http.get(self.blob_url(key, "")))
+            .send(
+                "GetBlob",
+                key,
+                self.http.get(self.blob_url(key, "", Permission::Read)),
+            )
             .await?;
         http::save_body(
             &self.errors,
@@ -362,7 +398,7 @@ impl AzureStore {
     ) -> Result<Option<HashMap<String, String>>, StorageError> {
         let request = self
             .http
-            .head(self.blob_url(key, ""))
+            .head(self.blob_url(key, "", Permission::Read))
             .timeout(http::REQUEST_TIMEOUT);
         match self.send("GetBlobProperties", key, request).await {
             Ok(response) => Ok(Some(
@@ -383,7 +419,7 @@ impl AzureStore {
     pub(super) async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let request = self
             .http
-            .delete(self.blob_url(key, ""))
+            .delete(self.blob_url(key, "", Permission::Delete))
             .timeout(http::REQUEST_TIMEOUT);
         match self.send("DeleteBlob", key, request).await {
             Ok(_) | Err(StorageError::NotFound { .. }) => Ok(()),
@@ -477,7 +513,11 @@ impl AzureStore {
     async fn upload_id_of(&self, key: &str) -> Result<Option<String>, StorageError> {
         let request = self
             .http
-            .get(self.blob_url(key, "comp=blocklist&blocklisttype=uncommitted"))
+            .get(self.blob_url(
+                key,
+                "comp=blocklist&blocklisttype=uncommitted",
+                Permission::Read,
+            ))
             .timeout(http::REQUEST_TIMEOUT);
         let response = match self.send("GetBlockList", key, request).await {
             Ok(r) => r,
@@ -542,7 +582,7 @@ impl AzureStore {
             .collect();
         let mut request = self
             .http
-            .put(self.blob_url(archive.key, "comp=blocklist"))
+            .put(self.blob_url(archive.key, "comp=blocklist", Permission::Write))
             .header("x-ms-blob-content-type", "application/gzip")
             .body(format!(
                 "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>{list}</BlockList>"
@@ -573,7 +613,7 @@ impl AzureStore {
         let (body, feeder) = http::streamed(feed, &self.errors);
         let request = self
             .http
-            .put(self.blob_url(key, &query))
+            .put(self.blob_url(key, &query, Permission::Write))
             .header("Content-MD5", md5)
             .header(reqwest::header::CONTENT_LENGTH, length)
             .body(body);
@@ -593,7 +633,7 @@ impl AzureStore {
     ) -> Result<(), StorageError> {
         let request = self
             .http
-            .put(self.blob_url(key, "comp=blocklist"))
+            .put(self.blob_url(key, "comp=blocklist", Permission::Write))
             .header("If-None-Match", "*")
             .body("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList></BlockList>")
             .timeout(http::REQUEST_TIMEOUT);
@@ -611,7 +651,7 @@ impl AzureStore {
             .to_string();
         let request = self
             .http
-            .delete(self.blob_url(key, ""))
+            .delete(self.blob_url(key, "", Permission::Delete))
             .header("If-Match", etag)
             .timeout(http::REQUEST_TIMEOUT);
         match self.send("DeleteBlob", key, request).await {
@@ -702,18 +742,15 @@ async fn bounded_text(
     operation: &'static str,
     response: reqwest::Response,
 ) -> Result<String, StorageError> {
-    if response.content_length().is_some_and(|n| n > 16 << 20) {
-        return Err(StorageError::Failed {
-            location: errors.location.clone(),
-            operation,
-            message: "the answer is larger than 16 MiB".into(),
-        });
-    }
-    response
-        .text()
-        .await
-        .map_err(|e| errors.transport(operation, &e))
+    let body = http::bounded_body(errors, operation, response, MAX_LISTING_BYTES).await?;
+    String::from_utf8(body).map_err(|_| StorageError::Failed {
+        location: errors.location.clone(),
+        operation,
+        message: "the answer is not UTF-8 text".into(),
+    })
 }
+
+const MAX_LISTING_BYTES: usize = 16 << 20;
 
 struct Listing {
     blobs: Vec<StoredObject>,

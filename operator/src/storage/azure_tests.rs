@@ -193,3 +193,33 @@ fn an_account_is_found_in_its_uri() {
     );
     assert_eq!(account_of_uri("no scheme"), None);
 }
+
+#[test]
+fn each_request_is_signed_for_its_blob_and_its_one_permission_alone() {
+    let config = [("storageAccount", "acct"), ("storageAccountKeyEnvVar", "K")];
+    let creds = read(&config, Some(&format!("K={KEY_B64}"))).unwrap();
+    let store = AzureStore::connect(&location(&config), &creds);
+    let query = |url: &str| -> HashMap<String, String> {
+        let q = url.split_once('?').unwrap().1;
+        q.split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let delete = store.blob_url("b1/archive.tar.gz", "", Permission::Delete);
+    assert!(delete.starts_with("https://acct.blob.core.windows.net/velero/b1/archive.tar.gz?"));
+    let q = query(&delete);
+    assert_eq!((q["sr"].as_str(), q["sp"].as_str()), ("b", "d"));
+    let list = query(&store.container_url("restype=container&comp=list"));
+    assert_eq!((list["sr"].as_str(), list["sp"].as_str()), ("c", "l"));
+    // Valid minutes, not an hour.
+    let expiry: jiff::Timestamp = q["se"].replace("%3A", ":").parse().unwrap();
+    let left = expiry.duration_since(jiff::Timestamp::now());
+    assert!(
+        left <= jiff::SignedDuration::from_mins(REQUEST_SAS_MINUTES),
+        "{left:?}"
+    );
+    // A blob's SAS is not the container's: another blob's signature differs.
+    let other = query(&store.blob_url("b2/archive.tar.gz", "", Permission::Delete));
+    assert_ne!(q["sig"], other["sig"]);
+}

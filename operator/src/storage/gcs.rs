@@ -653,13 +653,7 @@ async fn json<T: serde::de::DeserializeOwned>(
         operation,
         message,
     };
-    if response.content_length().is_some_and(|n| n > 16 << 20) {
-        return Err(failed("the answer is larger than 16 MiB".into()));
-    }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| errors.transport(operation, &e))?;
+    let bytes = http::bounded_body(errors, operation, response, 16 << 20).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| failed(format!("the answer is not what GCS sends: {e}")))
 }

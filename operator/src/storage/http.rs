@@ -273,6 +273,38 @@ pub(super) fn streamed<'a>(
     (body, feeder)
 }
 
+/// A listing's or block list's body: at most `max` bytes of it, counted as they arrive, so a
+/// store that sends no Content-Length (chunked) and never ends fails here instead of filling
+/// the memory.
+pub(super) async fn bounded_body(
+    errors: &Errors,
+    operation: &'static str,
+    response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, StorageError> {
+    let too_big = || StorageError::Failed {
+        location: errors.location.clone(),
+        operation,
+        message: format!("the answer is larger than {} MiB", max >> 20),
+    };
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks
+        .try_next()
+        .await
+        .map_err(|e| errors.transport(operation, &e))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// The body of an error answer, at most 64 KiB of it: enough for any store's error document.
 pub(super) async fn error_body(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
@@ -305,6 +337,52 @@ mod tests {
             redact_url("a?b c?d"),
             "a?<query redacted> c?<query redacted>"
         );
+    }
+
+    /// A server of the test's own that answers every request with a chunked body that never
+    /// ends; its URL.
+    async fn endless_chunked_server() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = tcp.read(&mut request).await;
+                    let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+                    if tcp.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                    while tcp.write_all(chunk.as_bytes()).await.is_ok() {}
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_endless_chunked_listing_fails_at_its_bound() {
+        // reqwest's default client wants a process-wide provider (the operator's clients bring
+        // their own).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let url = endless_chunked_server().await;
+        let errors = Errors {
+            location: "l".into(),
+            bucket: "b".into(),
+            route: Route::Direct,
+        };
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(response.content_length(), None);
+        let e = tokio::time::timeout(
+            Duration::from_secs(30),
+            bounded_body(&errors, "ListBlobs", response, 4 << 20),
+        )
+        .await
+        .expect("the listing was read on past its bound")
+        .unwrap_err();
+        assert!(e.to_string().contains("larger than 4 MiB"), "{e}");
     }
 
     #[test]

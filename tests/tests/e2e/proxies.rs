@@ -150,8 +150,37 @@ async fn serial_every_store_is_reached_through_the_proxy_and_a_proxy_down_is_nam
         },
     )
     .await;
+    let authenticated = through_a_proxy_that_authenticates(t, &backup, &api_at).await;
     back.done().await?;
     let said = said?;
     ensure!(said.starts_with("StorageUnreachable"), "{said}");
+    authenticated
+}
+
+/// A proxy requiring a user and password (tinyproxy's BasicAuth), named with them in
+/// HTTPS_PROXY and HTTP_PROXY: the API server and the store are reached through it (issue 56:
+/// kube's proxy lost them, and the proxy answered 407), and no operator log names the password.
+async fn through_a_proxy_that_authenticates(t: &TestCtx, backup: &str, api_at: &str) -> Result<()> {
+    const PASSWORD: &str = "pr0xy-s3cret";
+    let proxy = ForwardProxy::start_with_auth(&t.env, "vdo", PASSWORD).await?;
+    let settings = [("HTTPS_PROXY", proxy.url()), ("HTTP_PROXY", proxy.url())];
+    restart_operators(1, &settings).await?;
+    bundle_to(t, backup, "default").await?;
+    ensure!(
+        relayed_to(&proxy, &format!("CONNECT {api_at}")),
+        "the API server ({api_at}) was not reached through the authenticating proxy: {:?}",
+        proxy.requests()
+    );
+    ensure!(
+        relayed_to(&proxy, &host_port(&t.env.s3.endpoint)?),
+        "the store was not reached through the authenticating proxy: {:?}",
+        proxy.requests()
+    );
+    let log = t.env.state_dir()?.join("logs/operator-0.log");
+    let log = std::fs::read_to_string(&log).with_context(|| log.display().to_string())?;
+    ensure!(
+        !log.contains(PASSWORD),
+        "the operator's log names the proxy's password"
+    );
     Ok(())
 }
