@@ -52,7 +52,7 @@ impl Served {
         })
     }
 
-    /// The server's URL and bearer token, from the kubeconfig it wrote.
+    /// The server's URL (which ends in the token) and its token, from the kubeconfig it wrote.
     pub fn server_and_token(&self) -> Result<(String, String)> {
         let text = std::fs::read_to_string(&self.kubeconfig)?;
         let line = |key: &str| {

@@ -1,8 +1,10 @@
 //! Who `serve` answers: requests for its own address (Host `127.0.0.1:PORT` or
-//! `localhost:PORT`) that carry the bearer token of the kubeconfig it wrote. A web page the user
+//! `localhost:PORT`) that carry the random token of the kubeconfig it wrote. A web page the user
 //! visits can reach a loopback port, under its own host name through DNS rebinding; it has
-//! neither. Velero's CLI fetches a DownloadRequest's URL without the kubeconfig's token, so
-//! those URLs carry a key of their own, as a presigned URL does.
+//! neither. The kubeconfig's server URL ends in the token (`http://127.0.0.1:PORT/<token>`),
+//! because client-go sends no bearer token to a plain-http server; an `Authorization: Bearer`
+//! header with it is taken too (curl). Velero's CLI fetches a DownloadRequest's URL with neither,
+//! so those URLs carry a key of their own, as a presigned URL does.
 
 use std::collections::HashMap;
 
@@ -40,14 +42,19 @@ impl Access {
         )
     }
 
-    /// Ok, or the refusal to send: 421 for another host, 401 without the token (for a
-    /// download URL, without its key).
-    pub(crate) fn admit(
+    /// The server URL the kubeconfig names: `base` with the token as its path.
+    pub(crate) fn server_url(&self, base: &str) -> String {
+        format!("{base}/{}", self.token)
+    }
+
+    /// The request's path with the token taken off, or the refusal to send: 421 for another
+    /// host, 401 without the token (for a download URL, without its key).
+    pub(crate) fn admit<'p>(
         &self,
         headers: &HeaderMap,
-        download: bool,
+        path: &'p str,
         query: &HashMap<String, String>,
-    ) -> Result<(), Box<Response>> {
+    ) -> Result<&'p str, Box<Response>> {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -59,19 +66,26 @@ impl Access {
                 &format!("this server answers for {} only", self.hosts[0]),
             )));
         }
-        let (presented, expected) = if download {
-            (query.get("key").map(String::as_str), &self.download_key)
-        } else {
-            (bearer(headers), &self.token)
-        };
-        match presented {
-            Some(p) if same(p.as_bytes(), expected.as_bytes()) => Ok(()),
-            _ => Err(Box::new(responses::status(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "Unauthorized: use the kubeconfig this server printed",
-            ))),
+        if let Some(rest) = path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(self.token.as_str()))
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        {
+            return Ok(if rest.is_empty() { "/" } else { rest });
         }
+        let bearer_ok = bearer(headers).is_some_and(|t| same(t.as_bytes(), self.token.as_bytes()));
+        let key_ok = path.starts_with("/downloads/")
+            && query
+                .get("key")
+                .is_some_and(|k| same(k.as_bytes(), self.download_key.as_bytes()));
+        if bearer_ok || key_ok {
+            return Ok(path);
+        }
+        Err(Box::new(responses::status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized: use the kubeconfig this server printed",
+        )))
     }
 }
 
@@ -115,33 +129,55 @@ mod tests {
     fn only_this_server_s_host_with_its_token_is_answered() {
         let access = Access::new(8080).unwrap();
         let none = HashMap::new();
-        let code = |h: HeaderMap| {
-            access
-                .admit(&h, false, &none)
-                .err()
-                .map(|r| r.status().as_u16())
-        };
         let token = access.token.clone();
-        assert_eq!(code(headers("127.0.0.1:8080", Some(&token))), None);
-        assert_eq!(code(headers("localhost:8080", Some(&token))), None);
-        assert_eq!(code(headers("evil.example:8080", Some(&token))), Some(421));
-        assert_eq!(code(headers("127.0.0.1:8081", Some(&token))), Some(421));
-        assert_eq!(code(headers("127.0.0.1:8080", None)), Some(401));
-        assert_eq!(code(headers("127.0.0.1:8080", Some("wrong"))), Some(401));
+        let ours = format!("/{token}/api/v1/pods");
+        let admit = |h: HeaderMap, path: &str| {
+            access
+                .admit(&h, path, &none)
+                .map(str::to_string)
+                .map_err(|r| r.status().as_u16())
+        };
+        assert_eq!(
+            admit(headers("127.0.0.1:8080", None), &ours),
+            Ok("/api/v1/pods".into())
+        );
+        assert_eq!(
+            admit(headers("localhost:8080", None), &format!("/{token}")),
+            Ok("/".into())
+        );
+        let bearer = Some(token.as_str());
+        assert_eq!(
+            admit(headers("127.0.0.1:8080", bearer), "/api"),
+            Ok("/api".into())
+        );
+        assert_eq!(admit(headers("evil.example:8080", None), &ours), Err(421));
+        assert_eq!(admit(headers("127.0.0.1:8081", bearer), "/api"), Err(421));
+        assert_eq!(admit(headers("127.0.0.1:8080", None), "/api"), Err(401));
+        assert_eq!(
+            admit(headers("127.0.0.1:8080", Some("wrong")), "/api"),
+            Err(401)
+        );
+        let longer = format!("/{token}x/api");
+        assert_eq!(admit(headers("127.0.0.1:8080", None), &longer), Err(401));
     }
 
     #[test]
     fn a_download_url_opens_with_its_key_alone() {
         let access = Access::new(8080).unwrap();
         let url = access.download_url("http://127.0.0.1:8080", "velero", "dl-1");
-        let key = url.split_once("?key=").unwrap().1.to_string();
-        let with = HashMap::from([("key".to_string(), key)]);
+        let (path, key) = url
+            .strip_prefix("http://127.0.0.1:8080")
+            .unwrap()
+            .split_once("?key=")
+            .unwrap();
+        let with = HashMap::from([("key".to_string(), key.to_string())]);
         let h = headers("127.0.0.1:8080", None);
-        assert!(access.admit(&h, true, &with).is_ok());
-        assert!(access.admit(&h, true, &HashMap::new()).is_err());
-        // The kubeconfig's token is not a download key, nor the other way round.
+        assert_eq!(access.admit(&h, path, &with).ok(), Some(path));
+        assert!(access.admit(&h, path, &HashMap::new()).is_err());
+        // The key opens downloads only, and the kubeconfig's token is not a key.
+        assert!(access.admit(&h, "/api/v1/pods", &with).is_err());
         let token = HashMap::from([("key".to_string(), access.token.clone())]);
-        assert!(access.admit(&h, true, &token).is_err());
+        assert!(access.admit(&h, path, &token).is_err());
         assert_ne!(Access::new(8080).unwrap().token, access.token);
     }
 }

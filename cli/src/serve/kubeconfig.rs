@@ -1,4 +1,5 @@
-//! The kubeconfig `serve` writes for its server: the token the server asks for (access.rs), the
+//! The kubeconfig `serve` writes for its server: the token the server asks for (access.rs: in
+//! the server URL's path, and as a bearer token for when client-go sends one), the
 //! bundle target's namespace as the context's, so `kubectl get restores` needs no -n. Readable
 //! by its owner only, like the folder it is written in.
 

@@ -62,11 +62,11 @@ async fn answer(
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
-    let route = route(uri.path());
-    let download = matches!(route, Route::Download { .. });
-    if let Err(refused) = app.access.admit(&headers, download, &query) {
-        return *refused;
-    }
+    let path = match app.access.admit(&headers, uri.path(), &query) {
+        Ok(path) => path,
+        Err(refused) => return *refused,
+    };
+    let route = route(path);
     match method {
         Method::GET | Method::HEAD => get(&app, route, &query, &headers).await,
         Method::POST => match route {

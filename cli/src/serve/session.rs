@@ -50,8 +50,13 @@ pub(crate) async fn serve(temp: TempDir, archive: &Path, options: &Options) -> a
     let base = format!("http://{address}");
     let access = Access::new(address.port()).context("making the server's token")?;
     let config = temp.path().join("kubeconfig");
-    kubeconfig::write(&config, &base, &access.token, &namespace)
-        .context("writing the kubeconfig")?;
+    kubeconfig::write(
+        &config,
+        &access.server_url(&base),
+        &access.token,
+        &namespace,
+    )
+    .context("writing the kubeconfig")?;
     let how_to_stop = if options.shell {
         "exit the shell to stop"
     } else {

@@ -231,7 +231,9 @@ async fn opened_only_when_ours(t: &TestCtx, archive: &Path) -> Result<()> {
     ensure!(out.status.success(), "report: {}", plugin::text(&out));
     let seen =
         velero_debug_e2e::eventually("the browser started", Duration::from_secs(10), || async {
-            Ok(std::fs::read_to_string(&opened).ok())
+            Ok(std::fs::read_to_string(&opened)
+                .ok()
+                .filter(|s| s.ends_with('\n')))
         })
         .await?;
     ensure!(

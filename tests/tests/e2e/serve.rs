@@ -466,22 +466,29 @@ async fn a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()
 /// answered (issue 56).
 async fn foreign_requests_refused(served: &Served) -> Result<()> {
     let (server, token) = served.server_and_token()?;
-    let port = server.rsplit(':').next().context("no port")?;
+    // The kubeconfig's server is http://127.0.0.1:PORT/<token>.
+    let base = server
+        .strip_suffix(&format!("/{token}"))
+        .with_context(|| format!("the server URL {server} does not end in the token"))?;
+    let port = base.rsplit(':').next().context("no port")?;
     let client = reqwest::Client::new();
-    let url = format!("{server}/api/v1/namespaces");
-    let status = |host: String, token: Option<String>| {
-        let mut request = client.get(&url).header("Host", host);
+    let status = |url: String, host: String, token: Option<String>| {
+        let mut request = client.get(url).header("Host", host);
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
         async move { Ok::<_, anyhow::Error>(request.send().await?.status().as_u16()) }
     };
-    let rebinding = status(format!("evil.example:{port}"), Some(token.clone())).await?;
-    let anonymous = status(format!("127.0.0.1:{port}"), None).await?;
-    let ours = status(format!("localhost:{port}"), Some(token)).await?;
+    let ours = format!("{server}/api/v1/namespaces");
+    let bare = format!("{base}/api/v1/namespaces");
+    let rebinding = status(ours.clone(), format!("evil.example:{port}"), None).await?;
+    let anonymous = status(bare.clone(), format!("127.0.0.1:{port}"), None).await?;
+    let by_path = status(ours, format!("localhost:{port}"), None).await?;
+    let by_header = status(bare, format!("127.0.0.1:{port}"), Some(token)).await?;
     ensure!(
-        (rebinding, anonymous, ours) == (421, 401, 200),
-        "foreign Host {rebinding}, no token {anonymous}, the kubeconfig's {ours}"
+        (rebinding, anonymous, by_path, by_header) == (421, 401, 200, 200),
+        "foreign Host {rebinding}, no token {anonymous}, the kubeconfig's URL {by_path}, \
+         the token as a bearer {by_header}"
     );
     Ok(())
 }
