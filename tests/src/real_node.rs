@@ -220,6 +220,20 @@ pub async fn fs_backup(t: &TestCtx, ns: &str) -> Result<String> {
     Ok(backup)
 }
 
+/// A namespace `prefix-...` whose StatefulSet `db` (one volume, `data`) runs on the real node,
+/// backed up with fs-backup: the namespace and the backup, which ended Completed.
+pub async fn backed_up_volume(t: &TestCtx, prefix: &str) -> Result<(String, String)> {
+    let ns = crate::create_namespace(&t.client, &t.cleanup, prefix).await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+    let backup = fs_backup(t, &ns).await?;
+    let phase = crate::fixtures::backup_phase(t, &backup).await?;
+    ensure!(
+        phase == "Completed",
+        "backup {backup} of {ns} ended {phase}"
+    );
+    Ok((ns, backup))
+}
+
 /// Waits (up to two minutes) until the node-agent on the real node is Ready again, after a
 /// test changed its DaemonSet: the next test needs it there.
 pub async fn real_node_agent_back(t: &TestCtx) -> Result<()> {

@@ -23,8 +23,8 @@ use velero_debug_e2e::{
         real_restore_annotated, text,
     },
     real_node::{
-        backup_repository_of, fs_backup, operation_phases, real_node_agent, real_node_agent_back,
-        restart_real_node_agent, stateful_set_on_real_node, volume_sums,
+        backed_up_volume, backup_repository_of, fs_backup, operation_phases, real_node_agent,
+        real_node_agent_back, restart_real_node_agent, stateful_set_on_real_node, volume_sums,
     },
     unique_name, velero,
     webhook::AdmissionWebhook,
@@ -161,10 +161,7 @@ async fn a_healthy_fs_backup_and_restore_moves_real_bytes_and_its_bundle_draws_e
 async fn serial_real_node_a_changed_repository_password_is_named_before_the_failed_volume()
 -> Result<()> {
     let t = &TestCtx::new().await?;
-    let ns = create_namespace(&t.client, &t.cleanup, "fs-pw").await?;
-    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
-    let first = fs_backup(t, &ns).await?;
-    ensure!(backup_phase(t, &first).await? == "Completed", "{first}");
+    let (ns, _) = backed_up_volume(t, "fs-pw").await?;
 
     let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let secret = secrets.get("velero-repo-credentials").await?;
@@ -447,10 +444,7 @@ async fn inject_init_container_in(t: &TestCtx, webhook: &AdmissionWebhook, ns: &
 async fn a_failing_init_container_before_restore_wait_is_named_before_the_stuck_volume()
 -> Result<()> {
     let t = &TestCtx::new().await?;
-    let ns = create_namespace(&t.client, &t.cleanup, "fs-init").await?;
-    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
-    let backup = fs_backup(t, &ns).await?;
-    ensure!(backup_phase(t, &backup).await? == "Completed", "{backup}");
+    let (ns, backup) = backed_up_volume(t, "fs-init").await?;
 
     let to = unique_name("fs-init-dst");
     let webhook = AdmissionWebhook::prepending_init_container(
@@ -525,10 +519,7 @@ async fn a_failing_init_container_before_restore_wait_is_named_before_the_stuck_
 async fn serial_real_node_a_maintenance_job_killed_for_memory_is_named_first() -> Result<()> {
     let t = &TestCtx::new().await?;
     let real = t.env.real_node()?.clone();
-    let ns = create_namespace(&t.client, &t.cleanup, "fs-maint").await?;
-    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
-    let backup = fs_backup(t, &ns).await?;
-    ensure!(backup_phase(t, &backup).await? == "Completed", "{backup}");
+    let (ns, backup) = backed_up_volume(t, "fs-maint").await?;
 
     let (repositories, repository) = backup_repository_of(t, &ns).await?;
     // The repository and its failed jobs go with the test: a later bundle of the location would
