@@ -1,7 +1,7 @@
 //! The operator's settings, resolved from its flags (see process.rs): what every controller
 //! reads and nothing writes.
 
-use crate::findings::SiteRules;
+use crate::{findings::SiteRules, storage::TrustedHosts};
 use std::{path::PathBuf, time::Duration};
 
 pub(crate) use crate::gzip_members::Compression;
@@ -38,6 +38,9 @@ pub(crate) struct Config {
     pub archive_delete_limit: Duration,
     /// The site's own diagnosis rules (`SITE_RULES`), validated at start.
     pub site_rules: SiteRules,
+    /// Hosts a BSL may send its credential to besides its provider's own endpoint
+    /// (storage/trust.rs).
+    pub trusted_storage_hosts: TrustedHosts,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             sweeps: Sweeps::default(),
             archive_delete_limit: Duration::from_secs(5 * 60),
             site_rules: SiteRules::default(),
+            trusted_storage_hosts: TrustedHosts::default(),
         }
     }
 }

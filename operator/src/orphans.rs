@@ -119,7 +119,14 @@ async fn sweep_location(
     ctx: &Context,
 ) {
     let name = &location.name;
-    let store = match archive_store(&ctx.client, velero_namespace, name).await {
+    let store = match archive_store(
+        &ctx.client,
+        velero_namespace,
+        name,
+        &ctx.config.trusted_storage_hosts,
+    )
+    .await
+    {
         Ok(Some(store)) => store,
         Ok(None) => {
             tracing::info!(location = %name, "garbage collection: the location or its credential is gone; skipped");

@@ -157,6 +157,15 @@ pub struct Args {
     /// layer, nextStep}, reported as `site-<id>` findings. Refused at start when invalid.
     #[arg(long, env = "SITE_RULES", default_value = "", value_parser = parse_site_rules)]
     site_rules: SiteRules,
+    /// A host (HOST or HOST:PORT) a BackupStorageLocation may send its credential to besides
+    /// its provider's own endpoint for its account: an emulator, Azure Stack, a private
+    /// endpoint's own name. Repeat the flag, or a comma list in the environment variable.
+    #[arg(
+        long = "trusted-storage-host",
+        env = "TRUSTED_STORAGE_HOSTS",
+        value_delimiter = ','
+    )]
+    trusted_storage_hosts: Vec<String>,
     /// Log as JSON (for clusters) instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     log_json: bool,
@@ -607,6 +616,7 @@ fn config_from(args: Args) -> Config {
         },
         archive_delete_limit: args.archive_delete_limit,
         site_rules: args.site_rules,
+        trusted_storage_hosts: crate::storage::TrustedHosts::new(&args.trusted_storage_hosts),
         sweeps: crate::config::Sweeps {
             // A zero interval would spin.
             interval: args.orphan_sweep_interval.max(Duration::from_secs(1)),

@@ -14,6 +14,9 @@ export VDO_ENV_FILE="$VDO_ENV_DIR/env.json" KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 # the bench's upload scenario alike).
 STORAGE_EMULATOR_HOST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gcs"]["endpoint"])' "$VDO_ENV_FILE")
 export STORAGE_EMULATOR_HOST
+# Azurite's host, trusted as operator-up.sh trusts it (the operator and the upload scenario).
+TRUSTED_STORAGE_HOSTS=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.urlsplit(json.load(open(sys.argv[1]))["azure"]["endpoint"]).netloc)' "$VDO_ENV_FILE")
+export TRUSTED_STORAGE_HOSTS
 kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \
   -f "$REPO_ROOT/deploy/crd.yaml" >/dev/null
 kubectl wait --for=condition=Established crd/debugbundles.velerodebug.io --timeout=60s >/dev/null

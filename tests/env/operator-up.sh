@@ -103,6 +103,9 @@ fi
 # The environment's GCS emulator, as the Velero server is given it: GCS clients (the
 # operator's too) talk to it instead of storage.googleapis.com, without OAuth.
 gcs_emulator=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("gcs", {}).get("endpoint", ""))' "$VDO_ENV_DIR/env.json")
+# Azurite is no account's own endpoint: the operator sends it the account key's signatures
+# only when told to trust its host (storage/trust.rs), as a site would for Azure Stack.
+azure_host=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.urlsplit(json.load(open(sys.argv[1])).get("azure", {}).get("endpoint", "")).netloc)' "$VDO_ENV_DIR/env.json")
 
 # The kubeconfig process $i runs with: the operator's, or a copy of it through
 # VDO_OPERATOR_API_SERVER.
@@ -133,6 +136,7 @@ start_operator() { # i port
   )
   [[ -n "${VDO_BUNDLE_DEADLINE:-}" ]] && settings+=(BUNDLE_DEADLINE="$VDO_BUNDLE_DEADLINE")
   [[ -n "$gcs_emulator" ]] && settings+=(STORAGE_EMULATOR_HOST="$gcs_emulator")
+  [[ -n "$azure_host" ]] && settings+=(TRUSTED_STORAGE_HOSTS="$azure_host")
   # Temporary credentials from a local endpoint, through the AWS default chain (the test of
   # URLs bounded by their credentials' expiry).
   [[ -n "${VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]] &&

@@ -193,6 +193,10 @@ let the spool fill with (vdo.spoolNeededBytes), else that, rounded up to MiB.
 - name: REDACTION_PATTERNS
   value: {{ join "\n" . | quote }}
 {{- end }}
+{{- with .Values.storage.trustedHosts }}
+- name: TRUSTED_STORAGE_HOSTS
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- with .Values.diagnosis.siteRules }}
 - name: SITE_RULES
   value: {{ toJson . | quote }}

@@ -72,7 +72,13 @@ pub(crate) async fn delete_archive(bundle: &WatchedBundle, ctx: &Context) -> Res
         recorded.key.as_deref().unwrap_or("(key not recorded)"),
         recorded.storage_location
     );
-    let store = match dereference::archive_store(&ctx.client, &ns, &recorded.storage_location).await
+    let store = match dereference::archive_store(
+        &ctx.client,
+        &ns,
+        &recorded.storage_location,
+        &ctx.config.trusted_storage_hosts,
+    )
+    .await
     {
         Ok(Some(store)) => store,
         Ok(None) => {

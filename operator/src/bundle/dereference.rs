@@ -15,8 +15,8 @@ use crate::{
     config::Limits,
     kubernetes,
     storage::{
-        Credentials, ObjectStore, StorageLocation, credentials, credentials::CredentialError,
-        location::LocationError,
+        Credentials, ObjectStore, StorageLocation, TrustedHosts, credentials,
+        credentials::CredentialError, location::LocationError,
     },
     velero::{self, Target},
 };
@@ -101,6 +101,7 @@ pub(crate) async fn objects(
     bundle: &DebugBundle,
     target: &Target,
     limits: &Limits,
+    trusted: &TrustedHosts,
 ) -> Result<Outcome, DereferenceError> {
     let namespace = bundle.namespace().unwrap_or_default();
     let Some(objects) = target_objects(client, &namespace, target).await? else {
@@ -120,7 +121,7 @@ pub(crate) async fn objects(
         }
     };
     let location = storage_location(client, &namespace, &location_name).await?;
-    let credentials = credentials::fetch(client, &namespace, &location).await?;
+    let credentials = credentials::fetch(client, &namespace, &location, trusted).await?;
     Ok(Outcome::Found(Box::new(Dereferenced {
         target: target.clone(),
         objects,
@@ -238,6 +239,7 @@ pub(crate) async fn archive_store(
     client: &Client,
     namespace: &str,
     location_name: &str,
+    trusted: &TrustedHosts,
 ) -> Result<Option<ObjectStore>, DereferenceError> {
     let location = match storage_location(client, namespace, location_name).await {
         Ok(l) => l,
@@ -246,13 +248,14 @@ pub(crate) async fn archive_store(
         }
         Err(e) => return Err(e),
     };
-    match credentials::fetch(client, namespace, &location).await {
+    match credentials::fetch(client, namespace, &location, trusted).await {
         Ok(c) => Ok(Some(ObjectStore::connect(&location, &c).await)),
         Err(
             CredentialError::Missing { .. }
             | CredentialError::Forbidden { .. }
             | CredentialError::Unsupported { .. }
-            | CredentialError::Unusable { .. },
+            | CredentialError::Unusable { .. }
+            | CredentialError::UntrustedHost { .. },
         ) => Ok(None),
         Err(e) => Err(e.into()),
     }

@@ -86,9 +86,9 @@ impl From<DereferenceError> for Failure {
                 | CredentialError::Unusable { .. },
             ) => Self::permanent(reasons::CREDENTIALS_INVALID, e),
             // A kind of credential the operator cannot use yet: the message says what to set.
-            E::Credential(CredentialError::Unsupported { .. }) => {
-                Self::permanent(reasons::UNSUPPORTED_STORAGE_LOCATION, e)
-            }
+            E::Credential(
+                CredentialError::Unsupported { .. } | CredentialError::UntrustedHost { .. },
+            ) => Self::permanent(reasons::UNSUPPORTED_STORAGE_LOCATION, e),
             E::Credential(CredentialError::Api { source, .. }) | E::Api { source, .. } => {
                 Self::api(source, &e)
             }

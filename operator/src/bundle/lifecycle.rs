@@ -160,7 +160,13 @@ async fn refresh_url(
     let url_ttl = plan::url_ttl_or_default(&bundle.spec);
     let ns = bundle.namespace().unwrap_or_default();
     let store = if kubernetes::is_object_name(&archive.storage_location) {
-        dereference::archive_store(&ctx.client, &ns, &archive.storage_location).await?
+        dereference::archive_store(
+            &ctx.client,
+            &ns,
+            &archive.storage_location,
+            &ctx.config.trusted_storage_hosts,
+        )
+        .await?
     } else {
         None
     };

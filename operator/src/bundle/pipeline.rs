@@ -115,11 +115,18 @@ async fn holding_slot(
 ) -> Result<Action, Stop> {
     let ctx = run.ctx;
     attempt.enter(Step::Dereference);
-    let found =
-        match dereference::objects(&ctx.client, run.bundle, target, &ctx.config.limits).await? {
-            Outcome::Found(found) => found,
-            Outcome::TargetMissing => return wait_for_target(run).await,
-        };
+    let found = match dereference::objects(
+        &ctx.client,
+        run.bundle,
+        target,
+        &ctx.config.limits,
+        &ctx.config.trusted_storage_hosts,
+    )
+    .await?
+    {
+        Outcome::Found(found) => found,
+        Outcome::TargetMissing => return wait_for_target(run).await,
+    };
     attempt.enter(Step::Plan);
     let plan = plan::bundle(run.bundle, &found)?;
     attempt.enter(Step::Preflight);

@@ -9,8 +9,10 @@
 //! Every request carries a service SAS made from the account key for it alone: the blob it
 //! acts on (the container only to list it), the one permission it needs, valid a few minutes.
 //! One signing scheme for all we do, the same the read URLs use; a SAS that leaks (to a host a
-//! storageAccountURI names) opens no more than the request it came with. An upload is a block
-//! blob: blocks named after the upload id, committed with the metadata at the end.
+//! storageAccountURI names) opens no more than the request it came with, and a
+//! storageAccountURI on another host than the account's own is refused unless trusted
+//! (trust.rs). An upload is a block blob: blocks named after the upload id, committed with the
+//! metadata at the end.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -23,9 +25,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject, UrlLifetime,
+    NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject, TrustedHosts,
+    UrlLifetime,
     http::{self, Answer, Errors, Refusal},
     location::StorageLocation,
+    trust,
 };
 
 /// The REST and SAS version we speak.
@@ -98,6 +102,7 @@ impl AzureCredentials {
     pub(super) fn read(
         location: &StorageLocation,
         contents: Option<&str>,
+        trusted: &TrustedHosts,
     ) -> Result<Self, ReadError> {
         let variable = location
             .config("storageAccountKeyEnvVar")
@@ -162,11 +167,13 @@ impl AzureCredentials {
             })?,
             (None, None) => return Err(ReadError::Unusable("no config.storageAccount".into())),
         };
+        // The account's endpoint as Velero's plugin derives it; another gets no request.
+        let own = format!("{account}.blob.{suffix}");
+        if let Some(uri) = uri {
+            trust::check_endpoint("storageAccountURI", uri, &[&own], trusted)?;
+        }
         Ok(AzureCredentials {
-            account_url: uri.map_or_else(
-                || format!("https://{account}.blob.{suffix}"),
-                str::to_string,
-            ),
+            account_url: uri.map_or_else(|| format!("https://{own}"), str::to_string),
             account,
             key,
         })

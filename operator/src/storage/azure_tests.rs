@@ -16,8 +16,52 @@ fn location(config: &[(&str, &str)]) -> StorageLocation {
     }
 }
 
+/// Read as the environment's operator is told: Azurite's host trusted.
 fn read(config: &[(&str, &str)], text: Option<&str>) -> Result<AzureCredentials, ReadError> {
-    AzureCredentials::read(&location(config), text)
+    let trusted = TrustedHosts::new(["127.0.0.1:10000"]);
+    AzureCredentials::read(&location(config), text, &trusted)
+}
+
+#[test]
+fn a_uri_on_a_host_not_the_accounts_own_is_refused_naming_the_key() {
+    let text = format!("AZURE_STORAGE_ACCOUNT_ACCESS_KEY={KEY_B64}");
+    let refused = |config: &[(&str, &str)]| match read(config, Some(&text)) {
+        Err(ReadError::UntrustedHost {
+            key,
+            host,
+            expected,
+        }) => (key, host, expected),
+        other => panic!("{config:?}: {other:?}"),
+    };
+    let named = [
+        ("storageAccount", "acct"),
+        ("storageAccountURI", "https://collector.example.com/"),
+    ];
+    assert_eq!(
+        refused(&named),
+        (
+            "storageAccountURI",
+            "collector.example.com:443".to_string(),
+            "acct.blob.core.windows.net".to_string()
+        )
+    );
+    // The account taken from the path of a foreign host is no better.
+    let (_, host, _) = refused(&[("storageAccountURI", "https://collector.example.com/acct")]);
+    assert_eq!(host, "collector.example.com:443");
+    // Another account's endpoint is not this one's.
+    refused(&[
+        ("storageAccount", "acct"),
+        ("storageAccountURI", "https://other.blob.core.windows.net"),
+    ]);
+    // The account's own endpoint, spelled out, is fine.
+    read(
+        &[
+            ("storageAccount", "acct"),
+            ("storageAccountURI", "https://acct.blob.core.windows.net/"),
+        ],
+        Some(&text),
+    )
+    .unwrap();
 }
 
 #[test]

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
 use super::{
-    ReadError,
+    ReadError, TrustedHosts,
     location::{Provider, StorageLocation},
 };
 use crate::kubernetes;
@@ -57,6 +57,17 @@ pub(crate) enum CredentialError {
         what: String,
         instead: String,
     },
+    /// The location names an endpoint that is not its provider's own for its account, on a
+    /// host the operator was not told to trust (trust.rs): nothing is sent there.
+    #[error(
+        "BackupStorageLocation {location}: config.{key} names {host}, which is not {expected}; the operator sends the location's credential only to the provider's own endpoint for its account, or to a host it is told to trust (Helm value storage.trustedHosts, flag --trusted-storage-host)"
+    )]
+    UntrustedHost {
+        location: String,
+        key: &'static str,
+        host: String,
+        expected: String,
+    },
     /// The Secret holds something that is no credential of the provider's.
     #[error(
         "BackupStorageLocation {location}: the credential in Secret {secret} cannot be used: {why}"
@@ -73,6 +84,7 @@ pub(crate) async fn fetch(
     client: &Client,
     namespace: &str,
     location: &StorageLocation,
+    trusted: &TrustedHosts,
 ) -> Result<Credentials, CredentialError> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let (name, key, named) = match &location.credential {
@@ -114,7 +126,7 @@ pub(crate) async fn fetch(
             key,
         });
     }
-    read(location, contents.as_deref()).map_err(|e| match e {
+    read(location, contents.as_deref(), trusted).map_err(|e| match e {
         ReadError::Unsupported { what, instead } => CredentialError::Unsupported {
             location: location.name.clone(),
             what,
@@ -125,17 +137,31 @@ pub(crate) async fn fetch(
             secret: name,
             why,
         },
+        ReadError::UntrustedHost {
+            key,
+            host,
+            expected,
+        } => CredentialError::UntrustedHost {
+            location: location.name.clone(),
+            key,
+            host,
+            expected,
+        },
     })
 }
 
-/// The credential of `location` from its Secret's text (None: there is no Secret).
+/// The credential of `location` from its Secret's text (None: there is no Secret), refused
+/// when the location would send it to a host outside `trusted` that is not the provider's.
 pub(super) fn read(
     location: &StorageLocation,
     contents: Option<&str>,
+    trusted: &TrustedHosts,
 ) -> Result<Credentials, ReadError> {
     match location.provider {
         Provider::Aws => AwsCredentials::read(location, contents).map(Credentials::Aws),
-        Provider::Azure => AzureCredentials::read(location, contents).map(Credentials::Azure),
-        Provider::Gcp => GcsCredentials::read(location, contents).map(Credentials::Gcs),
+        Provider::Azure => {
+            AzureCredentials::read(location, contents, trusted).map(Credentials::Azure)
+        }
+        Provider::Gcp => GcsCredentials::read(location, contents, trusted).map(Credentials::Gcs),
     }
 }

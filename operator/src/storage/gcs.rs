@@ -26,10 +26,15 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject, crc_of_range,
+    NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject, TrustedHosts,
+    crc_of_range,
     http::{self, Answer, Errors, Refusal},
     location::StorageLocation,
+    trust,
 };
+
+/// Google's public cloud, where a BSL and a key name no other.
+const DEFAULT_UNIVERSE: &str = "googleapis.com";
 
 /// What `urllib.parse.quote(safe="~")` leaves as it is, as Google's signers encode a query.
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC
@@ -73,13 +78,17 @@ struct KeyFile {
     private_key_id: String,
     #[serde(default)]
     private_key: String,
+    /// Where the key is valid; Google's libraries refuse a client of another universe.
+    #[serde(default)]
+    universe_domain: Option<String>,
 }
 
 impl GcsCredentials {
     /// The key in the Secret's text, as the plugin reads `credentialsFile`.
     pub(super) fn read(
-        _location: &StorageLocation,
+        location: &StorageLocation,
         contents: Option<&str>,
+        trusted: &TrustedHosts,
     ) -> Result<Self, ReadError> {
         let key_instead = "put a service-account key (JSON, type service_account) in the Secret named by the BSL's spec.credential, or in cloud-credentials under key cloud";
         let Some(contents) = contents else {
@@ -110,6 +119,7 @@ impl GcsCredentials {
         if file.client_email.is_empty() {
             return Err(ReadError::Unusable("the key has no client_email".into()));
         }
+        check_endpoints(location, file.universe_domain.as_deref(), trusted)?;
         let pair = rsa_key(&file.private_key).map_err(ReadError::Unusable)?;
         Ok(GcsCredentials {
             key: Arc::new(ServiceAccountKey {
@@ -119,6 +129,30 @@ impl GcsCredentials {
             }),
         })
     }
+}
+
+/// The token a key signs is good for an hour on any host: the location's `universeDomain` and
+/// `storeEndpoint` must name the key's own universe's storage host, or a trusted one
+/// (trust.rs). The emulator (STORAGE_EMULATOR_HOST, the operator's own setting) gets no token.
+fn check_endpoints(
+    location: &StorageLocation,
+    key_universe: Option<&str>,
+    trusted: &TrustedHosts,
+) -> Result<(), ReadError> {
+    let own = format!(
+        "storage.{}",
+        key_universe
+            .filter(|u| !u.is_empty())
+            .unwrap_or(DEFAULT_UNIVERSE)
+    );
+    if let Some(universe) = location.config("universeDomain") {
+        let url = format!("https://storage.{universe}");
+        trust::check_endpoint("universeDomain", &url, &[&own], trusted)?;
+    }
+    if let Some(endpoint) = location.config("storeEndpoint") {
+        trust::check_endpoint("storeEndpoint", endpoint, &[&own], trusted)?;
+    }
+    Ok(())
 }
 
 /// The key pair of a `private_key` (PKCS#8 PEM, as Google issues them).
@@ -235,7 +269,7 @@ impl GcsStore {
             .filter(|h| !h.is_empty());
         let universe = location
             .config("universeDomain")
-            .unwrap_or("googleapis.com");
+            .unwrap_or(DEFAULT_UNIVERSE);
         let api = match (&emulator, location.config("storeEndpoint")) {
             (Some(host), _) => {
                 let host = host.trim_end_matches('/');

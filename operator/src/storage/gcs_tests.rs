@@ -27,7 +27,12 @@ fn location() -> StorageLocation {
 }
 
 fn credentials() -> GcsCredentials {
-    GcsCredentials::read(&location(), Some(&key_json("service_account"))).unwrap()
+    GcsCredentials::read(
+        &location(),
+        Some(&key_json("service_account")),
+        &TrustedHosts::default(),
+    )
+    .unwrap()
 }
 
 fn verifies(key: &ServiceAccountKey, message: &[u8], signature: &[u8]) -> bool {
@@ -45,7 +50,11 @@ fn a_service_account_key_is_read_and_other_kinds_are_named() {
         "Debug shows no key"
     );
 
-    let unsupported = |text: Option<&str>| match GcsCredentials::read(&location(), text) {
+    let unsupported = |text: Option<&str>| match GcsCredentials::read(
+        &location(),
+        text,
+        &TrustedHosts::default(),
+    ) {
         Err(ReadError::Unsupported { what, instead }) => (what, instead),
         other => panic!("{:?}", other.map(|_| ())),
     };
@@ -57,7 +66,11 @@ fn a_service_account_key_is_read_and_other_kinds_are_named() {
     let (what, _) = unsupported(Some(&key_json("authorized_user")));
     assert!(what.contains("authorized_user"), "{what}");
 
-    let unusable = |text: &str| match GcsCredentials::read(&location(), Some(text)) {
+    let unusable = |text: &str| match GcsCredentials::read(
+        &location(),
+        Some(text),
+        &TrustedHosts::default(),
+    ) {
         Err(ReadError::Unusable(why)) => why,
         other => panic!("{:?}", other.map(|_| ())),
     };
@@ -205,4 +218,61 @@ fn endpoints_follow_the_emulator_then_store_endpoint_then_the_universe() {
         store.object_url("a/b c"),
         "http://127.0.0.1:9/storage/v1/b/bkt/o/a%2Fb%20c"
     );
+}
+
+#[test]
+fn an_endpoint_outside_the_keys_universe_gets_no_token_unless_trusted() {
+    let read = |config: &[(&str, &str)], key_universe: Option<&str>, trusted: &[&str]| {
+        let mut key: serde_json::Value =
+            serde_json::from_str(&key_json("service_account")).unwrap();
+        if let Some(u) = key_universe {
+            key["universe_domain"] = u.into();
+        }
+        let mut location = location();
+        location.config = config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        GcsCredentials::read(
+            &location,
+            Some(&key.to_string()),
+            &TrustedHosts::new(trusted),
+        )
+    };
+    let refused_key = |r: Result<GcsCredentials, ReadError>| match r {
+        Err(ReadError::UntrustedHost { key, .. }) => key,
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("allowed"),
+    };
+    assert_eq!(
+        refused_key(read(&[("universeDomain", "example.com")], None, &[])),
+        "universeDomain"
+    );
+    assert_eq!(
+        refused_key(read(
+            &[("storeEndpoint", "https://collector.example.com")],
+            None,
+            &[]
+        )),
+        "storeEndpoint"
+    );
+    // The key's own universe, its storage host, and a trusted private endpoint are fine.
+    read(
+        &[("universeDomain", "apis.example.goog")],
+        Some("apis.example.goog"),
+        &[],
+    )
+    .unwrap();
+    read(
+        &[("storeEndpoint", "https://storage.googleapis.com/storage/v1")],
+        None,
+        &[],
+    )
+    .unwrap();
+    read(
+        &[("storeEndpoint", "https://storage-psc.p.googleapis.com")],
+        None,
+        &["storage-psc.p.googleapis.com"],
+    )
+    .unwrap();
 }

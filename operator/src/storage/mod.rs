@@ -13,6 +13,7 @@ pub(crate) mod location;
 pub mod measure;
 mod s3;
 mod tls;
+pub(crate) mod trust;
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use credentials::Credentials;
 pub(crate) use location::StorageLocation;
+pub(crate) use trust::TrustedHosts;
 
 /// How long an abort of an unfinished upload may take (see `abort_upload`).
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,8 +99,17 @@ impl StorageError {
 /// What a provider's reader (credentials.rs calls it) says of a Secret's text, before the error names the BSL.
 #[derive(Debug, PartialEq)]
 pub(crate) enum ReadError {
-    Unsupported { what: String, instead: String },
+    Unsupported {
+        what: String,
+        instead: String,
+    },
     Unusable(String),
+    /// An endpoint (config `key`) on a host that may not receive the credential (trust.rs).
+    UntrustedHost {
+        key: &'static str,
+        host: String,
+        expected: String,
+    },
 }
 
 /// An object as listed.

@@ -607,6 +607,49 @@ async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> R
             && reason.contains("AZURE_STORAGE_ACCOUNT_ACCESS_KEY"),
         "{reason}"
     );
+    a_foreign_account_uri_gets_nothing_signed(
+        t,
+        &backup,
+        azure("azure-credentials", &env.azure.container),
+    )
+    .await
+}
+
+/// Whoever may edit a BSL but not read its Secret points storageAccountURI at their own
+/// host: the bundle fails naming the key and the host, and that host is never connected to,
+/// neither by the bundle nor by the garbage collector's sweeps of the location.
+async fn a_foreign_account_uri_gets_nothing_signed(
+    t: &TestCtx,
+    backup: &str,
+    mut spec: serde_json::Value,
+) -> Result<()> {
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = collector.local_addr()?;
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    let accepting = tokio::spawn(async move {
+        while collector.accept().await.is_ok() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    spec["config"]["storageAccountURI"] =
+        serde_json::json!(format!("http://{address}/{}", t.env.azure.account));
+    let bsl = own_location(t, "azure-collector", spec).await?;
+    let reason = failed_reason(t, backup, &bsl).await?;
+    // The environment's sweeps run every 3 s: a few of them see the location too.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    accepting.abort();
+    ensure!(
+        reason.starts_with("UnsupportedStorageLocation")
+            && reason.contains("config.storageAccountURI")
+            && reason.contains(&address.to_string()),
+        "{reason}"
+    );
+    let seen = connections.load(std::sync::atomic::Ordering::SeqCst);
+    ensure!(
+        seen == 0,
+        "the collector at {address} was connected to {seen} times"
+    );
     Ok(())
 }
 
