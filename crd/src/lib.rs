@@ -42,6 +42,11 @@ pub const ANNOTATION_AUTO_BUNDLE_CREATED: &str = "velerodebug.io/auto-bundle-cre
 /// outlives the bundles, so none is made twice, and the operator needs no write access to
 /// Velero's Backups and Restores.
 pub const AUTO_BUNDLE_LEDGER: &str = "velero-debug-auto-bundles";
+/// ConfigMap in Velero's namespace (made by the Helm chart) that records what this install
+/// wrote to its stores: the processes that wrote archives (`writer.<id>`) and the uploads
+/// begun and not finished (`upload.<hash>`), so the garbage collector deletes only what it
+/// can prove is ours (the operator's install_record.rs).
+pub const INSTALL_RECORD: &str = "velero-debug-install";
 /// Annotation on a DebugBundle: each new value re-signs the download URL without collecting.
 pub const ANNOTATION_REFRESH_URL: &str = "velerodebug.io/refresh-url";
 

@@ -9,8 +9,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Config, event_publisher::EventPublisher, metrics::Metrics, redact::Redactor,
-    request_tally::RequestTally,
+    config::Config, event_publisher::EventPublisher, install_record::InstallRecord,
+    metrics::Metrics, redact::Redactor, request_tally::RequestTally,
 };
 
 /// Field manager of everything the operator writes.
@@ -35,9 +35,13 @@ pub(crate) struct Context {
     /// aborted), nothing more is written (see [`Context::still_leading`]) and the bundle is
     /// left for the next leader.
     pub shutdown: CancellationToken,
-    /// This install, on every archive it writes (the DebugBundle CRD's uid and the namespace
-    /// served; see orphans.rs); empty when the CRD could not be read.
+    /// This install, on every archive it writes (the DebugBundle CRD's uid, the namespace
+    /// served and this process; see orphans.rs); empty when the CRD could not be read or the
+    /// install record not written.
     pub install_mark: String,
+    /// Where uploads begun are recorded (install_record.rs); None when not serving one
+    /// namespace, or when the record could not be written.
+    pub install_record: Option<InstallRecord>,
 }
 
 impl Context {
@@ -48,8 +52,9 @@ impl Context {
         api_requests: Arc<RequestTally>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
-        install_mark: String,
+        install: (String, Option<InstallRecord>),
     ) -> Self {
+        let (install_mark, install_record) = install;
         let reporter = Reporter {
             controller: MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -65,6 +70,7 @@ impl Context {
             metrics,
             shutdown,
             install_mark,
+            install_record,
         }
     }
 

@@ -14,6 +14,7 @@ mod findings;
 mod gzip_members;
 mod health;
 mod http;
+pub mod install_record;
 mod kubernetes;
 mod leader;
 /// The client pod logs are read with; the benchmark's source floor reads with it too.

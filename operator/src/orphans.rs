@@ -7,13 +7,15 @@
 //! - only keys of the exact shape of an archive key (`ArchiveOwner`), in the folder of the
 //!   namespace this install serves, are ever deleted: another install's folder (a second Velero
 //!   namespace on the same bucket) is never listed, and anything else is left alone;
-//! - only archives this install wrote: each carries its mark (the DebugBundle CRD's uid and
-//!   the namespace served) as object metadata, so neither another cluster on the same bucket
-//!   (a migration) nor another install of this cluster collects them; an archive without this
-//!   mark is left;
-//! - an open upload is aborted only once it is older than the bundle deadline too: by then
-//!   every attempt that could be sending it has ended, whoever made it (an upload aborted under
-//!   a sender anyway is `UploadGone`, which starts it again);
+//! - only archives this install wrote: each carries its mark (the DebugBundle CRD's uid, the
+//!   namespace served and the process that wrote it) as object metadata, and the writer must
+//!   be in this install's record (install_record.rs), so neither another cluster on the same
+//!   bucket (a migration, or a clone from an etcd snapshot, which shares the uid) nor another
+//!   install of this cluster collects them; an archive without such a mark is left;
+//! - only uploads this install recorded as begun (S3 shows no open upload's metadata), and
+//!   only once older than the bundle deadline too: by then every attempt that could be
+//!   sending it has ended (an upload aborted under a sender anyway is `UploadGone`, which
+//!   starts it again);
 //! - the store is listed before the DebugBundles: an archive seen was uploaded by a bundle
 //!   that existed before the bundles were listed, so a bundle made meanwhile is never taken
 //!   for gone; and an archive younger than the grace period is left for the next sweep;
@@ -31,10 +33,11 @@ use velero_debug_crd::DebugBundle;
 use crate::{
     bundle::archive_store,
     context::Context,
+    install_record::upload_entry,
     kubernetes,
     storage::{
         ObjectStore, OpenUpload, StoredObject,
-        location::{ArchiveOwner, INSTALL_MARK, StorageLocation},
+        location::{ArchiveOwner, INSTALL_MARK, StorageLocation, written_by_us},
     },
     velero,
 };
@@ -48,9 +51,9 @@ const LOCATION_LIMIT: Duration = Duration::from_secs(60);
 /// Sweeps every storage location of Velero's namespace now and then every interval, until
 /// shutdown. `bundles` is the controller's scope of DebugBundles.
 pub(crate) async fn run(bundles: Api<DebugBundle>, velero_namespace: String, ctx: Arc<Context>) {
-    if ctx.install_mark.is_empty() {
+    if ctx.install_mark.is_empty() || ctx.install_record.is_none() {
         tracing::warn!(
-            "no cluster mark (the DebugBundle CRD could not be read at start): archives left behind are not collected"
+            "no install mark (the DebugBundle CRD could not be read, or the install record not written, at start): archives left behind are not collected"
         );
         return;
     }
@@ -156,6 +159,18 @@ async fn sweep_location(
     let Some(live) = live_bundles(bundles, ctx).await else {
         return;
     };
+    // After the store: an upload listed was recorded before it was begun.
+    let Some(record) = &ctx.install_record else {
+        return;
+    };
+    let recorded = match record.read().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "garbage collection: the install record could not be read; nothing deleted");
+            return;
+        }
+    };
+    let uploads = recorded_uploads(name, uploads, &recorded.uploads);
     let now = jiff::Timestamp::now().as_second();
     let grace = Grace {
         archives: ctx.config.sweeps.grace,
@@ -170,33 +185,53 @@ async fn sweep_location(
         now,
         grace,
     );
-    delete_orphans(&store, name, found, ctx).await;
+    delete_orphans(&store, location, found, &recorded.writers, ctx).await;
 }
 
-/// Deletes the orphans of one location (archives only when this install wrote them), while
-/// this term lasts.
-async fn delete_orphans(store: &ObjectStore, location: &str, found: Orphans, ctx: &Context) {
+/// Deletes the orphans of one location (archives only when one of `writers` wrote them),
+/// while this term lasts.
+async fn delete_orphans(
+    store: &ObjectStore,
+    location: &StorageLocation,
+    found: Orphans,
+    writers: &BTreeSet<String>,
+    ctx: &Context,
+) {
+    let name = &location.name;
     for key in found.archives {
         // Deletes only while this term lasts.
         if ctx.still_leading().is_err() {
             return;
         }
-        delete_archive(store, location, &key, ctx).await;
+        delete_archive(store, name, &key, writers, ctx).await;
     }
     for upload in found.uploads {
         if ctx.still_leading().is_err() {
             return;
         }
         store.abort_upload(&upload.key, &upload.id).await;
-        tracing::info!(location = %location, key = upload.key, upload_id = upload.id, "garbage collection: aborted an upload no DebugBundle is making");
+        tracing::info!(location = %name, key = upload.key, upload_id = upload.id, "garbage collection: aborted an upload no DebugBundle is making");
         ctx.metrics.orphans_deleted.inc();
+        if let Some(record) = &ctx.install_record {
+            let entry = upload_entry(name, &upload.key, &upload.id);
+            if let Err(e) = record.upload_ended(&entry).await {
+                tracing::info!(error = %e, "garbage collection: the upload's record is left for its retention");
+            }
+        }
     }
 }
 
 /// Deletes an orphan archive if this install wrote it (see the module's comment).
-async fn delete_archive(store: &ObjectStore, location: &str, key: &str, ctx: &Context) {
+async fn delete_archive(
+    store: &ObjectStore,
+    location: &str,
+    key: &str,
+    writers: &BTreeSet<String>,
+    ctx: &Context,
+) {
+    let ours = |mark: &String| written_by_us(mark, &ctx.install_mark, writers);
     match store.metadata(key).await {
-        Ok(Some(meta)) if meta.get(INSTALL_MARK) == Some(&ctx.install_mark) => {}
+        Ok(Some(meta)) if meta.get(INSTALL_MARK).is_some_and(ours) => {}
         Ok(_) => {
             tracing::debug!(location = %location, key, "garbage collection: not this install's archive; left");
             return;
@@ -245,6 +280,19 @@ async fn live_bundles(bundles: &Api<DebugBundle>, ctx: &Context) -> Option<BTree
             None => return Some(live),
         }
     }
+}
+
+/// The open uploads of `location` this install recorded as begun (`recorded`: the entries of
+/// install_record.rs); no other may be aborted, whatever folder it is in.
+pub(crate) fn recorded_uploads(
+    location: &str,
+    uploads: Vec<OpenUpload>,
+    recorded: &BTreeSet<String>,
+) -> Vec<OpenUpload> {
+    uploads
+        .into_iter()
+        .filter(|u| recorded.contains(&upload_entry(location, &u.key, &u.id)))
+        .collect()
 }
 
 /// What a sweep of one location deletes.
@@ -407,6 +455,35 @@ spec:
     }
 
     #[test]
+    fn only_uploads_this_install_recorded_may_be_aborted() {
+        let upload = |key: &str, id: &str| OpenUpload {
+            key: key.into(),
+            id: id.into(),
+            begun: NOW - 86_400,
+        };
+        let ours = upload(
+            "p/plugins/velero-debug-operator/bundles/velero/a-1.tar.gz",
+            "u1",
+        );
+        let recorded = BTreeSet::from([upload_entry("default", &ours.key, &ours.id)]);
+        let listed = vec![
+            ours.clone(),
+            // Another cluster's upload in our folder, on the same key even.
+            upload(&ours.key, "u2"),
+            // Recorded for another location.
+            upload(
+                "p/plugins/velero-debug-operator/bundles/velero/b-2.tar.gz",
+                "u1",
+            ),
+        ];
+        assert_eq!(recorded_uploads("default", listed, &recorded), [ours]);
+        assert_eq!(
+            recorded_uploads("other", vec![upload("k", "u1")], &recorded),
+            []
+        );
+    }
+
+    #[test]
     fn nothing_is_an_orphan_within_the_grace_period() {
         let loc = location();
         let key = loc.archive_key("velero", "b", "cccccccc-0000");
@@ -478,14 +555,34 @@ spec:
     }
 
     #[test]
-    fn the_install_mark_names_the_cluster_and_the_namespace_served() {
+    fn the_install_mark_names_the_cluster_the_namespace_served_and_the_writer() {
         use crate::storage::location::install_mark;
-        assert_eq!(install_mark("uid-1", Some("velero")), "uid-1/velero");
-        assert_ne!(
-            install_mark("uid-1", Some("velero")),
-            install_mark("uid-1", Some("velero-b"))
+        assert_eq!(
+            install_mark("uid-1", Some("velero"), "w1"),
+            "uid-1/velero/w1"
         );
-        assert_eq!(install_mark("uid-1", None), "uid-1/*");
-        assert_eq!(install_mark("", Some("velero")), "");
+        assert_ne!(
+            install_mark("uid-1", Some("velero"), "w1"),
+            install_mark("uid-1", Some("velero-b"), "w1")
+        );
+        assert_eq!(install_mark("uid-1", None, "w1"), "uid-1/*/w1");
+        assert_eq!(install_mark("", Some("velero"), "w1"), "");
+        assert_eq!(install_mark("uid-1", Some("velero"), ""), "");
+    }
+
+    #[test]
+    fn an_archive_is_ours_only_when_its_writer_is_in_our_record() {
+        use crate::storage::location::written_by_us;
+        let own = "uid-1/velero/w-now";
+        let writers = BTreeSet::from(["w-now".to_string(), "w-earlier".to_string()]);
+        assert!(written_by_us("uid-1/velero/w-earlier", own, &writers));
+        // A clone from an etcd snapshot: same uid and namespace, a writer registered there.
+        assert!(!written_by_us("uid-1/velero/w-clone", own, &writers));
+        // Another install of this cluster, another cluster, the mark before writers.
+        assert!(!written_by_us("uid-1/velero-b/w-earlier", own, &writers));
+        assert!(!written_by_us("uid-2/velero/w-earlier", own, &writers));
+        assert!(!written_by_us("uid-1/velero", own, &writers));
+        assert!(!written_by_us("", own, &writers));
+        assert!(!written_by_us("uid-1/velero/w-earlier", "", &writers));
     }
 }

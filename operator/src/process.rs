@@ -21,7 +21,9 @@ use crate::{
     duration,
     findings::SiteRules,
     health::Readiness,
-    http, leader,
+    http,
+    install_record::{self, InstallRecord},
+    leader,
     metrics::Metrics,
     orphans, own_crd, probe,
     redact::Redactor,
@@ -345,6 +347,8 @@ async fn operate(args: Args) -> anyhow::Result<()> {
         readiness,
         namespace,
         cluster_mark: Mutex::default(),
+        writer: install_record::new_writer(),
+        registered: Default::default(),
     };
     while !shutdown.is_cancelled() {
         match terms.serve(election.as_ref(), &shutdown).await {
@@ -386,9 +390,40 @@ struct Terms {
     namespace: Option<String>,
     /// The cluster mark the last term read (see `own_crd::term_mark`).
     cluster_mark: Mutex<String>,
+    /// This process in the install record (install_record.rs), and whether a term registered
+    /// it there.
+    writer: String,
+    registered: std::sync::atomic::AtomicBool,
 }
 
 impl Terms {
+    /// This term's mark and install record: the writer registered in the record of the
+    /// namespace served. Unregistered (the record missing or unwritable, and no earlier term
+    /// registered it), the term marks nothing and collects nothing, as without a cluster mark.
+    async fn install(&self, cluster: &str) -> (String, Option<InstallRecord>) {
+        use std::sync::atomic::Ordering;
+        let Some(namespace) = self.namespace.as_deref() else {
+            // No garbage collector serves all namespaces (see `controllers`).
+            return (location::install_mark(cluster, None, &self.writer), None);
+        };
+        if cluster.is_empty() {
+            return (String::new(), None);
+        }
+        let record = InstallRecord::new(self.client.clone(), namespace, self.api_timeout);
+        match record.register(&self.writer).await {
+            Ok(()) => self.registered.store(true, Ordering::Relaxed),
+            Err(e) if self.registered.load(Ordering::Relaxed) => {
+                tracing::info!(error = %e, writer = %self.writer, "the install record could not be refreshed; this process is registered already")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the archives of this term get no mark and nothing is garbage-collected");
+                return (String::new(), None);
+            }
+        }
+        let mark = location::install_mark(cluster, Some(namespace), &self.writer);
+        (mark, Some(record))
+    }
+
     /// Leads one term (after the lease, with an election) and runs the controllers until it
     /// ends; None when SIGTERM comes before the term starts.
     async fn serve(
@@ -408,7 +443,10 @@ impl Terms {
                 .unwrap_or_else(PoisonError::into_inner);
             own_crd::term_mark(read, &mut known)
         };
-        let install_mark = location::install_mark(&cluster_mark, self.namespace.as_deref());
+        let install = tokio::select! {
+            install = self.install(&cluster_mark) => install,
+            _ = shutdown.cancelled() => return None,
+        };
         let leadership = match election {
             Some(election) => Some(election.acquire(self.client.clone(), shutdown).await?),
             None => None,
@@ -422,7 +460,7 @@ impl Terms {
                 self.requests.clone(),
                 self.metrics.clone(),
                 term.clone(),
-                install_mark,
+                install,
             )
             .with_log_client(self.log_client.clone()),
         );

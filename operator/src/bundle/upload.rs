@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     context::NotLeading,
+    install_record,
     storage::{NewArchive, ObjectStore, StorageError},
 };
 
@@ -49,6 +50,7 @@ pub(crate) async fn send(
         ),
     };
     let upload_id = store.start_upload(&archive).await?;
+    let recorded = record_upload(run, store, key, &upload_id).await;
     let size = finished.archive.size;
     run.write(|t| t.uploading(key, &upload_id, size)).await?;
     let ctx = run.ctx;
@@ -74,8 +76,34 @@ pub(crate) async fn send(
         )
         .await;
     progress.stop().await;
+    // Finished or aborted either way (the port aborts what fails).
+    if let (Some(record), Some(entry)) = (&ctx.install_record, recorded)
+        && let Err(e) = record.upload_ended(&entry).await
+    {
+        tracing::info!(bundle = %run.bundle.name_any(), error = %e, "the upload's record is left for its retention");
+    }
     sent?;
     Ok(())
+}
+
+/// Records the upload begun in the install record, so the garbage collector may abort it
+/// should this process die with it open and the bundle go (orphans.rs). Unrecorded, it is
+/// left to the bundle's next attempt, which aborts it by its id in status.
+async fn record_upload(
+    run: &Run<'_>,
+    store: &ObjectStore,
+    key: &str,
+    upload_id: &str,
+) -> Option<String> {
+    let record = run.ctx.install_record.as_ref()?;
+    let entry = install_record::upload_entry(&store.location().name, key, upload_id);
+    match record.upload_begun(&entry).await {
+        Ok(()) => Some(entry),
+        Err(e) => {
+            tracing::warn!(bundle = %run.bundle.name_any(), error = %e, "the upload could not be recorded; the garbage collector will not abort it");
+            None
+        }
+    }
 }
 
 /// A process killed between starting an upload and writing its id to status leaves an upload

@@ -148,14 +148,32 @@ impl StorageLocation {
 /// Object metadata naming the install that wrote an archive (`x-amz-meta-...`).
 pub(crate) const INSTALL_MARK: &str = "velero-debug-install";
 
-/// The value of [`INSTALL_MARK`]: the cluster (the DebugBundle CRD's uid) and the namespace
-/// served, `*` for all: two installs in one cluster share the CRD, so the uid alone would
-/// name both. Empty when the cluster is not known (nothing is then collected).
-pub(crate) fn install_mark(cluster: &str, namespace: Option<&str>) -> String {
-    if cluster.is_empty() {
+/// The value of [`INSTALL_MARK`]: the cluster (the DebugBundle CRD's uid), the namespace
+/// served (`*` for all: two installs in one cluster share the CRD, so the uid alone would name
+/// both) and the writer, this process, as recorded in the install record (a cluster cloned
+/// from an etcd snapshot shares the uid; see install_record.rs). Empty when the cluster or
+/// the writer is not known (nothing is then collected).
+pub(crate) fn install_mark(cluster: &str, namespace: Option<&str>, writer: &str) -> String {
+    if cluster.is_empty() || writer.is_empty() {
         return String::new();
     }
-    format!("{cluster}/{}", namespace.unwrap_or("*"))
+    format!("{cluster}/{}/{writer}", namespace.unwrap_or("*"))
+}
+
+/// Whether an object marked `mark` was written by this install, whose own mark is `own`:
+/// the same cluster and namespace, and a writer the install record lists. A mark of the
+/// form before writers were recorded (`<uid>/<namespace>`) is not provably ours.
+pub(crate) fn written_by_us(
+    mark: &str,
+    own: &str,
+    writers: &std::collections::BTreeSet<String>,
+) -> bool {
+    match (own.rsplit_once('/'), mark.rsplit_once('/')) {
+        (Some((install, _)), Some((theirs, writer))) => {
+            !install.is_empty() && install == theirs && writers.contains(writer)
+        }
+        _ => false,
+    }
 }
 
 /// Below the BSL's prefix, where archives go.

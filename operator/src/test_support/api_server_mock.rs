@@ -29,7 +29,7 @@ pub(crate) fn context(config: Config) -> (Arc<Context>, ApiServer) {
         Arc::new(RequestTally::default()),
         Arc::new(Metrics::new()),
         CancellationToken::new(),
-        "test-cluster".into(),
+        ("test-cluster".into(), None),
     );
     (
         Arc::new(ctx),

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use k8s_openapi::{
-    api::core::v1::Secret,
+    api::core::v1::{ConfigMap, Secret},
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
     Api, Client, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams},
 };
-use velero_debug_crd::DebugBundle;
+use velero_debug_crd::{DebugBundle, INSTALL_RECORD};
 use velero_debug_e2e::{
     Env, TestCtx, eventually,
     fixtures::{bundle_gone, completed_archive, object_exists, real_backup, storage_location},
@@ -27,12 +27,43 @@ use velero_debug_operator::velero::resource as velero_resource;
 /// The metadata the operator marks its archives with.
 const INSTALL_MARK: &str = "velero-debug-install";
 
-/// The mark of the install serving `namespace` in this cluster (the CRD's uid, the namespace).
+/// The mark of the install serving `namespace` in this cluster: the CRD's uid, the namespace
+/// and the writer its install record lists last (an unregistered one when it has none).
 async fn install_mark(client: &Client, namespace: &str) -> Result<String> {
     let crd = Api::<CustomResourceDefinition>::all(client.clone())
         .get("debugbundles.velerodebug.io")
         .await?;
-    Ok(format!("{}/{namespace}", crd.uid().unwrap_or_default()))
+    let record = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get_opt(INSTALL_RECORD)
+        .await?
+        .and_then(|c| c.data)
+        .unwrap_or_default();
+    let writer = record
+        .iter()
+        .filter_map(|(k, v)| Some((v, k.strip_prefix("writer.")?)))
+        .max()
+        .map_or("unregistered", |(_, w)| w);
+    Ok(format!(
+        "{}/{namespace}/{writer}",
+        crd.uid().unwrap_or_default()
+    ))
+}
+
+/// Records an upload in the install record of `namespace`, as the operator does when it
+/// begins one.
+async fn record_upload(t: &TestCtx, location: &str, key: &str, id: &str) -> Result<()> {
+    let entry = velero_debug_operator::install_record::upload_entry(location, key, id);
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    Api::<ConfigMap>::namespaced(t.client.clone(), &t.env.namespace)
+        .patch(
+            INSTALL_RECORD,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {entry: now}})),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Puts `key` into the environment's bucket, with `mark` as the install mark when given.
@@ -81,6 +112,13 @@ async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()>
     let ghost = archive_key(prefix, ns, &unique_name("ghost"), uid);
     let foreign = archive_key(prefix, ns, &unique_name("foreign"), uid);
     let unmarked = archive_key(prefix, ns, &unique_name("unmarked"), uid);
+    // A cluster cloned from this one's etcd snapshot: the same uid and namespace, a writer
+    // registered in its own copy of the record only.
+    let cloned = archive_key(prefix, ns, &unique_name("cloned"), uid);
+    let clone_mark = format!("{}/clone-writer", mark.rsplit_once('/').map_or("", |m| m.0));
+    // The mark of an archive written before writers were recorded.
+    let older = archive_key(prefix, ns, &unique_name("older"), uid);
+    let older_mark = mark.rsplit_once('/').map_or("", |m| m.0).to_string();
     // Another install of this cluster (Velero in namespace velero-b, same bucket and prefix):
     // its folder, and one of its archives in ours.
     let other_folder = archive_key(prefix, "velero-b", &unique_name("ghost"), uid);
@@ -92,6 +130,8 @@ async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()>
     put(&t.env, &ghost, Some(&mark)).await?;
     put(&t.env, &foreign, Some("another-cluster")).await?;
     put(&t.env, &unmarked, None).await?;
+    put(&t.env, &cloned, Some(&clone_mark)).await?;
+    put(&t.env, &older, Some(&older_mark)).await?;
     put(&t.env, &other_folder, Some(&other_install)).await?;
     put(&t.env, &other_marked, Some(&other_install)).await?;
     put(&t.env, &not_an_archive, Some(&mark)).await?;
@@ -109,6 +149,8 @@ async fn archives_of_gone_bundles_are_collected_and_nothing_else() -> Result<()>
         &live_key,
         &foreign,
         &unmarked,
+        &cloned,
+        &older,
         &not_an_archive,
         &other_folder,
         &other_marked,
@@ -291,9 +333,10 @@ async fn open_uploads_of(env: &Env, key: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Open uploads with no bundle (as a process killed before it wrote the upload's id leaves
-/// them), on S3 and Azure: ours are aborted once older than the bundle deadline, not before;
-/// another install's folder is never touched. Alone: the operator runs with a 20 s deadline.
+/// Open uploads with no bundle (as a process killed after recording its upload leaves them),
+/// on S3 and Azure: ours are aborted once older than the bundle deadline, not before; another
+/// install's folder is never touched, nor another cluster's upload in our folder, which no
+/// record of ours lists (before the install record, it was aborted with ours). Alone: the operator runs with a 20 s deadline.
 #[tokio::test]
 async fn serial_open_uploads_are_aborted_after_the_bundle_deadline_and_only_in_our_folder()
 -> Result<()> {
@@ -311,18 +354,28 @@ async fn open_uploads_swept(t: &TestCtx) -> Result<()> {
     let s3_theirs = archive_key(&env.s3.prefix, "velero-b", &unique_name("open"), uid);
     let azure_ours = archive_key(&env.azure.prefix, &env.namespace, &unique_name("open"), uid);
     let azure_theirs = archive_key(&env.azure.prefix, "velero-b", &unique_name("open"), uid);
+    // Another cluster's upload in our folder (the same bucket, prefix and namespace name):
+    // shaped as ours, recorded in no record of ours.
+    let s3_foreign = archive_key(&env.s3.prefix, &env.namespace, &unique_name("open"), uid);
+    let azure_foreign = archive_key(&env.azure.prefix, &env.namespace, &unique_name("open"), uid);
     let s3 = env.s3_client(&env.s3.endpoint);
-    for key in [&s3_ours, &s3_theirs] {
-        s3.create_multipart_upload()
+    for key in [&s3_ours, &s3_theirs, &s3_foreign] {
+        let upload = s3
+            .create_multipart_upload()
             .bucket(&env.s3.bucket)
             .key(key)
             .send()
             .await?;
+        if key == &s3_ours {
+            record_upload(t, "default", key, upload.upload_id().unwrap_or_default()).await?;
+        }
     }
     // Blocks named as the operator names them (its upload id, the block's index).
-    for key in [&azure_ours, &azure_theirs] {
-        stores::azure_blob(env, &["stage", key, "0123456789abcdef-000000"]).await?;
+    const AZURE_ID: &str = "0123456789abcdef";
+    for key in [&azure_ours, &azure_theirs, &azure_foreign] {
+        stores::azure_blob(env, &["stage", key, &format!("{AZURE_ID}-000000")]).await?;
     }
+    record_upload(t, "azure", &azure_ours, AZURE_ID).await?;
     let opened = std::time::Instant::now();
     eventually(
         "our open uploads to be aborted",
@@ -340,26 +393,32 @@ async fn open_uploads_swept(t: &TestCtx) -> Result<()> {
         "aborted {:?} after it was opened, before the 20 s bundle deadline",
         opened.elapsed()
     );
-    // Several sweeps later, another install's uploads are still open.
+    // Several sweeps later, another install's and another cluster's uploads are still open.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let s3_left = open_uploads_of(env, &s3_theirs).await?;
-    let azure_left = stores::azure_blob(env, &["uncommitted", &azure_theirs]).await?;
-    for id in &s3_left {
-        let _ = s3
-            .abort_multipart_upload()
-            .bucket(&env.s3.bucket)
-            .key(&s3_theirs)
-            .upload_id(id)
-            .send()
-            .await;
+    let mut left = Vec::new();
+    for (s3_key, azure_key) in [(&s3_theirs, &azure_theirs), (&s3_foreign, &azure_foreign)] {
+        let s3_left = open_uploads_of(env, s3_key).await?;
+        let azure_left = stores::azure_blob(env, &["uncommitted", azure_key]).await?;
+        for id in &s3_left {
+            let _ = s3
+                .abort_multipart_upload()
+                .bucket(&env.s3.bucket)
+                .key(s3_key)
+                .upload_id(id)
+                .send()
+                .await;
+        }
+        left.push((s3_left.len(), azure_left));
     }
     ensure!(
-        s3_left.len() == 1,
-        "another install's S3 upload was aborted"
+        left[0] == (1, "1".to_string()),
+        "another install's uploads were aborted: {:?}",
+        left[0]
     );
     ensure!(
-        azure_left == "1",
-        "another install's Azure upload was discarded"
+        left[1] == (1, "1".to_string()),
+        "another cluster's uploads in our folder were aborted: {:?}",
+        left[1]
     );
     Ok(())
 }
@@ -402,6 +461,13 @@ async fn second_install(t: &TestCtx, namespace: &str, backup: &str) -> Result<()
         .await?;
     copy_velero_object(t, "BackupStorageLocation", "default", namespace).await?;
     copy_velero_object(t, "Backup", backup, namespace).await?;
+    // Its install record, as the chart makes it.
+    let record: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": INSTALL_RECORD, "namespace": namespace},
+    }))?;
+    Api::<ConfigMap>::namespaced(t.client.clone(), namespace)
+        .create(&kube::api::PostParams::default(), &record)
+        .await?;
     velero_debug_e2e::restart_operator_replica(
         9,
         &[

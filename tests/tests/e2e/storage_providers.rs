@@ -505,15 +505,28 @@ async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Resul
     Ok(())
 }
 
-/// The mark of this install: the CRD's uid and the namespace it serves.
+/// The mark of this install: the CRD's uid, the namespace it serves and a writer its install
+/// record lists.
 async fn install_mark(t: &TestCtx) -> Result<String> {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use k8s_openapi::{
+        api::core::v1::ConfigMap,
+        apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    };
     use kube::ResourceExt;
     let crd = Api::<CustomResourceDefinition>::all(t.client.clone())
         .get("debugbundles.velerodebug.io")
         .await?;
+    let record = Api::<ConfigMap>::namespaced(t.client.clone(), &t.env.namespace)
+        .get(velero_debug_crd::INSTALL_RECORD)
+        .await?;
+    let writer = record
+        .data
+        .unwrap_or_default()
+        .into_keys()
+        .find_map(|k| k.strip_prefix("writer.").map(str::to_string))
+        .ok_or_else(|| anyhow::anyhow!("no writer in the install record"))?;
     Ok(format!(
-        "{}/{}",
+        "{}/{}/{writer}",
         crd.uid().unwrap_or_default(),
         t.env.namespace
     ))
