@@ -43,6 +43,10 @@ export KUBECONFIG="$VDO_ENV_DIR/kubeconfig"
 # Tests that call the operator's storage port reach BSL gcs as the operator does.
 STORAGE_EMULATOR_HOST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gcs"]["endpoint"])' "$VDO_ENV_FILE")
 export STORAGE_EMULATOR_HOST
+# Azurite's host, trusted as operator-up.sh trusts it (tests that upload through the
+# operator's storage port themselves).
+TRUSTED_STORAGE_HOSTS=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.urlsplit(json.load(open(sys.argv[1]))["azure"]["endpoint"]).netloc)' "$VDO_ENV_FILE")
+export TRUSTED_STORAGE_HOSTS
 cd "$REPO_ROOT"
 # The kubectl plugin the plugin's tests drive.
 cargo build -q -p kubectl-velero-debug

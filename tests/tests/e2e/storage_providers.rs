@@ -192,7 +192,7 @@ async fn a_gcs_bundle_is_made_signed_as_google_signs_and_deleted_with_its_archiv
         .await?
         .context("the archive is not in the bucket")?;
     ensure!(
-        object["metadata"][INSTALL_MARK] == install_mark(t).await?.as_str(),
+        is_install_mark(t, &object["metadata"][INSTALL_MARK]).await?,
         "not this install's mark: {object}"
     );
     ensure!(object["contentType"] == "application/gzip", "{object}");
@@ -306,7 +306,7 @@ async fn azure_bundles_of_a_backup_and_a_restore_are_read_with_a_sas_that_cannot
         let metadata: serde_json::Value =
             serde_json::from_str(&stores::azure_blob(env, &["metadata", &key]).await?)?;
         ensure!(
-            metadata["velero_debug_install"] == install_mark(t).await?.as_str(),
+            is_install_mark(t, &metadata["velero_debug_install"]).await?,
             "not this install's mark: {metadata}"
         );
     }
@@ -505,9 +505,9 @@ async fn gcs_and_azure_orphans_are_collected_and_foreign_objects_left() -> Resul
     Ok(())
 }
 
-/// The mark of this install: the CRD's uid, the namespace it serves and a writer its install
-/// record lists.
-async fn install_mark(t: &TestCtx) -> Result<String> {
+/// This install: the CRD's uid and the namespace it serves (`<uid>/<namespace>`), and the
+/// writers its install record lists.
+async fn this_install(t: &TestCtx) -> Result<(String, Vec<String>)> {
     use k8s_openapi::{
         api::core::v1::ConfigMap,
         apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
@@ -519,17 +519,32 @@ async fn install_mark(t: &TestCtx) -> Result<String> {
     let record = Api::<ConfigMap>::namespaced(t.client.clone(), &t.env.namespace)
         .get(velero_debug_crd::INSTALL_RECORD)
         .await?;
-    let writer = record
+    let writers = record
         .data
         .unwrap_or_default()
         .into_keys()
-        .find_map(|k| k.strip_prefix("writer.").map(str::to_string))
+        .filter_map(|k| k.strip_prefix("writer.").map(str::to_string))
+        .collect();
+    let install = format!("{}/{}", crd.uid().unwrap_or_default(), t.env.namespace);
+    Ok((install, writers))
+}
+
+/// A mark of this install, with a writer its install record lists.
+async fn install_mark(t: &TestCtx) -> Result<String> {
+    let (install, writers) = this_install(t).await?;
+    let writer = writers
+        .first()
         .ok_or_else(|| anyhow::anyhow!("no writer in the install record"))?;
-    Ok(format!(
-        "{}/{}/{writer}",
-        crd.uid().unwrap_or_default(),
-        t.env.namespace
-    ))
+    Ok(format!("{install}/{writer}"))
+}
+
+/// Whether `mark` is this install's: its cluster and namespace, a writer it recorded.
+async fn is_install_mark(t: &TestCtx, mark: &serde_json::Value) -> Result<bool> {
+    let (install, writers) = this_install(t).await?;
+    let Some((base, writer)) = mark.as_str().and_then(|m| m.rsplit_once('/')) else {
+        return Ok(false);
+    };
+    Ok(base == install && writers.iter().any(|w| w == writer))
 }
 
 #[tokio::test]
