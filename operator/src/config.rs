@@ -1,7 +1,7 @@
 //! The operator's settings, resolved from its flags (see process.rs): what every controller
 //! reads and nothing writes.
 
-use crate::{findings::SiteRules, storage::TrustedHosts};
+use crate::findings::SiteRules;
 use std::{path::PathBuf, time::Duration};
 
 pub(crate) use crate::gzip_members::Compression;
@@ -180,5 +180,28 @@ impl Policy {
             "Restore" => &self.restore_phases,
             _ => &self.backup_phases,
         }
+    }
+}
+
+/// Hosts (`host` or `host:port`, lower case) that may receive credentials whatever the
+/// provider's own endpoint is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TrustedHosts(Vec<String>);
+
+impl TrustedHosts {
+    pub(crate) fn new<S: AsRef<str>>(hosts: impl IntoIterator<Item = S>) -> Self {
+        TrustedHosts(
+            hosts
+                .into_iter()
+                .map(|h| h.as_ref().trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+        )
+    }
+
+    /// An entry without a port trusts the host on every port.
+    pub(crate) fn contains(&self, host: &str, port: u16) -> bool {
+        let with_port = format!("{host}:{port}");
+        self.0.iter().any(|t| *t == host || *t == with_port)
     }
 }

@@ -20,9 +20,9 @@ use std::{collections::HashMap, path::Path, time::Duration};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use crate::config::TrustedHosts;
 pub(crate) use credentials::Credentials;
 pub(crate) use location::StorageLocation;
-pub(crate) use trust::TrustedHosts;
 
 /// How long an abort of an unfinished upload may take (see `abort_upload`).
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);

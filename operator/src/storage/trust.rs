@@ -8,29 +8,7 @@
 //! foreign host replays nothing else.
 
 use super::ReadError;
-
-/// Hosts (`host` or `host:port`, lower case) that may receive credentials whatever the
-/// provider's own endpoint is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct TrustedHosts(Vec<String>);
-
-impl TrustedHosts {
-    pub(crate) fn new<S: AsRef<str>>(hosts: impl IntoIterator<Item = S>) -> Self {
-        TrustedHosts(
-            hosts
-                .into_iter()
-                .map(|h| h.as_ref().trim().to_ascii_lowercase())
-                .filter(|h| !h.is_empty())
-                .collect(),
-        )
-    }
-
-    /// An entry without a port trusts the host on every port.
-    fn contains(&self, host: &str, port: u16) -> bool {
-        let with_port = format!("{host}:{port}");
-        self.0.iter().any(|t| *t == host || *t == with_port)
-    }
-}
+use crate::config::TrustedHosts;
 
 /// A BSL's endpoint checked against the hosts that may receive its credential: `url`, set in
 /// config `key`, must be https to one of `expected` (on port 443), or on a trusted host.
