@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::proxy::{Proxies, Route};
 
+use super::s3_replies::{BoundedReplies, MAX_REPLY_BYTES};
 use super::{
     NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject, crc_of_range,
     credentials::AwsCredentials, error_chain, is_certificate_error, location::StorageLocation,
@@ -112,7 +113,10 @@ impl S3Store {
                     StalledStreamProtectionConfig::enabled()
                         .grace_period(STALLED_BODY_GRACE)
                         .build(),
-                );
+                )
+                .interceptor(BoundedReplies {
+                    max: MAX_REPLY_BYTES,
+                });
             if let Some(e) = endpoint {
                 b = b.endpoint_url(e);
             }
@@ -644,6 +648,11 @@ mod tests {
                 });
             }
         });
+        store_at(&format!("http://{address}")).await
+    }
+
+    /// A store of static keys at `endpoint`.
+    async fn store_at(endpoint: &str) -> S3Store {
         let location = StorageLocation {
             provider: Default::default(),
             name: "default".into(),
@@ -652,7 +661,7 @@ mod tests {
             read_only: false,
             config: [
                 ("region", "minio".to_string()),
-                ("s3Url", format!("http://{address}")),
+                ("s3Url", endpoint.to_string()),
                 ("s3ForcePathStyle", "true".to_string()),
             ]
             .into_iter()
@@ -667,6 +676,54 @@ mod tests {
             session_token: None,
         };
         S3Store::connect(&location, &credentials).await
+    }
+
+    /// A store that answers every request with headers and then chunks of `chunk`, with no
+    /// Content-Length and no end.
+    async fn endless_store(status: &'static str, chunk: &'static [u8]) -> S3Store {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    );
+                    let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+                    frame.extend_from_slice(chunk);
+                    frame.extend_from_slice(b"\r\n");
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    while socket.write_all(&frame).await.is_ok() {}
+                });
+            }
+        });
+        store_at(&format!("http://{address}")).await
+    }
+
+    #[tokio::test]
+    async fn an_endless_listing_or_error_fails_at_the_bound_instead_of_filling_the_memory() {
+        let listing = endless_store("200 OK", &[b' '; 64 * 1024]).await;
+        let error = tokio::time::timeout(Duration::from_secs(60), listing.list("p/", 10))
+            .await
+            .expect("the listing was read on past its bound")
+            .expect_err("an endless listing");
+        assert!(
+            format!("{error:?}").contains("larger than 16 MiB"),
+            "{error:?}"
+        );
+        let refusal = endless_store("403 Forbidden", &[b' '; 64 * 1024]).await;
+        let error = tokio::time::timeout(Duration::from_secs(60), refusal.list("p/", 10))
+            .await
+            .expect("the error body was read on past its bound")
+            .expect_err("an endless error");
+        assert!(
+            format!("{error:?}").contains("larger than 16 MiB"),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]
