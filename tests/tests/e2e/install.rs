@@ -17,7 +17,7 @@ use kube::{
     api::{ListParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle};
+use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle, INSTALL_RECORD};
 use velero_debug_e2e::{Env, TestCtx, create_namespace, eventually};
 
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:velero:velero-debug-operator";
@@ -145,6 +145,9 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
             access("patch", "", "configmaps", "velero"),
             AUTO_BUNDLE_LEDGER,
         ),
+        // The record of what this install wrote (install_record.rs).
+        named(access("get", "", "configmaps", "velero"), INSTALL_RECORD),
+        named(access("patch", "", "configmaps", "velero"), INSTALL_RECORD),
         access("list", "velero.io", "podvolumerestores", "velero"),
         access("list", "velero.io", "datauploads", "velero"),
         access("get", "velero.io", "backupstoragelocations", "velero"),
@@ -242,6 +245,7 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
             access("delete", "", "configmaps", "velero"),
             AUTO_BUNDLE_LEDGER,
         ),
+        named(access("delete", "", "configmaps", "velero"), INSTALL_RECORD),
         access("update", "velero.io", "backupstoragelocations", "velero"),
         access("create", "velerodebug.io", "debugbundles", "default"),
         access("patch", "", "nodes", ""),
