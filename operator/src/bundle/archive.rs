@@ -87,12 +87,13 @@ fn finish_blocking(
     } = spooled;
     let Collected {
         mut archive,
-        summary,
+        mut summary,
         warnings,
         timings,
         masks,
         not_collected,
     } = collected;
+    summary.evidence.not_allowed = crate::summary::not_allowed(&not_collected);
     let findings = crate::findings::diagnose_with(&summary.evidence, site_rules);
     let summary_md = summary.render(&findings, &warnings);
     let all_damage = crate::findings::damage(&summary.evidence, &findings);

@@ -356,6 +356,21 @@ pub(crate) struct Evidence {
     pub operation_log_missing: Option<MissingLog>,
     /// Every volume operation's times, for the report.
     pub timeline: super::timeline::Timeline,
+    /// Reads the operator was refused (HTTP 403): the resources, by namespace ("" for the
+    /// whole cluster). A finding whose evidence lived there says so.
+    pub not_allowed: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Evidence {
+    /// Whether the operator was refused `resource` in `namespace` (there, or across the
+    /// cluster with no namespace read instead).
+    pub(crate) fn refused(&self, namespace: &str, resource: &str) -> bool {
+        [namespace, ""].iter().any(|ns| {
+            self.not_allowed
+                .get(*ns)
+                .is_some_and(|r| r.contains(resource))
+        })
+    }
 }
 
 /// The target's own log, missing from the object store.

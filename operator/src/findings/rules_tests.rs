@@ -320,6 +320,66 @@ fn a_stuck_pod_volume_restore_is_explained_by_its_pods_multi_attach_event() {
 }
 
 #[test]
+fn a_stuck_restore_whose_namespace_was_refused_says_so_and_names_the_chart_value() {
+    // What a bundle holds when the operator may not read namespace shop: neither the pod nor
+    // the events there; the refusal recorded.
+    let mut e = load("pvr-stuck-multi-attach");
+    e.workload_pods.clear();
+    e.events.clear();
+    e.not_allowed
+        .insert("shop".into(), ["events".into(), "pods".into()].into());
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "pod-volume-restore-stuck");
+    assert!(
+        found[0].title.ends_with(
+            "pod shop/web-0 never ran its restore init container; the operator was not allowed to read pods in namespace shop"
+        ),
+        "{}",
+        found[0].title
+    );
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("may not read namespace shop")
+            && step.contains("rbac.workloadNamespaces")
+            && step.contains("kubectl -n shop describe pod web-0"),
+        "{step}"
+    );
+    let summary = crate::summary::Summary {
+        evidence: e,
+        server_version: None,
+    };
+    let md = summary.render(&found, &[]);
+    let section = md
+        .split("## Not allowed to read\n\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section:\n{md}"));
+    assert!(
+        section.starts_with(
+            "- events, pods in namespace shop: forbidden; the chart grants it with shop in rbac.workloadNamespaces\n"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.find("## Findings") < md.find("## Not allowed to read"),
+        "{md}"
+    );
+
+    // Refused elsewhere only: the finding is as before, and nothing is said of shop.
+    let mut e = load("pvr-stuck-multi-attach");
+    e.workload_pods.clear();
+    e.events.clear();
+    e.not_allowed.insert("other".into(), ["pods".into()].into());
+    let found = diagnose(&e);
+    assert!(
+        found[0]
+            .title
+            .ends_with("never ran its restore init container"),
+        "{}",
+        found[0].title
+    );
+}
+
+#[test]
 fn a_pod_running_again_does_not_explain_a_stuck_restore_by_its_old_events() {
     let mut e = load("pvr-stuck-multi-attach");
     let pod = &mut e.workload_pods[0];

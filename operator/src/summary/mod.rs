@@ -86,6 +86,24 @@ pub(crate) struct NotCollected {
     pub reason: String,
 }
 
+/// The reads the API server refused, by namespace ("" for the whole cluster): the entries of
+/// `not_collected` whose reason is a refusal (collect/workloads writes them "forbidden...").
+pub(crate) fn not_allowed(
+    not_collected: &[NotCollected],
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut refused = std::collections::BTreeMap::<_, std::collections::BTreeSet<_>>::new();
+    for n in not_collected
+        .iter()
+        .filter(|n| n.reason.starts_with("forbidden"))
+    {
+        refused
+            .entry(n.namespace.clone().unwrap_or_default())
+            .or_default()
+            .insert(n.resource.clone());
+    }
+    refused
+}
+
 #[derive(Debug, Serialize)]
 pub(crate) struct ManifestTarget<'a> {
     pub kind: &'a str,

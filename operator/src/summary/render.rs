@@ -24,6 +24,7 @@ pub(super) fn summary_md(
     let mut md = Markdown::default();
     header(&mut md, s);
     findings_section(&mut md, findings);
+    not_allowed_section(&mut md, &s.evidence);
     damage_section(&mut md, &s.evidence, findings, damage);
     operations(&mut md, &s.evidence);
     workloads(&mut md, &s.evidence);
@@ -100,6 +101,39 @@ fn velero_flags(md: &mut Markdown, e: &Evidence) {
     }
     if let Some(agent) = &e.infra.node_agent_arguments {
         md.line(&format!("- node-agent flags: {}", flags(agent)));
+    }
+}
+
+/// Right after the findings: what the operator was refused, so a reader knows what no
+/// finding could see, and the chart value that grants it.
+fn not_allowed_section(md: &mut Markdown, e: &Evidence) {
+    if e.not_allowed.is_empty() {
+        return;
+    }
+    md.heading("## Not allowed to read");
+    for (namespace, resources) in e.not_allowed.iter().take(MAX_LIST) {
+        let resources: Vec<&str> = resources.iter().map(String::as_str).collect();
+        let (what, grant) = if namespace.is_empty() {
+            (
+                "across the cluster".to_string(),
+                "rbac.workloadNamespaces: [\"*\"]".to_string(),
+            )
+        } else {
+            (
+                format!("in namespace {namespace}"),
+                format!("{namespace} in rbac.workloadNamespaces"),
+            )
+        };
+        md.line(&format!(
+            "- {} {what}: forbidden; the chart grants it with {grant}",
+            resources.join(", ")
+        ));
+    }
+    if e.not_allowed.len() > MAX_LIST {
+        md.line(&format!(
+            "- and {} more namespaces (manifest.json, notCollected)",
+            e.not_allowed.len() - MAX_LIST
+        ));
     }
 }
 

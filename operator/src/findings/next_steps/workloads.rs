@@ -131,6 +131,19 @@ pub(crate) fn pod_volume_restore_stuck(pod: &str) -> String {
     )
 }
 
+/// A PodVolumeRestore never started, and the operator was refused the pods of its namespace,
+/// where the reason would show (a Multi-Attach error, an unschedulable pod, a failing init
+/// container).
+pub(crate) fn pod_volume_restore_stuck_unseen(pod: &str, namespace: &str) -> String {
+    format!(
+        "The pod and its events would say why, but the operator may not read namespace \
+         {namespace}: add it to the chart value rbac.workloadNamespaces (or set [\"*\"]) and \
+         make the bundle again. Meanwhile `{}` shows what holds it (a Multi-Attach error, an \
+         unschedulable pod, a failing init container).",
+        describe(pod)
+    )
+}
+
 /// A pod volume named a claim that is not there.
 pub(crate) fn pvc_not_found() -> String {
     "Restore the pod's PersistentVolumeClaims with it (do not exclude persistentvolumeclaims), or \

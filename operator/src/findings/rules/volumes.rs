@@ -180,12 +180,23 @@ pub(super) fn pod_volume_restore_stuck(e: &Evidence) -> Vec<Finding> {
         })
         .map(|op| {
             let pod = op.pod.as_deref().unwrap_or("<unknown pod>");
+            // The pod and its events would say why; the operator may not have been let see them.
+            let namespace = pod.split_once('/').map_or("", |(ns, _)| ns);
+            let blind = !namespace.is_empty() && e.refused(namespace, "pods");
+            let (title_end, step) = if blind {
+                (
+                    format!("; the operator was not allowed to read pods in namespace {namespace}"),
+                    next_steps::pod_volume_restore_stuck_unseen(pod, namespace),
+                )
+            } else {
+                (String::new(), next_steps::pod_volume_restore_stuck(pod))
+            };
             Finding::new(
                 stuck_severity(e),
                 Layer::VolumeOperations,
                 "pod-volume-restore-stuck",
                 format!(
-                    "PodVolumeRestore {} stuck {}: pod {pod} never ran its restore init container",
+                    "PodVolumeRestore {} stuck {}: pod {pod} never ran its restore init container{title_end}",
                     op.name, op.phase
                 ),
                 &format!(
@@ -197,7 +208,7 @@ pub(super) fn pod_volume_restore_stuck(e: &Evidence) -> Vec<Finding> {
             )
             .explaining(keys(op))
             .about([op.key()])
-            .next_step(next_steps::pod_volume_restore_stuck(pod))
+            .next_step(step)
         })
         .take(MAX_GROUPS)
         .collect()
