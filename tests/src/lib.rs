@@ -581,6 +581,24 @@ pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Re
     Ok(())
 }
 
+/// Installs the chart again into the environment with these `--set` values besides the
+/// environment's own (none: the chart's defaults again): a test's narrower RBAC, which the
+/// running operator meets on its next request.
+pub async fn chart_values(values: &[&str]) -> Result<()> {
+    let script = crate::tests_dir().join("env/chart-install.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .env("VDO_CHART_SET", values.join("\n"))
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "chart-install.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 /// Starts operator process `index` again alone (a standby once another leads), with
 /// `settings` as environment variables; the other processes keep running.
 pub async fn restart_operator_replica(index: u32, settings: &[(&str, String)]) -> Result<()> {

@@ -15,10 +15,10 @@ use kube::{
 };
 use velero_debug_crd::DebugBundleStatus;
 use velero_debug_e2e::{
-    TestCtx, create_namespace, eventually,
+    TestCtx, chart_values, create_namespace, eventually,
     fixtures::{
         RELEASE, apply_bundle, condition_reason, download, finished_restore, first_finding,
-        grant_workload_reads, pod_volume_restore, real_backup, text, wait_finished,
+        pod_volume_restore, real_backup, text, wait_finished,
     },
     unique_name,
 };
@@ -123,9 +123,9 @@ async fn bundle_of(
 }
 
 /// A Restore made by hand as ended PartiallyFailed (Velero leaves it alone), without an
-/// automatic bundle (the test asks for its own), and a namespace for what it restored, readable
-/// by the operator as rbac.workloadNamespaces makes it: the restore's name and uid, the
-/// namespace.
+/// automatic bundle (the test asks for its own), and a namespace for what it restored, which the
+/// chart's defaults let the operator read (rbac.workloadNamespaces ["*"]): the restore's name
+/// and uid, the namespace.
 async fn failed_restore_into_a_namespace(
     t: &TestCtx,
     prefix: &str,
@@ -135,15 +135,17 @@ async fn failed_restore_into_a_namespace(
     let (restore, restore_uid) =
         finished_restore(t, &backup, "PartiallyFailed", Duration::ZERO, no_auto).await?;
     let ns = create_namespace(&t.client, &t.cleanup, prefix).await?;
-    grant_workload_reads(t, &ns).await?;
     Ok((restore, restore_uid, ns))
 }
 
-#[tokio::test]
-async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_first() -> Result<()>
-{
-    let t = &TestCtx::new().await?;
-    let (restore, restore_uid, ns) = failed_restore_into_a_namespace(t, "diag").await?;
+/// The restore of the Multi-Attach story: a pod Pending behind a FailedAttachVolume
+/// "Multi-Attach error" event, and its PodVolumeRestore left New. Its namespace, the event's
+/// message and the PodVolumeRestore's name.
+async fn multi_attach_story(
+    t: &TestCtx,
+    prefix: &str,
+) -> Result<(String, String, String, String)> {
+    let (restore, restore_uid, ns) = failed_restore_into_a_namespace(t, prefix).await?;
     let pod_uid = pending_restored_pod(&t.client, &ns, ("app", "data-app", None), &restore).await?;
     let volume = "pvc-6f1c2a9e-4b7d-4c1e-9a55-0d2e8b3f7c41";
     let message = format!(
@@ -158,6 +160,61 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
         serde_json::json!({"phase": "New", "progress": {}}),
     )
     .await?;
+    Ok((restore, ns, message, pvr))
+}
+
+/// Issue 57, the strict choice: with rbac.workloadNamespaces [] the operator may not read the
+/// restored namespace, and the first finding says so and names the chart value, as summary.md's
+/// "Not allowed to read" does, instead of sending the reader to a pod it could not see. Alone:
+/// it installs the chart with that value, then with its defaults again.
+#[tokio::test]
+async fn serial_a_stuck_restore_the_operator_may_not_read_says_so_first() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    chart_values(&["rbac.workloadNamespaces={}"]).await?;
+    let outcome = stuck_restore_not_allowed(t).await;
+    chart_values(&[]).await?;
+    outcome
+}
+
+async fn stuck_restore_not_allowed(t: &TestCtx) -> Result<()> {
+    let (restore, ns, _, pvr) = multi_attach_story(t, "strict").await?;
+    let (status, files) = bundle_of(t, &restore).await?;
+    let summary = text(&files, "summary.md")?;
+    let (_, first) = first_finding(&summary)?;
+    ensure!(
+        first.contains(&format!("PodVolumeRestore {pvr} stuck New"))
+            && first.contains(&format!(
+                "the operator was not allowed to read pods in namespace {ns}"
+            ))
+            && first.contains("`pod-volume-restore-stuck`"),
+        "first finding: {first}\n{summary}"
+    );
+    let top = status.findings.first().context("no status.findings")?;
+    let step = top.next_step.as_deref().unwrap_or_default();
+    ensure!(
+        step.contains(&format!("may not read namespace {ns}"))
+            && step.contains("rbac.workloadNamespaces"),
+        "next step: {step}"
+    );
+    ensure!(
+        summary.contains("## Not allowed to read")
+            && summary.contains(&format!(
+                "in namespace {ns}: forbidden; the chart grants it with {ns} in rbac.workloadNamespaces"
+            )),
+        "no refusal section:\n{summary}"
+    );
+    ensure!(
+        !summary.contains("Multi-Attach"),
+        "the event of a namespace not granted is in the bundle:\n{summary}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_first() -> Result<()>
+{
+    let t = &TestCtx::new().await?;
+    let (restore, ns, message, pvr) = multi_attach_story(t, "diag").await?;
     // Still New: nothing in the environment accepts it.
     let stored = Api::<DynamicObject>::namespaced_with(
         t.client.clone(),
@@ -222,14 +279,14 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
     );
     let events = text(&files, &format!("events/workloads-{ns}.yaml"))?;
     ensure!(events.contains("Multi-Attach error"), "{events}");
-    // The restore covers every namespace; listing pods in all of them is not granted by
-    // default, and the bundle says which value grants it instead of failing.
+    // The chart's defaults read workloads across the cluster: nothing was refused.
     ensure!(
-        status
-            .warnings
-            .iter()
-            .any(|w| w.contains("rbac.workloadNamespaces")),
-        "warnings: {:?}",
+        !summary.contains("## Not allowed to read")
+            && !status
+                .warnings
+                .iter()
+                .any(|w| w.contains("rbac.workloadNamespaces")),
+        "a refusal with the chart's defaults: {:?}\n{summary}",
         status.warnings
     );
     Ok(())

@@ -187,6 +187,23 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("list", "", "persistentvolumes", ""),
         access("list", "storage.k8s.io", "storageclasses", ""),
         access("list", "storage.k8s.io", "volumeattachments", ""),
+        // The workloads of every namespace, read only (rbac.workloadNamespaces ["*"], the
+        // default): pods, claims, quotas, snapshots, events.
+        access("list", "", "pods", "default"),
+        access("get", "", "pods", "default"),
+        access("get", "", "persistentvolumeclaims", "default"),
+        access("list", "", "persistentvolumeclaims", "default"),
+        access("list", "", "resourcequotas", "default"),
+        access(
+            "list",
+            "snapshot.storage.k8s.io",
+            "volumesnapshots",
+            "default",
+        ),
+        access("list", "", "pods", ""),
+        access("list", "", "persistentvolumeclaims", ""),
+        access("list", "", "events", "default"),
+        access("list", "", "events", ""),
         // Its own CRD: read for the install mark on archives (orphans.rs), and brought up to
         // date at start (crds.applyOnStart).
         named(
@@ -216,9 +233,6 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         ),
         access("list", "", "secrets", "velero"),
         named(access("get", "", "secrets", "velero"), "some-other-secret"),
-        // Events: Velero's namespace and those rbac.workloadNamespaces grants, never others.
-        access("list", "", "events", "default"),
-        access("list", "", "events", ""),
         access("create", "", "secrets", "velero"),
         access("list", "", "secrets", ""),
         // No writes beyond its own objects.
@@ -298,22 +312,18 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
             "rolebindings",
             "velero",
         ),
-        // No reads it does not need; the workloads of other namespaces only where
-        // rbac.workloadNamespaces binds <release>-workload-reader (none by default).
-        access("list", "", "pods", "default"),
-        access("get", "", "pods", "default"),
-        access("get", "", "persistentvolumeclaims", "default"),
-        access("list", "", "persistentvolumeclaims", "default"),
-        access("list", "", "resourcequotas", "default"),
-        access(
-            "list",
-            "snapshot.storage.k8s.io",
-            "volumesnapshots",
-            "default",
-        ),
-        access("list", "", "pods", ""),
-        access("list", "", "persistentvolumeclaims", ""),
+        // The workloads are read everywhere (rbac.workloadNamespaces ["*"], the default), and
+        // never written; no Secret and no ConfigMap anywhere but those named above.
+        access("update", "", "pods", "default"),
+        access("delete", "", "persistentvolumeclaims", "default"),
+        access("create", "", "events", "default"),
         access("get", "", "secrets", "default"),
+        access("list", "", "secrets", "default"),
+        access("watch", "", "secrets", ""),
+        access("get", "", "secrets", "kube-system"),
+        access("list", "", "configmaps", ""),
+        access("get", "", "configmaps", "kube-system"),
+        access("list", "", "configmaps", "default"),
         access("update", "", "persistentvolumes", ""),
         access("delete", "storage.k8s.io", "volumeattachments", ""),
         access("get", "", "configmaps", "velero"),

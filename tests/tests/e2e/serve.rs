@@ -413,12 +413,21 @@ async fn an_archive_leaving_its_folder_or_inflating_past_the_limit_is_refused() 
     Ok(())
 }
 
-/// A restore into a namespace the chart does not let the operator read: the bundle's
-/// manifest.json says its pods were not collected and why, and `kubectl get pods` against the
-/// served bundle warns so instead of answering a silent empty list.
+/// A restore into a namespace the chart does not let the operator read
+/// (rbac.workloadNamespaces [], the strict choice): the bundle's manifest.json says its pods
+/// were not collected and why, and `kubectl get pods` against the served bundle warns so
+/// instead of answering a silent empty list. Alone: it installs the chart with that value, then
+/// with its defaults again.
 #[tokio::test]
-async fn a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()> {
+async fn serial_a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()> {
     let t = &TestCtx::new().await?;
+    velero_debug_e2e::chart_values(&["rbac.workloadNamespaces={}"]).await?;
+    let outcome = list_not_collected(t).await;
+    velero_debug_e2e::chart_values(&[]).await?;
+    outcome
+}
+
+async fn list_not_collected(t: &TestCtx) -> Result<()> {
     let src = source_namespace(t).await?;
     let (backup, _) = backup_namespace(t, &src, &[]).await?;
     let restored = format!("{src}-r");
