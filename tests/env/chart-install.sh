@@ -5,7 +5,7 @@
 # (operator-up.sh with VDO_AS_SERVICE_ACCOUNT=1). Besides Velero's default Secret it may read
 # the credentials of BSLs gcs and azure, the three Secrets the storage-provider tests make and
 # the one with a wrong key the real-failures test makes. Otherwise the chart's defaults, but for
-# VDO_CHART_SET: more --set values, one a line (a test's narrower RBAC; run again without it
+# VDO_CHART_SET: more values, one a line, as --set-json takes them (a test's narrower RBAC; run again without it
 # to go back).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [[ -f "$VDO_ENV_DIR/env.json" ]] || die "no environment running: run 'make env-up'"
@@ -14,7 +14,7 @@ HELM="$(tool_dir helm "$HELM_VERSION$HELM_BUILD")/bin/helm"
 [[ -x "$HELM" ]] || die "helm is not built: run 'make tools'"
 extra=()
 while IFS= read -r value; do
-  [[ -n "$value" ]] && extra+=(--set "$value")
+  [[ -n "$value" ]] && extra+=(--set-json "$value")
 done <<<"${VDO_CHART_SET:-}"
 "$HELM" upgrade --install velero-debug-operator "$REPO_ROOT/charts/velero-debug-operator" \
   --namespace velero --set replicaCount=0 \

@@ -581,7 +581,7 @@ pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Re
     Ok(())
 }
 
-/// Installs the chart again into the environment with these `--set` values besides the
+/// Installs the chart again into the environment with these `--set-json` values besides the
 /// environment's own (none: the chart's defaults again): a test's narrower RBAC, which the
 /// running operator meets on its next request.
 pub async fn chart_values(values: &[&str]) -> Result<()> {

@@ -141,10 +141,7 @@ async fn failed_restore_into_a_namespace(
 /// The restore of the Multi-Attach story: a pod Pending behind a FailedAttachVolume
 /// "Multi-Attach error" event, and its PodVolumeRestore left New. Its namespace, the event's
 /// message and the PodVolumeRestore's name.
-async fn multi_attach_story(
-    t: &TestCtx,
-    prefix: &str,
-) -> Result<(String, String, String, String)> {
+async fn multi_attach_story(t: &TestCtx, prefix: &str) -> Result<(String, String, String, String)> {
     let (restore, restore_uid, ns) = failed_restore_into_a_namespace(t, prefix).await?;
     let pod_uid = pending_restored_pod(&t.client, &ns, ("app", "data-app", None), &restore).await?;
     let volume = "pvc-6f1c2a9e-4b7d-4c1e-9a55-0d2e8b3f7c41";
@@ -170,7 +167,7 @@ async fn multi_attach_story(
 #[tokio::test]
 async fn serial_a_stuck_restore_the_operator_may_not_read_says_so_first() -> Result<()> {
     let t = &TestCtx::new().await?;
-    chart_values(&["rbac.workloadNamespaces={}"]).await?;
+    chart_values(&["rbac.workloadNamespaces=[]"]).await?;
     let outcome = stuck_restore_not_allowed(t).await;
     chart_values(&[]).await?;
     outcome
@@ -183,9 +180,7 @@ async fn stuck_restore_not_allowed(t: &TestCtx) -> Result<()> {
     let (_, first) = first_finding(&summary)?;
     ensure!(
         first.contains(&format!("PodVolumeRestore {pvr} stuck New"))
-            && first.contains(&format!(
-                "the operator was not allowed to read pods in namespace {ns}"
-            ))
+            && first.contains(&format!("the operator may not read its pod {ns}/app"))
             && first.contains("`pod-volume-restore-stuck`"),
         "first finding: {first}\n{summary}"
     );

@@ -421,7 +421,7 @@ async fn an_archive_leaving_its_folder_or_inflating_past_the_limit_is_refused() 
 #[tokio::test]
 async fn serial_a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()> {
     let t = &TestCtx::new().await?;
-    velero_debug_e2e::chart_values(&["rbac.workloadNamespaces={}"]).await?;
+    velero_debug_e2e::chart_values(&["rbac.workloadNamespaces=[]"]).await?;
     let outcome = list_not_collected(t).await;
     velero_debug_e2e::chart_values(&[]).await?;
     outcome

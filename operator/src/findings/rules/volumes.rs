@@ -183,22 +183,29 @@ pub(super) fn pod_volume_restore_stuck(e: &Evidence) -> Vec<Finding> {
             // The pod and its events would say why; the operator may not have been let see them.
             let namespace = pod.split_once('/').map_or("", |(ns, _)| ns);
             let blind = !namespace.is_empty() && e.refused(namespace, "pods");
-            let (title_end, step) = if blind {
+            // Short enough for the title's cap: the next step says the rest.
+            let (title, step) = if blind {
                 (
-                    format!("; the operator was not allowed to read pods in namespace {namespace}"),
+                    format!(
+                        "PodVolumeRestore {} stuck {}: the operator may not read its pod {pod}",
+                        op.name, op.phase
+                    ),
                     next_steps::pod_volume_restore_stuck_unseen(pod, namespace),
                 )
             } else {
-                (String::new(), next_steps::pod_volume_restore_stuck(pod))
+                (
+                    format!(
+                        "PodVolumeRestore {} stuck {}: pod {pod} never ran its restore init container",
+                        op.name, op.phase
+                    ),
+                    next_steps::pod_volume_restore_stuck(pod),
+                )
             };
             Finding::new(
                 stuck_severity(e),
                 Layer::VolumeOperations,
                 "pod-volume-restore-stuck",
-                format!(
-                    "PodVolumeRestore {} stuck {}: pod {pod} never ran its restore init container{title_end}",
-                    op.name, op.phase
-                ),
+                title,
                 &format!(
                     "status.phase: {}, no node accepted it ({})",
                     op.phase,
