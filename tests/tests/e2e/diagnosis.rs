@@ -199,7 +199,7 @@ async fn stuck_restore_not_allowed(t: &TestCtx) -> Result<()> {
         "no refusal section:\n{summary}"
     );
     ensure!(
-        !summary.contains("Multi-Attach"),
+        !summary.contains("FailedAttachVolume"),
         "the event of a namespace not granted is in the bundle:\n{summary}"
     );
     Ok(())
