@@ -204,6 +204,8 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("list", "", "persistentvolumeclaims", ""),
         access("list", "", "events", "default"),
         access("list", "", "events", ""),
+        access("list", "batch", "jobs", "default"),
+        access("list", "apps", "deployments", "default"),
         // Its own CRD: read for the install mark on archives (orphans.rs), and brought up to
         // date at start (crds.applyOnStart).
         named(
@@ -265,7 +267,6 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         access("patch", "", "nodes", ""),
         access("delete", "", "namespaces", ""),
         // Data-path infrastructure: read, in Velero's namespace for its own kinds, never written.
-        access("list", "batch", "jobs", "default"),
         access("delete", "batch", "jobs", "velero"),
         access("create", "batch", "jobs", "velero"),
         access("list", "velero.io", "backuprepositories", "default"),
