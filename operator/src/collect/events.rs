@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::Event;
 use kube::{Api, api::ListParams};
 
-use super::{CollectError, Found, Sink, Sources, TargetObjects};
+use super::{CollectError, Found, Sink, Sources, TargetObjects, sources::Refusal};
 use crate::tar_gz::EntryPath;
 
 /// Namespaces whose events are read at most, of each kind (the workloads step reads no more
@@ -118,6 +118,20 @@ pub(super) async fn all(
     write_timeline(out, timeline)
 }
 
+/// Why the PersistentVolumes' events were not collected, when refused.
+const REFUSED_VOLUME_EVENTS: &str =
+    "forbidden; rbac.persistentVolumeEvents grants it (rbac.workloadNamespaces [\"*\"] does too)";
+
+/// The events of a workload namespace, refused: what to record (Velero's own namespace is
+/// always granted, so a refusal there is no chart value's).
+fn events_refused(namespace: &str) -> Option<Refusal<'_>> {
+    crate::kubernetes::is_object_name(namespace).then_some(Refusal {
+        resource: "events",
+        namespace,
+        reason: super::REFUSED_IN_NAMESPACE,
+    })
+}
+
 /// Whether the event happened within the window (one without a time is kept).
 fn in_window(e: &Event, since: jiff::Timestamp) -> bool {
     event_time(e).is_none_or(|t| t >= since)
@@ -191,8 +205,9 @@ async fn about_workloads(
             in_window(e, since)
                 && (about_one_of(e, &uids) || (warnings_too && is_warning_of_concern(e)))
         };
+        let refused = events_refused(&namespace);
         let Some(listed) = src
-            .list_matching(out, &api, ListParams::default(), &what, wanted)
+            .list_granted(out, &api, ListParams::default(), (&what, refused), wanted)
             .await
         else {
             continue;
@@ -244,7 +259,13 @@ async fn about_volumes(
     let lp = ListParams::default().fields("involvedObject.kind=PersistentVolume");
     let what = "events of the PersistentVolumes (namespace default; granted by rbac.persistentVolumeEvents)";
     let about_volumes = |e: &Event| about_one_of(e, &uids) && in_window(e, since);
-    if let Some(about) = src.list_matching(out, &api, lp, what, about_volumes).await {
+    let refused = Refusal {
+        resource: "events",
+        namespace: CLUSTER_SCOPED_EVENTS_NAMESPACE,
+        reason: REFUSED_VOLUME_EVENTS,
+    };
+    let listed = src.list_granted(out, &api, lp, (what, Some(refused)), about_volumes);
+    if let Some(about) = listed.await {
         add_events(out, found, "persistentvolumes", &about, timeline)?;
     }
     Ok(())
@@ -265,8 +286,9 @@ async fn warnings_of_covered(
         let api: Api<Event> = Api::namespaced(src.client.clone(), &scope);
         let what = format!("Warning events of {scope}");
         let of_concern = |e: &Event| in_window(e, since) && !about_other_velero_object(e);
+        let refused = events_refused(&scope);
         if let Some(events) = src
-            .list_matching(out, &api, warnings.clone(), &what, of_concern)
+            .list_granted(out, &api, warnings.clone(), (&what, refused), of_concern)
             .await
         {
             // A namespace named by the target (a Restore's namespaceMapping) may be anything.

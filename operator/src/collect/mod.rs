@@ -36,6 +36,11 @@ use kube::core::DynamicObject;
 use velero_debug_crd::NodeAgentLogs;
 
 pub(crate) use self::{sink::Sink, sources::Sources};
+
+/// Why a namespace's workload objects or events were not collected when the API server refused
+/// them (manifest.json's notCollected, summary.md's "Not allowed to read").
+const REFUSED_IN_NAMESPACE: &str =
+    "forbidden; rbac.workloadNamespaces does not list this namespace";
 use crate::{redact::MaskCounts, summary::Summary, tar_gz::TarGzWriter, velero::Target};
 
 /// Why collection stopped: only its archive (the disk under the spool folder) failing. What

@@ -29,6 +29,15 @@ pub(crate) struct Sources<'a> {
     pub location: &'a StorageLocation,
 }
 
+/// What a refused list withholds: `resource` (a plural) of `namespace`, and why, naming the
+/// chart value that grants it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Refusal<'a> {
+    pub resource: &'a str,
+    pub namespace: &'a str,
+    pub reason: &'a str,
+}
+
 /// Why [`Sources::list_optional`] has no list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Unlisted {
@@ -68,10 +77,30 @@ impl Sources<'_> {
     where
         K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     {
+        self.list_granted(out, api, lp, (what, None), keep).await
+    }
+
+    /// [`list_matching`](Self::list_matching) of a read the chart may withhold: a refusal
+    /// (HTTP 403) is also recorded as not collected, with `refused` (resource, namespace,
+    /// reason naming the chart value), so summary.md and the findings say what was withheld.
+    pub(super) async fn list_granted<K>(
+        &self,
+        out: &mut Sink,
+        api: &Api<K>,
+        lp: ListParams,
+        (what, refused): (&str, Option<Refusal<'_>>),
+        keep: impl FnMut(&K) -> bool,
+    ) -> Option<Vec<K>>
+    where
+        K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    {
         let max = self.limits.max_list_items;
         match kubernetes::list_keeping(api, lp, self.limits, max, keep).await {
             Ok(listed) => Some(self.listed(out, listed, what)),
             Err(e) => {
+                if let Some(r) = refused.filter(|_| e.is_forbidden()) {
+                    out.not_collected(r.resource, Some(r.namespace), r.reason);
+                }
                 out.warn(format!("{what}: could not be listed: {e}"));
                 None
             }

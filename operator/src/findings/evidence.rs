@@ -356,9 +356,10 @@ pub(crate) struct Evidence {
     pub operation_log_missing: Option<MissingLog>,
     /// Every volume operation's times, for the report.
     pub timeline: super::timeline::Timeline,
-    /// Reads the operator was refused (HTTP 403): the resources, by namespace ("" for the
-    /// whole cluster). A finding whose evidence lived there says so.
-    pub not_allowed: BTreeMap<String, BTreeSet<String>>,
+    /// Reads the operator was refused (HTTP 403): by namespace ("" for the whole cluster),
+    /// each resource and why (naming the chart value that grants it). A finding whose
+    /// evidence lived there says so.
+    pub not_allowed: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Evidence {
@@ -368,7 +369,7 @@ impl Evidence {
         [namespace, ""].iter().any(|ns| {
             self.not_allowed
                 .get(*ns)
-                .is_some_and(|r| r.contains(resource))
+                .is_some_and(|r| r.contains_key(resource))
         })
     }
 }

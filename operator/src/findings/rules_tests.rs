@@ -326,8 +326,21 @@ fn a_stuck_restore_whose_namespace_was_refused_says_so_and_names_the_chart_value
     let mut e = load("pvr-stuck-multi-attach");
     e.workload_pods.clear();
     e.events.clear();
-    e.not_allowed
-        .insert("shop".into(), ["events".into(), "pods".into()].into());
+    let refused = "forbidden; rbac.workloadNamespaces does not list this namespace";
+    e.not_allowed.insert(
+        "shop".into(),
+        [("events", refused), ("pods", refused)]
+            .map(|(r, why)| (r.to_string(), why.to_string()))
+            .into(),
+    );
+    e.not_allowed.insert(
+        "default".into(),
+        [(
+            "events".to_string(),
+            "forbidden; rbac.persistentVolumeEvents grants it".to_string(),
+        )]
+        .into(),
+    );
     let found = diagnose(&e);
     assert_eq!(found[0].rule, "pod-volume-restore-stuck");
     assert!(
@@ -355,7 +368,8 @@ fn a_stuck_restore_whose_namespace_was_refused_says_so_and_names_the_chart_value
         .unwrap_or_else(|| panic!("no section:\n{md}"));
     assert!(
         section.starts_with(
-            "- events, pods in namespace shop: forbidden; the chart grants it with shop in rbac.workloadNamespaces\n"
+            "- events in namespace default: forbidden; rbac.persistentVolumeEvents grants it\n\
+             - events, pods in namespace shop: forbidden; rbac.workloadNamespaces does not list this namespace\n"
         ),
         "{md}"
     );
@@ -368,7 +382,10 @@ fn a_stuck_restore_whose_namespace_was_refused_says_so_and_names_the_chart_value
     let mut e = load("pvr-stuck-multi-attach");
     e.workload_pods.clear();
     e.events.clear();
-    e.not_allowed.insert("other".into(), ["pods".into()].into());
+    e.not_allowed.insert(
+        "other".into(),
+        [("pods".to_string(), "forbidden".to_string())].into(),
+    );
     let found = diagnose(&e);
     assert!(
         found[0]

@@ -86,12 +86,13 @@ pub(crate) struct NotCollected {
     pub reason: String,
 }
 
-/// The reads the API server refused, by namespace ("" for the whole cluster): the entries of
-/// `not_collected` whose reason is a refusal (collect/workloads writes them "forbidden...").
+/// The reads the API server refused, by namespace ("" for the whole cluster), each resource
+/// with its reason: the entries of `not_collected` whose reason is a refusal (collection writes
+/// them "forbidden; <the chart value that grants it>").
 pub(crate) fn not_allowed(
     not_collected: &[NotCollected],
-) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
-    let mut refused = std::collections::BTreeMap::<_, std::collections::BTreeSet<_>>::new();
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut refused = BTreeMap::<String, BTreeMap<String, String>>::new();
     for n in not_collected
         .iter()
         .filter(|n| n.reason.starts_with("forbidden"))
@@ -99,7 +100,7 @@ pub(crate) fn not_allowed(
         refused
             .entry(n.namespace.clone().unwrap_or_default())
             .or_default()
-            .insert(n.resource.clone());
+            .insert(n.resource.clone(), n.reason.clone());
     }
     refused
 }

@@ -1,6 +1,8 @@
 //! summary.md, section by section: a short header, the findings (all within the first 40
 //! lines), then what a reader checks next, each list bounded.
 
+use std::collections::BTreeMap;
+
 use super::{Summary, bounded::Markdown};
 use crate::findings::{
     AppDamage, Damage, Evidence, Finding, HELM_RELEASE, LogRole, NAMESPACE, OperationEvidence,
@@ -105,29 +107,26 @@ fn velero_flags(md: &mut Markdown, e: &Evidence) {
 }
 
 /// Right after the findings: what the operator was refused, so a reader knows what no
-/// finding could see, and the chart value that grants it.
+/// finding could see, each with its reason, which names the chart value that grants it.
 fn not_allowed_section(md: &mut Markdown, e: &Evidence) {
     if e.not_allowed.is_empty() {
         return;
     }
     md.heading("## Not allowed to read");
-    for (namespace, resources) in e.not_allowed.iter().take(MAX_LIST) {
-        let resources: Vec<&str> = resources.iter().map(String::as_str).collect();
-        let (what, grant) = if namespace.is_empty() {
-            (
-                "across the cluster".to_string(),
-                "rbac.workloadNamespaces: [\"*\"]".to_string(),
-            )
+    for (namespace, refused) in e.not_allowed.iter().take(MAX_LIST) {
+        let place = if namespace.is_empty() {
+            "across the cluster".to_string()
         } else {
-            (
-                format!("in namespace {namespace}"),
-                format!("{namespace} in rbac.workloadNamespaces"),
-            )
+            format!("in namespace {namespace}")
         };
-        md.line(&format!(
-            "- {} {what}: forbidden; the chart grants it with {grant}",
-            resources.join(", ")
-        ));
+        // One line a reason: the resources it withheld.
+        let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (resource, reason) in refused {
+            by_reason.entry(reason).or_default().push(resource);
+        }
+        for (reason, resources) in by_reason {
+            md.line(&format!("- {} {place}: {reason}", resources.join(", ")));
+        }
     }
     if e.not_allowed.len() > MAX_LIST {
         md.line(&format!(

@@ -194,7 +194,7 @@ async fn stuck_restore_not_allowed(t: &TestCtx) -> Result<()> {
     ensure!(
         summary.contains("## Not allowed to read")
             && summary.contains(&format!(
-                "in namespace {ns}: forbidden; the chart grants it with {ns} in rbac.workloadNamespaces"
+                "in namespace {ns}: forbidden; rbac.workloadNamespaces does not list this namespace"
             )),
         "no refusal section:\n{summary}"
     );

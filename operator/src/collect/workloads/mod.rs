@@ -298,8 +298,6 @@ pub(super) async fn all(
 /// Why a kind was not collected, in manifest.json's notCollected.
 const REFUSED_EVERYWHERE: &str =
     "forbidden across namespaces; rbac.workloadNamespaces: [\"*\"] grants it";
-const REFUSED_IN_NAMESPACE: &str =
-    "forbidden; rbac.workloadNamespaces does not list this namespace";
 
 /// One warning for every refusal, naming the chart value that grants the reads; the notes.
 fn report(out: &mut Sink, mut w: Workloads) -> Result<(), CollectError> {
@@ -323,7 +321,7 @@ fn report(out: &mut Sink, mut w: Workloads) -> Result<(), CollectError> {
     }
     for (ns, kinds) in &w.refused {
         for kind in kinds {
-            out.not_collected(kind, Some(ns), REFUSED_IN_NAMESPACE);
+            out.not_collected(kind, Some(ns), super::REFUSED_IN_NAMESPACE);
         }
     }
     if !w.refused.is_empty() {
