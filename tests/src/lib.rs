@@ -562,61 +562,53 @@ pub async fn operator_metric(env: &Env, identity: &str, sample: &str) -> Result<
     Ok(value.trim().parse()?)
 }
 
-/// Stops the running operators and starts `replicas` processes of the built binary
-/// (tests/env/operator-up.sh), with `settings` as environment variables.
-pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result<()> {
-    let script = crate::tests_dir().join("env/operator-up.sh");
+/// Runs the environment's script `name` (tests/env/) with `vars` as environment variables;
+/// its stderr names what failed.
+async fn env_script(name: &str, vars: &[(&str, String)]) -> Result<()> {
+    let script = crate::tests_dir().join("env").join(name);
     let out = tokio::process::Command::new("bash")
         .arg(&script)
-        .env("VDO_SKIP_BUILD", "1")
-        .env("VDO_OPERATOR_REPLICAS", replicas.to_string())
-        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await?;
     ensure!(
         out.status.success(),
-        "operator-up.sh failed: {}",
+        "{name} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
+}
+
+/// Stops the running operators and starts `replicas` processes of the built binary
+/// (tests/env/operator-up.sh), with `settings` as environment variables.
+pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result<()> {
+    let mut vars = vec![
+        ("VDO_SKIP_BUILD", "1".to_string()),
+        ("VDO_OPERATOR_REPLICAS", replicas.to_string()),
+    ];
+    vars.extend(settings.iter().cloned());
+    env_script("operator-up.sh", &vars).await
 }
 
 /// Installs the chart again into the environment with these `--set-json` values besides the
 /// environment's own (none: the chart's defaults again): a test's narrower RBAC, which the
 /// running operator meets on its next request.
 pub async fn chart_values(values: &[&str]) -> Result<()> {
-    let script = crate::tests_dir().join("env/chart-install.sh");
-    let out = tokio::process::Command::new("bash")
-        .arg(&script)
-        .env("VDO_CHART_SET", values.join("\n"))
-        .output()
-        .await?;
-    ensure!(
-        out.status.success(),
-        "chart-install.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    env_script("chart-install.sh", &[("VDO_CHART_SET", values.join("\n"))]).await
 }
 
 /// Starts operator process `index` again alone (a standby once another leads), with
 /// `settings` as environment variables; the other processes keep running.
 pub async fn restart_operator_replica(index: u32, settings: &[(&str, String)]) -> Result<()> {
-    let script = crate::tests_dir().join("env/operator-up.sh");
-    let out = tokio::process::Command::new("bash")
-        .arg(&script)
-        .env("VDO_SKIP_BUILD", "1")
-        .env("VDO_SKIP_CRD", "1")
-        .env("VDO_OPERATOR_ONLY", index.to_string())
-        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .await?;
-    ensure!(
-        out.status.success(),
-        "operator-up.sh (process {index}) failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    let mut vars = vec![
+        ("VDO_SKIP_BUILD", "1".to_string()),
+        ("VDO_SKIP_CRD", "1".to_string()),
+        ("VDO_OPERATOR_ONLY", index.to_string()),
+    ];
+    vars.extend(settings.iter().cloned());
+    env_script("operator-up.sh", &vars)
+        .await
+        .with_context(|| format!("operator process {index}"))
 }
 
 /// Brings the environment's usual operator back (one process, default settings) when dropped,
