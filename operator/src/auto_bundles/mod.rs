@@ -7,8 +7,6 @@
 
 mod ledger;
 mod policy;
-#[cfg(test)]
-mod reconcile_tests;
 
 use std::{sync::Arc, time::Duration};
 
@@ -169,3 +167,7 @@ pub(crate) async fn run(
         })
         .await;
 }
+
+#[cfg(test)]
+#[path = "auto_bundles_tests.rs"]
+mod tests;

@@ -18,8 +18,6 @@ mod preflight;
 mod progress;
 mod publish;
 mod queue;
-#[cfg(test)]
-mod reconcile_tests;
 mod run;
 mod status;
 mod upload;
@@ -186,3 +184,7 @@ pub(crate) async fn run(api: Api<DebugBundle>, ctx: Arc<Context>, health: WatchH
         })
         .await;
 }
+
+#[cfg(test)]
+#[path = "bundle_tests.rs"]
+mod tests;

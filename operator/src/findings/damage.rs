@@ -466,7 +466,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::findings::{diagnose, rules_tests::load};
+    use crate::findings::{diagnose, rules::tests::load};
 
     fn number_of(findings: &[Finding], rule: &str) -> usize {
         1 + findings

@@ -1,15 +1,17 @@
 //! Rule tests on the data-path infrastructure: nodes and the node-agent DaemonSet, backup
 //! repositories and their maintenance, VolumeSnapshotContents, a restore's backup's results.
-//! Each case (operator/testdata/findings/<case>/) is loaded as [`super::rules_tests::load`] loads it,
-//! with the infrastructure files fed as the collect step feeds them: the DaemonSet before the
-//! nodes, jobs before their pods.
+//! Each case (operator/testdata/findings/<case>/) is loaded as [`load`] loads it, with the
+//! infrastructure files fed as the collect step feeds them: the DaemonSet before the nodes,
+//! jobs before their pods. Then what the evidence keeps of each object, before any rule reads
+//! it.
 
 use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{
-    rules_tests::{case_dir, load, rules_of, yaml_docs},
+use super::maintenance_error;
+use crate::findings::{
+    rules::tests::{case_dir, load, rules_of, yaml_docs},
     *,
 };
 
@@ -37,7 +39,7 @@ fn feed_backup_results(e: &mut Evidence, file: &Path) {
     }
 }
 
-pub(super) fn load_infrastructure(case: &str) -> Evidence {
+pub(in crate::findings) fn load_infrastructure(case: &str) -> Evidence {
     let mut e = load(case);
     let dir = case_dir(case);
     if let Some(ds) = yaml_docs(&dir.join("daemonset.yaml")).first() {
@@ -442,4 +444,185 @@ fn a_velero_1_14_pod_volume_restore_is_placed_on_its_pods_node() {
     assert_eq!(node_of("pvr-other"), None);
     assert!(e.involved_nodes.contains("node-1"));
     assert!(restore_placed_by_its_pod("Completed") && !restore_placed_by_its_pod("Accepted"));
+}
+
+// What the evidence keeps of each object, before any rule reads it.
+
+#[test]
+fn a_node_is_kept_with_its_readiness_taints_and_blockers() {
+    let mut e = Evidence::default();
+    e.infra.set_node_agent_daemonset(
+        "resources/daemonset-node-agent.yaml",
+        &json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "node-agent", "args": ["node-agent", "server", "--log-format=json"]}
+        ]}}}}),
+    );
+    e.infra.add_node(
+        "resources/nodes.txt",
+        &json!({"metadata": {"name": "worker-3"},
+            "spec": {"unschedulable": true, "taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "PLEG is not healthy"}]}}),
+    );
+    let n = &e.infra.nodes["worker-3"];
+    assert_eq!(n.ready, "False");
+    assert_eq!(n.ready_detail, "KubeletNotReady: PLEG is not healthy");
+    assert!(n.unschedulable);
+    assert_eq!(n.taints, ["dedicated=db:NoSchedule"]);
+    assert_eq!(
+        n.agent_blockers,
+        ["taint dedicated=db:NoSchedule is not tolerated"]
+    );
+    assert_eq!(
+        e.infra.node_agent_arguments.as_ref().unwrap().flags_line(),
+        "--log-format=json"
+    );
+}
+
+#[test]
+fn the_running_node_agent_pod_of_a_node_is_the_one_kept() {
+    let mut e = Evidence::default();
+    let pod = |name: &str, phase: &str, waiting: Option<&str>| {
+        json!({"metadata": {"name": name}, "spec": {"nodeName": "n1"},
+        "status": {"phase": phase, "containerStatuses": [
+            {"name": "node-agent", "state": waiting.map(|r| json!({"waiting": {"reason": r}})).unwrap_or(json!({"running": {}}))}
+        ]}})
+    };
+    e.infra
+        .add_node_agent_pod(&pod("old", "Pending", Some("ImagePullBackOff")));
+    assert_eq!(
+        e.infra.node_agent_pods["n1"].reason.as_deref(),
+        Some("ImagePullBackOff")
+    );
+    e.infra.add_node_agent_pod(&pod("new", "Running", None));
+    e.infra.add_node_agent_pod(&pod("other", "Failed", None));
+    assert_eq!(e.infra.node_agent_pods["n1"].name, "new");
+    assert!(e.infra.node_agent_pods["n1"].running);
+}
+
+#[test]
+fn a_maintenance_job_names_its_repository_and_its_pods_error() {
+    let mut e = Evidence::default();
+    e.infra.add_repository(
+        "resources/backuprepository/shop-default-kopia.yaml",
+        &json!({"metadata": {"name": "shop-default-kopia"},
+            "spec": {"volumeNamespace": "shop", "backupStorageLocation": "default", "repositoryType": "kopia"},
+            "status": {"phase": "Ready", "recentMaintenance": [
+                {"result": "Succeeded", "message": ""},
+                {"result": "Failed", "message": "error to prune backup repo: blob not found"}
+            ]}}),
+    );
+    e.infra.add_maintenance_job(
+        "resources/job/shop-default-kopia-maintain-job-1.yaml",
+        &json!({"metadata": {"name": "shop-default-kopia-maintain-job-1"},
+            "spec": {"template": {"spec": {"containers": [{"args": [
+                "repo-maintenance", "--repo-name=shop", "--repo-type=kopia", "--backup-storage-location=default"
+            ]}]}}},
+            "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}),
+    );
+    e.infra.add_maintenance_pod(
+        "pods/shop-default-kopia-maintain-job-1-x.yaml",
+        &json!({"metadata": {"name": "shop-default-kopia-maintain-job-1-x",
+                "labels": {"job-name": "shop-default-kopia-maintain-job-1"}},
+            "status": {"containerStatuses": [{"state": {"terminated": {
+                "reason": "Error", "exitCode": 1,
+                "message": "time=\"t\" level=info msg=\"start\"\nRepo maintenance error: error to prune backup repo: blob not found"
+            }}}]}}),
+    );
+    let job = &e.infra.maintenance_jobs[0];
+    assert!(job.failed && !job.succeeded);
+    assert_eq!(job.failure_reason.as_deref(), Some("BackoffLimitExceeded"));
+    let pod = job.pod.as_ref().unwrap();
+    assert_eq!(
+        (pod.reason.as_deref(), pod.exit_code),
+        (Some("Error"), Some(1))
+    );
+    assert_eq!(
+        pod.error.as_deref(),
+        Some("error to prune backup repo: blob not found")
+    );
+    let repo = &e.infra.repositories[0];
+    assert_eq!(repo.identity(), job.repository);
+    assert_eq!(repo.latest_maintenance.as_ref().unwrap().result, "Failed");
+    // Without Velero's marker, the message's last line is what it said.
+    assert_eq!(
+        maintenance_error("a\nkilled by signal 9\n\n").as_deref(),
+        Some("killed by signal 9")
+    );
+}
+
+/// The same failed maintenance as each Velero version shows it: 1.15 on in
+/// `status.recentMaintenance`, 1.14 in `status.message` of a Ready repository, and the
+/// pod's termination message with each version's marker.
+#[test]
+fn a_failed_maintenance_is_read_from_velero_1_14_and_1_18_shapes() {
+    let repo = |status: Value| {
+        json!({"metadata": {"name": "shop-default-kopia"},
+            "spec": {"volumeNamespace": "shop", "backupStorageLocation": "default", "repositoryType": "kopia"},
+            "status": status})
+    };
+    let latest = |status: Value| {
+        let mut e = Evidence::default();
+        e.infra.add_repository("r.yaml", &repo(status));
+        e.infra.repositories[0].latest_maintenance.clone()
+    };
+    let v1_18 = latest(json!({"phase": "Ready", "lastMaintenanceTime": "t",
+        "recentMaintenance": [{"result": "Failed", "message": "blob not found"}]}))
+    .unwrap();
+    assert_eq!(
+        (v1_18.result.as_str(), v1_18.message.as_str()),
+        ("Failed", "blob not found")
+    );
+    assert!(!v1_18.from_status_message);
+    let message = "Maintenance job shop-default-kopia-maintain-job-1 failed: An error occurred: failed to prune repo: blob not found";
+    let v1_14 = latest(json!({"phase": "Ready", "message": message})).unwrap();
+    assert_eq!(
+        (v1_14.result.as_str(), v1_14.message.as_str()),
+        ("Failed", message)
+    );
+    assert!(v1_14.from_status_message);
+    // Not a maintenance: a repository that is NotReady, one with no message, and one whose
+    // recentMaintenance (1.15 on) says how its maintenance went.
+    assert_eq!(
+        latest(json!({"phase": "NotReady", "message": "no bucket"})),
+        None
+    );
+    assert_eq!(
+        latest(json!({"phase": "Ready", "lastMaintenanceTime": "t"})),
+        None
+    );
+    let ok = latest(json!({"phase": "Ready", "message": "x",
+        "recentMaintenance": [{"result": "Succeeded"}]}));
+    assert_eq!(ok.map(|r| r.result), Some("Succeeded".to_string()));
+    // The pod's termination message: 1.18 marks the error in its output, 1.14 writes it
+    // alone after its own words.
+    assert_eq!(
+        maintenance_error("An error occurred: failed to prune repo: blob not found").as_deref(),
+        Some("failed to prune repo: blob not found")
+    );
+    assert_eq!(
+        maintenance_error("log line\nRepo maintenance error: blob not found").as_deref(),
+        Some("blob not found")
+    );
+}
+
+#[test]
+fn only_snapshot_contents_in_trouble_are_kept() {
+    let mut e = Evidence::default();
+    e.infra.add_snapshot_content(
+        "resources/volumesnapshotcontent/ok.yaml",
+        &json!({"metadata": {"name": "ok"}, "status": {"readyToUse": true}}),
+    );
+    e.infra.add_snapshot_content(
+        "resources/volumesnapshotcontent/bad.yaml",
+        &json!({"metadata": {"name": "bad"},
+            "spec": {"driver": "ebs.csi.aws.com", "volumeSnapshotClassName": "csi-aws",
+                "volumeSnapshotRef": {"namespace": "shop", "name": "velero-data-abcde"}},
+            "status": {"readyToUse": false, "error": {"message": "Failed to check and update snapshot content: throttled"}}}),
+    );
+    assert_eq!(e.infra.snapshot_contents_seen, 2);
+    assert_eq!(e.infra.snapshot_contents.len(), 1);
+    let bad = &e.infra.snapshot_contents[0];
+    assert_eq!(bad.snapshot, "shop/velero-data-abcde");
+    assert_eq!(bad.ready, Some(false));
+    assert!(bad.error.as_deref().unwrap().ends_with("throttled"));
 }

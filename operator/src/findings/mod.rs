@@ -22,13 +22,6 @@ mod site_rules;
 pub(crate) mod text;
 pub(crate) mod timeline;
 
-#[cfg(test)]
-mod infrastructure_tests;
-#[cfg(test)]
-mod next_steps_tests;
-#[cfg(test)]
-mod rules_tests;
-
 use serde::Serialize;
 
 pub(crate) use arguments::WorkloadArguments;

@@ -21,13 +21,6 @@ mod prefilter;
 mod rules;
 mod stream;
 
-#[cfg(test)]
-mod corpus_tests;
-#[cfg(test)]
-mod prefilter_tests;
-#[cfg(test)]
-mod redactor_tests;
-
 pub(crate) use stream::LineStream;
 
 use regex::Regex;
@@ -262,3 +255,7 @@ impl Redactor {
         (text, true)
     }
 }
+
+#[cfg(test)]
+#[path = "redact_tests.rs"]
+mod tests;

@@ -1,9 +1,11 @@
-//! Proof that the prefilter never turns away text a trigger matches: for each rule, the
-//! trigger's DFA and its needles' DFA are walked together over every ASCII text (text that
-//! is not all ASCII always goes on to the precheck), looking for one the trigger matches
-//! and that holds no needle. The walk visits each pair of states once, so it ends.
+//! The prefilter's tests: what it passes and what it turns away, and the proof that it never
+//! turns away text a trigger matches: for each rule, the trigger's DFA and its needles' DFA are
+//! walked together over every ASCII text (text that is not all ASCII always goes on to the
+//! precheck), looking for one the trigger matches and that holds no needle. The walk visits
+//! each pair of states once, so it ends.
 
-use super::rules::{RULES, RuleSpec};
+use super::super::rules::{RULES, RuleSpec};
+use super::*;
 use regex_automata::{
     Anchored,
     dfa::{Automaton, StartKind, dense},
@@ -11,6 +13,86 @@ use regex_automata::{
     util::{primitives::StateID, start, syntax},
 };
 use std::collections::{HashSet, VecDeque};
+
+fn prefilter() -> Prefilter {
+    Prefilter::new(["token", "last-applied-configuration", "@", "key"])
+}
+
+#[test]
+fn a_needle_in_any_case_passes_and_a_plain_line_does_not() {
+    let p = prefilter();
+    assert!(p.may_match("msg=\"TOKEN refreshed\""));
+    assert!(p.may_match("a KeY"));
+    assert!(p.may_match("user@host"));
+    assert!(!p.may_match("level=info msg=\"Processing item\" backup=velero/nightly-1"));
+    assert!(!p.may_match(""));
+}
+
+#[test]
+fn a_needle_across_a_window_boundary_is_found() {
+    let p = prefilter();
+    let needle = "last-applied-configuration";
+    // Every cut of the needle by the first three windows' ends (the longest needle sets
+    // how far each window reaches back).
+    let step = WINDOW - (needle.len() - 1);
+    for at in [WINDOW, WINDOW + step, WINDOW + 2 * step] {
+        for shift in 0..needle.len() {
+            let text = format!("{}{needle}{}", "x".repeat(at - shift), "y".repeat(40));
+            assert!(
+                p.may_match(&text),
+                "needle at {} of {}",
+                at - shift,
+                text.len()
+            );
+        }
+    }
+    assert!(!p.may_match(&"x".repeat(5 * WINDOW + 7)));
+}
+
+#[test]
+fn the_first_candidate_of_a_block_is_in_the_first_line_may_match_passes() {
+    let p = prefilter();
+    let lines = [
+        "level=info msg=plain\n",
+        "level=info msg=\"a TOKEN here\"\n",
+        "mail user@host\n",
+        "caf\u{e9}\n",
+        "last-applied-configuration\n",
+        "nothing at all\n",
+    ];
+    let mut lower = Vec::new();
+    // Every block of consecutive lines: its first candidate is in the first line
+    // `may_match` passes, or there is none when it passes none.
+    for from in 0..lines.len() {
+        for to in from + 1..=lines.len() {
+            let block = lines[from..to].concat();
+            let expected = lines[from..to].iter().position(|l| p.may_match(l));
+            let found = p
+                .first_candidate(block.as_bytes(), &mut lower)
+                .map(|at| block[..at].matches('\n').count());
+            assert_eq!(found, expected, "{block:?}");
+        }
+    }
+    // A needle cut by a window's end, and one past many windows.
+    let plain = "x".repeat(99) + "\n";
+    let needle = "last-applied-configuration";
+    for shift in 0..needle.len() {
+        let head = plain.repeat(BLOCK_WINDOW / plain.len() + 1);
+        let cut = BLOCK_WINDOW - shift;
+        let block = format!("{}{needle}\n{}", &head[..cut], plain.repeat(100));
+        assert_eq!(p.first_candidate(block.as_bytes(), &mut lower), Some(cut));
+    }
+    let block = plain.repeat(1000);
+    assert_eq!(p.first_candidate(block.as_bytes(), &mut lower), None);
+}
+
+#[test]
+fn text_that_is_not_all_ascii_always_goes_on_to_the_precheck() {
+    let p = prefilter();
+    // KELVIN SIGN + "ey": the precheck's Unicode case folding reads it as "key".
+    assert!(p.may_match("a \u{212A}ey=x"));
+    assert!(p.may_match("caf\u{e9} au lait"));
+}
 
 /// A DFA over bytes for an unanchored search, with ASCII rules for case and classes: on
 /// ASCII text they agree with the precheck's Unicode ones.

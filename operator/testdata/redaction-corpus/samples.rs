@@ -1,4 +1,4 @@
-//! The corpus's format, read by the operator's corpus test (src/redact/corpus_tests.rs) and by
+//! The corpus's format, read by the operator's corpus test (src/redact/redact_tests.rs) and by
 //! the end-to-end test that seeds the corpus into a real environment (tests/tests/e2e/
 //! seeded_corpus.rs): `=== <rule>` starts a sample, the rule it is for; `!! <secret>` lines
 //! right after it name the values that must not survive; the sample is the lines up to the

@@ -202,45 +202,5 @@ pub(crate) fn csi_snapshot_timeout() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_quota_names_itself_and_the_filter_for_its_resource() {
-        let step = quota_exceeded(
-            "shop",
-            "no-configmaps",
-            &["count/configmaps".to_string()],
-            Some("nightly"),
-        );
-        assert!(
-            step.contains("kubectl -n shop edit resourcequota no-configmaps"),
-            "{step}"
-        );
-        assert!(
-            step.contains(
-                "velero restore create --from-backup nightly --exclude-resources configmaps"
-            ),
-            "{step}"
-        );
-        let storage = quota_exceeded("db", "q", &["requests.storage".to_string()], None);
-        assert!(
-            storage.contains("--from-backup BACKUP --exclude-resources persistentvolumeclaims")
-        );
-        let other = quota_exceeded("db", "q", &["example.com/gpus".to_string()], None);
-        assert!(!other.contains("--exclude-resources"), "{other}");
-    }
-
-    #[test]
-    fn node_agent_steps_follow_the_gap() {
-        let taint = node_agent_missing("n1", "velero", AgentGap::Untolerated);
-        assert!(taint.contains("nodeAgent.tolerations") && taint.contains("node n1"));
-        let pod = node_agent_missing("n1", "velero", AgentGap::PodNotRunning { pod: "na-1" });
-        assert!(pod.contains("kubectl -n velero describe pod na-1"));
-        assert!(
-            node_agent_missing("n1", "v", AgentGap::Placement).contains("nodeAgent.nodeSelector")
-        );
-        assert!(node_agent_missing("n1", "v", AgentGap::NodeNotReady).contains("describe node n1"));
-        assert!(node_agent_missing("n1", "v", AgentGap::NodeGone).contains("gone"));
-    }
-}
+#[path = "next_steps_tests.rs"]
+mod tests;

@@ -135,3 +135,7 @@ fn group_into<T>(groups: &mut Vec<Vec<T>>, item: T, max: usize, same: impl Fn(&T
         groups.push(vec![item]);
     }
 }
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+pub(super) mod tests;

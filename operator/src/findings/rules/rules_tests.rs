@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::*;
+use crate::findings::{infrastructure::tests::load_infrastructure, *};
 
-pub(super) fn case_dir(case: &str) -> PathBuf {
+pub(in crate::findings) fn case_dir(case: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/findings")
         .join(case)
 }
 
-pub(super) fn yaml_docs(path: &Path) -> Vec<Value> {
+pub(in crate::findings) fn yaml_docs(path: &Path) -> Vec<Value> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
@@ -52,7 +52,7 @@ fn feed_results(e: &mut Evidence, results: &Value) {
     }
 }
 
-pub(super) fn scan_log(e: &mut Evidence, file: &Path, source: LogSource) {
+fn scan_log(e: &mut Evidence, file: &Path, source: LogSource) {
     let Ok(text) = std::fs::read_to_string(file) else {
         return;
     };
@@ -203,7 +203,7 @@ pub(crate) fn load(case: &str) -> Evidence {
     e
 }
 
-pub(super) fn rules_of(found: &[Finding]) -> Vec<&'static str> {
+pub(in crate::findings) fn rules_of(found: &[Finding]) -> Vec<&'static str> {
     found.iter().map(|f| f.rule).collect()
 }
 
@@ -702,9 +702,7 @@ fn an_uninitialized_repository_explains_the_failed_pod_volume_backup() {
 
 #[test]
 fn a_changed_repository_password_names_the_repository_and_its_secret() {
-    let found = diagnose(&super::infrastructure_tests::load_infrastructure(
-        "repository-password-invalid",
-    ));
+    let found = diagnose(&load_infrastructure("repository-password-invalid"));
     assert_eq!(
         rules_of(&found),
         ["repository-password-invalid", "volume-operation-failed"]
@@ -725,9 +723,7 @@ fn a_changed_repository_password_names_the_repository_and_its_secret() {
 
 #[test]
 fn a_data_path_pod_the_node_rejects_is_named_before_velero_s_diagnosis() {
-    let found = diagnose(&super::infrastructure_tests::load_infrastructure(
-        "data-path-pod-rejected",
-    ));
+    let found = diagnose(&load_infrastructure("data-path-pod-rejected"));
     assert_eq!(found[0].rule, "data-path-pod-rejected", "{found:?}");
     assert_eq!(
         found[0].title,

@@ -1,12 +1,13 @@
 //! Every rule id has a fixture here with the next step it must give: the fixture directories of
-//! the rule tests where one shows the failure, else a Restore laid out in a few lines. The last
-//! test fails when a rule of `rules/` has no case.
+//! the rule tests where one shows the failure, else a Restore laid out in a few lines; a test
+//! fails when a rule of `rules/` has no case. Then the steps themselves, as a rule words them.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{infrastructure_tests::load_infrastructure, rules_tests::load, *};
+use super::{AgentGap, node_agent_missing, quota_exceeded};
+use crate::findings::{infrastructure::tests::load_infrastructure, rules::tests::load, *};
 
 /// Restore `rs` of backup `nightly`, in namespace velero, with `status`.
 fn restore(status: Value) -> Evidence {
@@ -402,14 +403,14 @@ fn every_rule_gives_its_next_step_on_its_fixture() {
 /// code before its tests.
 fn rule_ids_in_code() -> BTreeSet<String> {
     let sources = [
-        include_str!("rules/data_path.rs"),
-        include_str!("rules/items.rs"),
-        include_str!("rules/mod.rs"),
-        include_str!("rules/platform.rs"),
-        include_str!("rules/pods.rs"),
-        include_str!("rules/refusals.rs"),
-        include_str!("rules/volumes.rs"),
-        include_str!("rules/warnings.rs"),
+        include_str!("../rules/data_path.rs"),
+        include_str!("../rules/items.rs"),
+        include_str!("../rules/mod.rs"),
+        include_str!("../rules/platform.rs"),
+        include_str!("../rules/pods.rs"),
+        include_str!("../rules/refusals.rs"),
+        include_str!("../rules/volumes.rs"),
+        include_str!("../rules/warnings.rs"),
     ];
     let mut ids = BTreeSet::new();
     for source in sources {
@@ -442,7 +443,11 @@ fn every_rule_of_the_code_has_a_next_step_case() {
     let stale: Vec<_> = cased.difference(&in_code).collect();
     assert!(stale.is_empty(), "cases of no rule: {stale:?}");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/findings/rules");
-    let files = std::fs::read_dir(dir).unwrap().count();
+    let files = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| !name.to_string_lossy().ends_with("_tests.rs"))
+        .count();
     assert_eq!(
         files, 8,
         "a file was added to or taken from rules/: list it above"
@@ -487,4 +492,39 @@ fn a_refusal_names_what_refused_it_in_its_title() {
             finding.title
         );
     }
+}
+
+// The steps themselves, as a rule words them.
+
+#[test]
+fn a_quota_names_itself_and_the_filter_for_its_resource() {
+    let step = quota_exceeded(
+        "shop",
+        "no-configmaps",
+        &["count/configmaps".to_string()],
+        Some("nightly"),
+    );
+    assert!(
+        step.contains("kubectl -n shop edit resourcequota no-configmaps"),
+        "{step}"
+    );
+    assert!(
+        step.contains("velero restore create --from-backup nightly --exclude-resources configmaps"),
+        "{step}"
+    );
+    let storage = quota_exceeded("db", "q", &["requests.storage".to_string()], None);
+    assert!(storage.contains("--from-backup BACKUP --exclude-resources persistentvolumeclaims"));
+    let other = quota_exceeded("db", "q", &["example.com/gpus".to_string()], None);
+    assert!(!other.contains("--exclude-resources"), "{other}");
+}
+
+#[test]
+fn node_agent_steps_follow_the_gap() {
+    let taint = node_agent_missing("n1", "velero", AgentGap::Untolerated);
+    assert!(taint.contains("nodeAgent.tolerations") && taint.contains("node n1"));
+    let pod = node_agent_missing("n1", "velero", AgentGap::PodNotRunning { pod: "na-1" });
+    assert!(pod.contains("kubectl -n velero describe pod na-1"));
+    assert!(node_agent_missing("n1", "v", AgentGap::Placement).contains("nodeAgent.nodeSelector"));
+    assert!(node_agent_missing("n1", "v", AgentGap::NodeNotReady).contains("describe node n1"));
+    assert!(node_agent_missing("n1", "v", AgentGap::NodeGone).contains("gone"));
 }
