@@ -513,6 +513,24 @@ mod tests {
     }
 
     #[test]
+    fn the_url_ttl_help_names_the_crds_bounds() {
+        let command = Cli::command();
+        let create = command.find_subcommand("create").unwrap();
+        let restore = create.find_subcommand("restore").unwrap();
+        let arg = restore
+            .get_arguments()
+            .find(|a| a.get_id() == "url_ttl")
+            .unwrap();
+        let help = arg.get_help().unwrap().to_string();
+        let bounds = format!(
+            "{} to {}",
+            velero_debug_crd::URL_TTL_MIN_TEXT,
+            velero_debug_crd::URL_TTL_MAX_TEXT
+        );
+        assert!(help.contains(&bounds), "{help}");
+    }
+
+    #[test]
     fn namespace_defaults_to_velero_and_flags_parse() {
         let cli = Cli::try_parse_from([
             "kubectl-velero_debug",

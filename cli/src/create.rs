@@ -5,7 +5,7 @@ use jiff::{SignedDuration, Timestamp};
 use kube::api::ObjectMeta;
 use velero_debug_crd::{
     DebugBundle, DebugBundleSpec, MAX_LOG_BYTES_PER_CONTAINER, MIN_LOG_BYTES_PER_CONTAINER,
-    duration,
+    URL_TTL_MAX, URL_TTL_MAX_TEXT, URL_TTL_MIN, URL_TTL_MIN_TEXT, duration,
 };
 
 use crate::{
@@ -44,7 +44,9 @@ pub(crate) enum CreateError {
         "--max-log-bytes must be between {MIN_LOG_BYTES_PER_CONTAINER} and {MAX_LOG_BYTES_PER_CONTAINER}, not {0}"
     )]
     MaxLogBytes(i64),
-    #[error("--url-ttl must be a Go duration between 1m and 168h, not {0:?}")]
+    #[error(
+        "--url-ttl must be a Go duration between {URL_TTL_MIN_TEXT} and {URL_TTL_MAX_TEXT}, not {0:?}"
+    )]
     UrlTtl(String),
     #[error("--ttl-after-finished must be a Go duration of 0s or more (such as 72h), not {0:?}")]
     TtlAfterFinished(String),
@@ -70,9 +72,7 @@ pub(crate) fn build_bundle(
         return Err(CreateError::MaxLogBytes(bytes));
     }
     if let Some(ttl) = &flags.url_ttl {
-        let ok = duration::parse(ttl).is_ok_and(|d| {
-            (SignedDuration::from_mins(1)..=SignedDuration::from_hours(168)).contains(&d)
-        });
+        let ok = duration::parse(ttl).is_ok_and(|d| (URL_TTL_MIN..=URL_TTL_MAX).contains(&d));
         if !ok {
             return Err(CreateError::UrlTtl(ttl.clone()));
         }
@@ -220,6 +220,10 @@ mod tests {
         assert_eq!(
             with(|f| f.url_ttl = Some("30s".into())),
             CreateError::UrlTtl("30s".into())
+        );
+        assert_eq!(
+            CreateError::UrlTtl("30s".into()).to_string(),
+            "--url-ttl must be a Go duration between 1m and 168h, not \"30s\""
         );
         assert_eq!(
             with(|f| f.ttl_after_finished = Some("-1h".into())),

@@ -3,6 +3,7 @@
 //! A DebugBundle names exactly one Velero Backup or Restore; the operator collects everything
 //! relevant to it into a tar.gz in the BackupStorageLocation's object store and records where.
 
+use jiff::SignedDuration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,40 @@ pub const DEFAULT_MAX_LOG_BYTES_PER_CONTAINER: i64 = 16 * 1024 * 1024;
 pub const MIN_LOG_BYTES_PER_CONTAINER: i64 = 1024;
 pub const MAX_LOG_BYTES_PER_CONTAINER: i64 = 1024 * 1024 * 1024;
 pub const DEFAULT_URL_TTL: &str = "24h";
+
+/// Literals, so the CEL rule on `spec.urlTTL` and its message can be built with `concat!`.
+macro_rules! url_ttl_min {
+    () => {
+        "1m"
+    };
+}
+macro_rules! url_ttl_max {
+    () => {
+        "168h"
+    };
+}
+
+/// The shortest validity of the download URL that `spec.urlTTL` admits, and its text. The
+/// CRD's CEL rule, the operator (plan.rs) and the plugin's `--url-ttl` all check these.
+pub const URL_TTL_MIN: SignedDuration = SignedDuration::from_mins(1);
+pub const URL_TTL_MIN_TEXT: &str = url_ttl_min!();
+/// The longest validity of the download URL (7 days), and its text.
+pub const URL_TTL_MAX: SignedDuration = SignedDuration::from_hours(7 * 24);
+pub const URL_TTL_MAX_TEXT: &str = url_ttl_max!();
+const URL_TTL_CEL: &str = concat!(
+    "duration(self) >= duration('",
+    url_ttl_min!(),
+    "') && duration(self) <= duration('",
+    url_ttl_max!(),
+    "')"
+);
+const URL_TTL_MESSAGE: &str = concat!(
+    "urlTTL must be a duration between ",
+    url_ttl_min!(),
+    " and ",
+    url_ttl_max!(),
+    " (7d)"
+);
 
 /// Label on the DebugBundles the operator creates by itself for a failed Backup or Restore.
 pub const LABEL_AUTO: &str = "velerodebug.io/auto";
@@ -167,8 +202,7 @@ pub struct DebugBundleSpec {
     pub storage_location: Option<String>,
     /// How long the presigned download URL stays valid, as a duration ("24h"); at most 168h.
     #[serde(default, rename = "urlTTL", skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('168h')")
-        .message("urlTTL must be a duration between 1m and 168h (7d)"))]
+    #[x_kube(validation = Rule::new(URL_TTL_CEL).message(URL_TTL_MESSAGE))]
     #[schemars(length(max = 32))]
     pub url_ttl: Option<String>,
     /// How long after it finished (Completed or Failed) the DebugBundle, and with it its
@@ -402,7 +436,6 @@ mod tests {
         let yaml = crd_yaml();
         assert!(yaml.contains("has(self.backup) != has(self.restore)"));
         assert!(yaml.contains("self == oldSelf"));
-        assert!(yaml.contains("duration('168h')"));
         let name_rule = format!("rule: self.matches('{OBJECT_NAME_PATTERN}')");
         assert_eq!(
             yaml.matches(&name_rule).count(),
@@ -411,6 +444,33 @@ mod tests {
         );
         assert_eq!(yaml.matches("maxLength: 253").count(), 3);
         assert!(yaml.contains("maximum: 1073741824.0"));
+    }
+
+    #[test]
+    fn the_url_ttl_rule_and_the_bounds_agree() {
+        assert_eq!(duration::parse(URL_TTL_MIN_TEXT), Ok(URL_TTL_MIN));
+        assert_eq!(duration::parse(URL_TTL_MAX_TEXT), Ok(URL_TTL_MAX));
+        assert_eq!(
+            URL_TTL_MAX,
+            SignedDuration::from_hours(7 * 24),
+            "the message says 7d"
+        );
+        let yaml = crd_yaml();
+        let start = yaml.find("urlTTL:\n").unwrap();
+        let end = start + yaml[start..].find("type: object").unwrap();
+        let url_ttl = &yaml[start..end];
+        let rule = format!(
+            "rule: duration(self) >= duration('{URL_TTL_MIN_TEXT}') && duration(self) <= duration('{URL_TTL_MAX_TEXT}')"
+        );
+        assert!(url_ttl.contains(&rule), "{url_ttl}");
+        let message = format!(
+            "message: urlTTL must be a duration between {URL_TTL_MIN_TEXT} and {URL_TTL_MAX_TEXT} (7d)"
+        );
+        assert!(url_ttl.contains(&message), "{url_ttl}");
+        let description = format!("at most {URL_TTL_MAX_TEXT}.");
+        assert!(url_ttl.contains(&description), "{url_ttl}");
+        let default = duration::parse(DEFAULT_URL_TTL).unwrap();
+        assert!((URL_TTL_MIN..=URL_TTL_MAX).contains(&default));
     }
 
     #[test]

@@ -14,7 +14,8 @@ use kube::{ResourceExt, core::DynamicObject};
 use regex::Regex;
 use velero_debug_crd::{
     DEFAULT_MAX_LOG_BYTES_PER_CONTAINER, DEFAULT_URL_TTL, DebugBundle, DebugBundleSpec,
-    MAX_LOG_BYTES_PER_CONTAINER, MIN_LOG_BYTES_PER_CONTAINER,
+    MAX_LOG_BYTES_PER_CONTAINER, MIN_LOG_BYTES_PER_CONTAINER, URL_TTL_MAX, URL_TTL_MAX_TEXT,
+    URL_TTL_MIN, URL_TTL_MIN_TEXT,
 };
 
 use super::dereference::Dereferenced;
@@ -22,8 +23,6 @@ use crate::{collect::CollectPlan, duration, velero::Target};
 
 /// Logs are collected from this long before the target started.
 pub(crate) const WINDOW_MARGIN: SignedDuration = SignedDuration::from_mins(10);
-const MIN_URL_TTL: SignedDuration = SignedDuration::from_mins(1);
-const MAX_URL_TTL: SignedDuration = SignedDuration::from_hours(7 * 24);
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub(crate) enum PlanError {
@@ -186,14 +185,15 @@ fn calendar_date(text: &str) -> Option<Date> {
     Date::new(number(0..4)?, number(5..7)? as i8, number(8..10)? as i8).ok()
 }
 
-/// The URL validity of a spec: a duration between 1m and 168h, as the CRD's CEL rule enforces.
+/// The URL validity of a spec: a duration between the CRD's bounds (1m and 168h), as its CEL
+/// rule enforces.
 pub(crate) fn url_ttl(spec: &DebugBundleSpec) -> Result<Duration, PlanError> {
     let text = spec.url_ttl.as_deref().unwrap_or(DEFAULT_URL_TTL);
     let ttl = duration::parse(text).map_err(|e| invalid("urlTTL", e))?;
-    if !(MIN_URL_TTL..=MAX_URL_TTL).contains(&ttl) {
+    if !(URL_TTL_MIN..=URL_TTL_MAX).contains(&ttl) {
         return Err(invalid(
             "urlTTL",
-            format!("{text:?} is not between 1m and 168h"),
+            format!("{text:?} is not between {URL_TTL_MIN_TEXT} and {URL_TTL_MAX_TEXT}"),
         ));
     }
     Ok(ttl.unsigned_abs())
@@ -204,7 +204,7 @@ pub(crate) fn url_ttl(spec: &DebugBundleSpec) -> Result<Duration, PlanError> {
 pub(crate) fn url_ttl_or_default(spec: &DebugBundleSpec) -> Duration {
     url_ttl(spec)
         .or_else(|_| url_ttl(&DebugBundleSpec::default()))
-        .unwrap_or(MIN_URL_TTL.unsigned_abs())
+        .unwrap_or(URL_TTL_MIN.unsigned_abs())
 }
 
 /// The spec's retention, if it sets one: a duration of 0s or more.
