@@ -30,7 +30,7 @@ LAYERED_CRATE = "operator"
 # Top-level modules of operator/src (a file's stem or a folder's name), highest layer first.
 # `lib` and `main` are the crate roots. A module missing here is reported.
 LAYERS = {
-    "entry": ["lib", "main", "process", "http", "leader", "probe"],
+    "entry": ["lib", "main", "args", "process", "http", "leader", "probe"],
     "controllers": ["bundle", "auto_bundles", "orphans", "uninstall", "own_crd"],
     # The work a controller hands off: evidence and files out, no status in.
     "steps": ["collect"],
