@@ -1,6 +1,6 @@
 //! velero-debug-operator: collects everything relevant to a Velero Backup or Restore into a
-//! tar.gz in the BackupStorageLocation's object store. See README.md, "Architecture", for the
-//! walk of one DebugBundle through these modules.
+//! tar.gz in the BackupStorageLocation's object store. See CONTRIBUTING.md, "Architecture",
+//! for the walk of one DebugBundle through these modules.
 
 pub mod allocator;
 mod api_timeout;
