@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Event;
 use kube::{Api, api::ListParams};
+use velero_debug_crd::event_time::last_seen;
 
 use super::{CollectError, Found, Sink, Sources, TargetObjects, sources::Refusal};
 use crate::tar_gz::EntryPath;
@@ -52,18 +53,9 @@ pub(super) fn covered_namespaces(target: &serde_json::Value) -> Option<Vec<Strin
     Some(out)
 }
 
-fn event_time(e: &Event) -> Option<jiff::Timestamp> {
-    e.last_timestamp
-        .as_ref()
-        .map(|t| t.0)
-        .or_else(|| e.event_time.as_ref().map(|t| t.0))
-        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
 /// One line of the timeline, sortable by its leading timestamp.
 pub(super) fn timeline_line(e: &Event) -> String {
-    let time = event_time(e).map(|t| t.to_string()).unwrap_or_default();
+    let time = last_seen(e).map(|t| t.to_string()).unwrap_or_default();
     let obj = &e.involved_object;
     format!(
         "{time} {:<7} {}/{}/{} {}: {}",
@@ -134,7 +126,7 @@ fn events_refused(namespace: &str) -> Option<Refusal<'_>> {
 
 /// Whether the event happened within the window (one without a time is kept).
 fn in_window(e: &Event, since: jiff::Timestamp) -> bool {
-    event_time(e).is_none_or(|t| t >= since)
+    last_seen(e).is_none_or(|t| t >= since)
 }
 
 /// Adds listed events to the bundle (`events/<name>.yaml`), the findings and the timeline.
@@ -405,6 +397,15 @@ mod tests {
         ];
         lines.sort();
         assert!(lines[0].contains("Earlier") && lines[0].contains("ns/Pod/p"));
+        // An events.k8s.io recorder's repeated event is at its series' last observation.
+        let series: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "e"},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "ns"},
+            "eventTime": "2026-11-20T10:00:00.000000Z",
+            "series": {"count": 4, "lastObservedTime": "2026-11-20T10:07:00.000000Z"}
+        }))
+        .unwrap();
+        assert!(timeline_line(&series).starts_with("2026-11-20T10:07:00Z "));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::{
     CollectError, Found, Sink, Sources,
     budget::ContentBudget,
     lines::{CappedLine, CopyReport, LineCopy, read_line},
-    tail_keeper::{Kept, TailKeeper},
+    tail_keeper::{Kept, Size, TailKeeper},
     velero_files,
 };
 use crate::{
@@ -508,7 +508,7 @@ fn decode_and_redact(
         } else if let Some(base) = keep_end {
             let keeper = match &mut tail {
                 Some(keeper) => keeper,
-                None => tail.insert(TailKeeper::create(base, tail_room)?),
+                None => tail.insert(TailKeeper::beside(base, Size::raw_only(tail_room))),
             };
             // Kept without its newline: the keeper's records are lines of their own.
             let body = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -605,14 +605,13 @@ fn end_after_head(
             return Ok(Cut::Middle { lines });
         }
     }
-    let mut room = true;
-    kept.replay(|line, how, raw| {
-        if room {
-            let read = CappedLine::from_kept(how, raw);
-            room = write_line(out, copy, scan, line, read)?;
+    let mut kept_lines = kept.lines();
+    while let Some(kept) = kept_lines.next()? {
+        let read = CappedLine::from_kept(kept.how, kept.raw);
+        if !write_line(out, copy, scan, kept.line, read)? {
+            break;
         }
-        Ok(())
-    })?;
+    }
     Ok(if lines > 0 {
         Cut::Middle { lines }
     } else {

@@ -187,7 +187,7 @@ fn field_values<'a>(line: &'a str, key: &str) -> Vec<&'a str> {
 }
 
 /// Cloned once per log at most: the state where an over-long log's head is cut (see
-/// `collect::log_tail`).
+/// `collect::logs::over_bound`).
 #[derive(Debug, Clone)]
 pub(crate) struct LogScan {
     source: LogSource,

@@ -11,8 +11,14 @@ use std::{
 
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use super::budget::ContentBudget;
-use crate::findings::{LogScan, OperationScope};
+use super::{LogOutcome, LogRead};
+use crate::{
+    collect::{CollectError, Found, Sink, Sources, budget::ContentBudget},
+    config::size_text,
+    findings::{LogRole, LogScan, LogSource, OperationScope},
+    redact::MaskCounts,
+    tar_gz::EntryPath,
+};
 
 const TEE_BUFFER: usize = 64 * 1024;
 
@@ -220,6 +226,135 @@ pub(super) fn write(
     }
     out.flush()?;
     Ok(written)
+}
+
+/// The server's lines naming the operation, as the bundle file that stands in for its log
+/// (read by the findings as that log); the warning about the missing log says what stands in
+/// for it, or that nothing does.
+pub(super) fn add_stand_in(
+    src: &Sources<'_>,
+    out: &mut Sink,
+    found: &mut Found,
+    entry: &EntryPath,
+    scope: &OperationScope,
+    results: &[LogRead],
+) -> Result<(), CollectError> {
+    let Some(warning) = found.missing_operation_log else {
+        return Ok(());
+    };
+    let kind = scope.field;
+    let mut parts = stand_in_parts(results);
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let notes = stand_in_notes(src, out, entry, kind, &parts);
+    let note = if parts.iter().all(|p| p.teed.lines == 0) {
+        format!("; no line of the Velero server's log names this {kind} either")
+    } else {
+        write_stand_in(out, found, entry, scope, &mut parts)?
+    };
+    if let Some(message) = out.warnings.get_mut(warning) {
+        message.push_str(&note);
+    }
+    for note in notes {
+        out.warn(note);
+    }
+    Ok(())
+}
+
+/// The server logs' teed lines, of the logs that are in the bundle only: the stand-in is a
+/// view of them.
+fn stand_in_parts(results: &[LogRead]) -> Vec<Part<'_>> {
+    results
+        .iter()
+        .filter(|read| {
+            matches!(
+                read.outcome,
+                LogOutcome::Written(..) | LogOutcome::Partial(..)
+            )
+        })
+        .filter_map(|read| {
+            read.teed.as_ref().map(|teed| Part {
+                source: &read.job.source.path,
+                pod: &read.job.pod,
+                previous: read.job.previous,
+                teed,
+            })
+        })
+        .collect()
+}
+
+/// Warnings about what the stand-in could not take of each part.
+fn stand_in_notes(
+    src: &Sources<'_>,
+    out: &Sink,
+    entry: &EntryPath,
+    kind: &str,
+    parts: &[Part<'_>],
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for part in parts {
+        match part.teed.cut {
+            Cut::No => {}
+            Cut::AtItsCap => notes.push(format!(
+                "{entry} reached its cap of {} (maxLogBytesPerContainer): later lines of {} naming the {kind} are only there",
+                size_text(src.plan.max_log_bytes),
+                part.source
+            )),
+            Cut::AtTheBundleLimit => notes.push(format!(
+                "{entry}: cut where the bundle reached its size limit of {} (MAX_BUNDLE_BYTES)",
+                size_text(out.budget.total())
+            )),
+        }
+        if let Some(why) = &part.teed.failed {
+            notes.push(format!(
+                "{entry}: lines of {} could not be written: {why}",
+                part.source
+            ));
+        }
+    }
+    notes
+}
+
+/// Writes the stand-in into the bundle and the findings; returns what the missing log's
+/// warning adds about it.
+fn write_stand_in(
+    out: &mut Sink,
+    found: &mut Found,
+    entry: &EntryPath,
+    scope: &OperationScope,
+    parts: &mut [Part<'_>],
+) -> Result<String, CollectError> {
+    let kind = scope.field;
+    let spool = out.spool_path(&entry.to_string());
+    let mut scan = LogScan::new(LogSource {
+        path: entry.to_string(),
+        role: LogRole::Operation,
+        pod: None,
+        node: None,
+        previous: false,
+    });
+    let budget = out.budget.clone();
+    let written = tokio::task::block_in_place(|| write(parts, scope, &spool, &mut scan, &budget));
+    match written {
+        Ok(_) => {
+            found.summary.evidence.add_log_scan(scan);
+            if let Some(missing) = &mut found.summary.evidence.operation_log_missing {
+                missing.stand_in = Some(entry.to_string());
+            }
+            // Its lines were counted as masked in the server's logs.
+            out.add_spooled(entry, &spool, &MaskCounts::default())?;
+            Ok(format!(
+                "; the Velero server's lines for this {kind} stand in for its log: {entry}"
+            ))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&spool);
+            Ok(format!(
+                "; the Velero server's lines for this {kind} could not be put in its place: {e}"
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -493,40 +493,6 @@ async fn lines_split_across_reads_are_copied_as_lines_read_whole_are() {
     }
 }
 
-fn pod_with_statuses(statuses: serde_json::Value) -> Pod {
-    serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "node-agent-1"},
-        "status": statuses,
-    }))
-    .unwrap()
-}
-
-#[test]
-fn a_previous_log_is_asked_for_only_where_a_container_may_have_one() {
-    let status = |restarts: i32, last: serde_json::Value| {
-        serde_json::json!({"name": "node-agent", "ready": true, "restartCount": restarts,
-                           "image": "velero", "imageID": "", "lastState": last})
-    };
-    let never = pod_with_statuses(
-        serde_json::json!({"containerStatuses": [status(0, serde_json::json!({}))]}),
-    );
-    assert!(!may_have_previous(&never, "node-agent"));
-    let restarted = pod_with_statuses(
-        serde_json::json!({"containerStatuses": [status(2, serde_json::json!({}))]}),
-    );
-    assert!(may_have_previous(&restarted, "node-agent"));
-    let ended = serde_json::json!({"terminated": {"exitCode": 1}});
-    let init_ended =
-        pod_with_statuses(serde_json::json!({"initContainerStatuses": [status(0, ended)]}));
-    assert!(may_have_previous(&init_ended, "node-agent"));
-    // Nothing says otherwise: asked, as before.
-    assert!(may_have_previous(&never, "another"));
-    assert!(may_have_previous(
-        &pod_with_statuses(serde_json::Value::Null),
-        "node-agent"
-    ));
-}
-
 /// An `Api<Pod>` whose every log request is answered with `log`, and the number of requests
 /// made so far.
 fn counting_kubelet(log: &'static str) -> (Api<Pod>, std::sync::Arc<AtomicUsize>) {
