@@ -1,4 +1,4 @@
-//! The operator's settings, resolved from its flags (see process.rs): what every controller
+//! The operator's settings, resolved from its flags (see args.rs): what every controller
 //! reads and nothing writes.
 
 use crate::findings::SiteRules;
@@ -114,7 +114,7 @@ pub(crate) struct Limits {
     pub page_size: u32,
     /// At most this many objects of one list are kept.
     pub max_list_items: usize,
-    /// Logs read at the same time (see LOG_CONCURRENCY in process.rs for how it was chosen).
+    /// Logs read at the same time (see LOG_CONCURRENCY in args.rs for how it was chosen).
     pub log_concurrency: usize,
     /// Content of one bundle (before compression): bytes are taken from it as they are
     /// spooled, so a file is cut where it runs out and later ones are left out, each with a

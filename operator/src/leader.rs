@@ -1,7 +1,7 @@
 //! Leader election on a coordination.k8s.io Lease (kube-lease-manager): only the holder runs
 //! the controllers, so two replicas never collect the same bundle twice. A process leads in
-//! terms: it waits for the lease, leads until the term is over, and then waits again (see
-//! process.rs); the term's end cancels everything in flight, and nothing is written after it.
+//! terms ([`Terms`]): it waits for the lease, leads until the term is over, and then waits
+//! again; the term's end cancels everything in flight, and nothing is written after it.
 //!
 //! The term is over when kube-lease-manager reports the lease lost, or when this process's own
 //! watchdog cannot confirm it still holds the lease (the fence). kube-lease-manager alone is
@@ -11,7 +11,10 @@
 //! [`CHECK_EVERY`], and ends the term [`GRACE_SECONDS`] before the lease, as last seen held by
 //! this process, expires: before any standby may take it.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -23,6 +26,11 @@ use tokio::{
     time::{Instant, sleep, sleep_until, timeout},
 };
 use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::Config, context::Context, install_record::InstallRecord, metrics::Metrics, own_crd,
+    redact::Redactor, request_tally::RequestTally, storage::location,
+};
 
 /// How long a lease is valid after its last renewal; a killed leader is replaced after this.
 pub(crate) const LEASE_SECONDS: u64 = 15;
@@ -295,9 +303,195 @@ pub(crate) async fn acquire(
     }
 }
 
+// --------------------------------------------------------------------------- terms
+
+/// What every term of the controllers starts from.
+pub(crate) struct Terms {
+    pub client: Client,
+    pub log_client: Client,
+    pub api_timeout: Duration,
+    pub config: Config,
+    pub redactor: Arc<Redactor>,
+    pub requests: Arc<RequestTally>,
+    pub metrics: Arc<Metrics>,
+    pub namespace: Option<String>,
+    /// The cluster mark the last term read (see `own_crd::term_mark`).
+    pub cluster_mark: Mutex<String>,
+    /// This process in the install record (install_record.rs), and whether a term registered
+    /// it there.
+    pub writer: String,
+    pub registered: std::sync::atomic::AtomicBool,
+}
+
+impl Terms {
+    /// This term's mark and install record: the writer registered in the record of the
+    /// namespace served. Unregistered (the record missing or unwritable, and no earlier term
+    /// registered it), the term marks nothing and collects nothing, as without a cluster mark.
+    async fn install(&self, cluster: &str) -> (String, Option<InstallRecord>) {
+        use std::sync::atomic::Ordering;
+        let Some(namespace) = self.namespace.as_deref() else {
+            // No garbage collector serves all namespaces (see `controllers`).
+            return (location::install_mark(cluster, None, &self.writer), None);
+        };
+        if cluster.is_empty() {
+            return (String::new(), None);
+        }
+        let record = InstallRecord::new(self.client.clone(), namespace, self.api_timeout);
+        match record.register(&self.writer).await {
+            Ok(()) => self.registered.store(true, Ordering::Relaxed),
+            Err(e) if self.registered.load(Ordering::Relaxed) => {
+                tracing::info!(error = %e, writer = %self.writer, "the install record could not be refreshed; this process is registered already")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the archives of this term get no mark and nothing is garbage-collected");
+                return (String::new(), None);
+            }
+        }
+        let mark = location::install_mark(cluster, Some(namespace), &self.writer);
+        (mark, Some(record))
+    }
+
+    /// Leads one term (after the lease, with an election) and runs the controllers until it
+    /// ends; None when SIGTERM comes before the term starts.
+    pub async fn serve<F: Future<Output = ()>>(
+        &self,
+        election: Option<&Election>,
+        shutdown: &CancellationToken,
+        controllers: impl FnOnce(Arc<Context>) -> F,
+    ) -> Option<TermEnd> {
+        // Read before the lease: once it is held, the term's fence is running.
+        let read = tokio::select! {
+            mark = own_crd::cluster_mark(self.client.clone(), self.api_timeout) => mark,
+            _ = shutdown.cancelled() => return None,
+        };
+        let cluster_mark = {
+            let mut known = self
+                .cluster_mark
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            own_crd::term_mark(read, &mut known)
+        };
+        let install = tokio::select! {
+            install = self.install(&cluster_mark) => install,
+            _ = shutdown.cancelled() => return None,
+        };
+        let leadership = match election {
+            Some(election) => Some(election.acquire(self.client.clone(), shutdown).await?),
+            None => None,
+        };
+        let term = shutdown.child_token();
+        let ctx = Arc::new(
+            Context::new(
+                self.client.clone(),
+                self.config.clone(),
+                self.redactor.clone(),
+                self.requests.clone(),
+                self.metrics.clone(),
+                term.clone(),
+                install,
+            )
+            .with_log_client(self.log_client.clone()),
+        );
+        self.metrics.leader.set(1);
+        let controllers = controllers(ctx);
+        let end = match leadership {
+            None => serve_term(controllers, std::future::pending(), &term).await,
+            Some(mut l) => {
+                let end = serve_term(controllers, l.lost(), &term).await;
+                match end {
+                    TermEnd::Stopped => l.release().await,
+                    TermEnd::Lost(_) => l.abandon().await,
+                }
+                end
+            }
+        };
+        self.metrics.leader.set(0);
+        Some(end)
+    }
+}
+
+/// Leader election's settings.
+pub(crate) struct Election {
+    pub namespace: String,
+    pub lease: String,
+    pub identity: String,
+}
+
+impl Election {
+    /// Waits for the lease (a standby stays here); None on SIGTERM. An error (the API server
+    /// unreachable, say) is logged and the wait starts over: the process never exits for it.
+    async fn acquire(&self, client: Client, shutdown: &CancellationToken) -> Option<Leadership> {
+        loop {
+            let acquire = acquire(
+                client.clone(),
+                &self.namespace,
+                &self.lease,
+                &self.identity,
+                shutdown,
+            );
+            // Setting the lease manager up may wait on an unreachable API server.
+            let acquired = tokio::select! {
+                acquired = acquire => acquired,
+                _ = shutdown.cancelled() => return None,
+            };
+            match acquired {
+                Ok(leadership) => return leadership,
+                Err(e) => {
+                    tracing::error!(error = %e, lease = %self.lease, "waiting for the leader lease failed; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(ELECTION_RETRY) => {}
+                        _ = shutdown.cancelled() => return None,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How long after a failed wait for the lease the next starts.
+const ELECTION_RETRY: Duration = Duration::from_secs(5);
+
+/// How a term ended.
+#[derive(Debug, PartialEq)]
+pub(crate) enum TermEnd {
+    /// SIGTERM (the controllers stopped): the process exits.
+    Stopped,
+    /// The lease was lost: the process waits to lead again.
+    Lost(Loss),
+}
+
+/// Runs `controllers` (which stop once `term` is cancelled) until `lost` resolves or the
+/// process stops (`term`'s parent cancelled); returns once they have stopped (after a lost
+/// lease, at most [`STOP_LIMIT`] later).
+async fn serve_term(
+    controllers: impl Future<Output = ()>,
+    lost: impl Future<Output = Loss>,
+    term: &CancellationToken,
+) -> TermEnd {
+    tokio::pin!(controllers);
+    tokio::select! {
+        _ = &mut controllers => TermEnd::Stopped,
+        loss = lost => {
+            tracing::error!(%loss, "the leader lease is lost; stopping everything in flight");
+            term.cancel();
+            if tokio::time::timeout(STOP_LIMIT, controllers).await.is_err() {
+                tracing::warn!(limit = ?STOP_LIMIT, "what was in flight did not stop in time; it is dropped");
+            }
+            TermEnd::Lost(loss)
+        }
+    }
+}
+
+/// How long the controllers of a term whose lease was lost may take to stop before what they
+/// still run is dropped: the process must stand by, ready to lead again, and write nothing
+/// more (every step checks the term, but a store or API server that does not answer could
+/// hold one for minutes).
+const STOP_LIMIT: Duration = Duration::from_secs(10);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     const ME: &str = "operator-0";
 
@@ -447,5 +641,71 @@ mod tests {
         let mut dog = watchdog(client, Duration::from_millis(50));
         let loss = timeout(Duration::from_secs(5), dog.watch()).await;
         assert_eq!(loss, Ok(Loss::Unconfirmed));
+    }
+
+    // Terms.
+
+    /// Controllers as `controllers` runs them: until the term ends; `stopped` says they did.
+    async fn controllers_of(term: CancellationToken, stopped: Arc<AtomicBool>) {
+        term.cancelled().await;
+        // Stopping takes a while (a reconcile winding down): the term waits for it.
+        tokio::task::yield_now().await;
+        stopped.store(true, Ordering::SeqCst);
+    }
+
+    #[tokio::test]
+    async fn a_lost_lease_ends_the_term_once_its_controllers_stopped_and_not_the_process() {
+        let process = CancellationToken::new();
+        let term = process.child_token();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let taken = Loss::TakenBy("operator-1".into());
+        let end = serve_term(
+            controllers_of(term.clone(), stopped.clone()),
+            std::future::ready(taken.clone()),
+            &term,
+        )
+        .await;
+        assert_eq!(end, TermEnd::Lost(taken));
+        assert!(stopped.load(Ordering::SeqCst));
+        assert!(term.is_cancelled());
+        assert!(
+            !process.is_cancelled(),
+            "the process goes on, waiting for the lease"
+        );
+        assert!(
+            !process.child_token().is_cancelled(),
+            "the next term starts afresh"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn controllers_that_do_not_stop_after_a_lost_lease_are_dropped_after_the_limit() {
+        let term = CancellationToken::new();
+        let taken = Loss::TakenBy("operator-1".into());
+        let started = tokio::time::Instant::now();
+        let end = serve_term(
+            std::future::pending::<()>(),
+            std::future::ready(taken.clone()),
+            &term,
+        )
+        .await;
+        assert_eq!(end, TermEnd::Lost(taken));
+        assert_eq!(started.elapsed(), STOP_LIMIT);
+    }
+
+    #[tokio::test]
+    async fn sigterm_ends_the_term_and_the_process() {
+        let process = CancellationToken::new();
+        let term = process.child_token();
+        let stopped = Arc::new(AtomicBool::new(false));
+        process.cancel();
+        let end = serve_term(
+            controllers_of(term.clone(), stopped.clone()),
+            std::future::pending(),
+            &term,
+        )
+        .await;
+        assert_eq!(end, TermEnd::Stopped);
+        assert!(stopped.load(Ordering::SeqCst));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod allocator;
 mod api_timeout;
+mod args;
 mod auto_bundles;
 mod bundle;
 mod collect;
@@ -39,7 +40,8 @@ mod uninstall;
 /// end-to-end tests use it too.
 pub mod velero;
 
-pub use process::{Args, run};
+pub use args::Args;
+pub use process::run;
 /// For `make bench` only: one upload to a storage location's store, timed.
 pub use storage::measure::{AZURE_UPLOAD_SHAPE, upload_time as measure_upload};
 // The Go duration parser lives with the API types so the kubectl plugin reads the same grammar.

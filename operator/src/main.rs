@@ -1,4 +1,4 @@
-//! The operator binary: parses its flags and runs the process (process.rs).
+//! The operator binary: parses its flags (args.rs) and runs the process (process.rs).
 
 use clap::Parser;
 

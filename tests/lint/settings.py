@@ -1,7 +1,7 @@
 """One truth for the operator's settings: its flags, the chart and docs/configuration.md agree.
 
 Read from the sources, so no build is needed:
-- the flags: `struct Args` of operator/src/process.rs (clap: `#[arg(long.., env = "..")]`);
+- the flags: `struct Args` of operator/src/args.rs (clap: `#[arg(long.., env = "..")]`);
 - the chart: the environment the Deployment gives the operator (`define "vdo.env"` in
   templates/_helpers.tpl) and the values each variable is made of (`.Values.a.b`, also through
   the `include`d definitions), which values.schema.json must declare;
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PROCESS = Path("operator/src/process.rs")
+PROCESS = Path("operator/src/args.rs")
 HELPERS = Path("charts/velero-debug-operator/templates/_helpers.tpl")
 SCHEMA = Path("charts/velero-debug-operator/values.schema.json")
 CONFIGURATION = Path("docs/configuration.md")
