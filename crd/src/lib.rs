@@ -9,6 +9,7 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 pub mod duration;
+pub mod event_time;
 mod printable;
 pub mod report_page;
 
