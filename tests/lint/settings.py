@@ -69,7 +69,7 @@ def flags(source: str) -> list[Flag]:
     """The operator's flags, from the `#[arg(..)]` attributes of `struct Args`."""
     found = []
     body = args_struct(source)
-    for attribute, name in re.findall(r"#\[arg\((.*?)\)\]\s*(?:pub\s+)?(\w+):", body, re.S):
+    for attribute, name in re.findall(r"#\[arg\((.*?)\)\]\s*(?:pub(?:\([\w:]+\))?\s+)?(\w+):", body, re.S):
         long = re.search(r'\blong\s*=\s*"([^"]+)"', attribute)
         if not re.search(r"\blong\b", attribute):
             continue

@@ -480,5 +480,5 @@ async fn offer(scan: &mut LogScan, tee: Option<&mut OperationLines<'_>>, line: &
 }
 
 #[cfg(test)]
-#[path = "mod_tests.rs"]
+#[path = "logs_tests.rs"]
 mod tests;
