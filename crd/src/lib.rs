@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod duration;
 pub mod event_time;
+pub mod manifest;
 mod printable;
 pub mod report_page;
 

@@ -8,7 +8,7 @@ use super::collect::Spooled;
 use crate::{
     collect::Collected,
     findings::{Finding, MAX_MANIFEST_APPLICATIONS, SiteRules},
-    summary::{FORMAT_VERSION, Manifest, ManifestTarget},
+    summary::{FORMAT_VERSION, Manifest, ManifestDetails, ManifestTarget},
     tar_gz::{EntryPath, FinishedArchive},
 };
 
@@ -106,28 +106,29 @@ fn finish_blocking(
         &EntryPath::new(&[], "summary", "md"),
         summary_md.into_bytes(),
     );
-    let files = archive.files().to_vec();
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
-        operator_version: OPERATOR_VERSION,
+        operator_version: OPERATOR_VERSION.to_string(),
         target: ManifestTarget {
-            kind: &summary.evidence.target.kind,
-            name: &summary.evidence.target.name,
-            uid: &summary.evidence.target.uid,
-            phase: &summary.evidence.target.phase,
+            kind: summary.evidence.target.kind.clone(),
+            name: summary.evidence.target.name.clone(),
+            uid: summary.evidence.target.uid.clone(),
+            phase: summary.evidence.target.phase.clone(),
         },
         created_at: Timestamp::now().to_string(),
-        root_folder: archive.root(),
-        files: &files,
-        warnings: &warnings,
-        timings_ms: &timings,
-        api_requests: api_requests.values().sum(),
-        api_requests_by_kind: &api_requests,
-        masked_by_rule: &masks,
-        findings: &findings,
-        damage: &damage[..kept],
-        damage_left_out: damage.len() - kept,
-        not_collected: &not_collected,
+        root_folder: archive.root().to_string(),
+        files: archive.files().to_vec(),
+        warnings: warnings.clone(),
+        details: ManifestDetails {
+            timings_ms: &timings,
+            api_requests: api_requests.values().sum(),
+            api_requests_by_kind: &api_requests,
+            masked_by_rule: &masks,
+            findings: &findings,
+            damage: &damage[..kept],
+            damage_left_out: damage.len() - kept,
+        },
+        not_collected,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     archive.put_first(&EntryPath::new(&[], "manifest", "json"), json);

@@ -15,7 +15,9 @@ use crate::{
     redact::MaskCounts,
 };
 
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) use velero_debug_crd::manifest::{
+    ArchivedFile, FORMAT_VERSION, Manifest, ManifestTarget, NotCollected,
+};
 
 /// What the collect steps saw, for summary.md and the findings.
 #[derive(Debug, Default)]
@@ -33,26 +35,11 @@ impl Summary {
     }
 }
 
-/// One file in the bundle, as listed in manifest.json.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct ArchivedFile {
-    /// Its name in the archive below the root folder.
-    pub path: String,
-    pub size: u64,
-}
-
+/// What only the operator knows the types of, among manifest.json's shared fields
+/// (`velero_debug_crd::manifest`, which the plugin reads).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Manifest<'a> {
-    pub format_version: u32,
-    pub operator_version: &'a str,
-    pub target: ManifestTarget<'a>,
-    pub created_at: String,
-    /// The folder every file is in: the bundle's name, sanitized.
-    pub root_folder: &'a str,
-    /// By their names in the archive below `root_folder`.
-    pub files: &'a [ArchivedFile],
-    pub warnings: &'a [String],
+pub(crate) struct ManifestDetails<'a> {
     /// Milliseconds per collect step.
     pub timings_ms: &'a BTreeMap<String, u64>,
     /// API requests the collection made (of the whole process while it ran), container log
@@ -70,20 +57,6 @@ pub(crate) struct Manifest<'a> {
     pub damage: &'a [AppDamage],
     /// Applications beyond those in `damage`.
     pub damage_left_out: usize,
-    /// What could not be collected, and why.
-    pub not_collected: &'a [NotCollected],
-}
-
-/// A kind the bundle could not collect, in one namespace or (`namespace` absent) in all, and
-/// why: `kubectl velero-debug serve` answers a list of it with this, not an empty list.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct NotCollected {
-    /// The resource's plural (`pods`).
-    pub resource: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub reason: String,
 }
 
 /// The reads the API server refused, by namespace ("" for the whole cluster), each resource
@@ -105,14 +78,6 @@ pub(crate) fn not_allowed(
     refused
 }
 
-#[derive(Debug, Serialize)]
-pub(crate) struct ManifestTarget<'a> {
-    pub kind: &'a str,
-    pub name: &'a str,
-    pub uid: &'a str,
-    pub phase: &'a str,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,25 +90,27 @@ mod tests {
         redactor.redact_line_counted("Authorization: Bearer abc", &mut masks);
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
-            operator_version: "0.0.0",
+            operator_version: "0.0.0".into(),
             target: ManifestTarget {
-                kind: "Restore",
-                name: "r1",
-                uid: "u1",
-                phase: "PartiallyFailed",
+                kind: "Restore".into(),
+                name: "r1".into(),
+                uid: "u1".into(),
+                phase: "PartiallyFailed".into(),
             },
             created_at: String::new(),
-            root_folder: "b",
-            files: &[],
-            warnings: &[],
-            timings_ms: &BTreeMap::new(),
-            api_requests: 0,
-            api_requests_by_kind: &BTreeMap::new(),
-            masked_by_rule: &masks,
-            findings: &[],
-            damage: &[],
-            damage_left_out: 0,
-            not_collected: &[NotCollected {
+            root_folder: "b".into(),
+            files: Vec::new(),
+            warnings: Vec::new(),
+            details: ManifestDetails {
+                timings_ms: &BTreeMap::new(),
+                api_requests: 0,
+                api_requests_by_kind: &BTreeMap::new(),
+                masked_by_rule: &masks,
+                findings: &[],
+                damage: &[],
+                damage_left_out: 0,
+            },
+            not_collected: vec![NotCollected {
                 resource: "pods".into(),
                 namespace: Some("shop".into()),
                 reason: "forbidden".into(),
