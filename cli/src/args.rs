@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use velero_debug_crd::NodeAgentLogs;
 
-use crate::jsonpath::Template;
+use crate::print::{jsonpath::Template, output::ObjectFormat};
 
 /// Create, follow and download Velero DebugBundles.
 #[derive(Debug, Parser)]
@@ -391,16 +391,6 @@ pub(crate) struct CompleteArgs {
     /// The words after the plugin's name; the last one is being typed (maybe empty).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub words: Vec<String>,
-}
-
-/// `-o` of commands that print one object.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ObjectFormat {
-    Json,
-    Yaml,
-    /// `debugbundle.velerodebug.io/NAME`, as `kubectl get -o name`.
-    Name,
-    JsonPath(Template),
 }
 
 /// `-o` of `list` and `get`: an object format, or the table with more columns.

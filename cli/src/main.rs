@@ -1,26 +1,14 @@
 //! `kubectl velero-debug`: create, follow and download DebugBundles. This file only parses the
 //! command line and hands it to a command's handler (commands/); exit statuses are in exit.rs.
 
-#[cfg(test)]
-mod api_mock;
+mod archive;
 mod args;
-mod bundle_files;
 mod cluster;
 mod commands;
 mod complete;
-mod create;
-mod describe;
-mod download;
 mod exit;
-mod jsonpath;
-mod output;
-mod refresh;
+mod print;
 mod serve;
-mod since;
-mod summary;
-mod targets;
-mod unpack;
-mod wait;
 
 use std::{io::Write, path::Path, process::ExitCode};
 
@@ -29,9 +17,9 @@ use kube::Api;
 use velero_debug_crd::{DebugBundle, printable};
 
 use crate::{
+    archive::download::DownloadError,
     args::{Cli, Command, CompletionArgs},
-    commands::{archive, show},
-    download::DownloadError,
+    commands::show,
     exit::ExitStatus,
 };
 
@@ -82,7 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         _ => {}
     }
-    let target = cluster::target(&cli.cluster).await?;
+    let target = cluster::client::target(&cli.cluster).await?;
     let client = target.client()?;
     let namespace = target.namespace;
     let api: Api<DebugBundle> = Api::namespaced(client.clone(), &namespace);
@@ -94,10 +82,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::List(args) => show::list(client, &namespace, &args).await,
         Command::Get(args) => show::get(&api, &args).await,
         Command::Describe(args) => show::describe_bundle(&api, client, &namespace, &args).await,
-        Command::Download(args) => archive::download(&api, &args).await,
-        Command::Summary(args) => archive::print_summary(&api, &args).await,
-        Command::Logs(args) => archive::logs(&api, &args).await,
-        Command::RefreshUrl(args) => archive::refresh_url(&api, &args).await,
+        Command::Download(args) => commands::archive::download(&api, &args).await,
+        Command::Summary(args) => commands::archive::print_summary(&api, &args).await,
+        Command::Logs(args) => commands::archive::logs(&api, &args).await,
+        Command::RefreshUrl(args) => commands::archive::refresh_url(&api, &args).await,
         Command::Delete(args) => commands::delete::delete(&api, &args).await,
         Command::Report(args) => commands::report::from_cluster(&api, &args).await,
         Command::Serve(args) => commands::serve::from_cluster(&api, &args).await,

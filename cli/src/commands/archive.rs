@@ -14,12 +14,16 @@ use velero_debug_crd::{DebugBundle, printable};
 
 use super::{parse_timeout, print_object};
 use crate::{
+    archive::{
+        bundle_files,
+        download::{self, DownloadError, UrlState},
+        summary,
+        unpack::unpack_bounded,
+    },
     args::{DownloadArgs, LogsArgs, RefreshUrlArgs, SummaryArgs},
-    bundle_files,
-    download::{self, DownloadError, UrlState},
+    cluster::refresh,
     exit::ExitStatus,
-    output, refresh, summary,
-    unpack::unpack_bounded,
+    print::output,
 };
 
 pub(crate) async fn print_summary(

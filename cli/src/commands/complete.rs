@@ -13,11 +13,9 @@ use velero_debug_crd::DebugBundle;
 
 use crate::{
     args::{Cli, CompleteArgs},
-    cluster,
+    cluster::{client, create::TargetKind, targets},
     complete::{self, DIRECTIVE_DEFAULT, DIRECTIVE_NO_FILES, Wanted},
-    create::TargetKind,
     exit::ExitStatus,
-    targets,
 };
 
 /// A shell waits on completion: the cluster gets this long.
@@ -64,7 +62,7 @@ async fn names_from_cluster(
         .chain(cluster_words.iter().cloned())
         .chain(["list".to_string()]);
     let cli = Cli::try_parse_from(words)?;
-    let target = cluster::target(&cli.cluster).await?;
+    let target = client::target(&cli.cluster).await?;
     let client: Client = target.client()?;
     let names = match wanted {
         Wanted::Bundles => {

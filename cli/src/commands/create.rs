@@ -9,12 +9,15 @@ use velero_debug_crd::DebugBundle;
 
 use super::{archive, parse_timeout, print_object, report_outcome};
 use crate::{
-    args::{ClusterArgs, CreateArgs, CreateTarget, DownloadArgs, ObjectFormat},
-    cluster,
-    create::{self, TargetKind},
+    args::{ClusterArgs, CreateArgs, CreateTarget, DownloadArgs},
+    cluster::{
+        client,
+        create::{self, TargetKind},
+        targets, wait,
+        wait::Outcome,
+    },
     exit::ExitStatus,
-    targets, wait,
-    wait::Outcome,
+    print::output::ObjectFormat,
 };
 
 pub(crate) async fn create(
@@ -28,11 +31,11 @@ pub(crate) async fn create(
     // A dry run of a named target needs no cluster; --latest-failed has to ask it.
     let connection = match (args.dry_run.is_some(), &args.target) {
         (true, Some(_)) => None,
-        _ => Some(cluster::target(cluster_args).await?),
+        _ => Some(client::target(cluster_args).await?),
     };
     let namespace = match &connection {
         Some(c) => c.namespace.clone(),
-        None => cluster::namespace_only(cluster_args),
+        None => client::namespace_only(cluster_args),
     };
     let client = connection.as_ref().map(|c| c.client()).transpose()?;
     let target_name = match (&args.target, &client) {

@@ -14,7 +14,11 @@ use std::{io::Write, time::Duration};
 use anyhow::Context;
 use velero_debug_crd::{duration, printable};
 
-use crate::{args::ObjectFormat, exit::ExitStatus, output, wait, wait::Outcome};
+use crate::{
+    cluster::{wait, wait::Outcome},
+    exit::ExitStatus,
+    print::{output, output::ObjectFormat},
+};
 
 pub(crate) fn parse_timeout(text: &str) -> anyhow::Result<Duration> {
     let parsed = duration::parse(text).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;

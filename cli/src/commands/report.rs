@@ -15,7 +15,7 @@ use velero_debug_crd::{
 };
 
 use super::{archive, parse_timeout};
-use crate::{args::ReportArgs, exit::ExitStatus, unpack::unpack_bounded};
+use crate::{archive::unpack::unpack_bounded, args::ReportArgs, exit::ExitStatus};
 
 /// `report FILE.tar.gz`: no cluster needed.
 pub(crate) fn from_file(args: &ReportArgs) -> anyhow::Result<ExitStatus> {
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn the_report_is_found_in_the_bundles_folder() {
-        let a = crate::unpack::tests::archive_of(&[
+        let a = crate::archive::unpack::tests::archive_of(&[
             ("b1/report.html", b"<!DOCTYPE html>"),
             ("b1/summary.md", b"x"),
         ]);
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_scripted_page_from_a_bundle_is_not_opened() {
-        let a = crate::unpack::tests::archive_of(&[(
+        let a = crate::archive::unpack::tests::archive_of(&[(
             "b1/report.html",
             b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>",
         )]);

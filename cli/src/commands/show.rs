@@ -12,10 +12,9 @@ use velero_debug_crd::{DebugBundle, printable};
 use super::{parse_timeout, print_object, report_outcome};
 use crate::{
     args::{GetArgs, ListArgs, ListFormat, WaitArgs},
-    describe,
+    cluster::{wait, wait::Outcome},
     exit::ExitStatus,
-    output, wait,
-    wait::Outcome,
+    print::{describe, output},
 };
 
 /// Bundles per list request.

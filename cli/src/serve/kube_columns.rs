@@ -5,10 +5,8 @@
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::{
-    age,
-    columns::{Column, column},
-};
+use super::columns::{Column, column};
+use crate::print::age;
 
 pub(crate) fn of(plural: &str) -> Option<Vec<Column>> {
     Some(match plural {

@@ -4,7 +4,6 @@
 //! kubeconfig for the server written next to it.
 
 mod access;
-mod age;
 mod bounded_yaml;
 mod columns;
 mod coverage;

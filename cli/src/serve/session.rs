@@ -20,7 +20,7 @@ use super::{
     objects::Store,
     server::{self, App, Bundle},
 };
-use crate::unpack::unpack_bounded;
+use crate::archive::unpack::unpack_bounded;
 
 pub(crate) struct Options {
     pub port: u16,

@@ -7,11 +7,11 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{
-    age,
     columns::{Column, column},
     kinds::Kind,
     kube_columns,
 };
+use crate::print::age;
 
 /// What `?includeObject=` asked each row to carry.
 #[derive(Debug, Clone, Copy, PartialEq)]

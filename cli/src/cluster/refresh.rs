@@ -83,7 +83,7 @@ pub(crate) async fn refresh_url(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{api_mock, output::fixtures};
+    use crate::{cluster::api_mock, print::output::fixtures};
 
     #[tokio::test]
     async fn waits_for_the_answer_to_its_own_request() {

@@ -16,7 +16,7 @@ use std::{
 use futures::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use crate::download::without_query;
+use super::download::without_query;
 
 /// The operator caps summary.md at 64 KiB; a larger one is not from it.
 pub(crate) const MAX_SUMMARY_BYTES: u64 = 1024 * 1024;
@@ -155,7 +155,7 @@ pub(crate) async fn summary_from_response(
 }
 
 #[cfg(test)]
-pub(crate) mod fixtures {
+pub(super) mod fixtures {
     use flate2::{Compression, write::GzEncoder};
 
     /// A gzip member of tar entries; with `ends_archive`, the tar end-of-archive marker

@@ -14,7 +14,7 @@ pub(crate) enum SinceError {
 }
 
 /// The spec's `since` value (RFC 3339, UTC) for `text`, durations counted back from `now`.
-pub(crate) fn resolve_since(text: &str, now: Timestamp) -> Result<String, SinceError> {
+pub(super) fn resolve_since(text: &str, now: Timestamp) -> Result<String, SinceError> {
     if let Ok(time) = text.parse::<Timestamp>() {
         return Ok(time.to_string());
     }

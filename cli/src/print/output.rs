@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use velero_debug_crd::{CONDITION_DOWNLOAD_URL_VALID, CONDITION_READY, DebugBundle, StatusFinding};
 
-use crate::args::ObjectFormat;
+use super::jsonpath::Template;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OutputError {
@@ -31,6 +31,16 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, OutputError> {
 
 pub(crate) fn to_yaml<T: Serialize>(value: &T) -> Result<String, OutputError> {
     Ok(serde_yaml::to_string(value)?)
+}
+
+/// `-o` of commands that print one object.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ObjectFormat {
+    Json,
+    Yaml,
+    /// `debugbundle.velerodebug.io/NAME`, as `kubectl get -o name`.
+    Name,
+    JsonPath(Template),
 }
 
 /// What `kubectl get -o name` calls a DebugBundle.
@@ -355,7 +365,7 @@ mod tests {
             render(&list, &ObjectFormat::Name).unwrap().lines().count(),
             2
         );
-        let template = crate::jsonpath::Template::parse("{.status.archive.sizeBytes}").unwrap();
+        let template = Template::parse("{.status.archive.sizeBytes}").unwrap();
         assert_eq!(
             render(&bundle, &ObjectFormat::JsonPath(template)).unwrap(),
             "14142"

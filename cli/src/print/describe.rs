@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
 use velero_debug_crd::{ArchiveStatus, DebugBundle, DebugBundleStatus};
 
-use crate::output::{age, finding_line, human_bytes};
+use super::output::{age, finding_line, human_bytes};
 
 pub(crate) fn describe(bundle: &DebugBundle, events: &[Event], now: Timestamp) -> String {
     let mut out = String::new();
@@ -153,7 +153,7 @@ fn write_events(out: &mut String, events: &[Event], now: Timestamp) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixtures;
+    use crate::print::output::fixtures;
 
     #[test]
     fn shows_archive_url_conditions_findings_warnings_and_events() {

@@ -7,7 +7,7 @@ use kube::{
     api::{ApiResource, DynamicObject, GroupVersionKind, ListParams},
 };
 
-use crate::create::TargetKind;
+use super::create::TargetKind;
 
 /// Items per list request.
 const PAGE: u32 = 500;

@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use velero_debug_crd::{CONDITION_DOWNLOAD_URL_VALID, DebugBundle, Phase, reasons};
 
-use crate::output::stderr_is_terminal;
+use crate::print::output::stderr_is_terminal;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DownloadError {
@@ -71,7 +71,7 @@ impl From<reqwest::Error> for DownloadError {
 
 /// `error` without its URL's query string and fragment (the signature of a presigned URL) or
 /// userinfo: reqwest prints the URL of a failed request in the error's message.
-pub(crate) fn without_query(mut error: reqwest::Error) -> reqwest::Error {
+pub(super) fn without_query(mut error: reqwest::Error) -> reqwest::Error {
     if let Some(url) = error.url_mut() {
         url.set_query(None);
         url.set_fragment(None);
@@ -342,7 +342,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixtures;
+    use crate::print::output::fixtures;
 
     fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<&'static [u8], io::Error>> {
         futures::stream::iter(parts.iter().map(|p| Ok(*p)).collect::<Vec<_>>())

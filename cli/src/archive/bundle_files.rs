@@ -122,7 +122,7 @@ fn below_root(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::fixtures::gzip_member;
+    use crate::archive::summary::fixtures::gzip_member;
 
     fn archive(dir: &Path) -> std::path::PathBuf {
         let mut bytes = gzip_member(&[("b1/summary.md", b"# s\n")], false);

@@ -140,7 +140,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_gzip_member_is_unpacked() {
-        use crate::summary::fixtures::gzip_member;
+        use crate::archive::summary::fixtures::gzip_member;
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("b.tar.gz");
         let mut bytes = gzip_member(&[("b1/summary.md", b"# hi")], false);

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube::{Api, runtime::watcher::watch_object};
 use velero_debug_crd::{CONDITION_READY, DebugBundle, DebugBundleStatus, Phase, printable};
 
-use crate::{exit::ExitStatus, output::stderr_is_terminal};
+use crate::{exit::ExitStatus, print::output::stderr_is_terminal};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WaitError {
@@ -109,7 +109,10 @@ pub(crate) fn failure_report(bundle: &DebugBundle) -> String {
         if !status.findings.is_empty() {
             out.push_str("  findings:\n");
             for finding in &status.findings {
-                out.push_str(&format!("  - {}\n", crate::output::finding_line(finding)));
+                out.push_str(&format!(
+                    "  - {}\n",
+                    crate::print::output::finding_line(finding)
+                ));
             }
         }
         if !status.warnings.is_empty() {
@@ -205,7 +208,7 @@ async fn watch_until_finished(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{api_mock, output::fixtures};
+    use crate::{cluster::api_mock, print::output::fixtures};
 
     #[test]
     fn progress_text_follows_the_status() {
@@ -279,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn follows_a_bundle_to_its_end() {
-        let (client, server) = crate::api_mock::client(
+        let (client, server) = api_mock::client(
             vec![bundle_json("Collecting", "11")],
             vec![
                 api_mock::event("MODIFIED", bundle_json("Uploading", "12")),
@@ -295,8 +298,7 @@ mod tests {
 
     #[tokio::test]
     async fn times_out_when_nothing_changes() {
-        let (client, _server) =
-            crate::api_mock::client(vec![bundle_json("Collecting", "11")], vec![]);
+        let (client, _server) = api_mock::client(vec![bundle_json("Collecting", "11")], vec![]);
         let outcome = follow(
             &api(client),
             "why-restore-failed",
@@ -309,7 +311,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_bundle_is_not_found() {
-        let (client, _server) = crate::api_mock::client(vec![], vec![]);
+        let (client, _server) = api_mock::client(vec![], vec![]);
         let err = follow(&api(client), "nope", Duration::from_secs(10))
             .await
             .unwrap_err();

@@ -8,10 +8,8 @@ use velero_debug_crd::{
     URL_TTL_MAX, URL_TTL_MAX_TEXT, URL_TTL_MIN, URL_TTL_MIN_TEXT, duration,
 };
 
-use crate::{
-    args::SpecArgs,
-    since::{SinceError, resolve_since},
-};
+use super::since::{SinceError, resolve_since};
+use crate::args::SpecArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TargetKind {
