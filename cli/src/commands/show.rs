@@ -7,7 +7,7 @@ use kube::{
     Api, Client,
     api::{ListParams, ObjectList},
 };
-use velero_debug_crd::{DebugBundle, printable};
+use velero_debug_crd::{DebugBundle, event_time::last_seen, printable};
 
 use super::{parse_timeout, print_object, report_outcome};
 use crate::{
@@ -138,6 +138,6 @@ async fn bundle_events(client: Client, namespace: &str, name: &str) -> Vec<Event
         "involvedObject.kind=DebugBundle,involvedObject.name={name}"
     ));
     let mut events = api.list(&params).await.map(|l| l.items).unwrap_or_default();
-    events.sort_by_key(describe::event_time);
+    events.sort_by_key(last_seen);
     events
 }

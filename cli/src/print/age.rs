@@ -1,48 +1,75 @@
-//! Ages as kubectl's server prints them (k8s.io/apimachinery's HumanDuration): "45s", "3m20s",
-//! "5h", "12d". The rules are short enough to keep here rather than pull a crate for.
+//! Ages as kubectl prints them: its AGE columns and `describe` use k8s.io/apimachinery's
+//! `duration.HumanDuration` (pkg/util/duration/duration.go), which keeps about two significant
+//! figures: "119s", "3m20s", "15m", "3h1m", "20h", "3d4h", "30d", "2y45d", "9y". The rules are
+//! short enough to keep here rather than pull a crate for. Every age the plugin prints, in its
+//! own tables and `describe` and in `serve`'s tables, comes from here.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
-/// The age of an RFC 3339 timestamp at `now`; "<unknown>" for none, as kubectl prints it.
-pub(crate) fn since(timestamp: Option<&str>, now: Timestamp) -> String {
-    let Some(then) = timestamp.and_then(|t| t.parse::<Timestamp>().ok()) else {
-        return "<unknown>".into();
-    };
-    human(now.as_second() - then.as_second())
+/// The age at `now` of something that happened at `then`.
+pub(crate) fn age(then: Timestamp, now: Timestamp) -> String {
+    human(now.duration_since(then))
 }
 
-pub(crate) fn human(seconds: i64) -> String {
+/// The age at `now` of an RFC 3339 timestamp; "<unknown>" for none (or one that does not
+/// parse), as kubectl prints a zero time.
+pub(crate) fn since(timestamp: Option<&str>, now: Timestamp) -> String {
+    age_or_unknown(timestamp.and_then(|t| t.parse().ok()), now)
+}
+
+/// The age at `now` of a time; "<unknown>" for none, as kubectl prints a zero time.
+pub(crate) fn age_or_unknown(then: Option<Timestamp>, now: Timestamp) -> String {
+    then.map_or_else(|| "<unknown>".into(), |then| age(then, now))
+}
+
+/// `duration.HumanDuration`: a clock skew under 2s in the future reads "0s", more "<invalid>";
+/// then the largest unit, with the next one below it while the first is small.
+fn human(duration: SignedDuration) -> String {
+    // As Go's int(d.Seconds()): truncated toward zero.
+    let seconds = duration.as_secs();
     if seconds < -1 {
         return "<invalid>".into();
     }
-    let s = seconds.max(0);
-    let (m, h, d) = (s / 60, s / 3600, s / 86400);
-    let y = d / 365;
-    let pair = |a: i64, ua: &str, b: i64, ub: &str| {
-        if b == 0 {
-            format!("{a}{ua}")
-        } else {
-            format!("{a}{ua}{b}{ub}")
-        }
-    };
-    if s < 120 {
-        format!("{s}s")
-    } else if m < 10 {
-        pair(m, "m", s % 60, "s")
-    } else if m < 180 {
-        format!("{m}m")
-    } else if h < 8 {
-        pair(h, "h", m % 60, "m")
-    } else if h < 48 {
-        format!("{h}h")
-    } else if h < 24 * 8 {
-        pair(d, "d", h % 24, "h")
-    } else if d < 365 * 2 {
-        format!("{d}d")
-    } else if y < 8 {
-        pair(y, "y", d % 365, "d")
+    if seconds < 0 {
+        return "0s".into();
+    }
+    if seconds < 2 * 60 {
+        return format!("{seconds}s");
+    }
+    let minutes = seconds / 60;
+    if minutes < 10 {
+        return with_rest(minutes, "m", seconds % 60, "s");
+    }
+    if minutes < 3 * 60 {
+        return format!("{minutes}m");
+    }
+    let hours = minutes / 60;
+    if hours < 8 {
+        return with_rest(hours, "h", minutes % 60, "m");
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    let days = hours / 24;
+    if hours < 8 * 24 {
+        return with_rest(days, "d", hours % 24, "h");
+    }
+    if hours < 2 * 365 * 24 {
+        return format!("{days}d");
+    }
+    let years = days / 365;
+    if hours < 8 * 365 * 24 {
+        return with_rest(years, "y", days % 365, "d");
+    }
+    format!("{years}y")
+}
+
+/// "3h1m", or "3h" when the smaller unit is zero.
+fn with_rest(value: i64, unit: &str, rest: i64, rest_unit: &str) -> String {
+    if rest == 0 {
+        format!("{value}{unit}")
     } else {
-        format!("{y}y")
+        format!("{value}{unit}{rest}{rest_unit}")
     }
 }
 
@@ -50,19 +77,80 @@ pub(crate) fn human(seconds: i64) -> String {
 mod tests {
     use super::*;
 
+    const M: i64 = 60;
+    const H: i64 = 60 * M;
+    const D: i64 = 24 * H;
+    const Y: i64 = 365 * D;
+
+    fn of(seconds: i64) -> String {
+        human(SignedDuration::from_secs(seconds))
+    }
+
     #[test]
-    fn ages_read_as_kubectls() {
-        assert_eq!(human(45), "45s");
-        assert_eq!(human(119), "119s");
-        assert_eq!(human(200), "3m20s");
-        assert_eq!(human(600), "10m");
-        assert_eq!(human(3 * 3600 + 60), "3h1m");
-        assert_eq!(human(9 * 3600), "9h");
-        assert_eq!(human(3 * 86400 + 3600), "3d1h");
-        assert_eq!(human(30 * 86400), "30d");
-        assert_eq!(human(-5), "<invalid>");
-        let now: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
-        assert_eq!(since(Some("2026-01-01T00:00:00Z"), now), "10m");
+    fn a_little_in_the_future_is_now_more_is_invalid() {
+        assert_eq!(of(-2), "<invalid>");
+        assert_eq!(human(SignedDuration::from_millis(-1_999)), "0s");
+        assert_eq!(of(-1), "0s");
+        assert_eq!(human(SignedDuration::from_millis(-500)), "0s");
+        assert_eq!(of(0), "0s");
+    }
+
+    #[test]
+    fn seconds_below_two_minutes() {
+        assert_eq!(of(1), "1s");
+        assert_eq!(human(SignedDuration::from_millis(1_999)), "1s");
+        assert_eq!(of(2 * M - 1), "119s");
+    }
+
+    #[test]
+    fn minutes_and_seconds_below_ten_minutes_then_minutes_below_three_hours() {
+        assert_eq!(of(2 * M), "2m");
+        assert_eq!(of(3 * M + 20), "3m20s");
+        assert_eq!(of(10 * M - 1), "9m59s");
+        assert_eq!(of(10 * M), "10m");
+        assert_eq!(of(10 * M + 59), "10m");
+        assert_eq!(of(3 * H - 1), "179m");
+    }
+
+    #[test]
+    fn hours_and_minutes_below_eight_hours_then_hours_below_two_days() {
+        assert_eq!(of(3 * H), "3h");
+        assert_eq!(of(3 * H + M), "3h1m");
+        assert_eq!(of(8 * H - 1), "7h59m");
+        assert_eq!(of(8 * H), "8h");
+        assert_eq!(of(8 * H + 59 * M), "8h");
+        assert_eq!(of(48 * H - 1), "47h");
+    }
+
+    #[test]
+    fn days_and_hours_below_eight_days_then_days_below_two_years() {
+        assert_eq!(of(2 * D), "2d");
+        assert_eq!(of(3 * D + H), "3d1h");
+        assert_eq!(of(8 * D - 1), "7d23h");
+        assert_eq!(of(8 * D), "8d");
+        assert_eq!(of(30 * D + 23 * H), "30d");
+        assert_eq!(of(2 * Y - 1), "729d");
+    }
+
+    #[test]
+    fn years_and_days_below_eight_years_then_years() {
+        assert_eq!(of(2 * Y), "2y");
+        assert_eq!(of(2 * Y + 45 * D), "2y45d");
+        assert_eq!(of(8 * Y - 1), "7y364d");
+        assert_eq!(of(8 * Y), "8y");
+        assert_eq!(of(9 * Y + 100 * D), "9y");
+    }
+
+    #[test]
+    fn ages_of_times_and_of_texts() {
+        let now: Timestamp = "2026-01-01T03:01:00Z".parse().unwrap();
+        let then: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(age(then, now), "3h1m");
+        assert_eq!(age(now, then), "<invalid>");
+        assert_eq!(since(Some("2026-01-01T02:51:00Z"), now), "10m");
         assert_eq!(since(None, now), "<unknown>");
+        assert_eq!(since(Some("yesterday"), now), "<unknown>");
+        assert_eq!(age_or_unknown(None, now), "<unknown>");
+        assert_eq!(age_or_unknown(Some(then), now), "3h1m");
     }
 }

@@ -4,9 +4,12 @@ use std::fmt::Write;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
-use velero_debug_crd::{ArchiveStatus, DebugBundle, DebugBundleStatus};
+use velero_debug_crd::{ArchiveStatus, DebugBundle, DebugBundleStatus, event_time::last_seen};
 
-use super::output::{age, finding_line, human_bytes};
+use super::{
+    age::{age, age_or_unknown},
+    output::{finding_line, human_bytes},
+};
 
 pub(crate) fn describe(bundle: &DebugBundle, events: &[Event], now: Timestamp) -> String {
     let mut out = String::new();
@@ -118,18 +121,6 @@ fn write_warnings(out: &mut String, status: &DebugBundleStatus) {
     }
 }
 
-/// When an event last happened: events.k8s.io/v1 recorders (the operator's) set only eventTime
-/// (and series), core/v1 ones lastTimestamp; the object's creation is the last resort.
-pub(crate) fn event_time(e: &Event) -> Option<Timestamp> {
-    e.series
-        .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
-        .or(e.last_timestamp.as_ref().map(|t| t.0))
-        .or(e.event_time.as_ref().map(|t| t.0))
-        .or(e.first_timestamp.as_ref().map(|t| t.0))
-        .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
 fn write_events(out: &mut String, events: &[Event], now: Timestamp) {
     out.push_str("Events:");
     if events.is_empty() {
@@ -138,7 +129,7 @@ fn write_events(out: &mut String, events: &[Event], now: Timestamp) {
     }
     out.push_str("\n  TYPE      REASON                  AGE    MESSAGE\n");
     for e in events {
-        let when = event_time(e).map(|t| age(t, now)).unwrap_or_default();
+        let when = age_or_unknown(last_seen(e), now);
         let _ = writeln!(
             out,
             "  {:<9} {:<23} {:<6} {}",
@@ -186,7 +177,7 @@ mod tests {
             "  DownloadURLValid   True    URLValid",
             "  - no node-agent pods",
             "Findings:\n  - [error] PodVolumeRestore r1-x is stuck (resources/podvolumerestores.yaml)",
-            "  Normal    Completed               2m0s   archive uploaded",
+            "  Normal    Completed               2m     archive uploaded",
         ] {
             assert!(text.contains(expected), "{expected:?} not in\n{text}");
         }
@@ -202,7 +193,7 @@ mod tests {
         .unwrap();
         assert!(
             describe(&bundle, &[recorded], now)
-                .contains("  Normal    Started                 5m0s   collecting"),
+                .contains("  Normal    Started                 5m     collecting"),
             "{}",
             describe(&bundle, &[], now)
         );

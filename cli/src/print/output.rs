@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use velero_debug_crd::{CONDITION_DOWNLOAD_URL_VALID, CONDITION_READY, DebugBundle, StatusFinding};
 
-use super::jsonpath::Template;
+use super::{age::age, jsonpath::Template};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OutputError {
@@ -226,18 +226,6 @@ pub(crate) fn human_bytes(bytes: i64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// kubectl-style age: the largest unit, then the next below hours ("5m10s", "3h", "2d").
-pub(crate) fn age(then: Timestamp, now: Timestamp) -> String {
-    let secs = now.duration_since(then).as_secs().max(0);
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod fixtures {
     use velero_debug_crd::DebugBundle;
@@ -278,6 +266,8 @@ status:
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
     use super::*;
 
     fn now() -> Timestamp {
@@ -296,7 +286,7 @@ mod tests {
                 "13.8 KiB",
                 "2026-11-23T11:56:00Z",
                 "<none>",
-                "5m0s"
+                "5m"
             ]
         );
         let wide = row(&bundle, true, true, now());
@@ -375,14 +365,22 @@ mod tests {
     }
 
     #[test]
-    fn sizes_and_ages() {
+    fn sizes() {
         assert_eq!(human_bytes(1023), "1023 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
-        let ago = |s: i64| age(now() - jiff::SignedDuration::from_secs(s), now());
-        assert_eq!(ago(59), "59s");
-        assert_eq!(ago(310), "5m10s");
-        assert_eq!(ago(7300), "2h");
-        assert_eq!(ago(3 * 86_400), "3d");
+    }
+
+    #[test]
+    fn the_age_column_rounds_as_kubectls() {
+        let aged = |seconds: i64| {
+            let mut bundle = fixtures::completed();
+            let created = now() - jiff::SignedDuration::from_secs(seconds);
+            bundle.metadata.creation_timestamp = Some(Time(created));
+            row(&bundle, false, false, now()).pop().unwrap()
+        };
+        assert_eq!(aged(7300), "121m");
+        assert_eq!(aged(3 * 3600 + 60), "3h1m");
+        assert_eq!(aged(3 * 86_400 + 3600), "3d1h");
     }
 }

@@ -3,7 +3,10 @@
 //! as of 1.32, written from what `kubectl get` shows). Other kinds print NAME and AGE.
 
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Event;
+use serde::Deserialize;
 use serde_json::Value;
+use velero_debug_crd::event_time::last_seen;
 
 use super::columns::{Column, column};
 use crate::print::age;
@@ -193,16 +196,11 @@ fn access_modes(modes: &Value) -> String {
 }
 
 fn events() -> Vec<Column> {
-    let last_seen = |o: &Value| {
-        ["lastTimestamp", "eventTime", "firstTimestamp"]
-            .iter()
-            .map(|f| o[*f].clone())
-            .find(|v| v.is_string())
-            .or_else(|| Some(o["metadata"]["creationTimestamp"].clone()))
-            .unwrap_or_default()
-    };
     vec![
-        column("Last Seen", 0, move |o, now| age_of(&last_seen(o), now)),
+        column("Last Seen", 0, |o, now| {
+            let seen = Event::deserialize(o).ok().and_then(|e| last_seen(&e));
+            age::age_or_unknown(seen, now).into()
+        }),
         column("Type", 0, |o, _| o["type"].clone()),
         column("Reason", 0, |o, _| o["reason"].clone()),
         column("Object", 0, |o, _| {
@@ -269,6 +267,15 @@ mod tests {
         let cell = |n: &str| (cols.iter().find(|c| c.name == n).unwrap().cell)(&e, now);
         assert_eq!(cell("Object"), "pod/web-0");
         assert_eq!(cell("Last Seen"), "30s");
+        // As kubectl: a series' last observation, else lastTimestamp, firstTimestamp, eventTime.
+        let series = json!({"metadata": {"name": "e"}, "involvedObject": {},
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "series": {"count": 2, "lastObservedTime": "2026-01-01T00:00:20.000000Z"}});
+        let last_seen = &cols.iter().find(|c| c.name == "Last Seen").unwrap().cell;
+        assert_eq!(last_seen(&series, now), "10s");
+        let untimed = json!({"metadata": {"name": "e", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "involvedObject": {}});
+        assert_eq!(last_seen(&untimed, now), "<unknown>");
         assert_eq!(cell("Message"), "m");
         assert_eq!(cols.iter().find(|c| c.name == "Name").unwrap().priority, 1);
     }
