@@ -20,17 +20,34 @@ pub fn last_seen(event: &Event) -> Option<Timestamp> {
         .or_else(|| event.event_time.as_ref().map(|t| t.0))
 }
 
+/// The same time, as the text an Event's JSON carries (the operator's evidence keeps events
+/// as written into the bundle); the same order as [`last_seen`], which the tests hold it to.
+pub fn last_seen_text(event: &serde_json::Value) -> Option<&str> {
+    [
+        &event["series"]["lastObservedTime"],
+        &event["lastTimestamp"],
+        &event["firstTimestamp"],
+        &event["eventTime"],
+    ]
+    .into_iter()
+    .find_map(|t| t.as_str().filter(|t| !t.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The event of `fields`, typed; its time from the JSON is checked to agree.
     fn event(fields: serde_json::Value) -> Event {
         let mut object = serde_json::json!({"metadata": {"name": "e"}, "involvedObject": {}});
         object
             .as_object_mut()
             .unwrap()
             .extend(fields.as_object().unwrap().clone());
-        serde_json::from_value(object).unwrap()
+        let typed: Event = serde_json::from_value(object.clone()).unwrap();
+        let from_text = last_seen_text(&object).map(|t| t.parse::<Timestamp>().unwrap());
+        assert_eq!(from_text, last_seen(&typed), "{object}");
+        typed
     }
 
     fn at(text: &str) -> Option<Timestamp> {

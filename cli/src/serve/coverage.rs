@@ -2,33 +2,19 @@
 //! a list of such a kind answers with a warning naming why, not a silent empty list. kubectl
 //! prints the warning on stderr ("Warning: pods of namespace shop were not collected: ...").
 
-use serde::Deserialize;
-use serde_json::Value;
+use velero_debug_crd::manifest::NotCollected;
 
 use super::kinds::Kind;
 
-/// One gap: a resource (plural), in one namespace or all, and why.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub(crate) struct Gap {
-    pub resource: String,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    pub reason: String,
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Coverage {
-    gaps: Vec<Gap>,
+    gaps: Vec<NotCollected>,
     /// Plurals the bundle holds at least one object of.
     held: Vec<String>,
 }
 
 impl Coverage {
-    pub(crate) fn new(manifest: &Value, held: Vec<String>) -> Coverage {
-        let gaps = manifest
-            .get("notCollected")
-            .and_then(|g| Vec::<Gap>::deserialize(g).ok())
-            .unwrap_or_default();
+    pub(crate) fn new(gaps: Vec<NotCollected>, held: Vec<String>) -> Coverage {
         Coverage { gaps, held }
     }
 
@@ -70,13 +56,19 @@ impl Coverage {
 mod tests {
     use super::*;
     use crate::serve::kinds;
-    use serde_json::json;
+    use velero_debug_crd::manifest::Manifest;
+
+    fn gaps(manifest: &str) -> Vec<NotCollected> {
+        serde_json::from_str::<Manifest>(manifest)
+            .unwrap()
+            .not_collected
+    }
 
     #[test]
     fn a_gap_of_the_asked_namespace_or_all_namespaces_is_warned() {
-        let manifest = json!({"notCollected": [
-            {"resource": "pods", "namespace": "shop", "reason": "rbac.workloadNamespaces"}]});
-        let c = Coverage::new(&manifest, vec!["pods".into(), "events".into()]);
+        let manifest = r#"{"notCollected": [
+            {"resource": "pods", "namespace": "shop", "reason": "rbac.workloadNamespaces"}]}"#;
+        let c = Coverage::new(gaps(manifest), vec!["pods".into(), "events".into()]);
         let all = kinds::known();
         let pods = all.iter().find(|k| k.plural == "pods").unwrap();
         assert_eq!(
@@ -84,8 +76,8 @@ mod tests {
             ["pods of namespace shop were not collected: rbac.workloadNamespaces"]
         );
         assert_eq!(c.warnings(pods, None).len(), 1);
-        let across = json!({"notCollected": [{"resource": "pods", "reason": "forbidden"}]});
-        let c2 = Coverage::new(&across, vec!["pods".into()]);
+        let across = r#"{"notCollected": [{"resource": "pods", "reason": "forbidden"}]}"#;
+        let c2 = Coverage::new(gaps(across), vec!["pods".into()]);
         assert!(c2.warnings(pods, Some("velero")).is_empty());
         assert_eq!(
             c2.warnings(pods, None),

@@ -8,8 +8,8 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use serde_json::Value;
 use tempfile::TempDir;
+use velero_debug_crd::manifest::Manifest;
 
 use super::{
     access::Access,
@@ -86,10 +86,11 @@ pub(crate) async fn serve(temp: TempDir, archive: &Path, options: &Options) -> a
 /// The bundle's root folder (the one holding manifest.json) loaded.
 fn load(unpacked: &Path) -> anyhow::Result<Bundle> {
     let root = root_folder(unpacked)?;
-    let manifest: Value = std::fs::read(root.join("manifest.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .context("manifest.json is not JSON: not a velero-debug bundle")?;
+    let bytes = std::fs::read(root.join("manifest.json")).context("reading manifest.json")?;
+    // Fields a newer or an older operator writes or leaves out are tolerated; a field of the
+    // wrong type is not.
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .context("manifest.json is not a velero-debug manifest: not a velero-debug bundle")?;
     let store = Store::load(&root);
     if let Some(note) = kinds::columns_note(store.velero_version.as_deref()) {
         eprintln!("note: {note}");
@@ -101,14 +102,8 @@ fn load(unpacked: &Path) -> anyhow::Result<Bundle> {
         );
     }
     let mut target = BundleTarget {
-        kind: manifest["target"]["kind"]
-            .as_str()
-            .unwrap_or_default()
-            .into(),
-        name: manifest["target"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .into(),
+        kind: manifest.target.kind,
+        name: manifest.target.name,
         backup_of_restore: None,
     };
     if target.kind == "Restore" {
@@ -116,7 +111,7 @@ fn load(unpacked: &Path) -> anyhow::Result<Bundle> {
             .find("velero.io", "restores", &target.name)
             .and_then(|r| r["spec"]["backupName"].as_str().map(String::from));
     }
-    let coverage = Coverage::new(&manifest, store.held_plurals());
+    let coverage = Coverage::new(manifest.not_collected, store.held_plurals());
     Ok(Bundle {
         logs: LogIndex::load(&root),
         store,

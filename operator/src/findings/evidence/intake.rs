@@ -470,10 +470,9 @@ impl Evidence {
         }
         self.events_seen += 1;
         let obj = &e["involvedObject"];
-        let time = ["lastTimestamp", "eventTime", "firstTimestamp"]
-            .iter()
-            .find_map(|k| some_text(&e[k]))
-            .unwrap_or_default();
+        let time = velero_debug_crd::event_time::last_seen_text(e)
+            .unwrap_or_default()
+            .to_string();
         let (namespace, kind, name) = (
             text(&obj["namespace"]),
             text(&obj["kind"]),
