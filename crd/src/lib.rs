@@ -69,6 +69,11 @@ const URL_TTL_MESSAGE: &str = concat!(
 pub const LABEL_AUTO: &str = "velerodebug.io/auto";
 /// Label on automatic DebugBundles: the uid of the Backup or Restore they are for.
 pub const LABEL_TARGET_UID: &str = "velerodebug.io/target-uid";
+/// Label on automatic DebugBundles made for a running Backup or Restore that stopped moving:
+/// `stall` (bundles of a final phase do not carry it).
+pub const LABEL_AUTO_REASON: &str = "velerodebug.io/auto-reason";
+/// Annotation on a stall bundle: since when (RFC 3339) its operation had not moved.
+pub const ANNOTATION_STALLED_SINCE: &str = "velerodebug.io/stalled-since";
 /// Annotation on a Backup or Restore: "false" means no automatic DebugBundle for it.
 pub const ANNOTATION_AUTO_BUNDLE: &str = "velerodebug.io/auto-bundle";
 /// Annotation naming the automatic DebugBundle made for a Backup or Restore, from before the

@@ -57,6 +57,10 @@ pub struct Args {
     /// Backups and Restores that ended longer ago than this get no automatic bundle.
     #[arg(long, env = "AUTO_BUNDLE_LOOKBACK", default_value = "6h", value_parser = parse_duration)]
     pub(crate) auto_bundle_lookback: Duration,
+    /// A Backup or Restore still running that has not moved this long gets an automatic
+    /// bundle, once per stall (empty: never).
+    #[arg(long, env = "AUTO_BUNDLE_STALL_AFTER", default_value = "30m", value_parser = parse_stall_after)]
+    auto_bundle_stall_after: StallAfter,
     /// Automatic bundles kept per namespace; the oldest beyond it are deleted.
     #[arg(long, env = "MAX_AUTO_BUNDLES_PER_NAMESPACE", default_value_t = 20)]
     pub(crate) max_auto_bundles_per_namespace: usize,
@@ -189,6 +193,21 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(parsed).map_err(|_| format!("{text:?} is negative"))
 }
 
+/// How long a running operation may stand still; None: stall detection off.
+#[derive(Clone, Copy, Debug)]
+struct StallAfter(Option<Duration>);
+
+/// A duration, or empty for none; a zero one would make every running operation stalled.
+fn parse_stall_after(text: &str) -> Result<StallAfter, String> {
+    if text.is_empty() {
+        return Ok(StallAfter(None));
+    }
+    match parse_duration(text)? {
+        d if d.is_zero() => Err(format!("{text:?} is zero: empty turns stall detection off")),
+        d => Ok(StallAfter(Some(d))),
+    }
+}
+
 fn parse_ttl(text: &str) -> Result<Ttl, String> {
     if text == "never" {
         return Ok(Ttl(None));
@@ -264,6 +283,7 @@ pub(crate) fn config_from(args: Args) -> Config {
             backup_phases: without_empty(args.auto_bundle_backup_phases),
             lookback: args.auto_bundle_lookback,
             max_per_namespace: args.max_auto_bundles_per_namespace,
+            stall_after: args.auto_bundle_stall_after.0,
         },
     }
 }
@@ -281,6 +301,9 @@ mod tests {
         assert!(matches!(parse_ttl("never"), Ok(Ttl(None))));
         assert!(matches!(parse_ttl("0"), Ok(Ttl(Some(d))) if d.is_zero()));
         assert!(parse_ttl("-72h").is_err());
+        assert!(matches!(parse_stall_after(""), Ok(StallAfter(None))));
+        assert!(matches!(parse_stall_after("30m"), Ok(StallAfter(Some(d))) if d.as_secs() == 1800));
+        assert!(parse_stall_after("0s").is_err());
     }
 
     #[test]

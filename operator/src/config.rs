@@ -150,7 +150,8 @@ impl Default for Limits {
     }
 }
 
-/// Which finished Backups and Restores get an automatic DebugBundle.
+/// Which Backups and Restores get an automatic DebugBundle: finished ones in these phases, and
+/// running ones that stopped moving.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Policy {
     /// Final Restore phases that get a bundle (default: PartiallyFailed).
@@ -161,6 +162,8 @@ pub(crate) struct Policy {
     pub lookback: Duration,
     /// Automatic bundles kept per namespace; the oldest beyond it are deleted.
     pub max_per_namespace: usize,
+    /// A running operation that has not moved this long gets a bundle (None: never).
+    pub stall_after: Option<Duration>,
 }
 
 impl Default for Policy {
@@ -169,6 +172,7 @@ impl Default for Policy {
             restore_phases: vec!["PartiallyFailed".into()],
             backup_phases: Vec::new(),
             lookback: Duration::from_secs(6 * 3600),
+            stall_after: Some(Duration::from_secs(30 * 60)),
             max_per_namespace: 20,
         }
     }
@@ -180,6 +184,11 @@ impl Policy {
             "Restore" => &self.restore_phases,
             _ => &self.backup_phases,
         }
+    }
+
+    /// Whether operations of `kind` are watched: for a final phase or for stalls.
+    pub fn watches(&self, kind: &str) -> bool {
+        !self.phases(kind).is_empty() || self.stall_after.is_some()
     }
 }
 

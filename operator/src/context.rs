@@ -20,6 +20,10 @@ pub(crate) struct Context {
     pub client: Client,
     /// The client container logs are read with (log_client.rs); `client` where none is given.
     pub log_client: Client,
+    /// The client of background reads no bundle asked for (the stall watch's looks at
+    /// running operations), left out of the request tally a bundle's manifest reports; `client`
+    /// where none is given.
+    pub uncounted_client: Client,
     /// API requests made by this process (see process.rs); a bundle records its share.
     pub api_requests: Arc<RequestTally>,
     pub events: EventPublisher,
@@ -62,6 +66,7 @@ impl Context {
         Self {
             events: EventPublisher::new(client.clone(), reporter),
             log_client: client.clone(),
+            uncounted_client: client.clone(),
             client,
             api_requests,
             collect_slots: Arc::new(Semaphore::new(config.concurrency.max(1).into())),
@@ -77,6 +82,14 @@ impl Context {
     /// Container logs are read with `log_client`.
     pub fn with_log_client(self, log_client: Client) -> Self {
         Self { log_client, ..self }
+    }
+
+    /// Background reads go through `uncounted_client`.
+    pub fn with_uncounted_client(self, uncounted_client: Client) -> Self {
+        Self {
+            uncounted_client,
+            ..self
+        }
     }
 
     /// Ok while this term lasts. Checked right before each write of a bundle's status and

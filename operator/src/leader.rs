@@ -309,6 +309,7 @@ pub(crate) async fn acquire(
 pub(crate) struct Terms {
     pub client: Client,
     pub log_client: Client,
+    pub uncounted_client: Client,
     pub api_timeout: Duration,
     pub config: Config,
     pub redactor: Arc<Redactor>,
@@ -390,7 +391,8 @@ impl Terms {
                 term.clone(),
                 install,
             )
-            .with_log_client(self.log_client.clone()),
+            .with_log_client(self.log_client.clone())
+            .with_uncounted_client(self.uncounted_client.clone()),
         );
         self.metrics.leader.set(1);
         let controllers = controllers(ctx);

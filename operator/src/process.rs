@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 /// The `uninstall` subcommand: releases every DebugBundle's finalizer.
 async fn uninstall(args: &Args, delete_bundles: bool, timeout: Duration) -> anyhow::Result<()> {
-    let (client, _) = counting_clients(
+    let Clients { api: client, .. } = counting_clients(
         Arc::new(RequestTally::default()),
         Duration::from_secs(args.api_timeout_seconds),
         LogClient::Kube,
@@ -86,7 +86,11 @@ async fn operate(args: Args) -> anyhow::Result<()> {
         .context("REDACTION_PATTERNS")?;
     let redactor = Arc::new(redactor);
     let requests = Arc::new(RequestTally::default());
-    let (client, log_client) = counting_clients(
+    let Clients {
+        api: client,
+        logs: log_client,
+        uncounted: uncounted_client,
+    } = counting_clients(
         requests.clone(),
         Duration::from_secs(args.api_timeout_seconds),
         args.log_client,
@@ -125,6 +129,7 @@ async fn operate(args: Args) -> anyhow::Result<()> {
     let terms = Terms {
         client,
         log_client,
+        uncounted_client,
         api_timeout: Duration::from_secs(args.api_timeout_seconds),
         config: Config {
             spool_dir: spool.path().to_path_buf(),
@@ -179,14 +184,21 @@ fn init_logging(json: bool) {
     }
 }
 
-/// Clients whose every API request is counted, so each bundle's manifest says how many it
-/// cost, and gets its answer within `api_timeout` (api_timeout.rs): one for the API, one
-/// that reads container logs (log_client.rs).
+/// The process's clients, each request answered within `api_timeout` (api_timeout.rs).
+struct Clients {
+    /// For the API; every request counted, so each bundle's manifest says how many it cost.
+    api: Client,
+    /// Reads container logs (log_client.rs); counted.
+    logs: Client,
+    /// For background reads no bundle asked for (the stall watch's); not counted.
+    uncounted: Client,
+}
+
 async fn counting_clients(
     requests: Arc<RequestTally>,
     api_timeout: Duration,
     log_client: LogClient,
-) -> anyhow::Result<(Client, Client)> {
+) -> anyhow::Result<Clients> {
     let count =
         tower::util::MapRequestLayer::new(move |req: ::http::Request<kube::client::Body>| {
             requests.record(&req);
@@ -208,6 +220,9 @@ async fn counting_clients(
         .with_layer(&count)
         .with_layer(&answer_timeout)
         .build();
+    let uncounted = kube::client::ClientBuilder::try_from(config.clone())?
+        .with_layer(&answer_timeout)
+        .build();
     // The log client connects directly; through a proxy, logs are read as the rest is.
     let logs = match (log_client, &config.proxy_url) {
         (LogClient::Kube, _) | (_, Some(_)) => api.clone(),
@@ -218,7 +233,11 @@ async fn counting_clients(
                 .build()
         }
     };
-    Ok((api, logs))
+    Ok(Clients {
+        api,
+        logs,
+        uncounted,
+    })
 }
 
 /// This process in the Lease when the pod's name is not given: host name and pid.
@@ -240,7 +259,7 @@ async fn controllers(namespace: Option<String>, ctx: Arc<Context>, readiness: Ar
         tasks.push(orphans::run(bundles, velero_namespace.clone(), ctx.clone()).boxed());
     }
     for (kind, watch) in [("Restore", "restores"), ("Backup", "backups")] {
-        if !ctx.config.auto.phases(kind).is_empty() {
+        if ctx.config.auto.watches(kind) {
             let health = readiness.watch(watch);
             tasks.push(auto_bundles::run(kind, namespace.clone(), ctx.clone(), health).boxed());
         }

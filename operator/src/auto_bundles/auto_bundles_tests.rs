@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use kube::{api::DynamicObject, runtime::controller::Action};
 use serde_json::json;
 
-use super::{AutoBundleError, reconcile};
+use super::{AutoBundleError, reconcile, stall, stalled::Stills};
 use crate::{
     config::Config,
     context::Context,
@@ -36,7 +36,12 @@ async fn reconcile_with(
     let server = api.serve(exchanges);
     let reconciled = tokio::time::timeout(
         Duration::from_secs(20),
-        reconcile("Restore", Arc::new(partially_failed_restore()), ctx.clone()),
+        reconcile(
+            "Restore",
+            Arc::new(partially_failed_restore()),
+            ctx.clone(),
+            Arc::new(Stills::new("Restore")),
+        ),
     );
     let (result, served) = tokio::join!(reconciled, server);
     served.expect("the mock API server").done().await;
@@ -143,4 +148,114 @@ async fn a_missing_ledger_is_an_error_that_names_it_and_makes_no_bundle() {
         "{error}"
     );
     assert_eq!(ctx.metrics.auto_bundles_created.get(), 0);
+}
+
+const BACKUPS_PVB: &str = "/apis/velero.io/v1/namespaces/velero/podvolumebackups";
+const BACKUPS_DU: &str = "/apis/velero.io/v2alpha1/namespaces/velero/datauploads";
+
+fn running_backup() -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": "b1", "namespace": "velero", "uid": "b1-uid"},
+        "status": {"phase": "InProgress", "progress": {"totalItems": 9, "itemsBackedUp": 4}},
+    }))
+    .expect("a Backup")
+}
+
+/// The lists of the backup's volume operations (none: it waits before its first).
+fn volume_lists() -> Vec<Exchange> {
+    let empty = |kind: &str| {
+        json!({"apiVersion": "velero.io/v1", "kind": format!("{kind}List"),
+            "metadata": {}, "items": []})
+    };
+    vec![
+        expect(Method::GET, BACKUPS_PVB)
+            .query("labelSelector=velero.io%2Fbackup-uid%3Db1-uid")
+            .answer(200, empty("PodVolumeBackup")),
+        expect(Method::GET, BACKUPS_DU)
+            .query("labelSelector=velero.io%2Fbackup-uid%3Db1-uid")
+            .answer(200, empty("DataUpload")),
+    ]
+}
+
+fn look(
+    ctx: &Arc<Context>,
+    stills: &Arc<Stills>,
+) -> impl Future<Output = Result<Action, AutoBundleError>> {
+    reconcile(
+        "Backup",
+        Arc::new(running_backup()),
+        ctx.clone(),
+        stills.clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_stalled_backup_gets_one_bundle_per_stall_recorded_with_its_motion() {
+    let stall_after = Duration::from_millis(50);
+    let mut config = Config::default();
+    config.auto.stall_after = Some(stall_after);
+    let (ctx, api) = api_server_mock::context(config);
+    let stills = Arc::new(Stills::new("Backup"));
+    let motion = stall::motion(&running_backup().data, &[]);
+    let name = format!("auto-backup-b1-stall-{motion}");
+    // First look: still for no time yet; nothing but the lists.
+    let mut exchanges = volume_lists();
+    // Still after stallAfter: one bundle, named for the stall, recorded with its motion.
+    exchanges.extend(volume_lists());
+    exchanges.extend([
+        expect(Method::GET, LEDGER).answer(200, ledger(json!({}))),
+        expect(Method::POST, BUNDLES)
+            .body("/metadata/name", json!(name))
+            .body(
+                "/metadata/labels/velerodebug.io~1auto-reason",
+                json!("stall"),
+            )
+            .body(
+                "/metadata/labels/velerodebug.io~1target-uid",
+                json!("b1-uid"),
+            )
+            .body("/spec/backup", json!("b1"))
+            .echo(),
+        expect(Method::PATCH, LEDGER)
+            .text_starts("/data/stall.b1-uid", &format!("{name} "))
+            .answer(200, ledger(json!({}))),
+        expect(
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/velero/events",
+        )
+        .body("/reason", json!("DebugBundleCreated"))
+        .body("/type", json!("Warning"))
+        .echo(),
+        expect(Method::GET, BUNDLES).query("limit=250").answer(
+            200,
+            json!({"apiVersion": "velerodebug.io/v1alpha1", "kind": "DebugBundleList",
+                "metadata": {}, "items": []}),
+        ),
+    ]);
+    // The same stall on the next look (the record read back): no second bundle.
+    exchanges.extend(volume_lists());
+    let record = json!({"stall.b1-uid": format!("{name} 2026-11-28T10:00:00Z {motion}")});
+    exchanges.push(expect(Method::GET, LEDGER).answer(200, ledger(record)));
+    let server = api.serve(exchanges);
+    let looks = async {
+        let first = look(&ctx, &stills).await;
+        tokio::time::sleep(stall_after).await;
+        (first, look(&ctx, &stills).await, look(&ctx, &stills).await)
+    };
+    let (looked, served) =
+        tokio::join!(tokio::time::timeout(Duration::from_secs(20), looks), server);
+    served.expect("the mock API server").done().await;
+    let (first, second, third) = looked.expect("a look hung");
+    assert_eq!(first.expect("first look"), Action::requeue(stall_after));
+    let look_every = Action::requeue(Duration::from_secs(5));
+    assert_eq!(second.expect("second look"), look_every);
+    assert_eq!(third.expect("third look"), look_every);
+    assert_eq!(ctx.metrics.stalls.bundles_created.get(), 1);
+    assert_eq!(ctx.metrics.auto_bundles_created.get(), 0, "counted apart");
+    let exposed = ctx.metrics.encode();
+    assert!(
+        exposed.contains(r#"velero_debug_operations_stalled{kind="Backup",waiting_on="items"} 1"#),
+        "{exposed}"
+    );
 }

@@ -1,5 +1,7 @@
 //! The ledger of automatic bundles made: the ConfigMap [`AUTO_BUNDLE_LEDGER`] in Velero's
-//! namespace, one key per target uid, valued "<bundle name> <RFC 3339 time recorded>". Pure:
+//! namespace, one key per target uid, valued "<bundle name> <RFC 3339 time recorded>", and
+//! one key `stall.<uid>` per target that stalled while it ran, valued "<bundle name> <time>
+//! <motion>" (the motion of the stall the bundle was made for, stall.rs). Pure:
 //! reading a record and the merge patch that adds one; mod.rs makes the requests.
 //!
 //! [`AUTO_BUNDLE_LEDGER`]: velero_debug_crd::AUTO_BUNDLE_LEDGER
@@ -17,15 +19,28 @@ const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(3600);
 pub(crate) struct Record {
     pub bundle: String,
     pub recorded: Timestamp,
+    /// A stall record's motion.
+    pub motion: Option<String>,
 }
 
-/// A record as written by [`record_patch`]; None for anything else.
+/// A record as written by [`record_patch`] or [`stall_record_patch`]; None for anything else.
 pub(crate) fn parse(value: &str) -> Option<Record> {
-    let (bundle, recorded) = value.split_once(' ')?;
+    let mut fields = value.split(' ');
+    let (bundle, recorded) = (fields.next()?, fields.next()?);
+    let motion = fields.next().map(str::to_string);
+    if fields.next().is_some() || bundle.is_empty() {
+        return None;
+    }
     Some(Record {
         bundle: bundle.to_string(),
         recorded: recorded.parse().ok()?,
+        motion,
     })
+}
+
+/// The key of a target's stall record.
+pub(crate) fn stall_key(uid: &str) -> String {
+    format!("stall.{uid}")
 }
 
 /// The keys whose records are older than the look-back window plus a margin. A target ends
@@ -58,15 +73,36 @@ pub(crate) fn record_patch(
     lookback: Duration,
     now: Timestamp,
 ) -> Value {
+    let recorded = now.strftime("%Y-%m-%dT%H:%M:%SZ");
+    patch_with(data, lookback, now, uid, format!("{bundle} {recorded}"))
+}
+
+/// The same for the stall bundle `bundle` made for the target `uid` still at `motion`.
+pub(crate) fn stall_record_patch(
+    uid: &str,
+    bundle: &str,
+    motion: &str,
+    data: &BTreeMap<String, String>,
+    lookback: Duration,
+    now: Timestamp,
+) -> Value {
+    let recorded = now.strftime("%Y-%m-%dT%H:%M:%SZ");
+    let value = format!("{bundle} {recorded} {motion}");
+    patch_with(data, lookback, now, &stall_key(uid), value)
+}
+
+fn patch_with(
+    data: &BTreeMap<String, String>,
+    lookback: Duration,
+    now: Timestamp,
+    key: &str,
+    value: String,
+) -> Value {
     let mut entries: Map<String, Value> = stale(data, lookback, now)
         .into_iter()
         .map(|key| (key, Value::Null))
         .collect();
-    let recorded = now.strftime("%Y-%m-%dT%H:%M:%SZ");
-    entries.insert(
-        uid.to_string(),
-        Value::String(format!("{bundle} {recorded}")),
-    );
+    entries.insert(key.to_string(), Value::String(value));
     json!({ "data": entries })
 }
 
@@ -92,9 +128,15 @@ mod tests {
             Some(Record {
                 bundle: "auto-restore-r1".into(),
                 recorded: "2026-11-22T09:00:00Z".parse().unwrap(),
+                motion: None,
             })
         );
-        for unreadable in ["", "auto-restore-r1", "auto-restore-r1 yesterday"] {
+        for unreadable in [
+            "",
+            "auto-restore-r1",
+            "auto-restore-r1 yesterday",
+            "b 2026-11-22T09:00:00Z m extra",
+        ] {
             assert_eq!(parse(unreadable), None, "{unreadable:?}");
         }
     }
@@ -145,5 +187,24 @@ mod tests {
             patch,
             json!({"data": {"u": "auto-restore-r1 2026-11-22T10:00:00Z"}})
         );
+    }
+
+    #[test]
+    fn a_stall_record_keeps_its_motion_under_a_key_of_its_own() {
+        let patch = stall_record_patch(
+            "u",
+            "auto-backup-b-stall-ab",
+            "ab12",
+            &BTreeMap::new(),
+            SIX_HOURS,
+            now(),
+        );
+        assert_eq!(
+            patch,
+            json!({"data": {"stall.u": "auto-backup-b-stall-ab 2026-11-22T10:00:00Z ab12"}})
+        );
+        let record = parse(patch["data"]["stall.u"].as_str().unwrap()).unwrap();
+        assert_eq!(record.motion.as_deref(), Some("ab12"));
+        assert_eq!(record.bundle, "auto-backup-b-stall-ab");
     }
 }

@@ -3,10 +3,14 @@
 //! kept in the ledger ConfigMap the chart makes in Velero's namespace (ledger.rs), so it
 //! survives operator restarts and a bundle deleted by hand, and the operator needs no write
 //! access to Velero's Backups and Restores. The annotation older versions wrote on the target
-//! is still honoured (policy.rs).
+//! is still honoured (policy.rs). A Backup or Restore still running is looked at every
+//! little while, and one that stopped moving for `stallAfter` gets a bundle of its own, once
+//! per stall (stall.rs, stalled.rs).
 
 mod ledger;
 mod policy;
+mod stall;
+mod stalled;
 
 use std::{sync::Arc, time::Duration};
 
@@ -44,7 +48,16 @@ async fn reconcile(
     kind: &'static str,
     obj: Arc<DynamicObject>,
     ctx: Arc<Context>,
+    stills: Arc<stalled::Stills>,
 ) -> Result<Action, AutoBundleError> {
+    let phase = obj.data["status"]["phase"].as_str().unwrap_or("");
+    if let Some(stall_after) = ctx.config.auto.stall_after {
+        if stall::is_running(phase) && obj.metadata.deletion_timestamp.is_none() {
+            return stalled::reconcile(kind, &obj, &ctx, &stills, stall_after).await;
+        }
+        stills.forget(&obj.uid().unwrap_or_default());
+        stills.publish(&ctx.metrics.stalls, stall_after, Timestamp::now());
+    }
     let bundle = match policy::decide(kind, &obj, &ctx.config.auto, Timestamp::now()) {
         Decision::Skip(why) => {
             tracing::trace!(kind, name = %obj.name_any(), why, "no automatic bundle");
@@ -56,14 +69,7 @@ async fn reconcile(
     let uid = obj.uid().unwrap_or_default();
     let name = bundle.name_any();
     let ledgers: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    let recorded = ledgers
-        .get_opt(AUTO_BUNDLE_LEDGER)
-        .await?
-        .ok_or_else(|| AutoBundleError::LedgerMissing {
-            namespace: ns.clone(),
-        })?
-        .data
-        .unwrap_or_default();
+    let recorded = read_ledger(&ledgers, &ns).await?;
     if let Some(record) = recorded.get(&uid) {
         let made = ledger::parse(record).map_or(record.clone(), |r| r.bundle);
         tracing::trace!(kind, name = %obj.name_any(), bundle = %made, "already has its bundle");
@@ -113,6 +119,21 @@ async fn reconcile(
     Ok(Action::await_change())
 }
 
+/// The ledger's records (an error when the chart's ConfigMap is missing).
+async fn read_ledger(
+    ledgers: &Api<ConfigMap>,
+    ns: &str,
+) -> Result<std::collections::BTreeMap<String, String>, AutoBundleError> {
+    Ok(ledgers
+        .get_opt(AUTO_BUNDLE_LEDGER)
+        .await?
+        .ok_or_else(|| AutoBundleError::LedgerMissing {
+            namespace: ns.to_string(),
+        })?
+        .data
+        .unwrap_or_default())
+}
+
 /// Deletes the oldest automatic bundles beyond the cap (their finalizer deletes the archives).
 async fn enforce_cap(bundles: &Api<DebugBundle>, ctx: &Context) -> Result<(), AutoBundleError> {
     let cap = ctx.config.auto.max_per_namespace;
@@ -157,9 +178,14 @@ pub(crate) async fn run(
         .reflect(writer)
         .touched_objects();
     let shutdown = ctx.shutdown.clone().cancelled_owned();
+    let stills = Arc::new(stalled::Stills::new(kind));
     Controller::for_stream_with(watch, reader, resource)
         .graceful_shutdown_on(shutdown)
-        .run(move |obj, ctx| reconcile(kind, obj, ctx), error_policy, ctx)
+        .run(
+            move |obj, ctx| reconcile(kind, obj, ctx, stills.clone()),
+            error_policy,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "automatic bundle reconcile error");

@@ -10,10 +10,11 @@ use kube::{
 };
 use sha2::{Digest, Sha256};
 use velero_debug_crd::{
-    ANNOTATION_AUTO_BUNDLE, ANNOTATION_AUTO_BUNDLE_CREATED, DebugBundle, DebugBundleSpec,
-    LABEL_AUTO, LABEL_TARGET_UID,
+    ANNOTATION_AUTO_BUNDLE, ANNOTATION_AUTO_BUNDLE_CREATED, ANNOTATION_STALLED_SINCE, DebugBundle,
+    DebugBundleSpec, LABEL_AUTO, LABEL_AUTO_REASON, LABEL_TARGET_UID,
 };
 
+use super::stall::{self, Still};
 use crate::{config::Policy, velero};
 
 #[derive(Debug, PartialEq)]
@@ -63,15 +64,56 @@ pub(crate) fn decide(kind: &str, obj: &DynamicObject, policy: &Policy, now: Time
     let (Some(name), Some(uid)) = (obj.metadata.name.clone(), obj.uid()) else {
         return Decision::Skip("has no name or uid".into());
     };
+    Decision::Create(Box::new(owned_bundle(
+        kind,
+        obj,
+        bundle_name(kind, &name),
+        name,
+        uid,
+    )))
+}
+
+/// The stall bundle of a running `obj` that has been `still` (stall.rs); None when it opts
+/// out, is being deleted or has no name. Named for the stall, so a later stall of the same
+/// operation gets a bundle of its own; labelled apart from the bundles of final phases.
+pub(crate) fn stall_bundle(kind: &str, obj: &DynamicObject, still: &Still) -> Option<DebugBundle> {
+    if obj.metadata.deletion_timestamp.is_some()
+        || obj
+            .annotations()
+            .get(ANNOTATION_AUTO_BUNDLE)
+            .map(String::as_str)
+            == Some("false")
+    {
+        return None;
+    }
+    let (name, uid) = (obj.metadata.name.clone()?, obj.uid()?);
+    let bundle_name = bundle_name(kind, &format!("{name}-stall-{}", still.motion));
+    let mut bundle = owned_bundle(kind, obj, bundle_name, name, uid);
+    let meta = &mut bundle.metadata;
+    meta.labels
+        .get_or_insert_default()
+        .insert(LABEL_AUTO_REASON.into(), "stall".into());
+    meta.annotations = Some([(ANNOTATION_STALLED_SINCE.into(), stall::since_text(still))].into());
+    Some(bundle)
+}
+
+/// An automatic bundle of the `kind` named `name` (uid `uid`), owned by it.
+fn owned_bundle(
+    kind: &str,
+    obj: &DynamicObject,
+    bundle_name: String,
+    name: String,
+    uid: String,
+) -> DebugBundle {
     let mut spec = DebugBundleSpec::default();
     match kind {
         "Restore" => spec.restore = Some(name.clone()),
         _ => spec.backup = Some(name.clone()),
     }
     let resource = velero::resource(kind);
-    let bundle = DebugBundle {
+    DebugBundle {
         metadata: ObjectMeta {
-            name: Some(bundle_name(kind, &name)),
+            name: Some(bundle_name),
             namespace: obj.metadata.namespace.clone(),
             labels: Some(
                 [
@@ -93,8 +135,7 @@ pub(crate) fn decide(kind: &str, obj: &DynamicObject, policy: &Policy, now: Time
         },
         spec,
         status: None,
-    };
-    Decision::Create(Box::new(bundle))
+    }
 }
 
 /// The automatic bundles beyond the cap, oldest first.

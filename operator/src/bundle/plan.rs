@@ -53,7 +53,11 @@ pub(crate) struct BundlePlan {
 }
 
 pub(crate) fn bundle(bundle: &DebugBundle, found: &Dereferenced) -> Result<BundlePlan, PlanError> {
-    let collect = collect(&bundle.spec, found.target.clone(), &found.objects.target)?;
+    let mut collect = collect(&bundle.spec, found.target.clone(), &found.objects.target)?;
+    collect.stalled_since = bundle
+        .annotations()
+        .get(velero_debug_crd::ANNOTATION_STALLED_SINCE)
+        .and_then(|since| since.parse().ok());
     let url_ttl = url_ttl(&bundle.spec)?;
     // Read again once the bundle finished (lifecycle.rs); checked now so a bad one fails it.
     ttl_after_finished(&bundle.spec)?;
@@ -106,6 +110,7 @@ fn collect(
         previous_logs: spec.previous_logs.unwrap_or(true),
         node_agent_logs: spec.node_agent_logs.unwrap_or_default(),
         events: spec.events.unwrap_or(true),
+        stalled_since: None,
     })
 }
 

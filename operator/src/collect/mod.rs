@@ -60,6 +60,8 @@ pub(crate) struct CollectPlan {
     pub previous_logs: bool,
     pub node_agent_logs: NodeAgentLogs,
     pub events: bool,
+    /// A stall bundle's: since when its running target had not moved.
+    pub stalled_since: Option<Timestamp>,
 }
 
 /// The target and, for a restore, its backup, as read before collection (the controller
@@ -105,6 +107,13 @@ pub(crate) async fn run(
 ) -> Result<Collected, CollectError> {
     let mut found = Found::default();
     all_parts(&sources, &mut sink, &mut found, objects, progress).await?;
+    found.summary.evidence.target.stalled = sources.plan.stalled_since.map(|since| {
+        let still_for = Timestamp::now().duration_since(since);
+        crate::findings::StalledEvidence {
+            since: since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            still_for: std::time::Duration::try_from(still_for).unwrap_or_default(),
+        }
+    });
     Ok(sink.into_collected(found.summary))
 }
 

@@ -29,7 +29,8 @@ pub(crate) use damage::{
     AppDamage, Damage, HELM_RELEASE, MAX_MANIFEST_APPLICATIONS, NAMESPACE, damage,
 };
 pub(crate) use evidence::{
-    Evidence, MissingLog, OperationEvidence, PodRole, TargetEvidence, restore_placed_by_its_pod,
+    Evidence, MissingLog, OperationEvidence, PodRole, StalledEvidence, TargetEvidence,
+    restore_placed_by_its_pod,
 };
 pub(crate) use infrastructure::NODES_TABLE;
 pub(crate) use log_scan::{LogRole, LogScan, LogSource, OperationScope};

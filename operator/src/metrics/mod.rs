@@ -93,6 +93,41 @@ pub(crate) struct FindingLabels {
     pub severity: String,
 }
 
+/// A running operation that has not moved for `stallAfter`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct StalledLabels {
+    /// Backup or Restore
+    pub kind: String,
+    /// volumes, plugin-operations, finalizing, items or server (auto_bundles/stall.rs)
+    pub waiting_on: String,
+}
+
+/// What stall detection reports: the operations stalled now, and the bundles made for them.
+pub(crate) struct StallMetrics {
+    pub stalled: Family<StalledLabels, Gauge<i64, AtomicI64>>,
+    pub bundles_created: Counter,
+}
+
+impl StallMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let stalled = Family::<StalledLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "operations_stalled",
+            "Backups and Restores running that have not moved for stallAfter, by kind and by what they wait on",
+            stalled.clone(),
+        );
+        let bundles_created = counter(
+            registry,
+            "stall_bundles_created",
+            "DebugBundles the operator made by itself for Backups and Restores that stopped moving",
+        );
+        Self {
+            stalled,
+            bundles_created,
+        }
+    }
+}
+
 pub(crate) struct Metrics {
     pub bundles: Family<FinishedLabels, Counter>,
     pub duration: Family<ResultLabels, Histogram, fn() -> Histogram>,
@@ -102,6 +137,7 @@ pub(crate) struct Metrics {
     pub in_flight: Gauge<i64, AtomicI64>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub auto_bundles_created: Counter,
+    pub stalls: StallMetrics,
     pub findings: Family<FindingLabels, Counter>,
     pub orphans_deleted: Counter,
     /// 1 while this process leads (runs the controllers), else 0.
@@ -194,6 +230,7 @@ impl Metrics {
             in_flight,
             reconcile_errors,
             auto_bundles_created,
+            stalls: StallMetrics::register(&mut registry),
             findings,
             registry,
         }

@@ -4,7 +4,7 @@
 mod bounded;
 mod render;
 
-pub(crate) use render::damage_line;
+pub(crate) use render::{damage_line, duration_words};
 
 use std::collections::BTreeMap;
 

@@ -39,6 +39,16 @@ pub(super) fn summary_md(
     md.finish()
 }
 
+/// A duration in words for summary.md and events ("35m", "2h5m").
+pub(crate) fn duration_words(d: std::time::Duration) -> String {
+    let minutes = d.as_secs() / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    }
+}
+
 fn header(md: &mut Markdown, s: &Summary) {
     let t = &s.evidence.target;
     md.line(&format!("# {} {}", t.kind, t.name));
@@ -49,6 +59,13 @@ fn header(md: &mut Markdown, s: &Summary) {
         md.line(&format!("- Phase: **Completed with {warnings} warnings**"));
     } else {
         md.line(&format!("- Phase: **{}**", t.phase));
+    }
+    if let Some(stalled) = t.stalled.as_ref().filter(|_| !t.is_final()) {
+        md.line(&format!(
+            "- Taken while it ran: it had not moved for {} (since {}); what it waits on is in the findings",
+            duration_words(stalled.still_for),
+            stalled.since
+        ));
     }
     if t.started.is_some() || t.completed.is_some() {
         let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -668,5 +685,38 @@ mod tests {
         assert!(md.contains("- restore log missing"));
         let findings_at = md.find("## Findings").unwrap();
         assert!(findings_at < md.find("## Volume operations").unwrap());
+    }
+
+    #[test]
+    fn a_stall_bundle_says_it_was_taken_while_the_operation_ran_and_since_when() {
+        let mut e = Evidence::default();
+        e.set_target(
+            "resources/backup.yaml",
+            &serde_json::json!({"kind": "Backup", "metadata": {"name": "b1"},
+                "status": {"phase": "InProgress"}}),
+        );
+        e.target.stalled = Some(crate::findings::StalledEvidence {
+            since: "2026-11-28T10:00:00Z".into(),
+            still_for: std::time::Duration::from_secs(125 * 60),
+        });
+        let summary = Summary {
+            evidence: e,
+            server_version: None,
+        };
+        let md = summary.render(&[], &[]);
+        let said = "- Taken while it ran: it had not moved for 2h5m (since 2026-11-28T10:00:00Z)";
+        assert!(md.lines().take(5).any(|l| l.starts_with(said)), "{md}");
+        // Once the operation ended, the bundle of its final phase says nothing of the kind.
+        let mut ended = summary;
+        ended.evidence.target.phase = "Failed".into();
+        assert!(!ended.render(&[], &[]).contains("Taken while it ran"));
+        assert_eq!(
+            duration_words(std::time::Duration::from_secs(35 * 60)),
+            "35m"
+        );
+        assert_eq!(
+            duration_words(std::time::Duration::from_secs(2 * 3600)),
+            "2h"
+        );
     }
 }

@@ -76,6 +76,16 @@ pub(crate) struct TargetEvidence {
     pub backup_name: Option<String>,
     pub backup_phase: Option<String>,
     pub backup_path: Option<String>,
+    /// A stall bundle's: since when the running target had not moved (its annotation).
+    pub stalled: Option<StalledEvidence>,
+}
+
+/// How long a running target had not moved when its stall bundle was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StalledEvidence {
+    /// RFC 3339.
+    pub since: String,
+    pub still_for: std::time::Duration,
 }
 
 impl TargetEvidence {

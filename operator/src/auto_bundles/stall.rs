@@ -1,0 +1,172 @@
+//! Which running Backups and Restores have stopped moving. Pure: an operation's motion is a
+//! digest of what Velero updates while it goes on (its phase, its progress counts, its item
+//! operations' and hooks' counts, and each of its volume operations' phase and bytes done);
+//! one whose motion has not changed for `stallAfter` is stalled, and gets one bundle per
+//! stall: the ledger records the motion it was made for, so moving again and stalling again
+//! makes a new one, and a restart does not make a second one for the same stall.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The phases of an operation Velero still works on (or has not picked up yet).
+const RUNNING_PHASES: &[&str] = &[
+    "New",
+    "InProgress",
+    "WaitingForPluginOperations",
+    "WaitingForPluginOperationsPartiallyFailed",
+    "Finalizing",
+    "FinalizingPartiallyFailed",
+];
+
+/// The counts of an operation's status that move while it goes on.
+const MOVING_COUNTS: &[&str] = &[
+    "backupItemOperationsAttempted",
+    "backupItemOperationsCompleted",
+    "backupItemOperationsFailed",
+    "restoreItemOperationsAttempted",
+    "restoreItemOperationsCompleted",
+    "restoreItemOperationsFailed",
+    "volumeSnapshotsAttempted",
+    "volumeSnapshotsCompleted",
+    "csiVolumeSnapshotsAttempted",
+    "csiVolumeSnapshotsCompleted",
+    "warnings",
+    "errors",
+];
+
+pub(crate) fn is_running(phase: &str) -> bool {
+    RUNNING_PHASES.contains(&phase)
+}
+
+/// The motion of an operation (`op`, its JSON) and of its volume operations (PodVolume-
+/// Backups/Restores, DataUploads/Downloads, in any order): equal while nothing moves.
+pub(crate) fn motion(op: &Value, volumes: &[Value]) -> String {
+    let status = &op["status"];
+    let mut text = format!(
+        "{}|{}|{}",
+        status["phase"], status["progress"], status["hookStatus"]
+    );
+    for count in MOVING_COUNTS {
+        text.push_str(&format!("|{}", status[count]));
+    }
+    let mut moved: Vec<String> = volumes
+        .iter()
+        .map(|v| {
+            format!(
+                "{}/{} {} {} {}",
+                v["kind"],
+                v["metadata"]["name"],
+                v["status"]["phase"],
+                v["status"]["progress"]["bytesDone"],
+                v["status"]["progress"]["totalBytes"]
+            )
+        })
+        .collect();
+    moved.sort();
+    for v in moved {
+        text.push('\n');
+        text.push_str(&v);
+    }
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// What the operator has seen of one running operation: its motion, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Still {
+    pub motion: String,
+    pub since: Timestamp,
+}
+
+impl Still {
+    /// After `motion` is seen at `now`: the same stillness, or a new one when it moved.
+    pub fn observe(seen: Option<&Still>, motion: &str, now: Timestamp) -> Still {
+        match seen {
+            Some(still) if still.motion == motion => still.clone(),
+            _ => Still {
+                motion: motion.to_string(),
+                since: now,
+            },
+        }
+    }
+
+    /// How long it has not moved, at `now`.
+    pub fn for_(&self, now: Timestamp) -> Duration {
+        Duration::try_from(now.duration_since(self.since)).unwrap_or_default()
+    }
+}
+
+/// What to do about a running operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StallDecision {
+    /// Not still for `stallAfter` yet: look again after this long.
+    LookAgainIn(Duration),
+    /// Stalled, and a bundle was made for this very stall (`motion` recorded).
+    Bundled,
+    /// Stalled, and no bundle yet for this stall.
+    Bundle,
+}
+
+/// Whether `still` is a stall worth a bundle, given the motion the ledger recorded a stall
+/// bundle for (if any).
+pub(crate) fn decide(
+    still: &Still,
+    recorded_motion: Option<&str>,
+    stall_after: Duration,
+    now: Timestamp,
+) -> StallDecision {
+    let still_for = still.for_(now);
+    if still_for < stall_after {
+        return StallDecision::LookAgainIn(stall_after - still_for);
+    }
+    if recorded_motion == Some(still.motion.as_str()) {
+        StallDecision::Bundled
+    } else {
+        StallDecision::Bundle
+    }
+}
+
+/// How often a running operation is looked at: often enough that a stall gets its bundle
+/// within a fraction of `stallAfter` (and within a minute of it), rarely enough that the
+/// lists it takes cost nothing.
+pub(crate) fn look_every(stall_after: Duration) -> Duration {
+    (stall_after / 4).clamp(Duration::from_secs(5), Duration::from_secs(60))
+}
+
+/// The values of [`waiting_on`].
+pub(crate) const WAITING_ON: &[&str] = &[
+    "volumes",
+    "server",
+    "plugin-operations",
+    "finalizing",
+    "items",
+];
+
+/// What a stalled operation waits on, coarsely, for the gauge: its volume operations while
+/// any is unfinished, else what its phase says.
+pub(crate) fn waiting_on(op: &Value, volumes: &[Value]) -> &'static str {
+    let unfinished = volumes.iter().any(|v| {
+        !matches!(
+            v["status"]["phase"].as_str(),
+            Some("Completed" | "Failed" | "Canceled")
+        )
+    });
+    match op["status"]["phase"].as_str().unwrap_or("") {
+        _ if unfinished => "volumes",
+        "New" | "" => "server",
+        p if p.starts_with("WaitingForPluginOperations") => "plugin-operations",
+        p if p.starts_with("Finalizing") => "finalizing",
+        _ => "items",
+    }
+}
+
+/// RFC 3339 for the bundle's annotation and summary.md.
+pub(crate) fn since_text(still: &Still) -> String {
+    still.since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+#[path = "stall_tests.rs"]
+mod tests;
