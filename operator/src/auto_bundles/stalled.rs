@@ -191,7 +191,7 @@ async fn make_bundle(
             &Patch::Merge(&patch),
         )
         .await?;
-    let still_for = crate::summary::duration_words(still.for_(Timestamp::now()));
+    let still_for = crate::findings::text::duration_words(still.for_(Timestamp::now()));
     tracing::info!(kind, target = %obj.name_any(), bundle = %name, %still_for, "stall bundle created");
     let note = format!(
         "{kind} has not moved for {still_for} (since {}): DebugBundle {name} collects what it waits on",

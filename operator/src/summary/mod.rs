@@ -4,7 +4,7 @@
 mod bounded;
 mod render;
 
-pub(crate) use render::{damage_line, duration_words};
+pub(crate) use render::damage_line;
 
 use std::collections::BTreeMap;
 

@@ -39,16 +39,6 @@ pub(super) fn summary_md(
     md.finish()
 }
 
-/// A duration in words for summary.md and events ("35m", "2h5m").
-pub(crate) fn duration_words(d: std::time::Duration) -> String {
-    let minutes = d.as_secs() / 60;
-    match (minutes / 60, minutes % 60) {
-        (0, m) => format!("{m}m"),
-        (h, 0) => format!("{h}h"),
-        (h, m) => format!("{h}h{m}m"),
-    }
-}
-
 fn header(md: &mut Markdown, s: &Summary) {
     let t = &s.evidence.target;
     md.line(&format!("# {} {}", t.kind, t.name));
@@ -63,7 +53,7 @@ fn header(md: &mut Markdown, s: &Summary) {
     if let Some(stalled) = t.stalled.as_ref().filter(|_| !t.is_final()) {
         md.line(&format!(
             "- Taken while it ran: it had not moved for {} (since {}); what it waits on is in the findings",
-            duration_words(stalled.still_for),
+            crate::findings::text::duration_words(stalled.still_for),
             stalled.since
         ));
     }
@@ -710,13 +700,8 @@ mod tests {
         let mut ended = summary;
         ended.evidence.target.phase = "Failed".into();
         assert!(!ended.render(&[], &[]).contains("Taken while it ran"));
-        assert_eq!(
-            duration_words(std::time::Duration::from_secs(35 * 60)),
-            "35m"
-        );
-        assert_eq!(
-            duration_words(std::time::Duration::from_secs(2 * 3600)),
-            "2h"
-        );
+        let words = crate::findings::text::duration_words;
+        assert_eq!(words(std::time::Duration::from_secs(35 * 60)), "35m");
+        assert_eq!(words(std::time::Duration::from_secs(2 * 3600)), "2h");
     }
 }

@@ -129,3 +129,14 @@ pub(crate) fn repository_maintenance_failed(
          next maintenance interval."
     )
 }
+
+/// A volume operation that does not move, whose pod and node-agent look fine.
+pub(crate) fn volume_operation_stalled(kind: &str, name: &str, node: Option<&str>) -> String {
+    let on = node.map_or_else(String::new, |n| format!(" on node {n}"));
+    format!(
+        "`kubectl -n velero describe {} {name}` and the log of the node-agent{on} (in this \
+         bundle under logs/node-agent/) say what {kind} {name} waits on: its data-path pod \
+         pending, its repository not ready, or its data still moving slowly.",
+        kind.to_lowercase()
+    )
+}

@@ -97,9 +97,29 @@ fn log_missing() -> Evidence {
 }
 
 /// (rule, its evidence, a part of the next step it must give).
+/// A stall bundle of a Backup waiting on its plugins' operations.
+fn stalled() -> Evidence {
+    let mut e = Evidence::default();
+    e.set_target(
+        "resources/backup.yaml",
+        &serde_json::json!({"kind": "Backup", "metadata": {"name": "b1", "namespace": "velero"},
+            "status": {"phase": "WaitingForPluginOperations"}}),
+    );
+    e.target.stalled = Some(crate::findings::StalledEvidence {
+        since: "2026-11-28T10:00:00Z".into(),
+        still_for: std::time::Duration::from_secs(3600),
+    });
+    e
+}
+
 fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
     let ws = "velero.io/change-storage-class";
     vec![
+        (
+            "operation-stalled",
+            stalled(),
+            "`velero backup describe b1 --details`",
+        ),
         (
             "velero-server-restarted",
             load("server-restarted"),
@@ -409,6 +429,7 @@ fn rule_ids_in_code() -> BTreeSet<String> {
         include_str!("../rules/platform.rs"),
         include_str!("../rules/pods.rs"),
         include_str!("../rules/refusals.rs"),
+        include_str!("../rules/stalled.rs"),
         include_str!("../rules/volumes.rs"),
         include_str!("../rules/warnings.rs"),
     ];
@@ -449,7 +470,7 @@ fn every_rule_of_the_code_has_a_next_step_case() {
         .filter(|name| !name.to_string_lossy().ends_with("_tests.rs"))
         .count();
     assert_eq!(
-        files, 8,
+        files, 9,
         "a file was added to or taken from rules/: list it above"
     );
 }

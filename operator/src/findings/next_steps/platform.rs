@@ -75,3 +75,26 @@ pub(crate) fn unclassified(kind: &str, name: &str) -> String {
          bundle."
     )
 }
+
+/// A running Backup or Restore that stopped moving, with no volume operation to blame.
+pub(crate) fn operation_stalled(kind: &str, name: &str, phase: &str, namespace: &str) -> String {
+    let lower = kind.to_lowercase();
+    match phase {
+        "New" => format!(
+            "No Velero server picked the {lower} up: `kubectl -n {namespace} get deploy,pods \
+             -l deploy=velero` shows whether one runs, and its log why it does not start \
+             {lower} {name} (another {lower} ahead of it, the server waiting on its storage \
+             location)."
+        ),
+        p if p.starts_with("WaitingForPluginOperations") => format!(
+            "`velero {lower} describe {name} --details` lists each asynchronous operation with \
+             its plugin, id, phase and progress; the plugin's own objects (a DataUpload, a \
+             snapshot) and its log in the Velero server say why one does not complete."
+        ),
+        _ => format!(
+            "The Velero server's log lines for {lower} {name} (in this bundle under \
+             logs/velero/) show the last item it worked on; `velero {lower} describe {name} \
+             --details` shows the operations it still waits for."
+        ),
+    }
+}

@@ -27,7 +27,7 @@ fn operations_on(e: &Evidence, node: &str) -> Vec<String> {
 
 /// Why `node` has no running node-agent, from the nodes and node-agent pods collected: the
 /// reason, and the file that shows it.
-fn why_no_agent(e: &Evidence, node: &str) -> Option<(String, String)> {
+pub(super) fn why_no_agent(e: &Evidence, node: &str) -> Option<(String, String)> {
     let infra = &e.infra;
     let listed = infra.nodes.get(node);
     if listed.is_none() && infra.all_nodes_listed {
@@ -548,7 +548,7 @@ pub(super) fn repository_maintenance_failed(e: &Evidence) -> Vec<Finding> {
 /// known, why.
 /// What to do about a node without a running node-agent, by what the evidence says of it
 /// (the same reading as [`why_no_agent`]); none when it says nothing.
-fn agent_next_step(e: &Evidence, node: &str) -> Option<String> {
+pub(super) fn agent_next_step(e: &Evidence, node: &str) -> Option<String> {
     let infra = &e.infra;
     let listed = infra.nodes.get(node);
     let gap = if listed.is_none() && infra.all_nodes_listed {

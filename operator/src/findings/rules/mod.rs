@@ -6,6 +6,7 @@ mod items;
 mod platform;
 mod pods;
 mod refusals;
+mod stalled;
 mod volumes;
 mod warnings;
 
@@ -20,6 +21,7 @@ type Fallback = fn(&Evidence, &[Finding]) -> Vec<Finding>;
 
 /// In order of preference within a layer and severity.
 const RULES: &[Rule] = &[
+    stalled::operation_stalled,
     platform::velero_server_restarted,
     platform::bsl_unavailable,
     platform::failed_validation,
