@@ -11,7 +11,7 @@ use kube::config::Kubeconfig;
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::Env;
+use crate::env::Env;
 
 /// What the proxy has done so far.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -65,7 +65,7 @@ impl ApiFaultProxy {
         };
         std::fs::write(upstream_ca.path(), pem)?;
         let tls = env.s3.ca_file.parent().context("no TLS folder")?;
-        let script = crate::tests_dir().join("env/api-fault-proxy.py");
+        let script = crate::env::tests_dir().join("env/api-fault-proxy.py");
         let mut child = tokio::process::Command::new("python3")
             .arg(&script)
             .arg(&upstream)

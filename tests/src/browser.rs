@@ -6,7 +6,7 @@ use std::{path::Path, time::Duration};
 use anyhow::{Context, Result, ensure};
 use serde::de::DeserializeOwned;
 
-use crate::Env;
+use crate::env::Env;
 
 /// How long one page may take, Chromium's start included.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -21,7 +21,7 @@ pub async fn report_check<T: DeserializeOwned>(
         .browser_tools
         .clone()
         .context("env.json names no browserTools: make env-up")?;
-    let script = crate::tests_dir().join("browser/report-check.cjs");
+    let script = crate::env::tests_dir().join("browser/report-check.cjs");
     let run = tokio::process::Command::new("node")
         .arg(&script)
         .arg(report)

@@ -16,7 +16,7 @@ use kube::{
 use tokio::{sync::watch, task::JoinHandle};
 use velero_debug_crd::DebugBundle;
 
-use crate::Env;
+use crate::env::Env;
 
 pub struct BundleWatch {
     seen: Arc<Mutex<Vec<DebugBundle>>>,

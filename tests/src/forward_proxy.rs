@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context, Result, bail, ensure};
 use tokio::process::{Child, Command};
 
-use crate::Env;
+use crate::env::Env;
 
 pub struct ForwardProxy {
     pub port: u16,

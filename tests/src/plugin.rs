@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::Output, time::Duration};
 
 use anyhow::{Context, Result};
 
-use crate::Env;
+use crate::env::Env;
 
 /// The plugin binary run-e2e.sh builds (or `$VDO_PLUGIN`: the bench's release build).
 pub fn binary() -> PathBuf {
@@ -13,7 +13,7 @@ pub fn binary() -> PathBuf {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::tests_dir().join("../target"));
+        .unwrap_or_else(|| crate::env::tests_dir().join("../target"));
     target.join("debug/kubectl-velero_debug")
 }
 
@@ -63,7 +63,7 @@ pub fn text(out: &Output) -> String {
 /// Debian's bash-completion as `make tools` unpacked it (kubectl's bash completion needs it, as
 /// on a user's machine): its path, from the version pinned in tests/env/versions.env.
 pub fn bash_completion_script() -> Result<PathBuf> {
-    let versions = crate::tests_dir().join("env/versions.env");
+    let versions = crate::env::tests_dir().join("env/versions.env");
     let text = std::fs::read_to_string(&versions)
         .with_context(|| format!("reading {}", versions.display()))?;
     let version = text

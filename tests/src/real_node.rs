@@ -12,7 +12,7 @@ use kube::{
 };
 use serde::Deserialize;
 
-use crate::{TestCtx, eventually};
+use crate::{context::TestCtx, polling::eventually};
 
 /// env.json's `realNode`.
 #[derive(Debug, Clone, Deserialize)]
@@ -207,7 +207,7 @@ pub async fn real_node_agent(t: &TestCtx) -> Result<Pod> {
 /// real node's storage location; its name once finished.
 pub async fn fs_backup(t: &TestCtx, ns: &str) -> Result<String> {
     let location = t.env.real_node()?.storage_location.clone();
-    let (backup, _) = crate::fixtures::backup_namespace(
+    let (backup, _) = crate::backups::backup_namespace(
         t,
         ns,
         &[
@@ -223,10 +223,10 @@ pub async fn fs_backup(t: &TestCtx, ns: &str) -> Result<String> {
 /// A namespace `prefix-...` whose StatefulSet `db` (one volume, `data`) runs on the real node,
 /// backed up with fs-backup: the namespace and the backup, which ended Completed.
 pub async fn backed_up_volume(t: &TestCtx, prefix: &str) -> Result<(String, String)> {
-    let ns = crate::create_namespace(&t.client, &t.cleanup, prefix).await?;
+    let ns = crate::context::create_namespace(&t.client, &t.cleanup, prefix).await?;
     stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
     let backup = fs_backup(t, &ns).await?;
-    let phase = crate::fixtures::backup_phase(t, &backup).await?;
+    let phase = crate::backups::backup_phase(t, &backup).await?;
     ensure!(
         phase == "Completed",
         "backup {backup} of {ns} ended {phase}"

@@ -12,7 +12,7 @@ use anyhow::Result;
 use k8s_openapi::api::core::v1::Event;
 use kube::{Api, api::ListParams};
 
-use crate::{TestCtx, eventually};
+use crate::{context::TestCtx, polling::eventually};
 
 /// How many times `reason` was recorded on the DebugBundle `name`, series included.
 pub async fn times_recorded(t: &TestCtx, name: &str, reason: &str) -> Result<i32> {

@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context, Result, ensure};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::{Env, plugin};
+use crate::{env::Env, plugin};
 
 pub struct Served {
     child: tokio::process::Child,

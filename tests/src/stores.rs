@@ -1,16 +1,49 @@
-//! The Azure and GCS stores of the environment as the tests reach them without the operator:
-//! Azurite through Microsoft's own Python client (tests/env/azure-blob.py), fake-gcs-server
-//! through its JSON API, and Google's Python client for the signed URL the operator must
-//! match.
+//! The object stores of the environment as the tests reach them without the operator: the S3
+//! bucket through the AWS SDK, Azurite through Microsoft's own Python client
+//! (tests/env/azure-blob.py), fake-gcs-server through its JSON API, and Google's Python client
+//! for the signed URL the operator must match.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use crate::Env;
+use crate::env::{Env, tests_dir};
+
+/// Whether `key` is in the environment's bucket.
+pub async fn object_exists(env: &Env, key: &str) -> Result<bool> {
+    let s3 = env.s3_client(&env.s3.endpoint);
+    match s3
+        .head_object()
+        .bucket(&env.s3.bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `text` gzipped into the environment's bucket at `<prefix>/<key>`, as Velero writes
+/// its logs and results.
+pub async fn put_gzipped(env: &Env, key: &str, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes())?;
+    env.s3_client(&env.s3.endpoint)
+        .put_object()
+        .bucket(&env.s3.bucket)
+        .key(format!("{}/{key}", env.s3.prefix))
+        .body(gz.finish()?.into())
+        .send()
+        .await
+        .with_context(|| format!("writing {key}"))?;
+    Ok(())
+}
 
 fn script(name: &str) -> PathBuf {
-    crate::tests_dir().join("env").join(name)
+    tests_dir().join("env").join(name)
 }
 
 /// Runs a script of tests/env with the environment's pytools Python; its stdout.

@@ -15,7 +15,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::Env;
+use crate::env::Env;
 
 /// What the webhook answers every review with.
 #[derive(Debug, Clone)]

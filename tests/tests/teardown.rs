@@ -7,7 +7,7 @@
 use std::{path::Path, process::Command, time::Duration};
 
 use anyhow::{Context, Result, ensure};
-use velero_debug_e2e::process_live;
+use velero_debug_e2e::operators::process_live;
 
 /// Pids of the processes whose process group is `pgid`, with whether each is live.
 fn group_members(pgid: u32) -> Vec<(u32, bool)> {
@@ -60,7 +60,7 @@ fn orphaned_group_ignoring_term() -> Result<u32> {
 }
 
 fn env_down(cache: &Path) -> Result<std::process::Output> {
-    let script = velero_debug_e2e::tests_dir().join("env/env-down.sh");
+    let script = velero_debug_e2e::env::tests_dir().join("env/env-down.sh");
     Ok(Command::new("bash")
         .arg(script)
         .env("VDO_CACHE", cache)
@@ -268,7 +268,7 @@ fn env_down_removes_everything_a_real_node_leaves() -> Result<()> {
     let leftovers = NodeLeftovers::make(cache.path())?;
     let made = leftovers.left();
     ensure!(made.len() >= 8, "the leftovers were not all made: {made:?}");
-    let script = velero_debug_e2e::tests_dir().join("env/env-down.sh");
+    let script = velero_debug_e2e::env::tests_dir().join("env/env-down.sh");
     let out = Command::new("bash")
         .arg(script)
         .env("VDO_CACHE", cache.path())

@@ -13,16 +13,17 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, api::LogParams};
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    OperatorsBack, TestCtx,
     api_proxy::ApiFaultProxy,
-    eventually,
-    fixtures::{
-        apply_bundle, data_path_log, download, failed_pod_volume_backup_on, fake_node, real_backup,
-        restart_node_agent_on, server_log, text, wait_completed,
-    },
-    operator_metric,
+    archives::{download, server_log, sha256_hex, text},
+    backups::real_backup,
+    bundles::{apply_bundle, wait_completed},
+    context::TestCtx,
+    kwok_logs::data_path_log,
+    nodes::{fake_node, restart_node_agent_on},
+    operations::failed_pod_volume_backup_on,
+    operators::{OperatorsBack, operator_metric, restart_operator_replica, restart_operators},
+    polling::eventually,
     recorded_events::times_recorded_once_made,
-    restart_operator_replica, restart_operators, sha256_hex,
 };
 
 /// Every log request of Velero's namespace is answered 429 with Retry-After: 1 the first time,
@@ -171,7 +172,7 @@ impl Drop for RemoveOnDrop {
 }
 
 async fn lease_holder(t: &TestCtx) -> Result<String> {
-    velero_debug_e2e::lease_holder(&t.client, &t.env.namespace).await
+    velero_debug_e2e::operators::lease_holder(&t.client, &t.env.namespace).await
 }
 
 /// The leader (operator-0) reaches the API server through the proxy and uploads slowly; the

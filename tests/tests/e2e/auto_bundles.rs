@@ -17,15 +17,17 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, TestCtx, eventually,
-    fixtures::{
-        apply_bundle, assert_first_finding, auto_bundle_for, auto_bundle_recorded, bundle_gone,
-        condition_reason, download, finished_restore, ledger_record, object_exists,
-        partially_failed_now, partially_failed_restore, probable_cause_event, real_backup, text,
-        wait_finished,
-    },
-    holds_throughout,
+    archives::{download, text},
+    auto_bundles::{auto_bundle_for, auto_bundle_recorded, ledger_record},
+    backups::real_backup,
+    bundles::{apply_bundle, bundle_gone, condition_reason, wait_finished},
+    context::TestCtx,
+    env::Env,
+    findings::{assert_first_finding, probable_cause_event},
+    polling::{eventually, holds_throughout},
     recorded_events::notes_recorded,
+    restores::{finished_restore, partially_failed_now, partially_failed_restore},
+    stores::object_exists,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 

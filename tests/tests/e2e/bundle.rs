@@ -12,17 +12,20 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    TestCtx,
+    archives::{download, server_log, text},
+    backups::real_backup,
     bundle_watch::BundleWatch,
-    eventually,
-    fixtures::{
-        apply_bundle, assert_first_finding, condition_reason, data_path_pod, download,
-        failed_pod_volume_backup_on, fake_node, object_exists, operation_object, place_restore_pod,
-        real_backup, real_restore, restart_node_agent_on, server_log, storage_location, text,
-        wait_finished,
-    },
+    bundles::{apply_bundle, condition_reason, wait_finished},
+    context::{TestCtx, unique_name},
+    findings::assert_first_finding,
+    kwok_logs::data_path_pod,
+    nodes::{fake_node, restart_node_agent_on},
+    operations::{failed_pod_volume_backup_on, operation_object, place_restore_pod},
+    polling::eventually,
     recorded_events::{times_recorded, times_recorded_once_made},
-    unique_name,
+    restores::real_restore,
+    storage_locations::storage_location,
+    stores::object_exists,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 

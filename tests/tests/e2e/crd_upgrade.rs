@@ -9,15 +9,16 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::{Api, Client};
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    TestCtx,
-    fixtures::{apply_bundle, real_backup, wait_completed},
-    restart_operators,
+    backups::real_backup,
+    bundles::{apply_bundle, wait_completed},
+    context::TestCtx,
+    operators::restart_operators,
 };
 
 const CRD: &str = "debugbundles.velerodebug.io";
 
 fn repo_path(relative: &str) -> std::path::PathBuf {
-    velero_debug_e2e::tests_dir().join("..").join(relative)
+    velero_debug_e2e::env::tests_dir().join("..").join(relative)
 }
 
 /// Whether the served schema has `status.progress.bytesUploaded` (new since chart 0.1.0).

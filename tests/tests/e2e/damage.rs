@@ -15,12 +15,14 @@ use kube::{
     api::{ListParams, PostParams},
 };
 use velero_debug_e2e::{
-    TestCtx, create_namespace, eventually,
-    fixtures::{
-        self, apply_bundle, condition_reason, download, grant_workload_reads, operation_object,
-        pod_volume_restore, real_restore, text, wait_finished,
-    },
-    unique_name, velero,
+    archives::{download, text},
+    bundles::{apply_bundle, condition_reason, wait_finished},
+    context::{TestCtx, create_namespace, unique_name},
+    operations::{operation_object, pod_volume_restore},
+    polling::eventually,
+    rbac::grant_workload_reads,
+    restores::{self, real_restore},
+    velero_cli::velero,
 };
 
 /// The labels Helm's charts give what a release installs.
@@ -101,7 +103,7 @@ async fn pods_ready(client: &Client, namespace: &str, count: usize) -> Result<()
 /// The namespace a restore goes into, made first with a ResourceQuota that admits no
 /// ConfigMap (in force before the restore), and readable by the operator.
 async fn quota_refusing_configmaps(t: &TestCtx, namespace: &str) -> Result<()> {
-    fixtures::quota_refusing_configmaps(t, namespace).await?;
+    restores::quota_refusing_configmaps(t, namespace).await?;
     grant_workload_reads(t, namespace).await
 }
 

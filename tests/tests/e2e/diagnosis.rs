@@ -15,12 +15,16 @@ use kube::{
 };
 use velero_debug_crd::DebugBundleStatus;
 use velero_debug_e2e::{
-    TestCtx, chart_values, create_namespace, eventually,
-    fixtures::{
-        RELEASE, apply_bundle, condition_reason, download, finished_restore, first_finding,
-        pod_volume_restore, real_backup, text, wait_finished,
-    },
-    unique_name,
+    archives::{download, text},
+    backups::real_backup,
+    bundles::{apply_bundle, condition_reason, wait_finished},
+    context::{TestCtx, create_namespace, unique_name},
+    findings::first_finding,
+    operations::pod_volume_restore,
+    operators::chart_values,
+    polling::eventually,
+    rbac::RELEASE,
+    restores::finished_restore,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 

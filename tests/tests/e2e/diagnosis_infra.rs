@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use velero_debug_e2e::{
-    TestCtx,
-    fixtures::{
-        apply_bundle, download, fake_node, finished_restore, first_finding, pod_volume_restore,
-        real_backup, text, wait_completed,
-    },
+    archives::{download, text},
+    backups::real_backup,
+    bundles::{apply_bundle, wait_completed},
+    context::TestCtx,
+    findings::first_finding,
+    nodes::fake_node,
+    operations::pod_volume_restore,
+    restores::finished_restore,
 };
 
 /// The taint the test's node carries: DaemonSet node-agent in the environment tolerates none.

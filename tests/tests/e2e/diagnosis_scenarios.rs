@@ -10,14 +10,18 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
-    TestCtx, eventually,
-    fixtures::{
-        assert_first_finding, assert_first_status_finding, backup_phase, completed_bundle,
-        condition_reason, fake_node, finished_bundle, finished_restore, operation_object,
-        pod_volume_restore, probable_cause_event, put_gzipped, real_backup, restart_node_agent_on,
-        text,
-    },
-    plugin, unique_name, velero,
+    archives::text,
+    backups::{backup_phase, real_backup},
+    bundles::{completed_bundle, condition_reason, finished_bundle},
+    context::{TestCtx, unique_name},
+    findings::{assert_first_finding, assert_first_status_finding, probable_cause_event},
+    nodes::{fake_node, restart_node_agent_on},
+    operations::{operation_object, pod_volume_restore},
+    plugin,
+    polling::eventually,
+    restores::finished_restore,
+    stores::put_gzipped,
+    velero_cli::velero,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 

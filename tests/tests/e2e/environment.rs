@@ -11,7 +11,12 @@ use kube::{
     api::{DynamicObject, ListParams, LogParams},
     discovery::Discovery,
 };
-use velero_debug_e2e::{Env, TestCtx, eventually, fixtures::real_backup, unique_name};
+use velero_debug_e2e::{
+    backups::real_backup,
+    context::{TestCtx, unique_name},
+    env::Env,
+    polling::eventually,
+};
 use velero_debug_operator::velero::resource as velero_resource;
 
 #[tokio::test]
@@ -133,7 +138,7 @@ async fn pod_logs_are_served_through_the_api_including_previous() -> Result<()> 
         &log[..log.len().min(500)]
     );
 
-    // The environment's own three nodes: a test's fake node (fixtures::fake_node) gets a
+    // The environment's own three nodes: a test's fake node (nodes::fake_node) gets a
     // node-agent of its own from the DaemonSet, which stays a while after that node is gone
     // (the pod garbage collector's quarantine), whatever test binary runs next.
     let env_nodes = ["node-0", "node-1", "node-2"];

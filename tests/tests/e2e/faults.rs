@@ -22,15 +22,17 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, TestCtx, eventually,
-    fixtures::{
-        apply_bundle, condition_reason, data_path_log, download, real_backup, storage_location,
-        wait_finished,
-    },
+    archives::download,
+    backups::real_backup,
+    bundles::{apply_bundle, condition_reason, wait_finished},
+    context::TestCtx,
+    env::Env,
     holding_proxy::{Hold, HoldingProxy},
-    operator_metric, process_live,
+    kwok_logs::data_path_log,
+    operators::{operator_metric, process_live, restart_operator_replica, restart_operators},
+    polling::eventually,
     recorded_events::times_recorded,
-    restart_operator_replica, restart_operators,
+    storage_locations::storage_location,
 };
 
 fn setting(name: &str, default: u64) -> u64 {
@@ -51,7 +53,7 @@ impl Drop for RemoveOnDrop {
 
 /// The leader Lease's holder, when it is a process that is alive.
 async fn live_leader(env: &Env, client: &Client) -> Result<Option<String>> {
-    let holder = velero_debug_e2e::lease_holder(client, "velero").await?;
+    let holder = velero_debug_e2e::operators::lease_holder(client, "velero").await?;
     if holder.is_empty() {
         return Ok(None);
     }

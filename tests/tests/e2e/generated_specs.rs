@@ -19,11 +19,12 @@ use kube::{
     api::{DeleteParams, DynamicObject, ListParams, PostParams},
 };
 use velero_debug_e2e::{
-    Env, TestCtx, eventually,
-    fixtures::{
-        apply_bundle, debug_bundles_resource, download, ready_condition, real_backup, wait_finished,
-    },
-    unique_name,
+    archives::download,
+    backups::real_backup,
+    bundles::{apply_bundle, debug_bundles_resource, ready_condition, wait_finished},
+    context::{TestCtx, unique_name},
+    env::Env,
+    polling::eventually,
 };
 
 /// VDO_GENERATED_SEED, else the time: printed by each test, so a failure can be repeated.

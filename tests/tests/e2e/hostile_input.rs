@@ -10,12 +10,16 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, TestCtx, eventually,
-    fixtures::{
-        bundle_gone, condition_reason, debug_bundles_resource, download, object_exists,
-        ready_condition, real_backup, text, wait_finished,
+    archives::{download, text},
+    backups::real_backup,
+    bundles::{
+        bundle_gone, condition_reason, debug_bundles_resource, ready_condition, wait_finished,
     },
-    restart_operators, unique_name,
+    context::{TestCtx, unique_name},
+    env::Env,
+    operators::restart_operators,
+    polling::eventually,
+    stores::object_exists,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -208,7 +212,7 @@ async fn serial_a_bundle_the_operator_cannot_read_fails_alone_across_a_restart()
 
     restart_operators(1, &[]).await?;
     let normal =
-        velero_debug_e2e::fixtures::apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+        velero_debug_e2e::bundles::apply_bundle(t, serde_json::json!({"backup": backup})).await?;
     let done = wait_finished(t, &normal, Duration::from_secs(120)).await?;
     download(&done).await?;
     let ready = operator_readyz(&t.env).await?;
@@ -251,7 +255,7 @@ async fn an_archive_key_written_into_status_is_neither_signed_nor_deleted() -> R
     let t = &TestCtx::new().await?;
     let (_, backup, _) = real_backup(t, "keys").await?;
     let name =
-        velero_debug_e2e::fixtures::apply_bundle(t, serde_json::json!({"backup": backup})).await?;
+        velero_debug_e2e::bundles::apply_bundle(t, serde_json::json!({"backup": backup})).await?;
     let done = wait_finished(t, &name, Duration::from_secs(120)).await?;
     download(&done).await?;
     let own = done

@@ -7,16 +7,19 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, ensure};
 use velero_debug_e2e::{
-    TestCtx,
-    fixtures::{apply_bundle, download, object_exists, real_backup, text, wait_completed},
-    restart_operators,
+    archives::{download, text},
+    backups::real_backup,
+    bundles::{apply_bundle, wait_completed},
+    context::TestCtx,
+    operators::restart_operators,
+    stores::object_exists,
 };
 
 /// The OCI layout under test: VDO_IMAGE_DIR, else what `make image` wrote.
 fn image_dir() -> Result<PathBuf> {
     let dir = std::env::var_os("VDO_IMAGE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| velero_debug_e2e::tests_dir().join("../target/image/oci"));
+        .unwrap_or_else(|| velero_debug_e2e::env::tests_dir().join("../target/image/oci"));
     ensure!(
         dir.join("index.json").is_file(),
         "no OCI image layout at {}: run 'make image'",

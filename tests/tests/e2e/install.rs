@@ -18,12 +18,16 @@ use kube::{
     config::{KubeConfigOptions, Kubeconfig},
 };
 use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle, INSTALL_RECORD};
-use velero_debug_e2e::{Env, TestCtx, create_namespace, eventually};
+use velero_debug_e2e::{
+    context::{TestCtx, create_namespace},
+    env::Env,
+    polling::eventually,
+};
 
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:velero:velero-debug-operator";
 
 fn script(name: &str) -> std::path::PathBuf {
-    velero_debug_e2e::tests_dir().join("env").join(name)
+    velero_debug_e2e::env::tests_dir().join("env").join(name)
 }
 
 #[tokio::test]

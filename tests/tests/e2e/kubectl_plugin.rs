@@ -9,9 +9,14 @@ use anyhow::{Context, Result, ensure};
 use kube::Api;
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
-    Cleanup, Env, TestCtx, eventually,
-    fixtures::{object_exists, partially_failed_restore, real_backup, wait_finished},
-    unique_name,
+    backups::real_backup,
+    bundles::wait_finished,
+    cleanup::Cleanup,
+    context::{TestCtx, unique_name},
+    env::Env,
+    polling::eventually,
+    restores::partially_failed_restore,
+    stores::object_exists,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -266,7 +271,7 @@ async fn completion_for_bash_is_a_script_bash_accepts() -> Result<()> {
 /// cluster. Returns COMPREPLY.
 async fn complete_through_kubectl(env: &Env, words: &[&str]) -> Result<Vec<String>> {
     let bin = tempfile::tempdir()?;
-    let repo = velero_debug_e2e::tests_dir().join("..");
+    let repo = velero_debug_e2e::env::tests_dir().join("..");
     std::os::unix::fs::symlink(binary(), bin.path().join("kubectl-velero_debug"))?;
     std::os::unix::fs::symlink(
         repo.join("cli/kubectl_complete-velero_debug")

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, ensure};
 use velero_debug_e2e::{
-    TestCtx,
-    fixtures::{completed_bundle, partially_failed_restore},
+    bundles::completed_bundle, context::TestCtx, restores::partially_failed_restore,
 };
 
 /// Labels Prometheus adds to every scraped series (the target's), and histograms' `le`.
@@ -121,7 +120,7 @@ async fn every_metric_and_label_the_alerts_and_dashboard_query_is_served() -> Re
         .await?
         .text()
         .await?;
-    let root = velero_debug_e2e::tests_dir().join("..");
+    let root = velero_debug_e2e::env::tests_dir().join("..");
     let mut missing = Vec::new();
     for file in QUERIES {
         let text = std::fs::read_to_string(root.join(file))?;

@@ -11,13 +11,17 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, TestCtx, eventually,
-    fixtures::{
-        apply_bundle, auto_bundle_for, auto_bundle_recorded, condition_reason, download,
-        partially_failed_now, real_backup, storage_location, wait_completed, wait_finished,
-    },
+    archives::download,
+    auto_bundles::{auto_bundle_for, auto_bundle_recorded},
+    backups::real_backup,
+    bundles::{apply_bundle, condition_reason, wait_completed, wait_finished},
+    context::TestCtx,
+    env::Env,
     holding_proxy::{Hold, HoldingProxy},
-    holds_throughout, operator_metric, process_live, restart_operators,
+    operators::{operator_metric, process_live, restart_operators},
+    polling::{eventually, holds_throughout},
+    restores::partially_failed_now,
+    storage_locations::storage_location,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -92,7 +96,7 @@ async fn serial_a_restarted_operator_makes_no_second_automatic_bundle() -> Resul
 }
 
 async fn leader(client: &Client) -> Result<String> {
-    velero_debug_e2e::lease_holder(client, "velero").await
+    velero_debug_e2e::operators::lease_holder(client, "velero").await
 }
 
 async fn signal(env: &Env, identity: &str, signal: &str) -> Result<()> {

@@ -18,9 +18,14 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, INSTALL_RECORD};
 use velero_debug_e2e::{
-    Env, TestCtx, eventually,
-    fixtures::{bundle_gone, completed_archive, object_exists, real_backup, storage_location},
-    restart_operators, stores, unique_name,
+    backups::real_backup,
+    bundles::{bundle_gone, completed_archive},
+    context::{TestCtx, unique_name},
+    env::Env,
+    operators::restart_operators,
+    polling::eventually,
+    storage_locations::storage_location,
+    stores::{self, object_exists},
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -468,7 +473,7 @@ async fn second_install(t: &TestCtx, namespace: &str, backup: &str) -> Result<()
     Api::<ConfigMap>::namespaced(t.client.clone(), namespace)
         .create(&kube::api::PostParams::default(), &record)
         .await?;
-    velero_debug_e2e::restart_operator_replica(
+    velero_debug_e2e::operators::restart_operator_replica(
         9,
         &[
             ("VDO_OPERATOR_NAMESPACE", namespace.to_string()),
@@ -501,8 +506,9 @@ async fn second_install(t: &TestCtx, namespace: &str, backup: &str) -> Result<()
 #[tokio::test]
 async fn serial_a_second_install_on_the_same_bucket_keeps_its_archives_and_uploads() -> Result<()> {
     let t = &TestCtx::new().await?;
-    let back = velero_debug_e2e::OperatorsBack::armed();
-    let other = velero_debug_e2e::create_namespace(&t.client, &t.cleanup, "velero-b").await?;
+    let back = velero_debug_e2e::operators::OperatorsBack::armed();
+    let other =
+        velero_debug_e2e::context::create_namespace(&t.client, &t.cleanup, "velero-b").await?;
     let (_, backup, _) = real_backup(t, "installs").await?;
     second_install(t, &other, &backup).await?;
     let outcome = two_installs_sweep(t, &other, &backup).await;

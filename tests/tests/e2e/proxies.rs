@@ -9,10 +9,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use velero_debug_crd::Phase;
 use velero_debug_e2e::{
-    Env, OperatorsBack, TestCtx, eventually,
-    fixtures::{apply_bundle, condition_reason, real_backup, wait_completed},
+    backups::real_backup,
+    bundles::{apply_bundle, condition_reason, wait_completed},
+    context::TestCtx,
+    env::Env,
     forward_proxy::ForwardProxy,
-    restart_operators,
+    operators::{OperatorsBack, restart_operators},
+    polling::eventually,
 };
 
 /// Host and port of a URL (`http://127.0.0.1:9000/x` -> `127.0.0.1:9000`).

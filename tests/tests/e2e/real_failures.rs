@@ -20,13 +20,16 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase, reasons};
 use velero_debug_e2e::{
-    TestCtx, create_namespace, eventually,
-    fixtures::{
-        assert_first_finding, assert_first_status_finding, backup_namespace, backup_phase,
-        completed_bundle, condition_reason, finished_bundle, grant_workload_reads,
-        real_backup_with, real_restore, real_restore_with, storage_location, text,
-    },
-    unique_name, velero,
+    archives::text,
+    backups::{backup_namespace, backup_phase, real_backup_with},
+    bundles::{completed_bundle, condition_reason, finished_bundle},
+    context::{TestCtx, create_namespace, unique_name},
+    findings::{assert_first_finding, assert_first_status_finding},
+    polling::eventually,
+    rbac::grant_workload_reads,
+    restores::{real_restore, real_restore_with},
+    storage_locations::storage_location,
+    velero_cli::velero,
     webhook::AdmissionWebhook,
 };
 use velero_debug_operator::velero::resource as velero_resource;

@@ -17,16 +17,19 @@ use kube::{
     core::ApiResource,
 };
 use velero_debug_e2e::{
-    TestCtx, create_namespace, eventually,
-    fixtures::{
-        assert_first_finding, backup_phase, completed_bundle, grant_workload_reads, real_restore,
-        real_restore_annotated, text,
-    },
+    archives::text,
+    backups::backup_phase,
+    bundles::completed_bundle,
+    context::{TestCtx, create_namespace, unique_name},
+    findings::assert_first_finding,
+    polling::eventually,
+    rbac::grant_workload_reads,
     real_node::{
         backed_up_volume, backup_repository_of, fs_backup, operation_phases, real_node_agent,
         real_node_agent_back, restart_real_node_agent, stateful_set_on_real_node, volume_sums,
     },
-    unique_name, velero,
+    restores::{real_restore, real_restore_annotated},
+    velero_cli::velero,
     webhook::AdmissionWebhook,
 };
 

@@ -13,9 +13,13 @@ use std::{
 use anyhow::{Context, Result, ensure};
 use serde::Deserialize;
 use velero_debug_e2e::{
-    TestCtx, browser, create_namespace,
-    fixtures::{apply_bundle, finished_restore, pod_volume_restore, real_backup, wait_completed},
+    backups::real_backup,
+    browser,
+    bundles::{apply_bundle, wait_completed},
+    context::{TestCtx, create_namespace},
+    operations::pod_volume_restore,
     plugin,
+    restores::finished_restore,
 };
 
 #[derive(Debug, Deserialize)]
@@ -131,7 +135,7 @@ async fn the_report_of_a_real_bundle_loads_clean_in_chromium_with_a_bar_per_oper
 
     let artifacts = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| velero_debug_e2e::tests_dir().join("../target"))
+        .unwrap_or_else(|| velero_debug_e2e::env::tests_dir().join("../target"))
         .join("e2e-artifacts");
     std::fs::create_dir_all(&artifacts)?;
     let screenshot = artifacts.join(format!("report-{name}.png"));
@@ -229,13 +233,16 @@ async fn opened_only_when_ours(t: &TestCtx, archive: &Path) -> Result<()> {
     };
     let out = report(archive.to_path_buf(), "genuine").await?;
     ensure!(out.status.success(), "report: {}", plugin::text(&out));
-    let seen =
-        velero_debug_e2e::eventually("the browser started", Duration::from_secs(10), || async {
+    let seen = velero_debug_e2e::polling::eventually(
+        "the browser started",
+        Duration::from_secs(10),
+        || async {
             Ok(std::fs::read_to_string(&opened)
                 .ok()
                 .filter(|s| s.ends_with('\n')))
-        })
-        .await?;
+        },
+    )
+    .await?;
     ensure!(
         seen.trim().ends_with("/report.html"),
         "the browser got {seen}"

@@ -11,11 +11,13 @@ use kube::{
     core::DynamicObject,
 };
 use velero_debug_e2e::{
-    TestCtx, create_namespace,
-    fixtures::{
-        apply_bundle, condition_reason, download, finished_restore, grant_workload_reads,
-        pod_volume_restore, real_backup, restored_pod_with_volume, wait_finished,
-    },
+    archives::download,
+    backups::real_backup,
+    bundles::{apply_bundle, condition_reason, wait_finished},
+    context::{TestCtx, create_namespace},
+    operations::pod_volume_restore,
+    rbac::grant_workload_reads,
+    restores::{finished_restore, restored_pod_with_volume},
 };
 use velero_debug_operator::velero::resource as velero_resource;
 

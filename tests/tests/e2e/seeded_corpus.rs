@@ -11,16 +11,18 @@ use kube::{
     api::{ListParams, PostParams},
 };
 use velero_debug_e2e::{
-    TestCtx,
-    fixtures::{apply_bundle, download, operation_object, real_backup, wait_finished},
-    unique_name,
+    archives::download,
+    backups::real_backup,
+    bundles::{apply_bundle, wait_finished},
+    context::{TestCtx, unique_name},
+    operations::operation_object,
 };
 
 use crate::corpus_format::{self, Sample};
 
 fn corpus() -> Result<Vec<Sample>> {
-    let path =
-        velero_debug_e2e::tests_dir().join("../operator/testdata/redaction-corpus/secrets.txt");
+    let path = velero_debug_e2e::env::tests_dir()
+        .join("../operator/testdata/redaction-corpus/secrets.txt");
     let text = std::fs::read_to_string(&path).with_context(|| format!("{path:?}"))?;
     Ok(corpus_format::parse(&text))
 }

@@ -9,12 +9,14 @@ use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::{Api, ResourceExt, api::PostParams};
 use velero_debug_e2e::{
-    TestCtx, create_namespace, eventually,
-    fixtures::{
-        apply_bundle, backup_namespace, grant_workload_reads, pod_volume_restore,
-        quota_refusing_configmaps, real_restore, wait_completed,
-    },
+    backups::backup_namespace,
+    bundles::{apply_bundle, wait_completed},
+    context::{TestCtx, create_namespace},
+    operations::pod_volume_restore,
     plugin,
+    polling::eventually,
+    rbac::grant_workload_reads,
+    restores::{quota_refusing_configmaps, real_restore},
     served::{Served, run},
 };
 
@@ -421,9 +423,9 @@ async fn an_archive_leaving_its_folder_or_inflating_past_the_limit_is_refused() 
 #[tokio::test]
 async fn serial_a_list_the_bundle_could_not_collect_is_answered_with_why() -> Result<()> {
     let t = &TestCtx::new().await?;
-    velero_debug_e2e::chart_values(&["rbac.workloadNamespaces=[]"]).await?;
+    velero_debug_e2e::operators::chart_values(&["rbac.workloadNamespaces=[]"]).await?;
     let outcome = list_not_collected(t).await;
-    velero_debug_e2e::chart_values(&[]).await?;
+    velero_debug_e2e::operators::chart_values(&[]).await?;
     outcome
 }
 

@@ -7,12 +7,15 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::{Context, Result, ensure};
 use velero_debug_crd::Phase;
 use velero_debug_e2e::{
-    OperatorsBack, TestCtx, eventually,
-    fixtures::{
-        apply_bundle, assert_first_finding, download, finished_restore, put_gzipped, real_backup,
-        text, wait_finished,
-    },
-    operator_metric, restart_operators,
+    archives::{download, text},
+    backups::real_backup,
+    bundles::{apply_bundle, wait_finished},
+    context::TestCtx,
+    findings::assert_first_finding,
+    operators::{OperatorsBack, operator_metric, restart_operators},
+    polling::eventually,
+    restores::finished_restore,
+    stores::put_gzipped,
 };
 
 const RULES: &str = r#"[{"id": "e2e-proxy", "match": "proxy\\.corp\\.example:3128.*refused",
@@ -24,7 +27,7 @@ const RULES: &str = r#"[{"id": "e2e-proxy", "match": "proxy\\.corp\\.example:312
 async fn start_refused() -> Result<String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| velero_debug_e2e::tests_dir().join("../target"));
+        .unwrap_or_else(|| velero_debug_e2e::env::tests_dir().join("../target"));
     let bad = r#"[{"id": "e2e", "match": "(", "title": "t", "nextStep": "n"}]"#;
     let run = tokio::process::Command::new(target.join("debug/velero-debug-operator"))
         .env("SITE_RULES", bad)

@@ -17,12 +17,14 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, TestCtx, eventually,
-    fixtures::{
-        apply_bundle, bundle_gone, condition_reason, real_backup, real_backup_in, real_restore,
-        wait_completed, wait_finished,
-    },
-    plugin, stores, unique_name,
+    backups::{real_backup, real_backup_in},
+    bundles::{apply_bundle, bundle_gone, condition_reason, wait_completed, wait_finished},
+    context::{TestCtx, unique_name},
+    env::Env,
+    plugin,
+    polling::eventually,
+    restores::real_restore,
+    stores,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -401,10 +403,10 @@ async fn download_verified(
         .and_then(|s| s.archive.as_ref())
         .context("no archive")?;
     ensure!(
-        velero_debug_e2e::sha256_hex(&bytes) == archive.sha256,
+        velero_debug_e2e::archives::sha256_hex(&bytes) == archive.sha256,
         "sha256 differs"
     );
-    velero_debug_e2e::untar(&bytes)
+    velero_debug_e2e::archives::untar(&bytes)
 }
 
 #[tokio::test]

@@ -14,9 +14,12 @@ use kube::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use velero_debug_e2e::{
-    Env, TestCtx,
-    fixtures::{apply_bundle, download, real_backup, wait_completed},
-    restart_operators,
+    archives::download,
+    backups::real_backup,
+    bundles::{apply_bundle, wait_completed},
+    context::TestCtx,
+    env::Env,
+    operators::restart_operators,
 };
 
 /// Serves the environment's keys as temporary credentials expiring at `expiry`, to every

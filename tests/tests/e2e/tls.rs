@@ -11,9 +11,11 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, TestCtx,
-    fixtures::{apply_bundle, condition_reason, real_backup, wait_finished},
-    sha256_hex, unique_name,
+    archives::sha256_hex,
+    backups::real_backup,
+    bundles::{apply_bundle, condition_reason, wait_finished},
+    context::{TestCtx, unique_name},
+    env::Env,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 

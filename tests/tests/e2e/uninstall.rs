@@ -11,14 +11,18 @@ use anyhow::{Context, Result, ensure};
 use kube::{Api, ResourceExt};
 use velero_debug_crd::{DebugBundle, FINALIZER};
 use velero_debug_e2e::{
-    Env, TestCtx, eventually,
-    fixtures::{apply_bundle, bundle_gone, object_exists, real_backup, wait_completed},
-    restart_operators,
+    backups::real_backup,
+    bundles::{apply_bundle, bundle_gone, wait_completed},
+    context::TestCtx,
+    env::Env,
+    operators::restart_operators,
+    polling::eventually,
+    stores::object_exists,
 };
 
 /// The hook Job's container arguments as the chart renders them with `set`.
 async fn hook_args(set: &[&str]) -> Result<Vec<String>> {
-    let helm = velero_debug_e2e::tests_dir().join("env/helm.sh");
+    let helm = velero_debug_e2e::env::tests_dir().join("env/helm.sh");
     let mut cmd = tokio::process::Command::new("bash");
     cmd.arg(helm).args([
         "template",
@@ -71,7 +75,7 @@ async fn hook_args(set: &[&str]) -> Result<Vec<String>> {
 async fn run_hook(env: &Env, args: &[String]) -> Result<String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| velero_debug_e2e::tests_dir().join("../target"));
+        .unwrap_or_else(|| velero_debug_e2e::env::tests_dir().join("../target"));
     let out = tokio::process::Command::new(target.join("debug/velero-debug-operator"))
         .args(args)
         .env("KUBECONFIG", env.state_dir()?.join("operator-kubeconfig"))

@@ -27,12 +27,15 @@ use kube::{
 };
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
-    TestCtx, create_namespace, eventually,
-    fixtures::{
-        fake_node, finished_restore, kwok_logs_resource, operation_object, pod_volume_restore,
-        put_gzipped, real_backup, restored_pod_with_volume,
-    },
-    untar,
+    archives::untar,
+    backups::real_backup,
+    context::{TestCtx, create_namespace},
+    kwok_logs::kwok_logs_resource,
+    nodes::fake_node,
+    operations::{operation_object, pod_volume_restore},
+    polling::eventually,
+    restores::{finished_restore, restored_pod_with_volume},
+    stores::put_gzipped,
 };
 
 use super::{
@@ -613,7 +616,7 @@ async fn restore_namespaces(t: &TestCtx, restore: &str, namespaces: &[String]) -
 /// The chart's rbac.workloadNamespaces ["*"]: its workload reader bound cluster-wide.
 async fn grant_workload_reads_everywhere(t: &TestCtx) -> Result<()> {
     use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
-    use velero_debug_e2e::fixtures::RELEASE;
+    use velero_debug_e2e::rbac::RELEASE;
     let name = format!("{RELEASE}-workload-reader-bench");
     let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name},

@@ -50,9 +50,13 @@ use kube::{
 };
 use velero_debug_crd::{DebugBundle, Phase};
 use velero_debug_e2e::{
-    Env, TestCtx, eventually,
-    fixtures::{kwok_logs_resource, operation_object, real_backup},
-    unique_name, untar,
+    archives::untar,
+    backups::real_backup,
+    context::{TestCtx, unique_name},
+    env::Env,
+    kwok_logs::kwok_logs_resource,
+    operations::operation_object,
+    polling::eventually,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 

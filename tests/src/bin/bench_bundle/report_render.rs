@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use velero_debug_e2e::{
-    TestCtx, browser,
-    fixtures::{download, finished_restore, pod_volume_restore, real_backup},
+    archives::download, backups::real_backup, browser, context::TestCtx,
+    operations::pod_volume_restore, restores::finished_restore,
 };
 
 use super::{bundle, each, median};

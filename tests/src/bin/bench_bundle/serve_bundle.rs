@@ -87,7 +87,7 @@ fn write_bundle(dir: &Path) -> Result<std::path::PathBuf> {
 }
 
 /// One round: seconds until the kubeconfig, and the peak RSS in KiB after the reads.
-async fn round(env: &velero_debug_e2e::Env, archive: &Path) -> Result<(f64, u64)> {
+async fn round(env: &velero_debug_e2e::env::Env, archive: &Path) -> Result<(f64, u64)> {
     let start = Instant::now();
     let served = Served::start(env, &archive.display().to_string()).await?;
     let ready = start.elapsed().as_secs_f64();
@@ -120,7 +120,7 @@ async fn round(env: &velero_debug_e2e::Env, archive: &Path) -> Result<(f64, u64)
 }
 
 pub(crate) async fn serve_bundle(
-    env: &velero_debug_e2e::Env,
+    env: &velero_debug_e2e::env::Env,
     rounds: usize,
 ) -> Result<Vec<String>> {
     ensure!(plugin::binary().is_file(), "build the plugin first");

@@ -1,0 +1,60 @@
+//! The real Velero server as a test drives it: its CLI run against the environment, and the
+//! wait until a Backup or Restore it started reaches a final phase.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use kube::{Api, api::DynamicObject};
+use velero_debug_operator::velero::resource as velero_resource;
+
+use crate::{context::TestCtx, env::Env, polling::eventually};
+
+/// Runs the real Velero CLI against the environment; fails with its output when it fails.
+pub async fn velero(env: &Env, args: &[&str]) -> Result<String> {
+    let run = tokio::process::Command::new(&env.velero.cli)
+        .args(args)
+        .args(["--namespace", &env.namespace, "--kubeconfig"])
+        .arg(&env.kubeconfig)
+        .kill_on_drop(true)
+        .output();
+    // A stuck server must fail the test, not hang the suite.
+    let out = tokio::time::timeout(Duration::from_secs(300), run)
+        .await
+        .with_context(|| format!("velero {} did not finish in 300s", args.join(" ")))??;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        bail!("velero {}: {text}", args.join(" "));
+    }
+    Ok(text)
+}
+
+/// Velero's `kind` (Backup or Restore) `name` once its phase is final. `--wait` returns once
+/// the phase left InProgress, which may be Finalizing: Velero then writes the status
+/// (completionTimestamp included) once more, after a test has read it.
+pub(crate) async fn in_final_phase(
+    t: &TestCtx,
+    kind: &str,
+    name: &str,
+    limit: Duration,
+) -> Result<DynamicObject> {
+    let api = Api::<DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource(kind),
+    );
+    eventually(&format!("{kind} {name}'s final phase"), limit, || async {
+        let o = api.get(name).await?;
+        let phase = o.data.pointer("/status/phase").and_then(|p| p.as_str());
+        Ok(phase
+            .is_some_and(|p| FINAL_PHASES.contains(&p))
+            .then_some(o))
+    })
+    .await
+}
+
+/// The phases after which Velero writes a Backup's or Restore's status no more.
+const FINAL_PHASES: &[&str] = &["Completed", "PartiallyFailed", "Failed", "FailedValidation"];
