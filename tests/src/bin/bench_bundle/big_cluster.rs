@@ -39,8 +39,10 @@ use velero_debug_e2e::{
 };
 
 use super::{
-    bundle, cpu_seconds, each, median, peak_rss_kib, read_logs_only, rss_kib, status_kib,
-    velero_debug_seconds, write_logs,
+    baselines::{read_logs_only, velero_debug_seconds},
+    bundles::bundle,
+    log_files::write_logs,
+    measures::{cpu_seconds, each, median, peak_rss_kib, rss_kib, status_kib},
 };
 
 /// Objects made at once: the API server takes them faster so, and kwok keeps up.

@@ -12,7 +12,10 @@ use velero_debug_e2e::{
     operations::pod_volume_restore, restores::finished_restore,
 };
 
-use super::{bundle, each, median};
+use super::{
+    bundles::bundle,
+    measures::{each, median},
+};
 
 /// The report's cap (operator/src/report/mod.rs).
 const CAP_BYTES: usize = 2 * 1024 * 1024;

@@ -15,7 +15,7 @@ use velero_debug_e2e::{
     served::{Served, run},
 };
 
-use super::{each, median, status_kib};
+use super::measures::{each, median, status_kib};
 
 const LOG_BYTES: u64 = 1 << 30;
 const PODS: usize = 2_000;
