@@ -33,6 +33,7 @@
 mod api_requests;
 mod baselines;
 mod big_cluster;
+mod big_cluster_made;
 mod bundles;
 mod data_path_logs;
 mod load;
