@@ -35,7 +35,7 @@ pub async fn velero(env: &Env, args: &[&str]) -> Result<String> {
 /// Velero's `kind` (Backup or Restore) `name` once its phase is final. `--wait` returns once
 /// the phase left InProgress, which may be Finalizing: Velero then writes the status
 /// (completionTimestamp included) once more, after a test has read it.
-pub(crate) async fn in_final_phase(
+pub async fn in_final_phase(
     t: &TestCtx,
     kind: &str,
     name: &str,

@@ -15,7 +15,16 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::env::Env;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use kube::{
+    Api,
+    api::{ApiResource, PostParams},
+};
+
+use crate::{
+    context::{TestCtx, unique_name},
+    env::Env,
+};
 
 /// What the webhook answers every review with.
 #[derive(Debug, Clone)]
@@ -54,6 +63,33 @@ impl AdmissionWebhook {
         container: serde_json::Value,
     ) -> Result<AdmissionWebhook> {
         Self::start(env, Answer::PrependInitContainer(container)).await
+    }
+
+    /// Sends the webhook every pod created in namespace `ns` (a MutatingWebhookConfiguration
+    /// the test's cleanup deletes), as a mesh's injector is sent them.
+    pub async fn inject_into(&self, t: &TestCtx, ns: &str) -> Result<()> {
+        let name = format!("{}.e2e.velerodebug.io", unique_name("inject"));
+        let config: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "webhooks": [{
+                "name": name,
+                "clientConfig": {"url": self.url, "caBundle": self.ca_bundle},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                           "resources": ["pods"], "scope": "Namespaced"}],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                "failurePolicy": "Fail", "sideEffects": "None", "reinvocationPolicy": "Never",
+                "admissionReviewVersions": ["v1"], "timeoutSeconds": 5,
+            }],
+        }))?;
+        Api::<MutatingWebhookConfiguration>::all(t.client.clone())
+            .create(&PostParams::default(), &config)
+            .await?;
+        t.cleanup.delete(
+            &ApiResource::erase::<MutatingWebhookConfiguration>(&()),
+            None,
+            &name,
+        );
+        Ok(())
     }
 
     async fn start(env: &Env, answer: Answer) -> Result<AdmissionWebhook> {

@@ -33,6 +33,7 @@ mod request_counts;
 mod seeded_corpus;
 mod serve;
 mod site_rules;
+mod stalls;
 mod storage_providers;
 mod temporary_credentials;
 mod tls;

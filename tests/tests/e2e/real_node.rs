@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
-    admissionregistration::v1::MutatingWebhookConfiguration,
     apps::v1::DaemonSet,
     batch::v1::Job,
     core::v1::{ConfigMap, Node, Pod, Secret},
@@ -411,33 +410,6 @@ async fn serial_real_node_a_data_path_pod_the_node_rejects_is_named_with_the_con
     found
 }
 
-/// A mutating webhook of the test's own, as a service mesh's injector is, that puts `container`
-/// first among the init containers of every pod created in namespace `ns`.
-async fn inject_init_container_in(t: &TestCtx, webhook: &AdmissionWebhook, ns: &str) -> Result<()> {
-    let name = format!("{}.e2e.velerodebug.io", unique_name("inject"));
-    let config: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "webhooks": [{
-            "name": name,
-            "clientConfig": {"url": webhook.url, "caBundle": webhook.ca_bundle},
-            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
-                       "resources": ["pods"], "scope": "Namespaced"}],
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
-            "failurePolicy": "Fail", "sideEffects": "None", "reinvocationPolicy": "Never",
-            "admissionReviewVersions": ["v1"], "timeoutSeconds": 5,
-        }],
-    }))?;
-    Api::<MutatingWebhookConfiguration>::all(t.client.clone())
-        .create(&PostParams::default(), &config)
-        .await?;
-    t.cleanup.delete(
-        &ApiResource::erase::<MutatingWebhookConfiguration>(&()),
-        None,
-        &name,
-    );
-    Ok(())
-}
-
 /// Scenario 5: a restored pod that never reaches Velero's restore-wait init container. A
 /// mutating webhook (as a mesh's injector does) puts a failing init container before it, so no
 /// node-agent ever accepts the PodVolumeRestore and Velero gives up at the restore's
@@ -459,7 +431,7 @@ async fn a_failing_init_container_before_restore_wait_is_named_before_the_stuck_
         }),
     )
     .await?;
-    inject_init_container_in(t, &webhook, &to).await?;
+    webhook.inject_into(t, &to).await?;
     let restore = real_restore_annotated(
         t,
         &backup,
