@@ -168,10 +168,11 @@ fn quoted_until_end(rest: &str) -> Cow<'_, str> {
     }
 }
 
-/// A duration in words for summary.md and events ("35m", "2h5m").
+/// A duration in words for summary.md and events ("40s", "35m", "2h5m").
 pub(crate) fn duration_words(d: std::time::Duration) -> String {
     let minutes = d.as_secs() / 60;
     match (minutes / 60, minutes % 60) {
+        (0, 0) => format!("{}s", d.as_secs()),
         (0, m) => format!("{m}m"),
         (h, 0) => format!("{h}h"),
         (h, m) => format!("{h}h{m}m"),

@@ -14,7 +14,7 @@ use velero_debug_e2e::{
     archives::{download, text},
     auto_bundles::auto_bundle_recorded,
     bundles::wait_completed,
-    context::{TestCtx, unique_name},
+    context::{TestCtx, create_namespace, unique_name},
     findings::assert_first_finding,
     operators::{OperatorsBack, restart_operators},
     polling::eventually,
@@ -52,8 +52,8 @@ async fn serial_real_node_a_restore_that_stops_moving_gets_one_bundle_naming_wha
     let stall_after = format!("{}s", STALL_AFTER.as_secs());
     restart_operators(1, &[("AUTO_BUNDLE_STALL_AFTER", stall_after)]).await?;
     let (from, backup) = backed_up_volume(t, "fs-stall").await?;
-    let to = unique_name("fs-stall-dst");
-    t.cleanup.namespace(&to);
+    // Made before the restore, so the operator may read it from the start.
+    let to = create_namespace(&t.client, &t.cleanup, "fs-stall-dst").await?;
     let webhook = AdmissionWebhook::prepending_init_container(
         &t.env,
         serde_json::json!({
@@ -104,10 +104,10 @@ async fn serial_real_node_a_restore_that_stops_moving_gets_one_bundle_naming_wha
             &files,
             "operation-stalled",
             &[
-                "has not moved for",
-                "PodVolumeRestore",
-                "db-0",
+                "Restore has not moved for",
+                "mesh-init",
                 "restore-wait",
+                "db-0",
             ],
         )?;
         let summary = text(&files, "summary.md")?;

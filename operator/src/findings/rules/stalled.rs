@@ -28,10 +28,10 @@ pub(super) fn operation_stalled(e: &Evidence) -> Vec<Finding> {
         Some(op) => volume_waits(e, op),
         None => phase_waits(e),
     };
+    // The cause first: a title is cut at 160 characters, and names are long.
     let title = format!(
-        "{} {} has not moved for {}: {}",
+        "{} has not moved for {}: {}",
         t.kind,
-        t.name,
         duration_words(stalled.still_for),
         waiting.what
     );
@@ -68,12 +68,15 @@ fn least_advanced(e: &Evidence) -> Option<&OperationEvidence> {
 }
 
 fn volume_waits(e: &Evidence, op: &OperationEvidence) -> Waiting {
-    let named = format!("{} {} ({})", op.kind, op.name, op.phase);
+    let named = format!("{} {}", op.kind, op.name);
     let pod = op.pod.as_deref().filter(|_| op.kind == "PodVolumeRestore");
     if let Some((pod, blocked)) = pod.and_then(|p| Some((p, pods::why_blocked(e, p)?))) {
         return Waiting {
-            what: format!("{named} waits for its pod {}", blocked.describe(pod)),
-            quote: blocked.quote,
+            what: format!("{}, which {named} waits for", blocked.describe(pod)),
+            quote: format!(
+                "{named} ({}) waits for pod {pod}: {}",
+                op.phase, blocked.quote
+            ),
             file: blocked.file,
             next_step: blocked.next_step,
             explains: vec![op.key(), pods::pod_key(pod)],
@@ -83,8 +86,8 @@ fn volume_waits(e: &Evidence, op: &OperationEvidence) -> Waiting {
         && let Some((why, file)) = data_path::why_no_agent(e, node)
     {
         return Waiting {
-            what: format!("{named} has no node-agent on its node {node}: {why}"),
-            quote: why,
+            what: format!("no node-agent on node {node} ({why}), which {named} needs"),
+            quote: format!("{named} ({}) on node {node}: {why}", op.phase),
             file,
             next_step: data_path::agent_next_step(e, node).unwrap_or_default(),
             explains: vec![op.key(), crate::findings::node_key(node)],
@@ -92,8 +95,10 @@ fn volume_waits(e: &Evidence, op: &OperationEvidence) -> Waiting {
     }
     if let Some(pod) = pod.filter(|_| matches!(op.phase.as_str(), "<none>" | "New")) {
         return Waiting {
-            what: format!("{named} waits for pod {pod} to run its restore-wait init container"),
-            quote: format!("status.phase: {}, no node accepted it", op.phase),
+            what: format!(
+                "pod {pod} never ran its restore-wait init container, which {named} waits for"
+            ),
+            quote: format!("{named}: status.phase {}, no node accepted it", op.phase),
             file: op.path.clone(),
             next_step: next_steps::pod_volume_restore_stuck(pod),
             explains: vec![op.key()],
@@ -105,8 +110,8 @@ fn volume_waits(e: &Evidence, op: &OperationEvidence) -> Waiting {
         format!(": {}", op.message)
     };
     Waiting {
-        what: format!("{named} does not move{message}"),
-        quote: format!("status.phase: {}{message}", op.phase),
+        what: format!("{named} does not move ({}{message})", op.phase),
+        quote: format!("{named}: status.phase {}{message}", op.phase),
         file: op.path.clone(),
         next_step: next_steps::volume_operation_stalled(&op.kind, &op.name, op.node.as_deref()),
         explains: vec![op.key()],
@@ -173,7 +178,12 @@ mod tests {
         assert_eq!(first.rule, "operation-stalled");
         assert_eq!(
             first.title,
-            "Restore r1 has not moved for 40m: PodVolumeRestore pvr-waiting (New) waits for pod shop/web-0 to run its restore-wait init container"
+            "Restore has not moved for 40m: pod shop/web-0 never ran its restore-wait init container, which PodVolumeRestore pvr-waiting waits for"
+        );
+        assert!(
+            first
+                .quote
+                .contains("PodVolumeRestore pvr-waiting: status.phase New")
         );
         assert!(first.quote.contains("since 2026-11-28T10:00:00Z"));
         assert!(first.next_step.as_deref().unwrap().contains("shop/web-0"));
@@ -190,7 +200,7 @@ mod tests {
         let found = operation_stalled(&e);
         assert_eq!(
             found[0].title,
-            "Restore r1 has not moved for 40m: it waits on its plugins' asynchronous operations, 1 of 2 completed"
+            "Restore has not moved for 40m: it waits on its plugins' asynchronous operations, 1 of 2 completed"
         );
         assert!(found[0].next_step.as_deref().unwrap().contains("--details"));
         assert!(
