@@ -65,6 +65,17 @@ impl AdmissionWebhook {
         Self::start(env, Answer::PrependInitContainer(container)).await
     }
 
+    /// A mesh injector whose init container `mesh-init` (busybox, on the real node) fails:
+    /// a pod it is put in never reaches the init containers after it, Velero's restore-wait.
+    pub async fn failing_mesh_init(env: &Env) -> Result<AdmissionWebhook> {
+        let container = serde_json::json!({
+            "name": "mesh-init", "image": env.real_node()?.busybox_image,
+            "imagePullPolicy": "Never",
+            "command": ["sh", "-c", "echo 'mesh-init: no route to the mesh control plane' >&2; exit 1"],
+        });
+        Self::prepending_init_container(env, container).await
+    }
+
     /// Sends the webhook every pod created in namespace `ns` (a MutatingWebhookConfiguration
     /// the test's cleanup deletes), as a mesh's injector is sent them.
     pub async fn inject_into(&self, t: &TestCtx, ns: &str) -> Result<()> {

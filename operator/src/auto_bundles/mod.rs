@@ -76,19 +76,9 @@ async fn reconcile(
         return Ok(Action::await_change());
     }
     let bundles: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &ns);
-    match bundles.create(&PostParams::default(), &bundle).await {
-        Ok(_) => {
-            ctx.metrics.auto_bundles_created.inc();
-            tracing::info!(kind, target = %obj.name_any(), bundle = %name, "automatic bundle created")
-        }
-        // Made before a restart that came before the record below: the same bundle.
-        Err(kube::Error::Api(e)) if e.code == 409 => {
-            let existing = bundles.get(&name).await?;
-            if existing.labels().get(LABEL_TARGET_UID) != Some(&uid) {
-                return Err(AutoBundleError::NameTaken(name));
-            }
-        }
-        Err(e) => return Err(e.into()),
+    if create_for_target(&bundles, &bundle, &uid).await? {
+        ctx.metrics.auto_bundles_created.inc();
+        tracing::info!(kind, target = %obj.name_any(), bundle = %name, "automatic bundle created")
     }
     // The record: once set, this target never gets another bundle. A merge patch touches
     // only its own keys, so records written meanwhile (the other watch) are kept.
@@ -117,6 +107,28 @@ async fn reconcile(
     ctx.events.publish(&regarding, None, said).await;
     enforce_cap(&bundles, &ctx).await?;
     Ok(Action::await_change())
+}
+
+/// Creates the automatic `bundle` of the target `uid`; false when it exists already, made
+/// before a restart that came before its record in the ledger. A bundle of that name for
+/// another target is an error.
+async fn create_for_target(
+    bundles: &Api<DebugBundle>,
+    bundle: &DebugBundle,
+    uid: &str,
+) -> Result<bool, AutoBundleError> {
+    match bundles.create(&PostParams::default(), bundle).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let name = bundle.name_any();
+            let existing = bundles.get(&name).await?;
+            if existing.labels().get(LABEL_TARGET_UID).map(String::as_str) != Some(uid) {
+                return Err(AutoBundleError::NameTaken(name));
+            }
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The ledger's records (an error when the chart's ConfigMap is missing).

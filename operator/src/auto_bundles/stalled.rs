@@ -8,11 +8,11 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    api::{DynamicObject, ListParams, Patch, PatchParams},
     runtime::{controller::Action, events::EventType},
 };
 use serde_json::{Value, json};
-use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle, LABEL_TARGET_UID};
+use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle};
 
 use super::{
     AutoBundleError, enforce_cap, ledger, policy,
@@ -162,18 +162,8 @@ async fn make_bundle(
         bundle.name_any(),
     );
     let bundles: Api<DebugBundle> = Api::namespaced(ctx.client.clone(), &ns);
-    match bundles.create(&PostParams::default(), &bundle).await {
-        Ok(_) => {
-            ctx.metrics.stalls.bundles_created.inc();
-        }
-        // Made before a restart that came before the record below: the same bundle.
-        Err(kube::Error::Api(e)) if e.code == 409 => {
-            let existing = bundles.get(&name).await?;
-            if existing.labels().get(LABEL_TARGET_UID) != Some(&uid) {
-                return Err(AutoBundleError::NameTaken(name));
-            }
-        }
-        Err(e) => return Err(e.into()),
+    if super::create_for_target(&bundles, &bundle, &uid).await? {
+        ctx.metrics.stalls.bundles_created.inc();
     }
     let lookback = ctx.config.auto.lookback;
     let patch = ledger::stall_record_patch(

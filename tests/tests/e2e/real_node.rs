@@ -422,15 +422,7 @@ async fn a_failing_init_container_before_restore_wait_is_named_before_the_stuck_
     let (ns, backup) = backed_up_volume(t, "fs-init").await?;
 
     let to = unique_name("fs-init-dst");
-    let webhook = AdmissionWebhook::prepending_init_container(
-        &t.env,
-        serde_json::json!({
-            "name": "mesh-init", "image": t.env.real_node()?.busybox_image,
-            "imagePullPolicy": "Never",
-            "command": ["sh", "-c", "echo 'mesh-init: no route to the mesh control plane' >&2; exit 1"],
-        }),
-    )
-    .await?;
+    let webhook = AdmissionWebhook::failing_mesh_init(&t.env).await?;
     webhook.inject_into(t, &to).await?;
     let restore = real_restore_annotated(
         t,

@@ -54,15 +54,7 @@ async fn serial_real_node_a_restore_that_stops_moving_gets_one_bundle_naming_wha
     let (from, backup) = backed_up_volume(t, "fs-stall").await?;
     // Made before the restore, so the operator may read it from the start.
     let to = create_namespace(&t.client, &t.cleanup, "fs-stall-dst").await?;
-    let webhook = AdmissionWebhook::prepending_init_container(
-        &t.env,
-        serde_json::json!({
-            "name": "mesh-init", "image": t.env.real_node()?.busybox_image,
-            "imagePullPolicy": "Never",
-            "command": ["sh", "-c", "echo 'mesh-init: no route to the mesh control plane' >&2; exit 1"],
-        }),
-    )
-    .await?;
+    let webhook = AdmissionWebhook::failing_mesh_init(&t.env).await?;
     webhook.inject_into(t, &to).await?;
     grant_workload_reads(t, &to).await?;
     let restores = Api::<DynamicObject>::namespaced_with(
