@@ -5,10 +5,14 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
+use k8s_openapi::api::{
+    apps::v1::{DaemonSet, StatefulSet},
+    core::v1::Pod,
+};
 use kube::{
     Api, ResourceExt,
-    api::{ListParams, LogParams, PostParams},
+    api::{ListParams, LogParams, Patch, PatchParams, PostParams},
+    core::ApiResource,
 };
 use serde::Deserialize;
 
@@ -232,6 +236,62 @@ pub async fn backed_up_volume(t: &TestCtx, prefix: &str) -> Result<(String, Stri
         "backup {backup} of {ns} ended {phase}"
     );
     Ok((ns, backup))
+}
+
+/// The node-agent DaemonSet as a test changed it (on the real node only: its pod there was
+/// restarted), and how to put it back.
+pub struct ChangedNodeAgent {
+    undo: serde_json::Value,
+}
+
+/// Changes the node-agent DaemonSet's pod template by the JSON patch `ops` and restarts the
+/// real node's node-agent with it; the test's cleanup puts the template back should the test
+/// fail before [`ChangedNodeAgent::undo`].
+pub async fn change_real_node_agent(
+    t: &TestCtx,
+    ops: serde_json::Value,
+) -> Result<ChangedNodeAgent> {
+    let daemon_sets: Api<DaemonSet> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let original = daemon_sets.get("node-agent").await?;
+    let template = original
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .context("no pod template")?;
+    // A merge patch replaces lists whole: the lists a test may change, as they were.
+    let undo = serde_json::json!({"spec": {"template": {"spec": {
+        "containers": template.containers,
+        "volumes": template.volumes,
+    }}}});
+    t.cleanup.merge_patch(
+        &ApiResource::erase::<DaemonSet>(&()),
+        Some(&t.env.namespace),
+        "node-agent",
+        undo.clone(),
+    );
+    daemon_sets
+        .patch(
+            "node-agent",
+            &PatchParams::default(),
+            &Patch::<()>::Json(serde_json::from_value(ops)?),
+        )
+        .await?;
+    restart_real_node_agent(t).await?;
+    Ok(ChangedNodeAgent { undo })
+}
+
+impl ChangedNodeAgent {
+    /// The DaemonSet's template as it was, and the real node's node-agent restarted with it.
+    pub async fn undo(self, t: &TestCtx) -> Result<()> {
+        Api::<DaemonSet>::namespaced(t.client.clone(), &t.env.namespace)
+            .patch(
+                "node-agent",
+                &PatchParams::default(),
+                &Patch::Merge(self.undo),
+            )
+            .await?;
+        restart_real_node_agent(t).await
+    }
 }
 
 /// Waits (up to two minutes) until the node-agent on the real node is Ready again, after a

@@ -108,10 +108,12 @@ pub(crate) async fn run(
     let mut found = Found::default();
     all_parts(&sources, &mut sink, &mut found, objects, progress).await?;
     found.summary.evidence.target.stalled = sources.plan.stalled_since.map(|since| {
-        let still_for = Timestamp::now().duration_since(since);
+        let taken_at = Timestamp::now();
         crate::findings::StalledEvidence {
             since: since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            still_for: std::time::Duration::try_from(still_for).unwrap_or_default(),
+            still_for: std::time::Duration::try_from(taken_at.duration_since(since))
+                .unwrap_or_default(),
+            taken_at,
         }
     });
     Ok(sink.into_collected(found.summary))

@@ -116,6 +116,12 @@ impl WorkloadArguments {
         self.last_value("repo-maintenance-job-configmap")
     }
 
+    /// How long node-agent waits for a data-path pod to get ready before it cancels the
+    /// volume's operation: `--data-mover-prepare-timeout`, the last one given.
+    pub fn data_mover_prepare_timeout(&self) -> Option<&str> {
+        self.last_value("data-mover-prepare-timeout")
+    }
+
     /// The value of the last `--name=value` or `--name value` given, unless empty.
     fn last_value(&self, name: &str) -> Option<&str> {
         self.flags

@@ -688,6 +688,7 @@ mod tests {
         e.target.stalled = Some(crate::findings::StalledEvidence {
             since: "2026-11-28T10:00:00Z".into(),
             still_for: std::time::Duration::from_secs(125 * 60),
+            taken_at: "2026-11-28T12:05:00Z".parse().unwrap(),
         });
         let summary = Summary {
             evidence: e,

@@ -24,8 +24,9 @@ use velero_debug_e2e::{
     polling::eventually,
     rbac::grant_workload_reads,
     real_node::{
-        backed_up_volume, backup_repository_of, fs_backup, operation_phases, real_node_agent,
-        real_node_agent_back, restart_real_node_agent, stateful_set_on_real_node, volume_sums,
+        backed_up_volume, backup_repository_of, change_real_node_agent, fs_backup,
+        operation_phases, real_node_agent, real_node_agent_back, stateful_set_on_real_node,
+        volume_sums,
     },
     restores::{real_restore, real_restore_annotated},
     velero_cli::velero,
@@ -343,35 +344,15 @@ async fn serial_real_node_a_data_path_pod_the_node_rejects_is_named_with_the_con
             }))?,
         )
         .await?;
-    let daemon_sets: Api<DaemonSet> = Api::namespaced(t.client.clone(), &t.env.namespace);
-    let original = daemon_sets.get("node-agent").await?;
-    let containers = serde_json::to_value(
-        &original
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-            .context("no pod template")?
-            .containers,
-    )?;
-    let undo = serde_json::json!({"spec": {"template": {"spec": {"containers": containers}}}});
-    t.cleanup.merge_patch(
-        &ApiResource::erase::<DaemonSet>(&()),
-        Some(&t.env.namespace),
-        "node-agent",
-        undo.clone(),
-    );
-    daemon_sets
-        .patch(
-            "node-agent",
-            &PatchParams::default(),
-            &Patch::<()>::Json(serde_json::from_value(serde_json::json!([{
-                "op": "add",
-                "path": "/spec/template/spec/containers/0/args/-",
-                "value": format!("--node-agent-configmap={config_map}"),
-            }]))?),
-        )
-        .await?;
-    restart_real_node_agent(t).await?;
+    let node_agent = change_real_node_agent(
+        t,
+        serde_json::json!([{
+            "op": "add",
+            "path": "/spec/template/spec/containers/0/args/-",
+            "value": format!("--node-agent-configmap={config_map}"),
+        }]),
+    )
+    .await?;
 
     let found = async {
         let backup = fs_backup(t, &ns).await?;
@@ -403,10 +384,7 @@ async fn serial_real_node_a_data_path_pod_the_node_rejects_is_named_with_the_con
         Ok(())
     }
     .await;
-    daemon_sets
-        .patch("node-agent", &PatchParams::default(), &Patch::Merge(undo))
-        .await?;
-    restart_real_node_agent(t).await?;
+    node_agent.undo(t).await?;
     found
 }
 

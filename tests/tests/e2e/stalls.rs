@@ -1,10 +1,12 @@
 //! Issue 59: a Backup or Restore that stops moving gets an automatic bundle while it still
-//! hangs, once per stall, whose first finding names what it waits on. On the real node, with
-//! Velero's own node-agent: the operator restarted with a short `stallAfter`.
+//! hangs, once per stall, whose first finding names what it waits on; one that keeps moving
+//! gets none. On the real node, with Velero's own node-agent: the operator restarted with a
+//! short `stallAfter`.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, ResourceExt,
     api::{DynamicObject, ListParams, PostParams},
@@ -12,14 +14,14 @@ use kube::{
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
     archives::{download, text},
-    auto_bundles::auto_bundle_recorded,
+    auto_bundles::{auto_bundle_recorded, ledger_record},
     bundles::wait_completed,
     context::{TestCtx, create_namespace, unique_name},
     findings::assert_first_finding,
     operators::{OperatorsBack, restart_operators},
     polling::eventually,
     rbac::grant_workload_reads,
-    real_node::backed_up_volume,
+    real_node::{backed_up_volume, change_real_node_agent, stateful_set_on_real_node},
     velero_cli::in_final_phase,
     webhook::AdmissionWebhook,
 };
@@ -125,4 +127,172 @@ async fn serial_real_node_a_restore_that_stops_moving_gets_one_bundle_naming_wha
     .await;
     back.done().await?;
     found
+}
+
+/// A Backup of namespace `ns` whose volumes go through the real node's node-agent, started and
+/// not waited for: its name and uid.
+async fn start_fs_backup(t: &TestCtx, ns: &str) -> Result<(String, String)> {
+    let backups = Api::<DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Backup"),
+    );
+    let name = unique_name("bk-stall");
+    let backup: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": name},
+        "spec": {"includedNamespaces": [ns], "defaultVolumesToFsBackup": true,
+                 "storageLocation": t.env.real_node()?.storage_location},
+    }))?;
+    let uid = backups
+        .create(&PostParams::default(), &backup)
+        .await?
+        .uid()
+        .context("the backup has no uid")?;
+    Ok((name, uid))
+}
+
+/// Two backups through the real node's node-agent, one after the other, with one operator.
+/// The first has ten volumes that its node-agent moves one after another, for longer than
+/// stallAfter: it never stops moving, and gets no stall bundle. The second's data-path pod
+/// cannot start, and it is left running: the node-agent DaemonSet mounts a Secret that is gone
+/// by the time of the backup, and Velero's exposer copies the DaemonSet's volumes into every
+/// data-path pod, so the pod stays Pending (FailedMount) until node-agent's prepare timeout.
+/// Within stallAfter and a minute it gets exactly one stall bundle, taken while Velero says
+/// InProgress, whose first finding names the data-path pod and the missing Secret; an
+/// operator restarted meanwhile makes no second one for the same stall; once node-agent gives
+/// up, the bundle of the final phase comes (Backups' PartiallyFailed asked for here). Serial:
+/// the operator and the real node's node-agent run with other settings.
+#[tokio::test]
+async fn serial_real_node_a_backup_that_keeps_moving_gets_none_one_whose_pod_cannot_start_gets_one()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let back = OperatorsBack::armed();
+    let settings = [
+        (
+            "AUTO_BUNDLE_STALL_AFTER",
+            format!("{}s", STALL_AFTER.as_secs()),
+        ),
+        ("AUTO_BUNDLE_BACKUP_PHASES", "PartiallyFailed".to_string()),
+    ];
+    restart_operators(1, &settings).await?;
+    let moving = create_namespace(&t.client, &t.cleanup, "fs-moving").await?;
+    let volumes: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+    let volumes: Vec<&str> = volumes.iter().map(String::as_str).collect();
+    stateful_set_on_real_node(t, &moving, "db", &volumes, serde_json::json!([])).await?;
+    let ns = create_namespace(&t.client, &t.cleanup, "fs-stall-bk").await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+    keeps_moving_and_gets_none(t, &moving).await?;
+
+    let secret = unique_name("extra-ca");
+    let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    t.cleanup.object::<Secret>(&t.env.namespace, &secret);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": secret}, "stringData": {"ca.crt": "not a certificate"},
+            }))?,
+        )
+        .await?;
+    let node_agent = change_real_node_agent(
+        t,
+        serde_json::json!([
+            {"op": "add", "path": "/spec/template/spec/volumes/-",
+             "value": {"name": "extra-ca", "secret": {"secretName": secret}}},
+            {"op": "add", "path": "/spec/template/spec/containers/0/volumeMounts/-",
+             "value": {"name": "extra-ca", "mountPath": "/etc/extra-ca", "readOnly": true}},
+            {"op": "add", "path": "/spec/template/spec/containers/0/args/-",
+             "value": "--data-mover-prepare-timeout=2m"},
+        ]),
+    )
+    .await?;
+    // The node-agent runs with it mounted; its data-path pods will not find it.
+    secrets.delete(&secret, &Default::default()).await?;
+
+    let found = async {
+        let (name, uid) = start_fs_backup(t, &ns).await?;
+        let bundle = eventually(
+            "the backup's stall bundle",
+            STALL_AFTER + Duration::from_secs(60),
+            || async { Ok(stall_bundles(t, &uid).await?.first().map(|b| b.name_any())) },
+        )
+        .await?;
+        let made = wait_completed(t, &bundle, Duration::from_secs(120)).await?;
+        let backups = Api::<DynamicObject>::namespaced_with(
+            t.client.clone(),
+            &t.env.namespace,
+            &velero_resource("Backup"),
+        );
+        let phase = backups.get(&name).await?.data["status"]["phase"].clone();
+        ensure!(
+            phase == "InProgress",
+            "the backup is {phase} once its stall bundle is made"
+        );
+        let files = download(&made).await?;
+        let missing = format!("secret \"{secret}\" not found");
+        assert_first_finding(
+            &made,
+            &files,
+            "operation-stalled",
+            &[
+                "Backup has not moved for",
+                "data-path pod is Pending",
+                &missing,
+            ],
+        )?;
+        // A new operator process starts its clocks again, and finds its record of this stall.
+        restart_operators(1, &settings).await?;
+        tokio::time::sleep(STALL_AFTER * 2).await;
+        let stalls = stall_bundles(t, &uid).await?;
+        ensure!(stalls.len() == 1, "{} stall bundles", stalls.len());
+        let ended = in_final_phase(t, "Backup", &name, Duration::from_secs(240)).await?;
+        ensure!(
+            ended.data["status"]["phase"] == "PartiallyFailed",
+            "the backup ended {}",
+            ended.data["status"]
+        );
+        let failure = eventually(
+            "the bundle of the backup's final phase recorded",
+            Duration::from_secs(60),
+            || ledger_record(t, &uid),
+        )
+        .await?;
+        ensure!(failure != bundle, "the final phase's bundle is the stall's");
+        Ok(())
+    }
+    .await;
+    node_agent.undo(t).await?;
+    back.done().await?;
+    found
+}
+
+/// A backup of `ns` (many volumes) that moves all along, for longer than stallAfter: no stall
+/// bundle, during it or once it is done.
+async fn keeps_moving_and_gets_none(t: &TestCtx, ns: &str) -> Result<()> {
+    let (name, uid) = start_fs_backup(t, ns).await?;
+    let ended = in_final_phase(t, "Backup", &name, Duration::from_secs(240)).await?;
+    let status = &ended.data["status"];
+    ensure!(
+        status["phase"] == "Completed",
+        "the moving backup ended {status}"
+    );
+    let time = |key: &str| -> Result<jiff::Timestamp> {
+        Ok(status[key].as_str().context("no time")?.parse()?)
+    };
+    let ran = time("completionTimestamp")?.duration_since(time("startTimestamp")?);
+    // Shorter than two stallAfters would prove little: the test needs more volumes then.
+    ensure!(
+        ran.as_secs() >= 2 * STALL_AFTER.as_secs() as i64,
+        "the moving backup ran only {ran:#}, too short to tell"
+    );
+    // A stall decided in its last moments would still be made: one look later.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let stalls = stall_bundles(t, &uid).await?;
+    ensure!(
+        stalls.is_empty(),
+        "a backup that moved for {ran:#} got stall bundle {:?}",
+        stalls.first().map(|b| b.name_any())
+    );
+    Ok(())
 }

@@ -99,6 +99,20 @@ fn some_text(v: &Value) -> Option<String> {
         .map(|s| cap(s, MAX_FIELD_BYTES))
 }
 
+/// `description, 3 of 10 GiB`: what an item operation's status says of its progress.
+fn item_operation_progress(status: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(description) = some_text(&status["description"]) {
+        parts.push(description);
+    }
+    if let Some(total) = status["nTotal"].as_i64().filter(|n| *n > 0) {
+        let done = status["nCompleted"].as_i64().unwrap_or(0);
+        let units = some_text(&status["operationUnits"]).unwrap_or_default();
+        parts.push(format!("{done} of {total} {units}").trim_end().to_string());
+    }
+    parts.join(", ")
+}
+
 fn name_of(obj: &Value) -> String {
     text(&obj["metadata"]["name"])
 }
@@ -561,6 +575,8 @@ impl Evidence {
             operation_id: text(&spec["operationID"]),
             phase,
             error,
+            created: some_text(&status["created"]).and_then(|t| t.parse().ok()),
+            progress: item_operation_progress(status),
         });
     }
 

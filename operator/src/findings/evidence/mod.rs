@@ -86,6 +86,8 @@ pub(crate) struct StalledEvidence {
     /// RFC 3339.
     pub since: String,
     pub still_for: std::time::Duration,
+    /// When the bundle was taken: how old what it waits on is, is told from it.
+    pub taken_at: jiff::Timestamp,
 }
 
 impl TargetEvidence {
@@ -308,6 +310,10 @@ pub(crate) struct ItemOperationEvidence {
     pub operation_id: String,
     pub phase: String,
     pub error: String,
+    /// `status.created`: when the plugin started it.
+    pub created: Option<jiff::Timestamp>,
+    /// `status.description` and `nCompleted of nTotal operationUnits`, as far as given.
+    pub progress: String,
 }
 
 /// A log hit with where it came from.

@@ -1,10 +1,19 @@
 //! A stall bundle's headline: a running Backup or Restore that stopped moving, and what it
 //! waits on, named from the evidence the other rules read. The least advanced volume
-//! operation not finished first (its pod that cannot start, no node-agent on its node, its pod
-//! that never ran restore-wait), else what the operation's phase says it waits for.
+//! operation not finished first (its data-path pod that does not start, its pod that cannot
+//! start, no node-agent on its node, its pod that never ran restore-wait), else what the
+//! operation's phase says it waits for (a plugin's asynchronous operation, by id and age).
 
 use super::{Evidence, Finding, Layer, Severity, data_path, pods};
-use crate::findings::{evidence::OperationEvidence, next_steps, text::duration_words};
+use crate::findings::{
+    evidence::{ItemOperationEvidence, OperationEvidence, PodRole},
+    next_steps,
+    text::duration_words,
+};
+
+/// node-agent's `--data-mover-prepare-timeout` when its arguments do not say (Velero 1.18's
+/// pkg/cmd/cli/nodeagent/server.go defaultDataMoverPrepareTimeout).
+const DEFAULT_PREPARE_TIMEOUT: &str = "30m";
 
 /// The phases of a volume operation in the order it goes through them; one further back
 /// holds the operation up longer.
@@ -69,6 +78,9 @@ fn least_advanced(e: &Evidence) -> Option<&OperationEvidence> {
 
 fn volume_waits(e: &Evidence, op: &OperationEvidence) -> Waiting {
     let named = format!("{} {}", op.kind, op.name);
+    if let Some(waiting) = data_path_pod_waits(e, op, &named) {
+        return waiting;
+    }
     let pod = op.pod.as_deref().filter(|_| op.kind == "PodVolumeRestore");
     if let Some((pod, blocked)) = pod.and_then(|p| Some((p, pods::why_blocked(e, p)?))) {
         return Waiting {
@@ -118,8 +130,97 @@ fn volume_waits(e: &Evidence, op: &OperationEvidence) -> Waiting {
     }
 }
 
+/// The operation's data-path pod, there and not running: Velero names its hosting pod after
+/// the operation (pkg/exposer: `hostingPodName := ownerObject.Name`), in its own namespace.
+fn data_path_pod_waits(e: &Evidence, op: &OperationEvidence, named: &str) -> Option<Waiting> {
+    let pod = e
+        .pods
+        .iter()
+        .find(|p| p.role == PodRole::DataPath && p.name == op.name)
+        .filter(|p| !matches!(p.phase.as_str(), "Running" | "Succeeded"))?;
+    let key = format!("{}/{}", e.target.velero_namespace(), pod.name);
+    let blocked = pods::why_blocked(e, &key);
+    let (rule, cause, quote, file) = match &blocked {
+        Some(b) => (b.rule, b.cause.clone(), b.quote.clone(), b.file.clone()),
+        None => {
+            let waiting = pod.containers.iter().find_map(|c| c.waiting.clone());
+            let cause = waiting.unwrap_or_else(|| "no event says why".to_string());
+            ("pod-not-ready", cause.clone(), cause, pod.path.clone())
+        }
+    };
+    let phase = if pod.phase.is_empty() {
+        "not running"
+    } else {
+        &pod.phase
+    };
+    let timeout = e
+        .infra
+        .node_agent_arguments
+        .as_ref()
+        .and_then(|a| a.data_mover_prepare_timeout())
+        .unwrap_or(DEFAULT_PREPARE_TIMEOUT);
+    Some(Waiting {
+        // The pod is named after the operation: the title need not say it twice.
+        what: format!("{named}'s data-path pod is {phase}: {cause}"),
+        quote: format!(
+            "{named} ({}) waits for data-path pod {key} ({phase}): {quote}",
+            op.phase
+        ),
+        file,
+        next_step: next_steps::data_path_pod_not_starting(&key, rule, timeout),
+        explains: vec![op.key(), pods::pod_key(&key)],
+    })
+}
+
+/// The plugin operation not finished that started first, and how long it has run.
+fn oldest_plugin_operation(e: &Evidence) -> Option<&ItemOperationEvidence> {
+    e.item_operations
+        .iter()
+        .filter(|op| matches!(op.phase.as_str(), "New" | "InProgress" | "<none>"))
+        .min_by_key(|op| op.created)
+}
+
+fn plugin_operation_waits(e: &Evidence, op: &ItemOperationEvidence) -> Waiting {
+    let t = &e.target;
+    let taken_at = t.stalled.as_ref().map(|s| s.taken_at);
+    let age = op
+        .created
+        .zip(taken_at)
+        .and_then(|(created, now)| std::time::Duration::try_from(now.duration_since(created)).ok())
+        .map(|d| format!(", running for {}", duration_words(d)))
+        .unwrap_or_default();
+    let progress = if op.progress.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", op.progress)
+    };
+    Waiting {
+        what: format!(
+            "plugin {}'s asynchronous operation {} is {}{age}{progress}",
+            op.action, op.operation_id, op.phase
+        ),
+        quote: format!(
+            "operation {} of plugin {} for {}: {}{age}{progress}",
+            op.operation_id, op.action, op.item, op.phase
+        ),
+        file: op.path.clone(),
+        next_step: next_steps::plugin_operation_waiting(
+            &t.kind,
+            &t.name,
+            &op.action,
+            &op.operation_id,
+        ),
+        explains: Vec::new(),
+    }
+}
+
 fn phase_waits(e: &Evidence) -> Waiting {
     let t = &e.target;
+    if t.phase.starts_with("WaitingForPluginOperations")
+        && let Some(op) = oldest_plugin_operation(e)
+    {
+        return plugin_operation_waits(e, op);
+    }
     let (attempted, completed, _) = t.item_operations;
     let what = match t.phase.as_str() {
         "New" => "no Velero server has started it".to_string(),
@@ -154,6 +255,7 @@ mod tests {
         e.target.stalled = Some(StalledEvidence {
             since: "2026-11-28T10:00:00Z".into(),
             still_for: std::time::Duration::from_secs(40 * 60),
+            taken_at: "2026-11-28T10:40:00Z".parse().unwrap(),
         });
         e
     }
@@ -191,6 +293,139 @@ mod tests {
             first
                 .explains
                 .contains(&"PodVolumeRestore/pvr-waiting".to_string())
+        );
+    }
+
+    fn backup_of(e: &mut Evidence, name: &str, phase: &str) {
+        e.add_operation(
+            &format!("resources/podvolumebackup/{name}.yaml"),
+            "PodVolumeBackup",
+            &serde_json::json!({"metadata": {"name": name},
+                "spec": {"volume": "data", "node": "node-1", "pod": {"namespace": "shop", "name": "db-0"}},
+                "status": {"phase": phase}}),
+        );
+    }
+
+    #[test]
+    fn a_data_path_pod_that_does_not_start_is_named_with_its_event_and_the_timeout_to_come() {
+        let mut e = running("InProgress");
+        backup_of(&mut e, "b1-x7k2p", "Accepted");
+        e.add_pod(
+            "pods/b1-x7k2p.yaml",
+            PodRole::DataPath,
+            &serde_json::json!({"metadata": {"name": "b1-x7k2p"}, "spec": {"nodeName": "node-1"},
+                "status": {"phase": "Pending", "containerStatuses": [{"name": "c",
+                    "state": {"waiting": {"reason": "ContainerCreating"}}}]}}),
+        );
+        e.add_events(
+            "events/related.yaml",
+            &serde_json::json!([{"type": "Warning", "reason": "FailedMount",
+                "involvedObject": {"kind": "Pod", "namespace": "velero", "name": "b1-x7k2p"},
+                "message": "MountVolume.SetUp failed for volume \"ca\" : secret \"ca-bundle\" not found",
+                "lastTimestamp": "2026-11-28T10:01:00Z"}]),
+        );
+        let found = operation_stalled(&e);
+        assert_eq!(
+            found[0].title,
+            "Restore has not moved for 40m: PodVolumeBackup b1-x7k2p's data-path pod is Pending: MountVolume.SetUp failed for volume \"ca\" : secret \"ca-bundle\" not found"
+        );
+        assert!(
+            found[0]
+                .quote
+                .contains("waits for data-path pod velero/b1-x7k2p (Pending)"),
+            "{}",
+            found[0].quote
+        );
+        assert_eq!(found[0].file, "events/related.yaml");
+        let step = found[0].next_step.as_deref().unwrap();
+        assert!(step.contains("prepare timeout (30m)"), "{step}");
+        assert!(
+            step.contains("kubectl -n velero describe pod b1-x7k2p"),
+            "{step}"
+        );
+        assert!(step.contains("get ds node-agent"), "{step}");
+        assert!(
+            found[0]
+                .explains
+                .contains(&"pod/velero/b1-x7k2p".to_string())
+        );
+
+        // Without an event, its container's state speaks; node-agent's own timeout is told.
+        let mut quiet = running("InProgress");
+        backup_of(&mut quiet, "b1-x7k2p", "Accepted");
+        quiet.add_pod(
+            "pods/b1-x7k2p.yaml",
+            PodRole::DataPath,
+            &serde_json::json!({"metadata": {"name": "b1-x7k2p"}, "status": {"phase": "Pending",
+                "containerStatuses": [{"name": "c", "state": {"waiting": {"reason": "ContainerCreating"}}}]}}),
+        );
+        quiet.infra.node_agent_arguments = Some(crate::findings::WorkloadArguments::of_workload(
+            "resources/node-agent.yaml",
+            &serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "node-agent",
+                "args": ["server", "--data-mover-prepare-timeout=5m"]}]}}}}),
+            "node-agent",
+        ));
+        let found = operation_stalled(&quiet);
+        assert!(
+            found[0].title.ends_with("Pending: ContainerCreating"),
+            "{}",
+            found[0].title
+        );
+        let step = found[0].next_step.as_deref().unwrap();
+        assert!(step.contains("prepare timeout (5m)"), "{step}");
+
+        // A data-path pod that runs holds nothing up: the operation itself is named.
+        let mut moving = running("InProgress");
+        backup_of(&mut moving, "b1-x7k2p", "InProgress");
+        moving.add_pod(
+            "pods/b1-x7k2p.yaml",
+            PodRole::DataPath,
+            &serde_json::json!({"metadata": {"name": "b1-x7k2p"}, "status": {"phase": "Running"}}),
+        );
+        let found = operation_stalled(&moving);
+        assert!(
+            found[0]
+                .title
+                .contains("PodVolumeBackup b1-x7k2p does not move"),
+            "{}",
+            found[0].title
+        );
+    }
+
+    #[test]
+    fn a_plugin_operation_is_named_by_plugin_id_and_age() {
+        let mut e = running("WaitingForPluginOperations");
+        for (id, created, phase) in [
+            ("du-late", "2026-11-28T10:20:00Z", "InProgress"),
+            ("du-done", "2026-11-28T09:00:00Z", "Completed"),
+            ("du-first", "2026-11-28T09:40:00Z", "InProgress"),
+        ] {
+            e.add_item_operation(
+                "object-store/itemoperations.json",
+                &serde_json::json!({"spec": {"backupItemAction": "velero.io/csi-pvc-backupper",
+                    "operationID": id, "resourceIdentifier": {"Group": "", "Resource": "persistentvolumeclaims",
+                        "Namespace": "shop", "Name": "data-db-0"}},
+                    "status": {"phase": phase, "created": created, "description": "Accepted",
+                        "nCompleted": 3, "nTotal": 10, "operationUnits": "GiB"}}),
+            );
+        }
+        let found = operation_stalled(&e);
+        assert_eq!(
+            found[0].title,
+            "Restore has not moved for 40m: plugin velero.io/csi-pvc-backupper's asynchronous operation du-first is InProgress, running for 1h (Accepted, 3 of 10 GiB)"
+        );
+        assert!(
+            found[0]
+                .quote
+                .contains("for persistentvolumeclaims/shop/data-db-0"),
+            "{}",
+            found[0].quote
+        );
+        assert_eq!(found[0].file, "object-store/itemoperations.json");
+        let step = found[0].next_step.as_deref().unwrap();
+        assert!(
+            step.contains("operation du-first of plugin velero.io/csi-pvc-backupper"),
+            "{step}"
         );
     }
 
