@@ -99,6 +99,16 @@ fn some_text(v: &Value) -> Option<String> {
         .map(|s| cap(s, MAX_FIELD_BYTES))
 }
 
+/// The container a pod's post-restore exec hook annotations run in: Velero's
+/// internal/hook/item_hook_handler.go reads `post.hook.restore.velero.io/command`, and
+/// `.../container` or else the pod's first container.
+fn post_restore_hook(metadata: &Value, spec: &Value) -> Option<String> {
+    let annotations = &metadata["annotations"];
+    annotations["post.hook.restore.velero.io/command"].as_str()?;
+    some_text(&annotations["post.hook.restore.velero.io/container"])
+        .or_else(|| some_text(&spec["containers"][0]["name"]))
+}
+
 /// `description, 3 of 10 GiB`: what an item operation's status says of its progress.
 fn item_operation_progress(status: &Value) -> String {
     let mut parts = Vec::new();
@@ -168,6 +178,12 @@ impl Evidence {
             .collect();
         t.hooks_attempted = status["hookStatus"]["hooksAttempted"].as_i64().unwrap_or(0);
         t.hooks_failed = status["hookStatus"]["hooksFailed"].as_i64().unwrap_or(0);
+        t.post_restore_exec_hooks = obj["spec"]["hooks"]["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["postHooks"].as_array().into_iter().flatten())
+            .any(|h| h["exec"].is_object());
         let prefix = if t.kind == "Restore" {
             "restore"
         } else {
@@ -380,6 +396,7 @@ impl Evidence {
             owner: controller_of(metadata),
             template_hash: some_text(&metadata["labels"]["pod-template-hash"]),
             helm_release: helm_release(metadata),
+            post_restore_hook: post_restore_hook(metadata, spec),
         });
     }
 

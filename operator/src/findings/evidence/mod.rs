@@ -68,6 +68,9 @@ pub(crate) struct TargetEvidence {
     pub validation_errors: Vec<String>,
     pub hooks_attempted: i64,
     pub hooks_failed: i64,
+    /// A Restore's `spec.hooks` has post-restore exec hooks: while Finalizing, Velero waits
+    /// for each to run in its container.
+    pub post_restore_exec_hooks: bool,
     /// (attempted, completed, failed) of backup/restore item operations.
     pub item_operations: (i64, i64, i64),
     /// The BSL the target's files live in (a Backup's own; a Restore's backup's).
@@ -208,6 +211,9 @@ pub(crate) struct WorkloadPodEvidence {
     pub template_hash: Option<String>,
     /// The Helm release its labels or annotations name.
     pub helm_release: Option<String>,
+    /// The container a post-restore exec hook of its annotations runs in
+    /// (`post.hook.restore.velero.io/container`, else its first container).
+    pub post_restore_hook: Option<String>,
 }
 
 impl WorkloadPodEvidence {

@@ -221,3 +221,14 @@ pub(crate) fn item_action_error(object: Option<String>, backup: Option<&str>) ->
             .to_string(),
     }
 }
+
+/// A Restore Finalizing waits for a post-restore exec hook in container `container` of pod
+/// `pod`, which is not up; `unblock` is the next step of what keeps the pod from running.
+pub(crate) fn post_restore_hook_waiting(pod: &str, container: &str, unblock: &str) -> String {
+    format!(
+        "Velero runs the hook once container {container} of pod {pod} is up, and waits that \
+         long (the hook's `waitTimeout`, none by default). {unblock} Or give the hook a \
+         `waitTimeout` (spec.hooks, or the annotation post.hook.restore.velero.io/wait-timeout) \
+         so the restore ends without it."
+    )
+}

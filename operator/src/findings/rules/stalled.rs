@@ -214,12 +214,51 @@ fn plugin_operation_waits(e: &Evidence, op: &ItemOperationEvidence) -> Waiting {
     }
 }
 
+/// A Restore Finalizing waits for its post-restore exec hooks (Velero 1.18's
+/// restore_finalizer_controller.go WaitRestoreExecHook), each for its container to be up: the
+/// first restored pod with a hook (by annotation, or any when spec.hooks has exec hooks) that
+/// does not run, and why.
+fn hook_waits(e: &Evidence) -> Option<Waiting> {
+    let hooks_in_spec = e.target.post_restore_exec_hooks;
+    e.workload_pods
+        .iter()
+        .filter(|p| p.post_restore_hook.is_some() || hooks_in_spec)
+        .filter(|p| !p.is_fine())
+        .find_map(|p| {
+            let pod = p.key();
+            let blocked = pods::why_blocked(e, &pod)?;
+            let container = p.post_restore_hook.as_deref().unwrap_or("of the hook");
+            Some(Waiting {
+                what: format!(
+                    "its post-restore hook in container {container} waits: {}",
+                    blocked.describe(&pod)
+                ),
+                quote: format!(
+                    "post-restore hook in container {container} of pod {pod}: {}",
+                    blocked.quote
+                ),
+                file: blocked.file,
+                next_step: next_steps::post_restore_hook_waiting(
+                    &pod,
+                    container,
+                    &blocked.next_step,
+                ),
+                explains: vec![pods::pod_key(&pod)],
+            })
+        })
+}
+
 fn phase_waits(e: &Evidence) -> Waiting {
     let t = &e.target;
     if t.phase.starts_with("WaitingForPluginOperations")
         && let Some(op) = oldest_plugin_operation(e)
     {
         return plugin_operation_waits(e, op);
+    }
+    if t.phase.starts_with("Finalizing")
+        && let Some(waiting) = hook_waits(e)
+    {
+        return waiting;
     }
     let (attempted, completed, _) = t.item_operations;
     let what = match t.phase.as_str() {
@@ -426,6 +465,89 @@ mod tests {
         assert!(
             step.contains("operation du-first of plugin velero.io/csi-pvc-backupper"),
             "{step}"
+        );
+    }
+
+    #[test]
+    fn a_restore_finalizing_names_the_pod_its_post_restore_hook_waits_for() {
+        let mut e = running("Finalizing");
+        let pod = |name: &str, annotations: serde_json::Value, phase: &str| {
+            serde_json::json!({"metadata": {"name": name, "namespace": "shop", "annotations": annotations},
+                "spec": {"containers": [{"name": "app"}, {"name": "sidecar"}]},
+                "status": {"phase": phase, "containerStatuses": [{"name": "app",
+                    "state": {"waiting": {"reason": "CreateContainerConfigError",
+                        "message": "secret \"db-password\" not found"}}}]}})
+        };
+        // Not ready, but no hook of its own: not what Finalizing waits for.
+        e.add_workload_pod(
+            "w/a.yaml",
+            &pod("cache-0", serde_json::json!({}), "Pending"),
+        );
+        e.add_workload_pod(
+            "w/b.yaml",
+            &pod(
+                "db-0",
+                serde_json::json!({"post.hook.restore.velero.io/command": "[\"/bin/check\"]",
+                    "post.hook.restore.velero.io/container": "app"}),
+                "Pending",
+            ),
+        );
+        let found = operation_stalled(&e);
+        assert_eq!(
+            found[0].title,
+            "Restore has not moved for 40m: its post-restore hook in container app waits: shop/db-0 is Pending: container app waiting: CreateContainerConfigError"
+        );
+        assert!(
+            found[0].quote.contains("secret \"db-password\" not found"),
+            "{}",
+            found[0].quote
+        );
+        let step = found[0].next_step.as_deref().unwrap();
+        assert!(
+            step.contains("container app of pod shop/db-0 is up"),
+            "{step}"
+        );
+        assert!(step.contains("waitTimeout"), "{step}");
+
+        // Hooks in the restore's spec: any restored pod that does not run; a hook's container
+        // by annotation defaults to the pod's first.
+        let mut by_spec = running("Finalizing");
+        by_spec.set_target(
+            "resources/restore.yaml",
+            &serde_json::json!({"kind": "Restore", "metadata": {"name": "r1", "namespace": "velero"},
+                "spec": {"hooks": {"resources": [{"name": "check", "postHooks": [{"exec": {"command": ["true"]}}]}]}},
+                "status": {"phase": "Finalizing"}}),
+        );
+        by_spec.target.stalled = e.target.stalled.clone();
+        by_spec.add_workload_pod(
+            "w/a.yaml",
+            &pod("cache-0", serde_json::json!({}), "Pending"),
+        );
+        assert!(
+            operation_stalled(&by_spec)[0]
+                .title
+                .contains("waits: shop/cache-0 is Pending")
+        );
+        let mut first = running("Finalizing");
+        first.add_workload_pod(
+            "w/c.yaml",
+            &pod(
+                "web-0",
+                serde_json::json!({"post.hook.restore.velero.io/command": "x"}),
+                "Pending",
+            ),
+        );
+        assert_eq!(
+            first.workload_pods[0].post_restore_hook.as_deref(),
+            Some("app")
+        );
+
+        // Without a pod to wait for, the phase alone speaks.
+        let bare = running("Finalizing");
+        assert!(
+            operation_stalled(&bare)[0]
+                .title
+                .contains("does not finish finalizing")
         );
     }
 
