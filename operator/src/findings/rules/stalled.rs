@@ -160,8 +160,9 @@ fn data_path_pod_waits(e: &Evidence, op: &OperationEvidence, named: &str) -> Opt
         .and_then(|a| a.data_mover_prepare_timeout())
         .unwrap_or(DEFAULT_PREPARE_TIMEOUT);
     Some(Waiting {
-        // The pod is named after the operation: the title need not say it twice.
-        what: format!("{named}'s data-path pod is {phase}: {cause}"),
+        // Titles are cut at 160 characters: the cause before the long generated names (the
+        // pod is named after the operation, and the quote names both).
+        what: format!("its data-path pod is {phase}: {cause} ({named})"),
         quote: format!(
             "{named} ({}) waits for data-path pod {key} ({phase}): {quote}",
             op.phase
@@ -366,7 +367,7 @@ mod tests {
         let found = operation_stalled(&e);
         assert_eq!(
             found[0].title,
-            "Restore has not moved for 40m: PodVolumeBackup b1-x7k2p's data-path pod is Pending: MountVolume.SetUp failed for volume \"ca\" : secret \"ca-bundle\" not found"
+            "Restore has not moved for 40m: its data-path pod is Pending: MountVolume.SetUp failed for volume \"ca\" : secret \"ca-bundle\" not found (PodVolumeBackup b1-x7k2p)"
         );
         assert!(
             found[0]
@@ -406,7 +407,9 @@ mod tests {
         ));
         let found = operation_stalled(&quiet);
         assert!(
-            found[0].title.ends_with("Pending: ContainerCreating"),
+            found[0]
+                .title
+                .ends_with("Pending: ContainerCreating (PodVolumeBackup b1-x7k2p)"),
             "{}",
             found[0].title
         );
