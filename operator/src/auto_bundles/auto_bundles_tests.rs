@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use kube::{api::DynamicObject, runtime::controller::Action};
 use serde_json::json;
 
-use super::{AutoBundleError, reconcile, stall, stalled::Stills};
+use super::{AutoBundleError, keep_what_is_read, reconcile, stall, stalled::Stills};
 use crate::{
     config::Config,
     context::Context,
@@ -34,11 +34,14 @@ async fn reconcile_with(
 ) -> (Result<Action, AutoBundleError>, Arc<Context>) {
     let (ctx, api) = api_server_mock::context(Config::default());
     let server = api.serve(exchanges);
+    // The restore as the watch's store keeps it: every scenario decides on that.
+    let mut restore = partially_failed_restore();
+    keep_what_is_read(&mut restore);
     let reconciled = tokio::time::timeout(
         Duration::from_secs(20),
         reconcile(
             "Restore",
-            Arc::new(partially_failed_restore()),
+            Arc::new(restore),
             ctx.clone(),
             Arc::new(Stills::new("Restore")),
         ),
@@ -65,6 +68,29 @@ fn created_bundle() -> Exchange {
         )
         .body("/metadata/ownerReferences/0/uid", json!("r1-uid"))
         .body("/spec/restore", json!("r1"))
+}
+
+#[test]
+fn the_store_keeps_metadata_and_status_and_drops_the_spec_and_its_copies() {
+    let mut restore: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "velero.io/v1", "kind": "Restore",
+        "metadata": {"name": "r1", "namespace": "velero", "uid": "r1-uid",
+            "annotations": {"velerodebug.io/auto-bundle": "false",
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"spec\":{}}"},
+            "managedFields": [{"manager": "velero-server", "operation": "Update"}]},
+        "spec": {"backupName": "b1", "includedNamespaces": ["shop"]},
+        "status": {"phase": "InProgress", "progress": {"itemsRestored": 3}},
+    }))
+    .expect("a Restore");
+    keep_what_is_read(&mut restore);
+    assert_eq!(restore.data.get("spec"), None);
+    assert_eq!(restore.data["status"]["progress"]["itemsRestored"], 3);
+    assert_eq!(restore.metadata.managed_fields, None);
+    let annotations = restore.metadata.annotations.expect("annotations");
+    assert_eq!(
+        annotations.keys().collect::<Vec<_>>(),
+        ["velerodebug.io/auto-bundle"]
+    );
 }
 
 #[tokio::test]

@@ -186,7 +186,7 @@ pub(crate) async fn run(
     let watch = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .inspect(move |event| health.observe(event))
-        .modify(crate::kubernetes::forget_managed_fields)
+        .modify(keep_what_is_read)
         .reflect(writer)
         .touched_objects();
     let shutdown = ctx.shutdown.clone().cancelled_owned();
@@ -204,6 +204,24 @@ pub(crate) async fn run(
             }
         })
         .await;
+}
+
+/// Last applied configurations (`kubectl apply`, Helm's and GitOps tools' Schedules), which
+/// repeat the spec once more.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What the store keeps of each Backup or Restore: every one in the cluster is held for as long
+/// as the watch runs (a schedule's Backups pile up by the thousand), and the policy and the
+/// stall clock read only the metadata and the status. The spec (included namespaces, hooks,
+/// resource policies), its last applied copy and the managed fields are dropped.
+fn keep_what_is_read(obj: &mut DynamicObject) {
+    kubernetes::forget_managed_fields(obj);
+    if let Some(fields) = obj.data.as_object_mut() {
+        fields.remove("spec");
+    }
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
 }
 
 #[cfg(test)]
