@@ -142,24 +142,24 @@ pub(crate) fn volume_operation_stalled(kind: &str, name: &str, node: Option<&str
 }
 
 /// The data-path pod `namespace/name` does not start (`rule`: the id of the cause its events
-/// and status show, as the rules name a workload pod's). Velero's exposer copies the node-agent DaemonSet's
-/// volumes, image, ServiceAccount and environment into it (pkg/exposer/image.go
-/// getInheritedPodInfo), so what it lacks is often what the node-agent was given once.
+/// and status show, as the rules name a workload pod's). Velero's exposer copies the
+/// node-agent DaemonSet's volumes, image, ServiceAccount and environment into it
+/// (pkg/exposer/image.go getInheritedPodInfo), so what it lacks is often what the node-agent
+/// was given once.
 pub(crate) fn data_path_pod_not_starting(pod: &str, rule: &str, prepare_timeout: &str) -> String {
     let (namespace, name) = pod.split_once('/').unwrap_or(("velero", pod));
     let fix = match rule {
-        "volume-mount-failed" => {
+        "volume-mount-failed" => format!(
             "provide the Secret or ConfigMap the mount error names (data-path pods mount every \
-             volume of the node-agent DaemonSet, `kubectl -n NAMESPACE get ds node-agent -o \
+             volume of the node-agent DaemonSet, `kubectl -n {namespace} get ds node-agent -o \
              yaml`), or take that volume out of the DaemonSet"
-        }
-        "pod-unschedulable" | "pvc-pending" => {
-            "make room where the message says it does not fit (node-agent's ConfigMap \
-             podResources and loadAffinity place data-path pods), or bind the claim it waits on"
-        }
-        _ => "fix what its events and container status name",
-    }
-    .replace("NAMESPACE", namespace);
+        ),
+        "pod-unschedulable" | "pvc-pending" => "make room where the message says it does not \
+             fit (node-agent's ConfigMap podResources and loadAffinity place data-path pods), or \
+             bind the claim it waits on"
+            .to_string(),
+        _ => "fix what its events and container status name".to_string(),
+    };
     format!(
         "`kubectl -n {namespace} describe pod {name}` says why it does not start: {fix}. The \
          kubelet retries on its own; node-agent cancels the volume's operation once its prepare \

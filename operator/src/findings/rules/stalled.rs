@@ -2,8 +2,8 @@
 //! waits on, named from the evidence the other rules read. The least advanced volume
 //! operation not finished first (its data-path pod that does not start, its repository not
 //! ready, its pod that cannot start, no node-agent on its node, its pod that never ran
-//! restore-wait), else what the
-//! operation's phase says it waits for (a plugin's asynchronous operation, by id and age).
+//! restore-wait), else what the operation's phase says it waits for (a plugin's asynchronous
+//! operation by id and age, a post-restore hook's pod that does not run).
 
 use super::{Evidence, Finding, Layer, Severity, data_path, pods};
 use crate::findings::{
