@@ -31,7 +31,12 @@ impl TestCtx {
     }
 }
 
-/// A name no other test (nor an earlier run) uses: `<prefix>-<pid>-<counter>-<nanos>`.
+/// A name no other test (nor an earlier run) uses: `<prefix>-<pid>-<counter>-<nanos>`, each
+/// part in hex of a fixed width. Fixed, because a name's length must not change from run to
+/// run: s3s-fs names an upload's attributes file after the base64 of bucket and key, which the
+/// 255-byte file name limit caps at about 126 key bytes (S3 takes 1,024), and an automatic
+/// bundle's archive key carries its Restore's name twice over. A pid with one more digit once
+/// turned a passing test into a failing one.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -39,7 +44,12 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{prefix}-{}-{n}-{:x}", std::process::id(), nanos % 0xffff)
+    format!(
+        "{prefix}-{:04x}-{:03x}-{:04x}",
+        std::process::id() & 0xffff,
+        n & 0xfff,
+        nanos & 0xffff
+    )
 }
 
 /// Creates a namespace of the test's own, deleted by `cleanup`.

@@ -64,7 +64,7 @@ async fn serial_real_node_a_restore_that_stops_moving_gets_one_bundle_naming_wha
         &t.env.namespace,
         &velero_resource("Restore"),
     );
-    let name = unique_name("rs-stall");
+    let name = unique_name("rs-st");
     t.cleanup
         .delete(&velero_resource("Restore"), Some(&t.env.namespace), &name);
     let restore: DynamicObject = serde_json::from_value(serde_json::json!({
