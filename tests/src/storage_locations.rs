@@ -1,9 +1,10 @@
 //! BackupStorageLocations of a test's own over the environment's bucket.
 
 use anyhow::Result;
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api,
-    api::{DynamicObject, PostParams},
+    api::{DeleteParams, DynamicObject, PostParams},
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -34,6 +35,22 @@ pub async fn storage_location(t: &TestCtx, patch: serde_json::Value) -> Result<S
         &name,
     );
     Ok(name)
+}
+
+/// The Secret `name` (one rbac.credentialSecrets grants in the e2e install) holding `text`.
+pub async fn credential_secret(t: &TestCtx, name: &str, text: &str) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let _ = secrets.delete(name, &DeleteParams::default()).await;
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name}, "stringData": {"cloud": text},
+    }))?;
+    secrets.create(&PostParams::default(), &secret).await?;
+    t.cleanup.delete(
+        &kube::core::ApiResource::erase::<Secret>(&()),
+        Some(&t.env.namespace),
+        name,
+    );
+    Ok(())
 }
 
 /// Merges JSON `b` into `a`: objects key by key, anything else replaced.

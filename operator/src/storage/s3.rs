@@ -7,14 +7,15 @@ use std::{
     time::Duration,
 };
 
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_config::{profile::ProfileFileCredentialsProvider, provider_config::ProviderConfig};
+use aws_credential_types::provider::{SharedCredentialsProvider, error::CredentialsError};
 use aws_sdk_s3::{
     Client,
     config::{
         Region, RequestChecksumCalculation, StalledStreamProtectionConfig, http::HttpResponse,
         timeout::TimeoutConfig,
     },
-    error::{ProvideErrorMetadata, SdkError},
+    error::{ConnectorError, ProvideErrorMetadata, SdkError},
     presigning::PresigningConfig,
     primitives::{ByteStream, Length},
     types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption},
@@ -27,9 +28,9 @@ use crate::proxy::{Proxies, Route};
 
 use super::s3_replies::{BoundedReplies, MAX_REPLY_BYTES};
 use super::{
-    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject, crc_of_range,
-    credentials::AwsCredentials, error_chain, is_certificate_error, location::StorageLocation,
-    save_capped, tls, url_lifetime,
+    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject,
+    aws_profile::RoleProfile, crc_of_range, credentials::AwsCredentials, error_chain,
+    is_certificate_error, location::StorageLocation, save_capped, tls, url_lifetime,
 };
 
 /// Parts sent at once: while one part is checksummed here, the store can be writing and
@@ -60,9 +61,50 @@ pub(super) struct S3Store {
     route: Route,
     /// Whether parts carry a CRC32 (`checksumAlgorithm` not set to "").
     checksums: bool,
+    /// The role assumed and how, for messages (none: static keys or the pod's own chain).
+    role: Option<String>,
 }
 
-async fn credentials_provider(creds: &AwsCredentials) -> SharedCredentialsProvider {
+/// The first error of type `T` in `err`'s chain.
+fn find_in_chain<'e, T: std::error::Error + 'static>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The HTTP status of STS's answer to the role's AssumeRole or AssumeRoleWithWebIdentity,
+/// when one is in `err`'s chain.
+fn sts_status(err: &(dyn std::error::Error + 'static)) -> Option<u16> {
+    use aws_sdk_sts::{
+        error::SdkError as StsError,
+        operation::{
+            assume_role::AssumeRoleError,
+            assume_role_with_web_identity::AssumeRoleWithWebIdentityError,
+        },
+    };
+    let status = |r: Option<&HttpResponse>| r.map(|r| r.status().as_u16());
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(e) = e.downcast_ref::<StsError<AssumeRoleError, HttpResponse>>() {
+            return status(e.raw_response());
+        }
+        if let Some(e) = e.downcast_ref::<StsError<AssumeRoleWithWebIdentityError, HttpResponse>>()
+        {
+            return status(e.raw_response());
+        }
+        current = e.source();
+    }
+    None
+}
+
+async fn credentials_provider(creds: &AwsCredentials, region: &str) -> SharedCredentialsProvider {
     match creds {
         AwsCredentials::Keys {
             access_key_id,
@@ -75,16 +117,33 @@ async fn credentials_provider(creds: &AwsCredentials) -> SharedCredentialsProvid
             None,
             "BackupStorageLocation Secret",
         )),
+        AwsCredentials::Role(role) => SharedCredentialsProvider::new(role_provider(role, region)),
         AwsCredentials::DefaultChain => SharedCredentialsProvider::new(
             aws_config::default_provider::credentials::default_provider().await,
         ),
     }
 }
 
+/// The SDK's own profile provider, given only the rebuilt file of the role's chain (never the
+/// default files of the operator's home). Its STS client takes its endpoint from the
+/// operator's environment (`AWS_ENDPOINT_URL_STS`), else AWS's for `region`; the client's
+/// identity cache renews the role's keys before they expire.
+fn role_provider(role: &RoleProfile, region: &str) -> ProfileFileCredentialsProvider {
+    use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+    let files = EnvConfigFiles::builder()
+        .with_contents(EnvConfigFileKind::Credentials, role.file.clone())
+        .build();
+    ProfileFileCredentialsProvider::builder()
+        .configure(&ProviderConfig::default().with_region(Some(Region::new(region.to_string()))))
+        .profile_files(files)
+        .profile_name(&role.profile)
+        .build()
+}
+
 impl S3Store {
     pub(super) async fn connect(location: &StorageLocation, creds: &AwsCredentials) -> Self {
-        let provider = credentials_provider(creds).await;
         let region = location.config("region").unwrap_or("us-east-1").to_string();
+        let provider = credentials_provider(creds, &region).await;
         // caCert / insecureSkipTLSVerify: one HTTP client for both S3 clients (the location was
         // validated when it was planned, so an error here is not expected).
         let http = match tls::http_client(location) {
@@ -140,6 +199,10 @@ impl S3Store {
             location: location.clone(),
             credentials: provider,
             checksums,
+            role: match creds {
+                AwsCredentials::Role(role) => Some(role.summary.clone()),
+                _ => None,
+            },
         }
     }
 
@@ -149,6 +212,9 @@ impl S3Store {
         key: &str,
         err: SdkError<E, HttpResponse>,
     ) -> StorageError {
+        if let Some(failure) = find_in_chain::<CredentialsError>(&err) {
+            return self.credentials_error(operation, failure);
+        }
         let location = self.location.name.clone();
         match &err {
             // No retry makes an untrusted certificate trusted.
@@ -219,6 +285,35 @@ impl S3Store {
                 message: error_chain(&err),
             },
         }
+    }
+
+    /// The SDK could not get the credential (STS refused the role, the token file cannot be
+    /// read...): no retry makes it work, unless STS could not be reached or failed itself.
+    fn credentials_error(
+        &self,
+        operation: &'static str,
+        failure: &CredentialsError,
+    ) -> StorageError {
+        let location = self.location.name.clone();
+        let what = self.role.as_deref().unwrap_or("the location's credential");
+        // Only below the provider's error: the SDK wraps the whole failure in a ConnectorError.
+        let message = format!("{operation}: getting {what}: {}", error_chain(failure));
+        let transient = matches!(failure, CredentialsError::ProviderTimedOut(_))
+            || find_in_chain::<ConnectorError>(failure).is_some()
+            || sts_status(failure).is_some_and(|s| s >= 500 || s == 429);
+        if transient {
+            return StorageError::Unreachable {
+                location,
+                via: String::new(),
+                message,
+            };
+        }
+        StorageError::CredentialsInvalid { location, message }
+    }
+
+    /// The credentials to sign a URL with could not be had.
+    fn signing_credentials_error(&self, failure: CredentialsError) -> StorageError {
+        self.credentials_error("Presign", &failure)
     }
 
     /// Streams an object to a local file; returns its size.
@@ -428,14 +523,14 @@ impl S3Store {
             operation: "Presign",
             message,
         };
-        // The same (cached) credentials the SDK signs with just below.
-        let expiry = self
+        // The URL is signed with exactly these credentials, so their expiry bounds it (a
+        // role's keys from the client's cache could be older than these).
+        let credentials = self
             .credentials
             .provide_credentials()
             .await
-            .map_err(|e| failed(error_chain(&e)))?
-            .expiry();
-        let lifetime = url_lifetime(ttl, expiry, std::time::SystemTime::now());
+            .map_err(|e| self.signing_credentials_error(e))?;
+        let lifetime = url_lifetime(ttl, credentials.expiry(), std::time::SystemTime::now());
         let config =
             PresigningConfig::expires_in(lifetime.valid_for).map_err(|e| failed(e.to_string()))?;
         let req = self
@@ -443,6 +538,11 @@ impl S3Store {
             .get_object()
             .bucket(&self.location.bucket)
             .key(key)
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::default()
+                    .credentials_provider(SharedCredentialsProvider::new(credentials)),
+            )
             .presigned(config)
             .await
             .map_err(|e| self.error("Presign", key, e))?;
@@ -653,6 +753,16 @@ mod tests {
 
     /// A store of static keys at `endpoint`.
     async fn store_at(endpoint: &str) -> S3Store {
+        let credentials = AwsCredentials::Keys {
+            access_key_id: "a".into(),
+            secret_access_key: "b".into(),
+            session_token: None,
+        };
+        store_with(endpoint, &credentials).await
+    }
+
+    /// A store of `credentials` at `endpoint`.
+    async fn store_with(endpoint: &str, credentials: &AwsCredentials) -> S3Store {
         let location = StorageLocation {
             provider: Default::default(),
             name: "default".into(),
@@ -670,12 +780,58 @@ mod tests {
             credential: None,
             ca_cert: None,
         };
-        let credentials = AwsCredentials::Keys {
-            access_key_id: "a".into(),
-            secret_access_key: "b".into(),
-            session_token: None,
+        S3Store::connect(&location, credentials).await
+    }
+
+    #[tokio::test]
+    async fn a_role_whose_credential_cannot_be_had_is_credentials_invalid_naming_the_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("no-such-token");
+        let role = RoleProfile {
+            file: format!(
+                "[default]\nrole_arn = arn:aws:iam::1:role/r\nweb_identity_token_file = {}\n",
+                token.display()
+            ),
+            profile: "default".into(),
+            summary: "role arn:aws:iam::1:role/r, assumed with the web identity token".into(),
         };
-        S3Store::connect(&location, &credentials).await
+        // Nothing listens there: the credential fails before any request is sent.
+        let store = store_with("http://127.0.0.1:9", &AwsCredentials::Role(role)).await;
+        let listed = store.list("p/", 10).await.expect_err("no credential");
+        let signed = store
+            .presign_get("k", Duration::from_secs(60))
+            .await
+            .expect_err("no credential to sign with");
+        for (operation, error) in [("ListObjectsV2", listed), ("Presign", signed)] {
+            assert!(
+                matches!(&error, StorageError::CredentialsInvalid { message, .. }
+                    if message.starts_with(&format!("{operation}: getting role arn:aws:iam::1:role/r"))),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn sts_out_of_reach_or_too_slow_is_transient_a_refusal_is_not() {
+        let store = store_at("http://127.0.0.1:9").await;
+        let unreachable = CredentialsError::provider_error(ConnectorError::io(
+            std::io::Error::other("connection refused").into(),
+        ));
+        let slow = CredentialsError::provider_timed_out(Duration::from_secs(5));
+        for failure in [unreachable, slow] {
+            let error = store.credentials_error("GetObject", &failure);
+            assert!(
+                matches!(error, StorageError::Unreachable { .. }),
+                "{error:?}"
+            );
+        }
+        let refused = CredentialsError::provider_error("AccessDenied: not authorized");
+        let error = store.credentials_error("GetObject", &refused);
+        assert!(
+            matches!(&error, StorageError::CredentialsInvalid { message, .. }
+                if message.contains("the location's credential") && message.contains("AccessDenied")),
+            "{error:?}"
+        );
     }
 
     /// A store that answers every request with headers and then chunks of `chunk`, with no

@@ -24,6 +24,7 @@ use velero_debug_e2e::{
     plugin,
     polling::eventually,
     restores::real_restore,
+    storage_locations::credential_secret,
     stores,
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -134,22 +135,6 @@ async fn own_location(t: &TestCtx, prefix: &str, spec: serde_json::Value) -> Res
         .await?;
     t.cleanup.delete(&resource, Some(&t.env.namespace), &name);
     Ok(name)
-}
-
-/// The Secret `name` (one rbac.credentialSecrets grants in the e2e install) holding `text`.
-async fn credential_secret(t: &TestCtx, name: &str, text: &str) -> Result<()> {
-    let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &t.env.namespace);
-    let _ = secrets.delete(name, &DeleteParams::default()).await;
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name}, "stringData": {"cloud": text},
-    }))?;
-    secrets.create(&PostParams::default(), &secret).await?;
-    t.cleanup.delete(
-        &kube::core::ApiResource::erase::<Secret>(&()),
-        Some(&t.env.namespace),
-        name,
-    );
-    Ok(())
 }
 
 /// A bundle of `backup` into `location`, finished: its Ready condition's reason and message.
@@ -683,11 +668,12 @@ async fn a_foreign_account_uri_gets_nothing_signed(
     Ok(())
 }
 
-/// An AWS BSL's Secret gives static keys only: a profile that would have the operator assume a
-/// role with a token file of the Secret's choosing is refused, naming the directive, before
-/// any file is read or endpoint called.
+/// An AWS BSL's Secret may name a role's web identity token only where the operator's pod has
+/// its own: a profile that would have the operator read a token file of the Secret's choosing
+/// (here the Kubernetes ServiceAccount token) is refused, naming the file, before any file is
+/// read or endpoint called.
 #[tokio::test]
-async fn an_aws_secret_naming_a_role_and_a_token_file_is_refused_by_name() -> Result<()> {
+async fn an_aws_secret_naming_a_token_file_of_its_choosing_is_refused_by_name() -> Result<()> {
     let t = &TestCtx::new().await?;
     let env = &t.env;
     let (_, backup, _) = real_backup(t, "aws-role").await?;
@@ -711,7 +697,10 @@ async fn an_aws_secret_naming_a_role_and_a_token_file_is_refused_by_name() -> Re
     let reason = failed_reason(t, &backup, &bsl).await?;
     ensure!(
         reason.starts_with("CredentialsInvalid")
-            && reason.contains("role_arn in profile [default] is refused"),
+            && reason.contains(
+                "web_identity_token_file /var/run/secrets/kubernetes.io/serviceaccount/token in \
+                 profile [default] is refused"
+            ),
         "{reason}"
     );
     Ok(())
