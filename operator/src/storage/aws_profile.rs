@@ -21,6 +21,9 @@ const SESSION_TOKEN: &str = "aws_session_token";
 const ROLE_ARN: &str = "role_arn";
 const SOURCE_PROFILE: &str = "source_profile";
 const WEB_IDENTITY_TOKEN_FILE: &str = "web_identity_token_file";
+const CREDENTIAL_SOURCE: &str = "credential_source";
+/// What `credential_source` may name: the operator pod's own credentials, as the SDK finds them.
+const CREDENTIAL_SOURCES: [&str; 3] = ["Environment", "Ec2InstanceMetadata", "EcsContainer"];
 /// Passed to the SDK as they are: they shape the AssumeRole call and choose nothing else.
 const ROLE_SETTINGS: [&str; 2] = ["role_session_name", "external_id"];
 /// Settings that choose neither a credential nor an endpoint, left alone: the BSL's config
@@ -169,6 +172,7 @@ struct Profile {
     role_arn: Option<String>,
     source_profile: Option<String>,
     web_identity_token_file: Option<String>,
+    credential_source: Option<String>,
     role_settings: BTreeMap<&'static str, String>,
 }
 
@@ -196,6 +200,7 @@ impl Profile {
                 ROLE_ARN => profile.role_arn = value,
                 SOURCE_PROFILE => profile.source_profile = value,
                 WEB_IDENTITY_TOKEN_FILE => profile.web_identity_token_file = value,
+                CREDENTIAL_SOURCE => profile.credential_source = value,
                 k if IGNORED_KEYS.contains(&k) => {}
                 k => match ROLE_SETTINGS.iter().find(|s| **s == k) {
                     Some(setting) => {
@@ -209,9 +214,13 @@ impl Profile {
         }
         profile.keys = keys.pair(name)?;
         if profile.role_arn.is_none() {
-            let orphan = [SOURCE_PROFILE, WEB_IDENTITY_TOKEN_FILE]
+            let orphan = [SOURCE_PROFILE, WEB_IDENTITY_TOKEN_FILE, CREDENTIAL_SOURCE]
                 .into_iter()
-                .zip([&profile.source_profile, &profile.web_identity_token_file])
+                .zip([
+                    &profile.source_profile,
+                    &profile.web_identity_token_file,
+                    &profile.credential_source,
+                ])
                 .find(|(_, v)| v.is_some());
             if let Some((key, _)) = orphan {
                 return Err(ReadError::Unusable(format!(
@@ -238,6 +247,7 @@ impl Profile {
         put(ROLE_ARN, &self.role_arn);
         put(SOURCE_PROFILE, &self.source_profile);
         put(WEB_IDENTITY_TOKEN_FILE, &self.web_identity_token_file);
+        put(CREDENTIAL_SOURCE, &self.credential_source);
         for (key, value) in &self.role_settings {
             put(key, &Some(value.clone()));
         }
@@ -273,27 +283,44 @@ impl Profile {
                 ))),
             };
         };
-        match (&self.source_profile, &self.web_identity_token_file) {
-            (Some(_), Some(_)) => Err(ReadError::Unusable(format!(
-                "profile [{name}] sets both {SOURCE_PROFILE} and {WEB_IDENTITY_TOKEN_FILE}"
-            ))),
-            (None, None) => Err(ReadError::Unusable(format!(
-                "{ROLE_ARN} in profile [{name}] needs {SOURCE_PROFILE} or {WEB_IDENTITY_TOKEN_FILE}"
-            ))),
-            (None, Some(file)) if token_files.iter().any(|f| f == file) => Ok(Hop::Start {
+        let unusable = |why: String| Err(ReadError::Unusable(why));
+        match (
+            &self.source_profile,
+            &self.web_identity_token_file,
+            &self.credential_source,
+        ) {
+            (None, None, None) => unusable(format!(
+                "{ROLE_ARN} in profile [{name}] needs {SOURCE_PROFILE}, {WEB_IDENTITY_TOKEN_FILE} \
+                 or {CREDENTIAL_SOURCE}"
+            )),
+            (None, Some(file), None) if token_files.iter().any(|f| f == file) => Ok(Hop::Start {
                 description: format!("the web identity token in {file}"),
                 with_keys: false,
             }),
-            (None, Some(file)) => Err(refused_token_file(name, file, token_files)),
+            (None, Some(file), None) => Err(refused_token_file(name, file, token_files)),
+            (None, None, Some(source)) if CREDENTIAL_SOURCES.contains(&source.as_str()) => {
+                Ok(Hop::Start {
+                    description: format!("the operator pod's own credentials ({source})"),
+                    with_keys: false,
+                })
+            }
+            (None, None, Some(source)) => unusable(format!(
+                "{CREDENTIAL_SOURCE} {source} in profile [{name}] is none of {}",
+                CREDENTIAL_SOURCES.join(", ")
+            )),
             // The profile's own keys assume its role (the SDK's self-reference).
-            (Some(source), None) if source == name => match self.keys {
+            (Some(source), None, None) if source == name => match self.keys {
                 Some(_) => Ok(keys(format!("the keys of profile [{name}]"))),
-                None => Err(ReadError::Unusable(format!(
+                None => unusable(format!(
                     "profile [{name}] is its own {SOURCE_PROFILE} but has no {ACCESS_KEY_ID} \
                      and {SECRET_ACCESS_KEY}"
-                ))),
+                )),
             },
-            (Some(source), None) => Ok(Hop::Source(source.clone())),
+            (Some(source), None, None) => Ok(Hop::Source(source.clone())),
+            _ => unusable(format!(
+                "profile [{name}] sets more than one of {SOURCE_PROFILE}, \
+                 {WEB_IDENTITY_TOKEN_FILE} and {CREDENTIAL_SOURCE}"
+            )),
         }
     }
 }
@@ -408,7 +435,8 @@ fn refused(profile: &str, key: &str) -> ReadError {
     ReadError::Unusable(format!(
         "{key} in profile [{profile}] is refused: a Secret's profile may set only static keys \
          ({ACCESS_KEY_ID}, {SECRET_ACCESS_KEY}, {SESSION_TOKEN}) or a role ({ROLE_ARN} with \
-         {WEB_IDENTITY_TOKEN_FILE} or {SOURCE_PROFILE}, role_session_name, external_id); \
+         {WEB_IDENTITY_TOKEN_FILE}, {SOURCE_PROFILE} or {CREDENTIAL_SOURCE}, role_session_name, \
+         external_id); \
          other sources (IRSA, instance profiles) come from the operator pod's own environment"
     ))
 }

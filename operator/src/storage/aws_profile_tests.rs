@@ -118,6 +118,21 @@ fn a_role_assumed_with_a_source_profiles_keys_carries_that_profile_only() {
 }
 
 #[test]
+fn a_role_assumed_with_the_pods_own_credentials_names_their_source() {
+    let text =
+        "[default]\nrole_arn = arn:aws:iam::1:role/velero\nCredential_Source = EcsContainer\n";
+    let role = role(None, text);
+    assert_eq!(
+        role.file,
+        "[default]\nrole_arn = arn:aws:iam::1:role/velero\ncredential_source = EcsContainer\n"
+    );
+    assert_eq!(
+        role.summary,
+        "role arn:aws:iam::1:role/velero, assumed with the operator pod's own credentials (EcsContainer)"
+    );
+}
+
+#[test]
 fn a_token_file_anywhere_else_is_refused_before_anything_reads_it() {
     for path in [
         "/etc/passwd",
@@ -142,7 +157,7 @@ fn a_chain_that_cannot_work_is_refused_naming_the_profile() {
     let cases = [
         (
             "[default]\nrole_arn = r\n",
-            "role_arn in profile [default] needs source_profile or web_identity_token_file",
+            "role_arn in profile [default] needs source_profile, web_identity_token_file or credential_source",
         ),
         (
             "[default]\nrole_arn = r\nsource_profile = nowhere\n",
@@ -166,7 +181,15 @@ fn a_chain_that_cannot_work_is_refused_naming_the_profile() {
         ),
         (
             "[default]\nrole_arn = r\nsource_profile = a\nweb_identity_token_file = /run/operator/token\n",
-            "profile [default] sets both source_profile and web_identity_token_file",
+            "profile [default] sets more than one of source_profile, web_identity_token_file and credential_source",
+        ),
+        (
+            "[default]\nrole_arn = r\ncredential_source = Ec2InstanceMetadata\nsource_profile = a\n",
+            "profile [default] sets more than one of",
+        ),
+        (
+            "[default]\nrole_arn = r\ncredential_source = /bin/id\n",
+            "credential_source /bin/id in profile [default] is none of Environment, Ec2InstanceMetadata, EcsContainer",
         ),
         (
             "[default]\nrole_arn = r\nsource_profile = a\n[a]\ncredential_process = /bin/id\n",
@@ -190,7 +213,6 @@ fn a_chain_that_cannot_work_is_refused_naming_the_profile() {
 fn directives_that_run_read_or_call_what_the_secret_chooses_are_refused_by_name() {
     for directive in [
         "credential_process = /bin/sh -c id",
-        "Credential_Source = Ec2InstanceMetadata",
         "sso_start_url = https://example.com",
         "endpoint_url = http://attacker",
         "s3 =",
