@@ -31,10 +31,11 @@ FAKE_GCS=$(bin fake_gcs_server "$FAKE_GCS_SERVER_VERSION" fake-gcs-server)
 GCP_PLUGIN=$(bin velero_gcp_plugin "$VELERO_GCP_PLUGIN_VERSION" velero-plugin-for-gcp)
 AZURITE=$(bin azurite "$AZURITE_VERSION" azurite-blob)
 PYTOOLS=$(tool_dir pytools "$(pytools_version)")/venv/bin/python
+MOTO_SERVER=$(dirname "$PYTOOLS")/moto_server
 TINYPROXY=$(bin tinyproxy "$TINYPROXY_VERSION" tinyproxy)
 BROWSER_TOOLS=$(tool_dir browser "playwright$PLAYWRIGHT_CORE_VERSION-axe$AXE_CORE_VERSION-vnu$VNU_JAR_VERSION")/node_modules
 for b in "$ETCD" "$KUBE_DIR/kube-apiserver" "$KWOK" "$KWOKCTL" "$VELERO" "$AWS_PLUGIN" "$S3S_FS" \
-  "$FAKE_GCS" "$GCP_PLUGIN" "$AZURITE" "$PYTOOLS" "$TINYPROXY"; do
+  "$FAKE_GCS" "$GCP_PLUGIN" "$AZURITE" "$PYTOOLS" "$MOTO_SERVER" "$TINYPROXY"; do
   [[ -x "$b" ]] || die "missing $b: run 'make tools' first"
 done
 
@@ -197,13 +198,34 @@ kubectl create namespace "$NAMESPACE" --dry-run=client -o yaml | kubectl apply -
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 log "env-up: Velero CRDs installed ($(kubectl get crd -o name | grep -c velero.io) kinds)"
 
+# --- STS ---------------------------------------------------------------------------------------
+# moto's server as AWS STS: AWS role profiles (role_arn with web_identity_token_file or
+# source_profile) are assumed through it by the operator and the Velero server alike, and
+# s3s-fs accepts the keys it hands out. It checks neither tokens nor trust policies; a test
+# turns its IAM checks on for a role that cannot be assumed. The web identity token is
+# JWT-shaped (audience sts.amazonaws.com, as EKS's) but signed by nobody: no one checks it.
+STS_PORT=$(free_port "${VDO_STS_PORT:-0}") || die "cannot listen for STS"
+STS_URL="http://127.0.0.1:$STS_PORT"
+start_group sts "$VDO_ENV_DIR/logs/moto.log" "$MOTO_SERVER" -H 127.0.0.1 -p "$STS_PORT"
+WEB_IDENTITY_TOKEN_FILE="$VDO_ENV_DIR/aws-web-identity-token"
+python3 - "$WEB_IDENTITY_TOKEN_FILE" <<'PY'
+import base64, json, sys, time
+part = lambda o: base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()
+claims = {"aud": ["sts.amazonaws.com"], "iss": "https://vdo.invalid", "exp": int(time.time()) + 7 * 86400,
+          "sub": "system:serviceaccount:velero:velero-debug-operator"}
+open(sys.argv[1], "w").write(part({"alg": "RS256", "kid": "vdo"}) + "." + part(claims) + ".unsigned")
+PY
+wait_for "STS on $STS_URL" 60 curl -sf -o /dev/null "$STS_URL/moto-api/data.json"
+log "env-up: STS (moto) on $STS_URL"
+
 # --- S3 ----------------------------------------------------------------------------------------
 S3_PORT=$(free_port "${VDO_S3_PORT:-0}") || die "cannot listen for S3"
 ACCESS_KEY="vdo-access-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 SECRET_KEY="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 mkdir -p "$VDO_ENV_DIR/s3/$BUCKET"
 start_group s3 "$VDO_ENV_DIR/logs/s3.log" "$S3S_FS" --host 127.0.0.1 --port "$S3_PORT" \
-  --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" "$VDO_ENV_DIR/s3"
+  --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" \
+  --sts-keys-url "$STS_URL/moto-api/data.json" "$VDO_ENV_DIR/s3"
 S3_URL="http://127.0.0.1:$S3_PORT"
 # The same server under a second address: presigned URLs are made for publicUrl.
 S3_PUBLIC_URL="http://localhost:$S3_PORT"
@@ -331,7 +353,7 @@ METRICS_PORT=$(free_port) PROFILER_PORT=$(free_port)
 VELERO_LOG="$VDO_ENV_DIR/podlogs/velero.log"
 : >"$VELERO_LOG"
 start_group velero "$VDO_ENV_DIR/logs/velero-server.log" env AWS_SHARED_CREDENTIALS_FILE="$CREDS_FILE" \
-  STORAGE_EMULATOR_HOST="$GCS_URL" \
+  STORAGE_EMULATOR_HOST="$GCS_URL" AWS_ENDPOINT_URL_STS="$STS_URL" \
   bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "'"$VDO_ENV_DIR/logs/velero-server.log"'" | python3 "'"$ENV_DIR/cri-log.py"'" "'"$VELERO_LOG"'" stdout' _ \
   "$VELERO" server --kubeconfig "$KUBECONFIG" --namespace "$NAMESPACE" \
   --plugin-dir "$VDO_ENV_DIR/plugins" --uploader-type kopia \
@@ -505,6 +527,7 @@ json.dump({
            "accessKey": "$ACCESS_KEY", "secretKey": "$SECRET_KEY", "credentialsFile": "$CREDS_FILE",
            "dataDir": "$VDO_ENV_DIR/s3", "tlsEndpoint": "$S3_TLS_URL",
            "caFile": "$TLS_DIR/ca.crt"},
+    "sts": {"endpoint": "$STS_URL", "webIdentityTokenFile": "$WEB_IDENTITY_TOKEN_FILE"},
     "gcs": {"endpoint": "$GCS_URL", "bucket": "$GCS_BUCKET", "prefix": "$PREFIX",
             "credentialsFile": "$GCS_CREDS_FILE", "dataDir": "$VDO_ENV_DIR/gcs"},
     "azure": {"endpoint": "$AZURE_URL", "account": "$AZURE_ACCOUNT", "key": "$AZURE_KEY",

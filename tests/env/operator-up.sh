@@ -103,6 +103,11 @@ fi
 # The environment's GCS emulator, as the Velero server is given it: GCS clients (the
 # operator's too) talk to it instead of storage.googleapis.com, without OAuth.
 gcs_emulator=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("gcs", {}).get("endpoint", ""))' "$VDO_ENV_DIR/env.json")
+# moto's STS, as the operator's environment would name a regional one, and the web identity
+# token env-up wrote, as EKS's webhook names a pod's projected token: a BSL profile's role
+# (role_arn with web_identity_token_file or source_profile) is assumed there.
+sts_endpoint=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("sts", {}).get("endpoint", ""))' "$VDO_ENV_DIR/env.json")
+web_identity_token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("sts", {}).get("webIdentityTokenFile", ""))' "$VDO_ENV_DIR/env.json")
 # Azurite is no account's own endpoint: the operator sends it the account key's signatures
 # only when told to trust its host (storage/trust.rs), as a site would for Azure Stack.
 azure_host=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.urlsplit(json.load(open(sys.argv[1])).get("azure", {}).get("endpoint", "")).netloc)' "$VDO_ENV_DIR/env.json")
@@ -137,6 +142,8 @@ start_operator() { # i port
   [[ -n "${VDO_BUNDLE_DEADLINE:-}" ]] && settings+=(BUNDLE_DEADLINE="$VDO_BUNDLE_DEADLINE")
   [[ -n "$gcs_emulator" ]] && settings+=(STORAGE_EMULATOR_HOST="$gcs_emulator")
   [[ -n "$azure_host" ]] && settings+=(TRUSTED_STORAGE_HOSTS="$azure_host")
+  [[ -n "$sts_endpoint" ]] && settings+=(AWS_ENDPOINT_URL_STS="$sts_endpoint")
+  [[ -n "$web_identity_token" && -z "$image" ]] && settings+=(AWS_WEB_IDENTITY_TOKEN_FILE="$web_identity_token")
   # Temporary credentials from a local endpoint, through the AWS default chain (the test of
   # URLs bounded by their credentials' expiry).
   [[ -n "${VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]] &&

@@ -117,10 +117,11 @@ build_velero_aws_plugin() { # out
     "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws@$VELERO_AWS_PLUGIN_VERSION"
 }
 
-# s3s-fs from its crates.io source with two changes, as real stores behave: writes into a
+# s3s-fs from its crates.io source with three changes, as real stores behave: writes into a
 # missing bucket are refused with NoSuchBucket instead of creating it (s3s-fs-bucket-guard.py),
-# and ListMultipartUploads lists the open uploads instead of answering NotImplemented
-# (s3s-fs-list-uploads.py; tests/env/s3s-fs-check.sh checks it on the built binary).
+# ListMultipartUploads lists the open uploads instead of answering NotImplemented
+# (s3s-fs-list-uploads.py; tests/env/s3s-fs-check.sh checks it on the built binary), and the
+# keys of roles assumed through moto's STS are accepted (s3s-fs-sts-keys.py).
 build_s3s_fs() { # out
   local work="$VDO_CACHE/src/s3s-fs-$S3S_FS_VERSION$S3S_FS_BUILD"
   # Each step checked: a function called in `if !` runs without errexit.
@@ -136,6 +137,7 @@ build_s3s_fs() { # out
   cp -r "$(dirname "$src")" "$work/s3s-fs" && chmod -R u+w "$work/s3s-fs" || return
   python3 "$ENV_DIR/s3s-fs-bucket-guard.py" "$work/s3s-fs" || return
   python3 "$ENV_DIR/s3s-fs-list-uploads.py" "$work/s3s-fs" || return
+  python3 "$ENV_DIR/s3s-fs-sts-keys.py" "$work/s3s-fs" || return
   CARGO_TARGET_DIR="$VDO_CACHE/cargo-target/s3s-fs" \
     cargo install --quiet --locked --root "$1" --features binary --path "$work/s3s-fs"
 }
@@ -161,16 +163,18 @@ build_azurite() { # out
 }
 
 # A Python venv with Google's and Azure's storage client libraries: env-up creates the Azure
-# container with it, tests compare our signed URLs with the ones these libraries make.
+# container with it, tests compare our signed URLs with the ones these libraries make. And
+# moto's server, env-up's STS.
 build_pytools() { # out
   python3 -m venv "$1/venv" || return
   "$1/venv/bin/pip" install --quiet --disable-pip-version-check \
     "google-cloud-storage==$PYTOOLS_GOOGLE_CLOUD_STORAGE_VERSION" \
-    "azure-storage-blob==$PYTOOLS_AZURE_STORAGE_BLOB_VERSION" || return
+    "azure-storage-blob==$PYTOOLS_AZURE_STORAGE_BLOB_VERSION" \
+    "moto[server]==$PYTOOLS_MOTO_VERSION" || return
   "$1/venv/bin/pip" freeze --disable-pip-version-check >"$1/requirements.lock" || return
   # A script, not a link: Python finds its venv from the path it was started by.
   printf '#!/bin/sh\nexec "%s/venv/bin/python" "$@"\n' "$1" >"$1/bin/python" && chmod +x "$1/bin/python" || return
-  "$1/bin/python" -c 'import google.cloud.storage, azure.storage.blob'
+  "$1/bin/python" -c 'import google.cloud.storage, azure.storage.blob, moto.server'
 }
 
 build_helm() { # out

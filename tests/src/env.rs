@@ -19,6 +19,9 @@ pub struct Env {
     pub namespace: String,
     pub velero: VeleroEnv,
     pub s3: S3Env,
+    /// moto's STS (absent from an environment started before it was added).
+    #[serde(default)]
+    pub sts: Option<StsEnv>,
     pub gcs: GcsEnv,
     pub azure: AzureEnv,
     /// The Python of the environment's venv with Google's and Microsoft's storage clients.
@@ -36,6 +39,17 @@ pub struct Env {
     /// before it was added ([`Env::real_node`] says so).
     #[serde(default, rename = "realNode")]
     pub real_node: Option<real_node::RealNodeEnv>,
+}
+
+/// moto's server as AWS STS: the operator and the Velero server assume AWS role profiles there
+/// (their AWS_ENDPOINT_URL_STS), and s3s-fs accepts the keys it hands out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StsEnv {
+    /// `http://127.0.0.1:<port>`; `/moto-api/data.json` lists the roles assumed.
+    pub endpoint: String,
+    /// The web identity token the operator's environment names (AWS_WEB_IDENTITY_TOKEN_FILE).
+    pub web_identity_token_file: PathBuf,
 }
 
 /// fake-gcs-server, which BSL gcs points at (the Velero server and the operator reach it

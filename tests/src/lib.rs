@@ -38,6 +38,7 @@ pub mod forward_proxy;
 pub mod holding_proxy;
 pub mod store_proxy;
 pub mod stores;
+pub mod sts;
 pub mod webhook;
 
 // The kubectl plugin and the report in a browser.

@@ -12,6 +12,7 @@ mod http;
 pub(crate) mod location;
 pub mod measure;
 mod s3;
+mod s3_credentials;
 mod s3_replies;
 mod tls;
 pub(crate) mod trust;

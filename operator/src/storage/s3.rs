@@ -7,7 +7,6 @@ use std::{
     time::Duration,
 };
 
-use aws_config::{profile::ProfileFileCredentialsProvider, provider_config::ProviderConfig};
 use aws_credential_types::provider::{SharedCredentialsProvider, error::CredentialsError};
 use aws_sdk_s3::{
     Client,
@@ -15,7 +14,7 @@ use aws_sdk_s3::{
         Region, RequestChecksumCalculation, StalledStreamProtectionConfig, http::HttpResponse,
         timeout::TimeoutConfig,
     },
-    error::{ConnectorError, ProvideErrorMetadata, SdkError},
+    error::{ProvideErrorMetadata, SdkError},
     presigning::PresigningConfig,
     primitives::{ByteStream, Length},
     types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption},
@@ -26,11 +25,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::proxy::{Proxies, Route};
 
+use super::s3_credentials::{self, CredentialFailure, credentials_provider};
 use super::s3_replies::{BoundedReplies, MAX_REPLY_BYTES};
 use super::{
-    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject,
-    aws_profile::RoleProfile, crc_of_range, credentials::AwsCredentials, error_chain,
-    is_certificate_error, location::StorageLocation, save_capped, tls, url_lifetime,
+    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject, crc_of_range,
+    credentials::AwsCredentials, error_chain, is_certificate_error, location::StorageLocation,
+    save_capped, tls, url_lifetime,
 };
 
 /// Parts sent at once: while one part is checksummed here, the store can be writing and
@@ -63,81 +63,6 @@ pub(super) struct S3Store {
     checksums: bool,
     /// The role assumed and how, for messages (none: static keys or the pod's own chain).
     role: Option<String>,
-}
-
-/// The first error of type `T` in `err`'s chain.
-fn find_in_chain<'e, T: std::error::Error + 'static>(
-    err: &'e (dyn std::error::Error + 'static),
-) -> Option<&'e T> {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        current = e.source();
-    }
-    None
-}
-
-/// The HTTP status of STS's answer to the role's AssumeRole or AssumeRoleWithWebIdentity,
-/// when one is in `err`'s chain.
-fn sts_status(err: &(dyn std::error::Error + 'static)) -> Option<u16> {
-    use aws_sdk_sts::{
-        error::SdkError as StsError,
-        operation::{
-            assume_role::AssumeRoleError,
-            assume_role_with_web_identity::AssumeRoleWithWebIdentityError,
-        },
-    };
-    let status = |r: Option<&HttpResponse>| r.map(|r| r.status().as_u16());
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if let Some(e) = e.downcast_ref::<StsError<AssumeRoleError, HttpResponse>>() {
-            return status(e.raw_response());
-        }
-        if let Some(e) = e.downcast_ref::<StsError<AssumeRoleWithWebIdentityError, HttpResponse>>()
-        {
-            return status(e.raw_response());
-        }
-        current = e.source();
-    }
-    None
-}
-
-async fn credentials_provider(creds: &AwsCredentials, region: &str) -> SharedCredentialsProvider {
-    match creds {
-        AwsCredentials::Keys {
-            access_key_id,
-            secret_access_key,
-            session_token,
-        } => SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
-            access_key_id,
-            secret_access_key,
-            session_token.clone(),
-            None,
-            "BackupStorageLocation Secret",
-        )),
-        AwsCredentials::Role(role) => SharedCredentialsProvider::new(role_provider(role, region)),
-        AwsCredentials::DefaultChain => SharedCredentialsProvider::new(
-            aws_config::default_provider::credentials::default_provider().await,
-        ),
-    }
-}
-
-/// The SDK's own profile provider, given only the rebuilt file of the role's chain (never the
-/// default files of the operator's home). Its STS client takes its endpoint from the
-/// operator's environment (`AWS_ENDPOINT_URL_STS`), else AWS's for `region`; the client's
-/// identity cache renews the role's keys before they expire.
-fn role_provider(role: &RoleProfile, region: &str) -> ProfileFileCredentialsProvider {
-    use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
-    let files = EnvConfigFiles::builder()
-        .with_contents(EnvConfigFileKind::Credentials, role.file.clone())
-        .build();
-    ProfileFileCredentialsProvider::builder()
-        .configure(&ProviderConfig::default().with_region(Some(Region::new(region.to_string()))))
-        .profile_files(files)
-        .profile_name(&role.profile)
-        .build()
 }
 
 impl S3Store {
@@ -212,7 +137,7 @@ impl S3Store {
         key: &str,
         err: SdkError<E, HttpResponse>,
     ) -> StorageError {
-        if let Some(failure) = find_in_chain::<CredentialsError>(&err) {
+        if let Some(failure) = s3_credentials::find_in_chain::<CredentialsError>(&err) {
             return self.credentials_error(operation, failure);
         }
         let location = self.location.name.clone();
@@ -296,12 +221,9 @@ impl S3Store {
     ) -> StorageError {
         let location = self.location.name.clone();
         let what = self.role.as_deref().unwrap_or("the location's credential");
-        // Only below the provider's error: the SDK wraps the whole failure in a ConnectorError.
-        let message = format!("{operation}: getting {what}: {}", error_chain(failure));
-        let transient = matches!(failure, CredentialsError::ProviderTimedOut(_))
-            || find_in_chain::<ConnectorError>(failure).is_some()
-            || sts_status(failure).is_some_and(|s| s >= 500 || s == 429);
-        if transient {
+        let failed = CredentialFailure::of(failure);
+        let message = format!("{operation}: getting {what}: {}", failed.detail);
+        if failed.transient {
             return StorageError::Unreachable {
                 location,
                 via: String::new(),
@@ -702,6 +624,8 @@ async fn part_body(from: &Path, offset: u64, length: u64) -> std::io::Result<Byt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::aws_profile::RoleProfile;
+    use aws_sdk_s3::error::ConnectorError;
     use tokio::{
         io::{AsyncReadExt, AsyncWriteExt},
         net::TcpListener,

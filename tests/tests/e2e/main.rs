@@ -9,6 +9,7 @@ mod corpus_format;
 
 mod api_faults;
 mod auto_bundles;
+mod aws_roles;
 mod bundle;
 mod crd_upgrade;
 mod damage;
