@@ -164,17 +164,18 @@ build_azurite() { # out
 
 # A Python venv with Google's and Azure's storage client libraries: env-up creates the Azure
 # container with it, tests compare our signed URLs with the ones these libraries make. And
-# moto's server, env-up's STS.
+# moto's server, env-up's STS, and Microsoft's identity library.
 build_pytools() { # out
   python3 -m venv "$1/venv" || return
   "$1/venv/bin/pip" install --quiet --disable-pip-version-check \
     "google-cloud-storage==$PYTOOLS_GOOGLE_CLOUD_STORAGE_VERSION" \
     "azure-storage-blob==$PYTOOLS_AZURE_STORAGE_BLOB_VERSION" \
-    "moto[server]==$PYTOOLS_MOTO_VERSION" || return
+    "moto[server]==$PYTOOLS_MOTO_VERSION" \
+    "azure-identity==$PYTOOLS_AZURE_IDENTITY_VERSION" || return
   "$1/venv/bin/pip" freeze --disable-pip-version-check >"$1/requirements.lock" || return
   # A script, not a link: Python finds its venv from the path it was started by.
   printf '#!/bin/sh\nexec "%s/venv/bin/python" "$@"\n' "$1" >"$1/bin/python" && chmod +x "$1/bin/python" || return
-  "$1/bin/python" -c 'import google.cloud.storage, azure.storage.blob, moto.server'
+  "$1/bin/python" -c 'import google.cloud.storage, google.auth, azure.storage.blob, azure.identity, moto.server'
 }
 
 build_helm() { # out
