@@ -53,11 +53,11 @@ pub(crate) enum AwsCredentials {
 #[derive(Clone)]
 pub(crate) struct RoleProfile {
     /// A shared-credentials file of the chain's profiles and their settings read here.
-    pub(crate) file: String,
+    pub(super) file: String,
     /// The selected profile, the first of the chain.
-    pub(crate) profile: String,
+    pub(super) profile: String,
     /// What is assumed and how, for messages: no secret in it.
-    pub(crate) summary: String,
+    pub(super) summary: String,
 }
 
 impl std::fmt::Debug for AwsCredentials {
