@@ -23,7 +23,7 @@
 #   VDO_OPERATOR_NAMESPACE=NS the Velero namespace served (default velero): a second install
 #                             in the same cluster (its Lease is in NS)
 #   VDO_UPLOAD_BYTES_PER_SECOND, VDO_TARGET_WAIT_SECONDS, VDO_MAX_ATTEMPTS, VDO_BUNDLE_DEADLINE,
-#   VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI: operator settings
+#   VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI, VDO_AWS_WEB_IDENTITY_TOKEN_FILE: operator settings
 # Each process i has pids/operator-i.pid, logs/operator-i.log, and its /metrics port in
 # operator-i.metrics-port; its Lease identity is operator-i.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -103,11 +103,9 @@ fi
 # The environment's GCS emulator, as the Velero server is given it: GCS clients (the
 # operator's too) talk to it instead of storage.googleapis.com, without OAuth.
 gcs_emulator=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("gcs", {}).get("endpoint", ""))' "$VDO_ENV_DIR/env.json")
-# moto's STS, as the operator's environment would name a regional one, and the web identity
-# token env-up wrote, as EKS's webhook names a pod's projected token: a BSL profile's role
+# moto's STS, as the operator's environment would name a regional one: a BSL profile's role
 # (role_arn with web_identity_token_file or source_profile) is assumed there.
 sts_endpoint=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("sts", {}).get("endpoint", ""))' "$VDO_ENV_DIR/env.json")
-web_identity_token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("sts", {}).get("webIdentityTokenFile", ""))' "$VDO_ENV_DIR/env.json")
 # Azurite is no account's own endpoint: the operator sends it the account key's signatures
 # only when told to trust its host (storage/trust.rs), as a site would for Azure Stack.
 azure_host=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.urlsplit(json.load(open(sys.argv[1])).get("azure", {}).get("endpoint", "")).netloc)' "$VDO_ENV_DIR/env.json")
@@ -143,7 +141,11 @@ start_operator() { # i port
   [[ -n "$gcs_emulator" ]] && settings+=(STORAGE_EMULATOR_HOST="$gcs_emulator")
   [[ -n "$azure_host" ]] && settings+=(TRUSTED_STORAGE_HOSTS="$azure_host")
   [[ -n "$sts_endpoint" ]] && settings+=(AWS_ENDPOINT_URL_STS="$sts_endpoint")
-  [[ -n "$web_identity_token" && -z "$image" ]] && settings+=(AWS_WEB_IDENTITY_TOKEN_FILE="$web_identity_token")
+  # The operator's own web identity token, as EKS's webhook names a pod's projected one (the
+  # test of roles assumed with it); not always: without AWS_ROLE_ARN beside it, the AWS
+  # default chain stops at it instead of trying the next source.
+  [[ -n "${VDO_AWS_WEB_IDENTITY_TOKEN_FILE:-}" ]] &&
+    settings+=(AWS_WEB_IDENTITY_TOKEN_FILE="$VDO_AWS_WEB_IDENTITY_TOKEN_FILE")
   # Temporary credentials from a local endpoint, through the AWS default chain (the test of
   # URLs bounded by their credentials' expiry).
   [[ -n "${VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]] &&

@@ -31,6 +31,8 @@ const ROLE_SETTINGS: [&str; 2] = ["role_session_name", "external_id"];
 const IGNORED_KEYS: [&str; 2] = ["region", "output"];
 /// Where EKS's pod identity webhook mounts a pod's projected token (IRSA).
 const EKS_TOKEN_FILE: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token";
+/// Where OpenShift in STS mode (ROSA, OADP) has a pod's projected token for AWS.
+const OPENSHIFT_TOKEN_FILE: &str = "/var/run/secrets/openshift/serviceaccount/token";
 /// A chain longer than this is refused (the SDK's own chains are one or two hops).
 const MAX_CHAIN: usize = 4;
 
@@ -88,11 +90,14 @@ impl AwsCredentials {
     }
 }
 
-/// The token files a role's profile may name: EKS's, and the one the operator's own
-/// environment names (`AWS_WEB_IDENTITY_TOKEN_FILE`, set by EKS's webhook or by hand).
+/// The token files a role's profile may name: EKS's and OpenShift's projected token paths,
+/// and the one the operator's own environment names (`AWS_WEB_IDENTITY_TOKEN_FILE`, which
+/// EKS's webhook sets beside `AWS_ROLE_ARN`).
 fn token_files() -> Vec<String> {
     let own = std::env::var("AWS_WEB_IDENTITY_TOKEN_FILE").ok();
-    std::iter::once(EKS_TOKEN_FILE.to_string())
+    [EKS_TOKEN_FILE, OPENSHIFT_TOKEN_FILE]
+        .into_iter()
+        .map(str::to_string)
         .chain(own.filter(|f| !f.is_empty()))
         .collect()
 }

@@ -294,3 +294,15 @@ fn debug_output_names_the_role_and_no_secret() {
         "{shown}"
     );
 }
+
+#[test]
+fn eks_and_openshift_projected_token_paths_are_always_allowed() {
+    let files = token_files();
+    assert!(files.iter().any(|f| f == EKS_TOKEN_FILE), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f == "/var/run/secrets/openshift/serviceaccount/token"),
+        "{files:?}"
+    );
+}

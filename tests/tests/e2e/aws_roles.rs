@@ -16,6 +16,7 @@ use velero_debug_e2e::{
     backups::real_backup,
     bundles::{apply_bundle, condition_reason, wait_completed, wait_finished},
     context::{TestCtx, unique_name},
+    operators::restart_operators,
     polling::eventually,
     storage_locations::{credential_secret, storage_location},
     sts::{IamChecks, assumed_roles, sts_env, user_without_rights},
@@ -104,14 +105,30 @@ async fn velero_finds_it_available(t: &TestCtx, location: &str) -> Result<()> {
     .await
 }
 
+/// The operator runs with its own web identity token (AWS_WEB_IDENTITY_TOKEN_FILE, as EKS's
+/// webhook sets it) for this test only: without AWS_ROLE_ARN beside it the AWS default chain
+/// stops there, which the tests of the default chain must not meet. Restarts the operator, so
+/// its name starts with `serial_`.
 #[tokio::test]
-async fn a_role_with_a_web_identity_token_is_assumed_through_sts_and_its_keys_write_the_bundle()
+async fn serial_a_role_with_a_web_identity_token_is_assumed_through_sts_and_its_keys_write_the_bundle()
 -> Result<()> {
     let t = &TestCtx::new().await?;
     let token_file = sts_env(&t.env)?
         .web_identity_token_file
         .display()
         .to_string();
+    restart_operators(
+        1,
+        &[("VDO_AWS_WEB_IDENTITY_TOKEN_FILE", token_file.clone())],
+    )
+    .await?;
+    let tested = web_identity_role(t, &token_file).await;
+    // The usual operator back, however the test went.
+    restart_operators(1, &[]).await?;
+    tested
+}
+
+async fn web_identity_role(t: &TestCtx, token_file: &str) -> Result<()> {
     let session = unique_name("wi");
     let role = format!("arn:aws:iam::{ACCOUNT}:role/velero-debug-wi");
     let location = role_location(
