@@ -254,7 +254,7 @@ impl Profile {
         put(WEB_IDENTITY_TOKEN_FILE, &self.web_identity_token_file);
         put(CREDENTIAL_SOURCE, &self.credential_source);
         for (key, value) in &self.role_settings {
-            put(key, &Some(value.clone()));
+            file.push_str(&format!("{key} = {value}\n"));
         }
     }
 }

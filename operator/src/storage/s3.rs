@@ -233,11 +233,6 @@ impl S3Store {
         StorageError::CredentialsInvalid { location, message }
     }
 
-    /// The credentials to sign a URL with could not be had.
-    fn signing_credentials_error(&self, failure: CredentialsError) -> StorageError {
-        self.credentials_error("Presign", &failure)
-    }
-
     /// Streams an object to a local file; returns its size.
     /// Downloads at most `max_bytes + 1` bytes of the object, so the caller sees whether it
     /// is larger than it wants without the disk filling up; returns the bytes written.
@@ -451,7 +446,7 @@ impl S3Store {
             .credentials
             .provide_credentials()
             .await
-            .map_err(|e| self.signing_credentials_error(e))?;
+            .map_err(|e| self.credentials_error("Presign", &e))?;
         let lifetime = url_lifetime(ttl, credentials.expiry(), std::time::SystemTime::now());
         let config =
             PresigningConfig::expires_in(lifetime.valid_for).map_err(|e| failed(e.to_string()))?;

@@ -117,7 +117,8 @@ fn sts_answer(err: &(dyn std::error::Error + 'static)) -> Option<StsAnswer> {
 const MAX_ELEMENT_CHARS: usize = 300;
 
 /// The text of the first `<tag>` of `body` (its first 16 KiB), printable characters only, cut
-/// at [`MAX_ELEMENT_CHARS`].
+/// at [`MAX_ELEMENT_CHARS`]. By hand rather than with roxmltree (Azure's answers): that refuses
+/// a body that is not well-formed or was cut at the cap, and this only wants a code to name.
 fn xml_element(body: &[u8], tag: &str) -> Option<String> {
     let body = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]);
     let open = format!("<{tag}>");
