@@ -6,8 +6,9 @@
 //! requests, a resumable upload and V4 URL signing.
 //!
 //! Authentication: a service-account key, as a self-signed JWT (Google's "service account
-//! authorization without OAuth": no token endpoint to reach). `STORAGE_EMULATOR_HOST` in the
-//! operator's environment sends every request to that host without authentication, as
+//! authorization without OAuth": no token endpoint to reach); without a key, a token of the
+//! metadata server or of workload identity federation (gcs_identity.rs). `STORAGE_EMULATOR_HOST`
+//! in the operator's environment sends every request to that host without authentication, as
 //! Google's own clients do (and the plugin, through them).
 
 use std::{
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject, TrustedHosts,
     crc_of_range,
+    gcs_identity::{self, TokenIdentity},
     http::{self, Answer, Errors, Refusal},
     location::StorageLocation,
     trust,
@@ -48,10 +50,18 @@ const PATH: &AsciiSet = &QUERY.remove(b'/');
 const MAX_URL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
 
-/// The credential of a GCS location: a service-account key.
+/// The credential of a GCS location.
 #[derive(Clone)]
 pub(crate) struct GcsCredentials {
-    key: Arc<ServiceAccountKey>,
+    auth: Auth,
+}
+
+#[derive(Clone)]
+enum Auth {
+    /// A service-account key: it signs the requests' JWTs and the read URLs.
+    Key(Arc<ServiceAccountKey>),
+    /// A token from the metadata server or a federation; IAM signs the read URLs.
+    Token(Arc<TokenIdentity>),
 }
 
 struct ServiceAccountKey {
@@ -62,9 +72,13 @@ struct ServiceAccountKey {
 
 impl std::fmt::Debug for GcsCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GcsCredentials")
-            .field("client_email", &self.key.client_email)
-            .finish_non_exhaustive()
+        match &self.auth {
+            Auth::Key(key) => f
+                .debug_struct("GcsCredentials")
+                .field("client_email", &key.client_email)
+                .finish_non_exhaustive(),
+            Auth::Token(identity) => identity.fmt(f),
+        }
     }
 }
 
@@ -84,18 +98,20 @@ struct KeyFile {
 }
 
 impl GcsCredentials {
-    /// The key in the Secret's text, as the plugin reads `credentialsFile`.
+    /// The Secret's text as the plugin reads `credentialsFile` (a service-account key or an
+    /// `external_account` file); no Secret means the metadata server, as Google's default
+    /// credentials find it.
     pub(super) fn read(
         location: &StorageLocation,
         contents: Option<&str>,
         trusted: &TrustedHosts,
     ) -> Result<Self, ReadError> {
-        let key_instead = "put a service-account key (JSON, type service_account) in the Secret named by the BSL's spec.credential, or in cloud-credentials under key cloud";
+        let token = |identity: TokenIdentity| GcsCredentials {
+            auth: Auth::Token(Arc::new(identity)),
+        };
         let Some(contents) = contents else {
-            return Err(ReadError::Unsupported {
-                what: "a GCS location without a credential Secret (GKE Workload Identity, the metadata server)".into(),
-                instead: key_instead.into(),
-            });
+            check_endpoints(location, None, trusted)?;
+            return gcs_identity::metadata_server(location, SCOPE, None).map(token);
         };
         // serde_json's error names a line and column, never the text.
         let file: KeyFile = serde_json::from_str(contents).map_err(|e| {
@@ -104,15 +120,15 @@ impl GcsCredentials {
         match file.kind.as_str() {
             "service_account" => {}
             "external_account" => {
-                return Err(ReadError::Unsupported {
-                    what: "credential type external_account (workload identity federation)".into(),
-                    instead: key_instead.into(),
-                });
+                check_endpoints(location, file.universe_domain.as_deref(), trusted)?;
+                let files = gcs_identity::token_files();
+                return gcs_identity::external_account(location, contents, SCOPE, trusted, &files)
+                    .map(token);
             }
             other => {
                 return Err(ReadError::Unsupported {
-                    what: format!("credential type {other:?}"),
-                    instead: key_instead.into(),
+                    what: format!("credential type {:?}", http::printable(other, 40)),
+                    instead: "put a service-account key (JSON, type service_account) or an external_account file in the Secret named by the BSL's spec.credential, or use no Secret on GKE (Workload Identity)".into(),
                 });
             }
         }
@@ -122,11 +138,11 @@ impl GcsCredentials {
         check_endpoints(location, file.universe_domain.as_deref(), trusted)?;
         let pair = rsa_key(&file.private_key).map_err(ReadError::Unusable)?;
         Ok(GcsCredentials {
-            key: Arc::new(ServiceAccountKey {
+            auth: Auth::Key(Arc::new(ServiceAccountKey {
                 client_email: file.client_email,
                 private_key_id: file.private_key_id,
                 pair,
-            }),
+            })),
         })
     }
 }
@@ -197,8 +213,20 @@ impl ServiceAccountKey {
     }
 }
 
-/// A V4 signed GET URL (GOOG4-RSA-SHA256, host the only signed header), as Google's client
-/// libraries make it: `endpoint` is scheme and host (`https://storage.googleapis.com`).
+/// A V4 GET URL before its signature: the URL the signature is appended to, and what is
+/// signed.
+struct UnsignedV4 {
+    url: String,
+    to_sign: String,
+}
+
+impl UnsignedV4 {
+    fn signed(self, signature: &[u8]) -> String {
+        format!("{}&X-Goog-Signature={}", self.url, hex::encode(signature))
+    }
+}
+
+/// A V4 signed GET URL signed with a key.
 fn sign_v4(
     key: &ServiceAccountKey,
     endpoint: &str,
@@ -207,6 +235,22 @@ fn sign_v4(
     at: jiff::Timestamp,
     expires: Duration,
 ) -> String {
+    let unsigned = unsigned_v4(&key.client_email, endpoint, bucket, object, at, expires);
+    let signature = key.sign(unsigned.to_sign.as_bytes());
+    unsigned.signed(&signature)
+}
+
+/// A V4 GET URL (GOOG4-RSA-SHA256, host the only signed header) as Google's client libraries
+/// make it, for `signer` to sign: `endpoint` is scheme and host
+/// (`https://storage.googleapis.com`).
+fn unsigned_v4(
+    signer: &str,
+    endpoint: &str,
+    bucket: &str,
+    object: &str,
+    at: jiff::Timestamp,
+    expires: Duration,
+) -> UnsignedV4 {
     use sha2::{Digest, Sha256};
     let stamp = at.strftime("%Y%m%dT%H%M%SZ").to_string();
     let scope = format!("{}/auto/storage/goog4_request", &stamp[..8]);
@@ -214,7 +258,7 @@ fn sign_v4(
     let resource = format!("/{bucket}/{}", utf8_percent_encode(object, PATH));
     let mut query = [
         ("X-Goog-Algorithm", "GOOG4-RSA-SHA256".to_string()),
-        ("X-Goog-Credential", format!("{}/{scope}", key.client_email)),
+        ("X-Goog-Credential", format!("{signer}/{scope}")),
         ("X-Goog-Date", stamp.clone()),
         ("X-Goog-Expires", expires.as_secs().to_string()),
         ("X-Goog-SignedHeaders", "host".to_string()),
@@ -235,8 +279,10 @@ fn sign_v4(
         "GOOG4-RSA-SHA256\n{stamp}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical.as_bytes()))
     );
-    let signature = hex::encode(key.sign(to_sign.as_bytes()));
-    format!("{endpoint}{resource}?{query}&X-Goog-Signature={signature}")
+    UnsignedV4 {
+        url: format!("{endpoint}{resource}?{query}"),
+        to_sign,
+    }
 }
 
 #[derive(Clone)]
@@ -249,7 +295,7 @@ pub(super) struct GcsStore {
     /// Scheme and host of signed URLs.
     url_endpoint: String,
     bucket: String,
-    key: Arc<ServiceAccountKey>,
+    auth: Auth,
     /// False against the emulator (STORAGE_EMULATOR_HOST).
     authenticate: bool,
     kms_key: Option<String>,
@@ -294,7 +340,7 @@ impl GcsStore {
             url_endpoint: root,
             api: api.clone(),
             bucket: location.bucket.clone(),
-            key: creds.key.clone(),
+            auth: creds.auth.clone(),
             authenticate: emulator.is_none(),
             kms_key: location.config("kmsKeyName").map(str::to_string),
             errors: Errors {
@@ -324,11 +370,40 @@ impl GcsStore {
         )
     }
 
-    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        if self.authenticate {
-            request.bearer_auth(self.key.bearer(jiff::Timestamp::now()))
+    async fn authorized(
+        &self,
+        operation: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, StorageError> {
+        if !self.authenticate {
+            return Ok(request);
+        }
+        match &self.auth {
+            Auth::Key(key) => Ok(request.bearer_auth(key.bearer(jiff::Timestamp::now()))),
+            Auth::Token(identity) => match identity.access_token().await {
+                Ok(token) => Ok(request.bearer_auth(token)),
+                Err(failure) => Err(self.token_failed(operation, failure)),
+            },
+        }
+    }
+
+    /// A token or signature that could not be had: a refused credential, or (transient) a
+    /// token server out of reach.
+    fn token_failed(
+        &self,
+        operation: &'static str,
+        failure: gcs_identity::TokenFailure,
+    ) -> StorageError {
+        let location = self.errors.location.clone();
+        let message = format!("{operation}: {}", failure.message);
+        if failure.transient {
+            StorageError::Unreachable {
+                location,
+                via: String::new(),
+                message,
+            }
         } else {
-            request
+            StorageError::CredentialsInvalid { location, message }
         }
     }
 
@@ -340,7 +415,8 @@ impl GcsStore {
         request: reqwest::RequestBuilder,
     ) -> Result<Sent, StorageError> {
         let response = self
-            .authorized(request)
+            .authorized(operation, request)
+            .await?
             .send()
             .await
             .map_err(|e| self.errors.transport(operation, &e))?;
@@ -658,14 +734,26 @@ impl GcsStore {
         ttl: Duration,
     ) -> Result<SignedUrl, StorageError> {
         let valid_for = ttl.min(MAX_URL_LIFETIME);
-        let url = sign_v4(
-            &self.key,
-            &self.url_endpoint,
-            &self.bucket,
-            key,
-            jiff::Timestamp::now(),
-            valid_for,
-        );
+        let now = jiff::Timestamp::now();
+        let url = match &self.auth {
+            Auth::Key(k) => sign_v4(k, &self.url_endpoint, &self.bucket, key, now, valid_for),
+            Auth::Token(identity) => {
+                let signer = identity.signer.as_deref().unwrap_or_default();
+                let unsigned = unsigned_v4(
+                    signer,
+                    &self.url_endpoint,
+                    &self.bucket,
+                    key,
+                    now,
+                    valid_for,
+                );
+                let signature = identity
+                    .sign_blob(&self.http, unsigned.to_sign.as_bytes())
+                    .await
+                    .map_err(|f| self.token_failed("PresignGet", f))?;
+                unsigned.signed(&signature)
+            }
+        };
         Ok(SignedUrl {
             url,
             lifetime: super::UrlLifetime {

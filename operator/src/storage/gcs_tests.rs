@@ -35,6 +35,13 @@ fn credentials() -> GcsCredentials {
     .unwrap()
 }
 
+fn key_of(creds: &GcsCredentials) -> &ServiceAccountKey {
+    match &creds.auth {
+        Auth::Key(key) => key,
+        Auth::Token(identity) => panic!("not a key: {identity:?}"),
+    }
+}
+
 fn verifies(key: &ServiceAccountKey, message: &[u8], signature: &[u8]) -> bool {
     UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.pair.public_key().as_ref())
         .verify(message, signature)
@@ -44,7 +51,7 @@ fn verifies(key: &ServiceAccountKey, message: &[u8], signature: &[u8]) -> bool {
 #[test]
 fn a_service_account_key_is_read_and_other_kinds_are_named() {
     let creds = credentials();
-    assert_eq!(creds.key.client_email, "vdo@p.iam.gserviceaccount.com");
+    assert_eq!(key_of(&creds).client_email, "vdo@p.iam.gserviceaccount.com");
     assert!(
         !format!("{creds:?}").contains("PRIVATE"),
         "Debug shows no key"
@@ -58,13 +65,13 @@ fn a_service_account_key_is_read_and_other_kinds_are_named() {
         Err(ReadError::Unsupported { what, instead }) => (what, instead),
         other => panic!("{:?}", other.map(|_| ())),
     };
-    let (what, instead) = unsupported(Some(&key_json("external_account")));
-    assert!(what.contains("external_account"), "{what}");
-    assert!(instead.contains("service_account"), "{instead}");
-    let (what, _) = unsupported(None);
-    assert!(what.contains("Workload Identity"), "{what}");
-    let (what, _) = unsupported(Some(&key_json("authorized_user")));
+    // No Secret is the metadata server, which signs URLs only as config.serviceAccount.
+    let (what, instead) = unsupported(None);
+    assert!(what.contains("serviceAccount"), "{what}");
+    assert!(instead.contains("signBlob"), "{instead}");
+    let (what, instead) = unsupported(Some(&key_json("authorized_user")));
     assert!(what.contains("authorized_user"), "{what}");
+    assert!(instead.contains("external_account"), "{instead}");
 
     let unusable = |text: &str| match GcsCredentials::read(
         &location(),
@@ -90,7 +97,7 @@ fn a_v4_url_is_signed_over_googles_canonical_request() {
     let creds = credentials();
     let at: jiff::Timestamp = "2026-11-25T10:20:30Z".parse().unwrap();
     let url = sign_v4(
-        &creds.key,
+        key_of(&creds),
         "https://storage.googleapis.com",
         "bkt",
         "cluster-a/plugins/x/ns/b 1+ü.tar.gz",
@@ -115,13 +122,13 @@ fn a_v4_url_is_signed_over_googles_canonical_request() {
         hex::encode(Sha256::digest(canonical.as_bytes()))
     );
     assert!(verifies(
-        &creds.key,
+        key_of(&creds),
         to_sign.as_bytes(),
         &hex::decode(signature).unwrap()
     ));
     // The emulator's endpoint: its host and port are what is signed.
     let local = sign_v4(
-        &creds.key,
+        key_of(&creds),
         "http://127.0.0.1:4443",
         "bkt",
         "k",
@@ -138,7 +145,7 @@ fn a_v4_url_is_signed_over_googles_canonical_request() {
 fn the_bearer_is_a_jwt_the_key_signed_for_the_storage_scope() {
     let creds = credentials();
     let at: jiff::Timestamp = "2026-11-25T10:20:30Z".parse().unwrap();
-    let jwt = creds.key.bearer(at);
+    let jwt = key_of(&creds).bearer(at);
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3);
     let decode = |p: &str| {
@@ -157,7 +164,11 @@ fn the_bearer_is_a_jwt_the_key_signed_for_the_storage_scope() {
         3600
     );
     let signed = format!("{}.{}", parts[0], parts[1]);
-    assert!(verifies(&creds.key, signed.as_bytes(), &decode(parts[2])));
+    assert!(verifies(
+        key_of(&creds),
+        signed.as_bytes(),
+        &decode(parts[2])
+    ));
 }
 
 #[test]

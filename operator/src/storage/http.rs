@@ -320,6 +320,25 @@ pub(super) async fn error_body(response: reqwest::Response) -> (u16, String) {
     (status, String::from_utf8_lossy(&text).into_owned())
 }
 
+/// At most `limit` characters of `text` from a server or a Secret, control characters dropped:
+/// what a message may quote of something hostile.
+pub(super) fn printable(text: &str, limit: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(limit)
+        .collect();
+    if text
+        .chars()
+        .filter(|c| !c.is_control())
+        .nth(limit)
+        .is_some()
+    {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,12 @@ mod aws_profile;
 mod azure;
 pub(crate) mod credentials;
 mod gcs;
+mod gcs_identity;
 mod http;
 pub(crate) mod location;
 pub mod measure;
+#[cfg(test)]
+mod request_recorder;
 mod s3;
 mod s3_credentials;
 mod s3_replies;

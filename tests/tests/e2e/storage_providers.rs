@@ -561,13 +561,15 @@ async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> R
         spec
     };
 
-    // GCS: workload identity federation is not supported yet; a missing bucket is named.
-    credential_secret(
-        t,
-        "gcs-bad-credentials",
-        r#"{"type": "external_account", "audience": "x"}"#,
-    )
-    .await?;
+    // GCS: a federation whose subject token a command would make is refused by name (the
+    // operator runs nothing a Secret names); a missing bucket is named.
+    let federation = serde_json::json!({
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "credential_source": {"executable": {"command": "/bin/sh -c id"}},
+    });
+    credential_secret(t, "gcs-bad-credentials", &federation.to_string()).await?;
     let bsl = own_location(
         t,
         "gcs-federated",
@@ -576,7 +578,8 @@ async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> R
     .await?;
     let reason = failed_reason(t, &backup, &bsl).await?;
     ensure!(
-        reason.starts_with("UnsupportedStorageLocation") && reason.contains("external_account"),
+        reason.starts_with("UnsupportedStorageLocation")
+            && reason.contains("credential_source.executable"),
         "{reason}"
     );
     let bsl = own_location(t, "gcs-nobucket", gcs("gcs-credentials", "no-such-bucket")).await?;
