@@ -6,6 +6,14 @@ request is what is compared.
     identity-requests.py gce-token <metadata host:port> <scope>
     identity-requests.py sign-blob <iam root URL> <email> <token> <base64 message>
     identity-requests.py external-account <external_account JSON file> <scope>
+    identity-requests.py entra-secret <tenant> <client> <secret> <authority host>
+    identity-requests.py entra-federated <tenant> <client> <token file> <authority host>
+    identity-requests.py entra-managed <client id, or - for the system-assigned identity>
+    identity-requests.py user-delegation-sas <JSON: account, container, blob, start, expiry,
+        protocol, key>  (prints azure-storage-blob's SAS)
+
+The entra-* kinds print, as JSON, the requests azure-identity handed its transport (a
+capturing azure-core transport: they need no network).
 """
 import base64
 import json
@@ -48,13 +56,121 @@ def external_account(path, scope):
     credentials.refresh(google.auth.transport.requests.Request())
 
 
+CAPTURED = []
+
+
+def capture_transport():
+    """An azure-core transport that keeps each request and answers as Entra would."""
+    import requests
+    from azure.core.pipeline.transport import HttpTransport
+    from azure.core.pipeline.transport._requests_basic import RequestsTransportResponse
+
+    class Capture(HttpTransport):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            pass
+
+        def open(self):
+            pass
+
+        def close(self):
+            pass
+
+        def send(self, request, **kwargs):
+            body = request.body or b""
+            if isinstance(body, dict):
+                body = requests.models.RequestEncodingMixin._encode_params(body)
+            if isinstance(body, bytes):
+                body = body.decode()
+            CAPTURED.append({
+                "method": request.method,
+                "url": request.url,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "body": body,
+            })
+            answer = requests.Response()
+            answer.status_code, answer.reason, answer.url = 200, "OK", request.url
+            if "openid-configuration" in request.url:
+                root = request.url.split("/v2.0/")[0]
+                payload = {
+                    "token_endpoint": root + "/oauth2/v2.0/token",
+                    "authorization_endpoint": root + "/oauth2/v2.0/authorize",
+                    "issuer": root + "/v2.0",
+                }
+            else:
+                payload = {
+                    "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
+                    "expires_on": "4102444800", "resource": "https://storage.azure.com",
+                    "access_token": "eyJ0eXAiOiJKV1QifQ.e30.recorded",
+                }
+            answer._content = json.dumps(payload).encode()
+            answer.headers["Content-Type"] = "application/json"
+            return RequestsTransportResponse(request, answer)
+
+    return Capture()
+
+
+def entra_secret(tenant, client, secret, authority):
+    from azure.identity import ClientSecretCredential
+
+    credential = ClientSecretCredential(
+        tenant, client, secret, authority=authority, transport=capture_transport()
+    )
+    credential.get_token("https://storage.azure.com/.default")
+
+
+def entra_federated(tenant, client, token_file, authority):
+    from azure.identity import WorkloadIdentityCredential
+
+    credential = WorkloadIdentityCredential(
+        tenant_id=tenant, client_id=client, token_file_path=token_file,
+        authority=authority, transport=capture_transport(),
+    )
+    credential.get_token("https://storage.azure.com/.default")
+
+
+def entra_managed(client):
+    from azure.identity import ManagedIdentityCredential
+
+    for name in ("IDENTITY_ENDPOINT", "MSI_ENDPOINT", "AZURE_FEDERATED_TOKEN_FILE"):
+        os.environ.pop(name, None)
+    kwargs = {} if client == "-" else {"client_id": client}
+    credential = ManagedIdentityCredential(transport=capture_transport(), **kwargs)
+    credential.get_token("https://storage.azure.com/.default")
+
+
+def user_delegation_sas(spec):
+    from datetime import datetime
+
+    from azure.storage.blob import BlobSasPermissions, UserDelegationKey, generate_blob_sas
+
+    spec = json.loads(spec)
+    key = UserDelegationKey()
+    for name, value in spec["key"].items():
+        setattr(key, name, value)
+    when = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
+    print(generate_blob_sas(
+        spec["account"], spec["container"], spec["blob"], user_delegation_key=key,
+        permission=BlobSasPermissions(read=True), start=when(spec["start"]),
+        expiry=when(spec["expiry"]), protocol=spec["protocol"],
+    ))
+
+
 def main():
     kind, args = sys.argv[1], sys.argv[2:]
     {
         "gce-token": gce_token,
         "sign-blob": sign_blob,
         "external-account": external_account,
+        "entra-secret": entra_secret,
+        "entra-federated": entra_federated,
+        "entra-managed": entra_managed,
+        "user-delegation-sas": user_delegation_sas,
     }[kind](*args)
+    if kind.startswith("entra-"):
+        print(json.dumps(CAPTURED))
 
 
 if __name__ == "__main__":

@@ -6,15 +6,16 @@
 //! makes no SAS from an account key, and `object_store` brings a second reqwest and cannot
 //! list or discard uncommitted blocks.
 //!
-//! Every request carries a service SAS made from the account key for it alone: the blob it
+//! With an account key, every request carries a service SAS made from the key for it alone: the blob it
 //! acts on (the container only to list it), the one permission it needs, valid a few minutes.
 //! One signing scheme for all we do, the same the read URLs use; a SAS that leaks (to a host a
 //! storageAccountURI names) opens no more than the request it came with, and a
 //! storageAccountURI on another host than the account's own is refused unless trusted
 //! (trust.rs). An upload is a block blob: blocks named after the upload id, committed with the
-//! metadata at the end.
+//! metadata at the end. With `useAAD`, requests carry an Entra ID token instead
+//! (azure_entra.rs) and read URLs are user-delegation SAS (azure_delegation.rs).
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -26,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     NewArchive, OpenUpload, ReadError, SignedUrl, StorageError, StoredObject, TrustedHosts,
-    UrlLifetime,
+    UrlLifetime, azure_delegation,
+    azure_entra::{self, EntraIdentity},
     http::{self, Answer, Errors, Refusal},
     location::StorageLocation,
     trust,
@@ -47,6 +49,9 @@ const PATH: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 const QUERY: &AsciiSet = &PATH.add(b'/');
+/// A SAS value, quoted as Python's urllib quote does (`/` kept), as Microsoft's library
+/// writes it.
+pub(super) const SAS_VALUE: &AsciiSet = PATH;
 /// Velero's plugin starts a read URL's validity this far back, for clocks that differ.
 const CLOCK_SKEW: i64 = 600;
 /// How long the SAS of one request is valid (from [`CLOCK_SKEW`] back): it is checked when the
@@ -79,13 +84,20 @@ impl Permission {
 /// The variable the access key is in when `storageAccountKeyEnvVar` does not name one.
 const DEFAULT_KEY_VARIABLE: &str = "AZURE_STORAGE_ACCOUNT_ACCESS_KEY";
 
-/// The credential of an Azure location: the storage account and its access key.
+/// The credential of an Azure location: the storage account and its access key or Entra ID
+/// identity.
 #[derive(Clone)]
 pub(crate) struct AzureCredentials {
     account: String,
-    key: Vec<u8>,
+    auth: AzureAuth,
     /// `https://<account>.blob.core.windows.net`, or the BSL's storageAccountURI.
     account_url: String,
+}
+
+#[derive(Clone)]
+enum AzureAuth {
+    Key(Vec<u8>),
+    Entra(Arc<EntraIdentity>),
 }
 
 impl std::fmt::Debug for AzureCredentials {
@@ -93,91 +105,144 @@ impl std::fmt::Debug for AzureCredentials {
         f.debug_struct("AzureCredentials")
             .field("account", &self.account)
             .field("account_url", &self.account_url)
+            .field(
+                "identity",
+                &match &self.auth {
+                    AzureAuth::Key(_) => "the account key",
+                    AzureAuth::Entra(e) => e.summary.as_str(),
+                },
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl AzureCredentials {
-    /// The access key from the Secret's dotenv text, under the variable the BSL names.
+    /// The Secret's dotenv text as Velero reads it: the account key under the variable the BSL
+    /// names, or with `useAAD` an Entra ID identity (azure_entra.rs).
     pub(super) fn read(
         location: &StorageLocation,
         contents: Option<&str>,
         trusted: &TrustedHosts,
     ) -> Result<Self, ReadError> {
-        let variable = location
-            .config("storageAccountKeyEnvVar")
-            .unwrap_or(DEFAULT_KEY_VARIABLE);
-        let key_instead = format!(
-            "put the storage account's access key in the credential Secret as {variable}=<key> (and name the variable in config.storageAccountKeyEnvVar)"
-        );
-        if location.flag("useAAD") {
-            return Err(ReadError::Unsupported {
-                what: "config.useAAD (Entra ID access to the storage account)".into(),
-                instead: key_instead,
-            });
-        }
-        let Some(contents) = contents else {
-            return Err(ReadError::Unsupported {
-                what:
-                    "an Azure location without a credential Secret (workload or managed identity)"
-                        .into(),
-                instead: key_instead,
-            });
+        let pod = azure_entra::PodIdentity::from_env();
+        Self::read_with(location, contents, trusted, &pod)
+    }
+
+    pub(super) fn read_with(
+        location: &StorageLocation,
+        contents: Option<&str>,
+        trusted: &TrustedHosts,
+        pod: &azure_entra::PodIdentity,
+    ) -> Result<Self, ReadError> {
+        let vars = contents.map(dotenv).unwrap_or_default();
+        let cloud = cloud_name(&vars)?;
+        let (account, account_url) = account_endpoint(location, storage_suffix(&cloud), trusted)?;
+        let auth = if location.flag("useAAD") {
+            // A secret travels to the authority: never over an unverified connection.
+            let http =
+                http::verified_client(location).map_err(|e| ReadError::Unusable(e.to_string()))?;
+            let transport = azure_entra::over(http);
+            let identity = azure_entra::read(location, &vars, &cloud, pod, trusted, transport)?;
+            AzureAuth::Entra(Arc::new(identity))
+        } else {
+            AzureAuth::Key(account_key(location, contents.is_some(), &vars)?)
         };
-        let vars = dotenv(contents);
-        let Some(key) = vars.get(variable) else {
-            let entra = [
-                "AZURE_CLIENT_SECRET",
-                "AZURE_FEDERATED_TOKEN_FILE",
-                "AZURE_CLIENT_ID",
-            ]
-            .iter()
-            .any(|v| vars.contains_key(*v));
-            return Err(if entra {
-                ReadError::Unsupported {
-                    what: "Entra ID credentials (AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE)".into(),
-                    instead: key_instead,
-                }
-            } else {
-                ReadError::Unusable(format!("it has no {variable}"))
-            });
-        };
-        let key = base64::engine::general_purpose::STANDARD
-            .decode(key.trim())
-            .map_err(|_| ReadError::Unusable(format!("{variable} is not a base64 account key")))?;
-        let suffix = match vars.get("AZURE_CLOUD_NAME").map(|c| c.to_ascii_lowercase()) {
-            None => "core.windows.net",
-            Some(c) if c.is_empty() || c == "azurepubliccloud" => "core.windows.net",
-            Some(c) if c == "azureusgovernmentcloud" => "core.usgovcloudapi.net",
-            Some(c) if c == "azurechinacloud" => "core.chinacloudapi.cn",
-            Some(_) => {
-                return Err(ReadError::Unusable(
-                    "AZURE_CLOUD_NAME is none of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud".into(),
-                ));
-            }
-        };
-        let uri = location
-            .config("storageAccountURI")
-            .map(|u| u.trim_end_matches('/'));
-        let account = match (location.config("storageAccount"), uri) {
-            (Some(a), _) => a.to_string(),
-            // `https://<account>.blob...`, or an emulator's `http://host:port/<account>`.
-            (None, Some(u)) => account_of_uri(u).ok_or_else(|| {
-                ReadError::Unusable("config.storageAccountURI names no account".into())
-            })?,
-            (None, None) => return Err(ReadError::Unusable("no config.storageAccount".into())),
-        };
-        // The account's endpoint as Velero's plugin derives it; another gets no request.
-        let own = format!("{account}.blob.{suffix}");
-        if let Some(uri) = uri {
-            trust::check_endpoint("storageAccountURI", uri, &[&own], trusted)?;
-        }
         Ok(AzureCredentials {
-            account_url: uri.map_or_else(|| format!("https://{own}"), str::to_string),
             account,
-            key,
+            auth,
+            account_url,
         })
     }
+}
+
+/// `AZURE_CLOUD_NAME`, lowercased, among the names Velero knows.
+fn cloud_name(vars: &HashMap<String, String>) -> Result<String, ReadError> {
+    let name = vars
+        .get("AZURE_CLOUD_NAME")
+        .map(|c| c.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match name.as_str() {
+        "" | "azurecloud" | "azurepubliccloud" => Ok("azurepubliccloud".into()),
+        "azurechinacloud" | "azureusgovernment" | "azureusgovernmentcloud" => Ok(name),
+        _ => Err(ReadError::Unusable(
+            "AZURE_CLOUD_NAME is none of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud"
+                .into(),
+        )),
+    }
+}
+
+fn storage_suffix(cloud: &str) -> &'static str {
+    match cloud {
+        "azurechinacloud" => "core.chinacloudapi.cn",
+        "azureusgovernment" | "azureusgovernmentcloud" => "core.usgovcloudapi.net",
+        _ => "core.windows.net",
+    }
+}
+
+/// The account and its blob endpoint as Velero's plugin derives them; a storageAccountURI on
+/// another host gets no request unless trusted.
+fn account_endpoint(
+    location: &StorageLocation,
+    suffix: &str,
+    trusted: &TrustedHosts,
+) -> Result<(String, String), ReadError> {
+    let uri = location
+        .config("storageAccountURI")
+        .map(|u| u.trim_end_matches('/'));
+    let account = match (location.config("storageAccount"), uri) {
+        (Some(a), _) => a.to_string(),
+        // `https://<account>.blob...`, or an emulator's `http://host:port/<account>`.
+        (None, Some(u)) => account_of_uri(u).ok_or_else(|| {
+            ReadError::Unusable("config.storageAccountURI names no account".into())
+        })?,
+        (None, None) => return Err(ReadError::Unusable("no config.storageAccount".into())),
+    };
+    let own = format!("{account}.blob.{suffix}");
+    if let Some(uri) = uri {
+        trust::check_endpoint("storageAccountURI", uri, &[&own], trusted)?;
+    }
+    let url = uri.map_or_else(|| format!("https://{own}"), str::to_string);
+    Ok((account, url))
+}
+
+/// The account key, without `useAAD`.
+fn account_key(
+    location: &StorageLocation,
+    has_secret: bool,
+    vars: &HashMap<String, String>,
+) -> Result<Vec<u8>, ReadError> {
+    let variable = location
+        .config("storageAccountKeyEnvVar")
+        .unwrap_or(DEFAULT_KEY_VARIABLE);
+    let instead = format!(
+        "set config.useAAD: \"true\" to reach the account with an Entra ID identity (it needs a Storage Blob Data role on the account), or put the account's access key in the credential Secret as {variable}=<key>"
+    );
+    if !has_secret {
+        return Err(ReadError::Unsupported {
+            what: "an Azure location with neither a credential Secret nor config.useAAD".into(),
+            instead,
+        });
+    }
+    let Some(key) = vars.get(variable) else {
+        let entra = [
+            "AZURE_CLIENT_SECRET",
+            "AZURE_CLIENT_ID",
+            "AZURE_FEDERATED_TOKEN_FILE",
+        ]
+        .iter()
+        .any(|v| vars.contains_key(*v));
+        return Err(if entra {
+            ReadError::Unsupported {
+                what: "Entra ID credentials without config.useAAD (Velero then fetches the account key through Azure Resource Manager, which the operator does not)".into(),
+                instead,
+            }
+        } else {
+            ReadError::Unusable(format!("it has no {variable}"))
+        });
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .map_err(|_| ReadError::Unusable(format!("{variable} is not a base64 account key")))
 }
 
 fn account_of_uri(uri: &str) -> Option<String> {
@@ -306,10 +371,14 @@ impl AzureStore {
     }
 
     /// A SAS for one request of ours: on `blob` (the container when None), with only
-    /// `permission`, valid [`REQUEST_SAS_MINUTES`].
-    fn auth(&self, blob: Option<&str>, permission: Permission) -> String {
+    /// `permission`, valid [`REQUEST_SAS_MINUTES`]; none with Entra ID (a token goes in the
+    /// request's header instead).
+    fn auth(&self, blob: Option<&str>, permission: Permission) -> Option<String> {
+        let AzureAuth::Key(key) = &self.creds.auth else {
+            return None;
+        };
         let now = jiff::Timestamp::now();
-        Sas {
+        let sas = Sas {
             account: &self.creds.account,
             container: &self.container,
             blob,
@@ -317,30 +386,62 @@ impl AzureStore {
             start: now - jiff::SignedDuration::from_secs(CLOCK_SKEW),
             expiry: now + jiff::SignedDuration::from_mins(REQUEST_SAS_MINUTES),
             protocol: self.protocols(),
-        }
-        .sign(&self.creds.key)
+        };
+        Some(sas.sign(key))
     }
 
     /// The container's URL with `query`, signed to list it.
     fn container_url(&self, query: &str) -> String {
+        let sas = self.auth(None, Permission::List);
         format!(
-            "{}/{}?{query}&{}",
+            "{}/{}?{query}{}",
             self.creds.account_url,
             utf8_percent_encode(&self.container, QUERY),
-            self.auth(None, Permission::List)
+            sas.map(|s| format!("&{s}")).unwrap_or_default()
         )
     }
 
     /// The blob's URL with `query`, signed for `permission` on it alone.
     fn blob_url(&self, key: &str, query: &str, permission: Permission) -> String {
-        let sep = if query.is_empty() { "" } else { "&" };
+        let sas = self.auth(Some(key), permission).unwrap_or_default();
+        let sep = if query.is_empty() || sas.is_empty() {
+            ""
+        } else {
+            "&"
+        };
         format!(
-            "{}/{}/{}?{query}{sep}{}",
+            "{}/{}/{}?{query}{sep}{sas}",
             self.creds.account_url,
             utf8_percent_encode(&self.container, QUERY),
             utf8_percent_encode(key, PATH),
-            self.auth(Some(key), permission)
         )
+    }
+
+    /// The request with its Entra ID token, when the location has no key.
+    async fn authorized(
+        &self,
+        operation: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, StorageError> {
+        let AzureAuth::Entra(identity) = &self.creds.auth else {
+            return Ok(request);
+        };
+        match identity.token().await {
+            Ok(token) => Ok(request.bearer_auth(token)),
+            Err(failure) => {
+                let location = self.errors.location.clone();
+                let message = format!("{operation}: {}", failure.message);
+                Err(if failure.transient {
+                    StorageError::Unreachable {
+                        location,
+                        via: String::new(),
+                        message,
+                    }
+                } else {
+                    StorageError::CredentialsInvalid { location, message }
+                })
+            }
+        }
     }
 
     /// Sends a request; an answer outside 2xx comes back as the store's error.
@@ -350,7 +451,9 @@ impl AzureStore {
         key: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, StorageError> {
-        let response = request
+        let response = self
+            .authorized(operation, request)
+            .await?
             .header("x-ms-version", VERSION)
             .send()
             .await
@@ -675,16 +778,23 @@ impl AzureStore {
         ttl: Duration,
     ) -> Result<SignedUrl, StorageError> {
         let now = jiff::Timestamp::now();
-        let sas = Sas {
-            account: &self.creds.account,
-            container: &self.container,
-            blob: Some(key),
-            permissions: "r",
-            start: now - jiff::SignedDuration::from_secs(CLOCK_SKEW),
-            expiry: now + jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::MAX),
-            protocol: self.protocols(),
-        }
-        .sign(&self.creds.key);
+        let start = now - jiff::SignedDuration::from_secs(CLOCK_SKEW);
+        let expiry = now + jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::MAX);
+        let (sas, valid_for) = match &self.creds.auth {
+            AzureAuth::Key(account_key) => {
+                let sas = Sas {
+                    account: &self.creds.account,
+                    container: &self.container,
+                    blob: Some(key),
+                    permissions: "r",
+                    start,
+                    expiry,
+                    protocol: self.protocols(),
+                };
+                (sas.sign(account_key), ttl)
+            }
+            AzureAuth::Entra(_) => self.delegation_sas(key, start, ttl).await?,
+        };
         Ok(SignedUrl {
             url: format!(
                 "{}/{}/{}?{sas}",
@@ -693,10 +803,52 @@ impl AzureStore {
                 utf8_percent_encode(key, PATH)
             ),
             lifetime: UrlLifetime {
-                valid_for: ttl,
-                cut_by_credentials: false,
+                valid_for,
+                cut_by_credentials: valid_for < ttl,
             },
         })
+    }
+
+    /// A user-delegation SAS for `key`: a delegation key asked for the URL's lifetime (at
+    /// most the seven days a key lives), then signed with it.
+    async fn delegation_sas(
+        &self,
+        key: &str,
+        start: jiff::Timestamp,
+        ttl: Duration,
+    ) -> Result<(String, Duration), StorageError> {
+        let now = jiff::Timestamp::now();
+        let most = Duration::from_secs(azure_delegation::MAX_KEY_DAYS as u64 * 86_400 - 60);
+        let valid_for = ttl.min(most);
+        let expiry = now + jiff::SignedDuration::try_from(valid_for).unwrap_or_default();
+        let failed = |message: String| StorageError::Failed {
+            location: self.errors.location.clone(),
+            operation: "GetUserDelegationKey",
+            message,
+        };
+        let request = self
+            .http
+            .post(format!(
+                "{}/?restype=service&comp=userdelegationkey",
+                self.creds.account_url
+            ))
+            .timeout(http::REQUEST_TIMEOUT)
+            .body(azure_delegation::key_request(start, expiry));
+        let response = self.send("GetUserDelegationKey", "", request).await?;
+        let body = bounded_text(&self.errors, "GetUserDelegationKey", response).await?;
+        let delegation = azure_delegation::read_key(&body)
+            .ok_or_else(|| failed("the answer holds no user delegation key".into()))?;
+        let sas = azure_delegation::read_sas(
+            &delegation,
+            &self.creds.account,
+            &self.container,
+            key,
+            start,
+            expiry,
+            self.protocols(),
+        )
+        .ok_or_else(|| failed("the delegation key's value is not base64".into()))?;
+        Ok((sas, valid_for))
     }
 }
 

@@ -78,7 +78,10 @@ fn the_key_is_read_from_the_variable_the_location_names() {
     )
     .unwrap();
     assert_eq!(creds.account, "acct");
-    assert_eq!(creds.key, b"this is not a real key for azure");
+    assert!(
+        matches!(&creds.auth, AzureAuth::Key(k) if k == b"this is not a real key for azure"),
+        "{creds:?}"
+    );
     assert_eq!(creds.account_url, "https://acct.blob.core.chinacloudapi.cn");
     assert!(
         !format!("{creds:?}").contains("key: ["),
@@ -95,6 +98,33 @@ fn the_key_is_read_from_the_variable_the_location_names() {
         (creds.account.as_str(), creds.account_url.as_str()),
         ("devacct", "http://127.0.0.1:10000/devacct")
     );
+}
+
+#[tokio::test]
+async fn use_aad_reads_an_entra_identity_as_velero_does() {
+    let aad = [("storageAccount", "acct"), ("useAAD", "true")];
+    let summary = |text: Option<&str>| match read(&aad, text).unwrap().auth {
+        AzureAuth::Entra(identity) => identity.summary.clone(),
+        AzureAuth::Key(_) => panic!("a key"),
+    };
+    let sp = "AZURE_CLIENT_ID=c\nAZURE_CLIENT_SECRET=s\nAZURE_TENANT_ID=t\nAZURE_STORAGE_ACCOUNT_ACCESS_KEY=eA==";
+    assert!(
+        summary(Some(sp)).contains("service principal c"),
+        "useAAD wins over a key"
+    );
+    assert!(summary(None).contains("managed identity"));
+    assert!(summary(Some("AZURE_CLIENT_ID=u1")).contains("managed identity u1"));
+    let gov = "AZURE_CLOUD_NAME=AzureUSGovernment\nAZURE_CLIENT_ID=c\nAZURE_CLIENT_SECRET=s\nAZURE_TENANT_ID=t";
+    let creds = read(&aad, Some(gov)).unwrap();
+    assert_eq!(
+        creds.account_url,
+        "https://acct.blob.core.usgovcloudapi.net"
+    );
+    assert!(
+        format!("{creds:?}").contains("login.microsoftonline.us"),
+        "{creds:?}"
+    );
+    assert!(!format!("{creds:?}").contains("AZURE_CLIENT_SECRET=s"));
 }
 
 #[test]
@@ -115,13 +145,10 @@ fn credentials_the_operator_cannot_use_name_what_to_set() {
         Some("AZURE_FEDERATED_TOKEN_FILE=/f"),
     );
     assert!(
-        said.contains("config.storageAccountKeyEnvVar") && said.contains("K=<key>"),
+        said.contains("config.useAAD") && said.contains("K=<key>"),
         "{said}"
     );
-    assert!(
-        unsupported(&[("storageAccount", "a"), ("useAAD", "true")], Some("x=y")).contains("useAAD")
-    );
-    assert!(unsupported(&acct, None).contains("without a credential Secret"));
+    assert!(unsupported(&acct, None).contains("neither a credential Secret nor config.useAAD"));
 
     let unusable = |config: &[(&str, &str)], text: &str| match read(config, Some(text)) {
         Err(ReadError::Unusable(why)) => why,

@@ -402,8 +402,10 @@ impl TokenIdentity {
             .await
             .map_err(|e| failed(true, super::http::printable(&e.to_string(), MESSAGE_LIMIT)))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
-        let body = &body[..body.len().min(64 << 10)];
+        let body = super::http::read_at_most(response, 64 << 10)
+            .await
+            .unwrap_or_default();
+        let body = body.as_slice();
         if status != 200 {
             let transient = status == 429 || status >= 500;
             return Err(failed(transient, iam_refusal(status, body)));

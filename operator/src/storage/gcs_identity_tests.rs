@@ -1,5 +1,5 @@
 use super::*;
-use crate::storage::request_recorder::{Recorded, Recorder};
+use crate::storage::request_recorder::{Recorded, Recorder, identity_requests};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
 const EMAIL: &str = "vdo-signer@p.iam.gserviceaccount.com";
@@ -55,32 +55,6 @@ fn google_answers(request: &Recorded) -> (u16, &'static str, String) {
     (200, json, token.to_string())
 }
 
-/// Runs tests/env/identity-requests.py with the pytools Python (`make unit` sets VDO_PYTOOLS).
-async fn python(args: &[&str], env: &[(&str, &str)]) {
-    let pytools = std::env::var("VDO_PYTOOLS").expect(
-        "VDO_PYTOOLS names the Python with google-auth and azure-identity: run `make unit`",
-    );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/env/identity-requests.py"
-    );
-    let run = tokio::process::Command::new(pytools)
-        .arg(script)
-        .args(args)
-        .envs(env.iter().copied())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .expect("the Python client finished")
-        .expect("the Python client ran");
-    assert!(
-        out.status.success(),
-        "identity-requests.py {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The requests sent whose target contains `part`, comparable.
 fn sent(recorder: &Recorder, part: &str) -> Vec<String> {
     recorder
@@ -103,7 +77,7 @@ async fn the_metadata_token_request_is_google_auths() {
     assert_eq!(identity.access_token().await.unwrap(), "ya29.recorded");
     let ours = sent(&recorder, "/default/token");
     recorder.clear();
-    python(&["gce-token", &recorder.addr.to_string(), SCOPE], &[]).await;
+    identity_requests(&["gce-token", &recorder.addr.to_string(), SCOPE]).await;
     let google = sent(&recorder, "/default/token");
     assert_eq!(ours.len(), 1, "{ours:?}");
     assert_eq!(ours, google);
@@ -130,11 +104,7 @@ async fn the_sign_blob_request_is_google_auths() {
     let ours = sent(&recorder, ":signBlob");
     recorder.clear();
     let message = base64::engine::general_purpose::STANDARD.encode(to_sign);
-    python(
-        &["sign-blob", &recorder.url(), EMAIL, "ya29.caller", &message],
-        &[],
-    )
-    .await;
+    identity_requests(&["sign-blob", &recorder.url(), EMAIL, "ya29.caller", &message]).await;
     let google = sent(&recorder, ":signBlob");
     assert_eq!(ours.len(), 1, "{ours:?}");
     assert_eq!(ours, google);
@@ -245,7 +215,7 @@ async fn the_federation_requests_are_google_auths() {
     recorder.clear();
     let path = dir.path().join("external.json");
     std::fs::write(&path, file.to_string()).unwrap();
-    python(&["external-account", path.to_str().unwrap(), SCOPE], &[]).await;
+    identity_requests(&["external-account", path.to_str().unwrap(), SCOPE]).await;
     let google = (
         sent(&recorder, "/v1/token"),
         sent(&recorder, ":generateAccessToken"),

@@ -24,11 +24,27 @@ pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The client for a location: the system's roots plus the BSL's caCert, or no verification
 /// with insecureSkipTLSVerify (as Velero's plugins read those settings).
 pub(super) fn client(location: &StorageLocation) -> Result<reqwest::Client, LocationError> {
+    client_with(location, location.flag("insecureSkipTLSVerify"))
+}
+
+/// A client that verifies every certificate whatever `insecureSkipTLSVerify` says (the
+/// system's roots and the BSL's caCert): for the requests that carry a secret of their own,
+/// such as a client secret sent for a token.
+pub(super) fn verified_client(
+    location: &StorageLocation,
+) -> Result<reqwest::Client, LocationError> {
+    client_with(location, false)
+}
+
+fn client_with(
+    location: &StorageLocation,
+    accept_any_certificate: bool,
+) -> Result<reqwest::Client, LocationError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("aws-lc-rs supports the default protocol versions");
-    let config = if location.flag("insecureSkipTLSVerify") {
+    let config = if accept_any_certificate {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::new(provider)))
@@ -318,6 +334,23 @@ pub(super) async fn error_body(response: reqwest::Response) -> (u16, String) {
         }
     }
     (status, String::from_utf8_lossy(&text).into_owned())
+}
+
+/// A body's first `limit` bytes: what is read of a small answer a hostile server may make
+/// large.
+pub(super) async fn read_at_most(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// At most `limit` characters of `text` from a server or a Secret, control characters dropped:

@@ -6,6 +6,8 @@
 
 mod aws_profile;
 mod azure;
+mod azure_delegation;
+mod azure_entra;
 pub(crate) mod credentials;
 mod gcs;
 mod gcs_identity;

@@ -148,3 +148,30 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Recorded> {
         body,
     })
 }
+
+/// Runs tests/env/identity-requests.py with the pytools Python (`make unit` sets VDO_PYTOOLS);
+/// its stdout.
+pub(crate) async fn identity_requests(args: &[&str]) -> String {
+    let pytools = std::env::var("VDO_PYTOOLS").expect(
+        "VDO_PYTOOLS names the Python with google-auth, azure-identity and azure-storage-blob: run `make unit`",
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/env/identity-requests.py"
+    );
+    let run = tokio::process::Command::new(pytools)
+        .arg(script)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(90), run)
+        .await
+        .expect("the Python client finished")
+        .expect("the Python client ran");
+    assert!(
+        out.status.success(),
+        "identity-requests.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,275 @@
+//! Entra ID identities of an Azure location (`useAAD`), as Velero's `pkg/util/azure` builds
+//! them: a service principal's secret from the Secret (`AZURE_CLIENT_SECRET`, with
+//! `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`); else, when the operator's environment holds
+//! `AZURE_FEDERATED_TOKEN_FILE` (AKS workload identity), that token; else a managed identity
+//! (user-assigned when the Secret names `AZURE_CLIENT_ID`). The token exchanges are
+//! Microsoft's `azure_identity` crate's, which caches tokens and renews them before they
+//! expire; we wrote none. Its requests go out on our HTTP client (EntraTransport): the same
+//! proxy and trust roots as the storage requests (the BSL's caCert, as Velero's transport
+//! has it), and never `insecureSkipTLSVerify`, since a secret travels on them.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use azure_core::{
+    cloud::{CloudConfiguration, CustomConfiguration},
+    credentials::{Secret, TokenCredential},
+    http::{AsyncRawResponse, ClientOptions, Transport},
+};
+use azure_identity::{
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
+
+use super::{ReadError, TrustedHosts, location::StorageLocation, trust};
+
+/// The scope of a token for Blob storage.
+pub(super) const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+const MESSAGE_LIMIT: usize = 300;
+
+/// The Entra authority of each cloud Velero knows by `AZURE_CLOUD_NAME`.
+pub(super) fn authority_of_cloud(cloud: &str) -> &'static str {
+    match cloud {
+        "azurechinacloud" => "https://login.chinacloudapi.cn",
+        "azureusgovernment" | "azureusgovernmentcloud" => "https://login.microsoftonline.us",
+        _ => "https://login.microsoftonline.com",
+    }
+}
+
+/// An Entra ID identity and what it is, for messages (never a secret or token).
+pub(super) struct EntraIdentity {
+    credential: Arc<dyn TokenCredential>,
+    pub(super) summary: String,
+}
+
+impl std::fmt::Debug for EntraIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntraIdentity")
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why no token could be had.
+#[derive(Debug)]
+pub(super) struct TokenFailure {
+    pub transient: bool,
+    pub message: String,
+}
+
+/// The operator's own environment, where AKS's webhook puts workload identity's settings.
+pub(super) struct PodIdentity {
+    pub federated_token_file: Option<String>,
+    pub client_id: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+impl PodIdentity {
+    pub(super) fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        PodIdentity {
+            federated_token_file: var("AZURE_FEDERATED_TOKEN_FILE"),
+            client_id: var("AZURE_CLIENT_ID"),
+            tenant_id: var("AZURE_TENANT_ID"),
+        }
+    }
+}
+
+/// The identity `vars` (the Secret's dotenv) and the pod name, its token requests sent to
+/// the cloud's authority or the BSL's `activeDirectoryAuthorityURI` (checked: the secret
+/// travels there) through `transport` ([`over`] our HTTP client).
+pub(super) fn read(
+    location: &StorageLocation,
+    vars: &HashMap<String, String>,
+    cloud: &str,
+    pod: &PodIdentity,
+    trusted: &TrustedHosts,
+    transport: Transport,
+) -> Result<EntraIdentity, ReadError> {
+    let own = authority_of_cloud(cloud);
+    let authority = match location.config("activeDirectoryAuthorityURI") {
+        Some(uri) => {
+            let own_host = own.trim_start_matches("https://");
+            trust::check_endpoint("activeDirectoryAuthorityURI", uri, &[own_host], trusted)?;
+            uri.trim_end_matches('/').to_string()
+        }
+        None => own.to_string(),
+    };
+    let options = client_options(&authority, transport);
+    let var = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let unusable = |e: azure_core::Error| ReadError::Unusable(printable(&e.to_string()));
+    for unsupported in [
+        "AZURE_CLIENT_CERTIFICATE",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "AZURE_USERNAME",
+    ] {
+        if var(unsupported).is_some() && var("AZURE_CLIENT_SECRET").is_none() {
+            return Err(ReadError::Unsupported {
+                what: format!("Entra ID credential {unsupported}"),
+                instead: "use a service principal's AZURE_CLIENT_SECRET, workload identity or a managed identity".into(),
+            });
+        }
+    }
+    if let Some(secret) = var("AZURE_CLIENT_SECRET") {
+        let (Some(tenant), Some(client)) = (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID")) else {
+            return Err(ReadError::Unusable(
+                "AZURE_CLIENT_SECRET needs AZURE_TENANT_ID and AZURE_CLIENT_ID beside it".into(),
+            ));
+        };
+        let credential = ClientSecretCredential::new(
+            tenant,
+            client.to_string(),
+            Secret::new(secret.to_string()),
+            Some(ClientSecretCredentialOptions {
+                client_options: options,
+            }),
+        )
+        .map_err(unusable)?;
+        return Ok(EntraIdentity {
+            credential,
+            summary: format!(
+                "the token of service principal {client} (tenant {tenant}) from {authority}"
+            ),
+        });
+    }
+    if let Some(file) = &pod.federated_token_file {
+        let client = var("AZURE_CLIENT_ID")
+            .map(str::to_string)
+            .or(pod.client_id.clone());
+        let tenant = var("AZURE_TENANT_ID")
+            .map(str::to_string)
+            .or(pod.tenant_id.clone());
+        let summary = format!(
+            "the workload identity token of client {} (tenant {}) from {authority}",
+            client.as_deref().unwrap_or("?"),
+            tenant.as_deref().unwrap_or("?")
+        );
+        let credential = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+            credential_options: ClientAssertionCredentialOptions {
+                client_options: options,
+            },
+            client_id: client,
+            tenant_id: tenant,
+            token_file_path: Some(file.into()),
+        }))
+        .map_err(unusable)?;
+        return Ok(EntraIdentity {
+            credential,
+            summary,
+        });
+    }
+    let client = var("AZURE_CLIENT_ID");
+    let credential = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+        user_assigned_id: client.map(|c| UserAssignedId::ClientId(c.to_string())),
+        client_options: options,
+    }))
+    .map_err(unusable)?;
+    let summary = match client {
+        Some(c) => format!("the token of managed identity {c}"),
+        None => "the token of the node's managed identity".into(),
+    };
+    Ok(EntraIdentity {
+        credential,
+        summary,
+    })
+}
+
+/// azure_identity's transport on our HTTP client.
+pub(super) fn over(http: reqwest::Client) -> Transport {
+    Transport::new(Arc::new(EntraTransport(http)))
+}
+
+fn client_options(authority: &str, transport: Transport) -> ClientOptions {
+    let mut cloud = CustomConfiguration::default();
+    cloud.authority_host = authority.to_string();
+    ClientOptions {
+        transport: Some(transport),
+        cloud: Some(Arc::new(CloudConfiguration::Custom(cloud))),
+        ..Default::default()
+    }
+}
+
+fn printable(text: &str) -> String {
+    super::http::printable(text, MESSAGE_LIMIT)
+}
+
+impl EntraIdentity {
+    /// A current token for Blob storage.
+    pub(super) async fn token(&self) -> Result<String, TokenFailure> {
+        let asked = self.credential.get_token(&[STORAGE_SCOPE], None);
+        match tokio::time::timeout(TOKEN_TIMEOUT, asked).await {
+            Ok(Ok(token)) => Ok(token.token.secret().to_string()),
+            Ok(Err(e)) => Err(TokenFailure {
+                transient: is_transient(&e),
+                message: format!("getting {}: {}", self.summary, printable(&e.to_string())),
+            }),
+            Err(_) => Err(TokenFailure {
+                transient: true,
+                message: format!(
+                    "getting {}: no answer in {}s",
+                    self.summary,
+                    TOKEN_TIMEOUT.as_secs()
+                ),
+            }),
+        }
+    }
+}
+
+fn is_transient(e: &azure_core::Error) -> bool {
+    use azure_core::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::HttpResponse { status, .. } => {
+            let status = u16::from(*status);
+            status == 429 || status >= 500
+        }
+        ErrorKind::Io | ErrorKind::Connection => true,
+        _ => false,
+    }
+}
+
+/// azure_identity's requests on our reqwest client.
+#[derive(Debug)]
+struct EntraTransport(reqwest::Client);
+
+#[async_trait::async_trait]
+impl azure_core::http::HttpClient for EntraTransport {
+    async fn execute_request(
+        &self,
+        request: &azure_core::http::Request,
+    ) -> azure_core::Result<AsyncRawResponse> {
+        use azure_core::error::{Error, ErrorKind};
+        let method = reqwest::Method::from_bytes(request.method().as_ref().as_bytes())
+            .map_err(|e| Error::new(ErrorKind::Other, e))?;
+        let mut outgoing = self
+            .0
+            .request(method, request.url().as_str())
+            .timeout(TOKEN_TIMEOUT);
+        for (name, value) in request.headers().iter() {
+            outgoing = outgoing.header(name.as_str(), value.as_str());
+        }
+        if let azure_core::http::Body::Bytes(bytes) = request.body() {
+            outgoing = outgoing.body(bytes.to_vec());
+        }
+        let response = outgoing
+            .send()
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, e))?;
+        let status = response.status().as_u16();
+        let mut headers = azure_core::http::headers::Headers::new();
+        for (name, value) in response.headers() {
+            if let Ok(value) = value.to_str() {
+                headers.insert(name.as_str().to_string(), value.to_string());
+            }
+        }
+        // A token answer is a few KiB; a hostile authority's is cut.
+        let body = super::http::read_at_most(response, 256 << 10)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, e))?;
+        Ok(AsyncRawResponse::from_bytes(status.into(), headers, body))
+    }
+}
+
+#[cfg(test)]
+#[path = "azure_entra_tests.rs"]
+mod tests;
