@@ -32,10 +32,11 @@ GCP_PLUGIN=$(bin velero_gcp_plugin "$VELERO_GCP_PLUGIN_VERSION" velero-plugin-fo
 AZURITE=$(bin azurite "$AZURITE_VERSION" azurite-blob)
 PYTOOLS=$(tool_dir pytools "$(pytools_version)")/venv/bin/python
 MOTO_SERVER=$(dirname "$PYTOOLS")/moto_server
+ENTRA_ISSUER=$(bin entra_issuer "$MOCK_OAUTH2_SERVER_VERSION" mock-oauth2-server)
 TINYPROXY=$(bin tinyproxy "$TINYPROXY_VERSION" tinyproxy)
 BROWSER_TOOLS=$(tool_dir browser "playwright$PLAYWRIGHT_CORE_VERSION-axe$AXE_CORE_VERSION-vnu$VNU_JAR_VERSION")/node_modules
 for b in "$ETCD" "$KUBE_DIR/kube-apiserver" "$KWOK" "$KWOKCTL" "$VELERO" "$AWS_PLUGIN" "$S3S_FS" \
-  "$FAKE_GCS" "$GCP_PLUGIN" "$AZURITE" "$PYTOOLS" "$MOTO_SERVER" "$TINYPROXY"; do
+  "$FAKE_GCS" "$GCP_PLUGIN" "$AZURITE" "$PYTOOLS" "$MOTO_SERVER" "$TINYPROXY" "$ENTRA_ISSUER"; do
   [[ -x "$b" ]] || die "missing $b: run 'make tools' first"
 done
 
@@ -101,7 +102,8 @@ start_group gcs "$VDO_ENV_DIR/logs/gcs.log" env GODEBUG=madvdontneed=0 "$FAKE_GC
   -backend filesystem -filesystem-root "$VDO_ENV_DIR/gcs" \
   -public-host "127.0.0.1:$GCS_PORT" -external-url "$GCS_URL"
 # Azurite: blob service only, over HTTPS with the test CA, an account of our own (a random key,
-# not the well-known devstoreaccount1 one), never any telemetry.
+# not the well-known devstoreaccount1 one), never any telemetry. Its OAuth mode takes Entra ID
+# bearer tokens (issuer, audience and lifetime checked) beside keys and SAS.
 AZURE_PORT=$(free_port "${VDO_AZURE_PORT:-0}") || die "cannot listen for Azure Blob"
 AZURE_KEY=$(head -c 64 /dev/urandom | base64 -w0)
 AZURE_URL="https://127.0.0.1:$AZURE_PORT/$AZURE_ACCOUNT"
@@ -110,7 +112,34 @@ AZURE_URL="https://127.0.0.1:$AZURE_PORT/$AZURE_ACCOUNT"
 start_group azure "$VDO_ENV_DIR/logs/azurite.log" env AZURITE_ACCOUNTS="$AZURE_ACCOUNT:$AZURE_KEY" \
   NODE_OPTIONS=--max-semi-space-size=64 \
   "$AZURITE" --disableTelemetry --blobHost 127.0.0.1 --blobPort "$AZURE_PORT" \
-  --location "$VDO_ENV_DIR/azurite" --cert "$TLS_DIR/server.crt" --key "$TLS_DIR/server.key"
+  --location "$VDO_ENV_DIR/azurite" --cert "$TLS_DIR/server.crt" --key "$TLS_DIR/server.key" \
+  --oauth basic
+
+# Entra ID's token endpoint for one tenant and one service principal (random ids and secret):
+# NAV's mock-oauth2-server over HTTPS with the test CA, answering
+# /<tenant>/oauth2/v2.0/token. The principal's own secret gets a token as Entra issues one for
+# Blob storage (issuer sts.windows.net/<tenant>/, audience storage, its object and tenant ids);
+# any other secret gets one of the server's own issuer, which Azurite refuses.
+ENTRA_PORT=$(free_port 0) || die "cannot listen for the Entra token issuer"
+ENTRA_URL="https://127.0.0.1:$ENTRA_PORT"
+ENTRA_TENANT=$(cat /proc/sys/kernel/random/uuid)
+ENTRA_CLIENT=$(cat /proc/sys/kernel/random/uuid)
+ENTRA_OBJECT=$(cat /proc/sys/kernel/random/uuid)
+ENTRA_SECRET=$(head -c 24 /dev/urandom | base64 -w0 | tr '+/' '-_')
+openssl pkcs12 -export -in "$TLS_DIR/server.crt" -inkey "$TLS_DIR/server.key" \
+  -out "$TLS_DIR/server.p12" -passout pass:vdo-test 2>/dev/null
+cat >"$VDO_ENV_DIR/entra-issuer.json" <<JSON
+{"interactiveLogin": false,
+ "httpServer": {"type": "NettyWrapper", "ssl": {"keystoreFile": "$TLS_DIR/server.p12",
+   "keystoreType": "PKCS12", "keystorePassword": "vdo-test", "keyPassword": "vdo-test"}},
+ "tokenCallbacks": [{"issuerId": "$ENTRA_TENANT/oauth2/v2.0", "tokenExpiry": 3600,
+   "requestMappings": [{"requestParam": "client_secret", "match": "$ENTRA_SECRET",
+     "claims": {"iss": "https://sts.windows.net/$ENTRA_TENANT/", "aud": "https://storage.azure.com",
+                "sub": "$ENTRA_OBJECT", "oid": "$ENTRA_OBJECT", "tid": "$ENTRA_TENANT",
+                "appid": "$ENTRA_CLIENT"}}]}]}
+JSON
+start_group entra "$VDO_ENV_DIR/logs/entra-issuer.log" env SERVER_PORT="$ENTRA_PORT" \
+  SERVER_HOSTNAME=127.0.0.1 JSON_CONFIG_PATH="$VDO_ENV_DIR/entra-issuer.json" "$ENTRA_ISSUER"
 
 # A GCP service-account key of our own: a fresh RSA key (PKCS#8); nothing checks it with Google.
 GCS_CREDS_FILE="$VDO_ENV_DIR/gcs-credentials.json"
@@ -300,6 +329,7 @@ EOF
 
 # --- Azure Blob (Azurite) -----------------------------------------------------------------------
 wait_for "Azure Blob on $AZURE_URL" 30 curl -s --cacert "$TLS_DIR/ca.crt" -o /dev/null "$AZURE_URL"
+wait_for "the Entra token issuer on $ENTRA_URL" 90 curl -sf --cacert "$TLS_DIR/ca.crt" -o /dev/null "$ENTRA_URL/isalive"
 AZURE_ACCOUNT="$AZURE_ACCOUNT" AZURE_KEY="$AZURE_KEY" AZURE_URL="$AZURE_URL" "$PYTOOLS" - \
   "$AZURE_CONTAINER" "$TLS_DIR/ca.crt" <<'PY' || die "cannot create container $AZURE_CONTAINER on $AZURE_URL"
 import os, sys
@@ -533,6 +563,8 @@ json.dump({
     "azure": {"endpoint": "$AZURE_URL", "account": "$AZURE_ACCOUNT", "key": "$AZURE_KEY",
               "container": "$AZURE_CONTAINER", "prefix": "$PREFIX", "caFile": "$TLS_DIR/ca.crt",
               "credentialsFile": "$AZURE_CREDS_FILE", "dataDir": "$VDO_ENV_DIR/azurite"},
+    "entra": {"authority": "$ENTRA_URL", "tenant": "$ENTRA_TENANT", "clientId": "$ENTRA_CLIENT",
+              "clientSecret": "$ENTRA_SECRET", "objectId": "$ENTRA_OBJECT"},
     "pytools": "$PYTOOLS",
     "tinyproxy": "$TINYPROXY",
     "browserTools": "$BROWSER_TOOLS",

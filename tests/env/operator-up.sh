@@ -108,7 +108,11 @@ gcs_emulator=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).g
 sts_endpoint=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("sts", {}).get("endpoint", ""))' "$VDO_ENV_DIR/env.json")
 # Azurite is no account's own endpoint: the operator sends it the account key's signatures
 # only when told to trust its host (storage/trust.rs), as a site would for Azure Stack.
-azure_host=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.urlsplit(json.load(open(sys.argv[1])).get("azure", {}).get("endpoint", "")).netloc)' "$VDO_ENV_DIR/env.json")
+# The Entra token issuer likewise (the test's activeDirectoryAuthorityURI).
+azure_host=$(python3 -c 'import json,sys,urllib.parse
+env = json.load(open(sys.argv[1]))
+hosts = [urllib.parse.urlsplit(env.get(k, {}).get(u, "")).netloc for k, u in (("azure", "endpoint"), ("entra", "authority"))]
+print(",".join(h for h in hosts if h))' "$VDO_ENV_DIR/env.json")
 
 # The kubeconfig process $i runs with: the operator's, or a copy of it through
 # VDO_OPERATOR_API_SERVER.

@@ -162,6 +162,27 @@ build_azurite() { # out
   "$1/bin/azurite-blob" --version
 }
 
+# NAV's mock-oauth2-server from Maven Central, with its dependencies: an OAuth2 server that
+# answers Entra's token path (/<tenant>/oauth2/v2.0/token) with tokens whose claims are
+# configured per request, which Azurite's OAuth mode accepts (it checks issuer, audience and
+# lifetime, not the signature). bin/mock-oauth2-server runs it on the machine's Java.
+build_entra_issuer() { # out
+  mkdir -p "$1/build" || return
+  cat >"$1/build/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+  <groupId>vdo</groupId><artifactId>entra-issuer</artifactId><version>1</version>
+  <dependencies><dependency><groupId>no.nav.security</groupId><artifactId>mock-oauth2-server</artifactId>
+    <version>$MOCK_OAUTH2_SERVER_VERSION</version></dependency></dependencies>
+</project>
+POM
+  (cd "$1/build" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$1/lib") || return
+  rm -rf "$1/build"
+  printf '#!/bin/sh
+exec java -cp "%s/lib/*" no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt "$@"
+' "$1" \
+    >"$1/bin/mock-oauth2-server" && chmod +x "$1/bin/mock-oauth2-server"
+}
+
 # A Python venv with Google's and Azure's storage client libraries: env-up creates the Azure
 # container with it, tests compare our signed URLs with the ones these libraries make. And
 # moto's server, env-up's STS, and Microsoft's identity library.
@@ -290,7 +311,7 @@ JSON
 
 # component -> version variable, in build order (what the environment needs first comes first)
 COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs fake_gcs_server velero_gcp_plugin
-  azurite pytools helm crane kubeconform actionlint promtool krew bash_completion tinyproxy browser
+  azurite entra_issuer pytools helm crane kubeconform actionlint promtool krew bash_completion tinyproxy browser
   kubelet velero_helpers node_runtime local_path_provisioner)
 version_of() {
   case $1 in
@@ -303,6 +324,7 @@ version_of() {
     fake_gcs_server) echo "$FAKE_GCS_SERVER_VERSION" ;;
     velero_gcp_plugin) echo "$VELERO_GCP_PLUGIN_VERSION" ;;
     azurite) echo "$AZURITE_VERSION" ;;
+    entra_issuer) echo "$MOCK_OAUTH2_SERVER_VERSION" ;;
     pytools) pytools_version ;;
     helm) echo "$HELM_VERSION$HELM_BUILD" ;;
     crane) echo "$CRANE_VERSION" ;;

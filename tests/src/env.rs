@@ -24,6 +24,10 @@ pub struct Env {
     pub sts: Option<StsEnv>,
     pub gcs: GcsEnv,
     pub azure: AzureEnv,
+    /// The Entra ID token issuer Azurite's OAuth mode accepts (absent from an environment
+    /// started before it was added).
+    #[serde(default)]
+    pub entra: Option<EntraEnv>,
     /// The Python of the environment's venv with Google's and Microsoft's storage clients.
     pub pytools: PathBuf,
     #[serde(rename = "podLogsDir")]
@@ -78,6 +82,19 @@ pub struct AzureEnv {
     pub prefix: String,
     /// The CA of an https endpoint.
     pub ca_file: Option<PathBuf>,
+}
+
+/// One tenant's token endpoint and its one service principal.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraEnv {
+    /// `https://127.0.0.1:<port>`: a BSL's activeDirectoryAuthorityURI.
+    pub authority: String,
+    pub tenant: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The principal's object id, which its tokens and delegation keys name.
+    pub object_id: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

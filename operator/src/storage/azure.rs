@@ -473,9 +473,19 @@ impl AzureStore {
         if answer.code.is_empty() {
             answer.code = header_code;
         }
-        Err(self
+        let error = self
             .errors
-            .answer(operation, key, &answer, refusal(&answer.code)))
+            .answer(operation, key, &answer, refusal(&answer.code));
+        Err(match (error, &self.creds.auth) {
+            // Which identity's token was refused: what to grant a role to, or to fix.
+            (StorageError::CredentialsInvalid { location, message }, AzureAuth::Entra(e)) => {
+                StorageError::CredentialsInvalid {
+                    location,
+                    message: format!("{message} (the request carried {})", e.summary),
+                }
+            }
+            (error, _) => error,
+        })
     }
 
     pub(super) async fn download(

@@ -10,6 +10,7 @@ mod corpus_format;
 mod api_faults;
 mod auto_bundles;
 mod aws_roles;
+mod azure_identities;
 mod bundle;
 mod crd_upgrade;
 mod damage;

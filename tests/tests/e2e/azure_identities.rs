@@ -1,0 +1,182 @@
+//! Azure locations reached with Entra ID (`useAAD`), as AKS installs set them: the Secret
+//! holds a service principal, the operator exchanges its secret for a token at the
+//! environment's Entra token endpoint (NAV's mock-oauth2-server at the BSL's
+//! activeDirectoryAuthorityURI), and Azurite in its OAuth mode takes the token: the archive is
+//! written with it and the read URL is a user-delegation SAS, which Azurite verifies. A secret
+//! that is not the principal's gets a token of another issuer, which Azurite refuses: the
+//! bundle ends CredentialsInvalid.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use kube::{
+    Api,
+    api::{DynamicObject, PostParams},
+};
+use velero_debug_crd::{DebugBundle, Phase};
+use velero_debug_e2e::{
+    archives,
+    backups::real_backup,
+    bundles::{apply_bundle, condition_reason, wait_completed, wait_finished},
+    context::{TestCtx, unique_name},
+    env::{EntraEnv, Env},
+    storage_locations::credential_secret,
+};
+use velero_debug_operator::velero::resource as velero_resource;
+
+fn entra(env: &Env) -> Result<&EntraEnv> {
+    env.entra
+        .as_ref()
+        .context("this environment has no Entra token issuer: restart it (make env-down env-up)")
+}
+
+/// A BSL over Azurite's container with `useAAD`, its credential Secret `secret` (one the
+/// chart lets the operator read: tests/env/chart-install.sh) holding `dotenv`.
+async fn entra_location(t: &TestCtx, secret: &str, dotenv: &str) -> Result<String> {
+    let (env, entra) = (&t.env, entra(&t.env)?);
+    let name = unique_name("aad");
+    credential_secret(t, secret, dotenv).await?;
+    let ca = std::fs::read(env.azure.ca_file.as_ref().context("Azurite has no CA")?)?;
+    use base64::Engine;
+    let spec = serde_json::json!({
+        "provider": "azure",
+        "objectStorage": {"bucket": env.azure.container, "prefix": format!("{name}-prefix"),
+                          "caCert": base64::engine::general_purpose::STANDARD.encode(ca)},
+        "credential": {"name": secret, "key": "cloud"},
+        "config": {"storageAccount": env.azure.account, "storageAccountURI": env.azure.endpoint,
+                   "useAAD": "true", "activeDirectoryAuthorityURI": entra.authority,
+                   "resourceGroup": "rg", "subscriptionId": "s"},
+    });
+    let resource = velero_resource("BackupStorageLocation");
+    let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+        "metadata": {"name": name, "namespace": env.namespace},
+        "spec": spec,
+    }))?;
+    Api::<DynamicObject>::namespaced_with(t.client.clone(), &env.namespace, &resource)
+        .create(&PostParams::default(), &obj)
+        .await?;
+    t.cleanup.delete(&resource, Some(&env.namespace), &name);
+    Ok(name)
+}
+
+fn principal(entra: &EntraEnv, secret: &str) -> String {
+    format!(
+        "AZURE_TENANT_ID={}\nAZURE_CLIENT_ID={}\nAZURE_CLIENT_SECRET={secret}\n",
+        entra.tenant, entra.client_id
+    )
+}
+
+fn https_client(env: &Env) -> Result<reqwest::Client> {
+    let ca = std::fs::read(env.azure.ca_file.as_ref().context("Azurite has no CA")?)?;
+    Ok(reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .build()?)
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test]
+async fn a_service_principal_writes_the_bundle_with_its_token_and_signs_a_user_delegation_sas()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let entra = entra(&t.env)?.clone();
+    let location = entra_location(
+        t,
+        "azure-entra-credentials",
+        &principal(&entra, &entra.client_secret),
+    )
+    .await?;
+    let (_, backup, _) = real_backup(t, "aad").await?;
+    let name = apply_bundle(
+        t,
+        serde_json::json!({"backup": backup, "storageLocation": location}),
+    )
+    .await?;
+    let done: DebugBundle = wait_completed(t, &name, Duration::from_secs(120)).await?;
+    let status = done.status.as_ref().context("no status")?;
+    let url = status.download_url.clone().context("no URL")?;
+    let archive = status.archive.as_ref().context("no archive")?;
+
+    // A user-delegation SAS, read-only, from a key handed to the principal.
+    ensure!(
+        query_param(&url, "skoid").as_deref() == Some(entra.object_id.as_str()),
+        "not a delegation SAS of the principal: {:.100}",
+        url.split('?').nth(1).unwrap_or_default()
+    );
+    ensure!(query_param(&url, "sktid").as_deref() == Some(entra.tenant.as_str()));
+    ensure!(query_param(&url, "sp").as_deref() == Some("r"));
+    let client = https_client(&t.env)?;
+    let bytes = client
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    ensure!(
+        archives::sha256_hex(&bytes) == archive.sha256,
+        "the download is not the archive"
+    );
+    ensure!(
+        !archives::untar(&bytes)?.is_empty(),
+        "the archive holds no file"
+    );
+
+    // Azurite verifies the delegation SAS: another object id changes what was signed.
+    let forged = url.replace(
+        &format!("skoid={}", entra.object_id),
+        &format!("skoid={}", uuid_like(&entra.object_id)),
+    );
+    ensure!(forged != url, "the URL was not changed");
+    let status = client.get(&forged).send().await?.status();
+    ensure!(status == 403, "a SAS of another object id: HTTP {status}");
+    Ok(())
+}
+
+/// Another id of the same shape: its first hex digit changed.
+fn uuid_like(id: &str) -> String {
+    let first = if id.starts_with('0') { '1' } else { '0' };
+    format!("{first}{}", &id[1..])
+}
+
+#[tokio::test]
+async fn a_secret_that_is_not_the_principals_ends_credentials_invalid() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let entra = entra(&t.env)?.clone();
+    let location = entra_location(
+        t,
+        "azure-entra-wrong-credentials",
+        &principal(&entra, "not-the-secret"),
+    )
+    .await?;
+    let (_, backup, _) = real_backup(t, "aad-bad").await?;
+    let name = apply_bundle(
+        t,
+        serde_json::json!({"backup": backup, "storageLocation": location}),
+    )
+    .await?;
+    let b = wait_finished(t, &name, Duration::from_secs(120)).await?;
+    let reason = condition_reason(&b);
+    ensure!(
+        b.status.as_ref().and_then(|s| s.phase) == Some(Phase::Failed)
+            && reason.starts_with("CredentialsInvalid"),
+        "{reason}"
+    );
+    ensure!(
+        reason.contains("AuthenticationFailed")
+            && reason.contains(&format!("service principal {}", entra.client_id)),
+        "Azurite's refusal or the principal is not named: {reason}"
+    );
+    ensure!(
+        !reason.contains("not-the-secret"),
+        "the secret is in: {reason}"
+    );
+    Ok(())
+}
