@@ -6,6 +6,8 @@ request is what is compared.
     identity-requests.py gce-token <metadata host:port> <scope>
     identity-requests.py sign-blob <iam root URL> <email> <token> <base64 message>
     identity-requests.py external-account <external_account JSON file> <scope>
+    identity-requests.py google-file <credential JSON file> <scope>  (authorized_user, or
+        impersonated_service_account with an authorized_user source; refreshed)
     identity-requests.py entra-secret <tenant> <client> <secret> <authority host>
     identity-requests.py entra-federated <tenant> <client> <token file> <authority host>
     identity-requests.py entra-managed <client id, or - for the system-assigned identity>
@@ -53,6 +55,34 @@ def external_account(path, scope):
     with open(path) as f:
         info = json.load(f)
     credentials = identity_pool.Credentials.from_info(info, scopes=[scope])
+    credentials.refresh(google.auth.transport.requests.Request())
+
+
+def google_file(path, scope):
+    import google.auth.transport.requests
+    import google.oauth2.credentials
+    from google.auth import impersonated_credentials
+
+    with open(path) as f:
+        info = json.load(f)
+    # google-auth's own readers of these files; a refresh token always goes to Google's
+    # token endpoint, moved here with the library's own with_token_uri to the file's (the
+    # listener).
+    user = lambda i, **kw: google.oauth2.credentials.Credentials.from_authorized_user_info(
+        i, **kw
+    ).with_token_uri(i["token_uri"])
+    if info["type"] == "authorized_user":
+        credentials = user(info, scopes=[scope])
+    else:
+        source = user(info["source_credentials"])
+        url = info["service_account_impersonation_url"]
+        credentials = impersonated_credentials.Credentials(
+            source_credentials=source,
+            target_principal=url.split("/serviceAccounts/")[1].split(":")[0],
+            target_scopes=[scope],
+            delegates=info.get("delegates"),
+            iam_endpoint_override=url,
+        )
     credentials.refresh(google.auth.transport.requests.Request())
 
 
@@ -164,6 +194,7 @@ def main():
         "gce-token": gce_token,
         "sign-blob": sign_blob,
         "external-account": external_account,
+        "google-file": google_file,
         "entra-secret": entra_secret,
         "entra-federated": entra_federated,
         "entra-managed": entra_managed,

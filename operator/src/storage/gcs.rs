@@ -125,10 +125,31 @@ impl GcsCredentials {
                 return gcs_identity::external_account(location, contents, SCOPE, trusted, &files)
                     .map(token);
             }
+            "authorized_user" => {
+                check_endpoints(location, None, trusted)?;
+                return gcs_identity::authorized_user(
+                    location,
+                    contents,
+                    SCOPE,
+                    gcs_identity::GOOGLE_TOKEN_ENDPOINT,
+                )
+                .map(token);
+            }
+            "impersonated_service_account" => {
+                check_endpoints(location, None, trusted)?;
+                return gcs_identity::impersonated_account_file(
+                    location,
+                    contents,
+                    SCOPE,
+                    trusted,
+                    gcs_identity::GOOGLE_TOKEN_ENDPOINT,
+                )
+                .map(token);
+            }
             other => {
                 return Err(ReadError::Unsupported {
                     what: format!("credential type {:?}", http::printable(other, 40)),
-                    instead: "put a service-account key (JSON, type service_account) or an external_account file in the Secret named by the BSL's spec.credential, or use no Secret on GKE (Workload Identity)".into(),
+                    instead: "put a service-account key (JSON, type service_account), an external_account, authorized_user or impersonated_service_account file in the Secret named by the BSL's spec.credential, or use no Secret on GKE (Workload Identity)".into(),
                 });
             }
         }

@@ -1,6 +1,7 @@
 //! GCS credentials that hold no key, as velero-plugin-for-gcp takes them through Google's
-//! libraries: no Secret means the metadata server (GKE Workload Identity), and a Secret of type
-//! `external_account` means workload identity federation. Tokens come from Google's own auth
+//! libraries: no Secret means the metadata server (GKE Workload Identity); a Secret of type
+//! `external_account` means workload identity federation, `authorized_user` a user's refresh
+//! token, `impersonated_service_account` a service account impersonated with either. Tokens come from Google's own auth
 //! crate (google-cloud-auth), which caches them and fetches the next before the last expires;
 //! we wrote no token exchange. Read URLs are signed by IAM `signBlob` (written here: one POST,
 //! which the crate offers only for the metadata server's own account) as the BSL's
@@ -9,7 +10,9 @@
 use std::time::Duration;
 
 use base64::Engine;
-use google_cloud_auth::credentials::{AccessTokenCredentials, external_account, mds};
+use google_cloud_auth::credentials::{
+    AccessTokenCredentials, external_account, impersonated, mds, user_account,
+};
 use serde::Deserialize;
 
 use super::{ReadError, TrustedHosts, location::StorageLocation, trust};
@@ -122,7 +125,7 @@ fn iam_root(universe: Option<&str>) -> String {
 }
 
 /// An `external_account` file: the settings read, each checked; the rest is ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ExternalAccount {
     #[serde(default)]
     audience: String,
@@ -211,12 +214,175 @@ pub(super) fn external_account(
         Some(email) => format!("the federated token of {}, as {email}", file.audience),
         None => format!("the federated token of {}", file.audience),
     };
+    let signer = required_signer(location, impersonated, "an external_account")?;
     Ok(TokenIdentity {
         credentials,
         summary,
-        signer: signer(location)?.or(impersonated),
+        signer: Some(signer),
         iam: iam_root(Some(&universe)),
     })
+}
+
+/// Who signs read URLs: config.serviceAccount, else the account the credential impersonates;
+/// without either the bundle could be written but never handed out.
+fn required_signer(
+    location: &StorageLocation,
+    impersonated: Option<String>,
+    what: &str,
+) -> Result<String, ReadError> {
+    signer(location)?
+        .or(impersonated)
+        .ok_or_else(|| ReadError::Unsupported {
+            what: format!("{what} credential that names no service account to sign read URLs"),
+            instead: "set config.serviceAccount to the Google service account whose identity signs read URLs through IAM signBlob".into(),
+        })
+}
+
+/// Where a user's refresh token is exchanged: Google's token endpoint, whatever the file's
+/// `token_uri` says, as google-auth does ("always overrides").
+pub(super) const GOOGLE_TOKEN_ENDPOINT: &str = "https://oauth2.googleapis.com/token";
+
+/// A user's refresh token (`authorized_user`, as `gcloud auth application-default login`
+/// writes it), exchanged at `token_endpoint` ([`GOOGLE_TOKEN_ENDPOINT`]).
+pub(super) fn authorized_user(
+    location: &StorageLocation,
+    contents: &str,
+    scope: &str,
+    token_endpoint: &str,
+) -> Result<TokenIdentity, ReadError> {
+    let file: serde_json::Value = serde_json::from_str(contents)
+        .map_err(|e| ReadError::Unusable(format!("it is not an authorized_user file ({e})")))?;
+    let rebuilt = user_file(&file, token_endpoint)?;
+    let client = rebuilt["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let credentials = user_account::Builder::new(rebuilt)
+        .with_scopes([scope])
+        .build_access_token_credentials()
+        .map_err(|e| ReadError::Unusable(format!("the authorized_user file: {e}")))?;
+    Ok(TokenIdentity {
+        credentials,
+        summary: format!("the refresh token of OAuth client {}", printable(&client)),
+        signer: Some(required_signer(location, None, "an authorized_user")?),
+        iam: iam_root(location.config("universeDomain")),
+    })
+}
+
+/// An `authorized_user` file rebuilt from its settings, its refresh token sent to
+/// `token_endpoint` (never the file's `token_uri`).
+fn user_file(
+    file: &serde_json::Value,
+    token_endpoint: &str,
+) -> Result<serde_json::Value, ReadError> {
+    let text = |key: &str| file.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+    for key in ["client_id", "client_secret", "refresh_token"] {
+        if text(key).is_empty() {
+            return Err(ReadError::Unusable(format!(
+                "the authorized_user file has no {key}"
+            )));
+        }
+    }
+    Ok(serde_json::json!({
+        "type": "authorized_user", "client_id": text("client_id"),
+        "client_secret": text("client_secret"), "refresh_token": text("refresh_token"),
+        "token_uri": token_endpoint,
+    }))
+}
+
+/// A service account impersonated with a key or a user's refresh token
+/// (`impersonated_service_account`, as `gcloud auth application-default login
+/// --impersonate-service-account` writes it); the impersonated account signs read URLs.
+pub(super) fn impersonated_account_file(
+    location: &StorageLocation,
+    contents: &str,
+    scope: &str,
+    trusted: &TrustedHosts,
+    token_endpoint: &str,
+) -> Result<TokenIdentity, ReadError> {
+    let file: serde_json::Value = serde_json::from_str(contents).map_err(|e| {
+        ReadError::Unusable(format!(
+            "it is not an impersonated_service_account file ({e})"
+        ))
+    })?;
+    let url = file["service_account_impersonation_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let universe = location
+        .config("universeDomain")
+        .unwrap_or("googleapis.com");
+    let shape = ExternalAccount {
+        service_account_impersonation_url: Some(url.clone()),
+        ..ExternalAccount::default()
+    };
+    let email = impersonated_account(&shape, universe, trusted)?
+        .ok_or_else(|| ReadError::Unusable("no service_account_impersonation_url".into()))?;
+    let source = &file["source_credentials"];
+    let source = match source["type"].as_str() {
+        Some("authorized_user") => user_file(source, token_endpoint)?,
+        Some("service_account") => key_file(source, trusted)?,
+        other => {
+            return Err(ReadError::Unsupported {
+                what: format!(
+                    "source_credentials of type {:?} in an impersonated_service_account file",
+                    printable(other.unwrap_or_default())
+                ),
+                instead: "impersonate with a service-account key or a user's refresh token".into(),
+            });
+        }
+    };
+    let mut rebuilt = serde_json::json!({
+        "type": "impersonated_service_account",
+        "service_account_impersonation_url": url,
+        "source_credentials": source,
+    });
+    if let Some(delegates) = file.get("delegates").filter(|d| d.is_array()) {
+        rebuilt["delegates"] = delegates.clone();
+    }
+    let credentials = impersonated::Builder::new(rebuilt)
+        .with_scopes([scope])
+        .build_access_token_credentials()
+        .map_err(|e| ReadError::Unusable(format!("the impersonated_service_account file: {e}")))?;
+    Ok(TokenIdentity {
+        credentials,
+        summary: format!("the token of {email}, impersonated"),
+        signer: Some(required_signer(
+            location,
+            Some(email),
+            "an impersonated_service_account",
+        )?),
+        iam: iam_root(Some(universe)),
+    })
+}
+
+/// A service-account key as a source of impersonation, its token endpoint checked.
+fn key_file(
+    file: &serde_json::Value,
+    trusted: &TrustedHosts,
+) -> Result<serde_json::Value, ReadError> {
+    let text = |key: &str| file.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+    if text("client_email").is_empty() || text("private_key").is_empty() {
+        return Err(ReadError::Unusable(
+            "the source service-account key has no client_email or private_key".into(),
+        ));
+    }
+    let token_uri = match text("token_uri") {
+        "" => GOOGLE_TOKEN_ENDPOINT.to_string(),
+        uri => {
+            trust::check_endpoint("token_uri", uri, &["oauth2.googleapis.com"], trusted)?;
+            uri.to_string()
+        }
+    };
+    Ok(serde_json::json!({
+        "type": "service_account", "client_email": text("client_email"),
+        "private_key": text("private_key"), "private_key_id": text("private_key_id"),
+        "token_uri": token_uri,
+    }))
+}
+
+fn printable(text: &str) -> String {
+    super::http::printable(text, 120)
 }
 
 /// The account an `external_account` impersonates, read from its IAM URL (which must be

@@ -249,8 +249,18 @@ async fn a_federation_sends_the_pods_token_to_googles_sts_only() {
             &files,
         )
     };
-    let identity = read(&|_| {}).unwrap();
-    assert_eq!(identity.signer, None, "nothing names a signer");
+    let e = read(&|_| {}).unwrap_err();
+    assert!(
+        format!("{e:?}").contains("config.serviceAccount"),
+        "nothing names a signer: {e:?}"
+    );
+    let identity = read(&|f| {
+        f["service_account_impersonation_url"] = format!(
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken"
+        )
+        .into()
+    })
+    .unwrap();
     assert!(
         identity.summary.contains("workloadIdentityPools/p"),
         "{}",
@@ -300,7 +310,11 @@ async fn a_federation_sends_the_pods_token_to_googles_sts_only() {
             "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
             "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
             "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
-        })
+        });
+        f["service_account_impersonation_url"] = format!(
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken"
+        )
+        .into();
     });
     assert!(aws.is_ok(), "{aws:?}");
     let e = refused(&|f| {
@@ -376,4 +390,167 @@ async fn a_token_or_signature_refused_is_named_and_not_retried() {
         failure.message
     );
     assert!(!failure.message.contains('\u{7}'), "{}", failure.message);
+}
+
+fn user_file(recorder: &Recorder) -> serde_json::Value {
+    serde_json::json!({
+        "type": "authorized_user", "client_id": "764086051850-x.apps.googleusercontent.com",
+        "client_secret": "d-FL95Q19q7MQmFpd7hHD0Ty", "refresh_token": "1//0refresh",
+        "token_uri": format!("{}/token", recorder.url()),
+    })
+}
+
+/// A request's first line and its fields as sorted pairs, whether sent as a form or as JSON:
+/// Google's Rust library sends a refresh as JSON, its Python library as a form, and Google's
+/// token endpoint takes both.
+fn fields(request: &str) -> (String, Vec<(String, String)>) {
+    let (head, body) = request.split_once("\n\n").unwrap();
+    let first = head.lines().next().unwrap_or_default().to_string();
+    let mut pairs: Vec<(String, String)> = match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(members)) => members
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+            .collect(),
+        _ => reqwest::Url::parse(&format!("http://form/?{body}"))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect(),
+    };
+    pairs.sort();
+    (first, pairs)
+}
+
+/// Our requests for credential file `file` and google-auth's, by meaning.
+async fn compare_file(
+    recorder: &Recorder,
+    identity: TokenIdentity,
+    file: &serde_json::Value,
+    parts: &[&str],
+) {
+    identity.access_token().await.unwrap();
+    let ours: Vec<Vec<String>> = parts.iter().map(|p| sent(recorder, p)).collect();
+    recorder.clear();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("credential.json");
+    std::fs::write(&path, file.to_string()).unwrap();
+    identity_requests(&["google-file", path.to_str().unwrap(), SCOPE]).await;
+    let google: Vec<Vec<String>> = parts.iter().map(|p| sent(recorder, p)).collect();
+    for (ours, google) in ours.iter().zip(&google) {
+        assert_eq!(ours.len(), 1, "{ours:?}");
+        assert_eq!(google.len(), 1, "{google:?}");
+        let (ours, google) = (&ours[0], &google[0]);
+        if ours.contains("generateAccessToken") {
+            assert_eq!(meaning(ours), meaning(google));
+        } else {
+            assert_eq!(fields(ours), fields(google));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_users_refresh_and_an_impersonation_ask_as_google_auth_does() {
+    let recorder = Recorder::start(google_answers).await;
+    let endpoint = format!("{}/token", recorder.url());
+    let file = user_file(&recorder);
+    let signer = location(&[("serviceAccount", EMAIL)]);
+    let identity = authorized_user(&signer, &file.to_string(), SCOPE, &endpoint).unwrap();
+    assert!(
+        identity.summary.contains("764086051850-x"),
+        "{}",
+        identity.summary
+    );
+    compare_file(&recorder, identity, &file, &["/token"]).await;
+
+    recorder.clear();
+    let file = serde_json::json!({
+        "type": "impersonated_service_account",
+        "service_account_impersonation_url": format!(
+            "{}/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken", recorder.url()
+        ),
+        "delegates": [],
+        "source_credentials": user_file(&recorder),
+    });
+    let identity = impersonated_account_file(
+        &location(&[]),
+        &file.to_string(),
+        SCOPE,
+        &trusting(&recorder),
+        &endpoint,
+    )
+    .unwrap();
+    assert_eq!(
+        identity.signer.as_deref(),
+        Some(EMAIL),
+        "the impersonated account signs"
+    );
+    compare_file(
+        &recorder,
+        identity,
+        &file,
+        &["/token", ":generateAccessToken"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_goes_to_googles_token_endpoint_only() {
+    let recorder = Recorder::start(google_answers).await;
+    let endpoint = format!("{}/token", recorder.url());
+    // The file's token_uri is not where its refresh token goes.
+    let file = serde_json::json!({
+        "type": "authorized_user", "client_id": "c", "client_secret": "s",
+        "refresh_token": "r", "token_uri": "https://collector.example/token",
+    });
+    let signer = location(&[("serviceAccount", EMAIL)]);
+    let identity = authorized_user(&signer, &file.to_string(), SCOPE, &endpoint).unwrap();
+    identity.access_token().await.unwrap();
+    assert_eq!(sent(&recorder, "/token").len(), 1);
+
+    let e = authorized_user(
+        &location(&[]),
+        &file.to_string(),
+        SCOPE,
+        GOOGLE_TOKEN_ENDPOINT,
+    )
+    .unwrap_err();
+    assert!(format!("{e:?}").contains("config.serviceAccount"), "{e:?}");
+    let impersonating = |source: serde_json::Value| {
+        serde_json::json!({
+            "type": "impersonated_service_account",
+            "service_account_impersonation_url": format!(
+                "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{EMAIL}:generateAccessToken"
+            ),
+            "source_credentials": source,
+        })
+        .to_string()
+    };
+    let read = |source: serde_json::Value| {
+        impersonated_account_file(
+            &location(&[]),
+            &impersonating(source),
+            SCOPE,
+            &TrustedHosts::default(),
+            GOOGLE_TOKEN_ENDPOINT,
+        )
+    };
+    let e = read(serde_json::json!({"type": "external_account"})).unwrap_err();
+    assert!(matches!(e, ReadError::Unsupported { .. }), "{e:?}");
+    // A key's token_uri receives an assertion the key signed: Google's or a trusted host only.
+    let e = read(serde_json::json!({
+        "type": "service_account", "client_email": EMAIL, "private_key": "k",
+        "token_uri": "https://collector.example/token",
+    }))
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ReadError::UntrustedHost {
+                key: "token_uri",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }

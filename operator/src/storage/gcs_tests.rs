@@ -69,8 +69,8 @@ fn a_service_account_key_is_read_and_other_kinds_are_named() {
     let (what, instead) = unsupported(None);
     assert!(what.contains("serviceAccount"), "{what}");
     assert!(instead.contains("signBlob"), "{instead}");
-    let (what, instead) = unsupported(Some(&key_json("authorized_user")));
-    assert!(what.contains("authorized_user"), "{what}");
+    let (what, instead) = unsupported(Some(&key_json("gdch_service_account")));
+    assert!(what.contains("gdch_service_account"), "{what}");
     assert!(instead.contains("external_account"), "{instead}");
 
     let unusable = |text: &str| match GcsCredentials::read(
