@@ -6,7 +6,16 @@
 //! test compares them), at that library's SAS version, which Azurite verifies.
 
 use base64::Engine;
-use percent_encoding::utf8_percent_encode;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// A SAS value, quoted as Python's urllib quote does (unreserved characters and `/` kept), as
+/// Microsoft's library writes it.
+const SAS_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 
 /// The SAS version the URL is signed at (the Python library's newest).
 pub(super) const SAS_VERSION: &str = "2026-06-06";
@@ -117,7 +126,7 @@ pub(super) fn read_sas(
     );
     let signature = base64::engine::general_purpose::STANDARD.encode(tag.as_ref());
     // Each value quoted as Python's urllib quote does (`/` kept), in the library's order.
-    let q = |v: &str| utf8_percent_encode(v, super::azure::SAS_VALUE).to_string();
+    let q = |v: &str| utf8_percent_encode(v, SAS_VALUE).to_string();
     Some(format!(
         "st={}&se={}&sp=r&spr={}&sv={SAS_VERSION}&sr=b&skoid={}&sktid={}&skt={}&ske={}&sks={}&skv={}&sig={}",
         q(&st),

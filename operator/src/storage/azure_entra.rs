@@ -87,18 +87,9 @@ pub(super) fn read(
     trusted: &TrustedHosts,
     transport: Transport,
 ) -> Result<EntraIdentity, ReadError> {
-    let own = authority_of_cloud(cloud);
-    let authority = match location.config("activeDirectoryAuthorityURI") {
-        Some(uri) => {
-            let own_host = own.trim_start_matches("https://");
-            trust::check_endpoint("activeDirectoryAuthorityURI", uri, &[own_host], trusted)?;
-            uri.trim_end_matches('/').to_string()
-        }
-        None => own.to_string(),
-    };
+    let authority = authority(location, cloud, trusted)?;
     let options = client_options(&authority, transport);
     let var = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let unusable = |e: azure_core::Error| ReadError::Unusable(printable(&e.to_string()));
     for unsupported in [
         "AZURE_CLIENT_CERTIFICATE",
         "AZURE_CLIENT_CERTIFICATE_PATH",
@@ -117,21 +108,7 @@ pub(super) fn read(
                 "AZURE_CLIENT_SECRET needs AZURE_TENANT_ID and AZURE_CLIENT_ID beside it".into(),
             ));
         };
-        let credential = ClientSecretCredential::new(
-            tenant,
-            client.to_string(),
-            Secret::new(secret.to_string()),
-            Some(ClientSecretCredentialOptions {
-                client_options: options,
-            }),
-        )
-        .map_err(unusable)?;
-        return Ok(EntraIdentity {
-            credential,
-            summary: format!(
-                "the token of service principal {client} (tenant {tenant}) from {authority}"
-            ),
-        });
+        return service_principal(tenant, client, secret, &authority, options);
     }
     if let Some(file) = &pod.federated_token_file {
         let client = var("AZURE_CLIENT_ID")
@@ -140,26 +117,88 @@ pub(super) fn read(
         let tenant = var("AZURE_TENANT_ID")
             .map(str::to_string)
             .or(pod.tenant_id.clone());
-        let summary = format!(
-            "the workload identity token of client {} (tenant {}) from {authority}",
-            client.as_deref().unwrap_or("?"),
-            tenant.as_deref().unwrap_or("?")
-        );
-        let credential = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-            credential_options: ClientAssertionCredentialOptions {
-                client_options: options,
-            },
-            client_id: client,
-            tenant_id: tenant,
-            token_file_path: Some(file.into()),
-        }))
-        .map_err(unusable)?;
-        return Ok(EntraIdentity {
-            credential,
-            summary,
-        });
+        return workload_identity(file, client, tenant, &authority, options);
     }
-    let client = var("AZURE_CLIENT_ID");
+    managed_identity(var("AZURE_CLIENT_ID"), options)
+}
+
+/// The cloud's Entra authority, or the BSL's `activeDirectoryAuthorityURI` when it is that or
+/// a trusted host.
+fn authority(
+    location: &StorageLocation,
+    cloud: &str,
+    trusted: &TrustedHosts,
+) -> Result<String, ReadError> {
+    let own = authority_of_cloud(cloud);
+    match location.config("activeDirectoryAuthorityURI") {
+        Some(uri) => {
+            let own_host = own.trim_start_matches("https://");
+            trust::check_endpoint("activeDirectoryAuthorityURI", uri, &[own_host], trusted)?;
+            Ok(uri.trim_end_matches('/').to_string())
+        }
+        None => Ok(own.to_string()),
+    }
+}
+
+fn unusable(e: azure_core::Error) -> ReadError {
+    ReadError::Unusable(printable(&e.to_string()))
+}
+
+fn service_principal(
+    tenant: &str,
+    client: &str,
+    secret: &str,
+    authority: &str,
+    options: ClientOptions,
+) -> Result<EntraIdentity, ReadError> {
+    let credential = ClientSecretCredential::new(
+        tenant,
+        client.to_string(),
+        Secret::new(secret.to_string()),
+        Some(ClientSecretCredentialOptions {
+            client_options: options,
+        }),
+    )
+    .map_err(unusable)?;
+    Ok(EntraIdentity {
+        credential,
+        summary: format!(
+            "the token of service principal {client} (tenant {tenant}) from {authority}"
+        ),
+    })
+}
+
+fn workload_identity(
+    file: &str,
+    client: Option<String>,
+    tenant: Option<String>,
+    authority: &str,
+    options: ClientOptions,
+) -> Result<EntraIdentity, ReadError> {
+    let summary = format!(
+        "the workload identity token of client {} (tenant {}) from {authority}",
+        client.as_deref().unwrap_or("?"),
+        tenant.as_deref().unwrap_or("?")
+    );
+    let credential = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+        credential_options: ClientAssertionCredentialOptions {
+            client_options: options,
+        },
+        client_id: client,
+        tenant_id: tenant,
+        token_file_path: Some(file.into()),
+    }))
+    .map_err(unusable)?;
+    Ok(EntraIdentity {
+        credential,
+        summary,
+    })
+}
+
+fn managed_identity(
+    client: Option<&str>,
+    options: ClientOptions,
+) -> Result<EntraIdentity, ReadError> {
     let credential = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
         user_assigned_id: client.map(|c| UserAssignedId::ClientId(c.to_string())),
         client_options: options,

@@ -1,5 +1,6 @@
 use super::*;
 use crate::storage::location::Provider;
+use crate::storage::{ReadError, TrustedHosts, azure_credentials::account_of_uri};
 
 const KEY_B64: &str = "dGhpcyBpcyBub3QgYSByZWFsIGtleSBmb3IgYXp1cmU=";
 
