@@ -36,7 +36,7 @@ PY
 pytools_version() {
   local py
   py=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])') || return
-  echo "gcs$PYTOOLS_GOOGLE_CLOUD_STORAGE_VERSION-azblob$PYTOOLS_AZURE_STORAGE_BLOB_VERSION-moto$PYTOOLS_MOTO_VERSION-azid$PYTOOLS_AZURE_IDENTITY_VERSION-py$py"
+  echo "gcs$PYTOOLS_GOOGLE_CLOUD_STORAGE_VERSION-azblob$PYTOOLS_AZURE_STORAGE_BLOB_VERSION-moto$PYTOOLS_MOTO_VERSION-azid$PYTOOLS_AZURE_IDENTITY_VERSION-azmgmt$PYTOOLS_AZURE_MGMT_STORAGE_VERSION-py$py"
 }
 
 # The real node's runtime key: Debian's versions, the epoch dropped (a ':' in a folder name would

@@ -11,6 +11,8 @@ request is what is compared.
     identity-requests.py entra-secret <tenant> <client> <secret> <authority host>
     identity-requests.py entra-federated <tenant> <client> <token file> <authority host>
     identity-requests.py entra-managed <client id, or - for the system-assigned identity>
+    identity-requests.py arm-list-keys <subscription> <resource group> <account> <token>
+        (prints the listKeys request azure-mgmt-storage handed its transport)
     identity-requests.py user-delegation-sas <JSON: account, container, blob, start, expiry,
         protocol, key>  (prints azure-storage-blob's SAS)
 
@@ -171,6 +173,21 @@ def entra_managed(client):
     credential.get_token("https://storage.azure.com/.default")
 
 
+def arm_list_keys(subscription, group, account, token):
+    from azure.core.credentials import AccessToken
+    from azure.mgmt.storage import StorageManagementClient
+
+    class Fixed:
+        def get_token(self, *scopes, **kwargs):
+            return AccessToken(token, 4102444800)
+
+    client = StorageManagementClient(Fixed(), subscription, transport=capture_transport())
+    try:
+        client.storage_accounts.list_keys(group, account, expand="kerb")
+    except Exception:
+        pass  # the answer is Entra's shape, not Resource Manager's: the request is what counts
+
+
 def user_delegation_sas(spec):
     from datetime import datetime
 
@@ -199,8 +216,9 @@ def main():
         "entra-federated": entra_federated,
         "entra-managed": entra_managed,
         "user-delegation-sas": user_delegation_sas,
+        "arm-list-keys": arm_list_keys,
     }[kind](*args)
-    if kind.startswith("entra-"):
+    if kind.startswith("entra-") or kind == "arm-list-keys":
         print(json.dumps(CAPTURED))
 
 

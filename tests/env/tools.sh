@@ -192,11 +192,12 @@ build_pytools() { # out
     "google-cloud-storage==$PYTOOLS_GOOGLE_CLOUD_STORAGE_VERSION" \
     "azure-storage-blob==$PYTOOLS_AZURE_STORAGE_BLOB_VERSION" \
     "moto[server]==$PYTOOLS_MOTO_VERSION" \
-    "azure-identity==$PYTOOLS_AZURE_IDENTITY_VERSION" || return
+    "azure-identity==$PYTOOLS_AZURE_IDENTITY_VERSION" \
+    "azure-mgmt-storage==$PYTOOLS_AZURE_MGMT_STORAGE_VERSION" || return
   "$1/venv/bin/pip" freeze --disable-pip-version-check >"$1/requirements.lock" || return
   # A script, not a link: Python finds its venv from the path it was started by.
   printf '#!/bin/sh\nexec "%s/venv/bin/python" "$@"\n' "$1" >"$1/bin/python" && chmod +x "$1/bin/python" || return
-  "$1/bin/python" -c 'import google.cloud.storage, google.auth, azure.storage.blob, azure.identity, moto.server'
+  "$1/bin/python" -c 'import google.cloud.storage, google.auth, azure.storage.blob, azure.identity, azure.mgmt.storage, moto.server'
 }
 
 build_helm() { # out

@@ -255,7 +255,8 @@ pub(crate) async fn archive_store(
             | CredentialError::Forbidden { .. }
             | CredentialError::Unsupported { .. }
             | CredentialError::Unusable { .. }
-            | CredentialError::UntrustedHost { .. },
+            | CredentialError::UntrustedHost { .. }
+            | CredentialError::KeyExchange { .. },
         ) => Ok(None),
         Err(e) => Err(e.into()),
     }

@@ -89,6 +89,13 @@ impl From<DereferenceError> for Failure {
             E::Credential(
                 CredentialError::Unsupported { .. } | CredentialError::UntrustedHost { .. },
             ) => Self::permanent(reasons::UNSUPPORTED_STORAGE_LOCATION, e),
+            E::Credential(CredentialError::KeyExchange { transient, .. }) => {
+                if *transient {
+                    Self::transient(reasons::STORAGE_UNREACHABLE, e)
+                } else {
+                    Self::permanent(reasons::CREDENTIALS_INVALID, e)
+                }
+            }
             E::Credential(CredentialError::Api { source, .. }) | E::Api { source, .. } => {
                 Self::api(source, &e)
             }

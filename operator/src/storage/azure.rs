@@ -179,6 +179,7 @@ impl AzureStore {
     /// `permission`, valid [`REQUEST_SAS_MINUTES`]; none with Entra ID (a token goes in the
     /// request's header instead).
     fn auth(&self, blob: Option<&str>, permission: Permission) -> Option<String> {
+        // (An Exchange never reaches a store: credentials.rs resolves it to a key first.)
         let AzureAuth::Key(key) = &self.creds.auth else {
             return None;
         };
@@ -608,7 +609,9 @@ impl AzureStore {
                 };
                 (sas.sign(account_key), ttl)
             }
-            AzureAuth::Entra(_) => self.delegation_sas(key, start, ttl).await?,
+            AzureAuth::Entra(_) | AzureAuth::Exchange(_) => {
+                self.delegation_sas(key, start, ttl).await?
+            }
         };
         Ok(SignedUrl {
             url: format!(

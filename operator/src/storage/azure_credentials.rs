@@ -10,6 +10,7 @@ use base64::Engine;
 use super::{
     ReadError, TrustedHosts,
     azure_entra::{self, EntraIdentity},
+    azure_key_exchange::{self, KeyExchange},
     http,
     location::StorageLocation,
     trust,
@@ -32,6 +33,9 @@ pub(crate) struct AzureCredentials {
 pub(super) enum AzureAuth {
     Key(Vec<u8>),
     Entra(Arc<EntraIdentity>),
+    /// The key is to be listed through Resource Manager first ([`AzureCredentials::resolved`],
+    /// which credentials.rs calls before any store is connected).
+    Exchange(Arc<KeyExchange>),
 }
 
 impl std::fmt::Debug for AzureCredentials {
@@ -44,6 +48,7 @@ impl std::fmt::Debug for AzureCredentials {
                 &match &self.auth {
                     AzureAuth::Key(_) => "the account key",
                     AzureAuth::Entra(e) => e.summary.as_str(),
+                    AzureAuth::Exchange(_) => "the account key, to list through Resource Manager",
                 },
             )
             .finish_non_exhaustive()
@@ -51,8 +56,11 @@ impl std::fmt::Debug for AzureCredentials {
 }
 
 impl AzureCredentials {
-    /// The Secret's dotenv text as Velero reads it: the account key under the variable the BSL
-    /// names, or with `useAAD` an Entra ID identity (azure_entra.rs).
+    /// The Secret's dotenv text as Velero's `GetStorageAccountCredentials` reads it: the key
+    /// under the variable `storageAccountKeyEnvVar` names; else with `useAAD` an Entra ID
+    /// identity (azure_entra.rs); else the key listed through Resource Manager with that
+    /// identity (azure_key_exchange.rs). A key under the default variable is taken too when
+    /// there is one, saving the listing.
     pub(super) fn read(
         location: &StorageLocation,
         contents: Option<&str>,
@@ -71,15 +79,34 @@ impl AzureCredentials {
         let vars = contents.map(dotenv).unwrap_or_default();
         let cloud = cloud_name(&vars)?;
         let (account, account_url) = account_endpoint(location, storage_suffix(&cloud), trusted)?;
-        let auth = if location.flag("useAAD") {
-            // A secret travels to the authority: never over an unverified connection.
-            let http =
-                http::verified_client(location).map_err(|e| ReadError::Unusable(e.to_string()))?;
-            let transport = azure_entra::over(http);
-            let identity = azure_entra::read(location, &vars, &cloud, pod, trusted, transport)?;
-            AzureAuth::Entra(Arc::new(identity))
-        } else {
-            AzureAuth::Key(account_key(location, contents.is_some(), &vars)?)
+        // A secret travels to the authority: never over an unverified connection.
+        let http =
+            || http::verified_client(location).map_err(|e| ReadError::Unusable(e.to_string()));
+        let entra = |http: reqwest::Client| {
+            azure_entra::read(
+                location,
+                &vars,
+                &cloud,
+                pod,
+                trusted,
+                azure_entra::over(http),
+            )
+        };
+        let default_key = vars.get(DEFAULT_KEY_VARIABLE);
+        let auth = match location.config("storageAccountKeyEnvVar") {
+            Some(variable) => AzureAuth::Key(named_key(&vars, variable)?),
+            None if location.flag("useAAD") => AzureAuth::Entra(Arc::new(entra(http()?)?)),
+            None if default_key.is_some() => {
+                AzureAuth::Key(named_key(&vars, DEFAULT_KEY_VARIABLE)?)
+            }
+            None => {
+                let http = http()?;
+                let identity = entra(http.clone())?;
+                let endpoint = azure_key_exchange::resource_manager_of_cloud(&cloud);
+                let exchange =
+                    azure_key_exchange::plan(location, &vars, &account, endpoint, identity, http)?;
+                AzureAuth::Exchange(Arc::new(exchange))
+            }
         };
         Ok(AzureCredentials {
             account,
@@ -139,44 +166,38 @@ fn account_endpoint(
     Ok((account, url))
 }
 
-/// The account key, without `useAAD`.
-fn account_key(
-    location: &StorageLocation,
-    has_secret: bool,
-    vars: &HashMap<String, String>,
-) -> Result<Vec<u8>, ReadError> {
-    let variable = location
-        .config("storageAccountKeyEnvVar")
-        .unwrap_or(DEFAULT_KEY_VARIABLE);
-    let instead = format!(
-        "set config.useAAD: \"true\" to reach the account with an Entra ID identity (it needs a Storage Blob Data role on the account), or put the account's access key in the credential Secret as {variable}=<key>"
-    );
-    if !has_secret {
-        return Err(ReadError::Unsupported {
-            what: "an Azure location with neither a credential Secret nor config.useAAD".into(),
-            instead,
-        });
-    }
+/// The account key under `variable` of the Secret.
+fn named_key(vars: &HashMap<String, String>, variable: &str) -> Result<Vec<u8>, ReadError> {
     let Some(key) = vars.get(variable) else {
-        let entra = [
-            "AZURE_CLIENT_SECRET",
-            "AZURE_CLIENT_ID",
-            "AZURE_FEDERATED_TOKEN_FILE",
-        ]
-        .iter()
-        .any(|v| vars.contains_key(*v));
-        return Err(if entra {
-            ReadError::Unsupported {
-                what: "Entra ID credentials without config.useAAD (Velero then fetches the account key through Azure Resource Manager, which the operator does not)".into(),
-                instead,
-            }
+        let entra =
+            vars.contains_key("AZURE_CLIENT_ID") || vars.contains_key("AZURE_CLIENT_SECRET");
+        let hint = if entra {
+            " (for its Entra ID identity, remove config.storageAccountKeyEnvVar: Velero then uses the identity)"
         } else {
-            ReadError::Unusable(format!("it has no {variable}"))
-        });
+            ""
+        };
+        return Err(ReadError::Unusable(format!(
+            "it has no {variable}, which config.storageAccountKeyEnvVar names{hint}"
+        )));
     };
     base64::engine::general_purpose::STANDARD
         .decode(key.trim())
         .map_err(|_| ReadError::Unusable(format!("{variable} is not a base64 account key")))
+}
+
+impl AzureCredentials {
+    /// The credential ready for requests: a key to be listed through Resource Manager is
+    /// listed now.
+    pub(super) async fn resolved(self) -> Result<Self, azure_entra::TokenFailure> {
+        let AzureAuth::Exchange(exchange) = &self.auth else {
+            return Ok(self);
+        };
+        let key = exchange.key().await?;
+        Ok(AzureCredentials {
+            auth: AzureAuth::Key(key),
+            ..self
+        })
+    }
 }
 
 pub(super) fn account_of_uri(uri: &str) -> Option<String> {

@@ -224,6 +224,9 @@ fn client_options(authority: &str, transport: Transport) -> ClientOptions {
     cloud.authority_host = authority.to_string();
     ClientOptions {
         transport: Some(transport),
+        // No retries of its own: a bundle retries a transient failure within its deadline, and
+        // the crate's backoff would outlast TOKEN_TIMEOUT on a 5xx.
+        retry: azure_core::http::RetryOptions::none(),
         cloud: Some(Arc::new(CloudConfiguration::Custom(cloud))),
         ..Default::default()
     }
@@ -236,7 +239,13 @@ fn printable(text: &str) -> String {
 impl EntraIdentity {
     /// A current token for Blob storage.
     pub(super) async fn token(&self) -> Result<String, TokenFailure> {
-        let asked = self.credential.get_token(&[STORAGE_SCOPE], None);
+        self.token_for(STORAGE_SCOPE).await
+    }
+
+    /// A current token for `scope` (Blob storage's, or Resource Manager's).
+    pub(super) async fn token_for(&self, scope: &str) -> Result<String, TokenFailure> {
+        let scopes = [scope];
+        let asked = self.credential.get_token(&scopes, None);
         match tokio::time::timeout(TOKEN_TIMEOUT, asked).await {
             Ok(Ok(token)) => Ok(token.token.secret().to_string()),
             Ok(Err(e)) => Err(TokenFailure {
@@ -255,16 +264,25 @@ impl EntraIdentity {
     }
 }
 
+/// Whether Entra (or the path to it) may answer on a later try: the crate wraps the answer's
+/// error in a credential error, so the whole chain is looked at.
 fn is_transient(e: &azure_core::Error) -> bool {
     use azure_core::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::HttpResponse { status, .. } => {
-            let status = u16::from(*status);
-            status == 429 || status >= 500
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = current {
+        if let Some(azure) = error.downcast_ref::<azure_core::Error>() {
+            match azure.kind() {
+                ErrorKind::HttpResponse { status, .. } => {
+                    let status = u16::from(*status);
+                    return status == 429 || status >= 500;
+                }
+                ErrorKind::Io | ErrorKind::Connection => return true,
+                _ => {}
+            }
         }
-        ErrorKind::Io | ErrorKind::Connection => true,
-        _ => false,
+        current = error.source();
     }
+    false
 }
 
 /// azure_identity's requests on our reqwest client.

@@ -106,7 +106,7 @@ async fn use_aad_reads_an_entra_identity_as_velero_does() {
     let aad = [("storageAccount", "acct"), ("useAAD", "true")];
     let summary = |text: Option<&str>| match read(&aad, text).unwrap().auth {
         AzureAuth::Entra(identity) => identity.summary.clone(),
-        AzureAuth::Key(_) => panic!("a key"),
+        other => panic!("not Entra ID: {}", matches!(other, AzureAuth::Key(_))),
     };
     let sp = "AZURE_CLIENT_ID=c\nAZURE_CLIENT_SECRET=s\nAZURE_TENANT_ID=t\nAZURE_STORAGE_ACCOUNT_ACCESS_KEY=eA==";
     assert!(
@@ -128,42 +128,60 @@ async fn use_aad_reads_an_entra_identity_as_velero_does() {
     assert!(!format!("{creds:?}").contains("AZURE_CLIENT_SECRET=s"));
 }
 
-#[test]
-fn credentials_the_operator_cannot_use_name_what_to_set() {
-    let unsupported = |config: &[(&str, &str)], text: Option<&str>| match read(config, text) {
-        Err(ReadError::Unsupported { what, instead }) => format!("{what} / {instead}"),
+#[tokio::test]
+async fn without_a_key_or_use_aad_the_key_is_listed_through_resource_manager_as_velero_does() {
+    let acct = [
+        ("storageAccount", "acct"),
+        ("resourceGroup", "rg"),
+        ("subscriptionId", "6e8e6f5a-0000-4000-8000-00000000005b"),
+    ];
+    let entra = "AZURE_CLIENT_ID=c\nAZURE_CLIENT_SECRET=s\nAZURE_TENANT_ID=t\n";
+    for text in [Some(entra), None, Some("AZURE_CLIENT_ID=u1")] {
+        let creds = read(&acct, text).unwrap();
+        assert!(
+            matches!(creds.auth, AzureAuth::Exchange(_)),
+            "{text:?}: {creds:?}"
+        );
+    }
+    // The variable config.storageAccountKeyEnvVar names wins over useAAD, as in Velero.
+    let keyed = [
+        ("storageAccount", "a"),
+        ("storageAccountKeyEnvVar", "K"),
+        ("useAAD", "true"),
+    ];
+    let creds = read(&keyed, Some(&format!("K={KEY_B64}\n{entra}"))).unwrap();
+    assert!(matches!(creds.auth, AzureAuth::Key(_)), "{creds:?}");
+}
+
+#[tokio::test]
+async fn credentials_the_operator_cannot_use_name_what_to_set() {
+    let unusable = |config: &[(&str, &str)], text: Option<&str>| match read(config, text) {
+        Err(ReadError::Unusable(why)) => why,
         other => panic!("{:?}", other.map(|_| ())),
     };
     let acct = [("storageAccount", "acct")];
     let entra = "AZURE_CLIENT_ID=c\nAZURE_CLIENT_SECRET=s\nAZURE_TENANT_ID=t\n";
-    let said = unsupported(&acct, Some(entra));
-    assert!(
-        said.contains("Entra ID") && said.contains("AZURE_STORAGE_ACCOUNT_ACCESS_KEY"),
-        "{said}"
-    );
-    let said = unsupported(
+    let said = unusable(
         &[("storageAccount", "a"), ("storageAccountKeyEnvVar", "K")],
-        Some("AZURE_FEDERATED_TOKEN_FILE=/f"),
+        Some(entra),
     );
     assert!(
-        said.contains("config.useAAD") && said.contains("K=<key>"),
+        said.contains("it has no K") && said.contains("remove config.storageAccountKeyEnvVar"),
         "{said}"
     );
-    assert!(unsupported(&acct, None).contains("neither a credential Secret nor config.useAAD"));
-
-    let unusable = |config: &[(&str, &str)], text: &str| match read(config, Some(text)) {
-        Err(ReadError::Unusable(why)) => why,
-        other => panic!("{:?}", other.map(|_| ())),
-    };
-    assert_eq!(
-        unusable(&acct, "OTHER=1"),
-        "it has no AZURE_STORAGE_ACCOUNT_ACCESS_KEY"
-    );
+    // Listing the key needs the subscription and the resource group.
+    let said = unusable(&acct, Some(entra));
     assert!(
-        unusable(&acct, "AZURE_STORAGE_ACCOUNT_ACCESS_KEY=not base64!").contains("not a base64")
+        said.contains("Resource Manager") && said.contains("subscriptionId"),
+        "{said}"
+    );
+    assert!(unusable(&acct, None).contains("subscriptionId"));
+    assert!(
+        unusable(&acct, Some("AZURE_STORAGE_ACCOUNT_ACCESS_KEY=not base64!"))
+            .contains("not a base64")
     );
     let cloud = format!("AZURE_STORAGE_ACCOUNT_ACCESS_KEY={KEY_B64}\nAZURE_CLOUD_NAME=Mars");
-    assert!(unusable(&acct, &cloud).contains("AZURE_CLOUD_NAME"));
+    assert!(unusable(&acct, Some(&cloud)).contains("AZURE_CLOUD_NAME"));
 }
 
 #[test]

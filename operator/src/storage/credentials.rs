@@ -68,6 +68,14 @@ pub(crate) enum CredentialError {
         host: String,
         expected: String,
     },
+    /// The Secret's identity could not get the account's key from Azure Resource Manager;
+    /// `transient`: it may on a later try (the service was out of reach).
+    #[error("BackupStorageLocation {location}: {message}")]
+    KeyExchange {
+        location: String,
+        message: String,
+        transient: bool,
+    },
     /// The Secret holds something that is no credential of the provider's.
     #[error(
         "BackupStorageLocation {location}: the credential in Secret {secret} cannot be used: {why}"
@@ -126,7 +134,7 @@ pub(crate) async fn fetch(
             key,
         });
     }
-    read(location, contents.as_deref(), trusted).map_err(|e| match e {
+    let read = read(location, contents.as_deref(), trusted).map_err(|e| match e {
         ReadError::Unsupported { what, instead } => CredentialError::Unsupported {
             location: location.name.clone(),
             what,
@@ -147,7 +155,27 @@ pub(crate) async fn fetch(
             host,
             expected,
         },
-    })
+    })?;
+    resolved(location, read).await
+}
+
+/// A credential ready for requests: an Azure key still to be listed is listed.
+async fn resolved(
+    location: &StorageLocation,
+    credentials: Credentials,
+) -> Result<Credentials, CredentialError> {
+    let Credentials::Azure(azure) = credentials else {
+        return Ok(credentials);
+    };
+    azure
+        .resolved()
+        .await
+        .map(Credentials::Azure)
+        .map_err(|f| CredentialError::KeyExchange {
+            location: location.name.clone(),
+            message: f.message,
+            transient: f.transient,
+        })
 }
 
 /// The credential of `location` from its Secret's text (None: there is no Secret), refused

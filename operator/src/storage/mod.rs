@@ -9,6 +9,7 @@ mod azure;
 mod azure_credentials;
 mod azure_delegation;
 mod azure_entra;
+mod azure_key_exchange;
 pub(crate) mod credentials;
 mod gcs;
 mod gcs_identity;

@@ -586,8 +586,8 @@ async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> R
     let reason = failed_reason(t, &backup, &bsl).await?;
     ensure!(reason.starts_with("BucketNotFound"), "{reason}");
 
-    // Azure: a wrong key is refused by Azurite; Entra ID credentials are named; a missing
-    // container is named.
+    // Azure: a wrong key is refused by Azurite; a missing key is named; a missing container
+    // is named.
     let wrong_key = "AZURE_STORAGE_ACCOUNT_ACCESS_KEY=d3Jvbmcga2V5IGZvciB0aGUgYWNjb3VudA==";
     credential_secret(t, "azure-bad-credentials", wrong_key).await?;
     let bsl = own_location(
@@ -619,10 +619,12 @@ async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> R
     )
     .await?;
     let reason = failed_reason(t, &backup, &bsl).await?;
+    // config.storageAccountKeyEnvVar names a key the Secret lacks: as in Velero, the key is
+    // what is used then, not the Secret's Entra ID identity, and the message says so.
     ensure!(
-        reason.starts_with("UnsupportedStorageLocation")
-            && reason.contains("Entra ID")
-            && reason.contains("AZURE_STORAGE_ACCOUNT_ACCESS_KEY"),
+        reason.starts_with("CredentialsInvalid")
+            && reason.contains("AZURE_STORAGE_ACCOUNT_ACCESS_KEY")
+            && reason.contains("remove config.storageAccountKeyEnvVar"),
         "{reason}"
     );
     a_foreign_account_uri_gets_nothing_signed(
