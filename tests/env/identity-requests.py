@@ -9,6 +9,7 @@ request is what is compared.
     identity-requests.py google-file <credential JSON file> <scope>  (authorized_user, or
         impersonated_service_account with an authorized_user source; refreshed)
     identity-requests.py entra-secret <tenant> <client> <secret> <authority host>
+    identity-requests.py entra-certificate <tenant> <client> <PEM file> <authority host>
     identity-requests.py entra-federated <tenant> <client> <token file> <authority host>
     identity-requests.py entra-managed <client id, or - for the system-assigned identity>
     identity-requests.py arm-list-keys <subscription> <resource group> <account> <token>
@@ -153,6 +154,16 @@ def entra_secret(tenant, client, secret, authority):
     credential.get_token("https://storage.azure.com/.default")
 
 
+def entra_certificate(tenant, client, pem_file, authority):
+    from azure.identity import CertificateCredential
+
+    credential = CertificateCredential(
+        tenant, client, certificate_path=pem_file, authority=authority,
+        transport=capture_transport(),
+    )
+    credential.get_token("https://storage.azure.com/.default")
+
+
 def entra_federated(tenant, client, token_file, authority):
     from azure.identity import WorkloadIdentityCredential
 
@@ -214,6 +225,7 @@ def main():
         "google-file": google_file,
         "entra-secret": entra_secret,
         "entra-federated": entra_federated,
+        "entra-certificate": entra_certificate,
         "entra-managed": entra_managed,
         "user-delegation-sas": user_delegation_sas,
         "arm-list-keys": arm_list_keys,

@@ -211,20 +211,42 @@ pub(super) fn account_of_uri(uri: &str) -> Option<String> {
     (!account.is_empty()).then(|| account.to_string())
 }
 
-/// `NAME=value` lines, as Velero reads its Azure credential file: blank lines and `#`
-/// comments skipped, `export ` and matching quotes taken off.
-fn dotenv(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let (name, value) = l.strip_prefix("export ").unwrap_or(l).split_once('=')?;
-            let value = value.trim();
-            let unquoted = ['"', '\'']
-                .iter()
-                .find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q))
-                .unwrap_or(value);
-            Some((name.trim().to_string(), unquoted.to_string()))
-        })
-        .collect()
+/// `NAME=value` lines, as Velero reads its Azure credential file (godotenv): blank lines and
+/// `#` comments skipped, `export ` and matching quotes taken off; a double-quoted value may go
+/// on over lines (a PEM certificate) and has its `\n` escapes read as newlines.
+pub(super) fn dotenv(text: &str) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, value)) = line.strip_prefix("export ").unwrap_or(line).split_once('=')
+        else {
+            continue;
+        };
+        let mut value = value.trim().to_string();
+        if value.starts_with('"') && (value.len() == 1 || !value.ends_with('"')) {
+            // A double-quoted value open at the line's end goes on to its closing quote.
+            for next in lines.by_ref() {
+                value.push('\n');
+                value.push_str(next.trim_end());
+                if next.trim_end().ends_with('"') {
+                    break;
+                }
+            }
+        }
+        let unquoted = if let Some(inner) =
+            value.strip_prefix('"').and_then(|v| v.strip_suffix('"'))
+        {
+            inner.replace("\\n", "\n").replace("\\\"", "\"")
+        } else if let Some(inner) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+            inner.to_string()
+        } else {
+            value
+        };
+        vars.insert(name.trim().to_string(), unquoted);
+    }
+    vars
 }

@@ -1,6 +1,6 @@
 //! Entra ID identities of an Azure location (`useAAD`), as Velero's `pkg/util/azure` builds
-//! them: a service principal's secret from the Secret (`AZURE_CLIENT_SECRET`, with
-//! `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`); else, when the operator's environment holds
+//! them: a service principal's secret or certificate from the Secret (`AZURE_CLIENT_SECRET` or
+//! `AZURE_CLIENT_CERTIFICATE`, with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`); else, when the operator's environment holds
 //! `AZURE_FEDERATED_TOKEN_FILE` (AKS workload identity), that token; else a managed identity
 //! (user-assigned when the Secret names `AZURE_CLIENT_ID`). The token exchanges are
 //! Microsoft's `azure_identity` crate's, which caches tokens and renews them before they
@@ -16,12 +16,15 @@ use azure_core::{
     http::{AsyncRawResponse, ClientOptions, Transport},
 };
 use azure_identity::{
-    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
-use super::{ReadError, TrustedHosts, location::StorageLocation, trust};
+use super::{
+    ReadError, TrustedHosts, azure_certificate::CertificateAssertion, location::StorageLocation,
+    trust,
+};
 
 /// The scope of a token for Blob storage.
 pub(super) const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
@@ -90,25 +93,45 @@ pub(super) fn read(
     let authority = authority(location, cloud, trusted)?;
     let options = client_options(&authority, transport);
     let var = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    for unsupported in [
-        "AZURE_CLIENT_CERTIFICATE",
-        "AZURE_CLIENT_CERTIFICATE_PATH",
-        "AZURE_USERNAME",
-    ] {
-        if var(unsupported).is_some() && var("AZURE_CLIENT_SECRET").is_none() {
-            return Err(ReadError::Unsupported {
-                what: format!("Entra ID credential {unsupported}"),
-                instead: "use a service principal's AZURE_CLIENT_SECRET, workload identity or a managed identity".into(),
-            });
+    let refused = |name: &str, why: &str| {
+        ReadError::Unsupported {
+        what: format!("Entra ID credential {name} ({why})"),
+        instead: "put the PEM certificate and key in AZURE_CLIENT_CERTIFICATE, or use AZURE_CLIENT_SECRET, workload identity or a managed identity".into(),
+    }
+    };
+    if var("AZURE_CLIENT_SECRET").is_none() {
+        if var("AZURE_CLIENT_CERTIFICATE_PATH").is_some() {
+            return Err(refused(
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+                "the operator reads no file a Secret names",
+            ));
+        }
+        if var("AZURE_CLIENT_CERTIFICATE_PASSWORD").is_some() {
+            return Err(refused(
+                "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+                "a certificate with a password is not supported",
+            ));
+        }
+        if var("AZURE_USERNAME").is_some() {
+            return Err(refused(
+                "AZURE_USERNAME",
+                "a user's password: azure_identity has no such flow, and Entra ID is retiring it",
+            ));
         }
     }
+    let principal = |what: &str| match (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID")) {
+        (Some(tenant), Some(client)) => Ok((tenant, client)),
+        _ => Err(ReadError::Unusable(format!(
+            "{what} needs AZURE_TENANT_ID and AZURE_CLIENT_ID beside it"
+        ))),
+    };
     if let Some(secret) = var("AZURE_CLIENT_SECRET") {
-        let (Some(tenant), Some(client)) = (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID")) else {
-            return Err(ReadError::Unusable(
-                "AZURE_CLIENT_SECRET needs AZURE_TENANT_ID and AZURE_CLIENT_ID beside it".into(),
-            ));
-        };
+        let (tenant, client) = principal("AZURE_CLIENT_SECRET")?;
         return service_principal(tenant, client, secret, &authority, options);
+    }
+    if let Some(pem) = var("AZURE_CLIENT_CERTIFICATE") {
+        let (tenant, client) = principal("AZURE_CLIENT_CERTIFICATE")?;
+        return certificate_principal(tenant, client, pem, &authority, options);
     }
     if let Some(file) = &pod.federated_token_file {
         let client = var("AZURE_CLIENT_ID")
@@ -164,6 +187,32 @@ fn service_principal(
         credential,
         summary: format!(
             "the token of service principal {client} (tenant {tenant}) from {authority}"
+        ),
+    })
+}
+
+fn certificate_principal(
+    tenant: &str,
+    client: &str,
+    pem: &str,
+    authority: &str,
+    options: ClientOptions,
+) -> Result<EntraIdentity, ReadError> {
+    let audience = format!("{authority}/{tenant}/oauth2/v2.0/token");
+    let assertion = CertificateAssertion::read(pem, client, &audience)?;
+    let credential = ClientAssertionCredential::new(
+        tenant.to_string(),
+        client.to_string(),
+        assertion,
+        Some(ClientAssertionCredentialOptions {
+            client_options: options,
+        }),
+    )
+    .map_err(unusable)?;
+    Ok(EntraIdentity {
+        credential,
+        summary: format!(
+            "the token of service principal {client} (tenant {tenant}, certificate) from {authority}"
         ),
     })
 }

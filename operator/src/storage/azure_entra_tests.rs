@@ -343,3 +343,87 @@ async fn the_secret_goes_only_to_the_clouds_authority_or_a_trusted_host() {
     .unwrap_err();
     assert!(matches!(e, ReadError::Unsupported { .. }), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_certificate_principals_token_request_is_azure_identitys() {
+    let pem = include_str!("../../testdata/unit-test-azure-client.pem");
+    let certificate = vars(&[
+        ("AZURE_TENANT_ID", TENANT),
+        ("AZURE_CLIENT_ID", CLIENT),
+        ("AZURE_CLIENT_CERTIFICATE", pem),
+    ]);
+    let (handed, token, summary) = ours(&certificate, &no_pod(), 200).await;
+    assert!(token.is_ok(), "{token:?}");
+    assert!(summary.contains("certificate"), "{summary}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("client.pem");
+    std::fs::write(&file, pem).unwrap();
+    let python = microsofts(&[
+        "entra-certificate",
+        TENANT,
+        CLIENT,
+        file.to_str().unwrap(),
+        "login.microsoftonline.com",
+    ])
+    .await;
+    let (ours, theirs) = (token_request(&handed), token_request(&python));
+    // The assertions differ in time, id and so signature; the rest of the form is the same.
+    let assertion = |h: &Handed| {
+        let (_, _, _, fields) = meaning(h);
+        let jwt = fields
+            .iter()
+            .find(|(n, _)| n == "client_assertion")
+            .map(|(_, v)| v.clone())
+            .expect("a client assertion");
+        let rest: Pairs = fields
+            .into_iter()
+            .filter(|(n, _)| n != "client_assertion")
+            .collect();
+        let part = |i: usize| -> serde_json::Value {
+            use base64::Engine;
+            let raw = jwt.split('.').nth(i).unwrap();
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(raw)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        let (header, mut claims) = (part(0), part(1));
+        let lifetime = claims["exp"].as_f64().unwrap() - claims["iat"].as_f64().unwrap();
+        for moving in ["exp", "iat", "jti"] {
+            claims.as_object_mut().unwrap().remove(moving);
+        }
+        (rest, header, claims, lifetime.round() as i64)
+    };
+    let (ours_meaning, theirs_meaning) = (meaning(ours), meaning(theirs));
+    assert_eq!(
+        (&ours_meaning.0, &ours_meaning.1, &ours_meaning.2),
+        (&theirs_meaning.0, &theirs_meaning.1, &theirs_meaning.2)
+    );
+    assert_eq!(assertion(ours), assertion(theirs));
+}
+
+#[tokio::test]
+async fn a_certificate_file_a_secret_names_is_not_read() {
+    let e = read(
+        &location(&[("useAAD", "true")]),
+        &vars(&[
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CLIENT),
+            (
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+                "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            ),
+        ]),
+        "azurepubliccloud",
+        &no_pod(),
+        &TrustedHosts::default(),
+        Transport::new(Arc::new(Capture::default())),
+    )
+    .unwrap_err();
+    assert!(
+        format!("{e:?}").contains("reads no file a Secret names"),
+        "{e:?}"
+    );
+}

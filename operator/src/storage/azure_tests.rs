@@ -1,6 +1,9 @@
 use super::*;
 use crate::storage::location::Provider;
-use crate::storage::{ReadError, TrustedHosts, azure_credentials::account_of_uri};
+use crate::storage::{
+    ReadError, TrustedHosts,
+    azure_credentials::{account_of_uri, dotenv},
+};
 
 const KEY_B64: &str = "dGhpcyBpcyBub3QgYSByZWFsIGtleSBmb3IgYXp1cmU=";
 
@@ -312,4 +315,26 @@ fn each_request_is_signed_for_its_blob_and_its_one_permission_alone() {
     // A blob's SAS is not the container's: another blob's signature differs.
     let other = query(&store.blob_url("b2/archive.tar.gz", "", Permission::Delete));
     assert_ne!(q["sig"], other["sig"]);
+}
+
+#[tokio::test]
+async fn a_certificate_may_span_lines_in_the_dotenv_secret_as_godotenv_reads_it() {
+    let pem = include_str!("../../testdata/unit-test-azure-client.pem").trim();
+    let aad = [("storageAccount", "acct"), ("useAAD", "true")];
+    let spanning = format!(
+        "AZURE_TENANT_ID=t\nAZURE_CLIENT_ID=c\nAZURE_CLIENT_CERTIFICATE=\"{pem}\"\nAZURE_CLOUD_NAME=AzurePublicCloud\n"
+    );
+    let escaped = format!(
+        "AZURE_TENANT_ID=t\nAZURE_CLIENT_ID=c\nAZURE_CLIENT_CERTIFICATE=\"{}\"\n",
+        pem.replace('\n', "\\n")
+    );
+    for text in [spanning, escaped] {
+        let vars = dotenv(&text);
+        assert_eq!(vars["AZURE_CLIENT_CERTIFICATE"], pem);
+        let creds = read(&aad, Some(&text)).unwrap();
+        assert!(format!("{creds:?}").contains("certificate"), "{creds:?}");
+    }
+    // An unclosed quote takes the rest, and fails as no certificate.
+    let vars = dotenv("A=\"open\nB=1\n");
+    assert_eq!(vars["A"], "\"open\nB=1");
 }

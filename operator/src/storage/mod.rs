@@ -6,6 +6,7 @@
 
 mod aws_profile;
 mod azure;
+mod azure_certificate;
 mod azure_credentials;
 mod azure_delegation;
 mod azure_entra;

@@ -1,0 +1,122 @@
+//! A service principal's client certificate (`AZURE_CLIENT_CERTIFICATE` in Velero's Secret, a
+//! PEM certificate with its RSA key): each token request carries a client assertion, a JWT
+//! the key signs, as Microsoft's libraries make it (RS256, the certificate's SHA-1 thumbprint
+//! in `x5t`, ten minutes). azure_identity's own certificate credential reads keys only through
+//! OpenSSL, which the operator does not link; its `ClientAssertionCredential` takes the
+//! assertion made here (aws-lc-rs signs it) and does the token exchange.
+
+use std::sync::Arc;
+
+use aws_lc_rs::{digest, rand::SecureRandom, signature};
+use azure_core::http::ClientMethodOptions;
+use base64::Engine;
+
+use super::ReadError;
+
+/// How long an assertion is valid, as MSAL makes them.
+const LIFETIME_SECONDS: i64 = 600;
+
+/// The certificate and key of a service principal, and where its assertions are presented.
+pub(super) struct CertificateAssertion {
+    client_id: String,
+    /// The token endpoint, the assertion's audience.
+    audience: String,
+    /// The certificate's SHA-1 (its thumbprint, as Entra names it), base64url with its `=`
+    /// padding kept, as MSAL writes it.
+    thumbprint: String,
+    key: Arc<signature::RsaKeyPair>,
+}
+
+impl std::fmt::Debug for CertificateAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAssertion")
+            .field("client_id", &self.client_id)
+            .field("thumbprint", &self.thumbprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAssertion {
+    /// From the PEM text (a certificate, then or before its unencrypted RSA key).
+    pub(super) fn read(pem: &str, client_id: &str, audience: &str) -> Result<Self, ReadError> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+        let unusable = |why: &str| ReadError::Unusable(format!("AZURE_CLIENT_CERTIFICATE {why}"));
+        let cert = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .next()
+            .and_then(Result::ok)
+            .ok_or_else(|| unusable("holds no PEM certificate"))?;
+        let key = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+            .map_err(|_| unusable("holds no unencrypted PEM private key"))?;
+        let key = match &key {
+            PrivateKeyDer::Pkcs8(der) => signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()),
+            PrivateKeyDer::Pkcs1(der) => signature::RsaKeyPair::from_der(der.secret_pkcs1_der()),
+            _ => return Err(unusable("holds a key that is not RSA")),
+        }
+        .map_err(|_| unusable("holds a key that is not a usable RSA key"))?;
+        let sha1 = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert.as_ref());
+        Ok(CertificateAssertion {
+            client_id: client_id.to_string(),
+            audience: audience.to_string(),
+            thumbprint: base64::engine::general_purpose::URL_SAFE.encode(sha1.as_ref()),
+            key: Arc::new(key),
+        })
+    }
+
+    /// A signed assertion valid from `now`.
+    pub(super) fn assertion(&self, now: i64, jti: &str) -> String {
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": self.thumbprint});
+        let claims = serde_json::json!({
+            "aud": self.audience, "iss": self.client_id, "sub": self.client_id,
+            "exp": now + LIFETIME_SECONDS, "iat": now, "jti": jti,
+        });
+        let signed = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let mut signature = vec![0u8; self.key.public_modulus_len()];
+        self.key
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                signed.as_bytes(),
+                &mut signature,
+            )
+            .expect("an RSA key pair signs into a buffer of its modulus' length");
+        format!("{signed}.{}", b64url(&signature))
+    }
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A random version-4 UUID, an assertion's id.
+fn uuid4() -> String {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("the system's random source works");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+#[async_trait::async_trait]
+impl azure_identity::ClientAssertion for CertificateAssertion {
+    async fn secret(&self, _: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
+        Ok(self.assertion(jiff::Timestamp::now().as_second(), &uuid4()))
+    }
+}
+
+#[cfg(test)]
+#[path = "azure_certificate_tests.rs"]
+mod tests;

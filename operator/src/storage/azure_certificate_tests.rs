@@ -1,0 +1,65 @@
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+
+use super::*;
+
+/// A throwaway self-signed certificate and its key, made with openssl for these tests only.
+pub(super) const PEM: &str = include_str!("../../testdata/unit-test-azure-client.pem");
+
+fn decode(part: &str) -> serde_json::Value {
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_assertion_is_an_rs256_jwt_for_the_token_endpoint_the_key_signed() {
+    let audience = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
+    let cert = CertificateAssertion::read(PEM, "client-1", audience).unwrap();
+    let jwt = cert.assertion(1_800_000_000, "6f2b0c1e-0000-4000-8000-000000000001");
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header = decode(parts[0]);
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(
+        header["x5t"].as_str().unwrap().len(),
+        28,
+        "a SHA-1, padded base64url"
+    );
+    assert_eq!(
+        decode(parts[1]),
+        serde_json::json!({"aud": audience, "iss": "client-1", "sub": "client-1",
+                           "exp": 1_800_000_600i64, "iat": 1_800_000_000i64,
+                           "jti": "6f2b0c1e-0000-4000-8000-000000000001"})
+    );
+    let public = cert.key.public_key().as_ref().to_vec();
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[2])
+        .unwrap();
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    assert!(
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &public)
+            .verify(signed.as_bytes(), &signature)
+            .is_ok()
+    );
+    assert!(!format!("{cert:?}").contains("PRIVATE"));
+}
+
+#[test]
+fn a_pem_without_a_usable_key_or_certificate_is_named() {
+    let cert_only = PEM.split("-----BEGIN PRIVATE KEY-----").next().unwrap();
+    let e = CertificateAssertion::read(cert_only, "c", "a").unwrap_err();
+    assert!(
+        format!("{e:?}").contains("no unencrypted PEM private key"),
+        "{e:?}"
+    );
+    let key_only = &PEM[PEM.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
+    let e = CertificateAssertion::read(key_only, "c", "a").unwrap_err();
+    assert!(format!("{e:?}").contains("no PEM certificate"), "{e:?}");
+    let id = uuid4();
+    assert_eq!(id.len(), 36);
+    assert_eq!(&id[14..15], "4");
+    assert_ne!(uuid4(), id);
+}
