@@ -117,15 +117,29 @@ start_group azure "$VDO_ENV_DIR/logs/azurite.log" env AZURITE_ACCOUNTS="$AZURE_A
 
 # Entra ID's token endpoint for one tenant and one service principal (random ids and secret):
 # NAV's mock-oauth2-server over HTTPS with the test CA, answering
-# /<tenant>/oauth2/v2.0/token. The principal's own secret gets a token as Entra issues one for
-# Blob storage (issuer sts.windows.net/<tenant>/, audience storage, its object and tenant ids);
-# any other secret gets one of the server's own issuer, which Azurite refuses.
+# /<tenant>/oauth2/v2.0/token. The principal's own secret, or the federated token of its
+# workload identity (a file the operator may be pointed at), gets a token as Entra issues one
+# for Blob storage (issuer sts.windows.net/<tenant>/, audience storage, its object and tenant
+# ids); any other secret or assertion gets one of the server's own issuer, which Azurite
+# refuses.
 ENTRA_PORT=$(free_port 0) || die "cannot listen for the Entra token issuer"
 ENTRA_URL="https://127.0.0.1:$ENTRA_PORT"
 ENTRA_TENANT=$(cat /proc/sys/kernel/random/uuid)
 ENTRA_CLIENT=$(cat /proc/sys/kernel/random/uuid)
 ENTRA_OBJECT=$(cat /proc/sys/kernel/random/uuid)
 ENTRA_SECRET=$(head -c 24 /dev/urandom | base64 -w0 | tr '+/' '-_')
+# The workload identity's federated token: a JWT naming the principal as issuer and subject (the
+# server parses a client assertion as its own client's; Entra checks a federated credential
+# instead), valid a week, HMAC-signed with a key nobody keeps.
+ENTRA_FEDERATED_TOKEN=$(CLIENT="$ENTRA_CLIENT" python3 -c '
+import base64, hashlib, hmac, json, os, time, uuid
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now, client = int(time.time()), os.environ["CLIENT"]
+signed = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(
+    {"iss": client, "sub": client, "aud": "api://AzureADTokenExchange", "iat": now,
+     "exp": now + 7 * 86400, "jti": str(uuid.uuid4())}).encode())
+print(signed + "." + b64(hmac.new(os.urandom(32), signed.encode(), hashlib.sha256).digest()))')
+printf '%s' "$ENTRA_FEDERATED_TOKEN" >"$VDO_ENV_DIR/azure-federated-token"
 openssl pkcs12 -export -in "$TLS_DIR/server.crt" -inkey "$TLS_DIR/server.key" \
   -out "$TLS_DIR/server.p12" -passout pass:vdo-test 2>/dev/null
 cat >"$VDO_ENV_DIR/entra-issuer.json" <<JSON
@@ -133,10 +147,15 @@ cat >"$VDO_ENV_DIR/entra-issuer.json" <<JSON
  "httpServer": {"type": "NettyWrapper", "ssl": {"keystoreFile": "$TLS_DIR/server.p12",
    "keystoreType": "PKCS12", "keystorePassword": "vdo-test", "keyPassword": "vdo-test"}},
  "tokenCallbacks": [{"issuerId": "$ENTRA_TENANT/oauth2/v2.0", "tokenExpiry": 3600,
-   "requestMappings": [{"requestParam": "client_secret", "match": "$ENTRA_SECRET",
-     "claims": {"iss": "https://sts.windows.net/$ENTRA_TENANT/", "aud": "https://storage.azure.com",
-                "sub": "$ENTRA_OBJECT", "oid": "$ENTRA_OBJECT", "tid": "$ENTRA_TENANT",
-                "appid": "$ENTRA_CLIENT"}}]}]}
+   "requestMappings": [
+     {"requestParam": "client_secret", "match": "$ENTRA_SECRET",
+      "claims": {"iss": "https://sts.windows.net/$ENTRA_TENANT/", "aud": "https://storage.azure.com",
+                 "sub": "$ENTRA_OBJECT", "oid": "$ENTRA_OBJECT", "tid": "$ENTRA_TENANT",
+                 "appid": "$ENTRA_CLIENT"}},
+     {"requestParam": "client_assertion", "match": "$ENTRA_FEDERATED_TOKEN",
+      "claims": {"iss": "https://sts.windows.net/$ENTRA_TENANT/", "aud": "https://storage.azure.com",
+                 "sub": "$ENTRA_OBJECT", "oid": "$ENTRA_OBJECT", "tid": "$ENTRA_TENANT",
+                 "appid": "$ENTRA_CLIENT"}}]}]}
 JSON
 start_group entra "$VDO_ENV_DIR/logs/entra-issuer.log" env SERVER_PORT="$ENTRA_PORT" \
   SERVER_HOSTNAME=127.0.0.1 JSON_CONFIG_PATH="$VDO_ENV_DIR/entra-issuer.json" "$ENTRA_ISSUER"
@@ -564,7 +583,8 @@ json.dump({
               "container": "$AZURE_CONTAINER", "prefix": "$PREFIX", "caFile": "$TLS_DIR/ca.crt",
               "credentialsFile": "$AZURE_CREDS_FILE", "dataDir": "$VDO_ENV_DIR/azurite"},
     "entra": {"authority": "$ENTRA_URL", "tenant": "$ENTRA_TENANT", "clientId": "$ENTRA_CLIENT",
-              "clientSecret": "$ENTRA_SECRET", "objectId": "$ENTRA_OBJECT"},
+              "clientSecret": "$ENTRA_SECRET", "objectId": "$ENTRA_OBJECT",
+              "federatedTokenFile": "$VDO_ENV_DIR/azure-federated-token"},
     "pytools": "$PYTOOLS",
     "tinyproxy": "$TINYPROXY",
     "browserTools": "$BROWSER_TOOLS",

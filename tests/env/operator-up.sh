@@ -23,7 +23,8 @@
 #   VDO_OPERATOR_NAMESPACE=NS the Velero namespace served (default velero): a second install
 #                             in the same cluster (its Lease is in NS)
 #   VDO_UPLOAD_BYTES_PER_SECOND, VDO_TARGET_WAIT_SECONDS, VDO_MAX_ATTEMPTS, VDO_BUNDLE_DEADLINE,
-#   VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI, VDO_AWS_WEB_IDENTITY_TOKEN_FILE: operator settings
+#   VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI, VDO_AWS_WEB_IDENTITY_TOKEN_FILE,
+#   VDO_AZURE_FEDERATED_TOKEN_FILE: operator settings
 # Each process i has pids/operator-i.pid, logs/operator-i.log, and its /metrics port in
 # operator-i.metrics-port; its Lease identity is operator-i.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -150,6 +151,10 @@ start_operator() { # i port
   # default chain stops at it instead of trying the next source.
   [[ -n "${VDO_AWS_WEB_IDENTITY_TOKEN_FILE:-}" ]] &&
     settings+=(AWS_WEB_IDENTITY_TOKEN_FILE="$VDO_AWS_WEB_IDENTITY_TOKEN_FILE")
+  # The operator's own federated token, as AKS's workload identity webhook names a pod's (the
+  # test of Entra ID workload identity).
+  [[ -n "${VDO_AZURE_FEDERATED_TOKEN_FILE:-}" ]] &&
+    settings+=(AZURE_FEDERATED_TOKEN_FILE="$VDO_AZURE_FEDERATED_TOKEN_FILE")
   # Temporary credentials from a local endpoint, through the AWS default chain (the test of
   # URLs bounded by their credentials' expiry).
   [[ -n "${VDO_AWS_CONTAINER_CREDENTIALS_FULL_URI:-}" ]] &&

@@ -95,6 +95,8 @@ pub struct EntraEnv {
     pub client_secret: String,
     /// The principal's object id, which its tokens and delegation keys name.
     pub object_id: String,
+    /// Its workload identity's federated token, which the issuer takes as a client assertion.
+    pub federated_token_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,7 +4,9 @@
 //! activeDirectoryAuthorityURI), and Azurite in its OAuth mode takes the token: the archive is
 //! written with it and the read URL is a user-delegation SAS, which Azurite verifies. A secret
 //! that is not the principal's gets a token of another issuer, which Azurite refuses: the
-//! bundle ends CredentialsInvalid.
+//! bundle ends CredentialsInvalid. Workload identity likewise: the operator's own federated
+//! token (AZURE_FEDERATED_TOKEN_FILE in its environment, as AKS's webhook sets it) exchanged
+//! for the principal's token; a token the issuer does not take ends CredentialsInvalid.
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use velero_debug_e2e::{
     bundles::{apply_bundle, condition_reason, wait_completed, wait_finished},
     context::{TestCtx, unique_name},
     env::{EntraEnv, Env},
+    operators::restart_operators,
     storage_locations::credential_secret,
 };
 use velero_debug_operator::velero::resource as velero_resource;
@@ -58,6 +61,17 @@ async fn entra_location(t: &TestCtx, secret: &str, dotenv: &str) -> Result<Strin
         .await?;
     t.cleanup.delete(&resource, Some(&env.namespace), &name);
     Ok(name)
+}
+
+/// A bundle of a fresh backup into `location`, finished.
+async fn bundle_of_backup(t: &TestCtx, location: &str, prefix: &str) -> Result<DebugBundle> {
+    let (_, backup, _) = real_backup(t, prefix).await?;
+    let name = apply_bundle(
+        t,
+        serde_json::json!({"backup": backup, "storageLocation": location}),
+    )
+    .await?;
+    wait_finished(t, &name, Duration::from_secs(120)).await
 }
 
 fn principal(entra: &EntraEnv, secret: &str) -> String {
@@ -179,4 +193,81 @@ async fn a_secret_that_is_not_the_principals_ends_credentials_invalid() -> Resul
         "the secret is in: {reason}"
     );
     Ok(())
+}
+
+/// The operator runs with its own federated token file for this test only (a restart, so
+/// `serial_`): the Secret names the principal without a secret, as a workload identity's does.
+#[tokio::test]
+async fn serial_a_workload_identity_token_writes_the_bundle_and_one_the_issuer_refuses_fails_it()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let entra = entra(&t.env)?.clone();
+    let dir = tempfile::tempdir()?;
+    let token_file = dir.path().join("azure-identity-token");
+    std::fs::copy(&entra.federated_token_file, &token_file)?;
+    let path = token_file.display().to_string();
+    restart_operators(1, &[("VDO_AZURE_FEDERATED_TOKEN_FILE", path)]).await?;
+    let tested = workload_identity(t, &entra, &token_file).await;
+    // The usual operator back, however the test went.
+    restart_operators(1, &[]).await?;
+    tested
+}
+
+async fn workload_identity(
+    t: &TestCtx,
+    entra: &EntraEnv,
+    token_file: &std::path::Path,
+) -> Result<()> {
+    let ids = format!(
+        "AZURE_TENANT_ID={}\nAZURE_CLIENT_ID={}\n",
+        entra.tenant, entra.client_id
+    );
+    let location = entra_location(t, "azure-entra-workload-credentials", &ids).await?;
+    let done = bundle_of_backup(t, &location, "aad-wi").await?;
+    let status = done.status.as_ref().context("no status")?;
+    ensure!(
+        status.phase == Some(Phase::Completed),
+        "{}",
+        condition_reason(&done)
+    );
+    let url = status.download_url.clone().context("no URL")?;
+    ensure!(query_param(&url, "skoid").as_deref() == Some(entra.object_id.as_str()));
+    https_client(&t.env)?
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?;
+
+    // A token the issuer does not take (expired, of another pod): the next bundle, which reads
+    // the file anew, fails naming the workload identity.
+    std::fs::write(token_file, expired_token(&entra.client_id))?;
+    let failed = bundle_of_backup(t, &location, "aad-wi-bad").await?;
+    let reason = condition_reason(&failed);
+    ensure!(
+        failed.status.as_ref().and_then(|s| s.phase) == Some(Phase::Failed)
+            && reason.starts_with("CredentialsInvalid")
+            && reason.contains(&format!(
+                "workload identity token of client {}",
+                entra.client_id
+            )),
+        "{reason}"
+    );
+    Ok(())
+}
+
+/// A federated token of the principal's shape that expired an hour ago.
+fn expired_token(client: &str) -> String {
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+    };
+    let now = jiff::Timestamp::now().as_second();
+    format!(
+        "{}.{}.c2lnbmVkIGJ5IG5vYm9keQ",
+        b64(serde_json::json!({"alg": "HS256", "typ": "JWT"})),
+        b64(
+            serde_json::json!({"iss": client, "sub": client, "aud": "api://AzureADTokenExchange",
+                               "iat": now - 7200, "exp": now - 3600, "jti": "expired"})
+        )
+    )
 }
