@@ -10,6 +10,7 @@ request is what is compared.
         impersonated_service_account with an authorized_user source; refreshed)
     identity-requests.py entra-secret <tenant> <client> <secret> <authority host>
     identity-requests.py entra-certificate <tenant> <client> <PEM file> <authority host>
+    identity-requests.py entra-user <tenant> <client> <username> <password> <authority host>
     identity-requests.py entra-federated <tenant> <client> <token file> <authority host>
     identity-requests.py entra-managed <client id, or - for the system-assigned identity>
     identity-requests.py arm-list-keys <subscription> <resource group> <account> <token>
@@ -164,6 +165,22 @@ def entra_certificate(tenant, client, pem_file, authority):
     credential.get_token("https://storage.azure.com/.default")
 
 
+def entra_user(tenant, client, username, password, authority):
+    import warnings
+
+    from azure.identity import UsernamePasswordCredential
+
+    warnings.simplefilter("ignore")  # deprecated, as the flow is
+    credential = UsernamePasswordCredential(
+        client, username, password, tenant_id=tenant, authority=authority,
+        transport=capture_transport(),
+    )
+    try:
+        credential.get_token("https://storage.azure.com/.default")
+    except Exception:
+        pass  # it wants an id token from the answer too: the request is what counts
+
+
 def entra_federated(tenant, client, token_file, authority):
     from azure.identity import WorkloadIdentityCredential
 
@@ -226,6 +243,7 @@ def main():
         "entra-secret": entra_secret,
         "entra-federated": entra_federated,
         "entra-certificate": entra_certificate,
+        "entra-user": entra_user,
         "entra-managed": entra_managed,
         "user-delegation-sas": user_delegation_sas,
         "arm-list-keys": arm_list_keys,

@@ -22,8 +22,8 @@ use azure_identity::{
 };
 
 use super::{
-    ReadError, TrustedHosts, azure_certificate::CertificateAssertion, location::StorageLocation,
-    trust,
+    ReadError, TrustedHosts, azure_certificate::CertificateAssertion,
+    azure_user_password::UserPassword, location::StorageLocation, trust,
 };
 
 /// The scope of a token for Blob storage.
@@ -88,10 +88,10 @@ pub(super) fn read(
     cloud: &str,
     pod: &PodIdentity,
     trusted: &TrustedHosts,
-    transport: Transport,
+    transport: Arc<dyn azure_core::http::HttpClient>,
 ) -> Result<EntraIdentity, ReadError> {
     let authority = authority(location, cloud, trusted)?;
-    let options = client_options(&authority, transport);
+    let options = client_options(&authority, Transport::new(transport.clone()));
     let var = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let refused = |name: &str, why: &str| {
         ReadError::Unsupported {
@@ -112,12 +112,6 @@ pub(super) fn read(
                 "a certificate with a password is not supported",
             ));
         }
-        if var("AZURE_USERNAME").is_some() {
-            return Err(refused(
-                "AZURE_USERNAME",
-                "a user's password: azure_identity has no such flow, and Entra ID is retiring it",
-            ));
-        }
     }
     let principal = |what: &str| match (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID")) {
         (Some(tenant), Some(client)) => Ok((tenant, client)),
@@ -132,6 +126,20 @@ pub(super) fn read(
     if let Some(pem) = var("AZURE_CLIENT_CERTIFICATE") {
         let (tenant, client) = principal("AZURE_CLIENT_CERTIFICATE")?;
         return certificate_principal(tenant, client, pem, &authority, options);
+    }
+    if let Some(user) = var("AZURE_USERNAME") {
+        let (tenant, client) = principal("AZURE_USERNAME")?;
+        let password = var("AZURE_PASSWORD").ok_or_else(|| {
+            ReadError::Unusable("AZURE_USERNAME needs AZURE_PASSWORD beside it".into())
+        })?;
+        let credential = UserPassword::new(&authority, tenant, client, user, password, transport)
+            .map_err(unusable)?;
+        return Ok(EntraIdentity {
+            credential: Arc::new(credential),
+            summary: format!(
+                "the token of user {user} (client {client}, tenant {tenant}) from {authority}"
+            ),
+        });
     }
     if let Some(file) = &pod.federated_token_file {
         let client = var("AZURE_CLIENT_ID")
@@ -264,8 +272,8 @@ fn managed_identity(
 }
 
 /// azure_identity's transport on our HTTP client.
-pub(super) fn over(http: reqwest::Client) -> Transport {
-    Transport::new(Arc::new(EntraTransport(http)))
+pub(super) fn over(http: reqwest::Client) -> Arc<dyn azure_core::http::HttpClient> {
+    Arc::new(EntraTransport(http))
 }
 
 fn client_options(authority: &str, transport: Transport) -> ClientOptions {

@@ -129,7 +129,7 @@ async fn ours(
         "azurepubliccloud",
         pod,
         &TrustedHosts::default(),
-        Transport::new(capture.clone()),
+        capture.clone(),
     )
     .unwrap();
     let token = identity.token().await;
@@ -224,6 +224,9 @@ async fn a_workload_identity_token_request_is_azure_identitys() {
             .body
             .contains("client_assertion=eyJhbGciOiJSUzI1NiJ9.e30.projected")
     );
+    // azure-identity's own client (no MSAL) sends this form with its fields in the same order:
+    // the body is the same bytes.
+    assert_eq!(token_request(&handed).body, token_request(&python).body);
 }
 
 #[tokio::test]
@@ -289,7 +292,7 @@ async fn the_secret_goes_only_to_the_clouds_authority_or_a_trusted_host() {
             cloud,
             &no_pod(),
             &TrustedHosts::new(["login.stack.example"]),
-            Transport::new(Arc::new(Capture::default())),
+            Arc::new(Capture::default()),
         )
     };
     let sp = [
@@ -419,11 +422,80 @@ async fn a_certificate_file_a_secret_names_is_not_read() {
         "azurepubliccloud",
         &no_pod(),
         &TrustedHosts::default(),
-        Transport::new(Arc::new(Capture::default())),
+        Arc::new(Capture::default()),
     )
     .unwrap_err();
     assert!(
         format!("{e:?}").contains("reads no file a Secret names"),
         "{e:?}"
     );
+}
+
+#[tokio::test]
+async fn a_users_password_token_request_is_azure_identitys_and_its_token_is_kept() {
+    let user = vars(&[
+        ("AZURE_TENANT_ID", TENANT),
+        ("AZURE_CLIENT_ID", CLIENT),
+        ("AZURE_USERNAME", "velero@contoso.example"),
+        ("AZURE_PASSWORD", "pa ss&word=1"),
+    ]);
+    let capture = Arc::new(Capture {
+        status: 200,
+        ..Default::default()
+    });
+    let identity = read(
+        &location(&[("useAAD", "true")]),
+        &user,
+        "azurepubliccloud",
+        &no_pod(),
+        &TrustedHosts::default(),
+        capture.clone(),
+    )
+    .unwrap();
+    assert!(
+        identity.summary.contains("user velero@contoso.example"),
+        "{}",
+        identity.summary
+    );
+    assert_eq!(
+        identity.token().await.unwrap(),
+        "eyJ0eXAiOiJKV1QifQ.e30.recorded"
+    );
+    assert_eq!(
+        identity.token().await.unwrap(),
+        "eyJ0eXAiOiJKV1QifQ.e30.recorded"
+    );
+    let handed = capture.handed.lock().unwrap().clone();
+    assert_eq!(handed.len(), 1, "the token is kept: {handed:?}");
+    let python = microsofts(&[
+        "entra-user",
+        TENANT,
+        CLIENT,
+        "velero@contoso.example",
+        "pa ss&word=1",
+        "login.microsoftonline.com",
+    ])
+    .await;
+    let theirs: Vec<Handed> = python
+        .into_iter()
+        .filter(|h| !h.url.contains("/userrealm/"))
+        .collect();
+    assert_eq!(
+        meaning(token_request(&handed)),
+        meaning(token_request(&theirs))
+    );
+    let e = read(
+        &location(&[("useAAD", "true")]),
+        &vars(&[
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_USERNAME", "u"),
+        ]),
+        "azurepubliccloud",
+        &no_pod(),
+        &TrustedHosts::default(),
+        capture,
+    )
+    .unwrap_err();
+    assert!(format!("{e:?}").contains("AZURE_PASSWORD"), "{e:?}");
 }

@@ -64,7 +64,7 @@ fn identity() -> azure_entra::EntraIdentity {
         "azurepubliccloud",
         &pod,
         &TrustedHosts::default(),
-        azure_core::http::Transport::new(Arc::new(Tokens)),
+        Arc::new(Tokens),
     )
     .unwrap()
 }
