@@ -9,7 +9,7 @@ request is what is compared.
     identity-requests.py google-file <credential JSON file> <scope>  (authorized_user, or
         impersonated_service_account with an authorized_user source; refreshed)
     identity-requests.py entra-secret <tenant> <client> <secret> <authority host>
-    identity-requests.py entra-certificate <tenant> <client> <PEM file> <authority host>
+    identity-requests.py entra-certificate <tenant> <client> <PEM file> <authority host> [password]
     identity-requests.py entra-user <tenant> <client> <username> <password> <authority host>
     identity-requests.py entra-federated <tenant> <client> <token file> <authority host>
     identity-requests.py entra-managed <client id, or - for the system-assigned identity>
@@ -155,11 +155,11 @@ def entra_secret(tenant, client, secret, authority):
     credential.get_token("https://storage.azure.com/.default")
 
 
-def entra_certificate(tenant, client, pem_file, authority):
+def entra_certificate(tenant, client, pem_file, authority, password=None):
     from azure.identity import CertificateCredential
 
     credential = CertificateCredential(
-        tenant, client, certificate_path=pem_file, authority=authority,
+        tenant, client, certificate_path=pem_file, password=password, authority=authority,
         transport=capture_transport(),
     )
     credential.get_token("https://storage.azure.com/.default")

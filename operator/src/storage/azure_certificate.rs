@@ -1,7 +1,7 @@
 //! A service principal's client certificate (`AZURE_CLIENT_CERTIFICATE` in Velero's Secret, a
 //! PEM certificate with its RSA key): each token request carries a client assertion, a JWT
 //! the key signs, as Microsoft's libraries make it (RS256, the certificate's SHA-1 thumbprint
-//! in `x5t`, ten minutes). azure_identity's own certificate credential reads keys only through
+//! in `x5t`, ten minutes), its key possibly encrypted (`AZURE_CLIENT_CERTIFICATE_PASSWORD`). azure_identity's own certificate credential reads keys only through
 //! OpenSSL, which the operator does not link; its `ClientAssertionCredential` takes the
 //! assertion made here (aws-lc-rs signs it) and does the token exchange.
 
@@ -37,22 +37,20 @@ impl std::fmt::Debug for CertificateAssertion {
 }
 
 impl CertificateAssertion {
-    /// From the PEM text (a certificate, then or before its unencrypted RSA key).
-    pub(super) fn read(pem: &str, client_id: &str, audience: &str) -> Result<Self, ReadError> {
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-        let unusable = |why: &str| ReadError::Unusable(format!("AZURE_CLIENT_CERTIFICATE {why}"));
+    /// From the PEM text (a certificate, then or before its RSA key; the key encrypted with
+    /// `password` when it is an `ENCRYPTED PRIVATE KEY`).
+    pub(super) fn read(
+        pem: &str,
+        password: Option<&str>,
+        client_id: &str,
+        audience: &str,
+    ) -> Result<Self, ReadError> {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
         let cert = CertificateDer::pem_slice_iter(pem.as_bytes())
             .next()
             .and_then(Result::ok)
             .ok_or_else(|| unusable("holds no PEM certificate"))?;
-        let key = PrivateKeyDer::from_pem_slice(pem.as_bytes())
-            .map_err(|_| unusable("holds no unencrypted PEM private key"))?;
-        let key = match &key {
-            PrivateKeyDer::Pkcs8(der) => signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()),
-            PrivateKeyDer::Pkcs1(der) => signature::RsaKeyPair::from_der(der.secret_pkcs1_der()),
-            _ => return Err(unusable("holds a key that is not RSA")),
-        }
-        .map_err(|_| unusable("holds a key that is not a usable RSA key"))?;
+        let key = rsa_key(pem, password)?;
         let sha1 = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert.as_ref());
         Ok(CertificateAssertion {
             client_id: client_id.to_string(),
@@ -84,6 +82,56 @@ impl CertificateAssertion {
             )
             .expect("an RSA key pair signs into a buffer of its modulus' length");
         format!("{signed}.{}", b64url(&signature))
+    }
+}
+
+fn unusable(why: &str) -> ReadError {
+    ReadError::Unusable(format!("AZURE_CLIENT_CERTIFICATE {why}"))
+}
+
+/// The RSA key of the PEM text: PKCS#8 or PKCS#1, or PKCS#8 encrypted with `password` (PBES2,
+/// as `openssl pkcs8 -topk8` and `openssl genpkey -aes256` write it).
+fn rsa_key(pem: &str, password: Option<&str>) -> Result<signature::RsaKeyPair, ReadError> {
+    use rustls::pki_types::{PrivateKeyDer, pem::PemObject};
+    let not_rsa = |_| unusable("holds a key that is not a usable RSA key");
+    if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        let password = password.ok_or_else(|| {
+            unusable(
+                "holds an encrypted key: put its password in AZURE_CLIENT_CERTIFICATE_PASSWORD",
+            )
+        })?;
+        let start = pem
+            .find("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+            .unwrap_or(0);
+        let end = pem
+            .find("-----END ENCRYPTED PRIVATE KEY-----")
+            .map_or(pem.len(), |e| {
+                e + "-----END ENCRYPTED PRIVATE KEY-----".len()
+            });
+        let (_, der) = pkcs8::SecretDocument::from_pem(&pem[start..end])
+            .map_err(|_| unusable("holds an encrypted key that is not PEM"))?;
+        let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_bytes())
+            .map_err(|_| unusable("holds an encrypted key that is not PKCS#8"))?;
+        let plain = encrypted
+            .decrypt(password)
+            .map_err(|_| unusable("holds a key AZURE_CLIENT_CERTIFICATE_PASSWORD does not open"))?;
+        return signature::RsaKeyPair::from_pkcs8(plain.as_bytes()).map_err(not_rsa);
+    }
+    if pem.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(unusable(
+            "holds a key in OpenSSL's legacy encryption: convert it with `openssl pkcs8 -topk8`",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|_| unusable("holds no PEM private key"))?;
+    match &key {
+        PrivateKeyDer::Pkcs8(der) => {
+            signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(not_rsa)
+        }
+        PrivateKeyDer::Pkcs1(der) => {
+            signature::RsaKeyPair::from_der(der.secret_pkcs1_der()).map_err(not_rsa)
+        }
+        _ => Err(unusable("holds a key that is not RSA")),
     }
 }
 

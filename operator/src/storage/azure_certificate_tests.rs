@@ -17,7 +17,7 @@ fn decode(part: &str) -> serde_json::Value {
 #[test]
 fn an_assertion_is_an_rs256_jwt_for_the_token_endpoint_the_key_signed() {
     let audience = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
-    let cert = CertificateAssertion::read(PEM, "client-1", audience).unwrap();
+    let cert = CertificateAssertion::read(PEM, None, "client-1", audience).unwrap();
     let jwt = cert.assertion(1_800_000_000, "6f2b0c1e-0000-4000-8000-000000000001");
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3);
@@ -50,16 +50,46 @@ fn an_assertion_is_an_rs256_jwt_for_the_token_endpoint_the_key_signed() {
 #[test]
 fn a_pem_without_a_usable_key_or_certificate_is_named() {
     let cert_only = PEM.split("-----BEGIN PRIVATE KEY-----").next().unwrap();
-    let e = CertificateAssertion::read(cert_only, "c", "a").unwrap_err();
-    assert!(
-        format!("{e:?}").contains("no unencrypted PEM private key"),
-        "{e:?}"
-    );
+    let e = CertificateAssertion::read(cert_only, None, "c", "a").unwrap_err();
+    assert!(format!("{e:?}").contains("no PEM private key"), "{e:?}");
     let key_only = &PEM[PEM.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
-    let e = CertificateAssertion::read(key_only, "c", "a").unwrap_err();
+    let e = CertificateAssertion::read(key_only, None, "c", "a").unwrap_err();
     assert!(format!("{e:?}").contains("no PEM certificate"), "{e:?}");
     let id = uuid4();
     assert_eq!(id.len(), 36);
     assert_eq!(&id[14..15], "4");
     assert_ne!(uuid4(), id);
+}
+
+#[test]
+fn an_encrypted_key_is_opened_with_its_password() {
+    let encrypted = include_str!("../../testdata/unit-test-azure-client-encrypted.pem");
+    let plain = CertificateAssertion::read(PEM, None, "c", "a").unwrap();
+    let opened = CertificateAssertion::read(encrypted, Some("vdo-unit-test"), "c", "a").unwrap();
+    assert_eq!(
+        opened.key.public_key().as_ref(),
+        plain.key.public_key().as_ref(),
+        "the same key"
+    );
+    let said = |password: Option<&str>| {
+        format!(
+            "{:?}",
+            CertificateAssertion::read(encrypted, password, "c", "a").unwrap_err()
+        )
+    };
+    assert!(
+        said(None).contains("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+        "{}",
+        said(None)
+    );
+    assert!(
+        said(Some("wrong")).contains("does not open"),
+        "{}",
+        said(Some("wrong"))
+    );
+    let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+    let cert = PEM.split("-----BEGIN PRIVATE KEY-----").next().unwrap();
+    let e =
+        CertificateAssertion::read(&format!("{cert}{legacy}"), Some("x"), "c", "a").unwrap_err();
+    assert!(format!("{e:?}").contains("legacy"), "{e:?}");
 }

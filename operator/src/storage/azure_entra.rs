@@ -93,25 +93,13 @@ pub(super) fn read(
     let authority = authority(location, cloud, trusted)?;
     let options = client_options(&authority, Transport::new(transport.clone()));
     let var = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let refused = |name: &str, why: &str| {
-        ReadError::Unsupported {
-        what: format!("Entra ID credential {name} ({why})"),
-        instead: "put the PEM certificate and key in AZURE_CLIENT_CERTIFICATE, or use AZURE_CLIENT_SECRET, workload identity or a managed identity".into(),
-    }
-    };
-    if var("AZURE_CLIENT_SECRET").is_none() {
-        if var("AZURE_CLIENT_CERTIFICATE_PATH").is_some() {
-            return Err(refused(
-                "AZURE_CLIENT_CERTIFICATE_PATH",
-                "the operator reads no file a Secret names",
-            ));
-        }
-        if var("AZURE_CLIENT_CERTIFICATE_PASSWORD").is_some() {
-            return Err(refused(
-                "AZURE_CLIENT_CERTIFICATE_PASSWORD",
-                "a certificate with a password is not supported",
-            ));
-        }
+    // Velero reads a certificate file its own pod holds; the operator reads no file a Secret
+    // names.
+    if var("AZURE_CLIENT_SECRET").is_none() && var("AZURE_CLIENT_CERTIFICATE_PATH").is_some() {
+        return Err(ReadError::Unsupported {
+            what: "Entra ID credential AZURE_CLIENT_CERTIFICATE_PATH (the operator reads no file a Secret names)".into(),
+            instead: "put the PEM certificate and key in AZURE_CLIENT_CERTIFICATE (and its password in AZURE_CLIENT_CERTIFICATE_PASSWORD)".into(),
+        });
     }
     let principal = |what: &str| match (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID")) {
         (Some(tenant), Some(client)) => Ok((tenant, client)),
@@ -125,7 +113,8 @@ pub(super) fn read(
     }
     if let Some(pem) = var("AZURE_CLIENT_CERTIFICATE") {
         let (tenant, client) = principal("AZURE_CLIENT_CERTIFICATE")?;
-        return certificate_principal(tenant, client, pem, &authority, options);
+        let password = var("AZURE_CLIENT_CERTIFICATE_PASSWORD");
+        return certificate_principal(tenant, client, (pem, password), &authority, options);
     }
     if let Some(user) = var("AZURE_USERNAME") {
         let (tenant, client) = principal("AZURE_USERNAME")?;
@@ -202,12 +191,12 @@ fn service_principal(
 fn certificate_principal(
     tenant: &str,
     client: &str,
-    pem: &str,
+    (pem, password): (&str, Option<&str>),
     authority: &str,
     options: ClientOptions,
 ) -> Result<EntraIdentity, ReadError> {
     let audience = format!("{authority}/{tenant}/oauth2/v2.0/token");
-    let assertion = CertificateAssertion::read(pem, client, &audience)?;
+    let assertion = CertificateAssertion::read(pem, password, client, &audience)?;
     let credential = ClientAssertionCredential::new(
         tenant.to_string(),
         client.to_string(),

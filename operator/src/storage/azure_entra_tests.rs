@@ -349,26 +349,43 @@ async fn the_secret_goes_only_to_the_clouds_authority_or_a_trusted_host() {
 
 #[tokio::test]
 async fn a_certificate_principals_token_request_is_azure_identitys() {
-    let pem = include_str!("../../testdata/unit-test-azure-client.pem");
-    let certificate = vars(&[
+    certificate_request(
+        include_str!("../../testdata/unit-test-azure-client.pem"),
+        None,
+    )
+    .await;
+    certificate_request(
+        include_str!("../../testdata/unit-test-azure-client-encrypted.pem"),
+        Some("vdo-unit-test"),
+    )
+    .await;
+}
+
+/// Our token request with the certificate `pem` (its key opened with `password`) against
+/// azure-identity's CertificateCredential's.
+async fn certificate_request(pem: &str, password: Option<&str>) {
+    let mut pairs = vec![
         ("AZURE_TENANT_ID", TENANT),
         ("AZURE_CLIENT_ID", CLIENT),
         ("AZURE_CLIENT_CERTIFICATE", pem),
-    ]);
+    ];
+    pairs.extend(password.map(|p| ("AZURE_CLIENT_CERTIFICATE_PASSWORD", p)));
+    let certificate = vars(&pairs);
     let (handed, token, summary) = ours(&certificate, &no_pod(), 200).await;
     assert!(token.is_ok(), "{token:?}");
     assert!(summary.contains("certificate"), "{summary}");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("client.pem");
     std::fs::write(&file, pem).unwrap();
-    let python = microsofts(&[
+    let mut args = vec![
         "entra-certificate",
         TENANT,
         CLIENT,
         file.to_str().unwrap(),
         "login.microsoftonline.com",
-    ])
-    .await;
+    ];
+    args.extend(password);
+    let python = microsofts(&args).await;
     let (ours, theirs) = (token_request(&handed), token_request(&python));
     // The assertions differ in time, id and so signature; the rest of the form is the same.
     let assertion = |h: &Handed| {
