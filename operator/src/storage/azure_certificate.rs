@@ -118,9 +118,13 @@ fn rsa_key(pem: &str, password: Option<&str>) -> Result<signature::RsaKeyPair, R
         return signature::RsaKeyPair::from_pkcs8(plain.as_bytes()).map_err(not_rsa);
     }
     if pem.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(unusable(
-            "holds a key in OpenSSL's legacy encryption: convert it with `openssl pkcs8 -topk8`",
-        ));
+        let password = password.ok_or_else(|| {
+            unusable(
+                "holds an encrypted key: put its password in AZURE_CLIENT_CERTIFICATE_PASSWORD",
+            )
+        })?;
+        let der = legacy_key(pem, password)?;
+        return signature::RsaKeyPair::from_der(&der).map_err(not_rsa);
     }
     let key = PrivateKeyDer::from_pem_slice(pem.as_bytes())
         .map_err(|_| unusable("holds no PEM private key"))?;
@@ -133,6 +137,91 @@ fn rsa_key(pem: &str, password: Option<&str>) -> Result<signature::RsaKeyPair, R
         }
         _ => Err(unusable("holds a key that is not RSA")),
     }
+}
+
+/// The PKCS#1 key of OpenSSL's legacy encrypted PEM (`Proc-Type: 4,ENCRYPTED`, `DEK-Info:
+/// <cipher>,<iv>`): the key derived from the password as OpenSSL's EVP_BytesToKey does (MD5,
+/// one round, the IV's first 8 bytes as salt), then CBC with PKCS#7 padding. By hand: no
+/// maintained crate reads this format, which Velero's azidentity reads.
+fn legacy_key(pem: &str, password: &str) -> Result<Vec<u8>, ReadError> {
+    use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
+    let start = pem
+        .find("-----BEGIN RSA PRIVATE KEY-----")
+        .ok_or_else(|| unusable("holds an encrypted key that is not an RSA key"))?;
+    let block = &pem[start..];
+    let end = block
+        .find("-----END RSA PRIVATE KEY-----")
+        .unwrap_or(block.len());
+    let block = &block[..end];
+    let info = block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("DEK-Info:"))
+        .ok_or_else(|| unusable("holds an encrypted key without DEK-Info"))?;
+    let (cipher, iv) = info.trim().split_once(',').unwrap_or((info.trim(), ""));
+    let iv = hex::decode(iv.trim()).map_err(|_| unusable("holds a DEK-Info IV that is not hex"))?;
+    let body: String = block
+        .split_once("\n\n")
+        .or_else(|| block.split_once("\r\n\r\n"))
+        .map(|(_, b)| b)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| unusable("holds an encrypted key that is not base64"))?;
+    let key_len = match cipher {
+        "AES-128-CBC" => 16,
+        "AES-192-CBC" => 24,
+        "AES-256-CBC" => 32,
+        "DES-EDE3-CBC" => 24,
+        other => {
+            return Err(unusable(&format!(
+                "holds a key encrypted with {}, which is not supported (AES-CBC or DES-EDE3-CBC are)",
+                super::http::printable(other, 30)
+            )));
+        }
+    };
+    if iv.len() < 8 {
+        return Err(unusable("holds a DEK-Info IV too short"));
+    }
+    let key = bytes_to_key(password.as_bytes(), &iv[..8], key_len);
+    let wrong = |_| unusable("holds a key AZURE_CLIENT_CERTIFICATE_PASSWORD does not open");
+    let wrong_iv = |_| unusable("holds a DEK-Info IV of the wrong length");
+    match cipher {
+        "AES-128-CBC" => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, &iv)
+            .map_err(wrong_iv)?
+            .decrypt_padded_vec_mut::<Pkcs7>(&data)
+            .map_err(wrong),
+        "AES-192-CBC" => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, &iv)
+            .map_err(wrong_iv)?
+            .decrypt_padded_vec_mut::<Pkcs7>(&data)
+            .map_err(wrong),
+        "AES-256-CBC" => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, &iv)
+            .map_err(wrong_iv)?
+            .decrypt_padded_vec_mut::<Pkcs7>(&data)
+            .map_err(wrong),
+        _ => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+            .map_err(wrong_iv)?
+            .decrypt_padded_vec_mut::<Pkcs7>(&data)
+            .map_err(wrong),
+    }
+}
+
+/// OpenSSL's EVP_BytesToKey with MD5 and one round: D_i = MD5(D_(i-1) || password || salt).
+fn bytes_to_key(password: &[u8], salt: &[u8], len: usize) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let mut key = Vec::with_capacity(len + 16);
+    let mut last: Vec<u8> = Vec::new();
+    while key.len() < len {
+        let mut md5 = Md5::new();
+        md5.update(&last);
+        md5.update(password);
+        md5.update(salt);
+        last = md5.finalize().to_vec();
+        key.extend_from_slice(&last);
+    }
+    key.truncate(len);
+    key
 }
 
 fn b64url(bytes: &[u8]) -> String {

@@ -4,6 +4,8 @@ use super::*;
 
 /// A throwaway self-signed certificate and its key, made with openssl for these tests only.
 pub(super) const PEM: &str = include_str!("../../testdata/unit-test-azure-client.pem");
+/// `openssl enc -aes-256-cbc -P -S 0102030405060708 -pass pass:vdo -md md5`'s key.
+const EVP_KEY: &str = "20a16ac1e752ecc0d05e0db84b5cc61d87639b40f9595f106e753769897db474";
 
 fn decode(part: &str) -> serde_json::Value {
     serde_json::from_slice(
@@ -87,9 +89,24 @@ fn an_encrypted_key_is_opened_with_its_password() {
         "{}",
         said(Some("wrong"))
     );
-    let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
-    let cert = PEM.split("-----BEGIN PRIVATE KEY-----").next().unwrap();
-    let e =
-        CertificateAssertion::read(&format!("{cert}{legacy}"), Some("x"), "c", "a").unwrap_err();
-    assert!(format!("{e:?}").contains("legacy"), "{e:?}");
+    // OpenSSL's legacy encryption (openssl rsa -aes256 -traditional) opens the same way.
+    let legacy = include_str!("../../testdata/unit-test-azure-client-legacy.pem");
+    let opened = CertificateAssertion::read(legacy, Some("vdo-unit-test"), "c", "a").unwrap();
+    assert_eq!(
+        opened.key.public_key().as_ref(),
+        plain.key.public_key().as_ref()
+    );
+    let e = CertificateAssertion::read(legacy, Some("wrong"), "c", "a").unwrap_err();
+    assert!(
+        format!("{e:?}").contains("does not open") || format!("{e:?}").contains("not a usable"),
+        "{e:?}"
+    );
+    let other = legacy.replace("AES-256-CBC", "BF-CBC");
+    let e = CertificateAssertion::read(&other, Some("vdo-unit-test"), "c", "a").unwrap_err();
+    assert!(format!("{e:?}").contains("BF-CBC"), "{e:?}");
+    // EVP_BytesToKey's known answer: openssl enc -aes-256-cbc -P -S 0102030405060708 -pass pass:vdo -md md5
+    assert_eq!(
+        hex::encode(bytes_to_key(b"vdo", &[1, 2, 3, 4, 5, 6, 7, 8], 32)),
+        EVP_KEY
+    );
 }

@@ -359,6 +359,11 @@ async fn a_certificate_principals_token_request_is_azure_identitys() {
         Some("vdo-unit-test"),
     )
     .await;
+    certificate_request(
+        include_str!("../../testdata/unit-test-azure-client-legacy.pem"),
+        Some("vdo-unit-test"),
+    )
+    .await;
 }
 
 /// Our token request with the certificate `pem` (its key opened with `password`) against
