@@ -141,8 +141,9 @@ fn rsa_key(pem: &str, password: Option<&str>) -> Result<signature::RsaKeyPair, R
 
 /// The PKCS#1 key of OpenSSL's legacy encrypted PEM (`Proc-Type: 4,ENCRYPTED`, `DEK-Info:
 /// <cipher>,<iv>`): the key derived from the password as OpenSSL's EVP_BytesToKey does (MD5,
-/// one round, the IV's first 8 bytes as salt), then CBC with PKCS#7 padding. By hand: no
-/// maintained crate reads this format, which Velero's azidentity reads.
+/// one round, the IV's first 8 bytes as salt), then CBC with PKCS#7 padding. By hand: RustCrypto's
+/// pkcs1 and pkcs8 do not read this format (Velero's azidentity does), and the openssl crate
+/// would link OpenSSL; the ciphers are RustCrypto's.
 fn legacy_key(pem: &str, password: &str) -> Result<Vec<u8>, ReadError> {
     use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
     let start = pem
