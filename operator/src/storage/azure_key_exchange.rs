@@ -136,7 +136,7 @@ impl KeyExchange {
         if status != 200 {
             return Err(failed(
                 status == 429 || status >= 500,
-                arm_refusal(status, &body),
+                super::http::json_refusal(status, &body, "code"),
             ));
         }
         full_key(&body).ok_or_else(|| failed(false, "no key with Full permissions".into()))
@@ -167,34 +167,6 @@ fn full_key(body: &[u8]) -> Option<Vec<u8>> {
                 .decode(k.value.trim())
                 .ok()
         })
-}
-
-/// Resource Manager's error: `{"error": {"code", "message"}}`.
-fn arm_refusal(status: u16, body: &[u8]) -> String {
-    #[derive(Deserialize, Default)]
-    struct Doc {
-        #[serde(default)]
-        error: Inner,
-    }
-    #[derive(Deserialize, Default)]
-    struct Inner {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    let doc: Doc = serde_json::from_slice(body).unwrap_or_default();
-    let mut out = format!("HTTP {status}");
-    if !doc.error.code.is_empty() {
-        out += &format!(" {}", super::http::printable(&doc.error.code, 80));
-    }
-    if !doc.error.message.is_empty() {
-        out += &format!(
-            ": {}",
-            super::http::printable(&doc.error.message, MESSAGE_LIMIT)
-        );
-    }
-    out
 }
 
 #[cfg(test)]

@@ -574,7 +574,10 @@ impl TokenIdentity {
         let body = body.as_slice();
         if status != 200 {
             let transient = status == 429 || status >= 500;
-            return Err(failed(transient, iam_refusal(status, body)));
+            return Err(failed(
+                transient,
+                super::http::json_refusal(status, body, "status"),
+            ));
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -608,34 +611,6 @@ fn sign_blob_request(
     .header("content-type", "application/json")
     .bearer_auth(token)
     .body(format!("{{\"payload\": \"{payload}\"}}"))
-}
-
-/// IAM's error document's status and message (`{"error": {"status", "message"}}`).
-fn iam_refusal(status: u16, body: &[u8]) -> String {
-    #[derive(Deserialize, Default)]
-    struct Doc {
-        #[serde(default)]
-        error: Inner,
-    }
-    #[derive(Deserialize, Default)]
-    struct Inner {
-        #[serde(default)]
-        status: String,
-        #[serde(default)]
-        message: String,
-    }
-    let doc: Doc = serde_json::from_slice(body).unwrap_or_default();
-    let mut out = format!("HTTP {status}");
-    if !doc.error.status.is_empty() {
-        out += &format!(" {}", super::http::printable(&doc.error.status, 60));
-    }
-    if !doc.error.message.is_empty() {
-        out += &format!(
-            ": {}",
-            super::http::printable(&doc.error.message, MESSAGE_LIMIT)
-        );
-    }
-    out
 }
 
 #[cfg(test)]

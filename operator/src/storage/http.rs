@@ -353,6 +353,23 @@ pub(super) async fn read_at_most(
     Ok(out)
 }
 
+/// `HTTP <status> <code>: <message>` of a JSON error document `{"error": {<code_key>,
+/// "message"}}` (Google's IAM names its code `status`, Resource Manager `code`), each part
+/// printable and cut; the parts the body lacks are left out.
+pub(super) fn json_refusal(status: u16, body: &[u8], code_key: &str) -> String {
+    let doc: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |key: &str| doc["error"][key].as_str().unwrap_or_default().to_string();
+    let (code, message) = (text(code_key), text("message"));
+    let mut out = format!("HTTP {status}");
+    if !code.is_empty() {
+        out += &format!(" {}", printable(&code, 80));
+    }
+    if !message.is_empty() {
+        out += &format!(": {}", printable(&message, 300));
+    }
+    out
+}
+
 /// At most `limit` characters of `text` from a server or a Secret, control characters dropped:
 /// what a message may quote of something hostile.
 pub(super) fn printable(text: &str, limit: usize) -> String {
