@@ -19,9 +19,8 @@ pub(crate) fn helm_release(metadata: &Value) -> Option<String> {
     })
 }
 
-/// The controller of an object (`ownerReferences` with `controller: true`): kind and name.
-/// The containers of a pod's status that wait for more than a start (init containers first),
-/// and the init containers that exited with an error (caught between two restarts).
+/// The containers of a pod's status that wait (init containers first), and the init containers
+/// that failed: caught between two restarts, or restarting, or running again after a failure.
 fn stopped_containers(status: &Value) -> Vec<WaitingContainer> {
     [
         ("initContainerStatuses", true),
@@ -35,28 +34,59 @@ fn stopped_containers(status: &Value) -> Vec<WaitingContainer> {
             .flatten()
             .map(move |c| (c, *init))
     })
-    .filter_map(|(c, init)| {
-        let (waiting, failed) = (&c["state"]["waiting"], &c["state"]["terminated"]);
-        if waiting.is_object() {
-            return Some(WaitingContainer {
-                name: text(&c["name"]),
-                init,
-                reason: text(&waiting["reason"]),
-                message: text(&waiting["message"]),
-            });
-        }
-        let code = failed["exitCode"]
-            .as_i64()
-            .filter(|code| init && *code != 0)?;
-        Some(WaitingContainer {
-            name: text(&c["name"]),
-            init,
-            reason: some_text(&failed["reason"]).unwrap_or_else(|| "Error".into()),
-            message: format!("exit code {code}"),
-        })
-    })
+    .filter_map(|(c, init)| stopped_container(c, init))
     .take(MAX_CONTAINERS_PER_POD)
     .collect()
+}
+
+/// One container status, when it waits or, for an init container, failed. The kubelet names a
+/// crash-looping init container CrashLoopBackOff only while it holds it back: between that,
+/// the same container shows as terminated, waiting to be created or running again, and only
+/// its last exit says it fails. Reading that exit keeps the cause the same whichever moment
+/// the pod was read.
+fn stopped_container(c: &Value, init: bool) -> Option<WaitingContainer> {
+    let entry = |reason: String, message: String| WaitingContainer {
+        name: text(&c["name"]),
+        init,
+        reason,
+        message,
+    };
+    let waiting = &c["state"]["waiting"];
+    let waiting_reason = text(&waiting["reason"]);
+    if waiting.is_object() && !ON_THE_WAY.contains(&waiting_reason.as_str()) {
+        return Some(entry(waiting_reason, text(&waiting["message"])));
+    }
+    let terminated = &c["state"]["terminated"];
+    if init && let Some((reason, code)) = failed_exit(terminated) {
+        return Some(entry(reason, format!("exit code {code}")));
+    }
+    // An init container that ended well is done, whatever failed before.
+    let last = &c["lastState"]["terminated"];
+    if init
+        && !terminated.is_object()
+        && let Some((reason, code)) = failed_exit(last)
+    {
+        let restarts = c["restartCount"].as_i64().unwrap_or(0);
+        let now = if c["state"]["running"].is_object() {
+            "running again"
+        } else if waiting_reason.is_empty() {
+            "to be started again"
+        } else {
+            waiting_reason.as_str()
+        };
+        let message = format!("last exit code {code} ({restarts} restarts), now {now}");
+        return Some(entry(reason, message));
+    }
+    waiting
+        .is_object()
+        .then(|| entry(waiting_reason.clone(), text(&waiting["message"])))
+}
+
+/// A `terminated` state with a non-zero exit code: its reason (Error when none) and code.
+fn failed_exit(terminated: &Value) -> Option<(String, i64)> {
+    let code = terminated["exitCode"].as_i64().filter(|code| *code != 0)?;
+    let reason = some_text(&terminated["reason"]).unwrap_or_else(|| "Error".into());
+    Some((reason, code))
 }
 
 /// The names of the init containers before Velero's restore-wait (at most
@@ -78,6 +108,7 @@ fn init_containers_before_restore_wait(spec: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The controller of an object (`ownerReferences` with `controller: true`): kind and name.
 fn controller_of(metadata: &Value) -> Option<(String, String)> {
     metadata["ownerReferences"]
         .as_array()

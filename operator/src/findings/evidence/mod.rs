@@ -176,6 +176,10 @@ pub(crate) struct PodEvidence {
     pub containers: Vec<ContainerEvidence>,
 }
 
+/// Container waiting reasons that only say the container is on its way (or waits for something
+/// a stronger piece of evidence names).
+pub(crate) const ON_THE_WAY: [&str; 3] = ["", "PodInitializing", "ContainerCreating"];
+
 /// A container of a workload pod that waits (init containers too).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct WaitingContainer {

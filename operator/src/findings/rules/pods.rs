@@ -5,13 +5,9 @@
 
 use crate::findings::{
     Evidence,
-    evidence::{ClaimEvidence, EventEvidence, WorkloadPodEvidence},
+    evidence::{ClaimEvidence, EventEvidence, ON_THE_WAY, WorkloadPodEvidence},
     next_steps::{self, ClaimGap},
 };
-
-/// Container waiting reasons that only say the pod is on its way (or waits for something a
-/// stronger piece of evidence names).
-const ON_THE_WAY: [&str; 3] = ["", "PodInitializing", "ContainerCreating"];
 
 /// What keeps a pod from running (the finding's title is cut to its length; the quote says
 /// it whole).

@@ -517,6 +517,74 @@ fn an_init_container_caught_between_restarts_is_named_by_its_exit() {
     );
 }
 
+/// The pod of case pvr-stuck-init-before-restore-wait, its mesh-init status replaced, with the
+/// kubelet's BackOff event about it: the evidence a stall bundle reads at any moment of
+/// mesh-init's crash loop.
+fn crash_loop_read_at(status: Value) -> Vec<Finding> {
+    let mut e = load("pvr-stuck-init-before-restore-wait");
+    let mut pod =
+        yaml_docs(&case_dir("pvr-stuck-init-before-restore-wait").join("workloads.yaml")).remove(0);
+    pod["status"]["initContainerStatuses"][0] = status;
+    e.workload_pods.clear();
+    e.add_workload_pod("resources/workloads/shop/pod/db-0.yaml", &pod);
+    e.add_events(
+        "resources/events.json",
+        &serde_json::json!([{"type": "Warning", "reason": "BackOff",
+            "message": "Back-off restarting failed container mesh-init in pod db-0_shop(5b0c)",
+            "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "db-0"},
+            "lastTimestamp": "2026-11-28T10:00:00Z"}]),
+    );
+    diagnose(&e)
+}
+
+#[test]
+fn an_init_container_running_again_after_it_failed_is_named_by_its_last_exit() {
+    let found = crash_loop_read_at(serde_json::json!({"name": "mesh-init", "restartCount": 3,
+        "state": {"running": {"startedAt": "2026-11-28T10:00:01Z"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}));
+    assert_eq!(found[0].rule, "init-container-before-restore-wait");
+    assert!(
+        found[0]
+            .title
+            .ends_with("mesh-init, before Velero's restore-wait, Error")
+            && found[0]
+                .quote
+                .ends_with("mesh-init Error: last exit code 1 (3 restarts), now running again"),
+        "{} / {}",
+        found[0].title,
+        found[0].quote
+    );
+}
+
+#[test]
+fn an_init_container_about_to_restart_after_it_failed_is_named_by_its_last_exit() {
+    let found = crash_loop_read_at(serde_json::json!({"name": "mesh-init", "restartCount": 2,
+        "state": {"waiting": {"reason": "PodInitializing"}},
+        "lastState": {"terminated": {"exitCode": 1}}}));
+    assert_eq!(found[0].rule, "init-container-before-restore-wait");
+    assert!(
+        found[0]
+            .quote
+            .ends_with("mesh-init Error: last exit code 1 (2 restarts), now PodInitializing"),
+        "{}",
+        found[0].quote
+    );
+}
+
+#[test]
+fn an_init_container_that_ended_well_after_failures_is_not_a_cause() {
+    let found = crash_loop_read_at(serde_json::json!({"name": "mesh-init", "restartCount": 2,
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}));
+    assert!(
+        found
+            .iter()
+            .all(|f| f.rule != "init-container-before-restore-wait"),
+        "{:?}",
+        rules_of(&found)
+    );
+}
+
 #[test]
 fn an_init_container_after_restore_wait_is_only_a_pod_that_is_not_ready() {
     let mut e = load("pvr-stuck-init-before-restore-wait");

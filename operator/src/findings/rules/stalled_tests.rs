@@ -327,3 +327,46 @@ fn a_bundle_not_taken_for_a_stall_or_an_operation_that_ended_gets_none() {
     not_stalled.target.stalled = None;
     assert!(operation_stalled(&not_stalled).is_empty());
 }
+
+/// The kubelet's BackOff event is there from mesh-init's second failure; whichever state its
+/// crash loop shows when the pod is read, the headline names the init container that holds
+/// restore-wait back, not the event.
+#[test]
+fn a_crash_looping_init_container_before_restore_wait_is_named_at_every_moment_of_its_loop() {
+    let states = [
+        serde_json::json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s"}}),
+        serde_json::json!({"terminated": {"exitCode": 1, "reason": "Error"}}),
+        serde_json::json!({"waiting": {"reason": "PodInitializing"}}),
+        serde_json::json!({"running": {"startedAt": "2026-11-28T10:39:59Z"}}),
+    ];
+    for state in states {
+        let mut e = running("InProgress");
+        restore_of(&mut e, "pvr-db", "New", "db-0");
+        e.add_workload_pod(
+            "resources/workloads/shop/pod/db-0.yaml",
+            &serde_json::json!({"metadata": {"namespace": "shop", "name": "db-0"},
+                "spec": {"initContainers": [{"name": "mesh-init"}, {"name": "restore-wait"}]},
+                "status": {"phase": "Pending", "initContainerStatuses": [
+                    {"name": "mesh-init", "restartCount": 2, "state": state,
+                     "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}},
+                    {"name": "restore-wait", "state": {"waiting": {"reason": "PodInitializing"}}}]}}),
+        );
+        e.add_events(
+            "resources/events.json",
+            &serde_json::json!([{"type": "Warning", "reason": "BackOff",
+                "message": "Back-off restarting failed container mesh-init in pod db-0_shop(5b0c)",
+                "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "db-0"},
+                "lastTimestamp": "2026-11-28T10:39:00Z"}]),
+        );
+        let first = &diagnose(&e)[0];
+        assert_eq!(first.rule, "operation-stalled");
+        assert!(
+            first.title.starts_with(
+                "Restore has not moved for 40m: shop/db-0 is Pending: init container mesh-init, before Velero's restore-wait,"
+            ) && first.quote.contains("PodVolumeRestore pvr-db (New) waits for pod shop/db-0"),
+            "{state}: {} / {}",
+            first.title,
+            first.quote
+        );
+    }
+}
