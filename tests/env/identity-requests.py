@@ -18,6 +18,10 @@ request is what is compared.
     identity-requests.py user-delegation-sas <JSON: account, container, blob, start, expiry,
         protocol, key>  (prints azure-storage-blob's SAS)
 
+Before the kind, `--at <Unix seconds> --id <UUID>` pin the clock and the random UUIDs the
+library reads (a certificate's assertion is stamped with both), so that a request can be
+compared to the byte.
+
 The entra-* kinds print, as JSON, the requests azure-identity handed its transport (a
 capturing azure-core transport: they need no network).
 """
@@ -233,8 +237,22 @@ def user_delegation_sas(spec):
     ))
 
 
+def pin(at, id):
+    """The clock at `at` (whole seconds, as an int: MSAL writes the float it gets) and every
+    uuid4 `id`."""
+    import time
+    import uuid
+
+    time.time = lambda: int(at)
+    uuid.uuid4 = lambda: uuid.UUID(id)
+
+
 def main():
-    kind, args = sys.argv[1], sys.argv[2:]
+    argv = sys.argv[1:]
+    if argv[0] == "--at":
+        pin(argv[1], argv[3])
+        argv = argv[4:]
+    kind, args = argv[0], argv[1:]
     {
         "gce-token": gce_token,
         "sign-blob": sign_blob,

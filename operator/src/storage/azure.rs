@@ -21,7 +21,7 @@ use aws_lc_rs::hmac;
 use base64::Engine;
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
@@ -42,13 +42,8 @@ pub(super) const BLOCKS_IN_FLIGHT: usize = 4;
 /// larger blocks mean fewer requests (BENCHMARKS.md, "Storage providers").
 pub(super) const BLOCK_SIZE: u64 = 32 << 20;
 /// A blob name keeps `/` in a URL; everything but unreserved characters is encoded.
-const PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-const QUERY: &AsciiSet = &PATH.add(b'/');
+const PATH: &AsciiSet = http::UNRESERVED_AND_SLASH;
+const QUERY: &AsciiSet = http::UNRESERVED;
 
 /// Velero's plugin starts a read URL's validity this far back, for clocks that differ.
 const CLOCK_SKEW: i64 = 600;

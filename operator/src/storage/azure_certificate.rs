@@ -1,14 +1,13 @@
 //! A service principal's client certificate (`AZURE_CLIENT_CERTIFICATE` in Velero's Secret, a
 //! PEM certificate with its RSA key): each token request carries a client assertion, a JWT
 //! the key signs, as Microsoft's libraries make it (RS256, the certificate's SHA-1 thumbprint
-//! in `x5t`, ten minutes), its key possibly encrypted (`AZURE_CLIENT_CERTIFICATE_PASSWORD`). azure_identity's own certificate credential reads keys only through
-//! OpenSSL, which the operator does not link; its `ClientAssertionCredential` takes the
-//! assertion made here (aws-lc-rs signs it) and does the token exchange.
+//! in `x5t`, ten minutes), its key possibly encrypted (`AZURE_CLIENT_CERTIFICATE_PASSWORD`).
+//! Made here: azure_identity's own certificate credential reads keys only through OpenSSL,
+//! which the operator does not link; aws-lc-rs signs. azure_token_grant.rs presents it.
 
 use std::sync::Arc;
 
-use aws_lc_rs::{digest, rand::SecureRandom, signature};
-use azure_core::http::ClientMethodOptions;
+use aws_lc_rs::{digest, signature};
 use base64::Engine;
 
 use super::ReadError;
@@ -63,14 +62,19 @@ impl CertificateAssertion {
     /// A signed assertion valid from `now`.
     pub(super) fn assertion(&self, now: i64, jti: &str) -> String {
         let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": self.thumbprint});
-        let claims = serde_json::json!({
-            "aud": self.audience, "iss": self.client_id, "sub": self.client_id,
-            "exp": now + LIFETIME_SECONDS, "iat": now, "jti": jti,
-        });
+        let claims = Claims {
+            aud: &self.audience,
+            iss: &self.client_id,
+            sub: &self.client_id,
+            exp: now + LIFETIME_SECONDS,
+            iat: now,
+            jti,
+        };
+        let claims = serde_json::to_string(&claims).expect("claims serialize");
         let signed = format!(
             "{}.{}",
             b64url(header.to_string().as_bytes()),
-            b64url(claims.to_string().as_bytes())
+            b64url(claims.as_bytes())
         );
         let mut signature = vec![0u8; self.key.public_modulus_len()];
         self.key
@@ -83,6 +87,19 @@ impl CertificateAssertion {
             .expect("an RSA key pair signs into a buffer of its modulus' length");
         format!("{signed}.{}", b64url(&signature))
     }
+}
+
+/// An assertion's claims, in the order MSAL writes them (the header's keys are sorted, as
+/// serde_json's map and PyJWT's header both are): RS256 signs deterministically, so the same
+/// key, time and id give MSAL's assertion to the byte.
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    aud: &'a str,
+    iss: &'a str,
+    sub: &'a str,
+    exp: i64,
+    iat: i64,
+    jti: &'a str,
 }
 
 fn unusable(why: &str) -> ReadError {
@@ -227,32 +244,6 @@ fn bytes_to_key(password: &[u8], salt: &[u8], len: usize) -> Vec<u8> {
 
 fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A random version-4 UUID, an assertion's id.
-fn uuid4() -> String {
-    let mut b = [0u8; 16];
-    aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut b)
-        .expect("the system's random source works");
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
-#[async_trait::async_trait]
-impl azure_identity::ClientAssertion for CertificateAssertion {
-    async fn secret(&self, _: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
-        Ok(self.assertion(jiff::Timestamp::now().as_second(), &uuid4()))
-    }
 }
 
 #[cfg(test)]

@@ -6,16 +6,11 @@
 //! test compares them), at that library's SAS version, which Azurite verifies.
 
 use base64::Engine;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 
 /// A SAS value, quoted as Python's urllib quote does (unreserved characters and `/` kept), as
 /// Microsoft's library writes it.
-const SAS_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
+const SAS_VALUE: &AsciiSet = super::http::UNRESERVED_AND_SLASH;
 
 /// The SAS version the URL is signed at (the Python library's newest).
 pub(super) const SAS_VERSION: &str = "2026-06-06";

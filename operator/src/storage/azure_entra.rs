@@ -1,10 +1,11 @@
 //! Entra ID identities of an Azure location (`useAAD`), as Velero's `pkg/util/azure` builds
-//! them: a service principal's secret or certificate from the Secret (`AZURE_CLIENT_SECRET` or
-//! `AZURE_CLIENT_CERTIFICATE`, with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`); else, when the operator's environment holds
+//! them: a service principal's secret or certificate, or a user's password, from the Secret
+//! (with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`); else, when the operator's environment holds
 //! `AZURE_FEDERATED_TOKEN_FILE` (AKS workload identity), that token; else a managed identity
-//! (user-assigned when the Secret names `AZURE_CLIENT_ID`). The token exchanges are
-//! Microsoft's `azure_identity` crate's, which caches tokens and renews them before they
-//! expire; we wrote none. Its requests go out on our HTTP client (EntraTransport): the same
+//! (user-assigned when the Secret names `AZURE_CLIENT_ID`). The Secret's own secret, certificate
+//! or password: MSAL's requests, written in azure_token_grant.rs; workload and managed
+//! identity: Microsoft's `azure_identity` crate, which caches tokens and renews them before
+//! they expire. All go out on our HTTP client (EntraTransport): the same
 //! proxy and trust roots as the storage requests (the BSL's caCert, as Velero's transport
 //! has it), and never `insecureSkipTLSVerify`, since a secret travels on them.
 
@@ -16,14 +17,16 @@ use azure_core::{
     http::{AsyncRawResponse, ClientOptions, Transport},
 };
 use azure_identity::{
-    ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
-    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    ClientAssertionCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
     UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 use super::{
-    ReadError, TrustedHosts, azure_certificate::CertificateAssertion,
-    azure_user_password::UserPassword, location::StorageLocation, trust,
+    ReadError, TrustedHosts,
+    azure_certificate::CertificateAssertion,
+    azure_token_grant::{Grant, GrantCredential, token_endpoint},
+    location::StorageLocation,
+    trust,
 };
 
 /// The scope of a token for Blob storage.
@@ -101,33 +104,21 @@ pub(super) fn read(
             instead: "put the PEM certificate and key in AZURE_CLIENT_CERTIFICATE (and its password in AZURE_CLIENT_CERTIFICATE_PASSWORD)".into(),
         });
     }
-    let principal = |what: &str| match (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID")) {
-        (Some(tenant), Some(client)) => Ok((tenant, client)),
-        _ => Err(ReadError::Unusable(format!(
-            "{what} needs AZURE_TENANT_ID and AZURE_CLIENT_ID beside it"
-        ))),
-    };
-    if let Some(secret) = var("AZURE_CLIENT_SECRET") {
-        let (tenant, client) = principal("AZURE_CLIENT_SECRET")?;
-        return service_principal(tenant, client, secret, &authority, options);
-    }
-    if let Some(pem) = var("AZURE_CLIENT_CERTIFICATE") {
-        let (tenant, client) = principal("AZURE_CLIENT_CERTIFICATE")?;
-        let password = var("AZURE_CLIENT_CERTIFICATE_PASSWORD");
-        return certificate_principal(tenant, client, (pem, password), &authority, options);
-    }
-    if let Some(user) = var("AZURE_USERNAME") {
-        let (tenant, client) = principal("AZURE_USERNAME")?;
-        let password = var("AZURE_PASSWORD").ok_or_else(|| {
-            ReadError::Unusable("AZURE_USERNAME needs AZURE_PASSWORD beside it".into())
-        })?;
-        let credential = UserPassword::new(&authority, tenant, client, user, password, transport)
-            .map_err(unusable)?;
+    if let Some((tenant, client, grant)) = held_grant(&var, &authority)? {
+        let summary = match &grant {
+            Grant::ClientSecret(_) => format!("service principal {client} (tenant {tenant})"),
+            Grant::ClientCertificate(_) => {
+                format!("service principal {client} (tenant {tenant}, certificate)")
+            }
+            Grant::Password { username, .. } => {
+                format!("user {username} (client {client}, tenant {tenant})")
+            }
+        };
+        let credential =
+            GrantCredential::new(&authority, tenant, client, grant, transport).map_err(unusable)?;
         return Ok(EntraIdentity {
             credential: Arc::new(credential),
-            summary: format!(
-                "the token of user {user} (client {client}, tenant {tenant}) from {authority}"
-            ),
+            summary: format!("the token of {summary} from {authority}"),
         });
     }
     if let Some(file) = &pod.federated_token_file {
@@ -140,6 +131,49 @@ pub(super) fn read(
         return workload_identity(file, client, tenant, &authority, options);
     }
     managed_identity(var("AZURE_CLIENT_ID"), options)
+}
+
+/// The identity the Secret holds itself, in Velero's order: a service principal's secret,
+/// else its certificate, else a user's password; each with its tenant and client.
+fn held_grant<'a>(
+    var: &impl Fn(&str) -> Option<&'a str>,
+    authority: &str,
+) -> Result<Option<(&'a str, &'a str, Grant)>, ReadError> {
+    let held = [
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE",
+        "AZURE_USERNAME",
+    ]
+    .into_iter()
+    .find_map(|name| Some((name, var(name)?)));
+    let Some((what, value)) = held else {
+        return Ok(None);
+    };
+    let (Some(tenant), Some(client)) = (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID")) else {
+        return Err(ReadError::Unusable(format!(
+            "{what} needs AZURE_TENANT_ID and AZURE_CLIENT_ID beside it"
+        )));
+    };
+    let grant = match what {
+        "AZURE_CLIENT_SECRET" => Grant::ClientSecret(Secret::new(value.to_string())),
+        "AZURE_CLIENT_CERTIFICATE" => {
+            let password = var("AZURE_CLIENT_CERTIFICATE_PASSWORD");
+            let audience = token_endpoint(authority, tenant);
+            Grant::ClientCertificate(CertificateAssertion::read(
+                value, password, client, &audience,
+            )?)
+        }
+        _ => {
+            let password = var("AZURE_PASSWORD").ok_or_else(|| {
+                ReadError::Unusable("AZURE_USERNAME needs AZURE_PASSWORD beside it".into())
+            })?;
+            Grant::Password {
+                username: value.to_string(),
+                password: Secret::new(password.to_string()),
+            }
+        }
+    };
+    Ok(Some((tenant, client, grant)))
 }
 
 /// The cloud's Entra authority, or the BSL's `activeDirectoryAuthorityURI` when it is that or
@@ -162,56 +196,6 @@ fn authority(
 
 fn unusable(e: azure_core::Error) -> ReadError {
     ReadError::Unusable(printable(&e.to_string()))
-}
-
-fn service_principal(
-    tenant: &str,
-    client: &str,
-    secret: &str,
-    authority: &str,
-    options: ClientOptions,
-) -> Result<EntraIdentity, ReadError> {
-    let credential = ClientSecretCredential::new(
-        tenant,
-        client.to_string(),
-        Secret::new(secret.to_string()),
-        Some(ClientSecretCredentialOptions {
-            client_options: options,
-        }),
-    )
-    .map_err(unusable)?;
-    Ok(EntraIdentity {
-        credential,
-        summary: format!(
-            "the token of service principal {client} (tenant {tenant}) from {authority}"
-        ),
-    })
-}
-
-fn certificate_principal(
-    tenant: &str,
-    client: &str,
-    (pem, password): (&str, Option<&str>),
-    authority: &str,
-    options: ClientOptions,
-) -> Result<EntraIdentity, ReadError> {
-    let audience = format!("{authority}/{tenant}/oauth2/v2.0/token");
-    let assertion = CertificateAssertion::read(pem, password, client, &audience)?;
-    let credential = ClientAssertionCredential::new(
-        tenant.to_string(),
-        client.to_string(),
-        assertion,
-        Some(ClientAssertionCredentialOptions {
-            client_options: options,
-        }),
-    )
-    .map_err(unusable)?;
-    Ok(EntraIdentity {
-        credential,
-        summary: format!(
-            "the token of service principal {client} (tenant {tenant}, certificate) from {authority}"
-        ),
-    })
 }
 
 fn workload_identity(

@@ -15,32 +15,25 @@ struct Handed {
     body: String,
 }
 
-/// What both libraries must agree on: method, URL, the headers that are not the library's own
-/// telemetry, and the form's fields (`client_info`, which MSAL adds to every request, aside).
-type Pairs = Vec<(String, String)>;
-
-fn meaning(h: &Handed) -> (String, String, Pairs, Pairs) {
-    let own = [
+/// A request as Entra reads it, but for the headers that name the library that sent it (its
+/// name and version, its telemetry and request ids, MSAL's `x-ms-lib-capability`): method,
+/// URL, every other header, and the body's bytes.
+fn as_sent(h: &Handed) -> Handed {
+    let library = [
         "user-agent",
         "x-ms-client-request-id",
         "client-request-id",
-        "accept",
+        "x-ms-lib-capability",
     ];
-    let headers = h
-        .headers
-        .iter()
-        .filter(|(n, _)| !own.contains(&n.as_str()) && !n.starts_with("x-client-"))
-        .filter(|(n, _)| n.as_str() != "x-ms-lib-capability")
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    let form = reqwest::Url::parse(&format!("http://form/?{}", h.body)).unwrap();
-    let mut fields: Vec<(String, String)> = form
-        .query_pairs()
-        .into_owned()
-        .filter(|(n, _)| n != "client_info")
-        .collect();
-    fields.sort();
-    (h.method.clone(), h.url.clone(), headers, fields)
+    Handed {
+        headers: h
+            .headers
+            .iter()
+            .filter(|(n, _)| !library.contains(&n.as_str()) && !n.starts_with("x-client-"))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect(),
+        ..h.clone()
+    }
 }
 
 /// azure_identity's transport in the tests: keeps each request, answers as Entra does.
@@ -187,7 +180,7 @@ async fn a_service_principals_token_request_is_azure_identitys() {
     ])
     .await;
     let (ours, theirs) = (token_request(&handed), token_request(&python));
-    assert_eq!(meaning(ours), meaning(theirs));
+    assert_eq!(as_sent(ours), as_sent(theirs));
     assert_eq!(
         ours.url,
         format!("https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token")
@@ -216,17 +209,14 @@ async fn a_workload_identity_token_request_is_azure_identitys() {
     ])
     .await;
     assert_eq!(
-        meaning(token_request(&handed)),
-        meaning(token_request(&python))
+        as_sent(token_request(&handed)),
+        as_sent(token_request(&python))
     );
     assert!(
         token_request(&handed)
             .body
             .contains("client_assertion=eyJhbGciOiJSUzI1NiJ9.e30.projected")
     );
-    // azure-identity's own client (no MSAL) sends this form with its fields in the same order:
-    // the body is the same bytes.
-    assert_eq!(token_request(&handed).body, token_request(&python).body);
 }
 
 #[tokio::test]
@@ -366,8 +356,13 @@ async fn a_certificate_principals_token_request_is_azure_identitys() {
     .await;
 }
 
+/// The clock and the assertion id of both libraries, in the certificate tests.
+const AT: i64 = 1_800_000_000;
+const ASSERTION_ID: &str = "6f2b0c1e-0000-4000-8000-000000000001";
+
 /// Our token request with the certificate `pem` (its key opened with `password`) against
-/// azure-identity's CertificateCredential's.
+/// azure-identity's CertificateCredential's, both clocks at AT and both ids ASSERTION_ID:
+/// RS256 signs deterministically, so the assertion, and the whole request, are the same bytes.
 async fn certificate_request(pem: &str, password: Option<&str>) {
     let mut pairs = vec![
         ("AZURE_TENANT_ID", TENANT),
@@ -375,14 +370,33 @@ async fn certificate_request(pem: &str, password: Option<&str>) {
         ("AZURE_CLIENT_CERTIFICATE", pem),
     ];
     pairs.extend(password.map(|p| ("AZURE_CLIENT_CERTIFICATE_PASSWORD", p)));
-    let certificate = vars(&pairs);
-    let (handed, token, summary) = ours(&certificate, &no_pod(), 200).await;
+    let (_, token, summary) = ours(&vars(&pairs), &no_pod(), 200).await;
     assert!(token.is_ok(), "{token:?}");
     assert!(summary.contains("certificate"), "{summary}");
+
+    let authority = "https://login.microsoftonline.com";
+    let audience = token_endpoint(authority, TENANT);
+    let assertion = CertificateAssertion::read(pem, password, CLIENT, &audience).unwrap();
+    let capture = Arc::new(Capture {
+        status: 200,
+        ..Default::default()
+    });
+    let grant = Grant::ClientCertificate(assertion);
+    let credential = GrantCredential::new(authority, TENANT, CLIENT, grant, capture.clone())
+        .unwrap()
+        .stamped(|| (AT, ASSERTION_ID.to_string()));
+    credential.get_token(&[STORAGE_SCOPE], None).await.unwrap();
+    let handed = capture.handed.lock().unwrap().clone();
+
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("client.pem");
     std::fs::write(&file, pem).unwrap();
+    let at = AT.to_string();
     let mut args = vec![
+        "--at",
+        &at,
+        "--id",
+        ASSERTION_ID,
         "entra-certificate",
         TENANT,
         CLIENT,
@@ -392,41 +406,8 @@ async fn certificate_request(pem: &str, password: Option<&str>) {
     args.extend(password);
     let python = microsofts(&args).await;
     let (ours, theirs) = (token_request(&handed), token_request(&python));
-    // The assertions differ in time, id and so signature; the rest of the form is the same.
-    let assertion = |h: &Handed| {
-        let (_, _, _, fields) = meaning(h);
-        let jwt = fields
-            .iter()
-            .find(|(n, _)| n == "client_assertion")
-            .map(|(_, v)| v.clone())
-            .expect("a client assertion");
-        let rest: Pairs = fields
-            .into_iter()
-            .filter(|(n, _)| n != "client_assertion")
-            .collect();
-        let part = |i: usize| -> serde_json::Value {
-            use base64::Engine;
-            let raw = jwt.split('.').nth(i).unwrap();
-            serde_json::from_slice(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(raw)
-                    .unwrap(),
-            )
-            .unwrap()
-        };
-        let (header, mut claims) = (part(0), part(1));
-        let lifetime = claims["exp"].as_f64().unwrap() - claims["iat"].as_f64().unwrap();
-        for moving in ["exp", "iat", "jti"] {
-            claims.as_object_mut().unwrap().remove(moving);
-        }
-        (rest, header, claims, lifetime.round() as i64)
-    };
-    let (ours_meaning, theirs_meaning) = (meaning(ours), meaning(theirs));
-    assert_eq!(
-        (&ours_meaning.0, &ours_meaning.1, &ours_meaning.2),
-        (&theirs_meaning.0, &theirs_meaning.1, &theirs_meaning.2)
-    );
-    assert_eq!(assertion(ours), assertion(theirs));
+    assert!(ours.body.contains("client_assertion=ey"), "{}", ours.body);
+    assert_eq!(as_sent(ours), as_sent(theirs));
 }
 
 #[tokio::test]
@@ -503,8 +484,8 @@ async fn a_users_password_token_request_is_azure_identitys_and_its_token_is_kept
         .filter(|h| !h.url.contains("/userrealm/"))
         .collect();
     assert_eq!(
-        meaning(token_request(&handed)),
-        meaning(token_request(&theirs))
+        as_sent(token_request(&handed)),
+        as_sent(token_request(&theirs))
     );
     let e = read(
         &location(&[("useAAD", "true")]),

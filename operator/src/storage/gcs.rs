@@ -22,7 +22,7 @@ use std::{
 
 use aws_lc_rs::{rand::SystemRandom, signature};
 use base64::Engine;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -39,13 +39,9 @@ use super::{
 const DEFAULT_UNIVERSE: &str = "googleapis.com";
 
 /// What `urllib.parse.quote(safe="~")` leaves as it is, as Google's signers encode a query.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const QUERY: &AsciiSet = super::http::UNRESERVED;
 /// An object name in a signed URL's path: `/` kept too.
-const PATH: &AsciiSet = &QUERY.remove(b'/');
+const PATH: &AsciiSet = super::http::UNRESERVED_AND_SLASH;
 /// V4 signed URLs live at most seven days.
 const MAX_URL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";

@@ -5,6 +5,7 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use futures::TryStreamExt;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
 pub(super) use crate::proxy::Route;
 
@@ -17,6 +18,17 @@ use super::{
 
 /// How long a body may move no bytes before its transfer fails (as the S3 client's
 /// stalled-stream grace).
+/// RFC 3986's unreserved characters (letters, digits, `-._~`) as they are, every other byte
+/// percent-encoded: what Python's `urllib.parse.quote(safe="~")` writes, and so Google's and
+/// Microsoft's signers and form encoders.
+pub(super) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// The same, `/` kept too: an object's name in a URL's path.
+pub(super) const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
+
 const STALLED_BODY_GRACE: Duration = Duration::from_secs(30);
 /// A request that is not a download: a part, a listing, a commit.
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);

@@ -11,7 +11,7 @@ mod azure_credentials;
 mod azure_delegation;
 mod azure_entra;
 mod azure_key_exchange;
-mod azure_user_password;
+mod azure_token_grant;
 pub(crate) mod credentials;
 mod gcs;
 mod gcs_identity;
