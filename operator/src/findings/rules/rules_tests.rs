@@ -527,14 +527,19 @@ fn crash_loop_read_at(status: Value) -> Vec<Finding> {
     pod["status"]["initContainerStatuses"][0] = status;
     e.workload_pods.clear();
     e.add_workload_pod("resources/workloads/shop/pod/db-0.yaml", &pod);
+    add_mesh_init_back_off(&mut e, "2026-11-28T10:00:00Z");
+    diagnose(&e)
+}
+
+/// The kubelet's BackOff event about init container mesh-init of pod shop/db-0, at `time`.
+pub(in crate::findings) fn add_mesh_init_back_off(e: &mut Evidence, time: &str) {
     e.add_events(
         "resources/events.json",
         &serde_json::json!([{"type": "Warning", "reason": "BackOff",
             "message": "Back-off restarting failed container mesh-init in pod db-0_shop(5b0c)",
             "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "db-0"},
-            "lastTimestamp": "2026-11-28T10:00:00Z"}]),
+            "lastTimestamp": time}]),
     );
-    diagnose(&e)
 }
 
 #[test]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::findings::{StalledEvidence, diagnose};
+use crate::findings::{StalledEvidence, diagnose, rules::tests::add_mesh_init_back_off};
 
 fn running(phase: &str) -> Evidence {
     let mut e = Evidence::default();
@@ -351,13 +351,7 @@ fn a_crash_looping_init_container_before_restore_wait_is_named_at_every_moment_o
                      "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}},
                     {"name": "restore-wait", "state": {"waiting": {"reason": "PodInitializing"}}}]}}),
         );
-        e.add_events(
-            "resources/events.json",
-            &serde_json::json!([{"type": "Warning", "reason": "BackOff",
-                "message": "Back-off restarting failed container mesh-init in pod db-0_shop(5b0c)",
-                "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "db-0"},
-                "lastTimestamp": "2026-11-28T10:39:00Z"}]),
-        );
+        add_mesh_init_back_off(&mut e, "2026-11-28T10:39:00Z");
         let first = &diagnose(&e)[0];
         assert_eq!(first.rule, "operation-stalled");
         assert!(
