@@ -56,5 +56,43 @@ pub async fn in_final_phase(
     .await
 }
 
-/// The phases after which Velero writes a Backup's or Restore's status no more.
+/// Velero's `kind` `name` once its phase is final and its resourceVersion has held for
+/// `QUIET` seconds running. A final phase is not always the last write: Velero 1.18's restore
+/// finalizer may act on a stale cached Finalizing copy and mark the Restore PartiallyFailed a
+/// second time, moving its completionTimestamp, after a bundle captured the first. A test that
+/// compares a bundle with the live object waits for this first.
+pub async fn settled(t: &TestCtx, kind: &str, name: &str) -> Result<DynamicObject> {
+    const QUIET: u32 = 3;
+    let api = Api::<DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource(kind),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (mut last, mut unchanged) = (None, 0);
+    loop {
+        let o = api.get(name).await?;
+        let phase = o.data.pointer("/status/phase").and_then(|p| p.as_str());
+        let final_phase = phase.is_some_and(|p| FINAL_PHASES.contains(&p));
+        let version = o.metadata.resource_version.clone();
+        unchanged = if final_phase && version == last {
+            unchanged + 1
+        } else {
+            0
+        };
+        if unchanged >= QUIET {
+            return Ok(o);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "{kind} {name} did not hold still for {QUIET}s in a final phase within 60s (phase {phase:?})"
+            );
+        }
+        last = version;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The phases after which Velero's controllers stop moving a Backup or Restore (its status may
+/// still be written once more: see [`settled`]).
 const FINAL_PHASES: &[&str] = &["Completed", "PartiallyFailed", "Failed", "FailedValidation"];

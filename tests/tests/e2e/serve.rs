@@ -18,6 +18,7 @@ use velero_debug_e2e::{
     rbac::grant_workload_reads,
     restores::{quota_refusing_configmaps, real_restore},
     served::{Served, run},
+    velero_cli::settled,
 };
 
 /// The source namespace: a ConfigMap (the quota refuses it at restore: PartiallyFailed), a
@@ -178,6 +179,7 @@ async fn kubectl_and_velero_answer_from_a_served_restore_bundle_as_the_cluster_d
     let status = serde_json::json!({"phase": "Failed", "message": "data path restore failed",
         "startTimestamp": jiff::Timestamp::now().to_string()});
     pod_volume_restore(t, (&name, &uid), (&restored, "web"), status).await?;
+    settled(t, "Restore", &name).await?;
     let bundle = apply_bundle(t, serde_json::json!({"restore": name})).await?;
     wait_completed(t, &bundle, Duration::from_secs(120)).await?;
 
@@ -276,8 +278,17 @@ async fn compare_kubectl(both: &Both<'_>, restored: &str, restore: &str) -> Resu
     Ok(())
 }
 
-/// `velero KIND describe NAME --details` and `velero KIND logs NAME` print the same.
+/// `velero KIND describe NAME --details` and `velero KIND logs NAME` print the same, the
+/// object being the one the bundle holds (a later write by Velero would void the comparison).
 async fn compare_velero(both: &Both<'_>, velero: &Path, kind: &str, name: &str) -> Result<()> {
+    let version = ["-o", "jsonpath={.metadata.resourceVersion}"];
+    let (live, served) = both
+        .kubectl(&[&["get", kind, name, "-n", "velero"], &version[..]].concat())
+        .await?;
+    ensure!(
+        live == served && !served.is_empty(),
+        "{kind} {name} changed after the bundle was made (resourceVersion {served:?} then, {live:?} now)"
+    );
     for args in [
         vec![kind, "describe", name, "--details", "-n", "velero"],
         vec![kind, "logs", name, "-n", "velero"],
@@ -319,6 +330,7 @@ async fn velero_describes_and_logs_a_served_backup_bundle_as_the_cluster_does() 
     let t = &TestCtx::new().await?;
     let src = source_namespace(t).await?;
     let (backup, _) = backup_namespace(t, &src, &[]).await?;
+    settled(t, "Backup", &backup).await?;
     let bundle = apply_bundle(t, serde_json::json!({"backup": backup})).await?;
     wait_completed(t, &bundle, Duration::from_secs(120)).await?;
     let served = Served::start(&t.env, &bundle).await?;
