@@ -13,11 +13,11 @@
 //! storageAccountURI on another host than the account's own is refused unless trusted
 //! (trust.rs). An upload is a block blob: blocks named after the upload id, committed with the
 //! metadata at the end. With `useAAD`, requests carry an Entra ID token instead
-//! (azure_entra.rs) and read URLs are user-delegation SAS (azure_delegation.rs).
+//! (azure_entra.rs) and read URLs are user-delegation SAS (azure_delegation.rs). The SAS is
+//! signed in azure_sas.rs; the service's answers are read in azure_replies.rs.
 
 use std::{collections::HashMap, time::Duration};
 
-use aws_lc_rs::hmac;
 use base64::Engine;
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
@@ -30,12 +30,14 @@ use super::{
     NewArchive, OpenUpload, SignedUrl, StorageError, StoredObject, UrlLifetime,
     azure_credentials::AzureAuth,
     azure_delegation,
-    http::{self, Answer, Errors, Refusal},
+    azure_replies::{
+        block_id, bounded_text, first_block_upload_id, read_error, read_listing, refusal,
+    },
+    azure_sas::{CLOCK_SKEW, Permission, Sas, VERSION},
+    http::{self, Errors},
     location::StorageLocation,
 };
 
-/// The REST and SAS version we speak.
-const VERSION: &str = "2022-11-02";
 /// Blocks sent at once; why four: BENCHMARKS.md, "Storage providers".
 pub(super) const BLOCKS_IN_FLIGHT: usize = 4;
 /// A block's size: blocks are streamed from the spool file, so their size costs no memory;
@@ -45,94 +47,9 @@ pub(super) const BLOCK_SIZE: u64 = 32 << 20;
 const PATH: &AsciiSet = http::UNRESERVED_AND_SLASH;
 const QUERY: &AsciiSet = http::UNRESERVED;
 
-/// Velero's plugin starts a read URL's validity this far back, for clocks that differ.
-const CLOCK_SKEW: i64 = 600;
 /// How long the SAS of one request is valid (from [`CLOCK_SKEW`] back): it is checked when the
 /// request starts, so a long block upload needs no more.
 const REQUEST_SAS_MINUTES: i64 = 15;
-
-/// The one permission a request's SAS grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Permission {
-    /// Get a blob, its properties or its block list.
-    Read,
-    /// Put a block or a block list.
-    Write,
-    Delete,
-    /// List the container (a container SAS).
-    List,
-}
-
-impl Permission {
-    fn letter(self) -> &'static str {
-        match self {
-            Permission::Read => "r",
-            Permission::Write => "w",
-            Permission::Delete => "d",
-            Permission::List => "l",
-        }
-    }
-}
-
-/// A service SAS (blob `sr=b` or container `sr=c`), signed with the account key: the query
-/// string, without `?`.
-struct Sas<'a> {
-    account: &'a str,
-    container: &'a str,
-    /// None: the container itself.
-    blob: Option<&'a str>,
-    permissions: &'a str,
-    start: jiff::Timestamp,
-    expiry: jiff::Timestamp,
-    protocol: &'a str,
-}
-
-impl Sas<'_> {
-    fn sign(&self, key: &[u8]) -> String {
-        let time = |t: jiff::Timestamp| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let (start, expiry) = (time(self.start), time(self.expiry));
-        let (resource, kind) = match self.blob {
-            Some(blob) => (
-                format!("/blob/{}/{}/{blob}", self.account, self.container),
-                "b",
-            ),
-            None => (format!("/blob/{}/{}", self.account, self.container), "c"),
-        };
-        // Version 2020-12-06 and later: permissions, start, expiry, resource, identifier, IP,
-        // protocol, version, resource kind, snapshot time, encryption scope, then the five
-        // response headers.
-        let to_sign = [
-            self.permissions,
-            &start,
-            &expiry,
-            &resource,
-            "",
-            "",
-            self.protocol,
-            VERSION,
-            kind,
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ]
-        .join("\n");
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), to_sign.as_bytes());
-        let signature = base64::engine::general_purpose::STANDARD.encode(tag.as_ref());
-        let q = |v: &str| utf8_percent_encode(v, QUERY).to_string();
-        format!(
-            "sv={VERSION}&st={}&se={}&sr={kind}&sp={}&spr={}&sig={}",
-            q(&start),
-            q(&expiry),
-            self.permissions,
-            q(self.protocol),
-            q(&signature)
-        )
-    }
-}
 
 #[derive(Clone)]
 pub(super) struct AzureStore {
@@ -686,117 +603,6 @@ async fn file_md5(path: &std::path::Path, offset: u64, length: u64) -> std::io::
     })
     .await
     .map_err(std::io::Error::other)?
-}
-
-/// Block ids of one blob must all have one length: the upload id and a six-digit index.
-fn block_id(upload_id: &str, index: u64) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{upload_id}-{index:06}"))
-}
-
-fn first_block_upload_id(block_list: &str) -> Option<String> {
-    let doc = roxmltree::Document::parse(block_list).ok()?;
-    let name = doc.descendants().find(|n| n.has_tag_name("Name"))?.text()?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(name)
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (id, index) = decoded.rsplit_once('-')?;
-    (index.len() == 6
-        && index.bytes().all(|b| b.is_ascii_digit())
-        && id.len() == 16
-        && id.bytes().all(|b| b.is_ascii_hexdigit()))
-    .then(|| id.to_string())
-}
-
-/// A listing or block list body, at most 16 MiB (a page of 1,000 blobs is far less).
-async fn bounded_text(
-    errors: &Errors,
-    operation: &'static str,
-    response: reqwest::Response,
-) -> Result<String, StorageError> {
-    let body = http::bounded_body(errors, operation, response, MAX_LISTING_BYTES).await?;
-    String::from_utf8(body).map_err(|_| StorageError::Failed {
-        location: errors.location.clone(),
-        operation,
-        message: "the answer is not UTF-8 text".into(),
-    })
-}
-
-const MAX_LISTING_BYTES: usize = 16 << 20;
-
-struct Listing {
-    blobs: Vec<StoredObject>,
-    next_marker: String,
-}
-
-/// `EnumerationResults`: each `Blob`'s `Name` and `Properties/Last-Modified` (RFC 1123),
-/// and `NextMarker`.
-fn read_listing(xml: &str) -> Result<Listing, String> {
-    let doc =
-        roxmltree::Document::parse(xml).map_err(|e| format!("the listing is not XML: {e}"))?;
-    let child_text = |node: roxmltree::Node, name: &str| {
-        node.children()
-            .find(|c| c.has_tag_name(name))
-            .and_then(|c| c.text())
-            .map(str::to_string)
-    };
-    let blobs = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("Blob"))
-        .filter_map(|blob| {
-            let key = child_text(blob, "Name")?;
-            let written = blob
-                .children()
-                .find(|c| c.has_tag_name("Properties"))
-                .and_then(|p| child_text(p, "Last-Modified"))
-                .and_then(|t| jiff::fmt::rfc2822::parse(&t).ok())
-                .map_or(0, |z| z.timestamp().as_second());
-            Some(StoredObject { key, written })
-        })
-        .collect();
-    let next_marker = doc
-        .root_element()
-        .children()
-        .find(|c| c.has_tag_name("NextMarker"))
-        .and_then(|c| c.text())
-        .unwrap_or_default()
-        .to_string();
-    Ok(Listing { blobs, next_marker })
-}
-
-/// Azure's error document: `<Error><Code/><Message/></Error>`.
-fn read_error(status: u16, body: &str) -> Answer {
-    let doc = roxmltree::Document::parse(body.trim_start_matches('\u{feff}')).ok();
-    let field = |name: &str| {
-        doc.as_ref()
-            .and_then(|d| d.descendants().find(|n| n.has_tag_name(name)))
-            .and_then(|n| n.text())
-            .map(|t| t.lines().next().unwrap_or_default().to_string())
-            .unwrap_or_default()
-    };
-    Answer {
-        status,
-        code: field("Code"),
-        message: field("Message"),
-    }
-}
-
-fn refusal(code: &str) -> Refusal {
-    match code {
-        "AuthenticationFailed"
-        | "AuthorizationFailure"
-        | "AuthorizationPermissionMismatch"
-        | "AuthorizationProtocolMismatch"
-        | "AuthorizationResourceTypeMismatch"
-        | "InvalidAuthenticationInfo"
-        | "NoAuthenticationInformation"
-        | "AccountIsDisabled" => Refusal::Credentials,
-        "ContainerNotFound" | "ContainerBeingDeleted" => Refusal::BucketMissing,
-        "BlobNotFound" => Refusal::NotFound,
-        // Committing blocks that are no longer staged: the upload was aborted meanwhile.
-        "InvalidBlockList" => Refusal::UploadGone,
-        _ => Refusal::Other,
-    }
 }
 
 #[cfg(test)]

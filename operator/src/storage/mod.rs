@@ -11,6 +11,8 @@ mod azure_credentials;
 mod azure_delegation;
 mod azure_entra;
 mod azure_key_exchange;
+mod azure_replies;
+mod azure_sas;
 mod azure_token_grant;
 pub(crate) mod credentials;
 mod gcs;
