@@ -1,6 +1,10 @@
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 
 use super::*;
+use crate::storage::{
+    ReadError, TrustedHosts,
+    gcs_credentials::{SCOPE, ServiceAccountKey},
+};
 
 /// A throwaway RSA key, made with openssl for these tests only.
 const KEY_PEM: &str = include_str!("../../testdata/unit-test-gcs-key.pem");
