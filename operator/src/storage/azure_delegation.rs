@@ -1,12 +1,14 @@
 //! Read URLs of an Azure location reached with Entra ID (no account key): a user-delegation
 //! SAS, signed with a key the service hands out (Get User Delegation Key) to the identity, as
 //! Velero's plugin signs them with Entra credentials. Written by hand like the service SAS in
-//! azure.rs: Microsoft's Rust storage crate makes no SAS. Its string to sign and query are
+//! azure_sas.rs: Microsoft's Rust storage crate makes no SAS. Its string to sign and query are
 //! those of Microsoft's Python library (azure-storage-blob 12.30), byte for byte (the unit
 //! test compares them), at that library's SAS version, which Azurite verifies.
 
 use base64::Engine;
 use percent_encoding::{AsciiSet, utf8_percent_encode};
+
+use super::azure_sas::{iso, signature};
 
 /// A SAS value, quoted as Python's urllib quote does (unreserved characters and `/` kept), as
 /// Microsoft's library writes it.
@@ -37,10 +39,6 @@ pub(super) fn key_request(start: jiff::Timestamp, expiry: jiff::Timestamp) -> St
         iso(start),
         iso(expiry)
     )
-}
-
-pub(super) fn iso(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The key from the service's answer; None when it is not one.
@@ -74,7 +72,6 @@ pub(super) fn read_sas(
     expiry: jiff::Timestamp,
     protocol: &str,
 ) -> Option<String> {
-    use aws_lc_rs::hmac;
     let secret = base64::engine::general_purpose::STANDARD
         .decode(&key.value)
         .ok()?;
@@ -114,12 +111,7 @@ pub(super) fn read_sas(
         "",
         "",
     ];
-    let to_sign = lines.join("\n");
-    let tag = hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, &secret),
-        to_sign.as_bytes(),
-    );
-    let signature = base64::engine::general_purpose::STANDARD.encode(tag.as_ref());
+    let signature = signature(&secret, &lines.join("\n"));
     // Each value quoted as Python's urllib quote does (`/` kept), in the library's order.
     let q = |v: &str| utf8_percent_encode(v, SAS_VALUE).to_string();
     Some(format!(

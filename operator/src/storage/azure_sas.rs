@@ -52,8 +52,7 @@ pub(super) struct Sas<'a> {
 
 impl Sas<'_> {
     pub(super) fn sign(&self, key: &[u8]) -> String {
-        let time = |t: jiff::Timestamp| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let (start, expiry) = (time(self.start), time(self.expiry));
+        let (start, expiry) = (iso(self.start), iso(self.expiry));
         let (resource, kind) = match self.blob {
             Some(blob) => (
                 format!("/blob/{}/{}/{blob}", self.account, self.container),
@@ -83,8 +82,7 @@ impl Sas<'_> {
             "",
         ]
         .join("\n");
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), to_sign.as_bytes());
-        let signature = base64::engine::general_purpose::STANDARD.encode(tag.as_ref());
+        let signature = signature(key, &to_sign);
         let q = |v: &str| utf8_percent_encode(v, http::UNRESERVED).to_string();
         format!(
             "sv={VERSION}&st={}&se={}&sr={kind}&sp={}&spr={}&sig={}",
@@ -95,6 +93,18 @@ impl Sas<'_> {
             q(&signature)
         )
     }
+}
+
+/// A SAS time: UTC to the second.
+pub(super) fn iso(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A SAS signature: HMAC-SHA256 of the string to sign with `key`, in base64. The same for a
+/// service SAS (the account key) and a user-delegation SAS (the delegation key).
+pub(super) fn signature(key: &[u8], to_sign: &str) -> String {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), to_sign.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
 }
 
 #[cfg(test)]
