@@ -41,17 +41,10 @@ pub async fn in_final_phase(
     name: &str,
     limit: Duration,
 ) -> Result<DynamicObject> {
-    let api = Api::<DynamicObject>::namespaced_with(
-        t.client.clone(),
-        &t.env.namespace,
-        &velero_resource(kind),
-    );
+    let api = velero_objects(t, kind);
     eventually(&format!("{kind} {name}'s final phase"), limit, || async {
         let o = api.get(name).await?;
-        let phase = o.data.pointer("/status/phase").and_then(|p| p.as_str());
-        Ok(phase
-            .is_some_and(|p| FINAL_PHASES.contains(&p))
-            .then_some(o))
+        Ok(is_final(&o).then_some(o))
     })
     .await
 }
@@ -63,19 +56,13 @@ pub async fn in_final_phase(
 /// compares a bundle with the live object waits for this first.
 pub async fn settled(t: &TestCtx, kind: &str, name: &str) -> Result<DynamicObject> {
     const QUIET: u32 = 3;
-    let api = Api::<DynamicObject>::namespaced_with(
-        t.client.clone(),
-        &t.env.namespace,
-        &velero_resource(kind),
-    );
+    let api = velero_objects(t, kind);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let (mut last, mut unchanged) = (None, 0);
     loop {
         let o = api.get(name).await?;
-        let phase = o.data.pointer("/status/phase").and_then(|p| p.as_str());
-        let final_phase = phase.is_some_and(|p| FINAL_PHASES.contains(&p));
         let version = o.metadata.resource_version.clone();
-        unchanged = if final_phase && version == last {
+        unchanged = if is_final(&o) && version == last {
             unchanged + 1
         } else {
             0
@@ -85,7 +72,8 @@ pub async fn settled(t: &TestCtx, kind: &str, name: &str) -> Result<DynamicObjec
         }
         if tokio::time::Instant::now() >= deadline {
             bail!(
-                "{kind} {name} did not hold still for {QUIET}s in a final phase within 60s (phase {phase:?})"
+                "{kind} {name} did not hold still for {QUIET}s in a final phase within 60s (phase {:?})",
+                phase_of(&o)
             );
         }
         last = version;
@@ -96,3 +84,16 @@ pub async fn settled(t: &TestCtx, kind: &str, name: &str) -> Result<DynamicObjec
 /// The phases after which Velero's controllers stop moving a Backup or Restore (its status may
 /// still be written once more: see [`settled`]).
 const FINAL_PHASES: &[&str] = &["Completed", "PartiallyFailed", "Failed", "FailedValidation"];
+
+/// Velero's objects of `kind` in the environment's namespace.
+fn velero_objects(t: &TestCtx, kind: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(t.client.clone(), &t.env.namespace, &velero_resource(kind))
+}
+
+fn phase_of(o: &DynamicObject) -> Option<&str> {
+    o.data.pointer("/status/phase").and_then(|p| p.as_str())
+}
+
+fn is_final(o: &DynamicObject) -> bool {
+    phase_of(o).is_some_and(|p| FINAL_PHASES.contains(&p))
+}
