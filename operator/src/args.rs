@@ -152,6 +152,12 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub(crate) trusted_storage_hosts: Vec<String>,
+    /// Keep the literal env values of pods (and pod templates) outside Velero's namespace in
+    /// bundles; by default they are masked, their names and valueFrom references kept: an
+    /// application's settings are not diagnosis evidence, and whoever holds the download URL
+    /// need not see them.
+    #[arg(long, env = "KEEP_WORKLOAD_ENV_VALUES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) keep_workload_env_values: bool,
     /// Log as JSON (for clusters) instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     pub(crate) log_json: bool,
@@ -270,6 +276,7 @@ pub(crate) fn config_from(args: Args) -> Config {
         archive_delete_limit: args.archive_delete_limit,
         site_rules: args.site_rules,
         trusted_storage_hosts: crate::storage::TrustedHosts::new(&args.trusted_storage_hosts),
+        keep_workload_env_values: args.keep_workload_env_values,
         sweeps: crate::config::Sweeps {
             // A zero interval would spin.
             interval: args.orphan_sweep_interval.max(Duration::from_secs(1)),

@@ -41,6 +41,8 @@ pub(crate) struct Config {
     /// Hosts a BSL may send its credential to besides its provider's own endpoint
     /// (storage/trust.rs).
     pub trusted_storage_hosts: TrustedHosts,
+    /// Literal env values of pods outside Velero's namespace are kept (masked by default).
+    pub keep_workload_env_values: bool,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             archive_delete_limit: Duration::from_secs(5 * 60),
             site_rules: SiteRules::default(),
             trusted_storage_hosts: TrustedHosts::default(),
+            keep_workload_env_values: false,
         }
     }
 }
@@ -192,25 +195,67 @@ impl Policy {
     }
 }
 
-/// Hosts (`host` or `host:port`, lower case) that may receive credentials whatever the
-/// provider's own endpoint is.
+/// Hosts that may receive credentials whatever the provider's own endpoint is: `host` (https
+/// on 443), `host:port` (https on that port), or `http://host:port` (plain http on that port,
+/// for an emulator on a lab machine: said in full, never implied).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct TrustedHosts(Vec<String>);
+pub(crate) struct TrustedHosts(Vec<TrustedHost>);
+
+/// One trusted endpoint: its scheme, host (lower case) and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TrustedHost {
+    scheme: String,
+    host: String,
+    port: u16,
+}
 
 impl TrustedHosts {
+    /// The entries as given; one that is not a host (a path, a user, an unknown scheme) trusts
+    /// nothing.
     pub(crate) fn new<S: AsRef<str>>(hosts: impl IntoIterator<Item = S>) -> Self {
         TrustedHosts(
             hosts
                 .into_iter()
-                .map(|h| h.as_ref().trim().to_ascii_lowercase())
-                .filter(|h| !h.is_empty())
+                .filter_map(|h| TrustedHost::parse(h.as_ref()))
                 .collect(),
         )
     }
 
-    /// An entry without a port trusts the host on every port.
-    pub(crate) fn contains(&self, host: &str, port: u16) -> bool {
-        let with_port = format!("{host}:{port}");
-        self.0.iter().any(|t| *t == host || *t == with_port)
+    /// Whether `scheme://host:port` is trusted: the port is part of what is trusted (another
+    /// service on the same host is another party), and so is the scheme.
+    pub(crate) fn contains(&self, scheme: &str, host: &str, port: u16) -> bool {
+        self.0.iter().any(|t| {
+            t.scheme.eq_ignore_ascii_case(scheme)
+                && t.host.eq_ignore_ascii_case(host)
+                && t.port == port
+        })
+    }
+}
+
+impl TrustedHost {
+    fn parse(entry: &str) -> Option<TrustedHost> {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            return None;
+        }
+        let with_scheme = if entry.contains("://") {
+            entry.to_string()
+        } else {
+            format!("https://{entry}")
+        };
+        let url = reqwest::Url::parse(&with_scheme).ok()?;
+        let plain = url.username().is_empty()
+            && url.password().is_none()
+            && matches!(url.path(), "" | "/")
+            && url.query().is_none()
+            && url.fragment().is_none();
+        if !plain || !matches!(url.scheme(), "https" | "http") {
+            return None;
+        }
+        Some(TrustedHost {
+            scheme: url.scheme().to_string(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
     }
 }

@@ -19,20 +19,29 @@
 //! - the store is listed before the DebugBundles: an archive seen was uploaded by a bundle
 //!   that existed before the bundles were listed, so a bundle made meanwhile is never taken
 //!   for gone; and an archive younger than the grace period is left for the next sweep;
-//! - a list of bundles that could not be read whole deletes nothing.
+//! - a list of bundles that could not be read whole deletes nothing;
+//! - a location that would send its credential to a host it names (credentials.rs refuses it
+//!   before any request) is skipped, with one Warning event on it per version of the BSL.
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
-    Api,
+    Api, Resource, ResourceExt,
     api::{DynamicObject, ListParams},
+    runtime::events::EventType,
 };
 use tokio_util::sync::CancellationToken;
 use velero_debug_crd::DebugBundle;
 
 use crate::{
-    bundle::archive_store,
+    bundle::{ArchiveStore, archive_store_lookup},
     context::Context,
+    event_publisher::Said,
     install_record::upload_entry,
     kubernetes,
     storage::{
@@ -57,10 +66,33 @@ pub(crate) async fn run(bundles: Api<DebugBundle>, velero_namespace: String, ctx
         );
         return;
     }
+    let told = RefusalsTold::default();
     every(ctx.config.sweeps.interval, &ctx.shutdown, || {
-        sweep(&bundles, &velero_namespace, &ctx)
+        sweep(&bundles, &velero_namespace, &ctx, &told)
     })
     .await;
+}
+
+/// The refused locations already told of, by name: the resourceVersion told of. A sweep runs
+/// every few seconds in tests and hourly by default; an unchanged BSL is told of once, and
+/// again only once edited (or after a restart).
+#[derive(Default)]
+struct RefusalsTold(Mutex<HashMap<String, String>>);
+
+impl RefusalsTold {
+    /// True the first time `name` at `version` is seen refused.
+    fn first(&self, name: &str, version: &str) -> bool {
+        let mut told = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        told.insert(name.to_string(), version.to_string())
+            .as_deref()
+            != Some(version)
+    }
+
+    /// Forgets the locations no longer listed, so the map is bounded by the BSLs that exist.
+    fn keep_only(&self, names: &BTreeSet<String>) {
+        let mut told = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        told.retain(|name, _| names.contains(name));
+    }
 }
 
 /// Runs `work` now and then every `interval` until `shutdown`, which also ends a run under
@@ -85,7 +117,12 @@ async fn every<F: Future<Output = ()>>(
     }
 }
 
-async fn sweep(bundles: &Api<DebugBundle>, velero_namespace: &str, ctx: &Context) {
+async fn sweep(
+    bundles: &Api<DebugBundle>,
+    velero_namespace: &str,
+    ctx: &Context,
+    told: &RefusalsTold,
+) {
     let timeout = ctx.config.limits.api_timeout;
     let locations: Api<DynamicObject> = Api::namespaced_with(
         ctx.client.clone(),
@@ -101,6 +138,7 @@ async fn sweep(bundles: &Api<DebugBundle>, velero_namespace: &str, ctx: &Context
             return;
         }
     };
+    told.keep_only(&listed.items.iter().map(|b| b.name_any()).collect());
     for bsl in listed.items {
         let Ok(location) = StorageLocation::from_bsl(&bsl) else {
             continue;
@@ -108,10 +146,42 @@ async fn sweep(bundles: &Api<DebugBundle>, velero_namespace: &str, ctx: &Context
         if location.read_only {
             continue;
         }
-        let swept = sweep_location(bundles, velero_namespace, &location, ctx);
+        let bsl_ref = bsl.object_ref(&velero::resource("BackupStorageLocation"));
+        let refused = Refused {
+            regarding: &bsl_ref,
+            version: bsl.resource_version().unwrap_or_default(),
+            told,
+        };
+        let swept = sweep_location(bundles, velero_namespace, &location, ctx, refused);
         if tokio::time::timeout(LOCATION_LIMIT, swept).await.is_err() {
             tracing::warn!(location = %location.name, limit = ?LOCATION_LIMIT, "garbage collection: the location's store did not answer in time; the next sweep tries again");
         }
+    }
+}
+
+/// Where a sweep tells of a location it refuses: the BSL, its version, what was told.
+struct Refused<'a> {
+    regarding: &'a ObjectReference,
+    version: String,
+    told: &'a RefusalsTold,
+}
+
+impl Refused<'_> {
+    async fn tell(&self, name: &str, why: &str, ctx: &Context) {
+        tracing::warn!(location = %name, error = %why, "garbage collection: location refused; skipped, nothing sent");
+        if !self.told.first(name, &self.version) {
+            return;
+        }
+        let note = format!(
+            "The operator's garbage collection skipped this location, sending nothing: {why}"
+        );
+        let said = Said {
+            type_: EventType::Warning,
+            reason: "StorageLocationRefused",
+            action: "CollectGarbage",
+            note: &note,
+        };
+        ctx.events.publish(self.regarding, None, said).await;
     }
 }
 
@@ -120,9 +190,10 @@ async fn sweep_location(
     velero_namespace: &str,
     location: &StorageLocation,
     ctx: &Context,
+    refused: Refused<'_>,
 ) {
     let name = &location.name;
-    let store = match archive_store(
+    let store = match archive_store_lookup(
         &ctx.client,
         velero_namespace,
         name,
@@ -130,8 +201,12 @@ async fn sweep_location(
     )
     .await
     {
-        Ok(Some(store)) => store,
-        Ok(None) => {
+        Ok(ArchiveStore::Ready(store)) => store,
+        Ok(ArchiveStore::Refused(why)) => {
+            refused.tell(name, &why.to_string(), ctx).await;
+            return;
+        }
+        Ok(ArchiveStore::Gone) => {
             tracing::info!(location = %name, "garbage collection: the location or its credential is gone; skipped");
             return;
         }
@@ -405,6 +480,18 @@ spec:
             key: key.into(),
             written: NOW - age,
         }
+    }
+
+    #[test]
+    fn a_refused_location_is_told_of_once_per_version_and_forgotten_when_gone() {
+        let told = RefusalsTold::default();
+        assert!(told.first("evil", "1"));
+        assert!(!told.first("evil", "1"));
+        assert!(told.first("evil", "2"), "an edit is told of again");
+        assert!(told.first("other", "7"));
+        told.keep_only(&BTreeSet::from(["other".to_string()]));
+        assert!(told.first("evil", "2"), "forgotten once no longer listed");
+        assert!(!told.first("other", "7"));
     }
 
     #[test]

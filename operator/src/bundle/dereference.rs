@@ -233,31 +233,58 @@ async fn default_storage_location(
         .and_then(|b| b.metadata.name))
 }
 
-/// The object store of an existing archive, for cleanup and URL refresh; `None` when its
-/// storage location or credential no longer exists or is no longer usable.
+/// The store of a recorded archive's location, when the location and its credential can
+/// still be had ([`archive_store_lookup`] tells why not).
 pub(crate) async fn archive_store(
     client: &Client,
     namespace: &str,
     location_name: &str,
     trusted: &TrustedHosts,
 ) -> Result<Option<ObjectStore>, DereferenceError> {
+    Ok(
+        match archive_store_lookup(client, namespace, location_name, trusted).await? {
+            ArchiveStore::Ready(store) => Some(store),
+            ArchiveStore::Gone | ArchiveStore::Refused(_) => None,
+        },
+    )
+}
+
+/// What a location offers for its archives: its store, nothing (the location or its
+/// credential is gone or unusable), or a refusal of the location itself (a value that would
+/// send its credential to a host it names), which its owner should hear of.
+pub(crate) enum ArchiveStore {
+    Ready(ObjectStore),
+    Gone,
+    Refused(CredentialError),
+}
+
+pub(crate) async fn archive_store_lookup(
+    client: &Client,
+    namespace: &str,
+    location_name: &str,
+    trusted: &TrustedHosts,
+) -> Result<ArchiveStore, DereferenceError> {
     let location = match storage_location(client, namespace, location_name).await {
         Ok(l) => l,
         Err(DereferenceError::StorageLocationNotFound { .. } | DereferenceError::Location(_)) => {
-            return Ok(None);
+            return Ok(ArchiveStore::Gone);
         }
         Err(e) => return Err(e),
     };
     match credentials::fetch(client, namespace, &location, trusted).await {
-        Ok(c) => Ok(Some(ObjectStore::connect(&location, &c).await)),
+        Ok(c) => Ok(ArchiveStore::Ready(
+            ObjectStore::connect(&location, &c).await,
+        )),
+        Err(e @ (CredentialError::UntrustedHost { .. } | CredentialError::Refused { .. })) => {
+            Ok(ArchiveStore::Refused(e))
+        }
         Err(
             CredentialError::Missing { .. }
             | CredentialError::Forbidden { .. }
             | CredentialError::Unsupported { .. }
             | CredentialError::Unusable { .. }
-            | CredentialError::UntrustedHost { .. }
             | CredentialError::KeyExchange { .. },
-        ) => Ok(None),
+        ) => Ok(ArchiveStore::Gone),
         Err(e) => Err(e.into()),
     }
 }

@@ -87,7 +87,9 @@ impl From<DereferenceError> for Failure {
             ) => Self::permanent(reasons::CREDENTIALS_INVALID, e),
             // A kind of credential the operator cannot use yet: the message says what to set.
             E::Credential(
-                CredentialError::Unsupported { .. } | CredentialError::UntrustedHost { .. },
+                CredentialError::Unsupported { .. }
+                | CredentialError::UntrustedHost { .. }
+                | CredentialError::Refused { .. },
             ) => Self::permanent(reasons::UNSUPPORTED_STORAGE_LOCATION, e),
             E::Credential(CredentialError::KeyExchange { transient, .. }) => {
                 if *transient {

@@ -47,7 +47,7 @@ use error::Error;
 use watched::{UnreadableBundle, WatchedBundle};
 
 pub(crate) use archive::OPERATOR_VERSION;
-pub(crate) use dereference::archive_store;
+pub(crate) use dereference::{ArchiveStore, archive_store_lookup};
 
 pub(crate) async fn reconcile(
     watched: Arc<WatchedBundle>,

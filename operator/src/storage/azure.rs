@@ -63,7 +63,7 @@ impl AzureStore {
     pub(super) fn connect(location: &StorageLocation, creds: &AzureCredentials) -> Self {
         let http = http::client(location).unwrap_or_else(|e| {
             tracing::error!(error = %e, "TLS settings of the storage location ignored");
-            reqwest::Client::new()
+            http::fallback_client()
         });
         AzureStore {
             http,

@@ -13,7 +13,7 @@ use super::{
     azure_key_exchange::{self, KeyExchange},
     http,
     location::StorageLocation,
-    trust,
+    provider_names, trust,
 };
 
 /// The variable the access key is in when `storageAccountKeyEnvVar` does not name one.
@@ -158,6 +158,13 @@ fn account_endpoint(
         })?,
         (None, None) => return Err(ReadError::Unusable("no config.storageAccount".into())),
     };
+    // Checked whichever names it: it becomes the first label of the account's host.
+    let key = if location.config("storageAccount").is_some() {
+        "config.storageAccount"
+    } else {
+        "the account of config.storageAccountURI"
+    };
+    provider_names::azure_account(key, &account)?;
     let own = format!("{account}.blob.{suffix}");
     if let Some(uri) = uri {
         trust::check_endpoint("storageAccountURI", uri, &[&own], trusted)?;

@@ -11,6 +11,7 @@ use super::{
     ReadError,
     azure_entra::{EntraIdentity, TokenFailure},
     location::StorageLocation,
+    provider_names,
 };
 
 /// Resource Manager's api-version the request names (listKeys with `$expand` exists since
@@ -73,23 +74,18 @@ pub(super) fn plan(
         .ok_or_else(|| missing("config.subscriptionId or AZURE_SUBSCRIPTION_ID"))?;
     let group = setting("resourceGroup", "AZURE_RESOURCE_GROUP")
         .ok_or_else(|| missing("config.resourceGroup or AZURE_RESOURCE_GROUP"))?;
-    for (what, value) in [
-        ("subscription", &subscription),
-        ("resource group", &group),
-        ("storage account", &account.to_string()),
-    ] {
-        let fits = !value.is_empty()
-            && value.len() <= 90
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.()".contains(&b));
-        if !fits {
-            return Err(ReadError::Unusable(format!(
-                "the {what} {:?} is not an Azure name",
-                super::http::printable(value, 90)
-            )));
+    let named = |config: &str, var: &str| {
+        if location.config(config).is_some() {
+            format!("config.{config}")
+        } else {
+            format!("{var} of the Secret")
         }
-    }
+    };
+    provider_names::azure_subscription(
+        &named("subscriptionId", "AZURE_SUBSCRIPTION_ID"),
+        &subscription,
+    )?;
+    provider_names::azure_resource_group(&named("resourceGroup", "AZURE_RESOURCE_GROUP"), &group)?;
     Ok(KeyExchange {
         identity,
         endpoint: endpoint.to_string(),

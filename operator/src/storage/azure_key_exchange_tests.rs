@@ -194,5 +194,15 @@ async fn names_that_go_into_the_path_are_azure_names() {
         &[("subscriptionId", "../../providers/x")],
     )
     .unwrap_err();
-    assert!(format!("{e:?}").contains("not an Azure name"), "{e:?}");
+    assert!(
+        format!("{e:?}").contains("config.subscriptionId")
+            && format!("{e:?}").contains("Azure subscription id"),
+        "{e:?}"
+    );
+    let e = exchange(
+        "https://management.azure.com",
+        &[("subscriptionId", SUBSCRIPTION), ("resourceGroup", "..")],
+    )
+    .unwrap_err();
+    assert!(format!("{e:?}").contains("config.resourceGroup"), "{e:?}");
 }

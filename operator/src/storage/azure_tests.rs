@@ -94,14 +94,59 @@ fn the_key_is_read_from_the_variable_the_location_names() {
 
     // The default variable, and an emulator's URI (account in the path).
     let creds = read(
-        &[("storageAccountURI", "http://127.0.0.1:10000/devacct/")],
+        &[("storageAccountURI", "https://127.0.0.1:10000/devacct/")],
         Some(&format!("AZURE_STORAGE_ACCOUNT_ACCESS_KEY={KEY_B64}")),
     )
     .unwrap();
     assert_eq!(
         (creds.account.as_str(), creds.account_url.as_str()),
-        ("devacct", "http://127.0.0.1:10000/devacct")
+        ("devacct", "https://127.0.0.1:10000/devacct")
     );
+    // The same emulator in clear text is trusted only by an entry that says `http://`.
+    let plain = [("storageAccountURI", "http://127.0.0.1:10000/devacct/")];
+    let key = format!("AZURE_STORAGE_ACCOUNT_ACCESS_KEY={KEY_B64}");
+    assert!(read(&plain, Some(&key)).is_err());
+    AzureCredentials::read(
+        &location(&plain),
+        Some(&key),
+        &TrustedHosts::new(["http://127.0.0.1:10000"]),
+    )
+    .unwrap();
+}
+
+/// `storageAccount` becomes the first label of the account's host: a value that is not an
+/// account name would move the host (`evil.example/` makes
+/// `https://evil.example/.blob.core.windows.net`), with useAAD a bearer token's destination.
+#[test]
+fn an_account_name_that_is_not_azures_is_refused_naming_the_key_and_value() {
+    let entra = "AZURE_TENANT_ID=t\nAZURE_CLIENT_ID=c\nAZURE_CLIENT_SECRET=s\n";
+    for account in [
+        "evil.example/",
+        "127.0.0.1:9000/x",
+        "Acct",
+        "a.b",
+        "x",
+        "acct?sv=1",
+    ] {
+        let config = [("storageAccount", account), ("useAAD", "true")];
+        match read(&config, Some(&entra)) {
+            Err(ReadError::Refused { key, value, .. }) => {
+                assert_eq!(key, "config.storageAccount");
+                assert_eq!(value, account);
+            }
+            other => panic!("{account:?}: {other:?}"),
+        }
+    }
+    // An account read from a trusted URI's path is held to the same rule.
+    match read(
+        &[("storageAccountURI", "https://127.0.0.1:10000/Evil.Acct/")],
+        Some(&format!("AZURE_STORAGE_ACCOUNT_ACCESS_KEY={KEY_B64}")),
+    ) {
+        Err(ReadError::Refused { key, .. }) => {
+            assert_eq!(key, "the account of config.storageAccountURI")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -148,7 +193,7 @@ async fn without_a_key_or_use_aad_the_key_is_listed_through_resource_manager_as_
     }
     // The variable config.storageAccountKeyEnvVar names wins over useAAD, as in Velero.
     let keyed = [
-        ("storageAccount", "a"),
+        ("storageAccount", "acct"),
         ("storageAccountKeyEnvVar", "K"),
         ("useAAD", "true"),
     ];
@@ -165,7 +210,7 @@ async fn credentials_the_operator_cannot_use_name_what_to_set() {
     let acct = [("storageAccount", "acct")];
     let entra = "AZURE_CLIENT_ID=c\nAZURE_CLIENT_SECRET=s\nAZURE_TENANT_ID=t\n";
     let said = unusable(
-        &[("storageAccount", "a"), ("storageAccountKeyEnvVar", "K")],
+        &[("storageAccount", "acct"), ("storageAccountKeyEnvVar", "K")],
         Some(entra),
     );
     assert!(

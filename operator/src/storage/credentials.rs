@@ -68,6 +68,17 @@ pub(crate) enum CredentialError {
         host: String,
         expected: String,
     },
+    /// A value of the location or its credential file that would become part of a host or a
+    /// URL is not of its provider's shape (provider_names.rs): nothing is sent.
+    #[error(
+        "BackupStorageLocation {location}: {key} is {value:?}, which is not {allowed}; nothing was sent with the location's credential"
+    )]
+    Refused {
+        location: String,
+        key: String,
+        value: String,
+        allowed: &'static str,
+    },
     /// The Secret's identity could not get the account's key from Azure Resource Manager;
     /// `transient`: it may on a later try (the service was out of reach).
     #[error("BackupStorageLocation {location}: {message}")]
@@ -154,6 +165,16 @@ pub(crate) async fn fetch(
             key,
             host,
             expected,
+        },
+        ReadError::Refused {
+            key,
+            value,
+            allowed,
+        } => CredentialError::Refused {
+            location: location.name.clone(),
+            key,
+            value,
+            allowed,
         },
     })?;
     resolved(location, read).await

@@ -83,7 +83,7 @@ impl GcsStore {
         let root = api.strip_suffix("/storage/v1").unwrap_or(&api).to_string();
         let http = http::client(location).unwrap_or_else(|e| {
             tracing::error!(error = %e, "TLS settings of the storage location ignored");
-            reqwest::Client::new()
+            http::fallback_client()
         });
         GcsStore {
             http,

@@ -14,11 +14,11 @@ use super::{
     gcs_identity::{self, TokenIdentity},
     http,
     location::StorageLocation,
-    trust,
+    provider_names, trust,
 };
 
 /// Google's public cloud, where a BSL and a key name no other.
-pub(super) const DEFAULT_UNIVERSE: &str = "googleapis.com";
+pub(super) const DEFAULT_UNIVERSE: &str = provider_names::GOOGLE_UNIVERSE;
 
 pub(super) const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
 
@@ -140,7 +140,9 @@ impl GcsCredentials {
     }
 }
 
-/// The token a key signs is good for an hour on any host: the location's `universeDomain` and
+/// The token a key signs is good for an hour on any host: the credential file's
+/// `universe_domain` and the location's `universeDomain` must each be Google's or a universe
+/// trusted by name (provider_names.rs), and the location's `universeDomain` and
 /// `storeEndpoint` must name the key's own universe's storage host, or a trusted one
 /// (trust.rs). The emulator (STORAGE_EMULATOR_HOST, the operator's own setting) gets no token.
 fn check_endpoints(
@@ -148,13 +150,14 @@ fn check_endpoints(
     key_universe: Option<&str>,
     trusted: &TrustedHosts,
 ) -> Result<(), ReadError> {
-    let own = format!(
-        "storage.{}",
-        key_universe
-            .filter(|u| !u.is_empty())
-            .unwrap_or(DEFAULT_UNIVERSE)
-    );
+    let key_universe = provider_names::gcs_universe(
+        "universe_domain of the credential file",
+        key_universe,
+        trusted,
+    )?;
+    let own = format!("storage.{key_universe}");
     if let Some(universe) = location.config("universeDomain") {
+        provider_names::gcs_universe("config.universeDomain", Some(universe), trusted)?;
         let url = format!("https://storage.{universe}");
         trust::check_endpoint("universeDomain", &url, &[&own], trusted)?;
     }

@@ -15,7 +15,7 @@ use google_cloud_auth::credentials::{
 };
 use serde::Deserialize;
 
-use super::{ReadError, TrustedHosts, location::StorageLocation, trust};
+use super::{ReadError, TrustedHosts, location::StorageLocation, provider_names, trust};
 
 /// A token exchange that takes longer is given up (and retried by the bundle, within its
 /// deadline): a metadata server or STS that never answers must not hold a bundle.
@@ -164,11 +164,11 @@ pub(super) fn external_account(
             "the external_account file lacks audience or subject_token_type".into(),
         ));
     }
-    let universe = file
-        .universe_domain
-        .clone()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "googleapis.com".into());
+    let universe = provider_names::gcs_universe(
+        "universe_domain of the external_account file",
+        file.universe_domain.as_deref(),
+        trusted,
+    )?;
     let token_url = file
         .token_url
         .clone()
@@ -486,9 +486,10 @@ fn aws_source(
         let host = reqwest::Url::parse(value)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string));
-        let allowed = key == "regional_cred_verification_url"
-            || host.is_some_and(|h| AWS_METADATA_HOSTS.contains(&h.as_str()));
-        if !allowed {
+        if key == "regional_cred_verification_url" {
+            // Not fetched here: Google's STS is asked to call it with the signed request.
+            provider_names::aws_verification_url(&format!("credential_source.{key}"), value)?;
+        } else if !host.is_some_and(|h| AWS_METADATA_HOSTS.contains(&h.as_str())) {
             return Err(ReadError::Unsupported {
                 what: format!(
                     "credential_source.{key} {:?} (not AWS's instance metadata)",

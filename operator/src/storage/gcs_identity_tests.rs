@@ -183,7 +183,7 @@ fn external_file(recorder: &Recorder, token_file: &str) -> serde_json::Value {
 }
 
 fn trusting(recorder: &Recorder) -> TrustedHosts {
-    TrustedHosts::new([recorder.addr.to_string()])
+    TrustedHosts::new([format!("http://{}", recorder.addr)])
 }
 
 #[tokio::test]

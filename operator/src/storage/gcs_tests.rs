@@ -255,13 +255,14 @@ fn an_endpoint_outside_the_keys_universe_gets_no_token_unless_trusted() {
         )
     };
     let refused_key = |r: Result<GcsCredentials, ReadError>| match r {
-        Err(ReadError::UntrustedHost { key, .. }) => key,
+        Err(ReadError::UntrustedHost { key, .. }) => key.to_string(),
+        Err(ReadError::Refused { key, .. }) => key,
         Err(e) => panic!("{e:?}"),
         Ok(_) => panic!("allowed"),
     };
     assert_eq!(
         refused_key(read(&[("universeDomain", "example.com")], None, &[])),
-        "universeDomain"
+        "config.universeDomain"
     );
     assert_eq!(
         refused_key(read(
@@ -271,11 +272,20 @@ fn an_endpoint_outside_the_keys_universe_gets_no_token_unless_trusted() {
         )),
         "storeEndpoint"
     );
-    // The key's own universe, its storage host, and a trusted private endpoint are fine.
+    // A key's own universe chooses no host unless that universe is trusted by name: its
+    // sts., iamcredentials. and storage. hosts would get the token.
+    for universe in ["evil.example", "127.0.0.1:9000"] {
+        assert_eq!(
+            refused_key(read(&[("universeDomain", universe)], Some(universe), &[])),
+            "universe_domain of the credential file"
+        );
+    }
+    // The key's own trusted universe, its storage host, and a trusted private endpoint are
+    // fine.
     read(
         &[("universeDomain", "apis.example.goog")],
         Some("apis.example.goog"),
-        &[],
+        &["apis.example.goog"],
     )
     .unwrap();
     read(

@@ -81,8 +81,22 @@ fn client_with(
         .use_preconfigured_tls(config)
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(STALLED_BODY_GRACE)
+        // A redirect would carry a request's token, signature or secret body (a 307 re-posts
+        // it) to a host no check has seen; no store or token service of ours redirects.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| LocationError::InvalidCaCert(location.name.clone(), error_chain(&e)))
+}
+
+/// The client of a location whose TLS settings could not be read (logged by the caller): the
+/// system's roots only, and no redirects either.
+pub(super) fn fallback_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(STALLED_BODY_GRACE)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
 }
 
 /// What a store's error answer means, as each backend reads its error codes.
@@ -418,6 +432,56 @@ mod tests {
             redact_url("a?b c?d"),
             "a?<query redacted> c?<query redacted>"
         );
+    }
+
+    /// A 307 would have the client post the same secret body to the host it names: every
+    /// client of a location (verified, unverified, the fallback) answers with the 307 itself.
+    #[tokio::test]
+    async fn no_client_follows_a_redirect() {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering},
+        };
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let elsewhere_addr = elsewhere.local_addr().unwrap();
+        let reached = Arc::new(AtomicUsize::new(0));
+        let counted = reached.clone();
+        tokio::spawn(async move {
+            while elsewhere.accept().await.is_ok() {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let redirecting = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", redirecting.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = redirecting.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{elsewhere_addr}/steal\r\nContent-Length: 0\r\n\r\n"
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        let location = StorageLocation::default();
+        let clients = [
+            client(&location).unwrap(),
+            verified_client(&location).unwrap(),
+            client_with(&location, true).unwrap(),
+            fallback_client(),
+        ];
+        for http in clients {
+            let answer = http
+                .post(&url)
+                .body("client_secret=s3cr3t")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status().as_u16(), 307);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(reached.load(Ordering::SeqCst), 0, "a redirect was followed");
     }
 
     /// A server of the test's own that answers every request with a chunked body that never

@@ -22,6 +22,7 @@ mod gcs_signed_url;
 mod http;
 pub(crate) mod location;
 pub mod measure;
+mod provider_names;
 #[cfg(test)]
 mod request_recorder;
 mod s3;
@@ -124,6 +125,13 @@ pub(crate) enum ReadError {
         key: &'static str,
         host: String,
         expected: String,
+    },
+    /// A value (`key`, as the BSL or the credential file names it) that would become part of
+    /// a host or a URL and is not of the shape its provider allows (provider_names.rs).
+    Refused {
+        key: String,
+        value: String,
+        allowed: &'static str,
     },
 }
 

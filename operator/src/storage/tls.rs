@@ -141,6 +141,7 @@ impl InsecureClient {
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(config)
             .connect_timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a reqwest client with a preconfigured rustls config builds");
         Self { client }

@@ -3,7 +3,9 @@
 //! `storageAccountURI` (Azure) or `storeEndpoint` (GCS) names their own host would otherwise
 //! collect what the operator signs with that Secret. So an endpoint must be the provider's own
 //! for the account the BSL names, as Velero's plugin derives it, or a host the operator was
-//! told to trust (`--trusted-storage-host`: emulators, Azure Stack, private DNS names). S3 is
+//! told to trust (`--trusted-storage-host`: emulators, Azure Stack, private DNS names), over
+//! https unless the entry itself says `http://`: a secret or a bearer token never travels in
+//! clear text by default. S3 is
 //! not checked: SigV4 signs each request for its own method, path and time, so what reaches a
 //! foreign host replays nothing else.
 
@@ -11,7 +13,8 @@ use super::ReadError;
 use crate::config::TrustedHosts;
 
 /// A BSL's endpoint checked against the hosts that may receive its credential: `url`, set in
-/// config `key`, must be https to one of `expected` (on port 443), or on a trusted host.
+/// config `key`, must be https to one of `expected` on port 443, or to a trusted host on the
+/// scheme and port its entry names (https and 443 when it names none).
 pub(super) fn check_endpoint(
     key: &'static str,
     url: &str,
@@ -30,11 +33,11 @@ pub(super) fn check_endpoint(
         return Err(refused(format!("{url:?} (no host)")));
     };
     let port = parsed.port_or_known_default().unwrap_or(0);
+    let plain = parsed.username().is_empty() && parsed.password().is_none();
     let own = parsed.scheme() == "https"
         && port == 443
-        && parsed.username().is_empty()
         && expected.iter().any(|e| e.eq_ignore_ascii_case(&host));
-    if own || trusted.contains(&host, port) {
+    if plain && (own || trusted.contains(parsed.scheme(), &host, port)) {
         Ok(())
     } else {
         Err(refused(format!("{host}:{port}")))
@@ -87,14 +90,32 @@ mod tests {
     }
 
     #[test]
-    fn a_trusted_host_is_allowed_on_its_port_or_any_when_it_names_none() {
+    fn a_trusted_host_is_allowed_on_its_scheme_and_port_https_and_443_when_unsaid() {
         check(
-            "http://127.0.0.1:10000/devstoreaccount1",
+            "https://127.0.0.1:10000/devstoreaccount1",
             &["127.0.0.1:10000"],
         )
         .unwrap();
-        check("http://azurite:10000/acct", &["Azurite"]).unwrap();
-        assert!(check("http://127.0.0.1:10001/acct", &["127.0.0.1:10000"]).is_err());
-        assert!(check("http://127.0.0.2:10000/acct", &["127.0.0.1:10000"]).is_err());
+        check("https://azurite/acct", &["Azurite"]).unwrap();
+        assert!(check("https://azurite:10000/acct", &["azurite"]).is_err());
+        assert!(check("https://127.0.0.1:10001/acct", &["127.0.0.1:10000"]).is_err());
+        assert!(check("https://127.0.0.2:10000/acct", &["127.0.0.1:10000"]).is_err());
+        // Never in clear text unless the entry says so: an Entra secret or a bearer token would
+        // travel readable to anyone on the path.
+        assert!(check("http://127.0.0.1:10000/acct", &["127.0.0.1:10000"]).is_err());
+        assert!(check("http://azurite/acct", &["azurite"]).is_err());
+        check("http://127.0.0.1:10000/acct", &["http://127.0.0.1:10000"]).unwrap();
+        assert!(check("https://127.0.0.1:10000/acct", &["http://127.0.0.1:10000"]).is_err());
+        // An entry that is not a host trusts nothing.
+        for entry in [
+            "127.0.0.1:10000/x",
+            "u@127.0.0.1:10000",
+            "ftp://127.0.0.1:10000",
+        ] {
+            assert!(
+                check("https://127.0.0.1:10000/acct", &[entry]).is_err(),
+                "{entry}"
+            );
+        }
     }
 }
