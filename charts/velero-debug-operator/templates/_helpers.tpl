@@ -190,6 +190,8 @@ let the spool fill with (vdo.spoolNeededBytes), else that, rounded up to MiB.
   value: {{ .Values.crds.applyOnStart | quote }}
 - name: RUST_LOG
   value: {{ .Values.logging.level | quote }}
+- name: KEEP_WORKLOAD_ENV_VALUES
+  value: {{ .Values.redaction.keepWorkloadEnvValues | quote }}
 {{- with .Values.redaction.extraPatterns }}
 # One pattern per line.
 - name: REDACTION_PATTERNS

@@ -16,7 +16,7 @@ use super::{
     run::{Run, WriteError},
 };
 use crate::{
-    collect::{self as collection, CollectError, Collected, STEPS, Sink, Sources},
+    collect::{self as collection, CollectError, Collected, STEPS, Sink, Sources, WorkloadEnv},
     request_tally,
     storage::ObjectStore,
     tar_gz::TarGzWriter,
@@ -75,6 +75,7 @@ pub(super) async fn run(
         spool.path().to_path_buf(),
         ctx.config.limits.max_bundle_bytes,
         ctx.redactor.clone(),
+        workload_env(&ctx.config, run.bundle.namespace().unwrap_or_default()),
         ctx.config.compression,
     );
     let progress = start_progress(run, total);
@@ -91,6 +92,16 @@ pub(super) async fn run(
         api_requests: request_tally::since(&requests_before, &ctx.api_requests.snapshot()),
         spool,
     })
+}
+
+/// Literal env values of pods outside Velero's namespace (the bundle's) are masked unless the
+/// operator is told to keep them.
+fn workload_env(config: &crate::config::Config, velero_namespace: String) -> WorkloadEnv {
+    if config.keep_workload_env_values {
+        WorkloadEnv::Keep
+    } else {
+        WorkloadEnv::MaskOutside { velero_namespace }
+    }
 }
 
 /// The bundle's spool folder, and the archive started in it.

@@ -22,6 +22,7 @@ mod snapshots;
 mod sources;
 mod tail_keeper;
 mod velero_files;
+mod workload_env;
 mod workloads;
 
 use std::{
@@ -33,7 +34,7 @@ use jiff::Timestamp;
 use kube::core::DynamicObject;
 use velero_debug_crd::NodeAgentLogs;
 
-pub(crate) use self::{sink::Sink, sources::Sources};
+pub(crate) use self::{sink::Sink, sources::Sources, workload_env::WorkloadEnv};
 
 /// Why a namespace's workload objects or events were not collected when the API server refused
 /// them (manifest.json's notCollected, summary.md's "Not allowed to read").

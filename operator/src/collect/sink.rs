@@ -12,7 +12,7 @@ use std::{
 
 use serde::Serialize;
 
-use super::{CollectError, Collected, budget::ContentBudget};
+use super::{CollectError, Collected, budget::ContentBudget, workload_env::WorkloadEnv};
 use crate::{
     config::size_text,
     gzip_members::{CompressedFile, Compression},
@@ -29,6 +29,8 @@ pub(crate) struct Sink {
     spool_dir: PathBuf,
     spool_seq: u64,
     pub(super) redactor: Arc<Redactor>,
+    /// Whose literal env values are masked before the redactor runs.
+    workload_env: WorkloadEnv,
     pub(super) compression: Compression,
     /// What the redactor masked so far, from every source.
     pub(super) masks: MaskCounts,
@@ -47,6 +49,7 @@ impl Sink {
         spool_dir: PathBuf,
         max_bundle_bytes: u64,
         redactor: Arc<Redactor>,
+        workload_env: WorkloadEnv,
         compression: Compression,
     ) -> Self {
         Self {
@@ -55,6 +58,7 @@ impl Sink {
             spool_dir,
             spool_seq: 0,
             redactor,
+            workload_env,
             compression,
             masks: MaskCounts::default(),
             warnings: Vec::new(),
@@ -158,6 +162,7 @@ impl Sink {
     fn as_written(&mut self, obj: &impl Serialize) -> serde_json::Value {
         let mut value = serde_json::to_value(obj).unwrap_or_default();
         strip_noise(&mut value);
+        self.workload_env.apply(&mut value, &mut self.masks);
         self.redactor
             .redact_json_counted(&mut value, &mut self.masks);
         if let Some(uid) = value["metadata"]["uid"].as_str() {

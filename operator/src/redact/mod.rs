@@ -41,7 +41,8 @@ pub(crate) struct MaskCounts(BTreeMap<RuleName, u64>);
 type RuleName = Cow<'static, str>;
 
 impl MaskCounts {
-    fn add(&mut self, rule: &'static str, n: u64) {
+    /// Counts `n` masks of a built-in rule (the redactor's, or a collector's structural one).
+    pub(crate) fn add(&mut self, rule: &'static str, n: u64) {
         self.add_rule(&Cow::Borrowed(rule), n);
     }
 
