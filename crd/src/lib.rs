@@ -74,6 +74,9 @@ pub const LABEL_TARGET_UID: &str = "velerodebug.io/target-uid";
 pub const LABEL_AUTO_REASON: &str = "velerodebug.io/auto-reason";
 /// Annotation on a stall bundle: since when (RFC 3339) its operation had not moved.
 pub const ANNOTATION_STALLED_SINCE: &str = "velerodebug.io/stalled-since";
+/// Annotation on a stall bundle: the stalls withheld before it by the bound on stall bundles
+/// an hour ("Backup ns/name, ..."), for its summary.
+pub const ANNOTATION_STALLS_WITHHELD: &str = "velerodebug.io/stalls-withheld";
 /// Annotation on a Backup or Restore: "false" means no automatic DebugBundle for it.
 pub const ANNOTATION_AUTO_BUNDLE: &str = "velerodebug.io/auto-bundle";
 /// Annotation naming the automatic DebugBundle made for a Backup or Restore, from before the

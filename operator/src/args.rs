@@ -61,6 +61,10 @@ pub struct Args {
     /// bundle, once per stall (empty: never).
     #[arg(long, env = "AUTO_BUNDLE_STALL_AFTER", default_value = "30m", value_parser = parse_stall_after)]
     auto_bundle_stall_after: StallAfter,
+    /// Stall bundles made at the most in any hour, over every namespace and kind: stalls
+    /// beyond wait for the next hour, counted and named in the next stall bundle.
+    #[arg(long, env = "MAX_STALL_BUNDLES_PER_HOUR", default_value_t = 10)]
+    pub(crate) max_stall_bundles_per_hour: u32,
     /// Automatic bundles kept per namespace; the oldest beyond it are deleted.
     #[arg(long, env = "MAX_AUTO_BUNDLES_PER_NAMESPACE", default_value_t = 20)]
     pub(crate) max_auto_bundles_per_namespace: usize,
@@ -291,6 +295,7 @@ pub(crate) fn config_from(args: Args) -> Config {
             lookback: args.auto_bundle_lookback,
             max_per_namespace: args.max_auto_bundles_per_namespace,
             stall_after: args.auto_bundle_stall_after.0,
+            max_stall_bundles_per_hour: args.max_stall_bundles_per_hour,
         },
     }
 }

@@ -167,6 +167,8 @@ pub(crate) struct Policy {
     pub max_per_namespace: usize,
     /// A running operation that has not moved this long gets a bundle (None: never).
     pub stall_after: Option<Duration>,
+    /// Stall bundles made at the most in any hour, over every namespace and kind.
+    pub max_stall_bundles_per_hour: u32,
 }
 
 impl Default for Policy {
@@ -177,6 +179,7 @@ impl Default for Policy {
             lookback: Duration::from_secs(6 * 3600),
             stall_after: Some(Duration::from_secs(30 * 60)),
             max_per_namespace: 20,
+            max_stall_bundles_per_hour: 10,
         }
     }
 }

@@ -258,10 +258,17 @@ async fn controllers(namespace: Option<String>, ctx: Arc<Context>, readiness: Ar
     if let Some(velero_namespace) = &namespace {
         tasks.push(orphans::run(bundles, velero_namespace.clone(), ctx.clone()).boxed());
     }
+    // One bound on stall bundles an hour for both watches.
+    let stall_budget = Arc::new(auto_bundles::StallBudget::new(
+        ctx.config.auto.max_stall_bundles_per_hour,
+    ));
     for (kind, watch) in [("Restore", "restores"), ("Backup", "backups")] {
         if ctx.config.auto.watches(kind) {
             let health = readiness.watch(watch);
-            tasks.push(auto_bundles::run(kind, namespace.clone(), ctx.clone(), health).boxed());
+            let budget = stall_budget.clone();
+            tasks.push(
+                auto_bundles::run(kind, namespace.clone(), ctx.clone(), health, budget).boxed(),
+            );
         }
     }
     futures::future::join_all(tasks).await;

@@ -172,6 +172,8 @@ let the spool fill with (vdo.spoolNeededBytes), else that, rounded up to MiB.
   value: {{ .Values.autoBundles.lookback | quote }}
 - name: AUTO_BUNDLE_STALL_AFTER
   value: {{ .Values.autoBundles.stallAfter | quote }}
+- name: MAX_STALL_BUNDLES_PER_HOUR
+  value: {{ .Values.autoBundles.maxStallBundlesPerHour | quote }}
 - name: MAX_AUTO_BUNDLES_PER_NAMESPACE
   value: {{ .Values.autoBundles.maxPerNamespace | quote }}
 - name: DEFAULT_TTL_MANUAL

@@ -8,7 +8,9 @@ use jiff::{SignedDuration, Timestamp};
 use kube::{api::DynamicObject, runtime::controller::Action};
 use serde_json::json;
 
-use super::{AutoBundleError, keep_what_is_read, reconcile, stall, stalled::Stills};
+use super::{
+    AutoBundleError, StallBudget, Stalls, keep_what_is_read, reconcile, stall, stalled::Stills,
+};
 use crate::{
     config::Config,
     context::Context,
@@ -43,7 +45,7 @@ async fn reconcile_with(
             "Restore",
             Arc::new(restore),
             ctx.clone(),
-            Arc::new(Stills::new("Restore")),
+            stalls_of(&Arc::new(Stills::new("Restore")), 10),
         ),
     );
     let (result, served) = tokio::join!(reconciled, server);
@@ -204,16 +206,61 @@ fn volume_lists() -> Vec<Exchange> {
     ]
 }
 
+/// The stall state of a watch: `stills`, and a bound of `per_hour` of its own.
+fn stalls_of(stills: &Arc<Stills>, per_hour: u32) -> Stalls {
+    Stalls {
+        stills: stills.clone(),
+        budget: Arc::new(StallBudget::new(per_hour)),
+    }
+}
+
 fn look(
     ctx: &Arc<Context>,
-    stills: &Arc<Stills>,
+    stalls: &Stalls,
 ) -> impl Future<Output = Result<Action, AutoBundleError>> {
     reconcile(
         "Backup",
         Arc::new(running_backup()),
         ctx.clone(),
-        stills.clone(),
+        stalls.clone(),
     )
+}
+
+/// Over the hour's bound, a stall makes no request beyond its reads: no bundle, no record,
+/// no event; it is counted once and looked at again when the hour turns.
+#[tokio::test]
+async fn a_stall_over_the_hours_bound_is_withheld_and_counted_once() {
+    let stall_after = Duration::from_millis(50);
+    let mut config = Config::default();
+    config.auto.stall_after = Some(stall_after);
+    let (ctx, api) = api_server_mock::context(config);
+    let stalls = stalls_of(&Arc::new(Stills::new("Backup")), 0);
+    let mut exchanges = volume_lists();
+    for _ in 0..2 {
+        exchanges.extend(volume_lists());
+        exchanges.push(expect(Method::GET, LEDGER).answer(200, ledger(json!({}))));
+    }
+    let server = api.serve(exchanges);
+    let looks = async {
+        look(&ctx, &stalls).await.expect("first look");
+        tokio::time::sleep(stall_after).await;
+        (look(&ctx, &stalls).await, look(&ctx, &stalls).await)
+    };
+    let (looked, served) =
+        tokio::join!(tokio::time::timeout(Duration::from_secs(20), looks), server);
+    served.expect("the mock API server").done().await;
+    let (second, third) = looked.expect("a look hung");
+    for action in [second.expect("second look"), third.expect("third look")] {
+        // When the hour turns (less the few milliseconds since the first stall asked).
+        let said = format!("{action:?}");
+        assert!(
+            said.contains("requeue_after: Some(3599.")
+                || said.contains("requeue_after: Some(3600s)"),
+            "{said}"
+        );
+    }
+    assert_eq!(ctx.metrics.stalls.bundles_created.get(), 0);
+    assert_eq!(ctx.metrics.stalls.bundles_withheld.get(), 1);
 }
 
 #[tokio::test]
@@ -222,7 +269,7 @@ async fn a_stalled_backup_gets_one_bundle_per_stall_recorded_with_its_motion() {
     let mut config = Config::default();
     config.auto.stall_after = Some(stall_after);
     let (ctx, api) = api_server_mock::context(config);
-    let stills = Arc::new(Stills::new("Backup"));
+    let stills = stalls_of(&Arc::new(Stills::new("Backup")), 10);
     let motion = stall::motion(&running_backup().data, &[]);
     let name = format!("auto-backup-b1-stall-{motion}");
     // First look: still for no time yet; nothing but the lists.

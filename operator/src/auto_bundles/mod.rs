@@ -5,12 +5,16 @@
 //! access to Velero's Backups and Restores. The annotation older versions wrote on the target
 //! is still honoured (policy.rs). A Backup or Restore still running is looked at every
 //! little while, and one that stopped moving for `stallAfter` gets a bundle of its own, once
-//! per stall (stall.rs, stalled.rs).
+//! per stall and at most `maxStallBundlesPerHour` an hour (stall.rs, stalled.rs,
+//! stall_budget.rs). An operation deleted while it runs is forgotten at once.
 
 mod ledger;
 mod policy;
 mod stall;
+mod stall_budget;
 mod stalled;
+
+pub(crate) use stall_budget::StallBudget;
 
 use std::{sync::Arc, time::Duration};
 
@@ -48,12 +52,13 @@ async fn reconcile(
     kind: &'static str,
     obj: Arc<DynamicObject>,
     ctx: Arc<Context>,
-    stills: Arc<stalled::Stills>,
+    stalls: Stalls,
 ) -> Result<Action, AutoBundleError> {
     let phase = obj.data["status"]["phase"].as_str().unwrap_or("");
+    let Stalls { stills, budget } = stalls;
     if let Some(stall_after) = ctx.config.auto.stall_after {
         if stall::is_running(phase) && obj.metadata.deletion_timestamp.is_none() {
-            return stalled::reconcile(kind, &obj, &ctx, &stills, stall_after).await;
+            return stalled::reconcile(kind, &obj, &ctx, &stills, &budget, stall_after).await;
         }
         stills.forget(&obj.uid().unwrap_or_default());
         stills.publish(&ctx.metrics.stalls, stall_after, Timestamp::now());
@@ -166,13 +171,44 @@ fn error_policy(obj: Arc<DynamicObject>, error: &AutoBundleError, ctx: Arc<Conte
     Action::requeue(Duration::from_secs(15))
 }
 
+/// What a watch knows of stalls: its operations' stillness, and the bound shared by both
+/// watches.
+#[derive(Clone)]
+struct Stalls {
+    stills: Arc<stalled::Stills>,
+    budget: Arc<StallBudget>,
+}
+
+/// An operation deleted while it ran (its watch event, or missing from a relist) is stalled
+/// no more: forgotten at once, and the gauge set again.
+fn forget_deleted(
+    event: &watcher::Result<watcher::Event<DynamicObject>>,
+    stills: &stalled::Stills,
+    ctx: &Context,
+) {
+    let Ok(event) = event else {
+        return;
+    };
+    match event {
+        watcher::Event::Delete(obj) => stills.forget(&obj.uid().unwrap_or_default()),
+        watcher::Event::Init => stills.relist_begins(),
+        watcher::Event::InitApply(obj) => stills.relisted(&obj.uid().unwrap_or_default()),
+        watcher::Event::InitDone => stills.relist_done(),
+        watcher::Event::Apply(_) => return,
+    }
+    if let Some(stall_after) = ctx.config.auto.stall_after {
+        stills.publish(&ctx.metrics.stalls, stall_after, Timestamp::now());
+    }
+}
+
 /// Runs one watch of `kind` (Restore or Backup) until shutdown; the watch reports to
-/// `/readyz`.
+/// `/readyz`. `budget` bounds the stall bundles of every watch.
 pub(crate) async fn run(
     kind: &'static str,
     namespace: Option<String>,
     ctx: Arc<Context>,
     health: WatchHealth,
+    budget: Arc<StallBudget>,
 ) {
     let resource = velero::resource(kind);
     let client = ctx.client.clone();
@@ -183,18 +219,25 @@ pub(crate) async fn run(
     tracing::info!(kind, phases = ?ctx.config.auto.phases(kind), "automatic bundles enabled");
     let writer = reflector::store::Writer::new(resource.clone());
     let reader = writer.as_reader();
+    let stalls = Stalls {
+        stills: Arc::new(stalled::Stills::new(kind)),
+        budget,
+    };
+    let (seen, seen_ctx) = (stalls.stills.clone(), ctx.clone());
     let watch = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
-        .inspect(move |event| health.observe(event))
+        .inspect(move |event| {
+            health.observe(event);
+            forget_deleted(event, &seen, &seen_ctx);
+        })
         .modify(keep_what_is_read)
         .reflect(writer)
         .touched_objects();
     let shutdown = ctx.shutdown.clone().cancelled_owned();
-    let stills = Arc::new(stalled::Stills::new(kind));
     Controller::for_stream_with(watch, reader, resource)
         .graceful_shutdown_on(shutdown)
         .run(
-            move |obj, ctx| reconcile(kind, obj, ctx, stills.clone()),
+            move |obj, ctx| reconcile(kind, obj, ctx, stalls.clone()),
             error_policy,
             ctx,
         )

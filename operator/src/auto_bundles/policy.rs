@@ -10,8 +10,9 @@ use kube::{
 };
 use sha2::{Digest, Sha256};
 use velero_debug_crd::{
-    ANNOTATION_AUTO_BUNDLE, ANNOTATION_AUTO_BUNDLE_CREATED, ANNOTATION_STALLED_SINCE, DebugBundle,
-    DebugBundleSpec, LABEL_AUTO, LABEL_AUTO_REASON, LABEL_TARGET_UID,
+    ANNOTATION_AUTO_BUNDLE, ANNOTATION_AUTO_BUNDLE_CREATED, ANNOTATION_STALLED_SINCE,
+    ANNOTATION_STALLS_WITHHELD, DebugBundle, DebugBundleSpec, LABEL_AUTO, LABEL_AUTO_REASON,
+    LABEL_TARGET_UID,
 };
 
 use super::stall::{self, Still};
@@ -76,7 +77,12 @@ pub(crate) fn decide(kind: &str, obj: &DynamicObject, policy: &Policy, now: Time
 /// The stall bundle of a running `obj` that has been `still` (stall.rs); None when it opts
 /// out, is being deleted or has no name. Named for the stall, so a later stall of the same
 /// operation gets a bundle of its own; labelled apart from the bundles of final phases.
-pub(crate) fn stall_bundle(kind: &str, obj: &DynamicObject, still: &Still) -> Option<DebugBundle> {
+pub(crate) fn stall_bundle(
+    kind: &str,
+    obj: &DynamicObject,
+    still: &Still,
+    withheld: &[String],
+) -> Option<DebugBundle> {
     if obj.metadata.deletion_timestamp.is_some()
         || obj
             .annotations()
@@ -93,7 +99,11 @@ pub(crate) fn stall_bundle(kind: &str, obj: &DynamicObject, still: &Still) -> Op
     meta.labels
         .get_or_insert_default()
         .insert(LABEL_AUTO_REASON.into(), "stall".into());
-    meta.annotations = Some([(ANNOTATION_STALLED_SINCE.into(), stall::since_text(still))].into());
+    let annotations = meta.annotations.get_or_insert_default();
+    annotations.insert(ANNOTATION_STALLED_SINCE.into(), stall::since_text(still));
+    if !withheld.is_empty() {
+        annotations.insert(ANNOTATION_STALLS_WITHHELD.into(), withheld.join(", "));
+    }
     Some(bundle)
 }
 

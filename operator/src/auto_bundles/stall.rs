@@ -73,6 +73,52 @@ pub(crate) fn motion(op: &Value, volumes: &[Value]) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
+/// The counts of an operation's status that only grow while it does its work.
+const PROGRESS_COUNTS: &[&str] = &[
+    "backupItemOperationsCompleted",
+    "restoreItemOperationsCompleted",
+    "volumeSnapshotsCompleted",
+    "csiVolumeSnapshotsCompleted",
+];
+
+/// How far an operation (`op`) and its volume operations have got: its phase's rank, the
+/// items done, the completed counts, and each volume operation's phase rank and bytes done.
+/// It grows with real work only; a status edited without progress (its warnings, a stray
+/// field, the same numbers written again) leaves it as it was, so a stall is counted once per
+/// operation however often such an edit restarts its stillness.
+pub(crate) fn progress(op: &Value, volumes: &[Value]) -> u64 {
+    let status = &op["status"];
+    let count = |v: &Value| v.as_u64().unwrap_or(0);
+    let phase_rank = match status["phase"].as_str().unwrap_or("") {
+        "" | "New" => 0,
+        "InProgress" => 1,
+        p if p.starts_with("WaitingForPluginOperations") => 2,
+        _ => 3,
+    };
+    let mut total: u64 = phase_rank;
+    for done in [
+        &status["progress"]["itemsBackedUp"],
+        &status["progress"]["itemsRestored"],
+    ] {
+        total = total.saturating_add(count(done));
+    }
+    for name in PROGRESS_COUNTS {
+        total = total.saturating_add(count(&status[name]));
+    }
+    for v in volumes {
+        let rank = match v["status"]["phase"].as_str().unwrap_or("") {
+            "" | "New" => 0,
+            "Completed" | "Failed" | "Canceled" => 3,
+            "InProgress" => 2,
+            _ => 1,
+        };
+        total = total
+            .saturating_add(rank)
+            .saturating_add(count(&v["status"]["progress"]["bytesDone"]));
+    }
+    total
+}
+
 /// What the operator has seen of one running operation: its motion, and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Still {
@@ -109,11 +155,21 @@ pub(crate) enum StallDecision {
     Bundle,
 }
 
-/// Whether `still` is a stall worth a bundle, given the motion the ledger recorded a stall
-/// bundle for (if any).
+/// The stall the ledger recorded a bundle for: its motion, and the operation's progress then
+/// (None in records older versions wrote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bundled<'a> {
+    pub motion: &'a str,
+    pub progress: Option<u64>,
+}
+
+/// Whether `still` (at `progress`) is a stall worth a bundle, given the stall the ledger
+/// recorded a bundle for (if any): a new stall is worth one only once the operation made
+/// progress since that bundle.
 pub(crate) fn decide(
     still: &Still,
-    recorded_motion: Option<&str>,
+    progress: u64,
+    recorded: Option<Bundled<'_>>,
     stall_after: Duration,
     now: Timestamp,
 ) -> StallDecision {
@@ -121,7 +177,12 @@ pub(crate) fn decide(
     if still_for < stall_after {
         return StallDecision::LookAgainIn(stall_after - still_for);
     }
-    if recorded_motion == Some(still.motion.as_str()) {
+    let Some(recorded) = recorded else {
+        return StallDecision::Bundle;
+    };
+    let same_stall = recorded.motion == still.motion;
+    let no_progress = recorded.progress.is_some_and(|p| progress <= p);
+    if same_stall || no_progress {
         StallDecision::Bundled
     } else {
         StallDecision::Bundle

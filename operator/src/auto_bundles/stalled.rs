@@ -1,8 +1,13 @@
-//! A running Backup or Restore, looked at every little while: its motion (stall.rs) read from
-//! it and its volume operations; once it has been still for `stallAfter`, one bundle for the
-//! stall, recorded in the ledger with the motion it was made for.
+//! A running Backup or Restore, looked at every little while: its motion and progress
+//! (stall.rs) read from it and its volume operations; once it has been still for `stallAfter`,
+//! one bundle for the stall if the hour's bound allows (stall_budget.rs), recorded in the
+//! ledger with the motion and progress it was made for.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+    time::Duration,
+};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -16,7 +21,8 @@ use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle};
 
 use super::{
     AutoBundleError, enforce_cap, ledger, policy,
-    stall::{self, StallDecision, Still},
+    stall::{self, Bundled, StallDecision, Still},
+    stall_budget::{Grant, StallBudget},
 };
 use crate::{
     context::Context,
@@ -30,6 +36,9 @@ use crate::{
 pub(super) struct Stills {
     kind: &'static str,
     seen: Mutex<HashMap<String, Seen>>,
+    /// The uids a relist under way has listed so far (None when none is under way): the
+    /// operations it does not list were deleted while the watch was away.
+    relisted: Mutex<Option<HashSet<String>>>,
 }
 
 struct Seen {
@@ -42,6 +51,35 @@ impl Stills {
         Self {
             kind,
             seen: Mutex::default(),
+            relisted: Mutex::default(),
+        }
+    }
+
+    pub fn relist_begins(&self) {
+        *self.relisted.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashSet::new());
+    }
+
+    pub fn relisted(&self, uid: &str) {
+        if let Some(listed) = self
+            .relisted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            listed.insert(uid.to_string());
+        }
+    }
+
+    /// Forgets the operations the finished relist did not list.
+    pub fn relist_done(&self) {
+        let listed = self
+            .relisted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(listed) = listed {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.retain(|uid, _| listed.contains(uid));
         }
     }
 
@@ -90,6 +128,7 @@ pub(super) async fn reconcile(
     obj: &DynamicObject,
     ctx: &Context,
     stills: &Stills,
+    budget: &StallBudget,
     stall_after: Duration,
 ) -> Result<Action, AutoBundleError> {
     let (Some(name), Some(uid)) = (obj.metadata.name.clone(), obj.uid()) else {
@@ -104,22 +143,54 @@ pub(super) async fn reconcile(
     let now = Timestamp::now();
     let waiting_on = stall::waiting_on(&obj.data, &volumes);
     let still = stills.observe(&uid, &stall::motion(&obj.data, &volumes), waiting_on, now);
+    let progress = stall::progress(&obj.data, &volumes);
     stills.publish(&ctx.metrics.stalls, stall_after, now);
     let look_every = stall::look_every(stall_after);
-    if let StallDecision::LookAgainIn(wait) = stall::decide(&still, None, stall_after, now) {
+    let decide = |recorded| stall::decide(&still, progress, recorded, stall_after, now);
+    if let StallDecision::LookAgainIn(wait) = decide(None) {
         return Ok(Action::requeue(wait.min(look_every)));
     }
     let ledgers: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
     let recorded = super::read_ledger(&ledgers, &ns).await?;
-    let recorded_motion = recorded
+    let record = recorded
         .get(&ledger::stall_key(&uid))
-        .and_then(|r| ledger::parse(r))
-        .and_then(|r| r.motion);
-    if stall::decide(&still, recorded_motion.as_deref(), stall_after, now) == StallDecision::Bundle
-    {
-        make_bundle(kind, obj, ctx, &still, &recorded, &ledgers).await?;
+        .and_then(|r| ledger::parse(r));
+    let bundled = record.as_ref().and_then(|r| {
+        r.motion.as_deref().map(|motion| Bundled {
+            motion,
+            progress: r.progress,
+        })
+    });
+    if decide(bundled) != StallDecision::Bundle {
+        return Ok(Action::requeue(look_every));
     }
-    Ok(Action::requeue(look_every))
+    let operation = format!("{kind} {ns}/{}", obj.name_any());
+    match budget.take(&operation, now) {
+        Grant::Bundle { withheld } => {
+            let made = Made {
+                still: &still,
+                progress,
+                withheld: &withheld,
+            };
+            make_bundle(kind, obj, ctx, made, &recorded, &ledgers).await?;
+            Ok(Action::requeue(look_every))
+        }
+        Grant::Withheld { retry_in, first } => {
+            if first {
+                ctx.metrics.stalls.bundles_withheld.inc();
+                tracing::warn!(%operation, limit = ctx.config.auto.max_stall_bundles_per_hour, "stall bundle withheld: the hour's stall bundles are made; it is named in the next one");
+            }
+            Ok(Action::requeue(retry_in.max(look_every)))
+        }
+    }
+}
+
+/// The stall a bundle is made for: its stillness, the operation's progress, and the stalls
+/// withheld before it.
+struct Made<'a> {
+    still: &'a Still,
+    progress: u64,
+    withheld: &'a [String],
 }
 
 /// The target's volume operations, as the motion reads them.
@@ -149,11 +220,12 @@ async fn make_bundle(
     kind: &'static str,
     obj: &DynamicObject,
     ctx: &Context,
-    still: &Still,
+    made: Made<'_>,
     recorded: &std::collections::BTreeMap<String, String>,
     ledgers: &Api<ConfigMap>,
 ) -> Result<(), AutoBundleError> {
-    let Some(bundle) = policy::stall_bundle(kind, obj, still) else {
+    let still = made.still;
+    let Some(bundle) = policy::stall_bundle(kind, obj, still, made.withheld) else {
         return Ok(());
     };
     let (ns, uid, name) = (
@@ -166,14 +238,12 @@ async fn make_bundle(
         ctx.metrics.stalls.bundles_created.inc();
     }
     let lookback = ctx.config.auto.lookback;
-    let patch = ledger::stall_record_patch(
-        &uid,
-        &name,
-        &still.motion,
-        recorded,
-        lookback,
-        Timestamp::now(),
-    );
+    let stall = ledger::StallMade {
+        bundle: &name,
+        motion: &still.motion,
+        progress: made.progress,
+    };
+    let patch = ledger::stall_record_patch(&uid, stall, recorded, lookback, Timestamp::now());
     ledgers
         .patch(
             AUTO_BUNDLE_LEDGER,

@@ -58,6 +58,10 @@ pub(crate) fn bundle(bundle: &DebugBundle, found: &Dereferenced) -> Result<Bundl
         .annotations()
         .get(velero_debug_crd::ANNOTATION_STALLED_SINCE)
         .and_then(|since| since.parse().ok());
+    collect.stalls_withheld = bundle
+        .annotations()
+        .get(velero_debug_crd::ANNOTATION_STALLS_WITHHELD)
+        .cloned();
     let url_ttl = url_ttl(&bundle.spec)?;
     // Read again once the bundle finished (lifecycle.rs); checked now so a bad one fails it.
     ttl_after_finished(&bundle.spec)?;
@@ -111,6 +115,7 @@ fn collect(
         node_agent_logs: spec.node_agent_logs.unwrap_or_default(),
         events: spec.events.unwrap_or(true),
         stalled_since: None,
+        stalls_withheld: None,
     })
 }
 

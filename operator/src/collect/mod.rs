@@ -63,6 +63,8 @@ pub(crate) struct CollectPlan {
     pub events: bool,
     /// A stall bundle's: since when its running target had not moved.
     pub stalled_since: Option<Timestamp>,
+    /// A stall bundle's: the stalls withheld before it (its annotation, as written).
+    pub stalls_withheld: Option<String>,
 }
 
 /// The target and, for a restore, its backup, as read before collection (the controller
@@ -115,6 +117,7 @@ pub(crate) async fn run(
             still_for: std::time::Duration::try_from(taken_at.duration_since(since))
                 .unwrap_or_default(),
             taken_at,
+            withheld: sources.plan.stalls_withheld.clone(),
         }
     });
     Ok(sink.into_collected(found.summary))

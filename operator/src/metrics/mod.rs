@@ -106,6 +106,8 @@ pub(crate) struct StalledLabels {
 pub(crate) struct StallMetrics {
     pub stalled: Family<StalledLabels, Gauge<i64, AtomicI64>>,
     pub bundles_created: Counter,
+    /// Stalls whose bundle the bound on stall bundles an hour withheld, each counted once.
+    pub bundles_withheld: Counter,
 }
 
 impl StallMetrics {
@@ -121,9 +123,15 @@ impl StallMetrics {
             "stall_bundles_created",
             "DebugBundles the operator made by itself for Backups and Restores that stopped moving",
         );
+        let bundles_withheld = counter(
+            registry,
+            "stall_bundles_withheld",
+            "Stalls of Backups and Restores that got no bundle because autoBundles.maxStallBundlesPerHour were made within the hour (named in the next stall bundle)",
+        );
         Self {
             stalled,
             bundles_created,
+            bundles_withheld,
         }
     }
 }

@@ -56,6 +56,12 @@ fn header(md: &mut Markdown, s: &Summary) {
             crate::findings::text::duration_words(stalled.still_for),
             stalled.since
         ));
+        if let Some(withheld) = stalled.withheld.as_deref().filter(|w| !w.is_empty()) {
+            md.line(&format!(
+                "- Stall bundles withheld before this one (at most autoBundles.maxStallBundlesPerHour an hour): {}",
+                withheld
+            ));
+        }
     }
     if t.started.is_some() || t.completed.is_some() {
         let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -689,6 +695,7 @@ mod tests {
             since: "2026-11-28T10:00:00Z".into(),
             still_for: std::time::Duration::from_secs(125 * 60),
             taken_at: "2026-11-28T12:05:00Z".parse().unwrap(),
+            withheld: Some("Backup velero/flood-1, Backup velero/flood-2".into()),
         });
         let summary = Summary {
             evidence: e,
@@ -697,6 +704,13 @@ mod tests {
         let md = summary.render(&[], &[]);
         let said = "- Taken while it ran: it had not moved for 2h5m (since 2026-11-28T10:00:00Z)";
         assert!(md.lines().take(5).any(|l| l.starts_with(said)), "{md}");
+        assert!(
+            md.lines()
+                .take(6)
+                .any(|l| l.starts_with("- Stall bundles withheld")
+                    && l.ends_with("Backup velero/flood-1, Backup velero/flood-2")),
+            "{md}"
+        );
         // Once the operation ended, the bundle of its final phase says nothing of the kind.
         let mut ended = summary;
         ended.evidence.target.phase = "Failed".into();

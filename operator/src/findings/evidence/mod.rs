@@ -91,6 +91,9 @@ pub(crate) struct StalledEvidence {
     pub still_for: std::time::Duration,
     /// When the bundle was taken: how old what it waits on is, is told from it.
     pub taken_at: jiff::Timestamp,
+    /// The stalls withheld before this bundle by the bound on stall bundles an hour, as its
+    /// annotation names them.
+    pub withheld: Option<String>,
 }
 
 impl TargetEvidence {

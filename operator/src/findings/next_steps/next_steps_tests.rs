@@ -109,6 +109,7 @@ fn stalled() -> Evidence {
         since: "2026-11-28T10:00:00Z".into(),
         still_for: std::time::Duration::from_secs(3600),
         taken_at: "2026-11-28T11:00:00Z".parse().unwrap(),
+        withheld: None,
     });
     e
 }

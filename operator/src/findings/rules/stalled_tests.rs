@@ -13,6 +13,7 @@ fn running(phase: &str) -> Evidence {
         since: "2026-11-28T10:00:00Z".into(),
         still_for: std::time::Duration::from_secs(40 * 60),
         taken_at: "2026-11-28T10:40:00Z".parse().unwrap(),
+        withheld: None,
     });
     e
 }
