@@ -265,10 +265,12 @@ pub(crate) struct DownloadArgs {
     /// Where to write the archive; "-" for stdout (default NAME.tar.gz).
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
-    /// Unpack the verified archive into DIR.
+    /// Unpack the verified archive into a new folder DIR (DIR-1, DIR-2... when DIR is taken;
+    /// DIR/NAME when DIR is `.` or `..`).
     #[arg(long, value_name = "DIR")]
     pub extract: Option<PathBuf>,
-    /// The most bytes --extract may unpack.
+    /// The most bytes --extract may inflate: every entry's headers, names and data, written or
+    /// skipped.
     #[arg(long, default_value_t = 4 << 30)]
     pub max_bytes: u64,
     /// How long to wait for the operator to sign a new URL when the current one expired.
@@ -285,13 +287,15 @@ pub(crate) struct SummaryArgs {
 pub(crate) struct ReportArgs {
     /// A bundle's .tar.gz, or a DebugBundle's name.
     pub bundle: String,
-    /// Where to unpack the bundle (default: the bundle's name, in the current folder).
+    /// The new folder to unpack the bundle into (default: the bundle's name, in the current
+    /// folder; DIR-1, DIR-2... when it is taken).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Print the report's path without opening it.
     #[arg(long)]
     pub no_open: bool,
-    /// The most bytes a bundle may unpack to.
+    /// The most bytes reading the bundle may inflate: every entry's headers, names and data,
+    /// written or skipped.
     #[arg(long, default_value_t = 4 << 30)]
     pub max_bytes: u64,
     /// How long to wait for the operator to sign a new URL when the current one expired.
@@ -312,7 +316,8 @@ pub(crate) struct ServeArgs {
     /// Where to make the temporary folder (removed on exit; default: the system's).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// The most bytes a bundle may unpack to.
+    /// The most bytes reading the bundle may inflate: every entry's headers, names and data,
+    /// written or skipped.
     #[arg(long, default_value_t = 4 << 30)]
     pub max_bytes: u64,
     /// How long to wait for the operator to sign a new URL when the current one expired.

@@ -4,16 +4,28 @@
 
 use std::{
     fs::File,
-    io::{self, Read, Write},
+    io::{self, Write},
+    ops::ControlFlow,
     path::Path,
 };
 
 use velero_debug_crd::printable;
 
+use super::entries::{ArchiveError, Budget, DEFAULT_MAX_BYTES, MAX_ENTRIES, read_entries};
+
+/// What `logs` may read of an archive: as much as `download --extract` unpacks by default.
+const LOGS_BUDGET: Budget = Budget {
+    bytes: DEFAULT_MAX_BYTES,
+    entries: MAX_ENTRIES,
+    bytes_named: "the most `logs` reads",
+};
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BundleFileError {
     #[error("reading the archive: {0}")]
     Read(#[from] io::Error),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
     #[error("no file {wanted:?} in the bundle (`kubectl velero-debug logs BUNDLE` lists them)")]
     NotFound { wanted: String },
     #[error("{wanted:?} names {} files; give more of the path: {}", candidates.len(), candidates.join(", "))]
@@ -33,15 +45,15 @@ pub(crate) struct BundleFile {
 /// Every regular file of the archive, in archive order.
 pub(crate) fn list(archive: &Path) -> Result<Vec<BundleFile>, BundleFileError> {
     let mut files = Vec::new();
-    for entry in open(archive)?.entries()? {
-        let entry = entry?;
+    read_entries(File::open(archive)?, LOGS_BUDGET, |entry| {
         if entry.header().entry_type().is_file() {
             files.push(BundleFile {
                 path: below_root(&entry.path()?.to_string_lossy()),
                 size: entry.size(),
             });
         }
-    }
+        Ok::<_, BundleFileError>(ControlFlow::Continue(()))
+    })?;
     Ok(files)
 }
 
@@ -77,26 +89,20 @@ pub(crate) fn copy(
     out: &mut impl Write,
     to_terminal: bool,
 ) -> Result<(), BundleFileError> {
-    for entry in open(archive)?.entries()? {
-        let mut entry = entry?;
+    let mut found = false;
+    read_entries(File::open(archive)?, LOGS_BUDGET, |entry| {
         if below_root(&entry.path()?.to_string_lossy()) != path {
-            continue;
+            return Ok::<_, BundleFileError>(ControlFlow::Continue(()));
         }
-        if !to_terminal {
-            io::copy(&mut entry, out)?;
-            return Ok(());
+        found = true;
+        if to_terminal {
+            copy_as_text(entry, out)?;
+        } else {
+            io::copy(entry, out)?;
         }
-        let mut reader = io::BufReader::new(entry);
-        let mut line = Vec::new();
-        while io::BufRead::read_until(&mut reader, b'\n', &mut line)? > 0 {
-            let text = String::from_utf8_lossy(&line);
-            let (body, newline) = match text.strip_suffix('\n') {
-                Some(body) => (body, "\n"),
-                None => (&*text, ""),
-            };
-            write!(out, "{}{newline}", printable(body))?;
-            line.clear();
-        }
+        Ok(ControlFlow::Break(()))
+    })?;
+    if found {
         return Ok(());
     }
     Err(BundleFileError::NotFound {
@@ -104,10 +110,20 @@ pub(crate) fn copy(
     })
 }
 
-fn open(archive: &Path) -> Result<tar::Archive<impl Read>, BundleFileError> {
-    Ok(tar::Archive::new(flate2::read::MultiGzDecoder::new(
-        File::open(archive)?,
-    )))
+/// `file` as text with control sequences made visible, line by line.
+fn copy_as_text(file: impl io::Read, out: &mut impl Write) -> io::Result<()> {
+    let mut reader = io::BufReader::new(file);
+    let mut line = Vec::new();
+    while io::BufRead::read_until(&mut reader, b'\n', &mut line)? > 0 {
+        let text = String::from_utf8_lossy(&line);
+        let (body, newline) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*text, ""),
+        };
+        write!(out, "{}{newline}", printable(body))?;
+        line.clear();
+    }
+    Ok(())
 }
 
 /// The operator puts every file in one folder named after the bundle; users name files

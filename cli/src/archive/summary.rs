@@ -9,6 +9,7 @@
 use std::{
     cell::Cell,
     io::{self, Read},
+    ops::ControlFlow,
     path::Path,
     rc::Rc,
 };
@@ -16,7 +17,10 @@ use std::{
 use futures::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::download::without_query;
+use super::{
+    download::without_query,
+    entries::{ArchiveError, Budget, MAX_ENTRIES, read_entries},
+};
 
 /// The operator caps summary.md at 64 KiB; a larger one is not from it.
 pub(crate) const MAX_SUMMARY_BYTES: u64 = 1024 * 1024;
@@ -32,6 +36,16 @@ pub(crate) enum SummaryError {
     Missing,
     #[error("{0}: stopped reading there (`kubectl velero-debug download` gets the whole archive)")]
     Cut(String),
+}
+
+impl From<ArchiveError> for SummaryError {
+    fn from(e: ArchiveError) -> Self {
+        match e {
+            ArchiveError::Read(e) => SummaryError::Read(e),
+            ArchiveError::Limit(hit) => SummaryError::Cut(hit.to_string()),
+            sparse @ ArchiveError::Sparse => SummaryError::Cut(sparse.to_string()),
+        }
+    }
 }
 
 /// How much is read at most, in bytes.
@@ -53,33 +67,12 @@ impl Caps {
     }
 }
 
-/// Which cap a read hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cap {
-    Archive(u64),
-    Unpacked(u64),
-}
-
-impl Cap {
-    fn error(self) -> SummaryError {
-        SummaryError::Cut(match self {
-            Cap::Archive(size) => format!(
-                "the store sent more than the archive's {size} bytes (status.archive.sizeBytes)"
-            ),
-            Cap::Unpacked(size) => {
-                format!("no summary.md in the first {size} bytes of the unpacked archive")
-            }
-        })
-    }
-}
-
-/// A reader that fails once more than `left` bytes come, recording which cap it was (the tar
-/// and gzip readers may wrap the error; the record tells it apart from a broken stream).
+/// The stream, failing once more than `left` bytes come and recording that it did (the gzip
+/// and tar readers may wrap the error; the record tells it apart from a broken stream).
 struct Capped<R> {
     inner: R,
     left: u64,
-    cap: Cap,
-    hit: Rc<Cell<Option<Cap>>>,
+    hit: Rc<Cell<bool>>,
 }
 
 impl<R: Read> Read for Capped<R> {
@@ -88,7 +81,7 @@ impl<R: Read> Read for Capped<R> {
         let asked = (self.left.saturating_add(1)).min(buf.len() as u64) as usize;
         let n = self.inner.read(&mut buf[..asked])?;
         if n as u64 > self.left {
-            self.hit.set(Some(self.cap));
+            self.hit.set(true);
             return Err(io::Error::other("read past the cap"));
         }
         self.left -= n as u64;
@@ -102,42 +95,44 @@ fn is_summary(path: &Path) -> bool {
     parts.len() <= 2 && path.file_name().is_some_and(|n| n == "summary.md")
 }
 
-/// summary.md from a tar.gz, reading entries only until it is found, within `caps`. Every
-/// gzip member is read if need be, so an archive with summary.md anywhere near its start
-/// works too.
+/// summary.md from a tar.gz, reading entries only until it is found, within `caps` (the
+/// unpacked ones counted as every archive is, entries.rs). Every gzip member is read if need
+/// be, so an archive with summary.md anywhere near its start works too.
 pub(crate) fn read_summary(archive: impl Read, caps: Caps) -> Result<String, SummaryError> {
-    let hit = Rc::new(Cell::new(None));
-    let archive: Box<dyn Read> = Box::new(Capped {
+    let hit = Rc::new(Cell::new(false));
+    let stream = Capped {
         inner: archive,
         left: caps.archive,
-        cap: Cap::Archive(caps.archive),
-        hit: hit.clone(),
-    });
-    let unpacked = Capped {
-        inner: flate2::read::MultiGzDecoder::new(archive),
-        left: caps.unpacked,
-        cap: Cap::Unpacked(caps.unpacked),
         hit: hit.clone(),
     };
-    find_summary(tar::Archive::new(unpacked), caps.summary).map_err(|e| match (hit.get(), e) {
-        (Some(cap), SummaryError::Read(_)) => cap.error(),
-        (_, e) => e,
-    })
-}
-
-fn find_summary(mut archive: tar::Archive<impl Read>, cap: u64) -> Result<String, SummaryError> {
-    for entry in archive.entries()? {
-        let entry = entry?;
-        if is_summary(&entry.path()?) {
-            let mut text = Vec::new();
-            entry.take(cap + 1).read_to_end(&mut text)?;
-            if text.len() as u64 > cap {
-                return Err(SummaryError::Cut(format!("summary.md is over {cap} bytes")));
-            }
-            return Ok(String::from_utf8_lossy(&text).into_owned());
+    let budget = Budget {
+        bytes: caps.unpacked,
+        entries: MAX_ENTRIES,
+        bytes_named: "the most `summary` reads looking for summary.md",
+    };
+    let mut found = None;
+    let read = read_entries(stream, budget, |entry| {
+        if !is_summary(&entry.path()?) {
+            return Ok(ControlFlow::Continue(()));
         }
+        let mut text = Vec::new();
+        entry.take(caps.summary + 1).read_to_end(&mut text)?;
+        if text.len() as u64 > caps.summary {
+            let cap = caps.summary;
+            return Err(SummaryError::Cut(format!("summary.md is over {cap} bytes")));
+        }
+        found = Some(String::from_utf8_lossy(&text).into_owned());
+        Ok(ControlFlow::Break(()))
+    });
+    match (read, found) {
+        (Err(SummaryError::Read(_)), _) if hit.get() => Err(SummaryError::Cut(format!(
+            "the store sent more than the archive's {} bytes (status.archive.sizeBytes)",
+            caps.archive
+        ))),
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(text)) => Ok(text),
+        (Ok(()), None) => Err(SummaryError::Missing),
     }
-    Err(SummaryError::Missing)
 }
 
 /// summary.md from the streamed body of `response`, an archive of `archive_size` bytes.

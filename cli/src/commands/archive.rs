@@ -17,8 +17,9 @@ use crate::{
     archive::{
         bundle_files,
         download::{self, DownloadError, UrlState},
+        entries::Budget,
         summary,
-        unpack::unpack_bounded,
+        unpack::{folder_for, unpack_into_new_folder},
     },
     args::{DownloadArgs, LogsArgs, RefreshUrlArgs, SummaryArgs},
     cluster::refresh,
@@ -81,8 +82,9 @@ pub(crate) async fn download(
         .unwrap_or_else(|| PathBuf::from(format!("{}.tar.gz", args.name)));
     let sha256 = save(api, bundle, &path, timeout).await?;
     eprintln!("{}: sha256 {sha256} verified", path.display());
-    if let Some(folder) = &args.extract {
-        unpack_bounded(&path, folder, args.max_bytes)?;
+    if let Some(wanted) = &args.extract {
+        let wanted = folder_for(wanted, &args.name);
+        let folder = unpack_into_new_folder(&path, &wanted, Budget::max_bytes(args.max_bytes))?;
         eprintln!("extracted into {}", folder.display());
     }
     Ok(ExitStatus::Success)

@@ -1,35 +1,44 @@
 //! `report`: a bundle's report.html (the operator writes it into every bundle), unpacked with
 //! the rest of the bundle so its links work, then opened in the user's browser, or its path
 //! printed where there is none. The bundle is a file here, or a DebugBundle downloaded first.
-//! A bundle may come from anyone: its page is opened only when it has the shape the operator
-//! writes (velero_debug_crd::report_page), a head whose policy forbids every script first.
+//! A bundle may come from anyone: it is unpacked only into a folder made for it, and opened
+//! only when every page in it has the shape the operator writes (archive/pages.rs).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
 use kube::Api;
-use velero_debug_crd::{
-    DebugBundle,
-    report_page::{MAX_REPORT_PAGE_BYTES, check_report_page},
-};
+use velero_debug_crd::DebugBundle;
 
 use super::{archive, parse_timeout};
-use crate::{archive::unpack::unpack_bounded, args::ReportArgs, exit::ExitStatus};
+use crate::{
+    archive::{
+        entries::Budget,
+        pages::every_page_ours,
+        unpack::{folder_for, unpack_into_new_folder},
+    },
+    args::ReportArgs,
+    exit::ExitStatus,
+};
 
 /// `report FILE.tar.gz`: no cluster needed.
 pub(crate) fn from_file(args: &ReportArgs) -> anyhow::Result<ExitStatus> {
     let archive = Path::new(&args.bundle);
-    let dir = match &args.dir {
-        Some(dir) => dir.clone(),
-        None => folder_named_after(archive)?,
+    let wanted = match &args.dir {
+        Some(dir) => {
+            let name = folder_named_after(archive).unwrap_or_else(|_| "bundle".into());
+            folder_for(dir, &name)
+        }
+        None => PathBuf::from(folder_named_after(archive)?),
     };
-    show(archive, &dir, args)
+    let folder = unpack(archive, &wanted, args.max_bytes)?;
+    show(&folder, args)
 }
 
 /// The folder `report` unpacks `archive` into when none is named: its name without `.tar.gz`,
 /// refused when that names no folder of its own (`..tar.gz` would unpack into the parent).
-fn folder_named_after(archive: &Path) -> anyhow::Result<PathBuf> {
+fn folder_named_after(archive: &Path) -> anyhow::Result<String> {
     let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let stem = name.trim_end_matches(".tar.gz").trim_end_matches(".tgz");
     if matches!(stem.trim(), "" | "." | "..") {
@@ -38,36 +47,72 @@ fn folder_named_after(archive: &Path) -> anyhow::Result<PathBuf> {
             archive.display()
         );
     }
-    Ok(PathBuf::from(stem))
+    Ok(stem.to_string())
 }
 
-/// `report NAME`: the DebugBundle's archive downloaded (and verified) first.
+/// `report NAME`: the DebugBundle's archive downloaded (and verified) first, beside the
+/// folder, then moved into it once unpacked.
 pub(crate) async fn from_cluster(
     api: &Api<DebugBundle>,
     args: &ReportArgs,
 ) -> anyhow::Result<ExitStatus> {
     let bundle = api.get(&args.bundle).await?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&args.bundle));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("{}.tar.gz", args.bundle));
+    let wanted = folder_for(
+        args.dir.as_deref().unwrap_or(Path::new(&args.bundle)),
+        &args.bundle,
+    );
+    let beside = match wanted.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(beside).with_context(|| format!("creating {}", beside.display()))?;
+    let download = tempfile::Builder::new()
+        .prefix(".velero-debug-")
+        .tempdir_in(beside)
+        .with_context(|| format!("creating a temporary folder in {}", beside.display()))?;
+    let file_name = format!("{}.tar.gz", args.bundle);
+    let path = download.path().join(&file_name);
     archive::save(api, bundle, &path, parse_timeout(&args.timeout)?).await?;
-    show(&path, &dir, args)
+    let folder = unpack(&path, &wanted, args.max_bytes)?;
+    keep_archive(&path, &folder.join(file_name));
+    show(&folder, args)
 }
 
-fn show(archive: &Path, dir: &Path, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
-    unpack_bounded(archive, dir, args.max_bytes)?;
-    let report = find_report(dir)?;
+/// Unpacks `archive` into a new folder (`wanted`, or a free name beside it); that folder.
+fn unpack(archive: &Path, wanted: &Path, max_bytes: u64) -> anyhow::Result<PathBuf> {
+    let folder = unpack_into_new_folder(archive, wanted, Budget::max_bytes(max_bytes))?;
+    if folder != wanted {
+        eprintln!(
+            "{} is taken: unpacked into {}",
+            wanted.display(),
+            folder.display()
+        );
+    }
+    Ok(folder)
+}
+
+/// Moves the downloaded archive into the bundle's folder, unless the bundle holds a file of
+/// that name (the folder is new and this run's alone: nothing else can).
+fn keep_archive(from: &Path, to: &Path) {
+    let kept = match to.symlink_metadata() {
+        Ok(_) => Err(format!("the bundle holds {}", to.display())),
+        Err(_) => std::fs::rename(from, to).map_err(|e| e.to_string()),
+    };
+    if let Err(why) = kept {
+        eprintln!("note: the archive is not kept: {why}");
+    }
+}
+
+fn show(folder: &Path, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
+    let report = find_report(folder)?;
     println!("{}", report.display());
     if args.no_open {
         return Ok(ExitStatus::Success);
     }
-    if let Err(why) = ours(&report) {
+    if let Err(why) = every_page_ours(folder) {
         eprintln!(
-            "not opened: this report.html is not one the operator writes ({why}). The bundle \
-             may come from anyone: read the file above as text, not in a browser."
+            "not opened: {why}. The bundle may come from anyone: read the file above as text, \
+             not in a browser."
         );
         return Ok(ExitStatus::Error);
     }
@@ -78,20 +123,6 @@ fn show(archive: &Path, dir: &Path, args: &ReportArgs) -> anyhow::Result<ExitSta
         ),
     }
     Ok(ExitStatus::Success)
-}
-
-/// Ok when the page at `report` has the operator's shape (read up to its size bound).
-fn ours(report: &Path) -> anyhow::Result<()> {
-    use std::io::Read;
-    let mut page = Vec::new();
-    std::fs::File::open(report)?
-        .take(MAX_REPORT_PAGE_BYTES + 1)
-        .read_to_end(&mut page)?;
-    if page.len() as u64 > MAX_REPORT_PAGE_BYTES {
-        bail!("more than {MAX_REPORT_PAGE_BYTES} bytes");
-    }
-    check_report_page(&page)?;
-    Ok(())
 }
 
 /// `DIR/<bundle folder>/report.html`.
@@ -133,17 +164,44 @@ fn open_in_browser(report: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::unpack::tests::archive_of;
 
     #[test]
     fn the_report_is_found_in_the_bundles_folder() {
-        let a = crate::archive::unpack::tests::archive_of(&[
+        let a = archive_of(&[
             ("b1/report.html", b"<!DOCTYPE html>"),
             ("b1/summary.md", b"x"),
         ]);
         let dir = tempfile::tempdir().unwrap();
-        unpack_bounded(a.path(), dir.path(), 1 << 20).unwrap();
-        let report = find_report(dir.path()).unwrap();
-        assert!(report.ends_with("b1/report.html"));
+        let folder = unpack(a.path(), &dir.path().join("b1"), 1 << 20).unwrap();
+        let report = find_report(&folder).unwrap();
+        assert!(
+            report.ends_with("b1/b1/report.html"),
+            "{}",
+            report.display()
+        );
+    }
+
+    #[test]
+    fn a_bundle_named_after_a_taken_folder_lands_in_a_new_one_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::write(bin.join("kubectl"), b"the real kubectl").unwrap();
+        let a = archive_of(&[("kubectl", b"evil"), ("b1/report.html", b"<html>")]);
+        let folder = unpack(a.path(), &bin, 1 << 20).unwrap();
+        assert_eq!(folder, dir.path().join("bin-1"));
+        let report = find_report(&folder).unwrap();
+        assert!(
+            report.ends_with("bin-1/b1/report.html"),
+            "{}",
+            report.display()
+        );
+        assert_eq!(
+            std::fs::read(bin.join("kubectl")).unwrap(),
+            b"the real kubectl"
+        );
+        assert_eq!(std::fs::read_dir(&bin).unwrap().count(), 1);
     }
 
     #[test]
@@ -154,21 +212,38 @@ mod tests {
         }
         assert_eq!(
             folder_named_after(Path::new("/tmp/why-restore.tar.gz")).unwrap(),
-            PathBuf::from("why-restore")
+            "why-restore"
         );
     }
 
     #[test]
     fn a_scripted_page_from_a_bundle_is_not_opened() {
-        let a = crate::archive::unpack::tests::archive_of(&[(
+        let a = archive_of(&[(
             "b1/report.html",
             b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>",
         )]);
         let dir = tempfile::tempdir().unwrap();
-        unpack_bounded(a.path(), dir.path(), 1 << 20).unwrap();
-        let report = find_report(dir.path()).unwrap();
-        let e = ours(&report).unwrap_err();
+        let folder = unpack(a.path(), &dir.path().join("in"), 1 << 20).unwrap();
+        let e = every_page_ours(&folder).unwrap_err();
+        assert!(
+            e.to_string().contains("b1/report.html is not a page"),
+            "{e}"
+        );
         assert!(e.to_string().contains("head"), "{e}");
+    }
+
+    #[test]
+    fn an_archive_kept_in_its_folder_never_replaces_a_file_of_the_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("a.tar.gz");
+        std::fs::write(&from, b"archive").unwrap();
+        let to = dir.path().join("kept.tar.gz");
+        std::fs::write(&to, b"the bundle's own").unwrap();
+        keep_archive(&from, &to);
+        assert_eq!(std::fs::read(&to).unwrap(), b"the bundle's own");
+        std::fs::remove_file(&to).unwrap();
+        keep_archive(&from, &to);
+        assert_eq!(std::fs::read(&to).unwrap(), b"archive");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::{
     objects::Store,
     server::{self, App, Bundle},
 };
-use crate::archive::unpack::unpack_bounded;
+use crate::archive::{entries::Budget, unpack::unpack_into_new_folder};
 
 pub(crate) struct Options {
     pub port: u16,
@@ -38,8 +38,11 @@ pub(crate) fn temp_folder(parent: Option<&Path>) -> anyhow::Result<TempDir> {
 
 /// Serves `archive` until stopped; `temp` is removed when this returns.
 pub(crate) async fn serve(temp: TempDir, archive: &Path, options: &Options) -> anyhow::Result<()> {
-    let unpacked = temp.path().join("bundle");
-    unpack_bounded(archive, &unpacked, options.max_bytes)?;
+    let unpacked = unpack_into_new_folder(
+        archive,
+        &temp.path().join("bundle"),
+        Budget::max_bytes(options.max_bytes),
+    )?;
     let bundle = load(&unpacked)?;
     let namespace = target_namespace(&bundle.store, &bundle.target);
     let listener =
