@@ -28,6 +28,11 @@ pub(crate) struct Store {
     held: HashSet<(usize, Option<String>, String)>,
     /// .yaml files not read: too big alone, or past [`MAX_OBJECT_BYTES`] together.
     pub skipped_files: usize,
+    /// .yaml files read only up to a document that is not YAML or expands past the file's
+    /// bound (aliases).
+    pub cut_files: usize,
+    /// The first of them, and why.
+    pub first_cut: Option<(PathBuf, String)>,
     /// The Velero server version the bundle names, whose release's kinds `kinds` holds.
     pub velero_version: Option<String>,
 }
@@ -53,8 +58,13 @@ impl Store {
                 continue;
             }
             left -= size;
-            for object in objects_in(&file) {
+            let (objects, cut) = objects_in(&file);
+            for object in objects {
                 store.add(object);
+            }
+            if let Some(why) = cut {
+                store.cut_files += 1;
+                store.first_cut.get_or_insert((file, why));
             }
         }
         store.add_missing_namespaces();
@@ -68,6 +78,8 @@ impl Store {
             objects,
             held: HashSet::new(),
             skipped_files: 0,
+            cut_files: 0,
+            first_cut: None,
             velero_version: None,
         }
     }
@@ -199,23 +211,24 @@ pub(crate) fn server_version(dir: &Path) -> Option<String> {
     if std::fs::metadata(&file).ok()?.len() > MAX_SERVER_STATUS_FILE {
         return None;
     }
-    let status: Value = serde_yaml::from_str(&std::fs::read_to_string(&file).ok()?).ok()?;
+    let status = bounded_yaml::document(&std::fs::read_to_string(&file).ok()?)?;
     status["serverVersion"].as_str().map(str::to_string)
 }
 
 /// The objects of one file, up to a document that is not YAML or expands past the file's
-/// bound (bounded_yaml.rs).
-fn objects_in(file: &Path) -> Vec<Value> {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return Vec::new();
+/// bound (bounded_yaml.rs), and why it stopped there.
+fn objects_in(file: &Path) -> (Vec<Value>, Option<String>) {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => return (Vec::new(), Some(e.to_string())),
     };
-    let (documents, _) =
+    let (documents, cut) =
         bounded_yaml::documents(&text, bounded_yaml::budget_for(text.len() as u64));
     let mut out = Vec::new();
     for value in documents {
         flatten(value, &mut out);
     }
-    out
+    (out, cut)
 }
 
 fn flatten(value: Value, out: &mut Vec<Value>) {
@@ -284,6 +297,30 @@ mod tests {
         assert_eq!(Store::load(dir.path()).skipped_files, 0);
     }
 
+    #[test]
+    fn an_anchor_bomb_in_the_bundle_is_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n";
+        std::fs::write(dir.path().join("p.yaml"), pod).unwrap();
+        let bomb = bounded_yaml::tests::anchor_bomb(400);
+        std::fs::write(dir.path().join("bomb.yaml"), bomb).unwrap();
+        let started = std::time::Instant::now();
+        let store = Store::load(dir.path());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let pods = store.objects(store.kind_of("", "v1", "pods").unwrap());
+        assert_eq!(pods.len(), 1);
+        assert_eq!(store.count(), 2, "the pod and its namespace only");
+        let (path, why) = store.first_cut.as_ref().unwrap();
+        assert_eq!(
+            (path.file_name().unwrap(), store.cut_files),
+            ("bomb.yaml".as_ref(), 1)
+        );
+        assert!(
+            why.contains("expands to more bytes than its size allows"),
+            "{why}"
+        );
+    }
+
     /// The column names of PodVolumeRestores as a bundle whose server status says `status`
     /// is served.
     fn pvr_columns(status: Option<&[u8]>) -> Vec<String> {
@@ -313,9 +350,21 @@ mod tests {
         assert_ne!(old, newest);
         assert_eq!(pvr_columns(Some(from_image)), old);
         assert_eq!(pvr_columns(Some(b"serverVersion: v1.18.3\n")), newest);
-        // Unreadable, undecodable or oversized: the newest release's.
+        // Unreadable, undecodable, oversized or expanding past its size: the newest release's.
         let huge = format!("serverVersion: v1.14.0\n#{}\n", "x".repeat(70 << 10));
-        for bad in [&b"serverVersion: [\n"[..], b"\xff\xfe\x00", huge.as_bytes()] {
+        let mut aliases = format!(
+            "serverVersion: v1.14.0\na: &a {}\nb:\n",
+            "x".repeat(16 << 10)
+        );
+        aliases.push_str(&"- *a\n".repeat(8000));
+        assert!(aliases.len() < 64 << 10);
+        let bad = [
+            &b"serverVersion: [\n"[..],
+            b"\xff\xfe\x00",
+            huge.as_bytes(),
+            aliases.as_bytes(),
+        ];
+        for bad in bad {
             assert_eq!(pvr_columns(Some(bad)), newest);
         }
     }

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use tempfile::TempDir;
-use velero_debug_crd::manifest::Manifest;
+use velero_debug_crd::{manifest::Manifest, printable};
 
 use super::{
     access::Access,
@@ -102,6 +102,20 @@ fn load(unpacked: &Path) -> anyhow::Result<Bundle> {
         eprintln!(
             "warning: {} .yaml files of the bundle are not served: each over 16 MiB, or past 256 MiB of objects in all",
             store.skipped_files
+        );
+    }
+    if let Some((path, why)) = &store.first_cut {
+        let count = store.cut_files;
+        let path = path
+            .strip_prefix(&root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        eprintln!(
+            "warning: {count} .yaml files of the bundle are served only up to a document that \
+             is not YAML or expands past the file's size (aliases); the first, {}: {}",
+            printable(&path),
+            printable(why)
         );
     }
     let mut target = BundleTarget {
