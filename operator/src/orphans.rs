@@ -201,7 +201,7 @@ async fn sweep_location(
     )
     .await
     {
-        Ok(ArchiveStore::Ready(store)) => store,
+        Ok(ArchiveStore::Ready(store)) => *store,
         Ok(ArchiveStore::Refused(why)) => {
             refused.tell(name, &why.to_string(), ctx).await;
             return;

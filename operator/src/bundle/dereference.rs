@@ -243,7 +243,7 @@ pub(crate) async fn archive_store(
 ) -> Result<Option<ObjectStore>, DereferenceError> {
     Ok(
         match archive_store_lookup(client, namespace, location_name, trusted).await? {
-            ArchiveStore::Ready(store) => Some(store),
+            ArchiveStore::Ready(store) => Some(*store),
             ArchiveStore::Gone | ArchiveStore::Refused(_) => None,
         },
     )
@@ -253,7 +253,7 @@ pub(crate) async fn archive_store(
 /// credential is gone or unusable), or a refusal of the location itself (a value that would
 /// send its credential to a host it names), which its owner should hear of.
 pub(crate) enum ArchiveStore {
-    Ready(ObjectStore),
+    Ready(Box<ObjectStore>),
     Gone,
     Refused(CredentialError),
 }
@@ -272,9 +272,9 @@ pub(crate) async fn archive_store_lookup(
         Err(e) => return Err(e),
     };
     match credentials::fetch(client, namespace, &location, trusted).await {
-        Ok(c) => Ok(ArchiveStore::Ready(
+        Ok(c) => Ok(ArchiveStore::Ready(Box::new(
             ObjectStore::connect(&location, &c).await,
-        )),
+        ))),
         Err(e @ (CredentialError::UntrustedHost { .. } | CredentialError::Refused { .. })) => {
             Ok(ArchiveStore::Refused(e))
         }

@@ -129,7 +129,7 @@ fn an_account_name_that_is_not_azures_is_refused_naming_the_key_and_value() {
         "acct?sv=1",
     ] {
         let config = [("storageAccount", account), ("useAAD", "true")];
-        match read(&config, Some(&entra)) {
+        match read(&config, Some(entra)) {
             Err(ReadError::Refused { key, value, .. }) => {
                 assert_eq!(key, "config.storageAccount");
                 assert_eq!(value, account);

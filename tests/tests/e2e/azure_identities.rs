@@ -36,6 +36,16 @@ fn entra(env: &Env) -> Result<&EntraEnv> {
 /// A BSL over Azurite's container with `useAAD`, its credential Secret `secret` (one the
 /// chart lets the operator read: tests/env/chart-install.sh) holding `dotenv`.
 async fn entra_location(t: &TestCtx, secret: &str, dotenv: &str) -> Result<String> {
+    entra_location_edited(t, secret, dotenv, |_| {}).await
+}
+
+/// The same, its spec edited by `edit` before it is made.
+async fn entra_location_edited(
+    t: &TestCtx,
+    secret: &str,
+    dotenv: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<String> {
     let (env, entra) = (&t.env, entra(&t.env)?);
     let name = unique_name("aad");
     credential_secret(t, secret, dotenv).await?;
@@ -50,6 +60,8 @@ async fn entra_location(t: &TestCtx, secret: &str, dotenv: &str) -> Result<Strin
                    "useAAD": "true", "activeDirectoryAuthorityURI": entra.authority,
                    "resourceGroup": "rg", "subscriptionId": "s"},
     });
+    let mut spec = spec;
+    edit(&mut spec);
     let resource = velero_resource("BackupStorageLocation");
     let obj: DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
@@ -270,4 +282,80 @@ fn expired_token(client: &str) -> String {
                                "iat": now - 7200, "exp": now - 3600, "jti": "expired"})
         )
     )
+}
+
+/// Whoever may edit a BSL but not read its Secret names an "account" that is a host of their
+/// own: with useAAD, `storageAccount: "127.0.0.1:PORT/x"` would make the blob address
+/// `https://127.0.0.1:PORT/x.blob.core.windows.net` and carry the service principal's bearer
+/// token there. The account name is refused, naming the key and the value; the listener the
+/// test starts is never connected to, neither by the bundle nor by the garbage collector's
+/// sweeps, which tell of the refusal in a Warning event on the BSL.
+#[tokio::test]
+async fn an_account_name_that_names_a_host_gets_no_token() -> Result<()> {
+    use k8s_openapi::api::events::v1::Event;
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let t = &TestCtx::new().await?;
+    let entra = entra(&t.env)?.clone();
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = collector.local_addr()?;
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    let accepting = tokio::spawn(async move {
+        while collector.accept().await.is_ok() {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let account = format!("{address}/x");
+    let location = entra_location_edited(
+        t,
+        "azure-entra-credentials",
+        &principal(&entra, &entra.client_secret),
+        |spec| {
+            spec["config"]["storageAccount"] = serde_json::json!(account);
+            spec["config"]
+                .as_object_mut()
+                .map(|c| c.remove("storageAccountURI"));
+        },
+    )
+    .await?;
+    let done = bundle_of_backup(t, &location, "aad-injected").await?;
+    let reason = condition_reason(&done);
+    // The environment's sweeps run every 3 s: a few of them see the location too.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    accepting.abort();
+    ensure!(
+        reason.starts_with("UnsupportedStorageLocation")
+            && reason.contains("config.storageAccount")
+            && reason.contains(&format!("{account:?}"))
+            && reason.contains("3 to 24 lowercase letters and digits"),
+        "{reason}"
+    );
+    let seen = connections.load(Ordering::SeqCst);
+    ensure!(
+        seen == 0,
+        "the host the account named was connected to {seen} times"
+    );
+    let events: Api<Event> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let regarding = kube::api::ListParams::default().fields(&format!("regarding.name={location}"));
+    let told = events
+        .list(&regarding)
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(&location))
+        .filter(|e| e.reason.as_deref() == Some("StorageLocationRefused"))
+        .collect::<Vec<_>>();
+    ensure!(
+        told.len() == 1
+            && told[0]
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("config.storageAccount")),
+        "the sweeps told of the refused location {} times: {told:?}",
+        told.len()
+    );
+    Ok(())
 }

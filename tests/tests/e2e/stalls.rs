@@ -310,3 +310,107 @@ async fn keeps_moving_and_gets_none(t: &TestCtx, ns: &str) -> Result<()> {
     );
     Ok(())
 }
+
+/// Velero's Backups have no status subresource: whoever may create a Backup may create it
+/// already InProgress. 200 such Backups, each "stalled" after stallAfter, get at most the
+/// hour's bound of stall bundles (3 here); the rest are counted as withheld, the ledger is not
+/// filled, and a real PartiallyFailed restore made after them still gets its bundle. Deleted,
+/// they are stalled no more at once. Serial: the operator runs with another stallAfter and
+/// bound meanwhile.
+#[tokio::test]
+async fn serial_a_flood_of_backups_made_in_progress_gets_at_most_the_hours_stall_bundles()
+-> Result<()> {
+    use velero_debug_e2e::{
+        auto_bundles::auto_bundle_for, operators::operator_metric,
+        restores::partially_failed_restore,
+    };
+    const FLOOD: usize = 200;
+    const BOUND: usize = 3;
+    let t = &TestCtx::new().await?;
+    let back = OperatorsBack::armed();
+    let settings = [
+        (
+            "AUTO_BUNDLE_STALL_AFTER",
+            format!("{}s", STALL_AFTER.as_secs()),
+        ),
+        ("MAX_STALL_BUNDLES_PER_HOUR", BOUND.to_string()),
+    ];
+    restart_operators(1, &settings).await?;
+    let resource = velero_resource("Backup");
+    let backups: Api<DynamicObject> =
+        Api::namespaced_with(t.client.clone(), &t.env.namespace, &resource);
+    let run = unique_name("flood");
+    for i in 0..FLOOD {
+        let name = format!("{run}-{i:03}");
+        let backup: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "velero.io/v1", "kind": "Backup",
+            "metadata": {"name": name, "namespace": t.env.namespace, "labels": {"vdo-flood": run}},
+            "spec": {"includedNamespaces": ["no-such-namespace"]},
+            "status": {"phase": "InProgress"},
+        }))?;
+        backups.create(&PostParams::default(), &backup).await?;
+        t.cleanup.delete(&resource, Some(&t.env.namespace), &name);
+    }
+    let metric = "velero_debug_stall_bundles_withheld_total";
+    let withheld = eventually(
+        "every Backup of the flood stalled and decided",
+        STALL_AFTER + Duration::from_secs(90),
+        || async {
+            let n = operator_metric(&t.env, "operator-0", metric).await?;
+            Ok((n >= (FLOOD - BOUND) as i64).then_some(n))
+        },
+    )
+    .await?;
+    let flood_bundles = |bundles: Vec<DebugBundle>| {
+        bundles
+            .into_iter()
+            .filter(|b| {
+                b.spec
+                    .backup
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(&run))
+            })
+            .count()
+    };
+    let api: Api<DebugBundle> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let stall = ListParams::default().labels("velerodebug.io/auto-reason=stall");
+    let made = flood_bundles(api.list(&stall).await?.items);
+    ensure!(
+        made == BOUND && withheld == (FLOOD - BOUND) as i64,
+        "{made} stall bundles made and {withheld} withheld for {FLOOD} Backups (bound {BOUND})"
+    );
+    // A real failure after the flood still gets its bundle.
+    let restore = partially_failed_restore(t).await?;
+    let restores: Api<DynamicObject> = Api::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Restore"),
+    );
+    let uid = restores
+        .get(&restore)
+        .await?
+        .uid()
+        .context("restore without uid")?;
+    let name = auto_bundle_for(t, &uid).await?;
+    wait_completed(t, &name, Duration::from_secs(120)).await?;
+    // Deleted while "running", the flood is stalled no more at once.
+    let flood = ListParams::default().labels(&format!("vdo-flood={run}"));
+    backups
+        .delete_collection(&Default::default(), &flood)
+        .await?;
+    let gauge = r#"velero_debug_operations_stalled{kind="Backup",waiting_on="items"}"#;
+    eventually(
+        "the deleted flood forgotten",
+        Duration::from_secs(30),
+        || async {
+            let n = operator_metric(&t.env, "operator-0", gauge).await?;
+            Ok((n == 0).then_some(()))
+        },
+    )
+    .await?;
+    ensure!(
+        flood_bundles(api.list(&stall).await?.items) == BOUND,
+        "more stall bundles after the hour's bound"
+    );
+    back.done().await
+}

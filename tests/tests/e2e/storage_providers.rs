@@ -582,6 +582,31 @@ async fn gcs_and_azure_credentials_and_buckets_that_cannot_work_are_named() -> R
             && reason.contains("credential_source.executable"),
         "{reason}"
     );
+    // A federation naming a universe of its own would send the pod's projected token to that
+    // universe's sts. host and the IAM bearer to its iamcredentials. host: refused, naming the
+    // key and the value, before any request.
+    let foreign = serde_json::json!({
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "universe_domain": "evil.example",
+        "token_url": "https://sts.evil.example/v1/token",
+        "credential_source": {"file": "/var/run/service-account/token"},
+    });
+    credential_secret(t, "gcs-bad-credentials", &foreign.to_string()).await?;
+    let bsl = own_location(
+        t,
+        "gcs-universe",
+        gcs("gcs-bad-credentials", &env.gcs.bucket),
+    )
+    .await?;
+    let reason = failed_reason(t, &backup, &bsl).await?;
+    ensure!(
+        reason.starts_with("UnsupportedStorageLocation")
+            && reason.contains("universe_domain of the")
+            && reason.contains("\"evil.example\""),
+        "{reason}"
+    );
     let bsl = own_location(t, "gcs-nobucket", gcs("gcs-credentials", "no-such-bucket")).await?;
     let reason = failed_reason(t, &backup, &bsl).await?;
     ensure!(reason.starts_with("BucketNotFound"), "{reason}");
