@@ -124,7 +124,8 @@ async fn the_report_of_a_real_bundle_loads_clean_in_chromium_with_a_bar_per_oper
             "report",
             &name,
             "--dir",
-            &dir.path().display().to_string(),
+            // A folder of its own inside the test's: `report` makes it new.
+            &dir.path().join("bundle").display().to_string(),
             "--no-open",
         ],
     )
