@@ -3,6 +3,7 @@
 //! lines cost one scan), and only a few of them are kept, so a 1 GiB log costs a few KiB.
 
 use super::{
+    last_words::{LastWords, LogTail},
     patterns::{self, Pattern},
     text::{LogLevel, cap_borrowed, level_of, log_message, log_message_borrowed, quote},
 };
@@ -197,6 +198,8 @@ pub(crate) struct LogScan {
     groups: Vec<LogLineGroup>,
     /// Lines of groups beyond [`MAX_GROUPS`].
     dropped: u64,
+    /// The log's end, for its component's last words.
+    tail: LogTail,
 }
 
 /// A searcher for the words every line [`level_of`] finds a warning or worse in holds: its
@@ -249,6 +252,7 @@ impl LogScan {
             hits: Vec::new(),
             groups: Vec::new(),
             dropped: 0,
+            tail: LogTail::default(),
         }
     }
 
@@ -260,6 +264,13 @@ impl LogScan {
 
     /// The next line of the file (its trailing newline, if any, is ignored).
     pub fn offer(&mut self, line: &str) {
+        self.offer_line(line);
+        self.tail
+            .line(self.line, line.trim_end_matches(['\n', '\r']));
+    }
+
+    /// [`offer`](Self::offer) but for the log's end, which the caller keeps.
+    fn offer_line(&mut self, line: &str) {
         self.line += 1;
         let line = line.trim_end_matches(['\n', '\r']);
         let Some(level) = level_of(line) else {
@@ -268,6 +279,7 @@ impl LogScan {
         if self.scope.as_ref().is_some_and(|s| s.excludes(line)) {
             return;
         }
+        self.tail.error(self.line, line, level);
         let found = patterns::classify(line);
         if found.is_empty() {
             if !self.scope.as_ref().is_some_and(|s| s.outside_window(line)) {
@@ -302,10 +314,11 @@ impl LogScan {
                 .find('\n')
                 .map_or(block.len(), |end| at + end + 1);
             self.line += newlines(&block[counted..start]);
-            self.offer(&block[start..end]);
+            self.offer_line(&block[start..end]);
             (counted, from) = (end, end);
         }
         self.line += newlines(&block[counted..]);
+        self.tail.block_end(block, self.line);
         self.line - before
     }
 
@@ -348,6 +361,11 @@ impl LogScan {
     /// Lines offered so far.
     pub fn lines(&self) -> u64 {
         self.line
+    }
+
+    /// What the component said last in this log (last_words.rs).
+    pub fn last_words(&self) -> Option<LastWords> {
+        self.tail.last_words()
     }
 
     pub fn into_parts(self) -> (LogSource, Vec<LogHit>, Vec<LogLineGroup>, u64) {

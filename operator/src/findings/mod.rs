@@ -10,6 +10,7 @@ mod arguments;
 mod damage;
 mod evidence;
 mod infrastructure;
+mod last_words;
 mod limit_ranges;
 mod log_scan;
 mod next_steps;

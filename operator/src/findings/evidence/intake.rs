@@ -630,7 +630,14 @@ impl Evidence {
 
     /// What one log file showed, once it has been read whole.
     pub fn add_log_scan(&mut self, scan: LogScan) {
+        let last_words = scan.last_words();
         let (source, hits, groups, dropped) = scan.into_parts();
+        if let Some(words) = last_words
+            && source.pod.is_some()
+            && self.last_words.len() < MAX_LAST_WORDS
+        {
+            self.last_words.push((source.clone(), words));
+        }
         for hit in hits {
             let most = self.log_hit_counts.entry(hit.pattern).or_default();
             *most = (*most).max(hit.count);

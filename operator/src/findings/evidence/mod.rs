@@ -9,6 +9,7 @@ mod intake;
 
 use super::{
     infrastructure::InfraEvidence,
+    last_words::LastWords,
     limit_ranges::{self, LimitRangeEvidence},
     log_scan::{LogHit, LogLineGroup, LogScan, LogSource},
     patterns::{self, Mention, Pattern},
@@ -29,6 +30,9 @@ const MAX_ITEM_OPERATIONS: usize = 100;
 const MAX_HITS_PER_PATTERN: usize = 5;
 const MAX_PANIC_HITS: usize = 20;
 const MAX_LOG_GROUPS: usize = 200;
+/// Logs whose last words are kept (one per pod container log: Velero's pods are few, and
+/// data-path pods are bounded by the collection).
+const MAX_LAST_WORDS: usize = 500;
 /// Status messages and the like are cut to this many bytes when kept.
 const MAX_FIELD_BYTES: usize = 1024;
 /// Workload pods kept (the collect step bounds them too), their PVCs, and the containers and
@@ -376,6 +380,9 @@ pub(crate) struct Evidence {
     /// Warning and error lines no pattern matched, grouped by message.
     pub log_lines: Vec<(LogSource, LogLineGroup)>,
     pub log_lines_left_out: u64,
+    /// What each pod's container logs (current and previous) ended with, for the rules about
+    /// a component that restarted or cannot start; at most [`MAX_LAST_WORDS`].
+    pub last_words: Vec<(LogSource, LastWords)>,
     /// Nodes, node-agent placement, repositories and their maintenance, snapshot contents,
     /// Velero's flags.
     pub infra: InfraEvidence,
@@ -415,6 +422,14 @@ pub(crate) struct MissingLog {
 }
 
 impl Evidence {
+    /// What pod `pod` said last in its previous log (`previous`) or its current one.
+    pub fn last_words_of(&self, pod: &str, previous: bool) -> Option<(&LogSource, &LastWords)> {
+        self.last_words
+            .iter()
+            .find(|(s, _)| s.previous == previous && s.pod.as_deref() == Some(pod))
+            .map(|(s, w)| (s, w))
+    }
+
     /// The backup whose data the target moves: a Backup itself, a Restore's backup.
     pub fn target_backup_name(&self) -> Option<String> {
         let t = &self.target;

@@ -8,9 +8,11 @@ use super::{Evidence, Finding, Layer, Severity, from_mentions, plural};
 use crate::findings::{
     evidence::PodRole,
     infrastructure::{MaintenanceJobEvidence, NODES_TABLE, RepositoryEvidence},
+    last_words,
     next_steps::{self, AgentGap},
     node_key, patterns,
     patterns::{Mention, Pattern},
+    text,
 };
 
 /// Findings of one repository rule are bounded; the rest are in resources/backuprepository/.
@@ -126,56 +128,26 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
     found
 }
 
-/// A node-agent restarted: the panic in its previous log (with its line) or the reason of its
-/// last termination. On a node that ran the target's volumes it explains their failures.
+/// A node-agent that restarted or cannot start, explained by its own last words (the exit
+/// line, fatal line or panic its previous log ends with: last_words.rs), else the panic in
+/// its log, else the reason of its last termination. A crash loop (the container waits to
+/// start again) is told apart from a restart that interrupted work: the first never ran an
+/// operation, the second canceled those it ran. Known last words get their cause and fix. On
+/// a node that ran the target's volumes it explains their failures.
 pub(super) fn node_agent_restarted(e: &Evidence) -> Vec<Finding> {
     let mut found = Vec::new();
     for pod in e.pods.iter().filter(|p| p.role == PodRole::NodeAgent) {
         let Some(container) = pod
             .containers
             .iter()
-            .filter(|c| c.restarts > 0)
+            .filter(|c| c.restarts > 0 || is_crash_looping(c))
             .max_by_key(|c| c.restarts)
         else {
             continue;
         };
         let node = pod.node.clone().unwrap_or_default();
         let involved = e.involved_nodes.contains(&node);
-        let panic = e.log_hits.iter().find(|h| {
-            h.hit.pattern == Pattern::GoPanic && h.source.pod.as_deref() == Some(&pod.name)
-        });
-        let last = container.last_terminated.as_ref();
-        let (quote, file, line, why) = match (panic, last) {
-            (Some(p), _) => (
-                p.hit.quote.clone(),
-                p.source.path.clone(),
-                Some(p.hit.line),
-                "a panic".to_string(),
-            ),
-            (None, Some((reason, code))) => (
-                format!(
-                    "container {} restarted {} time(s); last exit: {reason}, code {code}",
-                    container.name, container.restarts
-                ),
-                pod.path.clone(),
-                None,
-                reason.clone(),
-            ),
-            (None, None) => (
-                format!(
-                    "container {} restarted {} time(s)",
-                    container.name, container.restarts
-                ),
-                pod.path.clone(),
-                None,
-                "reason unknown".to_string(),
-            ),
-        };
-        let severity = if involved || panic.is_some() || why == "OOMKilled" {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
+        let said = AgentEnd::read(e, pod, container);
         let explains: Vec<String> = if involved {
             operations_on(e, &node)
                 .into_iter()
@@ -186,23 +158,151 @@ pub(super) fn node_agent_restarted(e: &Evidence) -> Vec<Finding> {
         };
         found.push(
             Finding::new(
-                severity,
+                said.severity(involved),
                 Layer::DataPath,
                 "node-agent-restarted",
-                format!("node-agent on node {node} restarted after {why}"),
-                &quote,
-                &file,
+                said.title(&node),
+                &said.quote,
+                &said.file,
             )
-            .at_line(line)
+            .at_line(said.line)
             .explaining(explains)
-            .next_step(if why == "OOMKilled" {
-                next_steps::node_agent_oom(e.target.velero_namespace())
-            } else {
-                next_steps::node_agent_restarted(&pod.name, e.target.velero_namespace())
-            }),
+            .next_step(said.next_step(&pod.name, e.target.velero_namespace())),
         );
     }
     found
+}
+
+/// Waiting to start again after it ended in error: a crash loop.
+fn is_crash_looping(c: &crate::findings::evidence::ContainerEvidence) -> bool {
+    matches!(
+        c.waiting.as_deref(),
+        Some("CrashLoopBackOff" | "RunContainerError" | "Error")
+    )
+}
+
+/// How a node-agent's container ended, from its own words first.
+struct AgentEnd {
+    quote: String,
+    file: String,
+    line: Option<u64>,
+    /// Short, for the title: the words cut, "a panic", the termination's reason.
+    why: String,
+    crash_loop: bool,
+    known: Option<last_words::Known>,
+    oom: bool,
+}
+
+impl AgentEnd {
+    fn read(
+        e: &Evidence,
+        pod: &crate::findings::evidence::PodEvidence,
+        c: &crate::findings::evidence::ContainerEvidence,
+    ) -> AgentEnd {
+        let crash_loop = is_crash_looping(c);
+        let oom = c
+            .last_terminated
+            .as_ref()
+            .is_some_and(|(r, _)| r == "OOMKilled");
+        // The previous instance's log holds the end of the one that failed; in a crash loop
+        // whose previous log was not read, the current one is the same start failing.
+        let words = e
+            .last_words_of(&pod.name, true)
+            .or_else(|| {
+                crash_loop
+                    .then(|| e.last_words_of(&pod.name, false))
+                    .flatten()
+            })
+            .filter(|(_, w)| w.kind != last_words::LastWordsKind::Error || crash_loop)
+            .filter(|_| !oom);
+        if let Some((source, w)) = words {
+            let why = if text::is_go_crash(&w.text) {
+                "a panic".to_string()
+            } else {
+                text::cap(&w.text, 120)
+            };
+            return AgentEnd {
+                quote: w.text.clone(),
+                file: source.path.clone(),
+                line: Some(w.line),
+                why,
+                crash_loop,
+                known: last_words::known(&w.text),
+                oom,
+            };
+        }
+        let panic = e.log_hits.iter().find(|h| {
+            h.hit.pattern == Pattern::GoPanic && h.source.pod.as_deref() == Some(&pod.name)
+        });
+        let (quote, file, line, why) = match (panic, c.last_terminated.as_ref()) {
+            (Some(p), _) if !oom => (
+                p.hit.quote.clone(),
+                p.source.path.clone(),
+                Some(p.hit.line),
+                "a panic".to_string(),
+            ),
+            (_, Some((reason, code))) => (
+                format!(
+                    "container {} restarted {} time(s); last exit: {reason}, code {code}",
+                    c.name, c.restarts
+                ),
+                pod.path.clone(),
+                None,
+                reason.clone(),
+            ),
+            _ => (
+                format!("container {} restarted {} time(s)", c.name, c.restarts),
+                pod.path.clone(),
+                None,
+                "reason unknown".to_string(),
+            ),
+        };
+        AgentEnd {
+            quote,
+            file,
+            line,
+            why,
+            crash_loop,
+            known: None,
+            oom,
+        }
+    }
+
+    fn title(&self, node: &str) -> String {
+        match (self.known, self.crash_loop) {
+            (Some(last_words::Known::HostPodsFolder), _) => format!(
+                "node-agent on node {node} cannot start: its host-pods volume is not the kubelet's pods folder"
+            ),
+            (Some(last_words::Known::UnknownFlag), _) => format!(
+                "node-agent on node {node} cannot start: its arguments name a flag its Velero does not have ({})",
+                last_words::unknown_flag(&self.quote).unwrap_or("unknown flag")
+            ),
+            (None, true) => format!("node-agent on node {node} crash-loops: {}", self.why),
+            (None, false) => format!("node-agent on node {node} restarted after {}", self.why),
+        }
+    }
+
+    fn severity(&self, involved: bool) -> Severity {
+        let panic = self.why == "a panic";
+        if involved || self.crash_loop || self.known.is_some() || panic || self.oom {
+            Severity::Error
+        } else {
+            Severity::Warning
+        }
+    }
+
+    fn next_step(&self, pod: &str, namespace: &str) -> String {
+        match self.known {
+            Some(last_words::Known::HostPodsFolder) => next_steps::node_agent_host_pods(namespace),
+            Some(last_words::Known::UnknownFlag) => next_steps::node_agent_unknown_flag(
+                last_words::unknown_flag(&self.quote).unwrap_or("the flag quoted"),
+                namespace,
+            ),
+            None if self.oom => next_steps::node_agent_oom(namespace),
+            None if self.crash_loop => next_steps::node_agent_crash_loop(pod, namespace),
+            None => next_steps::node_agent_restarted(pod, namespace),
+        }
+    }
 }
 
 pub(super) fn repository_not_initialized(e: &Evidence) -> Vec<Finding> {
