@@ -69,6 +69,8 @@ pub(crate) struct AgentPodEvidence {
     /// Why it is not running: a container's waiting reason (CrashLoopBackOff,
     /// ImagePullBackOff...), or the pod's own reason (Evicted...).
     pub reason: Option<String>,
+    /// The kubelet's message beside that reason (waiting.rs reads it).
+    pub message: Option<String>,
     /// Velero's test: phase Running and not being deleted.
     pub running: bool,
 }
@@ -245,11 +247,19 @@ impl InfraEvidence {
             .as_array()
             .into_iter()
             .flatten()
-            .find_map(|c| some_text(&c["state"]["waiting"]["reason"]));
+            .find_map(|c| {
+                let w = &c["state"]["waiting"];
+                some_text(&w["reason"]).map(|r| (r, some_text(&w["message"])))
+            });
+        let (reason, message) = match waiting {
+            Some((reason, message)) => (Some(reason), message),
+            None => (some_text(&status["reason"]), some_text(&status["message"])),
+        };
         let agent = AgentPodEvidence {
             name: text(&pod["metadata"]["name"]),
             phase,
-            reason: waiting.or_else(|| some_text(&status["reason"])),
+            reason,
+            message: message.map(|m| crate::findings::text::cap(&m, 600)),
             running,
         };
         let keep = self

@@ -162,6 +162,58 @@ fn a_node_without_node_agent_says_whether_it_is_not_ready_gone_or_its_pod_failin
     assert_eq!(title(&e), "No running node-agent on node worker-3");
 }
 
+/// A node-agent pod the kubelet cannot make is explained by the kubelet's message, not by
+/// its reason alone: a mount that is not shared (containerd's wording on the real node), and
+/// on another shape, a Secret its template names that does not exist.
+#[test]
+fn a_node_agent_pod_that_cannot_be_made_is_explained_by_the_kubelets_message() {
+    let cases = [
+        (
+            "CreateContainerError",
+            "failed to generate container \"0f1e\" spec: failed to apply OCI options: path \"/var/lib/kubelet/pods\" is mounted on \"/\" but it is not a shared or slave mount",
+            "mount --make-rshared /",
+        ),
+        (
+            "CreateContainerConfigError",
+            "secret \"cloud-credentials\" not found",
+            "names secret cloud-credentials, which does not exist",
+        ),
+    ];
+    for (reason, message, fix) in cases {
+        let mut e = load_infrastructure("node-agent-tainted");
+        e.infra
+            .nodes
+            .get_mut("worker-3")
+            .unwrap()
+            .agent_blockers
+            .clear();
+        e.infra.add_node_agent_pod(&serde_json::json!({
+            "metadata": {"name": "node-agent-zz9xk"}, "spec": {"nodeName": "worker-3"},
+            "status": {"phase": "Pending", "containerStatuses": [
+                {"state": {"waiting": {"reason": reason, "message": message}}}]}
+        }));
+        let found = diagnose(&e);
+        let first = &found[0];
+        assert_eq!(first.rule, "node-agent-missing");
+        // The title is cut at its length; the quote says the message whole.
+        let said = format!("its node-agent pod node-agent-zz9xk is Pending, {reason}: ");
+        assert!(first.title.contains(&said), "{}", first.title);
+        // Within the quote's 200 bytes, the cause the message ends with, after Velero's words.
+        let cause = message.rsplit(": ").next().unwrap_or(message);
+        assert!(
+            first
+                .quote
+                .starts_with("daemonset pod not found in running state in node worker-3; ")
+                && first.quote.ends_with(cause),
+            "{}",
+            first.quote
+        );
+        let step = first.next_step.as_deref().unwrap_or_default();
+        assert!(step.contains(fix), "{step}");
+        assert!(!step.contains("describe pod"), "{step}");
+    }
+}
+
 #[test]
 fn a_node_that_ran_a_volume_without_node_agent_points_at_the_nodes_table() {
     let mut e = load_infrastructure("node-agent-tainted");

@@ -22,6 +22,7 @@ mod rules;
 mod site_rules;
 pub(crate) mod text;
 pub(crate) mod timeline;
+mod waiting;
 
 use serde::Serialize;
 

@@ -103,7 +103,12 @@ pub(crate) fn bsl_unavailable(name: &str, namespace: &str) -> String {
 pub(crate) enum AgentGap<'a> {
     NodeGone,
     NodeNotReady,
-    PodNotRunning { pod: &'a str },
+    /// Its pod does not run: the waiting reason and the kubelet's message (waiting.rs).
+    PodNotRunning {
+        pod: &'a str,
+        reason: &'a str,
+        message: &'a str,
+    },
     Untolerated,
     Placement,
 }
@@ -118,10 +123,11 @@ pub(crate) fn node_agent_missing(node: &str, namespace: &str, gap: AgentGap<'_>)
             "Bring node {node} back to Ready (`kubectl describe node {node}` says why it is \
              not); node-agent there then serves the volume operations."
         ),
-        AgentGap::PodNotRunning { pod } => format!(
-            "Find why node-agent pod {pod} does not run: `kubectl -n {namespace} describe pod \
-             {pod}` (its events and last state)."
-        ),
+        AgentGap::PodNotRunning {
+            pod,
+            reason,
+            message,
+        } => cannot_start(pod, "daemonset node-agent", namespace, reason, message),
         AgentGap::Untolerated => format!(
             "Let DaemonSet {namespace}/node-agent tolerate the taint of node {node}: Helm chart \
              value nodeAgent.tolerations, or spec.template.spec.tolerations in `kubectl -n \
@@ -182,6 +188,50 @@ pub(crate) fn node_agent_oom(namespace: &str) -> String {
          `velero install --node-agent-pod-mem-limit`, or the container's limit in `kubectl -n \
          {namespace} edit daemonset node-agent`."
     )
+}
+
+/// What to change so the kubelet can make and start a container of `pod` (of `owner`, such
+/// as `daemonset node-agent`), from its waiting `reason` and `message` (waiting.rs).
+pub(crate) fn cannot_start(
+    pod: &str,
+    owner: &str,
+    namespace: &str,
+    reason: &str,
+    message: &str,
+) -> String {
+    use crate::findings::waiting::{CANNOT_START, Cause, cause};
+    if !CANNOT_START.contains(&reason) {
+        return format!(
+            "Find why pod {pod} does not run: `kubectl -n {namespace} describe pod {pod}` (its \
+             events and last state)."
+        );
+    }
+    match cause(reason, message) {
+        Cause::MountNotShared { path } => format!(
+            "The kubelet cannot make pod {pod}: a hostPath it mounts with mountPropagation \
+             (HostToContainer) must be a shared or slave mount on the node, and {} is not. On the \
+             node, `findmnt -o TARGET,PROPAGATION /` shows it; `mount --make-rshared /` mends it \
+             (systemd makes / shared at boot; a kubelet in a container or a custom init may \
+             not), then `kubectl -n {namespace} delete pod {pod}`.",
+            path.as_deref().unwrap_or("the folder")
+        ),
+        Cause::ImagePull { image } => format!(
+            "The node cannot pull {}: check the image and tag in `kubectl -n {namespace} get \
+             {owner} -o yaml`, the registry's credentials (imagePullSecrets) and the node's \
+             access to the registry.",
+            image.map_or_else(|| "the image".to_string(), |i| format!("image {i}"))
+        ),
+        Cause::MissingReference { what } => format!(
+            "Pod {pod} names {what}, which does not exist: create it in namespace {namespace}, \
+             or remove the reference in `kubectl -n {namespace} edit {owner}`; then `kubectl -n \
+             {namespace} delete pod {pod}`."
+        ),
+        Cause::Other => format!(
+            "The kubelet cannot start pod {pod} ({reason}); its message, quoted, says what to \
+             change (`kubectl -n {namespace} describe pod {pod}` shows it with its events); then \
+             `kubectl -n {namespace} delete pod {pod}`."
+        ),
+    }
 }
 
 /// Velero stopped waiting for pod volume backups/restores.

@@ -545,8 +545,43 @@ fn a_quota_names_itself_and_the_filter_for_its_resource() {
 fn node_agent_steps_follow_the_gap() {
     let taint = node_agent_missing("n1", "velero", AgentGap::Untolerated);
     assert!(taint.contains("nodeAgent.tolerations") && taint.contains("node n1"));
-    let pod = node_agent_missing("n1", "velero", AgentGap::PodNotRunning { pod: "na-1" });
+    let pending = AgentGap::PodNotRunning {
+        pod: "na-1",
+        reason: "",
+        message: "",
+    };
+    let pod = node_agent_missing("n1", "velero", pending);
     assert!(pod.contains("kubectl -n velero describe pod na-1"));
+    // The kubelet's message decides what to change, not the reason alone.
+    let mount = AgentGap::PodNotRunning {
+        pod: "na-1",
+        reason: "CreateContainerError",
+        message: "failed to generate container spec: path \"/var/lib/kubelet/pods\" is mounted on \"/\" but it is not a shared or slave mount",
+    };
+    let step = node_agent_missing("n1", "velero", mount);
+    assert!(
+        step.contains("/var/lib/kubelet/pods is not") && step.contains("mount --make-rshared /"),
+        "{step}"
+    );
+    let secret = AgentGap::PodNotRunning {
+        pod: "na-1",
+        reason: "CreateContainerConfigError",
+        message: "secret \"cloud-credentials\" not found",
+    };
+    let step = node_agent_missing("n1", "velero", secret);
+    assert!(
+        step.contains("names secret cloud-credentials")
+            && step.contains("edit daemonset node-agent"),
+        "{step}"
+    );
+    let image = AgentGap::PodNotRunning {
+        pod: "na-1",
+        reason: "ImagePullBackOff",
+        message: "Back-off pulling image \"velero/velero:v9\"",
+    };
+    assert!(
+        node_agent_missing("n1", "velero", image).contains("cannot pull image velero/velero:v9")
+    );
     assert!(node_agent_missing("n1", "v", AgentGap::Placement).contains("nodeAgent.nodeSelector"));
     assert!(node_agent_missing("n1", "v", AgentGap::NodeNotReady).contains("describe node n1"));
     assert!(node_agent_missing("n1", "v", AgentGap::NodeGone).contains("gone"));

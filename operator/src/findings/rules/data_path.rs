@@ -12,7 +12,7 @@ use crate::findings::{
     next_steps::{self, AgentGap},
     node_key, patterns,
     patterns::{Mention, Pattern},
-    text,
+    text, waiting,
 };
 
 /// Findings of one repository rule are bounded; the rest are in resources/backuprepository/.
@@ -50,8 +50,17 @@ pub(super) fn why_no_agent(e: &Evidence, node: &str) -> Option<(String, String)>
             .as_deref()
             .map(|r| format!(", {r}"))
             .unwrap_or_default();
+        // The kubelet's own message says what to change; the reason only that it failed.
+        let message = pod
+            .message
+            .as_deref()
+            .map(|m| format!(": {}", waiting::essence(m, 120)))
+            .unwrap_or_default();
         return Some((
-            format!("its node-agent pod {} is {}{reason}", pod.name, pod.phase),
+            format!(
+                "its node-agent pod {} is {}{reason}{message}",
+                pod.name, pod.phase
+            ),
             NODES_TABLE.into(),
         ));
     }
@@ -62,6 +71,19 @@ pub(super) fn why_no_agent(e: &Evidence, node: &str) -> Option<(String, String)>
             n.agent_blockers.join("; ")
         ),
         n.path.clone(),
+    ))
+}
+
+/// What the kubelet said of the node-agent pod on `node` that does not run: its waiting
+/// reason and the cause its message ends with, within `room` bytes.
+fn kubelet_message(e: &Evidence, node: &str, room: usize) -> Option<String> {
+    let pod = e.infra.node_agent_pods.get(node).filter(|p| !p.running)?;
+    let message = pod.message.as_deref()?;
+    let reason = pod.reason.as_deref().unwrap_or("not running");
+    let said = format!("{reason}: ");
+    Some(format!(
+        "{said}{}",
+        waiting::essence(message, room.saturating_sub(said.len()))
     ))
 }
 
@@ -86,8 +108,14 @@ pub(super) fn node_agent_missing(e: &Evidence) -> Vec<Finding> {
             .chain([node_key(&node)])
             .collect();
         let why = why_no_agent(e, &node).map(|(why, _)| why);
+        // Velero's words say only that no node-agent runs; the kubelet's, why its pod does not.
+        let room = crate::findings::text::MAX_QUOTE_BYTES.saturating_sub(m.quote.len() + 2);
+        let quote = match kubelet_message(e, &node, room) {
+            Some(said) => format!("{}; {said}", m.quote),
+            None => m.quote.clone(),
+        };
         found.push(
-            missing_agent_finding(&node, why.as_deref(), &m.quote, &m.file)
+            missing_agent_finding(&node, why.as_deref(), &quote, &m.file)
                 .at_line(m.line)
                 .explaining(explains)
                 .with_next_step(agent_next_step(e, &node)),
@@ -656,7 +684,11 @@ pub(super) fn agent_next_step(e: &Evidence, node: &str) -> Option<String> {
     } else if listed.is_some_and(|n| n.ready != "True") {
         AgentGap::NodeNotReady
     } else if let Some(pod) = infra.node_agent_pods.get(node).filter(|p| !p.running) {
-        AgentGap::PodNotRunning { pod: &pod.name }
+        AgentGap::PodNotRunning {
+            pod: &pod.name,
+            reason: pod.reason.as_deref().unwrap_or_default(),
+            message: pod.message.as_deref().unwrap_or_default(),
+        }
     } else {
         let blockers = &listed?.agent_blockers;
         if blockers.iter().any(|b| b.starts_with("taint ")) {
@@ -688,3 +720,7 @@ fn missing_agent_finding(node: &str, why: Option<&str>, quote: &str, file: &str)
         file,
     )
 }
+
+#[cfg(test)]
+#[path = "data_path_tests.rs"]
+mod tests;

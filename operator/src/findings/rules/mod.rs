@@ -141,7 +141,3 @@ fn group_into<T>(groups: &mut Vec<Vec<T>>, item: T, max: usize, same: impl Fn(&T
 #[cfg(test)]
 #[path = "rules_tests.rs"]
 pub(super) mod tests;
-
-#[cfg(test)]
-#[path = "last_words_tests.rs"]
-mod last_words_tests;

@@ -1,4 +1,5 @@
-//! The node-agent rule read from the component's own last words, on shapes other than the one
+//! Data-path rules on evidence built in the test. The node-agent rule read from the
+//! component's own last words, on shapes other than the one
 //! it was written from (Velero 1.18's cobra line for the host-pods folder): the same cause in
 //! Velero's `An error occurred:` wording, another cause (a flag of another version, as a 1.14
 //! node-agent given 1.17's `--kubelet-root-dir` says it), an unknown fatal in JSON, a restart
@@ -6,7 +7,7 @@
 
 use serde_json::json;
 
-use super::tests::rules_of;
+use crate::findings::rules::tests::rules_of;
 use crate::findings::{
     Evidence, Severity, diagnose,
     evidence::PodRole,
