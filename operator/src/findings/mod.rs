@@ -98,6 +98,10 @@ pub(crate) struct Finding {
     /// What this finding is about, in the same terms: absorbed when a cause explains any.
     #[serde(skip)]
     pub subjects: Vec<String>,
+    /// A timeout, or an operation canceled when its wait ended: a consequence of whatever it
+    /// waited on (its subjects) whenever any finding explains that, in whatever layer.
+    #[serde(skip)]
+    pub waited: bool,
     /// 1-based position of the cause that explains this finding, once ranked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consequence_of: Option<usize>,
@@ -130,6 +134,7 @@ impl Finding {
             line: None,
             explains: Vec::new(),
             subjects: Vec::new(),
+            waited: false,
             consequence_of: None,
             next_step: None,
         }
@@ -162,6 +167,21 @@ impl Finding {
     pub fn about(mut self, subjects: impl IntoIterator<Item = String>) -> Self {
         self.subjects.extend(subjects);
         self
+    }
+
+    /// Marks a timeout (or what a timeout ended) that waited on `subjects` (rank.rs).
+    pub fn waited_on(mut self, subjects: impl IntoIterator<Item = String>) -> Self {
+        self.waited = true;
+        self.about(subjects)
+    }
+
+    /// [`waited_on`](Self::waited_on) when `waited`.
+    pub fn waited_on_if(self, waited: bool, subjects: impl IntoIterator<Item = String>) -> Self {
+        if waited {
+            self.waited_on(subjects)
+        } else {
+            self
+        }
     }
 }
 

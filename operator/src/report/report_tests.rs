@@ -35,6 +35,7 @@ fn finding(title: &str) -> Finding {
         line: Some(12),
         explains: vec![],
         subjects: vec![],
+        waited: false,
         consequence_of: None,
         next_step: Some("Delete VolumeAttachment csi-1 <now>".into()),
     }

@@ -507,6 +507,9 @@ impl Evidence {
                 found.default = Some(name.clone());
             }
             if found.names.len() < MAX_STORAGE_CLASSES {
+                if let Some(provisioner) = some_text(&class["provisioner"]) {
+                    found.provisioners.insert(name.clone(), provisioner);
+                }
                 found.names.insert(name);
             }
         }

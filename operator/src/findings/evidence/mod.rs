@@ -285,6 +285,8 @@ pub(crate) struct AttachmentEvidence {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct StorageClassesEvidence {
     pub names: BTreeSet<String>,
+    /// Each class's provisioner (`provisioner`), by class name.
+    pub provisioners: BTreeMap<String, String>,
     /// The one annotated `storageclass.kubernetes.io/is-default-class: "true"`.
     pub default: Option<String>,
 }

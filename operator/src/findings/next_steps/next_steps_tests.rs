@@ -242,7 +242,8 @@ fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
         (
             "pod-volume-timeout",
             load("pvr-stuck-multi-attach"),
-            "--fs-backup-timeout",
+            // Explained by the stuck restore it waited on: no longer "raise the timeout".
+            "Raising the timeout would only make it wait longer",
         ),
         (
             "item-operation-failed",

@@ -46,6 +46,12 @@ pub(crate) fn volume_mount_failed(pod: &str) -> String {
 pub(crate) enum ClaimGap<'a> {
     ClassMissing(&'a str),
     NoClass,
+    /// The class exists; its provisioner (named by the class, or by the claim's event) has
+    /// not provisioned the claim.
+    Unprovisioned {
+        class: &'a str,
+        provisioner: &'a str,
+    },
     Other,
 }
 
@@ -62,6 +68,20 @@ pub(crate) fn pvc_pending(claim: &str, gap: ClaimGap<'_>) -> String {
             "Claim {claim} names no StorageClass and none is the default: mark one default \
              (annotation storageclass.kubernetes.io/is-default-class=true) or map the claim's \
              class with Velero's change-storage-class ConfigMap, then restore again."
+        ),
+        ClaimGap::Unprovisioned { class, provisioner } => format!(
+            "Claim {claim} waits for provisioner {provisioner} of StorageClass {class}, which \
+             has not made its volume (its last event is quoted): check that {provisioner} runs \
+             and answers (`kubectl get pods -A | grep -i {}`, its controller's log), or map \
+             {class} to a class whose provisioner runs with Velero's change-storage-class \
+             ConfigMap and restore again.",
+            provisioner
+                .rsplit('/')
+                .next()
+                .unwrap_or(provisioner)
+                .split('.')
+                .next()
+                .unwrap_or(provisioner)
         ),
         ClaimGap::Other => format!(
             "Claim {claim} is not bound: its provisioner's events (`kubectl -n {} describe pvc \

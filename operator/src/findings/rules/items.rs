@@ -127,26 +127,36 @@ fn quota_usage(quota: &QuotaEvidence, message: &str) -> String {
         .join("; ")
 }
 
-/// Restored pods that are not Ready (those a stuck PodVolumeRestore names are that rule's),
-/// with what keeps each from running: the restore may be Completed while its workloads are not.
+/// Restored pods that are not Ready (those a PodVolumeRestore still waits for are
+/// pod_volume_restore_blocked's), with what keeps each from running: the restore may be
+/// Completed while its workloads are not. A pod whose volume restore ended without it (Velero
+/// canceled or failed it when its wait ran out) is an error: its volume's data never came.
 pub(super) fn restored_pod_not_ready(e: &Evidence) -> Vec<Finding> {
     if e.target.kind != "Restore" {
         return Vec::new();
     }
-    let named: BTreeSet<&str> = e
+    let waited_for: BTreeSet<&str> = super::volumes::waiting_restores(e)
+        .filter_map(|o| o.pod.as_deref())
+        .collect();
+    let with_volumes: BTreeSet<&str> = e
         .operations
         .iter()
         .filter_map(|o| o.pod.as_deref())
         .collect();
     e.workload_pods
         .iter()
-        .filter(|p| !p.is_fine() && !named.contains(p.key().as_str()))
+        .filter(|p| !p.is_fine() && !waited_for.contains(p.key().as_str()))
         .filter_map(|p| {
             let pod = p.key();
             let blocked = pods::why_blocked(e, &pod)?;
+            let severity = if with_volumes.contains(pod.as_str()) && e.target.is_final() {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
             Some(
                 Finding::new(
-                    Severity::Warning,
+                    severity,
                     Layer::Items,
                     blocked.rule,
                     format!("Restored pod {}", blocked.describe(&pod)),

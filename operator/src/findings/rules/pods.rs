@@ -192,8 +192,21 @@ fn pending_claim(e: &Evidence, pod: &WorkloadPodEvidence) -> Option<Blocked> {
             .find(|c| c.namespace == pod.namespace && &c.name == name && c.phase == "Pending")
     })?;
     let key = format!("{}/{}", claim.namespace, claim.name);
-    let subject = format!("PVC {} is Pending", claim.name);
-    let gap = claim_gap(e, claim);
+    let event = latest_event(e, "PersistentVolumeClaim", &key, |_| true);
+    let provisioner = claim_provisioner(e, claim, event.map(|ev| ev.message.as_str()));
+    let subject = match (&provisioner, claim_class(e, claim)) {
+        // The title is cut at its length: the provisioner first, the class in the next step.
+        (Some(p), Some(_)) => format!("PVC {} waits for provisioner {p}", claim.name),
+        _ => format!("PVC {} is Pending", claim.name),
+    };
+    let gap = match (&provisioner, claim_class(e, claim)) {
+        (Some(provisioner), Some(class))
+            if !matches!(claim_gap(e, claim), ClaimGap::ClassMissing(_)) =>
+        {
+            ClaimGap::Unprovisioned { class, provisioner }
+        }
+        _ => claim_gap(e, claim),
+    };
     let blocked = |cause: String, quote: String, file: &str| Blocked {
         rule: "pvc-pending",
         phase: Some(pod.phase.clone()),
@@ -202,7 +215,7 @@ fn pending_claim(e: &Evidence, pod: &WorkloadPodEvidence) -> Option<Blocked> {
         file: file.to_string(),
         next_step: next_steps::pvc_pending(&key, gap),
     };
-    if let Some(ev) = latest_event(e, "PersistentVolumeClaim", &key, |_| true) {
+    if let Some(ev) = event {
         return Some(blocked(
             format!("{}: {}", ev.reason, ev.message),
             format!("{}: {}", ev.reason, ev.message),
@@ -214,6 +227,28 @@ fn pending_claim(e: &Evidence, pod: &WorkloadPodEvidence) -> Option<Blocked> {
         claim.storage_class.as_deref().unwrap_or("<unset>")
     );
     Some(blocked(storage_class_cause(e, claim), quote, &claim.path))
+}
+
+/// The class a claim uses: the one it names, else the default.
+fn claim_class<'a>(e: &'a Evidence, claim: &'a ClaimEvidence) -> Option<&'a str> {
+    match claim.storage_class.as_deref() {
+        Some("") => None,
+        Some(class) => Some(class),
+        None => e.storage_classes.as_ref()?.default.as_deref(),
+    }
+}
+
+/// Who should provision the claim: its class's provisioner, else the one its event names
+/// (`waiting for a volume to be created, either by external provisioner "x" ...`).
+fn claim_provisioner(e: &Evidence, claim: &ClaimEvidence, event: Option<&str>) -> Option<String> {
+    let by_class = claim_class(e, claim)
+        .and_then(|class| e.storage_classes.as_ref()?.provisioners.get(class).cloned());
+    by_class.or_else(|| {
+        let message = event?;
+        let at = message.find("provisioner \"")? + "provisioner \"".len();
+        let end = message[at..].find('"')?;
+        Some(message[at..at + end].to_string()).filter(|p| !p.is_empty())
+    })
 }
 
 /// What the StorageClasses say about a claim that is not bound, for its next step.
@@ -246,3 +281,7 @@ fn storage_class_cause(e: &Evidence, claim: &ClaimEvidence) -> String {
         None => "not bound (default StorageClass)".to_string(),
     }
 }
+
+#[cfg(test)]
+#[path = "pods_tests.rs"]
+mod tests;

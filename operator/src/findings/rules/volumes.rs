@@ -105,13 +105,22 @@ pub(super) fn volume_operation_failed(e: &Evidence) -> Vec<Finding> {
             .explaining(keys.clone())
             .about(keys.into_iter().chain(first.node.as_deref().map(node_key)))
             .next_step(next_steps::volume_operation_failed(&first.kind, agent, ns))
+            .waited_on_if(first.phase == "Canceled", waited_pods(&group))
         })
+        .collect()
+}
+
+/// The pods (`pod/<namespace>/<name>`) `ops` served: what a canceled operation waited on.
+fn waited_pods(ops: &[&OperationEvidence]) -> Vec<String> {
+    ops.iter()
+        .filter_map(|o| o.pod.as_deref())
+        .map(pods::pod_key)
         .collect()
 }
 
 /// PodVolumeRestores not accepted by a node yet: a PVR is accepted only once the restored
 /// pod's restore-wait init container runs.
-fn waiting_restores(e: &Evidence) -> impl Iterator<Item = &OperationEvidence> {
+pub(super) fn waiting_restores(e: &Evidence) -> impl Iterator<Item = &OperationEvidence> {
     e.operations.iter().filter(|o| {
         o.kind == "PodVolumeRestore"
             && matches!(o.phase.as_str(), "<none>" | "New" | "Accepted" | "Prepared")
@@ -294,7 +303,7 @@ pub(super) fn csi_snapshot_timeout(e: &Evidence) -> Vec<Finding> {
     // A timeout explains the item action that failed with it; a snapshot content's error
     // explains both.
     .map(|f| {
-        f.about([CSI_SNAPSHOTS_KEY.to_string()])
+        f.waited_on([CSI_SNAPSHOTS_KEY.to_string()])
             .explaining([CSI_SNAPSHOTS_KEY.to_string()])
             .next_step(next_steps::csi_snapshot_timeout())
     })
@@ -313,7 +322,18 @@ pub(super) fn pod_volume_timeout(e: &Evidence) -> Vec<Finding> {
         |_, _| "Velero timed out waiting for the pod volume operations".to_string(),
     )
     .map(|f| {
-        f.about([kind_key("PodVolumeBackup"), kind_key("PodVolumeRestore")])
+        // What it waited on: the pod volume operations that did not complete, and their pods.
+        let unfinished: Vec<&OperationEvidence> = e
+            .operations
+            .iter()
+            .filter(|o| o.kind.starts_with("PodVolume") && o.phase != "Completed")
+            .collect();
+        let waited = unfinished
+            .iter()
+            .map(|o| o.key())
+            .chain(waited_pods(&unfinished))
+            .chain([kind_key("PodVolumeBackup"), kind_key("PodVolumeRestore")]);
+        f.waited_on(waited)
             .next_step(next_steps::pod_volume_timeout(e.target.velero_namespace()))
     })
     .into_iter()
