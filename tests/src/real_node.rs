@@ -11,10 +11,11 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, ResourceExt,
-    api::{ListParams, LogParams, Patch, PatchParams, PostParams},
+    api::{DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams},
     core::ApiResource,
 };
 use serde::Deserialize;
+use velero_debug_operator::velero::resource as velero_resource;
 
 use crate::{context::TestCtx, polling::eventually};
 
@@ -184,6 +185,19 @@ pub async fn operation_phases(
 
 /// The node-agent pod on the real node, Running.
 pub async fn real_node_agent(t: &TestCtx) -> Result<Pod> {
+    let pod = real_node_agent_pod(t).await?;
+    let node = t.env.real_node()?;
+    ensure!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"),
+        "the node-agent on {} is not Running: {:?}",
+        node.name,
+        pod.status
+    );
+    Ok(pod)
+}
+
+/// The node-agent pod on the real node, whatever its state.
+pub async fn real_node_agent_pod(t: &TestCtx) -> Result<Pod> {
     let node = t.env.real_node()?;
     let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let listed = pods
@@ -193,18 +207,36 @@ pub async fn real_node_agent(t: &TestCtx) -> Result<Pod> {
                 .fields(&format!("spec.nodeName={}", node.name)),
         )
         .await?;
-    let pod = listed
+    listed
         .items
         .into_iter()
         .next()
-        .with_context(|| format!("no node-agent pod on {}", node.name))?;
-    ensure!(
-        pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"),
-        "the node-agent on {} is not Running: {:?}",
-        node.name,
-        pod.status
+        .with_context(|| format!("no node-agent pod on {}", node.name))
+}
+
+/// A Backup of namespace `ns` whose volumes go through the real node's node-agent, started and
+/// not waited for: its name and uid.
+pub async fn start_fs_backup(t: &TestCtx, ns: &str, prefix: &str) -> Result<(String, String)> {
+    let backups = Api::<DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Backup"),
     );
-    Ok(pod)
+    let name = crate::context::unique_name(prefix);
+    let backup: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": name},
+        "spec": {"includedNamespaces": [ns], "defaultVolumesToFsBackup": true,
+                 "storageLocation": t.env.real_node()?.storage_location},
+    }))?;
+    let uid = backups
+        .create(&PostParams::default(), &backup)
+        .await?
+        .uid()
+        .context("the backup has no uid")?;
+    t.cleanup
+        .delete(&velero_resource("Backup"), Some(&t.env.namespace), &name);
+    Ok((name, uid))
 }
 
 /// A backup of namespace `ns` whose volumes go file by file through the node-agent into the
@@ -251,6 +283,41 @@ pub async fn change_real_node_agent(
     t: &TestCtx,
     ops: serde_json::Value,
 ) -> Result<ChangedNodeAgent> {
+    let changed = patch_node_agent(t, ops).await?;
+    restart_real_node_agent(t).await?;
+    Ok(changed)
+}
+
+/// [`change_real_node_agent`] for a change that keeps the node-agent from running: its pod on
+/// the real node is replaced and the new one waited for (up to two minutes), not its
+/// readiness.
+pub async fn break_real_node_agent(
+    t: &TestCtx,
+    ops: serde_json::Value,
+) -> Result<ChangedNodeAgent> {
+    let changed = patch_node_agent(t, ops).await?;
+    let old = real_node_agent_pod(t).await?;
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    pods.delete(&old.name_any(), &Default::default()).await?;
+    eventually(
+        "a new node-agent pod on the real node",
+        Duration::from_secs(120),
+        || async {
+            let Ok(pod) = real_node_agent_pod(t).await else {
+                return Ok(None);
+            };
+            Ok(
+                (pod.metadata.uid != old.metadata.uid && pod.metadata.deletion_timestamp.is_none())
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
+    Ok(changed)
+}
+
+/// Patches the node-agent DaemonSet's template by `ops`, the undo registered first.
+async fn patch_node_agent(t: &TestCtx, ops: serde_json::Value) -> Result<ChangedNodeAgent> {
     let daemon_sets: Api<DaemonSet> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let original = daemon_sets.get("node-agent").await?;
     let template = original
@@ -276,7 +343,6 @@ pub async fn change_real_node_agent(
             &Patch::<()>::Json(serde_json::from_value(ops)?),
         )
         .await?;
-    restart_real_node_agent(t).await?;
     Ok(ChangedNodeAgent { undo })
 }
 
@@ -304,7 +370,7 @@ pub async fn real_node_agent_back(t: &TestCtx) -> Result<()> {
 /// successor to be Ready: the env's DaemonSet is updated OnDelete, so a changed template reaches
 /// the real node only this way, and the kwok nodes' pods keep their logs.
 pub async fn restart_real_node_agent(t: &TestCtx) -> Result<()> {
-    let old = real_node_agent(t).await?;
+    let old = real_node_agent_pod(t).await?;
     let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
     pods.delete(&old.name_any(), &Default::default()).await?;
     ready_real_node_agent(

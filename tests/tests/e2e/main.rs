@@ -12,6 +12,7 @@ mod auto_bundles;
 mod aws_roles;
 mod azure_identities;
 mod bundle;
+mod causes;
 mod crd_upgrade;
 mod damage;
 mod diagnosis;

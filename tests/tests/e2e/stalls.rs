@@ -21,7 +21,9 @@ use velero_debug_e2e::{
     operators::{OperatorsBack, restart_operators},
     polling::eventually,
     rbac::grant_workload_reads,
-    real_node::{backed_up_volume, change_real_node_agent, stateful_set_on_real_node},
+    real_node::{
+        backed_up_volume, change_real_node_agent, start_fs_backup, stateful_set_on_real_node,
+    },
     velero_cli::in_final_phase,
     webhook::AdmissionWebhook,
 };
@@ -129,29 +131,6 @@ async fn serial_real_node_a_restore_that_stops_moving_gets_one_bundle_naming_wha
     found
 }
 
-/// A Backup of namespace `ns` whose volumes go through the real node's node-agent, started and
-/// not waited for: its name and uid.
-async fn start_fs_backup(t: &TestCtx, ns: &str) -> Result<(String, String)> {
-    let backups = Api::<DynamicObject>::namespaced_with(
-        t.client.clone(),
-        &t.env.namespace,
-        &velero_resource("Backup"),
-    );
-    let name = unique_name("bk-stall");
-    let backup: DynamicObject = serde_json::from_value(serde_json::json!({
-        "apiVersion": "velero.io/v1", "kind": "Backup",
-        "metadata": {"name": name},
-        "spec": {"includedNamespaces": [ns], "defaultVolumesToFsBackup": true,
-                 "storageLocation": t.env.real_node()?.storage_location},
-    }))?;
-    let uid = backups
-        .create(&PostParams::default(), &backup)
-        .await?
-        .uid()
-        .context("the backup has no uid")?;
-    Ok((name, uid))
-}
-
 /// Two backups through the real node's node-agent, one after the other, with one operator.
 /// The first has ten volumes that its node-agent moves one after another, for longer than
 /// stallAfter: it never stops moving, and gets no stall bundle. The second's data-path pod
@@ -210,7 +189,7 @@ async fn serial_real_node_a_backup_that_keeps_moving_gets_none_one_whose_pod_can
     // The node-agent runs with it mounted; its data-path pods will not find it.
     secrets.delete(&secret, &Default::default()).await?;
 
-    let (name, uid) = start_fs_backup(t, &ns).await?;
+    let (name, uid) = start_fs_backup(t, &ns, "bk-stall").await?;
     let found = async {
         let bundle = eventually(
             "the backup's stall bundle",
@@ -284,7 +263,7 @@ async fn serial_real_node_a_backup_that_keeps_moving_gets_none_one_whose_pod_can
 /// A backup of `ns` (many volumes) that moves all along, for longer than stallAfter: no stall
 /// bundle, during it or once it is done.
 async fn keeps_moving_and_gets_none(t: &TestCtx, ns: &str) -> Result<()> {
-    let (name, uid) = start_fs_backup(t, ns).await?;
+    let (name, uid) = start_fs_backup(t, ns, "bk-stall").await?;
     let ended = in_final_phase(t, "Backup", &name, Duration::from_secs(240)).await?;
     let status = &ended.data["status"];
     ensure!(

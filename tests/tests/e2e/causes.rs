@@ -1,0 +1,304 @@
+//! Issue 70: failures of the data path the rules were not written from, made on the real node
+//! by the real kubelet, node-agent and Velero, each named by its cause first with a next step
+//! that would fix it: a node-agent that exits as it starts (its own last words quoted), one
+//! the kubelet cannot make (the kubelet's message quoted), and a restore whose claim's
+//! provisioner never answers (the claim first, the pod volume timeout its consequence).
+//! Serial: each changes the real node's node-agent, or how every restore maps classes.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::{apps::v1::DaemonSet, core::v1::ConfigMap, storage::v1::StorageClass};
+use kube::{Api, ResourceExt, api::PostParams, core::ApiResource};
+use velero_debug_crd::DebugBundle;
+use velero_debug_e2e::{
+    archives::text,
+    backups::backup_phase,
+    bundles::completed_bundle,
+    context::{TestCtx, create_namespace, unique_name},
+    findings::assert_first_finding,
+    polling::eventually,
+    real_node::{
+        backed_up_volume, break_real_node_agent, fs_backup, operation_phases, real_node_agent_pod,
+        start_fs_backup, stateful_set_on_real_node,
+    },
+    restores::real_restore_annotated,
+};
+
+/// The first finding's next step in status.
+fn first_next_step(bundle: &DebugBundle) -> String {
+    bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.findings.first())
+        .and_then(|f| f.next_step.clone())
+        .unwrap_or_default()
+}
+
+/// Whether summary.md's first 40 lines (where the first finding, its quote and next step
+/// are) say `words`.
+fn said_first(files: &std::collections::BTreeMap<String, Vec<u8>>, words: &str) -> Result<()> {
+    let summary = text(files, "summary.md")?;
+    let head: Vec<&str> = summary.lines().take(40).collect();
+    ensure!(
+        head.iter().any(|l| l.contains(words)),
+        "summary.md's first 40 lines do not say {words:?}:\n{}",
+        head.join("\n")
+    );
+    Ok(())
+}
+
+/// The JSON patch that points the node-agent's `host-pods` volume at `path`.
+async fn host_pods_at(t: &TestCtx, path: &str) -> Result<serde_json::Value> {
+    let daemon_set = Api::<DaemonSet>::namespaced(t.client.clone(), &t.env.namespace)
+        .get("node-agent")
+        .await?;
+    let volumes = daemon_set
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.volumes)
+        .unwrap_or_default();
+    let index = volumes
+        .iter()
+        .position(|v| v.name == "host-pods")
+        .context("the node-agent DaemonSet has no host-pods volume")?;
+    Ok(serde_json::json!([{
+        "op": "replace",
+        "path": format!("/spec/template/spec/volumes/{index}/hostPath"),
+        "value": {"path": path, "type": "DirectoryOrCreate"},
+    }]))
+}
+
+/// A node-agent whose host-pods volume is not the kubelet's pods folder (as `velero install`'s
+/// default on a kubelet with another root, k0s or MicroK8s) exits as it starts and
+/// crash-loops; the backup waits with a PodVolumeBackup nobody takes. The bundle quotes the
+/// node-agent's own last line and says to set the kubelet's folder.
+#[tokio::test]
+async fn serial_real_node_a_node_agent_whose_host_pods_is_not_the_kubelets_quotes_its_last_words()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let real = t.env.real_node()?.clone();
+    let ns = create_namespace(&t.client, &t.cleanup, "fs-hostpods").await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+    let wrong = format!("{}/vdo-not-the-pods", real.kubelet_dir);
+    let changed = break_real_node_agent(t, host_pods_at(t, &wrong).await?).await?;
+    let found = async {
+        eventually(
+            "the node-agent on the real node restarted",
+            Duration::from_secs(120),
+            || async {
+                let pod = real_node_agent_pod(t).await?;
+                let restarts = pod
+                    .status
+                    .and_then(|s| s.container_statuses)
+                    .and_then(|c| c.first().map(|c| c.restart_count))
+                    .unwrap_or(0);
+                Ok((restarts >= 1).then_some(()))
+            },
+        )
+        .await?;
+        let (backup, _) = start_fs_backup(t, &ns, "bk-hostpods").await?;
+        eventually(
+            "a PodVolumeBackup for the backup",
+            Duration::from_secs(90),
+            || async {
+                let pvbs = operation_phases(t, "PodVolumeBackup", "velero.io/backup-name", &backup)
+                    .await?;
+                Ok((!pvbs.is_empty()).then_some(()))
+            },
+        )
+        .await?;
+        let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+        assert_first_finding(
+            &bundle,
+            &files,
+            "node-agent-restarted",
+            &[&real.name, "host-pods"],
+        )?;
+        // Its own words, quoted.
+        said_first(
+            &files,
+            "unexpected directory structure for host-pods volume",
+        )?;
+        let step = first_next_step(&bundle);
+        ensure!(
+            step.contains("--kubelet-root-dir") && step.contains("hostPath"),
+            "next step: {step}"
+        );
+        ensure!(!step.contains("were canceled"), "next step: {step}");
+        Ok(())
+    }
+    .await;
+    changed.undo(t).await?;
+    let _ = std::fs::remove_dir_all(&wrong);
+    found
+}
+
+/// A folder bind-mounted on itself and made private: a hostPath there cannot be mounted with
+/// mountPropagation HostToContainer, as a kubelet folder on a private mount cannot (a node
+/// whose root is not shared, a kubelet in a container). Unmounted and removed on drop.
+struct PrivateMount(String);
+
+impl PrivateMount {
+    fn new(path: String) -> Result<PrivateMount> {
+        std::fs::create_dir_all(&path)?;
+        let mount = PrivateMount(path);
+        for args in [
+            vec!["--bind", &mount.0, &mount.0],
+            vec!["--make-private", &mount.0],
+        ] {
+            let status = std::process::Command::new("mount").args(&args).status()?;
+            ensure!(status.success(), "mount {args:?} failed");
+        }
+        Ok(mount)
+    }
+}
+
+impl Drop for PrivateMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A node-agent whose host-pods folder is not a shared or slave mount cannot be made: the
+/// kubelet says so in its CreateContainerError message, Velero only that no node-agent runs
+/// there. The bundle names the kubelet's reason and how to make the mount shared.
+#[tokio::test]
+async fn serial_real_node_a_node_agent_the_kubelet_cannot_make_is_named_by_its_message()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let real = t.env.real_node()?.clone();
+    let ns = create_namespace(&t.client, &t.cleanup, "fs-private").await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+    let private = PrivateMount::new(format!("{}/vdo-private-pods", real.kubelet_dir))?;
+    let changed = break_real_node_agent(t, host_pods_at(t, &private.0).await?).await?;
+    let found = async {
+        eventually(
+            "the node-agent on the real node waiting in CreateContainerError",
+            Duration::from_secs(120),
+            || async {
+                let pod = real_node_agent_pod(t).await?;
+                let waiting = pod
+                    .status
+                    .and_then(|s| s.container_statuses)
+                    .and_then(|c| c.first().cloned())
+                    .and_then(|c| c.state)
+                    .and_then(|s| s.waiting)
+                    .and_then(|w| w.reason);
+                Ok((waiting.as_deref() == Some("CreateContainerError")).then_some(()))
+            },
+        )
+        .await?;
+        let backup = fs_backup(t, &ns).await?;
+        ensure!(
+            backup_phase(t, &backup).await? == "PartiallyFailed",
+            "backup {backup} did not fail its volume"
+        );
+        let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+        assert_first_finding(
+            &bundle,
+            &files,
+            "node-agent-missing",
+            &[&real.name, "CreateContainerError"],
+        )?;
+        // The kubelet's words, quoted.
+        said_first(&files, "not a shared or slave mount")?;
+        let step = first_next_step(&bundle);
+        ensure!(
+            step.contains("mount --make-rshared /") && step.contains(&private.0),
+            "next step: {step}"
+        );
+        Ok(())
+    }
+    .await;
+    changed.undo(t).await?;
+    drop(private);
+    found
+}
+
+/// A restore into a StorageClass no provisioner serves (mapped by Velero's
+/// change-storage-class ConfigMap) ends when its pod volume timeout expires. The claim comes
+/// first, naming the provisioner and quoting the claim's event; the timeout is its
+/// consequence and no next step says to wait longer.
+#[tokio::test]
+async fn serial_real_node_a_claim_nobody_provisions_comes_before_the_pod_volume_timeout()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let real = t.env.real_node()?.clone();
+    let (from, backup) = backed_up_volume(t, "fs-noprov").await?;
+    let class = unique_name("vdo-nowhere");
+    let provisioner = "example.com/vdo-nobody";
+    let classes: Api<StorageClass> = Api::all(t.client.clone());
+    let sc: StorageClass = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": class}, "provisioner": provisioner,
+        "volumeBindingMode": "Immediate",
+    }))?;
+    classes.create(&PostParams::default(), &sc).await?;
+    t.cleanup
+        .delete(&ApiResource::erase::<StorageClass>(&()), None, &class);
+    let mapping = unique_name("change-storage-class");
+    let mut data = serde_json::Map::new();
+    data.insert(real.storage_class.clone(), class.clone().into());
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": mapping, "labels": {
+            "velero.io/plugin-config": "", "velero.io/change-storage-class": "RestoreItemAction"}},
+        "data": data,
+    }))?;
+    Api::<ConfigMap>::namespaced(t.client.clone(), &t.env.namespace)
+        .create(&PostParams::default(), &cm)
+        .await?;
+    t.cleanup.delete(
+        &ApiResource::erase::<ConfigMap>(&()),
+        Some(&t.env.namespace),
+        &mapping,
+    );
+    // Short: the finding's title (cut at 160 characters) names the PodVolumeRestore, the pod's
+    // namespace and the provisioner.
+    let to = unique_name("np");
+    let restore = real_restore_annotated(
+        t,
+        &backup,
+        (&from, &to),
+        serde_json::json!({"velero.io/pod-volume-timeout": "45s"}),
+        Duration::from_secs(240),
+    )
+    .await?;
+    ensure!(
+        restore.data["status"]["phase"] == "PartiallyFailed",
+        "restore {} ended {}",
+        restore.name_any(),
+        restore.data["status"]["phase"]
+    );
+    let (bundle, files) =
+        completed_bundle(t, serde_json::json!({"restore": restore.name_any()})).await?;
+    assert_first_finding(&bundle, &files, "pvc-pending", &[provisioner])?;
+    said_first(&files, "ExternalProvisioning")?;
+    let step = first_next_step(&bundle);
+    ensure!(
+        step.contains(&format!(
+            "provisioner {provisioner} of StorageClass {class}"
+        )),
+        "next step: {step}"
+    );
+    let summary = text(&files, "summary.md")?;
+    let timeout = summary
+        .lines()
+        .find(|l| l.contains("`pod-volume-timeout`"))
+        .context(format!("no pod-volume-timeout finding:\n{summary}"))?;
+    ensure!(timeout.ends_with("consequence of #1"), "{timeout}");
+    let findings = bundle
+        .status
+        .as_ref()
+        .map(|s| s.findings.clone())
+        .unwrap_or_default();
+    for f in &findings {
+        let step = f.next_step.as_deref().unwrap_or_default();
+        ensure!(
+            !step.contains("--fs-backup-timeout"),
+            "{} still says to wait longer: {step}",
+            f.rule
+        );
+    }
+    Ok(())
+}
