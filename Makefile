@@ -27,13 +27,14 @@ crd: ## regenerate deploy/crd.yaml from the Rust types, then what the chart deri
 manifests: tools ## the chart's CRD copy and deploy/manifests.yaml, rendered from the chart
 	bash $(ENV)/render-manifests.sh
 
-lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, chart README, links, layering), the chart checks, actionlint, the alerting rules (promtool)
+lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, chart README, links, layering, file sizes), the chart checks, actionlint, the alerting rules (promtool)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	# The settings check compares the built operator's --help with the chart and the docs.
 	cargo build -q -p velero-debug-operator
 	python3 -m unittest discover -s tests/lint -t tests/lint -q
 	python3 tests/lint/layering.py
+	python3 tests/lint/file_sizes.py
 	bash $(ENV)/helm.sh lint --strict charts/velero-debug-operator
 	bash $(ENV)/render-manifests.sh --check
 	bash $(ENV)/chart-check.sh --offline

@@ -1,5 +1,5 @@
-//! Data-path rules on evidence built in the test. The node-agent rule read from the
-//! component's own last words, on shapes other than the one
+//! Data-path rules: on the fixtures (operator/testdata/findings/), and on evidence built in the
+//! test. The node-agent rule read from the component's own last words, on shapes other than the one
 //! it was written from (Velero 1.18's cobra line for the host-pods folder): the same cause in
 //! Velero's `An error occurred:` wording, another cause (a flag of another version, as a 1.14
 //! node-agent given 1.17's `--kubelet-root-dir` says it), an unknown fatal in JSON, a restart
@@ -7,11 +7,12 @@
 
 use serde_json::json;
 
-use crate::findings::rules::tests::rules_of;
 use crate::findings::{
     Evidence, Severity, diagnose,
     evidence::PodRole,
+    infrastructure::tests::load_infrastructure,
     log_scan::{LogRole, LogScan, LogSource},
+    rules::tests::{load, rules_of},
 };
 
 const POD: &str = "node-agent-x7k2p";
@@ -160,5 +161,144 @@ fn a_restart_that_interrupted_work_and_a_kill_for_memory_keep_their_own_words() 
             .next_step
             .as_deref()
             .is_some_and(|s| s.contains("more memory"))
+    );
+}
+
+#[test]
+fn a_node_agent_panic_explains_the_failed_volume_on_its_node() {
+    let found = diagnose(&load("node-agent-panic"));
+    assert_eq!(
+        rules_of(&found),
+        ["node-agent-restarted", "volume-operation-failed"]
+    );
+    let panic = &found[0];
+    assert!(panic.title.contains("node-1") && panic.title.contains("panic"));
+    assert!(panic.quote.starts_with("panic: runtime error"));
+    assert_eq!(
+        panic.file,
+        "logs/node-agent/node-agent-abcde/node-agent.previous.log"
+    );
+    assert_eq!(panic.line, Some(3));
+    assert!(
+        panic
+            .explains
+            .contains(&"PodVolumeRestore/after-panic-x1".to_string())
+    );
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn an_uninitialized_repository_explains_the_failed_pod_volume_backup() {
+    let found = diagnose(&load("repository-not-initialized"));
+    assert_eq!(
+        rules_of(&found),
+        ["repository-not-initialized", "volume-operation-failed"]
+    );
+    assert_eq!(found[0].file, "resources/podvolumebackup/fsb-q8x7z.yaml");
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn a_changed_repository_password_names_the_repository_and_its_secret() {
+    let found = diagnose(&load_infrastructure("repository-password-invalid"));
+    assert_eq!(
+        rules_of(&found),
+        ["repository-password-invalid", "volume-operation-failed"]
+    );
+    assert_eq!(
+        found[0].title,
+        "BackupRepository pw1-real-node-kopia refuses the repository password (1 mention)"
+    );
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("velero-repo-credentials")
+            && step.contains("repository-password")
+            && step.contains("delete backuprepository pw1-real-node-kopia"),
+        "{step}"
+    );
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
+#[test]
+fn a_data_path_pod_the_node_rejects_is_named_before_velero_s_diagnosis() {
+    let found = diagnose(&load_infrastructure("data-path-pod-rejected"));
+    assert_eq!(found[0].rule, "data-path-pod-rejected", "{found:?}");
+    assert_eq!(
+        found[0].title,
+        "A data-path pod was rejected by its node node-real: Node didn't have enough resource: cpu (3 mentions)"
+    );
+    assert!(
+        found[0]
+            .explains
+            .contains(&"PodVolumeBackup/cpu1-a-5v5nw".to_string()),
+        "{:?}",
+        found[0].explains
+    );
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("edit configmap vdo-node-agent-config")
+            && step.contains("kubectl describe node node-real"),
+        "{step}"
+    );
+    assert!(rules_of(&found).contains(&"expose-diagnosis"));
+}
+
+#[test]
+fn a_missing_node_agent_is_named_from_text_and_json_logs() {
+    let e = load("node-agent-missing");
+    let found = diagnose(&e);
+    assert_eq!(
+        rules_of(&found),
+        ["node-agent-missing", "csi-snapshot-timeout"]
+    );
+    assert_eq!(found[0].title, "No running node-agent on node worker-3");
+    assert!(found[0].explains.contains(&"node/worker-3".to_string()));
+    // Nothing says why node-agent is missing there: no next step rather than a guess.
+    assert_eq!(found[0].next_step, None);
+    let step = found[1].next_step.as_deref().unwrap_or_default();
+    assert!(step.contains("--csi-snapshot-timeout=30m"), "{step}");
+    // From the JSON-format log, with its line.
+    assert_eq!(found[1].file, "object-store/backup.log");
+    assert_eq!(found[1].line, Some(3));
+    // The warning line no rule knows is kept for the summary.
+    assert_eq!(e.log_lines.len(), 1);
+    assert_eq!(
+        e.log_lines[0].1.message,
+        "Volume snapshot class not found, using default"
+    );
+}
+
+#[test]
+fn a_node_agent_missing_is_named_by_the_node_the_line_names_not_the_node_of_its_log() {
+    // The Velero server's pod runs on node-0; its line is about the volume's node.
+    let mut e = load("node-agent-missing");
+    let mut scan = LogScan::new(LogSource {
+        path: "logs/velero/velero-abc/velero.log".into(),
+        role: LogRole::Server,
+        pod: Some("velero-abc".into()),
+        node: Some("node-0".into()),
+        previous: false,
+    });
+    scan.offer(r#"time="2026-11-27T19:35:49Z" level=warning msg="Skip pod volume data" error="daemonset pod not found in running state in node worker-3" logSource="pkg/podvolume/backupper.go:300""#);
+    e.add_log_scan(scan);
+    let found = diagnose(&e);
+    let missing: Vec<&str> = found
+        .iter()
+        .filter(|f| f.rule == "node-agent-missing")
+        .map(|f| f.title.as_str())
+        .collect();
+    assert_eq!(missing, ["No running node-agent on node worker-3"]);
+}
+
+#[test]
+fn a_node_without_a_node_agent_pod_is_named_from_the_operations() {
+    let mut e = load("repository-not-initialized");
+    e.set_node_agent_nodes(["node-1".to_string()]);
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "node-agent-missing");
+    assert!(
+        found[0].quote.contains("PodVolumeBackup/fsb-q8x7z"),
+        "{}",
+        found[0].quote
     );
 }
