@@ -9,7 +9,8 @@ use kube::{api::DynamicObject, runtime::controller::Action};
 use serde_json::json;
 
 use super::{
-    AutoBundleError, StallBudget, Stalls, keep_what_is_read, reconcile, stall, stalled::Stills,
+    AutoBundleError, StallBudget, Stalls, keep_what_is_read, reconcile, stall_bundles::Stills,
+    stall_decision,
 };
 use crate::{
     config::Config,
@@ -270,7 +271,7 @@ async fn a_stalled_backup_gets_one_bundle_per_stall_recorded_with_its_motion() {
     config.auto.stall_after = Some(stall_after);
     let (ctx, api) = api_server_mock::context(config);
     let stills = stalls_of(&Arc::new(Stills::new("Backup")), 10);
-    let motion = stall::motion(&running_backup().data, &[]);
+    let motion = stall_decision::motion(&running_backup().data, &[]);
     let name = format!("auto-backup-b1-stall-{motion}");
     // First look: still for no time yet; nothing but the lists.
     let mut exchanges = volume_lists();

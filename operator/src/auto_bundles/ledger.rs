@@ -2,7 +2,7 @@
 //! namespace, one key per target uid, valued "<bundle name> <RFC 3339 time recorded>", and
 //! one key `stall.<uid>` per target that stalled while it ran, valued "<bundle name> <time>
 //! <motion> <progress>" (the motion of the stall the bundle was made for and the operation's
-//! progress then, stall.rs). Records past the look-back are pruned, and beyond
+//! progress then, stall_decision.rs). Records past the look-back are pruned, and beyond
 //! [`MAX_STALL_RECORDS`] stall records or [`MAX_RECORDS`] in all the oldest are forgotten, so
 //! the ConfigMap stays far below its 1 MiB whatever floods it. Pure: reading a record and the
 //! merge patch that adds one; mod.rs makes the requests.

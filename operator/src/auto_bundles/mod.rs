@@ -5,14 +5,14 @@
 //! access to Velero's Backups and Restores. The annotation older versions wrote on the target
 //! is still honoured (policy.rs). A Backup or Restore still running is looked at every
 //! little while, and one that stopped moving for `stallAfter` gets a bundle of its own, once
-//! per stall and at most `maxStallBundlesPerHour` an hour (stall.rs, stalled.rs,
+//! per stall and at most `maxStallBundlesPerHour` an hour (stall_decision.rs, stall_bundles.rs,
 //! stall_budget.rs). An operation deleted while it runs is forgotten at once.
 
 mod ledger;
 mod policy;
-mod stall;
 mod stall_budget;
-mod stalled;
+mod stall_bundles;
+mod stall_decision;
 
 pub(crate) use stall_budget::StallBudget;
 
@@ -57,8 +57,8 @@ async fn reconcile(
     let phase = obj.data["status"]["phase"].as_str().unwrap_or("");
     let Stalls { stills, budget } = stalls;
     if let Some(stall_after) = ctx.config.auto.stall_after {
-        if stall::is_running(phase) && obj.metadata.deletion_timestamp.is_none() {
-            return stalled::reconcile(kind, &obj, &ctx, &stills, &budget, stall_after).await;
+        if stall_decision::is_running(phase) && obj.metadata.deletion_timestamp.is_none() {
+            return stall_bundles::reconcile(kind, &obj, &ctx, &stills, &budget, stall_after).await;
         }
         stills.forget(&obj.uid().unwrap_or_default());
         stills.publish(&ctx.metrics.stalls, stall_after, Timestamp::now());
@@ -175,7 +175,7 @@ fn error_policy(obj: Arc<DynamicObject>, error: &AutoBundleError, ctx: Arc<Conte
 /// watches.
 #[derive(Clone)]
 struct Stalls {
-    stills: Arc<stalled::Stills>,
+    stills: Arc<stall_bundles::Stills>,
     budget: Arc<StallBudget>,
 }
 
@@ -183,7 +183,7 @@ struct Stalls {
 /// no more: forgotten at once, and the gauge set again.
 fn forget_deleted(
     event: &watcher::Result<watcher::Event<DynamicObject>>,
-    stills: &stalled::Stills,
+    stills: &stall_bundles::Stills,
     ctx: &Context,
 ) {
     let Ok(event) = event else {
@@ -220,7 +220,7 @@ pub(crate) async fn run(
     let writer = reflector::store::Writer::new(resource.clone());
     let reader = writer.as_reader();
     let stalls = Stalls {
-        stills: Arc::new(stalled::Stills::new(kind)),
+        stills: Arc::new(stall_bundles::Stills::new(kind)),
         budget,
     };
     let (seen, seen_ctx) = (stalls.stills.clone(), ctx.clone());

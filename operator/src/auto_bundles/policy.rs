@@ -15,7 +15,7 @@ use velero_debug_crd::{
     LABEL_TARGET_UID,
 };
 
-use super::stall::{self, Still};
+use super::stall_decision::{self, Still};
 use crate::{config::Policy, velero};
 
 #[derive(Debug, PartialEq)]
@@ -74,7 +74,7 @@ pub(crate) fn decide(kind: &str, obj: &DynamicObject, policy: &Policy, now: Time
     )))
 }
 
-/// The stall bundle of a running `obj` that has been `still` (stall.rs); None when it opts
+/// The stall bundle of a running `obj` that has been `still` (stall_decision.rs); None when it opts
 /// out, is being deleted or has no name. Named for the stall, so a later stall of the same
 /// operation gets a bundle of its own; labelled apart from the bundles of final phases.
 pub(crate) fn stall_bundle(
@@ -100,7 +100,10 @@ pub(crate) fn stall_bundle(
         .get_or_insert_default()
         .insert(LABEL_AUTO_REASON.into(), "stall".into());
     let annotations = meta.annotations.get_or_insert_default();
-    annotations.insert(ANNOTATION_STALLED_SINCE.into(), stall::since_text(still));
+    annotations.insert(
+        ANNOTATION_STALLED_SINCE.into(),
+        stall_decision::since_text(still),
+    );
     if !withheld.is_empty() {
         annotations.insert(ANNOTATION_STALLS_WITHHELD.into(), withheld.join(", "));
     }

@@ -98,7 +98,7 @@ pub(crate) struct FindingLabels {
 pub(crate) struct StalledLabels {
     /// Backup or Restore
     pub kind: String,
-    /// volumes, plugin-operations, finalizing, items or server (auto_bundles/stall.rs)
+    /// volumes, plugin-operations, finalizing, items or server (auto_bundles/stall_decision.rs)
     pub waiting_on: String,
 }
 

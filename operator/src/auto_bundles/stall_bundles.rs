@@ -1,5 +1,5 @@
 //! A running Backup or Restore, looked at every little while: its motion and progress
-//! (stall.rs) read from it and its volume operations; once it has been still for `stallAfter`,
+//! (stall_decision.rs) read from it and its volume operations; once it has been still for `stallAfter`,
 //! one bundle for the stall if the hour's bound allows (stall_budget.rs), recorded in the
 //! ledger with the motion and progress it was made for.
 
@@ -21,8 +21,8 @@ use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle};
 
 use super::{
     AutoBundleError, enforce_cap, ledger, policy,
-    stall::{self, Bundled, StallDecision, Still},
     stall_budget::{Grant, StallBudget},
+    stall_decision::{self, Bundled, StallDecision, Still},
 };
 use crate::{
     context::Context,
@@ -105,7 +105,7 @@ impl Stills {
     /// Sets the gauge of this kind's operations stalled now, by what they wait on.
     pub fn publish(&self, metrics: &StallMetrics, stall_after: Duration, now: Timestamp) {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        for waiting_on in stall::WAITING_ON {
+        for waiting_on in stall_decision::WAITING_ON {
             let stalled = seen
                 .values()
                 .filter(|s| s.waiting_on == *waiting_on && s.still.for_(now) >= stall_after)
@@ -141,12 +141,17 @@ pub(super) async fn reconcile(
     };
     let volumes = volume_operations(&target, &uid, &ns, ctx).await?;
     let now = Timestamp::now();
-    let waiting_on = stall::waiting_on(&obj.data, &volumes);
-    let still = stills.observe(&uid, &stall::motion(&obj.data, &volumes), waiting_on, now);
-    let progress = stall::progress(&obj.data, &volumes);
+    let waiting_on = stall_decision::waiting_on(&obj.data, &volumes);
+    let still = stills.observe(
+        &uid,
+        &stall_decision::motion(&obj.data, &volumes),
+        waiting_on,
+        now,
+    );
+    let progress = stall_decision::progress(&obj.data, &volumes);
     stills.publish(&ctx.metrics.stalls, stall_after, now);
-    let look_every = stall::look_every(stall_after);
-    let decide = |recorded| stall::decide(&still, progress, recorded, stall_after, now);
+    let look_every = stall_decision::look_every(stall_after);
+    let decide = |recorded| stall_decision::decide(&still, progress, recorded, stall_after, now);
     if let StallDecision::LookAgainIn(wait) = decide(None) {
         return Ok(Action::requeue(wait.min(look_every)));
     }
@@ -255,7 +260,7 @@ async fn make_bundle(
     tracing::info!(kind, target = %obj.name_any(), bundle = %name, %still_for, "stall bundle created");
     let note = format!(
         "{kind} has not moved for {still_for} (since {}): DebugBundle {name} collects what it waits on",
-        stall::since_text(still)
+        stall_decision::since_text(still)
     );
     let said = Said {
         type_: EventType::Warning,

@@ -229,5 +229,5 @@ pub(crate) fn since_text(still: &Still) -> String {
 }
 
 #[cfg(test)]
-#[path = "stall_tests.rs"]
+#[path = "stall_decision_tests.rs"]
 mod tests;
