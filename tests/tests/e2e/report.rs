@@ -200,7 +200,8 @@ async fn the_report_of_a_real_bundle_loads_clean_in_chromium_with_a_bar_per_oper
     );
     let errors = html_errors(t, &report).await?;
     ensure!(errors.is_empty(), "HTML errors: {errors:#?}");
-    let archive = dir.path().join(format!("{name}.tar.gz"));
+    // Downloaded beside the folder, then kept in it once unpacked.
+    let archive = dir.path().join("bundle").join(format!("{name}.tar.gz"));
     opened_only_when_ours(t, &archive).await
 }
 
