@@ -65,10 +65,13 @@ chaos: tools ## the fault tests at full strength: 20 SIGKILLs of the leader, the
 
 # prebuild: on a cold machine, cargo's builds run beside the tools' (tests/env/prebuild.sh).
 test: ## lint, unit and e2e, after building the tools and cargo's builds side by side
+	bash $(ENV)/preflight.sh
 	bash $(ENV)/prebuild.sh
 	$(MAKE) lint unit e2e
 
-demo: tools
+demo: ## the main job end to end on the local environment (checks the machine first)
+	bash $(ENV)/preflight.sh
+	$(MAKE) tools
 	bash $(ENV)/demo.sh
 
 bench: tools ## benchmarks on the local environment (figures go to BENCHMARKS.md)
