@@ -21,21 +21,34 @@ pub(crate) fn node_agent_restarted(pod: &str, namespace: &str) -> String {
 /// The node-agent exits as it starts: its log's last line says why.
 pub(crate) fn node_agent_crash_loop(pod: &str, namespace: &str) -> String {
     format!(
-        "node-agent exits as it starts, so it runs no volume operation on that node: the line          quoted, the last of `kubectl -n {namespace} logs {pod} --previous`, says why. Fix that,          then `kubectl -n {namespace} delete pod {pod}`; the volume operations of that node wait          until it stays up."
+        "node-agent exits as it starts, so it runs no volume operation on that node: the line \
+         quoted, the last of `kubectl -n {namespace} logs {pod} --previous`, says why. Fix that, \
+         then `kubectl -n {namespace} delete pod {pod}`; the volume operations of that node wait \
+         until it stays up."
     )
 }
 
 /// The node-agent's host-pods volume is not the kubelet's pods folder.
 pub(crate) fn node_agent_host_pods(namespace: &str) -> String {
     format!(
-        "The node-agent's `host-pods` volume must be the kubelet's pods folder, `<kubelet root          dir>/pods` (not /var/lib/kubelet/pods on k0s: /var/lib/k0s/kubelet/pods; MicroK8s:          /var/snap/microk8s/common/var/lib/kubelet/pods; see `ps -o args= -C kubelet` for          --root-dir on the node). Install again with `velero install --kubelet-root-dir          <kubelet root dir>` (Velero 1.17+), or set the hostPath of the volume named host-pods          in `kubectl -n {namespace} edit daemonset node-agent`."
+        "The node-agent's `host-pods` volume must be the kubelet's pods folder, `<kubelet root \
+         dir>/pods` (not /var/lib/kubelet/pods on k0s: /var/lib/k0s/kubelet/pods; MicroK8s: \
+         /var/snap/microk8s/common/var/lib/kubelet/pods; see `ps -o args= -C kubelet` for \
+         --root-dir on the node). Install again with `velero install --kubelet-root-dir \
+         <kubelet root dir>` (Velero 1.17+), or set the hostPath of the volume named host-pods \
+         in `kubectl -n {namespace} edit daemonset node-agent`."
     )
 }
 
-/// The node-agent's arguments name a flag its binary does not have.
-pub(crate) fn node_agent_unknown_flag(flag: &str, namespace: &str) -> String {
+/// A Velero container's arguments name a flag its binary does not have; `workload` is where
+/// they are set (`daemonset node-agent`, `deployment velero`).
+pub(crate) fn unknown_flag(flag: &str, workload: &str, namespace: &str) -> String {
     format!(
-        "The node-agent's arguments name `{flag}`, which the Velero of its image does not have:          the DaemonSet's image and arguments come from different Velero versions (an upgrade or          a downgrade that changed one of them). Make them one version's: `kubectl -n          {namespace} get daemonset node-agent -o yaml` shows both, and `velero install          --dry-run -o yaml` of the image's version the arguments it takes."
+        "The arguments of {workload} name `{flag}`, which the Velero of its image does not \
+         have: its image and arguments come from different Velero versions (an upgrade or a \
+         downgrade that changed one of them). Make them one version's: `kubectl -n {namespace} \
+         get {workload} -o yaml` shows both, and `velero install --dry-run -o yaml` of the \
+         image's version the arguments it takes."
     )
 }
 

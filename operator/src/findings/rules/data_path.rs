@@ -322,8 +322,9 @@ impl AgentEnd {
     fn next_step(&self, pod: &str, namespace: &str) -> String {
         match self.known {
             Some(last_words::Known::HostPodsFolder) => next_steps::node_agent_host_pods(namespace),
-            Some(last_words::Known::UnknownFlag) => next_steps::node_agent_unknown_flag(
+            Some(last_words::Known::UnknownFlag) => next_steps::unknown_flag(
                 last_words::unknown_flag(&self.quote).unwrap_or("the flag quoted"),
+                "daemonset node-agent",
                 namespace,
             ),
             None if self.oom => next_steps::node_agent_oom(namespace),

@@ -2,7 +2,15 @@
 //! one of these fails, everything the operation did after is a consequence.
 
 use super::{Evidence, Finding, Layer, Severity, from_mentions};
-use crate::findings::{PLUGIN_KEY, TARGET_KEY, evidence::PodRole, next_steps, patterns::Pattern};
+use crate::findings::{
+    PLUGIN_KEY, TARGET_KEY,
+    evidence::{PodEvidence, PodRole},
+    last_words::{self, LastWords, LastWordsKind},
+    log_scan::LogSource,
+    next_steps,
+    patterns::Pattern,
+    text,
+};
 
 /// The server restarted: Velero marks what was InProgress as Failed (failureReason) or
 /// canceled (the operations' messages); the pod status says why it died.
@@ -49,6 +57,24 @@ pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
                 &m.file,
             )
         }
+        (None, Some((pod, _, reason)))
+            if let Some((source, words)) = fatal_words(e, pod, reason) =>
+        {
+            // Its own last words: why it ended, better than the exit reason.
+            Finding::new(
+                Severity::Error,
+                Layer::Platform,
+                "velero-server-restarted",
+                format!(
+                    "The Velero server restarted ({}): {}",
+                    reason.as_deref().unwrap_or("reason unknown"),
+                    text::cap(&words.text, 100)
+                ),
+                &words.text,
+                &source.path,
+            )
+            .at_line(Some(words.line))
+        }
         (None, Some((pod, text, reason))) => {
             // Restarts without a trace on this operation may be old news.
             let severity = if reason.as_deref() == Some("OOMKilled") {
@@ -82,9 +108,31 @@ pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
     vec![finding.explaining(explains)]
 }
 
-/// What to do after the server restarted: memory when it was OOMKilled.
+/// The exit line or fatal line the server's previous log ends with (last_words.rs); none
+/// when it was killed for memory, which its words do not explain.
+fn fatal_words<'a>(
+    e: &'a Evidence,
+    pod: &PodEvidence,
+    reason: &Option<String>,
+) -> Option<(&'a LogSource, &'a LastWords)> {
+    if reason.as_deref() == Some("OOMKilled") {
+        return None;
+    }
+    e.last_words_of(&pod.name, true)
+        .filter(|(_, w)| w.kind != LastWordsKind::Error)
+}
+
+/// What to do after the server restarted: memory when it was OOMKilled, the flag when its own
+/// words name one it does not have.
 fn server_restart_step(e: &Evidence, pod: Option<&str>, reason: Option<&str>) -> String {
     let ns = e.target.velero_namespace();
+    let words = pod.and_then(|p| e.last_words_of(p, true)).map(|(_, w)| w);
+    if let Some(flag) = words
+        .filter(|w| last_words::known(&w.text) == Some(last_words::Known::UnknownFlag))
+        .and_then(|w| last_words::unknown_flag(&w.text))
+    {
+        return next_steps::unknown_flag(flag, "deployment velero", ns);
+    }
     if reason == Some("OOMKilled") {
         next_steps::velero_server_oom(ns)
     } else {
@@ -251,3 +299,7 @@ pub(super) fn operation_log_missing(e: &Evidence) -> Vec<Finding> {
         )),
     ]
 }
+
+#[cfg(test)]
+#[path = "platform_tests.rs"]
+mod tests;
