@@ -200,6 +200,11 @@ pub(crate) struct LogScan {
     dropped: u64,
     /// The log's end, for its component's last words.
     tail: LogTail,
+    /// When the operation ran (with its margin): a pattern line written outside it, on a log
+    /// that serves many operations (a node-agent's), is no cause of this one ([`Self::within`]).
+    window: Option<(jiff::Timestamp, jiff::Timestamp)>,
+    /// Pattern lines written outside `window`: earlier context, first of each pattern.
+    earlier: Vec<LogHit>,
 }
 
 /// A searcher for the words every line [`level_of`] finds a warning or worse in holds: its
@@ -253,7 +258,29 @@ impl LogScan {
             groups: Vec::new(),
             dropped: 0,
             tail: LogTail::default(),
+            window: None,
+            earlier: Vec::new(),
         }
+    }
+
+    /// Pattern lines whose time lies outside `window` become earlier context, never hits: a
+    /// node-agent's error about an earlier operation (a repository password changed since, a
+    /// pod gone) is no cause of this bundle's. A line without a readable time is judged as
+    /// before.
+    pub fn within(mut self, window: Option<(jiff::Timestamp, jiff::Timestamp)>) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Whether `line` says it was written outside the window.
+    fn outside_window(&self, line: &str) -> bool {
+        let Some((from, to)) = self.window else {
+            return false;
+        };
+        let at = field_values(line, "time")
+            .first()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        at.is_some_and(|at| at < from || at > to)
     }
 
     /// Only lines about this operation (or about none) count: for the shared server log.
@@ -284,6 +311,19 @@ impl LogScan {
         if found.is_empty() {
             if !self.scope.as_ref().is_some_and(|s| s.outside_window(line)) {
                 self.group(level, line);
+            }
+            return;
+        }
+        if self.outside_window(line) {
+            for pattern in found {
+                if !self.earlier.iter().any(|h| h.pattern == pattern) {
+                    self.earlier.push(LogHit {
+                        pattern,
+                        line: self.line,
+                        quote: quote(&log_message(line)),
+                        count: 1,
+                    });
+                }
             }
             return;
         }
@@ -363,6 +403,16 @@ impl LogScan {
         self.line
     }
 
+    /// Pattern lines written outside the operation's window ([`Self::within`]).
+    pub fn earlier(&self) -> &[LogHit] {
+        &self.earlier
+    }
+
+    /// The log this scan reads.
+    pub fn source(&self) -> &LogSource {
+        &self.source
+    }
+
     /// What the component said last in this log (last_words.rs).
     pub fn last_words(&self) -> Option<LastWords> {
         self.tail.last_words()
@@ -376,6 +426,39 @@ impl LogScan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node-agent serves every operation on its node: its error about an earlier one is
+    /// earlier context, not a hit; one inside the window, or without a time, is a hit.
+    #[test]
+    fn a_pattern_line_outside_the_window_is_earlier_context() {
+        let window = Some((
+            "2026-11-29T07:00:00Z".parse().unwrap(),
+            "2026-11-29T08:00:00Z".parse().unwrap(),
+        ));
+        let password = |time: &str| {
+            format!(
+                "time=\"{time}\" level=error msg=\"Error to initialize data path\" error=\"error to connect to backup repo: error to connect repo with storage: error to connect to repository: repository not initialized in the provided storage\""
+            )
+        };
+        let mut scan = LogScan::new(source()).within(window);
+        scan.offer(&password("2026-11-28T07:00:00Z"));
+        assert!(
+            scan.clone().into_parts().1.is_empty(),
+            "a day-old line is a hit"
+        );
+        assert_eq!(scan.earlier().len(), 1);
+        assert_eq!(scan.earlier()[0].line, 1);
+        scan.offer(&password("2026-11-29T07:30:00Z"));
+        let (_, hits, _, _) = scan.clone().into_parts();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].line, 2);
+        // JSON time, outside; and a line with no time at all, kept as a hit.
+        let mut scan = LogScan::new(source()).within(window);
+        scan.offer(r#"{"level":"error","time":"2026-11-28T07:00:00Z","msg":"data path failed","error":"repository not initialized in the provided storage"}"#);
+        assert!(scan.clone().into_parts().1.is_empty());
+        scan.offer("level=error msg=\"repository not initialized in the provided storage\"");
+        assert_eq!(scan.into_parts().1.len(), 1);
+    }
 
     fn source() -> LogSource {
         LogSource {

@@ -288,3 +288,59 @@ async fn a_node_agent_panic_on_the_node_of_a_pod_volume_restore_comes_first() ->
     }
     Ok(())
 }
+
+/// A node-agent serves every operation on its node: the error it logged a day ago about
+/// another operation (a repository password changed since) is no cause of a healthy restore
+/// on the same node today. The line is in the bundle; no finding names it.
+#[tokio::test]
+async fn an_old_node_agent_error_is_no_cause_of_a_later_healthy_restore() -> Result<()> {
+    let t = &TestCtx::new().await?;
+    let node = fake_node(
+        &t.client,
+        &t.cleanup,
+        "node-old-error",
+        serde_json::json!([]),
+    )
+    .await?;
+    let stamp = |t: jiff::Timestamp| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let day_ago = stamp(jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24));
+    let current = [
+        format!(
+            "time=\"{day_ago}\" level=error msg=\"Error to initialize data path\" error=\"error to connect to backup repo: invalid repository password\" node={node}"
+        ),
+        format!(
+            "time=\"{}\" level=info msg=\"data path restore completed\" node={node}",
+            stamp(jiff::Timestamp::now())
+        ),
+    ];
+    let agent = restart_node_agent_on(t, &node, &current, &[]).await?;
+    let (ns, backup, _) = real_backup(t, "old-error-src").await?;
+    let no_auto = serde_json::json!({"velerodebug.io/auto-bundle": "false"});
+    let (restore, restore_uid) =
+        finished_restore(t, &backup, "Completed", Duration::ZERO, no_auto).await?;
+    pod_volume_restore(
+        t,
+        (&restore, &restore_uid),
+        (&ns, "app-0"),
+        serde_json::json!({"phase": "Completed", "node": node}),
+    )
+    .await?;
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"restore": restore})).await?;
+    let log = text(&files, &format!("logs/node-agent/{agent}/node-agent.log"))?;
+    ensure!(
+        log.contains("invalid repository password"),
+        "the node-agent's log was not read into the bundle:\n{log}"
+    );
+    let findings = bundle
+        .status
+        .as_ref()
+        .map(|s| s.findings.clone())
+        .unwrap_or_default();
+    ensure!(
+        findings
+            .iter()
+            .all(|f| f.rule != "repository-password-invalid"),
+        "a day-old line became a finding: {findings:?}"
+    );
+    Ok(())
+}

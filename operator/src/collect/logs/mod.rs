@@ -303,6 +303,10 @@ impl LogReader<'_> {
         let mut scan = LogScan::new(job.source.clone());
         if job.source.role == LogRole::Server {
             scan = scan.scoped_to(self.scope.clone());
+        } else if job.source.role == LogRole::NodeAgent && !job.source.previous {
+            // A node-agent serves every operation on its node: a line of an earlier one is no
+            // cause of this one. Its previous instance's log is how it ended, kept whole.
+            scan = scan.within(self.scope.window);
         }
         let mut tee = job.tee.clone().map(|path| {
             OperationLines::new(

@@ -634,6 +634,19 @@ impl Evidence {
     /// What one log file showed, once it has been read whole.
     pub fn add_log_scan(&mut self, scan: LogScan) {
         let last_words = scan.last_words();
+        for hit in scan.earlier() {
+            let kept = self
+                .log_context
+                .iter()
+                .filter(|h| h.hit.pattern == hit.pattern)
+                .count();
+            if kept < MAX_HITS_PER_PATTERN {
+                self.log_context.push(LogHitAt {
+                    source: scan.source().clone(),
+                    hit: hit.clone(),
+                });
+            }
+        }
         let (source, hits, groups, dropped) = scan.into_parts();
         if let Some(words) = last_words
             && source.pod.is_some()

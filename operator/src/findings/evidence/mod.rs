@@ -382,6 +382,10 @@ pub(crate) struct Evidence {
     /// Warning and error lines no pattern matched, grouped by message.
     pub log_lines: Vec<(LogSource, LogLineGroup)>,
     pub log_lines_left_out: u64,
+    /// Pattern lines written outside the operation's window in logs that serve many operations
+    /// (a node-agent's): earlier context, never a cause; at most [`MAX_HITS_PER_PATTERN`] a
+    /// pattern.
+    pub log_context: Vec<LogHitAt>,
     /// What each pod's container logs (current and previous) ended with, for the rules about
     /// a component that restarted or cannot start; at most [`MAX_LAST_WORDS`].
     pub last_words: Vec<(LogSource, LastWords)>,
