@@ -302,3 +302,63 @@ fn a_node_without_a_node_agent_pod_is_named_from_the_operations() {
         found[0].quote
     );
 }
+
+/// Velero's message about a failed operation that stops at its colon (1.17+'s `data path
+/// backup failed: ` when its data-path pod died) is completed by the data-path pod's own last
+/// words; a DataUpload's pod (another kind, another wording) the same way.
+#[test]
+fn a_message_cut_at_its_colon_is_completed_by_the_data_path_pods_last_words() {
+    for (kind, name, message, log, said) in [
+        (
+            "PodVolumeBackup",
+            "b1-x",
+            "data path backup failed: ",
+            "time=\"t\" level=info msg=\"Running data path\"\ntime=\"t\" level=error msg=\"Failed to run data path\" error=\"error to open source: open /host_pods/abc/volumes: no such file or directory\"\n",
+            "Failed to run data path: error to open source: open /host_pods/abc/volumes: no such file or directory",
+        ),
+        (
+            "DataUpload",
+            "b1-du",
+            "",
+            "{\"level\":\"info\",\"msg\":\"start\"}\n{\"level\":\"fatal\",\"msg\":\"cannot create the uploader\",\"error\":\"unsupported uploader type\"}\n",
+            "cannot create the uploader: unsupported uploader type",
+        ),
+    ] {
+        let mut e = Evidence::default();
+        e.set_target(
+            "resources/backup.yaml",
+            &json!({"kind": "Backup", "metadata": {"name": "b1", "namespace": "velero"},
+                    "status": {"phase": "PartiallyFailed"}}),
+        );
+        e.add_operation(
+            &format!("resources/{}/{name}.yaml", kind.to_lowercase()),
+            kind,
+            &json!({"kind": kind, "metadata": {"name": name, "namespace": "velero"},
+                    "spec": {"node": "node-real"},
+                    "status": {"phase": "Failed", "message": message, "node": "node-real"}}),
+        );
+        let mut scan = LogScan::new(LogSource {
+            path: format!("logs/data-path/{name}/{name}.log"),
+            role: LogRole::DataPath,
+            pod: Some(name.into()),
+            node: Some("node-real".into()),
+            previous: false,
+        });
+        scan.offer_lines(log);
+        e.add_log_scan(scan);
+        let found = diagnose(&e);
+        let failed = found
+            .iter()
+            .find(|f| f.rule == "volume-operation-failed")
+            .expect("the failed operation");
+        assert!(
+            failed
+                .quote
+                .ends_with(&format!("its data-path pod's last words: {said}")),
+            "{kind}: {}",
+            failed.quote
+        );
+        assert_eq!(failed.file, format!("logs/data-path/{name}/{name}.log"));
+        assert_eq!(failed.line, Some(2));
+    }
+}

@@ -4,8 +4,14 @@
 
 use super::{Evidence, Finding, Layer, Severity, from_mentions, group_into, plural, pods};
 use crate::findings::{
-    CSI_SNAPSHOTS_KEY, OperationEvidence, evidence::PodRole,
-    infrastructure::SnapshotContentEvidence, next_steps, node_key, patterns::Pattern, text::cap,
+    CSI_SNAPSHOTS_KEY, OperationEvidence,
+    evidence::PodRole,
+    infrastructure::SnapshotContentEvidence,
+    last_words::LastWords,
+    log_scan::{LogRole, LogSource},
+    next_steps, node_key,
+    patterns::Pattern,
+    text::cap,
 };
 
 /// Findings of one rule are bounded: beyond this many groups, the summary's list of operations
@@ -91,6 +97,17 @@ pub(super) fn volume_operation_failed(e: &Evidence) -> Vec<Finding> {
             } else {
                 first.message.clone()
             };
+            // Velero's message may stop at its colon (`data path backup failed: `): the
+            // data-path pod's own last words, when its log was read, say what failed.
+            let words = data_path_words(e, first).filter(|_| says_nothing(&first.message));
+            let (quote, file, line) = match words {
+                Some((source, w)) => (
+                    format!("{quote}; its data-path pod's last words: {}", w.text),
+                    source.path.clone(),
+                    Some(w.line),
+                ),
+                None => (quote, first.path.clone(), None),
+            };
             let keys: Vec<String> = group.iter().flat_map(|o| keys(o)).collect();
             let agent = first.node.as_deref().and_then(|n| node_agent_on(e, n));
             let ns = e.target.velero_namespace();
@@ -100,14 +117,36 @@ pub(super) fn volume_operation_failed(e: &Evidence) -> Vec<Finding> {
                 "volume-operation-failed",
                 title,
                 &quote,
-                &first.path,
+                &file,
             )
+            .at_line(line)
             .explaining(keys.clone())
             .about(keys.into_iter().chain(first.node.as_deref().map(node_key)))
             .next_step(next_steps::volume_operation_failed(&first.kind, agent, ns))
             .waited_on_if(first.phase == "Canceled", waited_pods(&group))
         })
         .collect()
+}
+
+/// Whether Velero's message about an operation says nothing of why: empty, or cut at its
+/// colon (`data path backup failed: `).
+fn says_nothing(message: &str) -> bool {
+    let message = message.trim();
+    message.is_empty() || message.ends_with(':')
+}
+
+/// What the data-path pod of `op` said last (1.17+ names the pod after its operation), from
+/// its current log.
+fn data_path_words<'a>(
+    e: &'a Evidence,
+    op: &OperationEvidence,
+) -> Option<(&'a LogSource, &'a LastWords)> {
+    e.last_words
+        .iter()
+        .find(|(s, _)| {
+            s.role == LogRole::DataPath && !s.previous && s.pod.as_deref() == Some(&op.name)
+        })
+        .map(|(s, w)| (s, w))
 }
 
 /// The pods (`pod/<namespace>/<name>`) `ops` served: what a canceled operation waited on.
