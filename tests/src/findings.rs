@@ -47,11 +47,7 @@ pub fn assert_first_finding(
 /// Asserts status.findings[0] is `rule` (what `kubectl describe` shows, also when the upload
 /// failed).
 pub fn assert_first_status_finding(bundle: &DebugBundle, rule: &str) -> Result<()> {
-    let findings = bundle
-        .status
-        .as_ref()
-        .map(|s| s.findings.clone())
-        .unwrap_or_default();
+    let findings = status_findings(bundle);
     ensure!(
         findings.first().is_some_and(|f| f.rule == rule),
         "status.findings should start with {rule}: {findings:?}"
@@ -93,4 +89,13 @@ pub async fn probable_cause_event(
         },
     )
     .await
+}
+
+/// The bundle's status.findings (none before it finished).
+pub fn status_findings(bundle: &DebugBundle) -> Vec<velero_debug_crd::StatusFinding> {
+    bundle
+        .status
+        .as_ref()
+        .map(|s| s.findings.clone())
+        .unwrap_or_default()
 }

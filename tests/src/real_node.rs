@@ -419,3 +419,18 @@ pub async fn backup_repository_of(
         .with_context(|| format!("no BackupRepository of namespace {ns}"))?;
     Ok((repositories, name))
 }
+
+/// An fs backup of `ns` that Velero ends PartiallyFailed (its volume refused or failed), and
+/// its bundle, Completed, with its files.
+pub async fn failed_fs_backup_bundle(
+    t: &TestCtx,
+    ns: &str,
+) -> Result<(velero_debug_crd::DebugBundle, BTreeMap<String, Vec<u8>>)> {
+    let backup = fs_backup(t, ns).await?;
+    let phase = crate::backups::backup_phase(t, &backup).await?;
+    ensure!(
+        phase == "PartiallyFailed",
+        "backup {backup} did not fail its volume: {phase}"
+    );
+    crate::bundles::completed_bundle(t, serde_json::json!({"backup": backup})).await
+}

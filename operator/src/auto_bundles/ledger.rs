@@ -271,6 +271,17 @@ mod tests {
         assert_eq!((old.motion.as_deref(), old.progress), (Some("ab12"), None));
     }
 
+    /// The keys a patch deletes.
+    fn forgotten(patch: &Value) -> Vec<&String> {
+        patch["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| v.is_null())
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// A flood (Backups created InProgress, each stalling) must not fill the ConfigMap: the
     /// oldest stall records go first, then the oldest of any kind.
     #[test]
@@ -289,14 +300,11 @@ mod tests {
             progress: 1,
         };
         let patch = stall_record_patch("new", made, &data, SIX_HOURS, now());
-        let forgotten: Vec<&String> = patch["data"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(_, v)| v.is_null())
-            .map(|(k, _)| k)
-            .collect();
-        assert_eq!(forgotten, ["stall.s00000"], "the oldest stall record");
+        assert_eq!(
+            forgotten(&patch),
+            ["stall.s00000"],
+            "the oldest stall record"
+        );
         // Final records beyond MAX_RECORDS: the oldest go, the unreadable one stays.
         let mut data = BTreeMap::new();
         for i in 0..MAX_RECORDS {
@@ -304,14 +312,7 @@ mod tests {
         }
         data.insert("unreadable".into(), "x".into());
         let patch = record_patch("new", "auto-restore-r", &data, SIX_HOURS, now());
-        let nulls: Vec<&String> = patch["data"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(_, v)| v.is_null())
-            .map(|(k, _)| k)
-            .collect();
-        assert_eq!(nulls, ["uid-00000", "uid-00001"]);
+        assert_eq!(forgotten(&patch), ["uid-00000", "uid-00001"]);
         assert_eq!(
             patch["data"]["new"]
                 .as_str()

@@ -21,6 +21,15 @@ fn refused(key: &str, value: &str, allowed: &'static str) -> ReadError {
     }
 }
 
+/// Ok when `fits`, else `value` of `key` refused as not `allowed`.
+fn allowed_if(fits: bool, key: &str, value: &str, allowed: &'static str) -> Result<(), ReadError> {
+    if fits {
+        Ok(())
+    } else {
+        Err(refused(key, value, allowed))
+    }
+}
+
 /// An Azure storage account name: 3 to 24 lowercase letters and digits (Azure's own rule; it
 /// becomes the first label of `<account>.blob.core.windows.net`).
 pub(super) fn azure_account(key: &str, value: &str) -> Result<(), ReadError> {
@@ -28,15 +37,12 @@ pub(super) fn azure_account(key: &str, value: &str) -> Result<(), ReadError> {
         && value
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if fits {
-        Ok(())
-    } else {
-        Err(refused(
-            key,
-            value,
-            "an Azure storage account name (3 to 24 lowercase letters and digits)",
-        ))
-    }
+    allowed_if(
+        fits,
+        key,
+        value,
+        "an Azure storage account name (3 to 24 lowercase letters and digits)",
+    )
 }
 
 /// An Azure subscription id: a GUID (8-4-4-4-12 hexadecimal digits).
@@ -48,15 +54,12 @@ pub(super) fn azure_subscription(key: &str, value: &str) -> Result<(), ReadError
             .iter()
             .zip(lengths)
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
-    if fits {
-        Ok(())
-    } else {
-        Err(refused(
-            key,
-            value,
-            "an Azure subscription id (a GUID such as 00000000-0000-0000-0000-000000000000)",
-        ))
-    }
+    allowed_if(
+        fits,
+        key,
+        value,
+        "an Azure subscription id (a GUID such as 00000000-0000-0000-0000-000000000000)",
+    )
 }
 
 /// An Azure resource group: 1 to 90 letters, digits, `-`, `_`, `.`, `(` or `)`, not ending in
@@ -67,15 +70,12 @@ pub(super) fn azure_resource_group(key: &str, value: &str) -> Result<(), ReadErr
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.()".contains(&b));
-    if fits {
-        Ok(())
-    } else {
-        Err(refused(
-            key,
-            value,
-            "an Azure resource group name (1 to 90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.')",
-        ))
-    }
+    allowed_if(
+        fits,
+        key,
+        value,
+        "an Azure resource group name (1 to 90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.')",
+    )
 }
 
 /// The Google universe a credential may be used in: `googleapis.com` when none is named, or a
@@ -145,11 +145,7 @@ pub(super) fn aws_verification_url(key: &str, value: &str) -> Result<(), ReadErr
         && url.port().is_none()
         && url.username().is_empty()
         && url.password().is_none();
-    if on_sts && clean {
-        Ok(())
-    } else {
-        Err(refused(key, value, allowed))
-    }
+    allowed_if(on_sts && clean, key, value, allowed)
 }
 
 #[cfg(test)]

@@ -13,24 +13,21 @@ use kube::{Api, ResourceExt, api::PostParams, core::ApiResource};
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
     archives::text,
-    backups::backup_phase,
     bundles::completed_bundle,
     context::{TestCtx, create_namespace, unique_name},
-    findings::assert_first_finding,
+    findings::{assert_first_finding, status_findings},
     polling::eventually,
     real_node::{
-        backed_up_volume, break_real_node_agent, fs_backup, operation_phases, real_node_agent_pod,
-        start_fs_backup, stateful_set_on_real_node,
+        backed_up_volume, break_real_node_agent, failed_fs_backup_bundle, operation_phases,
+        real_node_agent_pod, start_fs_backup, stateful_set_on_real_node,
     },
     restores::real_restore_annotated,
 };
 
 /// The first finding's next step in status.
 fn first_next_step(bundle: &DebugBundle) -> String {
-    bundle
-        .status
-        .as_ref()
-        .and_then(|s| s.findings.first())
+    status_findings(bundle)
+        .first()
         .and_then(|f| f.next_step.clone())
         .unwrap_or_default()
 }
@@ -190,12 +187,7 @@ async fn serial_real_node_a_node_agent_the_kubelet_cannot_make_is_named_by_its_m
             },
         )
         .await?;
-        let backup = fs_backup(t, &ns).await?;
-        ensure!(
-            backup_phase(t, &backup).await? == "PartiallyFailed",
-            "backup {backup} did not fail its volume"
-        );
-        let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+        let (bundle, files) = failed_fs_backup_bundle(t, &ns).await?;
         assert_first_finding(
             &bundle,
             &files,
@@ -287,12 +279,7 @@ async fn serial_real_node_a_claim_nobody_provisions_comes_before_the_pod_volume_
         .find(|l| l.contains("`pod-volume-timeout`"))
         .context(format!("no pod-volume-timeout finding:\n{summary}"))?;
     ensure!(timeout.ends_with("consequence of #1"), "{timeout}");
-    let findings = bundle
-        .status
-        .as_ref()
-        .map(|s| s.findings.clone())
-        .unwrap_or_default();
-    for f in &findings {
+    for f in &status_findings(&bundle) {
         let step = f.next_step.as_deref().unwrap_or_default();
         ensure!(
             !step.contains("--fs-backup-timeout"),

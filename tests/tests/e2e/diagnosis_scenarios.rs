@@ -14,7 +14,9 @@ use velero_debug_e2e::{
     backups::{backup_phase, real_backup},
     bundles::{completed_bundle, condition_reason, finished_bundle},
     context::{TestCtx, unique_name},
-    findings::{assert_first_finding, assert_first_status_finding, probable_cause_event},
+    findings::{
+        assert_first_finding, assert_first_status_finding, probable_cause_event, status_findings,
+    },
     nodes::{fake_node, restart_node_agent_on},
     operations::{operation_object, pod_volume_restore},
     plugin,
@@ -331,11 +333,7 @@ async fn an_old_node_agent_error_is_no_cause_of_a_later_healthy_restore() -> Res
         log.contains("invalid repository password"),
         "the node-agent's log was not read into the bundle:\n{log}"
     );
-    let findings = bundle
-        .status
-        .as_ref()
-        .map(|s| s.findings.clone())
-        .unwrap_or_default();
+    let findings = status_findings(&bundle);
     ensure!(
         findings
             .iter()

@@ -24,9 +24,9 @@ use velero_debug_e2e::{
     polling::eventually,
     rbac::grant_workload_reads,
     real_node::{
-        backed_up_volume, backup_repository_of, change_real_node_agent, fs_backup,
-        operation_phases, real_node_agent, real_node_agent_back, stateful_set_on_real_node,
-        volume_sums,
+        backed_up_volume, backup_repository_of, change_real_node_agent, failed_fs_backup_bundle,
+        fs_backup, operation_phases, real_node_agent, real_node_agent_back,
+        stateful_set_on_real_node, volume_sums,
     },
     restores::{real_restore, real_restore_annotated},
     velero_cli::velero,
@@ -298,12 +298,7 @@ async fn serial_real_node_a_node_agent_kept_off_the_volume_s_node_is_named_with_
 
     // The backup and its bundle while the node-agent is kept off: the bundle reads why.
     let found = async {
-        let backup = fs_backup(t, &ns).await?;
-        ensure!(
-            backup_phase(t, &backup).await? == "PartiallyFailed",
-            "backup {backup} did not fail its volume"
-        );
-        let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+        let (bundle, files) = failed_fs_backup_bundle(t, &ns).await?;
         assert_first_finding(
             &bundle,
             &files,
