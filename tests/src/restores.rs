@@ -111,6 +111,17 @@ pub async fn real_restore_annotated(
     annotations: serde_json::Value,
     limit: Duration,
 ) -> Result<DynamicObject> {
+    let restore = start_restore_annotated(t, backup, (from, to), annotations).await?;
+    in_final_phase(t, "Restore", &restore, limit).await
+}
+
+/// [`real_restore_annotated`], started and not waited for: its name.
+pub async fn start_restore_annotated(
+    t: &TestCtx,
+    backup: &str,
+    (from, to): (&str, &str),
+    annotations: serde_json::Value,
+) -> Result<String> {
     let (env, cleanup) = (&t.env, &t.cleanup);
     cleanup.namespace(to);
     let restore = unique_name("rs");
@@ -127,7 +138,7 @@ pub async fn real_restore_annotated(
                  "namespaceMapping": {from: to}},
     }))?;
     api.create(&PostParams::default(), &object).await?;
-    in_final_phase(t, "Restore", &restore, limit).await
+    Ok(restore)
 }
 
 /// A hand-made Restore that ended PartiallyFailed just now, without annotations: the kind

@@ -64,13 +64,23 @@ async fn node_agent_pods(src: &Sources<'_>, out: &mut Sink, found: &mut Found) {
             let status = pod.status.as_ref();
             let phase = status.and_then(|s| s.phase.clone());
             let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
-            let waiting: Vec<String> = status
+            // Names, phase, reasons and the kubelet's messages (redacted as every text is: a
+            // message names a path, an image or a Secret, never its data).
+            let waiting: Vec<serde_json::Value> = status
                 .and_then(|s| s.container_statuses.as_ref())
                 .into_iter()
                 .flatten()
-                .filter_map(|cs| cs.state.as_ref()?.waiting.as_ref()?.reason.clone())
+                .filter_map(|cs| cs.state.as_ref()?.waiting.as_ref())
+                .filter_map(|w| {
+                    let message = w
+                        .message
+                        .as_deref()
+                        .map(|m| out.redact_line(m).into_owned());
+                    Some(serde_json::json!({"state": {"waiting": {
+                        "reason": w.reason.clone()?, "message": message,
+                    }}}))
+                })
                 .collect();
-            // Names, phase and reasons only: nothing that could hold a secret.
             let facts = serde_json::json!({
                 "metadata": {
                     "name": pod.name_any(),
@@ -80,7 +90,8 @@ async fn node_agent_pods(src: &Sources<'_>, out: &mut Sink, found: &mut Found) {
                 "status": {
                     "phase": phase,
                     "reason": status.and_then(|s| s.reason.clone()),
-                    "containerStatuses": waiting.iter().map(|r| serde_json::json!({"state": {"waiting": {"reason": r}}})).collect::<Vec<_>>(),
+                    "message": status.and_then(|s| s.message.as_deref()).map(|m| out.redact_line(m).into_owned()),
+                    "containerStatuses": waiting,
                 },
             });
             found.summary.evidence.infra.add_node_agent_pod(&facts);

@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{apps::v1::DaemonSet, core::v1::ConfigMap, storage::v1::StorageClass};
-use kube::{Api, ResourceExt, api::PostParams, core::ApiResource};
+use kube::{
+    Api,
+    api::{DynamicObject, PostParams},
+    core::ApiResource,
+};
 use velero_debug_crd::DebugBundle;
 use velero_debug_e2e::{
     archives::text,
@@ -21,8 +25,9 @@ use velero_debug_e2e::{
         backed_up_volume, break_real_node_agent, failed_fs_backup_bundle, operation_phases,
         real_node_agent_pod, start_fs_backup, stateful_set_on_real_node,
     },
-    restores::real_restore_annotated,
+    restores::start_restore_annotated,
 };
+use velero_debug_operator::velero::resource as velero_resource;
 
 /// The first finding's next step in status.
 fn first_next_step(bundle: &DebugBundle) -> String {
@@ -248,22 +253,34 @@ async fn serial_real_node_a_claim_nobody_provisions_comes_before_the_pod_volume_
     // Short: the finding's title (cut at 160 characters) names the PodVolumeRestore, the pod's
     // namespace and the provisioner.
     let to = unique_name("np");
-    let restore = real_restore_annotated(
+    let restore = start_restore_annotated(
         t,
         &backup,
         (&from, &to),
         serde_json::json!({"velero.io/pod-volume-timeout": "45s"}),
-        Duration::from_secs(240),
     )
     .await?;
-    ensure!(
-        restore.data["status"]["phase"] == "PartiallyFailed",
-        "restore {} ended {}",
-        restore.name_any(),
-        restore.data["status"]["phase"]
+    // Velero 1.18 then finalizes for up to its --resource-timeout (10 minutes), waiting for the
+    // claim to bind: the bundle is taken once the pod volume timeout has ended the restore.
+    let restores = Api::<DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &t.env.namespace,
+        &velero_resource("Restore"),
     );
-    let (bundle, files) =
-        completed_bundle(t, serde_json::json!({"restore": restore.name_any()})).await?;
+    eventually(
+        "the restore partially failed at its pod volume timeout",
+        Duration::from_secs(180),
+        || async {
+            let phase = restores.get(&restore).await?.data["status"]["phase"].clone();
+            Ok(matches!(
+                phase.as_str(),
+                Some("PartiallyFailed" | "FinalizingPartiallyFailed")
+            )
+            .then_some(()))
+        },
+    )
+    .await?;
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"restore": restore})).await?;
     assert_first_finding(&bundle, &files, "pvc-pending", &[provisioner])?;
     said_first(&files, "ExternalProvisioning")?;
     let step = first_next_step(&bundle);
