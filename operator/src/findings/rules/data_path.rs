@@ -232,14 +232,14 @@ impl AgentEnd {
             .last_terminated
             .as_ref()
             .is_some_and(|(r, _)| r == "OOMKilled");
-        // The previous instance's log holds the end of the one that failed; in a crash loop
-        // whose previous log was not read, the current one is the same start failing.
+        // The previous instance's log holds the end of the one that failed; when it was not
+        // read, the current one's exit line is the same start failing (in a crash loop, its
+        // last error too).
         let words = e
             .last_words_of(&pod.name, true)
             .or_else(|| {
-                crash_loop
-                    .then(|| e.last_words_of(&pod.name, false))
-                    .flatten()
+                e.last_words_of(&pod.name, false)
+                    .filter(|(_, w)| crash_loop || w.kind == last_words::LastWordsKind::Exit)
             })
             .filter(|(_, w)| w.kind != last_words::LastWordsKind::Error || crash_loop)
             .filter(|_| !oom);

@@ -362,3 +362,35 @@ fn a_message_cut_at_its_colon_is_completed_by_the_data_path_pods_last_words() {
         assert_eq!(failed.line, Some(2));
     }
 }
+
+/// When the previous instance's log was not read, the current log's exit line (the same start
+/// failing) still explains a node-agent that restarted.
+#[test]
+fn the_current_logs_exit_line_stands_in_for_a_previous_log_not_read() {
+    let mut e = evidence(
+        json!({"state": {"running": {}},
+               "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}),
+        "",
+    );
+    let mut scan = LogScan::new(LogSource {
+        path: format!("logs/node-agent/{POD}/node-agent.log"),
+        role: LogRole::NodeAgent,
+        pod: Some(POD.into()),
+        node: Some("node-real".into()),
+        previous: false,
+    });
+    scan.offer_lines(&format!(
+        "{START}An error occurred: unexpected directory structure for host-pods volume, ensure ...\n"
+    ));
+    e.add_log_scan(scan);
+    let found = diagnose(&e);
+    assert!(
+        found[0].title.contains("host-pods volume"),
+        "{}",
+        found[0].title
+    );
+    assert_eq!(
+        found[0].file,
+        format!("logs/node-agent/{POD}/node-agent.log")
+    );
+}

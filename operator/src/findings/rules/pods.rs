@@ -192,7 +192,11 @@ fn pending_claim(e: &Evidence, pod: &WorkloadPodEvidence) -> Option<Blocked> {
             .find(|c| c.namespace == pod.namespace && &c.name == name && c.phase == "Pending")
     })?;
     let key = format!("{}/{}", claim.namespace, claim.name);
-    let event = latest_event(e, "PersistentVolumeClaim", &key, |_| true);
+    // A write that lost a race (`the object has been modified`) says nothing of why the claim
+    // waits; the PV controller retries it at once.
+    let event = latest_event(e, "PersistentVolumeClaim", &key, |ev| {
+        !ev.message.contains("the object has been modified")
+    });
     let provisioner = claim_provisioner(e, claim, event.map(|ev| ev.message.as_str()));
     let subject = match (&provisioner, claim_class(e, claim)) {
         // The title is cut at its length: the provisioner first, the class in the next step.
@@ -222,10 +226,13 @@ fn pending_claim(e: &Evidence, pod: &WorkloadPodEvidence) -> Option<Blocked> {
             &ev.path,
         ));
     }
-    let quote = format!(
+    let mut quote = format!(
         "status.phase: Pending, spec.storageClassName: {}",
         claim.storage_class.as_deref().unwrap_or("<unset>")
     );
+    if let Some(p) = &provisioner {
+        quote += &format!(" (provisioner {p}), no PersistentVolume made for it");
+    }
     Some(blocked(storage_class_cause(e, claim), quote, &claim.path))
 }
 

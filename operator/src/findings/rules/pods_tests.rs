@@ -58,3 +58,26 @@ fn a_pending_claim_explains_the_pod_volume_timeout_whatever_became_of_the_restor
         }
     }
 }
+
+/// A claim whose only Warning event is a write that lost a race (the real PV controller's
+/// `Operation cannot be fulfilled ... the object has been modified`) is explained by its class
+/// and provisioner, not by that event (Normal events such as ExternalProvisioning are not
+/// collected).
+#[test]
+fn a_lost_write_race_is_no_explanation_of_a_pending_claim() {
+    let mut e = timed_out("New");
+    let event = e.events.first_mut().expect("the claim's event");
+    event.reason = "ProvisioningFailed".into();
+    event.message = "Error saving claim: Operation cannot be fulfilled on persistentvolumeclaims \"data-web-0\": the object has been modified; please apply your changes to the latest version and try again".into();
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "pvc-pending");
+    assert_eq!(
+        found[0].quote,
+        "status.phase: Pending, spec.storageClassName: standard (provisioner rancher.io/local-path), no PersistentVolume made for it"
+    );
+    assert!(
+        found[0]
+            .title
+            .contains("waits for provisioner rancher.io/local-path")
+    );
+}
