@@ -90,12 +90,20 @@ async fn serial_real_node_a_node_agent_whose_host_pods_is_not_the_kubelets_quote
             Duration::from_secs(180),
             || async {
                 let pod = real_node_agent_pod(t).await?;
-                let waiting = pod
+                let container = pod
                     .status
                     .and_then(|s| s.container_statuses)
-                    .and_then(|c| c.first().cloned())
-                    .and_then(|c| c.state?.waiting?.reason);
-                Ok((waiting.as_deref() == Some("CrashLoopBackOff")).then_some(()))
+                    .and_then(|c| c.first().cloned());
+                // The kubelet (1.36) shows the back-off as CrashLoopBackOff, or as the
+                // container terminated in error after a restart.
+                let looping = container.is_some_and(|c| {
+                    let state = c.state.unwrap_or_default();
+                    let waiting = state.waiting.and_then(|w| w.reason);
+                    let failed = state.terminated.is_some_and(|t| t.exit_code != 0);
+                    waiting.as_deref() == Some("CrashLoopBackOff")
+                        || (c.restart_count >= 1 && failed)
+                });
+                Ok(looping.then_some(()))
             },
         )
         .await?;
@@ -295,7 +303,7 @@ async fn serial_real_node_a_claim_nobody_provisions_comes_before_the_pod_volume_
     let summary = text(&files, "summary.md")?;
     let timeout = summary
         .lines()
-        .find(|l| l.contains("`pod-volume-timeout`"))
+        .find(|l| l.contains("Velero timed out waiting for the pod volume operations"))
         .context(format!("no pod-volume-timeout finding:\n{summary}"))?;
     ensure!(timeout.ends_with("consequence of #1"), "{timeout}");
     for f in &status_findings(&bundle) {

@@ -345,6 +345,13 @@ impl Evidence {
                         )
                     }),
                     waiting: some_text(&c["state"]["waiting"]["reason"]),
+                    terminated: c["state"]["terminated"].is_object().then(|| {
+                        let ended = &c["state"]["terminated"];
+                        (
+                            some_text(&ended["reason"]).unwrap_or_else(|| "unknown".into()),
+                            ended["exitCode"].as_i64().unwrap_or(0),
+                        )
+                    }),
                 }
             })
             .collect();

@@ -171,6 +171,9 @@ pub(crate) struct ContainerEvidence {
     pub last_terminated: Option<(String, i64)>,
     /// `state.waiting.reason` (CrashLoopBackOff, ImagePullBackOff...).
     pub waiting: Option<String>,
+    /// `state.terminated`: reason and exit code, while it waits to be started again (a
+    /// kubelet of 1.36 shows a crash loop's back-off so, not as CrashLoopBackOff).
+    pub terminated: Option<(String, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -201,12 +201,15 @@ pub(super) fn node_agent_restarted(e: &Evidence) -> Vec<Finding> {
     found
 }
 
-/// Waiting to start again after it ended in error: a crash loop.
+/// Waiting to start again after it ended in error: a crash loop (as CrashLoopBackOff, or, on
+/// a kubelet that shows the back-off so, ended in error again after a restart).
 fn is_crash_looping(c: &crate::findings::evidence::ContainerEvidence) -> bool {
-    matches!(
+    let waits = matches!(
         c.waiting.as_deref(),
         Some("CrashLoopBackOff" | "RunContainerError" | "Error")
-    )
+    );
+    let ended_again = c.restarts > 0 && c.terminated.as_ref().is_some_and(|(_, code)| *code != 0);
+    waits || ended_again
 }
 
 /// How a node-agent's container ended, from its own words first.

@@ -394,3 +394,23 @@ fn the_current_logs_exit_line_stands_in_for_a_previous_log_not_read() {
         format!("logs/node-agent/{POD}/node-agent.log")
     );
 }
+
+/// A kubelet of 1.36 shows a crash loop's back-off as the container terminated in error (not
+/// waiting in CrashLoopBackOff): still a crash loop, told apart from a restart.
+#[test]
+fn a_container_terminated_in_error_after_restarts_is_a_crash_loop() {
+    let log = concat!(
+        "{\"level\":\"info\",\"msg\":\"Starting\"}\n",
+        "{\"level\":\"fatal\",\"msg\":\"failed to start\",\"error\":\"no route to host\"}\n"
+    );
+    let ended = json!({"state": {"terminated": {"reason": "Error", "exitCode": 1}},
+                       "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}});
+    let found = diagnose(&evidence(ended, log));
+    assert!(
+        found[0]
+            .title
+            .contains("crash-loops: failed to start: no route to host"),
+        "{}",
+        found[0].title
+    );
+}
