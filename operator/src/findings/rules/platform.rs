@@ -57,43 +57,7 @@ pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
                 &m.file,
             )
         }
-        (None, Some((pod, _, reason)))
-            if let Some((source, words)) = fatal_words(e, pod, reason) =>
-        {
-            // Its own last words: why it ended, better than the exit reason.
-            Finding::new(
-                Severity::Error,
-                Layer::Platform,
-                "velero-server-restarted",
-                format!(
-                    "The Velero server restarted ({}): {}",
-                    reason.as_deref().unwrap_or("reason unknown"),
-                    text::cap(&words.text, 100)
-                ),
-                &words.text,
-                &source.path,
-            )
-            .at_line(Some(words.line))
-        }
-        (None, Some((pod, text, reason))) => {
-            // Restarts without a trace on this operation may be old news.
-            let severity = if reason.as_deref() == Some("OOMKilled") {
-                Severity::Error
-            } else {
-                Severity::Warning
-            };
-            Finding::new(
-                severity,
-                Layer::Platform,
-                "velero-server-restarted",
-                format!(
-                    "The Velero server restarted ({})",
-                    reason.as_deref().unwrap_or("reason unknown")
-                ),
-                text,
-                &pod.path,
-            )
-        }
+        (None, Some((pod, text, reason))) => restart_without_trace(e, pod, text, reason),
         (None, None) => return Vec::new(),
     };
     let explains = mid_operation
@@ -106,6 +70,45 @@ pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
     };
     let finding = finding.next_step(server_restart_step(e, pod, reason));
     vec![finding.explaining(explains)]
+}
+
+/// A restart without a trace on this operation: the server's own last words when its log
+/// ends with them (an error then), else the container's state (old news, a warning, unless
+/// it was killed for memory).
+fn restart_without_trace(
+    e: &Evidence,
+    pod: &PodEvidence,
+    state: &str,
+    reason: &Option<String>,
+) -> Finding {
+    let reason_text = reason.as_deref().unwrap_or("reason unknown");
+    if let Some((source, words)) = fatal_words(e, pod, reason) {
+        return Finding::new(
+            Severity::Error,
+            Layer::Platform,
+            "velero-server-restarted",
+            format!(
+                "The Velero server restarted ({reason_text}): {}",
+                text::cap(&words.text, 100)
+            ),
+            &words.text,
+            &source.path,
+        )
+        .at_line(Some(words.line));
+    }
+    let severity = if reason.as_deref() == Some("OOMKilled") {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    Finding::new(
+        severity,
+        Layer::Platform,
+        "velero-server-restarted",
+        format!("The Velero server restarted ({reason_text})"),
+        state,
+        &pod.path,
+    )
 }
 
 /// The exit line or fatal line the server's previous log ends with (last_words.rs); none
