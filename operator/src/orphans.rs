@@ -21,7 +21,7 @@
 //!   for gone; and an archive younger than the grace period is left for the next sweep;
 //! - a list of bundles that could not be read whole deletes nothing;
 //! - a location that would send its credential to a host it names (credentials.rs refuses it
-//!   before any request) is skipped, with one Warning event on it per version of the BSL.
+//!   before any request) is skipped, with one Warning event on it per generation of the BSL.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -73,9 +73,9 @@ pub(crate) async fn run(bundles: Api<DebugBundle>, velero_namespace: String, ctx
     .await;
 }
 
-/// The refused locations already told of, by name: the resourceVersion told of. A sweep runs
+/// The refused locations already told of, by name: the generation told of. A sweep runs
 /// every few seconds in tests and hourly by default; an unchanged BSL is told of once, and
-/// again only once edited (or after a restart).
+/// again only once its spec is edited (or after a restart).
 #[derive(Default)]
 struct RefusalsTold(Mutex<HashMap<String, String>>);
 
@@ -149,7 +149,14 @@ async fn sweep(
         let bsl_ref = bsl.object_ref(&velero::resource("BackupStorageLocation"));
         let refused = Refused {
             regarding: &bsl_ref,
-            version: bsl.resource_version().unwrap_or_default(),
+            // Its spec's generation: Velero writes the status at every validation, which
+            // would make every sweep tell again.
+            version: bsl
+                .metadata
+                .generation
+                .map(|g| g.to_string())
+                .or_else(|| bsl.resource_version())
+                .unwrap_or_default(),
             told,
         };
         let swept = sweep_location(bundles, velero_namespace, &location, ctx, refused);

@@ -309,9 +309,11 @@ async fn an_account_name_that_names_a_host_gets_no_token() -> Result<()> {
         }
     });
     let account = format!("{address}/x");
+    // A Secret of its own: the service principal's test rewrites azure-entra-credentials
+    // meanwhile.
     let location = entra_location_edited(
         t,
-        "azure-entra-credentials",
+        "azure-entra-injected-credentials",
         &principal(&entra, &entra.client_secret),
         |spec| {
             spec["config"]["storageAccount"] = serde_json::json!(account);
