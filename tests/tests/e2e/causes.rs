@@ -26,6 +26,7 @@ use velero_debug_e2e::{
         real_node_agent_pod, start_fs_backup, stateful_set_on_real_node,
     },
     restores::start_restore_annotated,
+    velero_cli::in_final_phase,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -84,6 +85,7 @@ async fn serial_real_node_a_node_agent_whose_host_pods_is_not_the_kubelets_quote
     stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
     let wrong = format!("{}/vdo-not-the-pods", real.kubelet_dir);
     let changed = break_real_node_agent(t, host_pods_at(t, &wrong).await?).await?;
+    let started = std::sync::OnceLock::new();
     let found = async {
         eventually(
             "the node-agent on the real node crash-looping",
@@ -108,6 +110,7 @@ async fn serial_real_node_a_node_agent_whose_host_pods_is_not_the_kubelets_quote
         )
         .await?;
         let (backup, _) = start_fs_backup(t, &ns, "bk-hostpods").await?;
+        started.set(backup.clone()).ok();
         eventually(
             "a PodVolumeBackup for the backup",
             Duration::from_secs(90),
@@ -140,6 +143,11 @@ async fn serial_real_node_a_node_agent_whose_host_pods_is_not_the_kubelets_quote
     }
     .await;
     changed.undo(t).await?;
+    // Back on its feet, the node-agent takes the waiting PodVolumeBackup and Velero ends the
+    // backup: its one backup worker must not stay on it for the next tests.
+    if let Some(backup) = started.get() {
+        in_final_phase(t, "Backup", backup, Duration::from_secs(240)).await?;
+    }
     let _ = std::fs::remove_dir_all(&wrong);
     found
 }

@@ -72,9 +72,9 @@ pub(super) fn velero_server_restarted(e: &Evidence) -> Vec<Finding> {
     vec![finding.explaining(explains)]
 }
 
-/// A restart without a trace on this operation: the server's own last words when its log
-/// ends with them (an error then), else the container's state (old news, a warning, unless
-/// it was killed for memory).
+/// A restart without a trace on this operation: old news, a warning unless it was killed for
+/// memory, told by the server's own last words when its log ends with them, else by the
+/// container's state.
 fn restart_without_trace(
     e: &Evidence,
     pod: &PodEvidence,
@@ -84,7 +84,7 @@ fn restart_without_trace(
     let reason_text = reason.as_deref().unwrap_or("reason unknown");
     if let Some((source, words)) = fatal_words(e, pod, reason) {
         return Finding::new(
-            Severity::Error,
+            Severity::Warning,
             Layer::Platform,
             "velero-server-restarted",
             format!(
