@@ -51,6 +51,17 @@ fn said_first(files: &std::collections::BTreeMap<String, Vec<u8>>, words: &str) 
     Ok(())
 }
 
+/// The status of the real node's node-agent container, whatever its pod's state.
+async fn node_agent_container(
+    t: &TestCtx,
+) -> Result<Option<k8s_openapi::api::core::v1::ContainerStatus>> {
+    let pod = real_node_agent_pod(t).await?;
+    Ok(pod
+        .status
+        .and_then(|s| s.container_statuses)
+        .and_then(|c| c.into_iter().next()))
+}
+
 /// The JSON patch that points the node-agent's `host-pods` volume at `path`.
 async fn host_pods_at(t: &TestCtx, path: &str) -> Result<serde_json::Value> {
     let daemon_set = Api::<DaemonSet>::namespaced(t.client.clone(), &t.env.namespace)
@@ -91,11 +102,7 @@ async fn serial_real_node_a_node_agent_whose_host_pods_is_not_the_kubelets_quote
             "the node-agent on the real node crash-looping",
             Duration::from_secs(180),
             || async {
-                let pod = real_node_agent_pod(t).await?;
-                let container = pod
-                    .status
-                    .and_then(|s| s.container_statuses)
-                    .and_then(|c| c.first().cloned());
+                let container = node_agent_container(t).await?;
                 // The kubelet (1.36) shows the back-off as CrashLoopBackOff, or as the
                 // container terminated in error after a restart.
                 let looping = container.is_some_and(|c| {
@@ -196,11 +203,8 @@ async fn serial_real_node_a_node_agent_the_kubelet_cannot_make_is_named_by_its_m
             "the node-agent on the real node waiting in CreateContainerError",
             Duration::from_secs(120),
             || async {
-                let pod = real_node_agent_pod(t).await?;
-                let waiting = pod
-                    .status
-                    .and_then(|s| s.container_statuses)
-                    .and_then(|c| c.first().cloned())
+                let waiting = node_agent_container(t)
+                    .await?
                     .and_then(|c| c.state)
                     .and_then(|s| s.waiting)
                     .and_then(|w| w.reason);
