@@ -92,6 +92,12 @@ pub const AUTO_BUNDLE_LEDGER: &str = "velero-debug-auto-bundles";
 /// begun and not finished (`upload.<hash>`), so the garbage collector deletes only what it
 /// can prove is ours (the operator's install_record.rs).
 pub const INSTALL_RECORD: &str = "velero-debug-install";
+/// ConfigMap in Velero's namespace (made by the Helm chart) where the operator keeps how the
+/// pods Velero makes for its data path ended (data-path, data mover and maintenance pods):
+/// Velero deletes them soon after, with the status that said why (the operator's recorder/).
+pub const TERMINATION_RECORD: &str = "velero-debug-terminations";
+/// Annotation on a pod the operator recorded (TERMINATION_RECORD): when it saw it end, RFC 3339.
+pub const ANNOTATION_RECORDED_AT: &str = "velerodebug.io/recorded-at";
 /// Annotation on a DebugBundle: each new value re-signs the download URL without collecting.
 pub const ANNOTATION_REFRESH_URL: &str = "velerodebug.io/refresh-url";
 

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config, event_publisher::EventPublisher, install_record::InstallRecord,
-    metrics::Metrics, redact::Redactor, request_tally::RequestTally,
+    metrics::Metrics, recorder::Recorder, redact::Redactor, request_tally::RequestTally,
 };
 
 /// Field manager of everything the operator writes.
@@ -46,6 +46,9 @@ pub(crate) struct Context {
     /// Where uploads begun are recorded (install_record.rs); None when not serving one
     /// namespace, or when the record could not be written.
     pub install_record: Option<InstallRecord>,
+    /// How the pods of Velero's data path that ended badly ended (recorder/): Velero deletes
+    /// them, and bundles made later read them here.
+    pub recorder: Arc<Recorder>,
 }
 
 impl Context {
@@ -67,6 +70,7 @@ impl Context {
             events: EventPublisher::new(client.clone(), reporter),
             log_client: client.clone(),
             uncounted_client: client.clone(),
+            recorder: Arc::new(Recorder::new(redactor.clone())),
             client,
             api_requests,
             collect_slots: Arc::new(Semaphore::new(config.concurrency.max(1).into())),

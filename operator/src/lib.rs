@@ -26,6 +26,7 @@ mod own_crd;
 mod probe;
 mod process;
 mod proxy;
+mod recorder;
 mod redact;
 mod report;
 mod request_tally;

@@ -262,6 +262,9 @@ async fn controllers(namespace: Option<String>, ctx: Arc<Context>, readiness: Ar
     let stall_budget = Arc::new(auto_bundles::StallBudget::new(
         ctx.config.auto.max_stall_bundles_per_hour,
     ));
+    if let Some(velero_namespace) = &namespace {
+        tasks.push(record_pods(velero_namespace.clone(), ctx.clone()).boxed());
+    }
     for (kind, watch) in [("Restore", "restores"), ("Backup", "backups")] {
         if ctx.config.auto.watches(kind) {
             let health = readiness.watch(watch);
@@ -272,6 +275,23 @@ async fn controllers(namespace: Option<String>, ctx: Arc<Context>, readiness: Ar
         }
     }
     futures::future::join_all(tasks).await;
+}
+
+/// Records how the pods of Velero's data path end, for the bundles made after Velero deleted
+/// them (recorder/).
+async fn record_pods(velero_namespace: String, ctx: Arc<Context>) {
+    let metrics = ctx.metrics.clone();
+    crate::recorder::run(
+        ctx.recorder.clone(),
+        ctx.uncounted_client.clone(),
+        velero_namespace,
+        ctx.config.limits.api_timeout,
+        ctx.shutdown.clone(),
+        move |n| {
+            metrics.recorded_pods.set(n as i64);
+        },
+    )
+    .await
 }
 
 async fn terminated() {

@@ -59,6 +59,17 @@ pub(crate) const DATA_PATH_POD_LABELS: [&str; 4] = [
     "velero.io/data-download",
 ];
 
+/// The kind of operation object the data-path pod label `label` names.
+pub(crate) fn data_path_label_kind(label: &str) -> Option<&'static str> {
+    match label {
+        "velero.io/pod-volume-backup" => Some("PodVolumeBackup"),
+        "velero.io/pod-volume-restore" => Some("PodVolumeRestore"),
+        "velero.io/data-upload" => Some("DataUpload"),
+        "velero.io/data-download" => Some("DataDownload"),
+        _ => None,
+    }
+}
+
 /// BackupRepositories: the storage location they live in (pkg/repository/backup_repo_op.go).
 pub(crate) const STORAGE_LOCATION_LABEL: &str = "velero.io/storage-location";
 /// Repository-maintenance Jobs (and their pods): the repository they maintain

@@ -69,6 +69,7 @@ pub(super) async fn run(
         limits: &ctx.config.limits,
         store,
         location: &found.location,
+        recorder: &ctx.recorder,
     };
     let sink = Sink::new(
         archive,

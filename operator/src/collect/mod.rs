@@ -21,6 +21,7 @@ mod sink;
 mod snapshots;
 mod sources;
 mod tail_keeper;
+mod velero_config_maps;
 mod velero_files;
 mod workload_env;
 mod workloads;

@@ -11,7 +11,7 @@ use kube::{
 
 use super::{
     CollectError, Found, Sink, Sources, TargetObjects, infrastructure, repositories, snapshots,
-    workloads::PodRef,
+    velero_config_maps, workloads::PodRef,
 };
 use crate::{
     findings::restore_placed_by_its_pod,
@@ -175,6 +175,8 @@ pub(super) async fn cluster_state(
         }
         Err(e) => out.warn(format!("DaemonSet node-agent: {e}")),
     }
+    // After the workloads, whose flags name them.
+    velero_config_maps::all(src, out, found).await?;
     // After DaemonSet node-agent: the nodes table says why it cannot run on a node.
     infrastructure::nodes(src, out, found).await?;
     repositories::all(src, out, found).await?;

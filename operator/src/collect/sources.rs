@@ -27,6 +27,8 @@ pub(crate) struct Sources<'a> {
     pub limits: &'a Limits,
     pub store: &'a ObjectStore,
     pub location: &'a StorageLocation,
+    /// How the pods of Velero's data path ended that Velero deleted since (recorder/).
+    pub recorder: &'a crate::recorder::Recorder,
 }
 
 /// What a refused list withholds: `resource` (a plural) of `namespace`, and why, naming the

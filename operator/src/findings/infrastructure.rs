@@ -12,6 +12,7 @@ use super::{
     arguments::WorkloadArguments,
     placement::{NodeFacts, Placement},
     text::cap,
+    velero_config::{ConfigMapEvidence, ConfigMapRead, VeleroConfigMap},
 };
 
 /// The table of every node: its readiness, taints and node-agent pod.
@@ -176,6 +177,8 @@ pub(crate) struct InfraEvidence {
     pub snapshot_contents_seen: usize,
     pub server_arguments: Option<WorkloadArguments>,
     pub node_agent_arguments: Option<WorkloadArguments>,
+    /// The ConfigMaps the workloads' flags name, read or not (velero_config.rs).
+    pub velero_config_maps: Vec<ConfigMapEvidence>,
 }
 
 /// The part of a termination message that says what failed.
@@ -233,6 +236,17 @@ impl InfraEvidence {
             daemonset,
             "node-agent",
         ));
+    }
+
+    /// A ConfigMap a workload's flag names, as read (or why not).
+    pub fn add_velero_config_map(
+        &mut self,
+        role: VeleroConfigMap,
+        name: String,
+        read: ConfigMapRead,
+    ) {
+        self.velero_config_maps
+            .push(ConfigMapEvidence { role, name, read });
     }
 
     /// A node-agent pod (its JSON), by the node it is on.

@@ -22,6 +22,7 @@ mod rules;
 mod site_rules;
 pub(crate) mod text;
 pub(crate) mod timeline;
+mod velero_config;
 mod waiting;
 
 use serde::Serialize;
@@ -38,6 +39,7 @@ pub(crate) use infrastructure::NODES_TABLE;
 pub(crate) use log_scan::{LogRole, LogScan, LogSource, OperationScope};
 pub(crate) use results::ResultGroups;
 pub(crate) use site_rules::SiteRules;
+pub(crate) use velero_config::{ConfigMapRead, VeleroConfigMap};
 
 /// How bad it is for the operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -150,6 +150,8 @@ pub(crate) struct Metrics {
     pub orphans_deleted: Counter,
     /// 1 while this process leads (runs the controllers), else 0.
     pub leader: Gauge<i64, AtomicI64>,
+    /// Pods of Velero's data path recorded as they ended (recorder/).
+    pub recorded_pods: Gauge<i64, AtomicI64>,
     registry: Registry,
     /// Unprefixed: `process_*`.
     process_registry: Registry,
@@ -226,7 +228,13 @@ impl Metrics {
             "leader",
             "1 while this process leads (holds the Lease and runs the controllers), else 0",
         );
+        let recorded_pods = gauge(
+            &mut registry,
+            "recorded_pods",
+            "Pods of Velero's data path that ended badly, recorded before Velero deletes them",
+        );
         Self {
+            recorded_pods,
             orphans_deleted,
             leader,
             bundles,

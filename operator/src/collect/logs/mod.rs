@@ -25,7 +25,7 @@ pub(super) use pods::GroupedPods;
 use super::{CollectError, Found, Sink, Sources, budget::ContentBudget, lines::CopyReport};
 use crate::{
     config::size_text,
-    findings::{LogRole, LogScan, LogSource, OperationScope, TargetEvidence},
+    findings::{LogRole, LogScan, LogSource, OperationScope, PodRole, TargetEvidence},
     gzip_members::{CompressedFile, Compression, FollowingCompression},
     redact::{MaskCounts, Redactor},
     tar_gz::EntryPath,
@@ -116,6 +116,14 @@ pub(super) async fn plan(
             .summary
             .evidence
             .add_pod(&path.to_string(), pod_role(group), &seen);
+    }
+    for pod in pods::recorded_and_gone(src, found, &pods) {
+        let path = EntryPath::new(&["pods", "recorded"], &pod.name_any(), "yaml");
+        let seen = out.add_object_seen(&path, &pod)?;
+        found
+            .summary
+            .evidence
+            .add_pod(&path.to_string(), PodRole::DataPath, &seen);
     }
     Ok(plan_reads(src, out, found, &pods, Some(src.plan.since)))
 }

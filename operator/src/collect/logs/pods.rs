@@ -89,6 +89,30 @@ pub(super) async fn data_path_pods(
     pods
 }
 
+/// The data-path pods of the target's operations that the recorder saw end badly and that are
+/// gone now (Velero deleted them): their status is the only evidence of how they ended.
+pub(super) fn recorded_and_gone(
+    src: &Sources<'_>,
+    found: &Found,
+    listed: &GroupedPods,
+) -> Vec<Pod> {
+    let listed: std::collections::BTreeSet<&str> = listed
+        .iter()
+        .filter_map(|(_, p)| p.metadata.uid.as_deref())
+        .collect();
+    src.recorder
+        .serving(&found.operation_names, &Default::default())
+        .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(src.namespace.as_str()))
+        .filter(|p| {
+            !p.metadata
+                .uid
+                .as_deref()
+                .is_some_and(|u| listed.contains(u))
+        })
+        .collect()
+}
+
 /// One job per container (init containers too) and instance (current, previous); the
 /// server's tee their lines naming the operation when those stand in for its log.
 pub(super) fn log_jobs(

@@ -2,6 +2,7 @@
 //! already redacted) read into the bounded fields of mod.rs.
 
 use serde_json::Value;
+use velero_debug_crd::ANNOTATION_RECORDED_AT as RECORDED_AT;
 
 use super::*;
 
@@ -116,6 +117,19 @@ fn controller_of(metadata: &Value) -> Option<(String, String)> {
         .flatten()
         .find(|r| r["controller"] == true)
         .map(|r| (text(&r["kind"]), text(&r["name"])))
+}
+
+/// `PodVolumeBackup/name` from the label a data-path pod names its operation with.
+fn served_operation(labels: &Value) -> Option<String> {
+    crate::velero::DATA_PATH_POD_LABELS
+        .iter()
+        .find_map(|label| {
+            let name = labels[label].as_str()?;
+            Some(format!(
+                "{}/{name}",
+                crate::velero::data_path_label_kind(label)?
+            ))
+        })
 }
 
 fn text(v: &Value) -> String {
@@ -330,12 +344,26 @@ impl Evidence {
     /// A Velero pod (its JSON), with its containers' restarts and last termination.
     pub fn add_pod(&mut self, path: &str, role: PodRole, pod: &Value) {
         let status = &pod["status"];
+        let memory_limit = |name: &Value| {
+            ["initContainers", "containers"]
+                .iter()
+                .flat_map(|key| pod["spec"][key].as_array().into_iter().flatten())
+                .find(|c| &c["name"] == name)
+                .and_then(|c| some_text(&c["resources"]["limits"]["memory"]))
+        };
         let containers = ["initContainerStatuses", "containerStatuses"]
             .iter()
             .flat_map(|key| status[key].as_array().into_iter().flatten())
             .map(|c| {
                 let terminated = &c["lastState"]["terminated"];
+                let ended = [&c["state"]["terminated"], terminated]
+                    .into_iter()
+                    .find(|t| t.is_object());
                 ContainerEvidence {
+                    ended_message: ended
+                        .and_then(|t| some_text(&t["message"]))
+                        .map(|m| crate::findings::text::cap(&m, 1024)),
+                    memory_limit: memory_limit(&c["name"]),
                     name: text(&c["name"]),
                     restarts: c["restartCount"].as_i64().unwrap_or(0),
                     last_terminated: terminated.is_object().then(|| {
@@ -362,6 +390,8 @@ impl Evidence {
             node: some_text(&pod["spec"]["nodeName"]),
             phase: text(&status["phase"]),
             containers,
+            serves: served_operation(&pod["metadata"]["labels"]),
+            recorded_at: some_text(&pod["metadata"]["annotations"][RECORDED_AT]),
         });
     }
 

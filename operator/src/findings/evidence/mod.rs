@@ -174,6 +174,11 @@ pub(crate) struct ContainerEvidence {
     /// `state.terminated`: reason and exit code, while it waits to be started again (a
     /// kubelet of 1.36 shows a crash loop's back-off so, not as CrashLoopBackOff).
     pub terminated: Option<(String, i64)>,
+    /// The termination message of its last end (now or before a restart), as the kubelet
+    /// wrote it.
+    pub ended_message: Option<String>,
+    /// `resources.limits.memory` in the pod's spec.
+    pub memory_limit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -184,6 +189,10 @@ pub(crate) struct PodEvidence {
     pub node: Option<String>,
     pub phase: String,
     pub containers: Vec<ContainerEvidence>,
+    /// A data-path pod's operation (`PodVolumeBackup/name`), from the label naming it.
+    pub serves: Option<String>,
+    /// Gone from the cluster: when the operator's recorder saw it end (recorder/).
+    pub recorded_at: Option<String>,
 }
 
 /// Container waiting reasons that only say the container is on its way (or waits for something

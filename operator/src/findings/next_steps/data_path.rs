@@ -116,6 +116,51 @@ pub(crate) fn data_path_pod_rejected(
     )
 }
 
+/// A data-path pod was killed for memory: node-agent gives data-path pods the memory limit of
+/// its ConfigMap's `podResources.memoryLimit` (read at node-agent's start), else none (a
+/// LimitRange of Velero's namespace may still set one).
+pub(crate) fn data_path_pod_out_of_memory(
+    config_map: Option<&str>,
+    limit: Option<&str>,
+    namespace: &str,
+) -> String {
+    let now = limit.map(|l| format!(" (now {l})")).unwrap_or_default();
+    let raise = match config_map {
+        Some(cm) => format!(
+            "Raise podResources.memoryLimit{now} in node-agent's ConfigMap {cm} (`kubectl -n \
+             {namespace} edit configmap {cm}`)"
+        ),
+        None => format!(
+            "node-agent names no ConfigMap, so its limit{now} comes from a LimitRange of \
+             namespace {namespace} (`kubectl -n {namespace} get limitrange`): raise it there, or \
+             give data-path pods podResources.memoryLimit in a ConfigMap named by node-agent's \
+             --node-agent-configmap"
+        ),
+    };
+    format!(
+        "{raise}, then restart node-agent so it reads it (`kubectl -n {namespace} rollout restart \
+         daemonset node-agent`). Velero does not retry the volume: run the backup or restore \
+         again."
+    )
+}
+
+/// A data-path pod ended in error (not for memory): what it said last says why.
+pub(crate) fn data_path_pod_ended(pod: &str, gone: bool, namespace: &str) -> String {
+    let logs = if gone {
+        format!(
+            "Velero deleted pod {pod}, so its log is gone: node-agent's log on its node names the \
+             volume and what the pod reported (`kubectl -n {namespace} logs -l name=node-agent | \
+             grep {pod}`)"
+        )
+    } else {
+        format!("Read what it said last (`kubectl -n {namespace} logs {pod}`)")
+    };
+    format!(
+        "{logs}; fix that, then run the backup or restore again (Velero does not retry the \
+         volume)."
+    )
+}
+
 /// A BackupRepository is NotReady.
 pub(crate) fn repository_not_ready(name: Option<&str>, namespace: &str) -> String {
     let which = name.unwrap_or("NAME");

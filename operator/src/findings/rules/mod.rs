@@ -2,6 +2,7 @@
 //! evidence and returns its findings (usually none or one); ranking is done afterwards.
 
 mod data_path;
+mod ended_pods;
 mod items;
 mod platform;
 mod pods;
@@ -33,6 +34,7 @@ const RULES: &[Rule] = &[
     data_path::repository_locked,
     data_path::repository_password_invalid,
     data_path::data_path_pod_rejected,
+    ended_pods::data_path_pod_ended,
     data_path::repository_not_ready,
     data_path::repository_maintenance_failed,
     volumes::volume_operation_failed,
