@@ -19,6 +19,7 @@ done <<<"${VDO_CHART_SET:-}"
 "$HELM" upgrade --install velero-debug-operator "$REPO_ROOT/charts/velero-debug-operator" \
   --namespace velero --set replicaCount=0 \
   --set 'rbac.credentialSecrets={cloud-credentials,gcs-credentials,azure-credentials,gcs-bad-credentials,azure-bad-credentials,aws-bad-credentials,aws-wrong-key-credentials,aws-web-identity-credentials,aws-assume-role-credentials,aws-denied-role-credentials,azure-entra-credentials,azure-entra-wrong-credentials,azure-entra-workload-credentials,azure-entra-injected-credentials}' \
+  --set 'rbac.veleroConfigMaps={node-agent-config,repo-maintenance-job-config,vdo-repo-maintenance}' \
   "${extra[@]}" >/dev/null
 # helm installs a chart's CRDs only once; keep the CRD current like `kubectl apply` would.
 kubectl apply --server-side --force-conflicts --field-manager=velero-debug-env \

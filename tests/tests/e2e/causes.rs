@@ -2,7 +2,8 @@
 //! by the real kubelet, node-agent and Velero, each named by its cause first with a next step
 //! that would fix it: a node-agent that exits as it starts (its own last words quoted), one
 //! the kubelet cannot make (the kubelet's message quoted), and a restore whose claim's
-//! provisioner never answers (the claim first, the pod volume timeout its consequence).
+//! provisioner never answers (the claim first, the pod volume timeout its consequence), and a
+//! data-path pod killed for memory that Velero deleted (its end as the operator recorded it).
 //! Serial: each changes the real node's node-agent, or how every restore maps classes.
 
 use std::time::Duration;
@@ -10,20 +11,22 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{apps::v1::DaemonSet, core::v1::ConfigMap, storage::v1::StorageClass};
 use kube::{
-    Api,
-    api::{DynamicObject, PostParams},
+    Api, ResourceExt,
+    api::{DynamicObject, ListParams, PostParams},
     core::ApiResource,
 };
-use velero_debug_crd::DebugBundle;
+use velero_debug_crd::{DebugBundle, TERMINATION_RECORD};
 use velero_debug_e2e::{
     archives::text,
     bundles::completed_bundle,
     context::{TestCtx, create_namespace, unique_name},
     findings::{assert_first_finding, status_findings},
+    operators::restart_operators,
     polling::eventually,
     real_node::{
-        backed_up_volume, break_real_node_agent, failed_fs_backup_bundle, operation_phases,
-        real_node_agent_pod, start_fs_backup, stateful_set_on_real_node,
+        backed_up_volume, break_real_node_agent, change_real_node_agent, failed_fs_backup_bundle,
+        fs_backup, operation_phases, real_node_agent_pod, start_fs_backup,
+        stateful_set_on_real_node,
     },
     restores::start_restore_annotated,
     velero_cli::in_final_phase,
@@ -345,4 +348,118 @@ async fn serial_real_node_a_claim_nobody_provisions_comes_before_the_pod_volume_
         anyhow::bail!("{} still says to wait longer: {:?}", f.rule, f.next_step);
     }
     Ok(())
+}
+
+/// Evidence Velero deletes: node-agent's ConfigMap (by the chart's default name, which
+/// rbac.veleroConfigMaps lets the operator read) gives data-path pods 16 MiB; the kubelet
+/// kills the real node's data-path pod for memory, Velero fails the PodVolumeBackup with
+/// nothing after its colon and deletes the pod. The operator recorded how it ended; a new
+/// operator process reads that record back, and the bundle made after the pod is gone names
+/// `OOMKilled` and the ConfigMap's key first, with the edit that raises it.
+#[tokio::test]
+async fn serial_real_node_a_data_path_pod_killed_for_memory_is_named_after_velero_deleted_it()
+-> Result<()> {
+    let t = &TestCtx::new().await?;
+    let ns = create_namespace(&t.client, &t.cleanup, "fs-oom").await?;
+    stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
+    let config_map = "node-agent-config";
+    let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let _ = config_maps.delete(config_map, &Default::default()).await;
+    t.cleanup.object::<ConfigMap>(&t.env.namespace, config_map);
+    let resources = r#"{"podResources":{"cpuRequest":"0","cpuLimit":"1","memoryRequest":"16Mi","memoryLimit":"16Mi"}}"#;
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": config_map},
+                "data": {"node-agent-config.json": resources},
+            }))?,
+        )
+        .await?;
+    let node_agent = change_real_node_agent(
+        t,
+        serde_json::json!([{
+            "op": "add",
+            "path": "/spec/template/spec/containers/0/args/-",
+            "value": format!("--node-agent-configmap={config_map}"),
+        }]),
+    )
+    .await?;
+    let found = async {
+        let backup = fs_backup(t, &ns).await?;
+        let pvbs = operation_phases(t, "PodVolumeBackup", "velero.io/backup-name", &backup).await?;
+        ensure!(
+            !pvbs.is_empty() && pvbs.values().all(|p| p == "Failed" || p == "Canceled"),
+            "backup {backup}: PodVolumeBackups {pvbs:?}"
+        );
+        data_path_pods_gone(t, &pvbs).await?;
+        recorded(t).await?;
+        // The record outlives the process that made it.
+        restart_operators(1, &[]).await?;
+        let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+        assert_first_finding(
+            &bundle,
+            &files,
+            "data-path-pod-out-of-memory",
+            &["OOMKilled", config_map, "podResources.memoryLimit 16Mi"],
+        )?;
+        said_first(&files, "Velero deleted the pod")?;
+        let step = first_next_step(&bundle);
+        ensure!(
+            step.contains(&format!(
+                "kubectl -n {} edit configmap {config_map}",
+                t.env.namespace
+            )),
+            "next step: {step}"
+        );
+        let pvb = pvbs.keys().next().context("a PodVolumeBackup")?;
+        ensure!(
+            files.contains_key(&format!("pods/recorded/{pvb}.yaml")),
+            "no recorded pod {pvb} in the bundle"
+        );
+        Ok(())
+    }
+    .await;
+    node_agent.undo(t).await?;
+    found
+}
+
+/// Waits until Velero deleted the data-path pods of `pvbs` (1.17+ names each after its
+/// PodVolumeBackup).
+async fn data_path_pods_gone(
+    t: &TestCtx,
+    pvbs: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(t.client.clone(), &t.env.namespace);
+    eventually(
+        "Velero deleting the data-path pods",
+        Duration::from_secs(180),
+        || async {
+            let listed = pods
+                .list(&ListParams::default().labels("velero.io/pod-volume-backup"))
+                .await?;
+            let left = listed
+                .items
+                .iter()
+                .filter(|p| pvbs.contains_key(&p.name_any()))
+                .count();
+            Ok((left == 0).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Waits until the operator wrote its record (it writes every 10 s).
+async fn recorded(t: &TestCtx) -> Result<()> {
+    let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    eventually(
+        "the operator's record of ended pods written",
+        Duration::from_secs(60),
+        || async {
+            let map = config_maps.get(TERMINATION_RECORD).await?;
+            Ok(map.binary_data.filter(|d| !d.is_empty()).map(drop))
+        },
+    )
+    .await
 }

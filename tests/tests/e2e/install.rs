@@ -17,7 +17,7 @@ use kube::{
     api::{ListParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle, INSTALL_RECORD};
+use velero_debug_crd::{AUTO_BUNDLE_LEDGER, DebugBundle, INSTALL_RECORD, TERMINATION_RECORD};
 use velero_debug_e2e::{
     context::{TestCtx, create_namespace},
     env::Env,
@@ -152,6 +152,25 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
         // The record of what this install wrote (install_record.rs).
         named(access("get", "", "configmaps", "velero"), INSTALL_RECORD),
         named(access("patch", "", "configmaps", "velero"), INSTALL_RECORD),
+        // How Velero's data-path pods ended (recorder/), from the pods it watches.
+        named(
+            access("get", "", "configmaps", "velero"),
+            TERMINATION_RECORD,
+        ),
+        named(
+            access("patch", "", "configmaps", "velero"),
+            TERMINATION_RECORD,
+        ),
+        access("watch", "", "pods", "velero"),
+        // The ConfigMaps Velero's flags name, by the chart's default names (read only).
+        named(
+            access("get", "", "configmaps", "velero"),
+            "node-agent-config",
+        ),
+        named(
+            access("get", "", "configmaps", "velero"),
+            "repo-maintenance-job-config",
+        ),
         access("list", "velero.io", "podvolumerestores", "velero"),
         access("list", "velero.io", "datauploads", "velero"),
         access("get", "velero.io", "backupstoragelocations", "velero"),
@@ -266,6 +285,16 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() -
             AUTO_BUNDLE_LEDGER,
         ),
         named(access("delete", "", "configmaps", "velero"), INSTALL_RECORD),
+        named(
+            access("patch", "", "configmaps", "velero"),
+            "node-agent-config",
+        ),
+        named(
+            access("delete", "", "configmaps", "velero"),
+            TERMINATION_RECORD,
+        ),
+        // Velero's pods are watched in its namespace only.
+        access("watch", "", "pods", ""),
         access("update", "velero.io", "backupstoragelocations", "velero"),
         access("create", "velerodebug.io", "debugbundles", "default"),
         access("patch", "", "nodes", ""),
