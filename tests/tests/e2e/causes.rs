@@ -401,9 +401,12 @@ async fn serial_real_node_a_data_path_pod_killed_for_memory_is_named_after_veler
             &bundle,
             &files,
             "data-path-pod-out-of-memory",
-            &["OOMKilled", config_map, "podResources.memoryLimit 16Mi"],
+            &["OOMKilled", "limit 16Mi"],
         )?;
-        said_first(&files, "Velero deleted the pod")?;
+        said_first(
+            &files,
+            &format!("ConfigMap {}/{config_map}, key node-agent-config.json: podResources.memoryLimit 16Mi", t.env.namespace),
+        )?;
         let step = first_next_step(&bundle);
         ensure!(
             step.contains(&format!(
@@ -412,10 +415,13 @@ async fn serial_real_node_a_data_path_pod_killed_for_memory_is_named_after_veler
             )),
             "next step: {step}"
         );
+        // Proven by the pod as recorded: Velero deleted it before the bundle.
         let pvb = pvbs.keys().next().context("a PodVolumeBackup")?;
+        let recorded = format!("pods/recorded/{pvb}.yaml");
+        let file = status_findings(&bundle).first().and_then(|f| f.file.clone());
         ensure!(
-            files.contains_key(&format!("pods/recorded/{pvb}.yaml")),
-            "no recorded pod {pvb} in the bundle"
+            files.contains_key(&recorded) && file.as_deref() == Some(recorded.as_str()),
+            "the first finding's file {file:?}, not the recorded pod {recorded}"
         );
         Ok(())
     }

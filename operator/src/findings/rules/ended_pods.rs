@@ -98,17 +98,18 @@ fn finding(e: &Evidence, pod: &PodEvidence, end: &End<'_>) -> Finding {
     if let Some(message) = &end.container.ended_message {
         quote.push_str(&format!(", message: {}", cap(message.trim(), 300)));
     }
-    if let Some(limit) = limit {
-        quote.push_str(&format!("; memory limit {limit}"));
-    }
-    if end.out_of_memory()
-        && let Some(said) = setting.describe(ns, MEMORY_LIMIT)
-    {
-        quote.push_str(&format!("; {said}"));
+    let said = setting
+        .describe(ns, MEMORY_LIMIT)
+        .filter(|_| end.out_of_memory());
+    match (said, limit) {
+        // The limit is in the title; where it comes from says more.
+        (Some(said), _) => quote.push_str(&format!("; {said}")),
+        (None, Some(limit)) => quote.push_str(&format!("; memory limit {limit}")),
+        (None, None) => {}
     }
     if let Some(at) = &pod.recorded_at {
         quote.push_str(&format!(
-            "; Velero deleted the pod, the operator recorded how it ended at {at}"
+            "; recorded at {at}, before Velero deleted the pod"
         ));
     }
     let config_map = e

@@ -79,7 +79,7 @@ fn a_deleted_data_path_pod_killed_for_memory_comes_before_the_failed_volume_nami
         "OOMKilled",
         "exit code 137",
         "ConfigMap velero/na-config, key node-agent-config.json: podResources.memoryLimit 64Mi",
-        "Velero deleted the pod",
+        "recorded at 2026-11-29T10:00:00Z, before Velero deleted the pod",
     ] {
         assert!(first.quote.contains(want), "{want} not in {}", first.quote);
     }

@@ -29,6 +29,9 @@
 //!    against `velero debug --restore` and the node-agent logs' source floor (big_cluster.rs).
 //! 7. Serve (`--scenarios 7`): `kubectl velero-debug serve` on a bundle of 1 GiB of content,
 //!    its time to ready and its peak RSS (serve_bundle.rs).
+//! 8. The recorder (`--scenarios 8`): `--recorder-pods` (10,000) data-path pods ended
+//!    OOMKilled; the records kept and stored against their bounds, and the operator's RSS
+//!    (recorder_load.rs).
 
 mod api_requests;
 mod baselines;
@@ -40,6 +43,7 @@ mod load;
 mod log_files;
 mod measures;
 mod object_store_log;
+mod recorder_load;
 mod report_render;
 mod serve_bundle;
 mod upload_per_provider;
@@ -66,7 +70,7 @@ struct Args {
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// The scenarios to run, by number (`--scenarios 0,1`): all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 5, 6, 7, 3])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 2, 4, 5, 6, 7, 8, 3])]
     scenarios: Vec<u8>,
     /// Rounds of scenarios 0 and 1, each measuring the bundle and its baselines back to back
     /// (scenario 1: source floor, bundle, `velero debug`); the ratios reported are those of
@@ -99,6 +103,9 @@ struct Args {
     /// DebugBundles the load scenario creates at once.
     #[arg(long, default_value_t = 1000)]
     load_bundles: usize,
+    /// Data-path pods the recorder scenario ends (scenario 8).
+    #[arg(long, default_value_t = 10_000)]
+    recorder_pods: usize,
 }
 
 /// A two-column table of measures.
@@ -191,6 +198,16 @@ async fn main() -> Result<()> {
     if runs(7) {
         let rows = serve_bundle::serve_bundle(env, args.rounds).await?;
         print_table("Scenario 7: kubectl velero-debug serve, 1 GiB", &rows);
+    }
+    if runs(8) {
+        let rows = recorder_load::recorder_load(t, args.operator_pid, args.recorder_pods).await?;
+        print_table(
+            &format!(
+                "Scenario 8: the recorder, {} data-path pods ended",
+                args.recorder_pods
+            ),
+            &rows,
+        );
     }
     if runs(3) {
         let rows = load::load(t, args.operator_pid, args.load_bundles).await?;
