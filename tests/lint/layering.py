@@ -37,7 +37,7 @@ LAYERS = {
     "adapters": [
         "storage", "kubernetes", "log_client", "spool", "api_timeout", "request_tally", "tar_gz",
         "gzip_members", "metrics", "health", "context", "config", "allocator", "event_publisher",
-        "install_record",
+        "install_record", "recorder",
     ],
     "cores": ["findings", "summary", "report", "redact", "velero", "proxy"],
 }

@@ -158,6 +158,21 @@ pub(crate) struct Metrics {
     process: process::ProcessMetrics,
 }
 
+/// Gauges of what this process does besides bundles: leading, and the pods it recorded.
+fn process_gauges(registry: &mut Registry) -> (Gauge<i64, AtomicI64>, Gauge<i64, AtomicI64>) {
+    let leader = gauge(
+        registry,
+        "leader",
+        "1 while this process leads (holds the Lease and runs the controllers), else 0",
+    );
+    let recorded_pods = gauge(
+        registry,
+        "recorded_pods",
+        "Pods of Velero's data path that ended badly, recorded before Velero deletes them",
+    );
+    (leader, recorded_pods)
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -223,16 +238,7 @@ impl Metrics {
             "orphans_deleted",
             "Archives and open uploads no DebugBundle referred to, deleted by the garbage collector",
         );
-        let leader = gauge(
-            &mut registry,
-            "leader",
-            "1 while this process leads (holds the Lease and runs the controllers), else 0",
-        );
-        let recorded_pods = gauge(
-            &mut registry,
-            "recorded_pods",
-            "Pods of Velero's data path that ended badly, recorded before Velero deletes them",
-        );
+        let (leader, recorded_pods) = process_gauges(&mut registry);
         Self {
             recorded_pods,
             orphans_deleted,

@@ -21,7 +21,7 @@ use velero_debug_e2e::{
     bundles::completed_bundle,
     context::{TestCtx, create_namespace, unique_name},
     findings::{assert_first_finding, status_findings},
-    operators::restart_operators,
+    operators::{lease_holder, operator_metric, restart_operators},
     polling::eventually,
     real_node::{
         backed_up_volume, break_real_node_agent, change_real_node_agent, failed_fs_backup_bundle,
@@ -396,6 +396,17 @@ async fn serial_real_node_a_data_path_pod_killed_for_memory_is_named_after_veler
         recorded(t).await?;
         // The record outlives the process that made it.
         restart_operators(1, &[]).await?;
+        eventually(
+            "the new operator process reading the record back",
+            Duration::from_secs(60),
+            || async {
+                let leader = lease_holder(&t.client, &t.env.namespace).await?;
+                let recorded =
+                    operator_metric(&t.env, &leader, "velero_debug_recorded_pods").await?;
+                Ok((recorded >= 1).then_some(()))
+            },
+        )
+        .await?;
         let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
         assert_first_finding(
             &bundle,
