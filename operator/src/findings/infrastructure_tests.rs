@@ -678,3 +678,60 @@ fn only_snapshot_contents_in_trouble_are_kept() {
     assert_eq!(bad.ready, Some(false));
     assert!(bad.error.as_deref().unwrap().ends_with("throttled"));
 }
+
+/// A maintenance job killed for memory quotes the limit where Velero takes it from: the
+/// repository's own key in the server's maintenance ConfigMap, else `global`; a ConfigMap the
+/// operator may not read is said to be unread. Another component than the data-path pod the
+/// quoting was written for, and the maintenance ConfigMap's own layout.
+#[test]
+fn a_maintenance_job_killed_for_memory_quotes_its_config_maps_limit() {
+    use crate::findings::velero_config::{ConfigMapRead, VeleroConfigMap};
+    let with = |data: serde_json::Value| {
+        let mut e = load_infrastructure("repository-maintenance-failed");
+        e.infra.add_velero_config_map(
+            VeleroConfigMap::RepositoryMaintenance,
+            "maint".into(),
+            ConfigMapRead::Read {
+                path: "resources/configmap/maint.yaml".into(),
+                data,
+            },
+        );
+        let found = diagnose(&e);
+        let f = found
+            .iter()
+            .find(|f| f.rule == "repository-maintenance-failed")
+            .unwrap()
+            .clone();
+        f.quote
+    };
+    let own = with(json!({
+        "global": r#"{"podResources":{"memoryLimit":"1Gi"}}"#,
+        "shop-default-restic": r#"{"podResources":{"memoryLimit":"12Mi"}}"#,
+    }));
+    assert!(
+        own.ends_with(
+            "ConfigMap velero/maint, key shop-default-restic: podResources.memoryLimit 12Mi"
+        ),
+        "{own}"
+    );
+    let global = with(json!({"global": r#"{"podResources":{"memoryLimit":"32Mi"}}"#}));
+    assert!(
+        global.ends_with("key global: podResources.memoryLimit 32Mi"),
+        "{global}"
+    );
+    let mut e = load_infrastructure("repository-maintenance-failed");
+    e.infra.add_velero_config_map(
+        VeleroConfigMap::RepositoryMaintenance,
+        "maint".into(),
+        ConfigMapRead::Refused("forbidden; rbac.veleroConfigMaps does not list it".into()),
+    );
+    let refused = diagnose(&e)
+        .into_iter()
+        .find(|f| f.rule == "repository-maintenance-failed")
+        .unwrap();
+    assert!(
+        refused.quote.contains("could not be read (forbidden"),
+        "{}",
+        refused.quote
+    );
+}

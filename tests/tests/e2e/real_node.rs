@@ -235,6 +235,7 @@ async fn serial_real_node_a_changed_repository_password_is_named_before_the_fail
     let pvbs = operation_phases(t, "PodVolumeBackup", "velero.io/backup-name", &second).await?;
     ensure!(
         backup_phase(t, &second).await? == "PartiallyFailed"
+            && !pvbs.is_empty()
             && pvbs.values().all(|p| p == "Failed"),
         "backup {second}: PodVolumeBackups {pvbs:?}"
     );
@@ -304,7 +305,14 @@ async fn serial_real_node_a_node_agent_kept_off_the_volume_s_node_is_named_with_
             &files,
             "node-agent-missing",
             &[&real, "nodeSelector"],
-        )
+        )?;
+        let step = first_next_step(&bundle);
+        ensure!(
+            step.contains(&format!("be placed on node {real}"))
+                && step.contains("edit daemonset node-agent"),
+            "next step: {step}"
+        );
+        Ok(())
     }
     .await;
     daemon_sets
@@ -544,5 +552,28 @@ async fn serial_real_node_a_maintenance_job_killed_for_memory_is_named_first() -
         &files,
         "repository-maintenance-failed",
         &[&repository, "OOMKilled"],
-    )
+    )?;
+    // The ConfigMap and this repository's key in it, which gave the job its 12 MiB.
+    let step = first_next_step(&bundle);
+    ensure!(
+        step.contains(&format!(
+            "ConfigMap {}, under key {key}",
+            real.maintenance_config_map
+        )) && step.contains(&format!(
+            "kubectl -n {} edit configmap {}",
+            t.env.namespace, real.maintenance_config_map
+        )),
+        "next step: {step}"
+    );
+    Ok(())
+}
+
+/// The first finding's next step in status.
+fn first_next_step(bundle: &velero_debug_crd::DebugBundle) -> String {
+    bundle
+        .status
+        .as_ref()
+        .and_then(|s| s.findings.first())
+        .and_then(|f| f.next_step.clone())
+        .unwrap_or_default()
 }

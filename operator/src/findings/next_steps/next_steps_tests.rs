@@ -34,6 +34,20 @@ fn refused(severity: &str, message: &str) -> Evidence {
     e
 }
 
+/// The restore with data-path pod `rs-x` of PodVolumeRestore rs-x, its container `ended` so.
+fn ended_data_path_pod(ended: Value) -> Evidence {
+    let mut e = restore(json!({"phase": "PartiallyFailed", "errors": 1}));
+    e.add_pod(
+        "pods/rs-x.yaml",
+        evidence::PodRole::DataPath,
+        &json!({"metadata": {"name": "rs-x", "labels": {"velero.io/pod-volume-restore": "rs-x"}},
+                "spec": {"containers": [{"name": "rs-x"}]},
+                "status": {"phase": "Failed", "containerStatuses": [
+                    {"name": "rs-x", "restartCount": 0, "state": {"terminated": ended}}]}}),
+    );
+    e
+}
+
 fn with_limit_range(mut e: Evidence) -> Evidence {
     let range = json!({
         "metadata": {"namespace": "shop", "name": "small"},
@@ -176,6 +190,16 @@ fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
             "data-path-pod-rejected",
             load_infrastructure("data-path-pod-rejected"),
             "kubectl -n velero edit configmap vdo-node-agent-config",
+        ),
+        (
+            "data-path-pod-out-of-memory",
+            ended_data_path_pod(json!({"reason": "OOMKilled", "exitCode": 137})),
+            "podResources.memoryLimit",
+        ),
+        (
+            "data-path-pod-ended",
+            ended_data_path_pod(json!({"reason": "Error", "exitCode": 1})),
+            "`kubectl -n velero logs rs-x`",
         ),
         (
             "repository-not-ready",
@@ -427,6 +451,7 @@ fn every_rule_gives_its_next_step_on_its_fixture() {
 fn rule_ids_in_code() -> BTreeSet<String> {
     let sources = [
         include_str!("../rules/data_path.rs"),
+        include_str!("../rules/ended_pods.rs"),
         include_str!("../rules/items.rs"),
         include_str!("../rules/mod.rs"),
         include_str!("../rules/platform.rs"),
@@ -473,7 +498,7 @@ fn every_rule_of_the_code_has_a_next_step_case() {
         .filter(|name| !name.to_string_lossy().ends_with("_tests.rs"))
         .count();
     assert_eq!(
-        files, 9,
+        files, 10,
         "a file was added to or taken from rules/: list it above"
     );
 }

@@ -12,7 +12,9 @@ use crate::findings::{
     next_steps::{self, AgentGap},
     node_key, patterns,
     patterns::{Mention, Pattern},
-    text, waiting,
+    text,
+    velero_config::{self, VeleroConfigMap},
+    waiting,
 };
 
 /// Findings of one repository rule are bounded; the rest are in resources/backuprepository/.
@@ -601,6 +603,23 @@ fn maintenance_config<'a>(
     })
 }
 
+/// Where the memory limit of `repo`'s maintenance jobs is set: its key in the server's
+/// maintenance ConfigMap, else `global` (as Velero reads it), quoted when the ConfigMap was
+/// read, or why it was not.
+fn maintenance_limit(e: &Evidence, repo: &RepositoryEvidence) -> Option<String> {
+    let key = format!(
+        "{}-{}-{}",
+        repo.volume_namespace, repo.storage_location, repo.repository_type
+    );
+    velero_config::setting(
+        &e.infra.velero_config_maps,
+        VeleroConfigMap::RepositoryMaintenance,
+        &[&key, "global"],
+        "podResources.memoryLimit",
+    )
+    .describe(e.target.velero_namespace(), "podResources.memoryLimit")
+}
+
 /// The latest maintenance of a repository failed (its status, or its latest job): kopia's or
 /// restic's prune and checks did not run, and the error may be the repository's own.
 pub(super) fn repository_maintenance_failed(e: &Evidence) -> Vec<Finding> {
@@ -645,6 +664,12 @@ pub(super) fn repository_maintenance_failed(e: &Evidence) -> Vec<Finding> {
                 "status.recentMaintenance: Failed, no message".into(),
                 repo.path.clone(),
             )
+        };
+        let killed =
+            quote.contains("OOMKilled") || how.as_deref().is_some_and(|h| h.contains("OOMKilled"));
+        let quote = match maintenance_limit(e, repo).filter(|_| killed) {
+            Some(limit) => format!("{quote}; {limit}"),
+            None => quote,
         };
         found.push(
             Finding::new(
