@@ -39,7 +39,7 @@ pub(crate) struct Config {
     /// The site's own diagnosis rules (`SITE_RULES`), validated at start.
     pub site_rules: SiteRules,
     /// Hosts a BSL may send its credential to besides its provider's own endpoint
-    /// (storage/trust.rs).
+    /// (storage/transport/trust.rs).
     pub trusted_storage_hosts: TrustedHosts,
     /// Literal env values of pods outside Velero's namespace are kept (masked by default).
     pub keep_workload_env_values: bool,

@@ -7,8 +7,8 @@
 //! - the Kubernetes client: [`api_server_proxy`] sets kube's `proxy_url` (kube itself reads
 //!   `HTTPS_PROXY` only when it loads a kubeconfig, never in a pod, and matches `NO_PROXY`
 //!   against the proxy rather than the API server);
-//! - the S3 client: the AWS SDK's `ProxyConfig::from_env` (storage/tls.rs);
-//! - the Azure and GCS clients: reqwest's proxy from the environment (storage/http.rs).
+//! - the S3 client: the AWS SDK's `ProxyConfig::from_env` (storage/transport/tls.rs);
+//! - the Azure and GCS clients: reqwest's proxy from the environment (storage/transport/http.rs).
 //!
 //! All three match with hyper-util's matcher (curl's rules), so they agree on every
 //! destination. Unlike Go's clients, a loopback destination goes through the proxy unless

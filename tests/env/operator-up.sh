@@ -108,7 +108,7 @@ gcs_emulator=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).g
 # (role_arn with web_identity_token_file or source_profile) is assumed there.
 sts_endpoint=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("sts", {}).get("endpoint", ""))' "$VDO_ENV_DIR/env.json")
 # Azurite is no account's own endpoint: the operator sends it the account key's signatures
-# only when told to trust its host (storage/trust.rs), as a site would for Azure Stack.
+# only when told to trust its host (storage/transport/trust.rs), as a site would for Azure Stack.
 # The Entra token issuer likewise (the test's activeDirectoryAuthorityURI).
 azure_host=$(python3 -c 'import json,sys,urllib.parse
 env = json.load(open(sys.argv[1]))

@@ -592,7 +592,7 @@ mod tests {
     fn signed(url: &str, seconds: u64, cut_by_credentials: bool) -> SignedUrl {
         SignedUrl {
             url: url.into(),
-            lifetime: crate::storage::UrlLifetime {
+            lifetime: crate::storage::port::UrlLifetime {
                 valid_for: std::time::Duration::from_secs(seconds),
                 cut_by_credentials,
             },

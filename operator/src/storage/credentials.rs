@@ -8,13 +8,16 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
-use super::{
-    ReadError, TrustedHosts,
-    location::{Provider, StorageLocation},
-};
+use crate::config::TrustedHosts;
 use crate::kubernetes;
+use crate::storage::{
+    location::{Provider, StorageLocation},
+    port::ReadError,
+};
 
-pub(crate) use super::{aws_profile::AwsCredentials, azure::AzureCredentials, gcs::GcsCredentials};
+pub(crate) use crate::storage::{
+    azure::AzureCredentials, gcs::GcsCredentials, s3::profile::AwsCredentials,
+};
 
 /// Velero's default credential when a BSL names none (`velero install` makes it for every
 /// provider).

@@ -6,7 +6,8 @@ use std::{path::Path, time::Duration};
 use kube::core::DynamicObject;
 use tokio_util::sync::CancellationToken;
 
-use super::{NewArchive, ObjectStore, StorageLocation, TrustedHosts, credentials};
+use crate::config::TrustedHosts;
+use crate::storage::{ObjectStore, StorageLocation, credentials, port::NewArchive};
 
 /// Uploads `file` to the store of `bsl` (credential: the text of its Secret's key, if any)
 /// under `<prefix>/plugins/velero-debug-operator/bench/<name>`, deletes it, and returns the
@@ -43,6 +44,6 @@ pub async fn upload_time(
 /// How the Azure backend cuts an upload: the block size in MiB and the blocks sent at once (the
 /// bench gives Microsoft's SDK the same).
 pub const AZURE_UPLOAD_SHAPE: (u64, usize) = (
-    super::azure::BLOCK_SIZE >> 20,
-    super::azure::BLOCKS_IN_FLIGHT,
+    crate::storage::azure::BLOCK_SIZE >> 20,
+    crate::storage::azure::BLOCKS_IN_FLIGHT,
 );

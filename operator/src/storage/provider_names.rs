@@ -5,7 +5,8 @@
 //! `universe_domain` would choose the hosts a token goes to. A refused value ends the bundle
 //! `UnsupportedStorageLocation` naming the key and the value (credentials.rs).
 
-use super::{ReadError, TrustedHosts, http::printable};
+use crate::config::TrustedHosts;
+use crate::storage::{port::ReadError, transport::http::printable};
 
 /// Google's universe: every Google host a credential goes to is a name below it.
 pub(super) const GOOGLE_UNIVERSE: &str = "googleapis.com";

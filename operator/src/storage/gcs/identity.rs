@@ -15,7 +15,10 @@ use google_cloud_auth::credentials::{
 };
 use serde::Deserialize;
 
-use super::{ReadError, TrustedHosts, location::StorageLocation, provider_names, trust};
+use crate::config::TrustedHosts;
+use crate::storage::{
+    location::StorageLocation, port::ReadError, provider_names, transport::trust,
+};
 
 /// A token exchange that takes longer is given up (and retried by the bundle, within its
 /// deadline): a metadata server or STS that never answers must not hold a bundle.
@@ -36,14 +39,14 @@ const TOKEN_FILES: [&str; 4] = [
 const AWS_METADATA_HOSTS: [&str; 2] = ["169.254.169.254", "[fd00:ec2::254]"];
 
 /// A token-bearing identity: what requests are made as and who signs read URLs.
-pub(super) struct TokenIdentity {
+pub(in crate::storage) struct TokenIdentity {
     credentials: AccessTokenCredentials,
     /// What the token is, for messages: never the token.
-    pub(super) summary: String,
+    pub(in crate::storage) summary: String,
     /// The service account IAM signs read URLs as.
-    pub(super) signer: Option<String>,
+    pub(in crate::storage) signer: Option<String>,
     /// IAM credentials' API root: `https://iamcredentials.googleapis.com`.
-    pub(super) iam: String,
+    pub(in crate::storage) iam: String,
 }
 
 impl std::fmt::Debug for TokenIdentity {
@@ -57,7 +60,7 @@ impl std::fmt::Debug for TokenIdentity {
 
 /// Why a token or a signature could not be had.
 #[derive(Debug)]
-pub(super) struct TokenFailure {
+pub(in crate::storage) struct TokenFailure {
     /// Trying again may help: the server was out of reach, slow or overloaded.
     pub transient: bool,
     pub message: String,
@@ -66,7 +69,7 @@ pub(super) struct TokenFailure {
 /// The metadata server's token (no Secret): GKE Workload Identity, or the node's account.
 /// `GCE_METADATA_HOST` in the operator's environment moves it, as in Google's libraries.
 /// `endpoint` None: the crate's, which `GCE_METADATA_HOST` moves.
-pub(super) fn metadata_server(
+pub(in crate::storage) fn metadata_server(
     location: &StorageLocation,
     scope: &str,
     endpoint: Option<&str>,
@@ -100,7 +103,7 @@ fn signer(location: &StorageLocation) -> Result<Option<String>, ReadError> {
     } else {
         Err(ReadError::Unusable(format!(
             "config.serviceAccount {:?} is not a service account's email",
-            super::http::printable(email, 80)
+            crate::storage::transport::http::printable(email, 80)
         )))
     }
 }
@@ -150,7 +153,7 @@ struct ExternalAccount {
 /// Workload identity federation from the Secret's `external_account` file. The crate never
 /// sees the Secret: it gets a file rebuilt from the checked settings, whose token is the pod's
 /// own projected token (`token_files`), exchanged at Google's STS only (or a trusted host).
-pub(super) fn external_account(
+pub(in crate::storage) fn external_account(
     location: &StorageLocation,
     contents: &str,
     scope: &str,
@@ -240,11 +243,11 @@ fn required_signer(
 
 /// Where a user's refresh token is exchanged: Google's token endpoint, whatever the file's
 /// `token_uri` says, as google-auth does ("always overrides").
-pub(super) const GOOGLE_TOKEN_ENDPOINT: &str = "https://oauth2.googleapis.com/token";
+pub(in crate::storage) const GOOGLE_TOKEN_ENDPOINT: &str = "https://oauth2.googleapis.com/token";
 
 /// A user's refresh token (`authorized_user`, as `gcloud auth application-default login`
 /// writes it), exchanged at `token_endpoint` ([`GOOGLE_TOKEN_ENDPOINT`]).
-pub(super) fn authorized_user(
+pub(in crate::storage) fn authorized_user(
     location: &StorageLocation,
     contents: &str,
     scope: &str,
@@ -293,7 +296,7 @@ fn user_file(
 /// A service account impersonated with a key or a user's refresh token
 /// (`impersonated_service_account`, as `gcloud auth application-default login
 /// --impersonate-service-account` writes it); the impersonated account signs read URLs.
-pub(super) fn impersonated_account_file(
+pub(in crate::storage) fn impersonated_account_file(
     location: &StorageLocation,
     contents: &str,
     scope: &str,
@@ -382,7 +385,7 @@ fn key_file(
 }
 
 fn printable(text: &str) -> String {
-    super::http::printable(text, 120)
+    crate::storage::transport::http::printable(text, 120)
 }
 
 /// The account an `external_account` impersonates, read from its IAM URL (which must be
@@ -451,7 +454,7 @@ fn credential_source(
             "file",
             &format!(
                 "{:?} is not one of the pod's projected tokens",
-                super::http::printable(file, 120)
+                crate::storage::transport::http::printable(file, 120)
             ),
         );
     }
@@ -470,7 +473,7 @@ fn aws_source(
     if !id.starts_with("aws") {
         return Err(ReadError::Unusable(format!(
             "credential_source.environment_id {:?} is not aws1",
-            super::http::printable(id, 40)
+            crate::storage::transport::http::printable(id, 40)
         )));
     }
     let mut out = serde_json::json!({ "environment_id": id });
@@ -493,7 +496,7 @@ fn aws_source(
             return Err(ReadError::Unsupported {
                 what: format!(
                     "credential_source.{key} {:?} (not AWS's instance metadata)",
-                    super::http::printable(value, 120)
+                    crate::storage::transport::http::printable(value, 120)
                 ),
                 instead: "leave the AWS source's URLs as gcloud writes them".into(),
             });
@@ -505,7 +508,7 @@ fn aws_source(
 
 /// The projected token files an `external_account` may read: the paths above, and those the
 /// EKS and AKS webhooks name in the operator's environment (each is the pod's own token).
-pub(super) fn token_files() -> Vec<String> {
+pub(in crate::storage) fn token_files() -> Vec<String> {
     let named = ["AWS_WEB_IDENTITY_TOKEN_FILE", "AZURE_FEDERATED_TOKEN_FILE"]
         .into_iter()
         .filter_map(|v| std::env::var(v).ok())
@@ -519,7 +522,7 @@ pub(super) fn token_files() -> Vec<String> {
 
 impl TokenIdentity {
     /// A current access token, fetched or renewed by the crate's cache.
-    pub(super) async fn access_token(&self) -> Result<String, TokenFailure> {
+    pub(in crate::storage) async fn access_token(&self) -> Result<String, TokenFailure> {
         match tokio::time::timeout(TOKEN_TIMEOUT, self.credentials.access_token()).await {
             Ok(Ok(token)) => Ok(token.token),
             Ok(Err(e)) => Err(TokenFailure {
@@ -527,7 +530,7 @@ impl TokenIdentity {
                 message: format!(
                     "getting {}: {}",
                     self.summary,
-                    super::http::printable(&e.to_string(), MESSAGE_LIMIT)
+                    crate::storage::transport::http::printable(&e.to_string(), MESSAGE_LIMIT)
                 ),
             }),
             Err(_) => Err(TokenFailure {
@@ -543,7 +546,7 @@ impl TokenIdentity {
 
     /// Signs `message` as the signer account through IAM's signBlob, as
     /// velero-plugin-for-gcp signs read URLs without a key.
-    pub(super) async fn sign_blob(
+    pub(in crate::storage) async fn sign_blob(
         &self,
         http: &reqwest::Client,
         message: &[u8],
@@ -563,13 +566,14 @@ impl TokenIdentity {
             transient,
             message: format!("IAM signBlob as {email}: {why}"),
         };
-        let response = request
-            .timeout(SIGN_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| failed(true, super::http::printable(&e.to_string(), MESSAGE_LIMIT)))?;
+        let response = request.timeout(SIGN_TIMEOUT).send().await.map_err(|e| {
+            failed(
+                true,
+                crate::storage::transport::http::printable(&e.to_string(), MESSAGE_LIMIT),
+            )
+        })?;
         let status = response.status().as_u16();
-        let body = super::http::read_at_most(response, 64 << 10)
+        let body = crate::storage::transport::http::read_at_most(response, 64 << 10)
             .await
             .unwrap_or_default();
         let body = body.as_slice();
@@ -577,7 +581,7 @@ impl TokenIdentity {
             let transient = status == 429 || status >= 500;
             return Err(failed(
                 transient,
-                super::http::json_refusal(status, body, "status"),
+                crate::storage::transport::http::json_refusal(status, body, "status"),
             ));
         }
         #[derive(Deserialize)]
@@ -615,5 +619,5 @@ fn sign_blob_request(
 }
 
 #[cfg(test)]
-#[path = "gcs_identity_tests.rs"]
+#[path = "identity_tests.rs"]
 mod tests;

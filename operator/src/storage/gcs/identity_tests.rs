@@ -1,5 +1,5 @@
 use super::*;
-use crate::storage::request_recorder::{Recorded, Recorder, identity_requests};
+use crate::storage::transport::request_recorder::{Recorded, Recorder, identity_requests};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
 const EMAIL: &str = "vdo-signer@p.iam.gserviceaccount.com";
@@ -16,7 +16,7 @@ fn location(config: &[(&str, &str)]) -> StorageLocation {
     StorageLocation {
         name: "gcs".into(),
         bucket: "bkt".into(),
-        provider: super::super::location::Provider::Gcp,
+        provider: crate::storage::location::Provider::Gcp,
         config: config
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,13 +1,14 @@
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 
 use super::*;
+use crate::config::TrustedHosts;
 use crate::storage::{
-    ReadError, TrustedHosts,
-    gcs_credentials::{SCOPE, ServiceAccountKey},
+    gcs::credentials::{SCOPE, ServiceAccountKey},
+    port::ReadError,
 };
 
 /// A throwaway RSA key, made with openssl for these tests only.
-const KEY_PEM: &str = include_str!("../../testdata/unit-test-gcs-key.pem");
+const KEY_PEM: &str = include_str!("../../../testdata/unit-test-gcs-key.pem");
 
 fn key_json(kind: &str) -> String {
     serde_json::json!({
@@ -25,7 +26,7 @@ fn location() -> StorageLocation {
     StorageLocation {
         name: "gcs".into(),
         bucket: "bkt".into(),
-        provider: super::super::location::Provider::Gcp,
+        provider: crate::storage::location::Provider::Gcp,
         ..Default::default()
     }
 }

@@ -6,30 +6,30 @@ use std::time::Duration;
 
 use percent_encoding::{AsciiSet, utf8_percent_encode};
 
-use super::gcs_credentials::ServiceAccountKey;
+use crate::storage::gcs::credentials::ServiceAccountKey;
 
 /// What `urllib.parse.quote(safe="~")` leaves as it is, as Google's signers encode a query.
-const QUERY: &AsciiSet = super::http::UNRESERVED;
+const QUERY: &AsciiSet = crate::storage::transport::http::UNRESERVED;
 /// An object name in a signed URL's path: `/` kept too.
-const PATH: &AsciiSet = super::http::UNRESERVED_AND_SLASH;
+const PATH: &AsciiSet = crate::storage::transport::http::UNRESERVED_AND_SLASH;
 /// V4 signed URLs live at most seven days.
-pub(super) const MAX_URL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(in crate::storage) const MAX_URL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A V4 GET URL before its signature: the URL the signature is appended to, and what is
 /// signed.
-pub(super) struct UnsignedV4 {
-    pub(super) url: String,
-    pub(super) to_sign: String,
+pub(in crate::storage) struct UnsignedV4 {
+    pub(in crate::storage) url: String,
+    pub(in crate::storage) to_sign: String,
 }
 
 impl UnsignedV4 {
-    pub(super) fn signed(self, signature: &[u8]) -> String {
+    pub(in crate::storage) fn signed(self, signature: &[u8]) -> String {
         format!("{}&X-Goog-Signature={}", self.url, hex::encode(signature))
     }
 }
 
 /// A V4 signed GET URL signed with a key.
-pub(super) fn sign_v4(
+pub(in crate::storage) fn sign_v4(
     key: &ServiceAccountKey,
     endpoint: &str,
     bucket: &str,
@@ -45,7 +45,7 @@ pub(super) fn sign_v4(
 /// A V4 GET URL (GOOG4-RSA-SHA256, host the only signed header) as Google's client libraries
 /// make it, for `signer` to sign: `endpoint` is scheme and host
 /// (`https://storage.googleapis.com`).
-pub(super) fn unsigned_v4(
+pub(in crate::storage) fn unsigned_v4(
     signer: &str,
     endpoint: &str,
     bucket: &str,

@@ -7,10 +7,14 @@
 //!
 //! Authentication: a service-account key, as a self-signed JWT (Google's "service account
 //! authorization without OAuth": no token endpoint to reach); without a key, a token of the
-//! metadata server or of workload identity federation (gcs_identity.rs); the credential is read
-//! in gcs_credentials.rs, read URLs are V4-signed in gcs_signed_url.rs. `STORAGE_EMULATOR_HOST`
+//! metadata server or of workload identity federation (identity.rs); the credential is read
+//! in credentials.rs, read URLs are V4-signed in signed_url.rs. `STORAGE_EMULATOR_HOST`
 //! in the operator's environment sends every request to that host without authentication, as
 //! Google's own clients do (and the plugin, through them).
+
+pub(in crate::storage) mod credentials;
+pub(in crate::storage) mod identity;
+mod signed_url;
 
 use std::{
     collections::HashMap,
@@ -23,21 +27,21 @@ use percent_encoding::{AsciiSet, utf8_percent_encode};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use super::gcs_credentials::GcsCredentials;
-use super::{
-    NewArchive, OpenUpload, SignedUrl, StorageError, StoredObject, crc_of_range,
-    gcs_credentials::{Auth, DEFAULT_UNIVERSE},
-    gcs_identity,
-    gcs_signed_url::{MAX_URL_LIFETIME, sign_v4, unsigned_v4},
-    http::{self, Answer, Errors, Refusal},
+use crate::storage::{
     location::StorageLocation,
+    port::{NewArchive, OpenUpload, SignedUrl, StorageError, StoredObject, crc_of_range},
+    transport::http::{self, Answer, Errors, Refusal},
 };
+use credentials::{Auth, DEFAULT_UNIVERSE};
+use signed_url::{MAX_URL_LIFETIME, sign_v4, unsigned_v4};
+
+pub(crate) use credentials::GcsCredentials;
 
 /// A bucket or object name in a JSON API URL: all but unreserved characters encoded.
-const QUERY: &AsciiSet = super::http::UNRESERVED;
+const QUERY: &AsciiSet = crate::storage::transport::http::UNRESERVED;
 
 #[derive(Clone)]
-pub(super) struct GcsStore {
+pub(in crate::storage) struct GcsStore {
     http: reqwest::Client,
     /// The JSON API: `https://storage.googleapis.com/storage/v1`, no slash at the end.
     api: String,
@@ -60,7 +64,7 @@ enum Sent {
 }
 
 impl GcsStore {
-    pub(super) fn connect(location: &StorageLocation, creds: &GcsCredentials) -> Self {
+    pub(in crate::storage) fn connect(location: &StorageLocation, creds: &GcsCredentials) -> Self {
         let emulator = std::env::var("STORAGE_EMULATOR_HOST")
             .ok()
             .filter(|h| !h.is_empty());
@@ -143,7 +147,7 @@ impl GcsStore {
     fn token_failed(
         &self,
         operation: &'static str,
-        failure: gcs_identity::TokenFailure,
+        failure: identity::TokenFailure,
     ) -> StorageError {
         let location = self.errors.location.clone();
         let message = format!("{operation}: {}", failure.message);
@@ -227,7 +231,7 @@ impl GcsStore {
         }
     }
 
-    pub(super) async fn download(
+    pub(in crate::storage) async fn download(
         &self,
         key: &str,
         to: &std::path::Path,
@@ -249,7 +253,7 @@ impl GcsStore {
         }
     }
 
-    pub(super) async fn metadata(
+    pub(in crate::storage) async fn metadata(
         &self,
         key: &str,
     ) -> Result<Option<HashMap<String, String>>, StorageError> {
@@ -274,7 +278,7 @@ impl GcsStore {
         }
     }
 
-    pub(super) async fn delete(&self, key: &str) -> Result<(), StorageError> {
+    pub(in crate::storage) async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let request = self
             .http
             .delete(self.object_url(key))
@@ -288,7 +292,7 @@ impl GcsStore {
         }
     }
 
-    pub(super) async fn list(
+    pub(in crate::storage) async fn list(
         &self,
         prefix: &str,
         max: usize,
@@ -349,7 +353,7 @@ impl GcsStore {
 
     /// GCS does not list resumable upload sessions; an abandoned one expires after a week and
     /// never becomes an object.
-    pub(super) async fn list_uploads(
+    pub(in crate::storage) async fn list_uploads(
         &self,
         _prefix: &str,
         _max: usize,
@@ -359,7 +363,7 @@ impl GcsStore {
 
     /// Opens a resumable upload session with the object's metadata, mark and CRC32C: GCS
     /// checks the whole object against it when the last chunk arrives.
-    pub(super) async fn start_upload(
+    pub(in crate::storage) async fn start_upload(
         &self,
         archive: &NewArchive<'_>,
     ) -> Result<String, StorageError> {
@@ -420,7 +424,7 @@ impl GcsStore {
     /// extra chunk costs a round trip (and, on fake-gcs-server, a rewrite of what came
     /// before). A cut request is not resumed: the attempt starts the upload again. The body
     /// fails, and the object is never finished, once `cancel` fires.
-    pub(super) async fn send_upload(
+    pub(in crate::storage) async fn send_upload(
         &self,
         archive: &NewArchive<'_>,
         upload_id: &str,
@@ -462,7 +466,7 @@ impl GcsStore {
     }
 
     /// Cancels a resumable session (GCS answers 499); one already finished or gone is fine.
-    pub(super) async fn abort_upload(
+    pub(in crate::storage) async fn abort_upload(
         &self,
         key: &str,
         upload_id: &str,
@@ -479,7 +483,7 @@ impl GcsStore {
     }
 
     /// A V4 signed URL; a TTL past the seven days V4 allows is cut to them.
-    pub(super) async fn presign_get(
+    pub(in crate::storage) async fn presign_get(
         &self,
         key: &str,
         ttl: Duration,
@@ -507,7 +511,7 @@ impl GcsStore {
         };
         Ok(SignedUrl {
             url,
-            lifetime: super::UrlLifetime {
+            lifetime: crate::storage::port::UrlLifetime {
                 valid_for,
                 cut_by_credentials: valid_for < ttl,
             },

@@ -1,27 +1,27 @@
 //! Read URLs of an Azure location reached with Entra ID (no account key): a user-delegation
 //! SAS, signed with a key the service hands out (Get User Delegation Key) to the identity, as
 //! Velero's plugin signs them with Entra credentials. Written by hand like the service SAS in
-//! azure_sas.rs: Microsoft's Rust storage crate makes no SAS. Its string to sign and query are
+//! sas.rs: Microsoft's Rust storage crate makes no SAS. Its string to sign and query are
 //! those of Microsoft's Python library (azure-storage-blob 12.30), byte for byte (the unit
 //! test compares them), at that library's SAS version, which Azurite verifies.
 
 use base64::Engine;
 use percent_encoding::{AsciiSet, utf8_percent_encode};
 
-use super::azure_sas::{iso, signature};
+use crate::storage::azure::sas::{iso, signature};
 
 /// A SAS value, quoted as Python's urllib quote does (unreserved characters and `/` kept), as
 /// Microsoft's library writes it.
-const SAS_VALUE: &AsciiSet = super::http::UNRESERVED_AND_SLASH;
+const SAS_VALUE: &AsciiSet = crate::storage::transport::http::UNRESERVED_AND_SLASH;
 
 /// The SAS version the URL is signed at (the Python library's newest).
-pub(super) const SAS_VERSION: &str = "2026-06-06";
+pub(in crate::storage) const SAS_VERSION: &str = "2026-06-06";
 /// A delegation key lives at most seven days.
-pub(super) const MAX_KEY_DAYS: i64 = 7;
+pub(in crate::storage) const MAX_KEY_DAYS: i64 = 7;
 
 /// A user delegation key, as Get User Delegation Key answers it.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct DelegationKey {
+pub(in crate::storage) struct DelegationKey {
     pub object_id: String,
     pub tenant_id: String,
     pub start: String,
@@ -33,7 +33,7 @@ pub(super) struct DelegationKey {
 }
 
 /// The request's body: the key's validity.
-pub(super) fn key_request(start: jiff::Timestamp, expiry: jiff::Timestamp) -> String {
+pub(in crate::storage) fn key_request(start: jiff::Timestamp, expiry: jiff::Timestamp) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><KeyInfo><Start>{}</Start><Expiry>{}</Expiry></KeyInfo>",
         iso(start),
@@ -42,7 +42,7 @@ pub(super) fn key_request(start: jiff::Timestamp, expiry: jiff::Timestamp) -> St
 }
 
 /// The key from the service's answer; None when it is not one.
-pub(super) fn read_key(xml: &str) -> Option<DelegationKey> {
+pub(in crate::storage) fn read_key(xml: &str) -> Option<DelegationKey> {
     let doc = roxmltree::Document::parse(xml.trim_start_matches('\u{feff}')).ok()?;
     let field = |name: &str| {
         doc.descendants()
@@ -63,7 +63,7 @@ pub(super) fn read_key(xml: &str) -> Option<DelegationKey> {
 
 /// A read-only user-delegation SAS for one blob: the query string, without `?`. None when the
 /// key's value is not base64.
-pub(super) fn read_sas(
+pub(in crate::storage) fn read_sas(
     key: &DelegationKey,
     account: &str,
     container: &str,
@@ -130,5 +130,5 @@ pub(super) fn read_sas(
 }
 
 #[cfg(test)]
-#[path = "azure_delegation_tests.rs"]
+#[path = "delegation_tests.rs"]
 mod tests;

@@ -1,6 +1,10 @@
 //! The S3 backend (provider aws: AWS S3 and every S3-compatible server) on aws-sdk-s3,
 //! configured the way Velero's AWS plugin reads the same BSL.
 
+pub(in crate::storage) mod credentials;
+pub(in crate::storage) mod profile;
+mod replies;
+
 use std::{
     path::Path,
     sync::atomic::{AtomicU64, Ordering},
@@ -25,13 +29,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::proxy::{Proxies, Route};
 
-use super::s3_credentials::{self, CredentialFailure, credentials_provider};
-use super::s3_replies::{BoundedReplies, MAX_REPLY_BYTES};
-use super::{
-    NewArchive, OpenUpload, PART_SIZE, SignedUrl, StorageError, StoredObject, crc_of_range,
-    credentials::AwsCredentials, error_chain, is_certificate_error, location::StorageLocation,
-    save_capped, tls, url_lifetime,
+use crate::storage::{
+    location::StorageLocation, port::NewArchive, port::OpenUpload, port::PART_SIZE,
+    port::SignedUrl, port::StorageError, port::StoredObject, port::crc_of_range, port::error_chain,
+    port::is_certificate_error, port::save_capped, port::url_lifetime, s3::profile::AwsCredentials,
+    transport::tls,
 };
+use credentials::{CredentialFailure, credentials_provider};
+use replies::{BoundedReplies, MAX_REPLY_BYTES};
 
 /// Parts sent at once: while one part is checksummed here, the store can be writing and
 /// hashing the other. Two beat one and four beat two by nothing (BENCHMARKS.md, "Two upload
@@ -50,7 +55,7 @@ const PART_READ_PIECE: usize = 64 * 1024;
 const STALLED_BODY_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
-pub(super) struct S3Store {
+pub(in crate::storage) struct S3Store {
     client: Client,
     /// Signs URLs for `publicUrl` when the BSL has one, else the same endpoint.
     presign_client: Client,
@@ -66,7 +71,10 @@ pub(super) struct S3Store {
 }
 
 impl S3Store {
-    pub(super) async fn connect(location: &StorageLocation, creds: &AwsCredentials) -> Self {
+    pub(in crate::storage) async fn connect(
+        location: &StorageLocation,
+        creds: &AwsCredentials,
+    ) -> Self {
         let region = location.config("region").unwrap_or("us-east-1").to_string();
         let provider = credentials_provider(creds, &region).await;
         // caCert / insecureSkipTLSVerify: one HTTP client for both S3 clients (the location was
@@ -137,7 +145,7 @@ impl S3Store {
         key: &str,
         err: SdkError<E, HttpResponse>,
     ) -> StorageError {
-        if let Some(failure) = s3_credentials::find_in_chain::<CredentialsError>(&err) {
+        if let Some(failure) = credentials::find_in_chain::<CredentialsError>(&err) {
             return self.credentials_error(operation, failure);
         }
         let location = self.location.name.clone();
@@ -236,7 +244,7 @@ impl S3Store {
     /// Streams an object to a local file; returns its size.
     /// Downloads at most `max_bytes + 1` bytes of the object, so the caller sees whether it
     /// is larger than it wants without the disk filling up; returns the bytes written.
-    pub(super) async fn download(
+    pub(in crate::storage) async fn download(
         &self,
         key: &str,
         to: &Path,
@@ -265,7 +273,7 @@ impl S3Store {
     /// cut short by a killed process is aborted by whoever collects the bundle next.
     /// `mark` (`name`, `value`) goes with the object as its metadata: the cluster that wrote
     /// it (see orphans.rs).
-    pub(super) async fn start_upload(
+    pub(in crate::storage) async fn start_upload(
         &self,
         archive: &NewArchive<'_>,
     ) -> Result<String, StorageError> {
@@ -295,7 +303,7 @@ impl S3Store {
 
     /// Sends the file as the parts of `upload_id` and completes the upload, unless `cancel`
     /// fired before (the port aborts what fails).
-    pub(super) async fn send_upload(
+    pub(in crate::storage) async fn send_upload(
         &self,
         archive: &NewArchive<'_>,
         upload_id: &str,
@@ -315,7 +323,7 @@ impl S3Store {
     }
 
     /// Aborts a multipart upload; one already gone (completed or aborted) is fine.
-    pub(super) async fn abort_upload(
+    pub(in crate::storage) async fn abort_upload(
         &self,
         key: &str,
         upload_id: &str,
@@ -429,7 +437,7 @@ impl S3Store {
 
     /// A GET URL valid for `ttl`, or until the credentials it is signed with expire if that
     /// comes first; through the BSL's publicUrl when it has one.
-    pub(super) async fn presign_get(
+    pub(in crate::storage) async fn presign_get(
         &self,
         key: &str,
         ttl: Duration,
@@ -470,7 +478,7 @@ impl S3Store {
     }
 
     /// Deletes an object; one that is already gone is fine.
-    pub(super) async fn delete(&self, key: &str) -> Result<(), StorageError> {
+    pub(in crate::storage) async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self
             .client
             .delete_object()
@@ -489,7 +497,7 @@ impl S3Store {
 
     /// Objects under `prefix`, page by page, at most `max` of them: their keys and when they
     /// were last written (seconds since the epoch, 0 when the store does not say).
-    pub(super) async fn list(
+    pub(in crate::storage) async fn list(
         &self,
         prefix: &str,
         max: usize,
@@ -529,7 +537,7 @@ impl S3Store {
     /// Multipart uploads begun under `prefix` and not finished, at most `max`: their keys, ids
     /// and when they began. `None` when the store does not list them (some S3-compatible
     /// servers do not).
-    pub(super) async fn list_uploads(
+    pub(in crate::storage) async fn list_uploads(
         &self,
         prefix: &str,
         max: usize,
@@ -575,7 +583,7 @@ impl S3Store {
     }
 
     /// An object's user metadata (`x-amz-meta-*`, without the prefix); None when it is gone.
-    pub(super) async fn metadata(
+    pub(in crate::storage) async fn metadata(
         &self,
         key: &str,
     ) -> Result<Option<std::collections::HashMap<String, String>>, StorageError> {

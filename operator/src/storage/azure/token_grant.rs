@@ -4,7 +4,7 @@
 //! the request Microsoft's MSAL sends (the library under azure-identity and under Velero's
 //! azidentity): MSAL's fields in MSAL's order, `client_info=1` among them, encoded as
 //! azure-identity encodes them, and compared with azure-identity's byte for byte
-//! (azure_entra_tests.rs). azure_identity for Rust sends the same fields in its own order and
+//! (entra_tests.rs). azure_identity for Rust sends the same fields in its own order and
 //! has no password grant; the workload and managed identities stay its own. The requests go
 //! out on the transport the crate's credentials use; a token is kept until five minutes
 //! before it expires.
@@ -22,7 +22,7 @@ use azure_core::{
 };
 use percent_encoding::utf8_percent_encode;
 
-use super::azure_certificate::CertificateAssertion;
+use crate::storage::azure::certificate::CertificateAssertion;
 
 /// A token this close to its expiry is asked for again.
 const RENEW_BEFORE: Duration = Duration::minutes(5);
@@ -32,7 +32,7 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 const MESSAGE_LIMIT: usize = 300;
 
 /// What the client proves itself with.
-pub(super) enum Grant {
+pub(in crate::storage) enum Grant {
     ClientSecret(Secret),
     ClientCertificate(CertificateAssertion),
     Password { username: String, password: Secret },
@@ -40,10 +40,10 @@ pub(super) enum Grant {
 
 /// When a client assertion is made, in Unix seconds, and its id: the system's clock and a
 /// random UUID, or a test's.
-pub(super) type Stamp = fn() -> (i64, String);
+pub(in crate::storage) type Stamp = fn() -> (i64, String);
 
 /// One client's tokens from one tenant's token endpoint.
-pub(super) struct GrantCredential {
+pub(in crate::storage) struct GrantCredential {
     endpoint: Url,
     client_id: String,
     grant: Grant,
@@ -70,7 +70,7 @@ impl std::fmt::Debug for GrantCredential {
 
 impl GrantCredential {
     /// The token endpoint of `tenant` at `authority` (checked by the caller).
-    pub(super) fn new(
+    pub(in crate::storage) fn new(
         authority: &str,
         tenant: &str,
         client_id: &str,
@@ -89,7 +89,7 @@ impl GrantCredential {
 
     /// The same, its assertions stamped by `stamp`.
     #[cfg(test)]
-    pub(super) fn stamped(self, stamp: Stamp) -> Self {
+    pub(in crate::storage) fn stamped(self, stamp: Stamp) -> Self {
         GrantCredential { stamp, ..self }
     }
 
@@ -147,7 +147,7 @@ impl GrantCredential {
 }
 
 /// Where `tenant` asks for tokens at `authority`, and an assertion's audience.
-pub(super) fn token_endpoint(authority: &str, tenant: &str) -> String {
+pub(in crate::storage) fn token_endpoint(authority: &str, tenant: &str) -> String {
     format!("{authority}/{tenant}/oauth2/v2.0/token")
 }
 
@@ -178,11 +178,12 @@ fn uuid4() -> String {
 /// `name=value&...` as Python's `urlencode` (and so azure-identity) writes a form: each value
 /// percent-encoded but for the unreserved characters, a space as `+` (an encoded `%20` only
 /// ever comes from a space: a `%` itself is encoded).
-pub(super) fn form_encoded(fields: &[(&str, String)]) -> String {
+pub(in crate::storage) fn form_encoded(fields: &[(&str, String)]) -> String {
     fields
         .iter()
         .map(|(name, value)| {
-            let value = utf8_percent_encode(value, super::http::UNRESERVED).to_string();
+            let value =
+                utf8_percent_encode(value, crate::storage::transport::http::UNRESERVED).to_string();
             format!("{name}={}", value.replace("%20", "+"))
         })
         .collect::<Vec<_>>()
@@ -248,10 +249,10 @@ fn token_of(status: StatusCode, body: &[u8]) -> azure_core::Result<AccessToken> 
             error_code: code,
             raw_response: None,
         },
-        super::http::printable(&message, MESSAGE_LIMIT),
+        crate::storage::transport::http::printable(&message, MESSAGE_LIMIT),
     ))
 }
 
 #[cfg(test)]
-#[path = "azure_token_grant_tests.rs"]
+#[path = "token_grant_tests.rs"]
 mod tests;

@@ -7,13 +7,15 @@ use std::{path::Path, sync::Arc, time::Duration};
 use futures::TryStreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
-pub(super) use crate::proxy::Route;
+pub(in crate::storage) use crate::proxy::Route;
 
-use super::{
-    StorageError, error_chain, is_certificate_error,
+use crate::storage::{
     location::{LocationError, StorageLocation, ca_pem},
-    save_capped,
-    tls::AcceptAnyCertificate,
+    port::StorageError,
+    port::error_chain,
+    port::is_certificate_error,
+    port::save_capped,
+    transport::tls::AcceptAnyCertificate,
 };
 
 /// How long a body may move no bytes before its transfer fails (as the S3 client's
@@ -21,28 +23,30 @@ use super::{
 /// RFC 3986's unreserved characters (letters, digits, `-._~`) as they are, every other byte
 /// percent-encoded: what Python's `urllib.parse.quote(safe="~")` writes, and so Google's and
 /// Microsoft's signers and form encoders.
-pub(super) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub(in crate::storage) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 /// The same, `/` kept too: an object's name in a URL's path.
-pub(super) const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
+pub(in crate::storage) const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
 
 const STALLED_BODY_GRACE: Duration = Duration::from_secs(30);
 /// A request that is not a download: a part, a listing, a commit.
-pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub(in crate::storage) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The client for a location: the system's roots plus the BSL's caCert, or no verification
 /// with insecureSkipTLSVerify (as Velero's plugins read those settings).
-pub(super) fn client(location: &StorageLocation) -> Result<reqwest::Client, LocationError> {
+pub(in crate::storage) fn client(
+    location: &StorageLocation,
+) -> Result<reqwest::Client, LocationError> {
     client_with(location, location.flag("insecureSkipTLSVerify"))
 }
 
 /// A client that verifies every certificate whatever `insecureSkipTLSVerify` says (the
 /// system's roots and the BSL's caCert): for the requests that carry a secret of their own,
 /// such as a client secret sent for a token.
-pub(super) fn verified_client(
+pub(in crate::storage) fn verified_client(
     location: &StorageLocation,
 ) -> Result<reqwest::Client, LocationError> {
     client_with(location, false)
@@ -90,7 +94,7 @@ fn client_with(
 
 /// The client of a location whose TLS settings could not be read (logged by the caller): the
 /// system's roots only, and no redirects either.
-pub(super) fn fallback_client() -> reqwest::Client {
+pub(in crate::storage) fn fallback_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(STALLED_BODY_GRACE)
@@ -101,7 +105,7 @@ pub(super) fn fallback_client() -> reqwest::Client {
 
 /// What a store's error answer means, as each backend reads its error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refusal {
+pub(in crate::storage) enum Refusal {
     Credentials,
     BucketMissing,
     NotFound,
@@ -113,7 +117,7 @@ pub(super) enum Refusal {
 
 /// An error answer: its status, the store's code and message when it sent them.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Answer {
+pub(in crate::storage) struct Answer {
     pub status: u16,
     pub code: String,
     pub message: String,
@@ -135,7 +139,7 @@ impl Answer {
 
 /// The errors of one location, named as its operations fail.
 #[derive(Clone, Debug)]
-pub(super) struct Errors {
+pub(in crate::storage) struct Errors {
     pub location: String,
     pub bucket: String,
     /// How the location's endpoint is reached.
@@ -144,7 +148,11 @@ pub(super) struct Errors {
 
 impl Errors {
     /// A request that got no answer: no connection, a timeout, a body cut off, a certificate.
-    pub(super) fn transport(&self, operation: &str, err: &reqwest::Error) -> StorageError {
+    pub(in crate::storage) fn transport(
+        &self,
+        operation: &str,
+        err: &reqwest::Error,
+    ) -> StorageError {
         let chain = redact_url(&error_chain(err));
         let message = format!("{operation}: {chain}");
         if is_certificate_error(&chain) {
@@ -163,7 +171,7 @@ impl Errors {
 
     /// An error answer, classed by `refusal` (the backend's reading of its code) and then by
     /// its status.
-    pub(super) fn answer(
+    pub(in crate::storage) fn answer(
         &self,
         operation: &'static str,
         key: &str,
@@ -227,7 +235,7 @@ fn redact_url(text: &str) -> String {
 
 /// Streams a response body into `to`, at most `max_bytes + 1` bytes; returns what it wrote.
 /// An error reading the body is the store's (retried), one writing the file the disk's.
-pub(super) async fn save_body(
+pub(in crate::storage) async fn save_body(
     errors: &Errors,
     operation: &str,
     response: reqwest::Response,
@@ -244,7 +252,7 @@ pub(super) async fn save_body(
 const PIECE: usize = 1 << 20;
 
 /// A range of a spooled file to send as a request body, and how to send it.
-pub(super) struct Feed<'a> {
+pub(in crate::storage) struct Feed<'a> {
     pub file: &'a Path,
     pub offset: u64,
     pub length: u64,
@@ -261,7 +269,7 @@ pub(super) struct Feed<'a> {
 /// whatever the range's size; it paces the pieces to `bytes_per_second`; and when `cancel`
 /// fires, or the store takes no bytes for the stall grace, it fails the body, so the request
 /// ends without the store completing anything.
-pub(super) fn streamed<'a>(
+pub(in crate::storage) fn streamed<'a>(
     feed: Feed<'a>,
     errors: &'a Errors,
 ) -> (
@@ -318,7 +326,7 @@ pub(super) fn streamed<'a>(
 /// A listing's or block list's body: at most `max` bytes of it, counted as they arrive, so a
 /// store that sends no Content-Length (chunked) and never ends fails here instead of filling
 /// the memory.
-pub(super) async fn bounded_body(
+pub(in crate::storage) async fn bounded_body(
     errors: &Errors,
     operation: &'static str,
     response: reqwest::Response,
@@ -348,7 +356,7 @@ pub(super) async fn bounded_body(
 }
 
 /// The body of an error answer, at most 64 KiB of it: enough for any store's error document.
-pub(super) async fn error_body(response: reqwest::Response) -> (u16, String) {
+pub(in crate::storage) async fn error_body(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let mut text = Vec::new();
     let mut body = response.bytes_stream();
@@ -364,7 +372,7 @@ pub(super) async fn error_body(response: reqwest::Response) -> (u16, String) {
 
 /// A body's first `limit` bytes: what is read of a small answer a hostile server may make
 /// large.
-pub(super) async fn read_at_most(
+pub(in crate::storage) async fn read_at_most(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, reqwest::Error> {
@@ -382,7 +390,7 @@ pub(super) async fn read_at_most(
 /// `HTTP <status> <code>: <message>` of a JSON error document `{"error": {<code_key>,
 /// "message"}}` (Google's IAM names its code `status`, Resource Manager `code`), each part
 /// printable and cut; the parts the body lacks are left out.
-pub(super) fn json_refusal(status: u16, body: &[u8], code_key: &str) -> String {
+pub(in crate::storage) fn json_refusal(status: u16, body: &[u8], code_key: &str) -> String {
     let doc: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let text = |key: &str| doc["error"][key].as_str().unwrap_or_default().to_string();
     let (code, message) = (text(code_key), text("message"));
@@ -398,7 +406,7 @@ pub(super) fn json_refusal(status: u16, body: &[u8], code_key: &str) -> String {
 
 /// At most `limit` characters of `text` from a server or a Secret, control characters dropped:
 /// what a message may quote of something hostile.
-pub(super) fn printable(text: &str, limit: usize) -> String {
+pub(in crate::storage) fn printable(text: &str, limit: usize) -> String {
     let mut out: String = text
         .chars()
         .filter(|c| !c.is_control())

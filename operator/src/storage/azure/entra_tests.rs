@@ -1,7 +1,7 @@
 use std::sync::Mutex;
 
 use super::*;
-use crate::storage::request_recorder::identity_requests;
+use crate::storage::transport::request_recorder::identity_requests;
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT: &str = "5d8f2a5e-0000-4000-8000-00000000c11e";
@@ -82,7 +82,7 @@ fn location(config: &[(&str, &str)]) -> StorageLocation {
     StorageLocation {
         name: "az".into(),
         bucket: "velero".into(),
-        provider: super::super::location::Provider::Azure,
+        provider: crate::storage::location::Provider::Azure,
         config: config
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -340,17 +340,17 @@ async fn the_secret_goes_only_to_the_clouds_authority_or_a_trusted_host() {
 #[tokio::test]
 async fn a_certificate_principals_token_request_is_azure_identitys() {
     certificate_request(
-        include_str!("../../testdata/unit-test-azure-client.pem"),
+        include_str!("../../../testdata/unit-test-azure-client.pem"),
         None,
     )
     .await;
     certificate_request(
-        include_str!("../../testdata/unit-test-azure-client-encrypted.pem"),
+        include_str!("../../../testdata/unit-test-azure-client-encrypted.pem"),
         Some("vdo-unit-test"),
     )
     .await;
     certificate_request(
-        include_str!("../../testdata/unit-test-azure-client-legacy.pem"),
+        include_str!("../../../testdata/unit-test-azure-client-legacy.pem"),
         Some("vdo-unit-test"),
     )
     .await;

@@ -1,8 +1,9 @@
 use super::*;
+use crate::config::TrustedHosts;
 use crate::storage::location::Provider;
 use crate::storage::{
-    ReadError, TrustedHosts,
-    azure_credentials::{account_of_uri, dotenv},
+    azure::credentials::{account_of_uri, dotenv},
+    port::ReadError,
 };
 
 const KEY_B64: &str = "dGhpcyBpcyBub3QgYSByZWFsIGtleSBmb3IgYXp1cmU=";
@@ -277,7 +278,7 @@ fn each_request_is_signed_for_its_blob_and_its_one_permission_alone() {
 
 #[tokio::test]
 async fn a_certificate_may_span_lines_in_the_dotenv_secret_as_godotenv_reads_it() {
-    let pem = include_str!("../../testdata/unit-test-azure-client.pem").trim();
+    let pem = include_str!("../../../testdata/unit-test-azure-client.pem").trim();
     let aad = [("storageAccount", "acct"), ("useAAD", "true")];
     let spanning = format!(
         "AZURE_TENANT_ID=t\nAZURE_CLIENT_ID=c\nAZURE_CLIENT_CERTIFICATE=\"{pem}\"\nAZURE_CLOUD_NAME=AzurePublicCloud\n"

@@ -1,19 +1,21 @@
 //! The credential of an Azure location, read from Velero's dotenv Secret as Velero's
 //! `pkg/util/azure` reads it: the storage account, its blob endpoint, and either the account's
-//! access key or (with `useAAD`) an Entra ID identity (azure_entra.rs). A storageAccountURI on
+//! access key or (with `useAAD`) an Entra ID identity (entra.rs). A storageAccountURI on
 //! another host than the account's own gets nothing unless trusted (trust.rs).
 
 use std::{collections::HashMap, sync::Arc};
 
 use base64::Engine;
 
-use super::{
-    ReadError, TrustedHosts,
-    azure_entra::{self, EntraIdentity},
-    azure_key_exchange::{self, KeyExchange},
-    http,
+use crate::config::TrustedHosts;
+use crate::storage::{
+    azure::entra::{self, EntraIdentity},
+    azure::key_exchange::{self, KeyExchange},
     location::StorageLocation,
-    provider_names, trust,
+    port::ReadError,
+    provider_names,
+    transport::http,
+    transport::trust,
 };
 
 /// The variable the access key is in when `storageAccountKeyEnvVar` does not name one.
@@ -23,14 +25,14 @@ const DEFAULT_KEY_VARIABLE: &str = "AZURE_STORAGE_ACCOUNT_ACCESS_KEY";
 /// identity.
 #[derive(Clone)]
 pub(crate) struct AzureCredentials {
-    pub(super) account: String,
-    pub(super) auth: AzureAuth,
+    pub(in crate::storage) account: String,
+    pub(in crate::storage) auth: AzureAuth,
     /// `https://<account>.blob.core.windows.net`, or the BSL's storageAccountURI.
-    pub(super) account_url: String,
+    pub(in crate::storage) account_url: String,
 }
 
 #[derive(Clone)]
-pub(super) enum AzureAuth {
+pub(in crate::storage) enum AzureAuth {
     Key(Vec<u8>),
     Entra(Arc<EntraIdentity>),
     /// The key is to be listed through Resource Manager first ([`AzureCredentials::resolved`],
@@ -58,23 +60,23 @@ impl std::fmt::Debug for AzureCredentials {
 impl AzureCredentials {
     /// The Secret's dotenv text as Velero's `GetStorageAccountCredentials` reads it: the key
     /// under the variable `storageAccountKeyEnvVar` names; else with `useAAD` an Entra ID
-    /// identity (azure_entra.rs); else the key listed through Resource Manager with that
-    /// identity (azure_key_exchange.rs). A key under the default variable is taken too when
+    /// identity (entra.rs); else the key listed through Resource Manager with that
+    /// identity (key_exchange.rs). A key under the default variable is taken too when
     /// there is one, saving the listing.
-    pub(super) fn read(
+    pub(in crate::storage) fn read(
         location: &StorageLocation,
         contents: Option<&str>,
         trusted: &TrustedHosts,
     ) -> Result<Self, ReadError> {
-        let pod = azure_entra::PodIdentity::from_env();
+        let pod = entra::PodIdentity::from_env();
         Self::read_with(location, contents, trusted, &pod)
     }
 
-    pub(super) fn read_with(
+    pub(in crate::storage) fn read_with(
         location: &StorageLocation,
         contents: Option<&str>,
         trusted: &TrustedHosts,
-        pod: &azure_entra::PodIdentity,
+        pod: &entra::PodIdentity,
     ) -> Result<Self, ReadError> {
         let vars = contents.map(dotenv).unwrap_or_default();
         let cloud = cloud_name(&vars)?;
@@ -83,14 +85,7 @@ impl AzureCredentials {
         let http =
             || http::verified_client(location).map_err(|e| ReadError::Unusable(e.to_string()));
         let entra = |http: reqwest::Client| {
-            azure_entra::read(
-                location,
-                &vars,
-                &cloud,
-                pod,
-                trusted,
-                azure_entra::over(http),
-            )
+            entra::read(location, &vars, &cloud, pod, trusted, entra::over(http))
         };
         let default_key = vars.get(DEFAULT_KEY_VARIABLE);
         let auth = match location.config("storageAccountKeyEnvVar") {
@@ -102,9 +97,9 @@ impl AzureCredentials {
             None => {
                 let http = http()?;
                 let identity = entra(http.clone())?;
-                let endpoint = azure_key_exchange::resource_manager_of_cloud(&cloud);
+                let endpoint = key_exchange::resource_manager_of_cloud(&cloud);
                 let exchange =
-                    azure_key_exchange::plan(location, &vars, &account, endpoint, identity, http)?;
+                    key_exchange::plan(location, &vars, &account, endpoint, identity, http)?;
                 AzureAuth::Exchange(Arc::new(exchange))
             }
         };
@@ -195,7 +190,7 @@ fn named_key(vars: &HashMap<String, String>, variable: &str) -> Result<Vec<u8>, 
 impl AzureCredentials {
     /// The credential ready for requests: a key to be listed through Resource Manager is
     /// listed now.
-    pub(super) async fn resolved(self) -> Result<Self, azure_entra::TokenFailure> {
+    pub(in crate::storage) async fn resolved(self) -> Result<Self, entra::TokenFailure> {
         let AzureAuth::Exchange(exchange) = &self.auth else {
             return Ok(self);
         };
@@ -207,7 +202,7 @@ impl AzureCredentials {
     }
 }
 
-pub(super) fn account_of_uri(uri: &str) -> Option<String> {
+pub(in crate::storage) fn account_of_uri(uri: &str) -> Option<String> {
     let rest = uri.split_once("://")?.1;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let account = if path.is_empty() {
@@ -221,7 +216,7 @@ pub(super) fn account_of_uri(uri: &str) -> Option<String> {
 /// `NAME=value` lines, as Velero reads its Azure credential file (godotenv): blank lines and
 /// `#` comments skipped, `export ` and matching quotes taken off; a double-quoted value may go
 /// on over lines (a PEM certificate) and has its `\n` escapes read as newlines.
-pub(super) fn dotenv(text: &str) -> HashMap<String, String> {
+pub(in crate::storage) fn dotenv(text: &str) -> HashMap<String, String> {
     let mut vars = HashMap::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {

@@ -9,13 +9,13 @@
 //! not checked: SigV4 signs each request for its own method, path and time, so what reaches a
 //! foreign host replays nothing else.
 
-use super::ReadError;
 use crate::config::TrustedHosts;
+use crate::storage::port::ReadError;
 
 /// A BSL's endpoint checked against the hosts that may receive its credential: `url`, set in
 /// config `key`, must be https to one of `expected` on port 443, or to a trusted host on the
 /// scheme and port its entry names (https and 443 when it names none).
-pub(super) fn check_endpoint(
+pub(in crate::storage) fn check_endpoint(
     key: &'static str,
     url: &str,
     expected: &[&str],

@@ -16,10 +16,10 @@ use aws_smithy_types::{body::SdkBody, config_bag::ConfigBag};
 use http_body_util::{BodyExt, Limited};
 
 /// What one answer read whole may hold: a listing page of 1000 keys of 1 KiB is about 1.3 MiB.
-pub(super) const MAX_REPLY_BYTES: usize = 16 << 20;
+pub(in crate::storage) const MAX_REPLY_BYTES: usize = 16 << 20;
 
 #[derive(Debug)]
-pub(super) struct BoundedReplies {
+pub(in crate::storage) struct BoundedReplies {
     pub max: usize,
 }
 

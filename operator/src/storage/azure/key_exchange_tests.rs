@@ -1,10 +1,10 @@
 use std::{collections::HashMap, sync::Arc};
 
 use super::*;
+use crate::config::TrustedHosts;
 use crate::storage::{
-    TrustedHosts,
-    azure_entra::{self, PodIdentity},
-    request_recorder::{Recorded, Recorder, identity_requests},
+    azure::entra::{self, PodIdentity},
+    transport::request_recorder::{Recorded, Recorder, identity_requests},
 };
 
 const SUBSCRIPTION: &str = "6e8e6f5a-0000-4000-8000-00000000005b";
@@ -14,7 +14,7 @@ fn location(config: &[(&str, &str)]) -> StorageLocation {
     StorageLocation {
         name: "az".into(),
         bucket: "velero".into(),
-        provider: super::super::location::Provider::Azure,
+        provider: crate::storage::location::Provider::Azure,
         config: config
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -44,7 +44,7 @@ impl azure_core::http::HttpClient for Tokens {
     }
 }
 
-fn identity() -> azure_entra::EntraIdentity {
+fn identity() -> entra::EntraIdentity {
     let vars: HashMap<String, String> = [
         ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
         ("AZURE_CLIENT_ID", "c"),
@@ -58,7 +58,7 @@ fn identity() -> azure_entra::EntraIdentity {
         client_id: None,
         tenant_id: None,
     };
-    azure_entra::read(
+    entra::read(
         &location(&[]),
         &vars,
         "azurepubliccloud",

@@ -3,17 +3,18 @@
 
 use base64::Engine;
 
-use super::{
-    StorageError, StoredObject,
-    http::{self, Answer, Errors, Refusal},
+use crate::storage::{
+    port::StorageError,
+    port::StoredObject,
+    transport::http::{self, Answer, Errors, Refusal},
 };
 
 /// Block ids of one blob must all have one length: the upload id and a six-digit index.
-pub(super) fn block_id(upload_id: &str, index: u64) -> String {
+pub(in crate::storage) fn block_id(upload_id: &str, index: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{upload_id}-{index:06}"))
 }
 
-pub(super) fn first_block_upload_id(block_list: &str) -> Option<String> {
+pub(in crate::storage) fn first_block_upload_id(block_list: &str) -> Option<String> {
     let doc = roxmltree::Document::parse(block_list).ok()?;
     let name = doc.descendants().find(|n| n.has_tag_name("Name"))?.text()?;
     let decoded = base64::engine::general_purpose::STANDARD
@@ -29,7 +30,7 @@ pub(super) fn first_block_upload_id(block_list: &str) -> Option<String> {
 }
 
 /// A listing or block list body, at most 16 MiB (a page of 1,000 blobs is far less).
-pub(super) async fn bounded_text(
+pub(in crate::storage) async fn bounded_text(
     errors: &Errors,
     operation: &'static str,
     response: reqwest::Response,
@@ -44,14 +45,14 @@ pub(super) async fn bounded_text(
 
 const MAX_LISTING_BYTES: usize = 16 << 20;
 
-pub(super) struct Listing {
-    pub(super) blobs: Vec<StoredObject>,
-    pub(super) next_marker: String,
+pub(in crate::storage) struct Listing {
+    pub(in crate::storage) blobs: Vec<StoredObject>,
+    pub(in crate::storage) next_marker: String,
 }
 
 /// `EnumerationResults`: each `Blob`'s `Name` and `Properties/Last-Modified` (RFC 1123),
 /// and `NextMarker`.
-pub(super) fn read_listing(xml: &str) -> Result<Listing, String> {
+pub(in crate::storage) fn read_listing(xml: &str) -> Result<Listing, String> {
     let doc =
         roxmltree::Document::parse(xml).map_err(|e| format!("the listing is not XML: {e}"))?;
     let child_text = |node: roxmltree::Node, name: &str| {
@@ -85,7 +86,7 @@ pub(super) fn read_listing(xml: &str) -> Result<Listing, String> {
 }
 
 /// Azure's error document: `<Error><Code/><Message/></Error>`.
-pub(super) fn read_error(status: u16, body: &str) -> Answer {
+pub(in crate::storage) fn read_error(status: u16, body: &str) -> Answer {
     let doc = roxmltree::Document::parse(body.trim_start_matches('\u{feff}')).ok();
     let field = |name: &str| {
         doc.as_ref()
@@ -101,7 +102,7 @@ pub(super) fn read_error(status: u16, body: &str) -> Answer {
     }
 }
 
-pub(super) fn refusal(code: &str) -> Refusal {
+pub(in crate::storage) fn refusal(code: &str) -> Refusal {
     match code {
         "AuthenticationFailed"
         | "AuthorizationFailure"
@@ -120,5 +121,5 @@ pub(super) fn refusal(code: &str) -> Refusal {
 }
 
 #[cfg(test)]
-#[path = "azure_replies_tests.rs"]
+#[path = "replies_tests.rs"]
 mod tests;

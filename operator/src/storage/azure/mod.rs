@@ -13,8 +13,17 @@
 //! storageAccountURI on another host than the account's own is refused unless trusted
 //! (trust.rs). An upload is a block blob: blocks named after the upload id, committed with the
 //! metadata at the end. With `useAAD`, requests carry an Entra ID token instead
-//! (azure_entra.rs) and read URLs are user-delegation SAS (azure_delegation.rs). The SAS is
-//! signed in azure_sas.rs; the service's answers are read in azure_replies.rs.
+//! (entra.rs) and read URLs are user-delegation SAS (delegation.rs). The SAS is
+//! signed in sas.rs; the service's answers are read in replies.rs.
+
+mod certificate;
+pub(in crate::storage) mod credentials;
+mod delegation;
+pub(in crate::storage) mod entra;
+pub(in crate::storage) mod key_exchange;
+mod replies;
+mod sas;
+mod token_grant;
 
 use std::{collections::HashMap, time::Duration};
 
@@ -25,24 +34,22 @@ use percent_encoding::{AsciiSet, utf8_percent_encode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use super::azure_credentials::AzureCredentials;
-use super::{
-    NewArchive, OpenUpload, SignedUrl, StorageError, StoredObject, UrlLifetime,
-    azure_credentials::AzureAuth,
-    azure_delegation,
-    azure_replies::{
-        block_id, bounded_text, first_block_upload_id, read_error, read_listing, refusal,
-    },
-    azure_sas::{CLOCK_SKEW, Permission, Sas, VERSION},
-    http::{self, Errors},
+use crate::storage::{
     location::StorageLocation,
+    port::{NewArchive, OpenUpload, SignedUrl, StorageError, StoredObject, UrlLifetime},
+    transport::http::{self, Errors},
 };
+use credentials::AzureAuth;
+use replies::{block_id, bounded_text, first_block_upload_id, read_error, read_listing, refusal};
+use sas::{CLOCK_SKEW, Permission, Sas, VERSION};
+
+pub(crate) use credentials::AzureCredentials;
 
 /// Blocks sent at once; why four: BENCHMARKS.md, "Storage providers".
-pub(super) const BLOCKS_IN_FLIGHT: usize = 4;
+pub(in crate::storage) const BLOCKS_IN_FLIGHT: usize = 4;
 /// A block's size: blocks are streamed from the spool file, so their size costs no memory;
 /// larger blocks mean fewer requests (BENCHMARKS.md, "Storage providers").
-pub(super) const BLOCK_SIZE: u64 = 32 << 20;
+pub(in crate::storage) const BLOCK_SIZE: u64 = 32 << 20;
 /// A blob name keeps `/` in a URL; everything but unreserved characters is encoded.
 const PATH: &AsciiSet = http::UNRESERVED_AND_SLASH;
 const QUERY: &AsciiSet = http::UNRESERVED;
@@ -52,7 +59,7 @@ const QUERY: &AsciiSet = http::UNRESERVED;
 const REQUEST_SAS_MINUTES: i64 = 15;
 
 #[derive(Clone)]
-pub(super) struct AzureStore {
+pub(in crate::storage) struct AzureStore {
     http: reqwest::Client,
     creds: AzureCredentials,
     container: String,
@@ -60,7 +67,10 @@ pub(super) struct AzureStore {
 }
 
 impl AzureStore {
-    pub(super) fn connect(location: &StorageLocation, creds: &AzureCredentials) -> Self {
+    pub(in crate::storage) fn connect(
+        location: &StorageLocation,
+        creds: &AzureCredentials,
+    ) -> Self {
         let http = http::client(location).unwrap_or_else(|e| {
             tracing::error!(error = %e, "TLS settings of the storage location ignored");
             http::fallback_client()
@@ -206,7 +216,7 @@ impl AzureStore {
         })
     }
 
-    pub(super) async fn download(
+    pub(in crate::storage) async fn download(
         &self,
         key: &str,
         to: &std::path::Path,
@@ -230,7 +240,7 @@ impl AzureStore {
     }
 
     /// Metadata names are C# identifiers in Azure: `-` is written `_` and read back as `-`.
-    pub(super) async fn metadata(
+    pub(in crate::storage) async fn metadata(
         &self,
         key: &str,
     ) -> Result<Option<HashMap<String, String>>, StorageError> {
@@ -254,7 +264,7 @@ impl AzureStore {
         }
     }
 
-    pub(super) async fn delete(&self, key: &str) -> Result<(), StorageError> {
+    pub(in crate::storage) async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let request = self
             .http
             .delete(self.blob_url(key, "", Permission::Delete))
@@ -306,7 +316,7 @@ impl AzureStore {
         }
     }
 
-    pub(super) async fn list(
+    pub(in crate::storage) async fn list(
         &self,
         prefix: &str,
         max: usize,
@@ -319,7 +329,7 @@ impl AzureStore {
     /// blocks go when it is next committed, or after a week. Both listings stop at `max`: a
     /// committed blob past the first one's end is at worst taken for an open upload, and its
     /// abort leaves a committed blob as it is.
-    pub(super) async fn list_uploads(
+    pub(in crate::storage) async fn list_uploads(
         &self,
         prefix: &str,
         max: usize,
@@ -367,7 +377,7 @@ impl AzureStore {
     }
 
     /// Nothing is sent: Azure has no upload to open. The id names the blocks.
-    pub(super) async fn start_upload(
+    pub(in crate::storage) async fn start_upload(
         &self,
         _archive: &NewArchive<'_>,
     ) -> Result<String, StorageError> {
@@ -382,7 +392,7 @@ impl AzureStore {
 
     /// Puts the blocks (each with its MD5, which Azure checks), `BLOCKS_IN_FLIGHT` at once, then commits
     /// them in order with the content type and the mark.
-    pub(super) async fn send_upload(
+    pub(in crate::storage) async fn send_upload(
         &self,
         archive: &NewArchive<'_>,
         upload_id: &str,
@@ -464,7 +474,7 @@ impl AzureStore {
     /// Azure has no abort: committing an empty block list discards the uncommitted blocks,
     /// and the empty blob it makes is deleted at once. Only where no blob is committed
     /// (`If-None-Match: *`): a committed archive is never replaced by an abort.
-    pub(super) async fn abort_upload(
+    pub(in crate::storage) async fn abort_upload(
         &self,
         key: &str,
         _upload_id: &str,
@@ -500,7 +510,7 @@ impl AzureStore {
 
     /// A read-only service SAS for the blob, started ten minutes back as the plugin signs
     /// it; the account key does not expire, so the TTL is the URL's.
-    pub(super) async fn presign_get(
+    pub(in crate::storage) async fn presign_get(
         &self,
         key: &str,
         ttl: Duration,
@@ -548,7 +558,7 @@ impl AzureStore {
         ttl: Duration,
     ) -> Result<(String, Duration), StorageError> {
         let now = jiff::Timestamp::now();
-        let most = Duration::from_secs(azure_delegation::MAX_KEY_DAYS as u64 * 86_400 - 60);
+        let most = Duration::from_secs(delegation::MAX_KEY_DAYS as u64 * 86_400 - 60);
         let valid_for = ttl.min(most);
         let expiry = now + jiff::SignedDuration::try_from(valid_for).unwrap_or_default();
         let failed = |message: String| StorageError::Failed {
@@ -563,12 +573,12 @@ impl AzureStore {
                 self.creds.account_url
             ))
             .timeout(http::REQUEST_TIMEOUT)
-            .body(azure_delegation::key_request(start, expiry));
+            .body(delegation::key_request(start, expiry));
         let response = self.send("GetUserDelegationKey", "", request).await?;
         let body = bounded_text(&self.errors, "GetUserDelegationKey", response).await?;
-        let delegation = azure_delegation::read_key(&body)
+        let delegation = delegation::read_key(&body)
             .ok_or_else(|| failed("the answer holds no user delegation key".into()))?;
-        let sas = azure_delegation::read_sas(
+        let sas = delegation::read_sas(
             &delegation,
             &self.creds.account,
             &self.container,

@@ -3,20 +3,20 @@
 //! the key signs, as Microsoft's libraries make it (RS256, the certificate's SHA-1 thumbprint
 //! in `x5t`, ten minutes), its key possibly encrypted (`AZURE_CLIENT_CERTIFICATE_PASSWORD`).
 //! Made here: azure_identity's own certificate credential reads keys only through OpenSSL,
-//! which the operator does not link; aws-lc-rs signs. azure_token_grant.rs presents it.
+//! which the operator does not link; aws-lc-rs signs. token_grant.rs presents it.
 
 use std::sync::Arc;
 
 use aws_lc_rs::{digest, signature};
 use base64::Engine;
 
-use super::ReadError;
+use crate::storage::port::ReadError;
 
 /// How long an assertion is valid, as MSAL makes them.
 const LIFETIME_SECONDS: i64 = 600;
 
 /// The certificate and key of a service principal, and where its assertions are presented.
-pub(super) struct CertificateAssertion {
+pub(in crate::storage) struct CertificateAssertion {
     client_id: String,
     /// The token endpoint, the assertion's audience.
     audience: String,
@@ -38,7 +38,7 @@ impl std::fmt::Debug for CertificateAssertion {
 impl CertificateAssertion {
     /// From the PEM text (a certificate, then or before its RSA key; the key encrypted with
     /// `password` when it is an `ENCRYPTED PRIVATE KEY`).
-    pub(super) fn read(
+    pub(in crate::storage) fn read(
         pem: &str,
         password: Option<&str>,
         client_id: &str,
@@ -60,7 +60,7 @@ impl CertificateAssertion {
     }
 
     /// A signed assertion valid from `now`.
-    pub(super) fn assertion(&self, now: i64, jti: &str) -> String {
+    pub(in crate::storage) fn assertion(&self, now: i64, jti: &str) -> String {
         let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": self.thumbprint});
         let claims = Claims {
             aud: &self.audience,
@@ -195,7 +195,7 @@ fn legacy_key(pem: &str, password: &str) -> Result<Vec<u8>, ReadError> {
         other => {
             return Err(unusable(&format!(
                 "holds a key encrypted with {}, which is not supported (AES-CBC or DES-EDE3-CBC are)",
-                super::http::printable(other, 30)
+                crate::storage::transport::http::printable(other, 30)
             )));
         }
     };
@@ -247,5 +247,5 @@ fn b64url(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "azure_certificate_tests.rs"]
+#[path = "certificate_tests.rs"]
 mod tests;

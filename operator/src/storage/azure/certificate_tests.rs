@@ -3,7 +3,7 @@ use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKe
 use super::*;
 
 /// A throwaway self-signed certificate and its key, made with openssl for these tests only.
-pub(super) const PEM: &str = include_str!("../../testdata/unit-test-azure-client.pem");
+pub(super) const PEM: &str = include_str!("../../../testdata/unit-test-azure-client.pem");
 /// `openssl enc -aes-256-cbc -P -S 0102030405060708 -pass pass:vdo -md md5`'s key.
 const EVP_KEY: &str = "20a16ac1e752ecc0d05e0db84b5cc61d87639b40f9595f106e753769897db474";
 
@@ -61,7 +61,7 @@ fn a_pem_without_a_usable_key_or_certificate_is_named() {
 
 #[test]
 fn an_encrypted_key_is_opened_with_its_password() {
-    let encrypted = include_str!("../../testdata/unit-test-azure-client-encrypted.pem");
+    let encrypted = include_str!("../../../testdata/unit-test-azure-client-encrypted.pem");
     let plain = CertificateAssertion::read(PEM, None, "c", "a").unwrap();
     let opened = CertificateAssertion::read(encrypted, Some("vdo-unit-test"), "c", "a").unwrap();
     assert_eq!(
@@ -86,7 +86,7 @@ fn an_encrypted_key_is_opened_with_its_password() {
         said(Some("wrong"))
     );
     // OpenSSL's legacy encryption (openssl rsa -aes256 -traditional) opens the same way.
-    let legacy = include_str!("../../testdata/unit-test-azure-client-legacy.pem");
+    let legacy = include_str!("../../../testdata/unit-test-azure-client-legacy.pem");
     let opened = CertificateAssertion::read(legacy, Some("vdo-unit-test"), "c", "a").unwrap();
     assert_eq!(
         opened.key.public_key().as_ref(),

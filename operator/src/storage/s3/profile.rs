@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ReadError, location::StorageLocation};
+use crate::storage::{location::StorageLocation, port::ReadError};
 
 /// Velero's default when the BSL's config names no `profile`.
 const DEFAULT_PROFILE: &str = "default";
@@ -55,11 +55,11 @@ pub(crate) enum AwsCredentials {
 #[derive(Clone)]
 pub(crate) struct RoleProfile {
     /// A shared-credentials file of the chain's profiles and their settings read here.
-    pub(super) file: String,
+    pub(in crate::storage) file: String,
     /// The selected profile, the first of the chain.
-    pub(super) profile: String,
+    pub(in crate::storage) profile: String,
     /// What is assumed and how, for messages: no secret in it.
-    pub(super) summary: String,
+    pub(in crate::storage) summary: String,
 }
 
 impl std::fmt::Debug for AwsCredentials {
@@ -82,7 +82,7 @@ impl AwsCredentials {
     /// The credential of `location` from its Secret's text (None: there is no Secret). A
     /// selected profile without keys or role (or a Secret holding no profile at all) leaves
     /// the pod's own environment to provide them, as no Secret does.
-    pub(super) fn read(
+    pub(in crate::storage) fn read(
         location: &StorageLocation,
         contents: Option<&str>,
     ) -> Result<Self, ReadError> {
@@ -455,5 +455,5 @@ fn refused_token_file(profile: &str, file: &str, allowed: &[String]) -> ReadErro
     ))
 }
 #[cfg(test)]
-#[path = "aws_profile_tests.rs"]
+#[path = "profile_tests.rs"]
 mod tests;

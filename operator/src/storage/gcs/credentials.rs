@@ -1,7 +1,7 @@
 //! The credential of a GCS location, read as velero-plugin-for-gcp reads `credentialsFile`: a
 //! service-account key, which signs the requests' JWTs and the read URLs here; or a keyless
 //! identity (the metadata server, a federation, a refresh token, an impersonation) whose
-//! tokens gcs_identity.rs gets. The endpoints a key's token may go to are checked here.
+//! tokens identity.rs gets. The endpoints a key's token may go to are checked here.
 
 use std::sync::Arc;
 
@@ -9,37 +9,39 @@ use aws_lc_rs::{rand::SystemRandom, signature};
 use base64::Engine;
 use serde::Deserialize;
 
-use super::{
-    ReadError, TrustedHosts,
-    gcs_identity::{self, TokenIdentity},
-    http,
+use crate::config::TrustedHosts;
+use crate::storage::{
+    gcs::identity::{self, TokenIdentity},
     location::StorageLocation,
-    provider_names, trust,
+    port::ReadError,
+    provider_names,
+    transport::http,
+    transport::trust,
 };
 
 /// Google's public cloud, where a BSL and a key name no other.
-pub(super) const DEFAULT_UNIVERSE: &str = provider_names::GOOGLE_UNIVERSE;
+pub(in crate::storage) const DEFAULT_UNIVERSE: &str = provider_names::GOOGLE_UNIVERSE;
 
-pub(super) const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
+pub(in crate::storage) const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
 
 /// The credential of a GCS location.
 #[derive(Clone)]
 pub(crate) struct GcsCredentials {
-    pub(super) auth: Auth,
+    pub(in crate::storage) auth: Auth,
 }
 
 #[derive(Clone)]
-pub(super) enum Auth {
+pub(in crate::storage) enum Auth {
     /// A service-account key: it signs the requests' JWTs and the read URLs.
     Key(Arc<ServiceAccountKey>),
     /// A token from the metadata server or a federation; IAM signs the read URLs.
     Token(Arc<TokenIdentity>),
 }
 
-pub(super) struct ServiceAccountKey {
-    pub(super) client_email: String,
-    pub(super) private_key_id: String,
-    pub(super) pair: signature::RsaKeyPair,
+pub(in crate::storage) struct ServiceAccountKey {
+    pub(in crate::storage) client_email: String,
+    pub(in crate::storage) private_key_id: String,
+    pub(in crate::storage) pair: signature::RsaKeyPair,
 }
 
 impl std::fmt::Debug for GcsCredentials {
@@ -73,7 +75,7 @@ impl GcsCredentials {
     /// The Secret's text as the plugin reads `credentialsFile` (a service-account key or an
     /// `external_account` file); no Secret means the metadata server, as Google's default
     /// credentials find it.
-    pub(super) fn read(
+    pub(in crate::storage) fn read(
         location: &StorageLocation,
         contents: Option<&str>,
         trusted: &TrustedHosts,
@@ -83,7 +85,7 @@ impl GcsCredentials {
         };
         let Some(contents) = contents else {
             check_endpoints(location, None, trusted)?;
-            return gcs_identity::metadata_server(location, SCOPE, None).map(token);
+            return identity::metadata_server(location, SCOPE, None).map(token);
         };
         // serde_json's error names a line and column, never the text.
         let file: KeyFile = serde_json::from_str(contents).map_err(|e| {
@@ -93,28 +95,28 @@ impl GcsCredentials {
             "service_account" => {}
             "external_account" => {
                 check_endpoints(location, file.universe_domain.as_deref(), trusted)?;
-                let files = gcs_identity::token_files();
-                return gcs_identity::external_account(location, contents, SCOPE, trusted, &files)
+                let files = identity::token_files();
+                return identity::external_account(location, contents, SCOPE, trusted, &files)
                     .map(token);
             }
             "authorized_user" => {
                 check_endpoints(location, None, trusted)?;
-                return gcs_identity::authorized_user(
+                return identity::authorized_user(
                     location,
                     contents,
                     SCOPE,
-                    gcs_identity::GOOGLE_TOKEN_ENDPOINT,
+                    identity::GOOGLE_TOKEN_ENDPOINT,
                 )
                 .map(token);
             }
             "impersonated_service_account" => {
                 check_endpoints(location, None, trusted)?;
-                return gcs_identity::impersonated_account_file(
+                return identity::impersonated_account_file(
                     location,
                     contents,
                     SCOPE,
                     trusted,
-                    gcs_identity::GOOGLE_TOKEN_ENDPOINT,
+                    identity::GOOGLE_TOKEN_ENDPOINT,
                 )
                 .map(token);
             }
@@ -177,7 +179,7 @@ fn rsa_key(pem: &str) -> Result<signature::RsaKeyPair, String> {
 }
 
 impl ServiceAccountKey {
-    pub(super) fn sign(&self, message: &[u8]) -> Vec<u8> {
+    pub(in crate::storage) fn sign(&self, message: &[u8]) -> Vec<u8> {
         let mut out = vec![0u8; self.pair.public_modulus_len()];
         self.pair
             .sign(
@@ -191,7 +193,7 @@ impl ServiceAccountKey {
     }
 
     /// A self-signed JWT for the Storage scope, valid an hour from `now`.
-    pub(super) fn bearer(&self, now: jiff::Timestamp) -> String {
+    pub(in crate::storage) fn bearer(&self, now: jiff::Timestamp) -> String {
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": self.private_key_id});
         let iat = now.as_second();

@@ -3,7 +3,7 @@
 //! (with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`); else, when the operator's environment holds
 //! `AZURE_FEDERATED_TOKEN_FILE` (AKS workload identity), that token; else a managed identity
 //! (user-assigned when the Secret names `AZURE_CLIENT_ID`). The Secret's own secret, certificate
-//! or password: MSAL's requests, written in azure_token_grant.rs; workload and managed
+//! or password: MSAL's requests, written in token_grant.rs; workload and managed
 //! identity: Microsoft's `azure_identity` crate, which caches tokens and renews them before
 //! they expire. All go out on our HTTP client (EntraTransport): the same
 //! proxy and trust roots as the storage requests (the BSL's caCert, as Velero's transport
@@ -21,21 +21,22 @@ use azure_identity::{
     UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
-use super::{
-    ReadError, TrustedHosts,
-    azure_certificate::CertificateAssertion,
-    azure_token_grant::{Grant, GrantCredential, token_endpoint},
+use crate::config::TrustedHosts;
+use crate::storage::{
+    azure::certificate::CertificateAssertion,
+    azure::token_grant::{Grant, GrantCredential, token_endpoint},
     location::StorageLocation,
-    trust,
+    port::ReadError,
+    transport::trust,
 };
 
 /// The scope of a token for Blob storage.
-pub(super) const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+pub(in crate::storage) const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 const MESSAGE_LIMIT: usize = 300;
 
 /// The Entra authority of each cloud Velero knows by `AZURE_CLOUD_NAME`.
-pub(super) fn authority_of_cloud(cloud: &str) -> &'static str {
+pub(in crate::storage) fn authority_of_cloud(cloud: &str) -> &'static str {
     match cloud {
         "azurechinacloud" => "https://login.chinacloudapi.cn",
         "azureusgovernment" | "azureusgovernmentcloud" => "https://login.microsoftonline.us",
@@ -44,9 +45,9 @@ pub(super) fn authority_of_cloud(cloud: &str) -> &'static str {
 }
 
 /// An Entra ID identity and what it is, for messages (never a secret or token).
-pub(super) struct EntraIdentity {
+pub(in crate::storage) struct EntraIdentity {
     credential: Arc<dyn TokenCredential>,
-    pub(super) summary: String,
+    pub(in crate::storage) summary: String,
 }
 
 impl std::fmt::Debug for EntraIdentity {
@@ -59,20 +60,20 @@ impl std::fmt::Debug for EntraIdentity {
 
 /// Why no token could be had.
 #[derive(Debug)]
-pub(super) struct TokenFailure {
+pub(in crate::storage) struct TokenFailure {
     pub transient: bool,
     pub message: String,
 }
 
 /// The operator's own environment, where AKS's webhook puts workload identity's settings.
-pub(super) struct PodIdentity {
+pub(in crate::storage) struct PodIdentity {
     pub federated_token_file: Option<String>,
     pub client_id: Option<String>,
     pub tenant_id: Option<String>,
 }
 
 impl PodIdentity {
-    pub(super) fn from_env() -> Self {
+    pub(in crate::storage) fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         PodIdentity {
             federated_token_file: var("AZURE_FEDERATED_TOKEN_FILE"),
@@ -85,7 +86,7 @@ impl PodIdentity {
 /// The identity `vars` (the Secret's dotenv) and the pod name, its token requests sent to
 /// the cloud's authority or the BSL's `activeDirectoryAuthorityURI` (checked: the secret
 /// travels there) through `transport` ([`over`] our HTTP client).
-pub(super) fn read(
+pub(in crate::storage) fn read(
     location: &StorageLocation,
     vars: &HashMap<String, String>,
     cloud: &str,
@@ -245,7 +246,7 @@ fn managed_identity(
 }
 
 /// azure_identity's transport on our HTTP client.
-pub(super) fn over(http: reqwest::Client) -> Arc<dyn azure_core::http::HttpClient> {
+pub(in crate::storage) fn over(http: reqwest::Client) -> Arc<dyn azure_core::http::HttpClient> {
     Arc::new(EntraTransport(http))
 }
 
@@ -263,17 +264,17 @@ fn client_options(authority: &str, transport: Transport) -> ClientOptions {
 }
 
 fn printable(text: &str) -> String {
-    super::http::printable(text, MESSAGE_LIMIT)
+    crate::storage::transport::http::printable(text, MESSAGE_LIMIT)
 }
 
 impl EntraIdentity {
     /// A current token for Blob storage.
-    pub(super) async fn token(&self) -> Result<String, TokenFailure> {
+    pub(in crate::storage) async fn token(&self) -> Result<String, TokenFailure> {
         self.token_for(STORAGE_SCOPE).await
     }
 
     /// A current token for `scope` (Blob storage's, or Resource Manager's).
-    pub(super) async fn token_for(&self, scope: &str) -> Result<String, TokenFailure> {
+    pub(in crate::storage) async fn token_for(&self, scope: &str) -> Result<String, TokenFailure> {
         let scopes = [scope];
         let asked = self.credential.get_token(&scopes, None);
         match tokio::time::timeout(TOKEN_TIMEOUT, asked).await {
@@ -350,7 +351,7 @@ impl azure_core::http::HttpClient for EntraTransport {
             }
         }
         // A token answer is a few KiB; a hostile authority's is cut.
-        let body = super::http::read_at_most(response, 256 << 10)
+        let body = crate::storage::transport::http::read_at_most(response, 256 << 10)
             .await
             .map_err(|e| Error::new(ErrorKind::Io, e))?;
         Ok(AsyncRawResponse::from_bytes(status.into(), headers, body))
@@ -358,5 +359,5 @@ impl azure_core::http::HttpClient for EntraTransport {
 }
 
 #[cfg(test)]
-#[path = "azure_entra_tests.rs"]
+#[path = "entra_tests.rs"]
 mod tests;

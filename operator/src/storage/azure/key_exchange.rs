@@ -7,10 +7,10 @@
 
 use serde::Deserialize;
 
-use super::{
-    ReadError,
-    azure_entra::{EntraIdentity, TokenFailure},
+use crate::storage::{
+    azure::entra::{EntraIdentity, TokenFailure},
     location::StorageLocation,
+    port::ReadError,
     provider_names,
 };
 
@@ -20,7 +20,7 @@ const API_VERSION: &str = "2023-05-01";
 const MESSAGE_LIMIT: usize = 300;
 
 /// A planned key listing: who asks, and where.
-pub(super) struct KeyExchange {
+pub(in crate::storage) struct KeyExchange {
     identity: EntraIdentity,
     /// Resource Manager's root: `https://management.azure.com`.
     endpoint: String,
@@ -39,7 +39,7 @@ impl std::fmt::Debug for KeyExchange {
 }
 
 /// Resource Manager of each cloud Velero knows by `AZURE_CLOUD_NAME`.
-pub(super) fn resource_manager_of_cloud(cloud: &str) -> &'static str {
+pub(in crate::storage) fn resource_manager_of_cloud(cloud: &str) -> &'static str {
     match cloud {
         "azurechinacloud" => "https://management.chinacloudapi.cn",
         "azureusgovernment" | "azureusgovernmentcloud" => "https://management.usgovcloudapi.net",
@@ -50,7 +50,7 @@ pub(super) fn resource_manager_of_cloud(cloud: &str) -> &'static str {
 /// Subscription, resource group and account, from the BSL's config or else the Secret's
 /// (`AZURE_SUBSCRIPTION_ID`, `AZURE_RESOURCE_GROUP`), as Velero reads them; each goes into a
 /// URL path, so each is checked to be an Azure name.
-pub(super) fn plan(
+pub(in crate::storage) fn plan(
     location: &StorageLocation,
     vars: &std::collections::HashMap<String, String>,
     account: &str,
@@ -98,7 +98,7 @@ pub(super) fn plan(
 
 impl KeyExchange {
     /// The listKeys request, as Velero's armstorage client sends it.
-    pub(super) fn request(&self, token: &str) -> reqwest::RequestBuilder {
+    pub(in crate::storage) fn request(&self, token: &str) -> reqwest::RequestBuilder {
         self.http
             .post(format!(
                 "{}{}/listKeys?api-version={API_VERSION}&$expand=kerb",
@@ -110,7 +110,7 @@ impl KeyExchange {
     }
 
     /// The account's first key with Full permissions.
-    pub(super) async fn key(&self) -> Result<Vec<u8>, TokenFailure> {
+    pub(in crate::storage) async fn key(&self) -> Result<Vec<u8>, TokenFailure> {
         let scope = format!("{}/.default", self.endpoint);
         let token = self.identity.token_for(&scope).await?;
         let failed = |transient: bool, why: String| TokenFailure {
@@ -120,19 +120,20 @@ impl KeyExchange {
                 self.identity.summary
             ),
         };
-        let response = self
-            .request(&token)
-            .send()
-            .await
-            .map_err(|e| failed(true, super::http::printable(&e.to_string(), MESSAGE_LIMIT)))?;
+        let response = self.request(&token).send().await.map_err(|e| {
+            failed(
+                true,
+                crate::storage::transport::http::printable(&e.to_string(), MESSAGE_LIMIT),
+            )
+        })?;
         let status = response.status().as_u16();
-        let body = super::http::read_at_most(response, 64 << 10)
+        let body = crate::storage::transport::http::read_at_most(response, 64 << 10)
             .await
             .unwrap_or_default();
         if status != 200 {
             return Err(failed(
                 status == 429 || status >= 500,
-                super::http::json_refusal(status, &body, "code"),
+                crate::storage::transport::http::json_refusal(status, &body, "code"),
             ));
         }
         full_key(&body).ok_or_else(|| failed(false, "no key with Full permissions".into()))
@@ -166,5 +167,5 @@ fn full_key(body: &[u8]) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-#[path = "azure_key_exchange_tests.rs"]
+#[path = "key_exchange_tests.rs"]
 mod tests;

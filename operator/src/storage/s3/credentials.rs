@@ -9,10 +9,13 @@ use aws_sdk_s3::{
     error::{ConnectorError, ProvideErrorMetadata},
 };
 
-use super::{aws_profile::RoleProfile, credentials::AwsCredentials, error_chain};
+use crate::storage::{
+    port::error_chain,
+    s3::profile::{AwsCredentials, RoleProfile},
+};
 
 /// The first error of type `T` in `err`'s chain.
-pub(super) fn find_in_chain<'e, T: std::error::Error + 'static>(
+pub(in crate::storage) fn find_in_chain<'e, T: std::error::Error + 'static>(
     err: &'e (dyn std::error::Error + 'static),
 ) -> Option<&'e T> {
     let mut current = Some(err);
@@ -26,15 +29,15 @@ pub(super) fn find_in_chain<'e, T: std::error::Error + 'static>(
 }
 
 /// Why the credential could not be had, and whether another try may get it.
-pub(super) struct CredentialFailure {
+pub(in crate::storage) struct CredentialFailure {
     /// STS's answer when it gave one (status, code, message), else the provider's error.
-    pub(super) detail: String,
+    pub(in crate::storage) detail: String,
     /// STS out of reach, too slow, failing itself or throttling: retried as a store outage.
-    pub(super) transient: bool,
+    pub(in crate::storage) transient: bool,
 }
 
 impl CredentialFailure {
-    pub(super) fn of(failure: &CredentialsError) -> Self {
+    pub(in crate::storage) fn of(failure: &CredentialsError) -> Self {
         // Only below the provider's error: the SDK wraps the whole failure in a ConnectorError.
         let answer = sts_answer(failure);
         let transient = matches!(failure, CredentialsError::ProviderTimedOut(_))
@@ -132,7 +135,7 @@ fn xml_element(body: &[u8], tag: &str) -> Option<String> {
     Some(text).filter(|t| !t.trim().is_empty())
 }
 
-pub(super) async fn credentials_provider(
+pub(in crate::storage) async fn credentials_provider(
     creds: &AwsCredentials,
     region: &str,
 ) -> SharedCredentialsProvider {

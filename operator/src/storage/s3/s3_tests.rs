@@ -1,5 +1,5 @@
 use super::*;
-use crate::storage::aws_profile::RoleProfile;
+use crate::storage::s3::profile::RoleProfile;
 use aws_sdk_s3::error::ConnectorError;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

@@ -1,5 +1,5 @@
 use super::*;
-use crate::storage::request_recorder::identity_requests;
+use crate::storage::transport::request_recorder::identity_requests;
 
 fn key() -> DelegationKey {
     DelegationKey {

@@ -27,7 +27,7 @@ use rustls::{
     pki_types::{CertificateDer, ServerName, UnixTime},
 };
 
-use super::location::{LocationError, StorageLocation, ca_pem};
+use crate::storage::location::{LocationError, StorageLocation, ca_pem};
 
 /// The HTTP client for the BSL's endpoint; None: the SDK's default (system roots; proxies from
 /// the environment, as every client here: proxy.rs).
@@ -71,10 +71,10 @@ pub(crate) fn http_client(
 
 /// Accepts any server certificate; handshake signatures are still verified.
 #[derive(Debug)]
-pub(super) struct AcceptAnyCertificate(Arc<CryptoProvider>);
+pub(in crate::storage) struct AcceptAnyCertificate(Arc<CryptoProvider>);
 
 impl AcceptAnyCertificate {
-    pub(super) fn new(provider: Arc<CryptoProvider>) -> Self {
+    pub(in crate::storage) fn new(provider: Arc<CryptoProvider>) -> Self {
         Self(provider)
     }
 }
@@ -213,7 +213,7 @@ mod tests {
     }
 
     /// A throwaway self-signed CA (P-256), made with openssl for these tests only.
-    const CA_PEM: &str = include_str!("../../testdata/unit-test-ca.pem");
+    const CA_PEM: &str = include_str!("../../../testdata/unit-test-ca.pem");
 
     fn b64(text: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(text)
