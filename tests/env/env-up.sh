@@ -477,7 +477,9 @@ spec:
       - name: velero
         image: velero/velero:$VELERO_VERSION
         command: [/velero]
-        args: [server, --uploader-type=kopia]
+        # The flags the server runs with below that a bundle reads here, as a cluster's own
+        # Deployment would carry them.
+        args: [server, --uploader-type=kopia, --repo-maintenance-job-configmap=$MAINTENANCE_CONFIG_MAP]
 EOF
 # The node-agent DaemonSet as this Velero version's own install makes it, with the real node's
 # kubelet folder and Velero's image made here; it also tolerates the real node's taint and is
