@@ -110,6 +110,9 @@ struct Store {
     api: Api<ConfigMap>,
     namespace: String,
     timeout: Duration,
+    /// The last write failed: said once, not at every retry (a ConfigMap the chart did not
+    /// make stays missing).
+    failing: AtomicBool,
 }
 
 impl Store {
@@ -152,9 +155,18 @@ impl Store {
         let params = PatchParams::default();
         let patch = Patch::Merge(&patch);
         let patched = self.api.patch(TERMINATION_RECORD, &params, &patch);
-        if let Err(e) = kubernetes::request_within(self.timeout, patched).await {
-            recorder.dirty.store(true, Ordering::Relaxed);
-            tracing::warn!(namespace = %self.namespace, error = %e, "ConfigMap {TERMINATION_RECORD}: the pods recorded could not be written; retried");
+        match kubernetes::request_within(self.timeout, patched).await {
+            Ok(_) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(namespace = %self.namespace, "ConfigMap {TERMINATION_RECORD}: the pods recorded are written again");
+                }
+            }
+            Err(e) => {
+                recorder.dirty.store(true, Ordering::Relaxed);
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(namespace = %self.namespace, error = %e, "ConfigMap {TERMINATION_RECORD} (the Helm chart makes it): the pods recorded could not be written; retried every 10 s, kept in memory meanwhile");
+                }
+            }
         }
     }
 }
@@ -173,6 +185,7 @@ pub(crate) async fn run(
         api: Api::namespaced(client.clone(), &namespace),
         namespace: namespace.clone(),
         timeout,
+        failing: AtomicBool::new(false),
     };
     store.load(&recorder).await;
     recorded(recorder.len());
