@@ -207,10 +207,7 @@ impl<'r> LineCopy<'r> {
         Self {
             lines: redactor.stream(),
             budget,
-            marker: format!(
-                " … [line truncated by velero-debug-operator: longer than {}]",
-                size_text(max_line_bytes as u64)
-            ),
+            marker: super::markers::line_truncated(max_line_bytes as u64),
             out: String::new(),
             report: CopyReport {
                 max_line_bytes,

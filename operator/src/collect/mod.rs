@@ -14,6 +14,7 @@ mod events;
 mod infrastructure;
 mod lines;
 mod logs;
+mod markers;
 mod object_store;
 mod objects;
 mod repositories;

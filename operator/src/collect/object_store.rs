@@ -588,11 +588,12 @@ fn end_after_head(
     let kept = keeper.finish()?;
     let lines = kept.left_out_lines;
     if lines > 0 {
-        let marker = format!(
-            "----- velero-debug-operator: {lines} lines of the log left out here: it inflates \
-             to more than MAX_INFLATED_BYTES ({}), so its first lines are above and its last \
-             lines below -----",
-            size_text(max_inflated_bytes)
+        let marker = super::markers::head_and_tail(
+            &format!("{lines} lines of the log left out"),
+            &format!(
+                "it inflates to more than MAX_INFLATED_BYTES ({})",
+                size_text(max_inflated_bytes)
+            ),
         );
         let read = CappedLine::from_kept(
             Kept {

@@ -26,6 +26,7 @@ use crate::{
     collect::{
         budget::ContentBudget,
         lines::{LineCopy, read_line_async},
+        markers,
         tail_keeper::{Kept, KeptTail, Size, TailKeeper, TailLines},
     },
     config::size_text,
@@ -152,15 +153,15 @@ impl Gap {
 
 /// The line between the head and the tail (with its newline).
 fn marker(gap: Gap, bound: u64) -> String {
-    format!(
-        "----- velero-debug-operator: {} here: the log is over maxLogBytesPerContainer ({}), so its first lines are above and its last lines below -----\n",
-        gap.text(),
+    let why = format!(
+        "the log is over maxLogBytesPerContainer ({})",
         size_text(bound)
-    )
+    );
+    markers::head_and_tail(&gap.text(), &why) + "\n"
 }
 
 /// Said of a line cut to fit the tail's room.
-const CLIPPED: &[u8] = " … [line cut by velero-debug-operator to fit the log's bound]".as_bytes();
+const CLIPPED: &[u8] = markers::LINE_CLIPPED.as_bytes();
 
 /// A line cut to `room` bytes (at a character boundary), its newline kept, marked when there
 /// is room for the mark.

@@ -203,10 +203,10 @@ pub(super) fn write(
     let mut written = 0;
     let mut line = Vec::new();
     for part in parts.iter().filter(|p| p.teed.lines > 0) {
-        let header = format!(
-            "----- velero-debug-operator: the lines of {} that name {} {} -----\n",
+        let header = crate::collect::markers::line(&format!(
+            "the lines of {} that name {} {}",
             part.source, scope.field, scope.name
-        );
+        )) + "\n";
         if budget.take_all(header.len() as u64) {
             out.write_all(header.as_bytes())?;
             scan.skip_line();
