@@ -92,6 +92,15 @@ pub async fn probable_cause_event(
 }
 
 /// The bundle's status.findings (none before it finished).
+/// The first finding's next step in status; empty when there is none.
+pub fn first_next_step(bundle: &DebugBundle) -> String {
+    status_findings(bundle)
+        .into_iter()
+        .next()
+        .and_then(|f| f.next_step)
+        .unwrap_or_default()
+}
+
 pub fn status_findings(bundle: &DebugBundle) -> Vec<velero_debug_crd::StatusFinding> {
     bundle
         .status

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, time::Duration};
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
     apps::v1::{DaemonSet, StatefulSet},
-    core::v1::Pod,
+    core::v1::{ConfigMap, Pod},
 };
 use kube::{
     Api, ResourceExt,
@@ -274,6 +274,37 @@ pub async fn backed_up_volume(t: &TestCtx, prefix: &str) -> Result<(String, Stri
 /// restarted), and how to put it back.
 pub struct ChangedNodeAgent {
     undo: serde_json::Value,
+}
+
+/// ConfigMap `name` of Velero's namespace made anew with `resources` (node-agent's
+/// `podResources`, JSON) under key node-agent-config.json, and the real node's node-agent
+/// restarted with `--node-agent-configmap` naming it; both go with the test's cleanup.
+pub async fn real_node_agent_with_config_map(
+    t: &TestCtx,
+    name: &str,
+    resources: &str,
+) -> Result<ChangedNodeAgent> {
+    let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    let _ = config_maps.delete(name, &Default::default()).await;
+    t.cleanup.object::<ConfigMap>(&t.env.namespace, name);
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name},
+                "data": {"node-agent-config.json": resources},
+            }))?,
+        )
+        .await?;
+    change_real_node_agent(
+        t,
+        serde_json::json!([{
+            "op": "add",
+            "path": "/spec/template/spec/containers/0/args/-",
+            "value": format!("--node-agent-configmap={name}"),
+        }]),
+    )
+    .await
 }
 
 /// Changes the node-agent DaemonSet's pod template by the JSON patch `ops` and restarts the

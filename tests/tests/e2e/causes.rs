@@ -15,31 +15,23 @@ use kube::{
     api::{DynamicObject, ListParams, PostParams},
     core::ApiResource,
 };
-use velero_debug_crd::{DebugBundle, TERMINATION_RECORD};
+use velero_debug_crd::TERMINATION_RECORD;
 use velero_debug_e2e::{
     archives::text,
     bundles::completed_bundle,
     context::{TestCtx, create_namespace, unique_name},
-    findings::{assert_first_finding, status_findings},
+    findings::{assert_first_finding, first_next_step, status_findings},
     operators::{lease_holder, operator_metric, restart_operators},
     polling::eventually,
     real_node::{
-        backed_up_volume, break_real_node_agent, change_real_node_agent, failed_fs_backup_bundle,
-        fs_backup, operation_phases, real_node_agent_pod, start_fs_backup,
+        backed_up_volume, break_real_node_agent, failed_fs_backup_bundle, fs_backup,
+        operation_phases, real_node_agent_pod, real_node_agent_with_config_map, start_fs_backup,
         stateful_set_on_real_node,
     },
     restores::start_restore_annotated,
     velero_cli::in_final_phase,
 };
 use velero_debug_operator::velero::resource as velero_resource;
-
-/// The first finding's next step in status.
-fn first_next_step(bundle: &DebugBundle) -> String {
-    status_findings(bundle)
-        .first()
-        .and_then(|f| f.next_step.clone())
-        .unwrap_or_default()
-}
 
 /// Whether summary.md's first 40 lines (where the first finding, its quote and next step
 /// are) say `words`.
@@ -363,28 +355,8 @@ async fn serial_real_node_a_data_path_pod_killed_for_memory_is_named_after_veler
     let ns = create_namespace(&t.client, &t.cleanup, "fs-oom").await?;
     stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
     let config_map = "node-agent-config";
-    let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
-    let _ = config_maps.delete(config_map, &Default::default()).await;
-    t.cleanup.object::<ConfigMap>(&t.env.namespace, config_map);
     let resources = r#"{"podResources":{"cpuRequest":"0","cpuLimit":"1","memoryRequest":"16Mi","memoryLimit":"16Mi"}}"#;
-    config_maps
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(serde_json::json!({
-                "metadata": {"name": config_map},
-                "data": {"node-agent-config.json": resources},
-            }))?,
-        )
-        .await?;
-    let node_agent = change_real_node_agent(
-        t,
-        serde_json::json!([{
-            "op": "add",
-            "path": "/spec/template/spec/containers/0/args/-",
-            "value": format!("--node-agent-configmap={config_map}"),
-        }]),
-    )
-    .await?;
+    let node_agent = real_node_agent_with_config_map(t, config_map, resources).await?;
     let found = async {
         let backup = fs_backup(t, &ns).await?;
         let pvbs = operation_phases(t, "PodVolumeBackup", "velero.io/backup-name", &backup).await?;

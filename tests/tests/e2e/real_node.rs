@@ -12,7 +12,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, ResourceExt,
-    api::{ListParams, LogParams, Patch, PatchParams, PostParams},
+    api::{ListParams, LogParams, Patch, PatchParams},
     core::ApiResource,
 };
 use velero_debug_e2e::{
@@ -20,12 +20,12 @@ use velero_debug_e2e::{
     backups::backup_phase,
     bundles::completed_bundle,
     context::{TestCtx, create_namespace, unique_name},
-    findings::assert_first_finding,
+    findings::{assert_first_finding, first_next_step},
     polling::eventually,
     rbac::grant_workload_reads,
     real_node::{
-        backed_up_volume, backup_repository_of, change_real_node_agent, failed_fs_backup_bundle,
-        fs_backup, operation_phases, real_node_agent, real_node_agent_back,
+        backed_up_volume, backup_repository_of, failed_fs_backup_bundle, fs_backup,
+        operation_phases, real_node_agent, real_node_agent_back, real_node_agent_with_config_map,
         stateful_set_on_real_node, volume_sums,
     },
     restores::{real_restore, real_restore_annotated},
@@ -348,27 +348,8 @@ async fn serial_real_node_a_data_path_pod_the_node_rejects_is_named_with_the_con
     stateful_set_on_real_node(t, &ns, "db", &["data"], serde_json::json!([])).await?;
 
     let config_map = unique_name("na-cpu");
-    let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
-    t.cleanup.object::<ConfigMap>(&t.env.namespace, &config_map);
     let resources = r#"{"podResources":{"cpuRequest":"64","cpuLimit":"64","memoryRequest":"64Mi","memoryLimit":"256Mi"}}"#;
-    config_maps
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(serde_json::json!({
-                "metadata": {"name": config_map},
-                "data": {"node-agent-config.json": resources},
-            }))?,
-        )
-        .await?;
-    let node_agent = change_real_node_agent(
-        t,
-        serde_json::json!([{
-            "op": "add",
-            "path": "/spec/template/spec/containers/0/args/-",
-            "value": format!("--node-agent-configmap={config_map}"),
-        }]),
-    )
-    .await?;
+    let node_agent = real_node_agent_with_config_map(t, &config_map, resources).await?;
 
     let found = async {
         let backup = fs_backup(t, &ns).await?;
@@ -579,14 +560,4 @@ async fn serial_real_node_a_maintenance_job_killed_for_memory_is_named_first() -
         "next step: {step}"
     );
     Ok(())
-}
-
-/// The first finding's next step in status.
-fn first_next_step(bundle: &velero_debug_crd::DebugBundle) -> String {
-    bundle
-        .status
-        .as_ref()
-        .and_then(|s| s.findings.first())
-        .and_then(|f| f.next_step.clone())
-        .unwrap_or_default()
 }

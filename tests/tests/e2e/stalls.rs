@@ -17,7 +17,7 @@ use velero_debug_e2e::{
     auto_bundles::{auto_bundle_recorded, ledger_record},
     bundles::wait_completed,
     context::{TestCtx, create_namespace, unique_name},
-    findings::assert_first_finding,
+    findings::{assert_first_finding, first_next_step},
     operators::{OperatorsBack, restart_operators},
     polling::eventually,
     rbac::grant_workload_reads,
@@ -40,16 +40,6 @@ async fn stall_bundles(t: &TestCtx, uid: &str) -> Result<Vec<DebugBundle>> {
         .list(&ListParams::default().labels(&selector))
         .await?
         .items)
-}
-
-/// The first finding's next step in status.
-fn first_next_step(bundle: &DebugBundle) -> String {
-    bundle
-        .status
-        .as_ref()
-        .and_then(|s| s.findings.first())
-        .and_then(|f| f.next_step.clone())
-        .unwrap_or_default()
 }
 
 /// A Restore whose pod never reaches Velero's restore-wait init container (a mesh's failing
