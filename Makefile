@@ -12,20 +12,20 @@ export CARGO_TARGET_DIR ?= $(VDO_CACHE)/cargo-target/dev
 .PHONY: tools env-up env-down crd manifests lint unit image e2e e2e-velero-1.14 fuzz chaos test demo bench
 
 tools: ## build every component of the local environment (cached outside the repo)
-	bash $(ENV)/tools.sh
+	bash $(ENV)/tools/tools.sh
 
 env-up: tools ## start the local environment (reuses a running one)
-	bash $(ENV)/env-up.sh
+	bash $(ENV)/lifecycle/env-up.sh
 
 env-down: ## stop everything env-up started
-	bash $(ENV)/env-down.sh
+	bash $(ENV)/lifecycle/env-down.sh
 
 crd: ## regenerate deploy/crd.yaml from the Rust types, then what the chart derives from it
 	cargo run -q -p velero-debug-crd --bin crdgen > deploy/crd.yaml
-	bash $(ENV)/render-manifests.sh
+	bash $(ENV)/packaging/render-manifests.sh
 
 manifests: tools ## the chart's CRD copy and deploy/manifests.yaml, rendered from the chart
-	bash $(ENV)/render-manifests.sh
+	bash $(ENV)/packaging/render-manifests.sh
 
 lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, chart README, links, layering, file sizes), the chart checks, actionlint, the alerting rules (promtool)
 	cargo fmt --all --check
@@ -35,22 +35,22 @@ lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, c
 	python3 -m unittest discover -s tests/lint -t tests/lint -q
 	python3 tests/lint/layering.py
 	python3 tests/lint/file_sizes.py
-	bash $(ENV)/helm.sh lint --strict charts/velero-debug-operator
-	bash $(ENV)/render-manifests.sh --check
-	bash $(ENV)/chart-check.sh --offline
-	bash $(ENV)/actionlint.sh
-	bash $(ENV)/krew-check.sh
-	bash $(ENV)/promtool-check.sh
+	bash $(ENV)/tools/helm.sh lint --strict charts/velero-debug-operator
+	bash $(ENV)/packaging/render-manifests.sh --check
+	bash tests/lint/chart-check.sh --offline
+	bash tests/lint/actionlint.sh
+	bash tests/lint/krew-check.sh
+	bash tests/lint/promtool-check.sh
 
 unit: ## tests that need no server (the identity ones run Google's and Microsoft's Python libraries)
-	bash $(ENV)/unit.sh
+	bash $(ENV)/run/unit.sh
 
 image: tools ## the operator's OCI image, without a container engine (target/image/)
-	bash $(ENV)/image.sh
+	bash $(ENV)/packaging/image.sh
 
 # E2E_FILTER=part-of-a-test-name runs only the matching tests (`make e2e E2E_FILTER=report::`).
 e2e: tools image ## end-to-end tests on the real environment (started when none is up)
-	KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
+	KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run/run-e2e.sh
 
 # The older Velero column of docs/compatibility.md; not part of `make test` (its cost is written
 # there). Any VELERO_VERSION works the same way: `VELERO_VERSION=v1.14.0 make e2e`.
@@ -58,21 +58,21 @@ e2e-velero-1.14: ## the end-to-end tests on Velero v1.14.0 (its server and CLI b
 	VELERO_VERSION=v1.14.0 $(MAKE) e2e
 
 fuzz: tools ## 500 generated DebugBundles and 3000 durations on the real environment (the suite: 60 and 300)
-	E2E_ONLY_GENERATED=1 VDO_GENERATED_SPECS=$${VDO_GENERATED_SPECS:-500} VDO_GENERATED_DURATIONS=$${VDO_GENERATED_DURATIONS:-3000} KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
+	E2E_ONLY_GENERATED=1 VDO_GENERATED_SPECS=$${VDO_GENERATED_SPECS:-500} VDO_GENERATED_DURATIONS=$${VDO_GENERATED_DURATIONS:-3000} KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run/run-e2e.sh
 
 chaos: tools ## the fault tests at full strength: 20 SIGKILLs of the leader, the store down 60 s (the suite: 3 and 20 s)
-	E2E_ONLY_FAULTS=1 KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run-e2e.sh
+	E2E_ONLY_FAULTS=1 KEEP_ENV=$(KEEP_ENV) bash $(ENV)/run/run-e2e.sh
 
-# prebuild: on a cold machine, cargo's builds run beside the tools' (tests/env/prebuild.sh).
+# prebuild: on a cold machine, cargo's builds run beside the tools' (tests/env/tools/prebuild.sh).
 test: ## lint, unit and e2e, after building the tools and cargo's builds side by side
-	bash $(ENV)/preflight.sh
-	bash $(ENV)/prebuild.sh
+	bash $(ENV)/run/preflight.sh
+	bash $(ENV)/tools/prebuild.sh
 	$(MAKE) lint unit e2e
 
 demo: ## the main job end to end on the local environment (checks the machine first)
-	bash $(ENV)/preflight.sh
+	bash $(ENV)/run/preflight.sh
 	$(MAKE) tools
-	bash $(ENV)/demo.sh
+	bash $(ENV)/run/demo.sh
 
 bench: tools ## benchmarks on the local environment (figures go to BENCHMARKS.md)
-	bash $(ENV)/bench.sh $(BENCH_ARGS)
+	bash $(ENV)/run/bench.sh $(BENCH_ARGS)

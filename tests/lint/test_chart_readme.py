@@ -1,4 +1,4 @@
-"""The chart's README.md is what tests/env/chart-readme.py makes of values.yaml.
+"""The chart's README.md is what tests/lint/chart-readme.py makes of values.yaml.
 
 `RepositoryTest` is the check itself (`make lint` runs it); the others prove that it fails when
 values.yaml changes without the README, and when a value has no comment.
@@ -11,7 +11,7 @@ import unittest
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("chart_readme", REPO / "tests/env/chart-readme.py")
+_spec = importlib.util.spec_from_file_location("chart_readme", REPO / "tests/lint/chart-readme.py")
 chart_readme = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(chart_readme)
 
@@ -84,7 +84,7 @@ class RepositoryTest(unittest.TestCase):
         committed = (REPO / chart_readme.CHART / "README.md").read_text()
         self.assertEqual(committed, chart_readme.render(REPO),
                          "charts/velero-debug-operator/README.md is not what values.yaml makes; "
-                         "run `python3 tests/env/chart-readme.py`")
+                         "run `python3 tests/lint/chart-readme.py`")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Transcripts in README.md, CONTRIBUTING.md and docs/ against what `make demo` recorded.
 
-`make demo` (tests/env/demo.sh) records every command it shows, with its output, in
+`make demo` (tests/env/run/demo.sh) records every command it shows, with its output, in
 docs/transcripts/NAME.txt. A document quotes one by putting a marker right before a fenced block:
 
     <!-- transcript: NAME -->            the block is the whole recording

@@ -1,4 +1,4 @@
-//! A fault proxy in front of the API server (tests/env/api-fault-proxy.py), run by a test for
+//! A fault proxy in front of the API server (tests/env/doubles/api-fault-proxy.py), run by a test for
 //! the operator processes it restarts through it: log requests answered 429, an answer cut
 //! mid-stream, every connection severed. The proxy terminates TLS with the environment's test
 //! certificate (IP 127.0.0.1, signed by its throwaway CA) and re-encrypts to the API server, so
@@ -65,7 +65,7 @@ impl ApiFaultProxy {
         };
         std::fs::write(upstream_ca.path(), pem)?;
         let tls = env.s3.ca_file.parent().context("no TLS folder")?;
-        let script = crate::env::tests_dir().join("env/api-fault-proxy.py");
+        let script = crate::env::tests_dir().join("env/doubles/api-fault-proxy.py");
         let mut child = tokio::process::Command::new("python3")
             .arg(&script)
             .arg(&upstream)
@@ -97,7 +97,7 @@ impl ApiFaultProxy {
         })
     }
 
-    /// The settings of tests/env/operator-up.sh that send an operator process through it.
+    /// The settings of tests/env/lifecycle/operator/operator-up.sh that send an operator process through it.
     pub fn operator_settings(&self) -> Vec<(&'static str, String)> {
         vec![
             (

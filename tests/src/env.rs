@@ -1,4 +1,4 @@
-//! The running environment as `tests/env/env-up.sh` describes it in `env.json` (the cluster,
+//! The running environment as `tests/env/lifecycle/env-up.sh` describes it in `env.json` (the cluster,
 //! Velero, the object stores, the tools), clients of it, and where this package's files are.
 
 use std::path::PathBuf;
@@ -39,7 +39,7 @@ pub struct Env {
     /// node_modules with playwright-core, axe-core and vnu-jar (the report's browser test).
     #[serde(default, rename = "browserTools")]
     pub browser_tools: Option<PathBuf>,
-    /// The node with a real kubelet (tests/env/node-up.sh); absent from an environment started
+    /// The node with a real kubelet (tests/env/lifecycle/real-node/node-up.sh); absent from an environment started
     /// before it was added ([`Env::real_node`] says so).
     #[serde(default, rename = "realNode")]
     pub real_node: Option<real_node::RealNodeEnv>,

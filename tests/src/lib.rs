@@ -1,4 +1,4 @@
-//! Shared helpers of the end-to-end tests: the environment that `tests/env/env-up.sh` describes
+//! Shared helpers of the end-to-end tests: the environment that `tests/env/lifecycle/env-up.sh` describes
 //! in `env.json`, clients for it, per-test isolation (own namespace, unique names, and a
 //! [`Cleanup`](cleanup::Cleanup) guard that deletes what the test made), and the objects the
 //! tests and the bench make and read. One module per subject; a test imports each helper from

@@ -7,14 +7,14 @@ use anyhow::{Context, Result, ensure};
 use crate::env::{Env, tests_dir};
 
 /// Stops the running operators and starts `replicas` processes of the built binary
-/// (tests/env/operator-up.sh), with `settings` as environment variables.
+/// (tests/env/lifecycle/operator/operator-up.sh), with `settings` as environment variables.
 pub async fn restart_operators(replicas: u32, settings: &[(&str, String)]) -> Result<()> {
     let mut vars = vec![
         ("VDO_SKIP_BUILD", "1".to_string()),
         ("VDO_OPERATOR_REPLICAS", replicas.to_string()),
     ];
     vars.extend(settings.iter().cloned());
-    env_script("operator-up.sh", &vars).await
+    env_script("lifecycle/operator/operator-up.sh", &vars).await
 }
 
 /// Starts operator process `index` again alone (a standby once another leads), with
@@ -26,7 +26,7 @@ pub async fn restart_operator_replica(index: u32, settings: &[(&str, String)]) -
         ("VDO_OPERATOR_ONLY", index.to_string()),
     ];
     vars.extend(settings.iter().cloned());
-    env_script("operator-up.sh", &vars)
+    env_script("lifecycle/operator/operator-up.sh", &vars)
         .await
         .with_context(|| format!("operator process {index}"))
 }
@@ -35,7 +35,11 @@ pub async fn restart_operator_replica(index: u32, settings: &[(&str, String)]) -
 /// environment's own (none: the chart's defaults again): a test's narrower RBAC, which the
 /// running operator meets on its next request.
 pub async fn chart_values(values: &[&str]) -> Result<()> {
-    env_script("chart-install.sh", &[("VDO_CHART_SET", values.join("\n"))]).await
+    env_script(
+        "lifecycle/operator/chart-install.sh",
+        &[("VDO_CHART_SET", values.join("\n"))],
+    )
+    .await
 }
 
 /// Runs the environment's script `name` (tests/env/) with `vars` as environment variables;
@@ -79,7 +83,7 @@ impl Drop for OperatorsBack {
         if self.done {
             return;
         }
-        let script = tests_dir().join("env/operator-up.sh");
+        let script = tests_dir().join("env/lifecycle/operator/operator-up.sh");
         // Drop cannot await: the script is waited for on this thread.
         match std::process::Command::new("bash")
             .arg(&script)
@@ -128,7 +132,7 @@ pub async fn operator_metric(env: &Env, identity: &str, sample: &str) -> Result<
 
 /// Whether process `pid` exists and is not a zombie. A killed process whose parent is gone
 /// stays a zombie until PID 1 reaps it, seconds later on these machines; it runs nothing, so
-/// it counts as stopped (as in tests/env/common.sh).
+/// it counts as stopped (as in tests/env/lib/common.sh).
 pub fn process_live(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;

@@ -61,9 +61,9 @@ pub fn text(out: &Output) -> String {
 }
 
 /// Debian's bash-completion as `make tools` unpacked it (kubectl's bash completion needs it, as
-/// on a user's machine): its path, from the version pinned in tests/env/versions.env.
+/// on a user's machine): its path, from the version pinned in tests/env/tools/versions.env.
 pub fn bash_completion_script() -> Result<PathBuf> {
-    let versions = crate::env::tests_dir().join("env/versions.env");
+    let versions = crate::env::tests_dir().join("env/tools/versions.env");
     let text = std::fs::read_to_string(&versions)
         .with_context(|| format!("reading {}", versions.display()))?;
     let version = text

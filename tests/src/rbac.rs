@@ -6,7 +6,7 @@ use kube::{Api, api::PostParams};
 
 use crate::context::TestCtx;
 
-/// The chart's release in the environment (tests/env/chart-install.sh), and so its
+/// The chart's release in the environment (tests/env/lifecycle/operator/chart-install.sh), and so its
 /// ServiceAccount and the ClusterRole that reads workloads.
 pub const RELEASE: &str = "velero-debug-operator";
 

@@ -1,4 +1,4 @@
-//! The real node (tests/env/node-up.sh): a kubelet with containerd on this machine, where
+//! The real node (tests/env/lifecycle/real-node/node-up.sh): a kubelet with containerd on this machine, where
 //! Velero's node-agent and its data-path pods run for real. Workloads placed there with real
 //! volumes (local-path-provisioner), and what they wrote, read back through their logs.
 

@@ -1,6 +1,6 @@
 //! The object stores of the environment as the tests reach them without the operator: the S3
 //! bucket through the AWS SDK, Azurite through Microsoft's own Python client
-//! (tests/env/azure-blob.py), fake-gcs-server through its JSON API, and Google's Python client
+//! (tests/env/doubles/azure-blob.py), fake-gcs-server through its JSON API, and Google's Python client
 //! for the signed URL the operator must match.
 
 use std::path::PathBuf;
@@ -82,7 +82,7 @@ pub async fn azure_blob(env: &Env, args: &[&str]) -> Result<String> {
         ("VDO_AZURE_CONTAINER", a.container.as_str()),
         ("VDO_AZURE_CA", ca.as_str()),
     ];
-    python(env, "azure-blob.py", args, &vars).await
+    python(env, "doubles/azure-blob.py", args, &vars).await
 }
 
 pub async fn azure_exists(env: &Env, key: &str) -> Result<bool> {

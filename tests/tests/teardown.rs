@@ -1,4 +1,4 @@
-//! tests/env/env-down.sh on its own, without the environment: a scratch state folder whose
+//! tests/env/lifecycle/env-down.sh on its own, without the environment: a scratch state folder whose
 //! pids folder names a process group as env-up.sh records one. The group is an orphan (the
 //! shell that started it has exited, as env-up's has once it returns), ignores TERM and has a
 //! child, like a server mid-shutdown. Killed, its processes stay zombies until PID 1 reaps
@@ -60,7 +60,7 @@ fn orphaned_group_ignoring_term() -> Result<u32> {
 }
 
 fn env_down(cache: &Path) -> Result<std::process::Output> {
-    let script = velero_debug_e2e::env::tests_dir().join("env/env-down.sh");
+    let script = velero_debug_e2e::env::tests_dir().join("env/lifecycle/env-down.sh");
     Ok(Command::new("bash")
         .arg(script)
         .env("VDO_CACHE", cache)
@@ -268,7 +268,7 @@ fn env_down_removes_everything_a_real_node_leaves() -> Result<()> {
     let leftovers = NodeLeftovers::make(cache.path())?;
     let made = leftovers.left();
     ensure!(made.len() >= 8, "the leftovers were not all made: {made:?}");
-    let script = velero_debug_e2e::env::tests_dir().join("env/env-down.sh");
+    let script = velero_debug_e2e::env::tests_dir().join("env/lifecycle/env-down.sh");
     let out = Command::new("bash")
         .arg(script)
         .env("VDO_CACHE", cache.path())

@@ -1,5 +1,5 @@
 //! The operator's API traffic through a fault proxy in front of the API server
-//! (tests/env/api-fault-proxy.py, issue 32): its log requests throttled with 429, a restarted
+//! (tests/env/doubles/api-fault-proxy.py, issue 32): its log requests throttled with 429, a restarted
 //! node-agent's previous log cut mid-stream, the leader cut off from the API server in the
 //! middle of an upload while a standby takes over. The proxy is real TLS with the operator's
 //! own ServiceAccount token passing through; the API server, kwok and the store behind it are

@@ -34,7 +34,7 @@ fn entra(env: &Env) -> Result<&EntraEnv> {
 }
 
 /// A BSL over Azurite's container with `useAAD`, its credential Secret `secret` (one the
-/// chart lets the operator read: tests/env/chart-install.sh) holding `dotenv`.
+/// chart lets the operator read: tests/env/lifecycle/operator/chart-install.sh) holding `dotenv`.
 async fn entra_location(t: &TestCtx, secret: &str, dotenv: &str) -> Result<String> {
     entra_location_edited(t, secret, dotenv, |_| {}).await
 }

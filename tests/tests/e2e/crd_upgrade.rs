@@ -87,7 +87,7 @@ async fn upgrade() -> Result<()> {
 
     // helm upgrade to this chart, keeping what the user set (--reuse-values alone would drop
     // the new defaults); Helm does not touch crds/ on upgrade.
-    let helm = repo_path("tests/env/helm.sh");
+    let helm = repo_path("tests/env/tools/helm.sh");
     let chart = repo_path("charts/velero-debug-operator");
     run(
         "bash",

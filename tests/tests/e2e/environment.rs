@@ -238,7 +238,7 @@ fn tamper_signature(url: &str) -> Result<String> {
 }
 
 /// Real stores answer NoSuchBucket to a write into a bucket that was never made; the local
-/// store must too (tests/env/s3s-fs-bucket-guard.py), or a BackupStorageLocation naming a
+/// store must too (tests/env/tools/s3s-fs-bucket-guard.py), or a BackupStorageLocation naming a
 /// missing bucket turns Available after a bundle writes into it.
 #[tokio::test]
 async fn the_store_refuses_writes_into_a_bucket_that_does_not_exist() -> Result<()> {

@@ -99,7 +99,7 @@ impl Moments {
 }
 
 /// Open multipart uploads in the bucket, as the S3 API lists them (s3s-fs lists them with
-/// our edit, tests/env/s3s-fs-list-uploads.py), and as its own folder holds them (one
+/// our edit, tests/env/tools/s3s-fs-list-uploads.py), and as its own folder holds them (one
 /// `.upload-<id>.json` each): both must agree.
 async fn open_uploads(env: &Env) -> Result<BTreeSet<String>> {
     let listed = env

@@ -33,7 +33,7 @@ fn script(name: &str) -> std::path::PathBuf {
 #[tokio::test]
 async fn deploy_manifests_and_the_chart_crd_match_a_fresh_render() -> Result<()> {
     let out = tokio::process::Command::new("bash")
-        .arg(script("render-manifests.sh"))
+        .arg(script("packaging/render-manifests.sh"))
         .arg("--check")
         .output()
         .await?;
@@ -500,7 +500,7 @@ async fn the_debugbundle_cluster_roles_give_viewers_reading_and_creators_writing
 async fn the_operator_kubeconfig_authenticates_as_the_service_account() -> Result<()> {
     let env = Env::load()?;
     let out = tokio::process::Command::new("bash")
-        .arg(script("sa-kubeconfig.sh"))
+        .arg(script("lifecycle/operator/sa-kubeconfig.sh"))
         .output()
         .await?;
     ensure!(

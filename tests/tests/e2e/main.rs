@@ -1,7 +1,7 @@
 //! The end-to-end suite: one test binary, so that its tests share one pool of test threads
 //! (`E2E_THREADS`) and one link, instead of nineteen binaries run one after another.
 //! Each module is one area; tests whose name starts with `serial_` restart or reconfigure the
-//! operator and run alone afterwards (tests/env/run-e2e.sh).
+//! operator and run alone afterwards (tests/env/run/run-e2e.sh).
 
 // The redaction corpus's sample format, shared with the operator's unit tests.
 #[path = "../../../operator/testdata/redaction-corpus/samples.rs"]

@@ -25,7 +25,7 @@ use velero_debug_e2e::{
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
-/// Stops the running operator and starts it again (tests/env/operator-up.sh).
+/// Stops the running operator and starts it again (tests/env/lifecycle/operator/operator-up.sh).
 async fn restart_operator() -> Result<()> {
     restart_operators(1, &[]).await
 }

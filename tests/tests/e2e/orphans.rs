@@ -3,7 +3,7 @@
 //! cluster's, another install's (another Velero namespace on the same bucket and prefix), one
 //! without a mark and a file that is not an archive are left; an open upload is aborted only in
 //! our folder and only after the bundle deadline. The e2e operator sweeps every 3 s with no
-//! grace period (tests/env/operator-up.sh).
+//! grace period (tests/env/lifecycle/operator/operator-up.sh).
 
 use std::time::Duration;
 

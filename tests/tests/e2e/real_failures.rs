@@ -204,7 +204,7 @@ async fn a_restore_denied_by_an_admission_webhook_names_the_webhook() -> Result<
 /// A BSL of the test's own whose credentials Secret holds a key the store does not know;
 /// waits until Velero marks it Unavailable by itself and returns its name.
 async fn location_with_a_wrong_key(t: &TestCtx) -> Result<String> {
-    // A name the chart lets the operator read (tests/env/chart-install.sh): a Secret it may not
+    // A name the chart lets the operator read (tests/env/lifecycle/operator/chart-install.sh): a Secret it may not
     // read fails the bundle CredentialsInvalid before any diagnosis.
     let secret_name = "aws-wrong-key-credentials";
     let secret: Secret = serde_json::from_value(serde_json::json!({

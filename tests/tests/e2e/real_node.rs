@@ -1,4 +1,4 @@
-//! Issue 55: the data path on the real node (tests/env/node-up.sh). Velero's own node-agent
+//! Issue 55: the data path on the real node (tests/env/lifecycle/real-node/node-up.sh). Velero's own node-agent
 //! runs there in a container, moves real bytes through kopia into the S3 store, and its
 //! bundles are read from what it really wrote.
 

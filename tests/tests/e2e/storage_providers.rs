@@ -195,7 +195,7 @@ async fn a_gcs_bundle_is_made_signed_as_google_signs_and_deleted_with_its_archiv
     let object_name = percent_decode(&object_name);
     let google = stores::python(
         env,
-        "gcs-v4-sign.py",
+        "doubles/gcs-v4-sign.py",
         &[
             &env.gcs.credentials_file.to_string_lossy(),
             &env.gcs.bucket,

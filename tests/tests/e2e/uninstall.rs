@@ -22,7 +22,7 @@ use velero_debug_e2e::{
 
 /// The hook Job's container arguments as the chart renders them with `set`.
 async fn hook_args(set: &[&str]) -> Result<Vec<String>> {
-    let helm = velero_debug_e2e::env::tests_dir().join("env/helm.sh");
+    let helm = velero_debug_e2e::env::tests_dir().join("env/tools/helm.sh");
     let mut cmd = tokio::process::Command::new("bash");
     cmd.arg(helm).args([
         "template",

@@ -149,7 +149,7 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Recorded> {
     })
 }
 
-/// Runs tests/env/identity-requests.py with the pytools Python (`make unit` sets VDO_PYTOOLS);
+/// Runs tests/env/doubles/identity-requests.py with the pytools Python (`make unit` sets VDO_PYTOOLS);
 /// its stdout.
 pub(crate) async fn identity_requests(args: &[&str]) -> String {
     let pytools = std::env::var("VDO_PYTOOLS").expect(
@@ -157,7 +157,7 @@ pub(crate) async fn identity_requests(args: &[&str]) -> String {
     );
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/env/identity-requests.py"
+        "/../tests/env/doubles/identity-requests.py"
     );
     let run = tokio::process::Command::new(pytools)
         .arg(script)
