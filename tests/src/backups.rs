@@ -50,10 +50,23 @@ pub async fn backup_namespace(t: &TestCtx, ns: &str, args: &[&str]) -> Result<(S
     real_backup_with(t, &all).await
 }
 
+/// Held while the API types Velero's discovery knows may go away (a test that deletes a CRD
+/// Velero has seen, until Velero has read its discovery again): a backup listing every type
+/// then fails on the one gone (`no matches for kind`), so backups wait for it to end. Shared:
+/// backups run beside each other.
+static API_TYPES: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Taken by a test for as long as a type Velero's discovery knows is gone from the API server;
+/// [`real_backup_with`] waits until it is dropped.
+pub async fn api_types_changing() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    API_TYPES.write().await
+}
+
 /// A backup by the real Velero server with `args` to `velero backup create`; waits until it
 /// finished and returns its name and uid.
 pub async fn real_backup_with(t: &TestCtx, args: &[&str]) -> Result<(String, String)> {
     let env = &t.env;
+    let _steady = API_TYPES.read().await;
     let backup = unique_name("bk");
     let mut all = vec!["backup", "create", &backup, "--wait"];
     all.extend(args);
