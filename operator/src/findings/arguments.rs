@@ -62,7 +62,22 @@ pub(crate) struct WorkloadArguments {
     pub flags: Vec<Flag>,
     /// Images of the init containers: Velero's plugins, each copying its binary for the server.
     pub plugins: Vec<String>,
+    /// The Velero minor version of the container's image tag (`velero/velero:v1.14.1`: 14),
+    /// when its tag is a release.
+    pub velero_minor: Option<u32>,
 }
+
+/// The minor version of an image tagged with a Velero release (`...:v1.14.1`, `...:v1.14.1@sha256:...`).
+fn velero_minor_of(image: &str) -> Option<u32> {
+    let image = image.split('@').next()?;
+    let (_, tag) = image.rsplit_once(':')?;
+    let mut parts = tag.strip_prefix('v')?.split('.');
+    (parts.next()? == "1").then_some(())?;
+    parts.next()?.parse().ok()
+}
+
+/// The ConfigMap Velero 1.14 and older's node-agent reads, a fixed name.
+const FIXED_NODE_AGENT_CONFIG_MAP: &str = "node-agent-config";
 
 fn strings(v: &Value) -> impl Iterator<Item = String> + '_ {
     v.as_array()
@@ -101,13 +116,22 @@ impl WorkloadArguments {
             path: path.to_string(),
             flags,
             plugins,
+            velero_minor: main
+                .and_then(|c| c["image"].as_str())
+                .and_then(velero_minor_of),
         }
     }
 
     /// The ConfigMap node-agent reads its configurations from (data-path pods' resources,
-    /// loads, ...): `--node-agent-configmap`, the last one given.
+    /// loads, ...): `--node-agent-configmap`, the last one given; Velero 1.14 and older have no
+    /// such flag and read ConfigMap `node-agent-config` (pkg/nodeagent/node_agent.go
+    /// configName), when their image's tag says the version.
     pub fn node_agent_config_map(&self) -> Option<&str> {
-        self.last_value("node-agent-configmap")
+        self.last_value("node-agent-configmap").or_else(|| {
+            self.velero_minor
+                .is_some_and(|minor| minor <= 14)
+                .then_some(FIXED_NODE_AGENT_CONFIG_MAP)
+        })
     }
 
     /// The ConfigMap the Velero server makes repository maintenance Jobs from (their
@@ -220,5 +244,37 @@ mod tests {
         ]}}}});
         let w = WorkloadArguments::of_workload("d", &asked, "node-agent");
         assert_eq!(w.flags_line(), "--features=EnableCSI");
+    }
+
+    /// Velero 1.14's node-agent has no --node-agent-configmap and reads `node-agent-config`;
+    /// 1.15+ reads only what the flag names, and an image whose tag is no release says nothing.
+    #[test]
+    fn node_agent_s_config_map_is_the_flag_s_or_1_14_s_fixed_name() {
+        let of = |image: &str, args: serde_json::Value| {
+            let ds = json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "node-agent", "image": image, "args": args}]}}}});
+            WorkloadArguments::of_workload("ds.yaml", &ds, "node-agent")
+                .node_agent_config_map()
+                .map(str::to_string)
+        };
+        let plain = json!(["node-agent", "server"]);
+        assert_eq!(
+            of("velero/velero:v1.14.1", plain.clone()).as_deref(),
+            Some("node-agent-config")
+        );
+        assert_eq!(
+            of("registry.local/velero:v1.13.2@sha256:ab", plain.clone()).as_deref(),
+            Some("node-agent-config")
+        );
+        assert_eq!(of("velero/velero:v1.16.2", plain.clone()), None);
+        assert_eq!(of("velero/velero:latest", plain.clone()), None);
+        assert_eq!(
+            of(
+                "velero/velero:v1.18.3",
+                json!(["server", "--node-agent-configmap=mine"])
+            )
+            .as_deref(),
+            Some("mine")
+        );
     }
 }

@@ -133,6 +133,12 @@ const NEEDLES: &[Needle] = &[
         pattern: Pattern::RepositoryPasswordInvalid,
         parts: &["invalid repository password"],
     },
+    // restic's own words (`Fatal: wrong password or no key found`), which Velero
+    // passes on from the restic command of a restic repository (pkg/restic/exec_commands.go).
+    Needle {
+        pattern: Pattern::RepositoryPasswordInvalid,
+        parts: &["wrong password or no key found"],
+    },
     // pkg/repository/backup_repo_op.go:83 and pkg/repository/ensurer.go:138/141.
     Needle {
         pattern: Pattern::RepositoryNotReady,

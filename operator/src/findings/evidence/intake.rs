@@ -98,7 +98,7 @@ fn init_containers_before_restore_wait(spec: &Value) -> Vec<String> {
         .map_or(&[][..], Vec::as_slice);
     let Some(at) = init
         .iter()
-        .position(|c| c["name"] == RESTORE_WAIT_CONTAINER)
+        .position(|c| RESTORE_WAIT_CONTAINERS.iter().any(|w| c["name"] == *w))
     else {
         return Vec::new();
     };
@@ -392,6 +392,12 @@ impl Evidence {
             containers,
             serves: served_operation(&pod["metadata"]["labels"]),
             recorded_at: some_text(&pod["metadata"]["annotations"][RECORDED_AT]),
+            failed: (status["phase"] == "Failed").then(|| {
+                (
+                    text(&status["reason"]),
+                    crate::findings::text::cap(&text(&status["message"]), 1024),
+                )
+            }),
         });
     }
 

@@ -42,8 +42,10 @@ const MAX_CLAIMS: usize = 100;
 const MAX_CONTAINERS_PER_POD: usize = 10;
 const MAX_CLAIMS_PER_POD: usize = 10;
 /// The init container Velero puts in a restored pod with fs-backup volumes: it waits until the
-/// node-agent has written them back, and the node-agent starts only once it runs.
-const RESTORE_WAIT_CONTAINER: &str = "restore-wait";
+/// node-agent has written them back, and the node-agent starts only once it runs. Velero also
+/// knows it by its restic-era name, which pods restored by older versions still carry
+/// (pkg/restorehelper WaitInitContainerLegacy, read by 1.14 to 1.18).
+const RESTORE_WAIT_CONTAINERS: [&str; 2] = ["restore-wait", "restic-wait"];
 /// ResourceQuotas kept, and the resources kept per quota.
 const MAX_QUOTAS: usize = 20;
 const MAX_QUOTA_RESOURCES: usize = 20;
@@ -193,6 +195,9 @@ pub(crate) struct PodEvidence {
     pub serves: Option<String>,
     /// Gone from the cluster: when the operator's recorder saw it end (recorder/).
     pub recorded_at: Option<String>,
+    /// A pod that failed as a whole: its own status.reason and status.message (the kubelet's
+    /// admission refusal, `OutOfcpu` "Pod was rejected: ..."), which no container status holds.
+    pub failed: Option<(String, String)>,
 }
 
 /// Container waiting reasons that only say the container is on its way (or waits for something

@@ -78,17 +78,22 @@ pub(crate) fn repository_locked(namespace: &str) -> String {
     )
 }
 
-/// The password in Secret velero-repo-credentials does not open the repository: kopia keeps the
-/// password a repository was made with, and Velero gives it the Secret's (the key
-/// `repository-password`, pkg/repository/keys). Velero cannot change a repository's password.
-pub(crate) fn repository_password_invalid(repository: Option<&str>, namespace: &str) -> String {
+/// The password in Secret velero-repo-credentials does not open the repository: kopia and
+/// restic keep the password a repository was made with, and Velero gives it the Secret's (the
+/// key `repository-password`, pkg/repository/keys). Velero cannot change a repository's
+/// password. `kind` is the repository's type (`kopia`, `restic`), its folder's name.
+pub(crate) fn repository_password_invalid(
+    repository: Option<&str>,
+    kind: &str,
+    namespace: &str,
+) -> String {
     let which = repository.unwrap_or("NAME");
     format!(
         "Put back the password the repository was made with: `kubectl -n {namespace} edit secret \
          velero-repo-credentials` (key repository-password); Velero cannot change a repository's \
          password. If it is lost, the repository's backups cannot be restored: delete \
          BackupRepository {which} (`kubectl -n {namespace} delete backuprepository {which}`) and \
-         its folder (kopia/VOLUME-NAMESPACE under the location's prefix) so the next backup \
+         its folder ({kind}/VOLUME-NAMESPACE under the location's prefix) so the next backup \
          makes a new one."
     )
 }

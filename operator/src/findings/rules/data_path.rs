@@ -404,7 +404,17 @@ fn repository_of<'a>(e: &'a Evidence, mentions: &[Mention]) -> Option<&'a Reposi
 /// The repository's password (Secret velero-repo-credentials) no longer opens it: every
 /// backup and restore of its volumes fails until the password it was made with is back.
 pub(super) fn repository_password_invalid(e: &Evidence) -> Vec<Finding> {
-    let repository = repository_of(e, &e.mentions(Pattern::RepositoryPasswordInvalid));
+    let mentions = e.mentions(Pattern::RepositoryPasswordInvalid);
+    let repository = repository_of(e, &mentions);
+    // Restic's words name the type when no BackupRepository says it.
+    let said_by_restic = mentions
+        .iter()
+        .any(|m| m.quote.contains("wrong password or no key found"));
+    let kind = match repository {
+        Some(r) if !r.repository_type.is_empty() => r.repository_type.as_str(),
+        _ if said_by_restic => "restic",
+        _ => "kopia",
+    };
     from_mentions(
         e,
         Pattern::RepositoryPasswordInvalid,
@@ -426,6 +436,7 @@ pub(super) fn repository_password_invalid(e: &Evidence) -> Vec<Finding> {
         f.explaining(explains)
             .next_step(next_steps::repository_password_invalid(
                 repository.map(|r| r.name.as_str()),
+                kind,
                 e.target.velero_namespace(),
             ))
     })
@@ -434,12 +445,14 @@ pub(super) fn repository_password_invalid(e: &Evidence) -> Vec<Finding> {
 }
 
 /// The kubelet rejected a data-path pod (more cpu or memory asked than the node has, from
-/// node-agent's ConfigMap `podResources`): its volume's operation cannot run there, and Velero
-/// 1.18.3 cancels it with the kubelet's words in its status.message.
+/// node-agent's ConfigMap `podResources`): its volume's operation cannot run there. Velero
+/// 1.18.3 cancels it with the kubelet's words in its status.message; older versions write only
+/// `Pod is in abnormal state`, and then the pod's own status (kept by the recorder once Velero
+/// deleted the pod) holds them.
 pub(super) fn data_path_pod_rejected(e: &Evidence) -> Vec<Finding> {
     let mentions = e.mentions(Pattern::PodRejected);
     let node = mentions.iter().find_map(|m| m.node.clone());
-    from_mentions(
+    let from_velero = from_mentions(
         e,
         Pattern::PodRejected,
         Severity::Error,
@@ -456,26 +469,19 @@ pub(super) fn data_path_pod_rejected(e: &Evidence) -> Vec<Finding> {
                 plural(n, "mention", "mentions")
             )
         },
-    )
-    .map(|f| {
-        let config_map = e
-            .infra
-            .node_agent_arguments
-            .as_ref()
-            .and_then(|a| a.node_agent_config_map().map(str::to_string));
-        let explains = node
-            .as_deref()
-            .map(|n| operations_on(e, n))
-            .unwrap_or_default();
-        f.explaining(explains)
-            .next_step(next_steps::data_path_pod_rejected(
-                config_map.as_deref(),
-                node.as_deref(),
-                e.target.velero_namespace(),
-            ))
-    })
-    .into_iter()
-    .collect()
+    );
+    let Some(finding) = from_velero else {
+        return super::ended_pods::rejected_by_the_kubelet(e);
+    };
+    let explains = node
+        .as_deref()
+        .map(|n| operations_on(e, n))
+        .unwrap_or_default();
+    vec![
+        finding
+            .explaining(explains)
+            .next_step(super::ended_pods::rejected_step(e, node.as_deref())),
+    ]
 }
 
 /// Operations (`Kind/name`) of volumes in `namespace`: what its repository serves.

@@ -219,6 +219,43 @@ fn a_changed_repository_password_names_the_repository_and_its_secret() {
     assert_eq!(found[1].consequence_of, Some(1));
 }
 
+/// A restic repository (Velero 1.14 to 1.16 still run them) says it in restic's words; the next
+/// step names the repository's own folder.
+#[test]
+fn restic_s_wrong_password_names_the_repository_and_its_restic_folder() {
+    let mut e = crate::findings::Evidence::default();
+    e.set_target(
+        "resources/backup.yaml",
+        &serde_json::json!({"kind": "Backup", "metadata": {"name": "b1", "namespace": "velero"},
+            "status": {"phase": "PartiallyFailed"}}),
+    );
+    e.add_operation(
+        "resources/podvolumebackup/b1-x.yaml",
+        "PodVolumeBackup",
+        &serde_json::json!({"kind": "PodVolumeBackup",
+            "metadata": {"name": "b1-x", "namespace": "velero"},
+            "spec": {"node": "node-a", "pod": {"namespace": "shop", "name": "db-0"}},
+            "status": {"phase": "Failed", "message": "error running restic backup command \
+                restic backup --repo=s3:http://s3/velero/restic/shop with error: exit status 1 \
+                stderr: Fatal: wrong password or no key found\n"}}),
+    );
+    e.infra.add_repository(
+        "resources/backuprepository/shop-default-restic.yaml",
+        &serde_json::json!({"metadata": {"name": "shop-default-restic"},
+            "spec": {"volumeNamespace": "shop", "backupStorageLocation": "default",
+                     "repositoryType": "restic"},
+            "status": {"phase": "Ready"}}),
+    );
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "repository-password-invalid", "{found:?}");
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("delete backuprepository shop-default-restic")
+            && step.contains("its folder (restic/VOLUME-NAMESPACE"),
+        "{step}"
+    );
+}
+
 #[test]
 fn a_data_path_pod_the_node_rejects_is_named_before_velero_s_diagnosis() {
     let found = diagnose(&load_infrastructure("data-path-pod-rejected"));

@@ -7,7 +7,7 @@
 use super::{Evidence, Finding, Layer, Severity};
 use crate::findings::{
     evidence::{ContainerEvidence, PodEvidence, PodRole},
-    next_steps,
+    next_steps, patterns,
     text::cap,
     velero_config::{self, VeleroConfigMap},
 };
@@ -52,6 +52,62 @@ pub(super) fn data_path_pod_ended(e: &Evidence) -> Vec<Finding> {
         .take(MAX_PODS)
         .map(|(pod, end)| finding(e, pod, &end))
         .collect()
+}
+
+/// Data-path pods the kubelet refused at admission, read from their own status: the
+/// `data-path-pod-rejected` of a Velero that does not quote the kubelet (before 1.18).
+pub(super) fn rejected_by_the_kubelet(e: &Evidence) -> Vec<Finding> {
+    e.pods
+        .iter()
+        .filter(|p| p.role == PodRole::DataPath)
+        .filter_map(|pod| {
+            let (reason, message) = pod.failed.as_ref()?;
+            let why = patterns::rejection_reason(message)?;
+            Some((pod, reason, message, why))
+        })
+        .take(MAX_PODS)
+        .map(|(pod, reason, message, why)| {
+            let on = pod
+                .node
+                .as_deref()
+                .map(|n| format!(" {n}"))
+                .unwrap_or_default();
+            let of = pod
+                .serves
+                .as_deref()
+                .map(|op| format!(" of {op}"))
+                .unwrap_or_default();
+            let mut quote = format!("pod {}: {reason}: {}", pod.name, cap(message.trim(), 300));
+            if let Some(at) = &pod.recorded_at {
+                quote.push_str(&format!(
+                    "; recorded at {at}, before Velero deleted the pod"
+                ));
+            }
+            Finding::new(
+                Severity::Error,
+                Layer::DataPath,
+                "data-path-pod-rejected",
+                format!(
+                    "Data-path pod {}{of} was rejected by its node{on}: {why}",
+                    pod.name
+                ),
+                &quote,
+                &pod.path,
+            )
+            .explaining(pod.serves.iter().cloned())
+            .next_step(rejected_step(e, pod.node.as_deref()))
+        })
+        .collect()
+}
+
+/// What to change when the kubelet of `node` rejects a data-path pod.
+pub(super) fn rejected_step(e: &Evidence, node: Option<&str>) -> String {
+    let config_map = e
+        .infra
+        .node_agent_arguments
+        .as_ref()
+        .and_then(|a| a.node_agent_config_map());
+    next_steps::data_path_pod_rejected(config_map, node, e.target.velero_namespace())
 }
 
 fn finding(e: &Evidence, pod: &PodEvidence, end: &End<'_>) -> Finding {

@@ -197,3 +197,72 @@ fn a_data_path_pod_that_succeeded_is_no_finding() {
     );
     assert_eq!(rules_of(&diagnose(&e)), ["volume-operation-failed"]);
 }
+
+/// Velero before 1.18 cancels the operation of a data-path pod the kubelet refused with only
+/// `Pod is in abnormal state`; the pod's own status (kept by the recorder) holds the kubelet's
+/// words, and the rule names them from there.
+#[test]
+fn a_rejected_data_mover_pod_velero_does_not_quote_is_named_from_its_own_status() {
+    let mut e = evidence(
+        "DataUpload",
+        "b1-du",
+        "found a du velero/b1-du with expose error: Pod is in abnormal state [Failed], message []",
+    );
+    let mut rejected = pod(
+        "b1-du",
+        ("velero.io/data-upload", "b1-du"),
+        json!({}),
+        json!({"velerodebug.io/recorded-at": "2026-11-29T10:00:00Z"}),
+    );
+    rejected["status"] = json!({"phase": "Failed", "reason": "OutOfcpu",
+        "message": "Pod was rejected: Node didn't have enough resource: cpu, requested: 64000, used: 0, capacity: 2000"});
+    e.add_pod("pods/recorded/b1-du.yaml", PodRole::DataPath, &rejected);
+    with_config_map(&mut e, ConfigMapRead::Missing);
+    let found = diagnose(&e);
+    assert_eq!(found[0].rule, "data-path-pod-rejected", "{found:?}");
+    assert_eq!(
+        found[0].title,
+        "Data-path pod b1-du of DataUpload/b1-du was rejected by its node node-real: Node didn't have enough resource: cpu"
+    );
+    for want in [
+        "OutOfcpu",
+        "requested: 64000",
+        "before Velero deleted the pod",
+    ] {
+        assert!(
+            found[0].quote.contains(want),
+            "{want} not in {}",
+            found[0].quote
+        );
+    }
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(step.contains("edit configmap na-config"), "{step}");
+    let failed = found
+        .iter()
+        .position(|f| f.rule == "volume-operation-failed");
+    assert_eq!(
+        failed.map(|i| found[i].consequence_of),
+        Some(Some(1)),
+        "{found:?}"
+    );
+}
+
+/// A pod that failed for another reason than the kubelet's admission is no rejection.
+#[test]
+fn a_data_path_pod_failed_for_another_reason_is_not_called_rejected() {
+    let mut e = evidence("DataUpload", "b1-du", "Pod is in abnormal state");
+    let mut evicted = pod(
+        "b1-du",
+        ("velero.io/data-upload", "b1-du"),
+        json!({}),
+        json!({}),
+    );
+    evicted["status"] = json!({"phase": "Failed", "reason": "Evicted",
+        "message": "The node was low on resource: ephemeral-storage."});
+    e.add_pod("pods/b1-du.yaml", PodRole::DataPath, &evicted);
+    let found = diagnose(&e);
+    assert!(
+        !rules_of(&found).contains(&"data-path-pod-rejected"),
+        "{found:?}"
+    );
+}

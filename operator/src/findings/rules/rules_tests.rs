@@ -519,6 +519,33 @@ fn an_init_container_caught_between_restarts_is_named_by_its_exit() {
     );
 }
 
+/// A pod restored with the restic-era name of the init container (Velero reads both
+/// restore-wait and restic-wait, pkg/restorehelper) is read the same way.
+#[test]
+fn an_init_container_before_restic_wait_is_named_too() {
+    let mut e = load("pvr-stuck-init-before-restore-wait");
+    let text = std::fs::read_to_string(
+        case_dir("pvr-stuck-init-before-restore-wait").join("workloads.yaml"),
+    )
+    .unwrap()
+    .replace("restore-wait", "restic-wait");
+    let pod: Value = serde_yaml::from_str(text.split("\n---").next().unwrap()).unwrap();
+    e.workload_pods.clear();
+    e.add_workload_pod("resources/workloads/shop/pod/db-0.yaml", &pod);
+    let found = diagnose(&e);
+    assert_eq!(
+        found[0].rule, "init-container-before-restore-wait",
+        "{found:?}"
+    );
+    assert!(
+        found[0]
+            .quote
+            .starts_with("init containers mesh-init run before restore-wait"),
+        "{}",
+        found[0].quote
+    );
+}
+
 /// The pod of case pvr-stuck-init-before-restore-wait, its mesh-init status replaced, with the
 /// kubelet's BackOff event about it: the evidence a stall bundle reads at any moment of
 /// mesh-init's crash loop.

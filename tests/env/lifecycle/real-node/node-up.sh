@@ -88,6 +88,10 @@ passwd=(--text "/etc/passwd=root:x:0:0:root:/root:/bin/sh" --text "/etc/group=ro
 image "$VELERO_IMAGE" --file "/velero=$VELERO" --file "/velero-restore-helper=$HELPERS/velero-restore-helper" \
   --file "/velero-helper=$HELPERS/velero-helper" --dir /tmp --dir /root --dir /scratch "${passwd[@]}" \
   --env HOME=/root --entrypoint /velero
+# Velero before 1.16 gives a restored pod's restore-wait init container this image of its own
+# (pkg/restore/actions: DefaultRestoreHelperImage); later versions, the server's image.
+image "docker.io/velero/velero-restore-helper:$VELERO_VERSION" \
+  --file "/velero-restore-helper=$HELPERS/velero-restore-helper" --entrypoint /velero-restore-helper
 # The sandbox's holding process: Velero's own `velero-helper pause`.
 image "$PAUSE_IMAGE" --file "/pause=$HELPERS/velero-helper" --entrypoint /pause pause
 busybox_links=()
