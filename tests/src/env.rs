@@ -119,6 +119,13 @@ impl VeleroEnv {
             .unwrap_or(u32::MAX)
     }
 
+    /// Whether fs-backup runs in data-path pods of its own (Velero 1.17+), whose lines the
+    /// node-agent copies into its log between `begin pod logs[`/`end pod logs[` markers;
+    /// before, kopia runs inside the node-agent, which logs each operation itself.
+    pub fn data_path_pods(&self) -> bool {
+        self.minor() >= 17
+    }
+
     /// The phase Velero gives a backup into an Unavailable storage location: Velero 1.14 runs
     /// it and fails it when it cannot upload (`Failed`); 1.18 refuses it before it starts
     /// (`FailedValidation`: "backup can't be created because BackupStorageLocation ... is in

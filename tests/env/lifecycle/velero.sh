@@ -11,7 +11,22 @@ velero_crds_install() {
   log "env-up: Velero CRDs installed ($(kubectl get crd -o name | grep -c velero.io) kinds)"
 }
 
+# Whether this Velero version's `velero <subcommand>` has flag --<flag>: 1.14 has neither
+# --kubelet-root-dir (install) nor --repo-maintenance-job-configmap (server).
+velero_has_flag() { # subcommand flag
+  "$VELERO" "$1" --help 2>&1 | grep -qE -- "--$2[ =]"
+}
+
+# The server's flags that a bundle reads, as this version's own install sets them.
+velero_server_flags() {
+  VELERO_SERVER_FLAGS=(--uploader-type=kopia)
+  if velero_has_flag server repo-maintenance-job-configmap; then
+    VELERO_SERVER_FLAGS+=("--repo-maintenance-job-configmap=$MAINTENANCE_CONFIG_MAP")
+  fi
+}
+
 velero_server_up() {
+  velero_server_flags
   # The server refuses to start without its maintenance ConfigMap; `global: {}` keeps Velero's
   # defaults, and a test adds its repository's key.
   kubectl -n "$NAMESPACE" create configmap "$MAINTENANCE_CONFIG_MAP" --from-literal=global='{}' \
@@ -25,9 +40,9 @@ velero_server_up() {
     STORAGE_EMULATOR_HOST="$GCS_URL" AWS_ENDPOINT_URL_STS="$STS_URL" \
     bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "'"$VDO_ENV_DIR/logs/velero-server.log"'" | python3 "'"$ENV_DIR/lifecycle/cri-log.py"'" "'"$VELERO_LOG"'" stdout' _ \
     "$VELERO" server --kubeconfig "$KUBECONFIG" --namespace "$NAMESPACE" \
-    --plugin-dir "$VDO_ENV_DIR/plugins" --uploader-type kopia \
+    --plugin-dir "$VDO_ENV_DIR/plugins" "${VELERO_SERVER_FLAGS[@]}" \
     --metrics-address "127.0.0.1:$METRICS_PORT" --profiler-address "127.0.0.1:$PROFILER_PORT" \
-    --repo-maintenance-job-configmap "$MAINTENANCE_CONFIG_MAP" --log-level info
+    --log-level info
   log "env-up: Velero server started (log: $VELERO_LOG); waiting for BSL default to be Available"
   wait_for "BSL default Available" 120 bash -c \
     "[[ \$(kubectl -n $NAMESPACE get bsl default -o jsonpath='{.status.phase}') == Available ]]"
@@ -64,7 +79,7 @@ spec:
         command: [/velero]
         # The flags the server runs with below that a bundle reads here, as a cluster's own
         # Deployment would carry them.
-        args: [server, --uploader-type=kopia, --repo-maintenance-job-configmap=$MAINTENANCE_CONFIG_MAP]
+        args: [server$(printf ', %s' "${VELERO_SERVER_FLAGS[@]}")]
 EOF
 }
 
@@ -72,12 +87,16 @@ node_agent_apply() {
   # The node-agent DaemonSet as this Velero version's own install makes it, with the real node's
   # kubelet folder and Velero's image made here; it also tolerates the real node's taint and is
   # updated OnDelete. On the kwok nodes its pods are kwok's; on the real node it runs `velero
-  # node-agent server` for real.
+  # node-agent server` for real. A version without --kubelet-root-dir (1.14) mounts
+  # /var/lib/kubelet: its hostPaths are edited to the real node's folder, as users of another
+  # kubelet folder edit that version's DaemonSet.
+  local root_dir=()
+  ! velero_has_flag install kubelet-root-dir || root_dir=(--kubelet-root-dir "$NODE_KUBELET_DIR")
   "$VELERO" install --dry-run -o json --use-node-agent --no-secret --no-default-backup-location \
-    --use-volume-snapshots=false --image "$VELERO_IMAGE" --kubelet-root-dir "$NODE_KUBELET_DIR" \
+    --use-volume-snapshots=false --image "$VELERO_IMAGE" "${root_dir[@]}" \
     --plugins "velero/velero-plugin-for-aws:$VELERO_AWS_PLUGIN_VERSION" | python3 -c '
 import json, sys
-taint = sys.argv[1]
+taint, kubelet_dir = sys.argv[1:3]
 keep = []
 for item in json.load(sys.stdin)["items"]:
     kind, name = item["kind"], item["metadata"]["name"]
@@ -86,6 +105,10 @@ for item in json.load(sys.stdin)["items"]:
         spec.setdefault("tolerations", []).append({"key": taint, "operator": "Exists", "effect": "NoSchedule"})
         for c in spec["containers"]:
             c["imagePullPolicy"] = "Never"
+        for v in spec.get("volumes", []):
+            host = v.get("hostPath", {})
+            if host.get("path", "").startswith("/var/lib/kubelet/"):
+                host["path"] = kubelet_dir + host["path"][len("/var/lib/kubelet"):]
         # A test that changes the template (to keep the node-agent off the real node, or give
         # it a ConfigMap) must not replace the pods on the kwok nodes: their logs are files
         # named after them. OnDelete still removes and adds pods as nodes stop or start
@@ -94,7 +117,7 @@ for item in json.load(sys.stdin)["items"]:
         keep.append(item)
     elif kind in ("ServiceAccount", "ClusterRoleBinding") and name == "velero":
         keep.append(item)
-print(json.dumps({"apiVersion": "v1", "kind": "List", "items": keep}))' "$NODE_TAINT_KEY" >"$VDO_ENV_DIR/node-agent.json" ||
+print(json.dumps({"apiVersion": "v1", "kind": "List", "items": keep}))' "$NODE_TAINT_KEY" "$NODE_KUBELET_DIR" >"$VDO_ENV_DIR/node-agent.json" ||
     die "cannot make the node-agent DaemonSet of Velero $VELERO_VERSION from 'velero install --dry-run'"
   kubectl apply -f "$VDO_ENV_DIR/node-agent.json" >/dev/null
   wait_for "velero and node-agent pods Running" 120 bash -c \

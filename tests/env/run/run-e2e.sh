@@ -64,6 +64,20 @@ if [[ "${E2E_ONLY_FAULTS:-0}" == 1 ]]; then
     cargo test -p velero-debug-e2e --test e2e -- --test-threads=1 --nocapture faults::
   exit 0
 fi
+# E2E_TESTS (exact names, one a line: the version pass) runs those alone: the serial ones
+# after the others, one at a time.
+if [[ -n "${E2E_TESTS:-}" ]]; then
+  mapfile -t shared_tests < <(grep -v 'serial_' <<<"$E2E_TESTS" || true)
+  mapfile -t serial_tests < <(grep 'serial_' <<<"$E2E_TESTS" || true)
+  shared=0 serial=0
+  log "e2e: running ${#shared_tests[@]} tests, then ${#serial_tests[@]} alone"
+  ((${#shared_tests[@]} == 0)) || cargo test -p velero-debug-e2e --test e2e -- \
+    --test-threads="${E2E_THREADS:-4}" --exact "${shared_tests[@]}" || shared=$?
+  ((${#serial_tests[@]} == 0)) || cargo test -p velero-debug-e2e --test e2e -- \
+    --test-threads=1 --exact "${serial_tests[@]}" || serial=$?
+  ((shared == 0 && serial == 0))
+  exit
+fi
 # E2E_FILTER (a test name's part, such as `serve::`) runs only the tests whose names hold it.
 filter=()
 [[ -z "${E2E_FILTER:-}" ]] || filter=("$E2E_FILTER")
