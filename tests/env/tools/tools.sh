@@ -38,6 +38,16 @@ for r in json.load(sys.stdin).get("Replace") or []:
   )
 }
 
+# The module's own go.sum, into the wrapper's: hashes of its dependencies that the module's own
+# checksum vouches for. Velero 1.16's kopia fork (a pseudo-version of
+# github.com/project-velero/kopia) is not in the checksum database this machine reaches, so
+# without them go refuses it ("verifying module: ... 404 Not Found").
+seed_sums() { # dir module version
+  local src
+  src=$(go mod download -json "$2@$3" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  [[ ! -f "$src/go.sum" ]] || cat "$src/go.sum" >>"$1/go.sum"
+}
+
 build_etcd() { # out
   local w="$VDO_CACHE/wrappers/etcd-$ETCD_VERSION"
   wrapper_module "$w" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
@@ -87,6 +97,7 @@ build_kwok() { # out
 build_velero() { # out
   local w="$VDO_CACHE/wrappers/velero-$VELERO_VERSION"
   wrapper_module "$w" github.com/vmware-tanzu/velero "$VELERO_VERSION"
+  seed_sums "$w" github.com/vmware-tanzu/velero "$VELERO_VERSION"
   local r
   for r in $VELERO_EXTRA_REPLACES; do (cd "$w" && go mod edit -replace="$r"); done
   local ld="-s -w -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$VELERO_VERSION"
@@ -101,6 +112,7 @@ build_velero() { # out
 build_velero_helpers() { # out
   local w="$VDO_CACHE/wrappers/velero-helpers-$VELERO_VERSION"
   wrapper_module "$w" github.com/vmware-tanzu/velero "$VELERO_VERSION"
+  seed_sums "$w" github.com/vmware-tanzu/velero "$VELERO_VERSION"
   local r c
   for r in $VELERO_EXTRA_REPLACES; do (cd "$w" && go mod edit -replace="$r"); done
   (
