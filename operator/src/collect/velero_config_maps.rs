@@ -26,6 +26,11 @@ pub(super) async fn all(
     found: &mut Found,
 ) -> Result<(), CollectError> {
     let infra = &found.summary.evidence.infra;
+    // Velero 1.14's node-agent reads `node-agent-config` when it exists: none is no news.
+    let fixed_node_agent_name = infra
+        .node_agent_arguments
+        .as_ref()
+        .is_some_and(|a| !a.names_node_agent_config_map());
     let named: Vec<(VeleroConfigMap, String)> = [
         (
             VeleroConfigMap::NodeAgent,
@@ -59,7 +64,9 @@ pub(super) async fn all(
                 }
             }
             Ok(None) => {
-                out.warn(format!("ConfigMap {name} ({}) does not exist", role.flag()));
+                if !(role == VeleroConfigMap::NodeAgent && fixed_node_agent_name) {
+                    out.warn(format!("ConfigMap {name} ({}) does not exist", role.flag()));
+                }
                 ConfigMapRead::Missing
             }
             Err(e) if e.is_forbidden() => {

@@ -134,6 +134,12 @@ impl WorkloadArguments {
         })
     }
 
+    /// Whether `--node-agent-configmap` names node-agent's ConfigMap (else it is 1.14's fixed
+    /// name, or none): a ConfigMap a flag names should exist; 1.14's may well not.
+    pub fn names_node_agent_config_map(&self) -> bool {
+        self.last_value("node-agent-configmap").is_some()
+    }
+
     /// The ConfigMap the Velero server makes repository maintenance Jobs from (their
     /// resources, nodes, ...): `--repo-maintenance-job-configmap`, the last one given.
     pub fn repo_maintenance_config_map(&self) -> Option<&str> {
@@ -258,6 +264,15 @@ mod tests {
                 .map(str::to_string)
         };
         let plain = json!(["node-agent", "server"]);
+        let named = |args: serde_json::Value| {
+            let ds = json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "node-agent", "image": "velero/velero:v1.14.1", "args": args}]}}}});
+            WorkloadArguments::of_workload("ds.yaml", &ds, "node-agent")
+                .names_node_agent_config_map()
+        };
+        // 1.14's fixed name may not exist; one a flag names should.
+        assert!(!named(plain.clone()));
+        assert!(named(json!(["server", "--node-agent-configmap", "mine"])));
         assert_eq!(
             of("velero/velero:v1.14.1", plain.clone()).as_deref(),
             Some("node-agent-config")
