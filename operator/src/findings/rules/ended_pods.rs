@@ -72,17 +72,9 @@ pub(super) fn rejected_by_the_kubelet(e: &Evidence) -> Vec<Finding> {
                 .as_deref()
                 .map(|n| format!(" {n}"))
                 .unwrap_or_default();
-            let of = pod
-                .serves
-                .as_deref()
-                .map(|op| format!(" of {op}"))
-                .unwrap_or_default();
+            let of = serving(pod);
             let mut quote = format!("pod {}: {reason}: {}", pod.name, cap(message.trim(), 300));
-            if let Some(at) = &pod.recorded_at {
-                quote.push_str(&format!(
-                    "; recorded at {at}, before Velero deleted the pod"
-                ));
-            }
+            quote.push_str(&recorded(pod));
             Finding::new(
                 Severity::Error,
                 Layer::DataPath,
@@ -102,21 +94,36 @@ pub(super) fn rejected_by_the_kubelet(e: &Evidence) -> Vec<Finding> {
 
 /// What to change when the kubelet of `node` rejects a data-path pod.
 pub(super) fn rejected_step(e: &Evidence, node: Option<&str>) -> String {
-    let config_map = e
-        .infra
+    next_steps::data_path_pod_rejected(node_agent_config_map(e), node, e.target.velero_namespace())
+}
+
+/// The ConfigMap node-agent reads data-path pods' resources from.
+fn node_agent_config_map(e: &Evidence) -> Option<&str> {
+    e.infra
         .node_agent_arguments
         .as_ref()
-        .and_then(|a| a.node_agent_config_map());
-    next_steps::data_path_pod_rejected(config_map, node, e.target.velero_namespace())
+        .and_then(|a| a.node_agent_config_map())
+}
+
+/// ` of PodVolumeBackup/name`: the operation the pod served, for a title.
+fn serving(pod: &PodEvidence) -> String {
+    pod.serves
+        .as_deref()
+        .map(|op| format!(" of {op}"))
+        .unwrap_or_default()
+}
+
+/// When the recorder kept the pod's end, for a quote: the pod itself is gone.
+fn recorded(pod: &PodEvidence) -> String {
+    pod.recorded_at
+        .as_ref()
+        .map(|at| format!("; recorded at {at}, before Velero deleted the pod"))
+        .unwrap_or_default()
 }
 
 fn finding(e: &Evidence, pod: &PodEvidence, end: &End<'_>) -> Finding {
     let ns = e.target.velero_namespace();
-    let of = pod
-        .serves
-        .as_deref()
-        .map(|op| format!(" of {op}"))
-        .unwrap_or_default();
+    let of = serving(pod);
     let on = pod
         .node
         .as_deref()
@@ -163,16 +170,8 @@ fn finding(e: &Evidence, pod: &PodEvidence, end: &End<'_>) -> Finding {
         (None, Some(limit)) => quote.push_str(&format!("; memory limit {limit}")),
         (None, None) => {}
     }
-    if let Some(at) = &pod.recorded_at {
-        quote.push_str(&format!(
-            "; recorded at {at}, before Velero deleted the pod"
-        ));
-    }
-    let config_map = e
-        .infra
-        .node_agent_arguments
-        .as_ref()
-        .and_then(|a| a.node_agent_config_map());
+    quote.push_str(&recorded(pod));
+    let config_map = node_agent_config_map(e);
     let step = if end.out_of_memory() {
         next_steps::data_path_pod_out_of_memory(config_map, limit, ns)
     } else {
