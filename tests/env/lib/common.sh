@@ -46,6 +46,16 @@ node_runtime_version() {
   echo "containerd$CONTAINERD_VERSION-runc$RUNC_VERSION-cni$CNI_PLUGINS_VERSION-busybox${BUSYBOX_VERSION#*:}"
 }
 
+# The CSI sidecars' key: the releases of both modules and of the Kubernetes modules they build with.
+csi_sidecars_version() {
+  echo "snapshotter$CSI_SNAPSHOTTER_VERSION-provisioner$CSI_PROVISIONER_VERSION-k8s$CSI_KUBE_MODULES_VERSION"
+}
+
+# Our CSI driver's key: a hash of its sources, so an edit rebuilds it.
+csi_hostpath_version() {
+  cat "$ENV_DIR"/csi-driver/go.mod "$ENV_DIR"/csi-driver/go.sum "$ENV_DIR"/csi-driver/*.go | sha256sum | cut -c1-12
+}
+
 # A free loopback port, or the one asked for if it is free; a busy one is reported by number.
 free_port() { # [wanted]
   python3 - "${1:-0}" <<'PY'

@@ -19,7 +19,8 @@ velero_has_flag() { # subcommand flag
 
 # The server's flags that a bundle reads, as this version's own install sets them.
 velero_server_flags() {
-  VELERO_SERVER_FLAGS=(--uploader-type=kopia)
+  # EnableCSI: Velero's CSI snapshots and data mover, as users start it for them (1.14-1.18).
+  VELERO_SERVER_FLAGS=(--uploader-type=kopia --features=EnableCSI)
   if velero_has_flag server repo-maintenance-job-configmap; then
     VELERO_SERVER_FLAGS+=("--repo-maintenance-job-configmap=$MAINTENANCE_CONFIG_MAP")
   fi
@@ -93,7 +94,7 @@ node_agent_apply() {
   local root_dir=()
   ! velero_has_flag install kubelet-root-dir || root_dir=(--kubelet-root-dir "$NODE_KUBELET_DIR")
   "$VELERO" install --dry-run -o json --use-node-agent --no-secret --no-default-backup-location \
-    --use-volume-snapshots=false --image "$VELERO_IMAGE" "${root_dir[@]}" \
+    --use-volume-snapshots=false --features=EnableCSI --image "$VELERO_IMAGE" "${root_dir[@]}" \
     --plugins "velero/velero-plugin-for-aws:$VELERO_AWS_PLUGIN_VERSION" | python3 -c '
 import json, sys
 taint, kubelet_dir = sys.argv[1:3]

@@ -304,6 +304,59 @@ build_local_path_provisioner() { # out
     "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION"
 }
 
+# CSI's upstream parts (the data mover's path on the real node): the snapshot controller, the
+# csi-snapshotter and csi-provisioner sidecars, from one wrapper module with `tool` lines. Their
+# go.mod files replace every k8s.io staging module; the wrapper replaces them all with one
+# release, and the snapshot client module with its published version (theirs is ./client).
+build_csi_sidecars() { # out
+  local w="$VDO_CACHE/wrappers/csi-sidecars-$(version_of csi_sidecars)" m mods
+  rm -rf "$w" && mkdir -p "$w" && cd "$w" || return
+  go mod init vdo-tools/csi-sidecars >/dev/null 2>&1
+  mods=$(for m in "github.com/kubernetes-csi/external-snapshotter/v8@$CSI_SNAPSHOTTER_VERSION" \
+    "github.com/kubernetes-csi/external-provisioner/v6@$CSI_PROVISIONER_VERSION"; do
+    go mod edit -json "$(go mod download -json "$m" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  done | python3 -c '
+import json, sys
+dec, text, seen = json.JSONDecoder(), sys.stdin.read(), set()
+i = 0
+while i < len(text):
+    if text[i].isspace():
+        i += 1
+        continue
+    doc, i = dec.raw_decode(text, i)
+    for r in doc.get("Replace") or []:
+        if r["Old"]["Path"].startswith("k8s.io/"):
+            seen.add(r["Old"]["Path"])
+print(" ".join(sorted(seen)))')
+  for m in $mods k8s.io/kubernetes; do
+    if [[ $m == k8s.io/kubernetes ]]; then
+      go mod edit -replace="$m=$m@v1${CSI_KUBE_MODULES_VERSION#v0}"
+    else
+      go mod edit -replace="$m=$m@$CSI_KUBE_MODULES_VERSION"
+    fi
+  done
+  go mod edit -replace="github.com/kubernetes-csi/external-snapshotter/client/v8=github.com/kubernetes-csi/external-snapshotter/client/v8@$CSI_SNAPSHOTTER_VERSION"
+  go mod edit -require="github.com/kubernetes-csi/external-snapshotter/v8@$CSI_SNAPSHOTTER_VERSION" \
+    -require="github.com/kubernetes-csi/external-provisioner/v6@$CSI_PROVISIONER_VERSION"
+  go mod tidy >/dev/null 2>&1 || true
+  for m in github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller \
+    github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter \
+    github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner; do
+    go build -trimpath -ldflags "-s -w" -o "$1/bin/${m##*/}" "$m" || return
+  done
+  # The snapshot CRDs of the same release, as its deploy manifests install them.
+  local client
+  client=$(go mod download -json "github.com/kubernetes-csi/external-snapshotter/client/v8@$CSI_SNAPSHOTTER_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$1/crd" && cp "$client"/config/crd/snapshot.storage.k8s.io_volumesnapshot*.yaml "$1/crd/"
+  ls "$1/crd"
+}
+
+# Our hostpath CSI driver (tests/env/csi-driver), keyed by its sources' hash.
+build_csi_hostpath() { # out
+  cd "$ENV_DIR/csi-driver" && go build -trimpath -ldflags "-s -w" -o "$1/bin/vdo-csi-hostpath" .
+}
+
 # The report's browser test: Debian's chromium (a system package: installed with apt-get when
 # missing, as root), and from npm playwright-core (drives it), axe-core (the accessibility
 # check, run in the page) and vnu-jar (the W3C HTML validator, run with the machine's Java).
@@ -325,7 +378,7 @@ JSON
 # component -> version variable, in build order (what the environment needs first comes first)
 COMPONENTS=(etcd kubernetes kwok velero velero_aws_plugin s3s_fs fake_gcs_server velero_gcp_plugin
   azurite entra_issuer pytools helm crane kubeconform actionlint promtool krew bash_completion tinyproxy browser
-  kubelet velero_helpers node_runtime local_path_provisioner)
+  kubelet velero_helpers node_runtime local_path_provisioner csi_sidecars csi_hostpath)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
@@ -351,6 +404,8 @@ version_of() {
     velero_helpers) echo "$VELERO_VERSION" ;;
     node_runtime) node_runtime_version ;;
     local_path_provisioner) echo "$LOCAL_PATH_PROVISIONER_VERSION" ;;
+    csi_hostpath) csi_hostpath_version ;;
+    csi_sidecars) csi_sidecars_version ;;
     browser) echo "playwright$PLAYWRIGHT_CORE_VERSION-axe$AXE_CORE_VERSION-vnu$VNU_JAR_VERSION" ;;
     *) die "unknown component $1 (known: ${COMPONENTS[*]})" ;;
   esac

@@ -30,3 +30,11 @@ MAINTENANCE_CONFIG_MAP=vdo-repo-maintenance
 VELERO_IMAGE="docker.io/velero/velero:$VELERO_VERSION"
 PAUSE_IMAGE=vdo.local/pause:1
 BUSYBOX_IMAGE=vdo.local/busybox:1
+# CSI on the real node (csi.sh): our hostpath driver under the upstream sidecars.
+CSI_DRIVER=hostpath.csi.vdo.local
+CSI_DIR="$NODE_DIR/csi"
+CSI_SOCKET="$CSI_DIR/csi.sock"
+CSI_DATA_DIR="$CSI_DIR/data"
+CSI_TOPOLOGY_KEY=topology.hostpath.csi.vdo.local/node
+CSI_STORAGE_CLASS=vdo-csi
+CSI_SNAPSHOT_CLASS=vdo-csi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stops the real node node-up.sh started and removes everything it made: the kubelet, the
-# provisioner, every container and its shim, containerd, the mounts under the node's folder,
+# provisioner, CSI's processes (the snapshot controller, our driver and its sidecars), every container and its shim, containerd, the mounts under the node's folder,
 # the pods' network namespaces, the bridge, our DNAT chain and our cgroups. Then checks that
 # none of them is left, and fails naming what is. env-down.sh calls it first, while the API
 # server still answers; it also runs on its own, on whatever part of a node is there.
@@ -51,6 +51,8 @@ for ns in json.load(sys.stdin).get("Spec", {}).get("linux", {}).get("namespaces"
 [[ -d "$NODE_DIR" ]] || exit 0
 log "node-down: stopping the real node $NODE_NAME"
 failed=0
+# CSI first (csi.sh): the driver's registration socket goes with it, so the kubelet drops it.
+for c in snapshotter provisioner driver snapshot-controller; do stop_named_group "csi-$c" 10 || failed=1; done
 stop_named_group node-local-path 5 || failed=1
 stop_named_group node-kubelet 10 || failed=1
 netns=$(sandbox_netns)

@@ -3,7 +3,7 @@
 # object stores run): a bridge and a DNAT chain of our own, containerd with runc and the CNI
 # bridge, Velero's image, a pause image and a busybox image made here and imported (nothing is
 # pulled), the kubelet of the control plane's release as system:node:<name>, and Rancher's
-# local-path-provisioner as the default StorageClass. The node is tainted, so only pods that
+# local-path-provisioner as the default StorageClass, and CSI beside it (csi.sh). The node is tainted, so only pods that
 # ask for it (tolerate the taint) run there: the kwok tests' pods never land on it.
 #
 # Usage: node-up.sh API_PORT S3_PORT
@@ -217,4 +217,5 @@ kubectl -n local-path-storage get configmap local-path-config -o jsonpath='{.dat
 start_group node-local-path "$VDO_ENV_DIR/logs/node-local-path.log" "$LOCAL_PATH" --debug start \
   --config "$NODE_DIR/local-path.json" --helper-pod-file "$NODE_DIR/local-path-helper.yaml" \
   --namespace local-path-storage --kubeconfig "$KUBECONFIG" --helper-image "$BUSYBOX_IMAGE"
+"$ENV_DIR/lifecycle/real-node/csi.sh" up
 log "node-up: real node $NODE_NAME Ready at $NODE_IP in $(($(date +%s) - start))s (kubelet $KUBERNETES_VERSION, containerd $("$RUNTIME_DIR/bin/containerd" --version | awk '{print $3}'))"
