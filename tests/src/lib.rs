@@ -29,6 +29,7 @@ pub mod recorded_events;
 
 // Nodes, pods and their logs.
 pub mod kwok_logs;
+pub mod data_mover;
 pub mod nodes;
 pub mod real_node;
 

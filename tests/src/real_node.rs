@@ -40,6 +40,20 @@ pub struct RealNodeEnv {
     pub storage_class: String,
     /// The Velero server's `--repo-maintenance-job-configmap` (only `global: {}` in it).
     pub maintenance_config_map: String,
+    /// CSI on the real node (tests/env/lifecycle/real-node/csi.sh).
+    pub csi: CsiEnv,
+}
+
+/// env.json's `realNode.csi`: our hostpath driver under the upstream snapshot controller and
+/// sidecars, and the classes users make for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CsiEnv {
+    pub driver: String,
+    /// The driver's StorageClass (WaitForFirstConsumer, on the real node only).
+    pub storage_class: String,
+    /// Its VolumeSnapshotClass, labelled `velero.io/csi-volumesnapshot-class: "true"`.
+    pub snapshot_class: String,
 }
 
 /// The script of a workload pod: each volume gets 1 MiB of random bytes once (a restored pod
@@ -66,6 +80,18 @@ pub async fn stateful_set_on_real_node(
     volumes: &[&str],
     init: serde_json::Value,
 ) -> Result<()> {
+    stateful_set_of_class(t, ns, name, volumes, init, None).await
+}
+
+/// [`stateful_set_on_real_node`] with claims of StorageClass `class` (the default when None).
+pub async fn stateful_set_of_class(
+    t: &TestCtx,
+    ns: &str,
+    name: &str,
+    volumes: &[&str],
+    init: serde_json::Value,
+    class: Option<&str>,
+) -> Result<()> {
     let node = t.env.real_node()?;
     let mounts: Vec<serde_json::Value> = volumes
         .iter()
@@ -75,7 +101,8 @@ pub async fn stateful_set_on_real_node(
         .iter()
         .map(|v| {
             serde_json::json!({"metadata": {"name": v}, "spec": {
-                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}})
+                "accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                "resources": {"requests": {"storage": "64Mi"}}}})
         })
         .collect();
     let set: StatefulSet = serde_json::from_value(serde_json::json!({
@@ -464,4 +491,35 @@ pub async fn failed_fs_backup_bundle(
         "backup {backup} did not fail its volume: {phase}"
     );
     crate::bundles::completed_bundle(t, serde_json::json!({"backup": backup})).await
+}
+
+/// Checks that the node-agent's log in a bundle holds the data path's own lines about `op`.
+/// Velero 1.17+ runs it in a data-path pod, whose lines the node-agent copies between its
+/// markers once the pod ends (Velero deletes the pod after); before, the node-agent runs kopia
+/// itself and names the operation on its own lines.
+pub fn data_path_lines_of(velero: &crate::env::VeleroEnv, agent_log: &str, op: &str) -> Result<()> {
+    if !velero.data_path_pods() {
+        let own = agent_log
+            .lines()
+            .filter(|l| l.contains(op) && l.contains("kopia"))
+            .count();
+        ensure!(
+            own > 0,
+            "the node-agent's log in the bundle has no kopia line of {op} (Velero {})",
+            velero.version
+        );
+        return Ok(());
+    }
+    let begin = format!("begin pod logs[{op}/");
+    let at = agent_log.find(&begin).with_context(|| {
+        format!("the node-agent's log in the bundle lacks the data-path pod of {op}")
+    })?;
+    let copied = &agent_log[at..];
+    let copied = &copied[..copied.find("end pod logs[").unwrap_or(copied.len())];
+    let own = copied.lines().skip(1).filter(|l| l.contains(op)).count();
+    ensure!(
+        own > 0,
+        "the data-path pod of {op} said nothing of it in the node-agent's log: {copied}"
+    );
+    Ok(())
 }

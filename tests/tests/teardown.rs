@@ -162,6 +162,9 @@ struct NodeLeftovers {
     chain: String,
     cgroup: String,
     shim: u32,
+    /// A CSI process group as csi.sh records one (the snapshot controller's command names no
+    /// folder of the node, so only its pid file finds it).
+    csi_process: u32,
 }
 
 impl NodeLeftovers {
@@ -176,13 +179,17 @@ impl NodeLeftovers {
         let d = node_dir.display();
         // The kubelet's rshared bind mount of its folder, a token tmpfs and a volume's bind
         // mount inside it; a process named by the node's folder (as a shim is) in a cgroup of
-        // the node's; the bridge; the DNAT chain hooked where node-up hooks it.
+        // the node's; the bridge; the DNAT chain hooked where node-up hooks it; a CSI volume
+        // of our driver published by bind mount, and its registration socket's folder.
         sh(&format!(
             "set -e; mkdir -p {d}/kubelet/pods/u1/volumes/kubernetes.io~projected/token \
-               {d}/kubelet/pods/u1/volumes/kubernetes.io~local-volume/pv1 {d}/local-path/pv1
+               {d}/kubelet/pods/u1/volumes/kubernetes.io~local-volume/pv1 {d}/local-path/pv1 \
+               {d}/kubelet/pods/u1/volumes/kubernetes.io~csi/pv2/mount {d}/csi/data/volumes/pv2 \
+               {d}/kubelet/plugins_registry
              mount --bind {d}/kubelet {d}/kubelet && mount --make-rshared {d}/kubelet
              mount -t tmpfs tmpfs {d}/kubelet/pods/u1/volumes/kubernetes.io~projected/token
              mount --bind {d}/local-path/pv1 {d}/kubelet/pods/u1/volumes/kubernetes.io~local-volume/pv1
+             mount --bind {d}/csi/data/volumes/pv2 {d}/kubelet/pods/u1/volumes/kubernetes.io~csi/pv2/mount
              for h in /sys/fs/cgroup/pids /sys/fs/cgroup/memory; do mkdir -p $h/{cgroup}/pod/ctr; done
              ip link add {bridge} type bridge
              iptables -t nat -N {chain}
@@ -192,6 +199,13 @@ impl NodeLeftovers {
         ))?;
         let shim: u32 = sh(&format!(
             "setsid bash -c 'exec -a {d}/shim sleep 300' </dev/null >/dev/null 2>&1 & echo $!"
+        ))?
+        .trim()
+        .parse()?;
+        let csi_process: u32 = sh(&format!(
+            "setsid bash -c 'exec -a snapshot-controller sleep 300' </dev/null >/dev/null 2>&1 & \
+             echo $! | tee {pids}/csi-snapshot-controller.pid",
+            pids = cache.join("env/pids").display()
         ))?
         .trim()
         .parse()?;
@@ -205,14 +219,17 @@ impl NodeLeftovers {
             chain,
             cgroup,
             shim,
+            csi_process,
         })
     }
 
     /// Each leftover still there, named.
     fn left(&self) -> Vec<String> {
         let mut left = Vec::new();
-        if process_live(self.shim) {
-            left.push(format!("process {}", self.shim));
+        for pid in [self.shim, self.csi_process] {
+            if process_live(pid) {
+                left.push(format!("process {pid}"));
+            }
         }
         let dir = self.node_dir.display().to_string();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -245,11 +262,12 @@ impl NodeLeftovers {
     fn remove_by_hand(&self) {
         let d = self.node_dir.display();
         let _ = sh(&format!(
-            "kill -KILL {shim}; for m in $(awk '{{print $5}}' /proc/self/mountinfo | grep '^{d}' | sort -r); do umount -l $m; done
+            "kill -KILL {shim} {csi}; for m in $(awk '{{print $5}}' /proc/self/mountinfo | grep '^{d}' | sort -r); do umount -l $m; done
              ip link del {b}; iptables -t nat -D PREROUTING -i {b} -j {c}; iptables -t nat -D OUTPUT -j {c}
              iptables -t nat -F {c}; iptables -t nat -X {c}
              find /sys/fs/cgroup/pids/{g} /sys/fs/cgroup/memory/{g} -depth -type d -exec rmdir {{}} \\;",
             shim = self.shim,
+            csi = self.csi_process,
             b = self.bridge,
             c = self.chain,
             g = self.cgroup,
@@ -267,7 +285,7 @@ fn env_down_removes_everything_a_real_node_leaves() -> Result<()> {
     std::fs::create_dir_all(cache.path().join("env/pids"))?;
     let leftovers = NodeLeftovers::make(cache.path())?;
     let made = leftovers.left();
-    ensure!(made.len() >= 8, "the leftovers were not all made: {made:?}");
+    ensure!(made.len() >= 10, "the leftovers were not all made: {made:?}");
     let script = velero_debug_e2e::env::tests_dir().join("env/lifecycle/env-down.sh");
     let out = Command::new("bash")
         .arg(script)

@@ -31,7 +31,9 @@ json.dump({
                  "kubeletDir": "$NODE_KUBELET_DIR", "storageLocation": "real-node",
                  "s3Endpoint": "$S3_NODE_URL", "veleroImage": "$VELERO_IMAGE",
                  "busyboxImage": "$BUSYBOX_IMAGE", "storageClass": "local-path",
-                 "maintenanceConfigMap": "$MAINTENANCE_CONFIG_MAP"},
+                 "maintenanceConfigMap": "$MAINTENANCE_CONFIG_MAP",
+                 "csi": {"driver": "$CSI_DRIVER", "storageClass": "$CSI_STORAGE_CLASS",
+                         "snapshotClass": "$CSI_SNAPSHOT_CLASS"}},
 }, open(sys.argv[1], "w"), indent=2)
 PY
 }

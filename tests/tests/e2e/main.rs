@@ -15,6 +15,7 @@ mod bundle;
 mod causes;
 mod crd_upgrade;
 mod damage;
+mod data_mover;
 mod diagnosis;
 mod diagnosis_infra;
 mod diagnosis_scenarios;

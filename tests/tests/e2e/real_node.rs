@@ -20,13 +20,12 @@ use velero_debug_e2e::{
     backups::backup_phase,
     bundles::completed_bundle,
     context::{TestCtx, create_namespace, unique_name},
-    env::VeleroEnv,
     findings::{assert_first_finding, first_next_step},
     polling::eventually,
     rbac::grant_workload_reads,
     real_node::{
         backed_up_volume, backup_repository_of, failed_fs_backup_bundle, fs_backup,
-        operation_phases, real_node_agent, real_node_agent_back, real_node_agent_with_config_map,
+        data_path_lines_of, operation_phases, real_node_agent, real_node_agent_back, real_node_agent_with_config_map,
         stateful_set_on_real_node, volume_sums,
     },
     restores::{real_restore, real_restore_annotated},
@@ -151,37 +150,6 @@ async fn a_healthy_fs_backup_and_restore_moves_real_bytes_and_its_bundle_draws_e
     ensure!(
         bars == 2,
         "report.html draws {bars} PodVolumeRestore bars, not 2"
-    );
-    Ok(())
-}
-
-/// Checks that the node-agent's log in a bundle holds the data path's own lines about `op`.
-/// Velero 1.17+ runs it in a data-path pod, whose lines the node-agent copies between its
-/// markers once the pod ends (Velero deletes the pod after); before, the node-agent runs kopia
-/// itself and names the operation on its own lines.
-fn data_path_lines_of(velero: &VeleroEnv, agent_log: &str, op: &str) -> Result<()> {
-    if !velero.data_path_pods() {
-        let own = agent_log
-            .lines()
-            .filter(|l| l.contains(op) && l.contains("kopia"))
-            .count();
-        ensure!(
-            own > 0,
-            "the node-agent's log in the bundle has no kopia line of {op} (Velero {})",
-            velero.version
-        );
-        return Ok(());
-    }
-    let begin = format!("begin pod logs[{op}/");
-    let at = agent_log.find(&begin).with_context(|| {
-        format!("the node-agent's log in the bundle lacks the data-path pod of {op}")
-    })?;
-    let copied = &agent_log[at..];
-    let copied = &copied[..copied.find("end pod logs[").unwrap_or(copied.len())];
-    let own = copied.lines().skip(1).filter(|l| l.contains(op)).count();
-    ensure!(
-        own > 0,
-        "the data-path pod of {op} said nothing of it in the node-agent's log: {copied}"
     );
     Ok(())
 }
