@@ -3,12 +3,18 @@
 //! node's storage location, and the CSI processes a test stops to make the failure their
 //! absence causes.
 
+use std::{collections::BTreeMap, time::Duration};
+
 use anyhow::{Result, ensure};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::{Api, ResourceExt, api::ListParams};
+use velero_debug_crd::TERMINATION_RECORD;
 
 use crate::{
     backups::backup_namespace,
     context::{TestCtx, create_namespace},
     env::tests_dir,
+    polling::eventually,
     real_node::stateful_set_of_class,
 };
 
@@ -47,4 +53,43 @@ pub async fn csi_process(action: &str, component: &str) -> Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
+}
+
+/// Waits until Velero deleted the data-path pods of `ops` (keys: the operations' names, which
+/// 1.17+ gives their pods), found by their operation's label `label`
+/// (`velero.io/pod-volume-backup`, `velero.io/data-upload`, ...).
+pub async fn data_path_pods_gone(
+    t: &TestCtx,
+    label: &str,
+    ops: &BTreeMap<String, String>,
+) -> Result<()> {
+    let pods: Api<Pod> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    eventually(
+        "Velero deleting the data-path pods",
+        Duration::from_secs(180),
+        || async {
+            let listed = pods.list(&ListParams::default().labels(label)).await?;
+            let left = listed
+                .items
+                .iter()
+                .filter(|p| ops.contains_key(&p.name_any()))
+                .count();
+            Ok((left == 0).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Waits until the operator wrote its record of ended pods (it writes every 10 s).
+pub async fn termination_record_written(t: &TestCtx) -> Result<()> {
+    let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
+    eventually(
+        "the operator's record of ended pods written",
+        Duration::from_secs(60),
+        || async {
+            let map = config_maps.get(TERMINATION_RECORD).await?;
+            Ok(map.binary_data.filter(|d| !d.is_empty()).map(drop))
+        },
+    )
+    .await
 }

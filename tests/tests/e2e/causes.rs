@@ -11,15 +11,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{apps::v1::DaemonSet, core::v1::ConfigMap, storage::v1::StorageClass};
 use kube::{
-    Api, ResourceExt,
-    api::{DynamicObject, ListParams, PostParams},
+    Api,
+    api::{DynamicObject, PostParams},
     core::ApiResource,
 };
-use velero_debug_crd::TERMINATION_RECORD;
 use velero_debug_e2e::{
     archives::text,
     bundles::completed_bundle,
     context::{TestCtx, create_namespace, unique_name},
+    data_mover::{data_path_pods_gone, termination_record_written},
     findings::{assert_first_finding, first_next_step, status_findings},
     operators::{lease_holder, operator_metric, restart_operators},
     polling::eventually,
@@ -364,8 +364,8 @@ async fn serial_real_node_a_data_path_pod_killed_for_memory_is_named_after_veler
             !pvbs.is_empty() && pvbs.values().all(|p| p == "Failed" || p == "Canceled"),
             "backup {backup}: PodVolumeBackups {pvbs:?}"
         );
-        data_path_pods_gone(t, &pvbs).await?;
-        recorded(t).await?;
+        data_path_pods_gone(t, "velero.io/pod-volume-backup", &pvbs).await?;
+        termination_record_written(t).await?;
         // The record outlives the process that made it.
         restart_operators(1, &[]).await?;
         eventually(
@@ -411,44 +411,4 @@ async fn serial_real_node_a_data_path_pod_killed_for_memory_is_named_after_veler
     .await;
     node_agent.undo(t).await?;
     found
-}
-
-/// Waits until Velero deleted the data-path pods of `pvbs` (1.17+ names each after its
-/// PodVolumeBackup).
-async fn data_path_pods_gone(
-    t: &TestCtx,
-    pvbs: &std::collections::BTreeMap<String, String>,
-) -> Result<()> {
-    let pods: Api<k8s_openapi::api::core::v1::Pod> =
-        Api::namespaced(t.client.clone(), &t.env.namespace);
-    eventually(
-        "Velero deleting the data-path pods",
-        Duration::from_secs(180),
-        || async {
-            let listed = pods
-                .list(&ListParams::default().labels("velero.io/pod-volume-backup"))
-                .await?;
-            let left = listed
-                .items
-                .iter()
-                .filter(|p| pvbs.contains_key(&p.name_any()))
-                .count();
-            Ok((left == 0).then_some(()))
-        },
-    )
-    .await
-}
-
-/// Waits until the operator wrote its record (it writes every 10 s).
-async fn recorded(t: &TestCtx) -> Result<()> {
-    let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
-    eventually(
-        "the operator's record of ended pods written",
-        Duration::from_secs(60),
-        || async {
-            let map = config_maps.get(TERMINATION_RECORD).await?;
-            Ok(map.binary_data.filter(|d| !d.is_empty()).map(drop))
-        },
-    )
-    .await
 }

@@ -16,6 +16,7 @@ mod causes;
 mod crd_upgrade;
 mod damage;
 mod data_mover;
+mod data_mover_causes;
 mod diagnosis;
 mod diagnosis_infra;
 mod diagnosis_scenarios;

@@ -1,0 +1,83 @@
+//! Issue 73: failures of the data mover and of CSI snapshots made by the real components on the
+//! real node (the snapshot controller, csi-snapshotter, csi-provisioner, the kubelet and
+//! Velero's node-agent), each named by its cause first with a next step naming the real
+//! object. Serial: each changes the real node's node-agent or stops a CSI process.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, ensure};
+use velero_debug_e2e::{
+    archives::text,
+    bundles::completed_bundle,
+    data_mover::{
+        csi_workload, data_mover_backup, data_path_pods_gone, termination_record_written,
+    },
+    findings::{assert_first_finding, first_next_step, status_findings},
+    real_node::{operation_phases, real_node_agent_with_config_map},
+};
+
+/// Whether summary.md's first 40 lines (where the first finding, its quote and next step
+/// are) say `words`.
+fn said_first(files: &BTreeMap<String, Vec<u8>>, words: &str) -> Result<()> {
+    let summary = text(files, "summary.md")?;
+    let head: String = summary.lines().take(40).collect::<Vec<_>>().join("\n");
+    ensure!(
+        head.contains(words),
+        "summary.md's first 40 lines lack {words:?}:\n{head}"
+    );
+    Ok(())
+}
+
+/// node-agent's ConfigMap gives data mover pods 16 MiB; the kubelet kills the DataUpload's
+/// pod for memory, Velero fails the DataUpload and deletes the pod. The bundle, made after the
+/// pod is gone, names `OOMKilled` and the ConfigMap's key first (from the operator's record of
+/// the pod's end), with the edit that raises it.
+#[tokio::test]
+async fn serial_real_node_a_data_mover_pod_killed_for_memory_is_named_after_velero_deleted_it()
+-> Result<()> {
+    let t = &velero_debug_e2e::context::TestCtx::new().await?;
+    let ns = csi_workload(t, "dm-oom", &["data"]).await?;
+    let config_map = "node-agent-config";
+    let resources = r#"{"podResources":{"cpuRequest":"0","cpuLimit":"1","memoryRequest":"16Mi","memoryLimit":"16Mi"}}"#;
+    let node_agent = real_node_agent_with_config_map(t, config_map, resources).await?;
+    let found = async {
+        let (backup, _) = data_mover_backup(t, &ns, &[]).await?;
+        let uploads = operation_phases(t, "DataUpload", "velero.io/backup-name", &backup).await?;
+        ensure!(
+            !uploads.is_empty() && uploads.values().all(|p| p == "Failed" || p == "Canceled"),
+            "backup {backup}: DataUploads {uploads:?}"
+        );
+        data_path_pods_gone(t, "velero.io/data-upload", &uploads).await?;
+        termination_record_written(t).await?;
+        let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+        assert_first_finding(
+            &bundle,
+            &files,
+            "data-path-pod-out-of-memory",
+            &["OOMKilled", "limit 16Mi"],
+        )?;
+        said_first(
+            &files,
+            &format!("ConfigMap {}/{config_map}, key node-agent-config.json: podResources.memoryLimit 16Mi", t.env.namespace),
+        )?;
+        let step = first_next_step(&bundle);
+        ensure!(
+            step.contains(&format!(
+                "kubectl -n {} edit configmap {config_map}",
+                t.env.namespace
+            )),
+            "next step: {step}"
+        );
+        let du = uploads.keys().next().context("a DataUpload")?;
+        let recorded = format!("pods/recorded/{du}.yaml");
+        let file = status_findings(&bundle).first().and_then(|f| f.file.clone());
+        ensure!(
+            files.contains_key(&recorded) && file.as_deref() == Some(recorded.as_str()),
+            "the first finding's file {file:?}, not the recorded pod {recorded}"
+        );
+        Ok(())
+    }
+    .await;
+    node_agent.undo(t).await?;
+    found
+}
