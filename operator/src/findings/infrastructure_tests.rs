@@ -396,6 +396,41 @@ fn a_snapshot_content_error_explains_the_csi_timeout_and_the_item_action() {
     assert_eq!(found[2].consequence_of, Some(1));
 }
 
+/// Velero 1.18.3's results with the snapshot controller stopped (made on the real node): no
+/// content ever answered the VolumeSnapshot. The stuck snapshot comes first with the check of
+/// both controllers that make one; the timeout and the item action it failed follow it, and
+/// the timeout no longer advises waiting longer.
+#[test]
+fn a_snapshot_nothing_reconciled_comes_before_velero_s_timeout() {
+    let found = diagnose(&load_infrastructure("snapshot-not-reconciled"));
+    let mut rules = rules_of(&found);
+    rules[1..].sort();
+    assert_eq!(
+        rules,
+        [
+            "volume-snapshot-not-reconciled",
+            "csi-snapshot-timeout",
+            "item-action-error"
+        ]
+    );
+    assert_eq!(
+        found[0].title,
+        "VolumeSnapshot sc1/velero-data-web-0-hcdh6 never got a snapshot: nothing reconciled it"
+    );
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("snapshot-controller")
+            && step.contains("kubectl -n sc1 get events --field-selector involvedObject.name=velero-data-web-0-hcdh6")
+            && step.contains("csi-snapshotter"),
+        "{step}"
+    );
+    assert_eq!(found[1].consequence_of, Some(1));
+    assert_eq!(found[2].consequence_of, Some(1));
+    let timeout = found.iter().find(|f| f.rule == "csi-snapshot-timeout");
+    let timeout_step = timeout.and_then(|f| f.next_step.as_deref()).unwrap_or_default();
+    assert!(!timeout_step.contains("--csi-snapshot-timeout"), "{timeout_step}");
+}
+
 #[test]
 fn a_restore_of_a_partial_backup_quotes_the_backups_own_errors() {
     let e = load_infrastructure("restore-backup-partial");

@@ -23,6 +23,9 @@ pub(crate) enum Pattern {
     DiagnoseExpose,
     PodVolumeTimeout,
     CsiSnapshotTimeout,
+    /// Velero gave up on a VolumeSnapshot that no VolumeSnapshotContent with a snapshot handle
+    /// (and no content error) ever answered: nothing reconciled it.
+    SnapshotNotReconciled,
     AsyncActionTimeout,
     AsyncOperationCanceled,
     QuotaExceeded,
@@ -176,6 +179,13 @@ const NEEDLES: &[Needle] = &[
     Needle {
         pattern: Pattern::CsiSnapshotTimeout,
         parts: &["CSI got timed out with error"],
+    },
+    // The same line's plain form, `Timed out awaiting reconciliation of volumesnapshot
+    // <ns>/<name>`: written only when no content bound to the snapshot holds an error (the
+    // other form, `... of VolumeSnapshot, VolumeSnapshotContent <name> has error`, quotes it).
+    Needle {
+        pattern: Pattern::SnapshotNotReconciled,
+        parts: &["Timed out awaiting reconciliation of volumesnapshot "],
     },
     // pkg/controller/backup_operations_controller.go:366, restore_operations_controller.go:332
     // (itemoperations.json status.error only).
@@ -419,6 +429,19 @@ pub(crate) fn rejection_reason(text: &str) -> Option<String> {
     (!reason.is_empty()).then(|| reason.to_string())
 }
 
+/// `<namespace>/<name>` of the VolumeSnapshot in `Timed out awaiting reconciliation of
+/// volumesnapshot <namespace>/<name>`.
+pub(crate) fn unreconciled_snapshot(text: &str) -> Option<String> {
+    let (_, rest) = text.split_once("Timed out awaiting reconciliation of volumesnapshot ")?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '/'))
+        .take(253 + 64)
+        .collect();
+    let (ns, snapshot) = name.split_once('/')?;
+    (!ns.is_empty() && !snapshot.is_empty() && !snapshot.contains('/')).then_some(name)
+}
+
 /// The kind in `could not restore, <Kind> "<name>" already exists` (or `<Kind>:<name>`).
 pub(crate) fn already_existing_kind(text: &str) -> Option<String> {
     let (_, rest) = text.split_once("could not restore, ")?;
@@ -475,6 +498,29 @@ mod tests {
         );
         assert_eq!(rejection_reason("Pod was rejected: "), None);
         assert_eq!(rejection_reason("all good"), None);
+    }
+
+    #[test]
+    fn an_unreconciled_snapshot_is_named_only_by_the_plain_form() {
+        let plain = "Timed out awaiting reconciliation of volumesnapshot shop/velero-data-db-0-x2k";
+        assert_eq!(
+            unreconciled_snapshot(plain).as_deref(),
+            Some("shop/velero-data-db-0-x2k")
+        );
+        assert!(classify(plain).contains(&Pattern::SnapshotNotReconciled));
+        assert!(classify(plain).contains(&Pattern::CsiSnapshotTimeout));
+        let content_error = "Timed out awaiting reconciliation of VolumeSnapshot, \
+             VolumeSnapshotContent snapcontent-1 has error: rpc error: code = Internal";
+        assert!(!classify(content_error).contains(&Pattern::SnapshotNotReconciled));
+        assert_eq!(unreconciled_snapshot(content_error), None);
+        assert_eq!(
+            unreconciled_snapshot("Timed out awaiting reconciliation of volumesnapshot /x"),
+            None
+        );
+        assert_eq!(
+            unreconciled_snapshot("Timed out awaiting reconciliation of volumesnapshot a/../b"),
+            None
+        );
     }
 
     #[test]

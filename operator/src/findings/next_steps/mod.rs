@@ -243,6 +243,18 @@ pub(crate) fn pod_volume_timeout(namespace: &str) -> String {
     )
 }
 
+/// No content with a snapshot answered VolumeSnapshot `snapshot` (`<namespace>/<name>`):
+/// which of the two controllers that make one did not act.
+pub(crate) fn volume_snapshot_not_reconciled(snapshot: &str) -> String {
+    let (namespace, name) = snapshot.split_once('/').unwrap_or(("<namespace>", snapshot));
+    format!(
+        "Is the snapshot controller (external-snapshotter's) running? `kubectl get pods -A | \
+         grep snapshot-controller`. If it made a content (`kubectl get volumesnapshotcontent | \
+         grep {name}`), the driver's csi-snapshotter did not cut it: read its log. Events: \
+         `kubectl -n {namespace} get events --field-selector involvedObject.name={name}`."
+    )
+}
+
 /// CSI snapshots were not ready in time.
 pub(crate) fn csi_snapshot_timeout() -> String {
     "If the snapshots were only slow, back up again with a longer wait: `velero backup create \

@@ -259,6 +259,11 @@ fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
             "`kubectl get volumesnapshotcontent ",
         ),
         (
+            "volume-snapshot-not-reconciled",
+            load_infrastructure("snapshot-not-reconciled"),
+            "`kubectl get pods -A | grep snapshot-controller`",
+        ),
+        (
             "csi-snapshot-timeout",
             load("snapshot-content-error"),
             "--csi-snapshot-timeout=30m",

@@ -284,16 +284,22 @@ fn a_data_path_pod_the_node_rejects_is_named_before_velero_s_diagnosis() {
 fn a_missing_node_agent_is_named_from_text_and_json_logs() {
     let e = load("node-agent-missing");
     let found = diagnose(&e);
+    // The log's plain timeout line also says no content answered the snapshot: that is a
+    // second cause, and the timeout is its consequence.
     assert_eq!(
         rules_of(&found),
-        ["node-agent-missing", "csi-snapshot-timeout"]
+        [
+            "node-agent-missing",
+            "volume-snapshot-not-reconciled",
+            "csi-snapshot-timeout"
+        ]
     );
     assert_eq!(found[0].title, "No running node-agent on node worker-3");
     assert!(found[0].explains.contains(&"node/worker-3".to_string()));
     // Nothing says why node-agent is missing there: no next step rather than a guess.
     assert_eq!(found[0].next_step, None);
-    let step = found[1].next_step.as_deref().unwrap_or_default();
-    assert!(step.contains("--csi-snapshot-timeout=30m"), "{step}");
+    let step = found[2].next_step.as_deref().unwrap_or_default();
+    assert!(step.contains("finding 2"), "{step}");
     // From the JSON-format log, with its line.
     assert_eq!(found[1].file, "object-store/backup.log");
     assert_eq!(found[1].line, Some(3));

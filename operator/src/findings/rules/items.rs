@@ -255,7 +255,7 @@ pub(super) fn item_action_error(e: &Evidence) -> Vec<Finding> {
         if f.quote.contains("code = Unavailable") {
             let step = next_steps::plugin_crashed(None, e.target.velero_namespace());
             f.about([PLUGIN_KEY.to_string()]).next_step(step)
-        } else if is_about_csi_snapshots(&f.quote) {
+        } else if is_about_csi_snapshots(&f.quote, e) {
             f.about([CSI_SNAPSHOTS_KEY.to_string()])
                 .next_step(next_steps::csi_snapshot_timeout())
         } else {
@@ -277,9 +277,15 @@ fn acted_on(message: &str) -> Option<String> {
 
 /// An item action error of a VolumeSnapshot (named early in Velero's message, so a cut quote
 /// still says it), or one that says a CSI snapshot timed out.
-fn is_about_csi_snapshots(quote: &str) -> bool {
+/// Whether an item action failed on CSI snapshots: the VolumeSnapshot action of the CSI plugin
+/// (Velero before 1.14), a CSI timeout in its words, or (1.14+, seen on 1.18.3) the claim's
+/// action that waited for its snapshot and failed (with only `context deadline exceeded`,
+/// often cut from the quote) while Velero said a CSI snapshot timed out.
+fn is_about_csi_snapshots(quote: &str, e: &Evidence) -> bool {
     quote.contains("groupResource=volumesnapshots.snapshot.storage.k8s.io")
         || patterns::classify(quote).contains(&Pattern::CsiSnapshotTimeout)
+        || (quote.contains("groupResource=persistentvolumeclaims")
+            && !e.mentions(Pattern::CsiSnapshotTimeout).is_empty())
 }
 
 pub(super) fn hooks_failed(e: &Evidence) -> Vec<Finding> {

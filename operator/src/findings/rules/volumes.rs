@@ -10,7 +10,7 @@ use crate::findings::{
     last_words::LastWords,
     log_scan::{LogRole, LogSource},
     next_steps, node_key,
-    patterns::Pattern,
+    patterns::{self, Pattern},
     text::cap,
 };
 
@@ -323,6 +323,41 @@ pub(super) fn volume_snapshot_content_error(e: &Evidence) -> Vec<Finding> {
             ))
         })
         .collect()
+}
+
+/// A VolumeSnapshot no content with a snapshot ever answered (Velero's plain timeout line):
+/// the snapshot controller never bound it, or the driver's csi-snapshotter never cut it. The
+/// stuck snapshot is the cause; Velero's timeout is what it caused.
+pub(super) fn snapshot_not_reconciled(e: &Evidence) -> Vec<Finding> {
+    from_mentions(
+        e,
+        Pattern::SnapshotNotReconciled,
+        Severity::Error,
+        Layer::VolumeOperations,
+        "volume-snapshot-not-reconciled",
+        |mentions, n| {
+            let first = mentions
+                .iter()
+                .find_map(|m| patterns::unreconciled_snapshot(&m.quote))
+                .unwrap_or_else(|| "?".into());
+            if n > 1 {
+                format!("VolumeSnapshot {first} and {} more never got a snapshot: nothing reconciled them", n - 1)
+            } else {
+                format!("VolumeSnapshot {first} never got a snapshot: nothing reconciled it")
+            }
+        },
+    )
+    .map(|f| {
+        let snapshot = e
+            .mentions(Pattern::SnapshotNotReconciled)
+            .iter()
+            .find_map(|m| patterns::unreconciled_snapshot(&m.quote))
+            .unwrap_or_default();
+        f.explaining([CSI_SNAPSHOTS_KEY.to_string()])
+            .next_step(next_steps::volume_snapshot_not_reconciled(&snapshot))
+    })
+    .into_iter()
+    .collect()
 }
 
 pub(super) fn csi_snapshot_timeout(e: &Evidence) -> Vec<Finding> {
