@@ -38,9 +38,44 @@ pub async fn data_mover_backup(t: &TestCtx, ns: &str, extra: &[&str]) -> Result<
     backup_namespace(t, ns, &args).await
 }
 
+/// One of CSI's processes a test stopped; started again by [`StoppedCsiProcess::start`], or
+/// when dropped should the test fail first, so the next test finds it running.
+pub struct StoppedCsiProcess {
+    component: &'static str,
+    started: bool,
+}
+
+impl StoppedCsiProcess {
+    /// Stops `component` (`snapshot-controller`, `driver`, `provisioner`, `snapshotter`).
+    pub async fn stop(component: &'static str) -> Result<StoppedCsiProcess> {
+        csi_process("stop", component).await?;
+        Ok(StoppedCsiProcess {
+            component,
+            started: false,
+        })
+    }
+
+    pub async fn start(mut self) -> Result<()> {
+        self.started = true;
+        csi_process("start", self.component).await
+    }
+}
+
+impl Drop for StoppedCsiProcess {
+    fn drop(&mut self) {
+        if !self.started {
+            let script = tests_dir().join("env/lifecycle/real-node/csi.sh");
+            let _ = std::process::Command::new("bash")
+                .arg(script)
+                .args(["start", self.component])
+                .status();
+        }
+    }
+}
+
 /// Stops or starts one of CSI's processes (`snapshot-controller`, `driver`, `provisioner`,
 /// `snapshotter`) through csi.sh, as the environment starts them.
-pub async fn csi_process(action: &str, component: &str) -> Result<()> {
+async fn csi_process(action: &str, component: &str) -> Result<()> {
     let script = tests_dir().join("env/lifecycle/real-node/csi.sh");
     let out = tokio::process::Command::new("bash")
         .arg(&script)

@@ -28,8 +28,8 @@ pub mod findings;
 pub mod recorded_events;
 
 // Nodes, pods and their logs.
-pub mod kwok_logs;
 pub mod data_mover;
+pub mod kwok_logs;
 pub mod nodes;
 pub mod real_node;
 

@@ -285,7 +285,10 @@ fn env_down_removes_everything_a_real_node_leaves() -> Result<()> {
     std::fs::create_dir_all(cache.path().join("env/pids"))?;
     let leftovers = NodeLeftovers::make(cache.path())?;
     let made = leftovers.left();
-    ensure!(made.len() >= 10, "the leftovers were not all made: {made:?}");
+    ensure!(
+        made.len() >= 10,
+        "the leftovers were not all made: {made:?}"
+    );
     let script = velero_debug_e2e::env::tests_dir().join("env/lifecycle/env-down.sh");
     let out = Command::new("bash")
         .arg(script)

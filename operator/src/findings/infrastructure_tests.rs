@@ -427,8 +427,13 @@ fn a_snapshot_nothing_reconciled_comes_before_velero_s_timeout() {
     assert_eq!(found[1].consequence_of, Some(1));
     assert_eq!(found[2].consequence_of, Some(1));
     let timeout = found.iter().find(|f| f.rule == "csi-snapshot-timeout");
-    let timeout_step = timeout.and_then(|f| f.next_step.as_deref()).unwrap_or_default();
-    assert!(!timeout_step.contains("--csi-snapshot-timeout"), "{timeout_step}");
+    let timeout_step = timeout
+        .and_then(|f| f.next_step.as_deref())
+        .unwrap_or_default();
+    assert!(
+        !timeout_step.contains("--csi-snapshot-timeout"),
+        "{timeout_step}"
+    );
 }
 
 #[test]

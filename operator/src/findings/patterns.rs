@@ -24,7 +24,7 @@ pub(crate) enum Pattern {
     PodVolumeTimeout,
     CsiSnapshotTimeout,
     /// Velero gave up on a VolumeSnapshot that no VolumeSnapshotContent with a snapshot handle
-    /// (and no content error) ever answered: nothing reconciled it.
+    /// ever answered. The rule leaves out the lines that quote a content's error.
     SnapshotNotReconciled,
     AsyncActionTimeout,
     AsyncOperationCanceled,
@@ -186,6 +186,24 @@ const NEEDLES: &[Needle] = &[
     Needle {
         pattern: Pattern::SnapshotNotReconciled,
         parts: &["Timed out awaiting reconciliation of volumesnapshot "],
+    },
+    // pkg/backup/actions/csi/pvc_action.go:365 (1.17+): `Failed to wait for VolumeSnapshot
+    // <ns>/<name> to become ReadyToUse within timeout <d>: <why>`. The claim's action writes it
+    // whatever ended the wait; seen on 1.18.3 with the snapshot controller stopped, where the
+    // wait's last poll failed on the client's rate limiter, so the plain line above never came.
+    Needle {
+        pattern: Pattern::SnapshotNotReconciled,
+        parts: &[
+            "Failed to wait for VolumeSnapshot ",
+            " to become ReadyToUse within timeout",
+        ],
+    },
+    Needle {
+        pattern: Pattern::CsiSnapshotTimeout,
+        parts: &[
+            "Failed to wait for VolumeSnapshot ",
+            " to become ReadyToUse within timeout",
+        ],
     },
     // pkg/controller/backup_operations_controller.go:366, restore_operations_controller.go:332
     // (itemoperations.json status.error only).
@@ -429,17 +447,28 @@ pub(crate) fn rejection_reason(text: &str) -> Option<String> {
     (!reason.is_empty()).then(|| reason.to_string())
 }
 
-/// `<namespace>/<name>` of the VolumeSnapshot in `Timed out awaiting reconciliation of
-/// volumesnapshot <namespace>/<name>`.
+/// `<namespace>/<name>` of the VolumeSnapshot Velero gave up on, from `Timed out awaiting
+/// reconciliation of volumesnapshot <ns>/<name>` or `Failed to wait for VolumeSnapshot
+/// <ns>/<name> to become ReadyToUse`; None when the line quotes a content's error (then the
+/// content's error is the cause, not an absent controller).
 pub(crate) fn unreconciled_snapshot(text: &str) -> Option<String> {
-    let (_, rest) = text.split_once("Timed out awaiting reconciliation of volumesnapshot ")?;
+    if text.contains("CSI got timed out with error") {
+        return None;
+    }
+    let rest = [
+        "Timed out awaiting reconciliation of volumesnapshot ",
+        "Failed to wait for VolumeSnapshot ",
+    ]
+    .iter()
+    .find_map(|p| text.split_once(p).map(|(_, rest)| rest))?;
     let name: String = rest
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '/'))
         .take(253 + 64)
         .collect();
     let (ns, snapshot) = name.split_once('/')?;
-    (!ns.is_empty() && !snapshot.is_empty() && !snapshot.contains('/')).then_some(name)
+    let plain = |s: &str| !s.is_empty() && !s.contains('/') && s != "." && s != "..";
+    (plain(ns) && plain(snapshot)).then_some(name)
 }
 
 /// The kind in `could not restore, <Kind> "<name>" already exists` (or `<Kind>:<name>`).
@@ -521,6 +550,18 @@ mod tests {
             unreconciled_snapshot("Timed out awaiting reconciliation of volumesnapshot a/../b"),
             None
         );
+        // 1.18.3, the wait's last poll refused by the client's rate limiter.
+        let rate = "Failed to wait for VolumeSnapshot ns1/velero-data-db-0-zqd4v to become \
+             ReadyToUse within timeout 15s: failed to get volumesnapshot ns1/velero-data-db-0-zqd4v: \
+             client rate limiter Wait returned an error";
+        assert_eq!(
+            unreconciled_snapshot(rate).as_deref(),
+            Some("ns1/velero-data-db-0-zqd4v")
+        );
+        assert!(classify(rate).contains(&Pattern::CsiSnapshotTimeout));
+        let with_error = "Failed to wait for VolumeSnapshot ns1/v to become ReadyToUse within \
+             timeout 10m0s: CSI got timed out with error: SnapshotLimitExceeded";
+        assert_eq!(unreconciled_snapshot(with_error), None);
     }
 
     #[test]

@@ -66,7 +66,9 @@ async fn a_healthy_data_mover_backup_and_restore_moves_real_bytes_and_its_bundle
     let uploads = operations(t, "DataUpload", "velero.io/backup-name", &backup).await?;
     let up = phases_and_bytes(&uploads);
     ensure!(
-        phase == "Completed" && up.len() == 1 && up.iter().all(|(_, p, b)| p == "Completed" && *b > 0),
+        phase == "Completed"
+            && up.len() == 1
+            && up.iter().all(|(_, p, b)| p == "Completed" && *b > 0),
         "backup {backup} {phase}, DataUploads (name, phase, bytes) {up:?}"
     );
 
@@ -101,12 +103,18 @@ async fn a_healthy_data_mover_backup_and_restore_moves_real_bytes_and_its_bundle
     }
     let report = text(&files, "report.html")?;
     let bars = report.matches(r#"data-kind="DataDownload""#).count();
-    ensure!(bars == 1, "report.html draws {bars} DataDownload bars, not 1");
+    ensure!(
+        bars == 1,
+        "report.html draws {bars} DataDownload bars, not 1"
+    );
 
     let (_, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
     let report = text(&files, "report.html")?;
     let bars = report.matches(r#"data-kind="DataUpload""#).count();
-    ensure!(bars == 1, "the backup's report.html draws {bars} DataUpload bars, not 1");
+    ensure!(
+        bars == 1,
+        "the backup's report.html draws {bars} DataUpload bars, not 1"
+    );
     let agent_log = text(&files, &format!("logs/node-agent/{agent}/node-agent.log"))
         .context("the backup's bundle lacks the real node-agent's log")?;
     for (du, _, _) in &up {

@@ -10,7 +10,8 @@ use velero_debug_e2e::{
     archives::text,
     bundles::completed_bundle,
     data_mover::{
-        csi_workload, data_mover_backup, data_path_pods_gone, termination_record_written,
+        StoppedCsiProcess, csi_workload, data_mover_backup, data_path_pods_gone,
+        termination_record_written,
     },
     findings::{assert_first_finding, first_next_step, status_findings},
     real_node::{operation_phases, real_node_agent_with_config_map},
@@ -80,4 +81,44 @@ async fn serial_real_node_a_data_mover_pod_killed_for_memory_is_named_after_vele
     .await;
     node_agent.undo(t).await?;
     found
+}
+
+/// The snapshot controller not running (a common install gap: it ships with the CSI
+/// external-snapshotter, neither with Velero nor with most drivers). The backup's VolumeSnapshot
+/// never gets a content, and Velero gives up at the Backup's `csiSnapshotTimeout`. The bundle
+/// names the stuck snapshot first with the check of the snapshot controller; the timeout is
+/// its consequence and no longer advises waiting longer.
+#[tokio::test]
+async fn serial_real_node_a_backup_without_a_snapshot_controller_names_the_stuck_snapshot_first()
+-> Result<()> {
+    let t = &velero_debug_e2e::context::TestCtx::new().await?;
+    let ns = csi_workload(t, "dm-nosc", &["data"]).await?;
+    let stopped = StoppedCsiProcess::stop("snapshot-controller").await?;
+    let backup = data_mover_backup(t, &ns, &["--csi-snapshot-timeout", "15s"]).await;
+    stopped.start().await?;
+    let (backup, _) = backup?;
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+    assert_first_finding(
+        &bundle,
+        &files,
+        "volume-snapshot-not-reconciled",
+        &[&format!("VolumeSnapshot {ns}/velero-data-db-0-")],
+    )?;
+    let step = first_next_step(&bundle);
+    ensure!(
+        step.contains("kubectl get pods -A | grep snapshot-controller"),
+        "next step: {step}"
+    );
+    said_first(&files, "grep snapshot-controller")?;
+    let findings = status_findings(&bundle);
+    let timeout = findings
+        .iter()
+        .find(|f| f.rule == "csi-snapshot-timeout")
+        .context("no csi-snapshot-timeout finding")?;
+    let timeout_step = timeout.next_step.as_deref().unwrap_or_default();
+    ensure!(
+        timeout_step.contains("finding 1") && !timeout_step.contains("--csi-snapshot-timeout"),
+        "the timeout is not the stuck snapshot's consequence: {timeout:?}"
+    );
+    Ok(())
 }

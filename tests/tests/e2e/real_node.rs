@@ -24,9 +24,9 @@ use velero_debug_e2e::{
     polling::eventually,
     rbac::grant_workload_reads,
     real_node::{
-        backed_up_volume, backup_repository_of, failed_fs_backup_bundle, fs_backup,
-        data_path_lines_of, operation_phases, real_node_agent, real_node_agent_back, real_node_agent_with_config_map,
-        stateful_set_on_real_node, volume_sums,
+        backed_up_volume, backup_repository_of, data_path_lines_of, failed_fs_backup_bundle,
+        fs_backup, operation_phases, real_node_agent, real_node_agent_back,
+        real_node_agent_with_config_map, stateful_set_on_real_node, volume_sums,
     },
     restores::{real_restore, real_restore_annotated},
     velero_cli::velero,

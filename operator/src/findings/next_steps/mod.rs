@@ -246,7 +246,9 @@ pub(crate) fn pod_volume_timeout(namespace: &str) -> String {
 /// No content with a snapshot answered VolumeSnapshot `snapshot` (`<namespace>/<name>`):
 /// which of the two controllers that make one did not act.
 pub(crate) fn volume_snapshot_not_reconciled(snapshot: &str) -> String {
-    let (namespace, name) = snapshot.split_once('/').unwrap_or(("<namespace>", snapshot));
+    let (namespace, name) = snapshot
+        .split_once('/')
+        .unwrap_or(("<namespace>", snapshot));
     format!(
         "Is the snapshot controller (external-snapshotter's) running? `kubectl get pods -A | \
          grep snapshot-controller`. If it made a content (`kubectl get volumesnapshotcontent | \

@@ -329,35 +329,37 @@ pub(super) fn volume_snapshot_content_error(e: &Evidence) -> Vec<Finding> {
 /// the snapshot controller never bound it, or the driver's csi-snapshotter never cut it. The
 /// stuck snapshot is the cause; Velero's timeout is what it caused.
 pub(super) fn snapshot_not_reconciled(e: &Evidence) -> Vec<Finding> {
-    from_mentions(
-        e,
-        Pattern::SnapshotNotReconciled,
-        Severity::Error,
-        Layer::VolumeOperations,
-        "volume-snapshot-not-reconciled",
-        |mentions, n| {
-            let first = mentions
-                .iter()
-                .find_map(|m| patterns::unreconciled_snapshot(&m.quote))
-                .unwrap_or_else(|| "?".into());
-            if n > 1 {
-                format!("VolumeSnapshot {first} and {} more never got a snapshot: nothing reconciled them", n - 1)
-            } else {
-                format!("VolumeSnapshot {first} never got a snapshot: nothing reconciled it")
-            }
-        },
-    )
-    .map(|f| {
-        let snapshot = e
-            .mentions(Pattern::SnapshotNotReconciled)
-            .iter()
-            .find_map(|m| patterns::unreconciled_snapshot(&m.quote))
-            .unwrap_or_default();
-        f.explaining([CSI_SNAPSHOTS_KEY.to_string()])
-            .next_step(next_steps::volume_snapshot_not_reconciled(&snapshot))
-    })
-    .into_iter()
-    .collect()
+    let mentions = e.mentions(Pattern::SnapshotNotReconciled);
+    let stuck: Vec<(String, &crate::findings::patterns::Mention)> = mentions
+        .iter()
+        .filter_map(|m| patterns::unreconciled_snapshot(&m.quote).map(|s| (s, m)))
+        .collect();
+    let Some((first, mention)) = stuck.first() else {
+        return Vec::new();
+    };
+    let mut names: Vec<&str> = stuck.iter().map(|(s, _)| s.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let title = match names.len() {
+        1 => format!("VolumeSnapshot {first} never got a snapshot: nothing reconciled it"),
+        n => format!(
+            "VolumeSnapshot {first} and {} more never got a snapshot: nothing reconciled them",
+            n - 1
+        ),
+    };
+    vec![
+        Finding::new(
+            Severity::Error,
+            Layer::VolumeOperations,
+            "volume-snapshot-not-reconciled",
+            title,
+            &mention.quote,
+            &mention.file,
+        )
+        .at_line(mention.line)
+        .explaining([CSI_SNAPSHOTS_KEY.to_string()])
+        .next_step(next_steps::volume_snapshot_not_reconciled(first)),
+    ]
 }
 
 pub(super) fn csi_snapshot_timeout(e: &Evidence) -> Vec<Finding> {
