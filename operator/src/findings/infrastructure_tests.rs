@@ -436,6 +436,36 @@ fn a_snapshot_nothing_reconciled_comes_before_velero_s_timeout() {
     );
 }
 
+/// Velero 1.18.3's results with two classes for the driver and neither labelled (made on the
+/// real node): the claim's item action failed, and Velero's own words past its 200-byte
+/// prefix name the class and driver.
+#[test]
+fn no_snapshot_class_for_the_driver_is_named_with_the_label_to_set() {
+    let found = diagnose(&load_infrastructure("no-snapshot-class"));
+    assert_eq!(
+        rules_of(&found),
+        ["no-volume-snapshot-class", "item-action-error"]
+    );
+    assert_eq!(
+        found[0].title,
+        "No VolumeSnapshotClass Velero may use for hostpath.csi.vdo.local (StorageClass vdo-csi): 1 claim failed"
+    );
+    assert!(
+        found[0]
+            .quote
+            .starts_with("… failed to get VolumeSnapshotClass for StorageClass vdo-csi"),
+        "{}",
+        found[0].quote
+    );
+    let step = found[0].next_step.as_deref().unwrap_or_default();
+    assert!(
+        step.contains("velero.io/csi-volumesnapshot-class=true")
+            && step.contains("hostpath.csi.vdo.local"),
+        "{step}"
+    );
+    assert_eq!(found[1].consequence_of, Some(1));
+}
+
 #[test]
 fn a_restore_of_a_partial_backup_quotes_the_backups_own_errors() {
     let e = load_infrastructure("restore-backup-partial");

@@ -5,7 +5,7 @@
 use super::{
     last_words::{LastWords, LogTail},
     patterns::{self, Pattern},
-    text::{LogLevel, cap_borrowed, level_of, log_message, log_message_borrowed, quote},
+    text::{LogLevel, cap_borrowed, level_of, log_message, log_message_borrowed},
 };
 
 /// Groups of warning/error lines no pattern matched, kept per file.
@@ -320,7 +320,7 @@ impl LogScan {
                     self.earlier.push(LogHit {
                         pattern,
                         line: self.line,
-                        quote: quote(&log_message(line)),
+                        quote: patterns::quote_of(&log_message(line), pattern),
                         count: 1,
                     });
                 }
@@ -333,7 +333,7 @@ impl LogScan {
                 None => self.hits.push(LogHit {
                     pattern,
                     line: self.line,
-                    quote: quote(&log_message(line)),
+                    quote: patterns::quote_of(&log_message(line), pattern),
                     count: 1,
                 }),
             }

@@ -43,6 +43,8 @@ pub(crate) enum Pattern {
     /// Refused by the API server's validation (`... is invalid: ...`).
     ObjectInvalid,
     ItemActionError,
+    /// No VolumeSnapshotClass Velero may use for a claim's driver (none labelled, or none).
+    NoSnapshotClass,
     PvcNotFound,
     AlreadyExists,
 }
@@ -305,6 +307,13 @@ const NEEDLES: &[Needle] = &[
         pattern: Pattern::ItemActionError,
         parts: &["error executing custom action (groupResource="],
     },
+    // pkg/util/csi/volume_snapshot.go:451 (`failed to get VolumeSnapshotClass for provisioner
+    // %s: ensure that the desired VolumeSnapshotClass has the ... label`), wrapped by the
+    // claim's action (`failed to get VolumeSnapshotClass for StorageClass %s: ...`), 1.14-1.18.
+    Needle {
+        pattern: Pattern::NoSnapshotClass,
+        parts: &["failed to get VolumeSnapshotClass for "],
+    },
     // pkg/podvolume/backupper.go:250 and restorer.go:182.
     Needle {
         pattern: Pattern::PvcNotFound,
@@ -447,6 +456,48 @@ pub(crate) fn rejection_reason(text: &str) -> Option<String> {
     (!reason.is_empty()).then(|| reason.to_string())
 }
 
+/// A quote of `text` that shows why it matched `pattern`: its start when that holds the
+/// pattern's words (or the text fits), else from the first of the words on, marked as cut. A
+/// plugin's error wrapped in Velero's item-action prefix says what failed only past the
+/// quote's first 200 bytes.
+pub(crate) fn quote_of(text: &str, pattern: Pattern) -> String {
+    use crate::findings::text::{MAX_QUOTE_BYTES, quote};
+    if text.len() <= MAX_QUOTE_BYTES {
+        return quote(text);
+    }
+    let first_part = NEEDLES
+        .iter()
+        .filter(|n| n.pattern == pattern)
+        .flat_map(|n| {
+            n.parts
+                .iter()
+                .filter_map(|p| text.find(p).map(|at| (at, p.len())))
+        })
+        .min();
+    match first_part {
+        Some((at, len)) if at + len > MAX_QUOTE_BYTES - 4 => quote(&format!("… {}", &text[at..])),
+        _ => quote(text),
+    }
+}
+
+/// The StorageClass and the driver (provisioner) of a `failed to get VolumeSnapshotClass for
+/// StorageClass <class>: ... for provisioner <driver>: ...` message, each when named.
+pub(crate) fn snapshot_class_wanted(text: &str) -> (Option<String>, Option<String>) {
+    let named = |after: &str| {
+        let (_, rest) = text.split_once(after)?;
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '/'))
+            .take(253)
+            .collect();
+        (!name.is_empty()).then_some(name)
+    };
+    (
+        named("VolumeSnapshotClass for StorageClass "),
+        named("VolumeSnapshotClass for provisioner "),
+    )
+}
+
 /// `<namespace>/<name>` of the VolumeSnapshot Velero gave up on, from `Timed out awaiting
 /// reconciliation of volumesnapshot <ns>/<name>` or `Failed to wait for VolumeSnapshot
 /// <ns>/<name> to become ReadyToUse`; None when the line quotes a content's error (then the
@@ -562,6 +613,26 @@ mod tests {
         let with_error = "Failed to wait for VolumeSnapshot ns1/v to become ReadyToUse within \
              timeout 10m0s: CSI got timed out with error: SnapshotLimitExceeded";
         assert_eq!(unreconciled_snapshot(with_error), None);
+    }
+
+    #[test]
+    fn a_long_text_is_quoted_from_the_words_that_matched() {
+        let long = format!(
+            "error executing custom action (groupResource=persistentvolumeclaims, namespace=sc1, \
+             name=data-web-0): rpc error: code = Unknown desc = {}failed to get VolumeSnapshotClass \
+             for StorageClass vdo-csi: no class",
+            "x".repeat(120)
+        );
+        let q = quote_of(&long, Pattern::NoSnapshotClass);
+        assert!(
+            q.starts_with("… failed to get VolumeSnapshotClass for StorageClass vdo-csi"),
+            "{q}"
+        );
+        // The item action's own words are at its start: quoted from there.
+        assert!(
+            quote_of(&long, Pattern::ItemActionError).starts_with("error executing custom action")
+        );
+        assert_eq!(quote_of("short", Pattern::NoSnapshotClass), "short");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::{
     patterns::{self, Mention, Pattern},
-    text::{cap, quote},
+    text::cap,
 };
 
 /// Distinct groups kept; messages of further groups are only counted.
@@ -83,7 +83,7 @@ impl ResultGroups {
             if kept.len() < MAX_MENTIONS_PER_PATTERN {
                 kept.push(Mention {
                     pattern,
-                    quote: quote(message),
+                    quote: patterns::quote_of(message, pattern),
                     file: path.to_string(),
                     line: None,
                     operation: None,

@@ -737,7 +737,7 @@ impl Evidence {
             if patterns::classify(text).contains(&pattern) {
                 out.push(Mention {
                     pattern,
-                    quote: crate::findings::text::quote(text),
+                    quote: patterns::quote_of(text, pattern),
                     file: t.path.clone(),
                     line: None,
                     operation: None,
@@ -749,7 +749,7 @@ impl Evidence {
             if patterns::classify(&op.message).contains(&pattern) {
                 out.push(Mention {
                     pattern,
-                    quote: crate::findings::text::quote(&op.message),
+                    quote: patterns::quote_of(&op.message, pattern),
                     file: op.path.clone(),
                     line: None,
                     operation: Some(op.key()),
@@ -764,7 +764,7 @@ impl Evidence {
             if patterns::classify(&op.error).contains(&pattern) {
                 out.push(Mention {
                     pattern,
-                    quote: crate::findings::text::quote(&op.error),
+                    quote: patterns::quote_of(&op.error, pattern),
                     file: op.path.clone(),
                     line: None,
                     operation: None,

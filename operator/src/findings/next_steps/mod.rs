@@ -257,6 +257,16 @@ pub(crate) fn volume_snapshot_not_reconciled(snapshot: &str) -> String {
     )
 }
 
+/// Velero found no VolumeSnapshotClass it may use for `driver`.
+pub(crate) fn no_snapshot_class(driver: Option<&str>) -> String {
+    let driver = driver.unwrap_or("<driver>");
+    format!(
+        "Label the class Velero should use for {driver}: `kubectl label volumesnapshotclass \
+         <class> velero.io/csi-volumesnapshot-class=true` (`kubectl get volumesnapshotclass` \
+         lists each class with its driver; label one per driver), then back up again."
+    )
+}
+
 /// CSI snapshots were not ready in time.
 pub(crate) fn csi_snapshot_timeout() -> String {
     "If the snapshots were only slow, back up again with a longer wait: `velero backup create \

@@ -259,6 +259,11 @@ fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
             "`kubectl get volumesnapshotcontent ",
         ),
         (
+            "no-volume-snapshot-class",
+            load_infrastructure("no-snapshot-class"),
+            "`kubectl label volumesnapshotclass <class> velero.io/csi-volumesnapshot-class=true`",
+        ),
+        (
             "volume-snapshot-not-reconciled",
             load_infrastructure("snapshot-not-reconciled"),
             "`kubectl get pods -A | grep snapshot-controller`",

@@ -255,6 +255,9 @@ pub(super) fn item_action_error(e: &Evidence) -> Vec<Finding> {
         if f.quote.contains("code = Unavailable") {
             let step = next_steps::plugin_crashed(None, e.target.velero_namespace());
             f.about([PLUGIN_KEY.to_string()]).next_step(step)
+        } else if !e.mentions(Pattern::NoSnapshotClass).is_empty() && is_about_claims(&f.quote) {
+            // The claim's action found no class: that finding has the step.
+            f.about([CSI_SNAPSHOTS_KEY.to_string()])
         } else if is_about_csi_snapshots(&f.quote, e) {
             f.about([CSI_SNAPSHOTS_KEY.to_string()])
                 .next_step(next_steps::csi_snapshot_timeout())
@@ -284,8 +287,12 @@ fn acted_on(message: &str) -> Option<String> {
 fn is_about_csi_snapshots(quote: &str, e: &Evidence) -> bool {
     quote.contains("groupResource=volumesnapshots.snapshot.storage.k8s.io")
         || patterns::classify(quote).contains(&Pattern::CsiSnapshotTimeout)
-        || (quote.contains("groupResource=persistentvolumeclaims")
-            && !e.mentions(Pattern::CsiSnapshotTimeout).is_empty())
+        || (is_about_claims(quote) && !e.mentions(Pattern::CsiSnapshotTimeout).is_empty())
+}
+
+/// An item action on claims: Velero 1.14+'s CSI action.
+fn is_about_claims(quote: &str) -> bool {
+    quote.contains("groupResource=persistentvolumeclaims")
 }
 
 pub(super) fn hooks_failed(e: &Evidence) -> Vec<Finding> {

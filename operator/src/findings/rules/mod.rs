@@ -41,6 +41,7 @@ const RULES: &[Rule] = &[
     volumes::pod_volume_restore_blocked,
     volumes::pod_volume_restore_stuck,
     volumes::volume_snapshot_content_error,
+    volumes::no_snapshot_class,
     volumes::snapshot_not_reconciled,
     volumes::csi_snapshot_timeout,
     volumes::pod_volume_timeout,

@@ -362,6 +362,41 @@ pub(super) fn snapshot_not_reconciled(e: &Evidence) -> Vec<Finding> {
     ]
 }
 
+/// No VolumeSnapshotClass Velero may use for a claim's driver: none of the driver's classes
+/// is labelled for Velero and there is not exactly one (or there is none). Velero names the
+/// StorageClass and the driver; the claims' item actions failed with it.
+pub(super) fn no_snapshot_class(e: &Evidence) -> Vec<Finding> {
+    from_mentions(
+        e,
+        Pattern::NoSnapshotClass,
+        Severity::Error,
+        Layer::VolumeOperations,
+        "no-volume-snapshot-class",
+        |mentions, n| {
+            let (class, driver) = mentions
+                .first()
+                .map(|m| patterns::snapshot_class_wanted(&m.quote))
+                .unwrap_or_default();
+            let driver = driver.unwrap_or_else(|| "its driver".into());
+            let class = class
+                .map(|c| format!(" (StorageClass {c})"))
+                .unwrap_or_default();
+            format!(
+                "No VolumeSnapshotClass Velero may use for {driver}{class}: {} failed",
+                plural(n, "claim", "claims")
+            )
+        },
+    )
+    .map(|f| {
+        let (_, driver) = patterns::snapshot_class_wanted(&f.quote);
+        let step = next_steps::no_snapshot_class(driver.as_deref());
+        f.explaining([CSI_SNAPSHOTS_KEY.to_string()])
+            .next_step(step)
+    })
+    .into_iter()
+    .collect()
+}
+
 pub(super) fn csi_snapshot_timeout(e: &Evidence) -> Vec<Finding> {
     from_mentions(
         e,
