@@ -7,7 +7,11 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::{Api, ResourceExt, api::ListParams};
+use kube::{
+    Api, ResourceExt,
+    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    core::{ApiResource, GroupVersionKind},
+};
 use velero_debug_crd::TERMINATION_RECORD;
 
 use crate::{
@@ -71,6 +75,67 @@ impl Drop for StoppedCsiProcess {
                 .status();
         }
     }
+}
+
+/// The environment's VolumeSnapshotClass without Velero's label, beside a second class of the
+/// same driver: Velero then has no class it may use. Put back by [`Self::undo`], or by the
+/// test's cleanup (the second class) and on drop (the label) should the test fail first.
+pub struct UnlabelledSnapshotClasses {
+    class: String,
+    undone: bool,
+}
+
+const VELERO_CLASS_LABEL: &str = "velero.io/csi-volumesnapshot-class";
+
+impl UnlabelledSnapshotClasses {
+    pub async fn make(t: &TestCtx, class: &str, driver: &str) -> Result<Self> {
+        let api = Api::<DynamicObject>::all_with(t.client.clone(), &snapshot_class_resource());
+        let second = format!("{class}-retain");
+        t.cleanup.delete(&snapshot_class_resource(), None, &second);
+        let retained: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+            "metadata": {"name": second}, "driver": driver, "deletionPolicy": "Retain",
+        }))?;
+        api.create(&PostParams::default(), &retained).await?;
+        let unlabel = serde_json::json!({"metadata": {"labels": {VELERO_CLASS_LABEL: null}}});
+        api.patch(class, &PatchParams::default(), &Patch::Merge(&unlabel))
+            .await?;
+        Ok(UnlabelledSnapshotClasses {
+            class: class.to_string(),
+            undone: false,
+        })
+    }
+
+    pub async fn undo(mut self, t: &TestCtx) -> Result<()> {
+        self.undone = true;
+        let api = Api::<DynamicObject>::all_with(t.client.clone(), &snapshot_class_resource());
+        let label = serde_json::json!({"metadata": {"labels": {VELERO_CLASS_LABEL: "true"}}});
+        api.patch(&self.class, &PatchParams::default(), &Patch::Merge(&label))
+            .await?;
+        let _ = api
+            .delete(&format!("{}-retain", self.class), &Default::default())
+            .await;
+        Ok(())
+    }
+}
+
+impl Drop for UnlabelledSnapshotClasses {
+    fn drop(&mut self) {
+        if !self.undone {
+            let _ = std::process::Command::new("kubectl")
+                .args(["label", "--overwrite", "volumesnapshotclass", &self.class])
+                .arg(format!("{VELERO_CLASS_LABEL}=true"))
+                .status();
+        }
+    }
+}
+
+fn snapshot_class_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "snapshot.storage.k8s.io",
+        "v1",
+        "VolumeSnapshotClass",
+    ))
 }
 
 /// Stops or starts one of CSI's processes (`snapshot-controller`, `driver`, `provisioner`,

@@ -10,8 +10,8 @@ use velero_debug_e2e::{
     archives::text,
     bundles::completed_bundle,
     data_mover::{
-        StoppedCsiProcess, csi_workload, data_mover_backup, data_path_pods_gone,
-        termination_record_written,
+        StoppedCsiProcess, UnlabelledSnapshotClasses, csi_workload, data_mover_backup,
+        data_path_pods_gone, termination_record_written,
     },
     findings::{assert_first_finding, first_next_step, status_findings},
     real_node::{operation_phases, real_node_agent_with_config_map},
@@ -120,5 +120,37 @@ async fn serial_real_node_a_backup_without_a_snapshot_controller_names_the_stuck
         timeout_step.contains("finding 1") && !timeout_step.contains("--csi-snapshot-timeout"),
         "the timeout is not the stuck snapshot's consequence: {timeout:?}"
     );
+    Ok(())
+}
+
+/// No VolumeSnapshotClass Velero may use for the driver: its class lost Velero's label and a
+/// second class of the same driver exists (Velero takes a lone class unlabelled). The claim's
+/// CSI action fails; the bundle names the driver and the label to set.
+#[tokio::test]
+async fn serial_real_node_no_snapshot_class_velero_may_use_is_named_with_the_label_to_set()
+-> Result<()> {
+    let t = &velero_debug_e2e::context::TestCtx::new().await?;
+    let csi = t.env.real_node()?.csi.clone();
+    let ns = csi_workload(t, "dm-nocl", &["data"]).await?;
+    let classes = UnlabelledSnapshotClasses::make(t, &csi.snapshot_class, &csi.driver).await?;
+    let backup = data_mover_backup(t, &ns, &[]).await;
+    classes.undo(t).await?;
+    let (backup, _) = backup?;
+    let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+    assert_first_finding(
+        &bundle,
+        &files,
+        "no-volume-snapshot-class",
+        &[&format!(
+            "for {} (StorageClass {})",
+            csi.driver, csi.storage_class
+        )],
+    )?;
+    let step = first_next_step(&bundle);
+    ensure!(
+        step.contains("velero.io/csi-volumesnapshot-class=true") && step.contains(&csi.driver),
+        "next step: {step}"
+    );
+    said_first(&files, "failed to get VolumeSnapshotClass for StorageClass")?;
     Ok(())
 }
