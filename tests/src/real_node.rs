@@ -311,6 +311,16 @@ pub async fn real_node_agent_with_config_map(
     name: &str,
     resources: &str,
 ) -> Result<ChangedNodeAgent> {
+    real_node_agent_with_config_map_and_args(t, name, resources, &[]).await
+}
+
+/// [`real_node_agent_with_config_map`] with `args` added to node-agent's own.
+pub async fn real_node_agent_with_config_map_and_args(
+    t: &TestCtx,
+    name: &str,
+    resources: &str,
+    args: &[&str],
+) -> Result<ChangedNodeAgent> {
     let config_maps: Api<ConfigMap> = Api::namespaced(t.client.clone(), &t.env.namespace);
     let _ = config_maps.delete(name, &Default::default()).await;
     t.cleanup.object::<ConfigMap>(&t.env.namespace, name);
@@ -323,15 +333,16 @@ pub async fn real_node_agent_with_config_map(
             }))?,
         )
         .await?;
-    change_real_node_agent(
-        t,
-        serde_json::json!([{
-            "op": "add",
-            "path": "/spec/template/spec/containers/0/args/-",
-            "value": format!("--node-agent-configmap={name}"),
-        }]),
-    )
-    .await
+    let flag = format!("--node-agent-configmap={name}");
+    let ops: Vec<serde_json::Value> = std::iter::once(flag.as_str())
+        .chain(args.iter().copied())
+        .map(|arg| {
+            serde_json::json!({
+                "op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": arg,
+            })
+        })
+        .collect();
+    change_real_node_agent(t, serde_json::Value::Array(ops)).await
 }
 
 /// Changes the node-agent DaemonSet's pod template by the JSON patch `ops` and restarts the

@@ -21,6 +21,8 @@ pub(crate) enum Pattern {
     /// node has.
     PodRejected,
     DiagnoseExpose,
+    /// Velero's expose diagnosis says the data-path pod could not be scheduled.
+    ExposePodUnschedulable,
     PodVolumeTimeout,
     CsiSnapshotTimeout,
     /// Velero gave up on a VolumeSnapshot that no VolumeSnapshotContent with a snapshot handle
@@ -167,6 +169,15 @@ const NEEDLES: &[Needle] = &[
     Needle {
         pattern: Pattern::DiagnoseExpose,
         parts: &["[Diagnose ", " expose]"],
+    },
+    // pkg/util/kube/pod.go DiagnosePod (1.16+): `Pod condition %s, status %s, reason %s,
+    // message %s`, one line of the block.
+    Needle {
+        pattern: Pattern::ExposePodUnschedulable,
+        parts: &[
+            "[Diagnose ",
+            "Pod condition PodScheduled, status False, reason Unschedulable, message ",
+        ],
     },
     // pkg/podvolume/backupper.go:418 and restorer.go:234.
     Needle {

@@ -145,10 +145,12 @@ pub(crate) fn setting(
     Setting::NotSet { name }
 }
 
+/// A setting's value as said in a finding: a list or object (`loadAffinity`) as compact JSON.
 fn value_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
+        Value::Array(_) | Value::Object(_) => Some(v.to_string()),
         _ => None,
     }
 }

@@ -14,7 +14,9 @@ use velero_debug_e2e::{
         data_path_pods_gone, termination_record_written,
     },
     findings::{assert_first_finding, first_next_step, status_findings},
-    real_node::{operation_phases, real_node_agent_with_config_map},
+    real_node::{
+        operation_phases, real_node_agent_with_config_map, real_node_agent_with_config_map_and_args,
+    },
 };
 
 /// Whether summary.md's first 40 lines (where the first finding, its quote and next step
@@ -153,4 +155,62 @@ async fn serial_real_node_no_snapshot_class_velero_may_use_is_named_with_the_lab
     );
     said_first(&files, "failed to get VolumeSnapshotClass for StorageClass")?;
     Ok(())
+}
+
+/// A data mover pod that cannot start: node-agent's ConfigMap keeps data mover pods to nodes
+/// with a label none has (`loadAffinity`), so the DataUpload's pod stays Pending until the
+/// node-agent's prepare timeout cancels the DataUpload. The bundle names the pod's reason and
+/// the ConfigMap.
+#[tokio::test]
+async fn serial_real_node_a_data_mover_pod_that_cannot_be_placed_names_its_reason_and_config_map()
+-> Result<()> {
+    let t = &velero_debug_e2e::context::TestCtx::new().await?;
+    let ns = csi_workload(t, "dm-noplace", &["data"]).await?;
+    let config_map = "node-agent-config";
+    let affinity =
+        r#"{"loadAffinity":[{"nodeSelector":{"matchLabels":{"vdo.test/data-mover":"nowhere"}}}]}"#;
+    let node_agent = real_node_agent_with_config_map_and_args(
+        t,
+        config_map,
+        affinity,
+        &["--data-mover-prepare-timeout=40s"],
+    )
+    .await?;
+    let found = async {
+        let (backup, _) = data_mover_backup(t, &ns, &[]).await?;
+        let uploads = operation_phases(t, "DataUpload", "velero.io/backup-name", &backup).await?;
+        ensure!(
+            !uploads.is_empty() && uploads.values().all(|p| p == "Canceled" || p == "Failed"),
+            "backup {backup}: DataUploads {uploads:?}"
+        );
+        let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
+        assert_first_finding(
+            &bundle,
+            &files,
+            "data-path-pod-unschedulable",
+            &[
+                "could not be scheduled",
+                "didn't match Pod's node affinity/selector",
+            ],
+        )?;
+        said_first(
+            &files,
+            &format!(
+                "ConfigMap {}/{config_map}, key node-agent-config.json: loadAffinity",
+                t.env.namespace
+            ),
+        )?;
+        let step = first_next_step(&bundle);
+        ensure!(
+            step.contains(&format!(
+                "kubectl -n {} edit configmap {config_map}",
+                t.env.namespace
+            )),
+            "next step: {step}"
+        );
+        Ok(())
+    }
+    .await;
+    node_agent.undo(t).await?;
+    found
 }

@@ -261,3 +261,20 @@ pub(crate) fn plugin_operation_waiting(kind: &str, name: &str, action: &str, id:
          not complete. Velero gives up at the {lower}'s itemOperationTimeout (4h by default)."
     )
 }
+
+/// A data-path pod the scheduler could not place; `config_map` sets node-agent's
+/// loadAffinity when known.
+pub(crate) fn data_path_pod_unschedulable(config_map: Option<&str>, ns: &str) -> String {
+    match config_map {
+        Some(name) => format!(
+            "Its loadAffinity matches no node that can run it: fix it with `kubectl -n {ns} edit \
+             configmap {name}` (or remove it), restart node-agent (`kubectl -n {ns} rollout \
+             restart daemonset node-agent`), then run the operation again."
+        ),
+        None => format!(
+            "The scheduler's message says what no node offers: the pod takes node-agent's \
+             tolerations and node selector (`kubectl -n {ns} get daemonset node-agent -o \
+             yaml`) and the loadAffinity of its ConfigMap; fix that, then run it again."
+        ),
+    }
+}

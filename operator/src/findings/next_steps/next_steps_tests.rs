@@ -259,6 +259,11 @@ fn cases() -> Vec<(&'static str, Evidence, &'static str)> {
             "`kubectl get volumesnapshotcontent ",
         ),
         (
+            "data-path-pod-unschedulable",
+            load("data-mover-pod-unschedulable"),
+            "`kubectl -n velero get daemonset node-agent -o yaml`",
+        ),
+        (
             "no-volume-snapshot-class",
             load_infrastructure("no-snapshot-class"),
             "`kubectl label volumesnapshotclass <class> velero.io/csi-volumesnapshot-class=true`",
@@ -467,6 +472,7 @@ fn rule_ids_in_code() -> BTreeSet<String> {
         include_str!("../rules/platform.rs"),
         include_str!("../rules/pods.rs"),
         include_str!("../rules/refusals.rs"),
+        include_str!("../rules/exposes.rs"),
         include_str!("../rules/stalled.rs"),
         include_str!("../rules/volumes.rs"),
         include_str!("../rules/warnings.rs"),
@@ -508,7 +514,7 @@ fn every_rule_of_the_code_has_a_next_step_case() {
         .filter(|name| !name.to_string_lossy().ends_with("_tests.rs"))
         .count();
     assert_eq!(
-        files, 10,
+        files, 11,
         "a file was added to or taken from rules/: list it above"
     );
 }

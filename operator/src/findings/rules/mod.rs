@@ -3,6 +3,7 @@
 
 mod data_path;
 mod ended_pods;
+mod exposes;
 mod items;
 mod platform;
 mod pods;
@@ -34,6 +35,7 @@ const RULES: &[Rule] = &[
     data_path::repository_locked,
     data_path::repository_password_invalid,
     data_path::data_path_pod_rejected,
+    exposes::data_path_pod_unschedulable,
     ended_pods::data_path_pod_ended,
     data_path::repository_not_ready,
     data_path::repository_maintenance_failed,
