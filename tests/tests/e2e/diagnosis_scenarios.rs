@@ -18,7 +18,7 @@ use velero_debug_e2e::{
         assert_first_finding, assert_first_status_finding, probable_cause_event, status_findings,
     },
     nodes::{fake_node, restart_node_agent_on},
-    operations::{operation_object, pod_volume_restore},
+    operations::pod_volume_restore,
     plugin,
     polling::eventually,
     restores::finished_restore,
@@ -187,36 +187,6 @@ async fn a_restore_completed_with_warnings_only_says_so_and_names_them() -> Resu
         "the header should say Completed with 2 warnings:\n{summary}"
     );
     assert_first_finding(&bundle, &files, "already-exists", &["already existed"])?;
-    Ok(())
-}
-
-/// A DataUpload canceled by Velero (its node-agent found an expose error): the finding names
-/// the DataUpload, its phase and message.
-#[tokio::test]
-async fn a_canceled_data_upload_is_named_with_its_message() -> Result<()> {
-    let t = &TestCtx::new().await?;
-    let (ns, backup, backup_uid) = real_backup(t, "du-src").await?;
-    let message =
-        "found a dataupload with expose error: timeout on preparing data upload. mark it as cancel";
-    let du = operation_object(
-        t,
-        "DataUpload",
-        serde_json::json!({"velero.io/backup-name": backup, "velero.io/backup-uid": backup_uid}),
-        serde_json::json!({
-            "snapshotType": "CSI", "sourceNamespace": ns, "sourcePVC": "data",
-            "backupStorageLocation": "default", "operationTimeout": "10m",
-            "csiSnapshot": {"volumeSnapshot": "vs-data", "storageClass": "standard"},
-        }),
-        serde_json::json!({"phase": "Canceled", "message": message, "node": "node-1"}),
-    )
-    .await?;
-    let (bundle, files) = completed_bundle(t, serde_json::json!({"backup": backup})).await?;
-    assert_first_finding(&bundle, &files, "volume-operation-failed", &[&du])?;
-    let summary = text(&files, "summary.md")?;
-    ensure!(
-        summary.contains("timeout on preparing data upload"),
-        "the DataUpload's message is not in summary.md:\n{summary}"
-    );
     Ok(())
 }
 
