@@ -46,7 +46,7 @@ step 2 "helm install the chart (CRD, ServiceAccount, least-privilege RBAC; 0 rep
 step 3 "operator: built from the working tree, running as the chart's ServiceAccount"
 VDO_AS_SERVICE_ACCOUNT=1 "$ENV_DIR/lifecycle/operator/operator-up.sh"
 
-step 4 "a real backup of namespace 'shop' (three ConfigMaps, and a StatefulSet whose volume on the real node goes file by file through the node-agent)"
+step 4 "a real backup of namespace 'shop' (three ConfigMaps; a StatefulSet whose volume goes file by file through the node-agent, and one whose CSI volume is snapshotted and moved by the data mover)"
 suffix=$(date +%s)
 src="shop-$suffix"
 kubectl create namespace "$src" >/dev/null
@@ -64,7 +64,10 @@ spec:
   replicas: 1
   selector: {matchLabels: {app: orders}}
   template:
-    metadata: {labels: {app: orders}}
+    metadata:
+      labels: {app: orders}
+      # Opted in to fs-backup; the CSI volume below goes through a snapshot and the data mover.
+      annotations: {backup.velero.io/backup-volumes: data}
     spec:
       nodeSelector: {kubernetes.io/hostname: $real_node}
       tolerations: [{key: $taint, operator: Exists, effect: NoSchedule}]
@@ -79,12 +82,40 @@ spec:
   - metadata: {name: data}
     spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 64Mi}}}
 EOF
-kubectl -n "$src" wait --for=condition=Ready pod/orders-0 --timeout=120s >/dev/null ||
-  die "the StatefulSet's pod did not start on $real_node"
+csi_class=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["realNode"]["csi"]["storageClass"])' "$VDO_ENV_DIR/env.json")
+kubectl -n "$src" apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ledger}
+spec:
+  serviceName: ledger
+  replicas: 1
+  selector: {matchLabels: {app: ledger}}
+  template:
+    metadata: {labels: {app: ledger}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: $real_node}
+      tolerations: [{key: $taint, operator: Exists, effect: NoSchedule}]
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: db
+        image: vdo.local/busybox:1
+        imagePullPolicy: Never
+        command: [sh, -c, "[ -f /data/ledger ] || dd if=/dev/urandom of=/data/ledger bs=64k count=16 2>/dev/null; exec sleep 86400"]
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], storageClassName: $csi_class, resources: {requests: {storage: 64Mi}}}
+EOF
+for pod in orders-0 ledger-0; do
+  for _ in $(seq 1 60); do kubectl -n "$src" get pod "$pod" >/dev/null 2>&1 && break; sleep 1; done
+  kubectl -n "$src" wait --for=condition=Ready "pod/$pod" --timeout=120s >/dev/null ||
+    die "pod $pod of the StatefulSets did not start on $real_node"
+done
 backup="nightly-$suffix"
-velero backup create "$backup" --include-namespaces "$src" --default-volumes-to-fs-backup \
+velero backup create "$backup" --include-namespaces "$src" --snapshot-move-data \
   --storage-location real-node --wait >/dev/null
-say "demo: backup $backup: $(kubectl -n velero get backup "$backup" -o jsonpath='{.status.phase}'), $(kubectl -n velero get podvolumebackups -l "velero.io/backup-name=$backup" -o jsonpath='{.items[*].status.phase}') volume backup on $real_node"
+say "demo: backup $backup: $(kubectl -n velero get backup "$backup" -o jsonpath='{.status.phase}'), $(kubectl -n velero get podvolumebackups -l "velero.io/backup-name=$backup" -o jsonpath='{.items[*].status.phase}') volume backup and $(kubectl -n velero get datauploads -l "velero.io/backup-name=$backup" -o jsonpath='{.items[*].status.phase}') data upload on $real_node"
 
 step 5 "a restore into 'shop-copy', whose ResourceQuota admits no ConfigMap: PartiallyFailed"
 dst="$src-copy"
@@ -155,10 +186,13 @@ screenshot="$demo_dir/$bundle-report.png"
 NODE_PATH="$browser_tools" node "$REPO_ROOT/tests/browser/report-check.cjs" "$report" "$screenshot" \
   >"$demo_dir/$bundle-report-check.json" || die "the report did not render in Chromium"
 say "demo: $(jq -r '"\(.bars | length) operations drawn, \(.consoleErrors | length) console errors, \(.requests | length) request(s), loaded in \(.loadMs) ms"' "$demo_dir/$bundle-report-check.json")"
-# The restore's volume came back through the real node-agent: its PodVolumeRestore is drawn.
-pvr_bars=$(jq '[.bars[] | select(.kind == "PodVolumeRestore")] | length' "$demo_dir/$bundle-report-check.json")
-((pvr_bars >= 1)) || die "the report draws no PodVolumeRestore (bars: $(jq -c '.bars' "$demo_dir/$bundle-report-check.json"))"
-say "demo: $pvr_bars PodVolumeRestore drawn, from the real node-agent's restore"
+# The restore's volumes came back through the real node-agent: a PodVolumeRestore and a
+# DataDownload (the data mover's) are drawn.
+for kind in PodVolumeRestore DataDownload; do
+  bars=$(jq --arg k "$kind" '[.bars[] | select(.kind == $k)] | length' "$demo_dir/$bundle-report-check.json")
+  ((bars >= 1)) || die "the report draws no $kind (bars: $(jq -c '.bars' "$demo_dir/$bundle-report-check.json"))"
+  say "demo: $bars $kind drawn, from the real node-agent's restore"
+done
 
 rm -rf "$REPO_ROOT/docs/transcripts"
 mkdir -p "$REPO_ROOT/docs/transcripts"
