@@ -27,7 +27,7 @@ crd: ## regenerate deploy/crd.yaml from the Rust types, then what the chart deri
 manifests: tools ## the chart's CRD copy and deploy/manifests.yaml, rendered from the chart
 	bash $(ENV)/packaging/render-manifests.sh
 
-lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, chart README, links, layering, file sizes, the compatibility table), the chart checks, actionlint, the alerting rules (promtool)
+lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, chart README, links, layering, file sizes, the compatibility table), the chart checks, actionlint, the alerting rules (promtool), our Go (gofmt, vet)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	# The settings check compares the built operator's --help with the chart and the docs.
@@ -42,6 +42,7 @@ lint: tools ## fmt, clippy, tests/lint (transcripts, settings, rule catalogue, c
 	bash tests/lint/actionlint.sh
 	bash tests/lint/krew-check.sh
 	bash tests/lint/promtool-check.sh
+	bash tests/lint/go-check.sh
 
 unit: ## tests that need no server (the identity ones run Google's and Microsoft's Python libraries)
 	bash $(ENV)/run/unit.sh

@@ -173,7 +173,7 @@ async fn serial_real_node_a_data_mover_pod_that_cannot_be_placed_names_its_reaso
         t,
         config_map,
         affinity,
-        &["--data-mover-prepare-timeout=40s"],
+        &["--data-mover-prepare-timeout=20s"],
     )
     .await?;
     let found = async {
