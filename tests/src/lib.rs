@@ -32,6 +32,7 @@ pub mod data_mover;
 pub mod kwok_logs;
 pub mod nodes;
 pub mod real_node;
+pub mod volumes;
 
 // The object stores, and what a test puts in front of them or of the API server.
 pub mod api_proxy;

@@ -163,8 +163,16 @@ fn claims() -> Vec<Column> {
             }
         }),
         column("Volume", 0, |o, _| text(&o["spec"]["volumeName"]).into()),
+        // Kubernetes' printer: a claim that names a volume shows its capacity, a zero
+        // quantity ("0") while the status has none (a claim Pending on a volume bound to
+        // another claim); one that names none shows nothing.
         column("Capacity", 0, |o, _| {
-            text(&o["status"]["capacity"]["storage"]).into()
+            let capacity = text(&o["status"]["capacity"]["storage"]);
+            if text(&o["spec"]["volumeName"]).is_empty() || !capacity.is_empty() {
+                capacity.into()
+            } else {
+                "0".into()
+            }
         }),
         column("Access Modes", 0, |o, _| {
             access_modes(&o["status"]["accessModes"]).into()
@@ -278,6 +286,21 @@ mod tests {
         assert_eq!(last_seen(&untimed, now), "<unknown>");
         assert_eq!(cell("Message"), "m");
         assert_eq!(cols.iter().find(|c| c.name == "Name").unwrap().priority, 1);
+    }
+
+    #[test]
+    fn a_claim_naming_a_volume_prints_a_zero_capacity_as_kubernetes_does() {
+        let now: Timestamp = "2026-01-01T00:00:30Z".parse().unwrap();
+        let cols = claims();
+        let capacity = &cols.iter().find(|c| c.name == "Capacity").unwrap().cell;
+        let pending_on_a_volume =
+            json!({"spec": {"volumeName": "pv-1"}, "status": {"phase": "Pending"}});
+        assert_eq!(capacity(&pending_on_a_volume, now), "0");
+        let bound =
+            json!({"spec": {"volumeName": "pv-1"}, "status": {"capacity": {"storage": "1Gi"}}});
+        assert_eq!(capacity(&bound, now), "1Gi");
+        let unbound = json!({"spec": {}, "status": {"phase": "Pending"}});
+        assert_eq!(capacity(&unbound, now), "");
     }
 
     #[test]

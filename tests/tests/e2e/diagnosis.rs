@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::{
-    core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod},
+    core::v1::{Event, PersistentVolumeClaim, Pod},
     rbac::v1::{Role, RoleBinding},
     storage::v1::VolumeAttachment,
 };
@@ -25,6 +25,7 @@ use velero_debug_e2e::{
     polling::eventually,
     rbac::RELEASE,
     restores::finished_restore,
+    volumes::static_volume,
 };
 use velero_debug_operator::velero::resource as velero_resource;
 
@@ -289,27 +290,6 @@ async fn a_pod_volume_restore_stuck_behind_a_multi_attach_error_names_its_pod_fi
         status.warnings
     );
     Ok(())
-}
-
-/// A PersistentVolume named `name` for claim `namespace/claim` (static, never attached by
-/// anything here); its uid.
-async fn static_volume(t: &TestCtx, name: &str, namespace: &str, claim: &str) -> Result<String> {
-    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "spec": {
-            "capacity": {"storage": "1Gi"},
-            "accessModes": ["ReadWriteOnce"],
-            "storageClassName": "velerodebug-e2e-none",
-            "hostPath": {"path": "/tmp/velerodebug-e2e"},
-            "claimRef": {"namespace": namespace, "name": claim},
-        },
-    }))?;
-    t.cleanup
-        .delete(&ApiResource::erase::<PersistentVolume>(&()), None, name);
-    let created = Api::<PersistentVolume>::all(t.client.clone())
-        .create(&PostParams::default(), &pv)
-        .await?;
-    created.uid().context("the PV has no uid")
 }
 
 /// A VolumeAttachment saying `node` holds volume `pv`, attached; its name.

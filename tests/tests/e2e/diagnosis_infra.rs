@@ -104,12 +104,13 @@ async fn a_node_tainted_against_node_agent_is_the_first_finding_with_its_taint()
     );
 
     // What Velero runs with, in the header: the environment's server runs with
-    // --uploader-type=kopia, its maintenance ConfigMap and the AWS plugin.
+    // --uploader-type=kopia, CSI on (as its users start it for the data mover), its
+    // maintenance ConfigMap and the AWS plugin; node-agent with CSI on.
     let maintenance = &t.env.real_node()?.maintenance_config_map;
     ensure!(
         summary.contains(&format!(
-            "- Server flags: `--uploader-type=kopia --repo-maintenance-job-configmap={maintenance}`; plugins: velero/velero-plugin-for-aws:"
-        )) && summary.contains("- node-agent flags: none (Velero's defaults)"),
+            "- Server flags: `--uploader-type=kopia --features=EnableCSI --repo-maintenance-job-configmap={maintenance}`; plugins: velero/velero-plugin-for-aws:"
+        )) && summary.contains("- node-agent flags: `--features=EnableCSI`"),
         "{summary}"
     );
     Ok(())

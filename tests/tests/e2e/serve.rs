@@ -19,6 +19,7 @@ use velero_debug_e2e::{
     restores::{quota_refusing_configmaps, real_restore},
     served::{Served, run},
     velero_cli::settled,
+    volumes::{STATIC_CLASS, static_volume},
 };
 
 /// The source namespace: a ConfigMap (the quota refuses it at restore: PartiallyFailed), a
@@ -33,11 +34,18 @@ async fn source_namespace(t: &TestCtx) -> Result<String> {
         .await?;
     let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "velerodebug-e2e-none",
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": STATIC_CLASS,
             "resources": {"requests": {"storage": "1Gi"}}}}))?;
-    Api::<PersistentVolumeClaim>::namespaced(t.client.clone(), &ns)
-        .create(&PostParams::default(), &pvc)
-        .await?;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(t.client.clone(), &ns);
+    claims.create(&PostParams::default(), &pvc).await?;
+    // Bound, as a claim whose pod ran is: Velero with CSI on fails an unbound claim's backup.
+    static_volume(t, &format!("{ns}-data"), &ns, "data").await?;
+    eventually("the claim Bound", Duration::from_secs(60), || async {
+        let claim = claims.get("data").await?;
+        let phase = claim.status.and_then(|s| s.phase);
+        Ok((phase.as_deref() == Some("Bound")).then_some(()))
+    })
+    .await?;
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "web", "labels": {"app": "web"}},
         "spec": {"nodeSelector": {"velerodebug.io/e2e-no-such-node": "true"},
