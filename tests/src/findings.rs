@@ -93,6 +93,19 @@ pub async fn probable_cause_event(
 
 /// The bundle's status.findings (none before it finished).
 /// The first finding's next step in status; empty when there is none.
+/// Checks that summary.md's first 40 lines (where the first finding, its quote and next step
+/// are) say `words` on one line.
+pub fn said_first(files: &BTreeMap<String, Vec<u8>>, words: &str) -> Result<()> {
+    let summary = text(files, "summary.md")?;
+    let head: Vec<&str> = summary.lines().take(40).collect();
+    ensure!(
+        head.iter().any(|l| l.contains(words)),
+        "summary.md's first 40 lines do not say {words:?}:\n{}",
+        head.join("\n")
+    );
+    Ok(())
+}
+
 pub fn first_next_step(bundle: &DebugBundle) -> String {
     status_findings(bundle)
         .into_iter()

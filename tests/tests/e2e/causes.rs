@@ -20,7 +20,7 @@ use velero_debug_e2e::{
     bundles::completed_bundle,
     context::{TestCtx, create_namespace, unique_name},
     data_mover::{data_path_pods_gone, termination_record_written},
-    findings::{assert_first_finding, first_next_step, status_findings},
+    findings::{assert_first_finding, first_next_step, said_first, status_findings},
     operators::{lease_holder, operator_metric, restart_operators},
     polling::eventually,
     real_node::{
@@ -32,19 +32,6 @@ use velero_debug_e2e::{
     velero_cli::in_final_phase,
 };
 use velero_debug_operator::velero::resource as velero_resource;
-
-/// Whether summary.md's first 40 lines (where the first finding, its quote and next step
-/// are) say `words`.
-fn said_first(files: &std::collections::BTreeMap<String, Vec<u8>>, words: &str) -> Result<()> {
-    let summary = text(files, "summary.md")?;
-    let head: Vec<&str> = summary.lines().take(40).collect();
-    ensure!(
-        head.iter().any(|l| l.contains(words)),
-        "summary.md's first 40 lines do not say {words:?}:\n{}",
-        head.join("\n")
-    );
-    Ok(())
-}
 
 /// The status of the real node's node-agent container, whatever its pod's state.
 async fn node_agent_container(

@@ -3,33 +3,18 @@
 //! Velero's node-agent), each named by its cause first with a next step naming the real
 //! object. Serial: each changes the real node's node-agent or stops a CSI process.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result, ensure};
 use velero_debug_e2e::{
-    archives::text,
     bundles::completed_bundle,
     data_mover::{
         StoppedCsiProcess, UnlabelledSnapshotClasses, csi_workload, data_mover_backup,
         data_path_pods_gone, termination_record_written,
     },
-    findings::{assert_first_finding, first_next_step, status_findings},
+    findings::{assert_first_finding, first_next_step, said_first, status_findings},
     real_node::{
         operation_phases, real_node_agent_with_config_map, real_node_agent_with_config_map_and_args,
     },
 };
-
-/// Whether summary.md's first 40 lines (where the first finding, its quote and next step
-/// are) say `words`.
-fn said_first(files: &BTreeMap<String, Vec<u8>>, words: &str) -> Result<()> {
-    let summary = text(files, "summary.md")?;
-    let head: String = summary.lines().take(40).collect::<Vec<_>>().join("\n");
-    ensure!(
-        head.contains(words),
-        "summary.md's first 40 lines lack {words:?}:\n{head}"
-    );
-    Ok(())
-}
 
 /// node-agent's ConfigMap gives data mover pods 16 MiB; the kubelet kills the DataUpload's
 /// pod for memory, Velero fails the DataUpload and deletes the pod. The bundle, made after the
